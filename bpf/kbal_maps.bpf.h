@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * kbal_maps.bpf.h - the manager's state maps, shared by every kbal BPF
+ * object. They are defined here, not created by kbald, so that they carry
+ * the BTF of include/kbal_shared.h and `bpftool map dump` prints field names.
+ * Pinned by name under kbald's --pin-dir. The arrays are mmapable: kbald
+ * and kbalctl read and write them in place, with no copy and no syscall.
+ */
+#ifndef KBAL_MAPS_BPF_H
+#define KBAL_MAPS_BPF_H
+
+#include "kbal_shared.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kbal_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_meta SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KBAL_MAX_BALANCERS);
+	__type(key, __u32);
+	__type(value, struct kbal_balancer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_balancers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KBAL_MAX_MEMBERS);
+	__type(key, __u32);
+	__type(value, struct kbal_member);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_members SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KBAL_MAX_FLOWS);
+	__type(key, struct kbal_flow_key);
+	__type(value, struct kbal_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KBAL_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_stats SEC(".maps");
+
+static __always_inline void kbal_stat_add(__u32 idx, __u64 v)
+{
+	__u64 *c = bpf_map_lookup_elem(&kbal_stats, &idx);
+
+	if (c)
+		*c += v;
+}
+
+#endif /* KBAL_MAPS_BPF_H */

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * kbal_shared.h - the one header that crosses the kernel/user boundary.
+ *
+ * Every map key and value, the status bits, the limits and the map names.
+ * Only fixed-width types and explicit padding, with a size assertion per
+ * struct so that clang (BPF) and gcc (user) both catch drift.
+ *
+ * String fields are char arrays on purpose: bpftool prints char[] as a
+ * string, which is what an operator reading `bpftool map dump` wants.
+ */
+#ifndef KBAL_SHARED_H
+#define KBAL_SHARED_H
+
+#ifdef __BPF__
+/* vmlinux.h already defines the __u* and __be* types */
+#else
+#include <linux/types.h>
+#endif
+
+/* Bumped whenever a struct below changes: pinned maps of another layout
+ * are recreated, never reused (see kbal_layout in user/maps.c). */
+#define KBAL_LAYOUT_VERSION 1
+
+#ifndef KBAL_MAX_BALANCERS
+#define KBAL_MAX_BALANCERS 64
+#endif
+#ifndef KBAL_MAX_MEMBERS
+#define KBAL_MAX_MEMBERS 256
+#endif
+#ifndef KBAL_MAX_FLOWS
+#define KBAL_MAX_FLOWS 65536
+#endif
+#define KBAL_ROUTE_LEN 32
+#define KBAL_NAME_LEN 64
+
+/* Map names: at most 15 characters, pinned by name under the pin dir. */
+#define KBAL_MAP_META      "kbal_meta"
+#define KBAL_MAP_BALANCERS "kbal_balancers"
+#define KBAL_MAP_MEMBERS   "kbal_members"
+#define KBAL_MAP_FLOWS     "kbal_flows"
+#define KBAL_MAP_SK_SRC    "kbal_sk_src"
+#define KBAL_MAP_SK_DST    "kbal_sk_dst"
+#define KBAL_MAP_STATS     "kbal_stats"
+#define KBAL_DEFAULT_PIN_DIR "/sys/fs/bpf/kbal"
+
+/* Member status bits, Apache's letters in comments. 0 means OK. */
+enum kbal_member_status {
+	KBAL_ST_DISABLED     = 1u << 0, /* D: takes no new request */
+	KBAL_ST_STOPPED      = 1u << 1, /* S: administratively stopped */
+	KBAL_ST_ERROR        = 1u << 2, /* E: failed, retried after retry_sec */
+	KBAL_ST_HOT_STANDBY  = 1u << 3, /* H: used only when no other is usable */
+	KBAL_ST_DRAIN        = 1u << 4, /* N: only sticky requests */
+	KBAL_ST_IGNORE_ERR   = 1u << 5, /* I: errors never set E */
+};
+
+enum kbal_lbmethod {
+	KBAL_LB_BYREQUESTS  = 0,
+	KBAL_LB_BYTRAFFIC   = 1,
+	KBAL_LB_BYBUSYNESS  = 2,
+};
+
+enum kbal_balancer_flags {
+	KBAL_BF_NOFAILOVER = 1u << 0, /* sticky member down: 503, no other */
+};
+
+/* kbal_meta[0]: what wrote these maps. */
+struct kbal_meta {
+	__u32 layout;        /* KBAL_LAYOUT_VERSION */
+	__u32 nbalancers;    /* entries used in kbal_balancers */
+	__u32 nmembers;      /* entries used in kbal_members */
+	__u32 pid;           /* the kbald that owns the pins */
+	__u64 started_ns;    /* CLOCK_REALTIME of its start */
+};
+_Static_assert(sizeof(struct kbal_meta) == 24, "ABI kbal_meta");
+
+/* kbal_balancers[i], i < meta.nbalancers. Written at start-up. */
+struct kbal_balancer {
+	char  name[KBAL_NAME_LEN];     /* "mycluster" (without balancer://) */
+	char  sticky[KBAL_ROUTE_LEN];  /* sticky cookie name, "" for none */
+	__u32 lbmethod;                /* enum kbal_lbmethod */
+	__u32 flags;                   /* enum kbal_balancer_flags */
+	__u32 first_member;            /* index of its first kbal_members entry */
+	__u32 nmembers;                /* its members are contiguous */
+	__u32 timeout_ms;              /* connect timeout to a member */
+	__u32 splice;                  /* enum kbal_splice_mode */
+};
+_Static_assert(sizeof(struct kbal_balancer) == 120, "ABI kbal_balancer");
+
+enum kbal_splice_mode {
+	KBAL_SPLICE_SOCKMAP = 0,
+	KBAL_SPLICE_OFF     = 1,   /* userspace copies (reference path) */
+};
+
+/*
+ * kbal_members[i], i < meta.nmembers: the manager's state. kbald reads it
+ * for every pick (mmap, no syscall) and kbalctl writes `status` in place,
+ * so a change counts for the next connection. Counters are kbald's.
+ */
+struct kbal_member {
+	char  route[KBAL_ROUTE_LEN];   /* route=N, "" when none */
+	char  url[KBAL_NAME_LEN];      /* http://host:port as configured */
+	__u32 balancer;                /* index into kbal_balancers */
+	__u32 status;                  /* enum kbal_member_status bits */
+	__be32 addr;                   /* IPv4, network order */
+	__u16 port;                    /* host order, readable in dumps */
+	__u16 lbset;                   /* lower sets are tried first */
+	__u32 loadfactor;              /* 1..100 */
+	__u32 retry_sec;               /* how long E lasts */
+	__u64 error_until_ns;          /* CLOCK_MONOTONIC end of E */
+	__s64 lbstatus;                /* byrequests/bytraffic running score */
+	__u64 elected;                 /* requests routed here */
+	__u64 busy;                    /* connections open to it now */
+	__u64 bytes_to;                /* bytes sent to it (ended flows + first req) */
+	__u64 bytes_from;              /* bytes read from it */
+	__u64 errors;                  /* failed connects */
+};
+_Static_assert(sizeof(struct kbal_member) == 176, "ABI kbal_member");
+
+/* kbal_flows: one entry per live client connection, keyed by the client. */
+struct kbal_flow_key {
+	__be32 client_addr;
+	__be16 client_port;
+	__u16  listen_port;            /* host order */
+};
+_Static_assert(sizeof(struct kbal_flow_key) == 8, "ABI kbal_flow_key");
+
+enum kbal_flow_state {
+	KBAL_FLOW_FIRST   = 0,  /* first exchange in kbald */
+	KBAL_FLOW_SPLICED = 1,  /* both directions in the kernel */
+	KBAL_FLOW_CLOSING = 2,  /* one side ended, draining */
+};
+
+enum kbal_flow_path {
+	KBAL_PATH_NONE    = 0,
+	KBAL_PATH_SOCKMAP = 1,
+	KBAL_PATH_COPY    = 2,  /* KbalSplice off: kbald copies */
+};
+
+struct kbal_flow {
+	__u32 member;                  /* index into kbal_members */
+	__u32 state;                   /* enum kbal_flow_state */
+	__u32 path;                    /* enum kbal_flow_path */
+	__u16 member_lport;            /* kbald's source port towards the member */
+	__u16 pad;
+	__u64 client_cookie;           /* socket cookies: keys of kbal_sk_src/dst */
+	__u64 member_cookie;
+	__u64 start_ns;                /* CLOCK_MONOTONIC */
+};
+_Static_assert(sizeof(struct kbal_flow) == 40, "ABI kbal_flow");
+
+/* kbal_stats: per-CPU counters of the data path. */
+enum kbal_stat {
+	KBAL_STAT_REDIRECTED = 0,  /* skbs redirected */
+	KBAL_STAT_BYTES,           /* bytes redirected */
+	KBAL_STAT_NO_PEER,         /* skbs dropped: peer not in kbal_sk_dst */
+	KBAL_STAT_MAX,
+};
+
+#endif /* KBAL_SHARED_H */

@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Requests two parsers could frame differently never reach a member: once
+spliced, the member frames the bytes on its own."""
+
+from kbaltest import Env, check, eq
+
+
+def rejected(raw):
+    with Env() as env:
+        with env.connect() as c:
+            c.send(raw)
+            r = c.read_response()
+            eq(r.status, 400, "status for %r" % raw)
+            check(c.at_eof(2.0), "connection not closed after 400")
+        eq(env.backend_log(1) + env.backend_log(2), [], "requests that reached a member")
+
+
+def test_bad_request_content_length_and_chunked():
+    rejected(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+
+
+def test_bad_request_space_before_colon():
+    rejected(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n")

@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""After the first exchange the connection is spliced in the kernel: every
+later byte must arrive, unchanged and in order, at the same member."""
+
+import os
+
+from kbaltest import (Env, FLOW_SPLICED, build_request, check, check_pattern, chunked,
+                      crc_line, echo_check, eq, wait_until, ws_upgrade, WS_ACCEPT)
+
+MiB = 1 << 20
+
+
+def member_no(r):
+    b = r.header("X-Backend")
+    check(b in ("WAS1", "WAS2"), "unexpected X-Backend %r" % b)
+    return int(b[-1])
+
+
+def no_flows_left(env):
+    wait_until(lambda: env.flows() == [], 2.0, "kbal_flows to be empty")
+
+
+def test_keepalive_requests_are_spliced():
+    with Env() as env:
+        with env.connect() as c:
+            n = member_no(c.get("/first"))
+            for i in range(50):
+                # a cookie naming the other member changes nothing once spliced
+                r = c.get("/ka%d" % i, cookie="ROUTEID=route.%d" % (1 + i % 2))
+                eq(r.status, 200, "status of request %d" % i)
+                eq(r.text, "backend=WAS%d path=/ka%d\n" % (n, i), "body of request %d" % i)
+                eq(r.header_all("Set-Cookie"), [], "Set-Cookie on a spliced response")
+            flows = env.flows()
+            eq(len(flows), 1, "flows while the connection is open: %r" % flows)
+            key, flow = flows[0]
+            eq(flow["state"], FLOW_SPLICED, "flow state")
+            eq(env.members()[flow["member"]]["route"], str(n), "the flow's member")
+            eq(len(env.backend_log(n)), 51, "requests at WAS%d" % n)
+            eq(env.backend_log(3 - n), [], "requests at the other member")
+        no_flows_left(env)
+
+
+def test_download_64m_spliced():
+    with Env() as env, env.connect(timeout=30) as c:
+        c.get("/")
+        r = c.get("/bytes/%d" % (64 * MiB))
+        eq(r.status, 200, "status")
+        eq(len(r.body), 64 * MiB, "length")
+        check_pattern(r.body, "64 MiB download")
+        eq(c.get("/after").status, 200, "request after the download")
+
+
+def test_download_16m_first_request():
+    with Env() as env, env.connect(timeout=30) as c:
+        r = c.get("/bytes/%d" % (16 * MiB))
+        eq((r.status, len(r.body)), (200, 16 * MiB), "status, length")
+        check_pattern(r.body, "16 MiB first response")
+
+
+def test_upload_64m_spliced():
+    body = os.urandom(64 * MiB)
+    with Env() as env, env.connect(timeout=30) as c:
+        c.get("/")
+        c.request("POST", "/up", body=body)
+        r = c.read_response()
+        eq((r.status, r.text), (200, crc_line(body)), "64 MiB upload")
+
+
+def test_upload_16m_first_request():
+    body = os.urandom(16 * MiB)
+    with Env() as env, env.connect(timeout=30) as c:
+        c.request("POST", "/up", body=body)
+        r = c.read_response()
+        eq((r.status, r.text), (200, crc_line(body)), "16 MiB upload as first request")
+        eq(c.get("/after").status, 200, "request after the upload")
+
+
+def test_chunked_upload():
+    first = os.urandom(3 * MiB + 12345)
+    second = os.urandom(MiB + 7)
+    with Env() as env, env.connect(timeout=30) as c:
+        c.request("POST", "/c1", [("Transfer-Encoding", "chunked")], chunked(first))
+        r = c.read_response()
+        eq((r.status, r.text), (200, crc_line(first)), "chunked first request")
+        c.request("POST", "/c2", [("Transfer-Encoding", "chunked")], chunked(second, (8191, 3)))
+        r = c.read_response()
+        eq((r.status, r.text), (200, crc_line(second)), "chunked spliced request")
+
+
+def test_pipelined_first_bytes():
+    with Env() as env, env.connect() as c:
+        c.send(b"".join(build_request("GET", "/p%d" % i, host=c.host_header)
+                        for i in (1, 2, 3)))
+        rs = [c.read_response() for _ in range(3)]
+        n = member_no(rs[0])
+        for i, r in enumerate(rs, 1):
+            eq(r.status, 200, "status of pipelined request %d" % i)
+            eq(r.text, "backend=WAS%d path=/p%d\n" % (n, i), "response %d" % i)
+        check(c.idle(0.3), "more than 3 responses")
+        eq(env.backend_log(n), ["GET /p1", "GET /p2", "GET /p3"], "member log")
+        eq(env.backend_log(3 - n), [], "other member log")
+
+
+def test_expect_100_continue_first_request():
+    body = os.urandom(MiB)
+    with Env() as env, env.connect() as c:
+        c.request("POST", "/expect", [("Expect", "100-continue"),
+                                      ("Content-Length", str(len(body)))])
+        r = c.read_response(interim=True)
+        eq(r.status, 100, "interim response before the body")
+        c.send(body)
+        r = c.read_response()
+        eq((r.status, r.text), (200, crc_line(body)), "final response")
+
+
+def test_websocket_echo():
+    with Env() as env, env.connect(timeout=30) as c:
+        r = ws_upgrade(c)
+        eq(r.status, 101, "status")
+        eq(r.header("Sec-WebSocket-Accept"), WS_ACCEPT, "Sec-WebSocket-Accept")
+        echo_check(c, os.urandom(MiB))
+
+
+def test_member_closes_first():
+    with Env() as env:
+        with env.connect() as c:
+            r = c.get("/close")
+            n = member_no(r)
+            eq((r.status, r.text), (200, "backend=WAS%d path=/close\n" % n),
+               "/close as the first request")
+            check(c.at_eof(2.0), "no EOF after /close as the first request")
+        with env.connect() as c:
+            n = member_no(c.get("/"))
+            r = c.get("/close")
+            eq((r.status, r.text), (200, "backend=WAS%d path=/close\n" % n),
+               "/close on a spliced connection")
+            check(c.at_eof(2.0), "no EOF after /close on a spliced connection")
+        no_flows_left(env)
+
+
+def test_client_closes_first():
+    with Env() as env:
+        c = env.connect()
+        c.get("/")
+        c.get("/two")
+        eq(len(env.flows()), 1, "flows while open")
+        c.close()
+
+        def state():
+            return env.flows(), {m["route"]: m["busy"] for m in env.members().values()}
+
+        def clean():
+            flows, busy = state()
+            return flows == [] and all(b == 0 for b in busy.values())
+        try:
+            wait_until(clean, 2.0, "no flow and busy 0 after the client closed")
+        except AssertionError as e:
+            raise AssertionError("%s: flows %r, busy by route %r" % ((e,) + state()))

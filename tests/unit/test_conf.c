@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* user/conf.c: Apache's mod_proxy_balancer syntax into struct kbal_conf. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "unit.h"
+#include "conf.h"
+
+struct run {
+	struct kbal_conf *c;              /* ~3 MB: never on the stack */
+	int rc;
+	char err[512];
+	int nwarn;
+	char warn[4096];                  /* warnings, one a line */
+};
+
+static void collect(void *data, const char *msg)
+{
+	struct run *r = data;
+	size_t n = strlen(r->warn);
+
+	r->nwarn++;
+	snprintf(r->warn + n, sizeof(r->warn) - n, "%s\n", msg);
+}
+
+static struct run *run(const char *text)
+{
+	struct run *r = calloc(1, sizeof(*r));
+
+	r->c = malloc(sizeof(*r->c));
+	r->rc = kbal_conf_parse("t.conf", text, r->c, r->err, sizeof(r->err), collect, r);
+	return r;
+}
+
+static void done(struct run *r)
+{
+	free(r->c);
+	free(r);
+}
+
+/* text must fail to load with exactly err */
+static void expect_err(const char *text, const char *err)
+{
+	struct run *r = run(text);
+
+	ASSERT_EQ(r->rc, -1, err);
+	ASSERT_STREQ(r->err, err, "error text");
+	done(r);
+}
+
+static const char *ip(const struct sockaddr_in *sa)
+{
+	static char buf[INET_ADDRSTRLEN];
+
+	return inet_ntop(AF_INET, &sa->sin_addr, buf, sizeof(buf));
+}
+
+/* Apache's own example, as kbald -t must accept it */
+static const char example[] =
+	"LoadModule proxy_module modules/mod_proxy.so\n"                          /* 1 */
+	"LoadModule proxy_http_module modules/mod_proxy_http.so\n"
+	"LoadModule proxy_balancer_module modules/mod_proxy_balancer.so\n"
+	"LoadModule slotmem_shm_module modules/mod_slotmem_shm.so\n"
+	"LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so\n"
+	"Listen 127.0.0.1:8080\n"                                                  /* 6 */
+	"ProxyRequests Off\n"
+	"<Proxy *>\n"
+	"Order deny,allow\n"
+	"Allow from all\n"
+	"</Proxy>\n"
+	"Header add Set-Cookie \"ROUTEID=route.%{BALANCER_WORKER_ROUTE}e; path=/;\" env=BALANCER_ROUTE_CHANGED\n"
+	"<Proxy balancer://mycluster>\n"                                           /* 13 */
+	"# WAS1\n"
+	"BalancerMember http://127.0.0.1:18081 route=1\n"                          /* 15 */
+	"# WAS2\n"
+	"BalancerMember http://127.0.0.1:18082 route=2\n"                          /* 17 */
+	"ProxySet lbmethod=byrequests\n"
+	"ProxySet stickysession=ROUTEID\n"
+	"</Proxy>\n"
+	"ProxyPass /balancer-manager !\n"                                          /* 21 */
+	"ProxyPass / balancer://mycluster/\n"                                      /* 22 */
+	"ProxyPassReverse / balancer://mycluster/\n"                               /* 23 */
+	"ProxyPreserveHost On\n"
+	"<Location /balancer-manager>\n"                                           /* 25 */
+	"    SetHandler balancer-manager\n"
+	"</Location>\n";
+
+UNIT_TEST(conf_example_loads)
+{
+	struct run *r = run(example);
+	const struct kbal_conf *c = r->c;
+	const struct kbal_conf_balancer *b = &c->balancers[0];
+
+	if (!ASSERT_EQ(r->rc, 0, "load") || !ASSERT_STREQ(r->err, "", "no error"))
+		goto out;
+	ASSERT_STREQ(c->file, "t.conf", "file");
+	ASSERT_EQ(c->nlisten, 1, "nlisten");
+	ASSERT_STREQ(ip(&c->listen[0].addr), "127.0.0.1", "listen addr");
+	ASSERT_EQ(ntohs(c->listen[0].addr.sin_port), 8080, "listen port");
+	ASSERT_EQ(c->listen[0].line, 6, "listen line");
+
+	ASSERT_EQ(c->nbalancers, 1, "nbalancers");
+	ASSERT_STREQ(b->name, "mycluster", "balancer name");
+	ASSERT_EQ(b->line, 13, "balancer line");
+	ASSERT_EQ(b->lbmethod, KBAL_LB_BYREQUESTS, "lbmethod");
+	ASSERT_STREQ(b->sticky, "ROUTEID", "sticky");
+	ASSERT_EQ(b->flags, 0, "flags");
+	ASSERT_EQ(b->timeout_ms, 60000, "balancer timeout");
+	ASSERT_EQ(b->splice, KBAL_SPLICE_SOCKMAP, "splice");
+	if (!ASSERT_EQ(b->nmembers, 2, "nmembers"))
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		const struct kbal_conf_member *m = &b->members[i];
+		char url[64], hostport[64], route[4];
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", 18081 + i);
+		snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", 18081 + i);
+		snprintf(route, sizeof(route), "%d", 1 + i);
+		ASSERT_STREQ(m->url, url, "member url");
+		ASSERT_STREQ(m->hostport, hostport, "member hostport");
+		ASSERT_STREQ(ip(&m->addr), "127.0.0.1", "member addr");
+		ASSERT_EQ(m->addr.sin_family, AF_INET, "member family");
+		ASSERT_EQ(ntohs(m->addr.sin_port), 18081 + i, "member port");
+		ASSERT_STREQ(m->route, route, "member route");
+		ASSERT_EQ(m->loadfactor, 1, "loadfactor default");
+		ASSERT_EQ(m->lbset, 0, "lbset default");
+		ASSERT_EQ(m->retry_sec, 60, "retry default");
+		ASSERT_EQ(m->status, 0, "status default");
+		ASSERT_EQ(m->connect_timeout_ms, 60000, "connect timeout inherited");
+		ASSERT_EQ(m->line, 15 + 2 * i, "member line");
+	}
+
+	ASSERT_EQ(c->nheader, 1, "nheader");
+	ASSERT_STREQ(c->header[0].name, "Set-Cookie", "header name");
+	ASSERT_STREQ(c->header[0].value, "ROUTEID=route.%{BALANCER_WORKER_ROUTE}e; path=/;", "header value");
+	ASSERT_STREQ(c->header[0].env, "BALANCER_ROUTE_CHANGED", "header env");
+	ASSERT_EQ(c->header[0].action, KBAL_HEADER_ADD, "header action");
+	ASSERT_EQ(c->header[0].line, 12, "header line");
+
+	if (!ASSERT_EQ(c->npass, 2, "npass"))
+		goto out;
+	ASSERT_STREQ(c->pass[0].path, "/balancer-manager", "pass 0 path");
+	ASSERT_EQ(c->pass[0].exclude, 1, "pass 0 excluded");
+	ASSERT_EQ(c->pass[0].balancer, -1, "pass 0 balancer");
+	ASSERT_EQ(c->pass[0].location, -1, "pass 0 server level");
+	ASSERT_EQ(c->pass[0].line, 21, "pass 0 line");
+	ASSERT_STREQ(c->pass[1].path, "/", "pass 1 path");
+	ASSERT_EQ(c->pass[1].exclude, 0, "pass 1 proxied");
+	ASSERT_EQ(c->pass[1].balancer, 0, "pass 1 balancer");
+	ASSERT_STREQ(c->pass[1].target, "/", "pass 1 target");
+	ASSERT_EQ(c->pass[1].line, 22, "pass 1 line");
+
+	ASSERT_EQ(c->nreverse, 1, "nreverse");
+	ASSERT_STREQ(c->reverse[0].path, "/", "reverse path");
+	ASSERT_EQ(c->reverse[0].balancer, 0, "reverse balancer");
+	ASSERT_STREQ(c->reverse[0].target, "/", "reverse target");
+	ASSERT_EQ(c->reverse[0].line, 23, "reverse line");
+
+	ASSERT_EQ(c->preserve_host, 1, "preserve host");
+	ASSERT_EQ(c->nlocation, 1, "nlocation");
+	ASSERT_STREQ(c->location[0].path, "/balancer-manager", "location path");
+	ASSERT_EQ(c->location[0].handler, KBAL_HANDLER_MANAGER, "location handler");
+	ASSERT_EQ(c->location[0].line, 25, "location line");
+	ASSERT_EQ(c->timeout_ms, 60000, "server timeout");
+	ASSERT_EQ(c->splice, KBAL_SPLICE_SOCKMAP, "server splice");
+	ASSERT_TRUE(c->server_name[0] != '\0', "server name from gethostname()");
+
+	/* the only warning: the manager on a listener with spliced routes */
+	ASSERT_EQ(r->nwarn, 1, "one warning");
+	ASSERT_STREQ(r->warn, "t.conf:22: requests after the first on a spliced connection follow its "
+		     "first request's route: a later request for /balancer-manager (line 25) on a "
+		     "keep-alive connection reaches the member; serve the balancer-manager on a "
+		     "listener of its own\n", "mixing warning");
+
+	ASSERT_EQ(kbal_conf_match_pass(c, "/balancer-manager", 17), 0, "manager excluded");
+	ASSERT_EQ(kbal_conf_match_pass(c, "/index.html", 11), 1, "rest proxied");
+	ASSERT_EQ(kbal_conf_match_location(c, "/balancer-manager?b=x", 21), KBAL_HANDLER_MANAGER, "manager");
+	ASSERT_EQ(kbal_conf_match_location(c, "/x", 2), KBAL_HANDLER_NONE, "no handler");
+out:
+	done(r);
+}
+
+UNIT_TEST(conf_load_file)
+{
+	char path[] = "/tmp/kbal-test-conf-XXXXXX", err[512];
+	struct kbal_conf *c = malloc(sizeof(*c));
+	int fd = mkstemp(path);
+
+	if (!ASSERT_TRUE(fd >= 0, "mkstemp"))
+		goto out;
+	ASSERT_EQ(write(fd, example, sizeof(example) - 1), (long long)sizeof(example) - 1, "write");
+	close(fd);
+	ASSERT_EQ(kbal_conf_load(path, c, err, sizeof(err), NULL, NULL), 0, "load file");
+	ASSERT_EQ(c->balancers[0].nmembers, 2, "members from file");
+	ASSERT_STREQ(c->file, path, "file name");
+	unlink(path);
+	ASSERT_EQ(kbal_conf_load(path, c, err, sizeof(err), NULL, NULL), -1, "missing file");
+	ASSERT_HAS(err, "No such file or directory", "missing file error");
+out:
+	free(c);
+}
+
+#define HEAD "Listen 8080\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001 route=a\n</Proxy>\n"
+#define TAIL "ProxyPass / balancer://c/\n"
+
+UNIT_TEST(conf_errors_name_the_line)
+{
+	expect_err("Listen 8080\n\n# comment\nProxyRequests On\n",
+		   "t.conf:4: forward proxy (ProxyRequests On) is not supported: kbal is a reverse proxy");
+	expect_err(HEAD "Foo bar\n",
+		   "t.conf:5: Invalid command 'Foo', perhaps misspelled or not supported by kbal");
+	expect_err("Listen 8080\n\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n",
+		   "t.conf:3: <Proxy balancer://c> was not closed");
+	expect_err(HEAD "<Location /x>\nSetHandler balancer-manager\n",
+		   "t.conf:5: <Location /x> was not closed");
+	expect_err("Listen 8080\n<Proxy balancer://c>\n<Location /x>\n",
+		   "t.conf:3: <Location> is not allowed inside <Proxy balancer://...> "
+		   "(<Proxy balancer://c> at line 2)");
+	expect_err("Listen 8080\n<Location /x>\n</Proxy>\n",
+		   "t.conf:3: Expected </Location> but saw </Proxy> (<Location /x> is at line 2)");
+	expect_err("Listen 8080\n</Proxy>\n", "t.conf:2: </Proxy> without matching <Proxy> section");
+	expect_err("Listen 8080\n<Proxy balancer://c\n", "t.conf:2: <Proxy> directive missing closing '>'");
+	expect_err("Listen 8080\nSetHandler balancer-manager\n",
+		   "t.conf:2: SetHandler is not allowed at server level");
+	expect_err("Listen 8080\n<Proxy *>\nBalancerMember http://127.0.0.1:1\n</Proxy>\n",
+		   "t.conf:3: BalancerMember is not allowed inside <Proxy *> (<Proxy *> at line 2)");
+	expect_err(HEAD "ProxyPreserveHost\n", "t.conf:5: ProxyPreserveHost: missing argument");
+	expect_err(HEAD "ProxyPreserveHost Maybe\n", "t.conf:5: ProxyPreserveHost: must be On or Off");
+	expect_err(HEAD "Header add X-A \"unterminated\n", "t.conf:5: unterminated \" quote");
+}
+
+UNIT_TEST(conf_listen)
+{
+	struct run *r = run("Listen 8080\nListen 127.0.0.2:81 http\n<Proxy balancer://c>\n"
+			    "BalancerMember http://127.0.0.1:9001\n</Proxy>\n" TAIL);
+
+	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(r->c->nlisten, 2, "nlisten")) {
+		ASSERT_STREQ(ip(&r->c->listen[0].addr), "0.0.0.0", "Listen PORT binds all");
+		ASSERT_EQ(ntohs(r->c->listen[0].addr.sin_port), 8080, "port");
+		ASSERT_STREQ(ip(&r->c->listen[1].addr), "127.0.0.2", "addr");
+	}
+	done(r);
+	expect_err("Listen [::1]:80\n", "t.conf:1: Listen [::1]:80: IPv6 not supported yet");
+	expect_err("Listen ::1:80\n", "t.conf:1: Listen ::1:80: IPv6 not supported yet");
+	expect_err("Listen 0\n", "t.conf:1: Listen 0: must be an integer from 1 to 65535");
+	expect_err("Listen 127.0.0.1:65536\n",
+		   "t.conf:1: Listen 127.0.0.1:65536: must be an integer from 1 to 65535");
+	expect_err("Listen 127.0.0.1\n", "t.conf:1: Listen 127.0.0.1: must be an integer from 1 to 65535");
+	expect_err("Listen 8443 https\n", "t.conf:1: Listen 8443 https: only http is supported (no TLS)");
+	expect_err("Listen 127.0.0.1:80\nListen 127.0.0.1:80\n",
+		   "t.conf:2: Listen 127.0.0.1:80: the Listen at line 1 already takes this port");
+	expect_err("Listen 127.0.0.1:80\n\nListen 80\n",
+		   "t.conf:3: Listen 80: the Listen at line 1 already takes this port");
+	expect_err("<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n</Proxy>\n" TAIL,
+		   "t.conf: no Listen directive");
+}
+
+UNIT_TEST(conf_modules)
+{
+	expect_err("LoadModule proxy_module m.so\nLoadModule ssl_module modules/mod_ssl.so\n",
+		   "t.conf:2: module ssl_module is not supported by kbal");
+	expect_err("LoadModule lbmethod_heartbeat_module m.so\n",
+		   "t.conf:1: module lbmethod_heartbeat_module is not supported by kbal");
+	expect_err("LoadModule headers_module\n", "t.conf:1: LoadModule: missing argument");
+}
+
+UNIT_TEST(conf_member_url)
+{
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember https://127.0.0.1:9001\n",
+		   "t.conf:3: BalancerMember https://127.0.0.1:9001: https members need TLS, not supported");
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember ajp://127.0.0.1:8009\n",
+		   "t.conf:3: BalancerMember ajp://127.0.0.1:8009: only http://HOST[:PORT] members are supported");
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001/app\n",
+		   "t.conf:3: BalancerMember http://127.0.0.1:9001/app: a member URL has no path "
+		   "(kbal does not rewrite paths)");
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://[::1]:9001\n",
+		   "t.conf:3: BalancerMember http://[::1]:9001: IPv6 not supported yet");
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:0\n",
+		   "t.conf:3: BalancerMember http://127.0.0.1:0: must be an integer from 1 to 65535");
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://\n",
+		   "t.conf:3: BalancerMember http://: expected http://HOST[:PORT]");
+
+	struct run *r = run("Listen 80\n<Proxy balancer://c>\nBalancerMember http://no-such-host.invalid\n");
+	ASSERT_EQ(r->rc, -1, "unresolvable");
+	ASSERT_HAS(r->err, "t.conf:3: BalancerMember http://no-such-host.invalid: cannot resolve "
+		   "host 'no-such-host.invalid'", "resolve error");
+	done(r);
+
+	/* default port 80 is left out of hostport; a trailing / is not kept */
+	r = run("Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1/\n</Proxy>\n" TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_STREQ(r->c->balancers[0].members[0].url, "http://127.0.0.1", "url");
+		ASSERT_STREQ(r->c->balancers[0].members[0].hostport, "127.0.0.1", "hostport");
+		ASSERT_EQ(ntohs(r->c->balancers[0].members[0].addr.sin_port), 80, "port 80");
+	}
+	done(r);
+}
+
+UNIT_TEST(conf_member_params)
+{
+	struct run *r = run("Listen 80\n<Proxy balancer://c>\n"
+			    "BalancerMember http://127.0.0.1:1 loadfactor=100 lbset=2 retry=0 status=+H "
+			    "connectiontimeout=250ms timeout=5 ping=1 max=10 keepalive=on disablereuse=Off\n"
+			    "BalancerMember http://127.0.0.1:2 status=+H-D timeout=3 STATUS=D\n"
+			    "BalancerMember http://127.0.0.1:3 status=-D+DS\n"
+			    "</Proxy>\n" TAIL);
+	const struct kbal_conf_member *m = r->c->balancers[0].members;
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(m[0].loadfactor, 100, "loadfactor");
+		ASSERT_EQ(m[0].lbset, 2, "lbset");
+		ASSERT_EQ(m[0].retry_sec, 0, "retry");
+		ASSERT_EQ(m[0].status, KBAL_ST_HOT_STANDBY, "status=+H");
+		ASSERT_EQ(m[0].connect_timeout_ms, 250, "connectiontimeout wins over timeout");
+		ASSERT_EQ(m[1].status, KBAL_ST_HOT_STANDBY | KBAL_ST_DISABLED, "+H-D then D");
+		ASSERT_EQ(m[1].connect_timeout_ms, 3000, "timeout=3");
+		ASSERT_EQ(m[2].status, KBAL_ST_DISABLED | KBAL_ST_STOPPED, "-D+DS");
+	}
+	done(r);
+
+#define M "Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:1 "
+	expect_err(M "loadfactor=0\n",
+		   "t.conf:3: BalancerMember loadfactor=0: must be an integer from 1 to 100");
+	expect_err(M "loadfactor=101\n",
+		   "t.conf:3: BalancerMember loadfactor=101: must be an integer from 1 to 100");
+	expect_err(M "loadfactor=1.5\n",
+		   "t.conf:3: BalancerMember loadfactor=1.5: must be an integer from 1 to 100");
+	expect_err(M "lbset=100\n", "t.conf:3: BalancerMember lbset=100: must be an integer from 0 to 99");
+	expect_err(M "status=+X\n", "t.conf:3: BalancerMember status=+X: status is [+|-]LETTER..., "
+		   "LETTER one of D S E H N I");
+	expect_err(M "status=+\n", "t.conf:3: BalancerMember status=+: status is [+|-]LETTER..., "
+		   "LETTER one of D S E H N I");
+	expect_err(M "timeout=0\n", "t.conf:3: BalancerMember timeout=0: must be a time from 1 ms "
+		   "to 24 h (N seconds, Nms, Nmi or Nh)");
+	expect_err(M "route=" "0123456789012345678901234567890123\n",
+		   "t.conf:3: BalancerMember route=0123456789012345678901234567890123: longer than 31 characters");
+	expect_err(M "route=a;b\n",
+		   "t.conf:3: BalancerMember route=a;b: a route is printable ASCII without ; , \" or \\");
+	expect_err(M "frobnicate=1\n",
+		   "t.conf:3: BalancerMember frobnicate=1: unknown BalancerMember parameter 'frobnicate'");
+	expect_err(M "route\n", "t.conf:3: BalancerMember route: parameters have the form key=value");
+	expect_err(M "redirect=a\n",
+		   "t.conf:3: BalancerMember redirect=a: route redirection is not supported by kbal");
+	expect_err(M "keepalive=maybe\n", "t.conf:3: BalancerMember keepalive=maybe: must be one of On|Off");
+	expect_err(M "route=1\nBalancerMember http://127.0.0.1:2 route=1\n",
+		   "t.conf:4: BalancerMember http://127.0.0.1:2: route=1 is already used by the member at line 3");
+	expect_err(M "route=1\nBalancerMember http://127.0.0.1:1 route=2\n",
+		   "t.conf:4: BalancerMember http://127.0.0.1:1: already a member of balancer://c (line 3)");
+#undef M
+}
+
+UNIT_TEST(conf_balancer_params)
+{
+	/* server-level forms, and a balancer named by ProxyPass before it is defined */
+	struct run *r = run("Listen 80\nTimeout 30\nProxyTimeout 20\nKbalSplice off\n"
+			    "ProxyPass /app balancer://Late/app timeout=7\n"
+			    "BalancerMember balancer://late http://127.0.0.1:1 route=x\n"
+			    "ProxySet balancer://late lbmethod=bybusyness nofailover=On stickysession=JSESSIONID|jsessionid\n"
+			    "<Proxy balancer://other>\nKbalSplice sockmap\nProxySet lbmethod=bytraffic maxattempts=3 growth=2\n"
+			    "BalancerMember http://127.0.0.1:2\n</Proxy>\n"
+			    "ProxyPass /o balancer://other/o\n");
+	const struct kbal_conf *c = r->c;
+
+	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(c->nbalancers, 2, "nbalancers")) {
+		ASSERT_STREQ(c->balancers[0].name, "Late", "name as first written");
+		ASSERT_EQ(c->balancers[0].line, 6, "defined by the BalancerMember line");
+		ASSERT_EQ(c->balancers[0].lbmethod, KBAL_LB_BYBUSYNESS, "lbmethod");
+		ASSERT_EQ(c->balancers[0].flags, KBAL_BF_NOFAILOVER, "nofailover");
+		ASSERT_STREQ(c->balancers[0].sticky, "JSESSIONID", "first sticky name");
+		ASSERT_EQ(c->balancers[0].timeout_ms, 7000, "ProxyPass timeout= sets the balancer's");
+		ASSERT_EQ(c->balancers[0].members[0].connect_timeout_ms, 7000, "member inherits balancer");
+		ASSERT_EQ(c->balancers[0].splice, KBAL_SPLICE_OFF, "inherits KbalSplice off");
+		ASSERT_EQ(c->balancers[1].lbmethod, KBAL_LB_BYTRAFFIC, "bytraffic");
+		ASSERT_EQ(c->balancers[1].splice, KBAL_SPLICE_SOCKMAP, "own KbalSplice");
+		ASSERT_EQ(c->balancers[1].timeout_ms, 20000, "ProxyTimeout wins over Timeout");
+		ASSERT_EQ(c->timeout_ms, 20000, "server timeout");
+		ASSERT_EQ(c->pass[0].balancer, 0, "resolved later");
+		ASSERT_STREQ(c->pass[0].target, "/app", "target as written");
+		ASSERT_EQ(r->nwarn, 0, r->warn);
+	}
+	done(r);
+
+	expect_err(HEAD "ProxySet balancer://c lbmethod=heartbeat\n",
+		   "t.conf:5: ProxySet lbmethod=heartbeat: lbmethod heartbeat is not supported by kbal");
+	expect_err(HEAD "ProxySet balancer://c lbmethod=random\n",
+		   "t.conf:5: ProxySet lbmethod=random: unknown lbmethod (byrequests, bytraffic or bybusyness)");
+	expect_err(HEAD "ProxySet balancer://c failonstatus=503\n",
+		   "t.conf:5: ProxySet failonstatus=503: failonstatus= is not supported yet");
+	expect_err(HEAD "ProxySet balancer://c retry=5\n",
+		   "t.conf:5: ProxySet retry=5: unknown ProxySet parameter 'retry'");
+	expect_err(HEAD "ProxySet http://127.0.0.1:9001 retry=5\n",
+		   "t.conf:5: ProxySet http://127.0.0.1:9001: give member parameters on its BalancerMember line");
+	expect_err(HEAD "KbalSplice packet\n", "t.conf:5: KbalSplice packet is not available yet");
+	expect_err("Listen 80\n<Proxy balancer://c>\nProxySet lbmethod=bytraffic\n</Proxy>\n",
+		   "t.conf:2: balancer://c has no BalancerMember");
+}
+
+UNIT_TEST(conf_proxypass)
+{
+	expect_err(HEAD "ProxyPass /x balancer://nope/\n",
+		   "t.conf:5: ProxyPass /x: balancer://nope is not defined (no BalancerMember for it)");
+	expect_err(HEAD TAIL "ProxyPassReverse / balancer://nope/\n",
+		   "t.conf:6: ProxyPassReverse /: balancer://nope is not defined (no BalancerMember for it)");
+	expect_err(HEAD "ProxyPass / http://127.0.0.1:9001/\n",
+		   "t.conf:5: ProxyPass to a single URL is not supported yet; use a balancer (balancer://NAME/)");
+	expect_err(HEAD "ProxyPass /x\n", "t.conf:5: ProxyPass needs a path and a URL (or !)");
+	expect_err(HEAD "ProxyPass x balancer://c/\n", "t.conf:5: ProxyPass x: the path must start with '/'");
+	expect_err(HEAD "ProxyPass /x ! timeout=1\n", "t.conf:5: ProxyPass /x !: takes no parameters");
+	expect_err(HEAD "ProxyPass / balancer://c/ noquery\n",
+		   "t.conf:5: ProxyPass /: noquery is not supported by kbal");
+
+	struct run *r = run(HEAD "ProxyPass /a balancer://c\nProxyPass /b/ balancer://c/b/ nocanon\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_STREQ(r->c->pass[0].target, "", "no slash kept");
+		ASSERT_STREQ(r->c->pass[1].target, "/b/", "target");
+		ASSERT_EQ(r->nwarn, 0, r->warn);
+	}
+	done(r);
+
+	/* a slash on one side only */
+	r = run(HEAD "ProxyPass / balancer://c\n");
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_STREQ(r->warn, "t.conf:5: ProxyPass / balancer://c: only one of them ends with '/', so "
+		     "members get paths with a slash missing or doubled\n", "slash warning");
+	done(r);
+}
+
+UNIT_TEST(conf_shadow_warning)
+{
+	/* the manager's exclusion written after the catch-all */
+	struct run *r = run(HEAD
+			    "ProxyPass / balancer://c/\n"                   /* 5 */
+			    "ProxyPass /balancer-manager !\n"               /* 6 */
+			    "ProxyPass /app balancer://c/app\n"             /* 7 */
+			    "<Location /balancer-manager>\n"                /* 8 */
+			    "SetHandler balancer-manager\n"
+			    "</Location>\n");
+
+	if (!ASSERT_EQ(r->rc, 0, r->err))
+		goto out;
+	ASSERT_EQ(r->nwarn, 3, "three warnings");
+	ASSERT_HAS(r->warn, "t.conf:6: ProxyPass /balancer-manager is never applied: ProxyPass / at "
+		   "line 5 matches first (Apache matches in configuration order); move it above line 5\n",
+		   "shadowed exclusion");
+	ASSERT_HAS(r->warn, "t.conf:7: ProxyPass /app is never applied: ProxyPass / at line 5 matches "
+		   "first (Apache matches in configuration order); move it above line 5\n", "shadowed rule");
+	ASSERT_HAS(r->warn, "t.conf:8: SetHandler balancer-manager in <Location /balancer-manager> is "
+		   "never reached: ProxyPass / at line 5 proxies it first; put \"ProxyPass "
+		   "/balancer-manager !\" before that rule\n", "handler never reached");
+	ASSERT_TRUE(!strstr(r->warn, "keep-alive"), "nothing local is reachable: no mixing warning");
+	ASSERT_EQ(kbal_conf_match_pass(r->c, "/balancer-manager", 17), 0, "catch-all wins");
+	done(r);
+
+	/* /app does not shadow /apple, /app/ does not shadow /app */
+	r = run(HEAD "ProxyPass /app balancer://c/app\nProxyPass /apple balancer://c/apple\n"
+		"ProxyPass /b/ balancer://c/\nProxyPass /b balancer://c\n" TAIL);
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(r->nwarn, 0, r->warn);
+	done(r);
+
+	/* <Location>'s own ProxyPass comes first, whatever the order */
+	r = run(HEAD TAIL
+		"<Location /balancer-manager>\n"                        /* 6 */
+		"SetHandler balancer-manager\n"
+		"ProxyPass !\n"                                         /* 8 */
+		"</Location>\n"
+		"ProxyPass /balancer-manager/x balancer://c/\n");        /* 10 */
+	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(r->c->npass, 3, "npass")) {
+		ASSERT_EQ(r->c->pass[1].location, 0, "Location's rule");
+		ASSERT_STREQ(r->c->pass[1].path, "/balancer-manager", "path from the Location");
+		ASSERT_EQ(r->c->pass[1].exclude, 1, "excluded");
+		ASSERT_EQ(kbal_conf_match_pass(r->c, "/balancer-manager/x", 19), 1, "Location first");
+		ASSERT_EQ(kbal_conf_match_pass(r->c, "/y", 2), 0, "server rule");
+		ASSERT_EQ(r->nwarn, 2, r->warn);
+		ASSERT_HAS(r->warn, "t.conf:10: ProxyPass /balancer-manager/x is never applied: the ProxyPass "
+			   "inside <Location /balancer-manager> at line 8 matches first", "Location shadows");
+		ASSERT_HAS(r->warn, "t.conf:5: requests after the first on a spliced connection follow its "
+			   "first request's route: a later request for /balancer-manager (line 6) on a keep-alive "
+			   "connection reaches the member; serve the balancer-manager on a listener of its own\n",
+			   "mixing");
+	}
+	done(r);
+out:
+	;
+}
+
+UNIT_TEST(conf_mixing_warning)
+{
+	/* an excluded path is as local as the manager */
+	struct run *r = run(HEAD "ProxyPass /static !\n" TAIL);
+
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_STREQ(r->warn, "t.conf:6: requests after the first on a spliced connection follow its "
+		     "first request's route: a later request for /static (line 5) on a keep-alive "
+		     "connection reaches the member; serve it on a listener of its own\n", "mixing");
+	done(r);
+
+	/* all proxied: no warning */
+	r = run(HEAD TAIL);
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(r->nwarn, 0, r->warn);
+	done(r);
+}
+
+UNIT_TEST(conf_match_pass)
+{
+	struct run *r = run(HEAD "ProxyPass /app balancer://c/\nProxyPass /x/ balancer://c/\n"
+			    "ProxyPass /a//b balancer://c/\n" TAIL);
+	const struct kbal_conf *c = r->c;
+	static const struct { const char *uri; int rule; } cases[] = {
+		{ "/app", 0 }, { "/app/", 0 }, { "/app/x/y", 0 }, { "/app?q=1", 0 }, { "/app#f", 0 },
+		{ "/apple", 3 }, { "/ap", 3 }, { "/", 3 }, { "/x", 3 }, { "/x/", 1 }, { "/x/y", 1 },
+		{ "//app", 0 }, { "/app//z", 0 }, { "/a/b", 2 }, { "/a///b/c", 2 }, { "/a/bc", 3 },
+		{ "/%61pp", 0 }, { "/y/../app", 0 }, { "/./app/", 0 }, { "/app/../apple", 3 },
+		{ "/app/%2e%2e/apple", 3 }, { "http://h:8080/app?x", 0 }, { "HTTP://h", 3 },
+		{ "/%2Fapp", -1 }, { "/..", -1 }, { "/%zz", -1 }, { "*", -1 }, { "", -1 },
+		{ "/a%00", -1 },
+	};
+
+	if (!ASSERT_EQ(r->rc, 0, r->err))
+		goto out;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ASSERT_EQ(kbal_conf_match_pass(c, cases[i].uri, strlen(cases[i].uri)), cases[i].rule, cases[i].uri);
+	/* len bounds the uri: "/apple" cut to "/app" */
+	ASSERT_EQ(kbal_conf_match_pass(c, "/apple", 4), 0, "len is honoured");
+out:
+	done(r);
+}
+
+UNIT_TEST(conf_uri_path)
+{
+	static const struct { const char *uri; const char *path; int rc; } cases[] = {
+		{ "/", "/", 1 }, { "/a/./b/../c", "/a/c", 4 }, { "/a/.", "/a/", 3 }, { "/a/..", "/", 1 },
+		{ "/a//../b", "/a/b", 4 }, { "//x///y", "/x/y", 4 }, { "/%7Euser?q", "/~user", 6 },
+		{ "http://h", "/", 1 }, { "http://h?q", "/", 1 }, { "/a%2fb", NULL, -EINVAL },
+		{ "/../a", NULL, -EINVAL }, { "/%4", NULL, -EINVAL }, { "a/b", NULL, -EINVAL },
+	};
+	char out[32];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = kbal_conf_uri_path(cases[i].uri, strlen(cases[i].uri), out, sizeof(out));
+
+		ASSERT_EQ(rc, cases[i].rc, cases[i].uri);
+		if (cases[i].path)
+			ASSERT_STREQ(out, cases[i].path, cases[i].uri);
+	}
+	ASSERT_EQ(kbal_conf_uri_path("/0123456789", 11, out, 8), -ENAMETOOLONG, "too long");
+}
+
+UNIT_TEST(conf_match_location)
+{
+	struct run *r = run(HEAD TAIL "<Location /bm>\nSetHandler balancer-manager\nProxyPass !\n</Location>\n"
+			    "<Location /bm/sub>\n</Location>\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(kbal_conf_match_location(r->c, "/bm", 3), KBAL_HANDLER_MANAGER, "/bm");
+		ASSERT_EQ(kbal_conf_match_location(r->c, "/bm/sub/x", 9), KBAL_HANDLER_MANAGER, "merged");
+		ASSERT_EQ(kbal_conf_match_location(r->c, "/bmx", 4), KBAL_HANDLER_NONE, "/bmx");
+		ASSERT_EQ(kbal_conf_match_location(r->c, "/x/../bm", 8), KBAL_HANDLER_MANAGER, "normalized");
+	}
+	done(r);
+	expect_err(HEAD "<Location /x>\nSetHandler server-status\n</Location>\n",
+		   "t.conf:6: SetHandler server-status is not supported by kbal (only balancer-manager)");
+	expect_err(HEAD "<Location ~ \"^/x\">\n</Location>\n",
+		   "t.conf:5: <Location ~ ...> (regular expressions) is not supported by kbal");
+	expect_err(HEAD "<Location /x>\nProxyPass !\nProxyPass balancer://c/\n</Location>\n",
+		   "t.conf:7: ProxyPass: this <Location> has one already (line 6)");
+	expect_err(HEAD "<Location /x>\nProxyPass /x balancer://c/\n</Location>\n",
+		   "t.conf:6: ProxyPass /x: inside <Location> the path is the <Location>'s; give only the URL");
+}
+
+UNIT_TEST(conf_access_control)
+{
+	struct run *r = run(HEAD TAIL "<Proxy *>\nOrder allow,deny\nAllow from all\nRequire all granted\n</Proxy>\n"
+			    "<Location /bm>\nRequire all granted\nSetHandler balancer-manager\nProxyPass !\n</Location>\n");
+	ASSERT_EQ(r->rc, 0, r->err);
+	done(r);
+
+	expect_err(HEAD "<Proxy *>\nOrder deny,allow\nDeny from all\nAllow from 127.0.0.1\n</Proxy>\n",
+		   "t.conf:7: Deny from all: access control is not supported by kbal yet");
+	expect_err(HEAD "<Location /bm>\nAllow from 10.0.0.0/8\n</Location>\n",
+		   "t.conf:6: Allow from 10.0.0.0/8: access control is not supported by kbal yet");
+	expect_err(HEAD "<Location /bm>\nRequire ip 127.0.0.1\n</Location>\n",
+		   "t.conf:6: Require ip 127.0.0.1: access control is not supported by kbal yet");
+	expect_err(HEAD "<Proxy *>\nRequire all denied\n</Proxy>\n",
+		   "t.conf:6: Require all denied: access control is not supported by kbal yet");
+	expect_err(HEAD "<Proxy *>\nOrder allow,deny\n</Proxy>\n",
+		   "t.conf:6: Order allow,deny without \"Allow from all\" denies requests: access control "
+		   "is not supported by kbal yet");
+	expect_err(HEAD "Require all granted\n", "t.conf:5: Require is not allowed at server level");
+}
+
+UNIT_TEST(conf_header)
+{
+	struct run *r = run(HEAD TAIL "Header onsuccess set X-Backend \"%{BALANCER_WORKER_NAME}e 100%%\"\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(r->c->nheader, 1, "nheader")) {
+		ASSERT_EQ(r->c->header[0].action, KBAL_HEADER_SET, "set");
+		ASSERT_STREQ(r->c->header[0].name, "X-Backend", "name");
+		ASSERT_STREQ(r->c->header[0].value, "%{BALANCER_WORKER_NAME}e 100%%", "value");
+		ASSERT_STREQ(r->c->header[0].env, "", "unconditional");
+	}
+	done(r);
+	expect_err(HEAD "Header unset X-A\n", "t.conf:5: Header: missing argument");
+	expect_err(HEAD "Header unset X-A x\n", "t.conf:5: Header unset is not supported by kbal (only add and set)");
+	expect_err(HEAD "Header append X-A b\n", "t.conf:5: Header append is not supported by kbal (only add and set)");
+	expect_err(HEAD "Header add X-A b env=!FOO\n", "t.conf:5: Header env=!FOO: env=!VAR is not supported by kbal");
+	expect_err(HEAD "Header add X-A b env=FOO\n",
+		   "t.conf:5: Header env=FOO: only env=BALANCER_ROUTE_CHANGED is supported");
+	expect_err(HEAD "Header add X-A b early\n", "t.conf:5: Header early: not supported by kbal (only env=VAR)");
+	expect_err(HEAD "Header set Content-Length 0\n",
+		   "t.conf:5: Header Content-Length: kbal does not change this header");
+	expect_err(HEAD "Header add X-A %{HOME}e\n",
+		   "t.conf:5: Header: format %{HOME}e is not supported by kbal (only %%, "
+		   "%{BALANCER_WORKER_ROUTE}e, %{BALANCER_NAME}e and %{BALANCER_WORKER_NAME}e)");
+	expect_err(HEAD "Header add X-A %t\n",
+		   "t.conf:5: Header: format %t is not supported by kbal (only %%, "
+		   "%{BALANCER_WORKER_ROUTE}e, %{BALANCER_NAME}e and %{BALANCER_WORKER_NAME}e)");
+	expect_err(HEAD "Header always set X-A b\n",
+		   "t.conf:5: Header always is not supported yet (kbal adds headers to proxied responses)");
+}
+
+UNIT_TEST(conf_lexer)
+{
+	/* continuation (also of a comment, as in httpd), case, quotes and
+	 * escapes, CRLF, ignored directives */
+	static const char text[] =
+		"listen 8080\r\n"                                      /* 1 */
+		"  # a comment \\\n"
+		"<Proxy balancer://swallowed-by-the-comment>\n"
+		"<proxy \"balancer://c\">\n"                           /* 4 */
+		"BalancerMember http://127.0.0.1:9001 \\\n"            /* 5 */
+		"    route=a \\\n"
+		"    loadfactor=3\n"
+		"</PROXY>\n"
+		"PROXYPASS / balancer://c/\n"
+		"ServerName 'www.example.com:80'\n"
+		"LogLevel warn proxy:debug\n"
+		"Header add X-Q \"a \\\"quoted\\\" \\\\ b\\n\" env=BALANCER_ROUTE_CHANGED\n";
+	char bad[sizeof(text) + 16];
+	struct run *r = run(text);
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->nbalancers, 1, "the continued comment swallowed line 3");
+		ASSERT_EQ(r->c->balancers[0].members[0].loadfactor, 3, "continued line");
+		ASSERT_STREQ(r->c->balancers[0].members[0].route, "a", "route");
+		ASSERT_EQ(r->c->balancers[0].members[0].line, 5, "a continued line counts from its first");
+		ASSERT_STREQ(r->c->server_name, "www.example.com:80", "single quotes");
+		ASSERT_STREQ(r->c->header[0].value, "a \"quoted\" \\ b\\n", "escapes");
+		ASSERT_STREQ(r->c->header[0].env, "BALANCER_ROUTE_CHANGED", "env after a quoted value");
+	}
+	done(r);
+
+	snprintf(bad, sizeof(bad), "%sBogus\n", text);
+	r = run(bad);
+	ASSERT_STREQ(r->err, "t.conf:13: Invalid command 'Bogus', perhaps misspelled or not supported by kbal",
+		     "line numbers count continued lines");
+	done(r);
+}
+
+UNIT_TEST(conf_sticky_without_routes)
+{
+	struct run *r = run("Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:1\n"
+			    "ProxySet stickysession=ROUTEID\n</Proxy>\n" TAIL);
+
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_STREQ(r->warn, "t.conf:2: balancer://c: stickysession=ROUTEID but no member has a route=, "
+		     "so no request sticks\n", "warning");
+	done(r);
+}

@@ -1,0 +1,700 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* user/http.c: llhttp glue, sticky routes and the heads kbald writes. */
+#include <stdlib.h>
+#include "unit.h"
+#include "http.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+
+/* What a caller saw: each HEAD/DONE/ERROR and the offset it came at. */
+struct run {
+	int rc[8];
+	size_t at[8];
+	int n;
+	int last;               /* last rc, AGAIN when input ran out */
+};
+
+/*
+ * Feed buf[start, len) as kbald does: bytes arrive `step` at a time (0: all
+ * at once) into one buffer; after HEAD call again with what is left, even
+ * nothing. Stops at DONE, ERROR or the end of the input. Bytes not yet
+ * arrived are left uninitialised, so valgrind sees any read past them.
+ */
+static void run_from(struct kbal_http_msg *m, const char *buf, size_t start,
+		     size_t len, size_t step, struct run *r)
+{
+	size_t have = start, off = start, used, was;
+	char *conn = malloc(len + 1);
+	int rc, fresh = 0;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(conn, buf, start);
+	for (;;) {
+		if (off == have && !fresh) {
+			if (have == len) {
+				r->last = KBAL_HTTP_AGAIN;
+				break;
+			}
+			was = have;
+			have = step && have + step < len ? have + step : len;
+			memcpy(conn + was, buf + was, have - was);
+		}
+		rc = kbal_http_feed(m, conn, off, have - off, &used);
+		off += used;
+		fresh = rc == KBAL_HTTP_HEAD;
+		r->last = rc;
+		if (rc == KBAL_HTTP_AGAIN)
+			continue;
+		if (r->n < 8) {
+			r->rc[r->n] = rc;
+			r->at[r->n++] = off;
+		}
+		if (rc != KBAL_HTTP_HEAD)
+			break;
+	}
+	m->base = NULL; /* spans are offsets: read them against buf */
+	free(conn);
+}
+
+static void run(struct kbal_http_msg *m, const char *buf, size_t len,
+		size_t step, struct run *r)
+{
+	run_from(m, buf, 0, len, step, r);
+}
+
+static char *span(const char *base, struct kbal_span s)
+{
+	static char buf[4][256];
+	static int i;
+	char *b = buf[i++ & 3];
+
+	snprintf(b, sizeof(buf[0]), "%.*s", (int)s.len, base + s.off);
+	return b;
+}
+
+static const char *hdr(const struct kbal_http_msg *m, const char *base, const char *name)
+{
+	const struct kbal_http_header *h = kbal_http_find(m, base, name);
+
+	return h ? span(base, h->value) : NULL;
+}
+
+/* a request parsed whole; returns the DONE offset or 0 */
+static size_t parse_req(struct kbal_http_msg *m, const char *buf, size_t len)
+{
+	struct run r;
+
+	kbal_http_init_request(m);
+	run(m, buf, len, 0, &r);
+	if (r.n != 2 || r.rc[0] != KBAL_HTTP_HEAD || r.rc[1] != KBAL_HTTP_DONE)
+		return 0;
+	return r.at[1];
+}
+
+UNIT_TEST(http_get_head_then_done)
+{
+	static const char req[] = "GET /a?b=1 HTTP/1.1\r\nHost: front\r\n"
+				  "User-Agent:  t/1 \t\r\nX-Empty:\r\n\r\n";
+	struct kbal_http_msg m;
+	size_t used;
+	int rc;
+
+	kbal_http_init_request(&m);
+	rc = kbal_http_feed(&m, req, 0, sizeof(req) - 1, &used);
+	ASSERT_EQ(rc, KBAL_HTTP_HEAD, "HEAD first");
+	ASSERT_EQ(used, sizeof(req) - 1, "used up to the blank line");
+	ASSERT_EQ(m.head_len, sizeof(req) - 1, "head_len");
+	ASSERT_EQ(m.done, 1, "no body: done known at HEAD");
+	ASSERT_STREQ(span(req, m.method), "GET", "method");
+	ASSERT_STREQ(span(req, m.url), "/a?b=1", "url");
+	ASSERT_STREQ(span(req, m.start_line), "GET /a?b=1 HTTP/1.1", "start line");
+	ASSERT_EQ(m.http_major, 1, "major");
+	ASSERT_EQ(m.http_minor, 1, "minor");
+	ASSERT_EQ(m.nheaders, 3, "nheaders");
+	ASSERT_STREQ(hdr(&m, req, "host"), "front", "Host");
+	ASSERT_STREQ(hdr(&m, req, "USER-AGENT"), "t/1", "OWS trimmed");
+	ASSERT_STREQ(hdr(&m, req, "X-Empty"), "", "empty value");
+	ASSERT_TRUE(hdr(&m, req, "Cookie") == NULL, "absent header");
+	ASSERT_EQ(m.content_length, -1, "no Content-Length");
+	ASSERT_EQ(m.chunked, 0, "not chunked");
+	ASSERT_EQ(m.keep_alive, 1, "HTTP/1.1 keeps alive");
+	ASSERT_EQ(m.upgrade, 0, "no upgrade");
+
+	/* nothing left, and DONE still comes */
+	rc = kbal_http_feed(&m, req, sizeof(req) - 1, 0, &used);
+	ASSERT_EQ(rc, KBAL_HTTP_DONE, "then DONE on an empty feed");
+	ASSERT_EQ(used, 0, "DONE consumes nothing");
+	ASSERT_EQ(m.msg_end, sizeof(req) - 1, "msg_end");
+	rc = kbal_http_feed(&m, req, sizeof(req) - 1, 0, &used);
+	ASSERT_EQ(rc, KBAL_HTTP_DONE, "DONE sticks");
+}
+
+UNIT_TEST(http_head_pause_is_exact_with_body_in_same_feed)
+{
+	static const char req[] = "POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+	struct kbal_http_msg m;
+	size_t used, head = sizeof(req) - 1 - 5;
+	int rc;
+
+	kbal_http_init_request(&m);
+	rc = kbal_http_feed(&m, req, 0, sizeof(req) - 1, &used);
+	ASSERT_EQ(rc, KBAL_HTTP_HEAD, "HEAD");
+	ASSERT_EQ(used, head, "stops at the end of the head");
+	ASSERT_EQ(m.head_len, head, "head_len");
+	ASSERT_EQ(m.done, 0, "body pending");
+	ASSERT_EQ(m.content_length, 5, "content_length");
+	rc = kbal_http_feed(&m, req, head, 3, &used);
+	ASSERT_EQ(rc, KBAL_HTTP_AGAIN, "part of the body");
+	ASSERT_EQ(used, 3, "all taken");
+	rc = kbal_http_feed(&m, req, head + 3, 2, &used);
+	ASSERT_EQ(rc, KBAL_HTTP_DONE, "body complete");
+	ASSERT_EQ(used, 2, "used");
+	ASSERT_EQ(m.msg_end, sizeof(req) - 1, "msg_end");
+	ASSERT_EQ(m.content_length, 5, "content_length kept");
+}
+
+static const char *const split_msgs[] = {
+	"GET /a?b HTTP/1.1\r\nHost: x\r\nCookie: A=1; ROUTEID=r.2\r\n\r\n",
+	"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\nhello world",
+	("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	 "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"),
+	"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
+	"PUT /u HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+};
+
+UNIT_TEST(http_byte_by_byte_same_result)
+{
+	for (size_t i = 0; i < sizeof(split_msgs) / sizeof(split_msgs[0]); i++) {
+		const char *s = split_msgs[i];
+		size_t len = strlen(s);
+		struct kbal_http_msg *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+		struct run ra, rb;
+		char what[64];
+
+		snprintf(what, sizeof(what), "message %zu", i);
+		kbal_http_init_request(a);
+		kbal_http_init_request(b);
+		run(a, s, len, 0, &ra);
+		run(b, s, len, 1, &rb);
+		ASSERT_EQ(ra.n, 2, what);
+		ASSERT_EQ(ra.rc[0], KBAL_HTTP_HEAD, what);
+		ASSERT_EQ(ra.rc[1], KBAL_HTTP_DONE, what);
+		ASSERT_EQ(rb.n, ra.n, what);
+		for (int k = 0; k < ra.n && k < rb.n; k++) {
+			ASSERT_EQ(rb.rc[k], ra.rc[k], what);
+			ASSERT_EQ(rb.at[k], ra.at[k], what);
+		}
+		ASSERT_EQ(b->head_len, a->head_len, what);
+		ASSERT_EQ(b->msg_end, a->msg_end, what);
+		ASSERT_STREQ(span(s, b->method), span(s, a->method), what);
+		ASSERT_STREQ(span(s, b->url), span(s, a->url), what);
+		ASSERT_STREQ(span(s, b->start_line), span(s, a->start_line), what);
+		ASSERT_EQ(b->nheaders, a->nheaders, what);
+		for (unsigned h = 0; h < a->nheaders && h < b->nheaders; h++) {
+			ASSERT_EQ(b->headers[h].name.off, a->headers[h].name.off, what);
+			ASSERT_EQ(b->headers[h].name.len, a->headers[h].name.len, what);
+			ASSERT_EQ(b->headers[h].value.off, a->headers[h].value.off, what);
+			ASSERT_EQ(b->headers[h].value.len, a->headers[h].value.len, what);
+		}
+		ASSERT_EQ(b->content_length, a->content_length, what);
+		ASSERT_EQ(b->chunked, a->chunked, what);
+		ASSERT_EQ(b->upgrade, a->upgrade, what);
+		ASSERT_EQ(b->keep_alive, a->keep_alive, what);
+		ASSERT_EQ(b->expect_continue, a->expect_continue, what);
+		free(a);
+		free(b);
+	}
+}
+
+UNIT_TEST(http_pipelined_msg_end)
+{
+	static const char two[] = "POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+				  "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char three[] = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+	size_t first = strstr(two, "GET /2") - two;
+	struct kbal_http_msg m;
+	struct run r;
+
+	kbal_http_init_request(&m);
+	run(&m, S(two), 0, &r);
+	ASSERT_EQ(r.n, 2, "HEAD, DONE");
+	ASSERT_EQ(r.at[1], first, "DONE stops at the next request");
+	ASSERT_EQ(m.msg_end, first, "msg_end");
+	ASSERT_STREQ(span(two, m.url), "/1", "first request's url");
+
+	kbal_http_init_request(&m);
+	run(&m, S(three), 1, &r);
+	ASSERT_EQ(r.n, 2, "HEAD, DONE byte by byte");
+	ASSERT_EQ(m.msg_end, strstr(three, "GET /2") - three, "bodyless msg_end");
+	ASSERT_EQ(m.head_len, m.msg_end, "head is the message");
+}
+
+UNIT_TEST(http_chunked_complete)
+{
+	static const char req[] = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+				  "5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
+	struct kbal_http_msg m;
+	struct run r;
+
+	kbal_http_init_request(&m);
+	run(&m, S(req), 0, &r);
+	ASSERT_EQ(r.n, 2, "HEAD, DONE");
+	ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "DONE");
+	ASSERT_EQ(m.chunked, 1, "chunked");
+	ASSERT_EQ(m.content_length, -1, "no length");
+	ASSERT_EQ(m.msg_end, sizeof(req) - 1 - 4, "after the trailer block");
+	ASSERT_EQ(m.nheaders, 2, "trailers not added to the head");
+
+	kbal_http_init_request(&m);
+	run(&m, req, sizeof(req) - 1 - 10, 0, &r);
+	ASSERT_EQ(r.n, 1, "only HEAD while the chunks are incomplete");
+	ASSERT_EQ(r.last, KBAL_HTTP_AGAIN, "AGAIN");
+}
+
+UNIT_TEST(http_upgrade_and_connect)
+{
+	static const char ws[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+				 "Connection: Upgrade\r\n\r\n\x81\x02hi";
+	static const char conn[] = "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n\x16\x03\x01";
+	struct kbal_http_msg m;
+	struct run r;
+
+	kbal_http_init_request(&m);
+	run(&m, S(ws), 0, &r);
+	ASSERT_EQ(r.n, 2, "HEAD then DONE");
+	ASSERT_EQ(r.rc[0], KBAL_HTTP_HEAD, "HEAD first");
+	ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "DONE");
+	ASSERT_EQ(m.upgrade, 1, "upgrade");
+	ASSERT_EQ(m.msg_end, sizeof(ws) - 1 - 4, "frames not consumed");
+	ASSERT_EQ(m.head_len, m.msg_end, "head is the message");
+
+	kbal_http_init_request(&m);
+	run(&m, S(conn), 0, &r);
+	ASSERT_EQ(r.n, 2, "CONNECT: HEAD then DONE");
+	ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "DONE");
+	ASSERT_EQ(m.upgrade, 1, "CONNECT is an upgrade");
+	ASSERT_EQ(m.msg_end, sizeof(conn) - 1 - 3, "tunnel bytes not consumed");
+	ASSERT_STREQ(span(conn, m.url), "x:443", "authority form");
+}
+
+UNIT_TEST(http_flags)
+{
+	static const char ka10[] = "GET / HTTP/1.0\r\nHost: x\r\n\r\n";
+	static const char close11[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	static const char expect[] = "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n"
+				     "Content-Length: 1\r\n\r\nx";
+	static const char expect2[] = "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue-ish\r\n"
+				      "Content-Length: 1\r\n\r\nx";
+	struct kbal_http_msg m;
+
+	ASSERT_TRUE(parse_req(&m, S(ka10)), "1.0");
+	ASSERT_EQ(m.keep_alive, 0, "HTTP/1.0 closes");
+	ASSERT_EQ(m.http_minor, 0, "minor 0");
+	ASSERT_TRUE(parse_req(&m, S(close11)), "close");
+	ASSERT_EQ(m.keep_alive, 0, "Connection: close");
+	ASSERT_TRUE(parse_req(&m, S(expect)), "expect");
+	ASSERT_EQ(m.expect_continue, 1, "Expect is case-insensitive");
+	ASSERT_TRUE(parse_req(&m, S(expect2)), "expect2");
+	ASSERT_EQ(m.expect_continue, 0, "other expectations");
+}
+
+static const struct {
+	const char *name;
+	const char *msg;
+	size_t len;            /* 0: strlen */
+	int response;
+	const char *error;     /* substring of m->error, NULL: any */
+} bad[] = {
+	{ "CL with TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, 0, "Transfer-Encoding" },
+	{ "TE with CL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	  "Content-Length: 3\r\n\r\n0\r\n\r\n", 0, 0, "Transfer-Encoding" },
+	{ "two different CL", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+	  0, 0, "Duplicate Content-Length" },
+	{ "two equal CL", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+	  0, 0, "Duplicate Content-Length" },
+	{ "CL list", "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc", 0, 0, "Content-Length" },
+	{ "negative CL", "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 0, 0, "Content-Length" },
+	{ "bad chunk size", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, 0,
+	  "chunk size" },
+	{ "chunk size overflow", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	  "fffffffffffffffff\r\n", 0, 0, "hunk size" },
+	{ "space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 0, 0, "white space before colon" },
+	{ "tab before colon", "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", 0, 0, "header token" },
+	{ "obs-fold", "GET / HTTP/1.1\r\nX-A: a\r\n  b\r\nHost: a\r\n\r\n", 0, 0, "obs-fold" },
+	{ "obs-fold tab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n\tb\r\n\r\n", 0, 0, "obs-fold" },
+	{ "CTL in value", "GET / HTTP/1.1\r\nX-A: a\001b\r\n\r\n", 0, 0, "header value char" },
+	{ "DEL in value", "GET / HTTP/1.1\r\nX-A: a\177b\r\n\r\n", 0, 0, "header value char" },
+	{ "NUL in value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 29, 0, "header value char" },
+	{ "bare LF", "GET / HTTP/1.1\r\nHost: a\n\n", 0, 0, NULL },
+	{ "bad name char", "GET / HTTP/1.1\r\nX(A: b\r\n\r\n", 0, 0, "header token" },
+	{ "HTTP/0.9", "GET /\r\n\r\n", 0, 0, "unsupported HTTP version" },
+	{ "HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 0, 0, "unsupported HTTP version" },
+	{ "HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", 0, 0, "version" },
+	{ "two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nX: y\r\nhost: a\r\n\r\n", 0, 0,
+	  "more than one Host" },
+	{ "TE chunked, gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 0, 0,
+	  "Transfer-Encoding" },
+	{ "TE gzip, chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+	  0, 0, "unsupported Transfer-Encoding" },
+	{ "TE identity", "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", 0, 0,
+	  "unsupported Transfer-Encoding" },
+	{ "TE twice", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
+	  "\r\n0\r\n\r\n", 0, 0, "unsupported Transfer-Encoding" },
+	{ "response TE gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", 0, 1,
+	  "unsupported Transfer-Encoding" },
+	{ "response CL with TE", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	  "Content-Length: 3\r\n\r\n0\r\n\r\n", 0, 1, "Transfer-Encoding" },
+	{ "response obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n", 0, 1,
+	  "obs-fold" },
+	{ "response bad status", "HTTP/1.1 2000 OK\r\n\r\n", 0, 1, NULL },
+	{ "space in url", "GET /a b HTTP/1.1\r\n\r\n", 0, 0, NULL },
+	{ "bad method", "G@T / HTTP/1.1\r\n\r\n", 0, 0, NULL },
+};
+
+UNIT_TEST(http_strict_errors)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = bad[i].len ? bad[i].len : strlen(bad[i].msg);
+
+		for (size_t step = 0; step < 2; step++) {
+			struct kbal_http_msg m;
+			struct run r;
+			size_t used;
+			char what[96];
+
+			snprintf(what, sizeof(what), "%s (step %zu)", bad[i].name, step);
+			if (bad[i].response)
+				kbal_http_init_response(&m);
+			else
+				kbal_http_init_request(&m);
+			run(&m, bad[i].msg, len, step, &r);
+			if (!ASSERT_EQ(r.last, KBAL_HTTP_ERROR, what))
+				continue;
+			ASSERT_TRUE(r.n >= 1 && r.rc[0] != KBAL_HTTP_DONE, what);
+			ASSERT_TRUE(m.error != NULL, what);
+			if (bad[i].error)
+				ASSERT_HAS(m.error, bad[i].error, what);
+			ASSERT_EQ(kbal_http_feed(&m, bad[i].msg, 0, len, &used), KBAL_HTTP_ERROR,
+				  "ERROR sticks");
+		}
+	}
+}
+
+UNIT_TEST(http_too_many_headers)
+{
+	char buf[4096];
+	struct kbal_http_msg m;
+	struct run r;
+	int n, i;
+
+	for (int extra = 0; extra < 2; extra++) {
+		n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n");
+		for (i = 0; i < KBAL_HTTP_MAX_HEADERS + extra; i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "X-H%d: %d\r\n", i, i);
+		n += snprintf(buf + n, sizeof(buf) - n, "\r\n");
+		kbal_http_init_request(&m);
+		run(&m, buf, n, 0, &r);
+		if (extra) {
+			ASSERT_EQ(r.last, KBAL_HTTP_ERROR, "MAX+1 headers");
+			ASSERT_STREQ(m.error, "too many headers", "error");
+		} else {
+			ASSERT_EQ(r.last, KBAL_HTTP_DONE, "MAX headers fit");
+			ASSERT_EQ(m.nheaders, KBAL_HTTP_MAX_HEADERS, "all recorded");
+			ASSERT_STREQ(span(buf, m.headers[KBAL_HTTP_MAX_HEADERS - 1].value), "63",
+				     "last one");
+		}
+	}
+}
+
+UNIT_TEST(http_response_100_then_200)
+{
+	static const char resp[] = "HTTP/1.1 100 Continue\r\n\r\n"
+				   "HTTP/1.1 200 Fine Thanks\r\nContent-Length: 2\r\n\r\nok";
+	size_t first = strlen("HTTP/1.1 100 Continue\r\n\r\n");
+
+	for (size_t step = 0; step < 2; step++) {
+		struct kbal_http_msg m;
+		struct run r;
+
+		kbal_http_init_response(&m);
+		run(&m, S(resp), step, &r);
+		ASSERT_EQ(r.n, 2, "HEAD, DONE for the 100");
+		ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "100 is a whole message");
+		ASSERT_EQ(m.status, 100, "status 100");
+		ASSERT_EQ(m.msg_end, first, "ends after its head");
+		ASSERT_EQ(m.upgrade, 0, "not an upgrade");
+
+		kbal_http_next(&m);
+		ASSERT_EQ(m.nheaders, 0, "headers reset");
+		ASSERT_EQ(m.done, 0, "done reset");
+		run_from(&m, resp, first, sizeof(resp) - 1, step, &r);
+		ASSERT_EQ(r.n, 2, "HEAD, DONE for the 200");
+		ASSERT_EQ(r.rc[0], KBAL_HTTP_HEAD, "HEAD");
+		ASSERT_EQ(r.at[0], sizeof(resp) - 3, "HEAD of the 200");
+		ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "200 done");
+		ASSERT_EQ(m.status, 200, "status 200");
+		ASSERT_EQ(m.msg_end, sizeof(resp) - 1, "msg_end");
+		ASSERT_EQ(m.head_len, sizeof(resp) - 3, "head_len");
+		ASSERT_EQ(m.content_length, 2, "content_length");
+		ASSERT_EQ(m.nheaders, 1, "only the 200's headers");
+		ASSERT_STREQ(span(resp, m.start_line), "HTTP/1.1 200 Fine Thanks", "start line");
+	}
+}
+
+UNIT_TEST(http_response_101_and_bodyless)
+{
+	static const char r101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+				   "Connection: Upgrade\r\n\r\n\x81\x02hi";
+	static const char r101bare[] = "HTTP/1.1 101 Switching Protocols\r\n\r\nxx";
+	static const char r204[] = "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1";
+	static const char rhead[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+	static const char reof[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close";
+	static const char rchunk[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				     "2\r\nok\r\n0\r\n\r\n";
+	struct kbal_http_msg m;
+	struct run r;
+
+	kbal_http_init_response(&m);
+	run(&m, S(r101), 0, &r);
+	ASSERT_EQ(r.n, 2, "101: HEAD, DONE");
+	ASSERT_EQ(m.upgrade, 1, "101 upgrades");
+	ASSERT_EQ(m.msg_end, sizeof(r101) - 1 - 4, "frames not consumed");
+
+	kbal_http_init_response(&m);
+	run(&m, S(r101bare), 0, &r);
+	ASSERT_EQ(r.n, 2, "bare 101: HEAD, DONE");
+	ASSERT_EQ(m.upgrade, 1, "101 upgrades without Connection: upgrade");
+	ASSERT_EQ(m.msg_end, sizeof(r101bare) - 1 - 2, "bare 101 msg_end");
+
+	kbal_http_init_response(&m);
+	run(&m, S(r204), 0, &r);
+	ASSERT_EQ(r.n, 2, "204: HEAD, DONE");
+	ASSERT_EQ(m.msg_end, sizeof(r204) - 1 - 8, "204 has no body");
+
+	kbal_http_init_response(&m);
+	m.skip_body = 1;
+	run(&m, S(rhead), 0, &r);
+	ASSERT_EQ(r.n, 2, "reply to HEAD: HEAD, DONE");
+	ASSERT_EQ(r.last, KBAL_HTTP_DONE, "no body despite Content-Length");
+	ASSERT_EQ(m.content_length, 10, "length announced");
+
+	kbal_http_init_response(&m);
+	run(&m, S(reof), 0, &r);
+	ASSERT_EQ(r.n, 1, "close-delimited: only HEAD");
+	ASSERT_EQ(r.last, KBAL_HTTP_AGAIN, "body runs to close");
+	ASSERT_EQ(m.keep_alive, 0, "cannot keep alive");
+
+	kbal_http_init_response(&m);
+	run(&m, S(rchunk), 1, &r);
+	ASSERT_EQ(r.n, 2, "chunked response");
+	ASSERT_EQ(m.msg_end, sizeof(rchunk) - 1, "chunked msg_end");
+	ASSERT_EQ(m.status, 200, "status");
+}
+
+static size_t route_of(const char *req, size_t len, const char *name, char *out, size_t outlen)
+{
+	struct kbal_http_msg m;
+
+	if (!parse_req(&m, req, len))
+		return (size_t)-1;
+	return kbal_http_sticky_route(&m, req, name, out, outlen);
+}
+
+UNIT_TEST(http_sticky_route)
+{
+	char route[16];
+
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: a=b; ROUTEID=route.2; c=d\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 1, "cookie");
+	ASSERT_STREQ(route, "2", "cookie route");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: a=b;ROUTEID=x.first\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 5, "no space after ;");
+	ASSERT_STREQ(route, "first", "cookie route to the end");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: a=b\r\nCookie: ROUTEID = r.3 ,z=1\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 1, "second Cookie header");
+	ASSERT_STREQ(route, "3", "spaces around = and before ,");
+	ASSERT_EQ(route_of(S("GET /a;ROUTEID=route.1 HTTP/1.1\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 1, "path parameter");
+	ASSERT_STREQ(route, "1", "path route");
+	ASSERT_EQ(route_of(S("GET /a?ROUTEID=route.1&x=y HTTP/1.1\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 1, "query ?");
+	ASSERT_STREQ(route, "1", "query route ends at &");
+	ASSERT_EQ(route_of(S("GET /a?x=y&ROUTEID=s.12;z HTTP/1.1\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 2, "query &");
+	ASSERT_STREQ(route, "12", "ends at ;");
+	/* find_session_route(): the URL wins over the cookie */
+	ASSERT_EQ(route_of(S("GET /a?ROUTEID=u.1 HTTP/1.1\r\nCookie: ROUTEID=c.2\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 1, "url first");
+	ASSERT_STREQ(route, "1", "url route");
+	/* ...and a URL value without '.' gives no route, the cookie is not read */
+	ASSERT_EQ(route_of(S("GET /a?ROUTEID=u HTTP/1.1\r\nCookie: ROUTEID=c.2\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 0, "url value without dot");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: ROUTEID=nodot\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 0, "cookie without dot");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: ROUTEID=r.\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 0, "empty after dot");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: XROUTEID=r.3\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 0, "cookie name suffix");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: XROUTEID=r.3; ROUTEID=r.4\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 1, "suffix then the real one");
+	ASSERT_STREQ(route, "4", "the real one");
+	ASSERT_EQ(route_of(S("GET /?XROUTEID=r.3 HTTP/1.1\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 0, "url name suffix");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: routeid=r.3\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 0, "cookie names are case-sensitive");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+			   "ROUTEID", route, sizeof(route)), 0, "none");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: ROUTEID=r.123456\r\n\r\n"),
+			   "ROUTEID", route, 4), 0, "does not fit");
+	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: JSESSIONID=abc.node1\r\n\r\n"),
+			   "JSESSIONID", route, sizeof(route)), 5, "other name");
+	ASSERT_STREQ(route, "node1", "JSESSIONID route");
+}
+
+UNIT_TEST(http_build_request_rewrites)
+{
+	static const char req[] = "GET /app/foo?q HTTP/1.1\r\nHost: front:8080\r\n"
+				  "Accept: */*\r\nConnection: Upgrade\r\n\r\n";
+	/* ProxyPass /app balancer://c/x/: Apache joins "/x/" and "/foo?q" */
+	static const char want[] = "GET /x//foo?q HTTP/1.1\r\nHost: 127.0.0.1:18081\r\n"
+				   "Accept: */*\r\nConnection: Upgrade\r\n"
+				   "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: front:8080\r\n"
+				   "X-Forwarded-Server: kbal.example\r\n\r\n";
+	struct kbal_req_rewrite rw = {
+		.strip = 4, .target = "/x/", .client_ip = "10.0.0.1",
+		.host = "127.0.0.1:18081", .server_name = "kbal.example",
+	};
+	struct kbal_http_msg m;
+	char out[512];
+	ssize_t n;
+
+	if (!ASSERT_TRUE(parse_req(&m, S(req)), "parse"))
+		return;
+	n = kbal_http_build_request(&m, req, &rw, out, sizeof(out));
+	ASSERT_EQ(n, sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "rewritten head");
+	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, sizeof(want) - 1), n, "exact fit");
+	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, sizeof(want) - 2), -1, "too small");
+	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, 10), -1, "much too small");
+
+	/* ProxyPass / balancer://c/ keeps the URL whole */
+	rw.strip = 1;
+	rw.target = "/";
+	n = kbal_http_build_request(&m, req, &rw, out, sizeof(out));
+	ASSERT_TRUE(n > 0 && strncmp(out, "GET /app/foo?q HTTP/1.1\r\n", 25) == 0, "target /");
+}
+
+UNIT_TEST(http_build_request_merges_forwarded)
+{
+	static const char req[] = "POST /p HTTP/1.0\r\nX-Forwarded-For: 1.1.1.1\r\n"
+				  "host: front\r\nX-Forwarded-Host: edge\r\nContent-Length: 2\r\n"
+				  "x-forwarded-for: 2.2.2.2\r\nExpect: 100-continue\r\n\r\nhi";
+	static const char want[] = "POST /p HTTP/1.0\r\n"
+				   "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.1\r\n"
+				   "host: front\r\nX-Forwarded-Host: edge, front\r\n"
+				   "Content-Length: 2\r\nExpect: 100-continue\r\n"
+				   "X-Forwarded-Server: kbal\r\n\r\n";
+	static const char nohost[] = "GET / HTTP/1.0\r\n\r\n";
+	struct kbal_req_rewrite rw = { .client_ip = "10.0.0.1", .server_name = "kbal" };
+	struct kbal_http_msg m;
+	char out[512];
+
+	if (!ASSERT_TRUE(parse_req(&m, S(req)), "parse"))
+		return;
+	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, sizeof(out)), sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "merged in place, Host and URL kept");
+
+	if (!ASSERT_TRUE(parse_req(&m, S(nohost)), "parse nohost"))
+		return;
+	kbal_http_build_request(&m, nohost, &rw, out, sizeof(out));
+	ASSERT_STREQ(out, "GET / HTTP/1.0\r\nX-Forwarded-For: 10.0.0.1\r\n"
+		     "X-Forwarded-Server: kbal\r\n\r\n", "no Host: no X-Forwarded-Host");
+	rw.host = "m:81";
+	rw.client_ip = NULL;
+	rw.server_name = NULL;
+	kbal_http_build_request(&m, nohost, &rw, out, sizeof(out));
+	ASSERT_STREQ(out, "GET / HTTP/1.0\r\nHost: m:81\r\n\r\n",
+		     "Host added when missing; no X-Forwarded-* without values");
+}
+
+UNIT_TEST(http_build_response)
+{
+	static const char resp[] = "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:18081/x/login?a=b\r\n"
+				   "Content-Location: http://other/x/y\r\nURI: HTTP://127.0.0.1:18081/x/u\r\n"
+				   "Content-Length:   0  \r\n\r\n";
+	static const char want[] = "HTTP/1.1 302 Found\r\nLocation: http://front:8080/app/login?a=b\r\n"
+				   "Content-Location: http://other/x/y\r\nURI: http://front:8080/app/u\r\n"
+				   "Content-Length: 0\r\nSet-Cookie: ROUTEID=.1; path=/\r\n\r\n";
+	static const char root[] = "HTTP/1.1 301 Moved Permanently\r\nLocation: http://m:81/foo\r\n"
+				   "Content-Location: http://m:81\r\n\r\n";
+	static const struct kbal_rev_rule rules[] = {
+		{ "http://127.0.0.1:18081/y/", "/other/" },
+		{ "http://127.0.0.1:18081/x/", "/app/" },
+		{ "http://127.0.0.1:18081/", "/" },
+	};
+	static const struct kbal_rev_rule rootrule[] = { { "http://m:81", "/" } };
+	struct kbal_http_msg m;
+	struct run r;
+	char out[512];
+	ssize_t n;
+
+	kbal_http_init_response(&m);
+	run(&m, S(resp), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	n = kbal_http_build_response(&m, resp, rules, 3, "http://front:8080",
+				     "Set-Cookie: ROUTEID=.1; path=/\r\n", out, sizeof(out));
+	ASSERT_EQ(n, sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "rewritten head");
+	ASSERT_EQ(kbal_http_build_response(&m, resp, rules, 3, "http://front:8080",
+					   "Set-Cookie: ROUTEID=.1; path=/\r\n", out, n - 1),
+		  -1, "too small");
+
+	kbal_http_init_response(&m);
+	run(&m, S(root), 0, &r);
+	ASSERT_EQ(r.n, 1, "close-delimited, HEAD is enough");
+	n = kbal_http_build_response(&m, root, rootrule, 1, "http://front", NULL, out, sizeof(out));
+	ASSERT_STREQ(out, "HTTP/1.1 301 Moved Permanently\r\nLocation: http://front/foo\r\n"
+		     "Content-Location: http://front/\r\n\r\n", "no double slash after /");
+	n = kbal_http_build_response(&m, root, NULL, 0, NULL, NULL, out, sizeof(out));
+	ASSERT_STREQ(out, root, "no rules: unchanged");
+}
+
+UNIT_TEST(http_error_responses)
+{
+	static const unsigned codes[] = { 400, 403, 404, 408, 413, 414, 431, 500, 502, 503, 504 };
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		struct kbal_http_msg m;
+		char out[2048], what[32], title[32];
+		ssize_t n;
+		struct run r;
+
+		snprintf(what, sizeof(what), "status %u", codes[i]);
+		n = kbal_http_error_response(codes[i], out, sizeof(out));
+		if (!ASSERT_TRUE(n > 0, what))
+			continue;
+		ASSERT_EQ(strlen(out), n, what);
+		kbal_http_init_response(&m);
+		run(&m, out, n, 0, &r);
+		ASSERT_EQ(r.last, KBAL_HTTP_DONE, what);
+		ASSERT_EQ(m.msg_end, n, what);
+		ASSERT_EQ(m.status, codes[i], what);
+		ASSERT_EQ(m.content_length, n - m.head_len, what);
+		ASSERT_EQ(m.keep_alive, 0, what);
+		ASSERT_STREQ(hdr(&m, out, "Connection"), "close", what);
+		ASSERT_STREQ(hdr(&m, out, "Content-Type"), "text/html; charset=iso-8859-1", what);
+		snprintf(title, sizeof(title), "<title>%u ", codes[i]);
+		ASSERT_HAS(out + m.head_len, title, what);
+		ASSERT_EQ(kbal_http_error_response(codes[i], out, n), -1, "too small");
+	}
+	{
+		char out[2048];
+
+		ASSERT_TRUE(kbal_http_error_response(400, out, sizeof(out)) > 0, "400");
+		ASSERT_HAS(out, "HTTP/1.1 400 Bad Request\r\n", "400 status line");
+		ASSERT_TRUE(kbal_http_error_response(599, out, sizeof(out)) > 0, "unknown");
+		ASSERT_HAS(out, "HTTP/1.1 500 Internal Server Error\r\n", "unknown is 500");
+	}
+}

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian packages kbal builds and tests with, if any is missing.
+# `apt-get update` runs once, before the first install.
+set -eu
+PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 node-llhttp
+make gcc pkg-config curl python3 util-linux ethtool"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "kbal: missing Debian packages:$missing" >&2
+	echo "kbal: run as root (sudo make ...) to install them" >&2
+	exit 1
+fi
+echo "kbal: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * conf.h - kbald's configuration: Apache httpd's mod_proxy_balancer syntax.
+ *
+ * kbal_conf_load() reads a whole file into a struct kbal_conf; errors come
+ * back as "FILE:LINE: what is wrong" in the caller's buffer, before anything
+ * is started. Warnings (shadowed ProxyPass rules, spliced routes mixed with
+ * local handlers on one listener) go through the warn callback.
+ */
+#ifndef KBAL_CONF_H
+#define KBAL_CONF_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include "kbal_shared.h"
+
+#define KBAL_CONF_MAX_LISTEN   16
+#define KBAL_CONF_MAX_PASS     64
+#define KBAL_CONF_MAX_LOCATION 32
+#define KBAL_CONF_MAX_HEADER   16
+#define KBAL_CONF_PATH_LEN     256
+#define KBAL_CONF_VALUE_LEN    256
+
+struct kbal_conf_member {
+	char url[KBAL_NAME_LEN];          /* "http://127.0.0.1:18081" as written */
+	char hostport[KBAL_NAME_LEN];     /* "127.0.0.1:18081" (":80" omitted), for Host when !preserve_host */
+	struct sockaddr_in addr;          /* resolved at load time */
+	char route[KBAL_ROUTE_LEN];
+	unsigned loadfactor;              /* 1..100, default 1 */
+	unsigned lbset;                   /* default 0 */
+	unsigned retry_sec;               /* default 60 */
+	unsigned status;                  /* initial KBAL_ST_* from status=+D etc. */
+	unsigned connect_timeout_ms;      /* connectiontimeout=, else timeout=, else balancer's */
+	int line;
+};
+
+struct kbal_conf_balancer {
+	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
+	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */
+	char sticky[KBAL_ROUTE_LEN];      /* stickysession= (first name if "A|B"), "" none */
+	unsigned flags;                   /* KBAL_BF_NOFAILOVER */
+	unsigned timeout_ms;              /* ProxySet timeout= (s), default ProxyTimeout/Timeout 60 s */
+	unsigned splice;                  /* enum kbal_splice_mode, inherits server's KbalSplice */
+	int splice_set;                   /* KbalSplice given inside the <Proxy> block */
+	unsigned nmembers;
+	struct kbal_conf_member members[KBAL_MAX_MEMBERS];
+	int line;                         /* line of <Proxy balancer://...> */
+};
+
+/* ProxyPass PATH balancer://NAME/TARGET | ProxyPass PATH ! */
+struct kbal_conf_pass {
+	char path[KBAL_CONF_PATH_LEN];    /* URL-path prefix to match, "/" */
+	int exclude;                      /* ProxyPass PATH ! */
+	int balancer;                     /* index into balancers, -1 when exclude */
+	char target[KBAL_CONF_PATH_LEN];  /* path after balancer://NAME, "/" */
+	int location;                     /* index of its <Location> (ProxyPass URL inside
+					   * one), else -1; such rules are tried first */
+	int line;
+};
+
+/* ProxyPassReverse PATH balancer://NAME/TARGET */
+struct kbal_conf_reverse {
+	char path[KBAL_CONF_PATH_LEN];
+	int balancer;
+	char target[KBAL_CONF_PATH_LEN];
+	int line;
+};
+
+enum kbal_handler {
+	KBAL_HANDLER_NONE = 0,
+	KBAL_HANDLER_MANAGER = 1,         /* SetHandler balancer-manager */
+};
+
+/* <Location PATH> SetHandler balancer-manager </Location> */
+struct kbal_conf_location {
+	char path[KBAL_CONF_PATH_LEN];
+	unsigned handler;                 /* enum kbal_handler */
+	int line;
+};
+
+enum kbal_header_action {
+	KBAL_HEADER_ADD = 0,              /* Header add: one more NAME line */
+	KBAL_HEADER_SET = 1,              /* Header set: replaces the member's NAME lines */
+};
+
+/* Header add|set NAME "VALUE" env=VAR (only env=BALANCER_ROUTE_CHANGED is
+ * meaningful; VALUE may hold %{BALANCER_WORKER_ROUTE}e, %{BALANCER_NAME}e,
+ * %{BALANCER_WORKER_NAME}e, expanded per response). */
+struct kbal_conf_header {
+	char name[64];
+	char value[KBAL_CONF_VALUE_LEN];
+	char env[64];                     /* "" when unconditional */
+	unsigned action;                  /* enum kbal_header_action */
+	int line;
+};
+
+struct kbal_conf_listen {
+	struct sockaddr_in addr;          /* "Listen 8080" binds 0.0.0.0:8080 */
+	int line;
+};
+
+struct kbal_conf {
+	char file[256];
+	unsigned nlisten;
+	struct kbal_conf_listen listen[KBAL_CONF_MAX_LISTEN];
+	unsigned nbalancers;
+	struct kbal_conf_balancer balancers[KBAL_MAX_BALANCERS];
+	unsigned npass;
+	struct kbal_conf_pass pass[KBAL_CONF_MAX_PASS];          /* config order */
+	unsigned nreverse;
+	struct kbal_conf_reverse reverse[KBAL_CONF_MAX_PASS];
+	unsigned nlocation;
+	struct kbal_conf_location location[KBAL_CONF_MAX_LOCATION];
+	unsigned nheader;
+	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
+	int preserve_host;                /* ProxyPreserveHost On */
+	char server_name[128];            /* ServerName, else gethostname() */
+	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
+	unsigned splice;                  /* KbalSplice at server level, default sockmap */
+};
+
+typedef void (*kbal_conf_warn_fn)(void *data, const char *msg);
+
+/*
+ * Parse PATH into *conf (zeroed by the callee). Returns 0, or -1 with
+ * "PATH:LINE: message" in err. warn (may be NULL) receives each warning,
+ * already formatted as "PATH:LINE: ...".
+ */
+int kbal_conf_load(const char *path, struct kbal_conf *conf,
+		   char *err, size_t errlen, kbal_conf_warn_fn warn, void *data);
+
+/* Same, from a string (unit tests); name stands for the file name. */
+int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
+		    char *err, size_t errlen, kbal_conf_warn_fn warn, void *data);
+
+/* First ProxyPass rule whose path is a prefix of uri's path (Apache's
+ * rules: "/" matches all, "/app" matches "/app", "/app/x", "/app?q" but
+ * not "/apple"; a <Location>'s own ProxyPass is tried before the server's).
+ * Returns its index or -1 (also for a path kbal_conf_uri_path rejects). */
+int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len);
+
+/* Location handler for uri's path (the last matching <Location> with a
+ * SetHandler, as httpd merges them), or NONE. A ProxyPass rule that
+ * proxies the path wins over the handler, as in httpd. */
+unsigned kbal_conf_match_location(const struct kbal_conf *conf, const char *uri, size_t len);
+
+/* The URL-path of a request-target as httpd matches it (its r->uri): the
+ * absolute-form's scheme://host skipped, query dropped, %XX decoded, dot
+ * segments removed, slashes merged. Returns its length (out is
+ * NUL-terminated), -EINVAL for a bad %-escape, %00, %2F (httpd: 404), a
+ * path above the root or no path, -ENAMETOOLONG when out is too small.
+ * Both match functions use it; call it first to answer 400/404 yourself. */
+int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen);
+
+#endif /* KBAL_CONF_H */

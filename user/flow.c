@@ -1,0 +1,1044 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * flow.c - one epoll loop; every socket non-blocking and edge-triggered.
+ * Each wake-up runs conn_progress(), which moves both directions of a
+ * connection as far as they go (read, parse, write, splice) and returns
+ * when nothing more can move; the next edge resumes it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <netinet/tcp.h>
+#include <bpf/bpf.h>
+#include "flow.h"
+#include "log.h"
+#include "manager.h"
+#include "splice_sockmap.h"
+
+#define BUF_SIZE   16384          /* first request/response head limit */
+#define OUT_SIZE   (BUF_SIZE + 2048)
+#define DRAIN_MAX_NS (10ull * 1000000000ull) /* give up waiting for in-flight bytes */
+
+enum { UP = 0, DOWN = 1 };        /* direction i reads fd[i], writes fd[!i] */
+enum { C = 0, M = 1 };            /* fd index: client, member */
+
+enum phase { P_HEAD, P_BODY, P_FLUSH, P_SPLICED, P_RELAY, P_CLOSED };
+
+/* Everything the first exchange needs; freed at the handover. */
+struct kbal_first {
+	uint32_t len[2];              /* bytes in buf[i] */
+	uint32_t fed[2];              /* of which the parser has seen */
+	uint32_t fwd[2];              /* of which went out (or were replaced) */
+	uint32_t ready[2];            /* in HEAD: raw bytes that may go out (1xx) */
+	char *out[2];                 /* rewritten head to write to fd[!i] first */
+	uint32_t out_len[2], out_sent[2];
+	uint8_t out_owned[2];         /* out[i] was malloc'd (manager page) */
+	int pass;                     /* ProxyPass rule */
+	uint64_t deadline;
+	struct kbal_lb_tried tried;
+	char route[KBAL_ROUTE_LEN];   /* sticky route of the request */
+	char host[256];               /* client's Host, for ProxyPassReverse */
+	struct kbal_http_msg msg[2];
+	/* not zeroed: */
+	char buf[2][BUF_SIZE];        /* bytes read from fd[i] */
+	char outbuf[2][OUT_SIZE];
+};
+
+struct kbal_conn {
+	struct kbal_list node;        /* in d->first, d->spliced or d->draining */
+	int fd[2];
+	uint8_t phase[2];
+	uint8_t fin[2];               /* EOF seen on fd[i] */
+	uint8_t empty[2];             /* last read of fd[i] found nothing */
+	uint8_t connected;            /* fd[M] established */
+	uint8_t local;                /* kbald answers itself, then closes */
+	uint8_t flow_in_map;
+	uint8_t changed;              /* route changed: send the cookie */
+	uint8_t splice_mode;
+	uint8_t dead;                 /* closed; freed after this epoll batch */
+	int member;                   /* -1 until picked */
+	int balancer;
+	uint64_t cookie[2];
+	uint64_t rd[2], wr[2];        /* bytes kbald read from / wrote to fd[i] */
+	uint64_t base[2];             /* fd[i]'s sent counter minus wr[i], at splice */
+	uint64_t drain_since;
+	struct kbal_flow_key key;
+	struct kbal_first *f;
+};
+
+/* epoll tags: connection pointer | side, or listener/signal */
+#define TAG_LISTENER 2ull
+#define TAG_SIGNAL   3ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void list_init(struct kbal_list *l) { l->prev = l->next = l; }
+static int list_linked(const struct kbal_list *n) { return n->next != NULL && n->next != n; }
+
+static void list_add_tail(struct kbal_list *h, struct kbal_list *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+
+static void list_del(struct kbal_list *n)
+{
+	if (!list_linked(n))
+		return;
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+#define conn_of(n) ((struct kbal_conn *)((char *)(n) - offsetof(struct kbal_conn, node)))
+
+/* ---------------------------------------------------------------- close */
+
+static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned state)
+{
+	struct kbal_flow v = {
+		.member = c->member,
+		.state = state,
+		.path = c->splice_mode == KBAL_SPLICE_OFF ? KBAL_PATH_COPY : KBAL_PATH_SOCKMAP,
+		.client_cookie = c->cookie[C],
+		.member_cookie = c->cookie[M],
+		.start_ns = d->now,
+	};
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	if (!getsockname(c->fd[M], (struct sockaddr *)&sa, &sl))
+		v.member_lport = ntohs(sa.sin_port);
+	if (bpf_map_update_elem(d->maps.flows_fd, &c->key, &v, BPF_ANY) == 0)
+		c->flow_in_map = 1;
+}
+
+static void first_free(struct kbal_conn *c)
+{
+	if (!c->f)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (c->f->out_owned[i])
+			free(c->f->out[i]);
+	free(c->f);
+	c->f = NULL;
+}
+
+static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (c->member >= 0) {
+		struct kbal_member *m = &d->maps.members[c->member];
+		uint64_t sent, recvd;
+
+		if (c->connected) {
+			if (m->busy)
+				m->busy--;
+			if (kbal_sock_counts(c->fd[M], &sent, &recvd) == 0) {
+				m->bytes_to += sent;
+				m->bytes_from += recvd;
+			}
+		}
+	}
+	if (c->flow_in_map)
+		bpf_map_delete_elem(d->maps.flows_fd, &c->key);
+	/* close() also takes the sockets out of the sockhashes */
+	for (int i = 0; i < 2; i++)
+		if (c->fd[i] >= 0)
+			close(c->fd[i]);
+	c->fd[C] = c->fd[M] = -1;
+	list_del(&c->node);
+	first_free(c);
+	d->nconns--;
+	/* later events of this epoll batch may still name it */
+	c->dead = 1;
+	list_add_tail(&d->dead, &c->node);
+}
+
+/* reset by a peer: reset the other side too */
+static void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	for (int i = 0; i < 2; i++)
+		if (c->fd[i] >= 0)
+			setsockopt(c->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(d, c);
+}
+
+/* ------------------------------------------------------------ responses */
+
+/* Answer the client ourselves (error, manager), then close. */
+static void conn_local_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
+{
+	struct kbal_first *f = c->f;
+
+	c->local = 1;
+	f->len[DOWN] = f->fed[DOWN] = f->fwd[DOWN] = f->ready[DOWN] = 0;
+	f->out[DOWN] = resp;
+	f->out_len[DOWN] = len;
+	f->out_sent[DOWN] = 0;
+	f->out_owned[DOWN] = owned;
+	c->phase[UP] = P_CLOSED;   /* nothing of the request goes anywhere */
+	c->phase[DOWN] = P_FLUSH;
+	c->fin[DOWN] = 1;          /* close once written */
+}
+
+static void conn_error(struct kbal_conn *c, unsigned status)
+{
+	ssize_t n = kbal_http_error_response(status, c->f->outbuf[DOWN], OUT_SIZE);
+
+	if (c->fd[M] >= 0 && c->phase[DOWN] == P_HEAD) {
+		/* nothing of the member's answer went out: drop its socket */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->fd[M], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	conn_local_reply(c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
+}
+
+/* ------------------------------------------------------------- members */
+
+static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_member *m = &d->maps.members[c->member];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
+				  .sin_port = htons(m->port) };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  .data.u64 = (uint64_t)(uintptr_t)c | M };
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	c->fd[M] = fd;
+	c->connected = 0;
+	c->f->deadline = d->now + (uint64_t)d->maps.balancers[c->balancer].timeout_ms * 1000000ull;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		int err = -errno;
+
+		close(fd);
+		c->fd[M] = -1;
+		return err;
+	}
+	return 0;
+}
+
+static int build_request(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* Pick (again) and connect; on no member left, 503. */
+static void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	int changed = 0;
+
+	for (;;) {
+		int idx = kbal_lb_pick(b, d->maps.members, c->f->route, &c->f->tried,
+				       d->now, &changed);
+		if (idx < 0) {
+			log_debug("no usable member in balancer://%s: 503", b->name);
+			conn_error(c, 503);
+			return;
+		}
+		kbal_lb_mark(&c->f->tried, idx);
+		c->member = idx;
+		c->changed = changed;
+		int err = member_connect(d, c);
+		/* built now, while the head is in the buffer: the pending out
+		 * keeps the buffer from being reused until it is sent */
+		if (!err && build_request(d, c)) {
+			conn_error(c, 431);
+			return;
+		}
+		if (!err)
+			return;
+		log_warn("connect to %s: %s", d->maps.members[idx].url, strerror(-err));
+		kbal_lb_failed(&d->maps.members[idx], d->now);
+	}
+}
+
+/* The connect to fd[M] failed (refused, reset, or timed out). */
+static void member_failed(struct kbal_daemon *d, struct kbal_conn *c, const char *why)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+
+	log_warn("member %s (route %s) %s: error state for %u s", m->url, m->route, why,
+		 m->retry_sec);
+	kbal_lb_failed(m, d->now);
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[M], NULL);
+	close(c->fd[M]);
+	c->fd[M] = -1;
+	member_pick_connect(d, c);
+}
+
+static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+
+	c->connected = 1;
+	m->busy++;
+	/* Apache clears the error state on the first success after retry */
+	m->status &= ~KBAL_ST_ERROR;
+	c->cookie[M] = kbal_sock_cookie(c->fd[M]);
+	c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	flow_update(d, c, KBAL_FLOW_FIRST);
+}
+
+/* --------------------------------------------------------- first request */
+
+static void build_set_cookie(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t len)
+{
+	const struct kbal_member *m = &d->maps.members[c->member];
+	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (unsigned h = 0; h < d->conf->nheader; h++) {
+		const struct kbal_conf_header *hd = &d->conf->header[h];
+
+		if (hd->env[0] && !(c->changed && strcmp(hd->env, "BALANCER_ROUTE_CHANGED") == 0))
+			continue;
+		o += snprintf(out + o, o < len ? len - o : 0, "%s: ", hd->name);
+		for (const char *p = hd->value; *p && o < len; p++) {
+			const char *end;
+
+			if (p[0] == '%' && p[1] == '{' && (end = strstr(p, "}e"))) {
+				size_t n = end - (p + 2);
+				const char *v = "";
+
+				if (n == 21 && !strncmp(p + 2, "BALANCER_WORKER_ROUTE", n))
+					v = m->route;
+				else if (n == 20 && !strncmp(p + 2, "BALANCER_WORKER_NAME", n))
+					v = m->url;
+				else if (n == 13 && !strncmp(p + 2, "BALANCER_NAME", n))
+					v = b->name;
+				o += snprintf(out + o, len - o, "%s%s",
+					      n == 13 && !strncmp(p + 2, "BALANCER_NAME", n) ?
+					      "balancer://" : "", v);
+				p = end + 1;
+				continue;
+			}
+			out[o++] = *p;
+		}
+		o += snprintf(out + o, o < len ? len - o : 0, "\r\n");
+	}
+	if (o >= len)
+		out[0] = '\0';
+}
+
+/* The first request's head is complete: route it. */
+static void on_request_head(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	const char *url = f->buf[UP] + rq->url.off;
+	const struct kbal_http_header *h;
+	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len);
+
+	if ((h = kbal_http_find(rq, f->buf[UP], "Host")) && h->value.len < sizeof(f->host)) {
+		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
+		f->host[h->value.len] = '\0';
+	}
+	if (pass < 0 || d->conf->pass[pass].exclude) {
+		char *page;
+		size_t len;
+
+		if (kbal_conf_match_location(d->conf, url, rq->url.len) == KBAL_HANDLER_MANAGER &&
+		    kbal_manager_page(&d->maps, &page, &len) == 0) {
+			conn_local_reply(c, page, len, 1);
+			return;
+		}
+		conn_error(c, 404);
+		return;
+	}
+	f->pass = pass;
+	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
+		f->msg[DOWN].skip_body = 1;   /* its response has no body */
+	c->balancer = d->conf->pass[pass].balancer;
+	c->splice_mode = d->maps.balancers[c->balancer].splice;
+	if (d->maps.balancers[c->balancer].sticky[0])
+		kbal_http_sticky_route(rq, f->buf[UP], d->maps.balancers[c->balancer].sticky,
+				       f->route, sizeof(f->route));
+	member_pick_connect(d, c);
+}
+
+/* Connected: build the head to send (needs the member for Host). */
+static int build_request(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_conf_pass *p = &d->conf->pass[f->pass];
+	char ip[INET_ADDRSTRLEN];
+	char hostport[KBAL_NAME_LEN];
+	const struct kbal_member *m = &d->maps.members[c->member];
+	struct kbal_req_rewrite rw = {
+		.strip = strlen(p->path),
+		.target = p->target,
+		.client_ip = inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)),
+		.server_name = d->conf->server_name,
+	};
+	ssize_t n;
+
+	if (!d->conf->preserve_host) {
+		/* url is http://host[:port] */
+		const char *hp = strstr(m->url, "://");
+
+		snprintf(hostport, sizeof(hostport), "%s", hp ? hp + 3 : m->url);
+		hostport[strcspn(hostport, "/")] = '\0';
+		rw.host = hostport;
+	}
+	/* "ProxyPass / balancer://x/" strips "/" and adds "/"; a "/" rule on
+	 * "/" target is the identity, kept as such */
+	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0)
+		rw.target = NULL, rw.strip = 0;
+	n = kbal_http_build_request(&f->msg[UP], f->buf[UP], &rw, f->outbuf[UP], OUT_SIZE);
+	if (n < 0)
+		return -1;
+	f->out[UP] = f->outbuf[UP];
+	f->out_len[UP] = n;
+	f->out_sent[UP] = 0;
+	return 0;
+}
+
+/* The response head is complete: add the cookie, rewrite Location. */
+static int build_response(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_rev_set *rs = &d->rev[c->balancer];
+	char extra[1024], base[300];
+	ssize_t n;
+
+	build_set_cookie(d, c, extra, sizeof(extra));
+	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
+	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
+				     extra[0] ? extra : NULL, f->outbuf[DOWN], OUT_SIZE);
+	if (n < 0)
+		return -1;
+	f->out[DOWN] = f->outbuf[DOWN];
+	f->out_len[DOWN] = n;
+	f->out_sent[DOWN] = 0;
+	return 0;
+}
+
+/* Feed what was read of direction i to its parser and act on it. */
+static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_http_msg *msg = &f->msg[i];
+
+	while (f->fed[i] < f->len[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
+		size_t used = 0;
+		int rc = kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
+
+		f->fed[i] += used;
+		if (rc == KBAL_HTTP_ERROR) {
+			log_debug("malformed %s: %s", i == UP ? "request" : "response",
+				  msg->error ? msg->error : "?");
+			if (i == UP)
+				conn_error(c, 400);
+			else
+				conn_error(c, 502);
+			return;
+		}
+		if (rc == KBAL_HTTP_AGAIN)
+			return;
+		if (i == UP && rc == KBAL_HTTP_HEAD) {
+			f->fwd[UP] = msg->head_len;
+			if (!msg->chunked)   /* Content-Length framing: nothing left to check */
+				c->phase[UP] = P_FLUSH;
+			else
+				c->phase[UP] = P_BODY;
+			on_request_head(d, c);
+			if (c->local)
+				return;
+		} else if (i == UP && rc == KBAL_HTTP_DONE) {
+			c->phase[UP] = P_FLUSH;
+		} else if (i == DOWN && rc == KBAL_HTTP_HEAD) {
+			if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
+				/* an interim 1xx (bodyless: done at HEAD) goes out
+				 * raw; then parse the final response's head */
+				f->ready[DOWN] = f->fed[DOWN];
+				kbal_http_next(msg);
+				continue;
+			}
+			if (build_response(d, c)) {
+				conn_error(c, 502);
+				return;
+			}
+			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
+			c->phase[DOWN] = P_FLUSH;
+			return;
+		}
+	}
+}
+
+/* ------------------------------------------------------------- handover */
+
+static void splice_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
+{
+	uint64_t sent, recvd;
+	int err;
+
+	if (c->cookie[i] == 0)
+		c->cookie[i] = kbal_sock_cookie(c->fd[i]);
+	/* Everything kbald wrote to fd[!i] is in its send counter now; what
+	 * comes on top is the kernel's: the base lets the FIN logic tell. */
+	if (kbal_sock_counts(c->fd[!i], &sent, &recvd) == 0)
+		c->base[!i] = sent - c->wr[!i];
+	err = kbal_splice_dir(&d->maps, c->fd[i], c->cookie[i], c->fd[!i]);
+	if (err) {
+		log_debug("splice %s: %s: copying in kbald", i == UP ? "up" : "down",
+			  strerror(-err));
+		c->phase[i] = P_RELAY;
+		return;
+	}
+	c->phase[i] = P_SPLICED;
+}
+
+static void conn_handed_over(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	list_del(&c->node);
+	list_add_tail(&d->spliced, &c->node);
+	first_free(c);
+	flow_update(d, c, KBAL_FLOW_SPLICED);
+}
+
+/* ------------------------------------------------------------- progress */
+
+static int dir_has_buffer(const struct kbal_conn *c, int i)
+{
+	return c->phase[i] == P_HEAD || c->phase[i] == P_BODY || c->phase[i] == P_FLUSH ||
+	       (c->phase[i] == P_RELAY && c->f);
+}
+
+/* write out[i] then the raw bytes of direction i; 1 if progress */
+static int dir_write(struct kbal_daemon *d, struct kbal_conn *c, int i)
+{
+	struct kbal_first *f = c->f;
+	int to = !i, moved = 0;
+	uint32_t limit;
+
+	(void)d;
+	if (c->fd[to] < 0 || (to == M && !c->connected))
+		return 0;
+	while (f->out_sent[i] < f->out_len[i]) {
+		ssize_t n = send(c->fd[to], f->out[i] + f->out_sent[i],
+				 f->out_len[i] - f->out_sent[i], MSG_NOSIGNAL);
+		if (n <= 0)
+			return moved;
+		f->out_sent[i] += n;
+		c->wr[to] += n;
+		moved = 1;
+	}
+	/* raw bytes: in HEAD only interim 1xx responses; in BODY only what
+	 * the parser has accepted; after that, everything */
+	limit = c->phase[i] == P_HEAD ? f->ready[i] :
+		c->phase[i] == P_BODY ? f->fed[i] : f->len[i];
+	while (f->fwd[i] < limit) {
+		ssize_t n = send(c->fd[to], f->buf[i] + f->fwd[i], limit - f->fwd[i], MSG_NOSIGNAL);
+		if (n <= 0)
+			return moved;
+		f->fwd[i] += n;
+		c->wr[to] += n;
+		moved = 1;
+	}
+	return moved;
+}
+
+/* compact the buffer of direction i once all of it went out */
+static void dir_compact(struct kbal_conn *c, int i)
+{
+	struct kbal_first *f = c->f;
+
+	if (c->phase[i] == P_HEAD || f->out_sent[i] < f->out_len[i] || f->fwd[i] < f->len[i])
+		return;
+	if (c->phase[i] == P_BODY && f->fed[i] < f->len[i])
+		return;
+	f->len[i] = f->fed[i] = f->fwd[i] = 0;
+}
+
+/* read into direction i's buffer; 1 if progress */
+static int dir_read(struct kbal_conn *c, int i)
+{
+	struct kbal_first *f = c->f;
+	int moved = 0;
+
+	if (c->fin[i] || c->fd[i] < 0 || (i == M && !c->connected))
+		return 0;
+	if (f->len[i] == BUF_SIZE)
+		c->empty[i] = 0;  /* unknown: not a state to hand over in */
+	while (f->len[i] < BUF_SIZE) {
+		ssize_t n = recv(c->fd[i], f->buf[i] + f->len[i], BUF_SIZE - f->len[i], MSG_DONTWAIT);
+
+		if (n > 0) {
+			f->len[i] += n;
+			c->rd[i] += n;
+			c->empty[i] = 0;
+			moved = 1;
+			continue;
+		}
+		if (n == 0) {
+			c->fin[i] = 1;
+			return 1;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			c->empty[i] = 1;
+		else if (errno != EINTR)
+			c->fin[i] = 2;   /* reset: handled as an abort */
+		return moved;
+	}
+	return moved;
+}
+
+static int dir_all_written(const struct kbal_conn *c, int i)
+{
+	const struct kbal_first *f = c->f;
+
+	return f->out_sent[i] == f->out_len[i] && f->fwd[i] == f->len[i];
+}
+
+/* Spliced direction i saw FIN: pass it on once the kernel delivered all. */
+static int spliced_fin_delivered(struct kbal_conn *c, int i)
+{
+	uint64_t sent, tmp, recvd;
+
+	if (kbal_sock_counts(c->fd[!i], &sent, &tmp) || kbal_sock_counts(c->fd[i], &tmp, &recvd))
+		return 1;  /* socket gone: nothing more to wait for */
+	/* recvd counts the FIN's sequence number too */
+	return sent - c->base[!i] >= c->wr[!i] + (recvd - 1 - c->rd[i]);
+}
+
+/* returns -1 when the connection was closed */
+static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	for (int turn = 0; turn < 64; turn++) {
+		int moved = 0;
+
+		for (int i = 0; i < 2; i++) {
+			if (!c->f || !dir_has_buffer(c, i))
+				continue;
+			moved |= dir_write(d, c, i);
+			dir_compact(c, i);
+			if (c->phase[i] != P_CLOSED && !c->local)
+				moved |= dir_read(c, i);
+			if (c->fin[i] == 2)
+				goto abort;
+			parse_dir(d, c, i);
+			if (!c->f)
+				break;
+			moved |= dir_write(d, c, i);
+			dir_compact(c, i);
+			/* EOF from fd[i] with nothing of it left to write */
+			if (c->fin[i] && dir_all_written(c, i) &&
+			    (c->phase[i] == P_FLUSH || c->phase[i] == P_RELAY || c->local)) {
+				if (c->local)
+					goto done;
+				if (c->fd[!i] >= 0)
+					shutdown(c->fd[!i], SHUT_WR);
+				c->phase[i] = P_CLOSED;
+				moved = 1;
+			} else if (c->fin[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
+				/* the message was cut short */
+				if (i == DOWN && c->f->out_len[DOWN] == 0) {
+					conn_error(c, 502);
+					moved = 1;
+				} else {
+					goto done;
+				}
+			}
+			/* handover: all written, queue found empty */
+			if (c->phase[i] == P_FLUSH && !c->local && !c->fin[i] && c->empty[i] &&
+			    dir_all_written(c, i) && c->connected) {
+				if (c->splice_mode == KBAL_SPLICE_OFF)
+					c->phase[i] = P_RELAY;
+				else
+					splice_dir(d, c, i);
+				moved = 1;
+			}
+		}
+		if (c->f && (c->phase[UP] == P_SPLICED || c->phase[UP] == P_CLOSED) &&
+		    (c->phase[DOWN] == P_SPLICED || c->phase[DOWN] == P_CLOSED))
+			conn_handed_over(d, c);
+		if (c->phase[UP] == P_CLOSED && c->phase[DOWN] == P_CLOSED)
+			goto done;
+		/* spliced directions: pass FIN on once the bytes before it are */
+		int waiting = 0;
+		for (int i = 0; i < 2; i++) {
+			if (c->phase[i] != P_SPLICED || !c->fin[i])
+				continue;
+			if (spliced_fin_delivered(c, i)) {
+				shutdown(c->fd[!i], SHUT_WR);
+				c->phase[i] = P_CLOSED;
+				moved = 1;
+			} else if (!c->drain_since) {
+				c->drain_since = d->now;
+				waiting = 1;
+			} else if (d->now - c->drain_since > DRAIN_MAX_NS) {
+				log_warn("bytes in flight never reached the peer: closing");
+				goto done;
+			} else {
+				waiting = 1;
+			}
+		}
+		if (!c->f) {
+			/* spliced: polled while waiting, else only woken by events */
+			list_del(&c->node);
+			list_add_tail(waiting ? &d->draining : &d->spliced, &c->node);
+			if (!waiting)
+				c->drain_since = 0;
+		}
+		if (c->phase[UP] == P_CLOSED && c->phase[DOWN] == P_CLOSED)
+			goto done;
+		if (!moved)
+			return 0;
+	}
+	return 0;
+abort:
+	conn_abort(d, c);
+	return -1;
+done:
+	conn_close(d, c);
+	return -1;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t ev)
+{
+	if (c->dead)
+		return;
+	if (side == M && c->f && !c->connected && c->fd[M] >= 0) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (ev & (EPOLLERR | EPOLLHUP) ||
+		    getsockopt(c->fd[M], SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+			member_failed(d, c, err ? strerror(err) : "refused the connection");
+		} else if (ev & EPOLLOUT) {
+			member_connected(d, c);
+		}
+	} else if (c->phase[side] == P_SPLICED || c->phase[side] == P_CLOSED) {
+		/* kbald does not read a spliced socket: the events tell */
+		if (ev & EPOLLERR) {
+			c->fin[side] = 2;
+			conn_abort(d, c);
+			return;
+		}
+		if (ev & (EPOLLRDHUP | EPOLLHUP) && c->phase[side] == P_SPLICED && !c->fin[side])
+			c->fin[side] = 1;
+	}
+	conn_progress(d, c);
+}
+
+static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
+{
+	for (int n = 0; n < 64; n++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		int fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct kbal_conn *c;
+		int one = 1;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c)
+			c->f = malloc(sizeof(*c->f));
+		if (!c || !c->f) {
+			log_err("out of memory for a connection");
+			free(c);
+			close(fd);
+			return;
+		}
+		memset(c->f, 0, offsetof(struct kbal_first, buf));
+		kbal_http_init_request(&c->f->msg[UP]);
+		kbal_http_init_response(&c->f->msg[DOWN]);
+		c->fd[C] = fd;
+		c->fd[M] = -1;
+		c->member = -1;
+		c->key.client_addr = sa.sin_addr.s_addr;
+		c->key.client_port = sa.sin_port;
+		c->key.listen_port = l->port;
+		c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		list_add_tail(&d->first, &c->node);
+		d->nconns++;
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					  .data.u64 = (uint64_t)(uintptr_t)c | C };
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			conn_close(d, c);
+			continue;
+		}
+		conn_progress(d, c);
+	}
+}
+
+/* first-exchange deadlines and spliced connections waiting to drain */
+static void run_timers(struct kbal_daemon *d)
+{
+	struct kbal_list *n, *next;
+
+	for (n = d->first.next; n != &d->first; n = next) {
+		struct kbal_conn *c = conn_of(n);
+
+		next = n->next;
+		if (d->now < c->f->deadline)
+			continue;
+		if (c->fd[M] >= 0 && !c->connected) {
+			member_failed(d, c, "timed out");
+			conn_progress(d, c);
+		} else if (c->phase[UP] == P_HEAD && c->rd[C] == 0) {
+			conn_close(d, c);          /* idle: Apache closes silently */
+		} else if (c->phase[UP] == P_HEAD) {
+			conn_error(c, 408);
+			c->f->deadline = ~0ull;
+			conn_progress(d, c);
+		} else if (c->phase[DOWN] == P_HEAD && !c->local) {
+			conn_error(c, 504);
+			c->f->deadline = ~0ull;
+			conn_progress(d, c);
+		} else {
+			conn_close(d, c);
+		}
+	}
+	for (n = d->draining.next; n != &d->draining; n = next) {
+		next = n->next;
+		conn_progress(d, conn_of(n));
+	}
+}
+
+static void free_dead(struct kbal_daemon *d)
+{
+	while (list_linked(&d->dead)) {
+		struct kbal_list *n = d->dead.next;
+
+		list_del(n);
+		free(conn_of(n));
+	}
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int listen_on(struct kbal_daemon *d, const struct kbal_conf_listen *cl)
+{
+	struct kbal_listener *l = &d->listeners[d->nlisteners];
+	struct epoll_event ev = { .events = EPOLLIN };
+	char ip[INET_ADDRSTRLEN];
+	int one = 1;
+
+	inet_ntop(AF_INET, &cl->addr.sin_addr, ip, sizeof(ip));
+	l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		return -errno;
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l->fd, (const struct sockaddr *)&cl->addr, sizeof(cl->addr)) ||
+	    listen(l->fd, 4096)) {
+		int err = -errno;
+
+		log_err("%s:%d: Listen %s:%u: %s", d->conf->file, cl->line, ip,
+			ntohs(cl->addr.sin_port), strerror(-err));
+		close(l->fd);
+		return err;
+	}
+	l->port = ntohs(cl->addr.sin_port);
+	ev.data.u64 = ((uint64_t)d->nlisteners << 2) | TAG_LISTENER;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, l->fd, &ev)) {
+		close(l->fd);
+		return -errno;
+	}
+	d->nlisteners++;
+	log_info("listening on %s:%u", ip, l->port);
+	return 0;
+}
+
+int kbal_daemon_load_members(struct kbal_daemon *d)
+{
+	const struct kbal_conf *conf = d->conf;
+	unsigned nm = 0;
+
+	for (unsigned b = 0; b < conf->nbalancers; b++) {
+		const struct kbal_conf_balancer *cb = &conf->balancers[b];
+		struct kbal_balancer *mb = &d->maps.balancers[b];
+		size_t nrules = 0;
+
+		memset(mb, 0, sizeof(*mb));
+		snprintf(mb->name, sizeof(mb->name), "%s", cb->name);
+		snprintf(mb->sticky, sizeof(mb->sticky), "%s", cb->sticky);
+		mb->lbmethod = cb->lbmethod;
+		mb->flags = cb->flags;
+		mb->first_member = nm;
+		mb->nmembers = cb->nmembers;
+		mb->timeout_ms = cb->timeout_ms ?: conf->timeout_ms;
+		mb->splice = cb->splice;
+		for (unsigned i = 0; i < cb->nmembers; i++, nm++) {
+			const struct kbal_conf_member *cm = &cb->members[i];
+			struct kbal_member *m = &d->maps.members[nm];
+
+			if (nm >= KBAL_MAX_MEMBERS)
+				return -E2BIG;
+			memset(m, 0, sizeof(*m));
+			snprintf(m->route, sizeof(m->route), "%s", cm->route);
+			snprintf(m->url, sizeof(m->url), "%s", cm->url);
+			m->balancer = b;
+			m->status = cm->status;
+			m->addr = cm->addr.sin_addr.s_addr;
+			m->port = ntohs(cm->addr.sin_port);
+			m->lbset = cm->lbset;
+			m->loadfactor = cm->loadfactor ?: 1;
+			m->retry_sec = cm->retry_sec;
+		}
+		/* ProxyPassReverse: each member's URL + target maps to path */
+		for (unsigned r = 0; r < conf->nreverse; r++)
+			if (conf->reverse[r].balancer == (int)b)
+				nrules += cb->nmembers;
+		d->rev[b].rules = calloc(nrules ?: 1, sizeof(struct kbal_rev_rule));
+		if (!d->rev[b].rules)
+			return -ENOMEM;
+		for (unsigned r = 0; r < conf->nreverse; r++) {
+			const struct kbal_conf_reverse *cr = &conf->reverse[r];
+
+			if (cr->balancer != (int)b)
+				continue;
+			for (unsigned i = 0; i < cb->nmembers; i++) {
+				char *from;
+				const char *url = cb->members[i].url;
+				size_t ul = strlen(url);
+
+				while (ul && url[ul - 1] == '/')
+					ul--;
+				if (asprintf(&from, "%.*s%s", (int)ul, url, cr->target) < 0)
+					return -ENOMEM;
+				d->rev[b].rules[d->rev[b].n].from = from;
+				d->rev[b].rules[d->rev[b].n].to = cr->path;
+				d->rev[b].n++;
+			}
+		}
+	}
+	d->maps.meta->nbalancers = conf->nbalancers;
+	d->maps.meta->nmembers = nm;
+	return 0;
+}
+
+int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir)
+{
+	sigset_t mask;
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	d->conf = conf;
+	d->epfd = d->sigfd = -1;
+	list_init(&d->first);
+	list_init(&d->spliced);
+	list_init(&d->draining);
+	list_init(&d->dead);
+	d->now = now_ns();
+	err = kbal_maps_create(&d->maps, pin_dir);
+	if (err)
+		return err;
+	err = kbal_daemon_load_members(d);
+	if (err)
+		goto fail;
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_SIGNAL };
+	if (d->sigfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev)) {
+		err = -errno;
+		goto fail;
+	}
+	for (unsigned i = 0; i < conf->nlisten; i++) {
+		err = listen_on(d, &conf->listen[i]);
+		if (err)
+			goto fail;
+	}
+	return 0;
+fail:
+	kbal_daemon_fini(d);
+	return err;
+}
+
+int kbal_daemon_run(struct kbal_daemon *d)
+{
+	struct epoll_event evs[256];
+
+	while (!d->stop) {
+		int timeout = list_linked(&d->draining) ? 1 : list_linked(&d->first) ? 100 : 1000;
+		int n = epoll_wait(d->epfd, evs, 256, timeout);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		d->now = now_ns();
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+
+			if ((tag & 3) == TAG_SIGNAL) {
+				d->stop = 1;
+			} else if ((tag & 3) == TAG_LISTENER) {
+				accept_clients(d, &d->listeners[tag >> 2]);
+			} else {
+				conn_event(d, (struct kbal_conn *)(uintptr_t)(tag & ~3ull),
+					   (int)(tag & 1), evs[i].events);
+			}
+		}
+		run_timers(d);
+		free_dead(d);
+	}
+	log_info("stopping");
+	return 0;
+}
+
+void kbal_daemon_fini(struct kbal_daemon *d)
+{
+	while (list_linked(&d->first))
+		conn_close(d, conn_of(d->first.next));
+	while (list_linked(&d->spliced))
+		conn_close(d, conn_of(d->spliced.next));
+	while (list_linked(&d->draining))
+		conn_close(d, conn_of(d->draining.next));
+	free_dead(d);
+	for (unsigned i = 0; i < d->nlisteners; i++)
+		close(d->listeners[i].fd);
+	for (unsigned b = 0; b < KBAL_MAX_BALANCERS; b++) {
+		for (size_t r = 0; r < d->rev[b].n; r++)
+			free((char *)d->rev[b].rules[r].from);
+		free(d->rev[b].rules);
+	}
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	kbal_maps_close(&d->maps);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * flow.h - the daemon and the life of a client connection.
+ *
+ * A connection has two directions: up (client -> member) and down
+ * (member -> client). Each goes through its own phases:
+ *
+ *   HEAD   kbald reads and parses the first request (up) / response (down)
+ *   BODY   up only: a chunked first request body, parsed as it is copied
+ *   FLUSH  everything read is written on; once the queue is empty, splice
+ *   SPLICED the kernel moves the bytes (sockmap); kbald only watches for FIN
+ *   RELAY  kbald copies (KbalSplice off, or the kernel refused the socket)
+ *   CLOSED FIN passed on to the other side
+ *
+ * While spliced, a connection is ~200 bytes: the first-exchange buffers
+ * (struct kbal_first) are freed at the handover.
+ */
+#ifndef KBAL_FLOW_H
+#define KBAL_FLOW_H
+
+#include <stdint.h>
+#include <netinet/in.h>
+#include "conf.h"
+#include "http.h"
+#include "lb.h"
+#include "maps.h"
+
+struct kbal_list {
+	struct kbal_list *prev, *next;
+};
+
+struct kbal_listener {
+	int fd;
+	uint16_t port;
+};
+
+struct kbal_rev_set {       /* ProxyPassReverse rules of one balancer */
+	struct kbal_rev_rule *rules;
+	size_t n;
+};
+
+struct kbal_daemon {
+	const struct kbal_conf *conf;
+	struct kbal_maps maps;
+	int epfd;
+	int sigfd;
+	unsigned nlisteners;
+	struct kbal_listener listeners[KBAL_CONF_MAX_LISTEN];
+	struct kbal_rev_set rev[KBAL_MAX_BALANCERS];
+	struct kbal_list first;     /* connections in their first exchange */
+	struct kbal_list spliced;   /* handed over: only FIN/RST wake them */
+	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
+	struct kbal_list dead;      /* closed in this epoll batch, freed after it */
+	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
+	uint64_t nconns;
+	int stop;
+};
+
+int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir);
+int kbal_daemon_run(struct kbal_daemon *d);
+void kbal_daemon_fini(struct kbal_daemon *d);
+
+/* Fill the members/balancers maps from the configuration. */
+int kbal_daemon_load_members(struct kbal_daemon *d);
+
+#endif

@@ -1,0 +1,731 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * http.c - llhttp glue for the first exchange of a connection.
+ *
+ * llhttp is paused in on_headers_complete and on_message_complete so that
+ * llhttp_get_error_pos() gives the exact end of the head and of the
+ * message: kbald splices from there on and must not lose or repeat a byte.
+ *
+ * llhttp 8.1 without lenient flags already rejects Content-Length with
+ * Transfer-Encoding, duplicate Content-Length, bad chunk sizes, control
+ * characters and bare LF in header values. It accepts, and so this file
+ * rejects: white space before the colon, obs-fold, HTTP/0.9 and versions
+ * other than 1.x, Transfer-Encoding other than exactly "chunked" (it lets
+ * "gzip, chunked" through, and any coding in a response), more than one
+ * Host, and more headers than there are slots.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "http.h"
+
+#define msg_of(p) ((struct kbal_http_msg *)((char *)(p) - \
+			offsetof(struct kbal_http_msg, parser)))
+
+/* in_value: where the header callbacks are */
+enum { HDR_NONE, HDR_NAME, HDR_VALUE };
+
+static uint32_t off_of(const struct kbal_http_msg *m, const char *at)
+{
+	return (uint32_t)(at - m->base);
+}
+
+static int fail(struct kbal_http_msg *m, const char *why)
+{
+	m->error = why;
+	llhttp_set_error_reason(&m->parser, why);
+	return HPE_USER;
+}
+
+static int span_eq(const struct kbal_http_msg *m, struct kbal_span s, const char *str)
+{
+	size_t n = strlen(str);
+
+	return s.len == n && strncasecmp(m->base + s.off, str, n) == 0;
+}
+
+/* Bytes arriving in pieces give several callbacks for one span: join them. */
+static void span_add(struct kbal_http_msg *m, struct kbal_span *s,
+		     const char *at, size_t len)
+{
+	if (s->len == 0)
+		s->off = off_of(m, at);
+	s->len += len;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+	struct kbal_http_msg *m = msg_of(p);
+
+	span_add(m, &m->method, at, len);
+	return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct kbal_http_msg *m = msg_of(p);
+
+	span_add(m, &m->url, at, len);
+	return 0;
+}
+
+/* Responses: the version is the first span; "HTTP/" comes just before it. */
+static int on_version(llhttp_t *p, const char *at, size_t len)
+{
+	struct kbal_http_msg *m = msg_of(p);
+
+	(void)len;
+	if (p->type == HTTP_RESPONSE && m->start_line.len == 0 &&
+	    off_of(m, at) >= 5) {
+		m->start_line.off = off_of(m, at) - 5;
+		m->start_line.len = 1; /* marks it found; the end comes at HEAD */
+	}
+	return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct kbal_http_msg *m = msg_of(p);
+	struct kbal_http_header *h;
+
+	if (m->head_done)       /* chunked trailers: not ours to forward */
+		return 0;
+	if (p->http_major != 1) /* HTTP/0.9 parses a header block too */
+		return fail(m, "unsupported HTTP version");
+	if (m->in_value != HDR_NAME) {
+		if (m->nheaders == KBAL_HTTP_MAX_HEADERS)
+			return fail(m, "too many headers");
+		h = &m->headers[m->nheaders++];
+		h->name.off = off_of(m, at);
+		h->name.len = len;
+		/* an empty value gets no callback: put it after the colon */
+		h->value.off = h->name.off + len + 1;
+		h->value.len = 0;
+		m->in_value = HDR_NAME;
+		return 0;
+	}
+	m->headers[m->nheaders - 1].name.len += len;
+	return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+	struct kbal_http_msg *m = msg_of(p);
+	struct kbal_http_header *h;
+
+	if (m->head_done)
+		return 0;
+	h = &m->headers[m->nheaders - 1];
+	h->value.off = h->name.off + h->name.len + 1;
+	/* llhttp keeps "Host " as a name; a proxy that trims it would see Host */
+	if (memchr(m->base + h->name.off, ' ', h->name.len) ||
+	    memchr(m->base + h->name.off, '\t', h->name.len))
+		return fail(m, "white space before colon");
+	return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct kbal_http_msg *m = msg_of(p);
+	struct kbal_http_header *h;
+
+	if (m->head_done)
+		return 0;
+	h = &m->headers[m->nheaders - 1];
+	if (m->in_value != HDR_VALUE) {
+		h->value.off = off_of(m, at);
+		h->value.len = len;
+		m->in_value = HDR_VALUE;
+		return 0;
+	}
+	/* split reads stay contiguous; llhttp resumes a folded line after CRLF */
+	if (off_of(m, at) != h->value.off + h->value.len)
+		return fail(m, "obs-fold line folding");
+	h->value.len += len;
+	return 0;
+}
+
+static unsigned count_named(const struct kbal_http_msg *m, const char *name)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < m->nheaders; i++)
+		n += span_eq(m, m->headers[i].name, name);
+	return n;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+	struct kbal_http_msg *m = msg_of(p);
+	struct kbal_http_header *h;
+	const char *v;
+
+	if (m->head_done)
+		return 0;
+	m->in_value = HDR_NONE;
+	h = &m->headers[m->nheaders - 1];
+	/* llhttp drops leading OWS but keeps trailing OWS */
+	v = m->base + h->value.off;
+	while (h->value.len && (v[h->value.len - 1] == ' ' || v[h->value.len - 1] == '\t'))
+		h->value.len--;
+
+	if (span_eq(m, h->name, "transfer-encoding")) {
+		/* a coding after chunked, or none at all, is framed by close in
+		 * a response and rejected in a request: only chunked is safe */
+		if (count_named(m, "transfer-encoding") > 1 || !span_eq(m, h->value, "chunked"))
+			return fail(m, "unsupported Transfer-Encoding");
+	} else if (p->type == HTTP_REQUEST && span_eq(m, h->name, "host")) {
+		if (count_named(m, "host") > 1)
+			return fail(m, "more than one Host header");
+	} else if (p->type == HTTP_REQUEST && span_eq(m, h->name, "expect")) {
+		if (span_eq(m, h->value, "100-continue"))
+			m->expect_continue = 1;
+	}
+	return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct kbal_http_msg *m = msg_of(p);
+
+	if (p->http_major != 1)
+		return fail(m, "unsupported HTTP version");
+	if (m->skip_body)
+		p->flags |= F_SKIPBODY; /* what returning 1 would do, but we pause */
+	m->http_major = p->http_major;
+	m->http_minor = p->http_minor;
+	m->status = p->type == HTTP_RESPONSE ? (unsigned)p->status_code : 0;
+	m->content_length = p->flags & F_CONTENT_LENGTH ? (int64_t)p->content_length : -1;
+	m->chunked = !!(p->flags & F_CHUNKED);
+	m->keep_alive = llhttp_should_keep_alive(p);
+	m->head_done = 1;
+	return HPE_PAUSED; /* 1 and 2 mean skip body / upgrade here, 21 pauses */
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct kbal_http_msg *m = msg_of(p);
+
+	m->done = 1;
+	/* 101 switches protocols even without "Connection: upgrade" */
+	m->upgrade = p->upgrade || m->status == 101;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t request_settings = {
+	.on_method = on_method,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_field_complete = on_header_field_complete,
+	.on_header_value = on_header_value,
+	.on_header_value_complete = on_header_value_complete,
+	.on_headers_complete = on_headers_complete,
+	.on_message_complete = on_message_complete,
+};
+
+static const llhttp_settings_t response_settings = {
+	.on_version = on_version,
+	.on_header_field = on_header_field,
+	.on_header_field_complete = on_header_field_complete,
+	.on_header_value = on_header_value,
+	.on_header_value_complete = on_header_value_complete,
+	.on_headers_complete = on_headers_complete,
+	.on_message_complete = on_message_complete,
+};
+
+static void msg_clear(struct kbal_http_msg *m)
+{
+	llhttp_t parser = m->parser;
+	uint8_t skip_body = m->skip_body;
+
+	memset(m, 0, sizeof(*m));
+	m->parser = parser;
+	m->skip_body = skip_body;
+	m->content_length = -1;
+}
+
+void kbal_http_init_request(struct kbal_http_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	llhttp_init(&m->parser, HTTP_REQUEST, &request_settings);
+	m->content_length = -1;
+}
+
+void kbal_http_init_response(struct kbal_http_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	llhttp_init(&m->parser, HTTP_RESPONSE, &response_settings);
+	m->content_length = -1;
+}
+
+void kbal_http_next(struct kbal_http_msg *m)
+{
+	msg_clear(m);
+	llhttp_resume(&m->parser);
+}
+
+static int feed_error(struct kbal_http_msg *m, llhttp_errno_t err)
+{
+	if (!m->error)
+		m->error = llhttp_get_error_reason(&m->parser);
+	if (!m->error)
+		m->error = llhttp_errno_name(err);
+	return KBAL_HTTP_ERROR;
+}
+
+/* The start line ends at the first line end of the head. */
+static void set_start_line(struct kbal_http_msg *m)
+{
+	uint32_t off = m->parser.type == HTTP_REQUEST ? m->method.off : m->start_line.off;
+	uint32_t end = off;
+
+	while (end < m->head_len && m->base[end] != '\r' && m->base[end] != '\n')
+		end++;
+	m->start_line.off = off;
+	m->start_line.len = end - off;
+}
+
+int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
+		   size_t len, size_t *used)
+{
+	const char *start = base + off, *pos;
+	llhttp_errno_t err;
+
+	m->base = base;
+	*used = 0;
+	if (m->error)
+		return KBAL_HTTP_ERROR;
+	if (m->done)
+		return KBAL_HTTP_DONE;
+
+	err = llhttp_execute(&m->parser, start, len);
+	if (err == HPE_OK) {
+		*used = len;
+		return KBAL_HTTP_AGAIN;
+	}
+	pos = llhttp_get_error_pos(&m->parser);
+	if (pos && pos >= start && pos <= start + len)
+		*used = pos - start;
+	if (err == HPE_PAUSED_UPGRADE) {
+		/* on_message_complete pauses before this; kept for safety */
+		m->done = 1;
+		m->upgrade = 1;
+		m->msg_end = pos - base;
+		return KBAL_HTTP_DONE;
+	}
+	if (err != HPE_PAUSED)
+		return feed_error(m, err);
+	if (m->done) {
+		m->msg_end = pos - base;
+		return KBAL_HTTP_DONE;
+	}
+
+	/* paused at the end of the head */
+	m->head_len = pos - base;
+	set_start_line(m);
+	llhttp_resume(&m->parser);
+	/*
+	 * Run llhttp on no bytes: it decides the body's framing and, when
+	 * there is no body, completes the message here. Then m->done is set
+	 * along with HEAD, and DONE is returned by the next call even if no
+	 * more bytes come.
+	 */
+	err = llhttp_execute(&m->parser, pos, 0);
+	if (err == HPE_PAUSED && m->done) {
+		m->msg_end = m->head_len;
+	} else if (err == HPE_PAUSED_UPGRADE) {
+		m->done = 1;
+		m->upgrade = 1;
+		m->msg_end = m->head_len;
+	} else if (err != HPE_OK) {
+		return feed_error(m, err);
+	}
+	return KBAL_HTTP_HEAD;
+}
+
+const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
+					      const char *base, const char *name)
+{
+	size_t n = strlen(name);
+	unsigned i;
+
+	for (i = 0; i < m->nheaders; i++) {
+		const struct kbal_http_header *h = &m->headers[i];
+
+		if (h->name.len == n && strncasecmp(base + h->name.off, name, n) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+static int name_is(const char *base, const struct kbal_http_header *h, const char *name)
+{
+	size_t n = strlen(name);
+
+	return h->name.len == n && strncasecmp(base + h->name.off, name, n) == 0;
+}
+
+/*
+ * Apache's get_path_param(), but the name must start a parameter (after
+ * ';', '?' or '&') and the value also ends at ';' (scolonpathdelim) and '#'.
+ * An empty value is skipped, as there.
+ */
+static int path_param(const char *url, size_t ulen, const char *name,
+		      const char **val, size_t *vlen)
+{
+	size_t n = strlen(name), i, j;
+
+	for (i = 1; i + n < ulen; i++) {
+		if (!strchr(";?&", url[i - 1]) || url[i + n] != '=' ||
+		    memcmp(url + i, name, n) != 0)
+			continue;
+		for (j = i + n + 1; j < ulen && !strchr(";&?#", url[j]); j++)
+			;
+		if (j == i + n + 1)
+			continue;
+		*val = url + i + n + 1;
+		*vlen = j - (i + n + 1);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Apache's get_cookie_param(): the name starts the header or follows ';',
+ * ',' or white space, may be followed by white space before '=', and the
+ * value runs to ';' or ','. Several Cookie headers are searched as Apache
+ * searches them merged with ", ". Trailing white space is dropped.
+ */
+static int cookie_param(const struct kbal_http_msg *m, const char *base,
+			const char *name, const char **val, size_t *vlen)
+{
+	size_t n = strlen(name);
+	unsigned h;
+
+	for (h = 0; h < m->nheaders; h++) {
+		const char *v = base + m->headers[h].value.off;
+		size_t len = m->headers[h].value.len, i, j;
+
+		if (!name_is(base, &m->headers[h], "Cookie"))
+			continue;
+		for (i = 0; i + n <= len; i++) {
+			if (memcmp(v + i, name, n) != 0)
+				continue;
+			if (i > 0 && v[i - 1] != ';' && v[i - 1] != ',' &&
+			    !isspace((unsigned char)v[i - 1]))
+				continue;
+			j = i + n;
+			while (j < len && isspace((unsigned char)v[j]))
+				j++;
+			if (j >= len || v[j] != '=' || j + 1 >= len)
+				continue;
+			j++;
+			while (j < len && isspace((unsigned char)v[j]))
+				j++;
+			*val = v + j;
+			while (j < len && v[j] != ';' && v[j] != ',')
+				j++;
+			*vlen = v + j - *val;
+			while (*vlen && isspace((unsigned char)(*val)[*vlen - 1]))
+				(*vlen)--;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+size_t kbal_http_sticky_route(const struct kbal_http_msg *m, const char *base,
+			      const char *name, char *route, size_t routelen)
+{
+	const char *val, *dot;
+	size_t vlen, rlen;
+
+	if (!name || !*name || routelen == 0)
+		return 0;
+	/* find_session_route(): the URL first, the cookie only without one */
+	if (!path_param(base + m->url.off, m->url.len, name, &val, &vlen) &&
+	    !cookie_param(m, base, name, &val, &vlen))
+		return 0;
+	dot = memchr(val, '.', vlen);
+	if (!dot)
+		return 0;
+	rlen = val + vlen - (dot + 1);
+	if (rlen == 0 || rlen >= routelen)
+		return 0;
+	memcpy(route, dot + 1, rlen);
+	route[rlen] = '\0';
+	return rlen;
+}
+
+struct obuf {
+	char *p;
+	size_t len, cap;
+	int over;
+};
+
+static void put(struct obuf *b, const char *s, size_t n)
+{
+	if (b->over || n > b->cap - b->len) {
+		b->over = 1;
+		return;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void put_str(struct obuf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+static void put_span(struct obuf *b, const char *base, struct kbal_span s)
+{
+	put(b, base + s.off, s.len);
+}
+
+static ssize_t obuf_end(struct obuf *b)
+{
+	if (b->over)
+		return -1;
+	if (b->len < b->cap)
+		b->p[b->len] = '\0';
+	return (ssize_t)b->len;
+}
+
+static void put_header(struct obuf *b, const char *base, const struct kbal_http_header *h)
+{
+	put_span(b, base, h->name);
+	put(b, ": ", 2);
+	put_span(b, base, h->value);
+	put(b, "\r\n", 2);
+}
+
+/* mod_proxy_http's apr_table_mergen() of the X-Forwarded-* headers */
+struct xfwd {
+	const char *name;
+	const char *add;          /* NULL: leave the header alone */
+	size_t addlen;
+	int seen;
+};
+
+ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
+				const struct kbal_req_rewrite *rw,
+				char *out, size_t outlen)
+{
+	const struct kbal_http_header *host = kbal_http_find(m, base, "Host");
+	struct obuf b = { out, 0, outlen, 0 };
+	struct xfwd xf[3] = {
+		{ "X-Forwarded-For", rw->client_ip },
+		{ "X-Forwarded-Host", host ? base + host->value.off : NULL },
+		{ "X-Forwarded-Server", rw->server_name },
+	};
+	char version[32];
+	unsigned i, j, k;
+
+	for (k = 0; k < 3; k++)
+		if (xf[k].add)
+			xf[k].addlen = k == 1 ? host->value.len : strlen(xf[k].add);
+
+	put_span(&b, base, m->method);
+	put(&b, " ", 1);
+	if (rw->target) {
+		/* Apache concatenates the target and the rest of the URL as is */
+		size_t strip = rw->strip < m->url.len ? rw->strip : m->url.len;
+
+		put_str(&b, rw->target);
+		put(&b, base + m->url.off + strip, m->url.len - strip);
+	} else {
+		put_span(&b, base, m->url);
+	}
+	snprintf(version, sizeof(version), " HTTP/%u.%u\r\n", m->http_major, m->http_minor);
+	put_str(&b, version);
+	if (rw->host && !host) {
+		/* mod_proxy_http always sends a Host, first (HTTP/1.0 clients) */
+		put_str(&b, "Host: ");
+		put_str(&b, rw->host);
+		put(&b, "\r\n", 2);
+	}
+
+	for (i = 0; i < m->nheaders; i++) {
+		const struct kbal_http_header *h = &m->headers[i];
+
+		if (rw->host && name_is(base, h, "Host")) {
+			put_span(&b, base, h->name);
+			put(&b, ": ", 2);
+			put_str(&b, rw->host);
+			put(&b, "\r\n", 2);
+			continue;
+		}
+		for (k = 0; k < 3; k++)
+			if (xf[k].add && name_is(base, h, xf[k].name))
+				break;
+		if (k == 3) {
+			put_header(&b, base, h);
+			continue;
+		}
+		if (xf[k].seen++)
+			continue; /* merged into the first one */
+		/* Apache merges repeated request headers with ", " on reading */
+		put_span(&b, base, h->name);
+		put(&b, ": ", 2);
+		for (j = i; j < m->nheaders; j++) {
+			if (!name_is(base, &m->headers[j], xf[k].name))
+				continue;
+			put_span(&b, base, m->headers[j].value);
+			put(&b, ", ", 2);
+		}
+		put(&b, xf[k].add, xf[k].addlen);
+		put(&b, "\r\n", 2);
+	}
+	for (k = 0; k < 3; k++) {
+		if (!xf[k].add || xf[k].seen)
+			continue;
+		put_str(&b, xf[k].name);
+		put(&b, ": ", 2);
+		put(&b, xf[k].add, xf[k].addlen);
+		put(&b, "\r\n", 2);
+	}
+	put(&b, "\r\n", 2);
+	return obuf_end(&b);
+}
+
+/* ap_is_url(): a scheme, then ':' */
+static int is_url(const char *s)
+{
+	size_t i;
+
+	for (i = 0; isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'; i++)
+		;
+	return i > 0 && s[i] == ':';
+}
+
+/*
+ * ap_proxy_location_reverse_map(): scheme and authority compare without
+ * case, the path with it. Returns the length of from matched, or 0.
+ */
+static size_t rev_match(const char *from, const char *v, size_t vlen)
+{
+	size_t n = strlen(from), auth_end = 0;
+	const char *s = strstr(from, "://");
+
+	if (n == 0 || vlen < n)
+		return 0;
+	if (s) {
+		const char *slash = strchr(s + 3, '/');
+
+		auth_end = slash ? (size_t)(slash - from) : n;
+	}
+	if (strncasecmp(from, v, auth_end) != 0 ||
+	    memcmp(from + auth_end, v + auth_end, n - auth_end) != 0)
+		return 0;
+	return n;
+}
+
+static void put_reverse(struct obuf *b, const char *v, size_t vlen,
+			const struct kbal_rev_rule *rules, size_t nrules,
+			const char *client_base)
+{
+	size_t i, n, tlen;
+	const char *rest;
+
+	for (i = 0; i < nrules; i++) {
+		n = rev_match(rules[i].from, v, vlen);
+		if (n)
+			break;
+	}
+	if (i == nrules) {
+		put(b, v, vlen);
+		return;
+	}
+	rest = v + n;
+	vlen -= n;
+	tlen = strlen(rules[i].to);
+	if (client_base && !is_url(tlen ? rules[i].to : rest))
+		put_str(b, client_base);
+	put_str(b, rules[i].to);
+	/* Apache avoids "//" when `to` is "/"; do it for any `to` ending in '/' */
+	if (tlen && rules[i].to[tlen - 1] == '/' && vlen && rest[0] == '/') {
+		rest++;
+		vlen--;
+	}
+	put(b, rest, vlen);
+}
+
+ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
+				 const struct kbal_rev_rule *rules, size_t nrules,
+				 const char *client_base, const char *extra,
+				 char *out, size_t outlen)
+{
+	struct obuf b = { out, 0, outlen, 0 };
+	unsigned i;
+
+	put_span(&b, base, m->start_line);
+	put(&b, "\r\n", 2);
+	for (i = 0; i < m->nheaders; i++) {
+		const struct kbal_http_header *h = &m->headers[i];
+
+		if (!name_is(base, h, "Location") && !name_is(base, h, "Content-Location") &&
+		    !name_is(base, h, "URI")) {
+			put_header(&b, base, h);
+			continue;
+		}
+		put_span(&b, base, h->name);
+		put(&b, ": ", 2);
+		put_reverse(&b, base + h->value.off, h->value.len, rules, nrules, client_base);
+		put(&b, "\r\n", 2);
+	}
+	if (extra)
+		put_str(&b, extra);
+	put(&b, "\r\n", 2);
+	return obuf_end(&b);
+}
+
+/* The texts of Apache's default error documents (modules/http/http_protocol.c) */
+static const struct {
+	unsigned status;
+	const char *reason;
+	const char *text;
+} error_pages[] = {
+	{ 400, "Bad Request", "Your browser sent a request that this server could not understand.<br />\n" },
+	{ 403, "Forbidden", "You don't have permission to access this resource." },
+	{ 404, "Not Found", "The requested URL was not found on this server." },
+	{ 408, "Request Timeout", "Server timeout waiting for the HTTP request from the client." },
+	{ 413, "Request Entity Too Large", "The amount of data provided in the request exceeds the capacity limit." },
+	{ 414, "Request-URI Too Long", "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n" },
+	{ 431, "Request Header Fields Too Large", "The request's header fields exceed the capacity limit for this server." },
+	{ 500, "Internal Server Error", "The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request." },
+	{ 502, "Bad Gateway", "The proxy server received an invalid\nresponse from an upstream server.<br />\n" },
+	{ 503, "Service Unavailable", "The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later." },
+	{ 504, "Gateway Timeout", "The gateway did not receive a timely response\nfrom the upstream server or application." },
+};
+
+ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen)
+{
+	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
+	char body[1024];
+	int blen, hlen;
+
+	for (i = 0; i < n && error_pages[i].status != status; i++)
+		;
+	if (i == n)
+		return kbal_http_error_response(500, out, outlen);
+	blen = snprintf(body, sizeof(body),
+			"<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n"
+			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
+			"<h1>%s</h1>\n<p>%s</p>\n</body></html>\n",
+			status, error_pages[i].reason, error_pages[i].reason,
+			error_pages[i].text);
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		return -1;
+	hlen = snprintf(out, outlen,
+			"HTTP/1.1 %u %s\r\n"
+			"Content-Type: text/html; charset=iso-8859-1\r\n"
+			"Content-Length: %d\r\n"
+			"Connection: close\r\n\r\n",
+			status, error_pages[i].reason, blen);
+	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
+		return -1;
+	memcpy(out + hlen, body, (size_t)blen + 1);
+	return hlen + blen;
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * http.h - llhttp glue for the first exchange of a connection.
+ *
+ * kbald parses only the first request and the first response of each
+ * client connection; everything after is spliced. Spans are offsets into
+ * the connection's own buffer (base), so nothing is copied while parsing.
+ * Parsing is strict: anything two parsers could frame differently is an
+ * error here (Content-Length with Transfer-Encoding, differing duplicate
+ * Content-Lengths, bad chunk sizes, white space before a colon), because
+ * once spliced the member frames the bytes on its own.
+ */
+#ifndef KBAL_HTTP_H
+#define KBAL_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <llhttp.h>
+
+#define KBAL_HTTP_MAX_HEADERS 64
+
+enum kbal_http_rc {
+	KBAL_HTTP_ERROR = -1,  /* malformed: 400 (request) / 502 (response) */
+	KBAL_HTTP_AGAIN = 0,   /* everything given was consumed, need more */
+	KBAL_HTTP_HEAD  = 1,   /* header block complete; *used ends at it */
+	KBAL_HTTP_DONE  = 2,   /* message complete; *used ends at it */
+};
+
+struct kbal_span {
+	uint32_t off;          /* from base */
+	uint32_t len;
+};
+
+struct kbal_http_header {
+	struct kbal_span name;
+	struct kbal_span value;
+};
+
+struct kbal_http_msg {
+	llhttp_t parser;
+	struct kbal_span method;       /* requests */
+	struct kbal_span url;          /* requests: request-target as sent */
+	struct kbal_span start_line;   /* request-/status-line without CRLF (after HEAD) */
+	unsigned status;               /* responses */
+	unsigned http_major, http_minor;
+	unsigned nheaders;
+	struct kbal_http_header headers[KBAL_HTTP_MAX_HEADERS];
+	uint32_t head_len;             /* offset just past the blank line (after HEAD) */
+	uint32_t msg_end;              /* offset just past the message (after DONE) */
+	int64_t content_length;        /* -1 when absent */
+	uint8_t chunked;
+	uint8_t upgrade;               /* Upgrade/CONNECT that llhttp accepted */
+	uint8_t keep_alive;            /* llhttp_should_keep_alive() at HEAD */
+	uint8_t expect_continue;
+	uint8_t head_done;
+	uint8_t done;
+	uint8_t in_value;              /* callback state: joining split spans */
+	uint8_t skip_body;             /* responses: set by the caller before feeding
+	                                * when the request was HEAD, so the head is
+	                                * the whole message (kept by kbal_http_next) */
+	const char *error;             /* llhttp's reason, after ERROR */
+	/* internal: where the current feed started, to turn pointers into offsets */
+	const char *base;
+};
+
+void kbal_http_init_request(struct kbal_http_msg *m);
+void kbal_http_init_response(struct kbal_http_msg *m);
+
+/*
+ * Parse base[off, off+len). Returns HEAD once at the end of the header
+ * block (m->head_len set) and DONE at the end of the message (m->msg_end
+ * set), each time with *used = bytes of this call consumed up to that
+ * point; call again with the rest. AGAIN: all consumed. The same base
+ * must be passed on every call (spans are offsets from it). A response
+ * whose status is 1xx (but 101) ends as DONE; call kbal_http_next() and
+ * feed the rest for the final response.
+ *
+ * When the message ends with its head (no body), m->done is already set
+ * when HEAD is returned, and the next call returns DONE with *used = 0
+ * even when len is 0; after DONE every call returns DONE until
+ * kbal_http_next(). DONE with m->upgrade: the bytes after msg_end belong
+ * to another protocol (Upgrade, CONNECT, 101). A response framed by the
+ * connection's close never reaches DONE. ERROR sets m->error and sticks.
+ */
+int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
+		   size_t len, size_t *used);
+
+/* Reset for the next message on the same connection (after a 1xx). */
+void kbal_http_next(struct kbal_http_msg *m);
+
+/* The value of the first header called name (case-insensitive), or NULL. */
+const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
+					      const char *base, const char *name);
+
+/*
+ * Apache's sticky route (find_session_route): the URL path/query parameter
+ * ";name=" / "?name=" / "&name=" (value up to ';', '&', '?', '#'), else
+ * the value of cookie `name` in any Cookie header, with everything up to
+ * and including the first '.' removed ("route.2" -> "2"; a value without
+ * a '.' gives no route, and a URL value stops the cookie being read, as
+ * in Apache). Returns the route's
+ * length (copied, NUL-terminated, into route), or 0 when there is none
+ * or it does not fit in routelen.
+ */
+size_t kbal_http_sticky_route(const struct kbal_http_msg *m, const char *base,
+			      const char *name, char *route, size_t routelen);
+
+struct kbal_req_rewrite {
+	size_t strip;              /* bytes of the URL path matched by ProxyPass */
+	const char *target;        /* ProxyPass target path, e.g. "/" */
+	const char *client_ip;     /* for X-Forwarded-For */
+	const char *host;          /* Host to send; NULL keeps the client's */
+	const char *server_name;   /* for X-Forwarded-Server */
+};
+
+/*
+ * The request head to send to the member: request-target rewritten to
+ * target + (url minus its first `strip` bytes), Host replaced when
+ * rw->host (added after the request line when the client sent none),
+ * the other headers kept in order, X-Forwarded-For/-Host/-Server (each
+ * only when it has a value) merged as mod_proxy_http does
+ * (appended as ", value" to an existing header, else added). Returns its
+ * length, or -1 when it does not fit in outlen; out is NUL-terminated
+ * when there is room left for it.
+ */
+ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
+				const struct kbal_req_rewrite *rw,
+				char *out, size_t outlen);
+
+struct kbal_rev_rule {
+	const char *from;          /* member URL prefix: "http://127.0.0.1:18081/" */
+	const char *to;            /* local path: "/" */
+};
+
+/*
+ * The response head to send to the client: Location, Content-Location
+ * and URI values starting with a rule's `from` are rewritten to
+ * client_base + to + rest (ProxyPassReverse, first matching rule; no
+ * "//" where `to` ends and rest starts with '/'; client_base is left out
+ * when NULL or when `to` is a whole URL), and extra (complete header
+ * lines, each ending in CRLF, or NULL) is added at the end of the header
+ * block. The status line is copied as received. Returns its length, or -1
+ * if too long; out is NUL-terminated when there is room left for it.
+ */
+ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
+				 const struct kbal_rev_rule *rules, size_t nrules,
+				 const char *client_base, const char *extra,
+				 char *out, size_t outlen);
+
+/*
+ * A complete error response with Connection: close and Apache's HTML body
+ * (400 403 404 408 413 414 431 500 502 503 504; any other status is sent
+ * as 500). Returns its length, or -1 if too long.
+ */
+ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen);
+
+#endif /* KBAL_HTTP_H */

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * kbalctl - read and change kbal's state: the pinned maps themselves.
+ *
+ *   kbalctl [--pin-dir DIR] members
+ *   kbalctl [--pin-dir DIR] flows
+ *   kbalctl [--pin-dir DIR] stats
+ *   kbalctl [--pin-dir DIR] set BALANCER ROUTE status=+D|-D|+S|-S|+H|-H|+N|-N|+E|-E|+I|-I
+ *   kbalctl [--pin-dir DIR] set BALANCER ROUTE loadfactor=N
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include "kbal_shared.h"
+#include "log.h"
+#include "manager.h"
+#include "maps.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: kbalctl [--pin-dir DIR] members|flows|stats\n"
+		"       kbalctl [--pin-dir DIR] set BALANCER ROUTE status=[+-][DSHNEI]...\n"
+		"       kbalctl [--pin-dir DIR] set BALANCER ROUTE loadfactor=N\n");
+}
+
+static int cmd_members(struct kbal_maps *m)
+{
+	char st[64], ip[INET_ADDRSTRLEN];
+
+	printf("%-16s %-6s %-21s %-6s %-4s %-12s %10s %6s %8s %12s %12s\n", "BALANCER", "ROUTE",
+	       "ADDRESS", "FACTOR", "SET", "STATUS", "ELECTED", "BUSY", "ERRORS", "TO", "FROM");
+	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		const struct kbal_member *mb = &m->members[i];
+		char addr[32];
+
+		inet_ntop(AF_INET, &mb->addr, ip, sizeof(ip));
+		snprintf(addr, sizeof(addr), "%s:%u", ip, mb->port);
+		printf("%-16s %-6s %-21s %-6u %-4u %-12s %10llu %6llu %8llu %12llu %12llu\n",
+		       m->balancers[mb->balancer % KBAL_MAX_BALANCERS].name, mb->route, addr,
+		       mb->loadfactor, mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
+		       (unsigned long long)mb->elected, (unsigned long long)mb->busy,
+		       (unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
+		       (unsigned long long)mb->bytes_from);
+	}
+	return 0;
+}
+
+static int cmd_flows(struct kbal_maps *m)
+{
+	static const char *const states[] = { "first", "spliced", "closing" };
+	static const char *const paths[] = { "none", "sockmap", "copy" };
+	struct kbal_flow_key key, next, *prev = NULL;
+	struct kbal_flow v;
+	char ip[INET_ADDRSTRLEN];
+	unsigned n = 0;
+
+	printf("%-21s %-6s %-8s %-8s %s\n", "CLIENT", "ROUTE", "STATE", "PATH", "LPORT");
+	while (bpf_map_get_next_key(m->flows_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m->flows_fd, &key, &v))
+			continue;
+		inet_ntop(AF_INET, &key.client_addr, ip, sizeof(ip));
+		printf("%s:%-15u %-6s %-8s %-8s %u\n", ip, ntohs(key.client_port),
+		       v.member < KBAL_MAX_MEMBERS ? m->members[v.member].route : "?",
+		       states[v.state % 3], paths[v.path % 3], v.member_lport);
+		n++;
+	}
+	printf("%u flow(s)\n", n);
+	return 0;
+}
+
+static int cmd_stats(struct kbal_maps *m)
+{
+	static const char *const names[KBAL_STAT_MAX] = {
+		[KBAL_STAT_REDIRECTED] = "redirected_skbs",
+		[KBAL_STAT_BYTES] = "redirected_bytes",
+		[KBAL_STAT_NO_PEER] = "dropped_no_peer",
+	};
+
+	for (unsigned i = 0; i < KBAL_STAT_MAX; i++)
+		printf("%-18s %llu\n", names[i], kbal_maps_stat(m, i));
+	return 0;
+}
+
+static int parse_status(const char *s, unsigned *st)
+{
+	static const char letters[] = "DSEHNI";
+
+	if (!*s)
+		return -EINVAL;
+	while (*s) {
+		const char *l;
+
+		if ((s[0] != '+' && s[0] != '-') || !s[1] || !(l = strchr(letters, s[1])))
+			return -EINVAL;
+		if (s[0] == '+')
+			*st |= 1u << (l - letters);
+		else
+			*st &= ~(1u << (l - letters));
+		s += 2;
+	}
+	return 0;
+}
+
+static int cmd_set(struct kbal_maps *m, const char *bal, const char *route, const char *kv)
+{
+	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		struct kbal_member *mb = &m->members[i];
+
+		if (strcmp(m->balancers[mb->balancer % KBAL_MAX_BALANCERS].name, bal) ||
+		    strcmp(mb->route, route))
+			continue;
+		if (!strncmp(kv, "status=", 7)) {
+			unsigned st = mb->status;
+
+			if (parse_status(kv + 7, &st)) {
+				fprintf(stderr, "kbalctl: bad status '%s' (e.g. +D, -D, +H)\n", kv + 7);
+				return 2;
+			}
+			/* one word written in place: kbald's counters are untouched */
+			__atomic_store_n(&mb->status, st, __ATOMIC_RELEASE);
+		} else if (!strncmp(kv, "loadfactor=", 11)) {
+			char *end;
+			long lf = strtol(kv + 11, &end, 10);
+
+			if (*end || lf < 1 || lf > 100) {
+				fprintf(stderr, "kbalctl: loadfactor must be 1..100\n");
+				return 2;
+			}
+			__atomic_store_n(&mb->loadfactor, (unsigned)lf, __ATOMIC_RELEASE);
+		} else {
+			fprintf(stderr, "kbalctl: unknown setting '%s'\n", kv);
+			return 2;
+		}
+		return 0;
+	}
+	fprintf(stderr, "kbalctl: no member with route '%s' in balancer '%s'\n", route, bal);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *pin_dir = KBAL_DEFAULT_PIN_DIR;
+	struct kbal_maps m;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': pin_dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	kbal_log_init("kbalctl", KBAL_WARN);
+	if (kbal_maps_open(&m, pin_dir))
+		return 1;
+	const char *cmd = argv[optind];
+	if (!strcmp(cmd, "members") && argc - optind == 1)
+		rc = cmd_members(&m);
+	else if (!strcmp(cmd, "flows") && argc - optind == 1)
+		rc = cmd_flows(&m);
+	else if (!strcmp(cmd, "stats") && argc - optind == 1)
+		rc = cmd_stats(&m);
+	else if (!strcmp(cmd, "set") && argc - optind == 4)
+		rc = cmd_set(&m, argv[optind + 1], argv[optind + 2], argv[optind + 3]);
+	else {
+		usage(stderr);
+		rc = 2;
+	}
+	kbal_maps_close(&m);
+	return rc;
+}

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * manager.c - /balancer-manager, read-only for now. Everything shown is
+ * read from the pinned maps at request time: the page, kbalctl and
+ * bpftool show the same state.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include "kbal_shared.h"
+#include "maps.h"
+#include "manager.h"
+
+static const char *const lbmethods[] = { "byrequests", "bytraffic", "bybusyness" };
+
+const char *kbal_status_str(unsigned st, char *buf, size_t len)
+{
+	static const struct { unsigned bit; const char *name; } names[] = {
+		{ KBAL_ST_DISABLED, "Dis" }, { KBAL_ST_STOPPED, "Stop" },
+		{ KBAL_ST_ERROR, "Err" }, { KBAL_ST_HOT_STANDBY, "Stby" },
+		{ KBAL_ST_DRAIN, "Drn" }, { KBAL_ST_IGNORE_ERR, "Ign" },
+	};
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (st & names[i].bit)
+			o += snprintf(buf + o, o < len ? len - o : 0, "%s%s", o ? " " : "",
+				      names[i].name);
+	if (!o)
+		snprintf(buf, len, "Init Ok");
+	return buf;
+}
+
+static void html_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
+int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
+{
+	char *body = NULL, st[64];
+	size_t blen = 0;
+	FILE *f = open_memstream(&body, &blen);
+	unsigned nb = m->meta->nbalancers;
+
+	if (!f)
+		return -errno;
+	fputs("<!DOCTYPE html>\n<html><head><title>Balancer Manager</title>\n"
+	      "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+	      "th,td{border:1px solid #999;padding:2px 8px;text-align:left}</style>"
+	      "</head><body>\n<h1>Load Balancer Manager for kbal</h1>\n", f);
+	fprintf(f, "<dl><dt>Server Version: kbal (layout %u)</dt><dt>kbald pid %u, state in %s</dt></dl>\n",
+		m->meta->layout, m->meta->pid, m->pin_dir);
+	for (unsigned b = 0; b < nb && b < KBAL_MAX_BALANCERS; b++) {
+		const struct kbal_balancer *bal = &m->balancers[b];
+
+		fputs("<hr />\n<h3>LoadBalancer Status for <a href=\"#\">balancer://", f);
+		html_escape(f, bal->name);
+		fprintf(f, "</a> [%s]</h3>\n<table><tr><th>MaxMembers</th><th>StickySession</th>"
+			"<th>Timeout</th><th>Method</th><th>Splice</th></tr>\n<tr><td>%u</td><td>",
+			bal->sticky[0] ? "sticky" : "no sticky", bal->nmembers);
+		html_escape(f, bal->sticky[0] ? bal->sticky : "(None)");
+		fprintf(f, "</td><td>%u ms</td><td>%s</td><td>%s</td></tr></table>\n<br />\n",
+			bal->timeout_ms, lbmethods[bal->lbmethod % 3],
+			bal->splice ? "off" : "sockmap");
+		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>Factor</th><th>Set</th>"
+		      "<th>Status</th><th>Elected</th><th>Busy</th><th>Errors</th>"
+		      "<th>To</th><th>From</th></tr>\n", f);
+		for (unsigned i = 0; i < bal->nmembers; i++) {
+			const struct kbal_member *mb = &m->members[bal->first_member + i];
+
+			if (bal->first_member + i >= KBAL_MAX_MEMBERS)
+				break;
+			fputs("<tr><td>", f);
+			html_escape(f, mb->url);
+			fputs("</td><td>", f);
+			html_escape(f, mb->route);
+			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>%llu</td><td>%llu</td>"
+				"<td>%llu</td><td>%llu</td><td>%llu</td></tr>\n",
+				mb->loadfactor, mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
+				(unsigned long long)mb->elected, (unsigned long long)mb->busy,
+				(unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
+				(unsigned long long)mb->bytes_from);
+		}
+		fputs("</table>\n", f);
+	}
+	fputs("<hr /><p>Spliced connections keep the route of their first request; "
+	      "see docs/operating.md.</p>\n</body></html>\n", f);
+	if (fclose(f))
+		return -errno;
+	if (asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=ISO-8859-1\r\n"
+		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     blen, body) < 0) {
+		free(body);
+		return -ENOMEM;
+	}
+	*len = strlen(*out);
+	free(body);
+	return 0;
+}

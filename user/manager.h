@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* manager.h - the /balancer-manager page, rendered from the maps. */
+#ifndef KBAL_MANAGER_H
+#define KBAL_MANAGER_H
+
+#include <stddef.h>
+
+struct kbal_maps;
+
+/* Status letters as Apache shows them ("Ok", "Dis", "Err", "Stby"...). */
+const char *kbal_status_str(unsigned status, char *buf, size_t len);
+
+/* A complete HTTP/1.1 200 response (malloc'd, Connection: close). */
+int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len);
+
+#endif

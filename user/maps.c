@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "sockmap.skel.h"
+#include "log.h"
+#include "maps.h"
+
+static const char *const pinned_names[] = {
+	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_FLOWS,
+	KBAL_MAP_SK_SRC, KBAL_MAP_SK_DST, KBAL_MAP_STATS,
+};
+
+static void maps_reset(struct kbal_maps *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->lock_fd = m->meta_fd = m->balancers_fd = m->members_fd = -1;
+	m->flows_fd = m->src_fd = m->dst_fd = m->stats_fd = -1;
+}
+
+/* bpffs must be mounted where the pins go; mount it at /sys/fs/bpf if not. */
+static int ensure_bpffs(const char *dir)
+{
+	char parent[PATH_MAX];
+	struct statfs st;
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (statfs(parent, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (strcmp(parent, "/sys/fs/bpf") == 0 &&
+	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0)
+		return 0;
+	log_err("%s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)", parent);
+	return -ENOTSUP;
+}
+
+static int lock_dir(struct kbal_maps *m, int create)
+{
+	if (create && mkdir(m->pin_dir, 0700) && errno != EEXIST) {
+		log_err("mkdir %s: %s", m->pin_dir, strerror(errno));
+		return -errno;
+	}
+	m->lock_fd = open(m->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->lock_fd < 0) {
+		log_err("open %s: %s", m->pin_dir, strerror(errno));
+		return -errno;
+	}
+	if (create && flock(m->lock_fd, LOCK_EX | LOCK_NB)) {
+		log_err("%s is in use by another kbald; give each instance its own --pin-dir",
+			m->pin_dir);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void *map_mmap(int fd, size_t *len)
+{
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
+		return NULL;
+	*len = ((size_t)info.value_size * info.max_entries + page - 1) / page * page;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int map_all(struct kbal_maps *m)
+{
+	m->meta = map_mmap(m->meta_fd, &m->meta_len);
+	m->balancers = map_mmap(m->balancers_fd, &m->balancers_len);
+	m->members = map_mmap(m->members_fd, &m->members_len);
+	if (!m->meta || !m->balancers || !m->members) {
+		log_err("mmap of the state maps in %s: %s", m->pin_dir, strerror(errno));
+		return -errno ?: -EINVAL;
+	}
+	return 0;
+}
+
+static void unpin_all(const char *dir)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(pinned_names) / sizeof(pinned_names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, pinned_names[i]);
+		if (unlink(path) && errno != ENOENT)
+			log_warn("unlink %s: %s", path, strerror(errno));
+	}
+}
+
+int kbal_maps_create(struct kbal_maps *m, const char *pin_dir)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	struct sockmap_bpf *skel;
+	struct timespec now;
+	int err;
+
+	maps_reset(m);
+	snprintf(m->pin_dir, sizeof(m->pin_dir), "%s", pin_dir);
+	err = ensure_bpffs(m->pin_dir);
+	if (err)
+		return err;
+	err = lock_dir(m, 1);
+	if (err)
+		goto fail;
+	m->owner = 1;
+	/* Pins left by a kbald that died: its sockets died with it. Maps of
+	 * another layout are never reused, so start from nothing. */
+	unpin_all(m->pin_dir);
+
+	opts.pin_root_path = m->pin_dir;
+	skel = sockmap_bpf__open_opts(&opts);
+	if (!skel) {
+		err = -errno;
+		log_err("opening the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	m->skel = skel;
+	err = sockmap_bpf__load(skel);
+	if (err) {
+		log_err("loading the BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	m->meta_fd = bpf_map__fd(skel->maps.kbal_meta);
+	m->balancers_fd = bpf_map__fd(skel->maps.kbal_balancers);
+	m->members_fd = bpf_map__fd(skel->maps.kbal_members);
+	m->flows_fd = bpf_map__fd(skel->maps.kbal_flows);
+	m->src_fd = bpf_map__fd(skel->maps.kbal_sk_src);
+	m->dst_fd = bpf_map__fd(skel->maps.kbal_sk_dst);
+	m->stats_fd = bpf_map__fd(skel->maps.kbal_stats);
+
+	/* libbpf 1.1 does not know SEC("sk_skb/verdict"): attach by hand. */
+	err = bpf_prog_attach(bpf_program__fd(skel->progs.kbal_verdict), m->src_fd,
+			      BPF_SK_SKB_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		log_err("attaching the verdict program to %s: %s", KBAL_MAP_SK_SRC, strerror(-err));
+		goto fail;
+	}
+	err = map_all(m);
+	if (err)
+		goto fail;
+	clock_gettime(CLOCK_REALTIME, &now);
+	m->meta->layout = KBAL_LAYOUT_VERSION;
+	m->meta->pid = getpid();
+	m->meta->started_ns = now.tv_sec * 1000000000ull + now.tv_nsec;
+	return 0;
+fail:
+	kbal_maps_close(m);
+	return err;
+}
+
+static int open_pinned(const struct kbal_maps *m, const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		log_err("%s: %s (is kbald running with --pin-dir %s?)", path,
+			strerror(errno), m->pin_dir);
+	return fd;
+}
+
+int kbal_maps_open(struct kbal_maps *m, const char *pin_dir)
+{
+	int err = -ENOENT;
+
+	maps_reset(m);
+	snprintf(m->pin_dir, sizeof(m->pin_dir), "%s", pin_dir);
+	if ((m->meta_fd = open_pinned(m, KBAL_MAP_META)) < 0 ||
+	    (m->balancers_fd = open_pinned(m, KBAL_MAP_BALANCERS)) < 0 ||
+	    (m->members_fd = open_pinned(m, KBAL_MAP_MEMBERS)) < 0 ||
+	    (m->flows_fd = open_pinned(m, KBAL_MAP_FLOWS)) < 0 ||
+	    (m->stats_fd = open_pinned(m, KBAL_MAP_STATS)) < 0)
+		goto fail;
+	err = map_all(m);
+	if (err)
+		goto fail;
+	if (m->meta->layout != KBAL_LAYOUT_VERSION) {
+		log_err("%s holds maps of layout %u, this kbalctl reads layout %u",
+			m->pin_dir, m->meta->layout, KBAL_LAYOUT_VERSION);
+		err = -EPROTO;
+		goto fail;
+	}
+	return 0;
+fail:
+	kbal_maps_close(m);
+	return err;
+}
+
+void kbal_maps_close(struct kbal_maps *m)
+{
+	if (m->meta)
+		munmap(m->meta, m->meta_len);
+	if (m->balancers)
+		munmap(m->balancers, m->balancers_len);
+	if (m->members)
+		munmap(m->members, m->members_len);
+	if (m->skel) {
+		sockmap_bpf__destroy(m->skel);  /* closes the map fds */
+	} else {
+		int fds[] = { m->meta_fd, m->balancers_fd, m->members_fd, m->flows_fd,
+			      m->src_fd, m->dst_fd, m->stats_fd };
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	if (m->owner) {
+		unpin_all(m->pin_dir);
+		if (rmdir(m->pin_dir) && errno != ENOENT)
+			log_warn("rmdir %s: %s", m->pin_dir, strerror(errno));
+	}
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
+	maps_reset(m);
+}
+
+unsigned long long kbal_maps_stat(const struct kbal_maps *m, unsigned idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	unsigned long long sum = 0;
+	__u32 key = idx;
+
+	if (ncpu <= 0)
+		return 0;
+	__u64 vals[ncpu];
+	if (bpf_map_lookup_elem(m->stats_fd, &key, vals))
+		return 0;
+	for (int i = 0; i < ncpu; i++)
+		sum += vals[i];
+	return sum;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * maps.h - the pinned maps under the pin dir, seen from userspace.
+ *
+ * kbald creates them (kbal_maps_create: lock the dir, drop stale pins,
+ * load the BPF object, pin, attach the verdict); kbalctl opens them
+ * (kbal_maps_open: check the layout). The arrays are mmapped: the
+ * members/balancers/meta pointers below *are* the maps.
+ */
+#ifndef KBAL_MAPS_H
+#define KBAL_MAPS_H
+
+#include <stddef.h>
+#include "kbal_shared.h"
+
+struct sockmap_bpf;
+
+struct kbal_maps {
+	char pin_dir[256];
+	struct sockmap_bpf *skel;        /* kbald only */
+	int lock_fd;                     /* flock on the pin dir: one owner */
+	int owner;                       /* removes the pins on close */
+	struct kbal_meta *meta;
+	struct kbal_balancer *balancers; /* KBAL_MAX_BALANCERS entries */
+	struct kbal_member *members;     /* KBAL_MAX_MEMBERS entries */
+	size_t meta_len, balancers_len, members_len;  /* mmap lengths */
+	int meta_fd, balancers_fd, members_fd;
+	int flows_fd, src_fd, dst_fd, stats_fd;
+};
+
+int kbal_maps_create(struct kbal_maps *m, const char *pin_dir);
+int kbal_maps_open(struct kbal_maps *m, const char *pin_dir);
+void kbal_maps_close(struct kbal_maps *m);
+
+/* Sum of a kbal_stats counter over all CPUs. */
+unsigned long long kbal_maps_stat(const struct kbal_maps *m, unsigned idx);
+
+#endif

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <bpf/bpf.h>
+#include "maps.h"
+#include "splice_sockmap.h"
+
+uint64_t kbal_sock_cookie(int fd)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len);
+	return cookie;
+}
+
+int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received)
+{
+	struct tcp_info ti = {};
+	socklen_t len = sizeof(ti);
+	int outq = 0;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
+		return -errno;
+	/* bytes_acked + unacked queue = everything handed to TCP (up to the
+	 * SYN's sequence number, which the caller's offset absorbs) */
+	*sent = ti.tcpi_bytes_acked + (uint64_t)outq;
+	*received = ti.tcpi_bytes_received;
+	return 0;
+}
+
+int kbal_splice_dir(const struct kbal_maps *m, int from_fd, uint64_t from_cookie, int to_fd)
+{
+	uint64_t key = from_cookie, val;
+	int one = 1;
+
+	/* target first: the verdict must never meet a missing target */
+	val = (uint64_t)to_fd;
+	if (bpf_map_update_elem(m->dst_fd, &key, &val, BPF_ANY))
+		return -errno;
+	val = (uint64_t)from_fd;
+	if (bpf_map_update_elem(m->src_fd, &key, &val, BPF_ANY)) {
+		int err = -errno;
+
+		bpf_map_delete_elem(m->dst_fd, &key);
+		return err;
+	}
+	/* Whole skbs that arrived after kbald's last read sit in the receive
+	 * queue until the next data_ready; this runs it now. */
+	setsockopt(from_fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	return 0;
+}

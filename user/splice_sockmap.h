@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * splice_sockmap.h - hand one direction of a connection to the kernel.
+ *
+ * kbal_splice_dir(from, to): `from`'s later bytes go to `to` through the
+ * verdict program, with no copy through kbald. The caller guarantees that
+ * it has written everything it read from `from` into `to` and that its last
+ * read of `from` found the queue empty, so that no byte overtakes another.
+ */
+#ifndef KBAL_SPLICE_SOCKMAP_H
+#define KBAL_SPLICE_SOCKMAP_H
+
+#include <stdint.h>
+
+struct kbal_maps;
+
+/* SO_COOKIE of a socket: its key in the sockhashes. */
+uint64_t kbal_sock_cookie(int fd);
+
+/* Bytes the socket has taken for sending since it was connected, and the
+ * bytes it received in order: from tcp_info and SIOCOUTQ. */
+int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received);
+
+/* 0, or -errno: -EOPNOTSUPP when a socket is no longer established (the
+ * caller then copies that direction itself). */
+int kbal_splice_dir(const struct kbal_maps *m, int from_fd, uint64_t from_cookie, int to_fd);
+
+#endif
