@@ -36,9 +36,15 @@ struct {
 SEC("sk_skb")
 int kbal_verdict(struct __sk_buff *skb)
 {
-	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u64 cookie;
 	long verdict;
 
+	/* A FIN arrives as an empty skb, often after kbald has seen the FIN
+	 * (tcp_fin() wakes epoll before data_ready runs this program) and
+	 * closed the pair. kbald passes FINs on itself: nothing to carry. */
+	if (skb->len == 0)
+		return SK_DROP;
+	cookie = bpf_get_socket_cookie(skb);
 	verdict = bpf_sk_redirect_hash(skb, &kbal_sk_dst, &cookie, 0);
 	if (verdict != SK_PASS) {
 		/* Cannot happen while kbald inserts dst before src; counted

@@ -107,6 +107,8 @@ struct kbal_member {
 	__u16 lbset;                   /* lower sets are tried first */
 	__u32 loadfactor;              /* 1..100 */
 	__u32 retry_sec;               /* how long E lasts */
+	__u32 connect_timeout_ms;      /* connectiontimeout= / timeout= */
+	__u32 pad;
 	__u64 error_until_ns;          /* CLOCK_MONOTONIC end of E */
 	__s64 lbstatus;                /* byrequests/bytraffic running score */
 	__u64 elected;                 /* requests routed here */
@@ -115,7 +117,7 @@ struct kbal_member {
 	__u64 bytes_from;              /* bytes read from it */
 	__u64 errors;                  /* failed connects */
 };
-_Static_assert(sizeof(struct kbal_member) == 176, "ABI kbal_member");
+_Static_assert(sizeof(struct kbal_member) == 184, "ABI kbal_member");
 
 /* kbal_flows: one entry per live client connection, keyed by the client. */
 struct kbal_flow_key {

@@ -75,6 +75,9 @@ struct kbal_conn {
 	struct kbal_first *f;
 };
 
+/* what a spliced connection costs kbald: this, and no buffer */
+_Static_assert(sizeof(struct kbal_conn) <= 192, "spliced connections stay small");
+
 /* epoll tags: connection pointer | side, or listener/signal */
 #define TAG_LISTENER 2ull
 #define TAG_SIGNAL   3ull
@@ -236,7 +239,8 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	c->fd[M] = fd;
 	c->connected = 0;
-	c->f->deadline = d->now + (uint64_t)d->maps.balancers[c->balancer].timeout_ms * 1000000ull;
+	c->f->deadline = d->now + (uint64_t)(m->connect_timeout_ms ?:
+					     d->maps.balancers[c->balancer].timeout_ms) * 1000000ull;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		int err = -errno;
 
@@ -358,7 +362,12 @@ static void on_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_header *h;
 	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len);
 
-	if ((h = kbal_http_find(rq, f->buf[UP], "Host")) && h->value.len < sizeof(f->host)) {
+	h = kbal_http_find(rq, f->buf[UP], "Host");
+	if (!h && rq->http_minor >= 1) {
+		conn_error(c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
+		return;
+	}
+	if (h && h->value.len < sizeof(f->host)) {
 		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
 		f->host[h->value.len] = '\0';
 	}
@@ -542,6 +551,12 @@ static int dir_write(struct kbal_daemon *d, struct kbal_conn *c, int i)
 
 	(void)d;
 	if (c->fd[to] < 0 || (to == M && !c->connected))
+		return 0;
+	/* A chunked first request goes out only once the parser has seen all
+	 * of it, so that a malformed one reaches no member; unless it is
+	 * larger than the buffer, or the client waits for a 100 Continue. */
+	if (i == UP && c->phase[UP] == P_BODY && f->len[UP] < BUF_SIZE &&
+	    !f->msg[UP].expect_continue)
 		return 0;
 	while (f->out_sent[i] < f->out_len[i]) {
 		ssize_t n = send(c->fd[to], f->out[i] + f->out_sent[i],
@@ -911,6 +926,7 @@ int kbal_daemon_load_members(struct kbal_daemon *d)
 			m->lbset = cm->lbset;
 			m->loadfactor = cm->loadfactor ?: 1;
 			m->retry_sec = cm->retry_sec;
+			m->connect_timeout_ms = cm->connect_timeout_ms;
 		}
 		/* ProxyPassReverse: each member's URL + target maps to path */
 		for (unsigned r = 0; r < conf->nreverse; r++)

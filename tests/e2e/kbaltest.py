@@ -603,6 +603,14 @@ class Env:
         problems = LAST_ENV_PROBLEMS = []
         if self in LIVE_ENVS:
             LIVE_ENVS.remove(self)
+        if self.kbald is not None and self.kbald.poll() is None and not failing:
+            # the verdict program must never meet a missing redirect target
+            try:
+                dropped = self.stats()["dropped_no_peer"]
+                if dropped:
+                    problems.append("kbal_stats: %d skbs dropped for want of a peer" % dropped)
+            except Exception as e:  # noqa: BLE001 - reported, not hidden
+                problems.append("reading kbal_stats: %s" % e)
         if self.kbald is not None:
             early = self.kbald.poll()
             rc, killed = stop_proc(self.kbald)
@@ -707,6 +715,16 @@ class Env:
             if v["route"] == str(route):
                 return v
         raise AssertionError("no member with route %r in kbal_members" % route)
+
+    STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer")
+
+    def stats(self):
+        """kbal_stats summed over the CPUs, by name (kbal_shared.h order)."""
+        out = {}
+        for e in self.bpftool_dump("kbal_stats"):
+            f = e["formatted"]
+            out[self.STATS[f["key"]]] = sum(v["value"] for v in f["values"])
+        return out
 
     def flows(self):
         """[(formatted key, formatted value)] of kbal_flows."""

@@ -4,10 +4,11 @@
 
     python3 tests/e2e/run.py [--list] [--timeout S] [NAME ...]
 
-NAME is a test (test_alternation or alternation), a file (test_basic) or
-FILE::TEST. Runs as root. Re-executes itself under `unshare --net --mount`,
-so every test talks to 127.0.0.1 in a network namespace of its own, with a
-private bpffs on /sys/fs/bpf when none is mounted. Prints "ok NAME" or
+NAME is a test (test_byrequests_alternates or byrequests_alternates), a file
+(test_basic) or FILE::TEST. Runs as root. Re-executes itself under
+`unshare --net --mount`, so every test talks to 127.0.0.1 in a network
+namespace of its own, with a bpffs instance of its own on /sys/fs/bpf
+(--host-bpffs: the host's, mounting one only if none is there). Prints "ok NAME" or
 "FAIL NAME" per test and ends with the one line "e2e: N passed, N failed".
 KBAL_E2E_KEEP=1 keeps a failing test's config, logs and stderr files.
 """
@@ -36,13 +37,15 @@ def summary(passed, failed):
     return 1 if failed else 0
 
 
-def setup_namespace():
-    """In the fresh namespaces: loopback up, bpffs mounted."""
+def setup_namespace(host_bpffs):
+    """In the fresh namespaces: loopback up, bpffs on /sys/fs/bpf. Unless
+    host_bpffs, a new bpffs instance private to this mount namespace, so
+    that pins a crashed kbald leaves go away with the run."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with open("/proc/mounts") as f:
         mounted = any(l.split()[1:3] == ["/sys/fs/bpf", "bpf"] for l in f)
-    if not mounted:
-        # private to this mount namespace: gone when the run ends
+    if not mounted or not host_bpffs:
+        subprocess.run(["mount", "--make-rprivate", "/"], check=True)
         subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], check=True)
 
 
@@ -124,6 +127,8 @@ def main():
     ap.add_argument("names", nargs="*", help="tests or files to run (default: all)")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     ap.add_argument("--timeout", type=int, default=60, help="seconds per test (60)")
+    ap.add_argument("--host-bpffs", action="store_true",
+                    help="pin in the host's /sys/fs/bpf, not a private bpffs")
     args = ap.parse_args()
 
     if args.list:
@@ -147,7 +152,7 @@ def main():
             return summary(0, 1)
 
     try:
-        setup_namespace()
+        setup_namespace(args.host_bpffs)
     except (OSError, subprocess.CalledProcessError) as e:
         print("run.py: namespace setup failed: %s" % e, file=sys.stderr)
         return summary(0, 1)

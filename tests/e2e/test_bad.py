@@ -22,3 +22,18 @@ def test_bad_request_content_length_and_chunked():
 
 def test_bad_request_space_before_colon():
     rejected(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n")
+
+
+def test_bad_request_invalid_chunk_size():
+    # the head is fine: the error is in the body, which kbald checks before
+    # anything of the request goes to the member
+    rejected(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"5\r\nhello\r\nzz\r\nbad\r\n0\r\n\r\n")
+
+
+def test_bad_request_two_content_lengths():
+    rejected(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd")
+
+
+def test_bad_request_http11_without_host():
+    rejected(b"GET / HTTP/1.1\r\nUser-Agent: t\r\n\r\n")

@@ -2,7 +2,7 @@
 """A member that refuses connections is put in error (E) and its clients
 move to the other member; with none left, 503."""
 
-from kbaltest import Env, ST_ERROR, check, eq
+from kbaltest import EXAMPLE_CONF, Env, ST_ERROR, check, eq
 
 
 def test_failover_to_live_member():
@@ -33,3 +33,37 @@ def test_all_members_down_503():
         for n in (1, 2):
             st = env.member(n)["status"]
             check(st & ST_ERROR, "member %d status %#x has no E bit" % (n, st))
+
+
+def test_failover_on_connect_timeout():
+    # member 2 accepts no connection: its listen queue is full, so SYNs are
+    # dropped and kbald's connect times out after connectiontimeout
+    import socket
+    import time
+    conf = EXAMPLE_CONF.replace("route=2", "route=2 connectiontimeout=500ms")
+    with Env(conf=conf, backends=(1,)) as env:
+        blackhole = socket.socket()
+        fillers = []
+        try:
+            blackhole.bind(("127.0.0.1", env.ports["b2"]))
+            blackhole.listen(0)
+            for _ in range(2):   # fill the accept queue; never accepted
+                f = socket.socket()
+                f.setblocking(False)
+                f.connect_ex(("127.0.0.1", env.ports["b2"]))
+                fillers.append(f)
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            r = env.get("/t", cookie="ROUTEID=route.2")
+            took = time.monotonic() - t0
+            eq(r.status, 200, "status after member 2 timed out")
+            eq(r.header("X-Backend"), "WAS1", "member after member 2 timed out")
+            eq(r.header_all("Set-Cookie"), ["ROUTEID=route.1; path=/;"], "new cookie")
+            check(took >= 0.4, "failover came after %.2fs, before the 500 ms timeout" % took)
+            m2 = env.member(2)
+            check(m2["status"] & ST_ERROR, "member 2 status %#x has no E bit" % m2["status"])
+            eq(m2["errors"], 1, "member 2 errors")
+        finally:
+            for f in fillers:
+                f.close()
+            blackhole.close()

@@ -40,13 +40,21 @@ def test_keepalive_requests_are_spliced():
         no_flows_left(env)
 
 
+def kernel_bytes(env):
+    return env.stats()["redirected_bytes"]
+
+
 def test_download_64m_spliced():
     with Env() as env, env.connect(timeout=30) as c:
         c.get("/")
+        before = kernel_bytes(env)
         r = c.get("/bytes/%d" % (64 * MiB))
         eq(r.status, 200, "status")
         eq(len(r.body), 64 * MiB, "length")
         check_pattern(r.body, "64 MiB download")
+        # the verdict program, not kbald, carried the download
+        check(kernel_bytes(env) - before >= 64 * MiB,
+              "redirected in the kernel: %d bytes" % (kernel_bytes(env) - before))
         eq(c.get("/after").status, 200, "request after the download")
 
 
@@ -61,9 +69,12 @@ def test_upload_64m_spliced():
     body = os.urandom(64 * MiB)
     with Env() as env, env.connect(timeout=30) as c:
         c.get("/")
+        before = kernel_bytes(env)
         c.request("POST", "/up", body=body)
         r = c.read_response()
         eq((r.status, r.text), (200, crc_line(body)), "64 MiB upload")
+        check(kernel_bytes(env) - before >= 64 * MiB,
+              "redirected in the kernel: %d bytes" % (kernel_bytes(env) - before))
 
 
 def test_upload_16m_first_request():
