@@ -167,3 +167,44 @@ def test_client_closes_first():
             wait_until(clean, 2.0, "no flow and busy 0 after the client closed")
         except AssertionError as e:
             raise AssertionError("%s: flows %r, busy by route %r" % ((e,) + state()))
+
+
+def test_client_resets_spliced_connection():
+    import socket
+    import struct
+    with Env() as env:
+        c = env.connect()
+        n = member_no(c.get("/"))
+        c.get("/two")
+        # an abortive close: RST instead of FIN
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        wait_until(lambda: env.flows() == [] and env.member(n)["busy"] == 0, 2.0,
+                   "no flow and busy 0 after the client's RST")
+        # kbald is fine afterwards
+        eq(env.get("/after").status, 200, "a request after the reset")
+
+
+def test_slow_client_does_not_stall_others():
+    with Env() as env:
+        slow = env.connect()
+        slow.send(b"GET /slow-client HTTP/1.1\r\nHo")   # half a head, then silence
+        for i in range(10):
+            eq(env.get("/other%d" % i).status, 200, "request %d beside a slow client" % i)
+        slow.send(b"st: x\r\n\r\n")
+        r = slow.read_response()
+        eq(r.status, 200, "the slow client's request, once complete")
+        slow.close()
+
+
+def test_pipelined_after_upload_first_request():
+    # an upload whose body is followed, in the same send, by a second request
+    body = os.urandom(200000)
+    with Env() as env, env.connect() as c:
+        c.send(build_request("POST", "/up", body=body, host="x") +
+               build_request("GET", "/next", host="x"))
+        r1 = c.read_response()
+        eq((r1.status, r1.text), (200, crc_line(body)), "upload")
+        n = member_no(r1)
+        r2 = c.read_response()
+        eq((r2.status, r2.text), (200, "backend=WAS%d path=/next\n" % n), "pipelined request")
