@@ -113,6 +113,9 @@ test: all
 demo: all
 	$(Q)tools/demo.sh
 
+bench: all
+	$(Q)python3 tools/bench.py $(BENCH_ARGS)
+
 clean:
 	$(Q)rm -rf $(BUILD)
 

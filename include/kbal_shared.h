@@ -129,7 +129,8 @@ _Static_assert(sizeof(struct kbal_flow_key) == 8, "ABI kbal_flow_key");
 
 enum kbal_flow_state {
 	KBAL_FLOW_FIRST   = 0,  /* first exchange in kbald */
-	KBAL_FLOW_SPLICED = 1,  /* both directions in the kernel */
+	KBAL_FLOW_SPLICED = 1,  /* handed over: both directions in the kernel
+				 * (path sockmap) or copied by kbald (path copy) */
 	KBAL_FLOW_CLOSING = 2,  /* one side ended, draining */
 };
 

@@ -55,6 +55,7 @@ struct kbal_first {
 
 struct kbal_conn {
 	struct kbal_list node;        /* in d->first, d->spliced or d->draining */
+	struct kbal_list ready;       /* in d->ready: more to do, no event will say */
 	int fd[2];
 	uint8_t phase[2];
 	uint8_t fin[2];               /* EOF seen on fd[i] */
@@ -65,6 +66,9 @@ struct kbal_conn {
 	uint8_t changed;              /* route changed: send the cookie */
 	uint8_t splice_mode;
 	uint8_t dead;                 /* closed; freed after this epoll batch */
+	uint8_t once;                 /* the client asked for no second request */
+	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
+	uint8_t handed;               /* both directions spliced or copied */
 	int member;                   /* -1 until picked */
 	int balancer;
 	uint64_t cookie[2];
@@ -111,6 +115,7 @@ static void list_del(struct kbal_list *n)
 }
 
 #define conn_of(n) ((struct kbal_conn *)((char *)(n) - offsetof(struct kbal_conn, node)))
+#define conn_of_ready(n) ((struct kbal_conn *)((char *)(n) - offsetof(struct kbal_conn, ready)))
 
 /* ---------------------------------------------------------------- close */
 
@@ -119,7 +124,9 @@ static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned sta
 	struct kbal_flow v = {
 		.member = c->member,
 		.state = state,
-		.path = c->splice_mode == KBAL_SPLICE_OFF ? KBAL_PATH_COPY : KBAL_PATH_SOCKMAP,
+		.path = c->phase[UP] == P_SPLICED || c->phase[DOWN] == P_SPLICED ? KBAL_PATH_SOCKMAP :
+			c->phase[UP] == P_RELAY || c->phase[DOWN] == P_RELAY ? KBAL_PATH_COPY :
+			KBAL_PATH_NONE,
 		.client_cookie = c->cookie[C],
 		.member_cookie = c->cookie[M],
 		.start_ns = d->now,
@@ -166,6 +173,7 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 		if (c->fd[i] >= 0)
 			close(c->fd[i]);
 	c->fd[C] = c->fd[M] = -1;
+	list_del(&c->ready);
 	list_del(&c->node);
 	first_free(c);
 	d->nconns--;
@@ -475,6 +483,7 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			return;
 		if (i == UP && rc == KBAL_HTTP_HEAD) {
 			f->fwd[UP] = msg->head_len;
+			c->once = !msg->keep_alive && !msg->upgrade;
 			if (!msg->chunked)   /* Content-Length framing: nothing left to check */
 				c->phase[UP] = P_FLUSH;
 			else
@@ -497,6 +506,7 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				return;
 			}
 			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
+			c->upgrade |= msg->status == 101;
 			c->phase[DOWN] = P_FLUSH;
 			return;
 		}
@@ -504,6 +514,26 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 }
 
 /* ------------------------------------------------------------- handover */
+
+/*
+ * Splicing costs a few syscalls per direction and pays off on the bytes
+ * that follow. A connection whose client asked for one request only
+ * (Connection: close, HTTP/1.0) has nothing after its request, and a small
+ * remaining response is cheaper to copy than to hand over.
+ */
+static int worth_splicing(const struct kbal_conn *c, int i)
+{
+	const struct kbal_http_msg *rs = &c->f->msg[DOWN];
+
+	if (c->splice_mode == KBAL_SPLICE_OFF)
+		return 0;
+	if (c->upgrade || c->f->msg[UP].upgrade || !c->once)
+		return 1;
+	if (i == UP)
+		return 0;
+	return rs->content_length < 0 ||
+	       rs->content_length - (int64_t)(c->f->len[DOWN] - rs->head_len) > 65536;
+}
 
 static void splice_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -524,6 +554,8 @@ static void splice_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		return;
 	}
 	c->phase[i] = P_SPLICED;
+	log_debug("conn %p: %s spliced after rd %llu wr %llu", (void *)c, i == UP ? "up" : "down",
+		  (unsigned long long)c->rd[i], (unsigned long long)c->wr[!i]);
 }
 
 static void conn_handed_over(struct kbal_daemon *d, struct kbal_conn *c)
@@ -531,7 +563,6 @@ static void conn_handed_over(struct kbal_daemon *d, struct kbal_conn *c)
 	list_del(&c->node);
 	list_add_tail(&d->spliced, &c->node);
 	first_free(c);
-	flow_update(d, c, KBAL_FLOW_SPLICED);
 }
 
 /* ------------------------------------------------------------- progress */
@@ -686,12 +717,17 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 			/* handover: all written, queue found empty */
 			if (c->phase[i] == P_FLUSH && !c->local && !c->fin[i] && c->empty[i] &&
 			    dir_all_written(c, i) && c->connected) {
-				if (c->splice_mode == KBAL_SPLICE_OFF)
-					c->phase[i] = P_RELAY;
-				else
+				if (worth_splicing(c, i))
 					splice_dir(d, c, i);
+				else
+					c->phase[i] = P_RELAY;
 				moved = 1;
 			}
+		}
+		/* both directions decided: the flow entry says how */
+		if (c->f && !c->handed && c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
+			c->handed = 1;
+			flow_update(d, c, KBAL_FLOW_SPLICED);
 		}
 		if (c->f && (c->phase[UP] == P_SPLICED || c->phase[UP] == P_CLOSED) &&
 		    (c->phase[DOWN] == P_SPLICED || c->phase[DOWN] == P_CLOSED))
@@ -729,6 +765,10 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 		if (!moved)
 			return 0;
 	}
+	/* Budget spent with work left: edge-triggered epoll will not say so
+	 * again, so come back to it after the others had their turn. */
+	if (!list_linked(&c->ready))
+		list_add_tail(&d->ready, &c->ready);
 	return 0;
 abort:
 	conn_abort(d, c);
@@ -824,6 +864,11 @@ static void run_timers(struct kbal_daemon *d)
 		next = n->next;
 		if (d->now < c->f->deadline)
 			continue;
+		if (c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
+			/* copied by kbald: as idle-proof as a spliced one */
+			c->f->deadline = ~0ull;
+			continue;
+		}
 		if (c->fd[M] >= 0 && !c->connected) {
 			member_failed(d, c, "timed out");
 			conn_progress(d, c);
@@ -844,6 +889,26 @@ static void run_timers(struct kbal_daemon *d)
 	for (n = d->draining.next; n != &d->draining; n = next) {
 		next = n->next;
 		conn_progress(d, conn_of(n));
+	}
+}
+
+/* connections that stopped for their budget, not for want of work */
+static void run_ready(struct kbal_daemon *d)
+{
+	struct kbal_list batch;
+
+	if (!list_linked(&d->ready))
+		return;
+	/* take the list: a connection re-queued now waits for the next turn */
+	batch = d->ready;
+	batch.next->prev = &batch;
+	batch.prev->next = &batch;
+	list_init(&d->ready);
+	while (list_linked(&batch)) {
+		struct kbal_conn *c = conn_of_ready(batch.next);
+
+		list_del(&c->ready);
+		conn_progress(d, c);
 	}
 }
 
@@ -972,6 +1037,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	list_init(&d->spliced);
 	list_init(&d->draining);
 	list_init(&d->dead);
+	list_init(&d->ready);
 	d->now = now_ns();
 	err = kbal_maps_create(&d->maps, pin_dir);
 	if (err)
@@ -1011,7 +1077,8 @@ int kbal_daemon_run(struct kbal_daemon *d)
 	struct epoll_event evs[256];
 
 	while (!d->stop) {
-		int timeout = list_linked(&d->draining) ? 1 : list_linked(&d->first) ? 100 : 1000;
+		int timeout = list_linked(&d->ready) ? 0 : list_linked(&d->draining) ? 1 :
+			      list_linked(&d->first) ? 100 : 1000;
 		int n = epoll_wait(d->epfd, evs, 256, timeout);
 
 		if (n < 0 && errno != EINTR)
@@ -1029,6 +1096,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 					   (int)(tag & 1), evs[i].events);
 			}
 		}
+		run_ready(d);
 		run_timers(d);
 		free_dead(d);
 	}

@@ -51,6 +51,7 @@ struct kbal_daemon {
 	struct kbal_list spliced;   /* handed over: only FIN/RST wake them */
 	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
 	struct kbal_list dead;      /* closed in this epoll batch, freed after it */
+	struct kbal_list ready;     /* out of budget with work left: run again */
 	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
 	uint64_t nconns;
 	int stop;

@@ -208,3 +208,26 @@ def test_pipelined_after_upload_first_request():
         n = member_no(r1)
         r2 = c.read_response()
         eq((r2.status, r2.text), (200, "backend=WAS%d path=/next\n" % n), "pipelined request")
+
+
+def test_one_request_connections_are_copied_not_spliced():
+    # Connection: close and HTTP/1.0 carry nothing after their request:
+    # kbald copies the small rest instead of handing the sockets over
+    with Env() as env:
+        before = env.stats()
+        for i in range(4):
+            r = env.get("/bytes/30000", headers=[("Connection", "close")])
+            eq((r.status, len(r.body)), (200, 30000), "Connection: close response %d" % i)
+            check_pattern(r.body, "Connection: close body")
+        with env.connect() as c:
+            c.send(b"GET /bytes/20000 HTTP/1.0\r\n\r\n")
+            r = c.read_response()
+            eq((r.status, len(r.body)), (200, 20000), "HTTP/1.0 response")
+            check(c.at_eof(2.0), "HTTP/1.0 connection not closed")
+        eq(env.stats(), before, "kbal_stats after one-request connections")
+        # a big one is handed to the kernel if the member has not closed
+        # yet (else kbald copies it): byte-exact either way
+        r = env.get("/bytes/%d" % (4 * MiB), headers=[("Connection", "close")])
+        eq(len(r.body), 4 * MiB, "4 MiB Connection: close response")
+        check_pattern(r.body, "4 MiB Connection: close body")
+        no_flows_left(env)

@@ -1,0 +1,1139 @@
+#!/usr/bin/env python3
+"""kbal benchmark: kbal against no proxy, HAProxy, nginx and Apache httpd.
+
+`sudo make bench` runs this (python3, standard library only). Everything runs
+on 127.0.0.1: two kbal-backends, then for each target its proxy, started in
+the foreground from a configuration written into a temp dir, on free ports.
+Every run is bounded (wrk -d DURATION, the idle client by a deadline) and
+every process this script starts is stopped by its PID on every exit path.
+
+  tools/bench.py                          # 3 rounds of 5 s, all scenarios and targets
+  tools/bench.py --quick                  # 1 round of 2 s, for development
+  tools/bench.py --targets kbal,haproxy --scenarios ka-small,idle --rounds 5
+
+The medians are printed as markdown and written into docs/benchmarks.md
+("Latest results" is replaced, the text above it is kept). docs/benchmarks.md
+describes the method.
+"""
+
+import argparse
+import datetime
+import errno
+import json
+import os
+import pwd
+import re
+import resource
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(ROOT, 'tools', 'bench')
+BUILD = os.path.join(ROOT, 'build')
+KBALD = os.path.join(BUILD, 'kbald')
+BACKEND = os.path.join(BUILD, 'kbal-backend')
+EXAMPLE = os.path.join(ROOT, 'docs', 'examples', 'apache-balancer.conf')
+DOC = os.path.join(ROOT, 'docs', 'benchmarks.md')
+RESULTS_HEADING = '## Latest results'
+APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
+POLICY_RC_D = '/usr/sbin/policy-rc.d'
+
+ALL_TARGETS = ['noproxy', 'kbal', 'haproxy', 'nginx', 'apache']
+ALL_SCENARIOS = ['ka-small', 'new-conn', '1m', 'upload', 'idle']
+
+# wrk scenarios: connections, path, extra headers, lua script (tools/bench/)
+WRK_SCENARIOS = {
+    'ka-small': dict(conns=50, path='/', headers=[], script='report.lua',
+                     title='keep-alive, small responses, 50 connections'),
+    'new-conn': dict(conns=50, path='/', headers=['Connection: close'],
+                     script='report.lua',
+                     title='a new connection per request (Connection: close), 50 connections'),
+    '1m': dict(conns=8, path='/bytes/1048576', headers=[], script='report.lua',
+               title='1 MiB responses, keep-alive, 8 connections'),
+    'upload': dict(conns=8, path='/', headers=[], script='upload.lua',
+                   title='1 MiB POST bodies, keep-alive, 8 connections'),
+}
+
+NOFILE = 65536
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+PEER_START_TIMEOUT = 5.0      # LISTEN in /proc/net/tcp, bounded
+IDLE_DEADLINE = 60.0          # the whole idle client, bounded
+IDLE_WINDOW = 256             # connections being opened at once
+IDLE_STALL = 10.0             # give up when no response completes for this long
+
+# (binary, Debian packages to try in order) per target; wrk for all
+PACKAGES = {
+    'wrk': ('/usr/bin/wrk', ['wrk']),
+    'haproxy': ('/usr/sbin/haproxy', ['haproxy']),
+    'nginx': ('/usr/sbin/nginx', ['nginx-light', 'nginx']),
+    'apache': ('/usr/sbin/apache2', ['apache2']),
+}
+DISTRO_DAEMONS = ('haproxy', 'nginx', 'apache2')
+
+
+class Interrupted(Exception):
+    pass
+
+
+class RunError(Exception):
+    pass
+
+
+class State:
+    """Everything that must be undone on exit."""
+
+    def __init__(self):
+        self.procs = []          # Proc objects still running
+        self.tmpdir = None
+        self.pins = set()        # pin dirs we asked kbald to create
+        self.sockets = set()     # idle-client sockets
+        self.policy_restore = None
+        self.cleaning = False
+        self.notes = []          # anything odd, for the report
+        self.kbald_stops = 0     # kbald stopped with SIGTERM ...
+        self.kbald_pins_left = 0  # ... and how often its pin dir was left
+
+
+STATE = State()
+
+
+def log(msg):
+    print('bench: ' + msg, file=sys.stderr, flush=True)
+
+
+def note(msg):
+    log('NOTE: ' + msg)
+    STATE.notes.append(msg)
+
+
+def on_signal(signum, _frame):
+    if STATE.cleaning:
+        return
+    raise Interrupted(signal.Signals(signum).name)
+
+
+# ---------------------------------------------------------------- /proc ----
+
+def read(path, default=''):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def proc_stat_fields(pid):
+    """(ppid, starttime) of a process, or None."""
+    s = read('/proc/%d/stat' % pid)
+    if not s:
+        return None
+    rest = s[s.rfind(')') + 2:].split()
+    return int(rest[1]), int(rest[19])
+
+
+def descendants(pid):
+    """[(pid, starttime)] of every descendant of pid."""
+    children = {}
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        f = proc_stat_fields(int(d))
+        if f:
+            children.setdefault(f[0], []).append((int(d), f[1]))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c[0])
+    return out
+
+
+def tree_rss_kib(pid):
+    """VmRSS of pid and all its descendants, KiB."""
+    total = 0
+    for p in [pid] + [c for c, _ in descendants(pid)]:
+        m = re.search(r'^VmRSS:\s+(\d+) kB', read('/proc/%d/status' % p), re.M)
+        if m:
+            total += int(m.group(1))
+    return total
+
+
+def machine_mem_kib():
+    """(used, slab) KiB: MemTotal - MemAvailable, and the kernel's slab
+    (where socket structures live)."""
+    m = dict(re.findall(r'^(\w+):\s+(\d+) kB', read('/proc/meminfo'), re.M))
+    return (int(m['MemTotal']) - int(m['MemAvailable']),
+            int(m['SReclaimable']) + int(m['SUnreclaim']))
+
+
+def cpu_jiffies():
+    """(busy, softirq) jiffies summed over all CPUs: busy is everything but
+    idle and iowait (guest time is already inside user)."""
+    f = [int(x) for x in read('/proc/stat').splitlines()[0].split()[1:]]
+    f += [0] * (8 - len(f))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = f[:8]
+    return user + nice + system + irq + softirq + steal, softirq
+
+
+def listening(port):
+    want = ':%04X' % port
+    for path in ('/proc/net/tcp',):
+        for line in read(path).splitlines()[1:]:
+            f = line.split()
+            if len(f) > 3 and f[3] == '0A' and f[1].endswith(want) and \
+                    f[1].split(':')[0] in ('0100007F', '00000000'):
+                return True
+    return False
+
+
+def daemon_pids():
+    """PIDs of haproxy/nginx/apache2 processes on the machine (to report
+    distro services we did not start; we never touch them)."""
+    out = {}
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            comm = read('/proc/%s/comm' % d).strip()
+            if comm in DISTRO_DAEMONS:
+                out[int(d)] = comm
+    return out
+
+
+# ------------------------------------------------------------ processes ----
+
+class Proc:
+    """A process we started, in its own session (a terminal's Ctrl-C reaches
+    only us; we stop it ourselves), output in a log file."""
+
+    def __init__(self, name, argv, logpath, env=None):
+        self.name = name
+        self.argv = argv
+        self.logpath = logpath
+        self.logf = open(logpath, 'wb')
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                  stdout=self.logf, stderr=subprocess.STDOUT,
+                                  env=env, start_new_session=True)
+        self.pid = self.p.pid
+        STATE.procs.append(self)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def log_tail(self, n=15):
+        lines = read(self.logpath).splitlines()
+        return '\n'.join('    ' + x for x in lines[-n:])
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then SIGKILL after timeout; descendants that outlive it
+        (same PID and start time as before) get SIGKILL. Returns the exit code."""
+        if self.alive():
+            kids = descendants(self.pid)
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                note('%s (pid %d) ignored SIGTERM for %.0f s: SIGKILL'
+                     % (self.name, self.pid, timeout))
+                os.kill(self.pid, signal.SIGKILL)
+                self.p.wait(5)
+            deadline = time.monotonic() + 3
+            for kpid, start in kids:
+                while time.monotonic() < deadline:
+                    f = proc_stat_fields(kpid)
+                    if not f or f[1] != start:
+                        break
+                    time.sleep(0.02)
+                f = proc_stat_fields(kpid)
+                if f and f[1] == start:
+                    note('%s child %d outlived it: SIGKILL' % (self.name, kpid))
+                    try:
+                        os.kill(kpid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        if not self.logf.closed:
+            self.logf.close()
+        if self in STATE.procs:
+            STATE.procs.remove(self)
+        return self.p.returncode
+
+
+def cleanup():
+    STATE.cleaning = True
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    for s in STATE.sockets:
+        try:
+            s.close()
+        except OSError:
+            pass
+    STATE.sockets = set()
+    for p in reversed(list(STATE.procs)):
+        try:
+            p.stop(timeout=5)
+        except Exception as e:  # keep cleaning whatever happens
+            log('cleanup: stopping %s (pid %d): %s' % (p.name, p.pid, e))
+    for pin in STATE.pins:
+        if os.path.exists(pin):
+            log('cleanup: removing leftover pin dir %s' % pin)
+            shutil.rmtree(pin, ignore_errors=True)
+    if STATE.policy_restore:
+        try:
+            STATE.policy_restore()
+        except OSError as e:
+            log('cleanup: restoring %s: %s' % (POLICY_RC_D, e))
+        STATE.policy_restore = None
+    if STATE.tmpdir and os.path.isdir(STATE.tmpdir):
+        shutil.rmtree(STATE.tmpdir, ignore_errors=True)
+
+
+# ------------------------------------------------------------- packages ----
+
+def run_quiet(argv):
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, timeout=30)
+        return r.returncode, r.stdout.decode(errors='replace')
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return -1, str(e)
+
+
+def block_service_starts():
+    """policy-rc.d that exits 101 while we install: the packages' services
+    must not start. An existing one that already says 101 is left as is."""
+    mine = ('#!/bin/sh\n# kbal tools/bench.py: no service starts while it '
+            'installs packages; removed afterwards\nexit 101\n')
+    old = None
+    if os.path.exists(POLICY_RC_D):
+        content = read(POLICY_RC_D)
+        if os.access(POLICY_RC_D, os.X_OK) and re.search(r'^\s*exit 101\s*$', content, re.M) \
+                and 'exit 0' not in content:
+            return
+        st = os.stat(POLICY_RC_D)
+        with open(POLICY_RC_D, 'rb') as f:
+            old = (f.read(), st.st_mode & 0o7777)
+
+    def restore():
+        if old is None:
+            os.unlink(POLICY_RC_D)
+        else:
+            with open(POLICY_RC_D, 'wb') as f:
+                f.write(old[0])
+            os.chmod(POLICY_RC_D, old[1])
+
+    with open(POLICY_RC_D, 'w') as f:
+        f.write(mine)
+    os.chmod(POLICY_RC_D, 0o755)
+    STATE.policy_restore = restore
+
+
+def ensure_packages(targets):
+    need = ['wrk'] + [t for t in targets if t in PACKAGES]
+    missing = [n for n in need if not os.access(PACKAGES[n][0], os.X_OK)]
+    if not missing:
+        return
+    before = daemon_pids()
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    block_service_starts()
+    try:
+        log('apt-get update (missing: %s)' % ', '.join(missing))
+        subprocess.run(['apt-get', 'update', '-q'], check=True, env=env,
+                       stdin=subprocess.DEVNULL, stdout=sys.stderr)
+        pkgs = []
+        for n in missing:
+            cands = PACKAGES[n][1]
+            pick = cands[-1]
+            for c in cands:
+                rc, out = run_quiet(['apt-cache', 'show', '--no-all-versions', c])
+                if rc == 0 and 'Package:' in out:
+                    pick = c
+                    break
+            pkgs.append(pick)
+        log('apt-get install %s' % ' '.join(pkgs))
+        subprocess.run(['apt-get', 'install', '-y', '-q', '--no-install-recommends'] + pkgs,
+                       check=True, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr)
+    finally:
+        if STATE.policy_restore:
+            STATE.policy_restore()
+            STATE.policy_restore = None
+    started = {p: c for p, c in daemon_pids().items() if p not in before}
+    if started:
+        note('the package install started services anyway (left alone, not ours): %s'
+             % ', '.join('%s pid %d' % (c, p) for p, c in sorted(started.items())))
+    still = [n for n in missing if not os.access(PACKAGES[n][0], os.X_OK)]
+    if still:
+        raise SystemExit('bench: still missing after install: %s' % ', '.join(still))
+
+
+def versions(targets):
+    v = {}
+    rc, out = run_quiet(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'])
+    if rc == 0:
+        dirty = run_quiet(['git', '-C', ROOT, 'status', '--porcelain', '--',
+                           'user', 'bpf', 'include'])[1].strip()
+        v['kbal'] = 'kbal ' + out.strip() + (' (+ uncommitted changes)' if dirty else '')
+    v['wrk'] = run_quiet(['wrk', '-v'])[1].split(' Copyright')[0].strip()
+    if 'haproxy' in targets:
+        v['haproxy'] = run_quiet(['haproxy', '-v'])[1].splitlines()[0].split(' - ')[0]
+    if 'nginx' in targets:
+        v['nginx'] = run_quiet(['nginx', '-v'])[1].strip().replace('nginx version: ', '')
+    if 'apache' in targets:
+        m = re.search(r'Server version: (.*)', run_quiet(['apache2', '-v'])[1])
+        v['apache'] = m.group(1).strip() if m else 'apache2'
+    return v
+
+
+# ---------------------------------------------------------------- peers ----
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def http_get(port, path='/', timeout=3.0):
+    """One request on a fresh connection (Connection: close); the raw reply."""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+        s.sendall(('GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n'
+                   % (path, port)).encode())
+        data = b''
+        while len(data) < 1 << 20 and time.monotonic() < deadline:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def template(name, **subs):
+    with open(os.path.join(BENCH_DIR, name)) as f:
+        text = f.read()
+    for k, v in subs.items():
+        text = text.replace('@%s@' % k, str(v))
+    left = re.findall(r'@[A-Z0-9]+@', text)
+    if left:
+        raise RunError('%s: unfilled %s' % (name, ', '.join(sorted(set(left)))))
+    return text
+
+
+def example_conf(port, backends, for_apache):
+    """docs/examples/apache-balancer.conf with our ports: Listen -> port,
+    the BalancerMembers -> the backends in order; for Apache the module
+    paths become absolute."""
+    with open(EXAMPLE) as f:
+        lines = f.read().splitlines()
+    out, i = [], 0
+    for line in lines:
+        if re.match(r'\s*Listen\s', line, re.I):
+            line = 'Listen 127.0.0.1:%d' % port
+        m = re.match(r'(\s*BalancerMember\s+http://)[^/\s]+(.*)', line, re.I)
+        if m:
+            line = '%s127.0.0.1:%d%s' % (m.group(1), backends[i % len(backends)], m.group(2))
+            i += 1
+        if for_apache:
+            line = re.sub(r'^(\s*LoadModule\s+\S+\s+)modules/', r'\1%s/' % APACHE_MODULES_DIR,
+                          line, flags=re.I)
+        out.append(line)
+    return '\n'.join(out) + '\n'
+
+
+_APACHE_BUILTIN = None
+
+
+def apache_loadmodules(example_text):
+    """LoadModule lines for what httpd needs beyond what the example loads,
+    skipping modules compiled into Debian's apache2 (apache2 -l)."""
+    global _APACHE_BUILTIN
+    if _APACHE_BUILTIN is None:
+        _APACHE_BUILTIN = set(re.findall(r'mod_(\w+)\.c', run_quiet(['apache2', '-l'])[1]))
+    loaded = set(re.findall(r'^\s*LoadModule\s+(\w+)_module', example_text, re.M | re.I))
+    want = ['mpm_event', 'unixd', 'authz_core', 'access_compat', 'headers', 'proxy',
+            'proxy_http', 'proxy_balancer', 'slotmem_shm', 'lbmethod_byrequests']
+    out = []
+    for m in want:
+        if m in loaded or m in _APACHE_BUILTIN:
+            continue
+        out.append('LoadModule %s_module %s/mod_%s.so' % (m, APACHE_MODULES_DIR, m))
+    return '\n'.join(out)
+
+
+def apache_user():
+    for u in ('www-data', 'daemon'):
+        try:
+            pw = pwd.getpwnam(u)
+            import grp
+            return u, grp.getgrgid(pw.pw_gid).gr_name
+        except KeyError:
+            continue
+    return 'nobody', 'nogroup'
+
+
+class Peer:
+    def __init__(self, target, port, proc, pin=None):
+        self.target, self.port, self.proc, self.pin = target, port, proc, pin
+
+
+def start_peer(target, backends, rundir):
+    os.makedirs(rundir, exist_ok=True)
+    port = free_port()
+    env = dict(os.environ, LANG='C', LC_ALL='C')
+    pin = None
+    if target == 'kbal':
+        conf = os.path.join(rundir, 'kbal.conf')
+        with open(conf, 'w') as f:
+            f.write(example_conf(port, backends, for_apache=False))
+        pin = '/sys/fs/bpf/kbal-bench-%d' % os.getpid()
+        if os.path.exists(pin):
+            note('pin dir %s existed before kbald started: removed' % pin)
+            shutil.rmtree(pin, ignore_errors=True)
+        STATE.pins.add(pin)
+        argv = [KBALD, '-f', conf, '--pin-dir', pin]
+    elif target == 'haproxy':
+        conf = os.path.join(rundir, 'haproxy.cfg')
+        with open(conf, 'w') as f:
+            f.write(template('haproxy.cfg.in', PORT=port, B1=backends[0], B2=backends[1]))
+        argv = ['haproxy', '-db', '-f', conf]
+    elif target == 'nginx':
+        conf = os.path.join(rundir, 'nginx.conf')
+        with open(conf, 'w') as f:
+            f.write(template('nginx.conf.in', PORT=port, B1=backends[0], B2=backends[1],
+                             DIR=rundir))
+        argv = ['nginx', '-p', rundir + '/', '-e', os.path.join(rundir, 'error.log'),
+                '-c', conf, '-g', 'daemon off;']
+    elif target == 'apache':
+        conf = os.path.join(rundir, 'apache.conf')
+        os.makedirs(os.path.join(rundir, 'run'), exist_ok=True)
+        ex = example_conf(port, backends, for_apache=True)
+        user, group = apache_user()
+        with open(conf, 'w') as f:
+            f.write(template('apache.conf.in', DIR=rundir, USER=user, GROUP=group,
+                             LOADMODULES=apache_loadmodules(ex)))
+            f.write(ex)
+        argv = ['apache2', '-d', rundir, '-f', conf, '-DFOREGROUND']
+    else:
+        raise ValueError(target)
+    proc = Proc(target, argv, os.path.join(rundir, target + '.out'), env=env)
+    peer = Peer(target, port, proc, pin)
+    deadline = time.monotonic() + PEER_START_TIMEOUT
+    while not listening(port):
+        if not proc.alive():
+            stop_peer(peer)
+            raise RunError('%s exited (%s) before listening:\n%s'
+                           % (target, proc.p.returncode, peer_logs(rundir, proc)))
+        if time.monotonic() > deadline:
+            stop_peer(peer)
+            raise RunError('%s not listening on 127.0.0.1:%d after %.0f s:\n%s'
+                           % (target, port, PEER_START_TIMEOUT, peer_logs(rundir, proc)))
+        time.sleep(0.02)
+    try:
+        reply = http_get(port)
+    except OSError as e:
+        reply = ('(%s)' % e).encode()
+    if not re.match(rb'HTTP/1\.[01] 200 ', reply):
+        stop_peer(peer)
+        raise RunError('%s: a GET / did not get 200: %r' % (target, reply[:200]))
+    return peer
+
+
+def peer_logs(rundir, proc):
+    text = proc.log_tail()
+    err = os.path.join(rundir, 'error.log')
+    if os.path.exists(err):
+        text += '\n' + '\n'.join('    ' + x for x in read(err).splitlines()[-10:])
+    return text
+
+
+def log_summary(path, last=3):
+    """The last distinct lines of a log, each with how often it appeared."""
+    counts = {}
+    with open(path, errors='replace') as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                counts[line] = counts.get(line, 0) + 1
+                counts[line] = counts.pop(line)     # move to the end: last seen
+    tail = list(counts.items())[-last:]
+    return ' | '.join('%s%s' % (l[:300], ' (x%d)' % n if n > 1 else '') for l, n in tail)
+
+
+def stop_peer(peer):
+    """SIGTERM (Proc.stop); kbald must have removed its pin dir by then."""
+    was_running = peer.proc.alive()
+    rc = peer.proc.stop()
+    if was_running and rc not in (0, -signal.SIGTERM):
+        note('%s (pid %d) exited %s on SIGTERM' % (peer.target, peer.proc.pid, rc))
+    if peer.pin:
+        STATE.kbald_stops += 1
+        if os.path.exists(peer.pin):
+            STATE.kbald_pins_left += 1
+            note('kbald (pid %d) exited %s and left its pin dir %s: removed'
+                 % (peer.proc.pid, rc, peer.pin))
+            shutil.rmtree(peer.pin, ignore_errors=True)
+    return rc
+
+
+def start_backend(name, tmp):
+    proc = Proc(name, [BACKEND, '--listen', '127.0.0.1:0', '--name', name],
+                os.path.join(tmp, 'backend-%s.out' % name))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        m = re.search(r'listening on 127\.0\.0\.1:(\d+)', read(proc.logpath))
+        if m:
+            return proc, int(m.group(1))
+        if not proc.alive():
+            break
+        time.sleep(0.02)
+    raise SystemExit('bench: %s did not start:\n%s' % (name, proc.log_tail()))
+
+
+# ----------------------------------------------------------------- runs ----
+
+def run_wrk(url, sc, duration, logpath, measure=True):
+    spec = WRK_SCENARIOS[sc]
+    argv = ['wrk', '-t1', '-c%d' % spec['conns'], '-d%ds' % duration, '--latency',
+            '-s', os.path.join(BENCH_DIR, spec['script'])]
+    for h in spec['headers']:
+        argv += ['-H', h]
+    argv.append(url + spec['path'].lstrip('/'))
+    env = dict(os.environ, KBAL_BENCH_LUA=BENCH_DIR)
+    c0 = cpu_jiffies()
+    p = Proc('wrk', argv, logpath, env=env)
+    try:
+        rc = p.p.wait(duration + 30)
+    except subprocess.TimeoutExpired:
+        p.stop()
+        raise RunError('wrk did not finish in %d s' % (duration + 30))
+    c1 = cpu_jiffies()
+    p.stop()
+    out = read(logpath)
+    m = re.search(r'^KBAL_BENCH (\{.*\})$', out, re.M)
+    if rc != 0 or not m:
+        raise RunError('wrk exited %s:\n%s' % (rc, '\n'.join('    ' + x for x in out.splitlines()[-10:])))
+    if not measure:
+        return None
+    w = json.loads(m.group(1))
+    if w['requests'] <= 0:
+        raise RunError('wrk completed no request:\n' + out)
+    secs = w['duration_us'] / 1e6
+    busy, soft = c1[0] - c0[0], c1[1] - c0[1]
+    return {
+        'requests': w['requests'],
+        'rps': w['requests'] / secs,
+        'mibps': (w['bytes_read'] + w['requests'] * w['request_bytes']) / secs / 2**20,
+        'p50_ms': w['p50_us'] / 1000.0,
+        'p99_ms': w['p99_us'] / 1000.0,
+        'cpu_us': busy * 1e6 / CLK_TCK / w['requests'],
+        'softirq_pct': 100.0 * soft / busy if busy else 0.0,
+        'errors': {k[4:]: w[k] for k in ('err_connect', 'err_read', 'err_write',
+                                         'err_timeout', 'err_status')},
+    }
+
+
+def idle_open(port, n, deadline):
+    """Open n connections to 127.0.0.1:port, each sending one GET and reading
+    its whole response, then staying open. Non-blocking, epoll, at most
+    IDLE_WINDOW being opened at once, until deadline. Returns (open sockets,
+    error counts)."""
+    req = ('GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: kbal-bench-idle\r\n\r\n'
+           % port).encode()
+    sel = selectors.DefaultSelector()
+    done, pending, started = [], 0, 0
+    err = {'connect': 0, 'closed': 0, 'status': 0, 'timeout': 0}
+
+    def fail(s, kind):
+        nonlocal pending
+        err[kind] += 1
+        sel.unregister(s)
+        s.close()
+        pending -= 1
+
+    progress = time.monotonic()
+    try:
+        while (started < n or pending) and time.monotonic() < deadline:
+            if time.monotonic() - progress > IDLE_STALL:
+                break           # nothing completed for a while: the peer is full
+            while started < n and pending < IDLE_WINDOW:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                started += 1
+                rc = s.connect_ex(('127.0.0.1', port))
+                if rc not in (0, errno.EINPROGRESS):
+                    err['connect'] += 1
+                    s.close()
+                    continue
+                sel.register(s, selectors.EVENT_WRITE, [False, b''])
+                pending += 1
+            for key, _mask in sel.select(timeout=min(0.2, max(0.0, deadline - time.monotonic()))):
+                s, d = key.fileobj, key.data
+                if not d[0]:
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        fail(s, 'connect')
+                        continue
+                    try:
+                        s.send(req)
+                    except OSError:
+                        fail(s, 'connect')
+                        continue
+                    d[0] = True
+                    sel.modify(s, selectors.EVENT_READ, d)
+                    continue
+                try:
+                    chunk = s.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    fail(s, 'closed')
+                    continue
+                if not chunk:
+                    fail(s, 'closed')
+                    continue
+                d[1] += chunk
+                buf = d[1]
+                end = buf.find(b'\r\n\r\n')
+                if end < 0:
+                    continue
+                head = buf[:end].decode('latin-1')
+                body = len(buf) - end - 4
+                m = re.search(r'^content-length:\s*(\d+)', head, re.I | re.M)
+                if m:
+                    complete = body >= int(m.group(1))
+                elif re.search(r'^transfer-encoding:.*chunked', head, re.I | re.M):
+                    complete = buf.endswith(b'0\r\n\r\n')
+                else:
+                    complete = False
+                if not complete:
+                    continue
+                if not re.match(r'HTTP/1\.[01] 200 ', head):
+                    fail(s, 'status')
+                    continue
+                sel.unregister(s)
+                pending -= 1
+                d[1] = b''
+                progress = time.monotonic()
+                done.append(s)
+                STATE.sockets.add(s)
+        for key in list(sel.get_map().values()):
+            fail(key.fileobj, 'timeout')
+        err['timeout'] += n - started
+    finally:
+        sel.close()
+    return done, err
+
+
+def idle_held(socks):
+    """How many of socks are still open (not readable with EOF)."""
+    sel = selectors.DefaultSelector()
+    try:
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+        closed = 0
+        for key, _ in sel.select(timeout=0):
+            try:
+                if key.fileobj.recv(1, socket.MSG_PEEK) == b'':
+                    closed += 1
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+        return len(socks) - closed
+    finally:
+        sel.close()
+
+
+def idle_close(socks):
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+        STATE.sockets.discard(s)
+
+
+def run_idle(port, rss_pid, n):
+    """RSS of the peer (pid and descendants) and the machine's used memory,
+    before and after n connections each did one request and stayed open."""
+    # warm-up: 100 connections, one request each, closed
+    socks, _ = idle_open(port, 100, time.monotonic() + 10)
+    idle_close(socks)
+    time.sleep(0.5)
+    rss0 = tree_rss_kib(rss_pid) if rss_pid else None
+    mem0 = machine_mem_kib()
+    t0 = time.monotonic()
+    socks, err = idle_open(port, n, t0 + IDLE_DEADLINE)
+    opened = time.monotonic() - t0
+    try:
+        time.sleep(1.0)
+        rss1 = tree_rss_kib(rss_pid) if rss_pid else None
+        mem1 = machine_mem_kib()
+        held = idle_held(socks)
+    finally:
+        idle_close(socks)
+    return {
+        'n': n,
+        'opened': len(socks),
+        'held': held,
+        'open_s': opened,
+        'rss_before_mib': rss0 / 1024.0 if rss0 is not None else None,
+        'rss_after_mib': rss1 / 1024.0 if rss1 is not None else None,
+        'rss_per_conn': (rss1 - rss0) * 1024.0 / max(1, held) if rss0 is not None else None,
+        'mem_per_conn': (mem1[0] - mem0[0]) * 1024.0 / max(1, held),
+        'slab_per_conn': (mem1[1] - mem0[1]) * 1024.0 / max(1, held),
+        'errors': err,
+    }
+
+
+def measure(target, sc, args, ctx, tag):
+    rundir = os.path.join(STATE.tmpdir, tag)
+    os.makedirs(rundir, exist_ok=True)
+    for name, b in ctx['backends'].items():
+        if not b.alive():
+            raise SystemExit('bench: backend %s died:\n%s' % (name, b.log_tail()))
+    peer = None
+    try:
+        if target == 'noproxy':
+            port, rss_pid = ctx['ports'][0], None
+        else:
+            peer = start_peer(target, ctx['ports'], rundir)
+            port, rss_pid = peer.port, peer.proc.pid
+        url = 'http://127.0.0.1:%d/' % port
+        if sc == 'idle':
+            res = run_idle(port, rss_pid, args.idle_conns)
+            if peer and res['held'] < res['n']:
+                res['log'] = log_summary(peer.proc.logpath)
+        else:
+            if args.warmup > 0:
+                run_wrk(url, sc, args.warmup, os.path.join(rundir, 'wrk-warmup.out'), False)
+            res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'))
+        if peer and not peer.proc.alive():
+            raise RunError('%s exited (%s) during the run:\n%s'
+                           % (target, peer.proc.p.returncode, peer_logs(rundir, peer.proc)))
+        return res
+    finally:
+        if peer:
+            stop_peer(peer)
+
+
+def run_one(target, sc, args, ctx, rnd):
+    for attempt in (1, 2):
+        ctx['seq'] += 1
+        tag = '%03d-%s-%s' % (ctx['seq'], target, sc)
+        try:
+            res = measure(target, sc, args, ctx, tag)
+            log('round %d %-8s %-8s %s' % (rnd + 1, sc, target, brief(sc, res)))
+            return res
+        except RunError as e:
+            note('round %d, %s, %s, attempt %d failed: %s' % (rnd + 1, sc, target, attempt, e))
+            time.sleep(1)
+    return None
+
+
+def brief(sc, r):
+    if sc == 'idle':
+        s = 'held %d/%d in %.1fs, machine %.0f B/conn, slab %.0f B/conn' % (
+            r['held'], r['n'], r['open_s'], r['mem_per_conn'], r['slab_per_conn'])
+        if r['rss_per_conn'] is not None:
+            s += ', RSS %.0f B/conn' % r['rss_per_conn']
+        return s
+    errs = sum(r['errors'].values())
+    return '%.0f req/s %.1f MiB/s p50 %.3f ms p99 %.3f ms cpu %.1f us/req softirq %.0f%%%s' % (
+        r['rps'], r['mibps'], r['p50_ms'], r['p99_ms'], r['cpu_us'], r['softirq_pct'],
+        ' errors %d' % errs if errs else '')
+
+
+# --------------------------------------------------------------- report ----
+
+def med(rs, key):
+    vals = [r[key] for r in rs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_ms(v):
+    if v is None:
+        return '—'
+    if v < 10:
+        return '%.3f' % v
+    if v < 100:
+        return '%.1f' % v
+    return '%.0f' % v
+
+
+def fmt(v, f):
+    return '—' if v is None else f % v
+
+
+def fmt_errors(rs, kinds):
+    tot = {k: sum(r['errors'][k] for r in rs) for k in kinds}
+    s = ', '.join('%s %d' % (k, v) for k, v in tot.items() if v)
+    return s or '0'
+
+
+def render(results, targets, scenarios, args):
+    out = []
+    for sc in scenarios:
+        if sc == 'idle':
+            continue
+        spec = WRK_SCENARIOS[sc]
+        out.append('### %s: %s' % (sc, spec['title']))
+        out.append('')
+        out.append('| target | req/s | spread | MiB/s | p50 ms | p99 ms | CPU µs/req | softirq | '
+                   'req/s vs noproxy | req/s vs haproxy | added CPU vs haproxy | errors | runs |')
+        out.append('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|')
+        m = {}
+        for t in targets:
+            rs = results[sc][t]
+            m[t] = {k: med(rs, k) for k in ('rps', 'mibps', 'p50_ms', 'p99_ms', 'cpu_us',
+                                           'softirq_pct')}
+        for t in targets:
+            rs = results[sc][t]
+            if not rs:
+                out.append('| %s | failed | | | | | | | | | | | 0/%d |' % (t, args.rounds))
+                continue
+            x = m[t]
+            base = m.get('noproxy', {})
+            hap = m.get('haproxy', {})
+            vs_np = x['rps'] / base['rps'] if base.get('rps') else None
+            vs_hp = x['rps'] / hap['rps'] if hap.get('rps') else None
+            added = None
+            if t != 'noproxy' and base.get('cpu_us') is not None and hap.get('cpu_us') is not None:
+                hap_added = hap['cpu_us'] - base['cpu_us']
+                if hap_added > 0:
+                    added = (x['cpu_us'] - base['cpu_us']) / hap_added
+            rps = [r['rps'] for r in rs]
+            spread = '±%.0f%%' % (50.0 * (max(rps) - min(rps)) / x['rps']) if len(rps) > 1 else '—'
+            out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |' % (
+                t, '{:,.0f}'.format(x['rps']), spread, fmt(x['mibps'], '%.1f'), fmt_ms(x['p50_ms']),
+                fmt_ms(x['p99_ms']), fmt(x['cpu_us'], '%.1f'), fmt(x['softirq_pct'], '%.0f%%'),
+                fmt(vs_np, '%.2f'), fmt(vs_hp, '%.2f'), fmt(added, '%.2f'),
+                fmt_errors(rs, ('connect', 'read', 'write', 'timeout', 'status')),
+                len(rs), args.rounds))
+        out.append('')
+    if 'idle' in scenarios:
+        out.append('### idle: %d idle keep-alive connections (each did one request)'
+                   % args.idle_conns)
+        out.append('')
+        out.append('| target | held | opened in s | proxy RSS before MiB | after MiB | '
+                   'proxy RSS/conn B | machine mem/conn B | kernel slab/conn B | errors | runs |')
+        out.append('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|')
+        for t in targets:
+            rs = results['idle'][t]
+            if not rs:
+                out.append('| %s | failed | | | | | | | | 0/%d |' % (t, args.rounds))
+                continue
+            out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |' % (
+                t, '%d/%d' % (min(r['held'] for r in rs), args.idle_conns),
+                fmt(med(rs, 'open_s'), '%.1f'),
+                fmt(med(rs, 'rss_before_mib'), '%.1f'), fmt(med(rs, 'rss_after_mib'), '%.1f'),
+                fmt(med(rs, 'rss_per_conn'), '%.0f'), fmt(med(rs, 'mem_per_conn'), '%.0f'),
+                fmt(med(rs, 'slab_per_conn'), '%.0f'),
+                fmt_errors(rs, ('connect', 'closed', 'status', 'timeout')),
+                len(rs), args.rounds))
+        out.append('')
+    return '\n'.join(out)
+
+
+def machine_info():
+    cpu = re.search(r'^model name\s*:\s*(.*)$', read('/proc/cpuinfo'), re.M)
+    mem = re.search(r'^MemTotal:\s+(\d+) kB', read('/proc/meminfo'), re.M)
+    return '%s, %d CPUs (%s), %.1f GiB memory' % (
+        'Linux ' + os.uname().release, os.cpu_count(),
+        cpu.group(1).strip() if cpu else 'unknown CPU',
+        int(mem.group(1)) / 2**20 if mem else 0)
+
+
+def write_doc(section):
+    head = ''
+    if os.path.exists(DOC):
+        text = read(DOC)
+        i = text.find('\n' + RESULTS_HEADING)
+        head = text[:i + 1] if i >= 0 else text.rstrip('\n') + '\n\n'
+    else:
+        head = '# Benchmarks\n\nSee tools/bench.py for the method.\n\n'
+    with open(DOC + '.tmp', 'w') as f:
+        f.write(head + section)
+    os.replace(DOC + '.tmp', DOC)
+
+
+# ----------------------------------------------------------------- main ----
+
+def raise_nofile():
+    """RLIMIT_NOFILE 65536 for us and every child (each peer holds 2 fds per
+    proxied connection). Without CAP_SYS_RESOURCE the hard limit cannot be
+    raised: then the soft limit goes up to it, and the report says so."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = NOFILE
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return
+        except (ValueError, OSError):
+            want = hard
+            note('RLIMIT_NOFILE: the hard limit is %d and cannot be raised here (no '
+                 'CAP_SYS_RESOURCE), so every peer runs with %d fds, not %d; a peer '
+                 'that needs two fds per proxied connection in one process cannot '
+                 'hold %s' % (hard, hard, NOFILE, '10,000 idle connections'))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description='kbal benchmark against no proxy, HAProxy, '
+                                 'nginx and Apache httpd, all on 127.0.0.1.')
+    ap.add_argument('--scenarios', default=','.join(ALL_SCENARIOS),
+                    help='comma list of %s' % ', '.join(ALL_SCENARIOS))
+    ap.add_argument('--targets', default=','.join(ALL_TARGETS),
+                    help='comma list of %s' % ', '.join(ALL_TARGETS))
+    ap.add_argument('--duration', type=int, help='seconds per wrk run (default 5)')
+    ap.add_argument('--rounds', type=int, help='rounds; the table shows medians (default 3)')
+    ap.add_argument('--warmup', type=int, default=1,
+                    help='seconds of unmeasured wrk before each run (default 1, 0: none)')
+    ap.add_argument('--idle-conns', type=int, default=10000,
+                    help='connections held by the idle scenario (default 10000)')
+    ap.add_argument('--quick', action='store_true',
+                    help='1 round of 2 s unless --rounds/--duration say otherwise')
+    ap.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
+    args = ap.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.duration is None:
+        args.duration = 2 if args.quick else 5
+    args.scenarios = [s for s in args.scenarios.split(',') if s]
+    args.targets = [t for t in args.targets.split(',') if t]
+    for s in args.scenarios:
+        if s not in ALL_SCENARIOS:
+            ap.error('unknown scenario %r' % s)
+    for t in args.targets:
+        if t not in ALL_TARGETS:
+            ap.error('unknown target %r' % t)
+    if args.duration < 1 or args.duration > 600 or args.rounds < 1 or args.rounds > 50:
+        ap.error('--duration 1..600, --rounds 1..50')
+    if args.idle_conns < 1 or args.idle_conns > 25000:
+        ap.error('--idle-conns 1..25000')
+    args.scenarios = [s for s in ALL_SCENARIOS if s in args.scenarios]
+    args.targets = [t for t in ALL_TARGETS if t in args.targets]
+    return args
+
+
+def main():
+    args = parse_args()
+    command = ' '.join(shlex.quote(a) for a in
+                       ['tools/bench.py'] + sys.argv[1:]) if 'MAKELEVEL' not in os.environ \
+        else 'sudo make bench' + (' BENCH_ARGS=%s' % shlex.quote(' '.join(sys.argv[1:]))
+                                  if sys.argv[1:] else '')
+    if os.geteuid() != 0:
+        raise SystemExit('bench: run as root (sudo make bench): it installs packages, '
+                         'loads BPF programs and raises file limits')
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        ensure_packages(args.targets)
+        running = daemon_pids()
+        if running:
+            note('already running, not ours, left alone: %s' % ', '.join(
+                '%s pid %d' % (c, p) for p, c in sorted(running.items())))
+        raise_nofile()
+        for path in [BACKEND] + ([KBALD] if 'kbal' in args.targets else []):
+            if not os.access(path, os.X_OK):
+                raise SystemExit('bench: %s is missing: run make first' % path)
+        if 'kbal' in args.targets:
+            if not os.path.ismount('/sys/fs/bpf'):
+                subprocess.run(['mount', '-t', 'bpf', 'bpf', '/sys/fs/bpf'], check=True)
+            r = subprocess.run([KBALD, '-t', '-f', EXAMPLE], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30)
+            if r.returncode != 0:
+                raise SystemExit('bench: kbald -t -f %s failed:\n%s' % (
+                    EXAMPLE, r.stdout.decode(errors='replace')))
+        vers = versions(args.targets)
+
+        STATE.tmpdir = tempfile.mkdtemp(prefix='kbal-bench-')
+        os.chmod(STATE.tmpdir, 0o755)      # Apache's and nginx's workers read below it
+        b1, p1 = start_backend('WAS1', STATE.tmpdir)
+        b2, p2 = start_backend('WAS2', STATE.tmpdir)
+        ctx = {'backends': {'WAS1': b1, 'WAS2': b2}, 'ports': [p1, p2], 'seq': 0}
+        log('backends WAS1 127.0.0.1:%d, WAS2 127.0.0.1:%d; %d round(s) of %s x %s, %d s each'
+            % (p1, p2, args.rounds, ','.join(args.scenarios), ','.join(args.targets),
+               args.duration))
+
+        results = {sc: {t: [] for t in args.targets} for sc in args.scenarios}
+        n = len(args.targets)
+        for rnd in range(args.rounds):
+            for sc in args.scenarios:
+                order = [args.targets[(rnd + i) % n] for i in range(n)]
+                for t in order:
+                    r = run_one(t, sc, args, ctx, rnd)
+                    if r is not None:
+                        results[sc][t].append(r)
+                        if sc != 'idle' and sum(r['errors'].values()):
+                            note('round %d, %s, %s: wrk errors %s' % (
+                                rnd + 1, sc, t, ', '.join('%s %d' % kv for kv in
+                                                          r['errors'].items() if kv[1])))
+                        if sc == 'idle' and r['held'] < r['n']:
+                            note('round %d, idle, %s: held %d of %d connections (opened %d; '
+                                 'errors %s)%s' % (rnd + 1, t, r['held'], r['n'], r['opened'],
+                                                   ', '.join('%s %d' % kv for kv in
+                                                             r['errors'].items() if kv[1]),
+                                                   '; its log ends: ' + r['log']
+                                                   if r.get('log') else ''))
+                    time.sleep(0.3)
+        for name, b in ctx['backends'].items():
+            b.stop()
+        table = render(results, args.targets, args.scenarios, args)
+        if STATE.kbald_stops:
+            table += ('kbald was stopped %d times with SIGTERM; its pin dir was gone '
+                      'afterwards %d times.\n' % (STATE.kbald_stops,
+                                                  STATE.kbald_stops - STATE.kbald_pins_left))
+        ended = datetime.datetime.now(datetime.timezone.utc)
+        print(table)
+        section = [RESULTS_HEADING, '']
+        section.append('- date: %s (%.0f min)' % (started.strftime('%Y-%m-%d %H:%M UTC'),
+                                                  (ended - started).total_seconds() / 60))
+        section.append('- machine: %s' % machine_info())
+        section.append('- command: `%s` (%d round(s), wrk -d %ds after %ds warm-up, '
+                       'medians)' % (command, args.rounds, args.duration, args.warmup))
+        section.append('- versions: %s' % '; '.join(vers.values()))
+        if args.quick:
+            section.append('- **quick run** (development): short runs, not comparable to '
+                           'the full run')
+        section.append('')
+        section.append(table)
+        section.append('### Notes from this run')
+        section.append('')
+        if STATE.notes:
+            section += ['- ' + x.replace('\n', ' ').replace('    ', ' ') for x in STATE.notes]
+        else:
+            section.append('- nothing odd: no failed run, no wrk error, every peer held '
+                           'every idle connection')
+        section.append('')
+        if not args.no_doc:
+            write_doc('\n'.join(section))
+            log('wrote %s' % os.path.relpath(DOC, ROOT))
+        if STATE.notes:
+            print('Notes:')
+            for x in STATE.notes:
+                print('- ' + x)
+        return 0
+    except Interrupted as e:
+        log('interrupted (%s): cleaning up' % e)
+        return 130
+    finally:
+        cleanup()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
