@@ -231,3 +231,16 @@ def test_one_request_connections_are_copied_not_spliced():
         eq(len(r.body), 4 * MiB, "4 MiB Connection: close response")
         check_pattern(r.body, "4 MiB Connection: close body")
         no_flows_left(env)
+
+
+def test_first_response_waiting_in_buffers():
+    # The client reads only after the member has sent all it can: kbald
+    # finds megabytes queued at once and must copy them on in turns
+    # without waiting for an event that will not come again.
+    import time
+    with Env() as env, env.connect(timeout=20) as c:
+        c.request("GET", "/bytes/%d" % (24 * MiB))
+        time.sleep(0.5)
+        r = c.read_response()
+        eq((r.status, len(r.body)), (200, 24 * MiB), "status, length")
+        check_pattern(r.body, "24 MiB first response read late")
