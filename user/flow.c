@@ -69,6 +69,7 @@ struct kbal_conn {
 	uint8_t once;                 /* the client asked for no second request */
 	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
 	uint8_t handed;               /* both directions spliced or copied */
+	uint16_t member_lport;        /* fd[M]'s local port */
 	int member;                   /* -1 until picked */
 	int balancer;
 	uint64_t cookie[2];
@@ -131,11 +132,7 @@ static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned sta
 		.member_cookie = c->cookie[M],
 		.start_ns = d->now,
 	};
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-
-	if (!getsockname(c->fd[M], (struct sockaddr *)&sa, &sl))
-		v.member_lport = ntohs(sa.sin_port);
+	v.member_lport = c->member_lport;
 	if (bpf_map_update_elem(d->maps.flows_fd, &c->key, &v, BPF_ANY) == 0)
 		c->flow_in_map = 1;
 }
@@ -314,7 +311,13 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 	m->busy++;
 	/* Apache clears the error state on the first success after retry */
 	m->status &= ~KBAL_ST_ERROR;
-	c->cookie[M] = kbal_sock_cookie(c->fd[M]);
+	{
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+
+		if (!getsockname(c->fd[M], (struct sockaddr *)&sa, &sl))
+			c->member_lport = ntohs(sa.sin_port);
+	}
 	c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
 	flow_update(d, c, KBAL_FLOW_FIRST);
 }
