@@ -23,7 +23,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(subst x86_64,x86,$(ARCH)) \
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(subst x86_64,x86,$(ARCH)) \
 	-Ivmlinux/$(ARCH) -Iinclude -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -41,12 +41,14 @@ LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,llhttp api http)
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_OBJS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
+BPFT_SRCS  := $(wildcard tests/bpf/*.c)
+BPFT_OBJS  := $(patsubst tests/bpf/%.c,$(BUILD)/bpftest/%.o,$(BPFT_SRCS)) $(BUILD)/unit/unit_main.o
 TOOLS      := $(BUILD)/kbal-backend
 
 DEPS_STAMP := $(BUILD)/.deps
 
 .PHONY: all deps test unit e2e demo bench vmlinux clean
-all: $(BUILD)/kbald $(BUILD)/kbalctl $(TOOLS) $(BUILD)/unit-tests
+all: $(BUILD)/kbald $(BUILD)/kbalctl $(TOOLS) $(BUILD)/unit-tests $(BUILD)/bpf-tests
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh
@@ -79,6 +81,16 @@ $(BUILD)/unit/%.o: tests/unit/%.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -c $< -o $@
+
+# BPF program tests (BPF_PROG_TEST_RUN): the skeletons, no kbald code
+$(BUILD)/bpftest/%.o: tests/bpf/%.c $(SKELS) | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -c $< -o $@
+
+$(BUILD)/bpf-tests: $(BPFT_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/kbald: $(BUILD)/user/kbald.o $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(call msg,LINK,$@)
@@ -119,4 +131,4 @@ bench: all
 clean:
 	$(Q)rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/unit/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/unit/*.d $(BUILD)/bpftest/*.d)

@@ -152,11 +152,62 @@ struct kbal_flow {
 };
 _Static_assert(sizeof(struct kbal_flow) == 40, "ABI kbal_flow");
 
+/*
+ * kbal_pkt: the packet-level splice (bpf/packet.bpf.c). One entry per
+ * direction and per frozen socket of a flow, keyed by the 4-tuple a packet
+ * carries when it reaches the program. REWRITE entries turn a packet of
+ * one leg into a packet of the other; DROP entries swallow what kbald's
+ * frozen sockets might still emit.
+ */
+struct kbal_pkt_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+};
+_Static_assert(sizeof(struct kbal_pkt_key) == 12, "ABI kbal_pkt_key");
+
+enum kbal_pkt_action {
+	KBAL_PKT_REWRITE = 0,
+	KBAL_PKT_DROP    = 1,
+};
+
+enum kbal_pkt_flags {          /* set by the program */
+	KBAL_PKT_FIN = 1u << 0,    /* a FIN passed in this direction */
+	KBAL_PKT_RST = 1u << 1,    /* a RST passed */
+};
+
+struct kbal_pkt_rw {
+	__be32 saddr;                  /* the other leg's addresses and ports */
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u32 seq_delta;               /* seq += (mod 2^32) */
+	__u32 ack_delta;               /* ack and SACK edges += */
+	__u32 tsval_delta;             /* TSval += */
+	__u32 tsecr_delta;             /* TSecr += */
+	__s8  win_shift;               /* window = window << shift (>> -shift) */
+	__u8  action;                  /* enum kbal_pkt_action */
+	__u8  pad[2];
+	__u32 flags;                   /* enum kbal_pkt_flags, set by the program */
+	__u32 ifindex;                 /* 0: pass on; else redirect out of it */
+	__u32 pad2;
+	__u64 packets;
+	__u64 bytes;
+	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
+};
+_Static_assert(sizeof(struct kbal_pkt_rw) == 72, "ABI kbal_pkt_rw");
+
+#define KBAL_MAP_PKT       "kbal_pkt"
+
 /* kbal_stats: per-CPU counters of the data path. */
 enum kbal_stat {
 	KBAL_STAT_REDIRECTED = 0,  /* skbs redirected */
 	KBAL_STAT_BYTES,           /* bytes redirected */
 	KBAL_STAT_NO_PEER,         /* skbs dropped: peer not in kbal_sk_dst */
+	KBAL_STAT_PKT_REWRITTEN,   /* packets joined to the other leg */
+	KBAL_STAT_PKT_DROPPED,     /* packets of a frozen socket, dropped */
+	KBAL_STAT_PKT_UNPARSED,    /* joined flow, header not understood: dropped */
 	KBAL_STAT_MAX,
 };
 

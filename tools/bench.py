@@ -68,6 +68,9 @@ PEER_START_TIMEOUT = 5.0      # LISTEN in /proc/net/tcp, bounded
 IDLE_DEADLINE = 60.0          # the whole idle client, bounded
 IDLE_WINDOW = 256             # connections being opened at once
 IDLE_STALL = 10.0             # give up when no response completes for this long
+QUIET_LIMIT = 0.15            # busy CPUs of others tolerated before a run ...
+QUIET_WAIT = 20.0             # ... waiting at most this long per run for it
+QUIET_BUDGET = 300.0          # ... and this long over the whole bench
 
 # (binary, Debian packages to try in order) per target; wrk for all
 PACKAGES = {
@@ -799,6 +802,26 @@ def run_idle(port, rss_pid, n):
     }
 
 
+def background_cpu(secs=0.5):
+    """Busy CPUs (0.0 .. nproc) over secs while nothing of ours is working."""
+    c0 = cpu_jiffies()[0]
+    time.sleep(secs)
+    return (cpu_jiffies()[0] - c0) / float(CLK_TCK) / secs
+
+
+def wait_quiet(ctx):
+    """The machine may be shared: before a run, wait (bounded: QUIET_WAIT per
+    run, QUIET_BUDGET over the whole bench) until the busy CPU of whatever is
+    not ours drops below QUIET_LIMIT. Returns the last sample."""
+    bg = background_cpu()
+    t0 = time.monotonic()
+    while bg > QUIET_LIMIT and time.monotonic() - t0 < QUIET_WAIT and \
+            ctx['quiet_waited'] < QUIET_BUDGET:
+        bg = background_cpu(1.0)
+    ctx['quiet_waited'] += time.monotonic() - t0
+    return bg
+
+
 def measure(target, sc, args, ctx, tag):
     rundir = os.path.join(STATE.tmpdir, tag)
     os.makedirs(rundir, exist_ok=True)
@@ -806,6 +829,7 @@ def measure(target, sc, args, ctx, tag):
         if not b.alive():
             raise SystemExit('bench: backend %s died:\n%s' % (name, b.log_tail()))
     peer = None
+    bg = wait_quiet(ctx)
     try:
         if target == 'noproxy':
             port, rss_pid = ctx['ports'][0], None
@@ -824,6 +848,7 @@ def measure(target, sc, args, ctx, tag):
         if peer and not peer.proc.alive():
             raise RunError('%s exited (%s) during the run:\n%s'
                            % (target, peer.proc.p.returncode, peer_logs(rundir, peer.proc)))
+        res['background'] = bg
         return res
     finally:
         if peer:
@@ -1065,7 +1090,8 @@ def main():
         os.chmod(STATE.tmpdir, 0o755)      # Apache's and nginx's workers read below it
         b1, p1 = start_backend('WAS1', STATE.tmpdir)
         b2, p2 = start_backend('WAS2', STATE.tmpdir)
-        ctx = {'backends': {'WAS1': b1, 'WAS2': b2}, 'ports': [p1, p2], 'seq': 0}
+        ctx = {'backends': {'WAS1': b1, 'WAS2': b2}, 'ports': [p1, p2], 'seq': 0,
+               'quiet_waited': 0.0, 'busy_runs': []}
         log('backends WAS1 127.0.0.1:%d, WAS2 127.0.0.1:%d; %d round(s) of %s x %s, %d s each'
             % (p1, p2, args.rounds, ','.join(args.scenarios), ','.join(args.targets),
                args.duration))
@@ -1079,6 +1105,9 @@ def main():
                     r = run_one(t, sc, args, ctx, rnd)
                     if r is not None:
                         results[sc][t].append(r)
+                        if r['background'] > QUIET_LIMIT:
+                            ctx['busy_runs'].append('round %d %s %s (%.2f CPUs)' % (
+                                rnd + 1, sc, t, r['background']))
                         if sc != 'idle' and sum(r['errors'].values()):
                             note('round %d, %s, %s: wrk errors %s' % (
                                 rnd + 1, sc, t, ', '.join('%s %d' % kv for kv in
@@ -1094,6 +1123,17 @@ def main():
         for name, b in ctx['backends'].items():
             b.stop()
         table = render(results, args.targets, args.scenarios, args)
+        bgs = [r['background'] for sc in results for t in results[sc] for r in results[sc][t]]
+        if bgs:
+            table += ('Other load on the machine just before each run (busy CPUs of '
+                      'processes not ours, after waiting up to %.0f s for it to drop below '
+                      '%.2f): median %.2f, max %.2f; waited %.0f s in all.\n' % (
+                          QUIET_WAIT, QUIET_LIMIT, statistics.median(bgs), max(bgs),
+                          ctx['quiet_waited']))
+        if ctx['busy_runs']:
+            note('%d run(s) started while other processes kept more than %.2f CPUs busy '
+                 '(the machine is shared; their req/s and CPU/req are less reliable): %s' % (
+                     len(ctx['busy_runs']), QUIET_LIMIT, '; '.join(ctx['busy_runs'])))
         if STATE.kbald_stops:
             table += ('kbald was stopped %d times with SIGTERM; its pin dir was gone '
                       'afterwards %d times.\n' % (STATE.kbald_stops,

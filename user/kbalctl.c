@@ -81,6 +81,9 @@ static int cmd_stats(struct kbal_maps *m)
 		[KBAL_STAT_REDIRECTED] = "redirected_skbs",
 		[KBAL_STAT_BYTES] = "redirected_bytes",
 		[KBAL_STAT_NO_PEER] = "dropped_no_peer",
+		[KBAL_STAT_PKT_REWRITTEN] = "pkt_rewritten",
+		[KBAL_STAT_PKT_DROPPED] = "pkt_dropped",
+		[KBAL_STAT_PKT_UNPARSED] = "pkt_unparsed",
 	};
 
 	for (unsigned i = 0; i < KBAL_STAT_MAX; i++)

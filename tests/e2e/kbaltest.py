@@ -716,7 +716,8 @@ class Env:
                 return v
         raise AssertionError("no member with route %r in kbal_members" % route)
 
-    STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer")
+    STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer",
+             "pkt_rewritten", "pkt_dropped", "pkt_unparsed")
 
     def stats(self):
         """kbal_stats summed over the CPUs, by name (kbal_shared.h order)."""

@@ -27,6 +27,8 @@ int main(int argc, char **argv)
 		else
 			passed++;
 	}
-	printf("unit: %d passed, %d failed\n", passed, failed);
+	const char *name = strrchr(argv[0], '/');
+
+	printf("%s: %d passed, %d failed\n", name ? name + 1 : argv[0], passed, failed);
 	return failed ? 1 : 0;
 }

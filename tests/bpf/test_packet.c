@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Table-driven tests of bpf/packet.bpf.c through BPF_PROG_TEST_RUN, with no
+ * network at all (katran-style): each packet is built here, run through the
+ * real program in the kernel, and the result is checked field by field
+ * against a reference rewrite, checksums recomputed from scratch.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "kbal_shared.h"
+#include "packet.skel.h"
+#include "unit.h"
+
+#define OPT_MAX 40
+
+struct pkt_spec {
+	uint32_t saddr, daddr;         /* host order */
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint16_t window;
+	uint8_t flags;                 /* TCP flag byte: FIN 1, SYN 2, RST 4, PSH 8, ACK 16 */
+	uint8_t opts[OPT_MAX];
+	uint8_t optlen;                /* multiple of 4 */
+	uint8_t ip_opts;               /* extra IP header words (NOPs) */
+	uint16_t payload;
+	uint8_t proto;                 /* 0: TCP */
+};
+
+static struct packet_bpf *skel;
+static int prog_fd, map_fd;
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static uint32_t csum_add_bytes(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (p[i] << 8) | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	return sum;
+}
+
+/* checksums computed from scratch: 1 when both are valid */
+static int checksums_ok(const uint8_t *pkt, size_t len)
+{
+	const struct iphdr *ip = (const void *)(pkt + ETH_HLEN);
+	size_t ihl = ip->ihl * 4, l4len = len - ETH_HLEN - ihl;
+	uint32_t sum;
+
+	if (csum_fold(csum_add_bytes(0, (const uint8_t *)ip, ihl)) != 0)
+		return 0;
+	sum = csum_add_bytes(0, (const uint8_t *)&ip->saddr, 8);
+	sum += IPPROTO_TCP + l4len;
+	sum = csum_add_bytes(sum, pkt + ETH_HLEN + ihl, l4len);
+	return csum_fold(sum) == 0;
+}
+
+static size_t build(const struct pkt_spec *s, uint8_t *buf)
+{
+	struct ethhdr *eth = (void *)buf;
+	struct iphdr *ip = (void *)(buf + ETH_HLEN);
+	size_t ihl = sizeof(*ip) + s->ip_opts * 4;
+	struct tcphdr *tcp = (void *)((uint8_t *)ip + ihl);
+	size_t tcplen = sizeof(*tcp) + s->optlen + s->payload;
+	uint32_t sum;
+
+	memset(buf, 0, ETH_HLEN + ihl + tcplen);
+	eth->h_proto = htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = ihl / 4;
+	ip->ttl = 64;
+	ip->protocol = s->proto ? s->proto : IPPROTO_TCP;
+	ip->tot_len = htons(ihl + tcplen);
+	ip->saddr = htonl(s->saddr);
+	ip->daddr = htonl(s->daddr);
+	memset(ip + 1, 1, ihl - sizeof(*ip));   /* IP NOP options */
+	ip->check = htons(csum_fold(csum_add_bytes(0, (uint8_t *)ip, ihl)));
+	tcp->source = htons(s->sport);
+	tcp->dest = htons(s->dport);
+	tcp->seq = htonl(s->seq);
+	tcp->ack_seq = htonl(s->ack);
+	tcp->doff = (sizeof(*tcp) + s->optlen) / 4;
+	((uint8_t *)tcp)[13] = s->flags;
+	tcp->window = htons(s->window);
+	memcpy(tcp + 1, s->opts, s->optlen);
+	for (size_t i = 0; i < s->payload; i++)
+		((uint8_t *)(tcp + 1))[s->optlen + i] = (uint8_t)(i * 13 + s->payload);
+	sum = csum_add_bytes(0, (uint8_t *)&ip->saddr, 8);
+	sum += IPPROTO_TCP + tcplen;
+	sum = csum_add_bytes(sum, (uint8_t *)tcp, tcplen);
+	tcp->check = htons(csum_fold(sum));
+	return ETH_HLEN + ihl + tcplen;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+/* the rewrite as the program should do it, on a parsed spec */
+static void reference(struct pkt_spec *s, const struct kbal_pkt_rw *rw, int wshift_in_spec)
+{
+	(void)wshift_in_spec;
+	s->saddr = ntohl(rw->saddr);
+	s->daddr = ntohl(rw->daddr);
+	s->sport = ntohs(rw->sport);
+	s->dport = ntohs(rw->dport);
+	s->seq += rw->seq_delta;
+	if (s->flags & 0x10)
+		s->ack += rw->ack_delta;
+	if (rw->win_shift > 0) {
+		uint32_t w = (uint32_t)s->window << rw->win_shift;
+		s->window = w > 0xffff ? 0xffff : w;
+	} else if (rw->win_shift < 0) {
+		s->window >>= -rw->win_shift;
+	}
+	for (unsigned i = 0; i < s->optlen;) {
+		uint8_t k = s->opts[i];
+
+		if (k == 0)
+			break;
+		if (k == 1) {
+			i++;
+			continue;
+		}
+		if (k == 8) {
+			put32(s->opts + i + 2, get32(s->opts + i + 2) + rw->tsval_delta);
+			if (get32(s->opts + i + 6))
+				put32(s->opts + i + 6, get32(s->opts + i + 6) + rw->tsecr_delta);
+		} else if (k == 5) {
+			for (unsigned e = i + 2; e < i + s->opts[i + 1]; e += 4)
+				put32(s->opts + e, get32(s->opts + e) + rw->ack_delta);
+		}
+		i += s->opts[i + 1];
+	}
+}
+
+static struct kbal_pkt_key key_of(const struct pkt_spec *s)
+{
+	struct kbal_pkt_key k = {
+		.saddr = htonl(s->saddr), .daddr = htonl(s->daddr),
+		.sport = htons(s->sport), .dport = htons(s->dport),
+	};
+	return k;
+}
+
+static int run(const uint8_t *in, size_t len, uint8_t *out, uint32_t *outlen, int *retval)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
+		    .data_out = out, .data_size_out = *outlen, .repeat = 1);
+	int err = bpf_prog_test_run_opts(prog_fd, &opts);
+
+	*outlen = opts.data_size_out;
+	*retval = opts.retval;
+	return err;
+}
+
+static uint64_t stat(unsigned idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1], sum = 0;
+	__u32 k = idx;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_stats), &k, vals))
+		return 0;
+	for (int i = 0; i < ncpu; i++)
+		sum += vals[i];
+	return sum;
+}
+
+static int setup(void)
+{
+	struct bpf_map *m;
+
+	if (skel)
+		return 1;
+	skel = packet_bpf__open();
+	if (!ASSERT_TRUE(skel != NULL, "open packet.bpf.o"))
+		return 0;
+	/* nothing pinned: the tests must leave no trace on bpffs */
+	bpf_object__for_each_map(m, skel->obj)
+		bpf_map__set_pin_path(m, NULL);
+	if (!ASSERT_EQ(packet_bpf__load(skel), 0, "load packet.bpf.o (run as root)")) {
+		packet_bpf__destroy(skel);
+		skel = NULL;
+		return 0;
+	}
+	prog_fd = bpf_program__fd(skel->progs.kbal_pkt_splice);
+	map_fd = bpf_map__fd(skel->maps.kbal_pkt);
+	return 1;
+}
+
+static const struct kbal_pkt_rw base_rw = {
+	.saddr = 0x0300007f, .daddr = 0x0400007f,   /* 127.0.0.3 -> 127.0.0.4 */
+	.sport = 0x3930, .dport = 0x5a1f,
+	.seq_delta = 0x80000123, .ack_delta = 0xfffff000,
+	.tsval_delta = 470000000, .tsecr_delta = -12345,
+};
+
+static const struct pkt_spec base_pkt = {
+	.saddr = 0x7f000001, .daddr = 0x7f000001, .sport = 40000, .dport = 8080,
+	.seq = 0xfffffff0, .ack = 1000, .window = 512, .flags = 0x18, .payload = 100,
+};
+
+/* run spec with rw; compare with the reference; 1 if all is as expected */
+static int check_rewrite(const char *what, const struct pkt_spec *spec,
+			 const struct kbal_pkt_rw *rw)
+{
+	uint8_t in[2048], out[2048], want[2048];
+	struct kbal_pkt_key k = key_of(spec);
+	struct pkt_spec ref = *spec;
+	uint32_t outlen = sizeof(out);
+	size_t len = build(spec, in), wlen;
+	int retval, ok = 1;
+
+	bpf_map_update_elem(map_fd, &k, rw, BPF_ANY);
+	if (!ASSERT_EQ(run(in, len, out, &outlen, &retval), 0, what))
+		return 0;
+	bpf_map_delete_elem(map_fd, &k);
+	reference(&ref, rw, 0);
+	wlen = build(&ref, want);
+	ok &= ASSERT_EQ(retval, rw->ifindex ? TC_ACT_REDIRECT : TC_ACT_OK, what);
+	ok &= ASSERT_EQ(outlen, wlen, what);
+	ok &= ASSERT_TRUE(checksums_ok(out, outlen), what);
+	/* build() computed want's checksums from scratch: all bytes equal */
+	if (!ASSERT_TRUE(outlen == wlen && memcmp(out, want, wlen) == 0, what)) {
+		for (size_t i = 0; i < wlen && i < outlen; i++)
+			if (out[i] != want[i]) {
+				fprintf(stderr, "  first difference at byte %zu: %02x, expected %02x\n",
+					i, out[i], want[i]);
+				break;
+			}
+		ok = 0;
+	}
+	return ok;
+}
+
+static const uint8_t opt_ts[] = { 1, 1, 8, 10, 0, 0, 0, 100, 0, 0, 0, 200 };
+static const uint8_t opt_ts_sack3[] = {
+	1, 1, 8, 10, 0, 1, 0, 0, 0, 2, 0, 0,
+	1, 1, 5, 26, 0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40,
+	0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 16,
+};
+static const uint8_t opt_sack4[] = {
+	1, 1, 5, 34, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0,
+	0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, 8, 0,
+};
+/* one NOP only: TSval/TSecr and SACK edges at odd offsets */
+static const uint8_t opt_ts_odd[] = { 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 0 };
+static const uint8_t opt_sack_odd[] = { 1, 5, 10, 0x80, 0, 0, 1, 0x80, 0, 0, 9, 0 };
+/* TS first, no NOPs, EOL padding; an unknown option before it */
+static const uint8_t opt_odd[] = { 30, 4, 0xaa, 0xbb, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0 };
+
+#define SPEC_OPTS(s, o) do { memcpy((s).opts, o, sizeof(o)); (s).optlen = sizeof(o); } while (0)
+
+UNIT_TEST(pkt_rewrite_no_options)
+{
+	struct pkt_spec s = base_pkt;
+
+	if (!setup())
+		return;
+	check_rewrite("no options, seq wraps", &s, &base_rw);
+	s.flags = 0x02 | 0x10;  /* SYN+ACK is not ours */
+	s.flags = 0x10;
+	s.payload = 0;
+	check_rewrite("pure ACK", &s, &base_rw);
+	s.flags = 0x08;         /* no ACK flag: ack field untouched */
+	s.payload = 1;
+	check_rewrite("no ACK flag", &s, &base_rw);
+}
+
+UNIT_TEST(pkt_rewrite_timestamps_and_sack)
+{
+	struct pkt_spec s = base_pkt;
+
+	if (!setup())
+		return;
+	SPEC_OPTS(s, opt_ts);
+	check_rewrite("NOP NOP TS", &s, &base_rw);
+	s.opts[8] = s.opts[9] = s.opts[10] = s.opts[11] = 0;
+	check_rewrite("TSecr 0 stays 0", &s, &base_rw);
+	SPEC_OPTS(s, opt_ts_sack3);
+	check_rewrite("TS + 3 SACK blocks", &s, &base_rw);
+	SPEC_OPTS(s, opt_sack4);
+	check_rewrite("4 SACK blocks", &s, &base_rw);
+	SPEC_OPTS(s, opt_odd);
+	check_rewrite("unknown option, bare TS, EOL", &s, &base_rw);
+	SPEC_OPTS(s, opt_ts_odd);
+	check_rewrite("TS at an odd offset", &s, &base_rw);
+	SPEC_OPTS(s, opt_sack_odd);
+	check_rewrite("SACK at an odd offset", &s, &base_rw);
+	SPEC_OPTS(s, opt_odd);
+	s.ip_opts = 2;
+	check_rewrite("IP options", &s, &base_rw);
+}
+
+UNIT_TEST(pkt_rewrite_window_scales)
+{
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_rw rw = base_rw;
+
+	if (!setup())
+		return;
+	for (int shift = -7; shift <= 7; shift++) {
+		char what[64];
+
+		rw.win_shift = shift;
+		s.window = shift > 0 ? 3000 : 65000;
+		snprintf(what, sizeof(what), "window shift %d", shift);
+		check_rewrite(what, &s, &rw);
+	}
+	rw.win_shift = 5;
+	s.window = 40000;
+	check_rewrite("window capped at 65535", &s, &rw);
+}
+
+UNIT_TEST(pkt_redirect_to_ifindex)
+{
+	struct kbal_pkt_rw rw = base_rw;
+
+	if (!setup())
+		return;
+	rw.ifindex = 1;
+	check_rewrite("redirected out of ifindex 1", &base_pkt, &rw);
+}
+
+/* a packet that must come out unchanged, with retval */
+static void check_untouched(const char *what, const struct pkt_spec *s, int insert, int want_ret)
+{
+	uint8_t in[2048], out[2048];
+	uint32_t outlen = sizeof(out);
+	struct kbal_pkt_key k = key_of(s);
+	size_t len = build(s, in);
+	int retval;
+
+	if (insert)
+		bpf_map_update_elem(map_fd, &k, &base_rw, BPF_ANY);
+	if (ASSERT_EQ(run(in, len, out, &outlen, &retval), 0, what)) {
+		ASSERT_EQ(retval, want_ret, what);
+		if (want_ret == TC_ACT_OK)
+			ASSERT_TRUE(outlen == len && !memcmp(in, out, len), what);
+	}
+	if (insert)
+		bpf_map_delete_elem(map_fd, &k);
+}
+
+UNIT_TEST(pkt_untouched_and_dropped)
+{
+	struct pkt_spec s = base_pkt;
+	static const uint8_t bad_len[] = { 1, 1, 8, 8, 0, 0, 0, 1 };        /* TS of length 8 */
+	static const uint8_t past_end[] = { 1, 1, 30, 12, 0, 0, 0, 0 };     /* runs past doff */
+	static const uint8_t zero_len[] = { 30, 0, 0, 0 };
+	static const uint8_t sack_odd[] = { 1, 1, 5, 14, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0 };
+	struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP };
+	struct kbal_pkt_key k;
+	uint64_t unparsed, dropped;
+
+	if (!setup())
+		return;
+	check_untouched("no entry", &s, 0, TC_ACT_OK);
+	s.proto = IPPROTO_UDP;
+	check_untouched("not TCP", &s, 1, TC_ACT_OK);
+	s = base_pkt;
+	s.flags = 0x02;
+	check_untouched("SYN on a joined 4-tuple", &s, 1, TC_ACT_OK);
+
+	s = base_pkt;
+	unparsed = stat(KBAL_STAT_PKT_UNPARSED);
+	SPEC_OPTS(s, bad_len);
+	check_untouched("TS of the wrong length", &s, 1, TC_ACT_SHOT);
+	SPEC_OPTS(s, past_end);
+	check_untouched("option past the header", &s, 1, TC_ACT_SHOT);
+	SPEC_OPTS(s, zero_len);
+	check_untouched("option of length 0", &s, 1, TC_ACT_SHOT);
+	SPEC_OPTS(s, sack_odd);
+	check_untouched("SACK of a bad length", &s, 1, TC_ACT_SHOT);
+	ASSERT_EQ(stat(KBAL_STAT_PKT_UNPARSED) - unparsed, 4, "unparsed packets counted");
+
+	s = base_pkt;
+	k = key_of(&s);
+	dropped = stat(KBAL_STAT_PKT_DROPPED);
+	bpf_map_update_elem(map_fd, &k, &drop, BPF_ANY);
+	check_untouched("frozen socket's packet", &s, 0, TC_ACT_SHOT);
+	ASSERT_EQ(stat(KBAL_STAT_PKT_DROPPED) - dropped, 1, "dropped packets counted");
+	bpf_map_lookup_elem(map_fd, &k, &drop);
+	ASSERT_EQ(drop.packets, 1, "the DROP entry counts its packets");
+	bpf_map_delete_elem(map_fd, &k);
+}
+
+UNIT_TEST(pkt_fin_rst_flags)
+{
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_key k = key_of(&s);
+	struct kbal_pkt_rw rw;
+
+	if (!setup())
+		return;
+	s.flags = 0x11;  /* FIN ACK */
+	check_rewrite("FIN", &s, &base_rw);
+	bpf_map_update_elem(map_fd, &k, &base_rw, BPF_ANY);
+	{
+		uint8_t in[2048], out[2048];
+		uint32_t outlen = sizeof(out);
+		int retval;
+
+		s.flags = 0x11;
+		run(in, build(&s, in), out, &outlen, &retval);
+		s.flags = 0x14;  /* RST ACK */
+		outlen = sizeof(out);
+		run(in, build(&s, in), out, &outlen, &retval);
+	}
+	bpf_map_lookup_elem(map_fd, &k, &rw);
+	ASSERT_EQ(rw.flags, KBAL_PKT_FIN | KBAL_PKT_RST, "FIN and RST flagged in the entry");
+	ASSERT_EQ(rw.packets, 2, "packets counted");
+	ASSERT_TRUE(rw.last_ns != 0, "last_ns set");
+	bpf_map_delete_elem(map_fd, &k);
+}
+
+UNIT_TEST(pkt_random_200)
+{
+	srand(4242);
+	if (!setup())
+		return;
+	for (int n = 0; n < 200; n++) {
+		struct pkt_spec s = base_pkt;
+		struct kbal_pkt_rw rw = {};
+		unsigned nsack = rand() % 4;
+		char what[64];
+
+		s.saddr = 0x7f000000 | (rand() & 0xffffff);
+		s.sport = rand();
+		s.seq = ((uint32_t)rand() << 16) ^ rand();
+		s.ack = ((uint32_t)rand() << 16) ^ rand();
+		s.window = rand();
+		s.flags = 0x10 | (rand() & 0x09);
+		s.payload = rand() % 1400;
+		rw.saddr = rand();
+		rw.daddr = rand();
+		rw.sport = rand();
+		rw.dport = rand();
+		rw.seq_delta = ((uint32_t)rand() << 16) ^ rand();
+		rw.ack_delta = ((uint32_t)rand() << 16) ^ rand();
+		rw.tsval_delta = ((uint32_t)rand() << 16) ^ rand();
+		rw.tsecr_delta = ((uint32_t)rand() << 16) ^ rand();
+		rw.win_shift = rand() % 15 - 7;
+		/* Linux's layout: NOP NOP TS, then NOP NOP SACK */
+		s.optlen = 0;
+		if (rand() % 4) {
+			uint8_t ts[12] = { 1, 1, 8, 10 };
+
+			for (int i = 4; i < 12; i++)
+				ts[i] = rand();
+			memcpy(s.opts, ts, 12);
+			s.optlen = 12;
+		}
+		if (nsack && s.optlen + 4 + nsack * 8 <= OPT_MAX) {
+			uint8_t *p = s.opts + s.optlen;
+
+			p[0] = p[1] = 1;
+			p[2] = 5;
+			p[3] = 2 + nsack * 8;
+			for (unsigned i = 0; i < nsack * 8; i++)
+				p[4 + i] = rand();
+			s.optlen += 4 + nsack * 8;
+		}
+		snprintf(what, sizeof(what), "random packet %d", n);
+		if (!check_rewrite(what, &s, &rw))
+			return;
+	}
+}
