@@ -137,6 +137,24 @@ static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned sta
 		c->flow_in_map = 1;
 }
 
+/*
+ * The first-exchange state is ~70 KiB and lives for one exchange: a few
+ * are kept for the next connections rather than given back to malloc,
+ * which would trim and refault the heap at every new connection.
+ */
+#define FIRST_CACHE 16
+static struct kbal_first *first_cache[FIRST_CACHE];
+static unsigned first_cached;
+
+static struct kbal_first *first_alloc(void)
+{
+	struct kbal_first *f = first_cached ? first_cache[--first_cached] : malloc(sizeof(*f));
+
+	if (f)
+		memset(f, 0, offsetof(struct kbal_first, buf));
+	return f;
+}
+
 static void first_free(struct kbal_conn *c)
 {
 	if (!c->f)
@@ -144,8 +162,17 @@ static void first_free(struct kbal_conn *c)
 	for (int i = 0; i < 2; i++)
 		if (c->f->out_owned[i])
 			free(c->f->out[i]);
-	free(c->f);
+	if (first_cached < FIRST_CACHE)
+		first_cache[first_cached++] = c->f;
+	else
+		free(c->f);
 	c->f = NULL;
+}
+
+static void first_cache_drop(void)
+{
+	while (first_cached)
+		free(first_cache[--first_cached]);
 }
 
 static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
@@ -826,14 +853,13 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		}
 		c = calloc(1, sizeof(*c));
 		if (c)
-			c->f = malloc(sizeof(*c->f));
+			c->f = first_alloc();
 		if (!c || !c->f) {
 			log_err("out of memory for a connection");
 			free(c);
 			close(fd);
 			return;
 		}
-		memset(c->f, 0, offsetof(struct kbal_first, buf));
 		kbal_http_init_request(&c->f->msg[UP]);
 		kbal_http_init_response(&c->f->msg[DOWN]);
 		c->fd[C] = fd;
@@ -1116,6 +1142,7 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 	while (list_linked(&d->draining))
 		conn_close(d, conn_of(d->draining.next));
 	free_dead(d);
+	first_cache_drop();
 	for (unsigned i = 0; i < d->nlisteners; i++)
 		close(d->listeners[i].fd);
 	for (unsigned b = 0; b < KBAL_MAX_BALANCERS; b++) {
