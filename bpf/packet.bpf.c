@@ -230,10 +230,46 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 	if (!rw)
 		return TC_ACT_OK_;
 
+	if (rw->action == KBAL_PKT_HOLD) {
+		/* kbald's client-side socket stays live until the client has
+		 * acknowledged all it sent, so that it can retransmit */
+		struct kbal_pkt_key rev = {
+			.saddr = key.daddr, .daddr = key.saddr,
+			.sport = key.dport, .dport = key.sport,
+		};
+		struct kbal_pkt_rw *up = bpf_map_lookup_elem(&kbal_pkt, &rev);
+
+		if (up && up->action == KBAL_PKT_SWITCH)
+			return TC_ACT_OK_;
+		rw->action = KBAL_PKT_DROP;
+	}
 	if (rw->action == KBAL_PKT_DROP) {
 		__sync_fetch_and_add(&rw->packets, 1);
 		kbal_stat_add(KBAL_STAT_PKT_DROPPED, 1);
 		return TC_ACT_SHOT_;
+	}
+	if (rw->action == KBAL_PKT_SWITCH) {
+		/* The first packet that acknowledges everything kbald's socket
+		 * sent and carries the next byte kbald's socket expects is the
+		 * first of the joined flow; before it, kbald's socket is the
+		 * peer. (A pure ACK before it simply reaches kbald's socket.) */
+		if (!tcp->ack || tcp->syn ||
+		    (__s32)(bpf_ntohl(tcp->ack_seq) - rw->switch_ack) < 0 ||
+		    bpf_ntohl(tcp->seq) != rw->switch_seq)
+			return TC_ACT_OK_;
+		rw->action = KBAL_PKT_REWRITE;
+	}
+	if (rw->action == KBAL_PKT_LEARN) {
+		/* before the handover: the TSval tells the sender's clock */
+		doff = tcp->doff * 4;
+		if (doff > sizeof(*tcp) && (void *)tcp + doff <= data_end &&
+		    !find_options(skb, l4off, doff, &pos) && pos.ts) {
+			__u32 tsval;
+
+			if (bpf_skb_load_bytes(skb, l4off + (pos.ts & 63) + 2, &tsval, 4) == 0)
+				rw->last_tsval = bpf_ntohl(tsval);
+		}
+		return TC_ACT_OK_;
 	}
 	if (tcp->syn) {
 		/* a flow in the map is established: a SYN is a new connection

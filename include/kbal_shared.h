@@ -90,6 +90,7 @@ _Static_assert(sizeof(struct kbal_balancer) == 120, "ABI kbal_balancer");
 enum kbal_splice_mode {
 	KBAL_SPLICE_SOCKMAP = 0,
 	KBAL_SPLICE_OFF     = 1,   /* userspace copies (reference path) */
+	KBAL_SPLICE_PACKET  = 2,   /* packet-level where eligible, else sockmap */
 };
 
 /*
@@ -138,6 +139,7 @@ enum kbal_flow_path {
 	KBAL_PATH_NONE    = 0,
 	KBAL_PATH_SOCKMAP = 1,
 	KBAL_PATH_COPY    = 2,  /* KbalSplice off: kbald copies */
+	KBAL_PATH_PACKET  = 3,  /* joined packet by packet (bpf/packet.bpf.c) */
 };
 
 struct kbal_flow {
@@ -170,6 +172,12 @@ _Static_assert(sizeof(struct kbal_pkt_key) == 12, "ABI kbal_pkt_key");
 enum kbal_pkt_action {
 	KBAL_PKT_REWRITE = 0,
 	KBAL_PKT_DROP    = 1,
+	KBAL_PKT_LEARN   = 2,          /* pass, noting the sender's TSval */
+	KBAL_PKT_SWITCH  = 3,          /* pass to kbald's live socket until a packet
+					* acks switch_ack with seq switch_seq, then
+					* become REWRITE (that packet included) */
+	KBAL_PKT_HOLD    = 4,          /* kbald's live socket: pass while the entry
+					* of the reverse 4-tuple is SWITCH, then DROP */
 };
 
 enum kbal_pkt_flags {          /* set by the program */
@@ -191,12 +199,14 @@ struct kbal_pkt_rw {
 	__u8  pad[2];
 	__u32 flags;                   /* enum kbal_pkt_flags, set by the program */
 	__u32 ifindex;                 /* 0: pass on; else redirect out of it */
-	__u32 pad2;
+	__u32 last_tsval;              /* LEARN: the last TSval seen */
+	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover */
+	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover */
 	__u64 packets;
 	__u64 bytes;
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
-_Static_assert(sizeof(struct kbal_pkt_rw) == 72, "ABI kbal_pkt_rw");
+_Static_assert(sizeof(struct kbal_pkt_rw) == 80, "ABI kbal_pkt_rw");
 
 #define KBAL_MAP_PKT       "kbal_pkt"
 

@@ -566,6 +566,8 @@ def peer_logs(rundir, proc):
 def log_summary(path, last=3):
     """The last distinct lines of a log, each with how often it appeared."""
     counts = {}
+    if not os.path.exists(path):
+        return ''
     with open(path, errors='replace') as f:
         for line in f:
             line = line.strip()
@@ -840,7 +842,9 @@ def measure(target, sc, args, ctx, tag):
         if sc == 'idle':
             res = run_idle(port, rss_pid, args.idle_conns)
             if peer and res['held'] < res['n']:
-                res['log'] = log_summary(peer.proc.logpath)
+                res['log'] = ' | '.join(x for x in (
+                    log_summary(peer.proc.logpath),
+                    log_summary(os.path.join(rundir, 'error.log'))) if x)
         else:
             if args.warmup > 0:
                 run_wrk(url, sc, args.warmup, os.path.join(rundir, 'wrk-warmup.out'), False)
@@ -1114,9 +1118,10 @@ def main():
                                                           r['errors'].items() if kv[1])))
                         if sc == 'idle' and r['held'] < r['n']:
                             note('round %d, idle, %s: held %d of %d connections (opened %d; '
-                                 'errors %s)%s' % (rnd + 1, t, r['held'], r['n'], r['opened'],
-                                                   ', '.join('%s %d' % kv for kv in
-                                                             r['errors'].items() if kv[1]),
+                                 'errors: %s)%s' % (rnd + 1, t, r['held'], r['n'], r['opened'],
+                                                    ', '.join('%s %d' % kv for kv in
+                                                              r['errors'].items() if kv[1])
+                                                    or 'none',
                                                    '; its log ends: ' + r['log']
                                                    if r.get('log') else ''))
                     time.sleep(0.3)
@@ -1124,12 +1129,14 @@ def main():
             b.stop()
         table = render(results, args.targets, args.scenarios, args)
         bgs = [r['background'] for sc in results for t in results[sc] for r in results[sc][t]]
+        table += '\n'
         if bgs:
             table += ('Other load on the machine just before each run (busy CPUs of '
                       'processes not ours, after waiting up to %.0f s for it to drop below '
                       '%.2f): median %.2f, max %.2f; waited %.0f s in all.\n' % (
                           QUIET_WAIT, QUIET_LIMIT, statistics.median(bgs), max(bgs),
                           ctx['quiet_waited']))
+            table += '\n'
         if ctx['busy_runs']:
             note('%d run(s) started while other processes kept more than %.2f CPUs busy '
                  '(the machine is shared; their req/s and CPU/req are less reliable): %s' % (
@@ -1138,6 +1145,7 @@ def main():
             table += ('kbald was stopped %d times with SIGTERM; its pin dir was gone '
                       'afterwards %d times.\n' % (STATE.kbald_stops,
                                                   STATE.kbald_stops - STATE.kbald_pins_left))
+            table += '\n'
         ended = datetime.datetime.now(datetime.timezone.utc)
         print(table)
         section = [RESULTS_HEADING, '']
@@ -1151,7 +1159,8 @@ def main():
             section.append('- **quick run** (development): short runs, not comparable to '
                            'the full run')
         section.append('')
-        section.append(table)
+        section.append(table.rstrip('\n'))
+        section.append('')
         section.append('### Notes from this run')
         section.append('')
         if STATE.notes:

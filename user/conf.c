@@ -559,9 +559,9 @@ static int kw_splice(struct parser *p, UNUSED int argc, char **argv)
 	else if (!strcasecmp(argv[1], "off"))
 		mode = KBAL_SPLICE_OFF;
 	else if (!strcasecmp(argv[1], "packet"))
-		return perr(p, "KbalSplice packet is not available yet");
+		mode = KBAL_SPLICE_PACKET;
 	else
-		return perr(p, "KbalSplice %s: must be sockmap or off", argv[1]);
+		return perr(p, "KbalSplice %s: must be packet, sockmap or off", argv[1]);
 	if (p->ctx == C_BALANCER) {
 		b->splice = mode;
 		b->splice_set = 1;

@@ -22,6 +22,7 @@
 #include "flow.h"
 #include "log.h"
 #include "manager.h"
+#include "splice_packet.h"
 #include "splice_sockmap.h"
 
 #define BUF_SIZE   16384          /* first request/response head limit */
@@ -70,6 +71,9 @@ struct kbal_conn {
 	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
 	uint8_t handed;               /* both directions spliced or copied */
 	uint16_t member_lport;        /* fd[M]'s local port */
+	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
+	uint8_t pkt;                  /* 0, PKT_SWITCHING or PKT_JOINED */
+	struct kbal_pkt_flow *pf;     /* the packet path's entries */
 	int member;                   /* -1 until picked */
 	int balancer;
 	uint64_t cookie[2];
@@ -82,6 +86,11 @@ struct kbal_conn {
 
 /* what a spliced connection costs kbald: this, and no buffer */
 _Static_assert(sizeof(struct kbal_conn) <= 192, "spliced connections stay small");
+
+enum { PKT_SWITCHING = 1, PKT_JOINED = 2 };
+#define PKT_FIRST_MAX (1u << 20)      /* a longer first response: sockmap */
+#define PKT_LINGER_NS (1000000000ull) /* after both FINs, for the last ACKs */
+#define PKT_IDLE_NS   (600ull * 1000000000ull)
 
 /* epoll tags: connection pointer | side, or listener/signal */
 #define TAG_LISTENER 2ull
@@ -125,7 +134,8 @@ static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned sta
 	struct kbal_flow v = {
 		.member = c->member,
 		.state = state,
-		.path = c->phase[UP] == P_SPLICED || c->phase[DOWN] == P_SPLICED ? KBAL_PATH_SOCKMAP :
+		.path = c->pkt ? KBAL_PATH_PACKET :
+			c->phase[UP] == P_SPLICED || c->phase[DOWN] == P_SPLICED ? KBAL_PATH_SOCKMAP :
 			c->phase[UP] == P_RELAY || c->phase[DOWN] == P_RELAY ? KBAL_PATH_COPY :
 			KBAL_PATH_NONE,
 		.client_cookie = c->cookie[C],
@@ -177,6 +187,9 @@ static void first_cache_drop(void)
 
 static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	if (c->pkt)
+		log_debug("conn %p: closing a joined flow (%s)", (void *)c,
+			  c->pkt == PKT_JOINED ? "joined" : "switching");
 	if (c->member >= 0) {
 		struct kbal_member *m = &d->maps.members[c->member];
 		uint64_t sent, recvd;
@@ -192,6 +205,26 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (c->flow_in_map)
 		bpf_map_delete_elem(d->maps.flows_fd, &c->key);
+	if (c->pf) {
+		kbal_packet_forget(&d->pkt, c->pf);
+		if (c->pkt == PKT_SWITCHING && c->fd[M] >= 0) {
+			/* nothing passed since the freeze: the member-side
+			 * socket's state is still true, it can say goodbye */
+			int off = TCP_REPAIR_OFF_NO_WP;
+
+			setsockopt(c->fd[M], IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+		} else if (c->pkt == PKT_JOINED) {
+			/* the peers talk to each other now: kbald's sockets
+			 * leave without a word */
+			for (int i = 0; i < 2; i++)
+				if (c->fd[i] >= 0) {
+					kbal_packet_close_frozen(c->fd[i]);
+					c->fd[i] = -1;
+				}
+		}
+		free(c->pf);
+		c->pf = NULL;
+	}
 	/* close() also takes the sockets out of the sockhashes */
 	for (int i = 0; i < 2; i++)
 		if (c->fd[i] >= 0)
@@ -347,9 +380,19 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
 	flow_update(d, c, KBAL_FLOW_FIRST);
+	if (c->want_packet) {
+		c->pf = calloc(1, sizeof(*c->pf));
+		if (!c->pf || kbal_packet_learn(&d->pkt, c->fd[C], c->fd[M], c->pf)) {
+			free(c->pf);
+			c->pf = NULL;
+			c->want_packet = 0;
+		}
+	}
 }
 
 /* --------------------------------------------------------- first request */
+
+static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c);
 
 static void build_set_cookie(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t len)
 {
@@ -426,6 +469,8 @@ static void on_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	c->balancer = d->conf->pass[pass].balancer;
 	c->splice_mode = d->maps.balancers[c->balancer].splice;
+	if (c->splice_mode != KBAL_SPLICE_PACKET)
+		c->want_packet = 0;
 	if (d->maps.balancers[c->balancer].sticky[0])
 		kbal_http_sticky_route(rq, f->buf[UP], d->maps.balancers[c->balancer].sticky,
 				       f->route, sizeof(f->route));
@@ -514,6 +559,11 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		if (i == UP && rc == KBAL_HTTP_HEAD) {
 			f->fwd[UP] = msg->head_len;
 			c->once = !msg->keep_alive && !msg->upgrade;
+			/* the packet path takes a quiet keep-alive exchange: no
+			 * body, no upgrade, nothing queued behind the request */
+			c->want_packet = msg->keep_alive && !msg->upgrade && !msg->chunked &&
+					 msg->content_length <= 0 && !msg->expect_continue &&
+					 f->len[UP] == msg->head_len;
 			if (!msg->chunked)   /* Content-Length framing: nothing left to check */
 				c->phase[UP] = P_FLUSH;
 			else
@@ -538,12 +588,58 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
 			c->upgrade |= msg->status == 101;
 			c->phase[DOWN] = P_FLUSH;
+			if (c->want_packet && !c->upgrade && !msg->done && msg->content_length >= 0 &&
+			    msg->content_length <= PKT_FIRST_MAX) {
+				/* parse the body too: the handover waits for its end */
+				c->phase[DOWN] = P_BODY;
+				continue;
+			}
+			if (c->want_packet && (!msg->done || c->upgrade))
+				pkt_give_up(d, c);
+			return;
+		} else if (i == DOWN && rc == KBAL_HTTP_DONE) {
+			c->phase[DOWN] = P_FLUSH;
 			return;
 		}
 	}
 }
 
 /* ------------------------------------------------------------- handover */
+
+/* the flow will take the sockmap path after all */
+static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	c->want_packet = 0;
+	if (c->pf) {
+		kbal_packet_forget(&d->pkt, c->pf);
+		free(c->pf);
+		c->pf = NULL;
+	}
+}
+
+/* Both directions are quiet after the first exchange: try the packet path. */
+static void pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const char *why;
+	int err;
+
+	err = kbal_packet_handover(&d->pkt, c->fd[C], c->fd[M], c->pf, &why);
+	if (err) {
+		log_debug("conn %p: packet path refused (%s): sockmap", (void *)c, why);
+		pkt_give_up(d, c);
+		return;
+	}
+	/* kbald's member socket is frozen: no more events from it */
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[M], NULL);
+	c->pkt = PKT_SWITCHING;
+	c->phase[UP] = c->phase[DOWN] = P_SPLICED;
+	c->handed = 1;
+	flow_update(d, c, KBAL_FLOW_SPLICED);
+	list_del(&c->node);
+	list_add_tail(&d->packet, &c->node);
+	first_free(c);
+	log_debug("conn %p: joined packet by packet", (void *)c);
+}
 
 /*
  * Splicing costs a few syscalls per direction and pays off on the bytes
@@ -747,6 +843,21 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 			/* handover: all written, queue found empty */
 			if (c->phase[i] == P_FLUSH && !c->local && !c->fin[i] && c->empty[i] &&
 			    dir_all_written(c, i) && c->connected) {
+				/* a byte beyond the first message: not quiet */
+				if (c->want_packet &&
+				    c->rd[i] != (i == UP ? c->f->msg[UP].head_len : c->f->msg[DOWN].msg_end))
+					pkt_give_up(d, c);
+				if (c->want_packet) {
+					/* both directions quiet: join them */
+					if (i == DOWN && c->phase[UP] == P_FLUSH && c->empty[UP] &&
+					    dir_all_written(c, UP) && c->rd[UP] == c->f->msg[UP].head_len) {
+						pkt_try(d, c);
+						if (c->pkt)
+							return 0;
+						moved = 1;
+					}
+					continue;
+				}
 				if (worth_splicing(c, i))
 					splice_dir(d, c, i);
 				else
@@ -814,6 +925,13 @@ static void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 {
 	if (c->dead)
 		return;
+	if (c->pkt) {
+		/* Only kbald's client socket still hears anything, until the
+		 * switch: the client leaving before it ends the flow. */
+		if (side == C && ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			conn_close(d, c);
+		return;
+	}
 	if (side == M && c->f && !c->connected && c->fd[M] >= 0) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -938,6 +1056,41 @@ static void run_ready(struct kbal_daemon *d)
 
 		list_del(&c->ready);
 		conn_progress(d, c);
+	}
+}
+
+/* joined flows: drop kbald's client socket after the switch, end them */
+static void run_packet(struct kbal_daemon *d)
+{
+	struct kbal_list *n, *next;
+
+	if (d->now - d->pkt_scan < 10000000ull)   /* every 10 ms */
+		return;
+	d->pkt_scan = d->now;
+	for (n = d->packet.next; n != &d->packet; n = next) {
+		struct kbal_conn *c = conn_of(n);
+		uint64_t last = 0, up = 0, down = 0;
+		int st = kbal_packet_poll(&d->pkt, c->pf, &last, &up, &down);
+
+		next = n->next;
+		if (st == KBAL_PKT_POLL_JOINED && c->pkt == PKT_SWITCHING) {
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[C], NULL);
+			kbal_packet_close_frozen(c->fd[C]);
+			c->fd[C] = -1;
+			c->pkt = PKT_JOINED;
+		} else if (st == KBAL_PKT_POLL_ENDED) {
+			if (!c->drain_since) {
+				c->drain_since = d->now;
+				log_debug("conn %p: joined flow ended (%llu bytes up, %llu down)",
+					  (void *)c, (unsigned long long)up, (unsigned long long)down);
+			}
+			if (d->now - c->drain_since >= PKT_LINGER_NS)
+				conn_close(d, c);
+		} else if (last && last < d->now && d->now - last > PKT_IDLE_NS) {
+			/* last may be newer than d->now: it is the kernel's clock
+			 * at a packet after this loop turn began */
+			conn_close(d, c);
+		}
 	}
 }
 
@@ -1067,6 +1220,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	list_init(&d->draining);
 	list_init(&d->dead);
 	list_init(&d->ready);
+	list_init(&d->packet);
 	d->now = now_ns();
 	err = kbal_maps_create(&d->maps, pin_dir);
 	if (err)
@@ -1074,6 +1228,13 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	err = kbal_daemon_load_members(d);
 	if (err)
 		goto fail;
+	for (unsigned b = 0; b < conf->nbalancers; b++)
+		if (conf->balancers[b].splice == KBAL_SPLICE_PACKET && !d->pkt_on) {
+			err = kbal_packet_init(&d->pkt, pin_dir);
+			if (err)
+				goto fail;
+			d->pkt_on = 1;
+		}
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {
 		err = -errno;
@@ -1106,7 +1267,8 @@ int kbal_daemon_run(struct kbal_daemon *d)
 	struct epoll_event evs[256];
 
 	while (!d->stop) {
-		int timeout = list_linked(&d->ready) ? 0 : list_linked(&d->draining) ? 1 :
+		int timeout = list_linked(&d->ready) ? 0 :
+			      list_linked(&d->draining) || list_linked(&d->packet) ? 1 :
 			      list_linked(&d->first) ? 100 : 1000;
 		int n = epoll_wait(d->epfd, evs, 256, timeout);
 
@@ -1127,6 +1289,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		}
 		run_ready(d);
 		run_timers(d);
+		run_packet(d);
 		free_dead(d);
 	}
 	log_info("stopping");
@@ -1141,6 +1304,8 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 		conn_close(d, conn_of(d->spliced.next));
 	while (list_linked(&d->draining))
 		conn_close(d, conn_of(d->draining.next));
+	while (list_linked(&d->packet))
+		conn_close(d, conn_of(d->packet.next));
 	free_dead(d);
 	first_cache_drop();
 	for (unsigned i = 0; i < d->nlisteners; i++)
@@ -1154,5 +1319,7 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 		close(d->sigfd);
 	if (d->epfd >= 0)
 		close(d->epfd);
+	if (d->pkt_on)
+		kbal_packet_fini(&d->pkt);
 	kbal_maps_close(&d->maps);
 }

@@ -24,6 +24,7 @@
 #include "http.h"
 #include "lb.h"
 #include "maps.h"
+#include "splice_packet.h"
 
 struct kbal_list {
 	struct kbal_list *prev, *next;
@@ -52,6 +53,10 @@ struct kbal_daemon {
 	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
 	struct kbal_list dead;      /* closed in this epoll batch, freed after it */
 	struct kbal_list ready;     /* out of budget with work left: run again */
+	struct kbal_list packet;    /* joined packet by packet */
+	struct kbal_packet pkt;     /* the packet path, when a balancer uses it */
+	int pkt_on;
+	uint64_t pkt_scan;
 	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
 	uint64_t nconns;
 	int stop;

@@ -53,7 +53,7 @@ static int cmd_members(struct kbal_maps *m)
 static int cmd_flows(struct kbal_maps *m)
 {
 	static const char *const states[] = { "first", "spliced", "closing" };
-	static const char *const paths[] = { "none", "sockmap", "copy" };
+	static const char *const paths[] = { "none", "sockmap", "copy", "packet" };
 	struct kbal_flow_key key, next, *prev = NULL;
 	struct kbal_flow v;
 	char ip[INET_ADDRSTRLEN];
@@ -68,7 +68,7 @@ static int cmd_flows(struct kbal_maps *m)
 		inet_ntop(AF_INET, &key.client_addr, ip, sizeof(ip));
 		printf("%s:%-15u %-6s %-8s %-8s %u\n", ip, ntohs(key.client_port),
 		       v.member < KBAL_MAX_MEMBERS ? m->members[v.member].route : "?",
-		       states[v.state % 3], paths[v.path % 3], v.member_lport);
+		       states[v.state % 3], paths[v.path % 4], v.member_lport);
 		n++;
 	}
 	printf("%u flow(s)\n", n);

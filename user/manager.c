@@ -74,7 +74,8 @@ int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
 		html_escape(f, bal->sticky[0] ? bal->sticky : "(None)");
 		fprintf(f, "</td><td>%u ms</td><td>%s</td><td>%s</td></tr></table>\n<br />\n",
 			bal->timeout_ms, lbmethods[bal->lbmethod % 3],
-			bal->splice ? "off" : "sockmap");
+			bal->splice == KBAL_SPLICE_OFF ? "off" :
+			bal->splice == KBAL_SPLICE_PACKET ? "packet" : "sockmap");
 		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>Factor</th><th>Set</th>"
 		      "<th>Status</th><th>Elected</th><th>Busy</th><th>Errors</th>"
 		      "<th>To</th><th>From</th></tr>\n", f);

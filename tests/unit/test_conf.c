@@ -391,7 +391,7 @@ UNIT_TEST(conf_balancer_params)
 		   "t.conf:5: ProxySet retry=5: unknown ProxySet parameter 'retry'");
 	expect_err(HEAD "ProxySet http://127.0.0.1:9001 retry=5\n",
 		   "t.conf:5: ProxySet http://127.0.0.1:9001: give member parameters on its BalancerMember line");
-	expect_err(HEAD "KbalSplice packet\n", "t.conf:5: KbalSplice packet is not available yet");
+	expect_err(HEAD "KbalSplice bogus\n", "t.conf:5: KbalSplice bogus: must be packet, sockmap or off");
 	expect_err("Listen 80\n<Proxy balancer://c>\nProxySet lbmethod=bytraffic\n</Proxy>\n",
 		   "t.conf:2: balancer://c has no BalancerMember");
 }

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * splice_packet.h - hand a connection to bpf/packet.bpf.c: its two legs
+ * joined packet by packet, kbald's sockets carrying nothing.
+ *
+ *   kbal_packet_learn()     at the member connect: note both peers' clocks
+ *   kbal_packet_handover()  after the first exchange: freeze and join
+ *   kbal_packet_poll()      the flow's state: switched, ended
+ *   kbal_packet_forget()    remove the entries
+ */
+#ifndef KBAL_SPLICE_PACKET_H
+#define KBAL_SPLICE_PACKET_H
+
+#include <stdint.h>
+#include "kbal_shared.h"
+
+struct packet_bpf;
+
+struct kbal_packet {
+	struct packet_bpf *skel;
+	int pkt_fd;
+	int ifindex;
+	int hook_created;              /* kbald made the clsact qdisc */
+	int attached;
+};
+
+struct kbal_pkt_flow {
+	struct kbal_pkt_key up;        /* client -> kbald (rewritten to the member) */
+	struct kbal_pkt_key down;      /* member -> kbald (rewritten to the client) */
+	struct kbal_pkt_key hold_c;    /* kbald -> client: live until the switch */
+	struct kbal_pkt_key drop_m;    /* kbald -> member: frozen, dropped */
+};
+
+enum kbal_pkt_poll {
+	KBAL_PKT_POLL_WAITING = 0,     /* the client has not acked all yet */
+	KBAL_PKT_POLL_JOINED  = 1,     /* switched: kbald's client socket can go */
+	KBAL_PKT_POLL_ENDED   = 2,     /* FIN both ways, or a RST */
+};
+
+int kbal_packet_init(struct kbal_packet *p, const char *pin_dir);
+void kbal_packet_fini(struct kbal_packet *p);
+
+int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl);
+
+/*
+ * Join the flow. cfd/mfd must have nothing unread and mfd nothing unacked.
+ * Returns 0 (mfd is left frozen in repair mode; cfd stays live until
+ * kbal_packet_poll() says JOINED), or -errno with both sockets as they were
+ * (the caller splices with sockmap instead). why receives a reason.
+ */
+int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
+			 const char **why);
+
+/* last_ns: the last packet either way (for idle reaping) */
+int kbal_packet_poll(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint64_t *last_ns,
+		     uint64_t *bytes_up, uint64_t *bytes_down);
+
+void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+
+/* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
+void kbal_packet_close_frozen(int fd);
+
+#endif
