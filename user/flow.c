@@ -345,6 +345,12 @@ static void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		if (!err)
 			return;
 		log_warn("connect to %s: %s", d->maps.members[idx].url, strerror(-err));
+		if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM ||
+		    err == -EADDRNOTAVAIL) {
+			/* kbald's own limits, not the member's fault */
+			conn_error(c, 503);
+			return;
+		}
 		kbal_lb_failed(&d->maps.members[idx], d->now);
 	}
 }
@@ -955,6 +961,27 @@ static void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 	conn_progress(d, c);
 }
 
+static void pause_accepting(struct kbal_daemon *d)
+{
+	for (unsigned i = 0; i < d->nlisteners && !d->accept_paused; i++)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->listeners[i].fd, NULL);
+	d->accept_paused = 1;
+	d->accept_resume = d->now + 100000000ull;
+}
+
+static void resume_accepting(struct kbal_daemon *d)
+{
+	if (!d->accept_paused || d->now < d->accept_resume)
+		return;
+	for (unsigned i = 0; i < d->nlisteners; i++) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = ((uint64_t)i << 2) | TAG_LISTENER };
+
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->listeners[i].fd, &ev);
+	}
+	d->accept_paused = 0;
+}
+
 static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 {
 	for (int n = 0; n < 64; n++) {
@@ -965,8 +992,16 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		int one = 1;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The listener stays readable: without a pause the
+				 * loop would spin on it. Retry in 100 ms. */
+				if (!d->accept_paused)
+					log_warn("accept: %s: not accepting for 100 ms (%llu connections)",
+						 strerror(errno), (unsigned long long)d->nconns);
+				pause_accepting(d);
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				log_warn("accept: %s", strerror(errno));
+			}
 			return;
 		}
 		c = calloc(1, sizeof(*c));
@@ -1267,7 +1302,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 	struct epoll_event evs[256];
 
 	while (!d->stop) {
-		int timeout = list_linked(&d->ready) ? 0 :
+		int timeout = list_linked(&d->ready) ? 0 : d->accept_paused ? 100 :
 			      list_linked(&d->draining) || list_linked(&d->packet) ? 1 :
 			      list_linked(&d->first) ? 100 : 1000;
 		int n = epoll_wait(d->epfd, evs, 256, timeout);
@@ -1290,6 +1325,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		run_ready(d);
 		run_timers(d);
 		run_packet(d);
+		resume_accepting(d);
 		free_dead(d);
 	}
 	log_info("stopping");

@@ -56,6 +56,8 @@ struct kbal_daemon {
 	struct kbal_list packet;    /* joined packet by packet */
 	struct kbal_packet pkt;     /* the packet path, when a balancer uses it */
 	int pkt_on;
+	int accept_paused;          /* out of descriptors: listeners off */
+	uint64_t accept_resume;
 	uint64_t pkt_scan;
 	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
 	uint64_t nconns;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "conf.h"
 #include "flow.h"
 #include "log.h"
@@ -68,6 +69,12 @@ int main(int argc, char **argv)
 	if (test) {
 		printf("Syntax OK\n");
 		return 0;
+	}
+	/* two descriptors per connection: take all the system allows */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	err = kbal_daemon_init(&d, &conf, pin_dir);
 	if (err) {

@@ -517,11 +517,12 @@ class Env:
     """
 
     def __init__(self, conf=EXAMPLE_CONF, backends=(1, 2), kbald=True,
-                 kbald_args=()):
+                 kbald_args=(), kbald_wrap=()):
         self.conf_text = conf
         self.backend_ids = tuple(backends)
         self.want_kbald = kbald
         self.kbald_args = list(kbald_args)
+        self.kbald_wrap = list(kbald_wrap)   # e.g. prlimit options
         self.dir = None
         self.kbald = None
         self.procs = {}               # member number -> Popen
@@ -584,7 +585,8 @@ class Env:
         out = open(os.path.join(self.dir, "kbald.stdout"), "wb")
         err = open(os.path.join(self.dir, "kbald.stderr"), "wb")
         self.kbald = subprocess.Popen(
-            [KBALD, "-f", self.conf_path, "--pin-dir", self.pin_dir] + self.kbald_args,
+            self.kbald_wrap + [KBALD, "-f", self.conf_path, "--pin-dir", self.pin_dir] +
+            self.kbald_args,
             stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         out.close()
         err.close()

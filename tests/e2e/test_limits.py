@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""kbald out of file descriptors: it pauses accepting instead of spinning,
+blames no member, and serves again once connections close."""
+
+import time
+
+from kbaltest import Env, check, eq, wait_until
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+def test_out_of_descriptors():
+    with Env(kbald_wrap=["prlimit", "--nofile=48:48", "--"]) as env:
+        held = []
+        try:
+            for i in range(30):     # 2 descriptors each: past the limit
+                c = env.connect(timeout=3)
+                c.send(b"GET /h%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+                held.append(c)
+            time.sleep(0.3)
+            t0 = cpu_seconds(env.kbald.pid)
+            time.sleep(1.0)
+            spent = cpu_seconds(env.kbald.pid) - t0
+            check(spent < 0.3, "kbald used %.2f s of CPU in 1 s while out of descriptors" % spent)
+            check("not accepting for 100 ms" in env.kbald_stderr(),
+                  "no word of the pause in kbald's log")
+        finally:
+            for c in held:
+                c.close()
+        for n in (1, 2):
+            eq(env.member(n)["status"] & 4, 0, "member %d blamed for kbald's limit" % n)
+        wait_until(lambda: env.get("/after").status == 200, 5.0, "a request after the burst")
