@@ -46,7 +46,7 @@ RESULTS_HEADING = '## Latest results'
 APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 
-ALL_TARGETS = ['noproxy', 'kbal', 'haproxy', 'nginx', 'apache']
+ALL_TARGETS = ['noproxy', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache']
 ALL_SCENARIOS = ['ka-small', 'new-conn', '1m', 'upload', 'idle']
 
 # wrk scenarios: connections, path, extra headers, lua script (tools/bench/)
@@ -103,6 +103,7 @@ class State:
         self.notes = []          # anything odd, for the report
         self.kbald_stops = 0     # kbald stopped with SIGTERM ...
         self.kbald_pins_left = 0  # ... and how often its pin dir was left
+        self.lo_clsact_before = False  # a clsact qdisc on lo that is not ours
 
 
 STATE = State()
@@ -498,10 +499,15 @@ def start_peer(target, backends, rundir):
     port = free_port()
     env = dict(os.environ, LANG='C', LC_ALL='C')
     pin = None
-    if target == 'kbal':
+    if target in ('kbal', 'kbal-packet'):
         conf = os.path.join(rundir, 'kbal.conf')
+        text = example_conf(port, backends, for_apache=False)
+        if target == 'kbal-packet':
+            # the packet-level splice where eligible (tc on lo)
+            text = text.replace('ProxySet lbmethod=byrequests',
+                                'ProxySet lbmethod=byrequests\nKbalSplice packet')
         with open(conf, 'w') as f:
-            f.write(example_conf(port, backends, for_apache=False))
+            f.write(text)
         pin = '/sys/fs/bpf/kbal-bench-%d' % os.getpid()
         if os.path.exists(pin):
             note('pin dir %s existed before kbald started: removed' % pin)
@@ -578,12 +584,21 @@ def log_summary(path, last=3):
     return ' | '.join('%s%s' % (l[:300], ' (x%d)' % n if n > 1 else '') for l, n in tail)
 
 
+def lo_has_clsact():
+    r = subprocess.run(['tc', 'qdisc', 'show', 'dev', 'lo'], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    return b'clsact' in r.stdout
+
+
 def stop_peer(peer):
     """SIGTERM (Proc.stop); kbald must have removed its pin dir by then."""
     was_running = peer.proc.alive()
     rc = peer.proc.stop()
     if was_running and rc not in (0, -signal.SIGTERM):
         note('%s (pid %d) exited %s on SIGTERM' % (peer.target, peer.proc.pid, rc))
+    if peer.target == 'kbal-packet' and not STATE.lo_clsact_before and lo_has_clsact():
+        note('kbald (pid %d) left a clsact qdisc on lo: removed' % peer.proc.pid)
+        subprocess.run(['tc', 'qdisc', 'del', 'dev', 'lo', 'clsact'])
     if peer.pin:
         STATE.kbald_stops += 1
         if os.path.exists(peer.pin):
@@ -1077,10 +1092,12 @@ def main():
             note('already running, not ours, left alone: %s' % ', '.join(
                 '%s pid %d' % (c, p) for p, c in sorted(running.items())))
         raise_nofile()
-        for path in [BACKEND] + ([KBALD] if 'kbal' in args.targets else []):
+        uses_kbal = any(t.startswith('kbal') for t in args.targets)
+        for path in [BACKEND] + ([KBALD] if uses_kbal else []):
             if not os.access(path, os.X_OK):
                 raise SystemExit('bench: %s is missing: run make first' % path)
-        if 'kbal' in args.targets:
+        if uses_kbal:
+            STATE.lo_clsact_before = lo_has_clsact()
             if not os.path.ismount('/sys/fs/bpf'):
                 subprocess.run(['mount', '-t', 'bpf', 'bpf', '/sys/fs/bpf'], check=True)
             r = subprocess.run([KBALD, '-t', '-f', EXAMPLE], stdout=subprocess.PIPE,

@@ -40,6 +40,8 @@ struct kbal_first {
 	uint32_t fed[2];              /* of which the parser has seen */
 	uint32_t fwd[2];              /* of which went out (or were replaced) */
 	uint32_t ready[2];            /* in HEAD: raw bytes that may go out (1xx) */
+	uint64_t msg_total[2];        /* bytes read from fd[i] up to the end of the
+				       * first message (the buffer is reused) */
 	char *out[2];                 /* rewritten head to write to fd[!i] first */
 	uint32_t out_len[2], out_sent[2];
 	uint8_t out_owned[2];         /* out[i] was malloc'd (manager page) */
@@ -570,6 +572,7 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			c->want_packet = msg->keep_alive && !msg->upgrade && !msg->chunked &&
 					 msg->content_length <= 0 && !msg->expect_continue &&
 					 f->len[UP] == msg->head_len;
+			f->msg_total[UP] = c->rd[UP] - (f->len[UP] - msg->head_len);
 			if (!msg->chunked)   /* Content-Length framing: nothing left to check */
 				c->phase[UP] = P_FLUSH;
 			else
@@ -602,8 +605,10 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			}
 			if (c->want_packet && (!msg->done || c->upgrade))
 				pkt_give_up(d, c);
+			f->msg_total[DOWN] = c->rd[DOWN] - (f->len[DOWN] - msg->head_len);
 			return;
 		} else if (i == DOWN && rc == KBAL_HTTP_DONE) {
+			f->msg_total[DOWN] = c->rd[DOWN] - (f->len[DOWN] - msg->msg_end);
 			c->phase[DOWN] = P_FLUSH;
 			return;
 		}
@@ -850,13 +855,12 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 			if (c->phase[i] == P_FLUSH && !c->local && !c->fin[i] && c->empty[i] &&
 			    dir_all_written(c, i) && c->connected) {
 				/* a byte beyond the first message: not quiet */
-				if (c->want_packet &&
-				    c->rd[i] != (i == UP ? c->f->msg[UP].head_len : c->f->msg[DOWN].msg_end))
+				if (c->want_packet && c->rd[i] != c->f->msg_total[i])
 					pkt_give_up(d, c);
 				if (c->want_packet) {
 					/* both directions quiet: join them */
 					if (i == DOWN && c->phase[UP] == P_FLUSH && c->empty[UP] &&
-					    dir_all_written(c, UP) && c->rd[UP] == c->f->msg[UP].head_len) {
+					    dir_all_written(c, UP) && c->rd[UP] == c->f->msg_total[UP]) {
 						pkt_try(d, c);
 						if (c->pkt)
 							return 0;

@@ -113,3 +113,18 @@ def test_packet_path_not_for_busy_flows():
             eq(c.get("/after").status, 200, "request after POST")
             eq([f["path"] for _, f in env.flows()], [PATH_SOCKMAP], "the POST flow's path")
         all_gone(env, "the sockmap flows closed")
+
+
+def test_packet_after_a_large_first_response():
+    # a first response bigger than kbald's buffer is still followed to its
+    # end, and the flow joined after it
+    with Env(conf=CONF) as env:
+        with env.connect(timeout=30) as c:
+            r = c.get("/bytes/%d" % MiB)
+            eq(len(r.body), MiB, "1 MiB first response")
+            check_pattern(r.body, "1 MiB first response")
+            joined(env, c)
+            r = c.get("/bytes/%d" % (4 * MiB))
+            check_pattern(r.body, "4 MiB on the packet path")
+            eq(env.stats()["redirected_bytes"], 0, "bytes through sockmap")
+        all_gone(env, "the client closed")
