@@ -490,3 +490,84 @@ UNIT_TEST(pkt_random_200)
 			return;
 	}
 }
+
+static struct kbal_pkt_rw get_entry(const struct kbal_pkt_key *k)
+{
+	struct kbal_pkt_rw rw = {};
+
+	bpf_map_lookup_elem(map_fd, k, &rw);
+	return rw;
+}
+
+/* run a packet, return the program's verdict (output in out) */
+static int run_one(const struct pkt_spec *s, uint8_t *out, uint32_t *outlen)
+{
+	uint8_t in[2048];
+	int retval = -1;
+
+	*outlen = 2048;
+	run(in, build(s, in), out, outlen, &retval);
+	return retval;
+}
+
+UNIT_TEST(pkt_learn_notes_the_clock)
+{
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_rw learn = { .action = KBAL_PKT_LEARN };
+	struct kbal_pkt_key k = key_of(&s);
+	uint8_t in[2048], out[2048];
+	uint32_t outlen;
+
+	if (!setup())
+		return;
+	SPEC_OPTS(s, opt_ts);
+	bpf_map_update_elem(map_fd, &k, &learn, BPF_ANY);
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_OK, "LEARN passes");
+	ASSERT_TRUE(outlen == build(&s, in) && !memcmp(in, out, outlen), "LEARN leaves it as is");
+	ASSERT_EQ(get_entry(&k).last_tsval, 100, "TSval noted");
+	bpf_map_delete_elem(map_fd, &k);
+}
+
+UNIT_TEST(pkt_switch_then_hold_drops)
+{
+	struct pkt_spec s = base_pkt, back = base_pkt;
+	struct kbal_pkt_rw up = base_rw, hold = { .action = KBAL_PKT_HOLD };
+	struct kbal_pkt_key k = key_of(&s), kb;
+	uint8_t out[2048];
+	uint32_t outlen;
+
+	if (!setup())
+		return;
+	/* the reverse 4-tuple: kbald's socket towards the client */
+	back.saddr = s.daddr;
+	back.daddr = s.saddr;
+	back.sport = s.dport;
+	back.dport = s.sport;
+	kb = key_of(&back);
+	up.action = KBAL_PKT_SWITCH;
+	up.switch_ack = 5000;
+	up.switch_seq = s.seq;
+	bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kb, &hold, BPF_ANY);
+
+	s.ack = 4999;   /* the client has not got everything yet */
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_OK, "before the switch");
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_SWITCH, "no switch on an old ack");
+	ASSERT_EQ(get_entry(&k).packets, 0, "passed to kbald's socket, not rewritten");
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_OK, "kbald's socket may retransmit");
+	s.ack = 5000;
+	s.seq = base_pkt.seq + 1;  /* not the next byte kbald's socket expects */
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_SWITCH, "no switch on another seq");
+	s.seq = base_pkt.seq;
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_REWRITE, "switched");
+	ASSERT_EQ(get_entry(&k).packets, 1, "the switching packet is rewritten");
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_SHOT, "kbald's socket silenced");
+	ASSERT_EQ(get_entry(&kb).action, KBAL_PKT_DROP, "HOLD became DROP");
+	s.ack = 4000;   /* later packets are rewritten whatever they ack */
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get_entry(&k).packets, 2, "rewritten after the switch");
+	bpf_map_delete_elem(map_fd, &k);
+	bpf_map_delete_elem(map_fd, &kb);
+}
