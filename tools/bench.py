@@ -246,6 +246,11 @@ class Proc:
             try:
                 self.p.wait(timeout)
             except subprocess.TimeoutExpired:
+                note('%s (pid %d) stuck: state %s, wchan %s, kernel stack %s'
+                     % (self.name, self.pid, read_proc(self.pid, 'stat').split(')')[-1].split()[:1],
+                        read_proc(self.pid, 'wchan'),
+                        ' < '.join(l.split(' ', 1)[-1] for l in
+                                   read_proc(self.pid, 'stack').splitlines()[:12])))
                 note('%s (pid %d) ignored SIGTERM for %.0f s: SIGKILL'
                      % (self.name, self.pid, timeout))
                 os.kill(self.pid, signal.SIGKILL)
@@ -582,6 +587,15 @@ def log_summary(path, last=3):
                 counts[line] = counts.pop(line)     # move to the end: last seen
     tail = list(counts.items())[-last:]
     return ' | '.join('%s%s' % (l[:300], ' (x%d)' % n if n > 1 else '') for l, n in tail)
+
+
+def read_proc(pid, name):
+    """/proc/PID/NAME, or '' (what a stuck process is doing, for the notes)."""
+    try:
+        with open('/proc/%d/%s' % (pid, name)) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
 
 
 def lo_has_clsact():
