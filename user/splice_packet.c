@@ -192,6 +192,15 @@ static int unread(int fd)
 	return ioctl(fd, SIOCINQ, &n) ? -1 : n;
 }
 
+/* rewritten packets leave as if kbald's socket of 4-tuple k had sent them */
+static void send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k)
+{
+	rw->saddr = k->saddr;
+	rw->daddr = k->daddr;
+	rw->sport = k->sport;
+	rw->dport = k->dport;
+}
+
 #define OPTS_COMPARED (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_ECN)
 
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
@@ -241,10 +250,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 
 	/* client -> member, in the member-side socket's numbers */
 	up.action = KBAL_PKT_SWITCH;
-	up.saddr = fl->drop_m.saddr;
-	up.daddr = fl->drop_m.daddr;
-	up.sport = fl->drop_m.sport;
-	up.dport = fl->drop_m.dport;
+	send_as(&up, &fl->drop_m);
 	up.seq_delta = m.snd_nxt - c.rcv_nxt;
 	up.ack_delta = m.rcv_nxt - c.snd_nxt;
 	up.win_shift = (int)c.ti.tcpi_snd_wscale - (int)m.ti.tcpi_rcv_wscale;
@@ -252,10 +258,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 	up.switch_seq = c.rcv_nxt;
 	/* member -> client, in the client-side socket's numbers */
 	down.action = KBAL_PKT_REWRITE;
-	down.saddr = fl->hold_c.saddr;
-	down.daddr = fl->hold_c.daddr;
-	down.sport = fl->hold_c.sport;
-	down.dport = fl->hold_c.dport;
+	send_as(&down, &fl->hold_c);
 	down.seq_delta = c.snd_nxt - m.rcv_nxt;
 	down.ack_delta = c.rcv_nxt - m.snd_nxt;
 	down.win_shift = (int)m.ti.tcpi_snd_wscale - (int)c.ti.tcpi_rcv_wscale;
