@@ -1098,15 +1098,16 @@ static void run_ready(struct kbal_daemon *d)
 	}
 }
 
-/* joined flows: drop kbald's client socket after the switch, end them */
-static void run_packet(struct kbal_daemon *d)
+/*
+ * Flows on the packet path, polled through their entries: those waiting for
+ * the switch every 10 ms (kbald's client socket goes as soon as it can),
+ * joined ones every second (only their end matters, and it lingers 1 s).
+ */
+static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 {
 	struct kbal_list *n, *next;
 
-	if (d->now - d->pkt_scan < 10000000ull)   /* every 10 ms */
-		return;
-	d->pkt_scan = d->now;
-	for (n = d->packet.next; n != &d->packet; n = next) {
+	for (n = head->next; n != head; n = next) {
 		struct kbal_conn *c = conn_of(n);
 		uint64_t last = 0, up = 0, down = 0;
 		int st = kbal_packet_poll(&d->pkt, c->pf, &last, &up, &down);
@@ -1117,6 +1118,8 @@ static void run_packet(struct kbal_daemon *d)
 			kbal_packet_close_frozen(c->fd[C]);
 			c->fd[C] = -1;
 			c->pkt = PKT_JOINED;
+			list_del(&c->node);
+			list_add_tail(&d->joined, &c->node);
 		} else if (st == KBAL_PKT_POLL_ENDED) {
 			if (!c->drain_since) {
 				c->drain_since = d->now;
@@ -1130,6 +1133,18 @@ static void run_packet(struct kbal_daemon *d)
 			 * at a packet after this loop turn began */
 			conn_close(d, c);
 		}
+	}
+}
+
+static void run_packet(struct kbal_daemon *d)
+{
+	if (d->now - d->pkt_scan >= 10000000ull) {
+		d->pkt_scan = d->now;
+		scan_packet(d, &d->packet);
+	}
+	if (d->now - d->joined_scan >= 1000000000ull) {
+		d->joined_scan = d->now;
+		scan_packet(d, &d->joined);
 	}
 }
 
@@ -1260,6 +1275,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	list_init(&d->dead);
 	list_init(&d->ready);
 	list_init(&d->packet);
+	list_init(&d->joined);
 	d->now = now_ns();
 	err = kbal_maps_create(&d->maps, pin_dir);
 	if (err)
@@ -1307,7 +1323,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 
 	while (!d->stop) {
 		int timeout = list_linked(&d->ready) ? 0 : d->accept_paused ? 100 :
-			      list_linked(&d->draining) || list_linked(&d->packet) ? 1 :
+			      list_linked(&d->draining) ? 1 : list_linked(&d->packet) ? 10 :
 			      list_linked(&d->first) ? 100 : 1000;
 		int n = epoll_wait(d->epfd, evs, 256, timeout);
 
@@ -1346,6 +1362,8 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 		conn_close(d, conn_of(d->draining.next));
 	while (list_linked(&d->packet))
 		conn_close(d, conn_of(d->packet.next));
+	while (list_linked(&d->joined))
+		conn_close(d, conn_of(d->joined.next));
 	free_dead(d);
 	first_cache_drop();
 	for (unsigned i = 0; i < d->nlisteners; i++)

@@ -53,12 +53,13 @@ struct kbal_daemon {
 	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
 	struct kbal_list dead;      /* closed in this epoll batch, freed after it */
 	struct kbal_list ready;     /* out of budget with work left: run again */
-	struct kbal_list packet;    /* joined packet by packet */
+	struct kbal_list packet;    /* handed to the packet path, before the switch */
+	struct kbal_list joined;    /* joined packet by packet */
 	struct kbal_packet pkt;     /* the packet path, when a balancer uses it */
 	int pkt_on;
 	int accept_paused;          /* out of descriptors: listeners off */
 	uint64_t accept_resume;
-	uint64_t pkt_scan;
+	uint64_t pkt_scan, joined_scan;
 	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
 	uint64_t nconns;
 	int stop;
