@@ -816,6 +816,9 @@ static int spliced_fin_delivered(struct kbal_conn *c, int i)
 /* returns -1 when the connection was closed */
 static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	/* a flow on the packet path is the program's; run_packet() ends it */
+	if (c->pkt)
+		return 0;
 	for (int turn = 0; turn < 64; turn++) {
 		int moved = 0;
 

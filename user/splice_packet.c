@@ -73,6 +73,8 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir)
 		goto fail;
 	}
 	p->attached = 1;
+	p->tc_handle = tc.handle;
+	p->tc_priority = tc.priority;
 	return 0;
 fail:
 	kbal_packet_fini(p);
@@ -84,9 +86,11 @@ void kbal_packet_fini(struct kbal_packet *p)
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = p->ifindex, .attach_point = BPF_TC_EGRESS);
 
 	if (p->attached) {
-		LIBBPF_OPTS(bpf_tc_opts, tc, .prog_fd = 0, .handle = 1, .priority = 1);
+		LIBBPF_OPTS(bpf_tc_opts, tc, .handle = p->tc_handle, .priority = p->tc_priority);
 
-		bpf_tc_detach(&hook, &tc);
+		/* a clsact qdisc that was there before us stays, without us */
+		if (bpf_tc_detach(&hook, &tc))
+			log_warn("removing the packet splice filter from lo: %s", strerror(errno));
 	}
 	if (p->hook_created) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;

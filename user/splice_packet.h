@@ -22,6 +22,7 @@ struct kbal_packet {
 	int ifindex;
 	int hook_created;              /* kbald made the clsact qdisc */
 	int attached;
+	uint32_t tc_handle, tc_priority;  /* of our filter, to remove just it */
 };
 
 struct kbal_pkt_flow {

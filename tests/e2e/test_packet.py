@@ -128,3 +128,25 @@ def test_packet_after_a_large_first_response():
             check_pattern(r.body, "4 MiB on the packet path")
             eq(env.stats()["redirected_bytes"], 0, "bytes through sockmap")
         all_gone(env, "the client closed")
+
+
+def test_packet_leaves_lo_as_it_found_it():
+    import subprocess
+
+    def tc(*args):
+        return subprocess.run(["tc"] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT).stdout.decode()
+    # without a qdisc: kbald makes one and takes it away
+    with Env(conf=CONF) as env:
+        check("clsact" in tc("qdisc", "show", "dev", "lo"), "no clsact while kbald runs")
+        eq(env.get("/").status, 200, "a request")
+    check("clsact" not in tc("qdisc", "show", "dev", "lo"), "clsact left on lo")
+    # with someone else's qdisc: only kbald's filter goes
+    tc("qdisc", "add", "dev", "lo", "clsact")
+    try:
+        with Env(conf=CONF) as env:
+            check(tc("filter", "show", "dev", "lo", "egress").strip(), "no filter while kbald runs")
+        check("clsact" in tc("qdisc", "show", "dev", "lo"), "someone else's clsact removed")
+        eq(tc("filter", "show", "dev", "lo", "egress").strip(), "", "kbald's filter left on lo")
+    finally:
+        tc("qdisc", "del", "dev", "lo", "clsact")
