@@ -43,7 +43,7 @@ UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_OBJS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 BPFT_SRCS  := $(wildcard tests/bpf/*.c)
 BPFT_OBJS  := $(patsubst tests/bpf/%.c,$(BUILD)/bpftest/%.o,$(BPFT_SRCS)) $(BUILD)/unit/unit_main.o
-TOOLS      := $(BUILD)/kbal-backend
+TOOLS      := $(BUILD)/kbal-backend $(BUILD)/kbal-impair
 
 DEPS_STAMP := $(BUILD)/.deps
 
@@ -107,6 +107,15 @@ $(BUILD)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(LLHTTP_OBJS)
 $(BUILD)/kbal-backend: tools/kbal-backend.c $(LLHTTP_OBJS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(LLHTTP_OBJS) -lz -o $@
+
+# the namespace tests' loss/duplication/reordering (no sch_netem here)
+$(BUILD)/impair.bpf.o: tests/net/impair.bpf.c $(VMLINUX) | $(DEPS_STAMP) $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/kbal-impair: tests/net/kbal-impair.c $(BUILD)/impair.skel.h | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< $(LDLIBS) -o $@
 
 $(BPF_OBJS) $(SKELS): | $(BUILD)
 $(BUILD):

@@ -11,8 +11,14 @@
  * incrementally. Packets of kbald's frozen sockets are dropped. Everything
  * else passes untouched.
  *
- * Status: the rewrite is complete and tested through BPF_PROG_TEST_RUN
- * (tests/bpf); kbald does not hand flows to it yet (see docs/packet.md).
+ * Three attach points share one body (docs/packet.md):
+ *   kbal_pkt_splice   tc egress of lo: both legs on loopback, every action
+ *                     (a rewritten packet goes on to lo's ingress as it is)
+ *   kbal_pkt_ingress  tc ingress of a real interface: what the peers send
+ *                     (LEARN, SWITCH, REWRITE); a rewritten packet is sent
+ *                     out of the other leg's interface by bpf_redirect_neigh
+ *   kbal_pkt_egress   tc egress of a real interface: what kbald's own
+ *                     sockets send (HOLD, DROP); forwarded packets pass
  */
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
@@ -21,7 +27,7 @@
 
 #define ETH_P_IP     0x0800
 #define IPPROTO_TCP_ 6
-#define TC_ACT_OK_   0
+#define TC_ACT_NEXT_ (-1)    /* TC_ACT_UNSPEC, TCX_NEXT: not ours, next program */
 #define TC_ACT_SHOT_ 2
 #define TCP_OPT_MAX  40     /* option bytes a TCP header can carry */
 
@@ -190,8 +196,9 @@ static __always_inline int rewrite_options(void *tcp, void *data_end, const stru
 	return 0;
 }
 
-SEC("tc")
-int kbal_pkt_splice(struct __sk_buff *skb)
+enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
+
+static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -207,20 +214,20 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 	__u16 win;
 
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP_ || ip->version != 4)
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
 	/* fragments carry no (whole) TCP header: not ours */
 	if (ip->frag_off & bpf_htons(0x3fff))
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
 	ihl = ip->ihl * 4;
 	if (ihl < sizeof(*ip))
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
 	l4off = sizeof(*eth) + ihl;
 	tcp = data + l4off;
 	if ((void *)(tcp + 1) > data_end)
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
 
 	key.saddr = ip->saddr;
 	key.daddr = ip->daddr;
@@ -228,7 +235,15 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 	key.dport = tcp->dest;
 	rw = bpf_map_lookup_elem(&kbal_pkt, &key);
 	if (!rw)
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
+	/* On a real interface the peers' packets arrive at ingress and
+	 * kbald's own leave at egress: each hook acts on its half only. */
+	if (hook == HOOK_INGRESS &&
+	    (rw->action == KBAL_PKT_HOLD || rw->action == KBAL_PKT_DROP))
+		return TC_ACT_NEXT_;
+	if (hook == HOOK_EGRESS &&
+	    rw->action != KBAL_PKT_HOLD && rw->action != KBAL_PKT_DROP)
+		return TC_ACT_NEXT_;
 
 	if (rw->action == KBAL_PKT_HOLD) {
 		/* kbald's client-side socket stays live until the client has
@@ -240,7 +255,7 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 		struct kbal_pkt_rw *up = bpf_map_lookup_elem(&kbal_pkt, &rev);
 
 		if (up && up->action == KBAL_PKT_SWITCH)
-			return TC_ACT_OK_;
+			return TC_ACT_NEXT_;
 		rw->action = KBAL_PKT_DROP;
 	}
 	if (rw->action == KBAL_PKT_DROP) {
@@ -256,7 +271,7 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 		if (!tcp->ack || tcp->syn ||
 		    (__s32)(bpf_ntohl(tcp->ack_seq) - rw->switch_ack) < 0 ||
 		    bpf_ntohl(tcp->seq) != rw->switch_seq)
-			return TC_ACT_OK_;
+			return TC_ACT_NEXT_;
 		rw->action = KBAL_PKT_REWRITE;
 	}
 	if (rw->action == KBAL_PKT_LEARN) {
@@ -269,13 +284,17 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 			if (bpf_skb_load_bytes(skb, l4off + (pos.ts & 63) + 2, &tsval, 4) == 0)
 				rw->last_tsval = bpf_ntohl(tsval);
 		}
-		return TC_ACT_OK_;
+		/* where the peer's packets come in: the interface that
+		 * the other leg's rewritten packets must leave by */
+		if (rw->ifindex != skb->ifindex)
+			rw->ifindex = skb->ifindex;
+		return TC_ACT_NEXT_;
 	}
 	if (tcp->syn) {
 		/* a flow in the map is established: a SYN is a new connection
 		 * reusing the 4-tuple, and it belongs to the stack */
 		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
 	}
 
 	/* A packet of a joined flow that cannot be rewritten must not reach
@@ -292,7 +311,7 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 	data_end = (void *)(long)skb->data_end;
 	tcp = data + l4off;
 	if ((void *)(tcp + 1) > data_end)
-		return TC_ACT_OK_;
+		return TC_ACT_NEXT_;
 	if (rewrite_options(tcp, data_end, &pos, rw, &acc)) {
 		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
 		return TC_ACT_SHOT_;
@@ -334,7 +353,9 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 	old_saddr = ip->saddr;
 	old_daddr = ip->daddr;
 	__sync_fetch_and_add(&rw->packets, 1);
-	__sync_fetch_and_add(&rw->bytes, skb->len);
+	/* payload bytes, as the members' counters have them (a GSO packet
+	 * is one skb: its headers are counted once) */
+	__sync_fetch_and_add(&rw->bytes, skb->len - l4off - doff);
 	rw->last_ns = bpf_ktime_get_ns();
 
 	/* The payload-side changes first (a no-op on CHECKSUM_PARTIAL skbs,
@@ -356,9 +377,36 @@ int kbal_pkt_splice(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, daddr),
 			    &rw->daddr, sizeof(__u32), 0);
 	kbal_stat_add(KBAL_STAT_PKT_REWRITTEN, 1);
+	/* On lo the packet goes on to lo's ingress and the peer's socket.
+	 * Elsewhere its source is now one of our addresses, which the stack
+	 * would refuse as martian: it leaves by the other leg's interface,
+	 * the route and neighbour looked up by the kernel (no forwarding
+	 * sysctl needed, gateways handled). */
 	if (rw->ifindex)
-		return bpf_redirect(rw->ifindex, 0);
-	return TC_ACT_OK_;
+		return bpf_redirect_neigh(rw->ifindex, NULL, 0, 0);
+	return TC_ACT_NEXT_;
+}
+
+SEC("tc")
+int kbal_pkt_splice(struct __sk_buff *skb)
+{
+	return splice(skb, HOOK_LO);
+}
+
+SEC("tc")
+int kbal_pkt_ingress(struct __sk_buff *skb)
+{
+	return splice(skb, HOOK_INGRESS);
+}
+
+SEC("tc")
+int kbal_pkt_egress(struct __sk_buff *skb)
+{
+	/* rewritten at another interface's ingress and redirected here:
+	 * already done (its new 4-tuple is kbald's own, DROP's key) */
+	if (skb->ingress_ifindex)
+		return TC_ACT_NEXT_;
+	return splice(skb, HOOK_EGRESS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

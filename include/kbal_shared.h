@@ -142,12 +142,29 @@ enum kbal_flow_path {
 	KBAL_PATH_PACKET  = 3,  /* joined packet by packet (bpf/packet.bpf.c) */
 };
 
+/* Why a flow took another path than its KbalSplice asked for. */
+enum kbal_flow_why {
+	KBAL_WHY_NONE     = 0,  /* the path configured (or not decided yet) */
+	KBAL_WHY_ONCE,          /* no second request can come: copied unless large */
+	KBAL_WHY_BUSY,          /* bytes beyond the first exchange (pipelined, a body) */
+	KBAL_WHY_UPGRADE,       /* Upgrade or Expect */
+	KBAL_WHY_RESPONSE,      /* a first response kbald does not follow to its end */
+	KBAL_WHY_OPTIONS,       /* TCP options differ between the legs */
+	KBAL_WHY_MSS,           /* a leg's segments would not fit the other's MSS */
+	KBAL_WHY_UNSEEN,        /* a peer's packets (its clock) were not seen */
+	KBAL_WHY_LEGS,          /* one leg on loopback, the other not */
+	KBAL_WHY_RACE,          /* a packet arrived during the handover */
+	KBAL_WHY_REPAIR,        /* TCP_REPAIR refused or failed */
+	KBAL_WHY_MAP,           /* kbal_pkt could not take the entries */
+	KBAL_WHY_MAX,
+};
+
 struct kbal_flow {
 	__u32 member;                  /* index into kbal_members */
 	__u32 state;                   /* enum kbal_flow_state */
 	__u32 path;                    /* enum kbal_flow_path */
 	__u16 member_lport;            /* kbald's source port towards the member */
-	__u16 pad;
+	__u16 why;                     /* enum kbal_flow_why */
 	__u64 client_cookie;           /* socket cookies: keys of kbal_sk_src/dst */
 	__u64 member_cookie;
 	__u64 start_ns;                /* CLOCK_MONOTONIC */
@@ -198,12 +215,13 @@ struct kbal_pkt_rw {
 	__u8  action;                  /* enum kbal_pkt_action */
 	__u8  pad[2];
 	__u32 flags;                   /* enum kbal_pkt_flags, set by the program */
-	__u32 ifindex;                 /* 0: pass on; else redirect out of it */
+	__u32 ifindex;                 /* REWRITE: 0 pass on (lo), else leave by it;
+	                                  LEARN: where the peer's packets came in */
 	__u32 last_tsval;              /* LEARN: the last TSval seen */
 	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover */
 	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover */
 	__u64 packets;
-	__u64 bytes;
+	__u64 bytes;                   /* TCP payload */
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
 _Static_assert(sizeof(struct kbal_pkt_rw) == 80, "ABI kbal_pkt_rw");

@@ -75,7 +75,9 @@ struct kbal_conn {
 	uint16_t member_lport;        /* fd[M]'s local port */
 	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
 	uint8_t pkt;                  /* 0, PKT_SWITCHING or PKT_JOINED */
+	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */
+	uint64_t pkt_bytes[2];        /* joined bytes up/down added to the member */
 	int member;                   /* -1 until picked */
 	int balancer;
 	uint64_t cookie[2];
@@ -145,6 +147,7 @@ static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned sta
 		.start_ns = d->now,
 	};
 	v.member_lport = c->member_lport;
+	v.why = c->why;
 	if (bpf_map_update_elem(d->maps.flows_fd, &c->key, &v, BPF_ANY) == 0)
 		c->flow_in_map = 1;
 }
@@ -187,6 +190,22 @@ static void first_cache_drop(void)
 		free(first_cache[--first_cached]);
 }
 
+/* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
+static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down)
+{
+	struct kbal_member *m;
+
+	if (c->member < 0)
+		return;
+	m = &d->maps.members[c->member];
+	if (up > c->pkt_bytes[UP])
+		m->bytes_to += up - c->pkt_bytes[UP];
+	if (down > c->pkt_bytes[DOWN])
+		m->bytes_from += down - c->pkt_bytes[DOWN];
+	c->pkt_bytes[UP] = up;
+	c->pkt_bytes[DOWN] = down;
+}
+
 static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	if (c->pkt)
@@ -208,13 +227,17 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->flow_in_map)
 		bpf_map_delete_elem(d->maps.flows_fd, &c->key);
 	if (c->pf) {
+		if (c->pkt) {
+			uint64_t last, up, down;
+
+			if (kbal_packet_poll(&d->pkt, c->pf, &last, &up, &down) != -ENOENT)
+				pkt_account(d, c, up, down);
+		}
 		kbal_packet_forget(&d->pkt, c->pf);
 		if (c->pkt == PKT_SWITCHING && c->fd[M] >= 0) {
 			/* nothing passed since the freeze: the member-side
 			 * socket's state is still true, it can say goodbye */
-			int off = TCP_REPAIR_OFF_NO_WP;
-
-			setsockopt(c->fd[M], IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+			kbal_packet_thaw(c->fd[M], 0);
 		} else if (c->pkt == PKT_JOINED) {
 			/* the peers talk to each other now: kbald's sockets
 			 * leave without a word */
@@ -394,13 +417,14 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 			free(c->pf);
 			c->pf = NULL;
 			c->want_packet = 0;
+			c->why = KBAL_WHY_MAP;
 		}
 	}
 }
 
 /* --------------------------------------------------------- first request */
 
-static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c);
+static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why why);
 
 static void build_set_cookie(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t len)
 {
@@ -477,8 +501,10 @@ static void on_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	c->balancer = d->conf->pass[pass].balancer;
 	c->splice_mode = d->maps.balancers[c->balancer].splice;
-	if (c->splice_mode != KBAL_SPLICE_PACKET)
+	if (c->splice_mode != KBAL_SPLICE_PACKET) {
 		c->want_packet = 0;
+		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_NONE;
+	}
 	if (d->maps.balancers[c->balancer].sticky[0])
 		kbal_http_sticky_route(rq, f->buf[UP], d->maps.balancers[c->balancer].sticky,
 				       f->route, sizeof(f->route));
@@ -572,6 +598,10 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			c->want_packet = msg->keep_alive && !msg->upgrade && !msg->chunked &&
 					 msg->content_length <= 0 && !msg->expect_continue &&
 					 f->len[UP] == msg->head_len;
+			c->why = c->want_packet ? KBAL_WHY_NONE :
+				 !msg->keep_alive && !msg->upgrade ? KBAL_WHY_ONCE :
+				 msg->upgrade || msg->expect_continue ? KBAL_WHY_UPGRADE :
+				 KBAL_WHY_BUSY;
 			f->msg_total[UP] = c->rd[UP] - (f->len[UP] - msg->head_len);
 			if (!msg->chunked)   /* Content-Length framing: nothing left to check */
 				c->phase[UP] = P_FLUSH;
@@ -604,7 +634,7 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				continue;
 			}
 			if (c->want_packet && (!msg->done || c->upgrade))
-				pkt_give_up(d, c);
+				pkt_give_up(d, c, c->upgrade ? KBAL_WHY_UPGRADE : KBAL_WHY_RESPONSE);
 			f->msg_total[DOWN] = c->rd[DOWN] - (f->len[DOWN] - msg->head_len);
 			return;
 		} else if (i == DOWN && rc == KBAL_HTTP_DONE) {
@@ -618,9 +648,10 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 /* ------------------------------------------------------------- handover */
 
 /* the flow will take the sockmap path after all */
-static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c)
+static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why why)
 {
 	c->want_packet = 0;
+	c->why = why;
 	if (c->pf) {
 		kbal_packet_forget(&d->pkt, c->pf);
 		free(c->pf);
@@ -631,13 +662,14 @@ static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c)
 /* Both directions are quiet after the first exchange: try the packet path. */
 static void pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	const char *why;
+	enum kbal_flow_why why;
 	int err;
 
 	err = kbal_packet_handover(&d->pkt, c->fd[C], c->fd[M], c->pf, &why);
 	if (err) {
-		log_debug("conn %p: packet path refused (%s): sockmap", (void *)c, why);
-		pkt_give_up(d, c);
+		log_debug("conn %p: packet path refused (%s): sockmap", (void *)c,
+			  kbal_why_name(why));
+		pkt_give_up(d, c, why);
 		return;
 	}
 	/* kbald's member socket is frozen: no more events from it */
@@ -859,7 +891,7 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 			    dir_all_written(c, i) && c->connected) {
 				/* a byte beyond the first message: not quiet */
 				if (c->want_packet && c->rd[i] != c->f->msg_total[i])
-					pkt_give_up(d, c);
+					pkt_give_up(d, c, KBAL_WHY_BUSY);
 				if (c->want_packet) {
 					/* both directions quiet: join them */
 					if (i == DOWN && c->phase[UP] == P_FLUSH && c->empty[UP] &&
@@ -1116,6 +1148,8 @@ static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 		int st = kbal_packet_poll(&d->pkt, c->pf, &last, &up, &down);
 
 		next = n->next;
+		if (st >= 0)
+			pkt_account(d, c, up, down);
 		if (st == KBAL_PKT_POLL_JOINED && c->pkt == PKT_SWITCHING) {
 			epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[C], NULL);
 			kbal_packet_close_frozen(c->fd[C]);
@@ -1123,7 +1157,7 @@ static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 			c->pkt = PKT_JOINED;
 			list_del(&c->node);
 			list_add_tail(&d->joined, &c->node);
-		} else if (st == KBAL_PKT_POLL_ENDED) {
+		} else if (st == KBAL_PKT_POLL_ENDED || st < 0) {
 			if (!c->drain_since) {
 				c->drain_since = d->now;
 				log_debug("conn %p: joined flow ended (%llu bytes up, %llu down)",

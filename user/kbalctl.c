@@ -59,16 +59,18 @@ static int cmd_flows(struct kbal_maps *m)
 	char ip[INET_ADDRSTRLEN];
 	unsigned n = 0;
 
-	printf("%-21s %-6s %-8s %-8s %s\n", "CLIENT", "ROUTE", "STATE", "PATH", "LPORT");
+	printf("%-21s %-6s %-8s %-8s %-6s %s\n", "CLIENT", "ROUTE", "STATE", "PATH", "LPORT",
+	       "WHY");
 	while (bpf_map_get_next_key(m->flows_fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(m->flows_fd, &key, &v))
 			continue;
 		inet_ntop(AF_INET, &key.client_addr, ip, sizeof(ip));
-		printf("%s:%-15u %-6s %-8s %-8s %u\n", ip, ntohs(key.client_port),
+		printf("%s:%-15u %-6s %-8s %-8s %-6u %s\n", ip, ntohs(key.client_port),
 		       v.member < KBAL_MAX_MEMBERS ? m->members[v.member].route : "?",
-		       states[v.state % 3], paths[v.path % 4], v.member_lport);
+		       states[v.state % 3], paths[v.path % 4], v.member_lport,
+		       kbal_why_name(v.why));
 		n++;
 	}
 	printf("%u flow(s)\n", n);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include "kbal_shared.h"
 #include "maps.h"
 #include "manager.h"
@@ -46,6 +47,32 @@ static void html_escape(FILE *f, const char *s)
 		default: fputc(*s, f);
 		}
 	}
+}
+
+/* Live flows by path and by why they took it (kbal_flows). */
+static void flows_table(const struct kbal_maps *m, FILE *f)
+{
+	static const char *const paths[] = { "deciding", "sockmap", "copy", "packet" };
+	unsigned count[4][KBAL_WHY_MAX] = {}, total = 0;
+	struct kbal_flow_key key, next, *prev = NULL;
+	struct kbal_flow v;
+
+	while (total < KBAL_MAX_FLOWS && bpf_map_get_next_key(m->flows_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m->flows_fd, &key, &v))
+			continue;
+		count[v.path % 4][v.why < KBAL_WHY_MAX ? v.why : 0]++;
+		total++;
+	}
+	fprintf(f, "<hr />\n<h3>Live flows: %u</h3>\n<table><tr><th>Path</th><th>Why</th>"
+		"<th>Flows</th></tr>\n", total);
+	for (unsigned p = 0; p < 4; p++)
+		for (unsigned w = 0; w < KBAL_WHY_MAX; w++)
+			if (count[p][w])
+				fprintf(f, "<tr><td>%s</td><td>%s</td><td>%u</td></tr>\n", paths[p],
+					kbal_why_name(w), count[p][w]);
+	fputs("</table>\n", f);
 }
 
 int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
@@ -97,6 +124,7 @@ int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
 		}
 		fputs("</table>\n", f);
 	}
+	flows_table(m, f);
 	fputs("<hr /><p>Spliced connections keep the route of their first request; "
 	      "see docs/operating.md.</p>\n</body></html>\n", f);
 	if (fclose(f))

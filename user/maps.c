@@ -251,3 +251,23 @@ unsigned long long kbal_maps_stat(const struct kbal_maps *m, unsigned idx)
 		sum += vals[i];
 	return sum;
 }
+
+const char *kbal_why_name(unsigned why)
+{
+	static const char *const names[KBAL_WHY_MAX] = {
+		[KBAL_WHY_NONE]     = "-",
+		[KBAL_WHY_ONCE]     = "one-request",
+		[KBAL_WHY_BUSY]     = "bytes-queued",
+		[KBAL_WHY_UPGRADE]  = "upgrade",
+		[KBAL_WHY_RESPONSE] = "response-unbounded",
+		[KBAL_WHY_OPTIONS]  = "tcp-options-differ",
+		[KBAL_WHY_MSS]      = "mss",
+		[KBAL_WHY_UNSEEN]   = "peer-unseen",
+		[KBAL_WHY_LEGS]     = "loopback-and-not",
+		[KBAL_WHY_RACE]     = "handover-race",
+		[KBAL_WHY_REPAIR]   = "tcp-repair",
+		[KBAL_WHY_MAP]      = "map-full",
+	};
+
+	return why < KBAL_WHY_MAX && names[why] ? names[why] : "?";
+}

@@ -29,6 +29,9 @@ struct kbal_maps {
 };
 
 int kbal_maps_create(struct kbal_maps *m, const char *pin_dir);
+
+/* enum kbal_flow_why in a word, for logs, kbalctl and the manager page */
+const char *kbal_why_name(unsigned why);
 int kbal_maps_open(struct kbal_maps *m, const char *pin_dir);
 void kbal_maps_close(struct kbal_maps *m);
 

@@ -20,6 +20,8 @@
  * ends, reserving the port the member sees.
  */
 #include <errno.h>
+#include <ifaddrs.h>
+#include <time.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,17 +38,90 @@
 #include "log.h"
 #include "splice_packet.h"
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* tcx (Linux 6.6): Debian 12's libbpf predates its names */
+#ifndef BPF_F_BEFORE
+#define BPF_F_BEFORE (1U << 3)
+#endif
+enum { KBAL_TCX_INGRESS = 46, KBAL_TCX_EGRESS = 47 };
+
+/* Attach one of the three programs at one hook of an interface, ahead of
+ * any other program there: a joined flow's packets are ours alone. */
+static int attach_hook(struct kbal_packet *p, struct kbal_pkt_if *pi, int egress)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_BEFORE);
+	struct bpf_program *prog = pi->ifindex == p->lo ? p->skel->progs.kbal_pkt_splice :
+				   egress ? p->skel->progs.kbal_pkt_egress :
+					    p->skel->progs.kbal_pkt_ingress;
+	int fd;
+
+	fd = bpf_link_create(bpf_program__fd(prog), pi->ifindex,
+			     (enum bpf_attach_type)(egress ? KBAL_TCX_EGRESS : KBAL_TCX_INGRESS),
+			     &opts);
+	if (fd < 0)
+		return fd;
+	pi->link_fd[egress] = fd;
+	return 0;
+}
+
+static void detach_if(struct kbal_pkt_if *pi)
+{
+	for (int eg = 0; eg < 2; eg++)
+		if (pi->link_fd[eg] >= 0)
+			close(pi->link_fd[eg]);
+	pi->ifindex = 0;
+	pi->link_fd[0] = pi->link_fd[1] = -1;
+}
+
+/* The program on ifindex: lo at egress, any other interface both ways. */
+static int attach_if(struct kbal_packet *p, int ifindex)
+{
+	struct kbal_pkt_if *pi;
+	char name[IF_NAMESIZE] = "?";
+	int err;
+
+	for (int i = 0; i < p->nifs; i++)
+		if (p->ifs[i].ifindex == ifindex)
+			return 0;
+	if_indextoname(ifindex, name);
+	if (p->nifs == KBAL_PKT_MAX_IFS) {
+		log_warn("packet splice: more than %d interfaces, not attaching to %s",
+			 KBAL_PKT_MAX_IFS, name);
+		return -ENOSPC;
+	}
+	pi = &p->ifs[p->nifs];
+	pi->ifindex = ifindex;
+	pi->link_fd[0] = pi->link_fd[1] = -1;
+	err = attach_hook(p, pi, 1);
+	if (!err && ifindex != p->lo)
+		err = attach_hook(p, pi, 0);
+	if (err) {
+		log_err("attaching the packet splice program to %s (tcx, Linux 6.6+): %s", name,
+			strerror(-err));
+		detach_if(pi);
+		return err;
+	}
+	p->nifs++;
+	log_info("packet splice: attached to %s", name);
+	return 0;
+}
+
 int kbal_packet_init(struct kbal_packet *p, const char *pin_dir)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
-	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, tc);
 	int err;
 
 	memset(p, 0, sizeof(*p));
 	p->pkt_fd = -1;
-	p->ifindex = if_nametoindex("lo");
-	if (!p->ifindex)
+	p->lo = if_nametoindex("lo");
+	if (!p->lo)
 		return -errno;
 	/* shares kbal_stats and the state maps with the sockmap object
 	 * through the pins; kbal_pkt is its own */
@@ -59,22 +134,10 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir)
 		goto fail;
 	}
 	p->pkt_fd = bpf_map__fd(p->skel->maps.kbal_pkt);
-	hook.ifindex = p->ifindex;
-	err = bpf_tc_hook_create(&hook);
-	if (err && err != -EEXIST) {
-		log_err("creating the clsact qdisc on lo: %s", strerror(-err));
+	/* lo now; other interfaces when a flow's addresses are on them */
+	err = attach_if(p, p->lo);
+	if (err)
 		goto fail;
-	}
-	p->hook_created = !err;
-	tc.prog_fd = bpf_program__fd(p->skel->progs.kbal_pkt_splice);
-	err = bpf_tc_attach(&hook, &tc);
-	if (err) {
-		log_err("attaching the packet splice program to lo: %s", strerror(-err));
-		goto fail;
-	}
-	p->attached = 1;
-	p->tc_handle = tc.handle;
-	p->tc_priority = tc.priority;
 	return 0;
 fail:
 	kbal_packet_fini(p);
@@ -83,25 +146,47 @@ fail:
 
 void kbal_packet_fini(struct kbal_packet *p)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = p->ifindex, .attach_point = BPF_TC_EGRESS);
-
-	if (p->attached) {
-		LIBBPF_OPTS(bpf_tc_opts, tc, .handle = p->tc_handle, .priority = p->tc_priority);
-
-		/* a clsact qdisc that was there before us stays, without us */
-		if (bpf_tc_detach(&hook, &tc))
-			log_warn("removing the packet splice filter from lo: %s", strerror(errno));
-	}
-	if (p->hook_created) {
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
+	for (int i = 0; i < p->nifs; i++)
+		detach_if(&p->ifs[i]);
 	if (p->skel) {
 		bpf_map__unpin(p->skel->maps.kbal_pkt, NULL);
 		packet_bpf__destroy(p->skel);
 	}
 	memset(p, 0, sizeof(*p));
 	p->pkt_fd = -1;
+}
+
+/* The interface that holds local address a (network order), 0 if none. */
+static int ifindex_of(struct kbal_packet *p, uint32_t a)
+{
+	struct ifaddrs *ifa, *i;
+	uint64_t now;
+
+	if ((ntohl(a) >> 24) == 127)
+		return p->lo;
+	for (int n = 0; n < p->naddrs; n++)
+		if (p->addrs[n].addr == a)
+			return p->addrs[n].ifindex;
+	/* an address not seen before: read them again, once a second */
+	now = now_ns();
+	if (p->addrs_read_ns && now - p->addrs_read_ns < 1000000000ull)
+		return 0;
+	p->addrs_read_ns = now;
+	if (getifaddrs(&ifa))
+		return 0;
+	p->naddrs = 0;
+	for (i = ifa; i && p->naddrs < KBAL_PKT_MAX_ADDRS; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		p->addrs[p->naddrs].addr = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+		p->addrs[p->naddrs].ifindex = if_nametoindex(i->ifa_name);
+		p->naddrs++;
+	}
+	freeifaddrs(ifa);
+	for (int n = 0; n < p->naddrs; n++)
+		if (p->addrs[n].addr == a)
+			return p->addrs[n].ifindex;
+	return 0;
 }
 
 static int tuple(int fd, struct sockaddr_in *local, struct sockaddr_in *peer)
@@ -129,8 +214,17 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 	struct sockaddr_in cl, cp, ml, mp;
 	struct kbal_pkt_rw learn = { .action = KBAL_PKT_LEARN };
 
+	int ifindex;
+
 	if (tuple(cfd, &cl, &cp) || tuple(mfd, &ml, &mp))
 		return -errno;
+	/* A guess from the addresses (routing may differ): the program
+	 * notes in the LEARN entries where the peers' packets really come
+	 * in, and a flow whose packets it has not seen is not joined. */
+	if ((ifindex = ifindex_of(p, cl.sin_addr.s_addr)))
+		attach_if(p, ifindex);
+	if ((ifindex = ifindex_of(p, ml.sin_addr.s_addr)))
+		attach_if(p, ifindex);
 	key_of(&fl->up, &cp, &cl);
 	key_of(&fl->hold_c, &cl, &cp);
 	key_of(&fl->down, &mp, &ml);
@@ -155,12 +249,28 @@ void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 
 struct tcp_state {
 	uint32_t snd_nxt, rcv_nxt, tsval;
+	uint32_t mss_clamp;            /* the peer's MSS (TCP_MAXSEG in repair mode) */
 	struct tcp_info ti;
 };
 
 static int repair(int fd, int on)
 {
 	return setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) ? -errno : 0;
+}
+
+/*
+ * Out of repair mode, quietly (no window probe). The kernel's repair mode
+ * overrides SO_REUSEADDR and leaving it clears the flag: a client-side
+ * socket (accepted, so it had the listener's) gets it back, or once it is
+ * closed and lingering a restarted kbald could not bind its listener.
+ */
+void kbal_packet_thaw(int fd, int reuseaddr)
+{
+	int one = 1;
+
+	repair(fd, TCP_REPAIR_OFF_NO_WP);
+	if (reuseaddr)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 }
 
 /* in repair mode: the queues' sequence numbers and the socket's clock */
@@ -186,6 +296,9 @@ static int read_state(int fd, struct tcp_state *st)
 	len = sizeof(st->ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &st->ti, &len))
 		return -errno;
+	len = sizeof(uint32_t);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &st->mss_clamp, &len))
+		return -errno;
 	return 0;
 }
 
@@ -208,46 +321,69 @@ static void send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k)
 #define OPTS_COMPARED (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_ECN)
 
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
-			 const char **why)
+			 enum kbal_flow_why *why)
 {
 	struct tcp_state c = {}, m = {}, c2 = {}, m2 = {};
 	struct kbal_pkt_rw learn_up = {}, learn_down = {}, up = {}, down = {};
 	struct kbal_pkt_rw hold = { .action = KBAL_PKT_HOLD }, drop = { .action = KBAL_PKT_DROP };
 	int err, ts;
 
-	*why = "";
+	*why = KBAL_WHY_NONE;
 	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &learn_up) ||
 	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &learn_down)) {
-		*why = "no learn entries";
+		*why = KBAL_WHY_MAP;
 		return -ENOENT;
+	}
+	/* where the peers' packets came in: each leg's rewritten packets
+	 * leave by the other's interface (on lo they just go on) */
+	if (!learn_up.ifindex || !learn_down.ifindex) {
+		*why = KBAL_WHY_UNSEEN;
+		return -EPROTO;
+	}
+	if ((learn_up.ifindex == (uint32_t)p->lo) != (learn_down.ifindex == (uint32_t)p->lo)) {
+		*why = KBAL_WHY_LEGS;
+		return -EPROTO;
 	}
 	/* 1. freeze the member side for good, peek at the client side */
 	if ((err = repair(mfd, 1)))
 		goto fail_why;
 	if ((err = repair(cfd, 1))) {
-		repair(mfd, TCP_REPAIR_OFF_NO_WP);
+		kbal_packet_thaw(mfd, 0);
 		goto fail_why;
 	}
 	err = read_state(cfd, &c);
 	if (!err)
 		err = read_state(mfd, &m);
 	if (err) {
-		*why = "reading the sequence state";
+		*why = KBAL_WHY_REPAIR;
 		goto thaw;
 	}
 	if ((c.ti.tcpi_options & OPTS_COMPARED) != (m.ti.tcpi_options & OPTS_COMPARED)) {
-		*why = "TCP options differ between the legs";
+		*why = KBAL_WHY_OPTIONS;
 		err = -EPROTO;
 		goto thaw;
 	}
 	ts = !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
 	if (ts && (!learn_up.last_tsval || !learn_down.last_tsval)) {
-		*why = "a peer's clock was not seen";
+		*why = KBAL_WHY_UNSEEN;
+		err = -EPROTO;
+		goto thaw;
+	}
+	/* Each leg's segments must fit the other leg: the member sends at
+	 * most the MSS kbald advertised to it, and the client must accept
+	 * that much (its own MSS, as kbald's client-side socket has it);
+	 * the same the other way. (tcpi_snd_mss is no measure: the kernel
+	 * also bounds it by half the largest window seen.) */
+	if (m.ti.tcpi_advmss > c.mss_clamp || c.ti.tcpi_advmss > m.mss_clamp) {
+		log_debug("packet path: MSS: kbald advertised %u to the member, %u to the client; "
+			  "the client's MSS %u, the member's %u", m.ti.tcpi_advmss,
+			  c.ti.tcpi_advmss, c.mss_clamp, m.mss_clamp);
+		*why = KBAL_WHY_MSS;
 		err = -EPROTO;
 		goto thaw;
 	}
 	if (unread(cfd) || unread(mfd) || m.ti.tcpi_unacked || m.ti.tcpi_notsent_bytes) {
-		*why = "bytes in flight";
+		*why = KBAL_WHY_BUSY;
 		err = -EAGAIN;
 		goto thaw;
 	}
@@ -258,6 +394,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 	up.seq_delta = m.snd_nxt - c.rcv_nxt;
 	up.ack_delta = m.rcv_nxt - c.snd_nxt;
 	up.win_shift = (int)c.ti.tcpi_snd_wscale - (int)m.ti.tcpi_rcv_wscale;
+	up.ifindex = learn_down.ifindex == (uint32_t)p->lo ? 0 : learn_down.ifindex;
 	up.switch_ack = c.snd_nxt;
 	up.switch_seq = c.rcv_nxt;
 	/* member -> client, in the client-side socket's numbers */
@@ -266,6 +403,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 	down.seq_delta = c.snd_nxt - m.rcv_nxt;
 	down.ack_delta = c.rcv_nxt - m.snd_nxt;
 	down.win_shift = (int)m.ti.tcpi_snd_wscale - (int)c.ti.tcpi_rcv_wscale;
+	down.ifindex = learn_up.ifindex == (uint32_t)p->lo ? 0 : learn_up.ifindex;
 	if (ts) {
 		/* Each leg's clock mapped onto the other's, 1 ms ahead so
 		 * that a translated TSval never goes back (PAWS); TSecr gets
@@ -282,28 +420,28 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 	    bpf_map_update_elem(p->pkt_fd, &fl->down, &down, BPF_ANY) ||
 	    bpf_map_update_elem(p->pkt_fd, &fl->up, &up, BPF_ANY)) {
 		err = -errno;
-		*why = "writing the entries";
+		*why = KBAL_WHY_MAP;
 		goto unmap;
 	}
 	/* 3. nothing may have reached either socket since the read */
 	if (read_state(cfd, &c2) || read_state(mfd, &m2) ||
 	    c2.rcv_nxt != c.rcv_nxt || m2.rcv_nxt != m.rcv_nxt || m2.snd_nxt != m.snd_nxt) {
-		*why = "a packet arrived during the handover";
+		*why = KBAL_WHY_RACE;
 		err = -EAGAIN;
 		goto unmap;
 	}
 	/* the client side goes on (it may have to retransmit), quietly */
-	repair(cfd, TCP_REPAIR_OFF_NO_WP);
+	kbal_packet_thaw(cfd, 1);
 	return 0;
 
 unmap:
 	kbal_packet_forget(p, fl);
 thaw:
-	repair(cfd, TCP_REPAIR_OFF_NO_WP);
-	repair(mfd, TCP_REPAIR_OFF_NO_WP);
+	kbal_packet_thaw(cfd, 1);
+	kbal_packet_thaw(mfd, 0);
 	return err;
 fail_why:
-	*why = "TCP_REPAIR refused (CAP_NET_ADMIN?)";
+	*why = KBAL_WHY_REPAIR;
 	return err;
 }
 
@@ -314,7 +452,7 @@ int kbal_packet_poll(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint
 
 	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
 	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down))
-		return KBAL_PKT_POLL_ENDED;
+		return -ENOENT;
 	*last_ns = up.last_ns > down.last_ns ? up.last_ns : down.last_ns;
 	*bytes_up = up.bytes;
 	*bytes_down = down.bytes;

@@ -16,13 +16,28 @@
 
 struct packet_bpf;
 
+#define KBAL_PKT_MAX_IFS   32
+#define KBAL_PKT_MAX_ADDRS 64
+
+/* An interface the program is attached to: lo at egress only, others at
+ * ingress (what the peers send) and egress (what kbald's sockets send).
+ * tcx links: they go when kbald's descriptors go, a crash included, so
+ * that no program of a dead kbald rewrites into ports nobody holds. */
+struct kbal_pkt_if {
+	int ifindex;
+	int link_fd[2];                /* [0] ingress, [1] egress; -1: none */
+};
+
 struct kbal_packet {
 	struct packet_bpf *skel;
 	int pkt_fd;
-	int ifindex;
-	int hook_created;              /* kbald made the clsact qdisc */
-	int attached;
-	uint32_t tc_handle, tc_priority;  /* of our filter, to remove just it */
+	int lo;                        /* lo's ifindex */
+	int nifs;
+	struct kbal_pkt_if ifs[KBAL_PKT_MAX_IFS];
+	/* kbald's local addresses -> their interfaces (getifaddrs) */
+	int naddrs;
+	struct { uint32_t addr; int ifindex; } addrs[KBAL_PKT_MAX_ADDRS];
+	uint64_t addrs_read_ns;
 };
 
 struct kbal_pkt_flow {
@@ -41,6 +56,8 @@ enum kbal_pkt_poll {
 int kbal_packet_init(struct kbal_packet *p, const char *pin_dir);
 void kbal_packet_fini(struct kbal_packet *p);
 
+/* Installs the LEARN entries and attaches the program to the interfaces
+ * that hold the two sockets' local addresses, if it is not there yet. */
 int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl);
 
 /*
@@ -50,13 +67,18 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
  * (the caller splices with sockmap instead). why receives a reason.
  */
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
-			 const char **why);
+			 enum kbal_flow_why *why);
 
-/* last_ns: the last packet either way (for idle reaping) */
+/* enum kbal_pkt_poll, or -ENOENT (the entries are gone). last_ns: the
+ * last packet either way (for idle reaping); bytes: TCP payload. */
 int kbal_packet_poll(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint64_t *last_ns,
 		     uint64_t *bytes_up, uint64_t *bytes_down);
 
 void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+
+/* Leave repair mode without a window probe; reuseaddr: the socket had
+ * SO_REUSEADDR (an accepted one), which repair mode cleared. */
+void kbal_packet_thaw(int fd, int reuseaddr);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);

@@ -36,6 +36,8 @@ struct pkt_spec {
 
 static struct packet_bpf *skel;
 static int prog_fd, map_fd;
+static int lo_fd, ingress_fd, egress_fd;   /* the three attach points */
+static __u32 run_iif;                      /* __sk_buff.ingress_ifindex of a run */
 
 static uint16_t csum_fold(uint32_t sum)
 {
@@ -168,8 +170,10 @@ static struct kbal_pkt_key key_of(const struct pkt_spec *s)
 
 static int run(const uint8_t *in, size_t len, uint8_t *out, uint32_t *outlen, int *retval)
 {
+	struct __sk_buff ctx = { .ingress_ifindex = run_iif };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
-		    .data_out = out, .data_size_out = *outlen, .repeat = 1);
+		    .data_out = out, .data_size_out = *outlen, .repeat = 1,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
 	int err = bpf_prog_test_run_opts(prog_fd, &opts);
 
 	*outlen = opts.data_size_out;
@@ -207,7 +211,9 @@ static int setup(void)
 		skel = NULL;
 		return 0;
 	}
-	prog_fd = bpf_program__fd(skel->progs.kbal_pkt_splice);
+	lo_fd = prog_fd = bpf_program__fd(skel->progs.kbal_pkt_splice);
+	ingress_fd = bpf_program__fd(skel->progs.kbal_pkt_ingress);
+	egress_fd = bpf_program__fd(skel->progs.kbal_pkt_egress);
 	map_fd = bpf_map__fd(skel->maps.kbal_pkt);
 	return 1;
 }
@@ -241,7 +247,7 @@ static int check_rewrite(const char *what, const struct pkt_spec *spec,
 	bpf_map_delete_elem(map_fd, &k);
 	reference(&ref, rw, 0);
 	wlen = build(&ref, want);
-	ok &= ASSERT_EQ(retval, rw->ifindex ? TC_ACT_REDIRECT : TC_ACT_OK, what);
+	ok &= ASSERT_EQ(retval, rw->ifindex ? TC_ACT_REDIRECT : TC_ACT_UNSPEC, what);
 	ok &= ASSERT_EQ(outlen, wlen, what);
 	ok &= ASSERT_TRUE(checksums_ok(out, outlen), what);
 	/* build() computed want's checksums from scratch: all bytes equal */
@@ -359,7 +365,7 @@ static void check_untouched(const char *what, const struct pkt_spec *s, int inse
 		bpf_map_update_elem(map_fd, &k, &base_rw, BPF_ANY);
 	if (ASSERT_EQ(run(in, len, out, &outlen, &retval), 0, what)) {
 		ASSERT_EQ(retval, want_ret, what);
-		if (want_ret == TC_ACT_OK)
+		if (want_ret == TC_ACT_UNSPEC)
 			ASSERT_TRUE(outlen == len && !memcmp(in, out, len), what);
 	}
 	if (insert)
@@ -379,12 +385,12 @@ UNIT_TEST(pkt_untouched_and_dropped)
 
 	if (!setup())
 		return;
-	check_untouched("no entry", &s, 0, TC_ACT_OK);
+	check_untouched("no entry", &s, 0, TC_ACT_UNSPEC);
 	s.proto = IPPROTO_UDP;
-	check_untouched("not TCP", &s, 1, TC_ACT_OK);
+	check_untouched("not TCP", &s, 1, TC_ACT_UNSPEC);
 	s = base_pkt;
 	s.flags = 0x02;
-	check_untouched("SYN on a joined 4-tuple", &s, 1, TC_ACT_OK);
+	check_untouched("SYN on a joined 4-tuple", &s, 1, TC_ACT_UNSPEC);
 
 	s = base_pkt;
 	unparsed = stat(KBAL_STAT_PKT_UNPARSED);
@@ -522,10 +528,54 @@ UNIT_TEST(pkt_learn_notes_the_clock)
 		return;
 	SPEC_OPTS(s, opt_ts);
 	bpf_map_update_elem(map_fd, &k, &learn, BPF_ANY);
-	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_OK, "LEARN passes");
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "LEARN passes");
 	ASSERT_TRUE(outlen == build(&s, in) && !memcmp(in, out, outlen), "LEARN leaves it as is");
 	ASSERT_EQ(get_entry(&k).last_tsval, 100, "TSval noted");
+	/* BPF_PROG_TEST_RUN runs on lo (ifindex 1) */
+	ASSERT_EQ(get_entry(&k).ifindex, 1, "the interface it came in by noted");
 	bpf_map_delete_elem(map_fd, &k);
+}
+
+/*
+ * On a real interface: ingress acts on what the peers send, egress on what
+ * kbald's sockets send, and egress leaves alone what another interface's
+ * ingress rewrote and redirected (its 4-tuple is then DROP's key).
+ */
+UNIT_TEST(pkt_ingress_egress_halves)
+{
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_rw rw = base_rw, drop = { .action = KBAL_PKT_DROP };
+	struct kbal_pkt_rw hold = { .action = KBAL_PKT_HOLD };
+	struct kbal_pkt_rw learn = { .action = KBAL_PKT_LEARN };
+	struct kbal_pkt_key k = key_of(&s);
+	uint8_t out[2048];
+	uint32_t outlen;
+
+	if (!setup())
+		return;
+	rw.ifindex = 1;
+	prog_fd = ingress_fd;
+	check_rewrite("ingress: rewritten and redirected", &s, &rw);
+	bpf_map_update_elem(map_fd, &k, &drop, BPF_ANY);
+	check_untouched("ingress: a DROP key is egress's business", &s, 0, TC_ACT_UNSPEC);
+	bpf_map_update_elem(map_fd, &k, &hold, BPF_ANY);
+	check_untouched("ingress: a HOLD key is egress's business", &s, 0, TC_ACT_UNSPEC);
+	bpf_map_update_elem(map_fd, &k, &learn, BPF_ANY);
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "ingress: LEARN passes");
+	ASSERT_EQ(get_entry(&k).ifindex, 1, "ingress: LEARN notes the interface");
+
+	prog_fd = egress_fd;
+	bpf_map_update_elem(map_fd, &k, &rw, BPF_ANY);
+	check_untouched("egress: a REWRITE key is ingress's business", &s, 0, TC_ACT_UNSPEC);
+	ASSERT_EQ(get_entry(&k).packets, 0, "egress: nothing rewritten");
+	bpf_map_update_elem(map_fd, &k, &drop, BPF_ANY);
+	check_untouched("egress: the frozen socket's packet dropped", &s, 0, TC_ACT_SHOT);
+	run_iif = 2;
+	check_untouched("egress: a packet redirected from ingress passes", &s, 0, TC_ACT_UNSPEC);
+	ASSERT_EQ(get_entry(&k).packets, 1, "egress: only the local packet counted");
+	run_iif = 0;
+	bpf_map_delete_elem(map_fd, &k);
+	prog_fd = lo_fd;
 }
 
 UNIT_TEST(pkt_switch_then_hold_drops)
@@ -551,10 +601,10 @@ UNIT_TEST(pkt_switch_then_hold_drops)
 	bpf_map_update_elem(map_fd, &kb, &hold, BPF_ANY);
 
 	s.ack = 4999;   /* the client has not got everything yet */
-	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_OK, "before the switch");
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "before the switch");
 	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_SWITCH, "no switch on an old ack");
 	ASSERT_EQ(get_entry(&k).packets, 0, "passed to kbald's socket, not rewritten");
-	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_OK, "kbald's socket may retransmit");
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, "kbald's socket may retransmit");
 	s.ack = 5000;
 	s.seq = base_pkt.seq + 1;  /* not the next byte kbald's socket expects */
 	run_one(&s, out, &outlen);

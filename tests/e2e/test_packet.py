@@ -3,11 +3,14 @@
 connections are joined packet by packet by bpf/packet.bpf.c, kbald's
 sockets frozen; every later byte must arrive exactly once, in order."""
 
+import json
 import os
 import socket
+import subprocess
 import struct
 import time
 
+import kbaltest
 from kbaltest import EXAMPLE_CONF, Env, check, check_pattern, crc_line, eq, wait_until
 
 MiB = 1 << 20
@@ -54,6 +57,11 @@ def test_packet_keepalive_byte_exact():
             eq(st["pkt_unparsed"], 0, "packets not understood")
             eq(len(env.backend_log(n)), 33, "requests at WAS%d" % n)
         all_gone(env, "the client closed")
+        # the joined bytes count in the member's traffic (bytraffic, manager)
+        m = env.member(n)
+        check(16 * MiB <= int(m["bytes_from"]) < 17 * MiB and
+              8 * MiB <= int(m["bytes_to"]) < 9 * MiB,
+              "member counters after 16 MiB down, 8 MiB up: %r" % m)
 
 
 def test_packet_member_closes_first():
@@ -130,23 +138,69 @@ def test_packet_after_a_large_first_response():
         all_gone(env, "the client closed")
 
 
-def test_packet_leaves_lo_as_it_found_it():
-    import subprocess
+def _bpftool(*args):
+    p = subprocess.run(["bpftool", "-j"] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=10)
+    check(p.returncode == 0, "bpftool %s: %s" % (" ".join(args), p.stderr.decode()))
+    return json.loads(p.stdout or b"[]")
 
-    def tc(*args):
-        return subprocess.run(["tc"] + list(args), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT).stdout.decode()
-    # without a qdisc: kbald makes one and takes it away
+
+def _kbal_progs(after_id):
+    """{id: name} of the packet programs loaded since after_id (ids only
+    grow: programs of other tests or processes are older)."""
+    return {p["id"]: p.get("name", "") for p in _bpftool("prog", "show")
+            if p["id"] > after_id and p.get("name", "").startswith("kbal_pkt_")}
+
+
+def _has_socket(lport, rport):
+    """A TCP socket of 127.0.0.1:lport <-> 127.0.0.1:rport in this netns."""
+    want = "0100007F:%04X 0100007F:%04X" % (lport, rport)
+    with open("/proc/net/tcp") as f:
+        return any(" ".join(l.split()[1:3]) == want for l in f)
+
+
+def test_packet_program_dies_with_kbald():
+    """The program hangs on tcx links held by kbald's descriptors: a kbald
+    killed outright leaves nothing that rewrites into ports nobody holds,
+    its joined flows end at their next packet, and a restart starts clean."""
+    before = max([p["id"] for p in _bpftool("prog", "show")] or [0])
     with Env(conf=CONF) as env:
-        check("clsact" in tc("qdisc", "show", "dev", "lo"), "no clsact while kbald runs")
-        eq(env.get("/").status, 200, "a request")
-    check("clsact" not in tc("qdisc", "show", "dev", "lo"), "clsact left on lo")
-    # with someone else's qdisc: only kbald's filter goes
-    tc("qdisc", "add", "dev", "lo", "clsact")
-    try:
-        with Env(conf=CONF) as env:
-            check(tc("filter", "show", "dev", "lo", "egress").strip(), "no filter while kbald runs")
-        check("clsact" in tc("qdisc", "show", "dev", "lo"), "someone else's clsact removed")
-        eq(tc("filter", "show", "dev", "lo", "egress").strip(), "", "kbald's filter left on lo")
-    finally:
-        tc("qdisc", "del", "dev", "lo", "clsact")
+        progs = _kbal_progs(before)
+        check("kbal_pkt_splice" in progs.values(), "packet program loaded: %r" % progs)
+        links = [l for l in _bpftool("link", "show") if l.get("prog_id") in progs]
+        check(links and all(l["type"] in (11, "tcx") for l in links),
+              "attached by tcx links: %r" % links)
+        eq(subprocess.run(["tc", "qdisc", "show", "dev", "lo"], stdout=subprocess.PIPE)
+           .stdout.decode().count("clsact"), 0, "no clsact qdisc made on lo")
+        c = env.connect(timeout=5)
+        n = int(c.get("/").header("X-Backend")[-1])
+        joined(env, c)
+        eq(c.get("/two").status, 200, "a request on the joined flow")
+        # switched: kbald has closed its client-side socket (in repair mode)
+        wait_until(lambda: not _has_socket(env.port, c.sock.getsockname()[1]), 2.0,
+                   "kbald's client-side socket to go after the switch")
+        env.kbald.kill()
+        env.kbald.wait(5)
+        kbaltest.LIVE_PROCS.remove(env.kbald)
+        wait_until(lambda: not _kbal_progs(before), 3.0, "the packet programs to go")
+        # nothing rewrites the flow now: the next request meets no socket
+        try:
+            c.request("GET", "/after-the-crash")
+            r = c.read_response()
+            got = r.status
+        except (OSError, AssertionError) as e:   # reset or EOF
+            got = type(e).__name__
+        check(got != 200, "a request after kbald died was still joined (%r)" % (got,))
+        c.close()
+        eq(len([l for l in env.backend_log(n) if "after-the-crash" in l]), 0,
+           "the request after the crash reached the member")
+        # a new kbald on the same pins starts from nothing and joins again
+        env._start_kbald()
+        eq(env.flows(), [], "flows of the dead kbald")
+        eq(pkt_entries(env), [], "kbal_pkt entries of the dead kbald")
+        with env.connect(timeout=10) as c2:
+            c2.get("/")
+            joined(env, c2)
+            r = c2.get("/bytes/%d" % MiB)
+            check_pattern(r.body, "1 MiB after the restart")
+        all_gone(env, "the client closed")
