@@ -128,6 +128,18 @@ static void list_del(struct kbal_list *n)
 	n->prev = n->next = n;
 }
 
+/* move all of list *from onto the empty head *to */
+static void list_take(struct kbal_list *to, struct kbal_list *from)
+{
+	list_init(to);
+	if (!list_linked(from))
+		return;
+	*to = *from;
+	to->next->prev = to;
+	to->prev->next = to;
+	list_init(from);
+}
+
 #define conn_of(n) ((struct kbal_conn *)((char *)(n) - offsetof(struct kbal_conn, node)))
 #define conn_of_ready(n) ((struct kbal_conn *)((char *)(n) - offsetof(struct kbal_conn, ready)))
 
@@ -1077,7 +1089,7 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 /* first-exchange deadlines and spliced connections waiting to drain */
 static void run_timers(struct kbal_daemon *d)
 {
-	struct kbal_list *n, *next;
+	struct kbal_list *n, *next, batch;
 
 	for (n = d->first.next; n != &d->first; n = next) {
 		struct kbal_conn *c = conn_of(n);
@@ -1107,9 +1119,16 @@ static void run_timers(struct kbal_daemon *d)
 			conn_close(d, c);
 		}
 	}
-	for (n = d->draining.next; n != &d->draining; n = next) {
-		next = n->next;
-		conn_progress(d, conn_of(n));
+	/* conn_progress() puts a connection still waiting back at the tail
+	 * of d->draining: walk a batch taken off it, or with two waiting the
+	 * walk never ends (d->now stands still within it) */
+	list_take(&batch, &d->draining);
+	while (list_linked(&batch)) {
+		struct kbal_conn *c = conn_of(batch.next);
+
+		list_del(&c->node);
+		list_add_tail(&d->draining, &c->node);
+		conn_progress(d, c);
 	}
 }
 
@@ -1121,10 +1140,7 @@ static void run_ready(struct kbal_daemon *d)
 	if (!list_linked(&d->ready))
 		return;
 	/* take the list: a connection re-queued now waits for the next turn */
-	batch = d->ready;
-	batch.next->prev = &batch;
-	batch.prev->next = &batch;
-	list_init(&d->ready);
+	list_take(&batch, &d->ready);
 	while (list_linked(&batch)) {
 		struct kbal_conn *c = conn_of_ready(batch.next);
 
