@@ -1,22 +1,38 @@
 #!/usr/bin/env python3
 """kbal benchmark: kbal against no proxy, HAProxy, nginx and Apache httpd.
 
-`sudo make bench` runs this (python3, standard library only). Everything runs
-on 127.0.0.1: two kbal-backends, then for each target its proxy, started in
-the foreground from a configuration written into a temp dir, on free ports.
+`sudo make bench` runs this (python3, standard library only). With
+--topology lo (the default) everything runs on 127.0.0.1: two kbal-backends,
+then for each target its proxy, started in the foreground from a
+configuration written into a temp dir, on free ports. With --topology netns
+the same runs cross veth pairs between four network namespaces that the
+bench creates (and deletes on every exit path):
+
+    client   10.78.1.2/24  <->  10.78.1.1  balancer (IPv4 forwarding on)
+    member1  10.78.2.2/24  <->  10.78.2.1  balancer
+    member2  10.78.3.2/24  <->  10.78.3.1  balancer
+
+wrk and the idle client in the client namespace, the proxies in the
+balancer's listening on 10.78.1.1, the two kbal-backends in member1 and
+member2; the baseline is then "ipfwd": the client straight to member1
+through the balancer namespace's plain IP forwarding.
 Every run is bounded (wrk -d DURATION, the idle client by a deadline) and
 every process this script starts is stopped by its PID on every exit path.
 
   tools/bench.py                          # 3 rounds of 5 s, all scenarios and targets
   tools/bench.py --quick                  # 1 round of 2 s, for development
   tools/bench.py --targets kbal,haproxy --scenarios ka-small,idle --rounds 5
+  tools/bench.py --topology netns         # across veths, against IP forwarding
 
 The medians are printed as markdown and written into docs/benchmarks.md
-("Latest results" is replaced, the text above it is kept). docs/benchmarks.md
-describes the method.
+("Latest results" for lo, "Latest results (namespace topology)" for netns:
+that section is replaced, or added at the end; the rest is kept).
+docs/benchmarks.md describes the method.
 """
 
 import argparse
+import contextlib
+import ctypes
 import datetime
 import errno
 import json
@@ -40,14 +56,25 @@ BENCH_DIR = os.path.join(ROOT, 'tools', 'bench')
 BUILD = os.path.join(ROOT, 'build')
 KBALD = os.path.join(BUILD, 'kbald')
 BACKEND = os.path.join(BUILD, 'kbal-backend')
+KBALCTL = os.path.join(BUILD, 'kbalctl')
 EXAMPLE = os.path.join(ROOT, 'docs', 'examples', 'apache-balancer.conf')
 DOC = os.path.join(ROOT, 'docs', 'benchmarks.md')
 RESULTS_HEADING = '## Latest results'
+NETNS_RESULTS_HEADING = '## Latest results (namespace topology)'
 APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 
 ALL_TARGETS = ['noproxy', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache']
 ALL_SCENARIOS = ['ka-small', 'new-conn', '1m', 'upload', 'idle']
+ALL_TOPOLOGIES = ['lo', 'netns']
+
+# --topology netns: the namespaces' roles, the balancer's address toward
+# each (x.1) and each one's own (x.2); /24s, default routes via the balancer
+NETNS_DIR = '/run/netns'
+NETNS_SUBNETS = {'client': '10.78.1', 'member1': '10.78.2', 'member2': '10.78.3'}
+NETNS_SUFFIX = {'client': 'c', 'balancer': 'b', 'member1': 'm1', 'member2': 'm2'}
+CLONE_NEWNET = 0x40000000
+NETNS_CMD_TIMEOUT = 10.0      # each ip/sysctl command while setting up, bounded
 
 # wrk scenarios: connections, path, extra headers, lua script (tools/bench/)
 WRK_SCENARIOS = {
@@ -96,6 +123,7 @@ class State:
     def __init__(self):
         self.procs = []          # Proc objects still running
         self.tmpdir = None
+        self.keep_tmpdir = False  # --keep-logs
         self.pins = set()        # pin dirs we asked kbald to create
         self.sockets = set()     # idle-client sockets
         self.policy_restore = None
@@ -104,6 +132,8 @@ class State:
         self.kbald_stops = 0     # kbald stopped with SIGTERM ...
         self.kbald_pins_left = 0  # ... and how often its pin dir was left
         self.lo_clsact_before = False  # a clsact qdisc on lo that is not ours
+        self.netns = []          # namespaces we (are about to) create, to delete
+        self.home_ns_fd = None   # our own network namespace, to return to
 
 
 STATE = State()
@@ -122,6 +152,140 @@ def on_signal(signum, _frame):
     if STATE.cleaning:
         return
     raise Interrupted(signal.Signals(signum).name)
+
+
+# ------------------------------------------------------------- topology ----
+
+_LIBC = None
+
+
+def setns_net(fd):
+    """setns(fd, CLONE_NEWNET) for this thread (we have only the one)."""
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    if _LIBC.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, 'setns: ' + os.strerror(e))
+
+
+class Topology:
+    """Where each party runs and at which address.
+
+    lo: all in our own namespace on 127.0.0.1. netns: the client (wrk, the
+    idle client), the balancer (the proxies) and member1/member2 (the
+    kbal-backends) each in a namespace of its own (see netns_up)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        if kind == 'lo':
+            self.ns = {}
+            self.proxy_addr = '127.0.0.1'
+            self.member_addrs = ['127.0.0.1', '127.0.0.1']
+            self.baseline = 'noproxy'
+        else:
+            self.ns = {r: 'kbb%d%s' % (os.getpid(), x) for r, x in NETNS_SUFFIX.items()}
+            self.proxy_addr = NETNS_SUBNETS['client'] + '.1'
+            self.member_addrs = [NETNS_SUBNETS['member1'] + '.2',
+                                 NETNS_SUBNETS['member2'] + '.2']
+            self.baseline = 'ipfwd'
+
+    def name(self, target):
+        """A target as the report names it: noproxy is ipfwd in netns."""
+        return self.baseline if target == 'noproxy' else target
+
+    def wrap(self, role, argv):
+        """argv to run in role's namespace (nsenter --net: the mount
+        namespace, and so /sys and /sys/fs/bpf, stay ours; nsenter execs
+        argv, so the PID is argv's)."""
+        if not self.ns:
+            return argv
+        return ['nsenter', '--net=' + os.path.join(NETNS_DIR, self.ns[role]), '--'] + argv
+
+    @contextlib.contextmanager
+    def enter(self, role):
+        """This thread in role's namespace for the with block (sockets made
+        in it stay there), then back in ours."""
+        if not self.ns:
+            yield
+            return
+        fd = os.open(os.path.join(NETNS_DIR, self.ns[role]), os.O_RDONLY)
+        try:
+            setns_net(fd)
+        finally:
+            os.close(fd)
+        try:
+            yield
+        finally:
+            setns_net(STATE.home_ns_fd)
+
+    def describe(self):
+        return ('four network namespaces joined by veth pairs (offloads at their '
+                'defaults): client %s.2 <-> %s.1 balancer (IPv4 forwarding on) %s.1 '
+                '<-> %s.2 member1, %s.1 <-> %s.2 member2; wrk and the idle client in '
+                'the client, the proxies in the balancer listening on %s, a '
+                'kbal-backend in each member; ipfwd: the client straight to member1 '
+                'through the balancer namespace\'s IP forwarding' % (
+                    NETNS_SUBNETS['client'], NETNS_SUBNETS['client'],
+                    NETNS_SUBNETS['member1'], NETNS_SUBNETS['member1'],
+                    NETNS_SUBNETS['member2'], NETNS_SUBNETS['member2'], self.proxy_addr))
+
+
+TOPO = Topology('lo')
+
+
+def ns_cmd(argv):
+    """Run a setup command to completion, bounded; raise on failure."""
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, timeout=NETNS_CMD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise SystemExit('bench: %s: no end after %.0f s' % (' '.join(argv), NETNS_CMD_TIMEOUT))
+    if r.returncode != 0:
+        raise SystemExit('bench: %s exited %d: %s' % (' '.join(argv), r.returncode,
+                                                       r.stdout.decode(errors='replace').strip()))
+    return r.stdout.decode(errors='replace')
+
+
+def netns_up(topo):
+    """Create topo's four namespaces and their veth pairs (see the module
+    docstring). Each name is registered in STATE.netns before it is created,
+    so that cleanup() deletes it on every exit path."""
+    for role, name in topo.ns.items():
+        if os.path.exists(os.path.join(NETNS_DIR, name)):
+            raise SystemExit('bench: network namespace %s exists already (not made by this '
+                             'run: left alone); delete it (ip netns del %s) if it is a '
+                             'leftover' % (name, name))
+    for role in ('balancer', 'client', 'member1', 'member2'):
+        STATE.netns.append(topo.ns[role])
+        ns_cmd(['ip', 'netns', 'add', topo.ns[role]])
+    bal = topo.ns['balancer']
+    ns_cmd(topo.wrap('balancer', ['ip', 'link', 'set', 'lo', 'up']))
+    for role in ('client', 'member1', 'member2'):
+        net = NETNS_SUBNETS[role]
+        bdev, dev = 'to-' + role, 'to-balancer'
+        ns_cmd(topo.wrap('balancer', ['ip', 'link', 'add', bdev, 'type', 'veth', 'peer',
+                                      'name', dev, 'netns', topo.ns[role]]))
+        ns_cmd(topo.wrap('balancer', ['ip', 'addr', 'add', net + '.1/24', 'dev', bdev]))
+        ns_cmd(topo.wrap('balancer', ['ip', 'link', 'set', bdev, 'up']))
+        ns_cmd(topo.wrap(role, ['ip', 'link', 'set', 'lo', 'up']))
+        ns_cmd(topo.wrap(role, ['ip', 'addr', 'add', net + '.2/24', 'dev', dev]))
+        ns_cmd(topo.wrap(role, ['ip', 'link', 'set', dev, 'up']))
+        ns_cmd(topo.wrap(role, ['ip', 'route', 'add', 'default', 'via', net + '.1']))
+    ns_cmd(topo.wrap('balancer', ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']))
+    log('namespaces %s (%s forwards)' % (
+        ', '.join('%s %s' % (r, n) for r, n in topo.ns.items()), bal))
+
+
+def netns_down():
+    """Delete the namespaces we created (their veths go with them)."""
+    for name in list(STATE.netns):
+        if os.path.exists(os.path.join(NETNS_DIR, name)):
+            rc, out = run_quiet(['ip', 'netns', 'del', name])
+            if rc != 0:
+                log('cleanup: ip netns del %s: %s' % (name, out.strip()))
+                continue
+        STATE.netns.remove(name)
 
 
 # ---------------------------------------------------------------- /proc ----
@@ -187,13 +351,16 @@ def cpu_jiffies():
     return user + nice + system + irq + softirq + steal, softirq
 
 
-def listening(port):
+def listening(port, addr='127.0.0.1'):
+    """A LISTEN socket on addr:port (or the wildcard) in this thread's
+    network namespace."""
     want = ':%04X' % port
-    for path in ('/proc/net/tcp',):
+    hexaddr = '%08X' % int.from_bytes(socket.inet_aton(addr), sys.byteorder)
+    for path in ('/proc/thread-self/net/tcp',):
         for line in read(path).splitlines()[1:]:
             f = line.split()
             if len(f) > 3 and f[3] == '0A' and f[1].endswith(want) and \
-                    f[1].split(':')[0] in ('0100007F', '00000000'):
+                    f[1].split(':')[0] in (hexaddr, '00000000'):
                 return True
     return False
 
@@ -280,6 +447,11 @@ def cleanup():
     STATE.cleaning = True
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    if STATE.home_ns_fd is not None:
+        try:        # a signal may have come inside a Topology.enter block
+            setns_net(STATE.home_ns_fd)
+        except OSError as e:
+            log('cleanup: back to our network namespace: %s' % e)
     for s in STATE.sockets:
         try:
             s.close()
@@ -295,6 +467,10 @@ def cleanup():
         if os.path.exists(pin):
             log('cleanup: removing leftover pin dir %s' % pin)
             shutil.rmtree(pin, ignore_errors=True)
+    try:
+        netns_down()
+    except Exception as e:  # keep cleaning whatever happens
+        log('cleanup: deleting namespaces %s: %s' % (', '.join(STATE.netns), e))
     if STATE.policy_restore:
         try:
             STATE.policy_restore()
@@ -302,7 +478,10 @@ def cleanup():
             log('cleanup: restoring %s: %s' % (POLICY_RC_D, e))
         STATE.policy_restore = None
     if STATE.tmpdir and os.path.isdir(STATE.tmpdir):
-        shutil.rmtree(STATE.tmpdir, ignore_errors=True)
+        if STATE.keep_tmpdir:
+            log('kept the peers\' configurations and logs in %s' % STATE.tmpdir)
+        else:
+            shutil.rmtree(STATE.tmpdir, ignore_errors=True)
 
 
 # ------------------------------------------------------------- packages ----
@@ -403,21 +582,23 @@ def versions(targets):
 
 # ---------------------------------------------------------------- peers ----
 
-def free_port():
+def free_port(addr='127.0.0.1'):
+    """A free port on addr, in this thread's network namespace."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        s.bind(('127.0.0.1', 0))
+        s.bind((addr, 0))
         return s.getsockname()[1]
     finally:
         s.close()
 
 
-def http_get(port, path='/', timeout=3.0):
-    """One request on a fresh connection (Connection: close); the raw reply."""
+def http_get(port, path='/', timeout=3.0, addr='127.0.0.1'):
+    """One request on a fresh connection (Connection: close); the raw reply.
+    The connection is made in this thread's network namespace."""
     deadline = time.monotonic() + timeout
-    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
-        s.sendall(('GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n'
-                   % (path, port)).encode())
+    with socket.create_connection((addr, port), timeout=timeout) as s:
+        s.sendall(('GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n'
+                   % (path, addr, port)).encode())
         data = b''
         while len(data) < 1 << 20 and time.monotonic() < deadline:
             s.settimeout(max(0.05, deadline - time.monotonic()))
@@ -442,19 +623,19 @@ def template(name, **subs):
     return text
 
 
-def example_conf(port, backends, for_apache):
-    """docs/examples/apache-balancer.conf with our ports: Listen -> port,
-    the BalancerMembers -> the backends in order; for Apache the module
-    paths become absolute."""
+def example_conf(addr, port, backends, for_apache):
+    """docs/examples/apache-balancer.conf with our addresses: Listen ->
+    addr:port, the BalancerMembers -> the backends ((addr, port) pairs) in
+    order; for Apache the module paths become absolute."""
     with open(EXAMPLE) as f:
         lines = f.read().splitlines()
     out, i = [], 0
     for line in lines:
         if re.match(r'\s*Listen\s', line, re.I):
-            line = 'Listen 127.0.0.1:%d' % port
+            line = 'Listen %s:%d' % (addr, port)
         m = re.match(r'(\s*BalancerMember\s+http://)[^/\s]+(.*)', line, re.I)
         if m:
-            line = '%s127.0.0.1:%d%s' % (m.group(1), backends[i % len(backends)], m.group(2))
+            line = '%s%s:%d%s' % ((m.group(1),) + backends[i % len(backends)] + (m.group(2),))
             i += 1
         if for_apache:
             line = re.sub(r'^(\s*LoadModule\s+\S+\s+)modules/', r'\1%s/' % APACHE_MODULES_DIR,
@@ -495,20 +676,26 @@ def apache_user():
 
 
 class Peer:
-    def __init__(self, target, port, proc, pin=None):
-        self.target, self.port, self.proc, self.pin = target, port, proc, pin
+    def __init__(self, target, addr, port, proc, pin=None):
+        self.target, self.addr, self.port, self.proc, self.pin = target, addr, port, proc, pin
 
 
 def start_peer(target, backends, rundir):
+    """target in the balancer's namespace on a free port of
+    TOPO.proxy_addr, proxying to backends ((addr, port) pairs)."""
     os.makedirs(rundir, exist_ok=True)
-    port = free_port()
+    addr = TOPO.proxy_addr
+    with TOPO.enter('balancer'):
+        port = free_port(addr)
     env = dict(os.environ, LANG='C', LC_ALL='C')
     pin = None
+    b1, b2 = ['%s:%d' % b for b in backends[:2]]
     if target in ('kbal', 'kbal-packet'):
         conf = os.path.join(rundir, 'kbal.conf')
-        text = example_conf(port, backends, for_apache=False)
+        text = example_conf(addr, port, backends, for_apache=False)
         if target == 'kbal-packet':
-            # the packet-level splice where eligible (tc on lo)
+            # the packet-level splice where eligible (tcx on lo, or on the
+            # interfaces of the flow's addresses)
             text = text.replace('ProxySet lbmethod=byrequests',
                                 'ProxySet lbmethod=byrequests\nKbalSplice packet')
         with open(conf, 'w') as f:
@@ -522,42 +709,47 @@ def start_peer(target, backends, rundir):
     elif target == 'haproxy':
         conf = os.path.join(rundir, 'haproxy.cfg')
         with open(conf, 'w') as f:
-            f.write(template('haproxy.cfg.in', PORT=port, B1=backends[0], B2=backends[1]))
+            f.write(template('haproxy.cfg.in', ADDR=addr, PORT=port, B1=b1, B2=b2))
         argv = ['haproxy', '-db', '-f', conf]
     elif target == 'nginx':
         conf = os.path.join(rundir, 'nginx.conf')
         with open(conf, 'w') as f:
-            f.write(template('nginx.conf.in', PORT=port, B1=backends[0], B2=backends[1],
+            f.write(template('nginx.conf.in', ADDR=addr, PORT=port, B1=b1, B2=b2,
                              DIR=rundir))
         argv = ['nginx', '-p', rundir + '/', '-e', os.path.join(rundir, 'error.log'),
                 '-c', conf, '-g', 'daemon off;']
     elif target == 'apache':
         conf = os.path.join(rundir, 'apache.conf')
         os.makedirs(os.path.join(rundir, 'run'), exist_ok=True)
-        ex = example_conf(port, backends, for_apache=True)
+        ex = example_conf(addr, port, backends, for_apache=True)
         user, group = apache_user()
         with open(conf, 'w') as f:
             f.write(template('apache.conf.in', DIR=rundir, USER=user, GROUP=group,
-                             LOADMODULES=apache_loadmodules(ex)))
+                             ADDR=addr, LOADMODULES=apache_loadmodules(ex)))
             f.write(ex)
         argv = ['apache2', '-d', rundir, '-f', conf, '-DFOREGROUND']
     else:
         raise ValueError(target)
-    proc = Proc(target, argv, os.path.join(rundir, target + '.out'), env=env)
-    peer = Peer(target, port, proc, pin)
+    proc = Proc(target, TOPO.wrap('balancer', argv), os.path.join(rundir, target + '.out'),
+                env=env)
+    peer = Peer(target, addr, port, proc, pin)
     deadline = time.monotonic() + PEER_START_TIMEOUT
-    while not listening(port):
+    while True:
+        with TOPO.enter('balancer'):
+            if listening(port, addr):
+                break
         if not proc.alive():
             stop_peer(peer)
             raise RunError('%s exited (%s) before listening:\n%s'
                            % (target, proc.p.returncode, peer_logs(rundir, proc)))
         if time.monotonic() > deadline:
             stop_peer(peer)
-            raise RunError('%s not listening on 127.0.0.1:%d after %.0f s:\n%s'
-                           % (target, port, PEER_START_TIMEOUT, peer_logs(rundir, proc)))
+            raise RunError('%s not listening on %s:%d after %.0f s:\n%s'
+                           % (target, addr, port, PEER_START_TIMEOUT, peer_logs(rundir, proc)))
         time.sleep(0.02)
     try:
-        reply = http_get(port)
+        with TOPO.enter('client'):
+            reply = http_get(port, addr=addr)
     except OSError as e:
         reply = ('(%s)' % e).encode()
     if not re.match(rb'HTTP/1\.[01] 200 ', reply):
@@ -623,14 +815,27 @@ def stop_peer(peer):
     return rc
 
 
-def start_backend(name, tmp):
-    proc = Proc(name, [BACKEND, '--listen', '127.0.0.1:0', '--name', name],
+def start_backend(name, tmp, role, addr):
+    """A kbal-backend in role's namespace on a free port of addr; in netns,
+    checked with a GET from the client's namespace (through the balancer's
+    forwarding)."""
+    proc = Proc(name, TOPO.wrap(role, [BACKEND, '--listen', addr + ':0', '--name', name]),
                 os.path.join(tmp, 'backend-%s.out' % name))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        m = re.search(r'listening on 127\.0\.0\.1:(\d+)', read(proc.logpath))
+        m = re.search(r'listening on %s:(\d+)' % re.escape(addr), read(proc.logpath))
         if m:
-            return proc, int(m.group(1))
+            port = int(m.group(1))
+            if TOPO.ns:
+                try:
+                    with TOPO.enter('client'):
+                        reply = http_get(port, addr=addr)
+                except OSError as e:
+                    reply = ('(%s)' % e).encode()
+                if not re.match(rb'HTTP/1\.[01] 200 ', reply):
+                    raise SystemExit('bench: %s at %s:%d: a GET / from the client namespace '
+                                     'did not get 200: %r' % (name, addr, port, reply[:200]))
+            return proc, port
         if not proc.alive():
             break
         time.sleep(0.02)
@@ -648,7 +853,7 @@ def run_wrk(url, sc, duration, logpath, measure=True):
     argv.append(url + spec['path'].lstrip('/'))
     env = dict(os.environ, KBAL_BENCH_LUA=BENCH_DIR)
     c0 = cpu_jiffies()
-    p = Proc('wrk', argv, logpath, env=env)
+    p = Proc('wrk', TOPO.wrap('client', argv), logpath, env=env)
     try:
         rc = p.p.wait(duration + 30)
     except subprocess.TimeoutExpired:
@@ -680,13 +885,19 @@ def run_wrk(url, sc, duration, logpath, measure=True):
     }
 
 
-def idle_open(port, n, deadline):
-    """Open n connections to 127.0.0.1:port, each sending one GET and reading
+def idle_open(addr, port, n, deadline):
+    """Open n connections to addr:port, each sending one GET and reading
     its whole response, then staying open. Non-blocking, epoll, at most
     IDLE_WINDOW being opened at once, until deadline. Returns (open sockets,
-    error counts)."""
-    req = ('GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: kbal-bench-idle\r\n\r\n'
-           % port).encode()
+    error counts). The sockets are made in the client's namespace (in
+    netns: this thread is in it for the call)."""
+    with TOPO.enter('client'):
+        return _idle_open(addr, port, n, deadline)
+
+
+def _idle_open(addr, port, n, deadline):
+    req = ('GET / HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: kbal-bench-idle\r\n\r\n'
+           % (addr, port)).encode()
     sel = selectors.DefaultSelector()
     done, pending, started = [], 0, 0
     err = {'connect': 0, 'closed': 0, 'status': 0, 'timeout': 0}
@@ -707,7 +918,7 @@ def idle_open(port, n, deadline):
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 s.setblocking(False)
                 started += 1
-                rc = s.connect_ex(('127.0.0.1', port))
+                rc = s.connect_ex((addr, port))
                 if rc not in (0, errno.EINPROGRESS):
                     err['connect'] += 1
                     s.close()
@@ -800,17 +1011,17 @@ def idle_close(socks):
         STATE.sockets.discard(s)
 
 
-def run_idle(port, rss_pid, n):
+def run_idle(addr, port, rss_pid, n):
     """RSS of the peer (pid and descendants) and the machine's used memory,
     before and after n connections each did one request and stayed open."""
     # warm-up: 100 connections, one request each, closed
-    socks, _ = idle_open(port, 100, time.monotonic() + 10)
+    socks, _ = idle_open(addr, port, 100, time.monotonic() + 10)
     idle_close(socks)
     time.sleep(0.5)
     rss0 = tree_rss_kib(rss_pid) if rss_pid else None
     mem0 = machine_mem_kib()
     t0 = time.monotonic()
-    socks, err = idle_open(port, n, t0 + IDLE_DEADLINE)
+    socks, err = idle_open(addr, port, n, t0 + IDLE_DEADLINE)
     opened = time.monotonic() - t0
     try:
         time.sleep(1.0)
@@ -863,13 +1074,13 @@ def measure(target, sc, args, ctx, tag):
     bg = wait_quiet(ctx)
     try:
         if target == 'noproxy':
-            port, rss_pid = ctx['ports'][0], None
+            (addr, port), rss_pid = ctx['members'][0], None
         else:
-            peer = start_peer(target, ctx['ports'], rundir)
-            port, rss_pid = peer.port, peer.proc.pid
-        url = 'http://127.0.0.1:%d/' % port
+            peer = start_peer(target, ctx['members'], rundir)
+            addr, port, rss_pid = peer.addr, peer.port, peer.proc.pid
+        url = 'http://%s:%d/' % (addr, port)
         if sc == 'idle':
-            res = run_idle(port, rss_pid, args.idle_conns)
+            res = run_idle(addr, port, rss_pid, args.idle_conns)
             if peer and res['held'] < res['n']:
                 res['log'] = ' | '.join(x for x in (
                     log_summary(peer.proc.logpath),
@@ -881,11 +1092,32 @@ def measure(target, sc, args, ctx, tag):
         if peer and not peer.proc.alive():
             raise RunError('%s exited (%s) during the run:\n%s'
                            % (target, peer.proc.p.returncode, peer_logs(rundir, peer.proc)))
+        if target == 'kbal-packet':
+            res['pkt'] = packet_check(peer)
         res['background'] = bg
         return res
     finally:
         if peer:
             stop_peer(peer)
+
+
+def kbal_stats(pin):
+    """kbalctl stats of the kbald pinning under pin: {name: count}, or None."""
+    rc, out = run_quiet([KBALCTL, '--pin-dir', pin, 'stats'])
+    if rc != 0:
+        return None
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r'^(\w+)\s+(\d+)\s*$', out, re.M)}
+
+
+def packet_check(peer):
+    """Did kbald (KbalSplice packet) join flows during the run (warm-up
+    included)? Its counters while it still runs, and the interfaces it
+    says it attached to."""
+    stats = kbal_stats(peer.pin) or {}
+    ifs = re.findall(r'packet splice: attached to (\S+)', read(peer.proc.logpath))
+    return {'rewritten': stats.get('pkt_rewritten'), 'dropped': stats.get('pkt_dropped'),
+            'unparsed': stats.get('pkt_unparsed'), 'ifs': ifs}
 
 
 def run_one(target, sc, args, ctx, rnd):
@@ -894,25 +1126,31 @@ def run_one(target, sc, args, ctx, rnd):
         tag = '%03d-%s-%s' % (ctx['seq'], target, sc)
         try:
             res = measure(target, sc, args, ctx, tag)
-            log('round %d %-8s %-8s %s' % (rnd + 1, sc, target, brief(sc, res)))
+            log('round %d %-8s %-8s %s' % (rnd + 1, sc, TOPO.name(target), brief(sc, res)))
             return res
         except RunError as e:
-            note('round %d, %s, %s, attempt %d failed: %s' % (rnd + 1, sc, target, attempt, e))
+            note('round %d, %s, %s, attempt %d failed: %s' % (rnd + 1, sc, TOPO.name(target),
+                                                               attempt, e))
             time.sleep(1)
     return None
 
 
 def brief(sc, r):
+    pkt = ''
+    if r.get('pkt'):
+        pkt = '; packet path: pkt_rewritten %s (dropped %s, unparsed %s), attached to %s' % (
+            r['pkt']['rewritten'], r['pkt']['dropped'], r['pkt']['unparsed'],
+            ','.join(r['pkt']['ifs']) or 'nothing')
     if sc == 'idle':
         s = 'held %d/%d in %.1fs, machine %.0f B/conn, slab %.0f B/conn' % (
             r['held'], r['n'], r['open_s'], r['mem_per_conn'], r['slab_per_conn'])
         if r['rss_per_conn'] is not None:
             s += ', RSS %.0f B/conn' % r['rss_per_conn']
-        return s
+        return s + pkt
     errs = sum(r['errors'].values())
-    return '%.0f req/s %.1f MiB/s p50 %.3f ms p99 %.3f ms cpu %.1f us/req softirq %.0f%%%s' % (
+    return '%.0f req/s %.1f MiB/s p50 %.3f ms p99 %.3f ms cpu %.1f us/req softirq %.0f%%%s%s' % (
         r['rps'], r['mibps'], r['p50_ms'], r['p99_ms'], r['cpu_us'], r['softirq_pct'],
-        ' errors %d' % errs if errs else '')
+        ' errors %d' % errs if errs else '', pkt)
 
 
 # --------------------------------------------------------------- report ----
@@ -943,15 +1181,19 @@ def fmt_errors(rs, kinds):
 
 
 def render(results, targets, scenarios, args):
+    """The tables, markdown. The baseline (noproxy; ipfwd in netns) is the
+    target named noproxy; in netns the headings say the topology."""
     out = []
+    where = '' if TOPO.kind == 'lo' else ' (namespace topology)'
     for sc in scenarios:
         if sc == 'idle':
             continue
         spec = WRK_SCENARIOS[sc]
-        out.append('### %s: %s' % (sc, spec['title']))
+        out.append('### %s%s: %s' % (sc, where, spec['title']))
         out.append('')
         out.append('| target | req/s | spread | MiB/s | p50 ms | p99 ms | CPU µs/req | softirq | '
-                   'req/s vs noproxy | req/s vs haproxy | added CPU vs haproxy | errors | runs |')
+                   'req/s vs %s | req/s vs haproxy | added CPU vs haproxy | errors | runs |'
+                   % TOPO.baseline)
         out.append('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|')
         m = {}
         for t in targets:
@@ -961,7 +1203,8 @@ def render(results, targets, scenarios, args):
         for t in targets:
             rs = results[sc][t]
             if not rs:
-                out.append('| %s | failed | | | | | | | | | | | 0/%d |' % (t, args.rounds))
+                out.append('| %s | failed | | | | | | | | | | | 0/%d |' % (TOPO.name(t),
+                                                                         args.rounds))
                 continue
             x = m[t]
             base = m.get('noproxy', {})
@@ -976,15 +1219,16 @@ def render(results, targets, scenarios, args):
             rps = [r['rps'] for r in rs]
             spread = '±%.0f%%' % (50.0 * (max(rps) - min(rps)) / x['rps']) if len(rps) > 1 else '—'
             out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |' % (
-                t, '{:,.0f}'.format(x['rps']), spread, fmt(x['mibps'], '%.1f'), fmt_ms(x['p50_ms']),
-                fmt_ms(x['p99_ms']), fmt(x['cpu_us'], '%.1f'), fmt(x['softirq_pct'], '%.0f%%'),
+                TOPO.name(t), '{:,.0f}'.format(x['rps']), spread, fmt(x['mibps'], '%.1f'),
+                fmt_ms(x['p50_ms']), fmt_ms(x['p99_ms']), fmt(x['cpu_us'], '%.1f'),
+                fmt(x['softirq_pct'], '%.0f%%'),
                 fmt(vs_np, '%.2f'), fmt(vs_hp, '%.2f'), fmt(added, '%.2f'),
                 fmt_errors(rs, ('connect', 'read', 'write', 'timeout', 'status')),
                 len(rs), args.rounds))
         out.append('')
     if 'idle' in scenarios:
-        out.append('### idle: %d idle keep-alive connections (each did one request)'
-                   % args.idle_conns)
+        out.append('### idle%s: %d idle keep-alive connections (each did one request)'
+                   % (where, args.idle_conns))
         out.append('')
         out.append('| target | held | opened in s | proxy RSS before MiB | after MiB | '
                    'proxy RSS/conn B | machine mem/conn B | kernel slab/conn B | errors | runs |')
@@ -992,10 +1236,10 @@ def render(results, targets, scenarios, args):
         for t in targets:
             rs = results['idle'][t]
             if not rs:
-                out.append('| %s | failed | | | | | | | | 0/%d |' % (t, args.rounds))
+                out.append('| %s | failed | | | | | | | | 0/%d |' % (TOPO.name(t), args.rounds))
                 continue
             out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |' % (
-                t, '%d/%d' % (min(r['held'] for r in rs), args.idle_conns),
+                TOPO.name(t), '%d/%d' % (min(r['held'] for r in rs), args.idle_conns),
                 fmt(med(rs, 'open_s'), '%.1f'),
                 fmt(med(rs, 'rss_before_mib'), '%.1f'), fmt(med(rs, 'rss_after_mib'), '%.1f'),
                 fmt(med(rs, 'rss_per_conn'), '%.0f'), fmt(med(rs, 'mem_per_conn'), '%.0f'),
@@ -1015,17 +1259,29 @@ def machine_info():
         int(mem.group(1)) / 2**20 if mem else 0)
 
 
-def write_doc(section):
-    head = ''
-    if os.path.exists(DOC):
-        text = read(DOC)
-        i = text.find('\n' + RESULTS_HEADING)
-        head = text[:i + 1] if i >= 0 else text.rstrip('\n') + '\n\n'
+def write_doc(section, heading=RESULTS_HEADING, doc=DOC):
+    """Put section (which starts with the line heading) into doc: it
+    replaces the section under exactly that heading line, up to the next
+    level-2 heading ("## ") or the end; without one it goes at the end.
+    Everything else is kept as it is."""
+    tail = ''
+    if os.path.exists(doc):
+        text = read(doc)
+        lines = text.splitlines(keepends=True)
+        start = next((i for i, l in enumerate(lines) if l.rstrip('\r\n') == heading), None)
+        if start is None:
+            head = text.rstrip('\n') + '\n\n'
+        else:
+            end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith('## ')),
+                       len(lines))
+            head, tail = ''.join(lines[:start]), ''.join(lines[end:])
     else:
         head = '# Benchmarks\n\nSee tools/bench.py for the method.\n\n'
-    with open(DOC + '.tmp', 'w') as f:
+    if tail:
+        section = section.rstrip('\n') + '\n\n' + tail
+    with open(doc + '.tmp', 'w') as f:
         f.write(head + section)
-    os.replace(DOC + '.tmp', DOC)
+    os.replace(doc + '.tmp', doc)
 
 
 # ----------------------------------------------------------------- main ----
@@ -1051,11 +1307,17 @@ def raise_nofile():
 
 def parse_args():
     ap = argparse.ArgumentParser(description='kbal benchmark against no proxy, HAProxy, '
-                                 'nginx and Apache httpd, all on 127.0.0.1.')
+                                 'nginx and Apache httpd, all on 127.0.0.1 (--topology lo) '
+                                 'or across veths between network namespaces (netns).')
     ap.add_argument('--scenarios', default=','.join(ALL_SCENARIOS),
                     help='comma list of %s' % ', '.join(ALL_SCENARIOS))
     ap.add_argument('--targets', default=','.join(ALL_TARGETS),
-                    help='comma list of %s' % ', '.join(ALL_TARGETS))
+                    help='comma list of %s (noproxy is called ipfwd in netns; either name '
+                    'works there)' % ', '.join(ALL_TARGETS))
+    ap.add_argument('--topology', choices=ALL_TOPOLOGIES, default='lo',
+                    help='lo (default): everything on 127.0.0.1; netns: client, balancer '
+                    'and two members in network namespaces of their own joined by veth '
+                    'pairs, against IP forwarding through the balancer (ipfwd)')
     ap.add_argument('--duration', type=int, help='seconds per wrk run (default 5)')
     ap.add_argument('--rounds', type=int, help='rounds; the table shows medians (default 3)')
     ap.add_argument('--warmup', type=int, default=1,
@@ -1065,6 +1327,10 @@ def parse_args():
     ap.add_argument('--quick', action='store_true',
                     help='1 round of 2 s unless --rounds/--duration say otherwise')
     ap.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
+    ap.add_argument('--keep-logs', action='store_true',
+                    help='keep the temp dir with the peers\' configurations and logs')
+    ap.add_argument('--doc', default=DOC, metavar='FILE',
+                    help='write the results into FILE instead of docs/benchmarks.md')
     args = ap.parse_args()
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
@@ -1072,6 +1338,8 @@ def parse_args():
         args.duration = 2 if args.quick else 5
     args.scenarios = [s for s in args.scenarios.split(',') if s]
     args.targets = [t for t in args.targets.split(',') if t]
+    if args.topology == 'netns':
+        args.targets = ['noproxy' if t == 'ipfwd' else t for t in args.targets]
     for s in args.scenarios:
         if s not in ALL_SCENARIOS:
             ap.error('unknown scenario %r' % s)
@@ -1088,7 +1356,10 @@ def parse_args():
 
 
 def main():
+    global TOPO
     args = parse_args()
+    TOPO = Topology(args.topology)
+    STATE.keep_tmpdir = args.keep_logs
     command = ' '.join(shlex.quote(a) for a in
                        ['tools/bench.py'] + sys.argv[1:]) if 'MAKELEVEL' not in os.environ \
         else 'sudo make bench' + (' BENCH_ARGS=%s' % shlex.quote(' '.join(sys.argv[1:]))
@@ -1107,9 +1378,14 @@ def main():
                 '%s pid %d' % (c, p) for p, c in sorted(running.items())))
         raise_nofile()
         uses_kbal = any(t.startswith('kbal') for t in args.targets)
-        for path in [BACKEND] + ([KBALD] if uses_kbal else []):
+        for path in [BACKEND] + ([KBALD] if uses_kbal else []) + \
+                ([KBALCTL] if 'kbal-packet' in args.targets else []):
             if not os.access(path, os.X_OK):
                 raise SystemExit('bench: %s is missing: run make first' % path)
+        if TOPO.ns:
+            for tool in ('ip', 'nsenter', 'sysctl'):
+                if not shutil.which(tool):
+                    raise SystemExit('bench: --topology netns needs %s' % tool)
         if uses_kbal:
             STATE.lo_clsact_before = lo_has_clsact()
             if not os.path.ismount('/sys/fs/bpf'):
@@ -1123,13 +1399,18 @@ def main():
 
         STATE.tmpdir = tempfile.mkdtemp(prefix='kbal-bench-')
         os.chmod(STATE.tmpdir, 0o755)      # Apache's and nginx's workers read below it
-        b1, p1 = start_backend('WAS1', STATE.tmpdir)
-        b2, p2 = start_backend('WAS2', STATE.tmpdir)
-        ctx = {'backends': {'WAS1': b1, 'WAS2': b2}, 'ports': [p1, p2], 'seq': 0,
+        if TOPO.ns:
+            STATE.home_ns_fd = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+            netns_up(TOPO)
+        a1, a2 = TOPO.member_addrs
+        b1, p1 = start_backend('WAS1', STATE.tmpdir, 'member1', a1)
+        b2, p2 = start_backend('WAS2', STATE.tmpdir, 'member2', a2)
+        ctx = {'backends': {'WAS1': b1, 'WAS2': b2}, 'members': [(a1, p1), (a2, p2)], 'seq': 0,
                'quiet_waited': 0.0, 'busy_runs': []}
-        log('backends WAS1 127.0.0.1:%d, WAS2 127.0.0.1:%d; %d round(s) of %s x %s, %d s each'
-            % (p1, p2, args.rounds, ','.join(args.scenarios), ','.join(args.targets),
-               args.duration))
+        log('backends WAS1 %s:%d, WAS2 %s:%d; %d round(s) of %s x %s, %d s each%s'
+            % (a1, p1, a2, p2, args.rounds, ','.join(args.scenarios),
+               ','.join(TOPO.name(t) for t in args.targets), args.duration,
+               '' if TOPO.kind == 'lo' else ', topology netns'))
 
         results = {sc: {t: [] for t in args.targets} for sc in args.scenarios}
         n = len(args.targets)
@@ -1142,14 +1423,28 @@ def main():
                         results[sc][t].append(r)
                         if r['background'] > QUIET_LIMIT:
                             ctx['busy_runs'].append('round %d %s %s (%.2f CPUs)' % (
-                                rnd + 1, sc, t, r['background']))
+                                rnd + 1, sc, TOPO.name(t), r['background']))
                         if sc != 'idle' and sum(r['errors'].values()):
                             note('round %d, %s, %s: wrk errors %s' % (
-                                rnd + 1, sc, t, ', '.join('%s %d' % kv for kv in
-                                                          r['errors'].items() if kv[1])))
+                                rnd + 1, sc, TOPO.name(t), ', '.join(
+                                    '%s %d' % kv for kv in r['errors'].items() if kv[1])))
+                        pkt = r.get('pkt')
+                        if pkt is not None and pkt['rewritten'] is None:
+                            note('round %d, %s, kbal-packet: kbalctl stats failed: no '
+                                 'pkt_rewritten' % (rnd + 1, sc))
+                        elif pkt is not None and not pkt['rewritten']:
+                            note('round %d, %s, kbal-packet: no packet rewritten (pkt_rewritten '
+                                 '%s; kbald attached to %s): no flow was joined' % (
+                                     rnd + 1, sc, pkt['rewritten'],
+                                     ', '.join(pkt['ifs']) or 'nothing'))
+                        elif pkt is not None and TOPO.ns and \
+                                not [i for i in pkt['ifs'] if i != 'lo']:
+                            note('round %d, %s, kbal-packet: kbald attached to no veth '
+                                 '(only %s)' % (rnd + 1, sc, ', '.join(pkt['ifs']) or 'nothing'))
                         if sc == 'idle' and r['held'] < r['n']:
                             note('round %d, idle, %s: held %d of %d connections (opened %d; '
-                                 'errors: %s)%s' % (rnd + 1, t, r['held'], r['n'], r['opened'],
+                                 'errors: %s)%s' % (rnd + 1, TOPO.name(t), r['held'], r['n'],
+                                                    r['opened'],
                                                     ', '.join('%s %d' % kv for kv in
                                                               r['errors'].items() if kv[1])
                                                     or 'none',
@@ -1178,14 +1473,19 @@ def main():
                                                   STATE.kbald_stops - STATE.kbald_pins_left))
             table += '\n'
         ended = datetime.datetime.now(datetime.timezone.utc)
+        heading = RESULTS_HEADING if TOPO.kind == 'lo' else NETNS_RESULTS_HEADING
+        if TOPO.kind != 'lo':
+            print('%s\n\nTopology: %s.\n' % (heading, TOPO.describe()))
         print(table)
-        section = [RESULTS_HEADING, '']
+        section = [heading, '']
         section.append('- date: %s (%.0f min)' % (started.strftime('%Y-%m-%d %H:%M UTC'),
                                                   (ended - started).total_seconds() / 60))
         section.append('- machine: %s' % machine_info())
         section.append('- command: `%s` (%d round(s), wrk -d %ds after %ds warm-up, '
                        'medians)' % (command, args.rounds, args.duration, args.warmup))
         section.append('- versions: %s' % '; '.join(vers.values()))
+        if TOPO.kind != 'lo':
+            section.append('- topology: %s' % TOPO.describe())
         if args.quick:
             section.append('- **quick run** (development): short runs, not comparable to '
                            'the full run')
@@ -1201,8 +1501,8 @@ def main():
                            'every idle connection')
         section.append('')
         if not args.no_doc:
-            write_doc('\n'.join(section))
-            log('wrote %s' % os.path.relpath(DOC, ROOT))
+            write_doc('\n'.join(section), heading, args.doc)
+            log('wrote %s (%s)' % (os.path.relpath(args.doc, ROOT), heading[3:]))
         if STATE.notes:
             print('Notes:')
             for x in STATE.notes:
