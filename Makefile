@@ -43,7 +43,7 @@ UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_OBJS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 BPFT_SRCS  := $(wildcard tests/bpf/*.c)
 BPFT_OBJS  := $(patsubst tests/bpf/%.c,$(BUILD)/bpftest/%.o,$(BPFT_SRCS)) $(BUILD)/unit/unit_main.o
-TOOLS      := $(BUILD)/kbal-backend $(BUILD)/kbal-impair
+TOOLS      := $(BUILD)/kbal-backend $(BUILD)/kbal-load $(BUILD)/kbal-impair
 
 DEPS_STAMP := $(BUILD)/.deps
 
@@ -108,7 +108,13 @@ $(BUILD)/kbal-backend: tools/kbal-backend.c $(LLHTTP_OBJS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(LLHTTP_OBJS) -lz -o $@
 
-# the namespace tests' loss/duplication/reordering (no sch_netem here)
+$(BUILD)/kbal-load: tools/kbal-load.c | $(DEPS_STAMP) $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< -o $@
+
+# the namespace tests' loss, duplication and reordering (this kernel has no
+# sch_netem; ifb-based emulation would hide the packets from tc at the
+# balancer: the ifb marks them tc_skip_classify)
 $(BUILD)/impair.bpf.o: tests/net/impair.bpf.c $(VMLINUX) | $(DEPS_STAMP) $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@

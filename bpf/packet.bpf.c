@@ -291,9 +291,23 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		return TC_ACT_NEXT_;
 	}
 	if (tcp->syn) {
-		/* a flow in the map is established: a SYN is a new connection
-		 * reusing the 4-tuple, and it belongs to the stack */
-		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
+		/* A flow in the map is established: a SYN is a new connection
+		 * on its 4-tuple, and belongs to the stack. Once the flow has
+		 * ended (the client may reuse its port at once when the member
+		 * closed first), its entries go, this one's and the reverse
+		 * (kbald's SYN-ACK would meet it), or they would take the new
+		 * connection's packets; kbald finds them gone and closes the
+		 * rest. A SYN on a live flow (an old duplicate) changes nothing. */
+		if (rw->flags & (KBAL_PKT_FIN | KBAL_PKT_RST)) {
+			struct kbal_pkt_key rev = {
+				.saddr = key.daddr, .daddr = key.saddr,
+				.sport = key.dport, .dport = key.sport,
+			};
+
+			bpf_map_delete_elem(&kbal_pkt, &key);
+			bpf_map_delete_elem(&kbal_pkt, &rev);
+			kbal_stat_add(KBAL_STAT_PKT_REUSED, 1);
+		}
 		return TC_ACT_NEXT_;
 	}
 

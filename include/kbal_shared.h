@@ -213,7 +213,7 @@ struct kbal_pkt_rw {
 	__u32 tsecr_delta;             /* TSecr += */
 	__s8  win_shift;               /* window = window << shift (>> -shift) */
 	__u8  action;                  /* enum kbal_pkt_action */
-	__u8  pad[2];
+	__u16 gen;                     /* kbald's flow generation: whose entry */
 	__u32 flags;                   /* enum kbal_pkt_flags, set by the program */
 	__u32 ifindex;                 /* REWRITE: 0 pass on (lo), else leave by it;
 	                                  LEARN: where the peer's packets came in */
@@ -236,6 +236,7 @@ enum kbal_stat {
 	KBAL_STAT_PKT_REWRITTEN,   /* packets joined to the other leg */
 	KBAL_STAT_PKT_DROPPED,     /* packets of a frozen socket, dropped */
 	KBAL_STAT_PKT_UNPARSED,    /* joined flow, header not understood: dropped */
+	KBAL_STAT_PKT_REUSED,      /* ended flows whose 4-tuple a new SYN took */
 	KBAL_STAT_MAX,
 };
 

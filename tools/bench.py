@@ -56,6 +56,7 @@ BENCH_DIR = os.path.join(ROOT, 'tools', 'bench')
 BUILD = os.path.join(ROOT, 'build')
 KBALD = os.path.join(BUILD, 'kbald')
 BACKEND = os.path.join(BUILD, 'kbal-backend')
+LOAD = os.path.join(BUILD, 'kbal-load')
 KBALCTL = os.path.join(BUILD, 'kbalctl')
 EXAMPLE = os.path.join(ROOT, 'docs', 'examples', 'apache-balancer.conf')
 DOC = os.path.join(ROOT, 'docs', 'benchmarks.md')
@@ -65,7 +66,7 @@ APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 
 ALL_TARGETS = ['noproxy', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache']
-ALL_SCENARIOS = ['ka-small', 'new-conn', '1m', 'upload', 'idle']
+ALL_SCENARIOS = ['ka-small', 'new-conn', 'conn2', '1m', 'upload', 'idle']
 ALL_TOPOLOGIES = ['lo', 'netns']
 
 # --topology netns: the namespaces' roles, the balancer's address toward
@@ -87,6 +88,11 @@ WRK_SCENARIOS = {
                title='1 MiB responses, keep-alive, 8 connections'),
     'upload': dict(conns=8, path='/', headers=[], script='upload.lua',
                    title='1 MiB POST bodies, keep-alive, 8 connections'),
+    # wrk has no per-connection request count: build/kbal-load (tools/kbal-load.c)
+    'conn2': dict(conns=50, path='/', requests=2, tool='kbal-load',
+                  title='two requests per connection, the second with Connection: close, '
+                        '50 connections (what a connection and its handover cost: '
+                        'CPU per connection is twice the CPU per request)'),
 }
 
 NOFILE = 65536
@@ -846,11 +852,16 @@ def start_backend(name, tmp, role, addr):
 
 def run_wrk(url, sc, duration, logpath, measure=True):
     spec = WRK_SCENARIOS[sc]
-    argv = ['wrk', '-t1', '-c%d' % spec['conns'], '-d%ds' % duration, '--latency',
-            '-s', os.path.join(BENCH_DIR, spec['script'])]
-    for h in spec['headers']:
-        argv += ['-H', h]
-    argv.append(url + spec['path'].lstrip('/'))
+    if spec.get('tool') == 'kbal-load':
+        argv = [LOAD, url.split('/')[2], '--conns', str(spec['conns']),
+                '--requests', str(spec['requests']), '--duration', str(duration),
+                '--path', spec['path']]
+    else:
+        argv = ['wrk', '-t1', '-c%d' % spec['conns'], '-d%ds' % duration, '--latency',
+                '-s', os.path.join(BENCH_DIR, spec['script'])]
+        for h in spec['headers']:
+            argv += ['-H', h]
+        argv.append(url + spec['path'].lstrip('/'))
     env = dict(os.environ, KBAL_BENCH_LUA=BENCH_DIR)
     c0 = cpu_jiffies()
     p = Proc('wrk', TOPO.wrap('client', argv), logpath, env=env)

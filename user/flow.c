@@ -240,10 +240,10 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 		bpf_map_delete_elem(d->maps.flows_fd, &c->key);
 	if (c->pf) {
 		if (c->pkt) {
-			uint64_t last, up, down;
+			struct kbal_pkt_state st;
 
-			if (kbal_packet_poll(&d->pkt, c->pf, &last, &up, &down) != -ENOENT)
-				pkt_account(d, c, up, down);
+			if (kbal_packet_poll(&d->pkt, c->pf, &st) == 0)
+				pkt_account(d, c, st.bytes_up, st.bytes_down);
 		}
 		kbal_packet_forget(&d->pkt, c->pf);
 		if (c->pkt == PKT_SWITCHING && c->fd[M] >= 0) {
@@ -1152,7 +1152,10 @@ static void run_ready(struct kbal_daemon *d)
 /*
  * Flows on the packet path, polled through their entries: those waiting for
  * the switch every 10 ms (kbald's client socket goes as soon as it can),
- * joined ones every second (only their end matters, and it lingers 1 s).
+ * joined and ended ones every second (only their end matters, and an ended
+ * one lingers PKT_LINGER_NS for the last ACKs). Nothing stays on the 10 ms
+ * list once switched or ended: thousands of lingering flows polled 100
+ * times a second cost more than all the rest of kbald.
  */
 static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 {
@@ -1160,31 +1163,38 @@ static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 
 	for (n = head->next; n != head; n = next) {
 		struct kbal_conn *c = conn_of(n);
-		uint64_t last = 0, up = 0, down = 0;
-		int st = kbal_packet_poll(&d->pkt, c->pf, &last, &up, &down);
+		struct kbal_pkt_state st = {};
+		int err = kbal_packet_poll(&d->pkt, c->pf, &st);
 
 		next = n->next;
-		if (st >= 0)
-			pkt_account(d, c, up, down);
-		if (st == KBAL_PKT_POLL_JOINED && c->pkt == PKT_SWITCHING) {
+		if (!err)
+			pkt_account(d, c, st.bytes_up, st.bytes_down);
+		if (!err && st.switched && c->pkt == PKT_SWITCHING) {
 			epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[C], NULL);
 			kbal_packet_close_frozen(c->fd[C]);
 			c->fd[C] = -1;
 			c->pkt = PKT_JOINED;
-			list_del(&c->node);
-			list_add_tail(&d->joined, &c->node);
-		} else if (st == KBAL_PKT_POLL_ENDED || st < 0) {
+		}
+		if (err || st.ended) {
 			if (!c->drain_since) {
 				c->drain_since = d->now;
-				log_debug("conn %p: joined flow ended (%llu bytes up, %llu down)",
-					  (void *)c, (unsigned long long)up, (unsigned long long)down);
+				log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)",
+					  (void *)c, (unsigned long long)st.bytes_up,
+					  (unsigned long long)st.bytes_down);
 			}
-			if (d->now - c->drain_since >= PKT_LINGER_NS)
+			if (d->now - c->drain_since >= PKT_LINGER_NS) {
 				conn_close(d, c);
-		} else if (last && last < d->now && d->now - last > PKT_IDLE_NS) {
-			/* last may be newer than d->now: it is the kernel's clock
-			 * at a packet after this loop turn began */
+				continue;
+			}
+		} else if (st.last_ns && st.last_ns < d->now && d->now - st.last_ns > PKT_IDLE_NS) {
+			/* last_ns may be newer than d->now: it is the kernel's
+			 * clock at a packet after this loop turn began */
 			conn_close(d, c);
+			continue;
+		}
+		if (head == &d->packet && (c->pkt == PKT_JOINED || c->drain_since)) {
+			list_del(&c->node);
+			list_add_tail(&d->joined, &c->node);
 		}
 	}
 }

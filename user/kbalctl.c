@@ -86,6 +86,7 @@ static int cmd_stats(struct kbal_maps *m)
 		[KBAL_STAT_PKT_REWRITTEN] = "pkt_rewritten",
 		[KBAL_STAT_PKT_DROPPED] = "pkt_dropped",
 		[KBAL_STAT_PKT_UNPARSED] = "pkt_unparsed",
+		[KBAL_STAT_PKT_REUSED] = "pkt_reused",
 	};
 
 	for (unsigned i = 0; i < KBAL_STAT_MAX; i++)

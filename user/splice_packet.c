@@ -212,9 +212,11 @@ static void key_of(struct kbal_pkt_key *k, const struct sockaddr_in *src,
 int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl)
 {
 	struct sockaddr_in cl, cp, ml, mp;
+	static uint16_t gen;
 	struct kbal_pkt_rw learn = { .action = KBAL_PKT_LEARN };
-
 	int ifindex;
+
+	fl->gen = learn.gen = ++gen;
 
 	if (tuple(cfd, &cl, &cp) || tuple(mfd, &ml, &mp))
 		return -errno;
@@ -229,8 +231,11 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 	key_of(&fl->hold_c, &cl, &cp);
 	key_of(&fl->down, &mp, &ml);
 	key_of(&fl->drop_m, &ml, &mp);
-	if (bpf_map_update_elem(p->pkt_fd, &fl->up, &learn, BPF_ANY) ||
-	    bpf_map_update_elem(p->pkt_fd, &fl->down, &learn, BPF_ANY)) {
+	struct kbal_pkt_key keys[2] = { fl->up, fl->down };
+	struct kbal_pkt_rw vals[2] = { learn, learn };
+	__u32 n = 2;
+
+	if (bpf_map_update_batch(p->pkt_fd, keys, vals, &n, NULL)) {
 		int err = -errno;
 
 		kbal_packet_forget(p, fl);
@@ -239,12 +244,33 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 	return 0;
 }
 
+/* Remove the entry at k if it is this flow's. The program deletes (a SYN
+ * after the end) but never creates, and kbald is the only writer: the
+ * lookup and the delete cannot be split by a new owner. */
+static void forget_key(struct kbal_packet *p, const struct kbal_pkt_key *k, uint16_t gen)
+{
+	struct kbal_pkt_rw rw;
+
+	if (bpf_map_lookup_elem(p->pkt_fd, k, &rw) == 0 && rw.gen == gen)
+		bpf_map_delete_elem(p->pkt_fd, k);
+}
+
 void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 {
-	bpf_map_delete_elem(p->pkt_fd, &fl->up);
-	bpf_map_delete_elem(p->pkt_fd, &fl->down);
-	bpf_map_delete_elem(p->pkt_fd, &fl->hold_c);
-	bpf_map_delete_elem(p->pkt_fd, &fl->drop_m);
+	if (!fl->lost) {
+		/* all four are this flow's: one syscall. The batch stops at
+		 * the first key missing (not written yet, or deleted by the
+		 * program at a SYN since the last poll): then one by one. */
+		struct kbal_pkt_key keys[4] = { fl->down, fl->drop_m, fl->up, fl->hold_c };
+		__u32 n = 4;
+
+		if (bpf_map_delete_batch(p->pkt_fd, keys, &n, NULL) == 0 && n == 4)
+			return;
+	}
+	forget_key(p, &fl->up, fl->gen);
+	forget_key(p, &fl->down, fl->gen);
+	forget_key(p, &fl->hold_c, fl->gen);
+	forget_key(p, &fl->drop_m, fl->gen);
 }
 
 struct tcp_state {
@@ -288,8 +314,7 @@ static int read_state(int fd, struct tcp_state *st)
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
 	    getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &st->rcv_nxt, &len))
 		return -errno;
-	q = TCP_NO_QUEUE;
-	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	/* the receive queue stays selected: rcv_nxt() reads it again */
 	len = sizeof(uint32_t);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &st->tsval, &len))
 		return -errno;
@@ -300,6 +325,16 @@ static int read_state(int fd, struct tcp_state *st)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &st->mss_clamp, &len))
 		return -errno;
 	return 0;
+}
+
+/* in repair mode, after read_state(): the receive queue's sequence now */
+static uint32_t rcv_nxt(int fd)
+{
+	uint32_t seq = 0;
+	socklen_t len = sizeof(seq);
+
+	getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, &len);
+	return seq;
 }
 
 static int unread(int fd)
@@ -323,14 +358,17 @@ static void send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k)
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
 			 enum kbal_flow_why *why)
 {
-	struct tcp_state c = {}, m = {}, c2 = {}, m2 = {};
+	struct tcp_state c = {}, m = {};
 	struct kbal_pkt_rw learn_up = {}, learn_down = {}, up = {}, down = {};
-	struct kbal_pkt_rw hold = { .action = KBAL_PKT_HOLD }, drop = { .action = KBAL_PKT_DROP };
+	struct kbal_pkt_rw hold = { .action = KBAL_PKT_HOLD, .gen = fl->gen };
+	struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP, .gen = fl->gen };
 	int err, ts;
 
 	*why = KBAL_WHY_NONE;
 	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &learn_up) ||
-	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &learn_down)) {
+	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &learn_down) ||
+	    learn_up.gen != fl->gen || learn_down.gen != fl->gen) {
+		fl->lost = 1;
 		*why = KBAL_WHY_MAP;
 		return -ENOENT;
 	}
@@ -389,6 +427,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 	}
 
 	/* client -> member, in the member-side socket's numbers */
+	up.gen = down.gen = fl->gen;
 	up.action = KBAL_PKT_SWITCH;
 	send_as(&up, &fl->drop_m);
 	up.seq_delta = m.snd_nxt - c.rcv_nxt;
@@ -415,17 +454,21 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 	}
 
 	/* 2. the entries: what kbald's sockets emit first */
-	if (bpf_map_update_elem(p->pkt_fd, &fl->drop_m, &drop, BPF_ANY) ||
-	    bpf_map_update_elem(p->pkt_fd, &fl->hold_c, &hold, BPF_ANY) ||
-	    bpf_map_update_elem(p->pkt_fd, &fl->down, &down, BPF_ANY) ||
-	    bpf_map_update_elem(p->pkt_fd, &fl->up, &up, BPF_ANY)) {
+	{
+		/* one syscall; the kernel writes them in this order */
+		struct kbal_pkt_key keys[4] = { fl->drop_m, fl->hold_c, fl->down, fl->up };
+		struct kbal_pkt_rw vals[4] = { drop, hold, down, up };
+		__u32 n = 4;
+
+		err = bpf_map_update_batch(p->pkt_fd, keys, vals, &n, NULL) ? -errno : 0;
+	}
+	if (err) {
 		err = -errno;
 		*why = KBAL_WHY_MAP;
 		goto unmap;
 	}
 	/* 3. nothing may have reached either socket since the read */
-	if (read_state(cfd, &c2) || read_state(mfd, &m2) ||
-	    c2.rcv_nxt != c.rcv_nxt || m2.rcv_nxt != m.rcv_nxt || m2.snd_nxt != m.snd_nxt) {
+	if (rcv_nxt(cfd) != c.rcv_nxt || rcv_nxt(mfd) != m.rcv_nxt) {
 		*why = KBAL_WHY_RACE;
 		err = -EAGAIN;
 		goto unmap;
@@ -445,23 +488,25 @@ fail_why:
 	return err;
 }
 
-int kbal_packet_poll(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint64_t *last_ns,
-		     uint64_t *bytes_up, uint64_t *bytes_down)
+int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
+		     struct kbal_pkt_state *st)
 {
 	struct kbal_pkt_rw up, down;
 
 	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
-	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down))
+	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down) ||
+	    up.gen != fl->gen || down.gen != fl->gen) {
+		fl->lost = 1;
 		return -ENOENT;
-	*last_ns = up.last_ns > down.last_ns ? up.last_ns : down.last_ns;
-	*bytes_up = up.bytes;
-	*bytes_down = down.bytes;
-	if ((up.flags | down.flags) && kbal_log_level >= KBAL_DEBUG)
-		log_debug("packet flow flags: up %#x down %#x", up.flags, down.flags);
-	if ((up.flags | down.flags) & KBAL_PKT_RST ||
-	    (up.flags & KBAL_PKT_FIN && down.flags & KBAL_PKT_FIN))
-		return KBAL_PKT_POLL_ENDED;
-	return up.action == KBAL_PKT_SWITCH ? KBAL_PKT_POLL_WAITING : KBAL_PKT_POLL_JOINED;
+	}
+	st->last_ns = up.last_ns > down.last_ns ? up.last_ns : down.last_ns;
+	st->bytes_up = up.bytes;
+	st->bytes_down = down.bytes;
+	/* the client's packets are rewritten: kbald's client socket is out */
+	st->switched = up.action == KBAL_PKT_REWRITE;
+	st->ended = (up.flags | down.flags) & KBAL_PKT_RST ||
+		    (up.flags & KBAL_PKT_FIN && down.flags & KBAL_PKT_FIN);
+	return 0;
 }
 
 void kbal_packet_close_frozen(int fd)

@@ -45,12 +45,19 @@ struct kbal_pkt_flow {
 	struct kbal_pkt_key down;      /* member -> kbald (rewritten to the client) */
 	struct kbal_pkt_key hold_c;    /* kbald -> client: live until the switch */
 	struct kbal_pkt_key drop_m;    /* kbald -> member: frozen, dropped */
+	uint16_t gen;                  /* in its entries: a later flow on the same
+	                                  4-tuple has another, and kbald removes
+	                                  only its own */
+	uint8_t lost;                  /* an entry was found gone or another's:
+	                                  remove the rest one by one, checking */
 };
 
-enum kbal_pkt_poll {
-	KBAL_PKT_POLL_WAITING = 0,     /* the client has not acked all yet */
-	KBAL_PKT_POLL_JOINED  = 1,     /* switched: kbald's client socket can go */
-	KBAL_PKT_POLL_ENDED   = 2,     /* FIN both ways, or a RST */
+struct kbal_pkt_state {
+	int switched;                  /* the client's packets go to the member now:
+	                                  kbald's client socket can go */
+	int ended;                     /* FIN both ways, or a RST */
+	uint64_t last_ns;              /* the last packet either way (idle reaping) */
+	uint64_t bytes_up, bytes_down; /* TCP payload since the handover */
 };
 
 int kbal_packet_init(struct kbal_packet *p, const char *pin_dir);
@@ -63,16 +70,15 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 /*
  * Join the flow. cfd/mfd must have nothing unread and mfd nothing unacked.
  * Returns 0 (mfd is left frozen in repair mode; cfd stays live until
- * kbal_packet_poll() says JOINED), or -errno with both sockets as they were
+ * kbal_packet_poll() says switched), or -errno with both sockets as they were
  * (the caller splices with sockmap instead). why receives a reason.
  */
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
 			 enum kbal_flow_why *why);
 
-/* enum kbal_pkt_poll, or -ENOENT (the entries are gone). last_ns: the
- * last packet either way (for idle reaping); bytes: TCP payload. */
-int kbal_packet_poll(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint64_t *last_ns,
-		     uint64_t *bytes_up, uint64_t *bytes_down);
+/* 0, or -ENOENT: the entries are gone (or another flow's now) */
+int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
+		     struct kbal_pkt_state *st);
 
 void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 

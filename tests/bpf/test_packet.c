@@ -536,6 +536,42 @@ UNIT_TEST(pkt_learn_notes_the_clock)
 	bpf_map_delete_elem(map_fd, &k);
 }
 
+/* A SYN after a flow's end: the client reuses its port for a new connection */
+UNIT_TEST(pkt_syn_after_the_end_frees_the_tuple)
+{
+	struct pkt_spec s = base_pkt, back = base_pkt;
+	struct kbal_pkt_rw rw = base_rw, drop = { .action = KBAL_PKT_DROP };
+	struct kbal_pkt_key k = key_of(&s), kb, other;
+	uint8_t out[2048];
+	uint32_t outlen;
+	uint64_t reused;
+
+	if (!setup())
+		return;
+	back.saddr = s.daddr;
+	back.daddr = s.saddr;
+	back.sport = s.dport;
+	back.dport = s.sport;
+	kb = key_of(&back);
+	other = k;
+	other.sport ^= 1;
+	s.flags = 0x02;
+	bpf_map_update_elem(map_fd, &k, &rw, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kb, &drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, &other, &rw, BPF_ANY);
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "SYN on a live flow passes");
+	ASSERT_EQ(bpf_map_lookup_elem(map_fd, &k, &rw), 0, "a live flow keeps its entry");
+	rw.flags = KBAL_PKT_FIN;
+	bpf_map_update_elem(map_fd, &k, &rw, BPF_ANY);
+	reused = stat(KBAL_STAT_PKT_REUSED);
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "SYN after the end passes");
+	ASSERT_TRUE(bpf_map_lookup_elem(map_fd, &k, &rw) != 0, "the ended flow's entry gone");
+	ASSERT_TRUE(bpf_map_lookup_elem(map_fd, &kb, &rw) != 0, "and the reverse one");
+	ASSERT_EQ(bpf_map_lookup_elem(map_fd, &other, &rw), 0, "other flows untouched");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_REUSED) - reused, 1, "counted");
+	bpf_map_delete_elem(map_fd, &other);
+}
+
 /*
  * On a real interface: ingress acts on what the peers send, egress on what
  * kbald's sockets send, and egress leaves alone what another interface's

@@ -12,8 +12,19 @@ ever reaches another host.
 Env starts build/kbal-backend for each member, then build/kbald with its pins
 in a fresh /sys/fs/bpf/kbal-t<pid>-<n>; on exit it stops them by PID and
 fails the test if kbald left its pin dir behind or did not exit cleanly.
+
+Topo puts a client and the two members in network namespaces of their own,
+each joined to the test's namespace (the balancer) by a veth pair, with
+netem (or, on a kernel without sch_netem, an emulation of it) on any link:
+
+    with Topo(csum_offload=False) as topo, Env(topo=topo) as env:
+        topo.netem("client", "loss 2% reorder 25%")
+        with env.connect(timeout=30) as c:      # from the client namespace
+            ...
 """
 
+import contextlib
+import ctypes
 import itertools
 import json
 import os
@@ -34,6 +45,7 @@ BUILD = os.path.join(ROOT, "build")
 KBALD = os.environ.get("KBAL_E2E_KBALD") or os.path.join(BUILD, "kbald")
 KBALCTL = os.environ.get("KBAL_E2E_KBALCTL") or os.path.join(BUILD, "kbalctl")
 BACKEND = os.path.join(BUILD, "kbal-backend")
+IMPAIR = os.path.join(BUILD, "kbal-impair")
 HOST = "127.0.0.1"
 BPFFS = "/sys/fs/bpf"
 
@@ -80,6 +92,7 @@ LAST_ENV_PROBLEMS = []     # what the last Env found wrong at exit
 LIVE_PROCS = []
 LIVE_PIN_DIRS = []
 LIVE_ENVS = []
+LIVE_TOPOS = []
 
 _env_seq = itertools.count()
 # Fixed ports below the ephemeral range (32768-60999), so that no outgoing
@@ -208,6 +221,14 @@ def reap_leftovers():
     for proc in list(LIVE_PROCS):
         found.append("process %d (%s) still running" % (proc.pid, proc.args[0]))
         stop_proc(proc, grace=1.0)
+    for topo in list(LIVE_TOPOS):
+        found.append("a Topo was not closed (namespaces %s)" % " ".join(topo.namespaces()))
+        problems = topo.close()
+        if problems:
+            found.append("closing it: " + "; ".join(problems))
+    for ns in Topo.stray_namespaces():
+        found.append("network namespace %s left behind" % ns)
+        _run_cmd(["ip", "netns", "del", ns], check_rc=False)
     for d in list(LIVE_PIN_DIRS):
         if os.path.exists(d):
             found.append("pin dir %s left behind" % d)
@@ -305,11 +326,14 @@ def chunked(body, sizes=(1, 100, 4096, 65536)):
 class Conn:
     """One client connection with a small HTTP/1.1 response parser."""
 
-    def __init__(self, port, host=HOST, timeout=10.0):
+    def __init__(self, port, host=HOST, timeout=10.0, netns=None):
+        """netns: a context manager (e.g. Topo.in_ns("client")) entered
+        while the socket is made and connected, so that it lives there."""
         self.port = port
         self.host_header = "%s:%d" % (host, port)
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        with netns if netns is not None else contextlib.nullcontext():
+            self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.eof = False
@@ -505,6 +529,445 @@ def echo_check(conn, data, piece=16384):
         raise AssertionError("echo differs at byte %d of %d" % (off, len(data)))
 
 
+# ---- network namespaces ------------------------------------------------------
+
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/run/netns"
+_libc = None
+_topo_seq = itertools.count()
+_forwarding = {"users": 0, "saved": None}   # ip_forward of the balancer namespace
+
+
+def _run_cmd(argv, timeout=10.0, check_rc=True):
+    """Run argv to completion; its stdout as text. AssertionError naming the
+    command when it fails (unless not check_rc) or takes longer than timeout."""
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("`%s` took longer than %.0fs" % (" ".join(argv), timeout))
+    if check_rc and p.returncode != 0:
+        raise AssertionError("`%s`: status %d: %s" % (
+            " ".join(argv), p.returncode, p.stderr.decode(errors="replace").strip()))
+    return p.stdout.decode(errors="replace")
+
+
+def _setns(fd):
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "setns(CLONE_NEWNET): %s" % os.strerror(e))
+
+
+def _percent(tok):
+    """netem's "2%" (or a plain fraction "0.02") as a fraction."""
+    v = float(tok[:-1]) / 100 if tok.endswith("%") else float(tok)
+    check(0.0 <= v <= 1.0, "netem: %r is not a probability" % tok)
+    return v
+
+
+def _is_number(tok):
+    try:
+        float(tok.rstrip("%").rstrip("msu"))   # 50%, 1ms, 100us, 0.5
+        return tok[:1].isdigit() or tok[:1] == "."
+    except ValueError:
+        return False
+
+
+def parse_netem(spec):
+    """The parts of a netem spec the emulation understands, as fractions:
+    {"loss": p, "duplicate": p, "reorder": p, "delay": "1ms"}. Correlations
+    are accepted and ignored; anything else is an AssertionError."""
+    toks = spec.split() if isinstance(spec, str) else list(spec)
+    out = {}
+    i = 0
+    while i < len(toks):
+        key = toks[i]
+        args = []
+        i += 1
+        if key == "loss" and i < len(toks) and toks[i] == "random":
+            i += 1
+        while i < len(toks) and _is_number(toks[i]):
+            args.append(toks[i])
+            i += 1
+        check(key in ("loss", "duplicate", "reorder", "delay") and args,
+              "netem emulation: cannot do %r in %r (loss, duplicate, reorder, delay only)"
+              % (key, spec))
+        out[key] = args[0] if key == "delay" else _percent(args[0])
+    return out
+
+
+def _cbpf_random_below(p):
+    """Classic BPF for cls_bpf: match (-1) with probability p, else 0."""
+    thr = min(int(p * (1 << 32)), (1 << 32) - 1)
+    rand = 0xfffff000 + 56              # SKF_AD_OFF + SKF_AD_RANDOM
+    return "4,32 0 0 %d,53 1 0 %d,6 0 0 4294967295,6 0 0 0" % (rand, thr)
+
+
+class Topo:
+    """Three network namespaces around the test's own, which plays the
+    balancer: a client and two members, each on a veth pair of its own.
+
+        client   10.77.1.2/24  <->  10.77.1.1  (balancer)
+        member1  10.77.2.2/24  <->  10.77.2.1
+        member2  10.77.3.2/24  <->  10.77.3.1
+
+    Their default routes point at the balancer, which forwards, so the client
+    reaches the members directly too. csum_offload=False turns tx checksum
+    offload off on every veth end, so that each packet carries a full
+    checksum that its receiver verifies (and TSO with it: no packet is larger
+    than the MTU).
+
+    netem(side, spec) impairs one direction of one link: side "client",
+    "member1", "member2" is that host's egress, "bal-client", "bal-member1",
+    "bal-member2" the balancer's egress toward it. With sch_netem in the
+    kernel this is `tc qdisc replace dev DEV root netem SPEC`. Without it
+    (Topo.netem_kind() == "emulated") the loss, duplicate and reorder parts
+    of the spec are emulated with tc in the host's namespace (the balancer's
+    namespace stays untouched). On the host's egress (toward the balancer):
+    build/kbal-impair (tests/net/impair.bpf.c), which drops, clones
+    (bpf_clone_redirect) or puts a packet into a slow HTB class that packets
+    sent later overtake. On the balancer's side, at the ingress of the
+    host's veth end: classic-BPF filters drawing a random number (cls_bpf,
+    SKF_AD_RANDOM) with mirred actions: loss redirects to an ifb whose pfifo
+    holds 0 packets; reorder redirects to another ifb that puts the packet
+    back on its way from a tasklet; duplicate mirrors a copy there. (Not on
+    the way to the balancer: a packet that went through an ifb carries
+    tc_skip_classify across the veth, and kbald's tc programs at the
+    balancer would never see it.)
+    Delay is not emulated.
+
+    Only in the runner's namespaces (KBAL_E2E_NETNS=1): it enables IPv4
+    forwarding in the current namespace, and creates its namespaces in the
+    runner's private /run/netns. close() (and so the with block, and the
+    runner's reap_leftovers()) deletes them all.
+    """
+
+    HOSTS = ("client", "member1", "member2")
+    SUBNET = {"client": 1, "member1": 2, "member2": 3}
+    SIDES = HOSTS + tuple("bal-" + h for h in HOSTS)
+    _netem_kind = None          # "kernel" or "emulated", found at first use
+
+    def __init__(self, csum_offload=True, timeout=10.0):
+        self.csum_offload = csum_offload
+        self.timeout = timeout
+        seq = next(_topo_seq)
+        pid = os.getpid()
+        self.ns = {h: "kbt%d-%d%s" % (pid, seq, s)
+                   for h, s in zip(self.HOSTS, ("c", "m1", "m2"))}
+        tag = "kb%x-%d" % (pid, seq)
+        letter = {"client": "c", "member1": "1", "member2": "2"}
+        self.dev = {h: tag + letter[h] for h in self.HOSTS}        # the host's end
+        self.bal_dev = {h: tag + "b" + letter[h] for h in self.HOSTS}
+        self.ifb = {h: (tag + "r" + letter[h], tag + "x" + letter[h]) for h in self.HOSTS}
+        for name in list(self.dev.values()) + list(self.bal_dev.values()) + \
+                [n for pair in self.ifb.values() for n in pair]:
+            check(len(name) <= 15, "interface name %r too long" % name)
+        self.made_ns = []       # namespaces created, to delete
+        self.made_bal_dev = []  # balancer-side veth ends created
+        self.netem_sides = {}   # side -> spec
+        self.ifbs_made = set()  # hosts whose namespace has the emulation ifbs
+        self.procs = []         # started by run_in
+        self.forwarding = False
+
+    # -- addresses and names --
+
+    def addr(self, host):
+        """The host's address: "10.77.1.2" for the client."""
+        return "10.77.%d.2" % self.SUBNET[host]
+
+    def bal_addr(self, host):
+        """The balancer's address on the link to host: "10.77.1.1"."""
+        return "10.77.%d.1" % self.SUBNET[host]
+
+    def ns_name(self, host):
+        check(host in self.ns, "no host %r in the topology (%s)" % (host, ", ".join(self.HOSTS)))
+        return self.ns[host]
+
+    def ns_path(self, host):
+        return os.path.join(NETNS_DIR, self.ns_name(host))
+
+    def namespaces(self):
+        return list(self.made_ns)
+
+    # -- set up, tear down --
+
+    def __enter__(self):
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        problems = self.close()
+        if problems and exc_type is None:
+            raise AssertionError("closing the topology: " + "; ".join(problems))
+        return False
+
+    def _start(self):
+        check(os.environ.get("KBAL_E2E_NETNS") == "1",
+              "Topo runs only in run.py's namespaces (it enables ip_forward)")
+        LIVE_TOPOS.append(self)
+        for h in self.HOSTS:
+            ns, dev, bdev = self.ns[h], self.dev[h], self.bal_dev[h]
+            _run_cmd(["ip", "netns", "add", ns], self.timeout)
+            self.made_ns.append(ns)
+            _run_cmd(["ip", "link", "add", bdev, "type", "veth", "peer", "name", dev,
+                      "netns", ns], self.timeout)
+            self.made_bal_dev.append(bdev)
+            _run_cmd(["ip", "addr", "add", self.bal_addr(h) + "/24", "dev", bdev], self.timeout)
+            self.sh(h, "ip", "link", "set", "lo", "up")
+            self.sh(h, "ip", "addr", "add", self.addr(h) + "/24", "dev", dev)
+            if not self.csum_offload:
+                _run_cmd(["ethtool", "-K", bdev, "tx", "off"], self.timeout)
+                self.sh(h, "ethtool", "-K", dev, "tx", "off")
+            _run_cmd(["ip", "link", "set", bdev, "up"], self.timeout)
+            self.sh(h, "ip", "link", "set", dev, "up")
+            self.sh(h, "ip", "route", "add", "default", "via", self.bal_addr(h))
+        self._forwarding_on()
+
+    def _forwarding_on(self):
+        path = "/proc/sys/net/ipv4/ip_forward"
+        if _forwarding["users"] == 0:
+            with open(path) as f:
+                _forwarding["saved"] = f.read().strip()
+            with open(path, "w") as f:
+                f.write("1\n")
+        _forwarding["users"] += 1
+        self.forwarding = True
+
+    def _forwarding_off(self):
+        if not self.forwarding:
+            return
+        self.forwarding = False
+        _forwarding["users"] -= 1
+        if _forwarding["users"] == 0 and _forwarding["saved"] is not None:
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+                f.write(_forwarding["saved"] + "\n")
+
+    def close(self):
+        """Stop what run_in started, delete the veths and the namespaces.
+        Idempotent; returns a list of problems (empty when all went)."""
+        problems = []
+        for proc in self.procs:
+            if proc.poll() is None:
+                problems.append("process %d (%s) still running in the topology"
+                                % (proc.pid, proc.args[0]))
+            stop_proc(proc, grace=1.0)
+        self.procs = []
+        # deleting one end deletes the pair now; a namespace goes away later
+        # (cleanup_net), and its veth must not keep 10.77.x.1 meanwhile
+        for bdev in list(self.made_bal_dev):
+            _run_cmd(["ip", "link", "del", bdev], self.timeout, check_rc=False)
+            self.made_bal_dev.remove(bdev)
+        for ns in list(self.made_ns):
+            try:
+                _run_cmd(["ip", "netns", "del", ns], self.timeout)
+            except AssertionError as e:
+                problems.append(str(e))
+            self.made_ns.remove(ns)
+        self.netem_sides = {}
+        self.ifbs_made = set()
+        try:
+            self._forwarding_off()
+        except OSError as e:
+            problems.append("restoring ip_forward: %s" % e)
+        if self in LIVE_TOPOS:
+            LIVE_TOPOS.remove(self)
+        return problems
+
+    @staticmethod
+    def stray_namespaces():
+        """Namespaces of this process's Topos that no open Topo owns."""
+        prefix = "kbt%d-" % os.getpid()
+        owned = {ns for t in LIVE_TOPOS for ns in t.made_ns}
+        try:
+            names = os.listdir(NETNS_DIR)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if n.startswith(prefix) and n not in owned)
+
+    # -- running things in a namespace --
+
+    def _argv(self, host, argv):
+        return ["nsenter", "--net=" + self.ns_path(host), "--"] + [str(a) for a in argv]
+
+    def sh(self, host, *argv, check_rc=True):
+        """Run argv to completion in host's namespace; its stdout."""
+        return _run_cmd(self._argv(host, argv), self.timeout, check_rc=check_rc)
+
+    def run_in(self, host, argv, **popen_kw):
+        """Popen argv in host's namespace (nsenter --net: the mount namespace,
+        so /sys/fs/bpf, stays ours). The process is stopped by close() and by
+        reap_leftovers() unless stopped before (stop_proc)."""
+        proc = subprocess.Popen(self._argv(host, argv), **popen_kw)
+        LIVE_PROCS.append(proc)
+        self.procs.append(proc)
+        return proc
+
+    @contextlib.contextmanager
+    def in_ns(self, host):
+        """Switch the calling thread into host's network namespace and back:
+        a socket made inside stays there."""
+        orig = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            target = os.open(self.ns_path(host), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _setns(target)
+            finally:
+                os.close(target)
+            yield
+        finally:
+            try:
+                _setns(orig)
+            finally:
+                os.close(orig)
+
+    def snmp(self, host):
+        """{"Ip": {...}, "Tcp": {...}, "TcpExt": {...}, ...}: /proc/net/snmp and
+        /proc/net/netstat as seen in host's namespace ("balancer": ours)."""
+        if host == "balancer":
+            text = ""
+            for path in ("/proc/net/snmp", "/proc/net/netstat"):
+                with open(path) as f:
+                    text += f.read()
+        else:
+            text = self.sh(host, "cat", "/proc/net/snmp", "/proc/net/netstat")
+        out, heads = {}, {}
+        for line in text.splitlines():
+            prefix, _, rest = line.partition(":")
+            fields = rest.split()
+            if prefix not in heads:
+                heads[prefix] = fields
+            else:
+                out[prefix] = dict(zip(heads.pop(prefix), (int(v) for v in fields)))
+        return out
+
+    def tcp_counters(self, host):
+        """The Tcp: and TcpExt: counters in host's namespace, one dict
+        (e.g. "InCsumErrors", "RetransSegs", "TCPOFOQueue")."""
+        s = self.snmp(host)
+        out = dict(s.get("Tcp", {}))
+        out.update(s.get("TcpExt", {}))
+        return out
+
+    # -- netem --
+
+    @classmethod
+    def netem_kind(cls):
+        """"kernel" when tc can make a netem qdisc, else "emulated"
+        (KBAL_E2E_NETEM=emulated: emulated even with sch_netem)."""
+        if cls._netem_kind is None and os.environ.get("KBAL_E2E_NETEM") == "emulated":
+            cls._netem_kind = "emulated"
+        if cls._netem_kind is None:
+            dev = "kbnetem%x" % (os.getpid() & 0xffffff)
+            _run_cmd(["ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "p"])
+            try:
+                p = subprocess.run(["tc", "qdisc", "add", "dev", dev, "root", "netem",
+                                    "delay", "1ms"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=10)
+                cls._netem_kind = "kernel" if p.returncode == 0 else "emulated"
+            finally:
+                _run_cmd(["ip", "link", "del", dev], check_rc=False)
+        return cls._netem_kind
+
+    def _side(self, side):
+        check(side in self.SIDES, "netem side %r: one of %s" % (side, ", ".join(self.SIDES)))
+        return side[4:] if side.startswith("bal-") else side, side.startswith("bal-")
+
+    def netem(self, side, spec):
+        """Impair side's egress as `tc ... netem SPEC` would (see the class)."""
+        host, bal = self._side(side)
+        toks = spec.split() if isinstance(spec, str) else [str(t) for t in spec]
+        if self.netem_kind() == "kernel":
+            argv = ["tc", "qdisc", "replace", "dev"]
+            if bal:
+                _run_cmd(argv + [self.bal_dev[host], "root", "netem"] + toks, self.timeout)
+            else:
+                self.sh(host, *(argv + [self.dev[host], "root", "netem"] + toks))
+        else:
+            self._emulate(host, "ingress" if bal else "egress", parse_netem(toks))
+        self.netem_sides[side] = " ".join(toks)
+
+    def _emulate(self, host, hook, want):
+        if hook == "egress":
+            return self._impair(host, want)
+        dev = self.dev[host]
+        reorder_ifb, sink_ifb = self.ifb[host]
+        if host not in self.ifbs_made:
+            for ifb in (reorder_ifb, sink_ifb):
+                self.sh(host, "ip", "link", "add", ifb, "type", "ifb")
+                self.sh(host, "ip", "link", "set", ifb, "up")
+            # the sink: a FIFO that holds no packet drops every one
+            self.sh(host, "tc", "qdisc", "replace", "dev", sink_ifb, "root", "pfifo", "limit", "0")
+            self.sh(host, "tc", "qdisc", "replace", "dev", dev, "clsact")
+            self.ifbs_made.add(host)
+        self.sh(host, "tc", "filter", "del", "dev", dev, hook, check_rc=False)
+        # first match wins: a packet lost is neither held back nor doubled
+        rules = (("loss", "redirect", sink_ifb), ("reorder", "redirect", reorder_ifb),
+                 ("duplicate", "mirror", reorder_ifb))
+        for prio, (what, how, ifb) in enumerate(rules, 1):
+            p = want.get(what, 0.0)
+            if p > 0:
+                self.sh(host, "tc", "filter", "add", "dev", dev, hook, "prio", prio,
+                        "bpf", "bytecode", _cbpf_random_below(p),
+                        "action", "mirred", "egress", how, "dev", ifb)
+
+    def _impair(self, host, want):
+        """The host's egress, toward the balancer: build/kbal-impair, a tc
+        BPF program (tests/net/impair.bpf.c) that drops, clones and puts
+        packets into a slow HTB class. Not the ifb: a packet that went
+        through one carries tc_skip_classify across the veth, and the
+        balancer's own tc programs (kbald's packet path) never see it."""
+        dev = self.dev[host]
+        check(os.access(IMPAIR, os.X_OK), "%s not built" % IMPAIR)
+        self.sh(host, "tc", "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb")
+        self.sh(host, "tc", "class", "replace", "dev", dev, "parent", "1:", "classid", "1:2",
+                "htb", "rate", "50mbit", "quantum", "1514")
+        self.sh(host, IMPAIR, dev, "--loss", "%g" % (100 * want.get("loss", 0.0)),
+                "--dup", "%g" % (100 * want.get("duplicate", 0.0)),
+                "--reorder", "%g" % (100 * want.get("reorder", 0.0)))
+
+    def clear_netem(self, side=None):
+        """Take netem off side, or off every side."""
+        sides = [side] if side else list(self.netem_sides)
+        for sd in sides:
+            host, bal = self._side(sd)
+            if self.netem_kind() == "kernel":
+                if bal:
+                    _run_cmd(["tc", "qdisc", "del", "dev", self.bal_dev[host], "root"],
+                             self.timeout, check_rc=False)
+                else:
+                    self.sh(host, "tc", "qdisc", "del", "dev", self.dev[host], "root",
+                            check_rc=False)
+            elif bal:
+                self.sh(host, "tc", "filter", "del", "dev", self.dev[host], "ingress",
+                        check_rc=False)
+            else:
+                self.sh(host, "tc", "filter", "del", "dev", self.dev[host], "egress",
+                        check_rc=False)
+                self.sh(host, "tc", "qdisc", "del", "dev", self.dev[host], "root",
+                        check_rc=False)
+            self.netem_sides.pop(sd, None)
+
+    def netem_stats(self, side):
+        """`tc -s` of what impairs side, as text (for a failure message)."""
+        host, bal = self._side(side)
+        if self.netem_kind() == "kernel":
+            if bal:
+                return _run_cmd(["tc", "-s", "qdisc", "show", "dev", self.bal_dev[host]],
+                                self.timeout)
+            return self.sh(host, "tc", "-s", "qdisc", "show", "dev", self.dev[host])
+        if not bal:
+            return "kbal-impair on %s: seen lost duplicated delayed: %s" % (
+                self.dev[host], self.sh(host, IMPAIR, self.dev[host], "--counts").strip())
+        return self.sh(host, "tc", "-s", "filter", "show", "dev", self.dev[host], "ingress")
+
+
 # ---- the environment ---------------------------------------------------------
 
 class Env:
@@ -514,10 +977,20 @@ class Env:
     backends  which members to start: (1, 2) starts WAS1 on {b1}, WAS2 on {b2};
               a member not started has nothing listening on its port
     kbald     False to start only the backends
+    topo      a Topo: member n (1, 2) runs in its namespace member<n> on
+              10.77.<n+1>.2, kbald listens on 10.77.1.1, connect() and
+              connect_backend() connect from the client namespace. The
+              config's "127.0.0.1:{listen}" and "127.0.0.1:{bN}" become those
+              addresses; {listen_addr} and {bN_addr} are the addresses in any
+              config (127.0.0.1 without a topo)
     """
 
     def __init__(self, conf=EXAMPLE_CONF, backends=(1, 2), kbald=True,
-                 kbald_args=(), kbald_wrap=()):
+                 kbald_args=(), kbald_wrap=(), topo=None):
+        self.topo = topo
+        if topo is not None:
+            for n in backends:
+                check(n in (1, 2), "a Topo has members 1 and 2, not %r" % (n,))
         self.conf_text = conf
         self.backend_ids = tuple(backends)
         self.want_kbald = kbald
@@ -529,6 +1002,10 @@ class Env:
         self.pin_dir = "%s/kbal-t%d-%d" % (BPFFS, os.getpid(), next(_env_seq))
         self.ports = {}
         self.port = None
+        self.addrs = {"listen": HOST, "b1": HOST, "b2": HOST, "b3": HOST, "b4": HOST}
+        if topo is not None:
+            self.addrs.update(listen=topo.bal_addr("client"), b1=topo.addr("member1"),
+                              b2=topo.addr("member2"))
 
     # -- set up, tear down --
 
@@ -553,7 +1030,12 @@ class Env:
         for n in range(1, 5):
             self.ports["b%d" % n] = free_port()
         self.port = self.ports["listen"]
-        self.conf = fill_ports(self.conf_text, self.ports)
+        text = self.conf_text
+        if self.topo is not None:
+            for name, addr in self.addrs.items():
+                text = text.replace("%s:{%s}" % (HOST, name), "%s:{%s}" % (addr, name))
+        text = fill_ports(text, {k + "_addr": v for k, v in self.addrs.items()})
+        self.conf = fill_ports(text, self.ports)
         self.conf_path = os.path.join(self.dir, "kbald.conf")
         with open(self.conf_path, "w") as f:
             f.write(self.conf)
@@ -564,12 +1046,14 @@ class Env:
 
     def _start_backend(self, n):
         check(os.access(BACKEND, os.X_OK), "%s not built" % BACKEND)
-        addr = "%s:%d" % (HOST, self.ports["b%d" % n])
+        addr = "%s:%d" % (self.addrs["b%d" % n], self.ports["b%d" % n])
         err = open(os.path.join(self.dir, "backend%d.stderr" % n), "wb")
-        proc = subprocess.Popen(
-            [BACKEND, "--listen", addr, "--name", "WAS%d" % n,
-             "--log", self.log_path(n)],
-            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        argv = [BACKEND, "--listen", addr, "--name", "WAS%d" % n, "--log", self.log_path(n)]
+        if self.topo is not None:
+            # nsenter execs the backend: the PID is the backend's
+            argv = self.topo._argv("member%d" % n, argv)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err,
+                                stdin=subprocess.DEVNULL)
         err.close()
         LIVE_PROCS.append(proc)
         self.procs[n] = proc
@@ -674,15 +1158,21 @@ class Env:
         return self._read("kbald.stdout")
 
     def member_url(self, n):
-        return "http://%s:%d" % (HOST, self.ports["b%d" % n])
+        return "http://%s:%d" % (self.addrs["b%d" % n], self.ports["b%d" % n])
+
+    def _client_ns(self):
+        return self.topo.in_ns("client") if self.topo is not None else None
 
     def connect(self, timeout=10.0):
-        """A connection to kbald."""
-        return Conn(self.port, timeout=timeout)
+        """A connection to kbald (from the client namespace with a topo)."""
+        return Conn(self.port, host=self.addrs["listen"], timeout=timeout,
+                    netns=self._client_ns())
 
     def connect_backend(self, n, timeout=10.0):
-        """A connection straight to member n, bypassing kbald."""
-        return Conn(self.ports["b%d" % n], timeout=timeout)
+        """A connection straight to member n, bypassing kbald (with a topo:
+        from the client namespace, forwarded by the balancer's namespace)."""
+        return Conn(self.ports["b%d" % n], host=self.addrs["b%d" % n], timeout=timeout,
+                    netns=self._client_ns())
 
     def get(self, path, cookie=None, conn=None, headers=()):
         """GET on conn, or on a new connection closed after the response."""
@@ -719,14 +1209,17 @@ class Env:
         raise AssertionError("no member with route %r in kbal_members" % route)
 
     STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer",
-             "pkt_rewritten", "pkt_dropped", "pkt_unparsed")
+             "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused")
 
     def stats(self):
-        """kbal_stats summed over the CPUs, by name (kbal_shared.h order)."""
+        """kbal_stats summed over the CPUs, by name (kbal_shared.h order;
+        "stat<N>" for an index STATS does not name yet)."""
         out = {}
         for e in self.bpftool_dump("kbal_stats"):
             f = e["formatted"]
-            out[self.STATS[f["key"]]] = sum(v["value"] for v in f["values"])
+            k = f["key"]
+            out[self.STATS[k] if k < len(self.STATS) else "stat%d" % k] = \
+                sum(v["value"] for v in f["values"])
         return out
 
     def flows(self):

@@ -40,13 +40,18 @@ def summary(passed, failed):
 def setup_namespace(host_bpffs):
     """In the fresh namespaces: loopback up, bpffs on /sys/fs/bpf. Unless
     host_bpffs, a new bpffs instance private to this mount namespace, so
-    that pins a crashed kbald leaves go away with the run."""
+    that pins a crashed kbald leaves go away with the run. A tmpfs on
+    /run/netns, so that the named namespaces of kbaltest.Topo are seen by
+    no one else and go away with the run too."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     with open("/proc/mounts") as f:
         mounted = any(l.split()[1:3] == ["/sys/fs/bpf", "bpf"] for l in f)
     if not mounted or not host_bpffs:
-        subprocess.run(["mount", "--make-rprivate", "/"], check=True)
         subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], check=True)
+    os.makedirs("/run/netns", exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "kbal-e2e-netns",
+                    "/run/netns"], check=True)
 
 
 def discover():
