@@ -357,6 +357,44 @@ def cpu_jiffies():
     return user + nice + system + irq + softirq + steal, softirq
 
 
+def task_jiffies(pid):
+    """utime + stime of a process (all its threads), 0 once it is gone.
+    Tick accounting (no IRQ_TIME_ACCOUNTING here): a softirq is charged to
+    the task it interrupted as well as to /proc/stat's softirq."""
+    st = read('/proc/%d/stat' % pid)
+    if not st:
+        return 0
+    rest = st[st.rfind(')') + 2:].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def kernel_thread_jiffies():
+    """{'kworker': j, 'ksoftirqd': j}: CPU time of those kernel threads
+    now (sk_psock_backlog, which sends every sockmap-redirected skb, runs
+    in kworkers; softirqs deferred under load in ksoftirqd)."""
+    out = {'kworker': 0, 'ksoftirqd': 0}
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        comm = read('/proc/%s/comm' % d).strip()
+        kind = 'kworker' if comm.startswith('kworker') else \
+            'ksoftirqd' if comm.startswith('ksoftirqd') else None
+        if kind:
+            out[kind] += task_jiffies(int(d))
+    return out
+
+
+def cpu_snapshot(pids):
+    """Everything the breakdown compares: /proc/stat, kernel threads, and
+    the processes in pids ({role: [pid]})."""
+    busy, soft = cpu_jiffies()
+    snap = {'busy': busy, 'softirq': soft}
+    snap.update(kernel_thread_jiffies())
+    for role, ps in pids.items():
+        snap[role] = sum(task_jiffies(p) for p in ps if p)
+    return snap
+
+
 def listening(port, addr='127.0.0.1'):
     """A LISTEN socket on addr:port (or the wildcard) in this thread's
     network namespace."""
@@ -850,7 +888,7 @@ def start_backend(name, tmp, role, addr):
 
 # ----------------------------------------------------------------- runs ----
 
-def run_wrk(url, sc, duration, logpath, measure=True):
+def run_wrk(url, sc, duration, logpath, measure=True, pids=None):
     spec = WRK_SCENARIOS[sc]
     if spec.get('tool') == 'kbal-load':
         argv = [LOAD, url.split('/')[2], '--conns', str(spec['conns']),
@@ -863,14 +901,18 @@ def run_wrk(url, sc, duration, logpath, measure=True):
             argv += ['-H', h]
         argv.append(url + spec['path'].lstrip('/'))
     env = dict(os.environ, KBAL_BENCH_LUA=BENCH_DIR)
+    pids = dict(pids or {})
     c0 = cpu_jiffies()
     p = Proc('wrk', TOPO.wrap('client', argv), logpath, env=env)
+    pids['client'] = [p.p.pid]
+    s0 = cpu_snapshot(pids)
     try:
         rc = p.p.wait(duration + 30)
     except subprocess.TimeoutExpired:
         p.stop()
         raise RunError('wrk did not finish in %d s' % (duration + 30))
     c1 = cpu_jiffies()
+    s1 = cpu_snapshot(pids)
     p.stop()
     out = read(logpath)
     m = re.search(r'^KBAL_BENCH (\{.*\})$', out, re.M)
@@ -883,7 +925,12 @@ def run_wrk(url, sc, duration, logpath, measure=True):
         raise RunError('wrk completed no request:\n' + out)
     secs = w['duration_us'] / 1e6
     busy, soft = c1[0] - c0[0], c1[1] - c0[1]
+    per_req = 1e6 / CLK_TCK / w['requests']
+    # the client's own time is read after it exited (its stat is gone
+    # then): wrk's own figure is not needed, the rest is what it leaves
+    breakdown = {k: (s1[k] - s0[k]) * per_req for k in s0}
     return {
+        'breakdown': breakdown,
         'requests': w['requests'],
         'rps': w['requests'] / secs,
         'mibps': (w['bytes_read'] + w['requests'] * w['request_bytes']) / secs / 2**20,
@@ -1099,7 +1146,9 @@ def measure(target, sc, args, ctx, tag):
         else:
             if args.warmup > 0:
                 run_wrk(url, sc, args.warmup, os.path.join(rundir, 'wrk-warmup.out'), False)
-            res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'))
+            pids = {'proxy': [rss_pid] + [p for p, _ in descendants(rss_pid)] if rss_pid else [],
+                    'members': [b.p.pid for b in ctx['backends'].values()]}
+            res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids)
         if peer and not peer.proc.alive():
             raise RunError('%s exited (%s) during the run:\n%s'
                            % (target, peer.proc.p.returncode, peer_logs(rundir, peer.proc)))
@@ -1237,6 +1286,7 @@ def render(results, targets, scenarios, args):
                 fmt_errors(rs, ('connect', 'read', 'write', 'timeout', 'status')),
                 len(rs), args.rounds))
         out.append('')
+    out += render_breakdown(results, targets, scenarios, where)
     if 'idle' in scenarios:
         out.append('### idle%s: %d idle keep-alive connections (each did one request)'
                    % (where, args.idle_conns))
@@ -1259,6 +1309,37 @@ def render(results, targets, scenarios, args):
                 len(rs), args.rounds))
         out.append('')
     return '\n'.join(out)
+
+
+def render_breakdown(results, targets, scenarios, where):
+    """Where the machine's CPU goes, per request, medians: the proxy
+    process, the members, kworkers (sk_psock_backlog for sockmap), ksoftirqd,
+    and softirq wherever it ran (also inside the processes' figures: a tick
+    is charged to both)."""
+    out = []
+    for sc in scenarios:
+        if sc == 'idle' or not any(r.get('breakdown') for t in targets for r in results[sc][t]):
+            continue
+        out.append('### Where the CPU goes%s, %s (µs per request; softirq overlaps the others)'
+                   % (where, sc))
+        out.append('')
+        out.append('| target | whole machine | proxy process | members | kworkers | ksoftirqd | '
+                   'softirq (anywhere) | client and rest |')
+        out.append('|---|---:|---:|---:|---:|---:|---:|---:|')
+        for t in targets:
+            rs = [r for r in results[sc][t] if r.get('breakdown')]
+            if not rs:
+                continue
+
+            def m(k):
+                return statistics.median(r['breakdown'].get(k, 0.0) for r in rs)
+            whole = m('busy')
+            rest = whole - m('proxy') - m('members') - m('kworker') - m('ksoftirqd')
+            out.append('| %s | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %.1f |' % (
+                TOPO.name(t), whole, '—' if t == 'noproxy' else '%.1f' % m('proxy'),
+                m('members'), m('kworker'), m('ksoftirqd'), m('softirq'), rest))
+        out.append('')
+    return out
 
 
 def machine_info():
