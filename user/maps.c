@@ -148,9 +148,19 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir)
 	m->dst_fd = bpf_map__fd(skel->maps.kbal_sk_dst);
 	m->stats_fd = bpf_map__fd(skel->maps.kbal_stats);
 
-	/* libbpf 1.1 does not know SEC("sk_skb/verdict"): attach by hand. */
+	/* Parser and verdict, not BPF_SK_SKB_VERDICT alone: the verdict-only
+	 * path reads with tcp_read_skb(), which redirects the already
+	 * delivered head of an overlapping retransmission again (see
+	 * sockmap.bpf.c). Attached by hand, before any socket is inserted. */
+	err = bpf_prog_attach(bpf_program__fd(skel->progs.kbal_parser), m->src_fd,
+			      BPF_SK_SKB_STREAM_PARSER, 0);
+	if (err) {
+		err = -errno;
+		log_err("attaching the stream parser to %s: %s", KBAL_MAP_SK_SRC, strerror(-err));
+		goto fail;
+	}
 	err = bpf_prog_attach(bpf_program__fd(skel->progs.kbal_verdict), m->src_fd,
-			      BPF_SK_SKB_VERDICT, 0);
+			      BPF_SK_SKB_STREAM_VERDICT, 0);
 	if (err) {
 		err = -errno;
 		log_err("attaching the verdict program to %s: %s", KBAL_MAP_SK_SRC, strerror(-err));

@@ -49,8 +49,10 @@ int kbal_splice_dir(const struct kbal_maps *m, int from_fd, uint64_t from_cookie
 		bpf_map_delete_elem(m->dst_fd, &key);
 		return err;
 	}
-	/* Whole skbs that arrived after kbald's last read sit in the receive
-	 * queue until the next data_ready; this runs it now. */
+	/* Bytes that arrived after kbald's last read sit in the receive
+	 * queue until the next data_ready; this runs it now (the strparser
+	 * starts at copied_seq, so an skb kbald read part of is not sent
+	 * twice). */
 	setsockopt(from_fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 	return 0;
 }
