@@ -37,6 +37,7 @@ struct conn {
 	int done;                      /* responses read on this connection */
 	int connected;
 	uint64_t sent_ns;              /* when the current request went out */
+	uint64_t opened_ns;            /* when the connection was opened */
 	size_t have;                   /* bytes in buf */
 	long body_left;                /* -1: reading the head */
 	char buf[BUF_SIZE];
@@ -48,6 +49,7 @@ static const char *path = "/";
 static char req_ka[512], req_close[512];
 static size_t req_ka_len, req_close_len;
 static uint64_t requests, connections, bytes_read, lat[LAT_BUCKETS];
+static uint64_t count_until = ~0ull;      /* the end of the measured time */
 static uint64_t err_connect, err_read, err_write, err_status;
 
 static uint64_t now_ns(void)
@@ -84,6 +86,7 @@ static int open_conn(struct conn *c)
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->done = 0;
 	c->connected = 0;
+	c->opened_ns = now_ns();
 	c->have = 0;
 	if (connect(c->fd, (struct sockaddr *)&target, sizeof(target)) && errno != EINPROGRESS) {
 		err_connect++;
@@ -166,10 +169,12 @@ static int on_readable(struct conn *c)
 			/* a whole response */
 			uint64_t us = (now_ns() - c->sent_ns) / 1000;
 
-			lat[us < LAT_BUCKETS ? us : LAT_BUCKETS - 1]++;
-			requests++;
+			if (now_ns() < count_until) {
+				lat[us < LAT_BUCKETS ? us : LAT_BUCKETS - 1]++;
+				requests++;
+			}
 			if (++c->done == nreq) {
-				connections++;
+				connections += now_ns() < count_until;
 				close_conn(c);
 				return 1;
 			}
@@ -243,10 +248,19 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nconns; i++)
 		conns[i].fd = -1;
 	start = now_ns();
-	end = start + (uint64_t)(duration * 1e9);
+	end = count_until = start + (uint64_t)(duration * 1e9);
 	for (int i = 0; i < nconns; i++)
 		open_conn(&conns[i]);
-	while (now_ns() < end) {
+	/* until the end, then up to 2 s more for the connections under way
+	 * to finish (not counted): the peers see whole exchanges only */
+	for (;;) {
+		uint64_t now = now_ns();
+		int open = 0;
+
+		for (int i = 0; i < nconns; i++)
+			open += conns[i].fd >= 0;
+		if (now >= end && (!open || now >= end + 2000000000ull))
+			break;
 		struct epoll_event evs[256];
 		int n = epoll_wait(epfd, evs, 256, 100);
 
@@ -283,16 +297,24 @@ int main(int argc, char **argv)
 				open_conn(c);
 		}
 	}
-	double secs = (now_ns() - start) / 1e9;
+	double secs = (end - start) / 1e9;
+	/* connections still open 2 s after the end: stalled, not slow */
+	uint64_t stalled = 0;
 
-	printf("kbal-load: %llu requests, %llu connections in %.2f s\n",
-	       (unsigned long long)requests, (unsigned long long)connections, secs);
-	printf("KBAL_BENCH {\"requests\":%llu,\"connections\":%llu,\"duration_us\":%llu,"
+	for (int i = 0; i < nconns; i++)
+		if (conns[i].fd >= 0)
+			stalled++;
+
+	printf("kbal-load: %llu requests, %llu connections in %.2f s, %llu stalled\n",
+	       (unsigned long long)requests, (unsigned long long)connections, secs,
+	       (unsigned long long)stalled);
+	printf("KBAL_BENCH {\"requests\":%llu,\"connections\":%llu,\"stalled\":%llu,"
+	       "\"duration_us\":%llu,"
 	       "\"bytes_read\":%llu,\"request_bytes\":%zu,\"p50_us\":%llu,\"p90_us\":%llu,"
 	       "\"p99_us\":%llu,\"err_connect\":%llu,\"err_read\":%llu,\"err_write\":%llu,"
 	       "\"err_status\":%llu,\"err_timeout\":0}\n",
 	       (unsigned long long)requests, (unsigned long long)connections,
-	       (unsigned long long)(secs * 1e6), (unsigned long long)bytes_read,
+	       (unsigned long long)stalled, (unsigned long long)(secs * 1e6), (unsigned long long)bytes_read,
 	       (req_ka_len * (nreq - 1) + req_close_len) / nreq,
 	       (unsigned long long)percentile(0.5), (unsigned long long)percentile(0.9),
 	       (unsigned long long)percentile(0.99), (unsigned long long)err_connect,

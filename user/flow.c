@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <netinet/tcp.h>
@@ -437,6 +439,10 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 /* --------------------------------------------------------- first request */
 
 static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why why);
+static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c);
+static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c);
+static int unread_bytes(int fd);
+static void splice_dir(struct kbal_daemon *d, struct kbal_conn *c, int i);
 
 static void build_set_cookie(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t len)
 {
@@ -669,6 +675,54 @@ static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_fl
 		free(c->pf);
 		c->pf = NULL;
 	}
+}
+
+static int unread_bytes(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCINQ, &n) ? 0 : n;
+}
+
+/*
+ * The client's next request reached kbald's client socket instead of being
+ * switched (docs/packet.md): splice the flow with sockmap after all, which
+ * carries what waits in that socket to the member. Too late for that (the
+ * member already answered through the program): the connection is lost.
+ */
+static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  .data.u64 = (uint64_t)(uintptr_t)c | M };
+
+	if (kbal_packet_take_back(&d->pkt, c->pf, c->fd[M])) {
+		log_warn("conn %p: client bytes reached kbald after the packet handover: "
+			 "closing", (void *)c);
+		conn_close(d, c);
+		return;
+	}
+	free(c->pf);
+	c->pf = NULL;
+	c->pkt = 0;
+	c->want_packet = 0;
+	c->why = KBAL_WHY_RACE;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, c->fd[M], &ev);
+	/* buffers, should a direction have to be copied after all */
+	c->f = first_alloc();
+	if (!c->f) {
+		conn_close(d, c);
+		return;
+	}
+	list_del(&c->node);
+	list_add_tail(&d->first, &c->node);
+	/* the member's side first: the request waiting in kbald's client
+	 * socket goes out the moment that side is spliced, and a member that
+	 * answers and closes at once must find its socket already spliced */
+	splice_dir(d, c, DOWN);
+	splice_dir(d, c, UP);
+	flow_update(d, c, KBAL_FLOW_SPLICED);
+	log_debug("conn %p: packet handover taken back: sockmap", (void *)c);
+	conn_progress(d, c);
 }
 
 /* Both directions are quiet after the first exchange: try the packet path. */
@@ -984,8 +1038,11 @@ static void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 		return;
 	if (c->pkt) {
 		/* Only kbald's client socket still hears anything, until the
-		 * switch: the client leaving before it ends the flow. */
-		if (side == C && ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		 * switch: the client leaving before it ends the flow, and
+		 * bytes that slipped past the switch take it back. */
+		if (side == C && c->pkt == PKT_SWITCHING && ev & EPOLLIN && unread_bytes(c->fd[C]))
+			pkt_take_back(d, c);
+		else if (side == C && ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			conn_close(d, c);
 		return;
 	}

@@ -509,6 +509,30 @@ int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 	return 0;
 }
 
+int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int mfd)
+{
+	struct kbal_pkt_rw up, down;
+	struct kbal_pkt_key keys[4] = { fl->up, fl->hold_c, fl->down, fl->drop_m };
+	__u32 n = 4;
+
+	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
+	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down) ||
+	    up.gen != fl->gen || down.gen != fl->gen)
+		return -ENOENT;
+	/* switched, or the member's packets went to the client already:
+	 * the member-side socket's state is no longer the connection's */
+	if (up.action != KBAL_PKT_SWITCH || down.packets)
+		return -EBUSY;
+	/* the member-side socket first (a packet of the member meanwhile
+	 * reaches it, repair mode or not), then the entries */
+	kbal_packet_thaw(mfd, 0);
+	if (bpf_map_delete_batch(p->pkt_fd, keys, &n, NULL) || n != 4) {
+		fl->lost = 1;
+		kbal_packet_forget(p, fl);
+	}
+	return 0;
+}
+
 void kbal_packet_close_frozen(int fd)
 {
 	int on = 1;

@@ -86,6 +86,15 @@ void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
  * SO_REUSEADDR (an accepted one), which repair mode cleared. */
 void kbal_packet_thaw(int fd, int reuseaddr);
 
+/*
+ * Before the switch: the client's next bytes reached kbald's client socket
+ * (they passed tc a moment before the SWITCH entry existed, and reached TCP
+ * after kbald's last look), so the flow can never switch. If nothing of the
+ * member has been rewritten yet, undo the handover: the member-side socket
+ * thawed, the entries gone; 0, or -EBUSY when it is too late.
+ */
+int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int mfd);
+
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);
 

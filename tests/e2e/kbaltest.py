@@ -1190,7 +1190,9 @@ class Env:
                             os.path.join(self.pin_dir, name)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
         check(p.returncode == 0, "bpftool dump %s: %s" % (name, p.stderr.decode().strip()))
-        return json.loads(p.stdout)
+        # an entry deleted between bpftool's get-next-key and its lookup
+        # comes out as {"key": .., "error": ..}: it is gone, leave it out
+        return [e for e in json.loads(p.stdout) if "error" not in e]
 
     def members(self):
         """{index: formatted kbal_members value} for the configured members."""

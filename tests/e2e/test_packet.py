@@ -204,3 +204,26 @@ def test_packet_program_dies_with_kbald():
             r = c2.get("/bytes/%d" % MiB)
             check_pattern(r.body, "1 MiB after the restart")
         all_gone(env, "the client closed")
+
+
+def test_packet_connection_churn():
+    """Connections of two requests each, the second sent the moment the
+    first response is in: it races the handover. Whatever slips past the
+    switch entry is taken back to sockmap; none may stall, and the ports
+    that clients reuse at once (the member closes first) must not meet the
+    old flows' entries."""
+    load = os.path.join(kbaltest.BUILD, "kbal-load")
+    with Env(conf=CONF) as env:
+        p = subprocess.run([load, "127.0.0.1:%d" % env.port, "--conns", "20", "--requests", "2",
+                            "--duration", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        out = p.stdout.decode()
+        m = json.loads(out.split("KBAL_BENCH ", 1)[1])
+        check(p.returncode == 0 and m["connections"] > 1000,
+              "connections done: %s" % out.strip())
+        eq((m["stalled"], m["err_read"], m["err_status"], m["err_connect"]), (0, 0, 0, 0),
+           "stalled connections, read, status and connect errors")
+        st = env.stats()
+        check(st["pkt_rewritten"] > 0, "no flow joined: %r" % st)
+        eq(st["pkt_unparsed"], 0, "packets not understood")
+        all_gone(env, "the load stopped")
