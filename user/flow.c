@@ -80,6 +80,7 @@ struct kbal_conn {
 	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */
 	uint64_t pkt_bytes[2];        /* joined bytes up/down added to the member */
+	uint64_t pkt_since;           /* when the flow was handed to the packet path */
 	int member;                   /* -1 until picked */
 	int balancer;
 	uint64_t cookie[2];
@@ -96,6 +97,7 @@ _Static_assert(sizeof(struct kbal_conn) <= 192, "spliced connections stay small"
 enum { PKT_SWITCHING = 1, PKT_JOINED = 2 };
 #define PKT_FIRST_MAX (1u << 20)      /* a longer first response: sockmap */
 #define PKT_LINGER_NS (1000000000ull) /* after both FINs, for the last ACKs */
+#define PKT_SWITCH_FAST_NS (200000000ull) /* switching flows polled every 10 ms this long */
 #define PKT_IDLE_NS   (600ull * 1000000000ull)
 
 /* epoll tags: connection pointer | side, or listener/signal */
@@ -741,6 +743,7 @@ static void pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	/* kbald's member socket is frozen: no more events from it */
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[M], NULL);
 	c->pkt = PKT_SWITCHING;
+	c->pkt_since = d->now;
 	c->phase[UP] = c->phase[DOWN] = P_SPLICED;
 	c->handed = 1;
 	flow_update(d, c, KBAL_FLOW_SPLICED);
@@ -1249,7 +1252,13 @@ static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 			conn_close(d, c);
 			continue;
 		}
-		if (head == &d->packet && (c->pkt == PKT_JOINED || c->drain_since)) {
+		/* A client that acked the first response before the switch entry
+		 * existed and sends nothing more (an idle keep-alive connection)
+		 * switches only at its next request: after a while, polled once
+		 * a second like the joined ones, or ten thousand idle flows cost
+		 * two million lookups a second. */
+		if (head == &d->packet && (c->pkt == PKT_JOINED || c->drain_since ||
+					   d->now - c->pkt_since > PKT_SWITCH_FAST_NS)) {
 			list_del(&c->node);
 			list_add_tail(&d->joined, &c->node);
 		}
