@@ -1191,14 +1191,17 @@ class Env:
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
         check(p.returncode == 0, "bpftool dump %s: %s" % (name, p.stderr.decode().strip()))
         # an entry deleted between bpftool's get-next-key and its lookup
-        # comes out as {"key": .., "error": ..}: it is gone, leave it out
-        return [e for e in json.loads(p.stdout) if "error" not in e]
+        # comes out without its value ({"key": .., "error": ..} or less):
+        # it is gone, leave it out (every kbal map has BTF: "formatted")
+        return [e for e in json.loads(p.stdout) if "error" not in e and "formatted" in e]
 
     def members(self):
         """{index: formatted kbal_members value} for the configured members."""
         out = {}
-        for e in self.bpftool_dump("kbal_members"):
-            check("formatted" in e, "kbal_members has no BTF: %r" % (e,))
+        entries = self.bpftool_dump("kbal_members")
+        # an array: every slot is there, so none left means no BTF
+        check(entries, "kbal_members: no BTF-formatted entry (no BTF?)")
+        for e in entries:
             v = e["formatted"]["value"]
             if v["url"]:
                 out[e["formatted"]["key"]] = v
