@@ -51,6 +51,27 @@ def session(env, tag, ka=20, down=4 * MiB, up=2 * MiB):
     return n
 
 
+def sessions_at_once(env, n, tag, dump=lambda: "", **kw):
+    """n sessions in threads; fails naming every connection that failed,
+    or is still running after 45 s (dump(): more to say then)."""
+    results, errors = {}, []
+
+    def run(i):
+        try:
+            results[i] = session(env, "%s%d" % (tag, i), **kw)
+        except BaseException as e:      # noqa: B902 - reported below
+            errors.append("connection %d: %s: %s" % (i, type(e).__name__, e))
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(45)
+    check(not any(t.is_alive() for t in threads), "a connection still running after 45 s")
+    check(not errors, "; ".join(errors) + "\n%s\nflows: %r" % (dump(), env.flows()))
+    eq(sorted(results), list(range(n)), "connections done")
+
+
 def test_netns_direct_baseline():
     with Topo() as topo, Env(topo=topo) as env:
         before = topo.snmp("balancer")["Ip"]["ForwDatagrams"]
@@ -98,22 +119,7 @@ def test_netns_sockmap_netem():
             topo.netem("bal-" + host, NETEM_BAL)
         retrans0 = sum(topo.tcp_counters(h)["RetransSegs"] for h in HOSTS + ("balancer",))
         before = env.stats()["redirected_bytes"]
-        results, errors = {}, []
-
-        def run(i):
-            try:
-                results[i] = session(env, "c%d" % i)
-            except BaseException as e:      # noqa: B902 - reported below
-                errors.append("connection %d: %s: %s" % (i, type(e).__name__, e))
-
-        threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(45)
-        check(not any(t.is_alive() for t in threads), "a connection still running after 45 s")
-        check(not errors, "; ".join(errors))
-        eq(sorted(results), [0, 1, 2, 3], "connections done")
+        sessions_at_once(env, 4, "c")
         moved = env.stats()["redirected_bytes"] - before
         check(moved >= 4 * 6 * MiB, "redirected in the kernel: %d bytes" % moved)
         retrans = sum(topo.tcp_counters(h)["RetransSegs"] for h in HOSTS + ("balancer",)) \
@@ -179,24 +185,9 @@ def test_netns_packet_netem():
             topo.netem(host, NETEM_HOST)
             topo.netem("bal-" + host, NETEM_BAL)
         retrans0 = sum(topo.tcp_counters(h)["RetransSegs"] for h in HOSTS)
-        results, errors = {}, []
-
-        def run(i):
-            try:
-                results[i] = session(env, "p%d" % i, down=2 * MiB, up=MiB)
-            except BaseException as e:      # noqa: B902 - reported below
-                errors.append("connection %d: %s: %s" % (i, type(e).__name__, e))
-
-        threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(45)
-        check(not any(t.is_alive() for t in threads), "a connection still running after 45 s")
-        check(not errors, "; ".join(errors) + "\nkbal_pkt: %r\nflows: %r" % (
+        sessions_at_once(env, 6, "p", down=2 * MiB, up=MiB, dump=lambda: "kbal_pkt: %r" % (
             [(e["formatted"]["key"], e["formatted"]["value"])
-             for e in env.bpftool_dump("kbal_pkt")], env.flows()))
-        eq(sorted(results), list(range(6)), "connections done")
+             for e in env.bpftool_dump("kbal_pkt")],))
         st = env.stats()
         check(st["pkt_rewritten"] > 1000, "packets rewritten: %r" % st)
         eq(st["pkt_unparsed"], 0, "packets not understood")
