@@ -791,12 +791,8 @@ def start_peer(target, backends, rundir):
             raise RunError('%s not listening on %s:%d after %.0f s:\n%s'
                            % (target, addr, port, PEER_START_TIMEOUT, peer_logs(rundir, proc)))
         time.sleep(0.02)
-    try:
-        with TOPO.enter('client'):
-            reply = http_get(port, addr=addr)
-    except OSError as e:
-        reply = ('(%s)' % e).encode()
-    if not re.match(rb'HTTP/1\.[01] 200 ', reply):
+    reply = client_get(addr, port)
+    if reply is not None:
         stop_peer(peer)
         raise RunError('%s: a GET / did not get 200: %r' % (target, reply[:200]))
     return peer
@@ -859,6 +855,17 @@ def stop_peer(peer):
     return rc
 
 
+def client_get(addr, port):
+    """A GET / from the client's side (its namespace in netns mode): None
+    when it got a 200, else what came back (or the error)."""
+    try:
+        with TOPO.enter('client'):
+            reply = http_get(port, addr=addr)
+    except OSError as e:
+        reply = ('(%s)' % e).encode()
+    return None if re.match(rb'HTTP/1\.[01] 200 ', reply) else reply
+
+
 def start_backend(name, tmp, role, addr):
     """A kbal-backend in role's namespace on a free port of addr; in netns,
     checked with a GET from the client's namespace (through the balancer's
@@ -870,14 +877,9 @@ def start_backend(name, tmp, role, addr):
         m = re.search(r'listening on %s:(\d+)' % re.escape(addr), read(proc.logpath))
         if m:
             port = int(m.group(1))
-            if TOPO.ns:
-                try:
-                    with TOPO.enter('client'):
-                        reply = http_get(port, addr=addr)
-                except OSError as e:
-                    reply = ('(%s)' % e).encode()
-                if not re.match(rb'HTTP/1\.[01] 200 ', reply):
-                    raise SystemExit('bench: %s at %s:%d: a GET / from the client namespace '
+            reply = client_get(addr, port) if TOPO.ns else None
+            if reply is not None:
+                raise SystemExit('bench: %s at %s:%d: a GET / from the client namespace '
                                      'did not get 200: %r' % (name, addr, port, reply[:200]))
             return proc, port
         if not proc.alive():

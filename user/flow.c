@@ -15,8 +15,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
-#include <linux/sockios.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <netinet/tcp.h>
@@ -443,7 +441,6 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why why);
 static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c);
 static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c);
-static int unread_bytes(int fd);
 static void splice_dir(struct kbal_daemon *d, struct kbal_conn *c, int i);
 
 static void build_set_cookie(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t len)
@@ -677,13 +674,6 @@ static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_fl
 		free(c->pf);
 		c->pf = NULL;
 	}
-}
-
-static int unread_bytes(int fd)
-{
-	int n = 0;
-
-	return ioctl(fd, SIOCINQ, &n) ? 0 : n;
 }
 
 /*
@@ -1043,7 +1033,7 @@ static void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 		/* Only kbald's client socket still hears anything, until the
 		 * switch: the client leaving before it ends the flow, and
 		 * bytes that slipped past the switch take it back. */
-		if (side == C && c->pkt == PKT_SWITCHING && ev & EPOLLIN && unread_bytes(c->fd[C]))
+		if (side == C && c->pkt == PKT_SWITCHING && ev & EPOLLIN && kbal_sock_unread(c->fd[C]))
 			pkt_take_back(d, c);
 		else if (side == C && ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			conn_close(d, c);

@@ -37,6 +37,7 @@
 #include "packet.skel.h"
 #include "log.h"
 #include "splice_packet.h"
+#include "splice_sockmap.h"
 
 static uint64_t now_ns(void)
 {
@@ -337,13 +338,6 @@ static uint32_t rcv_nxt(int fd)
 	return seq;
 }
 
-static int unread(int fd)
-{
-	int n = 0;
-
-	return ioctl(fd, SIOCINQ, &n) ? -1 : n;
-}
-
 /* rewritten packets leave as if kbald's socket of 4-tuple k had sent them */
 static void send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k)
 {
@@ -420,7 +414,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 		err = -EPROTO;
 		goto thaw;
 	}
-	if (unread(cfd) || unread(mfd) || m.ti.tcpi_unacked || m.ti.tcpi_notsent_bytes) {
+	if (kbal_sock_unread(cfd) || kbal_sock_unread(mfd) || m.ti.tcpi_unacked || m.ti.tcpi_notsent_bytes) {
 		*why = KBAL_WHY_BUSY;
 		err = -EAGAIN;
 		goto thaw;

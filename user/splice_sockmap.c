@@ -18,6 +18,13 @@ uint64_t kbal_sock_cookie(int fd)
 	return cookie;
 }
 
+int kbal_sock_unread(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCINQ, &n) ? 0 : n;
+}
+
 int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received)
 {
 	struct tcp_info ti = {};

@@ -21,6 +21,9 @@ uint64_t kbal_sock_cookie(int fd);
  * bytes it received in order: from tcp_info and SIOCOUTQ. */
 int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received);
 
+/* Bytes waiting in the socket's receive queue (SIOCINQ), 0 on error. */
+int kbal_sock_unread(int fd);
+
 /* 0, or -errno: -EOPNOTSUPP when a socket is no longer established (the
  * caller then copies that direction itself). */
 int kbal_splice_dir(const struct kbal_maps *m, int from_fd, uint64_t from_cookie, int to_fd);
