@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 1
+#define KBAL_LAYOUT_VERSION 2
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -109,7 +109,7 @@ struct kbal_member {
 	__u32 loadfactor;              /* 1..100 */
 	__u32 retry_sec;               /* how long E lasts */
 	__u32 connect_timeout_ms;      /* connectiontimeout= / timeout= */
-	__u32 pad;
+	__u32 idle;                    /* kept-alive connections in its pool now */
 	__u64 error_until_ns;          /* CLOCK_MONOTONIC end of E */
 	__s64 lbstatus;                /* byrequests/bytraffic running score */
 	__u64 elected;                 /* requests routed here */
@@ -117,8 +117,9 @@ struct kbal_member {
 	__u64 bytes_to;                /* bytes sent to it (ended flows + first req) */
 	__u64 bytes_from;              /* bytes read from it */
 	__u64 errors;                  /* failed connects */
+	__u64 reused;                  /* requests sent on a pooled connection */
 };
-_Static_assert(sizeof(struct kbal_member) == 184, "ABI kbal_member");
+_Static_assert(sizeof(struct kbal_member) == 192, "ABI kbal_member");
 
 /* kbal_flows: one entry per live client connection, keyed by the client. */
 struct kbal_flow_key {

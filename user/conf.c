@@ -350,6 +350,30 @@ static int m_timeout(struct parser *p, void *obj, const struct param *pd,
 	return 0;
 }
 
+static int m_pool_max(struct parser *p, void *obj, UNUSED const struct param *pd,
+		      const char *val, const char *label)
+{
+	return parse_uint(p, label, val, 0, 65535, &((struct kbal_conf_member *)obj)->pool_max);
+}
+
+static int m_pool_ttl(struct parser *p, void *obj, UNUSED const struct param *pd,
+		      const char *val, const char *label)
+{
+	return parse_time(p, label, val, &((struct kbal_conf_member *)obj)->pool_ttl_ms);
+}
+
+/* disablereuse=On and enablereuse=Off say the same: one connection per client */
+static int m_reuse(struct parser *p, void *obj, const struct param *pd,
+		   const char *val, const char *label)
+{
+	int on = 0;
+
+	if (parse_onoff(p, label, val, &on))
+		return -1;
+	((struct kbal_conf_member *)obj)->reuse = pd->name[0] == 'e' ? on : !on;
+	return 0;
+}
+
 static const struct param member_params[] = {
 	{ "route",             m_route },
 	{ "loadfactor",        m_loadfactor },
@@ -358,11 +382,14 @@ static const struct param member_params[] = {
 	{ "status",            m_status },
 	{ "timeout",           m_timeout },
 	{ "connectiontimeout", m_timeout },
-	/* pools, buffers and probes: no effect on which member gets a request */
+	/* the pool of kept-alive connections (docs/config.md) */
+	{ "max",               m_pool_max },
+	{ "ttl",               m_pool_ttl },
+	{ "disablereuse",      m_reuse },
+	{ "enablereuse",       m_reuse },
+	/* buffers and probes: no effect on which member gets a request */
 	{ "min",               pm_num },
-	{ "max",               pm_num },
 	{ "smax",              pm_num },
-	{ "ttl",               pm_time },
 	{ "acquire",           pm_time },
 	{ "ping",              pm_time },
 	{ "flushwait",         pm_num },
@@ -370,8 +397,6 @@ static const struct param member_params[] = {
 	{ "receivebuffersize", pm_num },
 	{ "responsefieldsize", pm_num },
 	{ "keepalive",         pm_choice, "On|Off" },
-	{ "disablereuse",      pm_choice, "On|Off" },
-	{ "enablereuse",       pm_choice, "On|Off" },
 	{ "flushpackets",      pm_choice, "On|Off|Auto" },
 	{ "redirect",          pm_unsupported, "route redirection is not supported by kbal" },
 	{ "secret",            pm_unsupported, "secret= is for AJP members, which kbal does not support" },
@@ -680,6 +705,9 @@ static int kw_member(struct parser *p, int argc, char **argv)
 	memset(m, 0, sizeof(*m));
 	m->loadfactor = 1;
 	m->retry_sec = 60;
+	m->reuse = 1;
+	m->pool_max = KBAL_POOL_MAX;
+	m->pool_ttl_ms = KBAL_POOL_TTL_MS;
 	m->line = p->line;
 
 	url = argv[i++];

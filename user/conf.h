@@ -31,8 +31,16 @@ struct kbal_conf_member {
 	unsigned retry_sec;               /* default 60 */
 	unsigned status;                  /* initial KBAL_ST_* from status=+D etc. */
 	unsigned connect_timeout_ms;      /* connectiontimeout=, else timeout=, else balancer's */
+	unsigned reuse;                   /* keep connections for later requests: disablereuse=Off
+					   * (the default) or enablereuse=On */
+	unsigned pool_max;                /* max=: idle connections kept, default KBAL_POOL_MAX */
+	unsigned pool_ttl_ms;             /* ttl=: an idle one is closed after, default KBAL_POOL_TTL_MS */
 	int line;
 };
+
+/* member connection pools: Apache keeps as many as its threads, without ttl */
+#define KBAL_POOL_MAX     64
+#define KBAL_POOL_TTL_MS  60000
 
 struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/tcp.h>
 #include <bpf/bpf.h>
 #include "flow.h"
@@ -47,6 +48,7 @@ struct kbal_first {
 	uint8_t out_owned[2];         /* out[i] was malloc'd (manager page) */
 	int pass;                     /* ProxyPass rule */
 	uint64_t deadline;
+	uint64_t progress;            /* rd[DOWN] + wr[C] when the deadline was set */
 	struct kbal_lb_tried tried;
 	char route[KBAL_ROUTE_LEN];   /* sticky route of the request */
 	char host[256];               /* client's Host, for ProxyPassReverse */
@@ -72,6 +74,9 @@ struct kbal_conn {
 	uint8_t once;                 /* the client asked for no second request */
 	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
 	uint8_t handed;               /* both directions spliced or copied */
+	uint8_t pool;                 /* one request, and the member's connection
+				       * is kept for the next client (pool.h) */
+	uint8_t reused;               /* fd[M] came from the pool */
 	uint16_t member_lport;        /* fd[M]'s local port */
 	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
 	uint8_t pkt;                  /* 0, PKT_SWITCHING or PKT_JOINED */
@@ -98,9 +103,12 @@ enum { PKT_SWITCHING = 1, PKT_JOINED = 2 };
 #define PKT_SWITCH_FAST_NS (200000000ull) /* switching flows polled every 10 ms this long */
 #define PKT_IDLE_NS   (600ull * 1000000000ull)
 
-/* epoll tags: connection pointer | side, or listener/signal */
+/* epoll tags, in the low 3 bits: connection pointer | side (0, 1),
+ * listener index << 3 | 2, signal, idle member connection (pool.h) */
+#define TAG_MASK     7ull
 #define TAG_LISTENER 2ull
 #define TAG_SIGNAL   3ull
+_Static_assert(KBAL_POOL_TAG == 4, "pool tag");
 
 static uint64_t now_ns(void)
 {
@@ -108,38 +116,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static void list_init(struct kbal_list *l) { l->prev = l->next = l; }
-static int list_linked(const struct kbal_list *n) { return n->next != NULL && n->next != n; }
-
-static void list_add_tail(struct kbal_list *h, struct kbal_list *n)
-{
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
-}
-
-static void list_del(struct kbal_list *n)
-{
-	if (!list_linked(n))
-		return;
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->prev = n->next = n;
-}
-
-/* move all of list *from onto the empty head *to */
-static void list_take(struct kbal_list *to, struct kbal_list *from)
-{
-	list_init(to);
-	if (!list_linked(from))
-		return;
-	*to = *from;
-	to->next->prev = to;
-	to->prev->next = to;
-	list_init(from);
 }
 
 #define conn_of(n) ((struct kbal_conn *)((char *)(n) - offsetof(struct kbal_conn, node)))
@@ -232,7 +208,12 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 		if (c->connected) {
 			if (m->busy)
 				m->busy--;
-			if (kbal_sock_counts(c->fd[M], &sent, &recvd) == 0) {
+			if (c->reused) {
+				/* the socket's counters include earlier
+				 * clients'; a reused one is only copied */
+				m->bytes_to += c->wr[M];
+				m->bytes_from += c->rd[M];
+			} else if (kbal_sock_counts(c->fd[M], &sent, &recvd) == 0) {
 				m->bytes_to += sent;
 				m->bytes_from += recvd;
 			}
@@ -355,7 +336,94 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
+static void member_connected(struct kbal_daemon *d, struct kbal_conn *c);
 static int build_request(struct kbal_daemon *d, struct kbal_conn *c);
+
+/*
+ * A request that may go twice (RFC 9110 9.2.2): a kept connection that the
+ * member closed just as the request went out has it sent again on a new one
+ * (member_retry); any other takes a new connection, which is kept after.
+ */
+static int request_idempotent(const struct kbal_conn *c)
+{
+	static const char *const methods[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
+	const struct kbal_span *mt = &c->f->msg[UP].method;
+
+	for (unsigned i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (mt->len == strlen(methods[i]) &&
+		    !memcmp(c->f->buf[UP] + mt->off, methods[i], mt->len))
+			return 1;
+	return 0;
+}
+
+/* A kept connection to the picked member, connected at once; -ENOENT if none. */
+static int member_reuse(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  .data.u64 = (uint64_t)(uintptr_t)c | M };
+	uint16_t lport = 0;
+	int fd = kbal_pool_take(&d->pool, c->member, &lport);
+
+	if (fd < 0)
+		return -ENOENT;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev)) {
+		close(fd);
+		return -ENOENT;
+	}
+	c->fd[M] = fd;
+	c->reused = 1;
+	c->member_lport = lport;
+	member_connected(d, c);
+	return 0;
+}
+
+/* The response has ended, all of it written: keep the member's connection. */
+static void member_release(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+
+	if (m->busy)
+		m->busy--;
+	m->bytes_to += c->wr[M];
+	m->bytes_from += c->rd[M];
+	c->connected = 0;
+	if (kbal_pool_put(&d->pool, c->member, c->fd[M], c->member_lport, d->now))
+		close(c->fd[M]);
+	c->fd[M] = -1;
+}
+
+/*
+ * A kept connection ended before a byte of the response: the member closed
+ * it (its keep-alive timeout) as the request went out. The request is
+ * idempotent and bodiless (it took a kept connection): send it again on a
+ * new connection to the same member, as Apache does.
+ */
+static int member_retry(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+	int err;
+
+	log_debug("conn %p: kept connection to %s closed under the request: again on a new one",
+		  (void *)c, m->url);
+	close(c->fd[M]);
+	c->fd[M] = -1;
+	if (m->busy)
+		m->busy--;
+	c->connected = 0;
+	c->reused = 0;
+	c->member_lport = 0;
+	c->fin[M] = 0;
+	c->empty[M] = 0;
+	c->wr[M] = c->rd[M] = 0;
+	c->f->out_sent[UP] = 0;       /* the rewritten head, whole in out[UP] */
+	c->phase[UP] = P_FLUSH;
+	err = member_connect(d, c);
+	if (err) {
+		log_warn("connect to %s: %s", m->url, strerror(-err));
+		conn_error(c, 503);
+	}
+	return err;
+}
 
 /* Pick (again) and connect; on no member left, 503. */
 static void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
@@ -374,7 +442,11 @@ static void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		kbal_lb_mark(&c->f->tried, idx);
 		c->member = idx;
 		c->changed = changed;
-		int err = member_connect(d, c);
+		if (c->pool && !kbal_pool_enabled(&d->pool, idx))
+			c->pool = 0;   /* disablereuse=On: the client's Connection: close goes */
+		int err = c->pool && request_idempotent(c) ? member_reuse(d, c) : -ENOENT;
+		if (err)
+			err = member_connect(d, c);
 		/* built now, while the head is in the buffer: the pending out
 		 * keeps the buffer from being reused until it is sent */
 		if (!err && build_request(d, c)) {
@@ -416,7 +488,7 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 	m->busy++;
 	/* Apache clears the error state on the first success after retry */
 	m->status &= ~KBAL_ST_ERROR;
-	{
+	if (!c->member_lport) {
 		struct sockaddr_in sa;
 		socklen_t sl = sizeof(sa);
 
@@ -541,6 +613,7 @@ static int build_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.target = p->target,
 		.client_ip = inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)),
 		.server_name = d->conf->server_name,
+		.keep_alive = c->pool,
 	};
 	ssize_t n;
 
@@ -574,6 +647,12 @@ static int build_response(struct kbal_daemon *d, struct kbal_conn *c)
 	ssize_t n;
 
 	build_set_cookie(d, c, extra, sizeof(extra));
+	if (c->pool) {
+		/* the member keeps its connection; kbald closes the client's */
+		size_t o = strlen(extra);
+
+		snprintf(extra + o, sizeof(extra) - o, "Connection: close\r\n");
+	}
 	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
 	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
 				     extra[0] ? extra : NULL, f->outbuf[DOWN], OUT_SIZE);
@@ -610,6 +689,12 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		if (i == UP && rc == KBAL_HTTP_HEAD) {
 			f->fwd[UP] = msg->head_len;
 			c->once = !msg->keep_alive && !msg->upgrade;
+			/* HTTP/1.1 "Connection: close", bodiless, nothing behind:
+			 * a kept connection to the member can carry it */
+			c->pool = c->once && msg->http_major == 1 && msg->http_minor == 1 &&
+				  !msg->chunked && msg->content_length <= 0 &&
+				  !msg->expect_continue && f->len[UP] == msg->head_len &&
+				  kbal_http_close_only(msg, f->buf[UP]);
 			/* the packet path takes a quiet keep-alive exchange: no
 			 * body, no upgrade, nothing queued behind the request */
 			c->want_packet = msg->keep_alive && !msg->upgrade && !msg->chunked &&
@@ -637,6 +722,9 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				kbal_http_next(msg);
 				continue;
 			}
+			/* a member that closes after this response keeps nothing */
+			if (c->pool && (!msg->keep_alive || msg->status == 101))
+				c->pool = 0;
 			if (build_response(d, c)) {
 				conn_error(c, 502);
 				return;
@@ -644,6 +732,11 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
 			c->upgrade |= msg->status == 101;
 			c->phase[DOWN] = P_FLUSH;
+			if (c->pool && !msg->done) {
+				/* parse the body too: the connection is kept at its end */
+				c->phase[DOWN] = P_BODY;
+				continue;
+			}
 			if (c->want_packet && !c->upgrade && !msg->done && msg->content_length >= 0 &&
 			    msg->content_length <= PKT_FIRST_MAX) {
 				/* parse the body too: the handover waits for its end */
@@ -753,8 +846,8 @@ static int worth_splicing(const struct kbal_conn *c, int i)
 {
 	const struct kbal_http_msg *rs = &c->f->msg[DOWN];
 
-	if (c->splice_mode == KBAL_SPLICE_OFF)
-		return 0;
+	if (c->splice_mode == KBAL_SPLICE_OFF || c->reused)
+		return 0;   /* a kept connection's socket counters are not this flow's */
 	if (c->upgrade || c->f->msg[UP].upgrade || !c->once)
 		return 1;
 	if (i == UP)
@@ -801,6 +894,14 @@ static int dir_has_buffer(const struct kbal_conn *c, int i)
 	       (c->phase[i] == P_RELAY && c->f);
 }
 
+/* a send failed: EAGAIN waits for the next edge, anything else is the
+ * peer gone (fin 2, as a reset read), whose error no event will repeat */
+static void send_failed(struct kbal_conn *c, int to)
+{
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOBUFS)
+		c->fin[to] = 2;
+}
+
 /* write out[i] then the raw bytes of direction i; 1 if progress */
 static int dir_write(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -817,28 +918,38 @@ static int dir_write(struct kbal_daemon *d, struct kbal_conn *c, int i)
 	if (i == UP && c->phase[UP] == P_BODY && f->len[UP] < BUF_SIZE &&
 	    !f->msg[UP].expect_continue)
 		return 0;
-	while (f->out_sent[i] < f->out_len[i]) {
-		ssize_t n = send(c->fd[to], f->out[i] + f->out_sent[i],
-				 f->out_len[i] - f->out_sent[i], MSG_NOSIGNAL);
-		if (n <= 0)
-			return moved;
-		f->out_sent[i] += n;
-		c->wr[to] += n;
-		moved = 1;
-	}
 	/* raw bytes: in HEAD only interim 1xx responses; in BODY only what
-	 * the parser has accepted; after that, everything */
+	 * the parser has accepted; after that, everything. They follow the
+	 * rewritten head in the same send: one segment for a small answer. */
 	limit = c->phase[i] == P_HEAD ? f->ready[i] :
 		c->phase[i] == P_BODY ? f->fed[i] : f->len[i];
-	while (f->fwd[i] < limit) {
-		ssize_t n = send(c->fd[to], f->buf[i] + f->fwd[i], limit - f->fwd[i], MSG_NOSIGNAL);
+	for (;;) {
+		struct iovec iov[2];
+		struct msghdr mh = { .msg_iov = iov };
+		uint32_t head = f->out_len[i] - f->out_sent[i];
+		ssize_t n;
+
+		if (head)
+			iov[mh.msg_iovlen++] = (struct iovec){ f->out[i] + f->out_sent[i], head };
+		if (f->fwd[i] < limit)
+			iov[mh.msg_iovlen++] = (struct iovec){ f->buf[i] + f->fwd[i],
+							       limit - f->fwd[i] };
+		if (!mh.msg_iovlen)
+			return moved;
+		n = sendmsg(c->fd[to], &mh, MSG_NOSIGNAL);
+		if (n < 0)
+			send_failed(c, to);
 		if (n <= 0)
 			return moved;
-		f->fwd[i] += n;
 		c->wr[to] += n;
 		moved = 1;
+		if ((size_t)n <= head) {
+			f->out_sent[i] += n;
+			continue;
+		}
+		f->out_sent[i] = f->out_len[i];
+		f->fwd[i] += n - head;
 	}
-	return moved;
 }
 
 /* compact the buffer of direction i once all of it went out */
@@ -920,6 +1031,11 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 			dir_compact(c, i);
 			if (c->phase[i] != P_CLOSED && !c->local)
 				moved |= dir_read(c, i);
+			if (i == DOWN && c->fin[DOWN] && c->reused && c->rd[DOWN] == 0) {
+				member_retry(d, c);
+				moved = 1;
+				continue;
+			}
 			if (c->fin[i] == 2)
 				goto abort;
 			parse_dir(d, c, i);
@@ -927,12 +1043,17 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 				break;
 			moved |= dir_write(d, c, i);
 			dir_compact(c, i);
+			/* a send found its peer gone; a kept connection that went
+			 * before its answer is retried, when its turn comes */
+			if (c->fin[C] == 2 || (c->fin[M] == 2 && !(c->reused && c->rd[DOWN] == 0)))
+				goto abort;
 			/* EOF from fd[i] with nothing of it left to write */
 			if (c->fin[i] && dir_all_written(c, i) &&
 			    (c->phase[i] == P_FLUSH || c->phase[i] == P_RELAY || c->local)) {
 				if (c->local)
 					goto done;
-				if (c->fd[!i] >= 0)
+				/* a kept member connection hears no client's FIN */
+				if (c->fd[!i] >= 0 && !(i == UP && c->pool))
 					shutdown(c->fd[!i], SHUT_WR);
 				c->phase[i] = P_CLOSED;
 				moved = 1;
@@ -948,6 +1069,21 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 			/* handover: all written, queue found empty */
 			if (c->phase[i] == P_FLUSH && !c->local && !c->fin[i] && c->empty[i] &&
 			    dir_all_written(c, i) && c->connected) {
+				if (c->pool && i == UP) {
+					/* the request is out; nothing else of the
+					 * client's may reach the kept connection */
+					c->phase[UP] = P_CLOSED;
+					moved = 1;
+					continue;
+				}
+				if (c->pool) {
+					/* the response ended and went out: nothing
+					 * past it came, the member's connection is
+					 * clean for the next client; this one closes */
+					if (c->rd[DOWN] == c->f->msg_total[DOWN] && dir_all_written(c, UP))
+						member_release(d, c);
+					goto done;
+				}
 				/* a byte beyond the first message: not quiet */
 				if (c->want_packet && c->rd[i] != c->f->msg_total[i])
 					pkt_give_up(d, c, KBAL_WHY_BUSY);
@@ -1076,7 +1212,7 @@ static void resume_accepting(struct kbal_daemon *d)
 		return;
 	for (unsigned i = 0; i < d->nlisteners; i++) {
 		struct epoll_event ev = { .events = EPOLLIN,
-					  .data.u64 = ((uint64_t)i << 2) | TAG_LISTENER };
+					  .data.u64 = ((uint64_t)i << 3) | TAG_LISTENER };
 
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->listeners[i].fd, &ev);
 	}
@@ -1141,6 +1277,11 @@ static void run_timers(struct kbal_daemon *d)
 {
 	struct kbal_list *n, *next, batch;
 
+	if (d->now - d->pool_scan >= 1000000000ull) {
+		d->pool_scan = d->now;
+		kbal_pool_expire(&d->pool, d->maps.meta->nmembers, d->now);
+	}
+
 	for (n = d->first.next; n != &d->first; n = next) {
 		struct kbal_conn *c = conn_of(n);
 
@@ -1165,6 +1306,11 @@ static void run_timers(struct kbal_daemon *d)
 			conn_error(c, 504);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
+		} else if (c->rd[DOWN] + c->wr[C] != c->f->progress) {
+			/* a first response still moving: Timeout is how long
+			 * nothing moves, as Apache's */
+			c->f->progress = c->rd[DOWN] + c->wr[C];
+			c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
 		} else {
 			conn_close(d, c);
 		}
@@ -1269,6 +1415,7 @@ static void run_packet(struct kbal_daemon *d)
 
 static void free_dead(struct kbal_daemon *d)
 {
+	kbal_pool_free_dead(&d->pool);
 	while (list_linked(&d->dead)) {
 		struct kbal_list *n = d->dead.next;
 
@@ -1301,7 +1448,7 @@ static int listen_on(struct kbal_daemon *d, const struct kbal_conf_listen *cl)
 		return err;
 	}
 	l->port = ntohs(cl->addr.sin_port);
-	ev.data.u64 = ((uint64_t)d->nlisteners << 2) | TAG_LISTENER;
+	ev.data.u64 = ((uint64_t)d->nlisteners << 3) | TAG_LISTENER;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, l->fd, &ev)) {
 		close(l->fd);
 		return -errno;
@@ -1347,6 +1494,7 @@ int kbal_daemon_load_members(struct kbal_daemon *d)
 			m->loadfactor = cm->loadfactor ?: 1;
 			m->retry_sec = cm->retry_sec;
 			m->connect_timeout_ms = cm->connect_timeout_ms;
+			kbal_pool_set(&d->pool, nm, cm->reuse ? cm->pool_max : 0, cm->pool_ttl_ms);
 		}
 		/* ProxyPassReverse: each member's URL + target maps to path */
 		for (unsigned r = 0; r < conf->nreverse; r++)
@@ -1399,6 +1547,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	err = kbal_maps_create(&d->maps, pin_dir);
 	if (err)
 		return err;
+	kbal_pool_init(&d->pool, d->maps.members);
 	err = kbal_daemon_load_members(d);
 	if (err)
 		goto fail;
@@ -1414,6 +1563,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 		err = -errno;
 		goto fail;
 	}
+	d->pool.epfd = d->epfd;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -1452,12 +1602,15 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 
-			if ((tag & 3) == TAG_SIGNAL) {
+			if ((tag & TAG_MASK) == TAG_SIGNAL) {
 				d->stop = 1;
-			} else if ((tag & 3) == TAG_LISTENER) {
-				accept_clients(d, &d->listeners[tag >> 2]);
+			} else if ((tag & TAG_MASK) == TAG_LISTENER) {
+				accept_clients(d, &d->listeners[tag >> 3]);
+			} else if ((tag & TAG_MASK) == KBAL_POOL_TAG) {
+				kbal_pool_event(&d->pool,
+						(struct kbal_pooled *)(uintptr_t)(tag & ~TAG_MASK));
 			} else {
-				conn_event(d, (struct kbal_conn *)(uintptr_t)(tag & ~3ull),
+				conn_event(d, (struct kbal_conn *)(uintptr_t)(tag & ~TAG_MASK),
 					   (int)(tag & 1), evs[i].events);
 			}
 		}
@@ -1484,6 +1637,8 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 	while (list_linked(&d->joined))
 		conn_close(d, conn_of(d->joined.next));
 	free_dead(d);
+	if (d->pool.members)
+		kbal_pool_fini(&d->pool);
 	first_cache_drop();
 	for (unsigned i = 0; i < d->nlisteners; i++)
 		close(d->listeners[i].fd);

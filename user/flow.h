@@ -22,13 +22,11 @@
 #include <netinet/in.h>
 #include "conf.h"
 #include "http.h"
+#include "list.h"
 #include "lb.h"
 #include "maps.h"
+#include "pool.h"
 #include "splice_packet.h"
-
-struct kbal_list {
-	struct kbal_list *prev, *next;
-};
 
 struct kbal_listener {
 	int fd;
@@ -55,6 +53,8 @@ struct kbal_daemon {
 	struct kbal_list ready;     /* out of budget with work left: run again */
 	struct kbal_list packet;    /* handed to the packet path, before the switch */
 	struct kbal_list joined;    /* joined packet by packet */
+	struct kbal_pool pool;      /* idle kept-alive connections to members */
+	uint64_t pool_scan;
 	struct kbal_packet pkt;     /* the packet path, when a balancer uses it */
 	int pkt_on;
 	int accept_paused;          /* out of descriptors: listeners off */

@@ -366,6 +366,26 @@ static int name_is(const char *base, const struct kbal_http_header *h, const cha
 	return h->name.len == n && strncasecmp(base + h->name.off, name, n) == 0;
 }
 
+int kbal_http_close_only(const struct kbal_http_msg *m, const char *base)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < m->nheaders; i++) {
+		const struct kbal_http_header *h = &m->headers[i];
+		const char *v = base + h->value.off;
+		size_t len = h->value.len;
+
+		if (!name_is(base, h, "Connection"))
+			continue;
+		while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		if (len != 5 || strncasecmp(v, "close", 5))
+			return 0;
+		n++;
+	}
+	return n > 0;
+}
+
 /*
  * Apache's get_path_param(), but the name must start a parameter (after
  * ';', '?' or '&') and the value also ends at ';' (scolonpathdelim) and '#'.
@@ -550,6 +570,9 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
+		if (rw->keep_alive && (name_is(base, h, "Connection") ||
+				       name_is(base, h, "Keep-Alive")))
+			continue;
 		if (rw->host && name_is(base, h, "Host")) {
 			put_span(&b, base, h->name);
 			put(&b, ": ", 2);

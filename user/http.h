@@ -106,12 +106,20 @@ const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
 size_t kbal_http_sticky_route(const struct kbal_http_msg *m, const char *base,
 			      const char *name, char *route, size_t routelen);
 
+/*
+ * 1 when the message has Connection headers and each says "close" alone:
+ * the one-request connection whose member side may be kept for the next.
+ */
+int kbal_http_close_only(const struct kbal_http_msg *m, const char *base);
+
 struct kbal_req_rewrite {
 	size_t strip;              /* bytes of the URL path matched by ProxyPass */
 	const char *target;        /* ProxyPass target path, e.g. "/" */
 	const char *client_ip;     /* for X-Forwarded-For */
 	const char *host;          /* Host to send; NULL keeps the client's */
 	const char *server_name;   /* for X-Forwarded-Server */
+	int keep_alive;            /* drop Connection and Keep-Alive: the member's
+	                            * connection outlives the client's (pool) */
 };
 
 /*

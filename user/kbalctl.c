@@ -32,20 +32,21 @@ static int cmd_members(struct kbal_maps *m)
 {
 	char st[64], ip[INET_ADDRSTRLEN];
 
-	printf("%-16s %-6s %-21s %-6s %-4s %-12s %10s %6s %8s %12s %12s\n", "BALANCER", "ROUTE",
-	       "ADDRESS", "FACTOR", "SET", "STATUS", "ELECTED", "BUSY", "ERRORS", "TO", "FROM");
+	printf("%-16s %-6s %-21s %-6s %-4s %-12s %10s %6s %8s %12s %12s %5s %10s\n", "BALANCER",
+	       "ROUTE", "ADDRESS", "FACTOR", "SET", "STATUS", "ELECTED", "BUSY", "ERRORS", "TO",
+	       "FROM", "IDLE", "REUSED");
 	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
 		const struct kbal_member *mb = &m->members[i];
 		char addr[32];
 
 		inet_ntop(AF_INET, &mb->addr, ip, sizeof(ip));
 		snprintf(addr, sizeof(addr), "%s:%u", ip, mb->port);
-		printf("%-16s %-6s %-21s %-6u %-4u %-12s %10llu %6llu %8llu %12llu %12llu\n",
+		printf("%-16s %-6s %-21s %-6u %-4u %-12s %10llu %6llu %8llu %12llu %12llu %5u %10llu\n",
 		       m->balancers[mb->balancer % KBAL_MAX_BALANCERS].name, mb->route, addr,
 		       mb->loadfactor, mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
 		       (unsigned long long)mb->elected, (unsigned long long)mb->busy,
 		       (unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
-		       (unsigned long long)mb->bytes_from);
+		       (unsigned long long)mb->bytes_from, mb->idle, (unsigned long long)mb->reused);
 	}
 	return 0;
 }

@@ -105,7 +105,7 @@ int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
 			bal->splice == KBAL_SPLICE_PACKET ? "packet" : "sockmap");
 		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>Factor</th><th>Set</th>"
 		      "<th>Status</th><th>Elected</th><th>Busy</th><th>Errors</th>"
-		      "<th>To</th><th>From</th></tr>\n", f);
+		      "<th>To</th><th>From</th><th>Idle</th><th>Reused</th></tr>\n", f);
 		for (unsigned i = 0; i < bal->nmembers; i++) {
 			const struct kbal_member *mb = &m->members[bal->first_member + i];
 
@@ -116,11 +116,12 @@ int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
 			fputs("</td><td>", f);
 			html_escape(f, mb->route);
 			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>%llu</td><td>%llu</td>"
-				"<td>%llu</td><td>%llu</td><td>%llu</td></tr>\n",
+				"<td>%llu</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td></tr>\n",
 				mb->loadfactor, mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
 				(unsigned long long)mb->elected, (unsigned long long)mb->busy,
 				(unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
-				(unsigned long long)mb->bytes_from);
+				(unsigned long long)mb->bytes_from, mb->idle,
+				(unsigned long long)mb->reused);
 		}
 		fputs("</table>\n", f);
 	}

@@ -303,7 +303,8 @@ UNIT_TEST(conf_member_params)
 			    "BalancerMember http://127.0.0.1:1 loadfactor=100 lbset=2 retry=0 status=+H "
 			    "connectiontimeout=250ms timeout=5 ping=1 max=10 keepalive=on disablereuse=Off\n"
 			    "BalancerMember http://127.0.0.1:2 status=+H-D timeout=3 STATUS=D\n"
-			    "BalancerMember http://127.0.0.1:3 status=-D+DS\n"
+			    "BalancerMember http://127.0.0.1:3 status=-D+DS ttl=90 enablereuse=off\n"
+			    "BalancerMember http://127.0.0.1:4 disablereuse=on enablereuse=on max=0\n"
 			    "</Proxy>\n" TAIL);
 	const struct kbal_conf_member *m = r->c->balancers[0].members;
 
@@ -316,6 +317,16 @@ UNIT_TEST(conf_member_params)
 		ASSERT_EQ(m[1].status, KBAL_ST_HOT_STANDBY | KBAL_ST_DISABLED, "+H-D then D");
 		ASSERT_EQ(m[1].connect_timeout_ms, 3000, "timeout=3");
 		ASSERT_EQ(m[2].status, KBAL_ST_DISABLED | KBAL_ST_STOPPED, "-D+DS");
+		/* the pool: Apache's reuse switches, max= and ttl= */
+		ASSERT_EQ(m[0].reuse, 1, "disablereuse=Off");
+		ASSERT_EQ(m[0].pool_max, 10, "max=10");
+		ASSERT_EQ(m[0].pool_ttl_ms, KBAL_POOL_TTL_MS, "ttl default");
+		ASSERT_EQ(m[1].reuse, 1, "reuse by default");
+		ASSERT_EQ(m[1].pool_max, KBAL_POOL_MAX, "max default");
+		ASSERT_EQ(m[2].reuse, 0, "enablereuse=off");
+		ASSERT_EQ(m[2].pool_ttl_ms, 90000, "ttl=90 (seconds)");
+		ASSERT_EQ(m[3].reuse, 1, "the last of disablereuse/enablereuse wins");
+		ASSERT_EQ(m[3].pool_max, 0, "max=0");
 	}
 	done(r);
 
@@ -343,6 +354,10 @@ UNIT_TEST(conf_member_params)
 	expect_err(M "redirect=a\n",
 		   "t.conf:3: BalancerMember redirect=a: route redirection is not supported by kbal");
 	expect_err(M "keepalive=maybe\n", "t.conf:3: BalancerMember keepalive=maybe: must be one of On|Off");
+	expect_err(M "disablereuse=yes\n", "t.conf:3: BalancerMember disablereuse=yes: must be On or Off");
+	expect_err(M "ttl=0\n", "t.conf:3: BalancerMember ttl=0: must be a time from 1 ms "
+		   "to 24 h (N seconds, Nms, Nmi or Nh)");
+	expect_err(M "max=-1\n", "t.conf:3: BalancerMember max=-1: must be an integer from 0 to 65535");
 	expect_err(M "route=1\nBalancerMember http://127.0.0.1:2 route=1\n",
 		   "t.conf:4: BalancerMember http://127.0.0.1:2: route=1 is already used by the member at line 3");
 	expect_err(M "route=1\nBalancerMember http://127.0.0.1:1 route=2\n",

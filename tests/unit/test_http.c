@@ -585,6 +585,45 @@ UNIT_TEST(http_build_request_rewrites)
 	ASSERT_TRUE(n > 0 && strncmp(out, "GET /app/foo?q HTTP/1.1\r\n", 25) == 0, "target /");
 }
 
+/* a one-request client's request sent on a kept member connection */
+UNIT_TEST(http_build_request_keep_alive)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: h\r\nconnection: Close \r\n"
+				  "Keep-Alive: timeout=5\r\nAccept: */*\r\n\r\n";
+	static const char want[] = "GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n"
+				   "X-Forwarded-Host: h\r\n\r\n";
+	struct kbal_req_rewrite rw = { .keep_alive = 1 };
+	struct kbal_http_msg m;
+	char out[512];
+
+	if (!ASSERT_TRUE(parse_req(&m, S(req)), "parse"))
+		return;
+	ASSERT_EQ(kbal_http_close_only(&m, req), 1, "\"connection: Close \" says close alone");
+	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, sizeof(out)), sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "Connection and Keep-Alive dropped");
+}
+
+UNIT_TEST(http_close_only)
+{
+	static const struct { const char *req; int want; } cases[] = {
+		{ "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nConnection: close\r\nConnection: CLOSE\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nConnection: close\r\nConnection: upgrade\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nConnection: closed\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nX-Connection: close\r\n\r\n", 0 },
+	};
+	struct kbal_http_msg m;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!ASSERT_TRUE(parse_req(&m, cases[i].req, strlen(cases[i].req)), cases[i].req))
+			continue;
+		ASSERT_EQ(kbal_http_close_only(&m, cases[i].req), cases[i].want, cases[i].req);
+	}
+}
+
 UNIT_TEST(http_build_request_merges_forwarded)
 {
 	static const char req[] = "POST /p HTTP/1.0\r\nX-Forwarded-For: 1.1.1.1\r\n"

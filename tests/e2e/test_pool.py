@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Kept member connections (user/pool.h): a one-request client's request
+(Connection: close) goes out on a connection kept from an earlier one, as
+Apache's mod_proxy reuses its backend connections; disablereuse=On, max=
+and ttl= as there; a kept connection the member closed is never used, and
+one it closes under a request has the request sent again."""
+
+import select
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+from kbaltest import EXAMPLE_CONF, HOST, Env, check, check_pattern, eq, wait_until
+
+MiB = 1 << 20
+CLOSE = [("Connection", "close")]
+ONE_MEMBER = EXAMPLE_CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
+
+
+def established_to(port):
+    """Connections to 127.0.0.1:port, seen from the connecting side."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "dport = :%d" % port],
+                         stdout=subprocess.PIPE, check=True, timeout=10).stdout.decode()
+    return len(out.splitlines())
+
+
+def close_wait_to(port):
+    out = subprocess.run(["ss", "-Htn", "state", "close-wait", "dport = :%d" % port],
+                         stdout=subprocess.PIPE, check=True, timeout=10).stdout.decode()
+    return len(out.splitlines())
+
+
+def get_once(env, path, method="GET", headers=()):
+    """One request on its own connection, Connection: close; checks that
+    kbald says so and closes."""
+    with env.connect() as c:
+        c.request(method, path, list(headers) + CLOSE)
+        r = c.read_response(method=method)
+        eq(r.header("Connection"), "close", "Connection header of %s %s" % (method, path))
+        check(c.at_eof(2.0), "no EOF after %s %s" % (method, path))
+        return r
+
+
+class ScriptedMember:
+    """A member on 127.0.0.1:port; the k-th request (from 1) of its n-th
+    connection (from 1) gets script(n, k): "answer", "chunked" (the same,
+    chunked), "close" (closes without answering: its keep-alive timeout
+    meeting the request) or "reset". idle_close: it closes a connection
+    idle this long (seconds)."""
+
+    def __init__(self, port, script=lambda n, k: "answer", idle_close=None):
+        self.script = script
+        self.idle_close = idle_close
+        self.log = []            # (connection, request, path)
+        self.conns = 0
+        self.stop = False
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((HOST, port))
+        self.lsock.listen(64)
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.lsock.close()
+        for t in self.threads:
+            t.join(5)
+        return False
+
+    def _accept(self):
+        while not self.stop:
+            try:
+                if not select.select([self.lsock], [], [], 0.1)[0]:
+                    continue
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            t = threading.Thread(target=self._serve, args=(s, self.conns), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, s, n):
+        buf, k = b"", 0
+        idle_since = time.monotonic()
+        try:
+            while not self.stop:
+                if b"\r\n\r\n" not in buf:
+                    if not select.select([s], [], [], 0.05)[0]:
+                        if self.idle_close and time.monotonic() - idle_since > self.idle_close:
+                            return
+                        continue
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                    continue
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                k += 1
+                path = head.split(b" ")[1].decode()
+                self.log.append((n, k, path))
+                what = self.script(n, k)
+                body = b"conn=%d req=%d" % (n, k)
+                if what == "answer":
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                elif what == "chunked":
+                    s.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+                elif what == "reset":
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                else:
+                    return
+                idle_since = time.monotonic()
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+
+def test_one_request_clients_share_member_connections():
+    with Env() as env:
+        for i in range(20):
+            r = get_once(env, "/p%d" % i)
+            eq(r.status, 200, "status %d" % i)
+            check(r.text.endswith("path=/p%d\n" % i), "body %d: %r" % (i, r.text))
+        r = get_once(env, "/h", method="HEAD")
+        eq((r.status, r.body), (200, b""), "HEAD on a kept connection")
+        r = get_once(env, "/bytes/%d" % MiB)
+        eq(len(r.body), MiB, "1 MiB on a kept connection")
+        check_pattern(r.body, "1 MiB on a kept connection")
+        r = get_once(env, "/echo-headers")
+        check("connection:" not in r.text.lower(),
+              "the member saw the client's Connection header: %r" % r.text)
+        ms = env.members()
+        # byrequests alternates: the first request to each member connects
+        eq(sorted(m["reused"] for m in ms.values()), [10, 11], "requests on kept connections")
+        for n in (1, 2):
+            eq(env.member(n)["idle"], 1, "member %d: kept connections" % n)
+            eq(env.member(n)["busy"], 0, "member %d: busy" % n)
+            eq(established_to(env.ports["b%d" % n]), 1, "kbald's connections to member %d" % n)
+        eq(env.flows(), [], "kbal_flows after the clients left")
+        # a keep-alive client still gets its own connection, spliced
+        with env.connect() as c:
+            c.get("/ka1")
+            c.get("/ka2")
+        eq(sum(m["reused"] for m in env.members().values()), 21, "keep-alive clients take none")
+
+
+def test_disablereuse_closes_after_each_request():
+    conf = (EXAMPLE_CONF.replace("route=1", "route=1 disablereuse=On")
+            .replace("route=2", "route=2 enablereuse=Off"))
+    with Env(conf=conf) as env:
+        for i in range(6):
+            eq(get_once(env, "/d%d" % i).status, 200, "status %d" % i)
+        r = get_once(env, "/echo-headers")
+        check("connection: close" in r.text.lower(),
+              "the client's Connection: close did not reach the member: %r" % r.text)
+        for n in (1, 2):
+            m = env.member(n)
+            eq((m["idle"], m["reused"]), (0, 0), "member %d: idle, reused" % n)
+        wait_until(lambda: established_to(env.ports["b1"]) + established_to(env.ports["b2"]) == 0,
+                   2.0, "no connection left to the members")
+
+
+def test_max_and_ttl():
+    # /slow-head holds its answer 300 ms: three clients at once need three
+    # connections, of which max=1 is kept, for ttl=1 s
+    conf = ONE_MEMBER.replace("route=1", "route=1 max=1 ttl=1")
+    with Env(conf=conf, backends=(1,)) as env:
+        got = []
+        ts = [threading.Thread(target=lambda: got.append(get_once(env, "/slow-head").status))
+              for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(10)
+        eq(got, [200] * 3, "three clients at once")
+        eq(env.member(1)["idle"], 1, "kept connections with max=1")
+        eq(established_to(env.ports["b1"]), 1, "kbald's connections to the member")
+        wait_until(lambda: env.member(1)["idle"] == 0, 3.0, "the kept connection to go (ttl=1)")
+        wait_until(lambda: established_to(env.ports["b1"]) == 0, 2.0,
+                   "kbald's connection to go after its ttl")
+        eq(get_once(env, "/after").status, 200, "a request after the ttl")
+
+
+def test_member_closing_a_kept_connection():
+    with Env(conf=ONE_MEMBER, backends=()) as env:
+        with ScriptedMember(env.ports["b1"], idle_close=0.2) as m:
+            eq(get_once(env, "/a").body, b"conn=1 req=1", "first request")
+            eq(env.member(1)["idle"], 1, "kept")
+            # the member's keep-alive timeout: kbald hears its FIN at once
+            wait_until(lambda: env.member(1)["idle"] == 0, 2.0, "the closed connection to go")
+            eq(close_wait_to(env.ports["b1"]), 0, "kbald sockets left in CLOSE-WAIT")
+            eq(get_once(env, "/b").body, b"conn=2 req=1", "the next request, on a new connection")
+            eq(m.conns, 2, "connections the member saw")
+
+
+def test_kept_connection_closed_under_the_request_is_retried():
+    # connection 1 answers once, then closes when the next request comes
+    # (FIN), connection 2 answers once and resets (RST), 3 answers; the
+    # retried requests reach their member twice, the client once
+    def script(n, k):
+        return "answer" if k == 1 or n >= 3 else "close" if n == 1 else "reset"
+
+    with Env(conf=ONE_MEMBER, backends=()) as env:
+        with ScriptedMember(env.ports["b1"], script) as m:
+            eq(get_once(env, "/a").body, b"conn=1 req=1", "first request")
+            r = get_once(env, "/b")
+            eq((r.status, r.body), (200, b"conn=2 req=1"), "after a FIN under the request")
+            r = get_once(env, "/c")
+            eq((r.status, r.body), (200, b"conn=3 req=1"), "after a RST under the request")
+            eq(m.log, [(1, 1, "/a"), (1, 2, "/b"), (2, 1, "/b"), (2, 2, "/c"), (3, 1, "/c")],
+               "what the member saw")
+            eq(env.member(1)["status"] & 4, 0, "member put in error")
+            eq(env.member(1)["reused"], 2, "requests sent on kept connections")
+
+
+def test_non_idempotent_takes_a_new_connection():
+    # a POST might have been acted on when a kept connection drops under
+    # it (RFC 9110 9.2.2): it never takes one, its own is kept after
+    with Env(conf=ONE_MEMBER, backends=()) as env:
+        with ScriptedMember(env.ports["b1"], lambda n, k: "chunked") as m:
+            eq(get_once(env, "/a").body, b"conn=1 req=1", "GET")
+            r = get_once(env, "/p", method="POST", headers=[("Content-Length", "0")])
+            eq(r.body, b"conn=2 req=1", "POST on a new connection")
+            # the newest kept connection goes first, again and again: the
+            # chunked answers ended where they should, it stays clean
+            eq(get_once(env, "/c").body, b"conn=2 req=2", "GET after the POST")
+            eq(get_once(env, "/d").body, b"conn=2 req=3", "GET on the newest again")
+            eq(m.conns, 2, "connections the member saw")
+            eq(env.member(1)["idle"], 2, "kept connections")

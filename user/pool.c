@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* pool.c - kept-alive connections to members (see pool.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include "pool.h"
+
+/* a member in these states gets no request: its idle connections go */
+#define OUT_OF_SERVICE (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_ERROR)
+
+#define pooled_of(n) kbal_container_of(n, struct kbal_pooled, node)
+
+void kbal_pool_init(struct kbal_pool *p, struct kbal_member *members)
+{
+	p->epfd = -1;
+	p->members = members;
+	for (unsigned i = 0; i < KBAL_MAX_MEMBERS; i++) {
+		list_init(&p->idle[i]);
+		p->max[i] = 0;
+	}
+	list_init(&p->dead);
+}
+
+void kbal_pool_set(struct kbal_pool *p, unsigned member, unsigned max, unsigned ttl_ms)
+{
+	if (member >= KBAL_MAX_MEMBERS)
+		return;
+	p->max[member] = max > UINT16_MAX ? UINT16_MAX : max;
+	p->ttl_ns[member] = ttl_ms * 1000000ull;
+}
+
+/* off its list, closed, and freed after this epoll batch */
+static void drop(struct kbal_pool *p, struct kbal_pooled *pc, int close_fd)
+{
+	list_del(&pc->node);
+	if (p->members[pc->member].idle)
+		p->members[pc->member].idle--;
+	if (close_fd)
+		close(pc->fd);
+	pc->dead = 1;
+	list_add_tail(&p->dead, &pc->node);
+}
+
+int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, uint64_t now)
+{
+	struct kbal_member *m = &p->members[member];
+	struct kbal_pooled *pc;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
+
+	if (!kbal_pool_enabled(p, member) || m->idle >= p->max[member] ||
+	    m->status & OUT_OF_SERVICE)
+		return -1;
+	pc = malloc(sizeof(*pc));
+	if (!pc)
+		return -1;
+	pc->fd = fd;
+	pc->member = member;
+	pc->lport = lport;
+	pc->dead = 0;
+	pc->since = now;
+	ev.data.u64 = (uint64_t)(uintptr_t)pc | KBAL_POOL_TAG;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev)) {
+		free(pc);
+		return -1;
+	}
+	list_add_tail(&p->idle[member], &pc->node);
+	m->idle++;
+	return 0;
+}
+
+int kbal_pool_take(struct kbal_pool *p, unsigned member, uint16_t *lport)
+{
+	if (!kbal_pool_enabled(p, member))
+		return -1;
+	while (list_linked(&p->idle[member])) {
+		struct kbal_pooled *pc = pooled_of(p->idle[member].prev);
+		char b;
+
+		drop(p, pc, 0);
+		/* Its hang-up may be on the way to our epoll set still: a
+		 * peek sees FIN, RST or bytes the member should not send. */
+		if (recv(pc->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			*lport = pc->lport;
+			p->members[member].reused++;
+			return pc->fd;
+		}
+		close(pc->fd);
+	}
+	return -1;
+}
+
+void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc)
+{
+	if (!pc->dead)
+		drop(p, pc, 1);
+}
+
+void kbal_pool_expire(struct kbal_pool *p, unsigned nmembers, uint64_t now)
+{
+	for (unsigned i = 0; i < nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		int out = p->members[i].status & OUT_OF_SERVICE;
+
+		while (list_linked(&p->idle[i])) {
+			struct kbal_pooled *pc = pooled_of(p->idle[i].next);
+
+			if (!out && now - pc->since < p->ttl_ns[i])
+				break;
+			drop(p, pc, 1);
+		}
+	}
+}
+
+void kbal_pool_free_dead(struct kbal_pool *p)
+{
+	while (list_linked(&p->dead)) {
+		struct kbal_list *n = p->dead.next;
+
+		list_del(n);
+		free(pooled_of(n));
+	}
+}
+
+void kbal_pool_fini(struct kbal_pool *p)
+{
+	for (unsigned i = 0; i < KBAL_MAX_MEMBERS; i++)
+		while (list_linked(&p->idle[i]))
+			drop(p, pooled_of(p->idle[i].next), 1);
+	kbal_pool_free_dead(p);
+}
