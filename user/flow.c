@@ -68,6 +68,7 @@ struct kbal_conn {
 	uint8_t connected;            /* fd[M] established */
 	uint8_t local;                /* kbald answers itself, then closes */
 	uint8_t flow_in_map;
+	uint16_t flow_slot;           /* 1 + its place in the pending updates */
 	uint8_t changed;              /* route changed: send the cookie */
 	uint8_t splice_mode;
 	uint8_t dead;                 /* closed; freed after this epoll batch */
@@ -81,11 +82,11 @@ struct kbal_conn {
 	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
 	uint8_t pkt;                  /* 0, PKT_SWITCHING or PKT_JOINED */
 	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
+	int16_t member;               /* -1 until picked */
+	int16_t balancer;
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */
 	uint64_t pkt_bytes[2];        /* joined bytes up/down added to the member */
 	uint64_t pkt_since;           /* when the flow was handed to the packet path */
-	int member;                   /* -1 until picked */
-	int balancer;
 	uint64_t cookie[2];
 	uint64_t rd[2], wr[2];        /* bytes kbald read from / wrote to fd[i] */
 	uint64_t base[2];             /* fd[i]'s sent counter minus wr[i], at splice */
@@ -96,6 +97,7 @@ struct kbal_conn {
 
 /* what a spliced connection costs kbald: this, and no buffer */
 _Static_assert(sizeof(struct kbal_conn) <= 192, "spliced connections stay small");
+_Static_assert(KBAL_MAX_MEMBERS <= INT16_MAX && KBAL_MAX_BALANCERS <= INT16_MAX, "int16_t indexes");
 
 enum { PKT_SWITCHING = 1, PKT_JOINED = 2 };
 #define PKT_FIRST_MAX (1u << 20)      /* a longer first response: sockmap */
@@ -123,8 +125,57 @@ static uint64_t now_ns(void)
 
 /* ---------------------------------------------------------------- close */
 
+/*
+ * kbal_flows is written once per loop turn, in two batches (deletes, then
+ * updates): a one-request connection costs no syscall of its own for its
+ * entry, and one that ends in the turn it began never reaches the map.
+ */
+#define FLOW_BATCH 256
+struct kbal_flow_batch {
+	unsigned nupd, ndel;
+	struct kbal_conn *upd_conn[FLOW_BATCH];  /* NULL: closed since */
+	struct kbal_flow_key upd_key[FLOW_BATCH];
+	struct kbal_flow upd_val[FLOW_BATCH];
+	struct kbal_flow_key del_key[FLOW_BATCH];
+};
+
+static void flow_flush(struct kbal_daemon *d)
+{
+	struct kbal_flow_batch *fb = d->flow_batch;
+	unsigned n = 0;
+	__u32 count;
+
+	if (fb->ndel) {
+		count = fb->ndel;
+		/* an entry gone already stops the batch: the rest one by one */
+		if (bpf_map_delete_batch(d->maps.flows_fd, fb->del_key, &count, NULL))
+			for (unsigned i = count; i < fb->ndel; i++)
+				bpf_map_delete_elem(d->maps.flows_fd, &fb->del_key[i]);
+		fb->ndel = 0;
+	}
+	for (unsigned i = 0; i < fb->nupd; i++) {
+		if (!fb->upd_conn[i])
+			continue;
+		fb->upd_conn[n] = fb->upd_conn[i];
+		fb->upd_key[n] = fb->upd_key[i];
+		fb->upd_val[n] = fb->upd_val[i];
+		n++;
+	}
+	fb->nupd = 0;
+	if (!n)
+		return;
+	count = n;
+	/* the map full (-E2BIG) stops it: those after are left out */
+	bpf_map_update_batch(d->maps.flows_fd, fb->upd_key, fb->upd_val, &count, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		fb->upd_conn[i]->flow_slot = 0;
+		fb->upd_conn[i]->flow_in_map |= i < count;
+	}
+}
+
 static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned state)
 {
+	struct kbal_flow_batch *fb = d->flow_batch;
 	struct kbal_flow v = {
 		.member = c->member,
 		.state = state,
@@ -138,8 +189,33 @@ static void flow_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned sta
 	};
 	v.member_lport = c->member_lport;
 	v.why = c->why;
-	if (bpf_map_update_elem(d->maps.flows_fd, &c->key, &v, BPF_ANY) == 0)
-		c->flow_in_map = 1;
+	if (c->flow_slot) {
+		fb->upd_val[c->flow_slot - 1] = v;
+		return;
+	}
+	if (fb->nupd == FLOW_BATCH)
+		flow_flush(d);
+	fb->upd_conn[fb->nupd] = c;
+	fb->upd_key[fb->nupd] = c->key;
+	fb->upd_val[fb->nupd] = v;
+	c->flow_slot = ++fb->nupd;
+}
+
+/* the entry goes with the connection (at the next flush) */
+static void flow_delete(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_flow_batch *fb = d->flow_batch;
+
+	if (c->flow_slot) {
+		fb->upd_conn[c->flow_slot - 1] = NULL;
+		c->flow_slot = 0;
+	}
+	if (!c->flow_in_map)
+		return;
+	if (fb->ndel == FLOW_BATCH)
+		flow_flush(d);
+	fb->del_key[fb->ndel++] = c->key;
+	c->flow_in_map = 0;
 }
 
 /*
@@ -219,8 +295,7 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 			}
 		}
 	}
-	if (c->flow_in_map)
-		bpf_map_delete_elem(d->maps.flows_fd, &c->key);
+	flow_delete(d, c);
 	if (c->pf) {
 		if (c->pkt) {
 			struct kbal_pkt_state st;
@@ -578,7 +653,7 @@ static void on_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		size_t len;
 
 		if (kbal_conf_match_location(d->conf, url, rq->url.len) == KBAL_HANDLER_MANAGER &&
-		    kbal_manager_page(&d->maps, &page, &len) == 0) {
+		    (flow_flush(d), kbal_manager_page(&d->maps, &page, &len) == 0)) {
 			conn_local_reply(c, page, len, 1);
 			return;
 		}
@@ -978,10 +1053,17 @@ static int dir_read(struct kbal_conn *c, int i)
 		ssize_t n = recv(c->fd[i], f->buf[i] + f->len[i], BUF_SIZE - f->len[i], MSG_DONTWAIT);
 
 		if (n > 0) {
+			size_t asked = BUF_SIZE - f->len[i];
+
 			f->len[i] += n;
 			c->rd[i] += n;
-			c->empty[i] = 0;
 			moved = 1;
+			/* A TCP read returns less than asked only when the
+			 * queue ran dry: as good as EAGAIN, a syscall less.
+			 * Data or a FIN after it makes a new edge. */
+			c->empty[i] = (size_t)n < asked;
+			if (c->empty[i])
+				return moved;
 			continue;
 		}
 		if (n == 0) {
@@ -1226,7 +1308,6 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		socklen_t sl = sizeof(sa);
 		int fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct kbal_conn *c;
-		int one = 1;
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -1259,7 +1340,7 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		c->key.client_port = sa.sin_port;
 		c->key.listen_port = l->port;
 		c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* TCP_NODELAY comes from the listener (accept copies it) */
 		list_add_tail(&d->first, &c->node);
 		d->nconns++;
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -1438,6 +1519,8 @@ static int listen_on(struct kbal_daemon *d, const struct kbal_conf_listen *cl)
 	if (l->fd < 0)
 		return -errno;
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* inherited by every accepted socket: no setsockopt per client */
+	setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(l->fd, (const struct sockaddr *)&cl->addr, sizeof(cl->addr)) ||
 	    listen(l->fd, 4096)) {
 		int err = -errno;
@@ -1548,6 +1631,11 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	if (err)
 		return err;
 	kbal_pool_init(&d->pool, d->maps.members);
+	d->flow_batch = calloc(1, sizeof(*d->flow_batch));
+	if (!d->flow_batch) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	err = kbal_daemon_load_members(d);
 	if (err)
 		goto fail;
@@ -1618,6 +1706,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		run_timers(d);
 		run_packet(d);
 		resume_accepting(d);
+		flow_flush(d);
 		free_dead(d);
 	}
 	log_info("stopping");
@@ -1636,6 +1725,11 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 		conn_close(d, conn_of(d->packet.next));
 	while (list_linked(&d->joined))
 		conn_close(d, conn_of(d->joined.next));
+	if (d->flow_batch) {
+		flow_flush(d);
+		free(d->flow_batch);
+		d->flow_batch = NULL;
+	}
 	free_dead(d);
 	if (d->pool.members)
 		kbal_pool_fini(&d->pool);

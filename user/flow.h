@@ -28,6 +28,8 @@
 #include "pool.h"
 #include "splice_packet.h"
 
+struct kbal_flow_batch;
+
 struct kbal_listener {
 	int fd;
 	uint16_t port;
@@ -53,6 +55,7 @@ struct kbal_daemon {
 	struct kbal_list ready;     /* out of budget with work left: run again */
 	struct kbal_list packet;    /* handed to the packet path, before the switch */
 	struct kbal_list joined;    /* joined packet by packet */
+	struct kbal_flow_batch *flow_batch; /* kbal_flows writes of this loop turn */
 	struct kbal_pool pool;      /* idle kept-alive connections to members */
 	uint64_t pool_scan;
 	struct kbal_packet pkt;     /* the packet path, when a balancer uses it */

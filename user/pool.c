@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include "pool.h"
 
 /* a member in these states gets no request: its idle connections go */
@@ -72,24 +71,17 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 
 int kbal_pool_take(struct kbal_pool *p, unsigned member, uint16_t *lport)
 {
-	if (!kbal_pool_enabled(p, member))
-		return -1;
-	while (list_linked(&p->idle[member])) {
-		struct kbal_pooled *pc = pooled_of(p->idle[member].prev);
-		char b;
+	struct kbal_pooled *pc;
 
-		drop(p, pc, 0);
-		/* Its hang-up may be on the way to our epoll set still: a
-		 * peek sees FIN, RST or bytes the member should not send. */
-		if (recv(pc->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-		    (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			*lport = pc->lport;
-			p->members[member].reused++;
-			return pc->fd;
-		}
-		close(pc->fd);
-	}
-	return -1;
+	if (!kbal_pool_enabled(p, member) || !list_linked(&p->idle[member]))
+		return -1;
+	/* No peek at it: a hang-up still on its way to our epoll set shows as
+	 * an EOF before any answer, and the caller sends the request again. */
+	pc = pooled_of(p->idle[member].prev);
+	drop(p, pc, 0);
+	*lport = pc->lport;
+	p->members[member].reused++;
+	return pc->fd;
 }
 
 void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc)

@@ -52,8 +52,9 @@ static inline int kbal_pool_enabled(const struct kbal_pool *p, unsigned member)
 /* Keep fd, whose last response has ended: 0, or -1 and the caller closes it. */
 int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, uint64_t now);
 
-/* An idle connection to member, still open and silent, re-registered by the
- * caller (EPOLL_CTL_MOD); -1 when none. */
+/* The newest idle connection to member, to be re-registered by the caller
+ * (EPOLL_CTL_MOD); -1 when none. The member may have closed it an instant
+ * ago: only a request that may go twice takes one (flow.c). */
 int kbal_pool_take(struct kbal_pool *p, unsigned member, uint16_t *lport);
 
 /* The member sent something or hung up on an idle connection: close it. */
