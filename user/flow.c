@@ -29,6 +29,8 @@
 #define BUF_SIZE   16384          /* first request/response head limit */
 #define OUT_SIZE   (BUF_SIZE + 2048)
 #define DRAIN_MAX_NS (10ull * 1000000000ull) /* give up waiting for in-flight bytes */
+#define DRAIN_POLL_US 50          /* how often a FIN waiting for them looks again, */
+#define DRAIN_FAST_NS 2000000ull  /* for this long; then every ms */
 
 enum { UP = 0, DOWN = 1 };        /* direction i reads fd[i], writes fd[!i] */
 enum { C = 0, M = 1 };            /* fd index: client, member */
@@ -1208,6 +1210,7 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 				moved = 1;
 			} else if (!c->drain_since) {
 				c->drain_since = d->now;
+				d->drain_fast_until = d->now + DRAIN_FAST_NS;
 				waiting = 1;
 			} else if (d->now - c->drain_since > DRAIN_MAX_NS) {
 				log_warn("bytes in flight never reached the peer: closing");
@@ -1679,10 +1682,17 @@ int kbal_daemon_run(struct kbal_daemon *d)
 	struct epoll_event evs[256];
 
 	while (!d->stop) {
-		int timeout = list_linked(&d->ready) ? 0 : d->accept_paused ? 100 :
-			      list_linked(&d->draining) ? 1 : list_linked(&d->packet) ? 10 :
-			      list_linked(&d->first) ? 100 : 1000;
-		int n = epoll_wait(d->epfd, evs, 256, timeout);
+		/* µs: a FIN waiting for the kernel to send the bytes before it
+		 * is looked at again soon, or the client, which has all it
+		 * asked for, closes first and keeps the TIME_WAIT */
+		uint64_t timeout_us = list_linked(&d->ready) ? 0 : d->accept_paused ? 100000 :
+				      list_linked(&d->draining) ?
+				      (d->now < d->drain_fast_until ? DRAIN_POLL_US : 1000) :
+				      list_linked(&d->packet) ? 10000 :
+				      list_linked(&d->first) ? 100000 : 1000000;
+		struct timespec ts = { .tv_sec = timeout_us / 1000000,
+				       .tv_nsec = (timeout_us % 1000000) * 1000 };
+		int n = epoll_pwait2(d->epfd, evs, 256, &ts, NULL);
 
 		if (n < 0 && errno != EINTR)
 			return -errno;

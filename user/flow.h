@@ -63,6 +63,7 @@ struct kbal_daemon {
 	int accept_paused;          /* out of descriptors: listeners off */
 	uint64_t accept_resume;
 	uint64_t pkt_scan, joined_scan;
+	uint64_t drain_fast_until;  /* a FIN began waiting: look again soon */
 	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
 	uint64_t nconns;
 	int stop;
