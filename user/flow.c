@@ -524,6 +524,9 @@ static void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		int err = c->pool && request_idempotent(c) ? member_reuse(d, c) : -ENOENT;
 		if (err)
 			err = member_connect(d, c);
+		/* kept member connections are the first descriptors to give back */
+		if ((err == -EMFILE || err == -ENFILE) && kbal_pool_release(&d->pool))
+			err = member_connect(d, c);
 		/* built now, while the head is in the buffer: the pending out
 		 * keeps the buffer from being reused until it is sent */
 		if (!err && build_request(d, c)) {
@@ -1313,6 +1316,8 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		struct kbal_conn *c;
 
 		if (fd < 0) {
+			if ((errno == EMFILE || errno == ENFILE) && kbal_pool_release(&d->pool))
+				continue;   /* kept member connections go first */
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* The listener stays readable: without a pause the
 				 * loop would spin on it. Retry in 100 ms. */

@@ -105,6 +105,16 @@ void kbal_pool_expire(struct kbal_pool *p, unsigned nmembers, uint64_t now)
 	}
 }
 
+unsigned kbal_pool_release(struct kbal_pool *p)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < KBAL_MAX_MEMBERS; i++)
+		for (; list_linked(&p->idle[i]); n++)
+			drop(p, pooled_of(p->idle[i].next), 1);
+	return n;
+}
+
 void kbal_pool_free_dead(struct kbal_pool *p)
 {
 	while (list_linked(&p->dead)) {
@@ -117,8 +127,6 @@ void kbal_pool_free_dead(struct kbal_pool *p)
 
 void kbal_pool_fini(struct kbal_pool *p)
 {
-	for (unsigned i = 0; i < KBAL_MAX_MEMBERS; i++)
-		while (list_linked(&p->idle[i]))
-			drop(p, pooled_of(p->idle[i].next), 1);
+	kbal_pool_release(p);
 	kbal_pool_free_dead(p);
 }

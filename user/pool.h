@@ -63,6 +63,9 @@ void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc);
 /* Close those idle past their ttl, and all of members out of service. */
 void kbal_pool_expire(struct kbal_pool *p, unsigned nmembers, uint64_t now);
 
+/* Out of descriptors: close every idle connection; how many. */
+unsigned kbal_pool_release(struct kbal_pool *p);
+
 void kbal_pool_free_dead(struct kbal_pool *p);
 void kbal_pool_fini(struct kbal_pool *p);
 

@@ -54,3 +54,23 @@ def test_out_of_descriptors_blames_no_member():
         for n in (1, 2):
             eq(env.member(n)["status"] & 4, 0, "member %d blamed for kbald's limit" % n)
         wait_until(lambda: env.get("/after").status == 200, 5.0, "a request after the burst")
+
+
+def test_out_of_descriptors_gives_back_kept_connections():
+    # kept member connections (one-request clients) hold descriptors that
+    # the next client needs more: at the limit they are closed first
+    with Env(kbald_wrap=LIMIT) as env:
+        for i in range(4):
+            eq(env.get("/k%d" % i, headers=[("Connection", "close")]).status, 200, "request %d" % i)
+        eq(sum(m["idle"] for m in env.members().values()), 2, "kept connections")
+        held = []
+        try:
+            for _ in range(50):
+                held.append(env.connect(timeout=3))
+            time.sleep(0.3)
+            eq(sum(m["idle"] for m in env.members().values()), 0,
+               "kept connections at the descriptor limit")
+        finally:
+            for c in held:
+                c.close()
+        wait_until(lambda: env.get("/after").status == 200, 5.0, "a request after the burst")
