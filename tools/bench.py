@@ -64,6 +64,7 @@ RESULTS_HEADING = '## Latest results'
 NETNS_RESULTS_HEADING = '## Latest results (namespace topology)'
 APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
+BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
 ALL_TARGETS = ['noproxy', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache']
 ALL_SCENARIOS = ['ka-small', 'new-conn', 'conn2', '1m', 'upload', 'idle']
@@ -138,6 +139,7 @@ class State:
         self.kbald_stops = 0     # kbald stopped with SIGTERM ...
         self.kbald_pins_left = 0  # ... and how often its pin dir was left
         self.lo_clsact_before = False  # a clsact qdisc on lo that is not ours
+        self.bpf_stats_before = None   # kernel.bpf_stats_enabled to restore
         self.netns = []          # namespaces we (are about to) create, to delete
         self.home_ns_fd = None   # our own network namespace, to return to
 
@@ -515,6 +517,13 @@ def cleanup():
         netns_down()
     except Exception as e:  # keep cleaning whatever happens
         log('cleanup: deleting namespaces %s: %s' % (', '.join(STATE.netns), e))
+    if STATE.bpf_stats_before is not None:
+        try:
+            with open(BPF_STATS, 'w') as f:
+                f.write(STATE.bpf_stats_before)
+        except OSError as e:
+            log('cleanup: restoring %s: %s' % (BPF_STATS, e))
+        STATE.bpf_stats_before = None
     if STATE.policy_restore:
         try:
             STATE.policy_restore()
@@ -1150,7 +1159,14 @@ def measure(target, sc, args, ctx, tag):
                 run_wrk(url, sc, args.warmup, os.path.join(rundir, 'wrk-warmup.out'), False)
             pids = {'proxy': [rss_pid] + [p for p, _ in descendants(rss_pid)] if rss_pid else [],
                     'members': [b.p.pid for b in ctx['backends'].values()]}
+            kbald = target in ('kbal', 'kbal-packet')
+            progs0 = bpf_prog_stats(rss_pid) if kbald else None
             res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids)
+            progs1 = bpf_prog_stats(rss_pid) if kbald else None
+            if res and progs0 is not None and progs1 is not None and res['requests'] > 0:
+                res['bpf'] = {n: ((c - progs0.get(n, (0, 0))[0]) / res['requests'],
+                                  (t - progs0.get(n, (0, 0))[1]) / res['requests'])
+                              for n, (c, t) in progs1.items()}
         if peer and not peer.proc.alive():
             raise RunError('%s exited (%s) during the run:\n%s'
                            % (target, peer.proc.p.returncode, peer_logs(rundir, peer.proc)))
@@ -1161,6 +1177,41 @@ def measure(target, sc, args, ctx, tag):
     finally:
         if peer:
             stop_peer(peer)
+
+
+def bpf_prog_ids(pid):
+    """IDs of the BPF programs process pid holds a descriptor of."""
+    ids = set()
+    fddir = '/proc/%d/fdinfo' % pid
+    try:
+        fds = os.listdir(fddir)
+    except OSError:
+        return ids
+    for fd in fds:
+        m = re.search(r'^prog_id:\s*(\d+)', read(os.path.join(fddir, fd)), re.M)
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
+
+
+def bpf_prog_stats(pid):
+    """{program name: (runs, ns)} summed over the BPF programs process pid
+    holds, from the kernel's own accounting (kernel.bpf_stats_enabled, on
+    for the whole bench); None if unreadable."""
+    ids = bpf_prog_ids(pid) if pid else set()
+    rc, out = run_quiet(['bpftool', '-j', 'prog', 'show'])
+    if rc != 0 or not ids:
+        return None
+    try:
+        progs = json.loads(out)
+    except ValueError:
+        return None
+    res = {}
+    for p in progs:
+        if p.get('id') in ids:
+            c, t = res.get(p.get('name', '?'), (0, 0))
+            res[p.get('name', '?')] = (c + p.get('run_cnt', 0), t + p.get('run_time_ns', 0))
+    return res
 
 
 def kbal_stats(pin):
@@ -1289,6 +1340,7 @@ def render(results, targets, scenarios, args):
                 len(rs), args.rounds))
         out.append('')
     out += render_breakdown(results, targets, scenarios, where)
+    out += render_bpf(results, targets, scenarios, where)
     if 'idle' in scenarios:
         out.append('### idle%s: %d idle keep-alive connections (each did one request)'
                    % (where, args.idle_conns))
@@ -1341,6 +1393,33 @@ def render_breakdown(results, targets, scenarios, where):
                 TOPO.name(t), whole, '—' if t == 'noproxy' else '%.1f' % m('proxy'),
                 m('members'), m('kworker'), m('ksoftirqd'), m('softirq'), rest))
         out.append('')
+    return out
+
+
+def render_bpf(results, targets, scenarios, where):
+    """kbald's BPF programs per request, from the kernel's run-time
+    accounting: how often each ran and what it cost, medians. The exact
+    cost of the programs themselves, which the whole-machine CPU figures
+    can only bound."""
+    out = []
+    rows = []
+    for sc in scenarios:
+        for t in targets:
+            rs = [r['bpf'] for r in results[sc][t] if r.get('bpf')]
+            for name in sorted({n for b in rs for n in b}):
+                runs = statistics.median(b.get(name, (0, 0))[0] for b in rs)
+                ns = statistics.median(b.get(name, (0, 0))[1] for b in rs)
+                if runs >= 0.01:
+                    rows.append('| %s | %s | %s | %.2f | %.0f | %.0f |' % (
+                        sc, TOPO.name(t), name, runs, ns / runs if runs else 0, ns))
+    if not rows:
+        return out
+    out.append('### kbald\'s BPF programs%s (per request; kernel.bpf_stats_enabled)' % where)
+    out.append('')
+    out.append('| scenario | target | program | runs/req | ns/run | ns/req |')
+    out.append('|---|---|---|---:|---:|---:|')
+    out += rows
+    out.append('')
     return out
 
 
@@ -1482,6 +1561,12 @@ def main():
                     raise SystemExit('bench: --topology netns needs %s' % tool)
         if uses_kbal:
             STATE.lo_clsact_before = lo_has_clsact()
+            # the BPF programs' own run time (render_bpf): a few ns per run
+            # for every program on the machine while the bench runs
+            STATE.bpf_stats_before = read(BPF_STATS).strip() or None
+            if STATE.bpf_stats_before is not None:
+                with open(BPF_STATS, 'w') as f:
+                    f.write('1')
             if not os.path.ismount('/sys/fs/bpf'):
                 subprocess.run(['mount', '-t', 'bpf', 'bpf', '/sys/fs/bpf'], check=True)
             r = subprocess.run([KBALD, '-t', '-f', EXAMPLE], stdout=subprocess.PIPE,
