@@ -43,7 +43,7 @@ UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_OBJS  := $(patsubst tests/unit/%.c,$(BUILD)/unit/%.o,$(UNIT_SRCS))
 BPFT_SRCS  := $(wildcard tests/bpf/*.c)
 BPFT_OBJS  := $(patsubst tests/bpf/%.c,$(BUILD)/bpftest/%.o,$(BPFT_SRCS)) $(BUILD)/unit/unit_main.o
-TOOLS      := $(BUILD)/kbal-backend $(BUILD)/kbal-load $(BUILD)/kbal-impair
+TOOLS      := $(BUILD)/kbal-backend $(BUILD)/kbal-load $(BUILD)/kbal-impair $(BUILD)/kbal-pktbench
 
 DEPS_STAMP := $(BUILD)/.deps
 
@@ -111,6 +111,11 @@ $(BUILD)/kbal-backend: tools/kbal-backend.c $(LLHTTP_OBJS) | $(DEPS_STAMP)
 $(BUILD)/kbal-load: tools/kbal-load.c | $(DEPS_STAMP) $(BUILD)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< -o $@
+
+# what the packet program costs per packet (BPF_PROG_TEST_RUN, repeat N)
+$(BUILD)/kbal-pktbench: tools/kbal-pktbench.c $(SKELS) | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< $(LDLIBS) -o $@
 
 # the namespace tests' loss, duplication and reordering (this kernel has no
 # sch_netem; ifb-based emulation would hide the packets from tc at the
