@@ -58,6 +58,13 @@ static __always_inline __u32 csum_fold32(__u64 acc)
 	return (__u32)acc;
 }
 
+static __always_inline __u16 csum_fold16(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
 /*
  * Add delta to the big-endian 32-bit field at p, accounting the change.
  * The checksum sums 16-bit words from the start of the TCP header: a field
@@ -145,14 +152,33 @@ static long walk_option(__u32 n, struct opt_walk *w)
  * header, a TS or SACK of the wrong size): such a packet is dropped, never
  * half-rewritten.
  */
-static __always_inline int find_options(struct __sk_buff *skb, __u32 l4off, __u32 doff,
+static __always_inline int find_options(struct __sk_buff *skb, struct tcphdr *tcp,
+					void *data_end, __u32 l4off, __u32 doff,
 					struct opt_pos *pos)
 {
 	struct opt_walk w = {};
 	__u32 len = doff - sizeof(struct tcphdr);
+	__u8 *o = (__u8 *)(tcp + 1);
 
 	if (len == 0)
 		return 0;
+	/* Linux's own layouts, read in place: NOP NOP TS, then NOP NOP SACK
+	 * with 1 to 3 blocks; anything else is walked below */
+	if ((len == 12 || len == 24 || len == 32 || len == 40) &&
+	    (void *)(o + 16) <= data_end &&
+	    o[0] == TCPOPT_NOP && o[1] == TCPOPT_NOP && o[2] == TCPOPT_TS && o[3] == 10) {
+		if (len == 12) {
+			pos->ts = sizeof(struct tcphdr) + 2;
+			return 0;
+		}
+		if (o[12] == TCPOPT_NOP && o[13] == TCPOPT_NOP && o[14] == TCPOPT_SACK &&
+		    o[15] == len - 14) {
+			pos->ts = sizeof(struct tcphdr) + 2;
+			pos->sack = sizeof(struct tcphdr) + 14;
+			pos->sack_blocks = (len - 16) / 8;
+			return 0;
+		}
+	}
 	if (len > TCP_OPT_MAX ||
 	    bpf_skb_load_bytes(skb, l4off + sizeof(struct tcphdr), w.opts, len & 63))
 		return -1;
@@ -210,7 +236,6 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	__u32 ihl, doff, l4off, old_w, new_w;
 	struct opt_pos pos = {};
 	__u64 acc = 0;
-	__be32 old_saddr, old_daddr;
 	__u16 win;
 
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
@@ -278,7 +303,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		/* before the handover: the TSval tells the sender's clock */
 		doff = tcp->doff * 4;
 		if (doff > sizeof(*tcp) && (void *)tcp + doff <= data_end &&
-		    !find_options(skb, l4off, doff, &pos) && pos.ts) {
+		    !find_options(skb, tcp, data_end, l4off, doff, &pos) && pos.ts) {
 			__u32 tsval;
 
 			if (bpf_skb_load_bytes(skb, l4off + (pos.ts & 63) + 2, &tsval, 4) == 0)
@@ -315,7 +340,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	 * the frozen socket either: dropped, the sender retransmits. */
 	doff = tcp->doff * 4;
 	if (doff < sizeof(*tcp) || (void *)tcp + doff > data_end ||
-	    find_options(skb, l4off, doff, &pos)) {
+	    find_options(skb, tcp, data_end, l4off, doff, &pos)) {
 		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
 		return TC_ACT_SHOT_;
 	}
@@ -364,32 +389,36 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_FIN);
 	if (tcp->rst)
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_RST);
-	old_saddr = ip->saddr;
-	old_daddr = ip->daddr;
-	__sync_fetch_and_add(&rw->packets, 1);
-	/* payload bytes, as the members' counters have them (a GSO packet
-	 * is one skb: its headers are counted once) */
-	__sync_fetch_and_add(&rw->bytes, skb->len - l4off - doff);
-	rw->last_ns = bpf_ktime_get_ns();
+	/* One writer per entry (a direction's packets leave one socket, under
+	 * its lock, or come in on one receive queue): plain adds, no locked
+	 * instruction per packet. Payload bytes as the members' counters have
+	 * them (a GSO packet is one skb: its headers are counted once). The
+	 * coarse clock (a tick's resolution) is enough for idle reaping. */
+	rw->packets++;
+	rw->bytes += skb->len - l4off - doff;
+	rw->last_ns = bpf_ktime_get_coarse_ns();
 
-	/* The payload-side changes first (a no-op on CHECKSUM_PARTIAL skbs,
-	 * whose TCP checksum covers only the pseudo header), then the
-	 * addresses, which are in the pseudo header. The helpers may move
-	 * the packet: no packet pointer is used after them. */
-	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0,
-			    csum_fold32(acc), 0);
-	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), old_saddr,
-			    rw->saddr, BPF_F_PSEUDO_HDR | sizeof(__u32));
-	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), old_daddr,
-			    rw->daddr, BPF_F_PSEUDO_HDR | sizeof(__u32));
-	bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check),
-			    old_saddr, rw->saddr, sizeof(__u32));
-	bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check),
-			    old_daddr, rw->daddr, sizeof(__u32));
-	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, saddr),
-			    &rw->saddr, sizeof(__u32), 0);
-	bpf_skb_store_bytes(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, daddr),
-			    &rw->daddr, sizeof(__u32), 0);
+	/* The addresses, in the IP header and the TCP pseudo header: the IP
+	 * checksum updated here (RFC 1624), the TCP one by the helper below. */
+	{
+		__u64 pseudo = 0;
+		__u16 check;
+
+		csum_acc(&pseudo, ip->saddr, rw->saddr);
+		csum_acc(&pseudo, ip->daddr, rw->daddr);
+		check = csum_fold16(csum_fold32(pseudo + (__u16)~ip->check));
+		ip->check = ~check;
+		ip->saddr = rw->saddr;
+		ip->daddr = rw->daddr;
+		/* The payload-side changes (a no-op on CHECKSUM_PARTIAL skbs,
+		 * whose TCP checksum covers only the pseudo header), then the
+		 * pseudo header's. The helpers may move the packet: no packet
+		 * pointer is used after them. */
+		bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0,
+				    csum_fold32(acc), 0);
+		bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0,
+				    csum_fold32(pseudo), BPF_F_PSEUDO_HDR);
+	}
 	kbal_stat_add(KBAL_STAT_PKT_REWRITTEN, 1);
 	/* On lo the packet goes on to lo's ingress and the peer's socket.
 	 * Elsewhere its source is now one of our addresses, which the stack

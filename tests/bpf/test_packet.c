@@ -269,6 +269,20 @@ static const uint8_t opt_ts_sack3[] = {
 	1, 1, 5, 26, 0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40,
 	0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 16,
 };
+/* Linux's layouts with fewer blocks (the program reads these in place) */
+static const uint8_t opt_ts_sack1[] = {
+	1, 1, 8, 10, 0, 1, 0, 0, 0, 2, 0, 0,
+	1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 20,
+};
+static const uint8_t opt_ts_sack2[] = {
+	1, 1, 8, 10, 0, 1, 0, 0, 0, 2, 0, 0,
+	1, 1, 5, 18, 0, 0, 0, 10, 0, 0, 0, 20, 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 16,
+};
+/* the same length as TS + 1 SACK block, another option: walked */
+static const uint8_t opt_ts_other[] = {
+	1, 1, 8, 10, 0, 1, 0, 0, 0, 2, 0, 0,
+	1, 1, 30, 6, 1, 2, 3, 4, 0, 0, 0, 0,
+};
 static const uint8_t opt_sack4[] = {
 	1, 1, 5, 34, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0,
 	0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, 8, 0,
@@ -307,8 +321,14 @@ UNIT_TEST(pkt_rewrite_timestamps_and_sack)
 	check_rewrite("NOP NOP TS", &s, &base_rw);
 	s.opts[8] = s.opts[9] = s.opts[10] = s.opts[11] = 0;
 	check_rewrite("TSecr 0 stays 0", &s, &base_rw);
+	SPEC_OPTS(s, opt_ts_sack1);
+	check_rewrite("TS + 1 SACK block", &s, &base_rw);
+	SPEC_OPTS(s, opt_ts_sack2);
+	check_rewrite("TS + 2 SACK blocks", &s, &base_rw);
 	SPEC_OPTS(s, opt_ts_sack3);
 	check_rewrite("TS + 3 SACK blocks", &s, &base_rw);
+	SPEC_OPTS(s, opt_ts_other);
+	check_rewrite("TS + another option, Linux's length", &s, &base_rw);
 	SPEC_OPTS(s, opt_sack4);
 	check_rewrite("4 SACK blocks", &s, &base_rw);
 	SPEC_OPTS(s, opt_odd);
