@@ -2,8 +2,9 @@
 """Kept member connections (user/pool.h): a one-request client's request
 (Connection: close) goes out on a connection kept from an earlier one, as
 Apache's mod_proxy reuses its backend connections; disablereuse=On, max=
-and ttl= as there; a kept connection the member closed is never used, and
-one it closes under a request has the request sent again."""
+and ttl= as there; a kept connection the member closes goes at once, one it
+closes under a request has the request sent again, those of a member out of
+service go within a second."""
 
 import select
 import socket
@@ -236,3 +237,19 @@ def test_non_idempotent_takes_a_new_connection():
             eq(get_once(env, "/d").body, b"conn=2 req=3", "GET on the newest again")
             eq(m.conns, 2, "connections the member saw")
             eq(env.member(1)["idle"], 2, "kept connections")
+
+
+def test_disabled_member_gives_back_its_kept_connections():
+    # a member taken out of service (kbalctl, the manager's map) gets no
+    # request: its kept connections are closed within a second or so
+    with Env() as env:
+        for i in range(4):
+            eq(get_once(env, "/k%d" % i).status, 200, "request %d" % i)
+        eq(env.member(1)["idle"], 1, "kept connections of member 1")
+        env.kbalctl("set", "mycluster", "1", "status=+D")
+        wait_until(lambda: env.member(1)["idle"] == 0, 3.0, "member 1's kept connection to go")
+        wait_until(lambda: established_to(env.ports["b1"]) == 0, 2.0,
+                   "kbald's connection to the disabled member to close")
+        eq(env.member(2)["idle"], 1, "member 2 keeps its own")
+        env.kbalctl("set", "mycluster", "1", "status=-D")
+        eq(get_once(env, "/after").status, 200, "a request once member 1 is back")
