@@ -93,6 +93,7 @@ struct kb_conn {
 	unsigned head_off, head_len;  /* the last complete head (body-less only) */
 	unsigned url_off, url_len;
 	unsigned char readable;       /* EPOLLIN seen and not yet drained */
+	unsigned char hup;            /* EPOLLRDHUP seen: a FIN waits behind the data */
 	unsigned char eof;
 	unsigned char pause;          /* enum kb_pause */
 	unsigned char echo;           /* websocket: echo in[echo_off, in_len) */
@@ -343,7 +344,7 @@ static struct kb_conn *conn_new(struct kb_server *s, int fd)
 	c->in_len = c->in_parsed = 0;
 	c->head_off = c->head_len = c->url_off = c->url_len = 0;
 	c->readable = 1;
-	c->eof = c->echo = 0;
+	c->eof = c->echo = c->hup = 0;
 	c->echo_off = 0;
 	c->out_len = c->out_off = 0;
 	c->stream_pos = c->stream_left = 0;
@@ -753,8 +754,10 @@ static int conn_read(struct kb_server *s, struct kb_conn *c)
 	if (n > 0) {
 		c->in_len += n;
 		/* edge-triggered: a short read drained the socket, and data that
-		 * arrives later raises a new edge */
-		if ((size_t)n < room)
+		 * arrives later raises a new edge; but a FIN that came with the
+		 * data (a client half-closing after its request) raises none:
+		 * with one seen, read on to the EOF */
+		if ((size_t)n < room && !c->hup)
 			c->readable = 0;
 		return 1;
 	}
@@ -1009,6 +1012,8 @@ int main(int argc, char **argv)
 			} else if (c->fd >= 0) {
 				if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 					c->readable = 1;
+				if (evs[i].events & (EPOLLRDHUP | EPOLLHUP))
+					c->hup = 1;
 				conn_run(&s, c);
 			}
 		}

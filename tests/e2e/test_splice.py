@@ -4,7 +4,7 @@ later byte must arrive, unchanged and in order, at the same member."""
 
 import os
 
-from kbaltest import (Env, FLOW_SPLICED, build_request, check, check_pattern, chunked,
+from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, build_request, check, check_pattern, chunked,
                       crc_line, echo_check, eq, wait_until, ws_upgrade, WS_ACCEPT)
 
 MiB = 1 << 20
@@ -244,3 +244,36 @@ def test_first_response_waiting_in_buffers():
         r = c.read_response()
         eq((r.status, len(r.body)), (200, 24 * MiB), "status, length")
         check_pattern(r.body, "24 MiB first response read late")
+
+
+def half_closed_request(c, path, headers=""):
+    """The request and the client's FIN in one segment (TCP_CORK), as a
+    client that half-closes after its request sends them: the reader finds
+    the FIN behind the request, with no later event to say so."""
+    import socket
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    c.send(("GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path, headers)).encode())
+    c.sock.shutdown(socket.SHUT_WR)
+
+
+def test_request_with_the_clients_fin():
+    # Apache answers a request whose client half-closed behind it, then
+    # closes; kbald must see that FIN although it came with the request,
+    # whichever path the connection takes after its first exchange
+    for mode in ("sockmap", "off", "packet"):
+        conf = EXAMPLE_CONF.replace("ProxyPreserveHost On",
+                                    "ProxyPreserveHost On\nKbalSplice %s" % mode)
+        with Env(conf=conf) as env:
+            for path, headers in (("/ka", ""), ("/bytes/300000", ""),
+                                  ("/once", "Connection: close\r\n")):
+                what = "KbalSplice %s, %s" % (mode, path)
+                with env.connect(timeout=5) as c:
+                    half_closed_request(c, path, headers)
+                    r = c.read_response()
+                    eq(r.status, 200, "%s: status" % what)
+                    check(c.at_eof(3.0), "%s: the connection was not closed after the answer"
+                          % what)
+            wait_until(lambda: env.flows() == [], 3.0, "KbalSplice %s: kbal_flows empty" % mode)
+            for n in (1, 2):
+                wait_until(lambda: env.member(n)["busy"] == 0, 2.0,
+                           "KbalSplice %s: member %d busy 0" % (mode, n))
