@@ -67,6 +67,7 @@ struct kbal_conn {
 	uint8_t phase[2];
 	uint8_t fin[2];               /* EOF seen on fd[i] */
 	uint8_t empty[2];             /* last read of fd[i] found nothing */
+	uint8_t rdhup;                /* bit i: EPOLLRDHUP seen on fd[i] */
 	uint8_t connected;            /* fd[M] established */
 	uint8_t local;                /* kbald answers itself, then closes */
 	uint8_t flow_in_map;
@@ -491,6 +492,7 @@ static int member_retry(struct kbal_daemon *d, struct kbal_conn *c)
 	c->member_lport = 0;
 	c->fin[M] = 0;
 	c->empty[M] = 0;
+	c->rdhup &= ~(1u << M);
 	c->wr[M] = c->rd[M] = 0;
 	c->f->out_sent[UP] = 0;       /* the rewritten head, whole in out[UP] */
 	c->phase[UP] = P_FLUSH;
@@ -1065,8 +1067,10 @@ static int dir_read(struct kbal_conn *c, int i)
 			moved = 1;
 			/* A TCP read returns less than asked only when the
 			 * queue ran dry: as good as EAGAIN, a syscall less.
-			 * Data or a FIN after it makes a new edge. */
-			c->empty[i] = (size_t)n < asked;
+			 * Data or a FIN after it makes a new edge; a FIN that
+			 * came with the data made its edge already (RDHUP):
+			 * then read on to the EOF. */
+			c->empty[i] = (size_t)n < asked && !(c->rdhup & (1u << i));
 			if (c->empty[i])
 				return moved;
 			continue;
@@ -1253,6 +1257,8 @@ static void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 {
 	if (c->dead)
 		return;
+	if (ev & (EPOLLRDHUP | EPOLLHUP))
+		c->rdhup |= 1u << side;
 	if (c->pkt) {
 		/* Only kbald's client socket still hears anything, until the
 		 * switch: the client leaving before it ends the flow, and
