@@ -300,7 +300,7 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	flow_delete(d, c);
 	if (c->pf) {
-		if (c->pkt) {
+		if (c->pkt && !c->drain_since) {   /* an ended flow was counted */
 			struct kbal_pkt_state st;
 
 			if (kbal_packet_poll(&d->pkt, c->pf, &st) == 0)
@@ -871,6 +871,7 @@ static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	free(c->pf);
 	c->pf = NULL;
 	c->pkt = 0;
+	c->drain_since = 0;
 	c->want_packet = 0;
 	c->why = KBAL_WHY_RACE;
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, c->fd[M], &ev);
@@ -1455,9 +1456,21 @@ static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 	for (n = head->next; n != head; n = next) {
 		struct kbal_conn *c = conn_of(n);
 		struct kbal_pkt_state st = {};
-		int err = kbal_packet_poll(&d->pkt, c->pf, &st);
+		int err;
 
 		next = n->next;
+		if (c->drain_since) {
+			/* ended (both FINs or a RST, its bytes counted): only
+			 * the linger is left to run out, no entry to read */
+			if (d->now - c->drain_since >= PKT_LINGER_NS) {
+				conn_close(d, c);
+			} else if (head == &d->packet) {
+				list_del(&c->node);
+				list_add_tail(&d->joined, &c->node);
+			}
+			continue;
+		}
+		err = kbal_packet_poll(&d->pkt, c->pf, &st);
 		if (!err)
 			pkt_account(d, c, st.bytes_up, st.bytes_down);
 		if (!err && st.switched && c->pkt == PKT_SWITCHING) {
