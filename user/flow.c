@@ -300,9 +300,13 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	flow_delete(d, c);
 	if (c->pf) {
-		if (c->pkt && !c->drain_since) {   /* an ended flow was counted */
+		if (c->pkt) {
 			struct kbal_pkt_state st;
 
+			/* also tells whether the entries are still this flow's:
+			 * a client reusing its port after the end had them
+			 * deleted (a SYN on an ended flow) and may have new ones
+			 * under the same keys, which forget must not remove */
 			if (kbal_packet_poll(&d->pkt, c->pf, &st) == 0)
 				pkt_account(d, c, st.bytes_up, st.bytes_down);
 		}
