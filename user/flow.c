@@ -733,15 +733,10 @@ static int build_response(struct kbal_daemon *d, struct kbal_conn *c)
 	ssize_t n;
 
 	build_set_cookie(d, c, extra, sizeof(extra));
-	if (c->pool) {
-		/* the member keeps its connection; kbald closes the client's */
-		size_t o = strlen(extra);
-
-		snprintf(extra + o, sizeof(extra) - o, "Connection: close\r\n");
-	}
 	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
+	/* c->pool: the member keeps its connection, kbald closes the client's */
 	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
-				     extra[0] ? extra : NULL, f->outbuf[DOWN], OUT_SIZE);
+				     extra[0] ? extra : NULL, c->pool, f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;
 	f->out[DOWN] = f->outbuf[DOWN];

@@ -677,7 +677,7 @@ static void put_reverse(struct obuf *b, const char *v, size_t vlen,
 
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
-				 const char *client_base, const char *extra,
+				 const char *client_base, const char *extra, int close,
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
@@ -688,6 +688,8 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
+		if (close && (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
+			continue;
 		if (!name_is(base, h, "Location") && !name_is(base, h, "Content-Location") &&
 		    !name_is(base, h, "URI")) {
 			put_header(&b, base, h);
@@ -700,6 +702,8 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 	}
 	if (extra)
 		put_str(&b, extra);
+	if (close)
+		put_str(&b, "Connection: close\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
 }

@@ -148,12 +148,15 @@ struct kbal_rev_rule {
  * "//" where `to` ends and rest starts with '/'; client_base is left out
  * when NULL or when `to` is a whole URL), and extra (complete header
  * lines, each ending in CRLF, or NULL) is added at the end of the header
- * block. The status line is copied as received. Returns its length, or -1
- * if too long; out is NUL-terminated when there is room left for it.
+ * block. With close, the client's connection ends after this response
+ * while the member's does not (a kept connection): the member's Connection
+ * and Keep-Alive lines are dropped and "Connection: close" is said. The
+ * status line is copied as received. Returns its length, or -1 if too
+ * long; out is NUL-terminated when there is room left for it.
  */
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
-				 const char *client_base, const char *extra,
+				 const char *client_base, const char *extra, int close,
 				 char *out, size_t outlen);
 
 /*

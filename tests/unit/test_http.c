@@ -683,21 +683,42 @@ UNIT_TEST(http_build_response)
 	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
 		return;
 	n = kbal_http_build_response(&m, resp, rules, 3, "http://front:8080",
-				     "Set-Cookie: ROUTEID=.1; path=/\r\n", out, sizeof(out));
+				     "Set-Cookie: ROUTEID=.1; path=/\r\n", 0, out, sizeof(out));
 	ASSERT_EQ(n, sizeof(want) - 1, "length");
 	ASSERT_STREQ(out, want, "rewritten head");
 	ASSERT_EQ(kbal_http_build_response(&m, resp, rules, 3, "http://front:8080",
-					   "Set-Cookie: ROUTEID=.1; path=/\r\n", out, n - 1),
+					   "Set-Cookie: ROUTEID=.1; path=/\r\n", 0, out, n - 1),
 		  -1, "too small");
 
 	kbal_http_init_response(&m);
 	run(&m, S(root), 0, &r);
 	ASSERT_EQ(r.n, 1, "close-delimited, HEAD is enough");
-	n = kbal_http_build_response(&m, root, rootrule, 1, "http://front", NULL, out, sizeof(out));
+	n = kbal_http_build_response(&m, root, rootrule, 1, "http://front", NULL, 0, out,
+				     sizeof(out));
 	ASSERT_STREQ(out, "HTTP/1.1 301 Moved Permanently\r\nLocation: http://front/foo\r\n"
 		     "Content-Location: http://front/\r\n\r\n", "no double slash after /");
-	n = kbal_http_build_response(&m, root, NULL, 0, NULL, NULL, out, sizeof(out));
+	n = kbal_http_build_response(&m, root, NULL, 0, NULL, NULL, 0, out, sizeof(out));
 	ASSERT_STREQ(out, root, "no rules: unchanged");
+}
+
+/* the answer on a kept member connection: the client's connection closes */
+UNIT_TEST(http_build_response_close)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n"
+				   "Keep-Alive: timeout=5, max=100\r\nContent-Length: 2\r\n\r\nok";
+	static const char want[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+				   "X-Extra: 1\r\nConnection: close\r\n\r\n";
+	struct kbal_http_msg m;
+	struct run r;
+	char out[256];
+
+	kbal_http_init_response(&m);
+	run(&m, S(resp), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, "X-Extra: 1\r\n", 1, out,
+					   sizeof(out)), sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "the member's Connection and Keep-Alive replaced by close");
 }
 
 UNIT_TEST(http_error_responses)
