@@ -233,7 +233,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	struct kbal_pkt_rw *rw;
 	struct iphdr *ip;
 	struct tcphdr *tcp;
-	__u32 ihl, doff, l4off, old_w, new_w;
+	__u32 ihl, doff, l4off, old_w, new_w, seq0;
 	struct opt_pos pos = {};
 	__u64 acc = 0;
 	__u16 win;
@@ -366,6 +366,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__builtin_memcpy(&tcp->source, &new, 4);
 		csum_acc(&acc, old, new);
 	}
+	seq0 = bpf_ntohl(tcp->seq);
 	rw32(&tcp->seq, rw->seq_delta, &acc, 0);
 	if (tcp->ack)
 		rw32(&tcp->ack_seq, rw->ack_delta, &acc, 0);
@@ -391,11 +392,20 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_RST);
 	/* One writer per entry (a direction's packets leave one socket, under
 	 * its lock, or come in on one receive queue): plain adds, no locked
-	 * instruction per packet. Payload bytes as the members' counters have
-	 * them (a GSO packet is one skb: its headers are counted once). The
-	 * coarse clock (a tick's resolution) is enough for idle reaping. */
+	 * instruction per packet. The coarse clock (a tick's resolution) is
+	 * enough for idle reaping. */
 	rw->packets++;
-	rw->bytes += skb->len - l4off - doff;
+	/* the stream's bytes, as the members' counters have them: from the
+	 * highest sequence number seen, so that a retransmission is not
+	 * counted again (a GSO packet is one skb, its payload whole) */
+	{
+		__u32 end = seq0 + (skb->len - l4off - doff);
+
+		if ((__s32)(end - rw->switch_seq) > 0) {
+			rw->bytes += end - rw->switch_seq;
+			rw->switch_seq = end;
+		}
+	}
 	rw->last_ns = bpf_ktime_get_coarse_ns();
 
 	/* The addresses, in the IP header and the TCP pseudo header: the IP

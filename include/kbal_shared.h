@@ -220,9 +220,10 @@ struct kbal_pkt_rw {
 	                                  LEARN: where the peer's packets came in */
 	__u32 last_tsval;              /* LEARN: the last TSval seen */
 	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover */
-	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover */
+	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover;
+	                                  REWRITE: the highest sequence number seen + 1 */
 	__u64 packets;
-	__u64 bytes;                   /* TCP payload */
+	__u64 bytes;                   /* the stream's bytes (retransmissions once) */
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
 _Static_assert(sizeof(struct kbal_pkt_rw) == 80, "ABI kbal_pkt_rw");

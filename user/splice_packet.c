@@ -436,6 +436,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 	down.seq_delta = c.snd_nxt - m.rcv_nxt;
 	down.ack_delta = c.rcv_nxt - m.snd_nxt;
 	down.win_shift = (int)m.ti.tcpi_snd_wscale - (int)c.ti.tcpi_rcv_wscale;
+	down.switch_seq = m.rcv_nxt;   /* the member's bytes are counted from it */
 	down.ifindex = learn_up.ifindex == (uint32_t)p->lo ? 0 : learn_up.ifindex;
 	if (ts) {
 		/* Each leg's clock mapped onto the other's, 1 ms ahead so
