@@ -40,6 +40,17 @@ int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received)
 	return 0;
 }
 
+int kbal_sock_received(int fd, uint64_t *received)
+{
+	struct tcp_info ti = {};
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return -errno;
+	*received = ti.tcpi_bytes_received;
+	return 0;
+}
+
 int kbal_splice_dir(const struct kbal_maps *m, int from_fd, uint64_t from_cookie, int to_fd)
 {
 	uint64_t key = from_cookie, val;

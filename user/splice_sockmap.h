@@ -21,6 +21,9 @@ uint64_t kbal_sock_cookie(int fd);
  * bytes it received in order: from tcp_info and SIOCOUTQ. */
 int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received);
 
+/* The received half of it alone (tcp_info, no ioctl). */
+int kbal_sock_received(int fd, uint64_t *received);
+
 /* Bytes waiting in the socket's receive queue (SIOCINQ), 0 on error. */
 int kbal_sock_unread(int fd);
 
