@@ -253,3 +253,17 @@ def test_disabled_member_gives_back_its_kept_connections():
         eq(env.member(2)["idle"], 1, "member 2 keeps its own")
         env.kbalctl("set", "mycluster", "1", "status=-D")
         eq(get_once(env, "/after").status, 200, "a request once member 1 is back")
+
+
+def test_kbalctl_and_manager_show_the_pool():
+    with Env() as env:
+        for i in range(6):
+            eq(get_once(env, "/s%d" % i).status, 200, "request %d" % i)
+        rows = [l.split() for l in env.kbalctl("members").splitlines()]
+        eq(rows[0][-2:], ["IDLE", "REUSED"], "kbalctl members columns")
+        for row in rows[1:]:
+            eq(row[-2:], ["1", "2"], "route %s: idle, reused" % row[1])
+        page = get_once(env, "/balancer-manager").text
+        check("<th>Idle</th><th>Reused</th>" in page, "no Idle/Reused columns on the manager page")
+        check(page.count("<td>1</td><td>2</td></tr>") == 2,
+              "idle 1, reused 2 for both members on the manager page:\n%s" % page)
