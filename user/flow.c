@@ -665,8 +665,12 @@ static void on_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		char *page;
 		size_t len;
 
-		if (kbal_conf_match_location(d->conf, url, rq->url.len) == KBAL_HANDLER_MANAGER &&
-		    (flow_flush(d), kbal_manager_page(&d->maps, &page, &len) == 0)) {
+		int manager = kbal_conf_match_location(d->conf, url, rq->url.len) ==
+			      KBAL_HANDLER_MANAGER;
+
+		if (manager)
+			flow_flush(d);   /* the page shows this turn's flows too */
+		if (manager && kbal_manager_page(&d->maps, &page, &len) == 0) {
 			conn_local_reply(c, page, len, 1);
 			return;
 		}

@@ -20,15 +20,10 @@ CLOSE = [("Connection", "close")]
 ONE_MEMBER = EXAMPLE_CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
 
 
-def established_to(port):
-    """Connections to 127.0.0.1:port, seen from the connecting side."""
-    out = subprocess.run(["ss", "-Htn", "state", "established", "dport = :%d" % port],
-                         stdout=subprocess.PIPE, check=True, timeout=10).stdout.decode()
-    return len(out.splitlines())
-
-
-def close_wait_to(port):
-    out = subprocess.run(["ss", "-Htn", "state", "close-wait", "dport = :%d" % port],
+def sockets_to(port, state="established"):
+    """Connections to 127.0.0.1:port in a TCP state, seen from the
+    connecting side (kbald's, for a member's port)."""
+    out = subprocess.run(["ss", "-Htn", "state", state, "dport = :%d" % port],
                          stdout=subprocess.PIPE, check=True, timeout=10).stdout.decode()
     return len(out.splitlines())
 
@@ -145,7 +140,7 @@ def test_one_request_clients_share_member_connections():
         for n in (1, 2):
             eq(env.member(n)["idle"], 1, "member %d: kept connections" % n)
             eq(env.member(n)["busy"], 0, "member %d: busy" % n)
-            eq(established_to(env.ports["b%d" % n]), 1, "kbald's connections to member %d" % n)
+            eq(sockets_to(env.ports["b%d" % n]), 1, "kbald's connections to member %d" % n)
         eq(env.flows(), [], "kbal_flows after the clients left")
         # a keep-alive client still gets its own connection, spliced
         with env.connect() as c:
@@ -166,7 +161,7 @@ def test_disablereuse_closes_after_each_request():
         for n in (1, 2):
             m = env.member(n)
             eq((m["idle"], m["reused"]), (0, 0), "member %d: idle, reused" % n)
-        wait_until(lambda: established_to(env.ports["b1"]) + established_to(env.ports["b2"]) == 0,
+        wait_until(lambda: sockets_to(env.ports["b1"]) + sockets_to(env.ports["b2"]) == 0,
                    2.0, "no connection left to the members")
 
 
@@ -184,9 +179,9 @@ def test_max_and_ttl():
             t.join(10)
         eq(got, [200] * 3, "three clients at once")
         eq(env.member(1)["idle"], 1, "kept connections with max=1")
-        eq(established_to(env.ports["b1"]), 1, "kbald's connections to the member")
+        eq(sockets_to(env.ports["b1"]), 1, "kbald's connections to the member")
         wait_until(lambda: env.member(1)["idle"] == 0, 3.0, "the kept connection to go (ttl=1)")
-        wait_until(lambda: established_to(env.ports["b1"]) == 0, 2.0,
+        wait_until(lambda: sockets_to(env.ports["b1"]) == 0, 2.0,
                    "kbald's connection to go after its ttl")
         eq(get_once(env, "/after").status, 200, "a request after the ttl")
 
@@ -198,7 +193,7 @@ def test_member_closing_a_kept_connection():
             eq(env.member(1)["idle"], 1, "kept")
             # the member's keep-alive timeout: kbald hears its FIN at once
             wait_until(lambda: env.member(1)["idle"] == 0, 2.0, "the closed connection to go")
-            eq(close_wait_to(env.ports["b1"]), 0, "kbald sockets left in CLOSE-WAIT")
+            eq(sockets_to(env.ports["b1"], "close-wait"), 0, "kbald sockets left in CLOSE-WAIT")
             eq(get_once(env, "/b").body, b"conn=2 req=1", "the next request, on a new connection")
             eq(m.conns, 2, "connections the member saw")
 
@@ -248,7 +243,7 @@ def test_disabled_member_gives_back_its_kept_connections():
         eq(env.member(1)["idle"], 1, "kept connections of member 1")
         env.kbalctl("set", "mycluster", "1", "status=+D")
         wait_until(lambda: env.member(1)["idle"] == 0, 3.0, "member 1's kept connection to go")
-        wait_until(lambda: established_to(env.ports["b1"]) == 0, 2.0,
+        wait_until(lambda: sockets_to(env.ports["b1"]) == 0, 2.0,
                    "kbald's connection to the disabled member to close")
         eq(env.member(2)["idle"], 1, "member 2 keeps its own")
         env.kbalctl("set", "mycluster", "1", "status=-D")
