@@ -31,6 +31,7 @@
 #define DRAIN_MAX_NS (10ull * 1000000000ull) /* give up waiting for in-flight bytes */
 #define DRAIN_POLL_US 50          /* how often a FIN waiting for them looks again, */
 #define DRAIN_FAST_NS 2000000ull  /* for this long; then every ms */
+#define RESTART_WAIT_NS (5ull * 1000000000ull) /* first exchanges under way, at a restart */
 
 enum { UP = 0, DOWN = 1 };        /* direction i reads fd[i], writes fd[!i] */
 enum { C = 0, M = 1 };            /* fd index: client, member */
@@ -1548,9 +1549,309 @@ static void free_dead(struct kbal_daemon *d)
 	}
 }
 
+/* ------------------------------------------------------------- restart */
+
+/* the maps' identity of a member, across configurations */
+struct member_id {
+	char balancer[KBAL_NAME_LEN];
+	char url[KBAL_NAME_LEN];
+	char route[KBAL_ROUTE_LEN];
+};
+
+static void conn_export(const struct kbal_conn *c, struct kbal_to_conn *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd[C] = c->fd[C];
+	r->fd[M] = c->fd[M];
+	r->member = c->member;
+	r->balancer = c->balancer;
+	memcpy(r->phase, c->phase, 2);
+	memcpy(r->fin, c->fin, 2);
+	r->rdhup = c->rdhup;
+	r->fin_goal = c->fin_goal;
+	r->splice_mode = c->splice_mode;
+	r->once = c->once;
+	r->upgrade = c->upgrade;
+	r->why = c->why;
+	r->pkt = c->pkt;
+	r->member_lport = c->member_lport;
+	r->flags = c->flow_in_map ? KBAL_TO_IN_MAP : 0;
+	r->key = c->key;
+	for (int i = 0; i < 2; i++) {
+		r->cookie[i] = c->cookie[i];
+		r->rd[i] = c->rd[i];
+		r->wr[i] = c->wr[i];
+		r->base[i] = c->base[i];
+		r->pkt_bytes[i] = c->pkt_bytes[i];
+	}
+	r->drain_since = c->drain_since;
+	r->pkt_since = c->pkt_since;
+	if (c->pf) {
+		r->has_pf = 1;
+		r->pf = *c->pf;
+	}
+}
+
+static unsigned export_list(struct kbal_list *head, struct kbal_to_conn *out)
+{
+	unsigned n = 0;
+
+	for (struct kbal_list *l = head->next; l != head; l = l->next)
+		conn_export(conn_of(l), &out[n++]);
+	return n;
+}
+
+/* SIGHUP / SIGUSR1: check the configuration, stop accepting (the
+ * listeners keep queueing for the next image), let the first exchanges
+ * under way end */
+static void restart_begin(struct kbal_daemon *d)
+{
+	struct kbal_conf *conf;
+	char msg[512];
+
+	if (!d->exe) {
+		log_warn("restart: the kbald binary is unknown: not restarting");
+		return;
+	}
+	conf = malloc(sizeof(*conf));
+	if (!conf || kbal_conf_load(d->conf->file, conf, msg, sizeof(msg), NULL, NULL)) {
+		log_err("restart refused, still running the old configuration: %s",
+			conf ? msg : "out of memory");
+		free(conf);
+		return;
+	}
+	free(conf);
+	if (!d->accept_paused)
+		for (unsigned i = 0; i < d->nlisteners; i++)
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->listeners[i].fd, NULL);
+	d->accept_paused = 1;
+	d->accept_resume = UINT64_MAX;
+	d->restarting = 1;
+	d->restart_deadline = d->now + RESTART_WAIT_NS;
+	kbal_pool_release(&d->pool);
+	log_info("restarting: %llu connection(s) open", (unsigned long long)d->nconns);
+}
+
+/* No first exchange left (or the wait is over): exec the next image. */
+static void restart_exec(struct kbal_daemon *d)
+{
+	struct kbal_takeover t = { .lock_fd = d->maps.lock_fd };
+	unsigned closed = 0;
+	int err;
+
+	if (list_linked(&d->first) && d->now < d->restart_deadline)
+		return;
+	/* what has no state outside kbald's buffers cannot be handed over */
+	while (list_linked(&d->first)) {
+		conn_close(d, conn_of(d->first.next));
+		closed++;
+	}
+	if (closed)
+		log_warn("restart: %u connection(s) still in their first exchange after %llu s: "
+			 "closed", closed, RESTART_WAIT_NS / 1000000000ull);
+	kbal_pool_release(&d->pool);
+	flow_flush(d);
+	free_dead(d);
+	t.conns = calloc(d->nconns ?: 1, sizeof(*t.conns));
+	if (!t.conns) {
+		err = -ENOMEM;
+		goto failed;
+	}
+	t.nconns += export_list(&d->spliced, t.conns + t.nconns);
+	t.nconns += export_list(&d->draining, t.conns + t.nconns);
+	t.nconns += export_list(&d->packet, t.conns + t.nconns);
+	t.nconns += export_list(&d->joined, t.conns + t.nconns);
+	t.nlisten = d->nlisteners;
+	for (unsigned i = 0; i < d->nlisteners; i++)
+		t.listen_fd[i] = d->listeners[i].fd;
+	for (int i = 0; d->pkt_on && i < d->pkt.nifs; i++)
+		for (int eg = 0; eg < 2; eg++)
+			if (d->pkt.ifs[i].link_fd[eg] >= 0)
+				t.links[t.nlinks++] = (struct kbal_pkt_link){
+					.fd = d->pkt.ifs[i].link_fd[eg],
+					.ifindex = d->pkt.ifs[i].ifindex, .egress = eg };
+	log_info("restarting: handing %u connection(s) to %s", t.nconns, d->exe);
+	err = kbal_takeover_exec(&t, d->exe, d->argv);
+failed:
+	free(t.conns);
+	log_err("restart: exec %s: %s; still running", d->exe, strerror(-err));
+	d->restarting = 0;
+	d->accept_resume = 0;     /* the listeners back in at once */
+}
+
+/* The new image: the connections of the old one, in this one's lists. */
+static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int16_t member,
+		       int16_t balancer)
+{
+	struct kbal_conn *c = calloc(1, sizeof(*c));
+	struct kbal_list *list;
+
+	if (!c)
+		return -ENOMEM;
+	if (r->has_pf) {
+		c->pf = malloc(sizeof(*c->pf));
+		if (!c->pf) {
+			free(c);
+			return -ENOMEM;
+		}
+		*c->pf = r->pf;
+	}
+	c->fd[C] = r->fd[C];
+	c->fd[M] = r->fd[M];
+	c->member = member;
+	c->balancer = balancer;
+	memcpy(c->phase, r->phase, 2);
+	memcpy(c->fin, r->fin, 2);
+	c->rdhup = r->rdhup;
+	c->fin_goal = r->fin_goal;
+	c->splice_mode = r->splice_mode;
+	c->once = r->once;
+	c->upgrade = r->upgrade;
+	c->why = r->why;
+	c->pkt = r->pkt;
+	c->member_lport = r->member_lport;
+	c->flow_in_map = !!(r->flags & KBAL_TO_IN_MAP);
+	c->key = r->key;
+	for (int i = 0; i < 2; i++) {
+		c->cookie[i] = r->cookie[i];
+		c->rd[i] = r->rd[i];
+		c->wr[i] = r->wr[i];
+		c->base[i] = r->base[i];
+		c->pkt_bytes[i] = r->pkt_bytes[i];
+	}
+	c->drain_since = r->drain_since;
+	c->pkt_since = r->pkt_since;
+	c->connected = 1;
+	c->handed = 1;
+	c->member = member;
+	if (member >= 0)
+		d->maps.members[member].busy++;
+	d->nconns++;
+	/* kbald's live sockets back under watch (an edge that came while no
+	 * image watched is reported at once: epoll looks at the state when a
+	 * socket is added); a frozen one never was */
+	for (int i = 0; i < 2; i++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					  .data.u64 = (uint64_t)(uintptr_t)c | i };
+
+		if (c->fd[i] < 0 || (c->pkt && (i == M || c->pkt == PKT_JOINED)))
+			continue;
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, c->fd[i], &ev))
+			log_warn("restart: watching a connection's socket: %s", strerror(errno));
+	}
+	list = c->pkt == PKT_SWITCHING ? &d->packet : c->pkt ? &d->joined : &d->spliced;
+	list_add_tail(list, &c->node);
+	if (!c->pkt)
+		conn_progress(d, c);   /* a FIN seen meanwhile, a drain under way */
+	return 0;
+}
+
+/* The old image's balancers and members, read from the maps before this
+ * configuration overwrites them, and where each is now (-1: gone). */
+struct takeover_snap {
+	unsigned nbal, nmem;
+	char bal[KBAL_MAX_BALANCERS][KBAL_NAME_LEN];
+	struct kbal_member mem[KBAL_MAX_MEMBERS];
+	int16_t bal_now[KBAL_MAX_BALANCERS];
+	int16_t mem_now[KBAL_MAX_MEMBERS];
+};
+
+static void takeover_snapshot(struct kbal_daemon *d, struct takeover_snap *s)
+{
+	s->nbal = d->maps.meta->nbalancers < KBAL_MAX_BALANCERS ?
+		  d->maps.meta->nbalancers : KBAL_MAX_BALANCERS;
+	s->nmem = d->maps.meta->nmembers < KBAL_MAX_MEMBERS ?
+		  d->maps.meta->nmembers : KBAL_MAX_MEMBERS;
+	for (unsigned b = 0; b < s->nbal; b++)
+		snprintf(s->bal[b], sizeof(s->bal[b]), "%s", d->maps.balancers[b].name);
+	memcpy(s->mem, d->maps.members, s->nmem * sizeof(s->mem[0]));
+}
+
+/*
+ * Match the old members to this configuration's by balancer, URL and
+ * route: their counters go on. busy and idle are this image's own (its
+ * connections, its pool, empty).
+ */
+static void takeover_members(struct kbal_daemon *d, struct takeover_snap *s)
+{
+	const struct kbal_meta *meta = d->maps.meta;
+
+	for (unsigned b = 0; b < s->nbal; b++) {
+		s->bal_now[b] = -1;
+		for (unsigned n = 0; n < meta->nbalancers; n++)
+			if (!strcmp(s->bal[b], d->maps.balancers[n].name))
+				s->bal_now[b] = n;
+	}
+	for (unsigned i = 0; i < s->nmem; i++) {
+		const struct kbal_member *o = &s->mem[i];
+
+		s->mem_now[i] = -1;
+		if (o->balancer >= s->nbal || s->bal_now[o->balancer] < 0)
+			continue;
+		for (unsigned j = 0; j < meta->nmembers; j++) {
+			struct kbal_member *m = &d->maps.members[j];
+
+			if (m->balancer != (unsigned)s->bal_now[o->balancer] ||
+			    strcmp(m->url, o->url) || strcmp(m->route, o->route))
+				continue;
+			s->mem_now[i] = j;
+			m->elected = o->elected;
+			m->lbstatus = o->lbstatus;
+			m->bytes_to = o->bytes_to;
+			m->bytes_from = o->bytes_from;
+			m->errors = o->errors;
+			m->reused = o->reused;
+			break;
+		}
+	}
+}
+
+/* Take over t's connections; those that cannot be are closed. */
+static void takeover_conns(struct kbal_daemon *d, struct kbal_takeover *t,
+			   const struct takeover_snap *s)
+{
+	unsigned taken = 0, joined = 0;
+
+	for (unsigned i = 0; i < t->nconns; i++) {
+		struct kbal_to_conn *r = &t->conns[i];
+		int16_t member = r->member >= 0 && (unsigned)r->member < s->nmem ?
+				 s->mem_now[r->member] : -1;
+		int16_t bal = r->balancer >= 0 && (unsigned)r->balancer < s->nbal ?
+			      s->bal_now[r->balancer] : -1;
+
+		if ((r->pkt && !d->pkt_on) || conn_import(d, r, member, bal)) {
+			for (int k = 0; k < 2; k++)
+				if (r->fd[k] >= 0)
+					close(r->fd[k]);
+			continue;
+		}
+		taken++;
+		joined += r->pkt != 0;
+		if (member != r->member && r->flags & KBAL_TO_IN_MAP) {
+			struct kbal_flow v;
+
+			/* the flow's member has another index now */
+			if (!bpf_map_lookup_elem(d->maps.flows_fd, &r->key, &v)) {
+				v.member = member >= 0 ? (uint32_t)member : UINT32_MAX;
+				bpf_map_update_elem(d->maps.flows_fd, &r->key, &v, BPF_EXIST);
+			}
+		}
+	}
+	t->nconns = 0;
+	log_info("restarted: took over %u connection(s) (%u on the packet path) and %u listener(s), "
+		 "%.1f ms after the exec", taken, joined, t->nlisten,
+		 (double)(now_ns() - t->exec_ns) / 1e6);
+	if (taken < t->nconns)
+		log_warn("restart: %u connection(s) could not be taken over: closed",
+			 t->nconns - taken);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
-static int listen_on(struct kbal_daemon *d, const struct kbal_conf_listen *cl)
+/* t: a listener of the previous image bound to the same address is
+ * taken (its queue of clients with it) instead of a new one */
+static int listen_on(struct kbal_daemon *d, const struct kbal_conf_listen *cl,
+		     struct kbal_takeover *t)
 {
 	struct kbal_listener *l = &d->listeners[d->nlisteners];
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -1558,20 +1859,35 @@ static int listen_on(struct kbal_daemon *d, const struct kbal_conf_listen *cl)
 	int one = 1;
 
 	inet_ntop(AF_INET, &cl->addr.sin_addr, ip, sizeof(ip));
-	l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0)
-		return -errno;
-	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* inherited by every accepted socket: no setsockopt per client */
-	setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (bind(l->fd, (const struct sockaddr *)&cl->addr, sizeof(cl->addr)) ||
-	    listen(l->fd, 4096)) {
-		int err = -errno;
+	l->fd = -1;
+	for (unsigned i = 0; t && i < t->nlisten && l->fd < 0; i++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
 
-		log_err("%s:%d: Listen %s:%u: %s", d->conf->file, cl->line, ip,
-			ntohs(cl->addr.sin_port), strerror(-err));
-		close(l->fd);
-		return err;
+		if (t->listen_fd[i] >= 0 &&
+		    !getsockname(t->listen_fd[i], (struct sockaddr *)&sa, &sl) &&
+		    sa.sin_family == AF_INET && sa.sin_port == cl->addr.sin_port &&
+		    sa.sin_addr.s_addr == cl->addr.sin_addr.s_addr) {
+			l->fd = t->listen_fd[i];
+			t->listen_fd[i] = -1;
+		}
+	}
+	if (l->fd < 0) {
+		l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (l->fd < 0)
+			return -errno;
+		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* inherited by every accepted socket: no setsockopt per client */
+		setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (bind(l->fd, (const struct sockaddr *)&cl->addr, sizeof(cl->addr)) ||
+		    listen(l->fd, 4096)) {
+			int err = -errno;
+
+			log_err("%s:%d: Listen %s:%u: %s", d->conf->file, cl->line, ip,
+				ntohs(cl->addr.sin_port), strerror(-err));
+			close(l->fd);
+			return err;
+		}
 	}
 	l->port = ntohs(cl->addr.sin_port);
 	ev.data.u64 = ((uint64_t)d->nlisteners << 3) | TAG_LISTENER;
@@ -1654,8 +1970,19 @@ int kbal_daemon_load_members(struct kbal_daemon *d)
 	return 0;
 }
 
-int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir)
+static int takeover_wants_packet(const struct kbal_takeover *t)
 {
+	for (unsigned i = 0; t && i < t->nconns; i++)
+		if (t->conns[i].pkt)
+			return 1;
+	return 0;
+}
+
+int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir,
+		     struct kbal_takeover *t)
+{
+	struct takeover_snap *snap = NULL;
+	int want_pkt = takeover_wants_packet(t);
 	sigset_t mask;
 	int err;
 
@@ -1670,9 +1997,27 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	list_init(&d->packet);
 	list_init(&d->joined);
 	d->now = now_ns();
-	err = kbal_maps_create(&d->maps, pin_dir);
+	err = kbal_maps_create(&d->maps, pin_dir, t ? t->lock_fd : -1, t != NULL);
+	if (t)
+		t->lock_fd = -1;   /* the maps' now, or closed */
+	if (err && t) {
+		log_warn("restart: the pinned maps cannot be taken over: "
+			 "the previous image's connections end");
+		kbal_takeover_abandon(t);
+		t = NULL;
+		want_pkt = 0;
+		err = kbal_maps_create(&d->maps, pin_dir, -1, 0);
+	}
 	if (err)
-		return err;
+		goto fail;
+	if (t) {
+		snap = calloc(1, sizeof(*snap));
+		if (!snap) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		takeover_snapshot(d, snap);
+	}
 	kbal_pool_init(&d->pool, d->maps.members);
 	d->flow_batch = calloc(1, sizeof(*d->flow_batch));
 	if (!d->flow_batch) {
@@ -1682,13 +2027,18 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	err = kbal_daemon_load_members(d);
 	if (err)
 		goto fail;
+	if (snap)
+		takeover_members(d, snap);
 	for (unsigned b = 0; b < conf->nbalancers; b++)
-		if (conf->balancers[b].splice == KBAL_SPLICE_PACKET && !d->pkt_on) {
-			err = kbal_packet_init(&d->pkt, pin_dir);
-			if (err)
-				goto fail;
-			d->pkt_on = 1;
-		}
+		want_pkt |= conf->balancers[b].splice == KBAL_SPLICE_PACKET;
+	if (want_pkt) {
+		err = kbal_packet_init(&d->pkt, pin_dir, t ? t->links : NULL, t ? t->nlinks : 0);
+		if (t)
+			t->nlinks = 0;
+		if (err)
+			goto fail;
+		d->pkt_on = 1;
+	}
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {
 		err = -errno;
@@ -1698,6 +2048,8 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1707,14 +2059,38 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 		goto fail;
 	}
 	for (unsigned i = 0; i < conf->nlisten; i++) {
-		err = listen_on(d, &conf->listen[i]);
+		err = listen_on(d, &conf->listen[i], t);
 		if (err)
 			goto fail;
 	}
+	if (t) {
+		takeover_conns(d, t, snap);
+		/* listeners of addresses no longer configured, links of
+		 * interfaces no longer used: closed */
+		kbal_takeover_abandon(t);
+	}
+	free(snap);
 	return 0;
 fail:
+	if (t)
+		kbal_takeover_abandon(t);
+	free(snap);
 	kbal_daemon_fini(d);
 	return err;
+}
+
+static void read_signals(struct kbal_daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1) {
+			if (!d->restarting)
+				restart_begin(d);
+		} else {
+			d->stop = 1;
+		}
+	}
 }
 
 int kbal_daemon_run(struct kbal_daemon *d)
@@ -1725,7 +2101,8 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		/* µs: a FIN waiting for the kernel to send the bytes before it
 		 * is looked at again soon, or the client, which has all it
 		 * asked for, closes first and keeps the TIME_WAIT */
-		uint64_t timeout_us = list_linked(&d->ready) ? 0 : d->accept_paused ? 100000 :
+		uint64_t timeout_us = list_linked(&d->ready) ? 0 : d->restarting ? 10000 :
+				      d->accept_paused ? 100000 :
 				      list_linked(&d->draining) ?
 				      (d->now < d->drain_fast_until ? DRAIN_POLL_US : 1000) :
 				      list_linked(&d->packet) ? 10000 :
@@ -1741,7 +2118,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 			uint64_t tag = evs[i].data.u64;
 
 			if ((tag & TAG_MASK) == TAG_SIGNAL) {
-				d->stop = 1;
+				read_signals(d);
 			} else if ((tag & TAG_MASK) == TAG_LISTENER) {
 				accept_clients(d, &d->listeners[tag >> 3]);
 			} else if ((tag & TAG_MASK) == KBAL_POOL_TAG) {
@@ -1758,6 +2135,8 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		resume_accepting(d);
 		flow_flush(d);
 		free_dead(d);
+		if (d->restarting)
+			restart_exec(d);
 	}
 	log_info("stopping");
 	return 0;

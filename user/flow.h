@@ -27,6 +27,7 @@
 #include "maps.h"
 #include "pool.h"
 #include "splice_packet.h"
+#include "takeover.h"
 
 struct kbal_flow_batch;
 
@@ -67,9 +68,21 @@ struct kbal_daemon {
 	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
 	uint64_t nconns;
 	int stop;
+	/* restart in place (SIGHUP, SIGUSR1; takeover.h): the first
+	 * exchanges under way end first, then the image is replaced */
+	int restarting;
+	uint64_t restart_deadline;
+	const char *exe;            /* the kbald binary to exec; NULL: no restart */
+	char *const *argv;
 };
 
-int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir);
+/*
+ * t: what a restarting image handed over (takeover.h), or NULL. Taken
+ * over or, when that cannot be, closed (those flows end); either way t is
+ * consumed.
+ */
+int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir,
+		     struct kbal_takeover *t);
 int kbal_daemon_run(struct kbal_daemon *d);
 void kbal_daemon_fini(struct kbal_daemon *d);
 

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include "conf.h"
 #include "flow.h"
 #include "log.h"
+#include "takeover.h"
 
 static void usage(FILE *out)
 {
@@ -45,7 +47,11 @@ int main(int argc, char **argv)
 	int test = 0, level = KBAL_INFO, c, err;
 	static struct kbal_conf conf;
 	static struct kbal_daemon d;
+	static char exe[4096];
+	struct kbal_takeover t;
+	const char *self = NULL;
 	char msg[512];
+	ssize_t n;
 
 	while ((c = getopt_long(argc, argv, "f:tvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -62,13 +68,29 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	kbal_log_init("kbald", level);
+	/* a restart in place: what the previous image hands over */
+	err = kbal_takeover_read(&t);
+	if (err < 0)
+		log_warn("restart: the previous image's state cannot be read (%s): "
+			 "its connections end", strerror(-err));
 	if (kbal_conf_load(file, &conf, msg, sizeof(msg), conf_warn, NULL)) {
 		fprintf(stderr, "%s\n", msg);
+		if (err == 0)
+			kbal_takeover_abandon(&t);
 		return 1;
 	}
 	if (test) {
 		printf("Syntax OK\n");
 		return 0;
+	}
+	/* the binary a restart execs: the path, so that an upgraded binary
+	 * (the old one unlinked: " (deleted)") is the one that runs */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
+			exe[n - 10] = '\0';
+		self = exe;
 	}
 	/* two descriptors per connection: take all the system allows */
 	struct rlimit rl;
@@ -76,7 +98,9 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	err = kbal_daemon_init(&d, &conf, pin_dir);
+	err = kbal_daemon_init(&d, &conf, pin_dir, err == 0 ? &t : NULL);
+	d.exe = self;
+	d.argv = argv;
 	if (err) {
 		log_err("not started: %s", strerror(-err));
 		return 1;

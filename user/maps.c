@@ -51,13 +51,15 @@ static int ensure_bpffs(const char *dir)
 	return -ENOTSUP;
 }
 
-static int lock_dir(struct kbal_maps *m, int create)
+static int lock_dir(struct kbal_maps *m, int create, int inherited)
 {
 	if (create && mkdir(m->pin_dir, 0700) && errno != EEXIST) {
 		log_err("mkdir %s: %s", m->pin_dir, strerror(errno));
 		return -errno;
 	}
-	m->lock_fd = open(m->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* an inherited descriptor already holds the lock (same open file) */
+	m->lock_fd = inherited >= 0 ? inherited :
+		     open(m->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->lock_fd < 0) {
 		log_err("open %s: %s", m->pin_dir, strerror(errno));
 		return -errno;
@@ -107,7 +109,24 @@ static void unpin_all(const char *dir)
 	}
 }
 
-int kbal_maps_create(struct kbal_maps *m, const char *pin_dir)
+/* The pinned maps hold this layout: a restart may keep them. */
+static int pinned_layout_ok(const char *dir)
+{
+	char path[PATH_MAX];
+	struct kbal_meta meta;
+	__u32 key = 0;
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, KBAL_MAP_META);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	ok = bpf_map_lookup_elem(fd, &key, &meta) == 0 && meta.layout == KBAL_LAYOUT_VERSION;
+	close(fd);
+	return ok;
+}
+
+int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int reuse)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	struct sockmap_bpf *skel;
@@ -119,13 +138,22 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir)
 	err = ensure_bpffs(m->pin_dir);
 	if (err)
 		return err;
-	err = lock_dir(m, 1);
+	err = lock_dir(m, 1, lock_fd);
 	if (err)
 		goto fail;
 	m->owner = 1;
 	/* Pins left by a kbald that died: its sockets died with it. Maps of
-	 * another layout are never reused, so start from nothing. */
-	unpin_all(m->pin_dir);
+	 * another layout are never reused, so start from nothing. A restart
+	 * in place (takeover.h) keeps them: its flows live on in them. */
+	if (reuse && !pinned_layout_ok(m->pin_dir)) {
+		log_err("%s: the pinned maps are not of layout %u", m->pin_dir,
+			KBAL_LAYOUT_VERSION);
+		err = -EPROTO;
+		m->owner = 0;
+		goto fail;
+	}
+	if (!reuse)
+		unpin_all(m->pin_dir);
 
 	opts.pin_root_path = m->pin_dir;
 	skel = sockmap_bpf__open_opts(&opts);

@@ -28,7 +28,13 @@ struct kbal_maps {
 	int flows_fd, src_fd, dst_fd, stats_fd;
 };
 
-int kbal_maps_create(struct kbal_maps *m, const char *pin_dir);
+/*
+ * lock_fd: an inherited descriptor of the pin dir that holds its flock
+ * (a restart in place), taken over (closed on failure); -1 to open one.
+ * reuse: keep the pinned maps and what they hold (same layout only),
+ * else start from nothing.
+ */
+int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int reuse);
 
 /* enum kbal_flow_why in a word, for logs, kbalctl and the manager page */
 const char *kbal_why_name(unsigned why);

@@ -53,14 +53,18 @@ static uint64_t now_ns(void)
 #endif
 enum { KBAL_TCX_INGRESS = 46, KBAL_TCX_EGRESS = 47 };
 
+static struct bpf_program *prog_for(struct kbal_packet *p, int ifindex, int egress)
+{
+	return ifindex == p->lo ? p->skel->progs.kbal_pkt_splice :
+	       egress ? p->skel->progs.kbal_pkt_egress : p->skel->progs.kbal_pkt_ingress;
+}
+
 /* Attach one of the three programs at one hook of an interface, ahead of
  * any other program there: a joined flow's packets are ours alone. */
 static int attach_hook(struct kbal_packet *p, struct kbal_pkt_if *pi, int egress)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_BEFORE);
-	struct bpf_program *prog = pi->ifindex == p->lo ? p->skel->progs.kbal_pkt_splice :
-				   egress ? p->skel->progs.kbal_pkt_egress :
-					    p->skel->progs.kbal_pkt_ingress;
+	struct bpf_program *prog = prog_for(p, pi->ifindex, egress);
 	int fd;
 
 	fd = bpf_link_create(bpf_program__fd(prog), pi->ifindex,
@@ -114,33 +118,69 @@ static int attach_if(struct kbal_packet *p, int ifindex)
 	return 0;
 }
 
-int kbal_packet_init(struct kbal_packet *p, const char *pin_dir)
+/* A previous image's link: this image's program in it, atomically. */
+static int adopt_link(struct kbal_packet *p, const struct kbal_pkt_link *l)
+{
+	struct kbal_pkt_if *pi = NULL;
+	int egress = !!l->egress;
+
+	for (int i = 0; i < p->nifs; i++)
+		if (p->ifs[i].ifindex == l->ifindex)
+			pi = &p->ifs[i];
+	if (!pi) {
+		if (p->nifs == KBAL_PKT_MAX_IFS)
+			return -ENOSPC;
+		pi = &p->ifs[p->nifs++];
+		pi->ifindex = l->ifindex;
+		pi->link_fd[0] = pi->link_fd[1] = -1;
+	}
+	if (pi->link_fd[egress] >= 0 ||
+	    bpf_link_update(l->fd, bpf_program__fd(prog_for(p, l->ifindex, egress)), NULL))
+		return pi->link_fd[egress] >= 0 ? -EEXIST : -errno;
+	pi->link_fd[egress] = l->fd;
+	return 0;
+}
+
+int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
+		     const struct kbal_pkt_link *links, unsigned nlinks)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	unsigned adopted = 0;
 	int err;
 
 	memset(p, 0, sizeof(*p));
 	p->pkt_fd = -1;
 	p->lo = if_nametoindex("lo");
-	if (!p->lo)
-		return -errno;
 	/* shares kbal_stats and the state maps with the sockmap object
 	 * through the pins; kbal_pkt is its own */
-	p->skel = packet_bpf__open_opts(&opts);
-	if (!p->skel)
-		return -errno;
+	p->skel = p->lo ? packet_bpf__open_opts(&opts) : NULL;
+	if (!p->skel) {
+		err = -errno;
+		goto fail;
+	}
 	err = packet_bpf__load(p->skel);
 	if (err) {
 		log_err("loading the packet splice program: %s", strerror(-err));
 		goto fail;
 	}
 	p->pkt_fd = bpf_map__fd(p->skel->maps.kbal_pkt);
-	/* lo now; other interfaces when a flow's addresses are on them */
+	for (; adopted < nlinks; adopted++) {
+		err = adopt_link(p, &links[adopted]);
+		if (err) {
+			log_err("packet splice: taking over the tcx link on ifindex %d: %s",
+				links[adopted].ifindex, strerror(-err));
+			goto fail;
+		}
+	}
+	/* lo now (unless a link there was taken over); other interfaces
+	 * when a flow's addresses are on them */
 	err = attach_if(p, p->lo);
 	if (err)
 		goto fail;
 	return 0;
 fail:
+	for (unsigned i = adopted; i < nlinks; i++)
+		close(links[i].fd);
 	kbal_packet_fini(p);
 	return err;
 }

@@ -28,6 +28,13 @@ struct kbal_pkt_if {
 	int link_fd[2];                /* [0] ingress, [1] egress; -1: none */
 };
 
+/* A tcx link handed over by a restarting kbald (takeover.h). */
+struct kbal_pkt_link {
+	int32_t fd;
+	int32_t ifindex;
+	int32_t egress;
+};
+
 struct kbal_packet {
 	struct packet_bpf *skel;
 	int pkt_fd;
@@ -60,7 +67,12 @@ struct kbal_pkt_state {
 	uint64_t bytes_up, bytes_down; /* TCP payload since the handover */
 };
 
-int kbal_packet_init(struct kbal_packet *p, const char *pin_dir);
+/* Load the program (kbal_pkt from the pins: a restart keeps its entries)
+ * and attach it to lo. links: a previous image's tcx links, which get this
+ * image's program in place of theirs (BPF_LINK_UPDATE, no moment without
+ * one) and become this image's; closed on failure. */
+int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
+		     const struct kbal_pkt_link *links, unsigned nlinks);
 void kbal_packet_fini(struct kbal_packet *p);
 
 /* Installs the LEARN entries and attaches the program to the interfaces

@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""A restart in place (SIGHUP, SIGUSR1: user/takeover.h): kbald execs itself
+with a new configuration and keeps every connection: joined flows (the packet
+program swapped in their tcx links, the frozen sockets kept), sockmap flows,
+the listeners' queues, and the members' counters."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from kbaltest import BUILD, EXAMPLE_CONF, Conn, Env, check, check_pattern, crc_line, eq, wait_until
+
+MiB = 1 << 20
+PATH_SOCKMAP, PATH_PACKET = 1, 3
+
+# /pkt/ on the packet path, the rest on sockmap, both to the same members
+CONF = EXAMPLE_CONF.replace("ProxyPass /balancer-manager !", """\
+<Proxy balancer://pkt>
+BalancerMember http://127.0.0.1:{b1} route=1
+BalancerMember http://127.0.0.1:{b2} route=2
+ProxySet lbmethod=byrequests
+KbalSplice packet
+</Proxy>
+ProxyPass /balancer-manager !
+ProxyPass /pkt/ balancer://pkt/""")
+
+
+def _bpftool(*args):
+    p = subprocess.run(["bpftool", "-j"] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=10)
+    check(p.returncode == 0, "bpftool %s: %s" % (" ".join(args), p.stderr.decode()))
+    return json.loads(p.stdout or b"[]")
+
+
+def _pkt_links():
+    """{link id: prog id} of the tcx links that run a kbal packet program."""
+    names = {p["id"]: p.get("name", "") for p in _bpftool("prog", "show")}
+    return {l["id"]: l["prog_id"] for l in _bpftool("link", "show")
+            if names.get(l.get("prog_id"), "").startswith("kbal_pkt_")}
+
+
+def _restart(env, sig=signal.SIGHUP, want="restarted: took over"):
+    """Send sig; wait for the new image's log line; what follows want."""
+    seen = env.kbald_stderr().count(want)
+    pid = env.kbald.pid
+    os.kill(pid, sig)
+    wait_until(lambda: env.kbald_stderr().count(want) > seen, 10.0, "%r in kbald's log" % want)
+    check(env.kbald.poll() is None, "kbald exited at the restart")
+    eq(env.kbald.pid, pid, "kbald's PID after the restart")
+    return env.kbald_stderr().split(want)[-1].splitlines()[0]
+
+
+def _exchange(c, what, n=5):
+    for i in range(n):
+        r = c.get("/%s-%d" % (what, i))
+        eq(r.status, 200, "%s request %d" % (what, i))
+    r = c.get("/bytes/%d" % (2 * MiB))
+    eq(len(r.body), 2 * MiB, "%s: 2 MiB download" % what)
+    check_pattern(r.body, "%s: 2 MiB download" % what)
+    body = os.urandom(MiB + 7)
+    c.request("POST", "/up", body=body)
+    r = c.read_response()
+    eq((r.status, r.text), (200, crc_line(body)), "%s: 1 MiB upload" % what)
+
+
+def test_restart_keeps_connections():
+    with Env(conf=CONF) as env:
+        pkt = env.connect(timeout=30)
+        sm = env.connect(timeout=30)
+        eq(pkt.get("/pkt/first").status, 200, "first request, packet path")
+        eq(sm.get("/first").status, 200, "first request, sockmap path")
+        wait_until(lambda: sorted(f["path"] for _, f in env.flows()) ==
+                   [PATH_SOCKMAP, PATH_PACKET], 3.0, "one flow on each path")
+        eq(pkt.get("/pkt/switch").status, 200, "a request on the joined flow")
+        links = _pkt_links()
+        check(links, "the packet program's tcx links")
+        elected = sum(int(m["elected"]) for m in env.members().values())
+        # a connection in its first exchange at the restart: the old image
+        # finishes it before it execs, then it is handed over too
+        slow = env.connect(timeout=30)
+        slow.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)   # accepted: in the old image's first exchanges
+        listen = "Listen 127.0.0.1:%d" % env.port
+        with open(env.conf_path, "w") as f:
+            f.write(env.conf.replace(listen, "%s\nListen 127.0.0.1:%d" % (listen, env.ports["b3"])))
+        os.kill(env.kbald.pid, signal.SIGHUP)
+        wait_until(lambda: "restarting:" in env.kbald_stderr(), 5.0, "the restart to begin")
+        time.sleep(0.3)
+        check("restarted:" not in env.kbald_stderr(),
+              "the old image did not wait for the first exchange under way")
+        slow.send(b"\r\n")
+        eq(slow.read_response().status, 200, "the request finished across the restart")
+        wait_until(lambda: "restarted:" in env.kbald_stderr(), 10.0, "the new image")
+        line = env.kbald_stderr().split("restarted: ")[-1].splitlines()[0]
+        check(line.startswith("took over 3 connection(s) (1 on the packet path)"),
+              "took over: %r" % line)
+        check(env.kbald.poll() is None, "kbald exited at the restart")
+        # the new image's program in the same links: nothing detached
+        after = _pkt_links()
+        eq(sorted(after), sorted(links), "tcx link ids after the restart")
+        check(all(after[l] != links[l] for l in links),
+              "the links run the new image's program: %r -> %r" % (links, after))
+        eq(sum(int(m["busy"]) for m in env.members().values()), 3,
+           "members' busy: the three connections taken over")
+        check(sum(int(m["elected"]) for m in env.members().values()) >= elected + 1,
+              "elected counters carried over (%d before)" % elected)
+        # every connection goes on, byte-exact both ways
+        _exchange(pkt, "packet")
+        _exchange(sm, "sockmap")
+        _exchange(slow, "slow")
+        eq(sorted(f["path"] for _, f in env.flows()),
+           [PATH_SOCKMAP, PATH_SOCKMAP, PATH_PACKET], "paths after the restart")
+        # the new configuration's listener, and the old one (taken over)
+        with Conn(env.ports["b3"], timeout=30) as c:
+            # spliced by the new image's sockmap programs
+            _exchange(c, "new-listener", n=2)
+        with env.connect() as c:
+            eq(c.get("/pkt/new").status, 200, "a new connection after the restart")
+            wait_until(lambda: [f["path"] for _, f in env.flows()].count(PATH_PACKET) == 2,
+                       2.0, "the new connection joined")
+            eq(c.get("/pkt/again").status, 200, "a new joined flow after the restart")
+        for c in (pkt, sm, slow):
+            c.close()
+        wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
+                   "no flow left")
+        eq(sum(int(m["busy"]) for m in env.members().values()), 0, "busy at the end")
+
+
+def test_restart_twice_and_by_sigusr1():
+    # a flow taken over is handed on again; SIGUSR1 (Apache's graceful)
+    # does the same as SIGHUP
+    with Env(conf=CONF) as env:
+        with env.connect(timeout=30) as c:
+            eq(c.get("/pkt/a").status, 200, "first request")
+            wait_until(lambda: [f["path"] for _, f in env.flows()] == [PATH_PACKET], 3.0,
+                       "joined")
+            line = _restart(env, signal.SIGHUP)
+            check(line.startswith(" 1 connection(s) (1 on"), "first restart: %r" % line)
+            eq(c.get("/pkt/b").status, 200, "after one restart")
+            line = _restart(env, signal.SIGUSR1)
+            check(line.startswith(" 1 connection(s) (1 on"), "second restart: %r" % line)
+            r = c.get("/bytes/%d" % MiB)
+            check_pattern(r.body, "1 MiB after two restarts")
+        wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
+                   "no flow left")
+
+
+def test_restart_refused_on_a_bad_configuration():
+    with Env(conf=CONF) as env:
+        with env.connect(timeout=30) as c:
+            eq(c.get("/first").status, 200, "first request")
+            with open(env.conf_path, "a") as f:
+                f.write("BalancerMember http://127.0.0.1:1 route=\n<Proxy\n")
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            wait_until(lambda: "restart refused" in env.kbald_stderr(), 5.0, "the refusal")
+            line = env.kbald_stderr().split("restart refused")[-1].splitlines()[0]
+            check(env.conf_path in line, "the refusal names the file: %r" % line)
+            eq(c.get("/after").status, 200, "the connection after the refusal")
+            with env.connect() as c2:
+                eq(c2.get("/new").status, 200, "still accepting")
+            check("restarted:" not in env.kbald_stderr(), "restarted anyway")
+
+
+def test_restart_under_load():
+    """Two restarts while clients open connections and send requests on the
+    packet and sockmap paths: no connection refused, no request lost."""
+    load = os.path.join(BUILD, "kbal-load")
+    with Env(conf=CONF) as env:
+        runs = [subprocess.Popen([load, "127.0.0.1:%d" % env.port, "--conns", "8", "--requests",
+                                  str(k), "--duration", "4", "--path", p],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                for p, k in (("/pkt/", 50), ("/", 2), ("/pkt/", 2))]
+        try:
+            for sig in (signal.SIGHUP, signal.SIGUSR1):
+                time.sleep(1.2)
+                _restart(env, sig)
+            outs = [r.communicate(timeout=30)[0].decode() for r in runs]
+        finally:
+            for r in runs:
+                if r.poll() is None:
+                    r.kill()
+                    r.wait()
+        for r, out in zip(runs, outs):
+            m = json.loads(out.split("KBAL_BENCH ", 1)[1])
+            check(r.returncode == 0 and m["connections"] > 50, "connections done: %s" % out.strip())
+            eq((m["stalled"], m["err_read"], m["err_status"], m["err_connect"]), (0, 0, 0, 0),
+               "stalled connections, read, status and connect errors: %s" % out.strip())
+        eq(env.kbald_stderr().count("restarted: took over"), 2, "two restarts")
+        check("could not be taken over" not in env.kbald_stderr() and
+              "first exchange after" not in env.kbald_stderr(), "connections closed at a restart")
+        wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
+                   "no flow left")
