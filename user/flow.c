@@ -1331,14 +1331,46 @@ static void resume_accepting(struct kbal_daemon *d)
 	d->accept_paused = 0;
 }
 
+/* A client's connection, accepted: its first exchange begins. -ENOMEM
+ * (fd closed) stops accepting for this turn. */
+static int client_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key)
+{
+	struct kbal_conn *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->f = first_alloc();
+	if (!c || !c->f) {
+		log_err("out of memory for a connection");
+		free(c);
+		close(fd);
+		return -ENOMEM;
+	}
+	kbal_http_init_request(&c->f->msg[UP]);
+	kbal_http_init_response(&c->f->msg[DOWN]);
+	c->fd[C] = fd;
+	c->fd[M] = -1;
+	c->member = -1;
+	c->key = *key;
+	c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	/* TCP_NODELAY comes from the listener (accept copies it) */
+	list_add_tail(&d->first, &c->node);
+	d->nconns++;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				  .data.u64 = (uint64_t)(uintptr_t)c | C };
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		conn_close(d, c);
+		return 0;
+	}
+	conn_progress(d, c);
+	return 0;
+}
+
 static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 {
 	for (int n = 0; n < 64; n++) {
 		struct sockaddr_in sa;
 		socklen_t sl = sizeof(sa);
 		int fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct kbal_conn *c;
-
 		if (fd < 0) {
 			if ((errno == EMFILE || errno == ENFILE) && kbal_pool_release(&d->pool))
 				continue;   /* kept member connections go first */
@@ -1354,34 +1386,10 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 			}
 			return;
 		}
-		c = calloc(1, sizeof(*c));
-		if (c)
-			c->f = first_alloc();
-		if (!c || !c->f) {
-			log_err("out of memory for a connection");
-			free(c);
-			close(fd);
+		struct kbal_flow_key key = { .client_addr = sa.sin_addr.s_addr,
+					     .client_port = sa.sin_port, .listen_port = l->port };
+		if (client_new(d, fd, &key))
 			return;
-		}
-		kbal_http_init_request(&c->f->msg[UP]);
-		kbal_http_init_response(&c->f->msg[DOWN]);
-		c->fd[C] = fd;
-		c->fd[M] = -1;
-		c->member = -1;
-		c->key.client_addr = sa.sin_addr.s_addr;
-		c->key.client_port = sa.sin_port;
-		c->key.listen_port = l->port;
-		c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
-		/* TCP_NODELAY comes from the listener (accept copies it) */
-		list_add_tail(&d->first, &c->node);
-		d->nconns++;
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-					  .data.u64 = (uint64_t)(uintptr_t)c | C };
-		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-			conn_close(d, c);
-			continue;
-		}
-		conn_progress(d, c);
 	}
 }
 
@@ -1632,18 +1640,54 @@ static void restart_begin(struct kbal_daemon *d)
 	log_info("restarting: %llu connection(s) open", (unsigned long long)d->nconns);
 }
 
+/*
+ * A connection of the first list that can be handed over as it is: a
+ * client that sent nothing yet (the next image starts its first exchange),
+ * or one copied by kbald with nothing in its buffers.
+ */
+static unsigned first_handable(const struct kbal_conn *c)
+{
+	if (c->reused || c->pool)
+		return 0;
+	if (c->phase[UP] == P_HEAD && c->rd[C] == 0 && c->fd[M] < 0 && !c->fin[C] &&
+	    !c->local && c->f->out_len[DOWN] == 0)
+		return KBAL_TO_FRESH;
+	for (int i = 0; i < 2; i++)
+		if (c->phase[i] < P_SPLICED || c->fin[i] ||
+		    (c->phase[i] == P_RELAY && !dir_all_written(c, i)))
+			return 0;
+	return KBAL_TO_RELAY;
+}
+
 /* No first exchange left (or the wait is over): exec the next image. */
 static void restart_exec(struct kbal_daemon *d)
 {
 	struct kbal_takeover t = { .lock_fd = d->maps.lock_fd };
+	struct kbal_list *n, *next;
 	unsigned closed = 0;
 	int err;
 
-	if (list_linked(&d->first) && d->now < d->restart_deadline)
-		return;
-	/* what has no state outside kbald's buffers cannot be handed over */
-	while (list_linked(&d->first)) {
-		conn_close(d, conn_of(d->first.next));
+	for (n = d->first.next; n != &d->first && d->now < d->restart_deadline; n = n->next)
+		if (!first_handable(conn_of(n)))
+			return;
+	flow_flush(d);
+	t.conns = calloc(d->nconns ?: 1, sizeof(*t.conns));
+	if (!t.conns) {
+		err = -ENOMEM;
+		goto failed;
+	}
+	for (n = d->first.next; n != &d->first; n = next) {
+		struct kbal_conn *c = conn_of(n);
+		unsigned how = first_handable(c);
+
+		next = n->next;
+		if (how) {
+			conn_export(c, &t.conns[t.nconns]);
+			t.conns[t.nconns++].flags |= how;
+			continue;
+		}
+		/* its state is in kbald's buffers: it cannot go */
+		conn_close(d, c);
 		closed++;
 	}
 	if (closed)
@@ -1652,11 +1696,6 @@ static void restart_exec(struct kbal_daemon *d)
 	kbal_pool_release(&d->pool);
 	flow_flush(d);
 	free_dead(d);
-	t.conns = calloc(d->nconns ?: 1, sizeof(*t.conns));
-	if (!t.conns) {
-		err = -ENOMEM;
-		goto failed;
-	}
 	t.nconns += export_list(&d->spliced, t.conns + t.nconns);
 	t.nconns += export_list(&d->draining, t.conns + t.nconns);
 	t.nconns += export_list(&d->packet, t.conns + t.nconns);
@@ -1683,9 +1722,14 @@ failed:
 static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int16_t member,
 		       int16_t balancer)
 {
-	struct kbal_conn *c = calloc(1, sizeof(*c));
+	struct kbal_conn *c;
 	struct kbal_list *list;
 
+	if (r->flags & KBAL_TO_FRESH) {
+		client_new(d, r->fd[C], &r->key);   /* fd taken, even on failure */
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	if (r->has_pf) {
@@ -1723,7 +1767,16 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	c->pkt_since = r->pkt_since;
 	c->connected = 1;
 	c->handed = 1;
-	c->member = member;
+	if (r->flags & KBAL_TO_RELAY) {
+		/* copied by kbald: buffers again, as idle-proof as spliced */
+		c->f = first_alloc();
+		if (!c->f) {
+			free(c->pf);
+			free(c);
+			return -ENOMEM;
+		}
+		c->f->deadline = ~0ull;
+	}
 	if (member >= 0)
 		d->maps.members[member].busy++;
 	d->nconns++;
@@ -1739,7 +1792,8 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, c->fd[i], &ev))
 			log_warn("restart: watching a connection's socket: %s", strerror(errno));
 	}
-	list = c->pkt == PKT_SWITCHING ? &d->packet : c->pkt ? &d->joined : &d->spliced;
+	list = c->f ? &d->first : c->pkt == PKT_SWITCHING ? &d->packet :
+	       c->pkt ? &d->joined : &d->spliced;
 	list_add_tail(list, &c->node);
 	if (!c->pkt)
 		conn_progress(d, c);   /* a FIN seen meanwhile, a drain under way */

@@ -46,6 +46,9 @@ struct kbal_to_conn {
 
 enum {
 	KBAL_TO_IN_MAP   = 1u << 0,    /* its kbal_flows entry was written */
+	KBAL_TO_FRESH    = 1u << 1,    /* accepted, nothing read yet: a new client */
+	KBAL_TO_RELAY    = 1u << 2,    /* copied by kbald (KbalSplice off), nothing
+					* in its buffers */
 };
 
 struct kbal_takeover {

@@ -192,3 +192,42 @@ def test_restart_under_load():
               "first exchange after" not in env.kbald_stderr(), "connections closed at a restart")
         wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
                    "no flow left")
+
+
+def test_restart_hands_over_idle_and_copied_connections():
+    """A client that sent nothing yet and a KbalSplice off connection
+    between requests go to the new image at once (no wait for them); a
+    client half-way through its request head is waited for."""
+    conf = CONF.replace("ProxySet stickysession=ROUTEID",
+                        "ProxySet stickysession=ROUTEID\nKbalSplice off")
+    with Env(conf=conf) as env:
+        copied = env.connect(timeout=30)
+        eq(copied.get("/first").status, 200, "first request, KbalSplice off")
+        eq(copied.get("/second").status, 200, "second request, copied by kbald")
+        idle = env.connect(timeout=30)
+        time.sleep(0.2)   # accepted by the old image
+        t0 = time.monotonic()
+        line = _restart(env)
+        check(time.monotonic() - t0 < 2.0, "the restart waited for idle connections")
+        check(line.startswith(" 2 connection(s)"), "took over: %r" % line)
+        eq(idle.get("/pkt/after").status, 200, "the idle client's first request, after the restart")
+        eq(idle.get("/pkt/after2").status, 200, "its second request")
+        _exchange(copied, "copied")
+        wait_until(lambda: sorted(f["path"] for _, f in env.flows()) == [2, 3], 2.0,
+                   "paths: the copied one's, the idle client's joined")
+        for c in (idle, copied):
+            c.close()
+        wait_until(lambda: env.flows() == [], 5.0, "no flow left")
+        eq(sum(int(m["busy"]) for m in env.members().values()), 0, "busy at the end")
+
+
+def test_restart_with_unreadable_state_starts_clean():
+    # a KBAL_TAKEOVER that names no memfd: a warning, a normal start
+    with Env(conf=CONF, kbald=False) as env:
+        os.environ["KBAL_TAKEOVER"] = "999"
+        try:
+            env._start_kbald()
+        finally:
+            del os.environ["KBAL_TAKEOVER"]
+        check("state cannot be read" in env.kbald_stderr(), "the warning: %s" % env.kbald_stderr())
+        eq(env.get("/").status, 200, "a request")
