@@ -746,11 +746,12 @@ def start_peer(target, backends, rundir):
     if target in ('kbal', 'kbal-packet'):
         conf = os.path.join(rundir, 'kbal.conf')
         text = example_conf(addr, port, backends, for_apache=False)
-        if target == 'kbal-packet':
-            # the packet-level splice where eligible (tcx on lo, or on the
-            # interfaces of the flow's addresses)
-            text = text.replace('ProxySet lbmethod=byrequests',
-                                'ProxySet lbmethod=byrequests\nKbalSplice packet')
+        # kbal: the sockmap path; kbal-packet: the packet-level splice
+        # where eligible (tcx on lo, or on the interfaces of the flow's
+        # addresses), kbal's default, said explicitly here
+        text = text.replace('ProxySet lbmethod=byrequests',
+                            'ProxySet lbmethod=byrequests\nKbalSplice %s'
+                            % ('packet' if target == 'kbal-packet' else 'sockmap'))
         with open(conf, 'w') as f:
             f.write(text)
         pin = '/sys/fs/bpf/kbal-bench-%d' % os.getpid()

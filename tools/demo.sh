@@ -51,6 +51,8 @@ kbal is serving $CONF on http://127.0.0.1:8080/ (maps in $PIN)
   build/kbalctl set mycluster 1 status=+D               # disable WAS1: the next requests go to WAS2
   bpftool map dump pinned $PIN/kbal_members             # the same state, as bpftool sees it
   bpftool map dump pinned $PIN/kbal_flows               # live flows: client address -> member
+  bpftool map dump pinned $PIN/kbal_pkt                 # keep-alive flows joined packet by packet
+  kill -HUP ${pids[2]}                                  # restart in place (edit $CONF first): no connection lost
 
 Ctrl-C stops the backends and kbald and removes the pins.
 MSG

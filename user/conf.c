@@ -592,6 +592,7 @@ static int kw_splice(struct parser *p, UNUSED int argc, char **argv)
 		b->splice_set = 1;
 	} else {
 		p->conf->splice = mode;
+		p->conf->splice_set = 1;
 	}
 	return 0;
 }
@@ -1354,8 +1355,14 @@ static int finish(struct parser *p)
 
 		if (!b->nmembers)
 			return perr_at(p, b->line, "balancer://%s has no BalancerMember", b->name);
-		if (!b->splice_set)
+		if (!b->splice_set && c->splice_set) {
 			b->splice = c->splice;
+			b->splice_set = 1;
+		} else if (!b->splice_set) {
+			/* the default: packet where eligible (sockmap where
+			 * not, or where the packet program cannot load) */
+			b->splice = KBAL_SPLICE_PACKET;
+		}
 		if (!b->timeout_ms)
 			b->timeout_ms = c->timeout_ms;
 		for (unsigned k = 0; k < b->nmembers; k++)

@@ -48,8 +48,11 @@ struct kbal_conf_balancer {
 	char sticky[KBAL_ROUTE_LEN];      /* stickysession= (first name if "A|B"), "" none */
 	unsigned flags;                   /* KBAL_BF_NOFAILOVER */
 	unsigned timeout_ms;              /* ProxySet timeout= (s), default ProxyTimeout/Timeout 60 s */
-	unsigned splice;                  /* enum kbal_splice_mode, inherits server's KbalSplice */
-	int splice_set;                   /* KbalSplice given inside the <Proxy> block */
+	unsigned splice;                  /* enum kbal_splice_mode, inherits server's KbalSplice;
+					   * default packet */
+	int splice_set;                   /* KbalSplice given (here or at server level); 0: the
+					   * default, which falls back to sockmap where the packet
+					   * program cannot be loaded */
 	unsigned nmembers;
 	struct kbal_conf_member members[KBAL_MAX_MEMBERS];
 	int line;                         /* line of <Proxy balancer://...> */
@@ -124,7 +127,8 @@ struct kbal_conf {
 	int preserve_host;                /* ProxyPreserveHost On */
 	char server_name[128];            /* ServerName, else gethostname() */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
-	unsigned splice;                  /* KbalSplice at server level, default sockmap */
+	unsigned splice;                  /* KbalSplice at server level */
+	int splice_set;
 };
 
 typedef void (*kbal_conf_warn_fn)(void *data, const char *msg);

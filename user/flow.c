@@ -2036,7 +2036,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 		     struct kbal_takeover *t)
 {
 	struct takeover_snap *snap = NULL;
-	int want_pkt = takeover_wants_packet(t);
+	int want_pkt = takeover_wants_packet(t), asked_pkt = 0;
 	sigset_t mask;
 	int err;
 
@@ -2083,15 +2083,28 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 		goto fail;
 	if (snap)
 		takeover_members(d, snap);
-	for (unsigned b = 0; b < conf->nbalancers; b++)
+	for (unsigned b = 0; b < conf->nbalancers; b++) {
 		want_pkt |= conf->balancers[b].splice == KBAL_SPLICE_PACKET;
+		asked_pkt |= conf->balancers[b].splice == KBAL_SPLICE_PACKET &&
+			     conf->balancers[b].splice_set;
+	}
 	if (want_pkt) {
 		err = kbal_packet_init(&d->pkt, pin_dir, t ? t->links : NULL, t ? t->nlinks : 0);
 		if (t)
 			t->nlinks = 0;
-		if (err)
+		if (err && !asked_pkt) {
+			/* the default, not a request: sockmap does the job */
+			log_warn("packet splice unavailable (%s): splicing with sockmap "
+				 "(KbalSplice sockmap says so without this warning)", strerror(-err));
+			for (unsigned b = 0; b < conf->nbalancers; b++)
+				if (d->maps.balancers[b].splice == KBAL_SPLICE_PACKET)
+					d->maps.balancers[b].splice = KBAL_SPLICE_SOCKMAP;
+			err = 0;
+		} else if (err) {
 			goto fail;
-		d->pkt_on = 1;
+		} else {
+			d->pkt_on = 1;
+		}
 	}
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {

@@ -8,7 +8,7 @@ The splice is kbald's default, sockmap."""
 import os
 import threading
 
-from kbaltest import (Env, FLOW_SPLICED, Topo, check, check_pattern, crc_line, eq,
+from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, Topo, check, check_pattern, crc_line, eq,
                       wait_until)
 
 MiB = 1 << 20
@@ -16,6 +16,10 @@ HOSTS = ("client", "member1", "member2")
 # on the client's and members' egress, and on the balancer's
 NETEM_HOST = "delay 1ms loss 2% duplicate 1% reorder 25% 50%"
 NETEM_BAL = "loss 1% duplicate 1%"
+
+# the sockmap path, said explicitly (the default is the packet path)
+SOCKMAP_CONF = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                    "ProxySet lbmethod=byrequests\nKbalSplice sockmap")
 
 
 def member_no(r):
@@ -87,7 +91,7 @@ def test_netns_direct_baseline():
 
 
 def test_netns_sockmap_keepalive():
-    with Topo(csum_offload=False) as topo, Env(topo=topo) as env:
+    with Topo(csum_offload=False) as topo, Env(topo=topo, conf=SOCKMAP_CONF) as env:
         with env.connect(timeout=30) as c:
             n = member_no(c.get("/first"))
             for i in range(20):
@@ -113,7 +117,7 @@ def test_netns_sockmap_keepalive():
 
 
 def test_netns_sockmap_netem():
-    with Topo(csum_offload=False) as topo, Env(topo=topo) as env:
+    with Topo(csum_offload=False) as topo, Env(topo=topo, conf=SOCKMAP_CONF) as env:
         for host in HOSTS:
             topo.netem(host, NETEM_HOST)
             topo.netem("bal-" + host, NETEM_BAL)

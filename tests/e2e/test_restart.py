@@ -16,7 +16,9 @@ MiB = 1 << 20
 PATH_SOCKMAP, PATH_PACKET = 1, 3
 
 # /pkt/ on the packet path, the rest on sockmap, both to the same members
-CONF = EXAMPLE_CONF.replace("ProxyPass /balancer-manager !", """\
+CONF = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                            "ProxySet lbmethod=byrequests\nKbalSplice sockmap", 1)
+CONF = CONF.replace("ProxyPass /balancer-manager !", """\
 <Proxy balancer://pkt>
 BalancerMember http://127.0.0.1:{b1} route=1
 BalancerMember http://127.0.0.1:{b2} route=2

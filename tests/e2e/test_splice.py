@@ -8,6 +8,9 @@ from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, build_request, check, che
                       crc_line, echo_check, eq, wait_until, ws_upgrade, WS_ACCEPT)
 
 MiB = 1 << 20
+# this file is about the sockmap path (the default is the packet path)
+CONF = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                            "ProxySet lbmethod=byrequests\nKbalSplice sockmap")
 
 
 def member_no(r):
@@ -21,7 +24,7 @@ def no_flows_left(env):
 
 
 def test_keepalive_requests_are_spliced():
-    with Env() as env:
+    with Env(conf=CONF) as env:
         with env.connect() as c:
             n = member_no(c.get("/first"))
             for i in range(50):
@@ -45,7 +48,7 @@ def kernel_bytes(env):
 
 
 def test_download_64m_spliced():
-    with Env() as env, env.connect(timeout=30) as c:
+    with Env(conf=CONF) as env, env.connect(timeout=30) as c:
         c.get("/")
         before = kernel_bytes(env)
         r = c.get("/bytes/%d" % (64 * MiB))
@@ -59,7 +62,7 @@ def test_download_64m_spliced():
 
 
 def test_download_16m_first_request():
-    with Env() as env, env.connect(timeout=30) as c:
+    with Env(conf=CONF) as env, env.connect(timeout=30) as c:
         r = c.get("/bytes/%d" % (16 * MiB))
         eq((r.status, len(r.body)), (200, 16 * MiB), "status, length")
         check_pattern(r.body, "16 MiB first response")
@@ -67,7 +70,7 @@ def test_download_16m_first_request():
 
 def test_upload_64m_spliced():
     body = os.urandom(64 * MiB)
-    with Env() as env, env.connect(timeout=30) as c:
+    with Env(conf=CONF) as env, env.connect(timeout=30) as c:
         c.get("/")
         before = kernel_bytes(env)
         c.request("POST", "/up", body=body)
@@ -79,7 +82,7 @@ def test_upload_64m_spliced():
 
 def test_upload_16m_first_request():
     body = os.urandom(16 * MiB)
-    with Env() as env, env.connect(timeout=30) as c:
+    with Env(conf=CONF) as env, env.connect(timeout=30) as c:
         c.request("POST", "/up", body=body)
         r = c.read_response()
         eq((r.status, r.text), (200, crc_line(body)), "16 MiB upload as first request")
@@ -89,7 +92,7 @@ def test_upload_16m_first_request():
 def test_chunked_upload():
     first = os.urandom(3 * MiB + 12345)
     second = os.urandom(MiB + 7)
-    with Env() as env, env.connect(timeout=30) as c:
+    with Env(conf=CONF) as env, env.connect(timeout=30) as c:
         c.request("POST", "/c1", [("Transfer-Encoding", "chunked")], chunked(first))
         r = c.read_response()
         eq((r.status, r.text), (200, crc_line(first)), "chunked first request")
@@ -99,7 +102,7 @@ def test_chunked_upload():
 
 
 def test_pipelined_first_bytes():
-    with Env() as env, env.connect() as c:
+    with Env(conf=CONF) as env, env.connect() as c:
         c.send(b"".join(build_request("GET", "/p%d" % i, host=c.host_header)
                         for i in (1, 2, 3)))
         rs = [c.read_response() for _ in range(3)]
@@ -114,7 +117,7 @@ def test_pipelined_first_bytes():
 
 def test_expect_100_continue_first_request():
     body = os.urandom(MiB)
-    with Env() as env, env.connect() as c:
+    with Env(conf=CONF) as env, env.connect() as c:
         c.request("POST", "/expect", [("Expect", "100-continue"),
                                       ("Content-Length", str(len(body)))])
         r = c.read_response(interim=True)
@@ -125,7 +128,7 @@ def test_expect_100_continue_first_request():
 
 
 def test_websocket_echo():
-    with Env() as env, env.connect(timeout=30) as c:
+    with Env(conf=CONF) as env, env.connect(timeout=30) as c:
         r = ws_upgrade(c)
         eq(r.status, 101, "status")
         eq(r.header("Sec-WebSocket-Accept"), WS_ACCEPT, "Sec-WebSocket-Accept")
@@ -133,7 +136,7 @@ def test_websocket_echo():
 
 
 def test_member_closes_first():
-    with Env() as env:
+    with Env(conf=CONF) as env:
         with env.connect() as c:
             r = c.get("/close")
             n = member_no(r)
@@ -150,7 +153,7 @@ def test_member_closes_first():
 
 
 def test_client_closes_first():
-    with Env() as env:
+    with Env(conf=CONF) as env:
         c = env.connect()
         c.get("/")
         c.get("/two")
@@ -172,7 +175,7 @@ def test_client_closes_first():
 def test_client_resets_spliced_connection():
     import socket
     import struct
-    with Env() as env:
+    with Env(conf=CONF) as env:
         c = env.connect()
         n = member_no(c.get("/"))
         c.get("/two")
@@ -186,7 +189,7 @@ def test_client_resets_spliced_connection():
 
 
 def test_slow_client_does_not_stall_others():
-    with Env() as env:
+    with Env(conf=CONF) as env:
         slow = env.connect()
         slow.send(b"GET /slow-client HTTP/1.1\r\nHo")   # half a head, then silence
         for i in range(10):
@@ -200,7 +203,7 @@ def test_slow_client_does_not_stall_others():
 def test_pipelined_after_upload_first_request():
     # an upload whose body is followed, in the same send, by a second request
     body = os.urandom(200000)
-    with Env() as env, env.connect() as c:
+    with Env(conf=CONF) as env, env.connect() as c:
         c.send(build_request("POST", "/up", body=body, host="x") +
                build_request("GET", "/next", host="x"))
         r1 = c.read_response()
@@ -213,7 +216,7 @@ def test_pipelined_after_upload_first_request():
 def test_one_request_connections_are_copied_not_spliced():
     # Connection: close and HTTP/1.0 carry nothing after their request:
     # kbald copies the small rest instead of handing the sockets over
-    with Env() as env:
+    with Env(conf=CONF) as env:
         before = env.stats()
         for i in range(4):
             r = env.get("/bytes/30000", headers=[("Connection", "close")])
@@ -238,7 +241,7 @@ def test_first_response_waiting_in_buffers():
     # finds megabytes queued at once and must copy them on in turns
     # without waiting for an event that will not come again.
     import time
-    with Env() as env, env.connect(timeout=20) as c:
+    with Env(conf=CONF) as env, env.connect(timeout=20) as c:
         c.request("GET", "/bytes/%d" % (24 * MiB))
         time.sleep(0.5)
         r = c.read_response()

@@ -107,7 +107,8 @@ UNIT_TEST(conf_example_loads)
 	ASSERT_STREQ(b->sticky, "ROUTEID", "sticky");
 	ASSERT_EQ(b->flags, 0, "flags");
 	ASSERT_EQ(b->timeout_ms, 60000, "balancer timeout");
-	ASSERT_EQ(b->splice, KBAL_SPLICE_SOCKMAP, "splice");
+	ASSERT_EQ(b->splice, KBAL_SPLICE_PACKET, "splice: packet by default");
+	ASSERT_EQ(b->splice_set, 0, "splice: the default, not asked for");
 	if (!ASSERT_EQ(b->nmembers, 2, "nmembers"))
 		goto out;
 	for (int i = 0; i < 2; i++) {
@@ -163,7 +164,7 @@ UNIT_TEST(conf_example_loads)
 	ASSERT_EQ(c->location[0].handler, KBAL_HANDLER_MANAGER, "location handler");
 	ASSERT_EQ(c->location[0].line, 25, "location line");
 	ASSERT_EQ(c->timeout_ms, 60000, "server timeout");
-	ASSERT_EQ(c->splice, KBAL_SPLICE_SOCKMAP, "server splice");
+	ASSERT_EQ(c->splice_set, 0, "no server KbalSplice");
 	ASSERT_TRUE(c->server_name[0] != '\0', "server name from gethostname()");
 
 	/* the only warning: the manager on a listener with spliced routes */
@@ -386,6 +387,7 @@ UNIT_TEST(conf_balancer_params)
 		ASSERT_EQ(c->balancers[0].timeout_ms, 7000, "ProxyPass timeout= sets the balancer's");
 		ASSERT_EQ(c->balancers[0].members[0].connect_timeout_ms, 7000, "member inherits balancer");
 		ASSERT_EQ(c->balancers[0].splice, KBAL_SPLICE_OFF, "inherits KbalSplice off");
+		ASSERT_EQ(c->balancers[0].splice_set, 1, "an inherited KbalSplice is asked for");
 		ASSERT_EQ(c->balancers[1].lbmethod, KBAL_LB_BYTRAFFIC, "bytraffic");
 		ASSERT_EQ(c->balancers[1].splice, KBAL_SPLICE_SOCKMAP, "own KbalSplice");
 		ASSERT_EQ(c->balancers[1].timeout_ms, 20000, "ProxyTimeout wins over Timeout");
