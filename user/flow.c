@@ -303,6 +303,9 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	flow_delete(d, c);
 	if (c->pf) {
+		struct kbal_pkt_probe probe;
+		int tell = 0;
+
 		if (c->pkt) {
 			struct kbal_pkt_state st;
 
@@ -310,8 +313,19 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 			 * a client reusing its port after the end had them
 			 * deleted (a SYN on an ended flow) and may have new ones
 			 * under the same keys, which forget must not remove */
-			if (kbal_packet_poll(&d->pkt, c->pf, &st) == 0)
+			if (kbal_packet_poll(&d->pkt, c->pf, &st) == 0) {
 				pkt_account(d, c, st.bytes_up, st.bytes_down);
+				/* switched since the last look: the sockets'
+				 * state is the past, they must go silently */
+				if (st.switched)
+					c->pkt = PKT_JOINED;
+				/* still open (kbald stops, or it was idle too
+				 * long): the peers are told, not left waiting */
+				tell = c->pkt == PKT_JOINED && !st.ended && !c->drain_since &&
+				       kbal_packet_end_prepare(&d->pkt, c->pf, &probe) == 0;
+				log_debug("conn %p: ending a joined flow%s", (void *)c,
+					  tell ? ", telling the peers" : "");
+			}
 		}
 		kbal_packet_forget(&d->pkt, c->pf);
 		if (c->pkt == PKT_SWITCHING && c->fd[M] >= 0) {
@@ -326,6 +340,8 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 					kbal_packet_close_frozen(c->fd[i]);
 					c->fd[i] = -1;
 				}
+			if (tell)
+				kbal_packet_end_probe(&d->pkt, &probe);
 		}
 		free(c->pf);
 		c->pf = NULL;

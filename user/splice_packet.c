@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
@@ -149,7 +150,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = -1;
+	p->pkt_fd = p->raw_fd = -1;
 	p->lo = if_nametoindex("lo");
 	/* shares kbal_stats and the state maps with the sockmap object
 	 * through the pins; kbal_pkt is its own */
@@ -193,8 +194,10 @@ void kbal_packet_fini(struct kbal_packet *p)
 		bpf_map__unpin(p->skel->maps.kbal_pkt, NULL);
 		packet_bpf__destroy(p->skel);
 	}
+	if (p->raw_fd >= 0)
+		close(p->raw_fd);
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = -1;
+	p->pkt_fd = p->raw_fd = -1;
 }
 
 /* The interface that holds local address a (network order), 0 if none. */
@@ -566,6 +569,86 @@ int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int m
 		kbal_packet_forget(p, fl);
 	}
 	return 0;
+}
+
+int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			    struct kbal_pkt_probe *pr)
+{
+	struct kbal_pkt_rw up, down;
+
+	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
+	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down) || up.gen != fl->gen ||
+	    down.gen != fl->gen || up.action != KBAL_PKT_REWRITE || down.action != KBAL_PKT_REWRITE)
+		return -ENOENT;
+	/* what each peer sent last (switch_seq: the highest sequence number
+	 * seen + 1, in the sender's leg) is what the other expects next */
+	pr->to[0] = fl->hold_c;
+	pr->seq[0] = down.switch_seq + down.seq_delta;
+	pr->ack[0] = up.switch_seq;
+	pr->to[1] = fl->drop_m;
+	pr->seq[1] = up.switch_seq + up.seq_delta;
+	pr->ack[1] = down.switch_seq;
+	return 0;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *pr)
+{
+	for (int i = 0; i < 2; i++) {
+		struct {
+			struct iphdr ip;
+			struct tcphdr tcp;
+		} pkt = {};
+		_Static_assert(sizeof(pkt) == 40, "IPv4 and TCP headers, no options");
+		const struct kbal_pkt_key *k = &pr->to[i];
+		struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr.s_addr = k->daddr };
+		uint32_t sum = 0;
+		const uint16_t *w;
+
+		if (p->raw_fd < 0) {
+			int one = 1;
+
+			p->raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+			if (p->raw_fd < 0 ||
+			    setsockopt(p->raw_fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+				log_warn("packet splice: a raw socket to end joined flows: %s "
+					 "(they end at their next packet)", strerror(errno));
+				if (p->raw_fd >= 0)
+					close(p->raw_fd);
+				p->raw_fd = -1;
+				return;
+			}
+		}
+		pkt.ip.version = 4;
+		pkt.ip.ihl = 5;
+		pkt.ip.ttl = 64;
+		pkt.ip.protocol = IPPROTO_TCP;
+		pkt.ip.tot_len = htons(sizeof(pkt));
+		pkt.ip.saddr = k->saddr;
+		pkt.ip.daddr = k->daddr;       /* id and checksum: the kernel's */
+		pkt.tcp.source = k->sport;
+		pkt.tcp.dest = k->dport;
+		/* 1.5 GiB before what the peer expects: outside any window */
+		pkt.tcp.seq = htonl(pr->seq[i] - 0x60000000u);
+		pkt.tcp.ack_seq = htonl(pr->ack[i]);
+		pkt.tcp.doff = 5;
+		pkt.tcp.ack = 1;
+		/* pseudo header, then the TCP header */
+		sum += (k->saddr & 0xffff) + (k->saddr >> 16) + (k->daddr & 0xffff) +
+		       (k->daddr >> 16) + htons(IPPROTO_TCP) + htons(sizeof(pkt.tcp));
+		w = (const uint16_t *)&pkt.tcp;
+		for (size_t n = 0; n < sizeof(pkt.tcp) / 2; n++)
+			sum += w[n];
+		pkt.tcp.check = csum_fold(sum);
+		if (sendto(p->raw_fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+			log_debug("packet splice: probe to end a flow: %s", strerror(errno));
+	}
 }
 
 void kbal_packet_close_frozen(int fd)

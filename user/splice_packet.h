@@ -45,6 +45,7 @@ struct kbal_packet {
 	int naddrs;
 	struct { uint32_t addr; int ifindex; } addrs[KBAL_PKT_MAX_ADDRS];
 	uint64_t addrs_read_ns;
+	int raw_fd;                    /* SOCK_RAW for kbal_packet_end_probe(); -1 */
 };
 
 struct kbal_pkt_flow {
@@ -106,6 +107,27 @@ void kbal_packet_thaw(int fd, int reuseaddr);
  * thawed, the entries gone; 0, or -EBUSY when it is too late.
  */
 int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int mfd);
+
+/*
+ * Ending a joined flow that is still open (kbald stops, or the flow was idle
+ * too long): both peers are told at once rather than at their next packet.
+ * kbal_packet_end_prepare() reads the flow's sequence numbers before its
+ * entries go (0, or -ENOENT when they are not this flow's); once the entries
+ * are gone and the frozen socket closed, kbal_packet_end_probe() sends each
+ * peer an ACK far out of its window, from kbald's side of its leg. The peer
+ * answers with an ACK of its own (RFC 793), which now meets no joined flow
+ * and no socket but kbald's listener: the stack answers it with a RST whose
+ * sequence number is the one the peer expects (RFC 5961), and the peer's
+ * connection ends.
+ */
+struct kbal_pkt_probe {
+	struct kbal_pkt_key to[2];     /* kbald -> client, kbald -> member */
+	uint32_t seq[2], ack[2];
+};
+
+int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			    struct kbal_pkt_probe *pr);
+void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *pr);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);

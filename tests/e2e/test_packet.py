@@ -5,6 +5,7 @@ sockets frozen; every later byte must arrive exactly once, in order."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import struct
@@ -227,3 +228,33 @@ def test_packet_connection_churn():
         check(st["pkt_rewritten"] > 0, "no flow joined: %r" % st)
         eq(st["pkt_unparsed"], 0, "packets not understood")
         all_gone(env, "the load stopped")
+
+
+def test_packet_stop_resets_both_peers():
+    """kbald stopping with a joined flow open tells both peers at once (a
+    probe each, whose answer the stack resets): the client sees its
+    connection reset without sending anything, and the member's connection
+    is gone rather than left open to its idle timeout."""
+    with Env(conf=CONF) as env:
+        c = env.connect(timeout=5)
+        n = int(c.get("/").header("X-Backend")[-1])
+        joined(env, c)
+        eq(c.get("/two").status, 200, "a request on the joined flow")
+        lport = env.flows()[0][1]["member_lport"]
+        mport = env.ports["b%d" % n]
+        check(_has_socket(mport, lport), "the member's connection before the stop")
+        env.kbald.send_signal(signal.SIGTERM)
+        eq(env.kbald.wait(5), 0, "kbald's exit status after SIGTERM")
+        kbaltest.LIVE_PROCS.remove(env.kbald)
+        c.sock.settimeout(3)
+        try:
+            got = c.sock.recv(100)
+        except ConnectionResetError:
+            got = "reset"
+        except socket.timeout:
+            got = "nothing for 3 s"
+        eq(got, "reset", "what the idle client got when kbald stopped")
+        c.close()
+        wait_until(lambda: not _has_socket(mport, lport), 3.0,
+                   "the member's connection to end")
+        env._start_kbald()   # for the Env's own stop
