@@ -128,6 +128,11 @@ $(BUILD)/kbal-impair: tests/net/kbal-impair.c $(BUILD)/impair.skel.h | $(DEPS_ST
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(LDLIBS) -o $@
 
+# tools/xdp-floor.py: what native XDP costs on veth before any logic
+$(BUILD)/xdp-floor.bpf.o: tools/xdp-floor.bpf.c $(VMLINUX) | $(DEPS_STAMP) $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 $(BPF_OBJS) $(SKELS): | $(BUILD)
 $(BUILD):
 	$(Q)mkdir -p $@
@@ -145,7 +150,7 @@ test: all
 demo: all
 	$(Q)tools/demo.sh
 
-bench: all
+bench: all $(BUILD)/xdp-floor.bpf.o
 	$(Q)python3 tools/bench.py $(BENCH_ARGS)
 
 clean:
