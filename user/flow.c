@@ -800,15 +800,21 @@ static void parse_dir(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				  !msg->expect_continue && f->len[UP] == msg->head_len &&
 				  kbal_http_close_only(msg, f->buf[UP]);
 			/* the packet path takes a quiet keep-alive exchange: no
-			 * body, no upgrade, nothing queued behind the request */
+			 * upgrade, nothing queued behind the request; a body
+			 * of a known length up to PKT_FIRST_MAX is copied by
+			 * kbald to its end first, as a first response is */
 			c->want_packet = msg->keep_alive && !msg->upgrade && !msg->chunked &&
-					 msg->content_length <= 0 && !msg->expect_continue &&
-					 f->len[UP] == msg->head_len;
+					 msg->content_length <= PKT_FIRST_MAX &&
+					 !msg->expect_continue &&
+					 f->len[UP] - msg->head_len <=
+					 (uint64_t)(msg->content_length > 0 ? msg->content_length : 0);
 			c->why = c->want_packet ? KBAL_WHY_NONE :
 				 !msg->keep_alive && !msg->upgrade ? KBAL_WHY_ONCE :
 				 msg->upgrade || msg->expect_continue ? KBAL_WHY_UPGRADE :
 				 KBAL_WHY_BUSY;
 			f->msg_total[UP] = c->rd[UP] - (f->len[UP] - msg->head_len);
+			if (c->want_packet && msg->content_length > 0)
+				f->msg_total[UP] += msg->content_length;
 			if (!msg->chunked)   /* Content-Length framing: nothing left to check */
 				c->phase[UP] = P_FLUSH;
 			else
@@ -1209,6 +1215,10 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 						member_release(d, c);
 					goto done;
 				}
+				/* the first request's body still coming: kbald
+				 * copies it to its end, then the flow may join */
+				if (c->want_packet && c->rd[i] < c->f->msg_total[i])
+					continue;
 				/* a byte beyond the first message: not quiet */
 				if (c->want_packet && c->rd[i] != c->f->msg_total[i])
 					pkt_give_up(d, c, KBAL_WHY_BUSY);

@@ -116,12 +116,44 @@ def test_packet_path_not_for_busy_flows():
             eq(c.read_response().status, 200, "pipelined 2")
             wait_until(lambda: [f["path"] for _, f in env.flows()] == [PATH_SOCKMAP], 2.0,
                        "the pipelined flow on sockmap")
-        with env.connect() as c:
-            c.request("POST", "/up", body=b"x" * 1000)
-            eq(c.read_response().status, 200, "POST first")
+        with env.connect(timeout=30) as c:
+            # a first body longer than kbald copies before a join
+            body = os.urandom(MiB + 1)
+            c.request("POST", "/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(body)), "POST first, 1 MiB + 1")
             eq(c.get("/after").status, 200, "request after POST")
-            eq([f["path"] for _, f in env.flows()], [PATH_SOCKMAP], "the POST flow's path")
+            eq([f["path"] for _, f in env.flows()], [PATH_SOCKMAP], "the long POST flow's path")
         all_gone(env, "the sockmap flows closed")
+
+
+def test_packet_joins_after_a_first_request_body():
+    # a first request with a body (Content-Length, up to 1 MiB): kbald
+    # copies it to its end, then the flow joins; later uploads go joined
+    with Env(conf=CONF) as env:
+        with env.connect(timeout=30) as c:
+            body = os.urandom(MiB)
+            c.request("POST", "/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(body)), "1 MiB POST first")
+            wait_until(lambda: [f["path"] for _, f in env.flows()] == [PATH_PACKET], 2.0,
+                       "the flow joined after its first body")
+            for i in range(3):
+                body = os.urandom(2 * MiB + i)
+                c.request("POST", "/up%d" % i, body=body)
+                r = c.read_response()
+                eq((r.status, r.text), (200, crc_line(body)), "joined upload %d" % i)
+            eq(env.stats()["redirected_bytes"], 0, "bytes through sockmap")
+        all_gone(env, "the first client closed")
+        with env.connect(timeout=30) as c:
+            # the body in the same segment as the head
+            c.send(b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(b"hello")), "small POST first")
+            wait_until(lambda: [f["path"] for _, f in env.flows()] == [PATH_PACKET], 2.0,
+                       "the small POST's flow joined")
+            eq(c.get("/after").status, 200, "a request on it")
+        all_gone(env, "the clients closed")
 
 
 def test_packet_after_a_large_first_response():
