@@ -217,6 +217,48 @@ def test_netns_packet_stop_resets_both_peers():
         env._start_kbald()   # for the Env's own stop
 
 
+def test_netns_packet_restart_in_place():
+    """A restart in place (SIGHUP) with a flow joined across the veths: the
+    new image takes the program's links on lo and on both veths (ingress
+    and egress), puts its program in each, and the flow goes on."""
+    import json
+    import signal
+    import subprocess
+
+    def pkt_links():
+        def bpftool(*a):
+            return json.loads(subprocess.run(["bpftool", "-j"] + list(a), stdout=subprocess.PIPE,
+                                             check=True).stdout or b"[]")
+        names = {p["id"]: p.get("name", "") for p in bpftool("prog", "show")}
+        return {l["id"]: l["prog_id"] for l in bpftool("link", "show")
+                if names.get(l.get("prog_id"), "").startswith("kbal_pkt_")}
+
+    with Topo(csum_offload=False) as topo, packet_env(topo) as env:
+        with env.connect(timeout=30) as c:
+            n = member_no(c.get("/first"))
+            wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
+                       "the flow on the packet path")
+            eq(c.get("/two").status, 200, "a request on the joined flow")
+            links = pkt_links()
+            check(len(links) >= 5, "links on lo and on two veths both ways: %r" % links)
+            pid = env.kbald.pid
+            os.kill(pid, signal.SIGHUP)
+            wait_until(lambda: "restarted:" in env.kbald_stderr(), 10.0, "the new image")
+            eq(env.kbald.pid, pid, "kbald's PID")
+            after = pkt_links()
+            eq(sorted(after), sorted(links), "the same links")
+            check(all(after[l] != links[l] for l in links), "each runs the new program")
+            for i in range(5):
+                r = c.get("/after%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS%d path=/after%d\n" % (n, i)),
+                   "request %d after the restart" % i)
+            r = c.get("/bytes/%d" % (2 * MiB))
+            check_pattern(r.body, "2 MiB across the veths after the restart")
+        wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
+                   "no flow left")
+        no_csum_errors(topo, "after the restart")
+
+
 def test_netns_packet_netem():
     """Loss, duplication and reordering on every link, from the first
     packet on: the handovers happen under loss (a lost end of the first
