@@ -290,9 +290,11 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 		if (c->connected) {
 			if (m->busy)
 				m->busy--;
-			if (c->reused) {
+			if (c->reused || c->pkt) {
 				/* the socket's counters include earlier
-				 * clients'; a reused one is only copied */
+				 * clients'; a reused one is only copied. A
+				 * frozen one carried what kbald wrote and read
+				 * (the handover checked), no syscall needed */
 				m->bytes_to += c->wr[M];
 				m->bytes_from += c->rd[M];
 			} else if (kbal_sock_counts(c->fd[M], &sent, &recvd) == 0) {
@@ -927,7 +929,7 @@ static void pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	enum kbal_flow_why why;
 	int err;
 
-	err = kbal_packet_handover(&d->pkt, c->fd[C], c->fd[M], c->pf, &why);
+	err = kbal_packet_handover(&d->pkt, c->fd[C], c->fd[M], c->rd[C], c->rd[M], c->pf, &why);
 	if (err) {
 		log_debug("conn %p: packet path refused (%s): sockmap", (void *)c,
 			  kbal_why_name(why));

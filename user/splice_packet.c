@@ -392,8 +392,8 @@ static void send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k)
 
 #define OPTS_COMPARED (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_ECN)
 
-int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
-			 enum kbal_flow_why *why)
+int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c, uint64_t rd_m,
+			 struct kbal_pkt_flow *fl, enum kbal_flow_why *why)
 {
 	struct tcp_state c = {}, m = {};
 	struct kbal_pkt_rw learn_up = {}, learn_down = {}, up = {}, down = {};
@@ -457,7 +457,10 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pk
 		err = -EPROTO;
 		goto thaw;
 	}
-	if (kbal_sock_unread(cfd) || kbal_sock_unread(mfd) || m.ti.tcpi_unacked || m.ti.tcpi_notsent_bytes) {
+	/* what each socket received is what kbald read (the receive queues
+	 * are empty: no ioctl needed), and the member has all kbald sent */
+	if (c.ti.tcpi_bytes_received != rd_c || m.ti.tcpi_bytes_received != rd_m ||
+	    m.ti.tcpi_unacked || m.ti.tcpi_notsent_bytes) {
 		*why = KBAL_WHY_BUSY;
 		err = -EAGAIN;
 		goto thaw;

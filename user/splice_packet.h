@@ -81,13 +81,15 @@ void kbal_packet_fini(struct kbal_packet *p);
 int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl);
 
 /*
- * Join the flow. cfd/mfd must have nothing unread and mfd nothing unacked.
- * Returns 0 (mfd is left frozen in repair mode; cfd stays live until
- * kbal_packet_poll() says switched), or -errno with both sockets as they were
- * (the caller splices with sockmap instead). why receives a reason.
+ * Join the flow. cfd/mfd must have nothing unread and mfd nothing unacked:
+ * rd_c, rd_m are the bytes kbald has read from each (compared with what
+ * the socket received: nothing else may be waiting). Returns 0 (mfd is
+ * left frozen in repair mode; cfd stays live until kbal_packet_poll()
+ * says switched), or -errno with both sockets as they were (the caller
+ * splices with sockmap instead). why receives a reason.
  */
-int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
-			 enum kbal_flow_why *why);
+int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c, uint64_t rd_m,
+			 struct kbal_pkt_flow *fl, enum kbal_flow_why *why);
 
 /* 0, or -ENOENT: the entries are gone (or another flow's now) */
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
