@@ -229,6 +229,10 @@ struct kbal_pkt_rw {
 _Static_assert(sizeof(struct kbal_pkt_rw) == 80, "ABI kbal_pkt_rw");
 
 #define KBAL_MAP_PKT       "kbal_pkt"
+/* kbal_pkt_live: one __u64, the flows that have entries in kbal_pkt (kbald
+ * counts them, BPF_F_MMAPABLE). While it is 0 the program looks nothing up:
+ * a packet of a host with no flow on the packet path costs one load. */
+#define KBAL_MAP_PKT_LIVE  "kbal_pkt_live"
 
 /* kbal_stats: per-CPU counters of the data path. */
 enum kbal_stat {

@@ -47,6 +47,8 @@ static const struct kind kinds[] = {
 	{ "ack+ts+sack", 0x10, { 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2,
 				 1, 1, 5, 10, 0, 0, 16, 0, 0, 0, 32, 0 }, 24, 0, 1 },
 	{ "no-flow", 0x18, { 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2 }, 12, 100, 0 },
+	/* kbal_pkt_live 0: no flow on the packet path at all */
+	{ "none-live", 0x18, { 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2 }, 12, 100, -1 },
 };
 
 static size_t build(const struct kind *k, uint8_t *buf)
@@ -131,6 +133,14 @@ int main(int argc, char **argv)
 		uint8_t in[256], out[256];
 		size_t len = build(&kinds[i], in);
 		uint32_t ns[RUNS];
+		__u64 live = kinds[i].in_map >= 0;
+		__u32 zero = 0;
+
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_live), &zero, &live, BPF_ANY)) {
+			fprintf(stderr, "kbal-pktbench: kbal_pkt_live: %s\n", strerror(errno));
+			packet_bpf__destroy(skel);
+			return 1;
+		}
 
 		for (int r = 0; r < RUNS; r++) {
 			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,

@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
@@ -165,6 +166,15 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		goto fail;
 	}
 	p->pkt_fd = bpf_map__fd(p->skel->maps.kbal_pkt);
+	p->live_len = sysconf(_SC_PAGESIZE);
+	p->live = mmap(NULL, p->live_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       bpf_map__fd(p->skel->maps.kbal_pkt_live), 0);
+	if (p->live == MAP_FAILED) {
+		p->live = NULL;
+		err = -errno;
+		log_err("mmap of %s: %s", KBAL_MAP_PKT_LIVE, strerror(-err));
+		goto fail;
+	}
 	for (; adopted < nlinks; adopted++) {
 		err = adopt_link(p, &links[adopted]);
 		if (err) {
@@ -192,10 +202,13 @@ void kbal_packet_fini(struct kbal_packet *p)
 		detach_if(&p->ifs[i]);
 	if (p->skel) {
 		bpf_map__unpin(p->skel->maps.kbal_pkt, NULL);
+		bpf_map__unpin(p->skel->maps.kbal_pkt_live, NULL);
 		packet_bpf__destroy(p->skel);
 	}
 	if (p->raw_fd >= 0)
 		close(p->raw_fd);
+	if (p->live)
+		munmap(p->live, p->live_len);
 	memset(p, 0, sizeof(*p));
 	p->pkt_fd = p->raw_fd = -1;
 }
@@ -253,6 +266,24 @@ static void key_of(struct kbal_pkt_key *k, const struct sockaddr_in *src,
 	k->dport = dst->sin_port;
 }
 
+/* kbal_pkt_live: up before a flow's first entry is written, down once
+ * its entries are gone, so that the program never skips a flow's packet */
+static void count_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
+{
+	if (fl->counted)
+		return;
+	fl->counted = 1;
+	__atomic_fetch_add(p->live, 1, __ATOMIC_SEQ_CST);
+}
+
+static void uncount_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
+{
+	if (!fl->counted)
+		return;
+	fl->counted = 0;
+	__atomic_fetch_sub(p->live, 1, __ATOMIC_SEQ_CST);
+}
+
 int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl)
 {
 	struct sockaddr_in cl, cp, ml, mp;
@@ -279,6 +310,7 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 	struct kbal_pkt_rw vals[2] = { learn, learn };
 	__u32 n = 2;
 
+	count_flow(p, fl);
 	if (bpf_map_update_batch(p->pkt_fd, keys, vals, &n, NULL)) {
 		int err = -errno;
 
@@ -299,7 +331,7 @@ static void forget_key(struct kbal_packet *p, const struct kbal_pkt_key *k, uint
 		bpf_map_delete_elem(p->pkt_fd, k);
 }
 
-void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
+void kbal_packet_forget(struct kbal_packet *p, struct kbal_pkt_flow *fl)
 {
 	if (!fl->lost) {
 		/* all four are this flow's: one syscall. The batch stops at
@@ -308,13 +340,16 @@ void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 		struct kbal_pkt_key keys[4] = { fl->down, fl->drop_m, fl->up, fl->hold_c };
 		__u32 n = 4;
 
-		if (bpf_map_delete_batch(p->pkt_fd, keys, &n, NULL) == 0 && n == 4)
+		if (bpf_map_delete_batch(p->pkt_fd, keys, &n, NULL) == 0 && n == 4) {
+			uncount_flow(p, fl);
 			return;
+		}
 	}
 	forget_key(p, &fl->up, fl->gen);
 	forget_key(p, &fl->down, fl->gen);
 	forget_key(p, &fl->hold_c, fl->gen);
 	forget_key(p, &fl->drop_m, fl->gen);
+	uncount_flow(p, fl);
 }
 
 struct tcp_state {
@@ -571,6 +606,7 @@ int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int m
 		fl->lost = 1;
 		kbal_packet_forget(p, fl);
 	}
+	uncount_flow(p, fl);
 	return 0;
 }
 

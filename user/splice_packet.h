@@ -46,6 +46,8 @@ struct kbal_packet {
 	struct { uint32_t addr; int ifindex; } addrs[KBAL_PKT_MAX_ADDRS];
 	uint64_t addrs_read_ns;
 	int raw_fd;                    /* SOCK_RAW for kbal_packet_end_probe(); -1 */
+	uint64_t *live;                /* kbal_pkt_live, mmapped: flows with entries */
+	size_t live_len;
 };
 
 struct kbal_pkt_flow {
@@ -58,6 +60,7 @@ struct kbal_pkt_flow {
 	                                  only its own */
 	uint8_t lost;                  /* an entry was found gone or another's:
 	                                  remove the rest one by one, checking */
+	uint8_t counted;               /* in kbal_pkt_live: it may have entries */
 };
 
 struct kbal_pkt_state {
@@ -95,7 +98,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 		     struct kbal_pkt_state *st);
 
-void kbal_packet_forget(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+void kbal_packet_forget(struct kbal_packet *p, struct kbal_pkt_flow *fl);
 
 /* Leave repair mode without a window probe; reuseaddr: the socket had
  * SO_REUSEADDR (an accepted one), which repair mode cleared. */

@@ -35,7 +35,7 @@ struct pkt_spec {
 };
 
 static struct packet_bpf *skel;
-static int prog_fd, map_fd;
+static int prog_fd, map_fd, live_fd;
 static int lo_fd, ingress_fd, egress_fd;   /* the three attach points */
 static __u32 run_iif;                      /* __sk_buff.ingress_ifindex of a run */
 
@@ -194,6 +194,14 @@ static uint64_t stat(unsigned idx)
 	return sum;
 }
 
+/* kbal_pkt_live: the flows kbald counts; 0 and the program looks nothing up */
+static int set_live(__u64 n)
+{
+	__u32 zero = 0;
+
+	return ASSERT_EQ(bpf_map_update_elem(live_fd, &zero, &n, BPF_ANY), 0, "kbal_pkt_live");
+}
+
 static int setup(void)
 {
 	struct bpf_map *m;
@@ -215,7 +223,8 @@ static int setup(void)
 	ingress_fd = bpf_program__fd(skel->progs.kbal_pkt_ingress);
 	egress_fd = bpf_program__fd(skel->progs.kbal_pkt_egress);
 	map_fd = bpf_map__fd(skel->maps.kbal_pkt);
-	return 1;
+	live_fd = bpf_map__fd(skel->maps.kbal_pkt_live);
+	return set_live(1);
 }
 
 static const struct kbal_pkt_rw base_rw = {
@@ -390,6 +399,20 @@ static void check_untouched(const char *what, const struct pkt_spec *s, int inse
 	}
 	if (insert)
 		bpf_map_delete_elem(map_fd, &k);
+}
+
+UNIT_TEST(pkt_nothing_looked_up_while_no_flow_is_live)
+{
+	struct pkt_spec s = base_pkt;
+
+	if (!setup())
+		return;
+	/* an entry that would rewrite it, but kbald counts no flow */
+	if (!set_live(0))
+		return;
+	check_untouched("kbal_pkt_live 0: the entry is not even looked up", &s, 1, TC_ACT_UNSPEC);
+	set_live(1);
+	check_rewrite("kbal_pkt_live 1: rewritten", &s, &base_rw);
 }
 
 UNIT_TEST(pkt_untouched_and_dropped)

@@ -30,11 +30,18 @@ def joined(env, c):
     wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
                "a flow on the packet path")
     eq(len(pkt_entries(env)), 4, "kbal_pkt entries of one joined flow")
+    eq(pkt_live(env), 1, "kbal_pkt_live with one joined flow")
+
+
+def pkt_live(env):
+    """kbal_pkt_live: the flows kbald counts as having entries."""
+    return [e["formatted"]["value"] for e in env.bpftool_dump("kbal_pkt_live")][0]
 
 
 def all_gone(env, what):
     wait_until(lambda: env.flows() == [] and pkt_entries(env) == [], 4.0,
                "no flow and no kbal_pkt entry after " + what)
+    eq(pkt_live(env), 0, "kbal_pkt_live after " + what)
 
 
 def test_packet_keepalive_byte_exact():

@@ -43,6 +43,10 @@ def _pkt_links():
             if names.get(l.get("prog_id"), "").startswith("kbal_pkt_")}
 
 
+def _live(env):
+    return [e["formatted"]["value"] for e in env.bpftool_dump("kbal_pkt_live")][0]
+
+
 def _restart(env, sig=signal.SIGHUP, want="restarted: took over"):
     """Send sig; wait for the new image's log line; what follows want."""
     seen = env.kbald_stderr().count(want)
@@ -106,6 +110,7 @@ def test_restart_keeps_connections():
               "the links run the new image's program: %r -> %r" % (links, after))
         eq(sum(int(m["busy"]) for m in env.members().values()), 3,
            "members' busy: the three connections taken over")
+        eq(_live(env), 1, "kbal_pkt_live after the restart: the joined flow")
         check(sum(int(m["elected"]) for m in env.members().values()) >= elected + 1,
               "elected counters carried over (%d before)" % elected)
         # every connection goes on, byte-exact both ways
@@ -128,6 +133,7 @@ def test_restart_keeps_connections():
         wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
                    "no flow left")
         eq(sum(int(m["busy"]) for m in env.members().values()), 0, "busy at the end")
+        eq(_live(env), 0, "kbal_pkt_live at the end")
 
 
 def test_restart_twice_and_by_sigusr1():
