@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 2
+#define KBAL_LAYOUT_VERSION 3
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -70,9 +70,12 @@ struct kbal_meta {
 	__u32 nbalancers;    /* entries used in kbal_balancers */
 	__u32 nmembers;      /* entries used in kbal_members */
 	__u32 pid;           /* the kbald that owns the pins */
-	__u64 started_ns;    /* CLOCK_REALTIME of its start */
+	__u64 started_ns;    /* CLOCK_REALTIME of its start (of the image, at a
+			      * restart in place) */
+	__u32 restarts;      /* restarts in place that took over */
+	__u32 refused;       /* restarts refused (the configuration did not load) */
 };
-_Static_assert(sizeof(struct kbal_meta) == 24, "ABI kbal_meta");
+_Static_assert(sizeof(struct kbal_meta) == 32, "ABI kbal_meta");
 
 /* kbal_balancers[i], i < meta.nbalancers. Written at start-up. */
 struct kbal_balancer {

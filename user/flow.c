@@ -1654,6 +1654,7 @@ static void restart_begin(struct kbal_daemon *d)
 		log_err("restart refused, still running the old configuration: %s",
 			conf ? msg : "out of memory");
 		free(conf);
+		d->maps.meta->refused++;
 		return;
 	}
 	free(conf);
@@ -1742,6 +1743,7 @@ static void restart_exec(struct kbal_daemon *d)
 failed:
 	free(t.conns);
 	log_err("restart: exec %s: %s; still running", d->exe, strerror(-err));
+	d->maps.meta->refused++;
 	d->restarting = 0;
 	d->accept_resume = 0;     /* the listeners back in at once */
 }
@@ -1920,6 +1922,7 @@ static void takeover_conns(struct kbal_daemon *d, struct kbal_takeover *t,
 		}
 	}
 	t->nconns = 0;
+	d->maps.meta->restarts++;
 	log_info("restarted: took over %u connection(s) (%u on the packet path) and %u listener(s), "
 		 "%.1f ms after the exec", taken, joined, t->nlisten,
 		 (double)(now_ns() - t->exec_ns) / 1e6);

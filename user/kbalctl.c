@@ -7,9 +7,12 @@
  *   kbalctl [--pin-dir DIR] stats
  *   kbalctl [--pin-dir DIR] set BALANCER ROUTE status=+D|-D|+S|-S|+H|-H|+N|-N|+E|-E|+I|-I
  *   kbalctl [--pin-dir DIR] set BALANCER ROUTE loadfactor=N
+ *   kbalctl [--pin-dir DIR] restart
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +28,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: kbalctl [--pin-dir DIR] members|flows|stats\n"
 		"       kbalctl [--pin-dir DIR] set BALANCER ROUTE status=[+-][DSHNEI]...\n"
-		"       kbalctl [--pin-dir DIR] set BALANCER ROUTE loadfactor=N\n");
+		"       kbalctl [--pin-dir DIR] set BALANCER ROUTE loadfactor=N\n"
+		"       kbalctl [--pin-dir DIR] restart   (in place, keeping the connections)\n");
 }
 
 static int cmd_members(struct kbal_maps *m)
@@ -151,6 +155,43 @@ static int cmd_set(struct kbal_maps *m, const char *bal, const char *route, cons
 	return 1;
 }
 
+/*
+ * SIGHUP to the kbald of the pins, then wait for its answer in kbal_meta:
+ * restarts goes up (the new image took over), or refused does (the
+ * configuration did not load; kbald's log says where).
+ */
+static int cmd_restart(struct kbal_maps *m)
+{
+	volatile struct kbal_meta *meta = m->meta;
+	unsigned pid = meta->pid, restarts = meta->restarts, refused = meta->refused;
+	struct timespec tick = { 0, 20000000 };
+
+	if (!pid || kill((pid_t)pid, SIGHUP)) {
+		fprintf(stderr, "kbalctl: kbald (pid %u of %s): %s\n", pid, m->pin_dir,
+			pid ? strerror(errno) : "none");
+		return 1;
+	}
+	/* the first exchanges under way get 5 s, the new image's load follows */
+	for (int i = 0; i < 1000; i++) {
+		nanosleep(&tick, NULL);
+		if (meta->restarts != restarts) {
+			printf("kbald (pid %u) restarted in place\n", pid);
+			return 0;
+		}
+		if (meta->refused != refused) {
+			fprintf(stderr, "kbalctl: kbald (pid %u) refused the restart and runs on: "
+				"its log says why (kbald -t -f FILE checks a configuration)\n", pid);
+			return 1;
+		}
+		if (kill((pid_t)pid, 0) && errno == ESRCH) {
+			fprintf(stderr, "kbalctl: kbald (pid %u) is gone\n", pid);
+			return 1;
+		}
+	}
+	fprintf(stderr, "kbalctl: no answer from kbald (pid %u) in 20 s\n", pid);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -183,6 +224,8 @@ int main(int argc, char **argv)
 		rc = cmd_flows(&m);
 	else if (!strcmp(cmd, "stats") && argc - optind == 1)
 		rc = cmd_stats(&m);
+	else if (!strcmp(cmd, "restart") && argc - optind == 1)
+		rc = cmd_restart(&m);
 	else if (!strcmp(cmd, "set") && argc - optind == 4)
 		rc = cmd_set(&m, argv[optind + 1], argv[optind + 2], argv[optind + 3]);
 	else {

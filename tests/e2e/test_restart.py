@@ -149,8 +149,16 @@ def test_restart_twice_and_by_sigusr1():
             eq(c.get("/pkt/b").status, 200, "after one restart")
             line = _restart(env, signal.SIGUSR1)
             check(line.startswith(" 1 connection(s) (1 on"), "second restart: %r" % line)
+            # kbalctl restart: the signal, and the answer from kbal_meta
+            out = env.kbalctl("restart")
+            check("restarted in place" in out, "kbalctl restart: %r" % out)
+            eq(env.kbald_stderr().count("restarted: took over 1 connection(s)"), 3,
+               "three restarts, each taking the flow over")
+            meta = env.bpftool_dump("kbal_meta")[0]["formatted"]["value"]
+            eq((meta["restarts"], meta["refused"], meta["pid"]), (3, 0, env.kbald.pid),
+               "kbal_meta after three restarts")
             r = c.get("/bytes/%d" % MiB)
-            check_pattern(r.body, "1 MiB after two restarts")
+            check_pattern(r.body, "1 MiB after three restarts")
         wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
                    "no flow left")
 
@@ -161,7 +169,12 @@ def test_restart_refused_on_a_bad_configuration():
             eq(c.get("/first").status, 200, "first request")
             with open(env.conf_path, "a") as f:
                 f.write("BalancerMember http://127.0.0.1:1 route=\n<Proxy\n")
-            os.kill(env.kbald.pid, signal.SIGHUP)
+            kc = subprocess.run([os.path.join(BUILD, "kbalctl"), "--pin-dir", env.pin_dir,
+                                 "restart"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                timeout=30)
+            eq(kc.returncode, 1, "kbalctl restart's status on a refused restart")
+            check("refused the restart" in kc.stderr.decode(),
+                  "kbalctl restart says so: %r" % kc.stderr.decode())
             wait_until(lambda: "restart refused" in env.kbald_stderr(), 5.0, "the refusal")
             line = env.kbald_stderr().split("restart refused")[-1].splitlines()[0]
             check(env.conf_path in line, "the refusal names the file: %r" % line)
