@@ -412,6 +412,17 @@ class Conn:
         self.buf.clear()
         return data
 
+    def what_arrives(self, timeout=3.0):
+        """Wait for the peer without sending: "reset", "eof", "data", or
+        "nothing for N s"."""
+        self.sock.settimeout(timeout)
+        try:
+            return "data" if self.sock.recv(100) else "eof"
+        except ConnectionResetError:
+            return "reset"
+        except socket.timeout:
+            return "nothing for %g s" % timeout
+
     def at_eof(self, timeout=2.0):
         """True when the peer closes within timeout with no more bytes."""
         if self.buf:
@@ -1150,6 +1161,13 @@ class Env:
                 return f.read().splitlines()
         except FileNotFoundError:
             return []
+
+    def stop_kbald(self):
+        """SIGTERM to kbald, which must exit 0 within 5 s (the Env's own
+        stop then has no kbald to stop: _start_kbald() starts another)."""
+        self.kbald.send_signal(signal.SIGTERM)
+        eq(self.kbald.wait(5), 0, "kbald's exit status after SIGTERM")
+        LIVE_PROCS.remove(self.kbald)
 
     def kbald_stderr(self):
         return self._read("kbald.stderr")
