@@ -1594,37 +1594,32 @@ struct member_id {
 	char route[KBAL_ROUTE_LEN];
 };
 
-static void conn_export(const struct kbal_conn *c, struct kbal_to_conn *r)
+/*
+ * What a handed-over connection carries from one image to the next, in
+ * one list for both directions (a field added is carried both ways or not
+ * at all). fd, member and balancer go separately: the new image maps the
+ * indexes onto its configuration.
+ */
+#define TO_SCALARS(X) X(rdhup) X(fin_goal) X(splice_mode) X(once) X(upgrade) X(why) X(pkt) \
+	X(member_lport) X(key) X(drain_since) X(pkt_since)
+#define TO_ARRAYS(X) X(fd) X(phase) X(fin) X(cookie) X(rd) X(wr) X(base) X(pkt_bytes)
+#define TO_SAME_SIZE(f) _Static_assert(sizeof(((struct kbal_conn *)0)->f) == \
+				       sizeof(((struct kbal_to_conn *)0)->f), "record field " #f);
+TO_SCALARS(TO_SAME_SIZE)
+TO_ARRAYS(TO_SAME_SIZE)
+#define TO_COPY(f) memcpy(&to->f, &from->f, sizeof(to->f));
+
+static void conn_export(const struct kbal_conn *from, struct kbal_to_conn *to)
 {
-	memset(r, 0, sizeof(*r));
-	r->fd[C] = c->fd[C];
-	r->fd[M] = c->fd[M];
-	r->member = c->member;
-	r->balancer = c->balancer;
-	memcpy(r->phase, c->phase, 2);
-	memcpy(r->fin, c->fin, 2);
-	r->rdhup = c->rdhup;
-	r->fin_goal = c->fin_goal;
-	r->splice_mode = c->splice_mode;
-	r->once = c->once;
-	r->upgrade = c->upgrade;
-	r->why = c->why;
-	r->pkt = c->pkt;
-	r->member_lport = c->member_lport;
-	r->flags = c->flow_in_map ? KBAL_TO_IN_MAP : 0;
-	r->key = c->key;
-	for (int i = 0; i < 2; i++) {
-		r->cookie[i] = c->cookie[i];
-		r->rd[i] = c->rd[i];
-		r->wr[i] = c->wr[i];
-		r->base[i] = c->base[i];
-		r->pkt_bytes[i] = c->pkt_bytes[i];
-	}
-	r->drain_since = c->drain_since;
-	r->pkt_since = c->pkt_since;
-	if (c->pf) {
-		r->has_pf = 1;
-		r->pf = *c->pf;
+	memset(to, 0, sizeof(*to));
+	TO_SCALARS(TO_COPY)
+	TO_ARRAYS(TO_COPY)
+	to->member = from->member;
+	to->balancer = from->balancer;
+	to->flags = from->flow_in_map ? KBAL_TO_IN_MAP : 0;
+	if (from->pf) {
+		to->has_pf = 1;
+		to->pf = *from->pf;
 	}
 }
 
@@ -1770,31 +1765,16 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 		}
 		*c->pf = r->pf;
 	}
-	c->fd[C] = r->fd[C];
-	c->fd[M] = r->fd[M];
+	{
+		const struct kbal_to_conn *from = r;
+		struct kbal_conn *to = c;
+
+		TO_SCALARS(TO_COPY)
+		TO_ARRAYS(TO_COPY)
+	}
 	c->member = member;
 	c->balancer = balancer;
-	memcpy(c->phase, r->phase, 2);
-	memcpy(c->fin, r->fin, 2);
-	c->rdhup = r->rdhup;
-	c->fin_goal = r->fin_goal;
-	c->splice_mode = r->splice_mode;
-	c->once = r->once;
-	c->upgrade = r->upgrade;
-	c->why = r->why;
-	c->pkt = r->pkt;
-	c->member_lport = r->member_lport;
 	c->flow_in_map = !!(r->flags & KBAL_TO_IN_MAP);
-	c->key = r->key;
-	for (int i = 0; i < 2; i++) {
-		c->cookie[i] = r->cookie[i];
-		c->rd[i] = r->rd[i];
-		c->wr[i] = r->wr[i];
-		c->base[i] = r->base[i];
-		c->pkt_bytes[i] = r->pkt_bytes[i];
-	}
-	c->drain_since = r->drain_since;
-	c->pkt_since = r->pkt_since;
 	c->connected = 1;
 	c->handed = 1;
 	if (r->flags & KBAL_TO_RELAY) {
