@@ -18,6 +18,7 @@
 #include "sockmap.skel.h"
 #include "log.h"
 #include "maps.h"
+#include "splice_packet.h"
 
 static const char *const pinned_names[] = {
 	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_FLOWS,
@@ -152,8 +153,16 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 		m->owner = 0;
 		goto fail;
 	}
-	if (!reuse)
+	if (!reuse) {
+		/* a kbald that died left joined flows: their peers are told
+		 * now rather than at their next packet */
+		unsigned told = kbal_packet_end_stale(m->pin_dir);
+
+		if (told)
+			log_info("%s: a previous kbald left %u open joined flow direction(s): "
+				 "their peers were told (reset)", m->pin_dir, told);
 		unpin_all(m->pin_dir);
+	}
 
 	opts.pin_root_path = m->pin_dir;
 	skel = sockmap_bpf__open_opts(&opts);

@@ -20,6 +20,7 @@
  * ends, reserving the port the member sees.
  */
 #include <errno.h>
+#include <limits.h>
 #include <ifaddrs.h>
 #include <time.h>
 #include <net/if.h>
@@ -637,57 +638,100 @@ static uint16_t csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* one probe: an ACK to k's destination from k's source, seq 1.5 GiB before
+ * what the peer expects (outside any window); *raw_fd made on first use */
+static void send_probe(int *raw_fd, const struct kbal_pkt_key *k, uint32_t expected, uint32_t ack)
+{
+	struct {
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} pkt = {};
+	_Static_assert(sizeof(pkt) == 40, "IPv4 and TCP headers, no options");
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr.s_addr = k->daddr };
+	uint32_t sum = 0;
+	const uint16_t *w;
+
+	if (*raw_fd < 0) {
+		int one = 1;
+
+		*raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+		if (*raw_fd < 0 || setsockopt(*raw_fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+			log_warn("packet splice: a raw socket to end joined flows: %s "
+				 "(they end at their next packet)", strerror(errno));
+			if (*raw_fd >= 0)
+				close(*raw_fd);
+			*raw_fd = -1;
+			return;
+		}
+	}
+	pkt.ip.version = 4;
+	pkt.ip.ihl = 5;
+	pkt.ip.ttl = 64;
+	pkt.ip.protocol = IPPROTO_TCP;
+	pkt.ip.tot_len = htons(sizeof(pkt));
+	pkt.ip.saddr = k->saddr;
+	pkt.ip.daddr = k->daddr;               /* id and checksum: the kernel's */
+	pkt.tcp.source = k->sport;
+	pkt.tcp.dest = k->dport;
+	pkt.tcp.seq = htonl(expected - 0x60000000u);
+	pkt.tcp.ack_seq = htonl(ack);
+	pkt.tcp.doff = 5;
+	pkt.tcp.ack = 1;
+	/* pseudo header, then the TCP header */
+	sum += (k->saddr & 0xffff) + (k->saddr >> 16) + (k->daddr & 0xffff) +
+	       (k->daddr >> 16) + htons(IPPROTO_TCP) + htons(sizeof(pkt.tcp));
+	w = (const uint16_t *)&pkt.tcp;
+	for (size_t n = 0; n < sizeof(pkt.tcp) / 2; n++)
+		sum += w[n];
+	pkt.tcp.check = csum_fold(sum);
+	if (sendto(*raw_fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+		log_debug("packet splice: probe to end a flow: %s", strerror(errno));
+}
+
 void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *pr)
 {
-	for (int i = 0; i < 2; i++) {
-		struct {
-			struct iphdr ip;
-			struct tcphdr tcp;
-		} pkt = {};
-		_Static_assert(sizeof(pkt) == 40, "IPv4 and TCP headers, no options");
-		const struct kbal_pkt_key *k = &pr->to[i];
-		struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr.s_addr = k->daddr };
-		uint32_t sum = 0;
-		const uint16_t *w;
+	for (int i = 0; i < 2; i++)
+		send_probe(&p->raw_fd, &pr->to[i], pr->seq[i], pr->ack[i]);
+}
 
-		if (p->raw_fd < 0) {
-			int one = 1;
+unsigned kbal_packet_end_stale(const char *pin_dir)
+{
+	struct kbal_pkt_key key, next, *prev = NULL;
+	char path[PATH_MAX];
+	unsigned told = 0;
+	int fd, raw = -1;
 
-			p->raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
-			if (p->raw_fd < 0 ||
-			    setsockopt(p->raw_fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
-				log_warn("packet splice: a raw socket to end joined flows: %s "
-					 "(they end at their next packet)", strerror(errno));
-				if (p->raw_fd >= 0)
-					close(p->raw_fd);
-				p->raw_fd = -1;
-				return;
-			}
-		}
-		pkt.ip.version = 4;
-		pkt.ip.ihl = 5;
-		pkt.ip.ttl = 64;
-		pkt.ip.protocol = IPPROTO_TCP;
-		pkt.ip.tot_len = htons(sizeof(pkt));
-		pkt.ip.saddr = k->saddr;
-		pkt.ip.daddr = k->daddr;       /* id and checksum: the kernel's */
-		pkt.tcp.source = k->sport;
-		pkt.tcp.dest = k->dport;
-		/* 1.5 GiB before what the peer expects: outside any window */
-		pkt.tcp.seq = htonl(pr->seq[i] - 0x60000000u);
-		pkt.tcp.ack_seq = htonl(pr->ack[i]);
-		pkt.tcp.doff = 5;
-		pkt.tcp.ack = 1;
-		/* pseudo header, then the TCP header */
-		sum += (k->saddr & 0xffff) + (k->saddr >> 16) + (k->daddr & 0xffff) +
-		       (k->daddr >> 16) + htons(IPPROTO_TCP) + htons(sizeof(pkt.tcp));
-		w = (const uint16_t *)&pkt.tcp;
-		for (size_t n = 0; n < sizeof(pkt.tcp) / 2; n++)
-			sum += w[n];
-		pkt.tcp.check = csum_fold(sum);
-		if (sendto(p->raw_fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
-			log_debug("packet splice: probe to end a flow: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, KBAL_MAP_PKT);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct kbal_pkt_rw rw, rev;
+		struct kbal_pkt_key rk, to;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &rw) || rw.action != KBAL_PKT_REWRITE ||
+		    rw.flags & (KBAL_PKT_FIN | KBAL_PKT_RST))
+			continue;
+		/* the other direction's entry: keyed by what this one's packets
+		 * become, reversed; the same flow if the same generation */
+		rk = (struct kbal_pkt_key){ .saddr = rw.daddr, .daddr = rw.saddr,
+					    .sport = rw.dport, .dport = rw.sport };
+		if (bpf_map_lookup_elem(fd, &rk, &rev) || rev.action != KBAL_PKT_REWRITE ||
+		    rev.gen != rw.gen || rev.flags & KBAL_PKT_RST)
+			continue;
+		/* this entry's sender, from kbald's side of its leg; what it
+		 * expects next is what the other direction carried */
+		to = (struct kbal_pkt_key){ .saddr = key.daddr, .daddr = key.saddr,
+					    .sport = key.dport, .dport = key.sport };
+		send_probe(&raw, &to, rev.switch_seq + rev.seq_delta, rw.switch_seq);
+		told++;
 	}
+	if (raw >= 0)
+		close(raw);
+	close(fd);
+	return told;
 }
 
 void kbal_packet_close_frozen(int fd)

@@ -134,6 +134,12 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 			    struct kbal_pkt_probe *pr);
 void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *pr);
 
+/* The joined flows a kbald that died (killed, crashed) left in the pinned
+ * kbal_pkt of pin_dir: each open one's peers are probed as above (its
+ * program went with that kbald, and no socket holds the 4-tuples any more:
+ * the answers are reset). Before the pins go; how many peers were told. */
+unsigned kbal_packet_end_stale(const char *pin_dir);
+
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);
 

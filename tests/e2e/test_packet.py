@@ -201,7 +201,9 @@ def _has_socket(lport, rport):
 def test_packet_program_dies_with_kbald():
     """The program hangs on tcx links held by kbald's descriptors: a kbald
     killed outright leaves nothing that rewrites into ports nobody holds,
-    its joined flows end at their next packet, and a restart starts clean."""
+    its joined flows end at their next packet, and a new kbald on the same
+    pins tells the peers of those still open (an idle client is reset
+    without sending, its member's connection goes) and starts clean."""
     before = max([p["id"] for p in _bpftool("prog", "show")] or [0])
     with Env(conf=CONF) as env:
         progs = _kbal_progs(before)
@@ -218,6 +220,23 @@ def test_packet_program_dies_with_kbald():
         # switched: kbald has closed its client-side socket (in repair mode)
         wait_until(lambda: not _has_socket(env.port, c.sock.getsockname()[1]), 2.0,
                    "kbald's client-side socket to go after the switch")
+        # a second joined flow that stays idle across the crash
+        idle = env.connect(timeout=5)
+        n_idle = int(idle.get("/").header("X-Backend")[-1])
+        wait_until(lambda: len(pkt_entries(env)) == 8, 2.0, "two joined flows")
+        eq(idle.get("/two").status, 200, "a request on the idle flow")
+        # switched, as kbald saw it: its client-side socket closed silently
+        # (killed before that, the kernel would close it with a FIN of its
+        # own, from the state of the handover)
+        wait_until(lambda: not _has_socket(env.port, idle.sock.getsockname()[1]), 2.0,
+                   "kbald's client-side socket of the idle flow to go")
+        lport = [f["member_lport"] for k, f in env.flows()
+                 if k["client_port"] == socket.htons(idle.sock.getsockname()[1])][0]
+        mport = env.ports["b%d" % n_idle]
+        check(_has_socket(mport, lport), "the idle flow's member connection")
+        # quiet: the last delayed ACKs are out, else one sent after the
+        # kill would meet no socket and reset the flow by itself
+        time.sleep(0.5)
         env.kbald.kill()
         env.kbald.wait(5)
         kbaltest.LIVE_PROCS.remove(env.kbald)
@@ -233,8 +252,14 @@ def test_packet_program_dies_with_kbald():
         c.close()
         eq(len([l for l in env.backend_log(n) if "after-the-crash" in l]), 0,
            "the request after the crash reached the member")
-        # a new kbald on the same pins starts from nothing and joins again
+        # a new kbald on the same pins tells the idle flow's peers, starts
+        # from nothing and joins again
         env._start_kbald()
+        eq(idle.what_arrives(3.0), "reset", "what the idle client got from the new kbald")
+        idle.close()
+        wait_until(lambda: not _has_socket(mport, lport), 3.0,
+                   "the idle flow's member connection to end")
+        check("previous kbald left" in env.kbald_stderr(), "the log says so")
         eq(env.flows(), [], "flows of the dead kbald")
         eq(pkt_entries(env), [], "kbal_pkt entries of the dead kbald")
         with env.connect(timeout=10) as c2:
@@ -281,6 +306,7 @@ def test_packet_stop_resets_both_peers():
         lport = env.flows()[0][1]["member_lport"]
         mport = env.ports["b%d" % n]
         check(_has_socket(mport, lport), "the member's connection before the stop")
+        time.sleep(0.5)   # quiet: no delayed ACK left to meet no socket after the stop
         env.stop_kbald()
         eq(c.what_arrives(3.0), "reset", "what the idle client got when kbald stopped")
         c.close()
