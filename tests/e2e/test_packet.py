@@ -313,3 +313,34 @@ def test_packet_stop_resets_both_peers():
         wait_until(lambda: not _has_socket(mport, lport), 3.0,
                    "the member's connection to end")
         env._start_kbald()   # for the Env's own stop
+
+
+def test_packet_default_falls_back_to_sockmap():
+    """With no KbalSplice in the configuration (the packet path by default),
+    a packet program that cannot be loaded leaves kbald on sockmap with a
+    warning; with an explicit KbalSplice packet it is an error. (A directory
+    where kbal_pkt must be pinned makes the load fail.)"""
+    with Env(kbald=False) as env:
+        blocker = os.path.join(env.pin_dir, "kbal_pkt")
+        os.makedirs(blocker)
+        try:
+            env._start_kbald()
+            check("packet splice unavailable" in env.kbald_stderr(),
+                  "the warning: %s" % env.kbald_stderr())
+            with env.connect() as c:
+                eq(c.get("/one").status, 200, "first request")
+                eq(c.get("/two").status, 200, "second request")
+                eq([f["path"] for _, f in env.flows()], [PATH_SOCKMAP], "the flow's path")
+        finally:
+            os.rmdir(blocker)
+    with Env(conf=CONF, kbald=False) as env:
+        os.makedirs(os.path.join(env.pin_dir, "kbal_pkt"))
+        try:
+            p = subprocess.run([kbaltest.KBALD, "-f", env.conf_path, "--pin-dir", env.pin_dir],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+            eq(p.returncode, 1, "kbald's status with KbalSplice packet and no program")
+            check("packet splice" in p.stderr.decode(), "the error: %s" % p.stderr.decode())
+        finally:
+            os.rmdir(os.path.join(env.pin_dir, "kbal_pkt"))
+            if os.path.isdir(env.pin_dir):
+                os.rmdir(env.pin_dir)
