@@ -595,18 +595,30 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 	m->busy++;
 	/* Apache clears the error state on the first success after retry */
 	m->status &= ~KBAL_ST_ERROR;
-	if (!c->member_lport) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof(sa);
+	struct sockaddr_in local = { 0 };
+	const struct sockaddr_in *known_local = NULL;
 
-		if (!getsockname(c->fd[M], (struct sockaddr *)&sa, &sl))
-			c->member_lport = ntohs(sa.sin_port);
+	if (!c->member_lport) {
+		socklen_t sl = sizeof(local);
+
+		if (!getsockname(c->fd[M], (struct sockaddr *)&local, &sl)) {
+			c->member_lport = ntohs(local.sin_port);
+			known_local = &local;
+		}
 	}
 	c->f->deadline = d->now + (uint64_t)d->conf->timeout_ms * 1000000ull;
 	flow_update(d, c, KBAL_FLOW_FIRST);
 	if (c->want_packet) {
+		/* what accept and the configuration said: no syscall to ask */
+		struct sockaddr_in client = { .sin_family = AF_INET,
+					      .sin_addr.s_addr = c->key.client_addr,
+					      .sin_port = c->key.client_port };
+		struct sockaddr_in member = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
+					      .sin_port = htons(m->port) };
+
 		c->pf = calloc(1, sizeof(*c->pf));
-		if (!c->pf || kbal_packet_learn(&d->pkt, c->fd[C], c->fd[M], c->pf)) {
+		if (!c->pf || kbal_packet_learn(&d->pkt, c->fd[C], c->fd[M], c->pf, &client,
+						known_local, &member)) {
 			free(c->pf);
 			c->pf = NULL;
 			c->want_packet = 0;

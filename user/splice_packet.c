@@ -247,16 +247,6 @@ static int ifindex_of(struct kbal_packet *p, uint32_t a)
 	return 0;
 }
 
-static int tuple(int fd, struct sockaddr_in *local, struct sockaddr_in *peer)
-{
-	socklen_t l = sizeof(*local), r = sizeof(*peer);
-
-	if (getsockname(fd, (struct sockaddr *)local, &l) ||
-	    getpeername(fd, (struct sockaddr *)peer, &r))
-		return -errno;
-	return 0;
-}
-
 static void key_of(struct kbal_pkt_key *k, const struct sockaddr_in *src,
 		   const struct sockaddr_in *dst)
 {
@@ -285,17 +275,34 @@ static void uncount_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
 	__atomic_fetch_sub(p->live, 1, __ATOMIC_SEQ_CST);
 }
 
-int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl)
+static int addr_of(int fd, int peer, const struct sockaddr_in *known, struct sockaddr_in *out)
+{
+	socklen_t l = sizeof(*out);
+
+	if (known) {
+		*out = *known;
+		return 0;
+	}
+	return (peer ? getpeername(fd, (struct sockaddr *)out, &l) :
+		       getsockname(fd, (struct sockaddr *)out, &l)) ? -errno : 0;
+}
+
+int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
+			    const struct sockaddr_in *cpeer, const struct sockaddr_in *mlocal,
+			    const struct sockaddr_in *mpeer)
 {
 	struct sockaddr_in cl, cp, ml, mp;
 	static uint16_t gen;
 	struct kbal_pkt_rw learn = { .action = KBAL_PKT_LEARN };
-	int ifindex;
+	int ifindex, err;
 
 	fl->gen = learn.gen = ++gen;
 
-	if (tuple(cfd, &cl, &cp) || tuple(mfd, &ml, &mp))
-		return -errno;
+	/* kbald's own address towards the client: the listener may be bound
+	 * to any address, so it is always asked */
+	if ((err = addr_of(cfd, 0, NULL, &cl)) || (err = addr_of(cfd, 1, cpeer, &cp)) ||
+	    (err = addr_of(mfd, 0, mlocal, &ml)) || (err = addr_of(mfd, 1, mpeer, &mp)))
+		return err;
 	/* A guess from the addresses (routing may differ): the program
 	 * notes in the LEARN entries where the peers' packets really come
 	 * in, and a flow whose packets it has not seen is not joined. */

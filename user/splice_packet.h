@@ -12,6 +12,7 @@
 #define KBAL_SPLICE_PACKET_H
 
 #include <stdint.h>
+#include <netinet/in.h>
 #include "kbal_shared.h"
 
 struct packet_bpf;
@@ -81,7 +82,11 @@ void kbal_packet_fini(struct kbal_packet *p);
 
 /* Installs the LEARN entries and attaches the program to the interfaces
  * that hold the two sockets' local addresses, if it is not there yet. */
-int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl);
+/* Addresses the caller knows already (each NULL: asked of the socket): the
+ * client's (from accept), the member-side socket's own and the member's. */
+int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
+		      const struct sockaddr_in *cpeer, const struct sockaddr_in *mlocal,
+		      const struct sockaddr_in *mpeer);
 
 /*
  * Join the flow. cfd/mfd must have nothing unread and mfd nothing unacked:
