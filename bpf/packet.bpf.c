@@ -53,6 +53,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_live SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_MAX_FLOWS * 2);
+	__type(key, __u32);
+	__type(value, struct kbal_pkt_seen);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_pkt_seen SEC(".maps");
+
+/* the kbal_pkt_seen entry of the direction at slot, if still this flow's */
+static __always_inline struct kbal_pkt_seen *seen_at(__u32 slot, __u16 gen)
+{
+	struct kbal_pkt_seen *s = bpf_map_lookup_elem(&kbal_pkt_seen, &slot);
+
+	return s && s->gen == gen ? s : NULL;
+}
+
 /* one's complement sum of the 32-bit words changed, for a single update */
 static __always_inline void csum_acc(__u64 *acc, __u32 old, __u32 new)
 {
@@ -244,6 +261,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	struct tcphdr *tcp;
 	__u32 ihl, doff, l4off, old_w, new_w, seq0;
 	struct opt_pos pos = {};
+	struct kbal_pkt_seen *seen;
 	__u64 acc = 0, *live;
 	__u32 zero = 0;
 	__u16 win;
@@ -313,6 +331,9 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		    bpf_ntohl(tcp->seq) != rw->switch_seq)
 			return TC_ACT_NEXT_;
 		rw->action = KBAL_PKT_REWRITE;
+		seen = seen_at(rw->slot, rw->gen);
+		if (seen)
+			__sync_fetch_and_or(&seen->flags, KBAL_PKT_SWITCHED);
 	}
 	if (rw->action == KBAL_PKT_LEARN) {
 		/* before the handover: the TSval tells the sender's clock */
@@ -328,6 +349,12 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		 * the other leg's rewritten packets must leave by */
 		if (rw->ifindex != skb->ifindex)
 			rw->ifindex = skb->ifindex;
+		/* kbald reads both at the handover, in memory */
+		seen = seen_at(rw->slot, rw->gen);
+		if (seen) {
+			seen->last_tsval = rw->last_tsval;
+			seen->ifindex = rw->ifindex;
+		}
 		return TC_ACT_NEXT_;
 	}
 	if (tcp->syn) {
@@ -344,6 +371,13 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 				.sport = key.dport, .dport = key.sport,
 			};
 
+			/* kbald learns it from the flow's two seen entries */
+			seen = seen_at(rw->slot, rw->gen);
+			if (seen)
+				__sync_fetch_and_or(&seen->flags, KBAL_PKT_GONE);
+			seen = seen_at(rw->slot ^ 1, rw->gen);
+			if (seen)
+				__sync_fetch_and_or(&seen->flags, KBAL_PKT_GONE);
 			bpf_map_delete_elem(&kbal_pkt, &key);
 			bpf_map_delete_elem(&kbal_pkt, &rev);
 			kbal_stat_add(KBAL_STAT_PKT_REUSED, 1);
@@ -401,10 +435,17 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	__builtin_memcpy(&new_w, (__u8 *)tcp + 12, 4);
 	csum_acc(&acc, old_w, new_w);
 
-	if (tcp->fin)
+	seen = seen_at(rw->slot, rw->gen);
+	if (tcp->fin) {
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_FIN);
-	if (tcp->rst)
+		if (seen)
+			__sync_fetch_and_or(&seen->flags, KBAL_PKT_FIN);
+	}
+	if (tcp->rst) {
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_RST);
+		if (seen)
+			__sync_fetch_and_or(&seen->flags, KBAL_PKT_RST);
+	}
 	/* One writer per entry (a direction's packets leave one socket, under
 	 * its lock, or come in on one receive queue): plain adds, no locked
 	 * instruction per packet. The coarse clock (a tick's resolution) is
@@ -422,6 +463,10 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		}
 	}
 	rw->last_ns = bpf_ktime_get_coarse_ns();
+	if (seen) {
+		seen->bytes = rw->bytes;
+		seen->last_ns = rw->last_ns;
+	}
 
 	/* The addresses, in the IP header and the TCP pseudo header: the IP
 	 * checksum updated here (RFC 1624), the TCP one by the helper below. */

@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 3
+#define KBAL_LAYOUT_VERSION 4
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -204,6 +204,9 @@ enum kbal_pkt_action {
 enum kbal_pkt_flags {          /* set by the program */
 	KBAL_PKT_FIN = 1u << 0,    /* a FIN passed in this direction */
 	KBAL_PKT_RST = 1u << 1,    /* a RST passed */
+	KBAL_PKT_SWITCHED = 1u << 2, /* kbal_pkt_seen: the SWITCH entry became REWRITE */
+	KBAL_PKT_GONE = 1u << 3,   /* kbal_pkt_seen: the program deleted the flow's
+				    * entries (a SYN after its end) */
 };
 
 struct kbal_pkt_rw {
@@ -225,11 +228,33 @@ struct kbal_pkt_rw {
 	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover */
 	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover;
 	                                  REWRITE: the highest sequence number seen + 1 */
+	__u32 slot;                    /* this direction's kbal_pkt_seen entry */
 	__u64 packets;
 	__u64 bytes;                   /* the stream's bytes (retransmissions once) */
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
 _Static_assert(sizeof(struct kbal_pkt_rw) == 80, "ABI kbal_pkt_rw");
+
+/*
+ * kbal_pkt_seen: what the program saw of one direction of a flow, in a
+ * BPF_F_MMAPABLE array that kbald reads in memory (no syscall per poll).
+ * Entry 2s is a flow's client -> member direction, 2s + 1 the other; kbald
+ * writes gen when it gives the slot to a flow, and the program writes only
+ * where gen is its entry's (a packet still in the program when a slot is
+ * given to another flow changes nothing).
+ */
+struct kbal_pkt_seen {
+	__u16 gen;                     /* kbald's flow generation */
+	__u16 pad;
+	__u32 flags;                   /* enum kbal_pkt_flags */
+	__u32 last_tsval;              /* LEARN: the sender's last TSval */
+	__u32 ifindex;                 /* LEARN: where its packets come in */
+	__u64 bytes;                   /* as kbal_pkt_rw.bytes */
+	__u64 last_ns;                 /* as kbal_pkt_rw.last_ns */
+};
+_Static_assert(sizeof(struct kbal_pkt_seen) == 32, "ABI kbal_pkt_seen");
+
+#define KBAL_MAP_PKT_SEEN  "kbal_pkt_seen"
 
 #define KBAL_MAP_PKT       "kbal_pkt"
 /* kbal_pkt_live: one __u64, the flows that have entries in kbal_pkt (kbald

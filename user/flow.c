@@ -1776,6 +1776,7 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 			return -ENOMEM;
 		}
 		*c->pf = r->pf;
+		kbal_packet_claim(&d->pkt, c->pf);
 	}
 	{
 		const struct kbal_to_conn *from = r;

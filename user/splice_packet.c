@@ -176,6 +176,17 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		log_err("mmap of %s: %s", KBAL_MAP_PKT_LIVE, strerror(-err));
 		goto fail;
 	}
+	p->seen_len = ((size_t)KBAL_MAX_FLOWS * 2 * sizeof(struct kbal_pkt_seen) + p->live_len - 1) /
+		      p->live_len * p->live_len;
+	p->seen = mmap(NULL, p->seen_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       bpf_map__fd(p->skel->maps.kbal_pkt_seen), 0);
+	p->slot_used = calloc(KBAL_MAX_FLOWS, 1);
+	if (p->seen == MAP_FAILED || !p->slot_used) {
+		p->seen = p->seen == MAP_FAILED ? NULL : p->seen;
+		err = -ENOMEM;
+		log_err("mmap of %s: %s", KBAL_MAP_PKT_SEEN, strerror(errno));
+		goto fail;
+	}
 	for (; adopted < nlinks; adopted++) {
 		err = adopt_link(p, &links[adopted]);
 		if (err) {
@@ -204,12 +215,16 @@ void kbal_packet_fini(struct kbal_packet *p)
 	if (p->skel) {
 		bpf_map__unpin(p->skel->maps.kbal_pkt, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_live, NULL);
+		bpf_map__unpin(p->skel->maps.kbal_pkt_seen, NULL);
 		packet_bpf__destroy(p->skel);
 	}
 	if (p->raw_fd >= 0)
 		close(p->raw_fd);
 	if (p->live)
 		munmap(p->live, p->live_len);
+	if (p->seen)
+		munmap(p->seen, p->seen_len);
+	free(p->slot_used);
 	memset(p, 0, sizeof(*p));
 	p->pkt_fd = p->raw_fd = -1;
 }
@@ -259,12 +274,37 @@ static void key_of(struct kbal_pkt_key *k, const struct sockaddr_in *src,
 
 /* kbal_pkt_live: up before a flow's first entry is written, down once
  * its entries are gone, so that the program never skips a flow's packet */
-static void count_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
+static int count_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
 {
+	uint32_t s;
+
 	if (fl->counted)
-		return;
+		return 0;
+	/* a slot in kbal_pkt_seen: the next free one from a rotating cursor */
+	for (uint32_t i = 0; i < KBAL_MAX_FLOWS; i++) {
+		s = (p->slot_next + i) % KBAL_MAX_FLOWS;
+		if (!p->slot_used[s])
+			goto found;
+	}
+	return -ENOSPC;
+found:
+	p->slot_used[s] = 1;
+	p->slot_next = s + 1;
+	fl->slot = s;
+	/* zeroed and this flow's before any entry names it */
+	for (int d = 0; d < 2; d++) {
+		memset(&p->seen[2 * s + d], 0, sizeof(p->seen[0]));
+		__atomic_store_n(&p->seen[2 * s + d].gen, fl->gen, __ATOMIC_RELEASE);
+	}
 	fl->counted = 1;
 	__atomic_fetch_add(p->live, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void kbal_packet_claim(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
+{
+	if (p->slot_used && fl->counted && fl->slot < KBAL_MAX_FLOWS)
+		p->slot_used[fl->slot] = 1;
 }
 
 static void uncount_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
@@ -272,6 +312,7 @@ static void uncount_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
 	if (!fl->counted)
 		return;
 	fl->counted = 0;
+	p->slot_used[fl->slot] = 0;
 	__atomic_fetch_sub(p->live, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -318,7 +359,10 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 	struct kbal_pkt_rw vals[2] = { learn, learn };
 	__u32 n = 2;
 
-	count_flow(p, fl);
+	if ((err = count_flow(p, fl)))
+		return err;
+	vals[0].slot = 2 * fl->slot;
+	vals[1].slot = 2 * fl->slot + 1;
 	if (bpf_map_update_batch(p->pkt_fd, keys, vals, &n, NULL)) {
 		int err = -errno;
 
@@ -445,12 +489,19 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	int err, ts;
 
 	*why = KBAL_WHY_NONE;
-	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &learn_up) ||
-	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &learn_down) ||
-	    learn_up.gen != fl->gen || learn_down.gen != fl->gen) {
+	/* what the program learned, in kbal_pkt_seen: no syscall */
+	if (!fl->counted || fl->lost) {
 		fl->lost = 1;
 		*why = KBAL_WHY_MAP;
 		return -ENOENT;
+	}
+	{
+		const struct kbal_pkt_seen *su = &p->seen[2 * fl->slot], *sd = su + 1;
+
+		learn_up.ifindex = __atomic_load_n(&su->ifindex, __ATOMIC_ACQUIRE);
+		learn_up.last_tsval = __atomic_load_n(&su->last_tsval, __ATOMIC_ACQUIRE);
+		learn_down.ifindex = __atomic_load_n(&sd->ifindex, __ATOMIC_ACQUIRE);
+		learn_down.last_tsval = __atomic_load_n(&sd->last_tsval, __ATOMIC_ACQUIRE);
 	}
 	/* where the peers' packets came in: each leg's rewritten packets
 	 * leave by the other's interface (on lo they just go on) */
@@ -511,6 +562,8 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 
 	/* client -> member, in the member-side socket's numbers */
 	up.gen = down.gen = fl->gen;
+	up.slot = 2 * fl->slot;
+	down.slot = 2 * fl->slot + 1;
 	up.action = KBAL_PKT_SWITCH;
 	send_as(&up, &fl->drop_m);
 	up.seq_delta = m.snd_nxt - c.rcv_nxt;
@@ -575,21 +628,32 @@ fail_why:
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 		     struct kbal_pkt_state *st)
 {
-	struct kbal_pkt_rw up, down;
+	const struct kbal_pkt_seen *up, *down;
+	uint32_t fu, fd;
 
-	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
-	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down) ||
-	    up.gen != fl->gen || down.gen != fl->gen) {
+	if (!fl->counted || fl->lost) {
 		fl->lost = 1;
 		return -ENOENT;
 	}
-	st->last_ns = up.last_ns > down.last_ns ? up.last_ns : down.last_ns;
-	st->bytes_up = up.bytes;
-	st->bytes_down = down.bytes;
+	/* in memory (kbal_pkt_seen), not a syscall per direction */
+	up = &p->seen[2 * fl->slot];
+	down = up + 1;
+	fu = __atomic_load_n(&up->flags, __ATOMIC_ACQUIRE);
+	fd = __atomic_load_n(&down->flags, __ATOMIC_ACQUIRE);
+	if ((fu | fd) & KBAL_PKT_GONE) {
+		/* deleted by the program (a SYN after the end): the keys may
+		 * be another flow's by now */
+		fl->lost = 1;
+		return -ENOENT;
+	}
+	st->last_ns = __atomic_load_n(&up->last_ns, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&down->last_ns, __ATOMIC_RELAXED) > st->last_ns)
+		st->last_ns = __atomic_load_n(&down->last_ns, __ATOMIC_RELAXED);
+	st->bytes_up = __atomic_load_n(&up->bytes, __ATOMIC_RELAXED);
+	st->bytes_down = __atomic_load_n(&down->bytes, __ATOMIC_RELAXED);
 	/* the client's packets are rewritten: kbald's client socket is out */
-	st->switched = up.action == KBAL_PKT_REWRITE;
-	st->ended = (up.flags | down.flags) & KBAL_PKT_RST ||
-		    (up.flags & KBAL_PKT_FIN && down.flags & KBAL_PKT_FIN);
+	st->switched = !!(fu & KBAL_PKT_SWITCHED);
+	st->ended = (fu | fd) & KBAL_PKT_RST || (fu & KBAL_PKT_FIN && fd & KBAL_PKT_FIN);
 	return 0;
 }
 

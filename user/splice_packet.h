@@ -49,6 +49,10 @@ struct kbal_packet {
 	int raw_fd;                    /* SOCK_RAW for kbal_packet_end_probe(); -1 */
 	uint64_t *live;                /* kbal_pkt_live, mmapped: flows with entries */
 	size_t live_len;
+	struct kbal_pkt_seen *seen;    /* kbal_pkt_seen, mmapped: what the program saw */
+	size_t seen_len;
+	uint8_t *slot_used;            /* KBAL_MAX_FLOWS: slots given to flows */
+	uint32_t slot_next;
 };
 
 struct kbal_pkt_flow {
@@ -61,7 +65,9 @@ struct kbal_pkt_flow {
 	                                  only its own */
 	uint8_t lost;                  /* an entry was found gone or another's:
 	                                  remove the rest one by one, checking */
-	uint8_t counted;               /* in kbal_pkt_live: it may have entries */
+	uint8_t counted;               /* in kbal_pkt_live: it may have entries, and
+	                                  owns kbal_pkt_seen[2 * slot], [2 * slot + 1] */
+	uint32_t slot;
 };
 
 struct kbal_pkt_state {
@@ -144,6 +150,9 @@ void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *p
  * program went with that kbald, and no socket holds the 4-tuples any more:
  * the answers are reset). Before the pins go; how many peers were told. */
 unsigned kbal_packet_end_stale(const char *pin_dir);
+
+/* A restart in place: the slot of a flow taken over is this image's too. */
+void kbal_packet_claim(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);
