@@ -615,6 +615,52 @@ UNIT_TEST(pkt_syn_after_the_end_frees_the_tuple)
 	bpf_map_delete_elem(map_fd, &other);
 }
 
+/* kbal_pkt_seen: what kbald reads in memory, only in the slot of the
+ * entry's generation */
+UNIT_TEST(pkt_seen_mirrors_the_direction)
+{
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_rw rw = base_rw;
+	struct kbal_pkt_key k = key_of(&s);
+	struct kbal_pkt_seen seen = { .gen = 7 }, got, other = { .gen = 7 };
+	int seen_fd = bpf_map__fd(skel->maps.kbal_pkt_seen);
+	__u32 slot = 10, partner = 11;
+	uint8_t out[2048];
+	uint32_t outlen;
+
+	if (!setup())
+		return;
+	rw.gen = 7;
+	rw.slot = slot;
+	rw.switch_seq = s.seq;
+	bpf_map_update_elem(seen_fd, &slot, &seen, BPF_ANY);
+	bpf_map_update_elem(seen_fd, &partner, &other, BPF_ANY);
+	bpf_map_update_elem(map_fd, &k, &rw, BPF_ANY);
+	s.flags = 0x19;   /* FIN, PSH, ACK */
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "rewritten");
+	ASSERT_EQ(bpf_map_lookup_elem(seen_fd, &slot, &got), 0, "seen entry");
+	ASSERT_EQ(got.flags, KBAL_PKT_FIN, "FIN mirrored");
+	ASSERT_EQ(got.bytes, (uint64_t)s.payload, "bytes mirrored");
+	ASSERT_TRUE(got.last_ns != 0, "last packet time mirrored");
+	/* the slot given to another flow: nothing written there */
+	seen.gen = 8;
+	bpf_map_update_elem(seen_fd, &slot, &seen, BPF_ANY);
+	s.flags = 0x14;   /* RST, ACK */
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "rewritten");
+	ASSERT_EQ(bpf_map_lookup_elem(seen_fd, &slot, &got), 0, "seen entry");
+	ASSERT_EQ(got.flags, 0, "another generation's slot untouched");
+	/* a SYN after the end: both directions' slots say gone */
+	seen.gen = 7;
+	bpf_map_update_elem(seen_fd, &slot, &seen, BPF_ANY);
+	s.flags = 0x02;
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "SYN passes");
+	ASSERT_EQ(bpf_map_lookup_elem(seen_fd, &slot, &got), 0, "seen entry");
+	ASSERT_TRUE(got.flags & KBAL_PKT_GONE, "gone (this direction)");
+	ASSERT_EQ(bpf_map_lookup_elem(seen_fd, &partner, &got), 0, "partner entry");
+	ASSERT_TRUE(got.flags & KBAL_PKT_GONE, "gone (the other direction)");
+	bpf_map_delete_elem(map_fd, &k);
+}
+
 /*
  * On a real interface: ingress acts on what the peers send, egress on what
  * kbald's sockets send, and egress leaves alone what another interface's
