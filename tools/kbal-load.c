@@ -7,7 +7,10 @@
  * measures what kbald spends per connection it hands over (K = 2: the
  * first exchange, the handover, one request on the spliced/joined flow).
  *
- *   kbal-load ADDR:PORT --conns N --requests K --duration S [--path P]
+ *   kbal-load ADDR:PORT --conns N --requests K --duration S [--path P] [--read B]
+ *
+ * --read B: at most B bytes per recv (default 65535), as a client that
+ * reads in small pieces does (wrk reads 8 KiB).
  *
  * Prints the figures as the "KBAL_BENCH {...}" line tools/bench.py reads
  * from wrk (requests, bytes, p50/p99 of a request's latency in us, errors)
@@ -45,6 +48,7 @@ struct conn {
 
 static struct sockaddr_in target;
 static int nreq = 2, epfd;
+static size_t read_size = BUF_SIZE - 1;
 static const char *path = "/";
 static char req_ka[512], req_close[512];
 static size_t req_ka_len, req_close_len;
@@ -122,7 +126,8 @@ static long content_length(const char *buf, size_t len)
 static int on_readable(struct conn *c)
 {
 	for (;;) {
-		ssize_t n = recv(c->fd, c->buf + c->have, sizeof(c->buf) - c->have - 1, 0);
+		size_t room = sizeof(c->buf) - c->have - 1;
+		ssize_t n = recv(c->fd, c->buf + c->have, room < read_size ? room : read_size, 0);
 
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
@@ -228,13 +233,17 @@ int main(int argc, char **argv)
 			duration = atof(argv[i + 1]);
 		else if (!strcmp(argv[i], "--path"))
 			path = argv[i + 1];
+		else if (!strcmp(argv[i], "--read"))
+			read_size = strtoul(argv[i + 1], NULL, 10);
 		else {
 			fprintf(stderr, "kbal-load: unknown option %s\n", argv[i]);
 			return 2;
 		}
 	}
-	if (nconns < 1 || nconns > 10000 || nreq < 1 || duration <= 0 || duration > 600) {
-		fprintf(stderr, "kbal-load: --conns 1..10000, --requests >= 1, --duration 0..600\n");
+	if (nconns < 1 || nconns > 10000 || nreq < 1 || duration <= 0 || duration > 600 ||
+	    read_size < 1 || read_size > BUF_SIZE - 1) {
+		fprintf(stderr, "kbal-load: --conns 1..10000, --requests >= 1, --duration 0..600, "
+			"--read 1..%d\n", BUF_SIZE - 1);
 		return 2;
 	}
 	req_ka_len = snprintf(req_ka, sizeof(req_ka), "GET %s HTTP/1.1\r\nHost: %s\r\n"
