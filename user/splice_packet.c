@@ -305,6 +305,11 @@ void kbal_packet_claim(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 {
 	if (p->slot_used && fl->counted && fl->slot < KBAL_MAX_FLOWS)
 		p->slot_used[fl->slot] = 1;
+	/* new flows' generations go on after the ones taken over: a flow on
+	 * the 4-tuple of an old one must not share its generation, which is
+	 * what tells whose entries are whose */
+	if ((int16_t)(fl->gen - p->gen) > 0)
+		p->gen = fl->gen;
 }
 
 static void uncount_flow(struct kbal_packet *p, struct kbal_pkt_flow *fl)
@@ -333,11 +338,10 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 			    const struct sockaddr_in *mpeer)
 {
 	struct sockaddr_in cl, cp, ml, mp;
-	static uint16_t gen;
 	struct kbal_pkt_rw learn = { .action = KBAL_PKT_LEARN };
 	int ifindex, err;
 
-	fl->gen = learn.gen = ++gen;
+	fl->gen = learn.gen = ++p->gen;
 
 	/* kbald's own address towards the client: the listener may be bound
 	 * to any address, so it is always asked */

@@ -53,6 +53,7 @@ struct kbal_packet {
 	size_t seen_len;
 	uint8_t *slot_used;            /* KBAL_MAX_FLOWS: slots given to flows */
 	uint32_t slot_next;
+	uint16_t gen;                  /* the last flow generation given */
 };
 
 struct kbal_pkt_flow {
@@ -151,7 +152,8 @@ void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *p
  * the answers are reset). Before the pins go; how many peers were told. */
 unsigned kbal_packet_end_stale(const char *pin_dir);
 
-/* A restart in place: the slot of a flow taken over is this image's too. */
+/* A restart in place: the slot of a flow taken over is this image's too,
+ * and new flows' generations follow its. */
 void kbal_packet_claim(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */

@@ -82,6 +82,7 @@ def test_restart_keeps_connections():
         eq(pkt.get("/pkt/switch").status, 200, "a request on the joined flow")
         links = _pkt_links()
         check(links, "the packet program's tcx links")
+        old_gens = {e["formatted"]["value"]["gen"] for e in env.bpftool_dump("kbal_pkt")}
         elected = sum(int(m["elected"]) for m in env.members().values())
         # a connection in its first exchange at the restart: the old image
         # finishes it before it execs, then it is handed over too
@@ -128,6 +129,12 @@ def test_restart_keeps_connections():
             wait_until(lambda: [f["path"] for _, f in env.flows()].count(PATH_PACKET) == 2,
                        2.0, "the new connection joined")
             eq(c.get("/pkt/again").status, 200, "a new joined flow after the restart")
+            # the new flow's generation follows the taken-over one's: a
+            # flow on an old one's 4-tuple must be told apart by it
+            new_gens = {e["formatted"]["value"]["gen"]
+                        for e in env.bpftool_dump("kbal_pkt")} - old_gens
+            check(new_gens and min(new_gens) > max(old_gens),
+                  "generations: taken over %r, new %r" % (old_gens, new_gens))
         for c in (pkt, sm, slow):
             c.close()
         wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
