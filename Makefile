@@ -70,8 +70,12 @@ $(BUILD)/user/%.o: user/%.c $(SKELS) | $(DEPS_STAMP)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
 # llhttp from the Debian package's sources, built into kbal (not copied);
-# on a fresh machine they appear once tools/deps.sh has installed them
-$(LLHTTP_SRC)/%.c: | $(DEPS_STAMP) ;
+# on a fresh machine they appear once tools/deps.sh has installed them. The
+# empty rule makes them intermediate files, which make would delete after the
+# build: .SECONDARY keeps the package's files where they are.
+LLHTTP_SRCS := $(patsubst %,$(LLHTTP_SRC)/%.c,llhttp api http)
+.SECONDARY: $(LLHTTP_SRCS)
+$(LLHTTP_SRCS): | $(DEPS_STAMP) ;
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)

@@ -9,13 +9,21 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# the package is there but its sources are not (removed by hand, or by an
+# older kbal Makefile that took them for intermediate files): install again
+reinstall=""
+case "$missing" in
+*node-llhttp*) ;;
+*) [ -f /usr/share/llhttp/llhttp.c ] || reinstall="node-llhttp" ;;
+esac
+[ -z "$missing$reinstall" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-	echo "kbal: missing Debian packages:$missing" >&2
+	echo "kbal: missing Debian packages:$missing $reinstall" >&2
 	echo "kbal: run as root (sudo make ...) to install them" >&2
 	exit 1
 fi
-echo "kbal: installing$missing"
+echo "kbal: installing$missing${reinstall:+ (again: $reinstall)}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends $missing
+[ -z "$missing" ] || apt-get install -y -q --no-install-recommends $missing
+[ -z "$reinstall" ] || apt-get install -y -q --reinstall --no-install-recommends $reinstall
