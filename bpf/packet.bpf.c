@@ -248,6 +248,41 @@ static __always_inline int rewrite_options(void *tcp, void *data_end, const stru
 	return 0;
 }
 
+/*
+ * The handover came before the first response was written, so the client
+ * had sent nothing since its request: its clock is learned here, from the
+ * TSecr of kbald's first packet to it (the client's latest TSval, echoed),
+ * before the client can send the packet that switches. hold is the HOLD
+ * entry (its address fields: the member's entry), up the SWITCH entry.
+ * Idempotent: a second packet computes from the same base.
+ */
+static __always_inline void learn_peer_clock(struct __sk_buff *skb, struct tcphdr *tcp,
+					     void *data_end, __u32 l4off,
+					     const struct kbal_pkt_rw *hold, struct kbal_pkt_rw *up)
+{
+	struct kbal_pkt_key dk = {
+		.saddr = hold->saddr, .daddr = hold->daddr,
+		.sport = hold->sport, .dport = hold->dport,
+	};
+	struct kbal_pkt_rw *down;
+	struct opt_pos pos = {};
+	__u32 doff = tcp->doff * 4, ecr, delta;
+
+	if (doff <= sizeof(*tcp) || (void *)tcp + doff > data_end ||
+	    find_options(skb, tcp, data_end, l4off, doff, &pos) || !pos.ts ||
+	    bpf_skb_load_bytes(skb, l4off + (pos.ts & 63) + 6, &ecr, 4))
+		return;
+	ecr = bpf_ntohl(ecr);
+	if (!ecr)
+		return;   /* nothing echoed yet: the next packet */
+	delta = up->last_tsval - ecr;
+	down = bpf_map_lookup_elem(&kbal_pkt, &dk);
+	if (down && down->gen == up->gen)
+		down->tsecr_delta = -delta;
+	up->tsval_delta = delta;
+	__sync_fetch_and_and(&up->flags, ~KBAL_PKT_TS_LEARN);
+}
+
 enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
 
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
@@ -312,8 +347,11 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		};
 		struct kbal_pkt_rw *up = bpf_map_lookup_elem(&kbal_pkt, &rev);
 
-		if (up && up->action == KBAL_PKT_SWITCH)
+		if (up && up->action == KBAL_PKT_SWITCH) {
+			if (up->flags & KBAL_PKT_TS_LEARN)
+				learn_peer_clock(skb, tcp, data_end, l4off, rw, up);
 			return TC_ACT_NEXT_;
+		}
 		rw->action = KBAL_PKT_DROP;
 	}
 	if (rw->action == KBAL_PKT_DROP) {
@@ -329,6 +367,12 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		if (!tcp->ack || tcp->syn ||
 		    (__s32)(bpf_ntohl(tcp->ack_seq) - rw->switch_ack) < 0 ||
 		    bpf_ntohl(tcp->seq) != rw->switch_seq)
+			return TC_ACT_NEXT_;
+		/* the client's clock still unknown (no packet of kbald's
+		 * passed since the handover: cannot be, it acks them): not
+		 * switched, kbald's socket takes the packet and kbald the
+		 * flow back */
+		if (rw->flags & KBAL_PKT_TS_LEARN)
 			return TC_ACT_NEXT_;
 		rw->action = KBAL_PKT_REWRITE;
 		seen = seen_at(rw->slot, rw->gen);

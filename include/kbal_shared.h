@@ -207,10 +207,18 @@ enum kbal_pkt_flags {          /* set by the program */
 	KBAL_PKT_SWITCHED = 1u << 2, /* kbal_pkt_seen: the SWITCH entry became REWRITE */
 	KBAL_PKT_GONE = 1u << 3,   /* kbal_pkt_seen: the program deleted the flow's
 				    * entries (a SYN after its end) */
+	KBAL_PKT_TS_LEARN = 1u << 4, /* set by kbald on a SWITCH entry whose peer's
+				    * clock is not known yet: last_tsval holds the
+				    * other leg's TSval + 1 at the handover, and the
+				    * first packet of the HOLD entry (its TSecr: the
+				    * peer's clock) gives tsval_delta, and the
+				    * reverse leg's tsecr_delta; then cleared */
 };
 
 struct kbal_pkt_rw {
-	__be32 saddr;                  /* the other leg's addresses and ports */
+	__be32 saddr;                  /* the other leg's addresses and ports;
+	                                  HOLD: the 4-tuple of the reverse leg's
+	                                  entry (KBAL_PKT_TS_LEARN) */
 	__be32 daddr;
 	__be16 sport;
 	__be16 dport;
@@ -224,7 +232,8 @@ struct kbal_pkt_rw {
 	__u32 flags;                   /* enum kbal_pkt_flags, set by the program */
 	__u32 ifindex;                 /* REWRITE: 0 pass on (lo), else leave by it;
 	                                  LEARN: where the peer's packets came in */
-	__u32 last_tsval;              /* LEARN: the last TSval seen */
+	__u32 last_tsval;              /* LEARN: the last TSval seen; SWITCH with
+	                                  KBAL_PKT_TS_LEARN: the base (see there) */
 	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover */
 	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover;
 	                                  REWRITE: the highest sequence number seen + 1 */

@@ -66,7 +66,9 @@ APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
-ALL_TARGETS = ['noproxy', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache']
+ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache']
+# noproxy1 (one member, the baseline until 2026-12-03) only when asked for
+DEFAULT_TARGETS = [t for t in ALL_TARGETS if t != 'noproxy1']
 ALL_SCENARIOS = ['ka-small', 'new-conn', 'conn2', '1m', 'upload', 'idle']
 ALL_TOPOLOGIES = ['lo', 'netns']
 
@@ -876,12 +878,15 @@ def client_get(addr, port):
     return None if re.match(rb'HTTP/1\.[01] 200 ', reply) else reply
 
 
-def start_backend(name, tmp, role, addr):
+def start_backend(name, tmp, role, addr, shared=None):
     """A kbal-backend in role's namespace on a free port of addr; in netns,
     checked with a GET from the client's namespace (through the balancer's
-    forwarding)."""
-    proc = Proc(name, TOPO.wrap(role, [BACKEND, '--listen', addr + ':0', '--name', name]),
-                os.path.join(tmp, 'backend-%s.out' % name))
+    forwarding). shared: (addr, port) it also listens on with SO_REUSEPORT,
+    with the other member (noproxy on lo)."""
+    argv = [BACKEND, '--listen', addr + ':0', '--name', name]
+    if shared:
+        argv += ['--shared', '%s:%d' % shared]
+    proc = Proc(name, TOPO.wrap(role, argv), os.path.join(tmp, 'backend-%s.out' % name))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         m = re.search(r'listening on %s:(\d+)' % re.escape(addr), read(proc.logpath))
@@ -1143,7 +1148,9 @@ def measure(target, sc, args, ctx, tag):
     peer = None
     bg = wait_quiet(ctx)
     try:
-        if target == 'noproxy':
+        if target == 'noproxy' and ctx['shared']:
+            (addr, port), rss_pid = ctx['shared'], None
+        elif target in ('noproxy', 'noproxy1'):
             (addr, port), rss_pid = ctx['members'][0], None
         else:
             peer = start_peer(target, ctx['members'], rundir)
@@ -1391,7 +1398,7 @@ def render_breakdown(results, targets, scenarios, where):
             whole = m('busy')
             rest = whole - m('proxy') - m('members') - m('kworker') - m('ksoftirqd')
             out.append('| %s | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %.1f |' % (
-                TOPO.name(t), whole, '—' if t == 'noproxy' else '%.1f' % m('proxy'),
+                TOPO.name(t), whole, '—' if t in ('noproxy', 'noproxy1') else '%.1f' % m('proxy'),
                 m('members'), m('kworker'), m('ksoftirqd'), m('softirq'), rest))
         out.append('')
     return out
@@ -1485,7 +1492,7 @@ def parse_args():
                                  'or across veths between network namespaces (netns).')
     ap.add_argument('--scenarios', default=','.join(ALL_SCENARIOS),
                     help='comma list of %s' % ', '.join(ALL_SCENARIOS))
-    ap.add_argument('--targets', default=','.join(ALL_TARGETS),
+    ap.add_argument('--targets', default=','.join(DEFAULT_TARGETS),
                     help='comma list of %s (noproxy is called ipfwd in netns; either name '
                     'works there)' % ', '.join(ALL_TARGETS))
     ap.add_argument('--topology', choices=ALL_TOPOLOGIES, default='lo',
@@ -1583,10 +1590,14 @@ def main():
             STATE.home_ns_fd = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
             netns_up(TOPO)
         a1, a2 = TOPO.member_addrs
-        b1, p1 = start_backend('WAS1', STATE.tmpdir, 'member1', a1)
-        b2, p2 = start_backend('WAS2', STATE.tmpdir, 'member2', a2)
+        # on lo both members also listen on one shared port (SO_REUSEPORT):
+        # noproxy's connections are spread over both, as kbal's are; the
+        # members of netns are in namespaces of their own (ipfwd: member1)
+        shared = None if TOPO.ns else (a1, free_port(a1))
+        b1, p1 = start_backend('WAS1', STATE.tmpdir, 'member1', a1, shared)
+        b2, p2 = start_backend('WAS2', STATE.tmpdir, 'member2', a2, shared)
         ctx = {'backends': {'WAS1': b1, 'WAS2': b2}, 'members': [(a1, p1), (a2, p2)], 'seq': 0,
-               'quiet_waited': 0.0, 'busy_runs': []}
+               'quiet_waited': 0.0, 'busy_runs': [], 'shared': shared}
         log('backends WAS1 %s:%d, WAS2 %s:%d; %d round(s) of %s x %s, %d s each%s'
             % (a1, p1, a2, p2, args.rounds, ','.join(args.scenarios),
                ','.join(TOPO.name(t) for t in args.targets), args.duration,

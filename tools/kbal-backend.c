@@ -6,9 +6,13 @@
  * straight out of a 2 MiB table holding one period of its pattern.
  *
  *   kbal-backend --listen 127.0.0.1:18081 --name WAS1 [--log FILE]
+ *                [--shared IP:PORT]
  *
  * Port 0 picks a free port; the ready line on stdout names the real one:
  *   "kbal-backend WAS1 listening on 127.0.0.1:18081"
+ * --shared listens on a second address with SO_REUSEPORT, which any number
+ * of backends can share: the kernel spreads the connections to it over
+ * them (the benchmark's no-proxy baseline over both members).
  *
  * Requests are answered one at a time in arrival order (pipelining): the next
  * request is parsed only once the previous response is in the socket, so a
@@ -127,7 +131,7 @@ struct kb_conn {
 };
 
 struct kb_server {
-	int epfd, lfd, sfd, logfd;
+	int epfd, lfd[2], sfd, logfd;   /* lfd[1]: --shared, or -1 */
 	const char *name;
 	char addr[64];                /* "ip:port" as bound */
 	llhttp_settings_t settings;
@@ -138,8 +142,8 @@ struct kb_server {
 
 static unsigned char kb_pattern[KB_PATTERN_LEN];
 
-/* The epoll_event.data.ptr of the two non-connection fds. */
-static char kb_tag_listen, kb_tag_signal;
+/* The epoll_event.data.ptr of the non-connection fds. */
+static char kb_tag_listen[2], kb_tag_signal;
 
 static unsigned long long now_ns(void)
 {
@@ -817,13 +821,13 @@ static void conn_run(struct kb_server *s, struct kb_conn *c)
 	}
 }
 
-static void do_accept(struct kb_server *s)
+static void do_accept(struct kb_server *s, int lfd)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
 		struct kb_conn *c;
 		int one = 1;
-		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -896,9 +900,25 @@ static int parse_listen(const char *arg, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+/* a listening socket on sa with option opt (SO_REUSEADDR or SO_REUSEPORT)
+ * set; -1 with the reason printed */
+static int listen_on(const struct sockaddr_in *sa, int opt, const char *what)
+{
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, opt, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
+		fprintf(stderr, "kbal-backend: %s: %s\n", what, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kbal-backend --listen IP:PORT --name NAME [--log FILE]\n");
+	fprintf(f, "usage: kbal-backend --listen IP:PORT --name NAME [--log FILE] [--shared IP:PORT]\n");
 }
 
 int main(int argc, char **argv)
@@ -907,24 +927,26 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "shared", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static struct epoll_event evs[KB_MAX_EVENTS];
-	struct kb_server s = { .epfd = -1, .lfd = -1, .sfd = -1, .logfd = -1 };
-	const char *listen_arg = NULL, *log_path = NULL;
+	struct kb_server s = { .epfd = -1, .lfd = { -1, -1 }, .sfd = -1, .logfd = -1 };
+	const char *listen_arg = NULL, *log_path = NULL, *shared_arg = NULL;
 	struct epoll_event ev = { .events = EPOLLIN };
-	struct sockaddr_in sa;
+	struct sockaddr_in sa, shared_sa;
 	socklen_t salen = sizeof(sa);
 	char ip[INET_ADDRSTRLEN];
 	sigset_t mask;
-	int one = 1, opt, ret = 1, running = 1;
+	int opt, ret = 1, running = 1;
 
-	while ((opt = getopt_long(argc, argv, "l:n:L:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:n:L:s:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': listen_arg = optarg; break;
 		case 'n': s.name = optarg; break;
 		case 'L': log_path = optarg; break;
+		case 's': shared_arg = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -939,6 +961,11 @@ int main(int argc, char **argv)
 	}
 	if (parse_listen(listen_arg, &sa) < 0) {
 		fprintf(stderr, "kbal-backend: bad --listen '%s' (want IP:PORT)\n", listen_arg);
+		return 2;
+	}
+	if (shared_arg && (parse_listen(shared_arg, &shared_sa) < 0 || !shared_sa.sin_port)) {
+		fprintf(stderr, "kbal-backend: bad --shared '%s' (want IP:PORT, port not 0)\n",
+			shared_arg);
 		return 2;
 	}
 
@@ -966,18 +993,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	s.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	s.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s.lfd < 0 || s.sfd < 0) {
-		fprintf(stderr, "kbal-backend: socket: %s\n", strerror(errno));
+	if (s.sfd < 0) {
+		fprintf(stderr, "kbal-backend: signalfd: %s\n", strerror(errno));
 		goto cleanup;
 	}
-	setsockopt(s.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(s.lfd, SOMAXCONN) < 0 ||
-	    getsockname(s.lfd, (struct sockaddr *)&sa, &salen) < 0) {
-		fprintf(stderr, "kbal-backend: %s: %s\n", listen_arg, strerror(errno));
+	s.lfd[0] = listen_on(&sa, SO_REUSEADDR, listen_arg);
+	if (s.lfd[0] < 0 || getsockname(s.lfd[0], (struct sockaddr *)&sa, &salen) < 0)
 		goto cleanup;
-	}
+	if (shared_arg && (s.lfd[1] = listen_on(&shared_sa, SO_REUSEPORT, shared_arg)) < 0)
+		goto cleanup;
 	inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
 	snprintf(s.addr, sizeof(s.addr), "%s:%u", ip, ntohs(sa.sin_port));
 
@@ -986,8 +1010,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kbal-backend: epoll: %s\n", strerror(errno));
 		goto cleanup;
 	}
-	ev.data.ptr = &kb_tag_listen;
-	epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.lfd, &ev);
+	for (int i = 0; i < 2; i++) {
+		ev.data.ptr = &kb_tag_listen[i];
+		if (s.lfd[i] >= 0)
+			epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.lfd[i], &ev);
+	}
 	ev.data.ptr = &kb_tag_signal;
 	epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.sfd, &ev);
 
@@ -1005,8 +1032,8 @@ int main(int argc, char **argv)
 			void *tag = evs[i].data.ptr;
 			struct kb_conn *c = tag;
 
-			if (tag == &kb_tag_listen) {
-				do_accept(&s);
+			if (tag == &kb_tag_listen[0] || tag == &kb_tag_listen[1]) {
+				do_accept(&s, s.lfd[tag == &kb_tag_listen[1]]);
 			} else if (tag == &kb_tag_signal) {
 				running = 0;
 			} else if (c->fd >= 0) {
@@ -1031,8 +1058,9 @@ cleanup:
 	/* open connections close with the process; the pool goes with it */
 	if (s.epfd >= 0)
 		close(s.epfd);
-	if (s.lfd >= 0)
-		close(s.lfd);
+	for (int i = 0; i < 2; i++)
+		if (s.lfd[i] >= 0)
+			close(s.lfd[i]);
 	if (s.sfd >= 0)
 		close(s.sfd);
 	if (s.logfd >= 0)

@@ -107,6 +107,7 @@ _Static_assert(KBAL_MAX_MEMBERS <= INT16_MAX && KBAL_MAX_BALANCERS <= INT16_MAX,
 
 enum { PKT_SWITCHING = 1, PKT_JOINED = 2 };
 #define PKT_FIRST_MAX (1u << 20)      /* a longer first response: sockmap */
+#define PKT_EARLY_MAX (16u << 10)     /* a first response written after the handover */
 #define PKT_LINGER_NS (1000000000ull) /* after both FINs, for the last ACKs */
 #define PKT_SWITCH_FAST_NS (200000000ull) /* switching flows polled every 10 ms this long */
 #define PKT_IDLE_NS   (600ull * 1000000000ull)
@@ -633,6 +634,8 @@ static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_fl
 static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c);
 static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c);
 static void splice_dir(struct kbal_daemon *d, struct kbal_conn *c, int i);
+static int dir_write(struct kbal_daemon *d, struct kbal_conn *c, int i);
+static int dir_all_written(const struct kbal_conn *c, int i);
 
 static void build_set_cookie(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t len)
 {
@@ -935,18 +938,72 @@ static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_progress(d, c);
 }
 
-/* Both directions are quiet after the first exchange: try the packet path. */
+/* what kbald has yet to write of direction i's buffer */
+static uint64_t dir_pending(const struct kbal_conn *c, int i)
+{
+	const struct kbal_first *f = c->f;
+
+	return (uint64_t)(f->out_len[i] - f->out_sent[i]) + (f->len[i] - f->fwd[i]);
+}
+
+/*
+ * The first exchange is over but for the response's write to the client:
+ * the request is out and quiet, the whole response is read and none of it
+ * written, and it is small enough for one send into an empty socket. Then
+ * the handover goes first and the response after it (pkt_try): the client
+ * cannot send its next request before the entries that switch it exist,
+ * where a handover after the write races a client quick to ask again.
+ */
+static int pkt_early(struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+
+	return c->want_packet && !c->pkt && !c->local && !c->pool && c->connected && c->pf &&
+	       kbal_packet_early(&d->pkt, c->pf) &&
+	       c->wr[C] == 0 && dir_pending(c, DOWN) <= PKT_EARLY_MAX &&
+	       c->phase[DOWN] == P_FLUSH && !c->fin[DOWN] && c->empty[DOWN] &&
+	       c->rd[DOWN] == f->msg_total[DOWN] &&
+	       c->phase[UP] == P_FLUSH && !c->fin[UP] && c->empty[UP] &&
+	       dir_all_written(c, UP) && c->rd[UP] == f->msg_total[UP];
+}
+
+/* Both directions are quiet after the first exchange (or all but the
+ * response's write: pkt_early): try the packet path. */
 static void pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	uint64_t pending = dir_pending(c, DOWN);
 	enum kbal_flow_why why;
 	int err;
 
-	err = kbal_packet_handover(&d->pkt, c->fd[C], c->fd[M], c->rd[C], c->rd[M], c->pf, &why);
+	err = kbal_packet_handover(&d->pkt, c->fd[C], c->fd[M], c->rd[C], c->rd[M],
+				   (uint32_t)pending, c->pf, &why);
 	if (err) {
 		log_debug("conn %p: packet path refused (%s): sockmap", (void *)c,
 			  kbal_why_name(why));
 		pkt_give_up(d, c, why);
 		return;
+	}
+	if (pending) {
+		/* the response, after the entries made for its end */
+		dir_write(d, c, DOWN);
+		if (!dir_all_written(c, DOWN)) {
+			/* not all of it went (the client gone, or a full
+			 * socket): the client cannot have acknowledged what
+			 * it has not got, so nothing switched; the flow goes
+			 * on as before the handover, to sockmap */
+			if (kbal_packet_take_back(&d->pkt, c->pf, c->fd[M])) {
+				log_warn("conn %p: packet handover could not be taken back: "
+					 "closing", (void *)c);
+				conn_close(d, c);
+				return;
+			}
+			free(c->pf);
+			c->pf = NULL;
+			pkt_give_up(d, c, KBAL_WHY_BUSY);
+			log_debug("conn %p: first response not written at once: sockmap",
+				  (void *)c);
+			return;
+		}
 	}
 	/* kbald's member socket is frozen: no more events from it */
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[M], NULL);
@@ -1186,6 +1243,13 @@ static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 			parse_dir(d, c, i);
 			if (!c->f)
 				break;
+			if (i == DOWN && pkt_early(d, c)) {
+				pkt_try(d, c);
+				if (c->pkt)
+					return 0;
+				if (!c->f || c->dead)
+					return -1;
+			}
 			moved |= dir_write(d, c, i);
 			dir_compact(c, i);
 			/* a send found its peer gone; a kept connection that went

@@ -484,7 +484,7 @@ static void send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k)
 #define OPTS_COMPARED (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_ECN)
 
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c, uint64_t rd_m,
-			 struct kbal_pkt_flow *fl, enum kbal_flow_why *why)
+			 uint32_t pending, struct kbal_pkt_flow *fl, enum kbal_flow_why *why)
 {
 	struct tcp_state c = {}, m = {};
 	struct kbal_pkt_rw learn_up = {}, learn_down = {}, up = {}, down = {};
@@ -507,6 +507,12 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		learn_down.ifindex = __atomic_load_n(&sd->ifindex, __ATOMIC_ACQUIRE);
 		learn_down.last_tsval = __atomic_load_n(&sd->last_tsval, __ATOMIC_ACQUIRE);
 	}
+	/* A handover before the first response is written (pending) comes
+	 * before any packet of the client's since its request: a client on
+	 * 127/8 comes in by lo, and its clock is learned by the program from
+	 * kbald's first packet to it (KBAL_PKT_TS_LEARN). */
+	if (!learn_up.ifindex && pending && (ntohl(fl->up.saddr) >> 24) == 127)
+		learn_up.ifindex = p->lo;
 	/* where the peers' packets came in: each leg's rewritten packets
 	 * leave by the other's interface (on lo they just go on) */
 	if (!learn_up.ifindex || !learn_down.ifindex) {
@@ -531,13 +537,17 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		*why = KBAL_WHY_REPAIR;
 		goto thaw;
 	}
+	/* the client-side socket as it will be once kbald has written the
+	 * rest of the first response (its rcv_nxt, what rcv_nxt() compares
+	 * in step 3, is not moved) */
+	c.snd_nxt += pending;
 	if ((c.ti.tcpi_options & OPTS_COMPARED) != (m.ti.tcpi_options & OPTS_COMPARED)) {
 		*why = KBAL_WHY_OPTIONS;
 		err = -EPROTO;
 		goto thaw;
 	}
 	ts = !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
-	if (ts && (!learn_up.last_tsval || !learn_down.last_tsval)) {
+	if (ts && (!learn_down.last_tsval || (!learn_up.last_tsval && !pending))) {
 		*why = KBAL_WHY_UNSEEN;
 		err = -EPROTO;
 		goto thaw;
@@ -588,10 +598,18 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		/* Each leg's clock mapped onto the other's, 1 ms ahead so
 		 * that a translated TSval never goes back (PAWS); TSecr gets
 		 * the exact inverse, so that RTT samples stay exact. */
-		up.tsval_delta = m.tsval - learn_up.last_tsval + 1;
 		down.tsval_delta = c.tsval - learn_down.last_tsval + 1;
 		up.tsecr_delta = -down.tsval_delta;
-		down.tsecr_delta = -up.tsval_delta;
+		if (learn_up.last_tsval) {
+			up.tsval_delta = m.tsval - learn_up.last_tsval + 1;
+			down.tsecr_delta = -up.tsval_delta;
+		} else {
+			/* the program works out both from the client's
+			 * clock, before the client can switch */
+			up.flags = KBAL_PKT_TS_LEARN;
+			up.last_tsval = m.tsval + 1;
+			send_as(&hold, &fl->down);
+		}
 	}
 
 	/* 2. the entries: what kbald's sockets emit first */
@@ -627,6 +645,13 @@ thaw:
 fail_why:
 	*why = KBAL_WHY_REPAIR;
 	return err;
+}
+
+int kbal_packet_early(const struct kbal_packet *p, const struct kbal_pkt_flow *fl)
+{
+	return fl->counted && !fl->lost &&
+	       ((ntohl(fl->up.saddr) >> 24) == 127 ||
+		__atomic_load_n(&p->seen[2 * fl->slot].ifindex, __ATOMIC_ACQUIRE));
 }
 
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,

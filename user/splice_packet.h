@@ -98,13 +98,20 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 /*
  * Join the flow. cfd/mfd must have nothing unread and mfd nothing unacked:
  * rd_c, rd_m are the bytes kbald has read from each (compared with what
- * the socket received: nothing else may be waiting). Returns 0 (mfd is
- * left frozen in repair mode; cfd stays live until kbal_packet_poll()
+ * the socket received: nothing else may be waiting). pending: the bytes of
+ * the first response kbald has yet to write to cfd, right after (the
+ * entries are made for cfd's sequence numbers past them). Returns 0 (mfd
+ * is left frozen in repair mode; cfd stays live until kbal_packet_poll()
  * says switched), or -errno with both sockets as they were (the caller
  * splices with sockmap instead). why receives a reason.
  */
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c, uint64_t rd_m,
-			 struct kbal_pkt_flow *fl, enum kbal_flow_why *why);
+			 uint32_t pending, struct kbal_pkt_flow *fl, enum kbal_flow_why *why);
+
+/* 1 if the handover may come before the first response is written (its
+ * pending bytes): the interface the client's packets come in by is known,
+ * seen since the member connect or lo for a client on 127/8 */
+int kbal_packet_early(const struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 
 /* 0, or -ENOENT: the entries are gone (or another flow's now) */
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,

@@ -746,3 +746,64 @@ UNIT_TEST(pkt_switch_then_hold_drops)
 	bpf_map_delete_elem(map_fd, &k);
 	bpf_map_delete_elem(map_fd, &kb);
 }
+
+/* A handover before the first response is written: the SWITCH entry does
+ * not know the client's clock, and takes it from the TSecr of kbald's
+ * first packet to the client (the HOLD entry's), the member's entry its
+ * inverse; until then the client's packet does not switch. */
+UNIT_TEST(pkt_hold_learns_the_clients_clock)
+{
+	static const uint8_t opt_ts_ecr300[] = { 1, 1, 8, 10, 0, 0, 0, 50, 0, 0, 1, 0x2c };
+	struct pkt_spec s = base_pkt, back = base_pkt, mem = base_pkt;
+	struct kbal_pkt_rw up = base_rw, down = base_rw, hold = { .action = KBAL_PKT_HOLD };
+	struct kbal_pkt_key k, kb, km;
+	uint8_t out[2048];
+	uint32_t outlen;
+	size_t tsval_at = ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr) + 4;
+
+	if (!setup())
+		return;
+	SPEC_OPTS(s, opt_ts);          /* the client's TSval 100 */
+	back.saddr = s.daddr;
+	back.daddr = s.saddr;
+	back.sport = s.dport;
+	back.dport = s.sport;
+	SPEC_OPTS(back, opt_ts_ecr300);  /* kbald echoes the client's 300 */
+	mem.saddr = 0x7f000009;        /* the member's packets to kbald */
+	mem.sport = 18081;
+	mem.dport = 45000;
+	k = key_of(&s);
+	kb = key_of(&back);
+	km = key_of(&mem);
+	up.action = KBAL_PKT_SWITCH;
+	up.switch_ack = 5000;
+	up.switch_seq = s.seq;
+	up.flags = KBAL_PKT_TS_LEARN;
+	up.last_tsval = 1000;          /* the member-side socket's TSval + 1 */
+	up.tsval_delta = 0;
+	up.gen = down.gen = hold.gen = 7;
+	down.tsecr_delta = 0;
+	hold.saddr = km.saddr;
+	hold.daddr = km.daddr;
+	hold.sport = km.sport;
+	hold.dport = km.dport;
+	bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kb, &hold, BPF_ANY);
+	bpf_map_update_elem(map_fd, &km, &down, BPF_ANY);
+
+	s.ack = 5000;
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "the client's clock unknown: passes");
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_SWITCH, "no switch before the clock is known");
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, "kbald's packet goes out");
+	ASSERT_EQ(get_entry(&k).tsval_delta, 700, "client -> member: 1000 - 300");
+	ASSERT_EQ(get_entry(&km).tsecr_delta, (uint32_t)-700, "member -> client: the inverse");
+	ASSERT_EQ(get_entry(&k).flags & KBAL_PKT_TS_LEARN, 0, "learned once");
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, "a retransmission goes out too");
+	ASSERT_EQ(get_entry(&k).tsval_delta, 700, "and changes nothing");
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "the switching packet");
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_REWRITE, "switched");
+	ASSERT_EQ(get32(out + tsval_at), 800, "its TSval in the member's clock");
+	bpf_map_delete_elem(map_fd, &k);
+	bpf_map_delete_elem(map_fd, &kb);
+	bpf_map_delete_elem(map_fd, &km);
+}
