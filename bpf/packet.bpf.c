@@ -250,25 +250,42 @@ static __always_inline int rewrite_options(void *tcp, void *data_end, const stru
 
 /*
  * The handover came before the first response was written, so the client
- * had sent nothing since its request: its clock is learned here, from the
- * TSecr of kbald's first packet to it (the client's latest TSval, echoed),
- * before the client can send the packet that switches. hold is the HOLD
- * entry (its address fields: the member's entry), up the SWITCH entry.
- * Idempotent: a second packet computes from the same base.
+ * has sent nothing since its request: what kbald could not know of it is
+ * learned here, from kbald's first packet to it, which passes before the
+ * client can send the packet that switches. hold is the HOLD entry (its
+ * address fields: the member's entry), up the SWITCH entry.
+ *   TS_LEARN: the client's clock is the TSecr (its latest TSval, echoed):
+ *             tsval_delta from the base in last_tsval, the member's entry
+ *             the inverse. Idempotent: a second packet computes the same.
+ *   IF_LEARN: the client's packets come in by the interface this one
+ *             leaves by (lo: 1), where the member's rewritten packets must
+ *             go; only if the legs are both on lo or neither (up->ifindex:
+ *             the member's leg, 0 on lo).
  */
-static __always_inline void learn_peer_clock(struct __sk_buff *skb, struct tcphdr *tcp,
-					     void *data_end, __u32 l4off,
-					     const struct kbal_pkt_rw *hold, struct kbal_pkt_rw *up)
+static __always_inline void learn_peer(struct __sk_buff *skb, struct tcphdr *tcp,
+				       void *data_end, __u32 l4off,
+				       const struct kbal_pkt_rw *hold, struct kbal_pkt_rw *up)
 {
 	struct kbal_pkt_key dk = {
 		.saddr = hold->saddr, .daddr = hold->daddr,
 		.sport = hold->sport, .dport = hold->dport,
 	};
-	struct kbal_pkt_rw *down;
+	struct kbal_pkt_rw *down = bpf_map_lookup_elem(&kbal_pkt, &dk);
 	struct opt_pos pos = {};
 	__u32 doff = tcp->doff * 4, ecr, delta;
 
-	if (doff <= sizeof(*tcp) || (void *)tcp + doff > data_end ||
+	if (!down || down->gen != up->gen)
+		return;
+	if (up->flags & KBAL_PKT_IF_LEARN) {
+		int client_lo = skb->ifindex == 1, member_lo = up->ifindex == 0;
+
+		if (client_lo == member_lo) {
+			down->ifindex = client_lo ? 0 : skb->ifindex;
+			__sync_fetch_and_and(&up->flags, ~KBAL_PKT_IF_LEARN);
+		}
+	}
+	if (!(up->flags & KBAL_PKT_TS_LEARN) ||
+	    doff <= sizeof(*tcp) || (void *)tcp + doff > data_end ||
 	    find_options(skb, tcp, data_end, l4off, doff, &pos) || !pos.ts ||
 	    bpf_skb_load_bytes(skb, l4off + (pos.ts & 63) + 6, &ecr, 4))
 		return;
@@ -276,9 +293,7 @@ static __always_inline void learn_peer_clock(struct __sk_buff *skb, struct tcphd
 	if (!ecr)
 		return;   /* nothing echoed yet: the next packet */
 	delta = up->last_tsval - ecr;
-	down = bpf_map_lookup_elem(&kbal_pkt, &dk);
-	if (down && down->gen == up->gen)
-		down->tsecr_delta = -delta;
+	down->tsecr_delta = -delta;
 	up->tsval_delta = delta;
 	__sync_fetch_and_and(&up->flags, ~KBAL_PKT_TS_LEARN);
 }
@@ -348,8 +363,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		struct kbal_pkt_rw *up = bpf_map_lookup_elem(&kbal_pkt, &rev);
 
 		if (up && up->action == KBAL_PKT_SWITCH) {
-			if (up->flags & KBAL_PKT_TS_LEARN)
-				learn_peer_clock(skb, tcp, data_end, l4off, rw, up);
+			if (up->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))
+				learn_peer(skb, tcp, data_end, l4off, rw, up);
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_DROP;
@@ -368,11 +383,11 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		    (__s32)(bpf_ntohl(tcp->ack_seq) - rw->switch_ack) < 0 ||
 		    bpf_ntohl(tcp->seq) != rw->switch_seq)
 			return TC_ACT_NEXT_;
-		/* the client's clock still unknown (no packet of kbald's
-		 * passed since the handover: cannot be, it acks them): not
-		 * switched, kbald's socket takes the packet and kbald the
-		 * flow back */
-		if (rw->flags & KBAL_PKT_TS_LEARN)
+		/* the client's clock or interface still unknown (no packet
+		 * of kbald's passed since the handover, which it acks; or
+		 * the legs' interfaces do not go together): not switched,
+		 * kbald's socket takes the packet and kbald the flow back */
+		if (rw->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))
 			return TC_ACT_NEXT_;
 		rw->action = KBAL_PKT_REWRITE;
 		seen = seen_at(rw->slot, rw->gen);

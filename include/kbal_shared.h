@@ -213,12 +213,18 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * first packet of the HOLD entry (its TSecr: the
 				    * peer's clock) gives tsval_delta, and the
 				    * reverse leg's tsecr_delta; then cleared */
+	KBAL_PKT_IF_LEARN = 1u << 5, /* the same for the interface the peer's
+				    * packets come in by: the one kbald's first
+				    * packet to it leaves by, into the reverse
+				    * entry's ifindex (if both legs are on lo or
+				    * neither; else the flag stays, and the SWITCH
+				    * with it: kbald takes the flow back) */
 };
 
 struct kbal_pkt_rw {
 	__be32 saddr;                  /* the other leg's addresses and ports;
 	                                  HOLD: the 4-tuple of the reverse leg's
-	                                  entry (KBAL_PKT_TS_LEARN) */
+	                                  entry (KBAL_PKT_TS_LEARN, _IF_LEARN) */
 	__be32 daddr;
 	__be16 sport;
 	__be16 dport;

@@ -1015,7 +1015,8 @@ static void pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	list_del(&c->node);
 	list_add_tail(&d->packet, &c->node);
 	first_free(c);
-	log_debug("conn %p: joined packet by packet", (void *)c);
+	log_debug("conn %p: joined packet by packet%s", (void *)c,
+		  pending ? ", before the response" : "");
 }
 
 /*

@@ -490,7 +490,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	struct kbal_pkt_rw learn_up = {}, learn_down = {}, up = {}, down = {};
 	struct kbal_pkt_rw hold = { .action = KBAL_PKT_HOLD, .gen = fl->gen };
 	struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP, .gen = fl->gen };
-	int err, ts;
+	int err, ts, if_learn = 0;
 
 	*why = KBAL_WHY_NONE;
 	/* what the program learned, in kbal_pkt_seen: no syscall */
@@ -507,12 +507,18 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		learn_down.ifindex = __atomic_load_n(&sd->ifindex, __ATOMIC_ACQUIRE);
 		learn_down.last_tsval = __atomic_load_n(&sd->last_tsval, __ATOMIC_ACQUIRE);
 	}
-	/* A handover before the first response is written (pending) comes
+	/* A handover before the first response is written (pending) may come
 	 * before any packet of the client's since its request: a client on
-	 * 127/8 comes in by lo, and its clock is learned by the program from
-	 * kbald's first packet to it (KBAL_PKT_TS_LEARN). */
-	if (!learn_up.ifindex && pending && (ntohl(fl->up.saddr) >> 24) == 127)
-		learn_up.ifindex = p->lo;
+	 * 127/8 comes in by lo; another's interface is guessed from kbald's
+	 * address towards it, and the program learns the real one from
+	 * kbald's first packet to it (KBAL_PKT_IF_LEARN), as it learns the
+	 * client's clock (KBAL_PKT_TS_LEARN, below). */
+	if (!learn_up.ifindex && pending) {
+		if ((ntohl(fl->up.saddr) >> 24) == 127)
+			learn_up.ifindex = p->lo;
+		else if ((learn_up.ifindex = ifindex_of(p, fl->up.daddr)))
+			if_learn = 1;
+	}
 	/* where the peers' packets came in: each leg's rewritten packets
 	 * leave by the other's interface (on lo they just go on) */
 	if (!learn_up.ifindex || !learn_down.ifindex) {
@@ -606,10 +612,15 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		} else {
 			/* the program works out both from the client's
 			 * clock, before the client can switch */
-			up.flags = KBAL_PKT_TS_LEARN;
+			up.flags |= KBAL_PKT_TS_LEARN;
 			up.last_tsval = m.tsval + 1;
 			send_as(&hold, &fl->down);
 		}
+	}
+
+	if (if_learn) {
+		up.flags |= KBAL_PKT_IF_LEARN;
+		send_as(&hold, &fl->down);
 	}
 
 	/* 2. the entries: what kbald's sockets emit first */
@@ -647,11 +658,12 @@ fail_why:
 	return err;
 }
 
-int kbal_packet_early(const struct kbal_packet *p, const struct kbal_pkt_flow *fl)
+int kbal_packet_early(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 {
 	return fl->counted && !fl->lost &&
 	       ((ntohl(fl->up.saddr) >> 24) == 127 ||
-		__atomic_load_n(&p->seen[2 * fl->slot].ifindex, __ATOMIC_ACQUIRE));
+		__atomic_load_n(&p->seen[2 * fl->slot].ifindex, __ATOMIC_ACQUIRE) ||
+		ifindex_of(p, fl->up.daddr));
 }
 
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,

@@ -109,9 +109,10 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 			 uint32_t pending, struct kbal_pkt_flow *fl, enum kbal_flow_why *why);
 
 /* 1 if the handover may come before the first response is written (its
- * pending bytes): the interface the client's packets come in by is known,
- * seen since the member connect or lo for a client on 127/8 */
-int kbal_packet_early(const struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+ * pending bytes): the interface the client's packets come in by is known
+ * (seen since the member connect, lo for a client on 127/8) or can be
+ * guessed from kbald's address towards it (the program corrects it) */
+int kbal_packet_early(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 
 /* 0, or -ENOENT: the entries are gone (or another flow's now) */
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,

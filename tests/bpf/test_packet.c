@@ -750,8 +750,9 @@ UNIT_TEST(pkt_switch_then_hold_drops)
 /* A handover before the first response is written: the SWITCH entry does
  * not know the client's clock, and takes it from the TSecr of kbald's
  * first packet to the client (the HOLD entry's), the member's entry its
- * inverse; until then the client's packet does not switch. */
-UNIT_TEST(pkt_hold_learns_the_clients_clock)
+ * inverse; nor its interface, taken from where that packet leaves by.
+ * Until then the client's packet does not switch. */
+UNIT_TEST(pkt_hold_learns_the_clients_clock_and_interface)
 {
 	static const uint8_t opt_ts_ecr300[] = { 1, 1, 8, 10, 0, 0, 0, 50, 0, 0, 1, 0x2c };
 	struct pkt_spec s = base_pkt, back = base_pkt, mem = base_pkt;
@@ -803,6 +804,27 @@ UNIT_TEST(pkt_hold_learns_the_clients_clock)
 	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "the switching packet");
 	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_REWRITE, "switched");
 	ASSERT_EQ(get32(out + tsval_at), 800, "its TSval in the member's clock");
+
+	/* the client's interface: the one kbald's packet leaves by (a test
+	 * run's is lo) goes into the member's entry where both legs are on
+	 * lo; with the member's leg elsewhere the SWITCH keeps its mark */
+	up.flags = KBAL_PKT_IF_LEARN;
+	up.ifindex = 0;                /* the member's leg on lo */
+	down.ifindex = 42;             /* kbald's guess */
+	bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kb, &hold, BPF_ANY);
+	bpf_map_update_elem(map_fd, &km, &down, BPF_ANY);
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, "kbald's packet goes out");
+	ASSERT_EQ(get_entry(&km).ifindex, 0, "member -> client: on lo, passed on");
+	ASSERT_EQ(get_entry(&k).flags & KBAL_PKT_IF_LEARN, 0, "interface learned");
+	up.ifindex = 5;                /* the member's leg on another interface */
+	bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &km, &down, BPF_ANY);
+	run_one(&back, out, &outlen);
+	ASSERT_EQ(get_entry(&km).ifindex, 42, "legs apart: nothing learned");
+	ASSERT_EQ(get_entry(&k).flags & KBAL_PKT_IF_LEARN, KBAL_PKT_IF_LEARN, "the mark stays");
+	ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, "the client's packet passes");
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_SWITCH, "to kbald's socket: no switch");
 	bpf_map_delete_elem(map_fd, &k);
 	bpf_map_delete_elem(map_fd, &kb);
 	bpf_map_delete_elem(map_fd, &km);

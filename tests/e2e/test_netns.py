@@ -143,17 +143,19 @@ PATH_SOCKMAP, PATH_PACKET = 1, 3
 WHY_MSS = 6
 
 
-def packet_env(topo):
+def packet_env(topo, kbald_args=()):
     from kbaltest import EXAMPLE_CONF
     return Env(topo=topo, conf=EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
-                                                    PACKET_CONF_LINE))
+                                                    PACKET_CONF_LINE), kbald_args=kbald_args)
 
 
 def test_netns_packet_keepalive():
     """Joined across veths: the program at the balancer's ingress rewrites
     and sends each packet out of the other leg's interface; full checksums
-    (no offload) are verified by the client and the members."""
-    with Topo(csum_offload=False) as topo, packet_env(topo) as env:
+    (no offload) are verified by the client and the members. The handover
+    comes before the first response is written: the program learns the
+    client's clock and interface from that response's first packet."""
+    with Topo(csum_offload=False) as topo, packet_env(topo, ["-v"]) as env:
         with env.connect(timeout=30) as c:
             n = member_no(c.get("/first"))
             wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
@@ -173,6 +175,8 @@ def test_netns_packet_keepalive():
         check(st["pkt_rewritten"] > 1000, "packets rewritten: %r" % st)
         eq((st["redirected_bytes"], st["pkt_unparsed"]), (0, 0),
            "bytes through sockmap, packets not understood")
+        check("joined packet by packet, before the response" in env.kbald_stderr(),
+              "the handover before the first response")
         attached = [l for l in env.kbald_stderr().splitlines() if "attached to" in l]
         check(len(attached) >= 3, "attached to lo and the two veths it uses: %r" % attached)
         wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_pkt") == [], 5.0,
