@@ -36,9 +36,15 @@
 #define TCPOPT_SACK  5
 #define TCPOPT_TS    8
 
+/* Not preallocated: a preallocated table lays its 144-byte elements end to
+ * end, so that one direction's counters, written at every packet by one
+ * CPU, shared a cache line with the head of the other direction's element,
+ * which the other CPU's lookup reads; allocated ones come from a 192-byte
+ * size class, whole cache lines each (and memory only for the flows). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KBAL_MAX_FLOWS * 4);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct kbal_pkt_key);
 	__type(value, struct kbal_pkt_rw);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -494,17 +500,10 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	__builtin_memcpy(&new_w, (__u8 *)tcp + 12, 4);
 	csum_acc(&acc, old_w, new_w);
 
-	seen = seen_at(rw->slot, rw->gen);
-	if (tcp->fin) {
+	if (tcp->fin)
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_FIN);
-		if (seen)
-			__sync_fetch_and_or(&seen->flags, KBAL_PKT_FIN);
-	}
-	if (tcp->rst) {
+	if (tcp->rst)
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_RST);
-		if (seen)
-			__sync_fetch_and_or(&seen->flags, KBAL_PKT_RST);
-	}
 	/* One writer per entry (a direction's packets leave one socket, under
 	 * its lock, or come in on one receive queue): plain adds, no locked
 	 * instruction per packet. The coarse clock (a tick's resolution) is
@@ -521,10 +520,26 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			rw->switch_seq = end;
 		}
 	}
-	rw->last_ns = bpf_ktime_get_coarse_ns();
-	if (seen) {
-		seen->bytes = rw->bytes;
-		seen->last_ns = rw->last_ns;
+	/* kbald's view, in kbal_pkt_seen: at a FIN or RST, and otherwise
+	 * once a tick (bytes and last packet are for accounting and idle
+	 * reaping; kbald reads the entry itself where it must be exact).
+	 * Not at every packet: that array is the costliest memory the
+	 * program touches under load. */
+	{
+		__u64 now = bpf_ktime_get_coarse_ns();
+
+		if (tcp->fin || tcp->rst || now != rw->last_ns) {
+			rw->last_ns = now;
+			seen = seen_at(rw->slot, rw->gen);
+			if (seen) {
+				if (tcp->fin)
+					__sync_fetch_and_or(&seen->flags, KBAL_PKT_FIN);
+				if (tcp->rst)
+					__sync_fetch_and_or(&seen->flags, KBAL_PKT_RST);
+				seen->bytes = rw->bytes;
+				seen->last_ns = now;
+			}
+		}
 	}
 
 	/* The addresses, in the IP header and the TCP pseudo header: the IP

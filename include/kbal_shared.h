@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 4
+#define KBAL_LAYOUT_VERSION 5
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -253,6 +253,9 @@ _Static_assert(sizeof(struct kbal_pkt_rw) == 80, "ABI kbal_pkt_rw");
 /*
  * kbal_pkt_seen: what the program saw of one direction of a flow, in a
  * BPF_F_MMAPABLE array that kbald reads in memory (no syscall per poll).
+ * Flags as they happen; bytes and last_ns at most once a clock tick (and
+ * at a FIN or RST): kbald reads the kbal_pkt entries where it must be
+ * exact (kbal_packet_exact).
  * Entry 2s is a flow's client -> member direction, 2s + 1 the other; kbald
  * writes gen when it gives the slot to a flow, and the program writes only
  * where gen is its entry's (a packet still in the program when a slot is

@@ -317,6 +317,9 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 			 * deleted (a SYN on an ended flow) and may have new ones
 			 * under the same keys, which forget must not remove */
 			if (kbal_packet_poll(&d->pkt, c->pf, &st) == 0) {
+				/* still open: the last tick's bytes too */
+				if (!st.ended)
+					kbal_packet_exact(&d->pkt, c->pf, &st);
 				pkt_account(d, c, st.bytes_up, st.bytes_down);
 				/* switched since the last look: the sockets'
 				 * state is the past, they must go silently */

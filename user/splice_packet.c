@@ -698,6 +698,21 @@ int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 	return 0;
 }
 
+int kbal_packet_exact(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+		      struct kbal_pkt_state *st)
+{
+	struct kbal_pkt_rw up, down;
+
+	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
+	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down) || up.gen != fl->gen ||
+	    down.gen != fl->gen || up.action != KBAL_PKT_REWRITE || down.action != KBAL_PKT_REWRITE)
+		return -ENOENT;
+	st->bytes_up = up.bytes;
+	st->bytes_down = down.bytes;
+	st->last_ns = up.last_ns > down.last_ns ? up.last_ns : down.last_ns;
+	return 0;
+}
+
 int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int mfd)
 {
 	struct kbal_pkt_rw up, down;

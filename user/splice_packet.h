@@ -118,6 +118,13 @@ int kbal_packet_early(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 		     struct kbal_pkt_state *st);
 
+/* A joined flow's bytes and last packet from its kbal_pkt entries, exact
+ * (kbal_pkt_seen has them as of the last clock tick a packet passed in,
+ * or the last FIN/RST): two lookups, for the close of a flow still open.
+ * 0, or -ENOENT (not joined, or the entries gone): st as it was. */
+int kbal_packet_exact(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+		      struct kbal_pkt_state *st);
+
 void kbal_packet_forget(struct kbal_packet *p, struct kbal_pkt_flow *fl);
 
 /* Leave repair mode without a window probe; reuseaddr: the socket had

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -828,4 +829,59 @@ UNIT_TEST(pkt_hold_learns_the_clients_clock_and_interface)
 	bpf_map_delete_elem(map_fd, &k);
 	bpf_map_delete_elem(map_fd, &kb);
 	bpf_map_delete_elem(map_fd, &km);
+}
+
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* kbal_pkt_seen gets bytes and last packet once a clock tick (the coarse
+ * clock: bpf_ktime_get_coarse_ns() is CLOCK_MONOTONIC_COARSE), and at a
+ * FIN or RST, exactly; the entry itself counts every packet. */
+UNIT_TEST(pkt_seen_once_a_tick)
+{
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_rw rw = base_rw;
+	struct kbal_pkt_key k = key_of(&s);
+	struct kbal_pkt_seen seen = { .gen = 7 }, got;
+	int seen_fd;
+	__u32 slot = 12;
+	uint8_t out[2048];
+	uint32_t outlen;
+	int same_tick = 0;
+
+	if (!setup())
+		return;
+	seen_fd = bpf_map__fd(skel->maps.kbal_pkt_seen);
+	rw.gen = 7;
+	rw.slot = slot;
+	/* a data packet in the tick of the entry's last one: not mirrored
+	 * (tried until the tick did not turn during the run) */
+	for (int i = 0; i < 50 && !same_tick; i++) {
+		uint64_t t = coarse_ns();
+
+		rw.switch_seq = s.seq;
+		rw.last_ns = t;
+		rw.bytes = 0;
+		bpf_map_update_elem(seen_fd, &slot, &seen, BPF_ANY);
+		bpf_map_update_elem(map_fd, &k, &rw, BPF_ANY);
+		run_one(&s, out, &outlen);
+		same_tick = coarse_ns() == t;
+	}
+	ASSERT_TRUE(same_tick, "a run within one clock tick");
+	ASSERT_EQ(get_entry(&k).bytes, (uint64_t)s.payload, "the entry counts the packet");
+	ASSERT_EQ(bpf_map_lookup_elem(seen_fd, &slot, &got), 0, "seen entry");
+	ASSERT_EQ(got.bytes, 0, "not mirrored within the tick");
+	/* a FIN: mirrored at once, with the bytes before it */
+	s.seq += s.payload;
+	s.flags = 0x19;
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(bpf_map_lookup_elem(seen_fd, &slot, &got), 0, "seen entry");
+	ASSERT_EQ(got.flags, KBAL_PKT_FIN, "FIN mirrored");
+	ASSERT_EQ(got.bytes, 2ull * s.payload, "all the bytes, at the FIN");
+	bpf_map_delete_elem(map_fd, &k);
 }
