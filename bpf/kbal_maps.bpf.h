@@ -47,19 +47,21 @@ struct {
 } kbal_flows SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KBAL_STAT_MAX);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_STAT_CPUS);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct kbal_stat_line);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_stats SEC(".maps");
 
-static __always_inline void kbal_stat_add(__u32 idx, __u64 v)
+/* idx: an enum kbal_stat constant; this CPU's line, no other writer */
+static __always_inline void kbal_stat_add(const __u32 idx, __u64 v)
 {
-	__u64 *c = bpf_map_lookup_elem(&kbal_stats, &idx);
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 *line = bpf_map_lookup_elem(&kbal_stats, &cpu);
 
-	if (c)
-		*c += v;
+	if (line && idx < KBAL_STAT_MAX)
+		line[idx] += v;
 }
 
 #endif /* KBAL_MAPS_BPF_H */

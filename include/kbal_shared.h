@@ -280,7 +280,7 @@ _Static_assert(sizeof(struct kbal_pkt_seen) == 32, "ABI kbal_pkt_seen");
  * a packet of a host with no flow on the packet path costs one load. */
 #define KBAL_MAP_PKT_LIVE  "kbal_pkt_live"
 
-/* kbal_stats: per-CPU counters of the data path. */
+/* kbal_stats: the data path's counters, by index into struct kbal_stat_line. */
 enum kbal_stat {
 	KBAL_STAT_REDIRECTED = 0,  /* skbs redirected */
 	KBAL_STAT_BYTES,           /* bytes redirected */
@@ -291,5 +291,30 @@ enum kbal_stat {
 	KBAL_STAT_PKT_REUSED,      /* ended flows whose 4-tuple a new SYN took */
 	KBAL_STAT_MAX,
 };
+
+/*
+ * kbal_stats is an array with one line per CPU (key: the CPU), each
+ * counter written only by its CPU: a per-CPU array's memory cost the
+ * program about 100 ns more per packet under load on these machines (its
+ * chunks are vmalloc'ed; an array this small is not). 128 bytes a line:
+ * the array's values start 16 bytes into a cache line, and no two CPUs'
+ * counters may share one.
+ */
+struct kbal_stat_line {
+	__u64 redirected_skbs;         /* KBAL_STAT_REDIRECTED, ... in order */
+	__u64 redirected_bytes;
+	__u64 dropped_no_peer;
+	__u64 pkt_rewritten;
+	__u64 pkt_dropped;
+	__u64 pkt_unparsed;
+	__u64 pkt_reused;
+	__u64 spare[9];
+};
+_Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
+_Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
+	       "a field of kbal_stat_line per enum kbal_stat");
+/* kbald sizes it to the possible CPUs before loading; this is what a
+ * program loaded without it (the BPF tests) gets */
+#define KBAL_STAT_CPUS 64
 
 #endif /* KBAL_SHARED_H */

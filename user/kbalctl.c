@@ -94,8 +94,11 @@ static int cmd_stats(struct kbal_maps *m)
 		[KBAL_STAT_PKT_REUSED] = "pkt_reused",
 	};
 
+	unsigned long long v[KBAL_STAT_MAX];
+
+	kbal_maps_stats(m, v);
 	for (unsigned i = 0; i < KBAL_STAT_MAX; i++)
-		printf("%-18s %llu\n", names[i], kbal_maps_stat(m, i));
+		printf("%-18s %llu\n", names[i], v[i]);
 	return 0;
 }
 

@@ -173,7 +173,9 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 		goto fail;
 	}
 	m->skel = skel;
-	err = sockmap_bpf__load(skel);
+	err = kbal_maps_stats_fit(skel->maps.kbal_stats);
+	if (!err)
+		err = sockmap_bpf__load(skel);
 	if (err) {
 		log_err("loading the BPF programs: %s", strerror(-err));
 		goto fail;
@@ -284,20 +286,25 @@ void kbal_maps_close(struct kbal_maps *m)
 	maps_reset(m);
 }
 
-unsigned long long kbal_maps_stat(const struct kbal_maps *m, unsigned idx)
+void kbal_maps_stats(const struct kbal_maps *m, unsigned long long out[KBAL_STAT_MAX])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	unsigned long long sum = 0;
-	__u32 key = idx;
+	struct kbal_stat_line line;
 
-	if (ncpu <= 0)
-		return 0;
-	__u64 vals[ncpu];
-	if (bpf_map_lookup_elem(m->stats_fd, &key, vals))
-		return 0;
-	for (int i = 0; i < ncpu; i++)
-		sum += vals[i];
-	return sum;
+	memset(out, 0, KBAL_STAT_MAX * sizeof(out[0]));
+	/* up to the array's end, where the lookup fails */
+	for (__u32 cpu = 0; bpf_map_lookup_elem(m->stats_fd, &cpu, &line) == 0; cpu++) {
+		const __u64 *v = (const __u64 *)&line;
+
+		for (unsigned i = 0; i < KBAL_STAT_MAX; i++)
+			out[i] += v[i];
+	}
+}
+
+int kbal_maps_stats_fit(struct bpf_map *map)
+{
+	int n = libbpf_num_possible_cpus();
+
+	return n > 0 ? bpf_map__set_max_entries(map, n) : n;
 }
 
 const char *kbal_why_name(unsigned why)

@@ -41,7 +41,12 @@ const char *kbal_why_name(unsigned why);
 int kbal_maps_open(struct kbal_maps *m, const char *pin_dir);
 void kbal_maps_close(struct kbal_maps *m);
 
-/* Sum of a kbal_stats counter over all CPUs. */
-unsigned long long kbal_maps_stat(const struct kbal_maps *m, unsigned idx);
+/* The kbal_stats counters summed over the CPUs' lines, by enum kbal_stat. */
+void kbal_maps_stats(const struct kbal_maps *m, unsigned long long out[KBAL_STAT_MAX]);
+
+struct bpf_map;
+
+/* Before loading an object with kbal_stats: a line for every possible CPU. */
+int kbal_maps_stats_fit(struct bpf_map *map);
 
 #endif

@@ -39,6 +39,7 @@
 #include <bpf/libbpf.h>
 #include "packet.skel.h"
 #include "log.h"
+#include "maps.h"
 #include "splice_packet.h"
 #include "splice_sockmap.h"
 
@@ -161,7 +162,9 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		err = -errno;
 		goto fail;
 	}
-	err = packet_bpf__load(p->skel);
+	err = kbal_maps_stats_fit(p->skel->maps.kbal_stats);
+	if (!err)
+		err = packet_bpf__load(p->skel);
 	if (err) {
 		log_err("loading the packet splice program: %s", strerror(-err));
 		goto fail;

@@ -182,16 +182,15 @@ static int run(const uint8_t *in, size_t len, uint8_t *out, uint32_t *outlen, in
 	return err;
 }
 
+/* a kbal_stats counter summed over the CPUs' lines */
 static uint64_t stat(unsigned idx)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t vals[ncpu > 0 ? ncpu : 1], sum = 0;
-	__u32 k = idx;
+	struct kbal_stat_line line;
+	uint64_t sum = 0;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_stats), &k, vals))
-		return 0;
-	for (int i = 0; i < ncpu; i++)
-		sum += vals[i];
+	for (__u32 cpu = 0; bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_stats), &cpu,
+						&line) == 0; cpu++)
+		sum += ((const uint64_t *)&line)[idx];
 	return sum;
 }
 

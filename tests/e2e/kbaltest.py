@@ -1235,14 +1235,12 @@ class Env:
              "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused")
 
     def stats(self):
-        """kbal_stats summed over the CPUs, by name (kbal_shared.h order;
-        "stat<N>" for an index STATS does not name yet)."""
-        out = {}
+        """kbal_stats summed over the CPUs' lines (one per CPU), by name."""
+        out = dict.fromkeys(self.STATS, 0)
         for e in self.bpftool_dump("kbal_stats"):
-            f = e["formatted"]
-            k = f["key"]
-            out[self.STATS[k] if k < len(self.STATS) else "stat%d" % k] = \
-                sum(v["value"] for v in f["values"])
+            line = e["formatted"]["value"]
+            for name in self.STATS:
+                out[name] += line[name]
         return out
 
     def flows(self):
