@@ -76,6 +76,9 @@ ALL_TOPOLOGIES = ['lo', 'netns']
 # each (x.1) and each one's own (x.2); /24s, default routes via the balancer
 NETNS_DIR = '/run/netns'
 NETNS_SUBNETS = {'client': '10.78.1', 'member1': '10.78.2', 'member2': '10.78.3'}
+# ipfwd's address: held by both members, routed by the balancer over both
+NETNS_SHARED = '10.78.9.1'
+NETNS_SHARED_PORT = 18090
 NETNS_SUFFIX = {'client': 'c', 'balancer': 'b', 'member1': 'm1', 'member2': 'm2'}
 CLONE_NEWNET = 0x40000000
 NETNS_CMD_TIMEOUT = 10.0      # each ip/sysctl command while setting up, bounded
@@ -234,11 +237,13 @@ class Topology:
                 'defaults): client %s.2 <-> %s.1 balancer (IPv4 forwarding on) %s.1 '
                 '<-> %s.2 member1, %s.1 <-> %s.2 member2; wrk and the idle client in '
                 'the client, the proxies in the balancer listening on %s, a '
-                'kbal-backend in each member; ipfwd: the client straight to member1 '
-                'through the balancer namespace\'s IP forwarding' % (
+                'kbal-backend in each member; ipfwd: the client to %s, an address '
+                'both members hold on lo, which the balancer forwards to either '
+                '(one route with two next hops, hashed on addresses and ports)' % (
                     NETNS_SUBNETS['client'], NETNS_SUBNETS['client'],
                     NETNS_SUBNETS['member1'], NETNS_SUBNETS['member1'],
-                    NETNS_SUBNETS['member2'], NETNS_SUBNETS['member2'], self.proxy_addr))
+                    NETNS_SUBNETS['member2'], NETNS_SUBNETS['member2'], self.proxy_addr,
+                    NETNS_SHARED))
 
 
 TOPO = Topology('lo')
@@ -283,6 +288,16 @@ def netns_up(topo):
         ns_cmd(topo.wrap(role, ['ip', 'link', 'set', dev, 'up']))
         ns_cmd(topo.wrap(role, ['ip', 'route', 'add', 'default', 'via', net + '.1']))
     ns_cmd(topo.wrap('balancer', ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']))
+    # ipfwd over both members: NETNS_SHARED on each member's lo, and one
+    # route to it over both in the balancer, a flow's next hop chosen by a
+    # hash of its ports and addresses (ECMP, L4 policy)
+    for role in ('member1', 'member2'):
+        ns_cmd(topo.wrap(role, ['ip', 'addr', 'add', NETNS_SHARED + '/32', 'dev', 'lo']))
+    ns_cmd(topo.wrap('balancer', ['sysctl', '-q', '-w',
+                                  'net.ipv4.fib_multipath_hash_policy=1']))
+    ns_cmd(topo.wrap('balancer', ['ip', 'route', 'add', NETNS_SHARED + '/32'] + [
+        w for role in ('member1', 'member2')
+        for w in ('nexthop', 'via', NETNS_SUBNETS[role] + '.2', 'dev', 'to-' + role)]))
     log('namespaces %s (%s forwards)' % (
         ', '.join('%s %s' % (r, n) for r, n in topo.ns.items()), bal))
 
@@ -1590,10 +1605,10 @@ def main():
             STATE.home_ns_fd = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
             netns_up(TOPO)
         a1, a2 = TOPO.member_addrs
-        # on lo both members also listen on one shared port (SO_REUSEPORT):
-        # noproxy's connections are spread over both, as kbal's are; the
-        # members of netns are in namespaces of their own (ipfwd: member1)
-        shared = None if TOPO.ns else (a1, free_port(a1))
+        # both members also listen on one shared address: on lo one port
+        # (SO_REUSEPORT), in netns an address both hold (ECMP in the
+        # balancer): noproxy's connections are spread over both, as kbal's
+        shared = (NETNS_SHARED, NETNS_SHARED_PORT) if TOPO.ns else (a1, free_port(a1))
         b1, p1 = start_backend('WAS1', STATE.tmpdir, 'member1', a1, shared)
         b2, p2 = start_backend('WAS2', STATE.tmpdir, 'member2', a2, shared)
         ctx = {'backends': {'WAS1': b1, 'WAS2': b2}, 'members': [(a1, p1), (a2, p2)], 'seq': 0,
