@@ -214,6 +214,8 @@ static int setup(void)
 	/* nothing pinned: the tests must leave no trace on bpffs */
 	bpf_object__for_each_map(m, skel->obj)
 		bpf_map__set_pin_path(m, NULL);
+	/* a kbal_stats line for every CPU a run may land on, as kbald does */
+	bpf_map__set_max_entries(skel->maps.kbal_stats, libbpf_num_possible_cpus());
 	if (!ASSERT_EQ(packet_bpf__load(skel), 0, "load packet.bpf.o (run as root)")) {
 		packet_bpf__destroy(skel);
 		skel = NULL;
