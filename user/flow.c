@@ -905,19 +905,27 @@ static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_fl
  * carries what waits in that socket to the member. Too late for that (the
  * member already answered through the program): the connection is lost.
  */
+/* the handover undone (nothing switched yet): the entries go, the member
+ * side thaws; -1 with the connection closed where it cannot be */
+static int pkt_undo(struct kbal_daemon *d, struct kbal_conn *c, const char *what)
+{
+	if (kbal_packet_take_back(&d->pkt, c->pf, c->fd[M])) {
+		log_warn("conn %p: %s after the packet handover: closing", (void *)c, what);
+		conn_close(d, c);
+		return -1;
+	}
+	free(c->pf);
+	c->pf = NULL;
+	return 0;
+}
+
 static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 				  .data.u64 = (uint64_t)(uintptr_t)c | M };
 
-	if (kbal_packet_take_back(&d->pkt, c->pf, c->fd[M])) {
-		log_warn("conn %p: client bytes reached kbald after the packet handover: "
-			 "closing", (void *)c);
-		conn_close(d, c);
+	if (pkt_undo(d, c, "client bytes reached kbald"))
 		return;
-	}
-	free(c->pf);
-	c->pf = NULL;
 	c->pkt = 0;
 	c->drain_since = 0;
 	c->want_packet = 0;
@@ -994,14 +1002,8 @@ static void pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 			 * socket): the client cannot have acknowledged what
 			 * it has not got, so nothing switched; the flow goes
 			 * on as before the handover, to sockmap */
-			if (kbal_packet_take_back(&d->pkt, c->pf, c->fd[M])) {
-				log_warn("conn %p: packet handover could not be taken back: "
-					 "closing", (void *)c);
-				conn_close(d, c);
+			if (pkt_undo(d, c, "the first response not written at once"))
 				return;
-			}
-			free(c->pf);
-			c->pf = NULL;
 			pkt_give_up(d, c, KBAL_WHY_BUSY);
 			log_debug("conn %p: first response not written at once: sockmap",
 				  (void *)c);

@@ -701,14 +701,24 @@ int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 	return 0;
 }
 
+/* the two entries of a joined flow, if both are still this flow's */
+static int joined_entries(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			  struct kbal_pkt_rw *up, struct kbal_pkt_rw *down)
+{
+	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->up, up) ||
+	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, down) || up->gen != fl->gen ||
+	    down->gen != fl->gen || up->action != KBAL_PKT_REWRITE ||
+	    down->action != KBAL_PKT_REWRITE)
+		return -ENOENT;
+	return 0;
+}
+
 int kbal_packet_exact(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 		      struct kbal_pkt_state *st)
 {
 	struct kbal_pkt_rw up, down;
 
-	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
-	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down) || up.gen != fl->gen ||
-	    down.gen != fl->gen || up.action != KBAL_PKT_REWRITE || down.action != KBAL_PKT_REWRITE)
+	if (joined_entries(p, fl, &up, &down))
 		return -ENOENT;
 	st->bytes_up = up.bytes;
 	st->bytes_down = down.bytes;
@@ -746,9 +756,7 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 {
 	struct kbal_pkt_rw up, down;
 
-	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) ||
-	    bpf_map_lookup_elem(p->pkt_fd, &fl->down, &down) || up.gen != fl->gen ||
-	    down.gen != fl->gen || up.action != KBAL_PKT_REWRITE || down.action != KBAL_PKT_REWRITE)
+	if (joined_entries(p, fl, &up, &down))
 		return -ENOENT;
 	/* what each peer sent last (switch_seq: the highest sequence number
 	 * seen + 1, in the sender's leg) is what the other expects next */
