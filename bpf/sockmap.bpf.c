@@ -11,7 +11,7 @@
  * The sockhash key is the *source's* cookie: one lookup, no flow table.
  * No per-socket byte counter: kbald derives what is still in flight from
  * the sockets' own tcp_info (see splice_sockmap.c), which keeps the per-skb
- * work at one hash lookup and one per-CPU counter.
+ * work at one hash lookup and this CPU's line of counters.
  *
  * Why a stream parser that only says "take what is there": without one
  * (BPF_SK_SKB_VERDICT) the kernel reads the receive queue with
