@@ -970,12 +970,12 @@ static int pkt_early(struct kbal_daemon *d, const struct kbal_conn *c)
 	const struct kbal_first *f = c->f;
 
 	return c->want_packet && !c->pkt && !c->local && !c->pool && c->connected && c->pf &&
-	       kbal_packet_early(&d->pkt, c->pf) &&
 	       c->wr[C] == 0 && dir_pending(c, DOWN) <= PKT_EARLY_MAX &&
 	       c->phase[DOWN] == P_FLUSH && !c->fin[DOWN] && c->empty[DOWN] &&
 	       c->rd[DOWN] == f->msg_total[DOWN] &&
 	       c->phase[UP] == P_FLUSH && !c->fin[UP] && c->empty[UP] &&
-	       dir_all_written(c, UP) && c->rd[UP] == f->msg_total[UP];
+	       dir_all_written(c, UP) && c->rd[UP] == f->msg_total[UP] &&
+	       kbal_packet_early(&d->pkt, c->pf);   /* last: may look up addresses */
 }
 
 /* Both directions are quiet after the first exchange (or all but the
