@@ -233,12 +233,17 @@ void kbal_packet_fini(struct kbal_packet *p)
 }
 
 /* The interface that holds local address a (network order), 0 if none. */
+static int loopback_addr(uint32_t a)
+{
+	return (ntohl(a) >> 24) == 127;
+}
+
 static int ifindex_of(struct kbal_packet *p, uint32_t a)
 {
 	struct ifaddrs *ifa, *i;
 	uint64_t now;
 
-	if ((ntohl(a) >> 24) == 127)
+	if (loopback_addr(a))
 		return p->lo;
 	for (int n = 0; n < p->naddrs; n++)
 		if (p->addrs[n].addr == a)
@@ -517,7 +522,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	 * kbald's first packet to it (KBAL_PKT_IF_LEARN), as it learns the
 	 * client's clock (KBAL_PKT_TS_LEARN, below). */
 	if (!learn_up.ifindex && pending) {
-		if ((ntohl(fl->up.saddr) >> 24) == 127)
+		if (loopback_addr(fl->up.saddr))
 			learn_up.ifindex = p->lo;
 		else if ((learn_up.ifindex = ifindex_of(p, fl->up.daddr)))
 			if_learn = 1;
@@ -664,7 +669,7 @@ fail_why:
 int kbal_packet_early(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 {
 	return fl->counted && !fl->lost &&
-	       ((ntohl(fl->up.saddr) >> 24) == 127 ||
+	       (loopback_addr(fl->up.saddr) ||
 		__atomic_load_n(&p->seen[2 * fl->slot].ifindex, __ATOMIC_ACQUIRE) ||
 		ifindex_of(p, fl->up.daddr));
 }
