@@ -119,6 +119,7 @@ PACKAGES = {
     'apache': ('/usr/sbin/apache2', ['apache2']),
 }
 DISTRO_DAEMONS = ('haproxy', 'nginx', 'apache2')
+KBAL_EXTRA_CONF = []          # --kbal-conf: directives added to kbal's configuration
 
 
 class Interrupted(Exception):
@@ -768,7 +769,8 @@ def start_peer(target, backends, rundir):
         # addresses), kbal's default, said explicitly here
         text = text.replace('ProxySet lbmethod=byrequests',
                             'ProxySet lbmethod=byrequests\nKbalSplice %s'
-                            % ('packet' if target == 'kbal-packet' else 'sockmap'))
+                            % ('packet' if target == 'kbal-packet' else 'sockmap')
+                            + ''.join('\n' + line for line in KBAL_EXTRA_CONF))
         with open(conf, 'w') as f:
             f.write(text)
         pin = '/sys/fs/bpf/kbal-bench-%d' % os.getpid()
@@ -1525,6 +1527,9 @@ def parse_args():
     ap.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
     ap.add_argument('--keep-logs', action='store_true',
                     help='keep the temp dir with the peers\' configurations and logs')
+    ap.add_argument('--kbal-conf', action='append', default=[], metavar='DIRECTIVE',
+                    help='add DIRECTIVE to kbal\'s configuration (both kbal targets, inside '
+                    'the balancer), e.g. "KbalMemberCongestion cubic"; repeatable')
     ap.add_argument('--doc', default=DOC, metavar='FILE',
                     help='write the results into FILE instead of docs/benchmarks.md')
     args = ap.parse_args()
@@ -1548,12 +1553,16 @@ def parse_args():
         ap.error('--idle-conns 1..25000')
     args.scenarios = [s for s in ALL_SCENARIOS if s in args.scenarios]
     args.targets = [t for t in ALL_TARGETS if t in args.targets]
+    for line in args.kbal_conf:
+        if not line.strip() or '\n' in line:
+            ap.error('--kbal-conf takes one directive per use')
     return args
 
 
 def main():
     global TOPO
     args = parse_args()
+    KBAL_EXTRA_CONF[:] = args.kbal_conf
     TOPO = Topology(args.topology)
     STATE.keep_tmpdir = args.keep_logs
     command = ' '.join(shlex.quote(a) for a in

@@ -19,6 +19,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include "conf.h"
 
 #define LINE_LEN    8192              /* httpd's MAX_STRING_LEN */
@@ -597,6 +600,51 @@ static int kw_splice(struct parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
+/* Can a socket of this host use congestion control name? Those the kernel
+ * has loaded are listed in /proc; others may be a module that TCP_CONGESTION
+ * loads (with CAP_NET_ADMIN), so a socket is asked before saying no. */
+static int cc_usable(const char *name, char *avail, size_t availsz)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "re");
+	int fd, ok = 0;
+
+	avail[0] = 0;
+	if (f) {
+		if (fgets(avail, (int)availsz, f))
+			avail[strcspn(avail, "\n")] = 0;
+		fclose(f);
+	}
+	for (char *p = avail; *p && !ok; p += strcspn(p, " "), p += strspn(p, " "))
+		ok = strlen(name) == strcspn(p, " ") && !strncmp(p, name, strlen(name));
+	if (ok)
+		return 1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		ok = !setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name));
+		close(fd);
+	}
+	return ok;
+}
+
+/* KbalMemberCongestion ALGO: the congestion control of kbald's connections
+ * to members (TCP_CONGESTION), where the system's default suits its clients,
+ * not a hop to the next rack (docs/configuration.md) */
+static int kw_member_cc(struct parser *p, UNUSED int argc, char **argv)
+{
+	char *dst = p->ctx == C_BALANCER ? p->conf->balancers[p->bal].member_cc :
+					   p->conf->member_cc;
+	char avail[256];
+
+	if (strlen(argv[1]) >= KBAL_CC_LEN)
+		return perr(p, "KbalMemberCongestion %s: a congestion control's name is at most "
+			    "%d characters", argv[1], KBAL_CC_LEN - 1);
+	if (!cc_usable(argv[1], avail, sizeof(avail)))
+		return perr(p, "KbalMemberCongestion %s: not a congestion control this kernel "
+			    "has (available: %s)", argv[1], avail[0] ? avail : "none listed");
+	strcpy(dst, argv[1]);
+	return 0;
+}
+
 /* The value is sent as is but for these formats, expanded per response. */
 static int check_header_value(struct parser *p, const char *v)
 {
@@ -1003,6 +1051,7 @@ static const struct keyword keywords[] = {
 	{ "ProxyRequests",     C_SERVER,              1, 1,        kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER,              1, 1,        kw_preservehost },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,        kw_splice },
+	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,     kw_member_cc },
 	{ "Header",            C_SERVER,              3, 5,        kw_header },
 	{ "<Proxy",            C_SERVER,              1, 1,        kw_proxy_section },
 	{ "<Location",         C_SERVER,              1, 2,        kw_location_section },
@@ -1363,6 +1412,8 @@ static int finish(struct parser *p)
 			 * not, or where the packet program cannot load) */
 			b->splice = KBAL_SPLICE_PACKET;
 		}
+		if (!b->member_cc[0])
+			strcpy(b->member_cc, c->member_cc);
 		if (!b->timeout_ms)
 			b->timeout_ms = c->timeout_ms;
 		for (unsigned k = 0; k < b->nmembers; k++)

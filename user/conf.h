@@ -42,6 +42,10 @@ struct kbal_conf_member {
 #define KBAL_POOL_MAX     64
 #define KBAL_POOL_TTL_MS  60000
 
+/* a TCP congestion control's name, as TCP_CONGESTION takes it (the
+ * kernel's TCP_CA_NAME_MAX, with its NUL) */
+#define KBAL_CC_LEN 16
+
 struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
 	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */
@@ -53,6 +57,8 @@ struct kbal_conf_balancer {
 	int splice_set;                   /* KbalSplice given (here or at server level); 0: the
 					   * default, which falls back to sockmap where the packet
 					   * program cannot be loaded */
+	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion (inherits the server's);
+					   * "": the system's default */
 	unsigned nmembers;
 	struct kbal_conf_member members[KBAL_MAX_MEMBERS];
 	int line;                         /* line of <Proxy balancer://...> */
@@ -129,6 +135,7 @@ struct kbal_conf {
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
 	unsigned splice;                  /* KbalSplice at server level */
 	int splice_set;
+	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion at server level */
 };
 
 typedef void (*kbal_conf_warn_fn)(void *data, const char *msg);

@@ -413,6 +413,7 @@ static void conn_error(struct kbal_conn *c, unsigned status)
 static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_member *m = &d->maps.members[c->member];
+	const char *cc = d->conf->balancers[c->balancer].member_cc;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
 				  .sin_port = htons(m->port) };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -423,6 +424,10 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* checked when the configuration was read: a failure here leaves the
+	 * system's default, which is no reason to refuse the request */
+	if (cc[0])
+		setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
 		int err = -errno;
 

@@ -3,6 +3,7 @@
 later byte must arrive, unchanged and in order, at the same member."""
 
 import os
+import subprocess
 
 from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, build_request, check, check_pattern, chunked,
                       crc_line, echo_check, eq, wait_until, ws_upgrade, WS_ACCEPT)
@@ -280,3 +281,36 @@ def test_request_with_the_clients_fin():
             for n in (1, 2):
                 wait_until(lambda: env.member(n)["busy"] == 0, 2.0,
                            "KbalSplice %s: member %d busy 0" % (mode, n))
+
+
+def member_side_cc(env, n):
+    """The congestion control of kbald's established connections to member n
+    (ss names it in each socket's -i line)."""
+    out = subprocess.run(["ss", "-Htni", "state", "established", "dport = :%d" % env.ports["b%d" % n]],
+                         stdout=subprocess.PIPE, check=True, timeout=10).stdout.decode()
+    names = set(out.split()) & set(open("/proc/sys/net/ipv4/tcp_available_congestion_control")
+                                   .read().split())
+    return names
+
+
+def test_member_congestion_control():
+    """KbalMemberCongestion: kbald's connections to members use the named
+    congestion control (TCP_CONGESTION), the client's side the system's; an
+    upload through them arrives whole."""
+    system = open("/proc/sys/net/ipv4/tcp_congestion_control").read().strip()
+    other = "reno" if system != "reno" else "cubic"
+    body = os.urandom(8 * MiB + 3)
+    for conf, want in ((CONF, system),
+                       (CONF.replace("KbalSplice sockmap", "KbalSplice sockmap\nKbalMemberCongestion "
+                                     + other), other)):
+        with Env(conf=conf) as env, env.connect(timeout=30) as c:
+            n = member_no(c.get("/"))
+            c.request("POST", "/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(body)), "upload to a member on %s" % want)
+            eq(member_side_cc(env, n), {want}, "congestion control of kbald's connection to WAS%d" % n)
+            client_side = subprocess.run(["ss", "-Htni", "state", "established",
+                                          "sport = :%d" % env.port],
+                                         stdout=subprocess.PIPE, check=True,
+                                         timeout=10).stdout.decode()
+            check(system in client_side.split(), "the client's side keeps %s: %r" % (system, client_side))

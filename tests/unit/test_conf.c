@@ -370,17 +370,18 @@ UNIT_TEST(conf_balancer_params)
 {
 	/* server-level forms, and a balancer named by ProxyPass before it is defined */
 	struct run *r = run("Listen 80\nTimeout 30\nProxyTimeout 20\nKbalSplice off\n"
+			    "KbalMemberCongestion reno\n"
 			    "ProxyPass /app balancer://Late/app timeout=7\n"
 			    "BalancerMember balancer://late http://127.0.0.1:1 route=x\n"
 			    "ProxySet balancer://late lbmethod=bybusyness nofailover=On stickysession=JSESSIONID|jsessionid\n"
 			    "<Proxy balancer://other>\nKbalSplice sockmap\nProxySet lbmethod=bytraffic maxattempts=3 growth=2\n"
-			    "BalancerMember http://127.0.0.1:2\n</Proxy>\n"
+			    "KbalMemberCongestion cubic\nBalancerMember http://127.0.0.1:2\n</Proxy>\n"
 			    "ProxyPass /o balancer://other/o\n");
 	const struct kbal_conf *c = r->c;
 
 	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(c->nbalancers, 2, "nbalancers")) {
 		ASSERT_STREQ(c->balancers[0].name, "Late", "name as first written");
-		ASSERT_EQ(c->balancers[0].line, 6, "defined by the BalancerMember line");
+		ASSERT_EQ(c->balancers[0].line, 7, "defined by the BalancerMember line");
 		ASSERT_EQ(c->balancers[0].lbmethod, KBAL_LB_BYBUSYNESS, "lbmethod");
 		ASSERT_EQ(c->balancers[0].flags, KBAL_BF_NOFAILOVER, "nofailover");
 		ASSERT_STREQ(c->balancers[0].sticky, "JSESSIONID", "first sticky name");
@@ -390,6 +391,8 @@ UNIT_TEST(conf_balancer_params)
 		ASSERT_EQ(c->balancers[0].splice_set, 1, "an inherited KbalSplice is asked for");
 		ASSERT_EQ(c->balancers[1].lbmethod, KBAL_LB_BYTRAFFIC, "bytraffic");
 		ASSERT_EQ(c->balancers[1].splice, KBAL_SPLICE_SOCKMAP, "own KbalSplice");
+		ASSERT_STREQ(c->balancers[0].member_cc, "reno", "inherits KbalMemberCongestion");
+		ASSERT_STREQ(c->balancers[1].member_cc, "cubic", "own KbalMemberCongestion");
 		ASSERT_EQ(c->balancers[1].timeout_ms, 20000, "ProxyTimeout wins over Timeout");
 		ASSERT_EQ(c->timeout_ms, 20000, "server timeout");
 		ASSERT_EQ(c->pass[0].balancer, 0, "resolved later");
@@ -409,6 +412,18 @@ UNIT_TEST(conf_balancer_params)
 	expect_err(HEAD "ProxySet http://127.0.0.1:9001 retry=5\n",
 		   "t.conf:5: ProxySet http://127.0.0.1:9001: give member parameters on its BalancerMember line");
 	expect_err(HEAD "KbalSplice bogus\n", "t.conf:5: KbalSplice bogus: must be packet, sockmap or off");
+	expect_err(HEAD "KbalMemberCongestion a_name_far_too_long\n", "t.conf:5: KbalMemberCongestion "
+		   "a_name_far_too_long: a congestion control's name is at most 15 characters");
+	r = run(HEAD "KbalMemberCongestion nosuchcc\n");
+	ASSERT_EQ(r->rc, -1, "an unknown congestion control");
+	ASSERT_HAS(r->err, "t.conf:5: KbalMemberCongestion nosuchcc: not a congestion control this "
+		   "kernel has (available: ", "error text");
+	ASSERT_HAS(r->err, "reno", "lists what the kernel has");
+	done(r);
+	r = run(HEAD TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_STREQ(r->c->balancers[0].member_cc, "", "the system's default unless asked");
+	done(r);
 	expect_err("Listen 80\n<Proxy balancer://c>\nProxySet lbmethod=bytraffic\n</Proxy>\n",
 		   "t.conf:2: balancer://c has no BalancerMember");
 }
