@@ -24,6 +24,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "kbal_maps.bpf.h"
 
 struct {
@@ -42,7 +43,54 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_sk_dst SEC(".maps");
 
+/* kbald's alone, not pinned: a report is for the image that reads it */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, KBAL_SK_EVENTS_SIZE);
+} kbal_sk_events SEC(".maps");
+
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* skb->_sk_redir: the target bpf_sk_redirect_hash() chose, flags in the
+ * low bits (the kernel's BPF_F_PTR_MASK) */
+#define KBAL_SK_REDIR_FLAGS 3ul
+/* sk->sk_user_data: the psock, flags in the low bits (SK_USER_DATA_PTRMASK) */
+#define KBAL_SK_USER_DATA_FLAGS 7ul
+/* bytes waiting for the target's worker before the source is paused, as
+ * the queue's length times this skb's (the queue keeps no byte count; a
+ * bulk stream's skbs are alike). A transfer to a local reader that keeps up
+ * queues megabytes here at times (128 loopback skbs, 8 MiB, paused the e2e
+ * 64 MiB transfers); a reader that stops lets it grow without end. */
+#define KBAL_SK_QUEUE_BYTES (128ull << 20)
+
+/* Backpressure (kbal_shared.h, struct kbal_sk_event): the target's psock
+ * worker has about KBAL_SK_QUEUE_BYTES waiting, a queue with no bound of
+ * its own. The target is read from what bpf_sk_redirect_hash() stored in the
+ * skb, its psock from sk_user_data: two reads, no lookup. Said for every
+ * skb while it lasts; kbald's pause ends it. A full ring loses a report,
+ * the next skb makes it again. */
+static __always_inline void kbal_check_target(struct __sk_buff *skb, __u64 cookie, int len)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	unsigned long to = kskb->_sk_redir & ~KBAL_SK_REDIR_FLAGS, ud;
+	struct sk_psock *psock;
+	struct sock *sk;
+	struct kbal_sk_event ev;
+
+	if (!to)
+		return;
+	sk = bpf_rdonly_cast((void *)to, bpf_core_type_id_kernel(struct sock));
+	ud = (unsigned long)sk->sk_user_data & ~KBAL_SK_USER_DATA_FLAGS;
+	if (!ud)
+		return;
+	psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
+	if ((__u64)psock->ingress_skb.qlen * (__u32)len < KBAL_SK_QUEUE_BYTES)
+		return;
+	ev.cookie = cookie;
+	bpf_ringbuf_output(&kbal_sk_events, &ev, sizeof(ev), 0);
+	kbal_stat_add(KBAL_STAT_SK_BACKLOG, 1);
+}
 
 /* Where the strparser's message starts in skb, and how long it is (0 before
  * the parser ran): skb is a clone of a whole receive-queue skb and
@@ -91,6 +139,7 @@ int kbal_verdict(struct __sk_buff *skb)
 	}
 	kbal_stat_add(KBAL_STAT_REDIRECTED, 1);
 	kbal_stat_add(KBAL_STAT_BYTES, len);
+	kbal_check_target(skb, cookie, len);
 	return SK_PASS;
 }
 

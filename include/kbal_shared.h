@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 5
+#define KBAL_LAYOUT_VERSION 6
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -289,6 +289,7 @@ enum kbal_stat {
 	KBAL_STAT_PKT_DROPPED,     /* packets of a frozen socket, dropped */
 	KBAL_STAT_PKT_UNPARSED,    /* joined flow, header not understood: dropped */
 	KBAL_STAT_PKT_REUSED,      /* ended flows whose 4-tuple a new SYN took */
+	KBAL_STAT_SK_BACKLOG,      /* sockmap: redirects to a worker far behind (kbal_sk_events) */
 	KBAL_STAT_MAX,
 };
 
@@ -308,7 +309,8 @@ struct kbal_stat_line {
 	__u64 pkt_dropped;
 	__u64 pkt_unparsed;
 	__u64 pkt_reused;
-	__u64 spare[9];
+	__u64 sk_backlog;
+	__u64 spare[8];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
@@ -316,5 +318,21 @@ _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, sp
 /* kbald sizes it to the possible CPUs before loading; this is what a
  * program loaded without it (the BPF tests) gets */
 #define KBAL_STAT_CPUS 64
+
+/*
+ * kbal_sk_events (ring buffer, sockmap path): the kernel queues what the
+ * verdict redirects for the target's psock worker with no limit of its
+ * own, so a spliced direction whose receiver reads slower than its sender
+ * sends would take the sender's bytes into the balancer's memory without
+ * end (2.8 GiB in 8 s from one client, measured before this). The verdict
+ * reports a redirect to a target whose worker has about KBAL_SK_QUEUE_BYTES
+ * (128 MiB) waiting; kbald pauses that direction (the source leaves kbal_sk_src, its
+ * TCP window closes) and copies the rest of it itself once the kernel has
+ * sent what it took (docs/design.md, "Backpressure").
+ */
+struct kbal_sk_event {
+	__u64 cookie;                  /* the source socket's (its kbal_sk_src key) */
+};
+#define KBAL_SK_EVENTS_SIZE (64 * 1024)
 
 #endif /* KBAL_SHARED_H */

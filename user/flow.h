@@ -30,6 +30,18 @@
 #include "takeover.h"
 
 struct kbal_flow_batch;
+struct kbal_conn;
+struct ring_buffer;
+
+/* sockmap-spliced connections by the cookie of a direction's source
+ * socket: what a kbal_sk_events report names (open addressing) */
+struct kbal_ctab {
+	struct kbal_ctab_slot {
+		uint64_t cookie;    /* 0: free */
+		struct kbal_conn *c;
+	} *slot;
+	uint32_t mask, n;
+};
 
 struct kbal_listener {
 	int fd;
@@ -59,6 +71,10 @@ struct kbal_daemon {
 	struct kbal_flow_batch *flow_batch; /* kbal_flows writes of this loop turn */
 	struct kbal_pool pool;      /* idle kept-alive connections to members */
 	uint64_t pool_scan;
+	struct kbal_ctab ctab;      /* spliced directions' sources, by cookie */
+	struct ring_buffer *sk_events; /* kbal_sk_events: a target is full */
+	struct kbal_conn **paused;  /* with a direction paused (backpressure) */
+	unsigned npaused, paused_cap;
 	struct kbal_packet pkt;     /* the packet path, when a balancer uses it */
 	int pkt_on;
 	int accept_paused;          /* out of descriptors: listeners off */

@@ -92,6 +92,7 @@ static int cmd_stats(struct kbal_maps *m)
 		[KBAL_STAT_PKT_DROPPED] = "pkt_dropped",
 		[KBAL_STAT_PKT_UNPARSED] = "pkt_unparsed",
 		[KBAL_STAT_PKT_REUSED] = "pkt_reused",
+		[KBAL_STAT_SK_BACKLOG] = "sk_backlog",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

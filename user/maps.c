@@ -30,7 +30,7 @@ static void maps_reset(struct kbal_maps *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->lock_fd = m->meta_fd = m->balancers_fd = m->members_fd = -1;
-	m->flows_fd = m->src_fd = m->dst_fd = m->stats_fd = -1;
+	m->flows_fd = m->src_fd = m->dst_fd = m->stats_fd = m->events_fd = -1;
 }
 
 /* bpffs must be mounted where the pins go; mount it at /sys/fs/bpf if not. */
@@ -187,6 +187,7 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 	m->src_fd = bpf_map__fd(skel->maps.kbal_sk_src);
 	m->dst_fd = bpf_map__fd(skel->maps.kbal_sk_dst);
 	m->stats_fd = bpf_map__fd(skel->maps.kbal_stats);
+	m->events_fd = bpf_map__fd(skel->maps.kbal_sk_events);
 
 	/* Parser and verdict, not BPF_SK_SKB_VERDICT alone: the verdict-only
 	 * path reads with tcp_read_skb(), which redirects the already

@@ -26,6 +26,7 @@ struct kbal_maps {
 	size_t meta_len, balancers_len, members_len;  /* mmap lengths */
 	int meta_fd, balancers_fd, members_fd;
 	int flows_fd, src_fd, dst_fd, stats_fd;
+	int events_fd;                   /* kbal_sk_events (kbald only; the skeleton's) */
 };
 
 /*

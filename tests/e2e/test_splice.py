@@ -3,7 +3,12 @@
 later byte must arrive, unchanged and in order, at the same member."""
 
 import os
+import select
+import socket
 import subprocess
+import threading
+import time
+import zlib
 
 from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, build_request, check, check_pattern, chunked,
                       crc_line, echo_check, eq, wait_until, ws_upgrade, WS_ACCEPT)
@@ -314,3 +319,142 @@ def test_member_congestion_control():
                                          stdout=subprocess.PIPE, check=True,
                                          timeout=10).stdout.decode()
             check(system in client_side.split(), "the client's side keeps %s: %r" % (system, client_side))
+
+
+# Backpressure (kbal_shared.h, struct kbal_sk_event): what a spliced
+# direction may hold in the balancer while its receiver does not read. The
+# sockets' own buffers grow to tens of MiB on loopback (tcp_rmem, tcp_wmem);
+# without the pause, everything the sender had went into kernel memory.
+HELD_MAX = 192 * MiB
+
+
+def push_until_blocked(sock, total, quiet=1.0, limit=20.0):
+    """Send up to total bytes of the pattern without blocking until the
+    socket takes nothing for `quiet` seconds; returns the count sent."""
+    chunk = bytes(range(256)) * 4096
+    sent, t0 = 0, time.monotonic()
+    last = t0
+    sock.setblocking(False)
+    try:
+        while sent < total and time.monotonic() - t0 < limit:
+            try:
+                off = sent % len(chunk)
+                sent += sock.send(chunk[off:off + min(len(chunk) - off, total - sent)])
+                last = time.monotonic()
+            except BlockingIOError:
+                if time.monotonic() - last > quiet:
+                    break
+                select.select([], [sock], [], 0.05)
+    finally:
+        sock.setblocking(True)
+    return sent
+
+
+class StallingMember:
+    """A member on 127.0.0.1:port: answers a connection's first request,
+    then reads nothing until go is set; then reads the second request's
+    body (Content-Length) and answers with its length and crc32."""
+
+    def __init__(self, port):
+        self.go = threading.Event()
+        self.error = None
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", port))
+        self.lsock.listen(4)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _head(self, s, buf):
+        while b"\r\n\r\n" not in buf:
+            data = s.recv(65536)
+            if not data:
+                raise OSError("member: EOF before a request head")
+            buf += data
+        return buf.partition(b"\r\n\r\n")
+
+    def _serve(self):
+        try:
+            self.lsock.settimeout(30)
+            s, _ = self.lsock.accept()
+            s.settimeout(60)
+            with s:
+                _, _, buf = self._head(s, b"")
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+                self.go.wait(60)
+                head, _, buf = self._head(s, buf)
+                length = int([ln.split(b":", 1)[1] for ln in head.split(b"\r\n")
+                              if ln.lower().startswith(b"content-length:")][0])
+                crc, got = zlib.crc32(buf[:length]), len(buf[:length])
+                while got < length:
+                    data = s.recv(min(1 << 20, length - got))
+                    if not data:
+                        raise OSError("member: EOF after %d of %d body bytes" % (got, length))
+                    crc, got = zlib.crc32(data, crc), got + len(data)
+                body = b"len=%d crc32=%08x\n" % (got, crc & 0xffffffff)
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except Exception as e:       # reported by the test
+            self.error = e
+
+    def close(self):
+        self.go.set()
+        self.thread.join(10)
+        self.lsock.close()
+
+
+def test_upload_to_a_member_that_stops_reading_is_held_back():
+    """The client's bytes stop at the sockets' buffers, not in the kernel's
+    psock queue, while the member reads nothing; all of them arrive, in
+    order, once it does."""
+    total = 320 * MiB
+    conf = CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
+    with Env(conf=conf, backends=()) as env:
+        m = StallingMember(env.ports["b1"])
+        try:
+            with env.connect(timeout=60) as c:
+                eq(c.get("/first").text, "first", "first response")
+                full_before = env.stats()["sk_backlog"]
+                c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
+                held = push_until_blocked(c.sock, total)
+                check(held <= HELD_MAX, "the client got %.1f MiB into the balancer while the "
+                      "member read nothing (at most %d MiB)" % (held / MiB, HELD_MAX // MiB))
+                check(env.stats()["sk_backlog"] > full_before, "a full target reported (sk_backlog)")
+                m.go.set()
+                chunk = bytes(range(256)) * 4096
+                rest = held
+                while rest < total:      # the pattern from where it stopped
+                    off = rest % len(chunk)
+                    n = min(len(chunk) - off, total - rest)
+                    c.send(chunk[off:off + n])
+                    rest += n
+                r = c.read_response()
+                crc = 0
+                for k in range(total // len(chunk)):
+                    crc = zlib.crc32(chunk, crc)
+                eq((r.status, r.text), (200, "len=%d crc32=%08x\n" % (total, crc & 0xffffffff)),
+                   "the body as the member read it")
+        finally:
+            m.close()
+        check(m.error is None, "member: %r" % m.error)
+
+
+def test_download_to_a_client_that_stops_reading_is_held_back():
+    """A client that stops reading holds the member's bytes back in the
+    sockets' buffers, not in the balancer's memory; the whole response
+    arrives once it reads again."""
+    size = 512 * MiB
+    with Env(conf=CONF) as env, env.connect(timeout=60) as c:
+        c.get("/")
+        before = kernel_bytes(env)
+        c.request("GET", "/bytes/%d" % size)
+        time.sleep(1.5)
+        moved = kernel_bytes(env) - before
+        time.sleep(0.5)
+        check(kernel_bytes(env) - before == moved,
+              "still redirecting after 2 s of a client that reads nothing")
+        check(moved <= HELD_MAX, "%.1f MiB of the response went into the balancer while the "
+              "client read nothing (at most %d MiB)" % (moved / MiB, HELD_MAX // MiB))
+        r = c.read_response()
+        eq((r.status, len(r.body)), (200, size), "status, length")
+        check_pattern(r.body, "512 MiB download after the pause")
+        eq(c.get("/after").status, 200, "request after it")
