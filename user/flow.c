@@ -1208,7 +1208,7 @@ static int sk_event(void *ctx, void *data, size_t len)
 		return 0;
 	}
 	c->paused |= 1u << i;
-	log_debug("conn %p: %s paused: its target is full", (void *)c, i == UP ? "up" : "down");
+	log_debug("conn %p: %s paused: its target's worker is far behind", (void *)c, i == UP ? "up" : "down");
 	return 0;
 }
 
