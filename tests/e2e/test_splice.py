@@ -4,6 +4,7 @@ later byte must arrive, unchanged and in order, at the same member."""
 
 import os
 import select
+import signal
 import socket
 import subprocess
 import threading
@@ -422,19 +423,62 @@ def test_upload_to_a_member_that_stops_reading_is_held_back():
                 check(env.stats()["sk_backlog"] > reported_before,
                       "a worker far behind reported (sk_backlog)")
                 m.go.set()
-                chunk = bytes(range(256)) * 4096
-                rest = held
-                while rest < total:      # the pattern from where it stopped
-                    off = rest % len(chunk)
-                    n = min(len(chunk) - off, total - rest)
-                    c.send(chunk[off:off + n])
-                    rest += n
-                r = c.read_response()
-                crc = 0
-                for k in range(total // len(chunk)):
-                    crc = zlib.crc32(chunk, crc)
-                eq((r.status, r.text), (200, "len=%d crc32=%08x\n" % (total, crc & 0xffffffff)),
-                   "the body as the member read it")
+                finish_upload(c, held, total)
+        finally:
+            m.close()
+        check(m.error is None, "member: %r" % m.error)
+
+
+def finish_upload(c, held, total):
+    """Send the rest of push_until_blocked's pattern; the member's answer
+    must be the whole body's length and crc32."""
+    chunk = bytes(range(256)) * 4096
+    rest = held
+    while rest < total:      # the pattern from where it stopped
+        off = rest % len(chunk)
+        n = min(len(chunk) - off, total - rest)
+        c.send(chunk[off:off + n])
+        rest += n
+    r = c.read_response()
+    crc = 0
+    for k in range(total // len(chunk)):
+        crc = zlib.crc32(chunk, crc)
+    eq((r.status, r.text), (200, "len=%d crc32=%08x\n" % (total, crc & 0xffffffff)),
+       "the body as the member read it")
+
+
+def test_restart_while_an_upload_is_held_back():
+    """A restart while a direction is paused: kbald waits for the kernel to
+    send what it took (the member reads again meanwhile), copies the rest,
+    and hands the connection over copied; the new image copies on, and the
+    whole body arrives in order."""
+    total = 320 * MiB
+    conf = CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
+    with Env(conf=conf, backends=()) as env:
+        m = StallingMember(env.ports["b1"])
+        try:
+            with env.connect(timeout=60) as c:
+                eq(c.get("/first").text, "first", "first response")
+                reported_before = env.stats()["sk_backlog"]
+                c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
+                held = push_until_blocked(c.sock, total)
+                check(env.stats()["sk_backlog"] > reported_before,
+                      "a worker far behind reported (sk_backlog)")
+                check(held < total, "the client was held back (%d of %d sent)" % (held, total))
+                seen = env.kbald_stderr().count("restarted: took over")
+                pid = env.kbald.pid
+                os.kill(pid, signal.SIGHUP)
+                wait_until(lambda: "restarting:" in env.kbald_stderr(), 5.0, "the restart to begin")
+                m.go.set()
+                finish_upload(c, held, total)
+                wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                           "the new image")
+                eq(env.kbald.pid, pid, "kbald's PID after the restart")
+                log = env.kbald_stderr()
+                check("still in their first exchange" not in log,
+                      "the restart closed a connection: %s" % log[-2000:])
+                took = log.split("restarted: took over ")[-1].split()[0]
+                eq(took, "1", "connections the new image took over")
         finally:
             m.close()
         check(m.error is None, "member: %r" % m.error)
