@@ -357,7 +357,8 @@ class StallingMember:
     then reads nothing until go is set; then reads the second request's
     body (Content-Length) and answers with its length and crc32."""
 
-    def __init__(self, port):
+    def __init__(self, port, expect_eof=False):
+        self.expect_eof = expect_eof
         self.go = threading.Event()
         self.error = None
         self.lsock = socket.socket()
@@ -393,6 +394,12 @@ class StallingMember:
                     if not data:
                         raise OSError("member: EOF after %d of %d body bytes" % (got, length))
                     crc, got = zlib.crc32(data, crc), got + len(data)
+                if self.expect_eof:
+                    # the client's FIN, passed on right behind the body
+                    s.settimeout(10)
+                    extra = s.recv(65536)
+                    if extra:
+                        raise OSError("member: %d bytes after the body, not EOF" % len(extra))
                 body = b"len=%d crc32=%08x\n" % (got, crc & 0xffffffff)
                 s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         except Exception as e:       # reported by the test
@@ -429,9 +436,9 @@ def test_upload_to_a_member_that_stops_reading_is_held_back():
         check(m.error is None, "member: %r" % m.error)
 
 
-def finish_upload(c, held, total):
-    """Send the rest of push_until_blocked's pattern; the member's answer
-    must be the whole body's length and crc32."""
+def finish_upload(c, held, total, shut=False):
+    """Send the rest of push_until_blocked's pattern (then a FIN if shut);
+    the member's answer must be the whole body's length and crc32."""
     chunk = bytes(range(256)) * 4096
     rest = held
     while rest < total:      # the pattern from where it stopped
@@ -439,12 +446,39 @@ def finish_upload(c, held, total):
         n = min(len(chunk) - off, total - rest)
         c.send(chunk[off:off + n])
         rest += n
+    if shut:
+        c.sock.shutdown(socket.SHUT_WR)
     r = c.read_response()
     crc = 0
     for k in range(total // len(chunk)):
         crc = zlib.crc32(chunk, crc)
     eq((r.status, r.text), (200, "len=%d crc32=%08x\n" % (total, crc & 0xffffffff)),
        "the body as the member read it")
+
+
+def test_client_fin_after_a_held_back_upload():
+    """The client ends a held-back upload with a FIN: the member gets the
+    whole body, then EOF (not before, not lost); its answer and its close
+    reach the half-closed client."""
+    total = 320 * MiB
+    conf = CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
+    with Env(conf=conf, backends=()) as env:
+        m = StallingMember(env.ports["b1"], expect_eof=True)
+        try:
+            with env.connect(timeout=60) as c:
+                eq(c.get("/first").text, "first", "first response")
+                reported_before = env.stats()["sk_backlog"]
+                c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
+                held = push_until_blocked(c.sock, total)
+                check(env.stats()["sk_backlog"] > reported_before,
+                      "a worker far behind reported (sk_backlog)")
+                m.go.set()
+                finish_upload(c, held, total, shut=True)
+                m.thread.join(10)
+                check(c.at_eof(5.0), "the member's close reached the client")
+        finally:
+            m.close()
+        check(m.error is None, "member: %r" % m.error)
 
 
 def test_restart_while_an_upload_is_held_back():
