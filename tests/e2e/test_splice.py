@@ -2,6 +2,7 @@
 """After the first exchange the connection is spliced in the kernel: every
 later byte must arrive, unchanged and in order, at the same member."""
 
+import contextlib
 import os
 import select
 import signal
@@ -411,32 +412,34 @@ class StallingMember:
         self.lsock.close()
 
 
-def test_upload_to_a_member_that_stops_reading_is_held_back():
-    """The client's bytes stop at the sockets' buffers, not in the kernel's
-    psock queue, while the member reads nothing; all of them arrive, in
-    order, once it does."""
-    total = 320 * MiB
+UPLOAD_TOTAL = 320 * MiB
+
+
+@contextlib.contextmanager
+def held_upload(total=UPLOAD_TOTAL, expect_eof=False):
+    """One member that stalls (StallingMember) behind a sockmap splice; a
+    client's POST of `total` bytes pushed until the balancer holds it back.
+    Yields (env, member, conn, bytes sent); the member's error is checked
+    after."""
     conf = CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
     with Env(conf=conf, backends=()) as env:
-        m = StallingMember(env.ports["b1"])
+        m = StallingMember(env.ports["b1"], expect_eof=expect_eof)
         try:
             with env.connect(timeout=60) as c:
                 eq(c.get("/first").text, "first", "first response")
                 reported_before = env.stats()["sk_backlog"]
                 c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
                 held = push_until_blocked(c.sock, total)
-                check(held <= HELD_MAX, "the client got %.1f MiB into the balancer while the "
-                      "member read nothing (at most %d MiB)" % (held / MiB, HELD_MAX // MiB))
+                check(held < total, "the client was held back (%d of %d sent)" % (held, total))
                 check(env.stats()["sk_backlog"] > reported_before,
                       "a worker far behind reported (sk_backlog)")
-                m.go.set()
-                finish_upload(c, held, total)
+                yield env, m, c, held
         finally:
             m.close()
         check(m.error is None, "member: %r" % m.error)
 
 
-def finish_upload(c, held, total, shut=False):
+def finish_upload(c, held, total=UPLOAD_TOTAL, shut=False):
     """Send the rest of push_until_blocked's pattern (then a FIN if shut);
     the member's answer must be the whole body's length and crc32."""
     chunk = bytes(range(256)) * 4096
@@ -456,29 +459,26 @@ def finish_upload(c, held, total, shut=False):
        "the body as the member read it")
 
 
+def test_upload_to_a_member_that_stops_reading_is_held_back():
+    """The client's bytes stop at the sockets' buffers, not in the kernel's
+    psock queue, while the member reads nothing; all of them arrive, in
+    order, once it does."""
+    with held_upload() as (env, m, c, held):
+        check(held <= HELD_MAX, "the client got %.1f MiB into the balancer while the "
+              "member read nothing (at most %d MiB)" % (held / MiB, HELD_MAX // MiB))
+        m.go.set()
+        finish_upload(c, held)
+
+
 def test_client_fin_after_a_held_back_upload():
     """The client ends a held-back upload with a FIN: the member gets the
     whole body, then EOF (not before, not lost); its answer and its close
     reach the half-closed client."""
-    total = 320 * MiB
-    conf = CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
-    with Env(conf=conf, backends=()) as env:
-        m = StallingMember(env.ports["b1"], expect_eof=True)
-        try:
-            with env.connect(timeout=60) as c:
-                eq(c.get("/first").text, "first", "first response")
-                reported_before = env.stats()["sk_backlog"]
-                c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
-                held = push_until_blocked(c.sock, total)
-                check(env.stats()["sk_backlog"] > reported_before,
-                      "a worker far behind reported (sk_backlog)")
-                m.go.set()
-                finish_upload(c, held, total, shut=True)
-                m.thread.join(10)
-                check(c.at_eof(5.0), "the member's close reached the client")
-        finally:
-            m.close()
-        check(m.error is None, "member: %r" % m.error)
+    with held_upload(expect_eof=True) as (env, m, c, held):
+        m.go.set()
+        finish_upload(c, held, shut=True)
+        m.thread.join(10)
+        check(c.at_eof(5.0), "the member's close reached the client")
 
 
 def test_restart_while_an_upload_is_held_back():
@@ -486,36 +486,21 @@ def test_restart_while_an_upload_is_held_back():
     send what it took (the member reads again meanwhile), copies the rest,
     and hands the connection over copied; the new image copies on, and the
     whole body arrives in order."""
-    total = 320 * MiB
-    conf = CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
-    with Env(conf=conf, backends=()) as env:
-        m = StallingMember(env.ports["b1"])
-        try:
-            with env.connect(timeout=60) as c:
-                eq(c.get("/first").text, "first", "first response")
-                reported_before = env.stats()["sk_backlog"]
-                c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
-                held = push_until_blocked(c.sock, total)
-                check(env.stats()["sk_backlog"] > reported_before,
-                      "a worker far behind reported (sk_backlog)")
-                check(held < total, "the client was held back (%d of %d sent)" % (held, total))
-                seen = env.kbald_stderr().count("restarted: took over")
-                pid = env.kbald.pid
-                os.kill(pid, signal.SIGHUP)
-                wait_until(lambda: "restarting:" in env.kbald_stderr(), 5.0, "the restart to begin")
-                m.go.set()
-                finish_upload(c, held, total)
-                wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
-                           "the new image")
-                eq(env.kbald.pid, pid, "kbald's PID after the restart")
-                log = env.kbald_stderr()
-                check("still in their first exchange" not in log,
-                      "the restart closed a connection: %s" % log[-2000:])
-                took = log.split("restarted: took over ")[-1].split()[0]
-                eq(took, "1", "connections the new image took over")
-        finally:
-            m.close()
-        check(m.error is None, "member: %r" % m.error)
+    with held_upload() as (env, m, c, held):
+        seen = env.kbald_stderr().count("restarted: took over")
+        pid = env.kbald.pid
+        os.kill(pid, signal.SIGHUP)
+        wait_until(lambda: "restarting:" in env.kbald_stderr(), 5.0, "the restart to begin")
+        m.go.set()
+        finish_upload(c, held)
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the new image")
+        eq(env.kbald.pid, pid, "kbald's PID after the restart")
+        log = env.kbald_stderr()
+        check("still in their first exchange" not in log,
+              "the restart closed a connection: %s" % log[-2000:])
+        took = log.split("restarted: took over ")[-1].split()[0]
+        eq(took, "1", "connections the new image took over")
 
 
 def test_download_to_a_client_that_stops_reading_is_held_back():
