@@ -68,6 +68,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_seen SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, KBAL_PKT_EVENTS_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_pkt_events SEC(".maps");
+
+/* Tell kbald that the flow of entry rw switched or ended. The ring wakes
+ * kbald only when it has read every earlier record, so a busy kbald is not
+ * woken once per record. */
+static __always_inline void flow_event(const struct kbal_pkt_rw *rw, __u16 kind)
+{
+	struct kbal_pkt_event ev = { .slot = rw->slot >> 1, .gen = rw->gen, .kind = kind };
+
+	if (bpf_ringbuf_output(&kbal_pkt_events, &ev, sizeof(ev), 0))
+		kbal_stat_add(KBAL_STAT_PKT_EV_LOST, 1);
+}
+
 /* the kbal_pkt_seen entry of the direction at slot, if still this flow's */
 static __always_inline struct kbal_pkt_seen *seen_at(__u32 slot, __u16 gen)
 {
@@ -304,6 +321,52 @@ static __always_inline void learn_peer(struct __sk_buff *skb, struct tcphdr *tcp
 	__sync_fetch_and_and(&up->flags, ~KBAL_PKT_TS_LEARN);
 }
 
+/*
+ * The end of a flow, by TCP's rules: each FIN acknowledged by the other
+ * side. Then every byte either way has been acknowledged, and what could
+ * still come is only the retransmission of a FIN whose last ACK was lost
+ * past this program; it meets kbald's stack, which resets it, and the peer,
+ * in LAST_ACK, takes that as the end it waits for. So kbald releases the
+ * flow's socket and entries at once (docs/packet.md, "Endings").
+ *
+ * A FIN of rw's direction, end: the sequence number past it (in the
+ * receiver's numbers): the other direction's entry notes what its packets
+ * must acknowledge (one lookup, at a FIN only).
+ */
+static __always_inline void fin_passed(struct kbal_pkt_rw *rw, __u32 end)
+{
+	struct kbal_pkt_key rk = {
+		.saddr = rw->daddr, .daddr = rw->saddr,
+		.sport = rw->dport, .dport = rw->sport,
+	};
+	struct kbal_pkt_rw *rev;
+
+	__sync_fetch_and_or(&rw->flags, KBAL_PKT_FIN);
+	rev = bpf_map_lookup_elem(&kbal_pkt, &rk);
+	if (!rev || rev->gen != rw->gen)
+		return;
+	rev->fin_ack = end;
+	__sync_fetch_and_or(&rev->flags, KBAL_PKT_PEER_FIN);
+}
+
+/* rw's direction acknowledged the other's FIN: with both so, it ended */
+static __always_inline void fin_acked(struct kbal_pkt_rw *rw)
+{
+	struct kbal_pkt_seen *seen, *other;
+
+	__sync_fetch_and_or(&rw->flags, KBAL_PKT_ACKED_FIN);
+	seen = seen_at(rw->slot, rw->gen);
+	other = seen_at(rw->slot ^ 1, rw->gen);
+	if (!seen || !other)
+		return;
+	/* the two directions may get here at once on two CPUs: each sets its
+	 * own flag before it reads the other's (a locked instruction, a full
+	 * barrier), so at least one of them sees both */
+	__sync_fetch_and_or(&seen->flags, KBAL_PKT_ACKED_FIN);
+	if (__sync_fetch_and_or(&other->flags, 0) & KBAL_PKT_ACKED_FIN)
+		flow_event(rw, KBAL_PKT_EV_ENDED);
+}
+
 enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
 
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
@@ -315,7 +378,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	struct kbal_pkt_rw *rw;
 	struct iphdr *ip;
 	struct tcphdr *tcp;
-	__u32 ihl, doff, l4off, old_w, new_w, seq0;
+	__u32 ihl, doff, l4off, old_w, new_w, seq0, ack0, ip_len, payload;
 	struct opt_pos pos = {};
 	struct kbal_pkt_seen *seen;
 	__u64 acc = 0, *live;
@@ -338,6 +401,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	ihl = ip->ihl * 4;
 	if (ihl < sizeof(*ip))
 		return TC_ACT_NEXT_;
+	ip_len = bpf_ntohs(ip->tot_len);
 	l4off = sizeof(*eth) + ihl;
 	tcp = data + l4off;
 	if ((void *)(tcp + 1) > data_end)
@@ -399,6 +463,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		seen = seen_at(rw->slot, rw->gen);
 		if (seen)
 			__sync_fetch_and_or(&seen->flags, KBAL_PKT_SWITCHED);
+		/* kbald's client-side socket can go */
+		flow_event(rw, KBAL_PKT_EV_SWITCHED);
 	}
 	if (rw->action == KBAL_PKT_LEARN) {
 		/* before the handover: the TSval tells the sender's clock */
@@ -446,6 +512,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			bpf_map_delete_elem(&kbal_pkt, &key);
 			bpf_map_delete_elem(&kbal_pkt, &rev);
 			kbal_stat_add(KBAL_STAT_PKT_REUSED, 1);
+			flow_event(rw, KBAL_PKT_EV_ENDED);
 		}
 		return TC_ACT_NEXT_;
 	}
@@ -480,7 +547,13 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__builtin_memcpy(&tcp->source, &new, 4);
 		csum_acc(&acc, old, new);
 	}
+	/* the TCP payload: a GSO packet's is the skb's whole; a frame padded
+	 * to the Ethernet minimum has bytes past the IP length */
+	payload = skb->len - l4off - doff;
+	if (ip_len && ip_len >= ihl + doff && ip_len - ihl - doff < payload)
+		payload = ip_len - ihl - doff;
 	seq0 = bpf_ntohl(tcp->seq);
+	ack0 = bpf_ntohl(tcp->ack_seq);
 	rw32(&tcp->seq, rw->seq_delta, &acc, 0);
 	if (tcp->ack)
 		rw32(&tcp->ack_seq, rw->ack_delta, &acc, 0);
@@ -501,9 +574,15 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	csum_acc(&acc, old_w, new_w);
 
 	if (tcp->fin)
-		__sync_fetch_and_or(&rw->flags, KBAL_PKT_FIN);
-	if (tcp->rst)
+		fin_passed(rw, seq0 + rw->seq_delta + payload + 1);
+	if (tcp->ack && (rw->flags & (KBAL_PKT_PEER_FIN | KBAL_PKT_ACKED_FIN)) == KBAL_PKT_PEER_FIN &&
+	    (__s32)(ack0 - rw->fin_ack) >= 0)
+		fin_acked(rw);
+	if (tcp->rst) {
+		/* the receiver drops its connection: nothing is left to carry */
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_RST);
+		flow_event(rw, KBAL_PKT_EV_ENDED);
+	}
 	/* One writer per entry (a direction's packets leave one socket, under
 	 * its lock, or come in on one receive queue): plain adds, no locked
 	 * instruction per packet. The coarse clock (a tick's resolution) is
@@ -513,7 +592,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	 * highest sequence number seen, so that a retransmission is not
 	 * counted again (a GSO packet is one skb, its payload whole) */
 	{
-		__u32 end = seq0 + (skb->len - l4off - doff);
+		__u32 end = seq0 + payload;
 
 		if ((__s32)(end - rw->switch_seq) > 0) {
 			rw->bytes += end - rw->switch_seq;

@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 6
+#define KBAL_LAYOUT_VERSION 7
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -219,6 +219,12 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * entry's ifindex (if both legs are on lo or
 				    * neither; else the flag stays, and the SWITCH
 				    * with it: kbald takes the flow back) */
+	KBAL_PKT_PEER_FIN = 1u << 6, /* the other direction's FIN passed: fin_ack
+				    * is the acknowledgement that covers it */
+	KBAL_PKT_ACKED_FIN = 1u << 7, /* this direction acknowledged the other's
+				    * FIN (also in kbal_pkt_seen): with both
+				    * directions so, nothing of the flow is left
+				    * to deliver and it ends (kbal_pkt_events) */
 };
 
 struct kbal_pkt_rw {
@@ -244,11 +250,15 @@ struct kbal_pkt_rw {
 	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover;
 	                                  REWRITE: the highest sequence number seen + 1 */
 	__u32 slot;                    /* this direction's kbal_pkt_seen entry */
+	__u32 fin_ack;                 /* KBAL_PKT_PEER_FIN: the acknowledgement
+	                                  number (as this direction's packets carry
+	                                  it) that covers the other's FIN */
+	__u32 pad;
 	__u64 packets;
 	__u64 bytes;                   /* the stream's bytes (retransmissions once) */
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
-_Static_assert(sizeof(struct kbal_pkt_rw) == 80, "ABI kbal_pkt_rw");
+_Static_assert(sizeof(struct kbal_pkt_rw) == 88, "ABI kbal_pkt_rw");
 
 /*
  * kbal_pkt_seen: what the program saw of one direction of a flow, in a
@@ -280,6 +290,32 @@ _Static_assert(sizeof(struct kbal_pkt_seen) == 32, "ABI kbal_pkt_seen");
  * a packet of a host with no flow on the packet path costs one load. */
 #define KBAL_MAP_PKT_LIVE  "kbal_pkt_live"
 
+/*
+ * kbal_pkt_events (ring buffer, pinned: a restart in place reads on where
+ * the last image stopped): what kbald must act on at once, so that it
+ * sleeps instead of polling. A flow's client-side socket can go once the
+ * flow switched; its frozen socket, its entries and its kbal_pkt_seen
+ * slot once it ended (both FINs acknowledged, or a RST, or its 4-tuple
+ * taken by a new connection). A record names the flow (slot, generation);
+ * kbald reads the flow's state in kbal_pkt_seen, so a record read twice or
+ * late does no harm, and one lost (the ring full: pkt_ev_lost) is found by
+ * kbald's once-a-second look at every flow.
+ */
+#define KBAL_MAP_PKT_EVENTS "kbal_pkt_events"
+#define KBAL_PKT_EVENTS_SIZE (256 * 1024)
+
+enum kbal_pkt_event_kind {
+	KBAL_PKT_EV_SWITCHED = 1,
+	KBAL_PKT_EV_ENDED    = 2,
+};
+
+struct kbal_pkt_event {
+	__u32 slot;                    /* the flow's: kbal_pkt_seen 2 * slot, + 1 */
+	__u16 gen;                     /* the flow's generation */
+	__u16 kind;                    /* enum kbal_pkt_event_kind */
+};
+_Static_assert(sizeof(struct kbal_pkt_event) == 8, "ABI kbal_pkt_event");
+
 /* kbal_stats: the data path's counters, by index into struct kbal_stat_line. */
 enum kbal_stat {
 	KBAL_STAT_REDIRECTED = 0,  /* skbs redirected */
@@ -290,6 +326,7 @@ enum kbal_stat {
 	KBAL_STAT_PKT_UNPARSED,    /* joined flow, header not understood: dropped */
 	KBAL_STAT_PKT_REUSED,      /* ended flows whose 4-tuple a new SYN took */
 	KBAL_STAT_SK_BACKLOG,      /* sockmap: redirects to a worker far behind (kbal_sk_events) */
+	KBAL_STAT_PKT_EV_LOST,     /* kbal_pkt_events full: kbald's slow look finds the flow */
 	KBAL_STAT_MAX,
 };
 
@@ -310,7 +347,8 @@ struct kbal_stat_line {
 	__u64 pkt_unparsed;
 	__u64 pkt_reused;
 	__u64 sk_backlog;
-	__u64 spare[8];
+	__u64 pkt_ev_lost;
+	__u64 spare[7];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),

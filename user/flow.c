@@ -14,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <net/if.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -51,6 +54,8 @@ struct kbal_first {
 	char *out[2];                 /* rewritten head to write to fd[!i] first */
 	uint32_t out_len[2], out_sent[2];
 	uint8_t out_owned[2];         /* out[i] was malloc'd (manager page) */
+	uint8_t fd_wait;              /* the member picked, no descriptor free to
+				       * connect: tried again as flows end */
 	int pass;                     /* ProxyPass rule */
 	uint64_t deadline;
 	uint64_t progress;            /* rd[DOWN] + wr[C] when the deadline was set */
@@ -113,9 +118,18 @@ _Static_assert(KBAL_MAX_MEMBERS <= INT16_MAX && KBAL_MAX_BALANCERS <= INT16_MAX,
 enum { PKT_SWITCHING = 1, PKT_JOINED = 2 };
 #define PKT_FIRST_MAX (1u << 20)      /* a longer first response: sockmap */
 #define PKT_EARLY_MAX (16u << 10)     /* a first response written after the handover */
-#define PKT_LINGER_NS (1000000000ull) /* after both FINs, for the last ACKs */
-#define PKT_SWITCH_FAST_NS (200000000ull) /* switching flows polled every 10 ms this long */
+#define PKT_LINGER_NS (1000000000ull) /* both FINs passed, one never acknowledged */
+#define PKT_SCAN_NS   (1000000000ull) /* every flow looked at, events lost or not */
 #define PKT_IDLE_NS   (600ull * 1000000000ull)
+
+/* Descriptors kept out of the connections' budget beyond those open at
+ * start: the packet program's links on interfaces met later (two each),
+ * getifaddrs(), the raw socket that ends flows, a log file. */
+#define FD_SPARE      16
+#define FD_RESUME     16   /* accept again with room for this many connections */
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
 
 /* epoll tags, in the low 3 bits: connection pointer | side (0, 1),
  * listener index << 3 | 2, signal, idle member connection (pool.h) */
@@ -123,6 +137,7 @@ enum { PKT_SWITCHING = 1, PKT_JOINED = 2 };
 #define TAG_LISTENER 2ull
 #define TAG_SIGNAL   3ull
 #define TAG_SK_EVENTS 5ull
+#define TAG_PKT_EVENTS 6ull
 _Static_assert(KBAL_POOL_TAG == 4, "pool tag");
 
 static uint64_t now_ns(void)
@@ -285,6 +300,37 @@ static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up,
 	c->pkt_bytes[DOWN] = down;
 }
 
+/* The packet path's entries of c are gone or never were: its slot names
+ * no connection (an event for it is ignored), its record is freed. */
+static void pkt_flow_drop(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (!c->pf)
+		return;
+	if (d->pkt_conn && c->pf->slot < KBAL_MAX_FLOWS && d->pkt_conn[c->pf->slot] == c)
+		d->pkt_conn[c->pf->slot] = NULL;
+	free(c->pf);
+	c->pf = NULL;
+}
+
+/* c's flow has its kbal_pkt_seen slot: the program's events name it */
+static void pkt_flow_named(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (d->pkt_conn && c->pf->counted && c->pf->slot < KBAL_MAX_FLOWS)
+		d->pkt_conn[c->pf->slot] = c;
+}
+
+/*
+ * Descriptors the connections may hold: two each (client, member) until
+ * joined, when the client-side socket goes; one each then; and the idle
+ * connections kept for reuse. Counted, not asked of the kernel: what
+ * kbald may still open for a connection is reserved from its accept on,
+ * so that no member connect runs out (docs/operating.md, "Descriptors").
+ */
+static uint64_t fds_held(const struct kbal_daemon *d)
+{
+	return 2 * d->nconns - d->njoined + d->pool.nidle;
+}
+
 /* ------------------------------------------------------ the cookie table */
 
 static uint32_t ctab_hash(uint64_t cookie)
@@ -413,6 +459,8 @@ static void paused_unlist(struct kbal_daemon *d, struct kbal_conn *c)
 
 static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	if (c->pkt == PKT_JOINED)
+		d->njoined--;
 	if (c->pkt)
 		log_debug("conn %p: closing a joined flow (%s)", (void *)c,
 			  c->pkt == PKT_JOINED ? "joined" : "switching");
@@ -481,8 +529,7 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 			if (tell)
 				kbal_packet_end_probe(&d->pkt, &probe);
 		}
-		free(c->pf);
-		c->pf = NULL;
+		pkt_flow_drop(d, c);
 	}
 	if (c->paused) {
 		paused_unlist(d, c);
@@ -495,6 +542,8 @@ static void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 		if (c->fd[i] >= 0)
 			close(c->fd[i]);
 	c->fd[C] = c->fd[M] = -1;
+	if (c->f && c->f->fd_wait)
+		d->nfd_wait--;
 	list_del(&c->ready);
 	list_del(&c->node);
 	first_free(c);
@@ -588,6 +637,7 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 
 static void member_connected(struct kbal_daemon *d, struct kbal_conn *c);
 static int build_request(struct kbal_daemon *d, struct kbal_conn *c);
+static int conn_progress(struct kbal_daemon *d, struct kbal_conn *c);
 
 /*
  * A request that may go twice (RFC 9110 9.2.2): a kept connection that the
@@ -642,6 +692,28 @@ static void member_release(struct kbal_daemon *d, struct kbal_conn *c)
 	c->fd[M] = -1;
 }
 
+/* kbald is out of descriptors (or socket memory): its own limit, not the
+ * member's fault, and no reason to refuse the client */
+static int out_of_fds(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+/*
+ * No descriptor for the member's connection (the budget reserved one at
+ * the accept, so something else took it): the connection waits, with its
+ * request, for flows to end (run_fd_waiters), within its Timeout.
+ */
+static void member_wait_fd(struct kbal_daemon *d, struct kbal_conn *c, int err)
+{
+	if (!d->nfd_wait)
+		log_warn("connect to %s: %s: waiting for a descriptor (%llu connections)",
+			 d->maps.members[c->member].url, strerror(-err),
+			 (unsigned long long)d->nconns);
+	c->f->fd_wait = 1;
+	d->nfd_wait++;
+}
+
 /*
  * A kept connection ended before a byte of the response: the member closed
  * it (its keep-alive timeout) as the request went out. The request is
@@ -669,10 +741,27 @@ static int member_retry(struct kbal_daemon *d, struct kbal_conn *c)
 	c->f->out_sent[UP] = 0;       /* the rewritten head, whole in out[UP] */
 	c->phase[UP] = P_FLUSH;
 	err = member_connect(d, c);
+	if (out_of_fds(err)) {
+		member_wait_fd(d, c, err);
+		return 0;
+	}
 	if (err) {
 		log_warn("connect to %s: %s", m->url, strerror(-err));
 		conn_error(c, 503);
 	}
+	return err;
+}
+
+/* The picked member's connection: a kept one, or a new connect. */
+static int member_open(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int err = c->pool && request_idempotent(c) ? member_reuse(d, c) : -ENOENT;
+
+	if (err)
+		err = member_connect(d, c);
+	/* kept member connections are the first descriptors to give back */
+	if ((err == -EMFILE || err == -ENFILE) && kbal_pool_release(&d->pool))
+		err = member_connect(d, c);
 	return err;
 }
 
@@ -695,28 +784,53 @@ static void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		c->changed = changed;
 		if (c->pool && !kbal_pool_enabled(&d->pool, idx))
 			c->pool = 0;   /* disablereuse=On: the client's Connection: close goes */
-		int err = c->pool && request_idempotent(c) ? member_reuse(d, c) : -ENOENT;
-		if (err)
-			err = member_connect(d, c);
-		/* kept member connections are the first descriptors to give back */
-		if ((err == -EMFILE || err == -ENFILE) && kbal_pool_release(&d->pool))
-			err = member_connect(d, c);
 		/* built now, while the head is in the buffer: the pending out
 		 * keeps the buffer from being reused until it is sent */
-		if (!err && build_request(d, c)) {
+		if (build_request(d, c)) {
 			conn_error(c, 431);
 			return;
 		}
+		int err = member_open(d, c);
 		if (!err)
 			return;
+		if (out_of_fds(err)) {
+			member_wait_fd(d, c, err);
+			return;
+		}
 		log_warn("connect to %s: %s", d->maps.members[idx].url, strerror(-err));
-		if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM ||
-		    err == -EADDRNOTAVAIL) {
-			/* kbald's own limits, not the member's fault */
+		if (err == -EADDRNOTAVAIL) {
+			/* no local port left towards it: kbald's limit too */
 			conn_error(c, 503);
 			return;
 		}
 		kbal_lb_failed(&d->maps.members[idx], d->now);
+	}
+}
+
+/* Connections waiting for a descriptor: connect those that can now. */
+static void run_fd_waiters(struct kbal_daemon *d)
+{
+	struct kbal_list *n, *next;
+
+	for (n = d->first.next; n != &d->first && d->nfd_wait; n = next) {
+		struct kbal_conn *c = conn_of(n);
+		int err;
+
+		next = n->next;
+		if (!c->f->fd_wait)
+			continue;
+		err = member_open(d, c);
+		if (out_of_fds(err))
+			return;
+		c->f->fd_wait = 0;
+		d->nfd_wait--;
+		if (err) {
+			log_warn("connect to %s: %s", d->maps.members[c->member].url, strerror(-err));
+			if (err != -EADDRNOTAVAIL)
+				kbal_lb_failed(&d->maps.members[c->member], d->now);
+			member_pick_connect(d, c);
+		}
+		conn_progress(d, c);
 	}
 }
 
@@ -770,6 +884,8 @@ static void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 			c->pf = NULL;
 			c->want_packet = 0;
 			c->why = KBAL_WHY_MAP;
+		} else {
+			pkt_flow_named(d, c);
 		}
 	}
 }
@@ -1037,8 +1153,7 @@ static void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_fl
 	c->why = why;
 	if (c->pf) {
 		kbal_packet_forget(&d->pkt, c->pf);
-		free(c->pf);
-		c->pf = NULL;
+		pkt_flow_drop(d, c);
 	}
 }
 
@@ -1057,8 +1172,7 @@ static int pkt_undo(struct kbal_daemon *d, struct kbal_conn *c, const char *what
 		conn_close(d, c);
 		return -1;
 	}
-	free(c->pf);
-	c->pf = NULL;
+	pkt_flow_drop(d, c);
 	return 0;
 }
 
@@ -1693,17 +1807,29 @@ static void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 	conn_progress(d, c);
 }
 
-static void pause_accepting(struct kbal_daemon *d)
+/* Listeners out of the epoll set: the kernel's backlog holds the clients.
+ * why: ACCEPT_RETRY (a failed accept: again in 100 ms) or ACCEPT_FULL
+ * (the descriptor budget: again as flows end). */
+enum { ACCEPT_ON, ACCEPT_RETRY, ACCEPT_FULL, ACCEPT_RESTART };
+
+static void pause_accepting(struct kbal_daemon *d, int why)
 {
-	for (unsigned i = 0; i < d->nlisteners && !d->accept_paused; i++)
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->listeners[i].fd, NULL);
-	d->accept_paused = 1;
-	d->accept_resume = d->now + 100000000ull;
+	if (!d->accept_paused)
+		for (unsigned i = 0; i < d->nlisteners; i++)
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->listeners[i].fd, NULL);
+	d->accept_paused = why;
+	d->accept_resume = why == ACCEPT_RETRY ? d->now + 100000000ull : UINT64_MAX;
 }
 
 static void resume_accepting(struct kbal_daemon *d)
 {
-	if (!d->accept_paused || d->now < d->accept_resume)
+	if (!d->accept_paused || d->accept_paused == ACCEPT_RESTART)
+		return;
+	/* past the budget: again once a connection fits, and a few more
+	 * (a sixteenth of the budget at most), not at every descriptor */
+	if (d->accept_paused == ACCEPT_FULL ?
+	    fds_held(d) + 2 + MIN(2 * FD_RESUME, d->fd_budget / 16) > d->fd_budget && d->nconns :
+	    d->now < d->accept_resume)
 		return;
 	for (unsigned i = 0; i < d->nlisteners; i++) {
 		struct epoll_event ev = { .events = EPOLLIN,
@@ -1711,7 +1837,32 @@ static void resume_accepting(struct kbal_daemon *d)
 
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->listeners[i].fd, &ev);
 	}
-	d->accept_paused = 0;
+	d->accept_paused = ACCEPT_ON;
+}
+
+/*
+ * A connection may need two descriptors (client, member): one comes in
+ * only with room for both. Otherwise kept member connections go first;
+ * with none left, accepting waits for flows to end and the kernel's
+ * backlog holds the clients: a slower accept, never an error to a client.
+ */
+static int fds_room(struct kbal_daemon *d)
+{
+	while (fds_held(d) + 2 > d->fd_budget)
+		if (!kbal_pool_release(&d->pool)) {
+			if (d->now - d->fd_full_logged >= 10000000000ull) {
+				d->fd_full_logged = d->now;
+				log_warn("%llu connections hold the descriptor budget (%llu of "
+					 "RLIMIT_NOFILE %llu): accepting as they end",
+					 (unsigned long long)d->nconns,
+					 (unsigned long long)d->fd_budget,
+					 (unsigned long long)d->fd_limit);
+			}
+			d->fd_full++;
+			pause_accepting(d, ACCEPT_FULL);
+			return 0;
+		}
+	return 1;
 }
 
 /* A client's connection, accepted: its first exchange begins. -ENOMEM
@@ -1750,7 +1901,7 @@ static int client_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key 
 
 static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 {
-	for (int n = 0; n < 64; n++) {
+	for (int n = 0; n < 64 && fds_room(d); n++) {
 		struct sockaddr_in sa;
 		socklen_t sl = sizeof(sa);
 		int fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1763,7 +1914,7 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 				if (!d->accept_paused)
 					log_warn("accept: %s: not accepting for 100 ms (%llu connections)",
 						 strerror(errno), (unsigned long long)d->nconns);
-				pause_accepting(d);
+				pause_accepting(d, ACCEPT_RETRY);
 			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				log_warn("accept: %s", strerror(errno));
 			}
@@ -1792,6 +1943,15 @@ static void run_timers(struct kbal_daemon *d)
 		next = n->next;
 		if (d->now < c->f->deadline)
 			continue;
+		if (c->f->fd_wait) {
+			/* no descriptor came free within Timeout */
+			c->f->fd_wait = 0;
+			d->nfd_wait--;
+			conn_error(c, 503);
+			c->f->deadline = ~0ull;
+			conn_progress(d, c);
+			continue;
+		}
 		if (c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
 			/* copied by kbald: as idle-proof as a spliced one */
 			c->f->deadline = ~0ull;
@@ -1852,83 +2012,90 @@ static void run_ready(struct kbal_daemon *d)
 }
 
 /*
- * Flows on the packet path, polled through their entries: those waiting for
- * the switch every 10 ms (kbald's client socket goes as soon as it can),
- * joined and ended ones every second (only their end matters, and an ended
- * one lingers PKT_LINGER_NS for the last ACKs). Nothing stays on the 10 ms
- * list once switched or ended: thousands of lingering flows polled 100
- * times a second cost more than all the rest of kbald.
+ * A flow on the packet path looked at again: at the program's event (it
+ * switched, or it ended), and once a second for all (their bytes for the
+ * members' counters, idle ones, and any whose event was lost). kbald's
+ * client-side socket goes at the switch; the flow goes at its end, at
+ * once: both FINs acknowledged leave nothing to deliver (packet.bpf.c,
+ * fin_passed()). 1 if the connection was closed.
  */
+static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_pkt_state st = {};
+	int err = kbal_packet_poll(&d->pkt, c->pf, &st);
+
+	if (!err)
+		pkt_account(d, c, st.bytes_up, st.bytes_down);
+	if (!err && st.switched && c->pkt == PKT_SWITCHING) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[C], NULL);
+		kbal_packet_close_frozen(c->fd[C]);
+		c->fd[C] = -1;
+		c->pkt = PKT_JOINED;
+		d->njoined++;
+		list_del(&c->node);
+		list_add_tail(&d->joined, &c->node);
+	}
+	if (err || st.ended) {
+		log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)", (void *)c,
+			  (unsigned long long)st.bytes_up, (unsigned long long)st.bytes_down);
+		conn_close(d, c);
+		return 1;
+	}
+	if (st.fins && !c->drain_since) {
+		/* both FINs passed, one not acknowledged yet: its sender
+		 * retransmits it until the ACK comes (the event) */
+		c->drain_since = d->now;
+	} else if (st.fins && d->now - c->drain_since >= PKT_LINGER_NS) {
+		/* ... or its peer is gone: nothing came for a while */
+		log_debug("conn %p: packet flow ended, a FIN never acknowledged", (void *)c);
+		conn_close(d, c);
+		return 1;
+	}
+	/* last_ns may be newer than d->now: it is the kernel's clock at a
+	 * packet after this loop turn began */
+	if (st.last_ns && st.last_ns < d->now && d->now - st.last_ns > PKT_IDLE_NS) {
+		conn_close(d, c);
+		return 1;
+	}
+	return 0;
+}
+
 static void scan_packet(struct kbal_daemon *d, struct kbal_list *head)
 {
 	struct kbal_list *n, *next;
 
+	/* a switching flow that switches moves to the tail of d->joined:
+	 * seen twice if that is the list walked, which does no harm */
 	for (n = head->next; n != head; n = next) {
-		struct kbal_conn *c = conn_of(n);
-		struct kbal_pkt_state st = {};
-		int err;
-
 		next = n->next;
-		if (c->drain_since) {
-			/* ended (both FINs or a RST, its bytes counted): only
-			 * the linger is left to run out, no entry to read */
-			if (d->now - c->drain_since >= PKT_LINGER_NS) {
-				conn_close(d, c);
-			} else if (head == &d->packet) {
-				list_del(&c->node);
-				list_add_tail(&d->joined, &c->node);
-			}
-			continue;
-		}
-		err = kbal_packet_poll(&d->pkt, c->pf, &st);
-		if (!err)
-			pkt_account(d, c, st.bytes_up, st.bytes_down);
-		if (!err && st.switched && c->pkt == PKT_SWITCHING) {
-			epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd[C], NULL);
-			kbal_packet_close_frozen(c->fd[C]);
-			c->fd[C] = -1;
-			c->pkt = PKT_JOINED;
-		}
-		if (err || st.ended) {
-			if (!c->drain_since) {
-				c->drain_since = d->now;
-				log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)",
-					  (void *)c, (unsigned long long)st.bytes_up,
-					  (unsigned long long)st.bytes_down);
-			}
-			if (d->now - c->drain_since >= PKT_LINGER_NS) {
-				conn_close(d, c);
-				continue;
-			}
-		} else if (st.last_ns && st.last_ns < d->now && d->now - st.last_ns > PKT_IDLE_NS) {
-			/* last_ns may be newer than d->now: it is the kernel's
-			 * clock at a packet after this loop turn began */
-			conn_close(d, c);
-			continue;
-		}
-		/* A client that acked the first response before the switch entry
-		 * existed and sends nothing more (an idle keep-alive connection)
-		 * switches only at its next request: after a while, polled once
-		 * a second like the joined ones, or ten thousand idle flows cost
-		 * two million lookups a second. */
-		if (head == &d->packet && (c->pkt == PKT_JOINED || c->drain_since ||
-					   d->now - c->pkt_since > PKT_SWITCH_FAST_NS)) {
-			list_del(&c->node);
-			list_add_tail(&d->joined, &c->node);
-		}
+		pkt_check(d, conn_of(n));
 	}
 }
 
 static void run_packet(struct kbal_daemon *d)
 {
-	if (d->now - d->pkt_scan >= 10000000ull) {
-		d->pkt_scan = d->now;
-		scan_packet(d, &d->packet);
-	}
-	if (d->now - d->joined_scan >= 1000000000ull) {
-		d->joined_scan = d->now;
-		scan_packet(d, &d->joined);
-	}
+	if (d->now - d->pkt_scan < PKT_SCAN_NS)
+		return;
+	d->pkt_scan = d->now;
+	scan_packet(d, &d->packet);
+	scan_packet(d, &d->joined);
+}
+
+/* kbal_pkt_events: the flow of a slot switched or ended */
+static int pkt_event(void *ctx, void *data, size_t len)
+{
+	struct kbal_daemon *d = ctx;
+	const struct kbal_pkt_event *ev = data;
+	struct kbal_conn *c;
+
+	if (len < sizeof(*ev) || ev->slot >= KBAL_MAX_FLOWS)
+		return 0;
+	c = d->pkt_conn[ev->slot];
+	/* the slot may be another flow's by now, or this one's before its
+	 * handover was taken back: the generation and the state tell */
+	if (c && !c->dead && c->pkt && c->pf && c->pf->gen == ev->gen)
+		pkt_check(d, c);
+	return 0;
 }
 
 static void free_dead(struct kbal_daemon *d)
@@ -2010,11 +2177,7 @@ static void restart_begin(struct kbal_daemon *d)
 		return;
 	}
 	free(conf);
-	if (!d->accept_paused)
-		for (unsigned i = 0; i < d->nlisteners; i++)
-			epoll_ctl(d->epfd, EPOLL_CTL_DEL, d->listeners[i].fd, NULL);
-	d->accept_paused = 1;
-	d->accept_resume = UINT64_MAX;
+	pause_accepting(d, ACCEPT_RESTART);
 	d->restarting = 1;
 	d->restart_deadline = d->now + RESTART_WAIT_NS;
 	kbal_pool_release(&d->pool);
@@ -2104,6 +2267,7 @@ failed:
 	log_err("restart: exec %s: %s; still running", d->exe, strerror(-err));
 	d->maps.meta->refused++;
 	d->restarting = 0;
+	d->accept_paused = ACCEPT_RETRY;
 	d->accept_resume = 0;     /* the listeners back in at once */
 }
 
@@ -2129,6 +2293,7 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 		}
 		*c->pf = r->pf;
 		kbal_packet_claim(&d->pkt, c->pf);
+		pkt_flow_named(d, c);
 	}
 	{
 		const struct kbal_to_conn *from = r;
@@ -2155,6 +2320,7 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	if (member >= 0)
 		d->maps.members[member].busy++;
 	d->nconns++;
+	d->njoined += c->pkt == PKT_JOINED;
 	/* kbald's live sockets back under watch (an edge that came while no
 	 * image watched is reported at once: epoll looks at the state when a
 	 * socket is added); a frozen one never was */
@@ -2403,6 +2569,57 @@ int kbal_daemon_load_members(struct kbal_daemon *d)
 	return 0;
 }
 
+static unsigned fds_open(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!dir)
+		return 64;   /* no /proc: a guess on the safe side */
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n - 1;    /* the directory's own */
+}
+
+/*
+ * The descriptors connections may use: RLIMIT_NOFILE raised to its hard
+ * limit (what the administrator allows; epoll has no FD_SETSIZE), less
+ * those open now that are not a connection's (listeners, maps, programs,
+ * epoll), two for each interface the packet program may be attached to
+ * later, and a few spare.
+ */
+static void fd_budget_init(struct kbal_daemon *d)
+{
+	struct rlimit rl;
+	uint64_t reserve, open = fds_open(), conns = fds_held(d);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = 1024;
+	} else if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	reserve = (open > conns ? open - conns : 0) + FD_SPARE;
+	if (d->pkt_on) {
+		struct if_nameindex *ifs = if_nameindex();
+		unsigned nifs = 0;
+
+		for (struct if_nameindex *i = ifs; i && i->if_index; i++)
+			nifs++;
+		if (ifs)
+			if_freenameindex(ifs);
+		reserve += 2 * (nifs < KBAL_PKT_MAX_IFS ? nifs : KBAL_PKT_MAX_IFS);
+	}
+	d->fd_limit = rl.rlim_cur;
+	d->fd_budget = rl.rlim_cur > reserve + 2 ? rl.rlim_cur - reserve : 2;
+	log_info("descriptors: %llu for connections (RLIMIT_NOFILE %llu), about %llu connections",
+		 (unsigned long long)d->fd_budget, (unsigned long long)d->fd_limit,
+		 (unsigned long long)d->fd_budget / 2);
+}
+
 static int takeover_wants_packet(const struct kbal_takeover *t)
 {
 	for (unsigned i = 0; t && i < t->nconns; i++)
@@ -2511,6 +2728,18 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 		log_err("the sockmap path's reports (%s): %s", "kbal_sk_events", strerror(-err));
 		goto fail;
 	}
+	if (d->pkt_on) {
+		d->pkt_conn = calloc(KBAL_MAX_FLOWS, sizeof(*d->pkt_conn));
+		d->pkt_events = ring_buffer__new(d->pkt.events_fd, pkt_event, d, NULL);
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = TAG_PKT_EVENTS };
+		if (!d->pkt_conn || !d->pkt_events ||
+		    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->pkt.events_fd, &ev)) {
+			err = d->pkt_conn ? -errno : -ENOMEM;
+			log_err("the packet path's reports (%s): %s", KBAL_MAP_PKT_EVENTS,
+				strerror(-err));
+			goto fail;
+		}
+	}
 	for (unsigned i = 0; i < conf->nlisten; i++) {
 		err = listen_on(d, &conf->listen[i], t);
 		if (err)
@@ -2523,6 +2752,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 		kbal_takeover_abandon(t);
 	}
 	free(snap);
+	fd_budget_init(d);
 	return 0;
 fail:
 	if (t)
@@ -2555,11 +2785,10 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		 * is looked at again soon, or the client, which has all it
 		 * asked for, closes first and keeps the TIME_WAIT */
 		uint64_t timeout_us = list_linked(&d->ready) ? 0 : d->restarting ? 10000 :
-				      d->accept_paused ? 100000 :
+				      d->accept_paused == ACCEPT_RETRY ? 100000 :
 				      list_linked(&d->draining) ?
 				      (d->now < d->drain_fast_until ? DRAIN_POLL_US : 1000) :
 				      d->npaused ? 1000 :
-				      list_linked(&d->packet) ? 10000 :
 				      list_linked(&d->first) ? 100000 : 1000000;
 		struct timespec ts = { .tv_sec = timeout_us / 1000000,
 				       .tv_nsec = (timeout_us % 1000000) * 1000 };
@@ -2575,6 +2804,8 @@ int kbal_daemon_run(struct kbal_daemon *d)
 				read_signals(d);
 			} else if ((tag & TAG_MASK) == TAG_SK_EVENTS) {
 				ring_buffer__consume(d->sk_events);
+			} else if ((tag & TAG_MASK) == TAG_PKT_EVENTS) {
+				ring_buffer__consume(d->pkt_events);
 			} else if ((tag & TAG_MASK) == TAG_LISTENER) {
 				accept_clients(d, &d->listeners[tag >> 3]);
 			} else if ((tag & TAG_MASK) == KBAL_POOL_TAG) {
@@ -2589,7 +2820,10 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		if (d->npaused)
 			run_paused(d);
 		run_timers(d);
-		run_packet(d);
+		if (d->pkt_on)
+			run_packet(d);
+		if (d->nfd_wait)
+			run_fd_waiters(d);
 		resume_accepting(d);
 		flow_flush(d);
 		free_dead(d);
@@ -2631,6 +2865,8 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 	if (d->sigfd >= 0)
 		close(d->sigfd);
 	ring_buffer__free(d->sk_events);
+	ring_buffer__free(d->pkt_events);
+	free(d->pkt_conn);
 	free(d->paused);
 	free(d->ctab.slot);
 	if (d->epfd >= 0)

@@ -77,9 +77,18 @@ struct kbal_daemon {
 	unsigned npaused, paused_cap;
 	struct kbal_packet pkt;     /* the packet path, when a balancer uses it */
 	int pkt_on;
-	int accept_paused;          /* out of descriptors: listeners off */
+	struct ring_buffer *pkt_events; /* kbal_pkt_events: flows switched or ended */
+	struct kbal_conn **pkt_conn;    /* by kbal_pkt_seen slot: the events' flows */
+	uint64_t njoined;           /* joined: their client-side socket is gone */
+	int accept_paused;          /* listeners off: why (flow.c, ACCEPT_*) */
 	uint64_t accept_resume;
-	uint64_t pkt_scan, joined_scan;
+	/* descriptors (flow.c, fds_held()): what connections may hold, of
+	 * the RLIMIT_NOFILE; connections waiting for one to connect */
+	uint64_t fd_budget, fd_limit;
+	uint64_t fd_full;           /* times the budget held accepting back */
+	uint64_t fd_full_logged;
+	unsigned nfd_wait;
+	uint64_t pkt_scan;
 	uint64_t drain_fast_until;  /* a FIN began waiting: look again soon */
 	uint64_t now;               /* CLOCK_MONOTONIC ns, per loop turn */
 	uint64_t nconns;

@@ -93,6 +93,7 @@ static int cmd_stats(struct kbal_maps *m)
 		[KBAL_STAT_PKT_UNPARSED] = "pkt_unparsed",
 		[KBAL_STAT_PKT_REUSED] = "pkt_reused",
 		[KBAL_STAT_SK_BACKLOG] = "sk_backlog",
+		[KBAL_STAT_PKT_EV_LOST] = "pkt_ev_lost",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

@@ -23,7 +23,7 @@
 static const char *const pinned_names[] = {
 	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_FLOWS,
 	KBAL_MAP_SK_SRC, KBAL_MAP_SK_DST, KBAL_MAP_STATS, KBAL_MAP_PKT, KBAL_MAP_PKT_LIVE,
-	KBAL_MAP_PKT_SEEN,
+	KBAL_MAP_PKT_SEEN, KBAL_MAP_PKT_EVENTS,
 };
 
 static void maps_reset(struct kbal_maps *m)

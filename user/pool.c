@@ -19,6 +19,7 @@ void kbal_pool_init(struct kbal_pool *p, struct kbal_member *members)
 		list_init(&p->idle[i]);
 		p->max[i] = 0;
 	}
+	p->nidle = 0;
 	list_init(&p->dead);
 }
 
@@ -34,6 +35,7 @@ void kbal_pool_set(struct kbal_pool *p, unsigned member, unsigned max, unsigned 
 static void drop(struct kbal_pool *p, struct kbal_pooled *pc, int close_fd)
 {
 	list_del(&pc->node);
+	p->nidle--;
 	if (p->members[pc->member].idle)
 		p->members[pc->member].idle--;
 	if (close_fd)
@@ -65,6 +67,7 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 		return -1;
 	}
 	list_add_tail(&p->idle[member], &pc->node);
+	p->nidle++;
 	m->idle++;
 	return 0;
 }

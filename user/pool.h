@@ -39,6 +39,7 @@ struct kbal_pool {
 	uint16_t max[KBAL_MAX_MEMBERS];              /* 0: no reuse */
 	uint64_t ttl_ns[KBAL_MAX_MEMBERS];
 	struct kbal_list dead;                        /* freed after the batch */
+	unsigned nidle;                               /* idle connections, all members */
 };
 
 void kbal_pool_init(struct kbal_pool *p, struct kbal_member *members);

@@ -153,7 +153,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = -1;
+	p->pkt_fd = p->raw_fd = p->events_fd = -1;
 	p->lo = if_nametoindex("lo");
 	/* shares kbal_stats and the state maps with the sockmap object
 	 * through the pins; kbal_pkt is its own */
@@ -170,6 +170,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		goto fail;
 	}
 	p->pkt_fd = bpf_map__fd(p->skel->maps.kbal_pkt);
+	p->events_fd = bpf_map__fd(p->skel->maps.kbal_pkt_events);
 	p->live_len = sysconf(_SC_PAGESIZE);
 	p->live = mmap(NULL, p->live_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       bpf_map__fd(p->skel->maps.kbal_pkt_live), 0);
@@ -219,6 +220,7 @@ void kbal_packet_fini(struct kbal_packet *p)
 		bpf_map__unpin(p->skel->maps.kbal_pkt, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_live, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_seen, NULL);
+		bpf_map__unpin(p->skel->maps.kbal_pkt_events, NULL);
 		packet_bpf__destroy(p->skel);
 	}
 	if (p->raw_fd >= 0)
@@ -229,7 +231,7 @@ void kbal_packet_fini(struct kbal_packet *p)
 		munmap(p->seen, p->seen_len);
 	free(p->slot_used);
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = -1;
+	p->pkt_fd = p->raw_fd = p->events_fd = -1;
 }
 
 /* The interface that holds local address a (network order), 0 if none. */
@@ -702,7 +704,8 @@ int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 	st->bytes_down = __atomic_load_n(&down->bytes, __ATOMIC_RELAXED);
 	/* the client's packets are rewritten: kbald's client socket is out */
 	st->switched = !!(fu & KBAL_PKT_SWITCHED);
-	st->ended = (fu | fd) & KBAL_PKT_RST || (fu & KBAL_PKT_FIN && fd & KBAL_PKT_FIN);
+	st->fins = fu & KBAL_PKT_FIN && fd & KBAL_PKT_FIN;
+	st->ended = (fu | fd) & KBAL_PKT_RST || (fu & fd & KBAL_PKT_ACKED_FIN);
 	return 0;
 }
 

@@ -47,6 +47,7 @@ struct kbal_packet {
 	struct { uint32_t addr; int ifindex; } addrs[KBAL_PKT_MAX_ADDRS];
 	uint64_t addrs_read_ns;
 	int raw_fd;                    /* SOCK_RAW for kbal_packet_end_probe(); -1 */
+	int events_fd;                 /* kbal_pkt_events: flows switched or ended */
 	uint64_t *live;                /* kbal_pkt_live, mmapped: flows with entries */
 	size_t live_len;
 	struct kbal_pkt_seen *seen;    /* kbal_pkt_seen, mmapped: what the program saw */
@@ -74,7 +75,8 @@ struct kbal_pkt_flow {
 struct kbal_pkt_state {
 	int switched;                  /* the client's packets go to the member now:
 	                                  kbald's client socket can go */
-	int ended;                     /* FIN both ways, or a RST */
+	int ended;                     /* both FINs acknowledged, or a RST */
+	int fins;                      /* FIN both ways (acknowledged or not) */
 	uint64_t last_ns;              /* the last packet either way (idle reaping) */
 	uint64_t bytes_up, bytes_down; /* TCP payload since the handover */
 };

@@ -886,3 +886,145 @@ UNIT_TEST(pkt_seen_once_a_tick)
 	ASSERT_EQ(got.bytes, 2ull * s.payload, "all the bytes, at the FIN");
 	bpf_map_delete_elem(map_fd, &k);
 }
+
+/* kbal_pkt_events, read as kbald reads them */
+struct events_seen {
+	unsigned n[3];                 /* by enum kbal_pkt_event_kind */
+	struct kbal_pkt_event last;
+};
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct events_seen *ev = ctx;
+	const struct kbal_pkt_event *e = data;
+
+	if (len >= sizeof(*e) && e->kind < 3) {
+		ev->n[e->kind]++;
+		ev->last = *e;
+	}
+	return 0;
+}
+
+/*
+ * The end of a joined flow by TCP's rules: each FIN acknowledged by the
+ * other side. A FIN notes, in the other direction's entry, the ack that
+ * covers it; that direction's packets acking less change nothing; the
+ * second acknowledgement reports the end (an event for kbald, which then
+ * releases the flow at once). A RST ends it at once; a switch is
+ * reported too.
+ */
+UNIT_TEST(pkt_fins_acknowledged_end_the_flow)
+{
+	struct pkt_spec up_s = base_pkt, down_s = base_pkt;
+	struct kbal_pkt_rw up = base_rw, down = base_rw;
+	struct kbal_pkt_key ku, kd;
+	struct kbal_pkt_seen seen = { .gen = 9 }, got;
+	struct events_seen ev = {};
+	struct ring_buffer *rb;
+	int seen_fd;
+	__u32 su = 20, sd = 21;
+	uint32_t fin_end;
+	uint8_t out[2048];
+	uint32_t outlen;
+
+	if (!setup())
+		return;
+	seen_fd = bpf_map__fd(skel->maps.kbal_pkt_seen);
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.kbal_pkt_events), on_event, &ev, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "kbal_pkt_events readable"))
+		return;
+	ring_buffer__consume(rb);      /* what earlier tests reported */
+	memset(&ev, 0, sizeof(ev));
+	/* client 127.0.0.1:40000 -> kbald :8080 becomes 127.0.0.3:14640 ->
+	 * 127.0.0.4:8026 (base_rw); the member's packets come back on that
+	 * 4-tuple reversed and become kbald -> client */
+	down_s.saddr = ntohl(up.daddr);
+	down_s.daddr = ntohl(up.saddr);
+	down_s.sport = ntohs(up.dport);
+	down_s.dport = ntohs(up.sport);
+	ku = key_of(&up_s);
+	kd = key_of(&down_s);
+	down.saddr = htonl(up_s.daddr);
+	down.daddr = htonl(up_s.saddr);
+	down.sport = htons(up_s.dport);
+	down.dport = htons(up_s.sport);
+	down.seq_delta = 0x1000;
+	down.ack_delta = -up.seq_delta;
+	up.ack_delta = -down.seq_delta;
+	up.gen = down.gen = 9;
+	up.slot = su;
+	down.slot = sd;
+	bpf_map_update_elem(seen_fd, &su, &seen, BPF_ANY);
+	bpf_map_update_elem(seen_fd, &sd, &seen, BPF_ANY);
+	bpf_map_update_elem(map_fd, &ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kd, &down, BPF_ANY);
+
+	/* the client's FIN with its last 100 bytes */
+	up_s.flags = 0x19;
+	ASSERT_EQ(run_one(&up_s, out, &outlen), TC_ACT_UNSPEC, "the client's FIN rewritten");
+	fin_end = up_s.seq + up.seq_delta + up_s.payload + 1;
+	ASSERT_EQ(get_entry(&kd).flags & KBAL_PKT_PEER_FIN, KBAL_PKT_PEER_FIN,
+		  "the member's entry knows of it");
+	ASSERT_EQ(get_entry(&kd).fin_ack, fin_end, "and what acknowledges it");
+	/* the member acks the data but not the FIN */
+	down_s.flags = 0x10;
+	down_s.payload = 0;
+	down_s.ack = fin_end - 1;
+	run_one(&down_s, out, &outlen);
+	ASSERT_EQ(get_entry(&kd).flags & KBAL_PKT_ACKED_FIN, 0, "the FIN not acknowledged yet");
+	down_s.ack = fin_end;
+	run_one(&down_s, out, &outlen);
+	ASSERT_EQ(get_entry(&kd).flags & KBAL_PKT_ACKED_FIN, KBAL_PKT_ACKED_FIN,
+		  "the client's FIN acknowledged");
+	bpf_map_lookup_elem(seen_fd, &sd, &got);
+	ASSERT_EQ(got.flags & KBAL_PKT_ACKED_FIN, KBAL_PKT_ACKED_FIN, "in kbal_pkt_seen too");
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_ENDED], 0, "one direction closed: not the end");
+	/* the member's FIN, then the client's last ACK */
+	down_s.flags = 0x11;
+	down_s.seq = 7000;
+	run_one(&down_s, out, &outlen);
+	ASSERT_EQ(get_entry(&ku).fin_ack, 7000 + down.seq_delta + 1, "the member's FIN noted");
+	up_s.flags = 0x10;
+	up_s.payload = 0;
+	up_s.seq += 101;
+	up_s.ack = 7000 + down.seq_delta;   /* not the FIN */
+	run_one(&up_s, out, &outlen);
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_ENDED], 0, "the member's FIN not acknowledged: not the end");
+	up_s.ack++;
+	run_one(&up_s, out, &outlen);
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_ENDED], 1, "both FINs acknowledged: the end reported");
+	ASSERT_EQ(ev.last.slot, su / 2, "for the flow's slot");
+	ASSERT_EQ(ev.last.gen, 9, "and generation");
+	bpf_map_lookup_elem(seen_fd, &su, &got);
+	ASSERT_EQ(got.flags & KBAL_PKT_ACKED_FIN, KBAL_PKT_ACKED_FIN, "kbal_pkt_seen says so");
+
+	/* a RST: the end at once */
+	memset(&ev, 0, sizeof(ev));
+	up.flags = down.flags = 0;
+	bpf_map_update_elem(map_fd, &ku, &up, BPF_ANY);
+	up_s.flags = 0x14;
+	run_one(&up_s, out, &outlen);
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_ENDED], 1, "a RST reported");
+
+	/* a switch is reported */
+	memset(&ev, 0, sizeof(ev));
+	up.action = KBAL_PKT_SWITCH;
+	up.switch_ack = 100;
+	up.switch_seq = 5000;
+	bpf_map_update_elem(map_fd, &ku, &up, BPF_ANY);
+	up_s.flags = 0x18;
+	up_s.seq = 5000;
+	up_s.ack = 100;
+	up_s.payload = 10;
+	run_one(&up_s, out, &outlen);
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_SWITCHED], 1, "the switch reported");
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_ENDED], 0, "and nothing else");
+	ring_buffer__free(rb);
+	bpf_map_delete_elem(map_fd, &ku);
+	bpf_map_delete_elem(map_fd, &kd);
+}

@@ -1232,7 +1232,8 @@ class Env:
         raise AssertionError("no member with route %r in kbal_members" % route)
 
     STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer",
-             "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused", "sk_backlog")
+             "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused", "sk_backlog",
+             "pkt_ev_lost")
 
     def stats(self):
         """kbal_stats summed over the CPUs' lines (one per CPU), by name."""

@@ -1,15 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""kbald out of file descriptors: it pauses accepting instead of spinning,
-blames no member when a member connect finds no descriptor, and serves
-again once connections close."""
+"""kbald's descriptors: it knows its budget (two per connection, the kept
+member connections, a reserve of its own), stops accepting before the
+budget runs out instead of spinning or failing anyone (the kernel's backlog
+holds the clients), blames no member, and serves again as connections
+close."""
 
+import re
+import select
 import time
 
 from kbaltest import Env, check, eq, wait_until
 
 # kbald's own descriptors (maps, programs, epoll, listener) come first: with
-# 48 in all, a few dozen connections are past the limit
-LIMIT = ["prlimit", "--nofile=48:48", "--"]
+# 80 in all, a few dozen connections are past the budget kbald sets itself
+LIMIT = ["prlimit", "--nofile=80:80", "--"]
 
 
 def cpu_seconds(pid):
@@ -19,6 +23,8 @@ def cpu_seconds(pid):
 
 
 def test_out_of_descriptors_pauses_accepting():
+    """Silent connections past the budget: accepting stops, kbald spends no
+    CPU meanwhile, and takes the rest once they close."""
     with Env(kbald_wrap=LIMIT) as env:
         held = []
         try:
@@ -31,8 +37,10 @@ def test_out_of_descriptors_pauses_accepting():
             time.sleep(1.0)
             spent = cpu_seconds(env.kbald.pid) - t0
             check(spent < 0.3, "kbald used %.2f s of CPU in 1 s while out of descriptors" % spent)
-            check("not accepting for 100 ms" in env.kbald_stderr(),
+            check("hold the descriptor budget" in env.kbald_stderr(),
                   "no word of the pause in kbald's log")
+            check("Too many open files" not in env.kbald_stderr(),
+                  "kbald ran out of descriptors before its budget did")
         finally:
             for c in held:
                 c.close()
@@ -74,3 +82,47 @@ def test_out_of_descriptors_gives_back_kept_connections():
             for c in held:
                 c.close()
         wait_until(lambda: env.get("/after").status == 200, 5.0, "a request after the burst")
+
+
+def budget(env):
+    m = re.search(r"descriptors: (\d+) for connections", env.kbald_stderr())
+    check(m is not None, "kbald's log names no descriptor budget")
+    return int(m.group(1))
+
+
+def answered(c, wait):
+    """True once c has a response to read within wait seconds."""
+    r, _, _ = select.select([c.sock], [], [], wait)
+    return bool(r)
+
+
+def test_past_the_budget_a_client_waits_then_is_served():
+    """Keep-alive clients, each with a request answered and its connection
+    kept open, until one gets no answer: kbald stopped accepting at its
+    budget (the client waits in the kernel's backlog, with no error).
+    Every connection that fits two descriptors was served first; when one
+    closes, the waiting client is accepted and answered."""
+    with Env(kbald_wrap=LIMIT) as env:
+        fit = budget(env) // 2
+        served, waiting = [], None
+        try:
+            for i in range(fit * 2 + 4):
+                c = env.connect(timeout=10)
+                c.send(b"GET /b%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+                if not answered(c, 2.0):
+                    waiting = c
+                    break
+                eq(c.read_response().status, 200, "client %d" % i)
+                served.append(c)
+            check(waiting is not None, "%d clients served, none held back" % len(served))
+            check(len(served) >= fit, "%d served before the pause; the budget fits %d"
+                  % (len(served), fit))
+            served.pop(0).close()
+            check(answered(waiting, 10.0), "the waiting client served once one closed")
+            eq(waiting.read_response().status, 200, "the waiting client's answer")
+            check("hold the descriptor budget" in env.kbald_stderr(), "the pause logged")
+        finally:
+            for c in served + ([waiting] if waiting else []):
+                c.close()
+        for n in (1, 2):
+            eq(env.member(n)["status"] & 4, 0, "member %d blamed for kbald's limit" % n)
