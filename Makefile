@@ -26,7 +26,7 @@ endif
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(subst x86_64,x86,$(ARCH)) \
 	-Ivmlinux/$(ARCH) -Iinclude -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
-USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(LLHTTP_INC) -MMD -MP
 LDLIBS     := -lbpf -lelf -lz
 

@@ -66,9 +66,23 @@ APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
-ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache']
-# noproxy1 (one member, the baseline until 2026-12-03) only when asked for
-DEFAULT_TARGETS = [t for t in ALL_TARGETS if t != 'noproxy1']
+ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache',
+               'kbal-b', 'kbal-packet-b']
+# noproxy1 (one member, the baseline until 2026-12-03) only when asked for;
+# kbal-b and kbal-packet-b (another kbald binary, --kbald-b: an A/B run)
+DEFAULT_TARGETS = [t for t in ALL_TARGETS if t not in ('noproxy1', 'kbal-b', 'kbal-packet-b')]
+KBALD_B = None                # --kbald-b: the B side's kbald
+
+
+def kbal_kind(target):
+    """'kbal' (the sockmap path), 'kbal-packet', or None: what a kbal
+    target runs, whichever binary (A: build/kbald, B: --kbald-b)."""
+    return {'kbal': 'kbal', 'kbal-b': 'kbal', 'kbal-packet': 'kbal-packet',
+            'kbal-packet-b': 'kbal-packet'}.get(target)
+
+
+def kbald_of(target):
+    return KBALD_B if target.endswith('-b') else KBALD
 ALL_SCENARIOS = ['ka-small', 'new-conn', 'conn2', '1m', 'upload', 'idle']
 ALL_TOPOLOGIES = ['lo', 'netns']
 
@@ -761,7 +775,7 @@ def start_peer(target, backends, rundir):
     env = dict(os.environ, LANG='C', LC_ALL='C')
     pin = None
     b1, b2 = ['%s:%d' % b for b in backends[:2]]
-    if target in ('kbal', 'kbal-packet'):
+    if kbal_kind(target):
         conf = os.path.join(rundir, 'kbal.conf')
         text = example_conf(addr, port, backends, for_apache=False)
         # kbal: the sockmap path; kbal-packet: the packet-level splice
@@ -769,7 +783,7 @@ def start_peer(target, backends, rundir):
         # addresses), kbal's default, said explicitly here
         text = text.replace('ProxySet lbmethod=byrequests',
                             'ProxySet lbmethod=byrequests\nKbalSplice %s'
-                            % ('packet' if target == 'kbal-packet' else 'sockmap')
+                            % ('packet' if kbal_kind(target) == 'kbal-packet' else 'sockmap')
                             + ''.join('\n' + line for line in KBAL_EXTRA_CONF))
         with open(conf, 'w') as f:
             f.write(text)
@@ -778,7 +792,7 @@ def start_peer(target, backends, rundir):
             note('pin dir %s existed before kbald started: removed' % pin)
             shutil.rmtree(pin, ignore_errors=True)
         STATE.pins.add(pin)
-        argv = [KBALD, '-f', conf, '--pin-dir', pin]
+        argv = [kbald_of(target), '-f', conf, '--pin-dir', pin]
     elif target == 'haproxy':
         conf = os.path.join(rundir, 'haproxy.cfg')
         with open(conf, 'w') as f:
@@ -871,7 +885,8 @@ def stop_peer(peer):
     rc = peer.proc.stop()
     if was_running and rc not in (0, -signal.SIGTERM):
         note('%s (pid %d) exited %s on SIGTERM' % (peer.target, peer.proc.pid, rc))
-    if peer.target == 'kbal-packet' and not STATE.lo_clsact_before and lo_has_clsact():
+    if kbal_kind(peer.target) == 'kbal-packet' and not STATE.lo_clsact_before and \
+            lo_has_clsact():
         note('kbald (pid %d) left a clsact qdisc on lo: removed' % peer.proc.pid)
         subprocess.run(['tc', 'qdisc', 'del', 'dev', 'lo', 'clsact'])
     if peer.pin:
@@ -1184,7 +1199,7 @@ def measure(target, sc, args, ctx, tag):
                 run_wrk(url, sc, args.warmup, os.path.join(rundir, 'wrk-warmup.out'), False)
             pids = {'proxy': [rss_pid] + [p for p, _ in descendants(rss_pid)] if rss_pid else [],
                     'members': [b.p.pid for b in ctx['backends'].values()]}
-            kbald = target in ('kbal', 'kbal-packet')
+            kbald = kbal_kind(target) is not None
             progs0 = bpf_prog_stats(rss_pid) if kbald else None
             res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids)
             progs1 = bpf_prog_stats(rss_pid) if kbald else None
@@ -1195,7 +1210,7 @@ def measure(target, sc, args, ctx, tag):
         if peer and not peer.proc.alive():
             raise RunError('%s exited (%s) during the run:\n%s'
                            % (target, peer.proc.p.returncode, peer_logs(rundir, peer.proc)))
-        if target == 'kbal-packet':
+        if kbal_kind(target) == 'kbal-packet':
             res['pkt'] = packet_check(peer)
         res['background'] = bg
         return res
@@ -1530,6 +1545,9 @@ def parse_args():
     ap.add_argument('--kbal-conf', action='append', default=[], metavar='DIRECTIVE',
                     help='add DIRECTIVE to kbal\'s configuration (both kbal targets, inside '
                     'the balancer), e.g. "KbalMemberCongestion cubic"; repeatable')
+    ap.add_argument('--kbald-b', metavar='PATH',
+                    help='another kbald binary (an A/B run: the targets kbal-b and '
+                    'kbal-packet-b run it; build it from another commit in a worktree)')
     ap.add_argument('--doc', default=DOC, metavar='FILE',
                     help='write the results into FILE instead of docs/benchmarks.md')
     args = ap.parse_args()
@@ -1563,6 +1581,10 @@ def main():
     global TOPO
     args = parse_args()
     KBAL_EXTRA_CONF[:] = args.kbal_conf
+    global KBALD_B
+    KBALD_B = os.path.abspath(args.kbald_b) if args.kbald_b else None
+    if any(t.endswith('-b') for t in args.targets) and not KBALD_B:
+        raise SystemExit('bench: kbal-b and kbal-packet-b need --kbald-b PATH')
     TOPO = Topology(args.topology)
     STATE.keep_tmpdir = args.keep_logs
     command = ' '.join(shlex.quote(a) for a in
@@ -1584,7 +1606,8 @@ def main():
         raise_nofile()
         uses_kbal = any(t.startswith('kbal') for t in args.targets)
         for path in [BACKEND] + ([KBALD] if uses_kbal else []) + \
-                ([KBALCTL] if 'kbal-packet' in args.targets else []):
+                ([KBALCTL] if 'kbal-packet' in args.targets else []) + \
+                ([KBALD_B] if KBALD_B else []):
             if not os.access(path, os.X_OK):
                 raise SystemExit('bench: %s is missing: run make first' % path)
         if TOPO.ns:

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include "conf.h"
-#include "flow.h"
+#include "daemon.h"
 #include "log.h"
 #include "takeover.h"
 

@@ -11,7 +11,7 @@ int kbal_lb_usable(const struct kbal_member *m, uint64_t now_ns)
 	if (m->status & (KBAL_ST_DISABLED | KBAL_ST_STOPPED))
 		return 0;
 	/* Apache retries a worker in error once `retry` has passed; the
-	 * E bit is cleared when a connect succeeds (see flow.c). */
+	 * E bit is cleared when a connect succeeds (see member.c). */
 	if ((m->status & KBAL_ST_ERROR) && now_ns < m->error_until_ns)
 		return 0;
 	return 1;

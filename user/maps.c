@@ -18,7 +18,6 @@
 #include "sockmap.skel.h"
 #include "log.h"
 #include "maps.h"
-#include "splice_packet.h"
 
 static const char *const pinned_names[] = {
 	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_FLOWS,
@@ -128,7 +127,8 @@ static int pinned_layout_ok(const char *dir)
 	return ok;
 }
 
-int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int reuse)
+int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int reuse,
+		     unsigned (*stale)(const char *pin_dir))
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	struct sockmap_bpf *skel;
@@ -157,7 +157,7 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 	if (!reuse) {
 		/* a kbald that died left joined flows: their peers are told
 		 * now rather than at their next packet */
-		unsigned told = kbal_packet_end_stale(m->pin_dir);
+		unsigned told = stale ? stale(m->pin_dir) : 0;
 
 		if (told)
 			log_info("%s: a previous kbald left %u open joined flow direction(s): "

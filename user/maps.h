@@ -33,9 +33,12 @@ struct kbal_maps {
  * lock_fd: an inherited descriptor of the pin dir that holds its flock
  * (a restart in place), taken over (closed on failure); -1 to open one.
  * reuse: keep the pinned maps and what they hold (same layout only),
- * else start from nothing.
+ * else start from nothing: stale(pin_dir), if given, is called first,
+ * with the dir locked, to deal with what a dead kbald left (the packet
+ * path tells its joined flows' peers); it returns how many it told.
  */
-int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int reuse);
+int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int reuse,
+		     unsigned (*stale)(const char *pin_dir));
 
 /* enum kbal_flow_why in a word, for logs, kbalctl and the manager page */
 const char *kbal_why_name(unsigned why);

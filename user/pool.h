@@ -55,7 +55,7 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 
 /* The newest idle connection to member, to be re-registered by the caller
  * (EPOLL_CTL_MOD); -1 when none. The member may have closed it an instant
- * ago: only a request that may go twice takes one (flow.c). */
+ * ago: only a request that may go twice takes one (member.c). */
 int kbal_pool_take(struct kbal_pool *p, unsigned member, uint16_t *lport);
 
 /* The member sent something or hung up on an idle connection: close it. */

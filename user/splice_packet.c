@@ -378,8 +378,7 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 	vals[0].slot = 2 * fl->slot;
 	vals[1].slot = 2 * fl->slot + 1;
 	if (bpf_map_update_batch(p->pkt_fd, keys, vals, &n, NULL)) {
-		int err = -errno;
-
+		err = -errno;
 		kbal_packet_forget(p, fl);
 		return err;
 	}

@@ -29,7 +29,7 @@
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first
- * exchange is done (flow.c fills and reads it). */
+ * exchange is done (restart.c fills and reads it). */
 struct kbal_to_conn {
 	int32_t fd[2];                 /* client, member; -1: none */
 	int16_t member, balancer;      /* indexes in the old image's maps */

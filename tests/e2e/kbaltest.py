@@ -101,6 +101,23 @@ _env_seq = itertools.count()
 _port_seq = itertools.count(20000 + (os.getpid() % 50) * 200)
 
 
+def tcx_links(pid):
+    """{link id: prog id} of process pid's tcx links, from its descriptors
+    (bpftool lists every link of the host: another kbal instance, a demo
+    say, has its own)."""
+    links = {}
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        except OSError:
+            continue   # closed meanwhile
+        if info.get("link_type", "").strip() == "tcx":
+            links[int(info["link_id"])] = int(info["prog_id"])
+    return links
+
+
 # ---- assertions ----------------------------------------------------------
 
 def check(cond, msg):

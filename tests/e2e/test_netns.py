@@ -9,6 +9,7 @@ import os
 import threading
 import time
 
+import kbaltest
 from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, Topo, check, check_pattern, crc_line, eq,
                       wait_until)
 
@@ -215,17 +216,7 @@ def test_netns_packet_restart_in_place():
     """A restart in place (SIGHUP) with a flow joined across the veths: the
     new image takes the program's links on lo and on both veths (ingress
     and egress), puts its program in each, and the flow goes on."""
-    import json
     import signal
-    import subprocess
-
-    def pkt_links():
-        def bpftool(*a):
-            return json.loads(subprocess.run(["bpftool", "-j"] + list(a), stdout=subprocess.PIPE,
-                                             check=True).stdout or b"[]")
-        names = {p["id"]: p.get("name", "") for p in bpftool("prog", "show")}
-        return {l["id"]: l["prog_id"] for l in bpftool("link", "show")
-                if names.get(l.get("prog_id"), "").startswith("kbal_pkt_")}
 
     with Topo(csum_offload=False) as topo, packet_env(topo) as env:
         with env.connect(timeout=30) as c:
@@ -233,13 +224,13 @@ def test_netns_packet_restart_in_place():
             wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
                        "the flow on the packet path")
             eq(c.get("/two").status, 200, "a request on the joined flow")
-            links = pkt_links()
+            links = kbaltest.tcx_links(env.kbald.pid)
             check(len(links) >= 5, "links on lo and on two veths both ways: %r" % links)
             pid = env.kbald.pid
             os.kill(pid, signal.SIGHUP)
             wait_until(lambda: "restarted:" in env.kbald_stderr(), 10.0, "the new image")
             eq(env.kbald.pid, pid, "kbald's PID")
-            after = pkt_links()
+            after = kbaltest.tcx_links(env.kbald.pid)
             eq(sorted(after), sorted(links), "the same links")
             check(all(after[l] != links[l] for l in links), "each runs the new program")
             for i in range(5):

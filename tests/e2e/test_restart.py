@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 
+import kbaltest
 from kbaltest import BUILD, EXAMPLE_CONF, Conn, Env, check, check_pattern, crc_line, eq, wait_until
 
 MiB = 1 << 20
@@ -27,20 +28,6 @@ KbalSplice packet
 </Proxy>
 ProxyPass /balancer-manager !
 ProxyPass /pkt/ balancer://pkt/""")
-
-
-def _bpftool(*args):
-    p = subprocess.run(["bpftool", "-j"] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=10)
-    check(p.returncode == 0, "bpftool %s: %s" % (" ".join(args), p.stderr.decode()))
-    return json.loads(p.stdout or b"[]")
-
-
-def _pkt_links():
-    """{link id: prog id} of the tcx links that run a kbal packet program."""
-    names = {p["id"]: p.get("name", "") for p in _bpftool("prog", "show")}
-    return {l["id"]: l["prog_id"] for l in _bpftool("link", "show")
-            if names.get(l.get("prog_id"), "").startswith("kbal_pkt_")}
 
 
 def _live(env):
@@ -80,7 +67,7 @@ def test_restart_keeps_connections():
         wait_until(lambda: sorted(f["path"] for _, f in env.flows()) ==
                    [PATH_SOCKMAP, PATH_PACKET], 3.0, "one flow on each path")
         eq(pkt.get("/pkt/switch").status, 200, "a request on the joined flow")
-        links = _pkt_links()
+        links = kbaltest.tcx_links(env.kbald.pid)
         check(links, "the packet program's tcx links")
         old_gens = {e["formatted"]["value"]["gen"] for e in env.bpftool_dump("kbal_pkt")}
         elected = sum(int(m["elected"]) for m in env.members().values())
@@ -105,7 +92,7 @@ def test_restart_keeps_connections():
               "took over: %r" % line)
         check(env.kbald.poll() is None, "kbald exited at the restart")
         # the new image's program in the same links: nothing detached
-        after = _pkt_links()
+        after = kbaltest.tcx_links(env.kbald.pid)
         eq(sorted(after), sorted(links), "tcx link ids after the restart")
         check(all(after[l] != links[l] for l in links),
               "the links run the new image's program: %r -> %r" % (links, after))

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* balancers.h - the configuration's balancers and members into the maps. */
+#ifndef KBAL_BALANCERS_H
+#define KBAL_BALANCERS_H
+
+struct kbal_daemon;
+
+/* Fill kbal_balancers and kbal_members from the configuration, with each
+ * balancer's ProxyPassReverse rules: 0, -E2BIG (too many members) or
+ * -ENOMEM. */
+int balancers_load(struct kbal_daemon *d);
+void balancers_fini(struct kbal_daemon *d);
+
+#endif

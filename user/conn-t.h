@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * conn-t.h - a client connection's types: what every file that moves a
+ * connection shares (prototypes in conn.h, exchange.h, member.h, ...).
+ *
+ * A connection has two sides, each a socket: the client's (accepted) and
+ * the member's (connected by kbald). It has two directions: up (read from
+ * the client side, written to the member side) and down (the other way).
+ * Each direction goes through its own phases:
+ *
+ *   HEAD    kbald reads and parses the first request (up) / response (down)
+ *   BODY    up, or down for a response kbald follows: parsed as it is copied
+ *   FLUSH   everything read is written on; once the queue is empty, hand over
+ *   SPLICED the kernel moves the bytes (sockmap, or the packet path)
+ *   RELAY   kbald copies (KbalSplice off, or the kernel refused the socket)
+ *   CLOSED  FIN passed on to the other side
+ *
+ * Handed over, a connection costs kbald this struct and no buffer: the
+ * first exchange's (struct kbal_first) are freed at the handover.
+ */
+#ifndef KBAL_CONN_T_H
+#define KBAL_CONN_T_H
+
+#include <stdint.h>
+#include "http.h"
+#include "kbal_shared.h"
+#include "lb.h"
+#include "list.h"
+
+#define BUF_SIZE   16384          /* first request/response head limit */
+#define OUT_SIZE   (BUF_SIZE + 2048)
+
+/* the two sides, by their socket: fd[CLIENT], fd[MEMBER] */
+enum kbal_side { CLIENT = 0, MEMBER = 1 };
+
+/* the two directions: UP reads the client side and writes the member
+ * side, DOWN the other way (dir_src(), dir_dst()) */
+enum kbal_dir { UP = 0, DOWN = 1 };
+
+static inline int dir_src(int dir) { return dir == UP ? CLIENT : MEMBER; }
+static inline int dir_dst(int dir) { return dir == UP ? MEMBER : CLIENT; }
+/* the direction a side is the source of */
+static inline int side_dir(int side) { return side == CLIENT ? UP : DOWN; }
+
+enum kbal_phase { P_HEAD, P_BODY, P_FLUSH, P_SPLICED, P_RELAY, P_CLOSED };
+
+/* c->pkt: where the packet path's handover stands */
+enum kbal_pkt_stage { PKT_NONE = 0, PKT_SWITCHING = 1, PKT_JOINED = 2 };
+
+struct kbal_pkt_flow;
+
+/* Everything the first exchange needs; freed at the handover. Arrays
+ * of two are by direction. */
+struct kbal_first {
+	uint32_t len[2];              /* bytes in buf[dir] */
+	uint32_t fed[2];              /* of which the parser has seen */
+	uint32_t fwd[2];              /* of which went out (or were replaced) */
+	uint32_t ready[2];            /* in HEAD: raw bytes that may go out (1xx) */
+	uint64_t msg_total[2];        /* bytes read from the direction's source up
+				       * to the end of the first message (the
+				       * buffer is reused) */
+	char *out[2];                 /* rewritten head to write before buf[dir] */
+	uint32_t out_len[2], out_sent[2];
+	uint8_t out_owned[2];         /* out[dir] was malloc'd (manager page) */
+	uint8_t fd_wait;              /* the member picked, no descriptor free to
+				       * connect: tried again as flows end */
+	int pass;                     /* ProxyPass rule */
+	uint64_t deadline;
+	uint64_t progress;            /* rd[MEMBER] + wr[CLIENT] when the deadline was set */
+	struct kbal_lb_tried tried;
+	char route[KBAL_ROUTE_LEN];   /* sticky route of the request */
+	char host[256];               /* client's Host, for ProxyPassReverse */
+	struct kbal_http_msg msg[2];
+	/* not zeroed: */
+	char buf[2][BUF_SIZE];        /* bytes read from the direction's source */
+	char outbuf[2][OUT_SIZE];
+};
+
+struct kbal_conn {
+	struct kbal_list node;        /* in one of the daemon's lists (daemon.h) */
+	struct kbal_list ready;       /* in d->ready: more to do, no event will say */
+	int fd[2];                    /* by side; -1: none */
+	uint8_t phase[2];             /* by direction, enum kbal_phase */
+	uint8_t fin[2];               /* by side: EOF seen (2: reset) */
+	uint8_t empty[2];             /* by side: its last read found nothing */
+	uint8_t rdhup;                /* bit side: EPOLLRDHUP seen */
+	uint8_t fin_goal;             /* bit dir: base[dir_dst(dir)] is what the
+				       * destination must have sent for the
+				       * direction's FIN to go */
+	uint8_t connected;            /* fd[MEMBER] established */
+	uint8_t local;                /* kbald answers itself, then closes */
+	uint8_t flow_in_map;
+	uint8_t paused;               /* bit dir: spliced direction paused (backpressure) */
+	uint16_t flow_slot;           /* 1 + its place in the pending updates */
+	uint8_t changed;              /* route changed: send the cookie */
+	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
+	uint8_t dead;                 /* closed; freed after this epoll batch */
+	uint8_t once;                 /* the client asked for no second request */
+	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
+	uint8_t handed;               /* both directions spliced or copied */
+	uint8_t pool;                 /* one request, and the member's connection
+				       * is kept for the next client (pool.h) */
+	uint8_t reused;               /* fd[MEMBER] came from the pool */
+	uint16_t member_lport;        /* fd[MEMBER]'s local port */
+	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
+	uint8_t pkt;                  /* enum kbal_pkt_stage */
+	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
+	int16_t member;               /* -1 until picked */
+	int16_t balancer;
+	struct kbal_pkt_flow *pf;     /* the packet path's entries */
+	uint64_t pkt_bytes[2];        /* joined bytes up/down added to the member */
+	uint64_t pkt_since;           /* when the flow was handed to the packet path */
+	uint64_t cookie[2];           /* by side: SO_COOKIE, the sockhash key */
+	uint64_t rd[2], wr[2];        /* by side: bytes kbald read / wrote */
+	uint64_t base[2];             /* by side: its sent counter minus wr[side], at splice */
+	uint64_t drain_since;         /* a FIN waits for bytes in flight: since the
+				       * last progress; packet path: both FINs seen */
+	uint64_t drain_sent;          /* ... which the peer's send counter showed then */
+	struct kbal_flow_key key;
+	struct kbal_first *f;
+};
+
+/* what a spliced connection costs kbald: this, and no buffer (malloc's
+ * chunk for 193..200 bytes is the one for 192: 208) */
+_Static_assert(sizeof(struct kbal_conn) <= 200, "spliced connections stay small");
+_Static_assert(KBAL_MAX_MEMBERS <= INT16_MAX && KBAL_MAX_BALANCERS <= INT16_MAX, "int16_t indexes");
+
+#define conn_of(n) kbal_container_of(n, struct kbal_conn, node)
+#define conn_of_ready(n) kbal_container_of(n, struct kbal_conn, ready)
+
+#endif

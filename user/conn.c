@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * conn.c - a connection's life in kbald and the small driver that moves
+ * it. Every socket is non-blocking and edge-triggered; each wake-up runs
+ * conn_progress(), which moves both directions as far as they go (read,
+ * parse, write: exchange.c; hand over once quiet: handover.c) and returns
+ * when nothing more can move; the next edge resumes it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include "conn.h"
+#include "daemon.h"
+#include "exchange.h"
+#include "flows.h"
+#include "handover.h"
+#include "log.h"
+#include "member.h"
+#include "splice_sockmap.h"
+
+#define CONN_TURNS 64             /* rounds of one connection per wake-up */
+
+int conn_watch(struct kbal_daemon *d, struct kbal_conn *c, int side, int again)
+{
+	uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	unsigned tag = side == CLIENT ? KBAL_TAG_CLIENT : KBAL_TAG_MEMBER;
+
+	return again ? kbal_loop_mod(&d->loop, c->fd[side], ev, tag, (uintptr_t)c) :
+		       kbal_loop_add(&d->loop, c->fd[side], ev, tag, (uintptr_t)c);
+}
+
+/* the member's counters get what the connection carried */
+static void conn_account(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m;
+	uint64_t sent, recvd;
+
+	if (c->member < 0 || !c->connected)
+		return;
+	m = &d->maps.members[c->member];
+	if (m->busy)
+		m->busy--;
+	if (c->reused || c->pkt) {
+		/* the socket's counters include earlier clients'; a reused
+		 * one is only copied. A frozen one carried what kbald wrote
+		 * and read (the handover checked), no syscall needed; the
+		 * packet path counts what the program carried */
+		m->bytes_to += c->wr[MEMBER];
+		m->bytes_from += c->rd[MEMBER];
+	} else if (kbal_sock_counts(c->fd[MEMBER], &sent, &recvd) == 0) {
+		m->bytes_to += sent;
+		m->bytes_from += recvd;
+	}
+}
+
+void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_account(d, c);
+	kbal_flows_delete(d, c);
+	/* the paths' part first: the packet path closes its frozen sockets
+	 * without a word */
+	handover_close(d, c);
+	/* close() also takes the sockets out of the sockhashes */
+	for (int side = 0; side < 2; side++)
+		if (c->fd[side] >= 0)
+			close(c->fd[side]);
+	c->fd[CLIENT] = c->fd[MEMBER] = -1;
+	if (c->f && c->f->fd_wait)
+		d->acc.nfd_wait--;
+	list_del(&c->ready);
+	list_del(&c->node);
+	first_free(c);
+	d->nconns--;
+	/* later events of this loop turn may still name it */
+	c->dead = 1;
+	list_add_tail(&d->dead, &c->node);
+}
+
+void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	for (int side = 0; side < 2; side++)
+		if (c->fd[side] >= 0)
+			setsockopt(c->fd[side], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(d, c);
+}
+
+int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key)
+{
+	struct kbal_conn *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->f = first_alloc();
+	if (!c || !c->f) {
+		log_err("out of memory for a connection");
+		free(c);
+		close(fd);
+		return -ENOMEM;
+	}
+	kbal_http_init_request(&c->f->msg[UP]);
+	kbal_http_init_response(&c->f->msg[DOWN]);
+	c->fd[CLIENT] = fd;
+	c->fd[MEMBER] = -1;
+	c->member = -1;
+	c->key = *key;
+	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	/* TCP_NODELAY comes from the listener (accept copies it) */
+	list_add_tail(&d->first, &c->node);
+	d->nconns++;
+	if (conn_watch(d, c, CLIENT, 0)) {
+		conn_close(d, c);
+		return 0;
+	}
+	conn_progress(d, c);
+	return 0;
+}
+
+/* what one direction's turn left the connection in */
+enum step {
+	STEP_ON,        /* go on with the other direction */
+	STEP_BREAK,     /* the buffers went (handed over): no more turns */
+	STEP_LEFT,      /* the connection left the driver (the packet path) */
+	STEP_CLOSED,    /* closed */
+	STEP_ABORT,     /* a peer reset: reset the other side, close */
+	STEP_DONE,      /* over: close */
+};
+
+/*
+ * Direction dir's turn: what is pending written, its source read and
+ * parsed, written again, its EOF passed on, and its handover once quiet.
+ */
+static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int dir, int *moved)
+{
+	int from = dir_src(dir), to = dir_dst(dir), r;
+
+	*moved |= exch_write(c, dir);
+	exch_compact(c, dir);
+	if (c->phase[dir] != P_CLOSED && !c->local)
+		*moved |= exch_read(c, dir);
+	if (dir == DOWN && c->fin[MEMBER] && c->reused && c->rd[MEMBER] == 0) {
+		/* a kept connection closed under the request */
+		member_retry(d, c);
+		*moved = 1;
+		return STEP_ON;
+	}
+	if (c->fin[from] == 2)
+		return STEP_ABORT;
+	exch_parse(d, c, dir);
+	if (!c->f)
+		return STEP_BREAK;
+	if (dir == DOWN) {
+		r = handover_before_write(d, c, DOWN);
+		if (r == HANDOVER_GONE)
+			return c->dead ? STEP_CLOSED : STEP_LEFT;
+	}
+	*moved |= exch_write(c, dir);
+	exch_compact(c, dir);
+	/* a send found its peer gone; a kept connection that went before
+	 * its answer is retried, when its turn comes */
+	if (c->fin[CLIENT] == 2 || (c->fin[MEMBER] == 2 && !(c->reused && c->rd[MEMBER] == 0)))
+		return STEP_ABORT;
+	/* EOF from the source with nothing of it left to write */
+	if (c->fin[from] && exch_all_written(c, dir) &&
+	    (c->phase[dir] == P_FLUSH || c->phase[dir] == P_RELAY || c->local)) {
+		if (c->local)
+			return STEP_DONE;
+		/* a kept member connection hears no client's FIN */
+		if (c->fd[to] >= 0 && !(dir == UP && c->pool))
+			shutdown(c->fd[to], SHUT_WR);
+		c->phase[dir] = P_CLOSED;
+		*moved = 1;
+	} else if (c->fin[from] && (c->phase[dir] == P_HEAD || c->phase[dir] == P_BODY)) {
+		/* the message was cut short */
+		if (dir == DOWN && c->f->out_len[DOWN] == 0) {
+			exch_error(c, 502);
+			*moved = 1;
+		} else {
+			return STEP_DONE;
+		}
+	}
+	/* quiet: all written, its queue found empty */
+	if (c->phase[dir] != P_FLUSH || c->local || c->fin[from] || !c->empty[from] ||
+	    !exch_all_written(c, dir) || !c->connected)
+		return STEP_ON;
+	if (c->pool && dir == UP) {
+		/* the request is out; nothing else of the client's may reach
+		 * the kept connection */
+		c->phase[UP] = P_CLOSED;
+		*moved = 1;
+		return STEP_ON;
+	}
+	if (c->pool) {
+		/* the response ended and went out: nothing past it came, the
+		 * member's connection is clean for the next client; this one
+		 * closes */
+		if (c->rd[MEMBER] == c->f->msg_total[DOWN] && exch_all_written(c, UP))
+			member_release(d, c);
+		return STEP_DONE;
+	}
+	switch (handover_quiet(d, c, dir)) {
+	case HANDOVER_GONE:
+		return c->dead ? STEP_CLOSED : STEP_LEFT;
+	case HANDOVER_MOVED:
+		*moved = 1;
+		break;
+	}
+	return STEP_ON;
+}
+
+int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	/* a flow on the packet path is the program's */
+	if (c->pkt)
+		return 0;
+	for (int turn = 0; turn < CONN_TURNS; turn++) {
+		int moved = 0;
+
+		for (int dir = 0; dir < 2; dir++) {
+			enum step s;
+
+			if (!c->f || !exch_buffered(c, dir))
+				continue;
+			s = conn_dir_step(d, c, dir, &moved);
+			if (s == STEP_BREAK)
+				break;
+			if (s == STEP_LEFT)
+				return 0;
+			if (s == STEP_CLOSED)
+				return -1;
+			if (s == STEP_ABORT) {
+				conn_abort(d, c);
+				return -1;
+			}
+			if (s == STEP_DONE) {
+				conn_close(d, c);
+				return -1;
+			}
+		}
+		/* both directions decided: the flow entry says how */
+		if (c->f && !c->handed && c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
+			c->handed = 1;
+			kbal_flows_update(d, c, KBAL_FLOW_SPLICED);
+		}
+		if (c->f && (c->phase[UP] == P_SPLICED || c->phase[UP] == P_CLOSED) &&
+		    (c->phase[DOWN] == P_SPLICED || c->phase[DOWN] == P_CLOSED))
+			handover_done(d, c);
+		if (c->phase[UP] == P_CLOSED && c->phase[DOWN] == P_CLOSED)
+			goto done;
+		if (handover_progress(d, c, &moved) < 0)
+			return -1;
+		if (c->phase[UP] == P_CLOSED && c->phase[DOWN] == P_CLOSED)
+			goto done;
+		if (!moved)
+			return 0;
+	}
+	/* Budget spent with work left: edge-triggered epoll will not say so
+	 * again, so come back to it after the others had their turn. */
+	if (!list_linked(&c->ready))
+		list_add_tail(&d->ready, &c->ready);
+	return 0;
+done:
+	conn_close(d, c);
+	return -1;
+}
+
+void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t ev)
+{
+	if (c->dead)
+		return;
+	if (ev & (EPOLLRDHUP | EPOLLHUP))
+		c->rdhup |= 1u << side;
+	if (c->pkt) {
+		handover_event(d, c, side, ev);
+		return;
+	}
+	if (side == MEMBER && c->f && !c->connected && c->fd[MEMBER] >= 0) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (ev & (EPOLLERR | EPOLLHUP) ||
+		    getsockopt(c->fd[MEMBER], SOL_SOCKET, SO_ERROR, &err, &len) || err)
+			member_failed(d, c, err ? strerror(err) : "refused the connection");
+		else if (ev & EPOLLOUT)
+			member_connected(d, c);
+	} else if (handover_event(d, c, side, ev) < 0) {
+		return;
+	}
+	conn_progress(d, c);
+}
+
+void conn_run_ready(struct kbal_daemon *d)
+{
+	struct kbal_list batch;
+
+	if (!list_linked(&d->ready))
+		return;
+	/* take the list: a connection re-queued now waits for the next turn */
+	list_take(&batch, &d->ready);
+	while (list_linked(&batch)) {
+		struct kbal_conn *c = conn_of_ready(batch.next);
+
+		list_del(&c->ready);
+		conn_progress(d, c);
+	}
+}
+
+/* The first exchanges' deadlines: Timeout, as Apache's. */
+void conn_run_timers(struct kbal_daemon *d)
+{
+	struct kbal_list *n, *next;
+
+	for (n = d->first.next; n != &d->first; n = next) {
+		struct kbal_conn *c = conn_of(n);
+
+		next = n->next;
+		if (d->loop.now < c->f->deadline)
+			continue;
+		if (c->f->fd_wait) {
+			/* no descriptor came free within Timeout */
+			c->f->fd_wait = 0;
+			d->acc.nfd_wait--;
+			exch_error(c, 503);
+			c->f->deadline = ~0ull;
+			conn_progress(d, c);
+			continue;
+		}
+		if (c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
+			/* copied by kbald: as idle-proof as a spliced one */
+			c->f->deadline = ~0ull;
+			if (c->drain_since)
+				conn_progress(d, c);   /* the spliced way's FIN waits */
+			continue;
+		}
+		if (c->fd[MEMBER] >= 0 && !c->connected) {
+			member_failed(d, c, "timed out");
+			conn_progress(d, c);
+		} else if (c->phase[UP] == P_HEAD && c->rd[CLIENT] == 0) {
+			conn_close(d, c);          /* idle: Apache closes silently */
+		} else if (c->phase[UP] == P_HEAD) {
+			exch_error(c, 408);
+			c->f->deadline = ~0ull;
+			conn_progress(d, c);
+		} else if (c->phase[DOWN] == P_HEAD && !c->local) {
+			exch_error(c, 504);
+			c->f->deadline = ~0ull;
+			conn_progress(d, c);
+		} else if (c->rd[MEMBER] + c->wr[CLIENT] != c->f->progress) {
+			/* a first response still moving: Timeout is how long
+			 * nothing moves, as Apache's */
+			c->f->progress = c->rd[MEMBER] + c->wr[CLIENT];
+			c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+		} else {
+			conn_close(d, c);
+		}
+	}
+}
+
+void conn_free_dead(struct kbal_daemon *d)
+{
+	kbal_pool_free_dead(&d->pool);
+	while (list_linked(&d->dead)) {
+		struct kbal_list *n = d->dead.next;
+
+		list_del(n);
+		free(conn_of(n));
+	}
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * conn.h - a connection's life in kbald (types in conn-t.h): accepted,
+ * driven through its first exchange, handed over, closed.
+ */
+#ifndef KBAL_CONN_H
+#define KBAL_CONN_H
+
+#include <stdint.h>
+#include "conn-t.h"
+
+struct kbal_daemon;
+
+/* A client's connection, accepted: its first exchange begins. -ENOMEM
+ * (fd closed) stops accepting for this turn. */
+int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key);
+
+/* side's socket into the loop (again: it is there already, as the pool's) */
+int conn_watch(struct kbal_daemon *d, struct kbal_conn *c, int side, int again);
+
+/* Move the connection as far as it goes; -1 when it was closed. */
+int conn_progress(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* an event on side's socket */
+void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t events);
+
+/* The end: counters, its flow entry, its path's state, its sockets. The
+ * struct is freed after the loop turn (later events may still name it). */
+void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* reset by a peer: reset the other side too */
+void conn_abort(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* once a loop turn: connections that stopped for their budget, the first
+ * exchanges' deadlines, the closed ones freed */
+void conn_run_ready(struct kbal_daemon *d);
+void conn_run_timers(struct kbal_daemon *d);
+void conn_free_dead(struct kbal_daemon *d);
+
+#endif

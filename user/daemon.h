@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * daemon.h - kbald's state: the configuration, the maps, the event loop,
+ * the listeners, the connections by stage, and each data path's own.
+ *
+ * A connection's life, by file (docs/design.md has the map):
+ *   listener.c   accepted (within the descriptor budget)
+ *   conn.c       driven: its sockets' events, its progress, its close
+ *   exchange.c   the first exchange: read, parsed, routed, written
+ *   member.c     its member picked, connected (or a kept connection)
+ *   rewrite.c    the heads rewritten as Apache does
+ *   handover.c   after the first exchange: which path moves its bytes,
+ *                handover_packet.c, handover_sockmap.c, handover_copy.c
+ *   flows.c      its entry in kbal_flows
+ *   restart.c    carried across a restart in place
+ */
+#ifndef KBAL_DAEMON_H
+#define KBAL_DAEMON_H
+
+#include <stdint.h>
+#include "conf.h"
+#include "list.h"
+#include "loop.h"
+#include "maps.h"
+#include "pool.h"
+#include "rewrite.h"
+#include "splice_packet.h"
+#include "takeover.h"
+
+struct kbal_flow_batch;
+struct kbal_conn;
+struct ring_buffer;
+
+struct kbal_listener {
+	int fd;
+	uint16_t port;
+};
+
+/* the sockmap path's state (handover_sockmap.c) */
+struct kbal_sockmap_state {
+	/* spliced directions' source sockets by cookie, what a kbal_sk_events
+	 * report names (open addressing) */
+	struct kbal_ctab_slot {
+		uint64_t cookie;        /* 0: free */
+		struct kbal_conn *c;
+	} *slot;
+	uint32_t mask, n;
+	struct ring_buffer *events; /* kbal_sk_events: a target's worker is far behind */
+	struct kbal_conn **paused;  /* with a direction paused (backpressure) */
+	unsigned npaused, paused_cap;
+	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
+	uint64_t drain_fast_until;  /* a FIN began waiting: look again soon */
+};
+
+/* the packet path's state (handover_packet.c) */
+struct kbal_packet_state {
+	int on;                     /* a balancer uses it and it loaded */
+	struct kbal_packet p;       /* the program, its maps, links (splice_packet.h) */
+	struct ring_buffer *events; /* kbal_pkt_events: flows switched or ended */
+	struct kbal_conn **by_slot; /* by kbal_pkt_seen slot: the events' flows */
+	struct kbal_list switching; /* handed over, before the switch */
+	struct kbal_list joined;    /* joined packet by packet */
+	uint64_t njoined;           /* joined: their client-side socket is gone */
+	uint64_t scan;              /* the last look at every flow */
+};
+
+/* accepting, and the descriptors it may spend (listener.c) */
+struct kbal_accept_state {
+	unsigned n;
+	struct kbal_listener l[KBAL_CONF_MAX_LISTEN];
+	int paused;                 /* listeners off: why (ACCEPT_*, listener.c) */
+	uint64_t resume;            /* ACCEPT_RETRY: when */
+	uint64_t fd_budget;         /* what connections may hold (kbal_fds_held) */
+	uint64_t fd_limit;          /* RLIMIT_NOFILE */
+	uint64_t fd_full;           /* times the budget held accepting back */
+	uint64_t fd_full_logged;
+	unsigned nfd_wait;          /* connections waiting for one to connect */
+};
+
+struct kbal_daemon {
+	const struct kbal_conf *conf;
+	struct kbal_maps maps;
+	struct kbal_loop loop;      /* loop.now: CLOCK_MONOTONIC ns at the wake-up */
+	int sigfd;
+	struct kbal_accept_state acc;
+	struct kbal_rev_set rev[KBAL_MAX_BALANCERS];  /* ProxyPassReverse, by balancer */
+	struct kbal_list first;     /* connections in their first exchange */
+	struct kbal_list spliced;   /* handed over to sockmap: only FIN/RST wake them */
+	struct kbal_list dead;      /* closed in this loop turn, freed after it */
+	struct kbal_list ready;     /* out of budget with work left: run again */
+	uint64_t nconns;
+	struct kbal_flow_batch *flow_batch; /* kbal_flows writes of this loop turn */
+	struct kbal_pool pool;      /* idle kept-alive connections to members */
+	uint64_t pool_scan;
+	struct kbal_sockmap_state sm;
+	struct kbal_packet_state pk;
+	int stop;
+	/* restart in place (SIGHUP, SIGUSR1; restart.c): the first
+	 * exchanges under way end first, then the image is replaced */
+	int restarting;
+	uint64_t restart_deadline;
+	const char *exe;            /* the kbald binary to exec; NULL: no restart */
+	char *const *argv;
+};
+
+/*
+ * Descriptors the connections may hold: two each (client, member) until
+ * joined, when the client-side socket goes; one each then; and the idle
+ * connections kept for reuse. Counted, not asked of the kernel: what a
+ * connection may still open is reserved from its accept on, so that no
+ * member connect runs out (docs/operating.md, "Descriptors").
+ */
+static inline uint64_t kbal_fds_held(const struct kbal_daemon *d)
+{
+	return 2 * d->nconns - d->pk.njoined + d->pool.nidle;
+}
+
+/*
+ * t: what a restarting image handed over (takeover.h), or NULL. Taken
+ * over or, when that cannot be, closed (those flows end); either way t is
+ * consumed.
+ */
+int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir,
+		     struct kbal_takeover *t);
+int kbal_daemon_run(struct kbal_daemon *d);
+void kbal_daemon_fini(struct kbal_daemon *d);
+
+#endif

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * exchange.c - a connection's first exchange in kbald: each direction's
+ * bytes read into a buffer, parsed with llhttp (requests strictly: what
+ * two parsers could frame differently is a 400 and reaches no member),
+ * the request routed (ProxyPass, the manager, sticky route) and its head
+ * rewritten, the response's head rewritten (Set-Cookie, ProxyPassReverse),
+ * and everything written on.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include "conn-t.h"
+#include "daemon.h"
+#include "exchange.h"
+#include "flows.h"
+#include "handover.h"
+#include "log.h"
+#include "manager.h"
+#include "member.h"
+#include "rewrite.h"
+
+/*
+ * The first-exchange state is ~70 KiB and lives for one exchange: a few
+ * are kept for the next connections rather than given back to malloc,
+ * which would trim and refault the heap at every new connection.
+ */
+#define FIRST_CACHE 16
+
+static struct kbal_first *first_cache[FIRST_CACHE];
+
+static unsigned first_cached;
+
+struct kbal_first *first_alloc(void)
+{
+	struct kbal_first *f = first_cached ? first_cache[--first_cached] : malloc(sizeof(*f));
+
+	if (f)
+		memset(f, 0, offsetof(struct kbal_first, buf));
+	return f;
+}
+
+void first_free(struct kbal_conn *c)
+{
+	if (!c->f)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (c->f->out_owned[i])
+			free(c->f->out[i]);
+	if (first_cached < FIRST_CACHE)
+		first_cache[first_cached++] = c->f;
+	else
+		free(c->f);
+	c->f = NULL;
+}
+
+void first_cache_drop(void)
+{
+	while (first_cached)
+		free(first_cache[--first_cached]);
+}
+
+/* Answer the client ourselves (error, manager), then close. */
+void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
+{
+	struct kbal_first *f = c->f;
+
+	c->local = 1;
+	f->len[DOWN] = f->fed[DOWN] = f->fwd[DOWN] = f->ready[DOWN] = 0;
+	f->out[DOWN] = resp;
+	f->out_len[DOWN] = len;
+	f->out_sent[DOWN] = 0;
+	f->out_owned[DOWN] = owned;
+	c->phase[UP] = P_CLOSED;   /* nothing of the request goes anywhere */
+	c->phase[DOWN] = P_FLUSH;
+	c->fin[MEMBER] = 1;        /* the answer is all there is: close once written */
+}
+
+void exch_error(struct kbal_conn *c, unsigned status)
+{
+	ssize_t n = kbal_http_error_response(status, c->f->outbuf[DOWN], OUT_SIZE);
+
+	if (c->fd[MEMBER] >= 0 && c->phase[DOWN] == P_HEAD) {
+		/* nothing of the member's answer went out: drop its socket */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	exch_reply(c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
+}
+
+/* The first request's head is complete: route it. */
+static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	const char *url = f->buf[UP] + rq->url.off;
+	const struct kbal_http_header *h;
+	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len);
+
+	h = kbal_http_find(rq, f->buf[UP], "Host");
+	if (!h && rq->http_minor >= 1) {
+		exch_error(c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
+		return;
+	}
+	if (h && h->value.len < sizeof(f->host)) {
+		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
+		f->host[h->value.len] = '\0';
+	}
+	if (pass < 0 || d->conf->pass[pass].exclude) {
+		char *page;
+		size_t len;
+
+		int manager = kbal_conf_match_location(d->conf, url, rq->url.len) ==
+			      KBAL_HANDLER_MANAGER;
+
+		if (manager)
+			kbal_flows_flush(d);   /* the page shows this turn's flows too */
+		if (manager && kbal_manager_page(&d->maps, &page, &len) == 0) {
+			exch_reply(c, page, len, 1);
+			return;
+		}
+		exch_error(c, 404);
+		return;
+	}
+	f->pass = pass;
+	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
+		f->msg[DOWN].skip_body = 1;   /* its response has no body */
+	c->balancer = d->conf->pass[pass].balancer;
+	handover_plan(d, c);
+	if (d->maps.balancers[c->balancer].sticky[0])
+		kbal_http_sticky_route(rq, f->buf[UP], d->maps.balancers[c->balancer].sticky,
+				       f->route, sizeof(f->route));
+	member_pick_connect(d, c);
+}
+
+/* Connected: build the head to send (needs the member for Host). */
+int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_conf_pass *p = &d->conf->pass[f->pass];
+	char ip[INET_ADDRSTRLEN];
+	char host[KBAL_NAME_LEN];
+	const struct kbal_member *m = &d->maps.members[c->member];
+	struct kbal_req_rewrite rw = {
+		.strip = strlen(p->path),
+		.target = p->target,
+		.client_ip = inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)),
+		.server_name = d->conf->server_name,
+		.keep_alive = c->pool,
+	};
+	ssize_t n;
+
+	if (!d->conf->preserve_host) {
+		kbal_rewrite_member_host(m, host, sizeof(host));
+		rw.host = host;
+	}
+	/* "ProxyPass / balancer://x/" strips "/" and adds "/"; a "/" rule on
+	 * "/" target is the identity, kept as such */
+	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0)
+		rw.target = NULL, rw.strip = 0;
+	n = kbal_http_build_request(&f->msg[UP], f->buf[UP], &rw, f->outbuf[UP], OUT_SIZE);
+	if (n < 0)
+		return -1;
+	f->out[UP] = f->outbuf[UP];
+	f->out_len[UP] = n;
+	f->out_sent[UP] = 0;
+	return 0;
+}
+
+/* The response head is complete: add the cookie, rewrite Location. */
+static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_rev_set *rs = &d->rev[c->balancer];
+	char extra[1024], base[300];
+	ssize_t n;
+
+	kbal_rewrite_headers(d->conf, &d->maps.members[c->member], &d->maps.balancers[c->balancer],
+			     c->changed, extra, sizeof(extra));
+	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
+	/* c->pool: the member keeps its connection, kbald closes the client's */
+	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
+				     extra[0] ? extra : NULL, c->pool, f->outbuf[DOWN], OUT_SIZE);
+	if (n < 0)
+		return -1;
+	f->out[DOWN] = f->outbuf[DOWN];
+	f->out_len[DOWN] = n;
+	f->out_sent[DOWN] = 0;
+	return 0;
+}
+
+/* Feed what was read of direction i to its parser and act on it. */
+void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_http_msg *msg = &f->msg[i];
+
+	while (f->fed[i] < f->len[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
+		size_t used = 0;
+		int rc = kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
+
+		f->fed[i] += used;
+		if (rc == KBAL_HTTP_ERROR) {
+			log_debug("malformed %s: %s", i == UP ? "request" : "response",
+				  msg->error ? msg->error : "?");
+			if (i == UP)
+				exch_error(c, 400);
+			else
+				exch_error(c, 502);
+			return;
+		}
+		if (rc == KBAL_HTTP_AGAIN)
+			return;
+		if (i == UP && rc == KBAL_HTTP_HEAD) {
+			f->fwd[UP] = msg->head_len;
+			c->once = !msg->keep_alive && !msg->upgrade;
+			/* HTTP/1.1 "Connection: close", bodiless, nothing behind:
+			 * a kept connection to the member can carry it */
+			c->pool = c->once && msg->http_major == 1 && msg->http_minor == 1 &&
+				  !msg->chunked && msg->content_length <= 0 &&
+				  !msg->expect_continue && f->len[UP] == msg->head_len &&
+				  kbal_http_close_only(msg, f->buf[UP]);
+			/* the first message's end: its head, and a body of a
+			 * known length */
+			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->head_len);
+			if (msg->content_length > 0)
+				f->msg_total[UP] += msg->content_length;
+			if (!msg->chunked)   /* Content-Length framing: nothing left to check */
+				c->phase[UP] = P_FLUSH;
+			else
+				c->phase[UP] = P_BODY;
+			exch_request_head(d, c);
+			if (c->local)
+				return;
+		} else if (i == UP && rc == KBAL_HTTP_DONE) {
+			c->phase[UP] = P_FLUSH;
+		} else if (i == DOWN && rc == KBAL_HTTP_HEAD) {
+			if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
+				/* an interim 1xx (bodyless: done at HEAD) goes out
+				 * raw; then parse the final response's head */
+				f->ready[DOWN] = f->fed[DOWN];
+				kbal_http_next(msg);
+				continue;
+			}
+			/* a member that closes after this response keeps nothing */
+			if (c->pool && (!msg->keep_alive || msg->status == 101))
+				c->pool = 0;
+			if (exch_build_response(d, c)) {
+				exch_error(c, 502);
+				return;
+			}
+			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
+			c->upgrade |= msg->status == 101;
+			c->phase[DOWN] = P_FLUSH;
+			if (c->pool && !msg->done) {
+				/* parse the body too: the connection is kept at its end */
+				c->phase[DOWN] = P_BODY;
+				continue;
+			}
+			if (handover_follow_response(d, c)) {
+				/* parse the body too: the handover waits for its end */
+				c->phase[DOWN] = P_BODY;
+				continue;
+			}
+			f->msg_total[DOWN] = c->rd[MEMBER] - (f->len[DOWN] - msg->head_len);
+			return;
+		} else if (i == DOWN && rc == KBAL_HTTP_DONE) {
+			f->msg_total[DOWN] = c->rd[MEMBER] - (f->len[DOWN] - msg->msg_end);
+			c->phase[DOWN] = P_FLUSH;
+			return;
+		}
+	}
+}
+
+/* what kbald has yet to write of direction i's buffer */
+uint64_t exch_pending(const struct kbal_conn *c, int i)
+{
+	const struct kbal_first *f = c->f;
+
+	return (uint64_t)(f->out_len[i] - f->out_sent[i]) + (f->len[i] - f->fwd[i]);
+}
+
+int exch_buffered(const struct kbal_conn *c, int i)
+{
+	return c->phase[i] == P_HEAD || c->phase[i] == P_BODY || c->phase[i] == P_FLUSH ||
+	       (c->phase[i] == P_RELAY && c->f);
+}
+
+/* a send failed: EAGAIN waits for the next edge, anything else is the
+ * peer gone (fin 2, as a reset read), whose error no event will repeat */
+static void send_failed(struct kbal_conn *c, int to)
+{
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOBUFS)
+		c->fin[to] = 2;
+}
+
+/* write out[dir] then the raw bytes of direction dir; 1 if progress */
+int exch_write(struct kbal_conn *c, int dir)
+{
+	struct kbal_first *f = c->f;
+	int to = dir_dst(dir), moved = 0, i = dir;
+	uint32_t limit;
+
+	if (c->fd[to] < 0 || (to == MEMBER && !c->connected))
+		return 0;
+	/* A chunked first request goes out only once the parser has seen all
+	 * of it, so that a malformed one reaches no member; unless it is
+	 * larger than the buffer, or the client waits for a 100 Continue. */
+	if (i == UP && c->phase[UP] == P_BODY && f->len[UP] < BUF_SIZE &&
+	    !f->msg[UP].expect_continue)
+		return 0;
+	/* raw bytes: in HEAD only interim 1xx responses; in BODY only what
+	 * the parser has accepted; after that, everything. They follow the
+	 * rewritten head in the same send: one segment for a small answer. */
+	limit = c->phase[i] == P_HEAD ? f->ready[i] :
+		c->phase[i] == P_BODY ? f->fed[i] : f->len[i];
+	for (;;) {
+		struct iovec iov[2];
+		struct msghdr mh = { .msg_iov = iov };
+		uint32_t head = f->out_len[i] - f->out_sent[i];
+		ssize_t n;
+
+		if (head)
+			iov[mh.msg_iovlen++] = (struct iovec){ f->out[i] + f->out_sent[i], head };
+		if (f->fwd[i] < limit)
+			iov[mh.msg_iovlen++] = (struct iovec){ f->buf[i] + f->fwd[i],
+							       limit - f->fwd[i] };
+		if (!mh.msg_iovlen)
+			return moved;
+		n = sendmsg(c->fd[to], &mh, MSG_NOSIGNAL);
+		if (n < 0)
+			send_failed(c, to);
+		if (n <= 0)
+			return moved;
+		c->wr[to] += n;
+		moved = 1;
+		if ((size_t)n <= head) {
+			f->out_sent[i] += n;
+			continue;
+		}
+		f->out_sent[i] = f->out_len[i];
+		f->fwd[i] += n - head;
+	}
+}
+
+/* compact the buffer of direction i once all of it went out */
+void exch_compact(struct kbal_conn *c, int i)
+{
+	struct kbal_first *f = c->f;
+
+	if (c->phase[i] == P_HEAD || f->out_sent[i] < f->out_len[i] || f->fwd[i] < f->len[i])
+		return;
+	if (c->phase[i] == P_BODY && f->fed[i] < f->len[i])
+		return;
+	f->len[i] = f->fed[i] = f->fwd[i] = 0;
+}
+
+/* read direction dir's source into its buffer; 1 if progress */
+int exch_read(struct kbal_conn *c, int dir)
+{
+	struct kbal_first *f = c->f;
+	int from = dir_src(dir), moved = 0;
+
+	if (c->fin[from] || c->fd[from] < 0 || (from == MEMBER && !c->connected))
+		return 0;
+	if (f->len[dir] == BUF_SIZE)
+		c->empty[from] = 0;  /* unknown: not a state to hand over in */
+	while (f->len[dir] < BUF_SIZE) {
+		ssize_t n = recv(c->fd[from], f->buf[dir] + f->len[dir], BUF_SIZE - f->len[dir],
+				 MSG_DONTWAIT);
+
+		if (n > 0) {
+			size_t asked = BUF_SIZE - f->len[dir];
+
+			f->len[dir] += n;
+			c->rd[from] += n;
+			moved = 1;
+			/* A TCP read returns less than asked only when the
+			 * queue ran dry: as good as EAGAIN, a syscall less.
+			 * Data or a FIN after it makes a new edge; a FIN that
+			 * came with the data made its edge already (RDHUP):
+			 * then read on to the EOF. */
+			c->empty[from] = (size_t)n < asked && !(c->rdhup & (1u << from));
+			if (c->empty[from])
+				return moved;
+			continue;
+		}
+		if (n == 0) {
+			c->fin[from] = 1;
+			return 1;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			c->empty[from] = 1;
+		else if (errno != EINTR)
+			c->fin[from] = 2;   /* reset: handled as an abort */
+		return moved;
+	}
+	return moved;
+}
+
+int exch_all_written(const struct kbal_conn *c, int i)
+{
+	const struct kbal_first *f = c->f;
+
+	return f->out_sent[i] == f->out_len[i] && f->fwd[i] == f->len[i];
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * exchange.h - the first exchange of a connection, in kbald's buffers
+ * (struct kbal_first, conn-t.h): read, parsed, routed, rewritten, written.
+ * The driver (conn.c) calls these per direction until the direction is
+ * quiet and handed over (handover.h).
+ */
+#ifndef KBAL_EXCHANGE_H
+#define KBAL_EXCHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kbal_daemon;
+struct kbal_conn;
+
+/* The buffers, from a small cache: a connection's for its first exchange. */
+struct kbal_first *first_alloc(void);
+void first_free(struct kbal_conn *c);
+void first_cache_drop(void);
+
+/* kbald answers the client itself (an error, the manager page) and closes;
+ * owned: resp was malloc'd and is freed with the buffers */
+void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned);
+void exch_error(struct kbal_conn *c, unsigned status);
+
+/* read direction dir's source / write to its destination; 1 if progress */
+int exch_read(struct kbal_conn *c, int dir);
+int exch_write(struct kbal_conn *c, int dir);
+
+/* feed what was read of direction dir to its parser and act on it: the
+ * request routed and its member picked, the response's head rewritten */
+void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int dir);
+
+/* the request's head for its member (the member picked): 0, or -1 when it
+ * does not fit kbald's buffer */
+int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* the buffer of direction dir emptied once all of it went out */
+void exch_compact(struct kbal_conn *c, int dir);
+
+/* direction dir's bytes are still in kbald's buffers */
+int exch_buffered(const struct kbal_conn *c, int dir);
+/* everything read of direction dir went out */
+int exch_all_written(const struct kbal_conn *c, int dir);
+/* what kbald has yet to write of direction dir */
+uint64_t exch_pending(const struct kbal_conn *c, int dir);
+
+#endif

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * handover.c - the one place that decides which data path takes a
+ * connection after its first exchange (see handover.h).
+ */
+#include <string.h>
+#include "conn-t.h"
+#include "daemon.h"
+#include "exchange.h"
+#include "handover.h"
+#include "log.h"
+
+/* a first request body or response longer than this is not followed to
+ * its end by kbald: such a flow takes sockmap, not the packet path */
+#define PKT_FIRST_MAX (1u << 20)
+
+const struct kbal_handover_ops *const kbal_handovers[] = {
+	&kbal_handover_packet,
+	&kbal_handover_sockmap,
+	&kbal_handover_copy,
+};
+const unsigned kbal_nhandovers = sizeof(kbal_handovers) / sizeof(kbal_handovers[0]);
+
+static int packet_asked(const struct kbal_conf *conf)
+{
+	for (unsigned b = 0; b < conf->nbalancers; b++)
+		if (conf->balancers[b].splice == KBAL_SPLICE_PACKET && conf->balancers[b].splice_set)
+			return 1;
+	return 0;
+}
+
+int handover_init(struct kbal_daemon *d, struct kbal_takeover *t)
+{
+	for_each_handover(ops) {
+		int err = (*ops)->init ? (*ops)->init(d, t) : 0;
+
+		if (!err)
+			continue;
+		if (*ops != &kbal_handover_packet || packet_asked(d->conf))
+			return err;
+		/* the default, not a request: sockmap does the job */
+		log_warn("packet splice unavailable (%s): splicing with sockmap "
+			 "(KbalSplice sockmap says so without this warning)", strerror(-err));
+		for (unsigned b = 0; b < d->conf->nbalancers; b++)
+			if (d->maps.balancers[b].splice == KBAL_SPLICE_PACKET)
+				d->maps.balancers[b].splice = KBAL_SPLICE_SOCKMAP;
+	}
+	return 0;
+}
+
+void handover_fini(struct kbal_daemon *d)
+{
+	for_each_handover(ops)
+		if ((*ops)->fini)
+			(*ops)->fini(d);
+}
+
+/*
+ * The packet path takes a quiet keep-alive exchange: no upgrade, nothing
+ * queued behind the request; a body of a known length up to PKT_FIRST_MAX
+ * is copied by kbald to its end first, as a first response is. The other
+ * paths take whatever comes; why says why a flow did not get the path its
+ * balancer asks for.
+ */
+void handover_plan(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *msg = &f->msg[UP];
+
+	c->splice_mode = d->maps.balancers[c->balancer].splice;
+	if (c->splice_mode != KBAL_SPLICE_PACKET) {
+		c->want_packet = 0;
+		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_NONE;
+		return;
+	}
+	c->want_packet = msg->keep_alive && !msg->upgrade && !msg->chunked &&
+			 msg->content_length <= PKT_FIRST_MAX && !msg->expect_continue &&
+			 f->len[UP] - msg->head_len <=
+			 (uint64_t)(msg->content_length > 0 ? msg->content_length : 0);
+	c->why = c->want_packet ? KBAL_WHY_NONE :
+		 !msg->keep_alive && !msg->upgrade ? KBAL_WHY_ONCE :
+		 msg->upgrade || msg->expect_continue ? KBAL_WHY_UPGRADE :
+		 KBAL_WHY_BUSY;
+}
+
+int handover_follow_response(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_http_msg *msg = &c->f->msg[DOWN];
+
+	if (!c->want_packet)
+		return 0;
+	if (!c->upgrade && !msg->done && msg->content_length >= 0 &&
+	    msg->content_length <= PKT_FIRST_MAX)
+		return 1;
+	/* a stream (101), or a response of no known end or too long */
+	if (!msg->done || c->upgrade)
+		pkt_give_up(d, c, c->upgrade ? KBAL_WHY_UPGRADE : KBAL_WHY_RESPONSE);
+	return 0;
+}
+
+void handover_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct sockaddr_in *local)
+{
+	for_each_handover(ops)
+		if ((*ops)->prepare)
+			(*ops)->prepare(d, c, local);
+}
+
+int handover_before_write(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	for_each_handover(ops) {
+		int r = (*ops)->before_write ? (*ops)->before_write(d, c, dir) : HANDOVER_PASS;
+
+		if (r != HANDOVER_PASS)
+			return r;
+	}
+	return HANDOVER_PASS;
+}
+
+int handover_quiet(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	for_each_handover(ops) {
+		int r = (*ops)->take(d, c, dir);
+
+		if (r != HANDOVER_PASS)
+			return r;
+	}
+	return HANDOVER_PASS;   /* not reached: copying takes anything */
+}
+
+int handover_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
+{
+	for_each_handover(ops)
+		if ((*ops)->progress && (*ops)->progress(d, c, moved) < 0)
+			return -1;
+	return 0;
+}
+
+/* An event on a handed-over socket: the path that has the connection (the
+ * packet path: the whole of it; sockmap: the side's spliced direction) */
+int handover_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t events)
+{
+	if (c->pkt)
+		return kbal_handover_packet.event(d, c, side, events);
+	return kbal_handover_sockmap.event(d, c, side, events);
+}
+
+void handover_adopt(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	for_each_handover(ops)
+		if ((*ops)->adopt)
+			(*ops)->adopt(d, c);
+}
+
+void handover_tick(struct kbal_daemon *d)
+{
+	for_each_handover(ops)
+		if ((*ops)->tick)
+			(*ops)->tick(d);
+}
+
+uint64_t handover_wake_us(const struct kbal_daemon *d)
+{
+	uint64_t us = UINT64_MAX;
+
+	for_each_handover(ops)
+		if ((*ops)->wake_us) {
+			uint64_t w = (*ops)->wake_us(d);
+
+			us = w < us ? w : us;
+		}
+	return us;
+}
+
+void handover_close(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	for_each_handover(ops)
+		if ((*ops)->close)
+			(*ops)->close(d, c);
+}
+
+int handover_settle(struct kbal_daemon *d)
+{
+	int busy = 0;
+
+	for_each_handover(ops)
+		if ((*ops)->settle)
+			busy |= (*ops)->settle(d);
+	return busy;
+}
+
+void handover_done(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	list_del(&c->node);
+	list_add_tail(&d->spliced, &c->node);
+	first_free(c);
+}

@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * handover_sockmap.c - the sockmap path, a connection's side of it: each
+ * direction, once quiet, enters the sockhashes and the verdict program
+ * (bpf/sockmap.bpf.c) redirects its later bytes in the kernel
+ * (docs/design.md; the primitives are in splice_sockmap.c).
+ *
+ *   take      a quiet direction spliced (if worth it: else copied)
+ *   event     kbald reads no spliced socket: its events say FIN or RST
+ *   progress  a FIN passed on only once the bytes before it are
+ *   tick      those FINs looked at again; paused directions
+ *   events    backpressure: a target's worker far behind (kbal_sk_events)
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <bpf/libbpf.h>
+#include "conn.h"
+#include "daemon.h"
+#include "exchange.h"
+#include "handover.h"
+#include "log.h"
+#include "splice_sockmap.h"
+
+#define DRAIN_MAX_NS (10ull * 1000000000ull) /* give up waiting for in-flight bytes */
+#define DRAIN_POLL_US 50          /* how often a FIN waiting for them looks again, */
+#define DRAIN_FAST_NS 2000000ull  /* for this long; then every ms */
+#define DRAIN_RELAY_NS 1000000ull /* the same for one copied the other way */
+
+static const char *dir_name(int dir)
+{
+	return dir == UP ? "up" : "down";
+}
+
+/* ------------------------------------------ spliced directions by cookie */
+
+static uint32_t ctab_hash(uint64_t cookie)
+{
+	cookie ^= cookie >> 33;
+	cookie *= 0xff51afd7ed558ccdull;
+	cookie ^= cookie >> 33;
+	return (uint32_t)cookie;
+}
+
+static int ctab_grow(struct kbal_sockmap_state *t)
+{
+	uint32_t oldsize = t->slot ? t->mask + 1 : 0, size = oldsize ? oldsize * 2 : 256;
+	struct kbal_ctab_slot *old = t->slot, *s = calloc(size, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	t->slot = s;
+	t->mask = size - 1;
+	for (uint32_t i = 0; i < oldsize; i++) {
+		uint32_t j;
+
+		if (!old[i].cookie)
+			continue;
+		for (j = ctab_hash(old[i].cookie) & t->mask; s[j].cookie; j = (j + 1) & t->mask)
+			;
+		s[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* Out of memory, the direction is left out: it cannot be paused. */
+static void ctab_put(struct kbal_sockmap_state *t, uint64_t cookie, struct kbal_conn *c)
+{
+	uint32_t j;
+
+	if (!cookie || ((t->n + 1) * 2 > (t->slot ? t->mask + 1 : 0) && ctab_grow(t)))
+		return;
+	for (j = ctab_hash(cookie) & t->mask; t->slot[j].cookie; j = (j + 1) & t->mask)
+		if (t->slot[j].cookie == cookie) {
+			t->slot[j].c = c;
+			return;
+		}
+	t->slot[j].cookie = cookie;
+	t->slot[j].c = c;
+	t->n++;
+}
+
+static struct kbal_conn *ctab_get(const struct kbal_sockmap_state *t, uint64_t cookie)
+{
+	if (!t->n || !cookie)
+		return NULL;
+	for (uint32_t j = ctab_hash(cookie) & t->mask; t->slot[j].cookie; j = (j + 1) & t->mask)
+		if (t->slot[j].cookie == cookie)
+			return t->slot[j].c;
+	return NULL;
+}
+
+/* backward-shift deletion: the entries after it that may move up do */
+static void ctab_del(struct kbal_sockmap_state *t, uint64_t cookie, const struct kbal_conn *c)
+{
+	uint32_t i, j;
+
+	if (!t->n || !cookie)
+		return;
+	for (i = ctab_hash(cookie) & t->mask; t->slot[i].cookie != cookie; i = (i + 1) & t->mask)
+		if (!t->slot[i].cookie)
+			return;
+	if (t->slot[i].c != c)
+		return;
+	t->n--;
+	for (j = i;;) {
+		uint32_t home;
+
+		t->slot[i].cookie = 0;
+		do {
+			j = (j + 1) & t->mask;
+			if (!t->slot[j].cookie)
+				return;
+			home = ctab_hash(t->slot[j].cookie) & t->mask;
+		} while (i <= j ? (i < home && home <= j) : (i < home || home <= j));
+		t->slot[i] = t->slot[j];
+		i = j;
+	}
+}
+
+/* ---------------------------------------------------------- backpressure */
+
+/*
+ * The kernel queues redirected skbs for the target's psock worker with no
+ * bound: a receiver slower than its sender would have the sender's bytes
+ * pile up in the balancer. The verdict reports a redirect to a worker far
+ * behind (kbal_sk_events); kbald takes the source out of kbal_sk_src, so
+ * that its bytes stay in its receive queue and TCP closes its window, and
+ * once the kernel has sent what it took and the target has room, copies
+ * the rest of that direction itself (paused_relay: the way back into the
+ * sockhash loses bytes on this kernel). Looked at every loop turn, at
+ * least every ms, while any is paused.
+ */
+static int paused_list(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (c->paused)
+		return 0;
+	if (d->sm.npaused == d->sm.paused_cap) {
+		unsigned cap = d->sm.paused_cap ? d->sm.paused_cap * 2 : 64;
+		struct kbal_conn **p = realloc(d->sm.paused, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		d->sm.paused = p;
+		d->sm.paused_cap = cap;
+	}
+	d->sm.paused[d->sm.npaused++] = c;
+	return 0;
+}
+
+static void paused_unlist(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	for (unsigned k = 0; k < d->sm.npaused; k++)
+		if (d->sm.paused[k] == c) {
+			d->sm.paused[k] = d->sm.paused[--d->sm.npaused];
+			return;
+		}
+}
+
+static int sk_event_record(void *ctx, void *data, size_t len)
+{
+	struct kbal_daemon *d = ctx;
+	const struct kbal_sk_event *ev = data;
+	struct kbal_conn *c;
+	int dir;
+
+	if (len < sizeof(*ev))
+		return 0;
+	c = ctab_get(&d->sm, ev->cookie);
+	if (!c || c->dead)
+		return 0;
+	dir = side_dir(c->cookie[CLIENT] == ev->cookie ? CLIENT : MEMBER);
+	if (c->phase[dir] != P_SPLICED || (c->paused & (1u << dir)) || paused_list(d, c))
+		return 0;
+	if (kbal_splice_pause(&d->maps, ev->cookie)) {
+		if (!c->paused)
+			paused_unlist(d, c);
+		return 0;
+	}
+	c->paused |= 1u << dir;
+	log_debug("conn %p: %s paused: its target's worker is far behind", (void *)c,
+		  dir_name(dir));
+	return 0;
+}
+
+static void sk_events_ready(void *data, uintptr_t obj, unsigned tag, uint32_t events)
+{
+	struct kbal_daemon *d = data;
+
+	(void)obj, (void)tag, (void)events;
+	ring_buffer__consume(d->sm.events);
+}
+
+/* Everything the stream parser took from direction dir's source has left
+ * the psock for its destination's send queue: nothing of the direction is
+ * in the kernel's hands but what is still in the source's receive queue. */
+static int paused_drained(const struct kbal_conn *c, int dir)
+{
+	int from = dir_src(dir), to = dir_dst(dir);
+	uint64_t consumed, unread, sent, tmp, goal;
+
+	if (kbal_sock_consumed(c->fd[from], &consumed, &unread) ||
+	    kbal_sock_counts(c->fd[to], &sent, &tmp))
+		return 1;   /* a socket gone: the copy finds out */
+	/* a FIN that began waiting before the pause left its goal in base:
+	 * every byte the source received, of which `unread` have not left it */
+	goal = c->fin_goal & (1u << dir) ? c->base[to] - unread :
+	       c->base[to] + c->wr[to] + (consumed - c->rd[from]);
+	return sent >= goal;
+}
+
+/*
+ * A paused direction does not go back into the sockhash: on this kernel,
+ * putting a socket back into the map the stream parser left loses bytes
+ * it then takes (seen under kbal's own tests). Once the kernel has sent
+ * all it took, kbald copies the rest of that direction itself, which reads
+ * only as fast as the receiver takes: a receiver slow enough to fill its
+ * socket is no place for the kernel's speed anyway. The connection takes
+ * the first exchange's buffers again (d->first, as with KbalSplice off).
+ */
+static int paused_relay(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	int from = dir_src(dir);
+
+	if (!c->f) {
+		c->f = first_alloc();
+		if (!c->f)
+			return -ENOMEM;
+		c->f->deadline = ~0ull;
+		list_del(&c->node);
+		list_add_tail(&d->first, &c->node);
+	}
+	c->phase[dir] = P_RELAY;
+	c->fin[from] = 0;          /* the copy reads on to the EOF itself */
+	c->fin_goal &= ~(1u << dir);
+	c->empty[from] = 0;
+	ctab_del(&d->sm, c->cookie[from], c);
+	if (!list_linked(&c->ready))
+		list_add_tail(&d->ready, &c->ready);
+	log_debug("conn %p: %s copied by kbald after a pause", (void *)c, dir_name(dir));
+	return 0;
+}
+
+static void run_paused(struct kbal_daemon *d)
+{
+	for (unsigned k = 0; k < d->sm.npaused;) {
+		struct kbal_conn *c = d->sm.paused[k];
+		int gone = 0;
+
+		for (int dir = 0; dir < 2 && !gone; dir++) {
+			if (!(c->paused & (1u << dir)) || !paused_drained(c, dir) ||
+			    !kbal_sock_writable(c->fd[dir_dst(dir)]))
+				continue;
+			if (paused_relay(d, c, dir)) {
+				conn_abort(d, c);    /* out of memory; unlists it */
+				gone = 1;
+				continue;
+			}
+			c->paused &= ~(1u << dir);
+		}
+		if (gone)
+			continue;            /* another took its place at k */
+		if (!c->paused)
+			d->sm.paused[k] = d->sm.paused[--d->sm.npaused];
+		else
+			k++;
+	}
+}
+
+/* A restart hands flows over spliced, copied (nothing buffered) or joined,
+ * not paused: those the kernel has drained are copied from now on; 1 while
+ * others still wait for it. */
+static int sm_settle(struct kbal_daemon *d)
+{
+	for (unsigned k = 0; k < d->sm.npaused;) {
+		struct kbal_conn *c = d->sm.paused[k];
+
+		for (int dir = 0; dir < 2; dir++)
+			if (c->paused & (1u << dir) && paused_drained(c, dir) &&
+			    !paused_relay(d, c, dir))
+				c->paused &= ~(1u << dir);
+		if (!c->paused)
+			d->sm.paused[k] = d->sm.paused[--d->sm.npaused];
+		else
+			k++;
+	}
+	return d->sm.npaused > 0;
+}
+
+/* ---------------------------------------------------------------- splice */
+
+/*
+ * Splicing costs a few syscalls per direction and pays off on the bytes
+ * that follow. A connection whose client asked for one request only
+ * (Connection: close, HTTP/1.0) has nothing after its request, and a small
+ * remaining response is cheaper to copy than to hand over.
+ */
+static int worth_splicing(const struct kbal_conn *c, int dir)
+{
+	const struct kbal_http_msg *rs = &c->f->msg[DOWN];
+
+	if (c->splice_mode == KBAL_SPLICE_OFF || c->reused)
+		return 0;   /* a kept connection's socket counters are not this flow's */
+	if (c->upgrade || c->f->msg[UP].upgrade || !c->once)
+		return 1;
+	if (dir == UP)
+		return 0;
+	return rs->content_length < 0 ||
+	       rs->content_length - (int64_t)(c->f->len[DOWN] - rs->head_len) > 65536;
+}
+
+static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	int from = dir_src(dir), to = dir_dst(dir);
+	uint64_t sent, recvd;
+	int err;
+
+	if (!worth_splicing(c, dir))
+		return HANDOVER_PASS;
+	if (c->cookie[from] == 0)
+		c->cookie[from] = kbal_sock_cookie(c->fd[from]);
+	/* Everything kbald wrote to the destination is in its send counter
+	 * now; what comes on top is the kernel's: the base lets the FIN logic
+	 * tell. */
+	if (kbal_sock_counts(c->fd[to], &sent, &recvd) == 0)
+		c->base[to] = sent - c->wr[to];
+	err = kbal_splice_dir(&d->maps, c->fd[from], c->cookie[from], c->fd[to]);
+	if (err) {
+		log_debug("splice %s: %s: copying in kbald", dir_name(dir), strerror(-err));
+		c->phase[dir] = P_RELAY;
+		return HANDOVER_MOVED;
+	}
+	c->phase[dir] = P_SPLICED;
+	ctab_put(&d->sm, c->cookie[from], c);
+	log_debug("conn %p: %s spliced after rd %llu wr %llu", (void *)c, dir_name(dir),
+		  (unsigned long long)c->rd[from], (unsigned long long)c->wr[to]);
+	return HANDOVER_MOVED;
+}
+
+/* ------------------------------------------------------------- endings */
+
+/* kbald does not read a spliced socket: its events say FIN or RST */
+static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t ev)
+{
+	int dir = side_dir(side);
+
+	if (c->phase[dir] != P_SPLICED && c->phase[dir] != P_CLOSED)
+		return 0;
+	if (ev & EPOLLERR) {
+		c->fin[side] = 2;
+		conn_abort(d, c);
+		return -1;
+	}
+	if (ev & (EPOLLRDHUP | EPOLLHUP) && c->phase[dir] == P_SPLICED && !c->fin[side])
+		c->fin[side] = 1;
+	return 0;
+}
+
+/*
+ * Spliced direction dir saw FIN: pass it on once the kernel delivered all.
+ * What its destination must have sent by then is fixed once the FIN is
+ * in: worked out at the first look (base[to] then holds it, bit dir of
+ * fin_goal set); the looks after it, every 50 µs at first, read the
+ * destination's counter only.
+ */
+static int spliced_fin_delivered(struct kbal_conn *c, int dir, uint64_t *sent_now)
+{
+	int from = dir_src(dir), to = dir_dst(dir);
+	uint64_t sent, tmp, recvd;
+
+	if (!(c->fin_goal & (1u << dir))) {
+		if (kbal_sock_received(c->fd[from], &recvd))
+			return 1;  /* socket gone: nothing more to wait for */
+		/* recvd counts the FIN's sequence number too */
+		c->base[to] += c->wr[to] + (recvd - 1 - c->rd[from]);
+		c->fin_goal |= 1u << dir;
+	}
+	if (kbal_sock_counts(c->fd[to], &sent, &tmp))
+		return 1;
+	*sent_now = sent;
+	return sent >= c->base[to];
+}
+
+/* Spliced directions: a FIN passed on once the bytes before it are. The
+ * connection waits on the draining list meanwhile (polled), or on the
+ * spliced one (woken by events only). -1 when it was closed. */
+static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
+{
+	int waiting = 0;
+
+	for (int dir = 0; dir < 2; dir++) {
+		int from = dir_src(dir);
+		uint64_t sent = 0;
+
+		if (c->phase[dir] != P_SPLICED || !c->fin[from] || c->paused & (1u << dir))
+			continue;   /* a paused one is copied to its end */
+		if (spliced_fin_delivered(c, dir, &sent)) {
+			shutdown(c->fd[dir_dst(dir)], SHUT_WR);
+			c->phase[dir] = P_CLOSED;
+			*moved = 1;
+		} else if (!c->drain_since || sent > c->drain_sent) {
+			/* a slow reader is no reason to give up: the limit
+			 * counts from the last byte that went */
+			if (!c->drain_since)
+				d->sm.drain_fast_until = d->loop.now + DRAIN_FAST_NS;
+			c->drain_since = d->loop.now;
+			c->drain_sent = sent;
+			waiting = 1;
+		} else if (d->loop.now - c->drain_since > DRAIN_MAX_NS) {
+			log_warn("bytes in flight did not move for %llu s: closing",
+				 DRAIN_MAX_NS / 1000000000ull);
+			conn_close(d, c);
+			return -1;
+		} else {
+			waiting = 1;
+		}
+	}
+	if (c->f && waiting) {
+		/* copied one way after a pause (d->first): the first
+		 * exchanges' timer looks at the other way's FIN again */
+		c->f->deadline = d->loop.now + DRAIN_RELAY_NS;
+	} else if (!c->f) {
+		list_del(&c->node);
+		list_add_tail(waiting ? &d->sm.draining : &d->spliced, &c->node);
+		if (!waiting)
+			c->drain_since = 0;
+	}
+	return 0;
+}
+
+static void sm_tick(struct kbal_daemon *d)
+{
+	struct kbal_list batch;
+
+	if (d->sm.npaused)
+		run_paused(d);
+	/* conn_progress() puts a connection still waiting back at the tail
+	 * of the draining list: walk a batch taken off it, or with two
+	 * waiting the walk never ends (d->loop.now stands still within it) */
+	list_take(&batch, &d->sm.draining);
+	while (list_linked(&batch)) {
+		struct kbal_conn *c = conn_of(batch.next);
+
+		list_del(&c->node);
+		list_add_tail(&d->sm.draining, &c->node);
+		conn_progress(d, c);
+	}
+}
+
+/* µs: a FIN waiting for the kernel to send the bytes before it is looked
+ * at again soon, or the client, which has all it asked for, closes first
+ * and keeps the TIME_WAIT */
+static uint64_t sm_wake_us(const struct kbal_daemon *d)
+{
+	if (list_linked(&d->sm.draining))
+		return d->loop.now < d->sm.drain_fast_until ? DRAIN_POLL_US : 1000;
+	return d->sm.npaused ? 1000 : UINT64_MAX;
+}
+
+static void sm_adopt(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	for (int dir = 0; dir < 2; dir++)
+		if (c->phase[dir] == P_SPLICED)
+			ctab_put(&d->sm, c->cookie[dir_src(dir)], c);
+}
+
+static void sm_close(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (c->paused) {
+		paused_unlist(d, c);
+		c->paused = 0;
+	}
+	ctab_del(&d->sm, c->cookie[CLIENT], c);
+	ctab_del(&d->sm, c->cookie[MEMBER], c);
+}
+
+static int sm_init(struct kbal_daemon *d, struct kbal_takeover *t)
+{
+	int err;
+
+	(void)t;
+	list_init(&d->sm.draining);
+	d->sm.events = ring_buffer__new(d->maps.events_fd, sk_event_record, d, NULL);
+	kbal_loop_on(&d->loop, KBAL_TAG_SK_EVENTS, sk_events_ready);
+	err = d->sm.events ? kbal_loop_add(&d->loop, d->maps.events_fd, EPOLLIN,
+					   KBAL_TAG_SK_EVENTS, 0) : -errno;
+	if (err)
+		log_err("the sockmap path's reports (%s): %s", "kbal_sk_events", strerror(-err));
+	return err;
+}
+
+static void sm_fini(struct kbal_daemon *d)
+{
+	ring_buffer__free(d->sm.events);
+	d->sm.events = NULL;
+	free(d->sm.paused);
+	d->sm.paused = NULL;
+	free(d->sm.slot);
+	d->sm.slot = NULL;
+}
+
+const struct kbal_handover_ops kbal_handover_sockmap = {
+	.name = "sockmap",
+	.init = sm_init,
+	.fini = sm_fini,
+	.take = sm_take,
+	.event = sm_sock_event,
+	.progress = sm_progress,
+	.adopt = sm_adopt,
+	.tick = sm_tick,
+	.wake_us = sm_wake_us,
+	.close = sm_close,
+	.settle = sm_settle,
+};

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * member.c - a connection's member: picked by the balancer's lbmethod (or
+ * its sticky route), connected (or a connection kept from an earlier
+ * one-request client taken instead), failed over, released to the pool.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include "conn.h"
+#include "daemon.h"
+#include "exchange.h"
+#include "flows.h"
+#include "handover.h"
+#include "log.h"
+#include "member.h"
+
+static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_member *m = &d->maps.members[c->member];
+	const char *cc = d->conf->balancers[c->balancer].member_cc;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
+				  .sin_port = htons(m->port) };
+	int fd, one = 1, err;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* checked when the configuration was read: a failure here leaves the
+	 * system's default, which is no reason to refuse the request */
+	if (cc[0])
+		setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	c->fd[MEMBER] = fd;
+	c->connected = 0;
+	c->f->deadline = d->loop.now + (uint64_t)(m->connect_timeout_ms ?:
+					     d->maps.balancers[c->balancer].timeout_ms) * 1000000ull;
+	err = conn_watch(d, c, MEMBER, 0);
+	if (err) {
+		close(fd);
+		c->fd[MEMBER] = -1;
+	}
+	return err;
+}
+
+/*
+ * A request that may go twice (RFC 9110 9.2.2): a kept connection that the
+ * member closed just as the request went out has it sent again on a new one
+ * (member_retry); any other takes a new connection, which is kept after.
+ */
+static int request_idempotent(const struct kbal_conn *c)
+{
+	static const char *const methods[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
+	const struct kbal_span *mt = &c->f->msg[UP].method;
+
+	for (unsigned i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (mt->len == strlen(methods[i]) &&
+		    !memcmp(c->f->buf[UP] + mt->off, methods[i], mt->len))
+			return 1;
+	return 0;
+}
+
+/* A kept connection to the picked member, connected at once; -ENOENT if none. */
+static int member_reuse(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	uint16_t lport = 0;
+	int fd = kbal_pool_take(&d->pool, c->member, &lport);
+
+	if (fd < 0)
+		return -ENOENT;
+	c->fd[MEMBER] = fd;
+	/* in the loop already, as the pool's */
+	if (conn_watch(d, c, MEMBER, 1)) {
+		close(fd);
+		c->fd[MEMBER] = -1;
+		return -ENOENT;
+	}
+	c->reused = 1;
+	c->member_lport = lport;
+	member_connected(d, c);
+	return 0;
+}
+
+/* The response has ended, all of it written: keep the member's connection. */
+void member_release(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+
+	if (m->busy)
+		m->busy--;
+	m->bytes_to += c->wr[MEMBER];
+	m->bytes_from += c->rd[MEMBER];
+	c->connected = 0;
+	if (kbal_pool_put(&d->pool, c->member, c->fd[MEMBER], c->member_lport, d->loop.now))
+		close(c->fd[MEMBER]);
+	c->fd[MEMBER] = -1;
+}
+
+/* kbald is out of descriptors (or socket memory): its own limit, not the
+ * member's fault, and no reason to refuse the client */
+static int out_of_fds(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+/*
+ * No descriptor for the member's connection (the budget reserved one at
+ * the accept, so something else took it): the connection waits, with its
+ * request, for flows to end (run_fd_waiters), within its Timeout.
+ */
+static void member_wait_fd(struct kbal_daemon *d, struct kbal_conn *c, int err)
+{
+	if (!d->acc.nfd_wait)
+		log_warn("connect to %s: %s: waiting for a descriptor (%llu connections)",
+			 d->maps.members[c->member].url, strerror(-err),
+			 (unsigned long long)d->nconns);
+	c->f->fd_wait = 1;
+	d->acc.nfd_wait++;
+}
+
+/*
+ * A kept connection ended before a byte of the response: the member closed
+ * it (its keep-alive timeout) as the request went out. The request is
+ * idempotent and bodiless (it took a kept connection): send it again on a
+ * new connection to the same member, as Apache does.
+ */
+int member_retry(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+	int err;
+
+	log_debug("conn %p: kept connection to %s closed under the request: again on a new one",
+		  (void *)c, m->url);
+	close(c->fd[MEMBER]);
+	c->fd[MEMBER] = -1;
+	if (m->busy)
+		m->busy--;
+	c->connected = 0;
+	c->reused = 0;
+	c->member_lport = 0;
+	c->fin[MEMBER] = 0;
+	c->empty[MEMBER] = 0;
+	c->rdhup &= ~(1u << MEMBER);
+	c->wr[MEMBER] = c->rd[MEMBER] = 0;
+	c->f->out_sent[UP] = 0;       /* the rewritten head, whole in out[UP] */
+	c->phase[UP] = P_FLUSH;
+	err = member_connect(d, c);
+	if (out_of_fds(err)) {
+		member_wait_fd(d, c, err);
+		return 0;
+	}
+	if (err) {
+		log_warn("connect to %s: %s", m->url, strerror(-err));
+		exch_error(c, 503);
+	}
+	return err;
+}
+
+/* The picked member's connection: a kept one, or a new connect. */
+static int member_open(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int err = c->pool && request_idempotent(c) ? member_reuse(d, c) : -ENOENT;
+
+	if (err)
+		err = member_connect(d, c);
+	/* kept member connections are the first descriptors to give back */
+	if ((err == -EMFILE || err == -ENFILE) && kbal_pool_release(&d->pool))
+		err = member_connect(d, c);
+	return err;
+}
+
+/* Pick (again) and connect; on no member left, 503. */
+void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	int changed = 0;
+
+	for (;;) {
+		int idx = kbal_lb_pick(b, d->maps.members, c->f->route, &c->f->tried,
+				       d->loop.now, &changed);
+		if (idx < 0) {
+			log_debug("no usable member in balancer://%s: 503", b->name);
+			exch_error(c, 503);
+			return;
+		}
+		kbal_lb_mark(&c->f->tried, idx);
+		c->member = idx;
+		c->changed = changed;
+		if (c->pool && !kbal_pool_enabled(&d->pool, idx))
+			c->pool = 0;   /* disablereuse=On: the client's Connection: close goes */
+		/* built now, while the head is in the buffer: the pending out
+		 * keeps the buffer from being reused until it is sent */
+		if (exch_build_request(d, c)) {
+			exch_error(c, 431);
+			return;
+		}
+		int err = member_open(d, c);
+		if (!err)
+			return;
+		if (out_of_fds(err)) {
+			member_wait_fd(d, c, err);
+			return;
+		}
+		log_warn("connect to %s: %s", d->maps.members[idx].url, strerror(-err));
+		if (err == -EADDRNOTAVAIL) {
+			/* no local port left towards it: kbald's limit too */
+			exch_error(c, 503);
+			return;
+		}
+		kbal_lb_failed(&d->maps.members[idx], d->loop.now);
+	}
+}
+
+/* Connections waiting for a descriptor: connect those that can now. */
+void member_run_fd_waiters(struct kbal_daemon *d)
+{
+	struct kbal_list *n, *next;
+
+	for (n = d->first.next; n != &d->first && d->acc.nfd_wait; n = next) {
+		struct kbal_conn *c = conn_of(n);
+		int err;
+
+		next = n->next;
+		if (!c->f->fd_wait)
+			continue;
+		err = member_open(d, c);
+		if (out_of_fds(err))
+			return;
+		c->f->fd_wait = 0;
+		d->acc.nfd_wait--;
+		if (err) {
+			log_warn("connect to %s: %s", d->maps.members[c->member].url, strerror(-err));
+			if (err != -EADDRNOTAVAIL)
+				kbal_lb_failed(&d->maps.members[c->member], d->loop.now);
+			member_pick_connect(d, c);
+		}
+		conn_progress(d, c);
+	}
+}
+
+/* The connect to fd[MEMBER] failed (refused, reset, or timed out). */
+void member_failed(struct kbal_daemon *d, struct kbal_conn *c, const char *why)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+
+	log_warn("member %s (route %s) %s: error state for %u s", m->url, m->route, why,
+		 m->retry_sec);
+	kbal_lb_failed(m, d->loop.now);
+	kbal_loop_del(&d->loop, c->fd[MEMBER]);
+	close(c->fd[MEMBER]);
+	c->fd[MEMBER] = -1;
+	member_pick_connect(d, c);
+}
+
+void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+
+	c->connected = 1;
+	m->busy++;
+	/* Apache clears the error state on the first success after retry */
+	m->status &= ~KBAL_ST_ERROR;
+	struct sockaddr_in local = { 0 };
+	const struct sockaddr_in *known_local = NULL;
+
+	if (!c->member_lport) {
+		socklen_t sl = sizeof(local);
+
+		if (!getsockname(c->fd[MEMBER], (struct sockaddr *)&local, &sl)) {
+			c->member_lport = ntohs(local.sin_port);
+			known_local = &local;
+		}
+	}
+	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+	handover_prepare(d, c, known_local);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * member.h - a connection's member: picked, connected, failed over,
+ * released (member.c).
+ */
+#ifndef KBAL_MEMBER_H
+#define KBAL_MEMBER_H
+
+struct kbal_daemon;
+struct kbal_conn;
+
+/* Pick (again: members tried are skipped) and connect; with none left,
+ * the client gets a 503. Out of descriptors, the connection waits. */
+void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* fd[MEMBER] is established (or a kept connection was taken) */
+void member_connected(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* the connect failed (refused, reset, timed out): the member in error
+ * state for its retry time, the next one tried */
+void member_failed(struct kbal_daemon *d, struct kbal_conn *c, const char *why);
+
+/* A kept connection ended before a byte of its answer: the request again
+ * on a new connection. 0, or -errno with the client answered 503. */
+int member_retry(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* The response has ended, all of it written: the member's connection
+ * goes to the pool for the next one-request client. */
+void member_release(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* Connections waiting for a descriptor to connect: those that can now. */
+void member_run_fd_waiters(struct kbal_daemon *d);
+
+#endif
