@@ -160,6 +160,9 @@ enum kbal_flow_why {
 	KBAL_WHY_RACE,          /* a packet arrived during the handover */
 	KBAL_WHY_REPAIR,        /* TCP_REPAIR refused or failed */
 	KBAL_WHY_MAP,           /* kbal_pkt could not take the entries */
+	KBAL_WHY_COPYING,       /* kbald serves this request itself, on a kept
+				 * member connection (the first of a keep-alive
+				 * connection: it is handed over at the second) */
 	KBAL_WHY_MAX,
 };
 

@@ -64,6 +64,9 @@ struct kbal_first {
 	uint8_t out_owned[2];         /* out[dir] was malloc'd (manager page) */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
+	uint32_t nexch;               /* exchanges kbald served on this connection
+				       * before this one (exchange.c, exch_next) */
+	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this one began */
 	int pass;                     /* ProxyPass rule */
 	uint64_t deadline;
 	uint64_t progress;            /* rd[MEMBER] + wr[CLIENT] when the deadline was set */

@@ -89,7 +89,8 @@ void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_close(d, c);
 }
 
-int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key)
+int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
+	     uint64_t wr)
 {
 	struct kbal_conn *c = calloc(1, sizeof(*c));
 
@@ -107,6 +108,10 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key)
 	c->fd[MEMBER] = -1;
 	c->member = -1;
 	c->key = *key;
+	/* the socket's counters say what it carried since it was accepted:
+	 * kbald's say the same (the FIN and handover checks compare them) */
+	c->rd[CLIENT] = c->f->exch_rd = rd;
+	c->wr[CLIENT] = c->f->exch_wr = wr;
 	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
 	/* TCP_NODELAY comes from the listener (accept copies it) */
 	list_add_tail(&d->first, &c->node);
@@ -196,10 +201,16 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	if (c->pool) {
 		/* the response ended and went out: nothing past it came, the
 		 * member's connection is clean for the next client; this one
-		 * closes */
-		if (c->rd[MEMBER] == c->f->msg_total[DOWN] && exch_all_written(c, UP))
+		 * closes, or sends its next request */
+		int clean = c->rd[MEMBER] == c->f->msg_total[DOWN] && exch_all_written(c, UP);
+
+		if (clean)
 			member_release(d, c);
-		return STEP_DONE;
+		if (c->once || !clean)
+			return STEP_DONE;
+		exch_next(d, c);
+		*moved = 1;
+		return STEP_ON;
 	}
 	switch (handover_quiet(d, c, dir)) {
 	case HANDOVER_GONE:
@@ -338,7 +349,7 @@ void conn_run_timers(struct kbal_daemon *d)
 		if (c->fd[MEMBER] >= 0 && !c->connected) {
 			member_failed(d, c, "timed out");
 			conn_progress(d, c);
-		} else if (c->phase[UP] == P_HEAD && c->rd[CLIENT] == 0) {
+		} else if (c->phase[UP] == P_HEAD && c->rd[CLIENT] == c->f->exch_rd) {
 			conn_close(d, c);          /* idle: Apache closes silently */
 		} else if (c->phase[UP] == P_HEAD) {
 			exch_error(c, 408);

@@ -25,6 +25,10 @@
 #include "member.h"
 #include "rewrite.h"
 
+/* How long a keep-alive client may take to send its next request to
+ * kbald: Apache's KeepAliveTimeout default */
+#define KEEPALIVE_TIMEOUT_MS 5000ull
+
 /*
  * The first-exchange state is ~70 KiB and lives for one exchange: a few
  * are kept for the next connections rather than given back to malloc,
@@ -94,6 +98,62 @@ void exch_error(struct kbal_conn *c, unsigned status)
 	exch_reply(c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
 }
 
+/*
+ * A request kbald serves itself on a kept member connection (pool.h),
+ * which outlives the exchange: HTTP/1.1, bodiless, nothing queued behind
+ * it, and Connection options kbald may drop. A one-request client's
+ * ("Connection: close"): kbald answers with "Connection: close" and keeps
+ * the member's connection. A keep-alive client's where the paths say so
+ * (handover_copies()): after the answer kbald waits for its next request.
+ */
+static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *msg = &f->msg[UP];
+
+	if (msg->http_major != 1 || msg->http_minor != 1 || msg->chunked ||
+	    msg->content_length > 0 || msg->expect_continue || msg->upgrade ||
+	    f->len[UP] != msg->head_len)
+		return 0;
+	if (c->once)
+		return kbal_http_close_only(msg, f->buf[UP]);
+	return handover_copies(d, c) && kbal_http_keepalive_only(msg, f->buf[UP]);
+}
+
+/*
+ * The exchange on a kept member connection is over (its answer written,
+ * the member's connection back in the pool) and the client keeps its
+ * connection: the next request is read, parsed and routed as the first
+ * was, on the same buffers. Nothing of the client's was read beyond the
+ * request (exch_on_kept()), so the buffers start empty.
+ */
+void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	uint32_t n = f->nexch + 1;
+
+	for (int dir = 0; dir < 2; dir++)
+		if (f->out_owned[dir])
+			free(f->out[dir]);
+	memset(f, 0, offsetof(struct kbal_first, buf));
+	f->nexch = n;
+	f->exch_rd = c->rd[CLIENT];
+	f->exch_wr = c->wr[CLIENT];
+	f->deadline = d->loop.now + KEEPALIVE_TIMEOUT_MS * 1000000ull;
+	kbal_http_init_request(&f->msg[UP]);
+	kbal_http_init_response(&f->msg[DOWN]);
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	c->member = -1;
+	c->pool = c->reused = c->changed = c->once = 0;
+	c->want_packet = 0;
+	c->why = KBAL_WHY_NONE;
+	c->empty[CLIENT] = c->empty[MEMBER] = 0;
+	c->fin[MEMBER] = 0;
+	c->rdhup &= ~(1u << MEMBER);
+	c->rd[MEMBER] = c->wr[MEMBER] = 0;   /* the released connection's, counted */
+	c->member_lport = 0;
+}
+
 /* The first request's head is complete: route it. */
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -132,6 +192,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	c->balancer = d->conf->pass[pass].balancer;
+	c->pool = exch_on_kept(d, c);
 	handover_plan(d, c);
 	if (d->maps.balancers[c->balancer].sticky[0])
 		kbal_http_sticky_route(rq, f->buf[UP], d->maps.balancers[c->balancer].sticky,
@@ -184,9 +245,12 @@ static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
 	kbal_rewrite_headers(d->conf, &d->maps.members[c->member], &d->maps.balancers[c->balancer],
 			     c->changed, extra, sizeof(extra));
 	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
-	/* c->pool: the member keeps its connection, kbald closes the client's */
+	/* c->pool: the member keeps its connection; the client's closes
+	 * (it asked to) or goes on */
 	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
-				     extra[0] ? extra : NULL, c->pool, f->outbuf[DOWN], OUT_SIZE);
+				     extra[0] ? extra : NULL,
+				     !c->pool ? KBAL_RESP_AS_IS : c->once ? KBAL_RESP_CLOSE :
+				     KBAL_RESP_KEEP, f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;
 	f->out[DOWN] = f->outbuf[DOWN];
@@ -220,12 +284,6 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		if (i == UP && rc == KBAL_HTTP_HEAD) {
 			f->fwd[UP] = msg->head_len;
 			c->once = !msg->keep_alive && !msg->upgrade;
-			/* HTTP/1.1 "Connection: close", bodiless, nothing behind:
-			 * a kept connection to the member can carry it */
-			c->pool = c->once && msg->http_major == 1 && msg->http_minor == 1 &&
-				  !msg->chunked && msg->content_length <= 0 &&
-				  !msg->expect_continue && f->len[UP] == msg->head_len &&
-				  kbal_http_close_only(msg, f->buf[UP]);
 			/* the first message's end: its head, and a body of a
 			 * known length */
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->head_len);
@@ -251,6 +309,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			/* a member that closes after this response keeps nothing */
 			if (c->pool && (!msg->keep_alive || msg->status == 101))
 				c->pool = 0;
+			handover_keep_or_take(d, c);
 			if (exch_build_response(d, c)) {
 				exch_error(c, 502);
 				return;

@@ -32,6 +32,10 @@ int exch_write(struct kbal_conn *c, int dir);
  * request routed and its member picked, the response's head rewritten */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int dir);
 
+/* the exchange on a kept member connection is over, the client's goes on:
+ * its next request */
+void exch_next(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* the request's head for its member (the member picked): 0, or -1 when it
  * does not fit kbald's buffer */
 int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c);

@@ -57,7 +57,9 @@ void kbal_flows_update(struct kbal_daemon *d, struct kbal_conn *c, unsigned stat
 	struct kbal_flow v = {
 		.member = c->member,
 		.state = state,
-		.path = c->pkt ? KBAL_PATH_PACKET :
+		/* a keep-alive client's request on a kept member connection:
+		 * kbald copies, request by request */
+		.path = c->pkt ? KBAL_PATH_PACKET : c->pool && !c->once ? KBAL_PATH_COPY :
 			c->phase[UP] == P_SPLICED || c->phase[DOWN] == P_SPLICED ? KBAL_PATH_SOCKMAP :
 			c->phase[UP] == P_RELAY || c->phase[DOWN] == P_RELAY ? KBAL_PATH_COPY :
 			KBAL_PATH_NONE,

@@ -56,6 +56,22 @@ void handover_fini(struct kbal_daemon *d)
 }
 
 /*
+ * What a handover costs (a few syscalls per direction for sockmap, some
+ * twenty and a member connection of its own for the packet path) pays off
+ * over the requests that follow it; a connection of one or two requests
+ * never earns it back, while kbald serving a request on a kept member
+ * connection costs a read and a write each way. So kbald serves the first
+ * request of a keep-alive connection itself, and hands the connection
+ * over at its second keep-alive request (a "Connection: close" one is
+ * served too, and the connection ends): a second request is the first
+ * sign of a long one. KbalSplice off: kbald serves them all.
+ */
+int handover_copies(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	return d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF || c->f->nexch == 0;
+}
+
+/*
  * The packet path takes a quiet keep-alive exchange: no upgrade, nothing
  * queued behind the request; a body of a known length up to PKT_FIRST_MAX
  * is copied by kbald to its end first, as a first response is. The other
@@ -66,21 +82,58 @@ void handover_plan(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_first *f = c->f;
 	const struct kbal_http_msg *msg = &f->msg[UP];
+	uint32_t queued;
 
 	c->splice_mode = d->maps.balancers[c->balancer].splice;
+	if (c->pool) {
+		/* kbald serves it on a kept member connection: no path yet */
+		c->want_packet = 0;
+		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_COPYING;
+		return;
+	}
 	if (c->splice_mode != KBAL_SPLICE_PACKET) {
 		c->want_packet = 0;
 		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_NONE;
 		return;
 	}
+	/* bytes beyond the head in the buffer (none once it was compacted,
+	 * after a request on a kept connection went out) */
+	queued = f->len[UP] > msg->head_len ? f->len[UP] - msg->head_len : 0;
 	c->want_packet = msg->keep_alive && !msg->upgrade && !msg->chunked &&
 			 msg->content_length <= PKT_FIRST_MAX && !msg->expect_continue &&
-			 f->len[UP] - msg->head_len <=
-			 (uint64_t)(msg->content_length > 0 ? msg->content_length : 0);
+			 queued <= (uint64_t)(msg->content_length > 0 ? msg->content_length : 0);
 	c->why = c->want_packet ? KBAL_WHY_NONE :
 		 !msg->keep_alive && !msg->upgrade ? KBAL_WHY_ONCE :
 		 msg->upgrade || msg->expect_continue ? KBAL_WHY_UPGRADE :
 		 KBAL_WHY_BUSY;
+}
+
+/*
+ * A keep-alive client's request on a kept member connection whose response
+ * is too long to copy (more than SPLICE_MIN bytes past its head, or of no
+ * known length): the member's connection becomes the client's, and the
+ * connection takes a path after this exchange, as one of its own would.
+ */
+#define SPLICE_MIN 65536
+
+int handover_keep_or_take(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rs = &f->msg[DOWN];
+	uint64_t rest;
+
+	if (!c->pool || c->once)
+		return 0;
+	rest = rs->content_length < 0 ? UINT64_MAX :
+	       (uint64_t)rs->content_length - (f->len[DOWN] - rs->head_len);
+	if (rs->done || (rs->content_length >= 0 && rest <= SPLICE_MIN))
+		return 0;
+	c->pool = 0;
+	c->phase[UP] = P_FLUSH;   /* the client's next bytes are this flow's */
+	handover_plan(d, c);
+	handover_prepare(d, c, NULL);
+	log_debug("conn %p: a long answer on a kept connection: it is the client's now", (void *)c);
+	return 1;
 }
 
 int handover_follow_response(struct kbal_daemon *d, struct kbal_conn *c)

@@ -84,9 +84,18 @@ extern const unsigned kbal_nhandovers;
 int handover_init(struct kbal_daemon *d, struct kbal_takeover *t);
 void handover_fini(struct kbal_daemon *d);
 
+/* 1 when kbald should serve this keep-alive request itself (on a kept
+ * member connection) rather than hand the connection over after it */
+int handover_copies(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* The request's head is parsed and its balancer known: which paths the
  * request and the configuration allow (c->want_packet, c->why). */
 void handover_plan(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* The response's head is parsed, for a request kbald serves itself on a
+ * kept member connection: a long answer is not copied, the connection is
+ * handed over after the exchange instead (1 when so). */
+int handover_keep_or_take(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* The response's head is parsed: 1 when a path needs kbald to follow its
  * body to its end before the handover; else the paths it rules out go. */

@@ -133,8 +133,10 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	enum kbal_flow_why why;
 	int err;
 
+	/* a kept member connection's socket carried earlier clients' bytes */
 	err = kbal_packet_handover(&d->pk.p, c->fd[CLIENT], c->fd[MEMBER], c->rd[CLIENT],
-				   c->rd[MEMBER], (uint32_t)pending, c->pf, &why);
+				   c->reused ? KBAL_PKT_RD_QUEUE : c->rd[MEMBER], (uint32_t)pending,
+				   c->pf, &why);
 	if (err) {
 		log_debug("conn %p: packet path refused (%s): sockmap", (void *)c,
 			  kbal_why_name(why));
@@ -193,7 +195,7 @@ static int msg_quiet(const struct kbal_conn *c, int dir)
 static int pkt_before_write(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 {
 	if (dir != DOWN || !c->want_packet || c->pkt || c->local || c->pool || !c->connected ||
-	    !c->pf || c->wr[CLIENT] != 0 || exch_pending(c, DOWN) > PKT_EARLY_MAX ||
+	    !c->pf || c->wr[CLIENT] != c->f->exch_wr || exch_pending(c, DOWN) > PKT_EARLY_MAX ||
 	    !msg_quiet(c, DOWN) || !msg_quiet(c, UP) || !exch_all_written(c, UP) ||
 	    !kbal_packet_early(&d->pk.p, c->pf))   /* last: may look up addresses */
 		return HANDOVER_PASS;

@@ -302,8 +302,8 @@ static int worth_splicing(const struct kbal_conn *c, int dir)
 {
 	const struct kbal_http_msg *rs = &c->f->msg[DOWN];
 
-	if (c->splice_mode == KBAL_SPLICE_OFF || c->reused)
-		return 0;   /* a kept connection's socket counters are not this flow's */
+	if (c->splice_mode == KBAL_SPLICE_OFF)
+		return 0;
 	if (c->upgrade || c->f->msg[UP].upgrade || !c->once)
 		return 1;
 	if (dir == UP)
@@ -320,6 +320,16 @@ static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 
 	if (!worth_splicing(c, dir))
 		return HANDOVER_PASS;
+	if (c->reused && kbal_sock_counts(c->fd[MEMBER], &sent, &recvd) == 0) {
+		/* a kept connection becomes this flow's: its socket's counters,
+		 * which the member's get at the close, hold earlier clients'
+		 * bytes too, and those were counted when they ended */
+		struct kbal_member *m = &d->maps.members[c->member];
+
+		m->bytes_to -= sent - c->wr[MEMBER];
+		m->bytes_from -= recvd - c->rd[MEMBER];
+		c->reused = 0;
+	}
 	if (c->cookie[from] == 0)
 		c->cookie[from] = kbal_sock_cookie(c->fd[from]);
 	/* Everything kbald wrote to the destination is in its send counter

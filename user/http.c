@@ -366,9 +366,13 @@ static int name_is(const char *base, const struct kbal_http_header *h, const cha
 	return h->name.len == n && strncasecmp(base + h->name.off, name, n) == 0;
 }
 
-int kbal_http_close_only(const struct kbal_http_msg *m, const char *base)
+/* how many Connection headers the message has, -1 if one says anything
+ * but token alone */
+static int connection_only(const struct kbal_http_msg *m, const char *base, const char *token)
 {
-	unsigned i, n = 0;
+	size_t tl = strlen(token);
+	unsigned i;
+	int n = 0;
 
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
@@ -379,11 +383,21 @@ int kbal_http_close_only(const struct kbal_http_msg *m, const char *base)
 			continue;
 		while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
 			len--;
-		if (len != 5 || strncasecmp(v, "close", 5))
-			return 0;
+		if (len != tl || strncasecmp(v, token, tl))
+			return -1;
 		n++;
 	}
-	return n > 0;
+	return n;
+}
+
+int kbal_http_close_only(const struct kbal_http_msg *m, const char *base)
+{
+	return connection_only(m, base, "close") > 0;
+}
+
+int kbal_http_keepalive_only(const struct kbal_http_msg *m, const char *base)
+{
+	return connection_only(m, base, "keep-alive") >= 0;
 }
 
 /*
@@ -677,7 +691,7 @@ static void put_reverse(struct obuf *b, const char *v, size_t vlen,
 
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
-				 const char *client_base, const char *extra, int close,
+				 const char *client_base, const char *extra, int conn,
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
@@ -688,7 +702,8 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
-		if (close && (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
+		if (conn != KBAL_RESP_AS_IS &&
+		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
 			continue;
 		if (!name_is(base, h, "Location") && !name_is(base, h, "Content-Location") &&
 		    !name_is(base, h, "URI")) {
@@ -702,7 +717,7 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 	}
 	if (extra)
 		put_str(&b, extra);
-	if (close)
+	if (conn == KBAL_RESP_CLOSE)
 		put_str(&b, "Connection: close\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);

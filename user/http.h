@@ -112,6 +112,14 @@ size_t kbal_http_sticky_route(const struct kbal_http_msg *m, const char *base,
  */
 int kbal_http_close_only(const struct kbal_http_msg *m, const char *base);
 
+/*
+ * 1 when the message has no Connection header, or only ones that say
+ * "keep-alive" alone: a keep-alive request whose connection options kbald
+ * may drop towards a kept member connection (nothing else is named
+ * hop-by-hop, nothing asks for an upgrade).
+ */
+int kbal_http_keepalive_only(const struct kbal_http_msg *m, const char *base);
+
 struct kbal_req_rewrite {
 	size_t strip;              /* bytes of the URL path matched by ProxyPass */
 	const char *target;        /* ProxyPass target path, e.g. "/" */
@@ -148,15 +156,18 @@ struct kbal_rev_rule {
  * "//" where `to` ends and rest starts with '/'; client_base is left out
  * when NULL or when `to` is a whole URL), and extra (complete header
  * lines, each ending in CRLF, or NULL) is added at the end of the header
- * block. With close, the client's connection ends after this response
- * while the member's does not (a kept connection): the member's Connection
- * and Keep-Alive lines are dropped and "Connection: close" is said. The
- * status line is copied as received. Returns its length, or -1 if too
+ * block. conn says what the client's connection does after it, when that
+ * is not what the member's does (a kept connection: the member's
+ * Connection and Keep-Alive lines are dropped): KBAL_RESP_CLOSE, it ends
+ * ("Connection: close" is said), KBAL_RESP_KEEP, it goes on (HTTP/1.1's
+ * default: nothing is said); KBAL_RESP_AS_IS passes the member's lines on.
+ * The status line is copied as received. Returns its length, or -1 if too
  * long; out is NUL-terminated when there is room left for it.
  */
+enum { KBAL_RESP_AS_IS = 0, KBAL_RESP_CLOSE = 1, KBAL_RESP_KEEP = 2 };
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
-				 const char *client_base, const char *extra, int close,
+				 const char *client_base, const char *extra, int conn,
 				 char *out, size_t outlen);
 
 /*

@@ -323,6 +323,7 @@ const char *kbal_why_name(unsigned why)
 		[KBAL_WHY_RACE]     = "handover-race",
 		[KBAL_WHY_REPAIR]   = "tcp-repair",
 		[KBAL_WHY_MAP]      = "map-full",
+		[KBAL_WHY_COPYING]  = "copied-first",
 	};
 
 	return why < KBAL_WHY_MAX && names[why] ? names[why] : "?";

@@ -196,8 +196,12 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		kbal_lb_mark(&c->f->tried, idx);
 		c->member = idx;
 		c->changed = changed;
-		if (c->pool && !kbal_pool_enabled(&d->pool, idx))
-			c->pool = 0;   /* disablereuse=On: the client's Connection: close goes */
+		if (c->pool && !kbal_pool_enabled(&d->pool, idx)) {
+			/* disablereuse=On: a connection of its own, the
+			 * client's Connection: close goes, the paths decide */
+			c->pool = 0;
+			handover_plan(d, c);
+		}
 		/* built now, while the head is in the buffer: the pending out
 		 * keeps the buffer from being reused until it is sent */
 		if (exch_build_request(d, c)) {

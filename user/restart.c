@@ -102,7 +102,8 @@ static unsigned first_handable(const struct kbal_conn *c)
 {
 	if (c->reused || c->pool)
 		return 0;
-	if (c->phase[UP] == P_HEAD && c->rd[CLIENT] == 0 && c->fd[MEMBER] < 0 && !c->fin[CLIENT] &&
+	if (c->phase[UP] == P_HEAD && c->rd[CLIENT] == c->f->exch_rd && c->fd[MEMBER] < 0 &&
+	    !c->fin[CLIENT] &&
 	    !c->local && c->f->out_len[DOWN] == 0)
 		return KBAL_TO_FRESH;
 	for (int dir = 0; dir < 2; dir++)
@@ -136,6 +137,11 @@ void restart_exec(struct kbal_daemon *d)
 		unsigned how = first_handable(c);
 
 		next = n->next;
+		if (how == KBAL_TO_FRESH)
+			/* between two requests of a keep-alive client, its flow
+			 * entry says the last one's member: the next image
+			 * writes its own at the next request */
+			kbal_flows_delete(d, c);
 		if (how) {
 			conn_export(c, &t.conns[t.nconns]);
 			t.conns[t.nconns++].flags |= how;
@@ -188,7 +194,8 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	struct kbal_list *list;
 
 	if (r->flags & KBAL_TO_FRESH) {
-		conn_new(d, r->fd[CLIENT], &r->key);   /* fd taken, even on failure */
+		/* fd taken, even on failure */
+		conn_new(d, r->fd[CLIENT], &r->key, r->rd[CLIENT], r->wr[CLIENT]);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));

@@ -582,7 +582,9 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	}
 	/* what each socket received is what kbald read (the receive queues
 	 * are empty: no ioctl needed), and the member has all kbald sent */
-	if (c.ti.tcpi_bytes_received != rd_c || m.ti.tcpi_bytes_received != rd_m ||
+	if (c.ti.tcpi_bytes_received != rd_c ||
+	    (rd_m == KBAL_PKT_RD_QUEUE ? kbal_sock_unread(mfd) != 0 :
+	     m.ti.tcpi_bytes_received != rd_m) ||
 	    m.ti.tcpi_unacked || m.ti.tcpi_notsent_bytes) {
 		*why = KBAL_WHY_BUSY;
 		err = -EAGAIN;

@@ -97,10 +97,14 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 		      const struct sockaddr_in *cpeer, const struct sockaddr_in *mlocal,
 		      const struct sockaddr_in *mpeer);
 
+/* rd_m of a member-side socket that carried earlier clients' exchanges (a
+ * kept connection): its receive queue is looked at instead */
+#define KBAL_PKT_RD_QUEUE UINT64_MAX
+
 /*
  * Join the flow. cfd/mfd must have nothing unread and mfd nothing unacked:
  * rd_c, rd_m are the bytes kbald has read from each (compared with what
- * the socket received: nothing else may be waiting). pending: the bytes of
+ * the socket received: nothing else may be waiting; or KBAL_PKT_RD_QUEUE). pending: the bytes of
  * the first response kbald has yet to write to cfd, right after (the
  * entries are made for cfd's sequence numbers past them). Returns 0 (mfd
  * is left frozen in repair mode; cfd stays live until kbal_packet_poll()

@@ -118,6 +118,17 @@ def tcx_links(pid):
     return links
 
 
+def hand_over(c, path="/first", cookie=None):
+    """A keep-alive connection's first two requests. kbald serves the first
+    itself, on a kept member connection, and hands the connection over to a
+    data path (packet, sockmap, copy) at the second, whose member carries
+    the connection from then on. Returns the second response."""
+    r = c.get(path, cookie=cookie)
+    if r.status != 200:
+        raise AssertionError("%s: status %d" % (path, r.status))
+    return c.get(path + "/2", cookie=cookie)
+
+
 # ---- assertions ----------------------------------------------------------
 
 def check(cond, msg):

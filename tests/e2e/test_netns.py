@@ -40,7 +40,7 @@ def session(env, tag, ka=20, down=4 * MiB, up=2 * MiB):
     requests, a download of `down` bytes and an upload of `up` random bytes,
     each checked byte for byte. Returns the member number."""
     with env.connect(timeout=30) as c:
-        n = member_no(c.get("/%s-first" % tag))
+        n = member_no(kbaltest.hand_over(c, "/%s-first" % tag))
         for i in range(ka):
             r = c.get("/%s-ka%d" % (tag, i))
             eq((r.status, r.text), (200, "backend=WAS%d path=/%s-ka%d\n" % (n, tag, i)),
@@ -95,7 +95,7 @@ def test_netns_direct_baseline():
 def test_netns_sockmap_keepalive():
     with Topo(csum_offload=False) as topo, Env(topo=topo, conf=SOCKMAP_CONF) as env:
         with env.connect(timeout=30) as c:
-            n = member_no(c.get("/first"))
+            n = member_no(kbaltest.hand_over(c))
             for i in range(20):
                 r = c.get("/ka%d" % i)
                 eq((r.status, r.text), (200, "backend=WAS%d path=/ka%d\n" % (n, i)),
@@ -112,8 +112,11 @@ def test_netns_sockmap_keepalive():
             eq((r.status, r.text), (200, crc_line(body)), "2 MiB spliced upload")
             moved = env.stats()["redirected_bytes"] - before
             check(moved >= 6 * MiB, "redirected in the kernel: %d bytes" % moved)
-            eq(len(env.backend_log(n)), 23, "requests at WAS%d" % n)
-            eq(env.backend_log(3 - n), [], "requests at the other member")
+            # the first request, which kbald served itself, may have
+            # gone to either; everything from the second on to n
+            eq(len(env.backend_log(n)) + len(env.backend_log(3 - n)), 24, "requests in all")
+            check(len(env.backend_log(3 - n)) <= 1, "requests at the other member: %r"
+                  % env.backend_log(3 - n))
         wait_until(lambda: env.flows() == [], 5.0, "kbal_flows to be empty")
         no_csum_errors(topo, "after the spliced transfers")
 
@@ -158,7 +161,7 @@ def test_netns_packet_keepalive():
     client's clock and interface from that response's first packet."""
     with Topo(csum_offload=False) as topo, packet_env(topo, ["-v"]) as env:
         with env.connect(timeout=30) as c:
-            n = member_no(c.get("/first"))
+            n = member_no(kbaltest.hand_over(c))
             wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
                        "the flow on the packet path")
             for i in range(20):
@@ -191,7 +194,7 @@ def test_netns_packet_stop_resets_both_peers():
     resets it (no socket holds the 4-tuple any more)."""
     with Topo(csum_offload=False) as topo, packet_env(topo) as env:
         c = env.connect(timeout=5)
-        n = member_no(c.get("/first"))
+        n = member_no(kbaltest.hand_over(c))
         wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
                    "the flow on the packet path")
         eq(c.get("/two").status, 200, "a request on the joined flow")
@@ -220,7 +223,7 @@ def test_netns_packet_restart_in_place():
 
     with Topo(csum_offload=False) as topo, packet_env(topo) as env:
         with env.connect(timeout=30) as c:
-            n = member_no(c.get("/first"))
+            n = member_no(kbaltest.hand_over(c))
             wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
                        "the flow on the packet path")
             eq(c.get("/two").status, 200, "a request on the joined flow")
@@ -286,7 +289,7 @@ def test_netns_packet_mss_mismatch_stays_on_sockmap():
         from kbaltest import _run_cmd
         _run_cmd(["ip", "link", "set", "dev", topo.bal_dev["client"], "mtu", "1400"])
         with env.connect(timeout=30) as c:
-            c.get("/first")
+            kbaltest.hand_over(c)
             wait_until(lambda: [f for _, f in env.flows() if f["state"] == FLOW_SPLICED], 2.0,
                        "the flow handed over")
             eq([(f["path"], f["why"]) for _, f in env.flows()], [(PATH_SOCKMAP, WHY_MSS)],

@@ -142,11 +142,45 @@ def test_one_request_clients_share_member_connections():
             eq(env.member(n)["busy"], 0, "member %d: busy" % n)
             eq(sockets_to(env.ports["b%d" % n]), 1, "kbald's connections to member %d" % n)
         eq(env.flows(), [], "kbal_flows after the clients left")
-        # a keep-alive client still gets its own connection, spliced
+        # a keep-alive client: kbald serves its first request on a kept
+        # connection too; its second gets a connection of its own, handed
+        # over with the client's
         with env.connect() as c:
             c.get("/ka1")
+            eq(sum(m["reused"] for m in env.members().values()), 22,
+               "a keep-alive client's first request on a kept connection")
             c.get("/ka2")
-        eq(sum(m["reused"] for m in env.members().values()), 21, "keep-alive clients take none")
+            c.get("/ka3")
+        eq(sum(m["reused"] for m in env.members().values()), 22,
+           "its later requests on a connection of their own")
+
+
+def test_two_request_connections_are_served_on_kept_connections():
+    """A keep-alive client that sends two requests, the second with
+    Connection: close (a browser's short connection): kbald serves both
+    itself on the members' kept connections, routed one by one as Apache
+    routes them, and hands nothing over; the member connections outlive the
+    clients'."""
+    with Env() as env:
+        for i in range(10):
+            with env.connect() as c:
+                r1 = c.get("/a%d" % i)
+                r2 = c.get("/b%d" % i, headers=[("Connection", "close")])
+                eq((r1.status, r2.status), (200, 200), "statuses of client %d" % i)
+                check(r1.header("Connection") is None,
+                      "the first answer keeps the client's connection: %r" % r1.headers)
+                eq(r2.header("Connection"), "close", "the second answer ends it")
+                check(c.at_eof(2.0), "client %d's connection closed after its second" % i)
+        ms = env.members()
+        # byrequests alternates over every request: ten to each member
+        eq(sorted(len(env.backend_log(n)) for n in (1, 2)), [10, 10], "requests per member")
+        # two connections made (one per member), the other 18 requests on them
+        eq(sum(m["reused"] for m in ms.values()), 18, "requests on kept connections")
+        for n in (1, 2):
+            eq(sockets_to(env.ports["b%d" % n]), 1, "kbald's connections to member %d" % n)
+        eq(env.stats()["pkt_rewritten"] + env.stats()["redirected_bytes"], 0,
+           "nothing handed to the kernel")
+        eq(env.flows(), [], "kbal_flows after the clients left")
 
 
 def test_disablereuse_closes_after_each_request():

@@ -12,6 +12,7 @@ import threading
 import time
 import zlib
 
+import kbaltest
 from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, build_request, check, check_pattern, chunked,
                       crc_line, echo_check, eq, wait_until, ws_upgrade, WS_ACCEPT)
 
@@ -34,7 +35,7 @@ def no_flows_left(env):
 def test_keepalive_requests_are_spliced():
     with Env(conf=CONF) as env:
         with env.connect() as c:
-            n = member_no(c.get("/first"))
+            n = member_no(kbaltest.hand_over(c))
             for i in range(50):
                 # a cookie naming the other member changes nothing once spliced
                 r = c.get("/ka%d" % i, cookie="ROUTEID=route.%d" % (1 + i % 2))
@@ -46,8 +47,10 @@ def test_keepalive_requests_are_spliced():
             key, flow = flows[0]
             eq(flow["state"], FLOW_SPLICED, "flow state")
             eq(env.members()[flow["member"]]["route"], str(n), "the flow's member")
-            eq(len(env.backend_log(n)), 51, "requests at WAS%d" % n)
-            eq(env.backend_log(3 - n), [], "requests at the other member")
+            # the first request, which kbald served itself, may have gone
+            # to either member; from the second on, all to n
+            eq(len(env.backend_log(n)) + len(env.backend_log(3 - n)), 52, "requests in all")
+            check(len(env.backend_log(3 - n)) <= 1, "requests at the other member")
         no_flows_left(env)
 
 
@@ -57,7 +60,7 @@ def kernel_bytes(env):
 
 def test_download_64m_spliced():
     with Env(conf=CONF) as env, env.connect(timeout=30) as c:
-        c.get("/")
+        kbaltest.hand_over(c, "/")
         before = kernel_bytes(env)
         r = c.get("/bytes/%d" % (64 * MiB))
         eq(r.status, 200, "status")
@@ -79,7 +82,7 @@ def test_download_16m_first_request():
 def test_upload_64m_spliced():
     body = os.urandom(64 * MiB)
     with Env(conf=CONF) as env, env.connect(timeout=30) as c:
-        c.get("/")
+        kbaltest.hand_over(c, "/")
         before = kernel_bytes(env)
         c.request("POST", "/up", body=body)
         r = c.read_response()
@@ -152,7 +155,7 @@ def test_member_closes_first():
                "/close as the first request")
             check(c.at_eof(2.0), "no EOF after /close as the first request")
         with env.connect() as c:
-            n = member_no(c.get("/"))
+            n = member_no(kbaltest.hand_over(c, "/"))
             r = c.get("/close")
             eq((r.status, r.text), (200, "backend=WAS%d path=/close\n" % n),
                "/close on a spliced connection")
@@ -354,9 +357,12 @@ def push_until_blocked(sock, total, quiet=1.0, limit=20.0):
 
 
 class StallingMember:
-    """A member on 127.0.0.1:port: answers a connection's first request,
-    then reads nothing until go is set; then reads the second request's
-    body (Content-Length) and answers with its length and crc32."""
+    """A member on 127.0.0.1:port. Its first connection (kbald serves a
+    keep-alive client's first request itself, on a connection it keeps)
+    gets one request, answered. Its second (the client's connection, handed
+    over at its second request) gets a request, answered, then nothing is
+    read until go is set; then the next request's body (Content-Length) is
+    read and answered with its length and crc32."""
 
     def __init__(self, port, expect_eof=False):
         self.expect_eof = expect_eof
@@ -380,9 +386,13 @@ class StallingMember:
     def _serve(self):
         try:
             self.lsock.settimeout(30)
+            kept, _ = self.lsock.accept()
+            kept.settimeout(60)
+            self._head(kept, b"")
+            kept.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
             s, _ = self.lsock.accept()
             s.settimeout(60)
-            with s:
+            with s, kept:
                 _, _, buf = self._head(s, b"")
                 s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
                 self.go.wait(60)
@@ -427,6 +437,7 @@ def held_upload(total=UPLOAD_TOTAL, expect_eof=False):
         try:
             with env.connect(timeout=60) as c:
                 eq(c.get("/first").text, "first", "first response")
+                eq(c.get("/second").text, "first", "the response that hands it over")
                 reported_before = env.stats()["sk_backlog"]
                 c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total)
                 held = push_until_blocked(c.sock, total)

@@ -624,6 +624,25 @@ UNIT_TEST(http_close_only)
 	}
 }
 
+UNIT_TEST(http_keepalive_only)
+{
+	static const struct { const char *req; int want; } cases[] = {
+		{ "GET / HTTP/1.1\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nConnection: Keep-Alive \r\nConnection: keep-alive\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n", 0 },
+	};
+	struct kbal_http_msg m;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!ASSERT_TRUE(parse_req(&m, cases[i].req, strlen(cases[i].req)), cases[i].req))
+			continue;
+		ASSERT_EQ(kbal_http_keepalive_only(&m, cases[i].req), cases[i].want, cases[i].req);
+	}
+}
+
 UNIT_TEST(http_build_request_merges_forwarded)
 {
 	static const char req[] = "POST /p HTTP/1.0\r\nX-Forwarded-For: 1.1.1.1\r\n"
@@ -719,6 +738,26 @@ UNIT_TEST(http_build_response_close)
 	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, "X-Extra: 1\r\n", 1, out,
 					   sizeof(out)), sizeof(want) - 1, "length");
 	ASSERT_STREQ(out, want, "the member's Connection and Keep-Alive replaced by close");
+}
+
+/* the answer on a kept member connection to a keep-alive client: the
+ * member's connection options are its own, the client's goes on */
+UNIT_TEST(http_build_response_keep)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+				   "Content-Length: 2\r\n\r\nok";
+	static const char want[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+	struct kbal_http_msg m;
+	struct run r;
+	char out[256];
+
+	kbal_http_init_response(&m);
+	run(&m, S(resp), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_KEEP, out,
+					   sizeof(out)), sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "the member's Connection dropped, nothing said");
 }
 
 UNIT_TEST(http_error_responses)
