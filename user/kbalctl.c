@@ -23,16 +23,7 @@
 #include "manager.h"
 #include "maps.h"
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"usage: kbalctl [--pin-dir DIR] members|flows|stats\n"
-		"       kbalctl [--pin-dir DIR] set BALANCER ROUTE status=[+-][DSHNEI]...\n"
-		"       kbalctl [--pin-dir DIR] set BALANCER ROUTE loadfactor=N\n"
-		"       kbalctl [--pin-dir DIR] restart   (in place, keeping the connections)\n");
-}
-
-static int cmd_members(struct kbal_maps *m)
+static int cmd_members(struct kbal_maps *m, char **argv __attribute__((unused)))
 {
 	char st[64], ip[INET_ADDRSTRLEN];
 
@@ -55,7 +46,7 @@ static int cmd_members(struct kbal_maps *m)
 	return 0;
 }
 
-static int cmd_flows(struct kbal_maps *m)
+static int cmd_flows(struct kbal_maps *m, char **argv __attribute__((unused)))
 {
 	static const char *const states[] = { "first", "spliced", "closing" };
 	static const char *const paths[] = { "none", "sockmap", "copy", "packet" };
@@ -82,7 +73,7 @@ static int cmd_flows(struct kbal_maps *m)
 	return 0;
 }
 
-static int cmd_stats(struct kbal_maps *m)
+static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 {
 	static const char *const names[KBAL_STAT_MAX] = {
 		[KBAL_STAT_REDIRECTED] = "redirected_skbs",
@@ -124,8 +115,9 @@ static int parse_status(const char *s, unsigned *st)
 	return 0;
 }
 
-static int cmd_set(struct kbal_maps *m, const char *bal, const char *route, const char *kv)
+static int cmd_set(struct kbal_maps *m, char **argv)
 {
+	const char *bal = argv[0], *route = argv[1], *kv = argv[2];
 	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
 		struct kbal_member *mb = &m->members[i];
 
@@ -165,7 +157,7 @@ static int cmd_set(struct kbal_maps *m, const char *bal, const char *route, cons
  * restarts goes up (the new image took over), or refused does (the
  * configuration did not load; kbald's log says where).
  */
-static int cmd_restart(struct kbal_maps *m)
+static int cmd_restart(struct kbal_maps *m, char **argv __attribute__((unused)))
 {
 	volatile struct kbal_meta *meta = m->meta;
 	unsigned pid = meta->pid, restarts = meta->restarts, refused = meta->refused;
@@ -197,6 +189,30 @@ static int cmd_restart(struct kbal_maps *m)
 	return 1;
 }
 
+/* a command: its name, its arguments, what it does; usage() is made
+ * from this table, and a new command is one entry */
+static const struct command {
+	const char *name;
+	int nargs;
+	const char *args, *help;
+	int (*fn)(struct kbal_maps *m, char **argv);
+} commands[] = {
+	{ "members", 0, "", "members: status, counters, kept connections", cmd_members },
+	{ "flows",   0, "", "live connections: client, member, path", cmd_flows },
+	{ "stats",   0, "", "the data paths' counters", cmd_stats },
+	{ "set",     3, "BALANCER ROUTE status=[+-][DSHNEI]...|loadfactor=N",
+	  "change a member in place (the next routing decision sees it)", cmd_set },
+	{ "restart", 0, "", "restart kbald in place, keeping the connections", cmd_restart },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: kbalctl [--pin-dir DIR] COMMAND\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s%s%s\n", commands[i].name, commands[i].args,
+			commands[i].args[0] ? "\n           " : "", commands[i].help);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -219,24 +235,19 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	const struct command *cmd = NULL;
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[optind], commands[i].name) && argc - optind - 1 == commands[i].nargs)
+			cmd = &commands[i];
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
 	kbal_log_init("kbalctl", KBAL_WARN);
 	if (kbal_maps_open(&m, pin_dir))
 		return 1;
-	const char *cmd = argv[optind];
-	if (!strcmp(cmd, "members") && argc - optind == 1)
-		rc = cmd_members(&m);
-	else if (!strcmp(cmd, "flows") && argc - optind == 1)
-		rc = cmd_flows(&m);
-	else if (!strcmp(cmd, "stats") && argc - optind == 1)
-		rc = cmd_stats(&m);
-	else if (!strcmp(cmd, "restart") && argc - optind == 1)
-		rc = cmd_restart(&m);
-	else if (!strcmp(cmd, "set") && argc - optind == 4)
-		rc = cmd_set(&m, argv[optind + 1], argv[optind + 2], argv[optind + 3]);
-	else {
-		usage(stderr);
-		rc = 2;
-	}
+	rc = cmd->fn(&m, argv + optind + 1);
 	kbal_maps_close(&m);
 	return rc;
 }
