@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* user/conf.c: Apache's mod_proxy_balancer syntax into struct kbal_conf. */
+/* user/conf_*.c: Apache's mod_proxy_balancer syntax into struct kbal_conf. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 #include "unit.h"
 #include "conf.h"
+#include "conf_parse.h"
 
 struct run {
 	struct kbal_conf *c;              /* ~3 MB: never on the stack */
@@ -700,4 +702,18 @@ UNIT_TEST(conf_sticky_without_routes)
 	ASSERT_STREQ(r->warn, "t.conf:2: balancer://c: stickysession=ROUTEID but no member has a route=, "
 		     "so no request sticks\n", "warning");
 	done(r);
+}
+
+/* The reader takes a directive from the first table that names it: the
+ * same name in two areas' tables would leave one handler unused. */
+UNIT_TEST(conf_keywords_unique)
+{
+	for (const struct conf_keyword *const *t = conf_keyword_tables; *t; t++) {
+		for (const struct conf_keyword *kw = *t; kw->name; kw++) {
+			ASSERT_TRUE(kw->fn && kw->min <= kw->max && kw->max <= CONF_MAX_ARGS, kw->name);
+			for (const struct conf_keyword *const *u = t; *u; u++)
+				for (const struct conf_keyword *o = u == t ? kw + 1 : *u; o->name; o++)
+					ASSERT_TRUE(strcasecmp(kw->name, o->name), kw->name);
+		}
+	}
 }

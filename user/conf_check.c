@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * conf_check.c - what only the whole file tells: references to balancers
+ * defined further down, the defaults that come from the server's level,
+ * and the warnings where kbal would route otherwise than one expects
+ * (rules that never apply, a spliced connection's later requests).
+ */
+#include <string.h>
+#include <unistd.h>
+#include "conf_parse.h"
+#include "conf_match.h"
+
+/* The rule that takes every request rule i would get, or -1: a <Location>'s
+ * rule (tried first, the last matching one), else an earlier server rule. */
+static int shadowed_by(const struct kbal_conf *c, unsigned i)
+{
+	const struct kbal_conf_pass *b = &c->pass[i];
+
+	for (int loc = 1; loc >= 0; loc--) {
+		for (unsigned a = 0; a < c->npass; a++) {
+			const struct kbal_conf_pass *r = &c->pass[a];
+
+			if (a == i || (r->location >= 0) != loc ||
+			    !conf_alias_match(b->path, strlen(b->path), r->path))
+				continue;
+			if (loc ? (b->location < 0 || a > i) : (b->location < 0 && a < i))
+				return a;
+		}
+	}
+	return -1;
+}
+
+static void check_rules(struct conf_parser *p)
+{
+	const struct kbal_conf *c = p->conf;
+	int proxied = -1, excluded = -1, manager = -1;
+
+	for (unsigned i = 0; i < c->npass; i++) {
+		const struct kbal_conf_pass *b = &c->pass[i], *r;
+		size_t pl = strlen(b->path), tl = strlen(b->target);
+		int a = shadowed_by(c, i);
+
+		if (a >= 0) {
+			r = &c->pass[a];
+			if (b->location >= 0)
+				conf_pwarn(p, b->line, "ProxyPass inside <Location %s> is never applied: "
+					   "<Location %s> (ProxyPass at line %d) also matches and comes "
+					   "later; the last matching <Location> wins",
+					   b->path, r->path, r->line);
+			else if (r->location >= 0)
+				conf_pwarn(p, b->line, "ProxyPass %s is never applied: the ProxyPass "
+					   "inside <Location %s> at line %d matches first (a "
+					   "<Location>'s ProxyPass is tried before the server's)",
+					   b->path, r->path, r->line);
+			else
+				conf_pwarn(p, b->line, "ProxyPass %s is never applied: ProxyPass %s at "
+					   "line %d matches first (Apache matches in configuration "
+					   "order); move it above line %d",
+					   b->path, r->path, r->line, r->line);
+			continue;
+		}
+		if (b->exclude) {
+			excluded = excluded < 0 ? (int)i : excluded;
+			continue;
+		}
+		proxied = proxied < 0 ? (int)i : proxied;
+		if ((b->path[pl - 1] == '/') != (tl && b->target[tl - 1] == '/'))
+			conf_pwarn(p, b->line, "ProxyPass %s balancer://%s%s: only one of them ends "
+				   "with '/', so members get paths with a slash missing or doubled",
+				   b->path, c->balancers[b->balancer].name, b->target);
+	}
+	for (unsigned i = 0; i < c->nlocation; i++) {
+		const struct kbal_conf_location *l = &c->location[i];
+		int r;
+
+		if (!l->handler)
+			continue;
+		r = conf_match_pass_path(c, l->path, strlen(l->path));
+		if (r >= 0 && !c->pass[r].exclude)
+			conf_pwarn(p, l->line, "SetHandler balancer-manager in <Location %s> is never "
+				   "reached: ProxyPass %s at line %d proxies it first; put "
+				   "\"ProxyPass %s !\" before that rule",
+				   l->path, c->pass[r].path, c->pass[r].line, l->path);
+		else if (manager < 0)
+			manager = i;
+	}
+	if (proxied >= 0 && (manager >= 0 || excluded >= 0))
+		conf_pwarn(p, c->pass[proxied].line, "requests after the first on a spliced "
+			   "connection follow its first request's route: a later request for %s "
+			   "(line %d) on a keep-alive connection reaches the member; serve %s on a "
+			   "listener of its own",
+			   manager >= 0 ? c->location[manager].path : c->pass[excluded].path,
+			   manager >= 0 ? c->location[manager].line : c->pass[excluded].line,
+			   manager >= 0 ? "the balancer-manager" : "it");
+	for (unsigned i = 0; i < c->nbalancers; i++) {
+		const struct kbal_conf_balancer *b = &c->balancers[i];
+		unsigned k = 0;
+
+		while (b->sticky[0] && k < b->nmembers && !b->members[k].route[0])
+			k++;
+		if (b->sticky[0] && k == b->nmembers)
+			conf_pwarn(p, b->line, "balancer://%s: stickysession=%s but no member has "
+				   "a route=, so no request sticks", b->name, b->sticky);
+	}
+}
+
+int conf_finish(struct conf_parser *p)
+{
+	struct kbal_conf *c = p->conf;
+
+	if (!c->nlisten)
+		return conf_perr_at(p, 0, "no Listen directive");
+	for (unsigned i = 0; i < c->npass; i++)
+		if (!c->pass[i].exclude && !c->balancers[c->pass[i].balancer].nmembers)
+			return conf_perr_at(p, c->pass[i].line, "ProxyPass %s: balancer://%s is "
+					    "not defined (no BalancerMember for it)", c->pass[i].path,
+					    c->balancers[c->pass[i].balancer].name);
+	for (unsigned i = 0; i < c->nreverse; i++)
+		if (!c->balancers[c->reverse[i].balancer].nmembers)
+			return conf_perr_at(p, c->reverse[i].line, "ProxyPassReverse %s: "
+					    "balancer://%s is not defined (no BalancerMember for it)",
+					    c->reverse[i].path, c->balancers[c->reverse[i].balancer].name);
+	c->timeout_ms = p->proxy_timeout_ms ? p->proxy_timeout_ms :
+			p->timeout_ms ? p->timeout_ms : 60000;
+	for (unsigned i = 0; i < c->nbalancers; i++) {
+		struct kbal_conf_balancer *b = &c->balancers[i];
+
+		if (!b->nmembers)
+			return conf_perr_at(p, b->line, "balancer://%s has no BalancerMember", b->name);
+		if (!b->splice_set && c->splice_set) {
+			b->splice = c->splice;
+			b->splice_set = 1;
+		} else if (!b->splice_set) {
+			/* the default: packet where eligible (sockmap where
+			 * not, or where the packet program cannot load) */
+			b->splice = KBAL_SPLICE_PACKET;
+		}
+		if (!b->member_cc[0])
+			strcpy(b->member_cc, c->member_cc);
+		if (!b->timeout_ms)
+			b->timeout_ms = c->timeout_ms;
+		for (unsigned k = 0; k < b->nmembers; k++)
+			if (!b->members[k].connect_timeout_ms)
+				b->members[k].connect_timeout_ms = b->timeout_ms;
+	}
+	if (!c->server_name[0] && gethostname(c->server_name, sizeof(c->server_name) - 1))
+		strcpy(c->server_name, "localhost");
+	check_rules(p);
+	return 0;
+}

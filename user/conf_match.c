@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * conf_match.c - which ProxyPass rule and which <Location> handler a request
+ * gets, as httpd decides it; kbald calls this for each first request, so it
+ * needs nothing of the reader.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include "conf.h"
+#include "conf_match.h"
+
+#define URI_MAX 8192
+
+/* httpd's alias_match() (mod_alias, mod_proxy): does rule match the start
+ * of path? A run of slashes in the rule matches any run in the path, and
+ * the rule must end at the end of a path segment: "/app" matches "/app" and
+ * "/app/x" but not "/apple"; "/app/" does not match "/app". */
+int conf_alias_match(const char *path, size_t len, const char *rule)
+{
+	const char *r = rule, *u = path, *end = path + len;
+
+	while (*r && u < end) {
+		if (*r == '/') {
+			if (*u != '/')
+				return 0;
+			while (*r == '/')
+				r++;
+			while (u < end && *u == '/')
+				u++;
+		} else if (*u++ != *r++) {
+			return 0;
+		}
+	}
+	return !*r && r > rule && (r[-1] == '/' || u == end || *u == '/');
+}
+
+static int hexval(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' :
+	       isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
+}
+
+int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen)
+{
+	const char *s = uri, *end = uri + len, *t = uri;
+	size_t n = 0, r = 0, w = 0;
+
+	/* absolute-form: skip scheme://authority */
+	while (t < end && (isalnum((unsigned char)*t) || *t == '+' || *t == '-' || *t == '.'))
+		t++;
+	if (t > uri && isalpha((unsigned char)*uri) && end - t >= 3 && !memcmp(t, "://", 3)) {
+		for (s = t + 3; s < end && *s != '/' && *s != '?' && *s != '#'; s++)
+			;
+		if (s == end || *s != '/') {
+			s = "/";
+			end = s + 1;
+		}
+	}
+	for (t = s; t < end && *t != '?' && *t != '#'; t++)
+		;
+	end = t;
+	if (s == end || *s != '/')
+		return -EINVAL;
+	for (; s < end; s++) {
+		int ch = (unsigned char)*s, hi, lo;
+
+		if (ch == '%') {
+			if (end - s < 3 || (hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
+				return -EINVAL;
+			ch = hi << 4 | lo;
+			s += 2;
+			if (ch == '/')
+				return -EINVAL;   /* httpd: AllowEncodedSlashes Off */
+		}
+		if (!ch)
+			return -EINVAL;
+		if (n + 1 >= outlen)
+			return -ENAMETOOLONG;
+		out[n++] = ch;
+	}
+	/* dot segments (RFC 3986 5.2.4), in place: w never passes r */
+	while (r < n) {
+		size_t e = r + 1, seg;
+
+		while (e < n && out[e] != '/')
+			e++;
+		seg = e - r - 1;
+		if (seg == 1 && out[r + 1] == '.') {
+			if (e == n)
+				out[w++] = '/';
+		} else if (seg == 2 && out[r + 1] == '.' && out[r + 2] == '.') {
+			if (!w)
+				return -EINVAL;   /* above the root: httpd answers 400 */
+			while (out[--w] != '/')
+				;
+			if (e == n)
+				out[w++] = '/';
+		} else {
+			memmove(out + w, out + r, e - r);
+			w += e - r;
+		}
+		r = e;
+	}
+	/* then MergeSlashes */
+	for (r = n = 0; r < w; r++)
+		if (out[r] != '/' || !n || out[n - 1] != '/')
+			out[n++] = out[r];
+	out[n] = '\0';
+	return n;
+}
+
+int conf_match_pass_path(const struct kbal_conf *c, const char *path, size_t len)
+{
+	int found = -1;
+
+	/* a <Location>'s own ProxyPass is tried first, the last matching one */
+	for (unsigned i = 0; i < c->npass; i++)
+		if (c->pass[i].location >= 0 && conf_alias_match(path, len, c->pass[i].path))
+			found = i;
+	for (unsigned i = 0; found < 0 && i < c->npass; i++)
+		if (c->pass[i].location < 0 && conf_alias_match(path, len, c->pass[i].path))
+			found = i;
+	return found;
+}
+
+int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len)
+{
+	char path[URI_MAX];
+	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+
+	return n < 0 ? -1 : conf_match_pass_path(conf, path, n);
+}
+
+unsigned kbal_conf_match_location(const struct kbal_conf *conf, const char *uri, size_t len)
+{
+	char path[URI_MAX];
+	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	unsigned handler = KBAL_HANDLER_NONE;
+
+	for (unsigned i = 0; n >= 0 && i < conf->nlocation; i++)
+		if (conf->location[i].handler && conf_alias_match(path, n, conf->location[i].path))
+			handler = conf->location[i].handler;
+	return handler;
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * conf_parse.h - what the configuration reader's files share; the rest of
+ * kbal uses conf.h only.
+ *
+ * conf_read.c splits each line into words and looks the first one up in the
+ * keyword tables of the area files (conf_server.c, conf_proxy.c,
+ * conf_access.c), which it lists; a handler checks its arguments with the
+ * value parsers of conf_values.c and fills struct kbal_conf. At the end of
+ * the file conf_check.c fills the defaults and checks what only the whole
+ * file can tell. Every error is "FILE:LINE: what is wrong", through perr().
+ */
+#ifndef KBAL_CONF_PARSE_H
+#define KBAL_CONF_PARSE_H
+
+#include <stddef.h>
+#include "conf.h"
+
+#define CONF_LINE_LEN 8192                /* httpd's MAX_STRING_LEN */
+#define CONF_MAX_ARGS 64                  /* words on a line, the directive's name included */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define UNUSED        __attribute__((unused))
+
+/* where a directive may appear: bits, so that a keyword can allow several */
+enum conf_ctx {
+	C_SERVER   = 1 << 0,
+	C_PROXY    = 1 << 1,              /* <Proxy *> */
+	C_BALANCER = 1 << 2,              /* <Proxy balancer://NAME> */
+	C_LOCATION = 1 << 3,              /* <Location PATH> */
+	C_SECTION  = C_PROXY | C_BALANCER | C_LOCATION,
+};
+
+/* One file being read. The handlers keep their state here, not in static
+ * variables, so that nothing carries over from one reading to the next
+ * (kbald reads the file again before a restart in place). */
+struct conf_parser {
+	struct kbal_conf *conf;
+	const char *file;
+	int line;                         /* first line of the current directive */
+	char *err;
+	size_t errlen;
+	kbal_conf_warn_fn warn;
+	void *data;
+	/* the open section */
+	unsigned ctx;                     /* enum conf_ctx */
+	const char *sect_name;            /* "Proxy", "Location" */
+	char sect_arg[KBAL_CONF_PATH_LEN];
+	int sect_line;
+	int bal;                          /* C_BALANCER: its index */
+	int loc;                          /* C_LOCATION: its index */
+	/* what a section's directives note for its later ones and for its end;
+	 * conf_open_section() clears them */
+	int loc_pass;                     /* line of the ProxyPass inside it */
+	int order_line, allow_first, allow_all; /* Order/Allow of the section */
+	/* for one directive, or for the whole file */
+	int ctimeout_set;                 /* connectiontimeout= on this member */
+	unsigned timeout_ms, proxy_timeout_ms;
+	char words[CONF_LINE_LEN];        /* the current line, split */
+};
+
+/* A directive. An area file defines a table of them, ended by an entry
+ * whose name is NULL; conf_read.c walks the list of tables. */
+struct conf_keyword {
+	const char *name;                 /* "Listen", or "<Proxy" for a section */
+	unsigned ctx;                     /* where it may appear, enum conf_ctx */
+	int min, max;                     /* arguments after the name */
+	int (*fn)(struct conf_parser *p, int argc, char **argv);
+};
+
+extern const struct conf_keyword conf_kw_server[];   /* conf_server.c */
+extern const struct conf_keyword conf_kw_proxy[];    /* conf_proxy.c */
+extern const struct conf_keyword conf_kw_access[];   /* conf_access.c */
+
+/* the tables above, NULL-terminated, in the order they are searched
+ * (conf_read.c); a name found in two would leave one handler unused */
+extern const struct conf_keyword *const conf_keyword_tables[];
+
+/* A key=value parameter of a directive (BalancerMember, ProxySet):
+ * fn checks val and stores it in obj, the member or the balancer. */
+struct conf_param {
+	const char *name;
+	int (*fn)(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		  const char *val, const char *label);
+	const char *arg;                  /* conf_pm_choice: "a|b"; conf_pm_unsupported: why */
+};
+
+/* ---- errors and warnings (conf_values.c) ---- */
+
+/* "FILE:LINE: message" into p->err (line 0: "FILE: message"); returns -1 */
+__attribute__((format(printf, 3, 4)))
+int conf_perr_at(struct conf_parser *p, int line, const char *fmt, ...);
+#define perr(p, ...) conf_perr_at(p, (p)->line, __VA_ARGS__)
+
+/* "FILE:LINE: message" to p->warn, if any */
+__attribute__((format(printf, 3, 4)))
+void conf_pwarn(struct conf_parser *p, int line, const char *fmt, ...);
+
+/* ---- values (conf_values.c); what names the value in errors ---- */
+
+int conf_copy(struct conf_parser *p, char *dst, size_t size, const char *src, const char *what);
+int conf_parse_uint(struct conf_parser *p, const char *label, const char *val,
+		    unsigned min, unsigned max, unsigned *out);
+/* httpd's ap_timeout_parameter_parse(): N[s|ms|mi|h], seconds by default */
+int conf_parse_time(struct conf_parser *p, const char *label, const char *val, unsigned *ms);
+int conf_parse_onoff(struct conf_parser *p, const char *label, const char *val, int *on);
+int conf_is_token(const char *s);      /* RFC 9110 tchar+ */
+/* An IPv4 address for host ("" or "*": any), resolved now, once. */
+int conf_resolve4(struct conf_parser *p, const char *what, const char *host, unsigned port,
+		  struct sockaddr_in *sa);
+/* a URL-path starting with '/' into dst, KBAL_CONF_PATH_LEN long */
+int conf_check_path(struct conf_parser *p, const char *what, const char *path, char *dst);
+
+/* key=value arg against tab; what is the directive, for the errors */
+int conf_apply_param(struct conf_parser *p, const struct conf_param *tab, size_t n, void *obj,
+		     const char *what, const char *arg);
+/* parameters kbal checks but has no use for: a number, a time, one of arg */
+int conf_pm_num(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		const char *val, const char *label);
+int conf_pm_time(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		 const char *val, const char *label);
+int conf_pm_choice(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		   const char *val, const char *label);
+/* a parameter kbal cannot honour: the error says arg */
+int conf_pm_unsupported(struct conf_parser *p, void *obj, const struct conf_param *pd,
+			const char *val, const char *label);
+
+/* ---- sections (conf_read.c, conf_access.c) ---- */
+
+void conf_open_section(struct conf_parser *p, unsigned ctx, const char *name, const char *arg);
+/* what the access directives leave to check when their section closes */
+int conf_access_section_end(struct conf_parser *p);
+
+/* ---- end of file (conf_check.c) ---- */
+
+/* defaults, references between directives, warnings; the file was read
+ * to its end and every section closed */
+int conf_finish(struct conf_parser *p);
+
+#endif /* KBAL_CONF_PARSE_H */

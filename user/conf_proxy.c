@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * conf_proxy.c - mod_proxy and mod_proxy_balancer: <Proxy> sections,
+ * BalancerMember and ProxySet with their parameter tables, ProxyPass,
+ * ProxyPassReverse, ProxyRequests, ProxyPreserveHost. A new BalancerMember
+ * or ProxySet parameter is one entry in member_params or balancer_params.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "conf_parse.h"
+
+static int is_balancer_url(const char *s)
+{
+	return !strncasecmp(s, "balancer://", strlen("balancer://"));
+}
+
+/* "balancer://NAME[/PATH]": the index of NAME, created on first use as
+ * httpd does, so that ProxyPass may name a balancer defined further down.
+ * *path gets "/PATH" or ""; without path, nothing but "/" may follow. */
+static int balancer_ref(struct conf_parser *p, const char *url, const char **path)
+{
+	struct kbal_conf *c = p->conf;
+	const char *name = url + strlen("balancer://");
+	size_t n = strcspn(name, "/");
+	unsigned i;
+
+	if (!n || n >= KBAL_NAME_LEN)
+		return perr(p, "%s: a balancer name has 1 to %d characters", url, KBAL_NAME_LEN - 1);
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
+			return perr(p, "%s: bad character '%c' in the balancer name", url, name[i]);
+	if (path)
+		*path = name + n;
+	else if (name[n] && strcmp(name + n, "/"))
+		return perr(p, "%s: no path may follow the balancer name here", url);
+	for (i = 0; i < c->nbalancers; i++)
+		if (strlen(c->balancers[i].name) == n && !strncasecmp(c->balancers[i].name, name, n))
+			return i;
+	if (c->nbalancers == KBAL_MAX_BALANCERS)
+		return perr(p, "too many balancers (at most %d)", KBAL_MAX_BALANCERS);
+	memcpy(c->balancers[i].name, name, n);
+	c->balancers[i].lbmethod = KBAL_LB_BYREQUESTS;
+	c->nbalancers++;
+	return i;
+}
+
+/* ---- BalancerMember and ProxySet parameters ---- */
+
+static int m_route(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		   const char *val, const char *label)
+{
+	struct kbal_conf_member *m = obj;
+
+	for (const unsigned char *s = (const unsigned char *)val; *s; s++)
+		if (*s <= ' ' || *s >= 0x7f || strchr(";,\"\\", *s))
+			return perr(p, "%s: a route is printable ASCII without ; , \" or \\", label);
+	return conf_copy(p, m->route, sizeof(m->route), val, label);
+}
+
+static int m_loadfactor(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+			const char *val, const char *label)
+{
+	return conf_parse_uint(p, label, val, 1, 100, &((struct kbal_conf_member *)obj)->loadfactor);
+}
+
+static int m_lbset(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		   const char *val, const char *label)
+{
+	return conf_parse_uint(p, label, val, 0, 99, &((struct kbal_conf_member *)obj)->lbset);
+}
+
+static int m_retry(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		   const char *val, const char *label)
+{
+	return conf_parse_uint(p, label, val, 0, 86400, &((struct kbal_conf_member *)obj)->retry_sec);
+}
+
+/* httpd's status=: [+|-]LETTER..., the sign holding until the next one */
+static int m_status(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		    const char *val, const char *label)
+{
+	static const struct { char letter; unsigned bit; } st[] = {
+		{ 'D', KBAL_ST_DISABLED }, { 'S', KBAL_ST_STOPPED }, { 'E', KBAL_ST_ERROR },
+		{ 'H', KBAL_ST_HOT_STANDBY }, { 'N', KBAL_ST_DRAIN }, { 'I', KBAL_ST_IGNORE_ERR },
+	};
+	struct kbal_conf_member *m = obj;
+	int add = 1;
+
+	for (const char *s = val; *s; s++) {
+		size_t i = 0;
+
+		if (*s == '+' || *s == '-')
+			add = *s++ == '+';
+		while (i < ARRAY_SIZE(st) && st[i].letter != toupper((unsigned char)*s))
+			i++;
+		if (i == ARRAY_SIZE(st))
+			return perr(p, "%s: status is [+|-]LETTER..., LETTER one of D S E H N I", label);
+		if (add)
+			m->status |= st[i].bit;
+		else
+			m->status &= ~st[i].bit;
+	}
+	return 0;
+}
+
+/* connectiontimeout= wins over timeout=, whatever their order */
+static int m_timeout(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		     const char *val, const char *label)
+{
+	struct kbal_conf_member *m = obj;
+	int connect = !strcmp(pd->name, "connectiontimeout");
+	unsigned ms;
+
+	if (conf_parse_time(p, label, val, &ms))
+		return -1;
+	if (connect || !p->ctimeout_set)
+		m->connect_timeout_ms = ms;
+	p->ctimeout_set |= connect;
+	return 0;
+}
+
+static int m_pool_max(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		      const char *val, const char *label)
+{
+	return conf_parse_uint(p, label, val, 0, 65535, &((struct kbal_conf_member *)obj)->pool_max);
+}
+
+static int m_pool_ttl(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		      const char *val, const char *label)
+{
+	return conf_parse_time(p, label, val, &((struct kbal_conf_member *)obj)->pool_ttl_ms);
+}
+
+/* disablereuse=On and enablereuse=Off say the same: one connection per client */
+static int m_reuse(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		   const char *val, const char *label)
+{
+	int on = 0;
+
+	if (conf_parse_onoff(p, label, val, &on))
+		return -1;
+	((struct kbal_conf_member *)obj)->reuse = pd->name[0] == 'e' ? on : !on;
+	return 0;
+}
+
+static const struct conf_param member_params[] = {
+	{ "route",             m_route },
+	{ "loadfactor",        m_loadfactor },
+	{ "lbset",             m_lbset },
+	{ "retry",             m_retry },
+	{ "status",            m_status },
+	{ "timeout",           m_timeout },
+	{ "connectiontimeout", m_timeout },
+	/* the pool of kept-alive connections (docs/configuration.md) */
+	{ "max",               m_pool_max },
+	{ "ttl",               m_pool_ttl },
+	{ "disablereuse",      m_reuse },
+	{ "enablereuse",       m_reuse },
+	/* buffers and probes: no effect on which member gets a request */
+	{ "min",               conf_pm_num },
+	{ "smax",              conf_pm_num },
+	{ "acquire",           conf_pm_time },
+	{ "ping",              conf_pm_time },
+	{ "flushwait",         conf_pm_num },
+	{ "iobuffersize",      conf_pm_num },
+	{ "receivebuffersize", conf_pm_num },
+	{ "responsefieldsize", conf_pm_num },
+	{ "keepalive",         conf_pm_choice, "On|Off" },
+	{ "flushpackets",      conf_pm_choice, "On|Off|Auto" },
+	{ "redirect",          conf_pm_unsupported, "route redirection is not supported by kbal" },
+	{ "secret",            conf_pm_unsupported, "secret= is for AJP members, which kbal does not support" },
+	{ "upgrade",           conf_pm_unsupported, "upgrade= is not supported yet" },
+	{ "addressttl",        conf_pm_unsupported, "not supported: kbal resolves members once, at load time" },
+};
+
+static int b_lbmethod(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		      const char *val, const char *label)
+{
+	static const char *const names[] = {
+		[KBAL_LB_BYREQUESTS] = "byrequests",
+		[KBAL_LB_BYTRAFFIC]  = "bytraffic",
+		[KBAL_LB_BYBUSYNESS] = "bybusyness",
+	};
+
+	for (unsigned i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!strcasecmp(val, names[i])) {
+			((struct kbal_conf_balancer *)obj)->lbmethod = i;
+			return 0;
+		}
+	}
+	if (!strcasecmp(val, "heartbeat"))
+		return perr(p, "%s: lbmethod heartbeat is not supported by kbal", label);
+	return perr(p, "%s: unknown lbmethod (byrequests, bytraffic or bybusyness)", label);
+}
+
+/* stickysession=COOKIE[|URLPARAM]: kbal keeps the cookie's name */
+static int b_sticky(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		    const char *val, const char *label)
+{
+	struct kbal_conf_balancer *b = obj;
+	size_t n = strcspn(val, "|");
+
+	if (n >= sizeof(b->sticky))
+		return perr(p, "%s: longer than %zu characters", label, sizeof(b->sticky) - 1);
+	memcpy(b->sticky, val, n);
+	b->sticky[n] = '\0';
+	if (!conf_is_token(b->sticky))
+		return perr(p, "%s: not a cookie name", label);
+	return 0;
+}
+
+static int b_stickysep(struct conf_parser *p, UNUSED void *obj, UNUSED const struct conf_param *pd,
+		       const char *val, const char *label)
+{
+	if (strcmp(val, "."))
+		return perr(p, "%s: only the default separator '.' is supported", label);
+	return 0;
+}
+
+static int b_nofailover(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+			const char *val, const char *label)
+{
+	struct kbal_conf_balancer *b = obj;
+	int on;
+
+	if (conf_parse_onoff(p, label, val, &on))
+		return -1;
+	b->flags = on ? b->flags | KBAL_BF_NOFAILOVER : b->flags & ~KBAL_BF_NOFAILOVER;
+	return 0;
+}
+
+static int b_timeout(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		     const char *val, const char *label)
+{
+	return conf_parse_time(p, label, val, &((struct kbal_conf_balancer *)obj)->timeout_ms);
+}
+
+static const struct conf_param balancer_params[] = {
+	{ "lbmethod",         b_lbmethod },
+	{ "stickysession",    b_sticky },
+	{ "stickysessionsep", b_stickysep },
+	{ "nofailover",       b_nofailover },
+	{ "timeout",          b_timeout },
+	/* accepted with no effect in kbal */
+	{ "maxattempts",      conf_pm_num },
+	{ "growth",           conf_pm_num },
+	{ "scolonpathdelim",  conf_pm_choice, "On|Off" },
+	{ "forcerecovery",    conf_pm_choice, "On|Off" },
+	{ "failonstatus",     conf_pm_unsupported, "failonstatus= is not supported yet" },
+	{ "failontimeout",    conf_pm_unsupported, "failontimeout= is not supported yet" },
+};
+
+/* ---- directives ---- */
+
+static int kw_proxyrequests(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	int on;
+
+	if (conf_parse_onoff(p, "ProxyRequests", argv[1], &on))
+		return -1;
+	if (on)
+		return perr(p, "forward proxy (ProxyRequests On) is not supported: kbal is a reverse proxy");
+	return 0;
+}
+
+static int kw_preservehost(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	return conf_parse_onoff(p, "ProxyPreserveHost", argv[1], &p->conf->preserve_host);
+}
+
+/* BalancerMember [balancer://NAME] http://HOST[:PORT][/] [key=value...] */
+static int kw_member(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_balancer *b;
+	struct kbal_conf_member *m;
+	const char *url, *h, *e;
+	char host[KBAL_NAME_LEN], label[300];
+	unsigned port = 80, total = 0, k;
+	int bi = p->bal, i = 1;
+
+	if (p->ctx == C_SERVER) {
+		if (argc < 3 || !is_balancer_url(argv[1]))
+			return perr(p, "BalancerMember outside <Proxy balancer://NAME> needs balancer://NAME first");
+		if ((bi = balancer_ref(p, argv[i++], NULL)) < 0)
+			return -1;
+	}
+	b = &c->balancers[bi];
+	if (!b->line)
+		b->line = p->line;
+	for (k = 0; k < c->nbalancers; k++)
+		total += c->balancers[k].nmembers;
+	if (total == KBAL_MAX_MEMBERS)
+		return perr(p, "too many members (at most %d in all balancers)", KBAL_MAX_MEMBERS);
+	m = &b->members[b->nmembers];
+	memset(m, 0, sizeof(*m));
+	m->loadfactor = 1;
+	m->retry_sec = 60;
+	m->reuse = 1;
+	m->pool_max = KBAL_POOL_MAX;
+	m->pool_ttl_ms = KBAL_POOL_TTL_MS;
+	m->line = p->line;
+
+	url = argv[i++];
+	snprintf(label, sizeof(label), "BalancerMember %s", url);
+	if (!strncasecmp(url, "https://", 8))
+		return perr(p, "%s: https members need TLS, not supported", label);
+	if (strncasecmp(url, "http://", 7))
+		return perr(p, "%s: only http://HOST[:PORT] members are supported", label);
+	h = url + 7;
+	if (*h == '[')
+		return perr(p, "%s: IPv6 not supported yet", label);
+	e = h + strcspn(h, ":/?#@");
+	if (e == h || *e == '@' || *e == '?' || *e == '#' || (size_t)(e - h) >= sizeof(host))
+		return perr(p, "%s: expected http://HOST[:PORT]", label);
+	memcpy(host, h, e - h);
+	host[e - h] = '\0';
+	if (*e == ':') {
+		char digits[8] = "";
+
+		h = e + 1;
+		e = h + strcspn(h, "/");
+		if ((size_t)(e - h) < sizeof(digits))
+			memcpy(digits, h, e - h);
+		if (conf_parse_uint(p, label, digits, 1, 65535, &port))
+			return -1;
+	}
+	if (*e && strcmp(e, "/"))
+		return perr(p, "%s: a member URL has no path (kbal does not rewrite paths)", label);
+	if ((size_t)(e - url) >= sizeof(m->url))
+		return perr(p, "%s: longer than %zu characters", label, sizeof(m->url) - 1);
+	memcpy(m->url, url, e - url);
+	if (port == 80)
+		strcpy(m->hostport, host);
+	else
+		snprintf(m->hostport, sizeof(m->hostport), "%.48s:%u", host, port);
+	for (k = 0; k < b->nmembers; k++)
+		if (!strcasecmp(b->members[k].url, m->url))
+			return perr(p, "%s: already a member of balancer://%s (line %d)",
+				    label, b->name, b->members[k].line);
+
+	p->ctimeout_set = 0;
+	for (; i < argc; i++)
+		if (conf_apply_param(p, member_params, ARRAY_SIZE(member_params), m,
+				     "BalancerMember", argv[i]))
+			return -1;
+	for (k = 0; m->route[0] && k < b->nmembers; k++)
+		if (!strcmp(b->members[k].route, m->route))
+			return perr(p, "%s: route=%s is already used by the member at line %d",
+				    label, m->route, b->members[k].line);
+	if (conf_resolve4(p, label, host, port, &m->addr))
+		return -1;
+	b->nmembers++;
+	return 0;
+}
+
+/* ProxySet [balancer://NAME] key=value... */
+static int kw_proxyset(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	int b = p->bal, i = 1;
+
+	if (p->ctx == C_SERVER) {
+		if (strstr(argv[1], "://") && !is_balancer_url(argv[1]))
+			return perr(p, "ProxySet %s: give member parameters on its BalancerMember line", argv[1]);
+		if (!is_balancer_url(argv[1]))
+			return perr(p, "ProxySet outside <Proxy balancer://NAME> needs balancer://NAME first");
+		if ((b = balancer_ref(p, argv[i++], NULL)) < 0)
+			return -1;
+		if (!c->balancers[b].line)
+			c->balancers[b].line = p->line;
+	}
+	if (i == argc)
+		return perr(p, "ProxySet: no parameters");
+	for (; i < argc; i++)
+		if (conf_apply_param(p, balancer_params, ARRAY_SIZE(balancer_params),
+				     &c->balancers[b], "ProxySet", argv[i]))
+			return -1;
+	return 0;
+}
+
+static int proxy_url(struct conf_parser *p, const char *what, const char *url, const char **target)
+{
+	if (is_balancer_url(url))
+		return balancer_ref(p, url, target);
+	if (strstr(url, "://"))
+		return perr(p, "%s to a single URL is not supported yet; use a balancer "
+			    "(balancer://NAME/)", what);
+	if (url[0] == '/' && p->ctx == C_LOCATION)
+		return perr(p, "%s %s: inside <Location> the path is the <Location>'s; give only "
+			    "the URL", what, url);
+	return perr(p, "%s %s: expected balancer://NAME/", what, url);
+}
+
+/* ProxyPass PATH balancer://NAME/TARGET [params] | ProxyPass PATH !,
+ * inside <Location PATH> without the PATH */
+static int kw_proxypass(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_pass *r = &c->pass[c->npass];
+	const char *path, *url, *target;
+	int i = 1;
+
+	if (c->npass == KBAL_CONF_MAX_PASS)
+		return perr(p, "too many ProxyPass rules (at most %d)", KBAL_CONF_MAX_PASS);
+	if (p->ctx == C_LOCATION) {
+		if (p->loc_pass)
+			return perr(p, "ProxyPass: this <Location> has one already (line %d)", p->loc_pass);
+		path = c->location[p->loc].path;
+		r->location = p->loc;
+	} else {
+		if (argc < 3)
+			return perr(p, "ProxyPass needs a path and a URL (or !)");
+		path = argv[i++];
+		r->location = -1;
+	}
+	url = argv[i++];
+	if (conf_check_path(p, "ProxyPass", path, r->path))
+		return -1;
+	if (!strcmp(url, "!")) {
+		if (i < argc)
+			return perr(p, "ProxyPass %s !: takes no parameters", path);
+		r->exclude = 1;
+		r->balancer = -1;
+	} else {
+		if ((r->balancer = proxy_url(p, "ProxyPass", url, &target)) < 0 ||
+		    conf_copy(p, r->target, sizeof(r->target), target, "ProxyPass target"))
+			return -1;
+		for (; i < argc; i++) {
+			if (strchr(argv[i], '=')) {
+				/* as in httpd, they set the balancer's parameters */
+				if (conf_apply_param(p, balancer_params, ARRAY_SIZE(balancer_params),
+						     &c->balancers[r->balancer], "ProxyPass", argv[i]))
+					return -1;
+			} else if (strcasecmp(argv[i], "nocanon")) {
+				/* nocanon is accepted: kbal passes the request-target on as received */
+				return perr(p, "ProxyPass %s: %s is not supported by kbal", path, argv[i]);
+			}
+		}
+	}
+	r->line = p->line;
+	if (p->ctx == C_LOCATION)
+		p->loc_pass = p->line;
+	c->npass++;
+	return 0;
+}
+
+/* ProxyPassReverse PATH balancer://NAME/TARGET, inside <Location> without PATH */
+static int kw_reverse(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_reverse *r = &c->reverse[c->nreverse];
+	const char *path = argv[1], *url = argv[2], *target;
+
+	if (p->ctx == C_LOCATION) {
+		if (argc != 2)
+			return perr(p, "ProxyPassReverse inside <Location> takes only the URL");
+		path = c->location[p->loc].path;
+		url = argv[1];
+	} else if (argc != 3) {
+		return perr(p, "ProxyPassReverse needs a path and a URL");
+	}
+	if (c->nreverse == KBAL_CONF_MAX_PASS)
+		return perr(p, "too many ProxyPassReverse rules (at most %d)", KBAL_CONF_MAX_PASS);
+	if (conf_check_path(p, "ProxyPassReverse", path, r->path) ||
+	    (r->balancer = proxy_url(p, "ProxyPassReverse", url, &target)) < 0 ||
+	    conf_copy(p, r->target, sizeof(r->target), target, "ProxyPassReverse target"))
+		return -1;
+	r->line = p->line;
+	c->nreverse++;
+	return 0;
+}
+
+static int kw_proxy_section(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	const char *a = argv[1];
+
+	if (!strcmp(a, "*")) {
+		conf_open_section(p, C_PROXY, "Proxy", a);
+		return 0;
+	}
+	if (!is_balancer_url(a))
+		return perr(p, "<Proxy %s> is not supported: only <Proxy *> and <Proxy balancer://NAME>", a);
+	if ((p->bal = balancer_ref(p, a, NULL)) < 0)
+		return -1;
+	if (!p->conf->balancers[p->bal].line)
+		p->conf->balancers[p->bal].line = p->line;
+	conf_open_section(p, C_BALANCER, "Proxy", a);
+	return 0;
+}
+
+const struct conf_keyword conf_kw_proxy[] = {
+	{ "<Proxy",            C_SERVER,              1, 1,             kw_proxy_section },
+	{ "BalancerMember",    C_SERVER | C_BALANCER, 1, CONF_MAX_ARGS, kw_member },
+	{ "ProxySet",          C_SERVER | C_BALANCER, 1, CONF_MAX_ARGS, kw_proxyset },
+	{ "ProxyPass",         C_SERVER | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypass },
+	{ "ProxyPassReverse",  C_SERVER | C_LOCATION, 1, 2,             kw_reverse },
+	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
+	{ "ProxyPreserveHost", C_SERVER,              1, 1,             kw_preservehost },
+	{ NULL }
+};

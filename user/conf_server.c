@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * conf_server.c - the server's own directives: Listen, ServerName, Timeout
+ * (and ProxyTimeout, which overrides it), LoadModule, Header, kbal's own
+ * Kbal* directives, and those that change nothing kbal does.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include "conf_parse.h"
+
+static int kw_ignore(UNUSED struct conf_parser *p, UNUSED int argc, UNUSED char **argv)
+{
+	return 0;
+}
+
+static int kw_loadmodule(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	/* kbal has what these provide built in, or they change nothing here */
+	static const char *const known[] = {
+		"proxy_module", "proxy_http_module", "proxy_balancer_module",
+		"slotmem_shm_module", "lbmethod_byrequests_module",
+		"lbmethod_bytraffic_module", "lbmethod_bybusyness_module",
+		"headers_module", "unixd_module", "authz_core_module",
+		"authz_host_module", "access_compat_module", "mpm_event_module",
+		"mpm_worker_module", "mpm_prefork_module", "log_config_module",
+		"mime_module", "dir_module", "alias_module",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (!strcmp(argv[1], known[i]))
+			return 0;
+	return perr(p, "module %s is not supported by kbal", argv[1]);
+}
+
+/* Listen [IP:]PORT [http] */
+static int kw_listen(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_listen *l = &c->listen[c->nlisten];
+	const char *a = argv[1], *colon = strrchr(a, ':');
+	char host[KBAL_NAME_LEN] = "", label[300];
+	unsigned port;
+
+	snprintf(label, sizeof(label), "Listen %s", a);
+	if (argc > 2 && strcasecmp(argv[2], "http"))
+		return perr(p, "%s %s: only http is supported (no TLS)", label, argv[2]);
+	if (a[0] == '[' || (colon && strchr(a, ':') != colon))
+		return perr(p, "%s: IPv6 not supported yet", label);
+	if (colon && (size_t)(colon - a) >= sizeof(host))
+		return perr(p, "%s: host name too long", label);
+	if (colon)
+		memcpy(host, a, colon - a);
+	if (conf_parse_uint(p, label, colon ? colon + 1 : a, 1, 65535, &port))
+		return -1;
+	if (c->nlisten == KBAL_CONF_MAX_LISTEN)
+		return perr(p, "too many Listen directives (at most %d)", KBAL_CONF_MAX_LISTEN);
+	if (conf_resolve4(p, label, host, port, &l->addr))
+		return -1;
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		const struct sockaddr_in *o = &c->listen[i].addr;
+
+		if (o->sin_port == l->addr.sin_port &&
+		    (o->sin_addr.s_addr == l->addr.sin_addr.s_addr ||
+		     !o->sin_addr.s_addr || !l->addr.sin_addr.s_addr))
+			return perr(p, "%s: the Listen at line %d already takes this port",
+				    label, c->listen[i].line);
+	}
+	l->line = p->line;
+	c->nlisten++;
+	return 0;
+}
+
+static int kw_servername(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	return conf_copy(p, p->conf->server_name, sizeof(p->conf->server_name), argv[1], "ServerName");
+}
+
+/* Timeout and ProxyTimeout: the latter wins, whatever the order */
+static int kw_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	int proxy = !strcasecmp(argv[0], "ProxyTimeout");
+
+	return conf_parse_time(p, argv[0], argv[1], proxy ? &p->proxy_timeout_ms : &p->timeout_ms);
+}
+static int kw_splice(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	struct kbal_conf_balancer *b = &p->conf->balancers[p->bal];
+	unsigned mode;
+
+	if (!strcasecmp(argv[1], "sockmap"))
+		mode = KBAL_SPLICE_SOCKMAP;
+	else if (!strcasecmp(argv[1], "off"))
+		mode = KBAL_SPLICE_OFF;
+	else if (!strcasecmp(argv[1], "packet"))
+		mode = KBAL_SPLICE_PACKET;
+	else
+		return perr(p, "KbalSplice %s: must be packet, sockmap or off", argv[1]);
+	if (p->ctx == C_BALANCER) {
+		b->splice = mode;
+		b->splice_set = 1;
+	} else {
+		p->conf->splice = mode;
+		p->conf->splice_set = 1;
+	}
+	return 0;
+}
+
+/* Can a socket of this host use congestion control name? Those the kernel
+ * has loaded are listed in /proc; others may be a module that TCP_CONGESTION
+ * loads (with CAP_NET_ADMIN), so a socket is asked before saying no. */
+static int cc_usable(const char *name, char *avail, size_t availsz)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "re");
+	int fd, ok = 0;
+
+	avail[0] = 0;
+	if (f) {
+		if (fgets(avail, (int)availsz, f))
+			avail[strcspn(avail, "\n")] = 0;
+		fclose(f);
+	}
+	for (char *p = avail; *p && !ok; p += strcspn(p, " "), p += strspn(p, " "))
+		ok = strlen(name) == strcspn(p, " ") && !strncmp(p, name, strlen(name));
+	if (ok)
+		return 1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		ok = !setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name));
+		close(fd);
+	}
+	return ok;
+}
+
+/* KbalMemberCongestion ALGO: the congestion control of kbald's connections
+ * to members (TCP_CONGESTION), where the system's default suits its clients,
+ * not a hop to the next rack (docs/configuration.md) */
+static int kw_member_cc(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	char *dst = p->ctx == C_BALANCER ? p->conf->balancers[p->bal].member_cc :
+					   p->conf->member_cc;
+	char avail[256];
+
+	if (strlen(argv[1]) >= KBAL_CC_LEN)
+		return perr(p, "KbalMemberCongestion %s: a congestion control's name is at most "
+			    "%d characters", argv[1], KBAL_CC_LEN - 1);
+	if (!cc_usable(argv[1], avail, sizeof(avail)))
+		return perr(p, "KbalMemberCongestion %s: not a congestion control this kernel "
+			    "has (available: %s)", argv[1], avail[0] ? avail : "none listed");
+	strcpy(dst, argv[1]);
+	return 0;
+}
+
+/* The value is sent as is but for these formats, expanded per response. */
+static int check_header_value(struct conf_parser *p, const char *v)
+{
+	static const char *const vars[] = {
+		"BALANCER_WORKER_ROUTE", "BALANCER_NAME", "BALANCER_WORKER_NAME",
+	};
+
+	for (const char *s = v; *s; s++) {
+		const char *e = NULL;
+		size_t i = ARRAY_SIZE(vars);
+
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return perr(p, "Header: control character in the value");
+		if (*s != '%' || *++s == '%')
+			continue;
+		if (*s == '{' && (e = strchr(s, '}')) && e[1] == 'e')
+			for (i = 0; i < ARRAY_SIZE(vars); i++)
+				if ((size_t)(e - s - 1) == strlen(vars[i]) && !strncmp(s + 1, vars[i], e - s - 1))
+					break;
+		if (i == ARRAY_SIZE(vars))
+			return perr(p, "Header: format %%%.*s is not supported by kbal (only %%%%, "
+				    "%%{BALANCER_WORKER_ROUTE}e, %%{BALANCER_NAME}e and "
+				    "%%{BALANCER_WORKER_NAME}e)", e ? (int)(e - s + 2) : 1, s);
+		s = e + 1;
+	}
+	return 0;
+}
+
+/* Header [onsuccess] add|set NAME VALUE [env=VAR] */
+static int kw_header(struct conf_parser *p, int argc, char **argv)
+{
+	/* these frame the response kbal splices, or are hop-by-hop */
+	static const char *const framing[] = {
+		"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+		"Upgrade", "Trailer", "TE", "Proxy-Connection",
+	};
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_header *h = &c->header[c->nheader];
+	int i = 1;
+
+	if (c->nheader == KBAL_CONF_MAX_HEADER)
+		return perr(p, "too many Header directives (at most %d)", KBAL_CONF_MAX_HEADER);
+	if (!strcasecmp(argv[i], "always"))
+		return perr(p, "Header always is not supported yet (kbal adds headers to proxied responses)");
+	i += !strcasecmp(argv[i], "onsuccess");
+	if (!strcasecmp(argv[i], "add"))
+		h->action = KBAL_HEADER_ADD;
+	else if (!strcasecmp(argv[i], "set"))
+		h->action = KBAL_HEADER_SET;
+	else
+		return perr(p, "Header %s is not supported by kbal (only add and set)", argv[i]);
+	if (argc - i < 3)
+		return perr(p, "Header %s: needs a header name and a value", argv[i]);
+	if (!conf_is_token(argv[i + 1]))
+		return perr(p, "Header %s: not a header name", argv[i + 1]);
+	for (size_t k = 0; k < ARRAY_SIZE(framing); k++)
+		if (!strcasecmp(argv[i + 1], framing[k]))
+			return perr(p, "Header %s: kbal does not change this header", argv[i + 1]);
+	if (conf_copy(p, h->name, sizeof(h->name), argv[i + 1], "Header name") ||
+	    check_header_value(p, argv[i + 2]) ||
+	    conf_copy(p, h->value, sizeof(h->value), argv[i + 2], "Header value"))
+		return -1;
+	i += 3;
+	if (i < argc) {
+		const char *cond = argv[i++];
+
+		if (strncasecmp(cond, "env=", 4))
+			return perr(p, "Header %s: not supported by kbal (only env=VAR)", cond);
+		if (cond[4] == '!')
+			return perr(p, "Header %s: env=!VAR is not supported by kbal", cond);
+		if (strcmp(cond + 4, "BALANCER_ROUTE_CHANGED"))
+			return perr(p, "Header %s: only env=BALANCER_ROUTE_CHANGED is supported", cond);
+		strcpy(h->env, cond + 4);
+	}
+	if (i < argc)
+		return perr(p, "Header: too many arguments");
+	h->line = p->line;
+	c->nheader++;
+	return 0;
+}
+
+const struct conf_keyword conf_kw_server[] = {
+	{ "LoadModule",        C_SERVER,              2, 2,             kw_loadmodule },
+	{ "Listen",            C_SERVER,              1, 2,             kw_listen },
+	{ "ServerName",        C_SERVER,              1, 1,             kw_servername },
+	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
+	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
+	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
+	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },
+	{ "Header",            C_SERVER,              3, 5,             kw_header },
+	/* only logging or error pages: nothing about what goes where */
+	{ "LogLevel",          C_SERVER,              1, CONF_MAX_ARGS, kw_ignore },
+	{ "ServerAdmin",       C_SERVER,              1, 1,             kw_ignore },
+	{ "ServerTokens",      C_SERVER,              1, 1,             kw_ignore },
+	{ "ServerSignature",   C_SERVER,              1, 1,             kw_ignore },
+	{ NULL }
+};
