@@ -85,8 +85,8 @@ static void check_rules(struct conf_parser *p)
 			manager = i;
 	}
 	if (proxied >= 0 && (manager >= 0 || excluded >= 0))
-		conf_pwarn(p, c->pass[proxied].line, "requests after the first on a spliced "
-			   "connection follow its first request's route: a later request for %s "
+		conf_pwarn(p, c->pass[proxied].line, "requests after the second on a spliced "
+			   "connection follow its second request's route: a later request for %s "
 			   "(line %d) on a keep-alive connection reaches the member; serve %s on a "
 			   "listener of its own",
 			   manager >= 0 ? c->location[manager].path : c->pass[excluded].path,

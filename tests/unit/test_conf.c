@@ -171,8 +171,8 @@ UNIT_TEST(conf_example_loads)
 
 	/* the only warning: the manager on a listener with spliced routes */
 	ASSERT_EQ(r->nwarn, 1, "one warning");
-	ASSERT_STREQ(r->warn, "t.conf:22: requests after the first on a spliced connection follow its "
-		     "first request's route: a later request for /balancer-manager (line 25) on a "
+	ASSERT_STREQ(r->warn, "t.conf:22: requests after the second on a spliced connection follow its "
+		     "second request\'s route: a later request for /balancer-manager (line 25) on a "
 		     "keep-alive connection reaches the member; serve the balancer-manager on a "
 		     "listener of its own\n", "mixing warning");
 
@@ -509,8 +509,8 @@ UNIT_TEST(conf_shadow_warning)
 		ASSERT_EQ(r->nwarn, 2, r->warn);
 		ASSERT_HAS(r->warn, "t.conf:10: ProxyPass /balancer-manager/x is never applied: the ProxyPass "
 			   "inside <Location /balancer-manager> at line 8 matches first", "Location shadows");
-		ASSERT_HAS(r->warn, "t.conf:5: requests after the first on a spliced connection follow its "
-			   "first request's route: a later request for /balancer-manager (line 6) on a keep-alive "
+		ASSERT_HAS(r->warn, "t.conf:5: requests after the second on a spliced connection follow its "
+			   "second request\'s route: a later request for /balancer-manager (line 6) on a keep-alive "
 			   "connection reaches the member; serve the balancer-manager on a listener of its own\n",
 			   "mixing");
 	}
@@ -525,8 +525,8 @@ UNIT_TEST(conf_mixing_warning)
 	struct run *r = run(HEAD "ProxyPass /static !\n" TAIL);
 
 	ASSERT_EQ(r->rc, 0, r->err);
-	ASSERT_STREQ(r->warn, "t.conf:6: requests after the first on a spliced connection follow its "
-		     "first request's route: a later request for /static (line 5) on a keep-alive "
+	ASSERT_STREQ(r->warn, "t.conf:6: requests after the second on a spliced connection follow its "
+		     "second request\'s route: a later request for /static (line 5) on a keep-alive "
 		     "connection reaches the member; serve it on a listener of its own\n", "mixing");
 	done(r);
 
