@@ -23,18 +23,14 @@
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include "csum.bpf.h"
 #include "kbal_maps.bpf.h"
+#include "tcp_opts.bpf.h"
 
 #define ETH_P_IP     0x0800
 #define IPPROTO_TCP_ 6
 #define TC_ACT_NEXT_ (-1)    /* TC_ACT_UNSPEC, TCX_NEXT: not ours, next program */
 #define TC_ACT_SHOT_ 2
-#define TCP_OPT_MAX  40     /* option bytes a TCP header can carry */
-
-#define TCPOPT_EOL   0
-#define TCPOPT_NOP   1
-#define TCPOPT_SACK  5
-#define TCPOPT_TS    8
 
 /* Not preallocated: a preallocated table lays its 144-byte elements end to
  * end, so that one direction's counters, written at every packet by one
@@ -91,184 +87,6 @@ static __always_inline struct kbal_pkt_seen *seen_at(__u32 slot, __u16 gen)
 	struct kbal_pkt_seen *s = bpf_map_lookup_elem(&kbal_pkt_seen, &slot);
 
 	return s && s->gen == gen ? s : NULL;
-}
-
-/* one's complement sum of the 32-bit words changed, for a single update */
-static __always_inline void csum_acc(__u64 *acc, __u32 old, __u32 new)
-{
-	*acc += (__u32)~old;
-	*acc += new;
-}
-
-static __always_inline __u32 csum_fold32(__u64 acc)
-{
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	return (__u32)acc;
-}
-
-static __always_inline __u16 csum_fold16(__u32 sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)sum;
-}
-
-/*
- * Add delta to the big-endian 32-bit field at p, accounting the change.
- * The checksum sums 16-bit words from the start of the TCP header: a field
- * at an odd offset (options may be laid out so) straddles them, and its
- * contribution is the byte-rotated one.
- */
-static __always_inline void rw32(void *p, __u32 delta, __u64 *acc, int odd)
-{
-	__u32 old, new;
-
-	__builtin_memcpy(&old, p, 4);
-	new = bpf_htonl(bpf_ntohl(old) + delta);
-	__builtin_memcpy(p, &new, 4);
-	if (odd) {
-		old = (old << 8) | (old >> 24);
-		new = (new << 8) | (new >> 24);
-	}
-	csum_acc(acc, old, new);
-}
-
-/* where the options that carry sequence numbers or clocks are */
-struct opt_pos {
-	__u32 ts;                      /* offset of the TS option, 0: none */
-	__u32 sack;                    /* offset of the SACK option, 0: none */
-	__u32 sack_blocks;
-};
-
-struct opt_walk {
-	__u8 opts[TCP_OPT_MAX];        /* the options, copied from the packet */
-	__u32 len;                     /* how many of them */
-	__u32 i;
-	int err;
-	struct opt_pos pos;
-};
-
-/*
- * One option per call of bpf_loop(): a loop the verifier checks once,
- * whatever the layout (an unrolled walk over 40 bytes exceeds its limit).
- * Stack bytes are read one at a time at variable offsets.
- */
-static long walk_option(__u32 n, struct opt_walk *w)
-{
-	__u32 i = w->i;
-	__u8 kind, len;
-
-	if (i >= w->len || i >= TCP_OPT_MAX)
-		return 1;
-	kind = w->opts[i];
-	if (kind == TCPOPT_EOL)
-		return 1;
-	if (kind == TCPOPT_NOP) {
-		w->i = i + 1;
-		return 0;
-	}
-	if (i + 1 >= w->len || i + 1 >= TCP_OPT_MAX) {
-		w->err = 1;
-		return 1;
-	}
-	len = w->opts[i + 1];
-	if (len < 2 || i + len > w->len) {
-		w->err = 1;
-		return 1;
-	}
-	if (kind == TCPOPT_TS) {
-		if (len != 10) {
-			w->err = 1;
-			return 1;
-		}
-		w->pos.ts = sizeof(struct tcphdr) + i;
-	} else if (kind == TCPOPT_SACK) {
-		if ((len - 2) % 8 || len < 10 || len > 34) {
-			w->err = 1;
-			return 1;
-		}
-		w->pos.sack = sizeof(struct tcphdr) + i;
-		w->pos.sack_blocks = (len - 2) / 8;
-	}
-	w->i = i + len;
-	return 0;
-}
-
-/*
- * Find the timestamp and SACK options (offsets from the TCP header).
- * Returns -1 for a layout that does not parse (a length running past the
- * header, a TS or SACK of the wrong size): such a packet is dropped, never
- * half-rewritten.
- */
-static __always_inline int find_options(struct __sk_buff *skb, struct tcphdr *tcp,
-					void *data_end, __u32 l4off, __u32 doff,
-					struct opt_pos *pos)
-{
-	struct opt_walk w = {};
-	__u32 len = doff - sizeof(struct tcphdr);
-	__u8 *o = (__u8 *)(tcp + 1);
-
-	if (len == 0)
-		return 0;
-	/* Linux's own layouts, read in place: NOP NOP TS, then NOP NOP SACK
-	 * with 1 to 3 blocks; anything else is walked below */
-	if ((len == 12 || len == 24 || len == 32 || len == 40) &&
-	    (void *)(o + 16) <= data_end &&
-	    o[0] == TCPOPT_NOP && o[1] == TCPOPT_NOP && o[2] == TCPOPT_TS && o[3] == 10) {
-		if (len == 12) {
-			pos->ts = sizeof(struct tcphdr) + 2;
-			return 0;
-		}
-		if (o[12] == TCPOPT_NOP && o[13] == TCPOPT_NOP && o[14] == TCPOPT_SACK &&
-		    o[15] == len - 14) {
-			pos->ts = sizeof(struct tcphdr) + 2;
-			pos->sack = sizeof(struct tcphdr) + 14;
-			pos->sack_blocks = (len - 16) / 8;
-			return 0;
-		}
-	}
-	if (len > TCP_OPT_MAX ||
-	    bpf_skb_load_bytes(skb, l4off + sizeof(struct tcphdr), w.opts, len & 63))
-		return -1;
-	w.len = len;
-	bpf_loop(TCP_OPT_MAX, walk_option, &w, 0);
-	if (w.err)
-		return -1;
-	*pos = w.pos;
-	return 0;
-}
-
-static __always_inline int rewrite_options(void *tcp, void *data_end, const struct opt_pos *pos,
-					   const struct kbal_pkt_rw *rw, __u64 *acc)
-{
-	if (pos->ts) {
-		__u8 *p = tcp + (pos->ts & 63);
-
-		if ((void *)(p + 10) > data_end)
-			return -1;
-		int odd = (pos->ts + 2) & 1;
-		__u32 ecr;
-
-		rw32(p + 2, rw->tsval_delta, acc, odd);
-		/* TSecr 0 means "no echo" (RFC 7323 3.2): it stays 0 */
-		__builtin_memcpy(&ecr, p + 6, 4);
-		if (ecr)
-			rw32(p + 6, rw->tsecr_delta, acc, odd);
-	}
-	if (pos->sack) {
-		for (__u32 b = 0; b < 4; b++) {
-			__u8 *e = tcp + (pos->sack & 63) + 2 + b * 8;
-
-			if (b >= pos->sack_blocks)
-				break;
-			if ((void *)(e + 8) > data_end)
-				return -1;
-			rw32(e, rw->ack_delta, acc, (pos->sack + 2) & 1);
-			rw32(e + 4, rw->ack_delta, acc, (pos->sack + 2) & 1);
-		}
-	}
-	return 0;
 }
 
 /*
@@ -369,51 +187,69 @@ static __always_inline void fin_acked(struct kbal_pkt_rw *rw)
 
 enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
 
-static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
-{
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct kbal_pkt_key key = {};
-	struct kbal_pkt_rw *rw;
+/* a TCP/IPv4 packet as the program sees it */
+struct pkt {
+	void *data_end;
 	struct iphdr *ip;
 	struct tcphdr *tcp;
-	__u32 ihl, doff, l4off, old_w, new_w, seq0, ack0, ip_len, payload;
-	struct opt_pos pos = {};
-	struct kbal_pkt_seen *seen;
-	__u64 acc = 0, *live;
-	__u32 zero = 0;
-	__u16 win;
+	__u32 l4off;                   /* where the TCP header starts */
+	__u32 ihl, ip_len;             /* IP header length, IP total length */
+	__u32 doff;                    /* TCP header length (rewrite) */
+	struct kbal_pkt_key key;       /* its 4-tuple: the kbal_pkt key */
+};
 
-	/* no flow on the packet path: nothing to look up (an array lookup
-	 * is inlined: one load) */
-	live = bpf_map_lookup_elem(&kbal_pkt_live, &zero);
-	if (!live || !*live)
-		return TC_ACT_NEXT_;
-	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return TC_ACT_NEXT_;
-	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP_ || ip->version != 4)
-		return TC_ACT_NEXT_;
+/* what the rewrite leaves for the accounting and the checksums */
+struct rewrite {
+	__u64 acc;                     /* the TCP header's changed words, summed */
+	__u32 seq0, ack0;              /* sequence and ack as they came */
+	__u32 payload;                 /* TCP payload bytes */
+};
+
+#define GO_ON (-100)                   /* pkt_act(): a joined packet, rewrite it */
+
+/* 0 when skb is a TCP/IPv4 packet with its whole TCP header at hand */
+static __always_inline int pkt_parse(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	struct ethhdr *eth = data;
+
+	p->data_end = (void *)(long)skb->data_end;
+	if ((void *)(eth + 1) > p->data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return -1;
+	p->ip = (void *)(eth + 1);
+	if ((void *)(p->ip + 1) > p->data_end || p->ip->protocol != IPPROTO_TCP_ ||
+	    p->ip->version != 4)
+		return -1;
 	/* fragments carry no (whole) TCP header: not ours */
-	if (ip->frag_off & bpf_htons(0x3fff))
-		return TC_ACT_NEXT_;
-	ihl = ip->ihl * 4;
-	if (ihl < sizeof(*ip))
-		return TC_ACT_NEXT_;
-	ip_len = bpf_ntohs(ip->tot_len);
-	l4off = sizeof(*eth) + ihl;
-	tcp = data + l4off;
-	if ((void *)(tcp + 1) > data_end)
-		return TC_ACT_NEXT_;
+	if (p->ip->frag_off & bpf_htons(0x3fff))
+		return -1;
+	p->ihl = p->ip->ihl * 4;
+	if (p->ihl < sizeof(*p->ip))
+		return -1;
+	p->ip_len = bpf_ntohs(p->ip->tot_len);
+	p->l4off = sizeof(*eth) + p->ihl;
+	p->tcp = data + p->l4off;
+	if ((void *)(p->tcp + 1) > p->data_end)
+		return -1;
+	p->key.saddr = p->ip->saddr;
+	p->key.daddr = p->ip->daddr;
+	p->key.sport = p->tcp->source;
+	p->key.dport = p->tcp->dest;
+	return 0;
+}
 
-	key.saddr = ip->saddr;
-	key.daddr = ip->daddr;
-	key.sport = tcp->source;
-	key.dport = tcp->dest;
-	rw = bpf_map_lookup_elem(&kbal_pkt, &key);
-	if (!rw)
-		return TC_ACT_NEXT_;
+/*
+ * What the entry says to do with the packet, before any rewrite: HOLD,
+ * DROP, SWITCH (which becomes REWRITE at the switching packet), LEARN, and
+ * a SYN on the 4-tuple. Returns the verdict, or GO_ON for a packet to
+ * rewrite into the other leg.
+ */
+static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct kbal_pkt_rw *rw,
+				   const enum hook hook)
+{
+	struct tcphdr *tcp = p->tcp;
+	struct kbal_pkt_seen *seen;
+
 	/* On a real interface the peers' packets arrive at ingress and
 	 * kbald's own leave at egress: each hook acts on its half only. */
 	if (hook == HOOK_INGRESS &&
@@ -427,14 +263,14 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		/* kbald's client-side socket stays live until the client has
 		 * acknowledged all it sent, so that it can retransmit */
 		struct kbal_pkt_key rev = {
-			.saddr = key.daddr, .daddr = key.saddr,
-			.sport = key.dport, .dport = key.sport,
+			.saddr = p->key.daddr, .daddr = p->key.saddr,
+			.sport = p->key.dport, .dport = p->key.sport,
 		};
 		struct kbal_pkt_rw *up = bpf_map_lookup_elem(&kbal_pkt, &rev);
 
 		if (up && up->action == KBAL_PKT_SWITCH) {
 			if (up->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))
-				learn_peer(skb, tcp, data_end, l4off, rw, up);
+				learn_peer(skb, tcp, p->data_end, p->l4off, rw, up);
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_DROP;
@@ -468,12 +304,14 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	}
 	if (rw->action == KBAL_PKT_LEARN) {
 		/* before the handover: the TSval tells the sender's clock */
-		doff = tcp->doff * 4;
-		if (doff > sizeof(*tcp) && (void *)tcp + doff <= data_end &&
-		    !find_options(skb, tcp, data_end, l4off, doff, &pos) && pos.ts) {
+		struct opt_pos pos = {};
+		__u32 doff = tcp->doff * 4;
+
+		if (doff > sizeof(*tcp) && (void *)tcp + doff <= p->data_end &&
+		    !find_options(skb, tcp, p->data_end, p->l4off, doff, &pos) && pos.ts) {
 			__u32 tsval;
 
-			if (bpf_skb_load_bytes(skb, l4off + (pos.ts & 63) + 2, &tsval, 4) == 0)
+			if (bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 2, &tsval, 4) == 0)
 				rw->last_tsval = bpf_ntohl(tsval);
 		}
 		/* where the peer's packets come in: the interface that
@@ -498,8 +336,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		 * rest. A SYN on a live flow (an old duplicate) changes nothing. */
 		if (rw->flags & (KBAL_PKT_FIN | KBAL_PKT_RST)) {
 			struct kbal_pkt_key rev = {
-				.saddr = key.daddr, .daddr = key.saddr,
-				.sport = key.dport, .dport = key.sport,
+				.saddr = p->key.daddr, .daddr = p->key.saddr,
+				.sport = p->key.dport, .dport = p->key.sport,
 			};
 
 			/* kbald learns it from the flow's two seen entries */
@@ -509,33 +347,42 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			seen = seen_at(rw->slot ^ 1, rw->gen);
 			if (seen)
 				__sync_fetch_and_or(&seen->flags, KBAL_PKT_GONE);
-			bpf_map_delete_elem(&kbal_pkt, &key);
+			bpf_map_delete_elem(&kbal_pkt, &p->key);
 			bpf_map_delete_elem(&kbal_pkt, &rev);
 			kbal_stat_add(KBAL_STAT_PKT_REUSED, 1);
 			flow_event(rw, KBAL_PKT_EV_ENDED);
 		}
 		return TC_ACT_NEXT_;
 	}
+	return GO_ON;
+}
 
-	/* A packet of a joined flow that cannot be rewritten must not reach
-	 * the frozen socket either: dropped, the sender retransmits. */
-	doff = tcp->doff * 4;
-	if (doff < sizeof(*tcp) || (void *)tcp + doff > data_end ||
-	    find_options(skb, tcp, data_end, l4off, doff, &pos)) {
-		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
-		return TC_ACT_SHOT_;
-	}
+/*
+ * The TCP header into the other leg's: options (timestamps, SACK), ports,
+ * sequence and acknowledgement numbers, the window between the legs'
+ * scales; every changed word summed into r->acc. -1 for a header that does
+ * not parse (dropped: it must not reach the frozen socket either, and the
+ * sender retransmits).
+ */
+static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
+				       const struct kbal_pkt_rw *rw, struct rewrite *r)
+{
+	struct opt_pos pos = {};
+	struct tcphdr *tcp = p->tcp;
+	__u32 old_w, new_w;
+	__u16 win;
+
+	p->doff = tcp->doff * 4;
+	if (p->doff < sizeof(*tcp) || (void *)tcp + p->doff > p->data_end ||
+	    find_options(skb, tcp, p->data_end, p->l4off, p->doff, &pos))
+		return -1;
 	/* bpf_skb_load_bytes() leaves the packet where it was, but the
 	 * verifier wants the pointers proven again */
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	tcp = data + l4off;
-	if ((void *)(tcp + 1) > data_end)
-		return TC_ACT_NEXT_;
-	if (rewrite_options(tcp, data_end, &pos, rw, &acc)) {
-		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
-		return TC_ACT_SHOT_;
-	}
+	p->data_end = (void *)(long)skb->data_end;
+	tcp = p->tcp = (void *)(long)skb->data + p->l4off;
+	if ((void *)(tcp + 1) > p->data_end ||
+	    rewrite_options(tcp, p->data_end, &pos, rw, &r->acc))
+		return -1;
 
 	/* ports: one 32-bit word (memcpy: no type punning through pointers) */
 	{
@@ -545,18 +392,18 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__builtin_memcpy(&old, &tcp->source, 4);
 		__builtin_memcpy(&new, ports, 4);
 		__builtin_memcpy(&tcp->source, &new, 4);
-		csum_acc(&acc, old, new);
+		csum_acc(&r->acc, old, new);
 	}
 	/* the TCP payload: a GSO packet's is the skb's whole; a frame padded
 	 * to the Ethernet minimum has bytes past the IP length */
-	payload = skb->len - l4off - doff;
-	if (ip_len && ip_len >= ihl + doff && ip_len - ihl - doff < payload)
-		payload = ip_len - ihl - doff;
-	seq0 = bpf_ntohl(tcp->seq);
-	ack0 = bpf_ntohl(tcp->ack_seq);
-	rw32(&tcp->seq, rw->seq_delta, &acc, 0);
+	r->payload = skb->len - p->l4off - p->doff;
+	if (p->ip_len && p->ip_len >= p->ihl + p->doff && p->ip_len - p->ihl - p->doff < r->payload)
+		r->payload = p->ip_len - p->ihl - p->doff;
+	r->seq0 = bpf_ntohl(tcp->seq);
+	r->ack0 = bpf_ntohl(tcp->ack_seq);
+	rw32(&tcp->seq, rw->seq_delta, &r->acc, 0);
 	if (tcp->ack)
-		rw32(&tcp->ack_seq, rw->ack_delta, &acc, 0);
+		rw32(&tcp->ack_seq, rw->ack_delta, &r->acc, 0);
 
 	/* the window, in the word it shares with data offset and flags */
 	__builtin_memcpy(&old_w, (__u8 *)tcp + 12, 4);
@@ -571,12 +418,25 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	}
 	tcp->window = bpf_htons(win);
 	__builtin_memcpy(&new_w, (__u8 *)tcp + 12, 4);
-	csum_acc(&acc, old_w, new_w);
+	csum_acc(&r->acc, old_w, new_w);
+	return 0;
+}
+
+/*
+ * What kbald must know of the flow: its end (FIN, the FINs acknowledged,
+ * RST), its packets and stream bytes, and, in kbal_pkt_seen, a mirror of
+ * them at a FIN or RST and otherwise once a clock tick.
+ */
+static __always_inline void pkt_account(struct pkt *p, struct kbal_pkt_rw *rw,
+					const struct rewrite *r)
+{
+	struct tcphdr *tcp = p->tcp;
+	struct kbal_pkt_seen *seen;
 
 	if (tcp->fin)
-		fin_passed(rw, seq0 + rw->seq_delta + payload + 1);
+		fin_passed(rw, r->seq0 + rw->seq_delta + r->payload + 1);
 	if (tcp->ack && (rw->flags & (KBAL_PKT_PEER_FIN | KBAL_PKT_ACKED_FIN)) == KBAL_PKT_PEER_FIN &&
-	    (__s32)(ack0 - rw->fin_ack) >= 0)
+	    (__s32)(r->ack0 - rw->fin_ack) >= 0)
 		fin_acked(rw);
 	if (tcp->rst) {
 		/* the receiver drops its connection: nothing is left to carry */
@@ -592,7 +452,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	 * highest sequence number seen, so that a retransmission is not
 	 * counted again (a GSO packet is one skb, its payload whole) */
 	{
-		__u32 end = seq0 + payload;
+		__u32 end = r->seq0 + r->payload;
 
 		if ((__s32)(end - rw->switch_seq) > 0) {
 			rw->bytes += end - rw->switch_seq;
@@ -620,28 +480,62 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			}
 		}
 	}
+}
 
-	/* The addresses, in the IP header and the TCP pseudo header: the IP
-	 * checksum updated here (RFC 1624), the TCP one by the helper below. */
-	{
-		__u64 pseudo = 0;
-		__u16 check;
+/*
+ * The addresses, in the IP header and the TCP pseudo header: the IP
+ * checksum updated here (RFC 1624), the TCP one by two helper calls. The
+ * helpers may move the packet: no packet pointer is used after them.
+ */
+static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
+					  const struct kbal_pkt_rw *rw, __u64 acc)
+{
+	struct iphdr *ip = p->ip;
+	__u64 pseudo = 0;
+	__u16 check;
 
-		csum_acc(&pseudo, ip->saddr, rw->saddr);
-		csum_acc(&pseudo, ip->daddr, rw->daddr);
-		check = csum_fold16(csum_fold32(pseudo + (__u16)~ip->check));
-		ip->check = ~check;
-		ip->saddr = rw->saddr;
-		ip->daddr = rw->daddr;
-		/* The payload-side changes (a no-op on CHECKSUM_PARTIAL skbs,
-		 * whose TCP checksum covers only the pseudo header), then the
-		 * pseudo header's. The helpers may move the packet: no packet
-		 * pointer is used after them. */
-		bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0,
-				    csum_fold32(acc), 0);
-		bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0,
-				    csum_fold32(pseudo), BPF_F_PSEUDO_HDR);
+	csum_acc(&pseudo, ip->saddr, rw->saddr);
+	csum_acc(&pseudo, ip->daddr, rw->daddr);
+	check = csum_fold16(csum_fold32(pseudo + (__u16)~ip->check));
+	ip->check = ~check;
+	ip->saddr = rw->saddr;
+	ip->daddr = rw->daddr;
+	/* the payload-side changes (a no-op on CHECKSUM_PARTIAL skbs, whose
+	 * TCP checksum covers only the pseudo header), then the pseudo
+	 * header's */
+	bpf_l4_csum_replace(skb, p->l4off + offsetof(struct tcphdr, check), 0,
+			    csum_fold32(acc), 0);
+	bpf_l4_csum_replace(skb, p->l4off + offsetof(struct tcphdr, check), 0,
+			    csum_fold32(pseudo), BPF_F_PSEUDO_HDR);
+}
+
+/* parse, look up, act, rewrite, account, readdress, send */
+static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
+{
+	struct rewrite r = {};
+	struct kbal_pkt_rw *rw;
+	struct pkt p = {};
+	__u32 zero = 0;
+	__u64 *live;
+	int verdict;
+
+	/* no flow on the packet path: nothing to look up (an array lookup
+	 * is inlined: one load) */
+	live = bpf_map_lookup_elem(&kbal_pkt_live, &zero);
+	if (!live || !*live || pkt_parse(skb, &p))
+		return TC_ACT_NEXT_;
+	rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+	if (!rw)
+		return TC_ACT_NEXT_;
+	verdict = pkt_act(skb, &p, rw, hook);
+	if (verdict != GO_ON)
+		return verdict;
+	if (pkt_rewrite(skb, &p, rw, &r)) {
+		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
+		return TC_ACT_SHOT_;
 	}
+	pkt_account(&p, rw, &r);
+	pkt_readdress(skb, &p, rw, r.acc);
 	kbal_stat_add(KBAL_STAT_PKT_REWRITTEN, 1);
 	/* On lo the packet goes on to lo's ingress and the peer's socket.
 	 * Elsewhere its source is now one of our addresses, which the stack
