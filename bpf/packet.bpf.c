@@ -185,6 +185,30 @@ static __always_inline void fin_acked(struct kbal_pkt_rw *rw)
 		flow_event(rw, KBAL_PKT_EV_ENDED);
 }
 
+/*
+ * A packet of kbald's client-side socket before the switch (HOLD): its
+ * window no larger than cap. At the handover kbald retracted the window
+ * that socket had promised the client to the member's real one (see
+ * retract_windows() in user/splice_packet.c); what the socket still
+ * sends (the first response written after the handover, retransmissions)
+ * would promise the larger window again, and the client would send its
+ * next request's body into it, beyond what the member accepts.
+ */
+static __always_inline void cap_window(struct __sk_buff *skb, __u32 l4off, __u32 cap)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct tcphdr *tcp = data + l4off;
+	__u32 old_w, new_w;
+
+	if ((void *)(tcp + 1) > data_end || bpf_ntohs(tcp->window) <= cap)
+		return;
+	__builtin_memcpy(&old_w, (__u8 *)tcp + 12, 4);
+	tcp->window = bpf_htons(cap);
+	__builtin_memcpy(&new_w, (__u8 *)tcp + 12, 4);
+	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), old_w, new_w, 4);
+}
+
 enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
 
 /* a TCP/IPv4 packet as the program sees it */
@@ -271,6 +295,8 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 		if (up && up->action == KBAL_PKT_SWITCH) {
 			if (up->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))
 				learn_peer(skb, tcp, p->data_end, p->l4off, rw, up);
+			if (rw->flags & KBAL_PKT_WIN_CAP)
+				cap_window(skb, p->l4off, rw->win_cap);
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_DROP;

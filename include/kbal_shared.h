@@ -228,6 +228,12 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * FIN (also in kbal_pkt_seen): with both
 				    * directions so, nothing of the flow is left
 				    * to deliver and it ends (kbal_pkt_events) */
+	KBAL_PKT_WIN_CAP = 1u << 8, /* set by kbald on a HOLD entry: the window
+				    * field of what kbald's client-side socket
+				    * still sends is capped at win_cap (the
+				    * member's window, in the client leg's scale),
+				    * so that the client never again believes the
+				    * larger window that socket had promised */
 };
 
 struct kbal_pkt_rw {
@@ -237,7 +243,11 @@ struct kbal_pkt_rw {
 	__be32 daddr;
 	__be16 sport;
 	__be16 dport;
-	__u32 seq_delta;               /* seq += (mod 2^32) */
+	union {
+		__u32 seq_delta;       /* seq += (mod 2^32) */
+		__u32 win_cap;         /* HOLD with KBAL_PKT_WIN_CAP: the largest
+		                          window field it lets pass */
+	};
 	__u32 ack_delta;               /* ack and SACK edges += */
 	__u32 tsval_delta;             /* TSval += */
 	__u32 tsecr_delta;             /* TSecr += */

@@ -151,6 +151,13 @@ int handover_follow_response(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
+void handover_before_connect(struct kbal_daemon *d, struct kbal_conn *c, int fd)
+{
+	for_each_handover(ops)
+		if ((*ops)->before_connect)
+			(*ops)->before_connect(d, c, fd);
+}
+
 void handover_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct sockaddr_in *local)
 {
 	for_each_handover(ops)

@@ -39,6 +39,9 @@ struct kbal_handover_ops {
 	 * t: a restart's inheritance. -errno: the path is unavailable */
 	int (*init)(struct kbal_daemon *d, struct kbal_takeover *t);
 	void (*fini)(struct kbal_daemon *d);
+	/* kbald's member-side socket fd, before its connect: what the path
+	 * needs set on it before its SYN */
+	void (*before_connect)(struct kbal_daemon *d, struct kbal_conn *c, int fd);
 	/* the member is connected (local: kbald's address towards it, if
 	 * known): what the path must see of the first exchange */
 	void (*prepare)(struct kbal_daemon *d, struct kbal_conn *c,
@@ -101,6 +104,7 @@ int handover_keep_or_take(struct kbal_daemon *d, struct kbal_conn *c);
  * body to its end before the handover; else the paths it rules out go. */
 int handover_follow_response(struct kbal_daemon *d, struct kbal_conn *c);
 
+void handover_before_connect(struct kbal_daemon *d, struct kbal_conn *c, int fd);
 void handover_prepare(struct kbal_daemon *d, struct kbal_conn *c,
 		      const struct sockaddr_in *local);
 int handover_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved);

@@ -225,6 +225,16 @@ static int pkt_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	return HANDOVER_WAIT;
 }
 
+/* a member-side socket no larger than a small client's window (the member
+ * would otherwise keep its segments to a size the client cannot take:
+ * splice_packet.h) */
+static void pkt_before_connect(struct kbal_daemon *d, struct kbal_conn *c, int fd)
+{
+	(void)d;
+	if (c->want_packet)
+		kbal_packet_size_member(fd, c->fd[CLIENT]);
+}
+
 static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct sockaddr_in *local)
 {
 	const struct kbal_member *m = &d->maps.members[c->member];
@@ -477,6 +487,7 @@ const struct kbal_handover_ops kbal_handover_packet = {
 	.name = "packet",
 	.init = pkt_init,
 	.fini = pkt_fini,
+	.before_connect = pkt_before_connect,
 	.prepare = pkt_prepare,
 	.before_write = pkt_before_write,
 	.take = pkt_take,

@@ -36,6 +36,7 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	 * system's default, which is no reason to refuse the request */
 	if (cc[0])
 		setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
+	handover_before_connect(d, c, fd);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
 		err = -errno;
 		close(fd);

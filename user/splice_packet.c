@@ -145,6 +145,8 @@ static int adopt_link(struct kbal_packet *p, const struct kbal_pkt_link *l)
 	return 0;
 }
 
+static int raw_socket(int *raw_fd);
+
 int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		     const struct kbal_pkt_link *links, unsigned nlinks)
 {
@@ -201,6 +203,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	}
 	/* lo now (unless a link there was taken over); other interfaces
 	 * when a flow's addresses are on them */
+	raw_socket(&p->raw_fd);   /* a descriptor of kbald's own, counted at start */
 	err = attach_if(p, p->lo);
 	if (err)
 		goto fail;
@@ -343,6 +346,68 @@ static int addr_of(int fd, int peer, const struct sockaddr_in *known, struct soc
 		       getsockname(fd, (struct sockaddr *)out, &l)) ? -errno : 0;
 }
 
+/*
+ * A sender's segments are at most half the largest window its peer ever
+ * announced (tcp_bound_to_half_wnd), and that largest window never goes
+ * down, whatever is announced later. After the switch the member's peer is
+ * the client, but the largest window it knows is the one kbald's
+ * member-side socket announced (in its SYN, already 64 KB); against a
+ * client whose whole window is smaller than such a segment, the member
+ * sends only when its persist timer fires (sender-side silly window
+ * avoidance: one window per 200 ms or more). So where the client's window
+ * is smaller than a segment, kbald's member-side socket gets a receive
+ * buffer no larger, before its SYN: every window it announces, and so the
+ * member's segments, fit the client's. (Only such clients: for any other,
+ * the member's segments fit the client's window anyway.)
+ */
+void kbal_packet_size_member(int mfd, int cfd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int v;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) ||
+	    len < offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof(ti.tcpi_snd_wnd) ||
+	    !ti.tcpi_snd_wnd || ti.tcpi_snd_wnd >= ti.tcpi_advmss)
+		return;
+	v = (int)ti.tcpi_snd_wnd;
+	setsockopt(mfd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}
+
+/*
+ * Where the client-side socket's send sequence starts (its first byte
+ * after the SYN), so that the handover can tell the end of its send queue
+ * without selecting that queue in repair mode (read_state()). Read here,
+ * with nothing unsent in the queue (nothing of the response written yet):
+ * the queue's end less what was acked and what is queued. Not known (and
+ * the handover reads the queue as before) if something is unsent.
+ */
+static int repair(int fd, int on);
+static int send_end(int fd, uint32_t send_base, struct tcp_info *ti, uint32_t *end);
+
+static void learn_send_base(int cfd, struct kbal_pkt_flow *fl)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	uint32_t ws, end0;
+	int q = TCP_SEND_QUEUE, ok;
+
+	fl->send_base_known = 0;
+	if (getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ti.tcpi_notsent_bytes ||
+	    repair(cfd, 1))
+		return;
+	len = sizeof(ws);
+	ok = !setsockopt(cfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) &&
+	     !getsockopt(cfd, IPPROTO_TCP, TCP_QUEUE_SEQ, &ws, &len) &&
+	     !send_end(cfd, 0, &ti, &end0);
+	kbal_packet_thaw(cfd, 1);
+	if (ok) {
+		fl->send_base = ws - end0;
+		fl->send_base_known = 1;
+	}
+}
+
 int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_flow *fl,
 			    const struct sockaddr_in *cpeer, const struct sockaddr_in *mlocal,
 			    const struct sockaddr_in *mpeer)
@@ -373,6 +438,7 @@ int kbal_packet_learn(struct kbal_packet *p, int cfd, int mfd, struct kbal_pkt_f
 	struct kbal_pkt_rw vals[2] = { learn, learn };
 	__u32 n = 2;
 
+	learn_send_base(cfd, fl);
 	if ((err = count_flow(p, fl)))
 		return err;
 	vals[0].slot = 2 * fl->slot;
@@ -418,9 +484,13 @@ void kbal_packet_forget(struct kbal_packet *p, struct kbal_pkt_flow *fl)
 }
 
 struct tcp_state {
-	uint32_t snd_nxt, rcv_nxt, tsval;
+	uint32_t snd_nxt, rcv_nxt, tsval;  /* snd_nxt: the send queue's end (write_seq) */
+	uint32_t snd_una, snd_sent;    /* the first byte not acknowledged, not sent */
 	uint32_t mss_clamp;            /* the peer's MSS (TCP_MAXSEG in repair mode) */
+	uint32_t window_clamp;         /* the largest window this socket announces */
 	struct tcp_info ti;
+	struct tcp_repair_window win;  /* the peer's window (snd_wnd, from snd_una) and
+	                                  the one this socket promised (rcv_wup + rcv_wnd) */
 };
 
 static int repair(int fd, int on)
@@ -443,15 +513,49 @@ void kbal_packet_thaw(int fd, int reuseaddr)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 }
 
-/* in repair mode: the queues' sequence numbers and the socket's clock */
-static int read_state(int fd, struct tcp_state *st)
+/* send_base (the first byte's sequence number) and the bytes acked and
+ * queued since: the send queue's end, without selecting it in repair mode.
+ * An ACK between the two reads moves bytes from one to the other: read
+ * again until the queue stayed the same. */
+static int send_end(int fd, uint32_t send_base, struct tcp_info *ti, uint32_t *end)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		socklen_t len = sizeof(*ti);
+		int q1, q2;
+
+		if (ioctl(fd, SIOCOUTQ, &q1) ||
+		    getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) ||
+		    ioctl(fd, SIOCOUTQ, &q2))
+			return -errno;
+		if (q1 == q2) {
+			*end = send_base + (uint32_t)ti->tcpi_bytes_acked + (uint32_t)q1;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+/*
+ * in repair mode: the queues' sequence numbers and the socket's clock.
+ * send_base: where the send queue's sequence numbers start, if known
+ * (kbal_packet_learn()): then the send queue is not selected. A socket in
+ * repair mode with its send queue selected "sends" whatever the kernel
+ * transmits from it meanwhile without it leaving (tcp_write_xmit(): an ACK
+ * processed from the backlog at release_sock(), the TSQ tasklet deferred
+ * to it): on kbald's live client-side socket, with the end of a first
+ * response not sent yet (the client's window full), those bytes were
+ * lost until a retransmission timeout (seen: snd_nxt jumping to write_seq
+ * past the client's window, a loss probe, an RTO 200 ms later).
+ */
+static int read_state(int fd, struct tcp_state *st, const uint32_t *send_base)
 {
 	int q;
 	socklen_t len = sizeof(uint32_t);
 
 	q = TCP_SEND_QUEUE;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
-	    getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &st->snd_nxt, &len))
+	if (!send_base &&
+	    (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
+	     getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &st->snd_nxt, &len)))
 		return -errno;
 	q = TCP_RECV_QUEUE;
 	len = sizeof(uint32_t);
@@ -463,11 +567,27 @@ static int read_state(int fd, struct tcp_state *st)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &st->tsval, &len))
 		return -errno;
 	len = sizeof(st->ti);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &st->ti, &len))
+	if (send_base) {
+		int err = send_end(fd, *send_base, &st->ti, &st->snd_nxt);
+
+		if (err)
+			return err;
+	} else if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &st->ti, &len)) {
 		return -errno;
+	}
 	len = sizeof(uint32_t);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &st->mss_clamp, &len))
 		return -errno;
+	len = sizeof(st->win);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &st->win, &len))
+		return -errno;
+	len = sizeof(uint32_t);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &st->window_clamp, &len))
+		return -errno;
+	if (ioctl(fd, SIOCOUTQ, &q))
+		return -errno;
+	st->snd_una = st->snd_nxt - (uint32_t)q;
+	st->snd_sent = st->snd_nxt - st->ti.tcpi_notsent_bytes;
 	return 0;
 }
 
@@ -490,7 +610,190 @@ static void send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k)
 	rw->dport = k->dport;
 }
 
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/*
+ * The raw socket kbald sends its own segments from (made at start, or on
+ * first use where that failed). IPPROTO_RAW: it sends headers kbald
+ * writes and receives nothing; a raw IPPROTO_TCP socket would get a copy
+ * of every TCP packet the host receives, never read.
+ */
+static int raw_socket(int *raw_fd)
+{
+	int one = 1;
+
+	if (*raw_fd >= 0)
+		return 0;
+	*raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (*raw_fd < 0 || setsockopt(*raw_fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
+		log_warn("packet splice: a raw socket for kbald's own segments: %s",
+			 strerror(errno));
+		if (*raw_fd >= 0)
+			close(*raw_fd);
+		*raw_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* An ACK from k's source to k's destination, no data: seq, ack, the window
+ * field as is (scaled), and a timestamp option if ts. */
+static int send_ack(int *raw_fd, const struct kbal_pkt_key *k, uint32_t seq, uint32_t ack,
+		    uint16_t win, int ts, uint32_t tsval, uint32_t tsecr)
+{
+	struct {
+		struct iphdr ip;
+		struct tcphdr tcp;
+		uint8_t opt[12];
+	} pkt = {};
+	_Static_assert(sizeof(pkt) == 52, "IPv4 and TCP headers, NOP NOP TS");
+	size_t tcplen = sizeof(pkt.tcp) + (ts ? sizeof(pkt.opt) : 0);
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr.s_addr = k->daddr };
+	uint32_t sum = 0;
+	const uint16_t *w;
+
+	if (raw_socket(raw_fd))
+		return -1;
+	pkt.ip.version = 4;
+	pkt.ip.ihl = 5;
+	pkt.ip.ttl = 64;
+	pkt.ip.protocol = IPPROTO_TCP;
+	pkt.ip.tot_len = htons(sizeof(pkt.ip) + tcplen);
+	pkt.ip.saddr = k->saddr;
+	pkt.ip.daddr = k->daddr;               /* id and checksum: the kernel's */
+	pkt.tcp.source = k->sport;
+	pkt.tcp.dest = k->dport;
+	pkt.tcp.seq = htonl(seq);
+	pkt.tcp.ack_seq = htonl(ack);
+	pkt.tcp.doff = tcplen / 4;
+	pkt.tcp.ack = 1;
+	pkt.tcp.window = htons(win);
+	if (ts) {
+		uint32_t v = htonl(tsval), e = htonl(tsecr);
+
+		pkt.opt[0] = pkt.opt[1] = 1;   /* NOP NOP */
+		pkt.opt[2] = 8;                /* TS */
+		pkt.opt[3] = 10;
+		memcpy(&pkt.opt[4], &v, 4);
+		memcpy(&pkt.opt[8], &e, 4);
+	}
+	/* pseudo header, then the TCP header and its options */
+	sum += (k->saddr & 0xffff) + (k->saddr >> 16) + (k->daddr & 0xffff) +
+	       (k->daddr >> 16) + htons(IPPROTO_TCP) + htons(tcplen);
+	w = (const uint16_t *)&pkt.tcp;
+	for (size_t n = 0; n < tcplen / 2; n++)
+		sum += w[n];
+	pkt.tcp.check = csum_fold(sum);
+	if (sendto(*raw_fd, &pkt, sizeof(pkt.ip) + tcplen, 0, (struct sockaddr *)&dst,
+		   sizeof(dst)) < 0) {
+		log_debug("packet splice: an ACK of kbald's own: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* one probe: an ACK to k's destination from k's source, seq 1.5 GiB before
+ * what the peer expects (outside any window) */
+static void send_probe(int *raw_fd, const struct kbal_pkt_key *k, uint32_t expected, uint32_t ack)
+{
+	send_ack(raw_fd, k, expected - 0x60000000u, ack, 0, 0, 0, 0);
+}
+
+/*
+ * The largest segment the peer of socket st may send: its MSS is at most
+ * what kbald advertised, and its segments at most half the largest window
+ * kbald's socket announced (tcp_bound_to_half_wnd), which is at most the
+ * socket's window clamp. After the switch the peer sends to the other
+ * peer: a segment larger than any window that one ever announced would
+ * only go out by the persist timer (kbal_packet_size_member()).
+ */
+static uint32_t seg_bound(const struct tcp_state *st)
+{
+	uint32_t half = st->window_clamp / 2;
+
+	return st->ti.tcpi_advmss < half ? st->ti.tcpi_advmss : half;
+}
+
 #define OPTS_COMPARED (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_ECN)
+
+/* the window field that announces at most bytes at scale (rounded down) */
+static uint16_t win_field(int32_t bytes, int scale)
+{
+	if (bytes <= 0)
+		return 0;
+	bytes >>= scale;
+	return bytes > 65535 ? 65535 : (uint16_t)bytes;
+}
+
+/*
+ * Each peer believes the window that kbald's socket of its leg last
+ * announced; after the switch its sender must keep to the other peer's.
+ * Linux takes a smaller window only from a segment that acknowledges new
+ * data or comes after the one that announced the last (tcp_may_update_window:
+ * a later SEG.SEQ than snd_wl1, or the same and a larger window, or a
+ * zero one). The first packet the other peer's side sends after the switch
+ * is neither: the client's next request starts at the very sequence number
+ * of kbald's last ACK to the member and acknowledges nothing new, so a
+ * member to which kbald's socket (its receive buffer autotuned by the
+ * first response) had announced 1.5 MB kept sending into it where the
+ * client had announced 120 KB: segments beyond the client's window,
+ * dropped (Linux 6.17+), never SACKed, and a retransmission timeout.
+ *
+ * So where a peer was promised more than the other peer offers, kbald
+ * retracts the promise before any packet is joined: from its own 4-tuple,
+ * an ACK with a zero window (which Linux takes from a segment at snd_wl1),
+ * then one with the other peer's window (a larger one at the same
+ * sequence number: taken too). Neither carries data nor acknowledges
+ * anything new; what the peer may send is then at most what the other
+ * peer will accept, and the other peer's own packets only ever widen it.
+ * The member leg's two go out before the entries (the DROP entry would
+ * swallow them); the client side's socket stays live until the switch,
+ * so its HOLD entry also caps the window of what it still sends.
+ * A handover refused after this leaves a peer with a smaller window than
+ * kbald's socket promised, which that socket's next segment widens again.
+ */
+static void retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			    const struct tcp_state *c, const struct tcp_state *m,
+			    uint32_t c_sent, int ts, uint32_t client_tsval, uint32_t member_tsval,
+			    struct kbal_pkt_rw *hold)
+{
+	int ms = m->ti.tcpi_rcv_wscale, cs = c->ti.tcpi_rcv_wscale;
+	/* member -> client: the client's right edge as kbald's client-side
+	 * socket last heard it, past the end of the first response
+	 * (c->snd_nxt: pending included), is what the member may fill */
+	uint16_t f = win_field((int32_t)(c->snd_una + c->win.snd_wnd - c->snd_nxt), ms);
+	uint32_t promised = m->win.rcv_wup + m->win.rcv_wnd - m->rcv_nxt;
+
+	if ((uint32_t)f << ms < promised) {
+		send_ack(&p->raw_fd, &fl->drop_m, m->snd_nxt, m->rcv_nxt, 0, ts, m->tsval,
+			 member_tsval);
+		if (f)
+			send_ack(&p->raw_fd, &fl->drop_m, m->snd_nxt, m->rcv_nxt, f, ts, m->tsval,
+				 member_tsval);
+		log_debug("packet path: the member's window retracted from %u to %u "
+			  "(the client's)", promised, (uint32_t)f << ms);
+	}
+	/* client -> member: the member's right edge, from what it acked (all
+	 * kbald sent: m->snd_una == m->snd_nxt), is what the client may fill */
+	f = win_field((int32_t)(m->snd_una + m->win.snd_wnd - m->snd_nxt), cs);
+	promised = c->win.rcv_wup + c->win.rcv_wnd - c->rcv_nxt;
+	if ((uint32_t)f << cs < promised) {
+		send_ack(&p->raw_fd, &fl->hold_c, c_sent, c->rcv_nxt, 0, ts, c->tsval,
+			 client_tsval);
+		if (f)
+			send_ack(&p->raw_fd, &fl->hold_c, c_sent, c->rcv_nxt, f, ts, c->tsval,
+				 client_tsval);
+		hold->flags |= KBAL_PKT_WIN_CAP;
+		hold->win_cap = f;
+		log_debug("packet path: the client's window retracted from %u to %u "
+			  "(the member's)", promised, (uint32_t)f << cs);
+	}
+}
 
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c, uint64_t rd_m,
 			 uint32_t pending, struct kbal_pkt_flow *fl, enum kbal_flow_why *why)
@@ -500,6 +803,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	struct kbal_pkt_rw hold = { .action = KBAL_PKT_HOLD, .gen = fl->gen };
 	struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP, .gen = fl->gen };
 	int err, ts, if_learn = 0;
+	uint32_t unsent = pending;   /* bytes kbald's client-side socket sends after the entries */
 
 	*why = KBAL_WHY_NONE;
 	/* what the program learned, in kbal_pkt_seen: no syscall */
@@ -522,7 +826,18 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	 * address towards it, and the program learns the real one from
 	 * kbald's first packet to it (KBAL_PKT_IF_LEARN), as it learns the
 	 * client's clock (KBAL_PKT_TS_LEARN, below). */
-	if (!learn_up.ifindex && pending) {
+	/* The same holds after the write, while kbald's socket still holds
+	 * bytes it has not sent (a client slow to read): they go out after
+	 * the entries exist, and the client cannot switch before it acks
+	 * them. Not asked unless needed: a syscall. */
+	if (!learn_up.ifindex && !unsent) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		if (!getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+			unsent = ti.tcpi_notsent_bytes;
+	}
+	if (!learn_up.ifindex && unsent) {
 		if (loopback_addr(fl->up.saddr))
 			learn_up.ifindex = p->lo;
 		else if ((learn_up.ifindex = ifindex_of(p, fl->up.daddr)))
@@ -531,6 +846,8 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	/* where the peers' packets came in: each leg's rewritten packets
 	 * leave by the other's interface (on lo they just go on) */
 	if (!learn_up.ifindex || !learn_down.ifindex) {
+		log_debug("packet path: no packet seen of the %s", learn_up.ifindex ? "member" :
+			  "client");
 		*why = KBAL_WHY_UNSEEN;
 		return -EPROTO;
 	}
@@ -545,9 +862,9 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		kbal_packet_thaw(mfd, 0);
 		goto fail_why;
 	}
-	err = read_state(cfd, &c);
+	err = read_state(cfd, &c, fl->send_base_known ? &fl->send_base : NULL);
 	if (!err)
-		err = read_state(mfd, &m);
+		err = read_state(mfd, &m, NULL);
 	if (err) {
 		*why = KBAL_WHY_REPAIR;
 		goto thaw;
@@ -562,7 +879,10 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		goto thaw;
 	}
 	ts = !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
-	if (ts && (!learn_down.last_tsval || (!learn_up.last_tsval && !pending))) {
+	if (ts && (!learn_down.last_tsval ||
+		   (!learn_up.last_tsval && !unsent && !c.ti.tcpi_notsent_bytes))) {
+		log_debug("packet path: no clock seen of the %s", learn_down.last_tsval ? "client" :
+			  "member");
 		*why = KBAL_WHY_UNSEEN;
 		err = -EPROTO;
 		goto thaw;
@@ -572,10 +892,13 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	 * that much (its own MSS, as kbald's client-side socket has it);
 	 * the same the other way. (tcpi_snd_mss is no measure: the kernel
 	 * also bounds it by half the largest window seen.) */
-	if (m.ti.tcpi_advmss > c.mss_clamp || c.ti.tcpi_advmss > m.mss_clamp) {
+	if (m.ti.tcpi_advmss > c.mss_clamp || c.ti.tcpi_advmss > m.mss_clamp ||
+	    seg_bound(&m) > c.win.max_window || seg_bound(&c) > m.win.max_window) {
 		log_debug("packet path: MSS: kbald advertised %u to the member, %u to the client; "
-			  "the client's MSS %u, the member's %u", m.ti.tcpi_advmss,
-			  c.ti.tcpi_advmss, c.mss_clamp, m.mss_clamp);
+			  "the client's MSS %u, the member's %u; segments up to %u and %u, "
+			  "largest windows %u and %u", m.ti.tcpi_advmss,
+			  c.ti.tcpi_advmss, c.mss_clamp, m.mss_clamp, seg_bound(&m), seg_bound(&c),
+			  c.win.max_window, m.win.max_window);
 		*why = KBAL_WHY_MSS;
 		err = -EPROTO;
 		goto thaw;
@@ -633,6 +956,10 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 		up.flags |= KBAL_PKT_IF_LEARN;
 		send_as(&hold, &fl->down);
 	}
+
+	/* no peer may go on believing a window larger than the other's */
+	retract_windows(p, fl, &c, &m, c.snd_sent, ts, learn_up.last_tsval,
+			learn_down.last_tsval, &hold);
 
 	/* 2. the entries: what kbald's sockets emit first */
 	{
@@ -776,63 +1103,6 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 	pr->seq[1] = up.switch_seq + up.seq_delta;
 	pr->ack[1] = down.switch_seq;
 	return 0;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* one probe: an ACK to k's destination from k's source, seq 1.5 GiB before
- * what the peer expects (outside any window); *raw_fd made on first use */
-static void send_probe(int *raw_fd, const struct kbal_pkt_key *k, uint32_t expected, uint32_t ack)
-{
-	struct {
-		struct iphdr ip;
-		struct tcphdr tcp;
-	} pkt = {};
-	_Static_assert(sizeof(pkt) == 40, "IPv4 and TCP headers, no options");
-	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr.s_addr = k->daddr };
-	uint32_t sum = 0;
-	const uint16_t *w;
-
-	if (*raw_fd < 0) {
-		int one = 1;
-
-		*raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
-		if (*raw_fd < 0 || setsockopt(*raw_fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof(one))) {
-			log_warn("packet splice: a raw socket to end joined flows: %s "
-				 "(they end at their next packet)", strerror(errno));
-			if (*raw_fd >= 0)
-				close(*raw_fd);
-			*raw_fd = -1;
-			return;
-		}
-	}
-	pkt.ip.version = 4;
-	pkt.ip.ihl = 5;
-	pkt.ip.ttl = 64;
-	pkt.ip.protocol = IPPROTO_TCP;
-	pkt.ip.tot_len = htons(sizeof(pkt));
-	pkt.ip.saddr = k->saddr;
-	pkt.ip.daddr = k->daddr;               /* id and checksum: the kernel's */
-	pkt.tcp.source = k->sport;
-	pkt.tcp.dest = k->dport;
-	pkt.tcp.seq = htonl(expected - 0x60000000u);
-	pkt.tcp.ack_seq = htonl(ack);
-	pkt.tcp.doff = 5;
-	pkt.tcp.ack = 1;
-	/* pseudo header, then the TCP header */
-	sum += (k->saddr & 0xffff) + (k->saddr >> 16) + (k->daddr & 0xffff) +
-	       (k->daddr >> 16) + htons(IPPROTO_TCP) + htons(sizeof(pkt.tcp));
-	w = (const uint16_t *)&pkt.tcp;
-	for (size_t n = 0; n < sizeof(pkt.tcp) / 2; n++)
-		sum += w[n];
-	pkt.tcp.check = csum_fold(sum);
-	if (sendto(*raw_fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
-		log_debug("packet splice: probe to end a flow: %s", strerror(errno));
 }
 
 void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *pr)

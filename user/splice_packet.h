@@ -70,6 +70,9 @@ struct kbal_pkt_flow {
 	uint8_t counted;               /* in kbal_pkt_live: it may have entries, and
 	                                  owns kbal_pkt_seen[2 * slot], [2 * slot + 1] */
 	uint32_t slot;
+	uint32_t send_base;            /* the client-side socket's first byte's
+	                                  sequence number (if send_base_known) */
+	uint8_t send_base_known;
 };
 
 struct kbal_pkt_state {
@@ -88,6 +91,12 @@ struct kbal_pkt_state {
 int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		     const struct kbal_pkt_link *links, unsigned nlinks);
 void kbal_packet_fini(struct kbal_packet *p);
+
+/* Before the member connect of a flow that may take the packet path: a
+ * client whose window is smaller than a segment gets a member-side socket
+ * whose receive buffer is no larger, so that the member never learns a
+ * window (and a segment size) the client cannot take. */
+void kbal_packet_size_member(int mfd, int cfd);
 
 /* Installs the LEARN entries and attaches the program to the interfaces
  * that hold the two sockets' local addresses, if it is not there yet. */

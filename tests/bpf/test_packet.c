@@ -749,6 +749,50 @@ UNIT_TEST(pkt_switch_then_hold_drops)
 	bpf_map_delete_elem(map_fd, &kb);
 }
 
+/* kbald retracted the window its client-side socket had promised the
+ * client to the member's: what that socket still sends before the switch
+ * promises no more (the window field capped, the checksum kept right). */
+UNIT_TEST(pkt_hold_caps_the_window)
+{
+	struct pkt_spec s = base_pkt, back = base_pkt;
+	struct kbal_pkt_rw up = base_rw, hold = { .action = KBAL_PKT_HOLD };
+	struct kbal_pkt_key k = key_of(&s), kb;
+	uint8_t out[2048];
+	uint32_t outlen;
+	const struct tcphdr *tcp = (const void *)(out + ETH_HLEN + sizeof(struct iphdr));
+
+	if (!setup())
+		return;
+	back.saddr = s.daddr;
+	back.daddr = s.saddr;
+	back.sport = s.dport;
+	back.dport = s.sport;
+	kb = key_of(&back);
+	up.action = KBAL_PKT_SWITCH;
+	up.switch_ack = 5000;
+	up.switch_seq = s.seq;
+	hold.flags = KBAL_PKT_WIN_CAP;
+	hold.win_cap = 100;
+	bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kb, &hold, BPF_ANY);
+
+	back.window = 3000;
+	back.payload = 301;              /* odd: the checksum's last word half */
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, "kbald's packet passes");
+	ASSERT_EQ(ntohs(tcp->window), 100, "its window capped");
+	ASSERT_TRUE(checksums_ok(out, outlen), "and its checksum right");
+	back.window = 60;
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, "a smaller window passes");
+	ASSERT_EQ(ntohs(tcp->window), 60, "untouched");
+	ASSERT_TRUE(checksums_ok(out, outlen), "untouched checksum");
+	s.ack = 5000;
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_REWRITE, "switched");
+	ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_SHOT, "then kbald's socket silenced");
+	bpf_map_delete_elem(map_fd, &k);
+	bpf_map_delete_elem(map_fd, &kb);
+}
+
 /* A handover before the first response is written: the SWITCH entry does
  * not know the client's clock, and takes it from the TSecr of kbald's
  * first packet to the client (the HOLD entry's), the member's entry its

@@ -354,14 +354,21 @@ def chunked(body, sizes=(1, 100, 4096, 65536)):
 class Conn:
     """One client connection with a small HTTP/1.1 response parser."""
 
-    def __init__(self, port, host=HOST, timeout=10.0, netns=None):
+    def __init__(self, port, host=HOST, timeout=10.0, netns=None, rcvbuf=None):
         """netns: a context manager (e.g. Topo.in_ns("client")) entered
-        while the socket is made and connected, so that it lives there."""
+        while the socket is made and connected, so that it lives there.
+        rcvbuf: SO_RCVBUF before the connect (it sets the window scale)."""
         self.port = port
         self.host_header = "%s:%d" % (host, port)
         self.timeout = timeout
         with netns if netns is not None else contextlib.nullcontext():
-            self.sock = socket.create_connection((host, port), timeout=timeout)
+            if rcvbuf is None:
+                self.sock = socket.create_connection((host, port), timeout=timeout)
+            else:
+                self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                self.sock.settimeout(timeout)
+                self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.eof = False
@@ -1209,10 +1216,10 @@ class Env:
     def _client_ns(self):
         return self.topo.in_ns("client") if self.topo is not None else None
 
-    def connect(self, timeout=10.0):
+    def connect(self, timeout=10.0, rcvbuf=None):
         """A connection to kbald (from the client namespace with a topo)."""
         return Conn(self.port, host=self.addrs["listen"], timeout=timeout,
-                    netns=self._client_ns())
+                    netns=self._client_ns(), rcvbuf=rcvbuf)
 
     def connect_backend(self, n, timeout=10.0):
         """A connection straight to member n, bypassing kbald (with a topo:

@@ -75,6 +75,47 @@ def test_packet_keepalive_byte_exact():
               "member counters after 16 MiB down, 8 MiB up: %r" % m)
 
 
+def test_packet_small_client_window_other_scale():
+    """A client with an 8 KiB receive buffer: window scale 0 where kbald's
+    sockets have 10, and a window smaller than a segment. The member-side
+    socket's windows (autotuned by the response before the handover, or
+    just its SYN's) must not outlive the switch: segments beyond the
+    client's window are dropped (Linux 6.17+) and found lost at a
+    retransmission timeout; a segment larger than any window of the
+    client's only goes out when the member's persist timer fires. 64 MiB
+    each way, with neither. The client and the members in namespaces of
+    their own, so that their counters are this test's alone."""
+    peers = ("client", "member1", "member2")
+    with kbaltest.Topo() as topo, Env(topo=topo, conf=CONF) as env:
+        before = {h: topo.tcp_counters(h) for h in peers}
+        with env.connect(timeout=60, rcvbuf=8192) as c:
+            # kbald serves the first request itself; the second, on a
+            # member connection of the client's own, is handed over
+            eq(c.get("/").status, 200, "the first request")
+            r = c.get("/bytes/%d" % MiB)
+            check_pattern(r.body, "1 MiB response at the handover")
+            joined(env, c)
+            t0 = time.time()
+            body = os.urandom(64 * MiB)
+            c.request("POST", "/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(body)), "64 MiB upload on the packet path")
+            r = c.get("/bytes/%d" % (64 * MiB))
+            eq(len(r.body), 64 * MiB, "64 MiB download")
+            check_pattern(r.body, "64 MiB download on the packet path")
+            took = time.time() - t0
+            eq(env.stats()["redirected_bytes"], 0, "bytes through sockmap")
+        for h in peers:
+            after = topo.tcp_counters(h)
+            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in ("TCPTimeouts", "BeyondWindow")}
+            eq(d, {"TCPTimeouts": 0, "BeyondWindow": 0},
+               "%s: timeouts, segments beyond a window" % h)
+        # a crawl at the persist timer (32 KiB every 200 ms) would take
+        # some 400 s; it takes a few
+        check(took < 45, "64 MiB each way in %.1f s" % took)
+        all_gone(env, "the client closed")
+
+
 def test_packet_member_closes_first():
     with Env(conf=CONF) as env:
         with env.connect() as c:
