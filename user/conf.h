@@ -133,6 +133,8 @@ struct kbal_conf {
 	int preserve_host;                /* ProxyPreserveHost On */
 	char server_name[128];            /* ServerName, else gethostname() */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
+	unsigned keepalive_timeout_ms;    /* KeepAliveTimeout: how long kbald waits for a
+					   * keep-alive client's next request, default 5000 */
 	unsigned splice;                  /* KbalSplice at server level */
 	int splice_set;
 	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion at server level */

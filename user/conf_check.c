@@ -122,6 +122,8 @@ int conf_finish(struct conf_parser *p)
 					    c->reverse[i].path, c->balancers[c->reverse[i].balancer].name);
 	c->timeout_ms = p->proxy_timeout_ms ? p->proxy_timeout_ms :
 			p->timeout_ms ? p->timeout_ms : 60000;
+	if (!c->keepalive_timeout_ms)
+		c->keepalive_timeout_ms = 5000;   /* Apache's default */
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		struct kbal_conf_balancer *b = &c->balancers[i];
 

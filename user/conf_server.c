@@ -87,6 +87,11 @@ static int kw_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
 
 	return conf_parse_time(p, argv[0], argv[1], proxy ? &p->proxy_timeout_ms : &p->timeout_ms);
 }
+static int kw_keepalive_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	return conf_parse_time(p, argv[0], argv[1], &p->conf->keepalive_timeout_ms);
+}
+
 static int kw_splice(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	struct kbal_conf_balancer *b = &p->conf->balancers[p->bal];
@@ -242,6 +247,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "ServerName",        C_SERVER,              1, 1,             kw_servername },
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
+	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
 	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },
 	{ "Header",            C_SERVER,              3, 5,             kw_header },

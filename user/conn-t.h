@@ -64,9 +64,7 @@ struct kbal_first {
 	uint8_t out_owned[2];         /* out[dir] was malloc'd (manager page) */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
-	uint32_t nexch;               /* exchanges kbald served on this connection
-				       * before this one (exchange.c, exch_next) */
-	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this one began */
+	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this exchange began */
 	int pass;                     /* ProxyPass rule */
 	uint64_t deadline;
 	uint64_t progress;            /* rd[MEMBER] + wr[CLIENT] when the deadline was set */
@@ -108,11 +106,15 @@ struct kbal_conn {
 	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
 	uint8_t pkt;                  /* enum kbal_pkt_stage */
 	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
+	uint8_t served;               /* requests kbald served itself on kept member
+				       * connections (at most 255): the first is, the
+				       * second starts the handover (handover.c) */
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */
 	uint64_t pkt_bytes[2];        /* joined bytes up/down added to the member */
-	uint64_t pkt_since;           /* when the flow was handed to the packet path */
+	uint64_t since;               /* when the flow was handed to the packet path;
+				       * kbald's between two requests: idle since */
 	uint64_t cookie[2];           /* by side: SO_COOKIE, the sockhash key */
 	uint64_t rd[2], wr[2];        /* by side: bytes kbald read / wrote */
 	uint64_t base[2];             /* by side: its sent counter minus wr[side], at splice */

@@ -206,11 +206,12 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 
 		if (clean)
 			member_release(d, c);
-		if (c->once || !clean)
+		/* a client that half-closed behind its request is answered,
+		 * then closed, as Apache does */
+		if (c->once || !clean || c->fin[CLIENT] || c->rdhup & (1u << CLIENT))
 			return STEP_DONE;
 		exch_next(d, c);
-		*moved = 1;
-		return STEP_ON;
+		return STEP_LEFT;
 	}
 	switch (handover_quiet(d, c, dir)) {
 	case HANDOVER_GONE:
@@ -288,6 +289,16 @@ void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t e
 		handover_event(d, c, side, ev);
 		return;
 	}
+	if (!c->f && c->phase[UP] == P_HEAD) {
+		/* a keep-alive client kbald served: its next request (or its
+		 * end); a write edge of the last answer means nothing now */
+		if (!(ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			return;
+		if (exch_wake(d, c)) {
+			conn_close(d, c);
+			return;
+		}
+	}
 	if (side == MEMBER && c->f && !c->connected && c->fd[MEMBER] >= 0) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -319,10 +330,15 @@ void conn_run_ready(struct kbal_daemon *d)
 	}
 }
 
-/* The first exchanges' deadlines: Timeout, as Apache's. */
+/* The first exchanges' deadlines: Timeout, as Apache's; and keep-alive
+ * clients idle for KeepAliveTimeout, closed silently, as Apache does. */
 void conn_run_timers(struct kbal_daemon *d)
 {
+	uint64_t ka = (uint64_t)d->conf->keepalive_timeout_ms * 1000000ull;
 	struct kbal_list *n, *next;
+
+	while (list_linked(&d->idle) && d->loop.now - conn_of(d->idle.next)->since >= ka)
+		conn_close(d, conn_of(d->idle.next));
 
 	for (n = d->first.next; n != &d->first; n = next) {
 		struct kbal_conn *c = conn_of(n);

@@ -88,6 +88,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	d->conf = conf;
 	d->sigfd = -1;
 	list_init(&d->first);
+	list_init(&d->idle);
 	list_init(&d->spliced);
 	list_init(&d->dead);
 	list_init(&d->ready);
@@ -209,6 +210,7 @@ static void close_all(struct kbal_daemon *d, struct kbal_list *head)
 void kbal_daemon_fini(struct kbal_daemon *d)
 {
 	close_all(d, &d->first);
+	close_all(d, &d->idle);
 	close_all(d, &d->spliced);
 	close_all(d, &d->sm.draining);
 	close_all(d, &d->pk.switching);

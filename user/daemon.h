@@ -85,6 +85,8 @@ struct kbal_daemon {
 	struct kbal_accept_state acc;
 	struct kbal_rev_set rev[KBAL_MAX_BALANCERS];  /* ProxyPassReverse, by balancer */
 	struct kbal_list first;     /* connections in their first exchange */
+	struct kbal_list idle;      /* keep-alive clients between two requests kbald
+				     * served, oldest first: no buffers */
 	struct kbal_list spliced;   /* handed over to sockmap: only FIN/RST wake them */
 	struct kbal_list dead;      /* closed in this loop turn, freed after it */
 	struct kbal_list ready;     /* out of budget with work left: run again */

@@ -25,9 +25,6 @@
 #include "member.h"
 #include "rewrite.h"
 
-/* How long a keep-alive client may take to send its next request to
- * kbald: Apache's KeepAliveTimeout default */
-#define KEEPALIVE_TIMEOUT_MS 5000ull
 
 /*
  * The first-exchange state is ~70 KiB and lives for one exchange: a few
@@ -123,25 +120,16 @@ static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
 /*
  * The exchange on a kept member connection is over (its answer written,
  * the member's connection back in the pool) and the client keeps its
- * connection: the next request is read, parsed and routed as the first
- * was, on the same buffers. Nothing of the client's was read beyond the
- * request (exch_on_kept()), so the buffers start empty.
+ * connection: until its next request it costs what a handed-over one
+ * does (the buffers go back to the cache) and waits on the idle list, for
+ * KeepAliveTimeout at most (conn_run_timers). Nothing of the client's was
+ * read beyond the request (exch_on_kept()).
  */
 void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	struct kbal_first *f = c->f;
-	uint32_t n = f->nexch + 1;
-
-	for (int dir = 0; dir < 2; dir++)
-		if (f->out_owned[dir])
-			free(f->out[dir]);
-	memset(f, 0, offsetof(struct kbal_first, buf));
-	f->nexch = n;
-	f->exch_rd = c->rd[CLIENT];
-	f->exch_wr = c->wr[CLIENT];
-	f->deadline = d->loop.now + KEEPALIVE_TIMEOUT_MS * 1000000ull;
-	kbal_http_init_request(&f->msg[UP]);
-	kbal_http_init_response(&f->msg[DOWN]);
+	if (c->served < UINT8_MAX)
+		c->served++;
+	first_free(c);
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
 	c->member = -1;
 	c->pool = c->reused = c->changed = c->once = 0;
@@ -152,6 +140,26 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 	c->rdhup &= ~(1u << MEMBER);
 	c->rd[MEMBER] = c->wr[MEMBER] = 0;   /* the released connection's, counted */
 	c->member_lport = 0;
+	c->since = d->loop.now;
+	list_del(&c->node);
+	list_add_tail(&d->idle, &c->node);
+}
+
+/* An idle keep-alive client sent something (its next request, or its
+ * end): the buffers again, and the first exchange's steps. 0, or -ENOMEM. */
+int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	c->f = first_alloc();
+	if (!c->f)
+		return -ENOMEM;
+	kbal_http_init_request(&c->f->msg[UP]);
+	kbal_http_init_response(&c->f->msg[DOWN]);
+	c->f->exch_rd = c->rd[CLIENT];
+	c->f->exch_wr = c->wr[CLIENT];
+	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	list_del(&c->node);
+	list_add_tail(&d->first, &c->node);
+	return 0;
 }
 
 /* The first request's head is complete: route it. */

@@ -33,8 +33,10 @@ int exch_write(struct kbal_conn *c, int dir);
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int dir);
 
 /* the exchange on a kept member connection is over, the client's goes on:
- * its next request */
+ * it waits for its next request without buffers (the idle list) */
 void exch_next(struct kbal_daemon *d, struct kbal_conn *c);
+/* ... which came: 0, or -ENOMEM */
+int exch_wake(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* the request's head for its member (the member picked): 0, or -1 when it
  * does not fit kbald's buffer */

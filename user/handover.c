@@ -68,7 +68,7 @@ void handover_fini(struct kbal_daemon *d)
  */
 int handover_copies(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	return d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF || c->f->nexch == 0;
+	return d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF || c->served == 0;
 }
 
 /*

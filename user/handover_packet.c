@@ -162,7 +162,7 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	/* kbald's member socket is frozen: no more events from it */
 	kbal_loop_del(&d->loop, c->fd[MEMBER]);
 	c->pkt = PKT_SWITCHING;
-	c->pkt_since = d->loop.now;
+	c->since = d->loop.now;
 	c->phase[UP] = c->phase[DOWN] = P_SPLICED;
 	c->handed = 1;
 	kbal_flows_update(d, c, KBAL_FLOW_SPLICED);

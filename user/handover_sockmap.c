@@ -432,7 +432,7 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 		/* copied one way after a pause (d->first): the first
 		 * exchanges' timer looks at the other way's FIN again */
 		c->f->deadline = d->loop.now + DRAIN_RELAY_NS;
-	} else if (!c->f) {
+	} else if (!c->f && c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
 		list_del(&c->node);
 		list_add_tail(waiting ? &d->sm.draining : &d->spliced, &c->node);
 		if (!waiting)

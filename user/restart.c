@@ -31,7 +31,7 @@
  * indexes onto its configuration.
  */
 #define TO_SCALARS(X) X(rdhup) X(fin_goal) X(splice_mode) X(once) X(upgrade) X(why) X(pkt) \
-	X(member_lport) X(key) X(drain_since) X(pkt_since)
+	X(member_lport) X(key) X(drain_since) X(since)
 
 #define TO_ARRAYS(X) X(fd) X(phase) X(fin) X(cookie) X(rd) X(wr) X(base) X(pkt_bytes)
 
@@ -137,11 +137,6 @@ void restart_exec(struct kbal_daemon *d)
 		unsigned how = first_handable(c);
 
 		next = n->next;
-		if (how == KBAL_TO_FRESH)
-			/* between two requests of a keep-alive client, its flow
-			 * entry says the last one's member: the next image
-			 * writes its own at the next request */
-			kbal_flows_delete(d, c);
 		if (how) {
 			conn_export(c, &t.conns[t.nconns]);
 			t.conns[t.nconns++].flags |= how;
@@ -150,6 +145,14 @@ void restart_exec(struct kbal_daemon *d)
 		/* its state is in kbald's buffers: it cannot go */
 		conn_close(d, c);
 		closed++;
+	}
+	for (n = d->idle.next; n != &d->idle; n = n->next) {
+		/* keep-alive clients between two requests: the next image
+		 * reads their next one; their flow entry says the last one's
+		 * member, and the next image writes its own */
+		kbal_flows_delete(d, conn_of(n));
+		conn_export(conn_of(n), &t.conns[t.nconns]);
+		t.conns[t.nconns++].flags |= KBAL_TO_FRESH;
 	}
 	while (d->sm.npaused) {
 		/* paused, and the kernel still holds bytes of it */

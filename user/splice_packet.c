@@ -795,66 +795,178 @@ static void retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *f
 	}
 }
 
+/* what the program saw of the two peers before the handover */
+struct seen_peers {
+	struct kbal_pkt_rw up, down;   /* ifindex, last_tsval of each LEARN entry */
+	uint32_t unsent;               /* bytes kbald's client-side socket sends after
+				        * the entries: the program learns from them */
+	int if_learn;                  /* the client's interface guessed: learned */
+};
+
+/*
+ * Step 0, in memory (kbal_pkt_seen): where each peer's packets come in and
+ * its clock. A handover before the first response is written (pending)
+ * may come before any packet of the client's since its request: a client
+ * on 127/8 comes in by lo; another's interface is guessed from kbald's
+ * address towards it, and the program learns the real one from kbald's
+ * first packet to it (KBAL_PKT_IF_LEARN), as it learns the client's clock
+ * (KBAL_PKT_TS_LEARN). The same holds after the write while kbald's socket
+ * still holds bytes it has not sent (a client slow to read): they go out
+ * after the entries exist, and the client cannot switch before it acks
+ * them (asked of the socket only when needed: a syscall).
+ */
+static int handover_seen(struct kbal_packet *p, const struct kbal_pkt_flow *fl, int cfd,
+			 uint32_t pending, struct seen_peers *sp, enum kbal_flow_why *why)
+{
+	const struct kbal_pkt_seen *su = &p->seen[2 * fl->slot], *sd = su + 1;
+
+	sp->up.ifindex = __atomic_load_n(&su->ifindex, __ATOMIC_ACQUIRE);
+	sp->up.last_tsval = __atomic_load_n(&su->last_tsval, __ATOMIC_ACQUIRE);
+	sp->down.ifindex = __atomic_load_n(&sd->ifindex, __ATOMIC_ACQUIRE);
+	sp->down.last_tsval = __atomic_load_n(&sd->last_tsval, __ATOMIC_ACQUIRE);
+	sp->unsent = pending;
+	if (!sp->up.ifindex && !sp->unsent) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		if (!getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+			sp->unsent = ti.tcpi_notsent_bytes;
+	}
+	if (!sp->up.ifindex && sp->unsent) {
+		if (loopback_addr(fl->up.saddr))
+			sp->up.ifindex = p->lo;
+		else if ((sp->up.ifindex = ifindex_of(p, fl->up.daddr)))
+			sp->if_learn = 1;
+	}
+	/* where the peers' packets came in: each leg's rewritten packets
+	 * leave by the other's interface (on lo they just go on) */
+	if (!sp->up.ifindex || !sp->down.ifindex) {
+		log_debug("packet path: no packet seen of the %s", sp->up.ifindex ? "member" :
+			  "client");
+		*why = KBAL_WHY_UNSEEN;
+		return -EPROTO;
+	}
+	if ((sp->up.ifindex == (uint32_t)p->lo) != (sp->down.ifindex == (uint32_t)p->lo)) {
+		*why = KBAL_WHY_LEGS;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * Step 1, on the sockets' state: what makes two legs joinable. The same
+ * TCP options; both clocks known (or to be learned); each leg's segments
+ * fitting the other leg (the member sends at most the MSS kbald advertised
+ * to it, and the client must accept that much, and no segment may exceed
+ * the other peer's largest window; tcpi_snd_mss is no measure: the kernel
+ * also bounds it by half the largest window seen); and quiet: what each
+ * socket received is what kbald read, the member has all kbald sent.
+ */
+static int handover_check(const struct tcp_state *c, const struct tcp_state *m, int mfd,
+			  uint64_t rd_c, uint64_t rd_m, const struct seen_peers *sp,
+			  enum kbal_flow_why *why)
+{
+	if ((c->ti.tcpi_options & OPTS_COMPARED) != (m->ti.tcpi_options & OPTS_COMPARED)) {
+		*why = KBAL_WHY_OPTIONS;
+		return -EPROTO;
+	}
+	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS &&
+	    (!sp->down.last_tsval ||
+	     (!sp->up.last_tsval && !sp->unsent && !c->ti.tcpi_notsent_bytes))) {
+		log_debug("packet path: no clock seen of the %s", sp->down.last_tsval ? "client" :
+			  "member");
+		*why = KBAL_WHY_UNSEEN;
+		return -EPROTO;
+	}
+	if (m->ti.tcpi_advmss > c->mss_clamp || c->ti.tcpi_advmss > m->mss_clamp ||
+	    seg_bound(m) > c->win.max_window || seg_bound(c) > m->win.max_window) {
+		log_debug("packet path: MSS: kbald advertised %u to the member, %u to the client; "
+			  "the client's MSS %u, the member's %u; segments up to %u and %u, "
+			  "largest windows %u and %u", m->ti.tcpi_advmss,
+			  c->ti.tcpi_advmss, c->mss_clamp, m->mss_clamp, seg_bound(m), seg_bound(c),
+			  c->win.max_window, m->win.max_window);
+		*why = KBAL_WHY_MSS;
+		return -EPROTO;
+	}
+	if (c->ti.tcpi_bytes_received != rd_c ||
+	    (rd_m == KBAL_PKT_RD_QUEUE ? kbal_sock_unread(mfd) != 0 :
+	     m->ti.tcpi_bytes_received != rd_m) ||
+	    m->ti.tcpi_unacked || m->ti.tcpi_notsent_bytes) {
+		*why = KBAL_WHY_BUSY;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/*
+ * Step 2: the four entries. up turns the client's packets into the
+ * member-side socket's numbers (SWITCH until the switch), down the
+ * member's into the client-side socket's; hold and drop are kbald's own
+ * sockets'. Each leg's clock is mapped onto the other's, 1 ms ahead so that
+ * a translated TSval never goes back (PAWS); TSecr gets the exact inverse,
+ * so that RTT samples stay exact.
+ */
+static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			     const struct tcp_state *c, const struct tcp_state *m,
+			     const struct seen_peers *sp, struct kbal_pkt_rw *up,
+			     struct kbal_pkt_rw *down, struct kbal_pkt_rw *hold)
+{
+	up->gen = down->gen = fl->gen;
+	up->slot = 2 * fl->slot;
+	down->slot = 2 * fl->slot + 1;
+	up->action = KBAL_PKT_SWITCH;
+	send_as(up, &fl->drop_m);
+	up->seq_delta = m->snd_nxt - c->rcv_nxt;
+	up->ack_delta = m->rcv_nxt - c->snd_nxt;
+	up->win_shift = (int)c->ti.tcpi_snd_wscale - (int)m->ti.tcpi_rcv_wscale;
+	up->ifindex = sp->down.ifindex == (uint32_t)p->lo ? 0 : sp->down.ifindex;
+	up->switch_ack = c->snd_nxt;
+	up->switch_seq = c->rcv_nxt;
+	down->action = KBAL_PKT_REWRITE;
+	send_as(down, &fl->hold_c);
+	down->seq_delta = c->snd_nxt - m->rcv_nxt;
+	down->ack_delta = c->rcv_nxt - m->snd_nxt;
+	down->win_shift = (int)m->ti.tcpi_snd_wscale - (int)c->ti.tcpi_rcv_wscale;
+	down->switch_seq = m->rcv_nxt;   /* the member's bytes are counted from it */
+	down->ifindex = sp->up.ifindex == (uint32_t)p->lo ? 0 : sp->up.ifindex;
+	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
+		down->tsval_delta = c->tsval - sp->down.last_tsval + 1;
+		up->tsecr_delta = -down->tsval_delta;
+		if (sp->up.last_tsval) {
+			up->tsval_delta = m->tsval - sp->up.last_tsval + 1;
+			down->tsecr_delta = -up->tsval_delta;
+		} else {
+			/* the program works out both from the client's
+			 * clock, before the client can switch */
+			up->flags |= KBAL_PKT_TS_LEARN;
+			up->last_tsval = m->tsval + 1;
+			send_as(hold, &fl->down);
+		}
+	}
+	if (sp->if_learn) {
+		up->flags |= KBAL_PKT_IF_LEARN;
+		send_as(hold, &fl->down);
+	}
+}
+
 int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c, uint64_t rd_m,
 			 uint32_t pending, struct kbal_pkt_flow *fl, enum kbal_flow_why *why)
 {
 	struct tcp_state c = {}, m = {};
-	struct kbal_pkt_rw learn_up = {}, learn_down = {}, up = {}, down = {};
+	struct seen_peers sp = {};
+	struct kbal_pkt_rw up = {}, down = {};
 	struct kbal_pkt_rw hold = { .action = KBAL_PKT_HOLD, .gen = fl->gen };
 	struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP, .gen = fl->gen };
-	int err, ts, if_learn = 0;
-	uint32_t unsent = pending;   /* bytes kbald's client-side socket sends after the entries */
+	int err;
 
 	*why = KBAL_WHY_NONE;
-	/* what the program learned, in kbal_pkt_seen: no syscall */
 	if (!fl->counted || fl->lost) {
 		fl->lost = 1;
 		*why = KBAL_WHY_MAP;
 		return -ENOENT;
 	}
-	{
-		const struct kbal_pkt_seen *su = &p->seen[2 * fl->slot], *sd = su + 1;
-
-		learn_up.ifindex = __atomic_load_n(&su->ifindex, __ATOMIC_ACQUIRE);
-		learn_up.last_tsval = __atomic_load_n(&su->last_tsval, __ATOMIC_ACQUIRE);
-		learn_down.ifindex = __atomic_load_n(&sd->ifindex, __ATOMIC_ACQUIRE);
-		learn_down.last_tsval = __atomic_load_n(&sd->last_tsval, __ATOMIC_ACQUIRE);
-	}
-	/* A handover before the first response is written (pending) may come
-	 * before any packet of the client's since its request: a client on
-	 * 127/8 comes in by lo; another's interface is guessed from kbald's
-	 * address towards it, and the program learns the real one from
-	 * kbald's first packet to it (KBAL_PKT_IF_LEARN), as it learns the
-	 * client's clock (KBAL_PKT_TS_LEARN, below). */
-	/* The same holds after the write, while kbald's socket still holds
-	 * bytes it has not sent (a client slow to read): they go out after
-	 * the entries exist, and the client cannot switch before it acks
-	 * them. Not asked unless needed: a syscall. */
-	if (!learn_up.ifindex && !unsent) {
-		struct tcp_info ti;
-		socklen_t tl = sizeof(ti);
-
-		if (!getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
-			unsent = ti.tcpi_notsent_bytes;
-	}
-	if (!learn_up.ifindex && unsent) {
-		if (loopback_addr(fl->up.saddr))
-			learn_up.ifindex = p->lo;
-		else if ((learn_up.ifindex = ifindex_of(p, fl->up.daddr)))
-			if_learn = 1;
-	}
-	/* where the peers' packets came in: each leg's rewritten packets
-	 * leave by the other's interface (on lo they just go on) */
-	if (!learn_up.ifindex || !learn_down.ifindex) {
-		log_debug("packet path: no packet seen of the %s", learn_up.ifindex ? "member" :
-			  "client");
-		*why = KBAL_WHY_UNSEEN;
-		return -EPROTO;
-	}
-	if ((learn_up.ifindex == (uint32_t)p->lo) != (learn_down.ifindex == (uint32_t)p->lo)) {
-		*why = KBAL_WHY_LEGS;
-		return -EPROTO;
-	}
+	if ((err = handover_seen(p, fl, cfd, pending, &sp, why)))
+		return err;
 	/* 1. freeze the member side for good, peek at the client side */
 	if ((err = repair(mfd, 1)))
 		goto fail_why;
@@ -873,107 +985,27 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	 * rest of the first response (its rcv_nxt, what rcv_nxt() compares
 	 * in step 3, is not moved) */
 	c.snd_nxt += pending;
-	if ((c.ti.tcpi_options & OPTS_COMPARED) != (m.ti.tcpi_options & OPTS_COMPARED)) {
-		*why = KBAL_WHY_OPTIONS;
-		err = -EPROTO;
+	if ((err = handover_check(&c, &m, mfd, rd_c, rd_m, &sp, why)))
 		goto thaw;
-	}
-	ts = !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
-	if (ts && (!learn_down.last_tsval ||
-		   (!learn_up.last_tsval && !unsent && !c.ti.tcpi_notsent_bytes))) {
-		log_debug("packet path: no clock seen of the %s", learn_down.last_tsval ? "client" :
-			  "member");
-		*why = KBAL_WHY_UNSEEN;
-		err = -EPROTO;
-		goto thaw;
-	}
-	/* Each leg's segments must fit the other leg: the member sends at
-	 * most the MSS kbald advertised to it, and the client must accept
-	 * that much (its own MSS, as kbald's client-side socket has it);
-	 * the same the other way. (tcpi_snd_mss is no measure: the kernel
-	 * also bounds it by half the largest window seen.) */
-	if (m.ti.tcpi_advmss > c.mss_clamp || c.ti.tcpi_advmss > m.mss_clamp ||
-	    seg_bound(&m) > c.win.max_window || seg_bound(&c) > m.win.max_window) {
-		log_debug("packet path: MSS: kbald advertised %u to the member, %u to the client; "
-			  "the client's MSS %u, the member's %u; segments up to %u and %u, "
-			  "largest windows %u and %u", m.ti.tcpi_advmss,
-			  c.ti.tcpi_advmss, c.mss_clamp, m.mss_clamp, seg_bound(&m), seg_bound(&c),
-			  c.win.max_window, m.win.max_window);
-		*why = KBAL_WHY_MSS;
-		err = -EPROTO;
-		goto thaw;
-	}
-	/* what each socket received is what kbald read (the receive queues
-	 * are empty: no ioctl needed), and the member has all kbald sent */
-	if (c.ti.tcpi_bytes_received != rd_c ||
-	    (rd_m == KBAL_PKT_RD_QUEUE ? kbal_sock_unread(mfd) != 0 :
-	     m.ti.tcpi_bytes_received != rd_m) ||
-	    m.ti.tcpi_unacked || m.ti.tcpi_notsent_bytes) {
-		*why = KBAL_WHY_BUSY;
-		err = -EAGAIN;
-		goto thaw;
-	}
 
-	/* client -> member, in the member-side socket's numbers */
-	up.gen = down.gen = fl->gen;
-	up.slot = 2 * fl->slot;
-	down.slot = 2 * fl->slot + 1;
-	up.action = KBAL_PKT_SWITCH;
-	send_as(&up, &fl->drop_m);
-	up.seq_delta = m.snd_nxt - c.rcv_nxt;
-	up.ack_delta = m.rcv_nxt - c.snd_nxt;
-	up.win_shift = (int)c.ti.tcpi_snd_wscale - (int)m.ti.tcpi_rcv_wscale;
-	up.ifindex = learn_down.ifindex == (uint32_t)p->lo ? 0 : learn_down.ifindex;
-	up.switch_ack = c.snd_nxt;
-	up.switch_seq = c.rcv_nxt;
-	/* member -> client, in the client-side socket's numbers */
-	down.action = KBAL_PKT_REWRITE;
-	send_as(&down, &fl->hold_c);
-	down.seq_delta = c.snd_nxt - m.rcv_nxt;
-	down.ack_delta = c.rcv_nxt - m.snd_nxt;
-	down.win_shift = (int)m.ti.tcpi_snd_wscale - (int)c.ti.tcpi_rcv_wscale;
-	down.switch_seq = m.rcv_nxt;   /* the member's bytes are counted from it */
-	down.ifindex = learn_up.ifindex == (uint32_t)p->lo ? 0 : learn_up.ifindex;
-	if (ts) {
-		/* Each leg's clock mapped onto the other's, 1 ms ahead so
-		 * that a translated TSval never goes back (PAWS); TSecr gets
-		 * the exact inverse, so that RTT samples stay exact. */
-		down.tsval_delta = c.tsval - learn_down.last_tsval + 1;
-		up.tsecr_delta = -down.tsval_delta;
-		if (learn_up.last_tsval) {
-			up.tsval_delta = m.tsval - learn_up.last_tsval + 1;
-			down.tsecr_delta = -up.tsval_delta;
-		} else {
-			/* the program works out both from the client's
-			 * clock, before the client can switch */
-			up.flags |= KBAL_PKT_TS_LEARN;
-			up.last_tsval = m.tsval + 1;
-			send_as(&hold, &fl->down);
-		}
-	}
-
-	if (if_learn) {
-		up.flags |= KBAL_PKT_IF_LEARN;
-		send_as(&hold, &fl->down);
-	}
-
-	/* no peer may go on believing a window larger than the other's */
-	retract_windows(p, fl, &c, &m, c.snd_sent, ts, learn_up.last_tsval,
-			learn_down.last_tsval, &hold);
-
-	/* 2. the entries: what kbald's sockets emit first */
+	/* 2. the entries; no peer may go on believing a window larger than
+	 * the other's (before the entries: the DROP entry would swallow the
+	 * member's retraction) */
+	handover_entries(p, fl, &c, &m, &sp, &up, &down, &hold);
+	retract_windows(p, fl, &c, &m, c.snd_sent, !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS),
+			sp.up.last_tsval, sp.down.last_tsval, &hold);
 	{
-		/* one syscall; the kernel writes them in this order */
+		/* one syscall; the kernel writes them in this order: what
+		 * kbald's sockets emit first */
 		struct kbal_pkt_key keys[4] = { fl->drop_m, fl->hold_c, fl->down, fl->up };
 		struct kbal_pkt_rw vals[4] = { drop, hold, down, up };
 		__u32 n = 4;
 
-		err = bpf_map_update_batch(p->pkt_fd, keys, vals, &n, NULL) ? -errno : 0;
-	}
-	if (err) {
-		err = -errno;
-		*why = KBAL_WHY_MAP;
-		goto unmap;
+		if (bpf_map_update_batch(p->pkt_fd, keys, vals, &n, NULL)) {
+			err = -errno;
+			*why = KBAL_WHY_MAP;
+			goto unmap;
+		}
 	}
 	/* 3. nothing may have reached either socket since the read */
 	if (rcv_nxt(cfd) != c.rcv_nxt || rcv_nxt(mfd) != m.rcv_nxt) {

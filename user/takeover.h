@@ -40,7 +40,7 @@ struct kbal_to_conn {
 	uint16_t flags;                /* KBAL_TO_* */
 	struct kbal_flow_key key;
 	uint64_t cookie[2], rd[2], wr[2], base[2];
-	uint64_t drain_since, pkt_since, pkt_bytes[2];
+	uint64_t drain_since, since, pkt_bytes[2];
 	struct kbal_pkt_flow pf;
 };
 

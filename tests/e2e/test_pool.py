@@ -296,3 +296,45 @@ def test_kbalctl_and_manager_show_the_pool():
         check("<th>Idle</th><th>Reused</th>" in page, "no Idle/Reused columns on the manager page")
         check(page.count("<td>1</td><td>2</td></tr>") == 2,
               "idle 1, reused 2 for both members on the manager page:\n%s" % page)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([l.split()[1] for l in f if l.startswith("VmRSS:")][0])
+
+
+def test_idle_keep_alive_clients_cost_no_buffers():
+    """Keep-alive clients waiting for their next request after the one kbald
+    served itself hold no buffers (72 KiB each during an exchange): 300 of
+    them grow kbald by little, and each is served again when it asks."""
+    with Env() as env:
+        conns = [env.connect(timeout=10) for _ in range(300)]
+        try:
+            for i, c in enumerate(conns[:20]):
+                eq(c.get("/warm%d" % i).status, 200, "warm-up %d" % i)
+            before = rss_kib(env.kbald.pid)
+            for i, c in enumerate(conns[20:]):
+                eq(c.get("/a%d" % i).status, 200, "request %d" % i)
+            grown = rss_kib(env.kbald.pid) - before
+            check(grown < 280 * 8, "kbald grew %d KiB for 280 idle keep-alive clients" % grown)
+            for i, c in enumerate(conns):
+                eq(c.get("/b%d" % i).status, 200, "second request of client %d" % i)
+        finally:
+            for c in conns:
+                c.close()
+        wait_until(lambda: env.flows() == [], 5.0, "no flow left")
+
+
+def test_keepalive_timeout_closes_idle_clients():
+    """KeepAliveTimeout as Apache's: a keep-alive client that sends nothing
+    after the request kbald served is closed silently when it runs out; one
+    that asks in time is served."""
+    conf = EXAMPLE_CONF.replace("ProxyPreserveHost On", "ProxyPreserveHost On\nKeepAliveTimeout 1")
+    with Env(conf=conf) as env:
+        with env.connect(timeout=10) as slow, env.connect(timeout=10) as quick:
+            eq(slow.get("/one").status, 200, "the slow client's request")
+            eq(quick.get("/one").status, 200, "the quick client's request")
+            time.sleep(0.3)
+            eq(quick.get("/two").status, 200, "a request within KeepAliveTimeout")
+            eq(slow.what_arrives(5.0), "eof", "the idle client after KeepAliveTimeout")
+        wait_until(lambda: env.flows() == [], 5.0, "no flow left")

@@ -717,3 +717,24 @@ UNIT_TEST(conf_keywords_unique)
 		}
 	}
 }
+
+/* KeepAliveTimeout: how long kbald waits for a keep-alive client's next
+ * request (Apache's default 5 s), in Apache's syntax */
+UNIT_TEST(conf_keepalive_timeout)
+{
+	struct run *r = run(HEAD);
+
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->keepalive_timeout_ms, 5000, "Apache's default");
+	done(r);
+	r = run(HEAD "KeepAliveTimeout 120\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->keepalive_timeout_ms, 120000, "seconds");
+	done(r);
+	r = run(HEAD "KeepAliveTimeout 300ms\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->keepalive_timeout_ms, 300, "milliseconds");
+	done(r);
+	expect_err(HEAD "KeepAliveTimeout soon\n", "t.conf:5: KeepAliveTimeout: must be a time from "
+		   "1 ms to 24 h (N seconds, Nms, Nmi or Nh)");
+}
