@@ -65,6 +65,7 @@ struct kbal_first {
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
 	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this exchange began */
+	struct kbal_pooled *kept;     /* fd[MEMBER] is lent by the pool (pool.h) */
 	int pass;                     /* ProxyPass rule */
 	uint64_t deadline;
 	uint64_t progress;            /* rd[MEMBER] + wr[CLIENT] when the deadline was set */

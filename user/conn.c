@@ -58,6 +58,11 @@ static void conn_account(struct kbal_daemon *d, struct kbal_conn *c)
 
 void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	if (c->f && c->f->kept) {
+		/* lent, not coming back: closed below */
+		kbal_pool_forget(&d->pool, c->f->kept);
+		c->f->kept = NULL;
+	}
 	conn_account(d, c);
 	kbal_flows_delete(d, c);
 	/* the paths' part first: the packet path closes its frozen sockets

@@ -34,12 +34,20 @@ static void on_conn(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 	conn_event(data, (struct kbal_conn *)obj, tag == KBAL_TAG_CLIENT ? CLIENT : MEMBER, events);
 }
 
+/* a kept member connection: lent, its connection's event; idle, the
+ * member sent something or hung up (a write edge means nothing) */
 static void on_pool(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 {
 	struct kbal_daemon *d = data;
+	struct kbal_pooled *pc = (struct kbal_pooled *)obj;
 
-	(void)tag, (void)events;
-	kbal_pool_event(&d->pool, (struct kbal_pooled *)obj);
+	(void)tag;
+	if (pc->dead)
+		return;
+	if (pc->owner)
+		conn_event(d, pc->owner, MEMBER, events);
+	else if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		kbal_pool_event(&d->pool, pc);
 }
 
 static void on_signal(void *data, uintptr_t obj, unsigned tag, uint32_t events)

@@ -315,8 +315,10 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				continue;
 			}
 			/* a member that closes after this response keeps nothing */
-			if (c->pool && (!msg->keep_alive || msg->status == 101))
+			if (c->pool && (!msg->keep_alive || msg->status == 101)) {
 				c->pool = 0;
+				member_unkeep(d, c);
+			}
 			handover_keep_or_take(d, c);
 			if (exch_build_response(d, c)) {
 				exch_error(c, 502);

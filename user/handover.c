@@ -9,6 +9,7 @@
 #include "exchange.h"
 #include "handover.h"
 #include "log.h"
+#include "member.h"
 
 /* a first request body or response longer than this is not followed to
  * its end by kbald: such a flow takes sockmap, not the packet path */
@@ -129,6 +130,7 @@ int handover_keep_or_take(struct kbal_daemon *d, struct kbal_conn *c)
 	if (rs->done || (rs->content_length >= 0 && rest <= SPLICE_MIN))
 		return 0;
 	c->pool = 0;
+	member_unkeep(d, c);
 	c->phase[UP] = P_FLUSH;   /* the client's next bytes are this flow's */
 	handover_plan(d, c);
 	handover_prepare(d, c, NULL);

@@ -74,20 +74,15 @@ static int request_idempotent(const struct kbal_conn *c)
 /* A kept connection to the picked member, connected at once; -ENOENT if none. */
 static int member_reuse(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	uint16_t lport = 0;
-	int fd = kbal_pool_take(&d->pool, c->member, &lport);
+	/* lent: its loop entry stays the pool's, its events come here */
+	struct kbal_pooled *pc = kbal_pool_lend(&d->pool, c->member, c);
 
-	if (fd < 0)
+	if (!pc)
 		return -ENOENT;
-	c->fd[MEMBER] = fd;
-	/* in the loop already, as the pool's */
-	if (conn_watch(d, c, MEMBER, 1)) {
-		close(fd);
-		c->fd[MEMBER] = -1;
-		return -ENOENT;
-	}
+	c->f->kept = pc;
+	c->fd[MEMBER] = pc->fd;
 	c->reused = 1;
-	c->member_lport = lport;
+	c->member_lport = pc->lport;
 	member_connected(d, c);
 	return 0;
 }
@@ -102,9 +97,22 @@ void member_release(struct kbal_daemon *d, struct kbal_conn *c)
 	m->bytes_to += c->wr[MEMBER];
 	m->bytes_from += c->rd[MEMBER];
 	c->connected = 0;
-	if (kbal_pool_put(&d->pool, c->member, c->fd[MEMBER], c->member_lport, d->loop.now))
+	if (c->f->kept ? kbal_pool_give_back(&d->pool, c->f->kept, d->loop.now) :
+	    kbal_pool_put(&d->pool, c->member, c->fd[MEMBER], c->member_lport, d->loop.now))
 		close(c->fd[MEMBER]);
+	c->f->kept = NULL;
 	c->fd[MEMBER] = -1;
+}
+
+void member_unkeep(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (!c->f || !c->f->kept)
+		return;
+	kbal_pool_forget(&d->pool, c->f->kept);
+	c->f->kept = NULL;
+	if (c->fd[MEMBER] >= 0 && conn_watch(d, c, MEMBER, 1))
+		log_warn("conn %p: the member connection into the loop: %s", (void *)c,
+			 strerror(errno));
 }
 
 /* kbald is out of descriptors (or socket memory): its own limit, not the
@@ -142,6 +150,10 @@ int member_retry(struct kbal_daemon *d, struct kbal_conn *c)
 
 	log_debug("conn %p: kept connection to %s closed under the request: again on a new one",
 		  (void *)c, m->url);
+	if (c->f->kept) {
+		kbal_pool_forget(&d->pool, c->f->kept);
+		c->f->kept = NULL;
+	}
 	close(c->fd[MEMBER]);
 	c->fd[MEMBER] = -1;
 	if (m->busy)

@@ -28,6 +28,11 @@ int member_retry(struct kbal_daemon *d, struct kbal_conn *c);
  * goes to the pool for the next one-request client. */
 void member_release(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* A kept member connection lent for one request becomes the connection's
+ * own (the pool forgets it, the loop gives its events to the connection):
+ * it will not go back to the pool. */
+void member_unkeep(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* Connections waiting for a descriptor to connect: those that can now. */
 void member_run_fd_waiters(struct kbal_daemon *d);
 

@@ -48,7 +48,9 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 {
 	struct kbal_member *m = &p->members[member];
 	struct kbal_pooled *pc;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
+	/* EPOLLOUT for the connections it is lent to; an idle one ignores
+	 * it (daemon.c) */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
 
 	if (!kbal_pool_enabled(p, member) || m->idle >= p->max[member] ||
 	    m->status & OUT_OF_SERVICE)
@@ -61,6 +63,7 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 	pc->lport = lport;
 	pc->dead = 0;
 	pc->since = now;
+	pc->owner = NULL;
 	ev.data.u64 = (uint64_t)(uintptr_t)pc | KBAL_POOL_TAG;
 	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev)) {
 		free(pc);
@@ -72,24 +75,51 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 	return 0;
 }
 
-int kbal_pool_take(struct kbal_pool *p, unsigned member, uint16_t *lport)
+struct kbal_pooled *kbal_pool_lend(struct kbal_pool *p, unsigned member, void *owner)
 {
 	struct kbal_pooled *pc;
 
 	if (!kbal_pool_enabled(p, member) || !list_linked(&p->idle[member]))
-		return -1;
+		return NULL;
 	/* No peek at it: a hang-up still on its way to our epoll set shows as
 	 * an EOF before any answer, and the caller sends the request again. */
 	pc = pooled_of(p->idle[member].prev);
-	drop(p, pc, 0);
-	*lport = pc->lport;
+	list_del(&pc->node);
+	p->nidle--;
+	if (p->members[member].idle)
+		p->members[member].idle--;
 	p->members[member].reused++;
-	return pc->fd;
+	pc->owner = owner;
+	return pc;
+}
+
+int kbal_pool_give_back(struct kbal_pool *p, struct kbal_pooled *pc, uint64_t now)
+{
+	struct kbal_member *m = &p->members[pc->member];
+
+	if (!kbal_pool_enabled(p, pc->member) || m->idle >= p->max[pc->member] ||
+	    m->status & OUT_OF_SERVICE) {
+		kbal_pool_forget(p, pc);
+		return -1;
+	}
+	pc->owner = NULL;
+	pc->since = now;
+	list_add_tail(&p->idle[pc->member], &pc->node);
+	p->nidle++;
+	m->idle++;
+	return 0;
+}
+
+void kbal_pool_forget(struct kbal_pool *p, struct kbal_pooled *pc)
+{
+	pc->owner = NULL;
+	pc->dead = 1;
+	list_add_tail(&p->dead, &pc->node);
 }
 
 void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc)
 {
-	if (!pc->dead)
+	if (!pc->dead && !pc->owner)
 		drop(p, pc, 1);
 }
 

@@ -27,9 +27,12 @@ struct kbal_pooled {
 	int fd;
 	uint16_t member;
 	uint16_t lport;             /* local port, for the flow entry */
-	uint8_t dead;               /* taken or closed: later events of the
+	uint8_t dead;               /* forgotten or closed: later events of the
 				     * same epoll batch may still name it */
 	uint64_t since;             /* CLOCK_MONOTONIC ns it went idle */
+	void *owner;                /* lent: the connection using it, which gets its
+				     * events (the loop entry stays the pool's: no
+				     * epoll_ctl per request); NULL while idle */
 };
 
 struct kbal_pool {
@@ -53,10 +56,20 @@ static inline int kbal_pool_enabled(const struct kbal_pool *p, unsigned member)
 /* Keep fd, whose last response has ended: 0, or -1 and the caller closes it. */
 int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, uint64_t now);
 
-/* The newest idle connection to member, to be re-registered by the caller
- * (EPOLL_CTL_MOD); -1 when none. The member may have closed it an instant
- * ago: only a request that may go twice takes one (member.c). */
-int kbal_pool_take(struct kbal_pool *p, unsigned member, uint16_t *lport);
+/* The newest idle connection to member, lent to owner: its loop entry
+ * stays the pool's, and the loop hands its events to owner (pc->owner);
+ * NULL when none. The member may have closed it an instant ago: only a
+ * request that may go twice takes one (member.c). */
+struct kbal_pooled *kbal_pool_lend(struct kbal_pool *p, unsigned member, void *owner);
+
+/* A lent connection whose response ended clean: idle again (0), or, when
+ * the pool does not keep it (max=, the member out of service), forgotten
+ * (-1: the caller closes pc's descriptor, which it still has). */
+int kbal_pool_give_back(struct kbal_pool *p, struct kbal_pooled *pc, uint64_t now);
+
+/* A lent connection that does not come back (its owner closes it, or
+ * keeps it under a loop entry of its own): freed after this epoll batch. */
+void kbal_pool_forget(struct kbal_pool *p, struct kbal_pooled *pc);
 
 /* The member sent something or hung up on an idle connection: close it. */
 void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc);

@@ -71,8 +71,8 @@ static void teardown(struct fixture *fx)
 UNIT_TEST(pool_newest_first_and_max)
 {
 	struct fixture *fx = setup();
-	int fd[3];
-	uint16_t lport = 0;
+	struct kbal_pooled *a, *b;
+	int fd[3], owner;
 
 	if (!ASSERT_TRUE(fx, "setup"))
 		return;
@@ -84,14 +84,28 @@ UNIT_TEST(pool_newest_first_and_max)
 	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[2], 1002, 3 * S), -1, "third: max=2");
 	close(fd[2]);
 	ASSERT_EQ(fx->members[0].idle, 2, "idle");
-	ASSERT_EQ(kbal_pool_take(&fx->pool, 0, &lport), fd[1], "the newest first");
-	ASSERT_EQ(lport, 1001, "its local port");
-	ASSERT_EQ(kbal_pool_take(&fx->pool, 0, &lport), fd[0], "then the older");
-	ASSERT_EQ(kbal_pool_take(&fx->pool, 0, &lport), -1, "then none");
-	ASSERT_EQ(fx->members[0].idle, 0, "idle after the takes");
+	a = kbal_pool_lend(&fx->pool, 0, &owner);
+	if (!ASSERT_TRUE(a != NULL, "lent"))
+		goto out;
+	ASSERT_EQ(a->fd, fd[1], "the newest first");
+	ASSERT_EQ(a->lport, 1001, "its local port");
+	ASSERT_TRUE(a->owner == &owner, "its events go to the owner");
+	b = kbal_pool_lend(&fx->pool, 0, &owner);
+	ASSERT_TRUE(b && b->fd == fd[0], "then the older");
+	ASSERT_TRUE(kbal_pool_lend(&fx->pool, 0, &owner) == NULL, "then none");
+	ASSERT_EQ(fx->members[0].idle, 0, "idle after the lends");
 	ASSERT_EQ(fx->members[0].reused, 2, "reused");
+	/* one comes back, idle again; the other is forgotten (its owner closes it) */
+	ASSERT_EQ(kbal_pool_give_back(&fx->pool, a, 4 * S), 0, "given back");
+	ASSERT_TRUE(a->owner == NULL, "no owner once idle");
+	ASSERT_EQ(fx->members[0].idle, 1, "idle after the give-back");
+	if (b)
+		kbal_pool_forget(&fx->pool, b);
 	close(fd[0]);
+	ASSERT_TRUE(kbal_pool_lend(&fx->pool, 0, &owner) == a, "the given-back one lent again");
+	kbal_pool_forget(&fx->pool, a);
 	close(fd[1]);
+out:
 	kbal_pool_free_dead(&fx->pool);
 	teardown(fx);
 }
@@ -99,7 +113,6 @@ UNIT_TEST(pool_newest_first_and_max)
 UNIT_TEST(pool_off_and_out_of_service)
 {
 	struct fixture *fx = setup();
-	uint16_t lport;
 	int fd;
 
 	if (!ASSERT_TRUE(fx, "setup"))
@@ -108,7 +121,7 @@ UNIT_TEST(pool_off_and_out_of_service)
 	/* max=0 (disablereuse): nothing kept, nothing taken */
 	ASSERT_EQ(kbal_pool_enabled(&fx->pool, 1), 0, "member 1 has no pool");
 	ASSERT_EQ(kbal_pool_put(&fx->pool, 1, fd, 1, 0), -1, "put to a member without pool");
-	ASSERT_EQ(kbal_pool_take(&fx->pool, 1, &lport), -1, "take from it");
+	ASSERT_TRUE(kbal_pool_lend(&fx->pool, 1, fx) == NULL, "lend from it");
 	/* a disabled member gets no request: its connections are not kept */
 	kbal_pool_set(&fx->pool, 2, 8, 60000);
 	fx->members[2].status = KBAL_ST_DISABLED;
@@ -153,7 +166,6 @@ UNIT_TEST(pool_member_hangs_up_on_an_idle_one)
 {
 	struct fixture *fx = setup();
 	struct epoll_event ev;
-	uint16_t lport;
 	int fd, n;
 
 	if (!ASSERT_TRUE(fx, "setup"))
@@ -170,7 +182,7 @@ UNIT_TEST(pool_member_hangs_up_on_an_idle_one)
 	kbal_pool_event(&fx->pool, (struct kbal_pooled *)(uintptr_t)(ev.data.u64 & ~7ull));
 	ASSERT_EQ(fx->members[0].idle, 0, "gone from the pool");
 	ASSERT_EQ(fd_open(fd), 0, "closed");
-	ASSERT_EQ(kbal_pool_take(&fx->pool, 0, &lport), -1, "nothing to take");
+	ASSERT_TRUE(kbal_pool_lend(&fx->pool, 0, fx) == NULL, "nothing to lend");
 	/* a later event of the same batch names it still: ignored, not freed twice */
 	kbal_pool_event(&fx->pool, (struct kbal_pooled *)(uintptr_t)(ev.data.u64 & ~7ull));
 	ASSERT_EQ(fx->members[0].idle, 0, "still none");
