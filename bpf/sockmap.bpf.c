@@ -26,6 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "kbal_maps.bpf.h"
+#include "http_frame.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -42,6 +43,28 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_sk_dst SEC(".maps");
+
+/* each spliced socket's framing and the decision its requests keep
+ * (kbal_shared.h, "Request boundaries") */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KBAL_MAX_FLOWS * 2);
+	__type(key, __u64);
+	__type(value, struct kbal_sk_http);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_sk_http SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kbal_rules);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_rules SEC(".maps");
+
+#ifndef ESTRPIPE
+#define ESTRPIPE 86
+#endif
 
 /* kbald's alone, not pinned: a report is for the image that reads it */
 struct {
@@ -102,7 +125,340 @@ static __always_inline struct strp_msg *kbal_strp_msg(struct __sk_buff *skb)
 	return &((struct sk_skb_cb *)kskb->cb)->strp.strp;
 }
 
-/* BPF_SK_SKB_STREAM_PARSER: one message per read, exactly the bytes that
+/* ------------------------------------------------- request boundaries */
+
+/* The socket's requests (or responses) go to kbald from this message on. */
+static __always_inline void sk_back(struct kbal_sk_http *st, __u8 why)
+{
+	st->mode = KBAL_SKM_AGENT;
+	st->why = why;
+	kbal_stat_add(KBAL_STAT_SK_BACK, 1);
+}
+
+struct rule_match {
+	__u8 *b;
+	const struct kbal_rules *rules;
+	__u32 path_off, path_len;
+	__s32 found;
+};
+
+/* kbald's alias match (conf_match.c): the rule's bytes start the path and
+ * end at a segment's end; the path has no run of slashes (head_step) and
+ * kbald wrote the rules with none */
+static long rule_step(__u32 r, struct rule_match *m)
+{
+	const struct kbal_rule *rule;
+	__u8 *b = m->b;
+	__u32 len;
+
+	if (r >= m->rules->n || r >= KBAL_RULES_MAX)
+		return 1;
+	rule = &m->rules->rule[r];
+	len = rule->len;
+	if (len == 0 || len > KBAL_RULE_LEN || len > m->path_len)
+		return 0;
+	for (__u32 k = 0; k < KBAL_RULE_LEN; k++) {
+		if (k >= len)
+			break;
+		if (b[(m->path_off + k) & KBAL_HEAD_MASK] != (__u8)rule->path[k])
+			return 0;
+	}
+	if (rule->path[(len - 1) & (KBAL_RULE_LEN - 1)] != '/' && len != m->path_len &&
+	    b[(m->path_off + len) & KBAL_HEAD_MASK] != '/')
+		return 0;
+	m->found = r;
+	return 1;
+}
+
+static __always_inline __u32 str_len(const char *s, __u32 max)
+{
+	__u32 n = 0;
+
+	for (__u32 k = 0; k < KBAL_ROUTE_LEN; k++) {
+		if (k >= max || !s[k])
+			break;
+		n++;
+	}
+	return n;
+}
+
+struct dot_find {
+	__u8 *b;
+	__u32 off, end, dot;
+};
+
+static long dot_step(__u32 k, struct dot_find *d)
+{
+	__u32 i = d->off + k;
+
+	if (i >= d->end)
+		return 1;
+	if (d->b[i & KBAL_HEAD_MASK] != '.')
+		return 0;
+	d->dot = i + 1;
+	return 1;
+}
+
+/* the request's sticky route (after the first '.' of the cookie's value)
+ * is the member's: 1; names none: 0; another: -1 */
+static __always_inline int route_is(const __u8 *b, const struct head_parse *p,
+				    const struct kbal_member *m)
+{
+	struct dot_find d = { .b = (__u8 *)b, .off = p->route_off, .end = p->route_end };
+	__u32 dot, rlen, mlen;
+
+	bpf_loop(KBAL_HEAD_MAX, dot_step, &d, 0);
+	dot = d.dot;
+	if (!dot)
+		return 0;
+	rlen = p->route_end - dot;
+	if (rlen == 0 || rlen >= KBAL_ROUTE_LEN)
+		return 0;
+	mlen = str_len(m->route, KBAL_ROUTE_LEN);
+	if (rlen != mlen)
+		return -1;
+	for (__u32 k = 0; k < KBAL_ROUTE_LEN; k++) {
+		if (k >= rlen)
+			break;
+		if (b[(dot + k) & KBAL_HEAD_MASK] != (__u8)m->route[k])
+			return -1;
+	}
+	return 1;
+}
+
+/* A request head: kept (redirected to the connection's member) when kbald
+ * would send it there too; else the socket goes back to kbald. */
+static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_http *st,
+					 __u32 off, __u32 len)
+{
+	struct kbal_scratch *sc = frame_scratch();
+	struct rule_match rm = { .found = -1 };
+	__u32 zero = 0, mi = st->member, bi, s;
+	const struct kbal_member *m = bpf_map_lookup_elem(&kbal_members, &mi);
+	const struct kbal_balancer *bal;
+	struct head_parse *p;
+	__u8 *b;
+	int route;
+
+	const struct kbal_sk_http *mem = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
+
+	if (!m || !sc)
+		return sk_back(st, KBAL_SKB_MEMBER);
+	/* one request at a time: with a response still under way, a response
+	 * head kbald must rewrite could be followed by answers to requests it
+	 * never saw */
+	if (!mem || mem->mode != KBAL_SKM_KERNEL || mem->msgs != st->msgs + mem->owed)
+		return sk_back(st, KBAL_SKB_BUSY);
+	p = &sc->hp;
+	__builtin_memset(p, 0, sizeof(*p));
+	p->request = 1;
+	bi = m->balancer;
+	bal = bpf_map_lookup_elem(&kbal_balancers, &bi);
+	rm.rules = bpf_map_lookup_elem(&kbal_rules, &zero);
+	if (!bal || !rm.rules || !rm.rules->exact)
+		return sk_back(st, KBAL_SKB_RULE);
+	if (bal->sticky[0]) {
+		__builtin_memcpy(p->sticky, bal->sticky, KBAL_ROUTE_LEN);
+		p->sticky_len = str_len(bal->sticky, KBAL_ROUTE_LEN);
+	}
+	b = frame_parse_head(skb, off, len, p);
+	if (!b || p->bad)
+		return sk_back(st, KBAL_SKB_SYNTAX);
+	if (p->nhost != 1 || p->host_end - p->host_off != st->host_len)
+		return sk_back(st, KBAL_SKB_HOST);
+	for (__u32 k = 0; k < KBAL_HOST_LEN; k++) {
+		if (k >= st->host_len)
+			break;
+		if (b[(p->host_off + k) & KBAL_HEAD_MASK] != (__u8)st->host[k])
+			return sk_back(st, KBAL_SKB_HOST);
+	}
+	rm.b = b;
+	rm.path_off = p->sp1 + 1;
+	rm.path_len = p->path_end - p->sp1 - 1;
+	bpf_loop(KBAL_RULES_MAX, rule_step, &rm, 0);
+	if (rm.found < 0 || rm.found >= KBAL_RULES_MAX ||
+	    rm.rules->rule[rm.found].exclude || rm.rules->rule[rm.found].pass != st->pass)
+		return sk_back(st, KBAL_SKB_RULE);
+	/* usable as kbald's pick would find it: no status but "errors do
+	 * not count", or draining for its sticky requests; and nothing in its
+	 * balancer changed since (another member back, a new set) */
+	s = m->status & ~KBAL_ST_IGNORE_ERR;
+	if ((s && s != KBAL_ST_DRAIN) || bal->gen != st->bgen)
+		return sk_back(st, KBAL_SKB_MEMBER);
+	route = p->nroute ? route_is(b, p, m) : 0;
+	if (route < 0 ||
+	    (route == 0 && (s == KBAL_ST_DRAIN || (st->flags & KBAL_SKF_ROUTE_COOKIE))))
+		return sk_back(st, KBAL_SKB_ROUTE);
+	st->msgs++;
+	kbal_stat_add(KBAL_STAT_SK_KEPT, 1);
+	if (p->cl) {
+		st->expect = KBAL_SKX_BODY;
+		st->left = p->cl;
+	}
+}
+
+/* The member's messages go back to kbald, and its client's requests too:
+ * none may reach the member before kbald has answered this one. */
+static __always_inline void member_back(struct kbal_sk_http *st, __u8 why)
+{
+	struct kbal_sk_http *client = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
+
+	sk_back(st, why);
+	if (client && client->mode == KBAL_SKM_KERNEL) {
+		client->mode = KBAL_SKM_AGENT;
+		client->why = KBAL_SKB_PEER;
+	}
+}
+
+static __always_inline void response_ended(struct kbal_sk_http *st)
+{
+	st->expect = KBAL_SKX_HEAD;
+	st->msgs++;
+}
+
+/* A response head: its body's framing; kbald's when it rewrites it */
+static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_http *st,
+					  __u32 off, __u32 len)
+{
+	struct kbal_scratch *sc = frame_scratch();
+	struct head_parse *p;
+	__u32 status;
+	__u8 *b;
+
+	if (!sc)
+		return member_back(st, KBAL_SKB_SYNTAX);
+	p = &sc->hp;
+	__builtin_memset(p, 0, sizeof(*p));
+	b = frame_parse_head(skb, off, len, p);
+	if (!b || p->bad)
+		return member_back(st, KBAL_SKB_SYNTAX);
+	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))
+		return member_back(st, KBAL_SKB_RESPONSE);
+	if (b[9] < '0' || b[9] > '9' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
+		return member_back(st, KBAL_SKB_SYNTAX);
+	status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+	if (status < 100 || status == 101)
+		return member_back(st, KBAL_SKB_SYNTAX);
+	if (status < 200)
+		return;               /* interim: the final head follows */
+	if (p->nte) {
+		/* "chunked" alone; anything else kbald follows to its end */
+		if (p->ncl || p->te_end - p->te_off != 7 ||
+		    !name_is(b, p->te_off, 7, "chunked", 7))
+			return member_back(st, KBAL_SKB_SYNTAX);
+		st->expect = KBAL_SKX_CHUNK;
+		return;
+	}
+	if (status == 204 || status == 304 || (p->ncl && p->cl == 0))
+		return response_ended(st);
+	if (!p->ncl)
+		return member_back(st, KBAL_SKB_SYNTAX);   /* ends at the close */
+	st->expect = KBAL_SKX_BODY;
+	st->left = p->cl;
+}
+
+/* the verdict's part: what this message is, and whether it is kept */
+static __always_inline void frame_message(struct __sk_buff *skb, struct kbal_sk_http *st,
+					  __u32 off, __u32 len)
+{
+	__s64 size;
+
+	/* a head: the parser decided it, and set what follows it */
+	if (st->flags & KBAL_SKF_HEAD) {
+		st->flags &= ~KBAL_SKF_HEAD;
+		return;
+	}
+	switch (st->expect) {
+	case KBAL_SKX_HEAD:
+		return;               /* not reached: heads are the parser's */
+	case KBAL_SKX_BODY:
+		st->left -= len < st->left ? len : st->left;
+		if (!st->left) {
+			if (st->client)
+				st->expect = KBAL_SKX_HEAD;
+			else
+				response_ended(st);
+		}
+		return;
+	case KBAL_SKX_CHUNK:
+		size = frame_chunk_size(skb, off, len);
+		if (size < 0 || size > (__s64)KBAL_LEN_MAX)
+			return member_back(st, KBAL_SKB_SYNTAX);
+		if (size == 0) {
+			st->expect = KBAL_SKX_TRAILER;
+		} else {
+			st->expect = KBAL_SKX_CHUNK_DATA;
+			st->left = size + 2;
+		}
+		return;
+	case KBAL_SKX_CHUNK_DATA:
+		st->left -= len < st->left ? len : st->left;
+		if (!st->left)
+			st->expect = KBAL_SKX_CHUNK;
+		return;
+	case KBAL_SKX_TRAILER:
+		response_ended(st);
+		return;
+	}
+}
+
+/* the parser's part: how long the next message is */
+static __always_inline __u32 frame_next(struct __sk_buff *skb, const struct kbal_sk_http *st,
+					__u32 off, __u32 avail)
+{
+	__u8 *b;
+
+	switch (st->expect) {
+	case KBAL_SKX_HEAD:
+		return frame_head(skb, off, avail, KBAL_HEAD_MAX);
+	case KBAL_SKX_BODY:
+	case KBAL_SKX_CHUNK_DATA:
+		if (!st->left)
+			return avail;
+		return st->left < avail ? st->left : avail;
+	case KBAL_SKX_CHUNK:
+		return frame_line(skb, off, avail);
+	case KBAL_SKX_TRAILER:
+		if (avail < 2)
+			return 0;
+		b = frame_load(skb, off, 2);
+		if (b && b[0] == '\r' && b[1] == '\n')
+			return 2;
+		return frame_head(skb, off, avail, KBAL_HEAD_MAX);
+	}
+	return avail;
+}
+
+/* bytes of the message the strparser gathered before this read */
+static __always_inline int kbal_strp_accum(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+
+	return ((struct sk_skb_cb *)kskb->cb)->strp.accum_len;
+}
+
+/* A whole head, in the parser: the parser runs once for a message whose
+ * length it gave, before its verdict, and only the parser can leave the
+ * message where it is. Kept: its length (the verdict redirects it);
+ * handed back: -ESTRPIPE, the head and all after it left in the TCP
+ * receive queue for kbald; or, for a head the strparser gathered from
+ * several reads (which it has taken out of that queue), its length, the
+ * verdict then queueing it on the socket for kbald. */
+static __always_inline int frame_decide(struct __sk_buff *skb, struct kbal_sk_http *st,
+					__u32 off, __u32 len)
+{
+	if (st->client)
+		request_head(skb, st, off, len);
+	else
+		response_head(skb, st, off, len);
+	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
+		return -ESTRPIPE;
+	st->flags |= KBAL_SKF_HEAD;
+	return len;
+}
+
+/* BPF_SK_SKB_STREAM_PARSER: one message per read. A socket kbald framed
+ * (kbal_sk_http) gets HTTP messages; any other, exactly the bytes that
  * follow the offset. skb->len alone would be too long by the offset after
  * an overlapping retransmission, and the strparser would hold the tail of
  * the data back until that many more bytes arrive (a stall at the end of a
@@ -112,24 +468,55 @@ int kbal_parser(struct __sk_buff *skb)
 {
 	int off = kbal_strp_msg(skb)->offset;
 	int len = skb->len;
+	__u32 start = off > 0 && off < len ? off : 0;
+	__u32 avail = len - start;
+	struct kbal_sk_http *st;
+	__u64 cookie;
 
-	return off > 0 && off < len ? len - off : len;
+	cookie = bpf_get_socket_cookie(skb);
+	st = bpf_map_lookup_elem(&kbal_sk_http, &cookie);
+	if (!st || !avail)
+		return avail;
+	/* Handed back: the strparser stops here and leaves this byte and all
+	 * after it in the TCP receive queue (-ESTRPIPE before anything of the
+	 * message was taken), where kbald reads them once it took the socket
+	 * out of the sockhash. A head the strparser is gathering already
+	 * cannot be left there: framed, and queued for kbald by the verdict. */
+	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
+		return -ESTRPIPE;
+	len = frame_next(skb, st, start, avail);
+	if (len > 0 && st->mode == KBAL_SKM_KERNEL && st->expect == KBAL_SKX_HEAD)
+		return frame_decide(skb, st, start, len);
+	return len;
 }
 
 /* BPF_SK_SKB_STREAM_VERDICT */
 SEC("sk_skb")
 int kbal_verdict(struct __sk_buff *skb)
 {
+	struct strp_msg *msg = kbal_strp_msg(skb);
+	struct kbal_sk_http *st;
 	__u64 cookie;
 	long verdict;
-
-	int len = kbal_strp_msg(skb)->full_len;
+	int len = msg->full_len;
 
 	/* kbald passes FINs on itself: nothing to carry (the strparser hands
 	 * over no empty message; kept for safety). */
 	if (skb->len == 0 || len == 0)
 		return SK_DROP;
 	cookie = bpf_get_socket_cookie(skb);
+	st = bpf_map_lookup_elem(&kbal_sk_http, &cookie);
+	if (st) {
+		if (st->mode == KBAL_SKM_KERNEL)
+			frame_message(skb, st, msg->offset, len);
+		if (st->mode != KBAL_SKM_KERNEL) {
+			/* no redirect: the message is queued on this socket,
+			 * in order, for kbald to read */
+			st->passed += len;
+			return SK_PASS;
+		}
+		st->kept += len;
+	}
 	verdict = bpf_sk_redirect_hash(skb, &kbal_sk_dst, &cookie, 0);
 	if (verdict != SK_PASS) {
 		/* Cannot happen while kbald inserts dst before src; counted

@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 7
+#define KBAL_LAYOUT_VERSION 8
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -42,6 +42,8 @@
 #define KBAL_MAP_SK_SRC    "kbal_sk_src"
 #define KBAL_MAP_SK_DST    "kbal_sk_dst"
 #define KBAL_MAP_STATS     "kbal_stats"
+#define KBAL_MAP_SK_HTTP   "kbal_sk_http"
+#define KBAL_MAP_RULES     "kbal_rules"
 #define KBAL_DEFAULT_PIN_DIR "/sys/fs/bpf/kbal"
 
 /* Member status bits, Apache's letters in comments. 0 means OK. */
@@ -87,8 +89,13 @@ struct kbal_balancer {
 	__u32 nmembers;                /* its members are contiguous */
 	__u32 timeout_ms;              /* connect timeout to a member */
 	__u32 splice;                  /* enum kbal_splice_mode */
+	__u32 gen;                     /* bumped by whatever changes a member's
+					* status (kbald, the manager, kbalctl): a
+					* request the kernel keeps was decided
+					* under the same generation (kbal_sk_http) */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct kbal_balancer) == 120, "ABI kbal_balancer");
+_Static_assert(sizeof(struct kbal_balancer) == 128, "ABI kbal_balancer");
 
 enum kbal_splice_mode {
 	KBAL_SPLICE_SOCKMAP = 0,
@@ -163,6 +170,11 @@ enum kbal_flow_why {
 	KBAL_WHY_COPYING,       /* kbald serves this request itself, on a kept
 				 * member connection (the first of a keep-alive
 				 * connection: it is handed over at the second) */
+	KBAL_WHY_BACK,          /* the kernel handed a request (or response
+				 * head) back: kbald decides each request since */
+	KBAL_WHY_REWRITE,       /* its requests need what the kernel does not do
+				 * (a path or Host rewritten, a Header on every
+				 * response): kbald decides each request */
 	KBAL_WHY_MAX,
 };
 
@@ -340,6 +352,8 @@ enum kbal_stat {
 	KBAL_STAT_PKT_REUSED,      /* ended flows whose 4-tuple a new SYN took */
 	KBAL_STAT_SK_BACKLOG,      /* sockmap: redirects to a worker far behind (kbal_sk_events) */
 	KBAL_STAT_PKT_EV_LOST,     /* kbal_pkt_events full: kbald's slow look finds the flow */
+	KBAL_STAT_SK_KEPT,         /* sockmap: requests the kernel kept (decided as kbald would) */
+	KBAL_STAT_SK_BACK,         /* sockmap: requests and response heads handed back to kbald */
 	KBAL_STAT_MAX,
 };
 
@@ -361,7 +375,9 @@ struct kbal_stat_line {
 	__u64 pkt_reused;
 	__u64 sk_backlog;
 	__u64 pkt_ev_lost;
-	__u64 spare[7];
+	__u64 sk_kept;
+	__u64 sk_back;
+	__u64 spare[5];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
@@ -385,5 +401,104 @@ struct kbal_sk_event {
 	__u64 cookie;                  /* the source socket's (its kbal_sk_src key) */
 };
 #define KBAL_SK_EVENTS_SIZE (64 * 1024)
+
+/*
+ * Request boundaries on the sockmap path (docs/design.md, "Every request
+ * decided"). The stream parser frames each HTTP/1.1 message: a head up to
+ * its empty line, a body by Content-Length (responses: also chunk by
+ * chunk), each piece below the socket's receive buffer. The verdict keeps
+ * a request in the kernel only when kbald would decide it the same: the
+ * same ProxyPass rule (kbal_rules, the first match as kbald's), the same
+ * Host, a sticky route that names the member or none, the member usable
+ * and its balancer's generation unchanged. Anything else, and anything it
+ * does not parse, goes back to kbald at its first byte: the socket's mode
+ * becomes AGENT and every later byte is queued on the socket itself, where
+ * kbald reads it. A response head that needs rewriting (ProxyPassReverse)
+ * does the same on the member's socket, and makes the client's AGENT too.
+ *
+ * kbal_sk_http: one entry per spliced socket, keyed by its cookie. kbald
+ * writes it before the socket enters kbal_sk_src and never after (the
+ * verdict alone changes it then); it deletes it with the flow.
+ */
+#define KBAL_RULES_MAX 16
+#define KBAL_RULE_LEN  64
+#define KBAL_HOST_LEN  64
+
+struct kbal_rule {
+	char  path[KBAL_RULE_LEN];     /* ProxyPass path, runs of '/' as one */
+	__u16 len;
+	__u16 pass;                    /* kbald's index of the rule */
+	__u8  exclude;                 /* ProxyPass PATH ! */
+	__u8  pad[3];
+};
+_Static_assert(sizeof(struct kbal_rule) == 72, "ABI kbal_rule");
+
+/* kbal_rules[0]: the ProxyPass rules in the order kbald tries them */
+struct kbal_rules {
+	__u32 n;
+	__u32 exact;                   /* 0: kbald's rules cannot be written as
+					* this table: the kernel keeps nothing */
+	struct kbal_rule rule[KBAL_RULES_MAX];
+};
+_Static_assert(sizeof(struct kbal_rules) == 8 + 72 * KBAL_RULES_MAX, "ABI kbal_rules");
+
+enum kbal_sk_mode {
+	KBAL_SKM_KERNEL = 0,           /* framed; kept where kbald would decide the same */
+	KBAL_SKM_AGENT  = 1,           /* every byte queued for kbald on the socket */
+};
+
+enum kbal_sk_expect {                  /* what the next byte starts */
+	KBAL_SKX_HEAD = 0,
+	KBAL_SKX_BODY,                 /* left bytes of a Content-Length body */
+	KBAL_SKX_CHUNK,                /* a chunk-size line */
+	KBAL_SKX_CHUNK_DATA,           /* left bytes of chunk data and its CRLF */
+	KBAL_SKX_TRAILER,              /* trailer fields and the empty line */
+};
+
+enum kbal_sk_back {                    /* why a socket became AGENT */
+	KBAL_SKB_NONE = 0,
+	KBAL_SKB_SYNTAX,               /* a head the kernel does not parse, or a
+					* request kbald must see (HEAD, Upgrade,
+					* Expect, a chunked body, a path to normalise) */
+	KBAL_SKB_RULE,                 /* another ProxyPass rule (or none) */
+	KBAL_SKB_HOST,                 /* another Host */
+	KBAL_SKB_ROUTE,                /* a sticky route naming another member,
+					* or none where a cookie must be set */
+	KBAL_SKB_MEMBER,               /* the member or its balancer changed */
+	KBAL_SKB_RESPONSE,             /* a response head kbald rewrites */
+	KBAL_SKB_PEER,                 /* the other side went back to kbald */
+	KBAL_SKB_BUSY,                 /* a response still under way (pipelined) */
+};
+
+enum kbal_sk_flags {
+	KBAL_SKF_ROUTE_COOKIE = 1u << 0, /* client: a request without the member's
+					  * route gets Set-Cookie (Header ...
+					  * env=BALANCER_ROUTE_CHANGED) */
+	KBAL_SKF_REVERSE      = 1u << 1, /* member: ProxyPassReverse applies: heads
+					  * with Location, Content-Location or URI
+					  * go to kbald */
+	KBAL_SKF_HEAD         = 1u << 2, /* set by the parser: the message it framed
+					  * is a head it decided (the verdict clears it) */
+};
+
+struct kbal_sk_http {
+	__u8  mode;                    /* enum kbal_sk_mode */
+	__u8  expect;                  /* enum kbal_sk_expect */
+	__u8  client;                  /* 1: the client's socket (requests) */
+	__u8  why;                     /* enum kbal_sk_back */
+	__u16 member;                  /* client: where its requests go */
+	__u16 pass;                    /* client: the ProxyPass rule */
+	__u32 bgen;                    /* client: the balancer's gen when armed */
+	__u32 flags;                   /* enum kbal_sk_flags */
+	__u32 owed;                    /* member: a response under way when armed (0/1) */
+	__u32 host_len;                /* client: the Host each kept request carries */
+	__u64 left;                    /* body or chunk bytes still to come */
+	__u64 msgs;                    /* client: requests kept; member: responses ended */
+	__u64 kept;                    /* bytes redirected to the other side */
+	__u64 passed;                  /* bytes queued for kbald */
+	__u64 peer;                    /* the other side's cookie */
+	char  host[KBAL_HOST_LEN];
+};
+_Static_assert(sizeof(struct kbal_sk_http) == 128, "ABI kbal_sk_http");
 
 #endif /* KBAL_SHARED_H */

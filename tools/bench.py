@@ -83,7 +83,7 @@ def kbal_kind(target):
 
 def kbald_of(target):
     return KBALD_B if target.endswith('-b') else KBALD
-ALL_SCENARIOS = ['ka-small', 'new-conn', 'conn2', '1m', 'upload', 'idle']
+ALL_SCENARIOS = ['ka-small', 'ka-sticky', 'new-conn', 'conn2', '1m', 'upload', 'idle']
 ALL_TOPOLOGIES = ['lo', 'netns']
 
 # --topology netns: the namespaces' roles, the balancer's address toward
@@ -101,6 +101,13 @@ NETNS_CMD_TIMEOUT = 10.0      # each ip/sysctl command while setting up, bounded
 WRK_SCENARIOS = {
     'ka-small': dict(conns=50, path='/', headers=[], script='report.lua',
                      title='keep-alive, small responses, 50 connections'),
+    # what a browser sends once it has the route cookie: kbal's kernel keeps
+    # these requests (without it, Apache's example sets the cookie on every
+    # answer, so kbald decides each request: ka-small)
+    'ka-sticky': dict(conns=50, path='/', headers=['Cookie: ROUTEID=route.1'],
+                      script='report.lua',
+                      title='keep-alive, small responses, every request with the route cookie '
+                            'of member 1, 50 connections'),
     'new-conn': dict(conns=50, path='/', headers=['Connection: close'],
                      script='report.lua',
                      title='a new connection per request (Connection: close), 50 connections'),

@@ -30,6 +30,17 @@ static int shadowed_by(const struct kbal_conf *c, unsigned i)
 	return -1;
 }
 
+
+/* the rule's balancer asks for the packet path by name (KbalSplice packet
+ * in its <Proxy>, or at server level with none there) */
+static int packet_named(const struct kbal_conf *c, int rule)
+{
+	const struct kbal_conf_balancer *b = &c->balancers[c->pass[rule].balancer];
+
+	return b->splice_set ? b->splice == KBAL_SPLICE_PACKET :
+	       c->splice_set && c->splice == KBAL_SPLICE_PACKET;
+}
+
 static void check_rules(struct conf_parser *p)
 {
 	const struct kbal_conf *c = p->conf;
@@ -84,11 +95,14 @@ static void check_rules(struct conf_parser *p)
 		else if (manager < 0)
 			manager = i;
 	}
-	if (proxied >= 0 && (manager >= 0 || excluded >= 0))
-		conf_pwarn(p, c->pass[proxied].line, "requests after the second on a spliced "
-			   "connection follow its second request's route: a later request for %s "
-			   "(line %d) on a keep-alive connection reaches the member; serve %s on a "
-			   "listener of its own",
+	/* kbald decides every request (decide.h), but on connections the
+	 * packet path joins, asked for by name: there, per connection */
+	if (proxied >= 0 && (manager >= 0 || excluded >= 0) && packet_named(c, proxied))
+		conf_pwarn(p, c->pass[proxied].line, "KbalSplice packet joins a keep-alive "
+			   "connection at its second request, whose route its later requests "
+			   "follow: a later request for %s (line %d) on it reaches the member; "
+			   "serve %s on a listener of its own, or use KbalSplice sockmap, which "
+			   "decides every request",
 			   manager >= 0 ? c->location[manager].path : c->pass[excluded].path,
 			   manager >= 0 ? c->location[manager].line : c->pass[excluded].line,
 			   manager >= 0 ? "the balancer-manager" : "it");

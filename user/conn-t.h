@@ -91,22 +91,28 @@ struct kbal_conn {
 				       * direction's FIN to go */
 	uint8_t connected;            /* fd[MEMBER] established */
 	uint8_t local;                /* kbald answers itself, then closes */
-	uint8_t flow_in_map;
 	uint8_t paused;               /* bit dir: spliced direction paused (backpressure) */
-	uint16_t flow_slot;           /* 1 + its place in the pending updates */
 	uint8_t changed;              /* route changed: send the cookie */
 	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
 	uint8_t dead;                 /* closed; freed after this epoll batch */
 	uint8_t once;                 /* the client asked for no second request */
 	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
-	uint8_t handed;               /* both directions spliced or copied */
 	uint8_t pool;                 /* one request, and the member's connection
 				       * is kept for the next client (pool.h) */
 	uint8_t reused;               /* fd[MEMBER] came from the pool */
 	uint16_t member_lport;        /* fd[MEMBER]'s local port */
+	uint16_t flow_slot;           /* 1 + its place in the pending updates */
 	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
 	uint8_t pkt;                  /* enum kbal_pkt_stage */
 	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
+	uint8_t bounded : 3;          /* BOUND_* (decide.h): the kernel frames its requests */
+	uint8_t agent : 1;            /* kbald decides each of its requests (decide.h) */
+	uint8_t back : 1;             /* the kernel handed something back: taken at
+				       * the boundary (decide_take_back) */
+	uint8_t relay_back : 1;       /* relaying the response whose head came back:
+				       * the member's connection goes after it */
+	uint8_t handed : 1;           /* both directions spliced or copied */
+	uint8_t flow_in_map : 1;
 	uint8_t served;               /* requests kbald served itself on kept member
 				       * connections (at most 255): the first is, the
 				       * second starts the handover (handover.c) */

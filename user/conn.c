@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "conn.h"
 #include "daemon.h"
+#include "decide.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -95,7 +96,7 @@ void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
-	     uint64_t wr)
+	     uint64_t wr, unsigned agent, unsigned bounded)
 {
 	struct kbal_conn *c = calloc(1, sizeof(*c));
 
@@ -113,6 +114,10 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 	c->fd[MEMBER] = -1;
 	c->member = -1;
 	c->key = *key;
+	/* a restart's: kbald decides each request of it (its client may
+	 * still be in the sockhash, the kernel handing it all back) */
+	c->agent = !!agent;
+	c->bounded = bounded;
 	/* the socket's counters say what it carried since it was accepted:
 	 * kbald's say the same (the FIN and handover checks compare them) */
 	c->rd[CLIENT] = c->f->exch_rd = rd;
@@ -192,11 +197,33 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 			return STEP_DONE;
 		}
 	}
+	if (c->pool && dir == UP && c->agent && exch_request_out(c)) {
+		/* the request is out, body and all: the rest is the next's */
+		c->phase[UP] = P_CLOSED;
+		*moved = 1;
+		return STEP_ON;
+	}
+	if (dir == UP && decide_up_waits(c)) {
+		/* the request is out; the kernel frames the next once the
+		 * response's side is spliced: it must know where that ends */
+		if (c->phase[DOWN] < P_SPLICED || !exch_all_written(c, UP) || !c->connected)
+			return STEP_ON;
+		switch (handover_quiet(d, c, UP)) {
+		case HANDOVER_GONE:
+			return c->dead ? STEP_CLOSED : STEP_LEFT;
+		case HANDOVER_MOVED:
+			*moved = 1;
+			break;
+		}
+		return STEP_ON;
+	}
 	/* quiet: all written, its queue found empty */
 	if (c->phase[dir] != P_FLUSH || c->local || c->fin[from] || !c->empty[from] ||
 	    !exch_all_written(c, dir) || !c->connected)
 		return STEP_ON;
 	if (c->pool && dir == UP) {
+		if (c->agent)
+			return STEP_ON;   /* its body is still to come */
 		/* the request is out; nothing else of the client's may reach
 		 * the kept connection */
 		c->phase[UP] = P_CLOSED;
@@ -207,15 +234,22 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		/* the response ended and went out: nothing past it came, the
 		 * member's connection is clean for the next client; this one
 		 * closes, or sends its next request */
-		int clean = c->rd[MEMBER] == c->f->msg_total[DOWN] && exch_all_written(c, UP);
+		int clean = c->rd[MEMBER] == c->f->msg_total[DOWN] &&
+			    (exch_all_written(c, UP) || (c->agent && c->phase[UP] == P_CLOSED));
 
-		if (clean)
+		if (clean && c->relay_back)
+			decide_member_done(d, c);
+		else if (clean)
 			member_release(d, c);
 		/* a client that half-closed behind its request is answered,
 		 * then closed, as Apache does */
 		if (c->once || !clean || c->fin[CLIENT] || c->rdhup & (1u << CLIENT))
 			return STEP_DONE;
 		exch_next(d, c);
+		/* a request handed back may be queued already: no edge says so */
+		if (c->agent && kbal_sock_unread(c->fd[CLIENT]) > 0 && !exch_wake(d, c) &&
+		    !list_linked(&c->ready))
+			list_add_tail(&d->ready, &c->ready);
 		return STEP_LEFT;
 	}
 	switch (handover_quiet(d, c, dir)) {

@@ -12,11 +12,12 @@
 struct kbal_daemon;
 
 /* A client's connection, accepted (rd, wr: what its socket carried
- * before, for a keep-alive connection taken over between two requests):
+ * before, for a keep-alive connection taken over between two requests;
+ * agent, bounded: its c->agent and c->bounded then, decide.h):
  * its first exchange begins. -ENOMEM (fd closed) stops accepting for this
  * turn. */
 int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
-	     uint64_t wr);
+	     uint64_t wr, unsigned agent, unsigned bounded);
 
 /* side's socket into the loop (again: it is there already, as the pool's) */
 int conn_watch(struct kbal_daemon *d, struct kbal_conn *c, int side, int again);

@@ -13,6 +13,7 @@
 #include "balancers.h"
 #include "conn.h"
 #include "daemon.h"
+#include "decide.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -135,6 +136,8 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	err = kbal_flows_init(d);
 	if (!err)
 		err = balancers_load(d);
+	if (!err)
+		err = decide_init(d);
 	if (err)
 		goto fail;
 	if (snap)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include "conf.h"
 #include "list.h"
+#include "decide.h"
 #include "loop.h"
 #include "maps.h"
 #include "pool.h"
@@ -95,6 +96,7 @@ struct kbal_daemon {
 	struct kbal_pool pool;      /* idle kept-alive connections to members */
 	uint64_t pool_scan;
 	struct kbal_sockmap_state sm;
+	struct kbal_decide decide;  /* what the kernel may keep (decide.c) */
 	struct kbal_packet_state pk;
 	int stop;
 	/* restart in place (SIGHUP, SIGUSR1; restart.c): the first

@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include "conn-t.h"
 #include "daemon.h"
+#include "decide.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -27,11 +29,15 @@
 
 
 /*
- * The first-exchange state is ~70 KiB and lives for one exchange: a few
- * are kept for the next connections rather than given back to malloc,
- * which would trim and refault the heap at every new connection.
+ * The first-exchange state is ~70 KiB and lives for one exchange: the last
+ * FIRST_CACHE given back are kept for the next connections (their pages
+ * stay mapped: no fault at every new connection); the others are mapped
+ * for themselves and unmapped when done, so that a burst of clients
+ * leaves nothing resident behind it. (From malloc, whether such a block
+ * went back to the system depended on its mmap threshold, which moves
+ * with what was freed before: a burst left up to 12 KiB per client.)
  */
-#define FIRST_CACHE 16
+#define FIRST_CACHE 64
 
 static struct kbal_first *first_cache[FIRST_CACHE];
 
@@ -39,10 +45,17 @@ static unsigned first_cached;
 
 struct kbal_first *first_alloc(void)
 {
-	struct kbal_first *f = first_cached ? first_cache[--first_cached] : malloc(sizeof(*f));
+	struct kbal_first *f;
 
-	if (f)
-		memset(f, 0, offsetof(struct kbal_first, buf));
+	if (first_cached) {
+		f = first_cache[--first_cached];
+	} else {
+		f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+		if (f == MAP_FAILED)
+			return NULL;
+	}
+	memset(f, 0, offsetof(struct kbal_first, buf));
 	return f;
 }
 
@@ -56,14 +69,14 @@ void first_free(struct kbal_conn *c)
 	if (first_cached < FIRST_CACHE)
 		first_cache[first_cached++] = c->f;
 	else
-		free(c->f);
+		munmap(c->f, sizeof(*c->f));
 	c->f = NULL;
 }
 
 void first_cache_drop(void)
 {
 	while (first_cached)
-		free(first_cache[--first_cached]);
+		munmap(first_cache[--first_cached], sizeof(struct kbal_first));
 }
 
 /* Answer the client ourselves (error, manager), then close. */
@@ -108,6 +121,12 @@ static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_first *f = c->f;
 	const struct kbal_http_msg *msg = &f->msg[UP];
 
+	/* a connection kbald decides request by request (decide.h): any
+	 * HTTP/1.1 request but a tunnel's, with its body; what the client sent
+	 * behind it waits for the next exchange (exch_request_end()) */
+	if (c->agent && !c->once)
+		return msg->http_major == 1 && msg->http_minor == 1 && !msg->upgrade &&
+		       kbal_http_keepalive_only(msg, f->buf[UP]);
 	if (msg->http_major != 1 || msg->http_minor != 1 || msg->chunked ||
 	    msg->content_length > 0 || msg->expect_continue || msg->upgrade ||
 	    f->len[UP] != msg->head_len)
@@ -125,14 +144,62 @@ static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
  * KeepAliveTimeout at most (conn_run_timers). Nothing of the client's was
  * read beyond the request (exch_on_kept()).
  */
+uint32_t exch_request_end(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	uint64_t start = c->rd[CLIENT] - f->len[UP];   /* where buf[UP] starts */
+
+	if (c->phase[UP] == P_HEAD || c->phase[UP] == P_BODY)
+		return f->fed[UP];
+	if (f->msg_total[UP] <= start)
+		return 0;
+	return f->msg_total[UP] - start < f->len[UP] ? (uint32_t)(f->msg_total[UP] - start) :
+						       f->len[UP];
+}
+
+int exch_request_out(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+
+	return c->phase[UP] == P_FLUSH && f->out_sent[UP] == f->out_len[UP] &&
+	       c->rd[CLIENT] >= f->msg_total[UP] && f->fwd[UP] >= exch_request_end(c);
+}
+
+/* The client's next request, read with the last: a new exchange on the
+ * same buffers, at once. */
+static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left)
+{
+	struct kbal_first *f = c->f;
+
+	memmove(f->buf[UP], f->buf[UP] + f->len[UP] - left, left);
+	for (int i = 0; i < 2; i++)
+		if (f->out_owned[i])
+			free(f->out[i]);
+	memset(f, 0, offsetof(struct kbal_first, buf));
+	f->len[UP] = left;
+	kbal_http_init_request(&f->msg[UP]);
+	kbal_http_init_response(&f->msg[DOWN]);
+	f->exch_rd = c->rd[CLIENT] - left;
+	f->exch_wr = c->wr[CLIENT];
+	f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	list_del(&c->node);
+	list_add_tail(&d->first, &c->node);
+	if (!list_linked(&c->ready))
+		list_add_tail(&d->ready, &c->ready);
+}
+
 void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	uint32_t left = c->f->len[UP] - exch_request_end(c);
+
+
 	if (c->served < UINT8_MAX)
 		c->served++;
-	first_free(c);
+	if (!left)
+		first_free(c);
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
 	c->member = -1;
-	c->pool = c->reused = c->changed = c->once = 0;
+	c->pool = c->reused = c->changed = c->once = c->relay_back = 0;
 	c->want_packet = 0;
 	c->why = KBAL_WHY_NONE;
 	c->empty[CLIENT] = c->empty[MEMBER] = 0;
@@ -141,6 +208,10 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 	c->rd[MEMBER] = c->wr[MEMBER] = 0;   /* the released connection's, counted */
 	c->member_lport = 0;
 	c->since = d->loop.now;
+	if (left) {
+		exch_carry(d, c, left);
+		return;
+	}
 	list_del(&c->node);
 	list_add_tail(&d->idle, &c->node);
 }
@@ -200,6 +271,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	c->balancer = d->conf->pass[pass].balancer;
+	decide_plan(d, c);
 	c->pool = exch_on_kept(d, c);
 	handover_plan(d, c);
 	if (d->maps.balancers[c->balancer].sticky[0])
@@ -305,6 +377,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			if (c->local)
 				return;
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
+			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->msg_end);
 			c->phase[UP] = P_FLUSH;
 		} else if (i == DOWN && rc == KBAL_HTTP_HEAD) {
 			if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
@@ -315,7 +388,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				continue;
 			}
 			/* a member that closes after this response keeps nothing */
-			if (c->pool && (!msg->keep_alive || msg->status == 101)) {
+			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 				c->pool = 0;
 				member_unkeep(d, c);
 			}
@@ -389,6 +462,9 @@ int exch_write(struct kbal_conn *c, int dir)
 	 * rewritten head in the same send: one segment for a small answer. */
 	limit = c->phase[i] == P_HEAD ? f->ready[i] :
 		c->phase[i] == P_BODY ? f->fed[i] : f->len[i];
+	/* a kept connection gets the request, not what follows it */
+	if (i == UP && c->pool && c->phase[UP] == P_FLUSH)
+		limit = exch_request_end(c);
 	for (;;) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };
@@ -438,6 +514,10 @@ int exch_read(struct kbal_conn *c, int dir)
 
 	if (c->fin[from] || c->fd[from] < 0 || (from == MEMBER && !c->connected))
 		return 0;
+	/* the next request of a connection the kernel will frame: left in
+	 * the socket, for the stream parser (decide_up_waits()) */
+	if (dir == UP && decide_up_waits(c))
+		return 0;
 	if (f->len[dir] == BUF_SIZE)
 		c->empty[from] = 0;  /* unknown: not a state to hand over in */
 	while (f->len[dir] < BUF_SIZE) {
@@ -464,6 +544,8 @@ int exch_read(struct kbal_conn *c, int dir)
 			c->fin[from] = 1;
 			return 1;
 		}
+		if (errno == ESTRPIPE)
+			continue;   /* the stream parser stopped there (decide.c) */
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			c->empty[from] = 1;
 		else if (errno != EINTR)

@@ -35,6 +35,12 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int dir);
 /* the exchange on a kept member connection is over, the client's goes on:
  * it waits for its next request without buffers (the idle list) */
 void exch_next(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* Where the request ends in buf[UP] (its parsed part while it is still
+ * read); and whether all of it went out: on a kept member connection
+ * (c->pool) what follows it is the next exchange's. */
+uint32_t exch_request_end(const struct kbal_conn *c);
+int exch_request_out(const struct kbal_conn *c);
 /* ... which came: 0, or -ENOMEM */
 int exch_wake(struct kbal_daemon *d, struct kbal_conn *c);
 

@@ -47,7 +47,7 @@ void kbal_flows_flush(struct kbal_daemon *d)
 	bpf_map_update_batch(d->maps.flows_fd, fb->upd_key, fb->upd_val, &count, NULL);
 	for (unsigned i = 0; i < n; i++) {
 		fb->upd_conn[i]->flow_slot = 0;
-		fb->upd_conn[i]->flow_in_map |= i < count;
+		fb->upd_conn[i]->flow_in_map |= (i < count);
 	}
 }
 

@@ -69,7 +69,8 @@ void handover_fini(struct kbal_daemon *d)
  */
 int handover_copies(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	return d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF || c->served == 0;
+	return d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF || c->served == 0 ||
+	       c->agent;
 }
 
 /*
@@ -86,6 +87,10 @@ void handover_plan(struct kbal_daemon *d, struct kbal_conn *c)
 	uint32_t queued;
 
 	c->splice_mode = d->maps.balancers[c->balancer].splice;
+	/* a connection whose later requests the kernel frames is spliced
+	 * with sockmap: the packet path joins it blindly (decide.h) */
+	if (c->bounded && !c->pool && c->splice_mode == KBAL_SPLICE_PACKET)
+		c->splice_mode = KBAL_SPLICE_SOCKMAP;
 	if (c->pool) {
 		/* kbald serves it on a kept member connection: no path yet */
 		c->want_packet = 0;
@@ -123,8 +128,8 @@ int handover_keep_or_take(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rs = &f->msg[DOWN];
 	uint64_t rest;
 
-	if (!c->pool || c->once)
-		return 0;
+	if (!c->pool || c->once || c->relay_back || c->agent)
+		return 0;   /* kbald follows it: its connection goes on after it */
 	rest = rs->content_length < 0 ? UINT64_MAX :
 	       (uint64_t)rs->content_length - (f->len[DOWN] - rs->head_len);
 	if (rs->done || (rs->content_length >= 0 && rest <= SPLICE_MIN))
@@ -142,6 +147,10 @@ int handover_follow_response(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_http_msg *msg = &c->f->msg[DOWN];
 
+	/* the kernel frames a response from where kbald leaves it: a known
+	 * length, or its end (a chunked one, or one that ends at the close) */
+	if (c->bounded && !c->upgrade && !msg->done && msg->content_length < 0)
+		return 1;
 	if (!c->want_packet)
 		return 0;
 	if (!c->upgrade && !msg->done && msg->content_length >= 0 &&

@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 #include "conn.h"
 #include "daemon.h"
+#include "decide.h"
 #include "exchange.h"
 #include "handover.h"
 #include "log.h"
@@ -175,6 +176,9 @@ static int sk_event_record(void *ctx, void *data, size_t len)
 	dir = side_dir(c->cookie[CLIENT] == ev->cookie ? CLIENT : MEMBER);
 	if (c->phase[dir] != P_SPLICED || (c->paused & (1u << dir)) || paused_list(d, c))
 		return 0;
+	/* kbald copies the rest of the direction without its boundaries */
+	if (c->bounded)
+		decide_unbound(d, c);
 	if (kbal_splice_pause(&d->maps, ev->cookie)) {
 		if (!c->paused)
 			paused_unlist(d, c);
@@ -302,7 +306,9 @@ static int worth_splicing(const struct kbal_conn *c, int dir)
 {
 	const struct kbal_http_msg *rs = &c->f->msg[DOWN];
 
-	if (c->splice_mode == KBAL_SPLICE_OFF)
+	/* kbald decides its requests: a tunnel's bytes are copied (its
+	 * client may be in the sockhash already, handed back) */
+	if (c->splice_mode == KBAL_SPLICE_OFF || c->agent)
 		return 0;
 	if (c->upgrade || c->f->msg[UP].upgrade || !c->once)
 		return 1;
@@ -337,6 +343,9 @@ static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	 * tell. */
 	if (kbal_sock_counts(c->fd[to], &sent, &recvd) == 0)
 		c->base[to] = sent - c->wr[to];
+	/* its later requests framed, and kept only where decided the same */
+	if (c->bounded && decide_arm(d, c, dir))
+		decide_unbound(d, c);
 	err = kbal_splice_dir(&d->maps, c->fd[from], c->cookie[from], c->fd[to]);
 	if (err) {
 		log_debug("splice %s: %s: copying in kbald", dir_name(dir), strerror(-err));
@@ -359,6 +368,10 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 
 	if (c->phase[dir] != P_SPLICED && c->phase[dir] != P_CLOSED)
 		return 0;
+	if (ev & EPOLLERR && c->bounded && !c->agent && decide_stopped(c, side)) {
+		c->back = 1;      /* the stream parser stopped where it hands back */
+		ev &= ~EPOLLERR;
+	}
 	if (ev & EPOLLERR) {
 		c->fin[side] = 2;
 		conn_abort(d, c);
@@ -366,6 +379,11 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP) && c->phase[dir] == P_SPLICED && !c->fin[side])
 		c->fin[side] = 1;
+	/* a framed socket is readable only with what the kernel handed back
+	 * (or its FIN): decide_take_back() tells */
+	if (ev & EPOLLIN && c->phase[dir] == P_SPLICED && !c->agent &&
+	    c->bounded & (side == CLIENT ? BOUND_UP : BOUND_DOWN))
+		c->back = 1;
 	return 0;
 }
 
@@ -401,7 +419,27 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 {
 	int waiting = 0;
 
-	for (int dir = 0; dir < 2; dir++) {
+	if (c->back) {
+		uint64_t cookie[2] = { c->cookie[CLIENT], c->cookie[MEMBER] };
+		int r = decide_take_back(d, c);
+
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			/* kbald's again: its first exchange's steps go on */
+			ctab_del(&d->sm, cookie[CLIENT], c);
+			ctab_del(&d->sm, cookie[MEMBER], c);
+			if (c->paused) {
+				paused_unlist(d, c);
+				c->paused = 0;
+			}
+			*moved = 1;
+			return 0;
+		}
+		/* its FINs wait for kbald, who reads what came before them */
+		waiting = c->back;
+	}
+	for (int dir = 0; dir < 2 && !c->back; dir++) {
 		int from = dir_src(dir);
 		uint64_t sent = 0;
 
@@ -428,9 +466,10 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 			waiting = 1;
 		}
 	}
-	if (c->f && waiting) {
+	if (c->f && waiting && !c->back) {
 		/* copied one way after a pause (d->first): the first
-		 * exchanges' timer looks at the other way's FIN again */
+		 * exchanges' timer looks at the other way's FIN again
+		 * (one handed back waits for kbald's exchange instead) */
 		c->f->deadline = d->loop.now + DRAIN_RELAY_NS;
 	} else if (!c->f && c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
 		list_del(&c->node);
@@ -479,6 +518,7 @@ static void sm_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 
 static void sm_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	decide_forget(d, c);
 	if (c->paused) {
 		paused_unlist(d, c);
 		c->paused = 0;

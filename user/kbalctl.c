@@ -85,6 +85,8 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_PKT_REUSED] = "pkt_reused",
 		[KBAL_STAT_SK_BACKLOG] = "sk_backlog",
 		[KBAL_STAT_PKT_EV_LOST] = "pkt_ev_lost",
+		[KBAL_STAT_SK_KEPT] = "sk_kept",
+		[KBAL_STAT_SK_BACK] = "sk_back",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];
@@ -131,8 +133,12 @@ static int cmd_set(struct kbal_maps *m, char **argv)
 				fprintf(stderr, "kbalctl: bad status '%s' (e.g. +D, -D, +H)\n", kv + 7);
 				return 2;
 			}
-			/* one word written in place: kbald's counters are untouched */
+			/* one word written in place: kbald's counters are untouched;
+			 * the balancer's generation tells the kernel that requests
+			 * it kept may now be decided otherwise */
 			__atomic_store_n(&mb->status, st, __ATOMIC_RELEASE);
+			__atomic_add_fetch(&m->balancers[mb->balancer % KBAL_MAX_BALANCERS].gen, 1,
+					   __ATOMIC_RELEASE);
 		} else if (!strncmp(kv, "loadfactor=", 11)) {
 			char *end;
 			long lf = strtol(kv + 11, &end, 10);

@@ -101,7 +101,7 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		}
 		struct kbal_flow_key key = { .client_addr = sa.sin_addr.s_addr,
 					     .client_port = sa.sin_port, .listen_port = l->port };
-		if (conn_new(d, fd, &key, 0, 0))
+		if (conn_new(d, fd, &key, 0, 0, 0, 0))
 			return;
 	}
 }

@@ -22,7 +22,7 @@
 static const char *const pinned_names[] = {
 	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_FLOWS,
 	KBAL_MAP_SK_SRC, KBAL_MAP_SK_DST, KBAL_MAP_STATS, KBAL_MAP_PKT, KBAL_MAP_PKT_LIVE,
-	KBAL_MAP_PKT_SEEN, KBAL_MAP_PKT_EVENTS,
+	KBAL_MAP_PKT_SEEN, KBAL_MAP_PKT_EVENTS, KBAL_MAP_SK_HTTP, KBAL_MAP_RULES,
 };
 
 static void maps_reset(struct kbal_maps *m)
@@ -30,6 +30,7 @@ static void maps_reset(struct kbal_maps *m)
 	memset(m, 0, sizeof(*m));
 	m->lock_fd = m->meta_fd = m->balancers_fd = m->members_fd = -1;
 	m->flows_fd = m->src_fd = m->dst_fd = m->stats_fd = m->events_fd = -1;
+	m->http_fd = m->rules_fd = -1;
 }
 
 /* bpffs must be mounted where the pins go; mount it at /sys/fs/bpf if not. */
@@ -188,6 +189,8 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 	m->dst_fd = bpf_map__fd(skel->maps.kbal_sk_dst);
 	m->stats_fd = bpf_map__fd(skel->maps.kbal_stats);
 	m->events_fd = bpf_map__fd(skel->maps.kbal_sk_events);
+	m->http_fd = bpf_map__fd(skel->maps.kbal_sk_http);
+	m->rules_fd = bpf_map__fd(skel->maps.kbal_rules);
 
 	/* Parser and verdict, not BPF_SK_SKB_VERDICT alone: the verdict-only
 	 * path reads with tcp_read_skb(), which redirects the already
@@ -324,6 +327,8 @@ const char *kbal_why_name(unsigned why)
 		[KBAL_WHY_REPAIR]   = "tcp-repair",
 		[KBAL_WHY_MAP]      = "map-full",
 		[KBAL_WHY_COPYING]  = "copied-first",
+		[KBAL_WHY_BACK]     = "handed-back",
+		[KBAL_WHY_REWRITE]  = "kbald-rewrites",
 	};
 
 	return why < KBAL_WHY_MAX && names[why] ? names[why] : "?";

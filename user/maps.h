@@ -27,6 +27,7 @@ struct kbal_maps {
 	int meta_fd, balancers_fd, members_fd;
 	int flows_fd, src_fd, dst_fd, stats_fd;
 	int events_fd;                   /* kbal_sk_events (kbald only; the skeleton's) */
+	int http_fd, rules_fd;           /* kbal_sk_http, kbal_rules (kbald only) */
 };
 
 /*

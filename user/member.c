@@ -115,6 +115,17 @@ void member_unkeep(struct kbal_daemon *d, struct kbal_conn *c)
 			 strerror(errno));
 }
 
+/* A failure counted; a member that enters the error state changes what its
+ * balancer decides: the kernel keeps no request decided before (decide.h) */
+static void member_fail(struct kbal_daemon *d, struct kbal_member *m)
+{
+	unsigned before = m->status;
+
+	kbal_lb_failed(m, d->loop.now);
+	if (m->status != before)
+		d->maps.balancers[m->balancer].gen++;
+}
+
 /* kbald is out of descriptors (or socket memory): its own limit, not the
  * member's fault, and no reason to refuse the client */
 static int out_of_fds(int err)
@@ -234,7 +245,7 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 			exch_error(c, 503);
 			return;
 		}
-		kbal_lb_failed(&d->maps.members[idx], d->loop.now);
+		member_fail(d, &d->maps.members[idx]);
 	}
 }
 
@@ -258,7 +269,7 @@ void member_run_fd_waiters(struct kbal_daemon *d)
 		if (err) {
 			log_warn("connect to %s: %s", d->maps.members[c->member].url, strerror(-err));
 			if (err != -EADDRNOTAVAIL)
-				kbal_lb_failed(&d->maps.members[c->member], d->loop.now);
+				member_fail(d, &d->maps.members[c->member]);
 			member_pick_connect(d, c);
 		}
 		conn_progress(d, c);
@@ -272,7 +283,7 @@ void member_failed(struct kbal_daemon *d, struct kbal_conn *c, const char *why)
 
 	log_warn("member %s (route %s) %s: error state for %u s", m->url, m->route, why,
 		 m->retry_sec);
-	kbal_lb_failed(m, d->loop.now);
+	member_fail(d, m);
 	kbal_loop_del(&d->loop, c->fd[MEMBER]);
 	close(c->fd[MEMBER]);
 	c->fd[MEMBER] = -1;
@@ -286,7 +297,10 @@ void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 	c->connected = 1;
 	m->busy++;
 	/* Apache clears the error state on the first success after retry */
-	m->status &= ~KBAL_ST_ERROR;
+	if (m->status & KBAL_ST_ERROR) {
+		m->status &= ~KBAL_ST_ERROR;
+		d->maps.balancers[m->balancer].gen++;   /* decide.h */
+	}
 	struct sockaddr_in local = { 0 };
 	const struct sockaddr_in *known_local = NULL;
 

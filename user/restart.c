@@ -49,7 +49,8 @@ static void conn_export(const struct kbal_conn *from, struct kbal_to_conn *to)
 	TO_ARRAYS(TO_COPY)
 	to->member = from->member;
 	to->balancer = from->balancer;
-	to->flags = from->flow_in_map ? KBAL_TO_IN_MAP : 0;
+	to->flags = (from->flow_in_map ? KBAL_TO_IN_MAP : 0) | (from->agent ? KBAL_TO_AGENT : 0) |
+		    from->bounded * KBAL_TO_BOUND;
 	if (from->pf) {
 		to->has_pf = 1;
 		to->pf = *from->pf;
@@ -198,7 +199,8 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 
 	if (r->flags & KBAL_TO_FRESH) {
 		/* fd taken, even on failure */
-		conn_new(d, r->fd[CLIENT], &r->key, r->rd[CLIENT], r->wr[CLIENT]);
+		conn_new(d, r->fd[CLIENT], &r->key, r->rd[CLIENT], r->wr[CLIENT],
+			 r->flags & KBAL_TO_AGENT, (r->flags / KBAL_TO_BOUND) & 7);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
@@ -222,6 +224,10 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	c->member = member;
 	c->balancer = balancer;
 	c->flow_in_map = !!(r->flags & KBAL_TO_IN_MAP);
+	c->agent = !!(r->flags & KBAL_TO_AGENT);
+	c->bounded = (r->flags / KBAL_TO_BOUND) & 7;
+	/* something the kernel handed back while no image watched */
+	c->back = c->bounded && !c->agent;
 	c->connected = 1;
 	c->handed = 1;
 	if (r->flags & KBAL_TO_RELAY) {

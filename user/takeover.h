@@ -25,7 +25,7 @@
 
 #define KBAL_TAKEOVER_ENV "KBAL_TAKEOVER"
 /* bump when a record or the meaning of a field changes */
-#define KBAL_TAKEOVER_VERSION 4
+#define KBAL_TAKEOVER_VERSION 5
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first
@@ -49,6 +49,8 @@ enum {
 	KBAL_TO_FRESH    = 1u << 1,    /* accepted, nothing read yet: a new client */
 	KBAL_TO_RELAY    = 1u << 2,    /* copied by kbald (KbalSplice off), nothing
 					* in its buffers */
+	KBAL_TO_AGENT    = 1u << 3,    /* kbald decides each of its requests */
+	KBAL_TO_BOUND    = 1u << 4,    /* bits 4-6: its BOUND_* (decide.h) */
 };
 
 struct kbal_takeover {

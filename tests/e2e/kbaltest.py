@@ -81,6 +81,14 @@ ProxyPreserveHost On
 </Location>
 """
 
+
+def without_route_cookie(conf):
+    """conf without the example's Set-Cookie rule (Header ... env=
+    BALANCER_ROUTE_CHANGED): a request that names no route then stays on
+    its connection's member in the kernel; with the rule its response needs
+    the cookie, which kbald adds, so kbald decides it (test_decide.py)."""
+    return "\n".join(l for l in conf.split("\n") if not l.startswith("Header add Set-Cookie"))
+
 # Member flags in kbal_members.status (include/kbal_shared.h)
 ST_DISABLED, ST_STOPPED, ST_ERROR, ST_HOT_STANDBY = 1, 2, 4, 8
 FLOW_FIRST, FLOW_SPLICED, FLOW_CLOSING = 0, 1, 2
@@ -1268,7 +1276,7 @@ class Env:
 
     STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer",
              "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused", "sk_backlog",
-             "pkt_ev_lost")
+             "pkt_ev_lost", "sk_kept", "sk_back")
 
     def stats(self):
         """kbal_stats summed over the CPUs' lines (one per CPU), by name."""

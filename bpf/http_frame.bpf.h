@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * http_frame.bpf.h - HTTP/1.1 message boundaries for the sockmap path's
+ * stream parser and verdict (sockmap.bpf.c; the state is kbal_sk_http in
+ * kbal_shared.h).
+ *
+ * The parser says how long the next message is: a head (up to its empty
+ * line), a piece of a body, a chunk-size line, a trailer. The verdict reads
+ * a head once, byte by byte in a bpf_loop() (the verifier checks the step
+ * once, whatever the head's length), and decides whether kbald would route
+ * the request where the connection's requests go now. It is strict where
+ * kbald's parser is strict, and stricter where being exact would cost code:
+ * whatever it does not recognise goes to kbald, which decides it exactly
+ * (a path with '%' or a dot segment, a URL naming the sticky session, a
+ * cookie it would have to trim, HEAD, Upgrade, Expect, chunked requests).
+ */
+#ifndef KBAL_HTTP_FRAME_BPF_H
+#define KBAL_HTTP_FRAME_BPF_H
+
+#include "kbal_maps.bpf.h"
+
+#define KBAL_HEAD_MAX  8192            /* a longer head goes to kbald */
+#define KBAL_HEAD_MASK (KBAL_HEAD_MAX - 1)
+#define KBAL_LINE_MAX  64              /* a chunk-size line */
+#define KBAL_LEN_MAX   (1ull << 40)    /* a larger length goes to kbald */
+
+enum {
+	HDR_OTHER = 0,
+	HDR_HOST,
+	HDR_CL,
+	HDR_COOKIE,
+	HDR_TE,
+	HDR_REWRITTEN,                 /* Location, Content-Location, URI */
+	HDR_REFUSED,                   /* a request kbald must see */
+};
+
+/* A head's parse. It lives in the scratch map, not on the stack: the
+ * verifier tracks a map value's fields as unknown, so the loop's states
+ * converge (on the stack, each field's known value splits them). */
+struct head_parse {
+	char sticky[KBAL_ROUTE_LEN];   /* the balancer's sticky name */
+	__u32 sticky_len;              /* 0: none */
+	__u32 n;                       /* the head's length */
+	__u32 request;                 /* 1: a request, 0: a response */
+	__u32 ls;                      /* where the current line starts */
+	__u32 line;                    /* lines ended */
+	__u32 sp1, sp2;                /* the first line's two spaces */
+	__u32 path_end;                /* request: where its path ends */
+	__u32 colon;                   /* a header line: after its ':', 0 before */
+	__u32 hdr;                     /* HDR_* of the current line */
+	__u32 host_off, host_end, nhost;
+	__u64 cl;
+	__u32 ncl, cl_st;              /* Content-Length: seen, 1 digits, 2 after */
+	__u32 te_off, te_end, nte;
+	__u32 ck_st;                   /* Cookie: 0 looking, 2 in our value, 1 done */
+	__u32 route_off, route_end, nroute;
+	__u32 rewritten;
+	__u32 end;                     /* the empty line's end */
+	__u32 bad;
+};
+
+struct chunk_parse {
+	__u32 n;
+	__u64 size;
+	__u32 digits;
+	__u32 ext;                     /* after ';': chunk extensions, ignored */
+	__u32 bad;
+};
+
+struct kbal_scratch {
+	__u8 b[KBAL_HEAD_MAX];
+	struct head_parse hp;
+	struct chunk_parse cp;
+};
+
+/* a bpf_loop() step's context: the bytes, and the parse of them */
+struct frame_ctx {
+	__u8 *b;
+	void *p;
+};
+
+/* a head's bytes, copied once per message: this CPU's */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kbal_scratch);
+} kbal_scratch SEC(".maps");
+
+static __always_inline struct kbal_scratch *frame_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&kbal_scratch, &zero);
+}
+
+/* n bytes of skb from off, 1 <= n <= KBAL_HEAD_MAX, into the scratch */
+static __always_inline __u8 *frame_load(struct __sk_buff *skb, __u32 off, __u32 n)
+{
+	struct kbal_scratch *s = frame_scratch();
+
+	if (!s || n == 0 || n > KBAL_HEAD_MAX)
+		return NULL;
+	if (bpf_skb_load_bytes(skb, off, s->b, n))
+		return NULL;
+	return s->b;
+}
+
+#define B(i) (b[(i) & KBAL_HEAD_MASK])
+
+/* --------------------------------------------------- where a head ends */
+
+struct eoh_ctx {
+	__u8 *b;
+	__u32 n;
+	__u32 end;
+};
+
+/* an empty line: "\r\n\r\n", or bare "\n\n" (kbald's parser refuses those,
+ * so the verdict sends them to kbald; the parser must still end the head
+ * there, or the request would wait for bytes that never come) */
+static long eoh_step(__u32 i, struct eoh_ctx *e)
+{
+	__u8 *b = e->b;
+
+	if (i >= e->n)
+		return 1;
+	if (B(i) != '\n' || i == 0)
+		return 0;
+	if (B(i - 1) == '\n' || (i >= 2 && B(i - 1) == '\r' && B(i - 2) == '\n')) {
+		e->end = i + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* The length of the head that starts at off, 0 while it is incomplete, or
+ * all of avail when none ends within KBAL_HEAD_MAX (a message the verdict
+ * hands to kbald, which answers as Apache does). */
+static __always_inline __u32 frame_head(struct __sk_buff *skb, __u32 off, __u32 avail,
+					__u32 line_max)
+{
+	struct eoh_ctx e = {};
+	__u32 n = avail < line_max ? avail : line_max;
+
+	e.b = frame_load(skb, off, n);
+	if (!e.b)
+		return avail;
+	e.n = n;
+	bpf_loop(KBAL_HEAD_MAX, eoh_step, &e, 0);
+	if (e.end)
+		return e.end;
+	return avail >= line_max ? avail : 0;
+}
+
+struct eol_ctx {
+	__u8 *b;
+	__u32 n;
+	__u32 end;
+};
+
+static long eol_step(__u32 i, struct eol_ctx *e)
+{
+	__u8 *b = e->b;
+
+	if (i >= e->n)
+		return 1;
+	if (B(i) == '\n') {
+		e->end = i + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* a chunk-size line's length, 0 while incomplete, avail if too long */
+static __always_inline __u32 frame_line(struct __sk_buff *skb, __u32 off, __u32 avail)
+{
+	struct eol_ctx e = {};
+	__u32 n = avail < KBAL_LINE_MAX ? avail : KBAL_LINE_MAX;
+
+	e.b = frame_load(skb, off, n);
+	if (!e.b)
+		return avail;
+	e.n = n;
+	bpf_loop(KBAL_LINE_MAX, eol_step, &e, 0);
+	if (e.end)
+		return e.end;
+	return avail >= KBAL_LINE_MAX ? avail : 0;
+}
+
+/* ------------------------------------------------------------ a head */
+
+static __always_inline int is_tchar(__u8 c)
+{
+	if (c >= 'a' && c <= 'z')
+		return 1;
+	if (c >= 'A' && c <= 'Z')
+		return 1;
+	if (c >= '0' && c <= '9')
+		return 1;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+	case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+		return 1;
+	}
+	return 0;
+}
+
+/* b[off, off + len) is the lower-case name lit, of length len */
+static __always_inline int name_is(const __u8 *b, __u32 off, __u32 len, const char *lit,
+				   __u32 litlen)
+{
+	if (len != litlen)
+		return 0;
+	for (__u32 k = 0; k < 20; k++) {
+		if (k >= litlen)
+			break;
+		if ((B(off + k) | 0x20) != lit[k])
+			return 0;
+	}
+	return 1;
+}
+
+/* the sticky name at b[i] (exactly, as kbald's compare) */
+static __always_inline int sticky_at(const __u8 *b, __u32 i, const struct head_parse *p)
+{
+	for (__u32 k = 0; k < KBAL_ROUTE_LEN; k++) {
+		if (k >= p->sticky_len)
+			return 1;
+		if (B(i + k) != (__u8)p->sticky[k])
+			return 0;
+	}
+	return 1;
+}
+
+static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __u32 len)
+{
+	__u32 off = p->ls;
+
+	if (name_is(b, off, len, "content-length", 14))
+		return HDR_CL;
+	if (name_is(b, off, len, "transfer-encoding", 17))
+		return p->request ? HDR_REFUSED : HDR_TE;
+	if (p->request) {
+		if (name_is(b, off, len, "host", 4))
+			return HDR_HOST;
+		if (name_is(b, off, len, "cookie", 6))
+			return HDR_COOKIE;
+		if (name_is(b, off, len, "expect", 6) || name_is(b, off, len, "upgrade", 7))
+			return HDR_REFUSED;
+		return HDR_OTHER;
+	}
+	if (name_is(b, off, len, "location", 8) || name_is(b, off, len, "uri", 3) ||
+	    name_is(b, off, len, "content-location", 16))
+		return HDR_REWRITTEN;
+	return HDR_OTHER;
+}
+
+/* a byte of the request line: METHOD SP /path[?query] SP HTTP/1.1 */
+static __always_inline void request_line_byte(const __u8 *b, struct head_parse *p, __u32 i,
+					      __u8 c, __u8 prev)
+{
+
+	if (!p->sp1) {
+		if (c == ' ') {
+			/* kbald follows HEAD's response and CONNECT's tunnel */
+			if (i == 0 || (i == 4 && B(0) == 'H' && B(1) == 'E' && B(2) == 'A' &&
+				       B(3) == 'D') || (i == 7 && B(0) == 'C' && B(1) == 'O'))
+				p->bad = 1;
+			p->sp1 = i;
+		} else if (c < 'A' || c > 'Z') {
+			p->bad = 1;
+		}
+		return;
+	}
+	if (!p->sp2) {
+		if (c == ' ') {
+			if (i == p->sp1 + 1)
+				p->bad = 1;
+			p->sp2 = i;
+			if (!p->path_end)
+				p->path_end = i;
+			return;
+		}
+		if (c <= 0x20 || c >= 0x7f || c == '#') {
+			p->bad = 1;
+			return;
+		}
+		if (i == p->sp1 + 1) {
+			if (c != '/')
+				p->bad = 1;   /* absolute-form, '*': kbald's */
+			return;
+		}
+		if (!p->path_end) {
+			/* a path kbald would normalise before matching */
+			if (c == '?')
+				p->path_end = i;
+			else if (c == '%' || (prev == '/' && (c == '/' || c == '.')))
+				p->bad = 1;
+		}
+		/* a session named in the URL wins over the cookie */
+		if (p->sticky_len && (prev == ';' || prev == '?' || prev == '&') &&
+		    sticky_at(b, i, p))
+			p->bad = 1;
+		return;
+	}
+	if (c <= 0x20 || c >= 0x7f)
+		p->bad = 1;
+}
+
+/* a response's status line: HTTP/1.x SSS reason */
+static __always_inline void status_line_end(const __u8 *b, struct head_parse *p, __u32 i)
+{
+	__u32 ls = p->ls;
+
+	if (i < ls + 13 || B(ls) != 'H' || B(ls + 1) != 'T' || B(ls + 2) != 'T' ||
+	    B(ls + 3) != 'P' || B(ls + 4) != '/' || B(ls + 5) != '1' || B(ls + 6) != '.' ||
+	    B(ls + 8) != ' ' || (B(ls + 12) != ' ' && B(ls + 12) != '\r'))
+		p->bad = 1;
+}
+
+/* the request line's end: its version */
+static __always_inline void request_line_end(const __u8 *b, struct head_parse *p, __u32 i)
+{
+	__u32 v = p->sp2 + 1;
+
+	if (!p->sp2 || i != v + 9 || B(v) != 'H' || B(v + 1) != 'T' || B(v + 2) != 'T' ||
+	    B(v + 3) != 'P' || B(v + 4) != '/' || B(v + 5) != '1' || B(v + 6) != '.' ||
+	    B(v + 7) != '1')
+		p->bad = 1;
+}
+
+static __always_inline void value_byte(const __u8 *b, struct head_parse *p, __u32 i, __u8 c,
+				       __u8 prev)
+{
+	int ows = c == ' ' || c == '\t';
+
+	if ((c < 0x20 && c != '\t') || c == 0x7f) {
+		p->bad = 1;
+		return;
+	}
+	switch (p->hdr) {
+	case HDR_HOST:
+		if (!ows) {
+			if (!p->host_off)
+				p->host_off = i;
+			p->host_end = i + 1;
+		}
+		break;
+	case HDR_TE:
+		if (!ows) {
+			if (!p->te_off)
+				p->te_off = i;
+			p->te_end = i + 1;
+		}
+		break;
+	case HDR_CL:
+		if (c >= '0' && c <= '9' && p->cl_st < 2) {
+			p->cl = p->cl * 10 + (c - '0');
+			p->cl_st = 1;
+			if (p->cl > KBAL_LEN_MAX)
+				p->bad = 1;
+		} else if (ows) {
+			if (p->cl_st == 1)
+				p->cl_st = 2;
+		} else {
+			p->bad = 1;
+		}
+		break;
+	case HDR_COOKIE:
+		/* kbald's cookie_param(): the first NAME that starts the value
+		 * or follows ';', ',' or white space; its value runs to ';'
+		 * or ','. White space it would trim, and a space before '=',
+		 * send the request to kbald. */
+		if (!p->sticky_len || p->ck_st == 1)
+			break;
+		if (p->ck_st == 2) {
+			if (i < p->route_off)
+				break;
+			if (c == ';' || c == ',') {
+				p->route_end = i;
+				p->ck_st = 1;
+			} else if (ows) {
+				p->bad = 1;
+			}
+			break;
+		}
+		if ((i == p->colon || prev == ';' || prev == ',' || prev == ' ' || prev == '\t') &&
+		    sticky_at(b, i, p)) {
+			if (B(i + p->sticky_len) != '=') {
+				p->bad = 1;
+				break;
+			}
+			p->nroute++;
+			p->route_off = i + p->sticky_len + 1;
+			p->ck_st = 2;
+		}
+		break;
+	}
+}
+
+static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 i)
+{
+	if (p->line == 0) {
+		if (p->request)
+			request_line_end(b, p, i);
+		else
+			status_line_end(b, p, i);
+	} else if (i == p->ls + 1) {
+		p->end = i + 1;        /* the empty line */
+		return 1;
+	} else if (!p->colon) {
+		p->bad = 1;
+	} else if (p->hdr == HDR_CL && p->cl_st == 0) {
+		p->bad = 1;
+	} else if (p->hdr == HDR_COOKIE && p->ck_st == 2) {
+		p->route_end = i - 1;
+		p->ck_st = 1;
+	}
+	p->line++;
+	p->ls = i + 1;
+	p->colon = 0;
+	p->hdr = HDR_OTHER;
+	return p->bad ? 1 : 0;
+}
+
+static long head_step(__u32 i, struct frame_ctx *x)
+{
+	struct head_parse *p = x->p;
+	__u8 *b = x->b;
+	__u8 c, prev;
+
+	if (i >= p->n || p->bad)
+		return 1;
+	c = B(i);
+	prev = i ? B(i - 1) : 0;
+	if (c == '\n') {
+		if (prev != '\r') {
+			p->bad = 1;
+			return 1;
+		}
+		return line_end(b, p, i);
+	}
+	if (c == '\r') {
+		if (i + 1 >= p->n || B(i + 1) != '\n')
+			p->bad = 1;
+		return p->bad ? 1 : 0;
+	}
+	if (p->line == 0) {
+		if (p->request)
+			request_line_byte(b, p, i, c, prev);
+		else if (c < 0x20 || c == 0x7f)
+			p->bad = 1;
+		return p->bad ? 1 : 0;
+	}
+	if (p->colon) {
+		value_byte(b, p, i, c, prev);
+		return p->bad ? 1 : 0;
+	}
+	if (c == ':' && i > p->ls) {
+		p->colon = i + 1;
+		p->hdr = header_kind(b, p, i - p->ls);
+		switch (p->hdr) {
+		case HDR_HOST:
+			p->nhost++;
+			break;
+		case HDR_CL:
+			p->ncl++;
+			break;
+		case HDR_TE:
+			p->nte++;
+			break;
+		case HDR_REWRITTEN:
+			p->rewritten = 1;
+			break;
+		case HDR_REFUSED:
+			p->bad = 1;
+			break;
+		}
+		if (p->ncl > 1 || p->nhost > 1 || p->nte > 1)
+			p->bad = 1;   /* kbald answers 400 */
+	} else if (!is_tchar(c)) {
+		p->bad = 1;           /* obs-fold, a space before ':' */
+	}
+	return p->bad ? 1 : 0;
+}
+
+/* Parse the head of n bytes at off into p (the scratch's, zeroed but for
+ * request and the sticky name); p->bad when the kernel does not keep it.
+ * The bytes, or NULL. */
+static __always_inline __u8 *frame_parse_head(struct __sk_buff *skb, __u32 off, __u32 n,
+					      struct head_parse *p)
+{
+	struct frame_ctx x = { .p = p };
+
+	x.b = frame_load(skb, off, n);
+	p->n = n;
+	if (!x.b) {
+		p->bad = 1;
+		return NULL;
+	}
+	bpf_loop(KBAL_HEAD_MAX, head_step, &x, 0);
+	if (!p->end || p->end != n)
+		p->bad = 1;
+	return x.b;
+}
+
+/* ------------------------------------------------------- chunk lines */
+
+static long chunk_step(__u32 i, struct frame_ctx *x)
+{
+	struct chunk_parse *p = x->p;
+	__u8 *b = x->b;
+	__u8 c;
+	int d;
+
+	if (i >= p->n)
+		return 1;
+	c = B(i);
+	if (c == '\r' || c == '\n')
+		return 1;
+	if (p->ext)
+		return 0;
+	d = c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ?
+	    (c | 0x20) - 'a' + 10 : -1;
+	if (d >= 0 && p->digits < 10) {
+		p->size = p->size * 16 + d;
+		p->digits++;
+		return 0;
+	}
+	if (c == ';' && p->digits) {
+		p->ext = 1;
+		return 0;
+	}
+	p->bad = 1;
+	return 1;
+}
+
+/* the chunk size a line of n bytes at off announces; -1 if none */
+static __always_inline __s64 frame_chunk_size(struct __sk_buff *skb, __u32 off, __u32 n)
+{
+	struct kbal_scratch *s = frame_scratch();
+	struct frame_ctx x = {};
+	struct chunk_parse *p;
+
+	if (!s || n < 3 || n > KBAL_LINE_MAX)
+		return -1;
+	p = &s->cp;
+	__builtin_memset(p, 0, sizeof(*p));
+	x.p = p;
+	x.b = frame_load(skb, off, n);
+	if (!x.b)
+		return -1;
+	p->n = n;
+	bpf_loop(KBAL_LINE_MAX, chunk_step, &x, 0);
+	if (p->bad || !p->digits || x.b[(n - 1) & KBAL_HEAD_MASK] != '\n' ||
+	    x.b[(n - 2) & KBAL_HEAD_MASK] != '\r')
+		return -1;
+	return p->size;
+}
+
+#undef B
+
+#endif /* KBAL_HTTP_FRAME_BPF_H */

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * decide.c - every request decided as kbald decides it (decide.h): what the
+ * kernel's framing compares, and a connection taken back at the request or
+ * response head the kernel hands over.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+#include "conn.h"
+#include "daemon.h"
+#include "decide.h"
+#include "exchange.h"
+#include "flows.h"
+#include "log.h"
+#include "splice_sockmap.h"
+
+/* a ProxyPass path as the kernel compares it: runs of '/' as one (kbald's
+ * alias match lets a run in the rule match any run in the path, and the
+ * kernel keeps no path with a run) */
+static size_t rule_path(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *in; in++) {
+		if (*in == '/' && n && out[n - 1] == '/')
+			continue;
+		if (n + 1 >= cap)
+			return 0;
+		out[n++] = *in;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsigned i)
+{
+	struct kbal_rule *rule;
+	size_t len;
+
+	if (r->n == KBAL_RULES_MAX) {
+		r->exact = 0;
+		return;
+	}
+	rule = &r->rule[r->n];
+	len = rule_path(conf->pass[i].path, rule->path, sizeof(rule->path));
+	if (!len) {
+		r->exact = 0;
+		return;
+	}
+	rule->len = len;
+	rule->pass = i;
+	rule->exclude = conf->pass[i].exclude;
+	r->n++;
+}
+
+int decide_init(struct kbal_daemon *d)
+{
+	const struct kbal_conf *conf = d->conf;
+	struct kbal_rules r = { .exact = 1 };
+	__u32 zero = 0;
+
+	/* conf_match_pass_path()'s order: a <Location>'s own rules first,
+	 * the last matching one (so: backwards), then the others in order */
+	for (unsigned i = conf->npass; i-- > 0;)
+		if (conf->pass[i].location >= 0)
+			rules_add(&r, conf, i);
+	for (unsigned i = 0; i < conf->npass; i++)
+		if (conf->pass[i].location < 0)
+			rules_add(&r, conf, i);
+	memset(&d->decide, 0, sizeof(d->decide));
+	d->decide.exact = r.exact;
+	for (unsigned h = 0; h < conf->nheader; h++) {
+		if (!conf->header[h].env[0])
+			d->decide.every_response = 1;
+		else if (!strcmp(conf->header[h].env, "BALANCER_ROUTE_CHANGED"))
+			d->decide.route_cookie = 1;
+	}
+	if (!r.exact)
+		log_info("more ProxyPass rules than the kernel compares (%u), or a path of %u "
+			 "bytes or more: kbald decides every request", KBAL_RULES_MAX,
+			 KBAL_RULE_LEN);
+	if (bpf_map_update_elem(d->maps.rules_fd, &zero, &r, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* Would the kernel forward this rule's requests as kbald does, byte for
+ * byte? kbald rewrites a path the rule maps elsewhere, and the Host
+ * without ProxyPreserveHost. (X-Forwarded-For, -Host and -Server are
+ * kbald's only: docs/configuration.md.) */
+static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_conf_pass *p = &d->conf->pass[c->f->pass];
+
+	return d->decide.exact && !d->decide.every_response && d->conf->preserve_host &&
+	       strcmp(p->path, p->target) == 0 && c->f->host[0] &&
+	       strlen(c->f->host) <= KBAL_HOST_LEN;
+}
+
+static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
+
+	return b->splice == KBAL_SPLICE_PACKET && b->splice_set;
+}
+
+void decide_plan(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_http_msg *msg = &c->f->msg[UP];
+
+	if (c->agent || c->bounded || c->once || msg->upgrade || packet_by_name(d, c))
+		return;
+	if (d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF) {
+		c->agent = 1;   /* kbald copies: each request its own, bodies too */
+		return;
+	}
+	if (kernel_forwards_as_is(d, c)) {
+		c->bounded = BOUND_PLANNED;
+	} else {
+		c->agent = 1;
+		c->why = KBAL_WHY_REWRITE;
+	}
+}
+
+/* what the member's framing starts from: the response kbald is writing */
+static int arm_member(const struct kbal_conn *c, struct kbal_sk_http *st)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rs = &f->msg[DOWN];
+	uint64_t end;
+
+	if (rs->done)
+		end = f->msg_total[DOWN];
+	else if (rs->content_length >= 0)
+		end = f->msg_total[DOWN] + (uint64_t)rs->content_length;
+	else
+		return -EPROTO;   /* no end kbald knows of: it follows such a one */
+	if (c->rd[MEMBER] > end)
+		return -EPROTO;   /* bytes past the response */
+	st->left = end - c->rd[MEMBER];
+	st->expect = st->left ? KBAL_SKX_BODY : KBAL_SKX_HEAD;
+	st->owed = st->left ? 1 : 0;
+	return 0;
+}
+
+/* what the client's framing starts from: the end of the request kbald wrote */
+static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct kbal_sk_http *st)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	uint64_t end = f->msg_total[UP];
+
+	if (rq->chunked || c->rd[CLIENT] > end)
+		return -EPROTO;   /* bytes past the request went on with it */
+	st->client = 1;
+	st->member = c->member;
+	st->pass = f->pass;
+	st->bgen = d->maps.balancers[c->balancer].gen;
+	if (d->decide.route_cookie && d->maps.members[c->member].route[0])
+		st->flags |= KBAL_SKF_ROUTE_COOKIE;
+	st->host_len = strlen(f->host);
+	if (st->host_len > KBAL_HOST_LEN)
+		return -ENAMETOOLONG;
+	memcpy(st->host, f->host, st->host_len);
+	st->left = end - c->rd[CLIENT];
+	st->expect = st->left ? KBAL_SKX_BODY : KBAL_SKX_HEAD;
+	return 0;
+}
+
+int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	struct kbal_sk_http st = {};
+	int side = dir_src(dir), err;
+
+	for (int s = 0; s < 2; s++)
+		if (!c->cookie[s])
+			c->cookie[s] = kbal_sock_cookie(c->fd[s]);
+	st.peer = c->cookie[!side];
+	if (dir == UP) {
+		err = arm_client(d, c, &st);
+	} else {
+		err = arm_member(c, &st);
+		if (d->rev[c->balancer].n)
+			st.flags |= KBAL_SKF_REVERSE;
+	}
+	if (!err && bpf_map_update_elem(d->maps.http_fd, &c->cookie[side], &st, BPF_ANY))
+		err = -errno;
+	if (err) {
+		log_debug("conn %p: %s framed by kbald: %s", (void *)c, dir == UP ? "up" : "down",
+			  strerror(-err));
+		return err;
+	}
+	c->bounded |= dir == UP ? BOUND_UP : BOUND_DOWN;
+	return 0;
+}
+
+void decide_forget(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (c->bounded & BOUND_UP)
+		bpf_map_delete_elem(d->maps.http_fd, &c->cookie[CLIENT]);
+	if (c->bounded & BOUND_DOWN)
+		bpf_map_delete_elem(d->maps.http_fd, &c->cookie[MEMBER]);
+	c->bounded &= BOUND_PLANNED;
+}
+
+static int sk_state(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *st)
+{
+	return bpf_map_lookup_elem(d->maps.http_fd, &cookie, st) ? -errno : 0;
+}
+
+void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_sk_http k;
+
+	/* something handed back already is taken back all the same */
+	if ((c->bounded & BOUND_UP) && !sk_state(d, c->cookie[CLIENT], &k) &&
+	    k.mode == KBAL_SKM_AGENT)
+		return;
+	log_debug("conn %p: its later requests unframed (follow its member)", (void *)c);
+	decide_forget(d, c);
+	c->bounded = 0;
+}
+
+void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+	uint64_t sent, recvd;
+
+	if (kbal_sock_counts(c->fd[MEMBER], &sent, &recvd) == 0) {
+		m->bytes_to += sent;
+		m->bytes_from += recvd;
+	}
+	if (m->busy)
+		m->busy--;
+	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[MEMBER]);
+	if (c->bounded & BOUND_DOWN)
+		bpf_map_delete_elem(d->maps.http_fd, &c->cookie[MEMBER]);
+	c->bounded &= ~BOUND_DOWN;
+	close(c->fd[MEMBER]);   /* and out of the sockhashes */
+	c->fd[MEMBER] = -1;
+	c->cookie[MEMBER] = 0;
+	c->connected = 0;
+	c->member = -1;
+}
+
+/* How many responses the member still owes kbald (0 or 1: the kernel keeps
+ * one request at a time), or -1 while the kernel is not done. */
+static int owed_now(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk_http *k,
+		    const struct kbal_sk_http *m)
+{
+	uint64_t recvd;
+
+	if (m->mode == KBAL_SKM_AGENT) {
+		/* a response head came back. Taking the client's socket lock
+		 * lets a verdict that ran on it meanwhile end first: then its
+		 * count of kept requests is final (the member's verdict made
+		 * the client's AGENT) */
+		kbal_sock_received(c->fd[CLIENT], &recvd);
+		if (sk_state(d, c->cookie[CLIENT], k))
+			return -2;
+		if (m->why != KBAL_SKB_RESPONSE || m->expect != KBAL_SKX_HEAD ||
+		    k->msgs + m->owed != m->msgs + 1)
+			return -2;   /* framing lost within a response */
+		return 1;
+	}
+	if (m->msgs != k->msgs + m->owed || m->expect != KBAL_SKX_HEAD)
+		return -1;   /* the kernel still carries an answer */
+	return 0;
+}
+
+int decide_stopped(const struct kbal_conn *c, int side)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	/* reading SO_ERROR clears it: the socket's next read is a read */
+	return getsockopt(c->fd[side], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ESTRPIPE;
+}
+
+/* What the verdict queued on a socket for kbald (n bytes: one head at
+ * most, the stream parser stops after it) is read into the direction's
+ * buffer; then the socket leaves the sockhashes, and everything after it,
+ * still in its TCP receive queue, is read as from any socket. 0, or -1. */
+static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uint64_t n)
+{
+	struct kbal_first *f = c->f;
+	int dir = side_dir(side);
+
+	while (n) {
+		ssize_t r = recv(c->fd[side], f->buf[dir] + f->len[dir],
+				 n < BUF_SIZE - f->len[dir] ? n : BUF_SIZE - f->len[dir], MSG_DONTWAIT);
+
+		if (r < 0 && errno == ESTRPIPE)
+			continue;
+		if (r <= 0)
+			return -1;   /* counted as queued, yet not there */
+		f->len[dir] += r;
+		c->rd[side] += r;
+		n -= r;
+	}
+	bpf_map_delete_elem(d->maps.src_fd, &c->cookie[side]);
+	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[side]);
+	bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);
+	c->bounded &= ~(side == CLIENT ? BOUND_UP : BOUND_DOWN);
+	return 0;
+}
+
+/* the verdict counted them queued; the psock's worker may still be moving
+ * them to where a read finds them */
+static int queued_there(const struct kbal_conn *c, int side, uint64_t n)
+{
+	return !n || (uint64_t)kbal_sock_unread(c->fd[side]) >= n;
+}
+
+int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_sk_http k, m;
+	uint64_t sent, recvd;
+	int owed;
+
+	if (c->agent || !(c->bounded & BOUND_UP) || sk_state(d, c->cookie[CLIENT], &k)) {
+		c->back = 0;
+		return 0;
+	}
+	if (!(c->bounded & BOUND_DOWN) || c->phase[DOWN] != P_SPLICED ||
+	    c->phase[UP] != P_SPLICED || sk_state(d, c->cookie[MEMBER], &m)) {
+		/* kbald still writes the response (or copies it): looked at
+		 * again once the member's side is framed */
+		c->back = k.mode == KBAL_SKM_AGENT;
+		return 0;
+	}
+	if (k.mode == KBAL_SKM_KERNEL && m.mode == KBAL_SKM_KERNEL) {
+		c->back = 0;          /* a FIN's event, nothing handed back */
+		return 0;
+	}
+	c->back = 1;
+	owed = owed_now(d, c, &k, &m);
+	if (owed == -1)
+		return 0;
+	if (owed < -1) {
+		log_warn("conn %p: a member's response does not parse where it began: closing",
+			 (void *)c);
+		conn_abort(d, c);
+		return -1;
+	}
+	/* kbald writes to the client only after all the kernel took for it */
+	if (kbal_sock_counts(c->fd[CLIENT], &sent, &recvd))
+		return 0;
+	if (sent < c->base[CLIENT] + c->wr[CLIENT] + m.kept)
+		return 0;
+	if (!queued_there(c, CLIENT, k.passed) || (owed && !queued_there(c, MEMBER, m.passed)))
+		return 0;
+	log_debug("conn %p: handed back (client %u, member %u), %d response owed", (void *)c,
+		  k.why, m.why, owed);
+	if (!owed)
+		decide_member_done(d, c);
+	c->back = 0;
+	c->agent = 1;
+	c->why = KBAL_WHY_BACK;
+	c->handed = 0;
+	c->drain_since = 0;
+	c->fin_goal = 0;
+	/* the sockets' FINs are read again, after what is queued */
+	c->fin[CLIENT] = c->fin[MEMBER] = 0;
+	if (exch_wake(d, c)) {
+		conn_close(d, c);
+		return -1;
+	}
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	if (take_queued(d, c, CLIENT, k.passed) ||
+	    (owed && take_queued(d, c, MEMBER, m.passed))) {
+		log_warn("conn %p: what the kernel handed back is not there: closing", (void *)c);
+		conn_abort(d, c);
+		return -1;
+	}
+	c->f->pass = k.pass;
+	memcpy(c->f->host, k.host, k.host_len < sizeof(c->f->host) ? k.host_len : 0);
+	if (owed) {
+		/* the member's answer to the last request kept: kbald writes
+		 * its head as it would have (ProxyPassReverse), and the member's
+		 * connection goes after it; the client's next request waits in
+		 * its socket meanwhile */
+		c->pool = 1;
+		c->relay_back = 1;
+		c->reused = 0;
+		c->phase[UP] = P_CLOSED;
+		c->rd[MEMBER] = c->wr[MEMBER] = 0;
+	}
+	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+	return 1;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * decide.h - every request decided as kbald (and Apache) decides it, on
+ * connections the kernel carries (docs/design.md, "Every request decided").
+ *
+ * A keep-alive connection handed to the sockmap path keeps its later
+ * requests in the kernel only while the stream parser and verdict
+ * (bpf/sockmap.bpf.c, bpf/http_frame.bpf.h) find each one decided the same:
+ * same ProxyPass rule, Host, sticky route, member usable. decide_arm()
+ * writes what they compare before a direction enters the sockhash. The
+ * first request (or response head) they cannot keep is queued on its own
+ * socket for kbald; decide_take_back() then takes the connection at that
+ * boundary, and kbald decides each of its requests from there on (agent).
+ */
+#ifndef KBAL_DECIDE_H
+#define KBAL_DECIDE_H
+
+#include "conn-t.h"
+
+struct kbal_daemon;
+struct kbal_conn;
+
+/* c->bounded: bits */
+enum {
+	BOUND_PLANNED = 1u << 0,      /* its later requests are framed in the kernel */
+	BOUND_UP      = 1u << 1,      /* the client's entry is in kbal_sk_http */
+	BOUND_DOWN    = 1u << 2,      /* the member's */
+};
+
+/* what the configuration lets the kernel keep (d->decide) */
+struct kbal_decide {
+	int exact;                    /* kbal_rules decides as kbald does */
+	int route_cookie;             /* a Header rule on BALANCER_ROUTE_CHANGED */
+	int every_response;           /* an unconditional Header rule: every
+				       * response head is rewritten */
+};
+
+/* kbal_rules from the configuration; 0 or -errno */
+int decide_init(struct kbal_daemon *d);
+
+/* At a request's head (c->f routed it to f->pass): does the kernel frame
+ * this connection's later requests (c->bounded), or does kbald decide each
+ * of them itself (c->agent)? Neither for the packet path asked for by name,
+ * a tunnel, or a connection without a second request. */
+void decide_plan(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* A bounded connection's request went out whole: the client's next bytes
+ * stay in its socket until the kernel frames them, which it does once the
+ * member's side is spliced (its framing must start where the response
+ * kbald writes ends; a request it saw first could find it unframed). */
+static inline int decide_up_waits(const struct kbal_conn *c)
+{
+	return (c->bounded & BOUND_PLANNED) && !c->agent && !c->pool && c->f &&
+	       c->phase[UP] == P_FLUSH && c->rd[CLIENT] >= c->f->msg_total[UP];
+}
+
+/* Before direction dir of a bounded connection enters the sockhash: its
+ * entry in kbal_sk_http. 0, or -errno (the direction is then copied). */
+int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir);
+
+/* A spliced socket of a bounded connection is readable: the kernel handed
+ * something back. 1: the connection is kbald's again (c->f, in its first
+ * exchange's steps), 0: not yet (looked at again), -1: closed. */
+int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* EPOLLERR on a framed socket: the stream parser stopped where it hands
+ * the rest back (-ESTRPIPE, bpf/sockmap.bpf.c), not a failure. Clears it. */
+int decide_stopped(const struct kbal_conn *c, int side);
+
+/* The member answered everything it was sent: its connection goes (it was
+ * in the sockhashes; kbald keeps no such socket for later clients). */
+void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* The kernel frames the connection no longer: where kbald cannot follow
+ * its boundaries (bytes past a request went on with it, a direction kbald
+ * copies after a pause), its later requests follow the connection's member
+ * as before this (docs/design.md). Counted in KBAL_WHY_UNBOUND's log. */
+void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* the connection's kbal_sk_http entries, at its end */
+void decide_forget(struct kbal_daemon *d, struct kbal_conn *c);
+
+#endif
