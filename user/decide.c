@@ -117,6 +117,14 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c)
 		c->agent = 1;   /* kbald copies: each request its own, bodies too */
 		return;
 	}
+	if (!msg->chunked && c->f->len[UP] > msg->head_len + (uint64_t)(msg->content_length > 0 ?
+									 msg->content_length : 0)) {
+		/* the next requests came with this one (pipelined): kbald has
+		 * them already, and decides them, each on its own */
+		c->agent = 1;
+		c->why = KBAL_WHY_BUSY;
+		return;
+	}
 	if (kernel_forwards_as_is(d, c)) {
 		c->bounded = BOUND_PLANNED;
 	} else {
@@ -357,6 +365,11 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		  k.why, m.why, owed);
 	if (!owed)
 		decide_member_done(d, c);
+	/* the stopped stream parser's report, if not read yet: the sockets'
+	 * next calls are theirs */
+	for (int side = 0; side < 2; side++)
+		if (c->fd[side] >= 0)
+			decide_stopped(c, side);
 	c->back = 0;
 	c->agent = 1;
 	c->why = KBAL_WHY_BACK;

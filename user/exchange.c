@@ -479,6 +479,8 @@ int exch_write(struct kbal_conn *c, int dir)
 		if (!mh.msg_iovlen)
 			return moved;
 		n = sendmsg(c->fd[to], &mh, MSG_NOSIGNAL);
+		if (n < 0 && errno == ESTRPIPE)
+			continue;   /* where the stream parser stopped (decide.c) */
 		if (n < 0)
 			send_failed(c, to);
 		if (n <= 0)

@@ -1,0 +1,511 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Every request of a kept-alive client connection decided as Apache's
+mod_proxy_balancer decides it, also after the connection was handed to the
+kernel (kbald serves the first request itself and hands the connection over
+at the second): the kernel may keep a later request only when it is decided
+the same (same ProxyPass rule, a sticky route naming the same member or
+none, the member still usable); any other goes back to kbald at its first
+byte. Nothing may be lost, duplicated or reordered.
+
+Each test keeps a client connection alive over at least 6 requests (one
+connection, or several side by side or one after the other), so that the
+later ones are past the handover, and checks byte for byte what
+the client got and, from each member's answer ("backend=NAME path=URL") and
+log ("METHOD URL"), which member got each request with which path."""
+
+import os
+
+from kbaltest import Env, build_request, check, chunked, crc_line, eq
+
+# short: a request the balancer loses fails the test in seconds, not at the
+# runner's --timeout
+T = 5.0
+
+# Two balancers. `ProxyPass /api balancer://api` is Apache's usual way, and
+# strips the prefix: /api/x reaches the api member as /x (/apix is not
+# under /api: a rule ends at a path segment). The api balancer has WAS1,
+# the app balancer WAS2 (and WAS3 with app_members=(2, 3)).
+TWO = """\
+LoadModule proxy_module modules/mod_proxy.so
+LoadModule proxy_http_module modules/mod_proxy_http.so
+LoadModule proxy_balancer_module modules/mod_proxy_balancer.so
+LoadModule slotmem_shm_module modules/mod_slotmem_shm.so
+LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so
+Listen 127.0.0.1:{listen}
+ProxyRequests Off
+<Proxy balancer://api>
+BalancerMember http://127.0.0.1:{b1} route=1
+</Proxy>
+<Proxy balancer://app>
+@APP@
+ProxySet lbmethod=byrequests
+</Proxy>
+ProxyPass /balancer-manager !
+@API_RULE@
+ProxyPass / balancer://app/
+ProxyPreserveHost On
+<Location /balancer-manager>
+    SetHandler balancer-manager
+</Location>
+"""
+
+STRIP_RULE = "ProxyPass /api balancer://api"
+# the same split with paths passed unchanged (which the kernel can keep)
+SAME_RULE = "ProxyPass /api/ balancer://api/api/"
+
+
+def two_balancers(rule=STRIP_RULE, app_members=(2,)):
+    app = "\n".join("BalancerMember http://127.0.0.1:{b%d} route=%d" % (n, n)
+                    for n in app_members)
+    return TWO.replace("@APP@", app).replace("@API_RULE@", rule)
+
+
+def api_path(rule, path):
+    """The path the api member gets for path under rule, or None when the
+    app balancer takes it (httpd's alias_match and its ProxyPass mapping)."""
+    if rule == STRIP_RULE:
+        if path.startswith("/api/") or path == "/api" or path.startswith("/api?"):
+            rest = path[4:]
+            return rest if rest.startswith("/") else "/" + rest
+        return None
+    if rule == SAME_RULE:
+        return path if path.startswith("/api/") else None
+    raise AssertionError("unknown rule %r" % rule)
+
+
+def answer(member, path):
+    return "backend=WAS%d path=%s\n" % (member, path)
+
+
+def member_of(r, allowed=(1, 2, 3), what="the response"):
+    """The member number in r's X-Backend, which must be one of allowed."""
+    b = r.header("X-Backend")
+    check(b in ["WAS%d" % n for n in allowed], "%s: X-Backend %r, expected one of %s; got %r"
+          % (what, b, ", ".join("WAS%d" % n for n in allowed), r))
+    return int(b[3:])
+
+
+def logged(env, n):
+    """The request lines member n logged: ["GET /x", ...]."""
+    return env.backend_log(n)
+
+
+# requests alternating between the balancers from the second on (Apache's
+# rule: /api/x, /api/y reach the api member as /x, /y), with a query
+# string, a deeper path and /apix, which is not under /api
+PATHS = ["/", "/api/x", "/a", "/api/y", "/b", "/api/z?q=1", "/apix", "/api/x/deep",
+         "/c", "/d", "/api/v", "/api/w", "/e", "/api/u", "/f"]
+# a run on the app balancer first: the connection is handed over to the app
+# member at its second request and the kernel may keep /b../d; /api/x is
+# the first request it must not keep
+RUN_FIRST = ["/", "/a", "/b", "/c", "/d", "/api/x", "/e", "/api/y", "/api/z", "/f",
+             "/api/w", "/g"]
+
+
+def check_get(c, rule, path, app_members=(2,), cookie=None, what=""):
+    """GET path on c; the answer must come from the balancer rule gives it
+    to, with the path Apache gives the member. Returns the member."""
+    r = c.get(path, cookie=cookie)
+    return check_answer(r, rule, path, app_members, what or "GET %s" % path)
+
+
+def check_answer(r, rule, path, app_members=(2,), what=""):
+    mapped = api_path(rule, path)
+    if mapped is not None:
+        eq((r.status, r.header("X-Backend"), r.text), (200, "WAS1", answer(1, mapped)),
+           "%s (the api balancer's member, path %s)" % (what, mapped))
+        return 1
+    what = "%s (an app member, path %s)" % (what, path)
+    n = member_of(r, app_members, what)
+    eq((r.status, r.text), (200, answer(n, path)), what)
+    return n
+
+
+def check_logs(env, rule, paths, method="GET", app_members=(2,)):
+    """The api member got exactly the api requests, in order, with their
+    mapped paths; the app members exactly the others."""
+    api = ["%s %s" % (method, api_path(rule, p)) for p in paths if api_path(rule, p) is not None]
+    app = ["%s %s" % (method, p) for p in paths if api_path(rule, p) is None]
+    eq(logged(env, 1), api, "what the api member (WAS1) got")
+    got = []
+    for n in app_members:
+        got += logged(env, n)
+    if len(app_members) == 1:
+        eq(got, app, "what the app member (WAS%d) got" % app_members[0])
+    else:
+        eq(sorted(got), sorted(app), "what the app members got")
+
+
+# ---- 1. alternating paths, one request at a time ----------------------------
+
+def alternating(rule, paths):
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        for i, p in enumerate(paths):
+            check_get(c, rule, p, what="request %d, GET %s" % (i + 1, p))
+        check(c.idle(0.3), "bytes after the last response")
+        check_logs(env, rule, paths)
+
+
+def test_alternating_paths_two_balancers():
+    # Apache's ProxyPass /api balancer://api: /api/x arrives as /x
+    alternating(STRIP_RULE, PATHS)
+
+
+def test_alternating_paths_two_balancers_same_path():
+    # ProxyPass /api/ balancer://api/api/: paths unchanged
+    alternating(SAME_RULE, PATHS)
+
+
+def test_alternating_paths_after_kept_run():
+    alternating(STRIP_RULE, RUN_FIRST)
+
+
+def test_alternating_paths_after_kept_run_same_path():
+    alternating(SAME_RULE, RUN_FIRST)
+
+
+def interleaved(rule):
+    """Four connections, each alternating, their requests interleaved one
+    at a time; the app balancer has two members (byrequests)."""
+    app_members = (2, 3)
+    with Env(conf=two_balancers(rule, app_members), backends=(1, 2, 3)) as env:
+        conns = [env.connect(timeout=T) for _ in range(4)]
+        sent = []
+        try:
+            for i in range(8):
+                for k, c in enumerate(conns):
+                    p = "/api/c%d-%d" % (k, i) if (i + k) % 2 else "/c%d-%d" % (k, i)
+                    check_get(c, rule, p, app_members, what="connection %d request %d, GET %s"
+                              % (k, i + 1, p))
+                    sent.append(p)
+            for k, c in enumerate(conns):
+                check(c.idle(0.1), "bytes after the last response on connection %d" % k)
+        finally:
+            for c in conns:
+                c.close()
+        check_logs(env, rule, sent, app_members=app_members)
+
+
+def test_alternating_paths_interleaved_connections():
+    interleaved(STRIP_RULE)
+
+
+def test_alternating_paths_interleaved_connections_same_path():
+    interleaved(SAME_RULE)
+
+
+# ---- 2. alternating paths, pipelined ------------------------------------------
+
+PIPE = ["/p1", "/api/p2", "/p3", "/api/p4", "/api/p5", "/p6", "/p7", "/api/p8?x=y", "/p9",
+        "/api/p10"]
+
+
+def pipelined(rule, before):
+    """The requests before one at a time, then PIPE in one send(); the
+    answers must come in order, each from its balancer."""
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        for p in before:
+            check_get(c, rule, p, what="GET %s before the pipeline" % p)
+        c.send(b"".join(build_request("GET", p, host=c.host_header) for p in PIPE))
+        for i, p in enumerate(PIPE):
+            r = c.read_response()
+            check_answer(r, rule, p, what="pipelined response %d of %d (GET %s)"
+                         % (i + 1, len(PIPE), p))
+        check(c.idle(0.3), "more than %d responses" % len(PIPE))
+        after = ["/after", "/api/after"]
+        for p in after:
+            check_get(c, rule, p, what="GET %s after the pipeline" % p)
+        check_logs(env, rule, before + PIPE + after)
+
+
+def test_alternating_paths_pipelined():
+    # every request in one send(), from the connection's first byte
+    pipelined(STRIP_RULE, [])
+
+
+def test_alternating_paths_pipelined_same_path():
+    pipelined(SAME_RULE, [])
+
+
+def test_alternating_paths_pipelined_after_handover():
+    # two requests one at a time (handed over at the second), then the pipeline
+    pipelined(STRIP_RULE, ["/first", "/second"])
+
+
+def test_alternating_paths_pipelined_after_handover_same_path():
+    pipelined(SAME_RULE, ["/first", "/second"])
+
+
+# ---- 3. bodies -----------------------------------------------------------------
+
+# (side, coding, size): the connection is handed over to the app member at
+# its second GET; the first two POSTs stay on it (the kernel may keep a
+# Content-Length body), the third switches right after a body
+BODY_PLAN = [("app", "Content-Length", 1000), ("app", "Content-Length", 300000),
+             ("api", "Content-Length", 70000), ("app", "chunked", 5),
+             ("api", "100-continue", 4096), ("app", "Content-Length", 12345),
+             ("api", "chunked", 200000), ("app", "100-continue", 1),
+             ("api", "Content-Length", 777), ("app", "chunked", 65536)]
+
+
+def bodies(rule):
+    """GETs, then POSTs alternating between the balancers: Content-Length,
+    chunked, Expect: 100-continue, small and larger than a socket buffer."""
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        gets = ["/g1", "/g2"]
+        for p in gets:
+            check_get(c, rule, p)
+        posted = []
+        for k, (side, how, size) in enumerate(BODY_PLAN):
+            body = os.urandom(size)
+            p = "/api/up%d" % k if side == "api" else "/up%d" % k
+            what = "POST %s (%s, %d bytes, request %d)" % (p, how, size, len(gets) + k + 1)
+            if how == "Content-Length":
+                c.request("POST", p, body=body)
+            elif how == "chunked":
+                c.request("POST", p, headers=[("Transfer-Encoding", "chunked")],
+                          body=chunked(body, (1, 100, 4096, 65536, 7)))
+            else:
+                c.request("POST", p, headers=[("Expect", "100-continue"),
+                                              ("Content-Length", str(size))])
+                r = c.read_response(interim=True)
+                eq(r.status, 100, "interim response of %s" % what)
+                c.send(body)
+            r = c.read_response()
+            want = 1 if api_path(rule, p) is not None else 2
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS%d" % want, crc_line(body)),
+               what)
+            posted.append(p)
+        check(c.idle(0.3), "bytes after the last response")
+        last = "/api/last"
+        check_get(c, rule, last, what="GET after the POSTs")
+        api = ["GET %s" % api_path(rule, p) for p in gets if api_path(rule, p)]
+        api += ["POST %s" % api_path(rule, p) for p in posted if api_path(rule, p)]
+        api += ["GET %s" % api_path(rule, last)]
+        app = ["GET %s" % p for p in gets if not api_path(rule, p)]
+        app += ["POST %s" % p for p in posted if not api_path(rule, p)]
+        eq(logged(env, 1), api, "what the api member (WAS1) got")
+        eq(logged(env, 2), app, "what the app member (WAS2) got")
+
+
+def test_alternating_with_bodies():
+    bodies(STRIP_RULE)
+
+
+def test_alternating_with_bodies_same_path():
+    bodies(SAME_RULE)
+
+
+# ---- 4. a member disabled midway --------------------------------------------
+
+# one balancer of two members, no sticky session: nothing ties a request to
+# a member but the balancer's decision
+ONE_BAL = TWO.replace("<Proxy balancer://api>\nBalancerMember http://127.0.0.1:{b1} route=1\n"
+                      "</Proxy>\n", "").replace("@API_RULE@\n", "").replace(
+    "@APP@", "BalancerMember http://127.0.0.1:{b1} route=1\n"
+             "BalancerMember http://127.0.0.1:{b2} route=2")
+
+
+def test_member_disabled_midway():
+    check("balancer://api" not in ONE_BAL and "@" not in ONE_BAL, "ONE_BAL: %s" % ONE_BAL)
+    with Env(conf=ONE_BAL) as env, env.connect(timeout=T) as c:
+        for i in range(4):
+            p = "/k%d" % i
+            r = c.get(p)
+            n = member_of(r, (1, 2))
+            eq((r.status, r.text), (200, answer(n, p)), "request %d" % (i + 1))
+        # n: the member of the 4th request, the connection's since the
+        # handover; disabled the way the project does it (kbalctl writes
+        # the pinned status, as the manager's form would)
+        env.kbalctl("set", "app", str(n), "status=+D")
+        for i in range(6):
+            p = "/d%d" % i
+            r = c.get(p)
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS%d" % (3 - n), answer(3 - n, p)),
+               "request %d, after WAS%d (request 4's member) was disabled" % (i + 5, n))
+        check(c.idle(0.3), "bytes after the last response")
+        eq([l for l in logged(env, n) if l.startswith("GET /d")], [],
+           "requests the disabled WAS%d got" % n)
+        eq([l for l in logged(env, 3 - n) if l.startswith("GET /d")],
+           ["GET /d%d" % i for i in range(6)], "requests WAS%d got after the disable" % (3 - n))
+        env.kbalctl("set", "app", str(n), "status=-D")
+        r = c.get("/back")
+        eq((r.status, r.text), (200, answer(member_of(r, (1, 2)), "/back")),
+           "a request once WAS%d is enabled again" % n)
+
+
+def test_sticky_member_disabled_midway():
+    # Apache's example: the cookie names WAS1; once WAS1 is disabled the
+    # request fails over to WAS2, which sets its own route (as a fresh
+    # connection's request shows)
+    with Env() as env:
+        with env.connect(timeout=T) as c:
+            for i in range(5):
+                r = c.get("/k%d" % i, cookie="ROUTEID=route.1")
+                eq((r.status, r.text), (200, answer(1, "/k%d" % i)), "route.1 request %d" % (i + 1))
+            env.kbalctl("set", "mycluster", "1", "status=+D")
+            got = []
+            for i in range(4):
+                r = c.get("/d%d" % i, cookie="ROUTEID=route.1")
+                eq((r.status, r.header("X-Backend"), r.text), (200, "WAS2", answer(2, "/d%d" % i)),
+                   "route.1 request %d after WAS1 was disabled" % (i + 6))
+                got.append(r.header_all("Set-Cookie"))
+        fresh = env.get("/fresh", cookie="ROUTEID=route.1")
+        eq((fresh.status, fresh.text), (200, answer(2, "/fresh")), "a fresh connection's request")
+        check(fresh.header_all("Set-Cookie") != [],
+              "no Set-Cookie on a fresh connection's failed-over request: %r" % fresh)
+        for i, cookies in enumerate(got):
+            eq(cookies, fresh.header_all("Set-Cookie"),
+               "Set-Cookie of failed-over request %d (as on a fresh connection)" % (i + 6))
+        eq([l for l in logged(env, 1) if l.startswith("GET /d")], [], "requests WAS1 got disabled")
+
+
+# ---- 5. the manager on a spliced connection -----------------------------------
+
+def test_manager_on_spliced_connection():
+    with Env() as env:
+        fresh = env.get("/balancer-manager")
+        eq(fresh.status, 200, "the manager's status on a fresh connection")
+        fresh_closes = (fresh.header("Connection") or "").lower() == "close"
+        with env.connect(timeout=T) as c:
+            for i in range(4):
+                r = c.get("/", cookie="ROUTEID=route.1")
+                eq((r.status, r.text), (200, answer(1, "/")), "request %d to /" % (i + 1))
+            r = c.get("/balancer-manager", cookie="ROUTEID=route.1")
+            eq((r.status, r.header("X-Backend")), (200, None),
+               "GET /balancer-manager as request 5 (kbald's page, not a member's answer)")
+            check("html" in (r.header("Content-Type") or "").lower(),
+                  "Content-Type %r" % r.header("Content-Type"))
+            for want in ("mycluster", env.member_url(1), env.member_url(2)):
+                check(want in r.text, "%r not in the manager page: %r" % (want, r.text[:300]))
+            eq((r.header("Connection") or "").lower() == "close", fresh_closes,
+               "Connection: close on the page as on a fresh connection's (%r)"
+               % fresh.header("Connection"))
+            if fresh_closes:
+                check(c.at_eof(2.0), "no EOF after the page that says Connection: close")
+            else:
+                r = c.get("/", cookie="ROUTEID=route.1")
+                eq((r.status, r.text), (200, answer(1, "/")), "request to / after the page")
+        if fresh_closes:
+            r = env.get("/", cookie="ROUTEID=route.1")
+            eq((r.status, r.text), (200, answer(1, "/")), "request to / after the page")
+        eq([l for l in logged(env, 1) + logged(env, 2) if "balancer-manager" in l], [],
+           "manager requests that reached a member")
+
+
+# ---- 6. the sticky cookie switches member -------------------------------------
+
+def test_sticky_cookie_switches_member():
+    plan = [1] * 4 + [2] * 4 + [1] * 2 + [2, 1, 2, 1]
+    with Env() as env, env.connect(timeout=T) as c:
+        for i, route in enumerate(plan):
+            p = "/s%d" % i
+            r = c.get(p, cookie="ROUTEID=route.%d" % route)
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS%d" % route, answer(route, p)),
+               "request %d with ROUTEID=route.%d" % (i + 1, route))
+            # the route did not change: no Set-Cookie (env=BALANCER_ROUTE_CHANGED)
+            eq(r.header_all("Set-Cookie"), [], "Set-Cookie on request %d" % (i + 1))
+        check(c.idle(0.3), "bytes after the last response")
+        eq(logged(env, 1), ["GET /s%d" % i for i, rt in enumerate(plan) if rt == 1],
+           "what WAS1 got")
+        eq(logged(env, 2), ["GET /s%d" % i for i, rt in enumerate(plan) if rt == 2],
+           "what WAS2 got")
+
+
+def test_request_without_cookie_gets_route():
+    # Apache's example: a request naming no route gets the route of the
+    # member it went to in a Set-Cookie (Header ... env=BALANCER_ROUTE_CHANGED),
+    # also after requests the kernel could keep
+    with Env() as env, env.connect(timeout=T) as c:
+        for i in range(4):
+            r = c.get("/s%d" % i, cookie="ROUTEID=route.2")
+            eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(2, "/s%d" % i), []),
+               "request %d with ROUTEID=route.2" % (i + 1))
+        for i in range(3):
+            p = "/none%d" % i
+            r = c.get(p)
+            n = member_of(r, (1, 2))
+            eq((r.status, r.text, r.header_all("Set-Cookie")),
+               (200, answer(n, p), ["ROUTEID=route.%d; path=/;" % n]),
+               "request %d without a cookie" % (i + 5))
+        r = c.get("/again", cookie="ROUTEID=route.2")
+        eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(2, "/again"), []),
+           "ROUTEID=route.2 again")
+
+
+# ---- 7. ProxyPassReverse on a later response ----------------------------------
+
+def test_location_rewritten_on_later_response():
+    with Env() as env:
+        fresh = {}
+        for n in (1, 2):
+            r = env.get("/redirect", cookie="ROUTEID=route.%d" % n)
+            eq((r.status, r.header("X-Backend")), (302, "WAS%d" % n),
+               "/redirect on a fresh connection with route.%d" % n)
+            fresh[n] = r.header("Location")
+            check(fresh[n] and env.member_url(n) not in fresh[n],
+                  "Location not rewritten on a fresh connection: %r" % fresh[n])
+        eq(fresh[1], "http://127.0.0.1:%d/landing" % env.port, "the rewritten Location")
+        eq(fresh[2], fresh[1], "WAS2's Location rewritten as WAS1's")
+        with env.connect(timeout=T) as c:
+            for i in range(4):
+                r = c.get("/k%d" % i, cookie="ROUTEID=route.1")
+                eq((r.status, r.text), (200, answer(1, "/k%d" % i)), "request %d" % (i + 1))
+            for k, n in enumerate((1, 1, 2, 1)):
+                r = c.get("/redirect", cookie="ROUTEID=route.%d" % n)
+                eq((r.status, r.header("X-Backend"), r.header("Location"), r.body),
+                   (302, "WAS%d" % n, fresh[n], b""),
+                   "/redirect as request %d (route.%d), against a fresh connection's" % (k + 5, n))
+                r = c.get("/after%d" % k, cookie="ROUTEID=route.%d" % n)
+                eq((r.status, r.text), (200, answer(n, "/after%d" % k)),
+                   "the request after redirect %d" % (k + 1))
+
+
+# ---- 8. the member closes between two requests -------------------------------
+
+def member_closes(rule):
+    """/close makes the app member answer with Connection: close and close
+    its connection. The client must get that answer whole, from the right
+    member, and then exactly what a fresh connection gets after /close: the
+    end of the connection, or (kept alive) correct answers to later
+    requests on it. Once on a connection whose requests so far all went to
+    the app member (the kernel may hold it), once on one that alternated."""
+    with Env(conf=two_balancers(rule)) as env:
+        with env.connect(timeout=T) as c:
+            r = c.get("/close")
+            check_answer(r, rule, "/close", what="/close on a fresh connection")
+            fresh_closes = (r.header("Connection") or "").lower() == "close"
+            if fresh_closes:
+                check(c.at_eof(2.0), "no EOF after /close, which said Connection: close")
+        sent = ["/close"]
+        for k, before in enumerate((["/a", "/b", "/c", "/d", "/e"],
+                                    ["/a", "/api/b", "/c", "/api/d", "/e"])):
+            with env.connect(timeout=T) as c:
+                for p in before:
+                    check_get(c, rule, p, what="connection %d: GET %s" % (k + 1, p))
+                r = c.get("/close")
+                check_answer(r, rule, "/close", what="connection %d: /close as request 6" % (k + 1))
+                eq((r.header("Connection") or "").lower() == "close", fresh_closes,
+                   "connection %d: Connection: close as on a fresh connection's /close" % (k + 1))
+                after = ["/api/x%d" % k, "/y%d" % k, "/api/z%d" % k, "/w%d" % k]
+                if fresh_closes:
+                    check(c.at_eof(2.0), "connection %d: no EOF after /close (request 6), "
+                          "which said Connection: close" % (k + 1))
+                else:
+                    for p in after:
+                        check_get(c, rule, p, what="connection %d: GET %s after /close"
+                                  % (k + 1, p))
+            if fresh_closes:
+                with env.connect(timeout=T) as c:
+                    for p in after:
+                        check_get(c, rule, p, what="GET %s on a new connection after /close" % p)
+            sent += before + ["/close"] + after
+        check_logs(env, rule, sent)
+
+
+def test_member_closes_between_requests():
+    member_closes(STRIP_RULE)
+
+
+def test_member_closes_between_requests_same_path():
+    member_closes(SAME_RULE)
