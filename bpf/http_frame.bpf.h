@@ -108,18 +108,18 @@ static __always_inline __u8 *frame_load(struct __sk_buff *skb, __u32 off, __u32 
 
 #define B(i) (b[(i) & KBAL_HEAD_MASK])
 
-/* --------------------------------------------------- where a head ends */
+/* ------------------------------------------- where a head or a line ends */
 
-struct eoh_ctx {
+struct scan_ctx {
 	__u8 *b;
 	__u32 n;
-	__u32 end;
+	__u32 end;                     /* just past what was looked for, or 0 */
 };
 
 /* an empty line: "\r\n\r\n", or bare "\n\n" (kbald's parser refuses those,
- * so the verdict sends them to kbald; the parser must still end the head
+ * so the head goes back to kbald; the parser must still end the head
  * there, or the request would wait for bytes that never come) */
-static long eoh_step(__u32 i, struct eoh_ctx *e)
+static long eoh_step(__u32 i, struct scan_ctx *e)
 {
 	__u8 *b = e->b;
 
@@ -134,58 +134,47 @@ static long eoh_step(__u32 i, struct eoh_ctx *e)
 	return 0;
 }
 
-/* The length of the head that starts at off, 0 while it is incomplete, or
- * all of avail when none ends within KBAL_HEAD_MAX (a message the verdict
- * hands to kbald, which answers as Apache does). */
-static __always_inline __u32 frame_head(struct __sk_buff *skb, __u32 off, __u32 avail,
-					__u32 line_max)
-{
-	struct eoh_ctx e = {};
-	__u32 n = avail < line_max ? avail : line_max;
-
-	e.b = frame_load(skb, off, n);
-	if (!e.b)
-		return avail;
-	e.n = n;
-	bpf_loop(KBAL_HEAD_MAX, eoh_step, &e, 0);
-	if (e.end)
-		return e.end;
-	return avail >= line_max ? avail : 0;
-}
-
-struct eol_ctx {
-	__u8 *b;
-	__u32 n;
-	__u32 end;
-};
-
-static long eol_step(__u32 i, struct eol_ctx *e)
+/* a line's end: a chunk-size line */
+static long eol_step(__u32 i, struct scan_ctx *e)
 {
 	__u8 *b = e->b;
 
 	if (i >= e->n)
 		return 1;
-	if (B(i) == '\n') {
-		e->end = i + 1;
-		return 1;
-	}
-	return 0;
+	if (B(i) != '\n')
+		return 0;
+	e->end = i + 1;
+	return 1;
 }
 
-/* a chunk-size line's length, 0 while incomplete, avail if too long */
-static __always_inline __u32 frame_line(struct __sk_buff *skb, __u32 off, __u32 avail)
+/* How long what starts at off is, up to where step finds its end within
+ * max bytes: 0 while it is incomplete, or all of avail when it does not end
+ * within max (a message that then goes back to kbald, which answers as
+ * Apache does). */
+static __always_inline __u32 frame_scan(struct __sk_buff *skb, __u32 off, __u32 avail, __u32 max,
+					void *step)
 {
-	struct eol_ctx e = {};
-	__u32 n = avail < KBAL_LINE_MAX ? avail : KBAL_LINE_MAX;
+	struct scan_ctx e = {};
+	__u32 n = avail < max ? avail : max;
 
 	e.b = frame_load(skb, off, n);
 	if (!e.b)
 		return avail;
 	e.n = n;
-	bpf_loop(KBAL_LINE_MAX, eol_step, &e, 0);
+	bpf_loop(max, step, &e, 0);
 	if (e.end)
 		return e.end;
-	return avail >= KBAL_LINE_MAX ? avail : 0;
+	return avail >= max ? avail : 0;
+}
+
+static __always_inline __u32 frame_head(struct __sk_buff *skb, __u32 off, __u32 avail)
+{
+	return frame_scan(skb, off, avail, KBAL_HEAD_MAX, eoh_step);
+}
+
+static __always_inline __u32 frame_line(struct __sk_buff *skb, __u32 off, __u32 avail)
+{
+	return frame_scan(skb, off, avail, KBAL_LINE_MAX, eol_step);
 }
 
 /* ------------------------------------------------------------ a head */

@@ -410,7 +410,7 @@ static __always_inline __u32 frame_next(struct __sk_buff *skb, const struct kbal
 
 	switch (st->expect) {
 	case KBAL_SKX_HEAD:
-		return frame_head(skb, off, avail, KBAL_HEAD_MAX);
+		return frame_head(skb, off, avail);
 	case KBAL_SKX_BODY:
 	case KBAL_SKX_CHUNK_DATA:
 		if (!st->left)
@@ -424,7 +424,7 @@ static __always_inline __u32 frame_next(struct __sk_buff *skb, const struct kbal
 		b = frame_load(skb, off, 2);
 		if (b && b[0] == '\r' && b[1] == '\n')
 			return 2;
-		return frame_head(skb, off, avail, KBAL_HEAD_MAX);
+		return frame_head(skb, off, avail);
 	}
 	return avail;
 }

@@ -167,7 +167,8 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	st->member = c->member;
 	st->pass = f->pass;
 	st->bgen = d->maps.balancers[c->balancer].gen;
-	if (d->decide.route_cookie && d->maps.members[c->member].route[0])
+	if (d->decide.route_cookie && d->maps.members[c->member].route[0] &&
+	    d->maps.balancers[c->balancer].sticky[0])
 		st->flags |= KBAL_SKF_ROUTE_COOKIE;
 	st->host_len = strlen(f->host);
 	if (st->host_len > KBAL_HOST_LEN)

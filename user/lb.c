@@ -118,7 +118,9 @@ int kbal_lb_pick(struct kbal_balancer *b, struct kbal_member *ms, const char *ro
 	if (idx < 0)
 		return -1;
 	ms[idx].elected++;
-	*changed = ms[idx].route[0] &&
+	/* Apache's BALANCER_ROUTE_CHANGED: a sticky balancer's request whose
+	 * route names no usable member, or none; never without stickysession */
+	*changed = b->sticky[0] && ms[idx].route[0] &&
 		   (!route || strncmp(route, ms[idx].route, sizeof(ms[idx].route)) != 0);
 	return idx;
 }

@@ -14,6 +14,7 @@ static void setup(unsigned n, unsigned method)
 	memset(&bal, 0, sizeof(bal));
 	bal.nmembers = n;
 	bal.lbmethod = method;
+	strcpy(bal.sticky, "ROUTEID");
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(ms[i].route, sizeof(ms[i].route), "%u", i + 1);
 		ms[i].loadfactor = 1;
@@ -64,6 +65,19 @@ UNIT_TEST(lb_sticky)
 	/* unknown route: the lbmethod picks and the route changes */
 	pick("9", &changed);
 	ASSERT_EQ(changed, 1, "unknown route changes");
+}
+
+UNIT_TEST(lb_route_changed_only_with_stickysession)
+{
+	int changed = -1;
+
+	/* Apache sets BALANCER_ROUTE_CHANGED only on a sticky balancer */
+	setup(2, KBAL_LB_BYREQUESTS);
+	bal.sticky[0] = '\0';
+	pick("", &changed);
+	ASSERT_EQ(changed, 0, "no stickysession, no route: unchanged");
+	pick("9", &changed);
+	ASSERT_EQ(changed, 0, "no stickysession, an unknown route: unchanged");
 }
 
 UNIT_TEST(lb_sticky_member_unusable)
