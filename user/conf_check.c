@@ -106,6 +106,21 @@ static void check_rules(struct conf_parser *p)
 			   manager >= 0 ? c->location[manager].path : c->pass[excluded].path,
 			   manager >= 0 ? c->location[manager].line : c->pass[excluded].line,
 			   manager >= 0 ? "the balancer-manager" : "it");
+	/* the same for a rule of another balancer */
+	for (unsigned i = 0; proxied >= 0 && i < c->npass; i++) {
+		const struct kbal_conf_pass *o = &c->pass[i];
+
+		if (o->exclude || o->balancer == c->pass[proxied].balancer ||
+		    !(packet_named(c, proxied) || packet_named(c, i)))
+			continue;
+		conf_pwarn(p, o->line, "KbalSplice packet joins a keep-alive connection at its "
+			   "second request, whose route its later requests follow: a later request "
+			   "for %s (balancer://%s) on a connection joined to balancer://%s (line %d) "
+			   "reaches that member; use KbalSplice sockmap, which decides every request",
+			   o->path, c->balancers[o->balancer].name,
+			   c->balancers[c->pass[proxied].balancer].name, c->pass[proxied].line);
+		break;
+	}
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];
 		unsigned k = 0;

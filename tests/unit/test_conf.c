@@ -526,6 +526,19 @@ UNIT_TEST(conf_mixing_warning)
 		     "KbalSplice sockmap, which decides every request\n", "mixing");
 	done(r);
 
+	/* two balancers, one joined by name: a later request for the other's
+	 * rule would reach the joined connection's member */
+	r = run("Listen 8080\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n"
+		"KbalSplice packet\n</Proxy>\n<Proxy balancer://d>\n"
+		"BalancerMember http://127.0.0.1:9002\n</Proxy>\n"
+		"ProxyPass /api balancer://d\n" TAIL);
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_STREQ(r->warn, "t.conf:10: KbalSplice packet joins a keep-alive connection at its "
+		     "second request, whose route its later requests follow: a later request for / "
+		     "(balancer://c) on a connection joined to balancer://d (line 9) reaches that "
+		     "member; use KbalSplice sockmap, which decides every request\n", "two balancers");
+	done(r);
+
 	/* sockmap (the default): every request decided, no warning */
 	r = run(HEAD "ProxyPass /static !\n" TAIL);
 	ASSERT_EQ(r->rc, 0, r->err);
