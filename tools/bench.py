@@ -83,7 +83,7 @@ def kbal_kind(target):
 
 def kbald_of(target):
     return KBALD_B if target.endswith('-b') else KBALD
-ALL_SCENARIOS = ['ka-small', 'ka-sticky', 'new-conn', 'conn2', '1m', 'upload', 'idle']
+ALL_SCENARIOS = ['ka-small', 'ka-sticky', 'two-rules', 'new-conn', 'conn2', '1m', 'upload', 'idle']
 ALL_TOPOLOGIES = ['lo', 'netns']
 
 # --topology netns: the namespaces' roles, the balancer's address toward
@@ -97,7 +97,8 @@ NETNS_SUFFIX = {'client': 'c', 'balancer': 'b', 'member1': 'm1', 'member2': 'm2'
 CLONE_NEWNET = 0x40000000
 NETNS_CMD_TIMEOUT = 10.0      # each ip/sysctl command while setting up, bounded
 
-# wrk scenarios: connections, path, extra headers, lua script (tools/bench/)
+# wrk scenarios: connections, path, extra headers, lua script (tools/bench/);
+# conf: the proxies' configuration, when not the default one (start_peer)
 WRK_SCENARIOS = {
     'ka-small': dict(conns=50, path='/', headers=[], script='report.lua',
                      title='keep-alive, small responses, 50 connections'),
@@ -108,6 +109,16 @@ WRK_SCENARIOS = {
                       script='report.lua',
                       title='keep-alive, small responses, every request with the route cookie '
                             'of member 1, 50 connections'),
+    # two balancers, one per path prefix (conf two-rules: /api/ to member 1
+    # only, the rest to member 2 only); alternate.lua counts an answer from
+    # the other member as misrouted. The baseline cannot route: it is the
+    # usual one, both members on one port, its answers not checked
+    'two-rules': dict(conns=50, path='/', headers=[], script='alternate.lua',
+                      conf='two-rules',
+                      title='keep-alive, small responses, each connection alternating '
+                            '/api/x (member 1) and / (member 2), two balancers, 50 '
+                            'connections (the baseline does not route: both members, '
+                            'paths unchecked)'),
     'new-conn': dict(conns=50, path='/', headers=['Connection: close'],
                      script='report.lua',
                      title='a new connection per request (Connection: close), 50 connections'),
@@ -739,6 +750,31 @@ def example_conf(addr, port, backends, for_apache):
 _APACHE_BUILTIN = None
 
 
+def two_rules_conf(text, backends):
+    """example_conf()'s text with its balancer split in two by path (the
+    two-rules scenario): balancer://api holds member 1 (route=1) for /api/,
+    balancer://app member 2 (route=2) for the rest; neither sticky (one
+    member each). The rest of the example is kept."""
+    (a1, p1), (a2, p2) = backends[:2]
+    balancers = ('<Proxy balancer://api>\n# WAS1\nBalancerMember http://%s:%d route=1\n'
+                 'ProxySet lbmethod=byrequests\n</Proxy>\n'
+                 '<Proxy balancer://app>\n# WAS2\nBalancerMember http://%s:%d route=2\n'
+                 'ProxySet lbmethod=byrequests\n</Proxy>\n' % (a1, p1, a2, p2))
+    rules = ('ProxyPass /balancer-manager !\n'
+             'ProxyPass /api/ balancer://api/api/\n'
+             'ProxyPass / balancer://app/\n'
+             'ProxyPassReverse /api/ balancer://api/api/\n'
+             'ProxyPassReverse / balancer://app/\n')
+    text, n1 = re.subn(r'^<Proxy balancer://mycluster>\n.*?^</Proxy>\n', lambda m: balancers,
+                       text, flags=re.M | re.S)
+    text, n2 = re.subn(r'^ProxyPass /balancer-manager !\n(?:ProxyPass(?:Reverse)? / '
+                       r'balancer://mycluster/\n)+', lambda m: rules, text, flags=re.M)
+    if (n1, n2) != (1, 1):
+        raise RunError('two-rules: %s no longer has the balancer and rules this expects'
+                       % os.path.relpath(EXAMPLE, ROOT))
+    return text
+
+
 def apache_loadmodules(example_text):
     """LoadModule lines for what httpd needs beyond what the example loads,
     skipping modules compiled into Debian's apache2 (apache2 -l)."""
@@ -767,14 +803,25 @@ def apache_user():
     return 'nobody', 'nogroup'
 
 
+def conf_template(name, conf_kind):
+    """haproxy.cfg.in, or haproxy.KIND.cfg.in for a scenario's own conf."""
+    if not conf_kind:
+        return name
+    base, ext = name.split('.', 1)
+    return '%s.%s.%s' % (base, conf_kind, ext)
+
+
 class Peer:
     def __init__(self, target, addr, port, proc, pin=None):
         self.target, self.addr, self.port, self.proc, self.pin = target, addr, port, proc, pin
 
 
-def start_peer(target, backends, rundir):
+def start_peer(target, backends, rundir, conf_kind=None):
     """target in the balancer's namespace on a free port of
-    TOPO.proxy_addr, proxying to backends ((addr, port) pairs)."""
+    TOPO.proxy_addr, proxying to backends ((addr, port) pairs).
+    conf_kind: a scenario's own configuration (its conf key), e.g.
+    'two-rules': tools/bench/NAME.two-rules.EXT.in for haproxy and nginx,
+    two_rules_conf() for kbal and Apache; None: the default one."""
     os.makedirs(rundir, exist_ok=True)
     addr = TOPO.proxy_addr
     with TOPO.enter('balancer'):
@@ -785,6 +832,8 @@ def start_peer(target, backends, rundir):
     if kbal_kind(target):
         conf = os.path.join(rundir, 'kbal.conf')
         text = example_conf(addr, port, backends, for_apache=False)
+        if conf_kind == 'two-rules':
+            text = two_rules_conf(text, backends)
         # kbal: the sockmap path; kbal-packet: the packet-level splice
         # where eligible (tcx on lo, or on the interfaces of the flow's
         # addresses), kbal's default, said explicitly here
@@ -806,19 +855,22 @@ def start_peer(target, backends, rundir):
     elif target == 'haproxy':
         conf = os.path.join(rundir, 'haproxy.cfg')
         with open(conf, 'w') as f:
-            f.write(template('haproxy.cfg.in', ADDR=addr, PORT=port, B1=b1, B2=b2))
+            f.write(template(conf_template('haproxy.cfg.in', conf_kind), ADDR=addr, PORT=port,
+                             B1=b1, B2=b2))
         argv = ['haproxy', '-db', '-f', conf]
     elif target == 'nginx':
         conf = os.path.join(rundir, 'nginx.conf')
         with open(conf, 'w') as f:
-            f.write(template('nginx.conf.in', ADDR=addr, PORT=port, B1=b1, B2=b2,
-                             DIR=rundir))
+            f.write(template(conf_template('nginx.conf.in', conf_kind), ADDR=addr, PORT=port,
+                             B1=b1, B2=b2, DIR=rundir))
         argv = ['nginx', '-p', rundir + '/', '-e', os.path.join(rundir, 'error.log'),
                 '-c', conf, '-g', 'daemon off;']
     elif target == 'apache':
         conf = os.path.join(rundir, 'apache.conf')
         os.makedirs(os.path.join(rundir, 'run'), exist_ok=True)
         ex = example_conf(addr, port, backends, for_apache=True)
+        if conf_kind == 'two-rules':
+            ex = two_rules_conf(ex, backends)
         user, group = apache_user()
         with open(conf, 'w') as f:
             f.write(template('apache.conf.in', DIR=rundir, USER=user, GROUP=group,
@@ -947,7 +999,9 @@ def start_backend(name, tmp, role, addr, shared=None):
 
 # ----------------------------------------------------------------- runs ----
 
-def run_wrk(url, sc, duration, logpath, measure=True, pids=None):
+def run_wrk(url, sc, duration, logpath, measure=True, pids=None, check_route=True):
+    """check_route False: alternate.lua does not check which member
+    answered (a baseline, which does not route by path)."""
     spec = WRK_SCENARIOS[sc]
     if spec.get('tool') == 'kbal-load':
         argv = [LOAD, url.split('/')[2], '--conns', str(spec['conns']),
@@ -959,7 +1013,8 @@ def run_wrk(url, sc, duration, logpath, measure=True, pids=None):
         for h in spec['headers']:
             argv += ['-H', h]
         argv.append(url + spec['path'].lstrip('/'))
-    env = dict(os.environ, KBAL_BENCH_LUA=BENCH_DIR)
+    env = dict(os.environ, KBAL_BENCH_LUA=BENCH_DIR,
+               KBAL_BENCH_CHECK_ROUTE='1' if check_route else '0')
     pids = dict(pids or {})
     c0 = cpu_jiffies()
     p = Proc('wrk', TOPO.wrap('client', argv), logpath, env=env)
@@ -997,8 +1052,9 @@ def run_wrk(url, sc, duration, logpath, measure=True, pids=None):
         'p99_ms': w['p99_us'] / 1000.0,
         'cpu_us': busy * 1e6 / CLK_TCK / w['requests'],
         'softirq_pct': 100.0 * soft / busy if busy else 0.0,
-        'errors': {k[4:]: w[k] for k in ('err_connect', 'err_read', 'err_write',
-                                         'err_timeout', 'err_status')},
+        'errors': {k[4:]: w.get(k, 0) for k in ('err_connect', 'err_read', 'err_write',
+                                                'err_timeout', 'err_status',
+                                                'err_misrouted')},
     }
 
 
@@ -1218,7 +1274,8 @@ def measure(target, sc, args, ctx, tag):
         elif target in ('noproxy', 'noproxy1'):
             (addr, port), rss_pid = ctx['members'][0], None
         else:
-            peer = start_peer(target, ctx['members'], rundir)
+            peer = start_peer(target, ctx['members'], rundir,
+                              WRK_SCENARIOS.get(sc, {}).get('conf'))
             addr, port, rss_pid = peer.addr, peer.port, peer.proc.pid
         url = 'http://%s:%d/' % (addr, port)
         if sc == 'idle':
@@ -1229,13 +1286,15 @@ def measure(target, sc, args, ctx, tag):
                     log_summary(os.path.join(rundir, 'error.log'))) if x)
         else:
             if args.warmup > 0:
-                run_wrk(url, sc, args.warmup, os.path.join(rundir, 'wrk-warmup.out'), False)
+                run_wrk(url, sc, args.warmup, os.path.join(rundir, 'wrk-warmup.out'), False,
+                        check_route=peer is not None)
             pids = {'proxy': [rss_pid] + [p for p, _ in descendants(rss_pid)] if rss_pid else [],
                     'members': [b.p.pid for b in ctx['backends'].values()]}
             kbald = kbal_kind(target) is not None
             progs0 = bpf_prog_stats(rss_pid) if kbald else None
             tcp0 = tcp_counters()
-            res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids)
+            res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids,
+                          check_route=peer is not None)
             tcp1 = tcp_counters()
             progs1 = bpf_prog_stats(rss_pid) if kbald else None
             if res:
@@ -1413,7 +1472,8 @@ def render(results, targets, scenarios, args):
                 fmt_ms(x['p50_ms']), fmt_ms(x['p99_ms']), fmt(x['cpu_us'], '%.1f'),
                 fmt(x['softirq_pct'], '%.0f%%'),
                 fmt(vs_np, '%.2f'), fmt(vs_hp, '%.2f'), fmt(added, '%.2f'),
-                fmt_errors(rs, ('connect', 'read', 'write', 'timeout', 'status')),
+                fmt_errors(rs, ('connect', 'read', 'write', 'timeout', 'status',
+                                'misrouted')),
                 len(rs), args.rounds))
         out.append('')
     out += render_tcp(results, targets, scenarios, where)
