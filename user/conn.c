@@ -33,8 +33,7 @@ int conn_watch(struct kbal_daemon *d, struct kbal_conn *c, int side, int again)
 		       kbal_loop_add(&d->loop, c->fd[side], ev, tag, (uintptr_t)c);
 }
 
-/* the member's counters get what the connection carried */
-static void conn_account(struct kbal_daemon *d, struct kbal_conn *c)
+void conn_account(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_member *m;
 	uint64_t sent, recvd;

@@ -19,6 +19,10 @@ struct kbal_daemon;
 int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
 	     uint64_t wr, unsigned agent, unsigned bounded);
 
+/* the member's counters get what its connection carried (busy, bytes),
+ * once, as the connection or its member side ends */
+void conn_account(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* side's socket into the loop (again: it is there already, as the pool's) */
 int conn_watch(struct kbal_daemon *d, struct kbal_conn *c, int side, int again);
 

@@ -235,15 +235,7 @@ void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c)
 
 void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	struct kbal_member *m = &d->maps.members[c->member];
-	uint64_t sent, recvd;
-
-	if (kbal_sock_counts(c->fd[MEMBER], &sent, &recvd) == 0) {
-		m->bytes_to += sent;
-		m->bytes_from += recvd;
-	}
-	if (m->busy)
-		m->busy--;
+	conn_account(d, c);
 	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[MEMBER]);
 	if (c->bounded & BOUND_DOWN)
 		bpf_map_delete_elem(d->maps.http_fd, &c->cookie[MEMBER]);

@@ -359,8 +359,15 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				exch_error(c, 502);
 			return;
 		}
-		if (rc == KBAL_HTTP_AGAIN)
+		if (rc == KBAL_HTTP_AGAIN) {
+			/* a head that does not fit the buffer would wait for
+			 * room that never comes: Apache's answer to a head
+			 * over its limits (LimitRequestFieldSize, 8190) is 400,
+			 * a member's is a 502 */
+			if (c->phase[i] == P_HEAD && f->len[i] == BUF_SIZE)
+				exch_error(c, i == UP ? 400 : 502);
 			return;
+		}
 		if (i == UP && rc == KBAL_HTTP_HEAD) {
 			f->fwd[UP] = msg->head_len;
 			c->once = !msg->keep_alive && !msg->upgrade;

@@ -87,3 +87,31 @@ def test_splice_off_decides_every_request():
             r = c.read_response()
             eq((r.status, r.text), (200, answer(where(p), p)), "pipelined GET %s" % p)
         eq(env.stats()["redirected_bytes"], 0, "bytes the kernel carried")
+
+
+def test_bad_request_on_a_spliced_connection():
+    # what the kernel does not parse goes to kbald, which answers as on a
+    # fresh connection: its 4xx, and nothing reaches a member
+    bad = {
+        "bare LF": b"GET /bad-lf HTTP/1.1\nHost: x\n\n",
+        "obs-fold": b"GET /bad-fold HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n b\r\n\r\n",
+        "two Content-Length": b"POST /bad-cl HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                              b"Content-Length: 2\r\n\r\nab",
+        "head over 16 KiB": b"GET /bad-big HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 +
+                            b"\r\n\r\n",
+    }
+    with Env(conf=TWO) as env:
+        for what, req in bad.items():
+            with env.connect() as fresh:
+                fresh.send(req)
+                want = fresh.read_response().status
+            check(400 <= want < 500, "%s on a fresh connection: %d" % (what, want))
+            with env.connect() as c:
+                for p in ("/k1", "/k2", "/k3", "/k4"):
+                    eq(c.get(p).text, answer(2, p), "GET %s before the %s" % (p, what))
+                c.send(req)
+                eq(c.read_response().status, want, "%s on a spliced connection" % what)
+        check(env.stats()["sk_kept"] >= 4, "the requests before were the kernel's: %r" % env.stats())
+        for n in (1, 2):
+            check(not [l for l in env.backend_log(n) if "/bad-" in l],
+                  "a bad request reached member %d: %r" % (n, env.backend_log(n)))
