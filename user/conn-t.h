@@ -116,6 +116,9 @@ struct kbal_conn {
 	uint8_t served;               /* requests kbald served itself on kept member
 				       * connections (at most 255): the first is, the
 				       * second starts the handover (handover.c) */
+	uint8_t rearm;                /* kbald decided its last request, which the
+				       * kernel could have kept: one for the same
+				       * balancer next is the kernel's again (decide.h) */
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */

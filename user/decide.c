@@ -107,14 +107,31 @@ static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c
 	return b->splice == KBAL_SPLICE_PACKET && b->splice_set;
 }
 
-void decide_plan(struct kbal_daemon *d, struct kbal_conn *c)
+void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 {
 	const struct kbal_http_msg *msg = &c->f->msg[UP];
 
-	if (c->agent || c->bounded || c->once || msg->upgrade || packet_by_name(d, c))
+	if (c->once || msg->upgrade || packet_by_name(d, c))
 		return;
 	if (d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF) {
 		c->agent = 1;   /* kbald copies: each request its own, bodies too */
+		return;
+	}
+	if (c->agent) {
+		/* kbald decided the last request. If the kernel could have
+		 * kept it (its answer took no cookie), one for the same
+		 * balancer next is where a run of them starts (a member
+		 * drained, a sticky route moved: all of them): the kernel
+		 * takes the connection again, on this request's member. One for
+		 * another balancer stays kbald's, and one after an answer with
+		 * the route's cookie (a client that keeps no cookie gets one
+		 * every time): each would have a member connection opened,
+		 * spliced and handed back. */
+		if (!c->rearm || c->balancer != last_balancer)
+			return;
+		c->agent = 0;
+		c->bounded = 0;
+	} else if (c->bounded) {
 		return;
 	}
 	if (!msg->chunked && c->f->len[UP] > msg->head_len + (uint64_t)(msg->content_length > 0 ?
@@ -365,6 +382,7 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 			decide_stopped(c, side);
 	c->back = 0;
 	c->agent = 1;
+	c->rearm = 0;
 	c->why = KBAL_WHY_BACK;
 	c->handed = 0;
 	c->drain_since = 0;

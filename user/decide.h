@@ -38,11 +38,14 @@ struct kbal_decide {
 /* kbal_rules from the configuration; 0 or -errno */
 int decide_init(struct kbal_daemon *d);
 
-/* At a request's head (c->f routed it to f->pass): does the kernel frame
+/* At a request's head (c->f routed it to f->pass, on c->balancer; the
+ * connection's last request was on last_balancer): does the kernel frame
  * this connection's later requests (c->bounded), or does kbald decide each
  * of them itself (c->agent)? Neither for the packet path asked for by name,
- * a tunnel, or a connection without a second request. */
-void decide_plan(struct kbal_daemon *d, struct kbal_conn *c);
+ * a tunnel, or a connection without a second request. A connection kbald
+ * decides is looked at again at each request: the kernel takes it again at
+ * a request for the balancer of the one before (re-armed). */
+void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer);
 
 /* A bounded connection's request went out whole: the client's next bytes
  * stay in its socket until the kernel frames them, which it does once the

@@ -195,6 +195,8 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (c->served < UINT8_MAX)
 		c->served++;
+	/* an answer that took the route's cookie would be handed back again */
+	c->rearm = c->agent && !(c->changed && d->decide.route_cookie);
 	if (!left)
 		first_free(c);
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
@@ -240,7 +242,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len);
+	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len), last_balancer;
 
 	h = kbal_http_find(rq, f->buf[UP], "Host");
 	if (!h && rq->http_minor >= 1) {
@@ -270,8 +272,9 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	f->pass = pass;
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
+	last_balancer = c->balancer;
 	c->balancer = d->conf->pass[pass].balancer;
-	decide_plan(d, c);
+	decide_plan(d, c, last_balancer);
 	c->pool = exch_on_kept(d, c);
 	handover_plan(d, c);
 	if (d->maps.balancers[c->balancer].sticky[0])

@@ -115,3 +115,38 @@ def test_bad_request_on_a_spliced_connection():
         for n in (1, 2):
             check(not [l for l in env.backend_log(n) if "/bad-" in l],
                   "a bad request reached member %d: %r" % (n, env.backend_log(n)))
+
+
+def test_kernel_takes_a_connection_again_after_a_switch():
+    # kbald decides the request that switches balancer; from the second of
+    # a run on one balancer, the kernel carries the connection again, on
+    # that balancer's member: what it keeps shows in sk_kept
+    with Env(conf=TWO) as env, env.connect(timeout=20) as c:
+        runs = [["/a1", "/a2", "/a3"], ["/api/x1", "/api/x2", "/api/x3", "/api/x4"],
+                ["/a4", "/a5", "/a6", "/a7"], ["/api/x5"], ["/a8", "/a9", "/a10"]]
+        body = bytes(range(256)) * 64
+        sent = []
+        kept_before = None
+        for run in runs:
+            for k, p in enumerate(run):
+                if k == 3:
+                    # a body on a connection the kernel took again
+                    c.request("POST", p, body=body)
+                    r = c.read_response()
+                    eq((r.status, r.text, r.header("X-Backend")),
+                       (200, crc_line(body), "WAS%d" % where(p)), "POST %s" % p)
+                    sent.append(("POST", p))
+                else:
+                    r = c.get(p)
+                    eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
+                    sent.append(("GET", p))
+                if k == 1:
+                    kept_before = env.stats()["sk_kept"]
+                if k == 3:
+                    # the run's third and fourth were the kernel's again
+                    kept = env.stats()["sk_kept"] - kept_before
+                    check(kept >= 2, "requests the kernel kept after the switch to %s: %d"
+                          % (run[0], kept))
+        for n in (1, 2):
+            eq([tuple(l.split()[:2]) for l in env.backend_log(n)],
+               [s for s in sent if where(s[1]) == n], "member %d's requests, in order" % n)
