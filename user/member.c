@@ -220,9 +220,13 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		kbal_lb_mark(&c->f->tried, idx);
 		c->member = idx;
 		c->changed = changed;
-		if (c->pool && !kbal_pool_enabled(&d->pool, idx)) {
+		if (c->pool && !c->agent && !kbal_pool_enabled(&d->pool, idx)) {
 			/* disablereuse=On: a connection of its own, the
-			 * client's Connection: close goes, the paths decide */
+			 * client's Connection: close goes, the paths decide.
+			 * (A connection kbald decides request by request
+			 * keeps its one exchange: the member's connection,
+			 * one of its own, is closed at its end, as Apache's
+			 * is, and the next request is decided again.) */
 			c->pool = 0;
 			handover_plan(d, c);
 		}

@@ -150,3 +150,31 @@ def test_kernel_takes_a_connection_again_after_a_switch():
         for n in (1, 2):
             eq([tuple(l.split()[:2]) for l in env.backend_log(n)],
                [s for s in sent if where(s[1]) == n], "member %d's requests, in order" % n)
+
+
+def test_disablereuse_decides_every_request():
+    # disablereuse=On: each member connection is one exchange's. A
+    # connection kbald decides request by request (here: alternating
+    # balancers) opens one per request and closes it after the answer, as
+    # Apache does; none of its requests follows an earlier one's member
+    conf = TWO.replace("route=1", "route=1 disablereuse=On").replace(
+        "route=2", "route=2 disablereuse=On")
+    with Env(conf=conf) as env, env.connect(timeout=10) as c:
+        paths = ["/a1", "/a2", "/a3", "/api/x1", "/a4", "/api/x2", "/api/x3", "/a5", "/a6"]
+        body = b"disablereuse" * 500
+        sent = []
+        for k, p in enumerate(paths):
+            if k % 3 == 2:
+                c.request("POST", p, body=body)
+                r = c.read_response()
+                eq((r.status, r.text, r.header("X-Backend")),
+                   (200, crc_line(body), "WAS%d" % where(p)), "POST %s" % p)
+                sent.append(("POST", p))
+            else:
+                r = c.get(p)
+                eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
+                sent.append(("GET", p))
+        for n in (1, 2):
+            eq([tuple(l.split()[:2]) for l in env.backend_log(n)],
+               [s for s in sent if where(s[1]) == n], "member %d's requests, in order" % n)
+            eq(env.member(n)["idle"], 0, "member %d: connections kept" % n)
