@@ -24,7 +24,12 @@
  *   /bytes/N             N bytes, byte i = (i * 7 + (i >> 13)) & 0xff
  *   /redirect            302 to http://OWN_ADDR/landing
  *   anything else        "backend=NAME path=URL\n"
+ *   /proxy-client        "proxy=IP:PORT\n": the client the connection's PROXY
+ *                        header named ("proxy=none" without --proxy-protocol)
  * /close adds "Connection: close"; /slow-head holds its response 300 ms.
+ * --proxy-protocol: every connection must start with a PROXY protocol header
+ * (version 1 or 2, TCP4; else 400 and closed); the log lines end in
+ * " proxy=IP:PORT".
  * Malformed requests get 400 and the connection is closed.
  */
 #include <arpa/inet.h>
@@ -69,6 +74,7 @@ enum kb_kind {
 	KB_CRC,
 	KB_REDIRECT,
 	KB_WEBSOCKET,
+	KB_PROXY_CLIENT,
 };
 
 /* Which callback paused llhttp: the parse loop acts on each in turn. */
@@ -102,6 +108,8 @@ struct kb_conn {
 	unsigned char pause;          /* enum kb_pause */
 	unsigned char echo;           /* websocket: echo in[echo_off, in_len) */
 	unsigned echo_off;
+	unsigned char pp_wait;        /* --proxy-protocol: its header not read yet */
+	char pp[48];                  /* the PROXY header's source "IP:PORT" */
 
 	/* the request being read */
 	unsigned char kind;           /* enum kb_kind */
@@ -133,6 +141,7 @@ struct kb_conn {
 struct kb_server {
 	int epfd, lfd[2], sfd, logfd;   /* lfd[1]: --shared, or -1 */
 	const char *name;
+	int proxy_protocol;           /* --proxy-protocol */
 	char addr[64];                /* "ip:port" as bound */
 	llhttp_settings_t settings;
 	struct kb_conn *free_list;    /* recycled connections */
@@ -350,6 +359,8 @@ static struct kb_conn *conn_new(struct kb_server *s, int fd)
 	c->readable = 1;
 	c->eof = c->echo = c->hup = 0;
 	c->echo_off = 0;
+	c->pp_wait = s->proxy_protocol;
+	strcpy(c->pp, "none");
 	c->out_len = c->out_off = 0;
 	c->stream_pos = c->stream_left = 0;
 	c->resp_active = c->close_after = c->lingering = 0;
@@ -432,14 +443,18 @@ static int has_token(const char *v, size_t n, const char *tok)
 static void log_request(struct kb_server *s, struct kb_conn *c,
 			const char *method, size_t mlen)
 {
-	struct iovec iov[4] = {
+	char pp[64];
+	struct iovec iov[5] = {
 		{ (void *)method, mlen },
 		{ (void *)" ", 1 },
 		{ c->in + c->url_off, c->url_len },
+		{ pp, 0 },
 		{ (void *)"\n", 1 },
 	};
 
-	if (s->logfd >= 0 && writev(s->logfd, iov, 4) < 0) {
+	if (s->proxy_protocol)
+		iov[3].iov_len = snprintf(pp, sizeof(pp), " proxy=%s", c->pp);
+	if (s->logfd >= 0 && writev(s->logfd, iov, 5) < 0) {
 		/* a full disk must not stop the server */
 	}
 }
@@ -533,6 +548,8 @@ static int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 		c->nbytes = n;
 	} else if (ieq(url, c->url_len, "/redirect")) {
 		c->kind = KB_REDIRECT;
+	} else if (ieq(url, c->url_len, "/proxy-client")) {
+		c->kind = KB_PROXY_CLIENT;
 	}
 	return 0;
 }
@@ -577,6 +594,14 @@ static void request_done(struct kb_server *s, struct kb_conn *c)
 		c->stream_pos = 0;
 		c->stream_left = c->is_head ? 0 : c->nbytes;
 		break;
+	case KB_PROXY_CLIENT: {
+		int n = snprintf(line, sizeof(line), "proxy=%s\n", c->pp);
+
+		resp_head(s, c, keep_alive, "200 OK", "text/plain", n);
+		if (!c->is_head)
+			out_put(c, line, n);
+		break;
+	}
 	case KB_REDIRECT:
 		out_printf(c, "HTTP/1.1 302 Found\r\nX-Backend: %s\r\n"
 			   "Location: http://%s/landing\r\nContent-Length: 0\r\n%s\r\n",
@@ -638,9 +663,64 @@ static int on_message_complete(llhttp_t *p)
  * queued) or of the input. llhttp pauses at the end of each head and each
  * message, so error_pos says exactly where the head and the message end.
  */
+/*
+ * The PROXY protocol header at the start of the connection (HAProxy's
+ * proxy-protocol.txt), TCP over IPv4: its length, 0 while incomplete, -1 if
+ * it is not one. c->pp gets the source "IP:PORT".
+ */
+static int proxy_header(struct kb_conn *c)
+{
+	static const unsigned char sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+					       0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+	const unsigned char *b = (const unsigned char *)c->in;
+	char ip[INET_ADDRSTRLEN], s1[16], d1[16];
+	unsigned n = c->in_len, sp, dp;
+	const char *eol;
+
+	if (n >= 1 && b[0] == 0x0d) {
+		/* version 2: signature, ver_cmd, family, length, addresses */
+		if (n < 16)
+			return memcmp(b, sig, n) ? -1 : 0;
+		if (memcmp(b, sig, 12) || b[12] != 0x21 || b[13] != 0x11 ||
+		    ((b[14] << 8) | b[15]) < 12)
+			return -1;
+		if (n < 16u + ((b[14] << 8) | b[15]))
+			return 0;
+		inet_ntop(AF_INET, b + 16, ip, sizeof(ip));
+		snprintf(c->pp, sizeof(c->pp), "%s:%u", ip, (b[24] << 8) | b[25]);
+		return 16 + ((b[14] << 8) | b[15]);
+	}
+	/* version 1: "PROXY TCP4 SRC DST SPORT DPORT\r\n", 107 bytes at most */
+	if (memcmp(c->in, "PROXY ", n < 6 ? n : 6))
+		return -1;
+	eol = memchr(c->in, '\n', n < 107 ? n : 107);
+	if (!eol)
+		return n < 107 ? 0 : -1;
+	if (eol == c->in || eol[-1] != '\r' ||
+	    sscanf(c->in, "PROXY TCP4 %15s %15s %u %u\r", s1, d1, &sp, &dp) != 4 ||
+	    sp > 65535 || dp > 65535)
+		return -1;
+	snprintf(c->pp, sizeof(c->pp), "%s:%u", s1, sp);
+	return eol + 1 - c->in;
+}
+
 static void conn_parse(struct kb_server *s, struct kb_conn *c)
 {
 	int again = 0;   /* llhttp must run once more, even on no input */
+
+	if (c->pp_wait) {
+		int n = proxy_header(c);
+
+		if (n < 0) {
+			bad_request(s, c, "400 Bad Request");
+			return;
+		}
+		if (n == 0)
+			return;
+		memmove(c->in, c->in + n, c->in_len - n);
+		c->in_len -= n;
+		c->pp_wait = 0;
+	}
 
 	while (again || c->in_parsed < c->in_len) {
 		llhttp_errno_t err;
@@ -918,7 +998,8 @@ static int listen_on(const struct sockaddr_in *sa, int opt, const char *what)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kbal-backend --listen IP:PORT --name NAME [--log FILE] [--shared IP:PORT]\n");
+	fprintf(f, "usage: kbal-backend --listen IP:PORT --name NAME [--log FILE] [--shared IP:PORT]\n"
+		   "                    [--proxy-protocol]\n");
 }
 
 int main(int argc, char **argv)
@@ -928,6 +1009,7 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "shared", required_argument, NULL, 's' },
+		{ "proxy-protocol", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -941,12 +1023,13 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int opt, ret = 1, running = 1;
 
-	while ((opt = getopt_long(argc, argv, "l:n:L:s:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:n:L:s:Ph", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': listen_arg = optarg; break;
 		case 'n': s.name = optarg; break;
 		case 'L': log_path = optarg; break;
 		case 's': shared_arg = optarg; break;
+		case 'P': s.proxy_protocol = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "balancers.h"
+#include "proxy_header.h"
 #include "daemon.h"
 
 int balancers_load(struct kbal_daemon *d)
@@ -48,7 +49,11 @@ int balancers_load(struct kbal_daemon *d)
 			m->loadfactor = cm->loadfactor ?: 1;
 			m->retry_sec = cm->retry_sec;
 			m->connect_timeout_ms = cm->connect_timeout_ms;
-			kbal_pool_set(&d->pool, nm, cm->reuse ? cm->pool_max : 0, cm->pool_ttl_ms);
+			/* a member connection with a PROXY header is one
+			 * client's: none is kept for another */
+			kbal_pool_set(&d->pool, nm,
+				      cm->reuse && cb->proxy_protocol == KBAL_PP_OFF ? cm->pool_max : 0,
+				      cm->pool_ttl_ms);
 		}
 		err = kbal_rewrite_rev_build(conf, b, &d->rev[b]);
 		if (err)

@@ -57,6 +57,8 @@ struct kbal_conf_balancer {
 	int splice_set;                   /* KbalSplice given (here or at server level); 0: the
 					   * default, which falls back to sockmap where the packet
 					   * program cannot be loaded */
+	unsigned proxy_protocol;          /* enum kbal_proxy_protocol: KbalProxyProtocol,
+					   * inherits the server's; default off */
 	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion (inherits the server's);
 					   * "": the system's default */
 	unsigned nmembers;
@@ -137,6 +139,7 @@ struct kbal_conf {
 					   * keep-alive client's next request, default 5000 */
 	unsigned splice;                  /* KbalSplice at server level */
 	int splice_set;
+	unsigned proxy_protocol;          /* KbalProxyProtocol at server level */
 	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion at server level */
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "conf_parse.h"
+#include "proxy_header.h"
 #include "conf_match.h"
 
 /* The rule that takes every request rule i would get, or -1: a <Location>'s
@@ -166,6 +167,8 @@ int conf_finish(struct conf_parser *p)
 			 * not, or where the packet program cannot load) */
 			b->splice = KBAL_SPLICE_PACKET;
 		}
+		if (b->proxy_protocol == KBAL_PP_UNSET)
+			b->proxy_protocol = c->proxy_protocol ? c->proxy_protocol : KBAL_PP_OFF;
 		if (!b->member_cc[0])
 			strcpy(b->member_cc, c->member_cc);
 		if (!b->timeout_ms)

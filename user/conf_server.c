@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include "conf_parse.h"
+#include "proxy_header.h"
 
 static int kw_ignore(UNUSED struct conf_parser *p, UNUSED int argc, UNUSED char **argv)
 {
@@ -112,6 +113,26 @@ static int kw_splice(struct conf_parser *p, UNUSED int argc, char **argv)
 		p->conf->splice = mode;
 		p->conf->splice_set = 1;
 	}
+	return 0;
+}
+
+/* KbalProxyProtocol v1|v2|off: the PROXY header on member connections */
+static int kw_proxy_protocol(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	unsigned v;
+
+	if (!strcasecmp(argv[1], "v1"))
+		v = KBAL_PP_V1;
+	else if (!strcasecmp(argv[1], "v2"))
+		v = KBAL_PP_V2;
+	else if (!strcasecmp(argv[1], "off"))
+		v = KBAL_PP_OFF;
+	else
+		return perr(p, "KbalProxyProtocol %s: must be v1, v2 or off", argv[1]);
+	if (p->ctx == C_BALANCER)
+		p->conf->balancers[p->bal].proxy_protocol = v;
+	else
+		p->conf->proxy_protocol = v;
 	return 0;
 }
 
@@ -250,6 +271,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
 	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },
+	{ "KbalProxyProtocol", C_SERVER | C_BALANCER, 1, 1,             kw_proxy_protocol },
 	{ "Header",            C_SERVER,              3, 5,             kw_header },
 	/* only logging or error pages: nothing about what goes where */
 	{ "LogLevel",          C_SERVER,              1, CONF_MAX_ARGS, kw_ignore },

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "manager.h"
 #include "member.h"
+#include "proxy_header.h"
 #include "rewrite.h"
 
 
@@ -283,6 +284,24 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	member_pick_connect(d, c);
 }
 
+/* KbalProxyProtocol: the PROXY header that starts the member's connection
+ * (a new one each time: such members keep none, balancers.c); its length */
+static ssize_t proxy_prefix(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
+			    size_t cap)
+{
+	unsigned v = d->conf->balancers[c->balancer].proxy_protocol;
+	struct sockaddr_in src = { .sin_family = AF_INET }, dst;
+	socklen_t len = sizeof(dst);
+
+	if (v == KBAL_PP_OFF || v == KBAL_PP_UNSET)
+		return 0;
+	src.sin_addr.s_addr = c->key.client_addr;
+	src.sin_port = c->key.client_port;
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&dst, &len) || dst.sin_family != AF_INET)
+		return -1;
+	return kbal_proxy_header(v, &src, &dst, out, cap);
+}
+
 /* Connected: build the head to send (needs the member for Host). */
 int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -298,7 +317,7 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.server_name = d->conf->server_name,
 		.keep_alive = c->pool,
 	};
-	ssize_t n;
+	ssize_t n, pp;
 
 	if (!d->conf->preserve_host) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
@@ -308,11 +327,15 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 	 * "/" target is the identity, kept as such */
 	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0)
 		rw.target = NULL, rw.strip = 0;
-	n = kbal_http_build_request(&f->msg[UP], f->buf[UP], &rw, f->outbuf[UP], OUT_SIZE);
+	pp = proxy_prefix(d, c, f->outbuf[UP], OUT_SIZE);
+	if (pp < 0)
+		return -1;
+	n = kbal_http_build_request(&f->msg[UP], f->buf[UP], &rw, f->outbuf[UP] + pp,
+				    OUT_SIZE - pp);
 	if (n < 0)
 		return -1;
 	f->out[UP] = f->outbuf[UP];
-	f->out_len[UP] = n;
+	f->out_len[UP] = pp + n;
 	f->out_sent[UP] = 0;
 	return 0;
 }

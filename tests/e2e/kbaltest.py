@@ -1040,8 +1040,10 @@ class Env:
     """
 
     def __init__(self, conf=EXAMPLE_CONF, backends=(1, 2), kbald=True,
-                 kbald_args=(), kbald_wrap=(), topo=None):
+                 kbald_args=(), kbald_wrap=(), topo=None, backend_args=None):
         self.topo = topo
+        # member number -> extra kbal-backend options (--proxy-protocol)
+        self.backend_args = dict(backend_args or {})
         if topo is not None:
             for n in backends:
                 check(n in (1, 2), "a Topo has members 1 and 2, not %r" % (n,))
@@ -1103,6 +1105,7 @@ class Env:
         addr = "%s:%d" % (self.addrs["b%d" % n], self.ports["b%d" % n])
         err = open(os.path.join(self.dir, "backend%d.stderr" % n), "wb")
         argv = [BACKEND, "--listen", addr, "--name", "WAS%d" % n, "--log", self.log_path(n)]
+        argv += list(self.backend_args.get(n, ()))
         if self.topo is not None:
             # nsenter execs the backend: the PID is the backend's
             argv = self.topo._argv("member%d" % n, argv)

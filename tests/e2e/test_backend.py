@@ -162,3 +162,32 @@ def test_backend_answers_a_half_closed_request_and_closes():
             r = c.read_response()
             eq((r.status, len(r.body)), (200, 100000), "answer %d" % i)
             check(c.at_eof(2.0), "no EOF after the answer to a half-closed request (%d)" % i)
+
+
+def test_backend_proxy_protocol():
+    # --proxy-protocol: the header (v1 or v2, in any pieces) comes first; a
+    # connection without one gets a 400; without the option, /proxy-client
+    # says none
+    v2 = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes([10, 1, 2, 3, 127, 0, 0, 1]) +
+          (51234).to_bytes(2, "big") + (80).to_bytes(2, "big"))
+    with Env(backends=(1,), kbald=False, backend_args={1: ("--proxy-protocol",)}) as env:
+        for what, head, pieces in (("v1", b"PROXY TCP4 10.1.2.3 127.0.0.1 51234 80\r\n", 1),
+                                   ("v1 in pieces", b"PROXY TCP4 10.1.2.3 127.0.0.1 51234 80\r\n", 7),
+                                   ("v2", v2, 1), ("v2 in pieces", v2, 5)):
+            with env.connect_backend(1) as c:
+                step = -(-len(head) // pieces)
+                for k in range(0, len(head), step):
+                    c.send(head[k:k + step])
+                    time.sleep(0.02)
+                for _ in range(2):
+                    r = c.get("/proxy-client")
+                    eq((r.status, r.text), (200, "proxy=10.1.2.3:51234\n"), what)
+        for what, head in (("none", b""), ("TCP6", b"PROXY TCP6 ::1 ::1 1 2\r\n"),
+                           ("v2, version 1", v2[:12] + b"\x11" + v2[13:])):
+            with env.connect_backend(1) as c:
+                c.send(head + build_request("GET", "/proxy-client"))
+                eq(c.read_response().status, 400, "a connection with %s header" % what)
+        check(all(l.endswith(" proxy=10.1.2.3:51234") for l in env.backend_log(1)),
+              "log lines: %r" % env.backend_log(1))
+    with backend() as env, env.connect_backend(1) as c:
+        eq(c.get("/proxy-client").text, "proxy=none\n", "without --proxy-protocol")

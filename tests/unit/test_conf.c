@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <unistd.h>
+#include "proxy_header.h"
 #include "unit.h"
 #include "conf.h"
 #include "conf_parse.h"
@@ -411,6 +412,22 @@ UNIT_TEST(conf_balancer_params)
 	expect_err(HEAD "ProxySet http://127.0.0.1:9001 retry=5\n",
 		   "t.conf:5: ProxySet http://127.0.0.1:9001: give member parameters on its BalancerMember line");
 	expect_err(HEAD "KbalSplice bogus\n", "t.conf:5: KbalSplice bogus: must be packet, sockmap or off");
+	expect_err(HEAD "KbalProxyProtocol v3\n",
+		   "t.conf:5: KbalProxyProtocol v3: must be v1, v2 or off");
+	r = run("Listen 80\nKbalProxyProtocol v1\n<Proxy balancer://a>\nBalancerMember http://127.0.0.1:1\n"
+		"</Proxy>\n<Proxy balancer://b>\nKbalProxyProtocol v2\nBalancerMember http://127.0.0.1:2\n"
+		"</Proxy>\n<Proxy balancer://c>\nKbalProxyProtocol off\nBalancerMember http://127.0.0.1:3\n"
+		"</Proxy>\nProxyPass /a balancer://a/a\nProxyPass /b balancer://b/b\nProxyPass / balancer://c/\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->balancers[0].proxy_protocol, KBAL_PP_V1, "inherits KbalProxyProtocol v1");
+		ASSERT_EQ(r->c->balancers[1].proxy_protocol, KBAL_PP_V2, "own KbalProxyProtocol v2");
+		ASSERT_EQ(r->c->balancers[2].proxy_protocol, KBAL_PP_OFF, "own KbalProxyProtocol off");
+	}
+	done(r);
+	r = run(HEAD TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->balancers[0].proxy_protocol, KBAL_PP_OFF, "no PROXY header unless asked");
+	done(r);
 	expect_err(HEAD "KbalMemberCongestion a_name_far_too_long\n", "t.conf:5: KbalMemberCongestion "
 		   "a_name_far_too_long: a congestion control's name is at most 15 characters");
 	r = run(HEAD "KbalMemberCongestion nosuchcc\n");

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""KbalProxyProtocol v1|v2: each member connection starts with a PROXY
+protocol header naming its client (docs/configuration.md). Requests the
+kernel keeps carry no X-Forwarded-For (the kernel cannot add bytes to a
+request: docs/design.md), so the header is how a member knows the client of
+every request. Such a member connection is one client's: none is kept for
+another. The members here (kbal-backend --proxy-protocol) refuse a
+connection without the header with a 400, and log each request with the
+client its connection's header named; /proxy-client answers it."""
+
+import kbaltest
+from kbaltest import EXAMPLE_CONF, Env, check, eq, without_route_cookie
+from test_requests import TWO, answer, where
+
+PP = ("--proxy-protocol",)
+
+
+def client_of(c):
+    return "%s:%d" % c.sock.getsockname()
+
+
+def run_clients(env, conf_what):
+    # two keep-alive clients, interleaved: each request's member connection
+    # names the client who sent it, kept in the kernel or not
+    with env.connect() as c1, env.connect() as c2:
+        for k in range(5):
+            for c in (c1, c2):
+                r = c.get("/proxy-client")
+                eq((r.status, r.text), (200, "proxy=%s\n" % client_of(c)),
+                   "%s: request %d of %s" % (conf_what, k + 1, client_of(c)))
+        mine = {client_of(c1), client_of(c2)}
+    lines = env.backend_log(1) + env.backend_log(2)
+    eq(len(lines), 10, "%s: requests the members got" % conf_what)
+    for l in lines:
+        check(l.startswith("GET /proxy-client proxy=") and l.split("proxy=")[1] in mine,
+              "%s: a request's PROXY header names no client of ours: %r" % (conf_what, l))
+    for n in (1, 2):
+        eq(env.member(n)["idle"], 0, "%s: member %d's connections kept for another client"
+           % (conf_what, n))
+
+
+def test_every_request_carries_its_client_v1():
+    conf = without_route_cookie(EXAMPLE_CONF) + "KbalProxyProtocol v1\n"
+    with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
+        run_clients(env, "v1")
+        check(env.stats()["sk_kept"] >= 4, "requests the kernel kept: %r" % env.stats())
+
+
+def test_every_request_carries_its_client_v2():
+    conf = without_route_cookie(EXAMPLE_CONF) + "KbalProxyProtocol v2\n"
+    with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
+        run_clients(env, "v2")
+        check(env.stats()["sk_kept"] >= 4, "requests the kernel kept: %r" % env.stats())
+
+
+def test_packet_path_carries_the_header():
+    conf = without_route_cookie(EXAMPLE_CONF) + "KbalProxyProtocol v2\nKbalSplice packet\n"
+    with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
+        run_clients(env, "packet")
+        check(env.stats()["pkt_rewritten"] > 0, "packets the packet path joined: %r"
+              % env.stats())
+
+
+def test_one_balancer_only():
+    # the api balancer's member wants the header, the app's refuses it; a
+    # connection alternating between them (kbald decides each request,
+    # each api request on a connection of its own) and one with runs
+    conf = TWO.replace("<Proxy balancer://api>", "<Proxy balancer://api>\nKbalProxyProtocol v1")
+    with Env(conf=conf, backend_args={1: PP}) as env:
+        for paths in (["/a1", "/api/x1", "/a2", "/api/x2", "/a3"],
+                      ["/b1", "/b2", "/b3", "/api/y1", "/api/y2", "/api/y3", "/b4"]):
+            with env.connect() as c:
+                for p in paths:
+                    r = c.get(p)
+                    eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
+                want = ["GET %s proxy=%s" % (p, client_of(c)) for p in paths if where(p) == 1]
+                eq([l for l in env.backend_log(1) if l.split()[1] in paths], want,
+                   "what the api member got, each with its client")
+        eq(len(env.backend_log(2)), 7, "the app member's requests (no header)")
+        eq(env.member(1)["idle"], 0, "api member: connections kept")
