@@ -233,7 +233,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		/* the response ended and went out: nothing past it came, the
 		 * member's connection is clean for the next client; this one
 		 * closes, or sends its next request */
-		int clean = c->rd[MEMBER] == c->f->msg_total[DOWN] &&
+		int drained, clean = c->rd[MEMBER] == c->f->msg_total[DOWN] &&
 			    (exch_all_written(c, UP) || (c->agent && c->phase[UP] == P_CLOSED));
 
 		if (clean && c->relay_back)
@@ -244,9 +244,14 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		 * then closed, as Apache does */
 		if (c->once || !clean || c->fin[CLIENT] || c->rdhup & (1u << CLIENT))
 			return STEP_DONE;
+		drained = c->empty[CLIENT];
 		exch_next(d, c);
-		/* a request handed back may be queued already: no edge says so */
-		if (c->agent && kbal_sock_unread(c->fd[CLIENT]) > 0 && !exch_wake(d, c) &&
+		/* Bytes may wait in the client's socket with no edge to come:
+		 * queued while the kernel had it (handed back), or arrived
+		 * during this exchange, their edge spent then (conn_event()).
+		 * A socket kbald read dry since has had no edge (edge-triggered:
+		 * the next bytes make one), and costs no look. */
+		if (!c->f && !drained && kbal_sock_unread(c->fd[CLIENT]) > 0 && !exch_wake(d, c) &&
 		    !list_linked(&c->ready))
 			list_add_tail(&d->ready, &c->ready);
 		return STEP_LEFT;
@@ -323,6 +328,10 @@ void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t e
 		return;
 	if (ev & (EPOLLRDHUP | EPOLLHUP))
 		c->rdhup |= 1u << side;
+	/* bytes came since its last read found it dry (the exchange may not
+	 * read this side now: conn_dir_step() looks again at its end) */
+	if (ev & EPOLLIN)
+		c->empty[side] = 0;
 	if (c->pkt) {
 		handover_event(d, c, side, ev);
 		return;
