@@ -31,6 +31,7 @@ enum {
 	HDR_COOKIE,
 	HDR_TE,
 	HDR_REWRITTEN,                 /* Location, Content-Location, URI */
+	HDR_CONN,                      /* a response's Connection */
 	HDR_REFUSED,                   /* a request kbald must see */
 };
 
@@ -52,6 +53,7 @@ struct head_parse {
 	__u64 cl;
 	__u32 ncl, cl_st;              /* Content-Length: seen, 1 digits, 2 after */
 	__u32 te_off, te_end, nte;
+	__u32 conn_off, conn_end, nconn;
 	__u32 ck_st;                   /* Cookie: 0 looking, 2 in our value, 1 done */
 	__u32 route_off, route_end, nroute;
 	__u32 rewritten;
@@ -242,6 +244,8 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 	if (name_is(b, off, len, "location", 8) || name_is(b, off, len, "uri", 3) ||
 	    name_is(b, off, len, "content-location", 16))
 		return HDR_REWRITTEN;
+	if (name_is(b, off, len, "connection", 10))
+		return HDR_CONN;
 	return HDR_OTHER;
 }
 
@@ -341,6 +345,13 @@ static __always_inline void value_byte(const __u8 *b, struct head_parse *p, __u3
 			if (!p->te_off)
 				p->te_off = i;
 			p->te_end = i + 1;
+		}
+		break;
+	case HDR_CONN:
+		if (!ows) {
+			if (!p->conn_off)
+				p->conn_off = i;
+			p->conn_end = i + 1;
 		}
 		break;
 	case HDR_CL:
@@ -461,6 +472,9 @@ static long head_step(__u32 i, struct frame_ctx *x)
 			break;
 		case HDR_REWRITTEN:
 			p->rewritten = 1;
+			break;
+		case HDR_CONN:
+			p->nconn++;
 			break;
 		case HDR_REFUSED:
 			p->bad = 1;

@@ -62,6 +62,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_rules SEC(".maps");
 
+/* the largest body sent in one message with its head (it came whole) */
+#define KBAL_MERGE_MAX (16u << 10)
+
 #ifndef ESTRPIPE
 #define ESTRPIPE 86
 #endif
@@ -226,10 +229,24 @@ static __always_inline int route_is(const __u8 *b, const struct head_parse *p,
 	return 1;
 }
 
+/* The member's socket (the client's redirect target) is still open both
+ * ways: no FIN or RST came from the member. */
+static __always_inline int member_open(__u64 client_cookie)
+{
+	struct bpf_sock *sk = bpf_map_lookup_elem(&kbal_sk_dst, &client_cookie);
+	__u32 state;
+
+	if (!sk)
+		return 0;
+	state = sk->state;
+	bpf_sk_release(sk);
+	return state == BPF_TCP_ESTABLISHED;
+}
+
 /* A request head: kept (redirected to the connection's member) when kbald
  * would send it there too; else the socket goes back to kbald. */
 static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_http *st,
-					 __u32 off, __u32 len)
+					 __u64 cookie, __u32 off, __u32 len)
 {
 	struct kbal_scratch *sc = frame_scratch();
 	struct rule_match rm = { .found = -1 };
@@ -249,6 +266,12 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	 * never saw */
 	if (!mem || mem->mode != KBAL_SKM_KERNEL || mem->msgs != st->msgs + mem->owed)
 		return sk_back(st, KBAL_SKB_BUSY);
+	/* the member closed its connection after its last answer (its
+	 * keep-alive timeout, a restart): kbald takes this request to a
+	 * connection the member has open, as Apache would; the client's
+	 * connection goes on */
+	if (!member_open(cookie))
+		return sk_back(st, KBAL_SKB_GONE);
 	p = &sc->hp;
 	__builtin_memset(p, 0, sizeof(*p));
 	p->request = 1;
@@ -321,18 +344,33 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 					  __u32 off, __u32 len)
 {
 	struct kbal_scratch *sc = frame_scratch();
+	const struct kbal_sk_http *client;
 	struct head_parse *p;
 	__u32 status;
 	__u8 *b;
 
 	if (!sc)
 		return member_back(st, KBAL_SKB_SYNTAX);
+	/* The client's socket was handed back (a pipelined request for
+	 * another member, say): its stream parser stopped with an error on the
+	 * socket, and until kbald has read it every send to the client fails,
+	 * the psock's too (tcp_sendmsg() checks sk_err), losing what it had to
+	 * send. So an answer that begins now goes to kbald, which writes it. */
+	client = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
+	if (!client || client->mode != KBAL_SKM_KERNEL)
+		return member_back(st, KBAL_SKB_PEER);
 	p = &sc->hp;
 	__builtin_memset(p, 0, sizeof(*p));
 	b = frame_parse_head(skb, off, len, p);
 	if (!b || p->bad)
 		return member_back(st, KBAL_SKB_SYNTAX);
 	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))
+		return member_back(st, KBAL_SKB_RESPONSE);
+	/* the member closes after this answer (or says anything but
+	 * keep-alive): kbald writes it without that, as Apache does, and the
+	 * client's connection goes on without this member connection */
+	if (p->nconn && (p->nconn > 1 || p->conn_end - p->conn_off != 10 ||
+			 !name_is(b, p->conn_off, 10, "keep-alive", 10)))
 		return member_back(st, KBAL_SKB_RESPONSE);
 	if (b[9] < '0' || b[9] > '9' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
 		return member_back(st, KBAL_SKB_SYNTAX);
@@ -445,15 +483,27 @@ static __always_inline int kbal_strp_accum(struct __sk_buff *skb)
  * several reads (which it has taken out of that queue), its length, the
  * verdict then queueing it on the socket for kbald. */
 static __always_inline int frame_decide(struct __sk_buff *skb, struct kbal_sk_http *st,
-					__u32 off, __u32 len)
+					__u64 cookie, __u32 off, __u32 len, __u32 avail)
 {
 	if (st->client)
-		request_head(skb, st, off, len);
+		request_head(skb, st, cookie, off, len);
 	else
 		response_head(skb, st, off, len);
 	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
 		return -ESTRPIPE;
 	st->flags |= KBAL_SKF_HEAD;
+	/* A body of a known length that came whole with its head goes with it,
+	 * one message: one parser and verdict run less, and one redirected skb
+	 * (one send to the peer) instead of two. */
+	if (st->mode == KBAL_SKM_KERNEL && st->expect == KBAL_SKX_BODY && st->left &&
+	    st->left <= KBAL_MERGE_MAX && len + st->left <= avail) {
+		len += st->left;
+		st->left = 0;
+		if (st->client)
+			st->expect = KBAL_SKX_HEAD;
+		else
+			response_ended(st);
+	}
 	return len;
 }
 
@@ -486,7 +536,7 @@ int kbal_parser(struct __sk_buff *skb)
 		return -ESTRPIPE;
 	len = frame_next(skb, st, start, avail);
 	if (len > 0 && st->mode == KBAL_SKM_KERNEL && st->expect == KBAL_SKX_HEAD)
-		return frame_decide(skb, st, start, len);
+		return frame_decide(skb, st, cookie, start, len, avail);
 	return len;
 }
 

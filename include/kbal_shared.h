@@ -468,6 +468,8 @@ enum kbal_sk_back {                    /* why a socket became AGENT */
 	KBAL_SKB_RESPONSE,             /* a response head kbald rewrites */
 	KBAL_SKB_PEER,                 /* the other side went back to kbald */
 	KBAL_SKB_BUSY,                 /* a response still under way (pipelined) */
+	KBAL_SKB_GONE,                 /* the member's connection ended (its FIN
+					* or RST) after its last response */
 };
 
 enum kbal_sk_flags {

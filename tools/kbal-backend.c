@@ -26,7 +26,10 @@
  *   anything else        "backend=NAME path=URL\n"
  *   /proxy-client        "proxy=IP:PORT\n": the client the connection's PROXY
  *                        header named ("proxy=none" without --proxy-protocol)
- * /close adds "Connection: close"; /slow-head holds its response 300 ms.
+ * /close adds "Connection: close"; /then-close closes the connection after
+ * the response without saying so (a keep-alive timeout's end, at once),
+ * /then-reset resets it (RST);
+ * /slow-head holds its response 300 ms.
  * --proxy-protocol: every connection must start with a PROXY protocol header
  * (version 1 or 2, TCP4; else 400 and closed); the log lines end in
  * " proxy=IP:PORT".
@@ -114,6 +117,7 @@ struct kb_conn {
 	/* the request being read */
 	unsigned char kind;           /* enum kb_kind */
 	unsigned char close_path;     /* /close */
+	unsigned char then_close;     /* /then-close, 2: /then-reset */
 	unsigned char slow;           /* /slow-head */
 	unsigned char is_head;        /* HEAD: no body in the response */
 	unsigned long long nbytes;    /* /bytes/N */
@@ -126,6 +130,7 @@ struct kb_conn {
 	unsigned long long stream_pos, stream_left;
 	unsigned char resp_active;    /* a final response is being written */
 	unsigned char close_after;
+	unsigned char reset_after;    /* /then-reset: closed with a RST */
 	unsigned char lingering;      /* write side shut, dropping input */
 
 	/* timers: /slow-head hold, lingering close */
@@ -333,7 +338,7 @@ static void msg_reset(struct kb_conn *c)
 {
 	c->msg_start = -1;
 	c->kind = KB_DEFAULT;
-	c->close_path = c->slow = c->is_head = 0;
+	c->close_path = c->then_close = c->slow = c->is_head = 0;
 	c->nbytes = c->body_len = 0;
 	c->crc = crc32(0L, Z_NULL, 0);
 	c->ws_accept[0] = '\0';
@@ -363,7 +368,7 @@ static struct kb_conn *conn_new(struct kb_server *s, int fd)
 	strcpy(c->pp, "none");
 	c->out_len = c->out_off = 0;
 	c->stream_pos = c->stream_left = 0;
-	c->resp_active = c->close_after = c->lingering = 0;
+	c->resp_active = c->close_after = c->reset_after = c->lingering = 0;
 	c->tq = NULL;
 	c->tprev = c->tnext = NULL;
 	c->next_free = NULL;
@@ -522,6 +527,11 @@ static int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 	c->is_head = c->parser.method == HTTP_HEAD;
 	c->close_path = c->url_len >= 6 && memcmp(url, "/close", 6) == 0 &&
 			(c->url_len == 6 || url[6] == '?');
+	c->then_close = c->url_len >= 11 && memcmp(url, "/then-close", 11) == 0 &&
+			(c->url_len == 11 || url[11] == '?');
+	if (c->url_len >= 11 && memcmp(url, "/then-reset", 11) == 0 &&
+	    (c->url_len == 11 || url[11] == '?'))
+		c->then_close = 2;
 	c->slow = c->url_len >= 10 && memcmp(url, "/slow-head", 10) == 0 &&
 		  (c->url_len == 10 || url[10] == '?');
 
@@ -621,7 +631,8 @@ static void request_done(struct kb_server *s, struct kb_conn *c)
 	}
 	}
 	c->resp_active = 1;
-	c->close_after = !keep_alive;
+	c->close_after = !keep_alive || c->then_close;
+	c->reset_after = c->then_close == 2;
 	if (c->slow)
 		timer_add(&s->slowq, c);
 	msg_reset(c);
@@ -870,6 +881,13 @@ static void conn_run(struct kb_server *s, struct kb_conn *c)
 			return;                 /* EPOLLOUT or the timer resumes */
 		if (c->resp_active) {
 			c->resp_active = 0;
+			if (c->reset_after) {
+				struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+				setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+				conn_close(s, c);
+				return;
+			}
 			if (c->close_after) {
 				conn_linger(s, c);
 				if (c->fd < 0)

@@ -78,6 +78,14 @@ struct kbal_first {
 	char outbuf[2][OUT_SIZE];
 };
 
+/* c->member_gone: the spliced member's end, on a framed connection */
+enum kbal_gone {
+	GONE_NONE = 0,
+	GONE_RESET,                   /* a reset, not judged yet */
+	GONE_HELD_FIN,                /* after its last answer: the client's next */
+	GONE_HELD_RESET,              /* request is kbald's, its end waits */
+};
+
 struct kbal_conn {
 	struct kbal_list node;        /* in one of the daemon's lists (daemon.h) */
 	struct kbal_list ready;       /* in d->ready: more to do, no event will say */
@@ -116,9 +124,12 @@ struct kbal_conn {
 	uint8_t served;               /* requests kbald served itself on kept member
 				       * connections (at most 255): the first is, the
 				       * second starts the handover (handover.c) */
-	uint8_t rearm;                /* kbald decided its last request, which the
+	uint8_t rearm : 1;            /* kbald decided its last request, which the
 				       * kernel could have kept: one for the same
 				       * balancer next is the kernel's again (decide.h) */
+	uint8_t member_gone : 2;      /* enum kbal_gone: the spliced member's
+				       * connection ended (its end held from the
+				       * client if after its last answer) */
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */

@@ -149,7 +149,7 @@ enum step {
  */
 static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int dir, int *moved)
 {
-	int from = dir_src(dir), to = dir_dst(dir), r;
+	int from = dir_src(dir), to = dir_dst(dir), r, ended;
 
 	*moved |= exch_write(c, dir);
 	exch_compact(c, dir);
@@ -177,8 +177,12 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	 * its answer is retried, when its turn comes */
 	if (c->fin[CLIENT] == 2 || (c->fin[MEMBER] == 2 && !(c->reused && c->rd[MEMBER] == 0)))
 		return STEP_ABORT;
+	/* a kept member connection that the member closed after its whole
+	 * answer (P_FLUSH: kbald parsed it to its end) ends nothing of the
+	 * client's: as with Apache, the client's next request goes on another */
+	ended = dir == DOWN && c->pool && c->fin[MEMBER] == 1 && c->phase[DOWN] == P_FLUSH;
 	/* EOF from the source with nothing of it left to write */
-	if (c->fin[from] && exch_all_written(c, dir) &&
+	if (c->fin[from] && !ended && exch_all_written(c, dir) &&
 	    (c->phase[dir] == P_FLUSH || c->phase[dir] == P_RELAY || c->local)) {
 		if (c->local)
 			return STEP_DONE;
@@ -217,7 +221,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		return STEP_ON;
 	}
 	/* quiet: all written, its queue found empty */
-	if (c->phase[dir] != P_FLUSH || c->local || c->fin[from] || !c->empty[from] ||
+	if (c->phase[dir] != P_FLUSH || c->local || ((c->fin[from] || !c->empty[from]) && !ended) ||
 	    !exch_all_written(c, dir) || !c->connected)
 		return STEP_ON;
 	if (c->pool && dir == UP) {
@@ -236,10 +240,12 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		int drained, clean = c->rd[MEMBER] == c->f->msg_total[DOWN] &&
 			    (exch_all_written(c, UP) || (c->agent && c->phase[UP] == P_CLOSED));
 
-		if (clean && c->relay_back)
+		if (clean && (c->relay_back || ended)) {
+			member_unkeep(d, c);       /* not for another client */
 			decide_member_done(d, c);
-		else if (clean)
+		} else if (clean) {
 			member_release(d, c);
+		}
 		/* a client that half-closed behind its request is answered,
 		 * then closed, as Apache does */
 		if (c->once || !clean || c->fin[CLIENT] || c->rdhup & (1u << CLIENT))

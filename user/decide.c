@@ -250,6 +250,19 @@ void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c)
 	c->bounded = 0;
 }
 
+int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	struct kbal_sk_http k, m;
+
+	if (c->agent || (c->bounded & (BOUND_UP | BOUND_DOWN)) != (BOUND_UP | BOUND_DOWN) ||
+	    c->phase[UP] != P_SPLICED || c->phase[DOWN] != P_SPLICED || c->paused ||
+	    sk_state(d, c->cookie[CLIENT], &k) || sk_state(d, c->cookie[MEMBER], &m))
+		return 0;
+	return k.mode == KBAL_SKM_KERNEL && m.mode == KBAL_SKM_KERNEL &&
+	       k.expect == KBAL_SKX_HEAD && m.expect == KBAL_SKX_HEAD &&
+	       m.msgs == k.msgs + m.owed;
+}
+
 void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	conn_account(d, c);
@@ -279,8 +292,8 @@ static int owed_now(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk_h
 		kbal_sock_received(c->fd[CLIENT], &recvd);
 		if (sk_state(d, c->cookie[CLIENT], k))
 			return -2;
-		if (m->why != KBAL_SKB_RESPONSE || m->expect != KBAL_SKX_HEAD ||
-		    k->msgs + m->owed != m->msgs + 1)
+		if ((m->why != KBAL_SKB_RESPONSE && m->why != KBAL_SKB_PEER) ||
+		    m->expect != KBAL_SKX_HEAD || k->msgs + m->owed != m->msgs + 1)
 			return -2;   /* framing lost within a response */
 		return 1;
 	}
@@ -294,8 +307,11 @@ int decide_stopped(const struct kbal_conn *c, int side)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	/* reading SO_ERROR clears it: the socket's next read is a read */
-	return getsockopt(c->fd[side], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ESTRPIPE;
+	/* Reading SO_ERROR clears it: the socket's next read is a read. None
+	 * at all: a report read already (an event of the same epoll batch
+	 * took the connection back first) */
+	return getsockopt(c->fd[side], SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+	       (err == ESTRPIPE || err == 0);
 }
 
 /* What the verdict queued on a socket for kbald (n bytes: one head at
@@ -383,6 +399,7 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	c->back = 0;
 	c->agent = 1;
 	c->rearm = 0;
+	c->member_gone = 0;
 	c->why = KBAL_WHY_BACK;
 	c->handed = 0;
 	c->drain_since = 0;
@@ -394,6 +411,10 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		return -1;
 	}
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	/* rd[CLIENT] is where kbald is in the client's bytes: past those the
+	 * kernel carried to the member too (what counts the client's bytes
+	 * still in flight at a later splice, its FIN's included, starts there) */
+	c->rd[CLIENT] += k.kept;
 	if (take_queued(d, c, CLIENT, k.passed) ||
 	    (owed && take_queued(d, c, MEMBER, m.passed))) {
 		log_warn("conn %p: what the kernel handed back is not there: closing", (void *)c);

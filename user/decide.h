@@ -66,6 +66,13 @@ int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir);
  * exchange's steps), 0: not yet (looked at again), -1: closed. */
 int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* The member's side of a framed connection is between two answers: no
+ * response under way, no request on its way to it, nothing handed back.
+ * Its connection ending now (FIN, RST) ends nothing of the client's: the
+ * stream parser hands the client's next request to kbald, which sees the
+ * member's socket closed. */
+int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c);
+
 /* EPOLLERR on a framed socket: the stream parser stopped where it hands
  * the rest back (-ESTRPIPE, bpf/sockmap.bpf.c), not a failure. Clears it. */
 int decide_stopped(const struct kbal_conn *c, int side);

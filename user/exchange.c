@@ -365,6 +365,13 @@ static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
+/* A response whose end its head tells (not the connection's close) */
+static int response_framed(const struct kbal_http_msg *rs)
+{
+	return rs->content_length >= 0 || rs->chunked || rs->skip_body || rs->status == 204 ||
+	       rs->status == 304;
+}
+
 /* Feed what was read of direction i to its parser and act on it. */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -422,8 +429,24 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			}
 			/* a member that closes after this response keeps nothing */
 			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
-				c->pool = 0;
 				member_unkeep(d, c);
+				if (msg->status != 101 && !c->once && response_framed(msg)) {
+					/* Apache keeps the client's connection:
+					 * the answer goes without the member's
+					 * Connection: close, and the member's
+					 * connection goes after it */
+					c->relay_back = 1;
+				} else {
+					c->pool = 0;
+				}
+			} else if (!c->pool && (c->bounded & BOUND_PLANNED) && !c->once &&
+				   !msg->keep_alive && msg->status != 101 && response_framed(msg)) {
+				/* the same at the request the connection was to
+				 * be handed over at: kbald follows this answer to
+				 * its end, the member's connection goes, and the
+				 * next request starts the handover again */
+				c->pool = 1;
+				c->relay_back = 1;
 			}
 			handover_keep_or_take(d, c);
 			if (exch_build_response(d, c)) {

@@ -368,9 +368,25 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 
 	if (c->phase[dir] != P_SPLICED && c->phase[dir] != P_CLOSED)
 		return 0;
-	if (ev & EPOLLERR && c->bounded && !c->agent && decide_stopped(c, side)) {
-		c->back = 1;      /* the stream parser stopped where it hands back */
+	if (ev & EPOLLERR && (c->bounded || c->agent) && decide_stopped(c, side)) {
+		/* the stream parser stopped where it hands back (or, on a
+		 * connection taken back already, stopped again before the
+		 * socket left the sockhash: its report is spent) */
+		if (!c->agent)
+			c->back = 1;
 		ev &= ~EPOLLERR;
+	}
+	if (side == MEMBER && ev & EPOLLERR && !c->fin[MEMBER] && c->bounded && !c->agent) {
+		/* the member reset its connection: between two answers, it
+		 * ends nothing of the client's (judged once all it sent has
+		 * gone, in sm_progress); within one, the client's goes too */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		getsockopt(c->fd[MEMBER], SOL_SOCKET, SO_ERROR, &err, &len);
+		c->member_gone = GONE_RESET;
+		c->fin[MEMBER] = 1;
+		return 0;
 	}
 	if (ev & EPOLLERR) {
 		c->fin[side] = 2;
@@ -385,6 +401,19 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 	    c->bounded & (side == CLIENT ? BOUND_UP : BOUND_DOWN))
 		c->back = 1;
 	return 0;
+}
+
+/* What a spliced direction's destination must have sent, on top of its
+ * base, for the FIN its source sent to go on: what kbald wrote, and what
+ * the source received that kbald did not read. recvd counts the FIN's
+ * sequence number too (none after a reset). */
+static uint64_t fin_goal_part(const struct kbal_conn *c, int dir, uint64_t recvd)
+{
+	int from = dir_src(dir);
+	int reset = from == MEMBER &&
+		    (c->member_gone == GONE_RESET || c->member_gone == GONE_HELD_RESET);
+
+	return c->wr[dir_dst(dir)] + (recvd - (reset ? 0 : 1) - c->rd[from]);
 }
 
 /*
@@ -402,14 +431,24 @@ static int spliced_fin_delivered(struct kbal_conn *c, int dir, uint64_t *sent_no
 	if (!(c->fin_goal & (1u << dir))) {
 		if (kbal_sock_received(c->fd[from], &recvd))
 			return 1;  /* socket gone: nothing more to wait for */
-		/* recvd counts the FIN's sequence number too */
-		c->base[to] += c->wr[to] + (recvd - 1 - c->rd[from]);
+		c->base[to] += fin_goal_part(c, dir, recvd);
 		c->fin_goal |= 1u << dir;
 	}
 	if (kbal_sock_counts(c->fd[to], &sent, &tmp))
 		return 1;
 	*sent_now = sent;
 	return sent >= c->base[to];
+}
+
+/* A FIN held: base[to] is the splice's base again (the take-back and a
+ * later look count from it) */
+static void fin_goal_undo(struct kbal_conn *c, int dir)
+{
+	uint64_t recvd;
+
+	if ((c->fin_goal & (1u << dir)) && !kbal_sock_received(c->fd[dir_src(dir)], &recvd))
+		c->base[dir_dst(dir)] -= fin_goal_part(c, dir, recvd);
+	c->fin_goal &= ~(1u << dir);
 }
 
 /* Spliced directions: a FIN passed on once the bytes before it are. The
@@ -445,7 +484,25 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 
 		if (c->phase[dir] != P_SPLICED || !c->fin[from] || c->paused & (1u << dir))
 			continue;   /* a paused one is copied to its end */
+		if (dir == DOWN && c->member_gone >= GONE_HELD_FIN && c->phase[UP] == P_SPLICED)
+			continue;   /* held until the client ends its side */
 		if (spliced_fin_delivered(c, dir, &sent)) {
+			if (dir == DOWN && c->phase[UP] == P_SPLICED && decide_member_idle(d, c)) {
+				/* the member closed its connection between two
+				 * answers: as with Apache, the client's goes on;
+				 * its next request is kbald's (the stream parser
+				 * sees the member's socket closed) */
+				fin_goal_undo(c, dir);
+				c->member_gone = c->member_gone == GONE_RESET ? GONE_HELD_RESET :
+						 GONE_HELD_FIN;
+				log_debug("conn %p: its member's connection ended between two answers",
+					  (void *)c);
+				continue;
+			}
+			if (c->member_gone == GONE_RESET) {
+				conn_abort(d, c);   /* reset within an answer */
+				return -1;
+			}
 			shutdown(c->fd[dir_dst(dir)], SHUT_WR);
 			c->phase[dir] = P_CLOSED;
 			*moved = 1;

@@ -481,6 +481,9 @@ def member_closes(rule):
             r = c.get("/close")
             check_answer(r, rule, "/close", what="/close on a fresh connection")
             fresh_closes = (r.header("Connection") or "").lower() == "close"
+            # Apache keeps the client's connection when the member closes
+            # its own: the answer goes without the member's Connection: close
+            eq(fresh_closes, False, "Connection: close passed on from the member")
             if fresh_closes:
                 check(c.at_eof(2.0), "no EOF after /close, which said Connection: close")
         sent = ["/close"]

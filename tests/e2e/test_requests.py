@@ -5,7 +5,10 @@ route across rules, bodies, pipelines, member changes and the manager.
 Each test checks byte for byte what the client got, and from which
 member's answer which path it reached."""
 
+import socket
+
 import kbaltest
+from test_pool import sockets_to
 from kbaltest import (EXAMPLE_CONF, Env, build_request, check, crc_line, eq,
                       without_route_cookie)
 
@@ -178,3 +181,68 @@ def test_disablereuse_decides_every_request():
             eq([tuple(l.split()[:2]) for l in env.backend_log(n)],
                [s for s in sent if where(s[1]) == n], "member %d's requests, in order" % n)
             eq(env.member(n)["idle"], 0, "member %d: connections kept" % n)
+
+
+def test_member_closing_between_requests_keeps_the_client():
+    # the member closes its connection after an answer without saying so
+    # (kbal-backend's /then-close: what its keep-alive timeout does): as
+    # with Apache, the client's connection goes on, its next request on
+    # another member connection, decided by kbald, and the kernel takes the
+    # connection again after it; a client that then ends its connection
+    # gets its end
+    # member 2 keeps no connection for later (disablereuse=On): once its
+    # answer to /then-close is out, kbald has no connection to it open both
+    # ways, whoever carried the request
+    with Env(conf=TWO.replace("route=2", "route=2 disablereuse=On")) as env:
+        with env.connect(timeout=10) as c:
+            sent, kept = [], []
+            for p in ("/a1", "/a2", "/a3", "/then-close", "/a4", "/a5", "/a6", "/a7",
+                      "/then-close", "/api/x1", "/api/x2", "/then-close", "/a8"):
+                r = c.get(p)
+                eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
+                eq(r.header("Connection"), None, "Connection header of %s" % p)
+                sent.append(p)
+                if p == "/then-close":
+                    kept.append(env.stats()["sk_kept"])
+                    # the member's FIN reached kbald's socket before the
+                    # next request (else that request could reach the
+                    # closed connection: a race Apache has too)
+                    kbaltest.wait_until(lambda: sockets_to(env.ports["b2"]) == 0, 3.0,
+                                        "the member's end of /then-close's connection")
+            check(env.stats()["sk_back"] >= 3, "handed back after each close: %r" % env.stats())
+            # /a6, /a7 and the second /then-close: the kernel's again
+            check(kept[1] - kept[0] >= 3, "kept by the kernel between the closes: %r" % kept)
+            c.sock.shutdown(socket.SHUT_WR)
+            check(c.at_eof(3.0), "no end after the client's own")
+        for n in (1, 2):
+            eq([l.split()[1] for l in env.backend_log(n)], [p for p in sent if where(p) == n],
+               "member %d's requests" % n)
+        eq(env.flows(), [], "flows left")
+
+
+def test_client_end_after_member_ends_and_takes_again():
+    # the client's end reaches it (and the member) however the connection
+    # went before: handed back and spliced again, after the kernel carried
+    # requests (kbald counts those bytes as the client's when it waits for
+    # the end), after a member that closed (FIN) or reset (RST) its
+    # connection between two answers
+    dr = TWO.replace("route=2", "route=2 disablereuse=On")
+    for conf, paths in ((TWO, ["/a1", "/a2", "/api/x1", "/api/x2", "/api/x3"]),
+                        (TWO, ["/a1", "/a2", "/then-close", "/a3"]),
+                        (dr, ["/a1", "/a2", "/a3", "/then-close", "/a4", "/a5", "/a6", "/a7"]),
+                        (dr, ["/a1", "/api/x1", "/api/x2", "/then-close", "/a8"]),
+                        (dr, ["/a1", "/a2", "/a3", "/then-reset", "/a4", "/a5", "/a6"])):
+        with Env(conf=conf) as env, env.connect(timeout=10) as c:
+            for p in paths:
+                r = c.get(p)
+                eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
+                if p.startswith("/then-") and conf is dr:
+                    # no kept connections to member 2: none open both ways
+                    # once it ended this one
+                    kbaltest.wait_until(lambda: sockets_to(env.ports["b2"]) == 0, 3.0,
+                                        "the member's end of %s's connection" % p)
+            c.sock.shutdown(socket.SHUT_WR)
+            check(c.at_eof(3.0), "no end after the client's own, after %s" % " ".join(paths))
+            for n in (1, 2):
+                eq([l.split()[1] for l in env.backend_log(n)],
+                   [p for p in paths if where(p) == n], "member %d's requests" % n)
