@@ -11,6 +11,7 @@
 #define KBAL_CONF_H
 
 #include <netinet/in.h>
+#include "authz.h"
 #include <stddef.h>
 #include "kbal_shared.h"
 
@@ -95,6 +96,7 @@ struct kbal_conf_location {
 	char path[KBAL_CONF_PATH_LEN];
 	unsigned handler;                 /* enum kbal_handler */
 	int line;
+	struct kbal_authz authz;          /* Require, Order/Allow/Deny inside it */
 };
 
 enum kbal_header_action {
@@ -167,6 +169,10 @@ int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t l
  * SetHandler, as httpd merges them), or NONE. A ProxyPass rule that
  * proxies the path wins over the handler, as in httpd. */
 unsigned kbal_conf_match_location(const struct kbal_conf *conf, const char *uri, size_t len);
+/* the same, and the access rules that apply there (none given: an empty
+ * struct kbal_authz, which lets loopback clients only) */
+unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, const char *uri, size_t len,
+					const struct kbal_authz **authz);
 
 /* The URL-path of a request-target as httpd matches it (its r->uri): the
  * absolute-form's scheme://host skipped, query dropped, %XX decoded, dot

@@ -36,8 +36,9 @@ static int kw_sethandler(struct conf_parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
-/* Access control: what grants everything is accepted, what restricts is an
- * error, since kbal would otherwise let through what httpd refuses. */
+/* Access control inside <Proxy>: what grants everything is accepted, what
+ * restricts is an error, since kbal would otherwise let through what httpd
+ * refuses. In a <Location> it is kept and checked (authz.h). */
 static int no_acl(struct conf_parser *p, int argc, char **argv)
 {
 	char what[256] = "";
@@ -47,39 +48,232 @@ static int no_acl(struct conf_parser *p, int argc, char **argv)
 	return perr(p, "%s: access control is not supported by kbal yet", what);
 }
 
-static int kw_order(struct conf_parser *p, int argc, char **argv)
+/* the <Location>'s rules, or NULL in a <Proxy> section, where only what
+ * grants everything is accepted */
+static struct kbal_authz *section_authz(struct conf_parser *p)
 {
+	return p->ctx == C_LOCATION ? &p->conf->location[p->loc].authz : NULL;
+}
+
+/* Allow/Deny from NET...: their networks into a->net */
+static int compat_nets(struct conf_parser *p, struct kbal_authz *a, int argc, char **argv,
+		       uint8_t *all, uint8_t *first, uint8_t *count)
+{
+	if (argc < 3 || strcasecmp(argv[1], "from"))
+		return perr(p, "%s: must be followed by 'from'", argv[0]);
+	for (int i = 2; i < argc; i++) {
+		struct kbal_authz_net n;
+
+		if (!strcasecmp(argv[i], "all")) {
+			*all = 1;
+			continue;
+		}
+		if (!strncasecmp(argv[i], "env=", 4))
+			return perr(p, "%s from %s: env= is not supported by kbal yet", argv[0], argv[i]);
+		if (kbal_authz_parse_net(argv[i], &n))
+			return perr(p, "%s from %s: not an address or network (host names are not "
+				    "supported by kbal yet)", argv[0], argv[i]);
+		if (a->nnet == KBAL_AUTHZ_NETS)
+			return perr(p, "%s: more than %d networks in one <Location>", argv[0],
+				    KBAL_AUTHZ_NETS);
+		if (!*count)
+			*first = a->nnet;
+		else if (*first + *count != a->nnet)
+			return perr(p, "%s: give all of them on one line", argv[0]);
+		a->net[a->nnet++] = n;
+		(*count)++;
+	}
+	a->compat = 1;
+	return 0;
+}
+
+static int kw_order(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	struct kbal_authz *a = section_authz(p);
+	unsigned order;
+
 	if (!strcasecmp(argv[1], "deny,allow"))
-		p->allow_first = 0;
-	else if (!strcasecmp(argv[1], "allow,deny") || !strcasecmp(argv[1], "mutual-failure"))
-		p->allow_first = 1;
+		order = AZ_ORDER_DENY_ALLOW;
+	else if (!strcasecmp(argv[1], "allow,deny"))
+		order = AZ_ORDER_ALLOW_DENY;
+	else if (!strcasecmp(argv[1], "mutual-failure"))
+		order = AZ_ORDER_MUTUAL_FAILURE;
 	else
-		return no_acl(p, argc, argv);
+		return perr(p, "Order %s: unknown order (Deny,Allow, Allow,Deny or Mutual-failure)",
+			    argv[1]);
+	if (a) {
+		a->order = order;
+		a->compat = 1;
+		return 0;
+	}
+	p->allow_first = order != AZ_ORDER_DENY_ALLOW;
 	p->order_line = p->line;
 	return 0;
 }
 
 static int kw_allow(struct conf_parser *p, int argc, char **argv)
 {
+	struct kbal_authz *a = section_authz(p);
+
+	if (a)
+		return compat_nets(p, a, argc, argv, &a->allow_all, &a->allow0, &a->nallow);
 	if (argc != 3 || strcasecmp(argv[1], "from") || strcasecmp(argv[2], "all"))
 		return no_acl(p, argc, argv);
 	p->allow_all = 1;
 	return 0;
 }
 
+static int kw_deny(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_authz *a = section_authz(p);
+
+	if (a)
+		return compat_nets(p, a, argc, argv, &a->deny_all, &a->deny0, &a->ndeny);
+	return no_acl(p, argc, argv);
+}
+
+/* a node under the open container (the section's own list, made at the
+ * first Require, is node 0) */
+static int authz_node(struct conf_parser *p, struct kbal_authz *a, unsigned kind)
+{
+	struct kbal_authz_node *n;
+
+	if (!a->nnode) {
+		a->node[0] = (struct kbal_authz_node){ .kind = AZ_ANY, .parent = -1 };
+		p->az_line[0] = p->line;
+		a->nnode = 1;
+		p->az_open = 0;
+	}
+	if (a->nnode == KBAL_AUTHZ_NODES)
+		return perr(p, "more than %d Require directives and sections in one <Location>",
+			    KBAL_AUTHZ_NODES - 1);
+	n = &a->node[a->nnode];
+	*n = (struct kbal_authz_node){ .kind = kind, .parent = p->az_open };
+	p->az_line[a->nnode] = p->line;
+	return a->nnode++;
+}
+
 static int kw_require(struct conf_parser *p, int argc, char **argv)
 {
-	if (argc != 3 || strcasecmp(argv[1], "all") || strcasecmp(argv[2], "granted"))
-		return no_acl(p, argc, argv);
+	struct kbal_authz *a = section_authz(p);
+	int neg = argc > 2 && !strcasecmp(argv[1], "not"), i, k;
+	const char *prov = argv[1 + neg];
+	unsigned kind;
+
+	if (!a) {
+		if (argc != 3 || strcasecmp(argv[1], "all") || strcasecmp(argv[2], "granted"))
+			return perr(p, "Require inside <Proxy>: only \"Require all granted\" is "
+				    "supported by kbal (access rules go in a <Location>)");
+		return 0;
+	}
+	if (argc < 2 + neg + (strcasecmp(prov, "local") ? 1 : 0))
+		return perr(p, "Require %s%s: missing argument", neg ? "not " : "", prov);
+	if (!strcasecmp(prov, "all")) {
+		if (argc != 3 + neg)
+			return perr(p, "Require all: takes one argument, granted or denied");
+		if (!strcasecmp(argv[2 + neg], "granted"))
+			kind = AZ_GRANTED;
+		else if (!strcasecmp(argv[2 + neg], "denied"))
+			kind = AZ_DENIED;
+		else
+			return perr(p, "Require all %s: must be granted or denied", argv[2 + neg]);
+	} else if (!strcasecmp(prov, "ip")) {
+		kind = AZ_IP;
+	} else if (!strcasecmp(prov, "local")) {
+		if (argc != 2 + neg)
+			return perr(p, "Require local: takes no argument");
+		kind = AZ_LOCAL;
+	} else {
+		return perr(p, "Require %s: not supported by kbal yet (all, ip and local are)",
+			    prov);
+	}
+	/* httpd: "negative Require directive has no effect in <RequireAny>" */
+	if (neg && a->node[p->az_open].kind == AZ_ANY && a->nnode)
+		return perr(p, "Require not %s: a negative Require has no effect in <RequireAny> "
+			    "(put it in <RequireAll> or <RequireNone>)", prov);
+	if (neg && !a->nnode)
+		return perr(p, "Require not %s: a negative Require has no effect here (put it in "
+			    "<RequireAll> or <RequireNone>)", prov);
+	k = authz_node(p, a, kind);
+	if (k < 0)
+		return -1;
+	a->node[k].negate = neg;
+	if (kind != AZ_IP)
+		return 0;
+	a->node[k].net0 = a->nnet;
+	for (i = 2 + neg; i < argc; i++) {
+		if (a->nnet == KBAL_AUTHZ_NETS)
+			return perr(p, "Require ip: more than %d networks in one <Location>",
+				    KBAL_AUTHZ_NETS);
+		if (kbal_authz_parse_net(argv[i], &a->net[a->nnet]))
+			return perr(p, "Require ip %s: not an address or network", argv[i]);
+		a->nnet++;
+		a->node[k].nnet++;
+	}
 	return 0;
+}
+
+static const char *const az_names[] = { [AZ_ANY] = "RequireAny", [AZ_ALL] = "RequireAll",
+					[AZ_NONE] = "RequireNone" };
+
+static int kw_require_section(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_authz *a = section_authz(p);
+	unsigned kind = !strcasecmp(argv[0], "<RequireAll") ? AZ_ALL :
+			!strcasecmp(argv[0], "<RequireNone") ? AZ_NONE : AZ_ANY;
+	int k;
+
+	if (argc > 1)
+		return perr(p, "%s> takes no arguments", argv[0]);
+	if (!a)
+		return perr(p, "%s> inside <Proxy> is not supported by kbal (access rules go in a "
+			    "<Location>)", argv[0]);
+	k = authz_node(p, a, kind);
+	if (k < 0)
+		return -1;
+	p->az_open = k;
+	return 0;
+}
+
+int conf_access_close(struct conf_parser *p, const char *name)
+{
+	struct kbal_authz *a;
+	int open, positive = 0;
+
+	if (strcasecmp(name, "RequireAll") && strcasecmp(name, "RequireAny") &&
+	    strcasecmp(name, "RequireNone"))
+		return 0;
+	a = section_authz(p);
+	open = p->az_open;
+	if (!a || !open)
+		return perr(p, "</%s> without matching <%s> section", name, name);
+	if (strcasecmp(name, az_names[a->node[open].kind]))
+		return perr(p, "Expected </%s> but saw </%s> (<%s> is at line %d)",
+			    az_names[a->node[open].kind], name, az_names[a->node[open].kind],
+			    p->az_line[open]);
+	for (int j = open + 1; j < a->nnode; j++)
+		if (a->node[j].parent == open && !a->node[j].negate)
+			positive = 1;
+	if (a->node[open].kind == AZ_ALL && !positive)
+		return perr(p, "<RequireAll> at line %d holds only negative Require directives, "
+			    "which can never grant", p->az_line[open]);
+	if (a->node[open].kind == AZ_NONE && open + 1 == a->nnode)
+		return perr(p, "<RequireNone> at line %d is empty", p->az_line[open]);
+	p->az_open = a->node[open].parent;
+	return 1;
 }
 
 /* checked at </...>, since "Allow from all" may come after Order */
 int conf_access_section_end(struct conf_parser *p)
 {
+	struct kbal_authz *a = section_authz(p);
+
+	if (a && p->az_open)
+		return perr(p, "<%s> at line %d was not closed", az_names[a->node[p->az_open].kind],
+			    p->az_line[p->az_open]);
 	if (p->order_line && p->allow_first && !p->allow_all)
 		return conf_perr_at(p, p->order_line, "Order allow,deny without \"Allow from all\" "
-				    "denies requests: access control is not supported by kbal yet");
+				    "inside <Proxy> denies requests: access rules go in a <Location>");
 	return 0;
 }
 
@@ -88,7 +282,10 @@ const struct conf_keyword conf_kw_access[] = {
 	{ "SetHandler",        C_LOCATION,            1, 1,             kw_sethandler },
 	{ "Order",             C_SECTION,             1, 1,             kw_order },
 	{ "Allow",             C_SECTION,             1, CONF_MAX_ARGS, kw_allow },
-	{ "Deny",              C_SECTION,             1, CONF_MAX_ARGS, no_acl },
+	{ "Deny",              C_SECTION,             1, CONF_MAX_ARGS, kw_deny },
 	{ "Require",           C_SECTION,             1, CONF_MAX_ARGS, kw_require },
+	{ "<RequireAll",       C_LOCATION,            0, 0,             kw_require_section },
+	{ "<RequireAny",       C_LOCATION,            0, 0,             kw_require_section },
+	{ "<RequireNone",      C_LOCATION,            0, 0,             kw_require_section },
 	{ NULL }
 };

@@ -177,6 +177,16 @@ int conf_finish(struct conf_parser *p)
 			if (!b->members[k].connect_timeout_ms)
 				b->members[k].connect_timeout_ms = b->timeout_ms;
 	}
+	for (unsigned i = 0; i < c->nlocation; i++) {
+		const struct kbal_conf_location *l = &c->location[i];
+
+		/* kbald checks them where it answers itself; a proxied path
+		 * would pass unchecked, which httpd would refuse */
+		if ((l->authz.nnode || l->authz.compat) && l->handler != KBAL_HANDLER_MANAGER)
+			return conf_perr_at(p, l->line, "<Location %s>: access rules are supported "
+					    "by kbal for the balancer-manager only (not yet for "
+					    "proxied paths)", l->path);
+	}
 	if (!c->server_name[0] && gethostname(c->server_name, sizeof(c->server_name) - 1))
 		strcpy(c->server_name, "localhost");
 	check_rules(p);

@@ -132,14 +132,32 @@ int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t l
 	return n < 0 ? -1 : conf_match_pass_path(conf, path, n);
 }
 
-unsigned kbal_conf_match_location(const struct kbal_conf *conf, const char *uri, size_t len)
+unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, const char *uri, size_t len,
+					const struct kbal_authz **authz)
 {
+	static const struct kbal_authz none;
 	char path[URI_MAX];
 	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
 	unsigned handler = KBAL_HANDLER_NONE;
 
-	for (unsigned i = 0; n >= 0 && i < conf->nlocation; i++)
-		if (conf->location[i].handler && conf_alias_match(path, n, conf->location[i].path))
-			handler = conf->location[i].handler;
+	if (authz)
+		*authz = &none;
+	for (unsigned i = 0; n >= 0 && i < conf->nlocation; i++) {
+		const struct kbal_conf_location *l = &conf->location[i];
+
+		if (!conf_alias_match(path, n, l->path))
+			continue;
+		if (l->handler)
+			handler = l->handler;
+		/* httpd merges the sections in order: a later one with rules
+		 * replaces the rules of those before (AuthMerging Off) */
+		if (authz && (l->authz.nnode || l->authz.compat))
+			*authz = &l->authz;
+	}
 	return handler;
+}
+
+unsigned kbal_conf_match_location(const struct kbal_conf *conf, const char *uri, size_t len)
+{
+	return kbal_conf_match_location_authz(conf, uri, len, NULL);
 }

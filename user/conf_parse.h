@@ -52,6 +52,8 @@ struct conf_parser {
 	 * conf_open_section() clears them */
 	int loc_pass;                     /* line of the ProxyPass inside it */
 	int order_line, allow_first, allow_all; /* Order/Allow of the section */
+	int az_open;                      /* <Location>: its open <Require...> node, or 0 */
+	int az_line[KBAL_AUTHZ_NODES];    /* where each of its nodes was written */
 	/* for one directive, or for the whole file */
 	int ctimeout_set;                 /* connectiontimeout= on this member */
 	unsigned timeout_ms, proxy_timeout_ms;
@@ -129,6 +131,9 @@ int conf_pm_unsupported(struct conf_parser *p, void *obj, const struct conf_para
 void conf_open_section(struct conf_parser *p, unsigned ctx, const char *name, const char *arg);
 /* what the access directives leave to check when their section closes */
 int conf_access_section_end(struct conf_parser *p);
+/* </RequireAll>, </RequireAny>, </RequireNone>: 1 if name is one (closed,
+ * or -1 with the error), 0 if not */
+int conf_access_close(struct conf_parser *p, const char *name);
 
 /* ---- end of file (conf_check.c) ---- */
 

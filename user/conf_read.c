@@ -34,11 +34,16 @@ void conf_open_section(struct conf_parser *p, unsigned ctx, const char *name, co
 	p->sect_line = p->line;
 	snprintf(p->sect_arg, sizeof(p->sect_arg), "%s", arg);
 	p->order_line = p->allow_first = p->allow_all = 0;
+	p->az_open = 0;
 	p->loc_pass = 0;
 }
 
 static int close_section(struct conf_parser *p, const char *name)
 {
+	int r = conf_access_close(p, name);
+
+	if (r)
+		return r < 0 ? -1 : 0;
 	if (p->ctx == C_SERVER)
 		return perr(p, "</%s> without matching <%s> section", name, name);
 	if (strcasecmp(name, p->sect_name))

@@ -236,6 +236,18 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
+/* Require, Order/Allow/Deny of the <Location> kbald answers (authz.h):
+ * the client's address, and the one it connected to (Require local) */
+static int client_allowed(const struct kbal_conn *c, const struct kbal_authz *a)
+{
+	struct sockaddr_in local = { 0 };
+	socklen_t len = sizeof(local);
+
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
+		local.sin_addr.s_addr = 0;
+	return kbal_authz_allows(a, c->key.client_addr, local.sin_addr.s_addr);
+}
+
 /* The first request's head is complete: route it. */
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -255,12 +267,21 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->host[h->value.len] = '\0';
 	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
+		const struct kbal_authz *authz;
 		char *page;
 		size_t len;
 
-		int manager = kbal_conf_match_location(d->conf, url, rq->url.len) ==
+		int manager = kbal_conf_match_location_authz(d->conf, url, rq->url.len, &authz) ==
 			      KBAL_HANDLER_MANAGER;
 
+		if (manager && !client_allowed(c, authz)) {
+			char ip[INET_ADDRSTRLEN];
+
+			log_info("balancer-manager: %s refused by its access rules (403)",
+				 inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)));
+			exch_error(c, 403);
+			return;
+		}
 		if (manager)
 			kbal_flows_flush(d);   /* the page shows this turn's flows too */
 		if (manager && kbal_manager_page(&d->maps, &page, &len) == 0) {

@@ -105,6 +105,14 @@ int main(int argc, char **argv)
 		log_err("not started: %s", strerror(-err));
 		return 1;
 	}
+	for (unsigned i = 0; i < conf.nlocation; i++) {
+		const struct kbal_conf_location *l = &conf.location[i];
+
+		if (l->handler == KBAL_HANDLER_MANAGER && !l->authz.nnode && !l->authz.compat)
+			log_info("%s:%d: the balancer-manager at %s has no access rule: only "
+				 "loopback clients reach it (Require ip ... in its <Location> opens "
+				 "it to others)", conf.file, l->line, l->path);
+	}
 	log_info("ready: %u balancer(s), maps in %s", conf.nbalancers, pin_dir);
 	err = kbal_daemon_run(&d);
 	kbal_daemon_fini(&d);

@@ -362,16 +362,19 @@ def chunked(body, sizes=(1, 100, 4096, 65536)):
 class Conn:
     """One client connection with a small HTTP/1.1 response parser."""
 
-    def __init__(self, port, host=HOST, timeout=10.0, netns=None, rcvbuf=None):
+    def __init__(self, port, host=HOST, timeout=10.0, netns=None, rcvbuf=None, source=None):
         """netns: a context manager (e.g. Topo.in_ns("client")) entered
         while the socket is made and connected, so that it lives there.
-        rcvbuf: SO_RCVBUF before the connect (it sets the window scale)."""
+        rcvbuf: SO_RCVBUF before the connect (it sets the window scale).
+        source: the address to connect from (127.0.0.2: another client)."""
         self.port = port
         self.host_header = "%s:%d" % (host, port)
         self.timeout = timeout
         with netns if netns is not None else contextlib.nullcontext():
             if rcvbuf is None:
-                self.sock = socket.create_connection((host, port), timeout=timeout)
+                self.sock = socket.create_connection(
+                    (host, port), timeout=timeout,
+                    source_address=(source, 0) if source else None)
             else:
                 self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -1227,10 +1230,11 @@ class Env:
     def _client_ns(self):
         return self.topo.in_ns("client") if self.topo is not None else None
 
-    def connect(self, timeout=10.0, rcvbuf=None):
-        """A connection to kbald (from the client namespace with a topo)."""
+    def connect(self, timeout=10.0, rcvbuf=None, source=None):
+        """A connection to kbald (from the client namespace with a topo;
+        from source, an address of this host, if given)."""
         return Conn(self.port, host=self.addrs["listen"], timeout=timeout,
-                    netns=self._client_ns(), rcvbuf=rcvbuf)
+                    netns=self._client_ns(), rcvbuf=rcvbuf, source=source)
 
     def connect_backend(self, n, timeout=10.0):
         """A connection straight to member n, bypassing kbald (with a topo:

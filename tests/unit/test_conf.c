@@ -645,15 +645,60 @@ UNIT_TEST(conf_access_control)
 
 	expect_err(HEAD "<Proxy *>\nOrder deny,allow\nDeny from all\nAllow from 127.0.0.1\n</Proxy>\n",
 		   "t.conf:7: Deny from all: access control is not supported by kbal yet");
-	expect_err(HEAD "<Location /bm>\nAllow from 10.0.0.0/8\n</Location>\n",
-		   "t.conf:6: Allow from 10.0.0.0/8: access control is not supported by kbal yet");
-	expect_err(HEAD "<Location /bm>\nRequire ip 127.0.0.1\n</Location>\n",
-		   "t.conf:6: Require ip 127.0.0.1: access control is not supported by kbal yet");
+	expect_err(HEAD "<Location /app>\nRequire ip 127.0.0.1\nProxyPass balancer://c/\n</Location>\n",
+		   "t.conf:5: <Location /app>: access rules are supported by kbal for the "
+		   "balancer-manager only (not yet for proxied paths)");
 	expect_err(HEAD "<Proxy *>\nRequire all denied\n</Proxy>\n",
-		   "t.conf:6: Require all denied: access control is not supported by kbal yet");
+		   "t.conf:6: Require inside <Proxy>: only \"Require all granted\" is supported by kbal "
+		   "(access rules go in a <Location>)");
 	expect_err(HEAD "<Proxy *>\nOrder allow,deny\n</Proxy>\n",
-		   "t.conf:6: Order allow,deny without \"Allow from all\" denies requests: access control "
-		   "is not supported by kbal yet");
+		   "t.conf:6: Order allow,deny without \"Allow from all\" inside <Proxy> denies "
+		   "requests: access rules go in a <Location>");
+	/* in the manager's <Location>: kept (authz.h), wrong forms named */
+	r = run(HEAD TAIL "<Location /bm>\nSetHandler balancer-manager\n<RequireAll>\n"
+		"Require ip 127.0.0.0/8 10.1 192.0.2.0/255.255.255.0 ::1\nRequire not ip 127.0.0.2\n"
+		"</RequireAll>\nRequire local\nOrder Deny,Allow\nDeny from all\nAllow from 127.0.0.1\n"
+		"</Location>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_authz *a = &r->c->location[0].authz;
+
+		ASSERT_EQ(a->nnode, 5, "nodes: the list, RequireAll, two Require in it, local");
+		ASSERT_EQ(a->node[1].kind, AZ_ALL, "RequireAll");
+		ASSERT_EQ(a->node[2].nnet, 4, "ip networks");
+		ASSERT_EQ(a->node[3].negate, 1, "not");
+		ASSERT_EQ(a->compat, 1, "Order/Allow/Deny");
+		ASSERT_EQ(a->deny_all, 1, "Deny from all");
+		ASSERT_EQ(a->nallow, 1, "Allow from 127.0.0.1");
+	}
+	done(r);
+#define BM(body) HEAD TAIL "<Location /bm>\nSetHandler balancer-manager\n" body "</Location>\n"
+	expect_err(BM("Require not ip 10.0.0.1\n"), "t.conf:8: Require not ip: a negative Require "
+		   "has no effect here (put it in <RequireAll> or <RequireNone>)");
+	expect_err(BM("Require local\nRequire not ip 10.0.0.1\n"), "t.conf:9: Require not ip: a "
+		   "negative Require has no effect in <RequireAny> (put it in <RequireAll> or "
+		   "<RequireNone>)");
+	expect_err(BM("<RequireAll>\nRequire not local\n</RequireAll>\n"), "t.conf:10: "
+		   "<RequireAll> at line 8 holds only negative Require directives, which can never grant");
+	expect_err(BM("<RequireAll>\nRequire local\n</RequireAny>\n"),
+		   "t.conf:10: Expected </RequireAll> but saw </RequireAny> (<RequireAll> is at line 8)");
+	expect_err(BM("<RequireAll>\nRequire local\n"),
+		   "t.conf:10: <RequireAll> at line 8 was not closed");
+	expect_err(BM("Require ip 10.0.0.300\n"), "t.conf:8: Require ip 10.0.0.300: not an address "
+		   "or network");
+	expect_err(BM("Require ip 10.0.0.0/255.0.255.0\n"), "t.conf:8: Require ip "
+		   "10.0.0.0/255.0.255.0: not an address or network");
+	expect_err(BM("Require host example.com\n"), "t.conf:8: Require host: not supported by kbal "
+		   "yet (all, ip and local are)");
+	expect_err(BM("Require all maybe\n"), "t.conf:8: Require all maybe: must be granted or "
+		   "denied");
+	expect_err(BM("Allow from example.com\n"), "t.conf:8: Allow from example.com: not an "
+		   "address or network (host names are not supported by kbal yet)");
+	expect_err(BM("Deny 10.0.0.1\n"), "t.conf:8: Deny: must be followed by 'from'");
+	expect_err(BM("Order allow,deny,allow\n"), "t.conf:8: Order allow,deny,allow: unknown order "
+		   "(Deny,Allow, Allow,Deny or Mutual-failure)");
+	expect_err(HEAD "</RequireAll>\n", "t.conf:5: </RequireAll> without matching <RequireAll> "
+		   "section");
+#undef BM
 	expect_err(HEAD "Require all granted\n", "t.conf:5: Require is not allowed at server level");
 }
 

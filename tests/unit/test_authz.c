@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* test_authz.c - Require and Order/Allow/Deny as httpd combines them
+ * (mod_authz_core, mod_authz_host, mod_access_compat), from configuration
+ * text to the answer for a client address. */
+#include <stdlib.h>
+#include <arpa/inet.h>
+#include "authz.h"
+#include "conf.h"
+#include "unit.h"
+
+static uint32_t ip(const char *s)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, s, &a);
+	return a.s_addr;
+}
+
+/* the manager's <Location> with body; the client's verdict for each of
+ * addrs, "1"/"0" per address, from local 192.0.2.1 */
+static void expect(const char *body, const char *const *addrs, const char *want)
+{
+	static char text[4096];
+	struct kbal_conf *c = calloc(1, sizeof(*c));
+	char err[512];
+
+	snprintf(text, sizeof(text), "Listen 8080\n<Proxy balancer://c>\nBalancerMember "
+		 "http://127.0.0.1:9001\n</Proxy>\nProxyPass /bm !\nProxyPass / balancer://c/\n"
+		 "<Location /bm>\nSetHandler balancer-manager\n%s</Location>\n", body);
+	if (!ASSERT_EQ(kbal_conf_parse("t.conf", text, c, err, sizeof(err), NULL, NULL), 0, err)) {
+		free(c);
+		return;
+	}
+	for (int i = 0; addrs[i]; i++) {
+		char what[600];
+		int got = kbal_authz_allows(&c->location[0].authz, ip(addrs[i]), ip("192.0.2.1"));
+
+		snprintf(what, sizeof(what), "%s from %s", body, addrs[i]);
+		ASSERT_EQ(got, want[i] - '0', what);
+	}
+	free(c);
+}
+
+static const char *const A[] = { "127.0.0.1", "127.0.0.2", "10.1.2.3", "10.2.0.1", "192.0.2.1",
+				 "192.0.2.77", "203.0.113.9", NULL };
+
+UNIT_TEST(authz_require)
+{
+	/*                                                   127.0.0.1 .2  10.1.2.3 10.2 local .77 other */
+	expect("", A,                                        "1100000");   /* none: loopback only */
+	expect("Require all granted\n", A,                   "1111111");
+	expect("Require all denied\n", A,                    "0000000");
+	expect("Require ip 127.0.0.1\n", A,                  "1000000");
+	expect("Require ip 10.1\n", A,                       "0010000");   /* partial: 10.1.0.0/16 */
+	expect("Require ip 10.0.0.0/8 192.0.2.0/255.255.255.0\n", A, "0011110");
+	expect("Require ip ::1\n", A,                        "0000000");   /* IPv6: no IPv4 client */
+	expect("Require local\n", A,                         "1100100");   /* loopback, own address */
+	expect("Require ip 10.1\nRequire local\n", A,        "1110100");   /* any of them */
+	expect("<RequireAll>\nRequire ip 10.0.0.0/8 127.0.0.0/8\nRequire not ip 10.2 127.0.0.2\n"
+	       "</RequireAll>\n", A,                         "1010000");
+	expect("<RequireAll>\nRequire all granted\n<RequireNone>\nRequire ip 10.0.0.0/8\n"
+	       "</RequireNone>\n</RequireAll>\n", A,         "1100111");
+	expect("<RequireAny>\n<RequireAll>\nRequire local\nRequire not ip 127.0.0.2\n</RequireAll>\n"
+	       "Require ip 203.0.113.9\n</RequireAny>\n", A, "1000101");
+	/* <RequireNone> alone never grants */
+	expect("<RequireNone>\nRequire ip 10.0.0.0/8\n</RequireNone>\n", A, "0000000");
+}
+
+UNIT_TEST(authz_order_allow_deny)
+{
+	expect("Order Deny,Allow\nDeny from all\nAllow from 127.0.0.1 10.1\n", A, "1010000");
+	expect("Order Allow,Deny\nAllow from all\nDeny from 10.0.0.0/8\n", A,    "1100111");
+	expect("Order Allow,Deny\nAllow from 10.0.0.0/8\nDeny from 10.2\n", A,   "0010000");
+	expect("Order Deny,Allow\nDeny from 10.0.0.0/8\n", A,                    "1100111");
+	/* an address in both lists: the second Order word wins */
+	expect("Order Deny,Allow\nDeny from 10.0.0.0/8\nAllow from 10.1\n", A,   "1110111");
+	expect("Order Allow,Deny\nAllow from 10.0.0.0/8\nDeny from 10.1\n", A,   "0001000");
+	expect("Order Mutual-failure\nAllow from 10.0.0.0/8\nDeny from 10.1\n", A, "0001000");
+	/* without Order: Deny,Allow */
+	expect("Deny from all\nAllow from 192.0.2\n", A,                         "0000110");
+	/* both kinds (Satisfy All): each must let the client through */
+	expect("Order Deny,Allow\nDeny from 10.0.0.0/8\nRequire ip 10.0.0.0/8 127.0.0.1\n", A,
+	       "1000000");
+}
+
+UNIT_TEST(authz_parse_net)
+{
+	struct kbal_authz_net n;
+
+	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3", &n), 0, "full");
+	ASSERT_EQ(n.mask, htonl(0xffffffff), "full: /32");
+	ASSERT_EQ(kbal_authz_parse_net("10.1.", &n), 0, "partial, trailing dot");
+	ASSERT_EQ(n.mask, htonl(0xffff0000), "partial: /16");
+	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3/20", &n), 0, "CIDR");
+	ASSERT_EQ(n.addr, ip("10.1.0.0"), "CIDR: the network");
+	ASSERT_EQ(kbal_authz_parse_net("0.0.0.0/0", &n), 0, "/0");
+	ASSERT_EQ(n.mask, 0, "/0: everything");
+	ASSERT_EQ(kbal_authz_parse_net("fe80::/10", &n), 0, "IPv6 network");
+	ASSERT_EQ(n.v6, 1, "IPv6");
+	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3/33", &n), -1, "/33");
+	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3.4", &n), -1, "five parts");
+	ASSERT_EQ(kbal_authz_parse_net("10.a", &n), -1, "letters");
+	ASSERT_EQ(kbal_authz_parse_net("", &n), -1, "empty");
+	ASSERT_EQ(kbal_authz_parse_net("10.0.0.0/255.255.0.255", &n), -1, "holes in the mask");
+}

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * authz.c - Require and Order/Allow/Deny checked for a client (authz.h), as
+ * mod_authz_core combines its providers: each one grants, denies or is
+ * neutral (a "not" that does not match), and a request is served only when
+ * the whole is granted.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "authz.h"
+
+enum { DENIED, GRANTED, NEUTRAL };
+
+static int net_has(const struct kbal_authz_net *n, uint32_t addr)
+{
+	return !n->v6 && (addr & n->mask) == (n->addr & n->mask);
+}
+
+static int nets_have(const struct kbal_authz *a, unsigned first, unsigned count, uint32_t addr)
+{
+	for (unsigned i = first; i < first + count && i < a->nnet; i++)
+		if (net_has(&a->net[i], addr))
+			return 1;
+	return 0;
+}
+
+static int loopback(uint32_t addr)
+{
+	return (ntohl(addr) >> 24) == 127;
+}
+
+/* a provider's own answer, before its "not" */
+static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_node *n,
+			    uint32_t addr, uint32_t local)
+{
+	switch (n->kind) {
+	case AZ_GRANTED:
+		return 1;
+	case AZ_DENIED:
+		return 0;
+	case AZ_IP:
+		return nets_have(a, n->net0, n->nnet, addr);
+	case AZ_LOCAL:
+		/* mod_authz_host: 127.0.0.0/8, ::1, or the server's own address */
+		return loopback(addr) || addr == local;
+	}
+	return 0;
+}
+
+static int eval(const struct kbal_authz *a, int i, uint32_t addr, uint32_t local)
+{
+	const struct kbal_authz_node *n = &a->node[i];
+	int granted = 0, denied = 0, any = 0;
+
+	if (n->kind != AZ_ANY && n->kind != AZ_ALL && n->kind != AZ_NONE) {
+		int m = provider_matches(a, n, addr, local);
+
+		if (n->negate)
+			return m ? DENIED : NEUTRAL;
+		return m ? GRANTED : DENIED;
+	}
+	for (int j = i + 1; j < a->nnode; j++) {
+		int r;
+
+		if (a->node[j].parent != i)
+			continue;
+		r = eval(a, j, addr, local);
+		any = 1;
+		granted |= r == GRANTED;
+		denied |= r == DENIED;
+	}
+	switch (n->kind) {
+	case AZ_ALL:
+		return denied ? DENIED : granted ? GRANTED : NEUTRAL;
+	case AZ_NONE:
+		/* the enclosed must all fail; it never grants by itself */
+		return granted ? DENIED : NEUTRAL;
+	default:
+		return granted ? GRANTED : (denied || !any) ? DENIED : NEUTRAL;
+	}
+}
+
+/* mod_access_compat's check */
+static int compat_allows(const struct kbal_authz *a, uint32_t addr)
+{
+	int allowed = a->allow_all || nets_have(a, a->allow0, a->nallow, addr);
+	int denied = a->deny_all || nets_have(a, a->deny0, a->ndeny, addr);
+
+	switch (a->order) {
+	case AZ_ORDER_ALLOW_DENY:
+		/* denied unless allowed; a Deny match wins */
+		return allowed && !denied;
+	case AZ_ORDER_MUTUAL_FAILURE:
+		return allowed && !denied;
+	default:
+		/* allowed unless denied; an Allow match wins */
+		return !denied || allowed;
+	}
+}
+
+int kbal_authz_allows(const struct kbal_authz *a, uint32_t addr, uint32_t local)
+{
+	if (!a->nnode && !a->compat)
+		return loopback(addr);
+	/* Satisfy All (httpd's default): both checks must pass */
+	if (a->compat && !compat_allows(a, addr))
+		return 0;
+	return !a->nnode || eval(a, 0, addr, local) == GRANTED;
+}
+
+int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n)
+{
+	char buf[64], *slash;
+	struct in6_addr a6;
+	struct in_addr a4;
+	unsigned bits = 32;
+
+	memset(n, 0, sizeof(*n));
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	if (strchr(buf, ':')) {
+		char *end;
+		unsigned long b;
+
+		if (inet_pton(AF_INET6, buf, &a6) != 1)
+			return -1;
+		if (slash) {
+			b = strtoul(slash, &end, 10);
+			if (*end || !*slash || b > 128)
+				return -1;
+		}
+		n->v6 = 1;
+		return 0;
+	}
+	if (slash) {
+		char *end;
+		unsigned long b;
+
+		if (inet_pton(AF_INET, buf, &a4) != 1)
+			return -1;
+		if (strchr(slash, '.')) {
+			struct in_addr m;
+			uint32_t hm;
+
+			if (inet_pton(AF_INET, slash, &m) != 1)
+				return -1;
+			hm = ntohl(m.s_addr);
+			if (hm & (~hm >> 1))  /* not contiguous ones, then zeroes */
+				return -1;
+			n->addr = a4.s_addr;
+			n->mask = m.s_addr;
+			return 0;
+		}
+		b = strtoul(slash, &end, 10);
+		if (*end || !*slash || b > 32)
+			return -1;
+		bits = b;
+	} else {
+		/* a partial address: "10.1" is 10.1.0.0/16 (a trailing dot too) */
+		unsigned parts = 0, v[4] = { 0 };
+		const char *p = buf;
+
+		while (*p && parts < 4) {
+			char *end;
+			unsigned long x = strtoul(p, &end, 10);
+
+			if (end == p || x > 255)
+				return -1;
+			v[parts++] = x;
+			p = end;
+			if (*p == '.')
+				p++;
+			else if (*p)
+				return -1;
+		}
+		if (*p || !parts)
+			return -1;
+		a4.s_addr = htonl(v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3]);
+		bits = parts * 8;
+	}
+	n->mask = bits ? htonl(~0u << (32 - bits)) : 0;
+	n->addr = a4.s_addr & n->mask;
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * authz.h - who may reach a <Location>: Apache 2.4's Require (mod_authz_core,
+ * mod_authz_host: all, ip, local; <RequireAny>, <RequireAll>, <RequireNone>,
+ * "not") and the older Order/Allow/Deny (mod_access_compat), read by
+ * conf_access.c and checked by kbald for each request the section serves.
+ */
+#ifndef KBAL_AUTHZ_H
+#define KBAL_AUTHZ_H
+
+#include <stdint.h>
+
+#define KBAL_AUTHZ_NODES 32
+#define KBAL_AUTHZ_NETS  64
+
+enum kbal_authz_kind {
+	AZ_ANY = 0,                       /* <RequireAny>, and the section's own list */
+	AZ_ALL,                           /* <RequireAll> */
+	AZ_NONE,                          /* <RequireNone> */
+	AZ_GRANTED,                       /* Require all granted */
+	AZ_DENIED,                        /* Require all denied */
+	AZ_IP,                            /* Require ip NET ... */
+	AZ_LOCAL,                         /* Require local */
+};
+
+/* an IPv4 network, network order; v6: an IPv6 one, which no client of
+ * kbal's (IPv4 listeners) is in */
+struct kbal_authz_net {
+	uint32_t addr, mask;
+	uint8_t v6;
+};
+
+struct kbal_authz_node {
+	uint8_t kind;                     /* enum kbal_authz_kind */
+	uint8_t negate;                   /* Require not ... */
+	int8_t parent;                    /* -1: node 0, the section's list, is the root */
+	uint8_t net0, nnet;               /* AZ_IP: its networks in net[] */
+};
+
+/* mod_access_compat's Order */
+enum kbal_authz_order {
+	AZ_ORDER_DENY_ALLOW = 0,          /* the default */
+	AZ_ORDER_ALLOW_DENY,
+	AZ_ORDER_MUTUAL_FAILURE,
+};
+
+struct kbal_authz {
+	uint8_t nnode;                    /* 0: no Require at all */
+	uint8_t nnet;
+	struct kbal_authz_node node[KBAL_AUTHZ_NODES];
+	struct kbal_authz_net net[KBAL_AUTHZ_NETS];
+	/* Order, Allow from, Deny from */
+	uint8_t compat;                   /* any of them given */
+	uint8_t order;                    /* enum kbal_authz_order */
+	uint8_t allow_all, deny_all;
+	uint8_t allow0, nallow, deny0, ndeny;   /* their networks in net[] */
+};
+
+/* Apache's partial address, CIDR or netmask forms ("10.1", "10.1.0.0/16",
+ * "10.1.0.0/255.255.0.0", an IPv6 address or network): 0, or -1 */
+int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n);
+
+/* May a client at addr (network order), connected to local, be served?
+ * Neither Require nor Order/Allow/Deny given: only loopback clients
+ * (what kbal asks of a balancer-manager without rules, unlike httpd). */
+int kbal_authz_allows(const struct kbal_authz *a, uint32_t addr, uint32_t local);
+
+#endif
