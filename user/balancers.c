@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <arpa/inet.h>
 #include "balancers.h"
 #include "proxy_header.h"
@@ -54,6 +55,20 @@ int balancers_load(struct kbal_daemon *d)
 			kbal_pool_set(&d->pool, nm,
 				      cm->reuse && cb->proxy_protocol == KBAL_PP_OFF ? cm->pool_max : 0,
 				      cm->pool_ttl_ms);
+		}
+		/* the manager's nonce: as configured, or a random one per start
+		 * (Apache makes one per start too) */
+		if (cb->nonce_none) {
+			d->nonce[b][0] = '\0';
+		} else if (cb->nonce[0]) {
+			snprintf(d->nonce[b], sizeof(d->nonce[b]), "%s", cb->nonce);
+		} else {
+			unsigned char r[16];
+
+			if (getrandom(r, sizeof(r), 0) != sizeof(r))
+				return -EIO;
+			for (unsigned k = 0; k < sizeof(r); k++)
+				snprintf(d->nonce[b] + 2 * k, 3, "%02x", r[k]);
 		}
 		err = kbal_rewrite_rev_build(conf, b, &d->rev[b]);
 		if (err)

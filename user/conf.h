@@ -51,6 +51,8 @@ struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
 	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */
 	char sticky[KBAL_ROUTE_LEN];      /* stickysession= (first name if "A|B"), "" none */
+	char nonce[40];                   /* ProxySet nonce= (the manager's), "" unset */
+	int nonce_none;                   /* nonce=None: the manager changes nothing */
 	unsigned flags;                   /* KBAL_BF_NOFAILOVER */
 	unsigned timeout_ms;              /* ProxySet timeout= (s), default ProxyTimeout/Timeout 60 s */
 	unsigned splice;                  /* enum kbal_splice_mode, inherits server's KbalSplice;

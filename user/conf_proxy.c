@@ -237,7 +237,25 @@ static int b_timeout(struct conf_parser *p, void *obj, UNUSED const struct conf_
 	return conf_parse_time(p, label, val, &((struct kbal_conf_balancer *)obj)->timeout_ms);
 }
 
+/* nonce=: what the manager's forms must carry to change anything here
+ * (None: nothing is changed through it; unset: a random one per start) */
+static int b_nonce(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		   const char *val, const char *label)
+{
+	struct kbal_conf_balancer *b = obj;
+
+	b->nonce_none = !strcmp(val, "None");
+	if (b->nonce_none)
+		return 0;
+	if (!*val || strlen(val) >= sizeof(b->nonce) || strcspn(val, "&=%+#? \t\"<>") != strlen(val))
+		return perr(p, "%s: 1 to %zu characters, none of &=%%+#?\"<> or blanks", label,
+			    sizeof(b->nonce) - 1);
+	strcpy(b->nonce, val);
+	return 0;
+}
+
 static const struct conf_param balancer_params[] = {
+	{ "nonce",            b_nonce },
 	{ "lbmethod",         b_lbmethod },
 	{ "stickysession",    b_sticky },
 	{ "stickysessionsep", b_stickysep },

@@ -23,6 +23,7 @@
 #include "decide.h"
 #include "loop.h"
 #include "maps.h"
+#include "manager_form.h"
 #include "pool.h"
 #include "rewrite.h"
 #include "splice_packet.h"
@@ -85,6 +86,7 @@ struct kbal_daemon {
 	int sigfd;
 	struct kbal_accept_state acc;
 	struct kbal_rev_set rev[KBAL_MAX_BALANCERS];  /* ProxyPassReverse, by balancer */
+	char nonce[KBAL_MAX_BALANCERS][KBAL_NONCE_LEN]; /* the manager's (manager_form.h) */
 	struct kbal_list first;     /* connections in their first exchange */
 	struct kbal_list idle;      /* keep-alive clients between two requests kbald
 				     * served, oldest first: no buffers */

@@ -248,6 +248,73 @@ static int client_allowed(const struct kbal_conn *c, const struct kbal_authz *a)
 	return kbal_authz_allows(a, c->key.client_addr, local.sin_addr.s_addr);
 }
 
+/* the manager's answer: what the request changed (or why not), then the
+ * page (manager_form.h) */
+static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	const char *url = f->buf[UP] + rq->url.off, *q = memchr(url, '?', rq->url.len);
+	const struct kbal_http_header *ref = kbal_http_find(rq, f->buf[UP], "Referer");
+	struct kbal_manager_req mr = {
+		.post = rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "POST", 4),
+		.query = q ? q + 1 : NULL,
+		.query_len = q ? (size_t)(url + rq->url.len - q - 1) : 0,
+		.referer = ref ? f->buf[UP] + ref->value.off : NULL,
+		.referer_len = ref ? ref->value.len : 0,
+		.server = f->host[0] ? f->host : d->conf->server_name,
+	};
+	char action[256], msg[512];
+	char *page;
+	size_t len;
+
+	/* the server's name, as Apache's safe_referer() compares it: the Host's
+	 * name without its port */
+	mr.server_len = strlen(mr.server);
+	if (mr.server[0] != '[' && memchr(mr.server, ':', mr.server_len))
+		mr.server_len = (const char *)memchr(mr.server, ':', mr.server_len) - mr.server;
+	if (mr.post && rq->content_length > 0) {
+		mr.body = f->buf[UP] + rq->head_len;
+		mr.body_len = rq->content_length;
+	}
+	snprintf(action, sizeof(action), "%.*s", (int)(q ? q - url : (ptrdiff_t)rq->url.len), url);
+	kbal_manager_apply(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, &mr, msg,
+			   sizeof(msg));
+	if (msg[0])
+		log_info("balancer-manager: %s", msg);
+	kbal_flows_flush(d);   /* the page shows this turn's flows too */
+	if (kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
+			      &page, &len)) {
+		exch_error(c, 500);
+		return;
+	}
+	exch_reply(c, page, len, 1);
+}
+
+/* A request for the manager: answered once its body (a POST's fields, a
+ * form's few hundred bytes) is in */
+static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+
+	if (rq->chunked) {
+		exch_error(c, 411);   /* a form's body has a length */
+		return;
+	}
+	if (rq->content_length > 0 &&
+	    (uint64_t)rq->content_length > BUF_SIZE - rq->head_len) {
+		exch_error(c, 413);
+		return;
+	}
+	if (rq->content_length > 0 && f->len[UP] < rq->head_len + rq->content_length) {
+		f->manager_wait = 1;  /* exch_parse() answers at its end */
+		c->phase[UP] = P_BODY;
+		return;
+	}
+	manager_answer(d, c);
+}
+
 /* The first request's head is complete: route it. */
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -268,9 +335,6 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;
-		char *page;
-		size_t len;
-
 		int manager = kbal_conf_match_location_authz(d->conf, url, rq->url.len, &authz) ==
 			      KBAL_HANDLER_MANAGER;
 
@@ -282,10 +346,8 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			exch_error(c, 403);
 			return;
 		}
-		if (manager)
-			kbal_flows_flush(d);   /* the page shows this turn's flows too */
-		if (manager && kbal_manager_page(&d->maps, &page, &len) == 0) {
-			exch_reply(c, page, len, 1);
+		if (manager) {
+			manager_request(d, c);
 			return;
 		}
 		exch_error(c, 404);
@@ -440,6 +502,11 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->msg_end);
 			c->phase[UP] = P_FLUSH;
+			if (f->manager_wait) {
+				f->manager_wait = 0;
+				manager_answer(d, c);
+				return;
+			}
 		} else if (i == DOWN && rc == KBAL_HTTP_HEAD) {
 			if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
 				/* an interim 1xx (bodyless: done at HEAD) goes out

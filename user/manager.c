@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * manager.c - /balancer-manager, read-only for now. Everything shown is
- * read from the pinned maps at request time: the page, kbalctl and
- * bpftool show the same state.
+ * manager.c - /balancer-manager. Everything shown is read from the pinned
+ * maps at request time: the page, kbalctl and bpftool show the same state.
+ * Its forms post Apache's fields (manager_form.c applies them).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,7 +75,51 @@ static void flows_table(const struct kbal_maps *m, FILE *f)
 	fputs("</table>\n", f);
 }
 
-int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
+/* a hidden field, and the balancer's selection as Apache's forms carry it */
+static void hidden(FILE *f, const char *name, const char *val)
+{
+	fprintf(f, "<input type=\"hidden\" name=\"%s\" value=\"", name);
+	html_escape(f, val);
+	fputs("\">", f);
+}
+
+/* Apache's worker form: its fields, posted to the page itself */
+static void member_form(FILE *f, const char *action, const struct kbal_balancer *bal,
+			const struct kbal_member *mb, const char *nonce)
+{
+	static const struct { const char *field, *name; unsigned bit; } flags[] = {
+		{ "w_status_I", "Ignore Errors", KBAL_ST_IGNORE_ERR },
+		{ "w_status_N", "Draining Mode", KBAL_ST_DRAIN },
+		{ "w_status_D", "Disabled", KBAL_ST_DISABLED },
+		{ "w_status_H", "Hot Standby", KBAL_ST_HOT_STANDBY },
+		{ "w_status_S", "Stopped", KBAL_ST_STOPPED },
+	};
+
+	fputs("<form method=\"POST\" enctype=\"application/x-www-form-urlencoded\" action=\"", f);
+	html_escape(f, action);
+	fputs("\" class=\"member\"><b>", f);
+	html_escape(f, mb->url);
+	fprintf(f, "</b> Load factor: <input name=\"w_lf\" size=\"3\" value=\"%u\"> "
+		"LB Set: <input name=\"w_ls\" size=\"2\" value=\"%u\"> Route: "
+		"<input name=\"w_wr\" size=\"8\" value=\"", mb->loadfactor, mb->lbset);
+	html_escape(f, mb->route);
+	fputs("\">", f);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		int on = !!(mb->status & flags[i].bit);
+
+		fprintf(f, " %s: <label><input type=\"radio\" name=\"%s\" value=\"1\"%s>On</label>"
+			"<label><input type=\"radio\" name=\"%s\" value=\"0\"%s>Off</label>",
+			flags[i].name, flags[i].field, on ? " checked" : "", flags[i].field,
+			on ? "" : " checked");
+	}
+	hidden(f, "w", mb->url);
+	hidden(f, "b", bal->name);
+	hidden(f, "nonce", nonce);
+	fputs(" <input type=\"submit\" value=\"Submit\"></form>\n", f);
+}
+
+int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
+		      const char *action, const char *msg, char **out, size_t *len)
 {
 	char *body = NULL, st[64];
 	size_t blen = 0;
@@ -90,6 +134,11 @@ int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
 	      "</head><body>\n<h1>Load Balancer Manager for kbal</h1>\n", f);
 	fprintf(f, "<dl><dt>Server Version: kbal (layout %u)</dt><dt>kbald pid %u, state in %s</dt></dl>\n",
 		m->meta->layout, m->meta->pid, m->pin_dir);
+	if (msg && msg[0]) {
+		fputs("<p id=\"result\"><b>", f);
+		html_escape(f, msg);
+		fputs("</b></p>\n", f);
+	}
 	for (unsigned b = 0; b < nb && b < KBAL_MAX_BALANCERS; b++) {
 		const struct kbal_balancer *bal = &m->balancers[b];
 
@@ -124,10 +173,20 @@ int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len)
 				(unsigned long long)mb->reused);
 		}
 		fputs("</table>\n", f);
+		if (nonces[b][0]) {
+			fputs("<h4>Edit</h4>\n", f);
+			for (unsigned i = 0; i < bal->nmembers; i++)
+				if (bal->first_member + i < KBAL_MAX_MEMBERS)
+					member_form(f, action, bal,
+						    &m->members[bal->first_member + i], nonces[b]);
+		} else {
+			fputs("<p>Changes through this page are off (ProxySet nonce=None).</p>\n", f);
+		}
 	}
 	flows_table(m, f);
-	fputs("<hr /><p>Spliced connections keep the route of their first request; "
-	      "see docs/operating.md.</p>\n</body></html>\n", f);
+	fputs("<hr /><p>Every request is decided as Apache decides it, on connections the "
+	      "kernel carries too: a change here applies from the next request "
+	      "(docs/operating.md).</p>\n</body></html>\n", f);
 	if (fclose(f))
 		return -errno;
 	if (asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=ISO-8859-1\r\n"

@@ -4,13 +4,17 @@
 #define KBAL_MANAGER_H
 
 #include <stddef.h>
+#include "manager_form.h"
 
 struct kbal_maps;
 
 /* Status letters as Apache shows them ("Ok", "Dis", "Err", "Stby"...). */
 const char *kbal_status_str(unsigned status, char *buf, size_t len);
 
-/* A complete HTTP/1.1 200 response (malloc'd, Connection: close). */
-int kbal_manager_page(const struct kbal_maps *m, char **out, size_t *len);
+/* A complete HTTP/1.1 200 response (malloc'd, Connection: close): the
+ * page, its forms posting to action with each balancer's nonce, and msg
+ * (what the request changed, or why not) on top when not empty. */
+int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
+		      const char *action, const char *msg, char **out, size_t *len);
 
 #endif

@@ -93,3 +93,109 @@ def test_manager_without_rules_is_local_only():
               "kbald's log does not say so:\n" + env.kbald_stderr())
     with Env() as env:
         eq(manager_status(env, "127.0.0.2")[0], 200, "from 127.0.0.2 (loopback), no access rule")
+
+
+# ---- changes in Apache's field names (manager_form.h) ------------------------
+
+import re
+import urllib.parse
+
+ST_DRAIN = 1 << 4
+ST_DISABLED = 1 << 0
+
+
+def page_nonce(text, balancer="mycluster"):
+    """The nonce of the balancer's forms on the page (as a script scrapes it
+    from Apache's page)."""
+    forms = re.findall(r'<form .*?</form>', text, re.S)
+    for f in forms:
+        if 'name="b" value="%s"' % balancer in f:
+            m = re.search(r'name="nonce" value="([^"]*)"', f)
+            return m.group(1) if m else None
+    return None
+
+
+def manager_post(env, fields, referer="self", path="/balancer-manager"):
+    body = urllib.parse.urlencode(fields).encode()
+    headers = [("Content-Type", "application/x-www-form-urlencoded")]
+    with env.connect() as c:
+        if referer == "self":
+            referer = "http://%s%s" % (c.host_header, path)
+        if referer:
+            headers.append(("Referer", referer))
+        c.request("POST", path, headers=headers, body=body)
+        return c.read_response()
+
+
+def test_manager_drains_and_enables_a_member():
+    with Env() as env:
+        page = env.get("/balancer-manager").text
+        nonce = page_nonce(page)
+        check(nonce and re.fullmatch(r"[0-9a-f]{32}", nonce), "the page's nonce: %r" % nonce)
+        w1 = env.member_url(1)
+        # drain, as a deploy script posts it to Apache
+        r = manager_post(env, {"b": "mycluster", "w": w1, "w_status_N": "1", "nonce": nonce})
+        eq(r.status, 200, "status")
+        check("changed: balancer://mycluster, member %s" % w1 in r.text,
+              "the page says what changed: %r" % r.text[:600])
+        eq(env.member(1)["status"] & ST_DRAIN, ST_DRAIN, "member 1 draining in kbal_members")
+        check("Drn" in env.kbalctl("members"), "kbalctl members shows it draining")
+        # a drained member takes no new request without its route
+        for i in range(4):
+            eq(env.get("/n%d" % i).header("X-Backend"), "WAS2", "request %d while WAS1 drains" % i)
+        r = manager_post(env, {"b": "mycluster", "w": w1, "w_status_N": "0", "w_lf": "2",
+                               "w_ls": "1", "nonce": nonce})
+        eq(r.status, 200, "status")
+        m = env.member(1)
+        eq((m["status"] & ST_DRAIN, m["loadfactor"], m["lbset"]), (0, 2, 1),
+           "member 1 after the second form")
+
+
+def test_manager_refuses_changes_without_nonce_or_from_elsewhere():
+    with Env() as env:
+        nonce = page_nonce(env.get("/balancer-manager").text)
+        w1 = env.member_url(1)
+        ask = {"b": "mycluster", "w": w1, "w_status_D": "1"}
+        for what, fields, referer, says in (
+                ("no nonce", ask, "self", "the request has no nonce"),
+                ("a stale nonce", dict(ask, nonce="0" * 32), "self", "the nonce is stale"),
+                ("a cross-site Referer", dict(ask, nonce=nonce), "http://evil.example/x",
+                 "treated as cross-site"),
+                ("no Referer", dict(ask, nonce=nonce), None, "treated as cross-site")):
+            r = manager_post(env, fields, referer=referer)
+            eq(r.status, 200, "%s: status (Apache answers its page)" % what)
+            check("nothing changed" in r.text and says in r.text,
+                  "%s: the page does not say why: %r" % (what, r.text[:600]))
+            eq(env.member(1)["status"] & ST_DISABLED, 0, "%s: member 1 disabled" % what)
+        # a GET's query selects, it does not change (Apache reads b, w, nonce
+        # and xml from it only)
+        with env.connect() as c:
+            q = urllib.parse.urlencode(dict(ask, nonce=nonce))
+            c.request("GET", "/balancer-manager?" + q,
+                      headers=[("Referer", "http://%s/balancer-manager" % c.host_header)])
+            eq(c.read_response().status, 200, "GET with fields")
+        eq(env.member(1)["status"] & ST_DISABLED, 0, "member 1 disabled by a GET's query")
+        # and the same change with the nonce does it
+        r = manager_post(env, dict(ask, nonce=nonce))
+        eq(env.member(1)["status"] & ST_DISABLED, ST_DISABLED, "member 1 disabled by the form")
+        for i in range(3):
+            eq(env.get("/d%d" % i).header("X-Backend"), "WAS2", "request %d, WAS1 disabled" % i)
+
+
+def test_manager_nonce_from_the_configuration():
+    conf = EXAMPLE_CONF.replace("ProxySet stickysession=ROUTEID",
+                                "ProxySet stickysession=ROUTEID nonce=fixed-nonce-1")
+    with Env(conf=conf) as env:
+        eq(page_nonce(env.get("/balancer-manager").text), "fixed-nonce-1", "the page's nonce")
+        manager_post(env, {"b": "mycluster", "w": env.member_url(2), "w_status_H": "1",
+                           "nonce": "fixed-nonce-1"})
+        eq(env.member(2)["status"] & (1 << 3), 1 << 3, "member 2 hot standby")
+    conf = EXAMPLE_CONF.replace("ProxySet stickysession=ROUTEID",
+                                "ProxySet stickysession=ROUTEID nonce=None")
+    with Env(conf=conf) as env:
+        check("Changes through this page are off" in env.get("/balancer-manager").text,
+              "the page does not say that changes are off")
+        r = manager_post(env, {"b": "mycluster", "w": env.member_url(2), "w_status_D": "1",
+                               "nonce": ""})
+        check("changes are off" in r.text, "the answer: %r" % r.text[:400])
+        eq(env.member(2)["status"], 0, "member 2's status with nonce=None")

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* manager_form.c - the balancer-manager's changes (manager_form.h). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "kbal_shared.h"
+#include "maps.h"
+#include "manager_form.h"
+
+#define FIELDS_MAX 32
+#define FIELD_LEN  256
+#define BODY_READ  1024                   /* Apache reads this much of the body */
+
+struct field {
+	char key[32];
+	char val[FIELD_LEN];
+};
+
+struct fields {
+	unsigned n;
+	struct field f[FIELDS_MAX];
+};
+
+static int hexval(int c)
+{
+	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+}
+
+/* ap_unescape_url(): %XX decoded ('+' stays '+'); 0, or -1 on a bad escape */
+static int unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (*s != '%') {
+			*o++ = *s;
+			continue;
+		}
+		if (hexval(s[1]) < 0 || hexval(s[2]) < 0)
+			return -1;
+		*o++ = (char)(hexval(s[1]) << 4 | hexval(s[2]));
+		s += 2;
+	}
+	*o = '\0';
+	return 0;
+}
+
+static const char *get(const struct fields *fs, const char *key)
+{
+	for (unsigned i = fs->n; i-- > 0;)    /* apr_table_set: the last one wins */
+		if (!strcmp(fs->f[i].key, key))
+			return fs->f[i].val;
+	return NULL;
+}
+
+/* push2table(): key=value&... ; values unescaped twice, as Apache's; only
+ * the keys of allowed (NULL: all) */
+static void parse(struct fields *fs, const char *s, size_t len, const char *const *allowed)
+{
+	while (len) {
+		size_t n = 0, k;
+		char item[sizeof(fs->f[0].key) + FIELD_LEN + 2], *eq;
+		struct field *f;
+
+		while (n < len && s[n] != '&')
+			n++;
+		if (n && n < sizeof(item)) {
+			memcpy(item, s, n);
+			item[n] = '\0';
+			eq = strchr(item, '=');
+			if (eq)
+				*eq++ = '\0';
+			else
+				eq = item + n;
+			k = strlen(item);
+			if (k && k < sizeof(fs->f[0].key) && strlen(eq) < FIELD_LEN &&
+			    fs->n < FIELDS_MAX) {
+				f = &fs->f[fs->n];
+				strcpy(f->key, item);
+				strcpy(f->val, eq);
+				if (!unescape(f->key) && !unescape(f->val) && !unescape(f->val)) {
+					int ok = !allowed;
+
+					for (const char *const *a = allowed; a && *a; a++)
+						ok |= !strcmp(*a, f->key);
+					fs->n += ok;
+				}
+			}
+		}
+		if (n < len)
+			n++;
+		s += n;
+		len -= n;
+	}
+}
+
+/* safe_referer(): the Referer's host is the request's server name */
+static int same_site(const struct kbal_manager_req *q)
+{
+	const char *r = q->referer, *h, *end = q->referer + q->referer_len;
+	size_t n;
+
+	if (!r)
+		return 0;
+	h = memchr(r, ':', q->referer_len);
+	if (!h || end - h < 3 || h[1] != '/' || h[2] != '/')
+		return 0;
+	h += 3;
+	n = strcspn(h, ":/?#");
+	if (h + n > end)
+		n = end - h;
+	if (memchr(h, '@', n))
+		return 0;                   /* userinfo: not worth the risk */
+	return n == q->server_len && !strncasecmp(h, q->server, n);
+}
+
+/* the member of balancer b whose URL is name (case and a trailing '/' aside) */
+static int find_member(const struct kbal_maps *m, unsigned b, const char *name)
+{
+	const struct kbal_balancer *bal = &m->balancers[b];
+	size_t n = strlen(name);
+
+	if (n && name[n - 1] == '/')
+		n--;
+	for (unsigned i = 0; i < bal->nmembers; i++) {
+		unsigned k = bal->first_member + i;
+
+		if (k < KBAL_MAX_MEMBERS && strlen(m->members[k].url) == n &&
+		    !strncasecmp(m->members[k].url, name, n))
+			return k;
+	}
+	return -1;
+}
+
+static void set_flag(struct kbal_member *mb, unsigned bit, const char *val)
+{
+	unsigned st = __atomic_load_n(&mb->status, __ATOMIC_ACQUIRE);
+
+	st = atoi(val) ? st | bit : st & ~bit;
+	__atomic_store_n(&mb->status, st, __ATOMIC_RELEASE);
+}
+
+/* balancer_process_balancer_worker()'s member part; what it cannot do goes
+ * into skipped */
+static void apply_member(struct kbal_member *mb, const struct fields *fs, char *skipped,
+			 size_t slen)
+{
+	static const struct { const char *key; unsigned bit; } flags[] = {
+		{ "w_status_I", KBAL_ST_IGNORE_ERR }, { "w_status_N", KBAL_ST_DRAIN },
+		{ "w_status_D", KBAL_ST_DISABLED }, { "w_status_H", KBAL_ST_HOT_STANDBY },
+		{ "w_status_S", KBAL_ST_STOPPED },
+	};
+	const char *v;
+
+	if ((v = get(fs, "w_lf"))) {
+		/* Apache keeps hundredths (1.00 to 100.00); kbal whole ones */
+		int ival = (int)(atof(v) * 100.0);
+
+		if (ival >= 100 && ival <= 10000)
+			__atomic_store_n(&mb->loadfactor, (unsigned)((ival + 50) / 100),
+					 __ATOMIC_RELEASE);
+	}
+	if ((v = get(fs, "w_wr"))) {
+		char route[KBAL_ROUTE_LEN] = "";
+
+		if (*v && strlen(v) < sizeof(route))
+			strcpy(route, v);
+		memcpy(mb->route, route, sizeof(route));
+	}
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if ((v = get(fs, flags[i].key)))
+			set_flag(mb, flags[i].bit, v);
+	if ((v = get(fs, "w_ls"))) {
+		int ival = atoi(v);
+
+		if (ival >= 0 && ival <= 99)
+			__atomic_store_n(&mb->lbset, (__u16)ival, __ATOMIC_RELEASE);
+	}
+	for (const char *const *k = (const char *const[]){ "w_rr", "w_status_R", "w_status_C",
+							    "w_hi", "w_hp", "w_hf", "w_hm", "w_hu",
+							    "w_he", NULL }; *k; k++)
+		if (get(fs, *k)) {
+			size_t o = strlen(skipped);
+
+			snprintf(skipped + o, slen - o, "%s%s", o ? ", " : "", *k);
+		}
+}
+
+static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs, char *skipped,
+			   size_t slen)
+{
+	static const char *const lbm[] = { "byrequests", "bytraffic", "bybusyness" };
+	const char *v;
+
+	if ((v = get(fs, "b_lbm"))) {
+		for (unsigned i = 0; i < 3; i++)
+			if (!strcmp(v, lbm[i]))
+				__atomic_store_n(&bal->lbmethod, i, __ATOMIC_RELEASE);
+	}
+	if ((v = get(fs, "b_tmo"))) {
+		int ival = atoi(v);
+
+		if (ival >= 0 && ival <= 7200)
+			__atomic_store_n(&bal->timeout_ms, (unsigned)ival * 1000u, __ATOMIC_RELEASE);
+	}
+	if ((v = get(fs, "b_sforce"))) {
+		unsigned fl = __atomic_load_n(&bal->flags, __ATOMIC_ACQUIRE);
+
+		fl = atoi(v) ? fl | KBAL_BF_NOFAILOVER : fl & ~KBAL_BF_NOFAILOVER;
+		__atomic_store_n(&bal->flags, fl, __ATOMIC_RELEASE);
+	}
+	if ((v = get(fs, "b_ss")) && *v) {
+		char sticky[KBAL_ROUTE_LEN] = "";
+		size_t n = strcspn(v, "|");
+
+		if (!(v[0] == '-' && !v[1]) && n < sizeof(sticky))
+			memcpy(sticky, v, n);
+		if (n < sizeof(sticky))
+			memcpy(bal->sticky, sticky, sizeof(sticky));
+	}
+	for (const char *const *k = (const char *const[]){ "b_max", "b_wyes", "b_nwrkr", NULL };
+	     *k; k++)
+		if (get(fs, *k)) {
+			size_t o = strlen(skipped);
+
+			snprintf(skipped + o, slen - o, "%s%s", o ? ", " : "", *k);
+		}
+}
+
+void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
+			const struct kbal_manager_req *q, char *msg, size_t msglen)
+{
+	static const char *const query_keys[] = { "w", "b", "nonce", "xml", NULL };
+	struct fields *fs = calloc(1, sizeof(*fs));
+	char skipped[256] = "";
+	const char *b, *w, *nonce;
+	int bi = -1, wi = -1;
+
+	msg[0] = '\0';
+	if (!fs) {
+		snprintf(msg, msglen, "out of memory: nothing changed");
+		return;
+	}
+	if (q->query && !q->post)
+		parse(fs, q->query, q->query_len, query_keys);
+	if (q->post && q->body)
+		parse(fs, q->body, q->body_len < BODY_READ ? q->body_len : BODY_READ, NULL);
+	if (!fs->n)
+		goto out;
+	if (!same_site(q)) {
+		snprintf(msg, msglen, "nothing changed: the request's Referer is not this server's "
+			 "(%.*s), so it is treated as cross-site, as Apache does",
+			 q->referer ? (int)(q->referer_len > 100 ? 100 : q->referer_len) : 4,
+			 q->referer ? q->referer : "none");
+		goto out;
+	}
+	b = get(fs, "b");
+	for (unsigned i = 0; b && i < m->meta->nbalancers && i < KBAL_MAX_BALANCERS; i++)
+		if (!strcmp(m->balancers[i].name, b))
+			bi = i;
+	if (bi < 0) {
+		if (b || get(fs, "w"))
+			snprintf(msg, msglen, "nothing changed: no balancer named '%s'", b ? b : "");
+		goto out;
+	}
+	w = get(fs, "w");
+	if (w)
+		wi = find_member(m, bi, w);
+	nonce = get(fs, "nonce");
+	if (!nonces[bi][0] || !nonce || strcmp(nonce, nonces[bi])) {
+		/* Apache changes nothing then, and says nothing */
+		if ((int)fs->n > 1 + !!w + !!get(fs, "xml") + !!nonce)
+			snprintf(msg, msglen, "nothing changed: %s for balancer://%s",
+				 !nonces[bi][0] ? "changes are off (ProxySet nonce=None)" :
+				 !nonce ? "the request has no nonce" : "the nonce is stale",
+				 m->balancers[bi].name);
+		goto out;
+	}
+	if (w && wi < 0) {
+		snprintf(msg, msglen, "nothing changed: balancer://%s has no member %s",
+			 m->balancers[bi].name, w);
+		goto out;
+	}
+	if (wi >= 0)
+		apply_member(&m->members[wi], fs, skipped, sizeof(skipped));
+	apply_balancer(&m->balancers[bi], fs, skipped, sizeof(skipped));
+	/* what the kernel kept under the old settings is decided again */
+	__atomic_add_fetch(&m->balancers[bi].gen, 1, __ATOMIC_RELEASE);
+	snprintf(msg, msglen, "changed: balancer://%s%s%s%s%s", m->balancers[bi].name,
+		 wi >= 0 ? ", member " : "", wi >= 0 ? m->members[wi].url : "",
+		 skipped[0] ? "; not supported by kbal, ignored: " : "", skipped);
+out:
+	free(fs);
+}
