@@ -267,6 +267,7 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	char action[256], msg[512];
 	char *page;
 	size_t len;
+	int xml, err;
 
 	/* the server's name, as Apache's safe_referer() compares it: the Host's
 	 * name without its port */
@@ -279,12 +280,14 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	snprintf(action, sizeof(action), "%.*s", (int)(q ? q - url : (ptrdiff_t)rq->url.len), url);
 	kbal_manager_apply(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, &mr, msg,
-			   sizeof(msg));
+			   sizeof(msg), &xml);
 	if (msg[0])
 		log_info("balancer-manager: %s", msg);
 	kbal_flows_flush(d);   /* the page shows this turn's flows too */
-	if (kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
-			      &page, &len)) {
+	err = xml ? kbal_manager_xml(&d->maps, &page, &len) :
+	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
+				&page, &len);
+	if (err) {
 		exch_error(c, 500);
 		return;
 	}

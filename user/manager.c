@@ -36,6 +36,25 @@ const char *kbal_status_str(unsigned st, char *buf, size_t len)
 	return buf;
 }
 
+/* Apache's ap_proxy_parse_wstatus(): each flag's name, then "Ok " when
+ * usable (every member of kbal's is initialized: "Init ") */
+const char *kbal_status_apache(unsigned st, char *buf, size_t len)
+{
+	static const struct { unsigned bit; const char *name; } names[] = {
+		{ KBAL_ST_IGNORE_ERR, "Ign " }, { KBAL_ST_DRAIN, "Drn " },
+		{ KBAL_ST_DISABLED, "Dis " }, { KBAL_ST_STOPPED, "Stop " },
+		{ KBAL_ST_ERROR, "Err " }, { KBAL_ST_HOT_STANDBY, "Stby " },
+	};
+	size_t o = snprintf(buf, len, "Init ");
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (st & names[i].bit)
+			o += snprintf(buf + o, o < len ? len - o : 0, "%s", names[i].name);
+	if (!(st & (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_ERROR)))
+		snprintf(buf + o, o < len ? len - o : 0, "Ok ");
+	return buf;
+}
+
 static void html_escape(FILE *f, const char *s)
 {
 	for (; *s; s++) {
@@ -116,6 +135,90 @@ static void member_form(FILE *f, const char *action, const struct kbal_balancer 
 	hidden(f, "b", bal->name);
 	hidden(f, "nonce", nonce);
 	fputs(" <input type=\"submit\" value=\"Submit\"></form>\n", f);
+}
+
+/* Apache's XML view (balancer_display_page(), usexml), element for
+ * element where kbal has the value */
+static void xml_view(const struct kbal_maps *m, FILE *f)
+{
+	char st[64];
+
+	fputs("<?xml version='1.0' encoding='UTF-8' ?>\n"
+	      "<httpd:manager xmlns:httpd='http://httpd.apache.org'>\n  <httpd:balancers>\n", f);
+	for (unsigned b = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
+		const struct kbal_balancer *bal = &m->balancers[b];
+
+		fputs("    <httpd:balancer>\n      <httpd:name>balancer://", f);
+		html_escape(f, bal->name);
+		fputs("</httpd:name>\n", f);
+		if (bal->sticky[0]) {
+			fputs("      <httpd:stickysession>", f);
+			html_escape(f, bal->sticky);
+			fprintf(f, "</httpd:stickysession>\n      <httpd:nofailover>%s</httpd:nofailover>\n",
+				bal->flags & KBAL_BF_NOFAILOVER ? "On" : "Off");
+		}
+		/* (no newline after it in Apache's either) */
+		fprintf(f, "      <httpd:timeout>%u</httpd:timeout>", bal->timeout_ms / 1000);
+		fprintf(f, "      <httpd:lbmethod>%s</httpd:lbmethod>\n", lbmethods[bal->lbmethod % 3]);
+		if (bal->sticky[0])
+			fputs("      <httpd:scolonpathdelim>Off</httpd:scolonpathdelim>\n", f);
+		fputs("      <httpd:workers>\n", f);
+		for (unsigned i = 0; i < bal->nmembers; i++) {
+			const struct kbal_member *mb = &m->members[bal->first_member + i];
+			char ip[INET_ADDRSTRLEN];
+
+			if (bal->first_member + i >= KBAL_MAX_MEMBERS)
+				break;
+			fputs("        <httpd:worker>\n          <httpd:name>", f);
+			html_escape(f, mb->url);
+			fprintf(f, "</httpd:name>\n          <httpd:scheme>http</httpd:scheme>\n"
+				"          <httpd:hostname>%s</httpd:hostname>\n"
+				"          <httpd:loadfactor>%u.00</httpd:loadfactor>\n"
+				"          <httpd:port>%u</httpd:port>\n",
+				inet_ntop(AF_INET, &mb->addr, ip, sizeof(ip)) ? ip : "",
+				mb->loadfactor, mb->port);
+			fprintf(f, "          <httpd:status>%s</httpd:status>\n"
+				"          <httpd:retries>0</httpd:retries>\n"
+				"          <httpd:lbstatus>%lld</httpd:lbstatus>\n"
+				"          <httpd:loadfactor>%u.00</httpd:loadfactor>\n"
+				"          <httpd:transferred>%llu</httpd:transferred>\n"
+				"          <httpd:read>%llu</httpd:read>\n"
+				"          <httpd:elected>%llu</httpd:elected>\n"
+				"          <httpd:route>",
+				kbal_status_apache(mb->status, st, sizeof(st)), (long long)mb->lbstatus,
+				mb->loadfactor, (unsigned long long)mb->bytes_to,
+				(unsigned long long)mb->bytes_from, (unsigned long long)mb->elected);
+			html_escape(f, mb->route);
+			fprintf(f, "</httpd:route>\n          <httpd:redirect></httpd:redirect>\n"
+				"          <httpd:busy>%llu</httpd:busy>\n"
+				"          <httpd:lbset>%u</httpd:lbset>\n        </httpd:worker>\n",
+				(unsigned long long)mb->busy, mb->lbset);
+		}
+		fputs("      </httpd:workers>\n    </httpd:balancer>\n", f);
+	}
+	fputs("  </httpd:balancers>\n</httpd:manager>", f);
+}
+
+int kbal_manager_xml(const struct kbal_maps *m, char **out, size_t *len)
+{
+	char *body = NULL;
+	size_t blen = 0;
+	FILE *f = open_memstream(&body, &blen);
+
+	if (!f)
+		return -errno;
+	xml_view(m, f);
+	if (fclose(f))
+		return -errno;
+	if (asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=UTF-8\r\n"
+		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     blen, body) < 0) {
+		free(body);
+		return -ENOMEM;
+	}
+	*len = strlen(*out);
+	free(body);
+	return 0;
 }
 
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],

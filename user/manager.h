@@ -11,6 +11,12 @@ struct kbal_maps;
 /* Status letters as Apache shows them ("Ok", "Dis", "Err", "Stby"...). */
 const char *kbal_status_str(unsigned status, char *buf, size_t len);
 
+/* Apache's status words for a member ("Init Dis ", "Init Drn Ok ") */
+const char *kbal_status_apache(unsigned status, char *buf, size_t len);
+
+/* Apache's XML view (?xml=1), a complete HTTP/1.1 200 response */
+int kbal_manager_xml(const struct kbal_maps *m, char **out, size_t *len);
+
 /* A complete HTTP/1.1 200 response (malloc'd, Connection: close): the
  * page, its forms posting to action with each balancer's nonce, and msg
  * (what the request changed, or why not) on top when not empty. */

@@ -230,7 +230,7 @@ static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs, c
 }
 
 void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-			const struct kbal_manager_req *q, char *msg, size_t msglen)
+			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml)
 {
 	static const char *const query_keys[] = { "w", "b", "nonce", "xml", NULL };
 	struct fields *fs = calloc(1, sizeof(*fs));
@@ -239,6 +239,7 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 	int bi = -1, wi = -1;
 
 	msg[0] = '\0';
+	*xml = 0;
 	if (!fs) {
 		snprintf(msg, msglen, "out of memory: nothing changed");
 		return;
@@ -256,12 +257,13 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 			 q->referer ? q->referer : "none");
 		goto out;
 	}
+	*xml = get(fs, "xml") != NULL;
 	b = get(fs, "b");
 	for (unsigned i = 0; b && i < m->meta->nbalancers && i < KBAL_MAX_BALANCERS; i++)
 		if (!strcmp(m->balancers[i].name, b))
 			bi = i;
 	if (bi < 0) {
-		if (b || get(fs, "w"))
+		if (b || get(fs, "w") || (int)fs->n > *xml)
 			snprintf(msg, msglen, "nothing changed: no balancer named '%s'", b ? b : "");
 		goto out;
 	}

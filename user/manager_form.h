@@ -31,8 +31,10 @@ struct kbal_manager_req {
 };
 
 /* What the request asks, done or refused; a sentence for the page and the
- * log in msg (empty: it asked nothing). nonces: each balancer's, by index. */
+ * log in msg (empty: it asked nothing). nonces: each balancer's, by index.
+ * *xml: the XML view was asked for (an "xml" field that passed the
+ * Referer check, as Apache's; without a same-site Referer it shows HTML). */
 void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-			const struct kbal_manager_req *q, char *msg, size_t msglen);
+			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml);
 
 #endif

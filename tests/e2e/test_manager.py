@@ -199,3 +199,35 @@ def test_manager_nonce_from_the_configuration():
                                "nonce": ""})
         check("changes are off" in r.text, "the answer: %r" % r.text[:400])
         eq(env.member(2)["status"], 0, "member 2's status with nonce=None")
+
+
+def test_manager_xml_view():
+    # ?xml=1: Apache's XML, as monitoring scripts parse it; like Apache's
+    # handler, only with a same-site Referer (without one the fields are
+    # dropped and the HTML page comes)
+    import xml.etree.ElementTree as ET
+    ns = {"httpd": "http://httpd.apache.org"}
+    with Env() as env:
+        nonce = page_nonce(env.get("/balancer-manager").text)
+        manager_post(env, {"b": "mycluster", "w": env.member_url(2), "w_status_N": "1",
+                           "nonce": nonce})
+        with env.connect() as c:
+            c.request("GET", "/balancer-manager?xml=1",
+                      headers=[("Referer", "http://%s/balancer-manager" % c.host_header)])
+            r = c.read_response()
+        eq((r.status, r.header("Content-Type")), (200, "text/xml; charset=UTF-8"), "XML view")
+        root = ET.fromstring(r.body)
+        bals = root.findall("httpd:balancers/httpd:balancer", ns)
+        eq([b.findtext("httpd:name", namespaces=ns) for b in bals], ["balancer://mycluster"],
+           "balancers")
+        eq(bals[0].findtext("httpd:stickysession", namespaces=ns), "ROUTEID", "stickysession")
+        eq(bals[0].findtext("httpd:lbmethod", namespaces=ns), "byrequests", "lbmethod")
+        workers = bals[0].findall("httpd:workers/httpd:worker", ns)
+        eq([(w.findtext("httpd:name", namespaces=ns), w.findtext("httpd:route", namespaces=ns),
+             w.findtext("httpd:status", namespaces=ns)) for w in workers],
+           [(env.member_url(1), "1", "Init Ok "), (env.member_url(2), "2", "Init Drn Ok ")],
+           "workers: name, route, status in Apache's words")
+        with env.connect() as c:
+            c.request("GET", "/balancer-manager?xml=1")
+            r = c.read_response()
+        check("html" in r.header("Content-Type"), "without a Referer: %r" % r.header("Content-Type"))
