@@ -63,6 +63,7 @@ struct kbal_first {
 	uint32_t out_len[2], out_sent[2];
 	uint8_t out_owned[2];         /* out[dir] was malloc'd (manager page) */
 	uint8_t manager_wait;         /* a POST to the manager: answered at its end */
+	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
 	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this exchange began */

@@ -177,6 +177,18 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	 * its answer is retried, when its turn comes */
 	if (c->fin[CLIENT] == 2 || (c->fin[MEMBER] == 2 && !(c->reused && c->rd[MEMBER] == 0)))
 		return STEP_ABORT;
+	if (dir == DOWN && c->local && c->f->local_keep && exch_all_written(c, DOWN)) {
+		/* kbald's own answer is out and the client keeps its
+		 * connection, as Apache's does: its next request */
+		int drained = c->empty[CLIENT];
+
+		c->local = 0;
+		exch_next(d, c);
+		if (!c->f && !drained && kbal_sock_unread(c->fd[CLIENT]) > 0 && !exch_wake(d, c) &&
+		    !list_linked(&c->ready))
+			list_add_tail(&d->ready, &c->ready);
+		return STEP_LEFT;
+	}
 	/* a kept member connection that the member closed after its whole
 	 * answer (P_FLUSH: kbald parsed it to its end) ends nothing of the
 	 * client's: as with Apache, the client's next request goes on another */

@@ -80,6 +80,19 @@ void first_cache_drop(void)
 		munmap(first_cache[--first_cached], sizeof(struct kbal_first));
 }
 
+/* Can kbald's own answer to this request leave the connection open, as
+ * Apache's does (a 200 of the manager, a 403, a 404)? A keep-alive request
+ * whose body, if any, kbald has read whole */
+static int local_keeps(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+
+	return !c->once && rq->keep_alive && !rq->upgrade && !rq->chunked &&
+	       (rq->content_length <= 0 ||
+		f->len[UP] >= rq->head_len + (uint64_t)rq->content_length);
+}
+
 /* Answer the client ourselves (error, manager), then close. */
 void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
 {
@@ -94,6 +107,28 @@ void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
 	c->phase[UP] = P_CLOSED;   /* nothing of the request goes anywhere */
 	c->phase[DOWN] = P_FLUSH;
 	c->fin[MEMBER] = 1;        /* the answer is all there is: close once written */
+}
+
+/* The same, and the connection goes on after it (conn.c: the next request) */
+static void exch_reply_keep(struct kbal_conn *c, char *resp, size_t len, int owned)
+{
+	exch_reply(c, resp, len, owned);
+	c->fin[MEMBER] = 0;
+	c->f->local_keep = 1;
+}
+
+/* an error answer that leaves a keep-alive connection open where Apache's
+ * does (403, 404) */
+static void exch_error_keep(struct kbal_conn *c, unsigned status)
+{
+	int keep = local_keeps(c) && (status == 403 || status == 404);
+	ssize_t n = kbal_http_error_response_keep(status, keep, c->f->outbuf[DOWN], OUT_SIZE);
+
+	if (!keep || n <= 0) {
+		exch_error(c, status);
+		return;
+	}
+	exch_reply_keep(c, c->f->outbuf[DOWN], n, 0);
 }
 
 void exch_error(struct kbal_conn *c, unsigned status)
@@ -267,7 +302,7 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	char action[256], msg[512];
 	char *page;
 	size_t len;
-	int xml, err;
+	int xml, err, keep = local_keeps(c);
 
 	/* the server's name, as Apache's safe_referer() compares it: the Host's
 	 * name without its port */
@@ -284,14 +319,17 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	if (msg[0])
 		log_info("balancer-manager: %s", msg);
 	kbal_flows_flush(d);   /* the page shows this turn's flows too */
-	err = xml ? kbal_manager_xml(&d->maps, &page, &len) :
+	err = xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :
 	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
-				&page, &len);
+				keep, &page, &len);
 	if (err) {
 		exch_error(c, 500);
 		return;
 	}
-	exch_reply(c, page, len, 1);
+	if (keep)
+		exch_reply_keep(c, page, len, 1);
+	else
+		exch_reply(c, page, len, 1);
 }
 
 /* A request for the manager: answered once its body (a POST's fields, a
@@ -346,14 +384,14 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 
 			log_info("balancer-manager: %s refused by its access rules (403)",
 				 inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)));
-			exch_error(c, 403);
+			exch_error_keep(c, 403);
 			return;
 		}
 		if (manager) {
 			manager_request(d, c);
 			return;
 		}
-		exch_error(c, 404);
+		exch_error_keep(c, 404);
 		return;
 	}
 	f->pass = pass;

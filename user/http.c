@@ -744,6 +744,11 @@ static const struct {
 
 ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen)
 {
+	return kbal_http_error_response_keep(status, 0, out, outlen);
+}
+
+ssize_t kbal_http_error_response_keep(unsigned status, int keep, char *out, size_t outlen)
+{
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
 	char body[1024];
 	int blen, hlen;
@@ -751,7 +756,7 @@ ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen)
 	for (i = 0; i < n && error_pages[i].status != status; i++)
 		;
 	if (i == n)
-		return kbal_http_error_response(500, out, outlen);
+		return kbal_http_error_response_keep(500, keep, out, outlen);
 	blen = snprintf(body, sizeof(body),
 			"<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n"
 			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
@@ -764,8 +769,8 @@ ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen)
 			"HTTP/1.1 %u %s\r\n"
 			"Content-Type: text/html; charset=iso-8859-1\r\n"
 			"Content-Length: %d\r\n"
-			"Connection: close\r\n\r\n",
-			status, error_pages[i].reason, blen);
+			"%s\r\n",
+			status, error_pages[i].reason, blen, keep ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
 		return -1;
 	memcpy(out + hlen, body, (size_t)blen + 1);

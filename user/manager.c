@@ -199,7 +199,7 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 	fputs("  </httpd:balancers>\n</httpd:manager>", f);
 }
 
-int kbal_manager_xml(const struct kbal_maps *m, char **out, size_t *len)
+int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *len)
 {
 	char *body = NULL;
 	size_t blen = 0;
@@ -211,8 +211,8 @@ int kbal_manager_xml(const struct kbal_maps *m, char **out, size_t *len)
 	if (fclose(f))
 		return -errno;
 	if (asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=UTF-8\r\n"
-		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		     blen, body) < 0) {
+		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\n%s\r\n%s",
+		     blen, keep ? "" : "Connection: close\r\n", body) < 0) {
 		free(body);
 		return -ENOMEM;
 	}
@@ -222,7 +222,7 @@ int kbal_manager_xml(const struct kbal_maps *m, char **out, size_t *len)
 }
 
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-		      const char *action, const char *msg, char **out, size_t *len)
+		      const char *action, const char *msg, int keep, char **out, size_t *len)
 {
 	char *body = NULL, st[64];
 	size_t blen = 0;
@@ -293,8 +293,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 	if (fclose(f))
 		return -errno;
 	if (asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=ISO-8859-1\r\n"
-		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		     blen, body) < 0) {
+		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\n%s\r\n%s",
+		     blen, keep ? "" : "Connection: close\r\n", body) < 0) {
 		free(body);
 		return -ENOMEM;
 	}

@@ -14,13 +14,14 @@ const char *kbal_status_str(unsigned status, char *buf, size_t len);
 /* Apache's status words for a member ("Init Dis ", "Init Drn Ok ") */
 const char *kbal_status_apache(unsigned status, char *buf, size_t len);
 
-/* Apache's XML view (?xml=1), a complete HTTP/1.1 200 response */
-int kbal_manager_xml(const struct kbal_maps *m, char **out, size_t *len);
+/* Apache's XML view (?xml=1), a complete HTTP/1.1 200 response (keep:
+ * without "Connection: close") */
+int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *len);
 
-/* A complete HTTP/1.1 200 response (malloc'd, Connection: close): the
- * page, its forms posting to action with each balancer's nonce, and msg
- * (what the request changed, or why not) on top when not empty. */
+/* A complete HTTP/1.1 200 response (malloc'd; "Connection: close" unless
+ * keep): the page, its forms posting to action with each balancer's nonce,
+ * and msg (what the request changed, or why not) on top when not empty. */
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-		      const char *action, const char *msg, char **out, size_t *len);
+		      const char *action, const char *msg, int keep, char **out, size_t *len);
 
 #endif

@@ -373,6 +373,7 @@ def test_manager_on_spliced_connection():
         fresh = env.get("/balancer-manager")
         eq(fresh.status, 200, "the manager's status on a fresh connection")
         fresh_closes = (fresh.header("Connection") or "").lower() == "close"
+        eq(fresh_closes, False, "Connection: close on the page (Apache keeps the connection)")
         with env.connect(timeout=T) as c:
             for i in range(4):
                 r = c.get("/", cookie="ROUTEID=route.1")

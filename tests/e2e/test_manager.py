@@ -231,3 +231,39 @@ def test_manager_xml_view():
             c.request("GET", "/balancer-manager?xml=1")
             r = c.read_response()
         check("html" in r.header("Content-Type"), "without a Referer: %r" % r.header("Content-Type"))
+
+
+def test_own_answers_keep_the_connection():
+    # the page, a 403 and a 404 leave a keep-alive connection open, as
+    # Apache's do; the next requests on it are proxied as usual, and the
+    # kernel takes the connection afterwards
+    conf = EXAMPLE_CONF.replace(MANAGER_LOC, MANAGER_LOC + "Require ip 127.0.0.1\n").replace(
+        "ProxyPass /balancer-manager !", "ProxyPass /balancer-manager !\nProxyPass /gone !")
+    with Env(conf=conf) as env:
+        with env.connect(source="127.0.0.1") as c:
+            for path, status in (("/balancer-manager", 200), ("/gone", 404),
+                                 ("/balancer-manager?xml=1", 200)):
+                r = c.get(path)
+                eq((r.status, r.header("Connection")), (status, None), "GET %s" % path)
+            for i in range(4):
+                r = c.get("/k%d" % i, cookie="ROUTEID=route.1")
+                eq((r.status, r.text), (200, "backend=WAS1 path=/k%d\n" % i), "GET /k%d" % i)
+            eq(c.get("/balancer-manager").status, 200, "the page again, from a spliced connection")
+            eq(c.get("/k9", cookie="ROUTEID=route.1").text, "backend=WAS1 path=/k9\n", "after it")
+        with env.connect(source="127.0.0.2") as c:
+            r = c.get("/balancer-manager")
+            eq((r.status, r.header("Connection")), (403, None), "a refused client's 403")
+            eq(c.get("/a", cookie="ROUTEID=route.2").text, "backend=WAS2 path=/a\n",
+               "its next request, on the same connection")
+        # a POST's fields read whole, then the next request
+        nonce = page_nonce(env.get("/balancer-manager").text)
+        with env.connect() as c:
+            body = urllib.parse.urlencode({"b": "mycluster", "w": env.member_url(2),
+                                           "w_lf": "3", "nonce": nonce}).encode()
+            c.request("POST", "/balancer-manager", body=body,
+                      headers=[("Referer", "http://%s/balancer-manager" % c.host_header),
+                               ("Content-Type", "application/x-www-form-urlencoded")])
+            eq(c.read_response().status, 200, "the form")
+            eq(c.get("/b", cookie="ROUTEID=route.2").text, "backend=WAS2 path=/b\n",
+               "a request after the form")
+        eq(env.member(2)["loadfactor"], 3, "member 2's load factor")
