@@ -26,9 +26,14 @@ endif
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(subst x86_64,x86,$(ARCH)) \
 	-Ivmlinux/$(ARCH) -Iinclude -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
-USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers \
-	-D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(LLHTTP_INC) -MMD -MP
-LDLIBS     := -lbpf -lelf -lz
+# apr-util: apr_password_validate(), what Apache checks htpasswd files
+# with. Asked when used ("="), not when read: on a fresh machine the package
+# comes with the first build's dependencies
+APR_CFLAGS  = $(shell pkg-config --cflags apr-util-1 apr-1 2>/dev/null)
+APR_LIBS    = $(shell pkg-config --libs apr-util-1 apr-1 2>/dev/null)
+USER_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers \
+	-D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(LLHTTP_INC) $(APR_CFLAGS) -MMD -MP
+LDLIBS      = -lbpf -lelf -lz $(APR_LIBS)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))

@@ -10,7 +10,9 @@
 #include <arpa/inet.h>
 #include "authz.h"
 
-enum { DENIED, GRANTED, NEUTRAL };
+/* mod_authz_core's results: DENIED_NO_USER, a denial that a user might
+ * turn into a grant (401 rather than 403) */
+enum { DENIED, GRANTED, NEUTRAL, NO_USER };
 
 static int net_has(const struct kbal_authz_net *n, uint32_t addr)
 {
@@ -32,9 +34,16 @@ static int loopback(uint32_t addr)
 
 /* a provider's own answer, before its "not" */
 static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_node *n,
-			    uint32_t addr, uint32_t local)
+			    uint32_t addr, uint32_t local, const char *user)
 {
 	switch (n->kind) {
+	case AZ_VALID_USER:
+		return 1;                  /* with a user: eval() asks only then */
+	case AZ_USER:
+		for (unsigned i = n->net0; i < n->net0 + n->nnet && i < a->nuser; i++)
+			if (!strcmp(a->user[i], user))
+				return 1;
+		return 0;
 	case AZ_GRANTED:
 		return 1;
 	case AZ_DENIED:
@@ -48,14 +57,18 @@ static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_
 	return 0;
 }
 
-static int eval(const struct kbal_authz *a, int i, uint32_t addr, uint32_t local)
+static int eval(const struct kbal_authz *a, int i, uint32_t addr, uint32_t local,
+		const char *user)
 {
 	const struct kbal_authz_node *n = &a->node[i];
-	int granted = 0, denied = 0, any = 0;
+	int granted = 0, denied = 0, no_user = 0, any = 0;
 
 	if (n->kind != AZ_ANY && n->kind != AZ_ALL && n->kind != AZ_NONE) {
-		int m = provider_matches(a, n, addr, local);
+		int m;
 
+		if ((n->kind == AZ_VALID_USER || n->kind == AZ_USER) && !user)
+			return NO_USER;
+		m = provider_matches(a, n, addr, local, user);
 		if (n->negate)
 			return m ? DENIED : NEUTRAL;
 		return m ? GRANTED : DENIED;
@@ -65,19 +78,20 @@ static int eval(const struct kbal_authz *a, int i, uint32_t addr, uint32_t local
 
 		if (a->node[j].parent != i)
 			continue;
-		r = eval(a, j, addr, local);
+		r = eval(a, j, addr, local, user);
 		any = 1;
 		granted |= r == GRANTED;
 		denied |= r == DENIED;
+		no_user |= r == NO_USER;
 	}
 	switch (n->kind) {
 	case AZ_ALL:
-		return denied ? DENIED : granted ? GRANTED : NEUTRAL;
+		return denied ? DENIED : no_user ? NO_USER : granted ? GRANTED : NEUTRAL;
 	case AZ_NONE:
 		/* the enclosed must all fail; it never grants by itself */
-		return granted ? DENIED : NEUTRAL;
+		return granted ? DENIED : no_user ? NO_USER : NEUTRAL;
 	default:
-		return granted ? GRANTED : (denied || !any) ? DENIED : NEUTRAL;
+		return granted ? GRANTED : no_user ? NO_USER : (denied || !any) ? DENIED : NEUTRAL;
 	}
 }
 
@@ -99,14 +113,25 @@ static int compat_allows(const struct kbal_authz *a, uint32_t addr)
 	}
 }
 
-int kbal_authz_allows(const struct kbal_authz *a, uint32_t addr, uint32_t local)
+int kbal_authz_check(const struct kbal_authz *a, uint32_t addr, uint32_t local, const char *user)
 {
+	int r;
+
 	if (!a->nnode && !a->compat)
-		return loopback(addr);
+		return loopback(addr) ? KBAL_AUTHZ_GRANTED : KBAL_AUTHZ_DENIED;
 	/* Satisfy All (httpd's default): both checks must pass */
 	if (a->compat && !compat_allows(a, addr))
-		return 0;
-	return !a->nnode || eval(a, 0, addr, local) == GRANTED;
+		return KBAL_AUTHZ_DENIED;
+	if (!a->nnode)
+		return KBAL_AUTHZ_GRANTED;
+	r = eval(a, 0, addr, local, user);
+	return r == GRANTED ? KBAL_AUTHZ_GRANTED : r == NO_USER ? KBAL_AUTHZ_NEED_USER :
+	       KBAL_AUTHZ_DENIED;
+}
+
+int kbal_authz_allows(const struct kbal_authz *a, uint32_t addr, uint32_t local)
+{
+	return kbal_authz_check(a, addr, local, NULL) == KBAL_AUTHZ_GRANTED;
 }
 
 int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n)

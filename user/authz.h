@@ -12,6 +12,8 @@
 
 #define KBAL_AUTHZ_NODES 32
 #define KBAL_AUTHZ_NETS  64
+#define KBAL_AUTHZ_USERS 16
+#define KBAL_AUTHZ_NAME  64
 
 enum kbal_authz_kind {
 	AZ_ANY = 0,                       /* <RequireAny>, and the section's own list */
@@ -21,6 +23,8 @@ enum kbal_authz_kind {
 	AZ_DENIED,                        /* Require all denied */
 	AZ_IP,                            /* Require ip NET ... */
 	AZ_LOCAL,                         /* Require local */
+	AZ_VALID_USER,                    /* Require valid-user */
+	AZ_USER,                          /* Require user NAME ... */
 };
 
 /* an IPv4 network, network order; v6: an IPv6 one, which no client of
@@ -34,7 +38,8 @@ struct kbal_authz_node {
 	uint8_t kind;                     /* enum kbal_authz_kind */
 	uint8_t negate;                   /* Require not ... */
 	int8_t parent;                    /* -1: node 0, the section's list, is the root */
-	uint8_t net0, nnet;               /* AZ_IP: its networks in net[] */
+	uint8_t net0, nnet;               /* AZ_IP: its networks in net[];
+					   * AZ_USER: its names in user[] */
 };
 
 /* mod_access_compat's Order */
@@ -54,7 +59,26 @@ struct kbal_authz {
 	uint8_t order;                    /* enum kbal_authz_order */
 	uint8_t allow_all, deny_all;
 	uint8_t allow0, nallow, deny0, ndeny;   /* their networks in net[] */
+	/* AuthType Basic (mod_auth_basic, mod_authn_file) */
+	uint8_t basic;                    /* AuthType Basic */
+	uint8_t nuser;
+	char realm[128];                  /* AuthName */
+	char userfile[256];               /* AuthUserFile: read at each check, as httpd */
+	char user[KBAL_AUTHZ_USERS][KBAL_AUTHZ_NAME];
 };
+
+/* what the rules say of a request */
+enum kbal_authz_result {
+	KBAL_AUTHZ_DENIED = 0,            /* 403 */
+	KBAL_AUTHZ_GRANTED,
+	KBAL_AUTHZ_NEED_USER,             /* 401: only a user (Require user,
+					   * valid-user) could be granted */
+};
+
+/* The rules for a client at addr (network order) connected to local, and
+ * user, the one its credentials proved (NULL: none). Neither Require nor
+ * Order/Allow/Deny given: loopback clients only. */
+int kbal_authz_check(const struct kbal_authz *a, uint32_t addr, uint32_t local, const char *user);
 
 /* Apache's partial address, CIDR or netmask forms ("10.1", "10.1.0.0/16",
  * "10.1.0.0/255.255.0.0", an IPv6 address or network): 0, or -1 */

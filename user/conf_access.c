@@ -4,9 +4,11 @@
  * Allow, Deny, Require): what the balancer-manager's URL is and who may
  * reach it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include "conf_parse.h"
 
 static int kw_location_section(struct conf_parser *p, int argc, char **argv)
@@ -166,7 +168,7 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 				    "supported by kbal (access rules go in a <Location>)");
 		return 0;
 	}
-	if (argc < 2 + neg + (strcasecmp(prov, "local") ? 1 : 0))
+	if (argc < 2 + neg + (strcasecmp(prov, "local") && strcasecmp(prov, "valid-user") ? 1 : 0))
 		return perr(p, "Require %s%s: missing argument", neg ? "not " : "", prov);
 	if (!strcasecmp(prov, "all")) {
 		if (argc != 3 + neg)
@@ -183,9 +185,15 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 		if (argc != 2 + neg)
 			return perr(p, "Require local: takes no argument");
 		kind = AZ_LOCAL;
+	} else if (!strcasecmp(prov, "valid-user")) {
+		if (argc != 2 + neg)
+			return perr(p, "Require valid-user: takes no argument");
+		kind = AZ_VALID_USER;
+	} else if (!strcasecmp(prov, "user")) {
+		kind = AZ_USER;
 	} else {
-		return perr(p, "Require %s: not supported by kbal yet (all, ip and local are)",
-			    prov);
+		return perr(p, "Require %s: not supported by kbal yet (all, ip, local, user and "
+			    "valid-user are)", prov);
 	}
 	/* httpd: "negative Require directive has no effect in <RequireAny>" */
 	if (neg && a->node[p->az_open].kind == AZ_ANY && a->nnode)
@@ -198,6 +206,19 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 	if (k < 0)
 		return -1;
 	a->node[k].negate = neg;
+	if (kind == AZ_USER) {
+		a->node[k].net0 = a->nuser;
+		for (i = 2 + neg; i < argc; i++) {
+			if (a->nuser == KBAL_AUTHZ_USERS)
+				return perr(p, "Require user: more than %d users in one <Location>",
+					    KBAL_AUTHZ_USERS);
+			if (conf_copy(p, a->user[a->nuser], KBAL_AUTHZ_NAME, argv[i], "Require user"))
+				return -1;
+			a->nuser++;
+			a->node[k].nnet++;
+		}
+		return 0;
+	}
 	if (kind != AZ_IP)
 		return 0;
 	a->node[k].net0 = a->nnet;
@@ -210,6 +231,41 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 		a->nnet++;
 		a->node[k].nnet++;
 	}
+	return 0;
+}
+
+/* AuthType Basic, AuthName, AuthUserFile, AuthBasicProvider file: the
+ * manager's Basic authentication (authn.h) */
+static int kw_auth(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	struct kbal_authz *a = section_authz(p);
+
+	if (!a)
+		return perr(p, "%s inside <Proxy> is not supported by kbal (access rules go in a "
+			    "<Location>)", argv[0]);
+	if (!strcasecmp(argv[0], "AuthType")) {
+		if (!strcasecmp(argv[1], "None")) {
+			a->basic = 0;
+			return 0;
+		}
+		if (strcasecmp(argv[1], "Basic"))
+			return perr(p, "AuthType %s: not supported by kbal (Basic is)", argv[1]);
+		a->basic = 1;
+		return 0;
+	}
+	if (!strcasecmp(argv[0], "AuthName"))
+		return conf_copy(p, a->realm, sizeof(a->realm), argv[1], "AuthName");
+	if (!strcasecmp(argv[0], "AuthBasicProvider")) {
+		if (strcasecmp(argv[1], "file"))
+			return perr(p, "AuthBasicProvider %s: not supported by kbal (file is)", argv[1]);
+		return 0;
+	}
+	/* AuthUserFile: read at each check, as httpd does; here only whether
+	 * it can be */
+	if (conf_copy(p, a->userfile, sizeof(a->userfile), argv[1], "AuthUserFile"))
+		return -1;
+	if (access(a->userfile, R_OK))
+		return perr(p, "AuthUserFile %s: %s", argv[1], strerror(errno));
 	return 0;
 }
 
@@ -271,6 +327,12 @@ int conf_access_section_end(struct conf_parser *p)
 	if (a && p->az_open)
 		return perr(p, "<%s> at line %d was not closed", az_names[a->node[p->az_open].kind],
 			    p->az_line[p->az_open]);
+	for (unsigned i = 0; a && i < a->nnode; i++)
+		if ((a->node[i].kind == AZ_USER || a->node[i].kind == AZ_VALID_USER) &&
+		    (!a->basic || !a->userfile[0] || !a->realm[0]))
+			return conf_perr_at(p, p->az_line[i], "Require %s needs AuthType Basic, "
+					    "AuthName and AuthUserFile in the same <Location>",
+					    a->node[i].kind == AZ_USER ? "user" : "valid-user");
 	if (p->order_line && p->allow_first && !p->allow_all)
 		return conf_perr_at(p, p->order_line, "Order allow,deny without \"Allow from all\" "
 				    "inside <Proxy> denies requests: access rules go in a <Location>");
@@ -285,6 +347,10 @@ const struct conf_keyword conf_kw_access[] = {
 	{ "Deny",              C_SECTION,             1, CONF_MAX_ARGS, kw_deny },
 	{ "Require",           C_SECTION,             1, CONF_MAX_ARGS, kw_require },
 	{ "<RequireAll",       C_LOCATION,            0, 0,             kw_require_section },
+	{ "AuthType",          C_SECTION,             1, 1,             kw_auth },
+	{ "AuthName",          C_SECTION,             1, 1,             kw_auth },
+	{ "AuthUserFile",      C_SECTION,             1, 1,             kw_auth },
+	{ "AuthBasicProvider", C_SECTION,             1, 1,             kw_auth },
 	{ "<RequireAny",       C_LOCATION,            0, 0,             kw_require_section },
 	{ "<RequireNone",      C_LOCATION,            0, 0,             kw_require_section },
 	{ NULL }

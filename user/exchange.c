@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include "conn-t.h"
 #include "daemon.h"
+#include "authn.h"
 #include "decide.h"
 #include "exchange.h"
 #include "flows.h"
@@ -119,16 +120,20 @@ static void exch_reply_keep(struct kbal_conn *c, char *resp, size_t len, int own
 
 /* an error answer that leaves a keep-alive connection open where Apache's
  * does (403, 404) */
-static void exch_error_keep(struct kbal_conn *c, unsigned status)
+static void exch_error_keep(struct kbal_conn *c, unsigned status, const char *extra)
 {
-	int keep = local_keeps(c) && (status == 403 || status == 404);
-	ssize_t n = kbal_http_error_response_keep(status, keep, c->f->outbuf[DOWN], OUT_SIZE);
+	int keep = local_keeps(c) && (status == 401 || status == 403 || status == 404);
+	ssize_t n = kbal_http_error_response_keep(status, keep, extra, c->f->outbuf[DOWN],
+						  OUT_SIZE);
 
-	if (!keep || n <= 0) {
+	if (n <= 0) {
 		exch_error(c, status);
 		return;
 	}
-	exch_reply_keep(c, c->f->outbuf[DOWN], n, 0);
+	if (keep)
+		exch_reply_keep(c, c->f->outbuf[DOWN], n, 0);
+	else
+		exch_reply(c, c->f->outbuf[DOWN], n, 0);
 }
 
 void exch_error(struct kbal_conn *c, unsigned status)
@@ -271,16 +276,48 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
-/* Require, Order/Allow/Deny of the <Location> kbald answers (authz.h):
- * the client's address, and the one it connected to (Require local) */
-static int client_allowed(const struct kbal_conn *c, const struct kbal_authz *a)
+/* Require, Order/Allow/Deny and Basic credentials of the <Location> kbald
+ * answers (authz.h, authn.h), as httpd checks them: the address first, the
+ * user only where the rules need one. 0 when the client may go on, else
+ * the answer is under way (401 or 403) */
+static int authorize(struct kbal_conn *c, const struct kbal_authz *a)
 {
+	const struct kbal_http_msg *rq = &c->f->msg[UP];
 	struct sockaddr_in local = { 0 };
 	socklen_t len = sizeof(local);
+	const struct kbal_http_header *h;
+	char user[KBAL_AUTHZ_NAME], ip[INET_ADDRSTRLEN], extra[200];
+	const char *why = NULL;
+	int r;
 
 	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
 		local.sin_addr.s_addr = 0;
-	return kbal_authz_allows(a, c->key.client_addr, local.sin_addr.s_addr);
+	r = kbal_authz_check(a, c->key.client_addr, local.sin_addr.s_addr, NULL);
+	if (r == KBAL_AUTHZ_NEED_USER) {
+		h = kbal_http_find(rq, c->f->buf[UP], "Authorization");
+		if (kbal_authn_basic(a, h ? c->f->buf[UP] + h->value.off : NULL,
+				     h ? h->value.len : 0, user, sizeof(user), &why)) {
+			r = kbal_authz_check(a, c->key.client_addr, local.sin_addr.s_addr, user);
+			/* httpd: a user denied is asked again (401) */
+			if (r != KBAL_AUTHZ_GRANTED) {
+				r = KBAL_AUTHZ_NEED_USER;
+				why = "a user the rules do not grant";
+			}
+		}
+	}
+	if (r == KBAL_AUTHZ_GRANTED)
+		return 0;
+	inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip));
+	if (r == KBAL_AUTHZ_NEED_USER) {
+		if (why && strcmp(why, "no credentials"))
+			log_info("balancer-manager: %s: %s (401)", ip, why);
+		snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic realm=\"%s\"\r\n", a->realm);
+		exch_error_keep(c, 401, extra);
+		return -1;
+	}
+	log_info("balancer-manager: %s refused by its access rules (403)", ip);
+	exch_error_keep(c, 403, NULL);
+	return -1;
 }
 
 /* the manager's answer: what the request changed (or why not), then the
@@ -379,19 +416,13 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		int manager = kbal_conf_match_location_authz(d->conf, url, rq->url.len, &authz) ==
 			      KBAL_HANDLER_MANAGER;
 
-		if (manager && !client_allowed(c, authz)) {
-			char ip[INET_ADDRSTRLEN];
-
-			log_info("balancer-manager: %s refused by its access rules (403)",
-				 inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)));
-			exch_error_keep(c, 403);
+		if (manager && authorize(c, authz))
 			return;
-		}
 		if (manager) {
 			manager_request(d, c);
 			return;
 		}
-		exch_error_keep(c, 404);
+		exch_error_keep(c, 404, NULL);
 		return;
 	}
 	f->pass = pass;

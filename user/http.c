@@ -730,9 +730,11 @@ static const struct {
 	const char *text;
 } error_pages[] = {
 	{ 400, "Bad Request", "Your browser sent a request that this server could not understand.<br />\n" },
+	{ 401, "Unauthorized", "This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required." },
 	{ 403, "Forbidden", "You don't have permission to access this resource." },
 	{ 404, "Not Found", "The requested URL was not found on this server." },
 	{ 408, "Request Timeout", "Server timeout waiting for the HTTP request from the client." },
+	{ 411, "Length Required", "A request of the requested method POST requires a valid Content-length.<br />\n" },
 	{ 413, "Request Entity Too Large", "The amount of data provided in the request exceeds the capacity limit." },
 	{ 414, "Request-URI Too Long", "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n" },
 	{ 431, "Request Header Fields Too Large", "The request's header fields exceed the capacity limit for this server." },
@@ -744,10 +746,11 @@ static const struct {
 
 ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen)
 {
-	return kbal_http_error_response_keep(status, 0, out, outlen);
+	return kbal_http_error_response_keep(status, 0, NULL, out, outlen);
 }
 
-ssize_t kbal_http_error_response_keep(unsigned status, int keep, char *out, size_t outlen)
+ssize_t kbal_http_error_response_keep(unsigned status, int keep, const char *extra, char *out,
+				      size_t outlen)
 {
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
 	char body[1024];
@@ -756,7 +759,7 @@ ssize_t kbal_http_error_response_keep(unsigned status, int keep, char *out, size
 	for (i = 0; i < n && error_pages[i].status != status; i++)
 		;
 	if (i == n)
-		return kbal_http_error_response_keep(500, keep, out, outlen);
+		return kbal_http_error_response_keep(500, keep, extra, out, outlen);
 	blen = snprintf(body, sizeof(body),
 			"<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n"
 			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
@@ -769,8 +772,9 @@ ssize_t kbal_http_error_response_keep(unsigned status, int keep, char *out, size
 			"HTTP/1.1 %u %s\r\n"
 			"Content-Type: text/html; charset=iso-8859-1\r\n"
 			"Content-Length: %d\r\n"
-			"%s\r\n",
-			status, error_pages[i].reason, blen, keep ? "" : "Connection: close\r\n");
+			"%s%s\r\n",
+			status, error_pages[i].reason, blen, extra ? extra : "",
+			keep ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
 		return -1;
 	memcpy(out + hlen, body, (size_t)blen + 1);

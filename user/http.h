@@ -176,7 +176,9 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
  * as 500). Returns its length, or -1 if too long.
  */
 ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen);
-/* the same; keep: without "Connection: close" (the connection goes on) */
-ssize_t kbal_http_error_response_keep(unsigned status, int keep, char *out, size_t outlen);
+/* the same; keep: without "Connection: close" (the connection goes on);
+ * extra: header lines to add, each ending in CRLF, or NULL */
+ssize_t kbal_http_error_response_keep(unsigned status, int keep, const char *extra, char *out,
+				      size_t outlen);
 
 #endif /* KBAL_HTTP_H */

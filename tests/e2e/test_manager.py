@@ -2,6 +2,14 @@
 """The balancer-manager page is kbald's own, as long as a `ProxyPass PATH !`
 before `ProxyPass /` keeps it from being proxied (first match wins)."""
 
+import base64
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+
 from kbaltest import EXAMPLE_CONF, Env, Topo, check, eq, line_of, run_kbald
 
 EXCLUDE = "ProxyPass /balancer-manager !"
@@ -97,8 +105,6 @@ def test_manager_without_rules_is_local_only():
 
 # ---- changes in Apache's field names (manager_form.h) ------------------------
 
-import re
-import urllib.parse
 
 ST_DRAIN = 1 << 4
 ST_DISABLED = 1 << 0
@@ -267,3 +273,79 @@ def test_own_answers_keep_the_connection():
             eq(c.get("/b", cookie="ROUTEID=route.2").text, "backend=WAS2 path=/b\n",
                "a request after the form")
         eq(env.member(2)["loadfactor"], 3, "member 2's load factor")
+
+
+# ---- Basic authentication (authn.h) -----------------------------------------
+
+
+
+def basic(user, password):
+    return ("Authorization", "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode())
+            .decode())
+
+
+def htpasswd_file(d):
+    """Users in the three hash formats Apache's htpasswd writes."""
+    path = os.path.join(d, "htpasswd")
+    for flag, user, password in (("-B", "alice", "bcrypt-pw"), ("-m", "bob", "md5-pw"),
+                                 ("-s", "carol", "sha1-pw")):
+        args = ["htpasswd", "-b", flag] + (["-c"] if user == "alice" else []) + [path, user,
+                                                                                 password]
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=20)
+    return path
+
+
+def auth_conf(path, rules):
+    return EXAMPLE_CONF.replace(MANAGER_LOC, MANAGER_LOC + 'AuthType Basic\nAuthName "Balancer '
+                                'Manager"\nAuthUserFile %s\n%s' % (path, rules))
+
+
+def test_manager_basic_auth():
+    d = tempfile.mkdtemp(prefix="kbal-auth-")
+    try:
+        path = htpasswd_file(d)
+        with open(path) as f:
+            hashes = f.read()
+        check("$2y$" in hashes and "$apr1$" in hashes and "{SHA}" in hashes,
+              "htpasswd wrote: %s" % hashes)
+        with Env(conf=auth_conf(path, "Require valid-user\n")) as env:
+            with env.connect() as c:
+                r = c.get("/balancer-manager")
+                eq((r.status, r.header("WWW-Authenticate")), (401, 'Basic realm="Balancer Manager"'),
+                   "no credentials")
+                for user, pw in (("alice", "bcrypt-pw"), ("bob", "md5-pw"), ("carol", "sha1-pw")):
+                    r = c.get("/balancer-manager", headers=[basic(user, pw)])
+                    eq(r.status, 200, "%s's password (on the same connection)" % user)
+                    eq(c.get("/balancer-manager", headers=[basic(user, pw + "x")]).status, 401,
+                       "%s with a wrong password" % user)
+                eq(c.get("/balancer-manager", headers=[basic("mallory", "x")]).status, 401,
+                   "an unknown user")
+                eq(c.get("/balancer-manager", headers=[("Authorization", "Basic !!!")]).status,
+                   401, "a bad encoding")
+            check("a wrong password (401)" in env.kbald_stderr(), "the log says why")
+        with Env(conf=auth_conf(path, "Require user bob\n")) as env:
+            eq(manager_get(env, [basic("bob", "md5-pw")]), 200, "bob, named")
+            eq(manager_get(env, [basic("alice", "bcrypt-pw")]), 401, "alice, not named")
+        # the address or a user
+        with Env(conf=auth_conf(path, "<RequireAny>\nRequire ip 127.0.0.1\nRequire valid-user\n"
+                                      "</RequireAny>\n")) as env:
+            eq(manager_get(env, [], "127.0.0.1"), 200, "from 127.0.0.1, no credentials")
+            eq(manager_get(env, [], "127.0.0.2"), 401, "from 127.0.0.2, no credentials")
+            eq(manager_get(env, [basic("carol", "sha1-pw")], "127.0.0.2"), 200,
+               "from 127.0.0.2, carol")
+        # the address and a user
+        with Env(conf=auth_conf(path, "<RequireAll>\nRequire ip 127.0.0.1\nRequire valid-user\n"
+                                      "</RequireAll>\n")) as env:
+            eq(manager_get(env, [basic("carol", "sha1-pw")], "127.0.0.2"), 403,
+               "from 127.0.0.2 with carol's credentials")
+            eq(manager_get(env, [basic("carol", "sha1-pw")], "127.0.0.1"), 200,
+               "from 127.0.0.1 with them")
+            eq(manager_get(env, [], "127.0.0.1"), 401, "from 127.0.0.1 without")
+    finally:
+        shutil.rmtree(d)
+
+
+def manager_get(env, headers, source=None):
+    with env.connect(source=source) as c:
+        return c.get("/balancer-manager", headers=headers).status

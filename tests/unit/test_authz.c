@@ -103,3 +103,31 @@ UNIT_TEST(authz_parse_net)
 	ASSERT_EQ(kbal_authz_parse_net("", &n), -1, "empty");
 	ASSERT_EQ(kbal_authz_parse_net("10.0.0.0/255.255.0.255", &n), -1, "holes in the mask");
 }
+
+UNIT_TEST(authz_users)
+{
+	static char text[2048];
+	struct kbal_conf *c = calloc(1, sizeof(*c));
+	char err[512];
+	const struct kbal_authz *a;
+
+	snprintf(text, sizeof(text), "Listen 8080\n<Proxy balancer://c>\nBalancerMember "
+		 "http://127.0.0.1:9001\n</Proxy>\nProxyPass /bm !\nProxyPass / balancer://c/\n"
+		 "<Location /bm>\nSetHandler balancer-manager\nAuthType Basic\nAuthName \"BM\"\n"
+		 "AuthUserFile /dev/null\n<RequireAny>\nRequire ip 10.1\n<RequireAll>\n"
+		 "Require user alice bob\nRequire not ip 10.2\n</RequireAll>\n</RequireAny>\n"
+		 "</Location>\n");
+	if (!ASSERT_EQ(kbal_conf_parse("t.conf", text, c, err, sizeof(err), NULL, NULL), 0, err)) {
+		free(c);
+		return;
+	}
+	a = &c->location[0].authz;
+	ASSERT_STREQ(a->realm, "BM", "AuthName");
+	ASSERT_EQ(a->nuser, 2, "users");
+	ASSERT_EQ(kbal_authz_check(a, ip("10.1.0.5"), 0, NULL), KBAL_AUTHZ_GRANTED, "10.1: the address");
+	ASSERT_EQ(kbal_authz_check(a, ip("10.3.0.5"), 0, NULL), KBAL_AUTHZ_NEED_USER, "10.3: a user could");
+	ASSERT_EQ(kbal_authz_check(a, ip("10.3.0.5"), 0, "bob"), KBAL_AUTHZ_GRANTED, "10.3 as bob");
+	ASSERT_EQ(kbal_authz_check(a, ip("10.3.0.5"), 0, "carol"), KBAL_AUTHZ_DENIED, "10.3 as carol");
+	ASSERT_EQ(kbal_authz_check(a, ip("10.2.0.5"), 0, "bob"), KBAL_AUTHZ_DENIED, "10.2 as bob");
+	free(c);
+}

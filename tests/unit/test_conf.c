@@ -690,7 +690,7 @@ UNIT_TEST(conf_access_control)
 	expect_err(BM("Require ip 10.0.0.0/255.0.255.0\n"), "t.conf:8: Require ip "
 		   "10.0.0.0/255.0.255.0: not an address or network");
 	expect_err(BM("Require host example.com\n"), "t.conf:8: Require host: not supported by kbal "
-		   "yet (all, ip and local are)");
+		   "yet (all, ip, local, user and valid-user are)");
 	expect_err(BM("Require all maybe\n"), "t.conf:8: Require all maybe: must be granted or "
 		   "denied");
 	expect_err(BM("Allow from example.com\n"), "t.conf:8: Allow from example.com: not an "
@@ -700,6 +700,14 @@ UNIT_TEST(conf_access_control)
 		   "(Deny,Allow, Allow,Deny or Mutual-failure)");
 	expect_err(HEAD "</RequireAll>\n", "t.conf:5: </RequireAll> without matching <RequireAll> "
 		   "section");
+	expect_err(BM("Require valid-user\n"), "t.conf:8: Require valid-user needs AuthType Basic, "
+		   "AuthName and AuthUserFile in the same <Location>");
+	expect_err(BM("AuthType Digest\n"), "t.conf:8: AuthType Digest: not supported by kbal "
+		   "(Basic is)");
+	expect_err(BM("AuthUserFile /nonexistent/htpasswd\n"), "t.conf:8: AuthUserFile "
+		   "/nonexistent/htpasswd: No such file or directory");
+	expect_err(BM("AuthBasicProvider dbm\n"), "t.conf:8: AuthBasicProvider dbm: not supported "
+		   "by kbal (file is)");
 #undef BM
 	expect_err(HEAD "Require all granted\n", "t.conf:5: Require is not allowed at server level");
 }
