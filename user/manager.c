@@ -269,7 +269,7 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			html_escape(f, mb->route);
 			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>%llu</td><td>%llu</td>"
 				"<td>%llu</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td></tr>\n",
-				mb->loadfactor, mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
+				mb->loadfactor, mb->lbset, kbal_status_apache(mb->status, st, sizeof(st)),
 				(unsigned long long)mb->elected, (unsigned long long)mb->busy,
 				(unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
 				(unsigned long long)mb->bytes_from, mb->idle,
