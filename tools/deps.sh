@@ -4,7 +4,7 @@
 set -eu
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 node-llhttp
 make gcc pkg-config curl python3 util-linux ethtool libaprutil1-dev apache2-utils
-chromium chromium-driver python3-selenium"
+chromium chromium-driver python3-selenium apache2"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -5,8 +5,9 @@
  *   kbalctl [--pin-dir DIR] members
  *   kbalctl [--pin-dir DIR] flows
  *   kbalctl [--pin-dir DIR] stats
- *   kbalctl [--pin-dir DIR] set BALANCER ROUTE status=+D|-D|+S|-S|+H|-H|+N|-N|+E|-E|+I|-I
- *   kbalctl [--pin-dir DIR] set BALANCER ROUTE loadfactor=N
+ *   kbalctl [--pin-dir DIR] status
+ *   kbalctl [--pin-dir DIR] set BALANCER MEMBER status=+D|-D|+S|-S|+H|-H|+N|-N|+E|-E|+I|-I
+ *                                 loadfactor=N lbset=N route=R   (MEMBER: route or URL)
  *   kbalctl [--pin-dir DIR] restart
  */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include "kbal_shared.h"
@@ -117,45 +119,112 @@ static int parse_status(const char *s, unsigned *st)
 	return 0;
 }
 
-static int cmd_set(struct kbal_maps *m, char **argv)
+/* MEMBER: its route, or its URL as the manager names it (case and a
+ * trailing '/' aside) */
+static int member_is(const struct kbal_member *mb, const char *name)
 {
-	const char *bal = argv[0], *route = argv[1], *kv = argv[2];
-	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
-		struct kbal_member *mb = &m->members[i];
+	size_t n = strlen(name);
 
-		if (strcmp(m->balancers[mb->balancer % KBAL_MAX_BALANCERS].name, bal) ||
-		    strcmp(mb->route, route))
-			continue;
-		if (!strncmp(kv, "status=", 7)) {
-			unsigned st = mb->status;
+	if (!strcmp(mb->route, name) && mb->route[0])
+		return 1;
+	if (n && name[n - 1] == '/')
+		n--;
+	return strlen(mb->url) == n && !strncasecmp(mb->url, name, n);
+}
 
-			if (parse_status(kv + 7, &st)) {
-				fprintf(stderr, "kbalctl: bad status '%s' (e.g. +D, -D, +H)\n", kv + 7);
-				return 2;
-			}
-			/* one word written in place: kbald's counters are untouched;
-			 * the balancer's generation tells the kernel that requests
-			 * it kept may now be decided otherwise */
-			__atomic_store_n(&mb->status, st, __ATOMIC_RELEASE);
-			__atomic_add_fetch(&m->balancers[mb->balancer % KBAL_MAX_BALANCERS].gen, 1,
-					   __ATOMIC_RELEASE);
-		} else if (!strncmp(kv, "loadfactor=", 11)) {
-			char *end;
-			long lf = strtol(kv + 11, &end, 10);
+/* one KEY=VALUE on a member; 0, or 2 (bad input, said) */
+static int set_one(struct kbal_member *mb, const char *kv)
+{
+	const char *v = strchr(kv, '=');
+	char *end;
+	long n;
 
-			if (*end || lf < 1 || lf > 100) {
-				fprintf(stderr, "kbalctl: loadfactor must be 1..100\n");
-				return 2;
-			}
-			__atomic_store_n(&mb->loadfactor, (unsigned)lf, __ATOMIC_RELEASE);
-		} else {
-			fprintf(stderr, "kbalctl: unknown setting '%s'\n", kv);
+	if (!v) {
+		fprintf(stderr, "kbalctl: '%s': KEY=VALUE expected\n", kv);
+		return 2;
+	}
+	v++;
+	if (!strncmp(kv, "status=", 7)) {
+		unsigned st = mb->status;
+
+		if (parse_status(v, &st)) {
+			fprintf(stderr, "kbalctl: bad status '%s' (e.g. +D, -D, +H)\n", v);
 			return 2;
 		}
-		return 0;
+		/* one word written in place: kbald's counters are untouched */
+		__atomic_store_n(&mb->status, st, __ATOMIC_RELEASE);
+	} else if (!strncmp(kv, "loadfactor=", 11)) {
+		n = strtol(v, &end, 10);
+		if (*end || !*v || n < 1 || n > 100) {
+			fprintf(stderr, "kbalctl: loadfactor must be 1..100\n");
+			return 2;
+		}
+		__atomic_store_n(&mb->loadfactor, (unsigned)n, __ATOMIC_RELEASE);
+	} else if (!strncmp(kv, "lbset=", 6)) {
+		n = strtol(v, &end, 10);
+		if (*end || !*v || n < 0 || n > 99) {
+			fprintf(stderr, "kbalctl: lbset must be 0..99\n");
+			return 2;
+		}
+		__atomic_store_n(&mb->lbset, (__u16)n, __ATOMIC_RELEASE);
+	} else if (!strncmp(kv, "route=", 6)) {
+		char route[KBAL_ROUTE_LEN] = "";
+
+		if (strlen(v) >= sizeof(route)) {
+			fprintf(stderr, "kbalctl: a route has at most %zu characters\n",
+				sizeof(route) - 1);
+			return 2;
+		}
+		strcpy(route, v);
+		memcpy(mb->route, route, sizeof(route));
+	} else {
+		fprintf(stderr, "kbalctl: unknown setting '%s' (status=, loadfactor=, lbset=, "
+			"route=)\n", kv);
+		return 2;
 	}
-	fprintf(stderr, "kbalctl: no member with route '%s' in balancer '%s'\n", route, bal);
+	return 0;
+}
+
+static int cmd_set(struct kbal_maps *m, char **argv)
+{
+	const char *bal = argv[0], *name = argv[1];
+
+	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		struct kbal_member *mb = &m->members[i];
+		int rc = 0;
+
+		if (strcmp(m->balancers[mb->balancer % KBAL_MAX_BALANCERS].name, bal) ||
+		    !member_is(mb, name))
+			continue;
+		for (char **kv = argv + 2; *kv && !rc; kv++)
+			rc = set_one(mb, *kv);
+		/* the balancer's generation tells the kernel that requests it
+		 * kept may now be decided otherwise */
+		__atomic_add_fetch(&m->balancers[mb->balancer % KBAL_MAX_BALANCERS].gen, 1,
+				   __ATOMIC_RELEASE);
+		return rc;
+	}
+	fprintf(stderr, "kbalctl: no member '%s' (route or URL) in balancer '%s'\n", name, bal);
 	return 1;
+}
+
+/* the balancers, then their members: the manager page's tables */
+static int cmd_status(struct kbal_maps *m, char **argv)
+{
+	static const char *const lbm[] = { "byrequests", "bytraffic", "bybusyness" };
+
+	printf("%-16s %-12s %-10s %-12s %-10s %s\n", "BALANCER", "METHOD", "STICKY", "NOFAILOVER",
+	       "TIMEOUT", "MEMBERS");
+	for (unsigned b = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
+		const struct kbal_balancer *bal = &m->balancers[b];
+
+		printf("%-16s %-12s %-10s %-12s %-10u %u\n", bal->name, lbm[bal->lbmethod % 3],
+		       bal->sticky[0] ? bal->sticky : "-",
+		       bal->flags & KBAL_BF_NOFAILOVER ? "On" : "Off", bal->timeout_ms / 1000,
+		       bal->nmembers);
+	}
+	printf("\n");
+	return cmd_members(m, argv);
 }
 
 /*
@@ -199,15 +268,18 @@ static int cmd_restart(struct kbal_maps *m, char **argv __attribute__((unused)))
  * from this table, and a new command is one entry */
 static const struct command {
 	const char *name;
-	int nargs;
+	int nargs;                        /* -N: N or more */
 	const char *args, *help;
 	int (*fn)(struct kbal_maps *m, char **argv);
 } commands[] = {
 	{ "members", 0, "", "members: status, counters, kept connections", cmd_members },
 	{ "flows",   0, "", "live connections: client, member, path", cmd_flows },
 	{ "stats",   0, "", "the data paths' counters", cmd_stats },
-	{ "set",     3, "BALANCER ROUTE status=[+-][DSHNEI]...|loadfactor=N",
-	  "change a member in place (the next routing decision sees it)", cmd_set },
+	{ "status",  0, "", "the balancers, then their members (the manager's tables)",
+	  cmd_status },
+	{ "set",    -3, "BALANCER MEMBER KEY=VALUE...",
+	  "change a member (by route or URL) in place: status=[+-][DSHNEI]...,\n"
+	  "           loadfactor=N, lbset=N, route=R; the next request sees it", cmd_set },
 	{ "restart", 0, "", "restart kbald in place, keeping the connections", cmd_restart },
 };
 
@@ -244,7 +316,9 @@ int main(int argc, char **argv)
 	const struct command *cmd = NULL;
 
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[optind], commands[i].name) && argc - optind - 1 == commands[i].nargs)
+		if (!strcmp(argv[optind], commands[i].name) &&
+		    (commands[i].nargs < 0 ? argc - optind - 1 >= -commands[i].nargs :
+		     argc - optind - 1 == commands[i].nargs))
 			cmd = &commands[i];
 	if (!cmd) {
 		usage(stderr);

@@ -245,7 +245,16 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 	for (unsigned b = 0; b < nb && b < KBAL_MAX_BALANCERS; b++) {
 		const struct kbal_balancer *bal = &m->balancers[b];
 
-		fputs("<hr />\n<h3>LoadBalancer Status for <a href=\"#\">balancer://", f);
+		/* Apache's link (scripts read the nonce from it) */
+		fputs("<hr />\n<h3>LoadBalancer Status for <a href=\"", f);
+		html_escape(f, action);
+		fputs("?b=", f);
+		html_escape(f, bal->name);
+		if (nonces[b][0]) {
+			fputs("&amp;nonce=", f);
+			html_escape(f, nonces[b]);
+		}
+		fputs("\">balancer://", f);
 		html_escape(f, bal->name);
 		fprintf(f, "</a> [%s]</h3>\n<table><tr><th>MaxMembers</th><th>StickySession</th>"
 			"<th>Timeout</th><th>Method</th><th>Splice</th></tr>\n<tr><td>%u</td><td>",

@@ -267,6 +267,9 @@ def test_non_idempotent_takes_a_new_connection():
             # the newest kept connection goes first, again and again: the
             # chunked answers ended where they should, it stays clean
             eq(get_once(env, "/c").body, b"conn=2 req=2", "GET after the POST")
+            # both given back (kbald does it in the turn it writes the
+            # answer's end; the client may be faster than that turn)
+            wait_until(lambda: env.member(1)["idle"] == 2, 2.0, "two kept connections")
             eq(get_once(env, "/d").body, b"conn=2 req=3", "GET on the newest again")
             eq(m.conns, 2, "connections the member saw")
             # given back right after the answer went out: in kbald's turn

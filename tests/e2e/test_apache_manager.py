@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""The same manager script against kbal and against Apache's own
+balancer-manager (Debian's apache2, started by the test on the same
+configuration and members): it scrapes the nonce from the page as scripts
+written for Apache do, drains a member and enables it again with Apache's
+field names, and reads the result from the XML view. Both must end in the
+same state, spelled the same way."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+from kbaltest import (EXAMPLE_CONF, LIVE_PROCS, Conn, Env, check, eq, free_port, stop_proc,
+                      wait_until)
+
+MODULES = "/usr/lib/apache2/modules"
+NS = {"httpd": "http://httpd.apache.org"}
+
+
+def apache_conf(d, env, port):
+    """Apache's example as kbald runs it (members, rules, manager), with what
+    httpd needs to run on its own in d."""
+    text = (EXAMPLE_CONF.replace("{listen}", str(port)).replace("{b1}", str(env.ports["b1"]))
+            .replace("{b2}", str(env.ports["b2"])))
+    text = re.sub(r"^(\s*LoadModule\s+\S+\s+)modules/", r"\g<1>%s/" % MODULES, text, flags=re.M)
+    builtin = set(re.findall(r"mod_(\w+)\.c", subprocess.run(
+        ["apache2", "-l"], stdout=subprocess.PIPE, timeout=10).stdout.decode()))
+    loaded = set(re.findall(r"^\s*LoadModule\s+(\w+)_module", text, re.M))
+    extra = ["LoadModule %s_module %s/mod_%s.so" % (m, MODULES, m)
+             for m in ("mpm_event", "unixd", "authz_core", "access_compat", "headers")
+             if m not in builtin and m not in loaded]
+    head = ('ServerRoot "%s"\nServerName 127.0.0.1\nPidFile %s/apache.pid\n'
+            "DefaultRuntimeDir %s\nErrorLog %s/error.log\nLogLevel warn\n%s\n"
+            "User www-data\nGroup www-data\nStartServers 1\nServerLimit 1\n"
+            "ThreadsPerChild 8\nMaxRequestWorkers 8\n" % (d, d, d, d, "\n".join(extra)))
+    return head + text
+
+
+def page_nonce(text, balancer="mycluster"):
+    """The nonce as a script finds it in Apache's page: the balancer's link."""
+    m = re.search(r'\?b=%s&amp;nonce=([^"&]+)"' % re.escape(balancer), text)
+    return m.group(1) if m else None
+
+
+def request(port, method, path, body=None):
+    with Conn(port) as c:
+        headers = [("Referer", "http://127.0.0.1:%d/balancer-manager" % port)]
+        if body is not None:
+            headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        c.request(method, path, headers=headers, body=body)
+        return c.read_response()
+
+
+def worker_states(port):
+    root = ET.fromstring(request(port, "GET", "/balancer-manager?xml=1").body)
+    out = {}
+    for w in root.iterfind(".//httpd:worker", NS):
+        out[w.findtext("httpd:name", namespaces=NS)] = (
+            w.findtext("httpd:status", namespaces=NS), w.findtext("httpd:route", namespaces=NS),
+            w.findtext("httpd:lbset", namespaces=NS))
+    return out
+
+
+def drain_script(port, member_url, on):
+    """What an operator's script does with Apache's manager."""
+    nonce = page_nonce(request(port, "GET", "/balancer-manager").text)
+    check(nonce, "no nonce on the page at port %d" % port)
+    body = urllib.parse.urlencode({"b": "mycluster", "w": member_url, "w_status_N": on,
+                                   "w_ls": "1" if on else "0", "nonce": nonce}).encode()
+    eq(request(port, "POST", "/balancer-manager", body).status, 200, "the form's answer")
+
+
+def test_same_script_on_kbal_and_apache():
+    d = tempfile.mkdtemp(prefix="kbal-apache-")
+    os.chmod(d, 0o755)
+    apache = None
+    try:
+        with Env() as env:
+            aport = free_port()
+            with open(os.path.join(d, "apache.conf"), "w") as f:
+                f.write(apache_conf(d, env, aport))
+            err = open(os.path.join(d, "stderr"), "wb")
+            apache = subprocess.Popen(["apache2", "-d", d, "-f", os.path.join(d, "apache.conf"),
+                                       "-DFOREGROUND"], stdout=err, stderr=err,
+                                      stdin=subprocess.DEVNULL)
+            LIVE_PROCS.append(apache)
+            wait_until(lambda: apache.poll() is not None or port_open(aport), 10.0,
+                       "Apache listening")
+            check(apache.poll() is None, "Apache did not start: %s" % open(
+                os.path.join(d, "stderr")).read() + read(os.path.join(d, "error.log")))
+            w2 = env.member_url(2)
+            before = {}
+            for name, port in (("Apache", aport), ("kbal", env.port)):
+                before[name] = worker_states(port)
+            eq(before["kbal"], before["Apache"], "the XML views before")
+            for on, want in (("1", "Init Drn Ok "), ("0", "Init Ok ")):
+                after = {}
+                for name, port in (("Apache", aport), ("kbal", env.port)):
+                    drain_script(port, w2, on)
+                    after[name] = worker_states(port)
+                eq(after["Apache"][w2][0], want, "Apache's status after w_status_N=%s" % on)
+                eq(after["kbal"], after["Apache"], "kbal against Apache after w_status_N=%s" % on)
+    finally:
+        if apache is not None:
+            stop_proc(apache, grace=10.0)   # by its PID
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
