@@ -199,6 +199,26 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 	fputs("  </httpd:balancers>\n</httpd:manager>", f);
 }
 
+/* the view written to f (an open_memstream() of body) as a 200 response */
+static int respond(FILE *f, char **body, size_t *blen, const char *type, int keep, char **out,
+		   size_t *len)
+{
+	int n;
+
+	if (fclose(f)) {
+		free(*body);
+		return -errno;
+	}
+	n = asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+		     "Content-Length: %zu\r\n%s\r\n%s", type, *blen,
+		     keep ? "" : "Connection: close\r\n", *body);
+	free(*body);
+	if (n < 0)
+		return -ENOMEM;
+	*len = n;
+	return 0;
+}
+
 int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *len)
 {
 	char *body = NULL;
@@ -208,17 +228,7 @@ int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *le
 	if (!f)
 		return -errno;
 	xml_view(m, f);
-	if (fclose(f))
-		return -errno;
-	if (asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=UTF-8\r\n"
-		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\n%s\r\n%s",
-		     blen, keep ? "" : "Connection: close\r\n", body) < 0) {
-		free(body);
-		return -ENOMEM;
-	}
-	*len = strlen(*out);
-	free(body);
-	return 0;
+	return respond(f, &body, &blen, "text/xml; charset=UTF-8", keep, out, len);
 }
 
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
@@ -299,15 +309,5 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 	fputs("<hr /><p>Every request is decided as Apache decides it, on connections the "
 	      "kernel carries too: a change here applies from the next request "
 	      "(docs/operating.md).</p>\n</body></html>\n", f);
-	if (fclose(f))
-		return -errno;
-	if (asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=ISO-8859-1\r\n"
-		     "Cache-Control: no-cache\r\nContent-Length: %zu\r\n%s\r\n%s",
-		     blen, keep ? "" : "Connection: close\r\n", body) < 0) {
-		free(body);
-		return -ENOMEM;
-	}
-	*len = strlen(*out);
-	free(body);
-	return 0;
+	return respond(f, &body, &blen, "text/html; charset=ISO-8859-1", keep, out, len);
 }

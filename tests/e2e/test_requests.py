@@ -120,6 +120,20 @@ def test_bad_request_on_a_spliced_connection():
                   "a bad request reached member %d: %r" % (n, env.backend_log(n)))
 
 
+def exchange(c, p, body=None):
+    """GET p, or POST body to it, on c; the answer checked against p's
+    member. Returns (method, p), as the members log it."""
+    if body is None:
+        r = c.get(p)
+        eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
+        return ("GET", p)
+    c.request("POST", p, body=body)
+    r = c.read_response()
+    eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(body), "WAS%d" % where(p)),
+       "POST %s" % p)
+    return ("POST", p)
+
+
 def test_kernel_takes_a_connection_again_after_a_switch():
     # kbald decides the request that switches balancer; from the second of
     # a run on one balancer, the kernel carries the connection again, on
@@ -132,17 +146,8 @@ def test_kernel_takes_a_connection_again_after_a_switch():
         kept_before = None
         for run in runs:
             for k, p in enumerate(run):
-                if k == 3:
-                    # a body on a connection the kernel took again
-                    c.request("POST", p, body=body)
-                    r = c.read_response()
-                    eq((r.status, r.text, r.header("X-Backend")),
-                       (200, crc_line(body), "WAS%d" % where(p)), "POST %s" % p)
-                    sent.append(("POST", p))
-                else:
-                    r = c.get(p)
-                    eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
-                    sent.append(("GET", p))
+                # a body on a connection the kernel took again
+                sent.append(exchange(c, p, body if k == 3 else None))
                 if k == 1:
                     kept_before = env.stats()["sk_kept"]
                 if k == 3:
@@ -167,16 +172,7 @@ def test_disablereuse_decides_every_request():
         body = b"disablereuse" * 500
         sent = []
         for k, p in enumerate(paths):
-            if k % 3 == 2:
-                c.request("POST", p, body=body)
-                r = c.read_response()
-                eq((r.status, r.text, r.header("X-Backend")),
-                   (200, crc_line(body), "WAS%d" % where(p)), "POST %s" % p)
-                sent.append(("POST", p))
-            else:
-                r = c.get(p)
-                eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
-                sent.append(("GET", p))
+            sent.append(exchange(c, p, body if k % 3 == 2 else None))
         for n in (1, 2):
             eq([tuple(l.split()[:2]) for l in env.backend_log(n)],
                [s for s in sent if where(s[1]) == n], "member %d's requests, in order" % n)
