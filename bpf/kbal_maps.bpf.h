@@ -39,6 +39,15 @@ struct {
 } kbal_members SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KBAL_MAX_MEMBERS);
+	__type(key, __u32);
+	__type(value, struct kbal_member_conf);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_members_conf SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KBAL_MAX_FLOWS);
 	__type(key, struct kbal_flow_key);

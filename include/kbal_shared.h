@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 8
+#define KBAL_LAYOUT_VERSION 9
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -38,6 +38,7 @@
 #define KBAL_MAP_META      "kbal_meta"
 #define KBAL_MAP_BALANCERS "kbal_balancers"
 #define KBAL_MAP_MEMBERS   "kbal_members"
+#define KBAL_MAP_MEMBERS_CONF "kbal_members_conf"
 #define KBAL_MAP_FLOWS     "kbal_flows"
 #define KBAL_MAP_SK_SRC    "kbal_sk_src"
 #define KBAL_MAP_SK_DST    "kbal_sk_dst"
@@ -130,6 +131,20 @@ struct kbal_member {
 	__u64 reused;                  /* requests sent on a pooled connection */
 };
 _Static_assert(sizeof(struct kbal_member) == 192, "ABI kbal_member");
+
+/* kbal_members_conf[i]: what the configuration kbald loaded says of
+ * kbal_members[i], where an operator may change it at run time (the
+ * manager, kbalctl set): a change is a difference from this (kbalctl
+ * status, the page), kbalctl reset writes it back, and a restart in place
+ * keeps the changes. Written at start-up only. */
+struct kbal_member_conf {
+	__u32 status;                  /* KBAL_ST_* but E */
+	__u32 loadfactor;
+	__u32 lbset;
+	__u32 _pad;
+	char  route[KBAL_ROUTE_LEN];
+};
+_Static_assert(sizeof(struct kbal_member_conf) == 48, "ABI kbal_member_conf");
 
 /* kbal_flows: one entry per live client connection, keyed by the client. */
 struct kbal_flow_key {

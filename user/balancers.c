@@ -50,6 +50,12 @@ int balancers_load(struct kbal_daemon *d)
 			m->loadfactor = cm->loadfactor ?: 1;
 			m->retry_sec = cm->retry_sec;
 			m->connect_timeout_ms = cm->connect_timeout_ms;
+			/* what run-time changes are told from (kbal_shared.h) */
+			d->maps.members_conf[nm] = (struct kbal_member_conf){
+				.status = m->status & ~KBAL_ST_ERROR, .loadfactor = m->loadfactor,
+				.lbset = m->lbset,
+			};
+			memcpy(d->maps.members_conf[nm].route, m->route, sizeof(m->route));
 			/* a member connection with a PROXY header is one
 			 * client's: none is kept for another */
 			kbal_pool_set(&d->pool, nm,

@@ -8,6 +8,7 @@
  *   kbalctl [--pin-dir DIR] status
  *   kbalctl [--pin-dir DIR] set BALANCER MEMBER status=+D|-D|+S|-S|+H|-H|+N|-N|+E|-E|+I|-I
  *                                 loadfactor=N lbset=N route=R   (MEMBER: route or URL)
+ *   kbalctl [--pin-dir DIR] reset [BALANCER [MEMBER]]
  *   kbalctl [--pin-dir DIR] restart
  */
 #include <errno.h>
@@ -208,6 +209,31 @@ static int cmd_set(struct kbal_maps *m, char **argv)
 	return 1;
 }
 
+/* reset [BALANCER [MEMBER]]: the members' run-time changes (status but E,
+ * load factor, lbset, route) back to the configured values kbald loaded
+ * (kbal_members_conf), each said */
+static int cmd_reset(struct kbal_maps *m, char **argv)
+{
+	const char *bal = argv[0], *name = bal ? argv[1] : NULL;
+	unsigned n = 0;
+	char chg[64];
+
+	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		struct kbal_member *mb = &m->members[i];
+		struct kbal_balancer *mbal = &m->balancers[mb->balancer % KBAL_MAX_BALANCERS];
+
+		if ((bal && strcmp(mbal->name, bal)) || (name && !member_is(mb, name)) ||
+		    !kbal_member_changes(mb, &m->members_conf[i], chg, sizeof(chg))[0])
+			continue;
+		printf("%s %s: %s back to the configuration's\n", mbal->name, mb->url, chg);
+		kbal_member_reset(mb, &m->members_conf[i]);
+		__atomic_add_fetch(&mbal->gen, 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	printf("%u member(s) reset\n", n);
+	return 0;
+}
+
 /* the balancers, then their members: the manager page's tables */
 static int cmd_status(struct kbal_maps *m, char **argv)
 {
@@ -224,7 +250,16 @@ static int cmd_status(struct kbal_maps *m, char **argv)
 		       bal->nmembers);
 	}
 	printf("\n");
-	return cmd_members(m, argv);
+	cmd_members(m, argv);
+	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		char chg[64];
+
+		if (kbal_member_changes(&m->members[i], &m->members_conf[i], chg, sizeof(chg))[0])
+			printf("%s %s: changed at run time: %s (kbalctl reset puts it back)\n",
+			       m->balancers[m->members[i].balancer % KBAL_MAX_BALANCERS].name,
+			       m->members[i].url, chg);
+	}
+	return 0;
 }
 
 /*
@@ -268,19 +303,21 @@ static int cmd_restart(struct kbal_maps *m, char **argv __attribute__((unused)))
  * from this table, and a new command is one entry */
 static const struct command {
 	const char *name;
-	int nargs;                        /* -N: N or more */
+	int min, max;                     /* arguments */
 	const char *args, *help;
 	int (*fn)(struct kbal_maps *m, char **argv);
 } commands[] = {
-	{ "members", 0, "", "members: status, counters, kept connections", cmd_members },
-	{ "flows",   0, "", "live connections: client, member, path", cmd_flows },
-	{ "stats",   0, "", "the data paths' counters", cmd_stats },
-	{ "status",  0, "", "the balancers, then their members (the manager's tables)",
+	{ "members", 0, 0, "", "members: status, counters, kept connections", cmd_members },
+	{ "flows",   0, 0, "", "live connections: client, member, path", cmd_flows },
+	{ "stats",   0, 0, "", "the data paths' counters", cmd_stats },
+	{ "status",  0, 0, "", "the balancers, then their members (the manager's tables)",
 	  cmd_status },
-	{ "set",    -3, "BALANCER MEMBER KEY=VALUE...",
+	{ "set",     3, 64, "BALANCER MEMBER KEY=VALUE...",
 	  "change a member (by route or URL) in place: status=[+-][DSHNEI]...,\n"
 	  "           loadfactor=N, lbset=N, route=R; the next request sees it", cmd_set },
-	{ "restart", 0, "", "restart kbald in place, keeping the connections", cmd_restart },
+	{ "reset",   0, 2, "[BALANCER [MEMBER]]",
+	  "members changed at run time back to the configured values", cmd_reset },
+	{ "restart", 0, 0, "", "restart kbald in place, keeping the connections", cmd_restart },
 };
 
 static void usage(FILE *out)
@@ -316,9 +353,8 @@ int main(int argc, char **argv)
 	const struct command *cmd = NULL;
 
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[optind], commands[i].name) &&
-		    (commands[i].nargs < 0 ? argc - optind - 1 >= -commands[i].nargs :
-		     argc - optind - 1 == commands[i].nargs))
+		if (!strcmp(argv[optind], commands[i].name) && argc - optind - 1 >= commands[i].min &&
+		    argc - optind - 1 <= commands[i].max)
 			cmd = &commands[i];
 	if (!cmd) {
 		usage(stderr);

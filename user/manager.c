@@ -36,6 +36,37 @@ const char *kbal_status_str(unsigned st, char *buf, size_t len)
 	return buf;
 }
 
+#define ADMIN_BITS (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_HOT_STANDBY | KBAL_ST_DRAIN | \
+		    KBAL_ST_IGNORE_ERR)
+
+const char *kbal_member_changes(const struct kbal_member *mb, const struct kbal_member_conf *cm,
+				char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	if ((mb->status & ADMIN_BITS) != (cm->status & ADMIN_BITS))
+		o += snprintf(buf + o, o < len ? len - o : 0, "status ");
+	if (mb->loadfactor != cm->loadfactor)
+		o += snprintf(buf + o, o < len ? len - o : 0, "loadfactor ");
+	if (mb->lbset != cm->lbset)
+		o += snprintf(buf + o, o < len ? len - o : 0, "lbset ");
+	if (strncmp(mb->route, cm->route, sizeof(mb->route)))
+		o += snprintf(buf + o, o < len ? len - o : 0, "route ");
+	if (o && o <= len)
+		buf[o - 1] = '\0';
+	return buf;
+}
+
+void kbal_member_reset(struct kbal_member *mb, const struct kbal_member_conf *cm)
+{
+	__atomic_store_n(&mb->status, (mb->status & ~ADMIN_BITS) | (cm->status & ADMIN_BITS),
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&mb->loadfactor, cm->loadfactor, __ATOMIC_RELEASE);
+	__atomic_store_n(&mb->lbset, (__u16)cm->lbset, __ATOMIC_RELEASE);
+	memcpy(mb->route, cm->route, sizeof(mb->route));
+}
+
 /* Apache's ap_proxy_parse_wstatus(): each flag's name, then "Ok " when
  * usable (every member of kbal's is initialized: "Init ") */
 const char *kbal_status_apache(unsigned st, char *buf, size_t len)
@@ -234,7 +265,7 @@ int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *le
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
 		      const char *action, const char *msg, int keep, char **out, size_t *len)
 {
-	char *body = NULL, st[64];
+	char *body = NULL, st[64], chg[64];
 	size_t blen = 0;
 	FILE *f = open_memstream(&body, &blen);
 	unsigned nb = m->meta->nbalancers;
@@ -276,7 +307,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			bal->splice == KBAL_SPLICE_PACKET ? "packet" : "sockmap");
 		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>Factor</th><th>Set</th>"
 		      "<th>Status</th><th>Elected</th><th>Busy</th><th>Errors</th>"
-		      "<th>To</th><th>From</th><th>Idle</th><th>Reused</th></tr>\n", f);
+		      "<th>To</th><th>From</th><th>Idle</th><th>Reused</th>"
+		      "<th>Changed at run time</th></tr>\n", f);
 		for (unsigned i = 0; i < bal->nmembers; i++) {
 			const struct kbal_member *mb = &m->members[bal->first_member + i];
 
@@ -287,12 +319,15 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			fputs("</td><td>", f);
 			html_escape(f, mb->route);
 			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>%llu</td><td>%llu</td>"
-				"<td>%llu</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td></tr>\n",
+				"<td>%llu</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td>"
+				"<td class=\"changed\">%s</td></tr>\n",
 				mb->loadfactor, mb->lbset, kbal_status_apache(mb->status, st, sizeof(st)),
 				(unsigned long long)mb->elected, (unsigned long long)mb->busy,
 				(unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
 				(unsigned long long)mb->bytes_from, mb->idle,
-				(unsigned long long)mb->reused);
+				(unsigned long long)mb->reused,
+				kbal_member_changes(mb, &m->members_conf[bal->first_member + i],
+						    chg, sizeof(chg)));
 		}
 		fputs("</table>\n", f);
 		if (nonces[b][0]) {

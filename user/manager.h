@@ -11,6 +11,18 @@ struct kbal_maps;
 /* Status letters as Apache shows them ("Ok", "Dis", "Err", "Stby"...). */
 const char *kbal_status_str(unsigned status, char *buf, size_t len);
 
+struct kbal_member;
+struct kbal_member_conf;
+
+/* what of a member was changed at run time (the manager, kbalctl set):
+ * "status loadfactor ..." against the configured values, "" none (E, set
+ * and cleared by failures, is not a change) */
+const char *kbal_member_changes(const struct kbal_member *mb, const struct kbal_member_conf *cm,
+				char *buf, size_t len);
+
+/* those back to the configured values, in place */
+void kbal_member_reset(struct kbal_member *mb, const struct kbal_member_conf *cm);
+
 /* Apache's status words for a member ("Init Dis ", "Init Drn Ok ") */
 const char *kbal_status_apache(unsigned status, char *buf, size_t len);
 

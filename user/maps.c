@@ -20,7 +20,7 @@
 #include "maps.h"
 
 static const char *const pinned_names[] = {
-	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_FLOWS,
+	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_MEMBERS_CONF, KBAL_MAP_FLOWS,
 	KBAL_MAP_SK_SRC, KBAL_MAP_SK_DST, KBAL_MAP_STATS, KBAL_MAP_PKT, KBAL_MAP_PKT_LIVE,
 	KBAL_MAP_PKT_SEEN, KBAL_MAP_PKT_EVENTS, KBAL_MAP_SK_HTTP, KBAL_MAP_RULES,
 };
@@ -28,7 +28,7 @@ static const char *const pinned_names[] = {
 static void maps_reset(struct kbal_maps *m)
 {
 	memset(m, 0, sizeof(*m));
-	m->lock_fd = m->meta_fd = m->balancers_fd = m->members_fd = -1;
+	m->lock_fd = m->meta_fd = m->balancers_fd = m->members_fd = m->members_conf_fd = -1;
 	m->flows_fd = m->src_fd = m->dst_fd = m->stats_fd = m->events_fd = -1;
 	m->http_fd = m->rules_fd = -1;
 }
@@ -93,7 +93,8 @@ static int map_all(struct kbal_maps *m)
 	m->meta = map_mmap(m->meta_fd, &m->meta_len);
 	m->balancers = map_mmap(m->balancers_fd, &m->balancers_len);
 	m->members = map_mmap(m->members_fd, &m->members_len);
-	if (!m->meta || !m->balancers || !m->members) {
+	m->members_conf = map_mmap(m->members_conf_fd, &m->members_conf_len);
+	if (!m->meta || !m->balancers || !m->members || !m->members_conf) {
 		log_err("mmap of the state maps in %s: %s", m->pin_dir, strerror(errno));
 		return -errno ?: -EINVAL;
 	}
@@ -184,6 +185,7 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 	m->meta_fd = bpf_map__fd(skel->maps.kbal_meta);
 	m->balancers_fd = bpf_map__fd(skel->maps.kbal_balancers);
 	m->members_fd = bpf_map__fd(skel->maps.kbal_members);
+	m->members_conf_fd = bpf_map__fd(skel->maps.kbal_members_conf);
 	m->flows_fd = bpf_map__fd(skel->maps.kbal_flows);
 	m->src_fd = bpf_map__fd(skel->maps.kbal_sk_src);
 	m->dst_fd = bpf_map__fd(skel->maps.kbal_sk_dst);
@@ -245,6 +247,7 @@ int kbal_maps_open(struct kbal_maps *m, const char *pin_dir)
 	if ((m->meta_fd = open_pinned(m, KBAL_MAP_META)) < 0 ||
 	    (m->balancers_fd = open_pinned(m, KBAL_MAP_BALANCERS)) < 0 ||
 	    (m->members_fd = open_pinned(m, KBAL_MAP_MEMBERS)) < 0 ||
+	    (m->members_conf_fd = open_pinned(m, KBAL_MAP_MEMBERS_CONF)) < 0 ||
 	    (m->flows_fd = open_pinned(m, KBAL_MAP_FLOWS)) < 0 ||
 	    (m->stats_fd = open_pinned(m, KBAL_MAP_STATS)) < 0)
 		goto fail;
@@ -271,10 +274,13 @@ void kbal_maps_close(struct kbal_maps *m)
 		munmap(m->balancers, m->balancers_len);
 	if (m->members)
 		munmap(m->members, m->members_len);
+	if (m->members_conf)
+		munmap(m->members_conf, m->members_conf_len);
 	if (m->skel) {
 		sockmap_bpf__destroy(m->skel);  /* closes the map fds */
 	} else {
-		int fds[] = { m->meta_fd, m->balancers_fd, m->members_fd, m->flows_fd,
+		int fds[] = { m->meta_fd, m->balancers_fd, m->members_fd, m->members_conf_fd,
+			      m->flows_fd,
 			      m->src_fd, m->dst_fd, m->stats_fd };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (fds[i] >= 0)

@@ -23,8 +23,9 @@ struct kbal_maps {
 	struct kbal_meta *meta;
 	struct kbal_balancer *balancers; /* KBAL_MAX_BALANCERS entries */
 	struct kbal_member *members;     /* KBAL_MAX_MEMBERS entries */
-	size_t meta_len, balancers_len, members_len;  /* mmap lengths */
-	int meta_fd, balancers_fd, members_fd;
+	struct kbal_member_conf *members_conf; /* KBAL_MAX_MEMBERS entries */
+	size_t meta_len, balancers_len, members_len, members_conf_len;  /* mmap lengths */
+	int meta_fd, balancers_fd, members_fd, members_conf_fd;
 	int flows_fd, src_fd, dst_fd, stats_fd;
 	int events_fd;                   /* kbal_sk_events (kbald only; the skeleton's) */
 	int http_fd, rules_fd;           /* kbal_sk_http, kbal_rules (kbald only) */

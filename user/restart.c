@@ -20,6 +20,7 @@
 #include "handover.h"
 #include "listener.h"
 #include "log.h"
+#include "manager.h"
 #include "restart.h"
 
 #define RESTART_WAIT_NS (5ull * 1000000000ull) /* first exchanges under way, at a restart */
@@ -272,12 +273,15 @@ void restart_snapshot(struct kbal_daemon *d, struct takeover_snap *s)
 	for (unsigned b = 0; b < s->nbal; b++)
 		snprintf(s->bal[b], sizeof(s->bal[b]), "%s", d->maps.balancers[b].name);
 	memcpy(s->mem, d->maps.members, s->nmem * sizeof(s->mem[0]));
+	memcpy(s->mem_conf, d->maps.members_conf, s->nmem * sizeof(s->mem_conf[0]));
 }
 
 /*
- * Match the old members to this configuration's by balancer, URL and
- * route: their counters go on. busy and idle are this image's own (its
- * connections, its pool, empty).
+ * Match the old members to this configuration's by balancer and URL: their
+ * counters go on, and so do the changes made at run time (the manager,
+ * kbalctl set: what differed from what the old image loaded), over the
+ * new file's values; what the run left as loaded takes the file's. busy
+ * and idle are this image's own (its connections, its pool, empty).
  */
 void restart_carry_members(struct kbal_daemon *d, struct takeover_snap *s)
 {
@@ -298,10 +302,22 @@ void restart_carry_members(struct kbal_daemon *d, struct takeover_snap *s)
 		for (unsigned j = 0; j < meta->nmembers; j++) {
 			struct kbal_member *m = &d->maps.members[j];
 
-			if (m->balancer != (unsigned)s->bal_now[o->balancer] ||
-			    strcmp(m->url, o->url) || strcmp(m->route, o->route))
+			char chg[64];
+
+			if (m->balancer != (unsigned)s->bal_now[o->balancer] || strcmp(m->url, o->url))
 				continue;
 			s->mem_now[i] = j;
+			if (kbal_member_changes(o, &s->mem_conf[i], chg, sizeof(chg))[0]) {
+				struct kbal_member_conf kept = {
+					.status = o->status, .loadfactor = o->loadfactor,
+					.lbset = o->lbset,
+				};
+
+				memcpy(kept.route, o->route, sizeof(kept.route));
+				kbal_member_reset(m, &kept);
+				log_info("%s: its run-time changes (%s) kept over the file's", m->url,
+					 chg);
+			}
 			m->elected = o->elected;
 			m->lbstatus = o->lbstatus;
 			m->bytes_to = o->bytes_to;

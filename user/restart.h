@@ -18,6 +18,7 @@ struct takeover_snap {
 	unsigned nbal, nmem;
 	char bal[KBAL_MAX_BALANCERS][KBAL_NAME_LEN];
 	struct kbal_member mem[KBAL_MAX_MEMBERS];
+	struct kbal_member_conf mem_conf[KBAL_MAX_MEMBERS];  /* what the old image loaded */
 	int16_t bal_now[KBAL_MAX_BALANCERS];
 	int16_t mem_now[KBAL_MAX_MEMBERS];
 };

@@ -41,3 +41,52 @@ def test_kbalctl_set_by_url_several_settings_and_status():
         env.kbalctl("set", "mycluster", "nosuch", "status=+D", check_rc=False)
         eq((env.member(1)["status"], env.member("r2")["status"]), (0, 1 << 4),
            "statuses after an unknown member")
+
+
+def test_runtime_changes_shown_and_reset():
+    # the page says which members carry run-time changes; kbalctl reset
+    # puts them back to the configuration's values (E, a failure's, is no
+    # change of an operator's)
+    with Env() as env:
+        page = env.get("/balancer-manager").text
+        check('<td class="changed"></td>' in page, "no change shown before any")
+        env.kbalctl("set", "mycluster", "2", "status=+N", "loadfactor=4")
+        page = env.get("/balancer-manager").text
+        check('<td class="changed">status loadfactor</td>' in page,
+              "the page does not show member 2's changes")
+        check("changed at run time: status loadfactor" in env.kbalctl("status"),
+              "kbalctl status does not say so:\n" + env.kbalctl("status"))
+        # a restart in place keeps them (and takes the file's for the rest)
+        env.kbalctl("restart")
+        m = env.member(2)
+        eq((m["status"], m["loadfactor"]), (1 << 4, 4), "member 2 after a restart in place")
+        check("its run-time changes (status loadfactor) kept" in env.kbald_stderr(),
+              "kbald's log does not say so")
+        out = env.kbalctl("reset", "mycluster")
+        check("status loadfactor back to the configuration's" in out and "1 member(s) reset" in out,
+              "kbalctl reset said:\n" + out)
+        m = env.member(2)
+        eq((m["status"], m["loadfactor"]), (0, 1), "member 2 after the reset")
+        check('<td class="changed">status' not in env.get("/balancer-manager").text,
+              "a change still shown after the reset")
+        eq(env.kbalctl("reset").strip(), "0 member(s) reset", "a second reset")
+
+
+def test_bpftool_reads_and_flips_a_status():
+    # the commands docs/maps.md gives, as they are there: a member read by
+    # name with bpftool, and its D bit flipped by writing the entry back
+    import json
+    import subprocess
+    with Env() as env:
+        m = env.pin_dir + "/kbal_members"
+        out = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", m, "key", "1", "0", "0",
+                              "0"], stdout=subprocess.PIPE, check=True, timeout=10).stdout
+        entry = json.loads(out)
+        eq(entry["formatted"]["value"]["route"], "2", "member 1 of the map is route 2")
+        value = [int(b, 16) for b in entry["value"]]
+        value[100] |= 1                  # status, byte 0 (little-endian): D
+        subprocess.run(["bpftool", "map", "update", "pinned", m, "key", "1", "0", "0", "0",
+                        "value"] + [str(b) for b in value], check=True, timeout=10)
+        eq(env.member(2)["status"] & 1, 1, "member 2 disabled through bpftool")
+        names = [env.get("/b%d" % i).header("X-Backend") for i in range(4)]
+        eq(names, ["WAS1"] * 4, "requests with WAS2 disabled by bpftool")
