@@ -406,15 +406,16 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	c->fin_goal = 0;
 	/* the sockets' FINs are read again, after what is queued */
 	c->fin[CLIENT] = c->fin[MEMBER] = 0;
+	/* rd[CLIENT] is where kbald is in the client's bytes: past those the
+	 * kernel carried to the member too (what counts the client's bytes
+	 * still in flight at a later splice, its FIN's included, starts there;
+	 * the exchange that begins now too) */
+	c->rd[CLIENT] += k.kept;
 	if (exch_wake(d, c)) {
 		conn_close(d, c);
 		return -1;
 	}
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
-	/* rd[CLIENT] is where kbald is in the client's bytes: past those the
-	 * kernel carried to the member too (what counts the client's bytes
-	 * still in flight at a later splice, its FIN's included, starts there) */
-	c->rd[CLIENT] += k.kept;
 	if (take_queued(d, c, CLIENT, k.passed) ||
 	    (owed && take_queued(d, c, MEMBER, m.passed))) {
 		log_warn("conn %p: what the kernel handed back is not there: closing", (void *)c);

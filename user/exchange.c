@@ -339,7 +339,7 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	char action[256], msg[512];
 	char *page;
 	size_t len;
-	int xml, err, keep = local_keeps(c);
+	int xml, json, err, keep = local_keeps(c);
 
 	/* the server's name, as Apache's safe_referer() compares it: the Host's
 	 * name without its port */
@@ -352,11 +352,12 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	snprintf(action, sizeof(action), "%.*s", (int)(q ? q - url : (ptrdiff_t)rq->url.len), url);
 	kbal_manager_apply(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, &mr, msg,
-			   sizeof(msg), &xml);
+			   sizeof(msg), &xml, &json);
 	if (msg[0])
 		log_info("balancer-manager: %s", msg);
 	kbal_flows_flush(d);   /* the page shows this turn's flows too */
-	err = xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :
+	err = json ? kbal_manager_json(&d->maps, keep, &page, &len) :
+	      xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :
 	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
 				keep, &page, &len);
 	if (err) {

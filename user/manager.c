@@ -125,6 +125,98 @@ static void flows_table(const struct kbal_maps *m, FILE *f)
 	fputs("</table>\n", f);
 }
 
+static int respond(FILE *f, char **body, size_t *blen, const char *type, int keep, char **out,
+		   size_t *len);
+
+/* live flows by member (kbal_flows), into n[KBAL_MAX_MEMBERS] */
+static void flows_by_member(const struct kbal_maps *m, unsigned *n)
+{
+	struct kbal_flow_key key, next, *prev = NULL;
+	struct kbal_flow v;
+	unsigned total = 0;
+
+	memset(n, 0, KBAL_MAX_MEMBERS * sizeof(*n));
+	while (total++ < KBAL_MAX_FLOWS && bpf_map_get_next_key(m->flows_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(m->flows_fd, &key, &v) && v.member < KBAL_MAX_MEMBERS)
+			n[v.member]++;
+	}
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *len)
+{
+	static const char *const lbm[] = { "byrequests", "bytraffic", "bybusyness" };
+	unsigned *flows = calloc(KBAL_MAX_MEMBERS, sizeof(*flows));
+	char *body = NULL, st[64], chg[64];
+	size_t blen = 0;
+	FILE *f = flows ? open_memstream(&body, &blen) : NULL;
+
+	if (!f) {
+		free(flows);
+		return -ENOMEM;
+	}
+	flows_by_member(m, flows);
+	fputs("{\"balancers\":[", f);
+	for (unsigned b = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
+		const struct kbal_balancer *bal = &m->balancers[b];
+
+		fprintf(f, "%s{\"name\":", b ? "," : "");
+		json_str(f, bal->name);
+		fprintf(f, ",\"lbmethod\":\"%s\",\"stickysession\":", lbm[bal->lbmethod % 3]);
+		json_str(f, bal->sticky);
+		fprintf(f, ",\"nofailover\":%s,\"timeout_ms\":%u,\"members\":[",
+			bal->flags & KBAL_BF_NOFAILOVER ? "true" : "false", bal->timeout_ms);
+		for (unsigned i = 0; i < bal->nmembers && bal->first_member + i < KBAL_MAX_MEMBERS; i++) {
+			unsigned k = bal->first_member + i;
+			const struct kbal_member *mb = &m->members[k];
+
+			fprintf(f, "%s{\"url\":", i ? "," : "");
+			json_str(f, mb->url);
+			fputs(",\"route\":", f);
+			json_str(f, mb->route);
+			fprintf(f, ",\"status\":%u,\"status_words\":", mb->status);
+			json_str(f, kbal_status_apache(mb->status, st, sizeof(st)));
+			fprintf(f, ",\"loadfactor\":%u,\"lbset\":%u,\"elected\":%llu,\"busy\":%llu,"
+				"\"errors\":%llu,\"bytes_to\":%llu,\"bytes_from\":%llu,\"idle\":%u,"
+				"\"reused\":%llu,\"live_flows\":%u,\"changed_at_run_time\":",
+				mb->loadfactor, mb->lbset, (unsigned long long)mb->elected,
+				(unsigned long long)mb->busy, (unsigned long long)mb->errors,
+				(unsigned long long)mb->bytes_to, (unsigned long long)mb->bytes_from,
+				mb->idle, (unsigned long long)mb->reused, flows[k]);
+			json_str(f, kbal_member_changes(mb, &m->members_conf[k], chg, sizeof(chg)));
+			fputc('}', f);
+		}
+		fputs("]}", f);
+	}
+	fputs("]}\n", f);
+	free(flows);
+	return respond(f, &body, &blen, "application/json", keep, out, len);
+}
+
+/* a share as a bar: the picture the page's readers look at first */
+static void bar(FILE *f, unsigned long long part, unsigned long long whole, const char *what)
+{
+	unsigned pct = whole ? (unsigned)(part * 100 / whole) : 0;
+
+	fprintf(f, "<span class=\"bar\" title=\"%u%% of %s\"><span style=\"width:%u%%\"></span>"
+		"</span> %u%% of %s", pct, what, pct, pct, what);
+}
+
 /* a hidden field, and the balancer's selection as Apache's forms carry it */
 static void hidden(FILE *f, const char *name, const char *val)
 {
@@ -267,14 +359,19 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 {
 	char *body = NULL, st[64], chg[64];
 	size_t blen = 0;
-	FILE *f = open_memstream(&body, &blen);
-	unsigned nb = m->meta->nbalancers;
+	unsigned nb = m->meta->nbalancers, *flows = calloc(KBAL_MAX_MEMBERS, sizeof(*flows));
+	FILE *f = flows ? open_memstream(&body, &blen) : NULL;
 
-	if (!f)
-		return -errno;
+	if (!f) {
+		free(flows);
+		return -ENOMEM;
+	}
+	flows_by_member(m, flows);
 	fputs("<!DOCTYPE html>\n<html><head><title>Balancer Manager</title>\n"
 	      "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-	      "th,td{border:1px solid #999;padding:2px 8px;text-align:left}</style>"
+	      "th,td{border:1px solid #999;padding:2px 8px;text-align:left}"
+	      ".bar{display:inline-block;width:80px;height:9px;background:#ddd;vertical-align:middle}"
+	      ".bar span{display:block;height:100%;background:#37c}</style>"
 	      "</head><body>\n<h1>Load Balancer Manager for kbal</h1>\n", f);
 	fprintf(f, "<dl><dt>Server Version: kbal (layout %u)</dt><dt>kbald pid %u, state in %s</dt></dl>\n",
 		m->meta->layout, m->meta->pid, m->pin_dir);
@@ -305,8 +402,14 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			bal->timeout_ms, lbmethods[bal->lbmethod % 3],
 			bal->splice == KBAL_SPLICE_OFF ? "off" :
 			bal->splice == KBAL_SPLICE_PACKET ? "packet" : "sockmap");
+		unsigned long long elected = 0, live = 0;
+
+		for (unsigned i = 0; i < bal->nmembers && bal->first_member + i < KBAL_MAX_MEMBERS; i++) {
+			elected += m->members[bal->first_member + i].elected;
+			live += flows[bal->first_member + i];
+		}
 		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>Factor</th><th>Set</th>"
-		      "<th>Status</th><th>Elected</th><th>Busy</th><th>Errors</th>"
+		      "<th>Status</th><th>Share</th><th>Elected</th><th>Busy</th><th>Errors</th>"
 		      "<th>To</th><th>From</th><th>Idle</th><th>Reused</th>"
 		      "<th>Changed at run time</th></tr>\n", f);
 		for (unsigned i = 0; i < bal->nmembers; i++) {
@@ -318,10 +421,14 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			html_escape(f, mb->url);
 			fputs("</td><td>", f);
 			html_escape(f, mb->route);
-			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>%llu</td><td>%llu</td>"
+			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>", mb->loadfactor,
+				mb->lbset, kbal_status_apache(mb->status, st, sizeof(st)));
+			bar(f, mb->elected, elected, "requests");
+			fputs("<br />", f);
+			bar(f, flows[bal->first_member + i], live, "live flows");
+			fprintf(f, "</td><td>%llu</td><td>%llu</td>"
 				"<td>%llu</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td>"
 				"<td class=\"changed\">%s</td></tr>\n",
-				mb->loadfactor, mb->lbset, kbal_status_apache(mb->status, st, sizeof(st)),
 				(unsigned long long)mb->elected, (unsigned long long)mb->busy,
 				(unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
 				(unsigned long long)mb->bytes_from, mb->idle,
@@ -344,5 +451,6 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 	fputs("<hr /><p>Every request is decided as Apache decides it, on connections the "
 	      "kernel carries too: a change here applies from the next request "
 	      "(docs/operating.md).</p>\n</body></html>\n", f);
+	free(flows);
 	return respond(f, &body, &blen, "text/html; charset=ISO-8859-1", keep, out, len);
 }

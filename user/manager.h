@@ -30,6 +30,9 @@ const char *kbal_status_apache(unsigned status, char *buf, size_t len);
  * without "Connection: close") */
 int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *len);
 
+/* kbal's JSON view (?json=1): the page's state for scripts, 200 response */
+int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *len);
+
 /* A complete HTTP/1.1 200 response (malloc'd; "Connection: close" unless
  * keep): the page, its forms posting to action with each balancer's nonce,
  * and msg (what the request changed, or why not) on top when not empty. */

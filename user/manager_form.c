@@ -230,16 +230,17 @@ static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs, c
 }
 
 void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml)
+			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml,
+			int *json)
 {
-	static const char *const query_keys[] = { "w", "b", "nonce", "xml", NULL };
+	static const char *const query_keys[] = { "w", "b", "nonce", "xml", "json", NULL };
 	struct fields *fs = calloc(1, sizeof(*fs));
 	char skipped[256] = "";
 	const char *b, *w, *nonce;
 	int bi = -1, wi = -1;
 
 	msg[0] = '\0';
-	*xml = 0;
+	*xml = *json = 0;
 	if (!fs) {
 		snprintf(msg, msglen, "out of memory: nothing changed");
 		return;
@@ -250,6 +251,9 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 		parse(fs, q->body, q->body_len < BODY_READ ? q->body_len : BODY_READ, NULL);
 	if (!fs->n)
 		goto out;
+	*json = !q->post && get(fs, "json") != NULL;
+	if (*json && fs->n == 1)
+		goto out;                   /* a view asked for, nothing else */
 	if (!same_site(q)) {
 		snprintf(msg, msglen, "nothing changed: the request's Referer is not this server's "
 			 "(%.*s), so it is treated as cross-site, as Apache does",
@@ -263,7 +267,7 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 		if (!strcmp(m->balancers[i].name, b))
 			bi = i;
 	if (bi < 0) {
-		if (b || get(fs, "w") || (int)fs->n > *xml)
+		if (b || get(fs, "w") || (int)fs->n > *xml + *json)
 			snprintf(msg, msglen, "nothing changed: no balancer named '%s'", b ? b : "");
 		goto out;
 	}

@@ -33,8 +33,11 @@ struct kbal_manager_req {
 /* What the request asks, done or refused; a sentence for the page and the
  * log in msg (empty: it asked nothing). nonces: each balancer's, by index.
  * *xml: the XML view was asked for (an "xml" field that passed the
- * Referer check, as Apache's; without a same-site Referer it shows HTML). */
+ * Referer check, as Apache's; without a same-site Referer it shows HTML).
+ * *json: kbal's JSON view was asked for ("json" in a GET's query; a view
+ * of what anyone allowed to read the page sees, so no Referer needed). */
 void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml);
+			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml,
+			int *json);
 
 #endif

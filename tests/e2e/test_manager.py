@@ -349,3 +349,32 @@ def test_manager_basic_auth():
 def manager_get(env, headers, source=None):
     with env.connect(source=source) as c:
         return c.get("/balancer-manager", headers=headers).status
+
+
+def test_manager_json_view():
+    # kbal's own view for new scripts: the page's state as JSON, a read
+    # that needs no Referer; the shares the page draws as bars
+    import json
+    with Env() as env:
+        with env.connect() as c:
+            for i in range(3):
+                c.get("/j%d" % i, cookie="ROUTEID=route.1")
+            r = env.get("/balancer-manager?json=1")
+            eq((r.status, r.header("Content-Type")), (200, "application/json"), "JSON view")
+            view = json.loads(r.body)
+            bal = view["balancers"][0]
+            eq((bal["name"], bal["lbmethod"], bal["stickysession"]),
+               ("mycluster", "byrequests", "ROUTEID"), "the balancer")
+            members = {m["route"]: m for m in bal["members"]}
+            eq(members["1"]["url"], env.member_url(1), "member 1's URL")
+            eq(members["1"]["live_flows"], 1, "member 1's live flows (this connection)")
+            eq(members["2"]["live_flows"], 0, "member 2's live flows")
+            eq(members["1"]["status_words"], "Init Ok ", "status in Apache's words")
+            page = env.get("/balancer-manager").text
+            check('title="100% of live flows"' in page and 'title="0% of live flows"' in page,
+                  "the live-flow bars on the page")
+        env.kbalctl("set", "mycluster", "2", "status=+H", "loadfactor=2")
+        m2 = [m for m in json.loads(env.get("/balancer-manager?json=1").body)["balancers"][0]
+              ["members"] if m["route"] == "2"][0]
+        eq((m2["status_words"], m2["loadfactor"], m2["changed_at_run_time"]),
+           ("Init Stby Ok ", 2, "status loadfactor"), "member 2 after kbalctl set")
