@@ -139,6 +139,9 @@ struct kbal_conf {
 	int preserve_host;                /* ProxyPreserveHost On */
 	char server_name[128];            /* ServerName, else gethostname() */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
+	int balancer_persist;             /* BalancerPersist On: run-time changes kept
+					   * across a stop (persist.c) */
+	char persist_file[256];           /* KbalPersistFile: where, "" the default */
 	unsigned keepalive_timeout_ms;    /* KeepAliveTimeout: how long kbald waits for a
 					   * keep-alive client's next request, default 5000 */
 	unsigned splice;                  /* KbalSplice at server level */

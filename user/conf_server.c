@@ -116,6 +116,17 @@ static int kw_splice(struct conf_parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
+/* BalancerPersist On|Off (Apache's), KbalPersistFile PATH (kbal's) */
+static int kw_persist(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	if (!strcasecmp(argv[0], "BalancerPersist"))
+		return conf_parse_onoff(p, "BalancerPersist", argv[1], &p->conf->balancer_persist);
+	if (argv[1][0] != '/')
+		return perr(p, "KbalPersistFile %s: an absolute path", argv[1]);
+	return conf_copy(p, p->conf->persist_file, sizeof(p->conf->persist_file), argv[1],
+			 "KbalPersistFile");
+}
+
 /* KbalProxyProtocol v1|v2|off: the PROXY header on member connections */
 static int kw_proxy_protocol(struct conf_parser *p, UNUSED int argc, char **argv)
 {
@@ -272,6 +283,8 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
 	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },
 	{ "KbalProxyProtocol", C_SERVER | C_BALANCER, 1, 1,             kw_proxy_protocol },
+	{ "BalancerPersist",   C_SERVER,              1, 1,             kw_persist },
+	{ "KbalPersistFile",   C_SERVER,              1, 1,             kw_persist },
 	{ "Header",            C_SERVER,              3, 5,             kw_header },
 	/* only logging or error pages: nothing about what goes where */
 	{ "LogLevel",          C_SERVER,              1, CONF_MAX_ARGS, kw_ignore },

@@ -19,6 +19,7 @@
 #include "handover.h"
 #include "listener.h"
 #include "log.h"
+#include "persist.h"
 #include "member.h"
 #include "restart.h"
 
@@ -48,7 +49,7 @@ static void on_pool(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 	if (pc->owner)
 		conn_event(d, pc->owner, MEMBER, events);
 	else if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		kbal_pool_event(&d->pool, pc);
+		kbal_pool_event(&d->pool, pc, events);
 }
 
 static void on_signal(void *data, uintptr_t obj, unsigned tag, uint32_t events)
@@ -142,6 +143,8 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 		goto fail;
 	if (snap)
 		restart_carry_members(d, snap);
+	else
+		persist_load(d);   /* BalancerPersist On: the last run's changes */
 	err = handover_init(d, t);
 	if (!err)
 		err = signals_init(d);
@@ -209,6 +212,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 			restart_exec(d);
 	}
 	log_info("stopping");
+	persist_save(d);
 	return 0;
 }
 

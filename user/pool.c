@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include "pool.h"
 
 /* a member in these states gets no request: its idle connections go */
@@ -117,10 +118,21 @@ void kbal_pool_forget(struct kbal_pool *p, struct kbal_pooled *pc)
 	list_add_tail(&p->dead, &pc->node);
 }
 
-void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc)
+void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc, uint32_t events)
 {
-	if (!pc->dead && !pc->owner)
-		drop(p, pc, 1);
+	char c;
+
+	if (pc->dead || pc->owner)
+		return;
+	/* EPOLLIN alone may be stale: collected in the epoll batch in which
+	 * the connection's last owner read that answer's end and gave it back
+	 * (the owner's other event came first). Only a byte or an end that is
+	 * really there means the member spoke out of turn, or left */
+	if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+	    recv(pc->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	drop(p, pc, 1);
 }
 
 void kbal_pool_expire(struct kbal_pool *p, unsigned nmembers, uint64_t now)

@@ -71,8 +71,9 @@ int kbal_pool_give_back(struct kbal_pool *p, struct kbal_pooled *pc, uint64_t no
  * keeps it under a loop entry of its own): freed after this epoll batch. */
 void kbal_pool_forget(struct kbal_pool *p, struct kbal_pooled *pc);
 
-/* The member sent something or hung up on an idle connection: close it. */
-void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc);
+/* An event on an idle connection: the member sent something or hung up,
+ * and it is closed; an EPOLLIN with nothing there (stale) is ignored. */
+void kbal_pool_event(struct kbal_pool *p, struct kbal_pooled *pc, uint32_t events);
 
 /* Close those idle past their ttl, and all of members out of service. */
 void kbal_pool_expire(struct kbal_pool *p, unsigned nmembers, uint64_t now);

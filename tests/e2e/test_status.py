@@ -2,6 +2,7 @@
 """kbalctl writes a member's status in the pinned kbal_members map and the
 next connection sees it, as with the balancer-manager's form."""
 
+import kbaltest
 from kbaltest import ST_DISABLED, Env, check, eq
 
 
@@ -90,3 +91,34 @@ def test_bpftool_reads_and_flips_a_status():
         eq(env.member(2)["status"] & 1, 1, "member 2 disabled through bpftool")
         names = [env.get("/b%d" % i).header("X-Backend") for i in range(4)]
         eq(names, ["WAS1"] * 4, "requests with WAS2 disabled by bpftool")
+
+
+def test_balancer_persist_across_a_stop():
+    # BalancerPersist On: the run-time changes written at the stop, applied
+    # at the next start; Off (the default): the file's values come back
+    import os
+    import tempfile
+    d = tempfile.mkdtemp(prefix="kbal-persist-")
+    path = os.path.join(d, "state")
+    try:
+        conf = kbaltest.EXAMPLE_CONF + "BalancerPersist On\nKbalPersistFile %s\n" % path
+        with Env(conf=conf) as env:
+            env.kbalctl("set", "mycluster", "2", "status=+N", "loadfactor=3", "lbset=1")
+            env.stop_kbald()
+            with open(path) as f:
+                eq(f.read(), "mycluster %s 16 3 1 2\n" % env.member_url(2), "the state file")
+            env._start_kbald()
+            m = env.member(2)
+            eq((m["status"], m["loadfactor"], m["lbset"]), (16, 3, 1), "member 2 after a stop")
+            check("run-time changes of 1 member(s)" in env.kbald_stderr(), "the log says so")
+            check("changed at run time: status loadfactor lbset" in env.kbalctl("status"),
+                  "still shown as run-time changes")
+        with Env() as env:
+            env.kbalctl("set", "mycluster", "2", "status=+N")
+            env.stop_kbald()
+            env._start_kbald()
+            eq(env.member(2)["status"], 0, "without BalancerPersist, after a stop")
+    finally:
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        os.rmdir(d)

@@ -414,6 +414,8 @@ UNIT_TEST(conf_balancer_params)
 	expect_err(HEAD "KbalSplice bogus\n", "t.conf:5: KbalSplice bogus: must be packet, sockmap or off");
 	expect_err(HEAD "ProxySet balancer://c nonce=a&b\n",
 		   "t.conf:5: ProxySet nonce=a&b: 1 to 39 characters, none of &=%+#?\"<> or blanks");
+	expect_err(HEAD "KbalPersistFile state\n", "t.conf:5: KbalPersistFile state: an absolute path");
+	expect_err(HEAD "BalancerPersist maybe\n", "t.conf:5: BalancerPersist: must be On or Off");
 	expect_err(HEAD "KbalProxyProtocol v3\n",
 		   "t.conf:5: KbalProxyProtocol v3: must be v1, v2 or off");
 	r = run("Listen 80\nKbalProxyProtocol v1\n<Proxy balancer://a>\nBalancerMember http://127.0.0.1:1\n"

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* persist.c - run-time changes across a stop (persist.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "daemon.h"
+#include "log.h"
+#include "manager.h"
+#include "persist.h"
+
+static void persist_path(const struct kbal_daemon *d, char *path, size_t len)
+{
+	const char *base = strrchr(d->maps.pin_dir, '/');
+
+	if (d->conf->persist_file[0])
+		snprintf(path, len, "%s", d->conf->persist_file);
+	else
+		snprintf(path, len, "/run/kbal/%s.persist", base ? base + 1 : d->maps.pin_dir);
+}
+
+int persist_save(struct kbal_daemon *d)
+{
+	char path[512], tmp[600], chg[64];
+	unsigned n = 0;
+	FILE *f;
+
+	if (!d->conf->balancer_persist || !d->maps.members)
+		return 0;
+	persist_path(d, path, sizeof(path));
+	if (!d->conf->persist_file[0])
+		mkdir("/run/kbal", 0750);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		log_warn("BalancerPersist: %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; i < d->maps.meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		const struct kbal_member *mb = &d->maps.members[i];
+
+		if (!kbal_member_changes(mb, &d->maps.members_conf[i], chg, sizeof(chg))[0])
+			continue;
+		fprintf(f, "%s %s %u %u %u %s\n", d->maps.balancers[mb->balancer %
+			KBAL_MAX_BALANCERS].name, mb->url, mb->status & ~KBAL_ST_ERROR,
+			mb->loadfactor, mb->lbset, mb->route[0] ? mb->route : "-");
+		n++;
+	}
+	if (fclose(f) || rename(tmp, path)) {
+		log_warn("BalancerPersist: %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -errno;
+	}
+	log_info("BalancerPersist: %u member(s) with run-time changes written to %s", n, path);
+	return 0;
+}
+
+void persist_load(struct kbal_daemon *d)
+{
+	char path[512], line[512];
+	unsigned n = 0, lineno = 0;
+	FILE *f;
+
+	if (!d->conf->balancer_persist)
+		return;
+	persist_path(d, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno != ENOENT)
+			log_warn("BalancerPersist: %s: %s", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char bal[KBAL_NAME_LEN], url[KBAL_NAME_LEN], route[KBAL_ROUTE_LEN];
+		struct kbal_member_conf v = { 0 };
+		int found = 0;
+
+		lineno++;
+		if (sscanf(line, "%63s %63s %u %u %u %31s", bal, url, &v.status, &v.loadfactor,
+			   &v.lbset, route) != 6 || !v.loadfactor || v.loadfactor > 100 || v.lbset > 99) {
+			log_warn("BalancerPersist: %s:%u: not a member's line, left out", path, lineno);
+			continue;
+		}
+		if (strcmp(route, "-"))
+			snprintf(v.route, sizeof(v.route), "%s", route);
+		for (unsigned i = 0; i < d->maps.meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+			struct kbal_member *mb = &d->maps.members[i];
+			struct kbal_balancer *b = &d->maps.balancers[mb->balancer % KBAL_MAX_BALANCERS];
+
+			if (strcmp(b->name, bal) || strcasecmp(mb->url, url))
+				continue;
+			kbal_member_reset(mb, &v);
+			b->gen++;
+			found = 1;
+			n++;
+			break;
+		}
+		if (!found)
+			log_warn("BalancerPersist: %s:%u: no member %s in balancer://%s now, left out",
+				 path, lineno, url, bal);
+	}
+	fclose(f);
+	log_info("BalancerPersist: run-time changes of %u member(s) from %s applied", n, path);
+}

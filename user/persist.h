@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * persist.h - BalancerPersist On: the members' run-time changes (status,
+ * load factor, lbset, route: what the manager or kbalctl set changed
+ * against the configuration) written to a file when kbald stops and
+ * applied again when it starts, as Apache keeps them in its runtime
+ * directory. The file (KbalPersistFile, default /run/kbal/NAME.persist,
+ * NAME the pin dir's) is one line a member:
+ *   BALANCER URL STATUS LOADFACTOR LBSET ROUTE|-
+ */
+#ifndef KBAL_PERSIST_H
+#define KBAL_PERSIST_H
+
+struct kbal_daemon;
+
+/* at a stop: 0, or -errno (logged) */
+int persist_save(struct kbal_daemon *d);
+
+/* at a start (not a restart in place, which carries them itself) */
+void persist_load(struct kbal_daemon *d);
+
+#endif
