@@ -143,6 +143,23 @@ enum step {
 	STEP_DONE,      /* over: close */
 };
 
+/* The exchange is over and the client keeps its connection: the next
+ * exchange, or the idle list until its next request. */
+static void next_request(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int drained = c->empty[CLIENT];
+
+	exch_next(d, c);
+	/* Bytes may wait in the client's socket with no edge to come: queued
+	 * while the kernel had it (handed back), or arrived during this
+	 * exchange, their edge spent then (conn_event()). A socket kbald read
+	 * dry since has had no edge (edge-triggered: the next bytes make one),
+	 * and costs no look. */
+	if (!c->f && !drained && kbal_sock_unread(c->fd[CLIENT]) > 0 && !exch_wake(d, c) &&
+	    !list_linked(&c->ready))
+		list_add_tail(&d->ready, &c->ready);
+}
+
 /*
  * Direction dir's turn: what is pending written, its source read and
  * parsed, written again, its EOF passed on, and its handover once quiet.
@@ -180,13 +197,8 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	if (dir == DOWN && c->local && c->f->local_keep && exch_all_written(c, DOWN)) {
 		/* kbald's own answer is out and the client keeps its
 		 * connection, as Apache's does: its next request */
-		int drained = c->empty[CLIENT];
-
 		c->local = 0;
-		exch_next(d, c);
-		if (!c->f && !drained && kbal_sock_unread(c->fd[CLIENT]) > 0 && !exch_wake(d, c) &&
-		    !list_linked(&c->ready))
-			list_add_tail(&d->ready, &c->ready);
+		next_request(d, c);
 		return STEP_LEFT;
 	}
 	/* a kept member connection that the member closed after its whole
@@ -249,7 +261,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		/* the response ended and went out: nothing past it came, the
 		 * member's connection is clean for the next client; this one
 		 * closes, or sends its next request */
-		int drained, clean = c->rd[MEMBER] == c->f->msg_total[DOWN] &&
+		int clean = c->rd[MEMBER] == c->f->msg_total[DOWN] &&
 			    (exch_all_written(c, UP) || (c->agent && c->phase[UP] == P_CLOSED));
 
 		if (clean && (c->relay_back || ended)) {
@@ -262,16 +274,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		 * then closed, as Apache does */
 		if (c->once || !clean || c->fin[CLIENT] || c->rdhup & (1u << CLIENT))
 			return STEP_DONE;
-		drained = c->empty[CLIENT];
-		exch_next(d, c);
-		/* Bytes may wait in the client's socket with no edge to come:
-		 * queued while the kernel had it (handed back), or arrived
-		 * during this exchange, their edge spent then (conn_event()).
-		 * A socket kbald read dry since has had no edge (edge-triggered:
-		 * the next bytes make one), and costs no look. */
-		if (!c->f && !drained && kbal_sock_unread(c->fd[CLIENT]) > 0 && !exch_wake(d, c) &&
-		    !list_linked(&c->ready))
-			list_add_tail(&d->ready, &c->ready);
+		next_request(d, c);
 		return STEP_LEFT;
 	}
 	switch (handover_quiet(d, c, dir)) {
@@ -432,7 +435,9 @@ void conn_run_timers(struct kbal_daemon *d)
 			conn_progress(d, c);
 		} else if (c->phase[UP] == P_HEAD && c->rd[CLIENT] == c->f->exch_rd) {
 			conn_close(d, c);          /* idle: Apache closes silently */
-		} else if (c->phase[UP] == P_HEAD) {
+		} else if (c->phase[UP] == P_HEAD || c->f->manager_wait) {
+			/* a head, or a form's body for the manager, that did
+			 * not come whole within Timeout */
 			exch_error(c, 408);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);

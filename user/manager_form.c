@@ -108,9 +108,9 @@ static int same_site(const struct kbal_manager_req *q)
 	if (!h || end - h < 3 || h[1] != '/' || h[2] != '/')
 		return 0;
 	h += 3;
-	n = strcspn(h, ":/?#");
-	if (h + n > end)
-		n = end - h;
+	/* the value is not NUL-terminated (it is in the request's buffer) */
+	for (n = 0; h + n < end && !strchr(":/?#", h[n]); n++)
+		;
 	if (memchr(h, '@', n))
 		return 0;                   /* userinfo: not worth the risk */
 	return n == q->server_len && !strncasecmp(h, q->server, n);

@@ -378,3 +378,29 @@ def test_manager_json_view():
               ["members"] if m["route"] == "2"][0]
         eq((m2["status_words"], m2["loadfactor"], m2["changed_at_run_time"]),
            ("Init Stby Ok ", 2, "status loadfactor"), "member 2 after kbalctl set")
+
+
+def test_manager_form_body_that_never_comes():
+    # a POST whose body stops short: 408 after Timeout, as Apache's, not a
+    # gateway's 504 (no member is involved)
+    conf = EXAMPLE_CONF + "Timeout 1\n"
+    with Env(conf=conf) as env, env.connect(timeout=10) as c:
+        c.send(b"POST /balancer-manager HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\n\r\nb=mycluster"
+               % c.host_header.encode())
+        eq(c.read_response().status, 408, "a form's body cut short")
+
+
+def test_manager_referer_is_read_within_its_header():
+    # the Referer's host ends where the header does: a Referer of just
+    # "http://127.0.0.1" (no path) is this server, one that names another
+    # host in a later header's bytes is not
+    with Env() as env:
+        nonce = page_nonce(env.get("/balancer-manager").text)
+        for referer, changed in (("http://127.0.0.1", True), ("http://127.0.0.1x", False)):
+            manager_post(env, {"b": "mycluster", "w": env.member_url(1), "w_ls": "0",
+                               "nonce": nonce})
+            r = manager_post(env, {"b": "mycluster", "w": env.member_url(1), "w_ls": "5",
+                                   "nonce": nonce}, referer=referer)
+            eq(env.member(1)["lbset"], 5 if changed else 0, "Referer %s" % referer)
+            check(("changed: balancer://" in r.text) == changed, "the page for Referer %s" % referer)
