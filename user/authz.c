@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 #include "authz.h"
 
@@ -32,16 +33,34 @@ static int loopback(uint32_t addr)
 	return (ntohl(addr) >> 24) == 127;
 }
 
+int kbal_authz_in_domain(const char *name, const char *host)
+{
+	size_t nl = strlen(name), hl = strlen(host);
+
+	if (!nl || hl < nl || strcasecmp(name, host + hl - nl))
+		return 0;
+	return hl == nl || name[0] == '.' || host[hl - nl - 1] == '.';
+}
+
 /* a provider's own answer, before its "not" */
 static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_node *n,
-			    uint32_t addr, uint32_t local, const char *user)
+			    const struct kbal_authz_client *cl)
 {
+	uint32_t addr = cl->addr;
+
 	switch (n->kind) {
 	case AZ_VALID_USER:
 		return 1;                  /* with a user: eval() asks only then */
 	case AZ_USER:
 		for (unsigned i = n->net0; i < n->net0 + n->nnet && i < a->nuser; i++)
-			if (!strcmp(a->user[i], user))
+			if (!strcmp(a->user[i], cl->user))
+				return 1;
+		return 0;
+	case AZ_HOST:
+		/* mod_authz_host: no name (or a name that does not map back
+		 * to the address) matches nothing */
+		for (unsigned i = n->net0; cl->host && i < n->net0 + n->nnet && i < a->nhost; i++)
+			if (kbal_authz_in_domain(a->host[i], cl->host))
 				return 1;
 		return 0;
 	case AZ_GRANTED:
@@ -52,13 +71,12 @@ static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_
 		return nets_have(a, n->net0, n->nnet, addr);
 	case AZ_LOCAL:
 		/* mod_authz_host: 127.0.0.0/8, ::1, or the server's own address */
-		return loopback(addr) || addr == local;
+		return loopback(addr) || addr == cl->local;
 	}
 	return 0;
 }
 
-static int eval(const struct kbal_authz *a, int i, uint32_t addr, uint32_t local,
-		const char *user)
+static int eval(const struct kbal_authz *a, int i, const struct kbal_authz_client *cl)
 {
 	const struct kbal_authz_node *n = &a->node[i];
 	int granted = 0, denied = 0, no_user = 0, any = 0;
@@ -66,9 +84,9 @@ static int eval(const struct kbal_authz *a, int i, uint32_t addr, uint32_t local
 	if (n->kind != AZ_ANY && n->kind != AZ_ALL && n->kind != AZ_NONE) {
 		int m;
 
-		if ((n->kind == AZ_VALID_USER || n->kind == AZ_USER) && !user)
+		if ((n->kind == AZ_VALID_USER || n->kind == AZ_USER) && !cl->user)
 			return NO_USER;
-		m = provider_matches(a, n, addr, local, user);
+		m = provider_matches(a, n, cl);
 		if (n->negate)
 			return m ? DENIED : NEUTRAL;
 		return m ? GRANTED : DENIED;
@@ -78,7 +96,7 @@ static int eval(const struct kbal_authz *a, int i, uint32_t addr, uint32_t local
 
 		if (a->node[j].parent != i)
 			continue;
-		r = eval(a, j, addr, local, user);
+		r = eval(a, j, cl);
 		any = 1;
 		granted |= r == GRANTED;
 		denied |= r == DENIED;
@@ -113,25 +131,27 @@ static int compat_allows(const struct kbal_authz *a, uint32_t addr)
 	}
 }
 
-int kbal_authz_check(const struct kbal_authz *a, uint32_t addr, uint32_t local, const char *user)
+int kbal_authz_check(const struct kbal_authz *a, const struct kbal_authz_client *cl)
 {
 	int r;
 
 	if (!a->nnode && !a->compat)
-		return loopback(addr) ? KBAL_AUTHZ_GRANTED : KBAL_AUTHZ_DENIED;
+		return loopback(cl->addr) ? KBAL_AUTHZ_GRANTED : KBAL_AUTHZ_DENIED;
 	/* Satisfy All (httpd's default): both checks must pass */
-	if (a->compat && !compat_allows(a, addr))
+	if (a->compat && !compat_allows(a, cl->addr))
 		return KBAL_AUTHZ_DENIED;
 	if (!a->nnode)
 		return KBAL_AUTHZ_GRANTED;
-	r = eval(a, 0, addr, local, user);
+	r = eval(a, 0, cl);
 	return r == GRANTED ? KBAL_AUTHZ_GRANTED : r == NO_USER ? KBAL_AUTHZ_NEED_USER :
 	       KBAL_AUTHZ_DENIED;
 }
 
 int kbal_authz_allows(const struct kbal_authz *a, uint32_t addr, uint32_t local)
 {
-	return kbal_authz_check(a, addr, local, NULL) == KBAL_AUTHZ_GRANTED;
+	struct kbal_authz_client cl = { .addr = addr, .local = local };
+
+	return kbal_authz_check(a, &cl) == KBAL_AUTHZ_GRANTED;
 }
 
 int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * authz.h - who may reach a <Location>: Apache 2.4's Require (mod_authz_core,
- * mod_authz_host: all, ip, local; <RequireAny>, <RequireAll>, <RequireNone>,
+ * mod_authz_host: all, ip, local, host; <RequireAny>, <RequireAll>, <RequireNone>,
  * "not") and the older Order/Allow/Deny (mod_access_compat), read by
  * conf_access.c and checked by kbald for each request the section serves.
  */
@@ -14,6 +14,7 @@
 #define KBAL_AUTHZ_NETS  64
 #define KBAL_AUTHZ_USERS 16
 #define KBAL_AUTHZ_NAME  64
+#define KBAL_AUTHZ_HOSTS 16
 
 enum kbal_authz_kind {
 	AZ_ANY = 0,                       /* <RequireAny>, and the section's own list */
@@ -25,6 +26,7 @@ enum kbal_authz_kind {
 	AZ_LOCAL,                         /* Require local */
 	AZ_VALID_USER,                    /* Require valid-user */
 	AZ_USER,                          /* Require user NAME ... */
+	AZ_HOST,                          /* Require host NAME ... */
 };
 
 /* an IPv4 network, network order; v6: an IPv6 one, which no client of
@@ -39,7 +41,8 @@ struct kbal_authz_node {
 	uint8_t negate;                   /* Require not ... */
 	int8_t parent;                    /* -1: node 0, the section's list, is the root */
 	uint8_t net0, nnet;               /* AZ_IP: its networks in net[];
-					   * AZ_USER: its names in user[] */
+					   * AZ_USER: its names in user[];
+					   * AZ_HOST: its names in host[] */
 };
 
 /* mod_access_compat's Order */
@@ -65,6 +68,18 @@ struct kbal_authz {
 	char realm[128];                  /* AuthName */
 	char userfile[256];               /* AuthUserFile: read at each check, as httpd */
 	char user[KBAL_AUTHZ_USERS][KBAL_AUTHZ_NAME];
+	/* Require host: the client's name, double-reverse looked up */
+	uint8_t nhost;
+	char host[KBAL_AUTHZ_HOSTS][KBAL_AUTHZ_NAME];
+};
+
+/* Who asks: the client at addr (network order), connected to local; user,
+ * the one its credentials proved (NULL: none); host, its name as the
+ * double-reverse lookup found it (NULL: none found, or not looked up) */
+struct kbal_authz_client {
+	uint32_t addr, local;
+	const char *user;
+	const char *host;
 };
 
 /* what the rules say of a request */
@@ -75,10 +90,20 @@ enum kbal_authz_result {
 					   * valid-user) could be granted */
 };
 
-/* The rules for a client at addr (network order) connected to local, and
- * user, the one its credentials proved (NULL: none). Neither Require nor
- * Order/Allow/Deny given: loopback clients only. */
-int kbal_authz_check(const struct kbal_authz *a, uint32_t addr, uint32_t local, const char *user);
+/* The rules for a client. Neither Require nor Order/Allow/Deny given:
+ * loopback clients only. */
+int kbal_authz_check(const struct kbal_authz *a, const struct kbal_authz_client *cl);
+
+/* Do the rules ask for the client's host name (Require host)? Its lookup
+ * may take long: kbald makes it off its loop (authcheck.h). */
+static inline int kbal_authz_needs_host(const struct kbal_authz *a)
+{
+	return a->nhost != 0;
+}
+
+/* httpd's in_domain(): is host name, or in the domain name ("example.org"
+ * or ".example.org" take "www.example.org", not "badexample.org")? */
+int kbal_authz_in_domain(const char *name, const char *host);
 
 /* Apache's partial address, CIDR or netmask forms ("10.1", "10.1.0.0/16",
  * "10.1.0.0/255.255.0.0", an IPv6 address or network): 0, or -1 */

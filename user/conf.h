@@ -18,6 +18,8 @@
 #define KBAL_CONF_MAX_LISTEN   16
 #define KBAL_CONF_MAX_PASS     64
 #define KBAL_CONF_MAX_LOCATION 32
+#define KBAL_CONF_MAX_VHOST    16
+#define KBAL_CONF_VHOST_ADDRS  8
 #define KBAL_CONF_MAX_HEADER   16
 #define KBAL_CONF_PATH_LEN     256
 #define KBAL_CONF_VALUE_LEN    256
@@ -96,6 +98,7 @@ enum kbal_handler {
 /* <Location PATH> SetHandler balancer-manager </Location> */
 struct kbal_conf_location {
 	char path[KBAL_CONF_PATH_LEN];
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
 	unsigned handler;                 /* enum kbal_handler */
 	int line;
 	struct kbal_authz authz;          /* Require, Order/Allow/Deny inside it */
@@ -122,6 +125,19 @@ struct kbal_conf_listen {
 	int line;
 };
 
+/* <VirtualHost ADDR[:PORT] ...>: an IP-based virtual host (httpd's
+ * vhost.c picks it by the address the client reached). It holds
+ * <Location> sections (a balancer-manager on a Listen of its own) and
+ * ServerName; the server's ProxyPass rules and <Location>s apply in it
+ * too, as httpd's merge does. */
+struct kbal_conf_vhost {
+	struct sockaddr_in addr[KBAL_CONF_VHOST_ADDRS]; /* 0.0.0.0: "*", _default_;
+							 * port 0: any */
+	unsigned naddr;
+	char server_name[128];            /* its ServerName, "" none */
+	int line;
+};
+
 struct kbal_conf {
 	char file[256];
 	unsigned nlisten;
@@ -134,6 +150,8 @@ struct kbal_conf {
 	struct kbal_conf_reverse reverse[KBAL_CONF_MAX_PASS];
 	unsigned nlocation;
 	struct kbal_conf_location location[KBAL_CONF_MAX_LOCATION];
+	unsigned nvhost;
+	struct kbal_conf_vhost vhost[KBAL_CONF_MAX_VHOST];
 	unsigned nheader;
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
 	int preserve_host;                /* ProxyPreserveHost On */
@@ -170,14 +188,22 @@ int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
  * Returns its index or -1 (also for a path kbal_conf_uri_path rejects). */
 int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len);
 
-/* Location handler for uri's path (the last matching <Location> with a
- * SetHandler, as httpd merges them), or NONE. A ProxyPass rule that
- * proxies the path wins over the handler, as in httpd. */
-unsigned kbal_conf_match_location(const struct kbal_conf *conf, const char *uri, size_t len);
+/* The <VirtualHost> serving a connection to local, as httpd's vhost.c
+ * picks it: one naming the address (and the port, or any port), else one
+ * of "*" or _default_ on the port; -1: none, the server's own. */
+int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local);
+
+/* Location handler for uri's path in virtual host vhost (-1: the
+ * server's): the last matching <Location> with a SetHandler, the
+ * server's sections first and the virtual host's after them, as httpd
+ * merges them; or NONE. A ProxyPass rule that proxies the path wins over
+ * the handler, as in httpd. */
+unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const char *uri,
+				  size_t len);
 /* the same, and the access rules that apply there (none given: an empty
  * struct kbal_authz, which lets loopback clients only) */
-unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, const char *uri, size_t len,
-					const struct kbal_authz **authz);
+unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
+					size_t len, const struct kbal_authz **authz);
 
 /* The URL-path of a request-target as httpd matches it (its r->uri): the
  * absolute-form's scheme://host skipped, query dropped, %XX decoded, dot

@@ -25,6 +25,7 @@ static int kw_location_section(struct conf_parser *p, int argc, char **argv)
 	if (conf_check_path(p, "<Location>", argv[1], l->path))
 		return -1;
 	l->line = p->line;
+	l->vhost = p->vhost;
 	p->loc = c->nlocation++;
 	conf_open_section(p, C_LOCATION, "Location", argv[1]);
 	return 0;
@@ -74,7 +75,7 @@ static int compat_nets(struct conf_parser *p, struct kbal_authz *a, int argc, ch
 			return perr(p, "%s from %s: env= is not supported by kbal yet", argv[0], argv[i]);
 		if (kbal_authz_parse_net(argv[i], &n))
 			return perr(p, "%s from %s: not an address or network (host names are not "
-				    "supported by kbal yet)", argv[0], argv[i]);
+				    "supported by kbal yet: Require host is)", argv[0], argv[i]);
 		if (a->nnet == KBAL_AUTHZ_NETS)
 			return perr(p, "%s: more than %d networks in one <Location>", argv[0],
 				    KBAL_AUTHZ_NETS);
@@ -191,9 +192,11 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 		kind = AZ_VALID_USER;
 	} else if (!strcasecmp(prov, "user")) {
 		kind = AZ_USER;
+	} else if (!strcasecmp(prov, "host")) {
+		kind = AZ_HOST;
 	} else {
-		return perr(p, "Require %s: not supported by kbal yet (all, ip, local, user and "
-			    "valid-user are)", prov);
+		return perr(p, "Require %s: not supported by kbal yet (all, ip, host, local, user "
+			    "and valid-user are)", prov);
 	}
 	/* httpd: "negative Require directive has no effect in <RequireAny>" */
 	if (neg && a->node[p->az_open].kind == AZ_ANY && a->nnode)
@@ -206,15 +209,25 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 	if (k < 0)
 		return -1;
 	a->node[k].negate = neg;
-	if (kind == AZ_USER) {
-		a->node[k].net0 = a->nuser;
+	if (kind == AZ_USER || kind == AZ_HOST) {
+		int host = kind == AZ_HOST;
+		uint8_t *n = host ? &a->nhost : &a->nuser;
+		char (*names)[KBAL_AUTHZ_NAME] = host ? a->host : a->user;
+		unsigned max = host ? KBAL_AUTHZ_HOSTS : KBAL_AUTHZ_USERS;
+
+		a->node[k].net0 = *n;
 		for (i = 2 + neg; i < argc; i++) {
-			if (a->nuser == KBAL_AUTHZ_USERS)
-				return perr(p, "Require user: more than %d users in one <Location>",
-					    KBAL_AUTHZ_USERS);
-			if (conf_copy(p, a->user[a->nuser], KBAL_AUTHZ_NAME, argv[i], "Require user"))
+			if (*n == max)
+				return perr(p, "Require %s: more than %u names in one <Location>",
+					    prov, max);
+			if (host && (!argv[i][0] || strspn(argv[i], "abcdefghijklmnopqrstuvwxyz"
+							   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+						    strlen(argv[i])))
+				return perr(p, "Require host %s: not a host or domain name", argv[i]);
+			if (conf_copy(p, names[*n], KBAL_AUTHZ_NAME, argv[i], host ? "Require host" :
+				      "Require user"))
 				return -1;
-			a->nuser++;
+			(*n)++;
 			a->node[k].nnet++;
 		}
 		return 0;
@@ -340,7 +353,7 @@ int conf_access_section_end(struct conf_parser *p)
 }
 
 const struct conf_keyword conf_kw_access[] = {
-	{ "<Location",         C_SERVER,              1, 2,             kw_location_section },
+	{ "<Location",         C_SERVER | C_VHOST,    1, 2,             kw_location_section },
 	{ "SetHandler",        C_LOCATION,            1, 1,             kw_sethandler },
 	{ "Order",             C_SECTION,             1, 1,             kw_order },
 	{ "Allow",             C_SECTION,             1, CONF_MAX_ARGS, kw_allow },

@@ -187,6 +187,22 @@ int conf_finish(struct conf_parser *p)
 					    "by kbal for the balancer-manager only (not yet for "
 					    "proxied paths)", l->path);
 	}
+	for (unsigned v = 0; v < c->nvhost; v++) {
+		const struct kbal_conf_vhost *h = &c->vhost[v];
+		int listened = 0;
+
+		for (unsigned i = 0; i < h->naddr; i++)
+			for (unsigned l = 0; l < c->nlisten; l++) {
+				const struct sockaddr_in *a = &h->addr[i], *la = &c->listen[l].addr;
+
+				listened |= (!a->sin_port || a->sin_port == la->sin_port) &&
+					    (!a->sin_addr.s_addr || !la->sin_addr.s_addr ||
+					     a->sin_addr.s_addr == la->sin_addr.s_addr);
+			}
+		if (!listened)
+			conf_pwarn(p, h->line, "<VirtualHost>: no Listen takes any of its "
+				   "addresses: it serves nothing");
+	}
 	if (!c->server_name[0] && gethostname(c->server_name, sizeof(c->server_name) - 1))
 		strcpy(c->server_name, "localhost");
 	check_rules(p);

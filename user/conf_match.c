@@ -132,8 +132,29 @@ int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t l
 	return n < 0 ? -1 : conf_match_pass_path(conf, path, n);
 }
 
-unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, const char *uri, size_t len,
-					const struct kbal_authz **authz)
+int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local)
+{
+	int wild = -1;
+
+	for (unsigned v = 0; v < conf->nvhost; v++) {
+		const struct kbal_conf_vhost *h = &conf->vhost[v];
+
+		for (unsigned i = 0; i < h->naddr; i++) {
+			const struct sockaddr_in *a = &h->addr[i];
+
+			if (a->sin_port && a->sin_port != local->sin_port)
+				continue;
+			if (a->sin_addr.s_addr == local->sin_addr.s_addr)
+				return v;          /* the address itself */
+			if (!a->sin_addr.s_addr && wild < 0)
+				wild = v;          /* "*", _default_ */
+		}
+	}
+	return wild;
+}
+
+unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
+					size_t len, const struct kbal_authz **authz)
 {
 	static const struct kbal_authz none;
 	char path[URI_MAX];
@@ -142,22 +163,25 @@ unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, const char
 
 	if (authz)
 		*authz = &none;
-	for (unsigned i = 0; n >= 0 && i < conf->nlocation; i++) {
-		const struct kbal_conf_location *l = &conf->location[i];
+	/* the server's sections, then the virtual host's */
+	for (int pass = 0; pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; n >= 0 && i < conf->nlocation; i++) {
+			const struct kbal_conf_location *l = &conf->location[i];
 
-		if (!conf_alias_match(path, n, l->path))
-			continue;
-		if (l->handler)
-			handler = l->handler;
-		/* httpd merges the sections in order: a later one with rules
-		 * replaces the rules of those before (AuthMerging Off) */
-		if (authz && (l->authz.nnode || l->authz.compat))
-			*authz = &l->authz;
-	}
+			if (l->vhost != (pass ? vhost : -1) || !conf_alias_match(path, n, l->path))
+				continue;
+			if (l->handler)
+				handler = l->handler;
+			/* httpd merges the sections in order: a later one with
+			 * rules replaces the rules of those before (AuthMerging Off) */
+			if (authz && (l->authz.nnode || l->authz.compat))
+				*authz = &l->authz;
+		}
 	return handler;
 }
 
-unsigned kbal_conf_match_location(const struct kbal_conf *conf, const char *uri, size_t len)
+unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const char *uri,
+				  size_t len)
 {
-	return kbal_conf_match_location_authz(conf, uri, len, NULL);
+	return kbal_conf_match_location_authz(conf, vhost, uri, len, NULL);
 }

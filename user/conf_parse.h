@@ -27,6 +27,7 @@ enum conf_ctx {
 	C_PROXY    = 1 << 1,              /* <Proxy *> */
 	C_BALANCER = 1 << 2,              /* <Proxy balancer://NAME> */
 	C_LOCATION = 1 << 3,              /* <Location PATH> */
+	C_VHOST    = 1 << 4,              /* <VirtualHost ADDR...>, outside its <Location>s */
 	C_SECTION  = C_PROXY | C_BALANCER | C_LOCATION,
 };
 
@@ -48,6 +49,9 @@ struct conf_parser {
 	int sect_line;
 	int bal;                          /* C_BALANCER: its index */
 	int loc;                          /* C_LOCATION: its index */
+	int vhost;                        /* the open <VirtualHost>, or -1; a
+					   * <Location> in it returns to it */
+	char vhost_arg[KBAL_CONF_PATH_LEN];
 	/* what a section's directives note for its later ones and for its end;
 	 * conf_open_section() clears them */
 	int loc_pass;                     /* line of the ProxyPass inside it */

@@ -51,7 +51,18 @@ static int close_section(struct conf_parser *p, const char *name)
 			    name, p->sect_name, p->sect_arg, p->sect_line);
 	if (conf_access_section_end(p))
 		return -1;
+	if (p->ctx != C_VHOST && p->vhost >= 0) {
+		/* back in the <VirtualHost> around it */
+		const struct kbal_conf_vhost *v = &p->conf->vhost[p->vhost];
+
+		p->ctx = C_VHOST;
+		p->sect_name = "VirtualHost";
+		p->sect_line = v->line;
+		snprintf(p->sect_arg, sizeof(p->sect_arg), "%s", p->vhost_arg);
+		return 0;
+	}
 	p->ctx = C_SERVER;
+	p->vhost = -1;
 	return 0;
 }
 
@@ -91,7 +102,11 @@ static int split(struct conf_parser *p, const char *s, char **argv)
 static const char *ctx_name(unsigned ctx)
 {
 	return ctx == C_SERVER ? "at server level" : ctx == C_PROXY ? "inside <Proxy *>" :
-	       ctx == C_BALANCER ? "inside <Proxy balancer://...>" : "inside <Location>";
+	       ctx == C_BALANCER ? "inside <Proxy balancer://...>" :
+	       ctx == C_VHOST ? "inside <VirtualHost> by kbal (it takes <Location> sections "
+				"and ServerName there; the server's ProxyPass rules and "
+				"balancers apply in every virtual host, as httpd's inheritance)" :
+	       "inside <Location>";
 }
 
 static const struct conf_keyword *find_keyword(const char *name)
@@ -169,7 +184,7 @@ int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
 		goto cleanup;
 	}
 	*p = (struct conf_parser){ .conf = conf, .file = name, .err = err, .errlen = errlen,
-				   .warn = warn, .data = data, .ctx = C_SERVER };
+				   .warn = warn, .data = data, .ctx = C_SERVER, .vhost = -1 };
 	while (*text) {
 		size_t n = 0, len;
 

@@ -78,7 +78,66 @@ static int kw_listen(struct conf_parser *p, int argc, char **argv)
 
 static int kw_servername(struct conf_parser *p, UNUSED int argc, char **argv)
 {
+	if (p->ctx == C_VHOST)
+		return conf_copy(p, p->conf->vhost[p->vhost].server_name,
+				 sizeof(p->conf->vhost[0].server_name), argv[1], "ServerName");
 	return conf_copy(p, p->conf->server_name, sizeof(p->conf->server_name), argv[1], "ServerName");
+}
+
+/* one address of <VirtualHost>: *, _default_, an IPv4 address or a host
+ * name, then :PORT, :* or nothing (any port) */
+static int vhost_addr(struct conf_parser *p, const char *a, struct sockaddr_in *sa)
+{
+	const char *colon = strrchr(a, ':');
+	char host[KBAL_NAME_LEN] = "", label[300];
+	unsigned port = 0;
+	size_t n = colon ? (size_t)(colon - a) : strlen(a);
+
+	snprintf(label, sizeof(label), "<VirtualHost %s>", a);
+	if (a[0] == '[' || (colon && strchr(a, ':') != colon))
+		return perr(p, "%s: IPv6 not supported yet", label);
+	if (n >= sizeof(host))
+		return perr(p, "%s: host name too long", label);
+	memcpy(host, a, n);
+	if (colon && strcmp(colon + 1, "*") && conf_parse_uint(p, label, colon + 1, 1, 65535, &port))
+		return -1;
+	if (!strcasecmp(host, "_default_"))
+		strcpy(host, "*");
+	return conf_resolve4(p, label, host, port, sa);
+}
+
+/* <VirtualHost ADDR[:PORT] ...>: IP-based; two on the same address would
+ * be told apart by the Host (name-based), which kbal does not do yet */
+static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_vhost *v = &c->vhost[c->nvhost];
+
+	if (c->nvhost == KBAL_CONF_MAX_VHOST)
+		return perr(p, "too many <VirtualHost> sections (at most %d)", KBAL_CONF_MAX_VHOST);
+	if (argc - 1 > KBAL_CONF_VHOST_ADDRS)
+		return perr(p, "<VirtualHost>: more than %d addresses", KBAL_CONF_VHOST_ADDRS);
+	memset(v, 0, sizeof(*v));
+	for (int i = 1; i < argc; i++) {
+		struct sockaddr_in *sa = &v->addr[v->naddr];
+
+		if (vhost_addr(p, argv[i], sa))
+			return -1;
+		for (unsigned o = 0; o < c->nvhost; o++)
+			for (unsigned k = 0; k < c->vhost[o].naddr; k++)
+				if (c->vhost[o].addr[k].sin_addr.s_addr == sa->sin_addr.s_addr &&
+				    c->vhost[o].addr[k].sin_port == sa->sin_port)
+					return perr(p, "<VirtualHost %s>: the <VirtualHost> at line "
+						    "%d has this address too: name-based virtual "
+						    "hosts are not supported by kbal yet", argv[i],
+						    c->vhost[o].line);
+		v->naddr++;
+	}
+	v->line = p->line;
+	p->vhost = c->nvhost++;
+	conf_open_section(p, C_VHOST, "VirtualHost", argv[1]);
+	snprintf(p->vhost_arg, sizeof(p->vhost_arg), "%s", argv[1]);
+	return 0;
 }
 
 /* Timeout and ProxyTimeout: the latter wins, whatever the order */
@@ -276,7 +335,8 @@ static int kw_header(struct conf_parser *p, int argc, char **argv)
 const struct conf_keyword conf_kw_server[] = {
 	{ "LoadModule",        C_SERVER,              2, 2,             kw_loadmodule },
 	{ "Listen",            C_SERVER,              1, 2,             kw_listen },
-	{ "ServerName",        C_SERVER,              1, 1,             kw_servername },
+	{ "ServerName",        C_SERVER | C_VHOST,    1, 1,             kw_servername },
+	{ "<VirtualHost",      C_SERVER,              1, KBAL_CONF_VHOST_ADDRS, kw_virtualhost },
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
@@ -287,9 +347,9 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KbalPersistFile",   C_SERVER,              1, 1,             kw_persist },
 	{ "Header",            C_SERVER,              3, 5,             kw_header },
 	/* only logging or error pages: nothing about what goes where */
-	{ "LogLevel",          C_SERVER,              1, CONF_MAX_ARGS, kw_ignore },
-	{ "ServerAdmin",       C_SERVER,              1, 1,             kw_ignore },
-	{ "ServerTokens",      C_SERVER,              1, 1,             kw_ignore },
-	{ "ServerSignature",   C_SERVER,              1, 1,             kw_ignore },
+	{ "LogLevel",          C_SERVER | C_VHOST,    1, CONF_MAX_ARGS, kw_ignore },
+	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_ignore },
+	{ "ServerTokens",      C_SERVER | C_VHOST,    1, 1,             kw_ignore },
+	{ "ServerSignature",   C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ NULL }
 };

@@ -63,6 +63,10 @@ struct kbal_first {
 	uint32_t out_len[2], out_sent[2];
 	uint8_t out_owned[2];         /* out[dir] was malloc'd (manager page) */
 	uint8_t manager_wait;         /* a POST to the manager: answered at its end */
+	int8_t vhost;                 /* the <VirtualHost> of a request kbald
+				       * answers itself, -1: the server's */
+	struct kbal_authjob *authjob; /* its access check, out in authcheck's
+				       * thread: the exchange waits */
 	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */

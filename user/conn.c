@@ -289,8 +289,9 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 
 int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	/* a flow on the packet path is the program's */
-	if (c->pkt)
+	/* a flow on the packet path is the program's; an exchange whose
+	 * access check is out waits for it (exch_auth_done()) */
+	if (c->pkt || (c->f && c->f->authjob))
 		return 0;
 	for (int turn = 0; turn < CONN_TURNS; turn++) {
 		int moved = 0;
@@ -414,6 +415,17 @@ void conn_run_timers(struct kbal_daemon *d)
 		next = n->next;
 		if (d->loop.now < c->f->deadline)
 			continue;
+		if (c->f->authjob) {
+			/* the host name lookup or the password check took
+			 * longer than Timeout (the thread ends it later) */
+			kbal_authjob_cancel(c->f->authjob);
+			c->f->authjob = NULL;
+			log_warn("balancer-manager: the access check took longer than Timeout: 503");
+			exch_error(c, 503);
+			c->f->deadline = ~0ull;
+			conn_progress(d, c);
+			continue;
+		}
 		if (c->f->fd_wait) {
 			/* no descriptor came free within Timeout */
 			c->f->fd_wait = 0;

@@ -68,6 +68,22 @@ static void on_signal(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 	}
 }
 
+/* the manager's access checks that authcheck's thread answered */
+static void on_auth(void *data, uintptr_t obj, unsigned tag, uint32_t events)
+{
+	struct kbal_daemon *d = data;
+	struct kbal_authjob *j = kbal_authcheck_take(&d->auth), *next;
+
+	(void)obj, (void)tag, (void)events;
+	for (; j; j = next) {
+		struct kbal_conn *c = j->owner;
+
+		next = j->next;
+		exch_auth_done(d, c, j);
+		conn_progress(d, c);
+	}
+}
+
 /* SIGINT and SIGTERM stop, SIGHUP and SIGUSR1 (Apache's graceful)
  * restart in place: read from a signalfd in the loop */
 static int signals_init(struct kbal_daemon *d)
@@ -97,6 +113,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	memset(d, 0, sizeof(*d));
 	d->conf = conf;
 	d->sigfd = -1;
+	d->auth.efd = -1;
 	list_init(&d->first);
 	list_init(&d->idle);
 	list_init(&d->spliced);
@@ -111,6 +128,12 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	kbal_loop_on(&d->loop, KBAL_TAG_CLIENT, on_conn);
 	kbal_loop_on(&d->loop, KBAL_TAG_MEMBER, on_conn);
 	kbal_loop_on(&d->loop, KBAL_TAG_POOL, on_pool);
+	kbal_loop_on(&d->loop, KBAL_TAG_AUTH, on_auth);
+	err = kbal_authcheck_init(&d->auth);
+	if (!err)
+		err = kbal_loop_add(&d->loop, d->auth.efd, EPOLLIN, KBAL_TAG_AUTH, 0);
+	if (err)
+		goto fail;
 	err = kbal_maps_create(&d->maps, pin_dir, t ? t->lock_fd : -1, t != NULL,
 			       kbal_packet_end_stale);
 	if (t)
@@ -240,6 +263,7 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 	if (d->sigfd >= 0)
 		close(d->sigfd);
 	handover_fini(d);
+	kbal_authcheck_fini(&d->auth);
 	kbal_loop_fini(&d->loop);
 	kbal_maps_close(&d->maps);
 }

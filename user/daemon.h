@@ -18,6 +18,7 @@
 #define KBAL_DAEMON_H
 
 #include <stdint.h>
+#include "authcheck.h"
 #include "conf.h"
 #include "list.h"
 #include "decide.h"
@@ -99,6 +100,7 @@ struct kbal_daemon {
 	uint64_t pool_scan;
 	struct kbal_sockmap_state sm;
 	struct kbal_decide decide;  /* what the kernel may keep (decide.c) */
+	struct kbal_authcheck auth; /* the manager's slow access checks */
 	struct kbal_packet_state pk;
 	int stop;
 	/* restart in place (SIGHUP, SIGUSR1; restart.c): the first

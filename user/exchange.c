@@ -18,7 +18,7 @@
 #include <sys/uio.h>
 #include "conn-t.h"
 #include "daemon.h"
-#include "authn.h"
+#include "authcheck.h"
 #include "decide.h"
 #include "exchange.h"
 #include "flows.h"
@@ -65,6 +65,8 @@ void first_free(struct kbal_conn *c)
 {
 	if (!c->f)
 		return;
+	if (c->f->authjob)
+		kbal_authjob_cancel(c->f->authjob);   /* freed when answered */
 	for (int i = 0; i < 2; i++)
 		if (c->f->out_owned[i])
 			free(c->f->out[i]);
@@ -280,44 +282,58 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
  * answers (authz.h, authn.h), as httpd checks them: the address first, the
  * user only where the rules need one. 0 when the client may go on, else
  * the answer is under way (401 or 403) */
-static int authorize(struct kbal_conn *c, const struct kbal_authz *a)
+/* An access check's answer: 0 when granted, else -1 and the 401 or 403
+ * given */
+static int auth_verdict(struct kbal_conn *c, const struct kbal_authjob *j)
 {
-	const struct kbal_http_msg *rq = &c->f->msg[UP];
-	struct sockaddr_in local = { 0 };
-	socklen_t len = sizeof(local);
-	const struct kbal_http_header *h;
-	char user[KBAL_AUTHZ_NAME], ip[INET_ADDRSTRLEN], extra[200];
-	const char *why = NULL;
-	int r;
+	char ip[INET_ADDRSTRLEN], extra[200];
 
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
-		local.sin_addr.s_addr = 0;
-	r = kbal_authz_check(a, c->key.client_addr, local.sin_addr.s_addr, NULL);
-	if (r == KBAL_AUTHZ_NEED_USER) {
-		h = kbal_http_find(rq, c->f->buf[UP], "Authorization");
-		if (kbal_authn_basic(a, h ? c->f->buf[UP] + h->value.off : NULL,
-				     h ? h->value.len : 0, user, sizeof(user), &why)) {
-			r = kbal_authz_check(a, c->key.client_addr, local.sin_addr.s_addr, user);
-			/* httpd: a user denied is asked again (401) */
-			if (r != KBAL_AUTHZ_GRANTED) {
-				r = KBAL_AUTHZ_NEED_USER;
-				why = "a user the rules do not grant";
-			}
-		}
-	}
-	if (r == KBAL_AUTHZ_GRANTED)
+	if (j->result == KBAL_AUTHZ_GRANTED)
 		return 0;
 	inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip));
-	if (r == KBAL_AUTHZ_NEED_USER) {
-		if (why && strcmp(why, "no credentials"))
-			log_info("balancer-manager: %s: %s (401)", ip, why);
-		snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic realm=\"%s\"\r\n", a->realm);
+	if (j->result == KBAL_AUTHZ_NEED_USER) {
+		if (j->why && strcmp(j->why, "no credentials"))
+			log_info("balancer-manager: %s: %s (401)", ip, j->why);
+		snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic realm=\"%s\"\r\n",
+			 j->authz->realm);
 		exch_error_keep(c, 401, extra);
 		return -1;
 	}
-	log_info("balancer-manager: %s refused by its access rules (403)", ip);
+	log_info("balancer-manager: %s%s%s%s refused by its access rules (403)", ip,
+		 kbal_authz_needs_host(j->authz) ? " (" : "",
+		 kbal_authz_needs_host(j->authz) ? (j->cl.host ? j->cl.host : "no host name") : "",
+		 kbal_authz_needs_host(j->authz) ? ")" : "");
 	exch_error_keep(c, 403, NULL);
 	return -1;
+}
+
+/* Who may reach the manager (authcheck.h): 0 when granted; -1 when the
+ * answer (401, 403, 503) is given; 1 when the check went to the thread,
+ * the exchange waiting for exch_auth_done() */
+static int authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *a,
+		     uint32_t local)
+{
+	const struct kbal_http_msg *rq = &c->f->msg[UP];
+	const struct kbal_http_header *h = kbal_http_find(rq, c->f->buf[UP], "Authorization");
+	struct kbal_authz_client cl = { .addr = c->key.client_addr, .local = local };
+	struct kbal_authjob *j;
+	int queued, r;
+
+	j = kbal_authcheck_start(&d->auth, a, &cl, h ? c->f->buf[UP] + h->value.off : NULL,
+				 h ? h->value.len : 0, c, &queued);
+	if (!j) {
+		log_warn("balancer-manager: %u access checks waiting already, or no memory: 503",
+			 KBAL_AUTHCHECK_QUEUE);
+		exch_error(c, 503);
+		return -1;
+	}
+	if (queued) {
+		c->f->authjob = j;
+		return 1;
+	}
+	r = auth_verdict(c, j);
+	kbal_authjob_free(&d->auth, j);
+	return r;
 }
 
 /* the manager's answer: what the request changed (or why not), then the
@@ -334,7 +350,9 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 		.query_len = q ? (size_t)(url + rq->url.len - q - 1) : 0,
 		.referer = ref ? f->buf[UP] + ref->value.off : NULL,
 		.referer_len = ref ? ref->value.len : 0,
-		.server = f->host[0] ? f->host : d->conf->server_name,
+		.server = f->host[0] ? f->host :
+			  f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
+			  d->conf->vhost[f->vhost].server_name : d->conf->server_name,
 	};
 	char action[256], msg[512];
 	char *page;
@@ -394,6 +412,16 @@ static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
 	manager_answer(d, c);
 }
 
+void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_authjob *j)
+{
+	c->f->authjob = NULL;
+	if (!auth_verdict(c, j))
+		manager_request(d, c);
+	kbal_authjob_free(&d->auth, j);
+	if (!c->local)
+		exch_parse(d, c, UP);   /* a form's body read meanwhile */
+}
+
 /* The first request's head is complete: route it. */
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -413,17 +441,22 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->host[h->value.len] = '\0';
 	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
+		struct sockaddr_in local = { 0 };
+		socklen_t len = sizeof(local);
 		const struct kbal_authz *authz;
-		int manager = kbal_conf_match_location_authz(d->conf, url, rq->url.len, &authz) ==
-			      KBAL_HANDLER_MANAGER;
+		int manager;
 
-		if (manager && authorize(c, authz))
-			return;
-		if (manager) {
+		/* the <Location>s of the server and of the <VirtualHost> that
+		 * the address the client reached selects */
+		if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
+			local.sin_addr.s_addr = 0;
+		f->vhost = kbal_conf_vhost(d->conf, &local);
+		manager = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
+							 &authz) == KBAL_HANDLER_MANAGER;
+		if (!manager)
+			exch_error_keep(c, 404, NULL);
+		else if (!authorize(d, c, authz, local.sin_addr.s_addr))
 			manager_request(d, c);
-			return;
-		}
-		exch_error_keep(c, 404, NULL);
 		return;
 	}
 	f->pass = pass;
@@ -570,7 +603,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			else
 				c->phase[UP] = P_BODY;
 			exch_request_head(d, c);
-			if (c->local)
+			if (c->local || f->authjob)
 				return;
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->msg_end);

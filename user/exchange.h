@@ -31,6 +31,10 @@ int exch_write(struct kbal_conn *c, int dir);
 /* feed what was read of direction dir to its parser and act on it: the
  * request routed and its member picked, the response's head rewritten */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int dir);
+/* The manager's access check that went to authcheck's thread answered:
+ * the exchange goes on (kbald's loop, KBAL_TAG_AUTH, then conn_progress()) */
+struct kbal_authjob;
+void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_authjob *j);
 
 /* the exchange on a kept member connection is over, the client's goes on:
  * it waits for its next request without buffers (the idle list) */

@@ -21,6 +21,7 @@ enum kbal_tag {
 	KBAL_TAG_POOL       = 4,   /* an idle member connection (pool.h) */
 	KBAL_TAG_SK_EVENTS  = 5,   /* kbal_sk_events (sockmap backpressure) */
 	KBAL_TAG_PKT_EVENTS = 6,   /* kbal_pkt_events (packet path) */
+	KBAL_TAG_AUTH       = 7,   /* access checks answered (authcheck.h) */
 	KBAL_TAG_MAX        = 8,
 };
 

@@ -16,6 +16,13 @@ static uint32_t ip(const char *s)
 	return a.s_addr;
 }
 
+static int check(const struct kbal_authz *a, const char *addr, const char *user, const char *host)
+{
+	struct kbal_authz_client cl = { .addr = ip(addr), .user = user, .host = host };
+
+	return kbal_authz_check(a, &cl);
+}
+
 /* the manager's <Location> with body; the client's verdict for each of
  * addrs, "1"/"0" per address, from local 192.0.2.1 */
 static void expect(const char *body, const char *const *addrs, const char *want)
@@ -124,10 +131,50 @@ UNIT_TEST(authz_users)
 	a = &c->location[0].authz;
 	ASSERT_STREQ(a->realm, "BM", "AuthName");
 	ASSERT_EQ(a->nuser, 2, "users");
-	ASSERT_EQ(kbal_authz_check(a, ip("10.1.0.5"), 0, NULL), KBAL_AUTHZ_GRANTED, "10.1: the address");
-	ASSERT_EQ(kbal_authz_check(a, ip("10.3.0.5"), 0, NULL), KBAL_AUTHZ_NEED_USER, "10.3: a user could");
-	ASSERT_EQ(kbal_authz_check(a, ip("10.3.0.5"), 0, "bob"), KBAL_AUTHZ_GRANTED, "10.3 as bob");
-	ASSERT_EQ(kbal_authz_check(a, ip("10.3.0.5"), 0, "carol"), KBAL_AUTHZ_DENIED, "10.3 as carol");
-	ASSERT_EQ(kbal_authz_check(a, ip("10.2.0.5"), 0, "bob"), KBAL_AUTHZ_DENIED, "10.2 as bob");
+	ASSERT_EQ(check(a, "10.1.0.5", NULL, NULL), KBAL_AUTHZ_GRANTED, "10.1: the address");
+	ASSERT_EQ(check(a, "10.3.0.5", NULL, NULL), KBAL_AUTHZ_NEED_USER, "10.3: a user could");
+	ASSERT_EQ(check(a, "10.3.0.5", "bob", NULL), KBAL_AUTHZ_GRANTED, "10.3 as bob");
+	ASSERT_EQ(check(a, "10.3.0.5", "carol", NULL), KBAL_AUTHZ_DENIED, "10.3 as carol");
+	ASSERT_EQ(check(a, "10.2.0.5", "bob", NULL), KBAL_AUTHZ_DENIED, "10.2 as bob");
+	free(c);
+}
+
+UNIT_TEST(authz_host)
+{
+	static char text[2048];
+	struct kbal_conf *c = calloc(1, sizeof(*c));
+	char err[512];
+	const struct kbal_authz *a;
+
+	/* httpd's in_domain(): whole labels only */
+	ASSERT_EQ(kbal_authz_in_domain("example.org", "www.example.org"), 1, "a subdomain");
+	ASSERT_EQ(kbal_authz_in_domain(".example.org", "www.example.org"), 1, "a leading dot");
+	ASSERT_EQ(kbal_authz_in_domain("example.org", "EXAMPLE.ORG"), 1, "case");
+	ASSERT_EQ(kbal_authz_in_domain("example.org", "badexample.org"), 0, "not a label");
+	ASSERT_EQ(kbal_authz_in_domain("www.example.org", "example.org"), 0, "longer");
+	ASSERT_EQ(kbal_authz_in_domain("", "example.org"), 0, "empty");
+	snprintf(text, sizeof(text), "Listen 8080\n<Proxy balancer://c>\nBalancerMember "
+		 "http://127.0.0.1:9001\n</Proxy>\nProxyPass /bm !\nProxyPass / balancer://c/\n"
+		 "<Location /bm>\nSetHandler balancer-manager\n<RequireAll>\n"
+		 "Require host admin.example .ops.example\nRequire not host bad.ops.example\n"
+		 "</RequireAll>\n</Location>\n");
+	if (!ASSERT_EQ(kbal_conf_parse("t.conf", text, c, err, sizeof(err), NULL, NULL), 0, err)) {
+		free(c);
+		return;
+	}
+	a = &c->location[0].authz;
+	ASSERT_EQ(kbal_authz_needs_host(a), 1, "needs the host name");
+	ASSERT_EQ(a->nhost, 3, "names");
+	ASSERT_EQ(check(a, "10.0.0.1", NULL, "admin.example"), KBAL_AUTHZ_GRANTED, "the name");
+	ASSERT_EQ(check(a, "10.0.0.1", NULL, "x.ops.example"), KBAL_AUTHZ_GRANTED, "the domain");
+	ASSERT_EQ(check(a, "10.0.0.1", NULL, "bad.ops.example"), KBAL_AUTHZ_DENIED, "not host");
+	ASSERT_EQ(check(a, "10.0.0.1", NULL, "nadmin.example"), KBAL_AUTHZ_DENIED, "another");
+	ASSERT_EQ(check(a, "127.0.0.1", NULL, NULL), KBAL_AUTHZ_DENIED, "no name found");
+	free(c);
+	c = calloc(1, sizeof(*c));
+	snprintf(text, sizeof(text), "Listen 8080\n<Location /bm>\nSetHandler balancer-manager\n"
+		 "Require host bad_name\n</Location>\n");
+	ASSERT_EQ(kbal_conf_parse("t.conf", text, c, err, sizeof(err), NULL, NULL), -1, "bad name");
+	ASSERT_STREQ(err, "t.conf:4: Require host bad_name: not a host or domain name", "error");
 	free(c);
 }

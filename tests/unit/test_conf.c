@@ -176,8 +176,8 @@ UNIT_TEST(conf_example_loads)
 
 	ASSERT_EQ(kbal_conf_match_pass(c, "/balancer-manager", 17), 0, "manager excluded");
 	ASSERT_EQ(kbal_conf_match_pass(c, "/index.html", 11), 1, "rest proxied");
-	ASSERT_EQ(kbal_conf_match_location(c, "/balancer-manager?b=x", 21), KBAL_HANDLER_MANAGER, "manager");
-	ASSERT_EQ(kbal_conf_match_location(c, "/x", 2), KBAL_HANDLER_NONE, "no handler");
+	ASSERT_EQ(kbal_conf_match_location(c, -1, "/balancer-manager?b=x", 21), KBAL_HANDLER_MANAGER, "manager");
+	ASSERT_EQ(kbal_conf_match_location(c, -1, "/x", 2), KBAL_HANDLER_NONE, "no handler");
 out:
 	done(r);
 }
@@ -618,16 +618,77 @@ UNIT_TEST(conf_uri_path)
 	ASSERT_EQ(kbal_conf_uri_path("/0123456789", 11, out, 8), -ENAMETOOLONG, "too long");
 }
 
+static struct sockaddr_in sa4(const char *addr, unsigned port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	return sa;
+}
+
+/* <VirtualHost>: picked by the address the client reached, as httpd's
+ * vhost.c; its <Location>s apply after the server's, and only in it */
+UNIT_TEST(conf_virtualhost)
+{
+	struct run *r = run("Listen 8080\nListen 127.0.0.1:8081\nListen 8082\n"
+			    "<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n</Proxy>\n"
+			    "ProxyPass /bm !\nProxyPass / balancer://c/\n"
+			    "<VirtualHost 127.0.0.1:8081>\nServerName admin.test\n"
+			    "<Location /bm>\nSetHandler balancer-manager\nRequire ip 127.0.0.1\n"
+			    "</Location>\n</VirtualHost>\n"
+			    "<VirtualHost *:8082 _default_:8083>\n</VirtualHost>\n"
+			    "<VirtualHost 127.0.0.2>\n</VirtualHost>\n");
+	struct sockaddr_in a1 = sa4("127.0.0.1", 8081), a0 = sa4("127.0.0.1", 8080),
+			   a2 = sa4("10.0.0.1", 8082), a3 = sa4("127.0.0.2", 8080),
+			   a4 = sa4("127.0.0.3", 8083);
+	const struct kbal_authz *az;
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->nvhost, 3, "three");
+		ASSERT_STREQ(r->c->vhost[0].server_name, "admin.test", "its ServerName");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a1), 0, "127.0.0.1:8081");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a0), -1, "127.0.0.1:8080: the server's");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a2), 1, "*:8082");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a3), 2, "127.0.0.2, any port");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a4), 1, "_default_:8083");
+		ASSERT_EQ(kbal_conf_match_location_authz(r->c, 0, "/bm", 3, &az),
+			  KBAL_HANDLER_MANAGER, "the manager in its virtual host");
+		ASSERT_EQ(az->nnode, 2, "with its rules");
+		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/bm", 3), KBAL_HANDLER_NONE,
+			  "not on the server's addresses");
+		ASSERT_EQ(kbal_conf_match_location(r->c, 1, "/bm", 3), KBAL_HANDLER_NONE,
+			  "nor in another virtual host");
+		ASSERT_STREQ(r->warn, "", "no warning");
+	}
+	done(r);
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyPass / balancer://c/\n</VirtualHost>\n",
+		   "t.conf:6: ProxyPass is not allowed inside <VirtualHost> by kbal (it takes "
+		   "<Location> sections and ServerName there; the server's ProxyPass rules and "
+		   "balancers apply in every virtual host, as httpd's inheritance) "
+		   "(<VirtualHost *:8080> at line 5)");
+	expect_err(HEAD "<VirtualHost *:8080>\n</VirtualHost>\n<VirtualHost *:8080>\n",
+		   "t.conf:7: <VirtualHost *:8080>: the <VirtualHost> at line 5 has this address "
+		   "too: name-based virtual hosts are not supported by kbal yet");
+	expect_err(HEAD "<VirtualHost *:8080>\n<Location /x>\n</VirtualHost>\n",
+		   "t.conf:7: Expected </Location> but saw </VirtualHost> (<Location /x> is at line 6)");
+	expect_err(HEAD "<VirtualHost [::1]:80>\n</VirtualHost>\n",
+		   "t.conf:5: <VirtualHost [::1]:80>: IPv6 not supported yet");
+	r = run(HEAD TAIL "<VirtualHost 127.0.0.9:9999>\n</VirtualHost>\n");
+	ASSERT_STREQ(r->warn, "t.conf:6: <VirtualHost>: no Listen takes any of its addresses: "
+		     "it serves nothing\n", "a virtual host nothing reaches");
+	done(r);
+}
+
 UNIT_TEST(conf_match_location)
 {
 	struct run *r = run(HEAD TAIL "<Location /bm>\nSetHandler balancer-manager\nProxyPass !\n</Location>\n"
 			    "<Location /bm/sub>\n</Location>\n");
 
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
-		ASSERT_EQ(kbal_conf_match_location(r->c, "/bm", 3), KBAL_HANDLER_MANAGER, "/bm");
-		ASSERT_EQ(kbal_conf_match_location(r->c, "/bm/sub/x", 9), KBAL_HANDLER_MANAGER, "merged");
-		ASSERT_EQ(kbal_conf_match_location(r->c, "/bmx", 4), KBAL_HANDLER_NONE, "/bmx");
-		ASSERT_EQ(kbal_conf_match_location(r->c, "/x/../bm", 8), KBAL_HANDLER_MANAGER, "normalized");
+		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/bm", 3), KBAL_HANDLER_MANAGER, "/bm");
+		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/bm/sub/x", 9), KBAL_HANDLER_MANAGER, "merged");
+		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/bmx", 4), KBAL_HANDLER_NONE, "/bmx");
+		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/x/../bm", 8), KBAL_HANDLER_MANAGER, "normalized");
 	}
 	done(r);
 	expect_err(HEAD "<Location /x>\nSetHandler server-status\n</Location>\n",
@@ -691,12 +752,12 @@ UNIT_TEST(conf_access_control)
 		   "or network");
 	expect_err(BM("Require ip 10.0.0.0/255.0.255.0\n"), "t.conf:8: Require ip "
 		   "10.0.0.0/255.0.255.0: not an address or network");
-	expect_err(BM("Require host example.com\n"), "t.conf:8: Require host: not supported by kbal "
-		   "yet (all, ip, local, user and valid-user are)");
+	expect_err(BM("Require forward-dns example.com\n"), "t.conf:8: Require forward-dns: not "
+		   "supported by kbal yet (all, ip, host, local, user and valid-user are)");
 	expect_err(BM("Require all maybe\n"), "t.conf:8: Require all maybe: must be granted or "
 		   "denied");
 	expect_err(BM("Allow from example.com\n"), "t.conf:8: Allow from example.com: not an "
-		   "address or network (host names are not supported by kbal yet)");
+		   "address or network (host names are not supported by kbal yet: Require host is)");
 	expect_err(BM("Deny 10.0.0.1\n"), "t.conf:8: Deny: must be followed by 'from'");
 	expect_err(BM("Order allow,deny,allow\n"), "t.conf:8: Order allow,deny,allow: unknown order "
 		   "(Deny,Allow, Allow,Deny or Mutual-failure)");
