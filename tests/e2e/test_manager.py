@@ -3,6 +3,7 @@
 before `ProxyPass /` keeps it from being proxied (first match wins)."""
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -455,6 +456,11 @@ def test_manager_adds_a_member():
         xml = manager_xml(env)
         check(re.search(r"<httpd:name>%s</httpd:name>.*?<httpd:status>Init Dis </httpd:status>"
                         % re.escape(w3), xml, re.S), "the XML view: %s" % xml)
+        bal = json.loads(env.get("/balancer-manager?json=1").body)["balancers"][0]
+        eq(bal["slots"], 3, "the JSON view's slots")
+        eq([(w["url"], w["status_words"], w["added_at_run_time"]) for w in bal["members"]],
+           [(env.member_url(1), "Init Ok ", False), (env.member_url(2), "Init Ok ", False),
+            (w3, "Init Dis ", True)], "the JSON view's members")
         check("mycluster %s: added at run time" % w3 in env.kbalctl("status"),
               "kbalctl status:\n" + env.kbalctl("status"))
         check("added at run time" in env.kbald_stderr(), "kbald's log")
