@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 9
+#define KBAL_LAYOUT_VERSION 10
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -71,7 +71,8 @@ enum kbal_balancer_flags {
 struct kbal_meta {
 	__u32 layout;        /* KBAL_LAYOUT_VERSION */
 	__u32 nbalancers;    /* entries used in kbal_balancers */
-	__u32 nmembers;      /* entries used in kbal_members */
+	__u32 nmembers;      /* entries given to balancers in kbal_members:
+			      * their members and free slots */
 	__u32 pid;           /* the kbald that owns the pins */
 	__u64 started_ns;    /* CLOCK_REALTIME of its start (of the image, at a
 			      * restart in place) */
@@ -87,14 +88,20 @@ struct kbal_balancer {
 	__u32 lbmethod;                /* enum kbal_lbmethod */
 	__u32 flags;                   /* enum kbal_balancer_flags */
 	__u32 first_member;            /* index of its first kbal_members entry */
-	__u32 nmembers;                /* its members are contiguous */
+	__u32 nmembers;                /* its members are contiguous: first_member
+					* to first_member + nmembers - 1; written
+					* last when a member is added (release) */
 	__u32 timeout_ms;              /* connect timeout to a member */
 	__u32 splice;                  /* enum kbal_splice_mode */
 	__u32 gen;                     /* bumped by whatever changes a member's
 					* status (kbald, the manager, kbalctl): a
 					* request the kernel keeps was decided
 					* under the same generation (kbal_sk_http) */
-	__u32 pad;
+	__u32 slots;                   /* its entries: nmembers members, then
+					* slots - nmembers free ones (growth=), where
+					* the manager or kbalctl add adds a member.
+					* A free slot is no member: nothing picks,
+					* lists or counts it (url "") */
 };
 _Static_assert(sizeof(struct kbal_balancer) == 128, "ABI kbal_balancer");
 
@@ -105,7 +112,8 @@ enum kbal_splice_mode {
 };
 
 /*
- * kbal_members[i], i < meta.nmembers: the manager's state. kbald reads it
+ * kbal_members[i], i < meta.nmembers: the manager's state (entries past
+ * their balancer's nmembers are free slots, see kbal_balancer.slots). kbald reads it
  * for every pick (mmap, no syscall) and kbalctl writes `status` in place,
  * so a change counts for the next connection. Counters are kbald's.
  */
@@ -136,15 +144,21 @@ _Static_assert(sizeof(struct kbal_member) == 192, "ABI kbal_member");
  * kbal_members[i], where an operator may change it at run time (the
  * manager, kbalctl set): a change is a difference from this (kbalctl
  * status, the page), kbalctl reset writes it back, and a restart in place
- * keeps the changes. Written at start-up only. */
+ * keeps the changes. Written at start-up, and when a member is added. */
 struct kbal_member_conf {
 	__u32 status;                  /* KBAL_ST_* but E */
 	__u32 loadfactor;
 	__u32 lbset;
-	__u32 _pad;
+	__u32 flags;                   /* enum kbal_member_conf_flags */
 	char  route[KBAL_ROUTE_LEN];
 };
 _Static_assert(sizeof(struct kbal_member_conf) == 48, "ABI kbal_member_conf");
+
+enum kbal_member_conf_flags {
+	KBAL_MC_ADDED = 1u << 0,       /* no BalancerMember: added at run time into a
+					* free slot (b_nwrkr, kbalctl add); the values
+					* above are what it started with */
+};
 
 /* kbal_flows: one entry per live client connection, keyed by the client. */
 struct kbal_flow_key {

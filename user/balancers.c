@@ -3,7 +3,9 @@
  * balancers.c - the configuration's balancers and members into the maps
  * (kbal_balancers, kbal_members), where kbald routes from and the manager,
  * kbalctl and bpftool read and write them; each balancer's
- * ProxyPassReverse rules; each member's pool of kept connections.
+ * ProxyPassReverse rules; each member's pool of kept connections. A
+ * balancer's growth= free slots follow its members; a member added into
+ * one at run time gets its pool and rules when kbald sees it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +15,42 @@
 #include "balancers.h"
 #include "proxy_header.h"
 #include "daemon.h"
+#include "log.h"
+
+/* kbald's side of member k of balancer b: its pool, a BalancerMember's
+ * (a member added at run time has one without parameters) */
+static void member_pool(struct kbal_daemon *d, unsigned b, const struct kbal_conf_member *cm,
+			unsigned k)
+{
+	/* a member connection with a PROXY header is one client's: none is
+	 * kept for another */
+	kbal_pool_set(&d->pool, k,
+		      cm->reuse && d->conf->balancers[b].proxy_protocol == KBAL_PP_OFF ?
+		      cm->pool_max : 0, cm->pool_ttl_ms);
+}
+
+static void member_load(struct kbal_daemon *d, unsigned b, const struct kbal_conf_member *cm,
+			unsigned nm)
+{
+	struct kbal_member *m = &d->maps.members[nm];
+
+	snprintf(m->route, sizeof(m->route), "%s", cm->route);
+	snprintf(m->url, sizeof(m->url), "%s", cm->url);
+	m->status = cm->status;
+	m->addr = cm->addr.sin_addr.s_addr;
+	m->port = ntohs(cm->addr.sin_port);
+	m->lbset = cm->lbset;
+	m->loadfactor = cm->loadfactor ?: 1;
+	m->retry_sec = cm->retry_sec;
+	m->connect_timeout_ms = cm->connect_timeout_ms;
+	/* what run-time changes are told from (kbal_shared.h) */
+	d->maps.members_conf[nm] = (struct kbal_member_conf){
+		.status = m->status & ~KBAL_ST_ERROR, .loadfactor = m->loadfactor,
+		.lbset = m->lbset,
+	};
+	memcpy(d->maps.members_conf[nm].route, m->route, sizeof(m->route));
+	member_pool(d, b, cm, nm);
+}
 
 int balancers_load(struct kbal_daemon *d)
 {
@@ -33,35 +71,19 @@ int balancers_load(struct kbal_daemon *d)
 		mb->nmembers = cb->nmembers;
 		mb->timeout_ms = cb->timeout_ms ?: conf->timeout_ms;
 		mb->splice = cb->splice;
-		for (unsigned i = 0; i < cb->nmembers; i++, nm++) {
-			const struct kbal_conf_member *cm = &cb->members[i];
+		mb->slots = cb->nmembers + cb->growth;
+		if (nm + mb->slots > KBAL_MAX_MEMBERS)
+			return -E2BIG;
+		for (unsigned i = 0; i < mb->slots; i++, nm++) {
 			struct kbal_member *m = &d->maps.members[nm];
 
-			if (nm >= KBAL_MAX_MEMBERS)
-				return -E2BIG;
 			memset(m, 0, sizeof(*m));
-			snprintf(m->route, sizeof(m->route), "%s", cm->route);
-			snprintf(m->url, sizeof(m->url), "%s", cm->url);
+			memset(&d->maps.members_conf[nm], 0, sizeof(d->maps.members_conf[nm]));
 			m->balancer = b;
-			m->status = cm->status;
-			m->addr = cm->addr.sin_addr.s_addr;
-			m->port = ntohs(cm->addr.sin_port);
-			m->lbset = cm->lbset;
-			m->loadfactor = cm->loadfactor ?: 1;
-			m->retry_sec = cm->retry_sec;
-			m->connect_timeout_ms = cm->connect_timeout_ms;
-			/* what run-time changes are told from (kbal_shared.h) */
-			d->maps.members_conf[nm] = (struct kbal_member_conf){
-				.status = m->status & ~KBAL_ST_ERROR, .loadfactor = m->loadfactor,
-				.lbset = m->lbset,
-			};
-			memcpy(d->maps.members_conf[nm].route, m->route, sizeof(m->route));
-			/* a member connection with a PROXY header is one
-			 * client's: none is kept for another */
-			kbal_pool_set(&d->pool, nm,
-				      cm->reuse && cb->proxy_protocol == KBAL_PP_OFF ? cm->pool_max : 0,
-				      cm->pool_ttl_ms);
+			if (i < cb->nmembers)
+				member_load(d, b, &cb->members[i], nm);
 		}
+		d->set_up[b] = cb->nmembers;
 		/* the manager's nonce: as configured, or a random one per start
 		 * (Apache makes one per start too) */
 		if (cb->nonce_none) {
@@ -76,13 +98,45 @@ int balancers_load(struct kbal_daemon *d)
 			for (unsigned k = 0; k < sizeof(r); k++)
 				snprintf(d->nonce[b] + 2 * k, 3, "%02x", r[k]);
 		}
-		err = kbal_rewrite_rev_build(conf, b, &d->rev[b]);
+		err = kbal_rewrite_rev_build(conf, b, &d->maps.members[mb->first_member],
+					     cb->nmembers, &d->rev[b]);
 		if (err)
 			return err;
 	}
 	d->maps.meta->nbalancers = conf->nbalancers;
 	d->maps.meta->nmembers = nm;
 	return 0;
+}
+
+void balancers_sync(struct kbal_daemon *d)
+{
+	for (unsigned b = 0; b < d->maps.meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
+		const struct kbal_balancer *bal = &d->maps.balancers[b];
+		unsigned n = __atomic_load_n(&bal->nmembers, __ATOMIC_ACQUIRE);
+		struct kbal_conf_member defaults;
+		struct kbal_rev_set rs;
+
+		if (n == d->set_up[b])
+			continue;
+		kbal_conf_member_defaults(&defaults);
+		for (unsigned i = d->set_up[b]; i < n && bal->first_member + i < KBAL_MAX_MEMBERS; i++) {
+			member_pool(d, b, &defaults, bal->first_member + i);
+			log_info("balancer://%s: member %s added at run time (%s), slot %u of %u",
+				 bal->name, d->maps.members[bal->first_member + i].url,
+				 d->maps.members[bal->first_member + i].status & KBAL_ST_DISABLED ?
+				 "disabled" : "enabled", i + 1, bal->slots);
+		}
+		d->set_up[b] = n;
+		/* ProxyPassReverse covers it too, as Apache's balancer's workers */
+		if (kbal_rewrite_rev_build(d->conf, b, &d->maps.members[bal->first_member], n, &rs)) {
+			kbal_rewrite_rev_free(&rs);
+			log_warn("balancer://%s: out of memory: ProxyPassReverse leaves out the "
+				 "members added at run time", bal->name);
+			continue;
+		}
+		kbal_rewrite_rev_free(&d->rev[b]);
+		d->rev[b] = rs;
+	}
 }
 
 void balancers_fini(struct kbal_daemon *d)

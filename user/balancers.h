@@ -11,4 +11,9 @@ struct kbal_daemon;
 int balancers_load(struct kbal_daemon *d);
 void balancers_fini(struct kbal_daemon *d);
 
+/* Members added at run time (the manager, kbalctl add) since kbald last
+ * looked: their pool and the balancer's ProxyPassReverse rules, logged.
+ * Each loop turn; a member added is disabled, so nothing picks it before. */
+void balancers_sync(struct kbal_daemon *d);
+
 #endif

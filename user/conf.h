@@ -66,6 +66,9 @@ struct kbal_conf_balancer {
 					   * inherits the server's; default off */
 	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion (inherits the server's);
 					   * "": the system's default */
+	unsigned growth;                  /* ProxySet growth=: free member slots for
+					   * members added at run time (the manager's
+					   * b_nwrkr, kbalctl add), 0 to 100 */
 	unsigned nmembers;
 	struct kbal_conf_member members[KBAL_MAX_MEMBERS];
 	int line;                         /* line of <Proxy balancer://...> */
@@ -204,6 +207,17 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
  * struct kbal_authz, which lets loopback clients only) */
 unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
 					size_t len, const struct kbal_authz **authz);
+
+/* A BalancerMember's values when it has no parameters */
+void kbal_conf_member_defaults(struct kbal_conf_member *m);
+
+/* A member's URL as BalancerMember reads it (http://HOST[:PORT][/], IPv4),
+ * into m with a BalancerMember's defaults (no parameters, its connect
+ * timeout left 0: the balancer's); numeric: HOST must be an IPv4 address
+ * (no name lookup, which would hold kbald's loop). 0, or -1 with why in err
+ * (a sentence without file or line). */
+int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *m, char *err,
+			 size_t errlen);
 
 /* The URL-path of a request-target as httpd matches it (its r->uri): the
  * absolute-form's scheme://host skipped, query dropped, %XX decoded, dot

@@ -154,9 +154,15 @@ int conf_finish(struct conf_parser *p)
 			p->timeout_ms ? p->timeout_ms : 60000;
 	if (!c->keepalive_timeout_ms)
 		c->keepalive_timeout_ms = 5000;   /* Apache's default */
-	for (unsigned i = 0; i < c->nbalancers; i++) {
+	for (unsigned i = 0, slots = 0; i < c->nbalancers; i++) {
 		struct kbal_conf_balancer *b = &c->balancers[i];
 
+		/* growth= slots are kbal_members entries as members are */
+		slots += c->balancers[i].nmembers + c->balancers[i].growth;
+		if (slots > KBAL_MAX_MEMBERS)
+			return conf_perr_at(p, b->line, "balancer://%s: too many members with the "
+					    "free slots of growth= (at most %d in all balancers)",
+					    b->name, KBAL_MAX_MEMBERS);
 		if (!b->nmembers)
 			return conf_perr_at(p, b->line, "balancer://%s has no BalancerMember", b->name);
 		if (!b->splice_set && c->splice_set) {

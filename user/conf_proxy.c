@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include "conf_parse.h"
 
 static int is_balancer_url(const char *s)
@@ -254,6 +255,13 @@ static int b_nonce(struct conf_parser *p, void *obj, UNUSED const struct conf_pa
 	return 0;
 }
 
+/* growth=N: N free member slots (Apache's limit: 1 to 100) */
+static int b_growth(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		    const char *val, const char *label)
+{
+	return conf_parse_uint(p, label, val, 1, 100, &((struct kbal_conf_balancer *)obj)->growth);
+}
+
 static const struct conf_param balancer_params[] = {
 	{ "nonce",            b_nonce },
 	{ "lbmethod",         b_lbmethod },
@@ -261,9 +269,9 @@ static const struct conf_param balancer_params[] = {
 	{ "stickysessionsep", b_stickysep },
 	{ "nofailover",       b_nofailover },
 	{ "timeout",          b_timeout },
+	{ "growth",           b_growth },
 	/* accepted with no effect in kbal */
 	{ "maxattempts",      conf_pm_num },
-	{ "growth",           conf_pm_num },
 	{ "scolonpathdelim",  conf_pm_choice, "On|Off" },
 	{ "forcerecovery",    conf_pm_choice, "On|Off" },
 	{ "failonstatus",     conf_pm_unsupported, "failonstatus= is not supported yet" },
@@ -288,40 +296,29 @@ static int kw_preservehost(struct conf_parser *p, UNUSED int argc, char **argv)
 	return conf_parse_onoff(p, "ProxyPreserveHost", argv[1], &p->conf->preserve_host);
 }
 
-/* BalancerMember [balancer://NAME] http://HOST[:PORT][/] [key=value...] */
-static int kw_member(struct conf_parser *p, int argc, char **argv)
+void kbal_conf_member_defaults(struct kbal_conf_member *m)
 {
-	struct kbal_conf *c = p->conf;
-	struct kbal_conf_balancer *b;
-	struct kbal_conf_member *m;
-	const char *url, *h, *e;
-	char host[KBAL_NAME_LEN], label[300];
-	unsigned port = 80, total = 0, k;
-	int bi = p->bal, i = 1;
-
-	if (p->ctx == C_SERVER) {
-		if (argc < 3 || !is_balancer_url(argv[1]))
-			return perr(p, "BalancerMember outside <Proxy balancer://NAME> needs balancer://NAME first");
-		if ((bi = balancer_ref(p, argv[i++], NULL)) < 0)
-			return -1;
-	}
-	b = &c->balancers[bi];
-	if (!b->line)
-		b->line = p->line;
-	for (k = 0; k < c->nbalancers; k++)
-		total += c->balancers[k].nmembers;
-	if (total == KBAL_MAX_MEMBERS)
-		return perr(p, "too many members (at most %d in all balancers)", KBAL_MAX_MEMBERS);
-	m = &b->members[b->nmembers];
 	memset(m, 0, sizeof(*m));
 	m->loadfactor = 1;
 	m->retry_sec = 60;
 	m->reuse = 1;
 	m->pool_max = KBAL_POOL_MAX;
 	m->pool_ttl_ms = KBAL_POOL_TTL_MS;
+}
+
+/* m's defaults and its URL (http://HOST[:PORT][/]), as BalancerMember
+ * takes it; the host's IPv4 address resolved (numeric: given) */
+static int member_url(struct conf_parser *p, struct kbal_conf_member *m, const char *url,
+		      int numeric)
+{
+	const char *h, *e;
+	char host[KBAL_NAME_LEN], label[300];
+	unsigned port = 80;
+	struct in_addr a;
+
+	kbal_conf_member_defaults(m);
 	m->line = p->line;
 
-	url = argv[i++];
 	snprintf(label, sizeof(label), "BalancerMember %s", url);
 	if (!strncasecmp(url, "https://", 8))
 		return perr(p, "%s: https members need TLS, not supported", label);
@@ -354,6 +351,48 @@ static int kw_member(struct conf_parser *p, int argc, char **argv)
 		strcpy(m->hostport, host);
 	else
 		snprintf(m->hostport, sizeof(m->hostport), "%.48s:%u", host, port);
+	if (numeric && inet_pton(AF_INET, host, &a) != 1)
+		return perr(p, "%s: give an IPv4 address here: kbald does not look a name up "
+			    "while it serves (it would hold every connection); kbalctl add does",
+			    label);
+	return conf_resolve4(p, label, host, port, &m->addr);
+}
+
+int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *m, char *err,
+			 size_t errlen)
+{
+	struct conf_parser p = { .err = err, .errlen = errlen };
+
+	return member_url(&p, m, url, numeric);
+}
+
+/* BalancerMember [balancer://NAME] http://HOST[:PORT][/] [key=value...] */
+static int kw_member(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_balancer *b;
+	struct kbal_conf_member *m;
+	char label[300];
+	unsigned total = 0, k;
+	int bi = p->bal, i = 1;
+
+	if (p->ctx == C_SERVER) {
+		if (argc < 3 || !is_balancer_url(argv[1]))
+			return perr(p, "BalancerMember outside <Proxy balancer://NAME> needs balancer://NAME first");
+		if ((bi = balancer_ref(p, argv[i++], NULL)) < 0)
+			return -1;
+	}
+	b = &c->balancers[bi];
+	if (!b->line)
+		b->line = p->line;
+	for (k = 0; k < c->nbalancers; k++)
+		total += c->balancers[k].nmembers;
+	if (total == KBAL_MAX_MEMBERS)
+		return perr(p, "too many members (at most %d in all balancers)", KBAL_MAX_MEMBERS);
+	m = &b->members[b->nmembers];
+	snprintf(label, sizeof(label), "BalancerMember %s", argv[i]);
+	if (member_url(p, m, argv[i++], 0))
+		return -1;
 	for (k = 0; k < b->nmembers; k++)
 		if (!strcasecmp(b->members[k].url, m->url))
 			return perr(p, "%s: already a member of balancer://%s (line %d)",
@@ -368,8 +407,6 @@ static int kw_member(struct conf_parser *p, int argc, char **argv)
 		if (!strcmp(b->members[k].route, m->route))
 			return perr(p, "%s: route=%s is already used by the member at line %d",
 				    label, m->route, b->members[k].line);
-	if (conf_resolve4(p, label, host, port, &m->addr))
-		return -1;
 	b->nmembers++;
 	return 0;
 }

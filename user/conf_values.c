@@ -28,7 +28,9 @@ int conf_perr_at(struct conf_parser *p, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (line > 0)
+	if (!p->file)          /* not a file's (kbal_conf_member_url) */
+		snprintf(p->err, p->errlen, "%s", msg);
+	else if (line > 0)
 		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
 	else
 		snprintf(p->err, p->errlen, "%s: %s", p->file, msg);

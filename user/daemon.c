@@ -222,6 +222,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		conn_run_ready(d);
 		conn_run_timers(d);
 		handover_tick(d);
+		balancers_sync(d);
 		if (d->loop.now - d->pool_scan >= POOL_SCAN_NS) {
 			d->pool_scan = d->loop.now;
 			kbal_pool_expire(&d->pool, d->maps.meta->nmembers, d->loop.now);

@@ -88,6 +88,9 @@ struct kbal_daemon {
 	struct kbal_accept_state acc;
 	struct kbal_rev_set rev[KBAL_MAX_BALANCERS];  /* ProxyPassReverse, by balancer */
 	char nonce[KBAL_MAX_BALANCERS][KBAL_NONCE_LEN]; /* the manager's (manager_form.h) */
+	unsigned set_up[KBAL_MAX_BALANCERS]; /* members whose pool and rules kbald set up;
+					      * fewer than the map's nmembers once one was
+					      * added at run time (balancers_sync) */
 	struct kbal_list first;     /* connections in their first exchange */
 	struct kbal_list idle;      /* keep-alive clients between two requests kbald
 				     * served, oldest first: no buffers */

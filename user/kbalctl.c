@@ -9,6 +9,7 @@
  *   kbalctl [--pin-dir DIR] set BALANCER MEMBER status=+D|-D|+S|-S|+H|-H|+N|-N|+E|-E|+I|-I
  *                                 loadfactor=N lbset=N route=R   (MEMBER: route or URL)
  *   kbalctl [--pin-dir DIR] reset [BALANCER [MEMBER]]
+ *   kbalctl [--pin-dir DIR] add BALANCER URL
  *   kbalctl [--pin-dir DIR] restart
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "manager.h"
 #include "maps.h"
+#include "member_add.h"
 
 static int cmd_members(struct kbal_maps *m, char **argv __attribute__((unused)))
 {
@@ -33,7 +35,7 @@ static int cmd_members(struct kbal_maps *m, char **argv __attribute__((unused)))
 	printf("%-16s %-6s %-21s %-6s %-4s %-12s %10s %6s %8s %12s %12s %5s %10s\n", "BALANCER",
 	       "ROUTE", "ADDRESS", "FACTOR", "SET", "STATUS", "ELECTED", "BUSY", "ERRORS", "TO",
 	       "FROM", "IDLE", "REUSED");
-	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+	kbal_for_each_member(m, i) {
 		const struct kbal_member *mb = &m->members[i];
 		char addr[32];
 
@@ -190,7 +192,7 @@ static int cmd_set(struct kbal_maps *m, char **argv)
 {
 	const char *bal = argv[0], *name = argv[1];
 
-	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+	kbal_for_each_member(m, i) {
 		struct kbal_member *mb = &m->members[i];
 		int rc = 0;
 
@@ -218,7 +220,7 @@ static int cmd_reset(struct kbal_maps *m, char **argv)
 	unsigned n = 0;
 	char chg[64];
 
-	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+	kbal_for_each_member(m, i) {
 		struct kbal_member *mb = &m->members[i];
 		struct kbal_balancer *mbal = &m->balancers[mb->balancer % KBAL_MAX_BALANCERS];
 
@@ -234,26 +236,52 @@ static int cmd_reset(struct kbal_maps *m, char **argv)
 	return 0;
 }
 
+/* add BALANCER URL: as the manager's b_nwrkr with b_wyes=1, a member into
+ * a free slot of the balancer's growth=, disabled; kbald sets up its side
+ * at its next loop turn */
+static int cmd_add(struct kbal_maps *m, char **argv)
+{
+	char msg[512];
+
+	for (unsigned b = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
+		if (strcmp(m->balancers[b].name, argv[0]))
+			continue;
+		if (kbal_member_add(m, b, argv[1], 0, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "kbalctl: %s\n", msg);
+			return 1;
+		}
+		printf("%s\n", msg);
+		return 0;
+	}
+	fprintf(stderr, "kbalctl: no balancer '%s'\n", argv[0]);
+	return 1;
+}
+
 /* the balancers, then their members: the manager page's tables */
 static int cmd_status(struct kbal_maps *m, char **argv)
 {
 	static const char *const lbm[] = { "byrequests", "bytraffic", "bybusyness" };
 
-	printf("%-16s %-12s %-10s %-12s %-10s %s\n", "BALANCER", "METHOD", "STICKY", "NOFAILOVER",
-	       "TIMEOUT", "MEMBERS");
+	printf("%-16s %-12s %-10s %-12s %-10s %-8s %s\n", "BALANCER", "METHOD", "STICKY",
+	       "NOFAILOVER", "TIMEOUT", "MEMBERS", "FREE");
 	for (unsigned b = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
 		const struct kbal_balancer *bal = &m->balancers[b];
 
-		printf("%-16s %-12s %-10s %-12s %-10u %u\n", bal->name, lbm[bal->lbmethod % 3],
+		printf("%-16s %-12s %-10s %-12s %-10u %-8u %u\n", bal->name, lbm[bal->lbmethod % 3],
 		       bal->sticky[0] ? bal->sticky : "-",
 		       bal->flags & KBAL_BF_NOFAILOVER ? "On" : "Off", bal->timeout_ms / 1000,
-		       bal->nmembers);
+		       bal->nmembers, bal->slots - bal->nmembers);
 	}
 	printf("\n");
 	cmd_members(m, argv);
-	for (unsigned i = 0; i < m->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+	kbal_for_each_member(m, i) {
 		char chg[64];
 
+		if (m->members_conf[i].flags & KBAL_MC_ADDED)
+			printf("%s %s: added at run time (no BalancerMember; a restart in place keeps "
+			       "it, and a stop with BalancerPersist On)\n",
+			       m->balancers[m->members[i].balancer % KBAL_MAX_BALANCERS].name,
+			       m->members[i].url);
 		if (kbal_member_changes(&m->members[i], &m->members_conf[i], chg, sizeof(chg))[0])
 			printf("%s %s: changed at run time: %s (kbalctl reset puts it back)\n",
 			       m->balancers[m->members[i].balancer % KBAL_MAX_BALANCERS].name,
@@ -317,6 +345,9 @@ static const struct command {
 	  "           loadfactor=N, lbset=N, route=R; the next request sees it", cmd_set },
 	{ "reset",   0, 2, "[BALANCER [MEMBER]]",
 	  "members changed at run time back to the configured values", cmd_reset },
+	{ "add",     2, 2, "BALANCER URL",
+	  "add a member (http://IPv4-or-host[:PORT]) into a free slot of the\n"
+	  "           balancer's growth=, disabled (as the manager's Add New Worker)", cmd_add },
 	{ "restart", 0, 0, "", "restart kbald in place, keeping the connections", cmd_restart },
 };
 

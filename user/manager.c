@@ -179,8 +179,9 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 		json_str(f, bal->name);
 		fprintf(f, ",\"lbmethod\":\"%s\",\"stickysession\":", lbm[bal->lbmethod % 3]);
 		json_str(f, bal->sticky);
-		fprintf(f, ",\"nofailover\":%s,\"timeout_ms\":%u,\"members\":[",
-			bal->flags & KBAL_BF_NOFAILOVER ? "true" : "false", bal->timeout_ms);
+		fprintf(f, ",\"nofailover\":%s,\"timeout_ms\":%u,\"slots\":%u,\"members\":[",
+			bal->flags & KBAL_BF_NOFAILOVER ? "true" : "false", bal->timeout_ms,
+			bal->slots);
 		for (unsigned i = 0; i < bal->nmembers && bal->first_member + i < KBAL_MAX_MEMBERS; i++) {
 			unsigned k = bal->first_member + i;
 			const struct kbal_member *mb = &m->members[k];
@@ -199,7 +200,8 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 				(unsigned long long)mb->bytes_to, (unsigned long long)mb->bytes_from,
 				mb->idle, (unsigned long long)mb->reused, flows[k]);
 			json_str(f, kbal_member_changes(mb, &m->members_conf[k], chg, sizeof(chg)));
-			fputc('}', f);
+			fprintf(f, ",\"added_at_run_time\":%s}",
+				m->members_conf[k].flags & KBAL_MC_ADDED ? "true" : "false");
 		}
 		fputs("]}", f);
 	}
@@ -255,6 +257,23 @@ static void member_form(FILE *f, const char *action, const struct kbal_balancer 
 			on ? "" : " checked");
 	}
 	hidden(f, "w", mb->url);
+	hidden(f, "b", bal->name);
+	hidden(f, "nonce", nonce);
+	fputs(" <input type=\"submit\" value=\"Submit\"></form>\n", f);
+}
+
+/* Apache's "Add New Worker" (its balancer form shows it while a slot is
+ * free): b_nwrkr, and b_wyes for "Are you sure?" */
+static void add_form(FILE *f, const char *action, const struct kbal_balancer *bal,
+		     const char *nonce)
+{
+	fputs("<form method=\"POST\" enctype=\"application/x-www-form-urlencoded\" action=\"", f);
+	html_escape(f, action);
+	fprintf(f, "\" class=\"add\">Add New Worker: <input name=\"b_nwrkr\" id=\"b_nwrkr\" "
+		"size=\"32\" type=\"text\" placeholder=\"http://IPv4:PORT\"> Are you sure? "
+		"<input name=\"b_wyes\" id=\"b_wyes\" type=\"checkbox\" value=\"1\"> "
+		"(%u free slot%s; it starts disabled)", bal->slots - bal->nmembers,
+		bal->slots - bal->nmembers == 1 ? "" : "s");
 	hidden(f, "b", bal->name);
 	hidden(f, "nonce", nonce);
 	fputs(" <input type=\"submit\" value=\"Submit\"></form>\n", f);
@@ -395,8 +414,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 		fputs("\">balancer://", f);
 		html_escape(f, bal->name);
 		fprintf(f, "</a> [%s]</h3>\n<table><tr><th>MaxMembers</th><th>StickySession</th>"
-			"<th>Timeout</th><th>Method</th><th>Splice</th></tr>\n<tr><td>%u</td><td>",
-			bal->sticky[0] ? "sticky" : "no sticky", bal->nmembers);
+			"<th>Timeout</th><th>Method</th><th>Splice</th></tr>\n<tr><td>%u [%u Used]</td><td>",
+			bal->sticky[0] ? "sticky" : "no sticky", bal->slots, bal->nmembers);
 		html_escape(f, bal->sticky[0] ? bal->sticky : "(None)");
 		fprintf(f, "</td><td>%u ms</td><td>%s</td><td>%s</td></tr></table>\n<br />\n",
 			bal->timeout_ms, lbmethods[bal->lbmethod % 3],
@@ -428,11 +447,13 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			bar(f, flows[bal->first_member + i], live, "live flows");
 			fprintf(f, "</td><td>%llu</td><td>%llu</td>"
 				"<td>%llu</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td>"
-				"<td class=\"changed\">%s</td></tr>\n",
+				"<td class=\"changed\">%s%s</td></tr>\n",
 				(unsigned long long)mb->elected, (unsigned long long)mb->busy,
 				(unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
 				(unsigned long long)mb->bytes_from, mb->idle,
 				(unsigned long long)mb->reused,
+				m->members_conf[bal->first_member + i].flags & KBAL_MC_ADDED ?
+				"added " : "",
 				kbal_member_changes(mb, &m->members_conf[bal->first_member + i],
 						    chg, sizeof(chg)));
 		}
@@ -443,6 +464,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 				if (bal->first_member + i < KBAL_MAX_MEMBERS)
 					member_form(f, action, bal,
 						    &m->members[bal->first_member + i], nonces[b]);
+			if (bal->nmembers < bal->slots)
+				add_form(f, action, bal, nonces[b]);
 		} else {
 			fputs("<p>Changes through this page are off (ProxySet nonce=None).</p>\n", f);
 		}

@@ -8,6 +8,7 @@
 #include "kbal_shared.h"
 #include "maps.h"
 #include "manager_form.h"
+#include "member_add.h"
 
 #define FIELDS_MAX 32
 #define FIELD_LEN  256
@@ -116,24 +117,6 @@ static int same_site(const struct kbal_manager_req *q)
 	return n == q->server_len && !strncasecmp(h, q->server, n);
 }
 
-/* the member of balancer b whose URL is name (case and a trailing '/' aside) */
-static int find_member(const struct kbal_maps *m, unsigned b, const char *name)
-{
-	const struct kbal_balancer *bal = &m->balancers[b];
-	size_t n = strlen(name);
-
-	if (n && name[n - 1] == '/')
-		n--;
-	for (unsigned i = 0; i < bal->nmembers; i++) {
-		unsigned k = bal->first_member + i;
-
-		if (k < KBAL_MAX_MEMBERS && strlen(m->members[k].url) == n &&
-		    !strncasecmp(m->members[k].url, name, n))
-			return k;
-	}
-	return -1;
-}
-
 static void set_flag(struct kbal_member *mb, unsigned bit, const char *val)
 {
 	unsigned st = __atomic_load_n(&mb->status, __ATOMIC_ACQUIRE);
@@ -220,13 +203,32 @@ static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs, c
 		if (n < sizeof(sticky))
 			memcpy(bal->sticky, sticky, sizeof(sticky));
 	}
-	for (const char *const *k = (const char *const[]){ "b_max", "b_wyes", "b_nwrkr", NULL };
-	     *k; k++)
+	for (const char *const *k = (const char *const[]){ "b_max", NULL }; *k; k++)
 		if (get(fs, *k)) {
 			size_t o = strlen(skipped);
 
 			snprintf(skipped + o, slen - o, "%s%s", o ? ", " : "", *k);
 		}
+}
+
+/* the add of balancer_process_balancer_worker(): b_nwrkr=URL with
+ * b_wyes=1 (its form's "Are you sure?"), after the other fields; what
+ * happened into out, "" when no add was asked */
+static void add_member(struct kbal_maps *m, unsigned b, const struct fields *fs, char *out,
+		       size_t len)
+{
+	const char *yes = get(fs, "b_wyes"), *url = get(fs, "b_nwrkr");
+
+	out[0] = '\0';
+	if (!yes || strcmp(yes, "1")) {
+		/* Apache's form posts an empty b_nwrkr with every change */
+		if (url && *url)
+			snprintf(out, len, "nothing added to balancer://%s: b_nwrkr=%s without "
+				 "b_wyes=1 (the form's 'Are you sure?')", m->balancers[b].name, url);
+		return;
+	}
+	if (url)
+		kbal_member_add(m, b, url, 1, out, len);
 }
 
 void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
@@ -235,9 +237,9 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 {
 	static const char *const query_keys[] = { "w", "b", "nonce", "xml", "json", NULL };
 	struct fields *fs = calloc(1, sizeof(*fs));
-	char skipped[256] = "";
+	char skipped[256] = "", added[512];
 	const char *b, *w, *nonce;
-	int bi = -1, wi = -1;
+	int bi = -1, wi = -1, others = 0;
 
 	msg[0] = '\0';
 	*xml = *json = 0;
@@ -273,7 +275,7 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 	}
 	w = get(fs, "w");
 	if (w)
-		wi = find_member(m, bi, w);
+		wi = kbal_member_find(m, bi, w);
 	nonce = get(fs, "nonce");
 	if (!nonces[bi][0] || !nonce || strcmp(nonce, nonces[bi])) {
 		/* Apache changes nothing then, and says nothing */
@@ -292,11 +294,24 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 	if (wi >= 0)
 		apply_member(&m->members[wi], fs, skipped, sizeof(skipped));
 	apply_balancer(&m->balancers[bi], fs, skipped, sizeof(skipped));
+	add_member(m, bi, fs, added, sizeof(added));
 	/* what the kernel kept under the old settings is decided again */
 	__atomic_add_fetch(&m->balancers[bi].gen, 1, __ATOMIC_RELEASE);
-	snprintf(msg, msglen, "changed: balancer://%s%s%s%s%s", m->balancers[bi].name,
-		 wi >= 0 ? ", member " : "", wi >= 0 ? m->members[wi].url : "",
-		 skipped[0] ? "; not supported by kbal, ignored: " : "", skipped);
+	for (unsigned i = 0; i < fs->n; i++) {
+		static const char *const sel[] = { "b", "w", "nonce", "xml", "b_wyes", "b_nwrkr" };
+		size_t k = 0;
+
+		while (k < sizeof(sel) / sizeof(sel[0]) && strcmp(sel[k], fs->f[i].key))
+			k++;
+		others += k == sizeof(sel) / sizeof(sel[0]);
+	}
+	if (added[0] && !others && wi < 0)
+		snprintf(msg, msglen, "%s", added);   /* an add alone */
+	else
+		snprintf(msg, msglen, "changed: balancer://%s%s%s%s%s%s%s", m->balancers[bi].name,
+			 wi >= 0 ? ", member " : "", wi >= 0 ? m->members[wi].url : "",
+			 added[0] ? "; " : "", added,
+			 skipped[0] ? "; not supported by kbal, ignored: " : "", skipped);
 out:
 	free(fs);
 }

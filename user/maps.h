@@ -42,6 +42,23 @@ struct kbal_maps {
 int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int reuse,
 		     unsigned (*stale)(const char *pin_dir));
 
+/* kbal_members[i] is a member: given to a balancer and within its
+ * nmembers, not one of the free slots growth= leaves (kbal_shared.h) */
+static inline int kbal_member_used(const struct kbal_maps *m, unsigned i)
+{
+	const struct kbal_balancer *b;
+
+	if (i >= m->meta->nmembers || i >= KBAL_MAX_MEMBERS)
+		return 0;
+	b = &m->balancers[m->members[i].balancer % KBAL_MAX_BALANCERS];
+	return i - b->first_member < __atomic_load_n(&b->nmembers, __ATOMIC_ACQUIRE);
+}
+
+/* each member's index i in kbal_members, free slots left out */
+#define kbal_for_each_member(m, i) \
+	for (unsigned i = 0; i < (m)->meta->nmembers && i < KBAL_MAX_MEMBERS; i++) \
+		if (kbal_member_used(m, i))
+
 /* enum kbal_flow_why in a word, for logs, kbalctl and the manager page */
 const char *kbal_why_name(unsigned why);
 int kbal_maps_open(struct kbal_maps *m, const char *pin_dir);

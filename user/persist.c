@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "manager.h"
+#include "member_add.h"
 #include "persist.h"
 
 static void persist_path(const struct kbal_daemon *d, char *path, size_t len)
@@ -39,14 +40,18 @@ int persist_save(struct kbal_daemon *d)
 		log_warn("BalancerPersist: %s: %s", tmp, strerror(errno));
 		return -errno;
 	}
-	for (unsigned i = 0; i < d->maps.meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+	kbal_for_each_member(&d->maps, i) {
 		const struct kbal_member *mb = &d->maps.members[i];
 
-		if (!kbal_member_changes(mb, &d->maps.members_conf[i], chg, sizeof(chg))[0])
+		int added = d->maps.members_conf[i].flags & KBAL_MC_ADDED;
+
+		/* a member added at run time is a change in itself */
+		if (!added && !kbal_member_changes(mb, &d->maps.members_conf[i], chg, sizeof(chg))[0])
 			continue;
-		fprintf(f, "%s %s %u %u %u %s\n", d->maps.balancers[mb->balancer %
+		fprintf(f, "%s %s %u %u %u %s%s\n", d->maps.balancers[mb->balancer %
 			KBAL_MAX_BALANCERS].name, mb->url, mb->status & ~KBAL_ST_ERROR,
-			mb->loadfactor, mb->lbset, mb->route[0] ? mb->route : "-");
+			mb->loadfactor, mb->lbset, mb->route[0] ? mb->route : "-",
+			added ? " added" : "");
 		n++;
 	}
 	if (fclose(f) || rename(tmp, path)) {
@@ -56,6 +61,30 @@ int persist_save(struct kbal_daemon *d)
 	}
 	log_info("BalancerPersist: %u member(s) with run-time changes written to %s", n, path);
 	return 0;
+}
+
+/* an added member's line: the member again, disabled, before its values
+ * are applied (unless the configuration has it now); 0, or -1 (logged) */
+static int persist_add(struct kbal_daemon *d, const char *bal, const char *url,
+		       const char *path, unsigned lineno)
+{
+	char msg[512];
+
+	for (unsigned b = 0; b < d->maps.meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
+		if (strcmp(d->maps.balancers[b].name, bal))
+			continue;
+		if (kbal_member_find(&d->maps, b, url) >= 0)
+			return 0;
+		if (kbal_member_add(&d->maps, b, url, 0, msg, sizeof(msg)) >= 0) {
+			log_info("BalancerPersist: %s", msg);
+			return 0;
+		}
+		log_warn("BalancerPersist: %s:%u: %s", path, lineno, msg);
+		return -1;
+	}
+	log_warn("BalancerPersist: %s:%u: no balancer://%s now: member %s left out", path, lineno,
+		 bal, url);
+	return -1;
 }
 
 void persist_load(struct kbal_daemon *d)
@@ -74,19 +103,24 @@ void persist_load(struct kbal_daemon *d)
 		return;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		char bal[KBAL_NAME_LEN], url[KBAL_NAME_LEN], route[KBAL_ROUTE_LEN];
+		char bal[KBAL_NAME_LEN], url[KBAL_NAME_LEN], route[KBAL_ROUTE_LEN], added[8] = "";
 		struct kbal_member_conf v = { 0 };
-		int found = 0;
+		int found = 0, fields;
 
 		lineno++;
-		if (sscanf(line, "%63s %63s %u %u %u %31s", bal, url, &v.status, &v.loadfactor,
-			   &v.lbset, route) != 6 || !v.loadfactor || v.loadfactor > 100 || v.lbset > 99) {
+		fields = sscanf(line, "%63s %63s %u %u %u %31s %7s", bal, url, &v.status,
+				&v.loadfactor, &v.lbset, route, added);
+		if (fields < 6 || (fields == 7 && strcmp(added, "added")) || !v.loadfactor ||
+		    v.loadfactor > 100 || v.lbset > 99) {
 			log_warn("BalancerPersist: %s:%u: not a member's line, left out", path, lineno);
 			continue;
 		}
 		if (strcmp(route, "-"))
 			snprintf(v.route, sizeof(v.route), "%s", route);
-		for (unsigned i = 0; i < d->maps.meta->nmembers && i < KBAL_MAX_MEMBERS; i++) {
+		/* added at run time (not in the file now): into a free slot again */
+		if (added[0] && persist_add(d, bal, url, path, lineno))
+			continue;
+		kbal_for_each_member(&d->maps, i) {
 			struct kbal_member *mb = &d->maps.members[i];
 			struct kbal_balancer *b = &d->maps.balancers[mb->balancer % KBAL_MAX_BALANCERS];
 

@@ -6,7 +6,9 @@
  * applied again when it starts, as Apache keeps them in its runtime
  * directory. The file (KbalPersistFile, default /run/kbal/NAME.persist,
  * NAME the pin dir's) is one line a member:
- *   BALANCER URL STATUS LOADFACTOR LBSET ROUTE|-
+ *   BALANCER URL STATUS LOADFACTOR LBSET ROUTE|- [added]
+ * "added": a member added at run time (growth=), added again at the start
+ * into a free slot, as Apache keeps the workers its manager added.
  */
 #ifndef KBAL_PERSIST_H
 #define KBAL_PERSIST_H

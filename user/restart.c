@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "manager.h"
+#include "member_add.h"
 #include "restart.h"
 
 #define RESTART_WAIT_NS (5ull * 1000000000ull) /* first exchanges under way, at a restart */
@@ -270,10 +271,30 @@ void restart_snapshot(struct kbal_daemon *d, struct takeover_snap *s)
 		  d->maps.meta->nbalancers : KBAL_MAX_BALANCERS;
 	s->nmem = d->maps.meta->nmembers < KBAL_MAX_MEMBERS ?
 		  d->maps.meta->nmembers : KBAL_MAX_MEMBERS;
-	for (unsigned b = 0; b < s->nbal; b++)
+	for (unsigned b = 0; b < s->nbal; b++) {
 		snprintf(s->bal[b], sizeof(s->bal[b]), "%s", d->maps.balancers[b].name);
+		s->bal_first[b] = d->maps.balancers[b].first_member;
+		s->bal_used[b] = d->maps.balancers[b].nmembers;
+	}
 	memcpy(s->mem, d->maps.members, s->nmem * sizeof(s->mem[0]));
 	memcpy(s->mem_conf, d->maps.members_conf, s->nmem * sizeof(s->mem_conf[0]));
+}
+
+/* old member i, added at run time and not in this configuration: added
+ * again (its values and counters) into a free slot; its index, or -1 */
+static int carry_added(struct kbal_daemon *d, const struct takeover_snap *s, unsigned i)
+{
+	const struct kbal_member *o = &s->mem[i];
+	unsigned b = s->bal_now[o->balancer];
+	int k = kbal_member_place(&d->maps, b, o, &s->mem_conf[i]);
+
+	if (k < 0)
+		log_warn("restart: balancer://%s has no free slot now (growth=) for %s, added "
+			 "at run time: it is no member any more", s->bal[o->balancer], o->url);
+	else
+		log_info("restart: balancer://%s keeps %s, added at run time", s->bal[o->balancer],
+			 o->url);
+	return k;
 }
 
 /*
@@ -297,9 +318,20 @@ void restart_carry_members(struct kbal_daemon *d, struct takeover_snap *s)
 		const struct kbal_member *o = &s->mem[i];
 
 		s->mem_now[i] = -1;
-		if (o->balancer >= s->nbal || s->bal_now[o->balancer] < 0)
+		if (o->balancer >= s->nbal || i - s->bal_first[o->balancer] >= s->bal_used[o->balancer])
+			continue;      /* a free slot */
+		if (s->bal_now[o->balancer] < 0) {
+			if (s->mem_conf[i].flags & KBAL_MC_ADDED)
+				log_warn("restart: balancer://%s is gone: its member %s, added at run "
+					 "time, with it", s->bal[o->balancer], o->url);
 			continue;
-		for (unsigned j = 0; j < meta->nmembers; j++) {
+		}
+		if (kbal_member_find(&d->maps, s->bal_now[o->balancer], o->url) < 0 &&
+		    s->mem_conf[i].flags & KBAL_MC_ADDED) {
+			s->mem_now[i] = carry_added(d, s, i);
+			continue;
+		}
+		kbal_for_each_member(&d->maps, j) {
 			struct kbal_member *m = &d->maps.members[j];
 
 			char chg[64];

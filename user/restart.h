@@ -17,6 +17,8 @@ struct kbal_takeover;
 struct takeover_snap {
 	unsigned nbal, nmem;
 	char bal[KBAL_MAX_BALANCERS][KBAL_NAME_LEN];
+	unsigned bal_first[KBAL_MAX_BALANCERS], bal_used[KBAL_MAX_BALANCERS]; /* its members'
+					* entries: the rest of its slots were free */
 	struct kbal_member mem[KBAL_MAX_MEMBERS];
 	struct kbal_member_conf mem_conf[KBAL_MAX_MEMBERS];  /* what the old image loaded */
 	int16_t bal_now[KBAL_MAX_BALANCERS];

@@ -60,15 +60,16 @@ void kbal_rewrite_member_host(const struct kbal_member *m, char *out, size_t len
 	out[strcspn(out, "/")] = '\0';
 }
 
-int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b, struct kbal_rev_set *rs)
+int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
+			   const struct kbal_member *members, unsigned nmembers,
+			   struct kbal_rev_set *rs)
 {
-	const struct kbal_conf_balancer *cb = &conf->balancers[b];
 	size_t nrules = 0;
 
 	rs->n = 0;
 	for (unsigned r = 0; r < conf->nreverse; r++)
 		if (conf->reverse[r].balancer == (int)b)
-			nrules += cb->nmembers;
+			nrules += nmembers;
 	rs->rules = calloc(nrules ?: 1, sizeof(struct kbal_rev_rule));
 	if (!rs->rules)
 		return -ENOMEM;
@@ -77,8 +78,8 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b, struct kbal
 
 		if (cr->balancer != (int)b)
 			continue;
-		for (unsigned i = 0; i < cb->nmembers; i++) {
-			const char *url = cb->members[i].url;
+		for (unsigned i = 0; i < nmembers; i++) {
+			const char *url = members[i].url;
 			size_t ul = strlen(url);
 			char *from;
 

@@ -30,10 +30,13 @@ void kbal_rewrite_headers(const struct kbal_conf *conf, const struct kbal_member
  * host[:port] of its URL. */
 void kbal_rewrite_member_host(const struct kbal_member *m, char *out, size_t len);
 
-/* Balancer b's ProxyPassReverse rules: each member's URL + the rule's
+/* Balancer b's ProxyPassReverse rules: each of its members' URL (members,
+ * its kbal_members entries, those added at run time too) + the rule's
  * target maps to the rule's path. 0 or -ENOMEM; kbal_rewrite_rev_free()
  * frees them. */
-int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b, struct kbal_rev_set *rs);
+int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
+			   const struct kbal_member *members, unsigned nmembers,
+			   struct kbal_rev_set *rs);
 void kbal_rewrite_rev_free(struct kbal_rev_set *rs);
 
 #endif

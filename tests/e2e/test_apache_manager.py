@@ -6,6 +6,7 @@ written for Apache do, drains a member and enables it again with Apache's
 field names, and reads the result from the XML view. Both must end in the
 same state, spelled the same way."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -76,40 +77,84 @@ def drain_script(port, member_url, on):
     eq(request(port, "POST", "/balancer-manager", body).status, 200, "the form's answer")
 
 
-def test_same_script_on_kbal_and_apache():
+@contextlib.contextmanager
+def apache_beside(env):
+    """Debian's apache2 on env's configuration and members; yields its port."""
     d = tempfile.mkdtemp(prefix="kbal-apache-")
     os.chmod(d, 0o755)
     apache = None
     try:
-        with Env() as env:
-            aport = free_port()
-            with open(os.path.join(d, "apache.conf"), "w") as f:
-                f.write(apache_conf(d, env, aport))
-            err = open(os.path.join(d, "stderr"), "wb")
-            apache = subprocess.Popen(["apache2", "-d", d, "-f", os.path.join(d, "apache.conf"),
-                                       "-DFOREGROUND"], stdout=err, stderr=err,
-                                      stdin=subprocess.DEVNULL)
-            LIVE_PROCS.append(apache)
-            wait_until(lambda: apache.poll() is not None or port_open(aport), 10.0,
-                       "Apache listening")
-            check(apache.poll() is None, "Apache did not start: %s" % open(
-                os.path.join(d, "stderr")).read() + read(os.path.join(d, "error.log")))
-            w2 = env.member_url(2)
-            before = {}
-            for name, port in (("Apache", aport), ("kbal", env.port)):
-                before[name] = worker_states(port)
-            eq(before["kbal"], before["Apache"], "the XML views before")
-            for on, want in (("1", "Init Drn Ok "), ("0", "Init Ok ")):
-                after = {}
-                for name, port in (("Apache", aport), ("kbal", env.port)):
-                    drain_script(port, w2, on)
-                    after[name] = worker_states(port)
-                eq(after["Apache"][w2][0], want, "Apache's status after w_status_N=%s" % on)
-                eq(after["kbal"], after["Apache"], "kbal against Apache after w_status_N=%s" % on)
+        aport = free_port()
+        conf = apache_conf(d, env, aport)
+        if "growth=" in env.conf:
+            conf = conf.replace("ProxySet lbmethod=byrequests", re.search(
+                r"ProxySet lbmethod=byrequests.*", env.conf).group(0))
+        with open(os.path.join(d, "apache.conf"), "w") as f:
+            f.write(conf)
+        err = open(os.path.join(d, "stderr"), "wb")
+        apache = subprocess.Popen(["apache2", "-d", d, "-f", os.path.join(d, "apache.conf"),
+                                   "-DFOREGROUND"], stdout=err, stderr=err,
+                                  stdin=subprocess.DEVNULL)
+        LIVE_PROCS.append(apache)
+        wait_until(lambda: apache.poll() is not None or port_open(aport), 10.0,
+                   "Apache listening")
+        check(apache.poll() is None, "Apache did not start: %s" % open(
+            os.path.join(d, "stderr")).read() + read(os.path.join(d, "error.log")))
+        yield aport
     finally:
         if apache is not None:
             stop_proc(apache, grace=10.0)   # by its PID
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_same_script_on_kbal_and_apache():
+    with Env() as env, apache_beside(env) as aport:
+        w2 = env.member_url(2)
+        before = {}
+        for name, port in (("Apache", aport), ("kbal", env.port)):
+            before[name] = worker_states(port)
+        eq(before["kbal"], before["Apache"], "the XML views before")
+        for on, want in (("1", "Init Drn Ok "), ("0", "Init Ok ")):
+            after = {}
+            for name, port in (("Apache", aport), ("kbal", env.port)):
+                drain_script(port, w2, on)
+                after[name] = worker_states(port)
+            eq(after["Apache"][w2][0], want, "Apache's status after w_status_N=%s" % on)
+            eq(after["kbal"], after["Apache"], "kbal against Apache after w_status_N=%s" % on)
+
+
+def post_fields(port, fields):
+    nonce = page_nonce(request(port, "GET", "/balancer-manager").text)
+    check(nonce, "no nonce on the page at port %d" % port)
+    body = urllib.parse.urlencode(dict(fields, b="mycluster", nonce=nonce)).encode()
+    return request(port, "POST", "/balancer-manager", body)
+
+
+def test_add_worker_on_kbal_and_apache():
+    # Apache's Add New Worker with growth=1: the same worker added on both,
+    # disabled; a second add finds no free slot on both (Apache answers
+    # 400, kbal its page saying why); enabled with w_status_D=0 on both
+    conf = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                "ProxySet lbmethod=byrequests growth=1")
+    with Env(conf=conf, backends=(1, 2, 3)) as env, apache_beside(env) as aport:
+        w3, w4 = env.member_url(3), "http://127.0.0.1:%d" % env.ports["b4"]
+        states = {}
+        for name, port in (("Apache", aport), ("kbal", env.port)):
+            eq(post_fields(port, {"b_nwrkr": w3, "b_wyes": "1"}).status, 200,
+               "%s's answer to the add" % name)
+            states[name] = worker_states(port)
+        eq(states["Apache"].get(w3, ("?",))[0], "Init Dis ", "Apache's new worker")
+        eq(states["kbal"], states["Apache"], "kbal against Apache after the add")
+        status = {}
+        for name, port in (("Apache", aport), ("kbal", env.port)):
+            status[name] = post_fields(port, {"b_nwrkr": w4, "b_wyes": "1"}).status
+            eq(worker_states(port), states[name], "%s after an add with no free slot" % name)
+        eq(status, {"Apache": 400, "kbal": 200}, "the answers to an add with no free slot")
+        for name, port in (("Apache", aport), ("kbal", env.port)):
+            eq(post_fields(port, {"w": w3, "w_status_D": "0"}).status, 200, "enabling")
+            states[name] = worker_states(port)
+        eq(states["Apache"][w3][0], "Init Ok ", "Apache's new worker enabled")
+        eq(states["kbal"], states["Apache"], "kbal against Apache after enabling it")
 
 
 def port_open(port):

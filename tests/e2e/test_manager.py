@@ -3,6 +3,7 @@
 before `ProxyPass /` keeps it from being proxied (first match wins)."""
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -404,3 +405,83 @@ def test_manager_referer_is_read_within_its_header():
                                    "nonce": nonce}, referer=referer)
             eq(env.member(1)["lbset"], 5 if changed else 0, "Referer %s" % referer)
             check(("changed: balancer://" in r.text) == changed, "the page for Referer %s" % referer)
+
+
+# ---- adding a member (growth=) -------------------------------------------------
+
+GROWTH_CONF = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                   "ProxySet lbmethod=byrequests growth=1")
+
+
+def manager_xml(env):
+    with env.connect() as c:
+        return c.get("/balancer-manager?xml=1",
+                     headers=[("Referer", "http://%s/balancer-manager" % c.host_header)]).text
+
+
+def test_manager_adds_a_member():
+    # Apache's Add New Worker (balancer_process_balancer_worker(): b_nwrkr
+    # with b_wyes=1): into the free slot growth=1 left, disabled; enabled
+    # with the worker form's field, it takes requests
+    check("growth=1" in GROWTH_CONF, "growth=1 not in the configuration")
+    with Env(conf=GROWTH_CONF, backends=(1, 2, 3)) as env:
+        page = env.get("/balancer-manager").text
+        nonce = page_nonce(page)
+        check("<td>3 [2 Used]</td>" in page, "MaxMembers as Apache's: %r" % page[:1500])
+        check('name="b_nwrkr"' in page and 'name="b_wyes"' in page, "no Add New Worker form")
+        eq(len(env.members()), 2, "members before (the free slot is none)")
+        w3, w4 = env.member_url(3), "http://127.0.0.1:%d" % env.ports["b4"]
+        add = {"b": "mycluster", "b_nwrkr": w3, "b_wyes": "1"}
+        # a wrong nonce, no Referer, the box not ticked: nothing added
+        r = manager_post(env, dict(add, nonce="0" * 32))
+        check("the nonce is stale" in r.text, "a wrong nonce: %r" % r.text[:800])
+        r = manager_post(env, dict(add, nonce=nonce), referer=None)
+        check("treated as cross-site" in r.text, "no Referer: %r" % r.text[:800])
+        r = manager_post(env, {"b": "mycluster", "b_nwrkr": w3, "nonce": nonce})
+        check("without b_wyes=1" in r.text, "without b_wyes: %r" % r.text[:800])
+        eq(len(env.members()), 2, "members after the refused adds")
+        # the add (a trailing '/' as a BalancerMember URL may have)
+        r = manager_post(env, dict(add, b_nwrkr=w3 + "/", nonce=nonce))
+        eq(r.status, 200, "status")
+        check("added to balancer://mycluster: member %s, disabled" % w3 in r.text,
+              "the page says what was added: %r" % r.text[:800])
+        check("<td>3 [3 Used]</td>" in r.text and 'name="b_nwrkr"' not in r.text,
+              "no free slot left on the page")
+        check(re.search(r"<td>%s</td>.*?Init Dis " % re.escape(w3), r.text, re.S),
+              "the page lists it disabled")
+        ms = {v["url"]: v for v in env.members().values()}
+        eq(ms[w3]["status"] & ST_DISABLED, ST_DISABLED, "its status in kbal_members")
+        eq((ms[w3]["balancer"], ms[w3]["loadfactor"], ms[w3]["lbset"]),
+           (ms[env.member_url(1)]["balancer"], 1, 0), "its balancer and defaults")
+        xml = manager_xml(env)
+        check(re.search(r"<httpd:name>%s</httpd:name>.*?<httpd:status>Init Dis </httpd:status>"
+                        % re.escape(w3), xml, re.S), "the XML view: %s" % xml)
+        bal = json.loads(env.get("/balancer-manager?json=1").body)["balancers"][0]
+        eq(bal["slots"], 3, "the JSON view's slots")
+        eq([(w["url"], w["status_words"], w["added_at_run_time"]) for w in bal["members"]],
+           [(env.member_url(1), "Init Ok ", False), (env.member_url(2), "Init Ok ", False),
+            (w3, "Init Dis ", True)], "the JSON view's members")
+        check("mycluster %s: added at run time" % w3 in env.kbalctl("status"),
+              "kbalctl status:\n" + env.kbalctl("status"))
+        check("added at run time" in env.kbald_stderr(), "kbald's log")
+        for i in range(6):
+            env.get("/d%d" % i)
+        eq(env.backend_log(3), [], "requests at the disabled new member")
+        # no free slot, the URL a member already, not what kbal can reach
+        for url, why in ((w4, "no free slot for %s (3 of 3 used" % w4),
+                         (w3, "%s is a member already" % w3),
+                         ("https://127.0.0.1:1", "https members need TLS"),
+                         ("http://localhost:1", "give an IPv4 address here")):
+            r = manager_post(env, dict(add, b_nwrkr=url, nonce=nonce))
+            check("nothing added to balancer://mycluster: " in r.text and why in r.text,
+                  "adding %s: %r" % (url, r.text[:800]))
+            check(why in env.kbald_stderr(), "the log says why for %s" % url)
+        eq(sorted(v["url"] for v in env.members().values()),
+           sorted([env.member_url(1), env.member_url(2), w3]), "members after the refusals")
+        # enabled as any member is
+        r = manager_post(env, {"b": "mycluster", "w": w3, "w_status_D": "0", "nonce": nonce})
+        check("changed: balancer://mycluster, member %s" % w3 in r.text, r.text[:800])
+        names = [env.get("/e%d" % i).header("X-Backend") for i in range(6)]
+        eq(sorted(names), ["WAS1", "WAS1", "WAS2", "WAS2", "WAS3", "WAS3"],
+           "requests with the new member enabled: %r" % names)
+        eq(len(env.backend_log(3)), 2, "requests logged by the new member")

@@ -122,3 +122,61 @@ def test_balancer_persist_across_a_stop():
         for name in os.listdir(d):
             os.unlink(os.path.join(d, name))
         os.rmdir(d)
+
+
+def test_kbalctl_add_kept_by_restart_and_persist():
+    # kbalctl add: the manager's Add New Worker on the pinned maps (growth=
+    # slots); a restart in place keeps the member, its changes and its
+    # counters; BalancerPersist On keeps it across a stop, as Apache keeps
+    # the workers its manager added
+    import os
+    import tempfile
+    d = tempfile.mkdtemp(prefix="kbal-persist-")
+    path = os.path.join(d, "state")
+    conf = (kbaltest.EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                          "ProxySet lbmethod=byrequests growth=2")
+            + "BalancerPersist On\nKbalPersistFile %s\n" % path)
+    try:
+        with Env(conf=conf, backends=(1, 2, 3)) as env:
+            w3 = env.member_url(3)
+            out = env.kbalctl("add", "mycluster", w3)
+            check("added to balancer://mycluster: member %s, disabled" % w3 in out,
+                  "kbalctl add said: %r" % out)
+            check("1 free slot(s) left" in out, "kbalctl add said: %r" % out)
+            ms = {v["url"]: v for v in env.members().values()}
+            eq(ms[w3]["status"] & ST_DISABLED, ST_DISABLED, "the added member's status")
+            status = env.kbalctl("status")
+            check("mycluster %s: added at run time" % w3 in status, "kbalctl status:\n" + status)
+            check([l for l in status.splitlines() if l.startswith("mycluster ") and
+                   l.split()[-2:] == ["3", "1"]], "MEMBERS 3, FREE 1 in:\n" + status)
+            # a name is looked up by kbalctl (not by kbald); the same member twice
+            p = env.kbalctl("add", "mycluster", w3, check_rc=False)
+            eq(p, "", "kbalctl add of a member twice prints nothing on stdout")
+            env.kbalctl("set", "mycluster", w3, "status=-D", "loadfactor=2")
+            names = [env.get("/a%d" % i).header("X-Backend") for i in range(8)]
+            eq(sorted(names).count("WAS3"), 4, "WAS3's share with loadfactor 2: %r" % names)
+            # kept by a restart in place, enabled, with its counters
+            env.kbalctl("restart")
+            check("restart: balancer://mycluster keeps %s, added at run time" % w3
+                  in env.kbald_stderr(), "the restart's log")
+            ms = {v["url"]: v for v in env.members().values()}
+            eq((ms[w3]["status"], ms[w3]["loadfactor"], ms[w3]["elected"]), (0, 2, 4),
+               "the added member after a restart in place")
+            check("mycluster %s: added at run time" % w3 in env.kbalctl("status"),
+                  "still an added member after the restart")
+            names = [env.get("/b%d" % i).header("X-Backend") for i in range(4)]
+            check("WAS3" in names, "WAS3 after the restart: %r" % names)
+            # and across a stop, with BalancerPersist On
+            env.stop_kbald()
+            with open(path) as f:
+                eq(f.read(), "mycluster %s 0 2 0 - added\n" % w3, "the state file")
+            env._start_kbald()
+            ms = {v["url"]: v for v in env.members().values()}
+            check(w3 in ms, "the added member after a stop: %r" % list(ms))
+            eq((ms[w3]["status"], ms[w3]["loadfactor"]), (0, 2), "its values after a stop")
+            names = [env.get("/c%d" % i).header("X-Backend") for i in range(4)]
+            check("WAS3" in names, "WAS3 after a stop: %r" % names)
+    finally:
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        os.rmdir(d)

@@ -888,3 +888,37 @@ UNIT_TEST(conf_keepalive_timeout)
 	expect_err(HEAD "KeepAliveTimeout soon\n", "t.conf:5: KeepAliveTimeout: must be a time from "
 		   "1 ms to 24 h (N seconds, Nms, Nmi or Nh)");
 }
+
+UNIT_TEST(conf_growth)
+{
+	struct kbal_conf_member m;
+	char err[256];
+	struct run *r = run(HEAD "ProxySet balancer://c growth=2\n" TAIL);
+
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->balancers[0].growth, 2, "growth=2: two free slots");
+	done(r);
+	expect_err(HEAD "ProxySet balancer://c growth=0\n",
+		   "t.conf:5: ProxySet growth=0: must be an integer from 1 to 100");
+	expect_err(HEAD "ProxySet balancer://c growth=101\n",
+		   "t.conf:5: ProxySet growth=101: must be an integer from 1 to 100");
+	/* free slots are kbal_members entries: 3 x 101 > 256 */
+	expect_err("Listen 80\n<Proxy balancer://a>\nBalancerMember http://127.0.0.1:1\nProxySet growth=100\n"
+		   "</Proxy>\n<Proxy balancer://b>\nBalancerMember http://127.0.0.1:2\nProxySet growth=100\n"
+		   "</Proxy>\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:3\nProxySet growth=100\n"
+		   "</Proxy>\nProxyPass / balancer://a/\n",
+		   "t.conf:10: balancer://c: too many members with the free slots of growth= (at most 256 "
+		   "in all balancers)");
+	/* a URL added at run time, read as BalancerMember reads it */
+	if (ASSERT_EQ(kbal_conf_member_url("http://127.0.0.1:9001/", 1, &m, err, sizeof(err)), 0, err)) {
+		ASSERT_STREQ(m.url, "http://127.0.0.1:9001", "url, its '/' left out");
+		ASSERT_EQ(ntohs(m.addr.sin_port), 9001, "port");
+		ASSERT_EQ((int)(m.loadfactor * 1000 + m.retry_sec), 1060, "a BalancerMember's defaults");
+	}
+	ASSERT_EQ(kbal_conf_member_url("https://127.0.0.1:1", 1, &m, err, sizeof(err)), -1, "https");
+	ASSERT_STREQ(err, "BalancerMember https://127.0.0.1:1: https members need TLS, not supported",
+		     "no file or line in the error");
+	ASSERT_EQ(kbal_conf_member_url("http://localhost:1", 1, &m, err, sizeof(err)), -1, "a name");
+	ASSERT_HAS(err, "give an IPv4 address here", "numeric: no name looked up");
+	ASSERT_EQ(kbal_conf_member_url("http://localhost:1", 0, &m, err, sizeof(err)), 0, err);
+}
