@@ -357,7 +357,7 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	char action[256], msg[512];
 	char *page;
 	size_t len;
-	int xml, json, err, keep = local_keeps(c);
+	int xml, json, err, status, keep = local_keeps(c);
 
 	/* the server's name, as Apache's safe_referer() compares it: the Host's
 	 * name without its port */
@@ -369,10 +369,14 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 		mr.body_len = rq->content_length;
 	}
 	snprintf(action, sizeof(action), "%.*s", (int)(q ? q - url : (ptrdiff_t)rq->url.len), url);
-	kbal_manager_apply(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, &mr, msg,
-			   sizeof(msg), &xml, &json);
+	status = kbal_manager_apply(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, &mr, msg,
+				    sizeof(msg), &xml, &json);
 	if (msg[0])
 		log_info("balancer-manager: %s", msg);
+	if (status != 200) {
+		exch_error(c, status);   /* Apache's error page, and the connection goes */
+		return;
+	}
 	kbal_flows_flush(d);   /* the page shows this turn's flows too */
 	err = json ? kbal_manager_json(&d->maps, keep, &page, &len) :
 	      xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :

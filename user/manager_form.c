@@ -213,9 +213,10 @@ static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs, c
 
 /* the add of balancer_process_balancer_worker(): b_nwrkr=URL with
  * b_wyes=1 (its form's "Are you sure?"), after the other fields; what
- * happened into out, "" when no add was asked */
-static void add_member(struct kbal_maps *m, unsigned b, const struct fields *fs, char *out,
-		       size_t len)
+ * happened into out, "" when no add was asked. -1: an add that failed,
+ * which Apache answers with 400 */
+static int add_member(struct kbal_maps *m, unsigned b, const struct fields *fs, char *out,
+		      size_t len)
 {
 	const char *yes = get(fs, "b_wyes"), *url = get(fs, "b_nwrkr");
 
@@ -225,27 +226,28 @@ static void add_member(struct kbal_maps *m, unsigned b, const struct fields *fs,
 		if (url && *url)
 			snprintf(out, len, "nothing added to balancer://%s: b_nwrkr=%s without "
 				 "b_wyes=1 (the form's 'Are you sure?')", m->balancers[b].name, url);
-		return;
+		return 0;
 	}
-	if (url)
-		kbal_member_add(m, b, url, 1, out, len);
+	if (url && kbal_member_add(m, b, url, 1, out, len) < 0)
+		return -1;
+	return 0;
 }
 
-void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml,
-			int *json)
+int kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
+		       const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml,
+		       int *json)
 {
 	static const char *const query_keys[] = { "w", "b", "nonce", "xml", "json", NULL };
 	struct fields *fs = calloc(1, sizeof(*fs));
 	char skipped[256] = "", added[512];
 	const char *b, *w, *nonce;
-	int bi = -1, wi = -1, others = 0;
+	int bi = -1, wi = -1, others = 0, status = 200;
 
 	msg[0] = '\0';
 	*xml = *json = 0;
 	if (!fs) {
 		snprintf(msg, msglen, "out of memory: nothing changed");
-		return;
+		return 200;
 	}
 	if (q->query && !q->post)
 		parse(fs, q->query, q->query_len, query_keys);
@@ -294,7 +296,8 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 	if (wi >= 0)
 		apply_member(&m->members[wi], fs, skipped, sizeof(skipped));
 	apply_balancer(&m->balancers[bi], fs, skipped, sizeof(skipped));
-	add_member(m, bi, fs, added, sizeof(added));
+	if (add_member(m, bi, fs, added, sizeof(added)))
+		status = 400;
 	/* what the kernel kept under the old settings is decided again */
 	__atomic_add_fetch(&m->balancers[bi].gen, 1, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < fs->n; i++) {
@@ -314,4 +317,5 @@ void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN
 			 skipped[0] ? "; not supported by kbal, ignored: " : "", skipped);
 out:
 	free(fs);
+	return status;
 }

@@ -35,9 +35,12 @@ struct kbal_manager_req {
  * *xml: the XML view was asked for (an "xml" field that passed the
  * Referer check, as Apache's; without a same-site Referer it shows HTML).
  * *json: kbal's JSON view was asked for ("json" in a GET's query; a view
- * of what anyone allowed to read the page sees, so no Referer needed). */
-void kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-			const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml,
-			int *json);
+ * of what anyone allowed to read the page sees, so no Referer needed).
+ * Returns the answer's status: 200 (the page), or 400 for an add of a
+ * member that failed, as Apache's balancer_handler() answers it (the other
+ * changes of the request are made, as Apache's are). */
+int kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
+		       const struct kbal_manager_req *q, char *msg, size_t msglen, int *xml,
+		       int *json);
 
 #endif

@@ -132,8 +132,8 @@ def post_fields(port, fields):
 
 def test_add_worker_on_kbal_and_apache():
     # Apache's Add New Worker with growth=1: the same worker added on both,
-    # disabled; a second add finds no free slot on both (Apache answers
-    # 400, kbal its page saying why); enabled with w_status_D=0 on both
+    # disabled; a second add finds no free slot on both (both answer 400);
+    # enabled with w_status_D=0 on both
     conf = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
                                 "ProxySet lbmethod=byrequests growth=1")
     with Env(conf=conf, backends=(1, 2, 3)) as env, apache_beside(env) as aport:
@@ -149,7 +149,7 @@ def test_add_worker_on_kbal_and_apache():
         for name, port in (("Apache", aport), ("kbal", env.port)):
             status[name] = post_fields(port, {"b_nwrkr": w4, "b_wyes": "1"}).status
             eq(worker_states(port), states[name], "%s after an add with no free slot" % name)
-        eq(status, {"Apache": 400, "kbal": 200}, "the answers to an add with no free slot")
+        eq(status, {"Apache": 400, "kbal": 400}, "the answers to an add with no free slot")
         for name, port in (("Apache", aport), ("kbal", env.port)):
             eq(post_fields(port, {"w": w3, "w_status_D": "0"}).status, 200, "enabling")
             states[name] = worker_states(port)
