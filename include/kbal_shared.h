@@ -65,6 +65,9 @@ enum kbal_lbmethod {
 
 enum kbal_balancer_flags {
 	KBAL_BF_NOFAILOVER = 1u << 0, /* sticky member down: 503, no other */
+	KBAL_BF_SPLICE_SET = 1u << 1, /* KbalSplice given: splice is asked for
+				       * by name (unset, it reads packet and means
+				       * sockmap for keep-alive connections) */
 };
 
 /* kbal_meta[0]: what wrote these maps. */

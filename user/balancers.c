@@ -71,6 +71,8 @@ int balancers_load(struct kbal_daemon *d)
 		mb->nmembers = cb->nmembers;
 		mb->timeout_ms = cb->timeout_ms ?: conf->timeout_ms;
 		mb->splice = cb->splice;
+		if (cb->splice_set)
+			mb->flags |= KBAL_BF_SPLICE_SET;
 		mb->slots = cb->nmembers + cb->growth;
 		if (nm + mb->slots > KBAL_MAX_MEMBERS)
 			return -E2BIG;

@@ -420,6 +420,7 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 		fprintf(f, "</td><td>%u ms</td><td>%s</td><td>%s</td></tr></table>\n<br />\n",
 			bal->timeout_ms, lbmethods[bal->lbmethod % 3],
 			bal->splice == KBAL_SPLICE_OFF ? "off" :
+			!(bal->flags & KBAL_BF_SPLICE_SET) ? "sockmap (default)" :
 			bal->splice == KBAL_SPLICE_PACKET ? "packet" : "sockmap");
 		unsigned long long elected = 0, live = 0;
 

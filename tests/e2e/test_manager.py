@@ -30,6 +30,12 @@ def test_manager_page_served_locally():
             check(want in r.text, "%r not in the manager page" % want)
         eq(r.header("X-Backend"), None, "X-Backend on the manager page")
         eq(env.backend_log(1) + env.backend_log(2), [], "requests that reached a member")
+        # the path the balancer's keep-alive connections take
+        check("<td>sockmap (default)</td>" in r.text, "no KbalSplice: %r" % r.text[:1500])
+    with Env(conf=EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                       "ProxySet lbmethod=byrequests\nKbalSplice packet")) as env:
+        r = env.get("/balancer-manager")
+        check("<td>packet</td>" in r.text, "KbalSplice packet: %r" % r.text[:1500])
 
 
 def test_manager_shadowed_by_proxypass():
