@@ -59,6 +59,9 @@ struct head_parse {
 	__u32 rewritten;
 	__u32 end;                     /* the empty line's end */
 	__u32 bad;
+	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
+	 * is bad here, kbald answers it as httpd does */
+	__u32 max_line, max_field, max_fields;
 };
 
 struct chunk_parse {
@@ -401,6 +404,13 @@ static __always_inline void value_byte(const __u8 *b, struct head_parse *p, __u3
 
 static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 i)
 {
+	__u32 len = i - 1 - p->ls;     /* the CR before i is checked */
+
+	if (p->line == 0 && p->max_line && len > p->max_line)
+		p->bad = 1;
+	else if (p->line && len && ((p->max_field && len > p->max_field) ||
+				    (p->max_fields && p->line > p->max_fields)))
+		p->bad = 1;
 	if (p->line == 0) {
 		if (p->request)
 			request_line_end(b, p, i);

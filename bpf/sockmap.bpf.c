@@ -280,6 +280,9 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	rm.rules = bpf_map_lookup_elem(&kbal_rules, &zero);
 	if (!bal || !rm.rules || !rm.rules->exact)
 		return sk_back(st, KBAL_SKB_RULE);
+	p->max_line = rm.rules->max_line;
+	p->max_field = rm.rules->max_field;
+	p->max_fields = rm.rules->max_fields;
 	if (bal->sticky[0]) {
 		__builtin_memcpy(p->sticky, bal->sticky, KBAL_ROUTE_LEN);
 		p->sticky_len = str_len(bal->sticky, KBAL_ROUTE_LEN);

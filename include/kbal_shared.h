@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 10
+#define KBAL_LAYOUT_VERSION 11
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -465,14 +465,22 @@ struct kbal_rule {
 };
 _Static_assert(sizeof(struct kbal_rule) == 72, "ABI kbal_rule");
 
-/* kbal_rules[0]: the ProxyPass rules in the order kbald tries them */
+/* kbal_rules[0]: the ProxyPass rules in the order kbald tries them, and
+ * httpd's limits on a request head, which the kernel keeps a request
+ * within only (a head over one goes to kbald, which answers it) */
 struct kbal_rules {
 	__u32 n;
 	__u32 exact;                   /* 0: kbald's rules cannot be written as
 					* this table: the kernel keeps nothing */
+	__u32 max_line;                /* longest request line kept (bytes, CRLF
+					* aside): LimitRequestLine + 1, as httpd */
+	__u32 max_field;               /* longest header line: LimitRequestFieldSize + 1 */
+	__u32 max_fields;              /* most header lines: LimitRequestFields,
+					* 0 none */
+	__u32 pad;
 	struct kbal_rule rule[KBAL_RULES_MAX];
 };
-_Static_assert(sizeof(struct kbal_rules) == 8 + 72 * KBAL_RULES_MAX, "ABI kbal_rules");
+_Static_assert(sizeof(struct kbal_rules) == 24 + 72 * KBAL_RULES_MAX, "ABI kbal_rules");
 
 enum kbal_sk_mode {
 	KBAL_SKM_KERNEL = 0,           /* framed; kept where kbald would decide the same */

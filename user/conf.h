@@ -11,8 +11,10 @@
 #define KBAL_CONF_H
 
 #include <netinet/in.h>
-#include "authz.h"
 #include <stddef.h>
+#include <stdint.h>
+#include "authz.h"
+#include "http.h"
 #include "kbal_shared.h"
 
 #define KBAL_CONF_MAX_LISTEN   16
@@ -163,6 +165,10 @@ struct kbal_conf {
 	int balancer_persist;             /* BalancerPersist On: run-time changes kept
 					   * across a stop (persist.c) */
 	char persist_file[256];           /* KbalPersistFile: where, "" the default */
+	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
+	uint64_t limit_body;              /* LimitRequestBody: what kbald answers itself
+					   * (the manager), as httpd, which does not
+					   * apply it to proxied requests */
 	unsigned keepalive_timeout_ms;    /* KeepAliveTimeout: how long kbald waits for a
 					   * keep-alive client's next request, default 5000 */
 	unsigned splice;                  /* KbalSplice at server level */

@@ -154,6 +154,15 @@ int conf_finish(struct conf_parser *p)
 			p->timeout_ms ? p->timeout_ms : 60000;
 	if (!c->keepalive_timeout_ms)
 		c->keepalive_timeout_ms = 5000;   /* Apache's default */
+	/* httpd's defaults (LimitRequestBody: 1 GiB since 2.4.54) */
+	if (!(p->limit_set & 1))
+		c->limits.line = 8190;
+	if (!(p->limit_set & 2))
+		c->limits.field = 8190;
+	if (!(p->limit_set & 4))
+		c->limits.fields = 100;
+	if (!(p->limit_set & 8))
+		c->limit_body = 1ull << 30;
 	for (unsigned i = 0, slots = 0; i < c->nbalancers; i++) {
 		struct kbal_conf_balancer *b = &c->balancers[i];
 

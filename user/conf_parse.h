@@ -14,6 +14,7 @@
 #define KBAL_CONF_PARSE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "conf.h"
 
 #define CONF_LINE_LEN 8192                /* httpd's MAX_STRING_LEN */
@@ -61,6 +62,7 @@ struct conf_parser {
 	/* for one directive, or for the whole file */
 	int ctimeout_set;                 /* connectiontimeout= on this member */
 	unsigned timeout_ms, proxy_timeout_ms;
+	uint8_t limit_set;                /* bit per LimitRequest* given (conf_server.c) */
 	char words[CONF_LINE_LEN];        /* the current line, split */
 };
 

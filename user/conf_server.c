@@ -5,6 +5,7 @@
  * Kbal* directives, and those that change nothing kbal does.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -150,6 +151,47 @@ static int kw_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
 static int kw_keepalive_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	return conf_parse_time(p, argv[0], argv[1], &p->conf->keepalive_timeout_ms);
+}
+
+/* LimitRequestLine, LimitRequestFieldSize, LimitRequestFields,
+ * LimitRequestBody: httpd's, with its defaults (conf_check.c) */
+static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	static const char *const names[] = { "LimitRequestLine", "LimitRequestFieldSize",
+					     "LimitRequestFields", "LimitRequestBody" };
+	struct kbal_conf *c = p->conf;
+	unsigned k = 0, v;
+
+	while (strcasecmp(argv[0], names[k]))
+		k++;
+	if (k == 3) {
+		/* bytes, 0: no limit; httpd takes up to 2^63 - 1 */
+		char *end;
+		unsigned long long b = strtoull(argv[1], &end, 10);
+
+		if (!argv[1][0] || *end || argv[1][0] == '-' || b > (1ull << 62))
+			return perr(p, "LimitRequestBody %s: must be a number of bytes", argv[1]);
+		c->limit_body = b;
+	} else {
+		if (conf_parse_uint(p, names[k], argv[1], k == 2 ? 0 : 1, 1u << 30, &v))
+			return -1;
+		if (k == 0)
+			c->limits.line = v;
+		else if (k == 1)
+			c->limits.field = v;
+		else
+			c->limits.fields = v;
+		/* what kbal's head buffer and parser hold */
+		if (k < 2 && v + 2 > KBAL_HTTP_HEAD_BUF)
+			conf_pwarn(p, p->line, "%s %u: kbald reads request heads of %d bytes at most, "
+				   "and answers a longer one 431", names[k], v, KBAL_HTTP_HEAD_BUF);
+		if (k == 2 && (!v || v >= KBAL_HTTP_MAX_HEADERS))
+			conf_pwarn(p, p->line, "LimitRequestFields %u: kbald parses %d header "
+				   "fields at most, and answers more with 400", v,
+				   KBAL_HTTP_MAX_HEADERS - 1);
+	}
+	p->limit_set |= 1u << k;
+	return 0;
 }
 
 static int kw_splice(struct conf_parser *p, UNUSED int argc, char **argv)
@@ -340,6 +382,10 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
+	{ "LimitRequestLine",  C_SERVER,              1, 1,             kw_limit },
+	{ "LimitRequestFieldSize", C_SERVER,          1, 1,             kw_limit },
+	{ "LimitRequestFields", C_SERVER,             1, 1,             kw_limit },
+	{ "LimitRequestBody",  C_SERVER,              1, 1,             kw_limit },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
 	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },
 	{ "KbalProxyProtocol", C_SERVER | C_BALANCER, 1, 1,             kw_proxy_protocol },

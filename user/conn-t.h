@@ -27,7 +27,7 @@
 #include "lb.h"
 #include "list.h"
 
-#define BUF_SIZE   16384          /* first request/response head limit */
+#define BUF_SIZE   KBAL_HTTP_HEAD_BUF /* first request/response head limit */
 #define OUT_SIZE   (BUF_SIZE + 2048)
 
 /* the two sides, by their socket: fd[CLIENT], fd[MEMBER] */

@@ -107,7 +107,7 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 		close(fd);
 		return -ENOMEM;
 	}
-	kbal_http_init_request(&c->f->msg[UP]);
+	kbal_http_init_request(&c->f->msg[UP], &d->conf->limits);
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->fd[CLIENT] = fd;
 	c->fd[MEMBER] = -1;

@@ -59,7 +59,14 @@ static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsign
 int decide_init(struct kbal_daemon *d)
 {
 	const struct kbal_conf *conf = d->conf;
-	struct kbal_rules r = { .exact = 1 };
+	const struct kbal_http_limits *lim = &conf->limits;
+	struct kbal_rules r = {
+		.exact = 1,
+		/* httpd refuses a line of limit + 2 bytes: limit + 1 is kept */
+		.max_line = lim->line ? lim->line + 1 : 0,
+		.max_field = lim->field ? lim->field + 1 : 0,
+		.max_fields = lim->fields,
+	};
 	__u32 zero = 0;
 
 	/* conf_match_pass_path()'s order: a <Location>'s own rules first,

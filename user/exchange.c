@@ -220,7 +220,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 			free(f->out[i]);
 	memset(f, 0, offsetof(struct kbal_first, buf));
 	f->len[UP] = left;
-	kbal_http_init_request(&f->msg[UP]);
+	kbal_http_init_request(&f->msg[UP], &d->conf->limits);
 	kbal_http_init_response(&f->msg[DOWN]);
 	f->exch_rd = c->rd[CLIENT] - left;
 	f->exch_wr = c->wr[CLIENT];
@@ -268,7 +268,7 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	c->f = first_alloc();
 	if (!c->f)
 		return -ENOMEM;
-	kbal_http_init_request(&c->f->msg[UP]);
+	kbal_http_init_request(&c->f->msg[UP], &d->conf->limits);
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->f->exch_rd = c->rd[CLIENT];
 	c->f->exch_wr = c->wr[CLIENT];
@@ -404,8 +404,10 @@ static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	}
 	if (rq->content_length > 0 &&
-	    (uint64_t)rq->content_length > BUF_SIZE - rq->head_len) {
-		exch_error(c, 413);
+	    ((uint64_t)rq->content_length > BUF_SIZE - rq->head_len ||
+	     (d->conf->limit_body && (uint64_t)rq->content_length > d->conf->limit_body))) {
+		exch_error(c, 413);   /* also httpd's LimitRequestBody, which it applies
+				       * to its handlers, not to proxied requests */
 		return;
 	}
 	if (rq->content_length > 0 && f->len[UP] < rq->head_len + rq->content_length) {
@@ -579,19 +581,22 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		if (rc == KBAL_HTTP_ERROR) {
 			log_debug("malformed %s: %s", i == UP ? "request" : "response",
 				  msg->error ? msg->error : "?");
-			if (i == UP)
-				exch_error(c, 400);
-			else
-				exch_error(c, 502);
+			/* a request over httpd's limits gets httpd's status */
+			exch_error(c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
 			return;
 		}
 		if (rc == KBAL_HTTP_AGAIN) {
 			/* a head that does not fit the buffer would wait for
-			 * room that never comes: Apache's answer to a head
-			 * over its limits (LimitRequestFieldSize, 8190) is 400,
-			 * a member's is a 502 */
-			if (c->phase[i] == P_HEAD && f->len[i] == BUF_SIZE)
-				exch_error(c, i == UP ? 400 : 502);
+			 * room that never comes: over httpd's limits, httpd's
+			 * answer (414, 400), else 431; a member's is a 502 */
+			if (c->phase[i] == P_HEAD && f->len[i] == BUF_SIZE) {
+				unsigned st = i == DOWN ? 502 :
+					      kbal_http_head_overflow(msg, f->len[UP]);
+
+				log_debug("a %s head larger than %d bytes: %u",
+					  i == UP ? "request" : "response", BUF_SIZE, st);
+				exch_error(c, st);
+			}
 			return;
 		}
 		if (i == UP && rc == KBAL_HTTP_HEAD) {

@@ -245,11 +245,12 @@ static void msg_clear(struct kbal_http_msg *m)
 	m->content_length = -1;
 }
 
-void kbal_http_init_request(struct kbal_http_msg *m)
+void kbal_http_init_request(struct kbal_http_msg *m, const struct kbal_http_limits *limits)
 {
 	memset(m, 0, sizeof(*m));
 	llhttp_init(&m->parser, HTTP_REQUEST, &request_settings);
 	m->content_length = -1;
+	m->limits = limits;
 }
 
 void kbal_http_init_response(struct kbal_http_msg *m)
@@ -274,6 +275,56 @@ static int feed_error(struct kbal_http_msg *m, llhttp_errno_t err)
 	return KBAL_HTTP_ERROR;
 }
 
+static int refuse(struct kbal_http_msg *m, unsigned status, const char *why)
+{
+	m->refuse = status;
+	m->error = why;
+	return KBAL_HTTP_ERROR;
+}
+
+/* The head's lines in base[from, to) against httpd's limits, as its
+ * ap_rgetline() reads them: a line as long as limit + 2, its CRLF aside,
+ * or a field past LimitRequestFields, is refused (httpd's statuses) */
+static int head_limits(struct kbal_http_msg *m, const char *base, uint32_t from, uint32_t to)
+{
+	const struct kbal_http_limits *lim = m->limits;
+
+	for (uint32_t i = from; i < to; i++) {
+		uint32_t len;
+
+		if (base[i] != '\n')
+			continue;
+		len = i - m->ls - (i > m->ls && base[i - 1] == '\r');
+		m->ls = i + 1;
+		if (!len && !m->nlines)
+			continue;              /* blank lines before the request line */
+		if (!len)
+			break;                 /* the head's end */
+		if (!m->nlines && lim->line && len >= lim->line + 2)
+			return refuse(m, 414, "request line longer than LimitRequestLine");
+		if (m->nlines && lim->field && len >= lim->field + 2)
+			return refuse(m, 400, "Size of a request header field exceeds server limit "
+					      "(LimitRequestFieldSize)");
+		if (m->nlines && lim->fields && m->nlines > lim->fields)
+			return refuse(m, 400, "The number of request header fields exceeds this "
+					      "server's limit (LimitRequestFields)");
+		m->nlines++;
+	}
+	return 0;
+}
+
+unsigned kbal_http_head_overflow(const struct kbal_http_msg *m, uint32_t len)
+{
+	const struct kbal_http_limits *lim = m->limits;
+	uint32_t partial = len - m->ls;
+
+	if (!lim)
+		return 431;
+	if (!m->nlines)
+		return lim->line && partial >= lim->line + 2 ? 414 : 431;
+	return lim->field && partial >= lim->field + 2 ? 400 : 431;
+}
+
 /* The start line ends at the first line end of the head. */
 static void set_start_line(struct kbal_http_msg *m)
 {
@@ -291,6 +342,7 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 {
 	const char *start = base + off, *pos;
 	llhttp_errno_t err;
+	int in_head;
 
 	m->base = base;
 	*used = 0;
@@ -299,14 +351,25 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 	if (m->done)
 		return KBAL_HTTP_DONE;
 
+	if (m->limits && !m->lim_started) {
+		m->ls = off;                   /* the head starts here */
+		m->lim_started = 1;
+	}
+	in_head = m->limits && !m->head_done;
 	err = llhttp_execute(&m->parser, start, len);
 	if (err == HPE_OK) {
 		*used = len;
+		if (in_head && head_limits(m, base, off, off + len))
+			return KBAL_HTTP_ERROR;
 		return KBAL_HTTP_AGAIN;
 	}
 	pos = llhttp_get_error_pos(&m->parser);
 	if (pos && pos >= start && pos <= start + len)
 		*used = pos - start;
+	/* the head's bytes up to where llhttp stopped: a line over a limit
+	 * is what httpd would answer first */
+	if (in_head && head_limits(m, base, off, off + *used))
+		return KBAL_HTTP_ERROR;
 	if (err == HPE_PAUSED_UPGRADE) {
 		/* on_message_complete pauses before this; kept for safety */
 		m->done = 1;

@@ -18,7 +18,17 @@
 #include <sys/types.h>
 #include <llhttp.h>
 
-#define KBAL_HTTP_MAX_HEADERS 64
+#define KBAL_HTTP_MAX_HEADERS 128
+#define KBAL_HTTP_HEAD_BUF    16384    /* kbald reads a request head this long at most */
+
+/* httpd's limits on a request head (LimitRequestLine, LimitRequestFieldSize,
+ * LimitRequestFields; 0: none), measured as httpd reads lines: a line of
+ * limit + 2 bytes or more, its CRLF aside, is over the limit */
+struct kbal_http_limits {
+	uint32_t line;                 /* default 8190: 414 */
+	uint32_t field;                /* default 8190: 400 */
+	uint32_t fields;               /* default 100: 400 */
+};
 
 enum kbal_http_rc {
 	KBAL_HTTP_ERROR = -1,  /* malformed: 400 (request) / 502 (response) */
@@ -60,11 +70,27 @@ struct kbal_http_msg {
 	                                * when the request was HEAD, so the head is
 	                                * the whole message (kept by kbal_http_next) */
 	const char *error;             /* llhttp's reason, after ERROR */
+	unsigned refuse;               /* after ERROR: the answer's status when
+					* not 400 (414: a request line too long) */
+	/* requests: the head's lines against the limits, as they come */
+	const struct kbal_http_limits *limits;  /* NULL: none */
+	uint32_t ls;                   /* where the current line starts */
+	uint32_t nlines;               /* lines of the head ended, the blank
+					* ones before the request line aside */
+	uint8_t lim_started;
 	/* internal: where the current feed started, to turn pointers into offsets */
 	const char *base;
 };
 
-void kbal_http_init_request(struct kbal_http_msg *m);
+/* limits (may be NULL) are checked as the head comes (kbal_http_feed():
+ * ERROR with m->refuse) and must outlive m */
+void kbal_http_init_request(struct kbal_http_msg *m, const struct kbal_http_limits *limits);
+
+/* The status for a request head that filled len bytes of buffer without
+ * its end: 414 (its request line is over LimitRequestLine), 400 (the line
+ * under way is over LimitRequestFieldSize), else 431 (more than kbal's
+ * buffer, within httpd's limits) */
+unsigned kbal_http_head_overflow(const struct kbal_http_msg *m, uint32_t len);
 void kbal_http_init_response(struct kbal_http_msg *m);
 
 /*

@@ -6,41 +6,14 @@ written for Apache do, drains a member and enables it again with Apache's
 field names, and reads the result from the XML view. Both must end in the
 same state, spelled the same way."""
 
-import contextlib
-import os
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-from kbaltest import (EXAMPLE_CONF, LIVE_PROCS, Conn, Env, check, eq, free_port, stop_proc,
-                      wait_until)
+from apache import apache_beside
+from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq
 
-MODULES = "/usr/lib/apache2/modules"
 NS = {"httpd": "http://httpd.apache.org"}
-
-
-def apache_conf(d, env, port):
-    """Apache's example as kbald runs it (members, rules, manager), with what
-    httpd needs to run on its own in d."""
-    text = (EXAMPLE_CONF.replace("{listen}", str(port)).replace("{b1}", str(env.ports["b1"]))
-            .replace("{b2}", str(env.ports["b2"])))
-    text = re.sub(r"^(\s*LoadModule\s+\S+\s+)modules/", r"\g<1>%s/" % MODULES, text, flags=re.M)
-    builtin = set(re.findall(r"mod_(\w+)\.c", subprocess.run(
-        ["apache2", "-l"], stdout=subprocess.PIPE, timeout=10).stdout.decode()))
-    loaded = set(re.findall(r"^\s*LoadModule\s+(\w+)_module", text, re.M))
-    extra = ["LoadModule %s_module %s/mod_%s.so" % (m, MODULES, m)
-             for m in ("mpm_event", "unixd", "authz_core", "access_compat", "headers")
-             if m not in builtin and m not in loaded]
-    head = ('ServerRoot "%s"\nServerName 127.0.0.1\nPidFile %s/apache.pid\n'
-            "DefaultRuntimeDir %s\nErrorLog %s/error.log\nLogLevel warn\n%s\n"
-            "User www-data\nGroup www-data\nStartServers 1\nServerLimit 1\n"
-            "ThreadsPerChild 8\nMaxRequestWorkers 8\n" % (d, d, d, d, "\n".join(extra)))
-    return head + text
 
 
 def page_nonce(text, balancer="mycluster"):
@@ -75,36 +48,6 @@ def drain_script(port, member_url, on):
     body = urllib.parse.urlencode({"b": "mycluster", "w": member_url, "w_status_N": on,
                                    "w_ls": "1" if on else "0", "nonce": nonce}).encode()
     eq(request(port, "POST", "/balancer-manager", body).status, 200, "the form's answer")
-
-
-@contextlib.contextmanager
-def apache_beside(env):
-    """Debian's apache2 on env's configuration and members; yields its port."""
-    d = tempfile.mkdtemp(prefix="kbal-apache-")
-    os.chmod(d, 0o755)
-    apache = None
-    try:
-        aport = free_port()
-        conf = apache_conf(d, env, aport)
-        if "growth=" in env.conf:
-            conf = conf.replace("ProxySet lbmethod=byrequests", re.search(
-                r"ProxySet lbmethod=byrequests.*", env.conf).group(0))
-        with open(os.path.join(d, "apache.conf"), "w") as f:
-            f.write(conf)
-        err = open(os.path.join(d, "stderr"), "wb")
-        apache = subprocess.Popen(["apache2", "-d", d, "-f", os.path.join(d, "apache.conf"),
-                                   "-DFOREGROUND"], stdout=err, stderr=err,
-                                  stdin=subprocess.DEVNULL)
-        LIVE_PROCS.append(apache)
-        wait_until(lambda: apache.poll() is not None or port_open(aport), 10.0,
-                   "Apache listening")
-        check(apache.poll() is None, "Apache did not start: %s" % open(
-            os.path.join(d, "stderr")).read() + read(os.path.join(d, "error.log")))
-        yield aport
-    finally:
-        if apache is not None:
-            stop_proc(apache, grace=10.0)   # by its PID
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_same_script_on_kbal_and_apache():
@@ -155,19 +98,3 @@ def test_add_worker_on_kbal_and_apache():
             states[name] = worker_states(port)
         eq(states["Apache"][w3][0], "Init Ok ", "Apache's new worker enabled")
         eq(states["kbal"], states["Apache"], "kbal against Apache after enabling it")
-
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""

@@ -84,7 +84,7 @@ static size_t parse_req(struct kbal_http_msg *m, const char *buf, size_t len)
 {
 	struct run r;
 
-	kbal_http_init_request(m);
+	kbal_http_init_request(m, NULL);
 	run(m, buf, len, 0, &r);
 	if (r.n != 2 || r.rc[0] != KBAL_HTTP_HEAD || r.rc[1] != KBAL_HTTP_DONE)
 		return 0;
@@ -99,7 +99,7 @@ UNIT_TEST(http_get_head_then_done)
 	size_t used;
 	int rc;
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	rc = kbal_http_feed(&m, req, 0, sizeof(req) - 1, &used);
 	ASSERT_EQ(rc, KBAL_HTTP_HEAD, "HEAD first");
 	ASSERT_EQ(used, sizeof(req) - 1, "used up to the blank line");
@@ -136,7 +136,7 @@ UNIT_TEST(http_head_pause_is_exact_with_body_in_same_feed)
 	size_t used, head = sizeof(req) - 1 - 5;
 	int rc;
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	rc = kbal_http_feed(&m, req, 0, sizeof(req) - 1, &used);
 	ASSERT_EQ(rc, KBAL_HTTP_HEAD, "HEAD");
 	ASSERT_EQ(used, head, "stops at the end of the head");
@@ -172,8 +172,8 @@ UNIT_TEST(http_byte_by_byte_same_result)
 		char what[64];
 
 		snprintf(what, sizeof(what), "message %zu", i);
-		kbal_http_init_request(a);
-		kbal_http_init_request(b);
+		kbal_http_init_request(a, NULL);
+		kbal_http_init_request(b, NULL);
 		run(a, s, len, 0, &ra);
 		run(b, s, len, 1, &rb);
 		ASSERT_EQ(ra.n, 2, what);
@@ -215,14 +215,14 @@ UNIT_TEST(http_pipelined_msg_end)
 	struct kbal_http_msg m;
 	struct run r;
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	run(&m, S(two), 0, &r);
 	ASSERT_EQ(r.n, 2, "HEAD, DONE");
 	ASSERT_EQ(r.at[1], first, "DONE stops at the next request");
 	ASSERT_EQ(m.msg_end, first, "msg_end");
 	ASSERT_STREQ(span(two, m.url), "/1", "first request's url");
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	run(&m, S(three), 1, &r);
 	ASSERT_EQ(r.n, 2, "HEAD, DONE byte by byte");
 	ASSERT_EQ(m.msg_end, strstr(three, "GET /2") - three, "bodyless msg_end");
@@ -236,7 +236,7 @@ UNIT_TEST(http_chunked_complete)
 	struct kbal_http_msg m;
 	struct run r;
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	run(&m, S(req), 0, &r);
 	ASSERT_EQ(r.n, 2, "HEAD, DONE");
 	ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "DONE");
@@ -245,7 +245,7 @@ UNIT_TEST(http_chunked_complete)
 	ASSERT_EQ(m.msg_end, sizeof(req) - 1 - 4, "after the trailer block");
 	ASSERT_EQ(m.nheaders, 2, "trailers not added to the head");
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	run(&m, req, sizeof(req) - 1 - 10, 0, &r);
 	ASSERT_EQ(r.n, 1, "only HEAD while the chunks are incomplete");
 	ASSERT_EQ(r.last, KBAL_HTTP_AGAIN, "AGAIN");
@@ -259,7 +259,7 @@ UNIT_TEST(http_upgrade_and_connect)
 	struct kbal_http_msg m;
 	struct run r;
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	run(&m, S(ws), 0, &r);
 	ASSERT_EQ(r.n, 2, "HEAD then DONE");
 	ASSERT_EQ(r.rc[0], KBAL_HTTP_HEAD, "HEAD first");
@@ -268,7 +268,7 @@ UNIT_TEST(http_upgrade_and_connect)
 	ASSERT_EQ(m.msg_end, sizeof(ws) - 1 - 4, "frames not consumed");
 	ASSERT_EQ(m.head_len, m.msg_end, "head is the message");
 
-	kbal_http_init_request(&m);
+	kbal_http_init_request(&m, NULL);
 	run(&m, S(conn), 0, &r);
 	ASSERT_EQ(r.n, 2, "CONNECT: HEAD then DONE");
 	ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "DONE");
@@ -367,7 +367,7 @@ UNIT_TEST(http_strict_errors)
 			if (bad[i].response)
 				kbal_http_init_response(&m);
 			else
-				kbal_http_init_request(&m);
+				kbal_http_init_request(&m, NULL);
 			run(&m, bad[i].msg, len, step, &r);
 			if (!ASSERT_EQ(r.last, KBAL_HTTP_ERROR, what))
 				continue;
@@ -393,7 +393,7 @@ UNIT_TEST(http_too_many_headers)
 		for (i = 0; i < KBAL_HTTP_MAX_HEADERS + extra; i++)
 			n += snprintf(buf + n, sizeof(buf) - n, "X-H%d: %d\r\n", i, i);
 		n += snprintf(buf + n, sizeof(buf) - n, "\r\n");
-		kbal_http_init_request(&m);
+		kbal_http_init_request(&m, NULL);
 		run(&m, buf, n, 0, &r);
 		if (extra) {
 			ASSERT_EQ(r.last, KBAL_HTTP_ERROR, "MAX+1 headers");
@@ -401,7 +401,7 @@ UNIT_TEST(http_too_many_headers)
 		} else {
 			ASSERT_EQ(r.last, KBAL_HTTP_DONE, "MAX headers fit");
 			ASSERT_EQ(m.nheaders, KBAL_HTTP_MAX_HEADERS, "all recorded");
-			ASSERT_STREQ(span(buf, m.headers[KBAL_HTTP_MAX_HEADERS - 1].value), "63",
+			ASSERT_STREQ(span(buf, m.headers[KBAL_HTTP_MAX_HEADERS - 1].value), "127",
 				     "last one");
 		}
 	}
@@ -795,5 +795,66 @@ UNIT_TEST(http_error_responses)
 		ASSERT_HAS(out, "HTTP/1.1 400 Bad Request\r\n", "400 status line");
 		ASSERT_TRUE(kbal_http_error_response(599, out, sizeof(out)) > 0, "unknown");
 		ASSERT_HAS(out, "HTTP/1.1 500 Internal Server Error\r\n", "unknown is 500");
+	}
+}
+
+/* httpd's LimitRequestLine, LimitRequestFieldSize, LimitRequestFields, with
+ * the thresholds Debian's apache2 (2.4) shows: a line of limit + 2 bytes,
+ * its CRLF aside, is refused; limit + 1 is not */
+static int limited(const struct kbal_http_limits *lim, const char *head, size_t step)
+{
+	struct kbal_http_msg m;
+	size_t off = 0, len = strlen(head), used;
+	int rc = KBAL_HTTP_AGAIN;
+
+	kbal_http_init_request(&m, lim);
+	while (off < len && rc == KBAL_HTTP_AGAIN) {
+		size_t n = len - off < step ? len - off : step;
+
+		rc = kbal_http_feed(&m, head, off, n, &used);
+		off += used;
+	}
+	return rc == KBAL_HTTP_ERROR ? (int)(m.refuse ? m.refuse : 400) : rc == KBAL_HTTP_HEAD ? 200 : 0;
+}
+
+UNIT_TEST(http_request_limits)
+{
+	static const struct kbal_http_limits lim = { .line = 100, .field = 100, .fields = 10 };
+	static char head[4096];
+	struct kbal_http_msg m;
+
+	for (size_t step = 1; step < 4096; step *= 64) {
+		for (int len = 99; len <= 103; len++) {
+			/* "GET /aaa HTTP/1.1" of len bytes */
+			snprintf(head, sizeof(head), "GET /%.*s HTTP/1.1\r\nHost: x\r\n\r\n", len - 14,
+				 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+			ASSERT_EQ(limited(&lim, head, step), len >= 102 ? 414 : 200, "request line");
+			/* "X-Big: aaa" of len bytes */
+			snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %.*s\r\n\r\n",
+				 len - 7, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+			ASSERT_EQ(limited(&lim, head, step), len >= 102 ? 400 : 200, "field line");
+		}
+		for (int n = 9; n <= 11; n++) {
+			int o = snprintf(head, sizeof(head), "\r\nGET / HTTP/1.1\r\n");
+
+			for (int i = 0; i < n - 1; i++)
+				o += snprintf(head + o, sizeof(head) - o, "X-%d: y\r\n", i);
+			snprintf(head + o, sizeof(head) - o, "Host: x\r\n\r\n");
+			ASSERT_EQ(limited(&lim, head, step), n > 10 ? 400 : 200,
+				  "fields (a blank line before the request line counts for none)");
+		}
+	}
+	/* a head that fills the buffer without its end */
+	kbal_http_init_request(&m, &lim);
+	ASSERT_EQ(kbal_http_head_overflow(&m, 200), 414, "the request line under way");
+	ASSERT_EQ(limited(&lim, "GET / HTTP/1.1\r\nX-A: b\r\n", 4096), 0, "a head under way");
+	kbal_http_init_request(&m, &lim);
+	{
+		size_t used;
+		const char *h = "GET / HTTP/1.1\r\nX-A: b\r\nX-Big: aaaaaaaaaa";
+
+		kbal_http_feed(&m, h, 0, strlen(h), &used);
+		ASSERT_EQ(kbal_http_head_overflow(&m, strlen(h)), 431, "within the limits");
+		ASSERT_EQ(kbal_http_head_overflow(&m, strlen(h) + 200), 400, "a field line over");
 	}
 }
