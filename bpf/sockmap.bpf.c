@@ -243,6 +243,15 @@ static __always_inline int member_open(__u64 client_cookie)
 	return state == BPF_TCP_ESTABLISHED;
 }
 
+/* a client's request enters a stage (kbal_sk_stage): its clock starts */
+static __always_inline void stage_begin(struct kbal_sk_http *st, __u32 stage)
+{
+	st->stage = stage;
+	st->stage_ns = bpf_ktime_get_ns();
+	st->stage_bytes = 0;
+	st->flags &= ~KBAL_SKF_LINE;
+}
+
 /* A request head: kept (redirected to the connection's member) when kbald
  * would send it there too; else the socket goes back to kbald. */
 static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_http *st,
@@ -317,9 +326,11 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 		return sk_back(st, KBAL_SKB_ROUTE);
 	st->msgs++;
 	kbal_stat_add(KBAL_STAT_SK_KEPT, 1);
+	st->stage = KBAL_SKS_IDLE;
 	if (p->cl) {
 		st->expect = KBAL_SKX_BODY;
 		st->left = p->cl;
+		stage_begin(st, KBAL_SKS_BODY);
 	}
 }
 
@@ -338,6 +349,7 @@ static __always_inline void member_back(struct kbal_sk_http *st, __u8 why)
 
 static __always_inline void response_ended(struct kbal_sk_http *st)
 {
+	st->stage = KBAL_SKS_IDLE;
 	st->expect = KBAL_SKX_HEAD;
 	st->msgs++;
 }
@@ -409,16 +421,24 @@ static __always_inline void frame_message(struct __sk_buff *skb, struct kbal_sk_
 		st->flags &= ~KBAL_SKF_HEAD;
 		return;
 	}
+	if (st->client) {
+		/* a chunked body's first bytes start its stage */
+		if (st->stage != KBAL_SKS_BODY)
+			stage_begin(st, KBAL_SKS_BODY);
+		st->stage_bytes += len;
+	}
 	switch (st->expect) {
 	case KBAL_SKX_HEAD:
 		return;               /* not reached: heads are the parser's */
 	case KBAL_SKX_BODY:
 		st->left -= len < st->left ? len : st->left;
 		if (!st->left) {
-			if (st->client)
+			if (st->client) {
 				st->expect = KBAL_SKX_HEAD;
-			else
+				st->stage = KBAL_SKS_IDLE;
+			} else {
 				response_ended(st);
+			}
 		}
 		return;
 	case KBAL_SKX_CHUNK:
@@ -502,10 +522,12 @@ static __always_inline int frame_decide(struct __sk_buff *skb, struct kbal_sk_ht
 	    st->left <= KBAL_MERGE_MAX && len + st->left <= avail) {
 		len += st->left;
 		st->left = 0;
-		if (st->client)
+		if (st->client) {
 			st->expect = KBAL_SKX_HEAD;
-		else
+			st->stage = KBAL_SKS_IDLE;
+		} else {
 			response_ended(st);
+		}
 	}
 	return len;
 }
@@ -537,9 +559,20 @@ int kbal_parser(struct __sk_buff *skb)
 	 * cannot be left there: framed, and queued for kbald by the verdict. */
 	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
 		return -ESTRPIPE;
+	/* for kbald's timeouts: bytes came; a client's head under way, so far */
+	st->active_ns = bpf_ktime_get_ns();
+	if (st->client && st->expect == KBAL_SKX_HEAD) {
+		if (st->stage != KBAL_SKS_HEAD)
+			stage_begin(st, KBAL_SKS_HEAD);
+		st->stage_bytes = avail;
+	}
 	len = frame_next(skb, st, start, avail);
 	if (len > 0 && st->mode == KBAL_SKM_KERNEL && st->expect == KBAL_SKX_HEAD)
 		return frame_decide(skb, st, cookie, start, len, avail);
+	/* a head split over reads: whether its request line is whole yet */
+	if (!len && st->client && st->expect == KBAL_SKX_HEAD && !(st->flags & KBAL_SKF_LINE) &&
+	    frame_scan(skb, start, avail, KBAL_HEAD_MAX, eol_step))
+		st->flags |= KBAL_SKF_LINE;
 	return len;
 }
 

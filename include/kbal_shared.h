@@ -521,6 +521,9 @@ enum kbal_sk_flags {
 					  * go to kbald */
 	KBAL_SKF_HEAD         = 1u << 2, /* set by the parser: the message it framed
 					  * is a head it decided (the verdict clears it) */
+	KBAL_SKF_LINE         = 1u << 3, /* client: the head under way has its
+					  * request line whole (RequestReadTimeout:
+					  * 408, else the connection just ends) */
 };
 
 struct kbal_sk_http {
@@ -540,7 +543,21 @@ struct kbal_sk_http {
 	__u64 passed;                  /* bytes queued for kbald */
 	__u64 peer;                    /* the other side's cookie */
 	char  host[KBAL_HOST_LEN];
+	/* how long things take, for kbald's timeouts (CLOCK_MONOTONIC ns) */
+	__u64 active_ns;               /* the last bytes from this socket */
+	__u64 stage_ns;                /* client: when the request's stage began */
+	__u64 stage_bytes;             /* client: bytes of it come so far */
+	__u32 stage;                   /* client: enum kbal_sk_stage */
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct kbal_sk_http) == 128, "ABI kbal_sk_http");
+_Static_assert(sizeof(struct kbal_sk_http) == 160, "ABI kbal_sk_http");
+
+/* kbal_sk_http.stage: where a client's request stands, as RequestReadTimeout
+ * and KeepAliveTimeout see it (kbald checks them, handover_sockmap.c) */
+enum kbal_sk_stage {
+	KBAL_SKS_IDLE = 0,             /* between requests */
+	KBAL_SKS_HEAD = 1,             /* a head under way */
+	KBAL_SKS_BODY = 2,             /* its body under way */
+};
 
 #endif /* KBAL_SHARED_H */

@@ -125,6 +125,35 @@ struct kbal_conf_header {
 	int line;
 };
 
+/* RequestReadTimeout (mod_reqtimeout): how long a request's head, then its
+ * body, may take to come, from its first byte: ms, extended by 1 s per
+ * rate bytes received (0: not), up to max_ms (0: no cap); ms 0: no bound.
+ * Default header=20-40,MinRate=500 body=20,MinRate=500, httpd's. */
+struct kbal_read_bound {
+	uint32_t ms, max_ms, rate;
+};
+
+struct kbal_reqtimeout {
+	struct kbal_read_bound header, body;
+};
+
+/* by when (CLOCK_MONOTONIC ns) a stage begun at start must be whole, got
+ * bytes of it come: ~0 for none */
+static inline uint64_t kbal_read_bound_at(const struct kbal_read_bound *b, uint64_t start,
+					  uint64_t got)
+{
+	uint64_t t;
+
+	if (!b->ms)
+		return ~0ull;
+	t = start + b->ms * 1000000ull;
+	if (b->rate)
+		t += got * 1000000000ull / b->rate;   /* 1 s per MinRate bytes */
+	if (b->max_ms && t > start + b->max_ms * 1000000ull)
+		t = start + b->max_ms * 1000000ull;
+	return t;
+}
+
 struct kbal_conf_listen {
 	struct sockaddr_in addr;          /* "Listen 8080" binds 0.0.0.0:8080 */
 	int line;
@@ -166,6 +195,7 @@ struct kbal_conf {
 					   * across a stop (persist.c) */
 	char persist_file[256];           /* KbalPersistFile: where, "" the default */
 	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
+	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
 	uint64_t limit_body;              /* LimitRequestBody: what kbald answers itself
 					   * (the manager), as httpd, which does not
 					   * apply it to proxied requests */

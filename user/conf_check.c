@@ -163,6 +163,12 @@ int conf_finish(struct conf_parser *p)
 		c->limits.fields = 100;
 	if (!(p->limit_set & 8))
 		c->limit_body = 1ull << 30;
+	/* mod_reqtimeout's defaults, which Debian's apache2 runs with, for
+	 * the stages RequestReadTimeout does not name */
+	if (!(p->reqtimeout_set & 1))
+		c->reqtimeout.header = (struct kbal_read_bound){ 20000, 40000, 500 };
+	if (!(p->reqtimeout_set & 2))
+		c->reqtimeout.body = (struct kbal_read_bound){ 20000, 0, 500 };
 	for (unsigned i = 0, slots = 0; i < c->nbalancers; i++) {
 		struct kbal_conf_balancer *b = &c->balancers[i];
 

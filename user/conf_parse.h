@@ -63,6 +63,7 @@ struct conf_parser {
 	int ctimeout_set;                 /* connectiontimeout= on this member */
 	unsigned timeout_ms, proxy_timeout_ms;
 	uint8_t limit_set;                /* bit per LimitRequest* given (conf_server.c) */
+	uint8_t reqtimeout_set;           /* RequestReadTimeout: 1 header=, 2 body= given */
 	char words[CONF_LINE_LEN];        /* the current line, split */
 };
 

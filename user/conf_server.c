@@ -30,7 +30,7 @@ static int kw_loadmodule(struct conf_parser *p, UNUSED int argc, char **argv)
 		"headers_module", "unixd_module", "authz_core_module",
 		"authz_host_module", "access_compat_module", "mpm_event_module",
 		"mpm_worker_module", "mpm_prefork_module", "log_config_module",
-		"mime_module", "dir_module", "alias_module",
+		"mime_module", "dir_module", "alias_module", "reqtimeout_module",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
@@ -191,6 +191,58 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 				   KBAL_HTTP_MAX_HEADERS - 1);
 	}
 	p->limit_set |= 1u << k;
+	return 0;
+}
+
+/* RequestReadTimeout [handshake=T] [header=T[-MAX][,MinRate=R]]
+ * [body=T[-MAX][,MinRate=R]] (mod_reqtimeout's syntax) */
+static int kw_reqtimeout(struct conf_parser *p, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq = strchr(a, '=');
+		struct kbal_read_bound *b, v = { 0 };
+		char *end;
+		unsigned long t, max = 0, rate = 0;
+
+		if (!eq)
+			return perr(p, "RequestReadTimeout %s: expected header=, body= or handshake=", a);
+		if (!strncasecmp(a, "handshake=", 10))
+			continue;             /* TLS: nothing of kbal's */
+		if (!strncasecmp(a, "header=", 7))
+			b = &p->conf->reqtimeout.header;
+		else if (!strncasecmp(a, "body=", 5))
+			b = &p->conf->reqtimeout.body;
+		else
+			return perr(p, "RequestReadTimeout %s: unknown stage (handshake, header, body)", a);
+		t = strtoul(eq + 1, &end, 10);
+		if (end == eq + 1)
+			return perr(p, "RequestReadTimeout %s: the timeout must be a number of seconds", a);
+		if (*end == '-') {
+			const char *m = end + 1;
+
+			max = strtoul(m, &end, 10);
+			if (end == m || max <= t)
+				return perr(p, "RequestReadTimeout %s: the maximum must be more than "
+					    "the timeout", a);
+		}
+		if (!strncasecmp(end, ",MinRate=", 9)) {
+			const char *r = end + 9;
+
+			rate = strtoul(r, &end, 10);
+			if (end == r || !rate)
+				return perr(p, "RequestReadTimeout %s: MinRate must be a number of "
+					    "bytes per second", a);
+		}
+		if (*end || t > 86400 || max > 86400)
+			return perr(p, "RequestReadTimeout %s: not TIMEOUT[-MAX][,MinRate=RATE]", a);
+		if (max && !rate)
+			return perr(p, "RequestReadTimeout %s: a maximum needs MinRate", a);
+		v.ms = t * 1000;
+		v.max_ms = max * 1000;
+		v.rate = rate;
+		*b = v;
+		p->reqtimeout_set |= b == &p->conf->reqtimeout.header ? 1 : 2;
+	}
 	return 0;
 }
 
@@ -382,6 +434,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
+	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "LimitRequestLine",  C_SERVER,              1, 1,             kw_limit },
 	{ "LimitRequestFieldSize", C_SERVER,          1, 1,             kw_limit },
 	{ "LimitRequestFields", C_SERVER,             1, 1,             kw_limit },

@@ -71,6 +71,8 @@ struct kbal_first {
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
 	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this exchange began */
+	uint64_t rq_start;            /* when its request's first byte came, 0 none yet */
+	uint64_t body_start;          /* when its head was whole (RequestReadTimeout) */
 	struct kbal_pooled *kept;     /* fd[MEMBER] is lent by the pool (pool.h) */
 	int pass;                     /* ProxyPass rule */
 	uint64_t deadline;

@@ -399,22 +399,77 @@ void conn_run_ready(struct kbal_daemon *d)
 	}
 }
 
-/* The first exchanges' deadlines: Timeout, as Apache's; and keep-alive
- * clients idle for KeepAliveTimeout, closed silently, as Apache does. */
+/* RequestReadTimeout (mod_reqtimeout): by when the request under way must
+ * have come as far as it has, from its first byte (the head) or the head's
+ * end (the body); ~0: no bound now */
+static uint64_t read_deadline(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_read_bound *b;
+	uint64_t start, got;
+
+	if (c->phase[UP] == P_HEAD && f->rq_start) {
+		b = &d->conf->reqtimeout.header;
+		start = f->rq_start;
+		got = c->rd[CLIENT] - f->exch_rd;
+	} else if (f->body_start && (c->phase[UP] == P_BODY ||
+				     (c->phase[UP] == P_FLUSH && c->rd[CLIENT] < f->msg_total[UP]))) {
+		b = &d->conf->reqtimeout.body;
+		start = f->body_start;
+		got = c->rd[CLIENT] - f->exch_rd - f->msg[UP].head_len;
+	} else {
+		return ~0ull;
+	}
+	return kbal_read_bound_at(b, start, got);
+}
+
+/* A request that did not come within RequestReadTimeout: as httpd, a
+ * request line under way ends the connection silently, a head or a body
+ * under way gets 408 (a member that had part of the body is reset), or the
+ * connection ends where an answer is under way already */
+static void read_timed_out(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	int head = c->phase[UP] == P_HEAD;
+
+	log_info("a request's %s did not come within RequestReadTimeout", head ? "head" : "body");
+	f->rq_start = f->body_start = 0;
+	if (head && !f->msg[UP].nlines) {
+		conn_close(d, c);
+		return;
+	}
+	if (!head && (c->phase[DOWN] != P_HEAD || c->local)) {
+		conn_abort(d, c);           /* the member's request was cut short */
+		return;
+	}
+	exch_error(c, 408);
+	f->deadline = ~0ull;
+	conn_progress(d, c);
+}
+
+/* The first exchanges' deadlines: Timeout, as Apache's; RequestReadTimeout;
+ * and keep-alive clients idle for KeepAliveTimeout, closed silently, as
+ * Apache does. */
 void conn_run_timers(struct kbal_daemon *d)
 {
-	uint64_t ka = (uint64_t)d->conf->keepalive_timeout_ms * 1000000ull;
+	uint64_t ka = (uint64_t)d->conf->keepalive_timeout_ms * 1000000ull, rd_by;
 	struct kbal_list *n, *next;
 
 	while (list_linked(&d->idle) && d->loop.now - conn_of(d->idle.next)->since >= ka)
 		conn_close(d, conn_of(d->idle.next));
+	decide_timeouts(d);   /* those the kernel frames */
 
 	for (n = d->first.next; n != &d->first; n = next) {
 		struct kbal_conn *c = conn_of(n);
 
 		next = n->next;
-		if (d->loop.now < c->f->deadline)
+		rd_by = c->f->authjob || c->f->fd_wait ? ~0ull : read_deadline(d, c);
+		if (d->loop.now < c->f->deadline && d->loop.now < rd_by)
 			continue;
+		if (d->loop.now >= rd_by) {
+			read_timed_out(d, c);
+			continue;
+		}
 		if (c->f->authjob) {
 			/* the host name lookup or the password check took
 			 * longer than Timeout (the thread ends it later) */

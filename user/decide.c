@@ -158,7 +158,8 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 }
 
 /* what the member's framing starts from: the response kbald is writing */
-static int arm_member(const struct kbal_conn *c, struct kbal_sk_http *st)
+static int arm_member(const struct kbal_daemon *d, const struct kbal_conn *c,
+		      struct kbal_sk_http *st)
 {
 	const struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rs = &f->msg[DOWN];
@@ -175,6 +176,7 @@ static int arm_member(const struct kbal_conn *c, struct kbal_sk_http *st)
 	st->left = end - c->rd[MEMBER];
 	st->expect = st->left ? KBAL_SKX_BODY : KBAL_SKX_HEAD;
 	st->owed = st->left ? 1 : 0;
+	st->active_ns = d->loop.now;
 	return 0;
 }
 
@@ -200,6 +202,13 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	memcpy(st->host, f->host, st->host_len);
 	st->left = end - c->rd[CLIENT];
 	st->expect = st->left ? KBAL_SKX_BODY : KBAL_SKX_HEAD;
+	/* a body still to come keeps its clock (RequestReadTimeout) */
+	st->active_ns = d->loop.now;
+	if (st->left) {
+		st->stage = KBAL_SKS_BODY;
+		st->stage_ns = f->body_start ? f->body_start : d->loop.now;
+		st->stage_bytes = c->rd[CLIENT] - f->exch_rd - rq->head_len;
+	}
 	return 0;
 }
 
@@ -215,7 +224,7 @@ int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	if (dir == UP) {
 		err = arm_client(d, c, &st);
 	} else {
-		err = arm_member(c, &st);
+		err = arm_member(d, c, &st);
 		if (d->rev[c->balancer].n)
 			st.flags |= KBAL_SKF_REVERSE;
 	}
@@ -444,4 +453,95 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	return 1;
+}
+
+/* A request the kernel frames that is over RequestReadTimeout: 408 where
+ * nothing of an answer is under way (a head whose request line came: none
+ * of it reached the member; a body: the member's request is cut, its
+ * socket reset), then the connection ends, as httpd ends it */
+static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c, int head,
+				int line, int answering)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char page[1024];
+	ssize_t n;
+
+	log_info("a request's %s did not come within RequestReadTimeout (the kernel framed it)",
+		 head ? "head" : "body");
+	if (!answering && (!head || line) &&
+	    (n = kbal_http_error_response(408, page, sizeof(page))) > 0 &&
+	    send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("conn %p: 408: %s", (void *)c, strerror(errno));
+	if (!head && c->fd[MEMBER] >= 0)
+		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(d, c);
+}
+
+/* Is an answer under way, which a 408 would cut into? During a head: the
+ * one before it (kbald's still, or the kernel's not ended); during a body:
+ * its own, begun (one request at a time: no other) */
+static int answering(const struct kbal_conn *c, const struct kbal_sk_http *cl,
+		     const struct kbal_sk_http *mb, int have_mb)
+{
+	int head = cl->stage == KBAL_SKS_HEAD;
+
+	if (c->f)
+		return head || c->phase[DOWN] != P_HEAD;
+	if (head)
+		return !have_mb || mb->expect != KBAL_SKX_HEAD || mb->msgs != cl->msgs + mb->owed;
+	return have_mb && mb->expect != KBAL_SKX_HEAD;
+}
+
+/* One connection's clocks: 1 when it was closed */
+static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka_ns)
+{
+	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
+	struct kbal_sk_http cl, mb = {};
+	int answered, have_mb;
+	uint64_t last;
+
+	if (!(c->bounded & BOUND_UP) || c->pkt || c->phase[UP] != P_SPLICED ||
+	    sk_state(d, c->cookie[CLIENT], &cl) || cl.mode != KBAL_SKM_KERNEL)
+		return 0;
+	have_mb = (c->bounded & BOUND_DOWN) && !sk_state(d, c->cookie[MEMBER], &mb) &&
+		  mb.mode == KBAL_SKM_KERNEL;
+	/* every request the kernel kept was answered to its end */
+	answered = have_mb && mb.expect == KBAL_SKX_HEAD && mb.msgs == cl.msgs + mb.owed;
+	if (cl.stage == KBAL_SKS_HEAD || cl.stage == KBAL_SKS_BODY) {
+		const struct kbal_read_bound *b = cl.stage == KBAL_SKS_HEAD ? &rt->header : &rt->body;
+
+		if (d->loop.now < kbal_read_bound_at(b, cl.stage_ns, cl.stage_bytes))
+			return 0;
+		kernel_request_late(d, c, cl.stage == KBAL_SKS_HEAD, !!(cl.flags & KBAL_SKF_LINE),
+				    answering(c, &cl, &mb, have_mb));
+		return 1;
+	}
+	/* between two requests: KeepAliveTimeout from the last answer's end */
+	if (!answered || !ka_ns)
+		return 0;
+	last = c->since;
+	if (cl.active_ns > last)
+		last = cl.active_ns;
+	if (mb.active_ns > last)
+		last = mb.active_ns;
+	if (d->loop.now - last < ka_ns)
+		return 0;
+	log_debug("conn %p: idle for KeepAliveTimeout, closed", (void *)c);
+	conn_close(d, c);
+	return 1;
+}
+
+void decide_timeouts(struct kbal_daemon *d)
+{
+	uint64_t ka_ns = (uint64_t)d->conf->keepalive_timeout_ms * 1000000ull;
+	struct kbal_list *lists[] = { &d->spliced, &d->first }, *n, *next;
+
+	if (d->loop.now < d->decide.clocks_at)
+		return;
+	d->decide.clocks_at = d->loop.now + DECIDE_CLOCKS_NS;
+	for (unsigned i = 0; i < 2; i++)
+		for (n = lists[i]->next; n != lists[i]; n = next) {
+			next = n->next;
+			kernel_clocks(d, conn_of(n), ka_ns);
+		}
 }

@@ -33,6 +33,7 @@ struct kbal_decide {
 	int route_cookie;             /* a Header rule on BALANCER_ROUTE_CHANGED */
 	int every_response;           /* an unconditional Header rule: every
 				       * response head is rewritten */
+	uint64_t clocks_at;           /* decide_timeouts()' next look */
 };
 
 /* kbal_rules from the configuration; 0 or -errno */
@@ -89,5 +90,13 @@ void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* the connection's kbal_sk_http entries, at its end */
 void decide_forget(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* Once a second: the connections the kernel frames against
+ * RequestReadTimeout (a request's head or body under way, by the kernel's
+ * clocks in kbal_sk_http) and KeepAliveTimeout (nothing under way since the
+ * last answer's end), as httpd bounds those it reads; what is over its
+ * bound ends (408 where httpd answers one) */
+#define DECIDE_CLOCKS_NS 1000000000ull
+void decide_timeouts(struct kbal_daemon *d);
 
 #endif

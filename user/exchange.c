@@ -573,6 +573,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 	struct kbal_first *f = c->f;
 	struct kbal_http_msg *msg = &f->msg[i];
 
+	if (i == UP && c->phase[UP] == P_HEAD && !f->rq_start && f->len[UP] > f->fed[UP])
+		f->rq_start = d->loop.now;   /* RequestReadTimeout's header stage */
 	while (f->fed[i] < f->len[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
 		size_t used = 0;
 		int rc = kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
@@ -600,6 +602,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			return;
 		}
 		if (i == UP && rc == KBAL_HTTP_HEAD) {
+			f->body_start = d->loop.now;
 			f->fwd[UP] = msg->head_len;
 			c->once = !msg->keep_alive && !msg->upgrade;
 			/* the first message's end: its head, and a body of a

@@ -264,4 +264,6 @@ void handover_done(struct kbal_daemon *d, struct kbal_conn *c)
 	list_del(&c->node);
 	list_add_tail(&d->spliced, &c->node);
 	first_free(c);
+	if (!c->pkt)
+		c->since = d->loop.now;   /* KeepAliveTimeout's clock (decide_timeouts()) */
 }

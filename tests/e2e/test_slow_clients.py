@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Slow clients, as mod_reqtimeout bounds them (RequestReadTimeout), side by
+side with Debian's apache2 loading it on the same configuration: a head or a
+body that does not come in time gets 408 (a request line under way: the
+connection just ends), a client that keeps its rate goes on; and idle
+keep-alive connections end after KeepAliveTimeout. The same on connections
+the kernel carries (kbald reads the kernel's clocks, decide.c)."""
+
+import re
+import socket
+import threading
+import time
+
+from apache import apache_beside
+from kbaltest import EXAMPLE_CONF, Env, check, eq
+
+CONF = EXAMPLE_CONF.replace(
+    "LoadModule proxy_module",
+    "LoadModule reqtimeout_module modules/mod_reqtimeout.so\nLoadModule proxy_module").replace(
+    "ProxyRequests Off", "ProxyRequests Off\nRequestReadTimeout header=1-2,MinRate=500 "
+    "body=1,MinRate=500\nKeepAliveTimeout 1")
+
+
+def exchange(port, steps, limit=10.0, oks=1):
+    """Send steps [(bytes, delay before)] from a thread while reading what
+    comes back until the server closes or oks 200 answers came: (the status
+    lines, or "closed" for none, and the seconds it took)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=limit)
+    start = time.monotonic()
+
+    def feed():
+        try:
+            for data, delay in steps:
+                time.sleep(delay)
+                s.sendall(data)
+        except OSError:
+            pass                      # the server closed first: what is tested
+
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    got = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+            if len(re.findall(rb"HTTP/1.1 200 OK\r\n(?:.*\r\n)*?\r\n", got)) >= oks:
+                break                 # keep-alive answers: nothing more to wait for
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+    t.join(limit)
+    lines = [l.decode() for l in re.findall(rb"HTTP/1.1 \d{3} [^\r]*", got)]
+    return ", ".join(lines) or "closed", time.monotonic() - start
+
+
+HEAD = b"GET /slow HTTP/1.1\r\nHost: x\r\n"
+CASES = [
+    # the request line, then nothing: the head did not come
+    ("headers missing", [(b"GET /slow HTTP/1.1\r\n", 0)], "HTTP/1.1 408 Request Timeout"),
+    # part of the request line: httpd ends the connection without a word
+    ("request line under way", [(b"GET /sl", 0)], "closed"),
+    # a header line a byte every 0.2 s (5 B/s, under MinRate): cut at header's max
+    ("a head trickling", [(HEAD + b"X-A: ", 0)] + [(b"a", 0.2)] * 30,
+     "HTTP/1.1 408 Request Timeout"),
+    # a body that stops: 408 (the member had part of it)
+    ("body stops", [(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123", 0)],
+     "HTTP/1.1 408 Request Timeout"),
+    # a body at 1,200 B/s, over MinRate=500: each 600 bytes buy 1.2 s
+    ("body at its rate", [(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 3600\r\n\r\n", 0)] +
+     [(b"b" * 600, 0.5)] * 6, "HTTP/1.1 200 OK"),
+]
+
+
+def test_request_read_timeout_as_apache():
+    with Env(conf=CONF) as env, apache_beside(env) as aport:
+        for name, steps, want in CASES:
+            got = {}
+            for server, port in (("Apache", aport), ("kbal", env.port)):
+                got[server] = exchange(port, steps)
+            eq(got["Apache"][0], want, "Apache: %s" % name)
+            eq(got["kbal"][0], got["Apache"][0], "kbal against Apache: %s" % name)
+            if want != "HTTP/1.1 200 OK":
+                # cut by the bound, not before it (1 s at least)
+                check(got["kbal"][1] >= 0.9, "%s: cut after %.2f s" % (name, got["kbal"][1]))
+        check("did not come within RequestReadTimeout" in env.kbald_stderr(),
+              "kbald's log says why")
+
+
+COOKIE = b"Cookie: ROUTEID=route.1\r\n"
+KEPT = b"GET /k1 HTTP/1.1\r\nHost: x\r\n" + COOKIE + b"\r\nGET /k2 HTTP/1.1\r\nHost: x\r\n" + COOKIE
+
+
+def test_kept_connections_as_apache():
+    # two requests first (kbal's kernel frames the connection from the
+    # second on), then each slow case; and a connection left idle after
+    # them: closed after KeepAliveTimeout
+    ok2 = "HTTP/1.1 200 OK, HTTP/1.1 200 OK"
+    cases = [("idle after two answers", [], ok2)]
+    for name, steps, want in CASES:
+        if want == "HTTP/1.1 200 OK":
+            continue
+        data, rest = steps[0][0], steps[1:]
+        # the slow request sticks to the same member: the kernel keeps it
+        data = data.replace(b"Host: x\r\n", b"Host: x\r\n" + COOKIE)
+        cases.append((name, [(data, 0.5)] + rest,
+                      ok2 if want == "closed" else ok2 + ", " + want))
+    with Env(conf=CONF, kbald_args=["-v"]) as env, apache_beside(env) as aport:
+        for name, steps, want in cases:
+            got = {}
+            for server, port in (("Apache", aport), ("kbal", env.port)):
+                seen = len(kernel_ends(env))
+                got[server] = exchange(port, [(KEPT + b"\r\n", 0)] + steps, oks=3)
+            eq(got["Apache"][0], want, "Apache: %s" % name)
+            eq(got["kbal"][0], got["Apache"][0], "kbal against Apache: %s" % name)
+            check(got["kbal"][1] >= 0.9, "%s: cut after %.2f s" % (name, got["kbal"][1]))
+            # the connection was the kernel's when its bound ended it
+            eq(len(kernel_ends(env)), seen + 1, "%s: ended by the kernel's clocks" % name)
+
+
+def kernel_ends(env):
+    return [l for l in env.kbald_stderr().splitlines()
+            if "(the kernel framed it)" in l or "idle for KeepAliveTimeout" in l]
