@@ -196,6 +196,7 @@ struct kbal_conf {
 	char persist_file[256];           /* KbalPersistFile: where, "" the default */
 	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
 	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
+	unsigned max_per_client;          /* KbalMaxConnectionsPerClient, 0: none */
 	uint64_t limit_body;              /* LimitRequestBody: what kbald answers itself
 					   * (the manager), as httpd, which does not
 					   * apply it to proxied requests */

@@ -194,6 +194,12 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
+/* KbalMaxConnectionsPerClient N: kbal's own (httpd has none) */
+static int kw_max_per_client(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	return conf_parse_uint(p, argv[0], argv[1], 0, 1u << 24, &p->conf->max_per_client);
+}
+
 /* RequestReadTimeout [handshake=T] [header=T[-MAX][,MinRate=R]]
  * [body=T[-MAX][,MinRate=R]] (mod_reqtimeout's syntax) */
 static int kw_reqtimeout(struct conf_parser *p, int argc, char **argv)
@@ -435,6 +441,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
+	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },
 	{ "LimitRequestLine",  C_SERVER,              1, 1,             kw_limit },
 	{ "LimitRequestFieldSize", C_SERVER,          1, 1,             kw_limit },
 	{ "LimitRequestFields", C_SERVER,             1, 1,             kw_limit },

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include "authcheck.h"
+#include "client_count.h"
 #include "conf.h"
 #include "list.h"
 #include "decide.h"
@@ -78,6 +79,9 @@ struct kbal_accept_state {
 	uint64_t fd_full;           /* times the budget held accepting back */
 	uint64_t fd_full_logged;
 	unsigned nfd_wait;          /* connections waiting for one to connect */
+	struct kbal_client_count clients; /* connections by client address */
+	uint64_t refused;           /* KbalMaxConnectionsPerClient refusals */
+	uint64_t refused_logged;
 };
 
 struct kbal_daemon {

@@ -78,6 +78,34 @@ static int fds_room(struct kbal_daemon *d)
 	return 1;
 }
 
+/* KbalMaxConnectionsPerClient: one address holds as many as it may
+ * already. The client gets a 503 that says so, before it asked anything,
+ * and the connection closes; the log says so once in 10 s at most. */
+static int over_client_limit(struct kbal_daemon *d, int fd, uint32_t addr)
+{
+#define REFUSAL_BODY "Too many connections from your address: retry.\n"
+	static const char refusal[] =
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+		"Content-Length: 47\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" REFUSAL_BODY;
+	_Static_assert(sizeof(REFUSAL_BODY) - 1 == 47, "its Content-Length");
+	unsigned max = d->conf->max_per_client;
+	char ip[INET_ADDRSTRLEN];
+
+	if (!max || kbal_client_count_get(&d->acc.clients, addr) < max)
+		return 0;
+	if (send(fd, refusal, sizeof(refusal) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		shutdown(fd, SHUT_WR);
+	close(fd);
+	d->acc.refused++;
+	if (d->loop.now - d->acc.refused_logged >= 10000000000ull) {
+		d->acc.refused_logged = d->loop.now;
+		log_warn("%s holds %u connections, KbalMaxConnectionsPerClient: refused with 503 "
+			 "(%llu refusals so far)", inet_ntop(AF_INET, &addr, ip, sizeof(ip)), max,
+			 (unsigned long long)d->acc.refused);
+	}
+	return 1;
+}
+
 static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 {
 	for (int n = 0; n < ACCEPT_BATCH && fds_room(d); n++) {
@@ -101,6 +129,8 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		}
 		struct kbal_flow_key key = { .client_addr = sa.sin_addr.s_addr,
 					     .client_port = sa.sin_port, .listen_port = l->port };
+		if (over_client_limit(d, fd, sa.sin_addr.s_addr))
+			continue;
 		if (conn_new(d, fd, &key, 0, 0, 0, 0))
 			return;
 	}
@@ -226,4 +256,5 @@ void listener_fini(struct kbal_daemon *d)
 	for (unsigned i = 0; i < d->acc.n; i++)
 		close(d->acc.l[i].fd);
 	d->acc.n = 0;
+	kbal_client_count_fini(&d->acc.clients);
 }

@@ -126,3 +126,40 @@ def test_past_the_budget_a_client_waits_then_is_served():
                 c.close()
         for n in (1, 2):
             eq(env.member(n)["status"] & 4, 0, "member %d blamed for kbald's limit" % n)
+
+
+def test_connections_per_client_address():
+    # KbalMaxConnectionsPerClient 3: a fourth connection from one address
+    # gets a 503 that says why and closes; another address is served; one
+    # of the three ending makes room again, on connections the kernel
+    # carries too
+    from kbaltest import EXAMPLE_CONF
+    conf = EXAMPLE_CONF.replace("ProxyRequests Off",
+                                "ProxyRequests Off\nKbalMaxConnectionsPerClient 3")
+    with Env(conf=conf) as env:
+        held = [env.connect() for _ in range(3)]
+        try:
+            for i, c in enumerate(held):
+                c.get("/h%d" % i, cookie="ROUTEID=route.1")
+                c.get("/h%d" % i, cookie="ROUTEID=route.1")   # spliced from here
+            with env.connect() as c:
+                r = c.read_response()          # sent before any request
+                eq(r.status, 503, "a fourth connection from 127.0.0.1")
+                check("Too many connections" in r.text, "the answer says why: %r" % r)
+                eq(c.what_arrives(timeout=5.0), "eof", "the fourth connection closes")
+            with env.connect(source="127.0.0.2") as c:
+                eq(c.get("/other").status, 200, "another address")
+            held.pop().close()
+            c = wait_until(lambda: _served(env), 5.0, "room for one more from 127.0.0.1")
+            check("KbalMaxConnectionsPerClient" in env.kbald_stderr(), "the log says so")
+            eq([l for l in env.backend_log(1) + env.backend_log(2) if "/h" not in l and
+                "/other" not in l and "/again" not in l], [], "what the refused one sent")
+        finally:
+            for c in held:
+                c.close()
+
+
+def _served(env):
+    with env.connect() as c:
+        c.request("GET", "/again")
+        return c.read_response().status == 200

@@ -123,3 +123,12 @@ def test_kept_connections_as_apache():
 def kernel_ends(env):
     return [l for l in env.kbald_stderr().splitlines()
             if "(the kernel framed it)" in l or "idle for KeepAliveTimeout" in l]
+
+
+def test_a_client_that_sends_nothing():
+    # closed without a word after Timeout, as httpd closes one (its
+    # RequestReadTimeout clock starts at the first byte)
+    with Env(conf=CONF.replace("KeepAliveTimeout 1", "KeepAliveTimeout 1\nTimeout 2")) as env:
+        got, took = exchange(env.port, [])
+        eq(got, "closed", "a client that sent nothing")
+        check(took >= 1.9, "closed after %.2f s, before Timeout" % took)
