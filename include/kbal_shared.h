@@ -65,6 +65,8 @@ enum kbal_lbmethod {
 
 enum kbal_balancer_flags {
 	KBAL_BF_NOFAILOVER = 1u << 0, /* sticky member down: 503, no other */
+	KBAL_BF_MAX_SET    = 1u << 2, /* maxattempts= given (or the manager's b_max):
+				       * Apache's XML view shows it then */
 	KBAL_BF_SPLICE_SET = 1u << 1, /* KbalSplice given: splice is asked for
 				       * by name (unset, it reads packet and means
 				       * sockmap for keep-alive connections) */
@@ -105,8 +107,12 @@ struct kbal_balancer {
 					* the manager or kbalctl add adds a member.
 					* A free slot is no member: nothing picks,
 					* lists or counts it (url "") */
+	__u32 max_attempts;            /* maxattempts=: failovers after a failed
+					* member before 503 (Apache's default: its
+					* members less one) */
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct kbal_balancer) == 128, "ABI kbal_balancer");
+_Static_assert(sizeof(struct kbal_balancer) == 136, "ABI kbal_balancer");
 
 enum kbal_splice_mode {
 	KBAL_SPLICE_SOCKMAP = 0,

@@ -74,6 +74,11 @@ int balancers_load(struct kbal_daemon *d)
 		if (cb->splice_set)
 			mb->flags |= KBAL_BF_SPLICE_SET;
 		mb->slots = cb->nmembers + cb->growth;
+		/* Apache's default: one try on each other member */
+		mb->max_attempts = cb->max_attempts >= 0 ? (unsigned)cb->max_attempts :
+				   cb->nmembers > 1 ? cb->nmembers - 1 : 1;
+		if (cb->max_attempts >= 0)
+			mb->flags |= KBAL_BF_MAX_SET;
 		if (nm + mb->slots > KBAL_MAX_MEMBERS)
 			return -E2BIG;
 		for (unsigned i = 0; i < mb->slots; i++, nm++) {

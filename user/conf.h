@@ -68,6 +68,8 @@ struct kbal_conf_balancer {
 					   * inherits the server's; default off */
 	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion (inherits the server's);
 					   * "": the system's default */
+	int max_attempts;                 /* maxattempts= (0 to 99), -1 unset: its members
+					   * less one, as Apache */
 	unsigned growth;                  /* ProxySet growth=: free member slots for
 					   * members added at run time (the manager's
 					   * b_nwrkr, kbalctl add), 0 to 100 */

@@ -43,6 +43,7 @@ static int balancer_ref(struct conf_parser *p, const char *url, const char **pat
 		return perr(p, "too many balancers (at most %d)", KBAL_MAX_BALANCERS);
 	memcpy(c->balancers[i].name, name, n);
 	c->balancers[i].lbmethod = KBAL_LB_BYREQUESTS;
+	c->balancers[i].max_attempts = -1;
 	c->nbalancers++;
 	return i;
 }
@@ -262,6 +263,18 @@ static int b_growth(struct conf_parser *p, void *obj, UNUSED const struct conf_p
 	return conf_parse_uint(p, label, val, 1, 100, &((struct kbal_conf_balancer *)obj)->growth);
 }
 
+/* maxattempts=N: failovers before 503 */
+static int b_maxattempts(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+			 const char *val, const char *label)
+{
+	unsigned v;
+
+	if (conf_parse_uint(p, label, val, 0, 99, &v))
+		return -1;
+	((struct kbal_conf_balancer *)obj)->max_attempts = v;
+	return 0;
+}
+
 static const struct conf_param balancer_params[] = {
 	{ "nonce",            b_nonce },
 	{ "lbmethod",         b_lbmethod },
@@ -270,8 +283,8 @@ static const struct conf_param balancer_params[] = {
 	{ "nofailover",       b_nofailover },
 	{ "timeout",          b_timeout },
 	{ "growth",           b_growth },
+	{ "maxattempts",      b_maxattempts },
 	/* accepted with no effect in kbal */
-	{ "maxattempts",      conf_pm_num },
 	{ "scolonpathdelim",  conf_pm_choice, "On|Off" },
 	{ "forcerecovery",    conf_pm_choice, "On|Off" },
 	{ "failonstatus",     conf_pm_unsupported, "failonstatus= is not supported yet" },

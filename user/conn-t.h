@@ -78,6 +78,7 @@ struct kbal_first {
 	uint64_t deadline;
 	uint64_t progress;            /* rd[MEMBER] + wr[CLIENT] when the deadline was set */
 	struct kbal_lb_tried tried;
+	uint32_t failovers;           /* members that failed it (maxattempts) */
 	char route[KBAL_ROUTE_LEN];   /* sticky route of the request */
 	char host[256];               /* client's Host, for ProxyPassReverse */
 	struct kbal_http_msg msg[2];

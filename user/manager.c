@@ -179,8 +179,9 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 		json_str(f, bal->name);
 		fprintf(f, ",\"lbmethod\":\"%s\",\"stickysession\":", lbm[bal->lbmethod % 3]);
 		json_str(f, bal->sticky);
-		fprintf(f, ",\"nofailover\":%s,\"timeout_ms\":%u,\"slots\":%u,\"members\":[",
-			bal->flags & KBAL_BF_NOFAILOVER ? "true" : "false", bal->timeout_ms,
+		fprintf(f, ",\"nofailover\":%s,\"timeout_ms\":%u,\"max_attempts\":%u,\"slots\":%u,"
+			"\"members\":[", bal->flags & KBAL_BF_NOFAILOVER ? "true" : "false",
+			bal->timeout_ms, bal->max_attempts,
 			bal->slots);
 		for (unsigned i = 0; i < bal->nmembers && bal->first_member + i < KBAL_MAX_MEMBERS; i++) {
 			unsigned k = bal->first_member + i;
@@ -262,18 +263,35 @@ static void member_form(FILE *f, const char *action, const struct kbal_balancer 
 	fputs(" <input type=\"submit\" value=\"Submit\"></form>\n", f);
 }
 
-/* Apache's "Add New Worker" (its balancer form shows it while a slot is
- * free): b_nwrkr, and b_wyes for "Are you sure?" */
-static void add_form(FILE *f, const char *action, const struct kbal_balancer *bal,
-		     const char *nonce)
+/* Apache's balancer form: b_lbm, b_tmo, b_max, b_sforce, b_ss; and while
+ * a slot is free, "Add New Worker": b_nwrkr, and b_wyes for "Are you sure?" */
+static void balancer_form(FILE *f, const char *action, const struct kbal_balancer *bal,
+			  const char *nonce)
 {
+	int nofail = !!(bal->flags & KBAL_BF_NOFAILOVER);
+
 	fputs("<form method=\"POST\" enctype=\"application/x-www-form-urlencoded\" action=\"", f);
 	html_escape(f, action);
-	fprintf(f, "\" class=\"add\">Add New Worker: <input name=\"b_nwrkr\" id=\"b_nwrkr\" "
-		"size=\"32\" type=\"text\" placeholder=\"http://IPv4:PORT\"> Are you sure? "
-		"<input name=\"b_wyes\" id=\"b_wyes\" type=\"checkbox\" value=\"1\"> "
-		"(%u free slot%s; it starts disabled)", bal->slots - bal->nmembers,
-		bal->slots - bal->nmembers == 1 ? "" : "s");
+	fputs("\" class=\"balancer\">LB Method: <select name=\"b_lbm\" id=\"b_lbm\">", f);
+	for (unsigned i = 0; i < 3; i++)
+		fprintf(f, "<option value=\"%s\"%s>%s</option>", lbmethods[i],
+			bal->lbmethod == i ? " selected" : "", lbmethods[i]);
+	fprintf(f, "</select> Timeout: <input name=\"b_tmo\" id=\"b_tmo\" size=\"4\" "
+		"type=\"text\" value=\"%u\"> Failover Attempts: <input name=\"b_max\" id=\"b_max\" "
+		"size=\"3\" type=\"text\" value=\"%u\"> Disable Failover: "
+		"<label><input type=\"radio\" name=\"b_sforce\" value=\"1\"%s>On</label>"
+		"<label><input type=\"radio\" name=\"b_sforce\" value=\"0\"%s>Off</label> "
+		"Sticky Session: <input name=\"b_ss\" id=\"b_ss\" size=\"16\" type=\"text\" value=\"",
+		bal->timeout_ms / 1000, bal->max_attempts, nofail ? " checked" : "",
+		nofail ? "" : " checked");
+	html_escape(f, bal->sticky);
+	fputs("\"> (Use '-' to delete)", f);
+	if (bal->nmembers < bal->slots)
+		fprintf(f, "<br />Add New Worker: <input name=\"b_nwrkr\" id=\"b_nwrkr\" "
+			"size=\"32\" type=\"text\" placeholder=\"http://IPv4:PORT\"> Are you sure? "
+			"<input name=\"b_wyes\" id=\"b_wyes\" type=\"checkbox\" value=\"1\"> "
+			"(%u free slot%s; it starts disabled)", bal->slots - bal->nmembers,
+			bal->slots - bal->nmembers == 1 ? "" : "s");
 	hidden(f, "b", bal->name);
 	hidden(f, "nonce", nonce);
 	fputs(" <input type=\"submit\" value=\"Submit\"></form>\n", f);
@@ -301,6 +319,9 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 		}
 		/* (no newline after it in Apache's either) */
 		fprintf(f, "      <httpd:timeout>%u</httpd:timeout>", bal->timeout_ms / 1000);
+		if (bal->flags & KBAL_BF_MAX_SET)
+			fprintf(f, "      <httpd:maxattempts>%u</httpd:maxattempts>\n",
+				bal->max_attempts);
 		fprintf(f, "      <httpd:lbmethod>%s</httpd:lbmethod>\n", lbmethods[bal->lbmethod % 3]);
 		if (bal->sticky[0])
 			fputs("      <httpd:scolonpathdelim>Off</httpd:scolonpathdelim>\n", f);
@@ -414,11 +435,13 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 		fputs("\">balancer://", f);
 		html_escape(f, bal->name);
 		fprintf(f, "</a> [%s]</h3>\n<table><tr><th>MaxMembers</th><th>StickySession</th>"
-			"<th>Timeout</th><th>Method</th><th>Splice</th></tr>\n<tr><td>%u [%u Used]</td><td>",
+			"<th>DisableFailover</th><th>Timeout</th><th>FailoverAttempts</th>"
+			"<th>Method</th><th>Splice</th></tr>\n<tr><td>%u [%u Used]</td><td>",
 			bal->sticky[0] ? "sticky" : "no sticky", bal->slots, bal->nmembers);
 		html_escape(f, bal->sticky[0] ? bal->sticky : "(None)");
-		fprintf(f, "</td><td>%u ms</td><td>%s</td><td>%s</td></tr></table>\n<br />\n",
-			bal->timeout_ms, lbmethods[bal->lbmethod % 3],
+		fprintf(f, "</td><td>%s</td><td>%u ms</td><td>%u</td><td>%s</td><td>%s</td></tr>"
+			"</table>\n<br />\n", bal->flags & KBAL_BF_NOFAILOVER ? "On" : "Off",
+			bal->timeout_ms, bal->max_attempts, lbmethods[bal->lbmethod % 3],
 			bal->splice == KBAL_SPLICE_OFF ? "off" :
 			!(bal->flags & KBAL_BF_SPLICE_SET) ? "sockmap (default)" :
 			bal->splice == KBAL_SPLICE_PACKET ? "packet" : "sockmap");
@@ -465,8 +488,7 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 				if (bal->first_member + i < KBAL_MAX_MEMBERS)
 					member_form(f, action, bal,
 						    &m->members[bal->first_member + i], nonces[b]);
-			if (bal->nmembers < bal->slots)
-				add_form(f, action, bal, nonces[b]);
+			balancer_form(f, action, bal, nonces[b]);
 		} else {
 			fputs("<p>Changes through this page are off (ProxySet nonce=None).</p>\n", f);
 		}

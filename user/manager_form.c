@@ -171,8 +171,7 @@ static void apply_member(struct kbal_member *mb, const struct fields *fs, char *
 		}
 }
 
-static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs, char *skipped,
-			   size_t slen)
+static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs)
 {
 	static const char *const lbm[] = { "byrequests", "bytraffic", "bybusyness" };
 	const char *v;
@@ -203,12 +202,15 @@ static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs, c
 		if (n < sizeof(sticky))
 			memcpy(bal->sticky, sticky, sizeof(sticky));
 	}
-	for (const char *const *k = (const char *const[]){ "b_max", NULL }; *k; k++)
-		if (get(fs, *k)) {
-			size_t o = strlen(skipped);
+	if ((v = get(fs, "b_max"))) {
+		int ival = atoi(v);
 
-			snprintf(skipped + o, slen - o, "%s%s", o ? ", " : "", *k);
+		/* Apache's bounds; set, the XML view shows it */
+		if (ival >= 0 && ival <= 99) {
+			__atomic_store_n(&bal->max_attempts, (unsigned)ival, __ATOMIC_RELEASE);
+			__atomic_or_fetch(&bal->flags, KBAL_BF_MAX_SET, __ATOMIC_RELEASE);
 		}
+	}
 }
 
 /* the add of balancer_process_balancer_worker(): b_nwrkr=URL with
@@ -295,7 +297,7 @@ int kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN]
 	}
 	if (wi >= 0)
 		apply_member(&m->members[wi], fs, skipped, sizeof(skipped));
-	apply_balancer(&m->balancers[bi], fs, skipped, sizeof(skipped));
+	apply_balancer(&m->balancers[bi], fs);
 	if (add_member(m, bi, fs, added, sizeof(added)))
 		status = 400;
 	/* what the kernel kept under the old settings is decided again */

@@ -203,6 +203,21 @@ static int member_open(struct kbal_daemon *d, struct kbal_conn *c)
 	return err;
 }
 
+/* A member failed the request: Apache's maxattempts failovers at most,
+ * then 503. 1: the answer is given. */
+static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	uint32_t max = __atomic_load_n(&b->max_attempts, __ATOMIC_ACQUIRE);
+
+	if (++c->f->failovers <= max)
+		return 0;
+	log_info("balancer://%s: %u member(s) failed the request, maxattempts %u: 503", b->name,
+		 c->f->failovers, max);
+	exch_error(c, 503);
+	return 1;
+}
+
 /* Pick (again) and connect; on no member left, 503. */
 void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -250,6 +265,8 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 			return;
 		}
 		member_fail(d, &d->maps.members[idx]);
+		if (out_of_attempts(d, c))
+			return;
 	}
 }
 
@@ -274,7 +291,8 @@ void member_run_fd_waiters(struct kbal_daemon *d)
 			log_warn("connect to %s: %s", d->maps.members[c->member].url, strerror(-err));
 			if (err != -EADDRNOTAVAIL)
 				member_fail(d, &d->maps.members[c->member]);
-			member_pick_connect(d, c);
+			if (err == -EADDRNOTAVAIL || !out_of_attempts(d, c))
+				member_pick_connect(d, c);
 		}
 		conn_progress(d, c);
 	}
@@ -291,7 +309,8 @@ void member_failed(struct kbal_daemon *d, struct kbal_conn *c, const char *why)
 	kbal_loop_del(&d->loop, c->fd[MEMBER]);
 	close(c->fd[MEMBER]);
 	c->fd[MEMBER] = -1;
-	member_pick_connect(d, c);
+	if (!out_of_attempts(d, c))
+		member_pick_connect(d, c);
 }
 
 void member_connected(struct kbal_daemon *d, struct kbal_conn *c)

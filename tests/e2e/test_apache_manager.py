@@ -98,3 +98,18 @@ def test_add_worker_on_kbal_and_apache():
             states[name] = worker_states(port)
         eq(states["Apache"][w3][0], "Init Ok ", "Apache's new worker enabled")
         eq(states["kbal"], states["Apache"], "kbal against Apache after enabling it")
+
+
+def test_balancer_fields_on_kbal_and_apache():
+    # the balancer form's b_max (maxattempts) and b_sforce on both: the XML
+    # views say the same
+    with Env() as env, apache_beside(env) as aport:
+        views = {}
+        for name, port in (("Apache", aport), ("kbal", env.port)):
+            eq(post_fields(port, {"b_max": "1", "b_sforce": "1"}).status, 200,
+               "%s's answer" % name)
+            xml = request(port, "GET", "/balancer-manager?xml=1").text
+            views[name] = (re.findall(r"<httpd:maxattempts>(\d+)</httpd:maxattempts>", xml),
+                           re.findall(r"<httpd:nofailover>(\w+)</httpd:nofailover>", xml))
+        eq(views["Apache"], (["1"], ["On"]), "Apache's XML view")
+        eq(views["kbal"], views["Apache"], "kbal against Apache")

@@ -67,3 +67,43 @@ def test_failover_on_connect_timeout():
             for f in fillers:
                 f.close()
             blackhole.close()
+
+
+MAXATT = EXAMPLE_CONF.replace(
+    "BalancerMember http://127.0.0.1:{b2} route=2",
+    "BalancerMember http://127.0.0.1:{b2} route=2 retry=0\n"
+    "BalancerMember http://127.0.0.1:{b3} route=3 lbset=1").replace(
+    "BalancerMember http://127.0.0.1:{b1} route=1", "BalancerMember http://127.0.0.1:{b1} "
+    "route=1 retry=0").replace("ProxySet lbmethod=byrequests",
+                               "ProxySet lbmethod=byrequests maxattempts=1")
+
+
+def test_maxattempts_and_the_managers_b_max():
+    # members 1 and 2 (lbset 0, nothing listening, retry=0: tried every
+    # time) fail each request before member 3 (lbset 1) is tried: with
+    # maxattempts=1, one failover only, 503; b_max=2 from the manager lets
+    # the request reach member 3; the XML view shows it as Apache's
+    import json
+    import re
+    from test_manager import manager_post, manager_xml, page_nonce
+    check("maxattempts=1" in MAXATT and "lbset=1" in MAXATT, "configuration not made")
+    with Env(conf=MAXATT, backends=(3,)) as env:
+        for i in range(2):
+            eq(env.get("/m%d" % i).status, 503, "maxattempts=1, two dead members first")
+        check("maxattempts 1: 503" in env.kbald_stderr(), "the log says why")
+        xml = manager_xml(env)
+        check("<httpd:maxattempts>1</httpd:maxattempts>" in xml, "the XML view: %s" % xml[:600])
+        nonce = page_nonce(env.get("/balancer-manager").text)
+        r = manager_post(env, {"b": "mycluster", "b_max": "2", "nonce": nonce})
+        eq(r.status, 200, "the balancer form's answer")
+        check(re.search(r'name="b_max" id="b_max" size="3" type="text" value="2"', r.text),
+              "the page's balancer form: %r" % r.text[:2000])
+        for i in range(2):
+            r = env.get("/n%d" % i)
+            eq((r.status, r.header("X-Backend")), (200, "WAS3"), "b_max=2: member 3 reached")
+        bal = json.loads(env.get("/balancer-manager?json=1").body)["balancers"][0]
+        eq(bal["max_attempts"], 2, "the JSON view")
+    # unset: Apache's default, its members less one (2 here)
+    with Env(conf=MAXATT.replace(" maxattempts=1", ""), backends=(3,)) as env:
+        eq(env.get("/d").status, 200, "the default maxattempts")
+        check("<httpd:maxattempts>" not in manager_xml(env), "unset: not in the XML view")
