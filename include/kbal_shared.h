@@ -146,8 +146,11 @@ struct kbal_member {
 	__u64 bytes_from;              /* bytes read from it */
 	__u64 errors;                  /* failed connects */
 	__u64 reused;                  /* requests sent on a pooled connection */
+	char  redirect[KBAL_ROUTE_LEN];/* redirect=: a sticky request for this member
+					* when it is unusable goes to the member of
+					* this route (Apache's route redirection) */
 };
-_Static_assert(sizeof(struct kbal_member) == 192, "ABI kbal_member");
+_Static_assert(sizeof(struct kbal_member) == 224, "ABI kbal_member");
 
 /* kbal_members_conf[i]: what the configuration kbald loaded says of
  * kbal_members[i], where an operator may change it at run time (the
@@ -160,8 +163,9 @@ struct kbal_member_conf {
 	__u32 lbset;
 	__u32 flags;                   /* enum kbal_member_conf_flags */
 	char  route[KBAL_ROUTE_LEN];
+	char  redirect[KBAL_ROUTE_LEN];
 };
-_Static_assert(sizeof(struct kbal_member_conf) == 48, "ABI kbal_member_conf");
+_Static_assert(sizeof(struct kbal_member_conf) == 80, "ABI kbal_member_conf");
 
 enum kbal_member_conf_flags {
 	KBAL_MC_ADDED = 1u << 0,       /* no BalancerMember: added at run time into a

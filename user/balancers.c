@@ -35,6 +35,7 @@ static void member_load(struct kbal_daemon *d, unsigned b, const struct kbal_con
 	struct kbal_member *m = &d->maps.members[nm];
 
 	snprintf(m->route, sizeof(m->route), "%s", cm->route);
+	snprintf(m->redirect, sizeof(m->redirect), "%s", cm->redirect);
 	snprintf(m->url, sizeof(m->url), "%s", cm->url);
 	m->status = cm->status;
 	m->addr = cm->addr.sin_addr.s_addr;
@@ -49,6 +50,7 @@ static void member_load(struct kbal_daemon *d, unsigned b, const struct kbal_con
 		.lbset = m->lbset,
 	};
 	memcpy(d->maps.members_conf[nm].route, m->route, sizeof(m->route));
+	memcpy(d->maps.members_conf[nm].redirect, m->redirect, sizeof(m->redirect));
 	member_pool(d, b, cm, nm);
 }
 

@@ -31,6 +31,7 @@ struct kbal_conf_member {
 	char hostport[KBAL_NAME_LEN];     /* "127.0.0.1:18081" (":80" omitted), for Host when !preserve_host */
 	struct sockaddr_in addr;          /* resolved at load time */
 	char route[KBAL_ROUTE_LEN];
+	char redirect[KBAL_ROUTE_LEN];    /* redirect=: route redirection, "" none */
 	unsigned loadfactor;              /* 1..100, default 1 */
 	unsigned lbset;                   /* default 0 */
 	unsigned retry_sec;               /* default 60 */

@@ -50,15 +50,18 @@ static int balancer_ref(struct conf_parser *p, const char *url, const char **pat
 
 /* ---- BalancerMember and ProxySet parameters ---- */
 
-static int m_route(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+/* route= and redirect= (the route a sticky request for this member goes
+ * to while it is unusable) */
+static int m_route(struct conf_parser *p, void *obj, const struct conf_param *pd,
 		   const char *val, const char *label)
 {
 	struct kbal_conf_member *m = obj;
+	char *dst = pd->name[0] == 'r' && pd->name[2] == 'd' ? m->redirect : m->route;
 
 	for (const unsigned char *s = (const unsigned char *)val; *s; s++)
 		if (*s <= ' ' || *s >= 0x7f || strchr(";,\"\\", *s))
 			return perr(p, "%s: a route is printable ASCII without ; , \" or \\", label);
-	return conf_copy(p, m->route, sizeof(m->route), val, label);
+	return conf_copy(p, dst, KBAL_ROUTE_LEN, val, label);
 }
 
 static int m_loadfactor(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
@@ -149,6 +152,7 @@ static int m_reuse(struct conf_parser *p, void *obj, const struct conf_param *pd
 
 static const struct conf_param member_params[] = {
 	{ "route",             m_route },
+	{ "redirect",          m_route },
 	{ "loadfactor",        m_loadfactor },
 	{ "lbset",             m_lbset },
 	{ "retry",             m_retry },
@@ -171,7 +175,6 @@ static const struct conf_param member_params[] = {
 	{ "responsefieldsize", conf_pm_num },
 	{ "keepalive",         conf_pm_choice, "On|Off" },
 	{ "flushpackets",      conf_pm_choice, "On|Off|Auto" },
-	{ "redirect",          conf_pm_unsupported, "route redirection is not supported by kbal" },
 	{ "secret",            conf_pm_unsupported, "secret= is for AJP members, which kbal does not support" },
 	{ "upgrade",           conf_pm_unsupported, "upgrade= is not supported yet" },
 	{ "addressttl",        conf_pm_unsupported, "not supported: kbal resolves members once, at load time" },

@@ -170,7 +170,7 @@ static int set_one(struct kbal_member *mb, const char *kv)
 			return 2;
 		}
 		__atomic_store_n(&mb->lbset, (__u16)n, __ATOMIC_RELEASE);
-	} else if (!strncmp(kv, "route=", 6)) {
+	} else if (!strncmp(kv, "route=", 6) || !strncmp(kv, "redirect=", 9)) {
 		char route[KBAL_ROUTE_LEN] = "";
 
 		if (strlen(v) >= sizeof(route)) {
@@ -179,10 +179,10 @@ static int set_one(struct kbal_member *mb, const char *kv)
 			return 2;
 		}
 		strcpy(route, v);
-		memcpy(mb->route, route, sizeof(route));
+		memcpy(kv[2] == 'u' ? mb->route : mb->redirect, route, sizeof(route));
 	} else {
 		fprintf(stderr, "kbalctl: unknown setting '%s' (status=, loadfactor=, lbset=, "
-			"route=)\n", kv);
+			"route=, redirect=)\n", kv);
 		return 2;
 	}
 	return 0;
@@ -342,7 +342,8 @@ static const struct command {
 	  cmd_status },
 	{ "set",     3, 64, "BALANCER MEMBER KEY=VALUE...",
 	  "change a member (by route or URL) in place: status=[+-][DSHNEI]...,\n"
-	  "           loadfactor=N, lbset=N, route=R; the next request sees it", cmd_set },
+	  "           loadfactor=N, lbset=N, route=R, redirect=R; the next request sees it",
+	  cmd_set },
 	{ "reset",   0, 2, "[BALANCER [MEMBER]]",
 	  "members changed at run time back to the configured values", cmd_reset },
 	{ "add",     2, 2, "BALANCER URL",

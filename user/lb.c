@@ -93,25 +93,38 @@ static int pick_by_method(struct kbal_balancer *b, struct kbal_member *ms,
 	return -1;
 }
 
+/* Apache's find_route_worker(): the member of route, usable (a draining
+ * one still takes its sticky requests); unusable, the member its redirect=
+ * names, followed as far as the members go. -1: none; -2: the route's
+ * member, unusable, with no usable redirection */
+static int route_member(const struct kbal_balancer *b, const struct kbal_member *ms,
+			const char *route, const struct kbal_lb_tried *tried, uint64_t now_ns)
+{
+	for (unsigned hop = 0; hop <= b->nmembers && route[0]; hop++) {
+		const struct kbal_member *m = NULL;
+		unsigned k = 0;
+
+		for (unsigned i = 0; i < b->nmembers && !m; i++)
+			if (!strncmp(ms[b->first_member + i].route, route, KBAL_ROUTE_LEN))
+				m = &ms[k = b->first_member + i];
+		if (!m)
+			return hop ? -2 : -1;
+		if (kbal_lb_usable(m, now_ns) && !(tried && kbal_lb_was_tried(tried, k)))
+			return k;
+		route = m->redirect;
+	}
+	return -2;
+}
+
 int kbal_lb_pick(struct kbal_balancer *b, struct kbal_member *ms, const char *route,
 		 const struct kbal_lb_tried *tried, uint64_t now_ns, int *changed)
 {
 	int idx = -1;
 
 	if (route && *route) {
-		for (unsigned i = 0; i < b->nmembers; i++) {
-			const struct kbal_member *m = &ms[b->first_member + i];
-
-			if (strncmp(m->route, route, sizeof(m->route)) == 0) {
-				/* Sticky requests still reach a draining member. */
-				if (kbal_lb_usable(m, now_ns) &&
-				    !(tried && kbal_lb_was_tried(tried, b->first_member + i)))
-					idx = b->first_member + i;
-				else if (b->flags & KBAL_BF_NOFAILOVER)
-					return -1;
-				break;
-			}
-		}
+		idx = route_member(b, ms, route, tried, now_ns);
+		if (idx == -2 && (b->flags & KBAL_BF_NOFAILOVER))
+			return -1;
 	}
 	if (idx < 0)
 		idx = pick_by_method(b, ms, tried, now_ns);

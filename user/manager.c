@@ -53,6 +53,8 @@ const char *kbal_member_changes(const struct kbal_member *mb, const struct kbal_
 		o += snprintf(buf + o, o < len ? len - o : 0, "lbset ");
 	if (strncmp(mb->route, cm->route, sizeof(mb->route)))
 		o += snprintf(buf + o, o < len ? len - o : 0, "route ");
+	if (strncmp(mb->redirect, cm->redirect, sizeof(mb->redirect)))
+		o += snprintf(buf + o, o < len ? len - o : 0, "redirect ");
 	if (o && o <= len)
 		buf[o - 1] = '\0';
 	return buf;
@@ -65,6 +67,7 @@ void kbal_member_reset(struct kbal_member *mb, const struct kbal_member_conf *cm
 	__atomic_store_n(&mb->loadfactor, cm->loadfactor, __ATOMIC_RELEASE);
 	__atomic_store_n(&mb->lbset, (__u16)cm->lbset, __ATOMIC_RELEASE);
 	memcpy(mb->route, cm->route, sizeof(mb->route));
+	memcpy(mb->redirect, cm->redirect, sizeof(mb->redirect));
 }
 
 /* Apache's ap_proxy_parse_wstatus(): each flag's name, then "Ok " when
@@ -191,6 +194,8 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 			json_str(f, mb->url);
 			fputs(",\"route\":", f);
 			json_str(f, mb->route);
+			fputs(",\"redirect\":", f);
+			json_str(f, mb->redirect);
 			fprintf(f, ",\"status\":%u,\"status_words\":", mb->status);
 			json_str(f, kbal_status_apache(mb->status, st, sizeof(st)));
 			fprintf(f, ",\"loadfactor\":%u,\"lbset\":%u,\"elected\":%llu,\"busy\":%llu,"
@@ -248,6 +253,8 @@ static void member_form(FILE *f, const char *action, const struct kbal_balancer 
 		"LB Set: <input name=\"w_ls\" size=\"2\" value=\"%u\"> Route: "
 		"<input name=\"w_wr\" size=\"8\" value=\"", mb->loadfactor, mb->lbset);
 	html_escape(f, mb->route);
+	fputs("\"> Route Redirect: <input name=\"w_rr\" size=\"8\" value=\"", f);
+	html_escape(f, mb->redirect);
 	fputs("\">", f);
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		int on = !!(mb->status & flags[i].bit);
@@ -352,7 +359,9 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 				mb->loadfactor, (unsigned long long)mb->bytes_to,
 				(unsigned long long)mb->bytes_from, (unsigned long long)mb->elected);
 			html_escape(f, mb->route);
-			fprintf(f, "</httpd:route>\n          <httpd:redirect></httpd:redirect>\n"
+			fputs("</httpd:route>\n          <httpd:redirect>", f);
+			html_escape(f, mb->redirect);
+			fprintf(f, "</httpd:redirect>\n"
 				"          <httpd:busy>%llu</httpd:busy>\n"
 				"          <httpd:lbset>%u</httpd:lbset>\n        </httpd:worker>\n",
 				(unsigned long long)mb->busy, mb->lbset);
@@ -451,7 +460,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			elected += m->members[bal->first_member + i].elected;
 			live += flows[bal->first_member + i];
 		}
-		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>Factor</th><th>Set</th>"
+		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>RouteRedir</th>"
+		      "<th>Factor</th><th>Set</th>"
 		      "<th>Status</th><th>Share</th><th>Elected</th><th>Busy</th><th>Errors</th>"
 		      "<th>To</th><th>From</th><th>Idle</th><th>Reused</th>"
 		      "<th>Changed at run time</th></tr>\n", f);
@@ -464,6 +474,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			html_escape(f, mb->url);
 			fputs("</td><td>", f);
 			html_escape(f, mb->route);
+			fputs("</td><td>", f);
+			html_escape(f, mb->redirect);
 			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>", mb->loadfactor,
 				mb->lbset, kbal_status_apache(mb->status, st, sizeof(st)));
 			bar(f, mb->elected, elected, "requests");

@@ -152,6 +152,13 @@ static void apply_member(struct kbal_member *mb, const struct fields *fs, char *
 			strcpy(route, v);
 		memcpy(mb->route, route, sizeof(route));
 	}
+	if ((v = get(fs, "w_rr"))) {
+		char rr[KBAL_ROUTE_LEN] = "";
+
+		if (*v && strlen(v) < sizeof(rr))
+			strcpy(rr, v);
+		memcpy(mb->redirect, rr, sizeof(rr));
+	}
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		if ((v = get(fs, flags[i].key)))
 			set_flag(mb, flags[i].bit, v);
@@ -161,7 +168,7 @@ static void apply_member(struct kbal_member *mb, const struct fields *fs, char *
 		if (ival >= 0 && ival <= 99)
 			__atomic_store_n(&mb->lbset, (__u16)ival, __ATOMIC_RELEASE);
 	}
-	for (const char *const *k = (const char *const[]){ "w_rr", "w_status_R", "w_status_C",
+	for (const char *const *k = (const char *const[]){ "w_status_R", "w_status_C",
 							    "w_hi", "w_hp", "w_hf", "w_hm", "w_hu",
 							    "w_he", NULL }; *k; k++)
 		if (get(fs, *k)) {

@@ -48,10 +48,10 @@ int persist_save(struct kbal_daemon *d)
 		/* a member added at run time is a change in itself */
 		if (!added && !kbal_member_changes(mb, &d->maps.members_conf[i], chg, sizeof(chg))[0])
 			continue;
-		fprintf(f, "%s %s %u %u %u %s%s\n", d->maps.balancers[mb->balancer %
+		fprintf(f, "%s %s %u %u %u %s%s%s%s\n", d->maps.balancers[mb->balancer %
 			KBAL_MAX_BALANCERS].name, mb->url, mb->status & ~KBAL_ST_ERROR,
 			mb->loadfactor, mb->lbset, mb->route[0] ? mb->route : "-",
-			added ? " added" : "");
+			mb->redirect[0] ? " redirect=" : "", mb->redirect, added ? " added" : "");
 		n++;
 	}
 	if (fclose(f) || rename(tmp, path)) {
@@ -105,13 +105,23 @@ void persist_load(struct kbal_daemon *d)
 	while (fgets(line, sizeof(line), f)) {
 		char bal[KBAL_NAME_LEN], url[KBAL_NAME_LEN], route[KBAL_ROUTE_LEN], added[8] = "";
 		struct kbal_member_conf v = { 0 };
-		int found = 0, fields;
+		int found = 0, fields, end = 0, bad = 0;
+		char *tok, *save;
 
 		lineno++;
-		fields = sscanf(line, "%63s %63s %u %u %u %31s %7s", bal, url, &v.status,
-				&v.loadfactor, &v.lbset, route, added);
-		if (fields < 6 || (fields == 7 && strcmp(added, "added")) || !v.loadfactor ||
-		    v.loadfactor > 100 || v.lbset > 99) {
+		fields = sscanf(line, "%63s %63s %u %u %u %31s%n", bal, url, &v.status,
+				&v.loadfactor, &v.lbset, route, &end);
+		/* then: redirect=ROUTE, added */
+		for (tok = fields == 6 ? strtok_r(line + end, " \t\n", &save) : NULL; tok;
+		     tok = strtok_r(NULL, " \t\n", &save)) {
+			if (!strcmp(tok, "added"))
+				strcpy(added, tok);
+			else if (!strncmp(tok, "redirect=", 9) && strlen(tok + 9) < KBAL_ROUTE_LEN)
+				strcpy(v.redirect, tok + 9);
+			else
+				bad = 1;
+		}
+		if (fields < 6 || bad || !v.loadfactor || v.loadfactor > 100 || v.lbset > 99) {
 			log_warn("BalancerPersist: %s:%u: not a member's line, left out", path, lineno);
 			continue;
 		}

@@ -347,6 +347,7 @@ void restart_carry_members(struct kbal_daemon *d, struct takeover_snap *s)
 				};
 
 				memcpy(kept.route, o->route, sizeof(kept.route));
+				memcpy(kept.redirect, o->redirect, sizeof(kept.redirect));
 				kbal_member_reset(m, &kept);
 				log_info("%s: its run-time changes (%s) kept over the file's", m->url,
 					 chg);

@@ -101,15 +101,18 @@ def test_add_worker_on_kbal_and_apache():
 
 
 def test_balancer_fields_on_kbal_and_apache():
-    # the balancer form's b_max (maxattempts) and b_sforce on both: the XML
-    # views say the same
+    # the balancer form's b_max (maxattempts) and b_sforce, and a member's
+    # route redirection (w_rr) on both: the XML views say the same
     with Env() as env, apache_beside(env) as aport:
         views = {}
         for name, port in (("Apache", aport), ("kbal", env.port)):
             eq(post_fields(port, {"b_max": "1", "b_sforce": "1"}).status, 200,
                "%s's answer" % name)
+            eq(post_fields(port, {"w": env.member_url(1), "w_rr": "2"}).status, 200,
+               "%s's answer to w_rr" % name)
             xml = request(port, "GET", "/balancer-manager?xml=1").text
             views[name] = (re.findall(r"<httpd:maxattempts>(\d+)</httpd:maxattempts>", xml),
-                           re.findall(r"<httpd:nofailover>(\w+)</httpd:nofailover>", xml))
-        eq(views["Apache"], (["1"], ["On"]), "Apache's XML view")
+                           re.findall(r"<httpd:nofailover>(\w+)</httpd:nofailover>", xml),
+                           re.findall(r"<httpd:redirect>(\w*)</httpd:redirect>", xml))
+        eq(views["Apache"], (["1"], ["On"], ["2", ""]), "Apache's XML view")
         eq(views["kbal"], views["Apache"], "kbal against Apache")

@@ -2,6 +2,8 @@
 """A member that refuses connections is put in error (E) and its clients
 move to the other member; with none left, 503."""
 
+import re
+
 from kbaltest import EXAMPLE_CONF, Env, ST_ERROR, check, eq
 
 
@@ -84,7 +86,6 @@ def test_maxattempts_and_the_managers_b_max():
     # maxattempts=1, one failover only, 503; b_max=2 from the manager lets
     # the request reach member 3; the XML view shows it as Apache's
     import json
-    import re
     from test_manager import manager_post, manager_xml, page_nonce
     check("maxattempts=1" in MAXATT and "lbset=1" in MAXATT, "configuration not made")
     with Env(conf=MAXATT, backends=(3,)) as env:
@@ -107,3 +108,39 @@ def test_maxattempts_and_the_managers_b_max():
     with Env(conf=MAXATT.replace(" maxattempts=1", ""), backends=(3,)) as env:
         eq(env.get("/d").status, 200, "the default maxattempts")
         check("<httpd:maxattempts>" not in manager_xml(env), "unset: not in the XML view")
+
+
+REDIRECT = EXAMPLE_CONF.replace(
+    "BalancerMember http://127.0.0.1:{b1} route=1",
+    "BalancerMember http://127.0.0.1:{b1} route=1 redirect=3 status=+D").replace(
+    "BalancerMember http://127.0.0.1:{b2} route=2",
+    "BalancerMember http://127.0.0.1:{b2} route=2\nBalancerMember http://127.0.0.1:{b3} route=3")
+
+
+def test_route_redirect():
+    # Apache's route redirection: member 1 disabled with redirect=3, its
+    # sticky clients go to member 3 (and get its cookie); the manager's
+    # w_rr clears it, and they spread over the others again
+    from test_manager import manager_post, manager_xml, page_nonce
+    check("redirect=3" in REDIRECT, "configuration not made")
+    with Env(conf=REDIRECT, backends=(2, 3)) as env:
+        for i in range(4):
+            r = env.get("/r%d" % i, cookie="ROUTEID=route.1")
+            eq(r.header("X-Backend"), "WAS3", "a sticky request for disabled member 1")
+            eq(r.header_all("Set-Cookie"), ["ROUTEID=route.3; path=/;"], "its new route")
+        check(re.search(r"<httpd:route>1</httpd:route>\s*<httpd:redirect>3</httpd:redirect>",
+                        manager_xml(env)), "the XML view names the redirection")
+        nonce = page_nonce(env.get("/balancer-manager").text)
+        r = manager_post(env, {"b": "mycluster", "w": env.member_url(1), "w_rr": "",
+                               "nonce": nonce})
+        check("redirect" in r.text, "the page says it changed at run time")
+        got = {env.get("/s%d" % i, cookie="ROUTEID=route.1").header("X-Backend")
+               for i in range(4)}
+        eq(got, {"WAS2", "WAS3"}, "without the redirection: the lbmethod's picks")
+        eq([l for l in env.backend_log(3) if l.startswith("GET /r")], ["GET /r%d" % i
+                                                                       for i in range(4)],
+           "the redirected requests at member 3")
+        # kbalctl sets it in the map too, and says it is a run-time change
+        env.kbalctl("set", "mycluster", "2", "redirect=3")
+        eq(env.member(2)["redirect"], "3", "kbal_members' redirect")
+        check("redirect" in env.kbalctl("status"), "kbalctl status:\n" + env.kbalctl("status"))

@@ -352,8 +352,8 @@ UNIT_TEST(conf_member_params)
 	expect_err(M "frobnicate=1\n",
 		   "t.conf:3: BalancerMember frobnicate=1: unknown BalancerMember parameter 'frobnicate'");
 	expect_err(M "route\n", "t.conf:3: BalancerMember route: parameters have the form key=value");
-	expect_err(M "redirect=a\n",
-		   "t.conf:3: BalancerMember redirect=a: route redirection is not supported by kbal");
+	expect_err(M "redirect=a;b\n",
+		   "t.conf:3: BalancerMember redirect=a;b: a route is printable ASCII without ; , \" or \\");
 	expect_err(M "keepalive=maybe\n", "t.conf:3: BalancerMember keepalive=maybe: must be one of On|Off");
 	expect_err(M "disablereuse=yes\n", "t.conf:3: BalancerMember disablereuse=yes: must be On or Off");
 	expect_err(M "ttl=0\n", "t.conf:3: BalancerMember ttl=0: must be a time from 1 ms "

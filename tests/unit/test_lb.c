@@ -133,3 +133,31 @@ UNIT_TEST(lb_bybusyness)
 	ms[1].busy = 9;
 	ASSERT_EQ(pick("", &changed), 0, "least busy again");
 }
+
+/* Apache's route redirection (find_route_worker()): a sticky request for
+ * an unusable member goes to the member its redirect= names, followed on,
+ * with BALANCER_ROUTE_CHANGED; a usable member keeps its own requests */
+UNIT_TEST(lb_route_redirect)
+{
+	int changed = -1;
+
+	setup(4, KBAL_LB_BYREQUESTS);
+	strcpy(ms[0].redirect, "3");
+	ASSERT_EQ(pick("1", &changed), 0, "member 1 usable: its own");
+	ASSERT_EQ(changed, 0, "no change");
+	ms[0].status = KBAL_ST_DISABLED;
+	ASSERT_EQ(pick("1", &changed), 2, "member 1 disabled: its redirect, member 3");
+	ASSERT_EQ(changed, 1, "route changed");
+	ms[2].status = KBAL_ST_STOPPED;
+	strcpy(ms[2].redirect, "4");
+	ASSERT_EQ(pick("1", &changed), 3, "member 3 stopped too: its redirect, member 4");
+	strcpy(ms[3].redirect, "1");
+	ms[3].status = KBAL_ST_DISABLED;
+	bal.flags |= KBAL_BF_NOFAILOVER;
+	ASSERT_EQ(pick("1", &changed), -1, "a loop of unusable ones, nofailover: none");
+	bal.flags = 0;
+	ASSERT_EQ(pick("1", &changed), 1, "without nofailover: the lbmethod's pick");
+	strcpy(ms[0].redirect, "9");
+	bal.flags |= KBAL_BF_NOFAILOVER;
+	ASSERT_EQ(pick("1", &changed), -1, "a redirect to no member, nofailover: none");
+}
