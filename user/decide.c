@@ -497,34 +497,35 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
 	struct kbal_sk_http cl, mb = {};
-	int answered, have_mb;
-	uint64_t last;
+	int have_mb;
+	uint64_t last = 0;
 
 	if (!(c->bounded & BOUND_UP) || c->pkt || c->phase[UP] != P_SPLICED ||
 	    sk_state(d, c->cookie[CLIENT], &cl) || cl.mode != KBAL_SKM_KERNEL)
 		return 0;
-	have_mb = (c->bounded & BOUND_DOWN) && !sk_state(d, c->cookie[MEMBER], &mb) &&
-		  mb.mode == KBAL_SKM_KERNEL;
-	/* every request the kernel kept was answered to its end */
-	answered = have_mb && mb.expect == KBAL_SKX_HEAD && mb.msgs == cl.msgs + mb.owed;
 	if (cl.stage == KBAL_SKS_HEAD || cl.stage == KBAL_SKS_BODY) {
 		const struct kbal_read_bound *b = cl.stage == KBAL_SKS_HEAD ? &rt->header : &rt->body;
 
 		if (d->loop.now < kbal_read_bound_at(b, cl.stage_ns, cl.stage_bytes))
 			return 0;
+	} else {
+		/* between two requests: KeepAliveTimeout from the last answer's
+		 * end (the member's side looked at only once the client's is
+		 * idle that long: one lookup a second for most connections) */
+		last = c->since > cl.active_ns ? c->since : cl.active_ns;
+		if (!ka_ns || d->loop.now - last < ka_ns)
+			return 0;
+	}
+	have_mb = (c->bounded & BOUND_DOWN) && !sk_state(d, c->cookie[MEMBER], &mb) &&
+		  mb.mode == KBAL_SKM_KERNEL;
+	if (cl.stage == KBAL_SKS_HEAD || cl.stage == KBAL_SKS_BODY) {
 		kernel_request_late(d, c, cl.stage == KBAL_SKS_HEAD, !!(cl.flags & KBAL_SKF_LINE),
 				    answering(c, &cl, &mb, have_mb));
 		return 1;
 	}
-	/* between two requests: KeepAliveTimeout from the last answer's end */
-	if (!answered || !ka_ns)
-		return 0;
-	last = c->since;
-	if (cl.active_ns > last)
-		last = cl.active_ns;
-	if (mb.active_ns > last)
-		last = mb.active_ns;
-	if (d->loop.now - last < ka_ns)
+	/* every request the kernel kept answered to its end, that long ago */
+	if (!have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
+	    (mb.active_ns > last && d->loop.now - mb.active_ns < ka_ns))
 		return 0;
 	log_debug("conn %p: idle for KeepAliveTimeout, closed", (void *)c);
 	conn_close(d, c);
