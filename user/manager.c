@@ -462,7 +462,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 		}
 		fputs("<table><tr><th>Worker URL</th><th>Route</th><th>RouteRedir</th>"
 		      "<th>Factor</th><th>Set</th>"
-		      "<th>Status</th><th>Share</th><th>Elected</th><th>Busy</th><th>Errors</th>"
+		      "<th>Status</th><th>Share</th><th>Elected</th><th>Busy</th><th>Load</th>"
+		      "<th>Errors</th>"
 		      "<th>To</th><th>From</th><th>Idle</th><th>Reused</th>"
 		      "<th>Changed at run time</th></tr>\n", f);
 		for (unsigned i = 0; i < bal->nmembers; i++) {
@@ -481,10 +482,11 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			bar(f, mb->elected, elected, "requests");
 			fputs("<br />", f);
 			bar(f, flows[bal->first_member + i], live, "live flows");
-			fprintf(f, "</td><td>%llu</td><td>%llu</td>"
+			fprintf(f, "</td><td>%llu</td><td>%llu</td><td>%lld</td>"
 				"<td>%llu</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td>"
 				"<td class=\"changed\">%s%s</td></tr>\n",
 				(unsigned long long)mb->elected, (unsigned long long)mb->busy,
+				(long long)mb->lbstatus,
 				(unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
 				(unsigned long long)mb->bytes_from, mb->idle,
 				(unsigned long long)mb->reused,
