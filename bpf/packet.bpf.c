@@ -458,16 +458,24 @@ static __always_inline void pkt_account(struct pkt *p, struct kbal_pkt_rw *rw,
 {
 	struct tcphdr *tcp = p->tcp;
 	struct kbal_pkt_seen *seen;
+	/* RFC 5961: a reset counts only at the sequence number the receiver
+	 * expects next (after a FIN, one past it). Any other goes on to the
+	 * receiver, whose stack answers it with a challenge ACK; the flow
+	 * stays, so that a blind reset cannot end it in kbald's view. */
+	int reset = tcp->rst &&
+		    r->seq0 == rw->switch_seq + ((rw->flags & KBAL_PKT_FIN) ? 1 : 0);
 
 	if (tcp->fin)
 		fin_passed(rw, r->seq0 + rw->seq_delta + r->payload + 1);
 	if (tcp->ack && (rw->flags & (KBAL_PKT_PEER_FIN | KBAL_PKT_ACKED_FIN)) == KBAL_PKT_PEER_FIN &&
 	    (__s32)(r->ack0 - rw->fin_ack) >= 0)
 		fin_acked(rw);
-	if (tcp->rst) {
+	if (reset) {
 		/* the receiver drops its connection: nothing is left to carry */
 		__sync_fetch_and_or(&rw->flags, KBAL_PKT_RST);
 		flow_event(rw, KBAL_PKT_EV_ENDED);
+	} else if (tcp->rst) {
+		kbal_stat_add(KBAL_STAT_PKT_RST_IGNORED, 1);
 	}
 	/* One writer per entry (a direction's packets leave one socket, under
 	 * its lock, or come in on one receive queue): plain adds, no locked
@@ -477,7 +485,9 @@ static __always_inline void pkt_account(struct pkt *p, struct kbal_pkt_rw *rw,
 	/* the stream's bytes, as the members' counters have them: from the
 	 * highest sequence number seen, so that a retransmission is not
 	 * counted again (a GSO packet is one skb, its payload whole) */
-	{
+	if (!tcp->rst) {
+		/* (a reset carries no stream byte, and a blind one's number
+		 * means nothing) */
 		__u32 end = r->seq0 + r->payload;
 
 		if ((__s32)(end - rw->switch_seq) > 0) {
@@ -493,13 +503,13 @@ static __always_inline void pkt_account(struct pkt *p, struct kbal_pkt_rw *rw,
 	{
 		__u64 now = bpf_ktime_get_coarse_ns();
 
-		if (tcp->fin || tcp->rst || now != rw->last_ns) {
+		if (tcp->fin || reset || now != rw->last_ns) {
 			rw->last_ns = now;
 			seen = seen_at(rw->slot, rw->gen);
 			if (seen) {
 				if (tcp->fin)
 					__sync_fetch_and_or(&seen->flags, KBAL_PKT_FIN);
-				if (tcp->rst)
+				if (reset)
 					__sync_fetch_and_or(&seen->flags, KBAL_PKT_RST);
 				seen->bytes = rw->bytes;
 				seen->last_ns = now;

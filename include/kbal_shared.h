@@ -396,6 +396,8 @@ enum kbal_stat {
 	KBAL_STAT_PKT_EV_LOST,     /* kbal_pkt_events full: kbald's slow look finds the flow */
 	KBAL_STAT_SK_KEPT,         /* sockmap: requests the kernel kept (decided as kbald would) */
 	KBAL_STAT_SK_BACK,         /* sockmap: requests and response heads handed back to kbald */
+	KBAL_STAT_PKT_RST_IGNORED, /* joined flow: resets off the next sequence number, passed
+				    * on without ending it (RFC 5961) */
 	KBAL_STAT_MAX,
 };
 
@@ -419,7 +421,8 @@ struct kbal_stat_line {
 	__u64 pkt_ev_lost;
 	__u64 sk_kept;
 	__u64 sk_back;
-	__u64 spare[5];
+	__u64 pkt_rst_ignored;
+	__u64 spare[4];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),

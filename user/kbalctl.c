@@ -92,6 +92,7 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_PKT_EV_LOST] = "pkt_ev_lost",
 		[KBAL_STAT_SK_KEPT] = "sk_kept",
 		[KBAL_STAT_SK_BACK] = "sk_back",
+		[KBAL_STAT_PKT_RST_IGNORED] = "pkt_rst_ignored",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

@@ -476,15 +476,29 @@ UNIT_TEST(pkt_fin_rst_flags)
 		uint32_t outlen = sizeof(out);
 		int retval;
 
+		uint64_t ignored = stat(KBAL_STAT_PKT_RST_IGNORED);
+
 		s.flags = 0x11;
 		run(in, build(&s, in), out, &outlen, &retval);
+		/* RFC 5961: a reset off the next sequence number (one past the
+		 * FIN's end) is passed on, and ends nothing */
 		s.flags = 0x14;  /* RST ACK */
+		s.payload = 0;
+		for (uint32_t off = 0; off < 3; off++) {
+			s.seq = base_pkt.seq + base_pkt.payload + (off == 0 ? 0 : off == 1 ? 2 : 0x10000);
+			outlen = sizeof(out);
+			run(in, build(&s, in), out, &outlen, &retval);
+			bpf_map_lookup_elem(map_fd, &k, &rw);
+			ASSERT_EQ(rw.flags, KBAL_PKT_FIN, "a blind reset ends nothing");
+		}
+		ASSERT_EQ(stat(KBAL_STAT_PKT_RST_IGNORED) - ignored, 3, "blind resets counted");
+		s.seq = base_pkt.seq + base_pkt.payload + 1;
 		outlen = sizeof(out);
 		run(in, build(&s, in), out, &outlen, &retval);
 	}
 	bpf_map_lookup_elem(map_fd, &k, &rw);
 	ASSERT_EQ(rw.flags, KBAL_PKT_FIN | KBAL_PKT_RST, "FIN and RST flagged in the entry");
-	ASSERT_EQ(rw.packets, 2, "packets counted");
+	ASSERT_EQ(rw.packets, 5, "packets counted");
 	ASSERT_TRUE(rw.last_ns != 0, "last_ns set");
 	bpf_map_delete_elem(map_fd, &k);
 }
@@ -1045,11 +1059,13 @@ UNIT_TEST(pkt_fins_acknowledged_end_the_flow)
 	bpf_map_lookup_elem(seen_fd, &su, &got);
 	ASSERT_EQ(got.flags & KBAL_PKT_ACKED_FIN, KBAL_PKT_ACKED_FIN, "kbal_pkt_seen says so");
 
-	/* a RST: the end at once */
+	/* a RST at the next sequence number: the end at once */
 	memset(&ev, 0, sizeof(ev));
 	up.flags = down.flags = 0;
 	bpf_map_update_elem(map_fd, &ku, &up, BPF_ANY);
 	up_s.flags = 0x14;
+	up_s.payload = 0;
+	up_s.seq = up.switch_seq;
 	run_one(&up_s, out, &outlen);
 	ring_buffer__consume(rb);
 	ASSERT_EQ(ev.n[KBAL_PKT_EV_ENDED], 1, "a RST reported");
