@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <bpf/bpf.h>
 #include "conn.h"
 #include "daemon.h"
@@ -492,6 +494,20 @@ static int answering(const struct kbal_conn *c, const struct kbal_sk_http *cl,
 	return have_mb && mb->expect != KBAL_SKX_HEAD;
 }
 
+/* Has the client acknowledged all the member sent (what kbald wrote and
+ * what the kernel carried)? As the FIN's check counts it (handover_sockmap.c) */
+static int answer_delivered(const struct kbal_conn *c)
+{
+	uint64_t sent, recvd, member_recvd;
+	int outq = 0;
+
+	if (c->fin_goal || kbal_sock_received(c->fd[MEMBER], &member_recvd) ||
+	    kbal_sock_counts(c->fd[CLIENT], &sent, &recvd) ||
+	    ioctl(c->fd[CLIENT], SIOCOUTQ, &outq))
+		return 0;
+	return outq == 0 && sent >= c->base[CLIENT] + c->wr[CLIENT] + (member_recvd - c->rd[MEMBER]);
+}
+
 /* One connection's clocks: 1 when it was closed */
 static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka_ns)
 {
@@ -523,10 +539,20 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 				    answering(c, &cl, &mb, have_mb));
 		return 1;
 	}
-	/* every request the kernel kept answered to its end, that long ago */
+	if (mb.active_ns > last)
+		last = mb.active_ns;
+	/* every request the kernel kept answered to its end, that long ago,
+	 * and the answers delivered: not only read from the member (the
+	 * psock may hold much of one for a slow reader) but acknowledged by
+	 * the client. Until then KeepAliveTimeout has not begun: its clock
+	 * starts at the last look that found an answer under way. */
 	if (!have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
-	    (mb.active_ns > last && d->loop.now - mb.active_ns < ka_ns))
+	    d->loop.now - last < ka_ns)
 		return 0;
+	if (!answer_delivered(c)) {
+		c->since = d->loop.now;
+		return 0;
+	}
 	log_debug("conn %p: idle for KeepAliveTimeout, closed", (void *)c);
 	conn_close(d, c);
 	return 1;

@@ -132,3 +132,21 @@ def test_a_client_that_sends_nothing():
         got, took = exchange(env.port, [])
         eq(got, "closed", "a client that sent nothing")
         check(took >= 1.9, "closed after %.2f s, before Timeout" % took)
+
+
+
+def test_a_slow_reader_keeps_its_answer():
+    # a 20 MB answer on a connection the kernel carries, read slowly over
+    # longer than KeepAliveTimeout: the member's side ended long before the
+    # client has it all (the psock holds it), and the connection stays
+    # until the client has it, as httpd's keep-alive clock starts after
+    # the write
+    conf = CONF.replace("KeepAliveTimeout 1", "KeepAliveTimeout 1\nTimeout 30")
+    with Env(conf=conf) as env:
+        with env.connect(rcvbuf=65536) as c:
+            c.get("/k1", cookie="ROUTEID=route.1")
+            c.get("/k2", cookie="ROUTEID=route.1")
+            c.request("GET", "/bytes/20000000", headers=[("Cookie", "ROUTEID=route.1")])
+            time.sleep(3.0)                   # past KeepAliveTimeout, nothing read
+            r = c.read_response()
+            eq((r.status, len(r.body)), (200, 20000000), "the whole answer, read late")
