@@ -858,3 +858,20 @@ UNIT_TEST(http_request_limits)
 		ASSERT_EQ(kbal_http_head_overflow(&m, strlen(h) + 200), 400, "a field line over");
 	}
 }
+
+/* Found by tests/fuzz/fuzz_request: llhttp skips any CRs and LFs before the
+ * request line; the limits took "\r\r\n" for the request line and the next
+ * "\r\n" for the head's end, and checked none of the real lines */
+UNIT_TEST(http_request_limits_cr_before_request_line)
+{
+	static const struct kbal_http_limits lim = { .line = 20, .field = 10, .fields = 2 };
+
+	for (size_t step = 1; step < 4096; step *= 64) {
+		ASSERT_EQ(limited(&lim, "\r\r\n\r\nGET /aaaaaaaaaaaaaaa HTTP/1.1\r\nHost: x\r\n\r\n",
+				  step), 414, "request line after \\r\\r\\n");
+		ASSERT_EQ(limited(&lim, "\r\r\r\nGET / HTTP/1.1\r\nHost: xxxxxxxxxxxx\r\n\r\n",
+				  step), 400, "field line after \\r\\r\\r\\n");
+		ASSERT_EQ(limited(&lim, "\r\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", step), 200,
+			  "within the limits");
+	}
+}
