@@ -191,6 +191,11 @@ static int on_headers_complete(llhttp_t *p)
 
 	if (p->http_major != 1)
 		return fail(m, "unsupported HTTP version");
+	/* "chunked" followed by a tab passes the check above (trailing OWS is
+	 * trimmed) but is not chunked to llhttp, which would frame such a
+	 * response by the close while the head sent on says chunked */
+	if (count_named(m, "transfer-encoding") && !(p->flags & F_CHUNKED))
+		return fail(m, "unsupported Transfer-Encoding");
 	if (m->skip_body)
 		p->flags |= F_SKIPBODY; /* what returning 1 would do, but we pause */
 	m->http_major = p->http_major;

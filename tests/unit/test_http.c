@@ -345,6 +345,10 @@ static const struct {
 	  "unsupported Transfer-Encoding" },
 	{ "response CL with TE", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
 	  "Content-Length: 3\r\n\r\n0\r\n\r\n", 0, 1, "Transfer-Encoding" },
+	/* found by tests/fuzz/fuzz_response: kbal trimmed the tab and took it
+	 * for chunked, llhttp framed it by the close */
+	{ "response TE chunked, tab", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n"
+	  "0\r\n\r\n", 0, 1, "unsupported Transfer-Encoding" },
 	{ "response obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n", 0, 1,
 	  "obs-fold" },
 	{ "response bad status", "HTTP/1.1 2000 OK\r\n\r\n", 0, 1, NULL },
