@@ -54,14 +54,20 @@ struct opts {
 
 enum { O_KEEP = 1, O_PRESERVE_HOST = 2, O_NO_CLIENT = 4, O_NO_SERVER = 8 };
 
-/* the member's head must parse again, framed as the client's */
-static void check_rebuilt(const struct kbal_http_msg *m, char *out, size_t n)
+/* the member's head must parse again, framed as the client's, and its
+ * path stay inside the rule's target */
+static void check_rebuilt(const struct kbal_http_msg *m, char *out, size_t n, const char *target)
 {
 	struct kbal_http_msg *r = malloc(sizeof(*r));
+	char path[KBAL_HTTP_HEAD_BUF];
 	struct fuzz_run run;
 
 	kbal_http_init_request(r, NULL);
 	fuzz_feed(r, out, n, 0, NULL, NULL, &run);
+	if (target && run.n >= 1 && run.rc[0] == KBAL_HTTP_HEAD) {
+		FUZZ_CHECK(kbal_conf_uri_path(out + r->url.off, r->url.len, path, sizeof(path)) >= 0);
+		FUZZ_CHECK(!strncmp(path, target, strlen(target)));
+	}
 	/* the headers kbald adds may be one too many for the slots */
 	if (m->nheaders + 4 <= KBAL_HTTP_MAX_HEADERS) {
 		FUZZ_CHECK(run.n >= 1 && run.rc[0] == KBAL_HTTP_HEAD);
@@ -77,10 +83,9 @@ static void build(const struct kbal_http_msg *m, const char *buf, const struct o
 {
 	const struct kbal_conf_pass *p = &conf->pass[pass];
 	struct kbal_member member = { 0 };
-	char host[KBAL_NAME_LEN], *out = malloc(OUT_SIZE), *small = malloc(o->small ?: 1);
+	char host[KBAL_NAME_LEN], target[KBAL_HTTP_HEAD_BUF];
+	char *out = malloc(OUT_SIZE), *small = malloc(o->small ?: 1);
 	struct kbal_req_rewrite rw = {
-		.strip = strlen(p->path),
-		.target = p->target,
 		.client_ip = o->flags & O_NO_CLIENT ? NULL : "127.0.0.1",
 		.server_name = o->flags & O_NO_SERVER ? NULL : conf->server_name,
 		.keep_alive = o->flags & O_KEEP,
@@ -93,17 +98,27 @@ static void build(const struct kbal_http_msg *m, const char *buf, const struct o
 		kbal_rewrite_member_host(&member, host, sizeof(host));
 		rw.host = host;
 	}
-	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0)
+	/* as exch_build_request() */
+	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0) {
 		rw.target = NULL, rw.strip = 0;
+	} else {
+		n = kbal_conf_pass_target(p, buf + m->url.off, m->url.len, target, sizeof(target));
+		FUZZ_CHECK(n < (ssize_t)sizeof(target));
+		if (n < 0)
+			goto out;   /* a path too long encoded: kbald answers 431 */
+		rw.target = target;
+		rw.strip = m->url.len;
+	}
 	n = kbal_http_build_request(m, buf, &rw, out, OUT_SIZE);
 	FUZZ_CHECK(n < OUT_SIZE);
-	if (n >= 0)      /* else too long (a long Host twice): kbald answers 502 */
-		check_rebuilt(m, out, n);
+	if (n >= 0)      /* else too long (a long Host twice): kbald answers 431 */
+		check_rebuilt(m, out, n, rw.target ? p->target : NULL);
 	n2 = kbal_http_build_request(m, buf, &rw, small, o->small);
 	if (n >= 0 && (size_t)n <= o->small)
 		FUZZ_CHECK(n2 == n && !memcmp(out, small, n));
 	else
 		FUZZ_CHECK(n2 == -1);
+out:
 	free(small);
 	free(out);
 }
