@@ -30,9 +30,10 @@ CFLAGS     ?= -O2 -g
 # SANITIZE=1: kbald, kbalctl, the tools and the tests built with ASan and
 # UBSan (any report aborts) into build-san/, so that objects never mix with
 # build/'s; `make test SANITIZE=1` runs the whole suite on them
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ifeq ($(SANITIZE),1)
 BUILD      := build-san
-override CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+override CFLAGS += $(SAN_FLAGS)
 endif
 # apr-util: apr_password_validate(), what Apache checks htpasswd files
 # with. Asked when used ("="), not when read: on a fresh machine the package
@@ -67,8 +68,7 @@ DEPS_STAMP := $(BUILD)/.deps
 # bounded smoke run of each (tests/fuzz/run)
 FUZZ_BUILD := build-fuzz
 FUZZ_TIME  ?= 60
-FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS = $(USER_CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS = $(USER_CFLAGS) -O1 $(SAN_FLAGS) -fsanitize=fuzzer-no-link
 FUZZ_SRCS  := $(filter-out tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 FUZZ_OBJS  := $(patsubst user/%.c,$(FUZZ_BUILD)/user/%.o,$(LIB_SRCS)) \
@@ -161,11 +161,11 @@ $(FUZZ_BUILD)/fuzz/%.o: tests/fuzz/%.c | $(DEPS_STAMP)
 $(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c | $(DEPS_STAMP)
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -w -I$(LLHTTP_INC) -c $< -o $@
+	$(Q)$(CLANG) $(CFLAGS) -O1 $(SAN_FLAGS) -fsanitize=fuzzer-no-link -w -I$(LLHTTP_INC) -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/fuzz/fuzz_%.o $(FUZZ_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CLANG) $(FUZZ_SAN) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+	$(Q)$(CLANG) $(SAN_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 # not intermediate: kept for the next build
 .SECONDARY: $(FUZZ_OBJS) $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/fuzz/%.o,$(FUZZ_SRCS))
