@@ -1,6 +1,7 @@
 # kbal - one non-recursive Makefile.
 #   bpf/x.bpf.c -> build/x.bpf.o -> build/x.skel.h -> build/user/*.o -> build/kbald
-# `make` builds; `make test`, `make demo`, `make bench` as in the README.
+# `make` builds; `make test` (SANITIZE=1: with ASan and UBSan), `make fuzz`,
+# `make demo`, `make bench` as in the README.
 # Missing Debian packages are installed first (tools/deps.sh, as root).
 
 .DELETE_ON_ERROR:
@@ -26,6 +27,14 @@ endif
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(subst x86_64,x86,$(ARCH)) \
 	-Ivmlinux/$(ARCH) -Iinclude -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
+# SANITIZE=1: kbald, kbalctl, the tools and the tests built with ASan and
+# UBSan (any report aborts) into build-san/, so that objects never mix with
+# build/'s; `make test SANITIZE=1` runs the whole suite on them
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ifeq ($(SANITIZE),1)
+BUILD      := build-san
+override CFLAGS += $(SAN_FLAGS)
+endif
 # apr-util: apr_password_validate(), what Apache checks htpasswd files
 # with. Asked when used ("="), not when read: on a fresh machine the package
 # comes with the first build's dependencies
@@ -52,7 +61,20 @@ TOOLS      := $(BUILD)/kbal-backend $(BUILD)/kbal-load $(BUILD)/kbal-impair $(BU
 
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps test unit e2e demo bench vmlinux clean
+# libFuzzer targets (tests/fuzz/fuzz_*.c, each with its seeds in
+# tests/fuzz/corpus/NAME/): kbal's code and llhttp built again by clang
+# with the fuzzer's coverage, ASan and UBSan (any report aborts) into
+# build-fuzz/. `make fuzz` runs each FUZZ_TIME seconds; `make test` a
+# bounded smoke run of each (tests/fuzz/run)
+FUZZ_BUILD := build-fuzz
+FUZZ_TIME  ?= 60
+FUZZ_CFLAGS = $(USER_CFLAGS) -O1 $(SAN_FLAGS) -fsanitize=fuzzer-no-link
+FUZZ_SRCS  := $(filter-out tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
+FUZZ_OBJS  := $(patsubst user/%.c,$(FUZZ_BUILD)/user/%.o,$(LIB_SRCS)) \
+	$(patsubst %,$(FUZZ_BUILD)/llhttp/%.o,llhttp api http) $(FUZZ_BUILD)/fuzz/fuzz_common.o
+
+.PHONY: all deps test unit e2e demo bench vmlinux clean fuzz fuzz-build
 all: $(BUILD)/kbald $(BUILD)/kbalctl $(TOOLS) $(BUILD)/unit-tests $(BUILD)/bpf-tests
 
 deps: $(DEPS_STAMP)
@@ -126,6 +148,32 @@ $(BUILD)/kbal-pktbench: tools/kbal-pktbench.c $(SKELS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(LDLIBS) -o $@
 
+$(FUZZ_BUILD)/user/%.o: user/%.c $(SKELS) | $(DEPS_STAMP)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz/%.o: tests/fuzz/%.c | $(DEPS_STAMP)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Itests/fuzz -c $< -o $@
+
+$(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c | $(DEPS_STAMP)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CFLAGS) -O1 $(SAN_FLAGS) -fsanitize=fuzzer-no-link -w -I$(LLHTTP_INC) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/fuzz/fuzz_%.o $(FUZZ_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(SAN_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+# not intermediate: kept for the next build
+.SECONDARY: $(FUZZ_OBJS) $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/fuzz/%.o,$(FUZZ_SRCS))
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run --time $(FUZZ_BINS)
+
 # the namespace tests' loss, duplication and reordering (this kernel has no
 # sch_netem; ifb-based emulation would hide the packets from tc at the
 # balancer: the ifb marks them tc_skip_classify)
@@ -153,8 +201,8 @@ vmlinux:
 unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-test: all
-	$(Q)tests/run
+test: all $(FUZZ_BINS)
+	$(Q)KBAL_BUILD=$(BUILD) tests/run
 
 demo: all
 	$(Q)tools/demo.sh
@@ -163,6 +211,7 @@ bench: all $(BUILD)/xdp-floor.bpf.o
 	$(Q)python3 tools/bench.py $(BENCH_ARGS)
 
 clean:
-	$(Q)rm -rf $(BUILD)
+	$(Q)rm -rf build build-san $(FUZZ_BUILD)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/unit/*.d $(BUILD)/bpftest/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/unit/*.d $(BUILD)/bpftest/*.d \
+	$(FUZZ_BUILD)/user/*.d $(FUZZ_BUILD)/fuzz/*.d)

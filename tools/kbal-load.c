@@ -329,5 +329,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)percentile(0.99), (unsigned long long)err_connect,
 	       (unsigned long long)err_read, (unsigned long long)err_write,
 	       (unsigned long long)err_status);
+	free(conns);
+	close(epfd);
 	return requests ? 0 : 1;
 }

@@ -231,6 +231,16 @@ int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
  * Returns its index or -1 (also for a path kbal_conf_uri_path rejects). */
 int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len);
 
+/* The request-target sent to the member for ProxyPass rule p, as
+ * mod_proxy makes it: p's target, then the rest of uri's URL-path after
+ * what p matched, taken from kbal_conf_uri_path() (decoded, dot segments
+ * removed: "/app/../app/x" or "/ap%70/x" never reach outside the target)
+ * and %-encoded again as ap_proxy_canonenc() does, then uri's query as
+ * sent. Its length (out NUL-terminated), -EINVAL when p does not match,
+ * -ENAMETOOLONG when out is too small. */
+int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_t len,
+			  char *out, size_t outlen);
+
 /* The <VirtualHost> serving a connection to local, as httpd's vhost.c
  * picks it: one naming the address (and the port, or any port), else one
  * of "*" or _default_ on the port; -1: none, the server's own. */

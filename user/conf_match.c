@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "conf.h"
 #include "conf_match.h"
@@ -13,7 +14,7 @@
 #define URI_MAX 8192
 
 /* httpd's alias_match() (mod_alias, mod_proxy): does rule match the start
- * of path? A run of slashes in the rule matches any run in the path, and
+ * of path? The length of path it matched, or 0. A run of slashes in the rule matches any run in the path, and
  * the rule must end at the end of a path segment: "/app" matches "/app" and
  * "/app/x" but not "/apple"; "/app/" does not match "/app". */
 int conf_alias_match(const char *path, size_t len, const char *rule)
@@ -32,7 +33,7 @@ int conf_alias_match(const char *path, size_t len, const char *rule)
 			return 0;
 		}
 	}
-	return !*r && r > rule && (r[-1] == '/' || u == end || *u == '/');
+	return !*r && r > rule && (r[-1] == '/' || u == end || *u == '/') ? (int)(u - path) : 0;
 }
 
 static int hexval(char c)
@@ -130,6 +131,49 @@ int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t l
 	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
 
 	return n < 0 ? -1 : conf_match_pass_path(conf, path, n);
+}
+
+/* ap_proxy_canonenc()'s characters left as they are in a path */
+static int path_char(unsigned char ch)
+{
+	return isalnum(ch) || (ch && strchr("/~$-_.+!*'(),;:@&=", ch));
+}
+
+int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_t len,
+			  char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char path[URI_MAX];
+	const char *q, *end = memchr(uri, '#', len) ?: uri + len;
+	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	size_t o, m;
+
+	if (n < 0)
+		return n;
+	m = conf_alias_match(path, n, p->path);
+	if (!m)
+		return -EINVAL;
+	o = snprintf(out, outlen, "%s", p->target);
+	for (const char *s = path + m; *s && o < outlen; s++) {
+		unsigned char ch = *s;
+
+		if (path_char(ch)) {
+			out[o++] = ch;
+		} else if (o + 3 <= outlen) {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		} else {
+			o = outlen;
+		}
+	}
+	q = memchr(uri, '?', end - uri);
+	if (q && o < outlen)
+		o += snprintf(out + o, outlen - o, "%.*s", (int)(end - q), q);
+	if (o >= outlen)
+		return -ENAMETOOLONG;
+	out[o] = '\0';
+	return o;
 }
 
 int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local)

@@ -503,11 +503,9 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_first *f = c->f;
 	const struct kbal_conf_pass *p = &d->conf->pass[f->pass];
 	char ip[INET_ADDRSTRLEN];
-	char host[KBAL_NAME_LEN];
+	char host[KBAL_NAME_LEN], target[BUF_SIZE];
 	const struct kbal_member *m = &d->maps.members[c->member];
 	struct kbal_req_rewrite rw = {
-		.strip = strlen(p->path),
-		.target = p->target,
 		.client_ip = inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)),
 		.server_name = d->conf->server_name,
 		.keep_alive = c->pool,
@@ -519,9 +517,19 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 		rw.host = host;
 	}
 	/* "ProxyPass / balancer://x/" strips "/" and adds "/"; a "/" rule on
-	 * "/" target is the identity, kept as such */
-	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0)
+	 * "/" target is the identity, kept as such. Any other: the target and
+	 * the rest of the path as matched (decoded, dot segments removed), not
+	 * the bytes sent, whose "/app/../app/x" would leave the target */
+	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0) {
 		rw.target = NULL, rw.strip = 0;
+	} else {
+		n = kbal_conf_pass_target(p, f->buf[UP] + f->msg[UP].url.off, f->msg[UP].url.len,
+					  target, sizeof(target));
+		if (n < 0)
+			return -1;
+		rw.target = target;
+		rw.strip = f->msg[UP].url.len;
+	}
 	pp = proxy_prefix(d, c, f->outbuf[UP], OUT_SIZE);
 	if (pp < 0)
 		return -1;

@@ -191,6 +191,11 @@ static int on_headers_complete(llhttp_t *p)
 
 	if (p->http_major != 1)
 		return fail(m, "unsupported HTTP version");
+	/* "chunked" followed by a tab passes the check above (trailing OWS is
+	 * trimmed) but is not chunked to llhttp, which would frame such a
+	 * response by the close while the head sent on says chunked */
+	if (count_named(m, "transfer-encoding") && !(p->flags & F_CHUNKED))
+		return fail(m, "unsupported Transfer-Encoding");
 	if (m->skip_body)
 		p->flags |= F_SKIPBODY; /* what returning 1 would do, but we pause */
 	m->http_major = p->http_major;
@@ -290,14 +295,18 @@ static int head_limits(struct kbal_http_msg *m, const char *base, uint32_t from,
 	const struct kbal_http_limits *lim = m->limits;
 
 	for (uint32_t i = from; i < to; i++) {
-		uint32_t len;
+		uint32_t len, start = m->ls;
 
 		if (base[i] != '\n')
 			continue;
-		len = i - m->ls - (i > m->ls && base[i - 1] == '\r');
+		len = i - start - (i > start && base[i - 1] == '\r');
 		m->ls = i + 1;
-		if (!len && !m->nlines)
-			continue;              /* blank lines before the request line */
+		/* blank lines before the request line, as llhttp skips them: any
+		 * CRs and LFs ("\r\r\n" too, which would else count as the
+		 * request line and the next "\r\n" as the head's end, leaving
+		 * the real lines unchecked) */
+		if (!m->nlines && strspn(base + start, "\r") >= i - start)
+			continue;
 		if (!len)
 			break;                 /* the head's end */
 		if (!m->nlines && lim->line && len >= lim->line + 2)

@@ -40,8 +40,9 @@ import time
 import zlib
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.join(ROOT, "build")
-# KBAL_E2E_KBALD, KBAL_E2E_KBALCTL: run against binaries other than build/
+# KBAL_E2E_BUILD: another build directory (make test SANITIZE=1: build-san);
+# KBAL_E2E_KBALD, KBAL_E2E_KBALCTL: run against binaries other than BUILD's
+BUILD = os.environ.get("KBAL_E2E_BUILD") or os.path.join(ROOT, "build")
 KBALD = os.environ.get("KBAL_E2E_KBALD") or os.path.join(BUILD, "kbald")
 KBALCTL = os.environ.get("KBAL_E2E_KBALCTL") or os.path.join(BUILD, "kbalctl")
 BACKEND = os.path.join(BUILD, "kbal-backend")

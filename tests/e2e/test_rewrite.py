@@ -40,3 +40,19 @@ def test_proxypass_path_prefix_mapping():
         eq(r.status, 200, "status")
         check(r.text.endswith("path=/svc/x/y?q=1\n"), "path at the member: %r" % r.text)
         eq(env.get("/elsewhere").status, 404, "a path no rule matches")
+
+
+def test_proxypass_maps_the_matched_path_not_the_bytes():
+    """The rest after the rule is the path as matched (decoded, dot segments
+    removed) encoded again, as mod_proxy sends it: "/app/../app/x" went out
+    as "/svc/../app/x", which the member reads as /app/x, outside /svc."""
+    conf = EXAMPLE_CONF.replace("ProxyPass / balancer://mycluster/",
+                                "ProxyPass /app balancer://mycluster/svc")
+    with Env(conf=conf) as env:
+        for path, want in (("/app/../app/x", "/svc/x"),
+                           ("/ap%70/x%20y?q=%41", "/svc/x%20y?q=%41"),
+                           ("http://front/app/x", "/svc/x")):
+            r = env.get(path)
+            eq(r.status, 200, "status for %s" % path)
+            check(r.text.endswith("path=%s\n" % want),
+                  "path at the member for %s: %r" % (path, r.text))

@@ -345,6 +345,10 @@ static const struct {
 	  "unsupported Transfer-Encoding" },
 	{ "response CL with TE", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
 	  "Content-Length: 3\r\n\r\n0\r\n\r\n", 0, 1, "Transfer-Encoding" },
+	/* found by tests/fuzz/fuzz_response: kbal trimmed the tab and took it
+	 * for chunked, llhttp framed it by the close */
+	{ "response TE chunked, tab", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n"
+	  "0\r\n\r\n", 0, 1, "unsupported Transfer-Encoding" },
 	{ "response obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n", 0, 1,
 	  "obs-fold" },
 	{ "response bad status", "HTTP/1.1 2000 OK\r\n\r\n", 0, 1, NULL },
@@ -856,5 +860,22 @@ UNIT_TEST(http_request_limits)
 		kbal_http_feed(&m, h, 0, strlen(h), &used);
 		ASSERT_EQ(kbal_http_head_overflow(&m, strlen(h)), 431, "within the limits");
 		ASSERT_EQ(kbal_http_head_overflow(&m, strlen(h) + 200), 400, "a field line over");
+	}
+}
+
+/* Found by tests/fuzz/fuzz_request: llhttp skips any CRs and LFs before the
+ * request line; the limits took "\r\r\n" for the request line and the next
+ * "\r\n" for the head's end, and checked none of the real lines */
+UNIT_TEST(http_request_limits_cr_before_request_line)
+{
+	static const struct kbal_http_limits lim = { .line = 20, .field = 10, .fields = 2 };
+
+	for (size_t step = 1; step < 4096; step *= 64) {
+		ASSERT_EQ(limited(&lim, "\r\r\n\r\nGET /aaaaaaaaaaaaaaa HTTP/1.1\r\nHost: x\r\n\r\n",
+				  step), 414, "request line after \\r\\r\\n");
+		ASSERT_EQ(limited(&lim, "\r\r\r\nGET / HTTP/1.1\r\nHost: xxxxxxxxxxxx\r\n\r\n",
+				  step), 400, "field line after \\r\\r\\r\\n");
+		ASSERT_EQ(limited(&lim, "\r\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", step), 200,
+			  "within the limits");
 	}
 }
