@@ -161,15 +161,9 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 static int arm_member(const struct kbal_daemon *d, const struct kbal_conn *c,
 		      struct kbal_sk_http *st)
 {
-	const struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rs = &f->msg[DOWN];
 	uint64_t end;
 
-	if (rs->done)
-		end = f->msg_total[DOWN];
-	else if (rs->content_length >= 0)
-		end = f->msg_total[DOWN] + (uint64_t)rs->content_length;
-	else
+	if (exch_response_end(c, &end))
 		return -EPROTO;   /* no end kbald knows of: it follows such a one */
 	if (c->rd[MEMBER] > end)
 		return -EPROTO;   /* bytes past the response */
