@@ -526,7 +526,9 @@ void conn_run_timers(struct kbal_daemon *d)
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->phase[DOWN] == P_HEAD && !c->local) {
-			exch_error(c, 504);
+			/* no head from the member within Timeout: 502, as
+			 * Apache 2.4's mod_proxy_http answers a read timeout */
+			exch_error(c, 502);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->rd[MEMBER] + c->wr[CLIENT] != c->f->progress) {
