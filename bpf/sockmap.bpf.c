@@ -374,6 +374,11 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	client = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
 	if (!client || client->mode != KBAL_SKM_KERNEL)
 		return member_back(st, KBAL_SKB_PEER);
+	/* every request kept has its answer (msgs counts the one under way
+	 * when armed too): this one answers nothing, and must not answer
+	 * the client's next request; kbald drops it */
+	if (st->msgs >= client->msgs + st->owed)
+		return member_back(st, KBAL_SKB_UNASKED);
 	p = &sc->hp;
 	__builtin_memset(p, 0, sizeof(*p));
 	b = frame_parse_head(skb, off, len, p);

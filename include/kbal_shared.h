@@ -523,6 +523,8 @@ enum kbal_sk_back {                    /* why a socket became AGENT */
 	KBAL_SKB_BUSY,                 /* a response still under way (pipelined) */
 	KBAL_SKB_GONE,                 /* the member's connection ended (its FIN
 					* or RST) after its last response */
+	KBAL_SKB_UNASKED,              /* a response to no request: every request
+					* kept was answered */
 };
 
 enum kbal_sk_flags {

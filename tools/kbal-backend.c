@@ -30,6 +30,19 @@
  * the response without saying so (a keep-alive timeout's end, at once),
  * /then-reset resets it (RST);
  * /slow-head holds its response 300 ms.
+ * Faults, for the tests of a member that misbehaves (the rest of the
+ * connection is read and dropped, never answered):
+ *   /fault-mid           a 200 head with Content-Length 100000, 1000 bytes of
+ *                        it, then a close (FIN)
+ *   /fault-hang          nothing: the request is read, never answered, and
+ *                        the connection stays open until the peer closes it
+ *   /fault-garbage       bytes that are not HTTP, then a close
+ *   /fault-reset         a RST before any answer (SO_LINGER 0 and close)
+ *   /fault-chunked-cut   a chunked 200 with two chunks, then a close before
+ *                        the last chunk
+ *   /fault-smuggle       a whole 200 with Content-Length followed, in the
+ *                        same write, by a second whole "HTTP/1.1 200 OK" that
+ *                        nobody asked for; the connection stays open
  * --proxy-protocol: every connection must start with a PROXY protocol header
  * (version 1 or 2, TCP4; else 400 and closed); the log lines end in
  * " proxy=IP:PORT".
@@ -78,7 +91,22 @@ enum kb_kind {
 	KB_REDIRECT,
 	KB_WEBSOCKET,
 	KB_PROXY_CLIENT,
+	KB_FAULT_MID,
+	KB_FAULT_HANG,
+	KB_FAULT_GARBAGE,
+	KB_FAULT_RESET,
+	KB_FAULT_CUT,
+	KB_FAULT_SMUGGLE,
 };
+
+/* The /fault-* paths, in enum kb_kind's order from KB_FAULT_MID. */
+static const char *const kb_fault_paths[] = {
+	"/fault-mid", "/fault-hang", "/fault-garbage", "/fault-reset",
+	"/fault-chunked-cut", "/fault-smuggle",
+};
+
+#define KB_FAULT_MID_LEN   100000ull     /* /fault-mid's Content-Length */
+#define KB_FAULT_MID_SENT  1000ull       /* what it sends of it */
 
 /* Which callback paused llhttp: the parse loop acts on each in turn. */
 enum kb_pause {
@@ -132,6 +160,7 @@ struct kb_conn {
 	unsigned char close_after;
 	unsigned char reset_after;    /* /then-reset: closed with a RST */
 	unsigned char lingering;      /* write side shut, dropping input */
+	unsigned char mute;           /* a fault: input dropped, never answered */
 
 	/* timers: /slow-head hold, lingering close */
 	struct kb_timerq *tq;
@@ -373,6 +402,7 @@ static struct kb_conn *conn_new(struct kb_server *s, int fd)
 	c->out_len = c->out_off = 0;
 	c->stream_pos = c->stream_left = 0;
 	c->resp_active = c->close_after = c->reset_after = c->lingering = 0;
+	c->mute = 0;
 	c->tq = NULL;
 	c->tprev = c->tnext = NULL;
 	c->next_free = NULL;
@@ -564,8 +594,56 @@ static int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 		c->kind = KB_REDIRECT;
 	} else if (ieq(url, c->url_len, "/proxy-client")) {
 		c->kind = KB_PROXY_CLIENT;
+	} else {
+		for (unsigned i = 0; i < sizeof(kb_fault_paths) / sizeof(kb_fault_paths[0]); i++)
+			if (ieq(url, c->url_len, kb_fault_paths[i]))
+				c->kind = KB_FAULT_MID + i;
 	}
 	return 0;
+}
+
+/*
+ * A /fault-* request is complete: queue what the fault sends, if anything,
+ * and how the connection ends. Whatever the peer sends next is dropped.
+ */
+static void request_fault(struct kb_server *s, struct kb_conn *c)
+{
+	static const char garbage[] = "\x16\x03\x01 this is not HTTP \x00\xff\r\n\r\n";
+	static const char smuggled[] = "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\n"
+				       "Content-Length: 9\r\n\r\nsmuggled\n";
+
+	c->mute = 1;
+	c->resp_active = 1;
+	c->close_after = 1;
+	switch (c->kind) {
+	case KB_FAULT_MID:
+		resp_head(s, c, 1, "200 OK", "application/octet-stream",
+			  KB_FAULT_MID_LEN);
+		c->stream_pos = 0;
+		c->stream_left = KB_FAULT_MID_SENT;
+		break;
+	case KB_FAULT_HANG:
+		c->resp_active = c->close_after = 0;
+		break;
+	case KB_FAULT_GARBAGE:
+		out_put(c, garbage, sizeof(garbage) - 1);
+		break;
+	case KB_FAULT_RESET:
+		c->reset_after = 1;
+		break;
+	case KB_FAULT_CUT:
+		out_printf(c, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
+			   "Transfer-Encoding: chunked\r\n\r\n"
+			   "10\r\n0123456789abcdef\r\n6\r\nfedcba\r\n", s->name);
+		break;
+	case KB_FAULT_SMUGGLE:
+		resp_head(s, c, 1, "200 OK", "text/plain", 6);
+		out_put(c, "first\n", 6);
+		out_put(c, smuggled, sizeof(smuggled) - 1);
+		c->close_after = 0;
+		break;
+	}
+	msg_reset(c);
 }
 
 /* The request is complete: queue its response (held if /slow-head). */
@@ -576,6 +654,10 @@ static void request_done(struct kb_server *s, struct kb_conn *c)
 
 	if (c->parser.upgrade && c->kind != KB_WEBSOCKET)
 		keep_alive = 0;         /* CONNECT, h2c: answered, then closed */
+	if (c->kind >= KB_FAULT_MID) {
+		request_fault(s, c);
+		return;
+	}
 
 	switch (c->kind) {
 	case KB_WEBSOCKET:
@@ -827,7 +909,7 @@ static int conn_read(struct kb_server *s, struct kb_conn *c)
 
 	if (!c->readable)
 		return 0;
-	if (c->echo || c->lingering) {
+	if (c->echo || c->lingering || c->mute) {
 		c->in_len = c->echo_off = 0;   /* flushed or dropped */
 	} else if (c->msg_start >= 0) {
 		/* a head is still coming: keep it whole, at the front */
@@ -898,7 +980,7 @@ static void conn_run(struct kb_server *s, struct kb_conn *c)
 					return;
 			}
 		}
-		if (c->lingering) {
+		if (c->lingering || c->mute) {
 			if (c->eof) {
 				conn_close(s, c);
 				return;

@@ -162,6 +162,15 @@ static void next_request(struct kbal_daemon *d, struct kbal_conn *c)
 		list_add_tail(&d->ready, &c->ready);
 }
 
+/* The member reset its connection before a byte of its answer went to the
+ * client: the client gets a 502, as from Apache, where a close before the
+ * answer gets one too (conn_dir_step()), not a reset. */
+static int member_reset_unanswered(const struct kbal_conn *c)
+{
+	return c->fin[MEMBER] == 2 && c->fin[CLIENT] != 2 && c->phase[DOWN] == P_HEAD &&
+	       c->f->out_len[DOWN] == 0 && c->wr[CLIENT] == c->f->exch_wr;
+}
+
 /*
  * Direction dir's turn: what is pending written, its source read and
  * parsed, written again, its EOF passed on, and its handover once quiet.
@@ -180,7 +189,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		*moved = 1;
 		return STEP_ON;
 	}
-	if (c->fin[from] == 2)
+	if (c->fin[from] == 2 && !member_reset_unanswered(c))
 		return STEP_ABORT;
 	exch_parse(d, c, dir);
 	if (!c->f)
@@ -194,7 +203,8 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	exch_compact(c, dir);
 	/* a send found its peer gone; a kept connection that went before
 	 * its answer is retried, when its turn comes */
-	if (c->fin[CLIENT] == 2 || (c->fin[MEMBER] == 2 && !(c->reused && c->rd[MEMBER] == 0)))
+	if (c->fin[CLIENT] == 2 || (c->fin[MEMBER] == 2 && !(c->reused && c->rd[MEMBER] == 0) &&
+				    !member_reset_unanswered(c)))
 		return STEP_ABORT;
 	if (dir == DOWN && c->local && c->f->local_keep && exch_all_written(c, DOWN)) {
 		/* kbald's own answer is out and the client keeps its
@@ -246,6 +256,11 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		}
 		return STEP_ON;
 	}
+	/* the response is out but for what the member sent past it: the
+	 * connection goes (exch_past_response()) */
+	if (dir == DOWN && exch_past_response(c) && c->f->out_sent[DOWN] == c->f->out_len[DOWN] &&
+	    c->f->fwd[DOWN] + exch_past_response(c) == c->f->len[DOWN])
+		return STEP_DONE;
 	/* quiet: all written, its queue found empty */
 	if (c->phase[dir] != P_FLUSH || c->local || ((c->fin[from] || !c->empty[from]) && !ended) ||
 	    !exch_all_written(c, dir) || !c->connected)
@@ -511,7 +526,9 @@ void conn_run_timers(struct kbal_daemon *d)
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->phase[DOWN] == P_HEAD && !c->local) {
-			exch_error(c, 504);
+			/* no head from the member within Timeout: 502, as
+			 * Apache 2.4's mod_proxy_http answers a read timeout */
+			exch_error(c, 502);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->rd[MEMBER] + c->wr[CLIENT] != c->f->progress) {

@@ -163,15 +163,9 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 static int arm_member(const struct kbal_daemon *d, const struct kbal_conn *c,
 		      struct kbal_sk_http *st)
 {
-	const struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rs = &f->msg[DOWN];
 	uint64_t end;
 
-	if (rs->done)
-		end = f->msg_total[DOWN];
-	else if (rs->content_length >= 0)
-		end = f->msg_total[DOWN] + (uint64_t)rs->content_length;
-	else
+	if (exch_response_end(c, &end))
 		return -EPROTO;   /* no end kbald knows of: it follows such a one */
 	if (c->rd[MEMBER] > end)
 		return -EPROTO;   /* bytes past the response */
@@ -508,10 +502,39 @@ static int answer_delivered(const struct kbal_conn *c)
 	return outq == 0 && sent >= c->base[CLIENT] + c->wr[CLIENT] + (member_recvd - c->rd[MEMBER]);
 }
 
+/* An answer the kernel frames that the member owes and has sent nothing of
+ * for Timeout since the request and its own last bytes: 502 where none of
+ * it began (Apache 2.4's answer to a read timeout), then the connection
+ * ends (no error state for the member: a timeout is not a connect
+ * failure). 1 when it was closed. */
+static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
+			      const struct kbal_sk_http *cl, const struct kbal_sk_http *mb,
+			      uint64_t last)
+{
+	uint64_t to_ns = (uint64_t)d->conf->timeout_ms * 1000000ull;
+	int begun = mb->expect != KBAL_SKX_HEAD;
+	char page[1024];
+	ssize_t n;
+
+	if (!begun && mb->msgs == cl->msgs + mb->owed)
+		return 0;        /* nothing owed */
+	if (mb->active_ns > last)
+		last = mb->active_ns;
+	if (d->loop.now - last < to_ns)
+		return 0;
+	log_info("a member's answer did not come within Timeout (the kernel framed it)");
+	if (!begun && (n = kbal_http_error_response(502, page, sizeof(page))) > 0 &&
+	    send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("conn %p: 502: %s", (void *)c, strerror(errno));
+	conn_close(d, c);
+	return 1;
+}
+
 /* One connection's clocks: 1 when it was closed */
 static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka_ns)
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
+	uint64_t to_ns = (uint64_t)d->conf->timeout_ms * 1000000ull;
 	struct kbal_sk_http cl, mb = {};
 	int have_mb;
 	uint64_t last = 0;
@@ -526,10 +549,11 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 			return 0;
 	} else {
 		/* between two requests: KeepAliveTimeout from the last answer's
-		 * end (the member's side looked at only once the client's is
-		 * idle that long: one lookup a second for most connections) */
+		 * end, Timeout for an answer owed (the member's side looked at
+		 * only once the client's is idle that long: one lookup a
+		 * second for most connections) */
 		last = c->since > cl.active_ns ? c->since : cl.active_ns;
-		if (!ka_ns || d->loop.now - last < ka_ns)
+		if ((!ka_ns || d->loop.now - last < ka_ns) && d->loop.now - last < to_ns)
 			return 0;
 	}
 	have_mb = (c->bounded & BOUND_DOWN) && !sk_state(d, c->cookie[MEMBER], &mb) &&
@@ -539,6 +563,8 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 				    answering(c, &cl, &mb, have_mb));
 		return 1;
 	}
+	if (have_mb && kernel_answer_late(d, c, &cl, &mb, last))
+		return 1;
 	if (mb.active_ns > last)
 		last = mb.active_ns;
 	/* every request the kernel kept answered to its end, that long ago,
@@ -546,7 +572,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 	 * psock may hold much of one for a slow reader) but acknowledged by
 	 * the client. Until then KeepAliveTimeout has not begun: its clock
 	 * starts at the last look that found an answer under way. */
-	if (!have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
+	if (!ka_ns || !have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
 	    d->loop.now - last < ka_ns)
 		return 0;
 	if (!answer_delivered(c)) {

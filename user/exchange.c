@@ -690,6 +690,37 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 	}
 }
 
+/* where the response kbald writes ends in the member's stream (its whole
+ * length, or its head's and its Content-Length); -EPROTO with no end known */
+int exch_response_end(const struct kbal_conn *c, uint64_t *end)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rs = &f->msg[DOWN];
+
+	if (rs->done)
+		*end = f->msg_total[DOWN];
+	else if (rs->content_length >= 0)
+		*end = f->msg_total[DOWN] + (uint64_t)rs->content_length;
+	else
+		return -EPROTO;
+	return 0;
+}
+
+/* Bytes the member sent past its response to the one request it got (a
+ * second response nobody asked for): kbald writes none of them, as Apache
+ * drops them with the member's connection. Their count, 0 for none, or
+ * when the client sent more than the request (pipelined: their answers). */
+uint32_t exch_past_response(const struct kbal_conn *c)
+{
+	uint64_t end;
+
+	if (c->phase[DOWN] != P_FLUSH || c->upgrade || !c->f->msg[UP].done ||
+	    c->rd[CLIENT] != c->f->msg_total[UP] || exch_response_end(c, &end) ||
+	    c->rd[MEMBER] <= end)
+		return 0;
+	return c->rd[MEMBER] - end;
+}
+
 /* what kbald has yet to write of direction i's buffer */
 uint64_t exch_pending(const struct kbal_conn *c, int i)
 {
@@ -735,6 +766,8 @@ int exch_write(struct kbal_conn *c, int dir)
 	/* a kept connection gets the request, not what follows it */
 	if (i == UP && c->pool && c->phase[UP] == P_FLUSH)
 		limit = exch_request_end(c);
+	if (i == DOWN)
+		limit -= exch_past_response(c);
 	for (;;) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };

@@ -61,5 +61,9 @@ int exch_buffered(const struct kbal_conn *c, int dir);
 int exch_all_written(const struct kbal_conn *c, int dir);
 /* what kbald has yet to write of direction dir */
 uint64_t exch_pending(const struct kbal_conn *c, int dir);
+/* where the response ends in the member's stream; -EPROTO: not known */
+int exch_response_end(const struct kbal_conn *c, uint64_t *end);
+/* what the member sent past its response: never written (0: nothing) */
+uint32_t exch_past_response(const struct kbal_conn *c);
 
 #endif

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Faults of members (issue 18): a member that dies mid-response, accepts
+and never answers, answers garbage, resets, closes half-way through a
+chunked body, or answers with a second response nobody asked for
+(kbal-backend's /fault-* paths). Each on a fresh connection, whose first
+request kbald serves, and on a keep-alive connection the kernel already
+carries. The client sees what Debian's apache2 (2.4.71) gives with the
+same configuration: 502 for garbage, a reset, or nothing within Timeout on
+a connection's first request (on a later one Apache closes the connection
+after garbage or a reset, as kbald does), a close of the client's
+connection when the body was cut after the head went out, and its own
+response only (never the extra one). Then nothing outlives the flow: kbal_flows and kbal_sk_http have no
+entry left and kbald's descriptors are back to their count before; the
+member is not put in error (Apache does that for connect failures only)
+and serves the next request."""
+
+import os
+import socket
+
+import kbaltest
+from kbaltest import EXAMPLE_CONF, Env, ST_ERROR, check, eq, wait_until
+
+TIMEOUT = 2
+# disablereuse: no idle member connection outlives a client's, so kbald's
+# descriptor count is the same before a case and after it
+CONF = EXAMPLE_CONF.replace(" route=1", " route=1 disablereuse=On").replace(
+    " route=2", " route=2 disablereuse=On").replace(
+    "ProxyPreserveHost On", "ProxyPreserveHost On\nTimeout %d" % TIMEOUT)
+COOKIE = "ROUTEID=route.1"
+# a bound on any wait of the client: past Timeout, far under a hang
+WAIT = TIMEOUT + 3
+
+
+def fds(env):
+    return len(os.listdir("/proc/%d/fd" % env.kbald.pid))
+
+
+def outcome(c):
+    """What the client got for its request: ("closed", None) when the
+    connection ended before a response head, ("cut", status) when it ended
+    in the body, ("whole", response) for a whole response."""
+    try:
+        r = c.read_head()
+    except ConnectionResetError:
+        return "closed", None
+    except AssertionError as e:
+        # closed before a byte of a head: clean; anything else came from
+        # the member's bytes reaching the client
+        check("closed in a response head (got b'')" in str(e), "the client got %s" % e)
+        return "closed", None
+    try:
+        if "chunked" in (r.header("Transfer-Encoding") or "").lower():
+            r.body = c._read_chunked()
+        elif r.header("Content-Length") is not None:
+            r.body = c.read_exact(int(r.header("Content-Length")))
+        else:
+            return "cut", r.status   # read to the end: never whole
+    except (AssertionError, ConnectionResetError):
+        return "cut", r.status
+    return "whole", r
+
+
+def check_ends(c, what):
+    """After a cut body the client's connection must end, not hang."""
+    check(c.what_arrives(WAIT) in ("eof", "reset"), "%s: the client's connection "
+          "did not end after the cut body" % what)
+
+
+def check_status(got, want, what):
+    if want == "closed":
+        eq(got[0], "closed", "%s: what the client got" % what)
+    elif want == "cut":
+        eq(got[0], "cut", "%s: what the client got" % what)
+        eq(got[1], 200, "%s: the cut response's status" % what)
+    else:
+        eq(got[0], "whole", "%s: what the client got" % what)
+        eq(got[1].status, want, "%s: status" % what)
+
+
+def check_nothing_left(env, base, what):
+    """No flow, no kbal_sk_http entry, kbald's descriptors at base."""
+    wait_until(lambda: not env.flows() and not env.bpftool_dump("kbal_sk_http") and
+               fds(env) <= base, 5.0,
+               "%s: the flow, its kbal_sk_http entries and kbald's descriptors "
+               "released (flows %r, kbal_sk_http %d entries, %d descriptors, %d before)"
+               % (what, env.flows(), len(env.bpftool_dump("kbal_sk_http")), fds(env), base))
+
+
+def check_member_usable(env, what):
+    eq(env.member(1)["status"] & ST_ERROR, 0, "%s: member 1's E bit" % what)
+    r = env.get("/after", cookie=COOKIE)
+    eq((r.status, r.header("X-Backend"), r.text), (200, "WAS1", "backend=WAS1 path=/after\n"),
+       "%s: the next request to member 1" % what)
+
+
+def run_case(env, path, want, carried):
+    what = "%s on a %s connection" % (path, "kernel-carried" if carried else "fresh")
+    base = fds(env)
+    with env.connect(timeout=WAIT) as c:
+        if carried:
+            eq(kbaltest.hand_over(c, "/ka", cookie=COOKIE).status, 200, what + ": requests before")
+            wait_until(lambda: env.flows(), 2.0, what + ": a flow the kernel carries")
+        kept = env.stats()["sk_kept"]
+        c.request("GET", path, [("Cookie", COOKIE)])
+        got = outcome(c)
+        if carried:
+            eq(env.stats()["sk_kept"], kept + 1, what + ": requests the kernel kept")
+        check_status(got, want, what)
+        if want == "cut":
+            check_ends(c, what)
+        elif path == "/fault-smuggle":
+            eq(got[1].text, "first\n", what + ": the body")
+            # the extra response must not answer the next request; the
+            # connection may end instead (kbald closes it, at once or
+            # under the request)
+            try:
+                c.request("GET", "/next", [("Cookie", COOKIE)])
+                nxt = outcome(c)
+            except (ConnectionResetError, BrokenPipeError):
+                nxt = ("closed", None)
+            if nxt[0] != "closed":
+                eq(nxt[0], "whole", what + ": the next request's response")
+                eq((nxt[1].header("X-Smuggled"), nxt[1].text), (None, "backend=WAS1 path=/next\n"),
+                   what + ": the next request's response")
+    check_nothing_left(env, base, what)
+    check_member_usable(env, what)
+
+
+# path: what the client gets, as Apache answers it, on a fresh connection
+# (the first request) and on one the kernel carries (a later request).
+# "closed": the connection ends before a byte of a response; "cut": a 200
+# head, part of its body, then the end. Apache's mod_proxy_http closes the
+# client's connection without an answer where reading the member's head
+# fails on a later request of a keep-alive connection (c->keepalives), and
+# answers 502 on the first; a timeout is 502 on both (Apache keeps the
+# client's connection after it; kbald closes it where the kernel carried it).
+FAULTS = [
+    ("/fault-garbage", 502, "closed"),
+    ("/fault-reset", 502, "closed"),
+    ("/fault-hang", 502, 502),
+    ("/fault-mid", "cut", "cut"),
+    ("/fault-chunked-cut", "cut", "cut"),
+    ("/fault-smuggle", 200, 200),
+]
+
+
+def test_member_faults_fresh():
+    with Env(conf=CONF) as env:
+        for path, want, _ in FAULTS:
+            run_case(env, path, want, carried=False)
+
+
+def test_member_faults_kernel_carried():
+    with Env(conf=CONF) as env:
+        for path, _, want in FAULTS:
+            run_case(env, path, want, carried=True)
