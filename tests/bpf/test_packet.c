@@ -1097,3 +1097,78 @@ UNIT_TEST(pkt_fins_acknowledged_end_the_flow)
 	bpf_map_delete_elem(map_fd, &ku);
 	bpf_map_delete_elem(map_fd, &kd);
 }
+
+/* Headers from the wire that do not parse as a whole TCP/IPv4 header, on a
+ * joined flow's 4-tuple: passed on untouched, never read past their end,
+ * never rewritten; an IP length that disagrees with the frame changes no
+ * counter beyond the bytes the frame holds */
+UNIT_TEST(pkt_malformed_headers)
+{
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_key k = key_of(&s);
+	uint8_t in[2048], out[2048];
+	uint32_t outlen;
+	size_t len;
+	int retval;
+
+	if (!setup())
+		return;
+	len = build(&s, in);
+	bpf_map_update_elem(map_fd, &k, &base_rw, BPF_ANY);
+	/* truncated: in the IP header, in the TCP header (the test run takes
+	 * no frame shorter than an Ethernet and an IP header: the kernel's
+	 * own check, before any program sees one) */
+	for (size_t cut = ETH_HLEN + 1; cut < ETH_HLEN + 20 + 20; cut += 3) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "cut after %zu bytes", cut);
+		outlen = sizeof(out);
+		if (cut < ETH_HLEN + 20) {
+			ASSERT_EQ(run(in, cut, out, &outlen, &retval), -EINVAL, what);
+			continue;
+		}
+		if (!ASSERT_EQ(run(in, cut, out, &outlen, &retval), 0, what))
+			break;
+		ASSERT_EQ(retval, TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(outlen == cut && !memcmp(in, out, cut), what);
+	}
+	/* a fragment (more fragments, or an offset): no whole TCP header */
+	for (int i = 0; i < 2; i++) {
+		len = build(&s, in);
+		in[ETH_HLEN + 6] = i ? 0x00 : 0x20;   /* MF */
+		in[ETH_HLEN + 7] = i ? 0x10 : 0x00;   /* offset 16 */
+		outlen = sizeof(out);
+		run(in, len, out, &outlen, &retval);
+		ASSERT_EQ(retval, TC_ACT_UNSPEC, i ? "a fragment's offset" : "more fragments");
+		ASSERT_TRUE(outlen == len && !memcmp(in, out, len), "a fragment untouched");
+	}
+	/* an IP header length under 20 bytes */
+	len = build(&s, in);
+	in[ETH_HLEN] = 0x44;
+	outlen = sizeof(out);
+	run(in, len, out, &outlen, &retval);
+	ASSERT_EQ(retval, TC_ACT_UNSPEC, "ihl 4");
+	ASSERT_TRUE(outlen == len && !memcmp(in, out, len), "ihl 4 untouched");
+	bpf_map_delete_elem(map_fd, &k);
+	/* IP options: the TCP header found after them, rewritten as without */
+	s.ip_opts = 2;
+	check_rewrite("IP options", &s, &base_rw);
+	/* an IP total length past the frame, or short of the headers: the
+	 * payload counted is what the frame holds */
+	for (int i = 0; i < 2; i++) {
+		struct kbal_pkt_rw rw;
+
+		s = base_pkt;
+		s.seq = 1000;
+		len = build(&s, in);
+		in[ETH_HLEN + 2] = i ? 0x23 : 0x00;   /* 9000, or 20 */
+		in[ETH_HLEN + 3] = i ? 0x28 : 0x14;
+		bpf_map_update_elem(map_fd, &k, &base_rw, BPF_ANY);
+		outlen = sizeof(out);
+		run(in, len, out, &outlen, &retval);
+		bpf_map_lookup_elem(map_fd, &k, &rw);
+		ASSERT_EQ(rw.bytes, 1000 + s.payload, i ? "tot_len 9000: the frame's payload"
+							 : "tot_len 20: the frame's payload");
+		bpf_map_delete_elem(map_fd, &k);
+	}
+}
