@@ -488,6 +488,13 @@ static int answering(const struct kbal_conn *c, const struct kbal_sk_http *cl,
 	return have_mb && mb->expect != KBAL_SKX_HEAD;
 }
 
+/* How long ago t was, at the loop's now: the kernel's clocks (bpf_ktime)
+ * may be later than the loop's wake-up, which is no time ago, not 2^64 ns */
+static uint64_t ago(const struct kbal_daemon *d, uint64_t t)
+{
+	return d->loop.now > t ? d->loop.now - t : 0;
+}
+
 /* Has the client acknowledged all the member sent (what kbald wrote and
  * what the kernel carried)? As the FIN's check counts it (handover_sockmap.c) */
 static int answer_delivered(const struct kbal_conn *c)
@@ -520,7 +527,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 		return 0;        /* nothing owed */
 	if (mb->active_ns > last)
 		last = mb->active_ns;
-	if (d->loop.now - last < to_ns)
+	if (ago(d, last) < to_ns)
 		return 0;
 	log_info("a member's answer did not come within Timeout (the kernel framed it)");
 	if (!begun && (n = kbal_http_error_response(502, page, sizeof(page))) > 0 &&
@@ -553,7 +560,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 		 * only once the client's is idle that long: one lookup a
 		 * second for most connections) */
 		last = c->since > cl.active_ns ? c->since : cl.active_ns;
-		if ((!ka_ns || d->loop.now - last < ka_ns) && d->loop.now - last < to_ns)
+		if ((!ka_ns || ago(d, last) < ka_ns) && ago(d, last) < to_ns)
 			return 0;
 	}
 	have_mb = (c->bounded & BOUND_DOWN) && !sk_state(d, c->cookie[MEMBER], &mb) &&
@@ -573,7 +580,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 	 * the client. Until then KeepAliveTimeout has not begun: its clock
 	 * starts at the last look that found an answer under way. */
 	if (!ka_ns || !have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
-	    d->loop.now - last < ka_ns)
+	    ago(d, last) < ka_ns)
 		return 0;
 	if (!answer_delivered(c)) {
 		c->since = d->loop.now;
