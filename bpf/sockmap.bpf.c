@@ -247,7 +247,7 @@ static __always_inline int member_open(__u64 client_cookie)
 static __always_inline void stage_begin(struct kbal_sk_http *st, __u32 stage)
 {
 	st->stage = stage;
-	st->stage_ns = bpf_ktime_get_ns();
+	st->stage_ns = bpf_ktime_get_coarse_ns();   /* kbald looks once a second */
 	st->stage_bytes = 0;
 	st->flags &= ~KBAL_SKF_LINE;
 }
@@ -565,7 +565,7 @@ int kbal_parser(struct __sk_buff *skb)
 	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
 		return -ESTRPIPE;
 	/* for kbald's timeouts: bytes came; a client's head under way, so far */
-	st->active_ns = bpf_ktime_get_ns();
+	st->active_ns = bpf_ktime_get_coarse_ns();
 	if (st->client && st->expect == KBAL_SKX_HEAD) {
 		if (st->stage != KBAL_SKS_HEAD)
 			stage_begin(st, KBAL_SKS_HEAD);

@@ -258,9 +258,13 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	}
 	/* the response is out but for what the member sent past it: the
 	 * connection goes (exch_past_response()) */
-	if (dir == DOWN && exch_past_response(c) && c->f->out_sent[DOWN] == c->f->out_len[DOWN] &&
-	    c->f->fwd[DOWN] + exch_past_response(c) == c->f->len[DOWN])
-		return STEP_DONE;
+	if (dir == DOWN) {
+		uint32_t past = exch_past_response(c);
+
+		if (past && c->f->out_sent[DOWN] == c->f->out_len[DOWN] &&
+		    c->f->fwd[DOWN] + past == c->f->len[DOWN])
+			return STEP_DONE;
+	}
 	/* quiet: all written, its queue found empty */
 	if (c->phase[dir] != P_FLUSH || c->local || ((c->fin[from] || !c->empty[from]) && !ended) ||
 	    !exch_all_written(c, dir) || !c->connected)
