@@ -324,7 +324,15 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	if (route < 0 ||
 	    (route == 0 && (s == KBAL_ST_DRAIN || (st->flags & KBAL_SKF_ROUTE_COOKIE))))
 		return sk_back(st, KBAL_SKB_ROUTE);
+	/* no route: the balancer's lbmethod picks (byrequests weighs every
+	 * member's lbstatus, which every request moves): the same member only
+	 * where it is the one candidate */
+	if (route == 0 && !(st->flags & KBAL_SKF_SOLE))
+		return sk_back(st, KBAL_SKB_BALANCE);
 	st->msgs++;
+	/* Apache's "Elected": every request routed to the member (kbald adds
+	 * its own atomically too: the array is shared) */
+	__sync_fetch_and_add(&((struct kbal_member *)m)->elected, 1);
 	kbal_stat_add(KBAL_STAT_SK_KEPT, 1);
 	st->stage = KBAL_SKS_IDLE;
 	if (p->cl) {

@@ -525,6 +525,8 @@ enum kbal_sk_back {                    /* why a socket became AGENT */
 					* or RST) after its last response */
 	KBAL_SKB_UNASKED,              /* a response to no request: every request
 					* kept was answered */
+	KBAL_SKB_BALANCE,              /* no sticky route, and the balancer's
+					* lbmethod may pick another member */
 };
 
 enum kbal_sk_flags {
@@ -539,6 +541,10 @@ enum kbal_sk_flags {
 	KBAL_SKF_LINE         = 1u << 3, /* client: the head under way has its
 					  * request line whole (RequestReadTimeout:
 					  * 408, else the connection just ends) */
+	KBAL_SKF_SOLE         = 1u << 4, /* client: its member is the only one its
+					  * balancer's lbmethod can pick until a
+					  * status changes (the balancer's gen): a
+					  * request without a sticky route is kept */
 };
 
 struct kbal_sk_http {

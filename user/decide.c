@@ -159,6 +159,37 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 	}
 }
 
+int decide_sole(const struct kbal_daemon *d, int member)
+{
+	const struct kbal_member *ms = d->maps.members, *me = &ms[member];
+	const struct kbal_balancer *b = &d->maps.balancers[me->balancer];
+	unsigned me_sb = !!(me->status & KBAL_ST_HOT_STANDBY);
+
+	for (unsigned i = 0; i < b->nmembers; i++) {
+		const struct kbal_member *o = &ms[b->first_member + i];
+		unsigned o_sb = !!(o->status & KBAL_ST_HOT_STANDBY);
+
+		if (o == me || (o->status & (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_DRAIN)))
+			continue;
+		if (o_sb > me_sb || (o_sb == me_sb && o->lbset > me->lbset))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+int decide_keepable(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_member *m;
+
+	if (c->member < 0 || !c->f)
+		return 0;
+	m = &d->maps.members[c->member];
+	if (c->f->route[0] && m->route[0])
+		return !strncmp(c->f->route, m->route, sizeof(m->route));
+	return decide_sole(d, c->member);
+}
+
 /* what the member's framing starts from: the response kbald is writing */
 static int arm_member(const struct kbal_daemon *d, const struct kbal_conn *c,
 		      struct kbal_sk_http *st)
@@ -189,6 +220,8 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	st->member = c->member;
 	st->pass = f->pass;
 	st->bgen = d->maps.balancers[c->balancer].gen;
+	if (decide_sole(d, c->member))
+		st->flags |= KBAL_SKF_SOLE;
 	if (d->decide.route_cookie && d->maps.members[c->member].route[0] &&
 	    d->maps.balancers[c->balancer].sticky[0])
 		st->flags |= KBAL_SKF_ROUTE_COOKIE;

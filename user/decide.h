@@ -48,6 +48,19 @@ int decide_init(struct kbal_daemon *d);
  * a request for the balancer of the one before (re-armed). */
 void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer);
 
+/* Is member the one member its balancer's lbmethod can pick for a request
+ * without a sticky route, until a member's status changes (which bumps the
+ * balancer's gen)? Then the kernel keeps such requests on it: each of the
+ * others is disabled, stopped, draining, a hot standby beside a member that
+ * is none, or in a later lbset. One in error is not: Apache retries it once
+ * `retry` has passed, with no status change the kernel would see. */
+int decide_sole(const struct kbal_daemon *d, int member);
+
+/* Would the kernel keep a request like the one kbald just routed to
+ * c->member (its sticky route names that member, or there is none and the
+ * member is its balancer's sole candidate)? */
+int decide_keepable(const struct kbal_daemon *d, const struct kbal_conn *c);
+
 /* A bounded connection's request went out whole: the client's next bytes
  * stay in its socket until the kernel frames them, which it does once the
  * member's side is spliced (its framing must start where the response

@@ -238,8 +238,9 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (c->served < UINT8_MAX)
 		c->served++;
-	/* an answer that took the route's cookie would be handed back again */
-	c->rearm = c->agent && !(c->changed && d->decide.route_cookie);
+	/* an answer that took the route's cookie would be handed back again,
+	 * and a request the balancer's lbmethod decided among several members */
+	c->rearm = c->agent && !(c->changed && d->decide.route_cookie) && decide_keepable(d, c);
 	if (!left)
 		first_free(c);
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;

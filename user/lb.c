@@ -130,7 +130,8 @@ int kbal_lb_pick(struct kbal_balancer *b, struct kbal_member *ms, const char *ro
 		idx = pick_by_method(b, ms, tried, now_ns);
 	if (idx < 0)
 		return -1;
-	ms[idx].elected++;
+	/* the kernel adds the requests it keeps to the same counter */
+	__atomic_add_fetch(&ms[idx].elected, 1, __ATOMIC_RELAXED);
 	/* Apache's BALANCER_ROUTE_CHANGED: a sticky balancer's request whose
 	 * route names no usable member, or none; never without stickysession */
 	*changed = b->sticky[0] && ms[idx].route[0] &&

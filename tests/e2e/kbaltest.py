@@ -83,12 +83,23 @@ ProxyPreserveHost On
 """
 
 
-def without_route_cookie(conf):
-    """conf without the example's Set-Cookie rule (Header ... env=
-    BALANCER_ROUTE_CHANGED): a request that names no route then stays on
-    its connection's member in the kernel; with the rule its response needs
-    the cookie, which kbald adds, so kbald decides it (test_decide.py)."""
-    return "\n".join(l for l in conf.split("\n") if not l.startswith("Header add Set-Cookie"))
+def kernel_keeps_unrouted(conf):
+    """conf whose requests without a sticky route the kernel keeps on their
+    connection's member, as Apache would route them: without the example's
+    Set-Cookie rule (Header ... env=BALANCER_ROUTE_CHANGED: with it such a
+    response needs the cookie, which kbald adds, so kbald decides it:
+    test_decide.py), and with member 2 in a later lbset, so that member 1 is
+    the one member byrequests can pick while it is usable (with two
+    candidates, byrequests alternates and each request is kbald's:
+    test_decide.py::test_byrequests_on_a_kept_alive_connection)."""
+    out = []
+    for l in conf.split("\n"):
+        if l.startswith("Header add Set-Cookie"):
+            continue
+        if l.startswith("BalancerMember") and "route=2" in l and "lbset=" not in l:
+            l += " lbset=1"
+        out.append(l)
+    return "\n".join(out)
 
 # Member flags in kbal_members.status (include/kbal_shared.h)
 ST_DISABLED, ST_STOPPED, ST_ERROR, ST_HOT_STANDBY = 1, 2, 4, 8

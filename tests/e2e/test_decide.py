@@ -366,6 +366,54 @@ def test_sticky_member_disabled_midway():
         eq([l for l in logged(env, 1) if l.startswith("GET /d")], [], "requests WAS1 got disabled")
 
 
+def members_on_one_connection(port, tag, n, cookie=None):
+    """n GETs /TAG<i> on one kept-alive connection to port: the member of each"""
+    from kbaltest import Conn
+    got = []
+    with Conn(port, timeout=T) as c:
+        for i in range(n):
+            r = c.get("/%s%d" % (tag, i), cookie=cookie)
+            m = member_of(r, (1, 2))
+            eq((r.status, r.text), (200, answer(m, "/%s%d" % (tag, i))), "%s%d" % (tag, i))
+            got.append(m)
+    return got
+
+
+def test_byrequests_on_a_kept_alive_connection():
+    # No sticky route: byrequests weighs both members for each request, so
+    # one kept-alive client's requests alternate, as with Apache (side by
+    # side: the same sequence from a fresh start). The kernel keeps none of
+    # them: its member is not the only candidate.
+    from apache import apache_beside
+    with Env(conf=ONE_BAL) as env, apache_beside(env) as aport:
+        theirs = members_on_one_connection(aport, "a", 10)
+        ours = members_on_one_connection(env.port, "k", 10)
+        eq(theirs, [1, 2] * 5, "Apache's members, one request after the other")
+        eq(ours, theirs, "kbal's members against Apache's")
+        st = env.stats()
+        eq(st["sk_kept"], 0, "requests the kernel kept")
+        for n in (1, 2):
+            eq([l for l in logged(env, n) if l.startswith("GET /k")],
+               ["GET /k%d" % i for i in range(10) if ours[i] == n], "what WAS%d got" % n)
+        # with WAS2 disabled WAS1 is the one candidate: the kernel keeps
+        # the requests after the handover, as Apache would route them
+        env.kbalctl("set", "app", "2", "status=+D")
+        eq(members_on_one_connection(env.port, "s", 8), [1] * 8, "members with WAS2 disabled")
+        check(env.stats()["sk_kept"] >= 6, "requests the kernel kept with WAS1 alone: %d"
+              % env.stats()["sk_kept"])
+
+
+def test_elected_counts_what_the_kernel_keeps():
+    # the manager's Elected (Apache: every request routed to the member)
+    # counts the requests the kernel keeps too
+    with Env() as env:
+        before = env.stats()["sk_kept"]
+        members_on_one_connection(env.port, "e", 12, cookie="ROUTEID=route.1")
+        kept = env.stats()["sk_kept"] - before
+        check(kept >= 10, "requests the kernel kept: %d" % kept)
+        eq([env.members()[i]["elected"] for i in (0, 1)], [12, 0], "Elected of WAS1, WAS2")
+
+
 # ---- 5. the manager on a spliced connection -----------------------------------
 
 def test_manager_on_spliced_connection():

@@ -20,8 +20,8 @@ NETEM_HOST = "delay 1ms loss 2% duplicate 1% reorder 25% 50%"
 NETEM_BAL = "loss 1% duplicate 1%"
 
 # the sockmap path, said explicitly, carrying later requests that name no
-# route in the kernel (kbaltest.without_route_cookie)
-SOCKMAP_CONF = kbaltest.without_route_cookie(EXAMPLE_CONF.replace(
+# route in the kernel (kbaltest.kernel_keeps_unrouted)
+SOCKMAP_CONF = kbaltest.kernel_keeps_unrouted(EXAMPLE_CONF.replace(
     "ProxySet lbmethod=byrequests", "ProxySet lbmethod=byrequests\nKbalSplice sockmap"))
 
 

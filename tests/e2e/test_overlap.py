@@ -16,11 +16,11 @@ import time
 import zlib
 
 from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, check, eq, wait_until,
-                      without_route_cookie)
+                      kernel_keeps_unrouted)
 
-# the POST (no cookie) stays in the kernel (kbaltest.without_route_cookie),
+# the POST (no cookie) stays in the kernel (kbaltest.kernel_keeps_unrouted),
 # framed by the stream parser from the overlapping segments' offsets
-CONF = without_route_cookie(EXAMPLE_CONF.replace("Listen 127.0.0.1:{listen}",
+CONF = kernel_keeps_unrouted(EXAMPLE_CONF.replace("Listen 127.0.0.1:{listen}",
                                                  "Listen 0.0.0.0:{listen}"))
 BAL, FAKE = "10.99.0.1", "10.99.0.2"
 CLONE_NEWNET = 0x40000000

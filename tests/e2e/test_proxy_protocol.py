@@ -9,7 +9,7 @@ connection without the header with a 400, and log each request with the
 client its connection's header named; /proxy-client answers it."""
 
 import kbaltest
-from kbaltest import EXAMPLE_CONF, Env, check, eq, without_route_cookie
+from kbaltest import EXAMPLE_CONF, Env, check, eq, kernel_keeps_unrouted
 from test_requests import TWO, answer, where
 
 PP = ("--proxy-protocol",)
@@ -40,21 +40,21 @@ def run_clients(env, conf_what):
 
 
 def test_every_request_carries_its_client_v1():
-    conf = without_route_cookie(EXAMPLE_CONF) + "KbalProxyProtocol v1\n"
+    conf = kernel_keeps_unrouted(EXAMPLE_CONF) + "KbalProxyProtocol v1\n"
     with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
         run_clients(env, "v1")
         check(env.stats()["sk_kept"] >= 4, "requests the kernel kept: %r" % env.stats())
 
 
 def test_every_request_carries_its_client_v2():
-    conf = without_route_cookie(EXAMPLE_CONF) + "KbalProxyProtocol v2\n"
+    conf = kernel_keeps_unrouted(EXAMPLE_CONF) + "KbalProxyProtocol v2\n"
     with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
         run_clients(env, "v2")
         check(env.stats()["sk_kept"] >= 4, "requests the kernel kept: %r" % env.stats())
 
 
 def test_packet_path_carries_the_header():
-    conf = without_route_cookie(EXAMPLE_CONF) + "KbalProxyProtocol v2\nKbalSplice packet\n"
+    conf = kernel_keeps_unrouted(EXAMPLE_CONF) + "KbalProxyProtocol v2\nKbalSplice packet\n"
     with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
         run_clients(env, "packet")
         check(env.stats()["pkt_rewritten"] > 0, "packets the packet path joined: %r"

@@ -10,7 +10,7 @@ import socket
 import kbaltest
 from test_pool import sockets_to
 from kbaltest import (EXAMPLE_CONF, Env, build_request, check, crc_line, eq,
-                      without_route_cookie)
+                      kernel_keeps_unrouted)
 
 # two balancers whose rules forward paths as they are (the kernel can keep
 # their requests): /api/ to WAS1, everything else to WAS2
@@ -63,7 +63,7 @@ def member_no(r):
 
 
 def test_host_change_is_decided_by_kbald():
-    with Env(conf=without_route_cookie(EXAMPLE_CONF)) as env, env.connect() as c:
+    with Env(conf=kernel_keeps_unrouted(EXAMPLE_CONF)) as env, env.connect() as c:
         n = member_no(kbaltest.hand_over(c, "/first"))
         eq(c.get("/same").text, answer(n, "/same"), "the same Host")
         r = c.get("/echo-headers", headers=[("Host", "other.example.test")])

@@ -22,7 +22,7 @@ PATH_SOCKMAP, PATH_PACKET = 1, 3
 # the kernel (with it, kbald decides them: test_decide.py)
 CONF = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
                             "ProxySet lbmethod=byrequests\nKbalSplice sockmap", 1)
-CONF = kbaltest.without_route_cookie(CONF)
+CONF = kbaltest.kernel_keeps_unrouted(CONF)
 CONF = CONF.replace("ProxyPass /balancer-manager !", """\
 <Proxy balancer://pkt>
 BalancerMember http://127.0.0.1:{b1} route=1

@@ -160,9 +160,9 @@ def test_no_bound_fires_under_load():
     import json
     import os
     import subprocess
-    from kbaltest import BUILD, without_route_cookie
+    from kbaltest import BUILD, kernel_keeps_unrouted
     load = os.path.join(BUILD, "kbal-load")
-    with Env(conf=without_route_cookie(EXAMPLE_CONF)) as env:
+    with Env(conf=kernel_keeps_unrouted(EXAMPLE_CONF)) as env:
         p = subprocess.run([load, "127.0.0.1:%d" % env.port, "--conns", "50", "--requests",
                             "100000", "--duration", "4"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=60)

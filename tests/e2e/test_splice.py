@@ -18,8 +18,8 @@ from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, build_request, check, che
 
 MiB = 1 << 20
 # this file is about the sockmap path carrying a connection's later
-# requests (kbaltest.without_route_cookie)
-CONF = kbaltest.without_route_cookie(EXAMPLE_CONF.replace(
+# requests (kbaltest.kernel_keeps_unrouted)
+CONF = kbaltest.kernel_keeps_unrouted(EXAMPLE_CONF.replace(
     "ProxySet lbmethod=byrequests", "ProxySet lbmethod=byrequests\nKbalSplice sockmap"))
 
 
