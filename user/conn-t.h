@@ -142,7 +142,17 @@ struct kbal_conn {
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */
-	uint64_t pkt_bytes[2];        /* joined bytes up/down added to the member */
+	union {
+		uint64_t pkt_bytes[2]; /* packet path: joined bytes up/down added
+				        * to the member */
+		/* sockmap path: the client's delivery of the kernel's answers
+		 * (bytes it acknowledged), and when it last moved (decide.c,
+		 * client_stalled) */
+		struct {
+			uint64_t acked;
+			uint64_t at;
+		} stall;
+	};
 	uint64_t since;               /* when the flow was handed to the packet path;
 				       * kbald's between two requests: idle since */
 	uint64_t cookie[2];           /* by side: SO_COOKIE, the sockhash key */

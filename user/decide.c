@@ -530,16 +530,39 @@ static uint64_t ago(const struct kbal_daemon *d, uint64_t t)
 
 /* Has the client acknowledged all the member sent (what kbald wrote and
  * what the kernel carried)? As the FIN's check counts it (handover_sockmap.c) */
-static int answer_delivered(const struct kbal_conn *c)
+static int answer_delivered(const struct kbal_conn *c, uint64_t *acked)
 {
 	uint64_t sent, recvd, member_recvd;
 	int outq = 0;
 
+	*acked = 0;
 	if (c->fin_goal || kbal_sock_received(c->fd[MEMBER], &member_recvd) ||
 	    kbal_sock_counts(c->fd[CLIENT], &sent, &recvd) ||
 	    ioctl(c->fd[CLIENT], SIOCOUTQ, &outq))
 		return 0;
+	*acked = sent - (uint64_t)outq;
 	return outq == 0 && sent >= c->base[CLIENT] + c->wr[CLIENT] + (member_recvd - c->rd[MEMBER]);
+}
+
+/* The member's whole answer is the kernel's to deliver (in the client's
+ * psock and send queue), and the client takes none of it: httpd gives up a
+ * write to the client after Timeout without progress, and so does kbald,
+ * counting from the last look that saw the client acknowledge more (looked
+ * at once KeepAliveTimeout found the connection quiet). 1 when it was
+ * closed. */
+static int client_stalled(struct kbal_daemon *d, struct kbal_conn *c, uint64_t acked,
+			  uint64_t to_ns)
+{
+	if (!c->stall.at || acked != c->stall.acked) {
+		c->stall.acked = acked;
+		c->stall.at = d->loop.now;
+		return 0;
+	}
+	if (ago(d, c->stall.at) < to_ns)
+		return 0;
+	log_info("a client took nothing of its answer for Timeout (the kernel carried it): closed");
+	conn_abort(d, c);
+	return 1;
 }
 
 /* An answer the kernel frames that the member owes and has sent nothing of
@@ -577,7 +600,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 	uint64_t to_ns = (uint64_t)d->conf->timeout_ms * 1000000ull;
 	struct kbal_sk_http cl, mb = {};
 	int have_mb;
-	uint64_t last = 0;
+	uint64_t last = 0, acked;
 
 	if (!(c->bounded & BOUND_UP) || c->pkt || c->phase[UP] != P_SPLICED ||
 	    sk_state(d, c->cookie[CLIENT], &cl) || cl.mode != KBAL_SKM_KERNEL)
@@ -612,14 +635,42 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 	 * psock may hold much of one for a slow reader) but acknowledged by
 	 * the client. Until then KeepAliveTimeout has not begun: its clock
 	 * starts at the last look that found an answer under way. */
-	if (!ka_ns || !have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
-	    ago(d, last) < ka_ns)
+	if (!have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
+	    ago(d, last) < (ka_ns && ka_ns < to_ns ? ka_ns : to_ns))
 		return 0;
-	if (!answer_delivered(c)) {
+	if (!answer_delivered(c, &acked)) {
 		c->since = d->loop.now;
+		return client_stalled(d, c, acked, to_ns);
+	}
+	c->stall.at = 0;
+	if (!ka_ns || ago(d, last) < ka_ns)
+		return 0;
+	log_debug("conn %p: idle for KeepAliveTimeout, closed", (void *)c);
+	conn_close(d, c);
+	return 1;
+}
+
+/* A tunnel (Upgrade, 101) the kernel carries or kbald copies: httpd's
+ * proxy tunnel gives up after Timeout with no byte either way (Debian's
+ * apache2, side by side: an idle WebSocket closed after Timeout, a busy one
+ * not). Progress is what the two sockets received; looked at once a second.
+ * 1 when it was closed. */
+static int tunnel_clock(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	uint64_t to_ns = (uint64_t)d->conf->timeout_ms * 1000000ull, a, b;
+
+	if (!c->upgrade || c->pkt || c->fd[CLIENT] < 0 || c->fd[MEMBER] < 0 ||
+	    c->phase[UP] < P_SPLICED || c->phase[DOWN] < P_SPLICED ||
+	    kbal_sock_received(c->fd[CLIENT], &a) || kbal_sock_received(c->fd[MEMBER], &b))
+		return 0;
+	if (!c->stall.at || a + b != c->stall.acked) {
+		c->stall.acked = a + b;
+		c->stall.at = d->loop.now;
 		return 0;
 	}
-	log_debug("conn %p: idle for KeepAliveTimeout, closed", (void *)c);
+	if (ago(d, c->stall.at) < to_ns)
+		return 0;
+	log_info("a tunnel (Upgrade) carried nothing either way for Timeout: closed");
 	conn_close(d, c);
 	return 1;
 }
@@ -635,6 +686,7 @@ void decide_timeouts(struct kbal_daemon *d)
 	for (unsigned i = 0; i < 2; i++)
 		for (n = lists[i]->next; n != lists[i]; n = next) {
 			next = n->next;
-			kernel_clocks(d, conn_of(n), ka_ns);
+			if (!tunnel_clock(d, conn_of(n)))
+				kernel_clocks(d, conn_of(n), ka_ns);
 		}
 }

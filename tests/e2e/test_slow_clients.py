@@ -12,7 +12,7 @@ import threading
 import time
 
 from apache import apache_beside
-from kbaltest import EXAMPLE_CONF, Env, check, eq
+from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until
 
 CONF = EXAMPLE_CONF.replace(
     "LoadModule proxy_module",
@@ -150,6 +150,93 @@ def test_a_slow_reader_keeps_its_answer():
             time.sleep(3.0)                   # past KeepAliveTimeout, nothing read
             r = c.read_response()
             eq((r.status, len(r.body)), (200, 20000000), "the whole answer, read late")
+
+
+def test_a_client_that_never_reads_is_cut_after_timeout():
+    # the member's whole answer is in the kernel's hands (the client's psock
+    # and send queue) and the client takes none of it: httpd gives a write
+    # up after Timeout without progress; so does kbald, and the connection
+    # and its entries go. One that reads slowly but steadily keeps going.
+    conf = CONF.replace("KeepAliveTimeout 1", "KeepAliveTimeout 1\nTimeout 2")
+    with Env(conf=conf) as env:
+        with env.connect(rcvbuf=65536) as slow, env.connect(rcvbuf=65536) as stuck:
+            for c in (slow, stuck):
+                c.get("/k1", cookie="ROUTEID=route.1")
+                c.get("/k2", cookie="ROUTEID=route.1")
+            eq(len(env.flows()), 2, "flows the kernel carries")
+            stuck.request("GET", "/bytes/8000000", headers=[("Cookie", "ROUTEID=route.1")])
+            slow.request("GET", "/bytes/3000000", headers=[("Cookie", "ROUTEID=route.1")])
+            # 3 MB at 100 KB per 0.2 s: 6 s, past Timeout and
+            # KeepAliveTimeout, never 2 s without progress
+            got, start = b"", time.monotonic()
+            slow.sock.settimeout(5.0)
+            while len(got.partition(b"\r\n\r\n")[2]) < 3000000 and \
+                    time.monotonic() - start < 30:
+                chunk = slow.sock.recv(100000)
+                if not chunk:
+                    break
+                got += chunk
+                time.sleep(0.2)
+            check(time.monotonic() - start > 4.0, "the slow read took only %.1f s"
+                  % (time.monotonic() - start))
+            head, _, body = got.partition(b"\r\n\r\n")
+            check(head.startswith(b"HTTP/1.1 200"), "the slow reader's answer: %r" % head[:60])
+            eq(len(body), 3000000, "the slow reader's body")
+            # by now (6 s) the stuck one has been cut, not the slow one
+            wait_until(lambda: "took nothing of its answer for Timeout" in env.kbald_stderr(),
+                       6.0, "kbald cutting the stuck client")
+            eq(env.kbald_stderr().count("took nothing of its answer"), 1, "clients cut")
+            stuck.sock.settimeout(5.0)
+            n = 0
+            try:
+                while True:
+                    chunk = stuck.sock.recv(1 << 20)
+                    if not chunk:
+                        break
+                    n += len(chunk)
+            except (ConnectionResetError, socket.timeout):
+                pass
+            check(n < 8000000, "the stuck client read %d bytes after the cut" % n)
+
+
+def tunnel_life(port, busy_s):
+    """An Upgrade tunnel on a fresh connection, echoing 10 bytes every
+    0.25 s for busy_s, then idle: seconds from the last byte to the close."""
+    from kbaltest import Conn, ws_upgrade
+    with Conn(port, timeout=15) as c:
+        eq(ws_upgrade(c).status, 101, "the tunnel's status")
+        end = time.monotonic() + busy_s
+        while time.monotonic() < end:
+            c.sock.sendall(b"x" * 10)
+            got = b""
+            while len(got) < 10:
+                chunk = c.sock.recv(10 - len(got))
+                check(chunk, "the tunnel closed while busy")
+                got += chunk
+            time.sleep(0.25)
+        last = time.monotonic()
+        try:
+            eq(c.sock.recv(100), b"", "the end of the idle tunnel")
+        except ConnectionResetError:
+            pass
+        return time.monotonic() - last
+
+
+def test_an_idle_tunnel_ends_after_timeout():
+    # httpd's proxy tunnel (Debian's apache2 2.4 with upgrade=websocket,
+    # Timeout 2, by hand: an idle WebSocket closed after 2.0 s, one echoing
+    # every 0.5 s for 4 s closed ~2 s after its last byte): kbal's, carried
+    # by the kernel (sockmap) or copied by kbald (KbalSplice off), the same
+    for extra in ("", "KbalSplice off\n"):
+        conf = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2\n" + extra)
+        with Env(conf=conf) as env:
+            idle = tunnel_life(env.port, 0)
+            check(1.9 <= idle <= 4.5, "%san idle tunnel closed after %.1f s" % (extra, idle))
+            busy = tunnel_life(env.port, 4.0)
+            check(1.9 <= busy <= 4.5, "%sa busy tunnel closed %.1f s after its last byte"
+                  % (extra, busy))
+            eq(env.kbald_stderr().count("carried nothing either way for Timeout"), 2,
+               "tunnels kbald closed")
 
 
 def test_no_bound_fires_under_load():
