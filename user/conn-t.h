@@ -145,9 +145,9 @@ struct kbal_conn {
 	union {
 		uint64_t pkt_bytes[2]; /* packet path: joined bytes up/down added
 				        * to the member */
-		/* sockmap path: the client's delivery of the kernel's answers
-		 * (bytes it acknowledged), and when it last moved (decide.c,
-		 * client_stalled) */
+		/* sockmap path (decide.c): how far the client acknowledged
+		 * the kernel's answers (client_stalled), or a tunnel's bytes
+		 * both ways (tunnel_clock), and when that last moved */
 		struct {
 			uint64_t acked;
 			uint64_t at;

@@ -100,11 +100,12 @@ static void parse(struct fields *fs, const char *s, size_t len, const char *cons
 /* safe_referer(): the Referer's host is the request's server name */
 static int same_site(const struct kbal_manager_req *q)
 {
-	const char *r = q->referer, *h, *end = q->referer + q->referer_len;
+	const char *r = q->referer, *h, *end;
 	size_t n;
 
 	if (!r)
 		return 0;
+	end = r + q->referer_len;
 	h = memchr(r, ':', q->referer_len);
 	if (!h || end - h < 3 || h[1] != '/' || h[2] != '/')
 		return 0;
@@ -139,10 +140,10 @@ static void apply_member(struct kbal_member *mb, const struct fields *fs, char *
 
 	if ((v = get(fs, "w_lf"))) {
 		/* Apache keeps hundredths (1.00 to 100.00); kbal whole ones */
-		int ival = (int)(atof(v) * 100.0);
+		double f = atof(v) * 100.0;  /* range first: (int) of 1e300 is undefined */
 
-		if (ival >= 100 && ival <= 10000)
-			__atomic_store_n(&mb->loadfactor, (unsigned)((ival + 50) / 100),
+		if (f >= 100.0 && f <= 10000.0)
+			__atomic_store_n(&mb->loadfactor, (unsigned)(((int)f + 50) / 100),
 					 __ATOMIC_RELEASE);
 	}
 	if ((v = get(fs, "w_wr"))) {
