@@ -42,7 +42,26 @@ APR_CFLAGS  = $(shell pkg-config --cflags apr-util-1 apr-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-util-1 apr-1 2>/dev/null)
 USER_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(LLHTTP_INC) $(APR_CFLAGS) -MMD -MP
-LDLIBS      = -lbpf -lelf -lz $(APR_LIBS) -pthread
+LDLIBS      = -lbpf -lelf -lz $(APR_LIBS) -lsystemd -pthread
+
+# where `make install` puts things (GNU's names)
+prefix      ?= /usr/local
+exec_prefix ?= $(prefix)
+sbindir     ?= $(exec_prefix)/sbin
+sysconfdir  ?= /etc
+datarootdir ?= $(prefix)/share
+mandir      ?= $(datarootdir)/man
+man5dir     ?= $(mandir)/man5
+man8dir     ?= $(mandir)/man8
+docdir      ?= $(datarootdir)/doc/kbal
+unitdir     ?= $(prefix)/lib/systemd/system
+MAN_PAGES  := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
+USER_CFLAGS += -DKBAL_CONF_DEFAULT='"$(sysconfdir)/kbal/kbal.conf"'
+# what was built with which paths: rewritten when one changes, so that
+# `make install sysconfdir=...` rebuilds what names them
+INSTALL_PATHS := sbindir=$(sbindir) sysconfdir=$(sysconfdir) docdir=$(docdir)
+$(shell mkdir -p $(BUILD); [ "$$(cat $(BUILD)/install-paths 2>/dev/null)" = "$(INSTALL_PATHS)" ] || \
+	echo "$(INSTALL_PATHS)" > $(BUILD)/install-paths)
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
@@ -74,7 +93,7 @@ FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 FUZZ_OBJS  := $(patsubst user/%.c,$(FUZZ_BUILD)/user/%.o,$(LIB_SRCS)) \
 	$(patsubst %,$(FUZZ_BUILD)/llhttp/%.o,llhttp api http) $(FUZZ_BUILD)/fuzz/fuzz_common.o
 
-.PHONY: all deps test unit e2e demo bench vmlinux clean fuzz fuzz-build
+.PHONY: all deps test unit e2e demo bench vmlinux clean fuzz fuzz-build install uninstall man
 all: $(BUILD)/kbald $(BUILD)/kbalctl $(TOOLS) $(BUILD)/unit-tests $(BUILD)/bpf-tests
 
 deps: $(DEPS_STAMP)
@@ -201,7 +220,7 @@ vmlinux:
 unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-test: all $(FUZZ_BINS)
+test: all $(FUZZ_BINS) $(MAN_PAGES) $(BUILD)/kbal.service
 	$(Q)KBAL_BUILD=$(BUILD) tests/run
 
 demo: all
@@ -212,6 +231,49 @@ bench: all $(BUILD)/xdp-floor.bpf.o
 
 clean:
 	$(Q)rm -rf build build-san $(FUZZ_BUILD)
+
+# `make install` (GNU names; DESTDIR for a staged install): kbald and
+# kbalctl, the systemd unit, a configuration in sysconfdir/kbal (never
+# over one that is there), the man pages (scdoc) and the docs.
+# sysconfdir is /etc, not prefix/etc: the unit, the man pages and the
+# docs name /etc/kbal/kbal.conf, where kbald looks without -f.
+install: $(BUILD)/kbald $(BUILD)/kbalctl $(MAN_PAGES) $(BUILD)/kbal.service
+	$(Q)install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(unitdir) $(DESTDIR)$(sysconfdir)/kbal \
+		$(DESTDIR)$(man5dir) $(DESTDIR)$(man8dir) $(DESTDIR)$(docdir)
+	$(Q)install -m 755 $(BUILD)/kbald $(BUILD)/kbalctl $(DESTDIR)$(sbindir)/
+	$(Q)install -m 644 $(BUILD)/kbal.service $(DESTDIR)$(unitdir)/kbal.service
+	$(Q)[ -e $(DESTDIR)$(sysconfdir)/kbal/kbal.conf ] || \
+		install -m 644 tools/install/kbal.conf $(DESTDIR)$(sysconfdir)/kbal/kbal.conf
+	$(Q)install -m 644 $(BUILD)/man/kbal.conf.5 $(DESTDIR)$(man5dir)/
+	$(Q)install -m 644 $(BUILD)/man/kbald.8 $(BUILD)/man/kbalctl.8 $(DESTDIR)$(man8dir)/
+	$(Q)install -m 644 README.md $(filter-out docs/balancer-manager.png,$(wildcard docs/*.md)) \
+		$(DESTDIR)$(docdir)/
+	$(call msg,INSTALL,$(DESTDIR)$(prefix))
+
+# what install wrote, but a configuration that differs from the one it
+# installed (an edited one stays, as dpkg keeps a conffile)
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(sbindir)/kbald $(DESTDIR)$(sbindir)/kbalctl \
+		$(DESTDIR)$(unitdir)/kbal.service $(DESTDIR)$(man5dir)/kbal.conf.5 \
+		$(DESTDIR)$(man8dir)/kbald.8 $(DESTDIR)$(man8dir)/kbalctl.8
+	$(Q)rm -rf $(DESTDIR)$(docdir)
+	$(Q)if cmp -s tools/install/kbal.conf $(DESTDIR)$(sysconfdir)/kbal/kbal.conf; then \
+		rm -f $(DESTDIR)$(sysconfdir)/kbal/kbal.conf; \
+		rmdir $(DESTDIR)$(sysconfdir)/kbal 2>/dev/null || true; \
+	else [ ! -e $(DESTDIR)$(sysconfdir)/kbal/kbal.conf ] || \
+		echo "kbal: $(DESTDIR)$(sysconfdir)/kbal/kbal.conf was edited: kept"; fi
+
+man: $(MAN_PAGES)
+
+$(BUILD)/user/kbald.o: $(BUILD)/install-paths
+
+$(BUILD)/man/%: docs/man/%.scd $(BUILD)/install-paths | $(DEPS_STAMP)
+	$(Q)mkdir -p $(dir $@)
+	$(call msg,SCDOC,$@)
+	$(Q)sed 's|@SYSCONFDIR@|$(sysconfdir)|g;s|@DOCDIR@|$(docdir)|g' $< | scdoc > $@
+
+$(BUILD)/kbal.service: tools/install/kbal.service.in $(BUILD)/install-paths | $(BUILD)
+	$(Q)sed 's|@SBINDIR@|$(sbindir)|g;s|@SYSCONFDIR@|$(sysconfdir)|g' $< > $@
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/unit/*.d $(BUILD)/bpftest/*.d \
 	$(FUZZ_BUILD)/user/*.d $(FUZZ_BUILD)/fuzz/*.d)

@@ -19,6 +19,7 @@
 #include "handover.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "persist.h"
 #include "member.h"
 #include "restart.h"
@@ -236,6 +237,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 			restart_exec(d);
 	}
 	log_info("stopping");
+	kbal_notify_stopping();
 	persist_save(d);
 	return 0;
 }

@@ -14,13 +14,20 @@
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 #include "takeover.h"
+
+/* where kbald looks without -f (the Makefile's sysconfdir) */
+#ifndef KBAL_CONF_DEFAULT
+#define KBAL_CONF_DEFAULT "/etc/kbal/kbal.conf"
+#endif
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: kbald [-t] -f FILE [--pin-dir DIR] [-v]\n"
-		"  -f, --config FILE  Apache mod_proxy_balancer configuration\n"
+		"usage: kbald [-t] [-f FILE] [--pin-dir DIR] [-v]\n"
+		"  -f, --config FILE  Apache mod_proxy_balancer configuration (default "
+		KBAL_CONF_DEFAULT ")\n"
 		"  -t, --test         check the configuration, print \"Syntax OK\" and exit\n"
 		"      --pin-dir DIR  where the BPF maps are pinned (default %s)\n"
 		"  -v, --verbose      debug messages (libbpf's too)\n",
@@ -43,7 +50,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *file = NULL, *pin_dir = KBAL_DEFAULT_PIN_DIR;
+	const char *file = KBAL_CONF_DEFAULT, *pin_dir = KBAL_DEFAULT_PIN_DIR;
 	int test = 0, level = KBAL_INFO, c, err;
 	static struct kbal_conf conf;
 	static struct kbal_daemon d;
@@ -63,7 +70,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!file || optind != argc) {
+	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -114,6 +121,7 @@ int main(int argc, char **argv)
 				 "it to others)", conf.file, l->line, l->path);
 	}
 	log_info("ready: %u balancer(s), maps in %s", conf.nbalancers, pin_dir);
+	kbal_notify_ready(conf.nbalancers);
 	err = kbal_daemon_run(&d);
 	kbal_daemon_fini(&d);
 	return err ? 1 : 0;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "manager.h"
 #include "member_add.h"
+#include "notify.h"
 #include "restart.h"
 
 #define RESTART_WAIT_NS (5ull * 1000000000ull) /* first exchanges under way, at a restart */
@@ -84,11 +85,13 @@ void restart_begin(struct kbal_daemon *d)
 	if (!conf || kbal_conf_load(d->conf->file, conf, msg, sizeof(msg), NULL, NULL)) {
 		log_err("restart refused, still running the old configuration: %s",
 			conf ? msg : "out of memory");
+		kbal_notify_still(conf ? msg : "out of memory");
 		free(conf);
 		d->maps.meta->refused++;
 		return;
 	}
 	free(conf);
+	kbal_notify_reloading();
 	listener_pause(d, ACCEPT_RESTART);
 	d->restarting = 1;
 	d->restart_deadline = d->loop.now + RESTART_WAIT_NS;
@@ -186,6 +189,7 @@ void restart_exec(struct kbal_daemon *d)
 failed:
 	free(t.conns);
 	log_err("restart: exec %s: %s; still running", d->exe, strerror(-err));
+	kbal_notify_still("the new image did not start");
 	d->maps.meta->refused++;
 	d->restarting = 0;
 	d->acc.paused = ACCEPT_RETRY;

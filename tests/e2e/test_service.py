@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""kbal as a service (issue 19): what `make install` writes (a staged
+install, DESTDIR), the systemd unit as `systemd-analyze verify` reads it,
+the man pages as man(1) renders them, and what kbald tells systemd
+(Type=notify) when it is ready, restarts in place and stops. This machine
+runs no systemd as PID 1, so the unit is checked short of booting it; the
+notifications go to a socket the test binds as NOTIFY_SOCKET."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
+from kbaltest import BUILD, KBALD, ROOT, Env, check, eq
+
+INSTALLED = {               # under DESTDIR, with make's default paths
+    "usr/local/sbin/kbald": 0o755,
+    "usr/local/sbin/kbalctl": 0o755,
+    "usr/local/lib/systemd/system/kbal.service": 0o644,
+    "etc/kbal/kbal.conf": 0o644,
+    "usr/local/share/man/man8/kbald.8": 0o644,
+    "usr/local/share/man/man8/kbalctl.8": 0o644,
+    "usr/local/share/man/man5/kbal.conf.5": 0o644,
+    "usr/local/share/doc/kbal/README.md": 0o644,
+    "usr/local/share/doc/kbal/configuration.md": 0o644,
+    "usr/local/share/doc/kbal/operating.md": 0o644,
+}
+
+
+def make(*args):
+    """make in the tree that built the binaries under test (build/ or,
+    with SANITIZE=1, build-san/): everything is built, make only copies"""
+    extra = ["SANITIZE=1"] if os.path.basename(BUILD) == "build-san" else []
+    p = subprocess.run(["make", "-s", "-C", ROOT] + extra + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=300)
+    check(p.returncode == 0, "make %s: %s" % (" ".join(args), p.stdout.decode()))
+    return p.stdout.decode()
+
+
+def files_under(d):
+    out = set()
+    for top, _, names in os.walk(d):
+        for n in names:
+            out.add(os.path.relpath(os.path.join(top, n), d))
+    return out
+
+
+def test_install_unit_man_pages_and_uninstall():
+    d = tempfile.mkdtemp(prefix="kbal-install-")
+    try:
+        make("install", "DESTDIR=" + d)
+        got = files_under(d)
+        for path, mode in INSTALLED.items():
+            check(path in got, "%s not installed; installed: %s" % (path, sorted(got)))
+            eq(os.stat(os.path.join(d, path)).st_mode & 0o777, mode, "mode of " + path)
+        # the installed binary, on the installed configuration
+        p = subprocess.run([os.path.join(d, "usr/local/sbin/kbald"), "-t", "-f",
+                            os.path.join(d, "etc/kbal/kbal.conf")], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        eq((p.returncode, p.stdout.decode().strip().splitlines()[-1]), (0, "Syntax OK"),
+           "kbald -t on the installed kbal.conf")
+        usage = subprocess.run([KBALD, "--help"], stdout=subprocess.PIPE).stdout.decode()
+        check("default /etc/kbal/kbal.conf" in usage, "kbald's default configuration: " + usage)
+        # man(1) renders each page without a complaint
+        for page, name in (("usr/local/share/man/man8/kbald.8", "kbald"),
+                           ("usr/local/share/man/man8/kbalctl.8", "kbalctl"),
+                           ("usr/local/share/man/man5/kbal.conf.5", "kbal.conf")):
+            p = subprocess.run(["man", "-l", os.path.join(d, page)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=dict(os.environ, MANWIDTH="80",
+                                                                MAN_KEEP_STDERR="1"), timeout=30)
+            text = p.stdout.decode()
+            eq((p.returncode, p.stderr.decode()), (0, ""), "man -l " + page)
+            check("NAME" in text and name in text and "SEE ALSO" in text,
+                  "%s renders: %r" % (page, text[:300]))
+        # the unit as systemd reads it: its commands staged where they are
+        unit = open(os.path.join(d, "usr/local/lib/systemd/system/kbal.service")).read()
+        for line in ("Type=notify", "ExecReload=/usr/local/sbin/kbalctl restart",
+                     "ExecStart=/usr/local/sbin/kbald -f /etc/kbal/kbal.conf"):
+            check(line in unit.splitlines(), "%r not in the unit:\n%s" % (line, unit))
+        staged = os.path.join(d, "kbal.service")
+        with open(staged, "w") as f:
+            f.write(unit.replace("/usr/local/sbin/", os.path.join(d, "usr/local/sbin/")))
+        p = subprocess.run(["systemd-analyze", "verify", "--man=no", staged],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        eq((p.returncode, p.stdout.decode()), (0, ""), "systemd-analyze verify kbal.service")
+        os.unlink(staged)
+        # an edited configuration survives a second install and the uninstall
+        conf = os.path.join(d, "etc/kbal/kbal.conf")
+        with open(conf, "a") as f:
+            f.write("# edited\n")
+        make("install", "DESTDIR=" + d)
+        check(open(conf).read().endswith("# edited\n"), "install replaced an edited kbal.conf")
+        out = make("uninstall", "DESTDIR=" + d)
+        check("was edited: kept" in out, "uninstall's word on the edited kbal.conf: %r" % out)
+        eq(files_under(d), {"etc/kbal/kbal.conf"}, "files left after uninstall")
+        shutil.copy(os.path.join(ROOT, "tools/install/kbal.conf"), conf)
+        make("uninstall", "DESTDIR=" + d)
+        eq(files_under(d), set(), "files left after uninstall of an unedited kbal.conf")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def notes(s):
+    """the next notification: {KEY: VALUE}"""
+    data = s.recv(4096).decode()
+    return dict(l.split("=", 1) for l in data.splitlines() if "=" in l)
+
+
+def test_notify_ready_reloading_stopping():
+    d = tempfile.mkdtemp(prefix="kbal-notify-")
+    path = os.path.join(d, "notify")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.bind(path)
+        s.settimeout(10.0)
+        with Env(kbald_wrap=["env", "NOTIFY_SOCKET=" + path]) as env:
+            n = notes(s)
+            eq((n.get("READY"), n.get("STATUS")), ("1", "serving 1 balancer(s)"),
+               "kbald's first notification")
+            eq(env.get("/x").status, 200, "a request once READY")
+            env.kbalctl("restart")
+            n = notes(s)
+            eq(n.get("RELOADING"), "1", "the restart's first notification: %r" % n)
+            check(int(n.get("MONOTONIC_USEC", "0")) > 0, "MONOTONIC_USEC with RELOADING: %r" % n)
+            eq(notes(s).get("READY"), "1", "the new image's notification")
+            eq(env.get("/y").status, 200, "a request after the restart")
+            # a configuration kbald refuses: READY again, and why
+            good = open(env.conf_path).read()
+            with open(env.conf_path, "w") as f:
+                f.write(good + "NoSuchDirective 1\n")
+            env.kbalctl("restart", check_rc=False)
+            n = notes(s)
+            eq(n.get("READY"), "1", "after a refused restart: %r" % n)
+            check(n.get("STATUS", "").startswith("restart refused, still serving:") and
+                  "NoSuchDirective" in n.get("STATUS", ""), "its STATUS: %r" % n)
+            with open(env.conf_path, "w") as f:
+                f.write(good)
+        eq(notes(s).get("STOPPING"), "1", "kbald's last notification")
+    finally:
+        s.close()
+        shutil.rmtree(d, ignore_errors=True)
