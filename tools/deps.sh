@@ -5,9 +5,11 @@ set -eu
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 node-llhttp
 make gcc pkg-config curl python3 util-linux ethtool libaprutil1-dev apache2-utils
 chromium chromium-driver python3-selenium apache2 libclang-rt-14-dev libsystemd-dev
-scdoc"
+scdoc prometheus man-db"
 # libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes (make fuzz),
-# only recommended by Debian's clang-14, which --no-install-recommends skips
+# only recommended by Debian's clang-14, which --no-install-recommends skips;
+# libsystemd-dev: sd_notify(); scdoc: the man pages; prometheus: promtool,
+# which checks the metrics endpoint's text (its server is never started)
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -28,6 +30,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "kbal: installing$missing${reinstall:+ (again: $reinstall)}"
 export DEBIAN_FRONTEND=noninteractive
+# no package's service starts (apache2, prometheus): the tests run their
+# own, on ports of their own. An existing policy-rc.d is left as it is.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\n# kbal tools/deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -q
 [ -z "$missing" ] || apt-get install -y -q --no-install-recommends $missing
 [ -z "$reinstall" ] || apt-get install -y -q --reinstall --no-install-recommends $reinstall

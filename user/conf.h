@@ -101,6 +101,7 @@ struct kbal_conf_reverse {
 enum kbal_handler {
 	KBAL_HANDLER_NONE = 0,
 	KBAL_HANDLER_MANAGER = 1,         /* SetHandler balancer-manager */
+	KBAL_HANDLER_METRICS = 2,         /* SetHandler kbal-metrics (kbal's own) */
 };
 
 /* <Location PATH> SetHandler balancer-manager </Location> */

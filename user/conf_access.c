@@ -33,9 +33,13 @@ static int kw_location_section(struct conf_parser *p, int argc, char **argv)
 
 static int kw_sethandler(struct conf_parser *p, UNUSED int argc, char **argv)
 {
-	if (strcasecmp(argv[1], "balancer-manager"))
-		return perr(p, "SetHandler %s is not supported by kbal (only balancer-manager)", argv[1]);
-	p->conf->location[p->loc].handler = KBAL_HANDLER_MANAGER;
+	if (!strcasecmp(argv[1], "balancer-manager"))
+		p->conf->location[p->loc].handler = KBAL_HANDLER_MANAGER;
+	else if (!strcasecmp(argv[1], "kbal-metrics"))
+		p->conf->location[p->loc].handler = KBAL_HANDLER_METRICS;
+	else
+		return perr(p, "SetHandler %s is not supported by kbal (only balancer-manager, "
+			    "and kbal-metrics: kbal's Prometheus endpoint)", argv[1]);
 	return 0;
 }
 

@@ -203,10 +203,10 @@ int conf_finish(struct conf_parser *p)
 
 		/* kbald checks them where it answers itself; a proxied path
 		 * would pass unchecked, which httpd would refuse */
-		if ((l->authz.nnode || l->authz.compat) && l->handler != KBAL_HANDLER_MANAGER)
+		if ((l->authz.nnode || l->authz.compat) && !l->handler)
 			return conf_perr_at(p, l->line, "<Location %s>: access rules are supported "
-					    "by kbal for the balancer-manager only (not yet for "
-					    "proxied paths)", l->path);
+					    "by kbal where it answers itself (the balancer-manager, "
+					    "kbal-metrics), not yet for proxied paths", l->path);
 	}
 	for (unsigned v = 0; v < c->nvhost; v++) {
 		const struct kbal_conf_vhost *h = &c->vhost[v];

@@ -68,12 +68,15 @@ struct kbal_first {
 	struct kbal_authjob *authjob; /* its access check, out in authcheck's
 				       * thread: the exchange waits */
 	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
+	uint8_t handler;              /* enum kbal_handler: what kbald answers itself */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
 	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this exchange began */
 	uint64_t rq_start;            /* when its request's first byte came, 0 none yet */
 	uint64_t body_start;          /* when its head was whole (RequestReadTimeout) */
 	struct kbal_pooled *kept;     /* fd[MEMBER] is lent by the pool (pool.h) */
+	uint64_t reused_sent, reused_recvd; /* what fd[MEMBER] carried for earlier
+				       * clients, when c->reused (pool.h) */
 	int pass;                     /* ProxyPass rule */
 	uint64_t deadline;
 	uint64_t progress;            /* rd[MEMBER] + wr[CLIENT] when the deadline was set */

@@ -25,6 +25,7 @@
 #include "handover.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "member.h"
 #include "proxy_header.h"
 #include "rewrite.h"
@@ -283,6 +284,11 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
  * answers (authz.h, authn.h), as httpd checks them: the address first, the
  * user only where the rules need one. 0 when the client may go on, else
  * the answer is under way (401 or 403) */
+static const char *handler_name(const struct kbal_conn *c)
+{
+	return c->f->handler == KBAL_HANDLER_METRICS ? "kbal-metrics" : "balancer-manager";
+}
+
 /* An access check's answer: 0 when granted, else -1 and the 401 or 403
  * given */
 static int auth_verdict(struct kbal_conn *c, const struct kbal_authjob *j)
@@ -294,13 +300,13 @@ static int auth_verdict(struct kbal_conn *c, const struct kbal_authjob *j)
 	inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip));
 	if (j->result == KBAL_AUTHZ_NEED_USER) {
 		if (j->why && strcmp(j->why, "no credentials"))
-			log_info("balancer-manager: %s: %s (401)", ip, j->why);
+			log_info("%s: %s: %s (401)", handler_name(c), ip, j->why);
 		snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic realm=\"%s\"\r\n",
 			 j->authz->realm);
 		exch_error_keep(c, 401, extra);
 		return -1;
 	}
-	log_info("balancer-manager: %s%s%s%s refused by its access rules (403)", ip,
+	log_info("%s: %s%s%s%s refused by its access rules (403)", handler_name(c), ip,
 		 kbal_authz_needs_host(j->authz) ? " (" : "",
 		 kbal_authz_needs_host(j->authz) ? (j->cl.host ? j->cl.host : "no host name") : "",
 		 kbal_authz_needs_host(j->authz) ? ")" : "");
@@ -323,8 +329,8 @@ static int authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kb
 	j = kbal_authcheck_start(&d->auth, a, &cl, h ? c->f->buf[UP] + h->value.off : NULL,
 				 h ? h->value.len : 0, c, &queued);
 	if (!j) {
-		log_warn("balancer-manager: %u access checks waiting already, or no memory: 503",
-			 KBAL_AUTHCHECK_QUEUE);
+		log_warn("%s: %u access checks waiting already, or no memory: 503",
+			 handler_name(c), KBAL_AUTHCHECK_QUEUE);
 		exch_error(c, 503);
 		return -1;
 	}
@@ -419,11 +425,43 @@ static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
 	manager_answer(d, c);
 }
 
+/* The Prometheus endpoint: GET only (a scraper's) */
+static void metrics_request(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_http_msg *rq = &c->f->msg[UP];
+	int keep = local_keeps(c);
+	char *page;
+	size_t len;
+
+	if (rq->method.len != 3 || memcmp(c->f->buf[UP] + rq->method.off, "GET", 3)) {
+		exch_error_keep(c, 405, "Allow: GET\r\n");
+		return;
+	}
+	kbal_flows_flush(d);
+	if (kbal_metrics_response(d, keep, &page, &len)) {
+		exch_error(c, 500);
+		return;
+	}
+	if (keep)
+		exch_reply_keep(c, page, len, 1);
+	else
+		exch_reply(c, page, len, 1);
+}
+
+/* what kbald answers itself, once its access rules let the client in */
+static void local_request(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (c->f->handler == KBAL_HANDLER_METRICS)
+		metrics_request(d, c);
+	else
+		manager_request(d, c);
+}
+
 void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_authjob *j)
 {
 	c->f->authjob = NULL;
 	if (!auth_verdict(c, j))
-		manager_request(d, c);
+		local_request(d, c);
 	kbal_authjob_free(&d->auth, j);
 	if (!c->local)
 		exch_parse(d, c, UP);   /* a form's body read meanwhile */
@@ -451,19 +489,18 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		struct sockaddr_in local = { 0 };
 		socklen_t len = sizeof(local);
 		const struct kbal_authz *authz;
-		int manager;
 
 		/* the <Location>s of the server and of the <VirtualHost> that
 		 * the address the client reached selects */
 		if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
 			local.sin_addr.s_addr = 0;
 		f->vhost = kbal_conf_vhost(d->conf, &local);
-		manager = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
-							 &authz) == KBAL_HANDLER_MANAGER;
-		if (!manager)
+		f->handler = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
+							    &authz);
+		if (!f->handler)
 			exch_error_keep(c, 404, NULL);
 		else if (!authorize(d, c, authz, local.sin_addr.s_addr))
-			manager_request(d, c);
+			local_request(d, c);
 		return;
 	}
 	f->pass = pass;

@@ -805,6 +805,7 @@ static const struct {
 	{ 401, "Unauthorized", "This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required." },
 	{ 403, "Forbidden", "You don't have permission to access this resource." },
 	{ 404, "Not Found", "The requested URL was not found on this server." },
+	{ 405, "Method Not Allowed", "The requested method is not allowed for this URL." },
 	{ 408, "Request Timeout", "Server timeout waiting for the HTTP request from the client." },
 	{ 411, "Length Required", "A request of the requested method POST requires a valid Content-length.<br />\n" },
 	{ 413, "Request Entity Too Large", "The amount of data provided in the request exceeds the capacity limit." },

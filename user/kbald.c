@@ -115,10 +115,11 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < conf.nlocation; i++) {
 		const struct kbal_conf_location *l = &conf.location[i];
 
-		if (l->handler == KBAL_HANDLER_MANAGER && !l->authz.nnode && !l->authz.compat)
-			log_info("%s:%d: the balancer-manager at %s has no access rule: only "
-				 "loopback clients reach it (Require ip ... in its <Location> opens "
-				 "it to others)", conf.file, l->line, l->path);
+		if (l->handler && !l->authz.nnode && !l->authz.compat)
+			log_info("%s:%d: the %s at %s has no access rule: only loopback clients "
+				 "reach it (Require ip ... in its <Location> opens it to others)",
+				 conf.file, l->line, l->handler == KBAL_HANDLER_MANAGER ?
+				 "balancer-manager" : "kbal-metrics endpoint", l->path);
 	}
 	log_info("ready: %u balancer(s), maps in %s", conf.nbalancers, pin_dir);
 	kbal_notify_ready(conf.nbalancers);

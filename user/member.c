@@ -80,6 +80,8 @@ static int member_reuse(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!pc)
 		return -ENOENT;
 	c->f->kept = pc;
+	c->f->reused_sent = pc->sent;
+	c->f->reused_recvd = pc->recvd;
 	c->fd[MEMBER] = pc->fd;
 	c->reused = 1;
 	c->member_lport = pc->lport;
@@ -97,8 +99,13 @@ void member_release(struct kbal_daemon *d, struct kbal_conn *c)
 	m->bytes_to += c->wr[MEMBER];
 	m->bytes_from += c->rd[MEMBER];
 	c->connected = 0;
+	if (c->f->kept) {
+		c->f->kept->sent += c->wr[MEMBER];
+		c->f->kept->recvd += c->rd[MEMBER];
+	}
 	if (c->f->kept ? kbal_pool_give_back(&d->pool, c->f->kept, d->loop.now) :
-	    kbal_pool_put(&d->pool, c->member, c->fd[MEMBER], c->member_lport, d->loop.now))
+	    kbal_pool_put(&d->pool, c->member, c->fd[MEMBER], c->member_lport, d->loop.now,
+			  c->wr[MEMBER], c->rd[MEMBER]))
 		close(c->fd[MEMBER]);
 	c->f->kept = NULL;
 	c->fd[MEMBER] = -1;

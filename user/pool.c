@@ -45,7 +45,8 @@ static void drop(struct kbal_pool *p, struct kbal_pooled *pc, int close_fd)
 	list_add_tail(&p->dead, &pc->node);
 }
 
-int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, uint64_t now)
+int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, uint64_t now,
+		  uint64_t sent, uint64_t recvd)
 {
 	struct kbal_member *m = &p->members[member];
 	struct kbal_pooled *pc;
@@ -64,6 +65,8 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 	pc->lport = lport;
 	pc->dead = 0;
 	pc->since = now;
+	pc->sent = sent;
+	pc->recvd = recvd;
 	pc->owner = NULL;
 	ev.data.u64 = (uint64_t)(uintptr_t)pc | KBAL_POOL_TAG;
 	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev)) {

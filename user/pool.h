@@ -30,6 +30,10 @@ struct kbal_pooled {
 	uint8_t dead;               /* forgotten or closed: later events of the
 				     * same epoll batch may still name it */
 	uint64_t since;             /* CLOCK_MONOTONIC ns it went idle */
+	uint64_t sent, recvd;       /* what earlier clients' exchanges carried on it
+				     * (kbald's counts, added to the member as each
+				     * ended): its socket's counters less these are
+				     * the current owner's */
 	void *owner;                /* lent: the connection using it, which gets its
 				     * events (the loop entry stays the pool's: no
 				     * epoll_ctl per request); NULL while idle */
@@ -54,7 +58,8 @@ static inline int kbal_pool_enabled(const struct kbal_pool *p, unsigned member)
 }
 
 /* Keep fd, whose last response has ended: 0, or -1 and the caller closes it. */
-int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, uint64_t now);
+int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, uint64_t now,
+		  uint64_t sent, uint64_t recvd);
 
 /* The newest idle connection to member, lent to owner: its loop entry
  * stays the pool's, and the loop hands its events to owner (pc->owner);

@@ -692,7 +692,14 @@ UNIT_TEST(conf_match_location)
 	}
 	done(r);
 	expect_err(HEAD "<Location /x>\nSetHandler server-status\n</Location>\n",
-		   "t.conf:6: SetHandler server-status is not supported by kbal (only balancer-manager)");
+		   "t.conf:6: SetHandler server-status is not supported by kbal (only balancer-manager, "
+		   "and kbal-metrics: kbal's Prometheus endpoint)");
+	r = run(HEAD TAIL "<Location /metrics>\nSetHandler kbal-metrics\nRequire ip 10.0.0.0/8\n"
+		  "</Location>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/metrics", 8), KBAL_HANDLER_METRICS,
+			  "/metrics");
+	done(r);
 	expect_err(HEAD "<Location ~ \"^/x\">\n</Location>\n",
 		   "t.conf:5: <Location ~ ...> (regular expressions) is not supported by kbal");
 	expect_err(HEAD "<Location /x>\nProxyPass !\nProxyPass balancer://c/\n</Location>\n",
@@ -711,8 +718,8 @@ UNIT_TEST(conf_access_control)
 	expect_err(HEAD "<Proxy *>\nOrder deny,allow\nDeny from all\nAllow from 127.0.0.1\n</Proxy>\n",
 		   "t.conf:7: Deny from all: access control is not supported by kbal yet");
 	expect_err(HEAD "<Location /app>\nRequire ip 127.0.0.1\nProxyPass balancer://c/\n</Location>\n",
-		   "t.conf:5: <Location /app>: access rules are supported by kbal for the "
-		   "balancer-manager only (not yet for proxied paths)");
+		   "t.conf:5: <Location /app>: access rules are supported by kbal where it answers "
+		   "itself (the balancer-manager, kbal-metrics), not yet for proxied paths");
 	expect_err(HEAD "<Proxy *>\nRequire all denied\n</Proxy>\n",
 		   "t.conf:6: Require inside <Proxy>: only \"Require all granted\" is supported by kbal "
 		   "(access rules go in a <Location>)");

@@ -79,9 +79,9 @@ UNIT_TEST(pool_newest_first_and_max)
 	kbal_pool_set(&fx->pool, 0, 2, 60000);
 	for (int i = 0; i < 3; i++)
 		fd[i] = pair(fx, i);
-	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[0], 1000, 1 * S), 0, "first kept");
-	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[1], 1001, 2 * S), 0, "second kept");
-	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[2], 1002, 3 * S), -1, "third: max=2");
+	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[0], 1000, 1 * S, 0, 0), 0, "first kept");
+	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[1], 1001, 2 * S, 0, 0), 0, "second kept");
+	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[2], 1002, 3 * S, 0, 0), -1, "third: max=2");
 	close(fd[2]);
 	ASSERT_EQ(fx->members[0].idle, 2, "idle");
 	a = kbal_pool_lend(&fx->pool, 0, &owner);
@@ -120,15 +120,15 @@ UNIT_TEST(pool_off_and_out_of_service)
 	fd = pair(fx, 0);
 	/* max=0 (disablereuse): nothing kept, nothing taken */
 	ASSERT_EQ(kbal_pool_enabled(&fx->pool, 1), 0, "member 1 has no pool");
-	ASSERT_EQ(kbal_pool_put(&fx->pool, 1, fd, 1, 0), -1, "put to a member without pool");
+	ASSERT_EQ(kbal_pool_put(&fx->pool, 1, fd, 1, 0, 0, 0), -1, "put to a member without pool");
 	ASSERT_TRUE(kbal_pool_lend(&fx->pool, 1, fx) == NULL, "lend from it");
 	/* a disabled member gets no request: its connections are not kept */
 	kbal_pool_set(&fx->pool, 2, 8, 60000);
 	fx->members[2].status = KBAL_ST_DISABLED;
-	ASSERT_EQ(kbal_pool_put(&fx->pool, 2, fd, 1, 0), -1, "put to a disabled member");
+	ASSERT_EQ(kbal_pool_put(&fx->pool, 2, fd, 1, 0, 0, 0), -1, "put to a disabled member");
 	/* kept, then the member goes into error: the next sweep closes it */
 	fx->members[2].status = 0;
-	ASSERT_EQ(kbal_pool_put(&fx->pool, 2, fd, 1, 0), 0, "put");
+	ASSERT_EQ(kbal_pool_put(&fx->pool, 2, fd, 1, 0, 0, 0), 0, "put");
 	fx->members[2].status = KBAL_ST_ERROR;
 	kbal_pool_expire(&fx->pool, 3, 1 * S);
 	ASSERT_EQ(fx->members[2].idle, 0, "swept when in error");
@@ -147,9 +147,9 @@ UNIT_TEST(pool_ttl_and_release)
 	kbal_pool_set(&fx->pool, 0, 8, 2000);   /* ttl=2 s */
 	for (int i = 0; i < 3; i++)
 		fd[i] = pair(fx, i);
-	kbal_pool_put(&fx->pool, 0, fd[0], 1, 10 * S);
-	kbal_pool_put(&fx->pool, 0, fd[1], 2, 11 * S);
-	kbal_pool_put(&fx->pool, 0, fd[2], 3, 12 * S);
+	kbal_pool_put(&fx->pool, 0, fd[0], 1, 10 * S, 0, 0);
+	kbal_pool_put(&fx->pool, 0, fd[1], 2, 11 * S, 0, 0);
+	kbal_pool_put(&fx->pool, 0, fd[2], 3, 12 * S, 0, 0);
 	kbal_pool_expire(&fx->pool, 1, 12 * S + S / 2);
 	ASSERT_EQ(fx->members[0].idle, 2, "the one idle 2.5 s went");
 	ASSERT_EQ(fd_open(fd[0]), 0, "closed");
@@ -177,7 +177,7 @@ UNIT_TEST(pool_stale_epollin_keeps_an_idle_one)
 		return;
 	kbal_pool_set(&fx->pool, 0, 8, 60000);
 	fd = pair(fx, 0);
-	kbal_pool_put(&fx->pool, 0, fd, 1, 0);
+	kbal_pool_put(&fx->pool, 0, fd, 1, 0, 0, 0);
 	if (!ASSERT_EQ(write(fx->peer[0], "x", 1), 1, "the member's byte") ||
 	    !ASSERT_EQ(epoll_wait(fx->pool.epfd, &ev, 1, 1000), 1, "its event"))
 		goto out;
@@ -205,7 +205,7 @@ UNIT_TEST(pool_member_hangs_up_on_an_idle_one)
 		return;
 	kbal_pool_set(&fx->pool, 0, 8, 60000);
 	fd = pair(fx, 0);
-	kbal_pool_put(&fx->pool, 0, fd, 1, 0);
+	kbal_pool_put(&fx->pool, 0, fd, 1, 0, 0, 0);
 	close(fx->peer[0]);                     /* the member's keep-alive timeout */
 	fx->peer[0] = -1;
 	n = epoll_wait(fx->pool.epfd, &ev, 1, 1000);
