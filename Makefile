@@ -55,11 +55,13 @@ man5dir     ?= $(mandir)/man5
 man8dir     ?= $(mandir)/man8
 docdir      ?= $(datarootdir)/doc/kbal
 unitdir     ?= $(prefix)/lib/systemd/system
+localstatedir ?= /var
+logdir      ?= $(localstatedir)/log/kbal
 MAN_PAGES  := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
 USER_CFLAGS += -DKBAL_CONF_DEFAULT='"$(sysconfdir)/kbal/kbal.conf"'
 # what was built with which paths: rewritten when one changes, so that
 # `make install sysconfdir=...` rebuilds what names them
-INSTALL_PATHS := sbindir=$(sbindir) sysconfdir=$(sysconfdir) docdir=$(docdir)
+INSTALL_PATHS := sbindir=$(sbindir) sysconfdir=$(sysconfdir) docdir=$(docdir) logdir=$(logdir)
 $(shell mkdir -p $(BUILD); [ "$$(cat $(BUILD)/install-paths 2>/dev/null)" = "$(INSTALL_PATHS)" ] || \
 	echo "$(INSTALL_PATHS)" > $(BUILD)/install-paths)
 
@@ -220,7 +222,7 @@ vmlinux:
 unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
-test: all $(FUZZ_BINS) $(MAN_PAGES) $(BUILD)/kbal.service
+test: all $(FUZZ_BINS) $(MAN_PAGES) $(BUILD)/kbal.service $(BUILD)/kbal.logrotate
 	$(Q)KBAL_BUILD=$(BUILD) tests/run
 
 demo: all
@@ -237,13 +239,16 @@ clean:
 # over one that is there), the man pages (scdoc) and the docs.
 # sysconfdir is /etc, not prefix/etc: the unit, the man pages and the
 # docs name /etc/kbal/kbal.conf, where kbald looks without -f.
-install: $(BUILD)/kbald $(BUILD)/kbalctl $(MAN_PAGES) $(BUILD)/kbal.service
+install: $(BUILD)/kbald $(BUILD)/kbalctl $(MAN_PAGES) $(BUILD)/kbal.service $(BUILD)/kbal.logrotate
 	$(Q)install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(unitdir) $(DESTDIR)$(sysconfdir)/kbal \
-		$(DESTDIR)$(man5dir) $(DESTDIR)$(man8dir) $(DESTDIR)$(docdir)
+		$(DESTDIR)$(man5dir) $(DESTDIR)$(man8dir) $(DESTDIR)$(docdir) \
+		$(DESTDIR)$(sysconfdir)/logrotate.d
+	$(Q)install -d -m 750 $(DESTDIR)$(logdir)
+	$(Q)install -m 644 $(BUILD)/kbal.logrotate $(DESTDIR)$(sysconfdir)/logrotate.d/kbal
 	$(Q)install -m 755 $(BUILD)/kbald $(BUILD)/kbalctl $(DESTDIR)$(sbindir)/
 	$(Q)install -m 644 $(BUILD)/kbal.service $(DESTDIR)$(unitdir)/kbal.service
 	$(Q)[ -e $(DESTDIR)$(sysconfdir)/kbal/kbal.conf ] || \
-		install -m 644 tools/install/kbal.conf $(DESTDIR)$(sysconfdir)/kbal/kbal.conf
+		sed 's|@LOGDIR@|$(logdir)|g' tools/install/kbal.conf > $(DESTDIR)$(sysconfdir)/kbal/kbal.conf
 	$(Q)install -m 644 $(BUILD)/man/kbal.conf.5 $(DESTDIR)$(man5dir)/
 	$(Q)install -m 644 $(BUILD)/man/kbald.8 $(BUILD)/man/kbalctl.8 $(DESTDIR)$(man8dir)/
 	$(Q)install -m 644 README.md $(filter-out docs/balancer-manager.png,$(wildcard docs/*.md)) \
@@ -255,9 +260,12 @@ install: $(BUILD)/kbald $(BUILD)/kbalctl $(MAN_PAGES) $(BUILD)/kbal.service
 uninstall:
 	$(Q)rm -f $(DESTDIR)$(sbindir)/kbald $(DESTDIR)$(sbindir)/kbalctl \
 		$(DESTDIR)$(unitdir)/kbal.service $(DESTDIR)$(man5dir)/kbal.conf.5 \
-		$(DESTDIR)$(man8dir)/kbald.8 $(DESTDIR)$(man8dir)/kbalctl.8
+		$(DESTDIR)$(man8dir)/kbald.8 $(DESTDIR)$(man8dir)/kbalctl.8 \
+		$(DESTDIR)$(sysconfdir)/logrotate.d/kbal
 	$(Q)rm -rf $(DESTDIR)$(docdir)
-	$(Q)if cmp -s tools/install/kbal.conf $(DESTDIR)$(sysconfdir)/kbal/kbal.conf; then \
+	$(Q)rmdir $(DESTDIR)$(logdir) 2>/dev/null || true
+	$(Q)if sed 's|@LOGDIR@|$(logdir)|g' tools/install/kbal.conf | \
+		cmp -s - $(DESTDIR)$(sysconfdir)/kbal/kbal.conf; then \
 		rm -f $(DESTDIR)$(sysconfdir)/kbal/kbal.conf; \
 		rmdir $(DESTDIR)$(sysconfdir)/kbal 2>/dev/null || true; \
 	else [ ! -e $(DESTDIR)$(sysconfdir)/kbal/kbal.conf ] || \
@@ -273,7 +281,10 @@ $(BUILD)/man/%: docs/man/%.scd $(BUILD)/install-paths | $(DEPS_STAMP)
 	$(Q)sed 's|@SYSCONFDIR@|$(sysconfdir)|g;s|@DOCDIR@|$(docdir)|g' $< | scdoc > $@
 
 $(BUILD)/kbal.service: tools/install/kbal.service.in $(BUILD)/install-paths | $(BUILD)
-	$(Q)sed 's|@SBINDIR@|$(sbindir)|g;s|@SYSCONFDIR@|$(sysconfdir)|g' $< > $@
+	$(Q)sed 's|@SBINDIR@|$(sbindir)|g;s|@SYSCONFDIR@|$(sysconfdir)|g;s|@LOGDIR@|$(logdir)|g' $< > $@
+
+$(BUILD)/kbal.logrotate: tools/install/kbal.logrotate.in $(BUILD)/install-paths | $(BUILD)
+	$(Q)sed 's|@SBINDIR@|$(sbindir)|g;s|@LOGDIR@|$(logdir)|g' $< > $@
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/unit/*.d $(BUILD)/bpftest/*.d \
 	$(FUZZ_BUILD)/user/*.d $(FUZZ_BUILD)/fuzz/*.d)

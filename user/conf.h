@@ -206,6 +206,21 @@ struct kbal_conf {
 					   * apply it to proxied requests */
 	unsigned keepalive_timeout_ms;    /* KeepAliveTimeout: how long kbald waits for a
 					   * keep-alive client's next request, default 5000 */
+	/* logs (conf_log.c): CustomLog with its format (a nickname resolved),
+	 * LogFormat's nicknames, ErrorLog, LogLevel */
+	unsigned ncustomlog;
+	struct kbal_conf_customlog {
+		char path[256];
+		char format[1024];
+		int line;
+	} customlog[4];
+	unsigned nlogformat;
+	struct {
+		char nick[32];
+		char format[1024];
+	} logformat[16];
+	char errorlog[256];               /* "" stderr; a path, or syslog[:facility] */
+	int loglevel;                     /* LogLevel: enum kbal_log_level + 1, 0: not set */
 	unsigned splice;                  /* KbalSplice at server level */
 	int splice_set;
 	unsigned proxy_protocol;          /* KbalProxyProtocol at server level */

@@ -79,6 +79,10 @@ struct conf_keyword {
 extern const struct conf_keyword conf_kw_server[];   /* conf_server.c */
 extern const struct conf_keyword conf_kw_proxy[];    /* conf_proxy.c */
 extern const struct conf_keyword conf_kw_access[];   /* conf_access.c */
+extern const struct conf_keyword conf_kw_log[];      /* conf_log.c */
+
+/* CustomLog formats: nicknames resolved, each compiled (conf_log.c) */
+int conf_log_finish(struct conf_parser *p);
 
 /* the tables above, NULL-terminated, in the order they are searched
  * (conf_read.c); a name found in two would leave one handler unused */

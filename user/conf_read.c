@@ -24,6 +24,7 @@ const struct conf_keyword *const conf_keyword_tables[] = {
 	conf_kw_server,
 	conf_kw_proxy,
 	conf_kw_access,
+	conf_kw_log,
 	NULL
 };
 

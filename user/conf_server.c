@@ -453,7 +453,6 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KbalPersistFile",   C_SERVER,              1, 1,             kw_persist },
 	{ "Header",            C_SERVER,              3, 5,             kw_header },
 	/* only logging or error pages: nothing about what goes where */
-	{ "LogLevel",          C_SERVER | C_VHOST,    1, CONF_MAX_ARGS, kw_ignore },
 	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ "ServerTokens",      C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ "ServerSignature",   C_SERVER | C_VHOST,    1, 1,             kw_ignore },

@@ -22,6 +22,7 @@
 #define KBAL_CONN_T_H
 
 #include <stdint.h>
+#include "accesslog.h"
 #include "http.h"
 #include "kbal_shared.h"
 #include "lb.h"
@@ -69,6 +70,8 @@ struct kbal_first {
 				       * thread: the exchange waits */
 	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
 	uint8_t handler;              /* enum kbal_handler: what kbald answers itself */
+	uint16_t answered;            /* the status kbald answered itself, 0: none */
+	struct kbal_alog_req alog;    /* its request's part of the CustomLog line */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
 	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this exchange began */

@@ -19,6 +19,7 @@
 #include "flows.h"
 #include "handover.h"
 #include "log.h"
+#include "logs.h"
 #include "member.h"
 #include "splice_sockmap.h"
 
@@ -63,6 +64,10 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 		kbal_pool_forget(&d->pool, c->f->kept);
 		c->f->kept = NULL;
 	}
+	if (c->f)
+		kbal_logs_request(d, c, c->f->msg[DOWN].done || c->f->answered ? '-' : 'X');
+	else
+		kbal_logs_flow(d, c);
 	conn_account(d, c);
 	kbal_flows_delete(d, c);
 	/* the paths' part first: the packet path closes its frozen sockets

@@ -19,6 +19,7 @@
 #include "handover.h"
 #include "listener.h"
 #include "log.h"
+#include "logfile.h"
 #include "notify.h"
 #include "persist.h"
 #include "member.h"
@@ -63,6 +64,8 @@ static void on_signal(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 		if (si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1) {
 			if (!d->restarting)
 				restart_begin(d);
+		} else if (si.ssi_signo == SIGUSR2) {
+			kbal_logfiles_reopen();   /* logrotate moved them */
 		} else {
 			d->stop = 1;
 		}
@@ -86,7 +89,8 @@ static void on_auth(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 }
 
 /* SIGINT and SIGTERM stop, SIGHUP and SIGUSR1 (Apache's graceful)
- * restart in place: read from a signalfd in the loop */
+ * restart in place, SIGUSR2 opens the log files again: read from a
+ * signalfd in the loop */
 static int signals_init(struct kbal_daemon *d)
 {
 	sigset_t mask;
@@ -96,6 +100,7 @@ static int signals_init(struct kbal_daemon *d)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -18,6 +18,7 @@
 #define KBAL_DAEMON_H
 
 #include <stdint.h>
+#include "accesslog.h"
 #include "authcheck.h"
 #include "client_count.h"
 #include "conf.h"
@@ -108,6 +109,7 @@ struct kbal_daemon {
 	struct kbal_sockmap_state sm;
 	struct kbal_decide decide;  /* what the kernel may keep (decide.c) */
 	struct kbal_authcheck auth; /* the manager's slow access checks */
+	struct kbal_alog alog;      /* CustomLog files and formats (logs.c) */
 	struct kbal_packet_state pk;
 	int stop;
 	/* restart in place (SIGHUP, SIGUSR1; restart.c): the first

@@ -24,6 +24,7 @@
 #include "flows.h"
 #include "handover.h"
 #include "log.h"
+#include "logs.h"
 #include "manager.h"
 #include "metrics.h"
 #include "member.h"
@@ -68,6 +69,7 @@ void first_free(struct kbal_conn *c)
 		return;
 	if (c->f->authjob)
 		kbal_authjob_cancel(c->f->authjob);   /* freed when answered */
+	kbal_alog_release(&c->f->alog);
 	for (int i = 0; i < 2; i++)
 		if (c->f->out_owned[i])
 			free(c->f->out[i]);
@@ -103,6 +105,8 @@ void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
 	struct kbal_first *f = c->f;
 
 	c->local = 1;
+	/* its status, for the access log */
+	f->answered = len >= 12 && !memcmp(resp, "HTTP/1.", 7) ? (uint16_t)atoi(resp + 9) : 0;
 	f->len[DOWN] = f->fed[DOWN] = f->fwd[DOWN] = f->ready[DOWN] = 0;
 	f->out[DOWN] = resp;
 	f->out_len[DOWN] = len;
@@ -219,6 +223,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 	for (int i = 0; i < 2; i++)
 		if (f->out_owned[i])
 			free(f->out[i]);
+	kbal_alog_release(&f->alog);
 	memset(f, 0, offsetof(struct kbal_first, buf));
 	f->len[UP] = left;
 	kbal_http_init_request(&f->msg[UP], &d->conf->limits);
@@ -236,7 +241,7 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	uint32_t left = c->f->len[UP] - exch_request_end(c);
 
-
+	kbal_logs_request(d, c, '+');
 	if (c->served < UINT8_MAX)
 		c->served++;
 	/* an answer that took the route's cookie would be handed back again,
@@ -476,6 +481,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_header *h;
 	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len), last_balancer;
 
+	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
 	if (!h && rq->http_minor >= 1) {
 		exch_error(c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */

@@ -9,6 +9,7 @@
 #include "exchange.h"
 #include "handover.h"
 #include "log.h"
+#include "logs.h"
 #include "member.h"
 
 /* a first request body or response longer than this is not followed to
@@ -263,6 +264,7 @@ void handover_done(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	list_del(&c->node);
 	list_add_tail(&d->spliced, &c->node);
+	kbal_logs_request(d, c, '+');
 	first_free(c);
 	if (!c->pkt)
 		c->since = d->loop.now;   /* KeepAliveTimeout's clock (decide_timeouts()) */

@@ -24,6 +24,7 @@
 #include "flows.h"
 #include "handover.h"
 #include "log.h"
+#include "logs.h"
 #include "splice_packet.h"
 #include "splice_sockmap.h"
 
@@ -168,6 +169,7 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	kbal_flows_update(d, c, KBAL_FLOW_SPLICED);
 	list_del(&c->node);
 	list_add_tail(&d->pk.switching, &c->node);
+	kbal_logs_request(d, c, '+');
 	first_free(c);
 	log_debug("conn %p: joined packet by packet%s", (void *)c,
 		  pending ? ", before the response" : "");

@@ -328,6 +328,19 @@ static int cmd_restart(struct kbal_maps *m, char **argv __attribute__((unused)))
 	return 1;
 }
 
+/* SIGUSR2: kbald opens its log files again (after logrotate moved them) */
+static int cmd_reopen(struct kbal_maps *m, char **argv __attribute__((unused)))
+{
+	unsigned pid = m->meta->pid;
+
+	if (!pid || kill((pid_t)pid, SIGUSR2)) {
+		fprintf(stderr, "kbalctl: kbald (pid %u of %s): %s\n", pid, m->pin_dir,
+			pid ? strerror(errno) : "none");
+		return 1;
+	}
+	return 0;
+}
+
 /* a command: its name, its arguments, what it does; usage() is made
  * from this table, and a new command is one entry */
 static const struct command {
@@ -351,6 +364,7 @@ static const struct command {
 	  "add a member (http://IPv4-or-host[:PORT]) into a free slot of the\n"
 	  "           balancer's growth=, disabled (as the manager's Add New Worker)", cmd_add },
 	{ "restart", 0, 0, "", "restart kbald in place, keeping the connections", cmd_restart },
+	{ "reopen",  0, 0, "", "kbald opens its log files again (after logrotate)", cmd_reopen },
 };
 
 static void usage(FILE *out)

@@ -14,6 +14,8 @@
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
+#include "logfile.h"
+#include "logs.h"
 #include "notify.h"
 #include "takeover.h"
 
@@ -112,6 +114,10 @@ int main(int argc, char **argv)
 		log_err("not started: %s", strerror(-err));
 		return 1;
 	}
+	if (kbal_logs_open(&d, level == KBAL_DEBUG)) {
+		kbal_daemon_fini(&d);
+		return 1;
+	}
 	for (unsigned i = 0; i < conf.nlocation; i++) {
 		const struct kbal_conf_location *l = &conf.location[i];
 
@@ -125,5 +131,7 @@ int main(int argc, char **argv)
 	kbal_notify_ready(conf.nbalancers);
 	err = kbal_daemon_run(&d);
 	kbal_daemon_fini(&d);
+	kbal_log_to(NULL);
+	kbal_logfiles_close();
 	return err ? 1 : 0;
 }

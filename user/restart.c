@@ -20,6 +20,7 @@
 #include "handover.h"
 #include "listener.h"
 #include "log.h"
+#include "logfile.h"
 #include "manager.h"
 #include "member_add.h"
 #include "notify.h"
@@ -185,6 +186,7 @@ void restart_exec(struct kbal_daemon *d)
 					.fd = d->pk.p.ifs[i].link_fd[eg],
 					.ifindex = d->pk.p.ifs[i].ifindex, .egress = eg };
 	log_info("restarting: handing %u connection(s) to %s", t.nconns, d->exe);
+	kbal_logfiles_flush();   /* the next image opens the files again */
 	err = kbal_takeover_exec(&t, d->exe, d->argv);
 failed:
 	free(t.conns);

@@ -25,6 +25,7 @@ INSTALLED = {               # under DESTDIR, with make's default paths
     "usr/local/share/doc/kbal/README.md": 0o644,
     "usr/local/share/doc/kbal/configuration.md": 0o644,
     "usr/local/share/doc/kbal/operating.md": 0o644,
+    "etc/logrotate.d/kbal": 0o644,
 }
 
 
@@ -54,6 +55,16 @@ def test_install_unit_man_pages_and_uninstall():
         for path, mode in INSTALLED.items():
             check(path in got, "%s not installed; installed: %s" % (path, sorted(got)))
             eq(os.stat(os.path.join(d, path)).st_mode & 0o777, mode, "mode of " + path)
+        eq(os.stat(os.path.join(d, "var/log/kbal")).st_mode & 0o777, 0o750, "the log directory")
+        conf = open(os.path.join(d, "etc/kbal/kbal.conf")).read()
+        check("ErrorLog /var/log/kbal/error.log" in conf and
+              "CustomLog /var/log/kbal/access.log combined" in conf, "the logs in kbal.conf")
+        # logrotate reads the snippet (debug: nothing is rotated)
+        p = subprocess.run(["logrotate", "-d", os.path.join(d, "etc/logrotate.d/kbal")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        out = p.stdout.decode()
+        check(p.returncode == 0 and "/var/log/kbal/*.log" in out and "error" not in out.lower(),
+              "logrotate -d: %s" % out)
         # the installed binary, on the installed configuration
         p = subprocess.run([os.path.join(d, "usr/local/sbin/kbald"), "-t", "-f",
                             os.path.join(d, "etc/kbal/kbal.conf")], stdout=subprocess.PIPE,
@@ -94,7 +105,8 @@ def test_install_unit_man_pages_and_uninstall():
         out = make("uninstall", "DESTDIR=" + d)
         check("was edited: kept" in out, "uninstall's word on the edited kbal.conf: %r" % out)
         eq(files_under(d), {"etc/kbal/kbal.conf"}, "files left after uninstall")
-        shutil.copy(os.path.join(ROOT, "tools/install/kbal.conf"), conf)
+        with open(os.path.join(ROOT, "tools/install/kbal.conf")) as f, open(conf, "w") as out:
+            out.write(f.read().replace("@LOGDIR@", "/var/log/kbal"))
         make("uninstall", "DESTDIR=" + d)
         eq(files_under(d), set(), "files left after uninstall of an unedited kbal.conf")
     finally:

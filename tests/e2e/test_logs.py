@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""kbald's logs as an Apache configuration names them (issue 19):
+CustomLog lines in LogFormat's language for each request kbald decides and
+one for each flow the kernel carried when it ends, ErrorLog and LogLevel for
+kbald's own messages, the files opened again on SIGUSR2 / `kbalctl reopen`
+(logrotate's way), written by a thread of their own."""
+
+import os
+import re
+import shutil
+import tempfile
+
+from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until
+
+FMT = ('"%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D '
+       '%{BALANCER_WORKER_ROUTE}e %X %k %m %U%q %H"')
+Q = r'"((?:[^"\\]|\\.)*)"'     # a quoted field, with its \" escapes
+LINE = re.compile(r'^127\.0\.0\.1 - - \[[^]]+\] ' + Q + r' (\S+) (\S+) ' + Q + ' ' + Q +
+                  r' (\d+) (\S+) ([-+X]) (\d+) (\S+) (\S+) (\S+)$')
+
+
+def logs_conf(d, extra=""):
+    return EXAMPLE_CONF + "CustomLog %s/access.log %s\nErrorLog %s/error.log\n%s" % (
+        d, FMT, d, extra)
+
+
+def lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def test_access_and_error_log():
+    d = tempfile.mkdtemp(prefix="kbal-logs-")
+    try:
+        with Env(conf=logs_conf(d, "LogLevel info\n")) as env:
+            # kbald decides these: fresh connections, one with a Referer
+            # and a User-Agent with a quote in it
+            with env.connect() as c:
+                c.request("GET", "/a?x=1", headers=[("Referer", "http://r.test/"),
+                                                    ("User-Agent", 'ua "q"')])
+                eq(c.read_response().status, 200, "/a")
+            eq(env.get("/nothing-here", cookie="ROUTEID=route.9").status, 200, "/nothing-here")
+            # a kept-alive connection: kbald serves two, the kernel the rest
+            with env.connect() as c:
+                for i in range(6):
+                    eq(c.get("/k%d" % i, cookie="ROUTEID=route.1").status, 200, "/k%d" % i)
+            eq(env.get("/balancer-manager").status, 200, "the manager")
+            wait_until(lambda: any(" FLOW " in l or '"FLOW ' in l for l in lines(d + "/access.log")),
+                       5.0, "the flow's line")
+            got = [LINE.match(l) for l in lines(d + "/access.log")]
+            check(all(got), "a line that does not parse: %r" % lines(d + "/access.log"))
+            reqs = {m.group(1).split(" ")[1]: m for m in got if not m.group(1).startswith("FLOW")}
+            a = reqs.get("/a?x=1")
+            check(a, "no line for /a?x=1: %r" % lines(d + "/access.log"))
+            eq((a.group(1), a.group(2), a.group(4), a.group(5), a.group(10), a.group(11),
+                a.group(12)),
+               ("GET /a?x=1 HTTP/1.1", "200", "http://r.test/", 'ua \\"q\\"', "GET", "/a?x=1",
+                "HTTP/1.1"), "/a's line")
+            check(int(a.group(3)) > 0 and a.group(7) in ("1", "2") and a.group(8) == "+",
+                  "/a's bytes, route, connection: %r" % a.group(0))
+            eq((reqs["/k0"].group(8), reqs["/k0"].group(9), reqs["/k0"].group(7)),
+               ("+", "0", "1"), "/k0: kept alive, the first, on route 1")
+            eq(reqs["/k1"].group(9), "1", "/k1: the connection's second")
+            eq(reqs["/balancer-manager"].group(2), "200", "the manager's line")
+            check("/k3" not in reqs, "a request the kernel kept has no line of its own")
+            flows = [m for m in got if m.group(1).startswith("FLOW")]
+            eq(len(flows), 1, "flow lines: %r" % [m.group(0) for m in flows])
+            eq((flows[0].group(1), flows[0].group(7)), ("FLOW sockmap -", "1"),
+               "the flow's path and member")
+            check(int(flows[0].group(3)) > 4 * 20, "the flow's bytes: %r" % flows[0].group(0))
+            # the error log: httpd's line shape, at LogLevel info
+            err = lines(d + "/error.log")
+            check(any(re.match(r"^\[\w{3} \w{3} \d\d \d\d:\d\d:\d\d\.\d{6} \d{4}\] \[kbal:info\] "
+                               r"\[pid \d+\] ready: 1 balancer", l) for l in err),
+                  "the error log: %r" % err[:5])
+            check("ready:" not in env.kbald_stderr(), "stderr after ErrorLog")
+            # logrotate: move both, then reopen
+            os.rename(d + "/access.log", d + "/access.log.1")
+            os.rename(d + "/error.log", d + "/error.log.1")
+            env.kbalctl("reopen")
+            wait_until(lambda: os.path.exists(d + "/access.log") and
+                       os.path.exists(d + "/error.log"), 5.0, "the files opened again")
+            eq(env.get("/after-rotate").status, 200, "a request after the rotation")
+            wait_until(lambda: any("/after-rotate" in l for l in lines(d + "/access.log")), 5.0,
+                       "a line in the new access.log")
+            check(not any("/after-rotate" in l for l in lines(d + "/access.log.1")),
+                  "a line in the rotated file after the reopen")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_loglevel_and_errors():
+    d = tempfile.mkdtemp(prefix="kbal-logs-")
+    try:
+        # LogLevel warn (Debian's): kbald's info lines are not written
+        with Env(conf=logs_conf(d, "LogLevel warn mod_proxy:debug\n")) as env:
+            eq(env.get("/x").status, 200, "a request")
+        err = lines(d + "/error.log")
+        check(not any("[kbal:info]" in l for l in err), "info lines at LogLevel warn: %r" % err)
+        # configuration errors name file and line
+        from kbaltest import run_kbald
+        base = EXAMPLE_CONF.replace("{listen}", "18099").replace("{b1}", "18098").replace(
+            "{b2}", "18097")
+        for extra, want in (("CustomLog |/usr/bin/rotatelogs combined\n", "piped logs"),
+                            ("CustomLog logs/access.log combined\n", "absolute path"),
+                            ('CustomLog /tmp/x.log "%h %Z"\n', "%Z is not supported"),
+                            ("LogLevel loud\n", "LogLevel requires level keyword"),
+                            ("CustomLog /tmp/x.log combined env=!nolog\n", "conditions")):
+            with open(d + "/t.conf", "w") as f:
+                f.write(base + extra)
+            rc, out = run_kbald(["-t", "-f", d + "/t.conf"])
+            check(rc == 1 and want in out and re.search(r"t\.conf:\d+: ", out),
+                  "kbald -t on %r: %r" % (extra, out))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

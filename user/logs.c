@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* logs.c - ErrorLog, LogLevel and the CustomLog lines (logs.h). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "conn.h"
+#include "daemon.h"
+#include "log.h"
+#include "logfile.h"
+#include "logs.h"
+#include "splice_sockmap.h"
+
+int kbal_logs_open(struct kbal_daemon *d, int verbose)
+{
+	const struct kbal_conf *conf = d->conf;
+	struct kbal_alog *a = &d->alog;
+	char err[512];
+
+	if (conf->loglevel && !verbose)
+		kbal_log_level = conf->loglevel - 1;
+	if (conf->errorlog[0]) {
+		struct kbal_logfile *f = kbal_logfile_open(conf->errorlog, err, sizeof(err));
+
+		if (!f) {
+			log_err("ErrorLog %s", err);
+			return -1;
+		}
+		kbal_log_to(f);
+	}
+	memset(a, 0, sizeof(*a));
+	for (unsigned i = 0; i < conf->ncustomlog; i++) {
+		const struct kbal_conf_customlog *l = &conf->customlog[i];
+
+		if (kbal_alog_compile(l->format, &a->fmt[i], a->hdrs, &a->nhdrs, err, sizeof(err))) {
+			log_err("%s:%d: CustomLog %s: %s", conf->file, l->line, l->path, err);
+			return -1;
+		}
+		a->file[i] = kbal_logfile_open(l->path, err, sizeof(err));
+		if (!a->file[i]) {
+			log_err("%s:%d: CustomLog %s", conf->file, l->line, err);
+			return -1;
+		}
+		a->n++;
+	}
+	return 0;
+}
+
+void kbal_logs_capture(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (d->alog.n && !c->f->alog.mem &&
+	    kbal_alog_capture(&d->alog, &c->f->msg[UP], c->f->buf[UP], &c->f->alog))
+		log_debug("conn %p: no memory for its access log line", (void *)c);
+}
+
+/* CLOCK_REALTIME of a CLOCK_MONOTONIC time */
+static uint64_t wall(const struct kbal_daemon *d, uint64_t mono)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return now - (d->loop.now > mono ? d->loop.now - mono : 0);
+}
+
+static void member_part(const struct kbal_daemon *d, const struct kbal_conn *c,
+			struct kbal_alog_rec *r)
+{
+	if (c->member >= 0) {
+		const struct kbal_member *m = &d->maps.members[c->member];
+
+		r->member = m->url;
+		r->route = m->route;
+		r->balancer = d->maps.balancers[m->balancer].name;
+	}
+	r->client_addr = c->key.client_addr;
+	r->client_port = ntohs(c->key.client_port);
+	r->local_port = c->key.listen_port;
+	r->server = d->conf->server_name;
+}
+
+/* the answer's head, as kbald wrote it: its own reply's (out[DOWN] holds
+ * it with its body), or the member's (rewritten, or as it came) */
+static uint64_t head_written(const struct kbal_first *f)
+{
+	if (f->answered && f->out[DOWN]) {
+		const char *e = memmem(f->out[DOWN], f->out_len[DOWN], "\r\n\r\n", 4);
+
+		return e ? (uint64_t)(e + 4 - f->out[DOWN]) : f->out_len[DOWN];
+	}
+	return f->out[DOWN] ? f->out_len[DOWN] : f->msg[DOWN].head_len;
+}
+
+void kbal_logs_request(struct kbal_daemon *d, struct kbal_conn *c, char conn_status)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_alog_rec r = { 0 };
+	uint64_t out, head;
+
+	if (!f || !f->alog.mem)
+		return;
+	if (d->alog.n) {
+		member_part(d, c, &r);
+		r.rq = &f->alog;
+		r.start_ns = wall(d, f->rq_start ? f->rq_start : d->loop.now);
+		r.duration_ns = f->rq_start && d->loop.now > f->rq_start ? d->loop.now - f->rq_start : 0;
+		r.status = f->answered ? f->answered :
+			   f->msg[DOWN].head_done ? f->msg[DOWN].status : 0;
+		out = c->wr[CLIENT] - f->exch_wr;
+		head = head_written(f);
+		r.bytes_out = out;
+		r.body = r.status && out > head ? out - head : 0;
+		r.bytes_in = c->rd[CLIENT] - f->exch_rd;
+		r.session_route = f->route[0] ? f->route : NULL;
+		r.sticky = c->balancer >= 0 && d->maps.balancers[c->balancer].sticky[0] ?
+			   d->maps.balancers[c->balancer].sticky : NULL;
+		r.route_changed = c->changed;
+		if (f->host[0])
+			r.server = f->host;
+		r.conn_status = r.status ? conn_status : 'X';
+		r.keepalive = c->served;
+		kbal_alog_write(&d->alog, &r);
+	}
+	kbal_alog_release(&f->alog);
+}
+
+void kbal_logs_flow(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_alog_rec r = { 0 };
+	uint64_t sent, recvd;
+
+	if (!d->alog.n || c->f || (c->phase[UP] < P_SPLICED && !c->pkt))
+		return;
+	member_part(d, c, &r);
+	r.flow_path = c->pkt ? "packet" : c->phase[UP] == P_RELAY || c->phase[DOWN] == P_RELAY ?
+		      "copy" : "sockmap";
+	r.start_ns = wall(d, c->since ? c->since : d->loop.now);
+	r.duration_ns = c->since && d->loop.now > c->since ? d->loop.now - c->since : 0;
+	/* what the member's side carried, as its counters will have it */
+	if (c->pkt || c->reused) {
+		r.bytes_in = c->pkt ? c->pkt_bytes[UP] : c->wr[MEMBER];
+		r.bytes_out = c->pkt ? c->pkt_bytes[DOWN] : c->rd[MEMBER];
+	} else if (c->fd[MEMBER] >= 0 && kbal_sock_counts(c->fd[MEMBER], &sent, &recvd) == 0) {
+		r.bytes_in = sent;
+		r.bytes_out = recvd;
+	}
+	r.body = r.bytes_out;
+	r.conn_status = '-';
+	r.keepalive = c->served;
+	kbal_alog_write(&d->alog, &r);
+}
