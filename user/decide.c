@@ -544,6 +544,18 @@ static int answer_delivered(const struct kbal_conn *c, uint64_t *acked)
 	return outq == 0 && sent >= c->base[CLIENT] + c->wr[CLIENT] + (member_recvd - c->rd[MEMBER]);
 }
 
+/* Has mark (bytes a connection moved) stood still for to_ns? Counted from
+ * the first look that saw it where it is (c->stall) */
+static int still(struct kbal_daemon *d, struct kbal_conn *c, uint64_t mark, uint64_t to_ns)
+{
+	if (!c->stall.at || mark != c->stall.acked) {
+		c->stall.acked = mark;
+		c->stall.at = d->loop.now;
+		return 0;
+	}
+	return ago(d, c->stall.at) >= to_ns;
+}
+
 /* The member's whole answer is the kernel's to deliver (in the client's
  * psock and send queue), and the client takes none of it: httpd gives up a
  * write to the client after Timeout without progress, and so does kbald,
@@ -553,12 +565,7 @@ static int answer_delivered(const struct kbal_conn *c, uint64_t *acked)
 static int client_stalled(struct kbal_daemon *d, struct kbal_conn *c, uint64_t acked,
 			  uint64_t to_ns)
 {
-	if (!c->stall.at || acked != c->stall.acked) {
-		c->stall.acked = acked;
-		c->stall.at = d->loop.now;
-		return 0;
-	}
-	if (ago(d, c->stall.at) < to_ns)
+	if (!still(d, c, acked, to_ns))
 		return 0;
 	log_info("a client took nothing of its answer for Timeout (the kernel carried it): closed");
 	conn_abort(d, c);
@@ -663,12 +670,7 @@ static int tunnel_clock(struct kbal_daemon *d, struct kbal_conn *c)
 	    c->phase[UP] < P_SPLICED || c->phase[DOWN] < P_SPLICED ||
 	    kbal_sock_received(c->fd[CLIENT], &a) || kbal_sock_received(c->fd[MEMBER], &b))
 		return 0;
-	if (!c->stall.at || a + b != c->stall.acked) {
-		c->stall.acked = a + b;
-		c->stall.at = d->loop.now;
-		return 0;
-	}
-	if (ago(d, c->stall.at) < to_ns)
+	if (!still(d, c, a + b, to_ns))
 		return 0;
 	log_info("a tunnel (Upgrade) carried nothing either way for Timeout: closed");
 	conn_close(d, c);

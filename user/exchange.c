@@ -348,6 +348,17 @@ static int authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kb
 	return r;
 }
 
+/* a page kbald made (malloc'd), or 500 when err says it could not */
+static void exch_page(struct kbal_conn *c, int err, char *page, size_t len, int keep)
+{
+	if (err)
+		exch_error(c, 500);
+	else if (keep)
+		exch_reply_keep(c, page, len, 1);
+	else
+		exch_reply(c, page, len, 1);
+}
+
 /* the manager's answer: what the request changed (or why not), then the
  * page (manager_form.h) */
 static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
@@ -394,14 +405,7 @@ static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
 	      xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :
 	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
 				keep, &page, &len);
-	if (err) {
-		exch_error(c, 500);
-		return;
-	}
-	if (keep)
-		exch_reply_keep(c, page, len, 1);
-	else
-		exch_reply(c, page, len, 1);
+	exch_page(c, err, page, len, keep);
 }
 
 /* A request for the manager: answered once its body (a POST's fields, a
@@ -434,7 +438,7 @@ static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
 static void metrics_request(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_http_msg *rq = &c->f->msg[UP];
-	int keep = local_keeps(c);
+	int keep = local_keeps(c), err;
 	char *page;
 	size_t len;
 
@@ -443,14 +447,8 @@ static void metrics_request(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	}
 	kbal_flows_flush(d);
-	if (kbal_metrics_response(d, keep, &page, &len)) {
-		exch_error(c, 500);
-		return;
-	}
-	if (keep)
-		exch_reply_keep(c, page, len, 1);
-	else
-		exch_reply(c, page, len, 1);
+	err = kbal_metrics_response(d, keep, &page, &len);
+	exch_page(c, err, page, len, keep);
 }
 
 /* what kbald answers itself, once its access rules let the client in */

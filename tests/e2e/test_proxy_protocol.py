@@ -78,3 +78,67 @@ def test_one_balancer_only():
                    "what the api member got, each with its client")
         eq(len(env.backend_log(2)), 7, "the app member's requests (no header)")
         eq(env.member(1)["idle"], 0, "api member: connections kept")
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+user root;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ }}
+http {{
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    log_format pp '$proxy_protocol_addr:$proxy_protocol_port $request';
+    access_log {d}/access.log pp;
+    server {{
+        listen 127.0.0.1:{port} proxy_protocol;
+        location / {{ return 200 "pp=$proxy_protocol_addr:$proxy_protocol_port\\n"; }}
+    }}
+}}
+"""
+
+
+def test_nginx_member_reads_the_header():
+    # a member that parses the PROXY protocol as deployed: Debian's nginx
+    # with `listen ... proxy_protocol`, which refuses a connection without
+    # a valid header; both versions, kept-alive clients the kernel carries
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from apache import port_open
+    from kbaltest import LIVE_PROCS, stop_proc, wait_until
+    for version in ("v1", "v2"):
+        conf = EXAMPLE_CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
+        conf = kernel_keeps_unrouted(conf) + "KbalProxyProtocol %s\n" % version
+        d = tempfile.mkdtemp(prefix="kbal-nginx-")
+        nginx = None
+        try:
+            with Env(conf=conf, backends=(), kbald=False) as env:
+                with open(d + "/nginx.conf", "w") as f:
+                    f.write(NGINX_CONF.format(d=d, port=env.ports["b1"]))
+                nginx = subprocess.Popen(["nginx", "-c", d + "/nginx.conf"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                LIVE_PROCS.append(nginx)
+                wait_until(lambda: port_open(env.ports["b1"]), 10.0, "nginx listening")
+                env._start_kbald()
+                with env.connect() as c:
+                    for k in range(6):
+                        r = c.get("/pp%d" % k)
+                        eq((r.status, r.text), (200, "pp=%s\n" % client_of(c)),
+                           "%s: request %d, as nginx read its PROXY header" % (version, k + 1))
+                    me = client_of(c)
+                kept = env.stats()["sk_kept"]
+                check(kept >= 3, "%s: requests the kernel kept: %d" % (version, kept))
+            log = open(d + "/access.log").read().splitlines()
+            eq(log, ["%s GET /pp%d HTTP/1.1" % (me, k) for k in range(6)],
+               "%s: nginx's access log" % version)
+        finally:
+            if nginx is not None:
+                stop_proc(nginx)
+            shutil.rmtree(d, ignore_errors=True)
