@@ -207,12 +207,21 @@ static int member_open(struct kbal_daemon *d, struct kbal_conn *c)
 	return err;
 }
 
-/* A member failed the request: Apache's maxattempts failovers at most,
- * then 503. 1: the answer is given. */
+/* A member (c->member) failed the request: Apache's maxattempts failovers
+ * at most, then 503. One that ignores errors (+I) stays usable, and
+ * proxy_handler() tries another only for a member that is not: its 503 at
+ * once. 1: the answer is given. */
 static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
 	uint32_t max = __atomic_load_n(&b->max_attempts, __ATOMIC_ACQUIRE);
+
+	if (c->member >= 0 && (d->maps.members[c->member].status & KBAL_ST_IGNORE_ERR)) {
+		log_info("balancer://%s: member %s failed the request and ignores errors "
+			 "(status I): 503, as Apache", b->name, d->maps.members[c->member].url);
+		exch_error(c, 503);
+		return 1;
+	}
 
 	if (++c->f->failovers <= max)
 		return 0;

@@ -81,7 +81,7 @@ def test_standby_of_a_set_before_the_next_set():
         theirs, ours = both(env, aport, lambda p, t: members(p, t, 6))
         eq(theirs, [2] * 6, "Apache: lbset 0's standby")
         eq(ours, theirs, "kbal against Apache")
-        # kbal's set: the kernel keeps them (WAS2 is the one candidate)
+        # again, the balancer's state as both left it
         theirs, ours = both(env, aport, lambda p, t: members(p, t, 6))
         eq(ours, theirs, "kbal against Apache, again")
 
@@ -99,6 +99,23 @@ def test_spares_stand_in_one_for_one():
         theirs, ours = both(env, aport, lambda p, t: members(p, t, 8))
         eq(theirs, [2, 3] * 4, "Apache: WAS2 and the first spare")
         eq(ours, theirs, "kbal against Apache")
+
+
+def test_sole_member_beside_an_idle_spare():
+    # a spare with no member of its set down stands in for none: WAS1 is the
+    # one candidate (decide_sole), so the kernel keeps a kept-alive client's
+    # requests without a route (no route=: no cookie to set either)
+    c = conf(["BalancerMember http://127.0.0.1:{b1}",
+              "BalancerMember http://127.0.0.1:{b2} status=+R",
+              "BalancerMember http://127.0.0.1:{b3} lbset=1"])
+    with Env(conf=c, backends=(1, 2, 3)) as env, apache_beside(env) as aport:
+        theirs, ours = both(env, aport, lambda p, t: members(p, t, 8))
+        eq(theirs, [1] * 8, "Apache: WAS1 only")
+        eq(ours, theirs, "kbal against Apache")
+        check(env.stats()["sk_kept"] >= 5, "requests the kernel kept: %d" % env.stats()["sk_kept"])
+        # WAS1 disabled: the spare stands in, WAS3 (lbset 1) still idle
+        env.kbalctl("set", "mycluster", env.member_url(1) + "/", "status=+D")
+        eq(members(env.port, "d", 4), [2] * 4, "the spare for disabled WAS1")
 
 
 def test_sets_and_spares_with_every_member_down():
@@ -191,6 +208,41 @@ def test_forcerecovery_off():
     theirs, ours = recovery("Off")
     eq(theirs, [(503, None)] * 3, "Apache: 503 until retry=")
     eq(ours, theirs, "kbal against Apache")
+
+
+def test_ignore_errors_member_fails_alone():
+    # a member with status=+I that refuses its connection stays usable, so
+    # Apache's proxy_handler() tries no other: its 503, and the next request
+    # goes on by byrequests
+    c = conf(["BalancerMember http://127.0.0.1:{b1} route=1 status=+I",
+              "BalancerMember http://127.0.0.1:{b2} route=2"])
+    with Env(conf=c, backends=(2,)) as env, apache_beside(env) as aport:
+        def run(port, tag):
+            return [(r.status, r.header("X-Backend")) for r in
+                    (get(port, "/%s%d" % (tag, i)) for i in range(4))]
+        theirs, ours = both(env, aport, run)
+        eq(theirs, [(503, None), (200, "WAS2")] * 2, "Apache: WAS1's 503s")
+        eq(ours, theirs, "kbal against Apache")
+        eq(env.member(1)["status"] & ST_ERROR, 0, "WAS1 never in error")
+
+
+def test_nofailover():
+    # proxy_balancer_pre_request(): nofailover=On and a route that names a
+    # member of the balancer, unusable: 503, even with timeout= (no wait);
+    # a route that names none, or no route: the lbmethod's pick
+    c = conf(["BalancerMember http://127.0.0.1:{b1} route=1 status=+D",
+              "BalancerMember http://127.0.0.1:{b2} route=2"], "nofailover=On timeout=3")
+    with Env(conf=c) as env, apache_beside(env) as aport:
+        def run(port, tag):
+            t0 = time.monotonic()
+            out = [(r.status, r.header("X-Backend")) for r in
+                   (get(port, "/%s" % tag, cookie=ck) for ck in
+                    ("ROUTEID=route.1", "ROUTEID=route.9", None, "ROUTEID=route.2"))]
+            return out, time.monotonic() - t0 < 2
+        theirs, ours = both(env, aport, run)
+        eq(theirs, ([(503, None), (200, "WAS2"), (200, "WAS2"), (200, "WAS2")], True),
+           "Apache: 503 for route 1 at once")
+        eq(ours, theirs, "kbal against Apache")
 
 
 def test_failonstatus():
