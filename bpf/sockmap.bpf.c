@@ -333,6 +333,11 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	/* Apache's "Elected": every request routed to the member (kbald adds
 	 * its own atomically too: the array is shared) */
 	__sync_fetch_and_add(&((struct kbal_member *)m)->elected, 1);
+	/* a sticky request moves byrequests' lbstatus in Apache (every usable
+	 * member gains its factor, this one pays the total): kbald weighs
+	 * these in before its next pick */
+	if (route > 0)
+		__sync_fetch_and_add(&((struct kbal_member *)m)->sticky_kept, 1);
 	kbal_stat_add(KBAL_STAT_SK_KEPT, 1);
 	st->stage = KBAL_SKS_IDLE;
 	if (p->cl) {

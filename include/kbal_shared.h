@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 11
+#define KBAL_LAYOUT_VERSION 12
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -55,6 +55,8 @@ enum kbal_member_status {
 	KBAL_ST_HOT_STANDBY  = 1u << 3, /* H: used only when no other is usable */
 	KBAL_ST_DRAIN        = 1u << 4, /* N: only sticky requests */
 	KBAL_ST_IGNORE_ERR   = 1u << 5, /* I: errors never set E */
+	KBAL_ST_SPARE        = 1u << 6, /* R: hot spare, stands in for an
+					 * unusable member of its lbset */
 };
 
 enum kbal_lbmethod {
@@ -70,6 +72,11 @@ enum kbal_balancer_flags {
 	KBAL_BF_SPLICE_SET = 1u << 1, /* KbalSplice given: splice is asked for
 				       * by name (unset, it reads packet and means
 				       * sockmap for keep-alive connections) */
+	KBAL_BF_NO_RECOVERY = 1u << 3, /* forcerecovery=Off: with every member
+				       * in error, 503 until a retry= ends */
+	KBAL_BF_FAIL_TIMEOUT = 1u << 4, /* failontimeout=On: a member that keeps
+				       * an answer waiting for its timeout
+				       * enters the error state */
 };
 
 /* kbal_meta[0]: what wrote these maps. */
@@ -96,7 +103,9 @@ struct kbal_balancer {
 	__u32 nmembers;                /* its members are contiguous: first_member
 					* to first_member + nmembers - 1; written
 					* last when a member is added (release) */
-	__u32 timeout_ms;              /* connect timeout to a member */
+	__u32 timeout_ms;              /* timeout=: how long a request waits for a
+					* usable member when there is none (Apache's
+					* find_best_worker), 0: not at all (503) */
 	__u32 splice;                  /* enum kbal_splice_mode */
 	__u32 gen;                     /* bumped by whatever changes a member's
 					* status (kbald, the manager, kbalctl): a
@@ -134,12 +143,14 @@ struct kbal_member {
 	__be32 addr;                   /* IPv4, network order */
 	__u16 port;                    /* host order, readable in dumps */
 	__u16 lbset;                   /* lower sets are tried first */
-	__u32 loadfactor;              /* 1..100 */
+	__u32 lbfactor;                /* loadfactor= in hundredths, as Apache's
+					* lbfactor: 100..10000 (1.5 is 150) */
 	__u32 retry_sec;               /* how long E lasts */
 	__u32 connect_timeout_ms;      /* connectiontimeout= / timeout= */
 	__u32 idle;                    /* kept-alive connections in its pool now */
 	__u64 error_until_ns;          /* CLOCK_MONOTONIC end of E */
-	__s64 lbstatus;                /* byrequests/bytraffic running score */
+	__s64 lbstatus;                /* byrequests/bybusyness running score, in
+					* lbfactor units (Apache's) */
 	__u64 elected;                 /* requests routed here */
 	__u64 busy;                    /* connections open to it now */
 	__u64 bytes_to;                /* bytes sent to it (ended flows + first req) */
@@ -149,8 +160,19 @@ struct kbal_member {
 	char  redirect[KBAL_ROUTE_LEN];/* redirect=: a sticky request for this member
 					* when it is unusable goes to the member of
 					* this route (Apache's route redirection) */
+	__u64 sticky_kept;             /* requests its sticky route sent here that
+					* the kernel kept (the stream parser adds);
+					* kbald weighs them into lbstatus as Apache
+					* weighs a sticky request */
+	__u32 timeout_ms;              /* timeout=: how long it may keep an answer
+					* waiting, 0: Timeout / ProxyTimeout */
+	__u32 flags;                   /* enum kbal_member_flags */
 };
-_Static_assert(sizeof(struct kbal_member) == 224, "ABI kbal_member");
+_Static_assert(sizeof(struct kbal_member) == 240, "ABI kbal_member");
+
+enum kbal_member_flags {
+	KBAL_MF_KEEPALIVE = 1u << 0,   /* keepalive=On: SO_KEEPALIVE on its connections */
+};
 
 /* kbal_members_conf[i]: what the configuration kbald loaded says of
  * kbal_members[i], where an operator may change it at run time (the
@@ -159,7 +181,7 @@ _Static_assert(sizeof(struct kbal_member) == 224, "ABI kbal_member");
  * keeps the changes. Written at start-up, and when a member is added. */
 struct kbal_member_conf {
 	__u32 status;                  /* KBAL_ST_* but E */
-	__u32 loadfactor;
+	__u32 lbfactor;                /* hundredths, as kbal_member's */
 	__u32 lbset;
 	__u32 flags;                   /* enum kbal_member_conf_flags */
 	char  route[KBAL_ROUTE_LEN];

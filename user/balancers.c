@@ -41,12 +41,14 @@ static void member_load(struct kbal_daemon *d, unsigned b, const struct kbal_con
 	m->addr = cm->addr.sin_addr.s_addr;
 	m->port = ntohs(cm->addr.sin_port);
 	m->lbset = cm->lbset;
-	m->loadfactor = cm->loadfactor ?: 1;
+	m->lbfactor = cm->lbfactor ?: 100;
 	m->retry_sec = cm->retry_sec;
 	m->connect_timeout_ms = cm->connect_timeout_ms;
+	m->timeout_ms = cm->timeout_ms;
+	m->flags = cm->keepalive ? KBAL_MF_KEEPALIVE : 0;
 	/* what run-time changes are told from (kbal_shared.h) */
 	d->maps.members_conf[nm] = (struct kbal_member_conf){
-		.status = m->status & ~KBAL_ST_ERROR, .loadfactor = m->loadfactor,
+		.status = m->status & ~KBAL_ST_ERROR, .lbfactor = m->lbfactor,
 		.lbset = m->lbset,
 	};
 	memcpy(d->maps.members_conf[nm].route, m->route, sizeof(m->route));
@@ -71,7 +73,7 @@ int balancers_load(struct kbal_daemon *d)
 		mb->flags = cb->flags;
 		mb->first_member = nm;
 		mb->nmembers = cb->nmembers;
-		mb->timeout_ms = cb->timeout_ms ?: conf->timeout_ms;
+		mb->timeout_ms = cb->timeout_ms;   /* waiting for a member: 0 none */
 		mb->splice = cb->splice;
 		if (cb->splice_set)
 			mb->flags |= KBAL_BF_SPLICE_SET;

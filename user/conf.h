@@ -32,11 +32,16 @@ struct kbal_conf_member {
 	struct sockaddr_in addr;          /* resolved at load time */
 	char route[KBAL_ROUTE_LEN];
 	char redirect[KBAL_ROUTE_LEN];    /* redirect=: route redirection, "" none */
-	unsigned loadfactor;              /* 1..100, default 1 */
+	unsigned lbfactor;                /* loadfactor= in hundredths (Apache's
+					   * lbfactor): 100..10000, default 100 */
 	unsigned lbset;                   /* default 0 */
 	unsigned retry_sec;               /* default 60 */
 	unsigned status;                  /* initial KBAL_ST_* from status=+D etc. */
-	unsigned connect_timeout_ms;      /* connectiontimeout=, else timeout=, else balancer's */
+	unsigned connect_timeout_ms;      /* connectiontimeout=, else timeout=, else
+					   * Timeout / ProxyTimeout (Apache's order) */
+	unsigned timeout_ms;              /* timeout= (whole seconds): how long the member
+					   * may keep an answer waiting, 0: Timeout */
+	int keepalive;                    /* keepalive=On: SO_KEEPALIVE */
 	unsigned reuse;                   /* keep connections for later requests: disablereuse=Off
 					   * (the default) or enablereuse=On */
 	unsigned pool_max;                /* max=: idle connections kept, default KBAL_POOL_MAX */
@@ -52,14 +57,22 @@ struct kbal_conf_member {
  * kernel's TCP_CA_NAME_MAX, with its NUL) */
 #define KBAL_CC_LEN 16
 
+#define KBAL_FAILONSTATUS_MAX 16
+
 struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
 	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */
 	char sticky[KBAL_ROUTE_LEN];      /* stickysession= (first name if "A|B"), "" none */
 	char nonce[40];                   /* ProxySet nonce= (the manager's), "" unset */
 	int nonce_none;                   /* nonce=None: the manager changes nothing */
-	unsigned flags;                   /* KBAL_BF_NOFAILOVER */
-	unsigned timeout_ms;              /* ProxySet timeout= (s), default ProxyTimeout/Timeout 60 s */
+	unsigned flags;                   /* enum kbal_balancer_flags: KBAL_BF_NOFAILOVER,
+					   * _NO_RECOVERY, _FAIL_TIMEOUT */
+	unsigned timeout_ms;              /* timeout= (whole seconds): how long a request
+					   * waits for a usable member, 0 (the default):
+					   * not at all, 503 at once */
+	unsigned short failonstatus[KBAL_FAILONSTATUS_MAX]; /* failonstatus=: an answer
+					   * of one of these puts its member in error */
+	unsigned nfailonstatus;
 	unsigned splice;                  /* enum kbal_splice_mode, inherits server's KbalSplice;
 					   * default packet */
 	int splice_set;                   /* KbalSplice given (here or at server level); 0: the

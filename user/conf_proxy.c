@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include "conf_parse.h"
+#include "lb.h"
 
 static int is_balancer_url(const char *s)
 {
@@ -64,10 +65,17 @@ static int m_route(struct conf_parser *p, void *obj, const struct conf_param *pd
 	return conf_copy(p, dst, KBAL_ROUTE_LEN, val, label);
 }
 
+/* loadfactor=N[.DD]: Apache 2.4 keeps hundredths, (int)(N.DD * 100.0) */
 static int m_loadfactor(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
 			const char *val, const char *label)
 {
-	return conf_parse_uint(p, label, val, 1, 100, &((struct kbal_conf_member *)obj)->loadfactor);
+	int lf = kbal_lbfactor_parse(val);
+
+	if (lf < 0)
+		return perr(p, "%s: must be a number from 1 to 100 (hundredths count, as "
+			    "Apache's: 1.5, 2.25)", label);
+	((struct kbal_conf_member *)obj)->lbfactor = lf;
+	return 0;
 }
 
 static int m_lbset(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
@@ -82,13 +90,16 @@ static int m_retry(struct conf_parser *p, void *obj, UNUSED const struct conf_pa
 	return conf_parse_uint(p, label, val, 0, 86400, &((struct kbal_conf_member *)obj)->retry_sec);
 }
 
-/* httpd's status=: [+|-]LETTER..., the sign holding until the next one */
+/* httpd's status=: [+|-]LETTER..., the sign holding until the next one.
+ * C (a failed health check) is mod_proxy_hcheck's, which kbal does not
+ * have: refused rather than read as a D nothing would ever clear. */
 static int m_status(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
 		    const char *val, const char *label)
 {
 	static const struct { char letter; unsigned bit; } st[] = {
 		{ 'D', KBAL_ST_DISABLED }, { 'S', KBAL_ST_STOPPED }, { 'E', KBAL_ST_ERROR },
 		{ 'H', KBAL_ST_HOT_STANDBY }, { 'N', KBAL_ST_DRAIN }, { 'I', KBAL_ST_IGNORE_ERR },
+		{ 'R', KBAL_ST_SPARE },
 	};
 	struct kbal_conf_member *m = obj;
 	int add = 1;
@@ -98,10 +109,13 @@ static int m_status(struct conf_parser *p, void *obj, UNUSED const struct conf_p
 
 		if (*s == '+' || *s == '-')
 			add = *s++ == '+';
+		if (toupper((unsigned char)*s) == 'C')
+			return perr(p, "%s: C is the state of mod_proxy_hcheck's health checks, "
+				    "which kbal does not have (D disables a member)", label);
 		while (i < ARRAY_SIZE(st) && st[i].letter != toupper((unsigned char)*s))
 			i++;
 		if (i == ARRAY_SIZE(st))
-			return perr(p, "%s: status is [+|-]LETTER..., LETTER one of D S E H N I", label);
+			return perr(p, "%s: status is [+|-]LETTER..., LETTER one of D S E H R N I", label);
 		if (add)
 			m->status |= st[i].bit;
 		else
@@ -110,7 +124,21 @@ static int m_status(struct conf_parser *p, void *obj, UNUSED const struct conf_p
 	return 0;
 }
 
-/* connectiontimeout= wins over timeout=, whatever their order */
+/* whole seconds, as Apache's atoi() reads timeout= (a unit after the
+ * number would be ignored there: refused here) */
+static int parse_seconds(struct conf_parser *p, const char *label, const char *val, unsigned *ms)
+{
+	unsigned s;
+
+	if (conf_parse_uint(p, label, val, 1, 86400, &s))
+		return perr(p, "%s: whole seconds from 1 to 86400, as Apache reads it", label);
+	*ms = s * 1000;
+	return 0;
+}
+
+/* timeout=: how long the member may keep an answer waiting (Apache's
+ * socket timeout towards it), and its connect timeout unless
+ * connectiontimeout= (which wins, whatever the order) gives one */
 static int m_timeout(struct conf_parser *p, void *obj, const struct conf_param *pd,
 		     const char *val, const char *label)
 {
@@ -118,12 +146,21 @@ static int m_timeout(struct conf_parser *p, void *obj, const struct conf_param *
 	int connect = !strcmp(pd->name, "connectiontimeout");
 	unsigned ms;
 
-	if (conf_parse_time(p, label, val, &ms))
+	if (connect ? conf_parse_time(p, label, val, &ms) : parse_seconds(p, label, val, &ms))
 		return -1;
+	if (!connect)
+		m->timeout_ms = ms;
 	if (connect || !p->ctimeout_set)
 		m->connect_timeout_ms = ms;
 	p->ctimeout_set |= connect;
 	return 0;
+}
+
+/* keepalive=On: TCP keep-alive probes on its connections (SO_KEEPALIVE) */
+static int m_keepalive(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		       const char *val, const char *label)
+{
+	return conf_parse_onoff(p, label, val, &((struct kbal_conf_member *)obj)->keepalive);
 }
 
 static int m_pool_max(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
@@ -168,12 +205,13 @@ static const struct conf_param member_params[] = {
 	{ "min",               conf_pm_num },
 	{ "smax",              conf_pm_num },
 	{ "acquire",           conf_pm_time },
-	{ "ping",              conf_pm_time },
+	{ "ping",              conf_pm_unsupported, "not supported: kbal does not send "
+			       "Expect: 100-continue to probe a member before a request" },
 	{ "flushwait",         conf_pm_num },
 	{ "iobuffersize",      conf_pm_num },
 	{ "receivebuffersize", conf_pm_num },
 	{ "responsefieldsize", conf_pm_num },
-	{ "keepalive",         conf_pm_choice, "On|Off" },
+	{ "keepalive",         m_keepalive },
 	{ "flushpackets",      conf_pm_choice, "On|Off|Auto" },
 	{ "secret",            conf_pm_unsupported, "secret= is for AJP members, which kbal does not support" },
 	{ "upgrade",           conf_pm_unsupported, "upgrade= is not supported yet" },
@@ -236,10 +274,85 @@ static int b_nofailover(struct conf_parser *p, void *obj, UNUSED const struct co
 	return 0;
 }
 
+/* timeout=N: how long a request waits for a usable member (Apache's
+ * find_best_worker() looks again every N/100) */
 static int b_timeout(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
 		     const char *val, const char *label)
 {
-	return conf_parse_time(p, label, val, &((struct kbal_conf_balancer *)obj)->timeout_ms);
+	return parse_seconds(p, label, val, &((struct kbal_conf_balancer *)obj)->timeout_ms);
+}
+
+/* an On|Off that sets (on == set_on) or clears a balancer flag */
+static int b_flag(struct conf_parser *p, struct kbal_conf_balancer *b, const char *val,
+		  const char *label, unsigned flag, int set_on)
+{
+	int on;
+
+	if (conf_parse_onoff(p, label, val, &on))
+		return -1;
+	b->flags = on == set_on ? b->flags | flag : b->flags & ~flag;
+	return 0;
+}
+
+/* forcerecovery=Off: with every member in error, 503 until a retry ends
+ * (On, Apache's default: all taken out of error at once) */
+static int b_forcerecovery(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+			   const char *val, const char *label)
+{
+	return b_flag(p, obj, val, label, KBAL_BF_NO_RECOVERY, 0);
+}
+
+static int b_failontimeout(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+			   const char *val, const char *label)
+{
+	return b_flag(p, obj, val, label, KBAL_BF_FAIL_TIMEOUT, 1);
+}
+
+/* failonstatus=CODE[,CODE...] (commas or blanks): the list replaces one
+ * given before, as Apache's does */
+static int b_failonstatus(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+			  const char *val, const char *label)
+{
+	struct kbal_conf_balancer *b = obj;
+	unsigned n = 0;
+
+	for (const char *s = val; *s;) {
+		char code[8] = "";
+		size_t len;
+		unsigned v;
+
+		s += strspn(s, ", ");
+		len = strcspn(s, ", ");
+		if (!len)
+			break;
+		if (len < sizeof(code))
+			memcpy(code, s, len);
+		if (conf_parse_uint(p, label, code, 100, 599, &v))
+			return perr(p, "%s: one or more HTTP status codes (100 to 599)", label);
+		if (n == KBAL_FAILONSTATUS_MAX)
+			return perr(p, "%s: at most %d codes", label, KBAL_FAILONSTATUS_MAX);
+		b->failonstatus[n++] = v;
+		s += len;
+	}
+	if (!n)
+		return perr(p, "%s: one or more HTTP status codes (100 to 599)", label);
+	b->nfailonstatus = n;
+	return 0;
+}
+
+/* scolonpathdelim=On reads a session from a URL's ;PARAM=, which kbal does
+ * not (only the stickysession cookie): refused; Off is what kbal does */
+static int b_scolon(struct conf_parser *p, UNUSED void *obj, UNUSED const struct conf_param *pd,
+		    const char *val, const char *label)
+{
+	int on;
+
+	if (conf_parse_onoff(p, label, val, &on))
+		return -1;
+	if (on)
+		return perr(p, "%s: not supported: kbal reads the sticky route from the "
+			    "stickysession cookie only, not from the URL", label);
+	return 0;
 }
 
 /* nonce=: what the manager's forms must carry to change anything here
@@ -287,11 +400,10 @@ static const struct conf_param balancer_params[] = {
 	{ "timeout",          b_timeout },
 	{ "growth",           b_growth },
 	{ "maxattempts",      b_maxattempts },
-	/* accepted with no effect in kbal */
-	{ "scolonpathdelim",  conf_pm_choice, "On|Off" },
-	{ "forcerecovery",    conf_pm_choice, "On|Off" },
-	{ "failonstatus",     conf_pm_unsupported, "failonstatus= is not supported yet" },
-	{ "failontimeout",    conf_pm_unsupported, "failontimeout= is not supported yet" },
+	{ "forcerecovery",    b_forcerecovery },
+	{ "failonstatus",     b_failonstatus },
+	{ "failontimeout",    b_failontimeout },
+	{ "scolonpathdelim",  b_scolon },
 };
 
 /* ---- directives ---- */
@@ -315,7 +427,7 @@ static int kw_preservehost(struct conf_parser *p, UNUSED int argc, char **argv)
 void kbal_conf_member_defaults(struct kbal_conf_member *m)
 {
 	memset(m, 0, sizeof(*m));
-	m->loadfactor = 1;
+	m->lbfactor = 100;
 	m->retry_sec = 60;
 	m->reuse = 1;
 	m->pool_max = KBAL_POOL_MAX;

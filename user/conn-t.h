@@ -74,6 +74,8 @@ struct kbal_first {
 	struct kbal_alog_req alog;    /* its request's part of the CustomLog line */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */
+	uint8_t member_wait;          /* no usable member: the balancer's timeout=
+				       * has it look again until deadline */
 	uint64_t exch_rd, exch_wr;    /* rd[CLIENT], wr[CLIENT] when this exchange began */
 	uint64_t rq_start;            /* when its request's first byte came, 0 none yet */
 	uint64_t body_start;          /* when its head was whole (RequestReadTimeout) */

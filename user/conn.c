@@ -489,6 +489,10 @@ void conn_run_timers(struct kbal_daemon *d)
 		struct kbal_conn *c = conn_of(n);
 
 		next = n->next;
+		if (c->f->member_wait) {
+			member_wait_tick(d, c);   /* the balancer's timeout= */
+			continue;
+		}
 		rd_by = c->f->authjob || c->f->fd_wait ? ~0ull : read_deadline(d, c);
 		if (d->loop.now < c->f->deadline && d->loop.now < rd_by)
 			continue;
@@ -536,8 +540,9 @@ void conn_run_timers(struct kbal_daemon *d)
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->phase[DOWN] == P_HEAD && !c->local) {
-			/* no head from the member within Timeout: 502, as
+			/* no head from the member within its timeout: 502, as
 			 * Apache 2.4's mod_proxy_http answers a read timeout */
+			member_answered(d, c, 502, 1);
 			exch_error(c, 502);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
@@ -545,7 +550,7 @@ void conn_run_timers(struct kbal_daemon *d)
 			/* a first response still moving: Timeout is how long
 			 * nothing moves, as Apache's */
 			c->f->progress = c->rd[MEMBER] + c->wr[CLIENT];
-			c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+			c->f->deadline = d->loop.now + member_timeout_ns(d, c->member);
 		} else {
 			conn_close(d, c);
 		}

@@ -17,6 +17,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "log.h"
+#include "member.h"
 #include "splice_sockmap.h"
 
 /* a ProxyPass path as the kernel compares it: runs of '/' as one (kbald's
@@ -109,6 +110,15 @@ static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_
 	       strlen(c->f->host) <= KBAL_HOST_LEN;
 }
 
+/* failonstatus= and failontimeout= judge each answer: kbald must see them
+ * all (the kernel frames none, the packet path joins none) */
+static int sees_every_answer(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
+
+	return b->nfailonstatus || (b->flags & KBAL_BF_FAIL_TIMEOUT);
+}
+
 static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
 	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
@@ -120,7 +130,14 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 {
 	const struct kbal_http_msg *msg = &c->f->msg[UP];
 
-	if (c->once || msg->upgrade || packet_by_name(d, c))
+	if (c->once || msg->upgrade)
+		return;
+	if (sees_every_answer(d, c)) {
+		c->agent = 1;
+		c->why = KBAL_WHY_REWRITE;
+		return;
+	}
+	if (packet_by_name(d, c))
 		return;
 	if (d->maps.balancers[c->balancer].splice == KBAL_SPLICE_OFF) {
 		c->agent = 1;   /* kbald copies: each request its own, bodies too */
@@ -159,23 +176,42 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 	}
 }
 
+/*
+ * Apache's ap_proxy_balancer_get_best_worker() (lb.c) over the statuses
+ * the kernel sees unchanged while the balancer's gen is: a member in error
+ * may be retried at any time, so it counts as usable. member is the only
+ * pick when it is a member of its own (no spare, no standby), every member
+ * of a lower lbset is disabled, stopped or draining (a spare or a standby
+ * there would be picked first), no other member of its set may be usable,
+ * and no spare of its set may stand in for another member there that is
+ * not (with only member as a member of its set, none would).
+ */
 int decide_sole(const struct kbal_daemon *d, int member)
 {
+	const unsigned out = KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_DRAIN;
 	const struct kbal_member *ms = d->maps.members, *me = &ms[member];
 	const struct kbal_balancer *b = &d->maps.balancers[me->balancer];
-	unsigned me_sb = !!(me->status & KBAL_ST_HOT_STANDBY);
+	unsigned others = 0, spares = 0;
 
+	if (me->status & (out | KBAL_ST_SPARE | KBAL_ST_HOT_STANDBY))
+		return 0;
 	for (unsigned i = 0; i < b->nmembers; i++) {
 		const struct kbal_member *o = &ms[b->first_member + i];
-		unsigned o_sb = !!(o->status & KBAL_ST_HOT_STANDBY);
 
-		if (o == me || (o->status & (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_DRAIN)))
+		if (o == me || o->lbset > me->lbset)
 			continue;
-		if (o_sb > me_sb || (o_sb == me_sb && o->lbset > me->lbset))
-			continue;
-		return 0;
+		if (o->lbset < me->lbset) {
+			if (!(o->status & out))
+				return 0;
+		} else if (o->status & KBAL_ST_SPARE) {
+			spares += !(o->status & out);
+		} else if (!(o->status & KBAL_ST_HOT_STANDBY)) {
+			if (!(o->status & out))
+				return 0;
+			others++;
+		}
 	}
-	return 1;
+	return !(spares && others);
 }
 
 int decide_keepable(const struct kbal_daemon *d, const struct kbal_conn *c)
@@ -581,7 +617,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 			      const struct kbal_sk_http *cl, const struct kbal_sk_http *mb,
 			      uint64_t last)
 {
-	uint64_t to_ns = (uint64_t)d->conf->timeout_ms * 1000000ull;
+	uint64_t to_ns = member_timeout_ns(d, c->member);
 	int begun = mb->expect != KBAL_SKX_HEAD;
 	char page[1024];
 	ssize_t n;
@@ -622,8 +658,11 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 		 * end, Timeout for an answer owed (the member's side looked at
 		 * only once the client's is idle that long: one lookup a
 		 * second for most connections) */
+		uint64_t mto = member_timeout_ns(d, c->member);
+
 		last = c->since > cl.active_ns ? c->since : cl.active_ns;
-		if ((!ka_ns || ago(d, last) < ka_ns) && ago(d, last) < to_ns)
+		if ((!ka_ns || ago(d, last) < ka_ns) && ago(d, last) < to_ns &&
+		    ago(d, last) < mto)
 			return 0;
 	}
 	have_mb = (c->bounded & BOUND_DOWN) && !sk_state(d, c->cookie[MEMBER], &mb) &&

@@ -50,10 +50,13 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer);
 
 /* Is member the one member its balancer's lbmethod can pick for a request
  * without a sticky route, until a member's status changes (which bumps the
- * balancer's gen)? Then the kernel keeps such requests on it: each of the
- * others is disabled, stopped, draining, a hot standby beside a member that
- * is none, or in a later lbset. One in error is not: Apache retries it once
- * `retry` has passed, with no status change the kernel would see. */
+ * balancer's gen)? Then the kernel keeps such requests on it: it is no
+ * spare or standby itself, each member of a lower lbset is disabled,
+ * stopped or draining, each other member of its set is too or a hot
+ * standby, and a hot spare of its set only where no other member is there
+ * for it to stand in for (Apache's ap_proxy_balancer_get_best_worker()).
+ * One in error counts as usable: Apache retries it once `retry` has
+ * passed, with no status change the kernel would see. */
 int decide_sole(const struct kbal_daemon *d, int member);
 
 /* Would the kernel keep a request like the one kbald just routed to

@@ -634,6 +634,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			log_debug("malformed %s: %s", i == UP ? "request" : "response",
 				  msg->error ? msg->error : "?");
 			/* a request over httpd's limits gets httpd's status */
+			if (i == DOWN)
+				member_answered(d, c, 502, 0);
 			exch_error(c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
 			return;
 		}
@@ -683,6 +685,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				kbal_http_next(msg);
 				continue;
 			}
+			member_answered(d, c, msg->status, 0);   /* failonstatus= */
 			/* a member that closes after this response keeps nothing */
 			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 				member_unkeep(d, c);

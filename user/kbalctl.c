@@ -6,7 +6,7 @@
  *   kbalctl [--pin-dir DIR] flows
  *   kbalctl [--pin-dir DIR] stats
  *   kbalctl [--pin-dir DIR] status
- *   kbalctl [--pin-dir DIR] set BALANCER MEMBER status=+D|-D|+S|-S|+H|-H|+N|-N|+E|-E|+I|-I
+ *   kbalctl [--pin-dir DIR] set BALANCER MEMBER status=+D|-D|+S|-S|+H|-H|+R|-R|+N|-N|+E|-E|+I|-I
  *                                 loadfactor=N lbset=N route=R   (MEMBER: route or URL)
  *   kbalctl [--pin-dir DIR] reset [BALANCER [MEMBER]]
  *   kbalctl [--pin-dir DIR] add BALANCER URL
@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include "kbal_shared.h"
+#include "lb.h"
 #include "log.h"
 #include "manager.h"
 #include "maps.h"
@@ -30,7 +31,7 @@
 
 static int cmd_members(struct kbal_maps *m, char **argv __attribute__((unused)))
 {
-	char st[64], ip[INET_ADDRSTRLEN];
+	char st[64], ip[INET_ADDRSTRLEN], lf[16];
 
 	printf("%-16s %-6s %-21s %-6s %-4s %-12s %10s %6s %8s %12s %12s %5s %10s\n", "BALANCER",
 	       "ROUTE", "ADDRESS", "FACTOR", "SET", "STATUS", "ELECTED", "BUSY", "ERRORS", "TO",
@@ -41,9 +42,9 @@ static int cmd_members(struct kbal_maps *m, char **argv __attribute__((unused)))
 
 		inet_ntop(AF_INET, &mb->addr, ip, sizeof(ip));
 		snprintf(addr, sizeof(addr), "%s:%u", ip, mb->port);
-		printf("%-16s %-6s %-21s %-6u %-4u %-12s %10llu %6llu %8llu %12llu %12llu %5u %10llu\n",
+		printf("%-16s %-6s %-21s %-6s %-4u %-12s %10llu %6llu %8llu %12llu %12llu %5u %10llu\n",
 		       m->balancers[mb->balancer % KBAL_MAX_BALANCERS].name, mb->route, addr,
-		       mb->loadfactor, mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
+		       kbal_lbfactor_str(mb->lbfactor, lf, sizeof(lf)), mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
 		       (unsigned long long)mb->elected, (unsigned long long)mb->busy,
 		       (unsigned long long)mb->errors, (unsigned long long)mb->bytes_to,
 		       (unsigned long long)mb->bytes_from, mb->idle, (unsigned long long)mb->reused);
@@ -105,7 +106,7 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 
 static int parse_status(const char *s, unsigned *st)
 {
-	static const char letters[] = "DSEHNI";
+	static const char letters[] = "DSEHNIR";   /* bit 0 up: enum kbal_member_status */
 
 	if (!*s)
 		return -EINVAL;
@@ -158,12 +159,13 @@ static int set_one(struct kbal_member *mb, const char *kv)
 		/* one word written in place: kbald's counters are untouched */
 		__atomic_store_n(&mb->status, st, __ATOMIC_RELEASE);
 	} else if (!strncmp(kv, "loadfactor=", 11)) {
-		n = strtol(v, &end, 10);
-		if (*end || !*v || n < 1 || n > 100) {
-			fprintf(stderr, "kbalctl: loadfactor must be 1..100\n");
+		int lf = kbal_lbfactor_parse(v);
+
+		if (lf < 0) {
+			fprintf(stderr, "kbalctl: loadfactor must be 1..100 (1.5: hundredths count)\n");
 			return 2;
 		}
-		__atomic_store_n(&mb->loadfactor, (unsigned)n, __ATOMIC_RELEASE);
+		__atomic_store_n(&mb->lbfactor, (unsigned)lf, __ATOMIC_RELEASE);
 	} else if (!strncmp(kv, "lbset=", 6)) {
 		n = strtol(v, &end, 10);
 		if (*end || !*v || n < 0 || n > 99) {
@@ -270,7 +272,7 @@ static int cmd_status(struct kbal_maps *m, char **argv)
 
 		printf("%-16s %-12s %-10s %-12s %-10u %-8u %u\n", bal->name, lbm[bal->lbmethod % 3],
 		       bal->sticky[0] ? bal->sticky : "-",
-		       bal->flags & KBAL_BF_NOFAILOVER ? "On" : "Off", bal->timeout_ms / 1000,
+		       bal->flags & KBAL_BF_NOFAILOVER ? "On" : "Off", bal->timeout_ms / 1000,   /* waiting for a member */
 		       bal->nmembers, bal->slots - bal->nmembers);
 	}
 	printf("\n");
@@ -355,7 +357,7 @@ static const struct command {
 	{ "status",  0, 0, "", "the balancers, then their members (the manager's tables)",
 	  cmd_status },
 	{ "set",     3, 64, "BALANCER MEMBER KEY=VALUE...",
-	  "change a member (by route or URL) in place: status=[+-][DSHNEI]...,\n"
+	  "change a member (by route or URL) in place: status=[+-][DSHRNEI]...,\n"
 	  "           loadfactor=N, lbset=N, route=R, redirect=R; the next request sees it",
 	  cmd_set },
 	{ "reset",   0, 2, "[BALANCER [MEMBER]]",

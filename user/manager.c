@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include "kbal_shared.h"
+#include "lb.h"
 #include "maps.h"
 #include "manager.h"
 
@@ -23,6 +24,7 @@ const char *kbal_status_str(unsigned st, char *buf, size_t len)
 		{ KBAL_ST_DISABLED, "Dis" }, { KBAL_ST_STOPPED, "Stop" },
 		{ KBAL_ST_ERROR, "Err" }, { KBAL_ST_HOT_STANDBY, "Stby" },
 		{ KBAL_ST_DRAIN, "Drn" }, { KBAL_ST_IGNORE_ERR, "Ign" },
+		{ KBAL_ST_SPARE, "Spar" },
 	};
 	size_t o = 0;
 
@@ -37,7 +39,7 @@ const char *kbal_status_str(unsigned st, char *buf, size_t len)
 }
 
 #define ADMIN_BITS (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_HOT_STANDBY | KBAL_ST_DRAIN | \
-		    KBAL_ST_IGNORE_ERR)
+		    KBAL_ST_IGNORE_ERR | KBAL_ST_SPARE)
 
 const char *kbal_member_changes(const struct kbal_member *mb, const struct kbal_member_conf *cm,
 				char *buf, size_t len)
@@ -47,7 +49,7 @@ const char *kbal_member_changes(const struct kbal_member *mb, const struct kbal_
 	buf[0] = '\0';
 	if ((mb->status & ADMIN_BITS) != (cm->status & ADMIN_BITS))
 		o += snprintf(buf + o, o < len ? len - o : 0, "status ");
-	if (mb->loadfactor != cm->loadfactor)
+	if (mb->lbfactor != cm->lbfactor)
 		o += snprintf(buf + o, o < len ? len - o : 0, "loadfactor ");
 	if (mb->lbset != cm->lbset)
 		o += snprintf(buf + o, o < len ? len - o : 0, "lbset ");
@@ -64,7 +66,7 @@ void kbal_member_reset(struct kbal_member *mb, const struct kbal_member_conf *cm
 {
 	__atomic_store_n(&mb->status, (mb->status & ~ADMIN_BITS) | (cm->status & ADMIN_BITS),
 			 __ATOMIC_RELEASE);
-	__atomic_store_n(&mb->loadfactor, cm->loadfactor, __ATOMIC_RELEASE);
+	__atomic_store_n(&mb->lbfactor, cm->lbfactor, __ATOMIC_RELEASE);
 	__atomic_store_n(&mb->lbset, (__u16)cm->lbset, __ATOMIC_RELEASE);
 	memcpy(mb->route, cm->route, sizeof(mb->route));
 	memcpy(mb->redirect, cm->redirect, sizeof(mb->redirect));
@@ -78,6 +80,7 @@ const char *kbal_status_apache(unsigned st, char *buf, size_t len)
 		{ KBAL_ST_IGNORE_ERR, "Ign " }, { KBAL_ST_DRAIN, "Drn " },
 		{ KBAL_ST_DISABLED, "Dis " }, { KBAL_ST_STOPPED, "Stop " },
 		{ KBAL_ST_ERROR, "Err " }, { KBAL_ST_HOT_STANDBY, "Stby " },
+		{ KBAL_ST_SPARE, "Spar " },
 	};
 	size_t o = snprintf(buf, len, "Init ");
 
@@ -165,7 +168,7 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 {
 	static const char *const lbm[] = { "byrequests", "bytraffic", "bybusyness" };
 	unsigned *flows = calloc(KBAL_MAX_MEMBERS, sizeof(*flows));
-	char *body = NULL, st[64], chg[64];
+	char *body = NULL, st[64], chg[64], lf[16];
 	size_t blen = 0;
 	FILE *f = flows ? open_memstream(&body, &blen) : NULL;
 
@@ -198,10 +201,11 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 			json_str(f, mb->redirect);
 			fprintf(f, ",\"status\":%u,\"status_words\":", mb->status);
 			json_str(f, kbal_status_apache(mb->status, st, sizeof(st)));
-			fprintf(f, ",\"loadfactor\":%u,\"lbset\":%u,\"elected\":%llu,\"busy\":%llu,"
+			fprintf(f, ",\"loadfactor\":%s,\"lbfactor\":%u,\"lbstatus\":%lld,\"lbset\":%u,\"elected\":%llu,\"busy\":%llu,"
 				"\"errors\":%llu,\"bytes_to\":%llu,\"bytes_from\":%llu,\"idle\":%u,"
 				"\"reused\":%llu,\"live_flows\":%u,\"changed_at_run_time\":",
-				mb->loadfactor, mb->lbset, (unsigned long long)mb->elected,
+				kbal_lbfactor_str(mb->lbfactor, lf, sizeof(lf)), mb->lbfactor,
+				(long long)mb->lbstatus, mb->lbset, (unsigned long long)mb->elected,
 				(unsigned long long)mb->busy, (unsigned long long)mb->errors,
 				(unsigned long long)mb->bytes_to, (unsigned long long)mb->bytes_from,
 				mb->idle, (unsigned long long)mb->reused, flows[k]);
@@ -242,6 +246,7 @@ static void member_form(FILE *f, const char *action, const struct kbal_balancer 
 		{ "w_status_N", "Draining Mode", KBAL_ST_DRAIN },
 		{ "w_status_D", "Disabled", KBAL_ST_DISABLED },
 		{ "w_status_H", "Hot Standby", KBAL_ST_HOT_STANDBY },
+		{ "w_status_R", "Hot Spare", KBAL_ST_SPARE },
 		{ "w_status_S", "Stopped", KBAL_ST_STOPPED },
 	};
 
@@ -249,9 +254,10 @@ static void member_form(FILE *f, const char *action, const struct kbal_balancer 
 	html_escape(f, action);
 	fputs("\" class=\"member\"><b>", f);
 	html_escape(f, mb->url);
-	fprintf(f, "</b> Load factor: <input name=\"w_lf\" size=\"3\" value=\"%u\"> "
+	fprintf(f, "</b> Load factor: <input name=\"w_lf\" size=\"3\" value=\"%u.%02u\"> "
 		"LB Set: <input name=\"w_ls\" size=\"2\" value=\"%u\"> Route: "
-		"<input name=\"w_wr\" size=\"8\" value=\"", mb->loadfactor, mb->lbset);
+		"<input name=\"w_wr\" size=\"8\" value=\"", mb->lbfactor / 100, mb->lbfactor % 100,
+		mb->lbset);
 	html_escape(f, mb->route);
 	fputs("\"> Route Redirect: <input name=\"w_rr\" size=\"8\" value=\"", f);
 	html_escape(f, mb->redirect);
@@ -343,20 +349,20 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 			html_escape(f, mb->url);
 			fprintf(f, "</httpd:name>\n          <httpd:scheme>http</httpd:scheme>\n"
 				"          <httpd:hostname>%s</httpd:hostname>\n"
-				"          <httpd:loadfactor>%u.00</httpd:loadfactor>\n"
+				"          <httpd:loadfactor>%u.%02u</httpd:loadfactor>\n"
 				"          <httpd:port>%u</httpd:port>\n",
 				inet_ntop(AF_INET, &mb->addr, ip, sizeof(ip)) ? ip : "",
-				mb->loadfactor, mb->port);
+				mb->lbfactor / 100, mb->lbfactor % 100, mb->port);
 			fprintf(f, "          <httpd:status>%s</httpd:status>\n"
 				"          <httpd:retries>0</httpd:retries>\n"
 				"          <httpd:lbstatus>%lld</httpd:lbstatus>\n"
-				"          <httpd:loadfactor>%u.00</httpd:loadfactor>\n"
+				"          <httpd:loadfactor>%u.%02u</httpd:loadfactor>\n"
 				"          <httpd:transferred>%llu</httpd:transferred>\n"
 				"          <httpd:read>%llu</httpd:read>\n"
 				"          <httpd:elected>%llu</httpd:elected>\n"
 				"          <httpd:route>",
 				kbal_status_apache(mb->status, st, sizeof(st)), (long long)mb->lbstatus,
-				mb->loadfactor, (unsigned long long)mb->bytes_to,
+				mb->lbfactor / 100, mb->lbfactor % 100, (unsigned long long)mb->bytes_to,
 				(unsigned long long)mb->bytes_from, (unsigned long long)mb->elected);
 			html_escape(f, mb->route);
 			fputs("</httpd:route>\n          <httpd:redirect>", f);
@@ -477,8 +483,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			html_escape(f, mb->route);
 			fputs("</td><td>", f);
 			html_escape(f, mb->redirect);
-			fprintf(f, "</td><td>%u</td><td>%u</td><td>%s</td><td>", mb->loadfactor,
-				mb->lbset, kbal_status_apache(mb->status, st, sizeof(st)));
+			fprintf(f, "</td><td>%u.%02u</td><td>%u</td><td>%s</td><td>",
+				mb->lbfactor / 100, mb->lbfactor % 100, mb->lbset, kbal_status_apache(mb->status, st, sizeof(st)));
 			bar(f, mb->elected, elected, "requests");
 			fputs("<br />", f);
 			bar(f, flows[bal->first_member + i], live, "live flows");

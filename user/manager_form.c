@@ -128,23 +128,43 @@ static void set_flag(struct kbal_member *mb, unsigned bit, const char *val)
 
 /* balancer_process_balancer_worker()'s member part; what it cannot do goes
  * into skipped */
-static void apply_member(struct kbal_member *mb, const struct fields *fs, char *skipped,
-			 size_t slen)
+static void recalc_factors(struct kbal_balancer *bal, struct kbal_member *ms)
 {
+	struct kbal_member *first = &ms[bal->first_member];
+
+	if (bal->nmembers == 1) {
+		__atomic_store_n(&first->lbfactor, 100u, __ATOMIC_RELEASE);
+		first->lbstatus = 100;
+		return;
+	}
+	for (unsigned i = 0; i < bal->nmembers && bal->first_member + i < KBAL_MAX_MEMBERS; i++)
+		first[i].lbstatus = first[i].lbfactor;
+}
+
+static void apply_member(struct kbal_balancer *bal, struct kbal_member *ms, unsigned wi,
+			 const struct fields *fs, char *skipped, size_t slen)
+{
+	struct kbal_member *mb = &ms[wi];
+
 	static const struct { const char *key; unsigned bit; } flags[] = {
 		{ "w_status_I", KBAL_ST_IGNORE_ERR }, { "w_status_N", KBAL_ST_DRAIN },
 		{ "w_status_D", KBAL_ST_DISABLED }, { "w_status_H", KBAL_ST_HOT_STANDBY },
+		{ "w_status_R", KBAL_ST_SPARE },
 		{ "w_status_S", KBAL_ST_STOPPED },
 	};
 	const char *v;
 
 	if ((v = get(fs, "w_lf"))) {
-		/* Apache keeps hundredths (1.00 to 100.00); kbal whole ones */
-		double f = atof(v) * 100.0;  /* range first: (int) of 1e300 is undefined */
+		/* hundredths (1.00 to 100.00), as Apache's; then its
+		 * recalc_factors(): every member's lbstatus starts again from
+		 * its lbfactor (a balancer of one member: both 100). The range
+		 * first: (int) of 1e300 is undefined (fuzz_manager found it) */
+		double f = atof(v) * 100.0;
 
-		if (f >= 100.0 && f <= 10000.0)
-			__atomic_store_n(&mb->loadfactor, (unsigned)(((int)f + 50) / 100),
-					 __ATOMIC_RELEASE);
+		if (f >= 100.0 && f <= 10000.0) {
+			__atomic_store_n(&mb->lbfactor, (unsigned)(int)f, __ATOMIC_RELEASE);
+			recalc_factors(bal, ms);
+		}
 	}
 	if ((v = get(fs, "w_wr"))) {
 		char route[KBAL_ROUTE_LEN] = "";
@@ -169,7 +189,7 @@ static void apply_member(struct kbal_member *mb, const struct fields *fs, char *
 		if (ival >= 0 && ival <= 99)
 			__atomic_store_n(&mb->lbset, (__u16)ival, __ATOMIC_RELEASE);
 	}
-	for (const char *const *k = (const char *const[]){ "w_status_R", "w_status_C",
+	for (const char *const *k = (const char *const[]){ "w_status_C",
 							    "w_hi", "w_hp", "w_hf", "w_hm", "w_hu",
 							    "w_he", NULL }; *k; k++)
 		if (get(fs, *k)) {
@@ -304,7 +324,7 @@ int kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN]
 		goto out;
 	}
 	if (wi >= 0)
-		apply_member(&m->members[wi], fs, skipped, sizeof(skipped));
+		apply_member(&m->balancers[bi], m->members, wi, fs, skipped, sizeof(skipped));
 	apply_balancer(&m->balancers[bi], fs);
 	if (add_member(m, bi, fs, added, sizeof(added)))
 		status = 400;

@@ -24,6 +24,7 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_member *m = &d->maps.members[c->member];
 	const char *cc = d->conf->balancers[c->balancer].member_cc;
+	uint32_t connect_ms = m->connect_timeout_ms ?: d->conf->timeout_ms;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
 				  .sin_port = htons(m->port) };
 	int fd, one = 1, err;
@@ -32,6 +33,9 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* keepalive=On: Apache's APR_SO_KEEPALIVE, the system's probe times */
+	if (m->flags & KBAL_MF_KEEPALIVE)
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	/* checked when the configuration was read: a failure here leaves the
 	 * system's default, which is no reason to refuse the request */
 	if (cc[0])
@@ -44,8 +48,8 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	c->fd[MEMBER] = fd;
 	c->connected = 0;
-	c->f->deadline = d->loop.now + (uint64_t)(m->connect_timeout_ms ?:
-					     d->maps.balancers[c->balancer].timeout_ms) * 1000000ull;
+	/* connectiontimeout=, else its timeout=, else Timeout / ProxyTimeout */
+	c->f->deadline = d->loop.now + (uint64_t)connect_ms * 1000000ull;
 	err = conn_watch(d, c, MEMBER, 0);
 	if (err) {
 		close(fd);
@@ -210,12 +214,21 @@ static int member_open(struct kbal_daemon *d, struct kbal_conn *c)
 	return err;
 }
 
-/* A member failed the request: Apache's maxattempts failovers at most,
- * then 503. 1: the answer is given. */
+/* A member (c->member) failed the request: Apache's maxattempts failovers
+ * at most, then 503. One that ignores errors (+I) stays usable, and
+ * proxy_handler() tries another only for a member that is not: its 503 at
+ * once. 1: the answer is given. */
 static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
 	uint32_t max = __atomic_load_n(&b->max_attempts, __ATOMIC_ACQUIRE);
+
+	if (c->member >= 0 && (d->maps.members[c->member].status & KBAL_ST_IGNORE_ERR)) {
+		log_info("balancer://%s: member %s failed the request and ignores errors "
+			 "(status I): 503, as Apache", b->name, d->maps.members[c->member].url);
+		exch_error(c, 503);
+		return 1;
+	}
 
 	if (++c->f->failovers <= max)
 		return 0;
@@ -225,20 +238,52 @@ static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
 	return 1;
 }
 
-/* Pick (again) and connect; on no member left, 503. */
+uint64_t member_timeout_ns(const struct kbal_daemon *d, int member)
+{
+	uint32_t ms = member >= 0 ? d->maps.members[member].timeout_ms : 0;
+
+	return (uint64_t)(ms ?: d->conf->timeout_ms) * 1000000ull;
+}
+
+/*
+ * No usable member: with the balancer's timeout=, Apache's
+ * find_best_worker() looks again every timeout/100 until it has waited
+ * timeout (kbald: each time its loop wakes, at least every 100 ms, until
+ * the deadline); without, or when it is over, 503. 1: waiting.
+ */
+static int member_wait(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	uint32_t ms = __atomic_load_n(&b->timeout_ms, __ATOMIC_ACQUIRE);
+
+	if (c->f->member_wait || !ms)
+		return 0;
+	log_debug("no usable member in balancer://%s: waiting up to %u ms", b->name, ms);
+	c->f->member_wait = 1;
+	c->f->deadline = d->loop.now + (uint64_t)ms * 1000000ull;
+	return 1;
+}
+
+/* Pick (again) and connect; on no member left, 503 (or a wait, above). */
 void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_balancer *b = &d->maps.balancers[c->balancer];
 	int changed = 0;
 
 	for (;;) {
-		int idx = kbal_lb_pick(b, d->maps.members, c->f->route, &c->f->tried,
+		int idx = c->f->member_wait ?
+			  kbal_lb_pick_best(b, d->maps.members, c->f->route, &c->f->tried,
+					    d->loop.now, &changed) :
+			  kbal_lb_pick(b, d->maps.members, c->f->route, &c->f->tried,
 				       d->loop.now, &changed);
+		if (idx == -1 && (c->f->member_wait || member_wait(d, c)))
+			return;   /* member_wait_tick() looks again */
 		if (idx < 0) {
 			log_debug("no usable member in balancer://%s: 503", b->name);
 			exch_error(c, 503);
 			return;
 		}
+		c->f->member_wait = 0;
 		kbal_lb_mark(&c->f->tried, idx);
 		c->member = idx;
 		c->changed = changed;
@@ -275,6 +320,52 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		if (out_of_attempts(d, c))
 			return;
 	}
+}
+
+void member_wait_tick(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (d->loop.now >= c->f->deadline) {
+		log_info("balancer://%s: no usable member within its timeout=: 503",
+			 d->maps.balancers[c->balancer].name);
+		c->f->member_wait = 0;
+		c->f->deadline = ~0ull;
+		exch_error(c, 503);
+		conn_progress(d, c);
+		return;
+	}
+	member_pick_connect(d, c);
+	if (!c->f->member_wait)
+		conn_progress(d, c);
+}
+
+/*
+ * proxy_balancer_post_request(): an answer whose status the balancer's
+ * failonstatus= lists, or (failontimeout=On) one that did not come within
+ * the member's timeout, puts the member in error, unless it ignores
+ * errors. The answer itself goes to the client as it is.
+ */
+void member_answered(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int timedout)
+{
+	const struct kbal_conf_balancer *cb;
+	struct kbal_member *m;
+	int fail = 0;
+
+	if (c->member < 0 || c->balancer < 0 || (unsigned)c->balancer >= d->conf->nbalancers)
+		return;
+	cb = &d->conf->balancers[c->balancer];
+	m = &d->maps.members[c->member];
+	if (m->status & KBAL_ST_IGNORE_ERR)
+		return;
+	for (unsigned i = 0; i < cb->nfailonstatus && !fail; i++)
+		fail = cb->failonstatus[i] == status;
+	if (timedout && (d->maps.balancers[c->balancer].flags & KBAL_BF_FAIL_TIMEOUT))
+		fail = 1;
+	if (!fail)
+		return;
+	log_warn("member %s (route %s): %s: error state for %u s", m->url, m->route,
+		 timedout ? "no answer within its timeout (failontimeout)" :
+		 "an answer failonstatus lists", m->retry_sec);
+	member_fail(d, m);
 }
 
 /* Connections waiting for a descriptor: connect those that can now. */
@@ -342,7 +433,7 @@ void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 			known_local = &local;
 		}
 	}
-	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	c->f->deadline = d->loop.now + member_timeout_ns(d, c->member);
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	handover_prepare(d, c, known_local);
 }

@@ -6,6 +6,8 @@
 #ifndef KBAL_MEMBER_H
 #define KBAL_MEMBER_H
 
+#include <stdint.h>
+
 struct kbal_daemon;
 struct kbal_conn;
 
@@ -32,6 +34,18 @@ void member_release(struct kbal_daemon *d, struct kbal_conn *c);
  * own (the pool forgets it, the loop gives its events to the connection):
  * it will not go back to the pool. */
 void member_unkeep(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* A connection waiting for a usable member (the balancer's timeout=):
+ * looked at again, or 503 once its deadline passed. */
+void member_wait_tick(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* The member answered status (timedout: nothing within its timeout, the
+ * client gets a 502): the balancer's failonstatus= and failontimeout=. */
+void member_answered(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int timedout);
+
+/* How long member may keep an answer waiting: its timeout=, else Timeout /
+ * ProxyTimeout (ns). */
+uint64_t member_timeout_ns(const struct kbal_daemon *d, int member);
 
 /* Connections waiting for a descriptor to connect: those that can now. */
 void member_run_fd_waiters(struct kbal_daemon *d);

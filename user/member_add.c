@@ -79,11 +79,11 @@ int kbal_member_add(struct kbal_maps *m, unsigned b, const char *url, int numeri
 	mb.status = KBAL_ST_DISABLED;
 	mb.addr = cm.addr.sin_addr.s_addr;
 	mb.port = ntohs(cm.addr.sin_port);
-	mb.loadfactor = cm.loadfactor;
+	mb.lbfactor = cm.lbfactor;
 	mb.lbset = cm.lbset;
 	mb.retry_sec = cm.retry_sec;
-	mb.connect_timeout_ms = bal->timeout_ms;
-	mc = (struct kbal_member_conf){ .status = mb.status, .loadfactor = mb.loadfactor,
+	mb.connect_timeout_ms = 0;   /* Timeout / ProxyTimeout, as Apache's */
+	mc = (struct kbal_member_conf){ .status = mb.status, .lbfactor = mb.lbfactor,
 					.lbset = mb.lbset, .flags = KBAL_MC_ADDED };
 	k = kbal_member_place(m, b, &mb, &mc);
 	if (k == -EEXIST)

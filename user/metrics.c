@@ -114,12 +114,12 @@ static void members(FILE *f, const struct kbal_daemon *d, const struct live *l)
 		{ "kbal_member_connections", "gauge", "Connections open to the member." },
 		{ "kbal_member_up", "gauge",
 		  "1 when the member takes new requests now (not disabled, stopped, or in error)." },
-		{ "kbal_member_load_factor", "gauge", "The member's loadfactor." },
 	};
 	static const struct { unsigned bit; const char *name; } flags[] = {
 		{ KBAL_ST_DISABLED, "disabled" }, { KBAL_ST_STOPPED, "stopped" },
 		{ KBAL_ST_ERROR, "error" }, { KBAL_ST_HOT_STANDBY, "hot_standby" },
 		{ KBAL_ST_DRAIN, "drain" }, { KBAL_ST_IGNORE_ERR, "ignore_errors" },
+		{ KBAL_ST_SPARE, "hot_spare" },
 	};
 	const struct kbal_maps *m = &d->maps;
 
@@ -137,13 +137,22 @@ static void members(FILE *f, const struct kbal_daemon *d, const struct live *l)
 			case 2: v = mb->bytes_from + l->from[i]; break;
 			case 3: v = mb->errors; break;
 			case 4: v = mb->busy; break;
-			case 5: v = kbal_lb_usable(mb, d->loop.now); break;
-			default: v = mb->loadfactor; break;
+			default: v = kbal_lb_usable(mb, d->loop.now); break;
 			}
 			fputs(per[k].name, f);
 			member_labels(f, m, mb, NULL);
 			fprintf(f, " %llu\n", v);
 		}
+	}
+	head(f, "kbal_member_load_factor", "gauge", "The member's loadfactor (Apache keeps hundredths).");
+	for (unsigned i = 0; i < KBAL_MAX_MEMBERS; i++) {
+		const struct kbal_member *mb = &m->members[i];
+
+		if (!kbal_member_used(m, i))
+			continue;
+		fputs("kbal_member_load_factor", f);
+		member_labels(f, m, mb, NULL);
+		fprintf(f, " %u.%02u\n", mb->lbfactor / 100, mb->lbfactor % 100);
 	}
 	head(f, "kbal_member_status", "gauge",
 	     "The member's status flags, as the balancer-manager shows them (1: set).");

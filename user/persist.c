@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "daemon.h"
+#include "lb.h"
 #include "log.h"
 #include "manager.h"
 #include "member_add.h"
@@ -25,7 +26,7 @@ static void persist_path(const struct kbal_daemon *d, char *path, size_t len)
 
 int persist_save(struct kbal_daemon *d)
 {
-	char path[512], tmp[600], chg[64];
+	char path[512], tmp[600], chg[64], lf[16];
 	unsigned n = 0;
 	FILE *f;
 
@@ -48,9 +49,9 @@ int persist_save(struct kbal_daemon *d)
 		/* a member added at run time is a change in itself */
 		if (!added && !kbal_member_changes(mb, &d->maps.members_conf[i], chg, sizeof(chg))[0])
 			continue;
-		fprintf(f, "%s %s %u %u %u %s%s%s%s\n", d->maps.balancers[mb->balancer %
+		fprintf(f, "%s %s %u %s %u %s%s%s%s\n", d->maps.balancers[mb->balancer %
 			KBAL_MAX_BALANCERS].name, mb->url, mb->status & ~KBAL_ST_ERROR,
-			mb->loadfactor, mb->lbset, mb->route[0] ? mb->route : "-",
+			kbal_lbfactor_str(mb->lbfactor, lf, sizeof(lf)), mb->lbset, mb->route[0] ? mb->route : "-",
 			mb->redirect[0] ? " redirect=" : "", mb->redirect, added ? " added" : "");
 		n++;
 	}
@@ -104,13 +105,16 @@ void persist_load(struct kbal_daemon *d)
 	}
 	while (fgets(line, sizeof(line), f)) {
 		char bal[KBAL_NAME_LEN], url[KBAL_NAME_LEN], route[KBAL_ROUTE_LEN], added[8] = "";
+		char lf[24];
 		struct kbal_member_conf v = { 0 };
 		int found = 0, fields, end = 0, bad = 0;
 		char *tok, *save;
 
 		lineno++;
-		fields = sscanf(line, "%63s %63s %u %u %u %31s%n", bal, url, &v.status,
-				&v.loadfactor, &v.lbset, route, &end);
+		/* the load factor as written (1, 1.5; older files: whole ones) */
+		fields = sscanf(line, "%63s %63s %u %23s %u %31s%n", bal, url, &v.status,
+				lf, &v.lbset, route, &end);
+		v.lbfactor = fields >= 4 && kbal_lbfactor_parse(lf) > 0 ? kbal_lbfactor_parse(lf) : 0;
 		/* then: redirect=ROUTE, added */
 		for (tok = fields == 6 ? strtok_r(line + end, " \t\n", &save) : NULL; tok;
 		     tok = strtok_r(NULL, " \t\n", &save)) {
@@ -121,7 +125,7 @@ void persist_load(struct kbal_daemon *d)
 			else
 				bad = 1;
 		}
-		if (fields < 6 || bad || !v.loadfactor || v.loadfactor > 100 || v.lbset > 99) {
+		if (fields < 6 || bad || !v.lbfactor || v.lbset > 99) {
 			log_warn("BalancerPersist: %s:%u: not a member's line, left out", path, lineno);
 			continue;
 		}

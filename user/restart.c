@@ -348,7 +348,7 @@ void restart_carry_members(struct kbal_daemon *d, struct takeover_snap *s)
 			s->mem_now[i] = j;
 			if (kbal_member_changes(o, &s->mem_conf[i], chg, sizeof(chg))[0]) {
 				struct kbal_member_conf kept = {
-					.status = o->status, .loadfactor = o->loadfactor,
+					.status = o->status, .lbfactor = o->lbfactor,
 					.lbset = o->lbset,
 				};
 
@@ -360,6 +360,7 @@ void restart_carry_members(struct kbal_daemon *d, struct takeover_snap *s)
 			}
 			m->elected = o->elected;
 			m->lbstatus = o->lbstatus;
+			m->sticky_kept = o->sticky_kept;
 			m->bytes_to = o->bytes_to;
 			m->bytes_from = o->bytes_from;
 			m->errors = o->errors;

@@ -1276,7 +1276,9 @@ class Env:
         return [e for e in json.loads(p.stdout) if "error" not in e and "formatted" in e]
 
     def members(self):
-        """{index: formatted kbal_members value} for the configured members."""
+        """{index: formatted kbal_members value} for the configured members,
+        with "loadfactor": lbfactor (hundredths, Apache's) as loadfactor= is
+        written (3, 1.5)."""
         out = {}
         entries = self.bpftool_dump("kbal_members")
         # an array: every slot is there, so none left means no BTF
@@ -1284,6 +1286,7 @@ class Env:
         for e in entries:
             v = e["formatted"]["value"]
             if v["url"]:
+                v["loadfactor"] = v["lbfactor"] / 100
                 out[e["formatted"]["key"]] = v
         return out
 

@@ -10,7 +10,7 @@
  * beyond ASan and UBSan: the answer's status and message are whole; what
  * a request without this server's Referer, or without the balancer's
  * nonce, asks changes nothing; any change keeps the maps' invariants
- * (load factors 1-100, lbsets 0-99, routes NUL-terminated, members only
+ * (load factors 1.00-100.00, lbsets 0-99, routes NUL-terminated, members only
  * into a free slot, nothing outside the balancers' members touched).
  */
 #include <stdlib.h>
@@ -53,7 +53,7 @@ static void setup(struct kbal_meta *meta, struct kbal_balancer *bal, struct kbal
 		if (urls[i][0])
 			mem[i].route[0] = (char)('1' + i);
 		mem[i].balancer = i < 2 ? 0 : 1;
-		mem[i].loadfactor = 1;
+		mem[i].lbfactor = 100;
 		mem[i].retry_sec = 60;
 	}
 }
@@ -80,7 +80,7 @@ static void check_maps(const struct kbal_maps *m, const struct kbal_balancer *ba
 		FUZZ_CHECK(str_whole(mb->url, sizeof(mb->url)));
 		FUZZ_CHECK(str_whole(mb->route, sizeof(mb->route)));
 		FUZZ_CHECK(str_whole(mb->redirect, sizeof(mb->redirect)));
-		FUZZ_CHECK(mb->loadfactor >= 1 && mb->loadfactor <= 100);
+		FUZZ_CHECK(mb->lbfactor >= 100 && mb->lbfactor <= 10000);
 		FUZZ_CHECK(mb->lbset <= 99);
 		FUZZ_CHECK(mb->balancer == mem0[i].balancer || (i == NMEM - 1 && mb->balancer == 1));
 	}

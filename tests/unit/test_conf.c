@@ -109,7 +109,7 @@ UNIT_TEST(conf_example_loads)
 	ASSERT_EQ(b->lbmethod, KBAL_LB_BYREQUESTS, "lbmethod");
 	ASSERT_STREQ(b->sticky, "ROUTEID", "sticky");
 	ASSERT_EQ(b->flags, 0, "flags");
-	ASSERT_EQ(b->timeout_ms, 60000, "balancer timeout");
+	ASSERT_EQ(b->timeout_ms, 0, "balancer timeout: no wait for a member by default");
 	ASSERT_EQ(b->splice, KBAL_SPLICE_PACKET, "splice: packet by default");
 	ASSERT_EQ(b->splice_set, 0, "splice: the default, not asked for");
 	if (!ASSERT_EQ(b->nmembers, 2, "nmembers"))
@@ -127,7 +127,7 @@ UNIT_TEST(conf_example_loads)
 		ASSERT_EQ(m->addr.sin_family, AF_INET, "member family");
 		ASSERT_EQ(ntohs(m->addr.sin_port), 18081 + i, "member port");
 		ASSERT_STREQ(m->route, route, "member route");
-		ASSERT_EQ(m->loadfactor, 1, "loadfactor default");
+		ASSERT_EQ(m->lbfactor, 100, "loadfactor default (hundredths)");
 		ASSERT_EQ(m->lbset, 0, "lbset default");
 		ASSERT_EQ(m->retry_sec, 60, "retry default");
 		ASSERT_EQ(m->status, 0, "status default");
@@ -302,15 +302,24 @@ UNIT_TEST(conf_member_params)
 {
 	struct run *r = run("Listen 80\n<Proxy balancer://c>\n"
 			    "BalancerMember http://127.0.0.1:1 loadfactor=100 lbset=2 retry=0 status=+H "
-			    "connectiontimeout=250ms timeout=5 ping=1 max=10 keepalive=on disablereuse=Off\n"
-			    "BalancerMember http://127.0.0.1:2 status=+H-D timeout=3 STATUS=D\n"
-			    "BalancerMember http://127.0.0.1:3 status=-D+DS ttl=90 enablereuse=off\n"
-			    "BalancerMember http://127.0.0.1:4 disablereuse=on enablereuse=on max=0\n"
+			    "connectiontimeout=250ms timeout=5 max=10 keepalive=on disablereuse=Off\n"
+			    "BalancerMember http://127.0.0.1:2 status=+H-D timeout=3 STATUS=D loadfactor=1.5\n"
+			    "BalancerMember http://127.0.0.1:3 status=-D+DS ttl=90 enablereuse=off "
+			    "loadfactor=1.15 keepalive=Off\n"
+			    "BalancerMember http://127.0.0.1:4 disablereuse=on enablereuse=on max=0 status=+R\n"
 			    "</Proxy>\n" TAIL);
 	const struct kbal_conf_member *m = r->c->balancers[0].members;
 
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
-		ASSERT_EQ(m[0].loadfactor, 100, "loadfactor");
+		ASSERT_EQ(m[0].lbfactor, 10000, "loadfactor=100: 10000 hundredths");
+		ASSERT_EQ(m[1].lbfactor, 150, "loadfactor=1.5, as Apache 2.4 keeps it");
+		/* (int)(1.15 * 100.0) is 114 in Apache's set_worker_param() too */
+		ASSERT_EQ(m[2].lbfactor, 114, "loadfactor=1.15 truncated as Apache's");
+		ASSERT_EQ(m[0].keepalive, 1, "keepalive=on");
+		ASSERT_EQ(m[2].keepalive, 0, "keepalive=Off");
+		ASSERT_EQ(m[3].status, KBAL_ST_SPARE, "status=+R: a hot spare");
+		ASSERT_EQ(m[0].timeout_ms, 5000, "timeout=5: the answer's timeout");
+		ASSERT_EQ(m[3].timeout_ms, 0, "no timeout=: Timeout's");
 		ASSERT_EQ(m[0].lbset, 2, "lbset");
 		ASSERT_EQ(m[0].retry_sec, 0, "retry");
 		ASSERT_EQ(m[0].status, KBAL_ST_HOT_STANDBY, "status=+H");
@@ -332,19 +341,27 @@ UNIT_TEST(conf_member_params)
 	done(r);
 
 #define M "Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:1 "
-	expect_err(M "loadfactor=0\n",
-		   "t.conf:3: BalancerMember loadfactor=0: must be an integer from 1 to 100");
-	expect_err(M "loadfactor=101\n",
-		   "t.conf:3: BalancerMember loadfactor=101: must be an integer from 1 to 100");
-	expect_err(M "loadfactor=1.5\n",
-		   "t.conf:3: BalancerMember loadfactor=1.5: must be an integer from 1 to 100");
+#define LF_ERR ": must be a number from 1 to 100 (hundredths count, as Apache's: 1.5, 2.25)"
+	expect_err(M "loadfactor=0\n", "t.conf:3: BalancerMember loadfactor=0" LF_ERR);
+	expect_err(M "loadfactor=0.99\n", "t.conf:3: BalancerMember loadfactor=0.99" LF_ERR);
+	expect_err(M "loadfactor=101\n", "t.conf:3: BalancerMember loadfactor=101" LF_ERR);
+	expect_err(M "loadfactor=1.5x\n", "t.conf:3: BalancerMember loadfactor=1.5x" LF_ERR);
+	expect_err(M "loadfactor=.5\n", "t.conf:3: BalancerMember loadfactor=.5" LF_ERR);
+#undef LF_ERR
+	expect_err(M "status=+C\n", "t.conf:3: BalancerMember status=+C: C is the state of "
+		   "mod_proxy_hcheck's health checks, which kbal does not have (D disables a member)");
+	expect_err(M "ping=1\n", "t.conf:3: BalancerMember ping=1: not supported: kbal does not "
+		   "send Expect: 100-continue to probe a member before a request");
+	expect_err(M "keepalive=yes\n", "t.conf:3: BalancerMember keepalive=yes: must be On or Off");
+	expect_err(M "timeout=5ms\n", "t.conf:3: BalancerMember timeout=5ms: whole seconds from 1 "
+		   "to 86400, as Apache reads it");
 	expect_err(M "lbset=100\n", "t.conf:3: BalancerMember lbset=100: must be an integer from 0 to 99");
 	expect_err(M "status=+X\n", "t.conf:3: BalancerMember status=+X: status is [+|-]LETTER..., "
-		   "LETTER one of D S E H N I");
+		   "LETTER one of D S E H R N I");
 	expect_err(M "status=+\n", "t.conf:3: BalancerMember status=+: status is [+|-]LETTER..., "
-		   "LETTER one of D S E H N I");
-	expect_err(M "timeout=0\n", "t.conf:3: BalancerMember timeout=0: must be a time from 1 ms "
-		   "to 24 h (N seconds, Nms, Nmi or Nh)");
+		   "LETTER one of D S E H R N I");
+	expect_err(M "timeout=0\n", "t.conf:3: BalancerMember timeout=0: whole seconds from 1 "
+		   "to 86400, as Apache reads it");
 	expect_err(M "route=" "0123456789012345678901234567890123\n",
 		   "t.conf:3: BalancerMember route=0123456789012345678901234567890123: longer than 31 characters");
 	expect_err(M "route=a;b\n",
@@ -354,7 +371,7 @@ UNIT_TEST(conf_member_params)
 	expect_err(M "route\n", "t.conf:3: BalancerMember route: parameters have the form key=value");
 	expect_err(M "redirect=a;b\n",
 		   "t.conf:3: BalancerMember redirect=a;b: a route is printable ASCII without ; , \" or \\");
-	expect_err(M "keepalive=maybe\n", "t.conf:3: BalancerMember keepalive=maybe: must be one of On|Off");
+	expect_err(M "keepalive=maybe\n", "t.conf:3: BalancerMember keepalive=maybe: must be On or Off");
 	expect_err(M "disablereuse=yes\n", "t.conf:3: BalancerMember disablereuse=yes: must be On or Off");
 	expect_err(M "ttl=0\n", "t.conf:3: BalancerMember ttl=0: must be a time from 1 ms "
 		   "to 24 h (N seconds, Nms, Nmi or Nh)");
@@ -386,14 +403,19 @@ UNIT_TEST(conf_balancer_params)
 		ASSERT_EQ(c->balancers[0].flags, KBAL_BF_NOFAILOVER, "nofailover");
 		ASSERT_STREQ(c->balancers[0].sticky, "JSESSIONID", "first sticky name");
 		ASSERT_EQ(c->balancers[0].timeout_ms, 7000, "ProxyPass timeout= sets the balancer's");
-		ASSERT_EQ(c->balancers[0].members[0].connect_timeout_ms, 7000, "member inherits balancer");
+		/* a balancer's timeout= is how long to wait for a member, no
+		 * connect timeout: ProxyTimeout is (ap_proxy_connect_backend) */
+		ASSERT_EQ(c->balancers[0].members[0].connect_timeout_ms, 20000,
+			  "member connects within ProxyTimeout");
 		ASSERT_EQ(c->balancers[0].splice, KBAL_SPLICE_OFF, "inherits KbalSplice off");
 		ASSERT_EQ(c->balancers[0].splice_set, 1, "an inherited KbalSplice is asked for");
 		ASSERT_EQ(c->balancers[1].lbmethod, KBAL_LB_BYTRAFFIC, "bytraffic");
 		ASSERT_EQ(c->balancers[1].splice, KBAL_SPLICE_SOCKMAP, "own KbalSplice");
 		ASSERT_STREQ(c->balancers[0].member_cc, "reno", "inherits KbalMemberCongestion");
 		ASSERT_STREQ(c->balancers[1].member_cc, "cubic", "own KbalMemberCongestion");
-		ASSERT_EQ(c->balancers[1].timeout_ms, 20000, "ProxyTimeout wins over Timeout");
+		ASSERT_EQ(c->balancers[1].timeout_ms, 0, "no timeout=: no wait for a member");
+		ASSERT_EQ(c->balancers[1].members[0].connect_timeout_ms, 20000,
+			  "ProxyTimeout wins over Timeout");
 		ASSERT_EQ(c->timeout_ms, 20000, "server timeout");
 		ASSERT_EQ(c->pass[0].balancer, 0, "resolved later");
 		ASSERT_STREQ(c->pass[0].target, "/app", "target as written");
@@ -405,8 +427,36 @@ UNIT_TEST(conf_balancer_params)
 		   "t.conf:5: ProxySet lbmethod=heartbeat: lbmethod heartbeat is not supported by kbal");
 	expect_err(HEAD "ProxySet balancer://c lbmethod=random\n",
 		   "t.conf:5: ProxySet lbmethod=random: unknown lbmethod (byrequests, bytraffic or bybusyness)");
-	expect_err(HEAD "ProxySet balancer://c failonstatus=503\n",
-		   "t.conf:5: ProxySet failonstatus=503: failonstatus= is not supported yet");
+	r = run(HEAD "ProxySet balancer://c failonstatus=500,503 failontimeout=On forcerecovery=Off "
+		"scolonpathdelim=Off timeout=3\n" TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_conf_balancer *b = &r->c->balancers[0];
+
+		ASSERT_EQ(b->nfailonstatus, 2, "two codes");
+		ASSERT_EQ(b->failonstatus[0] * 1000 + b->failonstatus[1], 500503, "500 and 503");
+		ASSERT_EQ(b->flags, KBAL_BF_FAIL_TIMEOUT | KBAL_BF_NO_RECOVERY,
+			  "failontimeout=On, forcerecovery=Off");
+		ASSERT_EQ(b->timeout_ms, 3000, "timeout=3: waits 3 s for a member");
+	}
+	done(r);
+	r = run(HEAD "ProxySet balancer://c \"failonstatus=502 504\" forcerecovery=Off\n"
+		"ProxySet balancer://c forcerecovery=On\n" TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->balancers[0].nfailonstatus, 2, "blanks separate codes too");
+		ASSERT_EQ(r->c->balancers[0].flags, 0, "forcerecovery=On again");
+	}
+	done(r);
+	expect_err(HEAD "ProxySet balancer://c failonstatus=50x\n",
+		   "t.conf:5: ProxySet failonstatus=50x: one or more HTTP status codes (100 to 599)");
+	expect_err(HEAD "ProxySet balancer://c failonstatus=600\n",
+		   "t.conf:5: ProxySet failonstatus=600: one or more HTTP status codes (100 to 599)");
+	expect_err(HEAD "ProxySet balancer://c failontimeout=maybe\n",
+		   "t.conf:5: ProxySet failontimeout=maybe: must be On or Off");
+	expect_err(HEAD "ProxySet balancer://c scolonpathdelim=On\n",
+		   "t.conf:5: ProxySet scolonpathdelim=On: not supported: kbal reads the sticky route "
+		   "from the stickysession cookie only, not from the URL");
+	expect_err(HEAD "ProxySet balancer://c timeout=500ms\n",
+		   "t.conf:5: ProxySet timeout=500ms: whole seconds from 1 to 86400, as Apache reads it");
 	expect_err(HEAD "ProxySet balancer://c retry=5\n",
 		   "t.conf:5: ProxySet retry=5: unknown ProxySet parameter 'retry'");
 	expect_err(HEAD "ProxySet http://127.0.0.1:9001 retry=5\n",
@@ -834,7 +884,7 @@ UNIT_TEST(conf_lexer)
 
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
 		ASSERT_EQ(r->c->nbalancers, 1, "the continued comment swallowed line 3");
-		ASSERT_EQ(r->c->balancers[0].members[0].loadfactor, 3, "continued line");
+		ASSERT_EQ(r->c->balancers[0].members[0].lbfactor, 300, "continued line");
 		ASSERT_STREQ(r->c->balancers[0].members[0].route, "a", "route");
 		ASSERT_EQ(r->c->balancers[0].members[0].line, 5, "a continued line counts from its first");
 		ASSERT_STREQ(r->c->server_name, "www.example.com:80", "single quotes");
@@ -920,7 +970,7 @@ UNIT_TEST(conf_growth)
 	if (ASSERT_EQ(kbal_conf_member_url("http://127.0.0.1:9001/", 1, &m, err, sizeof(err)), 0, err)) {
 		ASSERT_STREQ(m.url, "http://127.0.0.1:9001", "url, its '/' left out");
 		ASSERT_EQ(ntohs(m.addr.sin_port), 9001, "port");
-		ASSERT_EQ((int)(m.loadfactor * 1000 + m.retry_sec), 1060, "a BalancerMember's defaults");
+		ASSERT_EQ((int)(m.lbfactor * 1000 + m.retry_sec), 100060, "a BalancerMember's defaults");
 	}
 	ASSERT_EQ(kbal_conf_member_url("https://127.0.0.1:1", 1, &m, err, sizeof(err)), -1, "https");
 	ASSERT_STREQ(err, "BalancerMember https://127.0.0.1:1: https members need TLS, not supported",

@@ -65,7 +65,7 @@ UNIT_TEST(member_add_into_free_slots)
 	ASSERT_EQ(fx->bal[0].nmembers, 2, "published");
 	ASSERT_EQ(fx->bal[0].gen, 1, "generation bumped");
 	ASSERT_EQ(fx->mem[1].status, KBAL_ST_DISABLED, "starts disabled");
-	ASSERT_EQ(fx->mem[1].connect_timeout_ms, 7000, "the balancer's timeout");
+	ASSERT_EQ(fx->mem[1].connect_timeout_ms, 0, "Timeout's, not the balancer's wait");
 	ASSERT_EQ(fx->mem[1].port, 2, "port");
 	ASSERT_EQ(fx->mem_conf[1].flags, KBAL_MC_ADDED, "marked added");
 	ASSERT_EQ(fx->mem_conf[1].status, KBAL_ST_DISABLED, "started disabled");
