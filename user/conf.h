@@ -42,6 +42,9 @@ struct kbal_conf_member {
 	unsigned timeout_ms;              /* timeout= (whole seconds): how long the member
 					   * may keep an answer waiting, 0: Timeout */
 	int keepalive;                    /* keepalive=On: SO_KEEPALIVE */
+	char upgrade[64];                 /* upgrade=: the protocols a client may switch
+					   * to through it ("*": any), "" none (httpd
+					   * 2.4.47+ then drops the Upgrade header) */
 	unsigned reuse;                   /* keep connections for later requests: disablereuse=Off
 					   * (the default) or enablereuse=On */
 	unsigned pool_max;                /* max=: idle connections kept, default KBAL_POOL_MAX */

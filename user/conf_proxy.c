@@ -175,6 +175,14 @@ static int m_pool_ttl(struct conf_parser *p, void *obj, UNUSED const struct conf
 	return conf_parse_time(p, label, val, &((struct kbal_conf_member *)obj)->pool_ttl_ms);
 }
 
+/* upgrade=PROTO[,PROTO...] or *: mod_proxy_http's (2.4.47+) */
+static int m_upgrade(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		     const char *val, const char *label)
+{
+	return conf_copy(p, ((struct kbal_conf_member *)obj)->upgrade,
+			 sizeof(((struct kbal_conf_member *)obj)->upgrade), val, label);
+}
+
 /* disablereuse=On and enablereuse=Off say the same: one connection per client */
 static int m_reuse(struct conf_parser *p, void *obj, const struct conf_param *pd,
 		   const char *val, const char *label)
@@ -214,7 +222,7 @@ static const struct conf_param member_params[] = {
 	{ "keepalive",         m_keepalive },
 	{ "flushpackets",      conf_pm_choice, "On|Off|Auto" },
 	{ "secret",            conf_pm_unsupported, "secret= is for AJP members, which kbal does not support" },
-	{ "upgrade",           conf_pm_unsupported, "upgrade= is not supported yet" },
+	{ "upgrade",           m_upgrade },
 	{ "addressttl",        conf_pm_unsupported, "not supported: kbal resolves members once, at load time" },
 };
 

@@ -470,6 +470,58 @@ void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_auth
 		exch_parse(d, c, UP);   /* a form's body read meanwhile */
 }
 
+/* mod_proxy_http's ap_proxy_worker_can_upgrade(): the member's upgrade=
+ * ("*", the protocol itself, or a list naming it) lets a request's Upgrade
+ * (proto, len bytes) through. A member added at run time has none. */
+static int member_upgrades(const struct kbal_daemon *d, int member, const char *proto,
+			   size_t len)
+{
+	const struct kbal_member *m = &d->maps.members[member];
+	const struct kbal_conf_balancer *cb = &d->conf->balancers[m->balancer];
+	unsigned k = member - d->maps.balancers[m->balancer].first_member;
+	const char *w, *t;
+
+	if (k >= cb->nmembers || !cb->members[k].upgrade[0])
+		return 0;
+	w = cb->members[k].upgrade;
+	if (!strcmp(w, "*"))
+		return 1;
+	for (t = w; *t;) {
+		size_t n = strcspn(t, ", \t");
+
+		if (n == len && !strncasecmp(t, proto, len))
+			return 1;
+		t += n;
+		t += strspn(t, ", \t");
+	}
+	return 0;
+}
+
+/* Does the request's Upgrade go to the member (httpd 2.4.47+, upgrade=)?
+ * Decided now when its balancer's members agree; else once one is picked.
+ * Dropped, the request is an ordinary one, as mod_proxy_http sends it. */
+static void upgrade_plan(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");
+	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	unsigned yes = 0;
+
+	if (!f->msg[UP].upgrade || !h)
+		return;   /* CONNECT, or none */
+	for (unsigned i = 0; i < b->nmembers; i++)
+		yes += member_upgrades(d, b->first_member + i, f->buf[UP] + h->value.off,
+				       h->value.len);
+	if (yes == b->nmembers)
+		return;
+	if (yes) {
+		f->upgrade_pick = 1;
+		return;
+	}
+	f->msg[UP].upgrade = 0;
+	f->no_upgrade = 1;
+}
+
 /* The first request's head is complete: route it. */
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -512,6 +564,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	last_balancer = c->balancer;
 	c->balancer = d->conf->pass[pass].balancer;
+	upgrade_plan(d, c);
 	decide_plan(d, c, last_balancer);
 	c->pool = exch_on_kept(d, c);
 	handover_plan(d, c);
@@ -558,6 +611,18 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 		kbal_rewrite_member_host(m, host, sizeof(host));
 		rw.host = host;
 	}
+	if (f->upgrade_pick) {
+		const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");
+
+		/* each member tried (a failover builds again) decides for itself */
+		f->no_upgrade = !h || !member_upgrades(d, c->member, f->buf[UP] + h->value.off,
+						       h->value.len);
+		f->msg[UP].upgrade = !f->no_upgrade;
+		if (f->no_upgrade)
+			c->agent = 1;   /* planned as an upgrade, sent as an ordinary
+					 * request: kbald decides the later ones */
+	}
+	rw.no_upgrade = f->no_upgrade;
 	/* "ProxyPass / balancer://x/" strips "/" and adds "/"; a "/" rule on
 	 * "/" target is the identity, kept as such. Any other: the target and
 	 * the rest of the path as matched (decoded, dot segments removed), not

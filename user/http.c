@@ -659,6 +659,9 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		if (rw->keep_alive && (name_is(base, h, "Connection") ||
 				       name_is(base, h, "Keep-Alive")))
 			continue;
+		if (rw->no_upgrade && (name_is(base, h, "Connection") ||
+				       name_is(base, h, "Upgrade")))
+			continue;
 		if (rw->host && name_is(base, h, "Host")) {
 			put_span(&b, base, h->name);
 			put(&b, ": ", 2);

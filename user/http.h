@@ -154,6 +154,9 @@ struct kbal_req_rewrite {
 	const char *server_name;   /* for X-Forwarded-Server */
 	int keep_alive;            /* drop Connection and Keep-Alive: the member's
 	                            * connection outlives the client's (pool) */
+	int no_upgrade;            /* drop Connection and Upgrade: the member may
+	                            * not switch protocols (no upgrade= for it),
+	                            * as mod_proxy_http clears them */
 };
 
 /*

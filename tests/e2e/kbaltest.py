@@ -101,6 +101,14 @@ def kernel_keeps_unrouted(conf):
         out.append(l)
     return "\n".join(out)
 
+def with_upgrade(conf, proto="websocket"):
+    """conf whose members let a client's Upgrade through (upgrade=PROTO):
+    without it, httpd 2.4.47+ (and kbal) drop the header and send the
+    request as an ordinary one"""
+    return "\n".join(l + " upgrade=" + proto if l.startswith("BalancerMember") else l
+                     for l in conf.split("\n"))
+
+
 # Member flags in kbal_members.status (include/kbal_shared.h)
 ST_DISABLED, ST_STOPPED, ST_ERROR, ST_HOT_STANDBY = 1, 2, 4, 8
 FLOW_FIRST, FLOW_SPLICED, FLOW_CLOSING = 0, 1, 2

@@ -48,8 +48,10 @@ def test_access_and_error_log():
                 for i in range(6):
                     eq(c.get("/k%d" % i, cookie="ROUTEID=route.1").status, 200, "/k%d" % i)
             eq(env.get("/balancer-manager").status, 200, "the manager")
-            wait_until(lambda: any(" FLOW " in l or '"FLOW ' in l for l in lines(d + "/access.log")),
-                       5.0, "the flow's line")
+            # written by kbald's log thread: wait for the last two lines
+            wait_until(lambda: any('"FLOW ' in l for l in lines(d + "/access.log")) and
+                       any("GET /balancer-manager" in l for l in lines(d + "/access.log")),
+                       5.0, "the flow's and the manager's lines")
             got = [LINE.match(l) for l in lines(d + "/access.log")]
             check(all(got), "a line that does not parse: %r" % lines(d + "/access.log"))
             reqs = {m.group(1).split(" ")[1]: m for m in got if not m.group(1).startswith("FLOW")}

@@ -12,7 +12,7 @@ import threading
 import time
 
 from apache import apache_beside
-from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until
+from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until, with_upgrade
 
 CONF = EXAMPLE_CONF.replace(
     "LoadModule proxy_module",
@@ -229,6 +229,7 @@ def test_an_idle_tunnel_ends_after_timeout():
     # by the kernel (sockmap) or copied by kbald (KbalSplice off), the same
     for extra in ("", "KbalSplice off\n"):
         conf = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2\n" + extra)
+        conf = with_upgrade(conf)
         with Env(conf=conf) as env:
             idle = tunnel_life(env.port, 0)
             check(1.9 <= idle <= 4.5, "%san idle tunnel closed after %.1f s" % (extra, idle))

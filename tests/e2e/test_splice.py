@@ -146,11 +146,38 @@ def test_expect_100_continue_first_request():
 
 
 def test_websocket_echo():
-    with Env(conf=CONF) as env, env.connect(timeout=30) as c:
+    with Env(conf=kbaltest.with_upgrade(CONF)) as env, env.connect(timeout=30) as c:
         r = ws_upgrade(c)
         eq(r.status, 101, "status")
         eq(r.header("Sec-WebSocket-Accept"), WS_ACCEPT, "Sec-WebSocket-Accept")
         echo_check(c, os.urandom(MiB))
+
+
+def test_upgrade_only_where_a_member_allows_it():
+    # httpd 2.4.47+: a client's Upgrade goes to a member whose upgrade= names
+    # its protocol (or is *), else the header is dropped and the request is
+    # an ordinary one; side by side with Debian's apache2, member by member
+    # (WAS1 upgrade=websocket, WAS2 none), then with neither
+    from apache import apache_beside
+    mixed = EXAMPLE_CONF.replace("route=1", "route=1 upgrade=websocket")
+    for conf, want in ((mixed, {1: 101, 2: 200}), (EXAMPLE_CONF, {1: 200, 2: 200})):
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            for name, port in (("Apache", aport), ("kbal", env.port)):
+                for n in (1, 2):
+                    with kbaltest.Conn(port, timeout=10) as c:
+                        c.request("GET", "/ws", [("Connection", "Upgrade"),
+                                                 ("Upgrade", "websocket"),
+                                                 ("Cookie", "ROUTEID=route.%d" % n),
+                                                 ("Sec-WebSocket-Key", kbaltest.WS_KEY),
+                                                 ("Sec-WebSocket-Version", "13")])
+                        r = c.read_response()
+                        eq(r.status, want[n], "%s, WAS%d: the answer to an Upgrade" % (name, n))
+                        if r.status == 101:
+                            echo_check(c, os.urandom(65536))
+                        else:
+                            # an ordinary request: the connection goes on
+                            eq(c.get("/after", cookie="ROUTEID=route.%d" % n).status, 200,
+                               "%s, WAS%d: a request after it" % (name, n))
 
 
 def test_member_closes_first():
