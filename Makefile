@@ -95,7 +95,7 @@ FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 FUZZ_OBJS  := $(patsubst user/%.c,$(FUZZ_BUILD)/user/%.o,$(LIB_SRCS)) \
 	$(patsubst %,$(FUZZ_BUILD)/llhttp/%.o,llhttp api http) $(FUZZ_BUILD)/fuzz/fuzz_common.o
 
-.PHONY: all deps test unit e2e demo bench vmlinux clean fuzz fuzz-build install uninstall man
+.PHONY: all deps test unit e2e demo bench vmlinux clean fuzz fuzz-build install uninstall man deb
 all: $(BUILD)/kbald $(BUILD)/kbalctl $(TOOLS) $(BUILD)/unit-tests $(BUILD)/bpf-tests
 
 deps: $(DEPS_STAMP)
@@ -142,19 +142,19 @@ $(BUILD)/bpftest/%.o: tests/bpf/%.c $(SKELS) | $(DEPS_STAMP)
 
 $(BUILD)/bpf-tests: $(BPFT_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/kbald: $(BUILD)/user/kbald.o $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/kbalctl: $(BUILD)/user/kbalctl.o $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/kbal-backend: tools/kbal-backend.c $(LLHTTP_OBJS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
@@ -272,6 +272,21 @@ uninstall:
 		echo "kbal: $(DESTDIR)$(sysconfdir)/kbal/kbal.conf was edited: kept"; fi
 
 man: $(MAN_PAGES)
+
+# `make deb`: the Debian package (tools/debian/), built by dpkg-buildpackage
+# from a copy of the tree (the files git knows, tracked or not ignored)
+# under $(BUILD)/deb/, then checked by lintian; the .deb is left there
+DEB_VERSION = $(shell dpkg-parsechangelog -l tools/debian/changelog -S Version 2>/dev/null)
+DEB_TREE    = $(BUILD)/deb/kbal-$(firstword $(subst -, ,$(DEB_VERSION)))
+deb: | $(DEPS_STAMP)
+	$(Q)rm -rf $(BUILD)/deb && mkdir -p $(DEB_TREE)
+	$(Q){ git ls-files -z; git ls-files -z --others --exclude-standard; } | \
+		xargs -0 cp --parents -t $(DEB_TREE)
+	$(Q)cp -r tools/debian $(DEB_TREE)/debian
+	$(call msg,DPKG,$(BUILD)/deb/kbal_$(DEB_VERSION)_*.deb)
+	$(Q)cd $(DEB_TREE) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+		{ tail -n 30 ../build.log; exit 1; }
+	$(Q)lintian --fail-on error $(BUILD)/deb/kbal_$(DEB_VERSION)_*.deb
 
 $(BUILD)/user/kbald.o: $(BUILD)/install-paths
 

@@ -155,3 +155,39 @@ def test_notify_ready_reloading_stopping():
     finally:
         s.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_debian_package():
+    # `make deb`: dpkg-buildpackage on a copy of the tree (tools/debian/),
+    # lintian with no error; the package's files, its conffiles, and its
+    # kbald reading its own kbal.conf
+    out = make("deb")
+    rel = os.path.relpath(BUILD, ROOT)
+    debs = [f for f in os.listdir(os.path.join(ROOT, rel, "deb"))
+            if f.startswith("kbal_") and f.endswith(".deb")]
+    eq(len(debs), 1, "packages built: %r (%s)" % (debs, out))
+    deb = os.path.join(ROOT, rel, "deb", debs[0])
+    p = subprocess.run(["lintian", deb], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=300)
+    tags = [l for l in p.stdout.decode().splitlines() if l[:2] in ("E:", "W:")]
+    eq(tags, [], "lintian's errors and warnings")
+    listing = subprocess.run(["dpkg-deb", "-c", deb], stdout=subprocess.PIPE,
+                             check=True).stdout.decode()
+    for path in ("./usr/sbin/kbald", "./usr/sbin/kbalctl", "./lib/systemd/system/kbal.service",
+                 "./etc/kbal/kbal.conf", "./etc/logrotate.d/kbal",
+                 "./usr/share/man/man8/kbald.8.gz", "./usr/share/man/man5/kbal.conf.5.gz"):
+        check(" " + path + "\n" in listing, "%s not in the package:\n%s" % (path, listing))
+    d = tempfile.mkdtemp(prefix="kbal-deb-")
+    try:
+        subprocess.run(["dpkg-deb", "-e", deb, d + "/DEBIAN"], check=True)
+        eq(open(d + "/DEBIAN/conffiles").read().split(),
+           ["/etc/kbal/kbal.conf", "/etc/logrotate.d/kbal"], "conffiles")
+        subprocess.run(["dpkg-deb", "-x", deb, d], check=True)
+        unit = open(d + "/lib/systemd/system/kbal.service").read()
+        check("ExecStart=/usr/sbin/kbald -f /etc/kbal/kbal.conf" in unit, "the unit: " + unit)
+        p = subprocess.run([d + "/usr/sbin/kbald", "-t", "-f", d + "/etc/kbal/kbal.conf"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        eq((p.returncode, p.stdout.decode().strip().splitlines()[-1]), (0, "Syntax OK"),
+           "the package's kbald on its kbal.conf")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
