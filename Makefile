@@ -274,14 +274,20 @@ uninstall:
 man: $(MAN_PAGES)
 
 # `make deb`: the Debian package (tools/debian/), built by dpkg-buildpackage
-# from a copy of the tree (the files git knows, tracked or not ignored)
+# from a copy of the tree (the files git knows, tracked or not ignored;
+# outside a git checkout, all but the build directories)
 # under $(BUILD)/deb/, then checked by lintian; the .deb is left there
 DEB_VERSION = $(shell dpkg-parsechangelog -l tools/debian/changelog -S Version 2>/dev/null)
 DEB_TREE    = $(BUILD)/deb/kbal-$(firstword $(subst -, ,$(DEB_VERSION)))
 deb: | $(DEPS_STAMP)
 	$(Q)rm -rf $(BUILD)/deb && mkdir -p $(DEB_TREE)
-	$(Q){ git ls-files -z; git ls-files -z --others --exclude-standard; } | \
-		xargs -0 cp --parents -t $(DEB_TREE)
+	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		{ git ls-files -z; git ls-files -z --others --exclude-standard; } | \
+			xargs -0 cp --parents -t $(DEB_TREE); \
+	else \
+		tar --exclude=./build --exclude=./build-san --exclude=./build-fuzz \
+			-cf - . | tar -C $(DEB_TREE) -xf -; \
+	fi
 	$(Q)cp -r tools/debian $(DEB_TREE)/debian
 	$(call msg,DPKG,$(BUILD)/deb/kbal_$(DEB_VERSION)_*.deb)
 	$(Q)cd $(DEB_TREE) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \

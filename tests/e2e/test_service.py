@@ -191,3 +191,7 @@ def test_debian_package():
            "the package's kbald on its kbal.conf")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# a whole build of the project from a copy: bounded, not by the host's speed
+test_debian_package.timeout = 900
