@@ -55,6 +55,8 @@ enum kbal_member_status {
 	KBAL_ST_HOT_STANDBY  = 1u << 3, /* H: used only when no other is usable */
 	KBAL_ST_DRAIN        = 1u << 4, /* N: only sticky requests */
 	KBAL_ST_IGNORE_ERR   = 1u << 5, /* I: errors never set E */
+	KBAL_ST_HC_FAIL      = 1u << 7, /* C: failed mod_proxy_hcheck's health
+					 * checks (hcheck.c); takes no request */
 	KBAL_ST_SPARE        = 1u << 6, /* R: hot spare, stands in for an
 					 * unusable member of its lbset */
 };

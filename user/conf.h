@@ -42,6 +42,11 @@ struct kbal_conf_member {
 	unsigned timeout_ms;              /* timeout= (whole seconds): how long the member
 					   * may keep an answer waiting, 0: Timeout */
 	int keepalive;                    /* keepalive=On: SO_KEEPALIVE */
+	/* mod_proxy_hcheck (hcheck.c): hcmethod= (enum kbal_hc_method), hcuri=,
+	 * hcinterval= (default 60 s), hcpasses=, hcfails= (default 1) */
+	unsigned hc_method;
+	char hc_uri[128];
+	unsigned hc_interval_ms, hc_passes, hc_fails;
 	char upgrade[64];                 /* upgrade=: the protocols a client may switch
 					   * to through it ("*": any), "" none (httpd
 					   * 2.4.47+ then drops the Upgrade header) */
@@ -51,6 +56,14 @@ struct kbal_conf_member {
 	unsigned pool_ttl_ms;             /* ttl=: an idle one is closed after, default KBAL_POOL_TTL_MS */
 	int line;
 };
+
+/* hcmethod=, as mod_proxy_hcheck names them (CPING is AJP's) */
+enum kbal_hc_method {
+	KBAL_HC_NONE = 0, KBAL_HC_TCP, KBAL_HC_OPTIONS, KBAL_HC_HEAD, KBAL_HC_GET,
+	KBAL_HC_OPTIONS11, KBAL_HC_HEAD11, KBAL_HC_GET11,
+};
+#define KBAL_HC_INTERVAL_MS 60000     /* hcinterval's default */
+#define KBAL_CONF_MAX_HCTEMPLATE 16
 
 /* member connection pools: Apache keeps as many as its threads, without ttl */
 #define KBAL_POOL_MAX     64
@@ -236,6 +249,11 @@ struct kbal_conf {
 		char format[1024];
 	} logformat[16];
 	char errorlog[256];               /* "" stderr; a path, or syslog[:facility] */
+	unsigned nhctemplate;             /* ProxyHCTemplate NAME key=value... */
+	struct {
+		char name[32];
+		char params[512];         /* its key=value words, one space apart */
+	} hctemplate[KBAL_CONF_MAX_HCTEMPLATE];
 	int loglevel;                     /* LogLevel: enum kbal_log_level + 1, 0: not set */
 	unsigned splice;                  /* KbalSplice at server level */
 	int splice_set;

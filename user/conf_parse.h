@@ -80,6 +80,22 @@ extern const struct conf_keyword conf_kw_server[];   /* conf_server.c */
 extern const struct conf_keyword conf_kw_proxy[];    /* conf_proxy.c */
 extern const struct conf_keyword conf_kw_access[];   /* conf_access.c */
 extern const struct conf_keyword conf_kw_log[];      /* conf_log.c */
+extern const struct conf_keyword conf_kw_hcheck[];   /* conf_hcheck.c */
+
+/* mod_proxy_hcheck's BalancerMember parameters (conf_hcheck.c) */
+struct conf_param;
+int conf_hc_method(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		   const char *val, const char *label);
+int conf_hc_uri(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		const char *val, const char *label);
+int conf_hc_interval(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		     const char *val, const char *label);
+int conf_hc_count(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		  const char *val, const char *label);
+int conf_hc_template(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		     const char *val, const char *label);
+/* one key=value word of a BalancerMember line, on member obj (conf_proxy.c) */
+int conf_member_param(struct conf_parser *p, void *obj, const char *word);
 
 /* CustomLog formats: nicknames resolved, each compiled (conf_log.c) */
 int conf_log_finish(struct conf_parser *p);

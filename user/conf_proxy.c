@@ -110,8 +110,8 @@ static int m_status(struct conf_parser *p, void *obj, UNUSED const struct conf_p
 		if (*s == '+' || *s == '-')
 			add = *s++ == '+';
 		if (toupper((unsigned char)*s) == 'C')
-			return perr(p, "%s: C is the state of mod_proxy_hcheck's health checks, "
-				    "which kbal does not have (D disables a member)", label);
+			return perr(p, "%s: C is the state the health checks set (hcmethod=), "
+				    "not a starting one (D disables a member)", label);
 		while (i < ARRAY_SIZE(st) && st[i].letter != toupper((unsigned char)*s))
 			i++;
 		if (i == ARRAY_SIZE(st))
@@ -223,6 +223,15 @@ static const struct conf_param member_params[] = {
 	{ "flushpackets",      conf_pm_choice, "On|Off|Auto" },
 	{ "secret",            conf_pm_unsupported, "secret= is for AJP members, which kbal does not support" },
 	{ "upgrade",           m_upgrade },
+	/* mod_proxy_hcheck (conf_hcheck.c, hcheck.c) */
+	{ "hcmethod",          conf_hc_method },
+	{ "hcuri",             conf_hc_uri },
+	{ "hcinterval",        conf_hc_interval },
+	{ "hcpasses",          conf_hc_count },
+	{ "hcfails",           conf_hc_count },
+	{ "hctemplate",        conf_hc_template },
+	{ "hcexpr",            conf_pm_unsupported, "health check conditions (ProxyHCExpr) are "
+			       "not supported by kbal yet: without, a 2xx or 3xx status passes" },
 	{ "addressttl",        conf_pm_unsupported, "not supported: kbal resolves members once, at load time" },
 };
 
@@ -503,6 +512,12 @@ int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *
 }
 
 /* BalancerMember [balancer://NAME] http://HOST[:PORT][/] [key=value...] */
+int conf_member_param(struct conf_parser *p, void *obj, const char *word)
+{
+	return conf_apply_param(p, member_params, ARRAY_SIZE(member_params), obj, "BalancerMember",
+				word);
+}
+
 static int kw_member(struct conf_parser *p, int argc, char **argv)
 {
 	struct kbal_conf *c = p->conf;
@@ -536,8 +551,7 @@ static int kw_member(struct conf_parser *p, int argc, char **argv)
 
 	p->ctimeout_set = 0;
 	for (; i < argc; i++)
-		if (conf_apply_param(p, member_params, ARRAY_SIZE(member_params), m,
-				     "BalancerMember", argv[i]))
+		if (conf_member_param(p, m, argv[i]))
 			return -1;
 	for (k = 0; m->route[0] && k < b->nmembers; k++)
 		if (!strcmp(b->members[k].route, m->route))

@@ -31,6 +31,7 @@ static int kw_loadmodule(struct conf_parser *p, UNUSED int argc, char **argv)
 		"authz_host_module", "access_compat_module", "mpm_event_module",
 		"mpm_worker_module", "mpm_prefork_module", "log_config_module",
 		"mime_module", "dir_module", "alias_module", "reqtimeout_module",
+		"proxy_hcheck_module", "watchdog_module",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)

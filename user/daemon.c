@@ -193,7 +193,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	}
 	free(snap);
 	listener_budget_init(d);
-	return 0;
+	return kbal_hcheck_init(d);
 fail:
 	if (t)
 		kbal_takeover_abandon(t);
@@ -213,8 +213,8 @@ static uint64_t next_wake_us(const struct kbal_daemon *d)
 		us = RESTART_POLL_US;
 	if (d->acc.paused == ACCEPT_RETRY && us > RETRY_POLL_US)
 		us = RETRY_POLL_US;
-	if (list_linked(&d->first) && us > FIRST_POLL_US)
-		us = FIRST_POLL_US;
+	if ((list_linked(&d->first) || d->hc.running) && us > FIRST_POLL_US)
+		us = FIRST_POLL_US;   /* also: health checks' timeouts */
 	return us < IDLE_POLL_US ? us : IDLE_POLL_US;
 }
 
@@ -227,6 +227,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 			return err;
 		conn_run_ready(d);
 		conn_run_timers(d);
+		kbal_hcheck_tick(d);
 		handover_tick(d);
 		balancers_sync(d);
 		if (d->loop.now - d->pool_scan >= POOL_SCAN_NS) {
@@ -262,6 +263,7 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 	close_all(d, &d->pk.switching);
 	close_all(d, &d->pk.joined);
 	kbal_flows_fini(d);
+	kbal_hcheck_fini(d);
 	conn_free_dead(d);
 	if (d->pool.members)
 		kbal_pool_fini(&d->pool);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include "accesslog.h"
 #include "authcheck.h"
+#include "hcheck.h"
 #include "client_count.h"
 #include "conf.h"
 #include "list.h"
@@ -110,6 +111,7 @@ struct kbal_daemon {
 	struct kbal_decide decide;  /* what the kernel may keep (decide.c) */
 	struct kbal_authcheck auth; /* the manager's slow access checks */
 	struct kbal_alog alog;      /* CustomLog files and formats (logs.c) */
+	struct kbal_hcheck hc;      /* health checks (hcheck.c) */
 	struct kbal_packet_state pk;
 	int stop;
 	/* restart in place (SIGHUP, SIGUSR1; restart.c): the first
@@ -129,7 +131,7 @@ struct kbal_daemon {
  */
 static inline uint64_t kbal_fds_held(const struct kbal_daemon *d)
 {
-	return 2 * d->nconns - d->pk.njoined + d->pool.nidle;
+	return 2 * d->nconns - d->pk.njoined + d->pool.nidle + d->hc.running;
 }
 
 /*

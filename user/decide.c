@@ -188,7 +188,8 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
  */
 int decide_sole(const struct kbal_daemon *d, int member)
 {
-	const unsigned out = KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_DRAIN;
+	/* their changes move the balancer's gen (a failed health check's too) */
+	const unsigned out = KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_DRAIN | KBAL_ST_HC_FAIL;
 	const struct kbal_member *ms = d->maps.members, *me = &ms[member];
 	const struct kbal_balancer *b = &d->maps.balancers[me->balancer];
 	unsigned others = 0, spares = 0;

@@ -106,7 +106,7 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 
 static int parse_status(const char *s, unsigned *st)
 {
-	static const char letters[] = "DSEHNIR";   /* bit 0 up: enum kbal_member_status */
+	static const char letters[] = "DSEHNIRC";  /* bit 0 up: enum kbal_member_status */
 
 	if (!*s)
 		return -EINVAL;
@@ -357,7 +357,7 @@ static const struct command {
 	{ "status",  0, 0, "", "the balancers, then their members (the manager's tables)",
 	  cmd_status },
 	{ "set",     3, 64, "BALANCER MEMBER KEY=VALUE...",
-	  "change a member (by route or URL) in place: status=[+-][DSHRNEI]...,\n"
+	  "change a member (by route or URL) in place: status=[+-][DSHRNEIC]...,\n"
 	  "           loadfactor=N, lbset=N, route=R, redirect=R; the next request sees it",
 	  cmd_set },
 	{ "reset",   0, 2, "[BALANCER [MEMBER]]",

@@ -13,7 +13,7 @@
 
 int kbal_lb_usable(const struct kbal_member *m, uint64_t now_ns)
 {
-	if (m->status & (KBAL_ST_DISABLED | KBAL_ST_STOPPED))
+	if (m->status & (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_HC_FAIL))
 		return 0;
 	/* Apache retries a worker in error once `retry` has passed (at once
 	 * with "ignore errors"); the E bit is cleared when a connect

@@ -49,7 +49,7 @@ void listener_resume(struct kbal_daemon *d)
 	    d->loop.now < d->acc.resume)
 		return;
 	for (unsigned i = 0; i < d->acc.n; i++)
-		kbal_loop_add(&d->loop, d->acc.l[i].fd, EPOLLIN, KBAL_TAG_LISTENER, (uintptr_t)i << 3);
+		kbal_loop_add(&d->loop, d->acc.l[i].fd, EPOLLIN, KBAL_TAG_LISTENER, (uintptr_t)i << KBAL_TAG_BITS);
 	d->acc.paused = ACCEPT_ON;
 }
 
@@ -177,7 +177,7 @@ int listener_open(struct kbal_daemon *d, const struct kbal_conf_listen *cl,
 	}
 	l->port = ntohs(cl->addr.sin_port);
 	if ((err = kbal_loop_add(&d->loop, l->fd, EPOLLIN, KBAL_TAG_LISTENER,
-				 (uintptr_t)d->acc.n << 3))) {
+				 (uintptr_t)d->acc.n << KBAL_TAG_BITS))) {
 		close(l->fd);
 		return err;
 	}
@@ -243,7 +243,7 @@ static void listener_ready(void *data, uintptr_t obj, unsigned tag, uint32_t eve
 	struct kbal_daemon *d = data;
 
 	(void)tag, (void)events;
-	accept_clients(d, &d->acc.l[obj >> 3]);
+	accept_clients(d, &d->acc.l[obj >> KBAL_TAG_BITS]);
 }
 
 void listener_init(struct kbal_daemon *d)

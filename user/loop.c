@@ -6,7 +6,7 @@
 #include <sys/epoll.h>
 #include "loop.h"
 
-#define TAG_MASK    7ull
+#define TAG_MASK    ((1ull << KBAL_TAG_BITS) - 1)
 #define LOOP_EVENTS 256
 
 _Static_assert(KBAL_TAG_MAX == TAG_MASK + 1, "a tag fits the low bits");

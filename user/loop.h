@@ -22,8 +22,13 @@ enum kbal_tag {
 	KBAL_TAG_SK_EVENTS  = 5,   /* kbal_sk_events (sockmap backpressure) */
 	KBAL_TAG_PKT_EVENTS = 6,   /* kbal_pkt_events (packet path) */
 	KBAL_TAG_AUTH       = 7,   /* access checks answered (authcheck.h) */
-	KBAL_TAG_MAX        = 8,
+	KBAL_TAG_HCHECK     = 8,   /* a health check's socket (hcheck.h) */
+	KBAL_TAG_MAX        = 16,
 };
+
+/* The tag rides in an entry's low bits: a pointer registered with one is
+ * malloc's (16-aligned), an index is shifted by KBAL_TAG_BITS */
+#define KBAL_TAG_BITS 4
 
 /* obj: the pointer or index registered with it */
 typedef void (*kbal_loop_fn)(void *data, uintptr_t obj, unsigned tag, uint32_t events);

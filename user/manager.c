@@ -24,7 +24,7 @@ const char *kbal_status_str(unsigned st, char *buf, size_t len)
 		{ KBAL_ST_DISABLED, "Dis" }, { KBAL_ST_STOPPED, "Stop" },
 		{ KBAL_ST_ERROR, "Err" }, { KBAL_ST_HOT_STANDBY, "Stby" },
 		{ KBAL_ST_DRAIN, "Drn" }, { KBAL_ST_IGNORE_ERR, "Ign" },
-		{ KBAL_ST_SPARE, "Spar" },
+		{ KBAL_ST_SPARE, "Spar" }, { KBAL_ST_HC_FAIL, "HcFl" },
 	};
 	size_t o = 0;
 
@@ -80,14 +80,14 @@ const char *kbal_status_apache(unsigned st, char *buf, size_t len)
 		{ KBAL_ST_IGNORE_ERR, "Ign " }, { KBAL_ST_DRAIN, "Drn " },
 		{ KBAL_ST_DISABLED, "Dis " }, { KBAL_ST_STOPPED, "Stop " },
 		{ KBAL_ST_ERROR, "Err " }, { KBAL_ST_HOT_STANDBY, "Stby " },
-		{ KBAL_ST_SPARE, "Spar " },
+		{ KBAL_ST_SPARE, "Spar " }, { KBAL_ST_HC_FAIL, "HcFl " },
 	};
 	size_t o = snprintf(buf, len, "Init ");
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (st & names[i].bit)
 			o += snprintf(buf + o, o < len ? len - o : 0, "%s", names[i].name);
-	if (!(st & (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_ERROR)))
+	if (!(st & (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_ERROR | KBAL_ST_HC_FAIL)))
 		snprintf(buf + o, o < len ? len - o : 0, "Ok ");
 	return buf;
 }

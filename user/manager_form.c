@@ -149,7 +149,7 @@ static void apply_member(struct kbal_balancer *bal, struct kbal_member *ms, unsi
 	static const struct { const char *key; unsigned bit; } flags[] = {
 		{ "w_status_I", KBAL_ST_IGNORE_ERR }, { "w_status_N", KBAL_ST_DRAIN },
 		{ "w_status_D", KBAL_ST_DISABLED }, { "w_status_H", KBAL_ST_HOT_STANDBY },
-		{ "w_status_R", KBAL_ST_SPARE },
+		{ "w_status_R", KBAL_ST_SPARE }, { "w_status_C", KBAL_ST_HC_FAIL },
 		{ "w_status_S", KBAL_ST_STOPPED },
 	};
 	const char *v;
@@ -189,8 +189,7 @@ static void apply_member(struct kbal_balancer *bal, struct kbal_member *ms, unsi
 		if (ival >= 0 && ival <= 99)
 			__atomic_store_n(&mb->lbset, (__u16)ival, __ATOMIC_RELEASE);
 	}
-	for (const char *const *k = (const char *const[]){ "w_status_C",
-							    "w_hi", "w_hp", "w_hf", "w_hm", "w_hu",
+	for (const char *const *k = (const char *const[]){ "w_hi", "w_hp", "w_hf", "w_hm", "w_hu",
 							    "w_he", NULL }; *k; k++)
 		if (get(fs, *k)) {
 			size_t o = strlen(skipped);

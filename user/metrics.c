@@ -119,7 +119,7 @@ static void members(FILE *f, const struct kbal_daemon *d, const struct live *l)
 		{ KBAL_ST_DISABLED, "disabled" }, { KBAL_ST_STOPPED, "stopped" },
 		{ KBAL_ST_ERROR, "error" }, { KBAL_ST_HOT_STANDBY, "hot_standby" },
 		{ KBAL_ST_DRAIN, "drain" }, { KBAL_ST_IGNORE_ERR, "ignore_errors" },
-		{ KBAL_ST_SPARE, "hot_spare" },
+		{ KBAL_ST_SPARE, "hot_spare" }, { KBAL_ST_HC_FAIL, "health_check_failed" },
 	};
 	const struct kbal_maps *m = &d->maps;
 

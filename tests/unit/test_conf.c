@@ -348,8 +348,8 @@ UNIT_TEST(conf_member_params)
 	expect_err(M "loadfactor=1.5x\n", "t.conf:3: BalancerMember loadfactor=1.5x" LF_ERR);
 	expect_err(M "loadfactor=.5\n", "t.conf:3: BalancerMember loadfactor=.5" LF_ERR);
 #undef LF_ERR
-	expect_err(M "status=+C\n", "t.conf:3: BalancerMember status=+C: C is the state of "
-		   "mod_proxy_hcheck's health checks, which kbal does not have (D disables a member)");
+	expect_err(M "status=+C\n", "t.conf:3: BalancerMember status=+C: C is the state the "
+		   "health checks set (hcmethod=), not a starting one (D disables a member)");
 	expect_err(M "ping=1\n", "t.conf:3: BalancerMember ping=1: not supported: kbal does not "
 		   "send Expect: 100-continue to probe a member before a request");
 	expect_err(M "keepalive=yes\n", "t.conf:3: BalancerMember keepalive=yes: must be On or Off");
@@ -978,4 +978,40 @@ UNIT_TEST(conf_growth)
 	ASSERT_EQ(kbal_conf_member_url("http://localhost:1", 1, &m, err, sizeof(err)), -1, "a name");
 	ASSERT_HAS(err, "give an IPv4 address here", "numeric: no name looked up");
 	ASSERT_EQ(kbal_conf_member_url("http://localhost:1", 0, &m, err, sizeof(err)), 0, err);
+}
+
+UNIT_TEST(conf_health_checks)
+{
+	struct run *r = run("Listen 80\nProxyHCTemplate fast hcmethod=HEAD hcinterval=500ms hcfails=3\n"
+			    "<Proxy balancer://c>\n"
+			    "BalancerMember http://127.0.0.1:1 hcmethod=GET11 hcuri=/ok hcpasses=2\n"
+			    "BalancerMember http://127.0.0.1:2 hctemplate=fast hcpasses=4\n"
+			    "BalancerMember http://127.0.0.1:3\n</Proxy>\nProxyPass / balancer://c/\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_conf_member *m = r->c->balancers[0].members;
+
+		ASSERT_EQ(m[0].hc_method, KBAL_HC_GET11, "GET11");
+		ASSERT_STREQ(m[0].hc_uri, "/ok", "hcuri");
+		ASSERT_EQ(m[0].hc_passes, 2, "hcpasses");
+		ASSERT_EQ(m[1].hc_method, KBAL_HC_HEAD, "from the template");
+		ASSERT_EQ(m[1].hc_interval_ms, 500, "hcinterval 500ms");
+		ASSERT_EQ(m[1].hc_fails, 3, "hcfails from the template");
+		ASSERT_EQ(m[1].hc_passes, 4, "hcpasses after it");
+		ASSERT_EQ(m[2].hc_method, KBAL_HC_NONE, "no checks");
+	}
+	done(r);
+	expect_err(HEAD "<Proxy balancer://d>\nBalancerMember http://127.0.0.1:2 hcmethod=PING\n",
+		   "t.conf:6: BalancerMember hcmethod=PING: one of NONE, TCP, OPTIONS, HEAD, GET, "
+		   "OPTIONS11, HEAD11, GET11");
+	expect_err(HEAD "<Proxy balancer://d>\nBalancerMember http://127.0.0.1:2 hcmethod=CPING\n",
+		   "t.conf:6: BalancerMember hcmethod=CPING: CPING is AJP's, which kbal does not speak");
+	expect_err(HEAD "<Proxy balancer://d>\nBalancerMember http://127.0.0.1:2 hctemplate=x\n",
+		   "t.conf:6: BalancerMember hctemplate=x: no ProxyHCTemplate x (it must come before "
+		   "its use)");
+	expect_err(HEAD "ProxyHCExpr ok {%{REQUEST_STATUS} =~ /^[234]/}\n",
+		   "t.conf:5: ProxyHCExpr: health check conditions (ap_expr) are not supported by kbal "
+		   "yet: without hcexpr=, a check passes on a 2xx or 3xx status, as httpd's");
+	expect_err(HEAD "ProxyHCTemplate t hcmethod=GET route=9\n",
+		   "t.conf:5: ProxyHCTemplate t: route=9: only hc* parameters");
 }
