@@ -23,10 +23,9 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "local.h"
 #include "log.h"
 #include "logs.h"
-#include "manager.h"
-#include "metrics.h"
 #include "member.h"
 #include "proxy_header.h"
 #include "rewrite.h"
@@ -89,7 +88,7 @@ void first_cache_drop(void)
 /* Can kbald's own answer to this request leave the connection open, as
  * Apache's does (a 200 of the manager, a 403, a 404)? A keep-alive request
  * whose body, if any, kbald has read whole */
-static int local_keeps(const struct kbal_conn *c)
+int local_keeps(const struct kbal_conn *c)
 {
 	const struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rq = &f->msg[UP];
@@ -118,7 +117,7 @@ void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
 }
 
 /* The same, and the connection goes on after it (conn.c: the next request) */
-static void exch_reply_keep(struct kbal_conn *c, char *resp, size_t len, int owned)
+void exch_reply_keep(struct kbal_conn *c, char *resp, size_t len, int owned)
 {
 	exch_reply(c, resp, len, owned);
 	c->fin[MEMBER] = 0;
@@ -127,7 +126,7 @@ static void exch_reply_keep(struct kbal_conn *c, char *resp, size_t len, int own
 
 /* an error answer that leaves a keep-alive connection open where Apache's
  * does (403, 404) */
-static void exch_error_keep(struct kbal_conn *c, unsigned status, const char *extra)
+void exch_error_keep(struct kbal_conn *c, unsigned status, const char *extra)
 {
 	int keep = local_keeps(c) && (status == 401 || status == 403 || status == 404);
 	ssize_t n = kbal_http_error_response_keep(status, keep, extra, c->f->outbuf[DOWN],
@@ -285,191 +284,6 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
-/* Require, Order/Allow/Deny and Basic credentials of the <Location> kbald
- * answers (authz.h, authn.h), as httpd checks them: the address first, the
- * user only where the rules need one. 0 when the client may go on, else
- * the answer is under way (401 or 403) */
-static const char *handler_name(const struct kbal_conn *c)
-{
-	return c->f->handler == KBAL_HANDLER_METRICS ? "kbal-metrics" : "balancer-manager";
-}
-
-/* An access check's answer: 0 when granted, else -1 and the 401 or 403
- * given */
-static int auth_verdict(struct kbal_conn *c, const struct kbal_authjob *j)
-{
-	char ip[INET_ADDRSTRLEN], extra[200];
-
-	if (j->result == KBAL_AUTHZ_GRANTED)
-		return 0;
-	inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip));
-	if (j->result == KBAL_AUTHZ_NEED_USER) {
-		if (j->why && strcmp(j->why, "no credentials"))
-			log_info("%s: %s: %s (401)", handler_name(c), ip, j->why);
-		snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic realm=\"%s\"\r\n",
-			 j->authz->realm);
-		exch_error_keep(c, 401, extra);
-		return -1;
-	}
-	log_info("%s: %s%s%s%s refused by its access rules (403)", handler_name(c), ip,
-		 kbal_authz_needs_host(j->authz) ? " (" : "",
-		 kbal_authz_needs_host(j->authz) ? (j->cl.host ? j->cl.host : "no host name") : "",
-		 kbal_authz_needs_host(j->authz) ? ")" : "");
-	exch_error_keep(c, 403, NULL);
-	return -1;
-}
-
-/* Who may reach the manager (authcheck.h): 0 when granted; -1 when the
- * answer (401, 403, 503) is given; 1 when the check went to the thread,
- * the exchange waiting for exch_auth_done() */
-static int authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *a,
-		     uint32_t local)
-{
-	const struct kbal_http_msg *rq = &c->f->msg[UP];
-	const struct kbal_http_header *h = kbal_http_find(rq, c->f->buf[UP], "Authorization");
-	struct kbal_authz_client cl = { .addr = c->key.client_addr, .local = local };
-	struct kbal_authjob *j;
-	int queued, r;
-
-	j = kbal_authcheck_start(&d->auth, a, &cl, h ? c->f->buf[UP] + h->value.off : NULL,
-				 h ? h->value.len : 0, c, &queued);
-	if (!j) {
-		log_warn("%s: %u access checks waiting already, or no memory: 503",
-			 handler_name(c), KBAL_AUTHCHECK_QUEUE);
-		exch_error(c, 503);
-		return -1;
-	}
-	if (queued) {
-		c->f->authjob = j;
-		return 1;
-	}
-	r = auth_verdict(c, j);
-	kbal_authjob_free(&d->auth, j);
-	return r;
-}
-
-/* a page kbald made (malloc'd), or 500 when err says it could not */
-static void exch_page(struct kbal_conn *c, int err, char *page, size_t len, int keep)
-{
-	if (err)
-		exch_error(c, 500);
-	else if (keep)
-		exch_reply_keep(c, page, len, 1);
-	else
-		exch_reply(c, page, len, 1);
-}
-
-/* the manager's answer: what the request changed (or why not), then the
- * page (manager_form.h) */
-static void manager_answer(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rq = &f->msg[UP];
-	const char *url = f->buf[UP] + rq->url.off, *q = memchr(url, '?', rq->url.len);
-	const struct kbal_http_header *ref = kbal_http_find(rq, f->buf[UP], "Referer");
-	struct kbal_manager_req mr = {
-		.post = rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "POST", 4),
-		.query = q ? q + 1 : NULL,
-		.query_len = q ? (size_t)(url + rq->url.len - q - 1) : 0,
-		.referer = ref ? f->buf[UP] + ref->value.off : NULL,
-		.referer_len = ref ? ref->value.len : 0,
-		.server = f->host[0] ? f->host :
-			  f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
-			  d->conf->vhost[f->vhost].server_name : d->conf->server_name,
-	};
-	char action[256], msg[512];
-	char *page;
-	size_t len;
-	int xml, json, err, status, keep = local_keeps(c);
-
-	/* the server's name, as Apache's safe_referer() compares it: the Host's
-	 * name without its port */
-	mr.server_len = strlen(mr.server);
-	if (mr.server[0] != '[' && memchr(mr.server, ':', mr.server_len))
-		mr.server_len = (const char *)memchr(mr.server, ':', mr.server_len) - mr.server;
-	if (mr.post && rq->content_length > 0) {
-		mr.body = f->buf[UP] + rq->head_len;
-		mr.body_len = rq->content_length;
-	}
-	snprintf(action, sizeof(action), "%.*s", (int)(q ? q - url : (ptrdiff_t)rq->url.len), url);
-	status = kbal_manager_apply(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, &mr, msg,
-				    sizeof(msg), &xml, &json);
-	if (msg[0])
-		log_info("balancer-manager: %s", msg);
-	if (status != 200) {
-		exch_error(c, status);   /* Apache's error page, and the connection goes */
-		return;
-	}
-	kbal_flows_flush(d);   /* the page shows this turn's flows too */
-	err = json ? kbal_manager_json(&d->maps, keep, &page, &len) :
-	      xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :
-	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
-				keep, &page, &len);
-	exch_page(c, err, page, len, keep);
-}
-
-/* A request for the manager: answered once its body (a POST's fields, a
- * form's few hundred bytes) is in */
-static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rq = &f->msg[UP];
-
-	if (rq->chunked) {
-		exch_error(c, 411);   /* a form's body has a length */
-		return;
-	}
-	if (rq->content_length > 0 &&
-	    ((uint64_t)rq->content_length > BUF_SIZE - rq->head_len ||
-	     (d->conf->limit_body && (uint64_t)rq->content_length > d->conf->limit_body))) {
-		exch_error(c, 413);   /* also httpd's LimitRequestBody, which it applies
-				       * to its handlers, not to proxied requests */
-		return;
-	}
-	if (rq->content_length > 0 && f->len[UP] < rq->head_len + rq->content_length) {
-		f->manager_wait = 1;  /* exch_parse() answers at its end */
-		c->phase[UP] = P_BODY;
-		return;
-	}
-	manager_answer(d, c);
-}
-
-/* The Prometheus endpoint: GET only (a scraper's) */
-static void metrics_request(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	const struct kbal_http_msg *rq = &c->f->msg[UP];
-	int keep = local_keeps(c), err;
-	char *page;
-	size_t len;
-
-	if (rq->method.len != 3 || memcmp(c->f->buf[UP] + rq->method.off, "GET", 3)) {
-		exch_error_keep(c, 405, "Allow: GET\r\n");
-		return;
-	}
-	kbal_flows_flush(d);
-	err = kbal_metrics_response(d, keep, &page, &len);
-	exch_page(c, err, page, len, keep);
-}
-
-/* what kbald answers itself, once its access rules let the client in */
-static void local_request(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	if (c->f->handler == KBAL_HANDLER_METRICS)
-		metrics_request(d, c);
-	else
-		manager_request(d, c);
-}
-
-void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_authjob *j)
-{
-	c->f->authjob = NULL;
-	if (!auth_verdict(c, j))
-		local_request(d, c);
-	kbal_authjob_free(&d->auth, j);
-	if (!c->local)
-		exch_parse(d, c, UP);   /* a form's body read meanwhile */
-}
-
 /* mod_proxy_http's ap_proxy_worker_can_upgrade(): the member's upgrade=
  * ("*", the protocol itself, or a list naming it) lets a request's Upgrade
  * (proto, len bytes) through. A member added at run time has none. */
@@ -555,8 +369,8 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 							    &authz);
 		if (!f->handler)
 			exch_error_keep(c, 404, NULL);
-		else if (!authorize(d, c, authz, local.sin_addr.s_addr))
-			local_request(d, c);
+		else
+			local_answer(d, c, authz, local.sin_addr.s_addr);
 		return;
 	}
 	f->pass = pass;
@@ -739,7 +553,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			c->phase[UP] = P_FLUSH;
 			if (f->manager_wait) {
 				f->manager_wait = 0;
-				manager_answer(d, c);
+				local_form_done(d, c);
 				return;
 			}
 		} else if (i == DOWN && rc == KBAL_HTTP_HEAD) {
