@@ -39,8 +39,11 @@ enum {
  * verifier tracks a map value's fields as unknown, so the loop's states
  * converge (on the stack, each field's known value splits them). */
 struct head_parse {
-	char sticky[KBAL_ROUTE_LEN];   /* the balancer's sticky name */
+	char sticky[KBAL_ROUTE_LEN];   /* the balancer's sticky cookie name */
 	__u32 sticky_len;              /* 0: none */
+	char spath[KBAL_ROUTE_LEN];    /* the name the URL carries it under */
+	__u32 spath_len;
+	__u32 sep;                     /* stickysessionsep, 0: Off */
 	__u32 n;                       /* the head's length */
 	__u32 request;                 /* 1: a request, 0: a response */
 	__u32 ls;                      /* where the current line starts */
@@ -215,16 +218,22 @@ static __always_inline int name_is(const __u8 *b, __u32 off, __u32 len, const ch
 	return 1;
 }
 
-/* the sticky name at b[i] (exactly, as kbald's compare) */
-static __always_inline int sticky_at(const __u8 *b, __u32 i, const struct head_parse *p)
+/* name (len bytes) at b[i] (exactly, as kbald's compare) */
+static __always_inline int name_at(const __u8 *b, __u32 i, const char *name, __u32 len)
 {
 	for (__u32 k = 0; k < KBAL_ROUTE_LEN; k++) {
-		if (k >= p->sticky_len)
+		if (k >= len)
 			return 1;
-		if (B(i + k) != (__u8)p->sticky[k])
+		if (B(i + k) != (__u8)name[k])
 			return 0;
 	}
 	return 1;
+}
+
+/* the sticky cookie's name at b[i] */
+static __always_inline int sticky_at(const __u8 *b, __u32 i, const struct head_parse *p)
+{
+	return name_at(b, i, p->sticky, p->sticky_len);
 }
 
 static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __u32 len)
@@ -294,9 +303,9 @@ static __always_inline void request_line_byte(const __u8 *b, struct head_parse *
 			else if (c == '%' || (prev == '/' && (c == '/' || c == '.')))
 				p->bad = 1;
 		}
-		/* a session named in the URL wins over the cookie */
-		if (p->sticky_len && (prev == ';' || prev == '?' || prev == '&') &&
-		    sticky_at(b, i, p))
+		/* a session named in the URL wins over the cookie: httpd's
+		 * get_path_param() finds its name anywhere in it (strstr) */
+		if (p->spath_len && c == (__u8)p->spath[0] && name_at(b, i, p->spath, p->spath_len))
 			p->bad = 1;
 		return;
 	}

@@ -188,6 +188,7 @@ static __always_inline __u32 str_len(const char *s, __u32 max)
 struct dot_find {
 	__u8 *b;
 	__u32 off, end, dot;
+	__u8 sep;
 };
 
 static long dot_step(__u32 k, struct dot_find *d)
@@ -196,21 +197,26 @@ static long dot_step(__u32 k, struct dot_find *d)
 
 	if (i >= d->end)
 		return 1;
-	if (d->b[i & KBAL_HEAD_MASK] != '.')
+	if (d->b[i & KBAL_HEAD_MASK] != d->sep)
 		return 0;
 	d->dot = i + 1;
 	return 1;
 }
 
-/* the request's sticky route (after the first '.' of the cookie's value)
- * is the member's: 1; names none: 0; another: -1 */
+/* the request's sticky route (after the first stickysessionsep of the
+ * cookie's value, '.' by default; all of it with Off) is the member's: 1;
+ * names none: 0; another: -1 */
 static __always_inline int route_is(const __u8 *b, const struct head_parse *p,
 				    const struct kbal_member *m)
 {
-	struct dot_find d = { .b = (__u8 *)b, .off = p->route_off, .end = p->route_end };
+	struct dot_find d = { .b = (__u8 *)b, .off = p->route_off, .end = p->route_end,
+			      .sep = (__u8)p->sep };
 	__u32 dot, rlen, mlen;
 
-	bpf_loop(KBAL_HEAD_MAX, dot_step, &d, 0);
+	if (d.sep)
+		bpf_loop(KBAL_HEAD_MAX, dot_step, &d, 0);
+	else
+		d.dot = p->route_off;
 	dot = d.dot;
 	if (!dot)
 		return 0;
@@ -295,6 +301,9 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	if (bal->sticky[0]) {
 		__builtin_memcpy(p->sticky, bal->sticky, KBAL_ROUTE_LEN);
 		p->sticky_len = str_len(bal->sticky, KBAL_ROUTE_LEN);
+		__builtin_memcpy(p->spath, bal->sticky_path, KBAL_ROUTE_LEN);
+		p->spath_len = str_len(bal->sticky_path, KBAL_ROUTE_LEN);
+		p->sep = bal->sticky_sep;
 	}
 	b = frame_parse_head(skb, off, len, p);
 	if (!b || p->bad)

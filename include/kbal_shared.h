@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 12
+#define KBAL_LAYOUT_VERSION 13
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -121,9 +121,15 @@ struct kbal_balancer {
 	__u32 max_attempts;            /* maxattempts=: failovers after a failed
 					* member before 503 (Apache's default: its
 					* members less one) */
-	__u32 _pad;
+	__u8  sticky_sep;              /* stickysessionsep= ('.'), 0: Off (the
+					* route is the whole value) */
+	__u8  scolon;                  /* scolonpathdelim=On: ';' ends a URL's value */
+	__u16 _pad;
+	char  sticky_path[KBAL_ROUTE_LEN]; /* stickysession=COOKIE|URLPARAM's
+					* second name (else the cookie's): what
+					* the URL carries */
 };
-_Static_assert(sizeof(struct kbal_balancer) == 136, "ABI kbal_balancer");
+_Static_assert(sizeof(struct kbal_balancer) == 168, "ABI kbal_balancer");
 
 enum kbal_splice_mode {
 	KBAL_SPLICE_SOCKMAP = 0,

@@ -69,6 +69,9 @@ int balancers_load(struct kbal_daemon *d)
 		memset(mb, 0, sizeof(*mb));
 		snprintf(mb->name, sizeof(mb->name), "%s", cb->name);
 		snprintf(mb->sticky, sizeof(mb->sticky), "%s", cb->sticky);
+		snprintf(mb->sticky_path, sizeof(mb->sticky_path), "%s", cb->sticky_path);
+		mb->sticky_sep = cb->sticky_sep_set ? cb->sticky_sep : '.';
+		mb->scolon = !!cb->scolon;
 		mb->lbmethod = cb->lbmethod;
 		mb->flags = cb->flags;
 		mb->first_member = nm;

@@ -79,6 +79,10 @@ struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
 	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */
 	char sticky[KBAL_ROUTE_LEN];      /* stickysession= (first name if "A|B"), "" none */
+	char sticky_path[KBAL_ROUTE_LEN]; /* its second name (the URL's), else the first */
+	char sticky_sep;                  /* stickysessionsep=, '.' by default; 0: Off */
+	int scolon;                       /* scolonpathdelim=On */
+	int sticky_sep_set;
 	char nonce[40];                   /* ProxySet nonce= (the manager's), "" unset */
 	int nonce_none;                   /* nonce=None: the manager changes nothing */
 	unsigned flags;                   /* enum kbal_balancer_flags: KBAL_BF_NOFAILOVER,

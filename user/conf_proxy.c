@@ -255,27 +255,40 @@ static int b_lbmethod(struct conf_parser *p, void *obj, UNUSED const struct conf
 	return perr(p, "%s: unknown lbmethod (byrequests, bytraffic or bybusyness)", label);
 }
 
-/* stickysession=COOKIE[|URLPARAM]: kbal keeps the cookie's name */
+/* stickysession=COOKIE[|URLPARAM]: the cookie's name, and the name the
+ * URL carries it under (Tomcat's JSESSIONID|jsessionid); one name, both */
 static int b_sticky(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
 		    const char *val, const char *label)
 {
 	struct kbal_conf_balancer *b = obj;
 	size_t n = strcspn(val, "|");
+	const char *path = val[n] ? val + n + 1 : val;
 
-	if (n >= sizeof(b->sticky))
+	if (n >= sizeof(b->sticky) || strlen(path) >= sizeof(b->sticky_path))
 		return perr(p, "%s: longer than %zu characters", label, sizeof(b->sticky) - 1);
 	memcpy(b->sticky, val, n);
 	b->sticky[n] = '\0';
-	if (!conf_is_token(b->sticky))
-		return perr(p, "%s: not a cookie name", label);
+	snprintf(b->sticky_path, sizeof(b->sticky_path), "%.*s", (int)(val[n] ? strlen(path) : n),
+		 path);
+	if (!conf_is_token(b->sticky) || !b->sticky_path[0] || strchr(b->sticky_path, '|'))
+		return perr(p, "%s: COOKIE or COOKIE|URLPARAM, names without spaces", label);
 	return 0;
 }
 
-static int b_stickysep(struct conf_parser *p, UNUSED void *obj, UNUSED const struct conf_param *pd,
+/* stickysessionsep=C (one character) or Off: what the route follows in
+ * the value (set_balancer_param()'s rule) */
+static int b_stickysep(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
 		       const char *val, const char *label)
 {
-	if (strcmp(val, "."))
-		return perr(p, "%s: only the default separator '.' is supported", label);
+	struct kbal_conf_balancer *b = obj;
+
+	if (!strcasecmp(val, "off"))
+		b->sticky_sep = 0;
+	else if (strlen(val) == 1)
+		b->sticky_sep = val[0];
+	else
+		return perr(p, "%s: stickysessionsep must be a single character or Off", label);
+	b->sticky_sep_set = 1;
 	return 0;
 }
 
@@ -357,19 +370,11 @@ static int b_failonstatus(struct conf_parser *p, void *obj, UNUSED const struct 
 	return 0;
 }
 
-/* scolonpathdelim=On reads a session from a URL's ;PARAM=, which kbal does
- * not (only the stickysession cookie): refused; Off is what kbal does */
-static int b_scolon(struct conf_parser *p, UNUSED void *obj, UNUSED const struct conf_param *pd,
+/* scolonpathdelim=On: a ';' ends the session's value in the URL too */
+static int b_scolon(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
 		    const char *val, const char *label)
 {
-	int on;
-
-	if (conf_parse_onoff(p, label, val, &on))
-		return -1;
-	if (on)
-		return perr(p, "%s: not supported: kbal reads the sticky route from the "
-			    "stickysession cookie only, not from the URL", label);
-	return 0;
+	return conf_parse_onoff(p, label, val, &((struct kbal_conf_balancer *)obj)->scolon);
 }
 
 /* nonce=: what the manager's forms must carry to change anything here

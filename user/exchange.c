@@ -383,8 +383,11 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	c->pool = exch_on_kept(d, c);
 	handover_plan(d, c);
 	if (d->maps.balancers[c->balancer].sticky[0])
-		kbal_http_sticky_route(rq, f->buf[UP], d->maps.balancers[c->balancer].sticky,
-				       f->route, sizeof(f->route));
+		kbal_http_sticky_route(rq, f->buf[UP], &(const struct kbal_sticky){
+			.cookie = d->maps.balancers[c->balancer].sticky,
+			.path = d->maps.balancers[c->balancer].sticky_path,
+			.sep = (char)d->maps.balancers[c->balancer].sticky_sep,
+			.scolon = d->maps.balancers[c->balancer].scolon }, f->route, sizeof(f->route));
 	member_pick_connect(d, c);
 }
 

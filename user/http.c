@@ -477,21 +477,29 @@ int kbal_http_keepalive_only(const struct kbal_http_msg *m, const char *base)
  * ';', '?' or '&') and the value also ends at ';' (scolonpathdelim) and '#'.
  * An empty value is skipped, as there.
  */
-static int path_param(const char *url, size_t ulen, const char *name,
+/* get_path_param(): name then '=' anywhere in the URL (strstr, as
+ * httpd), the value as apr_strtok() takes it: delimiters before it
+ * skipped, then up to the next one ("?&", with scolon ";?&") */
+static int path_param(const char *url, size_t ulen, const char *name, int scolon,
 		      const char **val, size_t *vlen)
 {
+	const char *delims = scolon ? ";?&" : "?&";
 	size_t n = strlen(name), i, j;
 
-	for (i = 1; i + n < ulen; i++) {
-		if (!strchr(";?&", url[i - 1]) || url[i + n] != '=' ||
-		    memcmp(url + i, name, n) != 0)
+	for (i = 0; n && i + n < ulen; i++) {
+		if (url[i + n] != '=' || memcmp(url + i, name, n) != 0)
 			continue;
-		for (j = i + n + 1; j < ulen && !strchr(";&?#", url[j]); j++)
-			;
-		if (j == i + n + 1)
-			continue;
-		*val = url + i + n + 1;
-		*vlen = j - (i + n + 1);
+		j = i + n + 1;
+		while (j < ulen && strchr(delims, url[j]))
+			j++;
+		if (j == ulen) {
+			if (j == i + n + 1)
+				continue;   /* "name=" at the end: httpd looks on */
+			return 0;           /* only delimiters: apr_strtok() finds none */
+		}
+		*val = url + j;
+		for (*vlen = 0; j < ulen && !strchr(delims, url[j]); j++)
+			(*vlen)++;
 		return 1;
 	}
 	return 0;
@@ -542,24 +550,29 @@ static int cookie_param(const struct kbal_http_msg *m, const char *base,
 }
 
 size_t kbal_http_sticky_route(const struct kbal_http_msg *m, const char *base,
-			      const char *name, char *route, size_t routelen)
+			      const struct kbal_sticky *s, char *route, size_t routelen)
 {
-	const char *val, *dot;
+	const char *val, *r;
 	size_t vlen, rlen;
 
-	if (!name || !*name || routelen == 0)
+	if (!s || !s->cookie || !*s->cookie || routelen == 0)
 		return 0;
 	/* find_session_route(): the URL first, the cookie only without one */
-	if (!path_param(base + m->url.off, m->url.len, name, &val, &vlen) &&
-	    !cookie_param(m, base, name, &val, &vlen))
+	if (!path_param(base + m->url.off, m->url.len, s->path && *s->path ? s->path : s->cookie,
+			s->scolon, &val, &vlen) &&
+	    !cookie_param(m, base, s->cookie, &val, &vlen))
 		return 0;
-	dot = memchr(val, '.', vlen);
-	if (!dot)
-		return 0;
-	rlen = val + vlen - (dot + 1);
+	r = val;
+	if (s->sep) {
+		r = memchr(val, s->sep, vlen);
+		if (!r)
+			return 0;
+		r++;
+	}
+	rlen = val + vlen - r;
 	if (rlen == 0 || rlen >= routelen)
 		return 0;
-	memcpy(route, dot + 1, rlen);
+	memcpy(route, r, rlen);
 	route[rlen] = '\0';
 	return rlen;
 }

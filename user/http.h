@@ -119,18 +119,27 @@ void kbal_http_next(struct kbal_http_msg *m);
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
 					      const char *base, const char *name);
 
+/* a balancer's stickysession= (cookie, URL parameter), stickysessionsep=
+ * (0: Off) and scolonpathdelim= */
+struct kbal_sticky {
+	const char *cookie;
+	const char *path;
+	char sep;
+	int scolon;
+};
+
 /*
- * Apache's sticky route (find_session_route): the URL path/query parameter
- * ";name=" / "?name=" / "&name=" (value up to ';', '&', '?', '#'), else
- * the value of cookie `name` in any Cookie header, with everything up to
- * and including the first '.' removed ("route.2" -> "2"; a value without
- * a '.' gives no route, and a URL value stops the cookie being read, as
- * in Apache). Returns the route's
- * length (copied, NUL-terminated, into route), or 0 when there is none
- * or it does not fit in routelen.
+ * Apache's sticky route (find_session_route()): the URL's parameter first,
+ * as get_path_param() finds it (s->path followed by '=' anywhere in the
+ * request-target, its value up to '?' or '&', or ';' too with
+ * scolonpathdelim), else the value of cookie s->cookie in any Cookie
+ * header; then what follows its first s->sep ("route.2" -> "2"; none:
+ * no route; sep 0: the whole value). A URL value stops the cookie being
+ * read. Returns the route's length (copied, NUL-terminated, into route),
+ * or 0 when there is none or it does not fit in routelen.
  */
 size_t kbal_http_sticky_route(const struct kbal_http_msg *m, const char *base,
-			      const char *name, char *route, size_t routelen);
+			      const struct kbal_sticky *s, char *route, size_t routelen);
 
 /*
  * 1 when the message has Connection headers and each says "close" alone:

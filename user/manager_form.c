@@ -221,13 +221,20 @@ static void apply_balancer(struct kbal_balancer *bal, const struct fields *fs)
 		__atomic_store_n(&bal->flags, fl, __ATOMIC_RELEASE);
 	}
 	if ((v = get(fs, "b_ss")) && *v) {
-		char sticky[KBAL_ROUTE_LEN] = "";
+		/* COOKIE[|URLPARAM], or "-" for none, as stickysession= */
+		char sticky[KBAL_ROUTE_LEN] = "", path[KBAL_ROUTE_LEN] = "";
 		size_t n = strcspn(v, "|");
+		const char *pv = v[n] ? v + n + 1 : v;
+		size_t pn = v[n] ? strlen(pv) : n;
 
-		if (!(v[0] == '-' && !v[1]) && n < sizeof(sticky))
+		if (!(v[0] == '-' && !v[1]) && n < sizeof(sticky) && pn < sizeof(path)) {
 			memcpy(sticky, v, n);
-		if (n < sizeof(sticky))
+			memcpy(path, pv, pn);
+		}
+		if (n < sizeof(sticky) && pn < sizeof(path)) {
 			memcpy(bal->sticky, sticky, sizeof(sticky));
+			memcpy(bal->sticky_path, path, sizeof(path));
+		}
 	}
 	if ((v = get(fs, "b_max"))) {
 		int ival = atoi(v);

@@ -131,7 +131,9 @@ static int request_head(struct kbal_http_msg *m, const char *buf, size_t have, v
 
 	(void)have;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		size_t n = kbal_http_sticky_route(m, buf, names[i], route, sizeof(route));
+		struct kbal_sticky s = { names[i], i == 1 ? "jsessionid" : names[i],
+					 i == 2 ? 0 : '.', (int)(i & 1) };
+		size_t n = kbal_http_sticky_route(m, buf, &s, route, sizeof(route));
 
 		FUZZ_CHECK(n < sizeof(route) && (!n || strlen(route) == n));
 	}

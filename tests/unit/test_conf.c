@@ -452,9 +452,12 @@ UNIT_TEST(conf_balancer_params)
 		   "t.conf:5: ProxySet failonstatus=600: one or more HTTP status codes (100 to 599)");
 	expect_err(HEAD "ProxySet balancer://c failontimeout=maybe\n",
 		   "t.conf:5: ProxySet failontimeout=maybe: must be On or Off");
-	expect_err(HEAD "ProxySet balancer://c scolonpathdelim=On\n",
-		   "t.conf:5: ProxySet scolonpathdelim=On: not supported: kbal reads the sticky route "
-		   "from the stickysession cookie only, not from the URL");
+	expect_err(HEAD "ProxySet balancer://c stickysessionsep=ab\n",
+		   "t.conf:5: ProxySet stickysessionsep=ab: stickysessionsep must be a single "
+		   "character or Off");
+	expect_err(HEAD "ProxySet balancer://c stickysession=A|\n",
+		   "t.conf:5: ProxySet stickysession=A|: COOKIE or COOKIE|URLPARAM, names without "
+		   "spaces");
 	expect_err(HEAD "ProxySet balancer://c timeout=500ms\n",
 		   "t.conf:5: ProxySet timeout=500ms: whole seconds from 1 to 86400, as Apache reads it");
 	expect_err(HEAD "ProxySet balancer://c retry=5\n",

@@ -502,7 +502,8 @@ static size_t route_of(const char *req, size_t len, const char *name, char *out,
 
 	if (!parse_req(&m, req, len))
 		return (size_t)-1;
-	return kbal_http_sticky_route(&m, req, name, out, outlen);
+	return kbal_http_sticky_route(&m, req, &(const struct kbal_sticky){ name, name, '.', 0 },
+				      out, outlen);
 }
 
 UNIT_TEST(http_sticky_route)
@@ -524,9 +525,10 @@ UNIT_TEST(http_sticky_route)
 	ASSERT_EQ(route_of(S("GET /a?ROUTEID=route.1&x=y HTTP/1.1\r\n\r\n"),
 			   "ROUTEID", route, sizeof(route)), 1, "query ?");
 	ASSERT_STREQ(route, "1", "query route ends at &");
+	/* get_path_param(): without scolonpathdelim a ';' is no delimiter */
 	ASSERT_EQ(route_of(S("GET /a?x=y&ROUTEID=s.12;z HTTP/1.1\r\n\r\n"),
-			   "ROUTEID", route, sizeof(route)), 2, "query &");
-	ASSERT_STREQ(route, "12", "ends at ;");
+			   "ROUTEID", route, sizeof(route)), 4, "query &");
+	ASSERT_STREQ(route, "12;z", "runs on past ;");
 	/* find_session_route(): the URL wins over the cookie */
 	ASSERT_EQ(route_of(S("GET /a?ROUTEID=u.1 HTTP/1.1\r\nCookie: ROUTEID=c.2\r\n\r\n"),
 			   "ROUTEID", route, sizeof(route)), 1, "url first");
@@ -543,8 +545,9 @@ UNIT_TEST(http_sticky_route)
 	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: XROUTEID=r.3; ROUTEID=r.4\r\n\r\n"),
 			   "ROUTEID", route, sizeof(route)), 1, "suffix then the real one");
 	ASSERT_STREQ(route, "4", "the real one");
+	/* ...and the name is found anywhere (strstr), as httpd finds it */
 	ASSERT_EQ(route_of(S("GET /?XROUTEID=r.3 HTTP/1.1\r\n\r\n"),
-			   "ROUTEID", route, sizeof(route)), 0, "url name suffix");
+			   "ROUTEID", route, sizeof(route)), 1, "url name inside another");
 	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: routeid=r.3\r\n\r\n"),
 			   "ROUTEID", route, sizeof(route)), 0, "cookie names are case-sensitive");
 	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
@@ -554,6 +557,53 @@ UNIT_TEST(http_sticky_route)
 	ASSERT_EQ(route_of(S("GET / HTTP/1.1\r\nCookie: JSESSIONID=abc.node1\r\n\r\n"),
 			   "JSESSIONID", route, sizeof(route)), 5, "other name");
 	ASSERT_STREQ(route, "node1", "JSESSIONID route");
+}
+
+static size_t route_s(const char *req, size_t len, const struct kbal_sticky *s, char *out,
+		      size_t outlen)
+{
+	struct kbal_http_msg m;
+
+	if (!parse_req(&m, req, len))
+		return (size_t)-1;
+	return kbal_http_sticky_route(&m, req, s, out, outlen);
+}
+
+/* Tomcat's jvmRoute: stickysession=JSESSIONID|jsessionid, the session id in
+ * the URL as ;jsessionid=ID.ROUTE when the client keeps no cookie */
+UNIT_TEST(http_sticky_route_tomcat)
+{
+	const struct kbal_sticky tc = { "JSESSIONID", "jsessionid", '.', 0 };
+	const struct kbal_sticky sc = { "JSESSIONID", "jsessionid", '.', 1 };
+	const struct kbal_sticky colon = { "S", "S", ':', 0 }, off = { "S", "S", 0, 0 };
+	char route[16];
+
+	ASSERT_EQ(route_s(S("GET /app;jsessionid=ABC123.node2?x=1 HTTP/1.1\r\n\r\n"), &tc, route,
+			  sizeof(route)), 5, "the URL's name");
+	ASSERT_STREQ(route, "node2", "route from the URL");
+	ASSERT_EQ(route_s(S("GET /app HTTP/1.1\r\nCookie: JSESSIONID=XYZ.node1\r\n\r\n"), &tc,
+			  route, sizeof(route)), 5, "the cookie's name");
+	ASSERT_STREQ(route, "node1", "route from the cookie");
+	ASSERT_EQ(route_s(S("GET /app;JSESSIONID=A.node2 HTTP/1.1\r\n\r\n"), &tc, route,
+			  sizeof(route)), 0, "the cookie's name in the URL is not the URL's");
+	ASSERT_EQ(route_s(S("GET /a;jsessionid=A.node2 HTTP/1.1\r\nCookie: JSESSIONID=B.node1\r\n\r\n"),
+			  &tc, route, sizeof(route)), 5, "URL first");
+	ASSERT_STREQ(route, "node2", "the URL's route");
+	ASSERT_EQ(route_s(S("GET /a;jsessionid=A.n2;x=1 HTTP/1.1\r\n\r\n"), &tc, route,
+			  sizeof(route)), 6, "; is no delimiter");
+	ASSERT_STREQ(route, "n2;x=1", "scolonpathdelim Off");
+	ASSERT_EQ(route_s(S("GET /a;jsessionid=A.n2;x=1 HTTP/1.1\r\n\r\n"), &sc, route,
+			  sizeof(route)), 2, "scolonpathdelim On");
+	ASSERT_STREQ(route, "n2", "ends at ;");
+	ASSERT_EQ(route_s(S("GET /a?jsessionid=&&B.n3 HTTP/1.1\r\n\r\n"), &tc, route,
+			  sizeof(route)), 2, "apr_strtok skips leading delimiters");
+	ASSERT_STREQ(route, "n3", "after them");
+	ASSERT_EQ(route_s(S("GET / HTTP/1.1\r\nCookie: S=id:r7\r\n\r\n"), &colon, route,
+			  sizeof(route)), 2, "stickysessionsep=:");
+	ASSERT_STREQ(route, "r7", "after ':'");
+	ASSERT_EQ(route_s(S("GET / HTTP/1.1\r\nCookie: S=r7.x\r\n\r\n"), &off, route,
+			  sizeof(route)), 4, "stickysessionsep=Off");
+	ASSERT_STREQ(route, "r7.x", "the whole value");
 }
 
 UNIT_TEST(http_build_request_rewrites)
