@@ -5,7 +5,8 @@ set -eu
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 node-llhttp
 make gcc pkg-config curl python3 util-linux ethtool libaprutil1-dev apache2-utils
 chromium chromium-driver python3-selenium apache2 libclang-rt-14-dev libsystemd-dev
-scdoc prometheus man-db logrotate nginx-light dpkg-dev debhelper fakeroot lintian"
+scdoc prometheus man-db logrotate nginx-light dpkg-dev debhelper fakeroot lintian
+libpcre2-dev"
 # libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes (make fuzz),
 # only recommended by Debian's clang-14, which --no-install-recommends skips;
 # libsystemd-dev: sd_notify(); scdoc: the man pages; prometheus: promtool,

@@ -46,6 +46,7 @@ struct kbal_conf_member {
 	 * hcinterval= (default 60 s), hcpasses=, hcfails= (default 1) */
 	unsigned hc_method;
 	char hc_uri[128];
+	char hc_expr[32];                 /* hcexpr=: a ProxyHCExpr's name, "" none */
 	unsigned hc_interval_ms, hc_passes, hc_fails;
 	char upgrade[64];                 /* upgrade=: the protocols a client may switch
 					   * to through it ("*": any), "" none (httpd
@@ -253,6 +254,12 @@ struct kbal_conf {
 		char format[1024];
 	} logformat[16];
 	char errorlog[256];               /* "" stderr; a path, or syslog[:facility] */
+	unsigned nhcexpr;                 /* ProxyHCExpr NAME {condition} */
+	struct {
+		char name[32];
+		char text[512];
+		int line;
+	} hcexpr[KBAL_CONF_MAX_HCTEMPLATE];
 	unsigned nhctemplate;             /* ProxyHCTemplate NAME key=value... */
 	struct {
 		char name[32];

@@ -2,14 +2,15 @@
 /*
  * conf_hcheck.c - mod_proxy_hcheck's configuration: the BalancerMember
  * parameters hcmethod=, hcuri=, hcinterval=, hcpasses=, hcfails=,
- * hctemplate=, and ProxyHCTemplate; ProxyHCExpr (and hcexpr=) are refused
- * for now, ProxyHCTPsize is Apache's thread pool (kbal checks from its
+ * hctemplate=, hcexpr=, and ProxyHCTemplate, ProxyHCExpr (hcexpr.h's part
+ * of ap_expr); ProxyHCTPsize is Apache's thread pool (kbal checks from its
  * event loop: said, no effect). The checks themselves: hcheck.c.
  */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include "conf_parse.h"
+#include "hcexpr.h"
 
 #define UNUSED __attribute__((unused))
 
@@ -110,10 +111,62 @@ static int kw_hctemplate(struct conf_parser *p, int argc, char **argv)
 	return 0;
 }
 
-static int kw_hcexpr(struct conf_parser *p, UNUSED int argc, UNUSED char **argv)
+/* ProxyHCExpr NAME {condition}: hcexpr.h's part of ap_expr, checked now */
+static int kw_hcexpr(struct conf_parser *p, int argc, char **argv)
 {
-	return perr(p, "ProxyHCExpr: health check conditions (ap_expr) are not supported by kbal "
-		    "yet: without hcexpr=, a check passes on a 2xx or 3xx status, as httpd's");
+	struct kbal_conf *c = p->conf;
+	struct kbal_hcexpr *e;
+	char text[512], err[256];
+	size_t o = 0;
+
+	if (argc < 3)
+		return perr(p, "ProxyHCExpr: a name and a condition in { }");
+	if (c->nhcexpr == KBAL_CONF_MAX_HCTEMPLATE)
+		return perr(p, "ProxyHCExpr: at most %d", KBAL_CONF_MAX_HCTEMPLATE);
+	for (int i = 2; i < argc; i++) {
+		if (o + strlen(argv[i]) + 2 > sizeof(text))
+			return perr(p, "ProxyHCExpr %s: too long", argv[1]);
+		o += snprintf(text + o, sizeof(text) - o, "%s%s", o ? " " : "", argv[i]);
+	}
+	e = kbal_hcexpr_compile(text, err, sizeof(err));
+	if (!e)
+		return perr(p, "ProxyHCExpr %s: %s", argv[1], err);
+	kbal_hcexpr_free(e);
+	if (conf_copy(p, c->hcexpr[c->nhcexpr].name, sizeof(c->hcexpr[0].name), argv[1],
+		      "ProxyHCExpr's name"))
+		return -1;
+	snprintf(c->hcexpr[c->nhcexpr].text, sizeof(c->hcexpr[0].text), "%s", text);
+	c->hcexpr[c->nhcexpr].line = p->line;
+	c->nhcexpr++;
+	return 0;
+}
+
+int conf_hc_expr(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		 const char *val, const char *label)
+{
+	struct kbal_conf_member *m = obj;
+
+	return conf_copy(p, m->hc_expr, sizeof(m->hc_expr), val, label);
+}
+
+/* hcexpr= names a ProxyHCExpr, wherever it stands (httpd looks it up when
+ * it checks) */
+int conf_hcheck_finish(struct conf_parser *p)
+{
+	const struct kbal_conf *c = p->conf;
+
+	for (unsigned b = 0; b < c->nbalancers; b++)
+		for (unsigned k = 0; k < c->balancers[b].nmembers; k++) {
+			const struct kbal_conf_member *m = &c->balancers[b].members[k];
+			unsigned i = 0;
+
+			while (m->hc_expr[0] && i < c->nhcexpr && strcmp(c->hcexpr[i].name, m->hc_expr))
+				i++;
+			if (m->hc_expr[0] && i == c->nhcexpr)
+				return conf_perr_at(p, m->line, "BalancerMember %s hcexpr=%s: no "
+						    "ProxyHCExpr %s", m->url, m->hc_expr, m->hc_expr);
+		}
+	return 0;
 }
 
 static int kw_hctpsize(struct conf_parser *p, UNUSED int argc, UNUSED char **argv)

@@ -94,6 +94,10 @@ int conf_hc_count(struct conf_parser *p, void *obj, const struct conf_param *pd,
 		  const char *val, const char *label);
 int conf_hc_template(struct conf_parser *p, void *obj, const struct conf_param *pd,
 		     const char *val, const char *label);
+int conf_hc_expr(struct conf_parser *p, void *obj, const struct conf_param *pd,
+		 const char *val, const char *label);
+/* every hcexpr= names a ProxyHCExpr (at the file's end) */
+int conf_hcheck_finish(struct conf_parser *p);
 /* one key=value word of a BalancerMember line, on member obj (conf_proxy.c) */
 int conf_member_param(struct conf_parser *p, void *obj, const char *word);
 

@@ -230,8 +230,7 @@ static const struct conf_param member_params[] = {
 	{ "hcpasses",          conf_hc_count },
 	{ "hcfails",           conf_hc_count },
 	{ "hctemplate",        conf_hc_template },
-	{ "hcexpr",            conf_pm_unsupported, "health check conditions (ProxyHCExpr) are "
-			       "not supported by kbal yet: without, a 2xx or 3xx status passes" },
+	{ "hcexpr",            conf_hc_expr },
 	{ "addressttl",        conf_pm_unsupported, "not supported: kbal resolves members once, at load time" },
 };
 

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include "daemon.h"
 #include "hcheck.h"
+#include "hcexpr.h"
 #include "http.h"
 #include "log.h"
 
@@ -25,6 +26,9 @@ struct hc_run {
 	struct kbal_http_msg msg;
 	char buf[4096];
 	size_t len;
+	char *body;                   /* its first KBAL_HCEXPR_BODY bytes, when the
+				       * condition reads them (hc('body')) */
+	size_t body_len;
 };
 
 struct hc_member {
@@ -36,6 +40,7 @@ struct hc_member {
 	uint64_t interval_ns, connect_ns, read_ns;
 	uint64_t next_at;
 	struct hc_run *run;
+	struct kbal_hcexpr *expr;     /* hcexpr=: its condition, NULL: 2xx or 3xx */
 };
 
 static const char *const method_name[] = {
@@ -98,6 +103,14 @@ int kbal_hcheck_init(struct kbal_daemon *d)
 			h->next_at = d->loop.now + h->interval_ns;
 			if (h->method != KBAL_HC_TCP)
 				build_request(h, cm);
+			for (unsigned x = 0; cm->hc_expr[0] && x < conf->nhcexpr && !h->expr; x++) {
+				char err[256];
+
+				if (!strcmp(conf->hcexpr[x].name, cm->hc_expr) &&
+				    !(h->expr = kbal_hcexpr_compile(conf->hcexpr[x].text, err,
+								    sizeof(err))))
+					log_warn("ProxyHCExpr %s: %s", cm->hc_expr, err);
+			}
 		}
 	}
 	return 0;
@@ -113,6 +126,7 @@ static void run_end(struct kbal_daemon *d, struct hc_member *h)
 		kbal_loop_del(&d->loop, r->fd);
 		close(r->fd);
 	}
+	free(r->body);
 	free(r);
 	h->run = NULL;
 	d->hc.running--;
@@ -122,8 +136,10 @@ void kbal_hcheck_fini(struct kbal_daemon *d)
 {
 	if (!d->hc.m)
 		return;
-	for (unsigned i = 0; i < KBAL_MAX_MEMBERS; i++)
+	for (unsigned i = 0; i < KBAL_MAX_MEMBERS; i++) {
 		run_end(d, &d->hc.m[i]);
+		kbal_hcexpr_free(d->hc.m[i].expr);
+	}
 	free(d->hc.m);
 	d->hc.m = NULL;
 }
@@ -161,9 +177,24 @@ static void run_fail(struct kbal_daemon *d, struct hc_run *r, const char *why)
 	verdict(d, r->member, 0, why);
 }
 
-/* the response so far: a 2xx or 3xx status passes once it has all come */
+/* bytes of the answer's body, kept for hc('body') up to its cap (as they
+ * come: a chunked body's size lines too) */
+static void keep_body(struct hc_run *r, const char *p, size_t n)
+{
+	if (!r->body || r->body_len >= KBAL_HCEXPR_BODY)
+		return;
+	if (n > KBAL_HCEXPR_BODY - r->body_len)
+		n = KBAL_HCEXPR_BODY - r->body_len;
+	memcpy(r->body + r->body_len, p, n);
+	r->body_len += n;
+}
+
+/* the response so far: once it has all come, a 2xx or 3xx status passes,
+ * or its hcexpr= condition decides */
 static void run_read(struct kbal_daemon *d, struct hc_run *r)
 {
+	const struct hc_member *h = &d->hc.m[r->member];
+
 	for (;;) {
 		ssize_t n = recv(r->fd, r->buf, sizeof(r->buf), MSG_DONTWAIT);
 		size_t off = 0, used;
@@ -179,9 +210,15 @@ static void run_read(struct kbal_daemon *d, struct hc_run *r)
 				break;
 			return run_fail(d, r, "the response ended short");
 		}
+		if (r->head)
+			keep_body(r, r->buf, n);
 		do {
+			int had_head = r->head;
+
 			rc = kbal_http_feed(&r->msg, r->buf, off, n - off, &used);
 			off += used;
+			if (rc == KBAL_HTTP_HEAD && !had_head)
+				keep_body(r, r->buf + off, n - off);
 			if (rc == KBAL_HTTP_ERROR)
 				return run_fail(d, r, "a response that does not parse");
 			if (rc == KBAL_HTTP_HEAD)
@@ -198,6 +235,11 @@ static void run_read(struct kbal_daemon *d, struct hc_run *r)
 		} while (rc != KBAL_HTTP_AGAIN && off < (size_t)n);
 	}
 done:
+	if (h->expr) {
+		if (!kbal_hcexpr_eval(h->expr, r->msg.status, r->body, r->body_len))
+			return run_fail(d, r, "its condition failed (hcexpr=)");
+		return verdict(d, r->member, 1, NULL);
+	}
 	if (r->msg.status < 200 || r->msg.status > 399) {
 		char why[48];
 
@@ -264,6 +306,8 @@ static void run_start(struct kbal_daemon *d, unsigned i)
 	/* HEAD and OPTIONS answer with a head alone (httpd's header_only) */
 	r->msg.skip_body = h->method != KBAL_HC_GET && h->method != KBAL_HC_GET11 &&
 			   h->method != KBAL_HC_TCP;
+	if (kbal_hcexpr_wants_body(h->expr) && !r->msg.skip_body)
+		r->body = malloc(KBAL_HCEXPR_BODY);
 	r->deadline = d->loop.now + h->connect_ns;
 	if (r->fd < 0 || (connect(r->fd, (const struct sockaddr *)&h->addr, sizeof(h->addr)) &&
 			  errno != EINPROGRESS)) {

@@ -69,3 +69,21 @@ def test_tcp_check_follows_a_member_down_and_back():
         wait_until(lambda: not status(env, 2) & ST_C, 8.0, "WAS2 back after two passed checks")
         check("health check ENABLING" in env.kbald_stderr(), "kbald's word on the way back")
         eq(sorted(set(fresh_members(env, 6, "u"))), [1, 2], "members once WAS2 is back")
+
+
+def test_conditions_on_status_and_body():
+    # ProxyHCExpr as mod_proxy_hcheck's documentation writes them: WAS2's
+    # answer names it in its body, which its condition refuses; WAS1's
+    # status passes its own
+    conf = EXAMPLE_CONF.replace(
+        "ProxyRequests Off", "ProxyRequests Off\n"
+        "ProxyHCExpr ok234 {%{REQUEST_STATUS} =~ /^[234]/}\n"
+        "ProxyHCExpr not_was2 {hc('body') !~ /backend=WAS2/}").replace(
+        "route=1", "route=1 hcmethod=GET hcuri=/h hcinterval=1 hcexpr=ok234").replace(
+        "route=2", "route=2 hcmethod=GET hcuri=/h hcinterval=1 hcexpr=not_was2")
+    with Env(conf=conf) as env:
+        wait_until(lambda: status(env, 2) & ST_C, 6.0, "WAS2 taken out by its condition")
+        check("its condition failed (hcexpr=)" in env.kbald_stderr(), env.kbald_stderr())
+        check(env.backend_log(1).count("GET /h") >= 1, "WAS1 checked: %r" % env.backend_log(1))
+        eq(status(env, 1) & ST_C, 0, "WAS1 passes its condition")
+        eq(fresh_members(env, 4, "c"), [1] * 4, "members")

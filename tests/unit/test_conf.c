@@ -1012,9 +1012,17 @@ UNIT_TEST(conf_health_checks)
 	expect_err(HEAD "<Proxy balancer://d>\nBalancerMember http://127.0.0.1:2 hctemplate=x\n",
 		   "t.conf:6: BalancerMember hctemplate=x: no ProxyHCTemplate x (it must come before "
 		   "its use)");
-	expect_err(HEAD "ProxyHCExpr ok {%{REQUEST_STATUS} =~ /^[234]/}\n",
-		   "t.conf:5: ProxyHCExpr: health check conditions (ap_expr) are not supported by kbal "
-		   "yet: without hcexpr=, a check passes on a 2xx or 3xx status, as httpd's");
+	expect_err(HEAD "ProxyHCExpr bad {%{REQUEST_STATUS} =~ /(/}\n",
+		   "t.conf:5: ProxyHCExpr bad: /(/: missing closing parenthesis at 1");
+	expect_err(HEAD "<Proxy balancer://d>\nBalancerMember http://127.0.0.1:2 hcexpr=nope\n"
+		   "</Proxy>\n", "t.conf:6: BalancerMember http://127.0.0.1:2 hcexpr=nope: no "
+		   "ProxyHCExpr nope");
+	r = run(HEAD TAIL "ProxyHCExpr ok {%{REQUEST_STATUS} =~ /^[234]/}\n"
+		"<Proxy balancer://d>\nBalancerMember http://127.0.0.1:2 hcmethod=GET hcexpr=ok\n"
+		"</Proxy>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_STREQ(r->c->balancers[1].members[0].hc_expr, "ok", "hcexpr=");
+	done(r);
 	expect_err(HEAD "ProxyHCTemplate t hcmethod=GET route=9\n",
 		   "t.conf:5: ProxyHCTemplate t: route=9: only hc* parameters");
 }
