@@ -7,14 +7,10 @@ connection the kernel carries, whose later request names another member in
 its URL."""
 
 from apache import apache_beside
-from kbaltest import Conn, Env, eq
+from kbaltest import EXAMPLE_CONF, Conn, Env, eq
 
-TOMCAT = """\
-LoadModule proxy_module modules/mod_proxy.so
-LoadModule proxy_http_module modules/mod_proxy_http.so
-LoadModule proxy_balancer_module modules/mod_proxy_balancer.so
-LoadModule slotmem_shm_module modules/mod_slotmem_shm.so
-LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so
+MODULES = "\n".join(l for l in EXAMPLE_CONF.splitlines() if l.startswith("LoadModule"))
+TOMCAT = MODULES + """
 Listen 127.0.0.1:{listen}
 ProxyRequests Off
 <Proxy balancer://tc>
