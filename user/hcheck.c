@@ -25,7 +25,6 @@ struct hc_run {
 	uint64_t deadline;
 	struct kbal_http_msg msg;
 	char buf[4096];
-	size_t len;
 	char *body;                   /* its first KBAL_HCEXPR_BODY bytes, when the
 				       * condition reads them (hc('body')) */
 	size_t body_len;

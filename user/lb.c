@@ -87,18 +87,21 @@ static int best_worker(struct kbal_balancer *b, struct kbal_member *ms,
 {
 	uint16_t spares[KBAL_MAX_MEMBERS], standbys[KBAL_MAX_MEMBERS];
 	struct best bs = { .method = b->lbmethod, .idx = -1 };
-	unsigned max_lbset = 0;
+	unsigned next;
 
-	for (unsigned set = 0; !bs.m && set <= max_lbset; set++) {
+	/* the sets its members use, lowest first: an empty one gives nothing,
+	 * and one pass finds the next (not lbset 0 to 99 one by one) */
+	for (unsigned set = 0; !bs.m && set != ~0u; set = next) {
 		unsigned unusable = 0, nspares = 0, nstandbys = 0;
 
+		next = ~0u;
 		for (unsigned i = 0; i < b->nmembers; i++) {
 			unsigned k = b->first_member + i;
 			struct kbal_member *m = &ms[k];
 			int usable;
 
-			if (m->lbset > max_lbset)
-				max_lbset = m->lbset;
+			if (m->lbset > set && m->lbset < next)
+				next = m->lbset;
 			if (m->lbset != set)
 				continue;
 			if (m->status & KBAL_ST_DRAIN) {
