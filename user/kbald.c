@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 		if (l->handler && !l->authz.nnode && !l->authz.compat)
 			log_info("%s:%d: the %s at %s has no access rule: only loopback clients "
 				 "reach it (Require ip ... in its <Location> opens it to others)",
-				 conf.file, l->line, l->handler == KBAL_HANDLER_MANAGER ?
+				 KBAL_CONF_FILE(&conf, l->line), KBAL_CONF_LINENO(l->line), l->handler == KBAL_HANDLER_MANAGER ?
 				 "balancer-manager" : "kbal-metrics endpoint", l->path);
 	}
 	log_info("ready: %u balancer(s), maps in %s", conf.nbalancers, pin_dir);
