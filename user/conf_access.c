@@ -283,7 +283,7 @@ static int kw_auth(struct conf_parser *p, UNUSED int argc, char **argv)
 	}
 	/* AuthUserFile: read at each check, as httpd does; here only whether
 	 * it can be */
-	if (conf_copy(p, a->userfile, sizeof(a->userfile), argv[1], "AuthUserFile"))
+	if (conf_root_relative(p, "AuthUserFile", argv[1], a->userfile, sizeof(a->userfile)))
 		return -1;
 	if (access(a->userfile, R_OK))
 		return perr(p, "AuthUserFile %s: %s", argv[1], strerror(errno));

@@ -130,17 +130,23 @@ static int find_define(const struct conf_parser *p, const char *name)
 	return -1;
 }
 
+/* ServerRoot's default: the main file's directory, made absolute (kbald
+ * opens its logs after it left it), where httpd has its build's */
 void conf_core_init(struct conf_parser *p, const char *main_file)
 {
 	const char *slash = strrchr(main_file, '/');
+	char dir[sizeof(p->server_root)], *abs;
 
 	if (!slash)
-		strcpy(p->server_root, ".");
+		strcpy(dir, ".");
 	else if (slash == main_file)
-		strcpy(p->server_root, "/");
+		strcpy(dir, "/");
 	else
-		snprintf(p->server_root, sizeof(p->server_root), "%.*s",
-			 (int)(slash - main_file), main_file);
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - main_file), main_file);
+	abs = realpath(dir, NULL);
+	snprintf(p->server_root, sizeof(p->server_root), "%s", abs && strlen(abs) <
+		 sizeof(p->server_root) ? abs : dir);
+	free(abs);
 	for (unsigned i = 0; i < ncmdline_define; i++)
 		snprintf(p->define[p->ndefine++].name, sizeof(p->define[0].name), "%s",
 			 cmdline_define[i]);
@@ -315,9 +321,14 @@ static int kw_serverroot(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	struct stat st;
 
-	if (stat(argv[1], &st) || !S_ISDIR(st.st_mode))
+	char *abs;
+	int rc;
+
+	if (stat(argv[1], &st) || !S_ISDIR(st.st_mode) || !(abs = realpath(argv[1], NULL)))
 		return perr(p, "ServerRoot must be a valid directory");
-	return conf_copy(p, p->server_root, sizeof(p->server_root), argv[1], "ServerRoot");
+	rc = conf_copy(p, p->server_root, sizeof(p->server_root), abs, "ServerRoot");
+	free(abs);
+	return rc;
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -366,7 +377,7 @@ static int kw_include(struct conf_parser *p, UNUSED int argc, char **argv)
 			return 0;
 		return include_path(p, path);
 	}
-	g_rc = glob(path, GLOB_NOSORT | GLOB_ERR, NULL, &g);
+	g_rc = glob(path, GLOB_NOSORT, NULL, &g);
 	if (g_rc == GLOB_NOMATCH) {
 		globfree(&g);
 		if (optional)
@@ -375,8 +386,7 @@ static int kw_include(struct conf_parser *p, UNUSED int argc, char **argv)
 	}
 	if (g_rc) {
 		globfree(&g);
-		return perr(p, "%s %s: %s", argv[0], path, g_rc == GLOB_NOSPACE ? "out of memory" :
-			    "a directory cannot be read");
+		return perr(p, "%s %s: out of memory", argv[0], path);
 	}
 	qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), cmp_name);
 	for (size_t i = 0; i < g.gl_pathc && !rc; i++)

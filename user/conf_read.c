@@ -203,16 +203,21 @@ int conf_read_text(struct conf_parser *p, const char *name, const char *text)
 
 	if (!line)
 		return perr(p, "%s: out of memory", name);
-	if (outer) {      /* an Include: its name kept, the includer's place too */
-		if (c->nfiles == KBAL_CONF_MAX_FILES) {
+	if (outer) {      /* an Include: its name kept (once), the includer's place too */
+		unsigned i = 1;
+
+		while (i < c->nfiles && strcmp(c->files[i], name))
+			i++;
+		if (i == KBAL_CONF_MAX_FILES) {
 			free(line);
 			return perr(p, "Include: more than %d files", KBAL_CONF_MAX_FILES - 1);
 		}
-		if (conf_copy(p, c->files[c->nfiles], sizeof(c->files[0]), name, "Include's path")) {
+		if (i == c->nfiles &&
+		    conf_copy(p, c->files[c->nfiles++], sizeof(c->files[0]), name, "Include's path")) {
 			free(line);
 			return -1;
 		}
-		p->fileidx = c->nfiles++;
+		p->fileidx = i;
 		p->includer[p->depth++].line = outer_line;
 	}
 	base = p->fileidx << KBAL_CONF_LINE_BITS;

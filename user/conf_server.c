@@ -278,10 +278,8 @@ static int kw_persist(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	if (!strcasecmp(argv[0], "BalancerPersist"))
 		return conf_parse_onoff(p, "BalancerPersist", argv[1], &p->conf->balancer_persist);
-	if (argv[1][0] != '/')
-		return perr(p, "KbalPersistFile %s: an absolute path", argv[1]);
-	return conf_copy(p, p->conf->persist_file, sizeof(p->conf->persist_file), argv[1],
-			 "KbalPersistFile");
+	return conf_root_relative(p, "KbalPersistFile", argv[1], p->conf->persist_file,
+				  sizeof(p->conf->persist_file));
 }
 
 /* KbalProxyProtocol v1|v2|off: the PROXY header on member connections */

@@ -55,9 +55,13 @@ int conf_perr_at(struct conf_parser *p, int line, const char *fmt, ...)
 		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
 	else
 		snprintf(p->err, p->errlen, "%s: %s", p->file, msg);
-	for (int i = p->depth - 1; i >= 0; i--) {   /* the Include chain */
+	for (int i = p->depth - 1; i >= 0; i--) {   /* the Include chain, its first 4 */
 		size_t n = strlen(p->err);
 
+		if (i < p->depth - 4) {
+			snprintf(p->err + n, p->errlen - n, " (and %d more)", i + 1);
+			break;
+		}
 		snprintf(p->err + n, p->errlen - n, " (included from %s)",
 			 (where(p, p->includer[i].line, at, sizeof(at)), at));
 	}
