@@ -210,8 +210,22 @@ struct kbal_conf_vhost {
 	int line;
 };
 
+/* A line as the configuration keeps it (the structs' line fields): the
+ * file's index in kbal_conf.files (0: the main file, others Included) in
+ * the high bits, its line number in the low ones */
+#define KBAL_CONF_LINE_BITS   20
+#define KBAL_CONF_LINENO(l)   ((l) & ((1 << KBAL_CONF_LINE_BITS) - 1))
+#define KBAL_CONF_FILEIDX(l)  ((unsigned)(l) >> KBAL_CONF_LINE_BITS)
+#define KBAL_CONF_MAX_FILES   128
+/* the file of line l: the main one's is file */
+#define KBAL_CONF_FILE(c, l)  (KBAL_CONF_FILEIDX(l) && KBAL_CONF_FILEIDX(l) < (c)->nfiles ? \
+			       (c)->files[KBAL_CONF_FILEIDX(l)] : (c)->file)
+
 struct kbal_conf {
 	char file[256];
+	/* the files Include read, [0] unused (the main one is file) */
+	unsigned nfiles;
+	char files[KBAL_CONF_MAX_FILES][256];
 	unsigned nlisten;
 	struct kbal_conf_listen listen[KBAL_CONF_MAX_LISTEN];
 	unsigned nbalancers;
@@ -281,6 +295,10 @@ typedef void (*kbal_conf_warn_fn)(void *data, const char *msg);
  */
 int kbal_conf_load(const char *path, struct kbal_conf *conf,
 		   char *err, size_t errlen, kbal_conf_warn_fn warn, void *data);
+
+/* kbald's -D NAME, as httpd's: defined for <IfDefine> in every reading
+ * from now on (a restart's too). 0, or -1: too many, or a bad name. */
+int kbal_conf_define(const char *name);
 
 /* Same, from a string (unit tests); name stands for the file name. */
 int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,

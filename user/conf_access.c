@@ -37,6 +37,10 @@ static int kw_sethandler(struct conf_parser *p, UNUSED int argc, char **argv)
 		p->conf->location[p->loc].handler = KBAL_HANDLER_MANAGER;
 	else if (!strcasecmp(argv[1], "kbal-metrics"))
 		p->conf->location[p->loc].handler = KBAL_HANDLER_METRICS;
+	else if (!strcasecmp(argv[1], "server-status"))   /* Debian's status.conf */
+		conf_pwarn(p, p->line, "SetHandler server-status ignored by kbal: it has no "
+			   "mod_status (its balancer-manager and kbal-metrics tell the state); "
+			   "the <Location> has no handler");
 	else
 		return perr(p, "SetHandler %s is not supported by kbal (only balancer-manager, "
 			    "and kbal-metrics: kbal's Prometheus endpoint)", argv[1]);
@@ -279,7 +283,7 @@ static int kw_auth(struct conf_parser *p, UNUSED int argc, char **argv)
 	}
 	/* AuthUserFile: read at each check, as httpd does; here only whether
 	 * it can be */
-	if (conf_copy(p, a->userfile, sizeof(a->userfile), argv[1], "AuthUserFile"))
+	if (conf_root_relative(p, "AuthUserFile", argv[1], a->userfile, sizeof(a->userfile)))
 		return -1;
 	if (access(a->userfile, R_OK))
 		return perr(p, "AuthUserFile %s: %s", argv[1], strerror(errno));
@@ -321,17 +325,17 @@ int conf_access_close(struct conf_parser *p, const char *name)
 	if (!a || !open)
 		return perr(p, "</%s> without matching <%s> section", name, name);
 	if (strcasecmp(name, az_names[a->node[open].kind]))
-		return perr(p, "Expected </%s> but saw </%s> (<%s> is at line %d)",
+		return perr(p, "Expected </%s> but saw </%s> (<%s> is at %s)",
 			    az_names[a->node[open].kind], name, az_names[a->node[open].kind],
-			    p->az_line[open]);
+			    conf_at(p, p->az_line[open]));
 	for (int j = open + 1; j < a->nnode; j++)
 		if (a->node[j].parent == open && !a->node[j].negate)
 			positive = 1;
 	if (a->node[open].kind == AZ_ALL && !positive)
-		return perr(p, "<RequireAll> at line %d holds only negative Require directives, "
-			    "which can never grant", p->az_line[open]);
+		return perr(p, "<RequireAll> at %s holds only negative Require directives, "
+			    "which can never grant", conf_at(p, p->az_line[open]));
 	if (a->node[open].kind == AZ_NONE && open + 1 == a->nnode)
-		return perr(p, "<RequireNone> at line %d is empty", p->az_line[open]);
+		return perr(p, "<RequireNone> at %s is empty", conf_at(p, p->az_line[open]));
 	p->az_open = a->node[open].parent;
 	return 1;
 }
@@ -342,8 +346,8 @@ int conf_access_section_end(struct conf_parser *p)
 	struct kbal_authz *a = section_authz(p);
 
 	if (a && p->az_open)
-		return perr(p, "<%s> at line %d was not closed", az_names[a->node[p->az_open].kind],
-			    p->az_line[p->az_open]);
+		return perr(p, "<%s> at %s was not closed", az_names[a->node[p->az_open].kind],
+			    conf_at(p, p->az_line[p->az_open]));
 	for (unsigned i = 0; a && i < a->nnode; i++)
 		if ((a->node[i].kind == AZ_USER || a->node[i].kind == AZ_VALID_USER) &&
 		    (!a->basic || !a->userfile[0] || !a->realm[0]))

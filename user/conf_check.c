@@ -56,19 +56,19 @@ static void check_rules(struct conf_parser *p)
 			r = &c->pass[a];
 			if (b->location >= 0)
 				conf_pwarn(p, b->line, "ProxyPass inside <Location %s> is never applied: "
-					   "<Location %s> (ProxyPass at line %d) also matches and comes "
+					   "<Location %s> (ProxyPass at %s) also matches and comes "
 					   "later; the last matching <Location> wins",
-					   b->path, r->path, r->line);
+					   b->path, r->path, conf_at(p, r->line));
 			else if (r->location >= 0)
 				conf_pwarn(p, b->line, "ProxyPass %s is never applied: the ProxyPass "
-					   "inside <Location %s> at line %d matches first (a "
+					   "inside <Location %s> at %s matches first (a "
 					   "<Location>'s ProxyPass is tried before the server's)",
-					   b->path, r->path, r->line);
+					   b->path, r->path, conf_at(p, r->line));
 			else
 				conf_pwarn(p, b->line, "ProxyPass %s is never applied: ProxyPass %s at "
-					   "line %d matches first (Apache matches in configuration "
-					   "order); move it above line %d",
-					   b->path, r->path, r->line, r->line);
+					   "%s matches first (Apache matches in configuration "
+					   "order); move it above %s",
+					   b->path, r->path, conf_at(p, r->line), conf_at(p, r->line));
 			continue;
 		}
 		if (b->exclude) {
@@ -90,9 +90,9 @@ static void check_rules(struct conf_parser *p)
 		r = conf_match_pass_path(c, l->path, strlen(l->path));
 		if (r >= 0 && !c->pass[r].exclude)
 			conf_pwarn(p, l->line, "SetHandler balancer-manager in <Location %s> is never "
-				   "reached: ProxyPass %s at line %d proxies it first; put "
+				   "reached: ProxyPass %s at %s proxies it first; put "
 				   "\"ProxyPass %s !\" before that rule",
-				   l->path, c->pass[r].path, c->pass[r].line, l->path);
+				   l->path, c->pass[r].path, conf_at(p, c->pass[r].line), l->path);
 		else if (manager < 0)
 			manager = i;
 	}
@@ -101,11 +101,11 @@ static void check_rules(struct conf_parser *p)
 	if (proxied >= 0 && (manager >= 0 || excluded >= 0) && packet_named(c, proxied))
 		conf_pwarn(p, c->pass[proxied].line, "KbalSplice packet joins a keep-alive "
 			   "connection at its second request, whose route its later requests "
-			   "follow: a later request for %s (line %d) on it reaches the member; "
+			   "follow: a later request for %s (%s) on it reaches the member; "
 			   "serve %s on a listener of its own, or use KbalSplice sockmap, which "
 			   "decides every request",
 			   manager >= 0 ? c->location[manager].path : c->pass[excluded].path,
-			   manager >= 0 ? c->location[manager].line : c->pass[excluded].line,
+			   conf_at(p, manager >= 0 ? c->location[manager].line : c->pass[excluded].line),
 			   manager >= 0 ? "the balancer-manager" : "it");
 	/* the same for a rule of another balancer */
 	for (unsigned i = 0; proxied >= 0 && i < c->npass; i++) {
@@ -116,10 +116,10 @@ static void check_rules(struct conf_parser *p)
 			continue;
 		conf_pwarn(p, o->line, "KbalSplice packet joins a keep-alive connection at its "
 			   "second request, whose route its later requests follow: a later request "
-			   "for %s (balancer://%s) on a connection joined to balancer://%s (line %d) "
+			   "for %s (balancer://%s) on a connection joined to balancer://%s (%s) "
 			   "reaches that member; use KbalSplice sockmap, which decides every request",
 			   o->path, c->balancers[o->balancer].name,
-			   c->balancers[c->pass[proxied].balancer].name, c->pass[proxied].line);
+			   c->balancers[c->pass[proxied].balancer].name, conf_at(p, c->pass[proxied].line));
 		break;
 	}
 	for (unsigned i = 0; i < c->nbalancers; i++) {
@@ -132,6 +132,25 @@ static void check_rules(struct conf_parser *p)
 			conf_pwarn(p, b->line, "balancer://%s: stickysession=%s but no member has "
 				   "a route=, so no request sticks", b->name, b->sticky);
 	}
+}
+
+/* whether a ProxyPass rule proxies some of <Location> i's paths: its own,
+ * the one its path matches, or one under it */
+static int location_proxied(const struct kbal_conf *c, unsigned i)
+{
+	const char *path = c->location[i].path;
+	size_t n = strlen(path);
+	int r = kbal_conf_match_pass(c, path, n);
+
+	if (r >= 0 && !c->pass[r].exclude)
+		return 1;
+	for (unsigned k = 0; k < c->npass; k++)
+		if (!c->pass[k].exclude && (c->pass[k].location == (int)i ||
+					    (!strncmp(c->pass[k].path, path, n) &&
+					     (path[n - 1] == '/' || !c->pass[k].path[n] ||
+					      c->pass[k].path[n] == '/'))))
+			return 1;
+	return 0;
 }
 
 int conf_finish(struct conf_parser *p)
@@ -203,8 +222,10 @@ int conf_finish(struct conf_parser *p)
 		const struct kbal_conf_location *l = &c->location[i];
 
 		/* kbald checks them where it answers itself; a proxied path
-		 * would pass unchecked, which httpd would refuse */
-		if ((l->authz.nnode || l->authz.compat) && !l->handler)
+		 * would pass unchecked, which httpd would refuse. A path no
+		 * rule proxies gets kbal's 404 whatever they say (Debian's
+		 * <Location /server-status>, without mod_status). */
+		if ((l->authz.nnode || l->authz.compat) && !l->handler && location_proxied(c, i))
 			return conf_perr_at(p, l->line, "<Location %s>: access rules are supported "
 					    "by kbal where it answers itself (the balancer-manager, "
 					    "kbal-metrics), not yet for proxied paths", l->path);

@@ -25,14 +25,13 @@ static const struct { const char *nick, *format; } builtin[] = {
 	{ "agent", "%{User-agent}i" },
 };
 
-static int abs_path(struct conf_parser *p, const char *what, const char *path)
+/* a log file: relative to ServerRoot, as httpd's */
+static int log_path(struct conf_parser *p, const char *what, const char *path, char *dst,
+		    size_t size)
 {
 	if (path[0] == '|')
 		return perr(p, "%s %s: piped logs are not supported by kbal yet", what, path);
-	if (path[0] != '/')
-		return perr(p, "%s %s: give an absolute path (httpd takes a relative one from "
-			    "ServerRoot)", what, path);
-	return 0;
+	return conf_root_relative(p, what, path, dst, size);
 }
 
 static int kw_logformat(struct conf_parser *p, int argc, char **argv)
@@ -70,12 +69,10 @@ static int kw_customlog(struct conf_parser *p, int argc, char **argv)
 	if (argc > 3)
 		return perr(p, "CustomLog %s: conditions (%s) are not supported by kbal yet",
 			    argv[1], argv[3]);
-	if (abs_path(p, "CustomLog", argv[1]))
-		return -1;
 	if (c->ncustomlog == KBAL_ALOG_MAX_LOGS)
 		return perr(p, "CustomLog: at most %d", KBAL_ALOG_MAX_LOGS);
 	l = &c->customlog[c->ncustomlog];
-	if (conf_copy(p, l->path, sizeof(l->path), argv[1], "CustomLog's path") ||
+	if (log_path(p, "CustomLog", argv[1], l->path, sizeof(l->path)) ||
 	    conf_copy(p, l->format, sizeof(l->format), argv[2], "CustomLog's format"))
 		return -1;
 	l->line = p->line;
@@ -86,8 +83,7 @@ static int kw_customlog(struct conf_parser *p, int argc, char **argv)
 static int kw_errorlog(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	if (strncmp(argv[1], "syslog", 6) || (argv[1][6] && argv[1][6] != ':'))
-		if (abs_path(p, "ErrorLog", argv[1]))
-			return -1;
+		return log_path(p, "ErrorLog", argv[1], p->conf->errorlog, sizeof(p->conf->errorlog));
 	return conf_copy(p, p->conf->errorlog, sizeof(p->conf->errorlog), argv[1], "ErrorLog");
 }
 

@@ -19,6 +19,10 @@
 
 #define CONF_LINE_LEN 8192                /* httpd's MAX_STRING_LEN */
 #define CONF_MAX_ARGS 64                  /* words on a line, the directive's name included */
+#define CONF_INCLUDE_DEPTH 128            /* httpd's AP_MAX_INCLUDE_DEPTH */
+#define CONF_MAX_DEFINES 64               /* Define and -D names */
+#define CONF_MAX_MODULES 64               /* modules LoadModule loaded */
+#define CONF_MAX_COND 32                  /* nested true <IfModule>/<IfDefine> */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define UNUSED        __attribute__((unused))
 
@@ -64,7 +68,25 @@ struct conf_parser {
 	unsigned timeout_ms, proxy_timeout_ms;
 	uint8_t limit_set;                /* bit per LimitRequest* given (conf_server.c) */
 	uint8_t reqtimeout_set;           /* RequestReadTimeout: 1 header=, 2 body= given */
+	/* httpd's core: Include, <IfModule>, <IfDefine>, Define (conf_include.c) */
+	char server_root[256];            /* ServerRoot: the main file's directory by default */
+	int depth;                        /* Include nesting: the includers below */
+	struct { int line; } includer[CONF_INCLUDE_DEPTH]; /* where each Include is */
+	unsigned fileidx;                 /* the current file in conf->files */
+	int skip;                         /* > 0: inside a skipped section, its nesting */
+	const char *skip_name;            /* "IfModule", "Directory": what closes it */
+	int skip_line;
+	unsigned ncond;                   /* the open true conditionals */
+	struct { const char *name; unsigned ctx; int line; } cond[CONF_MAX_COND];
+	unsigned ndefine;                 /* Define, -D */
+	struct { char name[64]; char value[256]; int has_value; } define[CONF_MAX_DEFINES];
+	unsigned nmodule;
+	char module[CONF_MAX_MODULES][48]; /* LoadModule's names, "proxy_module" */
+	uint64_t ignored_said;            /* bit per conf_ignored entry already warned */
 	char words[CONF_LINE_LEN];        /* the current line, split */
+	char resolved[CONF_LINE_LEN];     /* the current line, ${VAR} replaced */
+	char at[4][300];                  /* conf_at()'s answers */
+	unsigned nat;
 };
 
 /* A directive. An area file defines a table of them, ended by an entry
@@ -124,6 +146,9 @@ __attribute__((format(printf, 3, 4)))
 int conf_perr_at(struct conf_parser *p, int line, const char *fmt, ...);
 #define perr(p, ...) conf_perr_at(p, (p)->line, __VA_ARGS__)
 
+/* "line N" of line (encoded, conf.h) in the current file, else "FILE:N" */
+const char *conf_at(struct conf_parser *p, int line);
+
 /* "FILE:LINE: message" to p->warn, if any */
 __attribute__((format(printf, 3, 4)))
 void conf_pwarn(struct conf_parser *p, int line, const char *fmt, ...);
@@ -165,6 +190,36 @@ int conf_access_section_end(struct conf_parser *p);
 /* </RequireAll>, </RequireAny>, </RequireNone>: 1 if name is one (closed,
  * or -1 with the error), 0 if not */
 int conf_access_close(struct conf_parser *p, const char *name);
+
+/* ---- httpd's core (conf_include.c) ---- */
+
+/* one file's text, as Include reads it: its lines into the parser, under
+ * name (the sections it opens must close in it) */
+int conf_read_text(struct conf_parser *p, const char *name, const char *text);
+/* a whole file by path, read into memory, then conf_read_text() */
+int conf_read_file(struct conf_parser *p, const char *path);
+/* the start of a reading: ServerRoot from the main file, -D's names */
+void conf_core_init(struct conf_parser *p, const char *main_file);
+/* line with ${VAR} replaced into p->resolved (Define's, else the
+ * environment's; an undefined one stays as written, warned); NULL: too long */
+const char *conf_resolve_vars(struct conf_parser *p, const char *line);
+/* a line inside a skipped section: 1 when it was one (nesting counted, or
+ * -1 with the error) */
+int conf_skip_line(struct conf_parser *p, const char *line);
+/* </IfModule>, </IfDefine>: 1 if name is one (closed, or -1), 0 if not */
+int conf_cond_close(struct conf_parser *p, const char *name);
+/* a path as httpd's ap_server_root_relative(): absolute kept, else after
+ * ServerRoot */
+int conf_root_relative(struct conf_parser *p, const char *what, const char *path,
+		       char *out, size_t size);
+/* LoadModule NAME: 1 loaded (a module kbal implements), 0 said and not
+ * loaded, -1 an error */
+int conf_module_loaded(struct conf_parser *p, const char *name);
+extern const struct conf_keyword conf_kw_core[];     /* conf_include.c */
+
+/* a directive or section kbal ignores on purpose (conf_ignored.c): 1 (named
+ * once as a warning; a section's lines are skipped), 0 not one, -1 error */
+int conf_ignored(struct conf_parser *p, int argc, char **argv);
 
 /* ---- end of file (conf_check.c) ---- */
 

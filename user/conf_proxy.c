@@ -550,8 +550,8 @@ static int kw_member(struct conf_parser *p, int argc, char **argv)
 		return -1;
 	for (k = 0; k < b->nmembers; k++)
 		if (!strcasecmp(b->members[k].url, m->url))
-			return perr(p, "%s: already a member of balancer://%s (line %d)",
-				    label, b->name, b->members[k].line);
+			return perr(p, "%s: already a member of balancer://%s (%s)",
+				    label, b->name, conf_at(p, b->members[k].line));
 
 	p->ctimeout_set = 0;
 	for (; i < argc; i++)
@@ -559,8 +559,8 @@ static int kw_member(struct conf_parser *p, int argc, char **argv)
 			return -1;
 	for (k = 0; m->route[0] && k < b->nmembers; k++)
 		if (!strcmp(b->members[k].route, m->route))
-			return perr(p, "%s: route=%s is already used by the member at line %d",
-				    label, m->route, b->members[k].line);
+			return perr(p, "%s: route=%s is already used by the member at %s",
+				    label, m->route, conf_at(p, b->members[k].line));
 	b->nmembers++;
 	return 0;
 }
@@ -616,7 +616,7 @@ static int kw_proxypass(struct conf_parser *p, int argc, char **argv)
 		return perr(p, "too many ProxyPass rules (at most %d)", KBAL_CONF_MAX_PASS);
 	if (p->ctx == C_LOCATION) {
 		if (p->loc_pass)
-			return perr(p, "ProxyPass: this <Location> has one already (line %d)", p->loc_pass);
+			return perr(p, "ProxyPass: this <Location> has one already (%s)", conf_at(p, p->loc_pass));
 		path = c->location[p->loc].path;
 		r->location = p->loc;
 	} else {

@@ -15,12 +15,11 @@
 #include <strings.h>
 #include "conf_parse.h"
 
-#define FILE_MAX (1 << 20)
-
 /* Every area's keyword table: a new area is one file and one line here.
  * A constant list rather than registration at start-up, so that what kbal
  * understands is read off one place and nothing is written before main(). */
 const struct conf_keyword *const conf_keyword_tables[] = {
+	conf_kw_core,
 	conf_kw_server,
 	conf_kw_proxy,
 	conf_kw_access,
@@ -49,8 +48,8 @@ static int close_section(struct conf_parser *p, const char *name)
 	if (p->ctx == C_SERVER)
 		return perr(p, "</%s> without matching <%s> section", name, name);
 	if (strcasecmp(name, p->sect_name))
-		return perr(p, "Expected </%s> but saw </%s> (<%s %s> is at line %d)", p->sect_name,
-			    name, p->sect_name, p->sect_arg, p->sect_line);
+		return perr(p, "Expected </%s> but saw </%s> (<%s %s> is at %s)", p->sect_name,
+			    name, p->sect_name, p->sect_arg, conf_at(p, p->sect_line));
 	if (conf_access_section_end(p))
 		return -1;
 	if (p->ctx != C_VHOST && p->vhost >= 0) {
@@ -120,16 +119,22 @@ static const struct conf_keyword *find_keyword(const char *name)
 	return NULL;
 }
 
-static int directive(struct conf_parser *p, char *s)
+static int directive(struct conf_parser *p, char *line)
 {
 	char *argv[CONF_MAX_ARGS];
 	const struct conf_keyword *kw;
 	const char *gt;
-	int argc;
+	char *s;
+	int argc, r;
 
-	s += strspn(s, " \t\f\v");
-	if (!*s || *s == '#')
+	line += strspn(line, " \t\f\v");
+	if (!*line || *line == '#')
 		return 0;
+	if ((r = conf_skip_line(p, line)))
+		return r < 0 ? -1 : 0;
+	if (!(s = (char *)conf_resolve_vars(p, line)))
+		return perr(p, "line longer than %d characters once its ${...} are replaced",
+			    CONF_LINE_LEN - 1);
 	if (*s == '<') {
 		size_t n = strlen(s);
 
@@ -144,16 +149,20 @@ static int directive(struct conf_parser *p, char *s)
 	if (!strncmp(argv[0], "</", 2)) {
 		if (argc > 1)
 			return perr(p, "%s> takes no arguments", argv[0]);
+		if ((r = conf_cond_close(p, argv[0] + 2)))
+			return r < 0 ? -1 : 0;
 		return close_section(p, argv[0] + 2);
 	}
-	if (!(kw = find_keyword(argv[0])))
+	if (!(kw = find_keyword(argv[0])) && (r = conf_ignored(p, argc, argv)))
+		return r < 0 ? -1 : 0;
+	if (!kw)
 		return perr(p, "Invalid command '%s', perhaps misspelled or not supported by kbal", argv[0]);
 	gt = kw->name[0] == '<' ? ">" : "";
 	if (!(kw->ctx & p->ctx) && p->ctx == C_SERVER)
 		return perr(p, "%s%s is not allowed %s", kw->name, gt, ctx_name(p->ctx));
 	if (!(kw->ctx & p->ctx))
-		return perr(p, "%s%s is not allowed %s (<%s %s> at line %d)", kw->name, gt,
-			    ctx_name(p->ctx), p->sect_name, p->sect_arg, p->sect_line);
+		return perr(p, "%s%s is not allowed %s (<%s %s> at %s)", kw->name, gt,
+			    ctx_name(p->ctx), p->sect_name, p->sect_arg, conf_at(p, p->sect_line));
 	if (argc - 1 < kw->min)
 		return perr(p, "%s%s: missing argument", kw->name, gt);
 	if (argc - 1 > kw->max)
@@ -161,8 +170,8 @@ static int directive(struct conf_parser *p, char *s)
 	return kw->fn(p, argc, argv);
 }
 
-/* the end of the file: sections must be closed before the whole file is
- * checked (conf_check.c) */
+/* the end of the main file: sections must be closed before the whole
+ * file is checked (conf_check.c) */
 static int end_of_file(struct conf_parser *p)
 {
 	if (p->ctx != C_SERVER)
@@ -170,27 +179,53 @@ static int end_of_file(struct conf_parser *p)
 	return conf_finish(p);
 }
 
-int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
-		    char *err, size_t errlen, kbal_conf_warn_fn warn, void *data)
+/* an included file leaves no section open that it opened, as httpd's
+ * ap_build_config() for each file */
+static int end_of_text(struct conf_parser *p, unsigned ctx, unsigned ncond)
 {
-	struct conf_parser *p = calloc(1, sizeof(*p));
-	char *line = malloc(CONF_LINE_LEN);
-	int lineno = 0, rc = -1;
+	if (p->skip)
+		return conf_perr_at(p, p->skip_line, "<%s> was not closed", p->skip_name);
+	if (p->ncond > ncond)
+		return conf_perr_at(p, p->cond[p->ncond - 1].line, "<%s> was not closed",
+				    p->cond[p->ncond - 1].name);
+	if (p->ctx != ctx && p->depth)
+		return conf_perr_at(p, p->sect_line, "<%s %s> was not closed", p->sect_name, p->sect_arg);
+	return 0;
+}
 
-	memset(conf, 0, sizeof(*conf));
-	snprintf(conf->file, sizeof(conf->file), "%s", name);
-	if (errlen)
-		err[0] = '\0';
-	if (!p || !line) {
-		snprintf(err, errlen, "%s: out of memory", name);
-		goto cleanup;
+int conf_read_text(struct conf_parser *p, const char *name, const char *text)
+{
+	struct kbal_conf *c = p->conf;
+	char *line = malloc(CONF_LINE_LEN);
+	const char *outer = p->file;
+	int lineno = 0, rc = -1, outer_line = p->line;
+	unsigned ctx = p->ctx, ncond = p->ncond, outer_idx = p->fileidx, base;
+
+	if (!line)
+		return perr(p, "%s: out of memory", name);
+	if (outer) {      /* an Include: its name kept (once), the includer's place too */
+		unsigned i = 1;
+
+		while (i < c->nfiles && strcmp(c->files[i], name))
+			i++;
+		if (i == KBAL_CONF_MAX_FILES) {
+			free(line);
+			return perr(p, "Include: more than %d files", KBAL_CONF_MAX_FILES - 1);
+		}
+		if (i == c->nfiles &&
+		    conf_copy(p, c->files[c->nfiles++], sizeof(c->files[0]), name, "Include's path")) {
+			free(line);
+			return -1;
+		}
+		p->fileidx = i;
+		p->includer[p->depth++].line = outer_line;
 	}
-	*p = (struct conf_parser){ .conf = conf, .file = name, .err = err, .errlen = errlen,
-				   .warn = warn, .data = data, .ctx = C_SERVER, .vhost = -1 };
+	base = p->fileidx << KBAL_CONF_LINE_BITS;
+	p->file = name;
 	while (*text) {
 		size_t n = 0, len;
 
-		p->line = lineno + 1;
+		p->line = base | (lineno + 1);
 		for (;;) {   /* ap_cfg_getline(): a trailing \ (not \\) continues the line */
 			len = strcspn(text, "\n");
 			lineno++;
@@ -210,9 +245,39 @@ int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
 		if (directive(p, line))
 			goto cleanup;
 	}
-	rc = end_of_file(p);
+	p->line = base | lineno;
+	rc = end_of_text(p, ctx, ncond);
 cleanup:
 	free(line);
+	if (!rc && outer) {
+		p->file = outer;
+		p->line = outer_line;
+		p->fileidx = outer_idx;
+		p->depth--;
+	}
+	return rc;
+}
+
+int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
+		    char *err, size_t errlen, kbal_conf_warn_fn warn, void *data)
+{
+	struct conf_parser *p = calloc(1, sizeof(*p));
+	int rc = -1;
+
+	memset(conf, 0, sizeof(*conf));
+	snprintf(conf->file, sizeof(conf->file), "%s", name);
+	if (errlen)
+		err[0] = '\0';
+	if (!p) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	*p = (struct conf_parser){ .conf = conf, .err = err, .errlen = errlen,
+				   .warn = warn, .data = data, .ctx = C_SERVER, .vhost = -1 };
+	conf->nfiles = 1;
+	conf_core_init(p, name);
+	if (!conf_read_text(p, name, text))
+		rc = end_of_file(p);
 	free(p);
 	return rc;
 }
@@ -220,35 +285,23 @@ cleanup:
 int kbal_conf_load(const char *path, struct kbal_conf *conf,
 		   char *err, size_t errlen, kbal_conf_warn_fn warn, void *data)
 {
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t n;
+	struct conf_parser *p = calloc(1, sizeof(*p));
 	int rc = -1;
 
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	buf = malloc(FILE_MAX + 1);
-	if (!buf) {
+	memset(conf, 0, sizeof(*conf));
+	snprintf(conf->file, sizeof(conf->file), "%s", path);
+	if (errlen)
+		err[0] = '\0';
+	if (!p) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		goto cleanup;
+		return -1;
 	}
-	n = fread(buf, 1, FILE_MAX + 1, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: read error", path);
-		goto cleanup;
-	}
-	if (n > FILE_MAX || memchr(buf, '\0', n)) {
-		snprintf(err, errlen, "%s: not a configuration file (NUL byte, or over %d bytes)",
-			 path, FILE_MAX);
-		goto cleanup;
-	}
-	buf[n] = '\0';
-	rc = kbal_conf_parse(path, buf, conf, err, errlen, warn, data);
-cleanup:
-	free(buf);
-	if (f)
-		fclose(f);
+	*p = (struct conf_parser){ .conf = conf, .err = err, .errlen = errlen,
+				   .warn = warn, .data = data, .ctx = C_SERVER, .vhost = -1 };
+	conf->nfiles = 1;
+	conf_core_init(p, path);
+	if (!conf_read_file(p, path))
+		rc = end_of_file(p);
+	free(p);
 	return rc;
 }

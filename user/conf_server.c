@@ -20,24 +20,21 @@ static int kw_ignore(UNUSED struct conf_parser *p, UNUSED int argc, UNUSED char 
 	return 0;
 }
 
+/* LoadModule NAME PATH: nothing is loaded; conf_include.c knows which
+ * modules kbal implements (<IfModule> then finds them) */
 static int kw_loadmodule(struct conf_parser *p, UNUSED int argc, char **argv)
 {
-	/* kbal has what these provide built in, or they change nothing here */
-	static const char *const known[] = {
-		"proxy_module", "proxy_http_module", "proxy_balancer_module",
-		"slotmem_shm_module", "lbmethod_byrequests_module",
-		"lbmethod_bytraffic_module", "lbmethod_bybusyness_module",
-		"headers_module", "unixd_module", "authz_core_module",
-		"authz_host_module", "access_compat_module", "mpm_event_module",
-		"mpm_worker_module", "mpm_prefork_module", "log_config_module",
-		"mime_module", "dir_module", "alias_module", "reqtimeout_module",
-		"proxy_hcheck_module", "watchdog_module",
-	};
+	return conf_module_loaded(p, argv[1]) < 0 ? -1 : 0;
+}
 
-	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
-		if (!strcmp(argv[1], known[i]))
-			return 0;
-	return perr(p, "module %s is not supported by kbal", argv[1]);
+/* KeepAlive On is what kbal does; Off it cannot */
+static int kw_keepalive(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	int on;
+
+	if (conf_parse_onoff(p, "KeepAlive", argv[1], &on))
+		return -1;
+	return on ? 0 : perr(p, "KeepAlive Off is not supported by kbal (it keeps connections alive)");
 }
 
 /* Listen [IP:]PORT [http] */
@@ -70,8 +67,8 @@ static int kw_listen(struct conf_parser *p, int argc, char **argv)
 		if (o->sin_port == l->addr.sin_port &&
 		    (o->sin_addr.s_addr == l->addr.sin_addr.s_addr ||
 		     !o->sin_addr.s_addr || !l->addr.sin_addr.s_addr))
-			return perr(p, "%s: the Listen at line %d already takes this port",
-				    label, c->listen[i].line);
+			return perr(p, "%s: the Listen at %s already takes this port",
+				    label, conf_at(p, c->listen[i].line));
 	}
 	l->line = p->line;
 	c->nlisten++;
@@ -281,10 +278,8 @@ static int kw_persist(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	if (!strcasecmp(argv[0], "BalancerPersist"))
 		return conf_parse_onoff(p, "BalancerPersist", argv[1], &p->conf->balancer_persist);
-	if (argv[1][0] != '/')
-		return perr(p, "KbalPersistFile %s: an absolute path", argv[1]);
-	return conf_copy(p, p->conf->persist_file, sizeof(p->conf->persist_file), argv[1],
-			 "KbalPersistFile");
+	return conf_root_relative(p, "KbalPersistFile", argv[1], p->conf->persist_file,
+				  sizeof(p->conf->persist_file));
 }
 
 /* KbalProxyProtocol v1|v2|off: the PROXY header on member connections */
@@ -440,6 +435,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "<VirtualHost",      C_SERVER,              1, KBAL_CONF_VHOST_ADDRS, kw_virtualhost },
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
+	{ "KeepAlive",         C_SERVER,              1, 1,             kw_keepalive },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },

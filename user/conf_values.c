@@ -20,9 +20,28 @@
 
 /* ---- errors and warnings ---- */
 
+/* FILE:LINE of an encoded line (conf.h) */
+static int where(struct conf_parser *p, int line, char *buf, size_t size)
+{
+	const char *file = KBAL_CONF_FILE(p->conf, line);
+
+	return snprintf(buf, size, "%s:%d", file ? file : p->file, KBAL_CONF_LINENO(line));
+}
+
+const char *conf_at(struct conf_parser *p, int line)
+{
+	char *buf = p->at[p->nat++ % ARRAY_SIZE(p->at)];
+
+	if (KBAL_CONF_FILEIDX(line) == KBAL_CONF_FILEIDX(p->line) || !p->conf)
+		snprintf(buf, sizeof(p->at[0]), "line %d", KBAL_CONF_LINENO(line));
+	else
+		where(p, line, buf, sizeof(p->at[0]));
+	return buf;
+}
+
 int conf_perr_at(struct conf_parser *p, int line, const char *fmt, ...)
 {
-	char msg[768];
+	char msg[768], at[300];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -30,16 +49,28 @@ int conf_perr_at(struct conf_parser *p, int line, const char *fmt, ...)
 	va_end(ap);
 	if (!p->file)          /* not a file's (kbal_conf_member_url) */
 		snprintf(p->err, p->errlen, "%s", msg);
+	else if (line > 0 && p->conf)
+		snprintf(p->err, p->errlen, "%s: %s", (where(p, line, at, sizeof(at)), at), msg);
 	else if (line > 0)
 		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
 	else
 		snprintf(p->err, p->errlen, "%s: %s", p->file, msg);
+	for (int i = p->depth - 1; i >= 0; i--) {   /* the Include chain, its first 4 */
+		size_t n = strlen(p->err);
+
+		if (i < p->depth - 4) {
+			snprintf(p->err + n, p->errlen - n, " (and %d more)", i + 1);
+			break;
+		}
+		snprintf(p->err + n, p->errlen - n, " (included from %s)",
+			 (where(p, p->includer[i].line, at, sizeof(at)), at));
+	}
 	return -1;
 }
 
 void conf_pwarn(struct conf_parser *p, int line, const char *fmt, ...)
 {
-	char msg[768], out[1024];
+	char msg[768], out[1100], at[300];
 	va_list ap;
 
 	if (!p->warn)
@@ -47,7 +78,8 @@ void conf_pwarn(struct conf_parser *p, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(out, sizeof(out), "%s:%d: %.767s", p->file, line, msg);
+	where(p, line, at, sizeof(at));
+	snprintf(out, sizeof(out), "%s: %s", at, msg);
 	p->warn(p->data, out);
 }
 

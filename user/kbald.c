@@ -27,9 +27,10 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: kbald [-t] [-f FILE] [--pin-dir DIR] [-v]\n"
+		"usage: kbald [-t] [-f FILE] [-D NAME]... [--pin-dir DIR] [-v]\n"
 		"  -f, --config FILE  Apache mod_proxy_balancer configuration (default "
 		KBAL_CONF_DEFAULT ")\n"
+		"  -D NAME            define NAME for <IfDefine NAME>, as httpd's -D\n"
 		"  -t, --test         check the configuration, print \"Syntax OK\" and exit\n"
 		"      --pin-dir DIR  where the BPF maps are pinned (default %s)\n"
 		"  -v, --verbose      debug messages (libbpf's too)\n",
@@ -62,9 +63,16 @@ int main(int argc, char **argv)
 	char msg[512];
 	ssize_t n;
 
-	while ((c = getopt_long(argc, argv, "f:tvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:tvhD:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': file = optarg; break;
+		case 'D':
+			if (kbal_conf_define(optarg)) {
+				fprintf(stderr, "kbald: -D %s: a name without ':', at most 63 "
+					"characters, 64 of them\n", optarg);
+				return 2;
+			}
+			break;
 		case 't': test = 1; break;
 		case 'p': pin_dir = optarg; break;
 		case 'v': level = KBAL_DEBUG; break;
@@ -124,7 +132,7 @@ int main(int argc, char **argv)
 		if (l->handler && !l->authz.nnode && !l->authz.compat)
 			log_info("%s:%d: the %s at %s has no access rule: only loopback clients "
 				 "reach it (Require ip ... in its <Location> opens it to others)",
-				 conf.file, l->line, l->handler == KBAL_HANDLER_MANAGER ?
+				 KBAL_CONF_FILE(&conf, l->line), KBAL_CONF_LINENO(l->line), l->handler == KBAL_HANDLER_MANAGER ?
 				 "balancer-manager" : "kbal-metrics endpoint", l->path);
 	}
 	log_info("ready: %u balancer(s), maps in %s", conf.nbalancers, pin_dir);

@@ -169,7 +169,7 @@ int listener_open(struct kbal_daemon *d, const struct kbal_conf_listen *cl,
 		if (bind(l->fd, (const struct sockaddr *)&cl->addr, sizeof(cl->addr)) ||
 		    listen(l->fd, 4096)) {
 			err = -errno;
-			log_err("%s:%d: Listen %s:%u: %s", d->conf->file, cl->line, ip,
+			log_err("%s:%d: Listen %s:%u: %s", KBAL_CONF_FILE(d->conf, cl->line), KBAL_CONF_LINENO(cl->line), ip,
 				ntohs(cl->addr.sin_port), strerror(-err));
 			close(l->fd);
 			return err;

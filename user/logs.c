@@ -33,12 +33,12 @@ int kbal_logs_open(struct kbal_daemon *d, int verbose)
 		const struct kbal_conf_customlog *l = &conf->customlog[i];
 
 		if (kbal_alog_compile(l->format, &a->fmt[i], a->hdrs, &a->nhdrs, err, sizeof(err))) {
-			log_err("%s:%d: CustomLog %s: %s", conf->file, l->line, l->path, err);
+			log_err("%s:%d: CustomLog %s: %s", KBAL_CONF_FILE(conf, l->line), KBAL_CONF_LINENO(l->line), l->path, err);
 			return -1;
 		}
 		a->file[i] = kbal_logfile_open(l->path, err, sizeof(err));
 		if (!a->file[i]) {
-			log_err("%s:%d: CustomLog %s", conf->file, l->line, err);
+			log_err("%s:%d: CustomLog %s", KBAL_CONF_FILE(conf, l->line), KBAL_CONF_LINENO(l->line), err);
 			return -1;
 		}
 		a->n++;

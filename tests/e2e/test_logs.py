@@ -107,7 +107,6 @@ def test_loglevel_and_errors():
         base = EXAMPLE_CONF.replace("{listen}", "18099").replace("{b1}", "18098").replace(
             "{b2}", "18097")
         for extra, want in (("CustomLog |/usr/bin/rotatelogs combined\n", "piped logs"),
-                            ("CustomLog logs/access.log combined\n", "absolute path"),
                             ('CustomLog /tmp/x.log "%h %Z"\n', "%Z is not supported"),
                             ("LogLevel loud\n", "LogLevel requires level keyword"),
                             ("CustomLog /tmp/x.log combined env=!nolog\n", "conditions")):
@@ -116,5 +115,10 @@ def test_loglevel_and_errors():
             rc, out = run_kbald(["-t", "-f", d + "/t.conf"])
             check(rc == 1 and want in out and re.search(r"t\.conf:\d+: ", out),
                   "kbald -t on %r: %r" % (extra, out))
+        # a relative path is ServerRoot's, as httpd's (the file's directory by default)
+        with open(d + "/t.conf", "w") as f:
+            f.write(base + "CustomLog logs/access.log combined\n")
+        rc, out = run_kbald(["-t", "-f", d + "/t.conf"])
+        check(rc == 0 and "Syntax OK" in out, "kbald -t on a relative CustomLog: %r" % out)
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -467,7 +467,6 @@ UNIT_TEST(conf_balancer_params)
 	expect_err(HEAD "KbalSplice bogus\n", "t.conf:5: KbalSplice bogus: must be packet, sockmap or off");
 	expect_err(HEAD "ProxySet balancer://c nonce=a&b\n",
 		   "t.conf:5: ProxySet nonce=a&b: 1 to 39 characters, none of &=%+#?\"<> or blanks");
-	expect_err(HEAD "KbalPersistFile state\n", "t.conf:5: KbalPersistFile state: an absolute path");
 	expect_err(HEAD "BalancerPersist maybe\n", "t.conf:5: BalancerPersist: must be On or Off");
 	expect_err(HEAD "KbalProxyProtocol v3\n",
 		   "t.conf:5: KbalProxyProtocol v3: must be v1, v2 or off");
@@ -744,8 +743,8 @@ UNIT_TEST(conf_match_location)
 		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/x/../bm", 8), KBAL_HANDLER_MANAGER, "normalized");
 	}
 	done(r);
-	expect_err(HEAD "<Location /x>\nSetHandler server-status\n</Location>\n",
-		   "t.conf:6: SetHandler server-status is not supported by kbal (only balancer-manager, "
+	expect_err(HEAD "<Location /x>\nSetHandler server-info\n</Location>\n",
+		   "t.conf:6: SetHandler server-info is not supported by kbal (only balancer-manager, "
 		   "and kbal-metrics: kbal's Prometheus endpoint)");
 	r = run(HEAD TAIL "<Location /metrics>\nSetHandler kbal-metrics\nRequire ip 10.0.0.0/8\n"
 		  "</Location>\n");
