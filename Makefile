@@ -42,7 +42,7 @@ APR_CFLAGS  = $(shell pkg-config --cflags apr-util-1 apr-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-util-1 apr-1 2>/dev/null)
 USER_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(LLHTTP_INC) $(APR_CFLAGS) -MMD -MP
-LDLIBS      = -lbpf -lelf -lz $(APR_LIBS) -lsystemd -lpcre2-8 -pthread
+LDLIBS      = -lbpf -lelf -lz $(APR_LIBS) -lsystemd -lpcre2-8 -lcap -pthread
 
 # where `make install` puts things (GNU's names)
 prefix      ?= /usr/local
