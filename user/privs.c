@@ -78,8 +78,17 @@ int kbal_privs_reachable(const struct kbal_conf *c, const char *pin_dir)
 	int status;
 	pid_t pid;
 
-	if (!v->user_line || geteuid() != 0)
+	if (!v->user_line)
 		return 0;
+	if (geteuid() != 0) {
+		/* a restart's image, already User; or started as another user */
+		if (getuid() == v->uid && getgid() == v->gid)
+			return 0;
+		log_err("%s:%d: User %s: kbald runs as uid %u gid %u, and only root can become "
+			"another user (start it as root)", c->file, v->user_line, v->user, getuid(),
+			getgid());
+		return -EPERM;
+	}
 	snprintf(parent, sizeof(parent), "%s", pin_dir);
 	slash = strrchr(parent, '/');
 	if (!slash)
@@ -214,9 +223,7 @@ int kbal_privs_drop(const struct kbal_conf *c)
 		}
 		prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	} else if (getuid() != v->uid || getgid() != v->gid) {
-		log_err("%s:%d: kbald runs as uid %u gid %u, not as User %s and its Group: only "
-			"root can change them", c->file, v->user_line, getuid(), getgid(), v->user);
-		return -EPERM;
+		return -EPERM;     /* kbal_privs_reachable() said why */
 	}
 	err = set_caps();
 	if (err) {
@@ -227,13 +234,16 @@ int kbal_privs_drop(const struct kbal_conf *c)
 	return 0;
 }
 
-int kbal_privs_restart_ok(const struct kbal_conf *next, char *why, size_t len)
+int kbal_privs_restart_ok(const struct kbal_conf *now, const struct kbal_conf *next, char *why,
+			  size_t len)
 {
 	const struct kbal_conf_privs *v = &next->privs;
 
 	if (geteuid() == 0)
 		return 0;
-	if (v->user_line && v->uid == getuid() && v->gid == getgid())
+	/* as User: the same one; started as another user without User (a
+	 * unit's User=): no User in the next file either */
+	if (v->user_line ? v->uid == getuid() && v->gid == getgid() : !now->privs.user_line)
 		return 0;
 	snprintf(why, len, "kbald runs as uid %u gid %u and cannot become %s%s%s%s: a restart "
 		 "in place keeps User and Group (stop kbald and start it again to change them)",
@@ -255,10 +265,10 @@ void kbal_privs_thread(void)
 	cap_free(none);
 }
 
-void kbal_privs_exec(int on)
+void kbal_privs_exec(const struct kbal_conf *c, int on)
 {
-	if (geteuid() == 0)
-		return;
+	if (!c->privs.user_line || geteuid() == 0)
+		return;     /* root, or capabilities that are not kbald's doing */
 	if (!on) {
 		cap_reset_ambient();
 		return;

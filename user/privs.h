@@ -11,9 +11,10 @@
 #include <stddef.h>
 #include "conf.h"
 
-/* As root, before anything is loaded: User can reach pin_dir (its parent
- * searchable by that user), or an error that says what to change. 0 when
- * there is no User or kbald already runs as it (a restart in place). */
+/* Before anything is loaded: as root, User can reach pin_dir (its parent
+ * searchable by that user); as another user, it is User already (a
+ * restart's image). Else an error that says what to change. 0 without
+ * User. */
 int kbal_privs_reachable(const struct kbal_conf *c, const char *pin_dir);
 
 /* The pin directory (dir_fd) and the pins in it: owned by User (root
@@ -27,18 +28,21 @@ void kbal_privs_pins(const struct kbal_conf *c, int dir_fd, const char *pin_dir)
  * already User, drop what the exec handed over but those. 0 without User. */
 int kbal_privs_drop(const struct kbal_conf *c);
 
-/* A restart in place: 0 if next's User and Group are those kbald runs as
- * (or it runs as root), else -1 and why. */
-int kbal_privs_restart_ok(const struct kbal_conf *next, char *why, size_t len);
+/* A restart in place from now's configuration to next's: 0 if kbald runs
+ * as root, or as next's User and Group, or (started as another user, now
+ * without User) next has no User either; else -1 and why. */
+int kbal_privs_restart_ok(const struct kbal_conf *now, const struct kbal_conf *next, char *why,
+			  size_t len);
 
-/* Around a restart's exec, as User: on, the capabilities a new image needs
+/* Around a restart's exec, as c's User: on, the capabilities a new image needs
  * to load and bind raised into the ambient set (an exec keeps them); off,
  * after an exec that failed, the ambient set empty again. */
-void kbal_privs_exec(int on);
+void kbal_privs_exec(const struct kbal_conf *c, int on);
 
 /* At the start of each of kbald's other threads, which need none: no
- * capability left in it where kbald runs as User already (a restart's
- * image); started as root, the switch to User takes them all. */
+ * capability left in one that starts where kbald runs as User already
+ * (after the switch, or in a restart's image); one started as root before
+ * the switch loses them all in it. */
 void kbal_privs_thread(void);
 
 #endif

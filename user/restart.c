@@ -85,7 +85,7 @@ void restart_begin(struct kbal_daemon *d)
 	}
 	conf = malloc(sizeof(*conf));
 	if (!conf || kbal_conf_load(d->conf->file, conf, msg, sizeof(msg), NULL, NULL) ||
-	    kbal_privs_restart_ok(conf, msg, sizeof(msg))) {
+	    kbal_privs_restart_ok(d->conf, conf, msg, sizeof(msg))) {
 		log_err("restart refused, still running the old configuration: %s",
 			conf ? msg : "out of memory");
 		kbal_notify_still(conf ? msg : "out of memory");
@@ -189,9 +189,9 @@ void restart_exec(struct kbal_daemon *d)
 					.ifindex = d->pk.p.ifs[i].ifindex, .egress = eg };
 	log_info("restarting: handing %u connection(s) to %s", t.nconns, d->exe);
 	kbal_logfiles_flush();   /* the next image opens the files again */
-	kbal_privs_exec(1);      /* as User: what the new image loads and binds with */
+	kbal_privs_exec(d->conf, 1);      /* as User: what the new image loads and binds with */
 	err = kbal_takeover_exec(&t, d->exe, d->argv);
-	kbal_privs_exec(0);
+	kbal_privs_exec(d->conf, 0);
 failed:
 	free(t.conns);
 	log_err("restart: exec %s: %s; still running", d->exe, strerror(-err));

@@ -63,12 +63,12 @@ def ids(st, field):
     return [int(x) for x in st[field].split()]
 
 
-def check_privs(pid, what):
+def check_privs(pid, what, threads=1):
     """kbald's threads: the main one (pid) with CAPS_RUN effective and
     CAPS_RESTART permitted and bounding, the others with none; all as
     nobody/nogroup."""
     tasks = os.listdir("/proc/%d/task" % pid)
-    check(len(tasks) >= 2, "%s: kbald's threads: %r" % (what, tasks))
+    check(len(tasks) >= threads, "%s: kbald's threads: %r" % (what, tasks))
     for tid in tasks:
         st = status(int(tid))
         main = int(tid) == pid
@@ -140,7 +140,7 @@ def test_user_group_capabilities_pins_and_restart():
                 errlog = os.path.join(logdir, "error.log")
                 wait_until(lambda: "running as User nobody" in read(errlog), 3.0,
                            "kbald's line on its user")
-                check_privs(pid, "at start")
+                check_privs(pid, "at start", threads=2)
                 check_pins(env, pg.gr_gid, 0o2750, 0o640, NOBODY.pw_uid, "at start")
                 for name in ("error.log", "access.log"):
                     eq(os.stat(os.path.join(logdir, name)).st_uid, NOBODY.pw_uid,
@@ -159,7 +159,7 @@ def test_user_group_capabilities_pins_and_restart():
                     _restart(env, errlog)
                     eq(env.kbald.pid, pid, "kbald's PID after the restart")
                     both_paths(env, pkt, sm, "after-restart")
-                    check_privs(pid, "after the restart")
+                    check_privs(pid, "after the restart", threads=2)
                     check_pins(env, pg.gr_gid, 0o2750, 0o640, NOBODY.pw_uid,
                                "after the restart")
                     with env.connect() as c:
@@ -234,3 +234,46 @@ def test_user_that_cannot_reach_the_pin_dir():
             eq(os.listdir(parent), [], "nothing pinned")
     finally:
         os.rmdir(parent)
+
+
+def test_user_packet_path_across_veths():
+    """As User, the packet program is attached to the veths a flow first
+    uses while kbald runs (tcx links made as nobody, CAP_NET_ADMIN alone
+    effective), and the flow is joined there."""
+    conf = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                "ProxySet lbmethod=byrequests\nKbalSplice packet")
+    with kbaltest.Topo(csum_offload=False) as topo, \
+            Env(topo=topo, conf=conf + "User nobody\nGroup nogroup\n") as env:
+        wait_until(lambda: "running as User nobody" in env.kbald_stderr(), 3.0,
+                   "kbald's line on its user")
+        check_privs(env.kbald.pid, "as User across veths")
+        before = kbaltest.tcx_links(env.kbald.pid)
+        with env.connect(timeout=30) as c:
+            eq(kbaltest.hand_over(c).status, 200, "the first requests")
+            wait_until(lambda: [f for _, f in env.flows() if f["path"] == PATH_PACKET], 2.0,
+                       "the flow on the packet path")
+            for i in range(5):
+                eq(c.get("/ka%d" % i).status, 200, "joined request %d" % i)
+        after = kbaltest.tcx_links(env.kbald.pid)
+        check(len(after) >= len(before) + 2, "tcx links made as nobody: %r, then %r"
+              % (before, after))
+
+
+def test_user_other_than_the_one_kbald_runs_as():
+    """Started as nobody (not root) with User daemon: refused before
+    anything is loaded, as only root can switch."""
+    with Env(conf=CONF + "User daemon\n", kbald=False) as env:
+        os.chmod(env.dir, 0o755)
+        os.chmod(env.conf_path, 0o644)
+        pin_dir = "%s/kbal-t%d-other" % (BPFFS, os.getpid())
+        p = subprocess.run(["setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                            "--clear-groups", kbaltest.KBALD, "-f", env.conf_path,
+                            "--pin-dir", pin_dir], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=10)
+        out = p.stdout.decode(errors="replace")
+        eq(p.returncode, 1, "kbald's status: %r" % out)
+        want = "%s:%d: User daemon: kbald runs as uid %d gid %d, and only root can become " \
+            "another user" % (env.conf_path, kbaltest.line_of(env.conf, "User daemon"),
+                              NOBODY.pw_uid, NOGROUP.gr_gid)
+        check(want in out, "the refusal: %r" % out)
+        check(not os.path.exists(pin_dir), "nothing pinned")
