@@ -42,7 +42,7 @@ APR_CFLAGS  = $(shell pkg-config --cflags apr-util-1 apr-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-util-1 apr-1 2>/dev/null)
 USER_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(LLHTTP_INC) $(APR_CFLAGS) -MMD -MP
-LDLIBS      = -lbpf -lelf -lz $(APR_LIBS) -lsystemd -lpcre2-8 -pthread
+LDLIBS      = -lbpf -lelf -lz $(APR_LIBS) -lsystemd -lpcre2-8 -lcap -pthread
 
 # where `make install` puts things (GNU's names)
 prefix      ?= /usr/local
@@ -156,9 +156,16 @@ $(BUILD)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/kbal-backend: tools/kbal-backend.c $(LLHTTP_OBJS) | $(DEPS_STAMP)
+# the test member (tools/backend/: one file per concern, backend.h lists them)
+BACKEND_OBJS := $(patsubst tools/backend/%.c,$(BUILD)/backend/%.o,$(wildcard tools/backend/*.c))
+$(BUILD)/backend/%.o: tools/backend/%.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(USER_CFLAGS) $< $(LLHTTP_OBJS) -lz -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(BUILD)/kbal-backend: $(BACKEND_OBJS) $(LLHTTP_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lz -o $@
 
 $(BUILD)/kbal-load: tools/kbal-load.c | $(DEPS_STAMP) $(BUILD)
 	$(call msg,CC,$@)
@@ -307,5 +314,7 @@ $(BUILD)/kbal.service: tools/install/kbal.service.in $(BUILD)/install-paths | $(
 $(BUILD)/kbal.logrotate: tools/install/kbal.logrotate.in $(BUILD)/install-paths | $(BUILD)
 	$(Q)sed 's|@SBINDIR@|$(sbindir)|g;s|@LOGDIR@|$(logdir)|g' $< > $@
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/unit/*.d $(BUILD)/bpftest/*.d \
+# (an older build's kbal-backend.d names tools/kbal-backend.c, now tools/backend/)
+-include $(filter-out $(BUILD)/kbal-backend.d,$(wildcard $(BUILD)/*.d)) \
+	$(wildcard $(BUILD)/user/*.d $(BUILD)/unit/*.d $(BUILD)/bpftest/*.d $(BUILD)/backend/*.d \
 	$(FUZZ_BUILD)/user/*.d $(FUZZ_BUILD)/fuzz/*.d)

@@ -6,14 +6,15 @@ PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 node-llhttp
 make gcc pkg-config curl python3 util-linux ethtool libaprutil1-dev apache2-utils
 chromium chromium-driver python3-selenium apache2 libclang-rt-14-dev libsystemd-dev
 scdoc prometheus man-db logrotate nginx-light dpkg-dev debhelper fakeroot lintian
-libpcre2-dev"
+libpcre2-dev libcap-dev"
 # libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes (make fuzz),
 # only recommended by Debian's clang-14, which --no-install-recommends skips;
 # libsystemd-dev: sd_notify(); scdoc: the man pages; prometheus: promtool,
 # which checks the metrics endpoint's text (its server is never started);
 # logrotate checks the installed snippet; nginx-light is a member that
 # reads the PROXY protocol (tests/e2e/test_proxy_protocol.py); dpkg-dev,
-# debhelper, fakeroot and lintian build and check the Debian package
+# debhelper, fakeroot and lintian build and check the Debian package;
+# libcap-dev: User's capabilities (user/privs.c)
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

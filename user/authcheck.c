@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
 #include "authcheck.h"
+#include "privs.h"
 #include "authn.h"
 
 /* httpd's double-reverse lookup (REMOTE_DOUBLE_REV): the address's name,
@@ -68,6 +69,7 @@ static void *worker(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);   /* kbald's signalfd takes them */
+	kbal_privs_thread();                      /* it needs no capability */
 	pthread_mutex_lock(&ac->lock);
 	for (;;) {
 		struct kbal_authjob *j;

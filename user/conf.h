@@ -284,6 +284,13 @@ struct kbal_conf {
 	int splice_set;
 	unsigned proxy_protocol;          /* KbalProxyProtocol at server level */
 	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion at server level */
+	/* User, Group, KbalPinGroup (conf_privs.c): whom kbald runs as once
+	 * started, and who may read its pins (privs.c); a line of 0: not given */
+	struct kbal_conf_privs {
+		char user[64], group[64], pin_group[64];   /* as written */
+		int user_line, group_line, pin_group_line;
+		uint32_t uid, gid, pin_gid;
+	} privs;
 };
 
 typedef void (*kbal_conf_warn_fn)(void *data, const char *msg);

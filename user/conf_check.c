@@ -249,7 +249,7 @@ int conf_finish(struct conf_parser *p)
 	if (!c->server_name[0] && gethostname(c->server_name, sizeof(c->server_name) - 1))
 		strcpy(c->server_name, "localhost");
 	check_rules(p);
-	if (conf_hcheck_finish(p))
+	if (conf_hcheck_finish(p) || conf_privs_finish(p))
 		return -1;
 	return conf_log_finish(p);
 }

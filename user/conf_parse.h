@@ -103,6 +103,7 @@ extern const struct conf_keyword conf_kw_proxy[];    /* conf_proxy.c */
 extern const struct conf_keyword conf_kw_access[];   /* conf_access.c */
 extern const struct conf_keyword conf_kw_log[];      /* conf_log.c */
 extern const struct conf_keyword conf_kw_hcheck[];   /* conf_hcheck.c */
+extern const struct conf_keyword conf_kw_privs[];    /* conf_privs.c */
 
 /* mod_proxy_hcheck's BalancerMember parameters (conf_hcheck.c) */
 struct conf_param;
@@ -125,6 +126,8 @@ int conf_member_param(struct conf_parser *p, void *obj, const char *word);
 
 /* CustomLog formats: nicknames resolved, each compiled (conf_log.c) */
 int conf_log_finish(struct conf_parser *p);
+/* conf_privs.c: Group without User, a #UID without a group */
+int conf_privs_finish(struct conf_parser *p);
 
 /* the tables above, NULL-terminated, in the order they are searched
  * (conf_read.c); a name found in two would leave one handler unused */

@@ -25,6 +25,7 @@ const struct conf_keyword *const conf_keyword_tables[] = {
 	conf_kw_access,
 	conf_kw_log,
 	conf_kw_hcheck,
+	conf_kw_privs,
 	NULL
 };
 

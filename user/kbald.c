@@ -17,6 +17,7 @@
 #include "logfile.h"
 #include "logs.h"
 #include "notify.h"
+#include "privs.h"
 #include "takeover.h"
 
 /* where kbald looks without -f (the Makefile's sysconfdir) */
@@ -115,6 +116,13 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	/* User: the pin directory must be within its reach, checked before
+	 * anything is loaded */
+	if (kbal_privs_reachable(&conf, pin_dir)) {
+		if (err == 0)
+			kbal_takeover_abandon(&t);
+		return 1;
+	}
 	err = kbal_daemon_init(&d, &conf, pin_dir, err == 0 ? &t : NULL);
 	d.exe = self;
 	d.argv = argv;
@@ -123,6 +131,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (kbal_logs_open(&d, level == KBAL_DEBUG)) {
+		kbal_daemon_fini(&d);
+		return 1;
+	}
+	/* loaded, pinned, bound and the logs open: User from here on */
+	kbal_privs_pins(&conf, d.maps.lock_fd, pin_dir);
+	if (kbal_privs_drop(&conf)) {
 		kbal_daemon_fini(&d);
 		return 1;
 	}

@@ -10,6 +10,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #include "logfile.h"
+#include "privs.h"
 
 struct kbal_logfile {
 	char spec[256];
@@ -72,6 +73,7 @@ static void write_out(struct kbal_logfile *f, const char *buf, size_t len)
 static void *writer(void *arg)
 {
 	(void)arg;
+	kbal_privs_thread();   /* it needs no capability */
 	pthread_mutex_lock(&lw.lock);
 	for (;;) {
 		int busy = 0;
@@ -133,6 +135,18 @@ static void *writer(void *arg)
 	}
 	pthread_mutex_unlock(&lw.lock);
 	return NULL;
+}
+
+/* User (privs.c): the files become the user's, their group kept, so that
+ * a restart's image and a reopen after logrotate open them as User */
+void kbal_logfiles_chown(unsigned uid)
+{
+	pthread_mutex_lock(&lw.lock);
+	for (unsigned i = 0; i < lw.nfiles; i++)
+		if (lw.files[i].fd >= 0 && fchown(lw.files[i].fd, uid, (gid_t)-1))
+			fprintf(stderr, "kbald: warning: %s: chown to uid %u: %s\n", lw.files[i].spec,
+				uid, strerror(errno));
+	pthread_mutex_unlock(&lw.lock);
 }
 
 struct kbal_logfile *kbal_logfile_open(const char *spec, char *err, size_t errlen)

@@ -31,6 +31,8 @@ void kbal_logfiles_reopen(void);
 
 /* write out what waits, and wait until it is written (a stop, an exec) */
 void kbal_logfiles_flush(void);
+/* User: the open files become uid's (their group kept) */
+void kbal_logfiles_chown(unsigned uid);
 
 /* flush, stop the thread, close the files */
 void kbal_logfiles_close(void);

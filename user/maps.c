@@ -288,7 +288,12 @@ void kbal_maps_close(struct kbal_maps *m)
 	}
 	if (m->owner) {
 		unpin_all(m->pin_dir);
-		if (rmdir(m->pin_dir) && errno != ENOENT)
+		if (!rmdir(m->pin_dir) || errno == ENOENT)
+			;
+		else if (errno == EACCES && geteuid() != 0)
+			log_info("%s: left empty (User may not remove it from its parent); the "
+				 "next start takes it again", m->pin_dir);
+		else
 			log_warn("rmdir %s: %s", m->pin_dir, strerror(errno));
 	}
 	if (m->lock_fd >= 0)

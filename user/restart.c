@@ -24,6 +24,7 @@
 #include "manager.h"
 #include "member_add.h"
 #include "notify.h"
+#include "privs.h"
 #include "restart.h"
 
 #define RESTART_WAIT_NS (5ull * 1000000000ull) /* first exchanges under way, at a restart */
@@ -83,7 +84,8 @@ void restart_begin(struct kbal_daemon *d)
 		return;
 	}
 	conf = malloc(sizeof(*conf));
-	if (!conf || kbal_conf_load(d->conf->file, conf, msg, sizeof(msg), NULL, NULL)) {
+	if (!conf || kbal_conf_load(d->conf->file, conf, msg, sizeof(msg), NULL, NULL) ||
+	    kbal_privs_restart_ok(d->conf, conf, msg, sizeof(msg))) {
 		log_err("restart refused, still running the old configuration: %s",
 			conf ? msg : "out of memory");
 		kbal_notify_still(conf ? msg : "out of memory");
@@ -187,7 +189,9 @@ void restart_exec(struct kbal_daemon *d)
 					.ifindex = d->pk.p.ifs[i].ifindex, .egress = eg };
 	log_info("restarting: handing %u connection(s) to %s", t.nconns, d->exe);
 	kbal_logfiles_flush();   /* the next image opens the files again */
+	kbal_privs_exec(d->conf, 1);      /* as User: what the new image loads and binds with */
 	err = kbal_takeover_exec(&t, d->exe, d->argv);
+	kbal_privs_exec(d->conf, 0);
 failed:
 	free(t.conns);
 	log_err("restart: exec %s: %s; still running", d->exe, strerror(-err));

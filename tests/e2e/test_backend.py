@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""tools/kbal-backend on its own: every other test trusts what it answers,
+"""kbal-backend (tools/backend/) on its own: every other test trusts what it answers,
 so its endpoints are checked here first, with no kbald in between."""
 
 import os
