@@ -26,8 +26,6 @@ static const struct {
 	{ "DefaultRuntimeDir",      "kbald keeps its state in its --pin-dir" },
 	{ "PidFile",                "kbald writes no pid file (systemd follows its pid)" },
 	{ "Mutex",                  "kbald is one process" },
-	{ "User",                   "kbald runs as the user that starts it" },
-	{ "Group",                  "kbald runs as the user that starts it" },
 	{ "HostnameLookups",        "kbal logs addresses, never names" },
 	{ "MaxKeepAliveRequests",   "not implemented: kbal puts no bound on a connection's "
 				    "requests" },

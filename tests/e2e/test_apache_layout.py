@@ -8,6 +8,7 @@ directive it ignores once, with its file and line; kbald serves through the
 balancer; Debian's apache2 -t takes the same tree."""
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -32,7 +33,7 @@ ProxyPassReverse / balancer://app/
 
 # what Debian's stock files hold that kbal ignores on purpose, each named once
 STOCK_IGNORED = [
-    "DefaultRuntimeDir", "PidFile", "MaxKeepAliveRequests", "User", "Group",
+    "DefaultRuntimeDir", "PidFile", "MaxKeepAliveRequests",
     "HostnameLookups", "AccessFileName", "<Directory>", "<FilesMatch>", "TraceEnable",
     "StartServers", "MaxRequestWorkers", "Alias", "DirectoryIndex", "AddType", "AddIcon",
     "BrowserMatch", "LanguagePriority", "ExtendedStatus",
@@ -102,6 +103,9 @@ def test_debian_layout_kbald_t_names_what_it_ignores():
                   "%s:%d is %r, not %s" % (path, line, text, name))
         for name in STOCK_IGNORED:
             check(name in said, "%s not named as ignored:\n%s" % (name, out))
+        # User and Group are mod_unixd's, which kbal implements: taken, not ignored
+        for name in ("User", "Group"):
+            check(name not in said, "%s said ignored:\n%s" % (name, out))
         eq(said["PidFile"][0], conf, "PidFile's file")
         check(said["StartServers"][0].endswith("/mods-enabled/mpm_event.conf"),
               "StartServers' file: %s" % (said["StartServers"],))
@@ -153,6 +157,10 @@ def test_debian_layout_serves_through_the_balancer():
             eq(r.text, "backend=%s path=/p%d\n" % (r.header("X-Backend"), i), "body")
             seen.add(r.header("X-Backend"))
         eq(seen, {"WAS1", "WAS2"}, "both members")
+        # User ${APACHE_RUN_USER} from envvars: kbald serves as www-data
+        with open("/proc/%d/status" % env.kbald.pid) as f:
+            uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+        eq(set(uids), {str(pwd.getpwnam("www-data").pw_uid)}, "kbald's uids")
         # excluded, and no mod_status in kbal: its own 404
         eq(env.get("/server-status").status, 404, "/server-status")
         # ErrorLog ${APACHE_LOG_DIR}/error.log is where kbald writes
