@@ -249,6 +249,10 @@ struct kbal_conf {
 	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
 	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
 	unsigned max_per_client;          /* KbalMaxConnectionsPerClient, 0: none */
+	int accept_filter_none;           /* AcceptFilter http none: no TCP_DEFER_ACCEPT
+					   * (httpd's default on Linux is "data": the
+					   * listener wakes when a request's first bytes
+					   * are there, not at the handshake) */
 	uint64_t limit_body;              /* LimitRequestBody: what kbald answers itself
 					   * (the manager), as httpd, which does not
 					   * apply it to proxied requests */

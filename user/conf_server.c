@@ -198,6 +198,16 @@ static int kw_max_per_client(struct conf_parser *p, UNUSED int argc, char **argv
 	return conf_parse_uint(p, argv[0], argv[1], 0, 1u << 24, &p->conf->max_per_client);
 }
 
+/* AcceptFilter PROTOCOL FILTER, httpd's core: on Linux any filter but
+ * "none" is TCP_DEFER_ACCEPT of 30 s (server/listen.c); kbal listens for
+ * http alone, so an https line is read and changes nothing. */
+static int kw_accept_filter(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	if (!strcasecmp(argv[1], "http"))
+		p->conf->accept_filter_none = !strcasecmp(argv[2], "none");
+	return 0;
+}
+
 /* RequestReadTimeout [handshake=T] [header=T[-MAX][,MinRate=R]]
  * [body=T[-MAX][,MinRate=R]] (mod_reqtimeout's syntax) */
 static int kw_reqtimeout(struct conf_parser *p, int argc, char **argv)
@@ -439,6 +449,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },
+	{ "AcceptFilter",      C_SERVER,              2, 2,             kw_accept_filter },
 	{ "LimitRequestLine",  C_SERVER,              1, 1,             kw_limit },
 	{ "LimitRequestFieldSize", C_SERVER,          1, 1,             kw_limit },
 	{ "LimitRequestFields", C_SERVER,             1, 1,             kw_limit },

@@ -143,7 +143,7 @@ int listener_open(struct kbal_daemon *d, const struct kbal_conf_listen *cl,
 {
 	struct kbal_listener *l = &d->acc.l[d->acc.n];
 	char ip[INET_ADDRSTRLEN];
-	int one = 1, err;
+	int one = 1, defer, err;
 
 	inet_ntop(AF_INET, &cl->addr.sin_addr, ip, sizeof(ip));
 	l->fd = -1;
@@ -175,6 +175,16 @@ int listener_open(struct kbal_daemon *d, const struct kbal_conf_listen *cl,
 			return err;
 		}
 	}
+	/* AcceptFilter http data, httpd's default on Linux: the client is
+	 * accepted when its request's first bytes are there, so the read
+	 * that follows accept() finds them (one wake-up per connection, not
+	 * two); 30 s as httpd, after which a silent client is accepted and
+	 * meets RequestReadTimeout. Set on a taken listener too: the new
+	 * configuration may say otherwise. */
+	defer = d->conf->accept_filter_none ? 0 : 30;
+	if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)))
+		log_warn("Listen %s:%u: TCP_DEFER_ACCEPT: %s", ip, ntohs(cl->addr.sin_port),
+			 strerror(errno));
 	l->port = ntohs(cl->addr.sin_port);
 	if ((err = kbal_loop_add(&d->loop, l->fd, EPOLLIN, KBAL_TAG_LISTENER,
 				 (uintptr_t)d->acc.n << KBAL_TAG_BITS))) {

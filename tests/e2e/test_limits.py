@@ -23,15 +23,18 @@ def cpu_seconds(pid):
 
 
 def test_out_of_descriptors_pauses_accepting():
-    """Silent connections past the budget: accepting stops, kbald spends no
+    """Connections that stall in their request line, past the budget: accepting stops, kbald spends no
     CPU meanwhile, and takes the rest once they close."""
     with Env(kbald_wrap=LIMIT) as env:
         held = []
         try:
-            # silent connections: each takes a descriptor at accept() and
-            # nothing else, so that accept() itself runs out
+            # connections with a request line under way ("G": accepted, as
+            # AcceptFilter http data waits for a first byte): each takes a
+            # descriptor at accept() and nothing else, so that accept()
+            # itself runs out
             for _ in range(50):
                 held.append(env.connect(timeout=3))
+                held[-1].send(b"G")
             time.sleep(0.3)
             t0 = cpu_seconds(env.kbald.pid)
             time.sleep(1.0)
@@ -75,6 +78,7 @@ def test_out_of_descriptors_gives_back_kept_connections():
         try:
             for _ in range(50):
                 held.append(env.connect(timeout=3))
+                held[-1].send(b"G")     # a first byte: accepted
             time.sleep(0.3)
             eq(sum(m["idle"] for m in env.members().values()), 0,
                "kept connections at the descriptor limit")
@@ -143,7 +147,10 @@ def test_connections_per_client_address():
                 c.get("/h%d" % i, cookie="ROUTEID=route.1")
                 c.get("/h%d" % i, cookie="ROUTEID=route.1")   # spliced from here
             with env.connect() as c:
-                r = c.read_response()          # sent before any request
+                # accepted at its first bytes (AcceptFilter http data), and
+                # refused then, before its request is read
+                c.send(b"GET /refused HTTP/1.1\r\nHost: x\r\n\r\n")
+                r = c.read_response()
                 eq(r.status, 503, "a fourth connection from 127.0.0.1")
                 check("Too many connections" in r.text, "the answer says why: %r" % r)
                 eq(c.what_arrives(timeout=5.0), "eof", "the fourth connection closes")
@@ -152,6 +159,8 @@ def test_connections_per_client_address():
             held.pop().close()
             c = wait_until(lambda: _served(env), 5.0, "room for one more from 127.0.0.1")
             check("KbalMaxConnectionsPerClient" in env.kbald_stderr(), "the log says so")
+            check(not any("/refused" in l for l in env.backend_log(1) + env.backend_log(2)),
+                  "the refused request reached a member")
             eq([l for l in env.backend_log(1) + env.backend_log(2) if "/h" not in l and
                 "/other" not in l and "/again" not in l], [], "what the refused one sent")
         finally:

@@ -219,9 +219,13 @@ def test_restart_under_load():
 def test_restart_hands_over_idle_and_copied_connections():
     """A client that sent nothing yet and a KbalSplice off connection
     between requests go to the new image at once (no wait for them); a
-    client half-way through its request head is waited for."""
+    client half-way through its request head is waited for. (A client that
+    sent nothing is accepted at its handshake with AcceptFilter http none,
+    or after 30 s with the default; before that it waits in the listener's
+    queue, which the new image takes whole.)"""
     conf = CONF.replace("ProxySet stickysession=ROUTEID",
-                        "ProxySet stickysession=ROUTEID\nKbalSplice off")
+                        "ProxySet stickysession=ROUTEID\nKbalSplice off") + \
+        "AcceptFilter http none\n"
     with Env(conf=conf) as env:
         copied = env.connect(timeout=30)
         eq(copied.get("/first").status, 200, "first request, KbalSplice off")

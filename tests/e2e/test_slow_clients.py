@@ -8,6 +8,7 @@ the kernel carries (kbald reads the kernel's clocks, decide.c)."""
 
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -126,12 +127,55 @@ def kernel_ends(env):
 
 
 def test_a_client_that_sends_nothing():
-    # closed without a word after Timeout, as httpd closes one (its
-    # RequestReadTimeout clock starts at the first byte)
-    with Env(conf=CONF.replace("KeepAliveTimeout 1", "KeepAliveTimeout 1\nTimeout 2")) as env:
+    # accepted at its handshake (AcceptFilter http none), closed without a
+    # word after Timeout, as httpd closes one (its RequestReadTimeout clock
+    # starts at the first byte)
+    conf = CONF.replace("KeepAliveTimeout 1", "KeepAliveTimeout 1\nTimeout 2\n"
+                        "AcceptFilter http none")
+    with Env(conf=conf) as env:
         got, took = exchange(env.port, [])
         eq(got, "closed", "a client that sent nothing")
         check(took >= 1.9, "closed after %.2f s, before Timeout" % took)
+
+
+def server_states(port):
+    """The states of the server's sockets of port's connections, as ss
+    shows them (a request socket is SYN-RECV): {state: count}."""
+    out = subprocess.run(["ss", "-Htan", "sport = :%d" % port], stdout=subprocess.PIPE,
+                         timeout=10).stdout.decode()
+    states = {}
+    for line in out.splitlines():
+        st = line.split()[0]
+        if st != "LISTEN":
+            states[st] = states.get(st, 0) + 1
+    return states
+
+
+def test_accept_filter_data_as_httpd():
+    # httpd's default on Linux (AcceptFilter http data: TCP_DEFER_ACCEPT of
+    # 30 s): a client whose handshake is done but who sent nothing is not
+    # accepted yet, by kbald as by apache2 beside it; its first bytes make
+    # it one, served at once. With AcceptFilter http none, accepted at the
+    # handshake.
+    with Env(conf=CONF) as env, apache_beside(env) as aport:
+        for port in (env.port, aport):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                time.sleep(0.5)
+                eq(server_states(port), {"SYN-RECV": 1}, "port %d: a silent client" % port)
+                s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n"
+                          b"Connection: close\r\n\r\n")
+                got = b""
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    got += d
+                check(got.startswith(b"HTTP/1.1 200 "), "port %d: %r" % (port, got[:80]))
+    conf = CONF.replace("KeepAliveTimeout 1", "KeepAliveTimeout 1\nAcceptFilter http none")
+    with Env(conf=conf) as env:
+        with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+            wait_until(lambda: server_states(env.port) == {"ESTAB": 1}, 5.0,
+                       "AcceptFilter http none: accepted at the handshake")
 
 
 

@@ -948,6 +948,30 @@ UNIT_TEST(conf_keepalive_timeout)
 		   "1 ms to 24 h (N seconds, Nms, Nmi or Nh)");
 }
 
+/* AcceptFilter: httpd's default on Linux is "data" (TCP_DEFER_ACCEPT);
+ * "none" turns it off; https is read and changes nothing (no TLS) */
+UNIT_TEST(conf_accept_filter)
+{
+	struct run *r = run(HEAD);
+
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->accept_filter_none, 0, "httpd's default: data");
+	done(r);
+	r = run(HEAD "AcceptFilter http none\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->accept_filter_none, 1, "http none");
+	done(r);
+	r = run(HEAD "AcceptFilter http none\nAcceptFilter HTTP httpready\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->accept_filter_none, 0, "the last line wins; any filter is data");
+	done(r);
+	r = run(HEAD "AcceptFilter https none\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->accept_filter_none, 0, "https: no listener of kbal's");
+	done(r);
+	expect_err(HEAD "AcceptFilter http\n", "t.conf:5: AcceptFilter: missing argument");
+}
+
 UNIT_TEST(conf_growth)
 {
 	struct kbal_conf_member m;
