@@ -79,6 +79,11 @@ enum kbal_balancer_flags {
 	KBAL_BF_FAIL_TIMEOUT = 1u << 4, /* failontimeout=On: a member that keeps
 				       * an answer waiting for its timeout
 				       * enters the error state */
+	KBAL_BF_PACKET_FRAMED = 1u << 5, /* KbalSplice packet asked for, but the
+				       * configuration may decide a keep-alive
+				       * connection's later requests otherwise:
+				       * those connections take sockmap, framed
+				       * (the packet path frames no request) */
 };
 
 /* kbal_meta[0]: what wrote these maps. */

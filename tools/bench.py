@@ -66,11 +66,16 @@ APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
-ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'haproxy', 'nginx', 'apache',
-               'kbal-b', 'kbal-packet-b']
-# noproxy1 (one member, the baseline until 2026-12-03) only when asked for;
+ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'kbal-packet1', 'haproxy', 'nginx',
+               'apache', 'kbal-b', 'kbal-packet-b']
+# kbal-packet: KbalSplice packet on Apache's example (two members: each
+# request may go elsewhere, so keep-alive connections are framed on
+# sockmap, the packet path joining none); kbal-packet1: the example with
+# one member (kbal_conf_packet_alike(): the packet path joins keep-alive
+# connections), against noproxy1 (one member, the baseline until
+# 2026-12-03);
 # kbal-b and kbal-packet-b (another kbald binary, --kbald-b: an A/B run)
-DEFAULT_TARGETS = [t for t in ALL_TARGETS if t not in ('noproxy1', 'kbal-b', 'kbal-packet-b')]
+DEFAULT_TARGETS = [t for t in ALL_TARGETS if t not in ('kbal-b', 'kbal-packet-b')]
 KBALD_B = None                # --kbald-b: the B side's kbald
 
 
@@ -78,7 +83,18 @@ def kbal_kind(target):
     """'kbal' (the sockmap path), 'kbal-packet', or None: what a kbal
     target runs, whichever binary (A: build/kbald, B: --kbald-b)."""
     return {'kbal': 'kbal', 'kbal-b': 'kbal', 'kbal-packet': 'kbal-packet',
-            'kbal-packet-b': 'kbal-packet'}.get(target)
+            'kbal-packet1': 'kbal-packet', 'kbal-packet-b': 'kbal-packet'}.get(target)
+
+
+def one_member_conf(text):
+    """example_conf()'s text made one the packet path joins keep-alive
+    connections of (kbal-packet1): WAS2, the manager, the Set-Cookie Header
+    and ProxyPassReverse left out (as tests/e2e kbaltest.packet_alike())."""
+    text = re.sub(r'^<Location /balancer-manager>\n.*?^</Location>\n', '', text,
+                  flags=re.M | re.S)
+    drop = re.compile(r'^(Header add Set-Cookie|ProxyPassReverse|ProxyPass /balancer-manager !|'
+                      r'# WAS2$|BalancerMember .* route=2)')
+    return '\n'.join(l for l in text.split('\n') if not drop.match(l))
 
 
 def kbald_of(target):
@@ -834,6 +850,8 @@ def start_peer(target, backends, rundir, conf_kind=None):
         text = example_conf(addr, port, backends, for_apache=False)
         if conf_kind == 'two-rules':
             text = two_rules_conf(text, backends)
+        elif target == 'kbal-packet1':
+            text = one_member_conf(text)
         # kbal: the sockmap path; kbal-packet: the packet-level splice
         # where eligible (tcx on lo, or on the interfaces of the flow's
         # addresses), kbal's default, said explicitly here
@@ -1456,7 +1474,9 @@ def render(results, targets, scenarios, args):
                                                                          args.rounds))
                 continue
             x = m[t]
-            base = m.get('noproxy', {})
+            # a one-member target against the one-member baseline, if run
+            one = t.endswith('1') and t != 'noproxy1' and m.get('noproxy1', {}).get('rps')
+            base = m.get('noproxy1' if one else 'noproxy', {})
             hap = m.get('haproxy', {})
             vs_np = x['rps'] / base['rps'] if base.get('rps') else None
             vs_hp = x['rps'] / hap['rps'] if hap.get('rps') else None
@@ -1471,7 +1491,8 @@ def render(results, targets, scenarios, args):
                 TOPO.name(t), '{:,.0f}'.format(x['rps']), spread, fmt(x['mibps'], '%.1f'),
                 fmt_ms(x['p50_ms']), fmt_ms(x['p99_ms']), fmt(x['cpu_us'], '%.1f'),
                 fmt(x['softirq_pct'], '%.0f%%'),
-                fmt(vs_np, '%.2f'), fmt(vs_hp, '%.2f'), fmt(added, '%.2f'),
+                fmt(vs_np, '%.2f') + (' (noproxy1)' if one else ''), fmt(vs_hp, '%.2f'),
+                fmt(added, '%.2f'),
                 fmt_errors(rs, ('connect', 'read', 'write', 'timeout', 'status',
                                 'misrouted')),
                 len(rs), args.rounds))
@@ -1793,16 +1814,20 @@ def main():
                             note('round %d, %s, kbal-packet: kbalctl stats failed: no '
                                  'pkt_rewritten' % (rnd + 1, sc))
                         elif pkt is not None and not pkt['rewritten'] and \
-                                sc not in ('conn2', 'new-conn'):
+                                sc not in ('conn2', 'new-conn', 'two-rules') and \
+                                t == 'kbal-packet1':
                             # (conn2 and new-conn join nothing: kbald serves
-                            # their one or two requests itself)
-                            note('round %d, %s, kbal-packet: no packet rewritten (pkt_rewritten '
+                            # their one or two requests itself; kbal-packet's
+                            # two members and two-rules' two balancers make
+                            # keep-alive connections framed, on sockmap)
+                            note('round %d, %s, kbal-packet1: no packet rewritten (pkt_rewritten '
                                  '%s; kbald attached to %s): no flow was joined' % (
                                      rnd + 1, sc, pkt['rewritten'],
                                      ', '.join(pkt['ifs']) or 'nothing'))
-                        elif pkt is not None and TOPO.ns and \
+                        elif pkt is not None and TOPO.ns and t == 'kbal-packet1' and \
+                                sc not in ('conn2', 'new-conn', 'two-rules') and \
                                 not [i for i in pkt['ifs'] if i != 'lo']:
-                            note('round %d, %s, kbal-packet: kbald attached to no veth '
+                            note('round %d, %s, kbal-packet1: kbald attached to no veth '
                                  '(only %s)' % (rnd + 1, sc, ', '.join(pkt['ifs']) or 'nothing'))
                         if sc == 'idle' and r['held'] < r['n']:
                             note('round %d, idle, %s: held %d of %d connections (opened %d; '

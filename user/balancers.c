@@ -65,6 +65,7 @@ int balancers_load(struct kbal_daemon *d)
 	for (unsigned b = 0; b < conf->nbalancers; b++) {
 		const struct kbal_conf_balancer *cb = &conf->balancers[b];
 		struct kbal_balancer *mb = &d->maps.balancers[b];
+		const char *why;
 
 		memset(mb, 0, sizeof(*mb));
 		snprintf(mb->name, sizeof(mb->name), "%s", cb->name);
@@ -80,6 +81,11 @@ int balancers_load(struct kbal_daemon *d)
 		mb->splice = cb->splice;
 		if (cb->splice_set)
 			mb->flags |= KBAL_BF_SPLICE_SET;
+		/* on the server's addresses (a <VirtualHost>'s may differ:
+		 * kbald -t names them) */
+		if (cb->splice_set && cb->splice == KBAL_SPLICE_PACKET &&
+		    !kbal_conf_packet_alike(conf, b, -1, &why))
+			mb->flags |= KBAL_BF_PACKET_FRAMED;
 		mb->slots = cb->nmembers + cb->growth;
 		/* Apache's default: one try on each other member */
 		mb->max_attempts = cb->max_attempts >= 0 ? (unsigned)cb->max_attempts :

@@ -345,6 +345,9 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
 				  size_t len);
 /* the same, and the access rules that apply there (none given: an empty
  * struct kbal_authz, which lets loopback clients only) */
+/* a keep-alive connection of balancer b on vhost can be joined by the
+ * packet path, which frames no request (conf_match.c); else why */
+int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why);
 unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
 					size_t len, const struct kbal_authz **authz);
 

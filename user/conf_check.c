@@ -32,21 +32,9 @@ static int shadowed_by(const struct kbal_conf *c, unsigned i)
 }
 
 
-/* the rule's balancer asks for the packet path by name (KbalSplice packet
- * in its <Proxy>, or at server level with none there) */
-static int packet_named(const struct kbal_conf *c, int rule)
-{
-	const struct kbal_conf_balancer *b = &c->balancers[c->pass[rule].balancer];
-
-	return b->splice_set ? b->splice == KBAL_SPLICE_PACKET :
-	       c->splice_set && c->splice == KBAL_SPLICE_PACKET;
-}
-
 static void check_rules(struct conf_parser *p)
 {
 	const struct kbal_conf *c = p->conf;
-	int proxied = -1, excluded = -1, manager = -1;
-
 	for (unsigned i = 0; i < c->npass; i++) {
 		const struct kbal_conf_pass *b = &c->pass[i], *r;
 		size_t pl = strlen(b->path), tl = strlen(b->target);
@@ -71,11 +59,8 @@ static void check_rules(struct conf_parser *p)
 					   b->path, r->path, conf_at(p, r->line), conf_at(p, r->line));
 			continue;
 		}
-		if (b->exclude) {
-			excluded = excluded < 0 ? (int)i : excluded;
+		if (b->exclude)
 			continue;
-		}
-		proxied = proxied < 0 ? (int)i : proxied;
 		if ((b->path[pl - 1] == '/') != (tl && b->target[tl - 1] == '/'))
 			conf_pwarn(p, b->line, "ProxyPass %s balancer://%s%s: only one of them ends "
 				   "with '/', so members get paths with a slash missing or doubled",
@@ -93,34 +78,24 @@ static void check_rules(struct conf_parser *p)
 				   "reached: ProxyPass %s at %s proxies it first; put "
 				   "\"ProxyPass %s !\" before that rule",
 				   l->path, c->pass[r].path, conf_at(p, c->pass[r].line), l->path);
-		else if (manager < 0)
-			manager = i;
 	}
-	/* kbald decides every request (decide.h), but on connections the
-	 * packet path joins, asked for by name: there, per connection */
-	if (proxied >= 0 && (manager >= 0 || excluded >= 0) && packet_named(c, proxied))
-		conf_pwarn(p, c->pass[proxied].line, "KbalSplice packet joins a keep-alive "
-			   "connection at its second request, whose route its later requests "
-			   "follow: a later request for %s (%s) on it reaches the member; "
-			   "serve %s on a listener of its own, or use KbalSplice sockmap, which "
-			   "decides every request",
-			   manager >= 0 ? c->location[manager].path : c->pass[excluded].path,
-			   conf_at(p, manager >= 0 ? c->location[manager].line : c->pass[excluded].line),
-			   manager >= 0 ? "the balancer-manager" : "it");
-	/* the same for a rule of another balancer */
-	for (unsigned i = 0; proxied >= 0 && i < c->npass; i++) {
-		const struct kbal_conf_pass *o = &c->pass[i];
+	/* the packet path frames no request: it joins only the keep-alive
+	 * connections whose later requests the configuration decides alike
+	 * (decide.c); say where KbalSplice packet, asked for, joins none */
+	for (unsigned i = 0; i < c->nbalancers; i++) {
+		const struct kbal_conf_balancer *b = &c->balancers[i];
+		const char *why = NULL;
 
-		if (o->exclude || o->balancer == c->pass[proxied].balancer ||
-		    !(packet_named(c, proxied) || packet_named(c, i)))
+		if (!b->splice_set || b->splice != KBAL_SPLICE_PACKET)
 			continue;
-		conf_pwarn(p, o->line, "KbalSplice packet joins a keep-alive connection at its "
-			   "second request, whose route its later requests follow: a later request "
-			   "for %s (balancer://%s) on a connection joined to balancer://%s (%s) "
-			   "reaches that member; use KbalSplice sockmap, which decides every request",
-			   o->path, c->balancers[o->balancer].name,
-			   c->balancers[c->pass[proxied].balancer].name, conf_at(p, c->pass[proxied].line));
-		break;
+		for (int v = -1; v < (int)c->nvhost; v++)
+			if (!kbal_conf_packet_alike(c, i, v, &why))
+				break;
+		if (why)
+			conf_pwarn(p, b->line, "balancer://%s: KbalSplice packet joins no keep-alive "
+				   "connection of it%s: %s, and the packet path frames no request; "
+				   "they take the sockmap path, which decides each request",
+				   b->name, c->nvhost ? " on some of its addresses" : "", why);
 	}
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];

@@ -229,3 +229,47 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
 {
 	return kbal_conf_match_location_authz(conf, vhost, uri, len, NULL);
 }
+
+/*
+ * Can the later requests of a keep-alive connection of balancer b, reached
+ * on virtual host vhost (-1: the server's), never be decided other than
+ * its first one? The packet path frames no request: it may join such a
+ * connection only then. From the configuration: one member and no room
+ * for another, every path on one rule of b that forwards it as is
+ * (ProxyPreserveHost On, a rule whose target is its path), no <Location>
+ * in effect there (a handler, access rules), nothing rewritten in the
+ * answers (ProxyPassReverse for b, Header), no answer judged
+ * (failonstatus=, failontimeout=). Otherwise why says what differs.
+ */
+int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why)
+{
+	const struct kbal_conf_balancer *bal = &c->balancers[b];
+	int all = 0;
+
+	*why = NULL;
+	if (bal->nmembers != 1 || bal->growth)
+		*why = "its balancer picks among members for each request";
+	else if (bal->nfailonstatus || (bal->flags & KBAL_BF_FAIL_TIMEOUT))
+		*why = "failonstatus= or failontimeout= judges each answer";
+	else if (!c->preserve_host)
+		*why = "each request's Host is rewritten (no ProxyPreserveHost On)";
+	else if (c->nheader)
+		*why = "Header changes answers";
+	for (unsigned i = 0; !*why && i < c->nreverse; i++)
+		if (c->reverse[i].balancer == (int)b)
+			*why = "ProxyPassReverse rewrites answers";
+	for (unsigned i = 0; !*why && i < c->npass; i++) {
+		const struct kbal_conf_pass *p = &c->pass[i];
+
+		if (p->exclude || p->balancer != (int)b || strcmp(p->path, p->target))
+			*why = "a request's path may take another rule, or have it mapped";
+		else if (!strcmp(p->path, "/"))
+			all = 1;
+	}
+	if (!*why && !all)
+		*why = "a path outside its rules is answered by kbald (404)";
+	for (unsigned i = 0; !*why && i < c->nlocation; i++)
+		if (c->location[i].vhost == -1 || c->location[i].vhost == vhost)
+			*why = "a <Location> applies there (a handler or access rules)";
+	return !*why;
+}

@@ -119,11 +119,17 @@ static int sees_every_answer(const struct kbal_daemon *d, const struct kbal_conn
 	return b->nfailonstatus || (b->flags & KBAL_BF_FAIL_TIMEOUT);
 }
 
+/* KbalSplice packet, asked for by name, on a connection whose later
+ * requests the configuration decides all alike (kbal_conf_packet_alike()):
+ * the packet path joins it, framing none. Any other keep-alive connection
+ * is framed (the sockmap path) so that each request is decided. */
 static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
 	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
+	const char *why;
 
-	return b->splice == KBAL_SPLICE_PACKET && b->splice_set;
+	return b->splice == KBAL_SPLICE_PACKET && b->splice_set &&
+	       kbal_conf_packet_alike(d->conf, c->balancer, c->f->vhost, &why);
 }
 
 void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)

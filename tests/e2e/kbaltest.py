@@ -101,6 +101,31 @@ def kernel_keeps_unrouted(conf):
         out.append(l)
     return "\n".join(out)
 
+def packet_alike(conf):
+    """conf (Apache's example) made one whose keep-alive connections the
+    packet path may join with KbalSplice packet: the packet path frames no
+    request, so it joins only where the configuration decides every later
+    request alike (kbal_conf_packet_alike(): one member, every path on one
+    rule forwarded as is, nothing rewritten in the answers, no <Location>
+    in effect). WAS2, the manager, the Set-Cookie Header and
+    ProxyPassReverse are left out."""
+    out, skip = [], False
+    for l in conf.split("\n"):
+        if l.startswith("<Location /balancer-manager>"):
+            skip = True
+        if skip:
+            skip = not l.startswith("</Location>")
+            continue
+        if (l.startswith("Header add Set-Cookie") or l.startswith("ProxyPassReverse") or
+                l.startswith("ProxyPass /balancer-manager !") or l == "# WAS2" or
+                (l.startswith("BalancerMember") and "route=2" in l)):
+            continue
+        out.append(l)
+        if l.startswith("ProxySet lbmethod="):
+            out.append("KbalSplice packet")
+    return "\n".join(out)
+
+
 def with_upgrade(conf, proto="websocket"):
     """conf whose members let a client's Upgrade through (upgrade=PROTO):
     without it, httpd 2.4.47+ (and kbal) drop the header and send the

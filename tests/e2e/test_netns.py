@@ -143,15 +143,15 @@ def test_netns_sockmap_netem():
 
 # ---- the packet path between real interfaces ----------------------------------
 
-PACKET_CONF_LINE = "ProxySet lbmethod=byrequests\nKbalSplice packet"
 PATH_SOCKMAP, PATH_PACKET = 1, 3
 WHY_MSS = 6
 
 
 def packet_env(topo, kbald_args=()):
+    """Apache's example with one member: the packet path joins keep-alive
+    connections only where every later request is decided alike"""
     from kbaltest import EXAMPLE_CONF
-    return Env(topo=topo, conf=EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
-                                                    PACKET_CONF_LINE), kbald_args=kbald_args)
+    return Env(topo=topo, conf=kbaltest.packet_alike(EXAMPLE_CONF), kbald_args=kbald_args)
 
 
 def test_netns_packet_keepalive():

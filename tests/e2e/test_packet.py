@@ -16,8 +16,9 @@ from kbaltest import EXAMPLE_CONF, Env, check, check_pattern, crc_line, eq, wait
 
 MiB = 1 << 20
 PATH_SOCKMAP, PATH_PACKET = 1, 3
-CONF = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
-                            "ProxySet lbmethod=byrequests\nKbalSplice packet")
+# the packet path frames no request: it joins keep-alive connections only
+# where every later request is decided alike (one member: kbaltest.packet_alike)
+CONF = kbaltest.packet_alike(EXAMPLE_CONF)
 
 
 def pkt_entries(env):
@@ -73,6 +74,29 @@ def test_packet_keepalive_byte_exact():
         check(16 * MiB <= int(m["bytes_from"]) < 17 * MiB and
               8 * MiB <= int(m["bytes_to"]) < 9 * MiB,
               "member counters after 16 MiB down, 8 MiB up: %r" % m)
+
+
+def test_packet_named_frames_where_requests_differ():
+    """KbalSplice packet on Apache's example itself (two members, the
+    manager beside the balancer): the packet path would join a keep-alive
+    connection blindly, so it joins none there (kbald -t says why); each
+    request is decided: a sticky route naming the other member reaches it,
+    the manager comes up on the same connection."""
+    conf = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                "ProxySet lbmethod=byrequests\nKbalSplice packet")
+    with Env(conf=conf) as env:
+        check("KbalSplice packet joins no keep-alive connection of it: its balancer picks "
+              "among members for each request" in env.kbald_stderr(), env.kbald_stderr())
+        with env.connect() as c:
+            for i in range(6):
+                r = c.get("/r%d" % i, cookie="ROUTEID=route.%d" % (1 + i % 2))
+                eq((r.status, r.header("X-Backend")), (200, "WAS%d" % (1 + i % 2)),
+                   "request %d, sticky to route.%d" % (i, 1 + i % 2))
+            eq([f for _, f in env.flows() if f["path"] == PATH_PACKET], [], "packet flows")
+            r = c.get("/balancer-manager")
+            eq(r.status, 200, "the manager on the same connection")
+            check("balancer://mycluster" in r.text, "the manager's page: %r" % r.text[:300])
+        eq(pkt_entries(env), [], "kbal_pkt entries")
 
 
 def test_packet_small_client_window_other_scale():

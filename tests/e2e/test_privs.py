@@ -25,19 +25,17 @@ CAPS_RUN = 1 << CAP_NET_ADMIN
 CAPS_RESTART = CAPS_RUN | 1 << CAP_BPF | 1 << CAP_PERFMON | 1 << CAP_NET_RAW | \
     1 << CAP_NET_BIND_SERVICE
 
-# /pkt/ on the packet path, the rest on sockmap (as test_restart.py)
-CONF = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
-                            "ProxySet lbmethod=byrequests\nKbalSplice sockmap", 1)
-CONF = kbaltest.kernel_keeps_unrouted(CONF)
-CONF = CONF.replace("ProxyPass /balancer-manager !", """\
-<Proxy balancer://pkt>
-BalancerMember http://127.0.0.1:{b1} route=1
-BalancerMember http://127.0.0.1:{b2} route=2
-ProxySet lbmethod=byrequests
-KbalSplice packet
-</Proxy>
-ProxyPass /balancer-manager !
-ProxyPass /pkt/ balancer://pkt/""")
+# one balancer the packet path joins (kbaltest.packet_alike); a flow on
+# sockmap there is one whose first requests came pipelined (as test_restart.py)
+CONF = kbaltest.packet_alike(EXAMPLE_CONF)
+
+
+def hand_over_sockmap(c):
+    c.send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /first/2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    eq(c.read_response().status, 200, "pipelined first request")
+    eq(c.read_response().status, 200, "pipelined second request")
+
+
 NOBODY = pwd.getpwnam("nobody")
 NOGROUP = grp.getgrnam("nogroup")
 
@@ -148,7 +146,7 @@ def test_user_group_capabilities_pins_and_restart():
                 pkt, sm = env.connect(timeout=30), env.connect(timeout=30)
                 with pkt, sm:
                     eq(kbaltest.hand_over(pkt, "/pkt/first").status, 200, "packet path")
-                    eq(kbaltest.hand_over(sm, "/first").status, 200, "sockmap path")
+                    hand_over_sockmap(sm)
                     both_paths(env, pkt, sm, "as-nobody")
                     check(kbaltest.tcx_links(pid), "the packet program's tcx links")
                     # root's tools: kbalctl and bpftool read the pins
@@ -205,7 +203,7 @@ def test_without_user_as_before():
         check_pins(env, 0, 0o700, 0o600, 0, "without User")
         with env.connect(timeout=30) as pkt, env.connect(timeout=30) as sm:
             eq(kbaltest.hand_over(pkt, "/pkt/first").status, 200, "packet path")
-            eq(kbaltest.hand_over(sm, "/first").status, 200, "sockmap path")
+            hand_over_sockmap(sm)
             both_paths(env, pkt, sm, "as-root")
         check("running as User" not in env.kbald_stderr(), "no switch without User")
 
@@ -240,8 +238,7 @@ def test_user_packet_path_across_veths():
     """As User, the packet program is attached to the veths a flow first
     uses while kbald runs (tcx links made as nobody, CAP_NET_ADMIN alone
     effective), and the flow is joined there."""
-    conf = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
-                                "ProxySet lbmethod=byrequests\nKbalSplice packet")
+    conf = CONF
     with kbaltest.Topo(csum_offload=False) as topo, \
             Env(topo=topo, conf=conf + "User nobody\nGroup nogroup\n") as env:
         wait_until(lambda: "running as User nobody" in env.kbald_stderr(), 3.0,

@@ -585,44 +585,83 @@ out:
 	;
 }
 
-UNIT_TEST(conf_mixing_warning)
+/* KbalSplice packet, asked for by name: the packet path frames no request,
+ * so it joins only keep-alive connections whose later requests the
+ * configuration decides alike; kbald -t says when it joins none of a
+ * balancer's, and why */
+UNIT_TEST(conf_packet_alike)
 {
-	/* an excluded path is as local as the manager: with the packet
-	 * path asked for by name, a joined connection's later request for it
-	 * reaches the member */
-	struct run *r = run("KbalSplice packet\n" HEAD "ProxyPass /static !\n" TAIL);
+#define ONE "Listen 8080\nProxyPreserveHost On\n<Proxy balancer://c>\n" \
+	    "BalancerMember http://127.0.0.1:9001\nKbalSplice packet\n</Proxy>\n"
+	static const struct { const char *text, *why; } cases[] = {
+		{ ONE "ProxyPass / balancer://c/\n", NULL },
+		{ "Listen 8080\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n"
+		  "KbalSplice packet\n</Proxy>\nProxyPass / balancer://c/\n",
+		  "each request's Host is rewritten (no ProxyPreserveHost On)" },
+		{ "Listen 8080\nProxyPreserveHost On\n<Proxy balancer://c>\n"
+		  "BalancerMember http://127.0.0.1:9001\nBalancerMember http://127.0.0.1:9002\n"
+		  "KbalSplice packet\n</Proxy>\nProxyPass / balancer://c/\n",
+		  "its balancer picks among members for each request" },
+		{ "Listen 8080\nProxyPreserveHost On\n<Proxy balancer://c>\n"
+		  "BalancerMember http://127.0.0.1:9001\nKbalSplice packet\nProxySet growth=1\n"
+		  "</Proxy>\nProxyPass / balancer://c/\n",
+		  "its balancer picks among members for each request" },
+		{ ONE "ProxyPass /static !\nProxyPass / balancer://c/\n",
+		  "a request's path may take another rule, or have it mapped" },
+		{ ONE "ProxyPass / balancer://c/app/\n",
+		  "a request's path may take another rule, or have it mapped" },
+		{ ONE "ProxyPass /app balancer://c/app\n",
+		  "a path outside its rules is answered by kbald (404)" },
+		{ ONE "ProxyPass / balancer://c/\nProxyPassReverse / balancer://c/\n",
+		  "ProxyPassReverse rewrites answers" },
+		{ ONE "ProxyPass / balancer://c/\nHeader add X-A b\n", "Header changes answers" },
+		{ ONE "ProxyPass /balancer-manager !\nProxyPass / balancer://c/\n"
+		  "<Location /balancer-manager>\nSetHandler balancer-manager\n</Location>\n",
+		  "a request's path may take another rule, or have it mapped" },
+	};
 
-	ASSERT_EQ(r->rc, 0, r->err);
-	ASSERT_STREQ(r->warn, "t.conf:7: KbalSplice packet joins a keep-alive connection at its second "
-		     "request, whose route its later requests follow: a later request for /static "
-		     "(line 6) on it reaches the member; serve it on a listener of its own, or use "
-		     "KbalSplice sockmap, which decides every request\n", "mixing");
-	done(r);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run *r = run(cases[i].text);
+		const char *why;
 
-	/* two balancers, one joined by name: a later request for the other's
-	 * rule would reach the joined connection's member */
-	r = run("Listen 8080\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n"
-		"KbalSplice packet\n</Proxy>\n<Proxy balancer://d>\n"
-		"BalancerMember http://127.0.0.1:9002\n</Proxy>\n"
-		"ProxyPass /api balancer://d\n" TAIL);
-	ASSERT_EQ(r->rc, 0, r->err);
-	ASSERT_STREQ(r->warn, "t.conf:10: KbalSplice packet joins a keep-alive connection at its "
-		     "second request, whose route its later requests follow: a later request for / "
-		     "(balancer://c) on a connection joined to balancer://d (line 9) reaches that "
-		     "member; use KbalSplice sockmap, which decides every request\n", "two balancers");
-	done(r);
+		if (ASSERT_EQ(r->rc, 0, r->err)) {
+			ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, -1, &why), !cases[i].why,
+				  cases[i].text);
+			ASSERT_STREQ(why ? why : "(alike)", cases[i].why ? cases[i].why : "(alike)",
+				     cases[i].text);
+			if (cases[i].why)
+				ASSERT_HAS(r->warn, "balancer://c: KbalSplice packet joins no "
+					   "keep-alive connection of it: ", cases[i].text);
+			else
+				ASSERT_EQ(r->nwarn, 0, r->warn);
+		}
+		done(r);
+	}
+	/* a manager on a <VirtualHost> of its own: alike on the server's
+	 * addresses, not on the manager's */
+	{
+		struct run *r = run(ONE "Listen 8081\nProxyPass / balancer://c/\n"
+				    "<VirtualHost 127.0.0.1:8081>\n<Location /m>\n"
+				    "SetHandler balancer-manager\n</Location>\n</VirtualHost>\n");
+		const char *why;
 
-	/* sockmap (the default): every request decided, no warning */
-	r = run(HEAD "ProxyPass /static !\n" TAIL);
-	ASSERT_EQ(r->rc, 0, r->err);
-	ASSERT_EQ(r->nwarn, 0, r->warn);
-	done(r);
+		if (ASSERT_EQ(r->rc, 0, r->err)) {
+			ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, -1, &why), 1, "the server's");
+			ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, 0, &why), 0, "the manager's host");
+			ASSERT_HAS(r->warn, "KbalSplice packet joins no keep-alive connection of it on "
+				   "some of its addresses", "said");
+		}
+		done(r);
+	}
+	/* sockmap (the default): no word */
+	{
+		struct run *r = run(HEAD "ProxyPass /static !\n" TAIL);
 
-	/* all proxied: no warning */
-	r = run(HEAD TAIL);
-	ASSERT_EQ(r->rc, 0, r->err);
-	ASSERT_EQ(r->nwarn, 0, r->warn);
-	done(r);
+		ASSERT_EQ(r->rc, 0, r->err);
+		ASSERT_EQ(r->nwarn, 0, r->warn);
+		done(r);
+	}
+#undef ONE
 }
 
 UNIT_TEST(conf_match_pass)
