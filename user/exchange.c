@@ -746,6 +746,10 @@ int exch_read(struct kbal_conn *c, int dir)
 
 	if (c->fin[from] || c->fd[from] < 0 || (from == MEMBER && !c->connected))
 		return 0;
+	/* read dry, and no edge since (conn_event() clears it): a recv()
+	 * would say EAGAIN (edge-triggered, new bytes make an edge) */
+	if (c->empty[from])
+		return 0;
 	/* the next request of a connection the kernel will frame: left in
 	 * the socket, for the stream parser (decide_up_waits()) */
 	if (dir == UP && decide_up_waits(c))
