@@ -29,6 +29,20 @@ static struct compiled {
 } *regexes;
 static unsigned nregexes;
 
+/* patterns kept at most: a configuration has KBAL_CONF_MAX_PASS; a caller
+ * reading many (the configuration fuzzer) starts the cache again, which
+ * is safe as no compiled code is kept past the call that looked it up */
+#define REGEX_CACHE_MAX (4 * KBAL_CONF_MAX_PASS)
+
+static void regex_cache_clear(void)
+{
+	for (unsigned i = 0; i < nregexes; i++) {
+		free(regexes[i].text);
+		pcre2_code_free(regexes[i].re);
+	}
+	nregexes = 0;
+}
+
 static const pcre2_code *regex_get(const char *pattern, char *err, size_t errlen)
 {
 	struct compiled *grown;
@@ -50,7 +64,10 @@ static const pcre2_code *regex_get(const char *pattern, char *err, size_t errlen
 			snprintf(err, errlen, "%s at offset %zu", (char *)msg, (size_t)off);
 		return NULL;
 	}
-	pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);   /* faster where it can; optional */
+	/* not JIT-compiled: httpd's are not, and the JIT's stack limit would
+	 * turn a deep match into a failure httpd does not have */
+	if (nregexes == REGEX_CACHE_MAX)
+		regex_cache_clear();
 	grown = realloc(regexes, (nregexes + 1) * sizeof(*regexes));
 	if (!grown || !(grown[nregexes].text = strdup(pattern))) {
 		regexes = grown ?: regexes;
