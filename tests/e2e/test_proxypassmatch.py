@@ -9,6 +9,8 @@ path Apache's member got, byte for byte. With a regex rule the kernel
 compares no rule: kbald decides every request and the kernel keeps none
 (kbal_stats' sk_kept)."""
 
+import re
+
 from apache import apache_beside
 from kbaltest import Conn, Env, check, eq
 
@@ -146,19 +148,33 @@ ProxyPreserveHost On
 
 
 def kept(match):
-    """sk_kept after 10 GETs of ProxyPass / on one connection"""
+    """(sk_kept, `kbalctl flows` mid-connection, `kbalctl stats`) after 10
+    GETs of ProxyPass / on one kept-alive connection"""
     with Env(conf=ONE.replace("@MATCH@", match), backends=(1,)) as env:
-        out = run_kept_alive(env.port, ["/k%d" % i for i in range(10)])
-        eq(out, [(200, "WAS1", answer(1, "/k%d" % i)) for i in range(10)], "answers")
-        eq(env.backend_log(1), ["GET /k%d" % i for i in range(10)], "what WAS1 got")
-        return env.stats()["sk_kept"]
+        paths = ["/k%d" % i for i in range(10)]
+        with Conn(env.port, timeout=T) as c:
+            out = [c.get(p) for p in paths[:5]]
+            flows = env.kbalctl("flows")
+            out += [c.get(p) for p in paths[5:]]
+            check(c.idle(0.2), "bytes after the last response")
+        eq([(r.status, r.header("X-Backend"), r.text) for r in out],
+           [(200, "WAS1", answer(1, p)) for p in paths], "answers")
+        eq(env.backend_log(1), ["GET %s" % p for p in paths], "what WAS1 got")
+        return env.stats()["sk_kept"], flows, env.kbalctl("stats")
 
 
 def test_kernel_keeps_no_request_with_a_regex_rule():
-    # one member, paths as is: the kernel keeps the later requests; with a
-    # ProxyPassMatch rule (even one no request matches) it compares no rule
-    # and keeps none, kbald decides each
-    n = kept("")
+    # one member, paths as is: the connection is spliced on sockmap and the
+    # kernel keeps the later requests; with a ProxyPassMatch rule (even one
+    # no request matches) the kernel compares no rule: kbald keeps the
+    # connection and decides (copies) each request, the kernel keeps none
+    n, flows, _ = kept("")
     check(n >= 6, "requests the kernel kept without ProxyPassMatch: %d" % n)
-    eq(kept("ProxyPassMatch ^/never/(.*)$ balancer://app/$1"), 0,
-       "requests the kernel kept with a ProxyPassMatch rule")
+    check(re.search(r"\bspliced\s+sockmap\b", flows),
+          "kbalctl flows without ProxyPassMatch: %r" % flows)
+    n, flows, stats = kept("ProxyPassMatch ^/never/(.*)$ balancer://app/$1")
+    eq(n, 0, "requests the kernel kept with a ProxyPassMatch rule")
+    check(re.search(r"\bcopy\b", flows) and "spliced" not in flows,
+          "kbalctl flows with ProxyPassMatch: %r" % flows)
+    check(re.search(r"^sk_kept\s+0$", stats, re.M) and
+          re.search(r"^redirected_skbs\s+0$", stats, re.M), "kbalctl stats: %r" % stats)
