@@ -598,10 +598,12 @@ static int kw_proxyset(struct conf_parser *p, int argc, char **argv)
 	return 0;
 }
 
-static int proxy_url(struct conf_parser *p, const char *what, const char *url, const char **target)
+/* the balancer of a rule's URL; with regex, its name ends at a '$' too */
+static int proxy_url_at(struct conf_parser *p, const char *what, const char *url,
+			const char **target, int regex)
 {
 	if (is_balancer_url(url))
-		return balancer_ref_at(p, url, target, strcmp(what, "ProxyPassMatch") ? "/" : "/$");
+		return balancer_ref_at(p, url, target, regex ? "/$" : "/");
 	if (strstr(url, "://"))
 		return perr(p, "%s to a single URL is not supported yet; use a balancer "
 			    "(balancer://NAME/)", what);
@@ -609,6 +611,11 @@ static int proxy_url(struct conf_parser *p, const char *what, const char *url, c
 		return perr(p, "%s %s: inside <Location> the path is the <Location>'s; give only "
 			    "the URL", what, url);
 	return perr(p, "%s %s: expected balancer://NAME/", what, url);
+}
+
+static int proxy_url(struct conf_parser *p, const char *what, const char *url, const char **target)
+{
+	return proxy_url_at(p, what, url, target, 0);
 }
 
 /* ProxyPass PATH balancer://NAME/TARGET [params] | ProxyPass PATH !,
@@ -669,7 +676,7 @@ static int add_pass(struct conf_parser *p, int argc, char **argv, int regex)
 		r->exclude = 1;
 		r->balancer = -1;
 	} else {
-		if ((r->balancer = proxy_url(p, what, url, &target)) < 0 ||
+		if ((r->balancer = proxy_url_at(p, what, url, &target, regex)) < 0 ||
 		    conf_copy(p, r->target, sizeof(r->target), target, regex ? "ProxyPassMatch "
 			      "target" : "ProxyPass target"))
 			return -1;

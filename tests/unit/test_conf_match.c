@@ -59,7 +59,7 @@ UNIT_TEST(ppm_parse)
 			    "ProxyPassMatch ^/private !\n"                                       /* 9 */
 			    "ProxyPassMatch \\.gif$ balancer://b\n"                               /* 10 */
 			    "ProxyPassMatch ^/x(.*)$ balancer://a$1\n"                            /* 11 */
-			    "ProxyPass ~ ^/t/(.*) balancer://b/$1\n"                              /* 12 */
+			    "ProxyPass ~ ^/t/(.*) balancer://b$1\n"                               /* 12 */
 			    "ProxyPass / balancer://b/\n");
 	const struct kbal_conf_pass *p = r->c->pass;
 
@@ -78,6 +78,7 @@ UNIT_TEST(ppm_parse)
 	ASSERT_STREQ(p[3].target, "$1", "and $1 follows it");
 	ASSERT_EQ(p[4].regex, 1, "ProxyPass ~ REGEX is ProxyPassMatch's");
 	ASSERT_STREQ(p[4].path, "^/t/(.*)", "ProxyPass ~'s pattern");
+	ASSERT_STREQ(p[4].target, "$1", "ProxyPass ~'s name ends at '$' too");
 	ASSERT_EQ(p[5].regex, 0, "ProxyPass stays a prefix");
 	ASSERT_EQ(r->nwarn, 0, r->warn);
 out:
