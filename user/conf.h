@@ -113,12 +113,20 @@ struct kbal_conf_balancer {
 	int line;                         /* line of <Proxy balancer://...> */
 };
 
-/* ProxyPass PATH balancer://NAME/TARGET | ProxyPass PATH ! */
+/* ProxyPass PATH balancer://NAME/TARGET | ProxyPass PATH !, and
+ * ProxyPassMatch REGEX balancer://NAME[/TARGET-with-$N] | ProxyPassMatch
+ * REGEX ! (or ProxyPass ~ REGEX ...), tried with them in order */
 struct kbal_conf_pass {
-	char path[KBAL_CONF_PATH_LEN];    /* URL-path prefix to match, "/" */
+	char path[KBAL_CONF_PATH_LEN];    /* URL-path prefix to match, "/"; with
+					   * regex, the pattern (PCRE2, compiled
+					   * outside this struct: conf_match.c) */
 	int exclude;                      /* ProxyPass PATH ! */
 	int balancer;                     /* index into balancers, -1 when exclude */
-	char target[KBAL_CONF_PATH_LEN];  /* path after balancer://NAME, "/" */
+	char target[KBAL_CONF_PATH_LEN];  /* path after balancer://NAME, "/"; with
+					   * regex, as written, its $0..$9 and \
+					   * substituted as ap_pregsub() does */
+	int regex;                        /* ProxyPassMatch: path is a regex matched
+					   * against the request's decoded path */
 	int location;                     /* index of its <Location> (ProxyPass URL inside
 					   * one), else -1; such rules are tried first */
 	int line;
@@ -317,7 +325,10 @@ int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
 
 /* First ProxyPass rule whose path is a prefix of uri's path (Apache's
  * rules: "/" matches all, "/app" matches "/app", "/app/x", "/app?q" but
- * not "/apple"; a <Location>'s own ProxyPass is tried before the server's).
+ * not "/apple"; a <Location>'s own ProxyPass is tried before the server's),
+ * or ProxyPassMatch rule whose regex matches uri's path (decoded, dot
+ * segments removed, slashes merged: httpd's r->uri), tried together in
+ * configuration order as mod_proxy's proxy_trans() does.
  * Returns its index or -1 (also for a path kbal_conf_uri_path rejects). */
 int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len);
 
@@ -327,7 +338,14 @@ int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t l
  * removed: "/app/../app/x" or "/ap%70/x" never reach outside the target)
  * and %-encoded again as ap_proxy_canonenc() does, then uri's query as
  * sent. Its length (out NUL-terminated), -EINVAL when p does not match,
- * -ENAMETOOLONG when out is too small. */
+ * -ENAMETOOLONG when out is too small.
+ * For a ProxyPassMatch rule, as ap_proxy_trans_match() and the canon
+ * handlers make it: p's target with $N replaced by what group N of the
+ * regex matched in the decoded path (ap_pregsub()), or, when nothing was
+ * substituted, the target followed by the whole decoded path; %-encoded
+ * as above, then uri's query. -EXDEV when the substitution runs into the
+ * balancer's name (balancer://NAME$1 with a $1 not starting with '/'):
+ * httpd finds no such balancer, kbald answers 500 as it does. */
 int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_t len,
 			  char *out, size_t outlen);
 

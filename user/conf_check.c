@@ -11,17 +11,39 @@
 #include "proxy_header.h"
 #include "conf_match.h"
 
+/* Does rule r (a path) take every request whose path starts with prefix
+ * (so, every one a regex anchored on it matches)? Only where alias_match()
+ * proves it for whatever follows: r ends with '/', or prefix has a '/' just
+ * after what r matched. */
+static int takes_all_under(const struct kbal_conf_pass *r, const char *prefix)
+{
+	size_t pl = strlen(prefix), rl = strlen(r->path);
+	int m = conf_alias_match(prefix, pl, r->path);
+
+	return m > 0 && (r->path[rl - 1] == '/' || (size_t)m < pl);
+}
+
 /* The rule that takes every request rule i would get, or -1: a <Location>'s
- * rule (tried first, the last matching one), else an earlier server rule. */
+ * rule (tried first, the last matching one), else an earlier server rule.
+ * A regex rule shadows nothing here (what it matches is not proven), and
+ * is shadowed only by a path rule taking all its anchored prefix would. */
 static int shadowed_by(const struct kbal_conf *c, unsigned i)
 {
 	const struct kbal_conf_pass *b = &c->pass[i];
+	char prefix[KBAL_CONF_PATH_LEN] = "/";
 
+	/* every path starts with '/': an unanchored regex's prefix */
+	if (b->regex && conf_regex_prefix(b->path, prefix, sizeof(prefix)) && prefix[0] != '/')
+		return -1;   /* "^x": it matches no path at all; not said here */
+	if (!prefix[0])
+		strcpy(prefix, "/");
 	for (int loc = 1; loc >= 0; loc--) {
 		for (unsigned a = 0; a < c->npass; a++) {
 			const struct kbal_conf_pass *r = &c->pass[a];
 
-			if (a == i || (r->location >= 0) != loc ||
+			if (a == i || (r->location >= 0) != loc || r->regex)
+				continue;
+			if (b->regex ? !takes_all_under(r, prefix) :
 			    !conf_alias_match(b->path, strlen(b->path), r->path))
 				continue;
 			if (loc ? (b->location < 0 || a > i) : (b->location < 0 && a < i))
@@ -30,7 +52,6 @@ static int shadowed_by(const struct kbal_conf *c, unsigned i)
 	}
 	return -1;
 }
-
 
 static void check_rules(struct conf_parser *p)
 {
@@ -47,6 +68,12 @@ static void check_rules(struct conf_parser *p)
 					   "<Location %s> (ProxyPass at %s) also matches and comes "
 					   "later; the last matching <Location> wins",
 					   b->path, r->path, conf_at(p, r->line));
+			else if (b->regex)
+				conf_pwarn(p, b->line, "ProxyPassMatch %s is never applied: every path "
+					   "it matches starts with what %s %s at %s takes first "
+					   "(Apache matches in configuration order)", b->path,
+					   r->location >= 0 ? "the ProxyPass inside <Location>" :
+					   "ProxyPass", r->path, conf_at(p, r->line));
 			else if (r->location >= 0)
 				conf_pwarn(p, b->line, "ProxyPass %s is never applied: the ProxyPass "
 					   "inside <Location %s> at %s matches first (a "
@@ -59,7 +86,7 @@ static void check_rules(struct conf_parser *p)
 					   b->path, r->path, conf_at(p, r->line), conf_at(p, r->line));
 			continue;
 		}
-		if (b->exclude)
+		if (b->exclude || b->regex)
 			continue;
 		if ((b->path[pl - 1] == '/') != (tl && b->target[tl - 1] == '/'))
 			conf_pwarn(p, b->line, "ProxyPass %s balancer://%s%s: only one of them ends "
@@ -73,7 +100,13 @@ static void check_rules(struct conf_parser *p)
 		if (!l->handler)
 			continue;
 		r = conf_match_pass_path(c, l->path, strlen(l->path));
-		if (r >= 0 && !c->pass[r].exclude)
+		if (r >= 0 && !c->pass[r].exclude && c->pass[r].regex)
+			conf_pwarn(p, l->line, "SetHandler balancer-manager in <Location %s> is not "
+				   "reached at %s: ProxyPassMatch %s at %s proxies it first; put "
+				   "\"ProxyPass %s !\" before that rule",
+				   l->path, l->path, c->pass[r].path, conf_at(p, c->pass[r].line),
+				   l->path);
+		else if (r >= 0 && !c->pass[r].exclude)
 			conf_pwarn(p, l->line, "SetHandler balancer-manager in <Location %s> is never "
 				   "reached: ProxyPass %s at %s proxies it first; put "
 				   "\"ProxyPass %s !\" before that rule",
@@ -119,8 +152,20 @@ static int location_proxied(const struct kbal_conf *c, unsigned i)
 
 	if (r >= 0 && !c->pass[r].exclude)
 		return 1;
+	for (unsigned k = 0; k < c->npass; k++) {
+		char prefix[KBAL_CONF_PATH_LEN];
+		size_t pl;
+
+		if (c->pass[k].exclude || !c->pass[k].regex)
+			continue;
+		/* a regex rule may proxy a path under it unless its anchored
+		 * prefix leads elsewhere ("^/app/" and "/private") */
+		pl = conf_regex_prefix(c->pass[k].path, prefix, sizeof(prefix));
+		if (!strncmp(prefix, path, pl < n ? pl : n))
+			return 1;
+	}
 	for (unsigned k = 0; k < c->npass; k++)
-		if (!c->pass[k].exclude && (c->pass[k].location == (int)i ||
+		if (!c->pass[k].exclude && !c->pass[k].regex && (c->pass[k].location == (int)i ||
 					    (!strncmp(c->pass[k].path, path, n) &&
 					     (path[n - 1] == '/' || !c->pass[k].path[n] ||
 					      c->pass[k].path[n] == '/'))))
@@ -136,8 +181,9 @@ int conf_finish(struct conf_parser *p)
 		return conf_perr_at(p, 0, "no Listen directive");
 	for (unsigned i = 0; i < c->npass; i++)
 		if (!c->pass[i].exclude && !c->balancers[c->pass[i].balancer].nmembers)
-			return conf_perr_at(p, c->pass[i].line, "ProxyPass %s: balancer://%s is "
-					    "not defined (no BalancerMember for it)", c->pass[i].path,
+			return conf_perr_at(p, c->pass[i].line, "%s %s: balancer://%s is "
+					    "not defined (no BalancerMember for it)",
+					    c->pass[i].regex ? "ProxyPassMatch" : "ProxyPass", c->pass[i].path,
 					    c->balancers[c->pass[i].balancer].name);
 	for (unsigned i = 0; i < c->nreverse; i++)
 		if (!c->balancers[c->reverse[i].balancer].nmembers)

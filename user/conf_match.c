@@ -4,14 +4,167 @@
  * gets, as httpd decides it; kbald calls this for each first request, so it
  * needs nothing of the reader.
  */
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
 #include <errno.h>
+#include <pcre2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "conf.h"
 #include "conf_match.h"
 
 #define URI_MAX 8192
+#define REGEX_NMATCH 10               /* httpd's AP_MAX_REG_MATCH: $0 to $9 */
+
+/* ---- ProxyPassMatch's regexes ----
+ * Compiled once per pattern text, the first time a configuration names
+ * it (kbal_conf_load(), which refuses one that does not compile), and
+ * looked up by text: struct kbal_conf holds no pointer, so that it stays
+ * plain memory (copied, freed, read again at a restart in place). kbald
+ * matches on its main thread only. */
+static struct compiled {
+	char *text;
+	pcre2_code *re;
+} *regexes;
+static unsigned nregexes;
+
+/* patterns kept at most: a configuration has KBAL_CONF_MAX_PASS; a caller
+ * reading many (the configuration fuzzer) starts the cache again, which
+ * is safe as no compiled code is kept past the call that looked it up */
+#define REGEX_CACHE_MAX (4 * KBAL_CONF_MAX_PASS)
+
+static void regex_cache_clear(void)
+{
+	for (unsigned i = 0; i < nregexes; i++) {
+		free(regexes[i].text);
+		pcre2_code_free(regexes[i].re);
+	}
+	nregexes = 0;
+}
+
+static const pcre2_code *regex_get(const char *pattern, char *err, size_t errlen)
+{
+	struct compiled *grown;
+	pcre2_code *re;
+	PCRE2_SIZE off;
+	int code;
+
+	for (unsigned i = 0; i < nregexes; i++)
+		if (!strcmp(regexes[i].text, pattern))
+			return regexes[i].re;
+	/* ap_regcomp() with httpd's default RegexDefaultOptions */
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+			   PCRE2_DUPNAMES | PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY, &code, &off, NULL);
+	if (!re) {
+		PCRE2_UCHAR msg[160];
+
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		if (err)
+			snprintf(err, errlen, "%s at offset %zu", (char *)msg, (size_t)off);
+		return NULL;
+	}
+	/* not JIT-compiled: httpd's are not, and the JIT's stack limit would
+	 * turn a deep match into a failure httpd does not have */
+	if (nregexes == REGEX_CACHE_MAX)
+		regex_cache_clear();
+	grown = realloc(regexes, (nregexes + 1) * sizeof(*regexes));
+	if (!grown || !(grown[nregexes].text = strdup(pattern))) {
+		regexes = grown ?: regexes;
+		pcre2_code_free(re);
+		if (err)
+			snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	regexes = grown;
+	regexes[nregexes].re = re;
+	return regexes[nregexes++].re;
+}
+
+int conf_regex_check(const char *pattern, char *err, size_t errlen)
+{
+	return regex_get(pattern, err, errlen) ? 0 : -1;
+}
+
+/* ap_regexec(): match pattern against path[0..len), the offsets of $0..$9
+ * in ov (-1 where a group took no part); the number of groups set, 0 (no
+ * match) or -1 (no regex) */
+static int regex_exec(const char *pattern, const char *path, size_t len,
+		      long ov[2 * REGEX_NMATCH])
+{
+	static pcre2_match_data *md;
+	const pcre2_code *re = regex_get(pattern, NULL, 0);
+	PCRE2_SIZE *v;
+	int rc;
+
+	if (!re)
+		return -1;
+	if (!md && !(md = pcre2_match_data_create(REGEX_NMATCH, NULL)))
+		return -1;
+	rc = pcre2_match(re, (PCRE2_SPTR)path, len, 0, 0, md, NULL);
+	if (rc < 0)
+		return 0;
+	if (rc == 0)                  /* more groups than REGEX_NMATCH: all set */
+		rc = REGEX_NMATCH;
+	v = pcre2_get_ovector_pointer(md);
+	for (int i = 0; i < REGEX_NMATCH; i++) {
+		int set = i < rc && v[2 * i] != PCRE2_UNSET;
+
+		ov[2 * i] = set ? (long)v[2 * i] : -1;
+		ov[2 * i + 1] = set ? (long)v[2 * i + 1] : -1;
+	}
+	return rc;
+}
+
+int conf_regex_match(const char *pattern, const char *path, size_t len)
+{
+	long ov[2 * REGEX_NMATCH];
+
+	return regex_exec(pattern, path, len, ov) > 0;
+}
+
+size_t conf_regex_prefix(const char *pattern, char *out, size_t cap)
+{
+	const char *s = pattern;
+	size_t n = 0;
+	int depth = 0, cls = 0;
+
+	/* a top-level alternative is not anchored by the '^' of another */
+	for (; *s; s++) {
+		if (*s == '\\' && s[1])
+			s++;
+		else if (cls)
+			cls = *s != ']';
+		else if (*s == '[' && (cls = 1)) {
+			s += s[1] == '^';
+			s += s[1] == ']';   /* a ']' first is one of the class */
+		}
+		else if (*s == '(')
+			depth++;
+		else if (*s == ')')
+			depth--;
+		else if (*s == '|' && depth <= 0)
+			return out[0] = '\0', 0;
+	}
+	s = pattern;
+	if (*s++ != '^')
+		return out[0] = '\0', 0;
+	while (*s && n + 1 < cap) {
+		char ch = *s;
+
+		if (ch == '\\' && s[1] && !isalnum((unsigned char)s[1]))
+			ch = s[1];
+		else if (!isalnum((unsigned char)ch) && !strchr("/-_~!@%&=;:,'\"<>` ", ch))
+			break;
+		s += *s == '\\' ? 2 : 1;
+		/* a quantifier makes this character optional: it is not proven */
+		if (*s == '?' || *s == '*' || *s == '{')
+			break;
+		out[n++] = ch;
+	}
+	out[n] = '\0';
+	return n;
+}
 
 /* httpd's alias_match() (mod_alias, mod_proxy): does rule match the start
  * of path? The length of path it matched, or 0. A run of slashes in the rule matches any run in the path, and
@@ -119,8 +272,11 @@ int conf_match_pass_path(const struct kbal_conf *c, const char *path, size_t len
 	for (unsigned i = 0; i < c->npass; i++)
 		if (c->pass[i].location >= 0 && conf_alias_match(path, len, c->pass[i].path))
 			found = i;
+	/* then the server's, ProxyPass and ProxyPassMatch in order */
 	for (unsigned i = 0; found < 0 && i < c->npass; i++)
-		if (c->pass[i].location < 0 && conf_alias_match(path, len, c->pass[i].path))
+		if (c->pass[i].location < 0 &&
+		    (c->pass[i].regex ? conf_regex_match(c->pass[i].path, path, len) > 0 :
+		     conf_alias_match(path, len, c->pass[i].path)))
 			found = i;
 	return found;
 }
@@ -139,22 +295,87 @@ static int path_char(unsigned char ch)
 	return isalnum(ch) || (ch && strchr("/~$-_.+!*'(),;:@&=", ch));
 }
 
+/* ap_pregsub(): in, its $0..$9 replaced by what they matched in src (a
+ * group that took no part: nothing), a backslash and c by c; its length, or -1 */
+static int regsub(const char *in, const char *src, const long ov[2 * REGEX_NMATCH], char *out,
+		  size_t cap)
+{
+	size_t o = 0;
+
+	for (const char *s = in; *s; s++) {
+		if (*s == '$' && isdigit((unsigned char)s[1])) {
+			int no = *++s - '0';
+			size_t l = ov[2 * no] >= 0 && ov[2 * no] < ov[2 * no + 1] ?
+				   (size_t)(ov[2 * no + 1] - ov[2 * no]) : 0;
+
+			if (o + l >= cap)
+				return -1;
+			memcpy(out + o, src + (l ? ov[2 * no] : 0), l);
+			o += l;
+			continue;
+		}
+		if (*s == '\\' && s[1])
+			s++;
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = *s;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* ap_proxy_trans_match()'s URL for a ProxyPassMatch rule, the part after
+ * balancer://NAME: the substituted target, else (nothing substituted) the
+ * target and then the whole path; "" is "/" (the canon handlers). */
+static int regex_target(const struct kbal_conf_pass *p, const char *path, size_t len, char *out,
+			size_t cap)
+{
+	long ov[2 * REGEX_NMATCH];
+	int rc = regex_exec(p->path, path, len, ov), n;
+
+	if (rc <= 0)
+		return -EINVAL;
+	n = regsub(p->target, path, ov, out, cap);
+	if (n < 0)
+		return -ENAMETOOLONG;
+	if (!strcmp(out, p->target) &&
+	    (n = snprintf(out, cap, "%s%.*s", p->target, (int)len, path)) >= (int)cap)
+		return -ENAMETOOLONG;
+	if (!n)
+		n = snprintf(out, cap, "/");
+	/* the balancer's name ran on: "balancer://NAME$1" with "x/y" */
+	if (out[0] != '/')
+		return -EXDEV;
+	return n;
+}
+
 int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_t len,
 			  char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char path[URI_MAX];
-	const char *q, *end = memchr(uri, '#', len) ?: uri + len;
+	char path[URI_MAX], mapped[URI_MAX + KBAL_CONF_PATH_LEN];
+	const char *q, *end = memchr(uri, '#', len) ?: uri + len, *rest;
 	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
 	size_t o, m;
 
 	if (n < 0)
 		return n;
-	m = conf_alias_match(path, n, p->path);
-	if (!m)
-		return -EINVAL;
-	o = snprintf(out, outlen, "%s", p->target);
-	for (const char *s = path + m; *s && o < outlen; s++) {
+	if (p->regex) {
+		/* the whole URL-path mapped, then %-encoded as a whole */
+		int r = regex_target(p, path, n, mapped, sizeof(mapped));
+
+		if (r < 0)
+			return r;
+		o = 0;
+		rest = mapped;
+	} else {
+		m = conf_alias_match(path, n, p->path);
+		if (!m)
+			return -EINVAL;
+		o = snprintf(out, outlen, "%s", p->target);
+		rest = path + m;
+	}
+	for (const char *s = rest; *s && o < outlen; s++) {
 		unsigned char ch = *s;
 
 		if (path_char(ch)) {
@@ -261,7 +482,9 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 	for (unsigned i = 0; !*why && i < c->npass; i++) {
 		const struct kbal_conf_pass *p = &c->pass[i];
 
-		if (p->exclude || p->balancer != (int)b || strcmp(p->path, p->target))
+		if (p->regex)
+			*why = "a ProxyPassMatch rule decides by a regex, on each request's path";
+		else if (p->exclude || p->balancer != (int)b || strcmp(p->path, p->target))
 			*why = "a request's path may take another rule, or have it mapped";
 		else if (!strcmp(p->path, "/"))
 			all = 1;

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include "conf_parse.h"
+#include "conf_match.h"
 #include "lb.h"
 
 static int is_balancer_url(const char *s)
@@ -20,12 +21,14 @@ static int is_balancer_url(const char *s)
 
 /* "balancer://NAME[/PATH]": the index of NAME, created on first use as
  * httpd does, so that ProxyPass may name a balancer defined further down.
- * *path gets "/PATH" or ""; without path, nothing but "/" may follow. */
-static int balancer_ref(struct conf_parser *p, const char *url, const char **path)
+ * *path gets "/PATH" or ""; without path, nothing but "/" may follow.
+ * NAME ends at one of stops ("/", and "/$" for ProxyPassMatch's $N). */
+static int balancer_ref_at(struct conf_parser *p, const char *url, const char **path,
+			   const char *stops)
 {
 	struct kbal_conf *c = p->conf;
 	const char *name = url + strlen("balancer://");
-	size_t n = strcspn(name, "/");
+	size_t n = strcspn(name, stops);
 	unsigned i;
 
 	if (!n || n >= KBAL_NAME_LEN)
@@ -47,6 +50,11 @@ static int balancer_ref(struct conf_parser *p, const char *url, const char **pat
 	c->balancers[i].max_attempts = -1;
 	c->nbalancers++;
 	return i;
+}
+
+static int balancer_ref(struct conf_parser *p, const char *url, const char **path)
+{
+	return balancer_ref_at(p, url, path, "/");
 }
 
 /* ---- BalancerMember and ProxySet parameters ---- */
@@ -590,10 +598,12 @@ static int kw_proxyset(struct conf_parser *p, int argc, char **argv)
 	return 0;
 }
 
-static int proxy_url(struct conf_parser *p, const char *what, const char *url, const char **target)
+/* the balancer of a rule's URL; with regex, its name ends at a '$' too */
+static int proxy_url_at(struct conf_parser *p, const char *what, const char *url,
+			const char **target, int regex)
 {
 	if (is_balancer_url(url))
-		return balancer_ref(p, url, target);
+		return balancer_ref_at(p, url, target, regex ? "/$" : "/");
 	if (strstr(url, "://"))
 		return perr(p, "%s to a single URL is not supported yet; use a balancer "
 			    "(balancer://NAME/)", what);
@@ -603,49 +613,87 @@ static int proxy_url(struct conf_parser *p, const char *what, const char *url, c
 	return perr(p, "%s %s: expected balancer://NAME/", what, url);
 }
 
-/* ProxyPass PATH balancer://NAME/TARGET [params] | ProxyPass PATH !,
- * inside <Location PATH> without the PATH */
-static int kw_proxypass(struct conf_parser *p, int argc, char **argv)
+static int proxy_url(struct conf_parser *p, const char *what, const char *url, const char **target)
 {
+	return proxy_url_at(p, what, url, target, 0);
+}
+
+/* ProxyPass PATH balancer://NAME/TARGET [params] | ProxyPass PATH !,
+ * inside <Location PATH> without the PATH; regex: ProxyPassMatch REGEX
+ * balancer://NAME[/TARGET-with-$N] [params] | ProxyPassMatch REGEX !, or
+ * ProxyPass ~ REGEX ... (mod_proxy's add_pass()), at server level */
+static int add_pass(struct conf_parser *p, int argc, char **argv, int regex)
+{
+	const char *what = regex ? "ProxyPassMatch" : "ProxyPass";
 	struct kbal_conf *c = p->conf;
 	struct kbal_conf_pass *r = &c->pass[c->npass];
 	const char *path, *url, *target;
+	char err[256];
 	int i = 1;
 
 	if (c->npass == KBAL_CONF_MAX_PASS)
-		return perr(p, "too many ProxyPass rules (at most %d)", KBAL_CONF_MAX_PASS);
+		return perr(p, "too many ProxyPass and ProxyPassMatch rules (at most %d)",
+			    KBAL_CONF_MAX_PASS);
+	if (argc > 1 && !strcmp(argv[1], "~")) {
+		if (regex)
+			return perr(p, "ProxyPassMatch invalid syntax ('~' usage)");
+		if (p->ctx == C_SERVER) {
+			regex = 1;        /* ProxyPass ~ REGEX: ProxyPassMatch's */
+			i++;
+		}
+	}
+	memset(r, 0, sizeof(*r));
 	if (p->ctx == C_LOCATION) {
+		if (regex)
+			return perr(p, "%s inside <Location> is not supported by kbal: give it at "
+				    "server level, with its regex (%s REGEX balancer://NAME...)",
+				    what, what);
 		if (p->loc_pass)
 			return perr(p, "ProxyPass: this <Location> has one already (%s)", conf_at(p, p->loc_pass));
 		path = c->location[p->loc].path;
 		r->location = p->loc;
 	} else {
-		if (argc < 3)
-			return perr(p, "ProxyPass needs a path and a URL (or !)");
+		if (argc - i < 2)
+			return regex ? perr(p, "%s needs a regex and a URL (or !)", what) :
+				       perr(p, "ProxyPass needs a path and a URL (or !)");
 		path = argv[i++];
 		r->location = -1;
 	}
 	url = argv[i++];
-	if (conf_check_path(p, "ProxyPass", path, r->path))
+	if (regex) {
+		if (conf_copy(p, r->path, sizeof(r->path), path, what))
+			return -1;
+		if (conf_regex_check(path, err, sizeof(err)))
+			return perr(p, "%s %s: the regular expression does not compile: %s", what,
+				    path, err);
+		r->regex = 1;
+	} else if (conf_check_path(p, "ProxyPass", path, r->path)) {
 		return -1;
+	}
 	if (!strcmp(url, "!")) {
 		if (i < argc)
-			return perr(p, "ProxyPass %s !: takes no parameters", path);
+			return perr(p, "%s %s !: takes no parameters", what, path);
 		r->exclude = 1;
 		r->balancer = -1;
 	} else {
-		if ((r->balancer = proxy_url(p, "ProxyPass", url, &target)) < 0 ||
-		    conf_copy(p, r->target, sizeof(r->target), target, "ProxyPass target"))
+		if ((r->balancer = proxy_url_at(p, what, url, &target, regex)) < 0 ||
+		    conf_copy(p, r->target, sizeof(r->target), target, regex ? "ProxyPassMatch "
+			      "target" : "ProxyPass target"))
 			return -1;
 		for (; i < argc; i++) {
 			if (strchr(argv[i], '=')) {
 				/* as in httpd, they set the balancer's parameters */
 				if (conf_apply_param(p, balancer_params, ARRAY_SIZE(balancer_params),
-						     &c->balancers[r->balancer], "ProxyPass", argv[i]))
+						     &c->balancers[r->balancer], what, argv[i]))
 					return -1;
+			} else if (regex && !strcasecmp(argv[i], "nocanon")) {
+				/* httpd would match the regex against the URL as
+				 * sent, query and all: not kbal's */
+				return perr(p, "%s %s: nocanon is not supported by kbal with a "
+					    "regex", what, path);
 			} else if (strcasecmp(argv[i], "nocanon")) {
 				/* nocanon is accepted: kbal passes the request-target on as received */
-				return perr(p, "ProxyPass %s: %s is not supported by kbal", path, argv[i]);
+				return perr(p, "%s %s: %s is not supported by kbal", what, path, argv[i]);
 			}
 		}
 	}
@@ -654,6 +702,16 @@ static int kw_proxypass(struct conf_parser *p, int argc, char **argv)
 		p->loc_pass = p->line;
 	c->npass++;
 	return 0;
+}
+
+static int kw_proxypass(struct conf_parser *p, int argc, char **argv)
+{
+	return add_pass(p, argc, argv, 0);
+}
+
+static int kw_proxypassmatch(struct conf_parser *p, int argc, char **argv)
+{
+	return add_pass(p, argc, argv, 1);
 }
 
 /* ProxyPassReverse PATH balancer://NAME/TARGET, inside <Location> without PATH */
@@ -705,6 +763,7 @@ const struct conf_keyword conf_kw_proxy[] = {
 	{ "BalancerMember",    C_SERVER | C_BALANCER, 1, CONF_MAX_ARGS, kw_member },
 	{ "ProxySet",          C_SERVER | C_BALANCER, 1, CONF_MAX_ARGS, kw_proxyset },
 	{ "ProxyPass",         C_SERVER | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypass },
+	{ "ProxyPassMatch",    C_SERVER | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypassmatch },
 	{ "ProxyPassReverse",  C_SERVER | C_LOCATION, 1, 2,             kw_reverse },
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER,              1, 1,             kw_preservehost },

@@ -47,6 +47,12 @@ static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsign
 		r->exact = 0;
 		return;
 	}
+	if (conf->pass[i].regex) {
+		/* ProxyPassMatch: the kernel compares prefixes, not regexes,
+		 * and a later prefix rule is tried only where the regex fails */
+		r->exact = 0;
+		return;
+	}
 	rule = &r->rule[r->n];
 	len = rule_path(conf->pass[i].path, rule->path, sizeof(rule->path));
 	if (!len) {
@@ -71,6 +77,7 @@ int decide_init(struct kbal_daemon *d)
 		.max_fields = lim->fields,
 	};
 	__u32 zero = 0;
+	int regex = 0;
 
 	/* conf_match_pass_path()'s order: a <Location>'s own rules first,
 	 * the last matching one (so: backwards), then the others in order */
@@ -88,7 +95,12 @@ int decide_init(struct kbal_daemon *d)
 		else if (!strcmp(conf->header[h].env, "BALANCER_ROUTE_CHANGED"))
 			d->decide.route_cookie = 1;
 	}
-	if (!r.exact)
+	for (unsigned i = 0; i < conf->npass; i++)
+		regex |= conf->pass[i].regex;
+	if (regex)
+		log_info("ProxyPassMatch rules, which the kernel does not compare: kbald "
+			 "decides every request");
+	else if (!r.exact)
 		log_info("more ProxyPass rules than the kernel compares (%u), or a path of %u "
 			 "bytes or more: kbald decides every request", KBAL_RULES_MAX,
 			 KBAL_RULE_LEN);
@@ -106,7 +118,7 @@ static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_
 	const struct kbal_conf_pass *p = &d->conf->pass[c->f->pass];
 
 	return d->decide.exact && !d->decide.every_response && d->conf->preserve_host &&
-	       strcmp(p->path, p->target) == 0 && c->f->host[0] &&
+	       !p->regex && strcmp(p->path, p->target) == 0 && c->f->host[0] &&
 	       strlen(c->f->host) <= KBAL_HOST_LEN;
 }
 

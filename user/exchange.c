@@ -374,6 +374,17 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	}
 	f->pass = pass;
+	if (d->conf->pass[pass].regex) {
+		char target[BUF_SIZE];
+
+		/* httpd answers 500 where the substitution fails or names no
+		 * balancer (balancer://NAME$1, $1 not starting with '/') */
+		if (kbal_conf_pass_target(&d->conf->pass[pass], url, rq->url.len, target,
+					  sizeof(target)) < 0) {
+			exch_error(c, 500);
+			return;
+		}
+	}
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	last_balancer = c->balancer;
@@ -444,7 +455,7 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 	 * "/" target is the identity, kept as such. Any other: the target and
 	 * the rest of the path as matched (decoded, dot segments removed), not
 	 * the bytes sent, whose "/app/../app/x" would leave the target */
-	if (strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0) {
+	if (!p->regex && strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0) {
 		rw.target = NULL, rw.strip = 0;
 	} else {
 		n = kbal_conf_pass_target(p, f->buf[UP] + f->msg[UP].url.off, f->msg[UP].url.len,
