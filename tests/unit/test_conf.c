@@ -10,47 +10,7 @@
 #include "conf.h"
 #include "conf_parse.h"
 
-struct run {
-	struct kbal_conf *c;              /* ~3 MB: never on the stack */
-	int rc;
-	char err[512];
-	int nwarn;
-	char warn[4096];                  /* warnings, one a line */
-};
-
-static void collect(void *data, const char *msg)
-{
-	struct run *r = data;
-	size_t n = strlen(r->warn);
-
-	r->nwarn++;
-	snprintf(r->warn + n, sizeof(r->warn) - n, "%s\n", msg);
-}
-
-static struct run *run(const char *text)
-{
-	struct run *r = calloc(1, sizeof(*r));
-
-	r->c = malloc(sizeof(*r->c));
-	r->rc = kbal_conf_parse("t.conf", text, r->c, r->err, sizeof(r->err), collect, r);
-	return r;
-}
-
-static void done(struct run *r)
-{
-	free(r->c);
-	free(r);
-}
-
-/* text must fail to load with exactly err */
-static void expect_err(const char *text, const char *err)
-{
-	struct run *r = run(text);
-
-	ASSERT_EQ(r->rc, -1, err);
-	ASSERT_STREQ(r->err, err, "error text");
-	done(r);
-}
+#include "conf_run.h"
 
 static const char *ip(const struct sockaddr_in *sa)
 {
