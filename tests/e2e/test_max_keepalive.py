@@ -168,3 +168,27 @@ def test_count_carried_across_a_restart_in_place():
                     break
             eq(got, [(200, "-")] * (6 - done) + [(200, "close"), "eof"],
                "%s after the restart" % name)
+
+
+def test_small_bounds_as_apache():
+    # the last request is the first exchange's second (1: the one the
+    # connection would be handed over at) or the first the kernel would
+    # keep (2); with bodies too (POST: kbald forwards it whole)
+    for n in (1, 2):
+        with Env(conf=limited(n)) as env, apache_beside(env) as aport:
+            theirs = one_by_one(aport, "/a", 5)
+            eq(theirs, [(200, "-")] * n + [(200, "close"), "eof"], "Apache, bound %d" % n)
+            eq(one_by_one(env.port, "/k", 5), theirs, "kbal against Apache, bound %d" % n)
+            got = {}
+            for name, port in (("Apache", aport), ("kbal", env.port)):
+                with Conn(port, timeout=T) as c:
+                    out = []
+                    for i in range(n + 1):
+                        c.request("POST", "/post/%d" % i, [("Cookie", ROUTE1)],
+                                  body=b"x" * (1000 * (i + 1)))
+                        r = c.read_response()
+                        out.append((r.status, closes(r)))
+                    out.append(c.at_eof(T))
+                got[name] = out
+            eq(got["Apache"], [(200, "-")] * n + [(200, "close"), True], "Apache's POSTs")
+            eq(got["kbal"], got["Apache"], "POSTs, bound %d" % n)
