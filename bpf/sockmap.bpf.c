@@ -136,6 +136,8 @@ static __always_inline void sk_back(struct kbal_sk_http *st, __u8 why)
 	st->mode = KBAL_SKM_AGENT;
 	st->why = why;
 	kbal_stat_add(KBAL_STAT_SK_BACK, 1);
+	if (why == KBAL_SKB_LAST)
+		kbal_stat_add(KBAL_STAT_SK_LAST, 1);
 }
 
 struct rule_match {
@@ -295,6 +297,12 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	rm.rules = bpf_map_lookup_elem(&kbal_rules, &zero);
 	if (!bal || !rm.rules || !rm.rules->exact)
 		return sk_back(st, KBAL_SKB_RULE);
+	/* MaxKeepAliveRequests: the connection's requests so far (kbald's
+	 * before it armed this socket, then the kernel's) had their keep-alive
+	 * answers; this one is answered with Connection: close, by kbald, and
+	 * the connection ends after it, as httpd's ap_set_keepalive() ends it */
+	if (rm.rules->max_requests && (__u64)st->reqs + st->msgs >= rm.rules->max_requests)
+		return sk_back(st, KBAL_SKB_LAST);
 	p->max_line = rm.rules->max_line;
 	p->max_field = rm.rules->max_field;
 	p->max_fields = rm.rules->max_fields;

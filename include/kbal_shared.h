@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 13
+#define KBAL_LAYOUT_VERSION 14
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -433,6 +433,8 @@ enum kbal_stat {
 	KBAL_STAT_SK_BACK,         /* sockmap: requests and response heads handed back to kbald */
 	KBAL_STAT_PKT_RST_IGNORED, /* joined flow: resets off the next sequence number, passed
 				    * on without ending it (RFC 5961) */
+	KBAL_STAT_SK_LAST,         /* sockmap: of sk_back, requests handed back as their
+				    * connection's last (MaxKeepAliveRequests, KBAL_SKB_LAST) */
 	KBAL_STAT_MAX,
 };
 
@@ -457,7 +459,8 @@ struct kbal_stat_line {
 	__u64 sk_kept;
 	__u64 sk_back;
 	__u64 pkt_rst_ignored;
-	__u64 spare[4];
+	__u64 sk_last;
+	__u64 spare[3];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
@@ -525,7 +528,11 @@ struct kbal_rules {
 	__u32 max_field;               /* longest header line: LimitRequestFieldSize + 1 */
 	__u32 max_fields;              /* most header lines: LimitRequestFields,
 					* 0 none */
-	__u32 pad;
+	__u32 max_requests;            /* MaxKeepAliveRequests, 0 none: a connection
+					* whose requests (kbal_sk_http.reqs + msgs)
+					* reached it hands its next one back to
+					* kbald, which answers it with Connection:
+					* close and closes, as httpd */
 	struct kbal_rule rule[KBAL_RULES_MAX];
 };
 _Static_assert(sizeof(struct kbal_rules) == 24 + 72 * KBAL_RULES_MAX, "ABI kbal_rules");
@@ -562,6 +569,10 @@ enum kbal_sk_back {                    /* why a socket became AGENT */
 					* kept was answered */
 	KBAL_SKB_BALANCE,              /* no sticky route, and the balancer's
 					* lbmethod may pick another member */
+	KBAL_SKB_LAST,                 /* the connection's last request: its
+					* requests reached MaxKeepAliveRequests
+					* (kbal_rules.max_requests) */
+	KBAL_SKB_MAX,
 };
 
 enum kbal_sk_flags {
@@ -604,7 +615,9 @@ struct kbal_sk_http {
 	__u64 stage_ns;                /* client: when the request's stage began */
 	__u64 stage_bytes;             /* client: bytes of it come so far */
 	__u32 stage;                   /* client: enum kbal_sk_stage */
-	__u32 _pad;
+	__u32 reqs;                    /* client: the connection's requests before
+					* those the kernel keeps (kbald's count when
+					* it armed the socket; msgs adds the kernel's) */
 };
 _Static_assert(sizeof(struct kbal_sk_http) == 160, "ABI kbal_sk_http");
 

@@ -856,8 +856,12 @@ def start_peer(target, backends, rundir, conf_kind=None):
         # where eligible (tcx on lo, or on the interfaces of the flow's
         # addresses), kbal's default, said explicitly here
         # the idle keep-alive wait the other peers are given here (their
-        # configurations: 120 s), in Apache's directive (default 5 s)
-        text = text.replace('ProxyPreserveHost On', 'ProxyPreserveHost On\nKeepAliveTimeout 120')
+        # configurations: 120 s), in Apache's directive (default 5 s), and
+        # no bound on a connection's requests, as Apache's peer here
+        # (MaxKeepAliveRequests 0: apache.conf.in; the default 100 closes
+        # a connection after its 101st)
+        text = text.replace('ProxyPreserveHost On', 'ProxyPreserveHost On\nKeepAliveTimeout 120'
+                            '\nMaxKeepAliveRequests 0')
         text = text.replace('ProxySet lbmethod=byrequests',
                             'ProxySet lbmethod=byrequests\nKbalSplice %s'
                             % ('packet' if kbal_kind(target) == 'kbal-packet' else 'sockmap')

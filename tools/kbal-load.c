@@ -15,7 +15,9 @@
  * Prints the figures as the "KBAL_BENCH {...}" line tools/bench.py reads
  * from wrk (requests, bytes, p50/p99 of a request's latency in us, errors)
  * plus "connections". Responses must carry a Content-Length (the
- * benchmark's backends and the proxies in front of them do).
+ * benchmark's backends and the proxies in front of them do). An answer
+ * with "Connection: close" (the server's MaxKeepAliveRequests) ends its
+ * connection early, as it would a browser's: replaced, no error.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +45,7 @@ struct conn {
 	uint64_t opened_ns;            /* when the connection was opened */
 	size_t have;                   /* bytes in buf */
 	long body_left;                /* -1: reading the head */
+	int last;                      /* the response under way ends the connection */
 	char buf[BUF_SIZE];
 };
 
@@ -89,6 +92,7 @@ static int open_conn(struct conn *c)
 		return -1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->done = 0;
+	c->last = 0;
 	c->connected = 0;
 	c->opened_ns = now_ns();
 	c->have = 0;
@@ -120,6 +124,18 @@ static long content_length(const char *buf, size_t len)
 			return strtol(p + 15, NULL, 10);
 	}
 	return -1;
+}
+
+/* the response head in buf[0..len) says "Connection: close" */
+static int says_close(const char *buf, size_t len)
+{
+	for (const char *p = buf; p && p < buf + len; p = memchr(p, '\n', buf + len - p)) {
+		if (*p == '\n')
+			p++;
+		if ((size_t)(buf + len - p) > 17 && !strncasecmp(p, "Connection: close", 17))
+			return 1;
+	}
+	return 0;
 }
 
 /* returns 1 when the connection is finished (closed), 0 to go on */
@@ -160,6 +176,7 @@ static int on_readable(struct conn *c)
 					close_conn(c);
 					return 1;
 				}
+				c->last = says_close(c->buf, head);
 				memmove(c->buf, c->buf + head, c->have - head);
 				c->have -= head;
 				c->body_left = cl;
@@ -178,7 +195,7 @@ static int on_readable(struct conn *c)
 				lat[us < LAT_BUCKETS ? us : LAT_BUCKETS - 1]++;
 				requests++;
 			}
-			if (++c->done == nreq) {
+			if (++c->done == nreq || c->last) {
 				connections += now_ns() < count_until;
 				close_conn(c);
 				return 1;

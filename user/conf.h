@@ -266,6 +266,10 @@ struct kbal_conf {
 					   * apply it to proxied requests */
 	unsigned keepalive_timeout_ms;    /* KeepAliveTimeout: how long kbald waits for a
 					   * keep-alive client's next request, default 5000 */
+	unsigned max_keepalive_requests;  /* MaxKeepAliveRequests: a connection's
+					   * requests answered with keep-alive, default
+					   * 100, 0: no bound. As httpd, the one after them
+					   * is answered with Connection: close */
 	/* logs (conf_log.c): CustomLog with its format (a nickname resolved),
 	 * LogFormat's nicknames, ErrorLog, LogLevel */
 	unsigned ncustomlog;

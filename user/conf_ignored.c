@@ -27,8 +27,6 @@ static const struct {
 	{ "PidFile",                "kbald writes no pid file (systemd follows its pid)" },
 	{ "Mutex",                  "kbald is one process" },
 	{ "HostnameLookups",        "kbal logs addresses, never names" },
-	{ "MaxKeepAliveRequests",   "not implemented: kbal puts no bound on a connection's "
-				    "requests" },
 	{ "TraceEnable",            "not implemented: kbal passes TRACE to the members as any "
 				    "method" },
 	{ "StartServers",           "kbald is one event loop" },

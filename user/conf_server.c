@@ -192,6 +192,16 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
+/* MaxKeepAliveRequests N: httpd's (core; its default 100 in conf_check.c,
+ * 0: no bound). httpd takes atoi()'s reading of anything; kbal a number */
+static int kw_max_keepalive_requests(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	if (conf_parse_uint(p, argv[0], argv[1], 0, INT32_MAX, &p->conf->max_keepalive_requests))
+		return -1;
+	p->max_keepalive_set = 1;
+	return 0;
+}
+
 /* KbalMaxConnectionsPerClient N: kbal's own (httpd has none) */
 static int kw_max_per_client(struct conf_parser *p, UNUSED int argc, char **argv)
 {
@@ -447,6 +457,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
 	{ "KeepAlive",         C_SERVER,              1, 1,             kw_keepalive },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
+	{ "MaxKeepAliveRequests", C_SERVER,           1, 1,             kw_max_keepalive_requests },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },
 	{ "AcceptFilter",      C_SERVER,              2, 2,             kw_accept_filter },

@@ -117,17 +117,18 @@ struct kbal_conn {
 	uint8_t fin_goal;             /* bit dir: base[dir_dst(dir)] is what the
 				       * destination must have sent for the
 				       * direction's FIN to go */
-	uint8_t connected;            /* fd[MEMBER] established */
-	uint8_t local;                /* kbald answers itself, then closes */
+	uint8_t connected : 1;        /* fd[MEMBER] established */
+	uint8_t local : 1;            /* kbald answers itself, then closes */
+	uint8_t changed : 1;          /* route changed: send the cookie */
+	uint8_t dead : 1;             /* closed; freed after this epoll batch */
+	uint8_t reused : 1;           /* fd[MEMBER] came from the pool */
 	uint8_t paused;               /* bit dir: spliced direction paused (backpressure) */
-	uint8_t changed;              /* route changed: send the cookie */
 	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
-	uint8_t dead;                 /* closed; freed after this epoll batch */
-	uint8_t once;                 /* the client asked for no second request */
+	uint8_t once;                 /* no second request: the client asked for
+				       * none, or MaxKeepAliveRequests (last) */
 	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
 	uint8_t pool;                 /* one request, and the member's connection
 				       * is kept for the next client (pool.h) */
-	uint8_t reused;               /* fd[MEMBER] came from the pool */
 	uint16_t member_lport;        /* fd[MEMBER]'s local port */
 	uint16_t flow_slot;           /* 1 + its place in the pending updates */
 	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
@@ -150,8 +151,15 @@ struct kbal_conn {
 	uint8_t member_gone : 2;      /* enum kbal_gone: the spliced member's
 				       * connection ended (its end held from the
 				       * client if after its last answer) */
+	uint8_t last : 1;             /* this request reached MaxKeepAliveRequests:
+				       * answered with Connection: close (once too),
+				       * then the connection ends */
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
+	uint32_t nreq;                /* the connection's requests so far, kbald's
+				       * and (at a take-back) the kernel's: httpd's
+				       * c->keepalives, for MaxKeepAliveRequests
+				       * (kbal_sk_http.reqs when armed) */
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */
 	union {
 		uint64_t pkt_bytes[2]; /* packet path: joined bytes up/down added

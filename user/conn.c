@@ -101,7 +101,7 @@ void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
-	     uint64_t wr, unsigned agent, unsigned bounded)
+	     uint64_t wr, unsigned agent, unsigned bounded, uint32_t nreq)
 {
 	struct kbal_conn *c = calloc(1, sizeof(*c));
 
@@ -123,6 +123,7 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 	 * still be in the sockhash, the kernel handing it all back) */
 	c->agent = !!agent;
 	c->bounded = bounded;
+	c->nreq = nreq;           /* a restart's: its requests so far */
 	/* the socket's counters say what it carried since it was accepted:
 	 * kbald's say the same (the FIN and handover checks compare them) */
 	c->rd[CLIENT] = c->f->exch_rd = rd;

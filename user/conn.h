@@ -13,11 +13,12 @@ struct kbal_daemon;
 
 /* A client's connection, accepted (rd, wr: what its socket carried
  * before, for a keep-alive connection taken over between two requests;
- * agent, bounded: its c->agent and c->bounded then, decide.h):
+ * agent, bounded: its c->agent and c->bounded then, decide.h; nreq: its
+ * requests so far, MaxKeepAliveRequests counts on from there):
  * its first exchange begins. -ENOMEM (fd closed) stops accepting for this
  * turn. */
 int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
-	     uint64_t wr, unsigned agent, unsigned bounded);
+	     uint64_t wr, unsigned agent, unsigned bounded, uint32_t nreq);
 
 /* the member's counters get what its connection carried (busy, bytes),
  * once, as the connection or its member side ends */

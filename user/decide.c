@@ -75,6 +75,8 @@ int decide_init(struct kbal_daemon *d)
 		.max_line = lim->line ? lim->line + 1 : 0,
 		.max_field = lim->field ? lim->field + 1 : 0,
 		.max_fields = lim->fields,
+		/* the kernel hands back the request after that many */
+		.max_requests = conf->max_keepalive_requests,
 	};
 	__u32 zero = 0;
 	int regex = 0;
@@ -280,6 +282,9 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	if (d->decide.route_cookie && d->maps.members[c->member].route[0] &&
 	    d->maps.balancers[c->balancer].sticky[0])
 		st->flags |= KBAL_SKF_ROUTE_COOKIE;
+	/* the connection's requests so far, this one's included: the kernel
+	 * counts on from there (MaxKeepAliveRequests) */
+	st->reqs = c->nreq;
 	st->host_len = strlen(f->host);
 	if (st->host_len > KBAL_HOST_LEN)
 		return -ENAMETOOLONG;
@@ -487,8 +492,9 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	if (!queued_there(c, CLIENT, k.passed) || (owed && !queued_there(c, MEMBER, m.passed)))
 		return 0;
-	log_debug("conn %p: handed back (client %u, member %u), %d response owed", (void *)c,
-		  k.why, m.why, owed);
+	log_debug("conn %p: handed back (client %s, member %s), %d response owed, %llu request(s) "
+		  "kept", (void *)c, kbal_sk_back_name(k.why), kbal_sk_back_name(m.why), owed,
+		  (unsigned long long)k.msgs);
 	if (!owed)
 		decide_member_done(d, c);
 	/* the stopped stream parser's report, if not read yet: the sockets'
@@ -511,6 +517,9 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	 * still in flight at a later splice, its FIN's included, starts there;
 	 * the exchange that begins now too) */
 	c->rd[CLIENT] += k.kept;
+	/* the requests the kernel kept count as the connection's own
+	 * (MaxKeepAliveRequests): kbald counts on from there */
+	c->nreq = c->nreq + k.msgs < UINT32_MAX ? (uint32_t)(c->nreq + k.msgs) : UINT32_MAX;
 	if (exch_wake(d, c)) {
 		conn_close(d, c);
 		return -1;

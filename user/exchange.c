@@ -171,7 +171,7 @@ static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
 	/* a connection kbald decides request by request (decide.h): any
 	 * HTTP/1.1 request but a tunnel's, with its body; what the client sent
 	 * behind it waits for the next exchange (exch_request_end()) */
-	if (c->agent && !c->once)
+	if (c->agent && (!c->once || c->last))
 		return msg->http_major == 1 && msg->http_minor == 1 && !msg->upgrade &&
 		       kbal_http_keepalive_only(msg, f->buf[UP]);
 	if (msg->http_major != 1 || msg->http_minor != 1 || msg->chunked ||
@@ -250,7 +250,7 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 		first_free(c);
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
 	c->member = -1;
-	c->pool = c->reused = c->changed = c->once = c->relay_back = 0;
+	c->pool = c->reused = c->changed = c->once = c->relay_back = c->last = 0;
 	c->want_packet = 0;
 	c->why = KBAL_WHY_NONE;
 	c->empty[CLIENT] = c->empty[MEMBER] = 0;
@@ -432,6 +432,7 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.client_ip = inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)),
 		.server_name = d->conf->server_name,
 		.keep_alive = c->pool,
+		.close = c->last && !c->pool,
 	};
 	ssize_t n, pp;
 
@@ -503,6 +504,27 @@ static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
+/* MaxKeepAliveRequests, as httpd's ap_set_keepalive(): once a connection's
+ * requests answered keep-alive reach it, the next one is answered with
+ * Connection: close and the connection ends after it (what the client sent
+ * behind it goes unanswered). kbald decides that request (agent: on a kept
+ * member connection, its body too), whether it came to kbald or the kernel
+ * handed it back (KBAL_SKB_LAST). */
+static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
+{
+	unsigned max = d->conf->max_keepalive_requests;
+
+	if (c->nreq < UINT32_MAX)
+		c->nreq++;
+	if (!max || c->nreq <= max || c->once || c->f->msg[UP].upgrade)
+		return;
+	log_debug("conn %p: request %u, past MaxKeepAliveRequests %u: the connection's last",
+		  (void *)c, c->nreq, max);
+	c->last = 1;
+	c->once = 1;
+	c->agent = 1;
+}
+
 /* A response whose end its head tells (not the connection's close) */
 static int response_framed(const struct kbal_http_msg *rs)
 {
@@ -550,6 +572,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			f->body_start = d->loop.now;
 			f->fwd[UP] = msg->head_len;
 			c->once = !msg->keep_alive && !msg->upgrade;
+			request_counted(d, c);
 			/* the first message's end: its head, and a body of a
 			 * known length */
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->head_len);

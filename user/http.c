@@ -669,8 +669,8 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
-		if (rw->keep_alive && (name_is(base, h, "Connection") ||
-				       name_is(base, h, "Keep-Alive")))
+		if ((rw->keep_alive || rw->close) && (name_is(base, h, "Connection") ||
+						      name_is(base, h, "Keep-Alive")))
 			continue;
 		if (rw->no_upgrade && (name_is(base, h, "Connection") ||
 				       name_is(base, h, "Upgrade")))
@@ -711,6 +711,8 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		put(&b, xf[k].add, xf[k].addlen);
 		put(&b, "\r\n", 2);
 	}
+	if (rw->close)
+		put_str(&b, "Connection: close\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
 }

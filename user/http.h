@@ -166,6 +166,10 @@ struct kbal_req_rewrite {
 	int no_upgrade;            /* drop Connection and Upgrade: the member may
 	                            * not switch protocols (no upgrade= for it),
 	                            * as mod_proxy_http clears them */
+	int close;                 /* drop Connection and Keep-Alive, say
+	                            * "Connection: close": the connection's last
+	                            * request (MaxKeepAliveRequests) on a member
+	                            * connection of its own, which ends with it */
 };
 
 /*

@@ -131,7 +131,7 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 					     .client_port = sa.sin_port, .listen_port = l->port };
 		if (over_client_limit(d, fd, sa.sin_addr.s_addr))
 			continue;
-		if (conn_new(d, fd, &key, 0, 0, 0, 0))
+		if (conn_new(d, fd, &key, 0, 0, 0, 0, 0))
 			return;
 	}
 }

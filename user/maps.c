@@ -322,6 +322,27 @@ int kbal_maps_stats_fit(struct bpf_map *map)
 	return n > 0 ? bpf_map__set_max_entries(map, n) : n;
 }
 
+const char *kbal_sk_back_name(unsigned why)
+{
+	static const char *const names[KBAL_SKB_MAX] = {
+		[KBAL_SKB_NONE]     = "-",
+		[KBAL_SKB_SYNTAX]   = "syntax",
+		[KBAL_SKB_RULE]     = "rule",
+		[KBAL_SKB_HOST]     = "host",
+		[KBAL_SKB_ROUTE]    = "route",
+		[KBAL_SKB_MEMBER]   = "member",
+		[KBAL_SKB_RESPONSE] = "response",
+		[KBAL_SKB_PEER]     = "peer",
+		[KBAL_SKB_BUSY]     = "busy",
+		[KBAL_SKB_GONE]     = "member-gone",
+		[KBAL_SKB_UNASKED]  = "unasked",
+		[KBAL_SKB_BALANCE]  = "balance",
+		[KBAL_SKB_LAST]     = "max-keepalive-requests",
+	};
+
+	return why < KBAL_SKB_MAX && names[why] ? names[why] : "?";
+}
+
 const char *kbal_why_name(unsigned why)
 {
 	static const char *const names[KBAL_WHY_MAX] = {

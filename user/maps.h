@@ -61,6 +61,8 @@ static inline int kbal_member_used(const struct kbal_maps *m, unsigned i)
 
 /* enum kbal_flow_why in a word, for logs, kbalctl and the manager page */
 const char *kbal_why_name(unsigned why);
+/* enum kbal_sk_back: why the kernel handed a socket's messages back */
+const char *kbal_sk_back_name(unsigned why);
 int kbal_maps_open(struct kbal_maps *m, const char *pin_dir);
 void kbal_maps_close(struct kbal_maps *m);
 

@@ -286,7 +286,7 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		c->f->member_wait = 0;
 		kbal_lb_mark(&c->f->tried, idx);
 		c->member = idx;
-		c->changed = changed;
+		c->changed = !!changed;
 		if (c->pool && !c->agent && !kbal_pool_enabled(&d->pool, idx)) {
 			/* disablereuse=On: a connection of its own, the
 			 * client's Connection: close goes, the paths decide.

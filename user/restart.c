@@ -36,7 +36,7 @@
  * indexes onto its configuration.
  */
 #define TO_SCALARS(X) X(rdhup) X(fin_goal) X(splice_mode) X(once) X(upgrade) X(why) X(pkt) \
-	X(member_lport) X(key) X(drain_since) X(since)
+	X(member_lport) X(key) X(drain_since) X(since) X(nreq)
 
 #define TO_ARRAYS(X) X(fd) X(phase) X(fin) X(cookie) X(rd) X(wr) X(base) X(pkt_bytes)
 
@@ -212,7 +212,7 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	if (r->flags & KBAL_TO_FRESH) {
 		/* fd taken, even on failure */
 		conn_new(d, r->fd[CLIENT], &r->key, r->rd[CLIENT], r->wr[CLIENT],
-			 r->flags & KBAL_TO_AGENT, (r->flags / KBAL_TO_BOUND) & 7);
+			 r->flags & KBAL_TO_AGENT, (r->flags / KBAL_TO_BOUND) & 7, r->nreq);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));

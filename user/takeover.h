@@ -25,7 +25,7 @@
 
 #define KBAL_TAKEOVER_ENV "KBAL_TAKEOVER"
 /* bump when a record or the meaning of a field changes */
-#define KBAL_TAKEOVER_VERSION 5
+#define KBAL_TAKEOVER_VERSION 6
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first
@@ -39,6 +39,7 @@ struct kbal_to_conn {
 	uint16_t member_lport;
 	uint16_t flags;                /* KBAL_TO_* */
 	struct kbal_flow_key key;
+	uint32_t nreq;                 /* its requests so far (MaxKeepAliveRequests) */
 	uint64_t cookie[2], rd[2], wr[2], base[2];
 	uint64_t drain_since, since, pkt_bytes[2];
 	struct kbal_pkt_flow pf;

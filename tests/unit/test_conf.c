@@ -947,6 +947,39 @@ UNIT_TEST(conf_keepalive_timeout)
 		   "1 ms to 24 h (N seconds, Nms, Nmi or Nh)");
 }
 
+/* MaxKeepAliveRequests: httpd's (core), default 100, 0 no bound; taken,
+ * no longer ignored with a warning */
+UNIT_TEST(conf_max_keepalive_requests)
+{
+	struct run *r = run(HEAD);
+
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->max_keepalive_requests, 100, "httpd's default");
+	done(r);
+	r = run(HEAD "MaxKeepAliveRequests 3\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->max_keepalive_requests, 3, "three");
+		ASSERT_EQ(r->nwarn, 0, r->warn);
+	}
+	done(r);
+	r = run(HEAD "maxkeepaliverequests 0\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->max_keepalive_requests, 0, "0: no bound");
+	done(r);
+	r = run(HEAD "MaxKeepAliveRequests 2147483647\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->max_keepalive_requests, 2147483647, "httpd's int");
+	done(r);
+	expect_err(HEAD "MaxKeepAliveRequests many\n", "t.conf:5: MaxKeepAliveRequests: must be an "
+		   "integer from 0 to 2147483647");
+	expect_err(HEAD "MaxKeepAliveRequests -1\n", "t.conf:5: MaxKeepAliveRequests: must be an "
+		   "integer from 0 to 2147483647");
+	expect_err(HEAD "MaxKeepAliveRequests 2147483648\n", "t.conf:5: MaxKeepAliveRequests: "
+		   "must be an integer from 0 to 2147483647");
+	expect_err(HEAD "MaxKeepAliveRequests 1 2\n", "t.conf:5: MaxKeepAliveRequests: too many "
+		   "arguments");
+}
+
 /* AcceptFilter: httpd's default on Linux is "data" (TCP_DEFER_ACCEPT);
  * "none" turns it off; https is read and changes nothing (no TLS) */
 UNIT_TEST(conf_accept_filter)

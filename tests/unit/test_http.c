@@ -657,6 +657,24 @@ UNIT_TEST(http_build_request_keep_alive)
 	ASSERT_STREQ(out, want, "Connection and Keep-Alive dropped");
 }
 
+/* the connection's last request (MaxKeepAliveRequests) on a member
+ * connection of its own: the member is told to close after it */
+UNIT_TEST(http_build_request_close)
+{
+	static const char req[] = "GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n"
+				  "Keep-Alive: timeout=5\r\nAccept: */*\r\n\r\n";
+	static const char want[] = "GET /a HTTP/1.0\r\nHost: h\r\nAccept: */*\r\n"
+				   "X-Forwarded-Host: h\r\nConnection: close\r\n\r\n";
+	struct kbal_req_rewrite rw = { .close = 1 };
+	struct kbal_http_msg m;
+	char out[512];
+
+	if (!ASSERT_TRUE(parse_req(&m, S(req)), "parse"))
+		return;
+	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, sizeof(out)), sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "Connection and Keep-Alive replaced by Connection: close");
+}
+
 UNIT_TEST(http_close_only)
 {
 	static const struct { const char *req; int want; } cases[] = {
