@@ -1501,6 +1501,7 @@ def render(results, targets, scenarios, args):
                                 'misrouted')),
                 len(rs), args.rounds))
         out.append('')
+    out += render_round_ratios(results, targets, scenarios, where)
     out += render_tcp(results, targets, scenarios, where)
     out += render_breakdown(results, targets, scenarios, where)
     out += render_bpf(results, targets, scenarios, where)
@@ -1526,6 +1527,36 @@ def render(results, targets, scenarios, args):
                 len(rs), args.rounds))
         out.append('')
     return '\n'.join(out)
+
+
+def render_round_ratios(results, targets, scenarios, where):
+    """req/s against each peer within the same round (the runs closest in
+    time, on the machine as it was then): the median of those ratios and
+    their range. Less moved by a machine whose speed drifts over a run than
+    the ratio of the medians in the table above."""
+    peers = [t for t in ('noproxy', 'noproxy1', 'haproxy', 'nginx') if t in targets]
+    if not peers:
+        return []
+    out = ['### req/s against the peers, round by round%s: median (lowest–highest)' % where, '',
+           '| scenario | target | %s |' % ' | '.join('vs %s' % TOPO.name(p) for p in peers),
+           '|---|---|%s|' % '|'.join('---:' for _ in peers)]
+    for sc in scenarios:
+        if sc == 'idle':
+            continue
+        by_round = {t: {r['round']: r['rps'] for r in results[sc][t] if r.get('rps')}
+                    for t in targets}
+        for t in targets:
+            if t in peers or not by_round[t]:
+                continue
+            cells = []
+            for p in peers:
+                rs = [by_round[t][k] / by_round[p][k] for k in by_round[t]
+                      if by_round[p].get(k)]
+                cells.append('%.2f (%.2f–%.2f)' % (statistics.median(rs), min(rs), max(rs))
+                             if rs else '—')
+            out.append('| %s | %s | %s |' % (sc, TOPO.name(t), ' | '.join(cells)))
+    out.append('')
+    return out
 
 
 def render_tcp(results, targets, scenarios, where):
@@ -1805,6 +1836,7 @@ def main():
                 for t in order:
                     r = run_one(t, sc, args, ctx, rnd)
                     if r is not None:
+                        r['round'] = rnd
                         results[sc][t].append(r)
                         if r['background'] > QUIET_LIMIT:
                             ctx['busy_runs'].append('round %d %s %s (%.2f CPUs)' % (

@@ -50,9 +50,9 @@ IMPAIR = os.path.join(BUILD, "kbal-impair")
 HOST = "127.0.0.1"
 BPFFS = "/sys/fs/bpf"
 
-# The example from the task, ports as placeholders ({listen}, {b1}, {b2}).
-# Not str.format(): the Header line holds %{BALANCER_WORKER_ROUTE}e.
-EXAMPLE_CONF = """\
+# What every test configuration starts with: the modules Apache's example
+# loads, the listener ({listen}), no forward proxy.
+PROXY_HEAD = """\
 LoadModule proxy_module modules/mod_proxy.so
 LoadModule proxy_http_module modules/mod_proxy_http.so
 LoadModule proxy_balancer_module modules/mod_proxy_balancer.so
@@ -60,6 +60,11 @@ LoadModule slotmem_shm_module modules/mod_slotmem_shm.so
 LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so
 Listen 127.0.0.1:{listen}
 ProxyRequests Off
+"""
+
+# The example from the task, ports as placeholders ({listen}, {b1}, {b2}).
+# Not str.format(): the Header line holds %{BALANCER_WORKER_ROUTE}e.
+EXAMPLE_CONF = PROXY_HEAD + """\
 <Proxy *>
 Order deny,allow
 Allow from all

@@ -15,7 +15,7 @@ log ("METHOD URL"), which member got each request with which path."""
 
 import os
 
-from kbaltest import Env, build_request, check, chunked, crc_line, eq
+from kbaltest import PROXY_HEAD, Env, build_request, check, chunked, crc_line, eq
 
 # short: a request the balancer loses fails the test in seconds, not at the
 # runner's --timeout
@@ -25,14 +25,7 @@ T = 5.0
 # strips the prefix: /api/x reaches the api member as /x (/apix is not
 # under /api: a rule ends at a path segment). The api balancer has WAS1,
 # the app balancer WAS2 (and WAS3 with app_members=(2, 3)).
-TWO = """\
-LoadModule proxy_module modules/mod_proxy.so
-LoadModule proxy_http_module modules/mod_proxy_http.so
-LoadModule proxy_balancer_module modules/mod_proxy_balancer.so
-LoadModule slotmem_shm_module modules/mod_slotmem_shm.so
-LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so
-Listen 127.0.0.1:{listen}
-ProxyRequests Off
+TWO = PROXY_HEAD + """\
 <Proxy balancer://api>
 BalancerMember http://127.0.0.1:{b1} route=1
 </Proxy>

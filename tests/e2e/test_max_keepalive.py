@@ -26,6 +26,22 @@ def closes(r):
     return "close" if "close" in (r.header("Connection") or "").lower() else "-"
 
 
+def answers(c, out, n, answer):
+    """Up to n answers, answer(i) the i-th: each one's (status, "close" or
+    "-") into out, then "eof" where the server ended the connection after
+    it, or "unanswered" where a request got nothing."""
+    for i in range(n):
+        try:
+            r = answer(i)
+        except (AssertionError, OSError):
+            out.append("unanswered")
+            return
+        out.append((r.status, closes(r)))
+        if closes(r) == "close":
+            out.append("eof" if c.at_eof(T) else "open")
+            return
+
+
 def one_by_one(port, prefix, n, cookie=ROUTE1):
     """Up to n requests one after the other on one connection: each
     answer's (status, "close" or "-"), then "eof" where the server ended
@@ -33,16 +49,7 @@ def one_by_one(port, prefix, n, cookie=ROUTE1):
     nothing."""
     out = []
     with Conn(port, timeout=T) as c:
-        for i in range(n):
-            try:
-                r = c.get("%s/%d" % (prefix, i), cookie=cookie)
-            except (AssertionError, OSError):
-                out.append("unanswered")
-                break
-            out.append((r.status, closes(r)))
-            if closes(r) == "close":
-                out.append("eof" if c.at_eof(T) else "open")
-                break
+        answers(c, out, n, lambda i: c.get("%s/%d" % (prefix, i), cookie=cookie))
     return out
 
 
@@ -57,16 +64,7 @@ def pipelined(port, prefix, first, behind, cookie=ROUTE1):
             out.append((r.status, closes(r)))
         c.send(b"".join(build_request("GET", "%s/%d" % (prefix, i), hdr, None, c.host_header)
                         for i in range(first, first + behind)))
-        for i in range(behind):
-            try:
-                r = c.read_response()
-            except (AssertionError, OSError):
-                out.append("unanswered")
-                break
-            out.append((r.status, closes(r)))
-            if closes(r) == "close":
-                out.append("eof" if c.at_eof(T) else "open")
-                break
+        answers(c, out, behind, lambda i: c.read_response())
     return out
 
 

@@ -12,18 +12,11 @@ compares no rule: kbald decides every request and the kernel keeps none
 import re
 
 from apache import apache_beside
-from kbaltest import Conn, Env, check, eq
+from kbaltest import PROXY_HEAD, Conn, Env, check, eq
 
 T = 10.0
 
-CONF = """\
-LoadModule proxy_module modules/mod_proxy.so
-LoadModule proxy_http_module modules/mod_proxy_http.so
-LoadModule proxy_balancer_module modules/mod_proxy_balancer.so
-LoadModule slotmem_shm_module modules/mod_slotmem_shm.so
-LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so
-Listen 127.0.0.1:{listen}
-ProxyRequests Off
+CONF = PROXY_HEAD + """\
 <Proxy balancer://api>
 BalancerMember http://127.0.0.1:{b1} route=1
 </Proxy>
@@ -130,14 +123,7 @@ def test_alternating_balancers_on_one_connection():
         eq(st["sk_kept"], 0, "requests the kernel kept with ProxyPassMatch rules")
 
 
-ONE = """\
-LoadModule proxy_module modules/mod_proxy.so
-LoadModule proxy_http_module modules/mod_proxy_http.so
-LoadModule proxy_balancer_module modules/mod_proxy_balancer.so
-LoadModule slotmem_shm_module modules/mod_slotmem_shm.so
-LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so
-Listen 127.0.0.1:{listen}
-ProxyRequests Off
+ONE = PROXY_HEAD + """\
 <Proxy balancer://app>
 BalancerMember http://127.0.0.1:{b1} route=1
 </Proxy>
