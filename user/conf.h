@@ -22,7 +22,7 @@
 #define KBAL_CONF_MAX_LOCATION 32
 #define KBAL_CONF_MAX_VHOST    16
 #define KBAL_CONF_VHOST_ADDRS  8
-#define KBAL_CONF_MAX_HEADER   16
+#define KBAL_CONF_MAX_HEADER   32
 #define KBAL_CONF_PATH_LEN     256
 #define KBAL_CONF_VALUE_LEN    256
 
@@ -155,19 +155,36 @@ struct kbal_conf_location {
 	struct kbal_authz authz;          /* Require, Order/Allow/Deny inside it */
 };
 
-enum kbal_header_action {
-	KBAL_HEADER_ADD = 0,              /* Header add: one more NAME line */
-	KBAL_HEADER_SET = 1,              /* Header set: replaces the member's NAME lines */
+enum kbal_header_action {           /* mod_headers' actions (headers.h) */
+	KBAL_HEADER_ADD = 0,              /* one more NAME line */
+	KBAL_HEADER_SET,                  /* the first NAME line's value, the others gone */
+	KBAL_HEADER_SETIFEMPTY,           /* set, where there is no NAME line */
+	KBAL_HEADER_APPEND,               /* ", VALUE" after the first one's value */
+	KBAL_HEADER_MERGE,                /* append, unless a token of it is VALUE */
+	KBAL_HEADER_UNSET,                /* every NAME line gone */
+	KBAL_HEADER_ECHO,                 /* the request's lines whose name matches */
+	KBAL_HEADER_EDIT,                 /* the first match in each value replaced */
+	KBAL_HEADER_EDIT_ALL,             /* edit*: every match */
 };
 
-/* Header add|set NAME "VALUE" env=VAR (only env=BALANCER_ROUTE_CHANGED is
- * meaningful; VALUE may hold %{BALANCER_WORKER_ROUTE}e, %{BALANCER_NAME}e,
- * %{BALANCER_WORKER_NAME}e, expanded per response). */
+enum kbal_header_table {
+	KBAL_HDR_OUT = 0,                 /* Header [onsuccess]: the answer's headers */
+	KBAL_HDR_ALWAYS,                  /* Header always: httpd's err_headers_out */
+	KBAL_HDR_IN,                      /* RequestHeader: the request's */
+};
+
+/* Header [always|onsuccess] ACTION NAME [VALUE|REGEX REPLACEMENT]
+ * [env=[!]VAR], RequestHeader the same without the condition word.
+ * VALUE (REPLACEMENT for edit) may hold %%, %t, %D, %{VAR}e and the
+ * escapes \t and \\, expanded per head. */
 struct kbal_conf_header {
-	char name[64];
-	char value[KBAL_CONF_VALUE_LEN];
+	char name[64];                    /* the header's; echo: "" */
+	char value[KBAL_CONF_VALUE_LEN];  /* VALUE or REPLACEMENT */
+	char match[KBAL_CONF_VALUE_LEN];  /* edit: the regex on values; echo: on names */
 	char env[64];                     /* "" when unconditional */
-	unsigned action;                  /* enum kbal_header_action */
+	uint8_t env_not;                  /* env=!VAR */
+	uint8_t table;                    /* enum kbal_header_table */
+	uint8_t action;                   /* enum kbal_header_action */
 	int line;
 };
 

@@ -15,7 +15,7 @@
 #include "conf_match.h"
 
 #define URI_MAX 8192
-#define REGEX_NMATCH 10               /* httpd's AP_MAX_REG_MATCH: $0 to $9 */
+#define REGEX_NMATCH CONF_REGEX_NMATCH
 
 /* ---- ProxyPassMatch's regexes ----
  * Compiled once per pattern text, the first time a configuration names
@@ -89,8 +89,8 @@ int conf_regex_check(const char *pattern, char *err, size_t errlen)
 /* ap_regexec(): match pattern against path[0..len), the offsets of $0..$9
  * in ov (-1 where a group took no part); the number of groups set, 0 (no
  * match) or -1 (no regex) */
-static int regex_exec(const char *pattern, const char *path, size_t len,
-		      long ov[2 * REGEX_NMATCH])
+static int regex_exec_at(const char *pattern, const char *path, size_t len, size_t start,
+			 uint32_t opts, long ov[2 * REGEX_NMATCH])
 {
 	static pcre2_match_data *md;
 	const pcre2_code *re = regex_get(pattern, NULL, 0);
@@ -101,7 +101,7 @@ static int regex_exec(const char *pattern, const char *path, size_t len,
 		return -1;
 	if (!md && !(md = pcre2_match_data_create(REGEX_NMATCH, NULL)))
 		return -1;
-	rc = pcre2_match(re, (PCRE2_SPTR)path, len, 0, 0, md, NULL);
+	rc = pcre2_match(re, (PCRE2_SPTR)path, len, start, opts, md, NULL);
 	if (rc < 0)
 		return 0;
 	if (rc == 0)                  /* more groups than REGEX_NMATCH: all set */
@@ -114,6 +114,19 @@ static int regex_exec(const char *pattern, const char *path, size_t len,
 		ov[2 * i + 1] = set ? (long)v[2 * i + 1] : -1;
 	}
 	return rc;
+}
+
+static int regex_exec(const char *pattern, const char *path, size_t len,
+		      long ov[2 * REGEX_NMATCH])
+{
+	return regex_exec_at(pattern, path, len, 0, 0, ov);
+}
+
+int conf_regex_exec(const char *pattern, const char *s, size_t len, size_t start,
+		    int nonempty_here, long ov[2 * CONF_REGEX_NMATCH])
+{
+	return regex_exec_at(pattern, s, len, start,
+			     nonempty_here ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0, ov);
 }
 
 int conf_regex_match(const char *pattern, const char *path, size_t len)

@@ -23,6 +23,16 @@ int conf_match_pass_path(const struct kbal_conf *c, const char *path, size_t len
  * 0, or -1 with PCRE2's message and offset in err. */
 int conf_regex_check(const char *pattern, char *err, size_t errlen);
 
+#define CONF_REGEX_NMATCH 10       /* httpd's AP_MAX_REG_MATCH: $0 to $9 */
+
+/* ap_regexec_ex(): match pattern against s[0..len) from start (with
+ * nonempty_here, only a non-empty match there: pcre2_substitute()'s step
+ * after an empty match); the offsets of $0..$9 in ov (-1 where a group
+ * took no part). The number of groups set, 0 (no match) or -1 (does not
+ * compile). */
+int conf_regex_exec(const char *pattern, const char *s, size_t len, size_t start,
+		    int nonempty_here, long ov[2 * CONF_REGEX_NMATCH]);
+
 /* Does pattern match path[0..len)? 1, 0, or -1 (does not compile) */
 int conf_regex_match(const char *pattern, const char *path, size_t len);
 

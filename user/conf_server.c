@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include "conf_match.h"
 #include "conf_parse.h"
 #include "proxy_header.h"
 
@@ -367,85 +368,173 @@ static int kw_member_cc(struct conf_parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
-/* The value is sent as is but for these formats, expanded per response. */
-static int check_header_value(struct conf_parser *p, const char *v)
+/* a Header value's formats as mod_headers' parse_format_tag() reads them:
+ * %%, %t, %D and %{VAR}e; \t and \\ (\r and \n would end the line) */
+static int check_header_value(struct conf_parser *p, const char *dir, const char *v)
 {
-	static const char *const vars[] = {
-		"BALANCER_WORKER_ROUTE", "BALANCER_NAME", "BALANCER_WORKER_NAME",
-	};
-
+	if (!strncmp(v, "expr=", 5))
+		return perr(p, "%s: expr= values are not supported by kbal (no ap_expr "
+			    "outside health checks)", dir);
 	for (const char *s = v; *s; s++) {
-		const char *e = NULL;
-		size_t i = ARRAY_SIZE(vars);
+		const char *e;
 
 		if ((unsigned char)*s < ' ' || *s == 0x7f)
-			return perr(p, "Header: control character in the value");
-		if (*s != '%' || *++s == '%')
+			return perr(p, "%s: control character in the value", dir);
+		if (*s == '\\' && (s[1] == 'r' || s[1] == 'n'))
+			return perr(p, "%s: \\%c in the value would end the header line", dir, s[1]);
+		if (*s == '\\' && s[1]) {
+			s++;
 			continue;
-		if (*s == '{' && (e = strchr(s, '}')) && e[1] == 'e')
-			for (i = 0; i < ARRAY_SIZE(vars); i++)
-				if ((size_t)(e - s - 1) == strlen(vars[i]) && !strncmp(s + 1, vars[i], e - s - 1))
-					break;
-		if (i == ARRAY_SIZE(vars))
-			return perr(p, "Header: format %%%.*s is not supported by kbal (only %%%%, "
-				    "%%{BALANCER_WORKER_ROUTE}e, %%{BALANCER_NAME}e and "
-				    "%%{BALANCER_WORKER_NAME}e)", e ? (int)(e - s + 2) : 1, s);
-		s = e + 1;
+		}
+		if (*s != '%' || !s[1] || s[1] == '%' || s[1] == 't' || s[1] == 'D') {
+			s += *s == '%' && s[1];
+			continue;
+		}
+		if (s[1] == '{' && (e = strchr(s, '}')) && e[1] == 'e' && e - s - 2 < 64) {
+			s = e + 1;
+			continue;
+		}
+		if (s[1] == '{' && (e = strchr(s, '}')) && e[1] == 's')
+			return perr(p, "%s: %%{...}s needs mod_ssl: kbal has no TLS", dir);
+		if (s[1] == 'l' || s[1] == 'i' || s[1] == 'b')
+			return perr(p, "%s: %%%c (httpd's worker load) is not supported by kbal",
+				    dir, s[1]);
+		return perr(p, "%s: Unrecognized header format %%%c", dir, s[1]);
 	}
 	return 0;
 }
 
-/* Header [onsuccess] add|set NAME VALUE [env=VAR] */
-static int kw_header(struct conf_parser *p, int argc, char **argv)
+/* Header [always|onsuccess] ACTION NAME [VALUE [REPLACEMENT]] [env=[!]VAR]
+ * and RequestHeader ACTION ..., as mod_headers' header_inout_cmd() reads
+ * them */
+static int header_rule(struct conf_parser *p, const char *dir, unsigned table, int argc,
+		       char **argv)
 {
-	/* these frame the response kbal splices, or are hop-by-hop */
+	/* these frame what kbal splices, or are hop-by-hop: kbal keeps them */
 	static const char *const framing[] = {
 		"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
 		"Upgrade", "Trailer", "TE", "Proxy-Connection",
 	};
+	static const char *const actions[] = {
+		[KBAL_HEADER_ADD] = "add", [KBAL_HEADER_SET] = "set",
+		[KBAL_HEADER_SETIFEMPTY] = "setifempty", [KBAL_HEADER_APPEND] = "append",
+		[KBAL_HEADER_MERGE] = "merge", [KBAL_HEADER_UNSET] = "unset",
+		[KBAL_HEADER_ECHO] = "echo", [KBAL_HEADER_EDIT] = "edit",
+		[KBAL_HEADER_EDIT_ALL] = "edit*",
+	};
 	struct kbal_conf *c = p->conf;
 	struct kbal_conf_header *h = &c->header[c->nheader];
+	const char *name, *value = NULL, *subs = NULL, *cond = NULL;
+	char err[200];
+	unsigned a;
 	int i = 1;
 
 	if (c->nheader == KBAL_CONF_MAX_HEADER)
-		return perr(p, "too many Header directives (at most %d)", KBAL_CONF_MAX_HEADER);
-	if (!strcasecmp(argv[i], "always"))
-		return perr(p, "Header always is not supported yet (kbal adds headers to proxied responses)");
-	i += !strcasecmp(argv[i], "onsuccess");
-	if (!strcasecmp(argv[i], "add"))
-		h->action = KBAL_HEADER_ADD;
-	else if (!strcasecmp(argv[i], "set"))
-		h->action = KBAL_HEADER_SET;
-	else
-		return perr(p, "Header %s is not supported by kbal (only add and set)", argv[i]);
-	if (argc - i < 3)
-		return perr(p, "Header %s: needs a header name and a value", argv[i]);
-	if (!conf_is_token(argv[i + 1]))
-		return perr(p, "Header %s: not a header name", argv[i + 1]);
-	for (size_t k = 0; k < ARRAY_SIZE(framing); k++)
-		if (!strcasecmp(argv[i + 1], framing[k]))
-			return perr(p, "Header %s: kbal does not change this header", argv[i + 1]);
-	if (conf_copy(p, h->name, sizeof(h->name), argv[i + 1], "Header name") ||
-	    check_header_value(p, argv[i + 2]) ||
-	    conf_copy(p, h->value, sizeof(h->value), argv[i + 2], "Header value"))
-		return -1;
-	i += 3;
-	if (i < argc) {
-		const char *cond = argv[i++];
-
-		if (strncasecmp(cond, "env=", 4))
-			return perr(p, "Header %s: not supported by kbal (only env=VAR)", cond);
-		if (cond[4] == '!')
-			return perr(p, "Header %s: env=!VAR is not supported by kbal", cond);
-		if (strcmp(cond + 4, "BALANCER_ROUTE_CHANGED"))
-			return perr(p, "Header %s: only env=BALANCER_ROUTE_CHANGED is supported", cond);
-		strcpy(h->env, cond + 4);
+		return perr(p, "too many Header and RequestHeader directives (at most %d)",
+			    KBAL_CONF_MAX_HEADER);
+	memset(h, 0, sizeof(*h));
+	h->table = table;
+	if (table != KBAL_HDR_IN && !strcasecmp(argv[i], "always")) {
+		h->table = KBAL_HDR_ALWAYS;
+		i++;
+	} else if (table != KBAL_HDR_IN && !strcasecmp(argv[i], "onsuccess")) {
+		i++;
 	}
+	if (i >= argc)
+		return perr(p, "%s: needs an action and a header name", dir);
+	for (a = 0; a < ARRAY_SIZE(actions); a++)
+		if (!strcasecmp(argv[i], actions[a]))
+			break;
+	if (a == ARRAY_SIZE(actions)) {
+		if (!strcasecmp(argv[i], "note"))
+			return perr(p, "%s note: not supported by kbal (nothing reads notes)", dir);
+		return perr(p, "%s %s: first argument must be 'add', 'set', 'setifempty', "
+			    "'append', 'merge', 'unset', 'echo', 'edit', or 'edit*'", dir, argv[i]);
+	}
+	h->action = a;
+	if (++i >= argc)
+		return perr(p, "%s %s: needs a header name", dir, actions[a]);
+	name = argv[i++];
+	value = i < argc ? argv[i++] : NULL;
+	subs = i < argc ? argv[i++] : NULL;
+	cond = i < argc ? argv[i++] : NULL;
 	if (i < argc)
-		return perr(p, "Header: too many arguments");
+		return perr(p, "%s has too many arguments", dir);
+	if (a == KBAL_HEADER_EDIT || a == KBAL_HEADER_EDIT_ALL) {
+		if (!subs)
+			return perr(p, "%s %s requires a match and a substitution", dir, actions[a]);
+	} else {
+		if (cond)
+			return perr(p, "%s: Too many arguments to directive", dir);
+		cond = subs;
+		subs = NULL;
+	}
+	if (a == KBAL_HEADER_UNSET || a == KBAL_HEADER_ECHO) {
+		if (value && cond)
+			return perr(p, "%s %s takes two arguments", dir, actions[a]);
+		cond = value ?: cond;
+		value = NULL;
+		if (a == KBAL_HEADER_ECHO && table == KBAL_HDR_IN)
+			return perr(p, "%s echo: only valid on Header directives", dir);
+	} else if (!value) {
+		return perr(p, "%s requires three arguments", dir);
+	}
+	if (cond) {
+		if (!strcasecmp(cond, "early"))
+			return perr(p, "%s %s: early is not supported by kbal", dir, cond);
+		if (!strncasecmp(cond, "expr=", 5))
+			return perr(p, "%s %s: expr= conditions are not supported by kbal", dir,
+				    cond);
+		if (strncasecmp(cond, "env=", 4))
+			return perr(p, "%s: Unknown parameter: %s", dir, cond);
+		h->env_not = cond[4] == '!';
+		if (!cond[4 + h->env_not])
+			return perr(p, "%s: missing environment variable name. envclause should "
+				    "be in the form env=envar", dir);
+		if (conf_copy(p, h->env, sizeof(h->env), cond + 4 + h->env_not, "env= variable"))
+			return -1;
+	}
+	if (a == KBAL_HEADER_ECHO) {
+		if (conf_regex_check(name, err, sizeof(err)))
+			return perr(p, "%s echo regex could not be compiled: %s", dir, err);
+		if (conf_copy(p, h->match, sizeof(h->match), name, "Header echo regex"))
+			return -1;
+	} else {
+		size_t n = strcspn(name, ":");     /* "Name:" is the name */
+
+		if (n >= sizeof(h->name))
+			return perr(p, "%s %s: header name too long", dir, name);
+		memcpy(h->name, name, n);
+		if (!conf_is_token(h->name))
+			return perr(p, "%s %s: not a header name", dir, name);
+		for (size_t k = 0; k < ARRAY_SIZE(framing); k++)
+			if (!strcasecmp(h->name, framing[k]))
+				return perr(p, "%s %s: kbal does not change this header", dir,
+					    h->name);
+	}
+	if (subs) {
+		if (conf_regex_check(value, err, sizeof(err)))
+			return perr(p, "%s edit regex could not be compiled: %s", dir, err);
+		if (conf_copy(p, h->match, sizeof(h->match), value, "Header edit regex"))
+			return -1;
+		value = subs;
+	}
+	if (value && (check_header_value(p, dir, value) ||
+		      conf_copy(p, h->value, sizeof(h->value), value, "Header value")))
+		return -1;
 	h->line = p->line;
 	c->nheader++;
 	return 0;
+}
+
+static int kw_header(struct conf_parser *p, int argc, char **argv)
+{
+	return header_rule(p, "Header", KBAL_HDR_OUT, argc, argv);
+}
+
+static int kw_request_header(struct conf_parser *p, int argc, char **argv)
+{
+	return header_rule(p, "RequestHeader", KBAL_HDR_IN, argc, argv);
 }
 
 const struct conf_keyword conf_kw_server[] = {
@@ -470,7 +559,8 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KbalProxyProtocol", C_SERVER | C_BALANCER, 1, 1,             kw_proxy_protocol },
 	{ "BalancerPersist",   C_SERVER,              1, 1,             kw_persist },
 	{ "KbalPersistFile",   C_SERVER,              1, 1,             kw_persist },
-	{ "Header",            C_SERVER,              3, 5,             kw_header },
+	{ "Header",            C_SERVER,              2, 6,             kw_header },
+	{ "RequestHeader",     C_SERVER,              2, 5,             kw_request_header },
 	/* only logging or error pages: nothing about what goes where */
 	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ "ServerTokens",      C_SERVER | C_VHOST,    1, 1,             kw_ignore },

@@ -236,7 +236,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	} else if (c->fin[from] && (c->phase[dir] == P_HEAD || c->phase[dir] == P_BODY)) {
 		/* the message was cut short */
 		if (dir == DOWN && c->f->out_len[DOWN] == 0) {
-			exch_error(c, 502);
+			exch_error(d, c, 502);
 			*moved = 1;
 		} else {
 			return STEP_DONE;
@@ -469,7 +469,7 @@ static void read_timed_out(struct kbal_daemon *d, struct kbal_conn *c)
 		conn_abort(d, c);           /* the member's request was cut short */
 		return;
 	}
-	exch_error(c, 408);
+	exch_error(d, c, 408);
 	f->deadline = ~0ull;
 	conn_progress(d, c);
 }
@@ -507,7 +507,7 @@ void conn_run_timers(struct kbal_daemon *d)
 			kbal_authjob_cancel(c->f->authjob);
 			c->f->authjob = NULL;
 			log_warn("balancer-manager: the access check took longer than Timeout: 503");
-			exch_error(c, 503);
+			exch_error(d, c, 503);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 			continue;
@@ -516,7 +516,7 @@ void conn_run_timers(struct kbal_daemon *d)
 			/* no descriptor came free within Timeout */
 			c->f->fd_wait = 0;
 			d->acc.nfd_wait--;
-			exch_error(c, 503);
+			exch_error(d, c, 503);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 			continue;
@@ -537,14 +537,14 @@ void conn_run_timers(struct kbal_daemon *d)
 		} else if (c->phase[UP] == P_HEAD || c->f->manager_wait) {
 			/* a head, or a form's body for the manager, that did
 			 * not come whole within Timeout */
-			exch_error(c, 408);
+			exch_error(d, c, 408);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->phase[DOWN] == P_HEAD && !c->local) {
 			/* no head from the member within its timeout: 502, as
 			 * Apache 2.4's mod_proxy_http answers a read timeout */
 			member_answered(d, c, 502, 1);
-			exch_error(c, 502);
+			exch_error(d, c, 502);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->rd[MEMBER] + c->wr[CLIENT] != c->f->progress) {

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
+#include "headers.h"
 #include "exchange.h"
 #include "flows.h"
 #include "log.h"
@@ -65,6 +66,30 @@ static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsign
 	r->n++;
 }
 
+/* Which requests mod_headers' rules leave as they are, as far as the
+ * kernel is concerned. The kernel keeps a request (and passes its answer)
+ * only where its route named the connection's member (nothing changed), or
+ * where it named none and the member is its balancer's only candidate.
+ * Rules that may change such an answer, and RequestHeader rules (run on
+ * every request before the balancer sets anything), make kbald decide
+ * every request; rules that only a request without its route sees
+ * (env=BALANCER_ROUTE_CHANGED: Apache's example) make the kernel hand
+ * back the requests without the route cookie. */
+static void headers_plan(struct kbal_daemon *d)
+{
+	const unsigned resp = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+	const struct kbal_hdr_env routed = {
+		.balancer = "b", .worker_name = "w", .worker_route = "r",
+		.session_sticky = "s", .session_route = "r",
+	}, unrouted = { .balancer = "b", .worker_name = "w", .worker_route = "r",
+			.route_changed = 1 }, before = { 0 };
+
+	d->decide.every_response = kbal_headers_may_apply(d->conf, resp, &routed) ||
+				   kbal_headers_may_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN),
+							  &before);
+	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
+}
+
 int decide_init(struct kbal_daemon *d)
 {
 	const struct kbal_conf *conf = d->conf;
@@ -91,12 +116,7 @@ int decide_init(struct kbal_daemon *d)
 			rules_add(&r, conf, i);
 	memset(&d->decide, 0, sizeof(d->decide));
 	d->decide.exact = r.exact;
-	for (unsigned h = 0; h < conf->nheader; h++) {
-		if (!conf->header[h].env[0])
-			d->decide.every_response = 1;
-		else if (!strcmp(conf->header[h].env, "BALANCER_ROUTE_CHANGED"))
-			d->decide.route_cookie = 1;
-	}
+	headers_plan(d);
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
 	if (regex)

@@ -30,9 +30,11 @@ enum {
 /* what the configuration lets the kernel keep (d->decide) */
 struct kbal_decide {
 	int exact;                    /* kbal_rules decides as kbald does */
-	int route_cookie;             /* a Header rule on BALANCER_ROUTE_CHANGED */
-	int every_response;           /* an unconditional Header rule: every
-				       * response head is rewritten */
+	int route_cookie;             /* a Header rule for requests without their
+				       * route (env=BALANCER_ROUTE_CHANGED) */
+	int every_response;           /* a Header rule that may change an answer
+				       * the kernel would pass, or a RequestHeader
+				       * rule: kbald decides every request */
 	uint64_t clocks_at;           /* decide_timeouts()' next look */
 };
 

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include "conn-t.h"
 #include "daemon.h"
 #include "authcheck.h"
@@ -23,6 +24,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "headers.h"
 #include "local.h"
 #include "log.h"
 #include "logs.h"
@@ -98,11 +100,83 @@ int local_keeps(const struct kbal_conn *c)
 		f->len[UP] >= rq->head_len + (uint64_t)rq->content_length);
 }
 
+/* What the Header and RequestHeader rules of this exchange see: the
+ * variables mod_proxy_balancer sets once it has a member (none yet for
+ * RequestHeader, which httpd runs in its fixups, before the handler), the
+ * request's time (%t, %D) and head (Header echo). */
+static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int routed,
+		    char *bal, size_t cap, struct kbal_hdr_env *e)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_balancer *b;
+	const struct kbal_member *m;
+	struct timespec now;
+	uint64_t came = f->rq_start ? f->rq_start : d->loop.now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	*e = (struct kbal_hdr_env){
+		.now_us = (uint64_t)now.tv_sec * 1000000u + now.tv_nsec / 1000,
+		.request = f->buf[UP],
+		.request_len = f->msg[UP].head_len,
+	};
+	e->request_us = e->now_us - (d->loop.now - came) / 1000;
+	if (!routed)
+		return;
+	b = &d->maps.balancers[c->balancer];
+	m = &d->maps.members[c->member];
+	snprintf(bal, cap, "balancer://%s", b->name);
+	e->balancer = bal;
+	e->worker_name = m->url;
+	e->worker_route = m->route;
+	e->route_changed = c->changed;
+	if (f->route[0]) {
+		e->session_sticky = b->sticky;
+		e->session_route = f->route;
+	}
+}
+
+/* kbald's own answer with mod_headers' rules: httpd's error documents get
+ * the "always" ones only, a handler's page (2xx) both tables. resp[0..len)
+ * is replaced by a malloc'd copy; 0, or -1 (left as it was) */
+static int own_answer_headers(struct kbal_daemon *d, struct kbal_conn *c, char **resp,
+			      size_t *len, int *owned)
+{
+	const unsigned always = KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+	static char head[OUT_SIZE];
+	const char *end = memmem(*resp, *len, "\r\n\r\n", 4);
+	unsigned mask = always;
+	struct kbal_hdr_env e;
+	size_t hlen, blen;
+	char *out;
+	ssize_t n;
+
+	if (*len >= 13 && (*resp)[9] == '2')
+		mask |= KBAL_HDR_MASK(KBAL_HDR_OUT);
+	if (!end || !kbal_headers_any(d->conf, mask))
+		return 0;
+	hlen = end + 4 - *resp;
+	blen = *len - hlen;
+	hdr_env(d, c, 0, NULL, 0, &e);
+	n = kbal_headers_apply(d->conf, mask, &e, *resp, hlen, head, sizeof(head));
+	if (n < 0 || !(out = malloc(n + blen)))
+		return -1;
+	memcpy(out, head, n);
+	memcpy(out + n, *resp + hlen, blen);
+	if (*owned)
+		free(*resp);
+	*resp = out;
+	*len = n + blen;
+	*owned = 1;
+	return 0;
+}
+
 /* Answer the client ourselves (error, manager), then close. */
-void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
+void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned)
 {
 	struct kbal_first *f = c->f;
 
+	if (own_answer_headers(d, c, &resp, &len, &owned))
+		log_info("Header always: kbald's own answer does not fit once changed: sent as is");
 	c->local = 1;
 	/* its status, for the access log */
 	f->answered = len >= 12 && !memcmp(resp, "HTTP/1.", 7) ? (uint16_t)atoi(resp + 9) : 0;
@@ -117,32 +191,34 @@ void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned)
 }
 
 /* The same, and the connection goes on after it (conn.c: the next request) */
-void exch_reply_keep(struct kbal_conn *c, char *resp, size_t len, int owned)
+void exch_reply_keep(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len,
+		     int owned)
 {
-	exch_reply(c, resp, len, owned);
+	exch_reply(d, c, resp, len, owned);
 	c->fin[MEMBER] = 0;
 	c->f->local_keep = 1;
 }
 
 /* an error answer that leaves a keep-alive connection open where Apache's
  * does (403, 404) */
-void exch_error_keep(struct kbal_conn *c, unsigned status, const char *extra)
+void exch_error_keep(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
+		     const char *extra)
 {
 	int keep = local_keeps(c) && (status == 401 || status == 403 || status == 404);
 	ssize_t n = kbal_http_error_response_keep(status, keep, extra, c->f->outbuf[DOWN],
 						  OUT_SIZE);
 
 	if (n <= 0) {
-		exch_error(c, status);
+		exch_error(d, c, status);
 		return;
 	}
 	if (keep)
-		exch_reply_keep(c, c->f->outbuf[DOWN], n, 0);
+		exch_reply_keep(d, c, c->f->outbuf[DOWN], n, 0);
 	else
-		exch_reply(c, c->f->outbuf[DOWN], n, 0);
+		exch_reply(d, c, c->f->outbuf[DOWN], n, 0);
 }
 
-void exch_error(struct kbal_conn *c, unsigned status)
+void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
 {
 	ssize_t n = kbal_http_error_response(status, c->f->outbuf[DOWN], OUT_SIZE);
 
@@ -152,7 +228,7 @@ void exch_error(struct kbal_conn *c, unsigned status)
 
 		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
-	exch_reply(c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
+	exch_reply(d, c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
 }
 
 /*
@@ -348,7 +424,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
 	if (!h && rq->http_minor >= 1) {
-		exch_error(c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
+		exch_error(d, c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
 		return;
 	}
 	if (h && h->value.len < sizeof(f->host)) {
@@ -368,7 +444,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->handler = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
 							    &authz);
 		if (!f->handler)
-			exch_error_keep(c, 404, NULL);
+			exch_error_keep(d, c, 404, NULL);
 		else
 			local_answer(d, c, authz, local.sin_addr.s_addr);
 		return;
@@ -381,7 +457,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		 * balancer (balancer://NAME$1, $1 not starting with '/') */
 		if (kbal_conf_pass_target(&d->conf->pass[pass], url, rq->url.len, target,
 					  sizeof(target)) < 0) {
-			exch_error(c, 500);
+			exch_error(d, c, 500);
 			return;
 		}
 	}
@@ -418,6 +494,28 @@ static ssize_t proxy_prefix(const struct kbal_daemon *d, const struct kbal_conn 
 	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&dst, &len) || dst.sin_family != AF_INET)
 		return -1;
 	return kbal_proxy_header(v, &src, &dst, out, cap);
+}
+
+/* RequestHeader: the client's head as the rules change it, parsed again
+ * into *m (its framing is the client's: the rules may not touch it) */
+static const char *request_headers(struct kbal_daemon *d, struct kbal_conn *c,
+				   struct kbal_http_msg *m)
+{
+	static char head[BUF_SIZE];
+	struct kbal_hdr_env e;
+	char bal[KBAL_NAME_LEN + 16];
+	size_t used;
+	ssize_t n;
+
+	hdr_env(d, c, 0, bal, sizeof(bal), &e);
+	n = kbal_headers_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN), &e, c->f->buf[UP],
+			       c->f->msg[UP].head_len, head, sizeof(head));
+	if (n < 0)
+		return NULL;
+	kbal_http_init_request(m, NULL);
+	if (kbal_http_feed(m, head, 0, n, &used) != KBAL_HTTP_HEAD)
+		return NULL;
+	return head;
 }
 
 /* Connected: build the head to send (needs the member for Host). */
@@ -469,8 +567,20 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 	pp = proxy_prefix(d, c, f->outbuf[UP], OUT_SIZE);
 	if (pp < 0)
 		return -1;
-	n = kbal_http_build_request(&f->msg[UP], f->buf[UP], &rw, f->outbuf[UP] + pp,
-				    OUT_SIZE - pp);
+	if (kbal_headers_any(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN))) {
+		static struct kbal_http_msg rq;
+		const char *head = request_headers(d, c, &rq);
+
+		if (!head) {
+			log_info("RequestHeader: the request's head does not fit, or does "
+				 "not parse, once changed");
+			return -1;
+		}
+		n = kbal_http_build_request(&rq, head, &rw, f->outbuf[UP] + pp, OUT_SIZE - pp);
+	} else {
+		n = kbal_http_build_request(&f->msg[UP], f->buf[UP], &rw, f->outbuf[UP] + pp,
+					    OUT_SIZE - pp);
+	}
 	if (n < 0)
 		return -1;
 	f->out[UP] = f->outbuf[UP];
@@ -484,20 +594,33 @@ static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
 	const struct kbal_rev_set *rs = &d->rev[c->balancer];
-	char extra[1024], base[300];
+	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+	char base[300];
 	ssize_t n;
 
-	kbal_rewrite_headers(d->conf, &d->maps.members[c->member], &d->maps.balancers[c->balancer],
-			     c->changed, extra, sizeof(extra));
 	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
 	/* c->pool: the member keeps its connection; the client's closes
 	 * (it asked to) or goes on */
-	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
-				     extra[0] ? extra : NULL,
+	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base, NULL,
 				     !c->pool ? KBAL_RESP_AS_IS : c->once ? KBAL_RESP_CLOSE :
 				     KBAL_RESP_KEEP, f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;
+	if (kbal_headers_any(d->conf, mask)) {
+		/* mod_headers after mod_proxy's ProxyPassReverse, on the head
+		 * as kbald sends it */
+		static char head[OUT_SIZE];
+		char bal[KBAL_NAME_LEN + 16];
+		struct kbal_hdr_env e;
+
+		hdr_env(d, c, 1, bal, sizeof(bal), &e);
+		n = kbal_headers_apply(d->conf, mask, &e, f->outbuf[DOWN], n, head, sizeof(head));
+		if (n < 0) {
+			log_info("Header: the answer's head does not fit once changed");
+			return -1;
+		}
+		memcpy(f->outbuf[DOWN], head, n);
+	}
 	f->out[DOWN] = f->outbuf[DOWN];
 	f->out_len[DOWN] = n;
 	f->out_sent[DOWN] = 0;
@@ -551,7 +674,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			/* a request over httpd's limits gets httpd's status */
 			if (i == DOWN)
 				member_answered(d, c, 502, 0);
-			exch_error(c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
+			exch_error(d, c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
 			return;
 		}
 		if (rc == KBAL_HTTP_AGAIN) {
@@ -564,7 +687,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 
 				log_debug("a %s head larger than %d bytes: %u",
 					  i == UP ? "request" : "response", BUF_SIZE, st);
-				exch_error(c, st);
+				exch_error(d, c, st);
 			}
 			return;
 		}
@@ -625,7 +748,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			}
 			handover_keep_or_take(d, c);
 			if (exch_build_response(d, c)) {
-				exch_error(c, 502);
+				exch_error(d, c, 502);
 				return;
 			}
 			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */

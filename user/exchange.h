@@ -21,12 +21,14 @@ void first_cache_drop(void);
 
 /* kbald answers the client itself (an error, the manager page) and closes;
  * owned: resp was malloc'd and is freed with the buffers */
-void exch_reply(struct kbal_conn *c, char *resp, size_t len, int owned);
-void exch_error(struct kbal_conn *c, unsigned status);
+void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned);
+void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status);
 /* the same, leaving a keep-alive connection open where Apache's does:
  * keep_reply always, keep_error for 401, 403, 404 (when local_keeps()) */
-void exch_reply_keep(struct kbal_conn *c, char *resp, size_t len, int owned);
-void exch_error_keep(struct kbal_conn *c, unsigned status, const char *extra);
+void exch_reply_keep(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len,
+		     int owned);
+void exch_error_keep(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
+		     const char *extra);
 /* may kbald's own answer to this request leave the connection open? */
 int local_keeps(const struct kbal_conn *c);
 

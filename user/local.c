@@ -26,7 +26,7 @@ static const char *handler_name(const struct kbal_conn *c)
 
 /* An access check's answer: 0 when granted, else -1 and the 401 or 403
  * given */
-static int auth_verdict(struct kbal_conn *c, const struct kbal_authjob *j)
+static int auth_verdict(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authjob *j)
 {
 	char ip[INET_ADDRSTRLEN], extra[200];
 
@@ -38,14 +38,14 @@ static int auth_verdict(struct kbal_conn *c, const struct kbal_authjob *j)
 			log_info("%s: %s: %s (401)", handler_name(c), ip, j->why);
 		snprintf(extra, sizeof(extra), "WWW-Authenticate: Basic realm=\"%s\"\r\n",
 			 j->authz->realm);
-		exch_error_keep(c, 401, extra);
+		exch_error_keep(d, c, 401, extra);
 		return -1;
 	}
 	log_info("%s: %s%s%s%s refused by its access rules (403)", handler_name(c), ip,
 		 kbal_authz_needs_host(j->authz) ? " (" : "",
 		 kbal_authz_needs_host(j->authz) ? (j->cl.host ? j->cl.host : "no host name") : "",
 		 kbal_authz_needs_host(j->authz) ? ")" : "");
-	exch_error_keep(c, 403, NULL);
+	exch_error_keep(d, c, 403, NULL);
 	return -1;
 }
 
@@ -68,27 +68,27 @@ static int authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kb
 	if (!j) {
 		log_warn("%s: %u access checks waiting already, or no memory: 503",
 			 handler_name(c), KBAL_AUTHCHECK_QUEUE);
-		exch_error(c, 503);
+		exch_error(d, c, 503);
 		return -1;
 	}
 	if (queued) {
 		c->f->authjob = j;
 		return 1;
 	}
-	r = auth_verdict(c, j);
+	r = auth_verdict(d, c, j);
 	kbal_authjob_free(&d->auth, j);
 	return r;
 }
 
 /* a page kbald made (malloc'd), or 500 when err says it could not */
-static void exch_page(struct kbal_conn *c, int err, char *page, size_t len, int keep)
+static void exch_page(struct kbal_daemon *d, struct kbal_conn *c, int err, char *page, size_t len, int keep)
 {
 	if (err)
-		exch_error(c, 500);
+		exch_error(d, c, 500);
 	else if (keep)
-		exch_reply_keep(c, page, len, 1);
+		exch_reply_keep(d, c, page, len, 1);
 	else
-		exch_reply(c, page, len, 1);
+		exch_reply(d, c, page, len, 1);
 }
 
 /* the manager's answer: what the request changed (or why not), then the
@@ -129,7 +129,7 @@ void local_form_done(struct kbal_daemon *d, struct kbal_conn *c)
 	if (msg[0])
 		log_info("balancer-manager: %s", msg);
 	if (status != 200) {
-		exch_error(c, status);   /* Apache's error page, and the connection goes */
+		exch_error(d, c, status);   /* Apache's error page, and the connection goes */
 		return;
 	}
 	kbal_flows_flush(d);   /* the page shows this turn's flows too */
@@ -137,7 +137,7 @@ void local_form_done(struct kbal_daemon *d, struct kbal_conn *c)
 	      xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :
 	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
 				keep, &page, &len);
-	exch_page(c, err, page, len, keep);
+	exch_page(d, c, err, page, len, keep);
 }
 
 /* A request for the manager: answered once its body (a POST's fields, a
@@ -148,13 +148,13 @@ static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 
 	if (rq->chunked) {
-		exch_error(c, 411);   /* a form's body has a length */
+		exch_error(d, c, 411);   /* a form's body has a length */
 		return;
 	}
 	if (rq->content_length > 0 &&
 	    ((uint64_t)rq->content_length > BUF_SIZE - rq->head_len ||
 	     (d->conf->limit_body && (uint64_t)rq->content_length > d->conf->limit_body))) {
-		exch_error(c, 413);   /* also httpd's LimitRequestBody, which it applies
+		exch_error(d, c, 413);   /* also httpd's LimitRequestBody, which it applies
 				       * to its handlers, not to proxied requests */
 		return;
 	}
@@ -175,12 +175,12 @@ static void metrics_request(struct kbal_daemon *d, struct kbal_conn *c)
 	size_t len;
 
 	if (rq->method.len != 3 || memcmp(c->f->buf[UP] + rq->method.off, "GET", 3)) {
-		exch_error_keep(c, 405, "Allow: GET\r\n");
+		exch_error_keep(d, c, 405, "Allow: GET\r\n");
 		return;
 	}
 	kbal_flows_flush(d);
 	err = kbal_metrics_response(d, keep, &page, &len);
-	exch_page(c, err, page, len, keep);
+	exch_page(d, c, err, page, len, keep);
 }
 
 /* what kbald answers itself, once its access rules let the client in */
@@ -195,7 +195,7 @@ static void local_request(struct kbal_daemon *d, struct kbal_conn *c)
 void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_authjob *j)
 {
 	c->f->authjob = NULL;
-	if (!auth_verdict(c, j))
+	if (!auth_verdict(d, c, j))
 		local_request(d, c);
 	kbal_authjob_free(&d->auth, j);
 	if (!c->local)

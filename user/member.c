@@ -196,7 +196,7 @@ int member_retry(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (err) {
 		log_warn("connect to %s: %s", m->url, strerror(-err));
-		exch_error(c, 503);
+		exch_error(d, c, 503);
 	}
 	return err;
 }
@@ -226,7 +226,7 @@ static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->member >= 0 && (d->maps.members[c->member].status & KBAL_ST_IGNORE_ERR)) {
 		log_info("balancer://%s: member %s failed the request and ignores errors "
 			 "(status I): 503, as Apache", b->name, d->maps.members[c->member].url);
-		exch_error(c, 503);
+		exch_error(d, c, 503);
 		return 1;
 	}
 
@@ -234,7 +234,7 @@ static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	log_info("balancer://%s: %u member(s) failed the request, maxattempts %u: 503", b->name,
 		 c->f->failovers, max);
-	exch_error(c, 503);
+	exch_error(d, c, 503);
 	return 1;
 }
 
@@ -280,7 +280,7 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 			return;   /* member_wait_tick() looks again */
 		if (idx < 0) {
 			log_debug("no usable member in balancer://%s: 503", b->name);
-			exch_error(c, 503);
+			exch_error(d, c, 503);
 			return;
 		}
 		c->f->member_wait = 0;
@@ -300,7 +300,7 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		/* built now, while the head is in the buffer: the pending out
 		 * keeps the buffer from being reused until it is sent */
 		if (exch_build_request(d, c)) {
-			exch_error(c, 431);
+			exch_error(d, c, 431);
 			return;
 		}
 		int err = member_open(d, c);
@@ -313,7 +313,7 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		log_warn("connect to %s: %s", d->maps.members[idx].url, strerror(-err));
 		if (err == -EADDRNOTAVAIL) {
 			/* no local port left towards it: kbald's limit too */
-			exch_error(c, 503);
+			exch_error(d, c, 503);
 			return;
 		}
 		member_fail(d, &d->maps.members[idx]);
@@ -329,7 +329,7 @@ void member_wait_tick(struct kbal_daemon *d, struct kbal_conn *c)
 			 d->maps.balancers[c->balancer].name);
 		c->f->member_wait = 0;
 		c->f->deadline = ~0ull;
-		exch_error(c, 503);
+		exch_error(d, c, 503);
 		conn_progress(d, c);
 		return;
 	}

@@ -6,51 +6,6 @@
 #include <string.h>
 #include "rewrite.h"
 
-/* %{NAME}e of mod_headers, for the variables mod_proxy_balancer sets */
-static const char *env_value(const char *name, size_t n, const struct kbal_member *m,
-			     const struct kbal_balancer *b, const char **prefix)
-{
-	*prefix = "";
-	if (n == 21 && !strncmp(name, "BALANCER_WORKER_ROUTE", n))
-		return m->route;
-	if (n == 20 && !strncmp(name, "BALANCER_WORKER_NAME", n))
-		return m->url;
-	if (n == 13 && !strncmp(name, "BALANCER_NAME", n)) {
-		*prefix = "balancer://";
-		return b->name;
-	}
-	return "";
-}
-
-void kbal_rewrite_headers(const struct kbal_conf *conf, const struct kbal_member *m,
-			  const struct kbal_balancer *b, int route_changed, char *out, size_t len)
-{
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (unsigned h = 0; h < conf->nheader; h++) {
-		const struct kbal_conf_header *hd = &conf->header[h];
-
-		if (hd->env[0] && !(route_changed && strcmp(hd->env, "BALANCER_ROUTE_CHANGED") == 0))
-			continue;
-		o += snprintf(out + o, o < len ? len - o : 0, "%s: ", hd->name);
-		for (const char *p = hd->value; *p && o < len; p++) {
-			const char *end, *prefix, *v;
-
-			if (p[0] == '%' && p[1] == '{' && (end = strstr(p, "}e"))) {
-				v = env_value(p + 2, end - (p + 2), m, b, &prefix);
-				o += snprintf(out + o, len - o, "%s%s", prefix, v);
-				p = end + 1;
-				continue;
-			}
-			out[o++] = *p;
-		}
-		o += snprintf(out + o, o < len ? len - o : 0, "\r\n");
-	}
-	if (o >= len)
-		out[0] = '\0';
-}
-
 void kbal_rewrite_member_host(const struct kbal_member *m, char *out, size_t len)
 {
 	/* url is http://host[:port][/...] */

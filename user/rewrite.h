@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * rewrite.h - what kbald changes in the heads it passes on, as Apache's
- * mod_proxy and mod_headers do: the Set-Cookie of a changed route (Header
- * add ... env=BALANCER_ROUTE_CHANGED), the Host sent to a member, and the
- * ProxyPassReverse rules of a balancer. Pure functions of the
+ * mod_proxy does: the Host sent to a member and the ProxyPassReverse rules
+ * of a balancer (mod_headers' rules: headers.h). Pure functions of the
  * configuration and the maps; the heads themselves are built by http.c.
  */
 #ifndef KBAL_REWRITE_H
@@ -18,13 +17,6 @@ struct kbal_rev_set {          /* ProxyPassReverse rules of one balancer */
 	struct kbal_rev_rule *rules;
 	size_t n;
 };
-
-/* The configuration's Header lines for a response routed to member m of
- * balancer b, one "Name: value\r\n" each, into out ("" when none apply or
- * they do not fit): those with env=BALANCER_ROUTE_CHANGED only when the
- * route changed, %{BALANCER_WORKER_ROUTE}e and friends filled in. */
-void kbal_rewrite_headers(const struct kbal_conf *conf, const struct kbal_member *m,
-			  const struct kbal_balancer *b, int route_changed, char *out, size_t len);
 
 /* The Host a request to member m carries (ProxyPreserveHost Off): the
  * host[:port] of its URL. */

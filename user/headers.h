@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * headers.h - mod_headers: the configuration's Header and RequestHeader
+ * rules applied to a head, as httpd's do_headers_fixup() applies them.
+ *
+ * A head is a start line and "Name: value" lines, each ending in CRLF,
+ * then an empty line. RequestHeader rules (KBAL_HDR_IN) change the
+ * client's request before kbald builds what it sends (mod_proxy adds
+ * X-Forwarded-* after them, as httpd's handler does after its fixups);
+ * Header rules change a response: "onsuccess" ones (KBAL_HDR_OUT) the
+ * headers the response came with, "always" ones (KBAL_HDR_ALWAYS) a
+ * table of their own, sent before them, as httpd's err_headers_out.
+ * kbald's own error answers get the "always" rules only, as httpd's error
+ * documents. Connection and Keep-Alive are the server's (httpd's core
+ * writes them after mod_headers): no rule sees or changes them.
+ */
+#ifndef KBAL_HEADERS_H
+#define KBAL_HEADERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "conf.h"
+
+/* what a rule's env= condition and %{VAR}e see: the variables httpd's
+ * mod_proxy_balancer sets for a request it routes (NULL: not set) */
+struct kbal_hdr_env {
+	const char *balancer;         /* BALANCER_NAME, "balancer://..." */
+	const char *worker_name;      /* BALANCER_WORKER_NAME */
+	const char *worker_route;     /* BALANCER_WORKER_ROUTE */
+	const char *session_sticky;   /* BALANCER_SESSION_STICKY: the request */
+	const char *session_route;    /* BALANCER_SESSION_ROUTE:  named a route */
+	int route_changed;            /* BALANCER_ROUTE_CHANGED */
+	uint64_t request_us;          /* %t: when the request came, µs since 1970 */
+	uint64_t now_us;              /* %D: now - request_us */
+	const char *request;          /* echo: the client's request head */
+	size_t request_len;
+};
+
+/* Apply the rules of the tables in mask (1u << enum kbal_header_table)
+ * to head[0..len) (up to and with its empty line); the new head into
+ * out. Its length, or -1 when it does not fit outlen or has more lines
+ * than kbald keeps track of. */
+ssize_t kbal_headers_apply(const struct kbal_conf *conf, unsigned mask,
+			   const struct kbal_hdr_env *env, const char *head, size_t len,
+			   char *out, size_t outlen);
+
+/* Does conf have a rule of a table in mask? */
+int kbal_headers_any(const struct kbal_conf *conf, unsigned mask);
+
+/* Could a rule of a table in mask change a head whose variables are env's
+ * (its env= condition true or absent)? kbald's decision which requests
+ * and answers the kernel may carry unchanged rests on it. */
+int kbal_headers_may_apply(const struct kbal_conf *conf, unsigned mask,
+			   const struct kbal_hdr_env *env);
+
+#define KBAL_HDR_MASK(t) (1u << (t))
+
+#endif /* KBAL_HEADERS_H */
