@@ -84,6 +84,10 @@ enum kbal_balancer_flags {
 				       * connection's later requests otherwise:
 				       * those connections take sockmap, framed
 				       * (the packet path frames no request) */
+	KBAL_BF_WORKER = 1u << 6,     /* not a balancer: mod_proxy's plain worker
+				       * (ProxyPass PATH http://HOST:PORT/...),
+				       * its one member; no BALANCER_* variables,
+				       * not on the balancer-manager */
 };
 
 /* kbal_meta[0]: what wrote these maps. */

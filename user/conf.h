@@ -76,6 +76,13 @@ enum kbal_hc_method {
 
 #define KBAL_FAILONSTATUS_MAX 16
 
+/* how logs and warnings name a balancer: "balancer://" and its name, or a
+ * plain worker's URL (KBAL_BF_WORKER) as it is */
+static inline const char *kbal_bal_scheme(unsigned flags)
+{
+	return flags & KBAL_BF_WORKER ? "" : "balancer://";
+}
+
 struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
 	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */

@@ -89,9 +89,10 @@ static void check_rules(struct conf_parser *p)
 		if (b->exclude || b->regex)
 			continue;
 		if ((b->path[pl - 1] == '/') != (tl && b->target[tl - 1] == '/'))
-			conf_pwarn(p, b->line, "ProxyPass %s balancer://%s%s: only one of them ends "
+			conf_pwarn(p, b->line, "ProxyPass %s %s%s%s: only one of them ends "
 				   "with '/', so members get paths with a slash missing or doubled",
-				   b->path, c->balancers[b->balancer].name, b->target);
+				   b->path, kbal_bal_scheme(c->balancers[b->balancer].flags),
+				   c->balancers[b->balancer].name, b->target);
 	}
 	for (unsigned i = 0; i < c->nlocation; i++) {
 		const struct kbal_conf_location *l = &c->location[i];
@@ -125,10 +126,10 @@ static void check_rules(struct conf_parser *p)
 			if (!kbal_conf_packet_alike(c, i, v, &why))
 				break;
 		if (why)
-			conf_pwarn(p, b->line, "balancer://%s: KbalSplice packet joins no keep-alive "
+			conf_pwarn(p, b->line, "%s%s: KbalSplice packet joins no keep-alive "
 				   "connection of it%s: %s, and the packet path frames no request; "
 				   "they take the sockmap path, which decides each request",
-				   b->name, c->nvhost ? " on some of its addresses" : "", why);
+				   kbal_bal_scheme(b->flags), b->name, c->nvhost ? " on some of its addresses" : "", why);
 	}
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];

@@ -598,15 +598,74 @@ static int kw_proxyset(struct conf_parser *p, int argc, char **argv)
 	return 0;
 }
 
+/* "http://HOST[:PORT][/PATH]" (mod_proxy's plain worker): the index of the
+ * one-member balancer kbal keeps it as (KBAL_BF_WORKER), named by its
+ * scheme, host and port, created on first use and shared by the rules
+ * naming the same one, as httpd shares a worker. *path gets "/PATH" or "".
+ * *made: 1 when this call made it (its parameters are this rule's). */
+static int worker_ref(struct conf_parser *p, const char *what, const char *url,
+		      const char **path, int *made)
+{
+	struct kbal_conf *c = p->conf;
+	struct kbal_conf_balancer *b;
+	const char *h = url + strcspn(url, ":") + 3;
+	size_t n = h + strcspn(h, "/$") - url;
+	char name[KBAL_NAME_LEN];
+	unsigned i, total = 0;
+
+	*made = 0;
+	if (n >= sizeof(name))
+		return perr(p, "%s %s: a worker URL has at most %d characters before its path",
+			    what, url, KBAL_NAME_LEN - 1);
+	memcpy(name, url, n);
+	name[n] = '\0';
+	*path = url + n;
+	for (i = 0; i < c->nbalancers; i++)
+		if ((c->balancers[i].flags & KBAL_BF_WORKER) &&
+		    !strcasecmp(c->balancers[i].name, name))
+			return i;
+	if (c->nbalancers == KBAL_MAX_BALANCERS)
+		return perr(p, "too many balancers and workers (at most %d)", KBAL_MAX_BALANCERS);
+	for (unsigned k = 0; k < c->nbalancers; k++)
+		total += c->balancers[k].nmembers;
+	if (total == KBAL_MAX_MEMBERS)
+		return perr(p, "too many members and workers (at most %d)", KBAL_MAX_MEMBERS);
+	b = &c->balancers[i];
+	memset(b, 0, sizeof(*b));
+	if (member_url(p, &b->members[0], name, 0))
+		return -1;
+	memcpy(b->name, name, n);
+	b->lbmethod = KBAL_LB_BYREQUESTS;
+	b->max_attempts = -1;
+	/* a worker in error answers 503 until its retry= ends: httpd's
+	 * forcerecovery is the balancer's, not a worker's */
+	b->flags = KBAL_BF_WORKER | KBAL_BF_NO_RECOVERY;
+	b->nmembers = 1;
+	b->line = p->line;
+	c->nbalancers++;
+	*made = 1;
+	return i;
+}
+
+static int is_worker_url(const char *s)
+{
+	return !strncasecmp(s, "http://", 7);
+}
+
 /* the balancer of a rule's URL; with regex, its name ends at a '$' too */
 static int proxy_url_at(struct conf_parser *p, const char *what, const char *url,
 			const char **target, int regex)
 {
+	int made;
+
 	if (is_balancer_url(url))
 		return balancer_ref_at(p, url, target, regex ? "/$" : "/");
+	if (is_worker_url(url))
+		return worker_ref(p, what, url, target, &made);
+	if (!strncasecmp(url, "https://", 8))
+		return perr(p, "%s %s: https needs TLS, which kbal does not have", what, url);
 	if (strstr(url, "://"))
-		return perr(p, "%s to a single URL is not supported yet; use a balancer "
-			    "(balancer://NAME/)", what);
+		return perr(p, "%s %s: only balancer:// and http:// URLs are supported", what, url);
 	if (url[0] == '/' && p->ctx == C_LOCATION)
 		return perr(p, "%s %s: inside <Location> the path is the <Location>'s; give only "
 			    "the URL", what, url);
@@ -676,12 +735,29 @@ static int add_pass(struct conf_parser *p, int argc, char **argv, int regex)
 		r->exclude = 1;
 		r->balancer = -1;
 	} else {
-		if ((r->balancer = proxy_url_at(p, what, url, &target, regex)) < 0 ||
+		int made = 0, worker = is_worker_url(url);
+
+		r->balancer = worker ? worker_ref(p, what, url, &target, &made) :
+			      proxy_url_at(p, what, url, &target, regex);
+		if (r->balancer < 0 ||
 		    conf_copy(p, r->target, sizeof(r->target), target, regex ? "ProxyPassMatch "
 			      "target" : "ProxyPass target"))
 			return -1;
+		p->ctimeout_set = 0;
 		for (; i < argc; i++) {
-			if (strchr(argv[i], '=')) {
+			if (strchr(argv[i], '=') && worker && !made) {
+				/* httpd: "Ignoring parameter ... because of worker sharing" */
+				conf_pwarn(p, p->line, "%s %s: ignoring %s: the worker %s has its "
+					   "parameters from %s", what, path, argv[i],
+					   c->balancers[r->balancer].name,
+					   conf_at(p, c->balancers[r->balancer].line));
+			} else if (strchr(argv[i], '=') && worker) {
+				/* a worker's: those of BalancerMember */
+				if (conf_apply_param(p, member_params, ARRAY_SIZE(member_params),
+						     &c->balancers[r->balancer].members[0], what,
+						     argv[i]))
+					return -1;
+			} else if (strchr(argv[i], '=')) {
 				/* as in httpd, they set the balancer's parameters */
 				if (conf_apply_param(p, balancer_params, ARRAY_SIZE(balancer_params),
 						     &c->balancers[r->balancer], what, argv[i]))

@@ -82,11 +82,16 @@ static void headers_plan(struct kbal_daemon *d)
 		.balancer = "b", .worker_name = "w", .worker_route = "r",
 		.session_sticky = "s", .session_route = "r",
 	}, unrouted = { .balancer = "b", .worker_name = "w", .worker_route = "r",
-			.route_changed = 1 }, before = { 0 };
+			.route_changed = 1 }, none = { 0 };
+	int workers = 0;
 
+	for (unsigned b = 0; b < d->conf->nbalancers; b++)
+		workers |= !!(d->conf->balancers[b].flags & KBAL_BF_WORKER);
+	/* a plain worker's answers see no variable at all */
 	d->decide.every_response = kbal_headers_may_apply(d->conf, resp, &routed) ||
+				   (workers && kbal_headers_may_apply(d->conf, resp, &none)) ||
 				   kbal_headers_may_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN),
-							  &before);
+							  &none);
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
 }
 

@@ -120,8 +120,8 @@ static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int 
 		.request_len = f->msg[UP].head_len,
 	};
 	e->request_us = e->now_us - (d->loop.now - came) / 1000;
-	if (!routed)
-		return;
+	if (!routed || (d->maps.balancers[c->balancer].flags & KBAL_BF_WORKER))
+		return;   /* a plain worker sets no BALANCER_* variable */
 	b = &d->maps.balancers[c->balancer];
 	m = &d->maps.members[c->member];
 	snprintf(bal, cap, "balancer://%s", b->name);

@@ -178,10 +178,12 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 	}
 	flows_by_member(m, flows);
 	fputs("{\"balancers\":[", f);
-	for (unsigned b = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
+	for (unsigned b = 0, shown = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
 		const struct kbal_balancer *bal = &m->balancers[b];
 
-		fprintf(f, "%s{\"name\":", b ? "," : "");
+		if (bal->flags & KBAL_BF_WORKER)
+			continue;      /* a plain worker: not a balancer, as httpd's page */
+		fprintf(f, "%s{\"name\":", shown++ ? "," : "");
 		json_str(f, bal->name);
 		fprintf(f, ",\"lbmethod\":\"%s\",\"stickysession\":", lbm[bal->lbmethod % 3]);
 		json_str(f, bal->sticky);
@@ -321,6 +323,8 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 	for (unsigned b = 0; b < m->meta->nbalancers && b < KBAL_MAX_BALANCERS; b++) {
 		const struct kbal_balancer *bal = &m->balancers[b];
 
+		if (bal->flags & KBAL_BF_WORKER)
+			continue;
 		fputs("    <httpd:balancer>\n      <httpd:name>balancer://", f);
 		html_escape(f, bal->name);
 		fputs("</httpd:name>\n", f);
@@ -438,6 +442,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 	for (unsigned b = 0; b < nb && b < KBAL_MAX_BALANCERS; b++) {
 		const struct kbal_balancer *bal = &m->balancers[b];
 
+		if (bal->flags & KBAL_BF_WORKER)
+			continue;
 		/* Apache's link (scripts read the nonce from it) */
 		fputs("<hr />\n<h3>LoadBalancer Status for <a href=\"", f);
 		html_escape(f, action);

@@ -304,7 +304,7 @@ int kbal_manager_apply(struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN]
 	*xml = get(fs, "xml") != NULL;
 	b = get(fs, "b");
 	for (unsigned i = 0; b && i < m->meta->nbalancers && i < KBAL_MAX_BALANCERS; i++)
-		if (!strcmp(m->balancers[i].name, b))
+		if (!strcmp(m->balancers[i].name, b) && !(m->balancers[i].flags & KBAL_BF_WORKER))
 			bi = i;
 	if (bi < 0) {
 		if (b || get(fs, "w") || (int)fs->n > *xml + *json)

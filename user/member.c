@@ -224,15 +224,16 @@ static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
 	uint32_t max = __atomic_load_n(&b->max_attempts, __ATOMIC_ACQUIRE);
 
 	if (c->member >= 0 && (d->maps.members[c->member].status & KBAL_ST_IGNORE_ERR)) {
-		log_info("balancer://%s: member %s failed the request and ignores errors "
-			 "(status I): 503, as Apache", b->name, d->maps.members[c->member].url);
+		log_info("%s%s: member %s failed the request and ignores errors "
+			 "(status I): 503, as Apache", kbal_bal_scheme(b->flags), b->name, d->maps.members[c->member].url);
 		exch_error(d, c, 503);
 		return 1;
 	}
 
 	if (++c->f->failovers <= max)
 		return 0;
-	log_info("balancer://%s: %u member(s) failed the request, maxattempts %u: 503", b->name,
+	log_info("%s%s: %u member(s) failed the request, maxattempts %u: 503",
+		 kbal_bal_scheme(b->flags), b->name,
 		 c->f->failovers, max);
 	exch_error(d, c, 503);
 	return 1;
@@ -258,7 +259,8 @@ static int member_wait(struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (c->f->member_wait || !ms)
 		return 0;
-	log_debug("no usable member in balancer://%s: waiting up to %u ms", b->name, ms);
+	log_debug("no usable member in %s%s: waiting up to %u ms", kbal_bal_scheme(b->flags),
+		  b->name, ms);
 	c->f->member_wait = 1;
 	c->f->deadline = d->loop.now + (uint64_t)ms * 1000000ull;
 	return 1;
@@ -279,7 +281,8 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		if (idx == -1 && (c->f->member_wait || member_wait(d, c)))
 			return;   /* member_wait_tick() looks again */
 		if (idx < 0) {
-			log_debug("no usable member in balancer://%s: 503", b->name);
+			log_debug("no usable member in %s%s: 503", kbal_bal_scheme(b->flags),
+				  b->name);
 			exch_error(d, c, 503);
 			return;
 		}
@@ -325,7 +328,8 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 void member_wait_tick(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	if (d->loop.now >= c->f->deadline) {
-		log_info("balancer://%s: no usable member within its timeout=: 503",
+		log_info("%s%s: no usable member within its timeout=: 503",
+			 kbal_bal_scheme(d->maps.balancers[c->balancer].flags),
 			 d->maps.balancers[c->balancer].name);
 		c->f->member_wait = 0;
 		c->f->deadline = ~0ull;

@@ -466,8 +466,11 @@ UNIT_TEST(conf_proxypass)
 		   "t.conf:5: ProxyPass /x: balancer://nope is not defined (no BalancerMember for it)");
 	expect_err(HEAD TAIL "ProxyPassReverse / balancer://nope/\n",
 		   "t.conf:6: ProxyPassReverse /: balancer://nope is not defined (no BalancerMember for it)");
-	expect_err(HEAD "ProxyPass / http://127.0.0.1:9001/\n",
-		   "t.conf:5: ProxyPass to a single URL is not supported yet; use a balancer (balancer://NAME/)");
+	expect_err(HEAD "ProxyPass / https://127.0.0.1:9001/\n",
+		   "t.conf:5: ProxyPass https://127.0.0.1:9001/: https needs TLS, which kbal does not have");
+	expect_err(HEAD "ProxyPass / ftp://127.0.0.1:9001/\n",
+		   "t.conf:5: ProxyPass ftp://127.0.0.1:9001/: only balancer:// and http:// URLs are "
+		   "supported");
 	expect_err(HEAD "ProxyPass /x\n", "t.conf:5: ProxyPass needs a path and a URL (or !)");
 	expect_err(HEAD "ProxyPass x balancer://c/\n", "t.conf:5: ProxyPass x: the path must start with '/'");
 	expect_err(HEAD "ProxyPass /x ! timeout=1\n", "t.conf:5: ProxyPass /x !: takes no parameters");
@@ -1111,4 +1114,49 @@ UNIT_TEST(conf_health_checks)
 	done(r);
 	expect_err(HEAD "ProxyHCTemplate t hcmethod=GET route=9\n",
 		   "t.conf:5: ProxyHCTemplate t: route=9: only hc* parameters");
+}
+
+UNIT_TEST(conf_plain_worker)
+{
+	/* ProxyPass to a plain http:// URL: mod_proxy's worker, kept as a
+	 * one-member balancer named by its URL, shared by the rules naming
+	 * the same scheme, host and port; its parameters are a member's, those
+	 * of a later rule that shares it ignored with a warning, as httpd */
+	struct run *r = run("Listen 8080\n"
+			    "ProxyPass /app http://127.0.0.1:9001/app retry=5 connectiontimeout=2\n"
+			    "ProxyPass /x http://127.0.0.1:9001/y/ retry=7\n"          /* 3 */
+			    "ProxyPassReverse /app http://127.0.0.1:9001/app\n"
+			    "ProxyPassMatch ^/m/(.*)$ http://127.0.0.1:9002/n/$1\n"
+			    "ProxyPass / http://127.0.0.1:9002\n");
+	const struct kbal_conf_balancer *w;
+
+	if (!ASSERT_EQ(r->rc, 0, r->err))
+		goto out;
+	ASSERT_EQ(r->c->nbalancers, 2, "two workers: one per scheme, host and port");
+	w = &r->c->balancers[0];
+	ASSERT_STREQ(w->name, "http://127.0.0.1:9001", "named by its URL");
+	ASSERT_EQ(!!(w->flags & KBAL_BF_WORKER), 1, "a worker, not a balancer");
+	ASSERT_EQ(!!(w->flags & KBAL_BF_NO_RECOVERY), 1, "no forcerecovery: 503 until retry=");
+	ASSERT_EQ(w->nmembers, 1, "its one member");
+	ASSERT_STREQ(w->members[0].url, "http://127.0.0.1:9001", "the member's URL");
+	ASSERT_EQ(w->members[0].retry_sec, 5, "the first rule's retry=");
+	ASSERT_EQ(w->members[0].connect_timeout_ms, 2000, "connectiontimeout=");
+	ASSERT_EQ(r->c->pass[0].balancer, 0, "/app on it");
+	ASSERT_STREQ(r->c->pass[0].target, "/app", "its path");
+	ASSERT_EQ(r->c->pass[1].balancer, 0, "/x shares it");
+	ASSERT_STREQ(r->c->pass[1].target, "/y/", "with a path of its own");
+	ASSERT_EQ(r->c->reverse[0].balancer, 0, "ProxyPassReverse to the same worker");
+	ASSERT_STREQ(r->c->pass[2].target, "/n/$1", "ProxyPassMatch's $1 after the path");
+	ASSERT_EQ(r->c->pass[3].balancer, 1, "another port, another worker");
+	ASSERT_STREQ(r->c->pass[3].target, "", "no path");
+	ASSERT_STREQ(r->warn, "t.conf:3: ProxyPass /x: ignoring retry=7: the worker "
+		     "http://127.0.0.1:9001 has its parameters from line 2\n"
+		     "t.conf:3: ProxyPass /x http://127.0.0.1:9001/y/: only one of them ends with "
+		     "'/', so members get paths with a slash missing or doubled\n"
+		     "t.conf:6: ProxyPass / http://127.0.0.1:9002: only one of them ends with '/', "
+		     "so members get paths with a slash missing or doubled\n", "warnings");
+out:
+	done(r);
+	expect_err("Listen 8080\nProxyPass / http://127.0.0.1:9001/ lbmethod=bytraffic\n",
+		   "t.conf:2: ProxyPass lbmethod=bytraffic: unknown ProxyPass parameter 'lbmethod'");
 }

@@ -63,9 +63,9 @@ UNIT_TEST(ppm_errors_name_the_line)
 		   "t.conf:8: ProxyPassMatch ^/a: nocanon is not supported by kbal with a regex");
 	expect_err(HEAD "ProxyPassMatch ^/a balancer://a/ noquery\n",
 		   "t.conf:8: ProxyPassMatch ^/a: noquery is not supported by kbal");
-	expect_err(HEAD "ProxyPassMatch ^/a http://127.0.0.1:9001/\n",
-		   "t.conf:8: ProxyPassMatch to a single URL is not supported yet; use a balancer "
-		   "(balancer://NAME/)");
+	expect_err(HEAD "ProxyPassMatch ^/a https://127.0.0.1:9001/\n",
+		   "t.conf:8: ProxyPassMatch https://127.0.0.1:9001/: https needs TLS, which kbal does "
+		   "not have");
 	expect_err(HEAD "ProxyPassMatch ^/(.*) balancer://a\\$1/\n",
 		   "t.conf:8: balancer://a\\$1/: bad character '\\' in the balancer name");
 	expect_err(HEAD "<Location /x>\nProxyPassMatch balancer://a/\n</Location>\n",
