@@ -174,6 +174,14 @@ enum kbal_header_action {           /* mod_headers' actions (headers.h) */
 	KBAL_HEADER_EDIT_ALL,             /* edit*: every match */
 };
 
+enum kbal_via {                     /* ProxyVia */
+	KBAL_VIA_OFF = 0,                 /* the default: Via passed on as it is */
+	KBAL_VIA_ON,                      /* "1.1 NAME[:PORT]" merged into requests' and
+					   * added to answers' */
+	KBAL_VIA_FULL,                    /* the same, with " (kbal)" */
+	KBAL_VIA_BLOCK,                   /* requests' Via lines dropped */
+};
+
 enum kbal_header_table {
 	KBAL_HDR_OUT = 0,                 /* Header [onsuccess]: the answer's headers */
 	KBAL_HDR_ALWAYS,                  /* Header always: httpd's err_headers_out */
@@ -273,6 +281,8 @@ struct kbal_conf {
 	unsigned nheader;
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
 	int preserve_host;                /* ProxyPreserveHost On */
+	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
+	unsigned via;                     /* ProxyVia: enum kbal_via */
 	char server_name[128];            /* ServerName, else gethostname() */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
 	int balancer_persist;             /* BalancerPersist On: run-time changes kept

@@ -489,6 +489,8 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		*why = "each request's Host is rewritten (no ProxyPreserveHost On)";
 	else if (c->nheader)
 		*why = "Header changes answers";
+	else if (c->via != KBAL_VIA_OFF)
+		*why = "ProxyVia changes every request";
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = "ProxyPassReverse rewrites answers";

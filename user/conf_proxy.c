@@ -453,6 +453,33 @@ static int kw_preservehost(struct conf_parser *p, UNUSED int argc, char **argv)
 	return conf_parse_onoff(p, "ProxyPreserveHost", argv[1], &p->conf->preserve_host);
 }
 
+/* ProxyAddHeaders On|Off: X-Forwarded-For, -Host, -Server (default On) */
+static int kw_addheaders(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	int on;
+
+	if (conf_parse_onoff(p, "ProxyAddHeaders", argv[1], &on))
+		return -1;
+	p->conf->no_xfwd = !on;
+	return 0;
+}
+
+/* ProxyVia Off|On|Full|Block, as mod_proxy's set_via_opt() */
+static int kw_via(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	static const char *const opt[] = {
+		[KBAL_VIA_OFF] = "Off", [KBAL_VIA_ON] = "On", [KBAL_VIA_FULL] = "Full",
+		[KBAL_VIA_BLOCK] = "Block",
+	};
+
+	for (unsigned i = 0; i < ARRAY_SIZE(opt); i++)
+		if (!strcasecmp(argv[1], opt[i])) {
+			p->conf->via = i;
+			return 0;
+		}
+	return perr(p, "ProxyVia accepts one of 'Off', 'On', 'Full' or 'Block'");
+}
+
 void kbal_conf_member_defaults(struct kbal_conf_member *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -843,5 +870,7 @@ const struct conf_keyword conf_kw_proxy[] = {
 	{ "ProxyPassReverse",  C_SERVER | C_LOCATION, 1, 2,             kw_reverse },
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER,              1, 1,             kw_preservehost },
+	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },
+	{ "ProxyVia",          C_SERVER,              1, 1,             kw_via },
 	{ NULL }
 };

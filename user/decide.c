@@ -91,7 +91,8 @@ static void headers_plan(struct kbal_daemon *d)
 	d->decide.every_response = kbal_headers_may_apply(d->conf, resp, &routed) ||
 				   (workers && kbal_headers_may_apply(d->conf, resp, &none)) ||
 				   kbal_headers_may_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN),
-							  &none);
+							  &none) ||
+				   d->conf->via != KBAL_VIA_OFF;   /* every head changed */
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
 }
 

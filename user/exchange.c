@@ -518,6 +518,38 @@ static const char *request_headers(struct kbal_daemon *d, struct kbal_conn *c,
 	return head;
 }
 
+/* ProxyVia On|Full: "1.1 NAME[:PORT] [(kbal)]" as mod_proxy writes it: the
+ * request's version, the server's ServerName (httpd's canonical name is
+ * not the client's Host), the port the client reached unless 80 (its
+ * Host's, else the listener's). NULL under Off and Block. */
+static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
+			     size_t cap)
+{
+	const struct kbal_first *f = c->f;
+	const char *name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
+			   d->conf->vhost[f->vhost].server_name : d->conf->server_name;
+	const char *colon = f->host[0] != '[' ? strrchr(f->host, ':') : NULL;
+	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
+	size_t nlen = strcspn(name, ":");
+
+	if (d->conf->via != KBAL_VIA_ON && d->conf->via != KBAL_VIA_FULL)
+		return NULL;
+	if (!port) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+
+		if (!getsockname(c->fd[CLIENT], (struct sockaddr *)&sa, &len))
+			port = ntohs(sa.sin_port);
+	}
+	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].http_major, f->msg[UP].http_minor,
+		 (int)nlen, name);
+	if (port && port != 80)
+		snprintf(out + strlen(out), cap - strlen(out), ":%u", port);
+	if (d->conf->via == KBAL_VIA_FULL)
+		snprintf(out + strlen(out), cap - strlen(out), " (kbal)");
+	return out;
+}
+
 /* Connected: build the head to send (needs the member for Host). */
 int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -531,8 +563,13 @@ int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.server_name = d->conf->server_name,
 		.keep_alive = c->pool,
 		.close = c->last && !c->pool,
+		.no_xfwd = d->conf->no_xfwd,
+		.via_block = d->conf->via == KBAL_VIA_BLOCK,
 	};
+	char via[KBAL_NAME_LEN + 160];
 	ssize_t n, pp;
+
+	rw.via = via_value(d, c, via, sizeof(via));
 
 	if (!d->conf->preserve_host) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
@@ -595,13 +632,19 @@ static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_first *f = c->f;
 	const struct kbal_rev_set *rs = &d->rev[c->balancer];
 	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
-	char base[300];
+	char base[300], via[KBAL_NAME_LEN + 160], line[KBAL_NAME_LEN + 170];
 	ssize_t n;
+
+	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
+	if (via_value(d, c, via, sizeof(via)))
+		snprintf(line, sizeof(line), "Via: %s\r\n", via);
 
 	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
 	/* c->pool: the member keeps its connection; the client's closes
 	 * (it asked to) or goes on */
-	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base, NULL,
+	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
+				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
+				     line : NULL,
 				     !c->pool ? KBAL_RESP_AS_IS : c->once ? KBAL_RESP_CLOSE :
 				     KBAL_RESP_KEEP, f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)

@@ -634,15 +634,16 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 {
 	const struct kbal_http_header *host = kbal_http_find(m, base, "Host");
 	struct obuf b = { out, 0, outlen, 0 };
-	struct xfwd xf[3] = {
-		{ "X-Forwarded-For", rw->client_ip },
-		{ "X-Forwarded-Host", host ? base + host->value.off : NULL },
-		{ "X-Forwarded-Server", rw->server_name },
+	struct xfwd xf[4] = {
+		{ "X-Forwarded-For", rw->no_xfwd ? NULL : rw->client_ip },
+		{ "X-Forwarded-Host", host && !rw->no_xfwd ? base + host->value.off : NULL },
+		{ "X-Forwarded-Server", rw->no_xfwd ? NULL : rw->server_name },
+		{ "Via", rw->via },
 	};
 	char version[32];
 	unsigned i, j, k;
 
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < 4; k++)
 		if (xf[k].add)
 			xf[k].addlen = k == 1 ? host->value.len : strlen(xf[k].add);
 
@@ -682,10 +683,12 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 			put(&b, "\r\n", 2);
 			continue;
 		}
-		for (k = 0; k < 3; k++)
+		if (rw->via_block && name_is(base, h, "Via"))
+			continue;
+		for (k = 0; k < 4; k++)
 			if (xf[k].add && name_is(base, h, xf[k].name))
 				break;
-		if (k == 3) {
+		if (k == 4) {
 			put_header(&b, base, h);
 			continue;
 		}
@@ -703,7 +706,7 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		put(&b, xf[k].add, xf[k].addlen);
 		put(&b, "\r\n", 2);
 	}
-	for (k = 0; k < 3; k++) {
+	for (k = 0; k < 4; k++) {
 		if (!xf[k].add || xf[k].seen)
 			continue;
 		put_str(&b, xf[k].name);

@@ -170,6 +170,9 @@ struct kbal_req_rewrite {
 	                            * "Connection: close": the connection's last
 	                            * request (MaxKeepAliveRequests) on a member
 	                            * connection of its own, which ends with it */
+	int no_xfwd;               /* ProxyAddHeaders Off: no X-Forwarded-* */
+	const char *via;           /* ProxyVia On|Full: merged into Via, NULL none */
+	int via_block;             /* ProxyVia Block: the client's Via lines dropped */
 };
 
 /*

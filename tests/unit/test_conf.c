@@ -1160,3 +1160,22 @@ out:
 	expect_err("Listen 8080\nProxyPass / http://127.0.0.1:9001/ lbmethod=bytraffic\n",
 		   "t.conf:2: ProxyPass lbmethod=bytraffic: unknown ProxyPass parameter 'lbmethod'");
 }
+
+UNIT_TEST(conf_via_and_add_headers)
+{
+	struct run *r = run(HEAD TAIL "ProxyVia full\nProxyAddHeaders Off\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->via, KBAL_VIA_FULL, "ProxyVia Full, any case");
+		ASSERT_EQ(r->c->no_xfwd, 1, "ProxyAddHeaders Off");
+	}
+	done(r);
+	r = run(HEAD TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->via == KBAL_VIA_OFF && !r->c->no_xfwd, 1, "httpd's defaults");
+	done(r);
+	expect_err(HEAD "ProxyVia Maybe\n",
+		   "t.conf:5: ProxyVia accepts one of 'Off', 'On', 'Full' or 'Block'");
+	expect_err(HEAD "ProxyAddHeaders Sometimes\n",
+		   "t.conf:5: ProxyAddHeaders: must be On or Off");
+}
