@@ -30,7 +30,8 @@ enum {
 	HDR_CL,
 	HDR_COOKIE,
 	HDR_TE,
-	HDR_REWRITTEN,                 /* Location, Content-Location, URI */
+	HDR_REWRITTEN,                 /* Location, Content-Location, URI, Destination:
+					 * mod_proxy_http maps them (ProxyPassReverse) */
 	HDR_CONN,                      /* a response's Connection */
 	HDR_REFUSED,                   /* a request kbald must see */
 };
@@ -254,7 +255,8 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 		return HDR_OTHER;
 	}
 	if (name_is(b, off, len, "location", 8) || name_is(b, off, len, "uri", 3) ||
-	    name_is(b, off, len, "content-location", 16))
+	    name_is(b, off, len, "content-location", 16) ||
+	    name_is(b, off, len, "destination", 11))
 		return HDR_REWRITTEN;
 	if (name_is(b, off, len, "connection", 10))
 		return HDR_CONN;

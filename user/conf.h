@@ -19,6 +19,7 @@
 
 #define KBAL_CONF_MAX_LISTEN   16
 #define KBAL_CONF_MAX_PASS     64
+#define KBAL_CONF_MAX_COOKIE_MAP 16
 #define KBAL_CONF_MAX_LOCATION 32
 #define KBAL_CONF_MAX_VHOST    16
 #define KBAL_CONF_VHOST_ADDRS  8
@@ -144,6 +145,16 @@ struct kbal_conf_reverse {
 	char path[KBAL_CONF_PATH_LEN];
 	int balancer;
 	char target[KBAL_CONF_PATH_LEN];
+	int line;
+};
+
+/* ProxyPassReverseCookiePath / -Domain INTERNAL PUBLIC: a Set-Cookie's
+ * path= (domain=) that starts with INTERNAL (case-insensitive for a
+ * domain) is replaced, whole, by PUBLIC, as httpd's
+ * ap_proxy_cookie_reverse_map() */
+struct kbal_conf_cookie_map {
+	char fake[KBAL_CONF_PATH_LEN];    /* the member's: INTERNAL */
+	char real[KBAL_CONF_PATH_LEN];    /* the client's: PUBLIC */
 	int line;
 };
 
@@ -280,6 +291,9 @@ struct kbal_conf {
 	struct kbal_conf_vhost vhost[KBAL_CONF_MAX_VHOST];
 	unsigned nheader;
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
+	unsigned ncookie_path, ncookie_domain;
+	struct kbal_conf_cookie_map cookie_path[KBAL_CONF_MAX_COOKIE_MAP];
+	struct kbal_conf_cookie_map cookie_domain[KBAL_CONF_MAX_COOKIE_MAP];
 	int preserve_host;                /* ProxyPreserveHost On */
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
 	unsigned via;                     /* ProxyVia: enum kbal_via */

@@ -491,6 +491,8 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		*why = "Header changes answers";
 	else if (c->via != KBAL_VIA_OFF)
 		*why = "ProxyVia changes every request";
+	else if (c->ncookie_path || c->ncookie_domain)
+		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = "ProxyPassReverse rewrites answers";

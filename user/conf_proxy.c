@@ -453,6 +453,42 @@ static int kw_preservehost(struct conf_parser *p, UNUSED int argc, char **argv)
 	return conf_parse_onoff(p, "ProxyPreserveHost", argv[1], &p->conf->preserve_host);
 }
 
+/* ProxyPassReverseCookiePath|Domain INTERNAL PUBLIC, as mod_proxy's
+ * cookie_path() and cookie_domain() */
+static int cookie_map(struct conf_parser *p, int argc, char **argv, const char *what,
+		      struct kbal_conf_cookie_map *maps, unsigned *n)
+{
+	struct kbal_conf_cookie_map *m = &maps[*n];
+
+	if (argc == 4 && !strcasecmp(argv[3], "interpolate"))
+		return perr(p, "%s: interpolate is not supported by kbal (no environment "
+			    "variables)", what);
+	if (argc != 3)
+		return perr(p, "%s: too many arguments", what);
+	if (*n == KBAL_CONF_MAX_COOKIE_MAP)
+		return perr(p, "too many %s rules (at most %d)", what, KBAL_CONF_MAX_COOKIE_MAP);
+	if (conf_copy(p, m->fake, sizeof(m->fake), argv[1], what) ||
+	    conf_copy(p, m->real, sizeof(m->real), argv[2], what))
+		return -1;
+	if (strpbrk(m->real, ";,\"") || strpbrk(m->fake, ";"))
+		return perr(p, "%s: a cookie attribute has no ';', ',' or '\"'", what);
+	m->line = p->line;
+	(*n)++;
+	return 0;
+}
+
+static int kw_cookie_path(struct conf_parser *p, int argc, char **argv)
+{
+	return cookie_map(p, argc, argv, "ProxyPassReverseCookiePath", p->conf->cookie_path,
+			  &p->conf->ncookie_path);
+}
+
+static int kw_cookie_domain(struct conf_parser *p, int argc, char **argv)
+{
+	return cookie_map(p, argc, argv, "ProxyPassReverseCookieDomain", p->conf->cookie_domain,
+			  &p->conf->ncookie_domain);
+}
+
 /* ProxyAddHeaders On|Off: X-Forwarded-For, -Host, -Server (default On) */
 static int kw_addheaders(struct conf_parser *p, UNUSED int argc, char **argv)
 {
@@ -871,6 +907,8 @@ const struct conf_keyword conf_kw_proxy[] = {
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER,              1, 1,             kw_preservehost },
 	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },
+	{ "ProxyPassReverseCookiePath",   C_SERVER,   2, 3,             kw_cookie_path },
+	{ "ProxyPassReverseCookieDomain", C_SERVER,   2, 3,             kw_cookie_domain },
 	{ "ProxyVia",          C_SERVER,              1, 1,             kw_via },
 	{ NULL }
 };

@@ -92,7 +92,9 @@ static void headers_plan(struct kbal_daemon *d)
 				   (workers && kbal_headers_may_apply(d->conf, resp, &none)) ||
 				   kbal_headers_may_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN),
 							  &none) ||
-				   d->conf->via != KBAL_VIA_OFF;   /* every head changed */
+				   d->conf->via != KBAL_VIA_OFF ||   /* every head changed */
+				   /* a Set-Cookie the kernel would pass unmapped */
+				   d->conf->ncookie_path || d->conf->ncookie_domain;
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
 }
 

@@ -649,6 +649,18 @@ static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
 				     KBAL_RESP_KEEP, f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;
+	if (d->conf->ncookie_path || d->conf->ncookie_domain) {
+		/* mod_proxy maps the Set-Cookie lines as it reads the head */
+		static char mapped[OUT_SIZE];
+
+		n = kbal_rewrite_cookies(d->conf, f->outbuf[DOWN], n, mapped, sizeof(mapped));
+		if (n < 0) {
+			log_info("ProxyPassReverseCookie*: the answer's head does not fit once "
+				 "changed");
+			return -1;
+		}
+		memcpy(f->outbuf[DOWN], mapped, n);
+	}
 	if (kbal_headers_any(d->conf, mask)) {
 		/* mod_headers after mod_proxy's ProxyPassReverse, on the head
 		 * as kbald sends it */

@@ -799,7 +799,7 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
 			continue;
 		if (!name_is(base, h, "Location") && !name_is(base, h, "Content-Location") &&
-		    !name_is(base, h, "URI")) {
+		    !name_is(base, h, "URI") && !name_is(base, h, "Destination")) {
 			put_header(&b, base, h);
 			continue;
 		}

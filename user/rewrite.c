@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "rewrite.h"
 
 void kbal_rewrite_member_host(const struct kbal_member *m, char *out, size_t len)
@@ -57,4 +58,107 @@ void kbal_rewrite_rev_free(struct kbal_rev_set *rs)
 	free(rs->rules);
 	rs->rules = NULL;
 	rs->n = 0;
+}
+
+/* the last ATTR= token of a cookie (';'-separated, leading spaces
+ * skipped, as apr_strtok() splits them) whose value one of maps maps:
+ * where its value starts, how long it is, and the map's value */
+static const char *cookie_attr(const char *v, size_t len, const char *attr, size_t alen,
+			       const struct kbal_conf_cookie_map *maps, unsigned n, int nocase,
+			       size_t *off, size_t *vlen)
+{
+	const char *real = NULL;
+
+	for (size_t i = 0; i < len;) {
+		size_t end = i, l;
+
+		while (end < len && v[end] != ';')
+			end++;
+		while (i < end && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (end - i >= alen && !strncasecmp(v + i, attr, alen)) {
+			const char *val = v + i + alen;
+
+			l = end - i - alen;
+			for (unsigned k = 0; k < n; k++) {
+				size_t fl = strlen(maps[k].fake);
+
+				if (l >= fl && !(nocase ? strncasecmp(maps[k].fake, val, fl) :
+						 strncmp(maps[k].fake, val, fl))) {
+					real = maps[k].real;
+					*off = val - v;
+					*vlen = l;
+					break;
+				}
+			}
+		}
+		i = end + 1;
+	}
+	return real;
+}
+
+static int put(char **o, const char *end, const char *s, size_t n)
+{
+	if ((size_t)(end - *o) < n)
+		return -1;
+	memcpy(*o, s, n);
+	*o += n;
+	return 0;
+}
+
+ssize_t kbal_rewrite_cookies(const struct kbal_conf *conf, const char *head, size_t len,
+			     char *out, size_t cap)
+{
+	const char *p = head, *hend = head + len;
+	char *o = out, *oend = out + cap;
+
+	while (p < hend) {
+		const char *eol = memchr(p, '\n', hend - p), *v, *ve;
+		const char *path, *domain;
+		size_t poff = 0, plen = 0, doff = 0, dlen = 0;
+
+		eol = eol ? eol + 1 : hend;
+		if (eol - p < 11 || strncasecmp(p, "Set-Cookie:", 11)) {
+			if (put(&o, oend, p, eol - p))
+				return -1;
+			p = eol;
+			continue;
+		}
+		for (v = p + 11; v < eol && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (ve = eol; ve > v && (ve[-1] == '\n' || ve[-1] == '\r'); ve--)
+			;
+		path = cookie_attr(v, ve - v, "path=", 5, conf->cookie_path, conf->ncookie_path, 0,
+				   &poff, &plen);
+		domain = cookie_attr(v, ve - v, "domain=", 7, conf->cookie_domain,
+				     conf->ncookie_domain, 1, &doff, &dlen);
+		/* the two replaced in the order they stand */
+		if (domain && path && doff < poff) {
+			const char *t = path;
+			size_t a = poff, b = plen;
+
+			path = domain, poff = doff, plen = dlen;
+			domain = t, doff = a, dlen = b;
+		}
+		if (put(&o, oend, p, v - p))
+			return -1;
+		if (path) {
+			if (put(&o, oend, v, poff) || put(&o, oend, path, strlen(path)))
+				return -1;
+		}
+		{
+			size_t from = path ? poff + plen : 0;
+
+			if (domain) {
+				if (put(&o, oend, v + from, doff - from) ||
+				    put(&o, oend, domain, strlen(domain)))
+					return -1;
+				from = doff + dlen;
+			}
+			if (put(&o, oend, v + from, eol - (v + from)))
+				return -1;
+		}
+		p = eol;
+	}
+	return o - out;
 }

@@ -9,6 +9,7 @@
 #define KBAL_REWRITE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "conf.h"
 #include "http.h"
 #include "kbal_shared.h"
@@ -30,5 +31,11 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
 			   const struct kbal_member *members, unsigned nmembers,
 			   struct kbal_rev_set *rs);
 void kbal_rewrite_rev_free(struct kbal_rev_set *rs);
+
+/* ProxyPassReverseCookiePath and -Domain on a response head as kbald sends
+ * it (head[0..len), to its empty line): each Set-Cookie line's path= and
+ * domain= mapped, into out. Its length, or -1 when it does not fit. */
+ssize_t kbal_rewrite_cookies(const struct kbal_conf *conf, const char *head, size_t len,
+			     char *out, size_t cap);
 
 #endif

@@ -8,6 +8,7 @@
 #include "proxy_header.h"
 #include "unit.h"
 #include "conf.h"
+#include "rewrite.h"
 #include "conf_parse.h"
 
 #include "conf_run.h"
@@ -1178,4 +1179,50 @@ UNIT_TEST(conf_via_and_add_headers)
 		   "t.conf:5: ProxyVia accepts one of 'Off', 'On', 'Full' or 'Block'");
 	expect_err(HEAD "ProxyAddHeaders Sometimes\n",
 		   "t.conf:5: ProxyAddHeaders: must be On or Off");
+}
+
+/* the head a Set-Cookie line becomes under conf's cookie maps */
+static void expect_cookie(const struct kbal_conf *c, const char *line, const char *want)
+{
+	char head[512], out[512];
+	ssize_t n;
+
+	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n%s\r\nX: y\r\n\r\n", line);
+	n = kbal_rewrite_cookies(c, head, strlen(head), out, sizeof(out));
+	if (!ASSERT_EQ(n > 0, 1, line))
+		return;
+	out[n] = '\0';
+	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n%s\r\nX: y\r\n\r\n", want);
+	ASSERT_STREQ(out, head, line);
+}
+
+UNIT_TEST(conf_cookie_maps)
+{
+	/* ap_proxy_cookie_reverse_map(): a prefix match replaces the whole
+	 * attribute value; the path's is case-sensitive, the domain's not */
+	struct run *r = run(HEAD TAIL "ProxyPassReverseCookiePath /app /\n"
+			    "ProxyPassReverseCookiePath /x /y\n"
+			    "ProxyPassReverseCookieDomain backend.internal www.example.com\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->ncookie_path, 2, "two path maps");
+		ASSERT_STREQ(r->c->cookie_path[0].fake, "/app", "the member's path");
+		ASSERT_STREQ(r->c->cookie_domain[0].real, "www.example.com", "the client's domain");
+		expect_cookie(r->c, "Set-Cookie: s=1; Path=/app/sub; HttpOnly",
+			      "Set-Cookie: s=1; Path=/; HttpOnly");
+		expect_cookie(r->c, "set-cookie: s=1; path=/App", "set-cookie: s=1; path=/App");
+		expect_cookie(r->c, "Set-Cookie: s=1;domain=BACKEND.internal.x;path=/xz",
+			      "Set-Cookie: s=1;domain=www.example.com;path=/y");
+		expect_cookie(r->c, "Set-Cookie: s=1; path=/x; domain=backend.internal",
+			      "Set-Cookie: s=1; path=/y; domain=www.example.com");
+		expect_cookie(r->c, "Set-Cookie: s=/app; other=path=/app",
+			      "Set-Cookie: s=/app; other=path=/app");
+		expect_cookie(r->c, "X-Set-Cookie: s=1; path=/app", "X-Set-Cookie: s=1; path=/app");
+	}
+	done(r);
+	expect_err(HEAD "ProxyPassReverseCookiePath /a\n",
+		   "t.conf:5: ProxyPassReverseCookiePath: missing argument");
+	expect_err(HEAD "ProxyPassReverseCookieDomain a b interpolate\n",
+		   "t.conf:5: ProxyPassReverseCookieDomain: interpolate is not supported by kbal (no "
+		   "environment variables)");
 }

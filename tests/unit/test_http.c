@@ -752,9 +752,11 @@ UNIT_TEST(http_build_response)
 {
 	static const char resp[] = "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:18081/x/login?a=b\r\n"
 				   "Content-Location: http://other/x/y\r\nURI: HTTP://127.0.0.1:18081/x/u\r\n"
+				   "Destination: http://127.0.0.1:18081/x/d\r\n"
 				   "Content-Length:   0  \r\n\r\n";
 	static const char want[] = "HTTP/1.1 302 Found\r\nLocation: http://front:8080/app/login?a=b\r\n"
 				   "Content-Location: http://other/x/y\r\nURI: http://front:8080/app/u\r\n"
+				   "Destination: http://front:8080/app/d\r\n"
 				   "Content-Length: 0\r\nSet-Cookie: ROUTEID=.1; path=/\r\n\r\n";
 	static const char root[] = "HTTP/1.1 301 Moved Permanently\r\nLocation: http://m:81/foo\r\n"
 				   "Content-Location: http://m:81\r\n\r\n";

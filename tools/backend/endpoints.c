@@ -7,6 +7,8 @@
  *   /echo-headers        the request head exactly as received
  *   /bytes/N             N bytes, byte i = (i * 7 + (i >> 13)) & 0xff
  *   /redirect            302 to http://OWN_ADDR/landing
+ *   /cookies             204 with Set-Cookie lines whose Path and Domain
+ *                        are the member's (ProxyPassReverseCookie*)
  *   /proxy-client        "proxy=IP:PORT\n": the client the connection's PROXY
  *                        header named ("proxy=none" without --proxy-protocol)
  *   /fault-*             faults.c
@@ -125,6 +127,8 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 		c->nbytes = n;
 	} else if (ieq(url, c->url_len, "/redirect")) {
 		c->kind = KB_REDIRECT;
+	} else if (ieq(url, c->url_len, "/cookies")) {
+		c->kind = KB_COOKIES;
 	} else if (ieq(url, c->url_len, "/proxy-client")) {
 		c->kind = KB_PROXY_CLIENT;
 	} else {
@@ -188,6 +192,13 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 			out_put(c, line, n);
 		break;
 	}
+	case KB_COOKIES:
+		out_printf(c, "HTTP/1.1 204 No Content\r\nX-Backend: %s\r\n"
+			   "Set-Cookie: a=1; Path=/app/x; Domain=Backend.Internal; HttpOnly\r\n"
+			   "Set-Cookie: b=2;path=/other\r\n"
+			   "Set-Cookie: c=3; domain=backend.internal.x; path=/app\r\n%s\r\n",
+			   s->name, keep_alive ? "" : "Connection: close\r\n");
+		break;
 	case KB_REDIRECT:
 		out_printf(c, "HTTP/1.1 302 Found\r\nX-Backend: %s\r\n"
 			   "Location: http://%s/landing\r\nContent-Length: 0\r\n%s\r\n",
