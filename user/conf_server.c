@@ -382,8 +382,8 @@ static int check_header_value(struct conf_parser *p, const char *dir, const char
 			return perr(p, "%s: control character in the value", dir);
 		if (*s == '\\' && (s[1] == 'r' || s[1] == 'n'))
 			return perr(p, "%s: \\%c in the value would end the header line", dir, s[1]);
-		if (*s == '\\' && s[1]) {
-			s++;
+		if (*s == '\\' && (s[1] == '\\' || s[1] == 't')) {
+			s++;            /* an escape; any other '\\' stays as it is */
 			continue;
 		}
 		if (*s != '%' || !s[1] || s[1] == '%' || s[1] == 't' || s[1] == 'D') {

@@ -882,6 +882,8 @@ UNIT_TEST(conf_header)
 		   "t.conf:5: RequestHeader always: first argument must be 'add', 'set', 'setifempty', "
 		   "'append', 'merge', 'unset', 'echo', 'edit', or 'edit*'");
 	expect_err(HEAD "Header add X-A %q\n", "t.conf:5: Header: Unrecognized header format %q");
+	/* a backslash escapes only \\ and \t: "\%q" is '\' and "%q" */
+	expect_err(HEAD "Header add X-A \\%q\n", "t.conf:5: Header: Unrecognized header format %q");
 	/* what kbal does not do, said */
 	expect_err(HEAD "Header add X-A b early\n", "t.conf:5: Header early: early is not supported by kbal");
 	expect_err(HEAD "Header add X-A b expr=true\n",
