@@ -166,7 +166,10 @@ enum kbal_handler {
 
 /* <Location PATH> SetHandler balancer-manager </Location> */
 struct kbal_conf_location {
-	char path[KBAL_CONF_PATH_LEN];
+	char path[KBAL_CONF_PATH_LEN];    /* with regex, the pattern */
+	int regex;                        /* <LocationMatch REGEX>, <Location ~ REGEX>:
+					   * matched against the decoded path, as
+					   * httpd's r->uri (PCRE2, conf_match.c) */
 	int vhost;                        /* its <VirtualHost>, -1: the server's */
 	unsigned handler;                 /* enum kbal_handler */
 	int line;

@@ -9,26 +9,57 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include "conf_match.h"
 #include "conf_parse.h"
 
-static int kw_location_section(struct conf_parser *p, int argc, char **argv)
+/* <Location PATH>, <Location ~ REGEX> and <LocationMatch REGEX>, kept in
+ * one list in configuration order, as httpd's location walk merges them */
+static int location_section(struct conf_parser *p, const char *name, const char *arg, int regex)
 {
 	struct kbal_conf *c = p->conf;
 	struct kbal_conf_location *l = &c->location[c->nlocation];
+	char err[256];
 
-	if (argc > 2 || !strcmp(argv[1], "~"))
-		return perr(p, "<Location ~ ...> (regular expressions) is not supported by kbal");
-	if (argv[1][strcspn(argv[1], "*?[")])
-		return perr(p, "<Location %s>: wildcards are not supported by kbal", argv[1]);
 	if (c->nlocation == KBAL_CONF_MAX_LOCATION)
-		return perr(p, "too many <Location> sections (at most %d)", KBAL_CONF_MAX_LOCATION);
-	if (conf_check_path(p, "<Location>", argv[1], l->path))
-		return -1;
+		return perr(p, "too many <Location> and <LocationMatch> sections (at most %d)",
+			    KBAL_CONF_MAX_LOCATION);
+	memset(l, 0, sizeof(*l));
+	if (regex) {
+		if (conf_copy(p, l->path, sizeof(l->path), arg, name))
+			return -1;
+		if (conf_regex_check(arg, err, sizeof(err)))
+			return perr(p, "<%s %s>: the regular expression does not compile: %s", name,
+				    arg, err);
+		l->regex = 1;
+	} else {
+		if (arg[strcspn(arg, "*?[")])
+			return perr(p, "<Location %s>: wildcards are not supported by kbal (a "
+				    "<LocationMatch> regex is)", arg);
+		if (conf_check_path(p, "<Location>", arg, l->path))
+			return -1;
+	}
 	l->line = p->line;
 	l->vhost = p->vhost;
 	p->loc = c->nlocation++;
-	conf_open_section(p, C_LOCATION, "Location", argv[1]);
+	conf_open_section(p, C_LOCATION, name, arg);
 	return 0;
+}
+
+static int kw_location_section(struct conf_parser *p, int argc, char **argv)
+{
+	if (!strcmp(argv[1], "~")) {
+		if (argc != 3)
+			return perr(p, "<Location ~ REGEX> takes one regular expression");
+		return location_section(p, "Location", argv[2], 1);
+	}
+	if (argc > 2)
+		return perr(p, "<Location> takes one path");
+	return location_section(p, "Location", argv[1], 0);
+}
+
+static int kw_locationmatch_section(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	return location_section(p, "LocationMatch", argv[1], 1);
 }
 
 static int kw_sethandler(struct conf_parser *p, UNUSED int argc, char **argv)
@@ -362,6 +393,7 @@ int conf_access_section_end(struct conf_parser *p)
 
 const struct conf_keyword conf_kw_access[] = {
 	{ "<Location",         C_SERVER | C_VHOST,    1, 2,             kw_location_section },
+	{ "<LocationMatch",    C_SERVER | C_VHOST,    1, 1,             kw_locationmatch_section },
 	{ "SetHandler",        C_LOCATION,            1, 1,             kw_sethandler },
 	{ "Order",             C_SECTION,             1, 1,             kw_order },
 	{ "Allow",             C_SECTION,             1, CONF_MAX_ARGS, kw_allow },

@@ -98,7 +98,7 @@ static void check_rules(struct conf_parser *p)
 		const struct kbal_conf_location *l = &c->location[i];
 		int r;
 
-		if (!l->handler)
+		if (!l->handler || l->regex)
 			continue;
 		r = conf_match_pass_path(c, l->path, strlen(l->path));
 		if (r >= 0 && !c->pass[r].exclude && c->pass[r].regex)
@@ -149,7 +149,15 @@ static int location_proxied(const struct kbal_conf *c, unsigned i)
 {
 	const char *path = c->location[i].path;
 	size_t n = strlen(path);
-	int r = kbal_conf_match_pass(c, path, n);
+	int r;
+
+	/* a regex section: any rule may proxy a path it matches */
+	for (unsigned k = 0; c->location[i].regex && k < c->npass; k++)
+		if (!c->pass[k].exclude)
+			return 1;
+	if (c->location[i].regex)
+		return 0;
+	r = kbal_conf_match_pass(c, path, n);
 
 	if (r >= 0 && !c->pass[r].exclude)
 		return 1;

@@ -277,19 +277,24 @@ int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen)
 	return n;
 }
 
+static int pass_matches(const struct kbal_conf_pass *p, const char *path, size_t len)
+{
+	return p->regex ? conf_regex_match(p->path, path, len) > 0 :
+			  conf_alias_match(path, len, p->path);
+}
+
 int conf_match_pass_path(const struct kbal_conf *c, const char *path, size_t len)
 {
 	int found = -1;
 
-	/* a <Location>'s own ProxyPass is tried first, the last matching one */
+	/* a <Location>'s (or <LocationMatch>'s) own ProxyPass is tried first,
+	 * the last matching one; then the server's, ProxyPass and
+	 * ProxyPassMatch in order */
 	for (unsigned i = 0; i < c->npass; i++)
-		if (c->pass[i].location >= 0 && conf_alias_match(path, len, c->pass[i].path))
+		if (c->pass[i].location >= 0 && pass_matches(&c->pass[i], path, len))
 			found = i;
-	/* then the server's, ProxyPass and ProxyPassMatch in order */
 	for (unsigned i = 0; found < 0 && i < c->npass; i++)
-		if (c->pass[i].location < 0 &&
-		    (c->pass[i].regex ? conf_regex_match(c->pass[i].path, path, len) > 0 :
-		     conf_alias_match(path, len, c->pass[i].path)))
+		if (c->pass[i].location < 0 && pass_matches(&c->pass[i], path, len))
 			found = i;
 	return found;
 }
@@ -446,7 +451,10 @@ unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost,
 		for (unsigned i = 0; n >= 0 && i < conf->nlocation; i++) {
 			const struct kbal_conf_location *l = &conf->location[i];
 
-			if (l->vhost != (pass ? vhost : -1) || !conf_alias_match(path, n, l->path))
+			if (l->vhost != (pass ? vhost : -1))
+				continue;
+			if (l->regex ? conf_regex_match(l->path, path, n) <= 0 :
+				       !conf_alias_match(path, n, l->path))
 				continue;
 			if (l->handler)
 				handler = l->handler;

@@ -774,6 +774,18 @@ static int add_pass(struct conf_parser *p, int argc, char **argv, int regex)
 			return perr(p, "ProxyPass: this <Location> has one already (%s)", conf_at(p, p->loc_pass));
 		path = c->location[p->loc].path;
 		r->location = p->loc;
+		if (c->location[p->loc].regex && !path[strcspn(path, "*?[")]) {
+			/* httpd takes the section's pattern as a regex only when
+			 * apr_fnmatch_test() finds a wildcard in it; else as a
+			 * path prefix, which "^/..." never is */
+			conf_pwarn(p, p->line, "ProxyPass inside <%s %s> never matches, as in "
+				   "httpd: a pattern without '*', '?' or '[' is taken as a path "
+				   "prefix; write ProxyPassMatch %s ... at server level",
+				   p->sect_name, path, path);
+			p->loc_pass = p->line;
+			return 0;
+		}
+		regex = c->location[p->loc].regex;
 	} else {
 		if (argc - i < 2)
 			return regex ? perr(p, "%s needs a regex and a URL (or !)", what) :
@@ -863,6 +875,10 @@ static int kw_reverse(struct conf_parser *p, int argc, char **argv)
 	if (p->ctx == C_LOCATION) {
 		if (argc != 2)
 			return perr(p, "ProxyPassReverse inside <Location> takes only the URL");
+		if (c->location[p->loc].regex)
+			return perr(p, "ProxyPassReverse inside <%s>: httpd would write the pattern "
+				    "itself into the answers' Location; give it at server level with "
+				    "the path", p->sect_name);
 		path = c->location[p->loc].path;
 		url = argv[1];
 	} else if (argc != 3) {

@@ -755,8 +755,12 @@ UNIT_TEST(conf_match_location)
 		ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/metrics", 8), KBAL_HANDLER_METRICS,
 			  "/metrics");
 	done(r);
-	expect_err(HEAD "<Location ~ \"^/x\">\n</Location>\n",
-		   "t.conf:5: <Location ~ ...> (regular expressions) is not supported by kbal");
+	expect_err(HEAD "<Location ~ \"^/x(\">\n</Location>\n",
+		   "t.conf:5: <Location ^/x(>: the regular expression does not compile: missing "
+		   "closing parenthesis at offset 4");
+	expect_err(HEAD "<LocationMatch ^/x>\n</Location>\n",
+		   "t.conf:6: Expected </LocationMatch> but saw </Location> (<LocationMatch ^/x> is "
+		   "at line 5)");
 	expect_err(HEAD "<Location /x>\nProxyPass !\nProxyPass balancer://c/\n</Location>\n",
 		   "t.conf:7: ProxyPass: this <Location> has one already (line 6)");
 	expect_err(HEAD "<Location /x>\nProxyPass /x balancer://c/\n</Location>\n",
@@ -1227,4 +1231,47 @@ UNIT_TEST(conf_cookie_maps)
 	expect_err(HEAD "ProxyPassReverseCookieDomain a b interpolate\n",
 		   "t.conf:5: ProxyPassReverseCookieDomain: interpolate is not supported by kbal (no "
 		   "environment variables)");
+}
+
+UNIT_TEST(conf_location_match)
+{
+	/* <LocationMatch> and <Location ~>: regexes on the decoded path, merged
+	 * with the <Location> sections in configuration order; ProxyPass in
+	 * one takes its pattern as a regex where httpd does (a wildcard in it) */
+	struct run *r = run(HEAD "ProxyPass /balancer-manager !\nProxyPass /status !\n"
+			    "<LocationMatch \"^/(balancer-manager|status)$\">\n"     /* 7 */
+			    "SetHandler balancer-manager\nRequire all granted\n</LocationMatch>\n"
+			    "<Location ~ \"^/status\">\nSetHandler balancer-manager\n"
+			    "Require ip 10.0.0.0/8\n</Location>\n"
+			    "<LocationMatch \"^/api/(.*)$\">\nProxyPass balancer://c/v1/$1\n"
+			    "</LocationMatch>\n"
+			    "<LocationMatch ^/plain>\nProxyPass balancer://c/\n</LocationMatch>\n"
+			    TAIL);
+	const struct kbal_authz *az;
+
+	if (!ASSERT_EQ(r->rc, 0, r->err))
+		goto out;
+	ASSERT_EQ(r->c->nlocation, 4, "four sections");
+	ASSERT_EQ(r->c->location[0].regex && r->c->location[1].regex, 1, "both forms are regexes");
+	ASSERT_EQ(kbal_conf_match_location_authz(r->c, -1, "/balancer-manager", 17, &az),
+		  KBAL_HANDLER_MANAGER, "the regex section's handler");
+	ASSERT_EQ(kbal_conf_match_location_authz(r->c, -1, "/balancer-managerx", 18, &az),
+		  KBAL_HANDLER_NONE, "anchored at its end");
+	ASSERT_EQ(kbal_conf_match_location(r->c, -1, "/%73tatus?x=1", 13), KBAL_HANDLER_MANAGER,
+		  "matched on the decoded path, without the query");
+	kbal_conf_match_location_authz(r->c, -1, "/status", 7, &az);
+	ASSERT_EQ(az == &r->c->location[1].authz, 1, "the later section's rules, in order");
+	ASSERT_EQ(r->c->pass[2].regex, 1, "ProxyPass in a <LocationMatch> with a wildcard: a regex");
+	ASSERT_STREQ(r->c->pass[2].path, "^/api/(.*)$", "its pattern");
+	ASSERT_EQ(r->c->pass[2].location, 2, "its section");
+	ASSERT_EQ(r->c->npass, 4, "none for the pattern without a wildcard");
+	ASSERT_STREQ(r->warn, "t.conf:19: ProxyPass inside <LocationMatch ^/plain> never matches, "
+		     "as in httpd: a pattern without '*', '?' or '[' is taken as a path prefix; "
+		     "write ProxyPassMatch ^/plain ... at server level\n", "warning");
+out:
+	done(r);
+	expect_err(HEAD "<LocationMatch ^/x/.*>\nProxyPassReverse balancer://c/\n"
+		   "</LocationMatch>\n", "t.conf:6: ProxyPassReverse inside <LocationMatch>: httpd "
+		   "would write the pattern itself into the answers' Location; give it at server "
+		   "level with the path");
 }
