@@ -1270,6 +1270,9 @@ UNIT_TEST(conf_location_match)
 		     "write ProxyPassMatch ^/plain ... at server level\n", "warning");
 out:
 	done(r);
+	expect_err(HEAD "<LocationMatch ^/private>\nRequire ip 10.0.0.0/8\n</LocationMatch>\n" TAIL,
+		   "t.conf:5: <Location ^/private>: access rules are supported by kbal where it "
+		   "answers itself (the balancer-manager, kbal-metrics), not yet for proxied paths");
 	expect_err(HEAD "<LocationMatch ^/x/.*>\nProxyPassReverse balancer://c/\n"
 		   "</LocationMatch>\n", "t.conf:6: ProxyPassReverse inside <LocationMatch>: httpd "
 		   "would write the pattern itself into the answers' Location; give it at server "
