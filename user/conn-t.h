@@ -73,7 +73,7 @@ struct kbal_first {
 	uint16_t answered;            /* the status kbald answered itself, 0: none */
 	uint8_t no_upgrade;           /* its Upgrade is dropped: no upgrade= lets it */
 	uint8_t upgrade_pick;         /* some of its balancer's members let it: the
-				       * member picked decides (exch_build_request) */
+				       * member picked decides (heads_request) */
 	struct kbal_alog_req alog;    /* its request's part of the CustomLog line */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */

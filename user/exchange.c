@@ -3,9 +3,9 @@
  * exchange.c - a connection's first exchange in kbald: each direction's
  * bytes read into a buffer, parsed with llhttp (requests strictly: what
  * two parsers could frame differently is a 400 and reaches no member),
- * the request routed (ProxyPass, the manager, sticky route) and its head
- * rewritten, the response's head rewritten (Set-Cookie, ProxyPassReverse),
- * and everything written on.
+ * the request routed (ProxyPass, the manager, sticky route), its head and
+ * the response's written for their destination (heads.c), and everything
+ * written on.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -16,7 +16,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include "conn-t.h"
 #include "daemon.h"
 #include "authcheck.h"
@@ -24,13 +23,11 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
-#include "headers.h"
+#include "heads.h"
 #include "local.h"
 #include "log.h"
 #include "logs.h"
 #include "member.h"
-#include "proxy_header.h"
-#include "rewrite.h"
 
 
 /*
@@ -100,82 +97,12 @@ int local_keeps(const struct kbal_conn *c)
 		f->len[UP] >= rq->head_len + (uint64_t)rq->content_length);
 }
 
-/* What the Header and RequestHeader rules of this exchange see: the
- * variables mod_proxy_balancer sets once it has a member (none yet for
- * RequestHeader, which httpd runs in its fixups, before the handler), the
- * request's time (%t, %D) and head (Header echo). */
-static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int routed,
-		    char *bal, size_t cap, struct kbal_hdr_env *e)
-{
-	const struct kbal_first *f = c->f;
-	const struct kbal_balancer *b;
-	const struct kbal_member *m;
-	struct timespec now;
-	uint64_t came = f->rq_start ? f->rq_start : d->loop.now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	*e = (struct kbal_hdr_env){
-		.now_us = (uint64_t)now.tv_sec * 1000000u + now.tv_nsec / 1000,
-		.request = f->buf[UP],
-		.request_len = f->msg[UP].head_len,
-	};
-	e->request_us = e->now_us - (d->loop.now - came) / 1000;
-	if (!routed || (d->maps.balancers[c->balancer].flags & KBAL_BF_WORKER))
-		return;   /* a plain worker sets no BALANCER_* variable */
-	b = &d->maps.balancers[c->balancer];
-	m = &d->maps.members[c->member];
-	snprintf(bal, cap, "balancer://%s", b->name);
-	e->balancer = bal;
-	e->worker_name = m->url;
-	e->worker_route = m->route;
-	e->route_changed = c->changed;
-	if (f->route[0]) {
-		e->session_sticky = b->sticky;
-		e->session_route = f->route;
-	}
-}
-
-/* kbald's own answer with mod_headers' rules: httpd's error documents get
- * the "always" ones only, a handler's page (2xx) both tables. resp[0..len)
- * is replaced by a malloc'd copy; 0, or -1 (left as it was) */
-static int own_answer_headers(struct kbal_daemon *d, struct kbal_conn *c, char **resp,
-			      size_t *len, int *owned)
-{
-	const unsigned always = KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
-	static char head[OUT_SIZE];
-	const char *end = memmem(*resp, *len, "\r\n\r\n", 4);
-	unsigned mask = always;
-	struct kbal_hdr_env e;
-	size_t hlen, blen;
-	char *out;
-	ssize_t n;
-
-	if (*len >= 13 && (*resp)[9] == '2')
-		mask |= KBAL_HDR_MASK(KBAL_HDR_OUT);
-	if (!end || !kbal_headers_any(d->conf, mask))
-		return 0;
-	hlen = end + 4 - *resp;
-	blen = *len - hlen;
-	hdr_env(d, c, 0, NULL, 0, &e);
-	n = kbal_headers_apply(d->conf, mask, &e, *resp, hlen, head, sizeof(head));
-	if (n < 0 || !(out = malloc(n + blen)))
-		return -1;
-	memcpy(out, head, n);
-	memcpy(out + n, *resp + hlen, blen);
-	if (*owned)
-		free(*resp);
-	*resp = out;
-	*len = n + blen;
-	*owned = 1;
-	return 0;
-}
-
 /* Answer the client ourselves (error, manager), then close. */
 void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned)
 {
 	struct kbal_first *f = c->f;
 
-	if (own_answer_headers(d, c, &resp, &len, &owned))
+	if (heads_own_answer(d, c, &resp, &len, &owned))
 		log_info("Header always: kbald's own answer does not fit once changed: sent as is");
 	c->local = 1;
 	/* its status, for the access log */
@@ -360,33 +287,6 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
-/* mod_proxy_http's ap_proxy_worker_can_upgrade(): the member's upgrade=
- * ("*", the protocol itself, or a list naming it) lets a request's Upgrade
- * (proto, len bytes) through. A member added at run time has none. */
-static int member_upgrades(const struct kbal_daemon *d, int member, const char *proto,
-			   size_t len)
-{
-	const struct kbal_member *m = &d->maps.members[member];
-	const struct kbal_conf_balancer *cb = &d->conf->balancers[m->balancer];
-	unsigned k = member - d->maps.balancers[m->balancer].first_member;
-	const char *w, *t;
-
-	if (k >= cb->nmembers || !cb->members[k].upgrade[0])
-		return 0;
-	w = cb->members[k].upgrade;
-	if (!strcmp(w, "*"))
-		return 1;
-	for (t = w; *t;) {
-		size_t n = strcspn(t, ", \t");
-
-		if (n == len && !strncasecmp(t, proto, len))
-			return 1;
-		t += n;
-		t += strspn(t, ", \t");
-	}
-	return 0;
-}
-
 /* Does the request's Upgrade go to the member (httpd 2.4.47+, upgrade=)?
  * Decided now when its balancer's members agree; else once one is picked.
  * Dropped, the request is an ordinary one, as mod_proxy_http sends it. */
@@ -476,210 +376,6 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			.sep = (char)d->maps.balancers[c->balancer].sticky_sep,
 			.scolon = d->maps.balancers[c->balancer].scolon }, f->route, sizeof(f->route));
 	member_pick_connect(d, c);
-}
-
-/* KbalProxyProtocol: the PROXY header that starts the member's connection
- * (a new one each time: such members keep none, balancers.c); its length */
-static ssize_t proxy_prefix(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
-			    size_t cap)
-{
-	unsigned v = d->conf->balancers[c->balancer].proxy_protocol;
-	struct sockaddr_in src = { .sin_family = AF_INET }, dst;
-	socklen_t len = sizeof(dst);
-
-	if (v == KBAL_PP_OFF || v == KBAL_PP_UNSET)
-		return 0;
-	src.sin_addr.s_addr = c->key.client_addr;
-	src.sin_port = c->key.client_port;
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&dst, &len) || dst.sin_family != AF_INET)
-		return -1;
-	return kbal_proxy_header(v, &src, &dst, out, cap);
-}
-
-/* RequestHeader: the client's head as the rules change it, parsed again
- * into *m (its framing is the client's: the rules may not touch it) */
-static const char *request_headers(struct kbal_daemon *d, struct kbal_conn *c,
-				   struct kbal_http_msg *m)
-{
-	static char head[BUF_SIZE];
-	struct kbal_hdr_env e;
-	char bal[KBAL_NAME_LEN + 16];
-	size_t used;
-	ssize_t n;
-
-	hdr_env(d, c, 0, bal, sizeof(bal), &e);
-	n = kbal_headers_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN), &e, c->f->buf[UP],
-			       c->f->msg[UP].head_len, head, sizeof(head));
-	if (n < 0)
-		return NULL;
-	kbal_http_init_request(m, NULL);
-	if (kbal_http_feed(m, head, 0, n, &used) != KBAL_HTTP_HEAD)
-		return NULL;
-	return head;
-}
-
-/* ProxyVia On|Full: "1.1 NAME[:PORT] [(kbal)]" as mod_proxy writes it: the
- * request's version, the server's ServerName (httpd's canonical name is
- * not the client's Host), the port the client reached unless 80 (its
- * Host's, else the listener's). NULL under Off and Block. */
-static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
-			     size_t cap)
-{
-	const struct kbal_first *f = c->f;
-	const char *name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
-			   d->conf->vhost[f->vhost].server_name : d->conf->server_name;
-	const char *colon = f->host[0] != '[' ? strrchr(f->host, ':') : NULL;
-	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
-	size_t nlen = strcspn(name, ":");
-
-	if (d->conf->via != KBAL_VIA_ON && d->conf->via != KBAL_VIA_FULL)
-		return NULL;
-	if (!port) {
-		struct sockaddr_in sa;
-		socklen_t len = sizeof(sa);
-
-		if (!getsockname(c->fd[CLIENT], (struct sockaddr *)&sa, &len))
-			port = ntohs(sa.sin_port);
-	}
-	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].http_major, f->msg[UP].http_minor,
-		 (int)nlen, name);
-	if (port && port != 80)
-		snprintf(out + strlen(out), cap - strlen(out), ":%u", port);
-	if (d->conf->via == KBAL_VIA_FULL)
-		snprintf(out + strlen(out), cap - strlen(out), " (kbal)");
-	return out;
-}
-
-/* Connected: build the head to send (needs the member for Host). */
-int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_conf_pass *p = &d->conf->pass[f->pass];
-	char ip[INET_ADDRSTRLEN];
-	char host[KBAL_NAME_LEN], target[BUF_SIZE];
-	const struct kbal_member *m = &d->maps.members[c->member];
-	struct kbal_req_rewrite rw = {
-		.client_ip = inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)),
-		.server_name = d->conf->server_name,
-		.keep_alive = c->pool,
-		.close = c->last && !c->pool,
-		.no_xfwd = d->conf->no_xfwd,
-		.via_block = d->conf->via == KBAL_VIA_BLOCK,
-	};
-	char via[KBAL_NAME_LEN + 160];
-	ssize_t n, pp;
-
-	rw.via = via_value(d, c, via, sizeof(via));
-
-	if (!d->conf->preserve_host) {
-		kbal_rewrite_member_host(m, host, sizeof(host));
-		rw.host = host;
-	}
-	if (f->upgrade_pick) {
-		const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");
-
-		/* each member tried (a failover builds again) decides for itself */
-		f->no_upgrade = !h || !member_upgrades(d, c->member, f->buf[UP] + h->value.off,
-						       h->value.len);
-		f->msg[UP].upgrade = !f->no_upgrade;
-		if (f->no_upgrade)
-			c->agent = 1;   /* planned as an upgrade, sent as an ordinary
-					 * request: kbald decides the later ones */
-	}
-	rw.no_upgrade = f->no_upgrade;
-	/* "ProxyPass / balancer://x/" strips "/" and adds "/"; a "/" rule on
-	 * "/" target is the identity, kept as such. Any other: the target and
-	 * the rest of the path as matched (decoded, dot segments removed), not
-	 * the bytes sent, whose "/app/../app/x" would leave the target */
-	if (!p->regex && strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0) {
-		rw.target = NULL, rw.strip = 0;
-	} else {
-		n = kbal_conf_pass_target(p, f->buf[UP] + f->msg[UP].url.off, f->msg[UP].url.len,
-					  target, sizeof(target));
-		if (n < 0)
-			return -1;
-		rw.target = target;
-		rw.strip = f->msg[UP].url.len;
-	}
-	pp = proxy_prefix(d, c, f->outbuf[UP], OUT_SIZE);
-	if (pp < 0)
-		return -1;
-	if (kbal_headers_any(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN))) {
-		static struct kbal_http_msg rq;
-		const char *head = request_headers(d, c, &rq);
-
-		if (!head) {
-			log_info("RequestHeader: the request's head does not fit, or does "
-				 "not parse, once changed");
-			return -1;
-		}
-		n = kbal_http_build_request(&rq, head, &rw, f->outbuf[UP] + pp, OUT_SIZE - pp);
-	} else {
-		n = kbal_http_build_request(&f->msg[UP], f->buf[UP], &rw, f->outbuf[UP] + pp,
-					    OUT_SIZE - pp);
-	}
-	if (n < 0)
-		return -1;
-	f->out[UP] = f->outbuf[UP];
-	f->out_len[UP] = pp + n;
-	f->out_sent[UP] = 0;
-	return 0;
-}
-
-/* The response head is complete: add the cookie, rewrite Location. */
-static int exch_build_response(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_rev_set *rs = &d->rev[c->balancer];
-	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
-	char base[300], via[KBAL_NAME_LEN + 160], line[KBAL_NAME_LEN + 170];
-	ssize_t n;
-
-	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
-	if (via_value(d, c, via, sizeof(via)))
-		snprintf(line, sizeof(line), "Via: %s\r\n", via);
-
-	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
-	/* c->pool: the member keeps its connection; the client's closes
-	 * (it asked to) or goes on */
-	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
-				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
-				     line : NULL,
-				     !c->pool ? KBAL_RESP_AS_IS : c->once ? KBAL_RESP_CLOSE :
-				     KBAL_RESP_KEEP, f->outbuf[DOWN], OUT_SIZE);
-	if (n < 0)
-		return -1;
-	if (d->conf->ncookie_path || d->conf->ncookie_domain) {
-		/* mod_proxy maps the Set-Cookie lines as it reads the head */
-		static char mapped[OUT_SIZE];
-
-		n = kbal_rewrite_cookies(d->conf, f->outbuf[DOWN], n, mapped, sizeof(mapped));
-		if (n < 0) {
-			log_info("ProxyPassReverseCookie*: the answer's head does not fit once "
-				 "changed");
-			return -1;
-		}
-		memcpy(f->outbuf[DOWN], mapped, n);
-	}
-	if (kbal_headers_any(d->conf, mask)) {
-		/* mod_headers after mod_proxy's ProxyPassReverse, on the head
-		 * as kbald sends it */
-		static char head[OUT_SIZE];
-		char bal[KBAL_NAME_LEN + 16];
-		struct kbal_hdr_env e;
-
-		hdr_env(d, c, 1, bal, sizeof(bal), &e);
-		n = kbal_headers_apply(d->conf, mask, &e, f->outbuf[DOWN], n, head, sizeof(head));
-		if (n < 0) {
-			log_info("Header: the answer's head does not fit once changed");
-			return -1;
-		}
-		memcpy(f->outbuf[DOWN], head, n);
-	}
-	f->out[DOWN] = f->outbuf[DOWN];
-	f->out_len[DOWN] = n;
-	f->out_sent[DOWN] = 0;
-	return 0;
 }
 
 /* MaxKeepAliveRequests, as httpd's ap_set_keepalive(): once a connection's
@@ -802,7 +498,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				c->relay_back = 1;
 			}
 			handover_keep_or_take(d, c);
-			if (exch_build_response(d, c)) {
+			if (heads_response(d, c)) {
 				exch_error(d, c, 502);
 				return;
 			}

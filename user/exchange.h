@@ -56,10 +56,6 @@ int exch_request_out(const struct kbal_conn *c);
 /* ... which came: 0, or -ENOMEM */
 int exch_wake(struct kbal_daemon *d, struct kbal_conn *c);
 
-/* the request's head for its member (the member picked): 0, or -1 when it
- * does not fit kbald's buffer */
-int exch_build_request(struct kbal_daemon *d, struct kbal_conn *c);
-
 /* the buffer of direction dir emptied once all of it went out */
 void exch_compact(struct kbal_conn *c, int dir);
 

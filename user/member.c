@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "heads.h"
 #include "log.h"
 #include "member.h"
 
@@ -302,7 +304,7 @@ void member_pick_connect(struct kbal_daemon *d, struct kbal_conn *c)
 		}
 		/* built now, while the head is in the buffer: the pending out
 		 * keeps the buffer from being reused until it is sent */
-		if (exch_build_request(d, c)) {
+		if (heads_request(d, c)) {
 			exch_error(d, c, 431);
 			return;
 		}
@@ -440,4 +442,30 @@ void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 	c->f->deadline = d->loop.now + member_timeout_ns(d, c->member);
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	handover_prepare(d, c, known_local);
+}
+
+/* mod_proxy_http's ap_proxy_worker_can_upgrade(): the member's upgrade=
+ * ("*", the protocol itself, or a list naming it) lets a request's Upgrade
+ * (proto, len bytes) through. A member added at run time has none. */
+int member_upgrades(const struct kbal_daemon *d, int member, const char *proto, size_t len)
+{
+	const struct kbal_member *m = &d->maps.members[member];
+	const struct kbal_conf_balancer *cb = &d->conf->balancers[m->balancer];
+	unsigned k = member - d->maps.balancers[m->balancer].first_member;
+	const char *w, *t;
+
+	if (k >= cb->nmembers || !cb->members[k].upgrade[0])
+		return 0;
+	w = cb->members[k].upgrade;
+	if (!strcmp(w, "*"))
+		return 1;
+	for (t = w; *t;) {
+		size_t n = strcspn(t, ", \t");
+
+		if (n == len && !strncasecmp(t, proto, len))
+			return 1;
+		t += n;
+		t += strspn(t, ", \t");
+	}
+	return 0;
 }

@@ -47,6 +47,10 @@ void member_answered(struct kbal_daemon *d, struct kbal_conn *c, unsigned status
  * ProxyTimeout (ns). */
 uint64_t member_timeout_ns(const struct kbal_daemon *d, int member);
 
+/* mod_proxy_http's ap_proxy_worker_can_upgrade(): may a request's Upgrade
+ * (proto, len bytes) go to member (its upgrade=)? */
+int member_upgrades(const struct kbal_daemon *d, int member, const char *proto, size_t len);
+
 /* Connections waiting for a descriptor to connect: those that can now. */
 void member_run_fd_waiters(struct kbal_daemon *d);
 

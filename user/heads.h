@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * heads.h - the heads kbald writes, as httpd's mod_proxy_http and
+ * mod_headers would send them: the request's for its member, the
+ * answer's for the client, and its own answers' (an error, a page).
+ * The rewriting rules themselves are in rewrite.h and headers.h.
+ */
+#ifndef KBAL_HEADS_H
+#define KBAL_HEADS_H
+
+#include <stddef.h>
+
+struct kbal_daemon;
+struct kbal_conn;
+
+/* the request's head for its member (the member picked) into
+ * f->outbuf[UP]: 0, or -1 when it does not fit kbald's buffer */
+int heads_request(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* the answer's head, complete in f->buf[DOWN], for the client into
+ * f->outbuf[DOWN]: 0, or -1 when it does not fit */
+int heads_response(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* kbald's own answer resp[0..len) with mod_headers' rules (an error
+ * document takes the "always" ones only, a page both): replaced by a
+ * malloc'd copy (*owned set) where a rule applies; 0, or -1 (left as it
+ * was) when it does not fit */
+int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, size_t *len,
+		     int *owned);
+
+#endif /* KBAL_HEADS_H */
