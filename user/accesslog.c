@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "accesslog.h"
+#include "headers.h"
 #include "http.h"
 #include "logfile.h"
 
@@ -264,19 +265,13 @@ static void put_time(struct out *o, uint64_t ns, const char *fmt)
 
 static const char *env(const struct kbal_alog_rec *r, const char *name)
 {
-	if (!strcmp(name, "BALANCER_WORKER_ROUTE"))
-		return r->route;
-	if (!strcmp(name, "BALANCER_WORKER_NAME"))
-		return r->member;
-	if (!strcmp(name, "BALANCER_NAME"))
-		return r->balancer;
-	if (!strcmp(name, "BALANCER_SESSION_ROUTE"))
-		return r->session_route;
-	if (!strcmp(name, "BALANCER_SESSION_STICKY"))
-		return r->sticky;
-	if (!strcmp(name, "BALANCER_ROUTE_CHANGED"))
-		return r->route_changed ? "1" : NULL;
-	return NULL;
+	const struct kbal_balancer_vars v = {
+		.balancer = r->balancer, .worker_name = r->member, .worker_route = r->route,
+		.session_sticky = r->sticky, .session_route = r->session_route,
+		.route_changed = r->route_changed,
+	};
+
+	return kbal_balancer_var(&v, name);
 }
 
 size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_rec *r, char *buf,

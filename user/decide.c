@@ -78,11 +78,11 @@ static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsign
 static void headers_plan(struct kbal_daemon *d)
 {
 	const unsigned resp = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
-	const struct kbal_hdr_env routed = {
+	const struct kbal_hdr_env routed = { .v = {
 		.balancer = "b", .worker_name = "w", .worker_route = "r",
 		.session_sticky = "s", .session_route = "r",
-	}, unrouted = { .balancer = "b", .worker_name = "w", .worker_route = "r",
-			.route_changed = 1 }, none = { 0 };
+	} }, unrouted = { .v = { .balancer = "b", .worker_name = "w", .worker_route = "r",
+				 .route_changed = 1 } }, none = { .request_us = 0 };
 	int workers = 0;
 
 	for (unsigned b = 0; b < d->conf->nbalancers; b++)

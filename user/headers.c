@@ -100,26 +100,26 @@ static int parse_lines(struct head *h, const char *head, size_t len, unsigned ta
 	return 0;
 }
 
-static const char *env_get(const struct kbal_hdr_env *e, const char *var)
+const char *kbal_balancer_var(const struct kbal_balancer_vars *v, const char *name)
 {
-	if (!strcmp(var, "BALANCER_NAME"))
-		return e->balancer;
-	if (!strcmp(var, "BALANCER_WORKER_NAME"))
-		return e->worker_name;
-	if (!strcmp(var, "BALANCER_WORKER_ROUTE"))
-		return e->worker_route;
-	if (!strcmp(var, "BALANCER_SESSION_STICKY"))
-		return e->session_sticky;
-	if (!strcmp(var, "BALANCER_SESSION_ROUTE"))
-		return e->session_route;
-	if (!strcmp(var, "BALANCER_ROUTE_CHANGED"))
-		return e->route_changed ? "1" : NULL;
-	return NULL;                          /* nothing else sets variables */
+	if (!strcmp(name, "BALANCER_NAME"))
+		return v->balancer;
+	if (!strcmp(name, "BALANCER_WORKER_NAME"))
+		return v->worker_name;
+	if (!strcmp(name, "BALANCER_WORKER_ROUTE"))
+		return v->worker_route;
+	if (!strcmp(name, "BALANCER_SESSION_STICKY"))
+		return v->session_sticky;
+	if (!strcmp(name, "BALANCER_SESSION_ROUTE"))
+		return v->session_route;
+	if (!strcmp(name, "BALANCER_ROUTE_CHANGED"))
+		return v->route_changed ? "1" : NULL;
+	return NULL;
 }
 
 static int applies(const struct kbal_conf_header *r, const struct kbal_hdr_env *e)
 {
-	return !r->env[0] || !env_get(e, r->env) == !!r->env_not;
+	return !r->env[0] || !kbal_balancer_var(&e->v, r->env) == !!r->env_not;
 }
 
 /* process_tags(): the value with its formats expanded, into the arena */
@@ -151,7 +151,7 @@ static const char *expand(struct head *h, const char *fmt, const struct kbal_hdr
 			char var[64];
 
 			snprintf(var, sizeof(var), "%.*s", (int)(close - s - 2), s + 2);
-			put = env_get(e, var) ?: "(null)";
+			put = kbal_balancer_var(&e->v, var) ?: "(null)";
 			k = strlen(put);
 			s = close + 1;
 		}

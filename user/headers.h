@@ -21,15 +21,24 @@
 #include <stdint.h>
 #include "conf.h"
 
-/* what a rule's env= condition and %{VAR}e see: the variables httpd's
- * mod_proxy_balancer sets for a request it routes (NULL: not set) */
-struct kbal_hdr_env {
+/* the variables httpd's mod_proxy_balancer sets for a request it routes
+ * (NULL: not set), which mod_headers' %{VAR}e and env= and mod_log_config's
+ * %{VAR}e see */
+struct kbal_balancer_vars {
 	const char *balancer;         /* BALANCER_NAME, "balancer://..." */
 	const char *worker_name;      /* BALANCER_WORKER_NAME */
 	const char *worker_route;     /* BALANCER_WORKER_ROUTE */
 	const char *session_sticky;   /* BALANCER_SESSION_STICKY: the request */
 	const char *session_route;    /* BALANCER_SESSION_ROUTE:  named a route */
 	int route_changed;            /* BALANCER_ROUTE_CHANGED */
+};
+
+/* variable name's value, NULL when not set (kbal sets no others) */
+const char *kbal_balancer_var(const struct kbal_balancer_vars *v, const char *name);
+
+/* what a rule's env= condition and its value see */
+struct kbal_hdr_env {
+	struct kbal_balancer_vars v;
 	uint64_t request_us;          /* %t: when the request came, µs since 1970 */
 	uint64_t now_us;              /* %D: now - request_us */
 	const char *request;          /* echo: the client's request head */

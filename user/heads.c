@@ -47,13 +47,13 @@ static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int 
 	b = &d->maps.balancers[c->balancer];
 	m = &d->maps.members[c->member];
 	snprintf(bal, cap, "balancer://%s", b->name);
-	e->balancer = bal;
-	e->worker_name = m->url;
-	e->worker_route = m->route;
-	e->route_changed = c->changed;
+	e->v.balancer = bal;
+	e->v.worker_name = m->url;
+	e->v.worker_route = m->route;
+	e->v.route_changed = c->changed;
 	if (f->route[0]) {
-		e->session_sticky = b->sticky;
-		e->session_route = f->route;
+		e->v.session_sticky = b->sticky;
+		e->v.session_route = f->route;
 	}
 }
 

@@ -64,8 +64,9 @@ static void derived(const struct kbal_conf *c)
 		/* every rule applied to a response and to a request: the head
 		 * stays a head (a start line, lines, the empty line) */
 		struct kbal_hdr_env e = {
-			.balancer = cb->name, .worker_name = m.url, .worker_route = m.route,
-			.route_changed = 1, .request = REQ, .request_len = sizeof(REQ) - 1,
+			.v = { .balancer = cb->name, .worker_name = m.url,
+			       .worker_route = m.route, .route_changed = 1 },
+			.request = REQ, .request_len = sizeof(REQ) - 1,
 		};
 		static const char resp[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: b, c\r\n"
 					   "Set-Cookie: s=1\r\nConnection: close\r\n\r\n";

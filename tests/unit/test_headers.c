@@ -19,8 +19,9 @@ static const char RESP[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nSet-Cookie: a=1\r\nX-A:
 static const char REQ[] = "GET / HTTP/1.1\r\nHost: h\r\nX-Trace: t1\r\nCookie: c=1\r\n\r\n";
 
 static const struct kbal_hdr_env ROUTED = {
-	.balancer = "balancer://c", .worker_name = "http://127.0.0.1:9001", .worker_route = "a",
-	.session_sticky = "ROUTEID", .session_route = "a", .request_us = 1000, .now_us = 1250,
+	.v = { .balancer = "balancer://c", .worker_name = "http://127.0.0.1:9001",
+	       .worker_route = "a", .session_sticky = "ROUTEID", .session_route = "a" },
+	.request_us = 1000, .now_us = 1250,
 	.request = REQ, .request_len = sizeof(REQ) - 1,
 };
 
@@ -88,8 +89,9 @@ UNIT_TEST(headers_actions)
 UNIT_TEST(headers_tables_env_formats)
 {
 	const struct kbal_hdr_env changed = {
-		.balancer = "balancer://c", .worker_name = "http://127.0.0.1:9001",
-		.worker_route = "a", .route_changed = 1, .request_us = 1000, .now_us = 1250,
+		.v = { .balancer = "balancer://c", .worker_name = "http://127.0.0.1:9001",
+		       .worker_route = "a", .route_changed = 1 },
+		.request_us = 1000, .now_us = 1250,
 	};
 
 	/* always: a table of its own, sent first; onsuccess rules do not see it */
