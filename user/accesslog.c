@@ -193,8 +193,77 @@ int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq,
 	return 0;
 }
 
+int kbal_alog_capture_refused(const struct kbal_alog *a, const struct kbal_http_msg *rq,
+			      const char *buf, size_t len, size_t max_line,
+			      struct kbal_alog_req *out)
+{
+	const char *base = buf, *eol = memchr(buf, '\n', len), *sp1, *sp2;
+	size_t n = eol ? (size_t)(eol - buf) : len, need;
+	char *m;
+
+	/* httpd skips blank lines before the request line; so does llhttp */
+	while (n == 0 || (n == 1 && buf[0] == '\r')) {
+		if (!eol)
+			break;
+		len -= eol + 1 - buf;
+		buf = eol + 1;
+		eol = memchr(buf, '\n', len);
+		n = eol ? (size_t)(eol - buf) : len;
+	}
+	if (n && buf[n - 1] == '\r')
+		n--;
+	if (max_line && n > max_line)
+		n = max_line;
+	if (rq->head_done || (rq->url.len && rq->http_major)) {
+		/* the line parsed: the request's own fields */
+		if (kbal_alog_capture(a, rq, base, out))
+			return -ENOMEM;
+	} else {
+		memset(out, 0, sizeof(*out));
+	}
+	need = 3 * n + 32;
+	m = malloc(need);
+	if (!m) {
+		kbal_alog_release(out);
+		return -ENOMEM;
+	}
+	memcpy(m, buf, n);
+	m[n] = '\0';
+	out->line = m;
+	if (!out->mem) {
+		/* words of a line llhttp refused: httpd's read_request_line()
+		 * takes the first as the method, "/" without a target, and
+		 * HTTP/1.0 without a protocol; a line that never ended has none */
+		char *w = m + n + 1;
+
+		sp1 = memchr(m, ' ', n);
+		sp2 = sp1 ? memchr(sp1 + 1, ' ', m + n - sp1 - 1) : NULL;
+		out->mem = m;
+		if (!eol) {
+			out->method = "-";
+			out->url = NULL;
+		} else {
+			size_t ml = sp1 ? (size_t)(sp1 - m) : n;
+			size_t ul = sp1 ? (size_t)((sp2 ? sp2 : m + n) - sp1 - 1) : 0;
+
+			memcpy(w, m, ml);
+			w[ml] = '\0';
+			out->method = w;
+			w += ml + 1;
+			memcpy(w, ul ? sp1 + 1 : "/", ul ? ul : 1);
+			w[ul ? ul : 1] = '\0';
+			out->url = w;
+		}
+		out->proto = "HTTP/1.0";
+	} else {
+		out->line_mem = m;
+	}
+	return 0;
+}
+
 void kbal_alog_release(struct kbal_alog_req *r)
 {
+	free(r->line_mem);
 	free(r->mem);
 	memset(r, 0, sizeof(*r));
 }
@@ -301,6 +370,10 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 			put_time(&o, r->start_ns, it->name);
 			break;
 		case A_REQUEST:
+			if (rq && rq->line) {
+				put_esc(&o, rq->line);
+				break;
+			}
 			put_esc(&o, method);
 			put(&o, " ", 1);
 			put_esc(&o, url);
@@ -383,7 +456,10 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 
 void kbal_alog_write(const struct kbal_alog *a, const struct kbal_alog_rec *r)
 {
-	char line[8192];
+	/* httpd's lines have no bound; a request line of LimitRequestLine
+	 * bytes (8190 by default), escaped, and the header fields a format
+	 * names fit this */
+	static char line[65536];
 
 	for (unsigned i = 0; i < a->n; i++)
 		kbal_logfile_write(a->file[i], line, kbal_alog_render(&a->fmt[i], r, line,

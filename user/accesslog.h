@@ -47,6 +47,9 @@ int kbal_alog_compile(const char *fmt, struct kbal_alog_fmt *out,
 /* what a request gave, captured at its head */
 struct kbal_alog_req {
 	char *mem;                    /* one allocation for the strings below */
+	const char *line;             /* %r: the request line as it came (httpd's
+				       * the_request), NULL: method url proto */
+	char *line_mem;               /* line's, when mem holds the others */
 	const char *method, *url, *proto;
 	const char *hdr[KBAL_ALOG_MAX_HDR];   /* NULL: absent */
 };
@@ -77,6 +80,16 @@ struct kbal_alog {
 	char hdrs[KBAL_ALOG_MAX_HDR][48];
 	unsigned nhdrs;
 };
+
+/* A request refused before its head was whole (a malformed line, a head
+ * over httpd's limits): its part as httpd logs it, from the len bytes
+ * read into buf: %r the request line as it came, up to max_line bytes
+ * (LimitRequestLine, 0: all); %m, %U and %H from rq's spans where its
+ * line parsed, else from its words, "-" for a line that never ended.
+ * 0 or -ENOMEM */
+int kbal_alog_capture_refused(const struct kbal_alog *a, const struct kbal_http_msg *rq,
+			      const char *buf, size_t len, size_t max_line,
+			      struct kbal_alog_req *out);
 
 /* Capture a routed request's part (rq's spans in buf); 0 or -ENOMEM */
 int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq, const char *buf,

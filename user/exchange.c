@@ -425,6 +425,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			/* a request over httpd's limits gets httpd's status */
 			if (i == DOWN)
 				member_answered(d, c, 502, 0);
+			else if (c->phase[UP] == P_HEAD)
+				kbal_logs_refused(d, c);   /* httpd logs it too */
 			exch_error(d, c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
 			return;
 		}
@@ -438,6 +440,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 
 				log_debug("a %s head larger than %d bytes: %u",
 					  i == UP ? "request" : "response", BUF_SIZE, st);
+				if (i == UP)
+					kbal_logs_refused(d, c);
 				exch_error(d, c, st);
 			}
 			return;

@@ -53,6 +53,16 @@ void kbal_logs_capture(struct kbal_daemon *d, struct kbal_conn *c)
 		log_debug("conn %p: no memory for its access log line", (void *)c);
 }
 
+void kbal_logs_refused(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+
+	if (d->alog.n && !f->alog.mem &&
+	    kbal_alog_capture_refused(&d->alog, &f->msg[UP], f->buf[UP], f->len[UP],
+				      d->conf->limits.line, &f->alog))
+		log_debug("conn %p: no memory for its access log line", (void *)c);
+}
+
 /* CLOCK_REALTIME of a CLOCK_MONOTONIC time */
 static uint64_t wall(const struct kbal_daemon *d, uint64_t mono)
 {

@@ -18,6 +18,10 @@ int kbal_logs_open(struct kbal_daemon *d, int verbose);
 /* a routed request's part of its line, captured at its head */
 void kbal_logs_capture(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* a request refused before its head was whole (kbald answers 400, 414,
+ * 431): its part of the line, as httpd logs it */
+void kbal_logs_refused(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* the exchange kbald served ends: its line ('+' the connection goes on,
  * '-' it closes after a whole answer, 'X' before one); nothing for an
  * exchange whose request was never routed */

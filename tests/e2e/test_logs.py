@@ -10,7 +10,7 @@ import re
 import shutil
 import tempfile
 
-from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until
+from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, wait_until
 
 FMT = ('"%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D '
        '%{BALANCER_WORKER_ROUTE}e %X %k %m %U%q %H"')
@@ -120,5 +120,48 @@ def test_loglevel_and_errors():
             f.write(base + "CustomLog logs/access.log combined\n")
         rc, out = run_kbald(["-t", "-f", d + "/t.conf"])
         check(rc == 0 and "Syntax OK" in out, "kbald -t on a relative CustomLog: %r" % out)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+REFUSED = [b"GET / HTTP/1.1\r\n\r\n",                                   # no Host
+           b"BLAH\r\n\r\n",                                             # no target
+           b"GET /x HTTP/1.1\r\nHost: h\r\nX: " + b"a" * 9000 + b"\r\n\r\n",   # a field too long
+           b"GET /y HTTP/1.1\r\nHost: h\r\n" +
+           b"".join(b"X%d: a\r\n" % i for i in range(120)) + b"\r\n",   # too many fields
+           b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n"]    # a line too long
+
+
+def test_refused_requests_logged_as_apache():
+    """A request refused before its head was whole (400, 414) has its line,
+    as httpd writes it: the request line as it came (cut at
+    LimitRequestLine), the method, path and protocol where they parsed"""
+    from apache import apache_beside
+    d = tempfile.mkdtemp(prefix="kbal-logs-")
+    os.chmod(d, 0o755)
+    fmt = '"%{local}p \\"%r\\" %>s %m %U%q %H"'
+    conf = EXAMPLE_CONF + "CustomLog %s/access.log %s\n" % (d, fmt)
+    try:
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            for port in (aport, env.port):
+                for raw in REFUSED:
+                    with Conn(port, timeout=5.0) as c:
+                        c.send(raw)
+                        c.read_response()
+            wait_until(lambda: sum(l.startswith("%d " % env.port)
+                                   for l in lines(d + "/access.log")) == len(REFUSED),
+                       5.0, "kbal's lines")
+            got = lines(d + "/access.log")
+            # in the order written: httpd logs after it answered, so two
+            # lines may come in another order than the requests
+            theirs = sorted(l.split(" ", 1)[1] for l in got if l.startswith("%d " % aport))
+            ours = sorted(l.split(" ", 1)[1] for l in got if l.startswith("%d " % env.port))
+            eq(len(theirs), len(REFUSED), "Apache's lines: %r" % [l[:80] for l in got])
+            check('"BLAH" 400 BLAH / HTTP/1.0' in theirs, "Apache's line for BLAH: %r"
+                  % [l[:40] for l in theirs])
+            for i, (a, k) in enumerate(zip(theirs, ours)):
+                check(k == a, "the line of refused request %d: %r (%d bytes), Apache's %r (%d "
+                      "bytes)" % (i, k[:20] + "..." + k[-40:], len(k), a[:20] + "..." + a[-40:],
+                                  len(a)))
     finally:
         shutil.rmtree(d, ignore_errors=True)
