@@ -212,9 +212,13 @@ int kbal_alog_capture_refused(const struct kbal_alog *a, const struct kbal_http_
 	}
 	if (n && buf[n - 1] == '\r')
 		n--;
-	if (max_line && n > max_line)
-		n = max_line;
-	if (rq->head_done || (rq->url.len && rq->http_major)) {
+	if (max_line && n > max_line + 1) {
+		/* 414: httpd keeps LimitRequestLine + 1 bytes of it (what its
+		 * read saw over the limit), and takes no word from it */
+		n = max_line + 1;
+		eol = NULL;
+	}
+	if (eol && rq->nlines >= 1) {
 		/* the line parsed: the request's own fields */
 		if (kbal_alog_capture(a, rq, base, out))
 			return -ENOMEM;

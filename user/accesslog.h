@@ -83,8 +83,8 @@ struct kbal_alog {
 
 /* A request refused before its head was whole (a malformed line, a head
  * over httpd's limits): its part as httpd logs it, from the len bytes
- * read into buf: %r the request line as it came, up to max_line bytes
- * (LimitRequestLine, 0: all); %m, %U and %H from rq's spans where its
+ * read into buf: %r the request line as it came, up to max_line + 1
+ * bytes (LimitRequestLine, 0: all); %m, %U and %H from rq's spans where its
  * line parsed, else from its words, "-" for a line that never ended.
  * 0 or -ENOMEM */
 int kbal_alog_capture_refused(const struct kbal_alog *a, const struct kbal_http_msg *rq,
