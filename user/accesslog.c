@@ -234,14 +234,23 @@ int kbal_alog_capture_refused(const struct kbal_alog *a, const struct kbal_http_
 	memcpy(m, buf, n);
 	m[n] = '\0';
 	out->line = m;
+	sp1 = memchr(m, ' ', n);
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', m + n - sp1 - 1) : NULL;
+	if (out->mem && !rq->http_major && sp2) {
+		/* llhttp refused a field before it told the version: the
+		 * line's third word */
+		char *w = m + n + 1;
+
+		memcpy(w, sp2 + 1, m + n - sp2 - 1);
+		w[m + n - sp2 - 1] = '\0';
+		out->proto = w;
+	}
 	if (!out->mem) {
 		/* words of a line llhttp refused: httpd's read_request_line()
 		 * takes the first as the method, "/" without a target, and
 		 * HTTP/1.0 without a protocol; a line that never ended has none */
 		char *w = m + n + 1;
 
-		sp1 = memchr(m, ' ', n);
-		sp2 = sp1 ? memchr(sp1 + 1, ' ', m + n - sp1 - 1) : NULL;
 		out->mem = m;
 		if (!eol) {
 			out->method = "-";

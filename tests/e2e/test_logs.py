@@ -126,6 +126,7 @@ def test_loglevel_and_errors():
 
 REFUSED = [b"GET / HTTP/1.1\r\n\r\n",                                   # no Host
            b"BLAH\r\n\r\n",                                             # no target
+           b"GET /z HTTP/1.1\r\nHost: h\r\nBad Field: 1\r\n\r\n",        # a malformed field
            b"GET /x HTTP/1.1\r\nHost: h\r\nX: " + b"a" * 9000 + b"\r\n\r\n",   # a field too long
            b"GET /y HTTP/1.1\r\nHost: h\r\n" +
            b"".join(b"X%d: a\r\n" % i for i in range(120)) + b"\r\n",   # too many fields
