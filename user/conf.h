@@ -317,6 +317,7 @@ struct kbal_conf {
 					   * apply it to proxied requests */
 	unsigned keepalive_timeout_ms;    /* KeepAliveTimeout: how long kbald waits for a
 					   * keep-alive client's next request, default 5000 */
+	int keepalive_off;                /* KeepAlive Off: one request a connection */
 	unsigned max_keepalive_requests;  /* MaxKeepAliveRequests: a connection's
 					   * requests answered with keep-alive, default
 					   * 100, 0: no bound. As httpd, the one after them

@@ -28,14 +28,17 @@ static int kw_loadmodule(struct conf_parser *p, UNUSED int argc, char **argv)
 	return conf_module_loaded(p, argv[1]) < 0 ? -1 : 0;
 }
 
-/* KeepAlive On is what kbal does; Off it cannot */
+/* KeepAlive On|Off, httpd's core: with Off every answer says
+ * "Connection: close" and the connection ends after it
+ * (ap_set_keepalive()); exchange.c treats each request as the last */
 static int kw_keepalive(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	int on;
 
 	if (conf_parse_onoff(p, "KeepAlive", argv[1], &on))
 		return -1;
-	return on ? 0 : perr(p, "KeepAlive Off is not supported by kbal (it keeps connections alive)");
+	p->conf->keepalive_off = !on;
+	return 0;
 }
 
 /* Listen [IP:]PORT [http] */

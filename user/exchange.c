@@ -379,7 +379,8 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /* MaxKeepAliveRequests, as httpd's ap_set_keepalive(): once a connection's
- * requests answered keep-alive reach it, the next one is answered with
+ * requests answered keep-alive reach it (with KeepAlive Off, at once), the
+ * next one is answered with
  * Connection: close and the connection ends after it (what the client sent
  * behind it goes unanswered). kbald decides that request (agent: on a kept
  * member connection, its body too), whether it came to kbald or the kernel
@@ -390,7 +391,9 @@ static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (c->nreq < UINT32_MAX)
 		c->nreq++;
-	if (!max || c->nreq <= max || c->once || c->f->msg[UP].upgrade)
+	if (c->once || c->f->msg[UP].upgrade)
+		return;
+	if (!d->conf->keepalive_off && (!max || c->nreq <= max))
 		return;
 	log_debug("conn %p: request %u, past MaxKeepAliveRequests %u: the connection's last",
 		  (void *)c, c->nreq, max);

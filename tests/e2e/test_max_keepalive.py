@@ -190,3 +190,22 @@ def test_small_bounds_as_apache():
                 got[name] = out
             eq(got["Apache"], [(200, "-")] * n + [(200, "close"), True], "Apache's POSTs")
             eq(got["kbal"], got["Apache"], "POSTs, bound %d" % n)
+
+
+def test_keepalive_off_as_httpd():
+    # KeepAlive Off: every answer says close and the connection ends after
+    # it, kept-alive clients and pipelined requests alike, kbald's own
+    # answers too
+    off = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nKeepAlive Off")
+    with Env(conf=off) as env, apache_beside(env) as aport:
+        theirs = one_by_one(aport, "/a", 3)
+        eq(theirs, [(200, "close"), "eof"], "Apache, KeepAlive Off")
+        eq(one_by_one(env.port, "/k", 3), theirs, "kbal against Apache")
+        theirs = pipelined(aport, "/b", 1, 2)
+        eq(pipelined(env.port, "/p", 1, 2), theirs, "kbal against Apache, pipelined")
+        with Conn(aport, timeout=T) as a, Conn(env.port, timeout=T) as k:
+            ra, rk = a.get("/balancer-manager"), k.get("/balancer-manager")
+            eq((rk.status, closes(rk), k.at_eof(T)), (ra.status, closes(ra), a.at_eof(T)),
+               "the manager's answer, kbal against Apache")
+        eq(reached(env, "/k") + reached(env, "/p"), ["/k/0", "/p/0"], "what the members got")
+        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
