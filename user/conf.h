@@ -299,6 +299,11 @@ struct kbal_conf {
 	struct kbal_conf_cookie_map cookie_domain[KBAL_CONF_MAX_COOKIE_MAP];
 	int preserve_host;                /* ProxyPreserveHost On */
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
+	struct in_addr proxy_source;      /* ProxySourceAddress: the members'
+					   * connections come from it, 0: the system's
+					   * choice */
+	unsigned proxy_rcvbuf;            /* ProxyReceiveBufferSize: SO_RCVBUF of the
+					   * members' connections, 0: the system's */
 	unsigned via;                     /* ProxyVia: enum kbal_via */
 	char server_name[128];            /* ServerName, else gethostname() */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */

@@ -27,6 +27,8 @@ static const struct {
 	{ "PidFile",                "kbald writes no pid file (systemd follows its pid)" },
 	{ "Mutex",                  "kbald is one process" },
 	{ "HostnameLookups",        "kbal logs addresses, never names" },
+	{ "ProxyIOBufferSize",      "kbald's buffers and the kernel's carry the bytes" },
+	{ "BalancerGrowth",         "kbal adds no balancer at run time (members: growth=)" },
 	{ "TraceEnable",            "not implemented: kbal passes TRACE to the members as any "
 				    "method" },
 	{ "StartServers",           "kbald is one event loop" },

@@ -489,6 +489,43 @@ static int kw_cookie_domain(struct conf_parser *p, int argc, char **argv)
 			  &p->conf->ncookie_domain);
 }
 
+/* ProxySourceAddress ADDR: the local address of the members' connections
+ * (an IPv4 address, as kbal's members are) */
+static int kw_source_address(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	if (inet_pton(AF_INET, argv[1], &p->conf->proxy_source) != 1 ||
+	    !p->conf->proxy_source.s_addr)
+		return perr(p, "ProxySourceAddress %s: give an IPv4 address of this host",
+			    argv[1]);
+	return 0;
+}
+
+/* ProxyReceiveBufferSize N: 0, or 512 and more (mod_proxy's bound) */
+static int kw_receive_buffer(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	unsigned v;
+
+	if (conf_parse_uint(p, "ProxyReceiveBufferSize", argv[1], 0, 1u << 30, &v))
+		return -1;
+	if (v && v < 512)
+		return perr(p, "ProxyReceiveBufferSize must be >= 512 bytes, or 0 for system "
+			    "default.");
+	p->conf->proxy_rcvbuf = v;
+	return 0;
+}
+
+/* ProxyBadHeader IsError|Ignore|StartBody: kbal refuses a member's
+ * malformed header line with 502, httpd's default */
+static int kw_bad_header(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	if (!strcasecmp(argv[1], "IsError"))
+		return 0;
+	if (!strcasecmp(argv[1], "Ignore") || !strcasecmp(argv[1], "StartBody"))
+		return perr(p, "ProxyBadHeader %s is not supported by kbal: a member's malformed "
+			    "answer is a 502 (IsError, httpd's default)", argv[1]);
+	return perr(p, "ProxyBadHeader must be one of: IsError | Ignore | StartBody");
+}
+
 /* ProxyAddHeaders On|Off: X-Forwarded-For, -Host, -Server (default On) */
 static int kw_addheaders(struct conf_parser *p, UNUSED int argc, char **argv)
 {
@@ -923,6 +960,9 @@ const struct conf_keyword conf_kw_proxy[] = {
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER,              1, 1,             kw_preservehost },
 	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },
+	{ "ProxySourceAddress", C_SERVER,             1, 1,             kw_source_address },
+	{ "ProxyReceiveBufferSize", C_SERVER,         1, 1,             kw_receive_buffer },
+	{ "ProxyBadHeader",    C_SERVER,              1, 1,             kw_bad_header },
 	{ "ProxyPassReverseCookiePath",   C_SERVER,   2, 3,             kw_cookie_path },
 	{ "ProxyPassReverseCookieDomain", C_SERVER,   2, 3,             kw_cookie_domain },
 	{ "ProxyVia",          C_SERVER,              1, 1,             kw_via },

@@ -13,6 +13,7 @@
 #include "hcexpr.h"
 #include "http.h"
 #include "log.h"
+#include "member.h"
 
 enum { RUN_CONNECT, RUN_SEND, RUN_READ };
 
@@ -289,6 +290,7 @@ static void run_start(struct kbal_daemon *d, unsigned i)
 {
 	struct hc_member *h = &d->hc.m[i];
 	struct hc_run *r;
+	int err;
 
 	if (h->method != KBAL_HC_TCP && !h->req_len) {
 		h->next_at = d->loop.now + h->interval_ns;   /* no request fits: said at start */
@@ -308,9 +310,14 @@ static void run_start(struct kbal_daemon *d, unsigned i)
 	if (kbal_hcexpr_wants_body(h->expr) && !r->msg.skip_body)
 		r->body = malloc(KBAL_HCEXPR_BODY);
 	r->deadline = d->loop.now + h->connect_ns;
-	if (r->fd < 0 || (connect(r->fd, (const struct sockaddr *)&h->addr, sizeof(h->addr)) &&
-			  errno != EINPROGRESS)) {
-		run_fail(d, r, strerror(errno));
+	/* the members' connections' source, as mod_proxy's
+	 * ap_proxy_connect_backend() makes it for the checks too */
+	err = r->fd < 0 ? -errno : member_socket_source(d->conf, r->fd);
+	if (!err && connect(r->fd, (const struct sockaddr *)&h->addr, sizeof(h->addr)) &&
+	    errno != EINPROGRESS)
+		err = -errno;
+	if (err) {
+		run_fail(d, r, strerror(-err));
 		return;
 	}
 	if (kbal_loop_add(&d->loop, r->fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, KBAL_TAG_HCHECK,

@@ -22,6 +22,18 @@
 #include "log.h"
 #include "member.h"
 
+int member_socket_source(const struct kbal_conf *conf, int fd)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr = conf->proxy_source };
+	int v = (int)conf->proxy_rcvbuf;
+
+	if (v)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	if (src.sin_addr.s_addr && bind(fd, (struct sockaddr *)&src, sizeof(src)))
+		return -errno;
+	return 0;
+}
+
 static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_member *m = &d->maps.members[c->member];
@@ -34,6 +46,11 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	err = member_socket_source(d->conf, fd);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* keepalive=On: Apache's APR_SO_KEEPALIVE, the system's probe times */
 	if (m->flags & KBAL_MF_KEEPALIVE)

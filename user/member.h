@@ -47,6 +47,12 @@ void member_answered(struct kbal_daemon *d, struct kbal_conn *c, unsigned status
  * ProxyTimeout (ns). */
 uint64_t member_timeout_ns(const struct kbal_daemon *d, int member);
 
+/* a socket for a member, as mod_proxy makes it: bound to
+ * ProxySourceAddress, its receive buffer ProxyReceiveBufferSize. 0 or
+ * -errno (the bind failed) */
+struct kbal_conf;
+int member_socket_source(const struct kbal_conf *conf, int fd);
+
 /* mod_proxy_http's ap_proxy_worker_can_upgrade(): may a request's Upgrade
  * (proto, len bytes) go to member (its upgrade=)? */
 int member_upgrades(const struct kbal_daemon *d, int member, const char *proto, size_t len);
