@@ -82,15 +82,12 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 /* skb->_sk_redir: the target bpf_sk_redirect_hash() chose, flags in the
  * low bits (the kernel's BPF_F_PTR_MASK) */
 #define KBAL_SK_REDIR_FLAGS 3ul
-/* sk->sk_user_data: the psock, flags in the low bits (SK_USER_DATA_PTRMASK) */
-#define KBAL_SK_USER_DATA_FLAGS 7ul
-/* bytes waiting for the target's worker before the direction is held, as
- * the queue's length times this skb's (the queue keeps no byte count; a
- * bulk stream's skbs are alike): about what the target's own send buffer
- * takes (tcp_wmem's 4 MiB). A receiver slower than its sender fills any
- * queue (a 64 MiB response from a loopback member to the e2e tests' reader
- * queued 61 MiB here with no bound); a hold costs kbald's copy while it
- * lasts, and ends when the sender pauses (docs/design.md, "Backpressure"). */
+/* bytes waiting for the target's worker before the direction is held:
+ * about what the target's own send buffer takes (tcp_wmem's 4 MiB). A
+ * receiver slower than its sender fills any queue (a 64 MiB response from a
+ * loopback member to the e2e tests' reader queued 61 MiB here with no
+ * bound); a hold costs kbald's copy while it lasts, and ends when the
+ * sender pauses (docs/design.md, "Backpressure"). */
 #ifndef KBAL_SK_QUEUE_BYTES
 #define KBAL_SK_QUEUE_BYTES (4ull << 20)
 #endif
@@ -99,39 +96,33 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * the target's psock worker has about KBAL_SK_QUEUE_BYTES waiting, a queue
  * with no bound of its own: the direction is held from its next message
  * on. The target is read from what bpf_sk_redirect_hash() stored in the
- * skb, its psock from sk_user_data: two reads, no lookup. The first
- * redirect also notes the target's write_seq, which counts from there
- * what the worker and kbald gave it (kbal_held_over()). */
+ * skb: no lookup. Its write_seq counts, from seq_base (noted at the first
+ * redirect, when it had all kbald wrote and nothing of the kernel's),
+ * every byte the worker gave it, and, once a hold is over, every byte
+ * kbald copied: what the worker still has is kept + held less that (this
+ * skb, counted in kept, is not queued yet). */
 static __always_inline void kbal_check_target(struct __sk_buff *skb, struct kbal_sk_http *st,
 					      __u64 cookie, int len)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
-	unsigned long to = kskb->_sk_redir & ~KBAL_SK_REDIR_FLAGS, ud;
-	struct sk_psock *psock;
+	unsigned long to = kskb->_sk_redir & ~KBAL_SK_REDIR_FLAGS;
 	struct tcp_sock *tp;
-	struct sock *sk;
 	struct kbal_sk_event ev;
+	__u32 queued;
 
 	if (!to || !st)
 		return;
+	tp = bpf_rdonly_cast((void *)to, bpf_core_type_id_kernel(struct tcp_sock));
 	if (!(st->flags & KBAL_SKF_BASE)) {
-		/* this skb is not queued yet: write_seq has all kbald wrote
-		 * and nothing of the kernel's (kept counts this one) */
-		tp = bpf_rdonly_cast((void *)to, bpf_core_type_id_kernel(struct tcp_sock));
-		st->seq_base = tp->write_seq;
+		st->seq_base = tp->write_seq - (__u32)(st->kept + st->held - len);
 		st->flags |= KBAL_SKF_BASE;
 	}
-	sk = bpf_rdonly_cast((void *)to, bpf_core_type_id_kernel(struct sock));
-	ud = (unsigned long)sk->sk_user_data & ~KBAL_SK_USER_DATA_FLAGS;
-	if (!ud)
-		return;
-	psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
-	if ((__u64)psock->ingress_skb.qlen * (__u32)len < KBAL_SK_QUEUE_BYTES ||
-	    (st->flags & KBAL_SKF_HELD))
+	queued = (__u32)(st->kept + st->held - len) - (tp->write_seq - st->seq_base);
+	if (queued < KBAL_SK_QUEUE_BYTES || queued > (1u << 31) || (st->flags & KBAL_SKF_HELD))
 		return;
 	st->flags |= KBAL_SKF_HELD;
 	ev.cookie = cookie;
-	/* a full ring loses the report: kbald finds the hold at the passed
+	/* a full ring loses the report: kbald finds the hold at the held
 	 * bytes' EPOLLIN, or at its look a second */
 	bpf_ringbuf_output(&kbal_sk_events, &ev, sizeof(ev), 0);
 	kbal_stat_add(KBAL_STAT_SK_BACKLOG, 1);

@@ -548,7 +548,7 @@ enum kbal_sk_mode {
 	KBAL_SKM_KERNEL = 0,           /* framed; kept where kbald would decide the same */
 	KBAL_SKM_AGENT  = 1,           /* every byte queued for kbald on the socket */
 	KBAL_SKM_RAW    = 2,           /* not framed: every byte redirected (a tunnel,
-					* a one-request connection's answer); the
+					* a direction kbald cannot frame); the
 					* entry holds its backpressure state only */
 };
 

@@ -328,8 +328,8 @@ static int held_timed_out(struct kbal_daemon *d, struct kbal_conn *c, struct kba
 			h->acked[dir] = ti.tcpi_bytes_acked;
 			h->at[dir] = d->loop.now;
 		} else if (d->loop.now - h->at[dir] >= to_ns) {
-			log_info("a %s took nothing of what it was sent for Timeout (held): closed",
-				 to == CLIENT ? "client" : "member");
+			log_info("a %s took nothing of its %s for Timeout (held back): closed",
+				 to == CLIENT ? "client" : "member", to == CLIENT ? "answer" : "request");
 			conn_abort(d, c);
 			return 1;
 		}
