@@ -642,10 +642,48 @@ def test_download_to_a_client_that_stops_reading_is_held_back():
         # the hold ended with the answer that was held (its sender paused):
         # the next is the kernel's again, on the same splice
         before, held_before = kernel_bytes(env), env.stats()["sk_held"]
-        r = c.get("/bytes/%d" % (8 * MiB), cookie="ROUTEID=route.%d" % n)
-        eq((r.status, len(r.body)), (200, 8 * MiB), "the next response")
-        check_pattern(r.body, "8 MiB after the hold")
-        check(kernel_bytes(env) - before >= 8 * MiB and env.stats()["sk_held"] == held_before,
+        r = c.get("/bytes/%d" % (2 * MiB), cookie="ROUTEID=route.%d" % n)
+        eq((r.status, len(r.body)), (200, 2 * MiB), "the next response")
+        check_pattern(r.body, "2 MiB after the hold")
+        check(kernel_bytes(env) - before >= 2 * MiB and env.stats()["sk_held"] == held_before,
               "the next response carried by the kernel: %d bytes redirected, %d copied"
               % (kernel_bytes(env) - before, env.stats()["sk_held"] - held_before))
 
+
+
+def test_tunnel_to_a_client_that_stops_reading_is_held_back():
+    """A tunnel (Upgrade) the kernel carries unframed (its kbal_sk_http
+    entries of mode 2): a client that writes 64 MiB to the echo member and
+    reads nothing for 3 s holds the echo back in the sockets' buffers; then
+    the whole echo arrives, byte for byte."""
+    size = 64 * MiB
+    data = os.urandom(size)
+    with Env(conf=kbaltest.with_upgrade(CONF)) as env, env.connect(timeout=60) as c:
+        eq(ws_upgrade(c).status, 101, "upgrade")
+        before, held_before = kernel_bytes(env), env.stats()["sk_held"]
+        errors = []
+
+        def writer():
+            try:
+                for off in range(0, size, 1 << 20):
+                    c.sock.sendall(data[off:off + (1 << 20)])
+            except Exception as e:      # reported below
+                errors.append(e)
+
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        time.sleep(2.0)
+        moved = kernel_bytes(env) - before + env.stats()["sk_held"] - held_before
+        time.sleep(1.0)
+        moved2 = kernel_bytes(env) - before + env.stats()["sk_held"] - held_before
+        print("tunnel held: %.1f MiB moved both ways while the client read nothing (bound "
+              "%.1f MiB)" % (moved / MiB, 2 * HELD_MAX / MiB))
+        check(moved2 == moved and moved <= 2 * HELD_MAX,
+              "both ways moved %d then %d bytes while the client read nothing" % (moved, moved2))
+        check(env.stats()["sk_backlog"] >= 1, "the echo's direction was held (sk_backlog)")
+        got = c.read_exact(size)
+        t.join(10)
+        check(not errors, "writing the tunnel's bytes failed: %r" % errors)
+        if got != data:
+            off = next(i for i in range(size) if got[i] != data[i])
+            raise AssertionError("the echo differs from byte %d on" % off)
