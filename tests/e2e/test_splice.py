@@ -687,3 +687,26 @@ def test_tunnel_to_a_client_that_stops_reading_is_held_back():
         if got != data:
             off = next(i for i in range(size) if got[i] != data[i])
             raise AssertionError("the echo differs from byte %d on" % off)
+
+
+def test_pipelined_request_behind_a_held_answer():
+    """A request the client pipelines behind an answer held back (it read
+    nothing yet) is handed back to kbald, which takes the connection back
+    only once every held byte of the answer is copied and delivered: the
+    answer arrives whole, then the next one, in order."""
+    size = 64 * MiB
+    with Env(conf=CONF) as env, env.connect(timeout=60) as c:
+        n = member_no(kbaltest.hand_over(c, "/"))
+        cookie = [("Cookie", "ROUTEID=route.%d" % n)]
+        c.request("GET", "/bytes/%d" % size, headers=cookie)
+        time.sleep(1.5)
+        check(env.stats()["sk_backlog"] >= 1, "the answer was held (sk_backlog)")
+        c.request("GET", "/behind-the-hold", headers=cookie)
+        time.sleep(0.5)
+        r = c.read_response()
+        eq((r.status, len(r.body)), (200, size), "the held answer")
+        check_pattern(r.body, "64 MiB held answer")
+        r = c.read_response()
+        eq((r.status, r.text), (200, "backend=WAS%d path=/behind-the-hold\n" % n),
+           "the pipelined request's answer")
+        eq(c.get("/after", cookie="ROUTEID=route.%d" % n).status, 200, "a request after both")
