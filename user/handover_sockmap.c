@@ -156,8 +156,10 @@ struct kbal_held {
 	uint64_t acked[2], at[2];     /* the destination's acknowledged bytes, and
 				       * when they last moved (Timeout) */
 	uint64_t look_at;
-	uint32_t off[2], len[2];      /* buf[dir]: read, not written yet */
-	char buf[2][HELD_BUF];
+	uint32_t owed[2];             /* written, counted read, still to take off
+				       * the source's queue (a read that found the
+				       * stream parser busy: EAGAIN) */
+	char buf[HELD_BUF];           /* what a step peeked at and writes */
 };
 
 static struct kbal_held *held_of(const struct kbal_daemon *d, const struct kbal_conn *c)
@@ -213,7 +215,7 @@ static int held_start(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 		d->sm.held[d->sm.nheld++] = h;
 	}
 	h->base0[dir] = held_base0(c, dir);
-	h->off[dir] = h->len[dir] = 0;
+	h->owed[dir] = 0;
 	h->acked[dir] = 0;
 	h->at[dir] = d->loop.now;
 	c->held |= 1u << dir;
@@ -233,13 +235,15 @@ static void held_end(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /*
- * One held direction moved as far as it goes: what kbald read is written
- * to the target, then more of what the verdict passed is read (never past
- * the held bytes: a head the kernel hands back behind them is
- * decide_take_back()'s), once the target has taken everything the worker
- * had queued before (its send counter past what the verdict kept). 1 when
- * the hold is over (the verdict redirects again, or the direction ended),
- * 0 while it lasts, -1 when a socket failed.
+ * One held direction moved as far as it goes: what the verdict held is
+ * peeked at, written to the target as far as it takes it, and only that
+ * much read off (so kbald holds no byte it has not written: a restart or a
+ * FIN finds its counts whole), never past the held bytes (a head the
+ * kernel hands back behind them is decide_take_back()'s), once the target
+ * has taken everything the worker had queued before (its send counter past
+ * what the verdict kept). 1 when the hold is over (the verdict redirects
+ * again, or the direction ended), 0 while it lasts, -1 when a socket
+ * failed.
  */
 static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_held *h, int dir,
 		     int *moved)
@@ -247,27 +251,23 @@ static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_hel
 	int from = dir_src(dir), to = dir_dst(dir), retry = 4;
 	struct kbal_sk_http st;
 	uint64_t sent, recvd, mine;
-	ssize_t n;
+	ssize_t n, w, r;
 
 	for (;;) {
-		while (h->off[dir] < h->len[dir]) {
-			n = send(c->fd[to], h->buf[dir] + h->off[dir], h->len[dir] - h->off[dir],
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
-				continue;   /* a stopped parser's report, read by this */
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ESTRPIPE))
-				return 0;
-			if (n < 0)
+		while (h->owed[dir]) {
+			r = recv(c->fd[from], h->buf, h->owed[dir], MSG_DONTWAIT);
+			if (r < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
+				continue;
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ESTRPIPE))
+				return 0;   /* its queue is read while the parser is not */
+			if (r <= 0)
 				return -1;
-			h->off[dir] += n;
-			c->wr[to] += n;
-			*moved = 1;
+			h->owed[dir] -= r;
 		}
-		h->off[dir] = h->len[dir] = 0;
 		if (c->phase[dir] != P_SPLICED)
 			return 1;
 		if (sk_entry(d, c->cookie[from], &st))
-			return 1;   /* taken back: nothing passed is held */
+			return 1;   /* taken back: nothing is held */
 		mine = c->rd[from] - st.rd_base < st.held ? st.held - (c->rd[from] - st.rd_base) : 0;
 		if (!mine)
 			return !(st.flags & KBAL_SKF_HELD);
@@ -275,19 +275,30 @@ static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_hel
 			return -1;
 		if (sent - h->base0[dir] - c->wr[to] < st.kept)
 			return 0;   /* the worker still has some: they go first */
-		n = recv(c->fd[from], h->buf[dir], mine < HELD_BUF ? mine : HELD_BUF, MSG_DONTWAIT);
+		n = recv(c->fd[from], h->buf, mine < HELD_BUF ? mine : HELD_BUF,
+			 MSG_DONTWAIT | MSG_PEEK);
 		if (n < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
-			continue;
+			continue;   /* a stopped parser's report, read by this */
 		if (n <= 0)
 			return 0;   /* not queued yet (the socket's worker queues it) */
-		c->rd[from] += n;
-		h->len[dir] = n;
+		w = send(c->fd[to], h->buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ESTRPIPE))
+			return 0;
+		if (w <= 0)
+			return -1;
+		/* the same bytes are taken off the queue (kbald alone takes
+		 * from it) at the loop's top; counted read now, as written */
+		h->owed[dir] = w;
+		c->rd[from] += w;
+		c->wr[to] += w;
 		*moved = 1;
 	}
 }
 
-/* kbald still has held bytes to move (read and not written, or passed and
- * not read): what the kernel hands back waits behind them */
+/* kbald still has held bytes to copy: what the kernel hands back waits
+ * behind them */
 static int held_busy(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
 	const struct kbal_held *h = held_of(d, c);
@@ -296,7 +307,7 @@ static int held_busy(const struct kbal_daemon *d, const struct kbal_conn *c)
 	for (int dir = 0; h && dir < 2; dir++) {
 		if (!(c->held & (1u << dir)))
 			continue;
-		if (h->off[dir] < h->len[dir])
+		if (h->owed[dir])
 			return 1;
 		if (!sk_entry(d, c->cookie[dir_src(dir)], &st) &&
 		    st.held != c->rd[dir_src(dir)] - st.rd_base)
@@ -428,10 +439,11 @@ static void run_held(struct kbal_daemon *d)
 	}
 }
 
-/* A restart hands held directions over as spliced (the verdict holds them
- * on, the next image copies: sm_adopt), but not bytes in kbald's buffers:
- * 1 while some are there; at the restart's deadline their connections
- * close. */
+/* A restart hands held directions over as spliced: the verdict holds them
+ * on and the next image copies (sm_adopt). Bytes kbald wrote must be off
+ * the source's queue first (a read that found the stream parser busy
+ * waits a moment): 1 while some are not; at the restart's deadline their
+ * connections close. */
 static int sm_settle(struct kbal_daemon *d)
 {
 	int late = d->loop.now >= d->restart_deadline;
@@ -440,12 +452,12 @@ static int sm_settle(struct kbal_daemon *d)
 	for (unsigned k = 0; k < d->sm.nheld;) {
 		const struct kbal_held *h = d->sm.held[k];
 
-		if (h->off[UP] == h->len[UP] && h->off[DOWN] == h->len[DOWN]) {
+		if (!h->owed[UP] && !h->owed[DOWN]) {
 			k++;
 		} else if (!late) {
 			return 1;
 		} else {
-			log_warn("restart: a held connection's target took nothing: closed");
+			log_warn("restart: a held connection's copy could not go on: closed");
 			conn_abort(d, h->c);   /* unlisted: another took its place */
 		}
 	}
@@ -686,12 +698,6 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 
 		if (c->phase[dir] != P_SPLICED || !c->fin[from])
 			continue;
-		if (c->held & (1u << dir) && !(c->fin_goal & (1u << dir)) && held_busy(d, c)) {
-			/* the FIN's goal counts what kbald read as written:
-			 * worked out once its buffer is empty */
-			waiting = 1;
-			continue;
-		}
 		if (dir == DOWN && c->member_gone >= GONE_HELD_FIN && c->phase[UP] == P_SPLICED)
 			continue;   /* held until the client ends its side */
 		if (spliced_fin_delivered(c, dir, &sent)) {

@@ -710,3 +710,25 @@ def test_pipelined_request_behind_a_held_answer():
         eq((r.status, r.text), (200, "backend=WAS%d path=/behind-the-hold\n" % n),
            "the pipelined request's answer")
         eq(c.get("/after", cookie="ROUTEID=route.%d" % n).status, 200, "a request after both")
+
+
+def test_restart_while_a_download_is_held_back():
+    """A restart while an answer is held and its client reads nothing: the
+    connection goes to the new image spliced, still held (kbald kept no byte
+    of it), and the new image copies on: the answer arrives whole."""
+    size = 64 * MiB
+    with Env(conf=CONF) as env, env.connect(timeout=60) as c:
+        n = member_no(kbaltest.hand_over(c, "/"))
+        c.request("GET", "/bytes/%d" % size, headers=[("Cookie", "ROUTEID=route.%d" % n)])
+        time.sleep(1.5)
+        check(env.stats()["sk_backlog"] >= 1, "the answer was held (sk_backlog)")
+        seen = env.kbald_stderr().count("restarted: took over")
+        os.kill(env.kbald.pid, signal.SIGHUP)
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the new image")
+        took = env.kbald_stderr().split("restarted: took over ")[-1].split()[0]
+        eq(took, "1", "connections the new image took over")
+        r = c.read_response()
+        eq((r.status, len(r.body)), (200, size), "status, length")
+        check_pattern(r.body, "64 MiB held across a restart")
+        eq(c.get("/after", cookie="ROUTEID=route.%d" % n).status, 200, "a request after it")
