@@ -436,8 +436,8 @@ enum kbal_stat {
 				    * on without ending it (RFC 5961) */
 	KBAL_STAT_SK_LAST,         /* sockmap: of sk_back, requests handed back as their
 				    * connection's last (MaxKeepAliveRequests, KBAL_SKB_LAST) */
-	KBAL_STAT_SK_HELD,         /* sockmap: bytes passed to kbald while their direction
-				    * was held (KBAL_SKF_HELD), which kbald copied */
+	KBAL_STAT_SK_HELD,         /* sockmap: bytes of held directions (KBAL_SKF_HELD),
+				    * which kbald copied */
 	KBAL_STAT_MAX,
 };
 
@@ -481,10 +481,11 @@ _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, sp
  * end (2.8 GiB in 8 s from one client, measured before this). When the
  * target's worker has about KBAL_SK_QUEUE_BYTES waiting, the verdict holds
  * the direction (KBAL_SKF_HELD in the source's kbal_sk_http): its next
- * messages are passed to the source's own psock queue, charged to its
- * receive memory, so that TCP closes the sender's window; kbald copies
- * them, and the verdict redirects again once kbald has written all it
- * passed and the target has room (docs/design.md, "Backpressure"). It
+ * messages are redirected to the source's own ingress (its psock queue),
+ * charged to its receive memory, so that TCP closes the sender's window;
+ * kbald copies them, and the verdict redirects again once kbald has
+ * written all it held and the target has room (docs/design.md,
+ * "Backpressure"). It
  * reports each hold here, so that kbald starts copying at once.
  */
 struct kbal_sk_event {
@@ -603,7 +604,7 @@ enum kbal_sk_flags {
 					  * request without a sticky route is kept */
 	KBAL_SKF_HELD         = 1u << 5, /* set and cleared by the verdict: the
 					  * target's worker was far behind; its
-					  * messages are passed to kbald (held), who
+					  * messages are held for kbald, who
 					  * copies them (kbal_sk_events) */
 	KBAL_SKF_BASE         = 1u << 6, /* set by the verdict: seq_base is known */
 };
@@ -634,7 +635,7 @@ struct kbal_sk_http {
 					* those the kernel keeps (kbald's count when
 					* it armed the socket; msgs adds the kernel's) */
 	/* backpressure (KBAL_SKF_HELD) */
-	__u64 held;                    /* bytes passed to kbald while held: kbald
+	__u64 held;                    /* bytes held for kbald (its own ingress): kbald
 					* writes them to the target itself */
 	__u64 rd_base;                 /* kbald's reads of this socket when it armed
 					* it: what it read since, of held bytes */

@@ -74,7 +74,7 @@ static int ctab_grow(struct kbal_sockmap_state *t)
 }
 
 /* Out of memory, the direction is left out: its hold's report is not
- * found (the passed bytes' EPOLLIN finds it). */
+ * found (the held bytes' EPOLLIN finds it). */
 static void ctab_put(struct kbal_sockmap_state *t, uint64_t cookie, struct kbal_conn *c)
 {
 	uint32_t j;
@@ -135,15 +135,15 @@ static void ctab_del(struct kbal_sockmap_state *t, uint64_t cookie, const struct
  * The kernel queues redirected skbs for the target's psock worker with no
  * bound: a receiver slower than its sender would have the sender's bytes
  * pile up in the balancer. The verdict holds such a direction
- * (KBAL_SKF_HELD, bpf/sockmap.bpf.c): its next messages are passed to the
- * source's own psock queue, charged to its receive memory, so that TCP
- * closes the sender's window. kbald copies them to the target, after the
- * worker has given the target all it queued before, and only as fast as
- * the target takes them; the verdict redirects again once kbald has
- * written every byte it passed and the target has room. Nothing leaves
- * the sockhashes: the splice goes on.
+ * (KBAL_SKF_HELD, bpf/sockmap.bpf.c): its next messages are redirected to
+ * the source's own ingress (its psock queue), charged to its receive
+ * memory, so that TCP closes the sender's window. kbald copies them to the
+ * target, after the worker has given the target all it queued before, and
+ * only as fast as the target takes them; the verdict redirects again once
+ * kbald has written every byte it held and the target has room. Nothing
+ * leaves the sockhashes: the splice goes on.
  *
- * A held connection has a buffer per direction while it is listed; it is
+ * A held connection is listed, with a buffer for one step's copy; it is
  * looked at on its sockets' events and at least every ms.
  */
 #define HELD_BUF (64u << 10)
@@ -176,8 +176,8 @@ static int sk_entry(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk
 }
 
 /* base[to] as the splice set it: a FIN's goal, if one is waiting, added
- * what kbald wrote and what the source received less what it read; kbald
- * copied nothing of the direction before its hold, so that is still so */
+ * what kbald wrote and what the source received less what it read (a copy
+ * moves kbald's reads and writes alike: still so) */
 static uint64_t held_base0(const struct kbal_conn *c, int dir)
 {
 	int from = dir_src(dir), to = dir_dst(dir);
@@ -188,9 +188,9 @@ static uint64_t held_base0(const struct kbal_conn *c, int dir)
 	return c->base[to] - (c->wr[to] + (recvd - 1 - c->rd[from]));
 }
 
-/* Direction dir of c is held (the verdict's report, or its passed bytes
- * found): listed, with its buffers. Out of memory: -ENOMEM (the caller
- * ends the connection: its passed bytes would wait for ever). */
+/* Direction dir of c is held (the verdict's report, or its held bytes
+ * found): listed. Out of memory: -ENOMEM (the caller ends the connection:
+ * its held bytes would wait for ever). */
 static int held_start(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 {
 	struct kbal_held *h = held_of(d, c);
@@ -293,6 +293,9 @@ static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_hel
 		h->owed[dir] = w;
 		c->rd[from] += w;
 		c->wr[to] += w;
+		/* KeepAliveTimeout counts from the answer's last write, as
+		 * httpd's: kbald's, here, not the member's last bytes */
+		c->since = d->loop.now;
 		*moved = 1;
 	}
 }
@@ -379,7 +382,7 @@ static int held_run(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 }
 
 /* Is direction dir held by the verdict, though no report said so (the ring
- * was full)? Its passed bytes raised EPOLLIN. */
+ * was full)? Its held bytes raised EPOLLIN. */
 static void held_found(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 {
 	struct kbal_sk_http st;
@@ -539,7 +542,7 @@ static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	if (c->bounded && decide_arm(d, c, dir)) {
 		if (c->held) {
 			/* the other way's hold lives in the entry unframing
-			 * drops: its passed bytes would be stranded */
+			 * drops: its held bytes would be stranded */
 			log_warn("conn %p: its framing failed while held: closing", (void *)c);
 			conn_abort(d, c);
 			return HANDOVER_GONE;
@@ -602,7 +605,7 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP) && c->phase[dir] == P_SPLICED && !c->fin[side])
 		c->fin[side] = 1;
-	/* bytes the verdict passed: held ones, if no report said so */
+	/* bytes the verdict held for kbald, if no report said so */
 	if (ev & EPOLLIN && c->phase[dir] == P_SPLICED && !(c->held & (1u << dir))) {
 		held_found(d, c, dir);
 		if (c->dead)
