@@ -123,7 +123,7 @@ struct kbal_conn {
 	uint8_t dead : 1;             /* closed; freed after this epoll batch */
 	uint8_t reused : 1;           /* fd[MEMBER] came from the pool */
 	uint8_t held;                 /* bit dir: spliced direction held, kbald copies
-				       * what the verdict passes (backpressure) */
+				       * what the verdict holds (backpressure) */
 	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
 	uint8_t once;                 /* no second request: the client asked for
 				       * none, or MaxKeepAliveRequests (last) */

@@ -55,7 +55,7 @@ struct kbal_sockmap_state {
 	uint32_t mask, n;
 	struct ring_buffer *events; /* kbal_sk_events: a target's worker is far behind */
 	struct kbal_held **held;    /* with a direction held (backpressure):
-				     * kbald copies what the verdict passes */
+				     * kbald copies what the verdict holds */
 	unsigned nheld, held_cap;
 	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
 	uint64_t drain_fast_until;  /* a FIN began waiting: look again soon */
