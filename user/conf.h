@@ -21,6 +21,7 @@
 #define KBAL_CONF_MAX_PASS     64
 #define KBAL_CONF_MAX_COOKIE_MAP 16
 #define KBAL_CONF_MAX_LOCATION 32
+#define KBAL_CONF_MAX_REDIRECT 32
 #define KBAL_CONF_MAX_VHOST    16
 #define KBAL_CONF_VHOST_ADDRS  8
 #define KBAL_CONF_MAX_HEADER   32
@@ -158,6 +159,19 @@ struct kbal_conf_cookie_map {
 	int line;
 };
 
+/* mod_alias's Redirect [STATUS] URL-PATH [URL], RedirectMatch [STATUS]
+ * REGEX [URL], RedirectPermanent, RedirectTemp: answered by kbald for a
+ * path no ProxyPass rule proxies (httpd runs mod_proxy's translation
+ * first) */
+struct kbal_conf_redirect {
+	char path[KBAL_CONF_PATH_LEN];    /* URL-path prefix, or the regex */
+	char url[KBAL_CONF_VALUE_LEN];    /* the target ($N with a regex), "" none */
+	unsigned status;                  /* 3xx with url; 410 and the others without */
+	int regex;                        /* RedirectMatch */
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
+	int line;
+};
+
 enum kbal_handler {
 	KBAL_HANDLER_NONE = 0,
 	KBAL_HANDLER_MANAGER = 1,         /* SetHandler balancer-manager */
@@ -290,6 +304,8 @@ struct kbal_conf {
 	struct kbal_conf_reverse reverse[KBAL_CONF_MAX_PASS];
 	unsigned nlocation;
 	struct kbal_conf_location location[KBAL_CONF_MAX_LOCATION];
+	unsigned nredirect;
+	struct kbal_conf_redirect redirect[KBAL_CONF_MAX_REDIRECT];
 	unsigned nvhost;
 	struct kbal_conf_vhost vhost[KBAL_CONF_MAX_VHOST];
 	unsigned nheader;
@@ -414,6 +430,17 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
  * picks it: one naming the address (and the port, or any port), else one
  * of "*" or _default_ on the port; -1: none, the server's own. */
 int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local);
+
+/* mod_alias's answer to uri (a path no ProxyPass rule proxies) in virtual
+ * host vhost: the status of the first Redirect or RedirectMatch that
+ * matches its decoded path (the virtual host's first, then the
+ * server's), 0 for none. For a 3xx, out gets the target as httpd builds
+ * it: the rule's URL and the rest of the path (escaped), or the regex's
+ * substitution, the request's query after it unless the target has one;
+ * a target starting with '/' is the caller's to make absolute. -1 when it
+ * does not fit out (httpd: 500). */
+int kbal_conf_match_redirect(const struct kbal_conf *conf, int vhost, const char *uri,
+			     size_t len, char *out, size_t outlen);
 
 /* Location handler for uri's path in virtual host vhost (-1: the
  * server's): the last matching <Location> with a SetHandler, the

@@ -55,6 +55,7 @@ static const char *const implemented_modules[] = {
 	"authz_core_module", "authz_host_module", "authz_user_module", "access_compat_module",
 	"auth_basic_module", "authn_core_module", "authn_file_module",
 	"log_config_module", "logio_module", "unixd_module", "watchdog_module",
+	"alias_module",          /* its Redirect*; Alias, to files, is ignored */
 };
 
 static const struct { const char *name, *why; } skipped_modules[] = {
@@ -63,7 +64,6 @@ static const struct { const char *name, *why; } skipped_modules[] = {
 	{ "mpm_prefork_module", "kbald is one event loop of its own" },
 	{ "mime_module", "kbal serves no files" },
 	{ "dir_module", "kbal serves no files" },
-	{ "alias_module", "kbal serves no files" },
 	{ "autoindex_module", "kbal serves no files" },
 	{ "negotiation_module", "kbal serves no files" },
 	{ "deflate_module", "kbal does not compress answers" },

@@ -521,3 +521,122 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 			*why = "a <Location> applies there (a handler or access rules)";
 	return !*why;
 }
+
+/* ---- mod_alias's Redirect and RedirectMatch ---- */
+
+/* alias_matches(): fake against the path, any run of '/' in one matching
+ * any run in the other, ending at a segment's end; the bytes of the path
+ * it took, 0 for no match */
+static size_t redirect_prefix(const char *path, const char *fake)
+{
+	const char *a = fake, *u = path;
+
+	while (*a) {
+		if (*a == '/') {
+			if (*u != '/')
+				return 0;
+			while (*a == '/')
+				a++;
+			while (*u == '/')
+				u++;
+		} else if (*u++ != *a++) {
+			return 0;
+		}
+	}
+	if (a[-1] != '/' && *u && *u != '/')
+		return 0;
+	return u - path;
+}
+
+/* ap_os_escape_path(s, partial): what is not a path character, as %XX */
+static int escape_path(const char *s, size_t len, char *out, size_t cap, size_t *o)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (isalnum(ch) || strchr("$-_.+!*'(),:;@&=/~", ch)) {
+			if (*o + 1 >= cap)
+				return -1;
+			out[(*o)++] = (char)ch;
+		} else {
+			if (*o + 3 >= cap)
+				return -1;
+			out[(*o)++] = '%';
+			out[(*o)++] = hex[ch >> 4];
+			out[(*o)++] = hex[ch & 15];
+		}
+	}
+	out[*o] = '\0';
+	return 0;
+}
+
+static int redirect_target(const struct kbal_conf_redirect *r, const char *path, size_t plen,
+			   size_t took, const long *ov, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (!r->regex) {
+		size_t ul = strlen(r->url);
+
+		if (ul >= cap)
+			return -1;
+		memcpy(out, r->url, ul + 1);
+		o = ul;
+		return escape_path(path + took, plen - took, out, cap, &o);
+	} else {
+		/* the substitution, its query and fragment left as they are,
+		 * the rest escaped (apr_uri_unparse() then ap_escape_uri()) */
+		char sub[URI_MAX];
+		int n = regsub(r->url, path, ov, sub, sizeof(sub));
+		size_t keep;
+
+		if (n < 0)
+			return -1;
+		keep = strcspn(sub, "?#");
+		if (escape_path(sub, keep, out, cap, &o) || o + (n - keep) >= cap)
+			return -1;
+		memcpy(out + o, sub + keep, n - keep + 1);
+		return 0;
+	}
+}
+
+int kbal_conf_match_redirect(const struct kbal_conf *conf, int vhost, const char *uri,
+			     size_t len, char *out, size_t outlen)
+{
+	char path[URI_MAX];
+	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	const char *q = memchr(uri, '?', len);
+
+	if (n < 0)
+		return 0;
+	/* the virtual host's rules come first, as mod_alias merges them */
+	for (int pass = vhost >= 0 ? 0 : 1; pass < 2; pass++)
+		for (unsigned i = 0; i < conf->nredirect; i++) {
+			const struct kbal_conf_redirect *r = &conf->redirect[i];
+			long ov[2 * REGEX_NMATCH];
+			size_t took = 0;
+
+			if (r->vhost != (pass ? -1 : vhost))
+				continue;
+			if (r->regex ? regex_exec(r->path, path, n, ov) <= 0 :
+				       !(took = redirect_prefix(path, r->path)))
+				continue;
+			if (!r->url[0])
+				return (int)r->status;
+			if (redirect_target(r, path, n, took, ov, out, outlen))
+				return -1;
+			/* the request's query, unless the target has its own */
+			if (q && !strchr(out, '?')) {
+				size_t o = strlen(out), ql = uri + len - q;
+
+				if (o + ql >= outlen)
+					return -1;
+				memcpy(out + o, q, ql);
+				out[o + ql] = '\0';
+			}
+			return (int)r->status;
+		}
+	return 0;
+}

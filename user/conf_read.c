@@ -26,6 +26,7 @@ const struct conf_keyword *const conf_keyword_tables[] = {
 	conf_kw_log,
 	conf_kw_hcheck,
 	conf_kw_privs,
+	conf_kw_alias,
 	NULL
 };
 

@@ -313,6 +313,43 @@ static void upgrade_plan(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /* The first request's head is complete: route it. */
+/* mod_alias's Redirect for a path no rule proxies: 1 when it answered.
+ * A target without a scheme gets this server's, as ap_construct_url()
+ * builds it (UseCanonicalName Off: the client's Host). */
+static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char *url, size_t len)
+{
+	struct kbal_first *f = c->f;
+	char target[BUF_SIZE], location[BUF_SIZE + 300];
+	int st = kbal_conf_match_redirect(d->conf, f->vhost, url, len, target, sizeof(target));
+	char *page;
+	ssize_t n;
+
+	if (!st)
+		return 0;
+	if (st < 0) {
+		exch_error(d, c, 500);
+		return 1;
+	}
+	if (st < 300 || st > 399) {
+		exch_error_keep(d, c, (unsigned)st, NULL);
+		return 1;
+	}
+	snprintf(location, sizeof(location), "%s%s%s", target[0] == '/' ? "http://" : "",
+		 target[0] == '/' ? (f->host[0] ? f->host : d->conf->server_name) : "", target);
+	page = malloc(sizeof(location) + 1024);
+	n = page ? kbal_http_redirect_response((unsigned)st, location, local_keeps(c), page,
+					       sizeof(location) + 1024) : -1;
+	if (n < 0) {
+		free(page);
+		exch_error(d, c, 500);
+	} else if (local_keeps(c)) {
+		exch_reply_keep(d, c, page, (size_t)n, 1);
+	} else {
+		exch_reply(d, c, page, (size_t)n, 1);
+	}
+	return 1;
+}
+
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
@@ -341,6 +378,9 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
 			local.sin_addr.s_addr = 0;
 		f->vhost = kbal_conf_vhost(d->conf, &local);
+		/* mod_alias translates after mod_proxy and before any handler */
+		if (d->conf->nredirect && exch_redirect(d, c, url, rq->url.len))
+			return;
 		f->handler = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
 							    &authz);
 		if (!f->handler)

@@ -278,3 +278,52 @@ UNIT_TEST(ppm_packet_alike)
 	}
 	done(r);
 }
+
+UNIT_TEST(redirect_parse_and_match)
+{
+	/* mod_alias's add_redirect_internal() and try_alias_list() */
+	struct run *r = run(HEAD
+			    "Redirect permanent /old http://example.test/new\n"         /* 8 */
+			    "Redirect /rel /elsewhere/\n"
+			    "RedirectMatch \"^/img/(.*)\\.gif$\" \"http://cdn.test/$1.png?v=1\"\n"
+			    "Redirect gone /gone\n"
+			    "RedirectPermanent /p http://p.test\n"
+			    "Redirect 404 /nf\n");
+	char out[512];
+
+	if (!ASSERT_EQ(r->rc, 0, r->err))
+		goto out;
+	ASSERT_EQ(r->c->nredirect, 6, "six rules");
+	ASSERT_EQ(r->c->redirect[0].status, 301, "permanent");
+	ASSERT_EQ(r->c->redirect[1].status, 302, "temp by default");
+	ASSERT_EQ(r->c->redirect[3].status, 410, "gone");
+	ASSERT_STREQ(r->c->redirect[3].url, "", "gone has no URL");
+	ASSERT_EQ(kbal_conf_match_redirect(r->c, -1, "/old/a%20b/c?x=1", 16, out, sizeof(out)),
+		  301, "/old/...");
+	ASSERT_STREQ(out, "http://example.test/new/a%20b/c?x=1", "the rest escaped, the query kept");
+	ASSERT_EQ(kbal_conf_match_redirect(r->c, -1, "/oldx", 5, out, sizeof(out)), 0,
+		  "a prefix ends at a segment");
+	ASSERT_EQ(kbal_conf_match_redirect(r->c, -1, "//old//y", 8, out, sizeof(out)), 301,
+		  "runs of '/' match");
+	ASSERT_EQ(kbal_conf_match_redirect(r->c, -1, "/img/a b.gif?q", 14, out, sizeof(out)),
+		  302, "RedirectMatch");
+	ASSERT_STREQ(out, "http://cdn.test/a%20b.png?v=1", "escaped; its own query wins");
+	ASSERT_EQ(kbal_conf_match_redirect(r->c, -1, "/gone/x", 7, out, sizeof(out)), 410, "gone");
+	ASSERT_EQ(kbal_conf_match_redirect(r->c, -1, "/p", 2, out, sizeof(out)), 301,
+		  "RedirectPermanent");
+	ASSERT_STREQ(out, "http://p.test", "no rest");
+	ASSERT_EQ(kbal_conf_match_redirect(r->c, -1, "/rel/x", 6, out, sizeof(out)), 302, "rel");
+	ASSERT_STREQ(out, "/elsewhere//x", "relative: the caller makes it absolute");
+out:
+	done(r);
+	expect_err(HEAD "Redirect bogus /a http://x/\n",
+		   "t.conf:8: Redirect: invalid first argument (of three)");
+	expect_err(HEAD "Redirect gone /a http://x/\n",
+		   "t.conf:8: Redirect: Redirect URL not valid for this status");
+	expect_err(HEAD "Redirect 301 /a\n", "t.conf:8: Redirect: URL to redirect to is missing");
+	expect_err(HEAD "Redirect /a relative\n", "t.conf:8: Redirect: Redirect to non-URL");
+	expect_err(HEAD "Redirect 418 /a\n", "t.conf:8: Redirect: status 418 is not supported by "
+		   "kbal (301, 302, 303, 307, 308, gone (410), 403, 404)");
+	expect_err(HEAD "RedirectMatch ^/(a http://x/\n", "t.conf:8: RedirectMatch ^/(a: Regular "
+		   "expression could not be compiled: missing closing parenthesis at offset 4");
+}

@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""mod_alias's Redirect, RedirectMatch, RedirectPermanent and RedirectTemp
+(issue 17), side by side with Debian's apache2 on the same configuration:
+the status, the Location (the rest of the path escaped, the query kept,
+a relative target made absolute with the client's Host), the page; a path
+a ProxyPass rule proxies is proxied, not redirected (httpd translates with
+mod_proxy first), and a `ProxyPass PATH !` path is redirected."""
+
+from apache import apache_beside
+from kbaltest import PROXY_HEAD, Conn, Env, eq
+
+T = 10.0
+
+CONF = PROXY_HEAD + """\
+LoadModule alias_module modules/mod_alias.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass /app/excluded !
+ProxyPass /app balancer://c
+Redirect permanent /old http://example.test/new
+Redirect /rel /elsewhere/
+RedirectMatch "^/img/(.*)\\.gif$" "http://cdn.test/$1.png"
+RedirectMatch 307 ^/q/(.*)$ http://q.test/?x=$1
+Redirect seeother /so http://so.test/
+Redirect gone /gone
+Redirect 404 /nf
+RedirectTemp /t http://t.test/
+RedirectPermanent /p http://p.test/
+Redirect /app/excluded http://excluded.test/
+Redirect /app http://never.test/
+"""
+
+PATHS = ["/old", "/old/a%20b?x=1&y", "/oldx", "/rel/x", "/img/a/b.gif", "/img/a.png",
+         "/q/zz?k=v", "/so", "/gone/x", "/nf", "/t/x", "/p", "/app/z", "/app/excluded/y",
+         "/nothing"]
+
+
+def answers(port):
+    out = []
+    with Conn(port, timeout=T) as c:
+        for p in PATHS:
+            r = c.get(p)
+            loc = (r.header("Location") or "").replace(str(port), "PORT")
+            body = r.text.replace(str(port), "PORT") if r.status != 200 else r.header("X-Backend")
+            out.append((p, r.status, loc, body))
+            if (r.header("Connection") or "").lower() == "close":
+                c.close()
+                c = Conn(port, timeout=T)
+    return out
+
+
+def test_redirects_as_apache():
+    with Env(conf=CONF, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        got = {p: (s, l) for p, s, l, _ in theirs}
+        # the test's reading of Apache's, so that a change in either shows
+        eq(got["/old/a%20b?x=1&y"], (301, "http://example.test/new/a%20b?x=1&y"),
+           "Apache: the rest of the path and the query")
+        eq(got["/oldx"][0], 404, "Apache: a prefix ends at a segment")
+        eq(got["/rel/x"], (302, "http://127.0.0.1:PORT/elsewhere//x"),
+           "Apache: relative, the rest after the target as it is")
+        eq(got["/app/z"][0], 200, "Apache: the proxied path is proxied")
+        eq(got["/app/excluded/y"], (302, "http://excluded.test//y"), "Apache: ProxyPass ! path")
+        for a, k in zip(theirs, answers(env.port)):
+            eq(k, a, "kbal's answer to GET %s against Apache's" % a[0])
