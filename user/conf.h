@@ -22,6 +22,7 @@
 #define KBAL_CONF_MAX_COOKIE_MAP 16
 #define KBAL_CONF_MAX_LOCATION 32
 #define KBAL_CONF_MAX_REDIRECT 32
+#define KBAL_CONF_MAX_ERRDOC   32
 #define KBAL_CONF_MAX_VHOST    16
 #define KBAL_CONF_VHOST_ADDRS  8
 #define KBAL_CONF_MAX_HEADER   32
@@ -172,6 +173,15 @@ struct kbal_conf_redirect {
 	int line;
 };
 
+/* ErrorDocument CODE TEXT|URL: kbald's own answer of that status carries
+ * TEXT as its body, or is a 302 to URL (httpd's ap_die()) */
+struct kbal_conf_errdoc {
+	unsigned status;
+	int url;                          /* a URL (REMOTE_PATH): redirect there */
+	char text[KBAL_CONF_VALUE_LEN];
+	int line;
+};
+
 enum kbal_handler {
 	KBAL_HANDLER_NONE = 0,
 	KBAL_HANDLER_MANAGER = 1,         /* SetHandler balancer-manager */
@@ -304,6 +314,8 @@ struct kbal_conf {
 	struct kbal_conf_reverse reverse[KBAL_CONF_MAX_PASS];
 	unsigned nlocation;
 	struct kbal_conf_location location[KBAL_CONF_MAX_LOCATION];
+	unsigned nerrdoc;
+	struct kbal_conf_errdoc errdoc[KBAL_CONF_MAX_ERRDOC];
 	unsigned nredirect;
 	struct kbal_conf_redirect redirect[KBAL_CONF_MAX_REDIRECT];
 	unsigned nvhost;

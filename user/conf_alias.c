@@ -5,6 +5,7 @@
  * add_redirect_internal() reads them (matched in conf_match.c, answered
  * by kbald for the paths no ProxyPass rule proxies). Its Alias, which maps
  * URLs to files, stays ignored (conf_ignored.c): kbal serves no files.
+ * And the core's ErrorDocument, what kbald's own error answers say.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -128,10 +129,55 @@ static int kw_redirect_temp(struct conf_parser *p, int argc, char **argv)
 	       add_redirect(p, "RedirectTemp", 302, 0, 4, words);
 }
 
+/* ErrorDocument CODE TEXT|URL|default, as httpd's core reads it
+ * (set_error_document()): a word with a space is a text, one starting
+ * with '/' a local document, one with a scheme a URL, any other a text */
+static int kw_error_document(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	const char *msg = argv[2];
+	struct kbal_conf_errdoc *e = NULL;
+	unsigned st;
+
+	if (conf_parse_uint(p, "ErrorDocument", argv[1], 400, 599, &st))
+		return -1;
+	for (unsigned i = 0; i < c->nerrdoc; i++)
+		if (c->errdoc[i].status == st)
+			e = &c->errdoc[i];      /* a later one replaces it */
+	if (!strcasecmp(msg, "default")) {
+		if (e)
+			*e = c->errdoc[--c->nerrdoc];
+		return 0;
+	}
+	if (!strchr(msg, ' ') && msg[0] == '/')
+		return perr(p, "ErrorDocument %u %s: a local document is not supported by kbal "
+			    "(it serves no files and makes no internal redirect): give a text or "
+			    "a URL", st, msg);
+	if (strstr(msg, "%{"))
+		return perr(p, "ErrorDocument %u: expressions are not supported by kbal", st);
+	if (!strchr(msg, ' ') && is_url(msg) && st == 401) {
+		conf_pwarn(p, p->line, "ErrorDocument 401 %s: cannot use a full URL in a 401 "
+			   "ErrorDocument directive --- ignoring!", msg);
+		return 0;
+	}
+	if (!e) {
+		if (c->nerrdoc == KBAL_CONF_MAX_ERRDOC)
+			return perr(p, "too many ErrorDocument directives (at most %d)",
+				    KBAL_CONF_MAX_ERRDOC);
+		e = &c->errdoc[c->nerrdoc++];
+	}
+	memset(e, 0, sizeof(*e));
+	e->status = st;
+	e->url = !strchr(msg, ' ') && is_url(msg);
+	e->line = p->line;
+	return conf_copy(p, e->text, sizeof(e->text), msg, "ErrorDocument");
+}
+
 const struct conf_keyword conf_kw_alias[] = {
 	{ "Redirect",          C_SERVER | C_VHOST,    1, 3,             kw_redirect },
 	{ "RedirectMatch",     C_SERVER | C_VHOST,    1, 3,             kw_redirect_match },
 	{ "RedirectPermanent", C_SERVER | C_VHOST,    2, 2,             kw_redirect_permanent },
 	{ "RedirectTemp",      C_SERVER | C_VHOST,    2, 2,             kw_redirect_temp },
+	{ "ErrorDocument",     C_SERVER,              2, 2,             kw_error_document },
 	{ NULL }
 };

@@ -132,8 +132,7 @@ void exch_error_keep(struct kbal_daemon *d, struct kbal_conn *c, unsigned status
 		     const char *extra)
 {
 	int keep = local_keeps(c) && (status == 401 || status == 403 || status == 404);
-	ssize_t n = kbal_http_error_response_keep(status, keep, extra, c->f->outbuf[DOWN],
-						  OUT_SIZE);
+	ssize_t n = heads_error_page(d, status, keep, extra, c->f->outbuf[DOWN], OUT_SIZE);
 
 	if (n <= 0) {
 		exch_error(d, c, status);
@@ -147,7 +146,7 @@ void exch_error_keep(struct kbal_daemon *d, struct kbal_conn *c, unsigned status
 
 void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
 {
-	ssize_t n = kbal_http_error_response(status, c->f->outbuf[DOWN], OUT_SIZE);
+	ssize_t n = heads_error_page(d, status, 0, NULL, c->f->outbuf[DOWN], OUT_SIZE);
 
 	if (c->fd[MEMBER] >= 0 && c->phase[DOWN] == P_HEAD) {
 		/* nothing of the member's answer went out: drop its socket */

@@ -296,3 +296,22 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
+
+ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep, const char *extra,
+			 char *out, size_t outlen)
+{
+	for (unsigned i = 0; i < d->conf->nerrdoc; i++) {
+		const struct kbal_conf_errdoc *e = &d->conf->errdoc[i];
+		ssize_t n;
+
+		if (e->status != status)
+			continue;
+		/* ap_die(): a URL is a 302 there, a text the body */
+		n = e->url ? kbal_http_redirect_response(302, e->text, keep, out, outlen) :
+			     kbal_http_text_response(status, e->text, keep, extra, out, outlen);
+		if (n > 0)
+			return n;
+		break;
+	}
+	return kbal_http_error_response_keep(status, keep, extra, out, outlen);
+}

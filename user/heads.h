@@ -9,6 +9,7 @@
 #define KBAL_HEADS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct kbal_daemon;
 struct kbal_conn;
@@ -27,5 +28,11 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c);
  * was) when it does not fit */
 int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, size_t *len,
 		     int *owned);
+
+/* kbald's own error answer of status: httpd's page, or what ErrorDocument
+ * says for it (a text, or a 302 to a URL); keep: the connection goes on
+ * (no "Connection: close"); extra: header lines. Its length, or -1 */
+ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep, const char *extra,
+			 char *out, size_t outlen);
 
 #endif /* KBAL_HEADS_H */

@@ -928,3 +928,25 @@ ssize_t kbal_http_redirect_response(unsigned status, const char *location, int k
 	memcpy(out + hlen, body, (size_t)blen + 1);
 	return hlen + blen;
 }
+
+ssize_t kbal_http_text_response(unsigned status, const char *text, int keep, const char *extra,
+				char *out, size_t outlen)
+{
+	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]), tlen = strlen(text);
+	int hlen;
+
+	for (i = 0; i < n && error_pages[i].status != status; i++)
+		;
+	if (i == n)
+		return -1;
+	hlen = snprintf(out, outlen,
+			"HTTP/1.1 %u %s\r\n"
+			"Content-Type: text/html; charset=iso-8859-1\r\n"
+			"Content-Length: %zu\r\n%s%s\r\n",
+			status, error_pages[i].reason, tlen, extra ? extra : "",
+			keep ? "" : "Connection: close\r\n");
+	if (hlen < 0 || (size_t)hlen + tlen >= outlen)
+		return -1;
+	memcpy(out + hlen, text, tlen + 1);
+	return hlen + (ssize_t)tlen;
+}

@@ -64,3 +64,42 @@ def test_redirects_as_apache():
         eq(got["/app/excluded/y"], (302, "http://excluded.test//y"), "Apache: ProxyPass ! path")
         for a, k in zip(theirs, answers(env.port)):
             eq(k, a, "kbal's answer to GET %s against Apache's" % a[0])
+
+
+ERRDOC = PROXY_HEAD + """\
+LoadModule alias_module modules/mod_alias.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass /nope !
+ProxyPass / balancer://c/
+ErrorDocument 503 "Down for maintenance, back soon"
+ErrorDocument 404 http://errors.test/404
+ErrorDocument 400 plain
+"""
+
+
+def test_error_documents_as_apache():
+    """ErrorDocument on kbald's own answers: a text as the body, a URL as
+    a 302 there; the member is down (503)"""
+    def answers(port):
+        out = []
+        for p in ("/app", "/nope", "/nope/x?y"):
+            with Conn(port, timeout=T) as c:
+                r = c.get(p)
+                out.append((p, r.status, r.header("Location"), r.header("Content-Type"),
+                            r.text))
+        with Conn(port, timeout=T) as c:
+            c.send(b"GET / HTTP/1.1\r\n\r\n")      # no Host: 400
+            r = c.read_response()
+            out.append(("no Host", r.status, r.header("Location"), r.header("Content-Type"),
+                        r.text))
+        return out
+
+    with Env(conf=ERRDOC, backends=()) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        eq([t[1:3] for t in theirs], [(503, None), (302, "http://errors.test/404"),
+                                      (302, "http://errors.test/404"), (400, None)],
+           "Apache's (the test's expectation)")
+        eq(theirs[0][4], "Down for maintenance, back soon", "Apache's text")
+        eq(answers(env.port), theirs, "kbal's against Apache's")

@@ -327,3 +327,25 @@ out:
 	expect_err(HEAD "RedirectMatch ^/(a http://x/\n", "t.conf:8: RedirectMatch ^/(a: Regular "
 		   "expression could not be compiled: missing closing parenthesis at offset 4");
 }
+
+UNIT_TEST(error_document_parse)
+{
+	/* core's set_error_document(): its heuristic on the second word */
+	struct run *r = run(HEAD "ErrorDocument 503 \"Down for a while\"\n"
+			    "ErrorDocument 404 http://e.test/404\nErrorDocument 500 oops\n"
+			    "ErrorDocument 500 default\nErrorDocument 401 http://e.test/\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(r->c->nerrdoc, 2, "two left")) {
+		ASSERT_EQ(r->c->errdoc[0].status == 503 && !r->c->errdoc[0].url, 1, "a text");
+		ASSERT_STREQ(r->c->errdoc[0].text, "Down for a while", "its text");
+		ASSERT_EQ(r->c->errdoc[1].status == 404 && r->c->errdoc[1].url, 1, "a URL");
+		ASSERT_STREQ(r->warn, "t.conf:12: ErrorDocument 401 http://e.test/: cannot use a full "
+			     "URL in a 401 ErrorDocument directive --- ignoring!\n", "401 and a URL");
+	}
+	done(r);
+	expect_err(HEAD "ErrorDocument 404 /errors/404.html\n", "t.conf:8: ErrorDocument 404 "
+		   "/errors/404.html: a local document is not supported by kbal (it serves no "
+		   "files and makes no internal redirect): give a text or a URL");
+	expect_err(HEAD "ErrorDocument 200 x\n",
+		   "t.conf:8: ErrorDocument: must be an integer from 400 to 599");
+}
