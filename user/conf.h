@@ -334,6 +334,8 @@ struct kbal_conf {
 					   * members' connections, 0: the system's */
 	unsigned via;                     /* ProxyVia: enum kbal_via */
 	char server_name[128];            /* ServerName, else gethostname() */
+	int canonical_name;               /* UseCanonicalName On: self-referential
+					   * URLs name ServerName, not the Host */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
 	int balancer_persist;             /* BalancerPersist On: run-time changes kept
 					   * across a stop (persist.c) */

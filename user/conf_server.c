@@ -28,6 +28,17 @@ static int kw_loadmodule(struct conf_parser *p, UNUSED int argc, char **argv)
 	return conf_module_loaded(p, argv[1]) < 0 ? -1 : 0;
 }
 
+/* UseCanonicalName On|Off (DNS: not supported): what kbald's own
+ * self-referential URLs name (a Redirect's relative target, the rewritten
+ * Location of ProxyPassReverse): ServerName, or the client's Host */
+static int kw_canonical_name(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	if (!strcasecmp(argv[1], "DNS"))
+		return perr(p, "UseCanonicalName DNS is not supported by kbal (it looks no name "
+			    "up)");
+	return conf_parse_onoff(p, "UseCanonicalName", argv[1], &p->conf->canonical_name);
+}
+
 /* KeepAlive On|Off, httpd's core: with Off every answer says
  * "Connection: close" and the connection ends after it
  * (ap_set_keepalive()); exchange.c treats each request as the last */
@@ -548,6 +559,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
 	{ "KeepAlive",         C_SERVER,              1, 1,             kw_keepalive },
+	{ "UseCanonicalName",  C_SERVER,              1, 1,             kw_canonical_name },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
 	{ "MaxKeepAliveRequests", C_SERVER,           1, 1,             kw_max_keepalive_requests },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },

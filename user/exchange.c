@@ -314,7 +314,7 @@ static void upgrade_plan(struct kbal_daemon *d, struct kbal_conn *c)
 /* The first request's head is complete: route it. */
 /* mod_alias's Redirect for a path no rule proxies: 1 when it answered.
  * A target without a scheme gets this server's, as ap_construct_url()
- * builds it (UseCanonicalName Off: the client's Host). */
+ * builds it (heads_self_url()). */
 static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char *url, size_t len)
 {
 	struct kbal_first *f = c->f;
@@ -333,8 +333,14 @@ static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char 
 		exch_error_keep(d, c, (unsigned)st, NULL);
 		return 1;
 	}
-	snprintf(location, sizeof(location), "%s%s%s", target[0] == '/' ? "http://" : "",
-		 target[0] == '/' ? (f->host[0] ? f->host : d->conf->server_name) : "", target);
+	if (target[0] == '/') {
+		char self[300];
+
+		heads_self_url(d, c, self, sizeof(self));
+		snprintf(location, sizeof(location), "%s%s", self, target);
+	} else {
+		snprintf(location, sizeof(location), "%s", target);
+	}
 	page = malloc(sizeof(location) + 1024);
 	n = page ? kbal_http_redirect_response((unsigned)st, location, local_keeps(c), page,
 					       sizeof(location) + 1024) : -1;

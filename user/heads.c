@@ -253,7 +253,7 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	if (via_value(d, c, via, sizeof(via)))
 		snprintf(line, sizeof(line), "Via: %s\r\n", via);
 
-	snprintf(base, sizeof(base), "http://%s", f->host[0] ? f->host : d->conf->server_name);
+	heads_self_url(d, c, base, sizeof(base));
 	/* c->pool: the member keeps its connection; the client's closes
 	 * (it asked to) or goes on */
 	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
@@ -314,4 +314,14 @@ ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep,
 		break;
 	}
 	return kbal_http_error_response_keep(status, keep, extra, out, outlen);
+}
+
+void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap)
+{
+	const char *host = c->f->host;
+
+	/* ap_construct_url(): UseCanonicalName On names ServerName (with its
+	 * port, 80 otherwise); Off the client's Host, ServerName without one */
+	snprintf(out, cap, "http://%s",
+		 d->conf->canonical_name || !host[0] ? d->conf->server_name : host);
 }

@@ -35,4 +35,8 @@ int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, si
 ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep, const char *extra,
 			 char *out, size_t outlen);
 
+/* "http://NAME[:PORT]": this server as its own URLs name it (a Redirect's
+ * relative target, ProxyPassReverse's rewritten Location) */
+void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap);
+
 #endif /* KBAL_HEADS_H */

@@ -774,8 +774,9 @@ static void put_reverse(struct obuf *b, const char *v, size_t vlen,
 	if (client_base && !is_url(tlen ? rules[i].to : rest))
 		put_str(b, client_base);
 	put_str(b, rules[i].to);
-	/* Apache avoids "//" when `to` is "/"; do it for any `to` ending in '/' */
-	if (tlen && rules[i].to[tlen - 1] == '/' && vlen && rest[0] == '/') {
+	/* ap_proxy_location_reverse_map() avoids "//" where `to` is "/" alone
+	 * (a `to` like "/m/" gets "/m//x" there, and here) */
+	if (tlen == 1 && rules[i].to[0] == '/' && vlen && rest[0] == '/') {
 		rest++;
 		vlen--;
 	}

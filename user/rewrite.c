@@ -41,7 +41,14 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
 
 			while (ul && url[ul - 1] == '/')
 				ul--;
-			if (asprintf(&from, "%.*s%s", (int)ul, url, cr->target) < 0)
+			/* httpd compares the member's URL alone where the rule's
+			 * balancer URL has no path past its '/', else the URL and
+			 * that path; a plain worker's URL as written
+			 * (ap_proxy_location_reverse_map()) */
+			if (asprintf(&from, "%.*s%s", (int)ul, url,
+				     strcmp(cr->target, "/") || (conf->balancers[b].flags &
+								 KBAL_BF_WORKER) ?
+				     cr->target : "") < 0)
 				return -ENOMEM;
 			rs->rules[rs->n].from = from;
 			rs->rules[rs->n].to = cr->path;

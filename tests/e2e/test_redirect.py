@@ -103,3 +103,32 @@ def test_error_documents_as_apache():
            "Apache's (the test's expectation)")
         eq(theirs[0][4], "Down for maintenance, back soon", "Apache's text")
         eq(answers(env.port), theirs, "kbal's against Apache's")
+
+
+CANON = PROXY_HEAD + """\
+LoadModule alias_module modules/mod_alias.so
+ServerName canon.test
+UseCanonicalName On
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass /m/ balancer://c/
+ProxyPassReverse /m/ balancer://c/
+Redirect /rel /elsewhere
+"""
+
+
+def test_canonical_name_as_apache():
+    """UseCanonicalName On: a relative Redirect and a rewritten Location
+    name ServerName, not the client's Host"""
+    def answers(port):
+        with Conn(port, timeout=T) as c:
+            return [(p, r.status, r.header("Location"))
+                    for p in ("/rel/x", "/m/redirect") for r in [c.get(p)]]
+
+    with Env(conf=CANON, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        eq(theirs, [("/rel/x", 302, "http://canon.test/elsewhere/x"),
+                    ("/m/redirect", 302, "http://canon.test/m//landing")],
+           "Apache's (the test's expectation)")
+        eq(answers(env.port), theirs, "kbal's against Apache's")
