@@ -101,6 +101,7 @@ struct conf_keyword {
 
 extern const struct conf_keyword conf_kw_server[];   /* conf_server.c */
 extern const struct conf_keyword conf_kw_alias[];    /* conf_alias.c */
+extern const struct conf_keyword conf_kw_proxy_server[]; /* conf_proxy_server.c */
 extern const struct conf_keyword conf_kw_proxy[];    /* conf_proxy.c */
 extern const struct conf_keyword conf_kw_access[];   /* conf_access.c */
 extern const struct conf_keyword conf_kw_log[];      /* conf_log.c */

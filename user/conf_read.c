@@ -22,6 +22,7 @@ const struct conf_keyword *const conf_keyword_tables[] = {
 	conf_kw_core,
 	conf_kw_server,
 	conf_kw_proxy,
+	conf_kw_proxy_server,
 	conf_kw_access,
 	conf_kw_log,
 	conf_kw_hcheck,

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <linux/sockios.h>
 #include <bpf/bpf.h>
+#include "pages.h"
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
@@ -599,7 +600,7 @@ static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c, int 
 	log_info("a request's %s did not come within RequestReadTimeout (the kernel framed it)",
 		 head ? "head" : "body");
 	if (!answering && (!head || line) &&
-	    (n = kbal_http_error_response(408, page, sizeof(page))) > 0 &&
+	    (n = kbal_page_error(408, page, sizeof(page))) > 0 &&
 	    send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("conn %p: 408: %s", (void *)c, strerror(errno));
 	if (!head && c->fd[MEMBER] >= 0)
@@ -694,7 +695,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 	if (ago(d, last) < to_ns)
 		return 0;
 	log_info("a member's answer did not come within Timeout (the kernel framed it)");
-	if (!begun && (n = kbal_http_error_response(502, page, sizeof(page))) > 0 &&
+	if (!begun && (n = kbal_page_error(502, page, sizeof(page))) > 0 &&
 	    send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("conn %p: 502: %s", (void *)c, strerror(errno));
 	conn_close(d, c);

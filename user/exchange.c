@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include "pages.h"
 #include "conn-t.h"
 #include "daemon.h"
 #include "authcheck.h"
@@ -342,8 +343,8 @@ static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char 
 		snprintf(location, sizeof(location), "%s", target);
 	}
 	page = malloc(sizeof(location) + 1024);
-	n = page ? kbal_http_redirect_response((unsigned)st, location, local_keeps(c), page,
-					       sizeof(location) + 1024) : -1;
+	n = page ? kbal_page_redirect((unsigned)st, location, local_keeps(c), page,
+				      sizeof(location) + 1024) : -1;
 	if (n < 0) {
 		free(page);
 		exch_error(d, c, 500);

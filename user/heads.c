@@ -13,6 +13,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include "pages.h"
 #include "conn-t.h"
 #include "daemon.h"
 #include "headers.h"
@@ -307,13 +308,13 @@ ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep,
 		if (e->status != status)
 			continue;
 		/* ap_die(): a URL is a 302 there, a text the body */
-		n = e->url ? kbal_http_redirect_response(302, e->text, keep, out, outlen) :
-			     kbal_http_text_response(status, e->text, keep, extra, out, outlen);
+		n = e->url ? kbal_page_redirect(302, e->text, keep, out, outlen) :
+			     kbal_page_text(status, e->text, keep, extra, out, outlen);
 		if (n > 0)
 			return n;
 		break;
 	}
-	return kbal_http_error_response_keep(status, keep, extra, out, outlen);
+	return kbal_page_error_keep(status, keep, extra, out, outlen);
 }
 
 void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap)

@@ -215,24 +215,4 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 				 const char *client_base, const char *extra, int conn,
 				 char *out, size_t outlen);
 
-/*
- * A complete error response with Connection: close and Apache's HTML body
- * (400 403 404 408 413 414 431 500 502 503 504; any other status is sent
- * as 500). Returns its length, or -1 if too long.
- */
-ssize_t kbal_http_error_response(unsigned status, char *out, size_t outlen);
-/* the same; keep: without "Connection: close" (the connection goes on);
- * extra: header lines to add, each ending in CRLF, or NULL */
-/* ErrorDocument CODE "TEXT": status with text as its body (httpd's
- * ap_send_error_response()); -1 for a status kbald has no page for, or
- * when it does not fit */
-ssize_t kbal_http_text_response(unsigned status, const char *text, int keep, const char *extra,
-				char *out, size_t outlen);
-/* mod_alias's redirection: status (301, 302, 303, 307, 308), the
- * Location, httpd's page; -1 when it does not fit */
-ssize_t kbal_http_redirect_response(unsigned status, const char *location, int keep, char *out,
-				    size_t outlen);
-ssize_t kbal_http_error_response_keep(unsigned status, int keep, const char *extra, char *out,
-				      size_t outlen);
-
 #endif /* KBAL_HTTP_H */

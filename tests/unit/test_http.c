@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include "unit.h"
 #include "http.h"
+#include "pages.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 
@@ -845,7 +846,7 @@ UNIT_TEST(http_error_responses)
 		struct run r;
 
 		snprintf(what, sizeof(what), "status %u", codes[i]);
-		n = kbal_http_error_response(codes[i], out, sizeof(out));
+		n = kbal_page_error(codes[i], out, sizeof(out));
 		if (!ASSERT_TRUE(n > 0, what))
 			continue;
 		ASSERT_EQ(strlen(out), n, what);
@@ -860,14 +861,14 @@ UNIT_TEST(http_error_responses)
 		ASSERT_STREQ(hdr(&m, out, "Content-Type"), "text/html; charset=iso-8859-1", what);
 		snprintf(title, sizeof(title), "<title>%u ", codes[i]);
 		ASSERT_HAS(out + m.head_len, title, what);
-		ASSERT_EQ(kbal_http_error_response(codes[i], out, n), -1, "too small");
+		ASSERT_EQ(kbal_page_error(codes[i], out, n), -1, "too small");
 	}
 	{
 		char out[2048];
 
-		ASSERT_TRUE(kbal_http_error_response(400, out, sizeof(out)) > 0, "400");
+		ASSERT_TRUE(kbal_page_error(400, out, sizeof(out)) > 0, "400");
 		ASSERT_HAS(out, "HTTP/1.1 400 Bad Request\r\n", "400 status line");
-		ASSERT_TRUE(kbal_http_error_response(599, out, sizeof(out)) > 0, "unknown");
+		ASSERT_TRUE(kbal_page_error(599, out, sizeof(out)) > 0, "unknown");
 		ASSERT_HAS(out, "HTTP/1.1 500 Internal Server Error\r\n", "unknown is 500");
 	}
 }

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* pages.c - the answers kbald writes itself (see pages.h): httpd's error
+ * documents, its redirection page, an ErrorDocument's text. */
+#include <stdio.h>
+#include <string.h>
+#include "pages.h"
+
+/* The texts of Apache's default error documents (modules/http/http_protocol.c) */
+static const struct {
+	unsigned status;
+	const char *reason;
+	const char *text;
+} error_pages[] = {
+	{ 400, "Bad Request", "Your browser sent a request that this server could not understand.<br />\n" },
+	{ 401, "Unauthorized", "This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required." },
+	{ 403, "Forbidden", "You don't have permission to access this resource." },
+	{ 404, "Not Found", "The requested URL was not found on this server." },
+	{ 405, "Method Not Allowed", "The requested method is not allowed for this URL." },
+	{ 408, "Request Timeout", "Server timeout waiting for the HTTP request from the client." },
+	{ 411, "Length Required", "A request of the requested method POST requires a valid Content-length.<br />\n" },
+	{ 413, "Request Entity Too Large", "The amount of data provided in the request exceeds the capacity limit." },
+	{ 410, "Gone", "The requested resource is no longer available on this server and there is no forwarding address.\nPlease remove all references to this resource." },
+	{ 414, "Request-URI Too Long", "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n" },
+	{ 431, "Request Header Fields Too Large", "The request's header fields exceed the capacity limit for this server." },
+	{ 500, "Internal Server Error", "The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request." },
+	{ 502, "Bad Gateway", "The proxy server received an invalid\nresponse from an upstream server.<br />\n" },
+	{ 503, "Service Unavailable", "The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later." },
+	{ 504, "Gateway Timeout", "The gateway did not receive a timely response\nfrom the upstream server or application." },
+};
+
+ssize_t kbal_page_error(unsigned status, char *out, size_t outlen)
+{
+	return kbal_page_error_keep(status, 0, NULL, out, outlen);
+}
+
+ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char *out,
+			     size_t outlen)
+{
+	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
+	char body[1024];
+	int blen, hlen;
+
+	for (i = 0; i < n && error_pages[i].status != status; i++)
+		;
+	if (i == n)
+		return kbal_page_error_keep(500, keep, extra, out, outlen);
+	blen = snprintf(body, sizeof(body),
+			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
+			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
+			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
+			"<h1>%s</h1>\n<p>%s</p>\n</body></html>\n",
+			status, error_pages[i].reason, error_pages[i].reason,
+			error_pages[i].text);
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		return -1;
+	hlen = snprintf(out, outlen,
+			"HTTP/1.1 %u %s\r\n"
+			"Content-Type: text/html; charset=iso-8859-1\r\n"
+			"Content-Length: %d\r\n"
+			"%s%s\r\n",
+			status, error_pages[i].reason, blen, extra ? extra : "",
+			keep ? "" : "Connection: close\r\n");
+	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
+		return -1;
+	memcpy(out + hlen, body, (size_t)blen + 1);
+	return hlen + blen;
+}
+
+/* ap_escape_html(): what would end the attribute or the markup */
+static size_t html_escape(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" :
+				*s == '"' ? "&quot;" : NULL;
+		size_t n = e ? strlen(e) : 1;
+
+		if (o + n >= cap)
+			return (size_t)-1;
+		memcpy(out + o, e ? e : s, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char *out,
+			   size_t outlen)
+{
+	const char *reason = status == 301 ? "Moved Permanently" : status == 302 ? "Found" :
+			     status == 303 ? "See Other" : status == 307 ? "Temporary Redirect" :
+			     status == 308 ? "Permanent Redirect" : NULL;
+	char esc[4096], body[4096 + 512];
+	int blen, hlen;
+
+	if (!reason || html_escape(location, esc, sizeof(esc)) == (size_t)-1)
+		return -1;
+	/* get_canned_error_string()'s texts */
+	blen = snprintf(body, sizeof(body),
+			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
+			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
+			"<html><head>\n<title>%u %s</title>\n</head><body>\n<h1>%s</h1>\n"
+			"<p>%s <a href=\"%s\">here</a>.</p>\n</body></html>\n",
+			status, reason, reason,
+			status == 303 ? "The answer to your request is located" :
+			"The document has moved", esc);
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		return -1;
+	hlen = snprintf(out, outlen,
+			"HTTP/1.1 %u %s\r\nLocation: %s\r\n"
+			"Content-Type: text/html; charset=iso-8859-1\r\n"
+			"Content-Length: %d\r\n%s\r\n",
+			status, reason, location, blen, keep ? "" : "Connection: close\r\n");
+	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
+		return -1;
+	memcpy(out + hlen, body, (size_t)blen + 1);
+	return hlen + blen;
+}
+
+ssize_t kbal_page_text(unsigned status, const char *text, int keep, const char *extra,
+		       char *out, size_t outlen)
+{
+	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]), tlen = strlen(text);
+	int hlen;
+
+	for (i = 0; i < n && error_pages[i].status != status; i++)
+		;
+	if (i == n)
+		return -1;
+	hlen = snprintf(out, outlen,
+			"HTTP/1.1 %u %s\r\n"
+			"Content-Type: text/html; charset=iso-8859-1\r\n"
+			"Content-Length: %zu\r\n%s%s\r\n",
+			status, error_pages[i].reason, tlen, extra ? extra : "",
+			keep ? "" : "Connection: close\r\n");
+	if (hlen < 0 || (size_t)hlen + tlen >= outlen)
+		return -1;
+	memcpy(out + hlen, text, tlen + 1);
+	return hlen + (ssize_t)tlen;
+}

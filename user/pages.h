@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * pages.h - the answers kbald writes itself, as httpd's
+ * ap_send_error_response() writes them: status line, Content-Type,
+ * Content-Length, the page (modules/http/http_protocol.c's texts).
+ */
+#ifndef KBAL_PAGES_H
+#define KBAL_PAGES_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * A complete error response with Connection: close and httpd's page
+ * (400 403 404 408 410 413 414 431 500 502 503 504; any other status is
+ * sent as 500). Returns its length, or -1 if too long.
+ */
+ssize_t kbal_page_error(unsigned status, char *out, size_t outlen);
+
+/* the same; keep: without "Connection: close" (the connection goes on);
+ * extra: header lines to add, each ending in CRLF, or NULL */
+ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char *out,
+			     size_t outlen);
+
+/* ErrorDocument CODE "TEXT": status with text as its body (httpd's
+ * ap_send_error_response()); -1 for a status kbald has no page for, or
+ * when it does not fit */
+ssize_t kbal_page_text(unsigned status, const char *text, int keep, const char *extra,
+		       char *out, size_t outlen);
+
+/* mod_alias's redirection: status (301, 302, 303, 307, 308), the
+ * Location, httpd's page; -1 when it does not fit */
+ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char *out,
+			   size_t outlen);
+
+#endif /* KBAL_PAGES_H */
