@@ -24,6 +24,7 @@
 #define KBAL_CONF_MAX_REDIRECT 32
 #define KBAL_CONF_MAX_VHOST    16
 #define KBAL_CONF_VHOST_ADDRS  8
+#define KBAL_CONF_VHOST_ALIASES 16
 #define KBAL_CONF_MAX_HEADER   32
 #define KBAL_CONF_PATH_LEN     256
 #define KBAL_CONF_VALUE_LEN    256
@@ -265,16 +266,19 @@ struct kbal_conf_listen {
 	int line;
 };
 
-/* <VirtualHost ADDR[:PORT] ...>: an IP-based virtual host (httpd's
- * vhost.c picks it by the address the client reached). It holds
- * <Location> sections (a balancer-manager on a Listen of its own) and
- * ServerName; the server's ProxyPass rules and <Location>s apply in it
- * too, as httpd's merge does. */
+/* <VirtualHost ADDR[:PORT] ...>: httpd's vhost.c picks it by the address
+ * the client reached, then among those on that address by each request's
+ * Host (ServerName, ServerAlias; none matching: the first). It holds
+ * <Location> sections, Redirects, ServerName and ServerAlias; the
+ * server's ProxyPass rules and <Location>s apply in it too, as httpd's
+ * merge does. */
 struct kbal_conf_vhost {
 	struct sockaddr_in addr[KBAL_CONF_VHOST_ADDRS]; /* 0.0.0.0: "*", _default_;
 							 * port 0: any */
 	unsigned naddr;
 	char server_name[128];            /* its ServerName, "" none */
+	unsigned nalias;
+	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
 	int line;
 };
 
@@ -426,10 +430,17 @@ int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t l
 int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_t len,
 			  char *out, size_t outlen);
 
-/* The <VirtualHost> serving a connection to local, as httpd's vhost.c
- * picks it: one naming the address (and the port, or any port), else one
- * of "*" or _default_ on the port; -1: none, the server's own. */
-int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local);
+/* The <VirtualHost> serving a request to local with Host host (hostlen
+ * bytes, NULL: none), as httpd's vhost.c picks it: the candidates are
+ * those naming the address (and the port, or any port), else those of
+ * "*" or _default_ on the port; among them the first whose ServerName or
+ * ServerAlias is the Host (its port ignored, case-insensitive), else the
+ * first; -1: no candidate, the server's own. */
+int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local,
+		    const char *host, size_t hostlen);
+/* May a connection reached on vhost a serve a request of vhost b (their
+ * addresses overlap, so a Host picks between them)? */
+int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b);
 
 /* mod_alias's answer to uri (a path no ProxyPass rule proxies) in virtual
  * host vhost: the status of the first Redirect or RedirectMatch that

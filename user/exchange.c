@@ -357,6 +357,8 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
 	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len), last_balancer;
+	struct sockaddr_in local = { 0 };
+	socklen_t locallen = sizeof(local);
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
@@ -368,16 +370,17 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
 		f->host[h->value.len] = '\0';
 	}
+	/* the <VirtualHost> of this request: the address the client
+	 * reached, then its Host (each request's: a kept-alive client may
+	 * send another) */
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &locallen))
+		local.sin_addr.s_addr = 0;
+	f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
+				   h ? h->value.len : 0);
 	if (pass < 0 || d->conf->pass[pass].exclude) {
-		struct sockaddr_in local = { 0 };
-		socklen_t len = sizeof(local);
 		const struct kbal_authz *authz;
 
-		/* the <Location>s of the server and of the <VirtualHost> that
-		 * the address the client reached selects */
-		if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
-			local.sin_addr.s_addr = 0;
-		f->vhost = kbal_conf_vhost(d->conf, &local);
+		/* the <Location>s of the server and of that <VirtualHost> */
 		/* mod_alias translates after mod_proxy and before any handler */
 		if (d->conf->nredirect && exch_redirect(d, c, url, rq->url.len))
 			return;

@@ -701,11 +701,11 @@ UNIT_TEST(conf_virtualhost)
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
 		ASSERT_EQ(r->c->nvhost, 3, "three");
 		ASSERT_STREQ(r->c->vhost[0].server_name, "admin.test", "its ServerName");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a1), 0, "127.0.0.1:8081");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a0), -1, "127.0.0.1:8080: the server's");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a2), 1, "*:8082");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a3), 2, "127.0.0.2, any port");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a4), 1, "_default_:8083");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a1, NULL, 0), 0, "127.0.0.1:8081");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a0, "admin.test", 10), -1, "127.0.0.1:8080: the server's");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a2, NULL, 0), 1, "*:8082");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a3, NULL, 0), 2, "127.0.0.2, any port");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a4, NULL, 0), 1, "_default_:8083");
 		ASSERT_EQ(kbal_conf_match_location_authz(r->c, 0, "/bm", 3, &az),
 			  KBAL_HANDLER_MANAGER, "the manager in its virtual host");
 		ASSERT_EQ(az->nnode, 2, "with its rules");
@@ -721,9 +721,8 @@ UNIT_TEST(conf_virtualhost)
 		   "<Location> sections and ServerName there; the server's ProxyPass rules and "
 		   "balancers apply in every virtual host, as httpd's inheritance) "
 		   "(<VirtualHost *:8080> at line 5)");
-	expect_err(HEAD "<VirtualHost *:8080>\n</VirtualHost>\n<VirtualHost *:8080>\n",
-		   "t.conf:7: <VirtualHost *:8080>: the <VirtualHost> at line 5 has this address "
-		   "too: name-based virtual hosts are not supported by kbal yet");
+	expect_err(HEAD "ServerAlias www.test\n",
+		   "t.conf:5: ServerAlias is not allowed at server level");
 	expect_err(HEAD "<VirtualHost *:8080>\n<Location /x>\n</VirtualHost>\n",
 		   "t.conf:7: Expected </Location> but saw </VirtualHost> (<Location /x> is at line 6)");
 	expect_err(HEAD "<VirtualHost [::1]:80>\n</VirtualHost>\n",
@@ -731,6 +730,60 @@ UNIT_TEST(conf_virtualhost)
 	r = run(HEAD TAIL "<VirtualHost 127.0.0.9:9999>\n</VirtualHost>\n");
 	ASSERT_STREQ(r->warn, "t.conf:6: <VirtualHost>: no Listen takes any of its addresses: "
 		     "it serves nothing\n", "a virtual host nothing reaches");
+	done(r);
+}
+
+/* name-based virtual hosts: several on one address, the request's Host
+ * picks among them as httpd's check_hostalias(), else the first */
+UNIT_TEST(conf_virtualhost_names)
+{
+	struct run *r = run(HEAD TAIL "Listen 127.0.0.1:8081\n"
+			    "<VirtualHost *:8080>\nServerName first.test\n</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerName http://b.test:8080\n"
+			    "ServerAlias www.b.test *.b.example w?.test\n</VirtualHost>\n"
+			    "<VirtualHost 127.0.0.1:8081>\nServerName ip.test\n</VirtualHost>\n"
+			    "<VirtualHost *:8081>\nServerName star.test\n"
+			    "<Location /bm>\nSetHandler balancer-manager\n</Location>\n</VirtualHost>\n");
+	struct sockaddr_in s80 = sa4("127.0.0.5", 8080), ip81 = sa4("127.0.0.1", 8081),
+			   o81 = sa4("127.0.0.2", 8081), x = sa4("127.0.0.1", 8082);
+	const struct {
+		const struct sockaddr_in *a;
+		const char *host;
+		int vhost;
+	} cases[] = {
+		{ &s80, NULL, 0 },               /* no Host: the address's first */
+		{ &s80, "first.test", 0 },
+		{ &s80, "b.test", 1 },           /* ServerName's scheme, port not the name */
+		{ &s80, "B.Test:8080", 1 },      /* case, the Host's port ignored */
+		{ &s80, "b.test.", 1 },          /* a trailing dot */
+		{ &s80, "www.b.test", 1 },
+		{ &s80, "x.y.b.example", 1 },    /* '*' takes any run */
+		{ &s80, "b.example", 0 },
+		{ &s80, "w1.test", 1 },          /* '?' one byte */
+		{ &s80, "w12.test", 0 },
+		{ &s80, "unknown.test", 0 },     /* none: the first */
+		{ &ip81, "star.test", 2 },       /* the address's own before "*" */
+		{ &ip81, "nothing", 2 },
+		{ &o81, "ip.test", 3 },          /* another address: only "*" */
+		{ &x, "b.test", -1 },            /* no virtual host: the server's */
+	};
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->nvhost, 4, "four");
+		ASSERT_EQ(r->c->vhost[1].nalias, 3, "three aliases");
+		for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			ASSERT_EQ(kbal_conf_vhost(r->c, cases[i].a, cases[i].host,
+						  cases[i].host ? strlen(cases[i].host) : 0),
+				  cases[i].vhost, cases[i].host ? cases[i].host : "(no Host)");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, 0, 1), 1, "both on *:8080");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, 0, 2), 0, "8080 and 8081");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, 2, 3), 1, "127.0.0.1:8081 and *:8081");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, -1, 3), 0, "the server's");
+		ASSERT_EQ(kbal_conf_match_location(r->c, 3, "/bm", 3), KBAL_HANDLER_MANAGER,
+			  "the manager in star.test");
+		ASSERT_EQ(kbal_conf_match_location(r->c, 2, "/bm", 3), KBAL_HANDLER_NONE,
+			  "not in ip.test on the same port");
+	}
 	done(r);
 }
 
