@@ -106,8 +106,8 @@ static const char *ctx_name(unsigned ctx)
 {
 	return ctx == C_SERVER ? "at server level" : ctx == C_PROXY ? "inside <Proxy *>" :
 	       ctx == C_BALANCER ? "inside <Proxy balancer://...>" :
-	       ctx == C_VHOST ? "inside <VirtualHost> by kbal (it takes <Location> sections "
-				"and ServerName there; the server's ProxyPass rules and "
+	       ctx == C_VHOST ? "inside <VirtualHost> by kbal (it takes <Location> sections, "
+				"Redirect, ServerName and ServerAlias there; the server's ProxyPass rules and "
 				"balancers apply in every virtual host, as httpd's inheritance)" :
 	       "inside <Location>";
 }

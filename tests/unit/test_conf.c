@@ -718,7 +718,7 @@ UNIT_TEST(conf_virtualhost)
 	done(r);
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyPass / balancer://c/\n</VirtualHost>\n",
 		   "t.conf:6: ProxyPass is not allowed inside <VirtualHost> by kbal (it takes "
-		   "<Location> sections and ServerName there; the server's ProxyPass rules and "
+		   "<Location> sections, Redirect, ServerName and ServerAlias there; the server's ProxyPass rules and "
 		   "balancers apply in every virtual host, as httpd's inheritance) "
 		   "(<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
