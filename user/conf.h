@@ -88,6 +88,9 @@ static inline const char *kbal_bal_scheme(unsigned flags)
 
 struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
+	int vhost;                        /* the <VirtualHost> it was named in first,
+					   * -1: the server's (every one sees it) */
+	int ref_line;                     /* where it was named first */
 	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */
 	char sticky[KBAL_ROUTE_LEN];      /* stickysession= (first name if "A|B"), "" none */
 	char sticky_path[KBAL_ROUTE_LEN]; /* its second name (the URL's), else the first */
@@ -139,6 +142,9 @@ struct kbal_conf_pass {
 					   * against the request's decoded path */
 	int location;                     /* index of its <Location> (ProxyPass URL inside
 					   * one), else -1; such rules are tried first */
+	int vhost;                        /* its <VirtualHost>, -1: the server's (tried
+					   * first in every virtual host, as httpd's
+					   * merge with ProxyPassInherit On) */
 	int line;
 };
 
@@ -411,7 +417,7 @@ int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
  * segments removed, slashes merged: httpd's r->uri), tried together in
  * configuration order as mod_proxy's proxy_trans() does.
  * Returns its index or -1 (also for a path kbal_conf_uri_path rejects). */
-int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len);
+int kbal_conf_match_pass(const struct kbal_conf *conf, int vhost, const char *uri, size_t len);
 
 /* The request-target sent to the member for ProxyPass rule p, as
  * mod_proxy makes it: p's target, then the rest of uri's URL-path after

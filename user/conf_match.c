@@ -285,28 +285,34 @@ static int pass_matches(const struct kbal_conf_pass *p, const char *path, size_t
 			  conf_alias_match(path, len, p->path);
 }
 
-int conf_match_pass_path(const struct kbal_conf *c, const char *path, size_t len)
+int conf_match_pass_path(const struct kbal_conf *c, int vhost, const char *path, size_t len)
 {
 	int found = -1;
 
 	/* a <Location>'s (or <LocationMatch>'s) own ProxyPass is tried first,
-	 * the last matching one; then the server's, ProxyPass and
-	 * ProxyPassMatch in order */
-	for (unsigned i = 0; i < c->npass; i++)
-		if (c->pass[i].location >= 0 && pass_matches(&c->pass[i], path, len))
-			found = i;
-	for (unsigned i = 0; found < 0 && i < c->npass; i++)
-		if (c->pass[i].location < 0 && pass_matches(&c->pass[i], path, len))
-			found = i;
+	 * the last matching one, the virtual host's sections merged after
+	 * the server's; then the rules, ProxyPass and ProxyPassMatch in
+	 * order, the server's before the virtual host's (httpd's
+	 * merge_proxy_config() with ProxyPassInherit On) */
+	for (int pass = 0; pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; i < c->npass; i++)
+			if (c->pass[i].vhost == (pass ? vhost : -1) && c->pass[i].location >= 0 &&
+			    pass_matches(&c->pass[i], path, len))
+				found = i;
+	for (int pass = 0; found < 0 && pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; found < 0 && i < c->npass; i++)
+			if (c->pass[i].vhost == (pass ? vhost : -1) && c->pass[i].location < 0 &&
+			    pass_matches(&c->pass[i], path, len))
+				found = i;
 	return found;
 }
 
-int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len)
+int kbal_conf_match_pass(const struct kbal_conf *conf, int vhost, const char *uri, size_t len)
 {
 	char path[URI_MAX];
 	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
 
-	return n < 0 ? -1 : conf_match_pass_path(conf, path, n);
+	return n < 0 ? -1 : conf_match_pass_path(conf, vhost, path, n);
 }
 
 /* ap_proxy_canonenc()'s characters left as they are in a path */
@@ -584,6 +590,10 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = "ProxyPassReverse rewrites answers";
+	for (unsigned i = 0; !*why && i < c->npass; i++)
+		if (c->pass[i].vhost >= 0)
+			*why = "a <VirtualHost> has ProxyPass rules of its own (a later request's "
+			       "Host may pick it)";
 	for (unsigned i = 0; !*why && i < c->npass; i++) {
 		const struct kbal_conf_pass *p = &c->pass[i];
 

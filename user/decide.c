@@ -112,7 +112,7 @@ int decide_init(struct kbal_daemon *d)
 		.max_requests = conf->max_keepalive_requests,
 	};
 	__u32 zero = 0;
-	int regex = 0;
+	int regex = 0, vhost_rules = 0;
 
 	/* conf_match_pass_path()'s order: a <Location>'s own rules first,
 	 * the last matching one (so: backwards), then the others in order */
@@ -122,12 +122,21 @@ int decide_init(struct kbal_daemon *d)
 	for (unsigned i = 0; i < conf->npass; i++)
 		if (conf->pass[i].location < 0)
 			rules_add(&r, conf, i);
+	/* one rule table for the kernel: with a <VirtualHost>'s own rules a
+	 * request's rules depend on its Host, so kbald decides every one */
+	for (unsigned i = 0; i < conf->npass; i++)
+		vhost_rules |= conf->pass[i].vhost >= 0;
+	if (vhost_rules)
+		r.exact = 0;
 	memset(&d->decide, 0, sizeof(d->decide));
 	d->decide.exact = r.exact;
 	headers_plan(d);
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
-	if (regex)
+	if (vhost_rules)
+		log_info("<VirtualHost>s with ProxyPass rules of their own, which the kernel "
+			 "does not tell apart: kbald decides every request");
+	else if (regex)
 		log_info("ProxyPassMatch rules, which the kernel does not compare: kbald "
 			 "decides every request");
 	else if (!r.exact)

@@ -356,7 +356,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len), last_balancer;
+	int pass, last_balancer;
 	struct sockaddr_in local = { 0 };
 	socklen_t locallen = sizeof(local);
 
@@ -377,6 +377,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		local.sin_addr.s_addr = 0;
 	f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
 				   h ? h->value.len : 0);
+	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;
 

@@ -135,8 +135,8 @@ UNIT_TEST(conf_example_loads)
 	 * asked for by name) */
 	ASSERT_EQ(r->nwarn, 0, r->warn);
 
-	ASSERT_EQ(kbal_conf_match_pass(c, "/balancer-manager", 17), 0, "manager excluded");
-	ASSERT_EQ(kbal_conf_match_pass(c, "/index.html", 11), 1, "rest proxied");
+	ASSERT_EQ(kbal_conf_match_pass(c, -1, "/balancer-manager", 17), 0, "manager excluded");
+	ASSERT_EQ(kbal_conf_match_pass(c, -1, "/index.html", 11), 1, "rest proxied");
 	ASSERT_EQ(kbal_conf_match_location(c, -1, "/balancer-manager?b=x", 21), KBAL_HANDLER_MANAGER, "manager");
 	ASSERT_EQ(kbal_conf_match_location(c, -1, "/x", 2), KBAL_HANDLER_NONE, "no handler");
 out:
@@ -517,7 +517,7 @@ UNIT_TEST(conf_shadow_warning)
 		   "never reached: ProxyPass / at line 5 proxies it first; put \"ProxyPass "
 		   "/balancer-manager !\" before that rule\n", "handler never reached");
 	ASSERT_TRUE(!strstr(r->warn, "keep-alive"), "nothing local is reachable: no mixing warning");
-	ASSERT_EQ(kbal_conf_match_pass(r->c, "/balancer-manager", 17), 0, "catch-all wins");
+	ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/balancer-manager", 17), 0, "catch-all wins");
 	done(r);
 
 	/* /app does not shadow /apple, /app/ does not shadow /app */
@@ -538,8 +538,8 @@ UNIT_TEST(conf_shadow_warning)
 		ASSERT_EQ(r->c->pass[1].location, 0, "Location's rule");
 		ASSERT_STREQ(r->c->pass[1].path, "/balancer-manager", "path from the Location");
 		ASSERT_EQ(r->c->pass[1].exclude, 1, "excluded");
-		ASSERT_EQ(kbal_conf_match_pass(r->c, "/balancer-manager/x", 19), 1, "Location first");
-		ASSERT_EQ(kbal_conf_match_pass(r->c, "/y", 2), 0, "server rule");
+		ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/balancer-manager/x", 19), 1, "Location first");
+		ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/y", 2), 0, "server rule");
 		ASSERT_EQ(r->nwarn, 1, r->warn);
 		ASSERT_HAS(r->warn, "t.conf:10: ProxyPass /balancer-manager/x is never applied: the ProxyPass "
 			   "inside <Location /balancer-manager> at line 8 matches first", "Location shadows");
@@ -646,9 +646,9 @@ UNIT_TEST(conf_match_pass)
 	if (!ASSERT_EQ(r->rc, 0, r->err))
 		goto out;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ASSERT_EQ(kbal_conf_match_pass(c, cases[i].uri, strlen(cases[i].uri)), cases[i].rule, cases[i].uri);
+		ASSERT_EQ(kbal_conf_match_pass(c, -1, cases[i].uri, strlen(cases[i].uri)), cases[i].rule, cases[i].uri);
 	/* len bounds the uri: "/apple" cut to "/app" */
-	ASSERT_EQ(kbal_conf_match_pass(c, "/apple", 4), 0, "len is honoured");
+	ASSERT_EQ(kbal_conf_match_pass(c, -1, "/apple", 4), 0, "len is honoured");
 out:
 	done(r);
 }
@@ -716,11 +716,11 @@ UNIT_TEST(conf_virtualhost)
 		ASSERT_STREQ(r->warn, "", "no warning");
 	}
 	done(r);
-	expect_err(HEAD "<VirtualHost *:8080>\nProxyPass / balancer://c/\n</VirtualHost>\n",
-		   "t.conf:6: ProxyPass is not allowed inside <VirtualHost> by kbal (it takes "
-		   "<Location> sections, Redirect, ServerName and ServerAlias there; the server's ProxyPass rules and "
-		   "balancers apply in every virtual host, as httpd's inheritance) "
-		   "(<VirtualHost *:8080> at line 5)");
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyPassReverse / balancer://c/\n</VirtualHost>\n",
+		   "t.conf:6: ProxyPassReverse is not allowed inside <VirtualHost> by kbal (it "
+		   "takes <Location> sections, Redirect, ServerName, ServerAlias, ProxyPass, "
+		   "ProxyPassMatch and <Proxy balancer://...> there; the server's other "
+		   "directives apply in every virtual host) (<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
 		   "t.conf:5: ServerAlias is not allowed at server level");
 	expect_err(HEAD "<VirtualHost *:8080>\n<Location /x>\n</VirtualHost>\n",
@@ -785,6 +785,76 @@ UNIT_TEST(conf_virtualhost_names)
 			  "not in ip.test on the same port");
 	}
 	done(r);
+}
+
+/* a <VirtualHost>'s own ProxyPass rules and balancers: the server's rules
+ * first in every virtual host (ProxyPassInherit On), then its own; a
+ * balancer name is one balancer */
+UNIT_TEST(conf_virtualhost_rules)
+{
+	struct run *r = run(HEAD "ProxyPreserveHost On\nProxyPass /common/ balancer://c/\n"
+			    "<VirtualHost *:8080>\nServerName a.test\n"
+			    "<Proxy balancer://a>\nBalancerMember http://127.0.0.1:9002\n</Proxy>\n"
+			    "ProxyPass / balancer://a/\n</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerName b.test\n"
+			    "BalancerMember balancer://b http://127.0.0.1:9003\n"
+			    "ProxyPass ~ ^/re/ balancer://b/\n"
+			    "<Location /loc>\nProxyPass balancer://c/y\n</Location>\n"
+			    "ProxyPass /x/ balancer://b/\n</VirtualHost>\n");
+	const char *why;
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_conf *c = r->c;
+
+		ASSERT_EQ(c->npass, 5, "five rules");
+		ASSERT_EQ(c->pass[1].vhost, 0, "a.test's");
+		ASSERT_EQ(c->balancers[1].vhost, 0, "balancer://a is a.test's");
+		ASSERT_EQ(c->balancers[0].vhost, -1, "balancer://c the server's");
+		ASSERT_EQ(kbal_conf_match_pass(c, -1, "/common/z", 9), 0, "the server's rule");
+		ASSERT_EQ(kbal_conf_match_pass(c, -1, "/q", 2), -1, "no vhost rule on the server");
+		ASSERT_EQ(kbal_conf_match_pass(c, 0, "/common/z", 9), 0,
+			  "the server's rule first, before a.test's ProxyPass /");
+		ASSERT_EQ(kbal_conf_match_pass(c, 0, "/q", 2), 1, "a.test's own");
+		ASSERT_EQ(kbal_conf_match_pass(c, 0, "/loc", 4), 1, "b.test's <Location> not in a.test");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/q", 2), -1, "nothing of a.test's in b.test");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/loc/z", 6), 3, "b.test's <Location>");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/re/z", 5), 2, "b.test's ProxyPass ~");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/x/", 3), 4, "b.test's /x/");
+		ASSERT_EQ(kbal_conf_packet_alike(c, 0, -1, &why), 0, "not alike");
+		ASSERT_STREQ(why, "a <VirtualHost> has ProxyPass rules of its own (a later "
+			     "request's Host may pick it)", "why");
+		ASSERT_STREQ(r->warn, "", "no warning");
+	}
+	done(r);
+	/* the server's rule shadows a virtual host's, wherever it is written */
+	r = run(HEAD "<VirtualHost *:8080>\nProxyPass /a/b balancer://c/a/b\n</VirtualHost>\n"
+		"ProxyPass /a balancer://c/a\n");
+	ASSERT_STREQ(r->warn, "t.conf:6: ProxyPass /a/b is never applied: ProxyPass /a at "
+		     "line 8 matches first (Apache matches in configuration order); move it "
+		     "above line 8\n", "shadowed by the server's");
+	done(r);
+	r = run(HEAD "<VirtualHost *:8080>\nProxyPass /a balancer://c/a\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName x\nProxyPass /a/b balancer://c/a/b\n"
+		"</VirtualHost>\n");
+	ASSERT_STREQ(r->warn, "", "another virtual host's rule shadows nothing");
+	done(r);
+	expect_err(HEAD "<VirtualHost *:8080>\n<Proxy balancer://app>\n"
+		   "BalancerMember http://127.0.0.1:9002\n</Proxy>\n</VirtualHost>\n"
+		   "<VirtualHost *:8080>\nServerName x\n<Proxy balancer://app>\n",
+		   "t.conf:12: balancer://app: named in the <VirtualHost> at line 5 first (at "
+		   "line 6), and kbal keeps one balancer per name: give this <VirtualHost>'s one "
+		   "a name of its own, or define it at server level, before the <VirtualHost>s, "
+		   "for all of them");
+	expect_err(HEAD "<VirtualHost *:8080>\nBalancerMember balancer://c http://127.0.0.1:9002\n",
+		   "t.conf:6: balancer://c: the server's (named at line 2); kbal keeps one "
+		   "balancer per name, so a <VirtualHost> defines no balancer of the server's: "
+		   "define it in one place, or give this one a name of its own");
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyPass /v balancer://v/\n</VirtualHost>\n"
+		   "ProxyPass /v balancer://v/\n",
+		   "t.conf:8: balancer://v: named in the <VirtualHost> at line 5 first (at "
+		   "line 6), and kbal keeps one balancer per name: give this server's one a "
+		   "name of its own, or define it at server level, before the <VirtualHost>s, "
+		   "for all of them");
 }
 
 UNIT_TEST(conf_match_location)
