@@ -2,10 +2,12 @@
 """Name-based <VirtualHost>s (issue 17), side by side with Debian's apache2
 on the same configuration: two on one address told apart by each request's
 Host (ServerName, a ServerAlias wildcard, case and port ignored), an
-unknown Host (and none, HTTP/1.0) served by the first, the server's
-ProxyPass rules inherited by both, a balancer-manager in one of them only;
-on kept-alive connections that switch Host between requests, also after a
-run of proxied requests the kernel may have kept."""
+unknown Host (and none, HTTP/1.0) served by the first, each with its own
+balancer and ProxyPass rules (a ProxyPass ~ too), the server's ProxyPass
+rules inherited by both and tried before theirs, a balancer-manager in one
+of them only; on kept-alive connections that switch Host between
+requests. Each proxied answer's member and the path it received are
+compared."""
 
 from apache import apache_beside
 from kbaltest import PROXY_HEAD, Conn, Env, eq
@@ -22,11 +24,19 @@ ProxyPass /app balancer://c
 <VirtualHost *>
 ServerName first.test
 Redirect /r http://first.example
+<Proxy balancer://one>
+BalancerMember http://127.0.0.1:{b2}
+</Proxy>
+ProxyPass /own/ balancer://one/first/
 </VirtualHost>
 <VirtualHost *>
 ServerName second.test
 ServerAlias *.second.example www.?.test
 Redirect /r http://second.example
+BalancerMember balancer://two http://127.0.0.1:{b3}
+ProxyPass /own/ balancer://two/second/
+ProxyPass ~ ^/re/(.*)$ balancer://two/matched/$1
+ProxyPass /app/special/ balancer://two/special/
 <Location /balancer-manager>
 SetHandler balancer-manager
 Require ip 127.0.0.1
@@ -41,6 +51,10 @@ STEPS = [("second.test", "/r/x"), ("first.test", "/r/x"), ("unknown.test", "/r/x
          ("second.test", "/app/1"), ("second.test", "/app/2"), ("second.test", "/app/3"),
          ("first.test", "/r/y"), ("first.test", "/app/4"), ("first.test", "/app/5"),
          ("second.test", "/r/y"),
+         ("first.test", "/own/a"), ("first.test", "/own/b"), ("second.test", "/own/c"),
+         ("second.test", "/own/d"), ("first.test", "/own/e"), ("unknown", "/own/f"),
+         ("x.second.example", "/own/g"), ("second.test", "/re/h"), ("first.test", "/re/h"),
+         ("second.test", "/app/6"), ("second.test", "/app/special/x"), ("first.test", "/other"), ("second.test", "/other"),
          ("first.test", "/balancer-manager"), ("second.test", "/balancer-manager"),
          ("x.second.example", "/balancer-manager"), ("nobody", "/balancer-manager")]
 
@@ -52,7 +66,7 @@ def answers(port):
         for host, path in STEPS:
             r = c.get(path, headers=[("Host", host)])
             where = r.header("Location") if r.status in (301, 302) else \
-                r.header("X-Backend") if r.status == 200 and path.startswith("/app") else ""
+                r.text if r.status == 200 and "balancer-manager" not in path else ""
             out.append((host, path, r.status, where))
             if (r.header("Connection") or "").lower() == "close":
                 c.close()
@@ -67,7 +81,7 @@ def answers(port):
 
 
 def test_name_based_as_apache():
-    with Env(conf=CONF, backends=(1,)) as env, apache_beside(env) as aport:
+    with Env(conf=CONF, backends=(1, 2, 3)) as env, apache_beside(env) as aport:
         theirs = answers(aport)
         got = {(h, p): (s, w) for h, p, s, w in theirs}
         # the test's reading of Apache's, so that a change in either shows
@@ -78,7 +92,18 @@ def test_name_based_as_apache():
         eq(got[("second.example", "/r")][1], "http://first.example", "Apache: * takes a dot")
         eq(got[("SECOND.Test:99", "/r")][1], "http://second.example", "Apache: case, port")
         eq(got[("www.22.test", "/r")][1], "http://first.example", "Apache: ? one byte")
-        eq(got[("first.test", "/app/4")][0], 200, "Apache: the server's ProxyPass inherited")
+        eq(got[("first.test", "/app/4")], (200, "backend=WAS1 path=/4\n"),
+           "Apache: the server's ProxyPass inherited")
+        eq(got[("first.test", "/own/a")], (200, "backend=WAS2 path=/first/a\n"),
+           "Apache: first.test's own balancer and rule")
+        eq(got[("second.test", "/own/c")], (200, "backend=WAS3 path=/second/c\n"),
+           "Apache: second.test's")
+        eq(got[("unknown", "/own/f")][1], "backend=WAS2 path=/first/f\n", "Apache: the first's")
+        eq(got[("second.test", "/re/h")][1], "backend=WAS3 path=/matched/h\n",
+           "Apache: ProxyPass ~ in second.test")
+        eq(got[("first.test", "/re/h")][0], 404, "Apache: not in first.test")
+        eq(got[("second.test", "/app/special/x")][1], "backend=WAS1 path=/special/x\n",
+           "Apache: the server's rule before the virtual host's")
         eq(got[("first.test", "/balancer-manager")][0], 404, "Apache: no manager there")
         eq(got[("second.test", "/balancer-manager")][0], 200, "Apache: the manager there")
         eq(got[("", "/r/z")], (302, "http://first.example/z"), "Apache: no Host, the first")
