@@ -285,6 +285,7 @@ struct kbal_conf_vhost {
 	char server_name[128];            /* its ServerName, "" none */
 	unsigned nalias;
 	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
+	int preserve_host;                /* its ProxyPreserveHost, -1: the server's */
 	int line;
 };
 
@@ -447,6 +448,13 @@ int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *loca
 /* May a connection reached on vhost a serve a request of vhost b (their
  * addresses overlap, so a Host picks between them)? */
 int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b);
+/* ProxyPreserveHost in virtual host vhost (-1: the server's), merged as
+ * httpd's merge_proxy_config(): the virtual host's where it sets one */
+static inline int kbal_conf_preserve_host(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].preserve_host >= 0 ? c->vhost[vhost].preserve_host :
+								 c->preserve_host;
+}
 
 /* mod_alias's answer to uri (a path no ProxyPass rule proxies) in virtual
  * host vhost: the status of the first Redirect or RedirectMatch that

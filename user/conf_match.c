@@ -579,7 +579,7 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		*why = "its balancer picks among members for each request";
 	else if (bal->nfailonstatus || (bal->flags & KBAL_BF_FAIL_TIMEOUT))
 		*why = "failonstatus= or failontimeout= judges each answer";
-	else if (!c->preserve_host)
+	else if (!kbal_conf_preserve_host(c, vhost))
 		*why = "each request's Host is rewritten (no ProxyPreserveHost On)";
 	else if (c->nheader)
 		*why = "Header changes answers";
@@ -590,6 +590,12 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = "ProxyPassReverse rewrites answers";
+	/* a later request's Host may pick another virtual host here */
+	for (unsigned v = 0; !*why && v < c->nvhost; v++)
+		if (c->vhost[v].preserve_host >= 0 &&
+		    c->vhost[v].preserve_host != kbal_conf_preserve_host(c, vhost) &&
+		    kbal_conf_vhost_overlap(c, v, vhost))
+			*why = "a <VirtualHost> on this address sets another ProxyPreserveHost";
 	for (unsigned i = 0; !*why && i < c->npass; i++)
 		if (c->pass[i].vhost >= 0)
 			*why = "a <VirtualHost> has ProxyPass rules of its own (a later request's "

@@ -107,8 +107,8 @@ static const char *ctx_name(unsigned ctx)
 	return ctx == C_SERVER ? "at server level" : ctx == C_PROXY ? "inside <Proxy *>" :
 	       ctx == C_BALANCER ? "inside <Proxy balancer://...>" :
 	       ctx == C_VHOST ? "inside <VirtualHost> by kbal (it takes <Location> sections, "
-				"Redirect, ServerName, ServerAlias, ProxyPass, ProxyPassMatch and "
-				"<Proxy balancer://...> there; the server's other directives apply "
+				"Redirect, ServerName, ServerAlias, ProxyPass, ProxyPassMatch, "
+				"ProxyPreserveHost and <Proxy balancer://...> there; the server's other directives apply "
 				"in every virtual host)" :
 	       "inside <Location>";
 }

@@ -156,7 +156,8 @@ static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_
 {
 	const struct kbal_conf_pass *p = &d->conf->pass[c->f->pass];
 
-	return d->decide.exact && !d->decide.every_response && d->conf->preserve_host &&
+	return d->decide.exact && !d->decide.every_response &&
+	       kbal_conf_preserve_host(d->conf, c->f->vhost) &&
 	       !p->regex && strcmp(p->path, p->target) == 0 && c->f->host[0] &&
 	       strlen(c->f->host) <= KBAL_HOST_LEN;
 }

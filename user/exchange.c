@@ -362,6 +362,13 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
+	/* the <VirtualHost> of this request: the address the client
+	 * reached, then its Host (each request's: a kept-alive client may
+	 * send another) */
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &locallen))
+		local.sin_addr.s_addr = 0;
+	f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
+				   h ? h->value.len : 0);
 	if (!h && rq->http_minor >= 1) {
 		exch_error(d, c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
 		return;
@@ -370,13 +377,6 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
 		f->host[h->value.len] = '\0';
 	}
-	/* the <VirtualHost> of this request: the address the client
-	 * reached, then its Host (each request's: a kept-alive client may
-	 * send another) */
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &locallen))
-		local.sin_addr.s_addr = 0;
-	f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
-				   h ? h->value.len : 0);
 	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;

@@ -185,7 +185,7 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 
 	rw.via = via_value(d, c, via, sizeof(via));
 
-	if (!d->conf->preserve_host) {
+	if (!kbal_conf_preserve_host(d->conf, f->vhost)) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
 		rw.host = host;
 	}

@@ -28,6 +28,7 @@ Redirect /r http://first.example
 BalancerMember http://127.0.0.1:{b2}
 </Proxy>
 ProxyPass /own/ balancer://one/first/
+ProxyPass /eh balancer://one/echo-headers
 </VirtualHost>
 <VirtualHost *>
 ServerName second.test
@@ -37,6 +38,8 @@ BalancerMember balancer://two http://127.0.0.1:{b3}
 ProxyPass /own/ balancer://two/second/
 ProxyPass ~ ^/re/(.*)$ balancer://two/matched/$1
 ProxyPass /app/special/ balancer://two/special/
+ProxyPass /eh balancer://two/echo-headers
+ProxyPreserveHost On
 <Location /balancer-manager>
 SetHandler balancer-manager
 Require ip 127.0.0.1
@@ -55,6 +58,7 @@ STEPS = [("second.test", "/r/x"), ("first.test", "/r/x"), ("unknown.test", "/r/x
          ("second.test", "/own/d"), ("first.test", "/own/e"), ("unknown", "/own/f"),
          ("x.second.example", "/own/g"), ("second.test", "/re/h"), ("first.test", "/re/h"),
          ("second.test", "/app/6"), ("second.test", "/app/special/x"), ("first.test", "/other"), ("second.test", "/other"),
+         ("second.test", "/eh"), ("first.test", "/eh"), ("x.second.example", "/eh"),
          ("first.test", "/balancer-manager"), ("second.test", "/balancer-manager"),
          ("x.second.example", "/balancer-manager"), ("nobody", "/balancer-manager")]
 
@@ -67,6 +71,9 @@ def answers(port):
             r = c.get(path, headers=[("Host", host)])
             where = r.header("Location") if r.status in (301, 302) else \
                 r.text if r.status == 200 and "balancer-manager" not in path else ""
+            if path == "/eh":
+                # what the member received: its Host line (ProxyPreserveHost)
+                where = [ln for ln in r.text.split("\r\n") if ln.lower().startswith("host:")]
             out.append((host, path, r.status, where))
             if (r.header("Connection") or "").lower() == "close":
                 c.close()
@@ -102,6 +109,10 @@ def test_name_based_as_apache():
         eq(got[("second.test", "/re/h")][1], "backend=WAS3 path=/matched/h\n",
            "Apache: ProxyPass ~ in second.test")
         eq(got[("first.test", "/re/h")][0], 404, "Apache: not in first.test")
+        eq(got[("second.test", "/eh")][1], ["Host: second.test"],
+           "Apache: second.test's ProxyPreserveHost On")
+        eq(got[("first.test", "/eh")][1], ["Host: 127.0.0.1:%d" % env.ports["b2"]],
+           "Apache: first.test's Host is the member's")
         eq(got[("second.test", "/app/special/x")][1], "backend=WAS1 path=/special/x\n",
            "Apache: the server's rule before the virtual host's")
         eq(got[("first.test", "/balancer-manager")][0], 404, "Apache: no manager there")

@@ -719,7 +719,7 @@ UNIT_TEST(conf_virtualhost)
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyPassReverse / balancer://c/\n</VirtualHost>\n",
 		   "t.conf:6: ProxyPassReverse is not allowed inside <VirtualHost> by kbal (it "
 		   "takes <Location> sections, Redirect, ServerName, ServerAlias, ProxyPass, "
-		   "ProxyPassMatch and <Proxy balancer://...> there; the server's other "
+		   "ProxyPassMatch, ProxyPreserveHost and <Proxy balancer://...> there; the server's other "
 		   "directives apply in every virtual host) (<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
 		   "t.conf:5: ServerAlias is not allowed at server level");
@@ -796,7 +796,7 @@ UNIT_TEST(conf_virtualhost_rules)
 			    "<VirtualHost *:8080>\nServerName a.test\n"
 			    "<Proxy balancer://a>\nBalancerMember http://127.0.0.1:9002\n</Proxy>\n"
 			    "ProxyPass / balancer://a/\n</VirtualHost>\n"
-			    "<VirtualHost *:8080>\nServerName b.test\n"
+			    "<VirtualHost *:8080>\nServerName b.test\nProxyPreserveHost Off\n"
 			    "BalancerMember balancer://b http://127.0.0.1:9003\n"
 			    "ProxyPass ~ ^/re/ balancer://b/\n"
 			    "<Location /loc>\nProxyPass balancer://c/y\n</Location>\n"
@@ -810,6 +810,9 @@ UNIT_TEST(conf_virtualhost_rules)
 		ASSERT_EQ(c->pass[1].vhost, 0, "a.test's");
 		ASSERT_EQ(c->balancers[1].vhost, 0, "balancer://a is a.test's");
 		ASSERT_EQ(c->balancers[0].vhost, -1, "balancer://c the server's");
+		ASSERT_EQ(kbal_conf_preserve_host(c, -1), 1, "the server's ProxyPreserveHost");
+		ASSERT_EQ(kbal_conf_preserve_host(c, 0), 1, "a.test takes the server's");
+		ASSERT_EQ(kbal_conf_preserve_host(c, 1), 0, "b.test's own");
 		ASSERT_EQ(kbal_conf_match_pass(c, -1, "/common/z", 9), 0, "the server's rule");
 		ASSERT_EQ(kbal_conf_match_pass(c, -1, "/q", 2), -1, "no vhost rule on the server");
 		ASSERT_EQ(kbal_conf_match_pass(c, 0, "/common/z", 9), 0,
@@ -824,6 +827,22 @@ UNIT_TEST(conf_virtualhost_rules)
 		ASSERT_STREQ(why, "a <VirtualHost> has ProxyPass rules of its own (a later "
 			     "request's Host may pick it)", "why");
 		ASSERT_STREQ(r->warn, "", "no warning");
+	}
+	done(r);
+	/* the packet path reads no Host: a virtual host on the address with
+	 * another ProxyPreserveHost keeps it out */
+	r = run(HEAD "ProxyPreserveHost On\nProxyPass / balancer://c/\n"
+		"<VirtualHost *:8080>\nServerName a\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName b\nProxyPreserveHost Off\n</VirtualHost>\n"
+		"<VirtualHost *:9999>\nServerName c\nProxyPreserveHost Off\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, -1, &why), 1, "the server's: alike");
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, 0, &why), 0, "a, beside b");
+		ASSERT_STREQ(why, "a <VirtualHost> on this address sets another "
+			     "ProxyPreserveHost", "why");
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, 1, &why), 0, "b");
+		ASSERT_STREQ(why, "each request's Host is rewritten (no ProxyPreserveHost On)",
+			     "b's why");
 	}
 	done(r);
 	/* the server's rule shadows a virtual host's, wherever it is written */
