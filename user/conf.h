@@ -152,6 +152,7 @@ struct kbal_conf_pass {
 struct kbal_conf_reverse {
 	char path[KBAL_CONF_PATH_LEN];
 	int balancer;
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
 	char target[KBAL_CONF_PATH_LEN];
 	int line;
 };

@@ -964,6 +964,7 @@ static int kw_reverse(struct conf_parser *p, int argc, char **argv)
 	    (r->balancer = proxy_url(p, "ProxyPassReverse", url, &target)) < 0 ||
 	    conf_copy(p, r->target, sizeof(r->target), target, "ProxyPassReverse target"))
 		return -1;
+	r->vhost = p->vhost;
 	r->line = p->line;
 	c->nreverse++;
 	return 0;
@@ -993,7 +994,7 @@ const struct conf_keyword conf_kw_proxy[] = {
 	{ "ProxySet",          C_SERVER | C_VHOST | C_BALANCER, 1, CONF_MAX_ARGS, kw_proxyset },
 	{ "ProxyPass",         C_SERVER | C_VHOST | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypass },
 	{ "ProxyPassMatch",    C_SERVER | C_VHOST | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypassmatch },
-	{ "ProxyPassReverse",  C_SERVER | C_LOCATION, 1, 2,             kw_reverse },
+	{ "ProxyPassReverse",  C_SERVER | C_VHOST | C_LOCATION, 1, 2,   kw_reverse },
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER | C_VHOST,    1, 1,             kw_preservehost },
 	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },

@@ -29,6 +29,7 @@ BalancerMember http://127.0.0.1:{b2}
 </Proxy>
 ProxyPass /own/ balancer://one/first/
 ProxyPass /eh balancer://one/echo-headers
+ProxyPass /rd balancer://one/redirect
 </VirtualHost>
 <VirtualHost *>
 ServerName second.test
@@ -40,6 +41,8 @@ ProxyPass ~ ^/re/(.*)$ balancer://two/matched/$1
 ProxyPass /app/special/ balancer://two/special/
 ProxyPass /eh balancer://two/echo-headers
 ProxyPreserveHost On
+ProxyPass /rd balancer://two/redirect
+ProxyPassReverse / balancer://two/
 <Location /balancer-manager>
 SetHandler balancer-manager
 Require ip 127.0.0.1
@@ -59,6 +62,7 @@ STEPS = [("second.test", "/r/x"), ("first.test", "/r/x"), ("unknown.test", "/r/x
          ("x.second.example", "/own/g"), ("second.test", "/re/h"), ("first.test", "/re/h"),
          ("second.test", "/app/6"), ("second.test", "/app/special/x"), ("first.test", "/other"), ("second.test", "/other"),
          ("second.test", "/eh"), ("first.test", "/eh"), ("x.second.example", "/eh"),
+         ("second.test", "/rd"), ("first.test", "/rd"), ("second.test", "/rd"),
          ("first.test", "/balancer-manager"), ("second.test", "/balancer-manager"),
          ("x.second.example", "/balancer-manager"), ("nobody", "/balancer-manager")]
 
@@ -113,6 +117,10 @@ def test_name_based_as_apache():
            "Apache: second.test's ProxyPreserveHost On")
         eq(got[("first.test", "/eh")][1], ["Host: 127.0.0.1:%d" % env.ports["b2"]],
            "Apache: first.test's Host is the member's")
+        eq(got[("second.test", "/rd")], (302, "http://second.test/landing"),
+           "Apache: second.test's ProxyPassReverse")
+        eq(got[("first.test", "/rd")], (302, "http://127.0.0.1:%d/landing" % env.ports["b2"]),
+           "Apache: none in first.test")
         eq(got[("second.test", "/app/special/x")][1], "backend=WAS1 path=/special/x\n",
            "Apache: the server's rule before the virtual host's")
         eq(got[("first.test", "/balancer-manager")][0], 404, "Apache: no manager there")

@@ -716,10 +716,11 @@ UNIT_TEST(conf_virtualhost)
 		ASSERT_STREQ(r->warn, "", "no warning");
 	}
 	done(r);
-	expect_err(HEAD "<VirtualHost *:8080>\nProxyPassReverse / balancer://c/\n</VirtualHost>\n",
-		   "t.conf:6: ProxyPassReverse is not allowed inside <VirtualHost> by kbal (it "
+	expect_err(HEAD "<VirtualHost *:8080>\nHeader set X y\n</VirtualHost>\n",
+		   "t.conf:6: Header is not allowed inside <VirtualHost> by kbal (it "
 		   "takes <Location> sections, Redirect, ServerName, ServerAlias, ProxyPass, "
-		   "ProxyPassMatch, ProxyPreserveHost and <Proxy balancer://...> there; the server's other "
+		   "ProxyPassMatch, ProxyPassReverse, ProxyPreserveHost and <Proxy "
+		   "balancer://...> there; the server's other "
 		   "directives apply in every virtual host) (<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
 		   "t.conf:5: ServerAlias is not allowed at server level");
@@ -874,6 +875,43 @@ UNIT_TEST(conf_virtualhost_rules)
 		   "line 6), and kbal keeps one balancer per name: give this server's one a "
 		   "name of its own, or define it at server level, before the <VirtualHost>s, "
 		   "for all of them");
+}
+
+/* ProxyPassReverse in a <VirtualHost>: the server's rules first, then that
+ * one's, and no other virtual host's */
+UNIT_TEST(conf_virtualhost_reverse)
+{
+	struct run *r = run(HEAD TAIL "<VirtualHost *:8080>\nServerName a\n"
+			    "ProxyPassReverse /a/ balancer://c/\n</VirtualHost>\n"
+			    "ProxyPassReverse / balancer://c/\n"
+			    "<VirtualHost *:8080>\nServerName b\n"
+			    "<Location /b/>\nProxyPassReverse balancer://c/x/\n</Location>\n"
+			    "</VirtualHost>\n");
+	struct kbal_member m = { 0 };
+	struct kbal_rev_set rs = { 0 };
+	struct kbal_rev_rule out[8];
+	size_t n;
+
+	snprintf(m.url, sizeof(m.url), "http://127.0.0.1:9001");
+	if (ASSERT_EQ(r->rc, 0, r->err) &&
+	    ASSERT_EQ(kbal_rewrite_rev_build(r->c, 0, &m, 1, &rs), 0, "built")) {
+		ASSERT_EQ(rs.n, 3, "three rules");
+		n = kbal_rewrite_rev_for(&rs, -1, out, 8);
+		if (ASSERT_EQ(n, 1, "the server's only"))
+			ASSERT_STREQ(out[0].to, "/", "the server's");
+		n = kbal_rewrite_rev_for(&rs, 0, out, 8);
+		if (ASSERT_EQ(n, 2, "a: the server's and its own")) {
+			ASSERT_STREQ(out[0].to, "/", "the server's first");
+			ASSERT_STREQ(out[1].to, "/a/", "then a's");
+		}
+		n = kbal_rewrite_rev_for(&rs, 1, out, 8);
+		if (ASSERT_EQ(n, 2, "b: the server's and its <Location>'s")) {
+			ASSERT_STREQ(out[1].to, "/b/", "b's");
+			ASSERT_STREQ(out[1].from, "http://127.0.0.1:9001/x/", "b's member URL");
+		}
+	}
+	kbal_rewrite_rev_free(&rs);
+	done(r);
 }
 
 UNIT_TEST(conf_match_location)
