@@ -236,6 +236,7 @@ struct kbal_conf_header {
 	uint8_t env_not;                  /* env=!VAR */
 	uint8_t table;                    /* enum kbal_header_table */
 	uint8_t action;                   /* enum kbal_header_action */
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
 	int line;
 };
 

@@ -58,6 +58,7 @@ struct kbal_first *first_alloc(void)
 			return NULL;
 	}
 	memset(f, 0, offsetof(struct kbal_first, buf));
+	f->vhost = -1;   /* the server's, until a request head picks one */
 	return f;
 }
 
@@ -227,6 +228,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 			free(f->out[i]);
 	kbal_alog_release(&f->alog);
 	memset(f, 0, offsetof(struct kbal_first, buf));
+	f->vhost = -1;
 	f->len[UP] = left;
 	kbal_http_init_request(&f->msg[UP], &d->conf->limits);
 	kbal_http_init_response(&f->msg[DOWN]);

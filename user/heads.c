@@ -40,6 +40,7 @@ static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int 
 		.now_us = (uint64_t)now.tv_sec * 1000000u + now.tv_nsec / 1000,
 		.request = f->buf[UP],
 		.request_len = f->msg[UP].head_len,
+		.vhost = f->vhost,
 	};
 	e->request_us = e->now_us - (d->loop.now - came) / 1000;
 	if (!routed || (d->maps.balancers[c->balancer].flags & KBAL_BF_WORKER))

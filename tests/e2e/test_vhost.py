@@ -30,6 +30,8 @@ BalancerMember http://127.0.0.1:{b2}
 ProxyPass /own/ balancer://one/first/
 ProxyPass /eh balancer://one/echo-headers
 ProxyPass /rd balancer://one/redirect
+Header set X-Site first
+RequestHeader set X-Req first
 </VirtualHost>
 <VirtualHost *>
 ServerName second.test
@@ -43,6 +45,7 @@ ProxyPass /eh balancer://two/echo-headers
 ProxyPreserveHost On
 ProxyPass /rd balancer://two/redirect
 ProxyPassReverse / balancer://two/
+Header always set X-Site second
 <Location /balancer-manager>
 SetHandler balancer-manager
 Require ip 127.0.0.1
@@ -77,15 +80,16 @@ def answers(port):
                 r.text if r.status == 200 and "balancer-manager" not in path else ""
             if path == "/eh":
                 # what the member received: its Host line (ProxyPreserveHost)
-                where = [ln for ln in r.text.split("\r\n") if ln.lower().startswith("host:")]
-            out.append((host, path, r.status, where))
+                where = [ln for ln in r.text.split("\r\n")
+                         if ln.lower().startswith(("host:", "x-req:"))]
+            out.append((host, path, r.status, where, r.header_all("X-Site")))
             if (r.header("Connection") or "").lower() == "close":
                 c.close()
                 c = Conn(port, timeout=T)
         # HTTP/1.0 without a Host: the address's first virtual host
         c.request("GET", "/r/z", version="HTTP/1.0")
         r = c.read_response()
-        out.append(("", "/r/z", r.status, r.header("Location")))
+        out.append(("", "/r/z", r.status, r.header("Location"), r.header_all("X-Site")))
     finally:
         c.close()
     return out
@@ -94,7 +98,8 @@ def answers(port):
 def test_name_based_as_apache():
     with Env(conf=CONF, backends=(1, 2, 3)) as env, apache_beside(env) as aport:
         theirs = answers(aport)
-        got = {(h, p): (s, w) for h, p, s, w in theirs}
+        got = {(h, p): (s, w) for h, p, s, w, _ in theirs}
+        site = {(h, p): x for h, p, _, _, x in theirs}
         # the test's reading of Apache's, so that a change in either shows
         eq(got[("second.test", "/r/x")], (302, "http://second.example/x"), "Apache: by name")
         eq(got[("unknown.test", "/r/x")], (302, "http://first.example/x"),
@@ -113,10 +118,14 @@ def test_name_based_as_apache():
         eq(got[("second.test", "/re/h")][1], "backend=WAS3 path=/matched/h\n",
            "Apache: ProxyPass ~ in second.test")
         eq(got[("first.test", "/re/h")][0], 404, "Apache: not in first.test")
+        eq(site[("first.test", "/own/a")], ["first"], "Apache: first.test's Header")
+        eq(site[("second.test", "/own/c")], ["second"], "Apache: second.test's")
+        eq(site[("second.test", "/r/x")], ["second"], "Apache: always, on a redirect")
+        eq(site[("first.test", "/r/x")], [], "Apache: onsuccess, not on a redirect")
+        eq(got[("first.test", "/eh")][1], ["Host: 127.0.0.1:%d" % env.ports["b2"],
+                                          "X-Req: first"], "Apache: first.test's RequestHeader")
         eq(got[("second.test", "/eh")][1], ["Host: second.test"],
            "Apache: second.test's ProxyPreserveHost On")
-        eq(got[("first.test", "/eh")][1], ["Host: 127.0.0.1:%d" % env.ports["b2"]],
-           "Apache: first.test's Host is the member's")
         eq(got[("second.test", "/rd")], (302, "http://second.test/landing"),
            "Apache: second.test's ProxyPassReverse")
         eq(got[("first.test", "/rd")], (302, "http://127.0.0.1:%d/landing" % env.ports["b2"]),

@@ -716,11 +716,11 @@ UNIT_TEST(conf_virtualhost)
 		ASSERT_STREQ(r->warn, "", "no warning");
 	}
 	done(r);
-	expect_err(HEAD "<VirtualHost *:8080>\nHeader set X y\n</VirtualHost>\n",
-		   "t.conf:6: Header is not allowed inside <VirtualHost> by kbal (it "
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyVia On\n</VirtualHost>\n",
+		   "t.conf:6: ProxyVia is not allowed inside <VirtualHost> by kbal (it "
 		   "takes <Location> sections, Redirect, ServerName, ServerAlias, ProxyPass, "
-		   "ProxyPassMatch, ProxyPassReverse, ProxyPreserveHost and <Proxy "
-		   "balancer://...> there; the server's other "
+		   "ProxyPassMatch, ProxyPassReverse, ProxyPreserveHost, Header, RequestHeader "
+		   "and <Proxy balancer://...> there; the server's other "
 		   "directives apply in every virtual host) (<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
 		   "t.conf:5: ServerAlias is not allowed at server level");
