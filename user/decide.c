@@ -496,6 +496,18 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 
 /* the verdict counted them queued; the psock's worker may still be moving
  * them to where a read finds them */
+/* the <VirtualHost> of the requests the kernel kept: the connection's
+ * address and their Host, f->host */
+static int kept_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	struct sockaddr_in local = { 0 };
+	socklen_t len = sizeof(local);
+
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
+		local.sin_addr.s_addr = 0;
+	return kbal_conf_vhost(d->conf, &local, c->f->host, strlen(c->f->host));
+}
+
 static int queued_there(const struct kbal_conn *c, int side, uint64_t n)
 {
 	return !n || (uint64_t)kbal_sock_unread(c->fd[side]) >= n;
@@ -580,6 +592,9 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	c->f->pass = k.pass;
 	memcpy(c->f->host, k.host, k.host_len < sizeof(c->f->host) ? k.host_len : 0);
+	/* the kept requests' virtual host (the kernel kept only those with
+	 * this Host): its ProxyPassReverse and Header rules for the answer owed */
+	c->f->vhost = kept_vhost(d, c);
 	if (owed) {
 		/* the member's answer to the last request kept: kbald writes
 		 * its head as it would have (ProxyPassReverse), and the member's

@@ -10,7 +10,7 @@ requests. Each proxied answer's member and the path it received are
 compared."""
 
 from apache import apache_beside
-from kbaltest import PROXY_HEAD, Conn, Env, eq
+from kbaltest import PROXY_HEAD, Conn, Env, check, eq
 
 T = 10.0
 
@@ -137,3 +137,48 @@ def test_name_based_as_apache():
         eq(got[("", "/r/z")], (302, "http://first.example/z"), "Apache: no Host, the first")
         for a, k in zip(theirs, answers(env.port)):
             eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+
+
+# no rules of the virtual hosts' own: the kernel keeps requests, of one
+# Host each (a virtual host's ProxyPreserveHost and ProxyPassReverse apply
+# to the answers it hands back)
+KEPT = PROXY_HEAD + """\
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+<VirtualHost *>
+ServerName first.test
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+ProxyPreserveHost On
+ProxyPassReverse / balancer://c/
+</VirtualHost>
+"""
+
+KEPT_STEPS = [("second.test", p) for p in ("/a1", "/a2", "/a3", "/a4", "/redirect", "/a5",
+                                            "/a6", "/redirect", "/a7")] + \
+    [("first.test", "/b1"), ("first.test", "/redirect"), ("second.test", "/a8"),
+     ("second.test", "/a9"), ("second.test", "/redirect")]
+
+
+def kept_answers(port):
+    out = []
+    with Conn(port, timeout=T) as c:
+        for host, path in KEPT_STEPS:
+            r = c.get(path, headers=[("Host", host)])
+            out.append((host, path, r.status, r.header("Location") or r.text))
+    return out
+
+
+def test_kept_requests_keep_their_virtual_host():
+    with Env(conf=KEPT, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = kept_answers(aport)
+        eq(theirs[4][2:], (302, "http://second.test/landing"), "Apache: second.test's reverse")
+        eq(theirs[10][2:], (302, "http://127.0.0.1:%d/landing" % env.ports["b1"]),
+           "Apache: none in first.test")
+        before = env.stats()["sk_kept"]
+        for a, k in zip(theirs, kept_answers(env.port)):
+            eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+        check(env.stats()["sk_kept"] > before, "the kernel kept some: %r" % env.stats())
