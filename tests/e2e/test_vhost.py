@@ -137,6 +137,9 @@ def test_name_based_as_apache():
         eq(got[("", "/r/z")], (302, "http://first.example/z"), "Apache: no Host, the first")
         for a, k in zip(theirs, answers(env.port)):
             eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+        # rules of the virtual hosts' own: the kernel's one table cannot
+        # tell them apart, kbald decides every request
+        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
 
 
 # no rules of the virtual hosts' own: the kernel keeps requests, of one
