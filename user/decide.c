@@ -503,6 +503,8 @@ static int kept_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
 	struct sockaddr_in local = { 0 };
 	socklen_t len = sizeof(local);
 
+	if (!d->conf->nvhost)
+		return -1;
 	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
 		local.sin_addr.s_addr = 0;
 	return kbal_conf_vhost(d->conf, &local, c->f->host, strlen(c->f->host));

@@ -352,6 +352,15 @@ static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char 
 	return 1;
 }
 
+/* the address the client reached (0.0.0.0 where it cannot be read) */
+static void client_local(const struct kbal_conn *c, struct sockaddr_in *local)
+{
+	socklen_t len = sizeof(*local);
+
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)local, &len))
+		local->sin_addr.s_addr = 0;
+}
+
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
@@ -360,17 +369,19 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_header *h;
 	int pass, last_balancer;
 	struct sockaddr_in local = { 0 };
-	socklen_t locallen = sizeof(local);
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
 	/* the <VirtualHost> of this request: the address the client
 	 * reached, then its Host (each request's: a kept-alive client may
 	 * send another) */
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &locallen))
-		local.sin_addr.s_addr = 0;
-	f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
-				   h ? h->value.len : 0);
+	if (d->conf->nvhost) {
+		client_local(c, &local);
+		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
+					   h ? h->value.len : 0);
+	} else {
+		f->vhost = -1;
+	}
 	if (!h && rq->http_minor >= 1) {
 		exch_error(d, c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
 		return;
@@ -384,6 +395,8 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		const struct kbal_authz *authz;
 
 		/* the <Location>s of the server and of that <VirtualHost> */
+		if (!d->conf->nvhost)
+			client_local(c, &local);
 		/* mod_alias translates after mod_proxy and before any handler */
 		if (d->conf->nredirect && exch_redirect(d, c, url, rq->url.len))
 			return;

@@ -249,7 +249,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 	char base[300], via[KBAL_NAME_LEN + 160], line[KBAL_NAME_LEN + 170];
 	static struct kbal_rev_rule rev[KBAL_CONF_MAX_PASS * KBAL_MAX_MEMBERS];
-	size_t nrev;
+	const struct kbal_rev_rule *rules = rs->rules;
+	size_t nrev = rs->n;
 	ssize_t n;
 
 	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
@@ -261,8 +262,11 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	 * (it asked to) or goes on */
 	/* the server's ProxyPassReverse rules and its virtual host's (a
 	 * static array: one answer's head is built at a time) */
-	nrev = kbal_rewrite_rev_for(rs, f->vhost, rev, sizeof(rev) / sizeof(rev[0]));
-	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rev, nrev, base,
+	if (rs->vhosts) {
+		nrev = kbal_rewrite_rev_for(rs, f->vhost, rev, sizeof(rev) / sizeof(rev[0]));
+		rules = rev;
+	}
+	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rules, nrev, base,
 				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
 				     line : NULL,
 				     !c->pool ? KBAL_RESP_AS_IS : c->once ? KBAL_RESP_CLOSE :

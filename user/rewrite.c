@@ -23,6 +23,7 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
 	size_t nrules = 0;
 
 	rs->n = 0;
+	rs->vhosts = 0;
 	for (unsigned r = 0; r < conf->nreverse; r++)
 		if (conf->reverse[r].balancer == (int)b)
 			nrules += nmembers;
@@ -50,6 +51,7 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
 			rs->rules[rs->n].from = from;
 			rs->rules[rs->n].to = cr->path;
 			rs->rules[rs->n].vhost = cr->vhost;
+			rs->vhosts |= cr->vhost >= 0;
 			rs->n++;
 		}
 	}

@@ -17,6 +17,7 @@
 struct kbal_rev_set {          /* ProxyPassReverse rules of one balancer */
 	struct kbal_rev_rule *rules;
 	size_t n;
+	int vhosts;                /* some are a <VirtualHost>'s (rev_for() picks) */
 };
 
 /* The Host a request to member m carries (ProxyPreserveHost Off): the
