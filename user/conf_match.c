@@ -492,7 +492,9 @@ int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *loca
 			/* check_hostalias(): ServerName, ServerAlias */
 			if (!host || !n)
 				break;
-			if (vhost_name_is(h->server_name, host, n))
+			/* one on "*" without a ServerName has the server's */
+			if (vhost_name_is(h->server_name[0] || !wild ? h->server_name :
+					  conf->server_name, host, n))
 				return v;
 			for (unsigned a = 0; a < h->nalias; a++)
 				if (vhost_wild(host, n, h->alias[a]))

@@ -738,13 +738,14 @@ UNIT_TEST(conf_virtualhost)
  * picks among them as httpd's check_hostalias(), else the first */
 UNIT_TEST(conf_virtualhost_names)
 {
-	struct run *r = run(HEAD TAIL "Listen 127.0.0.1:8081\n"
+	struct run *r = run(HEAD TAIL "Listen 127.0.0.1:8081\nServerName main.test\n"
 			    "<VirtualHost *:8080>\nServerName first.test\n</VirtualHost>\n"
 			    "<VirtualHost *:8080>\nServerName http://b.test:8080\n"
 			    "ServerAlias www.b.test *.b.example w?.test\n</VirtualHost>\n"
 			    "<VirtualHost 127.0.0.1:8081>\nServerName ip.test\n</VirtualHost>\n"
-			    "<VirtualHost *:8081>\nServerName star.test\n"
-			    "<Location /bm>\nSetHandler balancer-manager\n</Location>\n</VirtualHost>\n");
+			    "<VirtualHost *:8081>\nServerAlias star.test\n"
+			    "<Location /bm>\nSetHandler balancer-manager\n</Location>\n</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerAlias late.test\n</VirtualHost>\n");
 	struct sockaddr_in s80 = sa4("127.0.0.5", 8080), ip81 = sa4("127.0.0.1", 8081),
 			   o81 = sa4("127.0.0.2", 8081), x = sa4("127.0.0.1", 8082);
 	const struct {
@@ -763,6 +764,9 @@ UNIT_TEST(conf_virtualhost_names)
 		{ &s80, "w1.test", 1 },          /* '?' one byte */
 		{ &s80, "w12.test", 0 },
 		{ &s80, "unknown.test", 0 },     /* none: the first */
+		{ &o81, "main.test", 3 },
+		{ &s80, "late.test", 4 },
+		{ &s80, "main.test", 4 },        /* no ServerName: the server's (on "*") */
 		{ &ip81, "star.test", 2 },       /* the address's own before "*" */
 		{ &ip81, "nothing", 2 },
 		{ &o81, "ip.test", 3 },          /* another address: only "*" */
@@ -770,7 +774,7 @@ UNIT_TEST(conf_virtualhost_names)
 	};
 
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
-		ASSERT_EQ(r->c->nvhost, 4, "four");
+		ASSERT_EQ(r->c->nvhost, 5, "five");
 		ASSERT_EQ(r->c->vhost[1].nalias, 3, "three aliases");
 		for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 			ASSERT_EQ(kbal_conf_vhost(r->c, cases[i].a, cases[i].host,
