@@ -25,6 +25,7 @@
 #define KBAL_CONF_MAX_ERRDOC   32
 #define KBAL_CONF_MAX_VHOST    16
 #define KBAL_CONF_VHOST_ADDRS  8
+#define KBAL_CONF_VHOST_ALIASES 16
 #define KBAL_CONF_MAX_HEADER   32
 #define KBAL_CONF_PATH_LEN     256
 #define KBAL_CONF_VALUE_LEN    256
@@ -88,6 +89,9 @@ static inline const char *kbal_bal_scheme(unsigned flags)
 
 struct kbal_conf_balancer {
 	char name[KBAL_NAME_LEN];         /* "mycluster", without "balancer://" */
+	int vhost;                        /* the <VirtualHost> it was named in first,
+					   * -1: the server's (every one sees it) */
+	int ref_line;                     /* where it was named first */
 	unsigned lbmethod;                /* enum kbal_lbmethod, default byrequests */
 	char sticky[KBAL_ROUTE_LEN];      /* stickysession= (first name if "A|B"), "" none */
 	char sticky_path[KBAL_ROUTE_LEN]; /* its second name (the URL's), else the first */
@@ -139,6 +143,9 @@ struct kbal_conf_pass {
 					   * against the request's decoded path */
 	int location;                     /* index of its <Location> (ProxyPass URL inside
 					   * one), else -1; such rules are tried first */
+	int vhost;                        /* its <VirtualHost>, -1: the server's (tried
+					   * first in every virtual host, as httpd's
+					   * merge with ProxyPassInherit On) */
 	int line;
 };
 
@@ -146,6 +153,7 @@ struct kbal_conf_pass {
 struct kbal_conf_reverse {
 	char path[KBAL_CONF_PATH_LEN];
 	int balancer;
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
 	char target[KBAL_CONF_PATH_LEN];
 	int line;
 };
@@ -238,6 +246,7 @@ struct kbal_conf_header {
 	uint8_t env_not;                  /* env=!VAR */
 	uint8_t table;                    /* enum kbal_header_table */
 	uint8_t action;                   /* enum kbal_header_action */
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
 	int line;
 };
 
@@ -275,16 +284,20 @@ struct kbal_conf_listen {
 	int line;
 };
 
-/* <VirtualHost ADDR[:PORT] ...>: an IP-based virtual host (httpd's
- * vhost.c picks it by the address the client reached). It holds
- * <Location> sections (a balancer-manager on a Listen of its own) and
- * ServerName; the server's ProxyPass rules and <Location>s apply in it
- * too, as httpd's merge does. */
+/* <VirtualHost ADDR[:PORT] ...>: httpd's vhost.c picks it by the address
+ * the client reached, then among those on that address by each request's
+ * Host (ServerName, ServerAlias; none matching: the first). It holds
+ * <Location> sections, Redirects, ServerName and ServerAlias; the
+ * server's ProxyPass rules and <Location>s apply in it too, as httpd's
+ * merge does. */
 struct kbal_conf_vhost {
 	struct sockaddr_in addr[KBAL_CONF_VHOST_ADDRS]; /* 0.0.0.0: "*", _default_;
 							 * port 0: any */
 	unsigned naddr;
 	char server_name[128];            /* its ServerName, "" none */
+	unsigned nalias;
+	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
+	int preserve_host;                /* its ProxyPreserveHost, -1: the server's */
 	int line;
 };
 
@@ -421,7 +434,7 @@ int kbal_conf_parse(const char *name, const char *text, struct kbal_conf *conf,
  * segments removed, slashes merged: httpd's r->uri), tried together in
  * configuration order as mod_proxy's proxy_trans() does.
  * Returns its index or -1 (also for a path kbal_conf_uri_path rejects). */
-int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len);
+int kbal_conf_match_pass(const struct kbal_conf *conf, int vhost, const char *uri, size_t len);
 
 /* The request-target sent to the member for ProxyPass rule p, as
  * mod_proxy makes it: p's target, then the rest of uri's URL-path after
@@ -440,10 +453,24 @@ int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t l
 int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_t len,
 			  char *out, size_t outlen);
 
-/* The <VirtualHost> serving a connection to local, as httpd's vhost.c
- * picks it: one naming the address (and the port, or any port), else one
- * of "*" or _default_ on the port; -1: none, the server's own. */
-int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local);
+/* The <VirtualHost> serving a request to local with Host host (hostlen
+ * bytes, NULL: none), as httpd's vhost.c picks it: the candidates are
+ * those naming the address (and the port, or any port), else those of
+ * "*" or _default_ on the port; among them the first whose ServerName or
+ * ServerAlias is the Host (its port ignored, case-insensitive), else the
+ * first; -1: no candidate, the server's own. */
+int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local,
+		    const char *host, size_t hostlen);
+/* May a connection reached on vhost a serve a request of vhost b (their
+ * addresses overlap, so a Host picks between them)? */
+int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b);
+/* ProxyPreserveHost in virtual host vhost (-1: the server's), merged as
+ * httpd's merge_proxy_config(): the virtual host's where it sets one */
+static inline int kbal_conf_preserve_host(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].preserve_host >= 0 ? c->vhost[vhost].preserve_host :
+								 c->preserve_host;
+}
 
 /* mod_alias's answer to uri (a path no ProxyPass rule proxies) in virtual
  * host vhost: the status of the first Redirect or RedirectMatch that

@@ -41,12 +41,16 @@ static int shadowed_by(const struct kbal_conf *c, unsigned i)
 		for (unsigned a = 0; a < c->npass; a++) {
 			const struct kbal_conf_pass *r = &c->pass[a];
 
-			if (a == i || (r->location >= 0) != loc || r->regex)
+			/* the server's rules come first in a virtual host, and
+			 * its <Location>s' before the virtual host's */
+			if (a == i || (r->location >= 0) != loc || r->regex ||
+			    (r->vhost != b->vhost && (loc || r->vhost >= 0)))
 				continue;
 			if (b->regex ? !takes_all_under(r, prefix) :
 			    !conf_alias_match(b->path, strlen(b->path), r->path))
 				continue;
-			if (loc ? (b->location < 0 || a > i) : (b->location < 0 && a < i))
+			if (loc ? (b->location < 0 || a > i) :
+			    (b->location < 0 && (a < i || r->vhost != b->vhost)))
 				return a;
 		}
 	}
@@ -100,7 +104,7 @@ static void check_rules(struct conf_parser *p)
 
 		if (!l->handler || l->regex)
 			continue;
-		r = conf_match_pass_path(c, l->path, strlen(l->path));
+		r = conf_match_pass_path(c, l->vhost, l->path, strlen(l->path));
 		if (r >= 0 && !c->pass[r].exclude && c->pass[r].regex)
 			conf_pwarn(p, l->line, "SetHandler balancer-manager in <Location %s> is not "
 				   "reached at %s: ProxyPassMatch %s at %s proxies it first; put "
@@ -157,7 +161,7 @@ static int location_proxied(const struct kbal_conf *c, unsigned i)
 			return 1;
 	if (c->location[i].regex)
 		return 0;
-	r = kbal_conf_match_pass(c, path, n);
+	r = kbal_conf_match_pass(c, c->location[i].vhost, path, n);
 
 	if (r >= 0 && !c->pass[r].exclude)
 		return 1;

@@ -10,7 +10,9 @@
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <strings.h>
 #include "conf.h"
 #include "conf_match.h"
 
@@ -283,28 +285,34 @@ static int pass_matches(const struct kbal_conf_pass *p, const char *path, size_t
 			  conf_alias_match(path, len, p->path);
 }
 
-int conf_match_pass_path(const struct kbal_conf *c, const char *path, size_t len)
+int conf_match_pass_path(const struct kbal_conf *c, int vhost, const char *path, size_t len)
 {
 	int found = -1;
 
 	/* a <Location>'s (or <LocationMatch>'s) own ProxyPass is tried first,
-	 * the last matching one; then the server's, ProxyPass and
-	 * ProxyPassMatch in order */
-	for (unsigned i = 0; i < c->npass; i++)
-		if (c->pass[i].location >= 0 && pass_matches(&c->pass[i], path, len))
-			found = i;
-	for (unsigned i = 0; found < 0 && i < c->npass; i++)
-		if (c->pass[i].location < 0 && pass_matches(&c->pass[i], path, len))
-			found = i;
+	 * the last matching one, the virtual host's sections merged after
+	 * the server's; then the rules, ProxyPass and ProxyPassMatch in
+	 * order, the server's before the virtual host's (httpd's
+	 * merge_proxy_config() with ProxyPassInherit On) */
+	for (int pass = 0; pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; i < c->npass; i++)
+			if (c->pass[i].vhost == (pass ? vhost : -1) && c->pass[i].location >= 0 &&
+			    pass_matches(&c->pass[i], path, len))
+				found = i;
+	for (int pass = 0; found < 0 && pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; found < 0 && i < c->npass; i++)
+			if (c->pass[i].vhost == (pass ? vhost : -1) && c->pass[i].location < 0 &&
+			    pass_matches(&c->pass[i], path, len))
+				found = i;
 	return found;
 }
 
-int kbal_conf_match_pass(const struct kbal_conf *conf, const char *uri, size_t len)
+int kbal_conf_match_pass(const struct kbal_conf *conf, int vhost, const char *uri, size_t len)
 {
 	char path[URI_MAX];
 	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
 
-	return n < 0 ? -1 : conf_match_pass_path(conf, path, n);
+	return n < 0 ? -1 : conf_match_pass_path(conf, vhost, path, n);
 }
 
 /* ap_proxy_canonenc()'s characters left as they are in a path */
@@ -415,25 +423,105 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
 	return o;
 }
 
-int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local)
+/* ap_strcasecmp_match(): '*' any run, '?' any one byte, case-insensitive */
+static int vhost_wild(const char *s, size_t n, const char *pat)
 {
-	int wild = -1;
-
-	for (unsigned v = 0; v < conf->nvhost; v++) {
-		const struct kbal_conf_vhost *h = &conf->vhost[v];
-
-		for (unsigned i = 0; i < h->naddr; i++) {
-			const struct sockaddr_in *a = &h->addr[i];
-
-			if (a->sin_port && a->sin_port != local->sin_port)
-				continue;
-			if (a->sin_addr.s_addr == local->sin_addr.s_addr)
-				return v;          /* the address itself */
-			if (!a->sin_addr.s_addr && wild < 0)
-				wild = v;          /* "*", _default_ */
+	for (; *pat; pat++) {
+		if (*pat == '*') {
+			for (size_t k = 0; k <= n; k++)
+				if (vhost_wild(s + k, n - k, pat + 1))
+					return 1;
+			return 0;
 		}
+		if (!n || (*pat != '?' && tolower((unsigned char)*pat) != tolower((unsigned char)*s)))
+			return 0;
+		s++;
+		n--;
 	}
-	return wild;
+	return !n;
+}
+
+/* ServerName's host: no scheme, no port (httpd keeps them apart) */
+static int vhost_name_is(const char *name, const char *host, size_t n)
+{
+	const char *s = strstr(name, "://"), *e;
+
+	name = s ? s + 3 : name;
+	e = strchr(name, ':');
+	return name[0] && (size_t)(e ? e - name : (ptrdiff_t)strlen(name)) == n &&
+	       !strncasecmp(name, host, n);
+}
+
+static int vhost_on(const struct kbal_conf_vhost *h, const struct sockaddr_in *local, int wild)
+{
+	for (unsigned i = 0; i < h->naddr; i++) {
+		const struct sockaddr_in *a = &h->addr[i];
+
+		if ((!a->sin_port || a->sin_port == local->sin_port) &&
+		    (wild ? !a->sin_addr.s_addr : a->sin_addr.s_addr == local->sin_addr.s_addr))
+			return 1;
+	}
+	return 0;
+}
+
+int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local,
+		    const char *host, size_t hostlen)
+{
+	size_t n = hostlen;
+
+	/* fix_hostname(): the port and a trailing dot are not the name */
+	if (host && n && host[0] != '[') {
+		const char *colon = memchr(host, ':', n);
+
+		if (colon)
+			n = colon - host;
+	}
+	if (host && n && host[n - 1] == '.')
+		n--;
+	/* ap_update_vhost_given_ip(): the address itself, else "*" */
+	for (int wild = 0; wild < 2; wild++) {
+		int first = -1;
+
+		for (unsigned v = 0; v < conf->nvhost; v++) {
+			const struct kbal_conf_vhost *h = &conf->vhost[v];
+
+			if (!vhost_on(h, local, wild))
+				continue;
+			if (first < 0)
+				first = v;
+			/* check_hostalias(): ServerName, ServerAlias */
+			if (!host || !n)
+				break;
+			/* one on "*" without a ServerName has the server's */
+			if (vhost_name_is(h->server_name[0] || !wild ? h->server_name :
+					  conf->server_name, host, n))
+				return v;
+			for (unsigned a = 0; a < h->nalias; a++)
+				if (vhost_wild(host, n, h->alias[a]))
+					return v;
+		}
+		if (first >= 0)
+			return first;
+	}
+	return -1;
+}
+
+int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b)
+{
+	if (a == b)
+		return 1;
+	if (a < 0 || b < 0)
+		return 0;
+	for (unsigned i = 0; i < conf->vhost[a].naddr; i++)
+		for (unsigned k = 0; k < conf->vhost[b].naddr; k++) {
+			const struct sockaddr_in *x = &conf->vhost[a].addr[i], *y = &conf->vhost[b].addr[k];
+
+			if ((!x->sin_port || !y->sin_port || x->sin_port == y->sin_port) &&
+			    (!x->sin_addr.s_addr || !y->sin_addr.s_addr ||
+			     x->sin_addr.s_addr == y->sin_addr.s_addr))
+				return 1;
+		}
+	return 0;
 }
 
 unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
@@ -493,7 +581,7 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		*why = "its balancer picks among members for each request";
 	else if (bal->nfailonstatus || (bal->flags & KBAL_BF_FAIL_TIMEOUT))
 		*why = "failonstatus= or failontimeout= judges each answer";
-	else if (!c->preserve_host)
+	else if (!kbal_conf_preserve_host(c, vhost))
 		*why = "each request's Host is rewritten (no ProxyPreserveHost On)";
 	else if (c->nheader)
 		*why = "Header changes answers";
@@ -504,6 +592,16 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = "ProxyPassReverse rewrites answers";
+	/* a later request's Host may pick another virtual host here */
+	for (unsigned v = 0; !*why && v < c->nvhost; v++)
+		if (c->vhost[v].preserve_host >= 0 &&
+		    c->vhost[v].preserve_host != kbal_conf_preserve_host(c, vhost) &&
+		    kbal_conf_vhost_overlap(c, v, vhost))
+			*why = "a <VirtualHost> on this address sets another ProxyPreserveHost";
+	for (unsigned i = 0; !*why && i < c->npass; i++)
+		if (c->pass[i].vhost >= 0)
+			*why = "a <VirtualHost> has ProxyPass rules of its own (a later request's "
+			       "Host may pick it)";
 	for (unsigned i = 0; !*why && i < c->npass; i++) {
 		const struct kbal_conf_pass *p = &c->pass[i];
 
@@ -517,7 +615,10 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 	if (!*why && !all)
 		*why = "a path outside its rules is answered by kbald (404)";
 	for (unsigned i = 0; !*why && i < c->nlocation; i++)
-		if (c->location[i].vhost == -1 || c->location[i].vhost == vhost)
+		/* a later request's Host may pick another virtual host on
+		 * this address (the packet path reads no Host) */
+		if (c->location[i].vhost == -1 ||
+		    kbal_conf_vhost_overlap(c, c->location[i].vhost, vhost))
 			*why = "a <Location> applies there (a handler or access rules)";
 	return !*why;
 }

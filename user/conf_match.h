@@ -14,7 +14,7 @@
 int conf_alias_match(const char *path, size_t len, const char *rule);
 
 /* kbal_conf_match_pass() on a path kbal_conf_uri_path() already made */
-int conf_match_pass_path(const struct kbal_conf *c, const char *path, size_t len);
+int conf_match_pass_path(const struct kbal_conf *c, int vhost, const char *path, size_t len);
 
 /* ProxyPassMatch's pattern compiled as httpd's ap_regcomp() compiles it
  * (PCRE2, DOTALL and DOLLAR_ENDONLY, its default RegexDefaultOptions):

@@ -23,6 +23,37 @@ static int is_balancer_url(const char *s)
  * httpd does, so that ProxyPass may name a balancer defined further down.
  * *path gets "/PATH" or ""; without path, nothing but "/" may follow.
  * NAME ends at one of stops ("/", and "/$" for ProxyPassMatch's $N). */
+/* Balancer i named again here: the server's are every virtual host's
+ * (httpd merges them in); one a <VirtualHost> named first is its own, and
+ * kbal keeps one balancer per name (the manager and kbalctl name them) */
+static int balancer_seen(struct conf_parser *p, unsigned i)
+{
+	const struct kbal_conf_balancer *b = &p->conf->balancers[i];
+
+	if (b->vhost < 0 || b->vhost == p->vhost)
+		return i;
+	return perr(p, "%s%s: named in the <VirtualHost> at %s first (at %s), and kbal keeps "
+		    "one balancer per name: give this %s one a name of its own, or define it "
+		    "at server level, before the <VirtualHost>s, for all of them",
+		    kbal_bal_scheme(b->flags), b->name,
+		    conf_at(p, p->conf->vhost[b->vhost].line), conf_at(p, b->ref_line),
+		    p->vhost >= 0 ? "<VirtualHost>'s" : "server's");
+}
+
+/* Balancer i defined here (<Proxy>, BalancerMember, ProxySet): inside a
+ * <VirtualHost> it must be that one's own, not the server's */
+static int balancer_def(struct conf_parser *p, int i)
+{
+	const struct kbal_conf_balancer *b = &p->conf->balancers[i];
+
+	if (i < 0 || p->vhost < 0 || b->vhost == p->vhost)
+		return i;
+	return perr(p, "%s%s: the server's (named at %s); kbal keeps one balancer per name, "
+		    "so a <VirtualHost> defines no balancer of the server's: define it in one "
+		    "place, or give this one a name of its own", kbal_bal_scheme(b->flags),
+		    b->name, conf_at(p, b->ref_line));
+}
+
 static int balancer_ref_at(struct conf_parser *p, const char *url, const char **path,
 			   const char *stops)
 {
@@ -42,9 +73,11 @@ static int balancer_ref_at(struct conf_parser *p, const char *url, const char **
 		return perr(p, "%s: no path may follow the balancer name here", url);
 	for (i = 0; i < c->nbalancers; i++)
 		if (strlen(c->balancers[i].name) == n && !strncasecmp(c->balancers[i].name, name, n))
-			return i;
+			return balancer_seen(p, i);
 	if (c->nbalancers == KBAL_MAX_BALANCERS)
 		return perr(p, "too many balancers (at most %d)", KBAL_MAX_BALANCERS);
+	c->balancers[i].vhost = p->vhost;
+	c->balancers[i].ref_line = p->line;
 	memcpy(c->balancers[i].name, name, n);
 	c->balancers[i].lbmethod = KBAL_LB_BYREQUESTS;
 	c->balancers[i].max_attempts = -1;
@@ -523,10 +556,10 @@ static int kw_member(struct conf_parser *p, int argc, char **argv)
 	unsigned total = 0, k;
 	int bi = p->bal, i = 1;
 
-	if (p->ctx == C_SERVER) {
+	if (p->ctx != C_BALANCER) {
 		if (argc < 3 || !is_balancer_url(argv[1]))
 			return perr(p, "BalancerMember outside <Proxy balancer://NAME> needs balancer://NAME first");
-		if ((bi = balancer_ref(p, argv[i++], NULL)) < 0)
+		if ((bi = balancer_def(p, balancer_ref(p, argv[i++], NULL))) < 0)
 			return -1;
 	}
 	b = &c->balancers[bi];
@@ -563,12 +596,12 @@ static int kw_proxyset(struct conf_parser *p, int argc, char **argv)
 	struct kbal_conf *c = p->conf;
 	int b = p->bal, i = 1;
 
-	if (p->ctx == C_SERVER) {
+	if (p->ctx != C_BALANCER) {
 		if (strstr(argv[1], "://") && !is_balancer_url(argv[1]))
 			return perr(p, "ProxySet %s: give member parameters on its BalancerMember line", argv[1]);
 		if (!is_balancer_url(argv[1]))
 			return perr(p, "ProxySet outside <Proxy balancer://NAME> needs balancer://NAME first");
-		if ((b = balancer_ref(p, argv[i++], NULL)) < 0)
+		if ((b = balancer_def(p, balancer_ref(p, argv[i++], NULL))) < 0)
 			return -1;
 		if (!c->balancers[b].line)
 			c->balancers[b].line = p->line;
@@ -607,7 +640,7 @@ static int worker_ref(struct conf_parser *p, const char *what, const char *url,
 	for (i = 0; i < c->nbalancers; i++)
 		if ((c->balancers[i].flags & KBAL_BF_WORKER) &&
 		    !strcasecmp(c->balancers[i].name, name))
-			return i;
+			return balancer_seen(p, i);
 	if (c->nbalancers == KBAL_MAX_BALANCERS)
 		return perr(p, "too many balancers and workers (at most %d)", KBAL_MAX_BALANCERS);
 	for (unsigned k = 0; k < c->nbalancers; k++)
@@ -626,6 +659,8 @@ static int worker_ref(struct conf_parser *p, const char *what, const char *url,
 	b->flags = KBAL_BF_WORKER | KBAL_BF_NO_RECOVERY;
 	b->nmembers = 1;
 	b->line = p->line;
+	b->vhost = p->vhost;
+	b->ref_line = p->line;
 	c->nbalancers++;
 	*made = 1;
 	return i;
@@ -680,12 +715,13 @@ static int add_pass(struct conf_parser *p, int argc, char **argv, int regex)
 	if (argc > 1 && !strcmp(argv[1], "~")) {
 		if (regex)
 			return perr(p, "ProxyPassMatch invalid syntax ('~' usage)");
-		if (p->ctx == C_SERVER) {
+		if (p->ctx == C_SERVER || p->ctx == C_VHOST) {
 			regex = 1;        /* ProxyPass ~ REGEX: ProxyPassMatch's */
 			i++;
 		}
 	}
 	memset(r, 0, sizeof(*r));
+	r->vhost = p->vhost;
 	if (p->ctx == C_LOCATION) {
 		if (regex)
 			return perr(p, "%s inside <Location> is not supported by kbal: give it at "
@@ -811,6 +847,7 @@ static int kw_reverse(struct conf_parser *p, int argc, char **argv)
 	    (r->balancer = proxy_url(p, "ProxyPassReverse", url, &target)) < 0 ||
 	    conf_copy(p, r->target, sizeof(r->target), target, "ProxyPassReverse target"))
 		return -1;
+	r->vhost = p->vhost;
 	r->line = p->line;
 	c->nreverse++;
 	return 0;
@@ -826,7 +863,7 @@ static int kw_proxy_section(struct conf_parser *p, UNUSED int argc, char **argv)
 	}
 	if (!is_balancer_url(a))
 		return perr(p, "<Proxy %s> is not supported: only <Proxy *> and <Proxy balancer://NAME>", a);
-	if ((p->bal = balancer_ref(p, a, NULL)) < 0)
+	if ((p->bal = balancer_def(p, balancer_ref(p, a, NULL))) < 0)
 		return -1;
 	if (!p->conf->balancers[p->bal].line)
 		p->conf->balancers[p->bal].line = p->line;
@@ -835,11 +872,11 @@ static int kw_proxy_section(struct conf_parser *p, UNUSED int argc, char **argv)
 }
 
 const struct conf_keyword conf_kw_proxy[] = {
-	{ "<Proxy",            C_SERVER,              1, 1,             kw_proxy_section },
-	{ "BalancerMember",    C_SERVER | C_BALANCER, 1, CONF_MAX_ARGS, kw_member },
-	{ "ProxySet",          C_SERVER | C_BALANCER, 1, CONF_MAX_ARGS, kw_proxyset },
-	{ "ProxyPass",         C_SERVER | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypass },
-	{ "ProxyPassMatch",    C_SERVER | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypassmatch },
-	{ "ProxyPassReverse",  C_SERVER | C_LOCATION, 1, 2,             kw_reverse },
+	{ "<Proxy",            C_SERVER | C_VHOST,    1, 1,             kw_proxy_section },
+	{ "BalancerMember",    C_SERVER | C_VHOST | C_BALANCER, 1, CONF_MAX_ARGS, kw_member },
+	{ "ProxySet",          C_SERVER | C_VHOST | C_BALANCER, 1, CONF_MAX_ARGS, kw_proxyset },
+	{ "ProxyPass",         C_SERVER | C_VHOST | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypass },
+	{ "ProxyPassMatch",    C_SERVER | C_VHOST | C_LOCATION, 1, CONF_MAX_ARGS, kw_proxypassmatch },
+	{ "ProxyPassReverse",  C_SERVER | C_VHOST | C_LOCATION, 1, 2,   kw_reverse },
 	{ NULL }
 };

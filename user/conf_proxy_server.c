@@ -25,7 +25,8 @@ static int kw_proxyrequests(struct conf_parser *p, UNUSED int argc, char **argv)
 
 static int kw_preservehost(struct conf_parser *p, UNUSED int argc, char **argv)
 {
-	return conf_parse_onoff(p, "ProxyPreserveHost", argv[1], &p->conf->preserve_host);
+	return conf_parse_onoff(p, "ProxyPreserveHost", argv[1], p->ctx == C_VHOST ?
+				&p->conf->vhost[p->vhost].preserve_host : &p->conf->preserve_host);
 }
 
 /* ProxyPassReverseCookiePath|Domain INTERNAL PUBLIC, as mod_proxy's
@@ -130,7 +131,7 @@ static int kw_via(struct conf_parser *p, UNUSED int argc, char **argv)
 
 const struct conf_keyword conf_kw_proxy_server[] = {
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
-	{ "ProxyPreserveHost", C_SERVER,              1, 1,             kw_preservehost },
+	{ "ProxyPreserveHost", C_SERVER | C_VHOST,    1, 1,             kw_preservehost },
 	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },
 	{ "ProxySourceAddress", C_SERVER,             1, 1,             kw_source_address },
 	{ "ProxyReceiveBufferSize", C_SERVER,         1, 1,             kw_receive_buffer },

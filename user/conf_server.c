@@ -98,6 +98,22 @@ static int kw_servername(struct conf_parser *p, UNUSED int argc, char **argv)
 	return conf_copy(p, p->conf->server_name, sizeof(p->conf->server_name), argv[1], "ServerName");
 }
 
+/* ServerAlias NAME...: more names of its <VirtualHost>, '*' and '?' wild */
+static int kw_serveralias(struct conf_parser *p, int argc, char **argv)
+{
+	struct kbal_conf_vhost *v = &p->conf->vhost[p->vhost];
+
+	for (int i = 1; i < argc; i++) {
+		if (v->nalias == KBAL_CONF_VHOST_ALIASES)
+			return perr(p, "ServerAlias: more than %d names in one <VirtualHost>",
+				    KBAL_CONF_VHOST_ALIASES);
+		if (conf_copy(p, v->alias[v->nalias], sizeof(v->alias[0]), argv[i], "ServerAlias"))
+			return -1;
+		v->nalias++;
+	}
+	return 0;
+}
+
 /* one address of <VirtualHost>: *, _default_, an IPv4 address or a host
  * name, then :PORT, :* or nothing (any port) */
 static int vhost_addr(struct conf_parser *p, const char *a, struct sockaddr_in *sa)
@@ -120,8 +136,9 @@ static int vhost_addr(struct conf_parser *p, const char *a, struct sockaddr_in *
 	return conf_resolve4(p, label, host, port, sa);
 }
 
-/* <VirtualHost ADDR[:PORT] ...>: IP-based; two on the same address would
- * be told apart by the Host (name-based), which kbal does not do yet */
+/* <VirtualHost ADDR[:PORT] ...>: several on one address are told apart
+ * by each request's Host (name-based), as httpd 2.4 does without
+ * NameVirtualHost */
 static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 {
 	struct kbal_conf *c = p->conf;
@@ -132,19 +149,12 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	if (argc - 1 > KBAL_CONF_VHOST_ADDRS)
 		return perr(p, "<VirtualHost>: more than %d addresses", KBAL_CONF_VHOST_ADDRS);
 	memset(v, 0, sizeof(*v));
+	v->preserve_host = -1;
 	for (int i = 1; i < argc; i++) {
 		struct sockaddr_in *sa = &v->addr[v->naddr];
 
 		if (vhost_addr(p, argv[i], sa))
 			return -1;
-		for (unsigned o = 0; o < c->nvhost; o++)
-			for (unsigned k = 0; k < c->vhost[o].naddr; k++)
-				if (c->vhost[o].addr[k].sin_addr.s_addr == sa->sin_addr.s_addr &&
-				    c->vhost[o].addr[k].sin_port == sa->sin_port)
-					return perr(p, "<VirtualHost %s>: the <VirtualHost> at line "
-						    "%d has this address too: name-based virtual "
-						    "hosts are not supported by kbal yet", argv[i],
-						    c->vhost[o].line);
 		v->naddr++;
 	}
 	v->line = p->line;
@@ -536,6 +546,7 @@ static int header_rule(struct conf_parser *p, const char *dir, unsigned table, i
 	if (value && (check_header_value(p, dir, value) ||
 		      conf_copy(p, h->value, sizeof(h->value), value, "Header value")))
 		return -1;
+	h->vhost = p->vhost;
 	h->line = p->line;
 	c->nheader++;
 	return 0;
@@ -555,6 +566,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "LoadModule",        C_SERVER,              2, 2,             kw_loadmodule },
 	{ "Listen",            C_SERVER,              1, 2,             kw_listen },
 	{ "ServerName",        C_SERVER | C_VHOST,    1, 1,             kw_servername },
+	{ "ServerAlias",       C_VHOST,               1, CONF_MAX_ARGS - 1, kw_serveralias },
 	{ "<VirtualHost",      C_SERVER,              1, KBAL_CONF_VHOST_ADDRS, kw_virtualhost },
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
@@ -574,8 +586,8 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KbalProxyProtocol", C_SERVER | C_BALANCER, 1, 1,             kw_proxy_protocol },
 	{ "BalancerPersist",   C_SERVER,              1, 1,             kw_persist },
 	{ "KbalPersistFile",   C_SERVER,              1, 1,             kw_persist },
-	{ "Header",            C_SERVER,              2, 6,             kw_header },
-	{ "RequestHeader",     C_SERVER,              2, 5,             kw_request_header },
+	{ "Header",            C_SERVER | C_VHOST,    2, 6,             kw_header },
+	{ "RequestHeader",     C_SERVER | C_VHOST,    2, 5,             kw_request_header },
 	/* only logging or error pages: nothing about what goes where */
 	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ "ServerTokens",      C_SERVER | C_VHOST,    1, 1,             kw_ignore },

@@ -113,7 +113,7 @@ int decide_init(struct kbal_daemon *d)
 		.max_requests = conf->max_keepalive_requests,
 	};
 	__u32 zero = 0;
-	int regex = 0;
+	int regex = 0, vhost_rules = 0;
 
 	/* conf_match_pass_path()'s order: a <Location>'s own rules first,
 	 * the last matching one (so: backwards), then the others in order */
@@ -123,12 +123,21 @@ int decide_init(struct kbal_daemon *d)
 	for (unsigned i = 0; i < conf->npass; i++)
 		if (conf->pass[i].location < 0)
 			rules_add(&r, conf, i);
+	/* one rule table for the kernel: with a <VirtualHost>'s own rules a
+	 * request's rules depend on its Host, so kbald decides every one */
+	for (unsigned i = 0; i < conf->npass; i++)
+		vhost_rules |= conf->pass[i].vhost >= 0;
+	if (vhost_rules)
+		r.exact = 0;
 	memset(&d->decide, 0, sizeof(d->decide));
 	d->decide.exact = r.exact;
 	headers_plan(d);
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
-	if (regex)
+	if (vhost_rules)
+		log_info("<VirtualHost>s with ProxyPass rules of their own, which the kernel "
+			 "does not tell apart: kbald decides every request");
+	else if (regex)
 		log_info("ProxyPassMatch rules, which the kernel does not compare: kbald "
 			 "decides every request");
 	else if (!r.exact)
@@ -148,7 +157,8 @@ static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_
 {
 	const struct kbal_conf_pass *p = &d->conf->pass[c->f->pass];
 
-	return d->decide.exact && !d->decide.every_response && d->conf->preserve_host &&
+	return d->decide.exact && !d->decide.every_response &&
+	       kbal_conf_preserve_host(d->conf, c->f->vhost) &&
 	       !p->regex && strcmp(p->path, p->target) == 0 && c->f->host[0] &&
 	       strlen(c->f->host) <= KBAL_HOST_LEN;
 }
@@ -487,6 +497,20 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 
 /* the verdict counted them queued; the psock's worker may still be moving
  * them to where a read finds them */
+/* the <VirtualHost> of the requests the kernel kept: the connection's
+ * address and their Host, f->host */
+static int kept_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	struct sockaddr_in local = { 0 };
+	socklen_t len = sizeof(local);
+
+	if (!d->conf->nvhost)
+		return -1;
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
+		local.sin_addr.s_addr = 0;
+	return kbal_conf_vhost(d->conf, &local, c->f->host, strlen(c->f->host));
+}
+
 static int queued_there(const struct kbal_conn *c, int side, uint64_t n)
 {
 	return !n || (uint64_t)kbal_sock_unread(c->fd[side]) >= n;
@@ -571,6 +595,9 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	c->f->pass = k.pass;
 	memcpy(c->f->host, k.host, k.host_len < sizeof(c->f->host) ? k.host_len : 0);
+	/* the kept requests' virtual host (the kernel kept only those with
+	 * this Host): its ProxyPassReverse and Header rules for the answer owed */
+	c->f->vhost = kept_vhost(d, c);
 	if (owed) {
 		/* the member's answer to the last request kept: kbald writes
 		 * its head as it would have (ProxyPassReverse), and the member's

@@ -59,6 +59,7 @@ struct kbal_first *first_alloc(void)
 			return NULL;
 	}
 	memset(f, 0, offsetof(struct kbal_first, buf));
+	f->vhost = -1;   /* the server's, until a request head picks one */
 	return f;
 }
 
@@ -227,6 +228,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 			free(f->out[i]);
 	kbal_alog_release(&f->alog);
 	memset(f, 0, offsetof(struct kbal_first, buf));
+	f->vhost = -1;
 	f->len[UP] = left;
 	kbal_http_init_request(&f->msg[UP], &d->conf->limits);
 	kbal_http_init_response(&f->msg[DOWN]);
@@ -356,16 +358,36 @@ static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char 
 	return 1;
 }
 
+/* the address the client reached (0.0.0.0 where it cannot be read) */
+static void client_local(const struct kbal_conn *c, struct sockaddr_in *local)
+{
+	socklen_t len = sizeof(*local);
+
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)local, &len))
+		local->sin_addr.s_addr = 0;
+}
+
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass = kbal_conf_match_pass(d->conf, url, rq->url.len), last_balancer;
+	int pass, last_balancer;
+	struct sockaddr_in local = { 0 };
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
+	/* the <VirtualHost> of this request: the address the client
+	 * reached, then its Host (each request's: a kept-alive client may
+	 * send another) */
+	if (d->conf->nvhost) {
+		client_local(c, &local);
+		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
+					   h ? h->value.len : 0);
+	} else {
+		f->vhost = -1;
+	}
 	if (!h && rq->http_minor >= 1) {
 		exch_error(d, c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
 		return;
@@ -374,16 +396,13 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
 		f->host[h->value.len] = '\0';
 	}
+	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
 	if (pass < 0 || d->conf->pass[pass].exclude) {
-		struct sockaddr_in local = { 0 };
-		socklen_t len = sizeof(local);
 		const struct kbal_authz *authz;
 
-		/* the <Location>s of the server and of the <VirtualHost> that
-		 * the address the client reached selects */
-		if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
-			local.sin_addr.s_addr = 0;
-		f->vhost = kbal_conf_vhost(d->conf, &local);
+		/* the <Location>s of the server and of that <VirtualHost> */
+		if (!d->conf->nvhost)
+			client_local(c, &local);
 		/* mod_alias translates after mod_proxy and before any handler */
 		if (d->conf->nredirect && exch_redirect(d, c, url, rq->url.len))
 			return;

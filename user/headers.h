@@ -43,6 +43,8 @@ struct kbal_hdr_env {
 	uint64_t now_us;              /* %D: now - request_us */
 	const char *request;          /* echo: the client's request head */
 	size_t request_len;
+	int vhost;                    /* the request's <VirtualHost>, -1: the server's:
+				       * its Header rules after the server's */
 };
 
 /* Apply the rules of the tables in mask (1u << enum kbal_header_table)
@@ -57,7 +59,7 @@ ssize_t kbal_headers_apply(const struct kbal_conf *conf, unsigned mask,
 int kbal_headers_any(const struct kbal_conf *conf, unsigned mask);
 
 /* Could a rule of a table in mask change a head whose variables are env's
- * (its env= condition true or absent)? kbald's decision which requests
+ * (its env= condition true or absent), in any virtual host? kbald's decision which requests
  * and answers the kernel may carry unchanged rests on it. */
 int kbal_headers_may_apply(const struct kbal_conf *conf, unsigned mask,
 			   const struct kbal_hdr_env *env);

@@ -41,6 +41,7 @@ static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int 
 		.now_us = (uint64_t)now.tv_sec * 1000000u + now.tv_nsec / 1000,
 		.request = f->buf[UP],
 		.request_len = f->msg[UP].head_len,
+		.vhost = f->vhost,
 	};
 	e->request_us = e->now_us - (d->loop.now - came) / 1000;
 	if (!routed || (d->maps.balancers[c->balancer].flags & KBAL_BF_WORKER))
@@ -186,7 +187,7 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 
 	rw.via = via_value(d, c, via, sizeof(via));
 
-	if (!d->conf->preserve_host) {
+	if (!kbal_conf_preserve_host(d->conf, f->vhost)) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
 		rw.host = host;
 	}
@@ -248,6 +249,9 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_rev_set *rs = &d->rev[c->balancer];
 	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 	char base[300], via[KBAL_NAME_LEN + 160], line[KBAL_NAME_LEN + 170];
+	static struct kbal_rev_rule rev[KBAL_CONF_MAX_PASS * KBAL_MAX_MEMBERS];
+	const struct kbal_rev_rule *rules = rs->rules;
+	size_t nrev = rs->n;
 	ssize_t n;
 
 	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
@@ -257,7 +261,13 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	heads_self_url(d, c, base, sizeof(base));
 	/* c->pool: the member keeps its connection; the client's closes
 	 * (it asked to) or goes on */
-	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rs->rules, rs->n, base,
+	/* the server's ProxyPassReverse rules and its virtual host's (a
+	 * static array: one answer's head is built at a time) */
+	if (rs->vhosts) {
+		nrev = kbal_rewrite_rev_for(rs, f->vhost, rev, sizeof(rev) / sizeof(rev[0]));
+		rules = rev;
+	}
+	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rules, nrev, base,
 				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
 				     line : NULL,
 				     !c->pool ? KBAL_RESP_AS_IS : c->once ? KBAL_RESP_CLOSE :
@@ -320,9 +330,12 @@ ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep,
 void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap)
 {
 	const char *host = c->f->host;
+	int v = c->f->vhost;
+	const char *name = v >= 0 && d->conf->vhost[v].server_name[0] ?
+			   d->conf->vhost[v].server_name : d->conf->server_name;
 
-	/* ap_construct_url(): UseCanonicalName On names ServerName (with its
-	 * port, 80 otherwise); Off the client's Host, ServerName without one */
-	snprintf(out, cap, "http://%s",
-		 d->conf->canonical_name || !host[0] ? d->conf->server_name : host);
+	/* ap_construct_url(): UseCanonicalName On names the ServerName of the
+	 * request's virtual host (with its port, 80 otherwise); Off the
+	 * client's Host, that ServerName without one */
+	snprintf(out, cap, "http://%s", d->conf->canonical_name || !host[0] ? name : host);
 }

@@ -192,6 +192,7 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 struct kbal_rev_rule {
 	const char *from;          /* member URL prefix: "http://127.0.0.1:18081/" */
 	const char *to;            /* local path: "/" */
+	int vhost;                 /* its <VirtualHost>, -1: the server's (every one's) */
 };
 
 /*

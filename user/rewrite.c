@@ -23,16 +23,21 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
 	size_t nrules = 0;
 
 	rs->n = 0;
+	rs->vhosts = 0;
 	for (unsigned r = 0; r < conf->nreverse; r++)
 		if (conf->reverse[r].balancer == (int)b)
 			nrules += nmembers;
 	rs->rules = calloc(nrules ?: 1, sizeof(struct kbal_rev_rule));
 	if (!rs->rules)
 		return -ENOMEM;
-	for (unsigned r = 0; r < conf->nreverse; r++) {
+	/* the server's first, then the virtual hosts' (httpd's merge appends
+	 * a virtual host's to the server's; a request takes the server's and
+	 * its own virtual host's: kbal_rewrite_rev_for()) */
+	for (unsigned k = 0; k < 2 * conf->nreverse; k++) {
+		unsigned r = k % conf->nreverse;
 		const struct kbal_conf_reverse *cr = &conf->reverse[r];
 
-		if (cr->balancer != (int)b)
+		if (cr->balancer != (int)b || (cr->vhost < 0) != (k < conf->nreverse))
 			continue;
 		for (unsigned i = 0; i < nmembers; i++) {
 			const char *url = members[i].url;
@@ -52,10 +57,23 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
 				return -ENOMEM;
 			rs->rules[rs->n].from = from;
 			rs->rules[rs->n].to = cr->path;
+			rs->rules[rs->n].vhost = cr->vhost;
+			rs->vhosts |= cr->vhost >= 0;
 			rs->n++;
 		}
 	}
 	return 0;
+}
+
+size_t kbal_rewrite_rev_for(const struct kbal_rev_set *rs, int vhost, struct kbal_rev_rule *out,
+			    size_t max)
+{
+	size_t n = 0;
+
+	for (size_t r = 0; r < rs->n && n < max; r++)
+		if (rs->rules[r].vhost < 0 || rs->rules[r].vhost == vhost)
+			out[n++] = rs->rules[r];
+	return n;
 }
 
 void kbal_rewrite_rev_free(struct kbal_rev_set *rs)

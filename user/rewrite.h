@@ -17,6 +17,7 @@
 struct kbal_rev_set {          /* ProxyPassReverse rules of one balancer */
 	struct kbal_rev_rule *rules;
 	size_t n;
+	int vhosts;                /* some are a <VirtualHost>'s (rev_for() picks) */
 };
 
 /* The Host a request to member m carries (ProxyPreserveHost Off): the
@@ -31,6 +32,10 @@ int kbal_rewrite_rev_build(const struct kbal_conf *conf, unsigned b,
 			   const struct kbal_member *members, unsigned nmembers,
 			   struct kbal_rev_set *rs);
 void kbal_rewrite_rev_free(struct kbal_rev_set *rs);
+/* rs's rules for a request of virtual host vhost (-1: the server's): the
+ * server's, then that one's, into out (max of them); how many */
+size_t kbal_rewrite_rev_for(const struct kbal_rev_set *rs, int vhost, struct kbal_rev_rule *out,
+			    size_t max);
 
 /* ProxyPassReverseCookiePath and -Domain on a response head as kbald sends
  * it (head[0..len), to its empty line): each Set-Cookie line's path= and

@@ -5,7 +5,9 @@ sites-enabled/*.conf), with the proxy modules enabled as a2enmod does, the
 default site disabled as a2dissite does, a site with a balancer of the test's
 members and ports.conf's Listen on the test's port: kbald -t names each
 directive it ignores once, with its file and line; kbald serves through the
-balancer; Debian's apache2 -t takes the same tree."""
+balancer; Debian's apache2 -t takes the same tree. And the shape Debian's
+000-default.conf has, the proxy configuration inside <VirtualHost *:80>:
+two name-based sites on the one Listen, each with its own balancer."""
 
 import os
 import pwd
@@ -14,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 
-from kbaltest import HOST, KBALD, Env, check, eq
+from kbaltest import HOST, KBALD, Conn, Env, check, eq
 
 SITE = """\
 # the test's site: a balancer of its two members
@@ -31,6 +33,29 @@ ProxyPass / balancer://app/
 ProxyPassReverse / balancer://app/
 """
 
+# the same inside <VirtualHost *:80>, as sites are usually written: two
+# name-based sites on ports.conf's one Listen
+VHOST_SITE = """\
+<VirtualHost *:%(listen)d>
+    ServerName www.test
+    <Proxy balancer://app>
+        BalancerMember http://%(host)s:%(b1)d route=1
+        BalancerMember http://%(host)s:%(b2)d route=2
+    </Proxy>
+    ProxyPass /server-status !
+    ProxyPass / balancer://app/
+</VirtualHost>
+<VirtualHost *:%(listen)d>
+    ServerName other.test
+    ServerAlias *.other.test
+    <Proxy balancer://other>
+        BalancerMember http://%(host)s:%(b2)d
+    </Proxy>
+    ProxyPass /server-status !
+    ProxyPass / balancer://other/o/
+</VirtualHost>
+"""
+
 # what Debian's stock files hold that kbal ignores on purpose, each named once
 STOCK_IGNORED = [
     "DefaultRuntimeDir", "PidFile",
@@ -40,7 +65,7 @@ STOCK_IGNORED = [
 ]
 
 
-def build_tree(tmp, ports):
+def build_tree(tmp, ports, site=SITE):
     """a copy of /etc/apache2 in tmp/apache2 with the test's site; returns
     (its apache2.conf, the environment its ${APACHE_*} come from)"""
     root = os.path.join(tmp, "apache2")
@@ -62,7 +87,7 @@ def build_tree(tmp, ports):
     with open(ports_conf, "w") as f:
         f.write(text)
     with open(os.path.join(root, "sites-available", "kbal-test.conf"), "w") as f:
-        f.write(SITE % dict(host=HOST, b1=ports["b1"], b2=ports["b2"]))
+        f.write(site % dict(host=HOST, b1=ports["b1"], b2=ports["b2"], listen=ports["listen"]))
     os.symlink("../sites-available/kbal-test.conf",
                os.path.join(root, "sites-enabled", "kbal-test.conf"))
     for d in ("run", "lock", "log"):
@@ -167,3 +192,37 @@ def test_debian_layout_serves_through_the_balancer():
         eq(env.get("/server-status").status, 404, "/server-status")
         # ErrorLog ${APACHE_LOG_DIR}/error.log is where kbald writes
         check(os.path.exists(os.path.join(tmp, "log", "error.log")), "ErrorLog's file")
+
+
+def test_debian_layout_sites_in_virtual_hosts():
+    with tempfile.TemporaryDirectory() as tmp:
+        conf, apache_env = build_tree(tmp, {"listen": 18080, "b1": 18081, "b2": 18082},
+                                      VHOST_SITE)
+        rc, out = kbald_t(conf, apache_env)
+        eq(rc, 0, "kbald -t on the sites in <VirtualHost>s:\n" + out)
+        check("Syntax OK" in out, "no Syntax OK:\n" + out)
+        p = subprocess.run(["apache2", "-d", os.path.dirname(conf), "-f", conf, "-t"],
+                           env=apache_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=20)
+        eq(p.returncode, 0, "apache2 -t on the same tree:\n" + p.stdout.decode(errors="replace"))
+    with Env(kbald=False) as env:
+        conf, apache_env = build_tree(env.dir, env.ports, VHOST_SITE)
+        env.conf_path = conf
+        env.kbald_wrap = ["env"] + ["%s=%s" % (k, v) for k, v in apache_env.items()
+                                    if k.startswith("APACHE_")]
+        env._start_kbald()
+        seen = set()
+        with Conn(env.port) as c:
+            for i in range(6):
+                # one connection, the Host switched between requests
+                host = ("www.test", "a.other.test", "unknown.test")[i % 3]
+                r = c.get("/p%d" % i, headers=[("Host", host)])
+                eq(r.status, 200, "status for %s" % host)
+                if host == "a.other.test":
+                    eq(r.text, "backend=WAS2 path=/o/p%d\n" % i, "other.test's balancer")
+                else:
+                    # an unknown Host: the first site, www.test
+                    eq(r.text, "backend=%s path=/p%d\n" % (r.header("X-Backend"), i),
+                       "www.test's balancer")
+                    seen.add(r.header("X-Backend"))
+        eq(seen, {"WAS1", "WAS2"}, "both of www.test's members")

@@ -135,8 +135,8 @@ UNIT_TEST(conf_example_loads)
 	 * asked for by name) */
 	ASSERT_EQ(r->nwarn, 0, r->warn);
 
-	ASSERT_EQ(kbal_conf_match_pass(c, "/balancer-manager", 17), 0, "manager excluded");
-	ASSERT_EQ(kbal_conf_match_pass(c, "/index.html", 11), 1, "rest proxied");
+	ASSERT_EQ(kbal_conf_match_pass(c, -1, "/balancer-manager", 17), 0, "manager excluded");
+	ASSERT_EQ(kbal_conf_match_pass(c, -1, "/index.html", 11), 1, "rest proxied");
 	ASSERT_EQ(kbal_conf_match_location(c, -1, "/balancer-manager?b=x", 21), KBAL_HANDLER_MANAGER, "manager");
 	ASSERT_EQ(kbal_conf_match_location(c, -1, "/x", 2), KBAL_HANDLER_NONE, "no handler");
 out:
@@ -517,7 +517,7 @@ UNIT_TEST(conf_shadow_warning)
 		   "never reached: ProxyPass / at line 5 proxies it first; put \"ProxyPass "
 		   "/balancer-manager !\" before that rule\n", "handler never reached");
 	ASSERT_TRUE(!strstr(r->warn, "keep-alive"), "nothing local is reachable: no mixing warning");
-	ASSERT_EQ(kbal_conf_match_pass(r->c, "/balancer-manager", 17), 0, "catch-all wins");
+	ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/balancer-manager", 17), 0, "catch-all wins");
 	done(r);
 
 	/* /app does not shadow /apple, /app/ does not shadow /app */
@@ -538,8 +538,8 @@ UNIT_TEST(conf_shadow_warning)
 		ASSERT_EQ(r->c->pass[1].location, 0, "Location's rule");
 		ASSERT_STREQ(r->c->pass[1].path, "/balancer-manager", "path from the Location");
 		ASSERT_EQ(r->c->pass[1].exclude, 1, "excluded");
-		ASSERT_EQ(kbal_conf_match_pass(r->c, "/balancer-manager/x", 19), 1, "Location first");
-		ASSERT_EQ(kbal_conf_match_pass(r->c, "/y", 2), 0, "server rule");
+		ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/balancer-manager/x", 19), 1, "Location first");
+		ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/y", 2), 0, "server rule");
 		ASSERT_EQ(r->nwarn, 1, r->warn);
 		ASSERT_HAS(r->warn, "t.conf:10: ProxyPass /balancer-manager/x is never applied: the ProxyPass "
 			   "inside <Location /balancer-manager> at line 8 matches first", "Location shadows");
@@ -646,9 +646,9 @@ UNIT_TEST(conf_match_pass)
 	if (!ASSERT_EQ(r->rc, 0, r->err))
 		goto out;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ASSERT_EQ(kbal_conf_match_pass(c, cases[i].uri, strlen(cases[i].uri)), cases[i].rule, cases[i].uri);
+		ASSERT_EQ(kbal_conf_match_pass(c, -1, cases[i].uri, strlen(cases[i].uri)), cases[i].rule, cases[i].uri);
 	/* len bounds the uri: "/apple" cut to "/app" */
-	ASSERT_EQ(kbal_conf_match_pass(c, "/apple", 4), 0, "len is honoured");
+	ASSERT_EQ(kbal_conf_match_pass(c, -1, "/apple", 4), 0, "len is honoured");
 out:
 	done(r);
 }
@@ -701,11 +701,11 @@ UNIT_TEST(conf_virtualhost)
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
 		ASSERT_EQ(r->c->nvhost, 3, "three");
 		ASSERT_STREQ(r->c->vhost[0].server_name, "admin.test", "its ServerName");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a1), 0, "127.0.0.1:8081");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a0), -1, "127.0.0.1:8080: the server's");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a2), 1, "*:8082");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a3), 2, "127.0.0.2, any port");
-		ASSERT_EQ(kbal_conf_vhost(r->c, &a4), 1, "_default_:8083");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a1, NULL, 0), 0, "127.0.0.1:8081");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a0, "admin.test", 10), -1, "127.0.0.1:8080: the server's");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a2, NULL, 0), 1, "*:8082");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a3, NULL, 0), 2, "127.0.0.2, any port");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &a4, NULL, 0), 1, "_default_:8083");
 		ASSERT_EQ(kbal_conf_match_location_authz(r->c, 0, "/bm", 3, &az),
 			  KBAL_HANDLER_MANAGER, "the manager in its virtual host");
 		ASSERT_EQ(az->nnode, 2, "with its rules");
@@ -716,14 +716,14 @@ UNIT_TEST(conf_virtualhost)
 		ASSERT_STREQ(r->warn, "", "no warning");
 	}
 	done(r);
-	expect_err(HEAD "<VirtualHost *:8080>\nProxyPass / balancer://c/\n</VirtualHost>\n",
-		   "t.conf:6: ProxyPass is not allowed inside <VirtualHost> by kbal (it takes "
-		   "<Location> sections and ServerName there; the server's ProxyPass rules and "
-		   "balancers apply in every virtual host, as httpd's inheritance) "
-		   "(<VirtualHost *:8080> at line 5)");
-	expect_err(HEAD "<VirtualHost *:8080>\n</VirtualHost>\n<VirtualHost *:8080>\n",
-		   "t.conf:7: <VirtualHost *:8080>: the <VirtualHost> at line 5 has this address "
-		   "too: name-based virtual hosts are not supported by kbal yet");
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyVia On\n</VirtualHost>\n",
+		   "t.conf:6: ProxyVia is not allowed inside <VirtualHost> by kbal (it "
+		   "takes <Location> sections, Redirect, ServerName, ServerAlias, ProxyPass, "
+		   "ProxyPassMatch, ProxyPassReverse, ProxyPreserveHost, Header, RequestHeader "
+		   "and <Proxy balancer://...> there; the server's other "
+		   "directives apply in every virtual host) (<VirtualHost *:8080> at line 5)");
+	expect_err(HEAD "ServerAlias www.test\n",
+		   "t.conf:5: ServerAlias is not allowed at server level");
 	expect_err(HEAD "<VirtualHost *:8080>\n<Location /x>\n</VirtualHost>\n",
 		   "t.conf:7: Expected </Location> but saw </VirtualHost> (<Location /x> is at line 6)");
 	expect_err(HEAD "<VirtualHost [::1]:80>\n</VirtualHost>\n",
@@ -731,6 +731,190 @@ UNIT_TEST(conf_virtualhost)
 	r = run(HEAD TAIL "<VirtualHost 127.0.0.9:9999>\n</VirtualHost>\n");
 	ASSERT_STREQ(r->warn, "t.conf:6: <VirtualHost>: no Listen takes any of its addresses: "
 		     "it serves nothing\n", "a virtual host nothing reaches");
+	done(r);
+}
+
+/* name-based virtual hosts: several on one address, the request's Host
+ * picks among them as httpd's check_hostalias(), else the first */
+UNIT_TEST(conf_virtualhost_names)
+{
+	struct run *r = run(HEAD TAIL "Listen 127.0.0.1:8081\nServerName main.test\n"
+			    "<VirtualHost *:8080>\nServerName first.test\n</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerName http://b.test:8080\n"
+			    "ServerAlias www.b.test *.b.example w?.test\n</VirtualHost>\n"
+			    "<VirtualHost 127.0.0.1:8081>\nServerName ip.test\n</VirtualHost>\n"
+			    "<VirtualHost *:8081>\nServerAlias star.test\n"
+			    "<Location /bm>\nSetHandler balancer-manager\n</Location>\n</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerAlias late.test\n</VirtualHost>\n");
+	struct sockaddr_in s80 = sa4("127.0.0.5", 8080), ip81 = sa4("127.0.0.1", 8081),
+			   o81 = sa4("127.0.0.2", 8081), x = sa4("127.0.0.1", 8082);
+	const struct {
+		const struct sockaddr_in *a;
+		const char *host;
+		int vhost;
+	} cases[] = {
+		{ &s80, NULL, 0 },               /* no Host: the address's first */
+		{ &s80, "first.test", 0 },
+		{ &s80, "b.test", 1 },           /* ServerName's scheme, port not the name */
+		{ &s80, "B.Test:8080", 1 },      /* case, the Host's port ignored */
+		{ &s80, "b.test.", 1 },          /* a trailing dot */
+		{ &s80, "www.b.test", 1 },
+		{ &s80, "x.y.b.example", 1 },    /* '*' takes any run */
+		{ &s80, "b.example", 0 },
+		{ &s80, "w1.test", 1 },          /* '?' one byte */
+		{ &s80, "w12.test", 0 },
+		{ &s80, "unknown.test", 0 },     /* none: the first */
+		{ &o81, "main.test", 3 },
+		{ &s80, "late.test", 4 },
+		{ &s80, "main.test", 4 },        /* no ServerName: the server's (on "*") */
+		{ &ip81, "star.test", 2 },       /* the address's own before "*" */
+		{ &ip81, "nothing", 2 },
+		{ &o81, "ip.test", 3 },          /* another address: only "*" */
+		{ &x, "b.test", -1 },            /* no virtual host: the server's */
+	};
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->nvhost, 5, "five");
+		ASSERT_EQ(r->c->vhost[1].nalias, 3, "three aliases");
+		for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			ASSERT_EQ(kbal_conf_vhost(r->c, cases[i].a, cases[i].host,
+						  cases[i].host ? strlen(cases[i].host) : 0),
+				  cases[i].vhost, cases[i].host ? cases[i].host : "(no Host)");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, 0, 1), 1, "both on *:8080");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, 0, 2), 0, "8080 and 8081");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, 2, 3), 1, "127.0.0.1:8081 and *:8081");
+		ASSERT_EQ(kbal_conf_vhost_overlap(r->c, -1, 3), 0, "the server's");
+		ASSERT_EQ(kbal_conf_match_location(r->c, 3, "/bm", 3), KBAL_HANDLER_MANAGER,
+			  "the manager in star.test");
+		ASSERT_EQ(kbal_conf_match_location(r->c, 2, "/bm", 3), KBAL_HANDLER_NONE,
+			  "not in ip.test on the same port");
+	}
+	done(r);
+}
+
+/* a <VirtualHost>'s own ProxyPass rules and balancers: the server's rules
+ * first in every virtual host (ProxyPassInherit On), then its own; a
+ * balancer name is one balancer */
+UNIT_TEST(conf_virtualhost_rules)
+{
+	struct run *r = run(HEAD "ProxyPreserveHost On\nProxyPass /common/ balancer://c/\n"
+			    "<VirtualHost *:8080>\nServerName a.test\n"
+			    "<Proxy balancer://a>\nBalancerMember http://127.0.0.1:9002\n</Proxy>\n"
+			    "ProxyPass / balancer://a/\n</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerName b.test\nProxyPreserveHost Off\n"
+			    "BalancerMember balancer://b http://127.0.0.1:9003\n"
+			    "ProxyPass ~ ^/re/ balancer://b/\n"
+			    "<Location /loc>\nProxyPass balancer://c/y\n</Location>\n"
+			    "ProxyPass /x/ balancer://b/\n</VirtualHost>\n");
+	const char *why;
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_conf *c = r->c;
+
+		ASSERT_EQ(c->npass, 5, "five rules");
+		ASSERT_EQ(c->pass[1].vhost, 0, "a.test's");
+		ASSERT_EQ(c->balancers[1].vhost, 0, "balancer://a is a.test's");
+		ASSERT_EQ(c->balancers[0].vhost, -1, "balancer://c the server's");
+		ASSERT_EQ(kbal_conf_preserve_host(c, -1), 1, "the server's ProxyPreserveHost");
+		ASSERT_EQ(kbal_conf_preserve_host(c, 0), 1, "a.test takes the server's");
+		ASSERT_EQ(kbal_conf_preserve_host(c, 1), 0, "b.test's own");
+		ASSERT_EQ(kbal_conf_match_pass(c, -1, "/common/z", 9), 0, "the server's rule");
+		ASSERT_EQ(kbal_conf_match_pass(c, -1, "/q", 2), -1, "no vhost rule on the server");
+		ASSERT_EQ(kbal_conf_match_pass(c, 0, "/common/z", 9), 0,
+			  "the server's rule first, before a.test's ProxyPass /");
+		ASSERT_EQ(kbal_conf_match_pass(c, 0, "/q", 2), 1, "a.test's own");
+		ASSERT_EQ(kbal_conf_match_pass(c, 0, "/loc", 4), 1, "b.test's <Location> not in a.test");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/q", 2), -1, "nothing of a.test's in b.test");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/loc/z", 6), 3, "b.test's <Location>");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/re/z", 5), 2, "b.test's ProxyPass ~");
+		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/x/", 3), 4, "b.test's /x/");
+		ASSERT_EQ(kbal_conf_packet_alike(c, 0, -1, &why), 0, "not alike");
+		ASSERT_STREQ(why, "a <VirtualHost> has ProxyPass rules of its own (a later "
+			     "request's Host may pick it)", "why");
+		ASSERT_STREQ(r->warn, "", "no warning");
+	}
+	done(r);
+	/* the packet path reads no Host: a virtual host on the address with
+	 * another ProxyPreserveHost keeps it out */
+	r = run(HEAD "ProxyPreserveHost On\nProxyPass / balancer://c/\n"
+		"<VirtualHost *:8080>\nServerName a\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName b\nProxyPreserveHost Off\n</VirtualHost>\n"
+		"<VirtualHost *:9999>\nServerName c\nProxyPreserveHost Off\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, -1, &why), 1, "the server's: alike");
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, 0, &why), 0, "a, beside b");
+		ASSERT_STREQ(why, "a <VirtualHost> on this address sets another "
+			     "ProxyPreserveHost", "why");
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, 1, &why), 0, "b");
+		ASSERT_STREQ(why, "each request's Host is rewritten (no ProxyPreserveHost On)",
+			     "b's why");
+	}
+	done(r);
+	/* the server's rule shadows a virtual host's, wherever it is written */
+	r = run(HEAD "<VirtualHost *:8080>\nProxyPass /a/b balancer://c/a/b\n</VirtualHost>\n"
+		"ProxyPass /a balancer://c/a\n");
+	ASSERT_STREQ(r->warn, "t.conf:6: ProxyPass /a/b is never applied: ProxyPass /a at "
+		     "line 8 matches first (Apache matches in configuration order); move it "
+		     "above line 8\n", "shadowed by the server's");
+	done(r);
+	r = run(HEAD "<VirtualHost *:8080>\nProxyPass /a balancer://c/a\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName x\nProxyPass /a/b balancer://c/a/b\n"
+		"</VirtualHost>\n");
+	ASSERT_STREQ(r->warn, "", "another virtual host's rule shadows nothing");
+	done(r);
+	expect_err(HEAD "<VirtualHost *:8080>\n<Proxy balancer://app>\n"
+		   "BalancerMember http://127.0.0.1:9002\n</Proxy>\n</VirtualHost>\n"
+		   "<VirtualHost *:8080>\nServerName x\n<Proxy balancer://app>\n",
+		   "t.conf:12: balancer://app: named in the <VirtualHost> at line 5 first (at "
+		   "line 6), and kbal keeps one balancer per name: give this <VirtualHost>'s one "
+		   "a name of its own, or define it at server level, before the <VirtualHost>s, "
+		   "for all of them");
+	expect_err(HEAD "<VirtualHost *:8080>\nBalancerMember balancer://c http://127.0.0.1:9002\n",
+		   "t.conf:6: balancer://c: the server's (named at line 2); kbal keeps one "
+		   "balancer per name, so a <VirtualHost> defines no balancer of the server's: "
+		   "define it in one place, or give this one a name of its own");
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyPass /v balancer://v/\n</VirtualHost>\n"
+		   "ProxyPass /v balancer://v/\n",
+		   "t.conf:8: balancer://v: named in the <VirtualHost> at line 5 first (at "
+		   "line 6), and kbal keeps one balancer per name: give this server's one a "
+		   "name of its own, or define it at server level, before the <VirtualHost>s, "
+		   "for all of them");
+}
+
+/* ProxyPassReverse in a <VirtualHost>: the server's rules first, then that
+ * one's, and no other virtual host's */
+UNIT_TEST(conf_virtualhost_reverse)
+{
+	struct run *r = run(HEAD TAIL "<VirtualHost *:8080>\nServerName a\n"
+			    "ProxyPassReverse /a/ balancer://c/\n</VirtualHost>\n"
+			    "ProxyPassReverse / balancer://c/\n"
+			    "<VirtualHost *:8080>\nServerName b\n"
+			    "<Location /b/>\nProxyPassReverse balancer://c/x/\n</Location>\n"
+			    "</VirtualHost>\n");
+	struct kbal_member m = { 0 };
+	struct kbal_rev_set rs = { 0 };
+	struct kbal_rev_rule out[8];
+	size_t n;
+
+	snprintf(m.url, sizeof(m.url), "http://127.0.0.1:9001");
+	if (ASSERT_EQ(r->rc, 0, r->err) &&
+	    ASSERT_EQ(kbal_rewrite_rev_build(r->c, 0, &m, 1, &rs), 0, "built")) {
+		ASSERT_EQ(rs.n, 3, "three rules");
+		n = kbal_rewrite_rev_for(&rs, -1, out, 8);
+		if (ASSERT_EQ(n, 1, "the server's only"))
+			ASSERT_STREQ(out[0].to, "/", "the server's");
+		n = kbal_rewrite_rev_for(&rs, 0, out, 8);
+		if (ASSERT_EQ(n, 2, "a: the server's and its own")) {
+			ASSERT_STREQ(out[0].to, "/", "the server's first");
+			ASSERT_STREQ(out[1].to, "/a/", "then a's");
+		}
+		n = kbal_rewrite_rev_for(&rs, 1, out, 8);
+		if (ASSERT_EQ(n, 2, "b: the server's and its <Location>'s")) {
+			ASSERT_STREQ(out[1].to, "/b/", "b's");
+			ASSERT_STREQ(out[1].from, "http://127.0.0.1:9001/x/", "b's member URL");
+		}
+	}
+	kbal_rewrite_rev_free(&rs);
 	done(r);
 }
 

@@ -79,7 +79,7 @@ UNIT_TEST(ppm_errors_name_the_line)
 /* kbal_conf_pass_target() of the rule uri matches; -ENOENT: none */
 static int target(const struct kbal_conf *c, const char *uri, char *out, size_t outlen)
 {
-	int p = kbal_conf_match_pass(c, uri, strlen(uri));
+	int p = kbal_conf_match_pass(c, -1, uri, strlen(uri));
 
 	if (p < 0)
 		return -ENOENT;
@@ -112,7 +112,7 @@ UNIT_TEST(ppm_order_with_proxypass)
 	if (!ASSERT_EQ(r->rc, 0, r->err))
 		goto out;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		ASSERT_EQ(kbal_conf_match_pass(r->c, cases[i].uri, strlen(cases[i].uri)),
+		ASSERT_EQ(kbal_conf_match_pass(r->c, -1, cases[i].uri, strlen(cases[i].uri)),
 			  cases[i].rule, cases[i].uri);
 out:
 	done(r);
@@ -174,10 +174,10 @@ UNIT_TEST(ppm_exclusion)
 
 	if (!ASSERT_EQ(r->rc, 0, r->err))
 		goto out;
-	ASSERT_EQ(kbal_conf_match_pass(r->c, "/x/y.php", 8), 0, "excluded");
+	ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/x/y.php", 8), 0, "excluded");
 	ASSERT_EQ(r->c->pass[0].exclude, 1, "by the exclusion");
-	ASSERT_EQ(kbal_conf_match_pass(r->c, "/y.php5", 7), 1, "not excluded");
-	ASSERT_EQ(kbal_conf_match_pass(r->c, "/y.php?x", 8), 0, "the query is not matched");
+	ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/y.php5", 7), 1, "not excluded");
+	ASSERT_EQ(kbal_conf_match_pass(r->c, -1, "/y.php?x", 8), 0, "the query is not matched");
 out:
 	done(r);
 }

@@ -7,7 +7,7 @@
 
 static int target(const struct kbal_conf *c, const char *uri, char *out, size_t outlen)
 {
-	int p = kbal_conf_match_pass(c, uri, strlen(uri));
+	int p = kbal_conf_match_pass(c, -1, uri, strlen(uri));
 
 	if (p < 0)
 		return -ENOENT;

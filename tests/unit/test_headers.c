@@ -153,3 +153,20 @@ UNIT_TEST(headers_request_and_kernel)
 			  "env=! of a variable nothing sets: every answer");
 	done(r);
 }
+
+/* Header inside <VirtualHost>: the server's rules, then that one's, and
+ * no other virtual host's, wherever the server's are written */
+UNIT_TEST(headers_virtualhost)
+{
+	static const char rules[] = "<VirtualHost *:8080>\nHeader set X-A one\n</VirtualHost>\n"
+				    "<VirtualHost *:8080>\nServerName b\nHeader append X-A two\n"
+				    "</VirtualHost>\nHeader set X-A srv\n";
+	struct kbal_hdr_env e = ROUTED;
+
+	e.vhost = -1;
+	expect_resp(rules, &e, LINE1 "X-A: srv\r\nSet-Cookie: a=1\r\n" REST);
+	e.vhost = 0;
+	expect_resp(rules, &e, LINE1 "X-A: one\r\nSet-Cookie: a=1\r\n" REST);
+	e.vhost = 1;
+	expect_resp(rules, &e, LINE1 "X-A: srv, two\r\nSet-Cookie: a=1\r\n" REST);
+}
