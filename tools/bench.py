@@ -99,7 +99,8 @@ def one_member_conf(text):
 
 def kbald_of(target):
     return KBALD_B if target.endswith('-b') else KBALD
-ALL_SCENARIOS = ['ka-small', 'ka-sticky', 'two-rules', 'new-conn', 'conn2', '1m', 'upload', 'idle']
+ALL_SCENARIOS = ['ka-small', 'ka-sticky', 'two-rules', 'new-conn', 'conn2', '1m', '1m-sticky', 'upload',
+                 'idle']
 ALL_TOPOLOGIES = ['lo', 'netns']
 
 # --topology netns: the namespaces' roles, the balancer's address toward
@@ -140,6 +141,12 @@ WRK_SCENARIOS = {
                      title='a new connection per request (Connection: close), 50 connections'),
     '1m': dict(conns=8, path='/bytes/1048576', headers=[], script='report.lua',
                title='1 MiB responses, keep-alive, 8 connections'),
+    # the same with the route cookie: kbal's kernel keeps these, and splices
+    # the answers (1m without it measures kbald's copy on Apache's example)
+    '1m-sticky': dict(conns=8, path='/bytes/1048576', headers=['Cookie: ROUTEID=route.1'],
+                      script='report.lua',
+                      title='1 MiB responses, keep-alive, the route cookie of member 1, '
+                            '8 connections'),
     'upload': dict(conns=8, path='/', headers=[], script='upload.lua',
                    title='1 MiB POST bodies, keep-alive, 8 connections'),
     # wrk has no per-connection request count: build/kbal-load (tools/kbal-load.c)
