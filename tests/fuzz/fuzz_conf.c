@@ -45,11 +45,13 @@ static void derived(const struct kbal_conf *c)
 	char out[4096];
 
 	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
-		int p = kbal_conf_match_pass(c, uris[i], strlen(uris[i]));
+		for (int v = -1; v < (int)c->nvhost; v++) {
+			int p = kbal_conf_match_pass(c, v, uris[i], strlen(uris[i]));
 
-		FUZZ_CHECK(p < (int)c->npass);
-		for (int v = -1; v < (int)c->nvhost; v++)
+			FUZZ_CHECK(p < (int)c->npass && (p < 0 || c->pass[p].vhost == -1 ||
+							 c->pass[p].vhost == v));
 			kbal_conf_match_location(c, v, uris[i], strlen(uris[i]));
+		}
 	}
 	for (unsigned b = 0; b < c->nbalancers; b++) {
 		const struct kbal_conf_balancer *cb = &c->balancers[b];

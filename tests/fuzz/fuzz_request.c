@@ -139,7 +139,7 @@ static int request_head(struct kbal_http_msg *m, const char *buf, size_t have, v
 	}
 	kbal_http_close_only(m, buf);
 	kbal_http_keepalive_only(m, buf);
-	pass = kbal_conf_match_pass(conf, buf + m->url.off, m->url.len);
+	pass = kbal_conf_match_pass(conf, -1, buf + m->url.off, m->url.len);
 	FUZZ_CHECK(pass < (int)conf->npass);
 	if (pass >= 0 && !conf->pass[pass].exclude)
 		build(m, buf, arg, pass);
