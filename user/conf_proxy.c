@@ -44,10 +44,11 @@ static int balancer_seen(struct conf_parser *p, unsigned i)
  * <VirtualHost> it must be that one's own, not the server's */
 static int balancer_def(struct conf_parser *p, int i)
 {
-	const struct kbal_conf_balancer *b = &p->conf->balancers[i];
+	const struct kbal_conf_balancer *b;
 
-	if (i < 0 || p->vhost < 0 || b->vhost == p->vhost)
-		return i;
+	if (i < 0 || p->vhost < 0 || p->conf->balancers[i].vhost == p->vhost)
+		return i;       /* an error said already, or this one's own */
+	b = &p->conf->balancers[i];
 	return perr(p, "%s%s: the server's (named at %s); kbal keeps one balancer per name, "
 		    "so a <VirtualHost> defines no balancer of the server's: define it in one "
 		    "place, or give this one a name of its own", kbal_bal_scheme(b->flags),
