@@ -142,14 +142,18 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 			     size_t cap)
 {
 	const struct kbal_first *f = c->f;
-	const char *name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
-			   d->conf->vhost[f->vhost].server_name : d->conf->server_name;
-	const char *colon = f->host[0] != '[' ? strrchr(f->host, ':') : NULL;
-	unsigned port = colon ? (unsigned)atoi(colon + 1) : 0;
-	size_t nlen = strcspn(name, ":");
+	const char *name, *colon;
+	unsigned port;
+	size_t nlen;
 
+	/* every request asks: nothing is looked at unless ProxyVia adds */
 	if (d->conf->via != KBAL_VIA_ON && d->conf->via != KBAL_VIA_FULL)
 		return NULL;
+	name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
+	       d->conf->vhost[f->vhost].server_name : d->conf->server_name;
+	colon = f->host[0] != '[' ? strrchr(f->host, ':') : NULL;
+	port = colon ? (unsigned)atoi(colon + 1) : 0;
+	nlen = strcspn(name, ":");
 	if (!port) {
 		struct sockaddr_in sa;
 		socklen_t len = sizeof(sa);
