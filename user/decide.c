@@ -340,6 +340,14 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	return 0;
 }
 
+int decide_client_armable(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+
+	return f && !f->msg[UP].chunked && c->rd[CLIENT] <= f->msg_total[UP] &&
+	       strlen(f->host) <= KBAL_HOST_LEN;
+}
+
 int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 {
 	struct kbal_sk_http st = {};
@@ -349,6 +357,7 @@ int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 		if (!c->cookie[s])
 			c->cookie[s] = kbal_sock_cookie(c->fd[s]);
 	st.peer = c->cookie[!side];
+	st.rd_base = c->rd[side];
 	if (dir == UP) {
 		err = arm_client(d, c, &st);
 	} else {
@@ -399,7 +408,7 @@ int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c)
 	struct kbal_sk_http k, m;
 
 	if (c->agent || (c->bounded & (BOUND_UP | BOUND_DOWN)) != (BOUND_UP | BOUND_DOWN) ||
-	    c->phase[UP] != P_SPLICED || c->phase[DOWN] != P_SPLICED || c->paused ||
+	    c->phase[UP] != P_SPLICED || c->phase[DOWN] != P_SPLICED || c->held ||
 	    sk_state(d, c->cookie[CLIENT], &k) || sk_state(d, c->cookie[MEMBER], &m))
 		return 0;
 	return k.mode == KBAL_SKM_KERNEL && m.mode == KBAL_SKM_KERNEL &&
