@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <linux/sock_diag.h>
 #include <linux/tcp.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -143,11 +144,17 @@ static void ctab_del(struct kbal_sockmap_state *t, uint64_t cookie, const struct
  * kbald has written every byte it held and the target has room. Nothing
  * leaves the sockhashes: the splice goes on.
  *
- * A held connection is listed, with a buffer for one step's copy; it is
- * looked at on its sockets' events and at least every ms.
+ * A held connection is listed; it is looked at on its sockets' events and
+ * at least every ms. One buffer serves every step: a step writes at once
+ * what it peeked at (what the target did not take is peeked at again) and
+ * reads off only bytes already written, so it leaves nothing in it.
  */
 #define HELD_BUF (64u << 10)
+static char held_buf[HELD_BUF];
 #define HELD_LOOK_NS 100000000ull     /* how often a held target's progress is looked at */
+#define HELD_STUCK_NS 10000000ull     /* a target's worker still for this long: stuck? */
+#define HELD_RCVBUF_STEP (1u << 20)   /* what a stuck worker's socket is given at a time */
+#define HELD_RCVBUF_MAX (64u << 20)   /* and in all: past it, the connection ends */
 
 struct kbal_held {
 	struct kbal_conn *c;
@@ -156,10 +163,11 @@ struct kbal_held {
 	uint64_t acked[2], at[2];     /* the destination's acknowledged bytes, and
 				       * when they last moved (Timeout) */
 	uint64_t look_at;
+	uint64_t wait_sent[2], wait_at[2];  /* the destination's sent bytes while the
+				       * direction waits for its worker, and since when */
 	uint32_t owed[2];             /* written, counted read, still to take off
 				       * the source's queue (a read that found the
 				       * stream parser busy: EAGAIN) */
-	char buf[HELD_BUF];           /* what a step peeked at and writes */
 };
 
 static struct kbal_held *held_of(const struct kbal_daemon *d, const struct kbal_conn *c)
@@ -210,7 +218,7 @@ static int held_start(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 		h = malloc(sizeof(*h));
 		if (!h)
 			return -ENOMEM;
-		memset(h, 0, offsetof(struct kbal_held, buf));
+		memset(h, 0, sizeof(*h));
 		h->c = c;
 		d->sm.held[d->sm.nheld++] = h;
 	}
@@ -235,6 +243,57 @@ static void held_end(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /*
+ * The destination's psock worker takes, in one queue and in order, the
+ * bytes the other direction redirects to it and those the destination
+ * holds for kbald as a source (its own ingress). A held message at that
+ * queue's head waits for room in the destination's receive memory, which
+ * only kbald's copy of the other direction frees; that copy can wait on a
+ * member that stopped reading because this direction's bytes, behind the
+ * held message, do not come (an echo whose client reads nothing for a
+ * while: both directions held, seen as a stall one run in ten). A worker
+ * that sent nothing for HELD_STUCK_NS with its socket's receive memory
+ * full and room to send is given receive room (SO_RCVBUFFORCE), a step at a time: the held
+ * messages before ours are taken in and ours go out. Bounded: past
+ * HELD_RCVBUF_MAX the connection ends (-1). Returns 0 otherwise: the
+ * direction waits.
+ */
+static int held_unstick(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_held *h,
+			int dir, uint64_t sent)
+{
+	int to = dir_dst(dir), val;
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+
+	if (!(c->held & (1u << side_dir(to))))
+		return 0;   /* the destination holds nothing of its own */
+	if (sent != h->wait_sent[dir]) {
+		h->wait_sent[dir] = sent;
+		h->wait_at[dir] = d->loop.now;
+		return 0;
+	}
+	/* stuck on a held message: its receive memory full, and not on its
+	 * sending (a receiver that reads nothing fills the send buffer) */
+	if (d->loop.now - h->wait_at[dir] < HELD_STUCK_NS ||
+	    getsockopt(c->fd[to], SOL_SOCKET, SO_MEMINFO, mem, &len) ||
+	    mem[SK_MEMINFO_RMEM_ALLOC] <= mem[SK_MEMINFO_RCVBUF] ||
+	    mem[SK_MEMINFO_WMEM_QUEUED] + HELD_BUF >= mem[SK_MEMINFO_SNDBUF])
+		return 0;
+	if (mem[SK_MEMINFO_RCVBUF] >= HELD_RCVBUF_MAX) {
+		log_info("a held connection's worker stays stuck (%u bytes of receive memory): closed",
+			 mem[SK_MEMINFO_RMEM_ALLOC]);
+		return -1;
+	}
+	/* the kernel doubles what it is given */
+	val = (int)((mem[SK_MEMINFO_RMEM_ALLOC] + HELD_RCVBUF_STEP) / 2);
+	if (setsockopt(c->fd[to], SOL_SOCKET, SO_RCVBUFFORCE, &val, sizeof(val)))
+		return -1;
+	h->wait_at[dir] = d->loop.now;
+	log_debug("conn %p: %s waits on a worker stuck behind held bytes: receive memory %u, given %d",
+		  (void *)c, dir_name(dir), mem[SK_MEMINFO_RMEM_ALLOC], 2 * val);
+	return 0;
+}
+
+/*
  * One held direction moved as far as it goes: what the verdict held is
  * peeked at, written to the target as far as it takes it, and only that
  * much read off (so kbald holds no byte it has not written: a restart or a
@@ -255,7 +314,7 @@ static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_hel
 
 	for (;;) {
 		while (h->owed[dir]) {
-			r = recv(c->fd[from], h->buf, h->owed[dir], MSG_DONTWAIT);
+			r = recv(c->fd[from], held_buf, h->owed[dir], MSG_DONTWAIT);
 			if (r < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
 				continue;
 			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ESTRPIPE))
@@ -274,14 +333,15 @@ static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_hel
 		if (kbal_sock_counts(c->fd[to], &sent, &recvd))
 			return -1;
 		if (sent - h->base0[dir] - c->wr[to] < st.kept)
-			return 0;   /* the worker still has some: they go first */
-		n = recv(c->fd[from], h->buf, mine < HELD_BUF ? mine : HELD_BUF,
+			/* the worker still has some: they go first */
+			return held_unstick(d, c, h, dir, sent);
+		n = recv(c->fd[from], held_buf, mine < HELD_BUF ? mine : HELD_BUF,
 			 MSG_DONTWAIT | MSG_PEEK);
 		if (n < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
 			continue;   /* a stopped parser's report, read by this */
 		if (n <= 0)
 			return 0;   /* not queued yet (the socket's worker queues it) */
-		w = send(c->fd[to], h->buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		w = send(c->fd[to], held_buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ESTRPIPE))
