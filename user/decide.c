@@ -9,9 +9,11 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <linux/sockios.h>
 #include <bpf/bpf.h>
 #include "pages.h"
+#include "authz.h"
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
@@ -132,6 +134,10 @@ int decide_init(struct kbal_daemon *d)
 	memset(&d->decide, 0, sizeof(d->decide));
 	d->decide.exact = r.exact;
 	headers_plan(d);
+	for (unsigned i = 0; i < conf->nlocation; i++)
+		if ((conf->location[i].authz.nnode || conf->location[i].authz.compat) &&
+		    kbal_conf_location_proxied(conf, i))
+			d->decide.access = 1;
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
 	if (vhost_rules)
@@ -170,6 +176,49 @@ static int sees_every_answer(const struct kbal_daemon *d, const struct kbal_conn
 	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
 
 	return b->nfailonstatus || (b->flags & KBAL_BF_FAIL_TIMEOUT);
+}
+
+/* Rules that look at nothing but the client's and the local address
+ * (Require ip, local, all; Order/Allow/Deny): no user, no host name */
+static int authz_by_address(const struct kbal_authz *a)
+{
+	for (unsigned i = 0; i < a->nnode; i++)
+		if (a->node[i].kind == AZ_VALID_USER || a->node[i].kind == AZ_USER ||
+		    a->node[i].kind == AZ_HOST)
+			return 0;
+	return 1;
+}
+
+/*
+ * <Location> access rules on proxied paths (d->decide.access): kbald
+ * checks every request it sees (exchange.c). The kernel keeps a request
+ * only where no rule can refuse it: where every section with rules on a
+ * proxied path, of any virtual host, lets this client in by its address
+ * alone, each of its requests is let in. A client one of them refuses,
+ * and rules that need a user (Basic) or a host name, make kbald decide
+ * every request of the connection.
+ */
+static int access_lets_all(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_conf *conf = d->conf;
+	struct kbal_authz_client cl = { .addr = c->key.client_addr };
+	struct sockaddr_in local;
+	socklen_t len = sizeof(local);
+
+	if (!d->decide.access)
+		return 1;
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
+		return 0;
+	cl.local = local.sin_addr.s_addr;
+	for (unsigned i = 0; i < conf->nlocation; i++) {
+		const struct kbal_authz *a = &conf->location[i].authz;
+
+		if (!(a->nnode || a->compat) || !kbal_conf_location_proxied(conf, i))
+			continue;
+		if (!authz_by_address(a) || kbal_authz_check(a, &cl) != KBAL_AUTHZ_GRANTED)
+			return 0;
+	}
+	return 1;
 }
 
 /* KbalSplice packet, asked for by name, on a connection whose later
@@ -227,7 +276,7 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 		c->why = KBAL_WHY_BUSY;
 		return;
 	}
-	if (kernel_forwards_as_is(d, c)) {
+	if (kernel_forwards_as_is(d, c) && access_lets_all(d, c)) {
 		c->bounded = BOUND_PLANNED;
 	} else {
 		c->agent = 1;

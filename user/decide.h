@@ -35,6 +35,10 @@ struct kbal_decide {
 	int every_response;           /* a Header rule that may change an answer
 				       * the kernel would pass, or a RequestHeader
 				       * rule: kbald decides every request */
+	int access;                   /* a <Location> with access rules on a
+				       * proxied path: kbald checks each request
+				       * it sees, the kernel keeps one only where
+				       * none can refuse it */
 	uint64_t clocks_at;           /* decide_timeouts()' next look */
 };
 
