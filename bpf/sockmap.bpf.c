@@ -57,7 +57,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, KBAL_RULE_TABLES);
 	__type(key, __u32);
 	__type(value, struct kbal_rules);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -306,7 +306,7 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 {
 	struct kbal_scratch *sc = frame_scratch();
 	struct rule_match rm = { .found = -1 };
-	__u32 zero = 0, mi = st->member, bi, s;
+	__u32 mi = st->member, bi, ri, s;
 	const struct kbal_member *m = bpf_map_lookup_elem(&kbal_members, &mi);
 	const struct kbal_balancer *bal;
 	struct head_parse *p;
@@ -333,7 +333,10 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	p->request = 1;
 	bi = m->balancer;
 	bal = bpf_map_lookup_elem(&kbal_balancers, &bi);
-	rm.rules = bpf_map_lookup_elem(&kbal_rules, &zero);
+	/* the connection's virtual host's table: a request with another Host
+	 * goes back to kbald below, so its requests stay in that host */
+	ri = st->rules;
+	rm.rules = bpf_map_lookup_elem(&kbal_rules, &ri);
 	if (!bal || !rm.rules || !rm.rules->exact)
 		return sk_back(st, KBAL_SKB_RULE);
 	/* MaxKeepAliveRequests: the connection's requests so far (kbald's

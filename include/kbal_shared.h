@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 15
+#define KBAL_LAYOUT_VERSION 16
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -516,6 +516,8 @@ struct kbal_sk_event {
  * verdict alone changes it then); it deletes it with the flow.
  */
 #define KBAL_RULES_MAX 16
+/* kbal_rules' tables: the server's, then one per <VirtualHost> */
+#define KBAL_RULE_TABLES 17
 #define KBAL_RULE_LEN  64
 #define KBAL_HOST_LEN  64
 
@@ -528,7 +530,9 @@ struct kbal_rule {
 };
 _Static_assert(sizeof(struct kbal_rule) == 72, "ABI kbal_rule");
 
-/* kbal_rules[0]: the ProxyPass rules in the order kbald tries them, and
+/* kbal_rules[t]: the ProxyPass rules of table t (0: the server's; v + 1:
+ * those a request in <VirtualHost> v takes, its own merged after the
+ * server's) in the order kbald tries them, and
  * httpd's limits on a request head, which the kernel keeps a request
  * within only (a head over one goes to kbald, which answers it) */
 struct kbal_rules {
@@ -648,7 +652,10 @@ struct kbal_sk_http {
 					* taken every byte the verdict redirected and
 					* kbald copied when write_seq - seq_base ==
 					* kept + held (mod 2^32) */
-	__u32 pad;
+	__u16 rules;                   /* client: its kbal_rules table, its virtual
+					* host's (0 the server's, v + 1 <VirtualHost>
+					* v's) */
+	__u16 pad;
 };
 _Static_assert(sizeof(struct kbal_sk_http) == 184, "ABI kbal_sk_http");
 

@@ -101,38 +101,53 @@ static void headers_plan(struct kbal_daemon *d)
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
 }
 
+/* Table t of kbal_rules: the rules a request in virtual host vhost (-1:
+ * the server's) takes, in conf_match_pass_path()'s order: a <Location>'s
+ * own rules first, the last matching one (so: backwards, the virtual
+ * host's sections before the server's), then the others in order, the
+ * server's before the virtual host's */
+static void rules_table(struct kbal_rules *r, const struct kbal_conf *conf, int vhost)
+{
+	for (int pass = vhost >= 0; pass >= 0; pass--)
+		for (unsigned i = conf->npass; i-- > 0;)
+			if (conf->pass[i].vhost == (pass ? vhost : -1) && conf->pass[i].location >= 0)
+				rules_add(r, conf, i);
+	for (int pass = 0; pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; i < conf->npass; i++)
+			if (conf->pass[i].vhost == (pass ? vhost : -1) && conf->pass[i].location < 0)
+				rules_add(r, conf, i);
+}
+
+_Static_assert(KBAL_CONF_MAX_VHOST + 1 <= KBAL_RULE_TABLES, "a rule table per virtual host");
+
 int decide_init(struct kbal_daemon *d)
 {
 	const struct kbal_conf *conf = d->conf;
 	const struct kbal_http_limits *lim = &conf->limits;
-	struct kbal_rules r = {
-		.exact = 1,
-		/* httpd refuses a line of limit + 2 bytes: limit + 1 is kept */
-		.max_line = lim->line ? lim->line + 1 : 0,
-		.max_field = lim->field ? lim->field + 1 : 0,
-		.max_fields = lim->fields,
-		/* the kernel hands back the request after that many */
-		.max_requests = conf->max_keepalive_requests,
-	};
-	__u32 zero = 0;
-	int regex = 0, vhost_rules = 0;
+	int regex = 0, inexact = 0;
 
-	/* conf_match_pass_path()'s order: a <Location>'s own rules first,
-	 * the last matching one (so: backwards), then the others in order */
-	for (unsigned i = conf->npass; i-- > 0;)
-		if (conf->pass[i].location >= 0)
-			rules_add(&r, conf, i);
-	for (unsigned i = 0; i < conf->npass; i++)
-		if (conf->pass[i].location < 0)
-			rules_add(&r, conf, i);
-	/* one rule table for the kernel: with a <VirtualHost>'s own rules a
-	 * request's rules depend on its Host, so kbald decides every one */
-	for (unsigned i = 0; i < conf->npass; i++)
-		vhost_rules |= conf->pass[i].vhost >= 0;
-	if (vhost_rules)
-		r.exact = 0;
 	memset(&d->decide, 0, sizeof(d->decide));
-	d->decide.exact = r.exact;
+	/* one table per virtual host: the kernel keeps a request only with
+	 * its connection's Host, so in the connection's virtual host, whose
+	 * table kbald names when it arms the socket (kbal_sk_http.rules) */
+	for (int t = 0; t <= (int)conf->nvhost; t++) {
+		struct kbal_rules r = {
+			.exact = 1,
+			/* httpd refuses a line of limit + 2 bytes: limit + 1 is kept */
+			.max_line = lim->line ? lim->line + 1 : 0,
+			.max_field = lim->field ? lim->field + 1 : 0,
+			.max_fields = lim->fields,
+			/* the kernel hands back the request after that many */
+			.max_requests = conf->max_keepalive_requests,
+		};
+		__u32 key = t;
+
+		rules_table(&r, conf, t - 1);
+		d->decide.exact[t] = r.exact;
+		inexact |= !r.exact;
+		if (bpf_map_update_elem(d->maps.rules_fd, &key, &r, BPF_ANY))
+			return -errno;
+	}
 	headers_plan(d);
 	for (unsigned i = 0; i < conf->nlocation; i++)
 		if ((conf->location[i].authz.nnode || conf->location[i].authz.compat) &&
@@ -140,18 +155,14 @@ int decide_init(struct kbal_daemon *d)
 			d->decide.access = 1;
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
-	if (vhost_rules)
-		log_info("<VirtualHost>s with ProxyPass rules of their own, which the kernel "
-			 "does not tell apart: kbald decides every request");
-	else if (regex)
+	if (regex)
 		log_info("ProxyPassMatch rules, which the kernel does not compare: kbald "
-			 "decides every request");
-	else if (!r.exact)
+			 "decides every request%s", conf->nvhost ? " where they apply (the server, "
+			 "or a <VirtualHost> with them)" : "");
+	else if (inexact)
 		log_info("more ProxyPass rules than the kernel compares (%u), or a path of %u "
-			 "bytes or more: kbald decides every request", KBAL_RULES_MAX,
-			 KBAL_RULE_LEN);
-	if (bpf_map_update_elem(d->maps.rules_fd, &zero, &r, BPF_ANY))
-		return -errno;
+			 "bytes or more: kbald decides every request%s", KBAL_RULES_MAX,
+			 KBAL_RULE_LEN, conf->nvhost ? " where they apply" : "");
 	return 0;
 }
 
@@ -163,7 +174,7 @@ static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_
 {
 	const struct kbal_conf_pass *p = &d->conf->pass[c->f->pass];
 
-	return d->decide.exact && !d->decide.every_response &&
+	return d->decide.exact[c->f->vhost + 1] && !d->decide.every_response &&
 	       kbal_conf_preserve_host(d->conf, c->f->vhost) &&
 	       !p->regex && strcmp(p->path, p->target) == 0 && c->f->host[0] &&
 	       strlen(c->f->host) <= KBAL_HOST_LEN;
@@ -377,6 +388,7 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	if (st->host_len > KBAL_HOST_LEN)
 		return -ENAMETOOLONG;
 	memcpy(st->host, f->host, st->host_len);
+	st->rules = f->vhost + 1;   /* the Host stays: so does its virtual host */
 	st->left = end - c->rd[CLIENT];
 	st->expect = st->left ? KBAL_SKX_BODY : KBAL_SKX_HEAD;
 	/* a body still to come keeps its clock (RequestReadTimeout) */

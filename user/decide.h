@@ -29,7 +29,8 @@ enum {
 
 /* what the configuration lets the kernel keep (d->decide) */
 struct kbal_decide {
-	int exact;                    /* kbal_rules decides as kbald does */
+	uint8_t exact[KBAL_RULE_TABLES];  /* by kbal_rules table (virtual host + 1):
+				       * it decides as kbald does */
 	int route_cookie;             /* a Header rule for requests without their
 				       * route (env=BALANCER_ROUTE_CHANGED) */
 	int every_response;           /* a Header rule that may change an answer

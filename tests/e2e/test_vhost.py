@@ -137,8 +137,8 @@ def test_name_based_as_apache():
         eq(got[("", "/r/z")], (302, "http://first.example/z"), "Apache: no Host, the first")
         for a, k in zip(theirs, answers(env.port)):
             eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
-        # rules of the virtual hosts' own: the kernel's one table cannot
-        # tell them apart, kbald decides every request
+        # Header and RequestHeader rules that change every answer and
+        # request: kbald decides every request
         eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
 
 
@@ -185,3 +185,77 @@ def test_kept_requests_keep_their_virtual_host():
         for a, k in zip(theirs, kept_answers(env.port)):
             eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
         check(env.stats()["sk_kept"] > before, "the kernel kept some: %r" % env.stats())
+
+
+# rules of the virtual hosts' own, nothing rewritten: the kernel keeps the
+# requests of a kept-alive connection with its virtual host's rule table
+# (kbal_rules, one per virtual host): /x/ is excluded in second.test only,
+# /own/ goes to another balancer in each, a <Location>'s own rule in
+# first.test comes before the server's
+OWN = PROXY_HEAD + """\
+ProxyPreserveHost On
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass /srv/ balancer://c/srv/
+<VirtualHost *>
+ServerName first.test
+<Proxy balancer://one>
+BalancerMember http://127.0.0.1:{b2}
+</Proxy>
+<Location /srv/loc/>
+ProxyPass balancer://one/srv/loc/
+</Location>
+ProxyPass /own/ balancer://one/own/
+ProxyPass / balancer://one/
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+<Proxy balancer://two>
+BalancerMember http://127.0.0.1:{b3}
+</Proxy>
+ProxyPass /x/ !
+ProxyPass /own/ balancer://two/own/
+ProxyPass / balancer://two/
+</VirtualHost>
+"""
+
+# runs of one rule (the kernel takes a connection again at the second
+# request of a run), in one virtual host, then the other
+OWN_STEPS = [(h, p) for h in ("first.test", "second.test", "first.test")
+             for p in ("/own/1", "/own/2", "/own/3", "/own/4", "/x/5", "/x/6", "/x/7",
+                       "/srv/8", "/srv/loc/9", "/srv/loc/10", "/srv/loc/11", "/z12", "/z13",
+                       "/z14")]
+
+
+def own_answers(port):
+    out = []
+    with Conn(port, timeout=T) as c:
+        for host, path in OWN_STEPS:
+            r = c.get(path, headers=[("Host", host)])
+            out.append((host, path, r.status, r.header("X-Backend"),
+                        r.text if r.status == 200 else None))
+    return out
+
+
+def test_kernel_keeps_requests_by_their_virtual_hosts_rules():
+    with Env(conf=OWN, backends=(1, 2, 3)) as env, apache_beside(env) as aport:
+        theirs = own_answers(aport)
+        got = {a[:2]: a[2:4] for a in theirs}
+        eq(got[("first.test", "/x/6")], (200, "WAS2"), "Apache: first.test proxies /x/")
+        eq(got[("second.test", "/x/6")][0], 404, "Apache: second.test excludes /x/")
+        eq(got[("second.test", "/own/2")], (200, "WAS3"), "Apache: second.test's balancer")
+        eq(got[("first.test", "/srv/8")], (200, "WAS1"), "Apache: the server's rule")
+        eq(got[("first.test", "/srv/loc/10")], (200, "WAS2"), "Apache: the <Location>'s first")
+        eq(got[("second.test", "/srv/loc/10")], (200, "WAS1"), "Apache: none in second.test")
+        before = env.stats()
+        for a, k in zip(theirs, own_answers(env.port)):
+            eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+        after = env.stats()
+        # from the third request of each run of one rule on (the second
+        # arms the kernel again): /own/3-4, /x/7, /srv/loc/11, /z14 in
+        # first.test (twice), /own/3-4, /srv/loc/10-11 (the server's
+        # /srv/ there), /z14 in second.test: 15 (15 seen; with one table
+        # for every virtual host, 2)
+        check(after["sk_kept"] - before["sk_kept"] >= 15,
+              "the kernel kept requests in both virtual hosts: %r" % after)
