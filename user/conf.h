@@ -247,6 +247,7 @@ struct kbal_conf_header {
 	uint8_t table;                    /* enum kbal_header_table */
 	uint8_t action;                   /* enum kbal_header_action */
 	int vhost;                        /* its <VirtualHost>, -1: the server's */
+	int location;                     /* its <Location> or <LocationMatch>, -1: none */
 	int line;
 };
 
@@ -334,6 +335,7 @@ struct kbal_conf {
 	unsigned nvhost;
 	struct kbal_conf_vhost vhost[KBAL_CONF_MAX_VHOST];
 	unsigned nheader;
+	int header_locations;             /* a Header or RequestHeader in a <Location> */
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
 	unsigned ncookie_path, ncookie_domain;
 	struct kbal_conf_cookie_map cookie_path[KBAL_CONF_MAX_COOKIE_MAP];
@@ -494,6 +496,10 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
  * struct kbal_authz, which lets loopback clients only) */
 unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
 					size_t len, const struct kbal_authz **authz);
+/* The <Location>s and <LocationMatch>es whose paths take uri's in virtual
+ * host vhost (-1: the server's), one bit each by index */
+uint32_t kbal_conf_match_locations(const struct kbal_conf *conf, int vhost, const char *uri,
+				   size_t len);
 /* Whether a ProxyPass rule proxies some of <Location> i's paths: its own,
  * the one its path matches, or one under it (its access rules then apply
  * to proxied requests, as httpd's) */

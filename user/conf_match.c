@@ -591,6 +591,26 @@ int kbal_conf_location_proxied(const struct kbal_conf *c, unsigned i)
 	return 0;
 }
 
+uint32_t kbal_conf_match_locations(const struct kbal_conf *conf, int vhost, const char *uri,
+				   size_t len)
+{
+	char path[URI_MAX];
+	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	uint32_t mask = 0;
+
+	_Static_assert(KBAL_CONF_MAX_LOCATION <= 32, "a bit per <Location>");
+	for (unsigned i = 0; n >= 0 && i < conf->nlocation; i++) {
+		const struct kbal_conf_location *l = &conf->location[i];
+
+		if (l->vhost != -1 && l->vhost != vhost)
+			continue;
+		if (l->regex ? conf_regex_match(l->path, path, n) > 0 :
+			       conf_alias_match(path, n, l->path))
+			mask |= 1u << i;
+	}
+	return mask;
+}
+
 unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const char *uri,
 				  size_t len)
 {

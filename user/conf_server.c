@@ -547,6 +547,11 @@ static int header_rule(struct conf_parser *p, const char *dir, unsigned table, i
 		      conf_copy(p, h->value, sizeof(h->value), value, "Header value")))
 		return -1;
 	h->vhost = p->vhost;
+	/* in a <Location>: after the server's and the virtual host's rules,
+	 * for the requests it takes (mod_headers' merge of per-directory
+	 * configurations appends them) */
+	h->location = p->ctx == C_LOCATION ? p->loc : -1;
+	c->header_locations |= h->location >= 0;
 	h->line = p->line;
 	c->nheader++;
 	return 0;
@@ -586,8 +591,8 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "KbalProxyProtocol", C_SERVER | C_BALANCER, 1, 1,             kw_proxy_protocol },
 	{ "BalancerPersist",   C_SERVER,              1, 1,             kw_persist },
 	{ "KbalPersistFile",   C_SERVER,              1, 1,             kw_persist },
-	{ "Header",            C_SERVER | C_VHOST,    2, 6,             kw_header },
-	{ "RequestHeader",     C_SERVER | C_VHOST,    2, 5,             kw_request_header },
+	{ "Header",            C_SERVER | C_VHOST | C_LOCATION, 2, 6,   kw_header },
+	{ "RequestHeader",     C_SERVER | C_VHOST | C_LOCATION, 2, 5,   kw_request_header },
 	/* only logging or error pages: nothing about what goes where */
 	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ "ServerTokens",      C_SERVER | C_VHOST,    1, 1,             kw_ignore },

@@ -412,15 +412,31 @@ ssize_t kbal_headers_apply(const struct kbal_conf *conf, unsigned mask,
 	if (parse_lines(&h, head, len, table, &start))
 		return -1;
 	/* httpd runs err_headers_out's rules first, then headers_out's */
-	/* each table's rules: the server's, then the virtual host's (httpd's
+	/* each table's rules: the server's, then the virtual host's, then
+	 * those of the <Location>s the request takes, in httpd's location
+	 * walk (the server's sections, then the virtual host's; httpd's
 	 * merge appends them) */
-	for (unsigned t = 0; t < 3; t++)
+	for (unsigned t = 0; t < 3; t++) {
+		if (!(mask & KBAL_HDR_MASK(order[t])))
+			continue;
 		for (int v = 0; v < (env->vhost >= 0 ? 2 : 1); v++)
-			for (unsigned i = 0; (mask & KBAL_HDR_MASK(order[t])) && i < conf->nheader; i++)
-				if (conf->header[i].table == order[t] &&
+			for (unsigned i = 0; i < conf->nheader; i++)
+				if (conf->header[i].table == order[t] && conf->header[i].location < 0 &&
 				    conf->header[i].vhost == (v ? env->vhost : -1) &&
 				    applies(&conf->header[i], env))
 					apply_rule(&h, &conf->header[i], env);
+		for (int v = 0; env->locs && v < (env->vhost >= 0 ? 2 : 1); v++)
+			for (unsigned l = 0; l < conf->nlocation; l++) {
+				if (!(env->locs & (1u << l)) ||
+				    conf->location[l].vhost != (v ? env->vhost : -1))
+					continue;
+				for (unsigned i = 0; i < conf->nheader; i++)
+					if (conf->header[i].table == order[t] &&
+					    conf->header[i].location == (int)l &&
+					    applies(&conf->header[i], env))
+						apply_rule(&h, &conf->header[i], env);
+			}
+	}
 	if (h.full || put(&o, end, head, start))
 		return -1;
 	/* sent as httpd sends them: err_headers_out, then headers_out */

@@ -45,6 +45,8 @@ struct kbal_hdr_env {
 	size_t request_len;
 	int vhost;                    /* the request's <VirtualHost>, -1: the server's:
 				       * its Header rules after the server's */
+	uint32_t locs;                /* the <Location>s its path takes (bit by index):
+				       * their rules after those */
 };
 
 /* Apply the rules of the tables in mask (1u << enum kbal_header_table)

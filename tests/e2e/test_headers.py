@@ -146,3 +146,65 @@ def test_the_servers_own_answers_as_apache():
                     ("/x", 200, ["a balancer://mycluster"], ["b"])],
            "Apache's answers (the test's expectation)")
         eq(answers(env.port), theirs, "kbal's against Apache's")
+
+
+# Header and RequestHeader inside <Location> and <LocationMatch>: after the
+# server's rules, for the requests whose path the section takes, sections
+# in configuration order (httpd's merge of per-directory configurations)
+LOC = PROXY_HEAD + """\
+LoadModule headers_module modules/mod_headers.so
+<Proxy balancer://mycluster>
+BalancerMember http://127.0.0.1:{b1} route=1
+</Proxy>
+ProxyPass /nope !
+ProxyPass /app/deep/ balancer://mycluster/
+ProxyPass /app/ balancer://mycluster/
+ProxyPass /appx/ balancer://mycluster/
+ProxyPass / balancer://mycluster/
+Header set X-Layer server
+RequestHeader set X-Req server
+<Location /app>
+Header append X-Layer app
+Header always set X-App-Always yes
+RequestHeader append X-Req app
+</Location>
+<LocationMatch "/echo-headers$">
+Header append X-Layer match
+RequestHeader set X-Match yes
+</LocationMatch>
+<Location /app/deep>
+Header set X-Layer deep
+Header unset X-Backend
+</Location>
+<Location /nope>
+Header always set X-Nope here
+</Location>
+"""
+
+
+def test_header_in_location_as_apache():
+    def answers(port):
+        out = []
+        with Conn(port, timeout=T) as c:
+            for path in ("/echo-headers", "/app/echo-headers", "/app/deep/echo-headers",
+                         "/appx/echo-headers", "/app/x", "/nope/y", "/echo-headers"):
+                r = c.get(path)
+                lines = [ln.split(":", 1) for ln in r.text.split("\r\n")[1:] if ":" in ln]
+                got = {n: [v.strip() for k, v in lines if k.strip().lower() == n]
+                       for n in ("x-req", "x-match")} if path.endswith("echo-headers") else {}
+                out.append((path, r.status, r.header_all("X-Layer"), r.header_all("X-App-Always"),
+                            r.header_all("X-Backend"), r.header_all("X-Nope"), got))
+        return out
+
+    with Env(conf=LOC, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        got = {a[0]: a for a in theirs}
+        # the test's reading of Apache's
+        eq(got["/app/echo-headers"][2], ["server, app, match"], "Apache: in order, appended")
+        eq(got["/app/deep/echo-headers"][2:5], (["deep"], ["yes"], []),
+           "Apache: the deeper section's set and unset")
+        eq(got["/app/echo-headers"][6], {"x-req": ["server, app"], "x-match": ["yes"]},
+           "Apache: RequestHeader in sections")
+        eq(got["/appx/echo-headers"][2], ["server, match"], "Apache: /appx is not /app")
+        eq(got["/nope/y"][1:6:4], (404, ["here"]), "Apache: always on its own 404")
+        eq(answers(env.port), theirs, "kbal's against Apache's")
