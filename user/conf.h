@@ -206,6 +206,10 @@ struct kbal_conf_location {
 	unsigned handler;                 /* enum kbal_handler */
 	int line;
 	struct kbal_authz authz;          /* Require, Order/Allow/Deny inside it */
+	/* Redirect [status] URL inside it (mod_alias' per-directory form):
+	 * every request it takes is sent to URL, after the access rules */
+	char redirect[KBAL_CONF_VALUE_LEN];
+	unsigned redirect_status;         /* 0: none */
 };
 
 enum kbal_header_action {           /* mod_headers' actions (headers.h) */
@@ -336,6 +340,7 @@ struct kbal_conf {
 	struct kbal_conf_vhost vhost[KBAL_CONF_MAX_VHOST];
 	unsigned nheader;
 	int header_locations;             /* a Header or RequestHeader in a <Location> */
+	int location_redirects;           /* a Redirect in a <Location> */
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
 	unsigned ncookie_path, ncookie_domain;
 	struct kbal_conf_cookie_map cookie_path[KBAL_CONF_MAX_COOKIE_MAP];
@@ -496,6 +501,10 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
  * struct kbal_authz, which lets loopback clients only) */
 unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
 					size_t len, const struct kbal_authz **authz);
+/* The Redirect of the last <Location> taking uri's path in vhost that has
+ * one (httpd's merge): its status, its URL in *url; 0 for none */
+unsigned kbal_conf_location_redirect(const struct kbal_conf *conf, int vhost, const char *uri,
+				     size_t len, const char **url);
 /* The <Location>s and <LocationMatch>es whose paths take uri's in virtual
  * host vhost (-1: the server's), one bit each by index */
 uint32_t kbal_conf_match_locations(const struct kbal_conf *conf, int vhost, const char *uri,

@@ -36,6 +36,37 @@ static int is_url(const char *s)
 	return p != s && *p == ':';
 }
 
+/*
+ * Redirect inside a <Location> (mod_alias' add_redirect_internal() with a
+ * section path): [status] URL, every request the section takes sent to
+ * URL (relative: made absolute with the server's name; the request's
+ * query appended where URL has none), after the access rules, on proxied
+ * paths too (httpd's fixups). URL is an ap_expr string there: kbal takes
+ * one without %{...}. The path form inside a section is not taken.
+ */
+static int location_redirect(struct conf_parser *p, const char *dir, unsigned status, int regex,
+			     int grok, const char *arg1, const char *arg2, const char *arg3)
+{
+	struct kbal_conf_location *l = &p->conf->location[p->loc];
+	const char *url = grok > 0 && arg2 && !arg3 ? arg2 : !grok && !arg2 ? arg1 : NULL;
+
+	if (regex || !url)
+		return perr(p, "%s inside <Location> is supported by kbal as Redirect [status] "
+			    "URL (the section's own paths) only", dir);
+	if (strstr(url, "%{"))
+		return perr(p, "%s %s: expressions are not supported by kbal", dir, url);
+	if (!is_url(url) && url[0] != '/')
+		return perr(p, "%s: Redirect to non-URL", dir);
+	if (!status_known(status) || status < 300 || status > 399)
+		return perr(p, "%s: status %u is not supported by kbal here (301, 302, 303, 307, "
+			    "308)", dir, status);
+	if (conf_copy(p, l->redirect, sizeof(l->redirect), url, dir))
+		return -1;
+	l->redirect_status = status;
+	p->conf->location_redirects = 1;
+	return 0;
+}
+
 static int add_redirect(struct conf_parser *p, const char *dir, unsigned status, int regex,
 			int argc, char **argv)
 {
@@ -68,6 +99,8 @@ static int add_redirect(struct conf_parser *p, const char *dir, unsigned status,
 	}
 	if (arg3 && !grok)
 		return perr(p, "%s: invalid first argument (of three)", dir);
+	if (p->ctx == C_LOCATION)
+		return location_redirect(p, dir, status, regex, grok, arg1, arg2, arg3);
 	fake = arg2;
 	url = arg3;
 	if (!arg3 && !grok) {
@@ -174,7 +207,7 @@ static int kw_error_document(struct conf_parser *p, UNUSED int argc, char **argv
 }
 
 const struct conf_keyword conf_kw_alias[] = {
-	{ "Redirect",          C_SERVER | C_VHOST,    1, 3,             kw_redirect },
+	{ "Redirect",          C_SERVER | C_VHOST | C_LOCATION, 1, 3,   kw_redirect },
 	{ "RedirectMatch",     C_SERVER | C_VHOST,    1, 3,             kw_redirect_match },
 	{ "RedirectPermanent", C_SERVER | C_VHOST,    2, 2,             kw_redirect_permanent },
 	{ "RedirectTemp",      C_SERVER | C_VHOST,    2, 2,             kw_redirect_temp },

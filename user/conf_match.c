@@ -591,6 +591,23 @@ int kbal_conf_location_proxied(const struct kbal_conf *c, unsigned i)
 	return 0;
 }
 
+unsigned kbal_conf_location_redirect(const struct kbal_conf *conf, int vhost, const char *uri,
+				     size_t len, const char **url)
+{
+	uint32_t locs = kbal_conf_match_locations(conf, vhost, uri, len);
+	unsigned status = 0;
+
+	/* the server's sections, then the virtual host's: the last one wins */
+	for (int pass = 0; locs && pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; i < conf->nlocation; i++)
+			if ((locs & (1u << i)) && conf->location[i].vhost == (pass ? vhost : -1) &&
+			    conf->location[i].redirect_status) {
+				status = conf->location[i].redirect_status;
+				*url = conf->location[i].redirect;
+			}
+	return status;
+}
+
 uint32_t kbal_conf_match_locations(const struct kbal_conf *conf, int vhost, const char *uri,
 				   size_t len)
 {

@@ -124,9 +124,14 @@ int decide_init(struct kbal_daemon *d)
 {
 	const struct kbal_conf *conf = d->conf;
 	const struct kbal_http_limits *lim = &conf->limits;
-	int regex = 0, inexact = 0;
+	int regex = 0, inexact = 0, redirect = 0;
 
 	memset(&d->decide, 0, sizeof(d->decide));
+	/* a <Location>'s Redirect on a proxied path catches requests of a
+	 * ProxyPass rule the kernel would keep: kbald decides every request */
+	for (unsigned i = 0; i < conf->nlocation; i++)
+		redirect |= conf->location[i].redirect_status &&
+			    kbal_conf_location_proxied(conf, i);
 	/* one table per virtual host: the kernel keeps a request only with
 	 * its connection's Host, so in the connection's virtual host, whose
 	 * table kbald names when it arms the socket (kbal_sk_http.rules) */
@@ -143,6 +148,8 @@ int decide_init(struct kbal_daemon *d)
 		__u32 key = t;
 
 		rules_table(&r, conf, t - 1);
+		if (redirect)
+			r.exact = 0;
 		d->decide.exact[t] = r.exact;
 		inexact |= !r.exact;
 		if (bpf_map_update_elem(d->maps.rules_fd, &key, &r, BPF_ANY))
@@ -155,7 +162,10 @@ int decide_init(struct kbal_daemon *d)
 			d->decide.access = 1;
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
-	if (regex)
+	if (redirect)
+		log_info("a Redirect inside a <Location> on a proxied path: kbald decides every "
+			 "request");
+	else if (regex)
 		log_info("ProxyPassMatch rules, which the kernel does not compare: kbald "
 			 "decides every request%s", conf->nvhost ? " where they apply (the server, "
 			 "or a <VirtualHost> with them)" : "");

@@ -318,24 +318,15 @@ static void upgrade_plan(struct kbal_daemon *d, struct kbal_conn *c)
 /* mod_alias's Redirect for a path no rule proxies: 1 when it answered.
  * A target without a scheme gets this server's, as ap_construct_url()
  * builds it (heads_self_url()). */
-static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char *url, size_t len)
+/* a redirection to target (relative: made absolute with the server's
+ * name, as httpd's ap_construct_url()) */
+static void exch_redirect_to(struct kbal_daemon *d, struct kbal_conn *c, unsigned st,
+			     const char *target)
 {
-	struct kbal_first *f = c->f;
-	char target[BUF_SIZE], location[BUF_SIZE + 300];
-	int st = kbal_conf_match_redirect(d->conf, f->vhost, url, len, target, sizeof(target));
+	char location[BUF_SIZE + 300];
 	char *page;
 	ssize_t n;
 
-	if (!st)
-		return 0;
-	if (st < 0) {
-		exch_error(d, c, 500);
-		return 1;
-	}
-	if (st < 300 || st > 399) {
-		exch_error_keep(d, c, (unsigned)st, NULL);
-		return 1;
-	}
 	if (target[0] == '/') {
 		char self[300];
 
@@ -355,6 +346,45 @@ static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char 
 	} else {
 		exch_reply(d, c, page, (size_t)n, 1);
 	}
+}
+
+static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char *url, size_t len)
+{
+	struct kbal_first *f = c->f;
+	char target[BUF_SIZE];
+	int st = kbal_conf_match_redirect(d->conf, f->vhost, url, len, target, sizeof(target));
+
+	if (!st)
+		return 0;
+	if (st < 0)
+		exch_error(d, c, 500);
+	else if (st < 300 || st > 399)
+		exch_error_keep(d, c, (unsigned)st, NULL);
+	else
+		exch_redirect_to(d, c, (unsigned)st, target);
+	return 1;
+}
+
+int exch_location_redirect(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	const char *url = f->buf[UP] + rq->url.off, *q, *target;
+	char t[BUF_SIZE];
+	unsigned st;
+
+	if (!d->conf->location_redirects)
+		return 0;
+	st = kbal_conf_location_redirect(d->conf, f->vhost, url, rq->url.len, &target);
+	if (!st)
+		return 0;
+	/* the request's query, where the target has none of its own */
+	q = memchr(url, '?', rq->url.len);
+	if (q && !strchr(target, '?'))
+		snprintf(t, sizeof(t), "%s%.*s", target, (int)(url + rq->url.len - q), q);
+	else
+		snprintf(t, sizeof(t), "%s", target);
+	exch_redirect_to(d, c, st, t);
 	return 1;
 }
 
@@ -408,7 +438,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			return;
 		f->handler = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
 							    &authz);
-		if (!f->handler)
+		if (!f->handler && !exch_location_redirect(d, c))
 			exch_error_keep(d, c, 404, NULL);
 		else
 			local_answer(d, c, authz, local.sin_addr.s_addr);
@@ -447,6 +477,9 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	int last_balancer, pass = f->pass;
+
+	if (exch_location_redirect(d, c))
+		return;   /* httpd's fixups, before mod_proxy's handler */
 
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */

@@ -182,6 +182,8 @@ static void metrics_request(struct kbal_daemon *d, struct kbal_conn *c)
 /* what kbald answers itself, once its access rules let the client in */
 static void local_request(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	if (exch_location_redirect(d, c))
+		return;
 	if (c->f->handler == KBAL_HANDLER_METRICS)
 		metrics_request(d, c);
 	else

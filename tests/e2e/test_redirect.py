@@ -132,3 +132,69 @@ def test_canonical_name_as_apache():
                     ("/m/redirect", 302, "http://canon.test/m//landing")],
            "Apache's (the test's expectation)")
         eq(answers(env.port), theirs, "kbal's against Apache's")
+
+
+# Redirect [status] URL inside <Location> and <LocationMatch> (mod_alias'
+# per-directory form, httpd's fixups): every request the section takes,
+# proxied paths too, before the member; a relative URL made absolute, the
+# query appended where the URL has none; the last section wins
+IN_LOC = PROXY_HEAD + """\
+LoadModule alias_module modules/mod_alias.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass /nope !
+ProxyPass / balancer://c/
+<Location /moved>
+Redirect permanent http://new.test/place
+</Location>
+<Location /moved/back>
+Redirect 308 http://back.test/
+</Location>
+<Location /rel>
+Redirect /elsewhere
+</Location>
+<Location /q>
+Redirect 307 http://q.test/?fixed=1
+</Location>
+<Location /nope/old>
+Redirect seeother http://other.test/
+</Location>
+<LocationMatch "\\.php$">
+Redirect http://php.test/
+</LocationMatch>
+"""
+
+IN_LOC_PATHS = ["/moved", "/moved/x?a=1", "/movedx", "/moved/back/y", "/rel/a?b=2", "/q/z?y=3",
+                "/nope/old/1", "/nope/new", "/a.php", "/a.php5", "/x", "/moved"]
+
+
+def test_redirect_in_location_as_apache():
+    def answers(port):
+        out = []
+        with Conn(port, timeout=T) as c:
+            for p in IN_LOC_PATHS:
+                r = c.get(p)
+                out.append((p, r.status, (r.header("Location") or "").replace(str(port), "PORT"),
+                            r.header("X-Backend")))
+                if (r.header("Connection") or "").lower() == "close":
+                    c.close()
+                    c = Conn(port, timeout=T)
+        return out
+
+    with Env(conf=IN_LOC, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        got = {p: (s, l) for p, s, l, _ in theirs}
+        # the test's reading of Apache's
+        eq(got["/moved/x?a=1"], (301, "http://new.test/place?a=1"), "Apache: the query appended")
+        eq(got["/moved/back/y"], (308, "http://back.test/"), "Apache: the later section")
+        eq(got["/rel/a?b=2"], (302, "http://127.0.0.1:PORT/elsewhere?b=2"), "Apache: relative")
+        eq(got["/q/z?y=3"], (307, "http://q.test/?fixed=1"), "Apache: the URL's own query")
+        eq(got["/nope/new"][0], 404, "Apache: not proxied, no section")
+        eq(got["/x"][0], 200, "Apache: proxied")
+        before = len(env.backend_log(1))
+        for a, k in zip(theirs, answers(env.port)):
+            eq(k, a, "kbal's answer to GET %s against Apache's" % a[0])
+        seen = [l.split()[1] for l in env.backend_log(1)[before:]]
+        eq(seen, [p for p, s, _, _ in theirs if s == 200], "what reached the member")
+        eq(env.stats()["sk_kept"], 0, "requests the kernel kept (kbald decides each)")
