@@ -13,6 +13,7 @@ protocol timers (the healthcheck's interval, 0.5 s; the BGP hold time, 3 s),
 with margins for a loaded machine, never a rate."""
 
 import collections
+import json
 import time
 
 from cluster import Cluster
@@ -65,6 +66,13 @@ def test_flows_spread_over_the_hosts():
     """Both kinds of routes spread new flows over the three hosts, and
     every member connection leaves from its kbal host's own address."""
     with Cluster() as cl:
+        # what each view is: BIRD's own route, three next hops and no
+        # next-hop object (BIRD 2 installs none); main's, the group
+        plain = json.loads(cl.sh("router", "ip", "-j", "route", "show", "table", "100"))
+        eq([(r["dst"], len(r.get("nexthops", [])), "nhid" in r) for r in plain],
+           [("10.99.0.1", 3, False)], "BIRD's route in table 100")
+        main = json.loads(cl.sh("router", "ip", "-j", "route", "show", "exact", "10.99.0.1/32"))
+        eq([r.get("nhid") for r in main], [100], "the main table's route: the group")
         for kind in ("resilient", "plain"):
             count = new_flows(cl, kind, N)
             print("  %s: %d flows by host %s" % (kind, N, dict(sorted(count.items()))))
