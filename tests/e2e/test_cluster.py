@@ -19,7 +19,7 @@ import time
 from cluster import Cluster
 from kbaltest import check, eq
 
-N = 60          # connections per measure: ~20 a host, P(a host gets < 8) ~ 1e-4
+N = 60          # connections per measure: ~20 a host; P(a host gets < 5) ~ 1e-5
 
 
 def ask_all(cl, conns):
@@ -78,7 +78,7 @@ def test_flows_spread_over_the_hosts():
             print("  %s: %d flows by host %s" % (kind, N, dict(sorted(count.items()))))
             eq(sorted(count), [1, 2, 3], "%s: the hosts new flows landed on" % kind)
             for h in (1, 2, 3):
-                check(count[h] >= 8, "%s: host %d got %d of %d flows" % (kind, h, count[h], N))
+                check(count[h] >= 5, "%s: host %d got %d of %d flows" % (kind, h, count[h], N))
 
 
 def test_sticky_cookie_honoured_on_every_host():
@@ -132,7 +132,7 @@ def test_drain_withdraws_the_route():
             dt = time.monotonic() - t0
             print("  drain: route withdrawn %.2f s after kbalctl host drain (healthcheck "
                   "interval %.1f s)" % (dt, cl.interval))
-            check(dt < cl.interval + 2.5, "withdrawal took %.2f s" % dt)
+            check(dt < cl.interval + 4, "withdrawal took %.2f s" % dt)
             rc, out = cl.kbalctl(1, "host", "check", check_rc=False)
             check(rc != 0 and "draining" in out, "host check while draining: %d %r" % (rc, out))
             check("host draining since" in cl.kbalctl(1, "host", "status")[1], "host status")
@@ -188,7 +188,7 @@ def test_host_killed_withdrawn_within_hold_time():
             cl.wait_hops([2, 3], cl.hold + 10, "after host 1 vanished")
             dt = time.monotonic() - t0
             print("  host killed: route withdrawn after %.2f s (hold time %d s)" % (dt, cl.hold))
-            check(dt < cl.hold + 2, "withdrawal took %.2f s, hold time %d s" % (dt, cl.hold))
+            check(dt < cl.hold + 3, "withdrawal took %.2f s, hold time %d s" % (dt, cl.hold))
             check(dt > cl.hold - 1.5, "withdrawn after %.2f s: something told the router" % dt)
             res = conns[:N]
             hosts, _ = ask_all(cl, res)
