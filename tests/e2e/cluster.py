@@ -333,8 +333,9 @@ class Cluster:
                 return []
             hops = [objs.get(g["id"], {}).get("gateway") for g in objs[GROUP]["group"]]
         else:
+            # the table exists from BIRD's first route on: none yet, []
             out = json.loads(self.sh("router", "ip", "-j", "route", "show", "table", TABLE_PLAIN,
-                                     "exact", VIP + "/32") or "[]")
+                                     "exact", VIP + "/32", check_rc=False) or "[]")
             hops = [nh.get("gateway") for r in out for nh in r.get("nexthops", [r])]
         return sorted(int(g.split(".")[2]) for g in hops if g)
 
