@@ -1,7 +1,8 @@
 # kbal - one non-recursive Makefile.
 #   bpf/x.bpf.c -> build/x.bpf.o -> build/x.skel.h -> build/user/*.o -> build/kbald
 # `make` builds; `make test` (SANITIZE=1: with ASan and UBSan), `make fuzz`,
-# `make demo`, `make bench` as in the README.
+# `make demo`, `make bench` as in the README; `make test-cluster`: the
+# cluster tests alone (docs/scale-out.md; `make test` runs them too).
 # Missing Debian packages are installed first (tools/deps.sh, as root).
 
 .DELETE_ON_ERROR:
@@ -95,7 +96,7 @@ FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 FUZZ_OBJS  := $(patsubst user/%.c,$(FUZZ_BUILD)/user/%.o,$(LIB_SRCS)) \
 	$(patsubst %,$(FUZZ_BUILD)/llhttp/%.o,llhttp api http) $(FUZZ_BUILD)/fuzz/fuzz_common.o
 
-.PHONY: all deps test unit e2e demo bench vmlinux clean fuzz fuzz-build install uninstall man deb
+.PHONY: all deps test test-cluster unit e2e demo bench vmlinux clean fuzz fuzz-build install uninstall man deb
 all: $(BUILD)/kbald $(BUILD)/kbalctl $(TOOLS) $(BUILD)/unit-tests $(BUILD)/bpf-tests
 
 deps: $(DEPS_STAMP)
@@ -231,6 +232,12 @@ unit: $(BUILD)/unit-tests
 
 test: all $(FUZZ_BINS) $(MAN_PAGES) $(BUILD)/kbal.service $(BUILD)/kbal.logrotate
 	$(Q)KBAL_BUILD=$(BUILD) tests/run
+
+# three kbal hosts behind a BIRD router, ExaBGP announcing (about 30 s);
+# the e2e runner's own count line
+test-cluster: all
+	$(Q)KBAL_E2E_BUILD=$(CURDIR)/$(BUILD) /usr/bin/python3 tests/e2e/run.py --timeout 120 \
+		test_host test_cluster
 
 demo: all
 	$(Q)tools/demo.sh

@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 16
+#define KBAL_LAYOUT_VERSION 17
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -101,8 +101,24 @@ struct kbal_meta {
 			      * restart in place) */
 	__u32 restarts;      /* restarts in place that took over */
 	__u32 refused;       /* restarts refused (the configuration did not load) */
+	__u64 beat_ns;       /* CLOCK_MONOTONIC of kbald's last loop turn (one a
+			      * second at least): a stopped or wedged kbald is
+			      * told from a live one (kbalctl host check) */
+	__u32 host_state;    /* enum kbal_host_state: written by kbalctl host,
+			      * kept across a restart in place, read by the
+			      * health check that drives the BGP announcement */
+	__u32 pad;
+	__u64 host_since_ns; /* CLOCK_REALTIME of the last host_state change */
 };
-_Static_assert(sizeof(struct kbal_meta) == 32, "ABI kbal_meta");
+_Static_assert(sizeof(struct kbal_meta) == 56, "ABI kbal_meta");
+
+/* The host's part in a cluster of kbal hosts behind one address
+ * (docs/scale-out.md): only an active host's health check passes, so only
+ * it announces the service address to the router. */
+enum kbal_host_state {
+	KBAL_HOST_ACTIVE   = 0,
+	KBAL_HOST_DRAINING = 1,   /* announcement withdrawn: no new flows */
+};
 
 /* kbal_balancers[i], i < meta.nbalancers. Written at start-up. */
 struct kbal_balancer {

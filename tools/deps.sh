@@ -6,7 +6,7 @@ PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 node-llhttp
 make gcc pkg-config curl python3 util-linux ethtool libaprutil1-dev apache2-utils
 chromium chromium-driver python3-selenium apache2 libclang-rt-14-dev libsystemd-dev
 scdoc prometheus man-db logrotate nginx-light dpkg-dev debhelper fakeroot lintian
-libpcre2-dev libcap-dev"
+libpcre2-dev libcap-dev bird2 exabgp"
 # libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes (make fuzz),
 # only recommended by Debian's clang-14, which --no-install-recommends skips;
 # libsystemd-dev: sd_notify(); scdoc: the man pages; prometheus: promtool,
@@ -14,7 +14,10 @@ libpcre2-dev libcap-dev"
 # logrotate checks the installed snippet; nginx-light is a member that
 # reads the PROXY protocol (tests/e2e/test_proxy_protocol.py); dpkg-dev,
 # debhelper, fakeroot and lintian build and check the Debian package;
-# libcap-dev: User's capabilities (user/privs.c)
+# libcap-dev: User's capabilities (user/privs.c); bird2 and exabgp: the
+# cluster tests' router (BGP into the kernel's ECMP routes) and each kbal
+# host's announcement with its healthcheck (tests/e2e/test_cluster.py,
+# docs/scale-out.md); neither's service is started
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

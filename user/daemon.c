@@ -225,6 +225,9 @@ int kbal_daemon_run(struct kbal_daemon *d)
 
 		if (err)
 			return err;
+		/* the health check's sign of life: a stopped or wedged kbald
+		 * stops the host's BGP announcement (kbalctl host check) */
+		__atomic_store_n(&d->maps.meta->beat_ns, d->loop.now, __ATOMIC_RELAXED);
 		conn_run_ready(d);
 		conn_run_timers(d);
 		kbal_hcheck_tick(d);

@@ -11,6 +11,7 @@
  *   kbalctl [--pin-dir DIR] reset [BALANCER [MEMBER]]
  *   kbalctl [--pin-dir DIR] add BALANCER URL
  *   kbalctl [--pin-dir DIR] restart
+ *   kbalctl [--pin-dir DIR] host drain|activate|status|check
  */
 #include <errno.h>
 #include <getopt.h>
@@ -345,6 +346,87 @@ static int cmd_reopen(struct kbal_maps *m, char **argv __attribute__((unused)))
 	return 0;
 }
 
+/* kbald's last loop turn older than this: wedged or stopped (SIGSTOP);
+ * its loop turns once a second when idle */
+#define HOST_BEAT_STALE_NS (3 * 1000000000ull)
+
+static unsigned long long clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* kbald of the pins is there and its loop turns: NULL, or what is wrong.
+ * Pins a SIGKILLed kbald left stay readable, hence the pid and the beat. */
+static const char *host_alive(const struct kbal_maps *m)
+{
+	unsigned pid = __atomic_load_n(&m->meta->pid, __ATOMIC_RELAXED);
+	unsigned long long beat = __atomic_load_n(&m->meta->beat_ns, __ATOMIC_RELAXED);
+
+	/* EPERM: alive, another user's (a health check need not be root) */
+	if (!pid || (kill((pid_t)pid, 0) && errno == ESRCH))
+		return "kbald is gone (its pins are left over)";
+	if (clock_ns(CLOCK_MONOTONIC) - beat > HOST_BEAT_STALE_NS)
+		return "kbald's loop has not turned for 3 s (stopped or wedged)";
+	return NULL;
+}
+
+/*
+ * host drain|activate|status|check: the host's state in a cluster of
+ * kbal hosts behind one address (docs/scale-out.md). kbald serves alike
+ * in both states; the state is what the health check reads, and the
+ * health check (ExaBGP's healthcheck running `kbalctl host check`) is
+ * what announces the service address to the router or withdraws it.
+ */
+static int cmd_host(struct kbal_maps *m, char **argv)
+{
+	static const char *const names[] = { "active", "draining" };
+	volatile struct kbal_meta *meta = m->meta;
+	const char *what = argv[0], *dead;
+	unsigned st = meta->host_state;
+	char since[64] = "";
+
+	if (!strcmp(what, "drain") || !strcmp(what, "activate")) {
+		unsigned want = what[0] == 'd' ? KBAL_HOST_DRAINING : KBAL_HOST_ACTIVE;
+
+		if (st != want) {
+			meta->host_since_ns = clock_ns(CLOCK_REALTIME);
+			__atomic_store_n(&meta->host_state, want, __ATOMIC_RELEASE);
+		}
+		printf("host %s%s\n", names[want], st == want ? " (already)" : "");
+		return 0;
+	}
+	dead = host_alive(m);
+	if (!strcmp(what, "check")) {
+		/* the exit status is the answer; the line is for a person */
+		if (dead) {
+			printf("down: %s\n", dead);
+			return 1;
+		}
+		if (st != KBAL_HOST_ACTIVE) {
+			printf("down: host %s\n", st < 2 ? names[st] : "in an unknown state");
+			return 1;
+		}
+		printf("up: kbald (pid %u) active\n", meta->pid);
+		return 0;
+	}
+	if (strcmp(what, "status")) {
+		fprintf(stderr, "kbalctl: host drain|activate|status|check, not '%s'\n", what);
+		return 2;
+	}
+	if (meta->host_since_ns) {
+		time_t t = (time_t)(meta->host_since_ns / 1000000000ull);
+		struct tm tm;
+
+		strftime(since, sizeof(since), " since %Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	}
+	printf("host %s%s\nkbald pid %u: %s\n", st < 2 ? names[st] : "unknown", since,
+	       meta->pid, dead ? dead : "running");
+	return 0;
+}
+
 /* a command: its name, its arguments, what it does; usage() is made
  * from this table, and a new command is one entry */
 static const struct command {
@@ -369,6 +451,10 @@ static const struct command {
 	  "           balancer's growth=, disabled (as the manager's Add New Worker)", cmd_add },
 	{ "restart", 0, 0, "", "restart kbald in place, keeping the connections", cmd_restart },
 	{ "reopen",  0, 0, "", "kbald opens its log files again (after logrotate)", cmd_reopen },
+	{ "host",    1, 1, "drain|activate|status|check",
+	  "this host's part in a cluster behind one address (docs/scale-out.md):\n"
+	  "           drain: its health check fails, the router's route goes; activate:\n"
+	  "           back; check: exit 0 if kbald runs and the host is active", cmd_host },
 };
 
 static void usage(FILE *out)

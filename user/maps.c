@@ -219,6 +219,8 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 	m->meta->layout = KBAL_LAYOUT_VERSION;
 	m->meta->pid = getpid();
 	m->meta->started_ns = now.tv_sec * 1000000000ull + now.tv_nsec;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	m->meta->beat_ns = now.tv_sec * 1000000000ull + now.tv_nsec;
 	return 0;
 fail:
 	kbal_maps_close(m);

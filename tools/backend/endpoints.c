@@ -11,6 +11,8 @@
  *                        are the member's (ProxyPassReverseCookie*)
  *   /proxy-client        "proxy=IP:PORT\n": the client the connection's PROXY
  *                        header named ("proxy=none" without --proxy-protocol)
+ *   /peer                "peer=IP:PORT\n": the connection's own peer (which
+ *                        kbal host of a cluster connected, from its address)
  *   /fault-*             faults.c
  *   anything else        "backend=NAME path=URL\n"
  * /close adds "Connection: close"; /then-close closes the connection after
@@ -20,6 +22,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "backend.h"
 
@@ -131,6 +135,8 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 		c->kind = KB_COOKIES;
 	} else if (ieq(url, c->url_len, "/proxy-client")) {
 		c->kind = KB_PROXY_CLIENT;
+	} else if (ieq(url, c->url_len, "/peer")) {
+		c->kind = KB_PEER;
 	} else {
 		int kind = fault_kind(url, c->url_len);
 
@@ -187,6 +193,20 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 	case KB_PROXY_CLIENT: {
 		int n = snprintf(line, sizeof(line), "proxy=%s\n", c->pp);
 
+		resp_head(s, c, keep_alive, "200 OK", "text/plain", n);
+		if (!c->is_head)
+			out_put(c, line, n);
+		break;
+	}
+	case KB_PEER: {
+		struct sockaddr_in sa = { 0 };
+		socklen_t len = sizeof(sa);
+		char ip[INET_ADDRSTRLEN] = "?";
+		int n;
+
+		if (!getpeername(c->fd, (struct sockaddr *)&sa, &len) && sa.sin_family == AF_INET)
+			inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
+		n = snprintf(line, sizeof(line), "peer=%s:%u\n", ip, ntohs(sa.sin_port));
 		resp_head(s, c, keep_alive, "200 OK", "text/plain", n);
 		if (!c->is_head)
 			out_put(c, line, n);

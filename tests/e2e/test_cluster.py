@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Three kbal hosts behind one address (docs/scale-out.md, tests/e2e/cluster.py):
+a router running BIRD learns the service address over BGP from ExaBGP on
+each host, whose healthcheck runs `kbalctl host check`, and spreads flows
+over the hosts by ECMP, resilient (a next-hop group kbal-nhsync keeps) for
+100.64.1.0/24's flows, BIRD's own multipath route for 100.64.2.0/24's.
+Every host has the same configuration (Apache's example), so route.N is the
+same member everywhere. `make test-cluster` runs these alone.
+
+Each test builds its own cluster and stops every process by PID and deletes
+every namespace on any exit (Cluster's with block). Bounds are in seconds of
+protocol timers (the healthcheck's interval, 0.5 s; the BGP hold time, 3 s),
+with margins for a loaded machine, never a rate."""
+
+import collections
+import json
+import time
+
+from cluster import Cluster
+from kbaltest import check, eq
+
+N = 60          # connections per measure: ~20 a host; P(a host gets < 5) ~ 1e-5
+
+
+def ask_all(cl, conns):
+    """One GET /peer on each (conn, host) pair: ([hosts answering], broken):
+    a connection whose request gets no answer (reset, closed, 3 s of
+    silence) is broken."""
+    hosts, broken = [], 0
+    for c, _ in conns:
+        try:
+            c.settimeout(3)
+            hosts.append(cl.ask(c)[0])
+        except Exception:     # noqa: BLE001 - reset, EOF, timeout: all "broken"
+            broken += 1
+            hosts.append(None)
+    return hosts, broken
+
+
+def open_conns(cl, kind, n, start=0):
+    """n keep-alive connections from the client's kind of addresses, each
+    asked once: [(Conn, host it landed on)]."""
+    out = []
+    srcs = cl.sources(kind)
+    for k in range(n):
+        c = cl.connect(srcs[(start + k) % len(srcs)])
+        out.append((c, cl.ask(c)[0]))
+    return out
+
+
+def close_all(conns):
+    for c, _ in conns:
+        c.close()
+
+
+def new_flows(cl, kind, n):
+    """Hosts that n new connections land on (one request each)."""
+    count = collections.Counter()
+    for c, host in open_conns(cl, kind, n, start=7):
+        count[host] += 1
+        c.close()
+    return count
+
+
+def test_flows_spread_over_the_hosts():
+    """Both kinds of routes spread new flows over the three hosts, and
+    every member connection leaves from its kbal host's own address."""
+    with Cluster() as cl:
+        # what each view is: BIRD's own route, three next hops and no
+        # next-hop object (BIRD 2 installs none); main's, the group
+        plain = json.loads(cl.sh("router", "ip", "-j", "route", "show", "table", "100"))
+        eq([(r["dst"], len(r.get("nexthops", [])), "nhid" in r) for r in plain],
+           [("10.99.0.1", 3, False)], "BIRD's route in table 100")
+        main = json.loads(cl.sh("router", "ip", "-j", "route", "show", "exact", "10.99.0.1/32"))
+        eq([r.get("nhid") for r in main], [100], "the main table's route: the group")
+        for kind in ("resilient", "plain"):
+            count = new_flows(cl, kind, N)
+            print("  %s: %d flows by host %s" % (kind, N, dict(sorted(count.items()))))
+            eq(sorted(count), [1, 2, 3], "%s: the hosts new flows landed on" % kind)
+            for h in (1, 2, 3):
+                check(count[h] >= 5, "%s: host %d got %d of %d flows" % (kind, h, count[h], N))
+
+
+def test_sticky_cookie_honoured_on_every_host():
+    """ROUTEID=route.N picks member N whichever host a connection lands
+    on; the cookie one host sets is honoured by the others."""
+    with Cluster() as cl:
+        seen = collections.defaultdict(set)     # route -> hosts that honoured it
+        srcs = cl.sources("resilient")
+        for k in range(N):
+            route = 1 + k % 2
+            with cl.connect(srcs[k % len(srcs)]) as c:
+                host, member, _ = cl.ask(c, cookie="ROUTEID=route.%d" % route)
+                eq(member, route, "member for ROUTEID=route.%d on host %d" % (route, host))
+                seen[route].add(host)
+        for route in (1, 2):
+            eq(sorted(seen[route]), [1, 2, 3], "hosts that served ROUTEID=route.%d" % route)
+        # a cookie set by one host, carried to the others
+        with cl.connect(srcs[0]) as c:
+            first, member, r = cl.ask(c)
+            cookie = r.header("Set-Cookie")
+            check(cookie and cookie.startswith("ROUTEID=route.%d" % member),
+                  "first answer's Set-Cookie: %r" % cookie)
+        other = set()
+        for k in range(N):
+            with cl.connect(srcs[k % len(srcs)]) as c:
+                host, m, r = cl.ask(c, cookie=cookie.split(";")[0])
+                eq(m, member, "member for the cookie host %d set, on host %d" % (first, host))
+                check(r.header("Set-Cookie") is None, "host %d set the cookie again" % host)
+                if host != first:
+                    other.add(host)
+            if len(other) == 2:
+                break
+        eq(len(other), 2, "the other hosts that honoured host %d's cookie" % first)
+
+
+def test_drain_withdraws_the_route():
+    """kbalctl host drain: the health check fails, ExaBGP withdraws, the
+    router's route leaves the host within the healthcheck's interval plus
+    margins; new flows go to the other two; flows established on them do
+    not move (resilient). Flows established on the drained host reach
+    another host and are reset there: the second chance is not built
+    (docs/scale-out.md). kbalctl host activate brings it back."""
+    with Cluster() as cl:
+        conns = open_conns(cl, "resilient", N)
+        on = collections.Counter(h for _, h in conns)
+        check(on[1] > 0, "no connection landed on host 1: %s" % dict(on))
+        try:
+            t0 = time.monotonic()
+            cl.kbalctl(1, "host", "drain")
+            dt = cl.wait_hops([2, 3], 10, "after kbalctl host drain on host 1")
+            dt = time.monotonic() - t0
+            print("  drain: route withdrawn %.2f s after kbalctl host drain (healthcheck "
+                  "interval %.1f s)" % (dt, cl.interval))
+            check(dt < cl.interval + 4, "withdrawal took %.2f s" % dt)
+            rc, out = cl.kbalctl(1, "host", "check", check_rc=False)
+            check(rc != 0 and "draining" in out, "host check while draining: %d %r" % (rc, out))
+            check("host draining since" in cl.kbalctl(1, "host", "status")[1], "host status")
+
+            count = new_flows(cl, "resilient", N)
+            print("  drain: %d new flows by host %s" % (N, dict(sorted(count.items()))))
+            eq(count[1], 0, "new flows on the drained host")
+            hosts, _ = ask_all(cl, conns)
+            stay = [(h, now) for (c, h), now in zip(conns, hosts) if h != 1]
+            eq([now for h, now in stay], [h for h, now in stay],
+               "flows on hosts 2 and 3 after host 1's withdrawal (None: broken)")
+            ended = sum(1 for (c, h), now in zip(conns, hosts) if h == 1 and now is None)
+            print("  drain: %d of %d flows established on host 1 ended (no second chance "
+                  "yet)" % (ended, on[1]))
+            eq(ended, on[1], "flows of the drained host that reached another host and ended")
+        finally:
+            close_all(conns)
+        t0 = time.monotonic()
+        cl.kbalctl(1, "host", "activate")
+        cl.wait_hops([1, 2, 3], 10, "after kbalctl host activate on host 1")
+        print("  activate: route back after %.2f s" % (time.monotonic() - t0))
+        eq(cl.kbalctl(1, "host", "check")[0], 0, "host check once active")
+        check(new_flows(cl, "plain", N)[1] > 0, "new flows reach host 1 again")
+
+
+def test_kbald_gone_withdrawn_by_health_check():
+    """kbald killed (SIGKILL: its pins stay): `kbalctl host check` fails
+    on the dead pid, and the route goes within the healthcheck's interval,
+    well inside the BGP hold time, with ExaBGP's session still up."""
+    with Cluster() as cl:
+        t0 = time.monotonic()
+        cl.kill_kbald(3)
+        cl.wait_hops([1, 2], 10, "after kbald of host 3 was killed")
+        dt = time.monotonic() - t0
+        print("  kbald killed: route withdrawn after %.2f s (hold time %d s)" % (dt, cl.hold))
+        check(dt < cl.hold, "withdrawal took %.2f s, not within the hold time" % dt)
+        check("Established" in cl.birdc("show protocols h3"),
+              "the BGP session of host 3 stays up: %s" % cl.birdc("show protocols h3"))
+        eq(new_flows(cl, "resilient", N)[3], 0, "new flows on host 3")
+
+
+def test_host_killed_withdrawn_within_hold_time():
+    """A host that vanishes (what it sends blackholed, its processes killed:
+    nothing tells the router) leaves the route when BIRD's hold timer
+    expires; the flows on the other hosts go on, resilient or plain."""
+    with Cluster() as cl:
+        conns = open_conns(cl, "resilient", N) + open_conns(cl, "plain", N)
+        try:
+            on = collections.Counter(h for _, h in conns)
+            check(on[1] > 0, "no connection landed on host 1: %s" % dict(on))
+            t0 = time.monotonic()
+            cl.freeze(1)
+            cl.wait_hops([2, 3], cl.hold + 10, "after host 1 vanished")
+            dt = time.monotonic() - t0
+            print("  host killed: route withdrawn after %.2f s (hold time %d s)" % (dt, cl.hold))
+            check(dt < cl.hold + 3, "withdrawal took %.2f s, hold time %d s" % (dt, cl.hold))
+            check(dt > cl.hold - 1.5, "withdrawn after %.2f s: something told the router" % dt)
+            res = conns[:N]
+            hosts, _ = ask_all(cl, res)
+            stay = [(h, now) for (c, h), now in zip(res, hosts) if h != 1]
+            eq([now for h, now in stay], [h for h, now in stay],
+               "resilient flows on hosts 2 and 3 after host 1 vanished (None: broken)")
+            plain_hosts, _ = ask_all(cl, conns[N:])
+            moved = sum(1 for (c, h), now in zip(conns[N:], plain_hosts) if h != 1 and now != h)
+            print("  host killed: flows of hosts 2 and 3 broken: resilient 0 of %d, plain %d "
+                  "of %d" % (len(stay), moved, sum(1 for _, h in conns[N:] if h != 1)))
+            eq(new_flows(cl, "resilient", N)[1], 0, "new flows on the dead host")
+        finally:
+            close_all(conns)
+
+
+def test_host_added_resilient_vs_plain():
+    """A host added (activated) while flows are established on the other
+    two: with the resilient group none of them moves (their buckets are
+    busy, idle_timer 10 s); with the plain multipath route the hash
+    thresholds shift and about half of them land on another host and end.
+    Both counted and printed; new flows reach the added host."""
+    with Cluster(drained=(3,)) as cl:
+        res = open_conns(cl, "resilient", N)
+        plain = open_conns(cl, "plain", N)
+        try:
+            for kind, conns in (("resilient", res), ("plain", plain)):
+                eq(sorted(set(h for _, h in conns)), [1, 2], "%s flows' hosts before" % kind)
+            ask_all(cl, res)          # every bucket busy just now
+            t0 = time.monotonic()
+            cl.kbalctl(3, "host", "activate")
+            cl.wait_hops([1, 2, 3], 10, "after kbalctl host activate on host 3")
+            print("  host added: route to host 3 after %.2f s" % (time.monotonic() - t0))
+            broken = {}
+            for kind, conns in (("resilient", res), ("plain", plain)):
+                hosts, broken[kind] = ask_all(cl, conns)
+                check(all(now in (None, h) for (c, h), now in zip(conns, hosts)),
+                      "%s: a connection answered from another host" % kind)
+            print("  host added: established flows broken: resilient %d of %d, plain %d of %d"
+                  % (broken["resilient"], N, broken["plain"], N))
+            eq(broken["resilient"], 0, "established flows broken with the resilient group")
+            check(broken["plain"] > 0, "no established flow broken by the plain route: "
+                  "the measure shows nothing")
+        finally:
+            close_all(res + plain)
+        # the added host takes new flows: at once with the plain route,
+        # with the resilient group once buckets are idle (idle_timer)
+        deadline = time.monotonic() + cl.idle_timer + 10
+        for kind in ("plain", "resilient"):
+            while True:
+                count = new_flows(cl, kind, 20)
+                if count[3]:
+                    break
+                check(time.monotonic() < deadline, "%s: no new flow on host 3 (%s)"
+                      % (kind, dict(count)))
+                time.sleep(1)
