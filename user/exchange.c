@@ -388,8 +388,10 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	} else {
 		f->vhost = -1;
 	}
-	if (!h && rq->http_minor >= 1) {
-		exch_error(d, c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
+	if ((!h || !h->value.len) && rq->http_minor >= 1) {
+		/* HTTP/1.1 requires Host (RFC 9112 3.2); httpd's protocol.c
+		 * takes an empty one for none (fix_hostname() sets no name) */
+		exch_error(d, c, 400);
 		return;
 	}
 	if (h && h->value.len < sizeof(f->host)) {
