@@ -64,7 +64,9 @@ struct kbal_alog_rec {
 	unsigned status;                      /* 0: none */
 	uint64_t body;                        /* response body bytes sent */
 	uint64_t bytes_in, bytes_out;         /* read from / sent to the client, heads too */
-	const char *balancer, *member, *route, *session_route, *sticky, *server;
+	const char *balancer, *member, *route, *session_route, *sticky;
+	const char *server;                   /* %v: the virtual host's ServerName */
+	const char *request_server;           /* %V: ap_get_server_name(), NULL: server */
 	int route_changed;
 	char conn_status;                     /* '+' kept alive, '-' closed, 'X' aborted */
 	unsigned keepalive;                   /* requests before this one on the connection */
