@@ -351,7 +351,7 @@ static const char *env(const struct kbal_alog_rec *r, const char *name)
 	const struct kbal_balancer_vars v = {
 		.balancer = r->balancer, .worker_name = r->member, .worker_route = r->route,
 		.session_sticky = r->sticky, .session_route = r->session_route,
-		.route_changed = r->route_changed,
+		.route_changed = r->route_changed, .env = r->env,
 	};
 
 	return kbal_balancer_var(&v, name);

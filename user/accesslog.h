@@ -19,6 +19,7 @@
 #define KBAL_ALOG_MAX_HDR   8         /* distinct %{NAME}i over all formats */
 #define KBAL_ALOG_MAX_LOGS  4         /* CustomLog lines */
 
+struct kbal_env;
 struct kbal_http_msg;
 struct kbal_logfile;
 
@@ -68,6 +69,7 @@ struct kbal_alog_rec {
 	const char *server;                   /* %v: the virtual host's ServerName */
 	const char *request_server;           /* %V: ap_get_server_name(), NULL: server */
 	int route_changed;
+	const struct kbal_env *env;           /* the request's SetEnv/SetEnvIf ones, NULL none */
 	char conn_status;                     /* '+' kept alive, '-' closed, 'X' aborted */
 	unsigned keepalive;                   /* requests before this one on the connection */
 	const char *flow_path;                /* a flow's line: "sockmap", "packet", "copy" */

@@ -27,6 +27,8 @@
 #define KBAL_CONF_VHOST_ADDRS  8
 #define KBAL_CONF_VHOST_ALIASES 16
 #define KBAL_CONF_MAX_HEADER   32
+#define KBAL_CONF_MAX_ENV      64
+#define KBAL_CONF_ENV_VARS     8         /* variables one SetEnvIf line sets */
 #define KBAL_CONF_PATH_LEN     256
 #define KBAL_CONF_VALUE_LEN    256
 
@@ -250,6 +252,47 @@ struct kbal_conf_header {
 	int line;
 };
 
+/* mod_env's SetEnv and UnsetEnv, mod_setenvif's SetEnvIf, SetEnvIfNoCase,
+ * BrowserMatch and BrowserMatchNoCase, in configuration order (env.c
+ * computes a request's variables from them) */
+enum kbal_env_kind {
+	KBAL_ENV_SET,                     /* SetEnv NAME [VALUE] */
+	KBAL_ENV_UNSET,                   /* UnsetEnv NAME */
+	KBAL_ENV_IF,                      /* SetEnvIf ATTR REGEX VAR... */
+};
+
+/* what a SetEnvIf line matches (mod_setenvif's special names) */
+enum kbal_env_attr {
+	KBAL_ENVA_HEADER,                 /* a request header (else a variable) */
+	KBAL_ENVA_HEADER_RE,              /* the headers whose name matches name */
+	KBAL_ENVA_REMOTE_ADDR,
+	KBAL_ENVA_REMOTE_HOST,            /* the address: no HostnameLookups */
+	KBAL_ENVA_SERVER_ADDR,
+	KBAL_ENVA_METHOD,
+	KBAL_ENVA_PROTOCOL,
+	KBAL_ENVA_URI,                    /* the path as sent, without its query */
+};
+
+struct kbal_conf_env_var {
+	char name[64];
+	char value[128];                  /* $0..$9 taken from a regex's match */
+	uint8_t unset;                    /* !NAME */
+};
+
+struct kbal_conf_env {
+	uint8_t kind;                     /* enum kbal_env_kind */
+	uint8_t attr;                     /* enum kbal_env_attr */
+	uint8_t icase;                    /* ...NoCase */
+	uint8_t regex;                    /* 0: match is a plain substring */
+	char name[64];                    /* SetEnvIf: the header or its regex */
+	char match[KBAL_CONF_VALUE_LEN];  /* SetEnvIf: what it matches (unescaped
+					   * when a substring) */
+	unsigned nvar;                    /* SetEnv, UnsetEnv: var[0] */
+	struct kbal_conf_env_var var[KBAL_CONF_ENV_VARS];
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
+	int line;
+};
+
 /* RequestReadTimeout (mod_reqtimeout): how long a request's head, then its
  * body, may take to come, from its first byte: ms, extended by 1 s per
  * rate bytes received (0: not), up to max_ms (0: no cap); ms 0: no bound.
@@ -335,6 +378,8 @@ struct kbal_conf {
 	struct kbal_conf_vhost vhost[KBAL_CONF_MAX_VHOST];
 	unsigned nheader;
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
+	unsigned nenv;
+	struct kbal_conf_env env[KBAL_CONF_MAX_ENV];
 	unsigned ncookie_path, ncookie_domain;
 	struct kbal_conf_cookie_map cookie_path[KBAL_CONF_MAX_COOKIE_MAP];
 	struct kbal_conf_cookie_map cookie_domain[KBAL_CONF_MAX_COOKIE_MAP];

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include "conf.h"
 #include "conf_match.h"
+#include "env.h"
 
 #define URI_MAX 8192
 #define REGEX_NMATCH CONF_REGEX_NMATCH
@@ -589,6 +590,8 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		*why = "ProxyVia changes every request";
 	else if (c->ncookie_path || c->ncookie_domain)
 		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
+	else if (kbal_env_may_set(c, "nokeepalive", 0) || kbal_env_may_set(c, "no-proxy", 1))
+		*why = "SetEnv or SetEnvIf may set nokeepalive or no-proxy for a request";
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = "ProxyPassReverse rewrites answers";

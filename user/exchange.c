@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "authcheck.h"
 #include "decide.h"
+#include "env.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -399,6 +400,23 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->host[h->value.len] = '\0';
 	}
 	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
+	if (d->conf->nenv) {
+		/* mod_setenvif's post_read_request and mod_env's fixup */
+		if (!d->conf->nvhost)
+			client_local(c, &local);
+		kbal_env_request(d->conf, f->vhost, &(const struct kbal_env_req){
+			.msg = rq, .buf = f->buf[UP], .remote_addr = c->key.client_addr,
+			.local_addr = local.sin_addr.s_addr }, &f->env);
+		/* mod_proxy's translate_name declines it (SetEnv comes later,
+		 * in the fixups: only SetEnvIf's counts, as in httpd) */
+		if (pass >= 0 && f->env.no_proxy)
+			pass = -1;
+		/* httpd's ap_set_keepalive(): this answer is the connection's last */
+		if (kbal_env_get(&f->env, "nokeepalive") && !c->once) {
+			log_debug("conn %p: nokeepalive: the connection's last request", (void *)c);
+			c->last = c->once = c->agent = 1;
+		}
+	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;
 

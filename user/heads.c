@@ -42,6 +42,7 @@ static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int 
 		.request = f->buf[UP],
 		.request_len = f->msg[UP].head_len,
 		.vhost = f->vhost,
+		.v.env = &f->env,
 	};
 	e->request_us = e->now_us - (d->loop.now - came) / 1000;
 	if (!routed || (d->maps.balancers[c->balancer].flags & KBAL_BF_WORKER))

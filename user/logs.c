@@ -155,6 +155,7 @@ void kbal_logs_request(struct kbal_daemon *d, struct kbal_conn *c, char conn_sta
 		r.sticky = c->balancer >= 0 && d->maps.balancers[c->balancer].sticky[0] ?
 			   d->maps.balancers[c->balancer].sticky : NULL;
 		r.route_changed = c->changed;
+		r.env = &f->env;
 		if (f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0])
 			r.server = d->conf->vhost[f->vhost].server_name;
 		r.request_server = request_server(d, f->host, name, sizeof(name));
