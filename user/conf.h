@@ -28,6 +28,7 @@
 #define KBAL_CONF_VHOST_ALIASES 16
 #define KBAL_CONF_MAX_HEADER   32
 #define KBAL_CONF_MAX_ENV      64
+#define KBAL_CONF_ERROR_CODES  16        /* ProxyErrorOverride's codes */
 #define KBAL_CONF_ENV_VARS     8         /* variables one SetEnvIf line sets */
 #define KBAL_CONF_PATH_LEN     256
 #define KBAL_CONF_VALUE_LEN    256
@@ -341,6 +342,9 @@ struct kbal_conf_vhost {
 	unsigned nalias;
 	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
 	int preserve_host;                /* its ProxyPreserveHost, -1: the server's */
+	int error_override;               /* its ProxyErrorOverride, -1: the server's */
+	unsigned nerror_codes;            /* its codes, after the server's */
+	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int line;
 };
 
@@ -384,6 +388,11 @@ struct kbal_conf {
 	struct kbal_conf_cookie_map cookie_path[KBAL_CONF_MAX_COOKIE_MAP];
 	struct kbal_conf_cookie_map cookie_domain[KBAL_CONF_MAX_COOKIE_MAP];
 	int preserve_host;                /* ProxyPreserveHost On */
+	int error_override;               /* ProxyErrorOverride On: a member's 4xx
+					   * and 5xx (those codes, where listed)
+					   * become kbald's own error answers */
+	unsigned nerror_codes;
+	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
 	struct in_addr proxy_source;      /* ProxySourceAddress: the members'
 					   * connections come from it, 0: the system's
@@ -508,6 +517,11 @@ int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *loca
 		    const char *host, size_t hostlen);
 /* May a connection reached on vhost a serve a request of vhost b (their
  * addresses overlap, so a Host picks between them)? */
+/* ProxyErrorOverride for a member's answer of status in vhost (-1: the
+ * server's): does kbald send its own error answer instead? Any in conf? */
+int kbal_conf_error_override(const struct kbal_conf *conf, int vhost, unsigned status);
+int kbal_conf_error_override_any(const struct kbal_conf *conf);
+
 int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b);
 /* ProxyPreserveHost in virtual host vhost (-1: the server's), merged as
  * httpd's merge_proxy_config(): the virtual host's where it sets one */

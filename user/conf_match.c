@@ -590,6 +590,8 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		*why = "ProxyVia changes every request";
 	else if (c->ncookie_path || c->ncookie_domain)
 		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
+	else if (kbal_conf_error_override_any(c))
+		*why = "ProxyErrorOverride judges each answer";
 	else if (kbal_env_may_set(c, "nokeepalive", 0) || kbal_env_may_set(c, "no-proxy", 1))
 		*why = "SetEnv or SetEnvIf may set nokeepalive or no-proxy for a request";
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
@@ -742,5 +744,37 @@ int kbal_conf_match_redirect(const struct kbal_conf *conf, int vhost, const char
 			}
 			return (int)r->status;
 		}
+	return 0;
+}
+
+static int code_listed(const uint16_t *codes, unsigned n, unsigned status)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (codes[i] == status)
+			return 1;
+	return 0;
+}
+
+int kbal_conf_error_override(const struct kbal_conf *c, int vhost, unsigned status)
+{
+	const struct kbal_conf_vhost *v = vhost >= 0 ? &c->vhost[vhost] : NULL;
+	int on = v && v->error_override >= 0 ? v->error_override : c->error_override;
+
+	/* ap_proxy_should_override(): the codes merged, none listed: any error */
+	if (on <= 0 || status < 400 || status > 599)
+		return 0;
+	if (!c->nerror_codes && !(v && v->nerror_codes))
+		return 1;
+	return code_listed(c->error_codes, c->nerror_codes, status) ||
+	       (v && code_listed(v->error_codes, v->nerror_codes, status));
+}
+
+int kbal_conf_error_override_any(const struct kbal_conf *c)
+{
+	if (c->error_override > 0)
+		return 1;
+	for (unsigned v = 0; v < c->nvhost; v++)
+		if (c->vhost[v].error_override > 0)
+			return 1;
 	return 0;
 }

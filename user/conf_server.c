@@ -150,6 +150,7 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 		return perr(p, "<VirtualHost>: more than %d addresses", KBAL_CONF_VHOST_ADDRS);
 	memset(v, 0, sizeof(*v));
 	v->preserve_host = -1;
+	v->error_override = -1;
 	for (int i = 1; i < argc; i++) {
 		struct sockaddr_in *sa = &v->addr[v->naddr];
 

@@ -1462,3 +1462,39 @@ out:
 		   "would write the pattern itself into the answers' Location; give it at server "
 		   "level with the path");
 }
+
+/* ProxyErrorOverride as mod_proxy's set_proxy_error_override() reads it,
+ * and which answers it replaces (ap_proxy_should_override()) */
+UNIT_TEST(conf_error_override)
+{
+	struct run *r;
+
+	expect_err(HEAD "ProxyErrorOverride Yes\n",
+		   "t.conf:5: ProxyErrorOverride first parameter must be one of: off | on");
+	expect_err(HEAD "ProxyErrorOverride Off 404\n",
+		   "t.conf:5: ProxyErrorOverride: status codes must follow a value of 'on'");
+	expect_err(HEAD "ProxyErrorOverride On 302\n",
+		   "t.conf:5: ProxyErrorOverride: status codes to intercept must be valid HTTP "
+		   "Status Codes >=400 && <600");
+	expect_err(HEAD "ProxyErrorOverride On 4x\n",
+		   "t.conf:5: ProxyErrorOverride: status codes to intercept must be numeric");
+	r = run(HEAD "ProxyPass / balancer://c/\nProxyErrorOverride On 404\n"
+		"<VirtualHost *:8080>\nProxyErrorOverride On 500\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName b\nProxyErrorOverride Off\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 404), "server 404");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 500), "server 500");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 404), "vhost: the server's codes");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 500), "vhost: its own");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, 1, 404), "vhost Off");
+		ASSERT_TRUE(kbal_conf_error_override_any(r->c), "any");
+	}
+	done(r);
+	r = run(HEAD "ProxyPass / balancer://c/\nProxyErrorOverride On\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 418), "any 4xx");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 599), "any 5xx");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 399), "not a 3xx");
+	}
+	done(r);
+}

@@ -42,6 +42,7 @@ enum kb_kind {
 	KB_COOKIES,
 	KB_WEBSOCKET,
 	KB_PROXY_CLIENT,
+	KB_STATUS,                    /* /status/NNN */
 	KB_FAULT_MID,
 	KB_FAULT_HANG,
 	KB_FAULT_GARBAGE,
