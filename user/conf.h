@@ -149,7 +149,17 @@ struct kbal_conf_pass {
 	int vhost;                        /* its <VirtualHost>, -1: the server's (tried
 					   * first in every virtual host, as httpd's
 					   * merge with ProxyPassInherit On) */
+	uint8_t encoded_slashes;          /* the server's AllowEncodedSlashes, for
+					   * kbal_conf_pass_target() */
 	int line;
+};
+
+/* AllowEncodedSlashes: a %2F in a path is a 404 (Off), a '/' (On), or kept
+ * as it came (NoDecode), as httpd's core */
+enum kbal_encoded_slashes {
+	KBAL_SLASHES_OFF = 0,
+	KBAL_SLASHES_ON,
+	KBAL_SLASHES_NODECODE,
 };
 
 /* ProxyPassReverse PATH balancer://NAME/TARGET */
@@ -401,6 +411,7 @@ struct kbal_conf {
 					   * members' connections, 0: the system's */
 	unsigned via;                     /* ProxyVia: enum kbal_via */
 	char server_name[128];            /* ServerName, else gethostname() */
+	uint8_t encoded_slashes;          /* AllowEncodedSlashes, enum kbal_encoded_slashes */
 	int canonical_name;               /* UseCanonicalName On: self-referential
 					   * URLs name ServerName, not the Host */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
@@ -575,5 +586,10 @@ int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *
  * path above the root or no path, -ENAMETOOLONG when out is too small.
  * Both match functions use it; call it first to answer 400/404 yourself. */
 int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen);
+
+/* The same under AllowEncodedSlashes slashes (enum kbal_encoded_slashes):
+ * On decodes %2F, NoDecode keeps it as the three characters it came as */
+int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
+			  unsigned slashes);
 
 #endif /* KBAL_CONF_H */

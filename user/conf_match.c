@@ -213,6 +213,12 @@ static int hexval(char c)
 
 int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen)
 {
+	return kbal_conf_uri_path_ex(uri, len, out, outlen, KBAL_SLASHES_OFF);
+}
+
+int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
+			  unsigned slashes)
+{
 	const char *s = uri, *end = uri + len, *t = uri;
 	size_t n = 0, r = 0, w = 0;
 
@@ -239,9 +245,18 @@ int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen)
 			if (end - s < 3 || (hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
 				return -EINVAL;
 			ch = hi << 4 | lo;
+			if (ch == '/' && slashes == KBAL_SLASHES_OFF)
+				return -EINVAL;   /* httpd: AllowEncodedSlashes Off, 404 */
+			if (ch == '/' && slashes == KBAL_SLASHES_NODECODE) {
+				/* kept as it came: no segment ends there */
+				if (n + 3 >= outlen)
+					return -ENAMETOOLONG;
+				memcpy(out + n, s, 3);
+				n += 3;
+				s += 2;
+				continue;
+			}
 			s += 2;
-			if (ch == '/')
-				return -EINVAL;   /* httpd: AllowEncodedSlashes Off */
 		}
 		if (!ch)
 			return -EINVAL;
@@ -311,7 +326,7 @@ int conf_match_pass_path(const struct kbal_conf *c, int vhost, const char *path,
 int kbal_conf_match_pass(const struct kbal_conf *conf, int vhost, const char *uri, size_t len)
 {
 	char path[URI_MAX];
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), conf->encoded_slashes);
 
 	return n < 0 ? -1 : conf_match_pass_path(conf, vhost, path, n);
 }
@@ -382,7 +397,7 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
 	static const char hex[] = "0123456789ABCDEF";
 	char path[URI_MAX], mapped[URI_MAX + KBAL_CONF_PATH_LEN];
 	const char *q, *end = memchr(uri, '#', len) ?: uri + len, *rest;
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), p->encoded_slashes);
 	size_t o, m;
 
 	if (n < 0)
@@ -407,6 +422,13 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
 
 		if (path_char(ch)) {
 			out[o++] = ch;
+		} else if (ch == '%' && p->encoded_slashes == KBAL_SLASHES_NODECODE &&
+			   s[1] == '2' && (s[2] == 'F' || s[2] == 'f') && o + 3 <= outlen) {
+			/* ap_proxy_canonenc() keeps an encoded slash as it is
+			 * (also one that %25 made: httpd's) */
+			memcpy(out + o, s, 3);
+			o += 3;
+			s += 2;
 		} else if (o + 3 <= outlen) {
 			out[o++] = '%';
 			out[o++] = hex[ch >> 4];
@@ -530,7 +552,7 @@ unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost,
 {
 	static const struct kbal_authz none;
 	char path[URI_MAX];
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), conf->encoded_slashes);
 	unsigned handler = KBAL_HANDLER_NONE;
 
 	if (authz)
@@ -712,7 +734,7 @@ int kbal_conf_match_redirect(const struct kbal_conf *conf, int vhost, const char
 			     size_t len, char *out, size_t outlen)
 {
 	char path[URI_MAX];
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), conf->encoded_slashes);
 	const char *q = memchr(uri, '?', len);
 
 	if (n < 0)

@@ -1498,3 +1498,22 @@ UNIT_TEST(conf_error_override)
 	}
 	done(r);
 }
+
+/* AllowEncodedSlashes: %2F a 404 (Off), a '/' (On), kept (NoDecode) */
+UNIT_TEST(conf_encoded_slashes)
+{
+	char out[64];
+
+	ASSERT_EQ(kbal_conf_uri_path_ex("/a%2Fb", 6, out, sizeof(out), KBAL_SLASHES_OFF),
+		  -EINVAL, "Off");
+	ASSERT_EQ(kbal_conf_uri_path_ex("/a%2F%2Fb", 9, out, sizeof(out), KBAL_SLASHES_ON), 4,
+		  "On: slashes merged");
+	ASSERT_STREQ(out, "/a/b", "On");
+	ASSERT_EQ(kbal_conf_uri_path_ex("/x/..%2F..%2Fy", 14, out, sizeof(out), KBAL_SLASHES_ON),
+		  -EINVAL, "On: above the root");
+	ASSERT_EQ(kbal_conf_uri_path_ex("/x/..%2fy%41", 12, out, sizeof(out),
+					KBAL_SLASHES_NODECODE), 10, "NoDecode");
+	ASSERT_STREQ(out, "/x/..%2fyA", "NoDecode: no dot segment");
+	expect_err(HEAD "AllowEncodedSlashes Maybe\n",
+		   "t.conf:5: AllowEncodedSlashes must be On, Off, or NoDecode, not Maybe");
+}
