@@ -151,6 +151,8 @@ struct kbal_conf_pass {
 					   * merge with ProxyPassInherit On) */
 	uint8_t encoded_slashes;          /* the server's AllowEncodedSlashes, for
 					   * kbal_conf_pass_target() */
+	uint8_t nocanon;                  /* ProxyPass ... nocanon: the rest of the
+					   * request-target as received */
 	int line;
 };
 

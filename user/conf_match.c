@@ -402,6 +402,13 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
 
 	if (n < 0)
 		return n;
+	if (p->nocanon && (m = conf_alias_match(uri, end - uri, p->path))) {
+		/* ap_proxy_trans_match() with nocanon: the prefix matched on
+		 * the request-target as received (r->unparsed_uri), its rest
+		 * and query passed on untouched */
+		o = snprintf(out, outlen, "%s%.*s", p->target, (int)(end - uri - m), uri + m);
+		return o < outlen ? (int)o : -ENAMETOOLONG;
+	}
 	if (p->regex) {
 		/* the whole URL-path mapped, then %-encoded as a whole */
 		int r = regex_target(p, path, n, mapped, sizeof(mapped));

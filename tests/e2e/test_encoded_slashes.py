@@ -4,7 +4,8 @@ paths, side by side with Debian's apache2 on the same configuration and
 member: Off (the default) answers 404 to a path with %2F and sends the
 member nothing, On decodes it (the path normalised again: slashes merged,
 a dot segment above the root a 404), NoDecode passes it on as it came,
-other escapes decoded where unreserved (%41: A)."""
+other escapes decoded where unreserved (%41: A); a ProxyPass with nocanon
+passes the rest of the request-target on as it came."""
 
 from apache import apache_beside
 from kbaltest import PROXY_HEAD, Conn, Env, eq
@@ -15,11 +16,13 @@ ServerName proxy.example
 BalancerMember http://127.0.0.1:{b1}
 </Proxy>
 ProxyPass /p/ balancer://c/
+ProxyPass /q/ balancer://c/ nocanon
 @RULE@
 """
 
 PATHS = ["/p/a%2Fb", "/p/a%2fb%41", "/p/a%41b", "/p/x/..%2F..%2Fy", "/p/x/..%2Fy",
-         "/p/a%20b%2F", "/p/a%2F%2Fb", "/p/a%252Fb", "/p/a%2541", "/p/a%2Fb?q=%2F"]
+         "/p/a%20b%2F", "/p/a%2F%2Fb", "/p/a%252Fb", "/p/a%2541", "/p/a%2Fb?q=%2F",
+         "/q/a%2Fb", "/q/a%41b?x=%2F", "/q/a%2541//b"]
 
 
 def answers(port):
@@ -55,6 +58,7 @@ def test_encoded_slashes_off():
 def test_encoded_slashes_on():
     theirs = run("AllowEncodedSlashes On")
     eq(theirs["/p/a%2Fb"], (200, "backend=WAS1 path=/a/b\n"), "Apache's On")
+    eq(theirs["/q/a%2Fb"], (200, "backend=WAS1 path=/a%2Fb\n"), "Apache's On with nocanon")
     eq(theirs["/p/x/..%2F..%2Fy"][0], 404, "Apache's On, above the root")
 
 
