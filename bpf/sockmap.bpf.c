@@ -9,9 +9,10 @@
  * kbald inserts dst before src for each direction, so the verdict never
  * meets a missing target during the handover (that would drop data).
  * The sockhash key is the *source's* cookie: one lookup, no flow table.
- * No per-socket byte counter: kbald derives what is still in flight from
- * the sockets' own tcp_info (see splice_sockmap.c), which keeps the per-skb
- * work at one hash lookup and this CPU's line of counters.
+ * Each source has a kbal_sk_http entry (kbald writes it before the socket
+ * enters kbal_sk_src): its framing, and its backpressure state (a held
+ * direction, kbal_shared.h). The per-message work is that one lookup and
+ * this CPU's line of counters; a held message adds a kbal_sk_dst lookup.
  *
  * Why a stream parser that only says "take what is there": without one
  * (BPF_SK_SKB_VERDICT) the kernel reads the receive queue with
@@ -81,41 +82,79 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 /* skb->_sk_redir: the target bpf_sk_redirect_hash() chose, flags in the
  * low bits (the kernel's BPF_F_PTR_MASK) */
 #define KBAL_SK_REDIR_FLAGS 3ul
-/* sk->sk_user_data: the psock, flags in the low bits (SK_USER_DATA_PTRMASK) */
-#define KBAL_SK_USER_DATA_FLAGS 7ul
-/* bytes waiting for the target's worker before the source is paused, as
- * the queue's length times this skb's (the queue keeps no byte count; a
- * bulk stream's skbs are alike). A transfer to a local reader that keeps up
- * queues megabytes here at times (128 loopback skbs, 8 MiB, paused the e2e
- * 64 MiB transfers); a reader that stops lets it grow without end. */
-#define KBAL_SK_QUEUE_BYTES (128ull << 20)
+/* bytes waiting for the target's worker before the direction is held:
+ * about what the target's own send buffer takes (tcp_wmem's 4 MiB). A
+ * receiver slower than its sender fills any queue (a 64 MiB response from a
+ * loopback member to the e2e tests' reader queued 61 MiB here with no
+ * bound); a hold costs kbald's copy while it lasts, and ends when the
+ * sender pauses (docs/design.md, "Backpressure"). */
+#ifndef KBAL_SK_QUEUE_BYTES
+#define KBAL_SK_QUEUE_BYTES (4ull << 20)
+#endif
 
-/* Backpressure (kbal_shared.h, struct kbal_sk_event): the target's psock
- * worker has about KBAL_SK_QUEUE_BYTES waiting, a queue with no bound of
- * its own. The target is read from what bpf_sk_redirect_hash() stored in the
- * skb, its psock from sk_user_data: two reads, no lookup. Said for every
- * skb while it lasts; kbald's pause ends it. A full ring loses a report,
- * the next skb makes it again. */
-static __always_inline void kbal_check_target(struct __sk_buff *skb, __u64 cookie, int len)
+/* Backpressure (kbal_shared.h, struct kbal_sk_event): after a redirect,
+ * the target's psock worker has about KBAL_SK_QUEUE_BYTES waiting, a queue
+ * with no bound of its own: the direction is held from its next message
+ * on. The target is read from what bpf_sk_redirect_hash() stored in the
+ * skb: no lookup. Its write_seq counts, from seq_base (noted at the first
+ * redirect, when it had all kbald wrote and nothing of the kernel's),
+ * every byte the worker gave it, and, once a hold is over, every byte
+ * kbald copied: what the worker still has is kept + held less that (this
+ * skb, counted in kept, is not queued yet). */
+static __always_inline void kbal_check_target(struct __sk_buff *skb, struct kbal_sk_http *st,
+					      __u64 cookie, int len)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
-	unsigned long to = kskb->_sk_redir & ~KBAL_SK_REDIR_FLAGS, ud;
-	struct sk_psock *psock;
-	struct sock *sk;
+	unsigned long to = kskb->_sk_redir & ~KBAL_SK_REDIR_FLAGS;
+	struct tcp_sock *tp;
 	struct kbal_sk_event ev;
+	__u32 queued;
 
-	if (!to)
+	if (!to || !st)
 		return;
-	sk = bpf_rdonly_cast((void *)to, bpf_core_type_id_kernel(struct sock));
-	ud = (unsigned long)sk->sk_user_data & ~KBAL_SK_USER_DATA_FLAGS;
-	if (!ud)
+	tp = bpf_rdonly_cast((void *)to, bpf_core_type_id_kernel(struct tcp_sock));
+	if (!(st->flags & KBAL_SKF_BASE)) {
+		st->seq_base = tp->write_seq - (__u32)(st->kept + st->held - len);
+		st->flags |= KBAL_SKF_BASE;
+	}
+	queued = (__u32)(st->kept + st->held - len) - (tp->write_seq - st->seq_base);
+	if (queued < KBAL_SK_QUEUE_BYTES || queued > (1u << 31) || (st->flags & KBAL_SKF_HELD))
 		return;
-	psock = bpf_rdonly_cast((void *)ud, bpf_core_type_id_kernel(struct sk_psock));
-	if ((__u64)psock->ingress_skb.qlen * (__u32)len < KBAL_SK_QUEUE_BYTES)
-		return;
+	st->flags |= KBAL_SKF_HELD;
 	ev.cookie = cookie;
+	/* a full ring loses the report: kbald finds the hold at the held
+	 * bytes' EPOLLIN, or at its look a second */
 	bpf_ringbuf_output(&kbal_sk_events, &ev, sizeof(ev), 0);
 	kbal_stat_add(KBAL_STAT_SK_BACKLOG, 1);
+}
+
+/* A held direction's hold ends (the verdict redirects again) once its
+ * target has taken everything: what the worker had queued and every byte
+ * kbald copied of those passed (write_seq has moved by kept + held since
+ * seq_base; the target's worker queue is then empty too), and it has room.
+ * Only then can the next redirected message not overtake a byte kbald
+ * holds or has still to read. A held message looks its target up: the
+ * skb carries none yet. */
+static __always_inline int kbal_held_over(struct kbal_sk_http *st, __u64 cookie)
+{
+	struct bpf_sock *bs;
+	struct tcp_sock *tp;
+	int over = 0;
+
+	if (!(st->flags & KBAL_SKF_BASE))
+		return 1;
+	bs = bpf_map_lookup_elem(&kbal_sk_dst, &cookie);
+	if (!bs)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(bs);
+	if (tp)
+		over = (__u32)(tp->write_seq - st->seq_base) == (__u32)(st->kept + st->held) &&
+		       tp->inet_conn.icsk_inet.sk.sk_wmem_queued <
+		       tp->inet_conn.icsk_inet.sk.sk_sndbuf;
+	bpf_sk_release(bs);
+	if (over)
+		st->flags &= ~KBAL_SKF_HELD;
+	return over;
 }
 
 /* Where the strparser's message starts in skb, and how long it is (0 before
@@ -587,7 +626,7 @@ int kbal_parser(struct __sk_buff *skb)
 
 	cookie = bpf_get_socket_cookie(skb);
 	st = bpf_map_lookup_elem(&kbal_sk_http, &cookie);
-	if (!st || !avail)
+	if (!st || !avail || st->mode == KBAL_SKM_RAW)
 		return avail;
 	/* Handed back: the strparser stops here and leaves this byte and all
 	 * after it in the TCP receive queue (-ESTRPIPE before anything of the
@@ -632,10 +671,34 @@ int kbal_verdict(struct __sk_buff *skb)
 	if (st) {
 		if (st->mode == KBAL_SKM_KERNEL)
 			frame_message(skb, st, msg->offset, len);
-		if (st->mode != KBAL_SKM_KERNEL) {
+		if (st->mode == KBAL_SKM_AGENT) {
 			/* no redirect: the message is queued on this socket,
 			 * in order, for kbald to read */
 			st->passed += len;
+			return SK_PASS;
+		}
+		if ((st->flags & KBAL_SKF_HELD) && !kbal_held_over(st, cookie)) {
+			/* held: queued on this socket for kbald, charged to
+			 * its receive memory (its window closes), after what
+			 * the target's worker has. Redirected to its own
+			 * ingress, not passed: the stream parser's read counts
+			 * a passed message read by TCP only when the program
+			 * passed it in the same read, so one passed while
+			 * kbald has not read an earlier one moves copied_seq
+			 * past rcv_nxt, and later data no longer wakes the
+			 * parser (tcp_bpf_strp_read_sock(): kbald's copy
+			 * stalled, seen on 6.18). A message that comes from
+			 * another socket's ingress redirect is TCP's read at
+			 * once; its receive memory is charged when the
+			 * socket's worker queues it, which waits while that
+			 * is full. */
+			verdict = bpf_sk_redirect_hash(skb, &kbal_sk_src, &cookie, BPF_F_INGRESS);
+			if (verdict != SK_PASS) {
+				kbal_stat_add(KBAL_STAT_NO_PEER, 1);
+				return verdict;
+			}
+			st->held += len;
+			kbal_stat_add(KBAL_STAT_SK_HELD, len);
 			return SK_PASS;
 		}
 		st->kept += len;
@@ -649,7 +712,7 @@ int kbal_verdict(struct __sk_buff *skb)
 	}
 	kbal_stat_add(KBAL_STAT_REDIRECTED, 1);
 	kbal_stat_add(KBAL_STAT_BYTES, len);
-	kbal_check_target(skb, cookie, len);
+	kbal_check_target(skb, st, cookie, len);
 	return SK_PASS;
 }
 

@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 14
+#define KBAL_LAYOUT_VERSION 15
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -431,7 +431,8 @@ enum kbal_stat {
 	KBAL_STAT_PKT_DROPPED,     /* packets of a frozen socket, dropped */
 	KBAL_STAT_PKT_UNPARSED,    /* joined flow, header not understood: dropped */
 	KBAL_STAT_PKT_REUSED,      /* ended flows whose 4-tuple a new SYN took */
-	KBAL_STAT_SK_BACKLOG,      /* sockmap: redirects to a worker far behind (kbal_sk_events) */
+	KBAL_STAT_SK_BACKLOG,      /* sockmap: directions held, their target's worker far
+				    * behind (kbal_sk_events) */
 	KBAL_STAT_PKT_EV_LOST,     /* kbal_pkt_events full: kbald's slow look finds the flow */
 	KBAL_STAT_SK_KEPT,         /* sockmap: requests the kernel kept (decided as kbald would) */
 	KBAL_STAT_SK_BACK,         /* sockmap: requests and response heads handed back to kbald */
@@ -439,6 +440,8 @@ enum kbal_stat {
 				    * on without ending it (RFC 5961) */
 	KBAL_STAT_SK_LAST,         /* sockmap: of sk_back, requests handed back as their
 				    * connection's last (MaxKeepAliveRequests, KBAL_SKB_LAST) */
+	KBAL_STAT_SK_HELD,         /* sockmap: bytes of held directions (KBAL_SKF_HELD),
+				    * which kbald copied */
 	KBAL_STAT_MAX,
 };
 
@@ -464,7 +467,8 @@ struct kbal_stat_line {
 	__u64 sk_back;
 	__u64 pkt_rst_ignored;
 	__u64 sk_last;
-	__u64 spare[3];
+	__u64 sk_held;
+	__u64 spare[2];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
@@ -478,11 +482,15 @@ _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, sp
  * verdict redirects for the target's psock worker with no limit of its
  * own, so a spliced direction whose receiver reads slower than its sender
  * sends would take the sender's bytes into the balancer's memory without
- * end (2.8 GiB in 8 s from one client, measured before this). The verdict
- * reports a redirect to a target whose worker has about KBAL_SK_QUEUE_BYTES
- * (128 MiB) waiting; kbald pauses that direction (the source leaves kbal_sk_src, its
- * TCP window closes) and copies the rest of it itself once the kernel has
- * sent what it took (docs/design.md, "Backpressure").
+ * end (2.8 GiB in 8 s from one client, measured before this). When the
+ * target's worker has about KBAL_SK_QUEUE_BYTES waiting, the verdict holds
+ * the direction (KBAL_SKF_HELD in the source's kbal_sk_http): its next
+ * messages are redirected to the source's own ingress (its psock queue),
+ * charged to its receive memory, so that TCP closes the sender's window;
+ * kbald copies them, and the verdict redirects again once kbald has
+ * written all it held and the target has room (docs/design.md,
+ * "Backpressure"). It
+ * reports each hold here, so that kbald starts copying at once.
  */
 struct kbal_sk_event {
 	__u64 cookie;                  /* the source socket's (its kbal_sk_src key) */
@@ -544,6 +552,9 @@ _Static_assert(sizeof(struct kbal_rules) == 24 + 72 * KBAL_RULES_MAX, "ABI kbal_
 enum kbal_sk_mode {
 	KBAL_SKM_KERNEL = 0,           /* framed; kept where kbald would decide the same */
 	KBAL_SKM_AGENT  = 1,           /* every byte queued for kbald on the socket */
+	KBAL_SKM_RAW    = 2,           /* not framed: every byte redirected (a tunnel,
+					* a direction kbald cannot frame); the
+					* entry holds its backpressure state only */
 };
 
 enum kbal_sk_expect {                  /* what the next byte starts */
@@ -595,6 +606,11 @@ enum kbal_sk_flags {
 					  * balancer's lbmethod can pick until a
 					  * status changes (the balancer's gen): a
 					  * request without a sticky route is kept */
+	KBAL_SKF_HELD         = 1u << 5, /* set and cleared by the verdict: the
+					  * target's worker was far behind; its
+					  * messages are held for kbald, who
+					  * copies them (kbal_sk_events) */
+	KBAL_SKF_BASE         = 1u << 6, /* set by the verdict: seq_base is known */
 };
 
 struct kbal_sk_http {
@@ -622,8 +638,19 @@ struct kbal_sk_http {
 	__u32 reqs;                    /* client: the connection's requests before
 					* those the kernel keeps (kbald's count when
 					* it armed the socket; msgs adds the kernel's) */
+	/* backpressure (KBAL_SKF_HELD) */
+	__u64 held;                    /* bytes held for kbald (its own ingress): kbald
+					* writes them to the target itself */
+	__u64 rd_base;                 /* kbald's reads of this socket when it armed
+					* it: what it read since, of held bytes */
+	__u32 seq_base;                /* the target's write_seq at the first verdict,
+					* (all kbald wrote before): the target has
+					* taken every byte the verdict redirected and
+					* kbald copied when write_seq - seq_base ==
+					* kept + held (mod 2^32) */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct kbal_sk_http) == 160, "ABI kbal_sk_http");
+_Static_assert(sizeof(struct kbal_sk_http) == 184, "ABI kbal_sk_http");
 
 /* kbal_sk_http.stage: where a client's request stands, as RequestReadTimeout
  * and KeepAliveTimeout see it (kbald checks them, handover_sockmap.c) */

@@ -564,11 +564,15 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
 				  size_t len);
 /* the same, and the access rules that apply there (none given: an empty
  * struct kbal_authz, which lets loopback clients only) */
+unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
+					size_t len, const struct kbal_authz **authz);
+/* Whether a ProxyPass rule proxies some of <Location> i's paths: its own,
+ * the one its path matches, or one under it (its access rules then apply
+ * to proxied requests, as httpd's) */
+int kbal_conf_location_proxied(const struct kbal_conf *c, unsigned i);
 /* a keep-alive connection of balancer b on vhost can be joined by the
  * packet path, which frames no request (conf_match.c); else why */
 int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why);
-unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost, const char *uri,
-					size_t len, const struct kbal_authz **authz);
 
 /* A BalancerMember's values when it has no parameters */
 void kbal_conf_member_defaults(struct kbal_conf_member *m);

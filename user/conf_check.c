@@ -147,45 +147,6 @@ static void check_rules(struct conf_parser *p)
 	}
 }
 
-/* whether a ProxyPass rule proxies some of <Location> i's paths: its own,
- * the one its path matches, or one under it */
-static int location_proxied(const struct kbal_conf *c, unsigned i)
-{
-	const char *path = c->location[i].path;
-	size_t n = strlen(path);
-	int r;
-
-	/* a regex section: any rule may proxy a path it matches */
-	for (unsigned k = 0; c->location[i].regex && k < c->npass; k++)
-		if (!c->pass[k].exclude)
-			return 1;
-	if (c->location[i].regex)
-		return 0;
-	r = kbal_conf_match_pass(c, c->location[i].vhost, path, n);
-
-	if (r >= 0 && !c->pass[r].exclude)
-		return 1;
-	for (unsigned k = 0; k < c->npass; k++) {
-		char prefix[KBAL_CONF_PATH_LEN];
-		size_t pl;
-
-		if (c->pass[k].exclude || !c->pass[k].regex)
-			continue;
-		/* a regex rule may proxy a path under it unless its anchored
-		 * prefix leads elsewhere ("^/app/" and "/private") */
-		pl = conf_regex_prefix(c->pass[k].path, prefix, sizeof(prefix));
-		if (!strncmp(prefix, path, pl < n ? pl : n))
-			return 1;
-	}
-	for (unsigned k = 0; k < c->npass; k++)
-		if (!c->pass[k].exclude && !c->pass[k].regex && (c->pass[k].location == (int)i ||
-					    (!strncmp(c->pass[k].path, path, n) &&
-					     (path[n - 1] == '/' || !c->pass[k].path[n] ||
-					      c->pass[k].path[n] == '/'))))
-			return 1;
-	return 0;
-}
-
 int conf_finish(struct conf_parser *p)
 {
 	struct kbal_conf *c = p->conf;
@@ -255,18 +216,6 @@ int conf_finish(struct conf_parser *p)
 		for (unsigned k = 0; k < b->nmembers; k++)
 			if (!b->members[k].connect_timeout_ms)
 				b->members[k].connect_timeout_ms = c->timeout_ms;
-	}
-	for (unsigned i = 0; i < c->nlocation; i++) {
-		const struct kbal_conf_location *l = &c->location[i];
-
-		/* kbald checks them where it answers itself; a proxied path
-		 * would pass unchecked, which httpd would refuse. A path no
-		 * rule proxies gets kbal's 404 whatever they say (Debian's
-		 * <Location /server-status>, without mod_status). */
-		if ((l->authz.nnode || l->authz.compat) && !l->handler && location_proxied(c, i))
-			return conf_perr_at(p, l->line, "<Location %s>: access rules are supported "
-					    "by kbal where it answers itself (the balancer-manager, "
-					    "kbal-metrics), not yet for proxied paths", l->path);
 	}
 	for (unsigned v = 0; v < c->nvhost; v++) {
 		const struct kbal_conf_vhost *h = &c->vhost[v];

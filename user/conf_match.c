@@ -584,6 +584,43 @@ unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost,
 	return handler;
 }
 
+int kbal_conf_location_proxied(const struct kbal_conf *c, unsigned i)
+{
+	const char *path = c->location[i].path;
+	size_t n = strlen(path);
+	int r;
+
+	/* a regex section: any rule may proxy a path it matches */
+	for (unsigned k = 0; c->location[i].regex && k < c->npass; k++)
+		if (!c->pass[k].exclude)
+			return 1;
+	if (c->location[i].regex)
+		return 0;
+	r = kbal_conf_match_pass(c, c->location[i].vhost, path, n);
+
+	if (r >= 0 && !c->pass[r].exclude)
+		return 1;
+	for (unsigned k = 0; k < c->npass; k++) {
+		char prefix[KBAL_CONF_PATH_LEN];
+		size_t pl;
+
+		if (c->pass[k].exclude || !c->pass[k].regex)
+			continue;
+		/* a regex rule may proxy a path under it unless its anchored
+		 * prefix leads elsewhere ("^/app/" and "/private") */
+		pl = conf_regex_prefix(c->pass[k].path, prefix, sizeof(prefix));
+		if (!strncmp(prefix, path, pl < n ? pl : n))
+			return 1;
+	}
+	for (unsigned k = 0; k < c->npass; k++)
+		if (!c->pass[k].exclude && !c->pass[k].regex && (c->pass[k].location == (int)i ||
+					    (!strncmp(c->pass[k].path, path, n) &&
+					     (path[n - 1] == '/' || !c->pass[k].path[n] ||
+					      c->pass[k].path[n] == '/'))))
+			return 1;
+	return 0;
+}
+
 unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const char *uri,
 				  size_t len)
 {

@@ -124,7 +124,8 @@ struct kbal_conn {
 	uint8_t changed : 1;          /* route changed: send the cookie */
 	uint8_t dead : 1;             /* closed; freed after this epoll batch */
 	uint8_t reused : 1;           /* fd[MEMBER] came from the pool */
-	uint8_t paused;               /* bit dir: spliced direction paused (backpressure) */
+	uint8_t held;                 /* bit dir: spliced direction held, kbald copies
+				       * what the verdict holds (backpressure) */
 	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
 	uint8_t once;                 /* no second request: the client asked for
 				       * none, or MaxKeepAliveRequests (last) */
@@ -156,6 +157,8 @@ struct kbal_conn {
 	uint8_t last : 1;             /* this request reached MaxKeepAliveRequests:
 				       * answered with Connection: close (once too),
 				       * then the connection ends */
+	uint8_t raw : 2;              /* bit side: its kbal_sk_http entry is an
+				       * unframed one (KBAL_SKM_RAW: backpressure) */
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
 	uint32_t nreq;                /* the connection's requests so far, kbald's

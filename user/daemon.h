@@ -43,6 +43,8 @@ struct kbal_listener {
 };
 
 /* the sockmap path's state (handover_sockmap.c) */
+struct kbal_held;
+
 struct kbal_sockmap_state {
 	/* spliced directions' source sockets by cookie, what a kbal_sk_events
 	 * report names (open addressing) */
@@ -52,8 +54,9 @@ struct kbal_sockmap_state {
 	} *slot;
 	uint32_t mask, n;
 	struct ring_buffer *events; /* kbal_sk_events: a target's worker is far behind */
-	struct kbal_conn **paused;  /* with a direction paused (backpressure) */
-	unsigned npaused, paused_cap;
+	struct kbal_held **held;    /* with a direction held (backpressure):
+				     * kbald copies what the verdict holds */
+	unsigned nheld, held_cap;
 	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
 	uint64_t drain_fast_until;  /* a FIN began waiting: look again soon */
 };

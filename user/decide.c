@@ -9,9 +9,11 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <linux/sockios.h>
 #include <bpf/bpf.h>
 #include "pages.h"
+#include "authz.h"
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
@@ -159,6 +161,10 @@ int decide_init(struct kbal_daemon *d)
 	memset(&d->decide, 0, sizeof(d->decide));
 	d->decide.exact = r.exact;
 	headers_plan(d);
+	for (unsigned i = 0; i < conf->nlocation; i++)
+		if ((conf->location[i].authz.nnode || conf->location[i].authz.compat) &&
+		    kbal_conf_location_proxied(conf, i))
+			d->decide.access = 1;
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
 	if (vhost_rules)
@@ -197,6 +203,49 @@ static int sees_every_answer(const struct kbal_daemon *d, const struct kbal_conn
 	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
 
 	return b->nfailonstatus || (b->flags & KBAL_BF_FAIL_TIMEOUT);
+}
+
+/* Rules that look at nothing but the client's and the local address
+ * (Require ip, local, all; Order/Allow/Deny): no user, no host name */
+static int authz_by_address(const struct kbal_authz *a)
+{
+	for (unsigned i = 0; i < a->nnode; i++)
+		if (a->node[i].kind == AZ_VALID_USER || a->node[i].kind == AZ_USER ||
+		    a->node[i].kind == AZ_HOST)
+			return 0;
+	return 1;
+}
+
+/*
+ * <Location> access rules on proxied paths (d->decide.access): kbald
+ * checks every request it sees (exchange.c). The kernel keeps a request
+ * only where no rule can refuse it: where every section with rules on a
+ * proxied path, of any virtual host, lets this client in by its address
+ * alone, each of its requests is let in. A client one of them refuses,
+ * and rules that need a user (Basic) or a host name, make kbald decide
+ * every request of the connection.
+ */
+static int access_lets_all(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_conf *conf = d->conf;
+	struct kbal_authz_client cl = { .addr = c->key.client_addr };
+	struct sockaddr_in local;
+	socklen_t len = sizeof(local);
+
+	if (!d->decide.access)
+		return 1;
+	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
+		return 0;
+	cl.local = local.sin_addr.s_addr;
+	for (unsigned i = 0; i < conf->nlocation; i++) {
+		const struct kbal_authz *a = &conf->location[i].authz;
+
+		if (!(a->nnode || a->compat) || !kbal_conf_location_proxied(conf, i))
+			continue;
+		if (!authz_by_address(a) || kbal_authz_check(a, &cl) != KBAL_AUTHZ_GRANTED)
+			return 0;
+	}
+	return 1;
 }
 
 /* KbalSplice packet, asked for by name, on a connection whose later
@@ -254,7 +303,7 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 		c->why = KBAL_WHY_BUSY;
 		return;
 	}
-	if (kernel_forwards_as_is(d, c)) {
+	if (kernel_forwards_as_is(d, c) && access_lets_all(d, c)) {
 		c->bounded = BOUND_PLANNED;
 	} else {
 		c->agent = 1;
@@ -367,6 +416,14 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	return 0;
 }
 
+int decide_client_armable(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+
+	return f && !f->msg[UP].chunked && c->rd[CLIENT] <= f->msg_total[UP] &&
+	       strlen(f->host) <= KBAL_HOST_LEN;
+}
+
 int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 {
 	struct kbal_sk_http st = {};
@@ -376,6 +433,7 @@ int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 		if (!c->cookie[s])
 			c->cookie[s] = kbal_sock_cookie(c->fd[s]);
 	st.peer = c->cookie[!side];
+	st.rd_base = c->rd[side];
 	if (dir == UP) {
 		err = arm_client(d, c, &st);
 	} else {
@@ -426,7 +484,7 @@ int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c)
 	struct kbal_sk_http k, m;
 
 	if (c->agent || (c->bounded & (BOUND_UP | BOUND_DOWN)) != (BOUND_UP | BOUND_DOWN) ||
-	    c->phase[UP] != P_SPLICED || c->phase[DOWN] != P_SPLICED || c->paused ||
+	    c->phase[UP] != P_SPLICED || c->phase[DOWN] != P_SPLICED || c->held ||
 	    sk_state(d, c->cookie[CLIENT], &k) || sk_state(d, c->cookie[MEMBER], &m))
 		return 0;
 	return k.mode == KBAL_SKM_KERNEL && m.mode == KBAL_SKM_KERNEL &&

@@ -35,6 +35,10 @@ struct kbal_decide {
 	int every_response;           /* a Header rule that may change an answer
 				       * the kernel would pass, or a RequestHeader
 				       * rule: kbald decides every request */
+	int access;                   /* a <Location> with access rules on a
+				       * proxied path: kbald checks each request
+				       * it sees, the kernel keeps one only where
+				       * none can refuse it */
 	uint64_t clocks_at;           /* decide_timeouts()' next look */
 };
 
@@ -100,10 +104,15 @@ int decide_stopped(const struct kbal_conn *c, int side);
  * in the sockhashes; kbald keeps no such socket for later clients). */
 void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* Would the client's side arm (decide_arm(UP))? Asked before the member's
+ * is spliced, which is armed first: a direction spliced already keeps its
+ * entry (its backpressure state) only if the connection stays framed. */
+int decide_client_armable(const struct kbal_conn *c);
+
 /* The kernel frames the connection no longer: where kbald cannot follow
- * its boundaries (bytes past a request went on with it, a direction kbald
- * copies after a pause), its later requests follow the connection's member
- * as before this (docs/design.md). Counted in KBAL_WHY_UNBOUND's log. */
+ * its boundaries (bytes past a request went on with it), its later
+ * requests follow the connection's member as before this (docs/design.md).
+ * Counted in KBAL_WHY_UNBOUND's log. */
 void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* the connection's kbal_sk_http entries, at its end */

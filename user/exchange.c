@@ -438,7 +438,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass, last_balancer;
+	int pass;
 	struct sockaddr_in local = { 0 };
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
@@ -510,6 +510,28 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			return;
 		}
 	}
+	/* the <Location>s' access rules, after mod_proxy's translation and
+	 * before its handler, as httpd checks them */
+	if (d->decide.access) {
+		const struct kbal_authz *authz;
+
+		kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len, &authz);
+		if (authz->nnode || authz->compat) {
+			if (!d->conf->nvhost)
+				client_local(c, &local);
+			if (local_authorize(d, c, authz, local.sin_addr.s_addr))
+				return;   /* answered, or exch_auth_done() goes on */
+		}
+	}
+	exch_proxy_request(d, c);
+}
+
+void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	int last_balancer, pass = f->pass;
+
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	last_balancer = c->balancer;

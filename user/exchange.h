@@ -39,7 +39,12 @@ int exch_write(struct kbal_conn *c, int dir);
 /* feed what was read of direction dir to its parser and act on it: the
  * request routed and its member picked, the response's head rewritten */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int dir);
-/* The manager's access check that went to authcheck's thread answered:
+/* A proxied request (f->pass) whose access rules let it in: its
+ * balancer, its member, how the kernel may carry what follows */
+void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* An access check that went to authcheck's thread answered (the
+ * manager's, or a proxied path's):
  * the exchange goes on (kbald's loop, KBAL_TAG_AUTH, then conn_progress()) */
 struct kbal_authjob;
 void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_authjob *j);

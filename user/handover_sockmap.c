@@ -8,14 +8,20 @@
  *   take      a quiet direction spliced (if worth it: else copied)
  *   event     kbald reads no spliced socket: its events say FIN or RST
  *   progress  a FIN passed on only once the bytes before it are
- *   tick      those FINs looked at again; paused directions
- *   events    backpressure: a target's worker far behind (kbal_sk_events)
+ *   tick      those FINs looked at again; held directions copied
+ *   events    backpressure: a direction held, its target's worker far
+ *             behind (kbal_sk_events)
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "conn.h"
 #include "daemon.h"
@@ -23,6 +29,7 @@
 #include "exchange.h"
 #include "handover.h"
 #include "log.h"
+#include "member.h"
 #include "splice_sockmap.h"
 
 #define DRAIN_MAX_NS (10ull * 1000000000ull) /* give up waiting for in-flight bytes */
@@ -67,7 +74,8 @@ static int ctab_grow(struct kbal_sockmap_state *t)
 	return 0;
 }
 
-/* Out of memory, the direction is left out: it cannot be paused. */
+/* Out of memory, the direction is left out: its hold's report is not
+ * found (the held bytes' EPOLLIN finds it). */
 static void ctab_put(struct kbal_sockmap_state *t, uint64_t cookie, struct kbal_conn *c)
 {
 	uint32_t j;
@@ -127,38 +135,324 @@ static void ctab_del(struct kbal_sockmap_state *t, uint64_t cookie, const struct
 /*
  * The kernel queues redirected skbs for the target's psock worker with no
  * bound: a receiver slower than its sender would have the sender's bytes
- * pile up in the balancer. The verdict reports a redirect to a worker far
- * behind (kbal_sk_events); kbald takes the source out of kbal_sk_src, so
- * that its bytes stay in its receive queue and TCP closes its window, and
- * once the kernel has sent what it took and the target has room, copies
- * the rest of that direction itself (paused_relay: the way back into the
- * sockhash loses bytes on this kernel). Looked at every loop turn, at
- * least every ms, while any is paused.
+ * pile up in the balancer. The verdict holds such a direction
+ * (KBAL_SKF_HELD, bpf/sockmap.bpf.c): its next messages are redirected to
+ * the source's own ingress (its psock queue), charged to its receive
+ * memory, so that TCP closes the sender's window. kbald copies them to the
+ * target, after the worker has given the target all it queued before, and
+ * only as fast as the target takes them; the verdict redirects again once
+ * kbald has written every byte it held and the target has room. Nothing
+ * leaves the sockhashes: the splice goes on.
+ *
+ * A held connection is listed; it is looked at on its sockets' events and
+ * at least every ms. One buffer serves every step: a step writes at once
+ * what it peeked at (what the target did not take is peeked at again) and
+ * reads off only bytes already written, so it leaves nothing in it.
  */
-static int paused_list(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	if (c->paused)
-		return 0;
-	if (d->sm.npaused == d->sm.paused_cap) {
-		unsigned cap = d->sm.paused_cap ? d->sm.paused_cap * 2 : 64;
-		struct kbal_conn **p = realloc(d->sm.paused, cap * sizeof(*p));
+#define HELD_BUF (64u << 10)
+static char held_buf[HELD_BUF];
+#define HELD_LOOK_NS 100000000ull     /* how often a held target's progress is looked at */
+#define HELD_STUCK_NS 10000000ull     /* a target's worker still for this long: stuck? */
+#define HELD_RCVBUF_STEP (1u << 20)   /* what a stuck worker's socket is given at a time */
+#define HELD_RCVBUF_MAX (64u << 20)   /* and in all: past it, the connection ends */
 
-		if (!p)
+struct kbal_held {
+	struct kbal_conn *c;
+	uint64_t base0[2];            /* by direction: its destination's base
+				       * without a FIN's goal (c->fin_goal) */
+	uint64_t acked[2], at[2];     /* the destination's acknowledged bytes, and
+				       * when they last moved (Timeout) */
+	uint64_t look_at;
+	uint64_t wait_sent[2], wait_at[2];  /* the destination's sent bytes while the
+				       * direction waits for its worker, and since when */
+	uint32_t owed[2];             /* written, counted read, still to take off
+				       * the source's queue (a read that found the
+				       * stream parser busy: EAGAIN) */
+};
+
+static struct kbal_held *held_of(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	for (unsigned k = 0; k < d->sm.nheld; k++)
+		if (d->sm.held[k]->c == c)
+			return d->sm.held[k];
+	return NULL;
+}
+
+static int sk_entry(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *st)
+{
+	return bpf_map_lookup_elem(d->maps.http_fd, &cookie, st) ? -errno : 0;
+}
+
+/* base[to] as the splice set it: a FIN's goal, if one is waiting, added
+ * what kbald wrote and what the source received less what it read (a copy
+ * moves kbald's reads and writes alike: still so) */
+static uint64_t held_base0(const struct kbal_conn *c, int dir)
+{
+	int from = dir_src(dir), to = dir_dst(dir);
+	uint64_t recvd;
+
+	if (!(c->fin_goal & (1u << dir)) || kbal_sock_received(c->fd[from], &recvd))
+		return c->base[to];
+	return c->base[to] - (c->wr[to] + (recvd - 1 - c->rd[from]));
+}
+
+/* Direction dir of c is held (the verdict's report, or its held bytes
+ * found): listed. Out of memory: -ENOMEM (the caller ends the connection:
+ * its held bytes would wait for ever). */
+static int held_start(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	struct kbal_held *h = held_of(d, c);
+
+	if (c->held & (1u << dir))
+		return 0;
+	if (!h) {
+		if (d->sm.nheld == d->sm.held_cap) {
+			unsigned cap = d->sm.held_cap ? d->sm.held_cap * 2 : 16;
+			struct kbal_held **p = realloc(d->sm.held, cap * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			d->sm.held = p;
+			d->sm.held_cap = cap;
+		}
+		h = malloc(sizeof(*h));
+		if (!h)
 			return -ENOMEM;
-		d->sm.paused = p;
-		d->sm.paused_cap = cap;
+		memset(h, 0, sizeof(*h));
+		h->c = c;
+		d->sm.held[d->sm.nheld++] = h;
 	}
-	d->sm.paused[d->sm.npaused++] = c;
+	h->base0[dir] = held_base0(c, dir);
+	h->owed[dir] = 0;
+	h->acked[dir] = 0;
+	h->at[dir] = d->loop.now;
+	c->held |= 1u << dir;
+	log_debug("conn %p: %s held: its target's worker is far behind", (void *)c, dir_name(dir));
 	return 0;
 }
 
-static void paused_unlist(struct kbal_daemon *d, struct kbal_conn *c)
+static void held_end(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	for (unsigned k = 0; k < d->sm.npaused; k++)
-		if (d->sm.paused[k] == c) {
-			d->sm.paused[k] = d->sm.paused[--d->sm.npaused];
-			return;
+	for (unsigned k = 0; k < d->sm.nheld; k++)
+		if (d->sm.held[k]->c == c) {
+			free(d->sm.held[k]);
+			d->sm.held[k] = d->sm.held[--d->sm.nheld];
+			break;
 		}
+	c->held = 0;
+}
+
+/*
+ * The destination's psock worker takes, in one queue and in order, the
+ * bytes the other direction redirects to it and those the destination
+ * holds for kbald as a source (its own ingress). A held message at that
+ * queue's head waits for room in the destination's receive memory, which
+ * only kbald's copy of the other direction frees; that copy can wait on a
+ * member that stopped reading because this direction's bytes, behind the
+ * held message, do not come (an echo whose client reads nothing for a
+ * while: both directions held, seen as a stall one run in ten). A worker
+ * that sent nothing for HELD_STUCK_NS with its socket's receive memory
+ * full and room to send is given receive room (SO_RCVBUFFORCE), a step at a time: the held
+ * messages before ours are taken in and ours go out. Bounded: past
+ * HELD_RCVBUF_MAX the connection ends (-1). Returns 0 otherwise: the
+ * direction waits.
+ */
+static int held_unstick(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_held *h,
+			int dir, uint64_t sent)
+{
+	int to = dir_dst(dir), val;
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+
+	if (!(c->held & (1u << side_dir(to))))
+		return 0;   /* the destination holds nothing of its own */
+	if (sent != h->wait_sent[dir]) {
+		h->wait_sent[dir] = sent;
+		h->wait_at[dir] = d->loop.now;
+		return 0;
+	}
+	/* stuck on a held message: its receive memory full, and not on its
+	 * sending (a receiver that reads nothing fills the send buffer) */
+	if (d->loop.now - h->wait_at[dir] < HELD_STUCK_NS ||
+	    getsockopt(c->fd[to], SOL_SOCKET, SO_MEMINFO, mem, &len) ||
+	    mem[SK_MEMINFO_RMEM_ALLOC] <= mem[SK_MEMINFO_RCVBUF] ||
+	    mem[SK_MEMINFO_WMEM_QUEUED] + HELD_BUF >= mem[SK_MEMINFO_SNDBUF])
+		return 0;
+	if (mem[SK_MEMINFO_RCVBUF] >= HELD_RCVBUF_MAX) {
+		log_info("a held connection's worker stays stuck (%u bytes of receive memory): closed",
+			 mem[SK_MEMINFO_RMEM_ALLOC]);
+		return -1;
+	}
+	/* the kernel doubles what it is given */
+	val = (int)((mem[SK_MEMINFO_RMEM_ALLOC] + HELD_RCVBUF_STEP) / 2);
+	if (setsockopt(c->fd[to], SOL_SOCKET, SO_RCVBUFFORCE, &val, sizeof(val)))
+		return -1;
+	h->wait_at[dir] = d->loop.now;
+	log_debug("conn %p: %s waits on a worker stuck behind held bytes: receive memory %u, given %d",
+		  (void *)c, dir_name(dir), mem[SK_MEMINFO_RMEM_ALLOC], 2 * val);
+	return 0;
+}
+
+/*
+ * One held direction moved as far as it goes: what the verdict held is
+ * peeked at, written to the target as far as it takes it, and only that
+ * much read off (so kbald holds no byte it has not written: a restart or a
+ * FIN finds its counts whole), never past the held bytes (a head the
+ * kernel hands back behind them is decide_take_back()'s), once the target
+ * has taken everything the worker had queued before (its send counter past
+ * what the verdict kept). 1 when the hold is over (the verdict redirects
+ * again, or the direction ended), 0 while it lasts, -1 when a socket
+ * failed.
+ */
+static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_held *h, int dir,
+		     int *moved)
+{
+	int from = dir_src(dir), to = dir_dst(dir), retry = 4;
+	struct kbal_sk_http st;
+	uint64_t sent, recvd, mine;
+	ssize_t n, w, r;
+
+	for (;;) {
+		while (h->owed[dir]) {
+			r = recv(c->fd[from], held_buf, h->owed[dir], MSG_DONTWAIT);
+			if (r < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
+				continue;
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ESTRPIPE))
+				return 0;   /* its queue is read while the parser is not */
+			if (r <= 0)
+				return -1;
+			h->owed[dir] -= r;
+		}
+		if (c->phase[dir] != P_SPLICED)
+			return 1;
+		if (sk_entry(d, c->cookie[from], &st))
+			return 1;   /* taken back: nothing is held */
+		mine = c->rd[from] - st.rd_base < st.held ? st.held - (c->rd[from] - st.rd_base) : 0;
+		if (!mine)
+			return !(st.flags & KBAL_SKF_HELD);
+		if (kbal_sock_counts(c->fd[to], &sent, &recvd))
+			return -1;
+		if (sent - h->base0[dir] - c->wr[to] < st.kept)
+			/* the worker still has some: they go first */
+			return held_unstick(d, c, h, dir, sent);
+		n = recv(c->fd[from], held_buf, mine < HELD_BUF ? mine : HELD_BUF,
+			 MSG_DONTWAIT | MSG_PEEK);
+		if (n < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
+			continue;   /* a stopped parser's report, read by this */
+		if (n <= 0)
+			return 0;   /* not queued yet (the socket's worker queues it) */
+		w = send(c->fd[to], held_buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && (errno == EINTR || (errno == ESTRPIPE && retry-- > 0)))
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ESTRPIPE))
+			return 0;
+		if (w <= 0)
+			return -1;
+		/* the same bytes are taken off the queue (kbald alone takes
+		 * from it) at the loop's top; counted read now, as written */
+		h->owed[dir] = w;
+		c->rd[from] += w;
+		c->wr[to] += w;
+		/* KeepAliveTimeout counts from the answer's last write, as
+		 * httpd's: kbald's, here, not the member's last bytes */
+		c->since = d->loop.now;
+		*moved = 1;
+	}
+}
+
+/* kbald still has held bytes to copy: what the kernel hands back waits
+ * behind them */
+static int held_busy(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_held *h = held_of(d, c);
+	struct kbal_sk_http st;
+
+	for (int dir = 0; h && dir < 2; dir++) {
+		if (!(c->held & (1u << dir)))
+			continue;
+		if (h->owed[dir])
+			return 1;
+		if (!sk_entry(d, c->cookie[dir_src(dir)], &st) &&
+		    st.held != c->rd[dir_src(dir)] - st.rd_base)
+			return 1;
+	}
+	return 0;
+}
+
+/* A held target that took nothing for Timeout (the member's timeout= for
+ * one it was sent to): as httpd gives up a write that makes no progress. 1
+ * when the connection was closed. */
+static int held_timed_out(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_held *h)
+{
+	struct tcp_info ti = {};
+	socklen_t len = sizeof(ti);
+
+	if (d->loop.now < h->look_at)
+		return 0;
+	h->look_at = d->loop.now + HELD_LOOK_NS;
+	for (int dir = 0; dir < 2; dir++) {
+		int to = dir_dst(dir);
+		uint64_t to_ns = to == MEMBER ? member_timeout_ns(d, c->member) :
+			(uint64_t)d->conf->timeout_ms * 1000000ull;
+
+		if (!(c->held & (1u << dir)) || c->fd[to] < 0 ||
+		    getsockopt(c->fd[to], IPPROTO_TCP, TCP_INFO, &ti, &len))
+			continue;
+		if (ti.tcpi_bytes_acked != h->acked[dir]) {
+			h->acked[dir] = ti.tcpi_bytes_acked;
+			h->at[dir] = d->loop.now;
+		} else if (d->loop.now - h->at[dir] >= to_ns) {
+			log_info("a %s took nothing of its %s for Timeout (held back): closed",
+				 to == CLIENT ? "client" : "member", to == CLIENT ? "answer" : "request");
+			conn_abort(d, c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The connection's held directions moved; those whose hold is over are
+ * let go. -1 when it was closed. */
+static int held_run(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
+{
+	struct kbal_held *h = held_of(d, c);
+
+	if (!h)
+		return 0;
+	for (int dir = 0; dir < 2; dir++) {
+		int r;
+
+		if (!(c->held & (1u << dir)))
+			continue;
+		r = held_step(d, c, h, dir, moved);
+		if (r < 0) {
+			conn_abort(d, c);
+			return -1;
+		}
+		if (r > 0) {
+			c->held &= ~(1u << dir);
+			log_debug("conn %p: %s no longer held", (void *)c, dir_name(dir));
+		}
+	}
+	if (!c->held)
+		held_end(d, c);
+	else if (held_timed_out(d, c, h))
+		return -1;
+	return 0;
+}
+
+/* Is direction dir held by the verdict, though no report said so (the ring
+ * was full)? Its held bytes raised EPOLLIN. */
+static void held_found(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	struct kbal_sk_http st;
+
+	if (c->phase[dir] != P_SPLICED || (c->held & (1u << dir)) ||
+	    sk_entry(d, c->cookie[dir_src(dir)], &st) ||
+	    (!(st.flags & KBAL_SKF_HELD) && st.held == c->rd[dir_src(dir)] - st.rd_base))
+		return;
+	if (held_start(d, c, dir))
+		conn_abort(d, c);
 }
 
 static int sk_event_record(void *ctx, void *data, size_t len)
@@ -174,19 +468,14 @@ static int sk_event_record(void *ctx, void *data, size_t len)
 	if (!c || c->dead)
 		return 0;
 	dir = side_dir(c->cookie[CLIENT] == ev->cookie ? CLIENT : MEMBER);
-	if (c->phase[dir] != P_SPLICED || (c->paused & (1u << dir)) || paused_list(d, c))
+	if (c->phase[dir] != P_SPLICED || (c->held & (1u << dir)))
 		return 0;
-	/* kbald copies the rest of the direction without its boundaries */
-	if (c->bounded)
-		decide_unbound(d, c);
-	if (kbal_splice_pause(&d->maps, ev->cookie)) {
-		if (!c->paused)
-			paused_unlist(d, c);
+	if (held_start(d, c, dir)) {
+		log_warn("a held direction's buffer: out of memory: closing its connection");
+		conn_abort(d, c);
 		return 0;
 	}
-	c->paused |= 1u << dir;
-	log_debug("conn %p: %s paused: its target's worker is far behind", (void *)c,
-		  dir_name(dir));
+	/* the copy starts at the connection's next look: every ms */
 	return 0;
 }
 
@@ -198,100 +487,44 @@ static void sk_events_ready(void *data, uintptr_t obj, unsigned tag, uint32_t ev
 	ring_buffer__consume(d->sm.events);
 }
 
-/* Everything the stream parser took from direction dir's source has left
- * the psock for its destination's send queue: nothing of the direction is
- * in the kernel's hands but what is still in the source's receive queue. */
-static int paused_drained(const struct kbal_conn *c, int dir)
+static void run_held(struct kbal_daemon *d)
 {
-	int from = dir_src(dir), to = dir_dst(dir);
-	uint64_t consumed, unread, sent, tmp, goal;
+	for (unsigned k = 0; k < d->sm.nheld;) {
+		struct kbal_conn *c = d->sm.held[k]->c;
+		int moved = 0;
 
-	if (kbal_sock_consumed(c->fd[from], &consumed, &unread) ||
-	    kbal_sock_counts(c->fd[to], &sent, &tmp))
-		return 1;   /* a socket gone: the copy finds out */
-	/* a FIN that began waiting before the pause left its goal in base:
-	 * every byte the source received, of which `unread` have not left it */
-	goal = c->fin_goal & (1u << dir) ? c->base[to] - unread :
-	       c->base[to] + c->wr[to] + (consumed - c->rd[from]);
-	return sent >= goal;
-}
-
-/*
- * A paused direction does not go back into the sockhash: on this kernel,
- * putting a socket back into the map the stream parser left loses bytes
- * it then takes (seen under kbal's own tests). Once the kernel has sent
- * all it took, kbald copies the rest of that direction itself, which reads
- * only as fast as the receiver takes: a receiver slow enough to fill its
- * socket is no place for the kernel's speed anyway. The connection takes
- * the first exchange's buffers again (d->first, as with KbalSplice off).
- */
-static int paused_relay(struct kbal_daemon *d, struct kbal_conn *c, int dir)
-{
-	int from = dir_src(dir);
-
-	if (!c->f) {
-		c->f = first_alloc();
-		if (!c->f)
-			return -ENOMEM;
-		c->f->deadline = ~0ull;
-		list_del(&c->node);
-		list_add_tail(&d->first, &c->node);
-	}
-	c->phase[dir] = P_RELAY;
-	c->fin[from] = 0;          /* the copy reads on to the EOF itself */
-	c->fin_goal &= ~(1u << dir);
-	c->empty[from] = 0;
-	ctab_del(&d->sm, c->cookie[from], c);
-	if (!list_linked(&c->ready))
-		list_add_tail(&d->ready, &c->ready);
-	log_debug("conn %p: %s copied by kbald after a pause", (void *)c, dir_name(dir));
-	return 0;
-}
-
-static void run_paused(struct kbal_daemon *d)
-{
-	for (unsigned k = 0; k < d->sm.npaused;) {
-		struct kbal_conn *c = d->sm.paused[k];
-		int gone = 0;
-
-		for (int dir = 0; dir < 2 && !gone; dir++) {
-			if (!(c->paused & (1u << dir)) || !paused_drained(c, dir) ||
-			    !kbal_sock_writable(c->fd[dir_dst(dir)]))
-				continue;
-			if (paused_relay(d, c, dir)) {
-				conn_abort(d, c);    /* out of memory; unlists it */
-				gone = 1;
-				continue;
-			}
-			c->paused &= ~(1u << dir);
-		}
-		if (gone)
-			continue;            /* another took its place at k */
-		if (!c->paused)
-			d->sm.paused[k] = d->sm.paused[--d->sm.npaused];
-		else
+		if (held_run(d, c, &moved) < 0 || !c->held)
+			continue;            /* unlisted: another took its place at k */
+		if (moved)
+			conn_progress(d, c); /* a FIN that waited for the copy */
+		if (k < d->sm.nheld && d->sm.held[k]->c == c)
 			k++;
 	}
 }
 
-/* A restart hands flows over spliced, copied (nothing buffered) or joined,
- * not paused: those the kernel has drained are copied from now on; 1 while
- * others still wait for it. */
+/* A restart hands held directions over as spliced: the verdict holds them
+ * on and the next image copies (sm_adopt). Bytes kbald wrote must be off
+ * the source's queue first (a read that found the stream parser busy
+ * waits a moment): 1 while some are not; at the restart's deadline their
+ * connections close. */
 static int sm_settle(struct kbal_daemon *d)
 {
-	for (unsigned k = 0; k < d->sm.npaused;) {
-		struct kbal_conn *c = d->sm.paused[k];
+	int late = d->loop.now >= d->restart_deadline;
 
-		for (int dir = 0; dir < 2; dir++)
-			if (c->paused & (1u << dir) && paused_drained(c, dir) &&
-			    !paused_relay(d, c, dir))
-				c->paused &= ~(1u << dir);
-		if (!c->paused)
-			d->sm.paused[k] = d->sm.paused[--d->sm.npaused];
-		else
+	run_held(d);
+	for (unsigned k = 0; k < d->sm.nheld;) {
+		const struct kbal_held *h = d->sm.held[k];
+
+		if (!h->owed[UP] && !h->owed[DOWN]) {
 			k++;
+		} else if (!late) {
+			return 1;
+		} else {
+			log_warn("restart: a held connection's copy could not go on: closed");
+			conn_abort(d, h->c);   /* unlisted: another took its place */
+		}
 	}
-	return d->sm.npaused > 0;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- splice */
@@ -316,6 +549,24 @@ static int worth_splicing(const struct kbal_conn *c, int dir)
 		return 0;
 	return rs->content_length < 0 ||
 	       rs->content_length - (int64_t)(c->f->len[DOWN] - rs->head_len) > 65536;
+}
+
+/* An unframed direction's entry: its backpressure state only (the verdict
+ * redirects every byte, and holds the direction when its target's worker
+ * is far behind). Written before the socket enters kbal_sk_src. */
+static int raw_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir)
+{
+	int from = dir_src(dir);
+	struct kbal_sk_http st = {
+		.mode = KBAL_SKM_RAW,
+		.peer = c->cookie[!from],
+		.rd_base = c->rd[from],
+	};
+
+	if (bpf_map_update_elem(d->maps.http_fd, &c->cookie[from], &st, BPF_ANY))
+		return -1;
+	c->raw |= 1u << from;
+	return 0;
 }
 
 static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
@@ -346,10 +597,27 @@ static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	if (kbal_sock_counts(c->fd[to], &sent, &recvd) == 0)
 		c->base[to] = sent - c->wr[to];
 	/* its later requests framed, and kept only where decided the same */
-	if (c->bounded && decide_arm(d, c, dir))
+	if (dir == DOWN && c->bounded && c->phase[UP] < P_SPLICED && !decide_client_armable(c))
 		decide_unbound(d, c);
+	if (c->bounded && decide_arm(d, c, dir)) {
+		if (c->held) {
+			/* the other way's hold lives in the entry unframing
+			 * drops: its held bytes would be stranded */
+			log_warn("conn %p: its framing failed while held: closing", (void *)c);
+			conn_abort(d, c);
+			return HANDOVER_GONE;
+		}
+		decide_unbound(d, c);
+	}
+	if (!c->bounded && raw_arm(d, c, dir))
+		log_debug("conn %p: %s without backpressure: %s", (void *)c, dir_name(dir),
+			  strerror(errno));
 	err = kbal_splice_dir(&d->maps, c->fd[from], c->cookie[from], c->fd[to]);
 	if (err) {
+		if (c->raw & (1u << from)) {
+			bpf_map_delete_elem(d->maps.http_fd, &c->cookie[from]);
+			c->raw &= ~(1u << from);
+		}
 		log_debug("splice %s: %s: copying in kbald", dir_name(dir), strerror(-err));
 		c->phase[dir] = P_RELAY;
 		return HANDOVER_MOVED;
@@ -397,6 +665,12 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 	}
 	if (ev & (EPOLLRDHUP | EPOLLHUP) && c->phase[dir] == P_SPLICED && !c->fin[side])
 		c->fin[side] = 1;
+	/* bytes the verdict held for kbald, if no report said so */
+	if (ev & EPOLLIN && c->phase[dir] == P_SPLICED && !(c->held & (1u << dir))) {
+		held_found(d, c, dir);
+		if (c->dead)
+			return -1;
+	}
 	/* a framed socket is readable only with what the kernel handed back
 	 * (or its FIN): decide_take_back() tells */
 	if (ev & EPOLLIN && c->phase[dir] == P_SPLICED && !c->agent &&
@@ -460,9 +734,12 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 {
 	int waiting = 0;
 
+	if (c->held && held_run(d, c, moved) < 0)
+		return -1;
 	if (c->back) {
 		uint64_t cookie[2] = { c->cookie[CLIENT], c->cookie[MEMBER] };
-		int r = decide_take_back(d, c);
+		/* what the kernel handed back comes after the held bytes */
+		int r = c->held && held_busy(d, c) ? 0 : decide_take_back(d, c);
 
 		if (r < 0)
 			return -1;
@@ -470,10 +747,8 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 			/* kbald's again: its first exchange's steps go on */
 			ctab_del(&d->sm, cookie[CLIENT], c);
 			ctab_del(&d->sm, cookie[MEMBER], c);
-			if (c->paused) {
-				paused_unlist(d, c);
-				c->paused = 0;
-			}
+			if (c->held)
+				held_end(d, c);
 			*moved = 1;
 			return 0;
 		}
@@ -484,8 +759,8 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 		int from = dir_src(dir);
 		uint64_t sent = 0;
 
-		if (c->phase[dir] != P_SPLICED || !c->fin[from] || c->paused & (1u << dir))
-			continue;   /* a paused one is copied to its end */
+		if (c->phase[dir] != P_SPLICED || !c->fin[from])
+			continue;
 		if (dir == DOWN && c->member_gone >= GONE_HELD_FIN && c->phase[UP] == P_SPLICED)
 			continue;   /* held until the client ends its side */
 		if (spliced_fin_delivered(c, dir, &sent)) {
@@ -526,9 +801,9 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 		}
 	}
 	if (c->f && waiting && !c->back) {
-		/* copied one way after a pause (d->first): the first
-		 * exchanges' timer looks at the other way's FIN again
-		 * (one handed back waits for kbald's exchange instead) */
+		/* one way still kbald's (d->first): the first exchanges'
+		 * timer looks at the other way's FIN again (one handed
+		 * back waits for kbald's exchange instead) */
 		c->f->deadline = d->loop.now + DRAIN_RELAY_NS;
 	} else if (!c->f && c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
 		list_del(&c->node);
@@ -543,8 +818,8 @@ static void sm_tick(struct kbal_daemon *d)
 {
 	struct kbal_list batch;
 
-	if (d->sm.npaused)
-		run_paused(d);
+	if (d->sm.nheld)
+		run_held(d);
 	/* conn_progress() puts a connection still waiting back at the tail
 	 * of the draining list: walk a batch taken off it, or with two
 	 * waiting the walk never ends (d->loop.now stands still within it) */
@@ -565,23 +840,34 @@ static uint64_t sm_wake_us(const struct kbal_daemon *d)
 {
 	if (list_linked(&d->sm.draining))
 		return d->loop.now < d->sm.drain_fast_until ? DRAIN_POLL_US : 1000;
-	return d->sm.npaused ? 1000 : UINT64_MAX;
+	return d->sm.nheld ? 1000 : UINT64_MAX;
 }
 
 static void sm_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	for (int dir = 0; dir < 2; dir++)
-		if (c->phase[dir] == P_SPLICED)
-			ctab_put(&d->sm, c->cookie[dir_src(dir)], c);
+	struct kbal_sk_http st;
+
+	for (int dir = 0; dir < 2; dir++) {
+		if (c->phase[dir] != P_SPLICED)
+			continue;
+		ctab_put(&d->sm, c->cookie[dir_src(dir)], c);
+		if (!sk_entry(d, c->cookie[dir_src(dir)], &st) && st.mode == KBAL_SKM_RAW)
+			c->raw |= 1u << dir_src(dir);
+		/* held by the verdict, or bytes of a hold still to copy: the
+		 * last image wrote all it had read */
+		held_found(d, c, dir);
+	}
 }
 
 static void sm_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	decide_forget(d, c);
-	if (c->paused) {
-		paused_unlist(d, c);
-		c->paused = 0;
-	}
+	for (int side = 0; side < 2; side++)
+		if (c->raw & (1u << side))
+			bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);
+	c->raw = 0;
+	if (c->held)
+		held_end(d, c);
 	ctab_del(&d->sm, c->cookie[CLIENT], c);
 	ctab_del(&d->sm, c->cookie[MEMBER], c);
 }
@@ -605,8 +891,10 @@ static void sm_fini(struct kbal_daemon *d)
 {
 	ring_buffer__free(d->sm.events);
 	d->sm.events = NULL;
-	free(d->sm.paused);
-	d->sm.paused = NULL;
+	while (d->sm.nheld)
+		held_end(d, d->sm.held[0]->c);
+	free(d->sm.held);
+	d->sm.held = NULL;
 	free(d->sm.slot);
 	d->sm.slot = NULL;
 }

@@ -95,6 +95,7 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_SK_BACK] = "sk_back",
 		[KBAL_STAT_PKT_RST_IGNORED] = "pkt_rst_ignored",
 		[KBAL_STAT_SK_LAST] = "sk_last",
+		[KBAL_STAT_SK_HELD] = "sk_held",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

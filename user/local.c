@@ -21,7 +21,8 @@
 
 static const char *handler_name(const struct kbal_conn *c)
 {
-	return c->f->handler == KBAL_HANDLER_METRICS ? "kbal-metrics" : "balancer-manager";
+	return c->f->handler == KBAL_HANDLER_METRICS ? "kbal-metrics" :
+	       c->f->handler ? "balancer-manager" : "a proxied path";
 }
 
 /* An access check's answer: 0 when granted, else -1 and the 401 or 403
@@ -49,13 +50,8 @@ static int auth_verdict(struct kbal_daemon *d, struct kbal_conn *c, const struct
 	return -1;
 }
 
-/* Require, Order/Allow/Deny and Basic credentials of the <Location> kbald
- * answers (authz.h, authn.h), as httpd checks them: the address first, the
- * user only where the rules need one (authcheck.h). 0 when granted; -1
- * when the answer (401, 403, 503) is given; 1 when the check went to the
- * thread, the exchange waiting for exch_auth_done() */
-static int authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *a,
-		     uint32_t local)
+int local_authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *a,
+		    uint32_t local)
 {
 	const struct kbal_http_msg *rq = &c->f->msg[UP];
 	const struct kbal_http_header *h = kbal_http_find(rq, c->f->buf[UP], "Authorization");
@@ -195,8 +191,12 @@ static void local_request(struct kbal_daemon *d, struct kbal_conn *c)
 void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_authjob *j)
 {
 	c->f->authjob = NULL;
-	if (!auth_verdict(d, c, j))
-		local_request(d, c);
+	if (!auth_verdict(d, c, j)) {
+		if (c->f->handler)
+			local_request(d, c);
+		else
+			exch_proxy_request(d, c);   /* a proxied path's rules let it in */
+	}
 	kbal_authjob_free(&d->auth, j);
 	if (!c->local)
 		exch_parse(d, c, UP);   /* a form's body read meanwhile */
@@ -205,6 +205,6 @@ void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_auth
 void local_answer(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *authz,
 		  uint32_t local_addr)
 {
-	if (!authorize(d, c, authz, local_addr))
+	if (!local_authorize(d, c, authz, local_addr))
 		local_request(d, c);
 }

@@ -3,7 +3,8 @@
  * local.h - what kbald answers itself: the handler of the <Location> a
  * request matched (SetHandler balancer-manager, SetHandler kbal-metrics),
  * once its access rules let the client in (a check the thread makes comes
- * back through exch_auth_done(), exchange.h).
+ * back through exch_auth_done(), exchange.h); and the same access rules
+ * on a proxied path.
  */
 #ifndef KBAL_LOCAL_H
 #define KBAL_LOCAL_H
@@ -18,6 +19,15 @@ struct kbal_authz;
  * reached, network order), then answer, now or once the check is done */
 void local_answer(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *authz,
 		  uint32_t local_addr);
+
+/* Require, Order/Allow/Deny and Basic credentials of the <Location> a
+ * request matched (authz.h, authn.h), as httpd checks them: the address
+ * first, the user only where the rules need one (authcheck.h); for what
+ * kbald answers itself and for proxied paths alike. 0 when granted; -1
+ * when the answer (401, 403, 503) is given; 1 when the check went to the
+ * thread, the exchange waiting for exch_auth_done() */
+int local_authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *authz,
+		    uint32_t local_addr);
 
 /* a manager form's body came whole (f->manager_wait): the answer */
 void local_form_done(struct kbal_daemon *d, struct kbal_conn *c);

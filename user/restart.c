@@ -163,11 +163,6 @@ void restart_exec(struct kbal_daemon *d)
 		conn_export(conn_of(n), &t.conns[t.nconns]);
 		t.conns[t.nconns++].flags |= KBAL_TO_FRESH;
 	}
-	while (d->sm.npaused) {
-		/* paused, and the kernel still holds bytes of it */
-		conn_close(d, d->sm.paused[0]);
-		closed++;
-	}
 	if (closed)
 		log_warn("restart: %u connection(s) still in their first exchange after %llu s: "
 			 "closed", closed, RESTART_WAIT_NS / 1000000000ull);

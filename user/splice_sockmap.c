@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -50,45 +49,6 @@ int kbal_sock_received(int fd, uint64_t *received)
 		return -errno;
 	*received = ti.tcpi_bytes_received;
 	return 0;
-}
-
-int kbal_sock_consumed(int fd, uint64_t *consumed, uint64_t *unread_out)
-{
-	struct tcp_info ti = {};
-	socklen_t len = sizeof(ti);
-	ssize_t unread;
-	int fin;
-
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
-		return -errno;
-	/* What the receive queue holds, counted without a copy: SIOCINQ
-	 * cannot say while the socket is in a sockmap (it then counts the
-	 * psock's own queue). WAITALL walks the whole queue, DONTWAIT stops
-	 * at its end, PEEK leaves it as it is, TRUNC copies nothing. */
-	unread = recv(fd, NULL, 1u << 30, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_WAITALL);
-	if (unread < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		return -errno;
-	if (unread < 0)
-		unread = 0;
-	/* bytes_received counts a FIN's sequence number: data bytes only */
-	fin = ti.tcpi_state == BPF_TCP_CLOSE_WAIT || ti.tcpi_state == BPF_TCP_LAST_ACK ||
-	      ti.tcpi_state == BPF_TCP_CLOSING || ti.tcpi_state == BPF_TCP_TIME_WAIT ||
-	      ti.tcpi_state == BPF_TCP_CLOSE;
-	*consumed = ti.tcpi_bytes_received - (uint64_t)unread - (uint64_t)fin;
-	*unread_out = (uint64_t)unread;
-	return 0;
-}
-
-int kbal_sock_writable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
-}
-
-int kbal_splice_pause(const struct kbal_maps *m, uint64_t from_cookie)
-{
-	return bpf_map_delete_elem(m->src_fd, &from_cookie) ? -errno : 0;
 }
 
 int kbal_splice_dir(const struct kbal_maps *m, int from_fd, uint64_t from_cookie, int to_fd)

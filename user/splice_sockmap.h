@@ -31,18 +31,4 @@ int kbal_sock_unread(int fd);
  * caller then copies that direction itself). */
 int kbal_splice_dir(const struct kbal_maps *m, int from_fd, uint64_t from_cookie, int to_fd);
 
-/*
- * Backpressure (kbal_shared.h, struct kbal_sk_event): `from` leaves
- * kbal_sk_src, so its bytes stay in its receive queue and its window
- * closes; it stays a target for the other direction.
- */
-int kbal_splice_pause(const struct kbal_maps *m, uint64_t from_cookie);
-
-/* Data bytes taken from the socket's receive queue so far (by kbald or
- * the stream parser), and those still in it: 0, or -errno. */
-int kbal_sock_consumed(int fd, uint64_t *consumed, uint64_t *unread);
-
-/* Has the socket room to send (POLLOUT)? */
-int kbal_sock_writable(int fd);
-
 #endif

@@ -66,7 +66,13 @@ def get(port, path, cookie=None):
 
 def both(env, aport, fn):
     """fn(port, tag) for Apache, then for kbal: (Apache's, kbal's)"""
-    return fn(aport, "a"), fn(env.port, "k")
+    out = []
+    for who, port, tag in (("Apache", aport, "a"), ("kbal", env.port, "k")):
+        try:
+            out.append(fn(port, tag))
+        except (AssertionError, OSError) as e:   # which of the two, when it fails
+            raise AssertionError("%s: %s" % (who, e)) from e
+    return tuple(out)
 
 
 # ---- lbsets, hot spares, hot standbys ----------------------------------------

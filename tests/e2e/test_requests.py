@@ -213,7 +213,9 @@ def test_member_closing_between_requests_keeps_the_client():
         for n in (1, 2):
             eq([l.split()[1] for l in env.backend_log(n)], [p for p in sent if where(p) == n],
                "member %d's requests" % n)
-        eq(env.flows(), [], "flows left")
+        # kbald writes its flow entries at the end of a loop turn: the
+        # client's end may come a moment before its flow's removal
+        kbaltest.wait_until(lambda: env.flows() == [], 2.0, "no flow left")
 
 
 def test_client_end_after_member_ends_and_takes_again():

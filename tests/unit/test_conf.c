@@ -960,9 +960,11 @@ UNIT_TEST(conf_access_control)
 
 	expect_err(HEAD "<Proxy *>\nOrder deny,allow\nDeny from all\nAllow from 127.0.0.1\n</Proxy>\n",
 		   "t.conf:7: Deny from all: access control is not supported by kbal yet");
-	expect_err(HEAD "<Location /app>\nRequire ip 127.0.0.1\nProxyPass balancer://c/\n</Location>\n",
-		   "t.conf:5: <Location /app>: access rules are supported by kbal where it answers "
-		   "itself (the balancer-manager, kbal-metrics), not yet for proxied paths");
+	/* on a proxied path, as httpd */
+	r = run(HEAD "<Location /app>\nRequire ip 127.0.0.1\nProxyPass balancer://c/\n</Location>\n");
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(kbal_conf_location_proxied(r->c, 0), 1, "the section's own rule proxies it");
+	done(r);
 	expect_err(HEAD "<Proxy *>\nRequire all denied\n</Proxy>\n",
 		   "t.conf:6: Require inside <Proxy>: only \"Require all granted\" is supported by kbal "
 		   "(access rules go in a <Location>)");
@@ -1454,9 +1456,10 @@ UNIT_TEST(conf_location_match)
 		     "write ProxyPassMatch ^/plain ... at server level\n", "warning");
 out:
 	done(r);
-	expect_err(HEAD "<LocationMatch ^/private>\nRequire ip 10.0.0.0/8\n</LocationMatch>\n" TAIL,
-		   "t.conf:5: <Location ^/private>: access rules are supported by kbal where it "
-		   "answers itself (the balancer-manager, kbal-metrics), not yet for proxied paths");
+	r = run(HEAD "<LocationMatch ^/private>\nRequire ip 10.0.0.0/8\n</LocationMatch>\n" TAIL);
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(kbal_conf_location_proxied(r->c, 0), 1, "a regex section where a rule proxies");
+	done(r);
 	expect_err(HEAD "<LocationMatch ^/x/.*>\nProxyPassReverse balancer://c/\n"
 		   "</LocationMatch>\n", "t.conf:6: ProxyPassReverse inside <LocationMatch>: httpd "
 		   "would write the pattern itself into the answers' Location; give it at server "

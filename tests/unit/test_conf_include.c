@@ -160,10 +160,9 @@ UNIT_TEST(conf_include_errors)
 	ASSERT_STREQ(t->err, at(t, "@/main.conf:2: Listen 8080: the Listen at @/ports.conf:1 "
 			       "already takes this port"), "other file's line");
 	put(t, "main.conf", "Listen 8080\nInclude site.conf\n");
-	put(t, "site.conf", "<Proxy balancer://c>\n" MEMBERS "\n<Location /x>\nRequire local\n"
-			    "</Location>\nProxyPass / balancer://c/\n");
+	put(t, "site.conf", "ProxyPass / balancer://c/\n\n<Proxy balancer://c>\n</Proxy>\n");
 	ASSERT_EQ(load(t, "main.conf"), -1, "checked at the end");
-	ASSERT_HAS(t->err, at(t, "@/site.conf:5: <Location /x>: access rules"), "its file");
+	ASSERT_HAS(t->err, at(t, "@/site.conf:1: ProxyPass /: balancer://c is not defined"), "its file");
 	done(t);
 }
 

@@ -229,20 +229,23 @@ UNIT_TEST(ppm_warnings)
 	ASSERT_EQ(r->nwarn, 0, r->warn);
 	done(r);
 
-	/* access rules on a path a regex rule may proxy: refused (kbald would
-	 * pass it unchecked), not on one it cannot reach */
+	/* access rules apply to proxied paths: which sections a regex rule
+	 * may proxy (the kernel keeps a request only where none refuses) */
 	r = run(HEAD "ProxyPassMatch ^/app/(.*)$ balancer://a/$1\n"
 		"<Location /private>\nRequire ip 10.0.0.0/8\n</Location>\n");
 	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(kbal_conf_location_proxied(r->c, 0), 0, "a path ^/app/ cannot reach");
 	done(r);
-	expect_err(HEAD "ProxyPassMatch \\.gif$ balancer://a\n"
-		   "<Location /private>\nRequire ip 10.0.0.0/8\n</Location>\n",
-		   "t.conf:9: <Location /private>: access rules are supported by kbal where it "
-		   "answers itself (the balancer-manager, kbal-metrics), not yet for proxied paths");
-	expect_err(HEAD "ProxyPassMatch ^/priv balancer://a\n"
-		   "<Location /private>\nRequire ip 10.0.0.0/8\n</Location>\n",
-		   "t.conf:9: <Location /private>: access rules are supported by kbal where it "
-		   "answers itself (the balancer-manager, kbal-metrics), not yet for proxied paths");
+	r = run(HEAD "ProxyPassMatch \\.gif$ balancer://a\n"
+		"<Location /private>\nRequire ip 10.0.0.0/8\n</Location>\n");
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(kbal_conf_location_proxied(r->c, 0), 1, "an unanchored regex");
+	done(r);
+	r = run(HEAD "ProxyPassMatch ^/priv balancer://a\n"
+		"<Location /private>\nRequire ip 10.0.0.0/8\n</Location>\n");
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(kbal_conf_location_proxied(r->c, 0), 1, "a regex leading under the path");
+	done(r);
 out:
 	;
 }
