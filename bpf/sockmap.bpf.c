@@ -358,7 +358,9 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	b = frame_parse_head(skb, off, len, p);
 	if (!b || p->bad)
 		return sk_back(st, KBAL_SKB_SYNTAX);
-	if (p->nhost != 1 || p->host_end - p->host_off != st->host_len)
+	/* an empty Host (after an HTTP/1.0 request's) is httpd's 400 in
+	 * HTTP/1.1, kbald's to answer */
+	if (p->nhost != 1 || !st->host_len || p->host_end - p->host_off != st->host_len)
 		return sk_back(st, KBAL_SKB_HOST);
 	for (__u32 k = 0; k < KBAL_HOST_LEN; k++) {
 		if (k >= st->host_len)

@@ -15,7 +15,7 @@
 
 enum {
 	A_LIT, A_CLIENT, A_DASH, A_TIME, A_REQUEST, A_STATUS, A_BYTES_CLF, A_BYTES, A_DUR_US,
-	A_DUR, A_HDR, A_ENV, A_METHOD, A_PATH, A_QUERY, A_PROTO, A_PORT, A_SERVER, A_CONN,
+	A_DUR, A_HDR, A_ENV, A_METHOD, A_PATH, A_QUERY, A_PROTO, A_PORT, A_SERVER, A_SERVER_REQ, A_CONN,
 	A_KEEPALIVE, A_PID, A_IN, A_OUT, A_PERCENT,
 };
 
@@ -113,7 +113,8 @@ int kbal_alog_compile(const char *fmt, struct kbal_alog_fmt *f,
 		case 'q': k = A_QUERY; break;
 		case 'H': k = A_PROTO; break;
 		case 'p': k = A_PORT; break;
-		case 'v': case 'V': k = A_SERVER; break;
+		case 'v': k = A_SERVER; break;
+		case 'V': k = A_SERVER_REQ; break;
 		case 'X': k = A_CONN; break;
 		case 'k': k = A_KEEPALIVE; break;
 		case 'P': k = A_PID; break;
@@ -350,7 +351,7 @@ static const char *env(const struct kbal_alog_rec *r, const char *name)
 	const struct kbal_balancer_vars v = {
 		.balancer = r->balancer, .worker_name = r->member, .worker_route = r->route,
 		.session_sticky = r->sticky, .session_route = r->session_route,
-		.route_changed = r->route_changed,
+		.route_changed = r->route_changed, .env = r->env,
 	};
 
 	return kbal_balancer_var(&v, name);
@@ -443,6 +444,9 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 			break;
 		case A_SERVER:
 			put_esc(&o, r->server);
+			break;
+		case A_SERVER_REQ:
+			put_esc(&o, r->request_server ? r->request_server : r->server);
 			break;
 		case A_CONN:
 			put(&o, &r->conn_status, 1);

@@ -19,6 +19,7 @@
 #define KBAL_ALOG_MAX_HDR   8         /* distinct %{NAME}i over all formats */
 #define KBAL_ALOG_MAX_LOGS  4         /* CustomLog lines */
 
+struct kbal_env;
 struct kbal_http_msg;
 struct kbal_logfile;
 
@@ -64,8 +65,11 @@ struct kbal_alog_rec {
 	unsigned status;                      /* 0: none */
 	uint64_t body;                        /* response body bytes sent */
 	uint64_t bytes_in, bytes_out;         /* read from / sent to the client, heads too */
-	const char *balancer, *member, *route, *session_route, *sticky, *server;
+	const char *balancer, *member, *route, *session_route, *sticky;
+	const char *server;                   /* %v: the virtual host's ServerName */
+	const char *request_server;           /* %V: ap_get_server_name(), NULL: server */
 	int route_changed;
+	const struct kbal_env *env;           /* the request's SetEnv/SetEnvIf ones, NULL none */
 	char conn_status;                     /* '+' kept alive, '-' closed, 'X' aborted */
 	unsigned keepalive;                   /* requests before this one on the connection */
 	const char *flow_path;                /* a flow's line: "sockmap", "packet", "copy" */

@@ -27,6 +27,9 @@
 #define KBAL_CONF_VHOST_ADDRS  8
 #define KBAL_CONF_VHOST_ALIASES 16
 #define KBAL_CONF_MAX_HEADER   32
+#define KBAL_CONF_MAX_ENV      64
+#define KBAL_CONF_ERROR_CODES  16        /* ProxyErrorOverride's codes */
+#define KBAL_CONF_ENV_VARS     8         /* variables one SetEnvIf line sets */
 #define KBAL_CONF_PATH_LEN     256
 #define KBAL_CONF_VALUE_LEN    256
 
@@ -146,7 +149,19 @@ struct kbal_conf_pass {
 	int vhost;                        /* its <VirtualHost>, -1: the server's (tried
 					   * first in every virtual host, as httpd's
 					   * merge with ProxyPassInherit On) */
+	uint8_t encoded_slashes;          /* the server's AllowEncodedSlashes, for
+					   * kbal_conf_pass_target() */
+	uint8_t nocanon;                  /* ProxyPass ... nocanon: the rest of the
+					   * request-target as received */
 	int line;
+};
+
+/* AllowEncodedSlashes: a %2F in a path is a 404 (Off), a '/' (On), or kept
+ * as it came (NoDecode), as httpd's core */
+enum kbal_encoded_slashes {
+	KBAL_SLASHES_OFF = 0,
+	KBAL_SLASHES_ON,
+	KBAL_SLASHES_NODECODE,
 };
 
 /* ProxyPassReverse PATH balancer://NAME/TARGET */
@@ -255,6 +270,47 @@ struct kbal_conf_header {
 	int line;
 };
 
+/* mod_env's SetEnv and UnsetEnv, mod_setenvif's SetEnvIf, SetEnvIfNoCase,
+ * BrowserMatch and BrowserMatchNoCase, in configuration order (env.c
+ * computes a request's variables from them) */
+enum kbal_env_kind {
+	KBAL_ENV_SET,                     /* SetEnv NAME [VALUE] */
+	KBAL_ENV_UNSET,                   /* UnsetEnv NAME */
+	KBAL_ENV_IF,                      /* SetEnvIf ATTR REGEX VAR... */
+};
+
+/* what a SetEnvIf line matches (mod_setenvif's special names) */
+enum kbal_env_attr {
+	KBAL_ENVA_HEADER,                 /* a request header (else a variable) */
+	KBAL_ENVA_HEADER_RE,              /* the headers whose name matches name */
+	KBAL_ENVA_REMOTE_ADDR,
+	KBAL_ENVA_REMOTE_HOST,            /* the address: no HostnameLookups */
+	KBAL_ENVA_SERVER_ADDR,
+	KBAL_ENVA_METHOD,
+	KBAL_ENVA_PROTOCOL,
+	KBAL_ENVA_URI,                    /* the path as sent, without its query */
+};
+
+struct kbal_conf_env_var {
+	char name[64];
+	char value[128];                  /* $0..$9 taken from a regex's match */
+	uint8_t unset;                    /* !NAME */
+};
+
+struct kbal_conf_env {
+	uint8_t kind;                     /* enum kbal_env_kind */
+	uint8_t attr;                     /* enum kbal_env_attr */
+	uint8_t icase;                    /* ...NoCase */
+	uint8_t regex;                    /* 0: match is a plain substring */
+	char name[64];                    /* SetEnvIf: the header or its regex */
+	char match[KBAL_CONF_VALUE_LEN];  /* SetEnvIf: what it matches (unescaped
+					   * when a substring) */
+	unsigned nvar;                    /* SetEnv, UnsetEnv: var[0] */
+	struct kbal_conf_env_var var[KBAL_CONF_ENV_VARS];
+	int vhost;                        /* its <VirtualHost>, -1: the server's */
+	int line;
+};
+
 /* RequestReadTimeout (mod_reqtimeout): how long a request's head, then its
  * body, may take to come, from its first byte: ms, extended by 1 s per
  * rate bytes received (0: not), up to max_ms (0: no cap); ms 0: no bound.
@@ -303,6 +359,9 @@ struct kbal_conf_vhost {
 	unsigned nalias;
 	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
 	int preserve_host;                /* its ProxyPreserveHost, -1: the server's */
+	int error_override;               /* its ProxyErrorOverride, -1: the server's */
+	unsigned nerror_codes;            /* its codes, after the server's */
+	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int line;
 };
 
@@ -342,10 +401,17 @@ struct kbal_conf {
 	int header_locations;             /* a Header or RequestHeader in a <Location> */
 	int location_redirects;           /* a Redirect in a <Location> */
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
+	unsigned nenv;
+	struct kbal_conf_env env[KBAL_CONF_MAX_ENV];
 	unsigned ncookie_path, ncookie_domain;
 	struct kbal_conf_cookie_map cookie_path[KBAL_CONF_MAX_COOKIE_MAP];
 	struct kbal_conf_cookie_map cookie_domain[KBAL_CONF_MAX_COOKIE_MAP];
 	int preserve_host;                /* ProxyPreserveHost On */
+	int error_override;               /* ProxyErrorOverride On: a member's 4xx
+					   * and 5xx (those codes, where listed)
+					   * become kbald's own error answers */
+	unsigned nerror_codes;
+	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
 	struct in_addr proxy_source;      /* ProxySourceAddress: the members'
 					   * connections come from it, 0: the system's
@@ -354,6 +420,7 @@ struct kbal_conf {
 					   * members' connections, 0: the system's */
 	unsigned via;                     /* ProxyVia: enum kbal_via */
 	char server_name[128];            /* ServerName, else gethostname() */
+	uint8_t encoded_slashes;          /* AllowEncodedSlashes, enum kbal_encoded_slashes */
 	int canonical_name;               /* UseCanonicalName On: self-referential
 					   * URLs name ServerName, not the Host */
 	unsigned timeout_ms;              /* Timeout / ProxyTimeout, default 60000 */
@@ -470,6 +537,11 @@ int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *loca
 		    const char *host, size_t hostlen);
 /* May a connection reached on vhost a serve a request of vhost b (their
  * addresses overlap, so a Host picks between them)? */
+/* ProxyErrorOverride for a member's answer of status in vhost (-1: the
+ * server's): does kbald send its own error answer instead? Any in conf? */
+int kbal_conf_error_override(const struct kbal_conf *conf, int vhost, unsigned status);
+int kbal_conf_error_override_any(const struct kbal_conf *conf);
+
 int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b);
 /* ProxyPreserveHost in virtual host vhost (-1: the server's), merged as
  * httpd's merge_proxy_config(): the virtual host's where it sets one */
@@ -535,5 +607,10 @@ int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *
  * path above the root or no path, -ENAMETOOLONG when out is too small.
  * Both match functions use it; call it first to answer 400/404 yourself. */
 int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen);
+
+/* The same under AllowEncodedSlashes slashes (enum kbal_encoded_slashes):
+ * On decodes %2F, NoDecode keeps it as the three characters it came as */
+int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
+			  unsigned slashes);
 
 #endif /* KBAL_CONF_H */

@@ -154,6 +154,8 @@ int conf_finish(struct conf_parser *p)
 	if (!c->nlisten)
 		return conf_perr_at(p, 0, "no Listen directive");
 	for (unsigned i = 0; i < c->npass; i++)
+		c->pass[i].encoded_slashes = c->encoded_slashes;   /* the rules' targets */
+	for (unsigned i = 0; i < c->npass; i++)
 		if (!c->pass[i].exclude && !c->balancers[c->pass[i].balancer].nmembers)
 			return conf_perr_at(p, c->pass[i].line, "%s %s: balancer://%s is "
 					    "not defined (no BalancerMember for it)",

@@ -69,8 +69,6 @@ static const struct {
 	{ "AddOutputFilterByType",  "not implemented: kbal does not compress or filter answers" },
 	{ "LanguagePriority",       "kbal serves no files (mod_negotiation)" },
 	{ "ForceLanguagePriority",  "kbal serves no files (mod_negotiation)" },
-	{ "BrowserMatch",           "not implemented: kbal sets no environment from the "
-				    "User-Agent (mod_setenvif)" },
 	{ "ExtendedStatus",         "kbal has no mod_status (its balancer-manager and "
 				    "kbal-metrics tell the state)" },
 	{ "ProxyStatus",            "kbal has no mod_status (its balancer-manager and "

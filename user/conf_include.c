@@ -56,6 +56,7 @@ static const char *const implemented_modules[] = {
 	"auth_basic_module", "authn_core_module", "authn_file_module",
 	"log_config_module", "logio_module", "unixd_module", "watchdog_module",
 	"alias_module",          /* its Redirect*; Alias, to files, is ignored */
+	"env_module", "setenvif_module",
 };
 
 static const struct { const char *name, *why; } skipped_modules[] = {
@@ -68,8 +69,6 @@ static const struct { const char *name, *why; } skipped_modules[] = {
 	{ "negotiation_module", "kbal serves no files" },
 	{ "deflate_module", "kbal does not compress answers" },
 	{ "filter_module", "kbal has no output filters" },
-	{ "env_module", "kbal sets no environment for handlers" },
-	{ "setenvif_module", "kbal sets no environment for handlers" },
 	{ "status_module", "kbal's status is its balancer-manager and metrics" },
 };
 

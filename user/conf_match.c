@@ -15,6 +15,7 @@
 #include <strings.h>
 #include "conf.h"
 #include "conf_match.h"
+#include "env.h"
 
 #define URI_MAX 8192
 #define REGEX_NMATCH CONF_REGEX_NMATCH
@@ -212,6 +213,12 @@ static int hexval(char c)
 
 int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen)
 {
+	return kbal_conf_uri_path_ex(uri, len, out, outlen, KBAL_SLASHES_OFF);
+}
+
+int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
+			  unsigned slashes)
+{
 	const char *s = uri, *end = uri + len, *t = uri;
 	size_t n = 0, r = 0, w = 0;
 
@@ -238,9 +245,18 @@ int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen)
 			if (end - s < 3 || (hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
 				return -EINVAL;
 			ch = hi << 4 | lo;
+			if (ch == '/' && slashes == KBAL_SLASHES_OFF)
+				return -EINVAL;   /* httpd: AllowEncodedSlashes Off, 404 */
+			if (ch == '/' && slashes == KBAL_SLASHES_NODECODE) {
+				/* kept as it came: no segment ends there */
+				if (n + 3 >= outlen)
+					return -ENAMETOOLONG;
+				memcpy(out + n, s, 3);
+				n += 3;
+				s += 2;
+				continue;
+			}
 			s += 2;
-			if (ch == '/')
-				return -EINVAL;   /* httpd: AllowEncodedSlashes Off */
 		}
 		if (!ch)
 			return -EINVAL;
@@ -310,7 +326,7 @@ int conf_match_pass_path(const struct kbal_conf *c, int vhost, const char *path,
 int kbal_conf_match_pass(const struct kbal_conf *conf, int vhost, const char *uri, size_t len)
 {
 	char path[URI_MAX];
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), conf->encoded_slashes);
 
 	return n < 0 ? -1 : conf_match_pass_path(conf, vhost, path, n);
 }
@@ -381,11 +397,18 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
 	static const char hex[] = "0123456789ABCDEF";
 	char path[URI_MAX], mapped[URI_MAX + KBAL_CONF_PATH_LEN];
 	const char *q, *end = memchr(uri, '#', len) ?: uri + len, *rest;
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), p->encoded_slashes);
 	size_t o, m;
 
 	if (n < 0)
 		return n;
+	if (p->nocanon && (m = conf_alias_match(uri, end - uri, p->path))) {
+		/* ap_proxy_trans_match() with nocanon: the prefix matched on
+		 * the request-target as received (r->unparsed_uri), its rest
+		 * and query passed on untouched */
+		o = snprintf(out, outlen, "%s%.*s", p->target, (int)(end - uri - m), uri + m);
+		return o < outlen ? (int)o : -ENAMETOOLONG;
+	}
 	if (p->regex) {
 		/* the whole URL-path mapped, then %-encoded as a whole */
 		int r = regex_target(p, path, n, mapped, sizeof(mapped));
@@ -406,6 +429,13 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
 
 		if (path_char(ch)) {
 			out[o++] = ch;
+		} else if (ch == '%' && p->encoded_slashes == KBAL_SLASHES_NODECODE &&
+			   s[1] == '2' && (s[2] == 'F' || s[2] == 'f') && o + 3 <= outlen) {
+			/* ap_proxy_canonenc() keeps an encoded slash as it is
+			 * (also one that %25 made: httpd's) */
+			memcpy(out + o, s, 3);
+			o += 3;
+			s += 2;
 		} else if (o + 3 <= outlen) {
 			out[o++] = '%';
 			out[o++] = hex[ch >> 4];
@@ -529,7 +559,7 @@ unsigned kbal_conf_match_location_authz(const struct kbal_conf *conf, int vhost,
 {
 	static const struct kbal_authz none;
 	char path[URI_MAX];
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), conf->encoded_slashes);
 	unsigned handler = KBAL_HANDLER_NONE;
 
 	if (authz)
@@ -663,6 +693,10 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		*why = "ProxyVia changes every request";
 	else if (c->ncookie_path || c->ncookie_domain)
 		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
+	else if (kbal_conf_error_override_any(c))
+		*why = "ProxyErrorOverride judges each answer";
+	else if (kbal_env_may_set(c, "nokeepalive", 0) || kbal_env_may_set(c, "no-proxy", 1))
+		*why = "SetEnv or SetEnvIf may set nokeepalive or no-proxy for a request";
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = "ProxyPassReverse rewrites answers";
@@ -781,7 +815,7 @@ int kbal_conf_match_redirect(const struct kbal_conf *conf, int vhost, const char
 			     size_t len, char *out, size_t outlen)
 {
 	char path[URI_MAX];
-	int n = kbal_conf_uri_path(uri, len, path, sizeof(path));
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), conf->encoded_slashes);
 	const char *q = memchr(uri, '?', len);
 
 	if (n < 0)
@@ -813,5 +847,37 @@ int kbal_conf_match_redirect(const struct kbal_conf *conf, int vhost, const char
 			}
 			return (int)r->status;
 		}
+	return 0;
+}
+
+static int code_listed(const uint16_t *codes, unsigned n, unsigned status)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (codes[i] == status)
+			return 1;
+	return 0;
+}
+
+int kbal_conf_error_override(const struct kbal_conf *c, int vhost, unsigned status)
+{
+	const struct kbal_conf_vhost *v = vhost >= 0 ? &c->vhost[vhost] : NULL;
+	int on = v && v->error_override >= 0 ? v->error_override : c->error_override;
+
+	/* ap_proxy_should_override(): the codes merged, none listed: any error */
+	if (on <= 0 || status < 400 || status > 599)
+		return 0;
+	if (!c->nerror_codes && !(v && v->nerror_codes))
+		return 1;
+	return code_listed(c->error_codes, c->nerror_codes, status) ||
+	       (v && code_listed(v->error_codes, v->nerror_codes, status));
+}
+
+int kbal_conf_error_override_any(const struct kbal_conf *c)
+{
+	if (c->error_override > 0)
+		return 1;
+	for (unsigned v = 0; v < c->nvhost; v++)
+		if (c->vhost[v].error_override > 0)
+			return 1;
 	return 0;
 }

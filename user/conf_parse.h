@@ -84,6 +84,7 @@ struct conf_parser {
 	unsigned nmodule;
 	char module[CONF_MAX_MODULES][48]; /* LoadModule's names, "proxy_module" */
 	uint64_t ignored_said;            /* bit per conf_ignored entry already warned */
+	uint32_t env_said;                /* bit per variable kbal does not honour, said */
 	char words[CONF_LINE_LEN];        /* the current line, split */
 	char resolved[CONF_LINE_LEN];     /* the current line, ${VAR} replaced */
 	char at[4][300];                  /* conf_at()'s answers */
@@ -107,6 +108,7 @@ extern const struct conf_keyword conf_kw_access[];   /* conf_access.c */
 extern const struct conf_keyword conf_kw_log[];      /* conf_log.c */
 extern const struct conf_keyword conf_kw_hcheck[];   /* conf_hcheck.c */
 extern const struct conf_keyword conf_kw_privs[];    /* conf_privs.c */
+extern const struct conf_keyword conf_kw_env[];      /* conf_env.c */
 
 /* mod_proxy_hcheck's BalancerMember parameters (conf_hcheck.c) */
 struct conf_param;

@@ -801,8 +801,10 @@ static int add_pass(struct conf_parser *p, int argc, char **argv, int regex)
 				return perr(p, "%s %s: nocanon is not supported by kbal with a "
 					    "regex", what, path);
 			} else if (strcasecmp(argv[i], "nocanon")) {
-				/* nocanon is accepted: kbal passes the request-target on as received */
 				return perr(p, "%s %s: %s is not supported by kbal", what, path, argv[i]);
+			} else {
+				/* the rest of the request-target passed on as received */
+				r->nocanon = 1;
 			}
 		}
 	}

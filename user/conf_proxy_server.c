@@ -3,10 +3,12 @@
  * conf_proxy_server.c - mod_proxy's server-wide settings: ProxyRequests,
  * ProxyPreserveHost, what the heads sent carry (ProxyAddHeaders, ProxyVia,
  * ProxyPassReverseCookiePath/-Domain), how the members' connections are
- * made (ProxySourceAddress, ProxyReceiveBufferSize) and what a malformed
- * answer is (ProxyBadHeader). The balancers, members and rules are
+ * made (ProxySourceAddress, ProxyReceiveBufferSize), what a malformed
+ * answer is (ProxyBadHeader) and which answers kbald replaces with its own
+ * (ProxyErrorOverride). The balancers, members and rules are
  * conf_proxy.c's.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
@@ -20,6 +22,45 @@ static int kw_proxyrequests(struct conf_parser *p, UNUSED int argc, char **argv)
 		return -1;
 	if (on)
 		return perr(p, "forward proxy (ProxyRequests On) is not supported: kbal is a reverse proxy");
+	return 0;
+}
+
+/* ProxyErrorOverride On|Off [CODE...], as mod_proxy's
+ * set_proxy_error_override() reads it: codes only after On, each 400..599;
+ * inside a <VirtualHost> its codes join the server's */
+static int kw_error_override(struct conf_parser *p, int argc, char **argv)
+{
+	int in_vhost = p->ctx == C_VHOST;
+	int *on = in_vhost ? &p->conf->vhost[p->vhost].error_override : &p->conf->error_override;
+	unsigned *n = in_vhost ? &p->conf->vhost[p->vhost].nerror_codes : &p->conf->nerror_codes;
+	uint16_t *codes = in_vhost ? p->conf->vhost[p->vhost].error_codes :
+				     p->conf->error_codes;
+
+	if (!strcasecmp(argv[1], "on"))
+		*on = 1;
+	else if (!strcasecmp(argv[1], "off"))
+		*on = 0;
+	else
+		return perr(p, "ProxyErrorOverride first parameter must be one of: off | on");
+	for (int i = 2; i < argc; i++) {
+		unsigned code;
+		char *end;
+
+		code = (unsigned)strtoul(argv[i], &end, 10);
+		if (!*argv[i] || *end)
+			return perr(p, "ProxyErrorOverride: status codes to intercept must be "
+				    "numeric");
+		if (!*on)
+			return perr(p, "ProxyErrorOverride: status codes must follow a value of "
+				    "'on'");
+		if (code < 400 || code > 599)
+			return perr(p, "ProxyErrorOverride: status codes to intercept must be "
+				    "valid HTTP Status Codes >=400 && <600");
+		if (*n == KBAL_CONF_ERROR_CODES)
+			return perr(p, "ProxyErrorOverride: more than %d status codes",
+				    KBAL_CONF_ERROR_CODES);
+		codes[(*n)++] = (uint16_t)code;
+	}
 	return 0;
 }
 
@@ -132,6 +173,7 @@ static int kw_via(struct conf_parser *p, UNUSED int argc, char **argv)
 const struct conf_keyword conf_kw_proxy_server[] = {
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER | C_VHOST,    1, 1,             kw_preservehost },
+	{ "ProxyErrorOverride", C_SERVER | C_VHOST,   1, CONF_MAX_ARGS - 1, kw_error_override },
 	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },
 	{ "ProxySourceAddress", C_SERVER,             1, 1,             kw_source_address },
 	{ "ProxyReceiveBufferSize", C_SERVER,         1, 1,             kw_receive_buffer },

@@ -28,6 +28,7 @@ const struct conf_keyword *const conf_keyword_tables[] = {
 	conf_kw_hcheck,
 	conf_kw_privs,
 	conf_kw_alias,
+	conf_kw_env,
 	NULL
 };
 

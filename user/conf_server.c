@@ -39,6 +39,22 @@ static int kw_canonical_name(struct conf_parser *p, UNUSED int argc, char **argv
 	return conf_parse_onoff(p, "UseCanonicalName", argv[1], &p->conf->canonical_name);
 }
 
+/* AllowEncodedSlashes On|Off|NoDecode, httpd's core: what a %2F in a
+ * request's path is (kbal_conf_uri_path_ex()); at server level */
+static int kw_encoded_slashes(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	if (!strcasecmp(argv[1], "on"))
+		p->conf->encoded_slashes = KBAL_SLASHES_ON;
+	else if (!strcasecmp(argv[1], "off"))
+		p->conf->encoded_slashes = KBAL_SLASHES_OFF;
+	else if (!strcasecmp(argv[1], "nodecode"))
+		p->conf->encoded_slashes = KBAL_SLASHES_NODECODE;
+	else
+		return perr(p, "AllowEncodedSlashes must be On, Off, or NoDecode, not %s",
+			    argv[1]);
+	return 0;
+}
+
 /* KeepAlive On|Off, httpd's core: with Off every answer says
  * "Connection: close" and the connection ends after it
  * (ap_set_keepalive()); exchange.c treats each request as the last */
@@ -150,6 +166,7 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 		return perr(p, "<VirtualHost>: more than %d addresses", KBAL_CONF_VHOST_ADDRS);
 	memset(v, 0, sizeof(*v));
 	v->preserve_host = -1;
+	v->error_override = -1;
 	for (int i = 1; i < argc; i++) {
 		struct sockaddr_in *sa = &v->addr[v->naddr];
 
@@ -577,6 +594,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
 	{ "KeepAlive",         C_SERVER,              1, 1,             kw_keepalive },
 	{ "UseCanonicalName",  C_SERVER,              1, 1,             kw_canonical_name },
+	{ "AllowEncodedSlashes", C_SERVER,            1, 1,             kw_encoded_slashes },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
 	{ "MaxKeepAliveRequests", C_SERVER,           1, 1,             kw_max_keepalive_requests },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },

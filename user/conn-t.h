@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 #include "accesslog.h"
+#include "env.h"
 #include "http.h"
 #include "kbal_shared.h"
 #include "lb.h"
@@ -93,6 +94,7 @@ struct kbal_first {
 	char route[KBAL_ROUTE_LEN];   /* sticky route of the request */
 	char host[256];               /* client's Host, for ProxyPassReverse */
 	struct kbal_http_msg msg[2];
+	struct kbal_env env;          /* its request's variables (SetEnv, SetEnvIf) */
 	/* not zeroed: */
 	char buf[2][BUF_SIZE];        /* bytes read from the direction's source */
 	char outbuf[2][OUT_SIZE];

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
+#include "env.h"
 #include "headers.h"
 #include "exchange.h"
 #include "flows.h"
@@ -69,6 +70,21 @@ static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsign
 	r->n++;
 }
 
+/* Do the request's variables (env.h) change a request or an answer? A
+ * Header or RequestHeader rule may read any of them (env=, %{VAR}e), and
+ * nokeepalive and no-proxy change the answer themselves. The kernel
+ * computes none: with such lines kbald decides every request. (LogFormat's
+ * %{VAR}e needs no more: the kernel's requests have their flow's line.) */
+static int env_per_request(const struct kbal_conf *conf)
+{
+	const unsigned all = KBAL_HDR_MASK(KBAL_HDR_IN) | KBAL_HDR_MASK(KBAL_HDR_OUT) |
+			     KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+
+	return conf->nenv && (kbal_headers_any(conf, all) ||
+			      kbal_env_may_set(conf, "nokeepalive", 0) ||
+			      kbal_env_may_set(conf, "no-proxy", 1));
+}
+
 /* Which requests mod_headers' rules leave as they are, as far as the
  * kernel is concerned. The kernel keeps a request (and passes its answer)
  * only where its route named the connection's member (nothing changed), or
@@ -99,6 +115,17 @@ static void headers_plan(struct kbal_daemon *d)
 				   /* a Set-Cookie the kernel would pass unmapped */
 				   d->conf->ncookie_path || d->conf->ncookie_domain;
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
+	if (!d->decide.every_response && kbal_conf_error_override_any(d->conf)) {
+		d->decide.every_response = 1;
+		log_info("ProxyErrorOverride On, which judges every answer: kbald decides every "
+			 "request");
+	}
+	if (!d->decide.every_response && env_per_request(d->conf)) {
+		d->decide.every_response = 1;
+		log_info("SetEnv, SetEnvIf or BrowserMatch lines whose variables a Header or "
+			 "RequestHeader rule reads, or that set nokeepalive or no-proxy: the "
+			 "kernel does not compute them, kbald decides every request");
+	}
 }
 
 /* Table t of kbal_rules: the rules a request in virtual host vhost (-1:

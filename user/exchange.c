@@ -12,15 +12,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include "pages.h"
+#include "conn.h"
+#include "pool.h"
 #include "conn-t.h"
 #include "daemon.h"
 #include "authcheck.h"
 #include "decide.h"
+#include "env.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -157,6 +161,67 @@ void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
 		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	exch_reply(d, c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
+}
+
+/* ap_status_drops_connection(): the error answers after which httpd
+ * closes the connection */
+static int status_drops(unsigned status)
+{
+	return status == 400 || status == 408 || status == 411 || status == 413 ||
+	       status == 414 || status == 500 || status == 501 || status == 503;
+}
+
+/*
+ * ProxyErrorOverride: the member's error answer is not sent; kbald's own
+ * error answer for its status goes instead (ErrorDocument's, else httpd's
+ * page; a 401's WWW-Authenticate kept, as mod_proxy_http keeps it), and the
+ * client keeps its connection where httpd's ap_die() keeps it. The member's
+ * connection goes, its body unread (httpd reads it to keep the connection:
+ * the member sees a close where it would see its next request).
+ */
+static void exch_override(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_header *h = NULL;
+	const struct kbal_http_msg *rs = &f->msg[DOWN];
+	const char *line = f->buf[DOWN] + rs->start_line.off, *sp;
+	char extra[512] = "", reason[128] = "";
+	int keep = local_keeps(c) && !status_drops(status);
+	ssize_t n;
+
+	/* httpd's page names the member's reason phrase (its r->status_line) */
+	sp = memchr(line, ' ', rs->start_line.len);
+	if (sp && (sp = memchr(sp + 1, ' ', line + rs->start_line.len - sp - 1)))
+		snprintf(reason, sizeof(reason), "%.*s", (int)(line + rs->start_line.len - sp - 1),
+			 sp + 1);
+
+	if (status == 401)
+		h = kbal_http_find(&f->msg[DOWN], f->buf[DOWN], "WWW-Authenticate");
+	if (h && h->value.len < sizeof(extra) - 24)
+		snprintf(extra, sizeof(extra), "WWW-Authenticate: %.*s\r\n", (int)h->value.len,
+			 f->buf[DOWN] + h->value.off);
+	log_debug("conn %p: ProxyErrorOverride: the member's %u replaced", (void *)c, status);
+	if (f->kept) {
+		kbal_pool_forget(&d->pool, f->kept);   /* lent, not coming back */
+		f->kept = NULL;
+	}
+	conn_account(d, c);
+	kbal_loop_del(&d->loop, c->fd[MEMBER]);
+	close(c->fd[MEMBER]);
+	c->fd[MEMBER] = -1;
+	c->connected = 0;
+	c->pool = c->relay_back = 0;
+	/* nothing of the member's is left to write or to count */
+	c->rd[MEMBER] = c->wr[MEMBER] = 0;
+	kbal_http_init_response(&f->msg[DOWN]);
+	n = heads_error_page_reason(d, status, reason[0] ? reason : NULL, keep,
+				    extra[0] ? extra : NULL, f->outbuf[DOWN], OUT_SIZE);
+	if (n <= 0)
+		exch_error(d, c, status);
+	else if (keep)
+		exch_reply_keep(d, c, f->outbuf[DOWN], n, 0);
+	else
+		exch_reply(d, c, f->outbuf[DOWN], n, 0);
 }
 
 /*
@@ -418,8 +483,10 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	} else {
 		f->vhost = -1;
 	}
-	if (!h && rq->http_minor >= 1) {
-		exch_error(d, c, 400);   /* HTTP/1.1 requires Host (RFC 9112 3.2) */
+	if ((!h || !h->value.len) && rq->http_minor >= 1) {
+		/* HTTP/1.1 requires Host (RFC 9112 3.2); httpd's protocol.c
+		 * takes an empty one for none (fix_hostname() sets no name) */
+		exch_error(d, c, 400);
 		return;
 	}
 	if (h && h->value.len < sizeof(f->host)) {
@@ -427,6 +494,23 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->host[h->value.len] = '\0';
 	}
 	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
+	if (d->conf->nenv) {
+		/* mod_setenvif's post_read_request and mod_env's fixup */
+		if (!d->conf->nvhost)
+			client_local(c, &local);
+		kbal_env_request(d->conf, f->vhost, &(const struct kbal_env_req){
+			.msg = rq, .buf = f->buf[UP], .remote_addr = c->key.client_addr,
+			.local_addr = local.sin_addr.s_addr }, &f->env);
+		/* mod_proxy's translate_name declines it (SetEnv comes later,
+		 * in the fixups: only SetEnvIf's counts, as in httpd) */
+		if (pass >= 0 && f->env.no_proxy)
+			pass = -1;
+		/* httpd's ap_set_keepalive(): this answer is the connection's last */
+		if (kbal_env_get(&f->env, "nokeepalive") && !c->once) {
+			log_debug("conn %p: nokeepalive: the connection's last request", (void *)c);
+			c->last = c->once = c->agent = 1;
+		}
+	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;
 
@@ -603,6 +687,12 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				continue;
 			}
 			member_answered(d, c, msg->status, 0);   /* failonstatus= */
+			/* a status kbald has no page of httpd's for passes */
+			if (kbal_conf_error_override(d->conf, f->vhost, msg->status) &&
+			    kbal_page_known(msg->status)) {
+				exch_override(d, c, msg->status);
+				return;
+			}
 			/* a member that closes after this response keeps nothing */
 			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 				member_unkeep(d, c);

@@ -100,7 +100,7 @@ static int parse_lines(struct head *h, const char *head, size_t len, unsigned ta
 	return 0;
 }
 
-const char *kbal_balancer_var(const struct kbal_balancer_vars *v, const char *name)
+static const char *balancer_var(const struct kbal_balancer_vars *v, const char *name)
 {
 	if (!strcmp(name, "BALANCER_NAME"))
 		return v->balancer;
@@ -115,6 +115,13 @@ const char *kbal_balancer_var(const struct kbal_balancer_vars *v, const char *na
 	if (!strcmp(name, "BALANCER_ROUTE_CHANGED"))
 		return v->route_changed ? "1" : NULL;
 	return NULL;
+}
+
+const char *kbal_balancer_var(const struct kbal_balancer_vars *v, const char *name)
+{
+	const char *val = balancer_var(v, name);
+
+	return val ? val : kbal_env_get(v->env, name);
 }
 
 static int applies(const struct kbal_conf_header *r, const struct kbal_hdr_env *e)

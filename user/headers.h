@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "conf.h"
+#include "env.h"
 
 /* the variables httpd's mod_proxy_balancer sets for a request it routes
  * (NULL: not set), which mod_headers' %{VAR}e and env= and mod_log_config's
@@ -31,9 +32,12 @@ struct kbal_balancer_vars {
 	const char *session_sticky;   /* BALANCER_SESSION_STICKY: the request */
 	const char *session_route;    /* BALANCER_SESSION_ROUTE:  named a route */
 	int route_changed;            /* BALANCER_ROUTE_CHANGED */
+	const struct kbal_env *env;   /* the request's SetEnv and SetEnvIf ones
+				       * (env.h), NULL: none */
 };
 
-/* variable name's value, NULL when not set (kbal sets no others) */
+/* variable name's value, NULL when not set: mod_proxy_balancer's (set
+ * last, they win), else the request's env's */
 const char *kbal_balancer_var(const struct kbal_balancer_vars *v, const char *name);
 
 /* what a rule's env= condition and its value see */

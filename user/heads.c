@@ -42,6 +42,7 @@ static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int 
 		.request = f->buf[UP],
 		.request_len = f->msg[UP].head_len,
 		.vhost = f->vhost,
+		.v.env = &f->env,
 	};
 	if (d->conf->header_locations && f->msg[UP].url.len)
 		e->locs = kbal_conf_match_locations(d->conf, f->vhost,
@@ -319,6 +320,12 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep, const char *extra,
 			 char *out, size_t outlen)
 {
+	return heads_error_page_reason(d, status, NULL, keep, extra, out, outlen);
+}
+
+ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, const char *reason,
+				int keep, const char *extra, char *out, size_t outlen)
+{
 	for (unsigned i = 0; i < d->conf->nerrdoc; i++) {
 		const struct kbal_conf_errdoc *e = &d->conf->errdoc[i];
 		ssize_t n;
@@ -327,12 +334,12 @@ ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep,
 			continue;
 		/* ap_die(): a URL is a 302 there, a text the body */
 		n = e->url ? kbal_page_redirect(302, e->text, keep, out, outlen) :
-			     kbal_page_text(status, e->text, keep, extra, out, outlen);
+			     kbal_page_text(status, reason, e->text, keep, extra, out, outlen);
 		if (n > 0)
 			return n;
 		break;
 	}
-	return kbal_page_error_keep(status, keep, extra, out, outlen);
+	return kbal_page_error_reason(status, reason, keep, extra, out, outlen);
 }
 
 void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap)

@@ -34,6 +34,9 @@ int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, si
  * (no "Connection: close"); extra: header lines. Its length, or -1 */
 ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep, const char *extra,
 			 char *out, size_t outlen);
+/* the same with reason (NULL: httpd's) for its status line and page */
+ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, const char *reason,
+				int keep, const char *extra, char *out, size_t outlen);
 
 /* "http://NAME[:PORT]": this server as its own URLs name it (a Redirect's
  * relative target, ProxyPassReverse's rewritten Location) */

@@ -12,12 +12,14 @@
  * rejects: white space before the colon, obs-fold, HTTP/0.9 and versions
  * other than 1.x, Transfer-Encoding other than exactly "chunked" (it lets
  * "gzip, chunked" through, and any coding in a response), more than one
- * Host, and more headers than there are slots.
+ * Host, a Host httpd's vhost.c refuses (hostname.c), and more headers than
+ * there are slots.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "hostname.h"
 #include "http.h"
 
 #define msg_of(p) ((struct kbal_http_msg *)((char *)(p) - \
@@ -178,6 +180,11 @@ static int on_header_value_complete(llhttp_t *p)
 	} else if (p->type == HTTP_REQUEST && span_eq(m, h->name, "host")) {
 		if (count_named(m, "host") > 1)
 			return fail(m, "more than one Host header");
+		/* httpd's vhost.c checks it (strict) for an origin-form target;
+		 * an absolute-form one's authority replaces it there */
+		if (m->url.len && (m->base[m->url.off] == '/' || m->base[m->url.off] == '*') &&
+		    !kbal_host_valid(m->base + h->value.off, h->value.len))
+			return fail(m, "malformed Host header");
 	} else if (p->type == HTTP_REQUEST && span_eq(m, h->name, "expect")) {
 		if (span_eq(m, h->value, "100-continue"))
 			m->expect_continue = 1;

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* logs.c - ErrorLog, LogLevel and the CustomLog lines (logs.h). */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "conn.h"
 #include "daemon.h"
+#include "hostname.h"
 #include "log.h"
 #include "logfile.h"
 #include "logs.h"
@@ -90,6 +92,32 @@ static void member_part(const struct kbal_daemon *d, const struct kbal_conn *c,
 	r->server = d->conf->server_name;
 }
 
+/* %V: httpd's ap_get_server_name(): with UseCanonicalName Off the
+ * request's Host as vhost.c keeps it (no port, no brackets, no trailing
+ * dot, lower case), where it had one httpd accepted; else %v's name */
+static const char *request_server(const struct kbal_daemon *d, const char *host, char *out,
+				  size_t cap)
+{
+	size_t n = strlen(host), i;
+
+	if (d->conf->canonical_name || !n || n >= cap || !kbal_host_valid(host, n))
+		return NULL;
+	if (host[0] == '[') {
+		const char *e = strchr(host, ']');
+
+		host++;
+		n = e - host;
+	} else if (strchr(host, ':')) {
+		n = strchr(host, ':') - host;
+	}
+	if (n && host[n - 1] == '.')
+		n--;
+	for (i = 0; i < n; i++)
+		out[i] = tolower((unsigned char)host[i]);
+	out[i] = '\0';
+	return out;
+}
+
 /* the answer's head, as kbald wrote it: its own reply's (out[DOWN] holds
  * it with its body), or the member's (rewritten, or as it came) */
 static uint64_t head_written(const struct kbal_first *f)
@@ -107,6 +135,7 @@ void kbal_logs_request(struct kbal_daemon *d, struct kbal_conn *c, char conn_sta
 	struct kbal_first *f = c->f;
 	struct kbal_alog_rec r = { 0 };
 	uint64_t out, head;
+	char name[256];
 
 	if (!f || !f->alog.mem)
 		return;
@@ -126,8 +155,10 @@ void kbal_logs_request(struct kbal_daemon *d, struct kbal_conn *c, char conn_sta
 		r.sticky = c->balancer >= 0 && d->maps.balancers[c->balancer].sticky[0] ?
 			   d->maps.balancers[c->balancer].sticky : NULL;
 		r.route_changed = c->changed;
-		if (f->host[0])
-			r.server = f->host;
+		r.env = &f->env;
+		if (f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0])
+			r.server = d->conf->vhost[f->vhost].server_name;
+		r.request_server = request_server(d, f->host, name, sizeof(name));
 		r.conn_status = r.status ? conn_status : 'X';
 		r.keepalive = c->served;
 		kbal_alog_write(&d->alog, &r);

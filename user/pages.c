@@ -33,8 +33,22 @@ ssize_t kbal_page_error(unsigned status, char *out, size_t outlen)
 	return kbal_page_error_keep(status, 0, NULL, out, outlen);
 }
 
+int kbal_page_known(unsigned status)
+{
+	for (size_t i = 0; i < sizeof(error_pages) / sizeof(error_pages[0]); i++)
+		if (error_pages[i].status == status)
+			return 1;
+	return 0;
+}
+
 ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char *out,
 			     size_t outlen)
+{
+	return kbal_page_error_reason(status, NULL, keep, extra, out, outlen);
+}
+
+ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, const char *extra,
+			       char *out, size_t outlen)
 {
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
 	char body[1024];
@@ -44,13 +58,14 @@ ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char 
 		;
 	if (i == n)
 		return kbal_page_error_keep(500, keep, extra, out, outlen);
+	if (!reason)
+		reason = error_pages[i].reason;
 	blen = snprintf(body, sizeof(body),
 			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
 			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
 			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
 			"<h1>%s</h1>\n<p>%s</p>\n</body></html>\n",
-			status, error_pages[i].reason, error_pages[i].reason,
-			error_pages[i].text);
+			status, reason, reason, error_pages[i].text);
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return -1;
 	hlen = snprintf(out, outlen,
@@ -58,7 +73,7 @@ ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char 
 			"Content-Type: text/html; charset=iso-8859-1\r\n"
 			"Content-Length: %d\r\n"
 			"%s%s\r\n",
-			status, error_pages[i].reason, blen, extra ? extra : "",
+			status, reason, blen, extra ? extra : "",
 			keep ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
 		return -1;
@@ -118,8 +133,8 @@ ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char
 	return hlen + blen;
 }
 
-ssize_t kbal_page_text(unsigned status, const char *text, int keep, const char *extra,
-		       char *out, size_t outlen)
+ssize_t kbal_page_text(unsigned status, const char *reason, const char *text, int keep,
+		       const char *extra, char *out, size_t outlen)
 {
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]), tlen = strlen(text);
 	int hlen;
@@ -132,7 +147,7 @@ ssize_t kbal_page_text(unsigned status, const char *text, int keep, const char *
 			"HTTP/1.1 %u %s\r\n"
 			"Content-Type: text/html; charset=iso-8859-1\r\n"
 			"Content-Length: %zu\r\n%s%s\r\n",
-			status, error_pages[i].reason, tlen, extra ? extra : "",
+			status, reason ? reason : error_pages[i].reason, tlen, extra ? extra : "",
 			keep ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen + tlen >= outlen)
 		return -1;

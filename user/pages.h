@@ -19,14 +19,22 @@ ssize_t kbal_page_error(unsigned status, char *out, size_t outlen);
 
 /* the same; keep: without "Connection: close" (the connection goes on);
  * extra: header lines to add, each ending in CRLF, or NULL */
+/* does kbald have httpd's page for status? */
+int kbal_page_known(unsigned status);
+
 ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char *out,
 			     size_t outlen);
+
+/* the same with reason (NULL: httpd's) in its status line, title and
+ * heading, as httpd's page names a proxied answer's (ProxyErrorOverride) */
+ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, const char *extra,
+			       char *out, size_t outlen);
 
 /* ErrorDocument CODE "TEXT": status with text as its body (httpd's
  * ap_send_error_response()); -1 for a status kbald has no page for, or
  * when it does not fit */
-ssize_t kbal_page_text(unsigned status, const char *text, int keep, const char *extra,
-		       char *out, size_t outlen);
+ssize_t kbal_page_text(unsigned status, const char *reason, const char *text, int keep,
+		       const char *extra, char *out, size_t outlen);
 
 /* mod_alias's redirection: status (301, 302, 303, 307, 308), the
  * Location, httpd's page; -1 when it does not fit */

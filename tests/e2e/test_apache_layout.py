@@ -61,7 +61,7 @@ STOCK_IGNORED = [
     "DefaultRuntimeDir", "PidFile",
     "HostnameLookups", "AccessFileName", "<Directory>", "<FilesMatch>", "TraceEnable",
     "StartServers", "MaxRequestWorkers", "Alias", "DirectoryIndex", "AddType", "AddIcon",
-    "BrowserMatch", "LanguagePriority", "ExtendedStatus",
+    "LanguagePriority", "ExtendedStatus",
 ]
 
 

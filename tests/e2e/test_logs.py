@@ -167,3 +167,57 @@ def test_refused_requests_logged_as_apache():
                       "%r" % (i, at, k[max(0, at - 20):at + 40], a[max(0, at - 20):at + 40]))
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+VHOSTS = """\
+ServerName main.example
+<VirtualHost *>
+ServerName first.test
+ServerAlias *.first.test
+ProxyPass / balancer://mycluster/
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+ProxyPass / balancer://mycluster/
+</VirtualHost>
+"""
+HOSTS = ["first.test", "First.Test:8080", "a.first.test.", "second.test", "SECOND.test:1",
+         "unknown.example", "[::1]:80", "127.0.0.1", None]
+
+
+def test_server_names_logged_as_apache():
+    """%v: the virtual host's ServerName; %V: the Host httpd keeps with
+    UseCanonicalName Off (no port, lower case, no trailing dot), the
+    ServerName with On; HTTP/1.0 without Host"""
+    from apache import apache_beside
+    for canonical in ("Off", "On"):
+        d = tempfile.mkdtemp(prefix="kbal-logs-")
+        os.chmod(d, 0o755)
+        conf = EXAMPLE_CONF + VHOSTS + "UseCanonicalName %s\nCustomLog %s/access.log " \
+            '"%%{local}p %%v %%V %%U"\n' % (canonical, d)
+        try:
+            with Env(conf=conf) as env, apache_beside(env) as aport:
+                for port in (aport, env.port):
+                    for i, host in enumerate(HOSTS):
+                        with Conn(port, timeout=5.0) as c:
+                            c.send(b"GET /n%d HTTP/1.%d\r\n%sConnection: close\r\n\r\n" % (
+                                i, host is not None,
+                                b"Host: %s\r\n" % host.encode() if host else b""))
+                            eq(c.read_response().status, 200, "request for %r" % host)
+                # requests' lines only: a flow's line names no request
+                mine = lambda p: sorted(l.split(" ", 1)[1] for l in lines(d + "/access.log")
+                                        if l.startswith("%d " % p) and " /n" in l)
+                wait_until(lambda: len(mine(env.port)) == len(HOSTS), 5.0,
+                           "kbal's lines: %r" % lines(d + "/access.log"))
+                theirs = mine(aport)
+                eq(mine(env.port), theirs, "kbal's lines against Apache's, UseCanonicalName %s"
+                   % canonical)
+                eq([ln for ln in theirs if ln.endswith(("/n1", "/n5", "/n6"))],
+                   sorted(["first.test first.test /n1",
+                           "first.test %s /n5" % ("unknown.example" if canonical == "Off" else
+                                                  "first.test"),
+                           "first.test %s /n6" % ("::1" if canonical == "Off" else
+                                                  "first.test")]),
+                   "Apache's (the test's expectation)")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)

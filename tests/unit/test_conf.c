@@ -1465,3 +1465,58 @@ out:
 		   "would write the pattern itself into the answers' Location; give it at server "
 		   "level with the path");
 }
+
+/* ProxyErrorOverride as mod_proxy's set_proxy_error_override() reads it,
+ * and which answers it replaces (ap_proxy_should_override()) */
+UNIT_TEST(conf_error_override)
+{
+	struct run *r;
+
+	expect_err(HEAD "ProxyErrorOverride Yes\n",
+		   "t.conf:5: ProxyErrorOverride first parameter must be one of: off | on");
+	expect_err(HEAD "ProxyErrorOverride Off 404\n",
+		   "t.conf:5: ProxyErrorOverride: status codes must follow a value of 'on'");
+	expect_err(HEAD "ProxyErrorOverride On 302\n",
+		   "t.conf:5: ProxyErrorOverride: status codes to intercept must be valid HTTP "
+		   "Status Codes >=400 && <600");
+	expect_err(HEAD "ProxyErrorOverride On 4x\n",
+		   "t.conf:5: ProxyErrorOverride: status codes to intercept must be numeric");
+	r = run(HEAD "ProxyPass / balancer://c/\nProxyErrorOverride On 404\n"
+		"<VirtualHost *:8080>\nProxyErrorOverride On 500\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName b\nProxyErrorOverride Off\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 404), "server 404");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 500), "server 500");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 404), "vhost: the server's codes");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 500), "vhost: its own");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, 1, 404), "vhost Off");
+		ASSERT_TRUE(kbal_conf_error_override_any(r->c), "any");
+	}
+	done(r);
+	r = run(HEAD "ProxyPass / balancer://c/\nProxyErrorOverride On\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 418), "any 4xx");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 599), "any 5xx");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 399), "not a 3xx");
+	}
+	done(r);
+}
+
+/* AllowEncodedSlashes: %2F a 404 (Off), a '/' (On), kept (NoDecode) */
+UNIT_TEST(conf_encoded_slashes)
+{
+	char out[64];
+
+	ASSERT_EQ(kbal_conf_uri_path_ex("/a%2Fb", 6, out, sizeof(out), KBAL_SLASHES_OFF),
+		  -EINVAL, "Off");
+	ASSERT_EQ(kbal_conf_uri_path_ex("/a%2F%2Fb", 9, out, sizeof(out), KBAL_SLASHES_ON), 4,
+		  "On: slashes merged");
+	ASSERT_STREQ(out, "/a/b", "On");
+	ASSERT_EQ(kbal_conf_uri_path_ex("/x/..%2F..%2Fy", 14, out, sizeof(out), KBAL_SLASHES_ON),
+		  -EINVAL, "On: above the root");
+	ASSERT_EQ(kbal_conf_uri_path_ex("/x/..%2fy%41", 12, out, sizeof(out),
+					KBAL_SLASHES_NODECODE), 10, "NoDecode");
+	ASSERT_STREQ(out, "/x/..%2fyA", "NoDecode: no dot segment");
+	expect_err(HEAD "AllowEncodedSlashes Maybe\n",
+		   "t.conf:5: AllowEncodedSlashes must be On, Off, or NoDecode, not Maybe");
+}

@@ -2,6 +2,7 @@
 /* user/http.c: llhttp glue, sticky routes and the heads kbald writes. */
 #include <stdlib.h>
 #include "unit.h"
+#include "hostname.h"
 #include "http.h"
 #include "pages.h"
 
@@ -334,6 +335,8 @@ static const struct {
 	{ "HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", 0, 0, "version" },
 	{ "two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nX: y\r\nhost: a\r\n\r\n", 0, 0,
 	  "more than one Host" },
+	{ "Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 0, 0, "malformed Host" },
+	{ "Host [::1", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 0, 0, "malformed Host" },
 	{ "TE chunked, gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 0, 0,
 	  "Transfer-Encoding" },
 	{ "TE gzip, chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
@@ -384,6 +387,25 @@ UNIT_TEST(http_strict_errors)
 				  "ERROR sticks");
 		}
 	}
+}
+
+/* httpd's fix_hostname(), strict: what vhost.c answers 400 to */
+UNIT_TEST(http_host_valid)
+{
+	static const struct { const char *host; int ok; } t[] = {
+		{ "", 1 }, { "a", 1 }, { "Example.COM", 1 }, { "example.com.", 1 },
+		{ "a-b_c.example", 1 }, { "a:8080", 1 }, { "a:0080", 1 }, { "127.0.0.1", 1 },
+		{ "127.0.0.1:80", 1 }, { "[::1]", 1 }, { "[::1]:80", 1 }, { "[::FFFF:1.2.3.4]", 1 },
+		{ "1foo.com", 1 }, { "a b", 0 }, { "a, b", 0 }, { "[::1", 0 }, { "::1", 0 },
+		{ "host:port:x", 0 }, { "a:b", 0 }, { "a:", 0 }, { ":80", 0 }, { "a:0", 0 },
+		{ "a:65536", 0 }, { "a:65535", 1 }, { "8080", 0 }, { "a..b", 0 }, { "a/b", 0 },
+		{ "a\\b", 0 }, { "1.2.3", 0 }, { "01.2.3.4", 0 }, { "1.02.3.4", 0 },
+		{ "1.2.3.4.5", 0 }, { "foo.1bar", 0 }, { "[fe80::1%25eth0]", 0 }, { "[::1]x", 0 },
+		{ "[1::2::3]", 0 }, { "[]", 0 }, { "a\x80", 0 }, { ".", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ASSERT_EQ(kbal_host_valid(t[i].host, strlen(t[i].host)), t[i].ok, t[i].host);
 }
 
 UNIT_TEST(http_too_many_headers)

@@ -43,6 +43,7 @@ enum kb_kind {
 	KB_WEBSOCKET,
 	KB_PROXY_CLIENT,
 	KB_PEER,
+	KB_STATUS,                    /* /status/NNN */
 	KB_FAULT_MID,
 	KB_FAULT_HANG,
 	KB_FAULT_GARBAGE,

@@ -13,6 +13,8 @@
  *                        header named ("proxy=none" without --proxy-protocol)
  *   /peer                "peer=IP:PORT\n": the connection's own peer (which
  *                        kbal host of a cluster connected, from its address)
+ *   /status/NNN          status NNN (200..599), "member said NNN\n", with a
+ *                        WWW-Authenticate for 401 (ProxyErrorOverride)
  *   /fault-*             faults.c
  *   anything else        "backend=NAME path=URL\n"
  * /close adds "Connection: close"; /then-close closes the connection after
@@ -137,6 +139,11 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 		c->kind = KB_PROXY_CLIENT;
 	} else if (ieq(url, c->url_len, "/peer")) {
 		c->kind = KB_PEER;
+	} else if (c->url_len == 11 && memcmp(url, "/status/", 8) == 0 &&
+		   url[8] >= '2' && url[8] <= '5' && url[9] >= '0' && url[9] <= '9' &&
+		   url[10] >= '0' && url[10] <= '9') {
+		c->kind = KB_STATUS;
+		c->nbytes = (url[8] - '0') * 100 + (url[9] - '0') * 10 + (url[10] - '0');
 	} else {
 		int kind = fault_kind(url, c->url_len);
 
@@ -208,6 +215,18 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 			inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
 		n = snprintf(line, sizeof(line), "peer=%s:%u\n", ip, ntohs(sa.sin_port));
 		resp_head(s, c, keep_alive, "200 OK", "text/plain", n);
+		if (!c->is_head)
+			out_put(c, line, n);
+		break;
+	}
+	case KB_STATUS: {
+		int n = snprintf(line, sizeof(line), "member said %llu\n", c->nbytes);
+
+		out_printf(c, "HTTP/1.1 %llu Member\r\nX-Backend: %s\r\n%s"
+			   "Content-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n",
+			   c->nbytes, s->name, c->nbytes == 401 ?
+			   "WWW-Authenticate: Basic realm=\"member\"\r\n" : "", n,
+			   keep_alive ? "" : "Connection: close\r\n");
 		if (!c->is_head)
 			out_put(c, line, n);
 		break;

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""SetEnv, UnsetEnv, SetEnvIf, SetEnvIfNoCase, BrowserMatch and
+BrowserMatchNoCase (mod_env, mod_setenvif; issue 17), side by side with
+Debian's apache2 on the same configuration and member: the variables each
+request gets (the special attributes, a header, a regex on header names,
+a variable for an absent header, $N, !VAR, NoCase, SetEnvIf's value before
+SetEnv's) as Header's %{VAR}e and env=, RequestHeader's and LogFormat's
+%{VAR}e see them, on a kept-alive connection; nokeepalive ends the
+connection after its answer, no-proxy makes the request a 404; inside a
+<VirtualHost>, the server's lines, then its own. With them kbald decides
+every request: the kernel keeps none."""
+
+import os
+import shutil
+import tempfile
+
+from apache import apache_beside
+from kbaltest import PROXY_HEAD, Conn, Env, check, eq, wait_until
+
+T = 10.0
+
+CONF = PROXY_HEAD + """\
+LoadModule headers_module modules/mod_headers.so
+LoadModule setenvif_module modules/mod_setenvif.so
+LoadModule env_module modules/mod_env.so
+ServerName proxy.example
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+SetEnv FROM_SETENV "set by SetEnv"
+SetEnv BOTH setenv
+SetEnv GONE x
+UnsetEnv GONE
+SetEnv EMPTY
+SetEnvIf Request_URI "^/(\\w+)-(\\w+)" URI=$2.$1 HAS_URI
+SetEnvIf Request_URI "%41" ENCODED
+SetEnvIf Request_Method ^GET$ IS_GET
+SetEnvIf Request_Protocol HTTP/1.1 P11
+SetEnvIfNoCase X-Flag "^on$" FLAG=nc-$0
+SetEnvIf X-Flag "^on$" FLAG_CASE
+SetEnvIf ^X-Cu[a-z]+$ "^v(\\d)" CUSTOM=$1\\$
+SetEnvIf Remote_Addr "^127\\.0\\.0\\.1$" LOCAL
+SetEnvIf Remote_Host 127.0.0.1 RHOST
+SetEnvIf Server_Addr ^127\\. SADDR
+SetEnvIf X-Both . BOTH=setenvif
+SetEnvIf X-Multi "^a, b$" MULTI
+SetEnvIf X-Unset . !LOCAL
+SetEnvIf URI ^headers\\.echo$ FROM_VAR
+SetEnvIf X-Absent ^$ ABSENT
+BrowserMatch ^curl/ CURL
+BrowserMatchNoCase ^CURL/7 CURL7 !CURL
+SetEnvIf Request_URI ^/nokeep nokeepalive
+SetEnvIf Request_URI ^/noproxy no-proxy
+Header set X-Env1 "u=%{URI}e h=%{HAS_URI}e e=%{ENCODED}e g=%{IS_GET}e p=%{P11}e f=%{FLAG}e fc=%{FLAG_CASE}e c=%{CUSTOM}e"
+Header set X-Env2 "l=%{LOCAL}e rh=%{RHOST}e sa=%{SADDR}e b=%{BOTH}e m=%{MULTI}e v=%{FROM_VAR}e a=%{ABSENT}e"
+Header set X-Env3 "curl=%{CURL}e curl7=%{CURL7}e set=%{FROM_SETENV}e gone=%{GONE}e empty=[%{EMPTY}e] nk=%{nokeepalive}e"
+Header set X-Only-Local yes env=local
+RequestHeader set X-Req-Env "uri %{URI}e" env=HAS_URI
+CustomLog @LOG@ "%{local}p %m %{URI}e %{CURL7}e %{LOCAL}e"
+"""
+
+# (path, headers) on one connection
+STEPS = [
+    ("/echo-headers", [("User-Agent", "curl/8.0"), ("X-Flag", "ON"), ("X-Custom", "v7x")]),
+    ("/echo-headers", [("User-Agent", "Curl/7.1"), ("X-Flag", "on"), ("X-Both", "1"),
+                       ("X-Multi", "a"), ("X-Multi", "b"), ("X-Cu", "v1")]),
+    ("/plain%41/x?q=%41", [("X-Unset", "1"), ("X-Absent", "")]),
+    ("/echo-headers", [("X-custom", "w1"), ("X-Absent", "x")]),
+]
+SEEN = ["x-env1", "x-env2", "x-env3", "x-only-local"]
+
+
+def session(port):
+    out = []
+    with Conn(port, timeout=T) as c:
+        for path, headers in STEPS:
+            r = c.get(path, headers=headers)
+            sent = [ln for ln in r.text.split("\r\n") if ln.lower().startswith("x-req-env")] \
+                if path == "/echo-headers" else None
+            out.append((path, r.status, [(n, r.header_all(n)) for n in SEEN], sent))
+        # no-proxy: mod_proxy declines it, nothing serves it
+        r = c.get("/noproxy-x")
+        out.append(("/noproxy-x", r.status, [(n, r.header_all(n)) for n in SEEN], None))
+        # nokeepalive: the answer closes the connection
+        r = c.get("/nokeep-x")
+        out.append(("/nokeep-x", r.status, (r.header("Connection") or "").lower(), c.at_eof()))
+    return out
+
+
+def test_setenvif_and_setenv_as_apache():
+    d = tempfile.mkdtemp(prefix="kbal-env-")
+    os.chmod(d, 0o755)
+    try:
+        conf = CONF.replace("@LOG@", d + "/access.log")
+        with Env(conf=conf, backends=(1,)) as env, apache_beside(env) as aport:
+            theirs = session(aport)
+            ours = session(env.port)
+            for a, k in zip(theirs, ours):
+                eq(k, a, "kbal against Apache at %s" % a[0])
+            eq(len(ours), len(theirs), "answers")
+            eq(theirs[0][2][0], ("x-env1", ["u=headers.echo h=1 e=(null) g=1 p=1 f=nc-ON "
+                                            "fc=(null) c=7$"]),
+               "Apache's (the test's expectation)")
+            eq(theirs[0][3], ["X-Req-Env: uri headers.echo"], "Apache's RequestHeader")
+            eq(theirs[-2][1], 404, "Apache's no-proxy")
+            eq(theirs[-1][2:], ("close", True), "Apache's nokeepalive")
+            eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+            # the log lines' variables, in the order written
+            mine = lambda p: [l.split(" ", 1)[1] for l in open(d + "/access.log").read()
+                              .splitlines() if l.startswith("%d " % p)]
+            wait_until(lambda: len(mine(env.port)) >= len(theirs), 5.0, "kbal's log lines")
+            eq(sorted(mine(env.port)), sorted(mine(aport)), "the log lines")
+            eq(len(mine(aport)), len(theirs), "Apache's lines: one per request")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+VHOST = PROXY_HEAD + """\
+LoadModule headers_module modules/mod_headers.so
+LoadModule setenvif_module modules/mod_setenvif.so
+LoadModule env_module modules/mod_env.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+SetEnv WHERE server
+SetEnv KEEP server
+SetEnvIf Request_URI . ORDER=server SRV
+Header set X-Vars "where=%{WHERE}e keep=%{KEEP}e order=%{ORDER}e srv=%{SRV}e own=%{OWN}e"
+<VirtualHost *>
+ServerName first.test
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+UnsetEnv KEEP
+SetEnv WHERE second
+SetEnvIf Request_URI . ORDER=vhost OWN !SRV
+</VirtualHost>
+"""
+
+
+def test_env_in_virtual_hosts_as_apache():
+    hosts = ["first.test", "second.test", "first.test", "other.test", "second.test"]
+    with Env(conf=VHOST, backends=(1,)) as env, apache_beside(env) as aport:
+        res = []
+        for port in (aport, env.port):
+            with Conn(port, timeout=T) as c:
+                res.append([c.get("/v", headers=[("Host", h)]).header_all("X-Vars")
+                            for h in hosts])
+        eq(res[1], res[0], "kbal against Apache")
+        eq(res[0][:2], [["where=server keep=server order=server srv=1 own=(null)"],
+                        ["where=second keep=(null) order=vhost srv=(null) own=1"]],
+           "Apache's (the test's expectation)")
