@@ -62,6 +62,8 @@ struct kbal_authz {
 	uint8_t order;                    /* enum kbal_authz_order */
 	uint8_t allow_all, deny_all;
 	uint8_t allow0, nallow, deny0, ndeny;   /* their networks in net[] */
+	uint8_t allow_host0, nallow_host;       /* their host and domain names in host[] */
+	uint8_t deny_host0, ndeny_host;
 	/* AuthType Basic (mod_auth_basic, mod_authn_file) */
 	uint8_t basic;                    /* AuthType Basic */
 	uint8_t nuser;

@@ -97,9 +97,37 @@ static struct kbal_authz *section_authz(struct conf_parser *p)
 	return p->ctx == C_LOCATION ? &p->conf->location[p->loc].authz : NULL;
 }
 
-/* Allow/Deny from NET...: their networks into a->net */
+/* a host or domain name, as Require host and Allow from take them */
+static int host_name(const char *s)
+{
+	return s[0] && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+		       strlen(s);
+}
+
+/* Allow/Deny from NAME: mod_access_compat's T_HOST, the client's name by
+ * a double-reverse lookup, matched whole or as a domain (in_domain()) */
+static int compat_host(struct conf_parser *p, struct kbal_authz *a, const char *dir,
+		       const char *name, uint8_t *first, uint8_t *count)
+{
+	if (a->nhost == KBAL_AUTHZ_HOSTS)
+		return perr(p, "%s: more than %d host names in one <Location>", dir,
+			    KBAL_AUTHZ_HOSTS);
+	if (!*count)
+		*first = a->nhost;
+	else if (*first + *count != a->nhost)
+		return perr(p, "%s: give all of them on one line", dir);
+	if (conf_copy(p, a->host[a->nhost], KBAL_AUTHZ_NAME, name, dir))
+		return -1;
+	a->nhost++;
+	(*count)++;
+	return 0;
+}
+
+/* Allow/Deny from NET|NAME...: their networks into a->net, their names
+ * into a->host */
 static int compat_nets(struct conf_parser *p, struct kbal_authz *a, int argc, char **argv,
-		       uint8_t *all, uint8_t *first, uint8_t *count)
+		       uint8_t *all, uint8_t *first, uint8_t *count, uint8_t *hfirst,
+		       uint8_t *hcount)
 {
 	if (argc < 3 || strcasecmp(argv[1], "from"))
 		return perr(p, "%s: must be followed by 'from'", argv[0]);
@@ -112,9 +140,15 @@ static int compat_nets(struct conf_parser *p, struct kbal_authz *a, int argc, ch
 		}
 		if (!strncasecmp(argv[i], "env=", 4))
 			return perr(p, "%s from %s: env= is not supported by kbal yet", argv[0], argv[i]);
-		if (kbal_authz_parse_net(argv[i], &n))
-			return perr(p, "%s from %s: not an address or network (host names are not "
-				    "supported by kbal yet: Require host is)", argv[0], argv[i]);
+		if (kbal_authz_parse_net(argv[i], &n)) {
+			/* mod_access_compat: what is no address is a name */
+			if (!host_name(argv[i]))
+				return perr(p, "%s from %s: not an address, network or host name",
+					    argv[0], argv[i]);
+			if (compat_host(p, a, argv[0], argv[i], hfirst, hcount))
+				return -1;
+			continue;
+		}
 		if (a->nnet == KBAL_AUTHZ_NETS)
 			return perr(p, "%s: more than %d networks in one <Location>", argv[0],
 				    KBAL_AUTHZ_NETS);
@@ -158,7 +192,8 @@ static int kw_allow(struct conf_parser *p, int argc, char **argv)
 	struct kbal_authz *a = section_authz(p);
 
 	if (a)
-		return compat_nets(p, a, argc, argv, &a->allow_all, &a->allow0, &a->nallow);
+		return compat_nets(p, a, argc, argv, &a->allow_all, &a->allow0, &a->nallow,
+				   &a->allow_host0, &a->nallow_host);
 	if (argc != 3 || strcasecmp(argv[1], "from") || strcasecmp(argv[2], "all"))
 		return no_acl(p, argc, argv);
 	p->allow_all = 1;
@@ -170,7 +205,8 @@ static int kw_deny(struct conf_parser *p, int argc, char **argv)
 	struct kbal_authz *a = section_authz(p);
 
 	if (a)
-		return compat_nets(p, a, argc, argv, &a->deny_all, &a->deny0, &a->ndeny);
+		return compat_nets(p, a, argc, argv, &a->deny_all, &a->deny0, &a->ndeny,
+				   &a->deny_host0, &a->ndeny_host);
 	return no_acl(p, argc, argv);
 }
 
@@ -259,9 +295,7 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 			if (*n == max)
 				return perr(p, "Require %s: more than %u names in one <Location>",
 					    prov, max);
-			if (host && (!argv[i][0] || strspn(argv[i], "abcdefghijklmnopqrstuvwxyz"
-							   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-						    strlen(argv[i])))
+			if (host && !host_name(argv[i]))
 				return perr(p, "Require host %s: not a host or domain name", argv[i]);
 			if (conf_copy(p, names[*n], KBAL_AUTHZ_NAME, argv[i], host ? "Require host" :
 				      "Require user"))
