@@ -56,6 +56,12 @@ static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_
 			if (!strcmp(a->user[i], cl->user))
 				return 1;
 		return 0;
+	case AZ_GROUP:
+		for (unsigned i = n->net0; i < n->net0 + n->nnet && i < a->nuser; i++)
+			for (unsigned g = 0; cl->groups && cl->groups[g][0]; g++)
+				if (!strcmp(a->user[i], cl->groups[g]))
+					return 1;
+		return 0;
 	case AZ_HOST:
 		/* mod_authz_host: no name (or a name that does not map back
 		 * to the address) matches nothing */
@@ -84,7 +90,8 @@ static int eval(const struct kbal_authz *a, int i, const struct kbal_authz_clien
 	if (n->kind != AZ_ANY && n->kind != AZ_ALL && n->kind != AZ_NONE) {
 		int m;
 
-		if ((n->kind == AZ_VALID_USER || n->kind == AZ_USER) && !cl->user)
+		if ((n->kind == AZ_VALID_USER || n->kind == AZ_USER || n->kind == AZ_GROUP) &&
+		    !cl->user)
 			return NO_USER;
 		m = provider_matches(a, n, cl);
 		if (n->negate)

@@ -269,9 +269,11 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 		kind = AZ_USER;
 	} else if (!strcasecmp(prov, "host")) {
 		kind = AZ_HOST;
+	} else if (!strcasecmp(prov, "group")) {
+		kind = AZ_GROUP;
 	} else {
-		return perr(p, "Require %s: not supported by kbal yet (all, ip, host, local, user "
-			    "and valid-user are)", prov);
+		return perr(p, "Require %s: not supported by kbal yet (all, ip, host, local, user, "
+			    "group and valid-user are)", prov);
 	}
 	/* httpd: "negative Require directive has no effect in <RequireAny>" */
 	if (neg && a->node[p->az_open].kind == AZ_ANY && a->nnode)
@@ -284,7 +286,7 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 	if (k < 0)
 		return -1;
 	a->node[k].negate = neg;
-	if (kind == AZ_USER || kind == AZ_HOST) {
+	if (kind == AZ_USER || kind == AZ_GROUP || kind == AZ_HOST) {
 		int host = kind == AZ_HOST;
 		uint8_t *n = host ? &a->nhost : &a->nuser;
 		char (*names)[KBAL_AUTHZ_NAME] = host ? a->host : a->user;
@@ -346,8 +348,16 @@ static int kw_auth(struct conf_parser *p, UNUSED int argc, char **argv)
 			return perr(p, "AuthBasicProvider %s: not supported by kbal (file is)", argv[1]);
 		return 0;
 	}
-	/* AuthUserFile: read at each check, as httpd does; here only whether
-	 * it can be */
+	/* AuthUserFile, AuthGroupFile: read at each check, as httpd does;
+	 * here only whether they can be */
+	if (!strcasecmp(argv[0], "AuthGroupFile")) {
+		if (conf_root_relative(p, "AuthGroupFile", argv[1], a->groupfile,
+				       sizeof(a->groupfile)))
+			return -1;
+		if (access(a->groupfile, R_OK))
+			return perr(p, "AuthGroupFile %s: %s", argv[1], strerror(errno));
+		return 0;
+	}
 	if (conf_root_relative(p, "AuthUserFile", argv[1], a->userfile, sizeof(a->userfile)))
 		return -1;
 	if (access(a->userfile, R_OK))
@@ -413,12 +423,19 @@ int conf_access_section_end(struct conf_parser *p)
 	if (a && p->az_open)
 		return perr(p, "<%s> at %s was not closed", az_names[a->node[p->az_open].kind],
 			    conf_at(p, p->az_line[p->az_open]));
-	for (unsigned i = 0; a && i < a->nnode; i++)
-		if ((a->node[i].kind == AZ_USER || a->node[i].kind == AZ_VALID_USER) &&
+	for (unsigned i = 0; a && i < a->nnode; i++) {
+		unsigned kind = a->node[i].kind;
+
+		if ((kind == AZ_USER || kind == AZ_VALID_USER || kind == AZ_GROUP) &&
 		    (!a->basic || !a->userfile[0] || !a->realm[0]))
 			return conf_perr_at(p, p->az_line[i], "Require %s needs AuthType Basic, "
 					    "AuthName and AuthUserFile in the same <Location>",
-					    a->node[i].kind == AZ_USER ? "user" : "valid-user");
+					    kind == AZ_USER ? "user" : kind == AZ_GROUP ? "group" :
+					    "valid-user");
+		if (kind == AZ_GROUP && !a->groupfile[0])
+			return conf_perr_at(p, p->az_line[i], "Require group needs AuthGroupFile in "
+					    "the same <Location>");
+	}
 	if (p->order_line && p->allow_first && !p->allow_all)
 		return conf_perr_at(p, p->order_line, "Order allow,deny without \"Allow from all\" "
 				    "inside <Proxy> denies requests: access rules go in a <Location>");
@@ -437,6 +454,7 @@ const struct conf_keyword conf_kw_access[] = {
 	{ "AuthType",          C_SECTION,             1, 1,             kw_auth },
 	{ "AuthName",          C_SECTION,             1, 1,             kw_auth },
 	{ "AuthUserFile",      C_SECTION,             1, 1,             kw_auth },
+	{ "AuthGroupFile",     C_SECTION,             1, 1,             kw_auth },
 	{ "AuthBasicProvider", C_SECTION,             1, 1,             kw_auth },
 	{ "<RequireAny",       C_LOCATION,            0, 0,             kw_require_section },
 	{ "<RequireNone",      C_LOCATION,            0, 0,             kw_require_section },
