@@ -54,6 +54,13 @@ static void run(struct kbal_authjob *j)
 			      j->user, sizeof(j->user), &j->why))
 		return;
 	j->cl.user = j->user;
+	/* read at each check, as mod_authz_groupfile reads it: a file that
+	 * cannot be read puts the user in no group */
+	if (a->groupfile[0]) {
+		if (kbal_authn_groups(a->groupfile, j->user, j->groups, KBAL_AUTHZ_USERS) < 0)
+			j->groups[0][0] = '\0';
+		j->cl.groups = (const char (*)[KBAL_AUTHZ_NAME])j->groups;
+	}
 	j->result = kbal_authz_check(a, &j->cl);
 	if (j->result != KBAL_AUTHZ_GRANTED) {
 		/* httpd: a user denied is asked again (401) */

@@ -29,6 +29,7 @@ struct kbal_authjob {
 	const char *why;                  /* a refused user's reason, for the log */
 	char user[KBAL_AUTHZ_NAME];
 	char host[NI_MAXHOST];
+	char groups[KBAL_AUTHZ_USERS + 1][KBAL_AUTHZ_NAME];   /* AuthGroupFile's, for user */
 };
 
 struct kbal_authcheck {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* authn.c - Basic credentials against an htpasswd file (authn.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_general.h>
@@ -102,4 +103,39 @@ int kbal_authn_basic(const struct kbal_authz *a, const char *hdr, size_t len, ch
 	memset(cred, 0, sizeof(cred));
 	*why = NULL;
 	return 1;
+}
+
+int kbal_authn_groups(const char *file, const char *user, char (*out)[KBAL_AUTHZ_NAME],
+		      unsigned max)
+{
+	FILE *f = fopen(file, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned n = 0;
+
+	if (!f)
+		return -1;
+	/* as groups_for_user(): a '#' line or one without ':' is skipped; the
+	 * group's name is what comes before the ':', its users the words
+	 * after it */
+	while (n < max && getline(&line, &cap, f) >= 0) {
+		char *colon = strchr(line, ':'), *save = NULL, *w;
+		char *name = line;
+
+		if (line[0] == '#' || !colon)
+			continue;
+		*colon = '\0';
+		while (*name == ' ' || *name == '\t')
+			name++;
+		for (w = strtok_r(colon + 1, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save))
+			if (!strcmp(w, user)) {
+				snprintf(out[n++], KBAL_AUTHZ_NAME, "%s", name);
+				break;
+			}
+	}
+	free(line);
+	fclose(f);
+	if (n < max)
+		out[n][0] = '\0';
+	return (int)n;
 }

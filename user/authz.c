@@ -56,6 +56,12 @@ static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_
 			if (!strcmp(a->user[i], cl->user))
 				return 1;
 		return 0;
+	case AZ_GROUP:
+		for (unsigned i = n->net0; i < n->net0 + n->nnet && i < a->nuser; i++)
+			for (unsigned g = 0; cl->groups && cl->groups[g][0]; g++)
+				if (!strcmp(a->user[i], cl->groups[g]))
+					return 1;
+		return 0;
 	case AZ_HOST:
 		/* mod_authz_host: no name (or a name that does not map back
 		 * to the address) matches nothing */
@@ -84,7 +90,8 @@ static int eval(const struct kbal_authz *a, int i, const struct kbal_authz_clien
 	if (n->kind != AZ_ANY && n->kind != AZ_ALL && n->kind != AZ_NONE) {
 		int m;
 
-		if ((n->kind == AZ_VALID_USER || n->kind == AZ_USER) && !cl->user)
+		if ((n->kind == AZ_VALID_USER || n->kind == AZ_USER || n->kind == AZ_GROUP) &&
+		    !cl->user)
 			return NO_USER;
 		m = provider_matches(a, n, cl);
 		if (n->negate)
@@ -113,11 +120,23 @@ static int eval(const struct kbal_authz *a, int i, const struct kbal_authz_clien
 	}
 }
 
-/* mod_access_compat's check */
-static int compat_allows(const struct kbal_authz *a, uint32_t addr)
+/* one of the names first..first+n, for a client named host (NULL: none
+ * found, which matches none) */
+static int hosts_have(const struct kbal_authz *a, unsigned first, unsigned n, const char *host)
 {
-	int allowed = a->allow_all || nets_have(a, a->allow0, a->nallow, addr);
-	int denied = a->deny_all || nets_have(a, a->deny0, a->ndeny, addr);
+	for (unsigned i = first; host && i < first + n && i < a->nhost; i++)
+		if (kbal_authz_in_domain(a->host[i], host))
+			return 1;
+	return 0;
+}
+
+/* mod_access_compat's check */
+static int compat_allows(const struct kbal_authz *a, const struct kbal_authz_client *cl)
+{
+	int allowed = a->allow_all || nets_have(a, a->allow0, a->nallow, cl->addr) ||
+		      hosts_have(a, a->allow_host0, a->nallow_host, cl->host);
+	int denied = a->deny_all || nets_have(a, a->deny0, a->ndeny, cl->addr) ||
+		     hosts_have(a, a->deny_host0, a->ndeny_host, cl->host);
 
 	switch (a->order) {
 	case AZ_ORDER_ALLOW_DENY:
@@ -138,7 +157,7 @@ int kbal_authz_check(const struct kbal_authz *a, const struct kbal_authz_client 
 	if (!a->nnode && !a->compat)
 		return loopback(cl->addr) ? KBAL_AUTHZ_GRANTED : KBAL_AUTHZ_DENIED;
 	/* Satisfy All (httpd's default): both checks must pass */
-	if (a->compat && !compat_allows(a, cl->addr))
+	if (a->compat && !compat_allows(a, cl))
 		return KBAL_AUTHZ_DENIED;
 	if (!a->nnode)
 		return KBAL_AUTHZ_GRANTED;

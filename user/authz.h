@@ -27,6 +27,7 @@ enum kbal_authz_kind {
 	AZ_VALID_USER,                    /* Require valid-user */
 	AZ_USER,                          /* Require user NAME ... */
 	AZ_HOST,                          /* Require host NAME ... */
+	AZ_GROUP,                         /* Require group NAME ... (AuthGroupFile) */
 };
 
 /* an IPv4 network, network order; v6: an IPv6 one, which no client of
@@ -41,7 +42,7 @@ struct kbal_authz_node {
 	uint8_t negate;                   /* Require not ... */
 	int8_t parent;                    /* -1: node 0, the section's list, is the root */
 	uint8_t net0, nnet;               /* AZ_IP: its networks in net[];
-					   * AZ_USER: its names in user[];
+					   * AZ_USER, AZ_GROUP: its names in user[];
 					   * AZ_HOST: its names in host[] */
 };
 
@@ -62,11 +63,14 @@ struct kbal_authz {
 	uint8_t order;                    /* enum kbal_authz_order */
 	uint8_t allow_all, deny_all;
 	uint8_t allow0, nallow, deny0, ndeny;   /* their networks in net[] */
+	uint8_t allow_host0, nallow_host;       /* their host and domain names in host[] */
+	uint8_t deny_host0, ndeny_host;
 	/* AuthType Basic (mod_auth_basic, mod_authn_file) */
 	uint8_t basic;                    /* AuthType Basic */
 	uint8_t nuser;
 	char realm[128];                  /* AuthName */
 	char userfile[256];               /* AuthUserFile: read at each check, as httpd */
+	char groupfile[256];              /* AuthGroupFile (mod_authz_groupfile): the same */
 	char user[KBAL_AUTHZ_USERS][KBAL_AUTHZ_NAME];
 	/* Require host: the client's name, double-reverse looked up */
 	uint8_t nhost;
@@ -80,7 +84,10 @@ struct kbal_authz_client {
 	uint32_t addr, local;
 	const char *user;
 	const char *host;
+	/* the groups user is in, as AuthGroupFile lists them ("" ends) */
+	const char (*groups)[KBAL_AUTHZ_NAME];
 };
+
 
 /* what the rules say of a request */
 enum kbal_authz_result {

@@ -97,9 +97,37 @@ static struct kbal_authz *section_authz(struct conf_parser *p)
 	return p->ctx == C_LOCATION ? &p->conf->location[p->loc].authz : NULL;
 }
 
-/* Allow/Deny from NET...: their networks into a->net */
+/* a host or domain name, as Require host and Allow from take them */
+static int host_name(const char *s)
+{
+	return s[0] && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+		       strlen(s);
+}
+
+/* Allow/Deny from NAME: mod_access_compat's T_HOST, the client's name by
+ * a double-reverse lookup, matched whole or as a domain (in_domain()) */
+static int compat_host(struct conf_parser *p, struct kbal_authz *a, const char *dir,
+		       const char *name, uint8_t *first, uint8_t *count)
+{
+	if (a->nhost == KBAL_AUTHZ_HOSTS)
+		return perr(p, "%s: more than %d host names in one <Location>", dir,
+			    KBAL_AUTHZ_HOSTS);
+	if (!*count)
+		*first = a->nhost;
+	else if (*first + *count != a->nhost)
+		return perr(p, "%s: give all of them on one line", dir);
+	if (conf_copy(p, a->host[a->nhost], KBAL_AUTHZ_NAME, name, dir))
+		return -1;
+	a->nhost++;
+	(*count)++;
+	return 0;
+}
+
+/* Allow/Deny from NET|NAME...: their networks into a->net, their names
+ * into a->host */
 static int compat_nets(struct conf_parser *p, struct kbal_authz *a, int argc, char **argv,
-		       uint8_t *all, uint8_t *first, uint8_t *count)
+		       uint8_t *all, uint8_t *first, uint8_t *count, uint8_t *hfirst,
+		       uint8_t *hcount)
 {
 	if (argc < 3 || strcasecmp(argv[1], "from"))
 		return perr(p, "%s: must be followed by 'from'", argv[0]);
@@ -112,9 +140,15 @@ static int compat_nets(struct conf_parser *p, struct kbal_authz *a, int argc, ch
 		}
 		if (!strncasecmp(argv[i], "env=", 4))
 			return perr(p, "%s from %s: env= is not supported by kbal yet", argv[0], argv[i]);
-		if (kbal_authz_parse_net(argv[i], &n))
-			return perr(p, "%s from %s: not an address or network (host names are not "
-				    "supported by kbal yet: Require host is)", argv[0], argv[i]);
+		if (kbal_authz_parse_net(argv[i], &n)) {
+			/* mod_access_compat: what is no address is a name */
+			if (!host_name(argv[i]))
+				return perr(p, "%s from %s: not an address, network or host name",
+					    argv[0], argv[i]);
+			if (compat_host(p, a, argv[0], argv[i], hfirst, hcount))
+				return -1;
+			continue;
+		}
 		if (a->nnet == KBAL_AUTHZ_NETS)
 			return perr(p, "%s: more than %d networks in one <Location>", argv[0],
 				    KBAL_AUTHZ_NETS);
@@ -158,7 +192,8 @@ static int kw_allow(struct conf_parser *p, int argc, char **argv)
 	struct kbal_authz *a = section_authz(p);
 
 	if (a)
-		return compat_nets(p, a, argc, argv, &a->allow_all, &a->allow0, &a->nallow);
+		return compat_nets(p, a, argc, argv, &a->allow_all, &a->allow0, &a->nallow,
+				   &a->allow_host0, &a->nallow_host);
 	if (argc != 3 || strcasecmp(argv[1], "from") || strcasecmp(argv[2], "all"))
 		return no_acl(p, argc, argv);
 	p->allow_all = 1;
@@ -170,7 +205,8 @@ static int kw_deny(struct conf_parser *p, int argc, char **argv)
 	struct kbal_authz *a = section_authz(p);
 
 	if (a)
-		return compat_nets(p, a, argc, argv, &a->deny_all, &a->deny0, &a->ndeny);
+		return compat_nets(p, a, argc, argv, &a->deny_all, &a->deny0, &a->ndeny,
+				   &a->deny_host0, &a->ndeny_host);
 	return no_acl(p, argc, argv);
 }
 
@@ -233,9 +269,11 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 		kind = AZ_USER;
 	} else if (!strcasecmp(prov, "host")) {
 		kind = AZ_HOST;
+	} else if (!strcasecmp(prov, "group")) {
+		kind = AZ_GROUP;
 	} else {
-		return perr(p, "Require %s: not supported by kbal yet (all, ip, host, local, user "
-			    "and valid-user are)", prov);
+		return perr(p, "Require %s: not supported by kbal yet (all, ip, host, local, user, "
+			    "group and valid-user are)", prov);
 	}
 	/* httpd: "negative Require directive has no effect in <RequireAny>" */
 	if (neg && a->node[p->az_open].kind == AZ_ANY && a->nnode)
@@ -248,7 +286,7 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 	if (k < 0)
 		return -1;
 	a->node[k].negate = neg;
-	if (kind == AZ_USER || kind == AZ_HOST) {
+	if (kind == AZ_USER || kind == AZ_GROUP || kind == AZ_HOST) {
 		int host = kind == AZ_HOST;
 		uint8_t *n = host ? &a->nhost : &a->nuser;
 		char (*names)[KBAL_AUTHZ_NAME] = host ? a->host : a->user;
@@ -259,9 +297,7 @@ static int kw_require(struct conf_parser *p, int argc, char **argv)
 			if (*n == max)
 				return perr(p, "Require %s: more than %u names in one <Location>",
 					    prov, max);
-			if (host && (!argv[i][0] || strspn(argv[i], "abcdefghijklmnopqrstuvwxyz"
-							   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-						    strlen(argv[i])))
+			if (host && !host_name(argv[i]))
 				return perr(p, "Require host %s: not a host or domain name", argv[i]);
 			if (conf_copy(p, names[*n], KBAL_AUTHZ_NAME, argv[i], host ? "Require host" :
 				      "Require user"))
@@ -312,8 +348,16 @@ static int kw_auth(struct conf_parser *p, UNUSED int argc, char **argv)
 			return perr(p, "AuthBasicProvider %s: not supported by kbal (file is)", argv[1]);
 		return 0;
 	}
-	/* AuthUserFile: read at each check, as httpd does; here only whether
-	 * it can be */
+	/* AuthUserFile, AuthGroupFile: read at each check, as httpd does;
+	 * here only whether they can be */
+	if (!strcasecmp(argv[0], "AuthGroupFile")) {
+		if (conf_root_relative(p, "AuthGroupFile", argv[1], a->groupfile,
+				       sizeof(a->groupfile)))
+			return -1;
+		if (access(a->groupfile, R_OK))
+			return perr(p, "AuthGroupFile %s: %s", argv[1], strerror(errno));
+		return 0;
+	}
 	if (conf_root_relative(p, "AuthUserFile", argv[1], a->userfile, sizeof(a->userfile)))
 		return -1;
 	if (access(a->userfile, R_OK))
@@ -379,12 +423,19 @@ int conf_access_section_end(struct conf_parser *p)
 	if (a && p->az_open)
 		return perr(p, "<%s> at %s was not closed", az_names[a->node[p->az_open].kind],
 			    conf_at(p, p->az_line[p->az_open]));
-	for (unsigned i = 0; a && i < a->nnode; i++)
-		if ((a->node[i].kind == AZ_USER || a->node[i].kind == AZ_VALID_USER) &&
+	for (unsigned i = 0; a && i < a->nnode; i++) {
+		unsigned kind = a->node[i].kind;
+
+		if ((kind == AZ_USER || kind == AZ_VALID_USER || kind == AZ_GROUP) &&
 		    (!a->basic || !a->userfile[0] || !a->realm[0]))
 			return conf_perr_at(p, p->az_line[i], "Require %s needs AuthType Basic, "
 					    "AuthName and AuthUserFile in the same <Location>",
-					    a->node[i].kind == AZ_USER ? "user" : "valid-user");
+					    kind == AZ_USER ? "user" : kind == AZ_GROUP ? "group" :
+					    "valid-user");
+		if (kind == AZ_GROUP && !a->groupfile[0])
+			return conf_perr_at(p, p->az_line[i], "Require group needs AuthGroupFile in "
+					    "the same <Location>");
+	}
 	if (p->order_line && p->allow_first && !p->allow_all)
 		return conf_perr_at(p, p->order_line, "Order allow,deny without \"Allow from all\" "
 				    "inside <Proxy> denies requests: access rules go in a <Location>");
@@ -403,6 +454,7 @@ const struct conf_keyword conf_kw_access[] = {
 	{ "AuthType",          C_SECTION,             1, 1,             kw_auth },
 	{ "AuthName",          C_SECTION,             1, 1,             kw_auth },
 	{ "AuthUserFile",      C_SECTION,             1, 1,             kw_auth },
+	{ "AuthGroupFile",     C_SECTION,             1, 1,             kw_auth },
 	{ "AuthBasicProvider", C_SECTION,             1, 1,             kw_auth },
 	{ "<RequireAny",       C_LOCATION,            0, 0,             kw_require_section },
 	{ "<RequireNone",      C_LOCATION,            0, 0,             kw_require_section },

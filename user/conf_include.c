@@ -52,7 +52,8 @@ static const char *const implemented_modules[] = {
 	"proxy_module", "proxy_http_module", "proxy_balancer_module", "proxy_hcheck_module",
 	"slotmem_shm_module", "lbmethod_byrequests_module", "lbmethod_bytraffic_module",
 	"lbmethod_bybusyness_module", "headers_module", "reqtimeout_module",
-	"authz_core_module", "authz_host_module", "authz_user_module", "access_compat_module",
+	"authz_core_module", "authz_host_module", "authz_user_module", "authz_groupfile_module",
+	"access_compat_module",
 	"auth_basic_module", "authn_core_module", "authn_file_module",
 	"log_config_module", "logio_module", "unixd_module", "watchdog_module",
 	"alias_module",          /* its Redirect*; Alias, to files, is ignored */

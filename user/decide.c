@@ -230,9 +230,11 @@ static int sees_every_answer(const struct kbal_daemon *d, const struct kbal_conn
  * (Require ip, local, all; Order/Allow/Deny): no user, no host name */
 static int authz_by_address(const struct kbal_authz *a)
 {
+	if (kbal_authz_needs_host(a))
+		return 0;   /* Require host, Allow/Deny from a name */
 	for (unsigned i = 0; i < a->nnode; i++)
 		if (a->node[i].kind == AZ_VALID_USER || a->node[i].kind == AZ_USER ||
-		    a->node[i].kind == AZ_HOST)
+		    a->node[i].kind == AZ_GROUP)
 			return 0;
 	return 1;
 }

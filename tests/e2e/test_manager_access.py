@@ -146,6 +146,28 @@ def test_manager_require_host():
         res.close()
 
 
+def test_allow_from_host_names():
+    # mod_access_compat's Allow/Deny from NAME: the client's name by a
+    # double-reverse lookup, as Require host; on the manager and on a
+    # proxied path alike (kbald checks each request there: the kernel
+    # keeps none of a connection whose rules need a name)
+    res = Resolver("127.0.0.1 localhost\n127.0.0.5 admin.kbal.test\n127.0.0.9 other.example\n")
+    res.release()
+    rules = "Order deny,allow\nDeny from all\nAllow from kbal.test\n"
+    conf = host_conf(rules) + "<Location /app>\n" + rules + "</Location>\n"
+    try:
+        with Env(conf=conf, kbald_wrap=res.wrap()) as env:
+            for source, want in (("127.0.0.5", 200), ("127.0.0.9", 403), ("127.0.0.8", 403)):
+                with env.connect(source=source) as c:
+                    eq(c.get("/balancer-manager").status, want, "the manager from %s" % source)
+                    for i in range(3):
+                        eq(c.get("/app/%d" % i).status, want, "/app/%d from %s" % (i, source))
+                        eq(c.get("/other/%d" % i).status, 200, "/other/%d from %s" % (i, source))
+            eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+    finally:
+        res.close()
+
+
 def test_manager_access_check_does_not_stop_kbald():
     # a host name lookup that takes long (here: held by the test's DNS
     # server) is made off kbald's loop: proxied requests go on meanwhile,

@@ -185,3 +185,48 @@ def test_refused_by_address_kernel_keeps_nothing_for_that_client():
         eq(env.stats()["sk_kept"] - kept, 0, "requests the kernel kept")
         eq(len(env.backend_log(1)), 6, "requests at the member")
 
+
+
+GROUPS = PROXY_HEAD + MODULES + """\
+LoadModule authz_groupfile_module modules/mod_authz_groupfile.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+<Location /ops>
+    AuthType Basic
+    AuthName "Ops"
+    AuthUserFile HTPASSWD
+    AuthGroupFile GROUPS
+    Require group ops admins
+</Location>
+"""
+
+
+def test_require_group_as_apache():
+    """Require group with AuthGroupFile (mod_authz_groupfile): a user of
+    one of the groups gets in, another is asked again (401), as httpd"""
+    d = tempfile.mkdtemp(prefix="kbal-access-")
+    try:
+        groups = os.path.join(d, "groups")
+        with open(groups, "w") as f:
+            f.write("# the test's groups\nops: carol dave\nadmins:alice\nstaff: bob\n")
+        os.chmod(groups, 0o644)
+        conf = GROUPS.replace("HTPASSWD", readable_htpasswd(d)).replace("GROUPS", groups)
+
+        def answers(port):
+            out = []
+            with Conn(port, timeout=T) as c:
+                for cred in (None, ("carol", "sha1-pw"), ("alice", "bcrypt-pw"),
+                             ("bob", "md5-pw"), ("carol", "wrong"), ("carol", "sha1-pw")):
+                    r = c.get("/ops/x", headers=[basic(*cred)] if cred else ())
+                    out.append((cred and cred[0], r.status, r.header("WWW-Authenticate")))
+            return out
+
+        with Env(conf=conf, backends=(1,)) as env, apache_beside(env) as aport:
+            theirs = answers(aport)
+            eq([s for _, s, _ in theirs], [401, 200, 200, 401, 401, 200],
+               "Apache's answers (the test's reading)")
+            eq(answers(env.port), theirs, "kbal's against Apache's")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

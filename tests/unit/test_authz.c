@@ -178,3 +178,51 @@ UNIT_TEST(authz_host)
 	ASSERT_STREQ(err, "t.conf:4: Require host bad_name: not a host or domain name", "error");
 	free(c);
 }
+
+UNIT_TEST(authz_compat_host)
+{
+	static char text[2048];
+	struct kbal_conf *c = calloc(1, sizeof(*c));
+	char err[512];
+	const struct kbal_authz *a;
+
+	/* mod_access_compat: a word that is no address is a name (T_HOST) */
+	snprintf(text, sizeof(text), "Listen 8080\n<Location /bm>\nSetHandler balancer-manager\n"
+		 "Order deny,allow\nDeny from all\nAllow from localhost .ops.example 10.9.0.0/16\n"
+		 "Deny from bad.ops.example\n</Location>\n");
+	if (!ASSERT_EQ(kbal_conf_parse("t.conf", text, c, err, sizeof(err), NULL, NULL), 0, err)) {
+		free(c);
+		return;
+	}
+	a = &c->location[0].authz;
+	ASSERT_EQ(kbal_authz_needs_host(a), 1, "needs the host name");
+	ASSERT_EQ(a->nallow_host, 2, "allowed names");
+	ASSERT_EQ(a->ndeny_host, 1, "denied names");
+	ASSERT_EQ(check(a, "127.0.0.1", NULL, "localhost"), KBAL_AUTHZ_GRANTED, "localhost");
+	ASSERT_EQ(check(a, "127.0.0.1", NULL, NULL), KBAL_AUTHZ_DENIED, "no name found");
+	ASSERT_EQ(check(a, "10.1.0.1", NULL, "x.ops.example"), KBAL_AUTHZ_GRANTED, "the domain");
+	/* Order deny,allow: an Allow match wins over a Deny */
+	ASSERT_EQ(check(a, "10.1.0.1", NULL, "bad.ops.example"), KBAL_AUTHZ_GRANTED,
+		  "deny,allow: allowed by the domain");
+	ASSERT_EQ(check(a, "10.9.1.1", NULL, NULL), KBAL_AUTHZ_GRANTED, "the network, no name");
+	ASSERT_EQ(check(a, "10.1.0.1", NULL, "xops.example"), KBAL_AUTHZ_DENIED, "not a label");
+	free(c);
+	c = calloc(1, sizeof(*c));
+	snprintf(text, sizeof(text), "Listen 8080\n<Location /bm>\nSetHandler balancer-manager\n"
+		 "Order allow,deny\nAllow from .ops.example\nDeny from bad.ops.example\n"
+		 "</Location>\n");
+	if (ASSERT_EQ(kbal_conf_parse("t.conf", text, c, err, sizeof(err), NULL, NULL), 0, err)) {
+		a = &c->location[0].authz;
+		ASSERT_EQ(check(a, "10.1.0.1", NULL, "bad.ops.example"), KBAL_AUTHZ_DENIED,
+			  "allow,deny: a Deny match wins");
+		ASSERT_EQ(check(a, "10.1.0.1", NULL, "ok.ops.example"), KBAL_AUTHZ_GRANTED, "allowed");
+	}
+	free(c);
+	c = calloc(1, sizeof(*c));
+	snprintf(text, sizeof(text), "Listen 8080\n<Location /bm>\nSetHandler balancer-manager\n"
+		 "Allow from bad_name\n</Location>\n");
+	ASSERT_EQ(kbal_conf_parse("t.conf", text, c, err, sizeof(err), NULL, NULL), -1, "bad name");
+	ASSERT_STREQ(err, "t.conf:4: Allow from bad_name: not an address, network or host name",
+		     "error");
+	free(c);
+}

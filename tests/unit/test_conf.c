@@ -1005,11 +1005,11 @@ UNIT_TEST(conf_access_control)
 	expect_err(BM("Require ip 10.0.0.0/255.0.255.0\n"), "t.conf:8: Require ip "
 		   "10.0.0.0/255.0.255.0: not an address or network");
 	expect_err(BM("Require forward-dns example.com\n"), "t.conf:8: Require forward-dns: not "
-		   "supported by kbal yet (all, ip, host, local, user and valid-user are)");
+		   "supported by kbal yet (all, ip, host, local, user, group and valid-user are)");
 	expect_err(BM("Require all maybe\n"), "t.conf:8: Require all maybe: must be granted or "
 		   "denied");
-	expect_err(BM("Allow from example.com\n"), "t.conf:8: Allow from example.com: not an "
-		   "address or network (host names are not supported by kbal yet: Require host is)");
+	expect_err(BM("Allow from example_com\n"), "t.conf:8: Allow from example_com: not an "
+		   "address, network or host name");
 	expect_err(BM("Deny 10.0.0.1\n"), "t.conf:8: Deny: must be followed by 'from'");
 	expect_err(BM("Order allow,deny,allow\n"), "t.conf:8: Order allow,deny,allow: unknown order "
 		   "(Deny,Allow, Allow,Deny or Mutual-failure)");
