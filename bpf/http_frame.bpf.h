@@ -33,6 +33,7 @@ enum {
 	HDR_REWRITTEN,                 /* Location, Content-Location, URI, Destination:
 					 * mod_proxy_http maps them (ProxyPassReverse) */
 	HDR_CONN,                      /* a response's Connection */
+	HDR_UA,                        /* a request's User-Agent (where asked: ua) */
 	HDR_REFUSED,                   /* a request kbald must see */
 };
 
@@ -54,6 +55,8 @@ struct head_parse {
 	__u32 colon;                   /* a header line: after its ':', 0 before */
 	__u32 hdr;                     /* HDR_* of the current line */
 	__u32 host_off, host_end, nhost;
+	__u32 ua;                      /* request: find the User-Agent (KBAL_SKF_UA) */
+	__u32 ua_off, ua_end, nua;
 	__u64 cl;
 	__u32 ncl, cl_st;              /* Content-Length: seen, 1 digits, 2 after */
 	__u32 te_off, te_end, nte;
@@ -250,6 +253,8 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 			return HDR_HOST;
 		if (name_is(b, off, len, "cookie", 6))
 			return HDR_COOKIE;
+		if (p->ua && name_is(b, off, len, "user-agent", 10))
+			return HDR_UA;
 		if (name_is(b, off, len, "expect", 6) || name_is(b, off, len, "upgrade", 7))
 			return HDR_REFUSED;
 		return HDR_OTHER;
@@ -359,6 +364,13 @@ static __always_inline void value_byte(const __u8 *b, struct head_parse *p, __u3
 			if (!p->te_off)
 				p->te_off = i;
 			p->te_end = i + 1;
+		}
+		break;
+	case HDR_UA:
+		if (!ows) {
+			if (!p->ua_off)
+				p->ua_off = i;
+			p->ua_end = i + 1;
 		}
 		break;
 	case HDR_CONN:
@@ -484,6 +496,9 @@ static long head_step(__u32 i, struct frame_ctx *x)
 		switch (p->hdr) {
 		case HDR_HOST:
 			p->nhost++;
+			break;
+		case HDR_UA:
+			p->nua++;
 			break;
 		case HDR_CL:
 			p->ncl++;

@@ -179,6 +179,21 @@ static __always_inline void sk_back(struct kbal_sk_http *st, __u8 why)
 		kbal_stat_add(KBAL_STAT_SK_LAST, 1);
 }
 
+/* the User-Agent's hash, a byte a step (kbal_shared.h, KBAL_UA_MAX) */
+struct ua_hash {
+	const __u8 *b;
+	__u32 off, len;
+	__u64 h;
+};
+
+static long ua_step(__u32 k, struct ua_hash *u)
+{
+	if (k >= u->len)
+		return 1;
+	u->h = (u->h ^ u->b[(u->off + k) & KBAL_HEAD_MASK]) * KBAL_FNV_PRIME;
+	return 0;
+}
+
 struct rule_match {
 	__u8 *b;
 	const struct kbal_rules *rules;
@@ -355,6 +370,7 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 		p->spath_len = str_len(bal->sticky_path, KBAL_ROUTE_LEN);
 		p->sep = bal->sticky_sep;
 	}
+	p->ua = !!(st->flags & KBAL_SKF_UA);
 	b = frame_parse_head(skb, off, len, p);
 	if (!b || p->bad)
 		return sk_back(st, KBAL_SKB_SYNTAX);
@@ -367,6 +383,19 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 			break;
 		if (b[(p->host_off + k) & KBAL_HEAD_MASK] != (__u8)st->host[k])
 			return sk_back(st, KBAL_SKB_HOST);
+	}
+	/* SetEnvIf's lines read the User-Agent (kbald set no variable the
+	 * kernel cannot see only with the connection's) */
+	if (st->flags & KBAL_SKF_UA) {
+		struct ua_hash u = { .b = b, .off = p->ua_off, .len = p->ua_end - p->ua_off,
+				     .h = KBAL_FNV_BASIS };
+
+		if (p->nua > 1 || (!p->nua) != !!st->ua_none || u.len > KBAL_UA_MAX)
+			return sk_back(st, KBAL_SKB_AGENT_UA);
+		if (p->nua)
+			bpf_loop(KBAL_UA_MAX, ua_step, &u, 0);
+		if (p->nua && u.h != st->ua_hash)
+			return sk_back(st, KBAL_SKB_AGENT_UA);
 	}
 	rm.b = b;
 	rm.path_off = p->sp1 + 1;

@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 17
+#define KBAL_LAYOUT_VERSION 18
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -607,6 +607,8 @@ enum kbal_sk_back {                    /* why a socket became AGENT */
 	KBAL_SKB_LAST,                 /* the connection's last request: its
 					* requests reached MaxKeepAliveRequests
 					* (kbal_rules.max_requests) */
+	KBAL_SKB_AGENT_UA,             /* another User-Agent, where SetEnvIf's lines
+					* read it (nokeepalive) */
 	KBAL_SKB_MAX,
 };
 
@@ -631,6 +633,9 @@ enum kbal_sk_flags {
 					  * messages are held for kbald, who
 					  * copies them (kbal_sk_events) */
 	KBAL_SKF_BASE         = 1u << 6, /* set by the verdict: seq_base is known */
+	KBAL_SKF_UA           = 1u << 7, /* client: a request is kept only with the
+					  * connection's User-Agent (ua_hash): SetEnvIf
+					  * lines read it (BrowserMatch ... nokeepalive) */
 };
 
 struct kbal_sk_http {
@@ -672,8 +677,19 @@ struct kbal_sk_http {
 					* host's (0 the server's, v + 1 <VirtualHost>
 					* v's) */
 	__u16 pad;
+	__u64 ua_hash;                 /* client, KBAL_SKF_UA: kbal_ua_hash() of the
+					* User-Agent (none: of nothing, ua_none 1) */
+	__u32 ua_none;                 /* the request had no User-Agent */
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct kbal_sk_http) == 184, "ABI kbal_sk_http");
+_Static_assert(sizeof(struct kbal_sk_http) == 200, "ABI kbal_sk_http");
+
+/* The User-Agent's value (without its surrounding spaces) as kbald and the
+ * stream parser both hash it: FNV-1a, 64 bits; longer than KBAL_UA_MAX:
+ * not kept */
+#define KBAL_UA_MAX 1024
+#define KBAL_FNV_BASIS 0xcbf29ce484222325ull
+#define KBAL_FNV_PRIME 0x100000001b3ull
 
 /* kbal_sk_http.stage: where a client's request stands, as RequestReadTimeout
  * and KeepAliveTimeout see it (kbald checks them, handover_sockmap.c) */

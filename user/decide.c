@@ -85,6 +85,31 @@ static int env_per_request(const struct kbal_conf *conf)
 			      kbal_env_may_set(conf, "no-proxy", 1));
 }
 
+/* SetEnvIf lines that read nothing a kept-alive connection's requests may
+ * change but the User-Agent: the addresses (the connection's), the
+ * User-Agent header (BrowserMatch: Debian's setenvif.conf sets nokeepalive
+ * so). With no Header rule to read the variables, their requests are the
+ * same to them as long as the User-Agent is, which the kernel compares
+ * (KBAL_SKF_UA) */
+static int env_by_user_agent(const struct kbal_conf *conf)
+{
+	const unsigned all = KBAL_HDR_MASK(KBAL_HDR_IN) | KBAL_HDR_MASK(KBAL_HDR_OUT) |
+			     KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+
+	if (kbal_headers_any(conf, all))
+		return 0;
+	for (unsigned i = 0; i < conf->nenv; i++) {
+		const struct kbal_conf_env *r = &conf->env[i];
+
+		if (r->kind != KBAL_ENV_IF || r->attr == KBAL_ENVA_REMOTE_ADDR ||
+		    r->attr == KBAL_ENVA_REMOTE_HOST || r->attr == KBAL_ENVA_SERVER_ADDR)
+			continue;
+		if (r->attr != KBAL_ENVA_HEADER || strcasecmp(r->name, "User-Agent"))
+			return 0;
+	}
+	return 1;
+}
+
 /* Which requests mod_headers' rules leave as they are, as far as the
  * kernel is concerned. The kernel keeps a request (and passes its answer)
  * only where its route named the connection's member (nothing changed), or
@@ -120,7 +145,13 @@ static void headers_plan(struct kbal_daemon *d)
 		log_info("ProxyErrorOverride On, which judges every answer: kbald decides every "
 			 "request");
 	}
-	if (!d->decide.every_response && env_per_request(d->conf)) {
+	if (!d->decide.every_response && env_per_request(d->conf) &&
+	    env_by_user_agent(d->conf)) {
+		d->decide.ua = 1;
+		log_info("SetEnvIf or BrowserMatch lines on the User-Agent that set nokeepalive "
+			 "or no-proxy: the kernel keeps a request only with its connection's "
+			 "User-Agent");
+	} else if (!d->decide.every_response && env_per_request(d->conf)) {
 		d->decide.every_response = 1;
 		log_info("SetEnv, SetEnvIf or BrowserMatch lines whose variables a Header or "
 			 "RequestHeader rule reads, or that set nokeepalive or no-proxy: the "
@@ -403,6 +434,43 @@ static int arm_member(const struct kbal_daemon *d, const struct kbal_conn *c,
 }
 
 /* what the client's framing starts from: the end of the request kbald wrote */
+/* The request's User-Agent, as the stream parser will compare the next
+ * ones (KBAL_SKF_UA): its value's hash, or none; -1 with two or with one
+ * longer than the parser hashes */
+static int arm_user_agent(const struct kbal_first *f, struct kbal_sk_http *st)
+{
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	const struct kbal_http_header *ua = NULL;
+	const char *v;
+	size_t n;
+
+	for (unsigned i = 0; i < rq->nheaders; i++) {
+		const struct kbal_http_header *h = &rq->headers[i];
+
+		if (h->name.len == 10 && !strncasecmp(f->buf[UP] + h->name.off, "User-Agent", 10)) {
+			if (ua)
+				return -1;
+			ua = h;
+		}
+	}
+	st->flags |= KBAL_SKF_UA;
+	st->ua_none = !ua;
+	st->ua_hash = KBAL_FNV_BASIS;
+	if (!ua)
+		return 0;
+	v = f->buf[UP] + ua->value.off;
+	n = ua->value.len;
+	while (n && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n > KBAL_UA_MAX)
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		st->ua_hash = (st->ua_hash ^ (uint8_t)v[k]) * KBAL_FNV_PRIME;
+	return 0;
+}
+
 static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct kbal_sk_http *st)
 {
 	const struct kbal_first *f = c->f;
@@ -428,6 +496,8 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 		return -ENAMETOOLONG;
 	memcpy(st->host, f->host, st->host_len);
 	st->rules = f->vhost + 1;   /* the Host stays: so does its virtual host */
+	if (d->decide.ua && arm_user_agent(f, st))
+		return -EPROTO;     /* two of them, or a long one: kbald's */
 	st->left = end - c->rd[CLIENT];
 	st->expect = st->left ? KBAL_SKX_BODY : KBAL_SKX_HEAD;
 	/* a body still to come keeps its clock (RequestReadTimeout) */

@@ -36,6 +36,9 @@ struct kbal_decide {
 	int every_response;           /* a Header rule that may change an answer
 				       * the kernel would pass, or a RequestHeader
 				       * rule: kbald decides every request */
+	int ua;                       /* SetEnvIf lines that set nokeepalive or
+				       * no-proxy read the User-Agent: the kernel
+				       * keeps a request only with the connection's */
 	int access;                   /* a <Location> with access rules on a
 				       * proxied path: kbald checks each request
 				       * it sees, the kernel keeps one only where

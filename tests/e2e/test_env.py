@@ -8,7 +8,9 @@ SetEnv's) as Header's %{VAR}e and env=, RequestHeader's and LogFormat's
 %{VAR}e see them, on a kept-alive connection; nokeepalive ends the
 connection after its answer, no-proxy makes the request a 404; inside a
 <VirtualHost>, the server's lines, then its own. With them kbald decides
-every request: the kernel keeps none."""
+every request (the kernel keeps none), except where they read only the
+User-Agent and the addresses (Debian's setenvif.conf): the kernel keeps the
+requests with the connection's User-Agent."""
 
 import os
 import shutil
@@ -152,3 +154,44 @@ def test_env_in_virtual_hosts_as_apache():
         eq(res[0][:2], [["where=server keep=server order=server srv=1 own=(null)"],
                         ["where=second keep=(null) order=vhost srv=(null) own=1"]],
            "Apache's (the test's expectation)")
+
+
+# Debian's mods-available/setenvif.conf: BrowserMatch lines on the
+# User-Agent, one of which sets nokeepalive. With no Header rule to read
+# the variables, the kernel keeps a kept-alive connection's requests as
+# long as they carry the connection's User-Agent; another one goes back
+# to kbald, which answers it as Apache does (here: Connection: close)
+DEBIAN = PROXY_HEAD + """\
+LoadModule setenvif_module modules/mod_setenvif.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+ProxyPreserveHost On
+BrowserMatch "Mozilla/2" nokeepalive
+BrowserMatch "MSIE 4\\.0b2;" nokeepalive downgrade-1.0 force-response-1.0
+BrowserMatch "^WebDrive" redirect-carefully
+"""
+
+UAS = ["curl/8.0"] * 6 + ["Mozilla/2.02 (Win95)"]
+
+
+def test_user_agent_kept_by_the_kernel_as_apache():
+    def answers(port):
+        out = []
+        with Conn(port, timeout=T) as c:
+            for i, ua in enumerate(UAS):
+                r = c.get("/p%d" % i, headers=[("User-Agent", ua)])
+                out.append((ua, r.status, (r.header("Connection") or "").lower(), r.text))
+            check(c.at_eof(3.0), "the connection ends after the nokeepalive answer")
+        return out
+
+    with Env(conf=DEBIAN, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        eq([a[2] for a in theirs], [""] * 6 + ["close"], "Apache's Connection headers")
+        kept = env.stats()["sk_kept"]
+        eq(answers(env.port), theirs, "kbal's answers against Apache's")
+        # /p2 on: the kernel's (the second request armed it); /p6 with
+        # another User-Agent went back to kbald
+        check(env.stats()["sk_kept"] - kept >= 3, "the kernel kept requests: %r" % env.stats())
+        check(env.stats()["sk_back"] >= 1, "the other User-Agent was handed back")
