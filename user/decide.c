@@ -315,6 +315,43 @@ static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c
 	       kbal_conf_packet_alike(d->conf, c->balancer, c->f->vhost, &why);
 }
 
+/* The request's User-Agent, as the stream parser will compare the next
+ * ones (KBAL_SKF_UA): its value's hash, or none; -1 with two or with one
+ * longer than the parser hashes */
+static int arm_user_agent(const struct kbal_first *f, struct kbal_sk_http *st)
+{
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	const struct kbal_http_header *ua = NULL;
+	const char *v;
+	size_t n;
+
+	for (unsigned i = 0; i < rq->nheaders; i++) {
+		const struct kbal_http_header *h = &rq->headers[i];
+
+		if (h->name.len == 10 && !strncasecmp(f->buf[UP] + h->name.off, "User-Agent", 10)) {
+			if (ua)
+				return -1;
+			ua = h;
+		}
+	}
+	st->flags |= KBAL_SKF_UA;
+	st->ua_none = !ua;
+	st->ua_hash = KBAL_FNV_BASIS;
+	if (!ua)
+		return 0;
+	v = f->buf[UP] + ua->value.off;
+	n = ua->value.len;
+	while (n && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n > KBAL_UA_MAX)
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		st->ua_hash = (st->ua_hash ^ (uint8_t)v[k]) * KBAL_FNV_PRIME;
+	return 0;
+}
+
 void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 {
 	const struct kbal_http_msg *msg = &c->f->msg[UP];
@@ -356,6 +393,19 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 		c->agent = 1;
 		c->why = KBAL_WHY_BUSY;
 		return;
+	}
+	/* SetEnvIf on the User-Agent: two of them or a long one, which the
+	 * parser does not compare, or nokeepalive set but not applied (the
+	 * request came through a proxy, Via: the next one may not): kbald
+	 * decides every request of the connection */
+	if (d->decide.ua) {
+		struct kbal_sk_http probe = {};
+
+		if (arm_user_agent(c->f, &probe) || kbal_env_get(&c->f->env, "nokeepalive")) {
+			c->agent = 1;
+			c->why = KBAL_WHY_REWRITE;
+			return;
+		}
 	}
 	if (kernel_forwards_as_is(d, c) && access_lets_all(d, c)) {
 		c->bounded = BOUND_PLANNED;
@@ -434,43 +484,6 @@ static int arm_member(const struct kbal_daemon *d, const struct kbal_conn *c,
 }
 
 /* what the client's framing starts from: the end of the request kbald wrote */
-/* The request's User-Agent, as the stream parser will compare the next
- * ones (KBAL_SKF_UA): its value's hash, or none; -1 with two or with one
- * longer than the parser hashes */
-static int arm_user_agent(const struct kbal_first *f, struct kbal_sk_http *st)
-{
-	const struct kbal_http_msg *rq = &f->msg[UP];
-	const struct kbal_http_header *ua = NULL;
-	const char *v;
-	size_t n;
-
-	for (unsigned i = 0; i < rq->nheaders; i++) {
-		const struct kbal_http_header *h = &rq->headers[i];
-
-		if (h->name.len == 10 && !strncasecmp(f->buf[UP] + h->name.off, "User-Agent", 10)) {
-			if (ua)
-				return -1;
-			ua = h;
-		}
-	}
-	st->flags |= KBAL_SKF_UA;
-	st->ua_none = !ua;
-	st->ua_hash = KBAL_FNV_BASIS;
-	if (!ua)
-		return 0;
-	v = f->buf[UP] + ua->value.off;
-	n = ua->value.len;
-	while (n && (*v == ' ' || *v == '\t'))
-		v++, n--;
-	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
-	if (n > KBAL_UA_MAX)
-		return -1;
-	for (size_t k = 0; k < n; k++)
-		st->ua_hash = (st->ua_hash ^ (uint8_t)v[k]) * KBAL_FNV_PRIME;
-	return 0;
-}
-
 static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct kbal_sk_http *st)
 {
 	const struct kbal_first *f = c->f;
@@ -497,7 +510,7 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	memcpy(st->host, f->host, st->host_len);
 	st->rules = f->vhost + 1;   /* the Host stays: so does its virtual host */
 	if (d->decide.ua && arm_user_agent(f, st))
-		return -EPROTO;     /* two of them, or a long one: kbald's */
+		return -EPROTO;     /* decide_plan() planned none such */
 	st->left = end - c->rd[CLIENT];
 	st->expect = st->left ? KBAL_SKX_BODY : KBAL_SKX_HEAD;
 	/* a body still to come keeps its clock (RequestReadTimeout) */

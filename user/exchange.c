@@ -505,8 +505,10 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		 * in the fixups: only SetEnvIf's counts, as in httpd) */
 		if (pass >= 0 && f->env.no_proxy)
 			pass = -1;
-		/* httpd's ap_set_keepalive(): this answer is the connection's last */
-		if (kbal_env_get(&f->env, "nokeepalive") && !c->once) {
+		/* httpd's ap_set_keepalive(): this answer is the connection's
+		 * last, unless the request came through a proxy (Via) */
+		if (kbal_env_get(&f->env, "nokeepalive") && !c->once &&
+		    !kbal_http_find(rq, f->buf[UP], "Via")) {
 			log_debug("conn %p: nokeepalive: the connection's last request", (void *)c);
 			c->last = c->once = c->agent = 1;
 		}

@@ -195,3 +195,21 @@ def test_user_agent_kept_by_the_kernel_as_apache():
         # another User-Agent went back to kbald
         check(env.stats()["sk_kept"] - kept >= 3, "the kernel kept requests: %r" % env.stats())
         check(env.stats()["sk_back"] >= 1, "the other User-Agent was handed back")
+
+
+def test_nokeepalive_not_through_a_proxy_as_apache():
+    """httpd's ap_set_keepalive() ignores nokeepalive for a request that
+    came through a proxy (Via): the connection goes on"""
+    def answers(port):
+        out = []
+        with Conn(port, timeout=T) as c:
+            for via in (True, True, True, False):
+                hdrs = [("User-Agent", "Mozilla/2.02")] + ([("Via", "1.1 edge")] if via else [])
+                r = c.get("/v", headers=hdrs)
+                out.append((via, r.status, (r.header("Connection") or "").lower()))
+        return out
+
+    with Env(conf=DEBIAN, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        eq([a[2] for a in theirs], ["", "", "", "close"], "Apache's Connection headers")
+        eq(answers(env.port), theirs, "kbal's answers against Apache's")
