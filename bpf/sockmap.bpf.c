@@ -502,6 +502,12 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 		return member_back(st, KBAL_SKB_SYNTAX);
 	if (status < 200)
 		return;               /* interim: the final head follows */
+	/* httpd ends the client's connection after an answer of one of these
+	 * (ap_status_drops_connection()): kbald writes it, with Connection:
+	 * close, and ends it */
+	if (status == 400 || status == 408 || status == 411 || status == 413 ||
+	    status == 414 || status == 500 || status == 501 || status == 503)
+		return member_back(st, KBAL_SKB_RESPONSE);
 	if (p->nte) {
 		/* "chunked" alone; anything else kbald follows to its end */
 		if (p->ncl || p->te_end - p->te_off != 7 ||

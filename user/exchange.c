@@ -608,6 +608,14 @@ static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
 	c->agent = 1;
 }
 
+/* httpd's ap_status_drops_connection(): the connection ends after an
+ * answer of one of these */
+static int status_drops_connection(unsigned st)
+{
+	return st == 400 || st == 408 || st == 411 || st == 413 || st == 414 || st == 500 ||
+	       st == 501 || st == 503;
+}
+
 /* A response whose end its head tells (not the connection's close) */
 static int response_framed(const struct kbal_http_msg *rs)
 {
@@ -689,6 +697,21 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				continue;
 			}
 			member_answered(d, c, msg->status, 0);   /* failonstatus= */
+			/* httpd's ap_set_keepalive(): an answer of a status
+			 * that drops the connection is its last (the kernel
+			 * hands such a head back) */
+			if (status_drops_connection(msg->status) && !c->once &&
+			    response_framed(msg)) {
+				log_debug("conn %p: a %u answer: the connection's last", (void *)c,
+					  msg->status);
+				c->last = c->once = c->agent = 1;
+				c->bounded &= ~BOUND_PLANNED;   /* no handover after it */
+				if (!c->pool) {
+					/* kbald follows it to its end, to close */
+					c->pool = 1;
+					c->relay_back = 1;
+				}
+			}
 			/* a status kbald has no page of httpd's for passes */
 			if (kbal_conf_error_override(d->conf, f->vhost, msg->status) &&
 			    kbal_page_known(msg->status)) {

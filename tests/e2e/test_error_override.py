@@ -9,7 +9,7 @@ its codes after the server's. With it kbald decides every request: the
 kernel keeps none."""
 
 from apache import apache_beside
-from kbaltest import PROXY_HEAD, Conn, Env, eq
+from kbaltest import PROXY_HEAD, Conn, Env, check, eq
 
 T = 10.0
 
@@ -90,3 +90,42 @@ def test_error_override_in_virtual_host():
         eq(sorted(p for p, a in theirs.items() if a[1] >= 400 and "member said" not in a[3]),
            sorted(replaced),
            "Apache's replaced answers for %s" % host)
+
+
+# Without ProxyErrorOverride: a member's answer of a status after which
+# httpd ends the connection (ap_status_drops_connection(): 400, 408, 411,
+# 413, 414, 500, 501, 503) goes to the client with Connection: close and
+# the connection ends, whoever carried the request (the kernel hands such
+# a head back); another error status (404, 502) keeps it
+PLAIN = PROXY_HEAD + """\
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+ProxyPreserveHost On
+"""
+
+
+def test_dropping_statuses_end_the_connection_as_apache():
+    def answers(port):
+        out = []
+        for last in ("/status/500", "/status/503", "/status/404", "/status/400", "/status/502"):
+            with Conn(port, timeout=T) as c:
+                got = []
+                for p in ("/a", "/b", "/c", "/d", last, "/e"):
+                    r = c.get(p)
+                    got.append((p, r.status, (r.header("Connection") or "").lower()))
+                    if (r.header("Connection") or "").lower() == "close":
+                        check(c.at_eof(3.0), "the connection ends after %s" % p)
+                        break
+                out.append(got)
+        return out
+
+    with Env(conf=PLAIN, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = answers(aport)
+        eq([g[-1][1:] for g in theirs], [(500, "close"), (503, "close"), (200, ""),
+                                           (400, "close"), (200, "")],
+           "Apache: the last answer of each connection")
+        kept = env.stats()["sk_kept"]
+        eq(answers(env.port), theirs, "kbal's answers against Apache's")
+        check(env.stats()["sk_kept"] - kept >= 5, "the kernel kept requests: %r" % env.stats())
