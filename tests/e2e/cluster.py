@@ -102,11 +102,13 @@ def host_addr(i):
     return "10.90.%d.2" % i
 
 
-class Cluster:
+class Cluster(kbaltest.Built):
     """hosts kbal hosts, two members, a router and a client (above).
     hold: the BGP hold time (s); interval: the healthcheck's (s);
     idle_timer, buckets: the resilient group's; nsrc: client addresses
     per kind; drained: hosts whose kbald starts drained (not announced)."""
+    what = "cluster"
+
 
     def __init__(self, hosts=3, hold=3, interval=0.5, idle_timer=10, buckets=64, nsrc=16,
                  drained=(), timeout=10.0):
@@ -179,21 +181,7 @@ class Cluster:
                 p.stderr.decode().strip()))
         return p.returncode, p.stdout.decode()
 
-    # -- set up --
-
-    def __enter__(self):
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        problems = self.close()
-        if problems and exc_type is None:
-            raise AssertionError("closing the cluster: " + "; ".join(problems))
-        return False
+    # -- set up (kbaltest.Built) --
 
     def _link(self, a, b, a_addr, b_addr, dev_a, dev_b):
         """A veth pair between namespaces a and b, addresses /24."""

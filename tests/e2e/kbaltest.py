@@ -713,7 +713,28 @@ def _cbpf_random_below(p):
     return "4,32 0 0 %d,53 1 0 %d,6 0 0 4294967295,6 0 0 0" % (rand, thr)
 
 
-class Topo:
+class Built:
+    """A context of namespaces and processes: _start() builds it (closed
+    again if that fails), close() tears it down and returns what it could
+    not undo, which fails a `with` that raised nothing else."""
+    what = "it"
+
+    def __enter__(self):
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        problems = self.close()
+        if problems and exc_type is None:
+            raise AssertionError("closing the %s: %s" % (self.what, "; ".join(problems)))
+        return False
+
+
+class Topo(Built):
     """Three network namespaces around the test's own, which plays the
     balancer: a client and two members, each on a veth pair of its own.
 
@@ -751,6 +772,8 @@ class Topo:
     runner's private /run/netns. close() (and so the with block, and the
     runner's reap_leftovers()) deletes them all.
     """
+    what = "topology"
+
 
     HOSTS = ("client", "member1", "member2")
     SUBNET = {"client": 1, "member1": 2, "member2": 3}
@@ -799,21 +822,7 @@ class Topo:
     def namespaces(self):
         return list(self.made_ns)
 
-    # -- set up, tear down --
-
-    def __enter__(self):
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        problems = self.close()
-        if problems and exc_type is None:
-            raise AssertionError("closing the topology: " + "; ".join(problems))
-        return False
+    # -- set up, tear down (Built) --
 
     def _start(self):
         check(os.environ.get("KBAL_E2E_NETNS") == "1",
