@@ -36,14 +36,18 @@ PATHS = ["/old", "/old/a%20b?x=1&y", "/oldx", "/rel/x", "/img/a/b.gif", "/img/a.
          "/nothing"]
 
 
-def answers(port):
+def answers(port, paths=PATHS, body=True):
+    """GET each path on a kept-alive connection (a new one where an answer
+    closed it): path, status, Location (the port as PORT), and the page
+    (body) or, answered by the member, its X-Backend"""
     out = []
     with Conn(port, timeout=T) as c:
-        for p in PATHS:
+        for p in paths:
             r = c.get(p)
             loc = (r.header("Location") or "").replace(str(port), "PORT")
-            body = r.text.replace(str(port), "PORT") if r.status != 200 else r.header("X-Backend")
-            out.append((p, r.status, loc, body))
+            page = r.text.replace(str(port), "PORT") if body and r.status != 200 else \
+                r.header("X-Backend")
+            out.append((p, r.status, loc, page))
             if (r.header("Connection") or "").lower() == "close":
                 c.close()
                 c = Conn(port, timeout=T)
@@ -170,20 +174,8 @@ IN_LOC_PATHS = ["/moved", "/moved/x?a=1", "/movedx", "/moved/back/y", "/rel/a?b=
 
 
 def test_redirect_in_location_as_apache():
-    def answers(port):
-        out = []
-        with Conn(port, timeout=T) as c:
-            for p in IN_LOC_PATHS:
-                r = c.get(p)
-                out.append((p, r.status, (r.header("Location") or "").replace(str(port), "PORT"),
-                            r.header("X-Backend")))
-                if (r.header("Connection") or "").lower() == "close":
-                    c.close()
-                    c = Conn(port, timeout=T)
-        return out
-
     with Env(conf=IN_LOC, backends=(1,)) as env, apache_beside(env) as aport:
-        theirs = answers(aport)
+        theirs = answers(aport, IN_LOC_PATHS, body=False)
         got = {p: (s, l) for p, s, l, _ in theirs}
         # the test's reading of Apache's
         eq(got["/moved/x?a=1"], (301, "http://new.test/place?a=1"), "Apache: the query appended")
@@ -193,7 +185,7 @@ def test_redirect_in_location_as_apache():
         eq(got["/nope/new"][0], 404, "Apache: not proxied, no section")
         eq(got["/x"][0], 200, "Apache: proxied")
         before = len(env.backend_log(1))
-        for a, k in zip(theirs, answers(env.port)):
+        for a, k in zip(theirs, answers(env.port, IN_LOC_PATHS, body=False)):
             eq(k, a, "kbal's answer to GET %s against Apache's" % a[0])
         seen = [l.split()[1] for l in env.backend_log(1)[before:]]
         eq(seen, [p for p, s, _, _ in theirs if s == 200], "what reached the member")
