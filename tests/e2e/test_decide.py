@@ -560,3 +560,20 @@ def test_member_closes_between_requests():
 
 def test_member_closes_between_requests_same_path():
     member_closes(SAME_RULE)
+
+
+def test_chunked_request_at_the_handover_keeps_requests_decided():
+    """A chunked request body at the request the connection would be
+    handed to the kernel at: the kernel does not frame that body, and the
+    requests after it are still each decided (the app path, then /api/
+    for the other balancer, on the same connection)"""
+    conf = two_balancers(SAME_RULE)
+    with Env(conf=conf) as env, env.connect(timeout=T) as c:
+        eq(c.get("/a1").text, answer(2, "/a1"), "first")
+        c.request("POST", "/a2", headers=[("Transfer-Encoding", "chunked")],
+                  body=chunked(b"x" * 5000, (1, 100, 4096)))
+        r = c.read_response()
+        eq((r.status, r.header("X-Backend")), (200, "WAS2"), "the chunked request")
+        for i in range(3):
+            eq(c.get("/a%d" % (3 + i)).text, answer(2, "/a%d" % (3 + i)), "app request %d" % i)
+            eq(c.get("/api/x%d" % i).text, answer(1, "/api/x%d" % i), "api request %d" % i)
