@@ -219,6 +219,11 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		next_request(d, c);
 		return STEP_LEFT;
 	}
+	if (dir == DOWN && c->local && !c->f->local_keep && exch_all_written(c, DOWN))
+		/* kbald's own answer that ends the connection is out: a kept
+		 * member connection (kbald decides every request) has no FIN
+		 * to wait for */
+		return STEP_DONE;
 	/* a kept member connection that the member closed after its whole
 	 * answer (P_FLUSH: kbald parsed it to its end) ends nothing of the
 	 * client's: as with Apache, the client's next request goes on another */

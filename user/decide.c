@@ -369,12 +369,12 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 		c->agent = 1;   /* kbald copies: each request its own, bodies too */
 		return;
 	}
-	if (msg->chunked && !c->agent) {
-		/* the client's side cannot be armed behind a chunked body (its
-		 * end is kbald's to find): kbald decides the requests after it,
-		 * rather than the kernel passing them unframed to this member */
-		if (c->bounded)
-			decide_unbound(d, c);
+	if (msg->chunked && !c->agent && c->bounded) {
+		/* the handover is at this request, and the client's side cannot
+		 * be armed behind a chunked body (its end is kbald's to find):
+		 * kbald decides the requests after it, rather than the kernel
+		 * passing them unframed to this member */
+		decide_unbound(d, c);
 		c->agent = 1;
 		c->why = KBAL_WHY_BUSY;
 		return;
@@ -396,8 +396,8 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 	} else if (c->bounded) {
 		return;
 	}
-	if (c->f->len[UP] > msg->head_len + (uint64_t)(msg->content_length > 0 ?
-						       msg->content_length : 0)) {
+	if (!msg->chunked && c->f->len[UP] > msg->head_len + (uint64_t)(msg->content_length > 0 ?
+									 msg->content_length : 0)) {
 		/* the next requests came with this one (pipelined): kbald has
 		 * them already, and decides them, each on its own */
 		c->agent = 1;
