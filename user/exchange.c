@@ -163,8 +163,8 @@ void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
 	exch_reply(d, c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
 }
 
-/* ap_status_drops_connection(): the error answers after which httpd
- * closes the connection */
+/* ap_status_drops_connection(): the answers after which httpd closes the
+ * connection (kbald's own, and a member's) */
 static int status_drops(unsigned status)
 {
 	return status == 400 || status == 408 || status == 411 || status == 413 ||
@@ -608,14 +608,6 @@ static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
 	c->agent = 1;
 }
 
-/* httpd's ap_status_drops_connection(): the connection ends after an
- * answer of one of these */
-static int status_drops_connection(unsigned st)
-{
-	return st == 400 || st == 408 || st == 411 || st == 413 || st == 414 || st == 500 ||
-	       st == 501 || st == 503;
-}
-
 /* A response whose end its head tells (not the connection's close) */
 static int response_framed(const struct kbal_http_msg *rs)
 {
@@ -700,7 +692,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			/* httpd's ap_set_keepalive(): an answer of a status
 			 * that drops the connection is its last (the kernel
 			 * hands such a head back) */
-			if (status_drops_connection(msg->status) && !c->once &&
+			if (status_drops(msg->status) && !c->once &&
 			    response_framed(msg)) {
 				log_debug("conn %p: a %u answer: the connection's last", (void *)c,
 					  msg->status);
