@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "conf_parse.h"
+#include "inaddr.h"
 #include "proxy_header.h"
 #include "conf_match.h"
 
@@ -223,11 +224,12 @@ int conf_finish(struct conf_parser *p)
 
 		for (unsigned i = 0; i < h->naddr; i++)
 			for (unsigned l = 0; l < c->nlisten; l++) {
-				const struct sockaddr_in *a = &h->addr[i], *la = &c->listen[l].addr;
+				const struct sockaddr_in6 *a = &h->addr[i], *la = &c->listen[l].addr;
 
-				listened |= (!a->sin_port || a->sin_port == la->sin_port) &&
-					    (!a->sin_addr.s_addr || !la->sin_addr.s_addr ||
-					     a->sin_addr.s_addr == la->sin_addr.s_addr);
+				listened |= (!a->sin6_port || a->sin6_port == la->sin6_port) &&
+					    (kbal_in6_is_any(&a->sin6_addr) ||
+					     kbal_in6_is_any(&la->sin6_addr) ||
+					     !memcmp(&a->sin6_addr, &la->sin6_addr, 16));
 			}
 		if (!listened)
 			conf_pwarn(p, h->line, "<VirtualHost>: no Listen takes any of its "

@@ -23,6 +23,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "inaddr.h"
 #include "log.h"
 #include "logs.h"
 #include "splice_packet.h"
@@ -241,9 +242,11 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 {
 	const struct kbal_member *m = &d->maps.members[c->member];
 	/* what accept and the configuration said: no syscall to ask */
-	struct sockaddr_in client = { .sin_family = AF_INET, .sin_addr.s_addr = c->key.client_addr,
+	/* IPv4 both (handover.c gives the rest to sockmap) */
+	struct sockaddr_in client = { .sin_family = AF_INET,
+				      .sin_addr.s_addr = kbal_in6_v4(c->key.client_addr),
 				      .sin_port = c->key.client_port };
-	struct sockaddr_in member = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
+	struct sockaddr_in member = { .sin_family = AF_INET, .sin_addr.s_addr = kbal_in6_v4(m->addr),
 				      .sin_port = htons(m->port) };
 
 	if (!c->want_packet)
