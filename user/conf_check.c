@@ -136,6 +136,23 @@ static void check_rules(struct conf_parser *p)
 				   "they take the sockmap path, which decides each request",
 				   kbal_bal_scheme(b->flags), b->name, c->nvhost ? " on some of its addresses" : "", why);
 	}
+	/* packet.bpf.c rewrites IPv4 headers only: an IPv6 client or member
+	 * takes sockmap (handover.c, why "ipv6"); said where asked for */
+	for (unsigned i = 0; i < c->nbalancers; i++) {
+		const struct kbal_conf_balancer *b = &c->balancers[i];
+		int v6 = 0;
+
+		if (!b->splice_set || b->splice != KBAL_SPLICE_PACKET)
+			continue;
+		for (unsigned k = 0; k < b->nmembers; k++)
+			v6 |= !kbal_in6_is_v4(&b->members[k].addr.sin6_addr);
+		for (unsigned l = 0; l < c->nlisten; l++)
+			v6 |= !kbal_in6_is_v4(&c->listen[l].addr.sin6_addr);
+		if (v6)
+			conf_pwarn(p, b->line, "%s%s: KbalSplice packet joins IPv4 connections "
+				   "only: those of its IPv6 clients or members take the sockmap "
+				   "path", kbal_bal_scheme(b->flags), b->name);
+	}
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];
 		unsigned k = 0;
