@@ -104,8 +104,10 @@ void handover_plan(struct kbal_daemon *d, struct kbal_conn *c)
 		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_NONE;
 		return;
 	}
-	/* packet.bpf.c rewrites IPv4 headers only: sockmap for the rest */
-	if (!kbal_in6_is_v4(c->key.client_addr) || !kbal_in6_is_v4(d->maps.members[c->member].addr)) {
+	/* packet.bpf.c rewrites IPv4 headers only: sockmap for the rest (a
+	 * member, not picked yet, is looked at before its connect:
+	 * handover_packet.c) */
+	if (!kbal_in6_is_v4(c->key.client_addr)) {
 		c->want_packet = 0;
 		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_IPV6;
 		return;

@@ -233,7 +233,12 @@ static int pkt_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
  * splice_packet.h) */
 static void pkt_before_connect(struct kbal_daemon *d, struct kbal_conn *c, int fd)
 {
-	(void)d;
+	/* packet.bpf.c rewrites IPv4 headers only: an IPv6 member's flow
+	 * takes sockmap (the client's family: handover_plan()) */
+	if (c->want_packet && !kbal_in6_is_v4(d->maps.members[c->member].addr)) {
+		c->want_packet = 0;
+		c->why = KBAL_WHY_IPV6;
+	}
 	if (c->want_packet)
 		kbal_packet_size_member(fd, c->fd[CLIENT]);
 }
@@ -251,6 +256,11 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 
 	if (!c->want_packet)
 		return;
+	if (!kbal_in6_is_v4(m->addr)) {       /* a kept connection: no connect */
+		c->want_packet = 0;
+		c->why = KBAL_WHY_IPV6;
+		return;
+	}
 	c->pf = calloc(1, sizeof(*c->pf));
 	if (!c->pf || kbal_packet_learn(&d->pk.p, c->fd[CLIENT], c->fd[MEMBER], c->pf, &client,
 					local, &member)) {

@@ -12,11 +12,12 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import tempfile
 
 from apache import apache_beside
-from kbaltest import (PROXY_HEAD, Conn, Env, check, check_pattern, crc_line, eq, hand_over,
-                      wait_until)
+from kbaltest import (KBALD, PROXY_HEAD, Conn, Env, check, check_pattern, crc_line, eq,
+                      hand_over, wait_until)
 
 T = 20.0
 MIB = 1 << 20
@@ -195,41 +196,57 @@ def test_any_listener_takes_both_families():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_packet_asked_v6_takes_sockmap():
-    """KbalSplice packet rewrites IPv4 headers only: an IPv6 flow takes
-    the sockmap path, and says why (kbald's start-up warning, kbalctl
-    flows' WHY)"""
-    ipv6_here()
-    text = PROXY_HEAD.replace("127.0.0.1:{listen}", "[::1]:{listen}") + """\
+PACKET = PROXY_HEAD.replace("127.0.0.1:{listen}", "{listen_addr}:{listen}") + """\
 <Proxy balancer://one>
-BalancerMember http://[::1]:{b1}
+BalancerMember http://{b1_addr}:{b1}
 KbalSplice packet
 </Proxy>
 ProxyPass / balancer://one/
 ProxyPreserveHost On
 """
-    with Env(conf=text, backends=(1,), addrs=dict(listen="::1", b1="::1")) as env:
-        check("balancer://one: KbalSplice packet joins IPv4 connections only: those of its "
-              "IPv6 clients or members take the sockmap path" in env.kbald_stderr(),
-              env.kbald_stderr())
-        with env.connect(timeout=T) as c:
-            hand_over(c)
-            for i in range(4):
-                r = c.get("/p%d" % i)
-                eq((r.status, r.text), (200, "backend=WAS1 path=/p%d\n" % i), "request %d" % i)
-            r = c.get("/bytes/%d" % (2 * MIB))
-            check_pattern(r.body, "2 MiB down")
-            flows = env.flows()
-            eq([f["path"] for _, f in flows], [1], "the path: sockmap")
-            check(re.search(r"spliced +sockmap +\d+ +ipv6$", env.kbalctl("flows"), re.M),
-                  "kbalctl flows: %r" % env.kbalctl("flows"))
-    r = __import__("subprocess").run(
-        [__import__("kbaltest").KBALD, "-t", "-f", "/dev/stdin"],
-        input=text.replace("{listen}", "1").replace("{b1}", "2"), text=True,
-        stdout=__import__("subprocess").PIPE, stderr=__import__("subprocess").STDOUT,
-        timeout=10)
+
+
+def test_packet_asked_v6_takes_sockmap():
+    """KbalSplice packet rewrites IPv4 headers only: a flow with an IPv6
+    client, or an IPv4 client and an IPv6 member, takes the sockmap path
+    and says why (kbald -t and its start, kbalctl flows' WHY); an IPv4
+    flow beside them is still joined packet by packet"""
+    ipv6_here()
+    for listen, member in (("[::1]", "[::1]"), ("127.0.0.1", "[::1]")):
+        text = PACKET.replace("{listen_addr}", listen).replace("{b1_addr}", member)
+        addrs = {k: v.strip("[]") for k, v in (("listen", listen), ("b1", member))}
+        with Env(conf=text, backends=(1,), addrs=addrs) as env:
+            check("balancer://one: KbalSplice packet joins IPv4 connections only: those of "
+                  "its IPv6 clients or members take the sockmap path" in env.kbald_stderr(),
+                  env.kbald_stderr())
+            with env.connect(timeout=T) as c:
+                hand_over(c)
+                for i in range(4):
+                    r = c.get("/p%d" % i)
+                    eq((r.status, r.text), (200, "backend=WAS1 path=/p%d\n" % i),
+                       "%s to %s: request %d" % (listen, member, i))
+                r = c.get("/bytes/%d" % (2 * MIB))
+                check_pattern(r.body, "2 MiB down")
+                eq([f["path"] for _, f in env.flows()], [1],
+                   "%s to %s: the path, sockmap" % (listen, member))
+                out = env.kbalctl("flows")
+                check(re.search(r"spliced +sockmap +\d+ +ipv6$", out, re.M),
+                      "%s to %s: kbalctl flows: %r" % (listen, member, out))
+    text = PACKET.replace("{listen_addr}", "127.0.0.1").replace("{b1_addr}", "[::1]")
+    r = subprocess.run([KBALD, "-t", "-f", "/dev/stdin"],
+                       input=text.replace("{listen}", "1").replace("{b1}", "2"), text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
     check(r.returncode == 0 and "KbalSplice packet joins IPv4 connections only" in r.stdout,
           "kbald -t: %r" % r.stdout)
+    # the same configuration on IPv4 alone: joined, no such warning
+    text = PACKET.replace("{listen_addr}", "127.0.0.1").replace("{b1_addr}", "127.0.0.1")
+    with Env(conf=text, backends=(1,)) as env:
+        check("IPv4 connections only" not in env.kbald_stderr(), env.kbald_stderr())
+        with env.connect(timeout=T) as c:
+            hand_over(c)
+            wait_until(lambda: [f["path"] for _, f in env.flows()] == [3], 5.0,
+                       "an IPv4 flow on the packet path")
+            eq(c.get("/after").text, "backend=WAS1 path=/after\n", "a request after")
 
 
 APACHE = PROXY_HEAD.replace("127.0.0.1:{listen}", "[::1]:{listen}") + """\
