@@ -11,6 +11,7 @@ writes on the same configuration."""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -285,5 +286,41 @@ def test_ipv6_as_apache():
                                         if "/echo-headers" in l]) == 2, 5.0, "both lines")
             hs = [l.split(" ")[0] for l in log_lines(d) if "/echo-headers" in l]
             eq(hs, ["::1", "::1"], "%h: Apache's then kbal's")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_restart_keeps_v6_connections():
+    """A restart in place takes over a spliced IPv6 connection, and the
+    [::1] and [::] listeners (their queues with them): the client goes on,
+    a new client of each family comes in"""
+    ipv6_here()
+    d = tempfile.mkdtemp(prefix="kbal-v6-")
+    try:
+        text = conf("[::1]", "[::1]", d).replace(
+            "Listen [::1]:{listen}", "Listen [::1]:{listen}\nListen [::]:{b3}")
+        with Env(conf=text, addrs=dict(listen="::1", b1="::1", b2="::1")) as env:
+            with env.connect(timeout=T) as c:
+                hand_over(c, cookie="ROUTEID=.2")
+                eq(c.get("/before", cookie="ROUTEID=.2").header("X-Backend"), "WAS2", "before")
+                eq([f["path"] for _, f in env.flows()], [1], "spliced before")
+                seen = env.kbald_stderr().count("restarted: took over")
+                os.kill(env.kbald.pid, signal.SIGHUP)
+                wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen,
+                           10.0, "the restart")
+                for i in range(4):
+                    r = c.get("/after%d" % i, cookie="ROUTEID=.2")
+                    eq((r.status, r.text), (200, "backend=WAS2 path=/after%d\n" % i),
+                       "after the restart, %d" % i)
+                r = c.get("/bytes/%d" % MIB, cookie="ROUTEID=.2")
+                check_pattern(r.body, "1 MiB after the restart")
+            for host in ("::1", "127.0.0.1"):
+                with Conn(env.ports["b3"], host=host, timeout=T) as c2:
+                    r = c2.get("/new", cookie="ROUTEID=.1")
+                    eq((r.status, r.header("X-Backend")), (200, "WAS1"),
+                       "a new client on %s" % host)
+            check(re.search(r"restarted: took over 1 connection\(s\) \(0 on the packet path\) "
+                            r"and 2 listener\(s\)", env.kbald_stderr()),
+                  "the connection and both listeners taken over: %s" % env.kbald_stderr())
     finally:
         shutil.rmtree(d, ignore_errors=True)
