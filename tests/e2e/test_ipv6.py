@@ -324,3 +324,33 @@ def test_restart_keeps_v6_connections():
                   "the connection and both listeners taken over: %s" % env.kbald_stderr())
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_proxy_source_address_v6():
+    """ProxySourceAddress of IPv6 (an address added to lo in the test's
+    namespace, removed after) binds the connections to IPv6 members (their
+    /peer says so) and leaves those to IPv4 members alone, which a bind to
+    an IPv6 address could not reach"""
+    ipv6_here()
+    src = "fd00:6b62::2"
+    text = PROXY_HEAD + """\
+<Proxy balancer://mycluster>
+BalancerMember http://[::1]:{b1} route=1
+BalancerMember http://127.0.0.1:{b2} route=2
+ProxySet stickysession=ROUTEID
+</Proxy>
+ProxyPass / balancer://mycluster/
+ProxySourceAddress %s
+""" % src
+    subprocess.run(["ip", "-6", "addr", "add", src + "/128", "dev", "lo", "nodad"], check=True,
+                   timeout=10)
+    try:
+        with Env(conf=text, addrs=dict(b1="::1")) as env:
+            r = env.get("/peer", cookie="ROUTEID=.1")
+            eq(r.status, 200, "to the IPv6 member")
+            check(re.match(r"^peer=\[%s\]:\d+\n$" % src, r.text), "its peer: %r" % r.text)
+            r = env.get("/peer", cookie="ROUTEID=.2")
+            eq(r.status, 200, "to the IPv4 member")
+            check(re.match(r"^peer=127\.0\.0\.1:\d+\n$", r.text), "its peer: %r" % r.text)
+    finally:
+        subprocess.run(["ip", "-6", "addr", "del", src + "/128", "dev", "lo"], timeout=10)
