@@ -255,6 +255,7 @@ APACHE = PROXY_HEAD.replace("127.0.0.1:{listen}", "[::1]:{listen}") + """\
 BalancerMember http://[::1]:{b1} route=1
 </Proxy>
 ProxyPass / balancer://mycluster/
+ProxyPassReverse / balancer://mycluster/
 LogFormat "%%h \\"%%r\\" %%>s" v6
 CustomLog %s/access.log v6
 """
@@ -269,7 +270,7 @@ def test_ipv6_as_apache():
     try:
         with Env(conf=APACHE % d, backends=(1,), addrs=dict(listen="::1", b1="::1")) as env:
             with apache_beside(env) as aport:
-                got = {}
+                got, loc = {}, {}
                 for who, port in (("apache", aport), ("kbal", env.port)):
                     with Conn(port, host="::1", timeout=T) as c:
                         r = c.get("/echo-headers")
@@ -277,6 +278,13 @@ def test_ipv6_as_apache():
                         h = sent(r)
                         got[who] = (h.get("host"), h.get("x-forwarded-for"),
                                     h.get("x-forwarded-host"))
+                        # the member's own URL in a Location, as the client's
+                        r = c.get("/redirect")
+                        loc[who] = (r.status, r.header("Location"))
+                eq(loc["apache"], (302, "http://[::1]:%d/landing" % aport),
+                   "Apache's ProxyPassReverse of a [::1] member (the test's reading)")
+                eq(loc["kbal"], (302, "http://[::1]:%d/landing" % env.port),
+                   "kbal's ProxyPassReverse of a [::1] member")
                 eq(got["apache"][:2], (["[::1]:%d" % env.ports["b1"]], ["::1"]),
                    "Apache's Host and X-Forwarded-For (the test's reading)")
                 eq(got["kbal"], (got["apache"][0], got["apache"][1],
