@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 18
+#define KBAL_LAYOUT_VERSION 19
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -173,7 +173,8 @@ struct kbal_member {
 	char  url[KBAL_NAME_LEN];      /* http://host:port as configured */
 	__u32 balancer;                /* index into kbal_balancers */
 	__u32 status;                  /* enum kbal_member_status bits */
-	__be32 addr;                   /* IPv4, network order */
+	__u8  addr[16];                /* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	__u32 pad;
 	__u16 port;                    /* host order, readable in dumps */
 	__u16 lbset;                   /* lower sets are tried first */
 	__u32 lbfactor;                /* loadfactor= in hundredths, as Apache's
@@ -201,7 +202,7 @@ struct kbal_member {
 					* waiting, 0: Timeout / ProxyTimeout */
 	__u32 flags;                   /* enum kbal_member_flags */
 };
-_Static_assert(sizeof(struct kbal_member) == 240, "ABI kbal_member");
+_Static_assert(sizeof(struct kbal_member) == 256, "ABI kbal_member");
 
 enum kbal_member_flags {
 	KBAL_MF_KEEPALIVE = 1u << 0,   /* keepalive=On: SO_KEEPALIVE on its connections */
@@ -230,11 +231,11 @@ enum kbal_member_conf_flags {
 
 /* kbal_flows: one entry per live client connection, keyed by the client. */
 struct kbal_flow_key {
-	__be32 client_addr;
+	__u8   client_addr[16];        /* IPv6, or IPv4 as ::ffff:a.b.c.d */
 	__be16 client_port;
 	__u16  listen_port;            /* host order */
 };
-_Static_assert(sizeof(struct kbal_flow_key) == 8, "ABI kbal_flow_key");
+_Static_assert(sizeof(struct kbal_flow_key) == 20, "ABI kbal_flow_key");
 
 enum kbal_flow_state {
 	KBAL_FLOW_FIRST   = 0,  /* first exchange in kbald */
@@ -272,6 +273,8 @@ enum kbal_flow_why {
 	KBAL_WHY_REWRITE,       /* its requests need what the kernel does not do
 				 * (a path or Host rewritten, a Header on every
 				 * response): kbald decides each request */
+	KBAL_WHY_IPV6,          /* the packet path asked for, an IPv6 client or
+				 * member: packet.bpf.c rewrites IPv4 headers only */
 	KBAL_WHY_MAX,
 };
 

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "accesslog.h"
+#include "inaddr.h"
 #include "headers.h"
 #include "http.h"
 #include "logfile.h"
@@ -364,7 +365,7 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 	const struct kbal_alog_req *rq = r->rq;
 	const char *method = rq ? rq->method : "FLOW", *url = rq ? rq->url : r->flow_path;
 	const char *q = url ? strchr(url, '?') : NULL;
-	char addr[INET_ADDRSTRLEN];
+	char addr[INET6_ADDRSTRLEN];
 
 	for (unsigned i = 0; i < f->n; i++) {
 		const struct kbal_alog_item *it = &f->item[i];
@@ -374,7 +375,7 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 			put(&o, f->lit + it->arg, it->len);
 			break;
 		case A_CLIENT:
-			inet_ntop(AF_INET, &r->client_addr, addr, sizeof(addr));
+			kbal_in6_ntop(r->client_addr, addr, sizeof(addr));
 			puts_(&o, addr);
 			break;
 		case A_DASH:

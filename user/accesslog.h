@@ -58,7 +58,7 @@ struct kbal_alog_req {
 /* what the line's other fields say */
 struct kbal_alog_rec {
 	const struct kbal_alog_req *rq;       /* NULL: a flow's line */
-	uint32_t client_addr;                 /* network order */
+	uint8_t client_addr[16];              /* IPv4 mapped (inaddr.h) */
 	uint16_t client_port, local_port;     /* host order */
 	uint64_t start_ns;                    /* CLOCK_REALTIME when it began */
 	uint64_t duration_ns;

@@ -17,22 +17,25 @@
 #include "authcheck.h"
 #include "privs.h"
 #include "authn.h"
+#include "inaddr.h"
 
 /* httpd's double-reverse lookup (REMOTE_DOUBLE_REV): the address's name,
  * kept only when that name's addresses include it again; 0, or -1 */
-static int double_reverse(uint32_t addr, char *host, size_t len)
+static int double_reverse(const uint8_t *addr, char *host, size_t len)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = addr };
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res, *r;
+	union kbal_sa sa;
+	socklen_t salen = kbal_sa_make(&sa, addr, 0);
+	struct addrinfo hints = { .ai_family = sa.sa.sa_family, .ai_socktype = SOCK_STREAM },
+			*res, *r;
+	uint8_t got[16];
 	int found = -1;
 
-	if (getnameinfo((struct sockaddr *)&sa, sizeof(sa), host, len, NULL, 0, NI_NAMEREQD))
+	if (getnameinfo(&sa.sa, salen, host, len, NULL, 0, NI_NAMEREQD))
 		return -1;
 	if (getaddrinfo(host, NULL, &hints, &res))
 		return -1;
 	for (r = res; r; r = r->ai_next)
-		if (r->ai_family == AF_INET &&
-		    ((struct sockaddr_in *)r->ai_addr)->sin_addr.s_addr == addr)
+		if (!kbal_in6_of_sa(r->ai_addr, got, NULL) && !memcmp(got, addr, 16))
 			found = 0;
 	freeaddrinfo(res);
 	return found;

@@ -10,17 +10,24 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include "authz.h"
+#include "inaddr.h"
 
 /* mod_authz_core's results: DENIED_NO_USER, a denial that a user might
  * turn into a grant (401 rather than 403) */
 enum { DENIED, GRANTED, NEUTRAL, NO_USER };
 
-static int net_has(const struct kbal_authz_net *n, uint32_t addr)
+static int net_has(const struct kbal_authz_net *n, const uint8_t *addr)
 {
-	return !n->v6 && (addr & n->mask) == (n->addr & n->mask);
+	if (n->v6 && kbal_in6_is_v4(addr))
+		return 0;             /* apr_ipsubnet_test(): families apart */
+	for (int i = 0; i < 16; i++)
+		if ((addr[i] & n->mask[i]) != n->addr[i])
+			return 0;
+	return 1;
 }
 
-static int nets_have(const struct kbal_authz *a, unsigned first, unsigned count, uint32_t addr)
+static int nets_have(const struct kbal_authz *a, unsigned first, unsigned count,
+		     const uint8_t *addr)
 {
 	for (unsigned i = first; i < first + count && i < a->nnet; i++)
 		if (net_has(&a->net[i], addr))
@@ -28,9 +35,11 @@ static int nets_have(const struct kbal_authz *a, unsigned first, unsigned count,
 	return 0;
 }
 
-static int loopback(uint32_t addr)
+/* 127.0.0.0/8 or ::1 */
+static int loopback(const uint8_t *addr)
 {
-	return (ntohl(addr) >> 24) == 127;
+	return kbal_in6_is_v4(addr) ? addr[12] == 127 :
+	       IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)addr);
 }
 
 int kbal_authz_in_domain(const char *name, const char *host)
@@ -46,7 +55,7 @@ int kbal_authz_in_domain(const char *name, const char *host)
 static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_node *n,
 			    const struct kbal_authz_client *cl)
 {
-	uint32_t addr = cl->addr;
+	const uint8_t *addr = cl->addr;
 
 	switch (n->kind) {
 	case AZ_VALID_USER:
@@ -77,7 +86,7 @@ static int provider_matches(const struct kbal_authz *a, const struct kbal_authz_
 		return nets_have(a, n->net0, n->nnet, addr);
 	case AZ_LOCAL:
 		/* mod_authz_host: 127.0.0.0/8, ::1, or the server's own address */
-		return loopback(addr) || addr == cl->local;
+		return loopback(addr) || !memcmp(addr, cl->local, 16);
 	}
 	return 0;
 }
@@ -166,11 +175,22 @@ int kbal_authz_check(const struct kbal_authz *a, const struct kbal_authz_client 
 	       KBAL_AUTHZ_DENIED;
 }
 
-int kbal_authz_allows(const struct kbal_authz *a, uint32_t addr, uint32_t local)
+int kbal_authz_allows(const struct kbal_authz *a, const uint8_t *addr, const uint8_t *local)
 {
-	struct kbal_authz_client cl = { .addr = addr, .local = local };
+	struct kbal_authz_client cl = { 0 };
 
+	memcpy(cl.addr, addr, 16);
+	memcpy(cl.local, local, 16);
 	return kbal_authz_check(a, &cl) == KBAL_AUTHZ_GRANTED;
+}
+
+/* the first bits of mask set, the rest clear; addr cut to it */
+static void net_cut(struct kbal_authz_net *n, unsigned bits)
+{
+	for (unsigned i = 0; i < 16; i++, bits = bits > 8 ? bits - 8 : 0)
+		n->mask[i] = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+	for (unsigned i = 0; i < 16; i++)
+		n->addr[i] &= n->mask[i];
 }
 
 int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n)
@@ -197,8 +217,13 @@ int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n)
 			b = strtoul(slash, &end, 10);
 			if (*end || !*slash || b > 128)
 				return -1;
+			bits = b;
+		} else {
+			bits = 128;
 		}
 		n->v6 = 1;
+		memcpy(n->addr, &a6, 16);
+		net_cut(n, bits);
 		return 0;
 	}
 	if (slash) {
@@ -216,8 +241,8 @@ int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n)
 			hm = ntohl(m.s_addr);
 			if (hm & (~hm >> 1))  /* not contiguous ones, then zeroes */
 				return -1;
-			n->addr = a4.s_addr;
-			n->mask = m.s_addr;
+			kbal_in6_set_v4(n->addr, a4.s_addr);
+			net_cut(n, 96 + (unsigned)__builtin_popcount(hm));
 			return 0;
 		}
 		b = strtoul(slash, &end, 10);
@@ -247,7 +272,7 @@ int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n)
 		a4.s_addr = htonl(v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3]);
 		bits = parts * 8;
 	}
-	n->mask = bits ? htonl(~0u << (32 - bits)) : 0;
-	n->addr = a4.s_addr & n->mask;
+	kbal_in6_set_v4(n->addr, a4.s_addr);
+	net_cut(n, 96 + bits);
 	return 0;
 }

@@ -30,10 +30,12 @@ enum kbal_authz_kind {
 	AZ_GROUP,                         /* Require group NAME ... (AuthGroupFile) */
 };
 
-/* an IPv4 network, network order; v6: an IPv6 one, which no client of
- * kbal's (IPv4 listeners) is in */
+/* a network of either family, as inaddr.h's 16 bytes: an IPv4 one is
+ * ::ffff:a.b.c.d with its mask's first 96 bits set, so that it holds no
+ * IPv6 client; an IPv6 one (v6) holds no IPv4 client, ::/0 neither (httpd's
+ * apr_ipsubnet_test(): a v4-mapped client is IPv4 there too) */
 struct kbal_authz_net {
-	uint32_t addr, mask;
+	uint8_t addr[16], mask[16];
 	uint8_t v6;
 };
 
@@ -77,11 +79,11 @@ struct kbal_authz {
 	char host[KBAL_AUTHZ_HOSTS][KBAL_AUTHZ_NAME];
 };
 
-/* Who asks: the client at addr (network order), connected to local; user,
+/* Who asks: the client at addr (16 bytes, inaddr.h), connected to local; user,
  * the one its credentials proved (NULL: none); host, its name as the
  * double-reverse lookup found it (NULL: none found, or not looked up) */
 struct kbal_authz_client {
-	uint32_t addr, local;
+	uint8_t addr[16], local[16];
 	const char *user;
 	const char *host;
 	/* the groups user is in, as AuthGroupFile lists them ("" ends) */
@@ -116,9 +118,9 @@ int kbal_authz_in_domain(const char *name, const char *host);
  * "10.1.0.0/255.255.0.0", an IPv6 address or network): 0, or -1 */
 int kbal_authz_parse_net(const char *s, struct kbal_authz_net *n);
 
-/* May a client at addr (network order), connected to local, be served?
+/* May a client at addr, connected to local (16 bytes, inaddr.h), be served?
  * Neither Require nor Order/Allow/Deny given: only loopback clients
  * (what kbal asks of a balancer-manager without rules, unlike httpd). */
-int kbal_authz_allows(const struct kbal_authz *a, uint32_t addr, uint32_t local);
+int kbal_authz_allows(const struct kbal_authz *a, const uint8_t *addr, const uint8_t *local);
 
 #endif

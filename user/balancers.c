@@ -38,8 +38,8 @@ static void member_load(struct kbal_daemon *d, unsigned b, const struct kbal_con
 	snprintf(m->redirect, sizeof(m->redirect), "%s", cm->redirect);
 	snprintf(m->url, sizeof(m->url), "%s", cm->url);
 	m->status = cm->status;
-	m->addr = cm->addr.sin_addr.s_addr;
-	m->port = ntohs(cm->addr.sin_port);
+	memcpy(m->addr, &cm->addr.sin6_addr, 16);
+	m->port = ntohs(cm->addr.sin6_port);
 	m->lbset = cm->lbset;
 	m->lbfactor = cm->lbfactor ?: 100;
 	m->retry_sec = cm->retry_sec;

@@ -20,6 +20,23 @@ struct kbal_client_count {
 	uint32_t used;
 };
 
+/* the key of a 16-byte address (inaddr.h): IPv4's own, an IPv6 one's
+ * FNV-1a hash (two may share a count, one chance in 2^32: the table stays
+ * one of 8-byte slots, as for IPv4) */
+static inline uint32_t kbal_client_key(const uint8_t *a16)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	uint32_t h = 2166136261u;
+
+	if (!__builtin_memcmp(a16, mapped, 12)) {
+		__builtin_memcpy(&h, a16 + 12, 4);
+		return h;
+	}
+	for (int i = 0; i < 16; i++)
+		h = (h ^ a16[i]) * 16777619u;
+	return h ?: 1;
+}
+
 /* addr's connections now */
 uint32_t kbal_client_count_get(const struct kbal_client_count *t, uint32_t addr);
 /* one more for addr: 0, or -ENOMEM (not counted) */

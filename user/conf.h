@@ -36,7 +36,7 @@
 struct kbal_conf_member {
 	char url[KBAL_NAME_LEN];          /* "http://127.0.0.1:18081" as written */
 	char hostport[KBAL_NAME_LEN];     /* "127.0.0.1:18081" (":80" omitted), for Host when !preserve_host */
-	struct sockaddr_in addr;          /* resolved at load time */
+	struct sockaddr_in6 addr;         /* resolved at load time; IPv4 mapped (inaddr.h) */
 	char route[KBAL_ROUTE_LEN];
 	char redirect[KBAL_ROUTE_LEN];    /* redirect=: route redirection, "" none */
 	unsigned lbfactor;                /* loadfactor= in hundredths (Apache's
@@ -341,7 +341,8 @@ static inline uint64_t kbal_read_bound_at(const struct kbal_read_bound *b, uint6
 }
 
 struct kbal_conf_listen {
-	struct sockaddr_in addr;          /* "Listen 8080" binds 0.0.0.0:8080 */
+	struct sockaddr_in6 addr;         /* "Listen 8080" binds 0.0.0.0:8080 (mapped,
+					   * inaddr.h), "Listen [::]:8080" both families */
 	int line;
 };
 
@@ -352,7 +353,7 @@ struct kbal_conf_listen {
  * server's ProxyPass rules and <Location>s apply in it too, as httpd's
  * merge does. */
 struct kbal_conf_vhost {
-	struct sockaddr_in addr[KBAL_CONF_VHOST_ADDRS]; /* 0.0.0.0: "*", _default_;
+	struct sockaddr_in6 addr[KBAL_CONF_VHOST_ADDRS]; /* 0.0.0.0: "*", _default_;
 							 * port 0: any */
 	unsigned naddr;
 	char server_name[128];            /* its ServerName, "" none */
@@ -413,7 +414,7 @@ struct kbal_conf {
 	unsigned nerror_codes;
 	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
-	struct in_addr proxy_source;      /* ProxySourceAddress: the members'
+	struct in6_addr proxy_source;     /* ProxySourceAddress: the members'
 					   * connections come from it, 0: the system's
 					   * choice */
 	unsigned proxy_rcvbuf;            /* ProxyReceiveBufferSize: SO_RCVBUF of the
@@ -533,7 +534,7 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
  * "*" or _default_ on the port; among them the first whose ServerName or
  * ServerAlias is the Host (its port ignored, case-insensitive), else the
  * first; -1: no candidate, the server's own. */
-int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local,
+int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in6 *local,
 		    const char *host, size_t hostlen);
 /* May a connection reached on vhost a serve a request of vhost b (their
  * addresses overlap, so a Host picks between them)? */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "conf_parse.h"
+#include "inaddr.h"
 #include "proxy_header.h"
 #include "conf_match.h"
 
@@ -135,6 +136,23 @@ static void check_rules(struct conf_parser *p)
 				   "they take the sockmap path, which decides each request",
 				   kbal_bal_scheme(b->flags), b->name, c->nvhost ? " on some of its addresses" : "", why);
 	}
+	/* packet.bpf.c rewrites IPv4 headers only: an IPv6 client or member
+	 * takes sockmap (handover.c, why "ipv6"); said where asked for */
+	for (unsigned i = 0; i < c->nbalancers; i++) {
+		const struct kbal_conf_balancer *b = &c->balancers[i];
+		int v6 = 0;
+
+		if (!b->splice_set || b->splice != KBAL_SPLICE_PACKET)
+			continue;
+		for (unsigned k = 0; k < b->nmembers; k++)
+			v6 |= !kbal_in6_is_v4(&b->members[k].addr.sin6_addr);
+		for (unsigned l = 0; l < c->nlisten; l++)
+			v6 |= !kbal_in6_is_v4(&c->listen[l].addr.sin6_addr);
+		if (v6)
+			conf_pwarn(p, b->line, "%s%s: KbalSplice packet joins IPv4 connections "
+				   "only: those of its IPv6 clients or members take the sockmap "
+				   "path", kbal_bal_scheme(b->flags), b->name);
+	}
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];
 		unsigned k = 0;
@@ -223,11 +241,12 @@ int conf_finish(struct conf_parser *p)
 
 		for (unsigned i = 0; i < h->naddr; i++)
 			for (unsigned l = 0; l < c->nlisten; l++) {
-				const struct sockaddr_in *a = &h->addr[i], *la = &c->listen[l].addr;
+				const struct sockaddr_in6 *a = &h->addr[i], *la = &c->listen[l].addr;
 
-				listened |= (!a->sin_port || a->sin_port == la->sin_port) &&
-					    (!a->sin_addr.s_addr || !la->sin_addr.s_addr ||
-					     a->sin_addr.s_addr == la->sin_addr.s_addr);
+				listened |= (!a->sin6_port || a->sin6_port == la->sin6_port) &&
+					    (kbal_in6_is_any(&a->sin6_addr) ||
+					     kbal_in6_is_any(&la->sin6_addr) ||
+					     !memcmp(&a->sin6_addr, &la->sin6_addr, 16));
 			}
 		if (!listened)
 			conf_pwarn(p, h->line, "<VirtualHost>: no Listen takes any of its "

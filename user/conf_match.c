@@ -15,6 +15,7 @@
 #include <strings.h>
 #include "conf.h"
 #include "conf_match.h"
+#include "inaddr.h"
 #include "env.h"
 
 #define URI_MAX 8192
@@ -482,19 +483,21 @@ static int vhost_name_is(const char *name, const char *host, size_t n)
 	       !strncasecmp(name, host, n);
 }
 
-static int vhost_on(const struct kbal_conf_vhost *h, const struct sockaddr_in *local, int wild)
+static int vhost_on(const struct kbal_conf_vhost *h, const struct sockaddr_in6 *local, int wild)
 {
 	for (unsigned i = 0; i < h->naddr; i++) {
-		const struct sockaddr_in *a = &h->addr[i];
+		const struct sockaddr_in6 *a = &h->addr[i];
 
-		if ((!a->sin_port || a->sin_port == local->sin_port) &&
-		    (wild ? !a->sin_addr.s_addr : a->sin_addr.s_addr == local->sin_addr.s_addr))
+		/* "*" holds either family's clients, as httpd's */
+		if ((!a->sin6_port || a->sin6_port == local->sin6_port) &&
+		    (wild ? kbal_in6_is_any(&a->sin6_addr) :
+		     !memcmp(&a->sin6_addr, &local->sin6_addr, 16)))
 			return 1;
 	}
 	return 0;
 }
 
-int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in *local,
+int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in6 *local,
 		    const char *host, size_t hostlen)
 {
 	size_t n = hostlen;
@@ -544,11 +547,11 @@ int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b)
 		return 0;
 	for (unsigned i = 0; i < conf->vhost[a].naddr; i++)
 		for (unsigned k = 0; k < conf->vhost[b].naddr; k++) {
-			const struct sockaddr_in *x = &conf->vhost[a].addr[i], *y = &conf->vhost[b].addr[k];
+			const struct sockaddr_in6 *x = &conf->vhost[a].addr[i], *y = &conf->vhost[b].addr[k];
 
-			if ((!x->sin_port || !y->sin_port || x->sin_port == y->sin_port) &&
-			    (!x->sin_addr.s_addr || !y->sin_addr.s_addr ||
-			     x->sin_addr.s_addr == y->sin_addr.s_addr))
+			if ((!x->sin6_port || !y->sin6_port || x->sin6_port == y->sin6_port) &&
+			    (kbal_in6_is_any(&x->sin6_addr) || kbal_in6_is_any(&y->sin6_addr) ||
+			     !memcmp(&x->sin6_addr, &y->sin6_addr, 16)))
 				return 1;
 		}
 	return 0;

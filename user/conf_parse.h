@@ -170,9 +170,11 @@ int conf_parse_uint(struct conf_parser *p, const char *label, const char *val,
 int conf_parse_time(struct conf_parser *p, const char *label, const char *val, unsigned *ms);
 int conf_parse_onoff(struct conf_parser *p, const char *label, const char *val, int *on);
 int conf_is_token(const char *s);      /* RFC 9110 tchar+ */
-/* An IPv4 address for host ("" or "*": any), resolved now, once. */
-int conf_resolve4(struct conf_parser *p, const char *what, const char *host, unsigned port,
-		  struct sockaddr_in *sa);
+/* An address for host ("" or "*": 0.0.0.0), resolved now, once; IPv4
+ * mapped (inaddr.h). conf_split_host(): HOST or [IPV6] and what follows. */
+int conf_resolve(struct conf_parser *p, const char *what, const char *host, unsigned port,
+		 struct sockaddr_in6 *sa);
+int conf_split_host(const char *a, char *host, size_t cap, const char **rest);
 /* a URL-path starting with '/' into dst, KBAL_CONF_PATH_LEN long */
 int conf_check_path(struct conf_parser *p, const char *what, const char *path, char *dst);
 

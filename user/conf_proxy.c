@@ -482,7 +482,8 @@ void kbal_conf_member_defaults(struct kbal_conf_member *m)
 }
 
 /* m's defaults and its URL (http://HOST[:PORT][/]), as BalancerMember
- * takes it; the host's IPv4 address resolved (numeric: given) */
+ * takes it (an IPv6 address in brackets); the host's address resolved
+ * (numeric: given) */
 static int member_url(struct conf_parser *p, struct kbal_conf_member *m, const char *url,
 		      int numeric)
 {
@@ -490,6 +491,8 @@ static int member_url(struct conf_parser *p, struct kbal_conf_member *m, const c
 	char host[KBAL_NAME_LEN], label[300];
 	unsigned port = 80;
 	struct in_addr a;
+	struct in6_addr a6;
+	int v6;
 
 	kbal_conf_member_defaults(m);
 	m->line = p->line;
@@ -500,13 +503,9 @@ static int member_url(struct conf_parser *p, struct kbal_conf_member *m, const c
 	if (strncasecmp(url, "http://", 7))
 		return perr(p, "%s: only http://HOST[:PORT] members are supported", label);
 	h = url + 7;
-	if (*h == '[')
-		return perr(p, "%s: IPv6 not supported yet", label);
-	e = h + strcspn(h, ":/?#@");
-	if (e == h || *e == '@' || *e == '?' || *e == '#' || (size_t)(e - h) >= sizeof(host))
-		return perr(p, "%s: expected http://HOST[:PORT]", label);
-	memcpy(host, h, e - h);
-	host[e - h] = '\0';
+	if (conf_split_host(h, host, sizeof(host), &e) || !*host || (*e && *e != ':' && *e != '/') ||
+	    strcspn(host, "?#@") != strlen(host))
+		return perr(p, "%s: expected http://HOST[:PORT], an IPv6 address in brackets", label);
 	if (*e == ':') {
 		char digits[8] = "";
 
@@ -522,15 +521,16 @@ static int member_url(struct conf_parser *p, struct kbal_conf_member *m, const c
 	if ((size_t)(e - url) >= sizeof(m->url))
 		return perr(p, "%s: longer than %zu characters", label, sizeof(m->url) - 1);
 	memcpy(m->url, url, e - url);
+	v6 = strchr(host, ':') != NULL;      /* the Host it is sent: [::1]:8080 */
 	if (port == 80)
-		strcpy(m->hostport, host);
+		snprintf(m->hostport, sizeof(m->hostport), v6 ? "[%.46s]" : "%.48s", host);
 	else
-		snprintf(m->hostport, sizeof(m->hostport), "%.48s:%u", host, port);
-	if (numeric && inet_pton(AF_INET, host, &a) != 1)
-		return perr(p, "%s: give an IPv4 address here: kbald does not look a name up "
+		snprintf(m->hostport, sizeof(m->hostport), v6 ? "[%.46s]:%u" : "%.48s:%u", host, port);
+	if (numeric && inet_pton(AF_INET, host, &a) != 1 && inet_pton(AF_INET6, host, &a6) != 1)
+		return perr(p, "%s: give an IP address here: kbald does not look a name up "
 			    "while it serves (it would hold every connection); kbalctl add does",
 			    label);
-	return conf_resolve4(p, label, host, port, &m->addr);
+	return conf_resolve(p, label, host, port, &m->addr);
 }
 
 int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *m, char *err,

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include "conf_parse.h"
+#include "inaddr.h"
 
 static int kw_proxyrequests(struct conf_parser *p, UNUSED int argc, char **argv)
 {
@@ -107,12 +108,18 @@ static int kw_cookie_domain(struct conf_parser *p, int argc, char **argv)
 }
 
 /* ProxySourceAddress ADDR: the local address of the members' connections
- * (an IPv4 address, as kbal's members are) */
+ * (an IPv4 or IPv6 address; it binds those to members of its family) */
 static int kw_source_address(struct conf_parser *p, UNUSED int argc, char **argv)
 {
-	if (inet_pton(AF_INET, argv[1], &p->conf->proxy_source) != 1 ||
-	    !p->conf->proxy_source.s_addr)
-		return perr(p, "ProxySourceAddress %s: give an IPv4 address of this host",
+	struct in_addr a4;
+	struct in6_addr *a = &p->conf->proxy_source;
+
+	if (inet_pton(AF_INET, argv[1], &a4) == 1)
+		kbal_in6_set_v4(a, a4.s_addr);
+	else if (inet_pton(AF_INET6, argv[1], a) != 1)
+		memset(a, 0, sizeof(*a));
+	if (kbal_in6_is_any(a))
+		return perr(p, "ProxySourceAddress %s: give an IP address of this host",
 			    argv[1]);
 	return 0;
 }

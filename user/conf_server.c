@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "conf_match.h"
 #include "conf_parse.h"
+#include "inaddr.h"
 #include "proxy_header.h"
 
 static int kw_ignore(UNUSED struct conf_parser *p, UNUSED int argc, UNUSED char **argv)
@@ -73,31 +74,39 @@ static int kw_listen(struct conf_parser *p, int argc, char **argv)
 {
 	struct kbal_conf *c = p->conf;
 	struct kbal_conf_listen *l = &c->listen[c->nlisten];
-	const char *a = argv[1], *colon = strrchr(a, ':');
+	const char *a = argv[1], *rest;
 	char host[KBAL_NAME_LEN] = "", label[300];
 	unsigned port;
 
 	snprintf(label, sizeof(label), "Listen %s", a);
 	if (argc > 2 && strcasecmp(argv[2], "http"))
 		return perr(p, "%s %s: only http is supported (no TLS)", label, argv[2]);
-	if (a[0] == '[' || (colon && strchr(a, ':') != colon))
-		return perr(p, "%s: IPv6 not supported yet", label);
-	if (colon && (size_t)(colon - a) >= sizeof(host))
-		return perr(p, "%s: host name too long", label);
-	if (colon)
-		memcpy(host, a, colon - a);
-	if (conf_parse_uint(p, label, colon ? colon + 1 : a, 1, 65535, &port))
+	if (conf_split_host(a, host, sizeof(host), &rest) || (*rest && *rest != ':'))
+		return perr(p, "%s: expected [IP:]PORT, an IPv6 address in brackets", label);
+	if (!*rest) {                         /* "Listen 8080": the port alone */
+		if (a[0] == '[')
+			return perr(p, "%s: expected [IPV6]:PORT", label);
+		rest = a;
+		host[0] = '\0';
+	} else {
+		rest++;
+	}
+	if (conf_parse_uint(p, label, rest, 1, 65535, &port))
 		return -1;
 	if (c->nlisten == KBAL_CONF_MAX_LISTEN)
 		return perr(p, "too many Listen directives (at most %d)", KBAL_CONF_MAX_LISTEN);
-	if (conf_resolve4(p, label, host, port, &l->addr))
+	if (conf_resolve(p, label, host, port, &l->addr))
 		return -1;
 	for (unsigned i = 0; i < c->nlisten; i++) {
-		const struct sockaddr_in *o = &c->listen[i].addr;
+		const struct sockaddr_in6 *o = &c->listen[i].addr;
+		int same = !memcmp(&o->sin6_addr, &l->addr.sin6_addr, 16);
 
-		if (o->sin_port == l->addr.sin_port &&
-		    (o->sin_addr.s_addr == l->addr.sin_addr.s_addr ||
-		     !o->sin_addr.s_addr || !l->addr.sin_addr.s_addr))
+		/* [::] takes IPv4 too (httpd leaves IPV6_V6ONLY off) unless a
+		 * 0.0.0.0 listener on its port does, so only one of a family's
+		 * any and one of its addresses clash */
+		if (o->sin6_port == l->addr.sin6_port &&
+		    (same || (kbal_in6_family(&o->sin6_addr) == kbal_in6_family(&l->addr.sin6_addr) &&
+			      (kbal_in6_is_any(&o->sin6_addr) || kbal_in6_is_any(&l->addr.sin6_addr)))))
 			return perr(p, "%s: the Listen at %s already takes this port",
 				    label, conf_at(p, c->listen[i].line));
 	}
@@ -130,26 +139,22 @@ static int kw_serveralias(struct conf_parser *p, int argc, char **argv)
 	return 0;
 }
 
-/* one address of <VirtualHost>: *, _default_, an IPv4 address or a host
- * name, then :PORT, :* or nothing (any port) */
-static int vhost_addr(struct conf_parser *p, const char *a, struct sockaddr_in *sa)
+/* one address of <VirtualHost>: *, _default_, an IPv4 address, [an IPv6
+ * one] or a host name, then :PORT, :* or nothing (any port) */
+static int vhost_addr(struct conf_parser *p, const char *a, struct sockaddr_in6 *sa)
 {
-	const char *colon = strrchr(a, ':');
+	const char *rest;
 	char host[KBAL_NAME_LEN] = "", label[300];
 	unsigned port = 0;
-	size_t n = colon ? (size_t)(colon - a) : strlen(a);
 
 	snprintf(label, sizeof(label), "<VirtualHost %s>", a);
-	if (a[0] == '[' || (colon && strchr(a, ':') != colon))
-		return perr(p, "%s: IPv6 not supported yet", label);
-	if (n >= sizeof(host))
-		return perr(p, "%s: host name too long", label);
-	memcpy(host, a, n);
-	if (colon && strcmp(colon + 1, "*") && conf_parse_uint(p, label, colon + 1, 1, 65535, &port))
+	if (conf_split_host(a, host, sizeof(host), &rest) || (*rest && *rest != ':'))
+		return perr(p, "%s: expected ADDR[:PORT], an IPv6 address in brackets", label);
+	if (*rest && strcmp(rest + 1, "*") && conf_parse_uint(p, label, rest + 1, 1, 65535, &port))
 		return -1;
 	if (!strcasecmp(host, "_default_"))
 		strcpy(host, "*");
-	return conf_resolve4(p, label, host, port, sa);
+	return conf_resolve(p, label, host, port, sa);
 }
 
 /* <VirtualHost ADDR[:PORT] ...>: several on one address are told apart
@@ -168,7 +173,7 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	v->preserve_host = -1;
 	v->error_override = -1;
 	for (int i = 1; i < argc; i++) {
-		struct sockaddr_in *sa = &v->addr[v->naddr];
+		struct sockaddr_in6 *sa = &v->addr[v->naddr];
 
 		if (vhost_addr(p, argv[i], sa))
 			return -1;

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include "conf_parse.h"
+#include "inaddr.h"
 
 #define TIME_MAX_MS (24u * 3600 * 1000)
 
@@ -149,22 +150,63 @@ int conf_is_token(const char *s)
 	return 1;
 }
 
-int conf_resolve4(struct conf_parser *p, const char *what, const char *host, unsigned port,
-		  struct sockaddr_in *sa)
+/* host, "" or "*" (0.0.0.0), an IPv4 or IPv6 address (no brackets) or a
+ * name (its IPv4 address, else its IPv6 one), with port, into sa: IPv4
+ * mapped (inaddr.h) */
+int conf_resolve(struct conf_parser *p, const char *what, const char *host, unsigned port,
+		 struct sockaddr_in6 *sa)
 {
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
+	struct in_addr a4 = { 0 };
 	int rc;
 
 	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons(port);
-	if (!*host || !strcmp(host, "*") || inet_pton(AF_INET, host, &sa->sin_addr) == 1)
+	sa->sin6_family = AF_INET6;
+	sa->sin6_port = htons(port);
+	if (!*host || !strcmp(host, "*") || inet_pton(AF_INET, host, &a4) == 1) {
+		kbal_in6_set_v4(&sa->sin6_addr, a4.s_addr);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sa->sin6_addr) == 1)
 		return 0;
 	rc = getaddrinfo(host, NULL, &hints, &ai);
+	if (rc) {
+		hints.ai_family = AF_INET6;
+		rc = getaddrinfo(host, NULL, &hints, &ai);
+	}
 	if (rc)
 		return perr(p, "%s: cannot resolve host '%s': %s", what, host, gai_strerror(rc));
-	sa->sin_addr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+	kbal_in6_of_sa(ai->ai_addr, &sa->sin6_addr, NULL);
 	freeaddrinfo(ai);
+	return 0;
+}
+
+/* "[v6]" or "[v6]:rest", or "host" / "host:rest": the host into host (no
+ * brackets), *rest at what follows it (":..." or "") or NULL. -1: a bracket
+ * not closed, or a name too long. */
+int conf_split_host(const char *a, char *host, size_t cap, const char **rest)
+{
+	const char *e;
+	size_t n;
+
+	if (a[0] == '[') {
+		e = strchr(a, ']');
+		if (!e || (e[1] && e[1] != ':' && e[1] != '/'))
+			return -1;
+		n = e - a - 1;
+		a++;
+		e++;
+	} else {
+		e = a + strcspn(a, ":/");
+		n = e - a;
+		if (*e == ':' && strchr(e + 1, ':'))
+			return -1;                /* an IPv6 address wants brackets */
+	}
+	if (n >= cap)
+		return -1;
+	memcpy(host, a, n);
+	host[n] = '\0';
+	*rest = e;
 	return 0;
 }
 

@@ -84,7 +84,7 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	list_del(&c->node);
 	first_free(c);
 	d->nconns--;
-	kbal_client_count_dec(&d->acc.clients, c->key.client_addr);
+	kbal_client_count_dec(&d->acc.clients, kbal_client_key(c->key.client_addr));
 	/* later events of this loop turn may still name it */
 	c->dead = 1;
 	list_add_tail(&d->dead, &c->node);
@@ -132,7 +132,7 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 	/* TCP_NODELAY comes from the listener (accept copies it) */
 	list_add_tail(&d->first, &c->node);
 	d->nconns++;
-	kbal_client_count_inc(&d->acc.clients, key->client_addr);
+	kbal_client_count_inc(&d->acc.clients, kbal_client_key(key->client_addr));
 	if (conn_watch(d, c, CLIENT, 0)) {
 		conn_close(d, c);
 		return 0;

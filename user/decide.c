@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
+#include "inaddr.h"
 #include "env.h"
 #include "headers.h"
 #include "exchange.h"
@@ -282,15 +283,16 @@ static int authz_by_address(const struct kbal_authz *a)
 static int access_lets_all(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
 	const struct kbal_conf *conf = d->conf;
-	struct kbal_authz_client cl = { .addr = c->key.client_addr };
-	struct sockaddr_in local;
-	socklen_t len = sizeof(local);
+	struct kbal_authz_client cl = { 0 };
+	struct sockaddr_in6 local;
 
 	if (!d->decide.access)
 		return 1;
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
+	kbal_in6_local(c->fd[CLIENT], &local);
+	if (kbal_in6_is_any(&local.sin6_addr))
 		return 0;
-	cl.local = local.sin_addr.s_addr;
+	memcpy(cl.addr, c->key.client_addr, 16);
+	memcpy(cl.local, &local.sin6_addr, 16);
 	for (unsigned i = 0; i < conf->nlocation; i++) {
 		const struct kbal_authz *a = &conf->location[i].authz;
 
@@ -694,13 +696,11 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
  * address and their Host, f->host */
 static int kept_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
-	struct sockaddr_in local = { 0 };
-	socklen_t len = sizeof(local);
+	struct sockaddr_in6 local;
 
 	if (!d->conf->nvhost)
 		return -1;
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&local, &len))
-		local.sin_addr.s_addr = 0;
+	kbal_in6_local(c->fd[CLIENT], &local);
 	return kbal_conf_vhost(d->conf, &local, c->f->host, strlen(c->f->host));
 }
 

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include "conf_match.h"
 #include "env.h"
+#include "inaddr.h"
 #include "http.h"
 
 static char *arena_dup(struct kbal_env *e, const char *s, size_t n)
@@ -102,14 +103,12 @@ static const char *attr_value(struct kbal_env *e, const struct kbal_conf_env *r,
 	const struct kbal_http_msg *m = rq->msg;
 	const char *url = rq->buf + m->url.off, *s, *q;
 	const char *val = NULL;
-	struct in_addr a;
-
 	switch (r->attr) {
 	case KBAL_ENVA_REMOTE_ADDR:
 	case KBAL_ENVA_REMOTE_HOST:           /* HostnameLookups Off: the address */
 	case KBAL_ENVA_SERVER_ADDR:
-		a.s_addr = r->attr == KBAL_ENVA_SERVER_ADDR ? rq->local_addr : rq->remote_addr;
-		return inet_ntop(AF_INET, &a, tmp, cap);
+		return kbal_in6_ntop(r->attr == KBAL_ENVA_SERVER_ADDR ? rq->local_addr :
+				     rq->remote_addr, tmp, cap);
 	case KBAL_ENVA_METHOD:
 		return arena_dup(e, rq->buf + m->method.off, m->method.len);
 	case KBAL_ENVA_PROTOCOL:

@@ -33,8 +33,8 @@ struct kbal_http_msg;
 struct kbal_env_req {
 	const struct kbal_http_msg *msg;  /* its head, parsed */
 	const char *buf;                  /* msg's spans are in it */
-	uint32_t remote_addr;             /* network order */
-	uint32_t local_addr;              /* the address it reached, network order */
+	const uint8_t *remote_addr;       /* 16 bytes (inaddr.h) */
+	const uint8_t *local_addr;        /* the address it reached, the same */
 };
 
 /* The variables of a request in vhost (-1: the server's): SetEnvIf's lines

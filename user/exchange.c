@@ -26,6 +26,7 @@
 #include "decide.h"
 #include "env.h"
 #include "exchange.h"
+#include "inaddr.h"
 #include "flows.h"
 #include "handover.h"
 #include "heads.h"
@@ -454,12 +455,9 @@ int exch_location_redirect(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /* the address the client reached (0.0.0.0 where it cannot be read) */
-static void client_local(const struct kbal_conn *c, struct sockaddr_in *local)
+static void client_local(const struct kbal_conn *c, struct sockaddr_in6 *local)
 {
-	socklen_t len = sizeof(*local);
-
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)local, &len))
-		local->sin_addr.s_addr = 0;
+	kbal_in6_local(c->fd[CLIENT], local);
 }
 
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
@@ -469,7 +467,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
 	int pass;
-	struct sockaddr_in local = { 0 };
+	struct sockaddr_in6 local = { 0 };
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
@@ -500,7 +498,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			client_local(c, &local);
 		kbal_env_request(d->conf, f->vhost, &(const struct kbal_env_req){
 			.msg = rq, .buf = f->buf[UP], .remote_addr = c->key.client_addr,
-			.local_addr = local.sin_addr.s_addr }, &f->env);
+			.local_addr = local.sin6_addr.s6_addr }, &f->env);
 		/* mod_proxy's translate_name declines it (SetEnv comes later,
 		 * in the fixups: only SetEnvIf's counts, as in httpd) */
 		if (pass >= 0 && f->env.no_proxy)
@@ -527,7 +525,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		if (!f->handler && !exch_location_redirect(d, c))
 			exch_error_keep(d, c, 404, NULL);
 		else
-			local_answer(d, c, authz, local.sin_addr.s_addr);
+			local_answer(d, c, authz, local.sin6_addr.s6_addr);
 		return;
 	}
 	f->pass = pass;
@@ -551,7 +549,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		if (authz->nnode || authz->compat) {
 			if (!d->conf->nvhost)
 				client_local(c, &local);
-			if (local_authorize(d, c, authz, local.sin_addr.s_addr))
+			if (local_authorize(d, c, authz, local.sin6_addr.s6_addr))
 				return;   /* answered, or exch_auth_done() goes on */
 		}
 	}

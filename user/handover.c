@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "exchange.h"
 #include "handover.h"
+#include "inaddr.h"
 #include "log.h"
 #include "logs.h"
 #include "member.h"
@@ -101,6 +102,14 @@ void handover_plan(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->splice_mode != KBAL_SPLICE_PACKET) {
 		c->want_packet = 0;
 		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_NONE;
+		return;
+	}
+	/* packet.bpf.c rewrites IPv4 headers only: sockmap for the rest (a
+	 * member, not picked yet, is looked at before its connect:
+	 * handover_packet.c) */
+	if (!kbal_in6_is_v4(c->key.client_addr)) {
+		c->want_packet = 0;
+		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_IPV6;
 		return;
 	}
 	/* bytes beyond the head in the buffer (none once it was compacted,

@@ -23,6 +23,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "inaddr.h"
 #include "log.h"
 #include "logs.h"
 #include "splice_packet.h"
@@ -232,7 +233,12 @@ static int pkt_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
  * splice_packet.h) */
 static void pkt_before_connect(struct kbal_daemon *d, struct kbal_conn *c, int fd)
 {
-	(void)d;
+	/* packet.bpf.c rewrites IPv4 headers only: an IPv6 member's flow
+	 * takes sockmap (the client's family: handover_plan()) */
+	if (c->want_packet && !kbal_in6_is_v4(d->maps.members[c->member].addr)) {
+		c->want_packet = 0;
+		c->why = KBAL_WHY_IPV6;
+	}
 	if (c->want_packet)
 		kbal_packet_size_member(fd, c->fd[CLIENT]);
 }
@@ -241,13 +247,20 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 {
 	const struct kbal_member *m = &d->maps.members[c->member];
 	/* what accept and the configuration said: no syscall to ask */
-	struct sockaddr_in client = { .sin_family = AF_INET, .sin_addr.s_addr = c->key.client_addr,
+	/* IPv4 both (handover.c gives the rest to sockmap) */
+	struct sockaddr_in client = { .sin_family = AF_INET,
+				      .sin_addr.s_addr = kbal_in6_v4(c->key.client_addr),
 				      .sin_port = c->key.client_port };
-	struct sockaddr_in member = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
+	struct sockaddr_in member = { .sin_family = AF_INET, .sin_addr.s_addr = kbal_in6_v4(m->addr),
 				      .sin_port = htons(m->port) };
 
 	if (!c->want_packet)
 		return;
+	if (!kbal_in6_is_v4(m->addr)) {       /* a kept connection: no connect */
+		c->want_packet = 0;
+		c->why = KBAL_WHY_IPV6;
+		return;
+	}
 	c->pf = calloc(1, sizeof(*c->pf));
 	if (!c->pf || kbal_packet_learn(&d->pk.p, c->fd[CLIENT], c->fd[MEMBER], c->pf, &client,
 					local, &member)) {

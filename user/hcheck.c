@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include "daemon.h"
 #include "hcheck.h"
+#include "inaddr.h"
 #include "hcexpr.h"
 #include "http.h"
 #include "log.h"
@@ -35,7 +36,8 @@ struct hc_member {
 	uint8_t method;               /* enum kbal_hc_method, NONE: no checks */
 	char req[512];                /* the request of an HTTP check */
 	size_t req_len;
-	struct sockaddr_in addr;
+	union kbal_sa addr;               /* of the member's family */
+	socklen_t addrlen;
 	unsigned passes, fails, pcount, fcount;
 	uint64_t interval_ns, connect_ns, read_ns;
 	uint64_t next_at;
@@ -91,7 +93,8 @@ int kbal_hcheck_init(struct kbal_daemon *d)
 				return -ENOMEM;
 			h = &d->hc.m[i];
 			h->method = cm->hc_method;
-			h->addr = cm->addr;
+			h->addrlen = kbal_sa_make(&h->addr, &cm->addr.sin6_addr,
+						  cm->addr.sin6_port);
 			h->passes = cm->hc_passes ? cm->hc_passes : 1;
 			h->fails = cm->hc_fails ? cm->hc_fails : 1;
 			h->interval_ns = (uint64_t)(cm->hc_interval_ms ? cm->hc_interval_ms :
@@ -300,7 +303,7 @@ static void run_start(struct kbal_daemon *d, unsigned i)
 	if (!r)
 		return;
 	r->member = i;
-	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	r->fd = socket(h->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	h->run = r;
 	d->hc.running++;
 	kbal_http_init_response(&r->msg);
@@ -312,8 +315,8 @@ static void run_start(struct kbal_daemon *d, unsigned i)
 	r->deadline = d->loop.now + h->connect_ns;
 	/* the members' connections' source, as mod_proxy's
 	 * ap_proxy_connect_backend() makes it for the checks too */
-	err = r->fd < 0 ? -errno : member_socket_source(d->conf, r->fd);
-	if (!err && connect(r->fd, (const struct sockaddr *)&h->addr, sizeof(h->addr)) &&
+	err = r->fd < 0 ? -errno : member_socket_source(d->conf, r->fd, h->addr.sa.sa_family);
+	if (!err && connect(r->fd, &h->addr.sa, h->addrlen) &&
 	    errno != EINPROGRESS)
 		err = -errno;
 	if (err) {

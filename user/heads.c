@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "headers.h"
 #include "heads.h"
+#include "inaddr.h"
 #include "log.h"
 #include "member.h"
 #include "proxy_header.h"
@@ -105,14 +106,14 @@ static ssize_t proxy_prefix(const struct kbal_daemon *d, const struct kbal_conn 
 			    size_t cap)
 {
 	unsigned v = d->conf->balancers[c->balancer].proxy_protocol;
-	struct sockaddr_in src = { .sin_family = AF_INET }, dst;
-	socklen_t len = sizeof(dst);
+	struct sockaddr_in6 src = { .sin6_family = AF_INET6 }, dst;
 
 	if (v == KBAL_PP_OFF || v == KBAL_PP_UNSET)
 		return 0;
-	src.sin_addr.s_addr = c->key.client_addr;
-	src.sin_port = c->key.client_port;
-	if (getsockname(c->fd[CLIENT], (struct sockaddr *)&dst, &len) || dst.sin_family != AF_INET)
+	memcpy(&src.sin6_addr, c->key.client_addr, 16);
+	src.sin6_port = c->key.client_port;
+	kbal_in6_local(c->fd[CLIENT], &dst);
+	if (kbal_in6_is_any(&dst.sin6_addr))
 		return -1;
 	return kbal_proxy_header(v, &src, &dst, out, cap);
 }
@@ -160,11 +161,10 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 	port = colon ? (unsigned)atoi(colon + 1) : 0;
 	nlen = strcspn(name, ":");
 	if (!port) {
-		struct sockaddr_in sa;
-		socklen_t len = sizeof(sa);
+		struct sockaddr_in6 sa;
 
-		if (!getsockname(c->fd[CLIENT], (struct sockaddr *)&sa, &len))
-			port = ntohs(sa.sin_port);
+		kbal_in6_local(c->fd[CLIENT], &sa);
+		port = ntohs(sa.sin6_port);
 	}
 	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].http_major, f->msg[UP].http_minor,
 		 (int)nlen, name);
@@ -180,11 +180,11 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
 	const struct kbal_conf_pass *p = &d->conf->pass[f->pass];
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	char host[KBAL_NAME_LEN], target[BUF_SIZE];
 	const struct kbal_member *m = &d->maps.members[c->member];
 	struct kbal_req_rewrite rw = {
-		.client_ip = inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip)),
+		.client_ip = kbal_in6_ntop(c->key.client_addr, ip, sizeof(ip)),
 		.server_name = d->conf->server_name,
 		.keep_alive = c->pool,
 		.close = c->last && !c->pool,

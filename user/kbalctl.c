@@ -28,21 +28,23 @@
 #include "log.h"
 #include "manager.h"
 #include "maps.h"
+#include "inaddr.h"
 #include "member_add.h"
 
 static int cmd_members(struct kbal_maps *m, char **argv __attribute__((unused)))
 {
-	char st[64], ip[INET_ADDRSTRLEN], lf[16];
+	char st[64], ip[INET6_ADDRSTRLEN], lf[16];
 
 	printf("%-16s %-6s %-21s %-6s %-4s %-12s %10s %6s %8s %12s %12s %5s %10s\n", "BALANCER",
 	       "ROUTE", "ADDRESS", "FACTOR", "SET", "STATUS", "ELECTED", "BUSY", "ERRORS", "TO",
 	       "FROM", "IDLE", "REUSED");
 	kbal_for_each_member(m, i) {
 		const struct kbal_member *mb = &m->members[i];
-		char addr[32];
+		char addr[INET6_ADDRSTRLEN + 8];
 
-		inet_ntop(AF_INET, &mb->addr, ip, sizeof(ip));
-		snprintf(addr, sizeof(addr), "%s:%u", ip, mb->port);
+		kbal_in6_ntop(mb->addr, ip, sizeof(ip));
+		snprintf(addr, sizeof(addr), kbal_in6_is_v4(mb->addr) ? "%s:%u" : "[%s]:%u", ip,
+			 mb->port);
 		printf("%-16s %-6s %-21s %-6s %-4u %-12s %10llu %6llu %8llu %12llu %12llu %5u %10llu\n",
 		       m->balancers[mb->balancer % KBAL_MAX_BALANCERS].name, mb->route, addr,
 		       kbal_lbfactor_str(mb->lbfactor, lf, sizeof(lf)), mb->lbset, kbal_status_str(mb->status, st, sizeof(st)),
@@ -59,7 +61,7 @@ static int cmd_flows(struct kbal_maps *m, char **argv __attribute__((unused)))
 	static const char *const paths[] = { "none", "sockmap", "copy", "packet" };
 	struct kbal_flow_key key, next, *prev = NULL;
 	struct kbal_flow v;
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN + 2];
 	unsigned n = 0;
 
 	printf("%-21s %-6s %-8s %-8s %-6s %s\n", "CLIENT", "ROUTE", "STATE", "PATH", "LPORT",
@@ -69,7 +71,13 @@ static int cmd_flows(struct kbal_maps *m, char **argv __attribute__((unused)))
 		prev = &key;
 		if (bpf_map_lookup_elem(m->flows_fd, &key, &v))
 			continue;
-		inet_ntop(AF_INET, &key.client_addr, ip, sizeof(ip));
+		if (kbal_in6_is_v4(key.client_addr)) {
+			kbal_in6_ntop(key.client_addr, ip, sizeof(ip));
+		} else {
+			ip[0] = '[';
+			kbal_in6_ntop(key.client_addr, ip + 1, sizeof(ip) - 2);
+			strcat(ip, "]");
+		}
 		printf("%s:%-15u %-6s %-8s %-8s %-6u %s\n", ip, ntohs(key.client_port),
 		       v.member < KBAL_MAX_MEMBERS ? m->members[v.member].route : "?",
 		       states[v.state % 3], paths[v.path % 4], v.member_lport,

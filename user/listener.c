@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include "conn.h"
 #include "daemon.h"
+#include "inaddr.h"
 #include "listener.h"
 #include "log.h"
 
@@ -81,7 +82,7 @@ static int fds_room(struct kbal_daemon *d)
 /* KbalMaxConnectionsPerClient: one address holds as many as it may
  * already. The client gets a 503 that says so, before it asked anything,
  * and the connection closes; the log says so once in 10 s at most. */
-static int over_client_limit(struct kbal_daemon *d, int fd, uint32_t addr)
+static int over_client_limit(struct kbal_daemon *d, int fd, const uint8_t *addr)
 {
 #define REFUSAL_BODY "Too many connections from your address: retry.\n"
 	static const char refusal[] =
@@ -89,9 +90,9 @@ static int over_client_limit(struct kbal_daemon *d, int fd, uint32_t addr)
 		"Content-Length: 47\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" REFUSAL_BODY;
 	_Static_assert(sizeof(REFUSAL_BODY) - 1 == 47, "its Content-Length");
 	unsigned max = d->conf->max_per_client;
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 
-	if (!max || kbal_client_count_get(&d->acc.clients, addr) < max)
+	if (!max || kbal_client_count_get(&d->acc.clients, kbal_client_key(addr)) < max)
 		return 0;
 	if (send(fd, refusal, sizeof(refusal) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
 		shutdown(fd, SHUT_WR);
@@ -100,7 +101,7 @@ static int over_client_limit(struct kbal_daemon *d, int fd, uint32_t addr)
 	if (d->loop.now - d->acc.refused_logged >= 10000000000ull) {
 		d->acc.refused_logged = d->loop.now;
 		log_warn("%s holds %u connections, KbalMaxConnectionsPerClient: refused with 503 "
-			 "(%llu refusals so far)", inet_ntop(AF_INET, &addr, ip, sizeof(ip)), max,
+			 "(%llu refusals so far)", kbal_in6_ntop(addr, ip, sizeof(ip)), max,
 			 (unsigned long long)d->acc.refused);
 	}
 	return 1;
@@ -109,9 +110,9 @@ static int over_client_limit(struct kbal_daemon *d, int fd, uint32_t addr)
 static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 {
 	for (int n = 0; n < ACCEPT_BATCH && fds_room(d); n++) {
-		struct sockaddr_in sa;
+		union kbal_sa sa;
 		socklen_t sl = sizeof(sa);
-		int fd = accept4(l->fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(l->fd, &sa.sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if ((errno == EMFILE || errno == ENFILE) && kbal_pool_release(&d->pool))
 				continue;   /* kept member connections go first */
@@ -127,9 +128,12 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 			}
 			return;
 		}
-		struct kbal_flow_key key = { .client_addr = sa.sin_addr.s_addr,
-					     .client_port = sa.sin_port, .listen_port = l->port };
-		if (over_client_limit(d, fd, sa.sin_addr.s_addr))
+		struct kbal_flow_key key = { .listen_port = l->port };
+
+		/* a [::] listener's IPv4 client comes v4-mapped: the form
+		 * the key keeps IPv4 in already */
+		kbal_in6_of_sa(&sa.sa, key.client_addr, &key.client_port);
+		if (over_client_limit(d, fd, key.client_addr))
 			continue;
 		if (conn_new(d, fd, &key, 0, 0, 0, 0, 0))
 			return;
@@ -142,35 +146,53 @@ int listener_open(struct kbal_daemon *d, const struct kbal_conf_listen *cl,
 		    struct kbal_takeover *t)
 {
 	struct kbal_listener *l = &d->acc.l[d->acc.n];
-	char ip[INET_ADDRSTRLEN];
-	int one = 1, defer, err;
+	char ip[INET6_ADDRSTRLEN + 2];
+	union kbal_sa want;
+	socklen_t wlen = kbal_sa_make(&want, &cl->addr.sin6_addr, cl->addr.sin6_port);
+	int one = 1, defer, err, v6only;
 
-	inet_ntop(AF_INET, &cl->addr.sin_addr, ip, sizeof(ip));
+	if (want.sa.sa_family == AF_INET6) {
+		ip[0] = '[';
+		inet_ntop(AF_INET6, &cl->addr.sin6_addr, ip + 1, sizeof(ip) - 2);
+		strcat(ip, "]");
+	} else {
+		inet_ntop(AF_INET, &want.in.sin_addr, ip, sizeof(ip));
+	}
 	l->fd = -1;
 	for (unsigned i = 0; t && i < t->nlisten && l->fd < 0; i++) {
-		struct sockaddr_in sa;
+		union kbal_sa sa;
 		socklen_t sl = sizeof(sa);
 
 		if (t->listen_fd[i] >= 0 &&
-		    !getsockname(t->listen_fd[i], (struct sockaddr *)&sa, &sl) &&
-		    sa.sin_family == AF_INET && sa.sin_port == cl->addr.sin_port &&
-		    sa.sin_addr.s_addr == cl->addr.sin_addr.s_addr) {
+		    !getsockname(t->listen_fd[i], &sa.sa, &sl) && sl == wlen &&
+		    !memcmp(&sa, &want, wlen)) {
 			l->fd = t->listen_fd[i];
 			t->listen_fd[i] = -1;
 		}
 	}
 	if (l->fd < 0) {
-		l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		l->fd = socket(want.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (l->fd < 0)
 			return -errno;
 		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* [::] takes IPv4 clients too, as httpd's (APR's IPV6_V6ONLY
+		 * off), unless a 0.0.0.0 listener on its port takes them */
+		if (want.sa.sa_family == AF_INET6) {
+			v6only = 0;
+			for (unsigned i = 0; i < d->conf->nlisten; i++)
+				if (d->conf->listen[i].addr.sin6_port == cl->addr.sin6_port &&
+				    kbal_in6_is_v4(&d->conf->listen[i].addr.sin6_addr) &&
+				    kbal_in6_is_any(&d->conf->listen[i].addr.sin6_addr))
+					v6only = 1;
+			setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+		}
 		/* inherited by every accepted socket: no setsockopt per client */
 		setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (bind(l->fd, (const struct sockaddr *)&cl->addr, sizeof(cl->addr)) ||
+		if (bind(l->fd, &want.sa, wlen) ||
 		    listen(l->fd, 4096)) {
 			err = -errno;
 			log_err("%s:%d: Listen %s:%u: %s", KBAL_CONF_FILE(d->conf, cl->line), KBAL_CONF_LINENO(cl->line), ip,
-				ntohs(cl->addr.sin_port), strerror(-err));
+				ntohs(cl->addr.sin6_port), strerror(-err));
 			close(l->fd);
 			return err;
 		}
@@ -183,9 +205,9 @@ int listener_open(struct kbal_daemon *d, const struct kbal_conf_listen *cl,
 	 * configuration may say otherwise. */
 	defer = d->conf->accept_filter_none ? 0 : 30;
 	if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)))
-		log_warn("Listen %s:%u: TCP_DEFER_ACCEPT: %s", ip, ntohs(cl->addr.sin_port),
+		log_warn("Listen %s:%u: TCP_DEFER_ACCEPT: %s", ip, ntohs(cl->addr.sin6_port),
 			 strerror(errno));
-	l->port = ntohs(cl->addr.sin_port);
+	l->port = ntohs(cl->addr.sin6_port);
 	if ((err = kbal_loop_add(&d->loop, l->fd, EPOLLIN, KBAL_TAG_LISTENER,
 				 (uintptr_t)d->acc.n << KBAL_TAG_BITS))) {
 		close(l->fd);

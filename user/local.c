@@ -15,6 +15,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "local.h"
+#include "inaddr.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
@@ -29,11 +30,11 @@ static const char *handler_name(const struct kbal_conn *c)
  * given */
 static int auth_verdict(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authjob *j)
 {
-	char ip[INET_ADDRSTRLEN], extra[200];
+	char ip[INET6_ADDRSTRLEN], extra[200];
 
 	if (j->result == KBAL_AUTHZ_GRANTED)
 		return 0;
-	inet_ntop(AF_INET, &c->key.client_addr, ip, sizeof(ip));
+	kbal_in6_ntop(c->key.client_addr, ip, sizeof(ip));
 	if (j->result == KBAL_AUTHZ_NEED_USER) {
 		if (j->why && strcmp(j->why, "no credentials"))
 			log_info("%s: %s: %s (401)", handler_name(c), ip, j->why);
@@ -51,14 +52,16 @@ static int auth_verdict(struct kbal_daemon *d, struct kbal_conn *c, const struct
 }
 
 int local_authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *a,
-		    uint32_t local)
+		    const uint8_t *local)
 {
 	const struct kbal_http_msg *rq = &c->f->msg[UP];
 	const struct kbal_http_header *h = kbal_http_find(rq, c->f->buf[UP], "Authorization");
-	struct kbal_authz_client cl = { .addr = c->key.client_addr, .local = local };
+	struct kbal_authz_client cl = { 0 };
 	struct kbal_authjob *j;
 	int queued, r;
 
+	memcpy(cl.addr, c->key.client_addr, 16);
+	memcpy(cl.local, local, 16);
 	j = kbal_authcheck_start(&d->auth, a, &cl, h ? c->f->buf[UP] + h->value.off : NULL,
 				 h ? h->value.len : 0, c, &queued);
 	if (!j) {
@@ -205,7 +208,7 @@ void exch_auth_done(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_auth
 }
 
 void local_answer(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *authz,
-		  uint32_t local_addr)
+		  const uint8_t *local_addr)
 {
 	if (!local_authorize(d, c, authz, local_addr))
 		local_request(d, c);

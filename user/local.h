@@ -16,9 +16,9 @@ struct kbal_conn;
 struct kbal_authz;
 
 /* c->f->handler set: check the rules (authz, with the address the client
- * reached, network order), then answer, now or once the check is done */
+ * reached, 16 bytes: inaddr.h), then answer, now or once the check is done */
 void local_answer(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *authz,
-		  uint32_t local_addr);
+		  const uint8_t *local_addr);
 
 /* Require, Order/Allow/Deny and Basic credentials of the <Location> a
  * request matched (authz.h, authn.h), as httpd checks them: the address
@@ -27,7 +27,7 @@ void local_answer(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_
  * when the answer (401, 403, 503) is given; 1 when the check went to the
  * thread, the exchange waiting for exch_auth_done() */
 int local_authorize(struct kbal_daemon *d, struct kbal_conn *c, const struct kbal_authz *authz,
-		    uint32_t local_addr);
+		    const uint8_t *local_addr);
 
 /* a manager form's body came whole (f->manager_wait): the answer */
 void local_form_done(struct kbal_daemon *d, struct kbal_conn *c);

@@ -86,7 +86,7 @@ static void member_part(const struct kbal_daemon *d, const struct kbal_conn *c,
 		r->route = m->route;
 		r->balancer = d->maps.balancers[m->balancer].name;
 	}
-	r->client_addr = c->key.client_addr;
+	memcpy(r->client_addr, c->key.client_addr, 16);
 	r->client_port = ntohs(c->key.client_port);
 	r->local_port = c->key.listen_port;
 	r->server = d->conf->server_name;

@@ -15,6 +15,7 @@
 #include "lb.h"
 #include "maps.h"
 #include "manager.h"
+#include "inaddr.h"
 
 static const char *const lbmethods[] = { "byrequests", "bytraffic", "bybusyness" };
 
@@ -345,7 +346,7 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 		fputs("      <httpd:workers>\n", f);
 		for (unsigned i = 0; i < bal->nmembers; i++) {
 			const struct kbal_member *mb = &m->members[bal->first_member + i];
-			char ip[INET_ADDRSTRLEN];
+			char ip[INET6_ADDRSTRLEN];
 
 			if (bal->first_member + i >= KBAL_MAX_MEMBERS)
 				break;
@@ -355,7 +356,7 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 				"          <httpd:hostname>%s</httpd:hostname>\n"
 				"          <httpd:loadfactor>%u.%02u</httpd:loadfactor>\n"
 				"          <httpd:port>%u</httpd:port>\n",
-				inet_ntop(AF_INET, &mb->addr, ip, sizeof(ip)) ? ip : "",
+				kbal_in6_ntop(mb->addr, ip, sizeof(ip)) ? ip : "",
 				mb->lbfactor / 100, mb->lbfactor % 100, mb->port);
 			fprintf(f, "          <httpd:status>%s</httpd:status>\n"
 				"          <httpd:retries>0</httpd:retries>\n"

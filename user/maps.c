@@ -363,6 +363,7 @@ const char *kbal_why_name(unsigned why)
 		[KBAL_WHY_COPYING]  = "copied-first",
 		[KBAL_WHY_BACK]     = "handed-back",
 		[KBAL_WHY_REWRITE]  = "kbald-rewrites",
+		[KBAL_WHY_IPV6]     = "ipv6",
 	};
 
 	return why < KBAL_WHY_MAX && names[why] ? names[why] : "?";

@@ -19,17 +19,22 @@
 #include "flows.h"
 #include "handover.h"
 #include "heads.h"
+#include "inaddr.h"
 #include "log.h"
 #include "member.h"
 
-int member_socket_source(const struct kbal_conf *conf, int fd)
+/* ProxySourceAddress binds the connections to members of its family
+ * (family: the socket's) */
+int member_socket_source(const struct kbal_conf *conf, int fd, int family)
 {
-	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr = conf->proxy_source };
+	union kbal_sa src;
+	socklen_t len = kbal_sa_make(&src, &conf->proxy_source, 0);
 	int v = (int)conf->proxy_rcvbuf;
 
 	if (v)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-	if (src.sin_addr.s_addr && bind(fd, (struct sockaddr *)&src, sizeof(src)))
+	if (!kbal_in6_is_any(&conf->proxy_source) && src.sa.sa_family == family &&
+	    bind(fd, &src.sa, len))
 		return -errno;
 	return 0;
 }
@@ -39,14 +44,14 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_member *m = &d->maps.members[c->member];
 	const char *cc = d->conf->balancers[c->balancer].member_cc;
 	uint32_t connect_ms = m->connect_timeout_ms ?: d->conf->timeout_ms;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = m->addr,
-				  .sin_port = htons(m->port) };
+	union kbal_sa sa;
+	socklen_t salen = kbal_sa_make(&sa, m->addr, htons(m->port));
 	int fd, one = 1, err;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	err = member_socket_source(d->conf, fd);
+	err = member_socket_source(d->conf, fd, sa.sa.sa_family);
 	if (err) {
 		close(fd);
 		return err;
@@ -60,7 +65,7 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	if (cc[0])
 		setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, (socklen_t)strlen(cc));
 	handover_before_connect(d, c, fd);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
+	if (connect(fd, &sa.sa, salen) && errno != EINPROGRESS) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -445,15 +450,17 @@ void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 		m->status &= ~KBAL_ST_ERROR;
 		d->maps.balancers[m->balancer].gen++;   /* decide.h */
 	}
-	struct sockaddr_in local = { 0 };
+	union kbal_sa local = { 0 };
 	const struct sockaddr_in *known_local = NULL;
 
 	if (!c->member_lport) {
 		socklen_t sl = sizeof(local);
 
-		if (!getsockname(c->fd[MEMBER], (struct sockaddr *)&local, &sl)) {
-			c->member_lport = ntohs(local.sin_port);
-			known_local = &local;
+		if (!getsockname(c->fd[MEMBER], &local.sa, &sl)) {
+			c->member_lport = ntohs(local.in.sin_port);  /* same place in sin6 */
+			/* the packet path's 4-tuples are IPv4's (handover_packet.c) */
+			if (local.sa.sa_family == AF_INET)
+				known_local = &local.in;
 		}
 	}
 	c->f->deadline = d->loop.now + member_timeout_ns(d, c->member);

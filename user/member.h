@@ -51,7 +51,7 @@ uint64_t member_timeout_ns(const struct kbal_daemon *d, int member);
  * ProxySourceAddress, its receive buffer ProxyReceiveBufferSize. 0 or
  * -errno (the bind failed) */
 struct kbal_conf;
-int member_socket_source(const struct kbal_conf *conf, int fd);
+int member_socket_source(const struct kbal_conf *conf, int fd, int family);
 
 /* mod_proxy_http's ap_proxy_worker_can_upgrade(): may a request's Upgrade
  * (proto, len bytes) go to member (its upgrade=)? */

@@ -77,8 +77,8 @@ int kbal_member_add(struct kbal_maps *m, unsigned b, const char *url, int numeri
 	 * every worker it adds */
 	memcpy(mb.url, cm.url, sizeof(mb.url));
 	mb.status = KBAL_ST_DISABLED;
-	mb.addr = cm.addr.sin_addr.s_addr;
-	mb.port = ntohs(cm.addr.sin_port);
+	memcpy(mb.addr, &cm.addr.sin6_addr, 16);
+	mb.port = ntohs(cm.addr.sin6_port);
 	mb.lbfactor = cm.lbfactor;
 	mb.lbset = cm.lbset;
 	mb.retry_sec = cm.retry_sec;

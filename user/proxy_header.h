@@ -16,15 +16,15 @@
 enum kbal_proxy_protocol {
 	KBAL_PP_UNSET = 0,            /* inherits the server's; none there: off */
 	KBAL_PP_OFF,
-	KBAL_PP_V1,                   /* "PROXY TCP4 src dst sport dport\r\n" */
-	KBAL_PP_V2,                   /* binary, 28 bytes for TCP over IPv4 */
+	KBAL_PP_V1,                   /* "PROXY TCP4 src dst sport dport\r\n" (TCP6) */
+	KBAL_PP_V2,                   /* binary, 28 bytes for TCP over IPv4, 52 over IPv6 */
 };
 
 #define KBAL_PP_MAX 108               /* the longest version 1 line */
 
-/* The header for a TCP connection from src to dst; its length, or -1 if
- * cap is too small or the version unknown. */
-ssize_t kbal_proxy_header(unsigned version, const struct sockaddr_in *src,
-			  const struct sockaddr_in *dst, char *out, size_t cap);
+/* The header for a TCP connection from src to dst (IPv4 mapped, inaddr.h);
+ * its length, or -1 if cap is too small or the version unknown. */
+ssize_t kbal_proxy_header(unsigned version, const struct sockaddr_in6 *src,
+			  const struct sockaddr_in6 *dst, char *out, size_t cap);
 
 #endif

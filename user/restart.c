@@ -250,7 +250,7 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	if (member >= 0)
 		d->maps.members[member].busy++;
 	d->nconns++;
-	kbal_client_count_inc(&d->acc.clients, c->key.client_addr);
+	kbal_client_count_inc(&d->acc.clients, kbal_client_key(c->key.client_addr));
 	handover_adopt(d, c);
 	/* kbald's live sockets back under watch (an edge that came while no
 	 * image watched is reported at once: epoll looks at the state when a

@@ -25,7 +25,7 @@
 
 #define KBAL_TAKEOVER_ENV "KBAL_TAKEOVER"
 /* bump when a record or the meaning of a field changes */
-#define KBAL_TAKEOVER_VERSION 6
+#define KBAL_TAKEOVER_VERSION 7
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first

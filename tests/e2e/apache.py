@@ -20,8 +20,8 @@ def apache_conf(d, env, port):
     """env's configuration as kbald runs it (members, rules, manager), its
     Listen on port, kbal's own directives left out, with what httpd needs
     to run on its own in d."""
-    text = re.sub(r"^Listen\s+127\.0\.0\.1:%d\s*$" % env.port, "Listen 127.0.0.1:%d" % port,
-                  env.conf, flags=re.M)
+    text = re.sub(r"^Listen\s+(127\.0\.0\.1|\[::1\]|\[::\]):%d\s*$" % env.port,
+                  r"Listen \g<1>:%d" % port, env.conf, flags=re.M)
     text = re.sub(r"^\s*Kbal\w+\s.*$", "", text, flags=re.M)
     text = re.sub(r"^(\s*LoadModule\s+\S+\s+)modules/", r"\g<1>%s/" % MODULES, text, flags=re.M)
     builtin = set(re.findall(r"mod_(\w+)\.c", subprocess.run(
@@ -65,11 +65,14 @@ def apache_beside(env):
 
 
 def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
+    """Something listens on port, on 127.0.0.1 or ::1"""
+    for host in ("127.0.0.1", "::1"):
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            pass
+    return False
 
 
 def read(path):

@@ -240,6 +240,11 @@ def crc_line(body):
 
 # ---- processes and ports ---------------------------------------------------
 
+def hostport(addr, port):
+    """addr:port, an IPv6 address in brackets ([::1]:8080)."""
+    return ("[%s]:%d" if ":" in addr else "%s:%d") % (addr, port)
+
+
 def free_port():
     for _ in range(1000):
         port = next(_port_seq)
@@ -418,7 +423,7 @@ class Conn:
         rcvbuf: SO_RCVBUF before the connect (it sets the window scale).
         source: the address to connect from (127.0.0.2: another client)."""
         self.port = port
-        self.host_header = "%s:%d" % (host, port)
+        self.host_header = hostport(host, port)
         self.timeout = timeout
         with netns if netns is not None else contextlib.nullcontext():
             if rcvbuf is None:
@@ -426,7 +431,8 @@ class Conn:
                     (host, port), timeout=timeout,
                     source_address=(source, 0) if source else None)
             else:
-                self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                          socket.SOCK_STREAM)
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
                 self.sock.settimeout(timeout)
                 self.sock.connect((host, port))
@@ -1099,10 +1105,12 @@ class Env:
               config's "127.0.0.1:{listen}" and "127.0.0.1:{bN}" become those
               addresses; {listen_addr} and {bN_addr} are the addresses in any
               config (127.0.0.1 without a topo)
+    addrs     {"listen": "::1", "b1": "::1"}: where the client connects and
+              where members listen (their config lines are the test's)
     """
 
     def __init__(self, conf=EXAMPLE_CONF, backends=(1, 2), kbald=True,
-                 kbald_args=(), kbald_wrap=(), topo=None, backend_args=None):
+                 kbald_args=(), kbald_wrap=(), topo=None, backend_args=None, addrs=None):
         self.topo = topo
         # member number -> extra kbal-backend options (--proxy-protocol)
         self.backend_args = dict(backend_args or {})
@@ -1124,6 +1132,7 @@ class Env:
         if topo is not None:
             self.addrs.update(listen=topo.bal_addr("client"), b1=topo.addr("member1"),
                               b2=topo.addr("member2"))
+        self.addrs.update(addrs or {})
 
     # -- set up, tear down --
 
@@ -1164,7 +1173,7 @@ class Env:
 
     def _start_backend(self, n):
         check(os.access(BACKEND, os.X_OK), "%s not built" % BACKEND)
-        addr = "%s:%d" % (self.addrs["b%d" % n], self.ports["b%d" % n])
+        addr = hostport(self.addrs["b%d" % n], self.ports["b%d" % n])
         err = open(os.path.join(self.dir, "backend%d.stderr" % n), "wb")
         argv = [BACKEND, "--listen", addr, "--name", "WAS%d" % n, "--log", self.log_path(n)]
         argv += list(self.backend_args.get(n, ()))
@@ -1284,7 +1293,7 @@ class Env:
         return self._read("kbald.stdout")
 
     def member_url(self, n):
-        return "http://%s:%d" % (self.addrs["b%d" % n], self.ports["b%d" % n])
+        return "http://" + hostport(self.addrs["b%d" % n], self.ports["b%d" % n])
 
     def _client_ns(self):
         return self.topo.in_ns("client") if self.topo is not None else None

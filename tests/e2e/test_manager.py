@@ -481,7 +481,7 @@ def test_manager_adds_a_member():
         for url, why in ((w4, "no free slot for %s (3 of 3 used" % w4),
                          (w3, "%s is a member already" % w3),
                          ("https://127.0.0.1:1", "https members need TLS"),
-                         ("http://localhost:1", "give an IPv4 address here")):
+                         ("http://localhost:1", "give an IP address here")):
             r = manager_post(env, dict(add, b_nwrkr=url, nonce=nonce))
             eq(r.status, 400, "adding %s" % url)
             check([l for l in env.kbald_stderr().splitlines()

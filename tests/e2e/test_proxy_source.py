@@ -51,7 +51,9 @@ def test_source_address_and_receive_buffer():
 
 
 def test_errors():
-    for line, err in (("ProxySourceAddress ::1", "ProxySourceAddress ::1: give an IPv4 "
+    for line, err in (("ProxySourceAddress 0.0.0.0", "ProxySourceAddress 0.0.0.0: give an IP "
+                       "address of this host"),
+                      ("ProxySourceAddress ::", "ProxySourceAddress ::: give an IP "
                        "address of this host"),
                       ("ProxyReceiveBufferSize 100", "ProxyReceiveBufferSize must be >= 512 "
                        "bytes, or 0 for system default."),

@@ -6,20 +6,40 @@
 #include <arpa/inet.h>
 #include "authz.h"
 #include "conf.h"
+#include "inaddr.h"
 #include "unit.h"
 
-static uint32_t ip(const char *s)
+/* s as kbald holds a client's address (inaddr.h: IPv4 mapped); a few
+ * buffers in turn, so that one call may take two */
+static const uint8_t *ip(const char *s)
 {
-	struct in_addr a;
+	static uint8_t buf[4][16];
+	static unsigned turn;
+	uint8_t *a = buf[turn++ % 4];
+	struct in_addr a4;
 
-	inet_pton(AF_INET, s, &a);
-	return a.s_addr;
+	if (inet_pton(AF_INET, s, &a4) == 1)
+		kbal_in6_set_v4(a, a4.s_addr);
+	else
+		inet_pton(AF_INET6, s, a);
+	return a;
+}
+
+/* a network's prefix length, as written (IPv4: past its 96 mapped bits) */
+static int prefix(const struct kbal_authz_net *n)
+{
+	int bits = 0;
+
+	for (int i = 0; i < 16; i++)
+		bits += __builtin_popcount(n->mask[i]);
+	return n->v6 ? bits : bits - 96;
 }
 
 static int check(const struct kbal_authz *a, const char *addr, const char *user, const char *host)
 {
-	struct kbal_authz_client cl = { .addr = ip(addr), .user = user, .host = host };
+	struct kbal_authz_client cl = { .user = user, .host = host };
 
+	memcpy(cl.addr, ip(addr), 16);
 	return kbal_authz_check(a, &cl);
 }
 
@@ -73,6 +93,24 @@ UNIT_TEST(authz_require)
 	expect("<RequireNone>\nRequire ip 10.0.0.0/8\n</RequireNone>\n", A, "0000000");
 }
 
+static const char *const B[] = { "::1", "2001:db8::5", "2001:db9::1", "127.0.0.1", NULL };
+
+/* IPv6 clients: mod_authz_host's networks of either family, each holding
+ * only its own family's clients */
+UNIT_TEST(authz_require_ipv6)
+{
+	/*                                                   ::1 db8::5 db9::1 127.0.0.1 */
+	expect("", B,                                        "1001");      /* loopback: ::1 too */
+	expect("Require local\n", B,                         "1001");
+	expect("Require ip ::1\n", B,                        "1000");
+	expect("Require ip 2001:db8::/32\n", B,              "0100");
+	expect("Require ip 2001:db8::5 127.0.0.1\n", B,      "0101");
+	expect("Require ip 0.0.0.0/0\n", B,                  "0001");      /* IPv4's all */
+	expect("Require ip ::/0\n", B,                       "1110");      /* IPv6's all */
+	expect("Order Allow,Deny\nAllow from 2001:db8::/16\nDeny from 2001:db9::1\n", B,
+	       "0100");
+}
+
 UNIT_TEST(authz_order_allow_deny)
 {
 	expect("Order Deny,Allow\nDeny from all\nAllow from 127.0.0.1 10.1\n", A, "1010000");
@@ -95,15 +133,19 @@ UNIT_TEST(authz_parse_net)
 	struct kbal_authz_net n;
 
 	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3", &n), 0, "full");
-	ASSERT_EQ(n.mask, htonl(0xffffffff), "full: /32");
+	ASSERT_EQ(prefix(&n), 32, "full: /32");
 	ASSERT_EQ(kbal_authz_parse_net("10.1.", &n), 0, "partial, trailing dot");
-	ASSERT_EQ(n.mask, htonl(0xffff0000), "partial: /16");
+	ASSERT_EQ(prefix(&n), 16, "partial: /16");
 	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3/20", &n), 0, "CIDR");
-	ASSERT_EQ(n.addr, ip("10.1.0.0"), "CIDR: the network");
+	ASSERT_TRUE(!memcmp(n.addr, ip("10.1.0.0"), 16), "CIDR: the network");
 	ASSERT_EQ(kbal_authz_parse_net("0.0.0.0/0", &n), 0, "/0");
-	ASSERT_EQ(n.mask, 0, "/0: everything");
+	ASSERT_EQ(prefix(&n), 0, "/0: every IPv4 address");
 	ASSERT_EQ(kbal_authz_parse_net("fe80::/10", &n), 0, "IPv6 network");
 	ASSERT_EQ(n.v6, 1, "IPv6");
+	ASSERT_EQ(prefix(&n), 10, "IPv6: /10");
+	ASSERT_EQ(kbal_authz_parse_net("::1", &n), 0, "IPv6 address");
+	ASSERT_EQ(prefix(&n), 128, "IPv6 address: /128");
+	ASSERT_EQ(kbal_authz_parse_net("::1/129", &n), -1, "/129");
 	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3/33", &n), -1, "/33");
 	ASSERT_EQ(kbal_authz_parse_net("10.1.2.3.4", &n), -1, "five parts");
 	ASSERT_EQ(kbal_authz_parse_net("10.a", &n), -1, "letters");

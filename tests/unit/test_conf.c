@@ -10,14 +10,15 @@
 #include "conf.h"
 #include "rewrite.h"
 #include "conf_parse.h"
+#include "inaddr.h"
 
 #include "conf_run.h"
 
-static const char *ip(const struct sockaddr_in *sa)
+static const char *ip(const struct sockaddr_in6 *sa)
 {
-	static char buf[INET_ADDRSTRLEN];
+	static char buf[INET6_ADDRSTRLEN];
 
-	return inet_ntop(AF_INET, &sa->sin_addr, buf, sizeof(buf));
+	return kbal_in6_ntop(&sa->sin6_addr, buf, sizeof(buf));
 }
 
 /* Apache's own example, as kbald -t must accept it */
@@ -61,7 +62,7 @@ UNIT_TEST(conf_example_loads)
 	ASSERT_STREQ(c->file, "t.conf", "file");
 	ASSERT_EQ(c->nlisten, 1, "nlisten");
 	ASSERT_STREQ(ip(&c->listen[0].addr), "127.0.0.1", "listen addr");
-	ASSERT_EQ(ntohs(c->listen[0].addr.sin_port), 8080, "listen port");
+	ASSERT_EQ(ntohs(c->listen[0].addr.sin6_port), 8080, "listen port");
 	ASSERT_EQ(c->listen[0].line, 6, "listen line");
 
 	ASSERT_EQ(c->nbalancers, 1, "nbalancers");
@@ -85,8 +86,8 @@ UNIT_TEST(conf_example_loads)
 		ASSERT_STREQ(m->url, url, "member url");
 		ASSERT_STREQ(m->hostport, hostport, "member hostport");
 		ASSERT_STREQ(ip(&m->addr), "127.0.0.1", "member addr");
-		ASSERT_EQ(m->addr.sin_family, AF_INET, "member family");
-		ASSERT_EQ(ntohs(m->addr.sin_port), 18081 + i, "member port");
+		ASSERT_TRUE(kbal_in6_is_v4(&m->addr.sin6_addr), "member family: IPv4, mapped");
+		ASSERT_EQ(ntohs(m->addr.sin6_port), 18081 + i, "member port");
 		ASSERT_STREQ(m->route, route, "member route");
 		ASSERT_EQ(m->lbfactor, 100, "loadfactor default (hundredths)");
 		ASSERT_EQ(m->lbset, 0, "lbset default");
@@ -199,12 +200,29 @@ UNIT_TEST(conf_listen)
 
 	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(r->c->nlisten, 2, "nlisten")) {
 		ASSERT_STREQ(ip(&r->c->listen[0].addr), "0.0.0.0", "Listen PORT binds all");
-		ASSERT_EQ(ntohs(r->c->listen[0].addr.sin_port), 8080, "port");
+		ASSERT_EQ(ntohs(r->c->listen[0].addr.sin6_port), 8080, "port");
 		ASSERT_STREQ(ip(&r->c->listen[1].addr), "127.0.0.2", "addr");
 	}
 	done(r);
-	expect_err("Listen [::1]:80\n", "t.conf:1: Listen [::1]:80: IPv6 not supported yet");
-	expect_err("Listen ::1:80\n", "t.conf:1: Listen ::1:80: IPv6 not supported yet");
+	r = run("Listen [::1]:8080\nListen [::]:8081\nListen 8081\nListen [2001:db8::1]:80\n"
+		"<Proxy balancer://c>\nBalancerMember http://[::1]:9001\n</Proxy>\n" TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err) && ASSERT_EQ(r->c->nlisten, 4, "nlisten")) {
+		ASSERT_STREQ(ip(&r->c->listen[0].addr), "::1", "[::1]");
+		ASSERT_EQ(ntohs(r->c->listen[0].addr.sin6_port), 8080, "its port");
+		ASSERT_STREQ(ip(&r->c->listen[1].addr), "::", "[::]");
+		ASSERT_STREQ(ip(&r->c->listen[2].addr), "0.0.0.0", "0.0.0.0 beside [::]: each family's");
+		ASSERT_STREQ(ip(&r->c->listen[3].addr), "2001:db8::1", "an address");
+	}
+	done(r);
+	expect_err("Listen ::1:80\n", "t.conf:1: Listen ::1:80: expected [IP:]PORT, an IPv6 "
+		   "address in brackets");
+	expect_err("Listen [::1\n", "t.conf:1: Listen [::1: expected [IP:]PORT, an IPv6 "
+		   "address in brackets");
+	expect_err("Listen [::1]\n", "t.conf:1: Listen [::1]: expected [IPV6]:PORT");
+	expect_err("Listen [::]:80\nListen [::1]:80\n",
+		   "t.conf:2: Listen [::1]:80: the Listen at line 1 already takes this port");
+	expect_err("Listen [::1]:80\nListen [0::1]:80\n",
+		   "t.conf:2: Listen [0::1]:80: the Listen at line 1 already takes this port");
 	expect_err("Listen 0\n", "t.conf:1: Listen 0: must be an integer from 1 to 65535");
 	expect_err("Listen 127.0.0.1:65536\n",
 		   "t.conf:1: Listen 127.0.0.1:65536: must be an integer from 1 to 65535");
@@ -229,6 +247,8 @@ UNIT_TEST(conf_modules)
 
 UNIT_TEST(conf_member_url)
 {
+	struct run *r;
+
 	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember https://127.0.0.1:9001\n",
 		   "t.conf:3: BalancerMember https://127.0.0.1:9001: https members need TLS, not supported");
 	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember ajp://127.0.0.1:8009\n",
@@ -236,14 +256,30 @@ UNIT_TEST(conf_member_url)
 	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001/app\n",
 		   "t.conf:3: BalancerMember http://127.0.0.1:9001/app: a member URL has no path "
 		   "(kbal does not rewrite paths)");
-	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://[::1]:9001\n",
-		   "t.conf:3: BalancerMember http://[::1]:9001: IPv6 not supported yet");
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://[::1:9001\n",
+		   "t.conf:3: BalancerMember http://[::1:9001: expected http://HOST[:PORT], an IPv6 "
+		   "address in brackets");
+	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://::1:9001\n",
+		   "t.conf:3: BalancerMember http://::1:9001: expected http://HOST[:PORT], an IPv6 "
+		   "address in brackets");
+	r = run("Listen 80\n<Proxy balancer://c>\nBalancerMember http://[::1]:9001/\n"
+		"BalancerMember http://[::1]\n</Proxy>\n" TAIL);
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_conf_member *m = r->c->balancers[0].members;
+
+		ASSERT_STREQ(m[0].url, "http://[::1]:9001", "url");
+		ASSERT_STREQ(m[0].hostport, "[::1]:9001", "Host in brackets");
+		ASSERT_STREQ(ip(&m[0].addr), "::1", "addr");
+		ASSERT_EQ(ntohs(m[0].addr.sin6_port), 9001, "port");
+		ASSERT_STREQ(m[1].hostport, "[::1]", "port 80 left out");
+	}
+	done(r);
 	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:0\n",
 		   "t.conf:3: BalancerMember http://127.0.0.1:0: must be an integer from 1 to 65535");
 	expect_err("Listen 80\n<Proxy balancer://c>\nBalancerMember http://\n",
-		   "t.conf:3: BalancerMember http://: expected http://HOST[:PORT]");
+		   "t.conf:3: BalancerMember http://: expected http://HOST[:PORT], an IPv6 address in brackets");
 
-	struct run *r = run("Listen 80\n<Proxy balancer://c>\nBalancerMember http://no-such-host.invalid\n");
+	r = run("Listen 80\n<Proxy balancer://c>\nBalancerMember http://no-such-host.invalid\n");
 	ASSERT_EQ(r->rc, -1, "unresolvable");
 	ASSERT_HAS(r->err, "t.conf:3: BalancerMember http://no-such-host.invalid: cannot resolve "
 		   "host 'no-such-host.invalid'", "resolve error");
@@ -254,7 +290,7 @@ UNIT_TEST(conf_member_url)
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
 		ASSERT_STREQ(r->c->balancers[0].members[0].url, "http://127.0.0.1", "url");
 		ASSERT_STREQ(r->c->balancers[0].members[0].hostport, "127.0.0.1", "hostport");
-		ASSERT_EQ(ntohs(r->c->balancers[0].members[0].addr.sin_port), 80, "port 80");
+		ASSERT_EQ(ntohs(r->c->balancers[0].members[0].addr.sin6_port), 80, "port 80");
 	}
 	done(r);
 }
@@ -673,11 +709,16 @@ UNIT_TEST(conf_uri_path)
 	ASSERT_EQ(kbal_conf_uri_path("/0123456789", 11, out, 8), -ENAMETOOLONG, "too long");
 }
 
-static struct sockaddr_in sa4(const char *addr, unsigned port)
+/* a local address as kbald has it (inaddr.h): IPv4 mapped */
+static struct sockaddr_in6 sa4(const char *addr, unsigned port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct in_addr a;
 
-	inet_pton(AF_INET, addr, &sa.sin_addr);
+	if (inet_pton(AF_INET, addr, &a) == 1)
+		kbal_in6_set_v4(&sa.sin6_addr, a.s_addr);
+	else
+		inet_pton(AF_INET6, addr, &sa.sin6_addr);
 	return sa;
 }
 
@@ -693,7 +734,7 @@ UNIT_TEST(conf_virtualhost)
 			    "</Location>\n</VirtualHost>\n"
 			    "<VirtualHost *:8082 _default_:8083>\n</VirtualHost>\n"
 			    "<VirtualHost 127.0.0.2>\n</VirtualHost>\n");
-	struct sockaddr_in a1 = sa4("127.0.0.1", 8081), a0 = sa4("127.0.0.1", 8080),
+	struct sockaddr_in6 a1 = sa4("127.0.0.1", 8081), a0 = sa4("127.0.0.1", 8080),
 			   a2 = sa4("10.0.0.1", 8082), a3 = sa4("127.0.0.2", 8080),
 			   a4 = sa4("127.0.0.3", 8083);
 	const struct kbal_authz *az;
@@ -726,8 +767,23 @@ UNIT_TEST(conf_virtualhost)
 		   "t.conf:5: ServerAlias is not allowed at server level");
 	expect_err(HEAD "<VirtualHost *:8080>\n<Location /x>\n</VirtualHost>\n",
 		   "t.conf:7: Expected </Location> but saw </VirtualHost> (<Location /x> is at line 6)");
-	expect_err(HEAD "<VirtualHost [::1]:80>\n</VirtualHost>\n",
-		   "t.conf:5: <VirtualHost [::1]:80>: IPv6 not supported yet");
+	r = run("Listen 8080\nListen [::1]:8081\n<Proxy balancer://c>\n"
+		"BalancerMember http://127.0.0.1:9001\n</Proxy>\nProxyPass / balancer://c/\n"
+		"<VirtualHost [::1]:8081>\nServerName six.test\n</VirtualHost>\n"
+		"<VirtualHost *:8081>\nServerName any.test\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		struct sockaddr_in6 l6 = sa4("::1", 8081), o6 = sa4("::2", 8081),
+				    l4 = sa4("127.0.0.1", 8081);
+
+		ASSERT_STREQ(r->warn, "", "[::1]:8081 is listened on");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &l6, NULL, 0), 0, "[::1]:8081");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &o6, NULL, 0), 1, "another IPv6 address: *");
+		ASSERT_EQ(kbal_conf_vhost(r->c, &l4, NULL, 0), 1, "an IPv4 one: *");
+	}
+	done(r);
+	expect_err(HEAD "<VirtualHost [::1:80>\n</VirtualHost>\n",
+		   "t.conf:5: <VirtualHost [::1:80>: expected ADDR[:PORT], an IPv6 address in "
+		   "brackets");
 	r = run(HEAD TAIL "<VirtualHost 127.0.0.9:9999>\n</VirtualHost>\n");
 	ASSERT_STREQ(r->warn, "t.conf:6: <VirtualHost>: no Listen takes any of its addresses: "
 		     "it serves nothing\n", "a virtual host nothing reaches");
@@ -746,10 +802,10 @@ UNIT_TEST(conf_virtualhost_names)
 			    "<VirtualHost *:8081>\nServerAlias star.test\n"
 			    "<Location /bm>\nSetHandler balancer-manager\n</Location>\n</VirtualHost>\n"
 			    "<VirtualHost *:8080>\nServerAlias late.test\n</VirtualHost>\n");
-	struct sockaddr_in s80 = sa4("127.0.0.5", 8080), ip81 = sa4("127.0.0.1", 8081),
+	struct sockaddr_in6 s80 = sa4("127.0.0.5", 8080), ip81 = sa4("127.0.0.1", 8081),
 			   o81 = sa4("127.0.0.2", 8081), x = sa4("127.0.0.1", 8082);
 	const struct {
-		const struct sockaddr_in *a;
+		const struct sockaddr_in6 *a;
 		const char *host;
 		int vhost;
 	} cases[] = {
@@ -1254,14 +1310,14 @@ UNIT_TEST(conf_growth)
 	/* a URL added at run time, read as BalancerMember reads it */
 	if (ASSERT_EQ(kbal_conf_member_url("http://127.0.0.1:9001/", 1, &m, err, sizeof(err)), 0, err)) {
 		ASSERT_STREQ(m.url, "http://127.0.0.1:9001", "url, its '/' left out");
-		ASSERT_EQ(ntohs(m.addr.sin_port), 9001, "port");
+		ASSERT_EQ(ntohs(m.addr.sin6_port), 9001, "port");
 		ASSERT_EQ((int)(m.lbfactor * 1000 + m.retry_sec), 100060, "a BalancerMember's defaults");
 	}
 	ASSERT_EQ(kbal_conf_member_url("https://127.0.0.1:1", 1, &m, err, sizeof(err)), -1, "https");
 	ASSERT_STREQ(err, "BalancerMember https://127.0.0.1:1: https members need TLS, not supported",
 		     "no file or line in the error");
 	ASSERT_EQ(kbal_conf_member_url("http://localhost:1", 1, &m, err, sizeof(err)), -1, "a name");
-	ASSERT_HAS(err, "give an IPv4 address here", "numeric: no name looked up");
+	ASSERT_HAS(err, "give an IP address here", "numeric: no name looked up");
 	ASSERT_EQ(kbal_conf_member_url("http://localhost:1", 0, &m, err, sizeof(err)), 0, err);
 }
 

@@ -28,8 +28,8 @@ static struct run *vars(const char *rules, const char *req, int vhost, struct kb
 	kbal_http_init_request(&m, NULL);
 	ASSERT_EQ(kbal_http_feed(&m, req, 0, strlen(req), &used), KBAL_HTTP_HEAD, req);
 	kbal_env_request(r->c, vhost, &(const struct kbal_env_req){
-		.msg = &m, .buf = req, .remote_addr = inet_addr("10.1.2.3"),
-		.local_addr = inet_addr("127.0.0.1") }, e);
+		.msg = &m, .buf = req, .remote_addr = (const uint8_t *)"\0\0\0\0\0\0\0\0\0\0\xff\xff\x0a\x01\x02\x03",
+		.local_addr = (const uint8_t *)"\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01" }, e);
 	return r;
 }
 

@@ -206,14 +206,23 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 		break;
 	}
 	case KB_PEER: {
-		struct sockaddr_in sa = { 0 };
+		struct sockaddr_in6 sa = { 0 };
 		socklen_t len = sizeof(sa);
-		char ip[INET_ADDRSTRLEN] = "?";
+		char ip[INET6_ADDRSTRLEN + 2] = "?";
 		int n;
 
-		if (!getpeername(c->fd, (struct sockaddr *)&sa, &len) && sa.sin_family == AF_INET)
-			inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
-		n = snprintf(line, sizeof(line), "peer=%s:%u\n", ip, ntohs(sa.sin_port));
+		/* IPv6 in brackets: "peer=[::1]:PORT" (sin_port and sin6_port
+		 * are at one place) */
+		if (getpeername(c->fd, (struct sockaddr *)&sa, &len))
+			;
+		else if (sa.sin6_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, ip, sizeof(ip));
+		else if (sa.sin6_family == AF_INET6 && inet_ntop(AF_INET6, &sa.sin6_addr, ip + 1,
+								    sizeof(ip) - 2)) {
+			ip[0] = '[';
+			strcat(ip, "]");
+		}
+		n = snprintf(line, sizeof(line), "peer=%s:%u\n", ip, ntohs(sa.sin6_port));
 		resp_head(s, c, keep_alive, "200 OK", "text/plain", n);
 		if (!c->is_head)
 			out_put(c, line, n);

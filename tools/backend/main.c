@@ -40,34 +40,49 @@
 /* The epoll_event.data.ptr of the non-connection fds. */
 static char kb_tag_listen[2], kb_tag_signal;
 
-static int parse_listen(const char *arg, struct sockaddr_in *sa)
+/* IP:PORT, or [IPV6]:PORT */
+static int parse_listen(const char *arg, struct sockaddr_in6 *sa)
 {
-	char ip[INET_ADDRSTRLEN];
-	const char *colon = strrchr(arg, ':');
+	char ip[INET6_ADDRSTRLEN];
+	const char *colon = strrchr(arg, ':'), *a = arg;
+	size_t n = colon ? (size_t)(colon - arg) : 0;
 	char *end;
 	unsigned long port;
 
-	if (!colon || (size_t)(colon - arg) >= sizeof(ip))
+	if (a[0] == '[' && n >= 2 && a[n - 1] == ']') {
+		a++;
+		n -= 2;
+	}
+	if (!colon || n >= sizeof(ip))
 		return -1;
-	memcpy(ip, arg, colon - arg);
-	ip[colon - arg] = '\0';
+	memcpy(ip, a, n);
+	ip[n] = '\0';
 	port = strtoul(colon + 1, &end, 10);
 	if (*end || end == colon + 1 || port > 65535)
 		return -1;
 	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons(port);
-	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 ? 0 : -1;
+	if (a != arg) {
+		sa->sin6_family = AF_INET6;
+		sa->sin6_port = htons(port);
+		return inet_pton(AF_INET6, ip, &sa->sin6_addr) == 1 ? 0 : -1;
+	}
+	((struct sockaddr_in *)sa)->sin_family = AF_INET;
+	((struct sockaddr_in *)sa)->sin_port = htons(port);
+	return inet_pton(AF_INET, ip, &((struct sockaddr_in *)sa)->sin_addr) == 1 ? 0 : -1;
 }
 
 /* a listening socket on sa with option opt (SO_REUSEADDR or SO_REUSEPORT)
  * set; -1 with the reason printed */
-static int listen_on(const struct sockaddr_in *sa, int opt, const char *what)
+static int listen_on(const struct sockaddr_in6 *sa, int opt, const char *what)
 {
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, fd = socket(sa->sin6_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	socklen_t len = sa->sin6_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		       sizeof(struct sockaddr_in);
 
+	if (fd >= 0 && sa->sin6_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, opt, &one, sizeof(one)) < 0 ||
-	    bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, SOMAXCONN) < 0) {
+	    bind(fd, (const struct sockaddr *)sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
 		fprintf(stderr, "kbal-backend: %s: %s\n", what, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -97,9 +112,9 @@ int main(int argc, char **argv)
 	struct kb_server s = { .epfd = -1, .lfd = { -1, -1 }, .sfd = -1, .logfd = -1 };
 	const char *listen_arg = NULL, *log_path = NULL, *shared_arg = NULL;
 	struct epoll_event ev = { .events = EPOLLIN };
-	struct sockaddr_in sa, shared_sa;
+	struct sockaddr_in6 sa, shared_sa;
 	socklen_t salen = sizeof(sa);
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	sigset_t mask;
 	int opt, ret = 1, running = 1;
 
@@ -126,7 +141,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kbal-backend: bad --listen '%s' (want IP:PORT)\n", listen_arg);
 		return 2;
 	}
-	if (shared_arg && (parse_listen(shared_arg, &shared_sa) < 0 || !shared_sa.sin_port)) {
+	if (shared_arg && (parse_listen(shared_arg, &shared_sa) < 0 || !shared_sa.sin6_port)) {
 		fprintf(stderr, "kbal-backend: bad --shared '%s' (want IP:PORT, port not 0)\n",
 			shared_arg);
 		return 2;
@@ -161,8 +176,13 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (shared_arg && (s.lfd[1] = listen_on(&shared_sa, SO_REUSEPORT, shared_arg)) < 0)
 		goto cleanup;
-	inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
-	snprintf(s.addr, sizeof(s.addr), "%s:%u", ip, ntohs(sa.sin_port));
+	if (sa.sin6_family == AF_INET6) {
+		inet_ntop(AF_INET6, &sa.sin6_addr, ip, sizeof(ip));
+		snprintf(s.addr, sizeof(s.addr), "[%s]:%u", ip, ntohs(sa.sin6_port));
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, ip, sizeof(ip));
+		snprintf(s.addr, sizeof(s.addr), "%s:%u", ip, ntohs(sa.sin6_port));
+	}
 
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s.epfd < 0) {
