@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "conn-t.h"
 #include "daemon.h"
+#include "alias.h"
 #include "authcheck.h"
 #include "decide.h"
 #include "env.h"
@@ -380,86 +381,13 @@ static void upgrade_plan(struct kbal_daemon *d, struct kbal_conn *c)
 	f->no_upgrade = 1;
 }
 
-/* The first request's head is complete: route it. */
-/* mod_alias's Redirect for a path no rule proxies: 1 when it answered.
- * A target without a scheme gets this server's, as ap_construct_url()
- * builds it (heads_self_url()). */
-/* a redirection to target (relative: made absolute with the server's
- * name, as httpd's ap_construct_url()) */
-static void exch_redirect_to(struct kbal_daemon *d, struct kbal_conn *c, unsigned st,
-			     const char *target)
-{
-	char location[BUF_SIZE + 300];
-	char *page;
-	ssize_t n;
-
-	if (target[0] == '/') {
-		char self[300];
-
-		heads_self_url(d, c, self, sizeof(self));
-		snprintf(location, sizeof(location), "%s%s", self, target);
-	} else {
-		snprintf(location, sizeof(location), "%s", target);
-	}
-	page = malloc(sizeof(location) + 1024);
-	n = page ? kbal_page_redirect((unsigned)st, location, local_keeps(c), page,
-				      sizeof(location) + 1024) : -1;
-	if (n < 0) {
-		free(page);
-		exch_error(d, c, 500);
-	} else if (local_keeps(c)) {
-		exch_reply_keep(d, c, page, (size_t)n, 1);
-	} else {
-		exch_reply(d, c, page, (size_t)n, 1);
-	}
-}
-
-static int exch_redirect(struct kbal_daemon *d, struct kbal_conn *c, const char *url, size_t len)
-{
-	struct kbal_first *f = c->f;
-	char target[BUF_SIZE];
-	int st = kbal_conf_match_redirect(d->conf, f->vhost, url, len, target, sizeof(target));
-
-	if (!st)
-		return 0;
-	if (st < 0)
-		exch_error(d, c, 500);
-	else if (st < 300 || st > 399)
-		exch_error_keep(d, c, (unsigned)st, NULL);
-	else
-		exch_redirect_to(d, c, (unsigned)st, target);
-	return 1;
-}
-
-int exch_location_redirect(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	const struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rq = &f->msg[UP];
-	const char *url = f->buf[UP] + rq->url.off, *q, *target;
-	char t[BUF_SIZE];
-	unsigned st;
-
-	if (!d->conf->location_redirects)
-		return 0;
-	st = kbal_conf_location_redirect(d->conf, f->vhost, url, rq->url.len, &target);
-	if (!st)
-		return 0;
-	/* the request's query, where the target has none of its own */
-	q = memchr(url, '?', rq->url.len);
-	if (q && !strchr(target, '?'))
-		snprintf(t, sizeof(t), "%s%.*s", target, (int)(url + rq->url.len - q), q);
-	else
-		snprintf(t, sizeof(t), "%s", target);
-	exch_redirect_to(d, c, st, t);
-	return 1;
-}
-
 /* the address the client reached (0.0.0.0 where it cannot be read) */
 static void client_local(const struct kbal_conn *c, struct sockaddr_in6 *local)
 {
 	kbal_in6_local(c->fd[CLIENT], local);
 }
 
+/* The first request's head is complete: route it. */
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
@@ -518,11 +446,11 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		if (!d->conf->nvhost)
 			client_local(c, &local);
 		/* mod_alias translates after mod_proxy and before any handler */
-		if (d->conf->nredirect && exch_redirect(d, c, url, rq->url.len))
+		if (d->conf->nredirect && alias_redirect(d, c, url, rq->url.len))
 			return;
 		f->handler = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
 							    &authz);
-		if (!f->handler && !exch_location_redirect(d, c))
+		if (!f->handler && !alias_location_redirect(d, c))
 			exch_error_keep(d, c, 404, NULL);
 		else
 			local_answer(d, c, authz, local.sin6_addr.s6_addr);
@@ -562,7 +490,7 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	int last_balancer, pass = f->pass;
 
-	if (exch_location_redirect(d, c))
+	if (alias_location_redirect(d, c))
 		return;   /* httpd's fixups, before mod_proxy's handler */
 
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))

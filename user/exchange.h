@@ -39,10 +39,6 @@ int exch_write(struct kbal_conn *c, int dir);
 /* feed what was read of direction dir to its parser and act on it: the
  * request routed and its member picked, the response's head rewritten */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int dir);
-/* A <Location>'s Redirect for the request (httpd's fixups, after the
- * access rules, before a handler or mod_proxy): 1 when it answered */
-int exch_location_redirect(struct kbal_daemon *d, struct kbal_conn *c);
-
 /* A proxied request (f->pass) whose access rules let it in: its
  * balancer, its member, how the kernel may carry what follows */
 void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c);

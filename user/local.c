@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include "alias.h"
 #include "authcheck.h"
 #include "conn.h"
 #include "daemon.h"
@@ -185,7 +186,7 @@ static void metrics_request(struct kbal_daemon *d, struct kbal_conn *c)
 /* what kbald answers itself, once its access rules let the client in */
 static void local_request(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	if (exch_location_redirect(d, c))
+	if (alias_location_redirect(d, c))
 		return;
 	if (c->f->handler == KBAL_HANDLER_METRICS)
 		metrics_request(d, c);
