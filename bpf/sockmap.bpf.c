@@ -384,8 +384,9 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 		if (b[(p->host_off + k) & KBAL_HEAD_MASK] != (__u8)st->host[k])
 			return sk_back(st, KBAL_SKB_HOST);
 	}
-	/* SetEnvIf's lines read the User-Agent (kbald set no variable the
-	 * kernel cannot see only with the connection's) */
+	/* SetEnvIf's lines read the User-Agent: a request with the
+	 * connection's gets the variables kbald found for it, another one is
+	 * kbald's */
 	if (st->flags & KBAL_SKF_UA) {
 		struct ua_hash u = { .b = b, .off = p->ua_off, .len = p->ua_end - p->ua_off,
 				     .h = KBAL_FNV_BASIS };

@@ -94,8 +94,10 @@ struct kbal_first {
 	char route[KBAL_ROUTE_LEN];   /* sticky route of the request */
 	char host[256];               /* client's Host, for ProxyPassReverse */
 	struct kbal_http_msg msg[2];
+	uint32_t locs;                /* the <Location>s its path takes, where a
+				       * Header rule is in one (heads.c) */
+	/* not zeroed (env: its count only, kbal_env_clear()): */
 	struct kbal_env env;          /* its request's variables (SetEnv, SetEnvIf) */
-	/* not zeroed: */
 	char buf[2][BUF_SIZE];        /* bytes read from the direction's source */
 	char outbuf[2][OUT_SIZE];
 };

@@ -250,11 +250,10 @@ static void setenv_lines(const struct kbal_conf *conf, int vhost, struct kbal_en
 void kbal_env_request(const struct kbal_conf *conf, int vhost, const struct kbal_env_req *rq,
 		      struct kbal_env *e)
 {
-	struct kbal_env vars = { .n = 0 };
+	struct kbal_env vars;
 
-	e->n = 0;
-	e->used = 0;
-	e->no_proxy = 0;
+	kbal_env_clear(&vars);
+	kbal_env_clear(e);
 	if (!conf->nenv)
 		return;
 	setenvif(conf, -1, rq, e);

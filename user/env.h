@@ -43,6 +43,15 @@ struct kbal_env_req {
 void kbal_env_request(const struct kbal_conf *conf, int vhost, const struct kbal_env_req *rq,
 		      struct kbal_env *e);
 
+/* no variable set (what a request without SetEnv lines has; its 2.5 KiB
+ * of values need no zeroing) */
+static inline void kbal_env_clear(struct kbal_env *e)
+{
+	e->n = 0;
+	e->used = 0;
+	e->no_proxy = 0;
+}
+
 /* name's value (case-insensitive, as an apr table), NULL when not set */
 const char *kbal_env_get(const struct kbal_env *e, const char *name);
 

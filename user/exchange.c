@@ -64,7 +64,8 @@ struct kbal_first *first_alloc(void)
 		if (f == MAP_FAILED)
 			return NULL;
 	}
-	memset(f, 0, offsetof(struct kbal_first, buf));
+	memset(f, 0, offsetof(struct kbal_first, env));
+	kbal_env_clear(&f->env);
 	f->vhost = -1;   /* the server's, until a request head picks one */
 	return f;
 }
@@ -294,7 +295,8 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 		if (f->out_owned[i])
 			free(f->out[i]);
 	kbal_alog_release(&f->alog);
-	memset(f, 0, offsetof(struct kbal_first, buf));
+	memset(f, 0, offsetof(struct kbal_first, env));
+	kbal_env_clear(&f->env);
 	f->vhost = -1;
 	f->len[UP] = left;
 	kbal_http_init_request(&f->msg[UP], &d->conf->limits);
@@ -381,10 +383,15 @@ static void upgrade_plan(struct kbal_daemon *d, struct kbal_conn *c)
 	f->no_upgrade = 1;
 }
 
-/* the address the client reached (0.0.0.0 where it cannot be read) */
-static void client_local(const struct kbal_conn *c, struct sockaddr_in6 *local)
+/* the address the client reached (all zero where it cannot be read),
+ * read once for the request: *known says it was */
+static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in6 *local,
+				   int *known)
 {
-	kbal_in6_local(c->fd[CLIENT], local);
+	if (!*known)
+		kbal_in6_local(c->fd[CLIENT], local);
+	*known = 1;
+	return local->sin6_addr.s6_addr;
 }
 
 /* The first request's head is complete: route it. */
@@ -394,7 +401,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass;
+	int pass, known = 0;
 	struct sockaddr_in6 local = { 0 };
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
@@ -403,7 +410,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	 * reached, then its Host (each request's: a kept-alive client may
 	 * send another) */
 	if (d->conf->nvhost) {
-		client_local(c, &local);
+		client_local(c, &local, &known);
 		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
 					   h ? h->value.len : 0);
 	} else {
@@ -420,13 +427,14 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->host[h->value.len] = '\0';
 	}
 	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
+	/* once for its request's head and its answer's (Header in <Location>) */
+	if (d->conf->header_locations)
+		f->locs = kbal_conf_match_locations(d->conf, f->vhost, url, rq->url.len);
 	if (d->conf->nenv) {
 		/* mod_setenvif's post_read_request and mod_env's fixup */
-		if (!d->conf->nvhost)
-			client_local(c, &local);
 		kbal_env_request(d->conf, f->vhost, &(const struct kbal_env_req){
 			.msg = rq, .buf = f->buf[UP], .remote_addr = c->key.client_addr,
-			.local_addr = local.sin6_addr.s6_addr }, &f->env);
+			.local_addr = client_local(c, &local, &known) }, &f->env);
 		/* mod_proxy's translate_name declines it (SetEnv comes later,
 		 * in the fixups: only SetEnvIf's counts, as in httpd) */
 		if (pass >= 0 && f->env.no_proxy)
@@ -443,8 +451,6 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		const struct kbal_authz *authz;
 
 		/* the <Location>s of the server and of that <VirtualHost> */
-		if (!d->conf->nvhost)
-			client_local(c, &local);
 		/* mod_alias translates after mod_proxy and before any handler */
 		if (d->conf->nredirect && alias_redirect(d, c, url, rq->url.len))
 			return;
@@ -453,7 +459,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		if (!f->handler && !alias_location_redirect(d, c))
 			exch_error_keep(d, c, 404, NULL);
 		else
-			local_answer(d, c, authz, local.sin6_addr.s6_addr);
+			local_answer(d, c, authz, client_local(c, &local, &known));
 		return;
 	}
 	f->pass = pass;
@@ -475,9 +481,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 
 		kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len, &authz);
 		if (authz->nnode || authz->compat) {
-			if (!d->conf->nvhost)
-				client_local(c, &local);
-			if (local_authorize(d, c, authz, local.sin6_addr.s6_addr))
+			if (local_authorize(d, c, authz, client_local(c, &local, &known)))
 				return;   /* answered, or exch_auth_done() goes on */
 		}
 	}

@@ -45,10 +45,7 @@ static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int 
 		.vhost = f->vhost,
 		.v.env = &f->env,
 	};
-	if (d->conf->header_locations && f->msg[UP].url.len)
-		e->locs = kbal_conf_match_locations(d->conf, f->vhost,
-						    f->buf[UP] + f->msg[UP].url.off,
-						    f->msg[UP].url.len);
+	e->locs = f->locs;
 	e->request_us = e->now_us - (d->loop.now - came) / 1000;
 	if (!routed || (d->maps.balancers[c->balancer].flags & KBAL_BF_WORKER))
 		return;   /* a plain worker sets no BALANCER_* variable */
