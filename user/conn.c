@@ -267,14 +267,23 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		}
 		return STEP_ON;
 	}
-	/* the response is out but for what the member sent past it: the
-	 * connection goes (exch_past_response()) */
+	/* the response is out but for what the member sent past it
+	 * (exch_past_response()): they go with the member's connection, which
+	 * httpd does not reuse either (data waiting on it), and a client that
+	 * keeps its connection sends its next request, to a new one */
 	if (dir == DOWN) {
 		uint32_t past = exch_past_response(c);
 
 		if (past && c->f->out_sent[DOWN] == c->f->out_len[DOWN] &&
-		    c->f->fwd[DOWN] + past == c->f->len[DOWN])
-			return STEP_DONE;
+		    c->f->fwd[DOWN] + past == c->f->len[DOWN]) {
+			if (c->once || c->fin[CLIENT] || c->rdhup & (1u << CLIENT) ||
+			    !(exch_all_written(c, UP) || (c->agent && c->phase[UP] == P_CLOSED)))
+				return STEP_DONE;
+			member_unkeep(d, c);
+			decide_member_done(d, c);
+			next_request(d, c);
+			return STEP_LEFT;
+		}
 	}
 	/* quiet: all written, its queue found empty */
 	if (c->phase[dir] != P_FLUSH || c->local || ((c->fin[from] || !c->empty[from]) && !ended) ||

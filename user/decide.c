@@ -433,6 +433,12 @@ static int owed_now(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk_h
 		kbal_sock_received(c->fd[CLIENT], &recvd);
 		if (sk_state(d, c->cookie[CLIENT], k))
 			return -2;
+		/* an answer to no request, every kept one answered: it goes
+		 * with the member's connection, which httpd would not reuse
+		 * either (data waiting on it), and the client's goes on */
+		if (m->why == KBAL_SKB_UNASKED && m->expect == KBAL_SKX_HEAD &&
+		    k->msgs + m->owed == m->msgs)
+			return 0;
 		if ((m->why != KBAL_SKB_RESPONSE && m->why != KBAL_SKB_PEER) ||
 		    m->expect != KBAL_SKX_HEAD || k->msgs + m->owed != m->msgs + 1)
 			return -2;   /* framing lost within a response */
@@ -527,17 +533,20 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	owed = owed_now(d, c, &k, &m);
 	if (owed == -1)
 		return 0;
+	/* kbald writes to the client only after all the kernel took for it,
+	 * and ends the connection only after it too: the psock's worker may
+	 * still hold an answer the verdict kept when what came after it was
+	 * handed back, and closing now would drop it */
+	if (kbal_sock_counts(c->fd[CLIENT], &sent, &recvd))
+		return 0;
+	if (sent < c->base[CLIENT] + c->wr[CLIENT] + m.kept)
+		return 0;
 	if (owed < -1) {
 		log_warn("conn %p: a member's response does not parse where it began: closing",
 			 (void *)c);
 		conn_abort(d, c);
 		return -1;
 	}
-	/* kbald writes to the client only after all the kernel took for it */
-	if (kbal_sock_counts(c->fd[CLIENT], &sent, &recvd))
-		return 0;
-	if (sent < c->base[CLIENT] + c->wr[CLIENT] + m.kept)
-		return 0;
 	if (!queued_there(c, CLIENT, k.passed) || (owed && !queued_there(c, MEMBER, m.passed)))
 		return 0;
 	log_debug("conn %p: handed back (client %s, member %s), %d response owed, %llu request(s) "
