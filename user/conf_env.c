@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * conf_env.c - mod_env's SetEnv and UnsetEnv, mod_setenvif's SetEnvIf,
+ * conf_env.c - mod_env's SetEnv, PassEnv and UnsetEnv, mod_setenvif's SetEnvIf,
  * SetEnvIfNoCase, BrowserMatch and BrowserMatchNoCase, read as httpd's
  * add_env_module_vars_set() and add_setenvif_core() read them: a pattern
  * without a regex character is a plain substring (non_regex_pattern()), a
@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "conf_match.h"
@@ -74,6 +75,31 @@ static int kw_setenv(struct conf_parser *p, int argc, char **argv)
 	e->nvar = 1;
 	say_unhonoured(p, "SetEnv", argv[1]);
 	p->conf->nenv++;
+	return 0;
+}
+
+/* PassEnv NAME...: mod_env's add_env_module_vars_passed(): each a SetEnv
+ * of the value kbald's own environment has as the file is read; one it
+ * does not have is httpd's warning, and sets nothing */
+static int kw_passenv(struct conf_parser *p, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *v = getenv(argv[i]);
+		struct kbal_conf_env *e;
+
+		if (!v) {
+			conf_pwarn(p, p->line, "PassEnv variable %s was undefined", argv[i]);
+			continue;
+		}
+		e = env_new(p, KBAL_ENV_SET);
+		if (!e || conf_copy(p, e->var[0].name, sizeof(e->var[0].name), argv[i],
+				    "PassEnv name") ||
+		    conf_copy(p, e->var[0].value, sizeof(e->var[0].value), v, "PassEnv value"))
+			return -1;
+		e->nvar = 1;
+		say_unhonoured(p, "PassEnv", argv[i]);
+		p->conf->nenv++;
+	}
 	return 0;
 }
 
@@ -228,6 +254,7 @@ static int kw_refused(struct conf_parser *p, int argc UNUSED, char **argv)
 const struct conf_keyword conf_kw_env[] = {
 	{ "SetEnv",             C_SERVER | C_VHOST, 1, 2,                 kw_setenv },
 	{ "UnsetEnv",           C_SERVER | C_VHOST, 1, CONF_MAX_ARGS - 1, kw_unsetenv },
+	{ "PassEnv",            C_SERVER | C_VHOST, 1, CONF_MAX_ARGS - 1, kw_passenv },
 	{ "SetEnvIf",           C_SERVER | C_VHOST, 2, CONF_MAX_ARGS - 1, kw_setenvif },
 	{ "SetEnvIfNoCase",     C_SERVER | C_VHOST, 2, CONF_MAX_ARGS - 1, kw_setenvif_nocase },
 	{ "BrowserMatch",       C_SERVER | C_VHOST, 1, CONF_MAX_ARGS - 1, kw_browsermatch },

@@ -213,3 +213,41 @@ def test_nokeepalive_not_through_a_proxy_as_apache():
         theirs = answers(aport)
         eq([a[2] for a in theirs], ["", "", "", "close"], "Apache's Connection headers")
         eq(answers(env.port), theirs, "kbal's answers against Apache's")
+
+
+PASSENV = PROXY_HEAD + """\
+LoadModule headers_module modules/mod_headers.so
+LoadModule env_module modules/mod_env.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+PassEnv KBAL_T_PASSED KBAL_T_UNDEFINED KBAL_T_OVER KBAL_T_GONE
+SetEnv KBAL_T_OVER set-after
+UnsetEnv KBAL_T_GONE
+Header set X-Vars "p=%{KBAL_T_PASSED}e u=%{KBAL_T_UNDEFINED}e o=%{KBAL_T_OVER}e g=%{KBAL_T_GONE}e"
+"""
+
+
+def test_passenv_as_apache():
+    """PassEnv: the value in the server's environment as the file is read,
+    an undefined one warned about (httpd's words) and not set; SetEnv and
+    UnsetEnv after it act on it as on a SetEnv's"""
+    passed = {"KBAL_T_PASSED": "from the environment", "KBAL_T_OVER": "passed",
+              "KBAL_T_GONE": "passed"}
+    os.environ.pop("KBAL_T_UNDEFINED", None)
+    os.environ.update(passed)
+    try:
+        with Env(conf=PASSENV, backends=(1,)) as env, apache_beside(env) as aport:
+            res = []
+            for port in (aport, env.port):
+                with Conn(port, timeout=T) as c:
+                    res.append([c.get("/v").header_all("X-Vars") for _ in range(2)])
+            eq(res[1], res[0], "kbal against Apache")
+            eq(res[0][0], ["p=from the environment u=(null) o=set-after g=(null)"],
+               "Apache's (the test's expectation)")
+            check("PassEnv variable KBAL_T_UNDEFINED was undefined" in env.kbald_stderr(),
+                  "kbald's warning for the undefined variable")
+    finally:
+        for k in passed:
+            os.environ.pop(k, None)
