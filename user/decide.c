@@ -86,11 +86,9 @@ static int access_lets_all(const struct kbal_daemon *d, const struct kbal_conn *
 		return 0;
 	memcpy(cl.addr, c->key.client_addr, 16);
 	memcpy(cl.local, &local.sin6_addr, 16);
-	for (unsigned i = 0; i < conf->nlocation; i++) {
-		const struct kbal_authz *a = &conf->location[i].authz;
+	for (uint32_t m = d->decide.access; m; m &= m - 1) {
+		const struct kbal_authz *a = &conf->location[__builtin_ctz(m)].authz;
 
-		if (!(a->nnode || a->compat) || !kbal_conf_location_proxied(conf, i))
-			continue;
 		if (!authz_by_address(a) || kbal_authz_check(a, &cl) != KBAL_AUTHZ_GRANTED)
 			return 0;
 	}

@@ -39,10 +39,10 @@ struct kbal_decide {
 	int ua;                       /* SetEnvIf lines that set nokeepalive or
 				       * no-proxy read the User-Agent: the kernel
 				       * keeps a request only with the connection's */
-	int access;                   /* a <Location> with access rules on a
-				       * proxied path: kbald checks each request
-				       * it sees, the kernel keeps one only where
-				       * none can refuse it */
+	uint32_t access;              /* the <Location>s with access rules on a
+				       * proxied path, by index: kbald checks each
+				       * request it sees, the kernel keeps one only
+				       * where none can refuse it */
 	uint64_t clocks_at;           /* decide_timeouts()' next look */
 };
 

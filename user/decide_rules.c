@@ -207,10 +207,11 @@ int decide_init(struct kbal_daemon *d)
 			return -errno;
 	}
 	headers_plan(d);
+	_Static_assert(KBAL_CONF_MAX_LOCATION <= 32, "decide.access is a 32-bit map");
 	for (unsigned i = 0; i < conf->nlocation; i++)
 		if ((conf->location[i].authz.nnode || conf->location[i].authz.compat) &&
 		    kbal_conf_location_proxied(conf, i))
-			d->decide.access = 1;
+			d->decide.access |= 1u << i;
 	for (unsigned i = 0; i < conf->npass; i++)
 		regex |= conf->pass[i].regex;
 	if (redirect)
