@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "accesslog.h"
+#include "conf.h"
 #include "inaddr.h"
 #include "headers.h"
 #include "http.h"
@@ -165,12 +166,47 @@ int kbal_alog_compile(const char *fmt, struct kbal_alog_fmt *f,
 
 /* ------------------------------------------------------------ capture */
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ?
+	       (c | 0x20) - 'a' + 10 : -1;
+}
+
+/* r->uri where httpd's ap_unescape_url() refused the path (a bad escape:
+ * 400, a %2F or %00: 404): every escape it could decode decoded, a bad one
+ * kept as it came, the string ending at a %00; no dot segment looked at
+ * again. The path of an origin-form target (others: -1) into out, its
+ * length. */
+static int unescape_as_httpd(const char *u, size_t len, char *out)
+{
+	size_t n = 0;
+
+	if (!len || u[0] != '/')
+		return -1;
+	for (size_t i = 0; i < len && u[i] != '?' && u[i] != '#'; i++) {
+		int hi, lo;
+
+		if (u[i] == '%' && i + 2 < len && (hi = hexval(u[i + 1])) >= 0 &&
+		    (lo = hexval(u[i + 2])) >= 0) {
+			if (!(hi << 4 | lo))
+				break;
+			out[n++] = hi << 4 | lo;
+			i += 2;
+		} else {
+			out[n++] = u[i];
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
 int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq, const char *buf,
 		      struct kbal_alog_req *out)
 {
 	const struct kbal_http_header *h[KBAL_ALOG_MAX_HDR] = { 0 };
-	size_t need = rq->method.len + rq->url.len + 16, at = 0;
+	size_t need = rq->method.len + 2 * (rq->url.len + 1) + 16, at = 0;
 	char *m;
+	int n;
 
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < a->nhdrs; i++) {
@@ -186,6 +222,19 @@ int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq,
 			    at += (n) + 1; } while (0)
 	PUT(out->method, buf + rq->method.off, rq->method.len);
 	PUT(out->url, buf + rq->url.off, rq->url.len);
+	/* httpd's r->uri, which %U logs: decoded, dot segments gone, slashes
+	 * merged (never longer than the target) */
+	n = kbal_conf_uri_path_ex(buf + rq->url.off, rq->url.len, m + at, rq->url.len + 1,
+				  a->slashes);
+	if (n == -EBADMSG || n == -ENOENT)
+		n = unescape_as_httpd(buf + rq->url.off, rq->url.len, m + at);
+	else if (n == -ERANGE)
+		n = kbal_conf_uri_path_ex(buf + rq->url.off, rq->url.len, m + at, rq->url.len + 1,
+					  a->slashes | KBAL_URI_CLAMP);
+	if (n >= 0) {
+		out->path = m + at;
+		at += n + 1;
+	}
 	at += snprintf(m + at, need - at, "HTTP/%u.%u", rq->http_major, rq->http_minor) + 1;
 	out->proto = m + at - 9;
 	for (unsigned i = 0; i < a->nhdrs; i++)
@@ -428,7 +477,9 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 			put_esc(&o, method);
 			break;
 		case A_PATH:
-			if (url)
+			if (r->rq && r->rq->path)
+				put_esc(&o, r->rq->path);
+			else if (url)
 				put(&o, url, q ? (size_t)(q - url) : strlen(url));
 			else
 				put(&o, "-", 1);

@@ -52,6 +52,9 @@ struct kbal_alog_req {
 				       * the_request), NULL: method url proto */
 	char *line_mem;               /* line's, when mem holds the others */
 	const char *method, *url, *proto;
+	const char *path;             /* %U: the path decoded and normalised, as
+				       * httpd's r->uri; NULL: url's, as it came
+				       * (a path that does not decode) */
 	const char *hdr[KBAL_ALOG_MAX_HDR];   /* NULL: absent */
 };
 
@@ -83,6 +86,7 @@ struct kbal_alog {
 	struct kbal_alog_fmt fmt[KBAL_ALOG_MAX_LOGS];
 	char hdrs[KBAL_ALOG_MAX_HDR][48];
 	unsigned nhdrs;
+	unsigned slashes;             /* AllowEncodedSlashes, for %U */
 };
 
 /* A request refused before its head was whole (a malformed line, a head

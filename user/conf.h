@@ -169,6 +169,9 @@ enum kbal_encoded_slashes {
 	KBAL_SLASHES_ON,
 	KBAL_SLASHES_NODECODE,
 };
+/* or'ed into kbal_conf_uri_path_ex()'s slashes: a ".." above the root goes
+ * (the path httpd's r->uri keeps after refusing it, for %U), no -ERANGE */
+#define KBAL_URI_CLAMP 0x100u
 
 /* ProxyPassReverse PATH balancer://NAME/TARGET */
 struct kbal_conf_reverse {
@@ -612,10 +615,15 @@ int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *
 /* The URL-path of a request-target as httpd matches it (its r->uri): the
  * absolute-form's scheme://host skipped, query dropped, %XX decoded, dot
  * segments removed, slashes merged. Returns its length (out is
- * NUL-terminated), -EINVAL for a bad %-escape, %00, %2F (httpd: 404), a
- * path above the root or no path, -ENAMETOOLONG when out is too small.
- * Both match functions use it; call it first to answer 400/404 yourself. */
+ * NUL-terminated), or what httpd answers instead: -EBADMSG a bad %-escape
+ * (400), -ERANGE a path above the root (400), -ENOENT %00 or a refused %2F
+ * (404), -EINVAL no path; -ENAMETOOLONG when out is too small. The match
+ * functions use it (no match where it fails). */
 int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen);
+
+/* The status httpd answers a request-target with, where its path is not
+ * one (a bad escape, above the root: 400), else 0 */
+unsigned kbal_conf_uri_refused(const char *uri, size_t len, unsigned slashes);
 
 /* The same under AllowEncodedSlashes slashes (enum kbal_encoded_slashes):
  * On decodes %2F, NoDecode keeps it as the three characters it came as */

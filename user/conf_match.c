@@ -222,6 +222,9 @@ int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
 {
 	const char *s = uri, *end = uri + len, *t = uri;
 	size_t n = 0, r = 0, w = 0;
+	unsigned clamp = slashes & KBAL_URI_CLAMP;
+
+	slashes &= ~KBAL_URI_CLAMP;
 
 	/* absolute-form: skip scheme://authority */
 	while (t < end && (isalnum((unsigned char)*t) || *t == '+' || *t == '-' || *t == '.'))
@@ -244,10 +247,10 @@ int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
 
 		if (ch == '%') {
 			if (end - s < 3 || (hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0)
-				return -EINVAL;
+				return -EBADMSG;  /* httpd: a bad escape, 400 */
 			ch = hi << 4 | lo;
 			if (ch == '/' && slashes == KBAL_SLASHES_OFF)
-				return -EINVAL;   /* httpd: AllowEncodedSlashes Off, 404 */
+				return -ENOENT;   /* httpd: AllowEncodedSlashes Off, 404 */
 			if (ch == '/' && slashes == KBAL_SLASHES_NODECODE) {
 				/* kept as it came: no segment ends there */
 				if (n + 3 >= outlen)
@@ -260,7 +263,7 @@ int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
 			s += 2;
 		}
 		if (!ch)
-			return -EINVAL;
+			return -ENOENT;           /* httpd: %00, 404 */
 		if (n + 1 >= outlen)
 			return -ENAMETOOLONG;
 		out[n++] = ch;
@@ -276,9 +279,9 @@ int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
 			if (e == n)
 				out[w++] = '/';
 		} else if (seg == 2 && out[r + 1] == '.' && out[r + 2] == '.') {
-			if (!w)
-				return -EINVAL;   /* above the root: httpd answers 400 */
-			while (out[--w] != '/')
+			if (!w && !clamp)
+				return -ERANGE;   /* above the root: httpd answers 400 */
+			while (w && out[--w] != '/')
 				;
 			if (e == n)
 				out[w++] = '/';
@@ -294,6 +297,14 @@ int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
 			out[n++] = out[r];
 	out[n] = '\0';
 	return n;
+}
+
+unsigned kbal_conf_uri_refused(const char *uri, size_t len, unsigned slashes)
+{
+	char path[URI_MAX];
+	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), slashes);
+
+	return n == -EBADMSG || n == -ERANGE ? 400 : 0;
 }
 
 static int pass_matches(const struct kbal_conf_pass *p, const char *path, size_t len)

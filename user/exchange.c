@@ -449,6 +449,15 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;
+		unsigned refused;
+
+		/* httpd's ap_process_request_internal(): a path that does not
+		 * normalise or unescape is answered before any module sees it */
+		if (pass < 0 &&
+		    (refused = kbal_conf_uri_refused(url, rq->url.len, d->conf->encoded_slashes))) {
+			exch_error(d, c, refused);
+			return;
+		}
 
 		/* the <Location>s of the server and of that <VirtualHost> */
 		/* mod_alias translates after mod_proxy and before any handler */

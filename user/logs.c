@@ -31,6 +31,7 @@ int kbal_logs_open(struct kbal_daemon *d, int verbose)
 		kbal_log_to(f);
 	}
 	memset(a, 0, sizeof(*a));
+	a->slashes = conf->encoded_slashes;
 	for (unsigned i = 0; i < conf->ncustomlog; i++) {
 		const struct kbal_conf_customlog *l = &conf->customlog[i];
 

@@ -221,3 +221,39 @@ def test_server_names_logged_as_apache():
                    "Apache's (the test's expectation)")
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+PATHS = ["/a%20b?x=%41", "/x/./y/../z", "//m//n/", "/p%41th", "/q%22uote%5c", "/ctl%01x",
+         "/enc%2Fslash", "/bad%zz", "/%7Euser/", "/../up", "/a/%2e%2e/%2e%2e/up", "/nul%00x"]
+
+
+def test_url_path_logged_as_apache():
+    """%U is httpd's r->uri: decoded, dot segments removed, slashes merged,
+    logged with ap_escape_logitem(); %q the query as it came; a path that
+    does not decode (a bad escape, an encoded slash refused) as it came"""
+    from apache import apache_beside
+    d = tempfile.mkdtemp(prefix="kbal-logs-")
+    os.chmod(d, 0o755)
+    fmt = '"%{local}p %>s %U%q"'
+    conf = EXAMPLE_CONF + "CustomLog %s/access.log %s\n" % (d, fmt)
+    try:
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            for port in (aport, env.port):
+                with Conn(port, timeout=5.0) as c:
+                    for p in PATHS:
+                        c.request("GET", p, [("Cookie", "ROUTEID=route.1"), ("Connection", "close")])
+                        c.read_response()
+                        c.close()
+                        c = Conn(port, timeout=5.0)
+            wait_until(lambda: sum(l.startswith("%d " % env.port)
+                                   for l in lines(d + "/access.log")) == len(PATHS),
+                       5.0, "kbal's lines")
+            got = lines(d + "/access.log")
+            theirs = sorted(l.split(" ", 1)[1] for l in got if l.startswith("%d " % aport))
+            ours = sorted(l.split(" ", 1)[1] for l in got if l.startswith("%d " % env.port))
+            eq(len(theirs), len(PATHS), "Apache's lines: %r" % got)
+            check("200 /a b?x=%41" in theirs and "200 /x/z" in theirs,
+                  "Apache's lines (the test's expectation): %r" % theirs)
+            eq(ours, theirs, "kbal's %U%q lines against Apache's")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

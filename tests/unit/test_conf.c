@@ -694,8 +694,9 @@ UNIT_TEST(conf_uri_path)
 	static const struct { const char *uri; const char *path; int rc; } cases[] = {
 		{ "/", "/", 1 }, { "/a/./b/../c", "/a/c", 4 }, { "/a/.", "/a/", 3 }, { "/a/..", "/", 1 },
 		{ "/a//../b", "/a/b", 4 }, { "//x///y", "/x/y", 4 }, { "/%7Euser?q", "/~user", 6 },
-		{ "http://h", "/", 1 }, { "http://h?q", "/", 1 }, { "/a%2fb", NULL, -EINVAL },
-		{ "/../a", NULL, -EINVAL }, { "/%4", NULL, -EINVAL }, { "a/b", NULL, -EINVAL },
+		{ "http://h", "/", 1 }, { "http://h?q", "/", 1 }, { "/a%2fb", NULL, -ENOENT },
+		{ "/../a", NULL, -ERANGE }, { "/%4", NULL, -EBADMSG }, { "/%zz", NULL, -EBADMSG },
+		{ "/a%00", NULL, -ENOENT }, { "a/b", NULL, -EINVAL },
 	};
 	char out[32];
 
@@ -1564,12 +1565,15 @@ UNIT_TEST(conf_encoded_slashes)
 	char out[64];
 
 	ASSERT_EQ(kbal_conf_uri_path_ex("/a%2Fb", 6, out, sizeof(out), KBAL_SLASHES_OFF),
-		  -EINVAL, "Off");
+		  -ENOENT, "Off");
 	ASSERT_EQ(kbal_conf_uri_path_ex("/a%2F%2Fb", 9, out, sizeof(out), KBAL_SLASHES_ON), 4,
 		  "On: slashes merged");
 	ASSERT_STREQ(out, "/a/b", "On");
 	ASSERT_EQ(kbal_conf_uri_path_ex("/x/..%2F..%2Fy", 14, out, sizeof(out), KBAL_SLASHES_ON),
-		  -EINVAL, "On: above the root");
+		  -ERANGE, "On: above the root");
+	ASSERT_EQ(kbal_conf_uri_refused("/x/..%2F..%2Fy", 14, KBAL_SLASHES_ON), 400, "On: 400");
+	ASSERT_EQ(kbal_conf_uri_refused("/a%2Fb", 6, KBAL_SLASHES_OFF), 0, "Off: a 404, later");
+	ASSERT_EQ(kbal_conf_uri_refused("/a%g1", 5, KBAL_SLASHES_OFF), 400, "a bad escape");
 	ASSERT_EQ(kbal_conf_uri_path_ex("/x/..%2fy%41", 12, out, sizeof(out),
 					KBAL_SLASHES_NODECODE), 10, "NoDecode");
 	ASSERT_STREQ(out, "/x/..%2fyA", "NoDecode: no dot segment");
