@@ -234,6 +234,9 @@ struct kbal_conf_location {
 	 * every request it takes is sent to URL, after the access rules */
 	char redirect[KBAL_CONF_VALUE_LEN];
 	unsigned redirect_status;         /* 0: none */
+	int error_override;               /* its ProxyErrorOverride, -1: none */
+	unsigned nerror_codes;
+	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 };
 
 enum kbal_header_action {           /* mod_headers' actions (headers.h) */
@@ -409,6 +412,7 @@ struct kbal_conf {
 	struct kbal_conf_vhost vhost[KBAL_CONF_MAX_VHOST];
 	unsigned nheader;
 	int header_locations;             /* a Header or RequestHeader in a <Location> */
+	int error_locations;              /* a ProxyErrorOverride in a <Location> */
 	int location_redirects;           /* a Redirect in a <Location> */
 	struct kbal_conf_header header[KBAL_CONF_MAX_HEADER];
 	unsigned nenv;
@@ -551,7 +555,8 @@ int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in6 *loc
  * addresses overlap, so a Host picks between them)? */
 /* ProxyErrorOverride for a member's answer of status in vhost (-1: the
  * server's): does kbald send its own error answer instead? Any in conf? */
-int kbal_conf_error_override(const struct kbal_conf *conf, int vhost, unsigned status);
+int kbal_conf_error_override(const struct kbal_conf *conf, int vhost, uint32_t locs,
+			     unsigned status);
 int kbal_conf_error_override_any(const struct kbal_conf *conf);
 
 int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b);

@@ -40,6 +40,7 @@ static int location_section(struct conf_parser *p, const char *name, const char 
 	}
 	l->line = p->line;
 	l->vhost = p->vhost;
+	l->error_override = -1;
 	p->loc = c->nlocation++;
 	conf_open_section(p, C_LOCATION, name, arg);
 	return 0;

@@ -872,18 +872,33 @@ static int code_listed(const uint16_t *codes, unsigned n, unsigned status)
 	return 0;
 }
 
-int kbal_conf_error_override(const struct kbal_conf *c, int vhost, unsigned status)
+int kbal_conf_error_override(const struct kbal_conf *c, int vhost, uint32_t locs,
+			     unsigned status)
 {
 	const struct kbal_conf_vhost *v = vhost >= 0 ? &c->vhost[vhost] : NULL;
 	int on = v && v->error_override >= 0 ? v->error_override : c->error_override;
+	int codes = c->nerror_codes || (v && v->nerror_codes), listed;
 
-	/* ap_proxy_should_override(): the codes merged, none listed: any error */
+	listed = code_listed(c->error_codes, c->nerror_codes, status) ||
+		 (v && code_listed(v->error_codes, v->nerror_codes, status));
+	/* merge_proxy_dir_config(): the sections the request is in, the
+	 * server's then the virtual host's, each in order: the last one set
+	 * says On or Off, the codes of all join */
+	for (int pass = 0; locs && pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned i = 0; i < c->nlocation; i++) {
+			const struct kbal_conf_location *l = &c->location[i];
+
+			if (!(locs & (1u << i)) || l->vhost != (pass ? vhost : -1) ||
+			    l->error_override < 0)
+				continue;
+			on = l->error_override;
+			codes |= l->nerror_codes != 0;
+			listed |= code_listed(l->error_codes, l->nerror_codes, status);
+		}
+	/* ap_proxy_should_override(): none listed: any error */
 	if (on <= 0 || status < 400 || status > 599)
 		return 0;
-	if (!c->nerror_codes && !(v && v->nerror_codes))
-		return 1;
-	return code_listed(c->error_codes, c->nerror_codes, status) ||
-	       (v && code_listed(v->error_codes, v->nerror_codes, status));
+	return !codes || listed;
 }
 
 int kbal_conf_error_override_any(const struct kbal_conf *c)
@@ -892,6 +907,9 @@ int kbal_conf_error_override_any(const struct kbal_conf *c)
 		return 1;
 	for (unsigned v = 0; v < c->nvhost; v++)
 		if (c->vhost[v].error_override > 0)
+			return 1;
+	for (unsigned i = 0; i < c->nlocation; i++)
+		if (c->location[i].error_override > 0)
 			return 1;
 	return 0;
 }

@@ -28,15 +28,21 @@ static int kw_proxyrequests(struct conf_parser *p, UNUSED int argc, char **argv)
 
 /* ProxyErrorOverride On|Off [CODE...], as mod_proxy's
  * set_proxy_error_override() reads it: codes only after On, each 400..599;
- * inside a <VirtualHost> its codes join the server's */
+ * inside a <VirtualHost> or a <Location> its codes join those before
+ * (merge_proxy_dir_config()) */
 static int kw_error_override(struct conf_parser *p, int argc, char **argv)
 {
 	int in_vhost = p->ctx == C_VHOST;
-	int *on = in_vhost ? &p->conf->vhost[p->vhost].error_override : &p->conf->error_override;
-	unsigned *n = in_vhost ? &p->conf->vhost[p->vhost].nerror_codes : &p->conf->nerror_codes;
-	uint16_t *codes = in_vhost ? p->conf->vhost[p->vhost].error_codes :
-				     p->conf->error_codes;
+	struct kbal_conf_location *l = p->ctx == C_LOCATION ? &p->conf->location[p->loc] : NULL;
+	int *on = l ? &l->error_override : in_vhost ? &p->conf->vhost[p->vhost].error_override :
+		  &p->conf->error_override;
+	unsigned *n = l ? &l->nerror_codes : in_vhost ? &p->conf->vhost[p->vhost].nerror_codes :
+		      &p->conf->nerror_codes;
+	uint16_t *codes = l ? l->error_codes : in_vhost ? p->conf->vhost[p->vhost].error_codes :
+			  p->conf->error_codes;
 
+	if (l)
+		p->conf->error_locations = 1;
 	if (!strcasecmp(argv[1], "on"))
 		*on = 1;
 	else if (!strcasecmp(argv[1], "off"))
@@ -180,7 +186,8 @@ static int kw_via(struct conf_parser *p, UNUSED int argc, char **argv)
 const struct conf_keyword conf_kw_proxy_server[] = {
 	{ "ProxyRequests",     C_SERVER,              1, 1,             kw_proxyrequests },
 	{ "ProxyPreserveHost", C_SERVER | C_VHOST,    1, 1,             kw_preservehost },
-	{ "ProxyErrorOverride", C_SERVER | C_VHOST,   1, CONF_MAX_ARGS - 1, kw_error_override },
+	{ "ProxyErrorOverride", C_SERVER | C_VHOST | C_LOCATION, 1, CONF_MAX_ARGS - 1,
+	  kw_error_override },
 	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },
 	{ "ProxySourceAddress", C_SERVER,             1, 1,             kw_source_address },
 	{ "ProxyReceiveBufferSize", C_SERVER,         1, 1,             kw_receive_buffer },

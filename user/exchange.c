@@ -427,8 +427,9 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		f->host[h->value.len] = '\0';
 	}
 	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
-	/* once for its request's head and its answer's (Header in <Location>) */
-	if (d->conf->header_locations)
+	/* once for its request's head and its answer's (Header and
+	 * ProxyErrorOverride in <Location>) */
+	if (d->conf->header_locations || d->conf->error_locations)
 		f->locs = kbal_conf_match_locations(d->conf, f->vhost, url, rq->url.len);
 	if (d->conf->nenv) {
 		/* mod_setenvif's post_read_request and mod_env's fixup */
@@ -644,7 +645,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				}
 			}
 			/* a status kbald has no page of httpd's for passes */
-			if (kbal_conf_error_override(d->conf, f->vhost, msg->status) &&
+			if (kbal_conf_error_override(d->conf, f->vhost, f->locs, msg->status) &&
 			    kbal_page_known(msg->status)) {
 				exch_override(d, c, msg->status);
 				return;

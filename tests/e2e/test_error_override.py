@@ -5,7 +5,8 @@ and 5xx (or those listed) replaced by the proxy's own error answer
 (ErrorDocument's text, else httpd's page), a 401's WWW-Authenticate kept,
 other answers passed, the client's connection kept or closed as httpd's
 ap_die() keeps it, on a kept-alive connection; inside a <VirtualHost>,
-its codes after the server's. With it kbald decides every request: the
+its codes after the server's; inside <Location>/<LocationMatch>, as
+mod_proxy merges its directory configuration. With it kbald decides every request: the
 kernel keeps none."""
 
 from apache import apache_beside
@@ -90,6 +91,17 @@ def test_error_override_in_virtual_host():
         eq(sorted(p for p, a in theirs.items() if a[1] >= 400 and "member said" not in a[3]),
            sorted(replaced),
            "Apache's replaced answers for %s" % host)
+
+
+def test_error_override_in_locations():
+    # the sections a request is in, in order: the last set says On or Off,
+    # the codes of the server and of every section join
+    rules = ("ProxyErrorOverride On 502\n"
+             "<LocationMatch \"^/status/4\">\nProxyErrorOverride On 404\n</LocationMatch>\n"
+             "<LocationMatch \"^/status/41\">\nProxyErrorOverride Off\n</LocationMatch>\n")
+    theirs = run(rules, PASSED)
+    eq(sorted(p for p, a in theirs.items() if a[1] >= 400 and "member said" not in a[3]),
+       ["/status/404", "/status/502"], "Apache's replaced answers")
 
 
 # Without ProxyErrorOverride: a member's answer of a status after which

@@ -1542,19 +1542,39 @@ UNIT_TEST(conf_error_override)
 		"<VirtualHost *:8080>\nProxyErrorOverride On 500\n</VirtualHost>\n"
 		"<VirtualHost *:8080>\nServerName b\nProxyErrorOverride Off\n</VirtualHost>\n");
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
-		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 404), "server 404");
-		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 500), "server 500");
-		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 404), "vhost: the server's codes");
-		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 500), "vhost: its own");
-		ASSERT_TRUE(!kbal_conf_error_override(r->c, 1, 404), "vhost Off");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 0, 404), "server 404");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 0, 500), "server 500");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 0, 404), "vhost: the server's codes");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, 0, 0, 500), "vhost: its own");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, 1, 0, 404), "vhost Off");
 		ASSERT_TRUE(kbal_conf_error_override_any(r->c), "any");
 	}
 	done(r);
 	r = run(HEAD "ProxyPass / balancer://c/\nProxyErrorOverride On\n");
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
-		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 418), "any 4xx");
-		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 599), "any 5xx");
-		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 399), "not a 3xx");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 0, 418), "any 4xx");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, 0, 599), "any 5xx");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 0, 399), "not a 3xx");
+	}
+	done(r);
+	/* in <Location>s: the last set says On or Off, the codes join */
+	r = run(HEAD "ProxyPass / balancer://c/\n<Location /a>\nProxyErrorOverride On 404\n"
+		"</Location>\n<Location /a/b>\nProxyErrorOverride On 500\n</Location>\n"
+		"<Location /a/b/c>\nProxyErrorOverride Off\n</Location>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		uint32_t a = kbal_conf_match_locations(r->c, -1, "/a/x", 4);
+		uint32_t ab = kbal_conf_match_locations(r->c, -1, "/a/b/x", 6);
+		uint32_t abc = kbal_conf_match_locations(r->c, -1, "/a/b/c", 6);
+
+		ASSERT_EQ(a, 1u, "/a/x in the first section");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, 0, 404), "outside: Off");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, a, 404), "/a: 404");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, a, 500), "/a: not 500");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, ab, 404), "/a/b: 404 joined");
+		ASSERT_TRUE(kbal_conf_error_override(r->c, -1, ab, 500), "/a/b: 500");
+		ASSERT_TRUE(!kbal_conf_error_override(r->c, -1, abc, 404), "/a/b/c: Off");
+		ASSERT_TRUE(kbal_conf_error_override_any(r->c), "any");
+		ASSERT_TRUE(r->c->error_locations, "error_locations");
 	}
 	done(r);
 }
