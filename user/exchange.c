@@ -466,7 +466,14 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			return;
 		f->handler = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
 							    &authz);
-		if (!f->handler && !alias_location_redirect(d, c))
+		/* a <Location>'s Redirect on a path no ProxyPass takes answers
+		 * before the section's access rules, as httpd's does (on a
+		 * proxied one, after them: exch_proxy_request()). It used to
+		 * answer, then the access check answered again over it (a
+		 * 403, and the redirect's page leaked: the ASan run's find) */
+		if (alias_location_redirect(d, c))
+			return;
+		if (!f->handler)
 			exch_error_keep(d, c, 404, NULL);
 		else
 			local_answer(d, c, authz, client_local(c, &local, &known));

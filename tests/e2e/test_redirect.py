@@ -141,9 +141,11 @@ def test_canonical_name_as_apache():
 # Redirect [status] URL inside <Location> and <LocationMatch> (mod_alias'
 # per-directory form, httpd's fixups): every request the section takes,
 # proxied paths too, before the member; a relative URL made absolute, the
-# query appended where the URL has none; the last section wins
+# query appended where the URL has none; the last section wins; on a
+# proxied path after the section's access rules, on another before them
 IN_LOC = PROXY_HEAD + """\
 LoadModule alias_module modules/mod_alias.so
+LoadModule authz_host_module modules/mod_authz_host.so
 <Proxy balancer://c>
 BalancerMember http://127.0.0.1:{b1}
 </Proxy>
@@ -164,13 +166,22 @@ Redirect 307 http://q.test/?fixed=1
 <Location /nope/old>
 Redirect seeother http://other.test/
 </Location>
+<Location /nope/locked>
+Require ip 10.9.8.7
+Redirect http://locked.test/
+</Location>
+<Location /plocked>
+Require ip 10.9.8.7
+Redirect http://plocked.test/
+</Location>
 <LocationMatch "\\.php$">
 Redirect http://php.test/
 </LocationMatch>
 """
 
 IN_LOC_PATHS = ["/moved", "/moved/x?a=1", "/movedx", "/moved/back/y", "/rel/a?b=2", "/q/z?y=3",
-                "/nope/old/1", "/nope/new", "/a.php", "/a.php5", "/x", "/moved"]
+                "/nope/old/1", "/nope/new", "/nope/locked/z", "/plocked/y", "/a.php", "/a.php5", "/x",
+                "/moved"]
 
 
 def test_redirect_in_location_as_apache():
@@ -183,6 +194,9 @@ def test_redirect_in_location_as_apache():
         eq(got["/rel/a?b=2"], (302, "http://127.0.0.1:PORT/elsewhere?b=2"), "Apache: relative")
         eq(got["/q/z?y=3"], (307, "http://q.test/?fixed=1"), "Apache: the URL's own query")
         eq(got["/nope/new"][0], 404, "Apache: not proxied, no section")
+        eq(got["/nope/locked/z"][0], 302, "Apache: not proxied, the Redirect before the "
+           "section's access rules")
+        eq(got["/plocked/y"][0], 403, "Apache: proxied, the access rules first")
         eq(got["/x"][0], 200, "Apache: proxied")
         before = len(env.backend_log(1))
         for a, k in zip(theirs, answers(env.port, IN_LOC_PATHS, body=False)):
