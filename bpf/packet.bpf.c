@@ -70,6 +70,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_events SEC(".maps");
 
+/* this host's id and the other kbal hosts (KbalHost): entry 0 self */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct kbal_host);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_hosts SEC(".maps");
+
 /* Tell kbald that the flow of entry rw switched or ended. The ring wakes
  * kbald only when it has read every earlier record, so a busy kbald is not
  * woken once per record. */
@@ -391,7 +401,7 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
  * sender retransmits).
  */
 static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
-				       const struct kbal_pkt_rw *rw, struct rewrite *r)
+				       struct kbal_pkt_rw *rw, struct rewrite *r)
 {
 	struct opt_pos pos = {};
 	struct tcphdr *tcp = p->tcp;
@@ -545,24 +555,95 @@ static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
 			    csum_fold32(pseudo), BPF_F_PSEUDO_HDR);
 }
 
+/*
+ * The second chance (docs/scale-out.md): a packet that came in here, of no
+ * joined flow of this host. When the router has moved a flow from the host
+ * that holds it (that host drained, or another added), its packets land on
+ * a host with no socket for them. A joined flow's client echoes, in the low
+ * bits of its TSecr, the id of the host that holds the flow (ts_with_id()):
+ * such a packet is sent on to that host, on the segment the hosts share, as
+ * it came (the owner's program takes it in by its kbal_pkt entry). Only an
+ * established flow's packet (no SYN), to a service of this host (a listening
+ * socket on its address and port) that no socket of this host holds, and
+ * not the ACK that completes a SYN cookie handshake; a TSecr that names no
+ * other known host leaves the packet to the stack (which resets it).
+ */
+static __always_inline int second_chance(struct __sk_buff *skb, struct pkt *p, __u32 self)
+{
+	struct bpf_sock_tuple t = {};
+	struct kbal_host *peer;
+	struct bpf_sock *sk;
+	struct opt_pos pos = {};
+	struct iphdr iph;
+	__u8 th[60] = {};
+	__u32 doff = p->tcp->doff * 4, ecr, id;
+
+	if (p->tcp->syn || doff <= sizeof(struct tcphdr) || doff > sizeof(th) ||
+	    (void *)p->tcp + doff > p->data_end ||
+	    find_options(skb, p->tcp, p->data_end, p->l4off, doff, &pos) || !pos.ts ||
+	    bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 6, &ecr, 4))
+		return TC_ACT_NEXT_;
+	id = bpf_ntohl(ecr) & ((1u << KBAL_HOST_ID_BITS) - 1);
+	if (!ecr || !id || id == self)
+		return TC_ACT_NEXT_;
+	peer = bpf_map_lookup_elem(&kbal_hosts, &id);
+	if (!peer || !peer->addr || !peer->ifindex)
+		return TC_ACT_NEXT_;
+	t.ipv4.saddr = p->key.saddr;
+	t.ipv4.daddr = p->key.daddr;
+	t.ipv4.sport = p->key.sport;
+	t.ipv4.dport = p->key.dport;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return TC_ACT_NEXT_;      /* no service of ours there */
+	if (sk->state != BPF_TCP_LISTEN) {
+		bpf_sk_release(sk);       /* a socket holds it: the stack's */
+		return TC_ACT_NEXT_;
+	}
+	/* a listener only; the ACK of a SYN cookie is that listener's
+	 * (copies: the helper wants the whole TCP header, of any length) */
+	if (bpf_skb_load_bytes(skb, p->l4off - p->ihl, &iph, sizeof(iph)) ||
+	    bpf_skb_load_bytes(skb, p->l4off, th, doff) ||
+	    !bpf_tcp_check_syncookie(sk, &iph, sizeof(iph), (struct tcphdr *)th, doff)) {
+		bpf_sk_release(sk);
+		return TC_ACT_NEXT_;
+	}
+	bpf_sk_release(sk);
+	{
+		struct bpf_redir_neigh nh = { .nh_family = 2 /* AF_INET */, .ipv4_nh = peer->addr };
+
+		kbal_stat_add(KBAL_STAT_PKT_FORWARDED, 1);
+		return bpf_redirect_neigh(peer->ifindex, &nh, sizeof(nh), 0);
+	}
+}
+
 /* parse, look up, act, rewrite, account, readdress, send */
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 {
 	struct rewrite r = {};
-	struct kbal_pkt_rw *rw;
+	struct kbal_pkt_rw *rw = NULL;
+	struct kbal_host *hosts = NULL;
 	struct pkt p = {};
 	__u32 zero = 0;
 	__u64 *live;
 	int verdict;
 
-	/* no flow on the packet path: nothing to look up (an array lookup
-	 * is inlined: one load) */
+	/* no flow on the packet path and no second chance: nothing to look
+	 * up (an array lookup is inlined: one load) */
 	live = bpf_map_lookup_elem(&kbal_pkt_live, &zero);
-	if (!live || !*live || pkt_parse(skb, &p))
+	if (hook == HOOK_INGRESS) {
+		hosts = bpf_map_lookup_elem(&kbal_hosts, &zero);
+		if (hosts && !hosts->peers)
+			hosts = NULL;
+	}
+	if ((!live || !*live) && !hosts)
 		return TC_ACT_NEXT_;
-	rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+	if (pkt_parse(skb, &p))
+		return TC_ACT_NEXT_;
+	if (live && *live)
+		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
 	if (!rw)
-		return TC_ACT_NEXT_;
+		return hosts ? second_chance(skb, &p, hosts->self) : TC_ACT_NEXT_;
 	verdict = pkt_act(skb, &p, rw, hook);
 	if (verdict != GO_ON)
 		return verdict;
