@@ -475,6 +475,14 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 	if (err)
 		return err;
 	d->pk.on = 1;
+	{
+		uint32_t addrs[KBAL_MAX_HOSTS];
+
+		for (unsigned i = 0; i < KBAL_MAX_HOSTS; i++)
+			addrs[i] = d->conf->host[i].addr;
+		if ((err = kbal_packet_hosts(&d->pk.p, addrs)))
+			return err;   /* fini undoes what was done */
+	}
 	d->pk.by_slot = calloc(KBAL_MAX_FLOWS, sizeof(*d->pk.by_slot));
 	d->pk.events = ring_buffer__new(d->pk.p.events_fd, pkt_event_record, d, NULL);
 	kbal_loop_on(&d->loop, KBAL_TAG_PKT_EVENTS, pkt_events_ready);
