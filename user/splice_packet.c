@@ -916,6 +916,11 @@ static int handover_seen(struct kbal_packet *p, const struct kbal_pkt_flow *fl, 
 			sp->up.ifindex = p->lo;
 		else if ((sp->up.ifindex = ifindex_of(p, fl->up.daddr)))
 			sp->if_learn = 1;
+		/* a service address on lo (several hosts behind a router,
+		 * docs/scale-out.md) says nothing of where the client is: the
+		 * route towards it does */
+		if (sp->if_learn && sp->up.ifindex == (uint32_t)p->lo)
+			sp->up.ifindex = ifindex_towards(p, fl->up.saddr);
 	}
 	/* where the peers' packets came in: each leg's rewritten packets
 	 * leave by the other's interface (on lo they just go on) */

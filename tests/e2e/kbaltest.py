@@ -435,6 +435,8 @@ class Conn:
                                           socket.SOCK_STREAM)
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
                 self.sock.settimeout(timeout)
+                if source:
+                    self.sock.bind((source, 0))
                 self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()

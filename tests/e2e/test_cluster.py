@@ -14,12 +14,14 @@ with margins for a loaded machine, never a rate."""
 
 import collections
 import json
+import os
 import time
 
-from cluster import Cluster
-from kbaltest import check, eq
+from cluster import PACKET_CONF, Cluster, host_lines
+from kbaltest import check, check_pattern, crc_line, eq, wait_until
 
 N = 60          # connections per measure: ~20 a host; P(a host gets < 5) ~ 1e-5
+MiB = 1 << 20
 
 
 def ask_all(cl, conns):
@@ -156,6 +158,91 @@ def test_drain_withdraws_the_route():
         print("  activate: route back after %.2f s" % (time.monotonic() - t0))
         eq(cl.kbalctl(1, "host", "check")[0], 0, "host check once active")
         check(new_flows(cl, "plain", N)[1] > 0, "new flows reach host 1 again")
+
+
+def test_drain_second_chance_for_joined_flows():
+    """KbalSplice packet with one member, and KbalHost 1..3 naming the hosts
+    (the same configuration on every host): keep-alive connections join,
+    and each host puts its id in the TSvals its joined flows send their
+    clients. Host 1 drained in the middle of 1 MiB downloads and uploads on
+    its joined flows: the router sends their packets to hosts 2 and 3, whose
+    program reads host 1's id in the client's TSecr, finds no socket of its
+    own, and sends them on to host 1 on the hosts' segment, whose program
+    takes them in (the second chance, docs/scale-out.md). Every transfer
+    finishes byte-exact, later requests on those connections are still
+    host 1's, pkt_forwarded counts the packets carried, and host 1 ends
+    with no flow once the clients close."""
+    with Cluster(conf=PACKET_CONF + host_lines(3)) as cl:
+        for i in (1, 2, 3):
+            out = cl.kbalctl(i, "host", "status")[1]
+            check("host id %d\n" % i in out, "kbalctl host status on host %d: %r" % (i, out))
+            eq(sorted(int(l.split()[1]) for l in out.splitlines() if l.startswith("peer ")),
+               [j for j in (1, 2, 3) if j != i], "the other hosts host %d knows" % i)
+        srcs = cl.sources("resilient")
+        conns = []
+        try:
+            for k in range(N):
+                # a small receive buffer: a 1 MiB download stalls in the
+                # middle while the client does not read
+                c = cl.connect(srcs[k % len(srcs)], timeout=30, rcvbuf=64 << 10)
+                conns.append(c)
+                first = cl.ask(c)[0]
+                # the second exchange hands the connection over (joined)
+                eq(cl.ask(c)[0], first, "the host of a connection's second request")
+                c.host = first
+            flows = {i: cl.flows(i) for i in (1, 2, 3)}
+            for c in conns:
+                c.path = flows[c.host].get(c.sock.getsockname(), ("gone", ""))
+            why = collections.Counter(c.path for c in conns)
+            print("  joined flows: %s" % dict(why))
+            mine = [c for c in conns if c.host == 1 and c.path[0] == "packet"]
+            check(len(mine) >= 4, "joined flows on host 1: %d (%s)" % (len(mine), dict(why)))
+            down, up = mine[::2], mine[1::2]
+            before = sum(cl.stats(i)["pkt_forwarded"] for i in (1, 2, 3))
+            eq(before, 0, "packets forwarded before the drain")
+            # in the middle: downloads with 100 KiB read (the rest waits
+            # in the member's socket for the client's window), uploads
+            # with half their body sent
+            for c in down:
+                c.request("GET", "/bytes/%d" % MiB)
+                c.head = c.read_exact(100 << 10)
+            bodies = {}
+            for c in up:
+                bodies[c] = os.urandom(MiB)
+                c.send(b"POST /up HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n"
+                       % (c.host_header.encode(), MiB) + bodies[c][:MiB // 2])
+            cl.kbalctl(1, "host", "drain")
+            cl.wait_hops([2, 3], 10, "after kbalctl host drain on host 1")
+            for c in down:
+                c.buf[:0] = c.head
+                r = c.read_response()
+                eq((r.status, len(r.body)), (200, MiB), "a 1 MiB download across the drain")
+                check_pattern(r.body, "a 1 MiB download across the drain")
+            for c in up:
+                c.send(bodies[c][MiB // 2:])
+                r = c.read_response()
+                eq((r.status, r.text), (200, crc_line(bodies[c])),
+                   "a 1 MiB upload across the drain")
+            during = {i: cl.stats(i)["pkt_forwarded"] for i in (1, 2, 3)}
+            print("  drain: %d downloads and %d uploads of 1 MiB on host 1's joined flows "
+                  "finished; packets sent on by the second chance: %s" % (
+                      len(down), len(up), during))
+            eq(during[1], 0, "packets host 1 sent on (its own flows)")
+            check(during[2] + during[3] > 0, "no packet sent on by hosts 2 and 3: %s" % during)
+            # later requests on them: still host 1's flows, through the others
+            for c in mine:
+                eq(cl.ask(c)[0], 1, "a request after the drain on a joined flow of host 1")
+            for i in (2, 3):
+                left = [c for c in mine if c.sock.getsockname() in cl.flows(i)]
+                eq(left, [], "host 1's flows on host %d" % i)
+            after = sum(cl.stats(i)["pkt_forwarded"] for i in (2, 3))
+            check(after > during[2] + during[3], "the later requests were sent on too")
+        finally:
+            for c in conns:
+                c.close()
+        wait_until(lambda: cl.flows(1) == {}, 10, "no flow left on host 1 after its clients "
+                   "closed", interval=0.2)
+        print("  drain: host 1 has no flow left")
 
 
 def test_kbald_gone_withdrawn_by_health_check():
