@@ -120,6 +120,31 @@ def host_lines(n):
     return "".join("KbalHost %d %s\n" % (i, host_addr(i)) for i in range(1, n + 1))
 
 
+def _tcp_tsecr(frame):
+    """((source address, port), TSecr) of a data packet to VIP:PORT in an
+    Ethernet frame, else (None, None)."""
+    ip = frame[14:]
+    if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+        return None, None
+    ihl = (ip[0] & 15) * 4
+    tcp = ip[ihl:]
+    if socket.inet_ntoa(ip[16:20]) != VIP or len(tcp) < 20 or \
+            int.from_bytes(tcp[2:4], "big") != PORT:
+        return None, None
+    doff = (tcp[12] >> 4) * 4
+    if int.from_bytes(ip[2:4], "big") - ihl - doff <= 0:
+        return None, None
+    i, ecr = 20, None
+    while i < doff and tcp[i] != 0:
+        if tcp[i] == 1:
+            i += 1
+            continue
+        if tcp[i] == 8 and i + 10 <= doff:
+            ecr = int.from_bytes(tcp[i + 6:i + 10], "big")
+        i += max(tcp[i + 1], 2)
+    return (socket.inet_ntoa(ip[12:16]), int.from_bytes(tcp[0:2], "big")), ecr
+
+
 class Cluster(kbaltest.Built):
     """hosts kbal hosts, two members, a router and a client (above).
     hold: the BGP hold time (s); interval: the healthcheck's (s);
@@ -397,6 +422,34 @@ class Cluster(kbaltest.Built):
     def connect(self, source, timeout=5.0, rcvbuf=None):
         return Conn(PORT, host=VIP, timeout=timeout, netns=self.in_client(), source=source,
                     rcvbuf=rcvbuf)
+
+    @contextlib.contextmanager
+    def capture(self):
+        """What the client sends to the VIP, as it leaves: a packet socket
+        on the client's link; yields a function (source address, port) ->
+        the TSecr of that connection's first data packet since, or None."""
+        with self.in_client():
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        try:
+            s.bind((self.devtag + "c", 0))
+            s.setblocking(False)
+            seen = {}
+
+            def tsecr(addr, port):
+                while True:
+                    try:
+                        frame, where = s.recvfrom(1 << 16)
+                    except BlockingIOError:
+                        break
+                    if where[2] != socket.PACKET_OUTGOING:
+                        continue
+                    key, ecr = _tcp_tsecr(frame)
+                    if key and key not in seen:
+                        seen[key] = ecr
+                return seen.get((addr, port))
+            yield tsecr
+        finally:
+            s.close()
 
     def flows(self, i):
         """kbal<i>'s flows (kbalctl flows): {(client addr, port): (path, why)}."""

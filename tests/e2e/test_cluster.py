@@ -17,7 +17,7 @@ import json
 import os
 import time
 
-from cluster import PACKET_CONF, Cluster, host_lines
+from cluster import PACKET_CONF, Cluster, host_lines, host_of
 from kbaltest import check, check_pattern, crc_line, eq, wait_until
 
 N = 60          # connections per measure: ~20 a host; P(a host gets < 5) ~ 1e-5
@@ -120,9 +120,11 @@ def test_drain_withdraws_the_route():
     """kbalctl host drain: the health check fails, ExaBGP withdraws, the
     router's route leaves the host within the healthcheck's interval plus
     margins; new flows go to the other two; flows established on them do
-    not move (resilient). Flows established on the drained host reach
-    another host and are reset there: the second chance is not built
-    (docs/scale-out.md). kbalctl host activate brings it back."""
+    not move (resilient). With Apache's example (two members, sticky: no
+    flow joins; no KbalHost) there is no second chance: the flows
+    established on the drained host reach another host and are reset there
+    (docs/scale-out.md; test_drain_second_chance_for_joined_flows is the
+    drain with joined flows). kbalctl host activate brings it back."""
     with Cluster() as cl:
         conns = open_conns(cl, "resilient", N)
         on = collections.Counter(h for _, h in conns)
@@ -147,8 +149,8 @@ def test_drain_withdraws_the_route():
             eq([now for h, now in stay], [h for h, now in stay],
                "flows on hosts 2 and 3 after host 1's withdrawal (None: broken)")
             ended = sum(1 for (c, h), now in zip(conns, hosts) if h == 1 and now is None)
-            print("  drain: %d of %d flows established on host 1 ended (no second chance "
-                  "yet)" % (ended, on[1]))
+            print("  drain: %d of %d flows established on host 1 ended (none joined: no "
+                  "second chance)" % (ended, on[1]))
             eq(ended, on[1], "flows of the drained host that reached another host and ended")
         finally:
             close_all(conns)
@@ -171,7 +173,13 @@ def test_drain_second_chance_for_joined_flows():
     takes them in (the second chance, docs/scale-out.md). Every transfer
     finishes byte-exact, later requests on those connections are still
     host 1's, pkt_forwarded counts the packets carried, and host 1 ends
-    with no flow once the clients close."""
+    with no flow once the clients close.
+    Connections of host 1 that are not joined (kbald serving their first
+    request; pipelined, on sockmap) carry no id: their client's TSecr is
+    kbald's socket's clock, whose low bits name a host by chance. A request
+    on one after the drain is answered (by host 1) exactly when the TSecr
+    it left with (captured on the client's link) named host 1, and the
+    connection ends otherwise."""
     with Cluster(conf=PACKET_CONF + host_lines(3)) as cl:
         for i in (1, 2, 3):
             out = cl.kbalctl(i, "host", "status")[1]
@@ -190,6 +198,20 @@ def test_drain_second_chance_for_joined_flows():
                 # the second exchange hands the connection over (joined)
                 eq(cl.ask(c)[0], first, "the host of a connection's second request")
                 c.host = first
+            # not joined: the first exchange only (kbald's own), and two
+            # requests pipelined (sockmap)
+            others = []
+            for k in range(N):
+                c = cl.connect(srcs[(k + 5) % len(srcs)], timeout=3)
+                conns.append(c)
+                others.append(c)
+                if k % 2:
+                    c.host = cl.ask(c)[0]
+                else:
+                    c.send(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+                    r1, r2 = c.read_response(), c.read_response()
+                    eq((r1.status, r2.status), (200, 200), "two pipelined requests")
+                    c.host = host_of(r1.text.strip()[5:].split(":")[0])
             flows = {i: cl.flows(i) for i in (1, 2, 3)}
             for c in conns:
                 c.path = flows[c.host].get(c.sock.getsockname(), ("gone", ""))
@@ -237,12 +259,39 @@ def test_drain_second_chance_for_joined_flows():
                 eq(left, [], "host 1's flows on host %d" % i)
             after = sum(cl.stats(i)["pkt_forwarded"] for i in (2, 3))
             check(after > during[2] + during[3], "the later requests were sent on too")
+
+            theirs = [c for c in others if c.host == 1]
+            check(theirs, "no connection of host 1 that is not joined")
+            outcome = collections.Counter()
+            with cl.capture() as tsecr:
+                for c in theirs:
+                    try:
+                        now = cl.ask(c)[0]
+                    except Exception:     # noqa: BLE001 - reset, EOF, timeout: ended
+                        now = None
+                    ecr = tsecr(*c.sock.getsockname()) if c.sock else None
+                    check(ecr is not None, "the request's packet was not captured")
+                    named = ecr & 7
+                    eq(now, 1 if named == 1 else None, "a request on a %s connection of "
+                       "host 1 whose TSecr named host %d (None: ended)" % (c.path[0], named))
+                    outcome[(c.path[0], "answered" if now else "ended")] += 1
+            print("  drain: connections of host 1 not joined: %s" % dict(outcome))
+            joined_keys = {c.sock.getsockname() for c in mine}
+            other_keys = {c.sock.getsockname() for c in theirs}
         finally:
             for c in conns:
                 c.close()
-        wait_until(lambda: cl.flows(1) == {}, 10, "no flow left on host 1 after its clients "
-                   "closed", interval=0.2)
-        print("  drain: host 1 has no flow left")
+        # the joined flows end with their FINs, carried by the second
+        # chance; a connection that is not joined and was reset by
+        # another host stays on host 1 until KeepAliveTimeout (kbald's
+        # socket never hears of that reset)
+        wait_until(lambda: not joined_keys & set(cl.flows(1)), 10,
+                   "no joined flow left on host 1 after its clients closed", interval=0.2)
+        left = set(cl.flows(1))
+        check(left <= other_keys, "flows left on host 1 that were not its own, unjoined: %s"
+              % (left - other_keys))
+        print("  drain: host 1 has no joined flow left; %d unjoined ones wait for "
+              "KeepAliveTimeout" % len(left))
 
 
 def test_kbald_gone_withdrawn_by_health_check():
