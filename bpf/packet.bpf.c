@@ -70,6 +70,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_events SEC(".maps");
 
+/* kbald's listeners: what a packet of the second chance must be for */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KBAL_MAX_SERVICES);
+	__type(key, struct kbal_service);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_services SEC(".maps");
+
 /* this host's id and the other kbal hosts (KbalHost): entry 0 self */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -563,8 +572,8 @@ static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
  * bits of its TSecr, the id of the host that holds the flow (ts_with_id()):
  * such a packet is sent on to that host, on the segment the hosts share, as
  * it came (the owner's program takes it in by its kbal_pkt entry). Only an
- * established flow's packet (no SYN), to a service of this host (a listening
- * socket on its address and port) that no socket of this host holds, and
+ * established flow's packet (no SYN), to a service of kbald's here (one of
+ * its listening sockets, kbal_services) that no socket of this host holds, and
  * not the ACK that completes a SYN cookie handshake; a TSecr that names no
  * other known host leaves the packet to the stack (which resets it).
  */
@@ -599,6 +608,15 @@ static __always_inline int second_chance(struct __sk_buff *skb, struct pkt *p, _
 	if (sk->state != BPF_TCP_LISTEN) {
 		bpf_sk_release(sk);       /* a socket holds it: the stack's */
 		return TC_ACT_NEXT_;
+	}
+	{
+		/* a listener of kbald's (another service's packets are its own) */
+		struct kbal_service svc = { .addr = sk->src_ip4, .port = sk->src_port };
+
+		if (!bpf_map_lookup_elem(&kbal_services, &svc)) {
+			bpf_sk_release(sk);
+			return TC_ACT_NEXT_;
+		}
 	}
 	/* a listener only; the ACK of a SYN cookie is that listener's
 	 * (copies: the helper wants the whole TCP header, of any length) */

@@ -439,6 +439,19 @@ struct kbal_host {
 };
 _Static_assert(sizeof(struct kbal_host) == 16, "ABI kbal_host");
 
+/* kbal_services (hash, kbald's Listen sockets, value unused): the second
+ * chance forwards only a packet whose listener here is kbald's, by the
+ * address and port the listener is bound to (0.0.0.0 for Listen PORT) */
+#define KBAL_MAP_SERVICES  "kbal_services"
+#define KBAL_MAX_SERVICES  64
+
+struct kbal_service {
+	__be32 addr;
+	__u16  port;                   /* host order, as struct bpf_sock's src_port */
+	__u16  pad;
+};
+_Static_assert(sizeof(struct kbal_service) == 8, "ABI kbal_service");
+
 /*
  * kbal_pkt_seen: what the program saw of one direction of a flow, in a
  * BPF_F_MMAPABLE array that kbald reads in memory (no syscall per poll).

@@ -225,6 +225,7 @@ void kbal_packet_fini(struct kbal_packet *p)
 		bpf_map__unpin(p->skel->maps.kbal_pkt_seen, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_events, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_hosts, NULL);
+		bpf_map__unpin(p->skel->maps.kbal_services, NULL);
 		packet_bpf__destroy(p->skel);
 	}
 	if (p->raw_fd >= 0)
@@ -294,7 +295,8 @@ static int ifindex_towards(struct kbal_packet *p, uint32_t a)
 	return ifindex;
 }
 
-int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS])
+int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS],
+		      const struct kbal_service *svc, unsigned nsvc)
 {
 	struct kbal_host hosts[KBAL_MAX_HOSTS] = {};
 	int fd = bpf_map__fd(p->skel->maps.kbal_hosts), err = 0;
@@ -332,6 +334,16 @@ int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS
 		n++;
 		log_info("KbalHost %u: %s, by %s", id, a,
 			 if_indextoname(ifindex, name) ? name : "?");
+	}
+	for (unsigned i = 0; i < nsvc; i++) {
+		__u8 one = 1;
+
+		if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.kbal_services), &svc[i], &one,
+					BPF_ANY)) {
+			err = -errno;
+			log_err("%s: %s", KBAL_MAP_SERVICES, strerror(-err));
+			return err;
+		}
 	}
 	hosts[0].self = p->host_id;
 	hosts[0].peers = n;

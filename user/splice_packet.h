@@ -100,9 +100,11 @@ void kbal_packet_fini(struct kbal_packet *p);
  * TSvals its joined flows send their clients. The others go into
  * kbal_hosts with the interface that reaches each, where the program is
  * attached (both ways): a packet of theirs that lands here is sent on
- * (the second chance, docs/scale-out.md). 0, or -errno.
+ * (the second chance, docs/scale-out.md), if it is for one of svc,
+ * kbald's listeners. 0, or -errno.
  */
-int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS]);
+int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS],
+		      const struct kbal_service *svc, unsigned nsvc);
 
 /* Before the member connect of a flow that may take the packet path: a
  * client whose window is smaller than a segment gets a member-side socket

@@ -752,6 +752,13 @@ UNIT_TEST(pkt_second_chance_forward_decision)
 			 !listen(lfd, 8) && !getsockname(lfd, (struct sockaddr *)&a, &al),
 			 "a listener on 127.0.0.1"))
 		goto out;
+	/* the listener is kbald's */
+	{
+		struct kbal_service svc = { .addr = a.sin_addr.s_addr, .port = ntohs(a.sin_port) };
+		__u8 one = 1;
+
+		bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_services), &svc, &one, BPF_ANY);
+	}
 	/* this host 1; hosts 2 and 3 known, reached by ifindex 1 */
 	set_host(0, 0, 0, 1, 2);
 	set_host(2, htonl(0x0a000002), 1, 0, 0);
@@ -828,6 +835,24 @@ UNIT_TEST(pkt_second_chance_forward_decision)
 		if (closed >= 0)
 			close(closed);
 	}
+	/* a listener that is not kbald's: another service's business */
+	{
+		int other = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in b = a;
+		socklen_t bl = sizeof(b);
+
+		b.sin_port = 0;
+		if (ASSERT_TRUE(other >= 0 && !bind(other, (struct sockaddr *)&b, sizeof(b)) &&
+				!listen(other, 1) &&
+				!getsockname(other, (struct sockaddr *)&b, &bl), "another listener")) {
+			s.dport = ntohs(b.sin_port);
+			ASSERT_EQ(run_unchanged("another service's listener", &s), TC_ACT_UNSPEC,
+				  "a listener not kbald's: passes");
+			s.dport = ntohs(a.sin_port);
+		}
+		if (other >= 0)
+			close(other);
+	}
 	ASSERT_EQ(stat(KBAL_STAT_PKT_FORWARDED) - fw0, 0, "none of those sent on");
 
 	/* a socket of this host holds the 4-tuple: the stack's */
@@ -852,6 +877,11 @@ UNIT_TEST(pkt_second_chance_forward_decision)
 out:
 	for (__u32 i = 0; i < KBAL_MAX_HOSTS; i++)
 		set_host(i, 0, 0, 0, 0);
+	{
+		struct kbal_service svc = { .addr = a.sin_addr.s_addr, .port = ntohs(a.sin_port) };
+
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.kbal_services), &svc);
+	}
 	prog_fd = lo_fd;
 	if (afd >= 0)
 		close(afd);
