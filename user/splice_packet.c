@@ -335,6 +335,15 @@ int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS
 		log_info("KbalHost %u: %s, by %s", id, a,
 			 if_indextoname(ifindex, name) ? name : "?");
 	}
+	/* a restart in place finds the last image's: its Listen may differ */
+	{
+		struct kbal_service k;
+		int sfd = bpf_map__fd(p->skel->maps.kbal_services);
+
+		while (bpf_map_get_next_key(sfd, NULL, &k) == 0)
+			if (bpf_map_delete_elem(sfd, &k))
+				break;
+	}
 	for (unsigned i = 0; i < nsvc; i++) {
 		__u8 one = 1;
 
