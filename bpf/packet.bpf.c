@@ -228,6 +228,57 @@ static __always_inline void cap_window(struct __sk_buff *skb, __u32 l4off, __u32
 	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), old_w, new_w, 4);
 }
 
+/*
+ * Before the switch, with a host id (scale-out.md, "Second chance"): what
+ * kbald's client-side socket sends (the HOLD entry, hold) carries the id
+ * too, in the client's view of that socket's clock (times 8 from the
+ * handover on, as the member's will be), so that a joined flow's client
+ * echoes an id from the handover on, not only once the member has sent
+ * it something; and what the client sends that socket until the switch
+ * (the SWITCH entry, up) gets the socket's own TSval back in its TSecr
+ * (an echo from before the handover, below the base, is left as it is).
+ * In place, the checksum updated as cap_window() does.
+ */
+static __always_inline void ts_before_switch(struct __sk_buff *skb, __u32 l4off,
+					     const struct kbal_pkt_rw *hold,
+					     const struct kbal_pkt_rw *up)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct tcphdr *tcp = data + l4off;
+	struct opt_pos pos = {};
+	__u64 acc = 0;
+	__u32 doff, v;
+	__u8 *o;
+
+	if ((void *)(tcp + 1) > data_end)
+		return;
+	doff = tcp->doff * 4;
+	if (doff <= sizeof(*tcp) || (void *)tcp + doff > data_end ||
+	    find_options(skb, tcp, data_end, l4off, doff, &pos) || !pos.ts)
+		return;
+	/* (find_options() moves no packet data: the pointers hold) */
+	o = (__u8 *)tcp + (pos.ts & 63);
+	if ((void *)(o + 10) > data_end)
+		return;
+	if (hold) {
+		__builtin_memcpy(&v, o + 2, 4);
+		v = (bpf_ntohl(v) + hold->tsval_delta) << KBAL_HOST_ID_BITS |
+		    (hold->host_id & ((1u << KBAL_HOST_ID_BITS) - 1));
+		put32(o + 2, v, &acc, (pos.ts + 2) & 1);
+	} else {
+		__s32 d;
+
+		__builtin_memcpy(&v, o + 6, 4);
+		d = (__s32)(bpf_ntohl(v) - up->ts_base);
+		if (!v || d < 0)
+			return;
+		put32(o + 6, up->ts_mbase + (__u32)(d >> KBAL_HOST_ID_BITS) + up->tsecr_delta, &acc,
+		      (pos.ts + 2) & 1);
+	}
+	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0, csum_fold32(acc), 0);
+}
+
 enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
 
 /* a TCP/IPv4 packet as the program sees it */
@@ -316,6 +367,8 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 				learn_peer(skb, tcp, p->data_end, p->l4off, rw, up);
 			if (rw->flags & KBAL_PKT_WIN_CAP)
 				cap_window(skb, p->l4off, rw->win_cap);
+			if (rw->host_id)
+				ts_before_switch(skb, p->l4off, rw, NULL);
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_DROP;
@@ -329,17 +382,19 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 		/* The first packet that acknowledges everything kbald's socket
 		 * sent and carries the next byte kbald's socket expects is the
 		 * first of the joined flow; before it, kbald's socket is the
-		 * peer. (A pure ACK before it simply reaches kbald's socket.) */
+		 * peer. (A pure ACK before it simply reaches kbald's socket.)
+		 * The client's clock or interface still unknown (no packet of
+		 * kbald's passed since the handover, which it acks; or the
+		 * legs' interfaces do not go together): not switched, kbald's
+		 * socket takes the packet and kbald the flow back. */
 		if (!tcp->ack || tcp->syn ||
 		    (__s32)(bpf_ntohl(tcp->ack_seq) - rw->switch_ack) < 0 ||
-		    bpf_ntohl(tcp->seq) != rw->switch_seq)
+		    bpf_ntohl(tcp->seq) != rw->switch_seq ||
+		    (rw->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))) {
+			if (rw->flags & KBAL_PKT_ID_ECHO)
+				ts_before_switch(skb, p->l4off, NULL, rw);
 			return TC_ACT_NEXT_;
-		/* the client's clock or interface still unknown (no packet
-		 * of kbald's passed since the handover, which it acks; or
-		 * the legs' interfaces do not go together): not switched,
-		 * kbald's socket takes the packet and kbald the flow back */
-		if (rw->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))
-			return TC_ACT_NEXT_;
+		}
 		rw->action = KBAL_PKT_REWRITE;
 		seen = seen_at(rw->slot, rw->gen);
 		if (seen)

@@ -386,9 +386,11 @@ struct kbal_pkt_rw {
 	                                  number (as this direction's packets carry
 	                                  it) that covers the other's FIN */
 	/* host_id set (docs/scale-out.md, "Second chance"): the member -> client
-	 * entry sends the client TSval = ((TSval + tsval_delta) << 3) | host_id;
-	 * the client -> member entry maps an echo x of those back exactly:
-	 * TSecr = ts_mbase + ((s32)(x - ts_base) >> 3), tsecr_delta unused */
+	 * entry sends the client TSval = ((TSval + tsval_delta) << 3) | host_id,
+	 * and so does the HOLD entry for kbald's client-side socket until the
+	 * switch; the client -> member entry (KBAL_PKT_ID_ECHO) maps an echo x
+	 * of those back exactly: TSecr = ts_mbase + ((s32)(x - ts_base) >> 3),
+	 * and, while it is SWITCH, + tsecr_delta for kbald's socket */
 	__u32 ts_base;                 /* client -> member: the client's view of the
 	                                  member's TSval ts_mbase, low 3 bits 0 */
 	__u32 ts_mbase;
@@ -403,19 +405,25 @@ _Static_assert(sizeof(struct kbal_pkt_rw) == 96, "ABI kbal_pkt_rw");
 /*
  * A joined flow's timestamps with host id (kbald at the handover, and the
  * BPF tests): c_tsval is the TSval kbald's client-side socket sends now,
- * m_last the member's last TSval seen. The client's view of the member's
- * clock starts at the next multiple of 8 past c_tsval (so it never goes
- * back: PAWS), ((m_last + *tsval_delta) << 3) == *ts_base, and an echo of
- * it maps back to m_last (*ts_mbase).
+ * m_last the member's last TSval seen. The client's view of both clocks
+ * starts at the next multiple of 8 past c_tsval (so it never goes back:
+ * PAWS): the member's (down, its TSval + *tsval_delta, times 8) from
+ * m_last, that of kbald's socket until the switch (hold, *hold_delta) from
+ * c_tsval. An echo x of either maps back by its distance from *ts_base:
+ * to the member's clock after the switch (*ts_mbase + that / 8), to kbald's
+ * socket's before it (+ *pre_delta).
  */
 static inline void kbal_pkt_ts_id(__u32 c_tsval, __u32 m_last, __u32 *tsval_delta,
-				  __u32 *ts_base, __u32 *ts_mbase)
+				  __u32 *ts_base, __u32 *ts_mbase, __u32 *hold_delta,
+				  __u32 *pre_delta)
 {
 	__u32 v0 = (c_tsval >> KBAL_HOST_ID_BITS) + 1;
 
 	*tsval_delta = v0 - m_last;
 	*ts_base = v0 << KBAL_HOST_ID_BITS;
 	*ts_mbase = m_last;
+	*hold_delta = v0 - c_tsval;
+	*pre_delta = c_tsval - m_last;
 }
 
 /*

@@ -1038,8 +1038,8 @@ static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_
 		/* this host's id in every TSval the client gets
 		 * (docs/scale-out.md, "Second chance") */
 		kbal_pkt_ts_id(c->tsval, sp->down.last_tsval, &down->tsval_delta, &up->ts_base,
-			       &up->ts_mbase);
-		down->host_id = p->host_id;
+			       &up->ts_mbase, &hold->tsval_delta, &up->tsecr_delta);
+		down->host_id = hold->host_id = p->host_id;
 		up->flags |= KBAL_PKT_ID_ECHO;
 	} else if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
 		down->tsval_delta = c->tsval - sp->down.last_tsval + 1;

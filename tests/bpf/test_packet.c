@@ -604,7 +604,8 @@ UNIT_TEST(pkt_random_host_id_200)
 		s.optlen = 12;
 		s.payload = rand() % 1400;
 		kbal_pkt_ts_id(((uint32_t)rand() << 16) ^ rand(), ((uint32_t)rand() << 16) ^ rand(),
-			       &rw.tsval_delta, &rw.ts_base, &rw.ts_mbase);
+			       &rw.tsval_delta, &rw.ts_base, &rw.ts_mbase, &rw.seq_delta,
+			       &rw.tsecr_delta);
 		rw.tsecr_delta = ((uint32_t)rand() << 16) ^ rand();
 		if (n & 1) {
 			rw.host_id = 1 + rand() % 7;         /* member -> client */
@@ -638,7 +639,10 @@ UNIT_TEST(pkt_host_id_round_trip)
 		uint32_t c_tsval = starts[i][0], m_last = starts[i][1], prev = c_tsval;
 		char what[80];
 
-		kbal_pkt_ts_id(c_tsval, m_last, &down.tsval_delta, &up.ts_base, &up.ts_mbase);
+		uint32_t hold_delta, pre_delta;
+
+		kbal_pkt_ts_id(c_tsval, m_last, &down.tsval_delta, &up.ts_base, &up.ts_mbase,
+			       &hold_delta, &pre_delta);
 		down.host_id = 5;
 		up.flags = KBAL_PKT_ID_ECHO;
 		u.sport = 40001;
@@ -693,7 +697,7 @@ UNIT_TEST(pkt_host_id_round_trip)
 		struct pkt_spec u = base_pkt;
 		uint32_t dummy;
 
-		kbal_pkt_ts_id(1000, 5000, &dummy, &up.ts_base, &up.ts_mbase);
+		kbal_pkt_ts_id(1000, 5000, &dummy, &up.ts_base, &up.ts_mbase, &dummy, &dummy);
 		up.flags = KBAL_PKT_ID_ECHO;
 		SPEC_OPTS(u, opt_ts);
 		put32(u.opts + 8, 990);
@@ -889,6 +893,83 @@ out:
 		close(cfd);
 	if (lfd >= 0)
 		close(lfd);
+}
+
+static struct kbal_pkt_rw get_entry(const struct kbal_pkt_key *k);
+static int run_one(const struct pkt_spec *s, uint8_t *out, uint32_t *outlen);
+
+/*
+ * Before the switch, with a host id: kbald's client-side socket's TSvals
+ * (HOLD) reach the client times 8 with the id, from past the last one it
+ * sent before the handover; the client's echoes of them reach that socket
+ * (SWITCH, passed) as it sent them; an echo from before the handover is
+ * left alone; after the switch an echo of one maps to the member's clock
+ * no later than the member's now. Checksums stay right (in place).
+ */
+UNIT_TEST(pkt_host_id_before_the_switch)
+{
+	struct pkt_spec s = base_pkt, back = base_pkt;
+	struct kbal_pkt_rw up = base_rw, hold = { .action = KBAL_PKT_HOLD };
+	uint32_t c_tsval = 0xfffffff3, m_last = 777, dummy, outlen, prev = c_tsval;
+	struct kbal_pkt_key k, kb;
+	uint8_t out[2048];
+
+	if (!setup())
+		return;
+	back.saddr = s.daddr;
+	back.daddr = s.saddr;
+	back.sport = s.dport;
+	back.dport = s.sport;
+	k = key_of(&s);
+	kb = key_of(&back);
+	kbal_pkt_ts_id(c_tsval, m_last, &dummy, &up.ts_base, &up.ts_mbase, &hold.tsval_delta,
+		       &up.tsecr_delta);
+	hold.host_id = 6;
+	up.action = KBAL_PKT_SWITCH;
+	up.flags = KBAL_PKT_ID_ECHO;
+	up.switch_ack = 5000;
+	up.switch_seq = s.seq;
+	bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kb, &hold, BPF_ANY);
+	SPEC_OPTS(back, opt_ts);
+	SPEC_OPTS(s, opt_ts);
+	s.ack = 4999;   /* before the switch: passed to kbald's socket */
+	for (uint32_t t = 0; t < 5000; t = t * 2 + 1) {
+		uint32_t sent = c_tsval + t, seen;
+		char what[64];
+
+		snprintf(what, sizeof(what), "kbald's socket's TSval +%u", t);
+		put32(back.opts + 4, sent);
+		outlen = sizeof(out);
+		ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(checksums_ok(out, outlen), what);
+		seen = get32(out + ETH_HLEN + 20 + 20 + 4);
+		ASSERT_EQ(seen & 7, 6, what);
+		ASSERT_TRUE((int32_t)(seen - prev) > 0, what);
+		prev = seen;
+		put32(s.opts + 8, seen);
+		outlen = sizeof(out);
+		ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(checksums_ok(out, outlen), what);
+		ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8), sent, what);
+	}
+	put32(s.opts + 8, c_tsval - 3);
+	outlen = sizeof(out);
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8), c_tsval - 3,
+		  "an echo from before the handover reaches kbald's socket as it was");
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_SWITCH, "not switched");
+	/* the switch, echoing kbald's socket's TSval + 40 */
+	put32(s.opts + 8, prev);
+	s.ack = 5000;
+	outlen = sizeof(out);
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_REWRITE, "switched");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8) - m_last, 4095,
+		  "after the switch: the member's clock at its last TSval + as long as kbald's "
+		  "socket's ran since the handover");
+	bpf_map_delete_elem(map_fd, &k);
+	bpf_map_delete_elem(map_fd, &kb);
 }
 
 static struct kbal_pkt_rw get_entry(const struct kbal_pkt_key *k)

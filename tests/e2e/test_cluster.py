@@ -294,6 +294,40 @@ def test_drain_second_chance_for_joined_flows():
               "KeepAliveTimeout" % len(left))
 
 
+def test_host_added_plain_joined_flows_second_chance():
+    """A host added under BIRD's plain multipath route, whose hash
+    thresholds move about half the established flows to other hosts
+    (test_host_added_resilient_vs_plain: those end): with joined flows and
+    KbalHost, every host a moved flow lands on sends its packets on to the
+    host that holds it, and none breaks."""
+    with Cluster(conf=PACKET_CONF + host_lines(3), drained=(3,)) as cl:
+        srcs = cl.sources("plain")
+        conns = []
+        try:
+            for k in range(N):
+                c = cl.connect(srcs[k % len(srcs)], timeout=5)
+                conns.append(c)
+                c.host = cl.ask(c)[0]
+                eq(cl.ask(c)[0], c.host, "the host of a connection's second request")
+            flows = {i: cl.flows(i) for i in (1, 2)}
+            paths = collections.Counter(flows[c.host].get(c.sock.getsockname(), ("gone",))[0]
+                                        for c in conns)
+            eq(dict(paths), {"packet": N}, "the flows' paths")
+            cl.kbalctl(3, "host", "activate")
+            cl.wait_hops([1, 2, 3], 10, "after kbalctl host activate on host 3")
+            hosts, broken = ask_all(cl, [(c, c.host) for c in conns])
+            eq([h for h in hosts], [c.host for c in conns],
+               "the host answering each joined flow after host 3 came (None: broken)")
+            fw = {i: cl.stats(i)["pkt_forwarded"] for i in (1, 2, 3)}
+            print("  host added (plain): joined flows broken: %d of %d; packets sent on: %s"
+                  % (broken, N, fw))
+            check(fw[3] > 0, "no packet sent on by host 3: no flow moved, the measure shows "
+                  "nothing")
+        finally:
+            for c in conns:
+                c.close()
+
+
 def test_kbald_gone_withdrawn_by_health_check():
     """kbald killed (SIGKILL: its pins stay): `kbalctl host check` fails
     on the dead pid, and the route goes within the healthcheck's interval,
