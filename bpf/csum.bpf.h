@@ -49,4 +49,19 @@ static __always_inline void rw32(void *p, __u32 delta, __u64 *acc, int odd)
 	csum_acc(acc, old, new);
 }
 
+/* Write the host-order value v into the big-endian 32-bit field at p,
+ * accounting the change as rw32() does. */
+static __always_inline void put32(void *p, __u32 v, __u64 *acc, int odd)
+{
+	__u32 old, new = bpf_htonl(v);
+
+	__builtin_memcpy(&old, p, 4);
+	__builtin_memcpy(p, &new, 4);
+	if (odd) {
+		old = (old << 8) | (old >> 24);
+		new = (new << 8) | (new >> 24);
+	}
+	csum_acc(acc, old, new);
+}
+
 #endif /* KBAL_CSUM_BPF_H */

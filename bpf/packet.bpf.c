@@ -70,6 +70,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_events SEC(".maps");
 
+/* kbald's listeners: what a packet of the second chance must be for */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KBAL_MAX_SERVICES);
+	__type(key, struct kbal_service);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_services SEC(".maps");
+
+/* this host's id and the other kbal hosts (KbalHost): entry 0 self */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_MAX_HOSTS);
+	__type(key, __u32);
+	__type(value, struct kbal_host);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_hosts SEC(".maps");
+
 /* Tell kbald that the flow of entry rw switched or ended. The ring wakes
  * kbald only when it has read every earlier record, so a busy kbald is not
  * woken once per record. */
@@ -209,6 +228,57 @@ static __always_inline void cap_window(struct __sk_buff *skb, __u32 l4off, __u32
 	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), old_w, new_w, 4);
 }
 
+/*
+ * Before the switch, with a host id (scale-out.md, "Second chance"): what
+ * kbald's client-side socket sends (the HOLD entry, hold) carries the id
+ * too, in the client's view of that socket's clock (times 8 from the
+ * handover on, as the member's will be), so that a joined flow's client
+ * echoes an id from the handover on, not only once the member has sent
+ * it something; and what the client sends that socket until the switch
+ * (the SWITCH entry, up) gets the socket's own TSval back in its TSecr
+ * (an echo from before the handover, below the base, is left as it is).
+ * In place, the checksum updated as cap_window() does.
+ */
+static __always_inline void ts_before_switch(struct __sk_buff *skb, __u32 l4off,
+					     const struct kbal_pkt_rw *hold,
+					     const struct kbal_pkt_rw *up)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct tcphdr *tcp = data + l4off;
+	struct opt_pos pos = {};
+	__u64 acc = 0;
+	__u32 doff, v;
+	__u8 *o;
+
+	if ((void *)(tcp + 1) > data_end)
+		return;
+	doff = tcp->doff * 4;
+	if (doff <= sizeof(*tcp) || (void *)tcp + doff > data_end ||
+	    find_options(skb, tcp, data_end, l4off, doff, &pos) || !pos.ts)
+		return;
+	/* (find_options() moves no packet data: the pointers hold) */
+	o = (__u8 *)tcp + (pos.ts & 63);
+	if ((void *)(o + 10) > data_end)
+		return;
+	if (hold) {
+		__builtin_memcpy(&v, o + 2, 4);
+		v = (bpf_ntohl(v) + hold->tsval_delta) << KBAL_HOST_ID_BITS |
+		    (hold->host_id & ((1u << KBAL_HOST_ID_BITS) - 1));
+		put32(o + 2, v, &acc, (pos.ts + 2) & 1);
+	} else {
+		__s32 d;
+
+		__builtin_memcpy(&v, o + 6, 4);
+		d = (__s32)(bpf_ntohl(v) - up->ts_base);
+		if (!v || d < 0)
+			return;
+		put32(o + 6, up->ts_mbase + (__u32)(d >> KBAL_HOST_ID_BITS) + up->tsecr_delta, &acc,
+		      (pos.ts + 2) & 1);
+	}
+	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0, csum_fold32(acc), 0);
+}
+
 enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
 
 /* a TCP/IPv4 packet as the program sees it */
@@ -297,6 +367,8 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 				learn_peer(skb, tcp, p->data_end, p->l4off, rw, up);
 			if (rw->flags & KBAL_PKT_WIN_CAP)
 				cap_window(skb, p->l4off, rw->win_cap);
+			if (rw->host_id)
+				ts_before_switch(skb, p->l4off, rw, NULL);
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_DROP;
@@ -310,17 +382,19 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 		/* The first packet that acknowledges everything kbald's socket
 		 * sent and carries the next byte kbald's socket expects is the
 		 * first of the joined flow; before it, kbald's socket is the
-		 * peer. (A pure ACK before it simply reaches kbald's socket.) */
+		 * peer. (A pure ACK before it simply reaches kbald's socket.)
+		 * The client's clock or interface still unknown (no packet of
+		 * kbald's passed since the handover, which it acks; or the
+		 * legs' interfaces do not go together): not switched, kbald's
+		 * socket takes the packet and kbald the flow back. */
 		if (!tcp->ack || tcp->syn ||
 		    (__s32)(bpf_ntohl(tcp->ack_seq) - rw->switch_ack) < 0 ||
-		    bpf_ntohl(tcp->seq) != rw->switch_seq)
+		    bpf_ntohl(tcp->seq) != rw->switch_seq ||
+		    (rw->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))) {
+			if (rw->flags & KBAL_PKT_ID_ECHO)
+				ts_before_switch(skb, p->l4off, NULL, rw);
 			return TC_ACT_NEXT_;
-		/* the client's clock or interface still unknown (no packet
-		 * of kbald's passed since the handover, which it acks; or
-		 * the legs' interfaces do not go together): not switched,
-		 * kbald's socket takes the packet and kbald the flow back */
-		if (rw->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))
-			return TC_ACT_NEXT_;
+		}
 		rw->action = KBAL_PKT_REWRITE;
 		seen = seen_at(rw->slot, rw->gen);
 		if (seen)
@@ -391,7 +465,7 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
  * sender retransmits).
  */
 static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
-				       const struct kbal_pkt_rw *rw, struct rewrite *r)
+				       struct kbal_pkt_rw *rw, struct rewrite *r)
 {
 	struct opt_pos pos = {};
 	struct tcphdr *tcp = p->tcp;
@@ -545,24 +619,104 @@ static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
 			    csum_fold32(pseudo), BPF_F_PSEUDO_HDR);
 }
 
+/*
+ * The second chance (docs/scale-out.md): a packet that came in here, of no
+ * joined flow of this host. When the router has moved a flow from the host
+ * that holds it (that host drained, or another added), its packets land on
+ * a host with no socket for them. A joined flow's client echoes, in the low
+ * bits of its TSecr, the id of the host that holds the flow (ts_with_id()):
+ * such a packet is sent on to that host, on the segment the hosts share, as
+ * it came (the owner's program takes it in by its kbal_pkt entry). Only an
+ * established flow's packet (no SYN), to a service of kbald's here (one of
+ * its listening sockets, kbal_services) that no socket of this host holds, and
+ * not the ACK that completes a SYN cookie handshake; a TSecr that names no
+ * other known host leaves the packet to the stack (which resets it).
+ */
+static __always_inline int second_chance(struct __sk_buff *skb, struct pkt *p, __u32 self)
+{
+	struct bpf_sock_tuple t = {};
+	struct kbal_host *peer;
+	struct bpf_sock *sk;
+	struct opt_pos pos = {};
+	struct iphdr iph;
+	__u8 th[60] = {};
+	__u32 doff = p->tcp->doff * 4, ecr, id;
+
+	if (p->tcp->syn || doff <= sizeof(struct tcphdr) || doff > sizeof(th) ||
+	    (void *)p->tcp + doff > p->data_end ||
+	    find_options(skb, p->tcp, p->data_end, p->l4off, doff, &pos) || !pos.ts ||
+	    bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 6, &ecr, 4))
+		return TC_ACT_NEXT_;
+	id = bpf_ntohl(ecr) & ((1u << KBAL_HOST_ID_BITS) - 1);
+	if (!ecr || !id || id == self)
+		return TC_ACT_NEXT_;
+	peer = bpf_map_lookup_elem(&kbal_hosts, &id);
+	if (!peer || !peer->addr || !peer->ifindex)
+		return TC_ACT_NEXT_;
+	t.ipv4.saddr = p->key.saddr;
+	t.ipv4.daddr = p->key.daddr;
+	t.ipv4.sport = p->key.sport;
+	t.ipv4.dport = p->key.dport;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return TC_ACT_NEXT_;      /* no service of ours there */
+	if (sk->state != BPF_TCP_LISTEN) {
+		bpf_sk_release(sk);       /* a socket holds it: the stack's */
+		return TC_ACT_NEXT_;
+	}
+	{
+		/* a listener of kbald's (another service's packets are its own) */
+		struct kbal_service svc = { .addr = sk->src_ip4, .port = sk->src_port };
+
+		if (!bpf_map_lookup_elem(&kbal_services, &svc)) {
+			bpf_sk_release(sk);
+			return TC_ACT_NEXT_;
+		}
+	}
+	/* a listener only; the ACK of a SYN cookie is that listener's
+	 * (copies: the helper wants the whole TCP header, of any length) */
+	if (bpf_skb_load_bytes(skb, p->l4off - p->ihl, &iph, sizeof(iph)) ||
+	    bpf_skb_load_bytes(skb, p->l4off, th, doff) ||
+	    !bpf_tcp_check_syncookie(sk, &iph, sizeof(iph), (struct tcphdr *)th, doff)) {
+		bpf_sk_release(sk);
+		return TC_ACT_NEXT_;
+	}
+	bpf_sk_release(sk);
+	{
+		struct bpf_redir_neigh nh = { .nh_family = 2 /* AF_INET */, .ipv4_nh = peer->addr };
+
+		kbal_stat_add(KBAL_STAT_PKT_FORWARDED, 1);
+		return bpf_redirect_neigh(peer->ifindex, &nh, sizeof(nh), 0);
+	}
+}
+
 /* parse, look up, act, rewrite, account, readdress, send */
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 {
 	struct rewrite r = {};
-	struct kbal_pkt_rw *rw;
+	struct kbal_pkt_rw *rw = NULL;
+	struct kbal_host *hosts = NULL;
 	struct pkt p = {};
 	__u32 zero = 0;
 	__u64 *live;
 	int verdict;
 
-	/* no flow on the packet path: nothing to look up (an array lookup
-	 * is inlined: one load) */
+	/* no flow on the packet path and no second chance: nothing to look
+	 * up (an array lookup is inlined: one load) */
 	live = bpf_map_lookup_elem(&kbal_pkt_live, &zero);
-	if (!live || !*live || pkt_parse(skb, &p))
+	if (hook == HOOK_INGRESS) {
+		hosts = bpf_map_lookup_elem(&kbal_hosts, &zero);
+		if (hosts && !hosts->peers)
+			hosts = NULL;
+	}
+	if ((!live || !*live) && !hosts)
 		return TC_ACT_NEXT_;
-	rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+	if (pkt_parse(skb, &p))
+		return TC_ACT_NEXT_;
+	if (live && *live)
+		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
 	if (!rw)
-		return TC_ACT_NEXT_;
+		return hosts ? second_chance(skb, &p, hosts->self) : TC_ACT_NEXT_;
 	verdict = pkt_act(skb, &p, rw, hook);
 	if (verdict != GO_ON)
 		return verdict;

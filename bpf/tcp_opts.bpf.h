@@ -122,8 +122,51 @@ static __always_inline int find_options(struct __sk_buff *skb, struct tcphdr *tc
 	return 0;
 }
 
+/*
+ * The timestamps of a joined flow whose host has an id (KbalHost,
+ * docs/scale-out.md): the client's view of the member's clock is that
+ * clock, offset, times 8, with the id in the low 3 bits, so that a host
+ * the router sends the flow to can read the owner from the client's
+ * TSecr. Times 8 and not the low bits overwritten: every TSecr maps back
+ * exactly (the member's RTT samples and its undo of spurious
+ * retransmissions read it), and the client's view runs 8 times faster,
+ * never backwards (PAWS: it wraps in 6 days, against a reap at 10 minutes
+ * idle). The echo is decoded against the base set at the handover, as a
+ * signed distance: an echo of a TSval of kbald's own socket (before the
+ * switch, below the base) maps below the member's clock at the handover.
+ * The base moves forward with the echoes (by 2^30 of the client's view,
+ * 2^27 of the member's: the same mapping), so that no flow is too long
+ * for it; one writer, as the entry's counters.
+ */
+static __always_inline void ts_with_id(__u8 *p, struct kbal_pkt_rw *rw, __u64 *acc, int odd)
+{
+	__u32 v;
+
+	__builtin_memcpy(&v, p + 2, 4);
+	v = bpf_ntohl(v) + rw->tsval_delta;
+	if (rw->host_id)
+		v = v << KBAL_HOST_ID_BITS | (rw->host_id & ((1u << KBAL_HOST_ID_BITS) - 1));
+	put32(p + 2, v, acc, odd);
+	/* TSecr 0 means "no echo" (RFC 7323 3.2): it stays 0 */
+	__builtin_memcpy(&v, p + 6, 4);
+	if (!v)
+		return;
+	v = bpf_ntohl(v);
+	if (rw->flags & KBAL_PKT_ID_ECHO) {
+		__s32 d = (__s32)(v - rw->ts_base);
+
+		v = rw->ts_mbase + (__u32)(d >> KBAL_HOST_ID_BITS);
+		if (d >= (1 << 30)) {
+			rw->ts_base += 1u << 30;
+			rw->ts_mbase += 1u << (30 - KBAL_HOST_ID_BITS);
+		}
+	} else
+		v += rw->tsecr_delta;
+	put32(p + 6, v, acc, odd);
+}
+
 static __always_inline int rewrite_options(void *tcp, void *data_end, const struct opt_pos *pos,
-					   const struct kbal_pkt_rw *rw, __u64 *acc)
+					   struct kbal_pkt_rw *rw, __u64 *acc)
 {
 	if (pos->ts) {
 		__u8 *p = tcp + (pos->ts & 63);
@@ -133,11 +176,15 @@ static __always_inline int rewrite_options(void *tcp, void *data_end, const stru
 		int odd = (pos->ts + 2) & 1;
 		__u32 ecr;
 
-		rw32(p + 2, rw->tsval_delta, acc, odd);
-		/* TSecr 0 means "no echo" (RFC 7323 3.2): it stays 0 */
-		__builtin_memcpy(&ecr, p + 6, 4);
-		if (ecr)
-			rw32(p + 6, rw->tsecr_delta, acc, odd);
+		if (rw->host_id || (rw->flags & KBAL_PKT_ID_ECHO)) {
+			ts_with_id(p, rw, acc, odd);
+		} else {
+			rw32(p + 2, rw->tsval_delta, acc, odd);
+			/* TSecr 0 means "no echo" (RFC 7323 3.2): it stays 0 */
+			__builtin_memcpy(&ecr, p + 6, 4);
+			if (ecr)
+				rw32(p + 6, rw->tsecr_delta, acc, odd);
+		}
 	}
 	if (pos->sack) {
 		for (__u32 b = 0; b < 4; b++) {

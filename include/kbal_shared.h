@@ -20,7 +20,7 @@
 
 /* Bumped whenever a struct below changes: pinned maps of another layout
  * are recreated, never reused (see kbal_layout in user/maps.c). */
-#define KBAL_LAYOUT_VERSION 19
+#define KBAL_LAYOUT_VERSION 20
 
 #ifndef KBAL_MAX_BALANCERS
 #define KBAL_MAX_BALANCERS 64
@@ -290,6 +290,9 @@ struct kbal_flow {
 };
 _Static_assert(sizeof(struct kbal_flow) == 40, "ABI kbal_flow");
 
+#define KBAL_MAX_HOSTS     8           /* host ids 1..7 (KbalHost): three bits of a TSval */
+#define KBAL_HOST_ID_BITS  3
+
 /*
  * kbal_pkt: the packet-level splice (bpf/packet.bpf.c). One entry per
  * direction and per frozen socket of a flow, keyed by the 4-tuple a packet
@@ -340,6 +343,10 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * FIN (also in kbal_pkt_seen): with both
 				    * directions so, nothing of the flow is left
 				    * to deliver and it ends (kbal_pkt_events) */
+	KBAL_PKT_ID_ECHO = 1u << 9, /* set by kbald on a client -> member entry
+				    * whose reverse entry has a host_id: the
+				    * client's TSecr echoes TSvals that carry it,
+				    * decoded by ts_base and ts_mbase */
 	KBAL_PKT_WIN_CAP = 1u << 8, /* set by kbald on a HOLD entry: the window
 				    * field of what kbald's client-side socket
 				    * still sends is capped at win_cap (the
@@ -378,12 +385,80 @@ struct kbal_pkt_rw {
 	__u32 fin_ack;                 /* KBAL_PKT_PEER_FIN: the acknowledgement
 	                                  number (as this direction's packets carry
 	                                  it) that covers the other's FIN */
-	__u32 pad;
+	/* host_id set (docs/scale-out.md, "Second chance"): the member -> client
+	 * entry sends the client TSval = ((TSval + tsval_delta) << 3) | host_id,
+	 * and so does the HOLD entry for kbald's client-side socket until the
+	 * switch; the client -> member entry (KBAL_PKT_ID_ECHO) maps an echo x
+	 * of those back exactly: TSecr = ts_mbase + ((s32)(x - ts_base) >> 3),
+	 * and, while it is SWITCH, + tsecr_delta for kbald's socket */
+	__u32 ts_base;                 /* client -> member: the client's view of the
+	                                  member's TSval ts_mbase, low 3 bits 0 */
+	__u32 ts_mbase;
+	__u8  host_id;                 /* 0: none, TSvals as the deltas alone say */
+	__u8  pad[3];
 	__u64 packets;
 	__u64 bytes;                   /* the stream's bytes (retransmissions once) */
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
-_Static_assert(sizeof(struct kbal_pkt_rw) == 88, "ABI kbal_pkt_rw");
+_Static_assert(sizeof(struct kbal_pkt_rw) == 96, "ABI kbal_pkt_rw");
+
+/*
+ * A joined flow's timestamps with host id (kbald at the handover, and the
+ * BPF tests): c_tsval is the TSval kbald's client-side socket sends now,
+ * m_last the member's last TSval seen. The client's view of both clocks
+ * starts at the next multiple of 8 past c_tsval (so it never goes back:
+ * PAWS): the member's (down, its TSval + *tsval_delta, times 8) from
+ * m_last, that of kbald's socket until the switch (hold, *hold_delta) from
+ * c_tsval. An echo x of either maps back by its distance from *ts_base:
+ * to the member's clock after the switch (*ts_mbase + that / 8), to kbald's
+ * socket's before it (+ *pre_delta).
+ */
+static inline void kbal_pkt_ts_id(__u32 c_tsval, __u32 m_last, __u32 *tsval_delta,
+				  __u32 *ts_base, __u32 *ts_mbase, __u32 *hold_delta,
+				  __u32 *pre_delta)
+{
+	__u32 v0 = (c_tsval >> KBAL_HOST_ID_BITS) + 1;
+
+	*tsval_delta = v0 - m_last;
+	*ts_base = v0 << KBAL_HOST_ID_BITS;
+	*ts_mbase = m_last;
+	*hold_delta = v0 - c_tsval;
+	*pre_delta = c_tsval - m_last;
+}
+
+/*
+ * kbal_hosts (BPF_F_MMAPABLE array, KBAL_MAX_HOSTS entries, index: a host
+ * id): the kbal hosts that share a service address (KbalHost, written by
+ * kbald at start-up). Entry 0 holds this host's own id (self); entry i
+ * another host's address and the interface that reaches it. The packet
+ * program puts self in the TSvals of joined flows, and forwards a packet
+ * of an established flow that no socket here holds to the host its TSecr
+ * names (the second chance, docs/scale-out.md).
+ */
+#define KBAL_MAP_HOSTS     "kbal_hosts"
+
+struct kbal_host {
+	__be32 addr;                   /* the host's own address, 0: no such host */
+	__u32  ifindex;                /* the interface that reaches it (the shared
+	                                  segment); entry 0: unused */
+	__u32  self;                   /* entry 0: this host's id, 0: none */
+	__u32  peers;                  /* entry 0: other hosts known, 0: no second
+	                                  chance (nothing is forwarded) */
+};
+_Static_assert(sizeof(struct kbal_host) == 16, "ABI kbal_host");
+
+/* kbal_services (hash, kbald's Listen sockets, value unused): the second
+ * chance forwards only a packet whose listener here is kbald's, by the
+ * address and port the listener is bound to (0.0.0.0 for Listen PORT) */
+#define KBAL_MAP_SERVICES  "kbal_services"
+#define KBAL_MAX_SERVICES  64
+
+struct kbal_service {
+	__be32 addr;
+	__u16  port;                   /* host order, as struct bpf_sock's src_port */
+	__u16  pad;
+};
+_Static_assert(sizeof(struct kbal_service) == 8, "ABI kbal_service");
 
 /*
  * kbal_pkt_seen: what the program saw of one direction of a flow, in a
@@ -461,6 +536,8 @@ enum kbal_stat {
 				    * connection's last (MaxKeepAliveRequests, KBAL_SKB_LAST) */
 	KBAL_STAT_SK_HELD,         /* sockmap: bytes of held directions (KBAL_SKF_HELD),
 				    * which kbald copied */
+	KBAL_STAT_PKT_FORWARDED,   /* second chance: packets of a flow no socket here
+				    * holds, sent to the host their TSecr names */
 	KBAL_STAT_MAX,
 };
 
@@ -487,7 +564,8 @@ struct kbal_stat_line {
 	__u64 pkt_rst_ignored;
 	__u64 sk_last;
 	__u64 sk_held;
-	__u64 spare[2];
+	__u64 pkt_forwarded;
+	__u64 spare[1];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),

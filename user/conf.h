@@ -488,6 +488,16 @@ struct kbal_conf {
 	int loglevel;                     /* LogLevel: enum kbal_log_level + 1, 0: not set */
 	unsigned splice;                  /* KbalSplice at server level */
 	int splice_set;
+	/* KbalHost ID ADDRESS: the kbal hosts that share the service address
+	 * (docs/scale-out.md, "Second chance"), by id (1..7; KBAL_MAX_HOSTS):
+	 * each one's own IPv4 address, network order, 0: no such host. The
+	 * same lines on every host; a host's own id is the one whose address
+	 * is one of its own (splice_packet.c) */
+	struct {
+		uint32_t addr;
+		int line;
+	} host[KBAL_MAX_HOSTS];
+	unsigned nhost;
 	unsigned proxy_protocol;          /* KbalProxyProtocol at server level */
 	char member_cc[KBAL_CC_LEN];      /* KbalMemberCongestion at server level */
 	/* User, Group, KbalPinGroup (conf_privs.c): whom kbald runs as once

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -351,6 +352,31 @@ static int kw_splice(struct conf_parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
+/* KbalHost ID ADDRESS: one of the kbal hosts behind the service address
+ * (docs/scale-out.md); every host has the same lines */
+static int kw_host(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	struct kbal_conf *c = p->conf;
+	struct in_addr a;
+	char *end;
+	unsigned long id = strtoul(argv[1], &end, 10);
+
+	if (*end || end == argv[1] || id < 1 || id >= KBAL_MAX_HOSTS)
+		return perr(p, "KbalHost %s: the id must be 1 to %d", argv[1], KBAL_MAX_HOSTS - 1);
+	if (inet_pton(AF_INET, argv[2], &a) != 1 || !a.s_addr)
+		return perr(p, "KbalHost %s %s: not an IPv4 address (the host's own)", argv[1],
+			    argv[2]);
+	if (c->host[id].addr)
+		return perr(p, "KbalHost %lu: given twice (line %d)", id, c->host[id].line);
+	for (unsigned i = 1; i < KBAL_MAX_HOSTS; i++)
+		if (c->host[i].addr == a.s_addr)
+			return perr(p, "KbalHost %s: %s is host %u's already", argv[1], argv[2], i);
+	c->host[id].addr = a.s_addr;
+	c->host[id].line = p->line;
+	c->nhost++;
+	return 0;
+}
+
 /* BalancerPersist On|Off (Apache's), KbalPersistFile PATH (kbal's) */
 static int kw_persist(struct conf_parser *p, UNUSED int argc, char **argv)
 {
@@ -622,6 +648,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "LimitRequestFields", C_SERVER,             1, 1,             kw_limit },
 	{ "LimitRequestBody",  C_SERVER,              1, 1,             kw_limit },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
+	{ "KbalHost",          C_SERVER,              2, 2,             kw_host },
 	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },
 	{ "KbalProxyProtocol", C_SERVER | C_BALANCER, 1, 1,             kw_proxy_protocol },
 	{ "BalancerPersist",   C_SERVER,              1, 1,             kw_persist },

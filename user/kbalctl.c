@@ -105,6 +105,7 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_PKT_RST_IGNORED] = "pkt_rst_ignored",
 		[KBAL_STAT_SK_LAST] = "sk_last",
 		[KBAL_STAT_SK_HELD] = "sk_held",
+		[KBAL_STAT_PKT_FORWARDED] = "pkt_forwarded",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];
@@ -381,6 +382,34 @@ static const char *host_alive(const struct kbal_maps *m)
 	return NULL;
 }
 
+/* KbalHost as kbald's program has it (kbal_hosts, pinned while the packet
+ * path runs): this host's id, and the others the second chance reaches */
+static void host_ids(const struct kbal_maps *m)
+{
+	struct kbal_host h[KBAL_MAX_HOSTS];
+	char path[512], a[INET_ADDRSTRLEN];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, KBAL_MAP_HOSTS);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		printf("host id none (no KbalHost, or no packet path)\n");
+		return;
+	}
+	for (__u32 i = 0; i < KBAL_MAX_HOSTS; i++)
+		if (bpf_map_lookup_elem(fd, &i, &h[i]))
+			memset(&h[i], 0, sizeof(h[i]));
+	close(fd);
+	if (h[0].self)
+		printf("host id %u\n", h[0].self);
+	else
+		printf("host id none\n");
+	for (unsigned i = 1; i < KBAL_MAX_HOSTS; i++)
+		if (h[i].addr)
+			printf("peer %u %s ifindex %u\n", i,
+			       inet_ntop(AF_INET, &h[i].addr, a, sizeof(a)), h[i].ifindex);
+}
+
 /*
  * host drain|activate|status|check: the host's state in a cluster of
  * kbal hosts behind one address (docs/scale-out.md). kbald serves alike
@@ -432,6 +461,7 @@ static int cmd_host(struct kbal_maps *m, char **argv)
 	}
 	printf("host %s%s\nkbald pid %u: %s\n", st < 2 ? names[st] : "unknown", since,
 	       meta->pid, dead ? dead : "running");
+	host_ids(m);
 	return 0;
 }
 

@@ -224,6 +224,8 @@ void kbal_packet_fini(struct kbal_packet *p)
 		bpf_map__unpin(p->skel->maps.kbal_pkt_live, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_seen, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_events, NULL);
+		bpf_map__unpin(p->skel->maps.kbal_hosts, NULL);
+		bpf_map__unpin(p->skel->maps.kbal_services, NULL);
 		packet_bpf__destroy(p->skel);
 	}
 	if (p->raw_fd >= 0)
@@ -272,6 +274,104 @@ static int ifindex_of(struct kbal_packet *p, uint32_t a)
 	for (int n = 0; n < p->naddrs; n++)
 		if (p->addrs[n].addr == a)
 			return p->addrs[n].ifindex;
+	return 0;
+}
+
+/* The interface by which kbald reaches address a (network order): the
+ * route's, found by connecting a UDP socket (nothing is sent); 0 if none. */
+static int ifindex_towards(struct kbal_packet *p, uint32_t a)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = a,
+				  .sin_port = htons(9) }, me;
+	socklen_t len = sizeof(me);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ifindex = 0;
+
+	if (fd < 0)
+		return 0;
+	if (!connect(fd, (struct sockaddr *)&to, sizeof(to)) &&
+	    !getsockname(fd, (struct sockaddr *)&me, &len))
+		ifindex = ifindex_of(p, me.sin_addr.s_addr);
+	close(fd);
+	return ifindex;
+}
+
+int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS],
+		      const struct kbal_service *svc, unsigned nsvc)
+{
+	struct kbal_host hosts[KBAL_MAX_HOSTS] = {};
+	int fd = bpf_map__fd(p->skel->maps.kbal_hosts), err = 0;
+	char a[INET_ADDRSTRLEN], name[IF_NAMESIZE];
+	unsigned n = 0;
+
+	p->host_id = 0;
+	for (unsigned id = 1; id < KBAL_MAX_HOSTS; id++) {
+		if (!addrs[id] || !ifindex_of(p, addrs[id]) || loopback_addr(addrs[id]))
+			continue;
+		if (p->host_id) {
+			log_err("KbalHost: hosts %u and %u are both addresses of this host",
+				p->host_id, id);
+			return -EINVAL;
+		}
+		p->host_id = id;
+	}
+	for (unsigned id = 1; id < KBAL_MAX_HOSTS; id++) {
+		int ifindex;
+
+		if (!addrs[id] || id == p->host_id)
+			continue;
+		inet_ntop(AF_INET, &addrs[id], a, sizeof(a));
+		ifindex = ifindex_towards(p, addrs[id]);
+		if (!ifindex || ifindex == p->lo) {
+			log_warn("KbalHost %u %s: no route to it from here (or it is this host's "
+				 "own): nothing is sent to it", id, a);
+			continue;
+		}
+		/* its packets arrive here, and here they are sent on */
+		if ((err = attach_if(p, ifindex)))
+			return err;
+		hosts[id].addr = addrs[id];
+		hosts[id].ifindex = ifindex;
+		n++;
+		log_info("KbalHost %u: %s, by %s", id, a,
+			 if_indextoname(ifindex, name) ? name : "?");
+	}
+	/* a restart in place finds the last image's: its Listen may differ */
+	{
+		struct kbal_service k;
+		int sfd = bpf_map__fd(p->skel->maps.kbal_services);
+
+		while (bpf_map_get_next_key(sfd, NULL, &k) == 0)
+			if (bpf_map_delete_elem(sfd, &k))
+				break;
+	}
+	for (unsigned i = 0; i < nsvc; i++) {
+		__u8 one = 1;
+
+		if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.kbal_services), &svc[i], &one,
+					BPF_ANY)) {
+			err = -errno;
+			log_err("%s: %s", KBAL_MAP_SERVICES, strerror(-err));
+			return err;
+		}
+	}
+	hosts[0].self = p->host_id;
+	hosts[0].peers = n;
+	/* the peers first, entry 0 (which turns the second chance on) last */
+	for (int id = KBAL_MAX_HOSTS - 1; id >= 0; id--) {
+		__u32 k = id;
+
+		if (bpf_map_update_elem(fd, &k, &hosts[id], BPF_ANY)) {
+			err = -errno;
+			log_err("%s: %s", KBAL_MAP_HOSTS, strerror(-err));
+			return err;
+		}
+	}
+	if (p->host_id)
+		log_info("KbalHost: this host is %u; its joined flows carry it in their "
+			 "TSvals", p->host_id);
+	else if (n)
+		log_warn("KbalHost: none of the addresses is this host's: its joined flows "
+			 "carry no id (no other host can send their packets here)");
 	return 0;
 }
 
@@ -837,6 +937,11 @@ static int handover_seen(struct kbal_packet *p, const struct kbal_pkt_flow *fl, 
 			sp->up.ifindex = p->lo;
 		else if ((sp->up.ifindex = ifindex_of(p, fl->up.daddr)))
 			sp->if_learn = 1;
+		/* a service address on lo (several hosts behind a router,
+		 * docs/scale-out.md) says nothing of where the client is: the
+		 * route towards it does */
+		if (sp->if_learn && sp->up.ifindex == (uint32_t)p->lo)
+			sp->up.ifindex = ifindex_towards(p, fl->up.saddr);
 	}
 	/* where the peers' packets came in: each leg's rewritten packets
 	 * leave by the other's interface (on lo they just go on) */
@@ -929,9 +1034,18 @@ static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_
 	down->win_shift = (int)m->ti.tcpi_snd_wscale - (int)c->ti.tcpi_rcv_wscale;
 	down->switch_seq = m->rcv_nxt;   /* the member's bytes are counted from it */
 	down->ifindex = sp->up.ifindex == (uint32_t)p->lo ? 0 : sp->up.ifindex;
-	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
+	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS && p->host_id) {
+		/* this host's id in every TSval the client gets
+		 * (docs/scale-out.md, "Second chance") */
+		kbal_pkt_ts_id(c->tsval, sp->down.last_tsval, &down->tsval_delta, &up->ts_base,
+			       &up->ts_mbase, &hold->tsval_delta, &up->tsecr_delta);
+		down->host_id = hold->host_id = p->host_id;
+		up->flags |= KBAL_PKT_ID_ECHO;
+	} else if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
 		down->tsval_delta = c->tsval - sp->down.last_tsval + 1;
 		up->tsecr_delta = -down->tsval_delta;
+	}
+	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
 		if (sp->up.last_tsval) {
 			up->tsval_delta = m->tsval - sp->up.last_tsval + 1;
 			down->tsecr_delta = -up->tsval_delta;

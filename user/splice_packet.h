@@ -55,6 +55,7 @@ struct kbal_packet {
 	uint8_t *slot_used;            /* KBAL_MAX_FLOWS: slots given to flows */
 	uint32_t slot_next;
 	uint16_t gen;                  /* the last flow generation given */
+	uint8_t host_id;               /* KbalHost: this host's id, 0: none */
 };
 
 struct kbal_pkt_flow {
@@ -91,6 +92,19 @@ struct kbal_pkt_state {
 int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		     const struct kbal_pkt_link *links, unsigned nlinks);
 void kbal_packet_fini(struct kbal_packet *p);
+
+/*
+ * KbalHost: the kbal hosts behind the service address, addrs[id] (network
+ * order, 0: none; the configuration's, the same on every host). This
+ * host's id is the one whose address is one of its own; it goes into the
+ * TSvals its joined flows send their clients. The others go into
+ * kbal_hosts with the interface that reaches each, where the program is
+ * attached (both ways): a packet of theirs that lands here is sent on
+ * (the second chance, docs/scale-out.md), if it is for one of svc,
+ * kbald's listeners. 0, or -errno.
+ */
+int kbal_packet_hosts(struct kbal_packet *p, const uint32_t addrs[KBAL_MAX_HOSTS],
+		      const struct kbal_service *svc, unsigned nsvc);
 
 /* Before the member connect of a flow that may take the packet path: a
  * client whose window is smaller than a segment gets a member-side socket

@@ -10,7 +10,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
@@ -157,9 +160,25 @@ static void reference(struct pkt_spec *s, const struct kbal_pkt_rw *rw, int wshi
 			continue;
 		}
 		if (k == 8) {
-			put32(s->opts + i + 2, get32(s->opts + i + 2) + rw->tsval_delta);
-			if (get32(s->opts + i + 6))
-				put32(s->opts + i + 6, get32(s->opts + i + 6) + rw->tsecr_delta);
+			uint32_t v = get32(s->opts + i + 2) + rw->tsval_delta;
+			uint32_t ecr = get32(s->opts + i + 6);
+
+			/* a host id: the member's clock, offset, times 8, the id
+			 * in the low bits */
+			if (rw->host_id)
+				v = v * 8 + rw->host_id;
+			put32(s->opts + i + 2, v);
+			if (ecr && (rw->flags & KBAL_PKT_ID_ECHO)) {
+				/* the member's TSval whose encoding is nearest
+				 * above or at ts_base: the signed distance in the
+				 * client's view, divided by 8, rounded down */
+				int64_t d = (int64_t)(int32_t)(ecr - rw->ts_base);
+
+				ecr = rw->ts_mbase + (uint32_t)(d >= 0 ? d / 8 : -((-d + 7) / 8));
+			} else if (ecr) {
+				ecr += rw->tsecr_delta;
+			}
+			put32(s->opts + i + 6, ecr);
 		} else if (k == 5) {
 			for (unsigned e = i + 2; e < i + s->opts[i + 1]; e += 4)
 				put32(s->opts + e, get32(s->opts + e) + rw->ack_delta);
@@ -562,6 +581,395 @@ UNIT_TEST(pkt_random_200)
 		if (!check_rewrite(what, &s, &rw))
 			return;
 	}
+}
+
+/* The client's view with host ids: random flows, as kbald sets them up
+ * (kbal_pkt_ts_id()), each direction compared with the reference. */
+UNIT_TEST(pkt_random_host_id_200)
+{
+	srand(2020);
+	if (!setup())
+		return;
+	for (int n = 0; n < 200; n++) {
+		struct pkt_spec s = base_pkt;
+		struct kbal_pkt_rw rw = base_rw;
+		uint8_t ts[12] = { 1, 1, 8, 10 };
+		char what[64];
+
+		s.seq = ((uint32_t)rand() << 16) ^ rand();
+		s.ack = ((uint32_t)rand() << 16) ^ rand();
+		for (int i = 4; i < 12; i++)
+			ts[i] = rand();
+		memcpy(s.opts, ts, 12);
+		s.optlen = 12;
+		s.payload = rand() % 1400;
+		kbal_pkt_ts_id(((uint32_t)rand() << 16) ^ rand(), ((uint32_t)rand() << 16) ^ rand(),
+			       &rw.tsval_delta, &rw.ts_base, &rw.ts_mbase, &rw.seq_delta,
+			       &rw.tsecr_delta);
+		rw.tsecr_delta = ((uint32_t)rand() << 16) ^ rand();
+		if (n & 1) {
+			rw.host_id = 1 + rand() % 7;         /* member -> client */
+		} else {
+			rw.flags = KBAL_PKT_ID_ECHO;         /* client -> member */
+			if (n % 4 == 0)   /* an echo near the base, either side */
+				put32(s.opts + 8, rw.ts_base + rand() % 4096 - 2048);
+		}
+		snprintf(what, sizeof(what), "host id: random packet %d", n);
+		if (!check_rewrite(what, &s, &rw))
+			return;
+	}
+}
+
+/* TSval after TSval through the member -> client entry with an id, the
+ * client's echo of each back through the client -> member entry: the
+ * member gets its own TSval back exactly (RTT samples), the client sees
+ * them grow from past kbald's socket's TSval (PAWS), the id in each */
+UNIT_TEST(pkt_host_id_round_trip)
+{
+	static const uint32_t starts[][2] = {   /* kbald's client TSval, the member's */
+		{ 1000, 5000 }, { 0xfffffff0, 7 }, { 5, 0xfffffffe }, { 0x1ffffff9, 0x80000000 },
+		{ 0x7fffffff, 0x7fffffff },
+	};
+
+	if (!setup())
+		return;
+	for (unsigned i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		struct kbal_pkt_rw down = base_rw, up = base_rw;
+		struct pkt_spec d = base_pkt, u = base_pkt;
+		uint32_t c_tsval = starts[i][0], m_last = starts[i][1], prev = c_tsval;
+		char what[80];
+
+		uint32_t hold_delta, pre_delta;
+
+		kbal_pkt_ts_id(c_tsval, m_last, &down.tsval_delta, &up.ts_base, &up.ts_mbase,
+			       &hold_delta, &pre_delta);
+		down.host_id = 5;
+		up.flags = KBAL_PKT_ID_ECHO;
+		u.sport = 40001;
+		SPEC_OPTS(d, opt_ts);
+		SPEC_OPTS(u, opt_ts);
+		/* the member's clock from its last TSval on, 1 ms to 12 days
+		 * after, in steps that grow by half up to 18 hours between
+		 * echoes (the base moves along with the echoes: past 2^28 ms
+		 * the fixed base alone would not do; a joined flow idle for 10
+		 * minutes is reaped) */
+		for (uint32_t t = 0; t < 1000000000;
+		     t = t ? t + (t / 2 + 1 < (1u << 26) ? t / 2 + 1 : (1u << 26)) : 1) {
+			uint8_t in[2048], out[2048];
+			struct kbal_pkt_key k = key_of(&d);
+			uint32_t outlen = sizeof(out), m_ts = m_last + t, c_ts;
+			size_t len;
+			int ret;
+
+			put32(d.opts + 4, m_ts);
+			len = build(&d, in);
+			bpf_map_update_elem(map_fd, &k, &down, BPF_ANY);
+			if (!ASSERT_EQ(run(in, len, out, &outlen, &ret), 0, "down"))
+				return;
+			c_ts = get32(out + ETH_HLEN + 20 + 20 + 4);
+			snprintf(what, sizeof(what), "start %u: the member's TSval +%u", i, t);
+			ASSERT_EQ(c_ts & 7, 5, what);
+			ASSERT_TRUE((int32_t)(c_ts - prev) > 0, what);
+			prev = c_ts;
+			/* the client echoes it */
+			put32(u.opts + 8, c_ts);
+			k = key_of(&u);
+			len = build(&u, in);
+			outlen = sizeof(out);
+			/* once: the program moves its base along */
+			if (!t)
+				bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+			if (!ASSERT_EQ(run(in, len, out, &outlen, &ret), 0, "up"))
+				return;
+			ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8), m_ts, what);
+		}
+		{
+			struct kbal_pkt_key kd = key_of(&d), ku = key_of(&u);
+
+			bpf_map_delete_elem(map_fd, &kd);
+			bpf_map_delete_elem(map_fd, &ku);
+		}
+	}
+	/* an echo of kbald's own socket's TSval (before the switch) maps
+	 * below the member's clock at the handover, never above */
+	{
+		struct kbal_pkt_rw up = base_rw;
+		struct pkt_spec u = base_pkt;
+		uint32_t dummy;
+
+		kbal_pkt_ts_id(1000, 5000, &dummy, &up.ts_base, &up.ts_mbase, &dummy, &dummy);
+		up.flags = KBAL_PKT_ID_ECHO;
+		SPEC_OPTS(u, opt_ts);
+		put32(u.opts + 8, 990);
+		check_rewrite("an echo of kbald's socket's TSval", &u, &up);
+	}
+}
+
+/* kbal_hosts[i] */
+static void set_host(__u32 i, __be32 addr, __u32 ifindex, __u32 self, __u32 peers)
+{
+	struct kbal_host h = { .addr = addr, .ifindex = ifindex, .self = self, .peers = peers };
+
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_hosts), &i, &h, BPF_ANY);
+}
+
+/* run s through the program: its verdict, the packet asserted unchanged */
+static int run_unchanged(const char *what, const struct pkt_spec *s)
+{
+	uint8_t in[2048], out[2048];
+	uint32_t outlen = sizeof(out);
+	size_t len = build(s, in);
+	int retval;
+
+	if (!ASSERT_EQ(run(in, len, out, &outlen, &retval), 0, what))
+		return -1;
+	ASSERT_TRUE(outlen == len && !memcmp(in, out, len), what);
+	return retval;
+}
+
+/* the client's TSecr, as s carries it (NOP NOP TS) */
+static void set_tsecr(struct pkt_spec *s, uint32_t ecr)
+{
+	SPEC_OPTS(*s, opt_ts);
+	put32(s->opts + 8, ecr);
+}
+
+/*
+ * The second chance: a packet of an established flow that no socket and
+ * no entry of this host holds, to a service of this host (a listener on
+ * its address and port), is sent on to the host its TSecr names; any
+ * other passes. The listener is this process's, on 127.0.0.1: the program
+ * looks sockets up in the namespace of the run.
+ */
+UNIT_TEST(pkt_second_chance_forward_decision)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t al = sizeof(a);
+	struct pkt_spec s = base_pkt;
+	int lfd, cfd = -1, afd = -1, closed, ret;
+	uint64_t fw0;
+
+	if (!setup())
+		return;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (!ASSERT_TRUE(lfd >= 0 && !bind(lfd, (struct sockaddr *)&a, sizeof(a)) &&
+			 !listen(lfd, 8) && !getsockname(lfd, (struct sockaddr *)&a, &al),
+			 "a listener on 127.0.0.1"))
+		goto out;
+	/* the listener is kbald's */
+	{
+		struct kbal_service svc = { .addr = a.sin_addr.s_addr, .port = ntohs(a.sin_port) };
+		__u8 one = 1;
+
+		bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_services), &svc, &one, BPF_ANY);
+	}
+	/* this host 1; hosts 2 and 3 known, reached by ifindex 1 */
+	set_host(0, 0, 0, 1, 2);
+	set_host(2, htonl(0x0a000002), 1, 0, 0);
+	set_host(3, htonl(0x0a000003), 1, 0, 0);
+	s.saddr = 0x7f000009;
+	s.sport = 40009;
+	s.daddr = 0x7f000001;
+	s.dport = ntohs(a.sin_port);
+	s.flags = 0x18;
+	prog_fd = ingress_fd;
+	fw0 = stat(KBAL_STAT_PKT_FORWARDED);
+
+	set_tsecr(&s, 0x12345672);
+	ASSERT_EQ(run_unchanged("TSecr names host 2: sent on, as it came", &s), TC_ACT_REDIRECT,
+		  "TSecr names host 2: sent on");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_FORWARDED) - fw0, 1, "counted in pkt_forwarded");
+	s.flags = 0x10;
+	s.payload = 0;
+	set_tsecr(&s, 0xfffffffb);
+	ASSERT_EQ(run_unchanged("a pure ACK for host 3", &s), TC_ACT_REDIRECT, "for host 3");
+	s.flags = 0x14;
+	ASSERT_EQ(run_unchanged("a RST for host 3", &s), TC_ACT_REDIRECT, "a RST, for host 3");
+	s.flags = 0x18;
+	s.payload = 100;
+	ASSERT_EQ(stat(KBAL_STAT_PKT_FORWARDED) - fw0, 3, "three sent on");
+	if (set_live(0)) {
+		ASSERT_EQ(run_unchanged("no joined flow here", &s), TC_ACT_REDIRECT,
+			  "no joined flow here (kbal_pkt_live 0): still sent on");
+		set_live(1);
+	}
+	fw0 = stat(KBAL_STAT_PKT_FORWARDED);
+
+	set_tsecr(&s, 0x12345671);
+	ASSERT_EQ(run_unchanged("TSecr names this host", &s), TC_ACT_UNSPEC, "this host's id: passes");
+	set_tsecr(&s, 0x12345670);
+	ASSERT_EQ(run_unchanged("TSecr with no id", &s), TC_ACT_UNSPEC, "no id: passes");
+	set_tsecr(&s, 0x12345675);
+	ASSERT_EQ(run_unchanged("TSecr names no known host", &s), TC_ACT_UNSPEC,
+		  "an unknown id: passes");
+	set_tsecr(&s, 0);
+	ASSERT_EQ(run_unchanged("TSecr 0", &s), TC_ACT_UNSPEC, "TSecr 0 (no echo): passes");
+	s.optlen = 0;
+	ASSERT_EQ(run_unchanged("no timestamps", &s), TC_ACT_UNSPEC, "no TS option: passes");
+	set_tsecr(&s, 0x12345672);
+	s.flags = 0x02;
+	ASSERT_EQ(run_unchanged("a SYN", &s), TC_ACT_UNSPEC, "a SYN: passes");
+	s.flags = 0x12;
+	ASSERT_EQ(run_unchanged("a SYN-ACK", &s), TC_ACT_UNSPEC, "a SYN-ACK: passes");
+	s.flags = 0x18;
+	/* the hooks that see this host's own packets never send on */
+	prog_fd = egress_fd;
+	ASSERT_EQ(run_unchanged("egress", &s), TC_ACT_UNSPEC, "at egress: passes");
+	prog_fd = lo_fd;
+	ASSERT_EQ(run_unchanged("lo", &s), TC_ACT_UNSPEC, "on lo: passes");
+	prog_fd = ingress_fd;
+	/* no other host known: no second chance */
+	set_host(0, 0, 0, 1, 0);
+	ASSERT_EQ(run_unchanged("no peers", &s), TC_ACT_UNSPEC, "no other host known: passes");
+	set_host(0, 0, 0, 1, 2);
+	/* no service here: no listener on that port */
+	closed = socket(AF_INET, SOCK_STREAM, 0);
+	{
+		struct sockaddr_in b = a;
+		socklen_t bl = sizeof(b);
+
+		b.sin_port = 0;
+		if (ASSERT_TRUE(closed >= 0 && !bind(closed, (struct sockaddr *)&b, sizeof(b)) &&
+				!getsockname(closed, (struct sockaddr *)&b, &bl), "a port bound, not listening")) {
+			s.dport = ntohs(b.sin_port);
+			ASSERT_EQ(run_unchanged("no listener", &s), TC_ACT_UNSPEC,
+				  "no service on that port: passes");
+			s.dport = ntohs(a.sin_port);
+		}
+		if (closed >= 0)
+			close(closed);
+	}
+	/* a listener that is not kbald's: another service's business */
+	{
+		int other = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in b = a;
+		socklen_t bl = sizeof(b);
+
+		b.sin_port = 0;
+		if (ASSERT_TRUE(other >= 0 && !bind(other, (struct sockaddr *)&b, sizeof(b)) &&
+				!listen(other, 1) &&
+				!getsockname(other, (struct sockaddr *)&b, &bl), "another listener")) {
+			s.dport = ntohs(b.sin_port);
+			ASSERT_EQ(run_unchanged("another service's listener", &s), TC_ACT_UNSPEC,
+				  "a listener not kbald's: passes");
+			s.dport = ntohs(a.sin_port);
+		}
+		if (other >= 0)
+			close(other);
+	}
+	ASSERT_EQ(stat(KBAL_STAT_PKT_FORWARDED) - fw0, 0, "none of those sent on");
+
+	/* a socket of this host holds the 4-tuple: the stack's */
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (ASSERT_TRUE(cfd >= 0 && !connect(cfd, (struct sockaddr *)&a, sizeof(a)),
+			"a connection to the listener")) {
+		struct sockaddr_in c;
+		socklen_t cl = sizeof(c);
+		struct pkt_spec e = s;
+
+		afd = accept(lfd, NULL, NULL);
+		getsockname(cfd, (struct sockaddr *)&c, &cl);
+		e.saddr = ntohl(c.sin_addr.s_addr);
+		e.sport = ntohs(c.sin_port);
+		ASSERT_EQ(run_unchanged("an established socket", &e), TC_ACT_UNSPEC,
+			  "a socket holds it: passes");
+	}
+	/* a joined flow of this host: its entry takes it (rewritten) */
+	ret = check_rewrite("a flow entry of this host: rewritten, not sent on", &s, &base_rw);
+	ASSERT_TRUE(ret, "the entry's rewrite");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_FORWARDED) - fw0, 0, "nothing sent on");
+out:
+	for (__u32 i = 0; i < KBAL_MAX_HOSTS; i++)
+		set_host(i, 0, 0, 0, 0);
+	{
+		struct kbal_service svc = { .addr = a.sin_addr.s_addr, .port = ntohs(a.sin_port) };
+
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.kbal_services), &svc);
+	}
+	prog_fd = lo_fd;
+	if (afd >= 0)
+		close(afd);
+	if (cfd >= 0)
+		close(cfd);
+	if (lfd >= 0)
+		close(lfd);
+}
+
+static struct kbal_pkt_rw get_entry(const struct kbal_pkt_key *k);
+static int run_one(const struct pkt_spec *s, uint8_t *out, uint32_t *outlen);
+
+/*
+ * Before the switch, with a host id: kbald's client-side socket's TSvals
+ * (HOLD) reach the client times 8 with the id, from past the last one it
+ * sent before the handover; the client's echoes of them reach that socket
+ * (SWITCH, passed) as it sent them; an echo from before the handover is
+ * left alone; after the switch an echo of one maps to the member's clock
+ * no later than the member's now. Checksums stay right (in place).
+ */
+UNIT_TEST(pkt_host_id_before_the_switch)
+{
+	struct pkt_spec s = base_pkt, back = base_pkt;
+	struct kbal_pkt_rw up = base_rw, hold = { .action = KBAL_PKT_HOLD };
+	uint32_t c_tsval = 0xfffffff3, m_last = 777, dummy, outlen, prev = c_tsval;
+	struct kbal_pkt_key k, kb;
+	uint8_t out[2048];
+
+	if (!setup())
+		return;
+	back.saddr = s.daddr;
+	back.daddr = s.saddr;
+	back.sport = s.dport;
+	back.dport = s.sport;
+	k = key_of(&s);
+	kb = key_of(&back);
+	kbal_pkt_ts_id(c_tsval, m_last, &dummy, &up.ts_base, &up.ts_mbase, &hold.tsval_delta,
+		       &up.tsecr_delta);
+	hold.host_id = 6;
+	up.action = KBAL_PKT_SWITCH;
+	up.flags = KBAL_PKT_ID_ECHO;
+	up.switch_ack = 5000;
+	up.switch_seq = s.seq;
+	bpf_map_update_elem(map_fd, &k, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kb, &hold, BPF_ANY);
+	SPEC_OPTS(back, opt_ts);
+	SPEC_OPTS(s, opt_ts);
+	s.ack = 4999;   /* before the switch: passed to kbald's socket */
+	for (uint32_t t = 0; t < 5000; t = t * 2 + 1) {
+		uint32_t sent = c_tsval + t, seen;
+		char what[64];
+
+		snprintf(what, sizeof(what), "kbald's socket's TSval +%u", t);
+		put32(back.opts + 4, sent);
+		outlen = sizeof(out);
+		ASSERT_EQ(run_one(&back, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(checksums_ok(out, outlen), what);
+		seen = get32(out + ETH_HLEN + 20 + 20 + 4);
+		ASSERT_EQ(seen & 7, 6, what);
+		ASSERT_TRUE((int32_t)(seen - prev) > 0, what);
+		prev = seen;
+		put32(s.opts + 8, seen);
+		outlen = sizeof(out);
+		ASSERT_EQ(run_one(&s, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(checksums_ok(out, outlen), what);
+		ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8), sent, what);
+	}
+	put32(s.opts + 8, c_tsval - 3);
+	outlen = sizeof(out);
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8), c_tsval - 3,
+		  "an echo from before the handover reaches kbald's socket as it was");
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_SWITCH, "not switched");
+	/* the switch, echoing kbald's socket's TSval + 40 */
+	put32(s.opts + 8, prev);
+	s.ack = 5000;
+	outlen = sizeof(out);
+	run_one(&s, out, &outlen);
+	ASSERT_EQ(get_entry(&k).action, KBAL_PKT_REWRITE, "switched");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8) - m_last, 4095,
+		  "after the switch: the member's clock at its last TSval + as long as kbald's "
+		  "socket's ran since the handover");
+	bpf_map_delete_elem(map_fd, &k);
+	bpf_map_delete_elem(map_fd, &kb);
 }
 
 static struct kbal_pkt_rw get_entry(const struct kbal_pkt_key *k)

@@ -6,11 +6,14 @@ each host and spreads flows over them by equal-cost multipath.
     client  10.90.0.2, sources 100.64.1.1-N and 100.64.2.1-N
        |
     router  10.90.0.1 ... BIRD 2 (BGP, AS 65000); kbal-nhsync
-       |  \\____________________
-       |         \\            \\
-    kbal1 10.90.1.2  kbal2 .2.2  kbal3 .3.2   (AS 65001 each; VIP 10.99.0.1 on lo)
-       kbald (one configuration for all) + ExaBGP, its healthcheck running
-       `kbalctl host check`: announces 10.99.0.1/32 while the check passes
+       |    10.90.1.1 on a bridge: one segment with the kbal hosts, as
+       |    behind a top-of-rack switch (the second chance sends a packet
+       |    from host to host on it)
+    ---+-------------+-------------+-----
+    kbal1 10.90.1.11  kbal2 .1.12   kbal3 .1.13  (AS 65001 each; VIP 10.99.0.1 on lo)
+       kbald (one configuration for all, KbalHost 1..3 naming them) + ExaBGP,
+       its healthcheck running `kbalctl host check`: announces
+       10.99.0.1/32 while the check passes
        |
     member1 10.91.1.2:8080 (route=1), member2 10.91.2.2:8080 (route=2),
     behind the router too: kbald reaches them from its host's own address
@@ -47,6 +50,7 @@ from kbaltest import (BACKEND, BPFFS, EXAMPLE_CONF, KBALCTL, KBALD, NETNS_DIR, C
 
 VIP = "10.99.0.1"
 PORT = 80
+ROUTER = "10.90.1.1"     # the router on the hosts' segment
 TABLE_PLAIN = 100
 GROUP = 100
 NHSYNC = os.path.join(kbaltest.ROOT, "tools", "cluster", "kbal-nhsync")
@@ -61,6 +65,10 @@ CONF = EXAMPLE_CONF.replace("Listen 127.0.0.1:{listen}",
                             "Listen %s:%d\nKeepAliveTimeout 60" % (VIP, PORT)) \
     .replace("http://127.0.0.1:{b1}", "http://10.91.1.2:8080") \
     .replace("http://127.0.0.1:{b2}", "http://10.91.2.2:8080")
+# the same with KbalSplice packet and one member (route=1), so that
+# keep-alive connections join (kbaltest.packet_alike()), and the hosts
+# named by id (KbalHost): joined flows carry their host's id to the client
+PACKET_CONF = kbaltest.packet_alike(CONF)
 
 BIRD_CONF = """\
 log "{log}" all;
@@ -87,7 +95,7 @@ process kbal-health {{
 	run {python} -m exabgp healthcheck --no-syslog --name kbal{i} --cmd "{kbalctl} --pin-dir {pin} host check" --interval {interval} --fast-interval {interval} --rise 1 --fall 1 --timeout 2 --withdraw-on-down --no-ip-setup --ip {vip}/32;
 	encoder text;
 }}
-neighbor 10.90.{i}.1 {{
+neighbor {router} {{
 	router-id {addr};
 	local-address {addr};
 	local-as 65001;
@@ -99,7 +107,42 @@ neighbor 10.90.{i}.1 {{
 
 
 def host_addr(i):
-    return "10.90.%d.2" % i
+    return "10.90.1.%d" % (10 + i)
+
+
+def host_of(addr):
+    """The kbal host number of a host's address (10.90.1.11: 1)."""
+    return int(addr.split(".")[3]) - 10
+
+
+def host_lines(n):
+    """KbalHost lines naming hosts 1..n, as every host's configuration has them."""
+    return "".join("KbalHost %d %s\n" % (i, host_addr(i)) for i in range(1, n + 1))
+
+
+def _tcp_tsecr(frame):
+    """((source address, port), TSecr) of a data packet to VIP:PORT in an
+    Ethernet frame, else (None, None)."""
+    ip = frame[14:]
+    if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+        return None, None
+    ihl = (ip[0] & 15) * 4
+    tcp = ip[ihl:]
+    if socket.inet_ntoa(ip[16:20]) != VIP or len(tcp) < 20 or \
+            int.from_bytes(tcp[2:4], "big") != PORT:
+        return None, None
+    doff = (tcp[12] >> 4) * 4
+    if int.from_bytes(ip[2:4], "big") - ihl - doff <= 0:
+        return None, None
+    i, ecr = 20, None
+    while i < doff and tcp[i] != 0:
+        if tcp[i] == 1:
+            i += 1
+            continue
+        if tcp[i] == 8 and i + 10 <= doff:
+            ecr = int.from_bytes(tcp[i + 6:i + 10], "big")
+        i += max(tcp[i + 1], 2)
+    return (socket.inet_ntoa(ip[12:16]), int.from_bytes(tcp[0:2], "big")), ecr
 
 
 class Cluster(kbaltest.Built):
@@ -111,7 +154,7 @@ class Cluster(kbaltest.Built):
 
 
     def __init__(self, hosts=3, hold=3, interval=0.5, idle_timer=10, buckets=64, nsrc=16,
-                 drained=(), timeout=10.0):
+                 drained=(), timeout=10.0, conf=CONF):
         self.nhosts = hosts
         self.hold = hold
         self.interval = interval
@@ -120,6 +163,7 @@ class Cluster(kbaltest.Built):
         self.nsrc = nsrc
         self.start_drained = set(drained)
         self.timeout = timeout
+        self.conf = conf
         seq = next(_seq)
         self.tag = "kbt%d-%dk" % (os.getpid(), seq)      # Topo.stray_namespaces' prefix
         self.devtag = "kc%x%d" % (os.getpid() & 0xffff, seq % 10)
@@ -214,11 +258,21 @@ class Cluster(kbaltest.Built):
             self._link("router", "member%d" % n, "10.91.%d.1" % n, "10.91.%d.2" % n,
                        "%srm%d" % (d, n), "%sm%d" % (d, n))
             self.sh("member%d" % n, "ip", "route", "add", "default", "via", "10.91.%d.1" % n)
+        # the hosts' segment: a bridge in the router's namespace, the
+        # router's address on it
+        br = d + "br"
+        self.sh("router", "ip", "link", "add", br, "type", "bridge")
+        self.sh("router", "ip", "addr", "add", ROUTER + "/24", "dev", br)
+        self.sh("router", "ip", "link", "set", br, "up")
         for i in range(1, self.nhosts + 1):
-            self._link("router", "kbal%d" % i, "10.90.%d.1" % i, host_addr(i),
-                       "%srh%d" % (d, i), "%sh%d" % (d, i))
             h = "kbal%d" % i
-            self.sh(h, "ip", "route", "add", "default", "via", "10.90.%d.1" % i)
+            kbaltest._run_cmd(["ip", "link", "add", "%srh%d" % (d, i), "netns", self.ns("router"),
+                               "type", "veth", "peer", "name", "%sh%d" % (d, i), "netns",
+                               self.ns(h)], self.timeout)
+            self.sh("router", "ip", "link", "set", "%srh%d" % (d, i), "master", br, "up")
+            self.sh(h, "ip", "addr", "add", host_addr(i) + "/24", "dev", "%sh%d" % (d, i))
+            self.sh(h, "ip", "link", "set", "%sh%d" % (d, i), "up")
+            self.sh(h, "ip", "route", "add", "default", "via", ROUTER)
             # the service address on lo: the kernel delivers the VIP's
             # packets locally; kbald's member connections leave from the
             # host's own address (the route's source)
@@ -253,7 +307,7 @@ class Cluster(kbaltest.Built):
                                 hold=self.hold)
         for i in range(1, self.nhosts + 1):
             conf += "protocol bgp h%d from kbalhost { neighbor %s as 65001; " \
-                    "source address 10.90.%d.1; }\n" % (i, host_addr(i), i)
+                    "source address %s; }\n" % (i, host_addr(i), ROUTER)
         path = os.path.join(self.dir, "bird.conf")
         with open(path, "w") as f:
             f.write(conf)
@@ -270,7 +324,7 @@ class Cluster(kbaltest.Built):
         conf = os.path.join(self.dir, "kbald.conf")     # one file for all hosts
         if not os.path.exists(conf):
             with open(conf, "w") as f:
-                f.write(CONF)
+                f.write(self.conf)
         kbaltest.LIVE_PIN_DIRS.append(self.pin[i])
         p = self._spawn("kbald%d" % i, h, [KBALD, "-f", conf, "--pin-dir", self.pin[i]])
         self._wait_listen(p, PORT, "kbald on kbal%d" % i)
@@ -283,7 +337,7 @@ class Cluster(kbaltest.Built):
         with open(econf, "w") as f:
             f.write(EXABGP_CONF.format(python="/usr/bin/python3", i=i, kbalctl=KBALCTL,
                                        pin=self.pin[i], interval=self.interval, vip=VIP,
-                                       addr=host_addr(i), hold=self.hold))
+                                       addr=host_addr(i), hold=self.hold, router=ROUTER))
         env = dict(os.environ, exabgp_daemon_user="root", exabgp_daemon_drop="false",
                    exabgp_api_cli="false", exabgp_log_destination="stdout",
                    exabgp_daemon_daemonize="false")
@@ -325,7 +379,7 @@ class Cluster(kbaltest.Built):
             out = json.loads(self.sh("router", "ip", "-j", "route", "show", "table", TABLE_PLAIN,
                                      "exact", VIP + "/32", check_rc=False) or "[]")
             hops = [nh.get("gateway") for r in out for nh in r.get("nexthops", [r])]
-        return sorted(int(g.split(".")[2]) for g in hops if g)
+        return sorted(host_of(g) for g in hops if g)
 
     def wait_hops(self, want, timeout, what):
         """Until both views name exactly the hosts want; the seconds it took."""
@@ -365,8 +419,54 @@ class Cluster(kbaltest.Built):
             finally:
                 os.close(orig)
 
-    def connect(self, source, timeout=5.0):
-        return Conn(PORT, host=VIP, timeout=timeout, netns=self.in_client(), source=source)
+    def connect(self, source, timeout=5.0, rcvbuf=None):
+        return Conn(PORT, host=VIP, timeout=timeout, netns=self.in_client(), source=source,
+                    rcvbuf=rcvbuf)
+
+    @contextlib.contextmanager
+    def capture(self):
+        """What the client sends to the VIP, as it leaves: a packet socket
+        on the client's link; yields a function (source address, port) ->
+        the TSecr of that connection's first data packet since, or None."""
+        with self.in_client():
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        try:
+            s.bind((self.devtag + "c", 0))
+            s.setblocking(False)
+            seen = {}
+
+            def tsecr(addr, port):
+                while True:
+                    try:
+                        frame, where = s.recvfrom(1 << 16)
+                    except BlockingIOError:
+                        break
+                    if where[2] != socket.PACKET_OUTGOING:
+                        continue
+                    key, ecr = _tcp_tsecr(frame)
+                    if key and key not in seen:
+                        seen[key] = ecr
+                return seen.get((addr, port))
+            yield tsecr
+        finally:
+            s.close()
+
+    def flows(self, i):
+        """kbal<i>'s flows (kbalctl flows): {(client addr, port): (path, why)}."""
+        out = {}
+        paths = ("none", "sockmap", "copy", "packet")
+        for line in self.kbalctl(i, "flows")[1].splitlines()[1:]:
+            f = line.split()
+            path = [x for x in f[1:] if x in paths]
+            if ":" in f[0] and path:
+                addr, port = f[0].rsplit(":", 1)
+                out[(addr, int(port))] = (path[0], f[-1])
+        return out
+
+    def stats(self, i):
+        """kbal<i>'s kbalctl stats, by name."""
+        return {l.split()[0]: int(l.split()[1])
+                for l in self.kbalctl(i, "stats")[1].splitlines() if len(l.split()) == 2}
 
     @staticmethod
     def ask(conn, cookie=None):
@@ -374,9 +474,9 @@ class Cluster(kbaltest.Built):
         r = conn.get("/peer", cookie=cookie)
         check(r.status == 200, "GET /peer: %d" % r.status)
         peer = r.text.strip()
-        check(peer.startswith("peer=10.90."), "the member saw %r, not a kbal host's own "
+        check(peer.startswith("peer=10.90.1."), "the member saw %r, not a kbal host's own "
               "address" % peer)
-        return int(peer.split(".")[2]), int(r.header("X-Backend")[-1]), r
+        return host_of(peer[5:].split(":")[0]), int(r.header("X-Backend")[-1]), r
 
     # -- failures --
 
@@ -387,7 +487,7 @@ class Cluster(kbaltest.Built):
         of ExaBGP's session reaches the router, whose BGP hold timer must
         find out."""
         h = "kbal%d" % i
-        self.sh(h, "ip", "route", "add", "blackhole", "10.90.%d.1/32" % i)
+        self.sh(h, "ip", "route", "add", "blackhole", ROUTER + "/32")
         self.sh(h, "ip", "route", "replace", "blackhole", "default")
         for key in ("exabgp%d" % i, "kbald%d" % i):
             self._kill(key, signal.SIGKILL)

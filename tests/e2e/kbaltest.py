@@ -435,6 +435,8 @@ class Conn:
                                           socket.SOCK_STREAM)
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
                 self.sock.settimeout(timeout)
+                if source:
+                    self.sock.bind((source, 0))
                 self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
@@ -1355,7 +1357,7 @@ class Env:
     STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer",
              "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused", "sk_backlog",
              "pkt_ev_lost", "sk_kept", "sk_back", "pkt_rst_ignored",
-             "sk_last", "sk_held")
+             "sk_last", "sk_held", "pkt_forwarded")
 
     def stats(self):
         """kbal_stats summed over the CPUs' lines (one per CPU), by name."""

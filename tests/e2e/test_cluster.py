@@ -14,12 +14,14 @@ with margins for a loaded machine, never a rate."""
 
 import collections
 import json
+import os
 import time
 
-from cluster import Cluster
-from kbaltest import check, eq
+from cluster import PACKET_CONF, Cluster, host_lines, host_of
+from kbaltest import check, check_pattern, crc_line, eq, wait_until
 
 N = 60          # connections per measure: ~20 a host; P(a host gets < 5) ~ 1e-5
+MiB = 1 << 20
 
 
 def ask_all(cl, conns):
@@ -118,9 +120,11 @@ def test_drain_withdraws_the_route():
     """kbalctl host drain: the health check fails, ExaBGP withdraws, the
     router's route leaves the host within the healthcheck's interval plus
     margins; new flows go to the other two; flows established on them do
-    not move (resilient). Flows established on the drained host reach
-    another host and are reset there: the second chance is not built
-    (docs/scale-out.md). kbalctl host activate brings it back."""
+    not move (resilient). With Apache's example (two members, sticky: no
+    flow joins; no KbalHost) there is no second chance: the flows
+    established on the drained host reach another host and are reset there
+    (docs/scale-out.md; test_drain_second_chance_for_joined_flows is the
+    drain with joined flows). kbalctl host activate brings it back."""
     with Cluster() as cl:
         conns = open_conns(cl, "resilient", N)
         on = collections.Counter(h for _, h in conns)
@@ -145,8 +149,8 @@ def test_drain_withdraws_the_route():
             eq([now for h, now in stay], [h for h, now in stay],
                "flows on hosts 2 and 3 after host 1's withdrawal (None: broken)")
             ended = sum(1 for (c, h), now in zip(conns, hosts) if h == 1 and now is None)
-            print("  drain: %d of %d flows established on host 1 ended (no second chance "
-                  "yet)" % (ended, on[1]))
+            print("  drain: %d of %d flows established on host 1 ended (none joined: no "
+                  "second chance)" % (ended, on[1]))
             eq(ended, on[1], "flows of the drained host that reached another host and ended")
         finally:
             close_all(conns)
@@ -156,6 +160,177 @@ def test_drain_withdraws_the_route():
         print("  activate: route back after %.2f s" % (time.monotonic() - t0))
         eq(cl.kbalctl(1, "host", "check")[0], 0, "host check once active")
         check(new_flows(cl, "plain", N)[1] > 0, "new flows reach host 1 again")
+
+
+def test_drain_second_chance_for_joined_flows():
+    """KbalSplice packet with one member, and KbalHost 1..3 naming the hosts
+    (the same configuration on every host): keep-alive connections join,
+    and each host puts its id in the TSvals its joined flows send their
+    clients. Host 1 drained in the middle of 1 MiB downloads and uploads on
+    its joined flows: the router sends their packets to hosts 2 and 3, whose
+    program reads host 1's id in the client's TSecr, finds no socket of its
+    own, and sends them on to host 1 on the hosts' segment, whose program
+    takes them in (the second chance, docs/scale-out.md). Every transfer
+    finishes byte-exact, later requests on those connections (and on
+    joined ones idle since their handover) are still host 1's,
+    pkt_forwarded counts the packets carried, and host 1 ends with no
+    joined flow once the clients close.
+    Connections of host 1 that are not joined (kbald serving their first
+    request; pipelined, on sockmap) carry no id: their client's TSecr is
+    kbald's socket's clock, whose low bits name a host by chance. A request
+    on one after the drain is answered (by host 1) exactly when the TSecr
+    it left with (captured on the client's link) named host 1, and the
+    connection ends otherwise."""
+    with Cluster(conf=PACKET_CONF + host_lines(3)) as cl:
+        for i in (1, 2, 3):
+            out = cl.kbalctl(i, "host", "status")[1]
+            check("host id %d\n" % i in out, "kbalctl host status on host %d: %r" % (i, out))
+            eq(sorted(int(l.split()[1]) for l in out.splitlines() if l.startswith("peer ")),
+               [j for j in (1, 2, 3) if j != i], "the other hosts host %d knows" % i)
+        srcs = cl.sources("resilient")
+        conns = []
+        try:
+            for k in range(N):
+                # a small receive buffer: a 1 MiB download stalls in the
+                # middle while the client does not read
+                c = cl.connect(srcs[k % len(srcs)], timeout=30, rcvbuf=64 << 10)
+                conns.append(c)
+                first = cl.ask(c)[0]
+                # the second exchange hands the connection over (joined)
+                eq(cl.ask(c)[0], first, "the host of a connection's second request")
+                c.host = first
+            # not joined: the first exchange only (kbald's own), and two
+            # requests pipelined (sockmap)
+            others = []
+            for k in range(N):
+                c = cl.connect(srcs[(k + 5) % len(srcs)], timeout=3)
+                conns.append(c)
+                others.append(c)
+                if k % 2:
+                    c.host = cl.ask(c)[0]
+                else:
+                    c.send(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+                    r1, r2 = c.read_response(), c.read_response()
+                    eq((r1.status, r2.status), (200, 200), "two pipelined requests")
+                    c.host = host_of(r1.text.strip()[5:].split(":")[0])
+            flows = {i: cl.flows(i) for i in (1, 2, 3)}
+            for c in conns:
+                c.path = flows[c.host].get(c.sock.getsockname(), ("gone", ""))
+            why = collections.Counter(c.path for c in conns)
+            print("  joined flows: %s" % dict(why))
+            mine = [c for c in conns if c.host == 1 and c.path[0] == "packet"]
+            check(len(mine) >= 6, "joined flows on host 1: %d (%s)" % (len(mine), dict(why)))
+            # a third idle since the handover: their client has seen no
+            # packet of the member's yet (only kbald's socket's response)
+            down, up = mine[0::3], mine[1::3]
+            before = sum(cl.stats(i)["pkt_forwarded"] for i in (1, 2, 3))
+            eq(before, 0, "packets forwarded before the drain")
+            # in the middle: downloads with 100 KiB read (the rest waits
+            # in the member's socket for the client's window), uploads
+            # with half their body sent
+            for c in down:
+                c.request("GET", "/bytes/%d" % MiB)
+                c.head = c.read_exact(100 << 10)
+            bodies = {}
+            for c in up:
+                bodies[c] = os.urandom(MiB)
+                c.send(b"POST /up HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n"
+                       % (c.host_header.encode(), MiB) + bodies[c][:MiB // 2])
+            cl.kbalctl(1, "host", "drain")
+            cl.wait_hops([2, 3], 10, "after kbalctl host drain on host 1")
+            for c in down:
+                c.buf[:0] = c.head
+                r = c.read_response()
+                eq((r.status, len(r.body)), (200, MiB), "a 1 MiB download across the drain")
+                check_pattern(r.body, "a 1 MiB download across the drain")
+            for c in up:
+                c.send(bodies[c][MiB // 2:])
+                r = c.read_response()
+                eq((r.status, r.text), (200, crc_line(bodies[c])),
+                   "a 1 MiB upload across the drain")
+            during = {i: cl.stats(i)["pkt_forwarded"] for i in (1, 2, 3)}
+            print("  drain: %d downloads and %d uploads of 1 MiB on host 1's joined flows "
+                  "finished (%d more idle); packets sent on by the second chance: %s" % (
+                      len(down), len(up), len(mine) - len(down) - len(up), during))
+            eq(during[1], 0, "packets host 1 sent on (its own flows)")
+            check(during[2] + during[3] > 0, "no packet sent on by hosts 2 and 3: %s" % during)
+            # later requests on them: still host 1's flows, through the others
+            for c in mine:
+                eq(cl.ask(c)[0], 1, "a request after the drain on a joined flow of host 1")
+            for i in (2, 3):
+                left = [c for c in mine if c.sock.getsockname() in cl.flows(i)]
+                eq(left, [], "host 1's flows on host %d" % i)
+            after = sum(cl.stats(i)["pkt_forwarded"] for i in (2, 3))
+            check(after > during[2] + during[3], "the later requests were sent on too")
+
+            theirs = [c for c in others if c.host == 1]
+            check(theirs, "no connection of host 1 that is not joined")
+            outcome = collections.Counter()
+            with cl.capture() as tsecr:
+                for c in theirs:
+                    try:
+                        now = cl.ask(c)[0]
+                    except Exception:     # noqa: BLE001 - reset, EOF, timeout: ended
+                        now = None
+                    ecr = tsecr(*c.sock.getsockname()) if c.sock else None
+                    check(ecr is not None, "the request's packet was not captured")
+                    named = ecr & 7
+                    eq(now, 1 if named == 1 else None, "a request on a %s connection of "
+                       "host 1 whose TSecr named host %d (None: ended)" % (c.path[0], named))
+                    outcome[(c.path[0], "answered" if now else "ended")] += 1
+            print("  drain: connections of host 1 not joined: %s" % dict(outcome))
+            joined_keys = {c.sock.getsockname() for c in mine}
+            other_keys = {c.sock.getsockname() for c in theirs}
+        finally:
+            for c in conns:
+                c.close()
+        # the joined flows end with their FINs, carried by the second
+        # chance; a connection that is not joined and was reset by
+        # another host stays on host 1 until KeepAliveTimeout (kbald's
+        # socket never hears of that reset)
+        wait_until(lambda: not joined_keys & set(cl.flows(1)), 10,
+                   "no joined flow left on host 1 after its clients closed", interval=0.2)
+        left = set(cl.flows(1))
+        check(left <= other_keys, "flows left on host 1 that were not its own, unjoined: %s"
+              % (left - other_keys))
+        print("  drain: host 1 has no joined flow left; %d unjoined ones wait for "
+              "KeepAliveTimeout" % len(left))
+
+
+def test_host_added_plain_joined_flows_second_chance():
+    """A host added under BIRD's plain multipath route, whose hash
+    thresholds move about half the established flows to other hosts
+    (test_host_added_resilient_vs_plain: those end): with joined flows and
+    KbalHost, every host a moved flow lands on sends its packets on to the
+    host that holds it, and none breaks."""
+    with Cluster(conf=PACKET_CONF + host_lines(3), drained=(3,)) as cl:
+        srcs = cl.sources("plain")
+        conns = []
+        try:
+            for k in range(N):
+                c = cl.connect(srcs[k % len(srcs)], timeout=5)
+                conns.append(c)
+                c.host = cl.ask(c)[0]
+                eq(cl.ask(c)[0], c.host, "the host of a connection's second request")
+            flows = {i: cl.flows(i) for i in (1, 2)}
+            joined = [c for c in conns
+                      if flows[c.host].get(c.sock.getsockname(), ("gone",))[0] == "packet"]
+            # (a handover refused now and then, a race: that flow is not
+            # joined, and not counted)
+            check(len(joined) >= N * 3 // 4, "joined flows: %d of %d" % (len(joined), N))
+            cl.kbalctl(3, "host", "activate")
+            cl.wait_hops([1, 2, 3], 10, "after kbalctl host activate on host 3")
+            hosts, broken = ask_all(cl, [(c, c.host) for c in joined])
+            eq(hosts, [c.host for c in joined],
+               "the host answering each joined flow after host 3 came (None: broken)")
+            fw = {i: cl.stats(i)["pkt_forwarded"] for i in (1, 2, 3)}
+            print("  host added (plain): joined flows broken: %d of %d; packets sent on: %s"
+                  % (broken, len(joined), fw))
+            check(fw[3] > 0, "no packet sent on by host 3: no flow moved, the measure shows "
+                  "nothing")
+        finally:
+            for c in conns:
+                c.close()
 
 
 def test_kbald_gone_withdrawn_by_health_check():

@@ -193,6 +193,27 @@ UNIT_TEST(conf_errors_name_the_line)
 	expect_err(HEAD "Header add X-A \"unterminated\n", "t.conf:5: unterminated \" quote");
 }
 
+UNIT_TEST(conf_kbal_host)
+{
+	struct run *r = run(HEAD "KbalHost 1 10.90.1.11\nKbalHost 3 10.90.1.13\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->nhost, 2, "two hosts");
+		ASSERT_EQ(r->c->host[1].addr, htonl(0x0a5a010b), "host 1's address");
+		ASSERT_EQ(r->c->host[2].addr, 0, "no host 2");
+		ASSERT_EQ(r->c->host[3].addr, htonl(0x0a5a010d), "host 3's address");
+	}
+	done(r);
+	expect_err(HEAD "KbalHost 0 10.0.0.1\n", "t.conf:5: KbalHost 0: the id must be 1 to 7");
+	expect_err(HEAD "KbalHost 8 10.0.0.1\n", "t.conf:5: KbalHost 8: the id must be 1 to 7");
+	expect_err(HEAD "KbalHost 1 ::1\n",
+		   "t.conf:5: KbalHost 1 ::1: not an IPv4 address (the host's own)");
+	expect_err(HEAD "KbalHost 1 10.0.0.1\nKbalHost 1 10.0.0.2\n",
+		   "t.conf:6: KbalHost 1: given twice (line 5)");
+	expect_err(HEAD "KbalHost 1 10.0.0.1\nKbalHost 2 10.0.0.1\n",
+		   "t.conf:6: KbalHost 2: 10.0.0.1 is host 1's already");
+}
+
 UNIT_TEST(conf_listen)
 {
 	struct run *r = run("Listen 8080\nListen 127.0.0.2:81 http\n<Proxy balancer://c>\n"
