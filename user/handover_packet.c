@@ -461,6 +461,27 @@ static int pkt_wanted(const struct kbal_daemon *d, const struct kbal_takeover *t
 
 /* Load the program (where a balancer uses the path, or a restart hands
  * joined flows over), watch its events. */
+/* KbalHost, and kbald's listeners (IPv4, or both families): what the
+ * second chance reads (scale-out.md) */
+static int pkt_hosts_init(struct kbal_daemon *d)
+{
+	struct kbal_service svc[KBAL_MAX_SERVICES] = {};
+	uint32_t addrs[KBAL_MAX_HOSTS];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < KBAL_MAX_HOSTS; i++)
+		addrs[i] = d->conf->host[i].addr;
+	for (unsigned i = 0; i < d->conf->nlisten && n < KBAL_MAX_SERVICES; i++) {
+		const struct sockaddr_in6 *a = &d->conf->listen[i].addr;
+
+		if (!kbal_in6_is_v4(&a->sin6_addr) && !kbal_in6_is_any(&a->sin6_addr))
+			continue;
+		svc[n].addr = kbal_in6_is_v4(&a->sin6_addr) ? kbal_in6_v4(&a->sin6_addr) : 0;
+		svc[n++].port = ntohs(a->sin6_port);
+	}
+	return kbal_packet_hosts(&d->pk.p, addrs, svc, n);
+}
+
 static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 {
 	int err;
@@ -475,26 +496,8 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 	if (err)
 		return err;
 	d->pk.on = 1;
-	{
-		/* KbalHost, and kbald's listeners (IPv4, or both families):
-		 * the second chance's */
-		struct kbal_service svc[KBAL_MAX_SERVICES] = {};
-		uint32_t addrs[KBAL_MAX_HOSTS];
-		unsigned n = 0;
-
-		for (unsigned i = 0; i < KBAL_MAX_HOSTS; i++)
-			addrs[i] = d->conf->host[i].addr;
-		for (unsigned i = 0; i < d->conf->nlisten && n < KBAL_MAX_SERVICES; i++) {
-			const struct sockaddr_in6 *a = &d->conf->listen[i].addr;
-
-			if (!kbal_in6_is_v4(&a->sin6_addr) && !kbal_in6_is_any(&a->sin6_addr))
-				continue;
-			svc[n].addr = kbal_in6_is_v4(&a->sin6_addr) ? kbal_in6_v4(&a->sin6_addr) : 0;
-			svc[n++].port = ntohs(a->sin6_port);
-		}
-		if ((err = kbal_packet_hosts(&d->pk.p, addrs, svc, n)))
-			return err;   /* fini undoes what was done */
-	}
+	if ((err = pkt_hosts_init(d)))
+		return err;   /* fini undoes what was done */
 	d->pk.by_slot = calloc(KBAL_MAX_FLOWS, sizeof(*d->pk.by_slot));
 	d->pk.events = ring_buffer__new(d->pk.p.events_fd, pkt_event_record, d, NULL);
 	kbal_loop_on(&d->loop, KBAL_TAG_PKT_EVENTS, pkt_events_ready);
