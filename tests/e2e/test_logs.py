@@ -133,40 +133,69 @@ REFUSED = [b"GET / HTTP/1.1\r\n\r\n",                                   # no Hos
            b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n"]    # a line too long
 
 
-def test_refused_requests_logged_as_apache():
-    """A request refused before its head was whole (400, 414) has its line,
-    as httpd writes it: the request line as it came (cut at
-    LimitRequestLine), the method, path and protocol where they parsed"""
+def lines_beside_apache(fmt, send, count):
+    """send(port) to Debian's apache2 and to kbal, both on Apache's example
+    with a CustomLog in fmt (its first field %{local}p); each one's lines,
+    that field cut off, sorted: httpd logs after it answered, so two lines
+    may come in another order than the requests. And all the lines."""
     from apache import apache_beside
     d = tempfile.mkdtemp(prefix="kbal-logs-")
     os.chmod(d, 0o755)
-    fmt = '"%{local}p \\"%r\\" %>s %m %U%q %H"'
     conf = EXAMPLE_CONF + "CustomLog %s/access.log %s\n" % (d, fmt)
     try:
         with Env(conf=conf) as env, apache_beside(env) as aport:
             for port in (aport, env.port):
-                for raw in REFUSED:
-                    with Conn(port, timeout=5.0) as c:
-                        c.send(raw)
-                        c.read_response()
+                send(port)
             wait_until(lambda: sum(l.startswith("%d " % env.port)
-                                   for l in lines(d + "/access.log")) == len(REFUSED),
+                                   for l in lines(d + "/access.log")) == count,
                        5.0, "kbal's lines")
             got = lines(d + "/access.log")
-            # in the order written: httpd logs after it answered, so two
-            # lines may come in another order than the requests
-            theirs = sorted(l.split(" ", 1)[1] for l in got if l.startswith("%d " % aport))
-            ours = sorted(l.split(" ", 1)[1] for l in got if l.startswith("%d " % env.port))
-            eq(len(theirs), len(REFUSED), "Apache's lines: %r" % [l[:80] for l in got])
-            check('"BLAH" 400 BLAH / HTTP/1.0' in theirs, "Apache's line for BLAH: %r"
-                  % [l[:40] for l in theirs])
-            for i, (a, k) in enumerate(zip(theirs, ours)):
-                at = next((j for j in range(min(len(a), len(k))) if a[j] != k[j]),
-                          min(len(a), len(k)))
-                check(k == a, "the line of refused request %d differs at byte %d: %r, Apache's "
-                      "%r" % (i, at, k[max(0, at - 20):at + 40], a[max(0, at - 20):at + 40]))
+            mine = lambda p: sorted(l.split(" ", 1)[1] for l in got if l.startswith("%d " % p))
+            eq(len(mine(aport)), count, "Apache's lines: %r" % [l[:80] for l in got])
+            return mine(aport), mine(env.port), got
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_refused_requests_logged_as_apache():
+    """A request refused before its head was whole (400, 414) has its line,
+    as httpd writes it: the request line as it came (cut at
+    LimitRequestLine), the method, path and protocol where they parsed"""
+    def send(port):
+        for raw in REFUSED:
+            with Conn(port, timeout=5.0) as c:
+                c.send(raw)
+                c.read_response()
+
+    theirs, ours, _ = lines_beside_apache('"%{local}p \\"%r\\" %>s %m %U%q %H"', send,
+                                          len(REFUSED))
+    check('"BLAH" 400 BLAH / HTTP/1.0' in theirs, "Apache's line for BLAH: %r"
+          % [l[:40] for l in theirs])
+    for i, (a, k) in enumerate(zip(theirs, ours)):
+        at = next((j for j in range(min(len(a), len(k))) if a[j] != k[j]),
+                  min(len(a), len(k)))
+        check(k == a, "the line of refused request %d differs at byte %d: %r, Apache's "
+              "%r" % (i, at, k[max(0, at - 20):at + 40], a[max(0, at - 20):at + 40]))
+
+
+PATHS = ["/a%20b?x=%41", "/x/./y/../z", "//m//n/", "/p%41th", "/q%22uote%5c", "/ctl%01x",
+         "/enc%2Fslash", "/bad%zz", "/%7Euser/", "/../up", "/a/%2e%2e/%2e%2e/up", "/nul%00x"]
+
+
+def test_url_path_logged_as_apache():
+    """%U is httpd's r->uri: decoded, dot segments removed, slashes merged,
+    logged with ap_escape_logitem(); %q the query as it came; where httpd
+    refused the path (400, 404), what it kept of it"""
+    def send(port):
+        for p in PATHS:
+            with Conn(port, timeout=5.0) as c:
+                c.request("GET", p, [("Cookie", "ROUTEID=route.1"), ("Connection", "close")])
+                c.read_response()
+
+    theirs, ours, _ = lines_beside_apache('"%{local}p %>s %U%q"', send, len(PATHS))
+    check("200 /a b?x=%41" in theirs and "200 /x/z" in theirs and "400 /bad%zz" in theirs,
+          "Apache's lines (the test's expectation): %r" % theirs)
+    eq(ours, theirs, "kbal's %U%q lines against Apache's")
 
 
 VHOSTS = """\
