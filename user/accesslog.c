@@ -22,7 +22,7 @@ enum {
 };
 
 enum { UNIT_S, UNIT_MS, UNIT_US };                 /* %{UNIT}T */
-enum { PORT_LOCAL, PORT_REMOTE };                  /* %{local|remote}p */
+enum { PORT_CANONICAL, PORT_LOCAL, PORT_REMOTE };  /* %{canonical|local|remote}p */
 
 static int add(struct kbal_alog_fmt *f, uint8_t kind, char *err, size_t errlen)
 {
@@ -150,7 +150,10 @@ int kbal_alog_compile(const char *fmt, struct kbal_alog_fmt *f,
 				return -1;
 			}
 		} else if (k == A_PORT) {
-			it->flag = !strcmp(arg, "remote") ? PORT_REMOTE : PORT_LOCAL;
+			/* mod_log_config's log_server_port(): anything else is
+			 * the canonical port */
+			it->flag = !strcmp(arg, "remote") ? PORT_REMOTE :
+				   !strcmp(arg, "local") ? PORT_LOCAL : PORT_CANONICAL;
 		} else if (k == A_ENV && !arg[0]) {
 			snprintf(err, errlen, "LogFormat: %%e needs a variable's name");
 			return -1;
@@ -492,7 +495,9 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 			puts_(&o, rq ? rq->proto : "-");
 			break;
 		case A_PORT:
-			put_u(&o, it->flag == PORT_REMOTE ? r->client_port : r->local_port);
+			put_u(&o, it->flag == PORT_REMOTE ? r->client_port :
+				  it->flag == PORT_LOCAL ? r->local_port :
+				  r->server_port ? r->server_port : 80);
 			break;
 		case A_SERVER:
 			put_esc(&o, r->server);

@@ -69,7 +69,10 @@ struct kbal_alog_rec {
 	uint64_t body;                        /* response body bytes sent */
 	uint64_t bytes_in, bytes_out;         /* read from / sent to the client, heads too */
 	const char *balancer, *member, *route, *session_route, *sticky;
-	const char *server;                   /* %v: the virtual host's ServerName */
+	const char *server;                   /* %v: the virtual host's ServerName,
+					       * without its port */
+	unsigned server_port;                 /* %p: its port (httpd's canonical
+					       * one: ServerName's, else 80) */
 	const char *request_server;           /* %V: ap_get_server_name(), NULL: server */
 	int route_changed;
 	const struct kbal_env *env;           /* the request's SetEnv/SetEnvIf ones, NULL none */

@@ -369,6 +369,8 @@ struct kbal_conf_vhost {
 							 * port 0: any */
 	unsigned naddr;
 	char server_name[128];            /* its ServerName, "" none */
+	char server_host[128];            /* that name without its :port (%v) */
+	unsigned server_port;             /* its :port, 0 none */
 	unsigned nalias;
 	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
 	int preserve_host;                /* its ProxyPreserveHost, -1: the server's */
@@ -434,6 +436,8 @@ struct kbal_conf {
 					   * members' connections, 0: the system's */
 	unsigned via;                     /* ProxyVia: enum kbal_via */
 	char server_name[128];            /* ServerName, else gethostname() */
+	char server_host[128];            /* that name without its :port (%v) */
+	unsigned server_port;             /* its :port, 0 none */
 	uint8_t encoded_slashes;          /* AllowEncodedSlashes, enum kbal_encoded_slashes */
 	int canonical_name;               /* UseCanonicalName On: self-referential
 					   * URLs name ServerName, not the Host */

@@ -256,6 +256,9 @@ int conf_finish(struct conf_parser *p)
 	}
 	if (!c->server_name[0] && gethostname(c->server_name, sizeof(c->server_name) - 1))
 		strcpy(c->server_name, "localhost");
+	if (!c->server_host[0])
+		conf_split_server_name(c->server_name, c->server_host, sizeof(c->server_host),
+				       &c->server_port);
 	check_rules(p);
 	if (conf_hcheck_finish(p) || conf_privs_finish(p))
 		return -1;

@@ -165,6 +165,9 @@ void conf_pwarn(struct conf_parser *p, int line, const char *fmt, ...);
 /* ---- values (conf_values.c); what names the value in errors ---- */
 
 int conf_copy(struct conf_parser *p, char *dst, size_t size, const char *src, const char *what);
+
+/* ServerName's "[scheme://]name[:port]": the name and the port (0: none) */
+void conf_split_server_name(const char *name, char *host, size_t cap, unsigned *port);
 int conf_parse_uint(struct conf_parser *p, const char *label, const char *val,
 		    unsigned min, unsigned max, unsigned *out);
 /* httpd's ap_timeout_parameter_parse(): N[s|ms|mi|h], seconds by default */

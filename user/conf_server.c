@@ -116,12 +116,37 @@ static int kw_listen(struct conf_parser *p, int argc, char **argv)
 	return 0;
 }
 
+/* httpd's server_hostname_port(): "[scheme://]name[:port]"; the name
+ * without the port is server_hostname (%v, X-Forwarded-Server), the port
+ * the server's (%p, 80 without one) */
+void conf_split_server_name(const char *name, char *host, size_t cap, unsigned *port)
+{
+	const char *s = strstr(name, "://"), *colon;
+
+	s = s ? s + 3 : name;
+	colon = s[0] == '[' ? strstr(s, "]:") : strrchr(s, ':');
+	if (colon && s[0] == '[')
+		colon++;
+	*port = colon ? (unsigned)atoi(colon + 1) : 0;
+	snprintf(host, cap, "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
+}
+
 static int kw_servername(struct conf_parser *p, UNUSED int argc, char **argv)
 {
-	if (p->ctx == C_VHOST)
-		return conf_copy(p, p->conf->vhost[p->vhost].server_name,
-				 sizeof(p->conf->vhost[0].server_name), argv[1], "ServerName");
-	return conf_copy(p, p->conf->server_name, sizeof(p->conf->server_name), argv[1], "ServerName");
+	if (p->ctx == C_VHOST) {
+		struct kbal_conf_vhost *v = &p->conf->vhost[p->vhost];
+
+		if (conf_copy(p, v->server_name, sizeof(v->server_name), argv[1], "ServerName"))
+			return -1;
+		conf_split_server_name(v->server_name, v->server_host, sizeof(v->server_host),
+				       &v->server_port);
+		return 0;
+	}
+	if (conf_copy(p, p->conf->server_name, sizeof(p->conf->server_name), argv[1], "ServerName"))
+		return -1;
+	conf_split_server_name(p->conf->server_name, p->conf->server_host,
+			       sizeof(p->conf->server_host), &p->conf->server_port);
+	return 0;
 }
 
 /* ServerAlias NAME...: more names of its <VirtualHost>, '*' and '?' wild */

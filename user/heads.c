@@ -182,7 +182,10 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_member *m = &d->maps.members[c->member];
 	struct kbal_req_rewrite rw = {
 		.client_ip = kbal_in6_ntop(c->key.client_addr, ip, sizeof(ip)),
-		.server_name = d->conf->server_name,
+		/* mod_proxy_http's X-Forwarded-Server: the request's server's
+		 * server_hostname (its virtual host's; no port) */
+		.server_name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_host[0] ?
+			       d->conf->vhost[f->vhost].server_host : d->conf->server_host,
 		.keep_alive = c->pool,
 		.close = c->last && !c->pool,
 		.no_xfwd = d->conf->no_xfwd,

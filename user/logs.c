@@ -90,7 +90,8 @@ static void member_part(const struct kbal_daemon *d, const struct kbal_conn *c,
 	memcpy(r->client_addr, c->key.client_addr, 16);
 	r->client_port = ntohs(c->key.client_port);
 	r->local_port = c->key.listen_port;
-	r->server = d->conf->server_name;
+	r->server = d->conf->server_host;
+	r->server_port = d->conf->server_port;
 }
 
 /* %V: httpd's ap_get_server_name(): with UseCanonicalName Off the
@@ -158,7 +159,11 @@ void kbal_logs_request(struct kbal_daemon *d, struct kbal_conn *c, char conn_sta
 		r.route_changed = c->changed;
 		r.env = &f->env;
 		if (f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0])
-			r.server = d->conf->vhost[f->vhost].server_name;
+			r.server = d->conf->vhost[f->vhost].server_host;
+		/* a <VirtualHost>'s own (none: 80, not the server's: as
+		 * Debian's apache2 logs it) */
+		if (f->vhost >= 0)
+			r.server_port = d->conf->vhost[f->vhost].server_port;
 		r.request_server = request_server(d, f->host, name, sizeof(name));
 		r.conn_status = r.status ? conn_status : 'X';
 		r.keepalive = c->served;

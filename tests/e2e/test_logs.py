@@ -133,7 +133,7 @@ REFUSED = [b"GET / HTTP/1.1\r\n\r\n",                                   # no Hos
            b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n"]    # a line too long
 
 
-def lines_beside_apache(fmt, send, count):
+def lines_beside_apache(fmt, send, count, extra=""):
     """send(port) to Debian's apache2 and to kbal, both on Apache's example
     with a CustomLog in fmt (its first field %{local}p); each one's lines,
     that field cut off, sorted: httpd logs after it answered, so two lines
@@ -141,7 +141,7 @@ def lines_beside_apache(fmt, send, count):
     from apache import apache_beside
     d = tempfile.mkdtemp(prefix="kbal-logs-")
     os.chmod(d, 0o755)
-    conf = EXAMPLE_CONF + "CustomLog %s/access.log %s\n" % (d, fmt)
+    conf = EXAMPLE_CONF + "CustomLog %s/access.log %s\n" % (d, fmt) + extra
     try:
         with Env(conf=conf) as env, apache_beside(env) as aport:
             for port in (aport, env.port):
@@ -196,6 +196,39 @@ def test_url_path_logged_as_apache():
     check("200 /a b?x=%41" in theirs and "200 /x/z" in theirs and "400 /bad%zz" in theirs,
           "Apache's lines (the test's expectation): %r" % theirs)
     eq(ours, theirs, "kbal's %U%q lines against Apache's")
+
+
+def test_server_port_and_name_logged_as_apache():
+    """%p (and %{canonical}p) is the request's server's port as httpd has
+    it: its ServerName's, else 80 (a <VirtualHost>'s too), whatever port
+    the client reached; %v its ServerName without the port;
+    X-Forwarded-Server the same name"""
+    hosts = ["main.example", "v.test", "w.test", "other.test"]
+    seen = {}
+
+    def send(port):
+        for h in hosts:
+            with Conn(port, timeout=5.0) as c:
+                r = c.get("/echo-headers", headers=[("Host", h), ("Cookie", "ROUTEID=route.1")])
+                xfs = [ln.split(":", 1)[1].strip() for ln in r.text.split("\r\n")
+                       if ln.lower().startswith("x-forwarded-server:")]
+                seen.setdefault(port, []).append((h, xfs))
+
+    fmt = '"%{local}p %p %{canonical}p %v %V"'
+    for extra, want in (("ServerName main.example:8081\n", ["8081 8081 main.example v.test"]),
+                        ("ServerName main.example:8081\n<VirtualHost *>\nServerName v.test\n"
+                         "</VirtualHost>\n<VirtualHost *>\nServerName w.test:9000\n"
+                         "</VirtualHost>\n",
+                         ["80 80 v.test v.test", "9000 9000 w.test w.test"])):
+        seen.clear()
+        theirs, ours, _ = lines_beside_apache(fmt, send, len(hosts), extra)
+        check(all(w in theirs for w in want), "Apache's lines (the test's expectation): %r"
+              % theirs)
+        eq(ours, theirs, "kbal's %p %v lines against Apache's")
+        a, k = [seen[p] for p in sorted(seen)]
+        eq(len(a), len(hosts), "answers")
+        check(all(x for _, x in a), "Apache's X-Forwarded-Server lines: %r" % a)
+        eq(sorted(k), sorted(a), "X-Forwarded-Server, kbal's against Apache's")
 
 
 VHOSTS = """\
