@@ -311,7 +311,9 @@ def test_restart_keeps_v6_connections():
             with env.connect(timeout=T) as c:
                 hand_over(c, cookie="ROUTEID=.2")
                 eq(c.get("/before", cookie="ROUTEID=.2").header("X-Backend"), "WAS2", "before")
-                eq([f["path"] for _, f in env.flows()], [1], "spliced before")
+                # the flow's entry says so once kbald's loop has written it
+                wait_until(lambda: [f["path"] for _, f in env.flows()] == [1], 5.0,
+                           "spliced before (flows: %r)" % env.flows())
                 seen = env.kbald_stderr().count("restarted: took over")
                 os.kill(env.kbald.pid, signal.SIGHUP)
                 wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen,

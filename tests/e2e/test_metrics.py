@@ -8,7 +8,7 @@ access rules are the manager's."""
 import re
 import subprocess
 
-from kbaltest import EXAMPLE_CONF, Env, check, eq
+from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until
 
 METRICS = EXAMPLE_CONF.replace("ProxyPass /balancer-manager !",
                                "ProxyPass /balancer-manager !\nProxyPass /metrics !") + \
@@ -111,8 +111,10 @@ def test_metrics_against_the_traffic():
 def test_metrics_access_rules():
     with Env(conf=METRICS.replace("@RULE@", "    Require ip 10.0.0.0/8\n")) as env:
         eq(env.get("/metrics").status, 403, "/metrics from outside the rule's addresses")
-        check("kbal-metrics: 127.0.0.1 refused by its access rules" in env.kbald_stderr(),
-              "the log: " + env.kbald_stderr())
+        # kbald's stderr is written as it goes: the line may follow the answer
+        wait_until(lambda: "kbal-metrics: 127.0.0.1 refused by its access rules" in
+                   env.kbald_stderr(), 5.0, "the log line")
     with Env(conf=CONF) as env:
-        check("the kbal-metrics endpoint at /metrics has no access rule" in env.kbald_stderr(),
-              "the start-up word: " + env.kbald_stderr())
+        # said after the listeners opened, which is when Env returns
+        wait_until(lambda: "the kbal-metrics endpoint at /metrics has no access rule" in
+                   env.kbald_stderr(), 5.0, "the start-up word")
