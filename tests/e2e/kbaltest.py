@@ -1213,6 +1213,18 @@ class Env:
             if time.monotonic() > deadline:
                 raise AssertionError("kbald not listening on %d after 5s" % self.port)
             time.sleep(0.01)
+        # its listeners open before it is done starting: what it says of
+        # the configuration after them (an endpoint's missing access rule)
+        # ends with "ready:", on stderr unless an ErrorLog takes it or a
+        # LogLevel above info silences it
+        level = re.findall(r"^\s*LogLevel\s+(\w+)", self.conf, re.M)
+        says = (not re.search(r"^\s*ErrorLog\s", self.conf, re.M) and
+                (not level or level[-1].lower() in ("info", "debug") or
+                 level[-1].lower().startswith("trace")))
+        while says and "ready:" not in self.kbald_stderr() and self.kbald.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("kbald not ready after 5s")
+            time.sleep(0.01)
 
     def _stop(self, failing):
         global LAST_KBALD_STDERR, LAST_ENV_PROBLEMS
