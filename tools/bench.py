@@ -1321,11 +1321,19 @@ def measure(target, sc, args, ctx, tag):
                     'members': [b.p.pid for b in ctx['backends'].values()]}
             kbald = kbal_kind(target) is not None
             progs0 = bpf_prog_stats(rss_pid) if kbald else None
+            kept0 = (kbal_stats(peer.pin) or {}).get('sk_kept') if kbald else None
             tcp0 = tcp_counters()
             res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids,
                           check_route=peer is not None)
             tcp1 = tcp_counters()
             progs1 = bpf_prog_stats(rss_pid) if kbald else None
+            kept1 = (kbal_stats(peer.pin) or {}).get('sk_kept') if kbald else None
+            if (res and kept0 is not None and kept1 is not None and res['requests'] > 0 and
+                    kbal_kind(target) == 'kbal'):
+                # the requests the sockmap path's framing kept in the
+                # kernel; kbald decided the others (not for the packet
+                # path's targets: it frames no request it joins)
+                res['kept'] = (kept1 - kept0) / res['requests']
             if res:
                 res['tcp'] = {k: tcp1[k] - tcp0[k] for k in TCP_COUNTERS}
             if res and progs0 is not None and progs1 is not None and res['requests'] > 0:
@@ -1637,6 +1645,22 @@ def render_bpf(results, targets, scenarios, where):
                 if runs >= 0.01:
                     rows.append('| %s | %s | %s | %.2f | %.0f | %.0f |' % (
                         sc, TOPO.name(t), name, runs, ns / runs if runs else 0, ns))
+    kept = []
+    for sc in scenarios:
+        for t in targets:
+            ks = [r['kept'] for r in results[sc][t] if r.get('kept') is not None]
+            if ks:
+                kept.append('| %s | %s | %.1f%% | %.1f%% |' % (
+                    sc, TOPO.name(t), 100 * statistics.median(ks),
+                    100 - 100 * statistics.median(ks)))
+    if kept:
+        out.append('### Who decided the requests%s: the kernel (sockmap framing, '
+                   '`sk_kept`) or kbald, median share' % where)
+        out.append('')
+        out.append('| scenario | target | kernel | kbald |')
+        out.append('|---|---|---:|---:|')
+        out += kept
+        out.append('')
     if not rows:
         return out
     out.append('### kbald\'s BPF programs%s (per request; kernel.bpf_stats_enabled)' % where)
