@@ -32,7 +32,6 @@
 #define PKT_EARLY_MAX (16u << 10)     /* a first response written after the handover */
 #define PKT_LINGER_NS (1000000000ull) /* both FINs passed, one never acknowledged */
 #define PKT_SCAN_NS   (1000000000ull) /* every flow looked at, events lost or not */
-#define PKT_IDLE_NS   (600ull * 1000000000ull)
 
 /* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
 static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down)
@@ -273,6 +272,19 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 	pkt_flow_named(d, c);
 }
 
+/* How long a joined flow may carry nothing: the program frames no request,
+ * so kbald cannot tell a connection idle between requests (httpd closes it
+ * after KeepAliveTimeout) from one waiting for its answer (httpd gives up
+ * after Timeout). Past the longer of the two, httpd's connection would be
+ * gone either way: the flow ends, its peers told (was 10 minutes). */
+static uint64_t pkt_idle_ns(const struct kbal_daemon *d)
+{
+	unsigned ms = d->conf->timeout_ms > d->conf->keepalive_timeout_ms ?
+		      d->conf->timeout_ms : d->conf->keepalive_timeout_ms;
+
+	return (uint64_t)ms * 1000000ull;
+}
+
 /*
  * A flow on the packet path looked at again: at the program's event (it
  * switched, or it ended), and once a second for all (their bytes for the
@@ -315,7 +327,9 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	/* last_ns may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
-	if (st.last_ns && st.last_ns < d->loop.now && d->loop.now - st.last_ns > PKT_IDLE_NS) {
+	if (st.last_ns && st.last_ns < d->loop.now && d->loop.now - st.last_ns > pkt_idle_ns(d)) {
+		log_debug("conn %p: packet flow idle past KeepAliveTimeout and Timeout: ended",
+			  (void *)c);
 		conn_close(d, c);
 		return 1;
 	}

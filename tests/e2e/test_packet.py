@@ -480,3 +480,42 @@ def test_packet_default_falls_back_to_sockmap():
             os.rmdir(os.path.join(env.pin_dir, "kbal_pkt"))
             if os.path.isdir(env.pin_dir):
                 os.rmdir(env.pin_dir)
+
+
+def test_packet_idle_flow_ends_past_timeout():
+    """A joined flow that carries nothing for longer than KeepAliveTimeout
+    and Timeout (httpd's connection would be closed by then, idle or
+    waiting) is ended, both peers told at once; one that carries a request
+    now and then is not."""
+    conf = CONF.replace("ProxyPreserveHost On", "ProxyPreserveHost On\nTimeout 2\nKeepAliveTimeout 1")
+    check(conf != CONF, "the example has ProxyPreserveHost On")
+    with Env(conf=conf) as env:
+        busy = env.connect(timeout=10)
+        kbaltest.hand_over(busy, "/")
+        c = env.connect(timeout=10)
+        n = int(kbaltest.hand_over(c, "/").header("X-Backend")[-1])
+        wait_until(lambda: len([f for _, f in env.flows() if f["path"] == PATH_PACKET]) == 2,
+                   2.0, "two flows on the packet path")
+        lports = {f["member_lport"] for _, f in env.flows()}
+        mport = env.ports["b%d" % n]
+        t0 = time.monotonic()
+        # the busy one asks every 0.5 s; the other says nothing
+        looked = False
+        while time.monotonic() - t0 < 4.5:
+            if not looked and 1.2 <= time.monotonic() - t0 < 1.8:
+                # idle past KeepAliveTimeout, not past Timeout: still joined
+                eq(len([f for _, f in env.flows() if f["path"] == PATH_PACKET]), 2,
+                   "both flows joined after 1.2 s")
+                looked = True
+            eq(busy.get("/busy").status, 200, "a request on the busy joined flow")
+            time.sleep(0.5)
+        eq(c.what_arrives(1.5), "reset", "what the idle client got")
+        left = [f["member_lport"] for _, f in env.flows() if f["path"] == PATH_PACKET]
+        eq(len(left), 1, "the busy flow still joined")
+        gone = (lports - set(left)).pop()
+        wait_until(lambda: not _has_socket(mport, gone), 3.0,
+                   "the idle flow's member connection to end")
+        eq(busy.get("/still").status, 200, "the busy flow goes on")
+        c.close()
+        busy.close()
+        all_gone(env, "both closed")
