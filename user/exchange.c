@@ -130,9 +130,24 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 void exch_reply_keep(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len,
 		     int owned)
 {
+	struct kbal_first *f = c->f;
+	size_t n;
+	int own;
+
 	exch_reply(d, c, resp, len, owned);
 	c->fin[MEMBER] = 0;
-	c->f->local_keep = 1;
+	f->local_keep = 1;
+	/* httpd's ap_set_keepalive() lines, after mod_headers' */
+	resp = f->out[DOWN];
+	n = f->out_len[DOWN];
+	own = f->out_owned[DOWN];
+	if (heads_own_keepalive(d, c, &resp, &n, &own)) {
+		log_info("kbald's own answer: no room for its Keep-Alive line: sent without");
+		return;
+	}
+	f->out[DOWN] = resp;
+	f->out_len[DOWN] = (uint32_t)n;
+	f->out_owned[DOWN] = (uint8_t)own;
 }
 
 /* an error answer that leaves a keep-alive connection open where Apache's

@@ -97,6 +97,70 @@ int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, si
 	return 0;
 }
 
+/* httpd's ap_set_keepalive(), for an answer after which the client's
+ * connection goes on, to a request whose Connection holds the keep-alive
+ * token (browsers send it; HTTP/1.0 keep-alive clients must): the lines
+ * "Keep-Alive: timeout=T, max=LEFT" ("timeout=T" alone under
+ * MaxKeepAliveRequests 0) and "Connection: Keep-Alive" into out. T is
+ * KeepAliveTimeout in whole seconds (apr_time_sec()), LEFT the bound less
+ * the requests the connection answered before this one (httpd's
+ * keepalives; c->nreq counts this one, the kernel's kept ones included).
+ * Their length; 0 when none are due. */
+size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
+			     size_t cap)
+{
+	const struct kbal_first *f = c->f;
+	unsigned max = d->conf->max_keepalive_requests;
+	unsigned t = d->conf->keepalive_timeout_ms / 1000;
+	int n;
+
+	if (!kbal_http_find_token(&f->msg[UP], f->buf[UP], "Connection", "keep-alive"))
+		return 0;
+	if (max)
+		n = snprintf(out, cap, "Keep-Alive: timeout=%u, max=%u\r\nConnection: Keep-Alive\r\n",
+			     t, max - (c->nreq ? c->nreq - 1 : 0));
+	else
+		n = snprintf(out, cap, "Keep-Alive: timeout=%u\r\nConnection: Keep-Alive\r\n", t);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* lines (len bytes, each ending in CRLF) before the empty line that ends
+ * the head of n bytes in head (of cap): httpd adds its Connection and
+ * Keep-Alive lines last (ap_set_keepalive() in its header filter, after
+ * mod_proxy's and mod_headers' lines). The new length, or -1 */
+static ssize_t head_append(char *head, size_t n, size_t cap, const char *lines, size_t len)
+{
+	if (n < 2 || n + len > cap || memcmp(head + n - 2, "\r\n", 2))
+		return -1;
+	memcpy(head + n - 2, lines, len);
+	memcpy(head + n - 2 + len, "\r\n", 2);
+	return (ssize_t)(n + len);
+}
+
+int heads_own_keepalive(const struct kbal_daemon *d, const struct kbal_conn *c, char **resp,
+			size_t *len, int *owned)
+{
+	const char *end = memmem(*resp, *len, "\r\n\r\n", 4);
+	char lines[128];
+	size_t k = heads_keepalive_lines(d, c, lines, sizeof(lines)), hlen;
+	char *out;
+
+	if (!k)
+		return 0;
+	if (!end || !(out = malloc(*len + k)))
+		return -1;
+	hlen = end + 2 - *resp;           /* up to the empty line */
+	memcpy(out, *resp, hlen);
+	memcpy(out + hlen, lines, k);
+	memcpy(out + hlen + k, *resp + hlen, *len - hlen);
+	if (*owned)
+		free(*resp);
+	*resp = out;
+	*len += k;
+	*owned = 1;
+	return 0;
+}
+
 /* KbalProxyProtocol: the PROXY header that starts the member's connection
  * (a new one each time: such members keep none, balancers.c); its length */
 static ssize_t proxy_prefix(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
@@ -260,8 +324,11 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	char base[300], via[KBAL_NAME_LEN + 160], line[KBAL_NAME_LEN + 170];
 	static struct kbal_rev_rule rev[KBAL_CONF_MAX_PASS * KBAL_MAX_MEMBERS];
 	const struct kbal_rev_rule *rules = rs->rules;
-	size_t nrev = rs->n;
+	const struct kbal_http_msg *rsp = &f->msg[DOWN];
+	size_t nrev = rs->n, k;
+	char ka[128];
 	ssize_t n;
+	int keep;
 
 	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
 	if (via_value(d, c, via, sizeof(via)))
@@ -276,11 +343,18 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		nrev = kbal_rewrite_rev_for(rs, f->vhost, rev, sizeof(rev) / sizeof(rev[0]));
 		rules = rev;
 	}
-	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rules, nrev, base,
+	/* the client's connection goes on after this answer: the member's
+	 * Connection and Keep-Alive lines go (mod_proxy_http's
+	 * ap_proxy_clear_connection() and hop-by-hop headers), httpd's own
+	 * come last. A member connection carried for this client alone
+	 * (!c->pool) that the member ends ends the client's too: its lines
+	 * pass as they are. */
+	keep = !c->once && rsp->status != 101 && (c->pool || rsp->keep_alive);
+	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
 				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
 				     line : NULL,
-				     !c->pool ? KBAL_RESP_AS_IS : c->once ? KBAL_RESP_CLOSE :
-				     KBAL_RESP_KEEP, f->outbuf[DOWN], OUT_SIZE);
+				     c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS,
+				     f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;
 	if (d->conf->ncookie_path || d->conf->ncookie_domain) {
@@ -309,6 +383,15 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 			return -1;
 		}
 		memcpy(f->outbuf[DOWN], head, n);
+	}
+	/* ap_set_keepalive(), after mod_headers: "Connection: close" where
+	 * the client's connection ends with the member's kept (c->pool),
+	 * Keep-Alive where it goes on and the request asked for it */
+	k = c->pool && c->once ? strlen(strcpy(ka, "Connection: close\r\n")) :
+	    keep ? heads_keepalive_lines(d, c, ka, sizeof(ka)) : 0;
+	if (k && (n = head_append(f->outbuf[DOWN], (size_t)n, OUT_SIZE, ka, k)) < 0) {
+		log_info("the answer's head does not fit with its Connection line");
+		return -1;
 	}
 	f->out[DOWN] = f->outbuf[DOWN];
 	f->out_len[DOWN] = n;

@@ -29,6 +29,18 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c);
 int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, size_t *len,
 		     int *owned);
 
+/* httpd's Keep-Alive and "Connection: Keep-Alive" lines for the answer
+ * to c's request, the connection going on after it: into out, their
+ * length, 0 when the request did not ask (no keep-alive token) */
+size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
+			     size_t cap);
+
+/* kbald's own answer resp[0..len), the connection going on after it:
+ * those lines added last to its head (a malloc'd copy, *owned set); 0,
+ * or -1 (left as it was) */
+int heads_own_keepalive(const struct kbal_daemon *d, const struct kbal_conn *c, char **resp,
+			size_t *len, int *owned);
+
 /* kbald's own error answer of status: httpd's page, or what ErrorDocument
  * says for it (a text, or a 302 to a URL); keep: the connection goes on
  * (no "Connection: close"); extra: header lines. Its length, or -1 */

@@ -479,6 +479,40 @@ int kbal_http_keepalive_only(const struct kbal_http_msg *m, const char *base)
 	return connection_only(m, base, "keep-alive") >= 0;
 }
 
+/* what ap_find_token() stops a token at: a CTL, white space, a separator */
+static int token_stop(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || strchr(" \t()<>@,;:\\\"/[]?={}", c);
+}
+
+int kbal_http_find_token(const struct kbal_http_msg *m, const char *base, const char *name,
+			 const char *tok)
+{
+	size_t tl = strlen(tok);
+	unsigned i;
+
+	/* httpd merges a request's repeated headers with ", " as it reads
+	 * them: each value alone finds the same tokens */
+	for (i = 0; i < m->nheaders; i++) {
+		const struct kbal_http_header *h = &m->headers[i];
+		const char *v = base + h->value.off, *end = v + h->value.len, *t;
+
+		if (!name_is(base, h, name))
+			continue;
+		while (v < end) {
+			while (v < end && token_stop((unsigned char)*v))
+				v++;
+			for (t = v; v < end && !token_stop((unsigned char)*v); v++)
+				;
+			/* ap_cstr_casecmpn(token, tok, its length): a token that
+			 * starts tok matches ("keep" finds "keep-alive") */
+			if (v > t && (size_t)(v - t) <= tl && !strncasecmp(t, tok, v - t))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 /*
  * Apache's get_path_param(), but the name must start a parameter (after
  * ';', '?' or '&') and the value also ends at ';' (scolonpathdelim) and '#'.

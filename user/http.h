@@ -155,6 +155,12 @@ int kbal_http_close_only(const struct kbal_http_msg *m, const char *base);
  */
 int kbal_http_keepalive_only(const struct kbal_http_msg *m, const char *base);
 
+/* httpd's ap_find_token() over the values of every header name: the
+ * token tok, without case, where the value holds a token that starts it
+ * (httpd compares the value's token's length only) */
+int kbal_http_find_token(const struct kbal_http_msg *m, const char *base, const char *name,
+			 const char *tok);
+
 struct kbal_req_rewrite {
 	size_t strip;              /* bytes of the URL path matched by ProxyPass */
 	const char *target;        /* ProxyPass target path, e.g. "/" */
