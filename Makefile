@@ -58,11 +58,15 @@ docdir      ?= $(datarootdir)/doc/kbal
 unitdir     ?= $(prefix)/lib/systemd/system
 localstatedir ?= /var
 logdir      ?= $(localstatedir)/log/kbal
+# kbalctl host's state, kept across a stop (user/hoststate.h)
+statedir    ?= $(localstatedir)/lib/kbal
 MAN_PAGES  := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
 USER_CFLAGS += -DKBAL_CONF_DEFAULT='"$(sysconfdir)/kbal/kbal.conf"'
+USER_CFLAGS += -DKBAL_STATE_DIR='"$(statedir)"'
 # what was built with which paths: rewritten when one changes, so that
 # `make install sysconfdir=...` rebuilds what names them
-INSTALL_PATHS := sbindir=$(sbindir) sysconfdir=$(sysconfdir) docdir=$(docdir) logdir=$(logdir)
+INSTALL_PATHS := sbindir=$(sbindir) sysconfdir=$(sysconfdir) docdir=$(docdir) logdir=$(logdir) \
+	statedir=$(statedir)
 $(shell mkdir -p $(BUILD); [ "$$(cat $(BUILD)/install-paths 2>/dev/null)" = "$(INSTALL_PATHS)" ] || \
 	echo "$(INSTALL_PATHS)" > $(BUILD)/install-paths)
 
@@ -308,7 +312,7 @@ deb: | $(DEPS_STAMP)
 		{ tail -n 30 ../build.log; exit 1; }
 	$(Q)lintian --fail-on error $(BUILD)/deb/kbal_$(DEB_VERSION)_*.deb
 
-$(BUILD)/user/kbald.o: $(BUILD)/install-paths
+$(BUILD)/user/kbald.o $(BUILD)/user/hoststate.o: $(BUILD)/install-paths
 
 $(BUILD)/man/%: docs/man/%.scd $(BUILD)/install-paths | $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)

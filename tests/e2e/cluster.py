@@ -562,6 +562,7 @@ class Cluster(kbaltest.Built):
                 kbaltest.remove_pin_dir(pin)
             if pin in kbaltest.LIVE_PIN_DIRS:
                 kbaltest.LIVE_PIN_DIRS.remove(pin)
+            kbaltest.remove_host_state(pin)
         for ns in list(self.made_ns):
             try:
                 kbaltest._run_cmd(["ip", "netns", "del", ns], self.timeout)
