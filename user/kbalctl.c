@@ -528,7 +528,8 @@ static const struct command {
 	{ "host",    1, 1, "drain|activate|status|check",
 	  "this host's part in a cluster behind one address (docs/scale-out.md):\n"
 	  "           drain: its health check fails, the router's route goes; activate:\n"
-	  "           back; check: exit 0 if kbald runs and the host is active", cmd_host },
+	  "           back (both kept across a stop, in " KBAL_STATE_DIR "); check: exit 0\n"
+	  "           if kbald runs and the host is active", cmd_host },
 };
 
 static void usage(FILE *out)
