@@ -183,8 +183,8 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	}
 	if (err)
 		goto fail;
-	/* afresh: a drained host stays drained, before anything finds it
-	 * healthy (a restart in place kept kbal_meta) */
+	/* afresh: a drained host stays drained, from the moment its maps
+	 * (and pid) are there (a restart in place kept kbal_meta) */
 	if (!t)
 		persist_host_load(d);
 	if (t) {

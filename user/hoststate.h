@@ -7,9 +7,10 @@
  * that instances beside each other keep theirs apart):
  *   draining SINCE_NS          (CLOCK_REALTIME of the drain)
  * An active host has no file. kbald reads it when it starts afresh (a
- * restart in place keeps kbal_meta itself), before anything could find it
- * healthy: a drained host stays out of the router's route across a stop,
- * a crash or a reboot, until kbalctl host activate.
+ * restart in place keeps kbal_meta itself), as soon as its maps are made
+ * (with its pid, which the health check needs) and before it listens: a
+ * drained host stays out of the router's route across a stop, a crash or
+ * a reboot, until kbalctl host activate.
  */
 #ifndef KBAL_HOSTSTATE_H
 #define KBAL_HOSTSTATE_H
