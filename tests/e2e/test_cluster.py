@@ -557,6 +557,10 @@ def two_changes(cl, change, want, up, what, promised=None):
                 what, name, ", ".join("%s %d %s %s: %d" % (k + (n,))
                                       for k, n in sorted(count.items()))))
         print("  %s: packets sent on by host %s" % (what, fw))
+        lost = [(c.kind, c.host, c.step) for c in joined if c.host in up and c.outcome == "ended"]
+        if lost:
+            print("  %s: joined flows of a live host that ended (route, host, doing): %s"
+                  % (what, lost))
         stay = set(before) & set(want)
         eq([(c.host, c.moved, c.outcome) for c in others
             if c.kind == "resilient" and c.host in stay and c.host in up],
