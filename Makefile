@@ -238,8 +238,8 @@ test: all $(FUZZ_BINS) $(MAN_PAGES) $(BUILD)/kbal.service $(BUILD)/kbal.logrotat
 	$(Q)KBAL_BUILD=$(BUILD) tests/run
 
 # three kbal hosts behind a BIRD router, ExaBGP announcing (test_host and
-# test_cluster, 13 tests: 89 and 102 s in two runs on a 2-core VM shared
-# with other jobs);
+# test_cluster, 14 tests: 61 and 64 s in two runs on a 2-core VM, up to
+# 102 s when other jobs loaded it);
 # the e2e runner's own count line
 test-cluster: all
 	$(Q)KBAL_E2E_BUILD=$(CURDIR)/$(BUILD) /usr/bin/python3 tests/e2e/run.py --timeout 120 \
