@@ -490,15 +490,15 @@ def finish_transfer(cl, c, what):
 
 
 def two_changes(cl, change, want, up, what, promised=None):
-    """Joined flows in the middle of transfers and sockmap flows on the
-    hosts now announced, and copy flows (one exchange, kbald's), from both
-    kinds of routes; change() makes the two
-    changes, after which the router must name the hosts want. Promised
-    (asserted): every joined flow of a host in promised (default: up, the
-    hosts whose kbald runs) finishes its transfer byte-exact, its later
-    request answered by its host; with the resilient group, no flow of a host that stays announced
-    moves (its other flows all go on). Measured and printed: for each
-    kind of route, host and kind of flow, how many moved (a packet of its
+    """Joined flows in the middle of transfers, sockmap flows and copy
+    flows (one exchange, kbald's) on the hosts now announced, from both
+    kinds of routes; change() makes the two changes, after which the router
+    must name the hosts want. Promised (asserted): every joined flow of a
+    host in promised (default: up, the hosts whose kbald runs) finishes
+    its transfer byte-exact, its later request answered by its host; with
+    the resilient group, no flow of a host that stays announced moves (its
+    sockmap and copy flows all go on). Measured and printed: for each kind
+    of route, host and path, how many flows moved (a packet of its
     client's reached another host: a capture on each host's link) and how
     many ended; the packets sent on; the router's states in between."""
     nj, ns, nf = 24, 12, 6
@@ -511,7 +511,7 @@ def two_changes(cl, change, want, up, what, promised=None):
         ask_all(cl, [(c, c.host) for c in others])     # every bucket busy just now
         # last, as a request on them now would join them
         others += open_flows(cl, conns, "copy", nf)
-        check(len(joined) >= 2 * nj * 3 // 4 and len(others) == 2 * (ns + nf),
+        check(len(joined) >= 2 * nj * 3 // 4 and len(others) >= 2 * (ns + nf) * 3 // 4,
               "joined flows %d of %d, others %s of %d" % (
                   len(joined), 2 * nj, collections.Counter(c.path for c in conns[2 * nj:]),
                   2 * (ns + nf)))
