@@ -183,6 +183,10 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	}
 	if (err)
 		goto fail;
+	/* afresh: a drained host stays drained, from the moment its maps
+	 * (and pid) are there (a restart in place kept kbal_meta) */
+	if (!t)
+		persist_host_load(d);
 	if (t) {
 		snap = calloc(1, sizeof(*snap));
 		if (!snap) {

@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include "kbal_shared.h"
+#include "hoststate.h"
 #include "lb.h"
 #include "log.h"
 #include "manager.h"
@@ -410,6 +411,26 @@ static void host_ids(const struct kbal_maps *m)
 			       inet_ntop(AF_INET, &h[i].addr, a, sizeof(a)), h[i].ifindex);
 }
 
+/* what a start afresh of kbald would take (hoststate.h), and whether it
+ * is the live state */
+static void host_kept(const char *pin_dir, unsigned st)
+{
+	static const char *const names[] = { "active", "draining" };
+	unsigned long long since;
+	unsigned kept = KBAL_HOST_ACTIVE;
+	char path[512];
+	int err = kbal_host_state_load(pin_dir, &kept, &since);
+
+	kbal_host_state_path(pin_dir, path, sizeof(path));
+	if (err && err != -ENOENT) {
+		printf("kept in %s: unreadable (%s): a start afresh begins draining\n", path,
+		       err == -EINVAL ? "not a host state" : strerror(-err));
+		return;
+	}
+	printf("kept in %s: %s%s\n", path, err ? "nothing (active)" : names[kept],
+	       kept == st ? "" : ", not the live state (kbalctl host drain or activate again)");
+}
+
 /*
  * host drain|activate|status|check: the host's state in a cluster of
  * kbal hosts behind one address (docs/scale-out.md). kbald serves alike
@@ -427,12 +448,26 @@ static int cmd_host(struct kbal_maps *m, char **argv)
 
 	if (!strcmp(what, "drain") || !strcmp(what, "activate")) {
 		unsigned want = what[0] == 'd' ? KBAL_HOST_DRAINING : KBAL_HOST_ACTIVE;
+		unsigned long long at = st == want ? meta->host_since_ns :
+					clock_ns(CLOCK_REALTIME);
+		char path[512];
+		int err;
 
+		/* kept for a start afresh first (again when already so: the
+		 * file may be missing), then live: a kbald killed the next
+		 * instant still starts in this state */
+		err = kbal_host_state_save(m->pin_dir, want, at);
 		if (st != want) {
-			meta->host_since_ns = clock_ns(CLOCK_REALTIME);
+			meta->host_since_ns = at;
 			__atomic_store_n(&meta->host_state, want, __ATOMIC_RELEASE);
 		}
 		printf("host %s%s\n", names[want], st == want ? " (already)" : "");
+		if (err) {
+			kbal_host_state_path(m->pin_dir, path, sizeof(path));
+			fprintf(stderr, "kbalctl: %s: %s: the state is not kept across a stop of "
+				"kbald\n", path, strerror(-err));
+			return 1;
+		}
 		return 0;
 	}
 	dead = host_alive(m);
@@ -461,6 +496,7 @@ static int cmd_host(struct kbal_maps *m, char **argv)
 	}
 	printf("host %s%s\nkbald pid %u: %s\n", st < 2 ? names[st] : "unknown", since,
 	       meta->pid, dead ? dead : "running");
+	host_kept(m->pin_dir, st);
 	host_ids(m);
 	return 0;
 }
@@ -492,7 +528,8 @@ static const struct command {
 	{ "host",    1, 1, "drain|activate|status|check",
 	  "this host's part in a cluster behind one address (docs/scale-out.md):\n"
 	  "           drain: its health check fails, the router's route goes; activate:\n"
-	  "           back; check: exit 0 if kbald runs and the host is active", cmd_host },
+	  "           back (both kept across a stop, in " KBAL_STATE_DIR "); check: exit 0\n"
+	  "           if kbald runs and the host is active", cmd_host },
 };
 
 static void usage(FILE *out)

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include "daemon.h"
+#include "hoststate.h"
 #include "lb.h"
 #include "log.h"
 #include "manager.h"
@@ -152,4 +154,33 @@ void persist_load(struct kbal_daemon *d)
 	}
 	fclose(f);
 	log_info("BalancerPersist: run-time changes of %u member(s) from %s applied", n, path);
+}
+
+void persist_host_load(struct kbal_daemon *d)
+{
+	unsigned long long since = 0;
+	unsigned st = KBAL_HOST_ACTIVE;
+	char path[512], when[64] = "?";
+	int err = kbal_host_state_load(d->maps.pin_dir, &st, &since);
+	struct tm tm;
+	time_t t;
+
+	if (err == -ENOENT)
+		return;
+	kbal_host_state_path(d->maps.pin_dir, path, sizeof(path));
+	if (err) {
+		/* a drain kbalctl may have asked for: out of the route
+		 * rather than in by mistake */
+		log_warn("host state: %s: %s: starting draining (kbalctl host activate)", path,
+			 err == -EINVAL ? "not a host state" : strerror(-err));
+		since = 0;
+		st = KBAL_HOST_DRAINING;
+	} else {
+		t = (time_t)(since / 1000000000ull);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+		log_warn("host draining since %s (kept in %s): the health check fails until "
+			 "kbalctl host activate", when, path);
+	}
+	d->maps.meta->host_since_ns = since;
+	__atomic_store_n(&d->maps.meta->host_state, st, __ATOMIC_RELEASE);
 }

@@ -21,4 +21,8 @@ int persist_save(struct kbal_daemon *d);
 /* at a start (not a restart in place, which carries them itself) */
 void persist_load(struct kbal_daemon *d);
 
+/* at a start afresh (not a restart in place, whose kbal_meta is kept): the
+ * host's state kbalctl host kept (hoststate.h) into kbal_meta, logged */
+void persist_host_load(struct kbal_daemon *d);
+
 #endif

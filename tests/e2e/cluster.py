@@ -33,6 +33,7 @@ after a test that forgot (a Cluster is one of kbaltest.LIVE_TOPOS).
 """
 
 import contextlib
+import ctypes
 import itertools
 import json
 import os
@@ -40,6 +41,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -381,6 +383,18 @@ class Cluster(kbaltest.Built):
             hops = [nh.get("gateway") for r in out for nh in r.get("nexthops", [r])]
         return sorted(host_of(g) for g in hops if g)
 
+    def watch_hops(self, want, timeout, what):
+        """wait_hops(), keeping the distinct sets of next hops the resilient
+        group had on the way (the router's states between two changes)."""
+        t0, seen = time.monotonic(), [self.hops("main")]
+        while seen[-1] != sorted(want) and time.monotonic() - t0 < timeout:
+            now = self.hops("main")
+            if now != seen[-1]:
+                seen.append(now)
+            time.sleep(0.01)
+        self.wait_hops(want, max(timeout - (time.monotonic() - t0), 1), what)
+        return time.monotonic() - t0, seen
+
     def wait_hops(self, want, timeout, what):
         """Until both views name exactly the hosts want; the seconds it took."""
         t0 = time.monotonic()
@@ -403,11 +417,14 @@ class Cluster(kbaltest.Built):
 
     # -- the client's side --
 
-    @contextlib.contextmanager
     def in_client(self):
+        return self.in_ns("client")
+
+    @contextlib.contextmanager
+    def in_ns(self, name):
         orig = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            target = os.open(self.ns_path("client"), os.O_RDONLY | os.O_CLOEXEC)
+            target = os.open(self.ns_path(name), os.O_RDONLY | os.O_CLOEXEC)
             try:
                 kbaltest._setns(target)
             finally:
@@ -450,6 +467,61 @@ class Cluster(kbaltest.Built):
             yield tsecr
         finally:
             s.close()
+
+    @contextlib.contextmanager
+    def arrivals(self):
+        """Which host the client's packets to VIP:PORT reach: a packet
+        socket on each host's link (ETH_P_ALL: it sees them before tc's
+        ingress, where the second chance sends them on), a filter keeping
+        those (their first 64 bytes); yields a function -> {host: {(client address, port)}} of
+        what arrived since (from the router, or sent on by another host)."""
+        vip = int.from_bytes(socket.inet_aton(VIP), "big")
+        # ethertype IPv4, destination VIP, TCP destination port PORT
+        code = [(0x28, 0, 0, 12), (0x15, 0, 6, 0x0800), (0x20, 0, 0, 30), (0x15, 0, 4, vip),
+                (0xb1, 0, 0, 14), (0x48, 0, 0, 16), (0x15, 0, 1, PORT), (0x06, 0, 0, 64),
+                (0x06, 0, 0, 0)]
+        insns = (ctypes.c_ubyte * (8 * len(code)))()
+        for k, (op, jt, jf, v) in enumerate(code):
+            struct.pack_into("HBBI", insns, 8 * k, op, jt, jf, v)
+        prog = struct.pack("HL", len(code), ctypes.addressof(insns))
+        socks = {}
+        try:
+            for i in range(1, self.nhosts + 1):
+                with self.in_ns("kbal%d" % i):
+                    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+                socks[i] = s
+                s.setsockopt(socket.SOL_SOCKET, 26, prog)               # SO_ATTACH_FILTER
+                s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)           # SO_RCVBUFFORCE
+                s.bind(("%sh%d" % (self.devtag, i), 0))
+                s.setblocking(False)
+                while True:      # what the socket took before its filter
+                    try:
+                        s.recv(64)
+                    except BlockingIOError:
+                        break
+            seen = {i: set() for i in socks}
+
+            def arrived():
+                for i, s in socks.items():
+                    # PACKET_STATISTICS: frames lost to a full buffer
+                    check(struct.unpack("II", s.getsockopt(263, 6, 8))[1] == 0,
+                          "the capture on kbal%d lost frames" % i)
+                    while True:
+                        try:
+                            frame, where = s.recvfrom(64)
+                        except BlockingIOError:
+                            break
+                        if where[2] == socket.PACKET_OUTGOING:
+                            continue
+                        ip = frame[14:]
+                        ihl = (ip[0] & 15) * 4
+                        seen[i].add((socket.inet_ntoa(ip[12:16]),
+                                     int.from_bytes(ip[ihl:ihl + 2], "big")))
+                return seen
+            yield arrived
+        finally:
+            for s in socks.values():
+                s.close()
 
     def flows(self, i):
         """kbal<i>'s flows (kbalctl flows): {(client addr, port): (path, why)}."""
@@ -562,6 +634,7 @@ class Cluster(kbaltest.Built):
                 kbaltest.remove_pin_dir(pin)
             if pin in kbaltest.LIVE_PIN_DIRS:
                 kbaltest.LIVE_PIN_DIRS.remove(pin)
+            kbaltest.remove_host_state(pin)
         for ns in list(self.made_ns):
             try:
                 kbaltest._run_cmd(["ip", "netns", "del", ns], self.timeout)

@@ -50,6 +50,34 @@ IMPAIR = os.path.join(BUILD, "kbal-impair")
 HOST = "127.0.0.1"
 BPFFS = "/sys/fs/bpf"
 
+
+def _state_dir():
+    """The build's statedir (the Makefile's, in BUILD/install-paths), where
+    kbalctl host keeps a drained host's state across a stop of kbald
+    (user/hoststate.h): NAME.host for the pin dir NAME."""
+    try:
+        with open(os.path.join(BUILD, "install-paths")) as f:
+            paths = dict(w.split("=", 1) for w in f.read().split() if "=" in w)
+    except OSError:
+        paths = {}
+    return paths.get("statedir", "/var/lib/kbal")
+
+
+STATE_DIR = _state_dir()
+
+
+def host_state_file(pin_dir):
+    return os.path.join(STATE_DIR, os.path.basename(pin_dir) + ".host")
+
+
+def remove_host_state(pin_dir):
+    """The state a test's kbalctl host drain kept for pin_dir: removed (run.py
+    puts a tmpfs of the run's own on STATE_DIR besides)."""
+    try:
+        os.unlink(host_state_file(pin_dir))
+    except FileNotFoundError:
+        pass
+
 # What every test configuration starts with: the modules Apache's example
 # loads, the listener ({listen}), no forward proxy.
 PROXY_HEAD = """\
@@ -324,6 +352,7 @@ def reap_leftovers():
         if os.path.exists(d):
             found.append("pin dir %s left behind" % d)
             remove_pin_dir(d)
+        remove_host_state(d)
         LIVE_PIN_DIRS.remove(d)
     return "; ".join(found)
 
@@ -1265,6 +1294,7 @@ class Env:
                 remove_pin_dir(self.pin_dir)
             if self.pin_dir in LIVE_PIN_DIRS:
                 LIVE_PIN_DIRS.remove(self.pin_dir)
+            remove_host_state(self.pin_dir)
             LAST_KBALD_STDERR = self.kbald_stderr()
         if self.dir:
             if failing or problems:

@@ -37,12 +37,14 @@ def summary(passed, failed):
     return 1 if failed else 0
 
 
-def setup_namespace(host_bpffs):
+def setup_namespace(host_bpffs, state_dir):
     """In the fresh namespaces: loopback up, bpffs on /sys/fs/bpf. Unless
     host_bpffs, a new bpffs instance private to this mount namespace, so
     that pins a crashed kbald leaves go away with the run. A tmpfs on
     /run/netns, so that the named namespaces of kbaltest.Topo are seen by
-    no one else and go away with the run too."""
+    no one else and go away with the run too, and one on state_dir, so
+    that the host states the tests' kbalctl host drain keeps there
+    (kbaltest.STATE_DIR) never meet the machine's own kbal."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     with open("/proc/mounts") as f:
@@ -52,6 +54,9 @@ def setup_namespace(host_bpffs):
     os.makedirs("/run/netns", exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "kbal-e2e-netns",
                     "/run/netns"], check=True)
+    os.makedirs(state_dir, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "kbal-e2e-state",
+                    state_dir], check=True)
 
 
 def discover():
@@ -158,14 +163,14 @@ def main():
             print("run.py: cannot exec unshare: %s" % e, file=sys.stderr)
             return summary(0, 1)
 
+    sys.path.insert(0, HERE)
+    import kbaltest
+
     try:
-        setup_namespace(args.host_bpffs)
+        setup_namespace(args.host_bpffs, kbaltest.STATE_DIR)
     except (OSError, subprocess.CalledProcessError) as e:
         print("run.py: namespace setup failed: %s" % e, file=sys.stderr)
         return summary(0, 1)
-
-    sys.path.insert(0, HERE)
-    import kbaltest
 
     tests, unknown = select_tests(discover(), args.names)
     passed = failed = 0

@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """kbalctl host drain|activate|status|check: the host's state in kbal_meta,
-which the health check of a cluster's BGP announcement reads
-(docs/scale-out.md; test_cluster.py runs it behind a router)."""
+which the health check of a cluster's BGP announcement reads, kept across a
+stop in the state directory (user/hoststate.h; docs/scale-out.md;
+test_cluster.py runs it behind a router)."""
 
 import os
 import signal
 import subprocess
 
-from kbaltest import KBALCTL, LIVE_PROCS, Env, check, eq, remove_pin_dir, wait_until
+from kbaltest import (KBALCTL, LIVE_PROCS, Env, check, eq, host_state_file, remove_pin_dir,
+                      wait_until)
 
 
 def host(env, what):
@@ -61,3 +63,60 @@ def test_check_fails_for_a_stopped_or_gone_kbald():
         # no pins at all (kbald stopped cleanly, or never ran): down
         rc, _ = host(env, "check")
         check(rc != 0, "check without pins: %d" % rc)
+
+
+def since_line(env):
+    """kbalctl host status's first line: the state and since when."""
+    return host(env, "status")[1].splitlines()[0]
+
+
+def test_host_state_kept_across_a_stop():
+    """A drained host stays drained when kbald stops and starts again
+    (SIGTERM, as systemctl restart; SIGKILL, as a crash), with its
+    since: kbalctl host keeps the state in the state directory, which a
+    start afresh reads before anything finds it healthy. activate removes
+    it. A file that is not a state's starts kbald draining, with a warning."""
+    with Env() as env:
+        path = host_state_file(env.pin_dir)
+        eq(host(env, "drain"), (0, "host draining\n"), "drain")
+        with open(path) as f:
+            check(f.read().startswith("draining "), "the state file after drain")
+        status = host(env, "status")[1]
+        check("kept in %s: draining\n" % path in status, "status names the file: %r" % status)
+        before = since_line(env)
+        for how in ("SIGTERM", "SIGKILL"):
+            if how == "SIGTERM":
+                env.stop_kbald()
+            else:
+                env.kbald.send_signal(signal.SIGKILL)
+                env.kbald.wait(5)
+                LIVE_PROCS.remove(env.kbald)
+                check(os.path.exists(env.pin_dir), "pins left by SIGKILL")
+            env._start_kbald()
+            rc, out = host(env, "check")
+            check(rc == 1 and "draining" in out,
+                  "check after a stop (%s) and a start: %d %r" % (how, rc, out))
+            eq(since_line(env), before, "status after a stop (%s) and a start" % how)
+            check("host draining since" in env.kbald_stderr(),
+                  "kbald's log at a start drained: %r" % env.kbald_stderr())
+            # kbald serves alike: the state is the announcement's
+            eq(env.get("/").status, 200, "a request to a host started drained")
+        eq(host(env, "activate"), (0, "host active\n"), "activate")
+        check(not os.path.exists(path), "the state file after activate")
+        check("kept in %s: nothing (active)\n" % path in host(env, "status")[1],
+              "status once active")
+        env.stop_kbald()
+        env._start_kbald()
+        eq(host(env, "check")[0], 0, "check after a stop and a start, active")
+        # a file kbalctl did not write: out of the route rather than in
+        with open(path, "w") as f:
+            f.write("drained\n")
+        env.stop_kbald()
+        env._start_kbald()
+        rc, out = host(env, "check")
+        check(rc == 1 and "draining" in out, "check after a start with a bad file: %d %r"
+              % (rc, out))
+        check("not a host state" in env.kbald_stderr(), "kbald's warning about the file")
+        eq(host(env, "activate")[0], 0, "activate")
+        eq(host(env, "check")[0], 0, "check once active")
+        check(not os.path.exists(path), "the state file after activate")
