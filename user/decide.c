@@ -397,9 +397,12 @@ int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c)
 	    c->phase[UP] != P_SPLICED || c->phase[DOWN] != P_SPLICED || c->held ||
 	    sk_state(d, c->cookie[CLIENT], &k) || sk_state(d, c->cookie[MEMBER], &m))
 		return 0;
-	return k.mode == KBAL_SKM_KERNEL && m.mode == KBAL_SKM_KERNEL &&
-	       k.expect == KBAL_SKX_HEAD && m.expect == KBAL_SKX_HEAD &&
-	       m.msgs == k.msgs + m.owed;
+	/* the client's side at a request's first byte, every request kept
+	 * answered; its side may have been handed back there already (the
+	 * stream parser saw the member's socket closed: KBAL_SKB_GONE), the
+	 * request then kbald's, not the member's */
+	return m.mode == KBAL_SKM_KERNEL && k.expect == KBAL_SKX_HEAD &&
+	       m.expect == KBAL_SKX_HEAD && m.msgs == k.msgs + m.owed;
 }
 
 void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c)
@@ -561,6 +564,9 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	c->agent = 1;
 	c->rearm = 0;
 	c->member_gone = 0;
+	/* the sockets were the kernel's: whether kbald's last read found them
+	 * dry says nothing now (a handed back request waits unread) */
+	c->empty[CLIENT] = c->empty[MEMBER] = 0;
 	c->why = KBAL_WHY_BACK;
 	c->handed = 0;
 	c->drain_since = 0;

@@ -738,8 +738,17 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 		return -1;
 	if (c->back) {
 		uint64_t cookie[2] = { c->cookie[CLIENT], c->cookie[MEMBER] };
+		int r;
+
+		/* a FIN's goal (what the destination must have sent before
+		 * it goes on) counts bytes the take-back counts too: looked
+		 * at afresh after it. (Left in, the take-back waited for the
+		 * member's answer twice over, for ever: the client's request,
+		 * handed back because the member had just closed, unread.) */
+		fin_goal_undo(c, UP);
+		fin_goal_undo(c, DOWN);
 		/* what the kernel handed back comes after the held bytes */
-		int r = c->held && held_busy(d, c) ? 0 : decide_take_back(d, c);
+		r = c->held && held_busy(d, c) ? 0 : decide_take_back(d, c);
 
 		if (r < 0)
 			return -1;

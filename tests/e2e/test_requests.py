@@ -179,6 +179,44 @@ def test_disablereuse_decides_every_request():
             eq(env.member(n)["idle"], 0, "member %d: connections kept" % n)
 
 
+def test_member_closing_as_the_next_request_comes():
+    """The member closes its connection right after an answer the kernel
+    carried (/then-close) and the client's next request comes at once:
+    the request, kept before the member's end reached the kernel, is lost
+    with that connection, and the client's connection ends with no answer
+    (httpd closes it so, for the client to retry); else, handed back or
+    arriving after it, it is answered. Never neither: kbald used to wait
+    for the member's answer twice over when the member's FIN and the
+    hand-back came together (the client waited for KeepAliveTimeout, about
+    1 try in 30), and to end the client's connection though its request
+    had been handed back. The race is timing's: 40 tries."""
+    cookie = [("Cookie", "ROUTEID=route.1")]
+    with Env(conf=EXAMPLE_CONF) as env:
+        got = {"answered": 0, "closed": 0}
+        for i in range(40):
+            with env.connect(timeout=10) as c:
+                kbaltest.hand_over(c, "/a", cookie="ROUTEID=route.1")
+                eq(c.get("/b", cookie="ROUTEID=route.1").status, 200,
+                   "a request the kernel carries")
+                eq(c.get("/then-close", cookie="ROUTEID=route.1").status, 200, "/then-close")
+                c.request("GET", "/next-%d" % i, cookie)
+                c.sock.settimeout(3.0)
+                try:
+                    r = c.read_response()
+                except (AssertionError, ConnectionResetError) as e:
+                    check(not isinstance(e, AssertionError) or
+                          "(got b'')" in str(e), "try %d: %s" % (i, e))
+                    got["closed"] += 1
+                    continue
+                except socket.timeout:
+                    raise AssertionError("try %d: neither an answer nor an end in 3 s "
+                                         "(%r)" % (i, got))
+                eq((r.status, r.text), (200, answer(1, "/next-%d" % i)), "try %d" % i)
+                got["answered"] += 1
+        print("the next request at once after the member's close: %r" % got)
+        check(got["answered"] > 0, "none answered: %r" % got)
+
+
 def test_member_closing_between_requests_keeps_the_client():
     # the member closes its connection after an answer without saying so
     # (kbal-backend's /then-close: what its keep-alive timeout does): as
