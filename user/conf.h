@@ -34,11 +34,6 @@
 #define KBAL_CONF_VALUE_LEN    256
 
 
-/* KbalSchedSlice unset: the event loop's slice (daemon.c, sched_slice()) */
-#ifndef KBAL_SCHED_SLICE_US
-#define KBAL_SCHED_SLICE_US 0
-#endif
-
 struct kbal_conf_member {
 	char url[KBAL_NAME_LEN];          /* "http://127.0.0.1:18081" as written */
 	char hostport[KBAL_NAME_LEN];     /* "127.0.0.1:18081" (":80" omitted), for Host when !preserve_host */
@@ -448,8 +443,6 @@ struct kbal_conf {
 	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
 	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
 	unsigned max_per_client;          /* KbalMaxConnectionsPerClient, 0: none */
-	unsigned sched_slice_us;          /* KbalSchedSlice: the event loop's CPU
-					   * slice (EEVDF), 0: the kernel's default */
 	int accept_filter_none;           /* AcceptFilter http none: no TCP_DEFER_ACCEPT
 					   * (httpd's default on Linux is "data": the
 					   * listener wakes when a request's first bytes

@@ -190,8 +190,6 @@ int conf_finish(struct conf_parser *p)
 		c->keepalive_timeout_ms = 5000;   /* Apache's default */
 	if (!p->max_keepalive_set)
 		c->max_keepalive_requests = 100;  /* httpd's DEFAULT_KEEPALIVE */
-	if (!p->sched_slice_set)
-		c->sched_slice_us = KBAL_SCHED_SLICE_US;
 	/* httpd's defaults (LimitRequestBody: 1 GiB since 2.4.54) */
 	if (!(p->limit_set & 1))
 		c->limits.line = 8190;

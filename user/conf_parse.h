@@ -68,7 +68,6 @@ struct conf_parser {
 	unsigned timeout_ms, proxy_timeout_ms;
 	uint8_t limit_set;                /* bit per LimitRequest* given (conf_server.c) */
 	uint8_t max_keepalive_set;        /* MaxKeepAliveRequests given */
-	uint8_t sched_slice_set;          /* KbalSchedSlice given */
 	uint8_t reqtimeout_set;           /* RequestReadTimeout: 1 header=, 2 body= given */
 	/* httpd's core: Include, <IfModule>, <IfDefine>, Define (conf_include.c) */
 	char server_root[256];            /* ServerRoot: the main file's directory by default */

@@ -281,17 +281,6 @@ static int kw_max_per_client(struct conf_parser *p, UNUSED int argc, char **argv
 	return conf_parse_uint(p, argv[0], argv[1], 0, 1u << 24, &p->conf->max_per_client);
 }
 
-/* KbalSchedSlice USEC|default: kbal's own (daemon.c, sched_slice()) */
-static int kw_sched_slice(struct conf_parser *p, UNUSED int argc, char **argv)
-{
-	p->sched_slice_set = 1;
-	if (!strcasecmp(argv[1], "default")) {
-		p->conf->sched_slice_us = 0;
-		return 0;
-	}
-	return conf_parse_uint(p, argv[0], argv[1], 100, 100000, &p->conf->sched_slice_us);
-}
-
 /* AcceptFilter PROTOCOL FILTER, httpd's core: on Linux any filter but
  * "none" is TCP_DEFER_ACCEPT of 30 s (server/listen.c); kbal listens for
  * http alone, so an https line is read and changes nothing. */
@@ -666,7 +655,6 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "MaxKeepAliveRequests", C_SERVER,           1, 1,             kw_max_keepalive_requests },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },
-	{ "KbalSchedSlice",          C_SERVER,    1, 1,             kw_sched_slice },
 	{ "AcceptFilter",      C_SERVER,              2, 2,             kw_accept_filter },
 	{ "LimitRequestLine",  C_SERVER,              1, 1,             kw_limit },
 	{ "LimitRequestFieldSize", C_SERVER,          1, 1,             kw_limit },

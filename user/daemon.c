@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include "balancers.h"
 #include "conn.h"
@@ -112,34 +110,6 @@ static int signals_init(struct kbal_daemon *d)
 	return kbal_loop_add(&d->loop, d->sigfd, EPOLLIN, KBAL_TAG_SIGNAL, 0);
 }
 
-/*
- * KbalSchedSlice: the event loop thread's slice under EEVDF (Linux 6.12+:
- * sched_runtime of a SCHED_OTHER thread). Every request of every connection
- * waits on this one thread; with a slice shorter than the other tasks' it
- * runs sooner when it wakes (an earlier virtual deadline), at the same
- * share of the CPU. A kernel without it says EINVAL: the default stays.
- */
-static void sched_slice(unsigned us)
-{
-	struct {                       /* the uapi's struct sched_attr, VER0
-					* (linux/sched/types.h clashes with
-					* glibc's sched.h) */
-		uint32_t size, sched_policy;
-		uint64_t sched_flags;
-		int32_t sched_nice;
-		uint32_t sched_priority;
-		uint64_t sched_runtime, sched_deadline, sched_period;
-	} a = {
-		.size = sizeof(a),
-		.sched_policy = SCHED_OTHER,
-		.sched_runtime = (uint64_t)us * 1000,
-	};
-
-	a.sched_nice = getpriority(PRIO_PROCESS, 0);
-	if (us && syscall(SYS_sched_setattr, 0, &a, 0))
-		log_warn("KbalSchedSlice %u: %s: the kernel's default slice", us, strerror(errno));
-}
-
 int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const char *pin_dir,
 		     struct kbal_takeover *t)
 {
@@ -227,7 +197,6 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	}
 	free(snap);
 	listener_budget_init(d);
-	sched_slice(conf->sched_slice_us);
 	return kbal_hcheck_init(d);
 fail:
 	if (t)

@@ -78,28 +78,3 @@ def test_listen_in_use_leaves_no_pins():
         check(rc != 0, "kbald started on a port in use:\n" + out)
         check(not os.path.exists(pin_dir), "failed start left %s" % pin_dir)
 
-
-def sched_slice_ns(pid):
-    """se.slice of pid's main thread (/proc/PID/sched), in ns"""
-    with open("/proc/%d/sched" % pid) as f:
-        for line in f:
-            if line.startswith("se.slice"):
-                return int(line.split(":")[1])
-    raise AssertionError("no se.slice in /proc/%d/sched" % pid)
-
-
-def test_sched_slice():
-    """KbalSchedSlice: the event loop's EEVDF slice, set on its thread;
-    'default' leaves the kernel's; out of range is an error naming the line"""
-    from kbaltest import Env
-    with Env(conf=EXAMPLE_CONF + "KbalSchedSlice 300\n") as env:
-        eq(sched_slice_ns(env.kbald.pid), 300000, "kbald's slice with KbalSchedSlice 300")
-        eq(env.get("/x", cookie="ROUTEID=route.1").status, 200, "a request")
-    with Env(conf=EXAMPLE_CONF + "KbalSchedSlice default\n") as env:
-        eq(sched_slice_ns(env.kbald.pid), sched_slice_ns(os.getpid()),
-           "kbald's slice with KbalSchedSlice default: the kernel's, as this test's")
-    with tempfile.TemporaryDirectory() as tmp:
-        path, _ = write_conf(tmp, insert_line(8, "KbalSchedSlice 50"))
-        rc, out = run_kbald(["-t", "-f", path])
-        check(rc != 0, "kbald -t accepted KbalSchedSlice 50:\n" + out)
-        check(path + ":8:" in out, "error does not name %s:8:\n%s" % (path, out))
