@@ -64,6 +64,15 @@ def new_flows(cl, kind, n):
     return count
 
 
+def pipelined_host(c):
+    """Two /peer requests pipelined on c (a connection the packet path does
+    not join); the host that answered"""
+    c.send(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+    r1, r2 = c.read_response(), c.read_response()
+    eq((r1.status, r2.status), (200, 200), "two pipelined requests")
+    return host_of(r1.text.strip()[5:].split(":")[0])
+
+
 def test_flows_spread_over_the_hosts():
     """Both kinds of routes spread new flows over the three hosts, and
     every member connection leaves from its kbal host's own address."""
@@ -209,10 +218,7 @@ def test_drain_second_chance_for_joined_flows():
                 if k % 2:
                     c.host = cl.ask(c)[0]
                 else:
-                    c.send(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
-                    r1, r2 = c.read_response(), c.read_response()
-                    eq((r1.status, r2.status), (200, 200), "two pipelined requests")
-                    c.host = host_of(r1.text.strip()[5:].split(":")[0])
+                    c.host = pipelined_host(c)
             flows = {i: cl.flows(i) for i in (1, 2, 3)}
             for c in conns:
                 c.path = flows[c.host].get(c.sock.getsockname(), ("gone", ""))
@@ -446,10 +452,7 @@ def open_flows(cl, conns, want, n):
             elif want == "copy":
                 c.host = cl.ask(c)[0]
             else:
-                c.send(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
-                r1, r2 = c.read_response(), c.read_response()
-                eq((r1.status, r2.status), (200, 200), "two pipelined requests")
-                c.host = host_of(r1.text.strip()[5:].split(":")[0])
+                c.host = pipelined_host(c)
     flows = {i: cl.flows(i) for i in set(c.host for c in mine)}
     for c in mine:
         c.path = flows[c.host].get(c.sock.getsockname(), ("gone",))[0]
