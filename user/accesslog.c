@@ -169,40 +169,6 @@ int kbal_alog_compile(const char *fmt, struct kbal_alog_fmt *f,
 
 /* ------------------------------------------------------------ capture */
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ?
-	       (c | 0x20) - 'a' + 10 : -1;
-}
-
-/* r->uri where httpd's ap_unescape_url() refused the path (a bad escape:
- * 400, a %2F or %00: 404): every escape it could decode decoded, a bad one
- * kept as it came, the string ending at a %00; no dot segment looked at
- * again. The path of an origin-form target (others: -1) into out, its
- * length. */
-static int unescape_as_httpd(const char *u, size_t len, char *out)
-{
-	size_t n = 0;
-
-	if (!len || u[0] != '/')
-		return -1;
-	for (size_t i = 0; i < len && u[i] != '?' && u[i] != '#'; i++) {
-		int hi, lo;
-
-		if (u[i] == '%' && i + 2 < len && (hi = hexval(u[i + 1])) >= 0 &&
-		    (lo = hexval(u[i + 2])) >= 0) {
-			if (!(hi << 4 | lo))
-				break;
-			out[n++] = hi << 4 | lo;
-			i += 2;
-		} else {
-			out[n++] = u[i];
-		}
-	}
-	out[n] = '\0';
-	return n;
-}
-
 int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq, const char *buf,
 		      struct kbal_alog_req *out)
 {
@@ -230,7 +196,7 @@ int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq,
 	n = kbal_conf_uri_path_ex(buf + rq->url.off, rq->url.len, m + at, rq->url.len + 1,
 				  a->slashes);
 	if (n == -EBADMSG || n == -ENOENT)
-		n = unescape_as_httpd(buf + rq->url.off, rq->url.len, m + at);
+		n = kbal_conf_uri_unescaped(buf + rq->url.off, rq->url.len, m + at);
 	else if (n == -ERANGE)
 		n = kbal_conf_uri_path_ex(buf + rq->url.off, rq->url.len, m + at, rq->url.len + 1,
 					  a->slashes | KBAL_URI_CLAMP);

@@ -633,6 +633,11 @@ int kbal_conf_member_url(const char *url, int numeric, struct kbal_conf_member *
  * functions use it (no match where it fails). */
 int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen);
 
+/* The path of an origin-form target as httpd's r->uri keeps it where it
+ * refused to unescape it (for %U): into out (len + 1 bytes), its length,
+ * -1 for another form */
+int kbal_conf_uri_unescaped(const char *u, size_t len, char *out);
+
 /* The status httpd answers a request-target with, where its path is not
  * one (a bad escape, above the root: 400), else 0 */
 unsigned kbal_conf_uri_refused(const char *uri, size_t len, unsigned slashes);

@@ -212,6 +212,34 @@ static int hexval(char c)
 	       isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
 }
 
+/* r->uri where httpd's ap_unescape_url() refused the path (a bad escape:
+ * 400, a %2F or %00: 404): every escape it could decode decoded, a bad one
+ * kept as it came, the string ending at a %00; no dot segment looked at
+ * again. The path of an origin-form target (others: -1) into out, its
+ * length. */
+int kbal_conf_uri_unescaped(const char *u, size_t len, char *out)
+{
+	size_t n = 0;
+
+	if (!len || u[0] != '/')
+		return -1;
+	for (size_t i = 0; i < len && u[i] != '?' && u[i] != '#'; i++) {
+		int hi, lo;
+
+		if (u[i] == '%' && i + 2 < len && (hi = hexval(u[i + 1])) >= 0 &&
+		    (lo = hexval(u[i + 2])) >= 0) {
+			if (!(hi << 4 | lo))
+				break;
+			out[n++] = hi << 4 | lo;
+			i += 2;
+		} else {
+			out[n++] = u[i];
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
 int kbal_conf_uri_path(const char *uri, size_t len, char *out, size_t outlen)
 {
 	return kbal_conf_uri_path_ex(uri, len, out, outlen, KBAL_SLASHES_OFF);
