@@ -275,6 +275,8 @@ enum kbal_flow_why {
 				 * response): kbald decides each request */
 	KBAL_WHY_IPV6,          /* the packet path asked for, an IPv6 client or
 				 * member: packet.bpf.c rewrites IPv4 headers only */
+	KBAL_WHY_HTTP10,        /* an HTTP/1.0 keep-alive client: the kernel frames
+				 * HTTP/1.1 only, kbald decides each request */
 	KBAL_WHY_MAX,
 };
 

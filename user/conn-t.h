@@ -70,6 +70,9 @@ struct kbal_first {
 	struct kbal_authjob *authjob; /* its access check, out in authcheck's
 				       * thread: the exchange waits */
 	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
+	uint8_t ka_token;             /* the request's Connection holds keep-alive
+				       * (read at its head: a body moves the head
+				       * out of buf[UP]) */
 	uint8_t handler;              /* enum kbal_handler: what kbald answers itself */
 	uint16_t answered;            /* the status kbald answered itself, 0: none */
 	uint8_t no_upgrade;           /* its Upgrade is dropped: no upgrade= lets it */

@@ -151,6 +151,14 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 
 	if (c->once || msg->upgrade)
 		return;
+	if (msg->http_minor == 0) {
+		/* an HTTP/1.0 keep-alive client: the stream parser frames
+		 * HTTP/1.1 only (it hands anything else back), so kbald decides
+		 * each request, on a kept member connection (exch_on_kept()) */
+		c->agent = 1;
+		c->why = KBAL_WHY_HTTP10;
+		return;
+	}
 	if (sees_every_answer(d, c)) {
 		c->agent = 1;
 		c->why = KBAL_WHY_REWRITE;

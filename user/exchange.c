@@ -245,7 +245,9 @@ static void exch_override(struct kbal_daemon *d, struct kbal_conn *c, unsigned s
 /*
  * A request kbald serves itself on a kept member connection (pool.h),
  * which outlives the exchange: HTTP/1.1, bodiless, nothing queued behind
- * it, and Connection options kbald may drop. A one-request client's
+ * it, and Connection options kbald may drop (an HTTP/1.0 keep-alive
+ * client's too, once kbald decides its requests: heads_request() asks the
+ * member to keep the connection). A one-request client's
  * ("Connection: close"): kbald answers with "Connection: close" and keeps
  * the member's connection. A keep-alive client's where the paths say so
  * (handover_copies()): after the answer kbald waits for its next request.
@@ -259,7 +261,8 @@ static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
 	 * HTTP/1.1 request but a tunnel's, with its body; what the client sent
 	 * behind it waits for the next exchange (exch_request_end()) */
 	if (c->agent && (!c->once || c->last))
-		return msg->http_major == 1 && msg->http_minor == 1 && !msg->upgrade &&
+		return msg->http_major == 1 && !msg->upgrade &&
+		       (msg->http_minor == 1 || (msg->keep_alive && !msg->chunked)) &&
 		       kbal_http_keepalive_only(msg, f->buf[UP]);
 	if (msg->http_major != 1 || msg->http_minor != 1 || msg->chunked ||
 	    msg->content_length > 0 || msg->expect_continue || msg->upgrade ||
@@ -621,6 +624,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			f->body_start = d->loop.now;
 			f->fwd[UP] = msg->head_len;
 			c->once = !msg->keep_alive && !msg->upgrade;
+			f->ka_token = !!kbal_http_find_token(msg, f->buf[UP], "Connection",
+							     "keep-alive");
 			request_counted(d, c);
 			/* the first message's end: its head, and a body of a
 			 * known length */

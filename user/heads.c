@@ -114,7 +114,7 @@ size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn
 	unsigned t = d->conf->keepalive_timeout_ms / 1000;
 	int n;
 
-	if (!kbal_http_find_token(&f->msg[UP], f->buf[UP], "Connection", "keep-alive"))
+	if (!f->ka_token)
 		return 0;
 	if (max)
 		n = snprintf(out, cap, "Keep-Alive: timeout=%u, max=%u\r\nConnection: Keep-Alive\r\n",

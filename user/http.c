@@ -757,6 +757,8 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	}
 	if (rw->close)
 		put_str(&b, "Connection: close\r\n");
+	else if (rw->keep_alive && m->http_minor == 0)
+		put_str(&b, "Connection: keep-alive\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
 }

@@ -168,7 +168,9 @@ struct kbal_req_rewrite {
 	const char *host;          /* Host to send; NULL keeps the client's */
 	const char *server_name;   /* for X-Forwarded-Server */
 	int keep_alive;            /* drop Connection and Keep-Alive: the member's
-	                            * connection outlives the client's (pool) */
+	                            * connection outlives the client's (pool); an
+	                            * HTTP/1.0 request says "Connection: keep-alive"
+	                            * (without it the member would close) */
 	int no_upgrade;            /* drop Connection and Upgrade: the member may
 	                            * not switch protocols (no upgrade= for it),
 	                            * as mod_proxy_http clears them */

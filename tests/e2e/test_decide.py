@@ -577,3 +577,93 @@ def test_chunked_request_at_the_handover_keeps_requests_decided():
         for i in range(3):
             eq(c.get("/a%d" % (3 + i)).text, answer(2, "/a%d" % (3 + i)), "app request %d" % i)
             eq(c.get("/api/x%d" % i).text, answer(1, "/api/x%d" % i), "api request %d" % i)
+
+
+# ---- 10. HTTP/1.0 keep-alive clients --------------------------------------------
+# (ApacheBench's -k is one.) The stream parser frames HTTP/1.1 only: kbald
+# decides every request of such a client, on a kept member connection, and
+# answers with httpd's Connection: Keep-Alive and Keep-Alive lines. Until
+# 2026-12-05 a connection kbald decided went on unparsed after an HTTP/1.0
+# request: its later requests all reached that request's member.
+
+KA10 = [("Connection", "keep-alive")]
+
+
+def request10(c, method, path, body=None, cookie=None):
+    headers = KA10 + ([("Cookie", cookie)] if cookie else [])
+    c.request(method, path, headers, body=body, version="HTTP/1.0")
+
+
+def check_kept10(r, what):
+    eq(((r.header("Connection") or "").lower(), (r.header("Keep-Alive") or "").startswith("timeout=")),
+       ("keep-alive", True), "%s: Connection %r, Keep-Alive %r" %
+       (what, r.header("Connection"), r.header("Keep-Alive")))
+
+
+def test_http10_keepalive_client_alternating_paths():
+    rule = STRIP_RULE
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        for i, p in enumerate(PATHS):
+            request10(c, "GET", p)
+            r = c.read_response()
+            check_answer(r, rule, p, what="HTTP/1.0 request %d, GET %s" % (i + 1, p))
+            check_kept10(r, "GET %s" % p)
+        posts = ["/api/b1", "/b2", "/b3", "/api/b4"]
+        for k, p in enumerate(posts):
+            body = os.urandom(1000 + 70000 * k)
+            request10(c, "POST", p, body=body)
+            r = c.read_response()
+            want = 1 if api_path(rule, p) is not None else 2
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS%d" % want, crc_line(body)),
+               "HTTP/1.0 POST %s (%d bytes)" % (p, len(body)))
+            check_kept10(r, "POST %s" % p)
+        # pipelined: one send, the answers in order, each from its balancer
+        c.send(b"".join(build_request("GET", p, KA10, host=c.host_header, version="HTTP/1.0")
+                        for p in PIPE))
+        for i, p in enumerate(PIPE):
+            r = c.read_response()
+            check_answer(r, rule, p, what="pipelined HTTP/1.0 response %d (GET %s)" % (i + 1, p))
+        check(c.idle(0.3), "bytes after the last response")
+        eq(env.stats()["sk_kept"], 0, "HTTP/1.0 requests the kernel kept")
+        api = ["GET %s" % api_path(rule, p) for p in PATHS if api_path(rule, p)]
+        api += ["POST %s" % api_path(rule, p) for p in posts if api_path(rule, p)]
+        api += ["GET %s" % api_path(rule, p) for p in PIPE if api_path(rule, p)]
+        app = ["GET %s" % p for p in PATHS if not api_path(rule, p)]
+        app += ["POST %s" % p for p in posts if not api_path(rule, p)]
+        app += ["GET %s" % p for p in PIPE if not api_path(rule, p)]
+        eq(logged(env, 1), api, "what the api member (WAS1) got")
+        eq(logged(env, 2), app, "what the app member (WAS2) got")
+
+
+def members10(port, n, cookie=None):
+    """n HTTP/1.0 keep-alive GETs on one connection: (member, Keep-Alive) of each"""
+    from kbaltest import Conn
+    got = []
+    with Conn(port, timeout=T) as c:
+        for i in range(n):
+            request10(c, "GET", "/h%d" % i, cookie=cookie)
+            r = c.read_response()
+            m = member_of(r, (1, 2))
+            eq((r.status, r.text), (200, answer(m, "/h%d" % i)), "HTTP/1.0 GET /h%d" % i)
+            got.append((m, r.header("Keep-Alive"), r.header("Connection")))
+    return got
+
+
+def test_http10_keepalive_beside_apache():
+    # byrequests over a kept-alive HTTP/1.0 client, then the same with a
+    # route cookie that is switched half-way: members, Keep-Alive and
+    # Connection lines as Apache's, one request after the other
+    from apache import apache_beside
+    with Env(conf=ONE_BAL) as env, apache_beside(env) as aport:
+        theirs = members10(aport, 8)
+        ours = members10(env.port, 8)
+        eq([m for m, _, _ in theirs], [1, 2] * 4, "Apache's members")
+        eq(ours, theirs, "kbal's (member, Keep-Alive, Connection) against Apache's")
+    with Env() as env, env.connect(timeout=T) as c:
+        for i, route in enumerate([1, 1, 1, 2, 2, 1]):
+            request10(c, "GET", "/s%d" % i, cookie="ROUTEID=route.%d" % route)
+            r = c.read_response()
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS%d" % route,
+                                                           answer(route, "/s%d" % i)),
+               "HTTP/1.0 request %d with ROUTEID=route.%d" % (i + 1, route))
+            check_kept10(r, "request %d" % (i + 1))

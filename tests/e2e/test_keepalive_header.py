@@ -189,27 +189,40 @@ def test_status_that_ends_the_connection():
 def test_http10_keepalive_client():
     # HTTP/1.0 keeps the connection only with the token: each answer says
     # so; the member's own "Connection: keep-alive" (the test member
-    # answers an HTTP/1.0 keep-alive request with one) is not passed on
-    # (kbald forwards an HTTP/1.0 request on a member connection of the
-    # client's own, not a kept one, and copies what follows: the first
-    # answer is kbald's, operating.md)
+    # answers an HTTP/1.0 keep-alive request with one) is not passed on.
+    # kbald decides every request of such a client (the kernel frames
+    # HTTP/1.1 only), spliced by default or not: every answer is kbald's
+    # (until 2026-12-05 the second and later went on unparsed, the
+    # member's own lines with them)
     off = with_lines(EXAMPLE_CONF, "KbalSplice off")
-    with Env(conf=off) as env, apache_beside(env) as aport:
-        asks = [("/o/%d" % i, [KA, ROUTE1]) for i in range(4)]
-        theirs = session(aport, asks, version="HTTP/1.0")
-        eq(ka_values(theirs), ["timeout=5, max=%d" % n for n in (100, 99, 98, 97)],
-           "Apache's (the test's expectation)")
-        eq(session(env.port, asks[:1], version="HTTP/1.0"), theirs[:1], "kbal against Apache")
-        # without the token: the connection ends after the first answer
-        theirs = session(aport, [("/o/x", [ROUTE1])] * 2, version="HTTP/1.0")
-        ours = session(env.port, [("/o/x", [ROUTE1])] * 2, version="HTTP/1.0")
-        eq(ka_values(ours[:1]), ka_values(theirs[:1]), "no Keep-Alive without the token")
-    # spliced by default: the first two answers are kbald's (the kernel
-    # frames no HTTP/1.0 request: it hands the next back)
-    with Env() as env, apache_beside(env) as aport:
-        asks = [("/o/%d" % i, [KA, ROUTE1]) for i in range(2)]
-        eq(session(env.port, asks, version="HTTP/1.0"),
-           session(aport, asks, version="HTTP/1.0"), "kbal against Apache, spliced")
+    for conf in (off, EXAMPLE_CONF):
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            asks = [("/o/%d" % i, [KA, ROUTE1]) for i in range(4)]
+            theirs = session(aport, asks, version="HTTP/1.0")
+            eq(ka_values(theirs), ["timeout=5, max=%d" % n for n in (100, 99, 98, 97)],
+               "Apache's (the test's expectation)")
+            eq(session(env.port, asks, version="HTTP/1.0"), theirs, "kbal against Apache")
+            # without the token: the connection ends after the first answer
+            theirs = session(aport, [("/o/x", [ROUTE1])] * 2, version="HTTP/1.0")
+            ours = session(env.port, [("/o/x", [ROUTE1])] * 2, version="HTTP/1.0")
+            eq(ka_values(ours[:1]), ka_values(theirs[:1]), "no Keep-Alive without the token")
+            eq(env.stats()["sk_kept"], 0, "HTTP/1.0 requests the kernel kept")
+
+
+def test_lines_after_a_request_body():
+    # the token is read at the request's head: a body larger than kbald's
+    # buffer (it moves the head out) still gets the lines (it did not
+    # before 2026-12-05), HTTP/1.1 and HTTP/1.0 alike
+    body = bytes(range(256)) * 400
+    for version in ("HTTP/1.1", "HTTP/1.0"):
+        with Env(conf=with_lines(EXAMPLE_CONF, "KbalSplice off")) as env, \
+                Conn(env.port, timeout=T) as c:
+            for i in range(3):
+                c.request("POST", "/b/%d" % i, [KA, ROUTE1], body=body, version=version)
+                r = c.read_response()
+                eq((r.status, r.header("Keep-Alive"), r.header("Connection")),
+                   (200, "timeout=5, max=%d" % (100 - i), "Keep-Alive"),
+                   "%s POST of %d bytes, request %d" % (version, len(body), i + 1))
 
 
 def test_kbald_own_answers():
