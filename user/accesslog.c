@@ -167,6 +167,14 @@ int kbal_alog_compile(const char *fmt, struct kbal_alog_fmt *f,
 	return add_lit(f, lit, s - lit, err, errlen);
 }
 
+int kbal_alog_logs_path(const struct kbal_alog_fmt *f)
+{
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->item[i].kind == A_PATH)
+			return 1;
+	return 0;
+}
+
 /* ------------------------------------------------------------ capture */
 
 int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq, const char *buf,
@@ -192,17 +200,19 @@ int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq,
 	PUT(out->method, buf + rq->method.off, rq->method.len);
 	PUT(out->url, buf + rq->url.off, rq->url.len);
 	/* httpd's r->uri, which %U logs: decoded, dot segments gone, slashes
-	 * merged (never longer than the target) */
-	n = kbal_conf_uri_path_ex(buf + rq->url.off, rq->url.len, m + at, rq->url.len + 1,
-				  a->slashes);
-	if (n == -EBADMSG || n == -ENOENT)
-		n = kbal_conf_uri_unescaped(buf + rq->url.off, rq->url.len, m + at);
-	else if (n == -ERANGE)
+	 * merged (never longer than the target); only where a format logs it */
+	if (a->path) {
 		n = kbal_conf_uri_path_ex(buf + rq->url.off, rq->url.len, m + at, rq->url.len + 1,
-					  a->slashes | KBAL_URI_CLAMP);
-	if (n >= 0) {
-		out->path = m + at;
-		at += n + 1;
+					  a->slashes);
+		if (n == -EBADMSG || n == -ENOENT)
+			n = kbal_conf_uri_unescaped(buf + rq->url.off, rq->url.len, m + at);
+		else if (n == -ERANGE)
+			n = kbal_conf_uri_path_ex(buf + rq->url.off, rq->url.len, m + at,
+						  rq->url.len + 1, a->slashes | KBAL_URI_CLAMP);
+		if (n >= 0) {
+			out->path = m + at;
+			at += n + 1;
+		}
 	}
 	at += snprintf(m + at, need - at, "HTTP/%u.%u", rq->http_major, rq->http_minor) + 1;
 	out->proto = m + at - 9;

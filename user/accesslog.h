@@ -90,7 +90,11 @@ struct kbal_alog {
 	char hdrs[KBAL_ALOG_MAX_HDR][48];
 	unsigned nhdrs;
 	unsigned slashes;             /* AllowEncodedSlashes, for %U */
+	unsigned path;                /* a format logs %U: its path is decoded */
 };
+
+/* whether f logs %U (httpd's r->uri, which capture decodes only if so) */
+int kbal_alog_logs_path(const struct kbal_alog_fmt *f);
 
 /* A request refused before its head was whole (a malformed line, a head
  * over httpd's limits): its part as httpd logs it, from the len bytes

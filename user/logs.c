@@ -39,6 +39,7 @@ int kbal_logs_open(struct kbal_daemon *d, int verbose)
 			log_err("%s:%d: CustomLog %s: %s", KBAL_CONF_FILE(conf, l->line), KBAL_CONF_LINENO(l->line), l->path, err);
 			return -1;
 		}
+		a->path |= kbal_alog_logs_path(&a->fmt[i]);
 		a->file[i] = kbal_logfile_open(l->path, err, sizeof(err));
 		if (!a->file[i]) {
 			log_err("%s:%d: CustomLog %s", KBAL_CONF_FILE(conf, l->line), KBAL_CONF_LINENO(l->line), err);

@@ -61,3 +61,33 @@ UNIT_TEST(alog_refused_line_over_the_limit)
 	ASSERT_EQ(r.url == NULL, 1, "no path");
 	kbal_alog_release(&r);
 }
+
+/* %U's path (httpd's r->uri) is decoded only where a format logs %U */
+UNIT_TEST(alog_path_only_where_logged)
+{
+	static const char raw[] = "GET /a/./b%41//c?q HTTP/1.1\r\nHost: h\r\n\r\n";
+	const char *fmts[] = { "%h %r %>s", "%U%q" };
+	struct kbal_http_msg m;
+	size_t used;
+
+	kbal_http_init_request(&m, NULL);
+	kbal_http_feed(&m, raw, 0, sizeof(raw) - 1, &used);
+	for (int i = 0; i < 2; i++) {
+		struct kbal_alog a = { 0 };
+		struct kbal_alog_req r;
+		char err[128];
+
+		if (!ASSERT_EQ(kbal_alog_compile(fmts[i], &a.fmt[0], a.hdrs, &a.nhdrs, err,
+						 sizeof(err)), 0, fmts[i]))
+			return;
+		a.path = kbal_alog_logs_path(&a.fmt[0]);
+		ASSERT_EQ(a.path, i, fmts[i]);
+		if (!ASSERT_EQ(kbal_alog_capture(&a, &m, raw, &r), 0, "capture"))
+			return;
+		if (i)
+			ASSERT_STREQ(r.path ? r.path : "(none)", "/a/bA/c", "the path %U logs");
+		else
+			ASSERT_EQ(r.path == NULL, 1, "no path decoded without %U");
+		kbal_alog_release(&r);
+	}
+}
