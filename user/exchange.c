@@ -7,11 +7,13 @@
  * the response's written for their destination (heads.c), and everything
  * written on.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
@@ -31,6 +33,7 @@
 #include "flows.h"
 #include "handover.h"
 #include "heads.h"
+#include "hostname.h"
 #include "local.h"
 #include "log.h"
 #include "logs.h"
@@ -413,20 +416,74 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
 }
 
 /* The first request's head is complete: route it. */
+/*
+ * An absolute-form request-target whose scheme is http names the request's
+ * host (httpd's ap_parse_uri(): r->hostname), which replaces the Host
+ * header's value (ap_update_vhost_from_headers_ex(): the name as
+ * fix_hostname() leaves it, lower-cased, one trailing dot gone; the URL's
+ * port as it came) and so picks the virtual host. Into out, NUL-terminated.
+ * 1 (out may be empty: "http:///x" names an empty host), 0 for another
+ * target, -1 for one httpd refuses (userinfo, a host it does not take: 400).
+ */
+static int absolute_host(const char *url, size_t len, char *out, size_t cap)
+{
+	const char *a, *end, *colon = NULL;
+	size_t n, k = 0;
+
+	if (len < 7 || strncasecmp(url, "http://", 7))
+		return 0;
+	a = url + 7;
+	for (end = a; end < url + len && *end != '/' && *end != '?' && *end != '#'; end++)
+		if (*end == ':' && (*a != '[' || (end > a && end[-1] == ']')))
+			colon = end;
+	if (memchr(a, '@', end - a))
+		return -1;
+	n = (colon ? colon : end) - a;
+	if ((size_t)(end - a) >= cap)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		out[k++] = (char)tolower((unsigned char)a[i]);
+	if (k && *a != '[' && out[k - 1] == '.')
+		k--;
+	if (colon)
+		for (const char *p = colon; p < end; p++)
+			out[k++] = *p;
+	out[k] = '\0';
+	return kbal_host_valid(out, k) ? 1 : -1;
+}
+
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass, known = 0;
+	int pass, known = 0, alen;
 	struct sockaddr_in6 local = { 0 };
+	char ahost[256];
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
+	alen = absolute_host(url, rq->url.len, ahost, sizeof(ahost));
+	if (alen < 0) {
+		exch_error(d, c, 400);
+		return;
+	}
+	if (alen && h) {
+		long delta = kbal_http_set_value(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE,
+						 (unsigned)(h - rq->headers), ahost,
+						 (uint32_t)strlen(ahost));
+
+		if (delta == -ENOSPC) {
+			exch_error(d, c, 431);
+			return;
+		}
+		f->fed[UP] += delta;
+		f->fwd[UP] += delta;
+	}
 	/* the <VirtualHost> of this request: the address the client
 	 * reached, then its Host (each request's: a kept-alive client may
-	 * send another) */
+	 * send another; an absolute-form target's host replaced it) */
 	if (d->conf->nvhost) {
 		client_local(c, &local, &known);
 		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
@@ -434,9 +491,10 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	} else {
 		f->vhost = -1;
 	}
-	if ((!h || !h->value.len) && rq->http_minor >= 1) {
+	if ((!h || (!h->value.len && !alen)) && rq->http_minor >= 1) {
 		/* HTTP/1.1 requires Host (RFC 9112 3.2); httpd's protocol.c
-		 * takes an empty one for none (fix_hostname() sets no name) */
+		 * takes an empty one for none (fix_hostname() sets no name),
+		 * unless an absolute-form target named the host (empty too) */
 		exch_error(d, c, 400);
 		return;
 	}

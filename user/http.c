@@ -16,6 +16,7 @@
  * there are slots.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -421,6 +422,36 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 		return feed_error(m, err);
 	}
 	return KBAL_HTTP_HEAD;
+}
+
+long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			 unsigned i, const char *val, uint32_t vlen)
+{
+	struct kbal_span *v;
+	uint32_t end;
+	long delta;
+
+	if (i >= m->nheaders)
+		return -ENOSPC;
+	v = &m->headers[i].value;
+	end = v->off + v->len;
+	delta = (long)vlen - (long)v->len;
+	if (end > *len || (long)*len + delta > (long)cap)
+		return -ENOSPC;
+	memmove(base + end + delta, base + end, *len - end);
+	memcpy(base + v->off, val, vlen);
+	v->len = vlen;
+	for (unsigned k = i + 1; k < m->nheaders; k++) {
+		m->headers[k].name.off += delta;
+		m->headers[k].value.off += delta;
+	}
+	m->head_len += delta;
+	if (m->done)
+		m->msg_end += delta;
+	if (m->ls >= end)
+		m->ls += delta;
+	*len += delta;
+	return delta;
 }
 
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,

@@ -119,6 +119,13 @@ void kbal_http_next(struct kbal_http_msg *m);
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
 					      const char *base, const char *name);
 
+/* A parsed head's header i given the value val[0..vlen) in place: the
+ * bytes after it in base[0..*len) (cap at most) move, and every span past
+ * it with them (m parsed to HEAD; the parser goes on from the caller's
+ * offset, which moves by the returned delta too). The delta, or -ENOSPC. */
+long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			 unsigned i, const char *val, uint32_t vlen);
+
 /* a balancer's stickysession= (cookie, URL parameter), stickysessionsep=
  * (0: Off) and scolonpathdelim= */
 struct kbal_sticky {
