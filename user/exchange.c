@@ -452,6 +452,50 @@ static int absolute_host(const char *url, size_t len, char *out, size_t cap)
 	return kbal_host_valid(out, k) ? 1 : -1;
 }
 
+/*
+ * httpd's checks of the request-target (protocol.c, HttpProtocolOptions
+ * Strict, its default): one with a fragment, or whose path does not start
+ * with '/' (a "scheme://authority" form's path is what follows the
+ * authority; "*" is OPTIONS's alone) is a 400. "OPTIONS *" is core's own
+ * answer: 200, no body, and no member sees it. CONNECT's authority is
+ * left to what follows. 1 when answered.
+ */
+static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	const struct kbal_http_msg *rq = &c->f->msg[UP];
+	const char *url = c->f->buf[UP] + rq->url.off, *m = c->f->buf[UP] + rq->method.off;
+	size_t len = rq->url.len, k = 0;
+	static char options_star[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	static char options_star_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+					   "Connection: close\r\n\r\n";
+
+	if (rq->method.len == 7 && !memcmp(m, "CONNECT", 7))
+		return 0;
+	if (memchr(url, '#', len)) {
+		exch_error(d, c, 400);
+		return 1;
+	}
+	if (len == 1 && url[0] == '*') {
+		if (rq->method.len != 7 || memcmp(m, "OPTIONS", 7))
+			exch_error(d, c, 400);
+		else if (local_keeps(c))
+			exch_reply_keep(d, c, options_star, sizeof(options_star) - 1, 0);
+		else
+			exch_reply(d, c, options_star_close, sizeof(options_star_close) - 1, 0);
+		return 1;
+	}
+	if (len && url[0] == '/')
+		return 0;
+	/* apr_uri_parse(): a scheme (alphanumerics, '+', '-', '.'), then "://" */
+	while (k < len && (isalnum((unsigned char)url[k]) || url[k] == '+' || url[k] == '-' ||
+			   url[k] == '.'))
+		k++;
+	if (k && k + 3 <= len && !memcmp(url + k, "://", 3))
+		return 0;
+	exch_error(d, c, 400);
+	return 1;
+}
+
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
@@ -463,6 +507,8 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	char ahost[256];
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
+	if (target_answered(d, c))
+		return;
 	h = kbal_http_find(rq, f->buf[UP], "Host");
 	alen = absolute_host(url, rq->url.len, ahost, sizeof(ahost));
 	if (alen < 0) {
