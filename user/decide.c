@@ -197,6 +197,16 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 	} else if (c->bounded) {
 		return;
 	}
+	if (msg->chunked) {
+		/* the handover would be at this request (a connection's first,
+		 * or the first of a run kbald gives back to the kernel), and
+		 * the kernel cannot frame what follows a chunked body: kbald
+		 * decides the requests after it (they went to this member
+		 * unframed: decide_arm() refuses such a request's side) */
+		c->agent = 1;
+		c->why = KBAL_WHY_BUSY;
+		return;
+	}
 	if (!msg->chunked && c->f->len[UP] > msg->head_len + (uint64_t)(msg->content_length > 0 ?
 									 msg->content_length : 0)) {
 		/* the next requests came with this one (pipelined): kbald has
