@@ -276,15 +276,21 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 					 * request: kbald decides the later ones */
 	}
 	rw.no_upgrade = f->no_upgrade;
-	/* "ProxyPass / balancer://x/" strips "/" and adds "/"; a "/" rule on
-	 * "/" target is the identity, kept as such. Any other: the target and
-	 * the rest of the path as matched (decoded, dot segments removed), not
-	 * the bytes sent, whose "/app/../app/x" would leave the target */
-	if (!p->regex && strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0) {
+	/* The target and the rest of the path as matched (decoded, dot
+	 * segments removed, slashes merged, re-encoded as mod_proxy's
+	 * canonicaliser does), not the bytes sent, whose "/app/../app/x"
+	 * would leave the target. "ProxyPass / balancer://x/" strips "/" and
+	 * adds "/": the identity for a path already in that form (the
+	 * request-target goes as it came), not for "/%61pi//x", which httpd
+	 * sends as "/api/x"; one the mapping cannot read (an asterisk-form)
+	 * goes as it came too. */
+	n = kbal_conf_pass_target(p, f->buf[UP] + f->msg[UP].url.off, f->msg[UP].url.len,
+				  target, sizeof(target));
+	if (!p->regex && strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0 &&
+	    (n < 0 || ((size_t)n == f->msg[UP].url.len &&
+		       !memcmp(target, f->buf[UP] + f->msg[UP].url.off, n)))) {
 		rw.target = NULL, rw.strip = 0;
 	} else {
-		n = kbal_conf_pass_target(p, f->buf[UP] + f->msg[UP].url.off, f->msg[UP].url.len,
-					  target, sizeof(target));
 		if (n < 0)
 			return -1;
 		rw.target = target;
