@@ -207,6 +207,19 @@ static __always_inline int is_tchar(__u8 c)
 	return 0;
 }
 
+/* a byte of a path (printable, not '#', '%' or '?') that mod_proxy's
+ * canonicaliser sends %-encoded (ap_proxy_canonenc(): alphanumerics,
+ * '/' and "~$-_.+!*'(),;:@&=" go as they are): kbald's to send so */
+static __always_inline int path_encoded(__u8 c)
+{
+	switch (c) {
+	case '"': case '<': case '>': case '[': case '\\': case ']': case '^': case '`':
+	case '{': case '|': case '}':
+		return 1;
+	}
+	return 0;
+}
+
 /* b[off, off + len) is the lower-case name lit, of length len */
 static __always_inline int name_is(const __u8 *b, __u32 off, __u32 len, const char *lit,
 				   __u32 litlen)
@@ -307,7 +320,8 @@ static __always_inline void request_line_byte(const __u8 *b, struct head_parse *
 			/* a path kbald would normalise before matching */
 			if (c == '?')
 				p->path_end = i;
-			else if (c == '%' || (prev == '/' && (c == '/' || c == '.')))
+			else if (c == '%' || (prev == '/' && (c == '/' || c == '.')) ||
+				 path_encoded(c))
 				p->bad = 1;
 		}
 		/* a session named in the URL wins over the cookie: httpd's
