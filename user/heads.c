@@ -431,6 +431,29 @@ ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, co
 	return kbal_page_error_reason(status, reason, keep, extra, out, outlen);
 }
 
+/* "http://" and the client's Host as httpd names itself by it: its
+ * r->hostname (fix_hostname(): lower case, no trailing dot) and the Host's
+ * port as a number, none for 80 (ap_get_server_port(), ap_construct_url()) */
+static void self_host(const char *host, char *out, size_t cap)
+{
+	const char *colon = host[0] == '[' ? strchr(host, ']') : host, *p;
+	size_t n = 0, end;
+	unsigned long port = 0;
+
+	colon = colon ? strchr(colon, ':') : NULL;
+	end = colon ? (size_t)(colon - host) : strlen(host);
+	if (end && host[end - 1] == '.' && host[0] != '[')
+		end--;
+	if (colon)
+		port = strtoul(colon + 1, NULL, 10);
+	n = snprintf(out, cap, "http://");
+	for (p = host; p < host + end && n + 1 < cap; p++)
+		out[n++] = (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p;
+	out[n < cap ? n : cap - 1] = '\0';
+	if (colon && port && port != 80 && n < cap)
+		snprintf(out + n, cap - n, ":%lu", port);
+}
+
 void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap)
 {
 	const char *host = c->f->host;
@@ -441,5 +464,9 @@ void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char
 	/* ap_construct_url(): UseCanonicalName On names the ServerName of the
 	 * request's virtual host (with its port, 80 otherwise); Off the
 	 * client's Host, that ServerName without one */
-	snprintf(out, cap, "http://%s", d->conf->canonical_name || !host[0] ? name : host);
+	if (d->conf->canonical_name || !host[0]) {
+		snprintf(out, cap, "http://%s", name);
+		return;
+	}
+	self_host(host, out, cap);
 }
