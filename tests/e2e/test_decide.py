@@ -752,3 +752,23 @@ def test_location_names_the_host_as_httpd():
                            ("127.0.0.1:%d" % env.port, "http://127.0.0.1:%d/landing" % env.port)):
             r = c.get("/redirect", cookie="ROUTEID=route.1", headers=[("Host", host)])
             eq((r.status, r.header("Location")), (302, want), "Location for Host %s" % host)
+
+
+def test_connection_close_on_a_kept_connection():
+    """Connection: close on a request the kernel would keep: the answer
+    says Connection: close and the connection ends, as httpd's (the kernel
+    passed it on, and kbald, handed the member's Connection: close,
+    dropped it and kept the connection open). Connection: keep-alive
+    (browsers') is still the kernel's to keep."""
+    rule = SAME_RULE
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        for p in ("/a", "/b", "/c"):
+            check_get(c, rule, p)
+        kept = env.stats()["sk_kept"]
+        r = c.get("/d", headers=[("Connection", "keep-alive")])
+        check_answer(r, rule, "/d", what="GET /d, Connection: keep-alive")
+        check(env.stats()["sk_kept"] > kept, "Connection: keep-alive not kept by the kernel")
+        r = c.get("/e", headers=[("Connection", "close")])
+        check_answer(r, rule, "/e", what="GET /e, Connection: close")
+        eq(r.header_all("Connection"), ["close"], "Connection on the answer to /e")
+        check(c.at_eof(2.0), "the connection is open after Connection: close")
