@@ -772,3 +772,27 @@ def test_connection_close_on_a_kept_connection():
         check_answer(r, rule, "/e", what="GET /e, Connection: close")
         eq(r.header_all("Connection"), ["close"], "Connection on the answer to /e")
         check(c.at_eof(2.0), "the connection is open after Connection: close")
+
+
+def test_cookie_route_with_white_space_beside_apache():
+    """httpd's get_cookie_param() keeps the white space before a ';' or ','
+    in the value: "ROUTEID=route.1 ; a=b" names route "1 ", no member, so
+    byrequests picks and the answer sets the cookie (kbald trimmed it and
+    stuck to route 1)"""
+    from apache import apache_beside
+    cookies = ["ROUTEID=route.1 ; a=b", "ROUTEID=route.2 ,x=y", "ROUTEID= route.2",
+               "ROUTEID=route.1", "ROUTEID=route.2 ", "ROUTEID=route.2 ; a=b"]
+
+    def run(port):
+        from kbaltest import Conn
+        got = []
+        with Conn(port, timeout=T) as c:
+            for i, ck in enumerate(cookies):
+                r = c.get("/w%d" % i, cookie=ck)
+                got.append((r.status, r.header("X-Backend"), r.header_all("Set-Cookie")))
+        return got
+
+    with Env() as env, apache_beside(env) as aport:
+        theirs = run(aport)
+        eq(theirs[0][2], ["ROUTEID=route.1; path=/;"], "Apache: route \"1 \" is no route")
+        eq(run(env.port), theirs, "kbal's (status, member, Set-Cookie) against Apache's")
