@@ -66,7 +66,8 @@ import threading
 import time
 import zlib
 
-from kbaltest import EXAMPLE_CONF, Conn, Env, build_request, check, chunked, eq
+from kbaltest import (EXAMPLE_CONF, Conn, Env, build_request, check, chunked, eq,
+                      kernel_keeps_unrouted)
 
 from apache import apache_beside
 from test_decide import ONE_BAL, SAME_RULE, STRIP_RULE, two_balancers
@@ -79,7 +80,12 @@ CONFS = {
     "same": two_balancers(SAME_RULE),
     "onebal": ONE_BAL,
     "max5": EXAMPLE_CONF + "MaxKeepAliveRequests 5\n",
+    # the kernel keeps unrouted requests too (WAS1 the one candidate)
+    "lbset": kernel_keeps_unrouted(EXAMPLE_CONF),
+    # byrequests over two app members beside the api balancer
+    "app3": two_balancers(SAME_RULE, (2, 3)),
 }
+BACKENDS = {"app3": (1, 2, 3)}
 
 # where a connection ends at the latest (MaxKeepAliveRequests)
 CUTS = {"max5": 5}
@@ -94,7 +100,7 @@ PATHS = [
     ("/api/status/404", 1), ("/?ROUTEID=route.2", 1), ("/a?ROUTEID=route.1", 1),
     ("/a/./b", 1), ("/a/../api/x", 1), ("/%61pi/x", 1), ("//api/x", 1), ("/api//x", 1),
     ("/a%7cb", 1), ("/a|b", 1), ("/api/x{y}", 1), ("/a;ROUTEID=route.2", 1),
-    ("/api/x;jsessionid=1?ROUTEID=route.1", 1),
+    ("/api/x;jsessionid=1?ROUTEID=route.1", 1), ("/close", 1), ("/api/close", 1),
 ]
 # what the last request of a connection may ask for besides: an answer
 # after which httpd ends the connection
@@ -121,18 +127,19 @@ def gen_path(rng, last=False):
 def gen_request(rng, state, version, last):
     """One request of a connection. state: the connection's current path
     side, cookie and host, each switched now and then."""
-    if rng.random() < 0.35:
+    if rng.random() < state["switch"]:
         state["path"] = gen_path(rng, last)
     elif last and rng.random() < 0.15:
         state["path"] = pick(rng, LAST_PATHS)
     path = state["path"]
-    if rng.random() < 0.2:
+    plain = state["plain"]
+    if rng.random() < (0.05 if plain else 0.2):
         state["cookie"] = pick(rng, COOKIES)
-    if rng.random() < 0.1:
+    if rng.random() < (0.02 if plain else 0.1):
         state["host"] = pick(rng, HOSTS)
     r = {"method": "GET", "path": path, "version": version, "cookie": state["cookie"],
          "host": state["host"], "body": None, "coding": None, "conn": None}
-    x = rng.random()
+    x = rng.random() * (4 if plain else 1)
     if x < 0.12:
         r["method"] = "HEAD"
     elif x < 0.16:
@@ -163,15 +170,20 @@ def gen_plan(seed, cut=None):
     states = {}
     for k in range(nconn):
         left[k] = rng.randint(4, 14)
-        vmode = rng.choices(["1.1", "1.0", "mixed"], [6, 2, 1])[0]
+        # a plain connection: GETs one at a time, mostly on one path,
+        # cookie and Host (runs the kernel keeps); the others anything
+        plain = rng.random() < 0.4
+        vmode = "1.1" if plain else rng.choices(["1.1", "1.0", "mixed"], [6, 2, 1])[0]
         states[k] = {"path": gen_path(rng), "cookie": pick(rng, COOKIES),
-                     "host": pick(rng, HOSTS), "vmode": vmode}
+                     "host": pick(rng, HOSTS), "vmode": vmode,
+                     # long runs on one path (the kernel keeps them) or short
+                     "switch": 0.1 if plain else rng.choice([0.1, 0.35]), "plain": plain}
     plan = []
     sent = dict.fromkeys(left, 0)
     while any(left.values()):
         k = rng.choice([k for k, n in left.items() if n])
         st = states[k]
-        n = 1 if rng.random() < 0.6 else rng.randint(2, 5)
+        n = 1 if st["plain"] or rng.random() < 0.6 else rng.randint(2, 5)
         n = min(n, left[k])
         group = []
         for i in range(n):
@@ -355,30 +367,32 @@ def ending(c):
     return "closed" if c.at_eof(2.0) else "open after Connection: close"
 
 
-def member_lines(env, marks):
-    return {n: env.backend_log(n)[marks.get(n, 0):] for n in (1, 2)}
-
-
 def differential(conf_name, seeds, budget=25.0):
     """Each seed's plan against a fresh apache2 and a fresh kbald; the
     first difference fails the test, with the plan up to it."""
     start = time.monotonic()
+    total = [0, 0, 0]
     for seed in seeds:
         check(time.monotonic() - start < budget, "seeds over their time bound (%s)" % seed)
-        run_both(conf_name, seed, gen_plan(seed, CUTS.get(conf_name)))
+        got = run_both(conf_name, seed, gen_plan(seed, CUTS.get(conf_name)))
+        total = [a + b for a, b in zip(total, got)]
+    print("%s, seeds %s: %d requests alike; the kernel kept %d, handed %d back"
+          % (conf_name, ",".join(map(str, seeds)), total[0], total[1], total[2]))
 
 
 def run_both(conf_name, seed, plan):
     """plan against a fresh apache2, then a fresh kbald; compared"""
-    with Env(conf=CONFS[conf_name]) as env:
+    with Env(conf=CONFS[conf_name], backends=BACKENDS.get(conf_name, (1, 2))) as env:
         with apache_beside(env) as aport:
             theirs, theirs_end = run_plan(aport, plan, time.monotonic() + 10)
-        their_lines = {n: env.backend_log(n) for n in (1, 2)}
-        marks = {n: len(their_lines[n]) for n in (1, 2)}
+        their_lines = {n: env.backend_log(n) for n in env.backend_ids}
+        marks = {n: len(their_lines[n]) for n in env.backend_ids}
         ours, ours_end = run_plan(env.port, plan, time.monotonic() + 10)
-        our_lines = member_lines(env, marks)
+        our_lines = {n: env.backend_log(n)[marks[n]:] for n in env.backend_ids}
+        st = env.stats()
     compare(conf_name, seed, plan, theirs, ours, theirs_end, ours_end, their_lines,
             our_lines)
+    return len(ours), st["sk_kept"], st["sk_back"]
 
 
 def plan_text(plan, upto=None):
@@ -404,7 +418,7 @@ def compare(conf_name, seed, plan, theirs, ours, theirs_end, ours_end, their_lin
                 % (where, i, k, d, diff, a, b, plan_text(plan, i)))
     eq(len(ours), len(theirs), "%s: answers" % where)
     eq(ours_end, theirs_end, "%s: which connections stayed open, kbal's against Apache's" % where)
-    for n in (1, 2):
+    for n in sorted(their_lines):
         eq(our_lines[n], their_lines[n], "%s: what WAS%d logged, kbal's against Apache's\n%s"
            % (where, n, plan_text(plan)))
 
@@ -428,3 +442,11 @@ def test_differential_one_balancer():
 def test_differential_max_keepalive_requests():
     # the connection's end at its 5th request, whoever carries it
     differential("max5", [41, 42, 43, 44, 45, 46])
+
+
+def test_differential_kernel_keeps_unrouted():
+    differential("lbset", [51, 52, 53, 54, 55, 56])
+
+
+def test_differential_two_app_members():
+    differential("app3", [61, 62, 63, 64, 65, 66])
