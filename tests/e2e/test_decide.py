@@ -796,3 +796,20 @@ def test_cookie_route_with_white_space_beside_apache():
         theirs = run(aport)
         eq(theirs[0][2], ["ROUTEID=route.1; path=/;"], "Apache: route \"1 \" is no route")
         eq(run(env.port), theirs, "kbal's (status, member, Set-Cookie) against Apache's")
+
+
+def test_pipelined_from_the_second_request():
+    """GET /a on its own, then /b and /api/x in one send: the connection
+    is not handed over at /b (a request came with it), each is decided.
+    The first request's plan went on for /b, and everything after it
+    reached /b's member unframed."""
+    rule = SAME_RULE
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        check_get(c, rule, "/a")
+        c.send(build_request("GET", "/b", host=c.host_header) +
+               build_request("GET", "/api/x", host=c.host_header))
+        check_answer(c.read_response(), rule, "/b", what="pipelined GET /b")
+        check_answer(c.read_response(), rule, "/api/x", what="pipelined GET /api/x")
+        for p in ("/api/y", "/c", "/api/z"):
+            check_get(c, rule, p)
+        check_logs(env, rule, ["/a", "/b", "/api/x", "/api/y", "/c", "/api/z"])
