@@ -24,11 +24,13 @@ segments, an escaped letter, double slashes, bytes mod_proxy %-encodes,
 path parameters), the member's /redirect
 (ProxyPassReverse), /cookies (its own Set-Cookie lines), /bytes/N and
 /status/404; GET, HEAD, DELETE, OPTIONS, POST and PUT (Content-Length
-bodies up to 200 KB, chunked bodies, Expect: 100-continue); HTTP/1.1, and HTTP/1.0 with
+bodies up to 200 KB, chunked bodies, Expect: 100-continue; a GET with a
+body); HTTP/1.1, and HTTP/1.0 with
 Connection: keep-alive (a connection of either, or both); the ROUTEID
 cookie (route.1, route.2, a route no member has, one without the
 "route." part, one among other cookies or behind a longer name, white
-space or a ',' after the value, twice, none), switched mid-connection;
+space or a ',' after the value, twice, on two Cookie lines, none),
+switched mid-connection;
 the Host header, switched mid-connection; Connection: close, /status/500
 or /status/503 (httpd ends the connection after those) on a connection's
 last request.
@@ -108,7 +110,8 @@ LAST_PATHS = [("/status/500", 1), ("/status/503", 1)]
 COOKIES = [(None, 3), ("ROUTEID=route.1", 3), ("ROUTEID=route.2", 3), ("ROUTEID=route.9", 1),
            ("ROUTEID=2", 1), ("a=b; ROUTEID=route.1; c=d", 1), ("ROUTEID=route.2;x=1", 1),
            ("XROUTEID=route.1; ROUTEID=route.2", 1), ("ROUTEID=route.1, a=b", 1),
-           ("ROUTEID=route.1 ; a=b", 1), ("ROUTEID=route.2; ROUTEID=route.1", 1)]
+           ("ROUTEID=route.1 ; a=b", 1), ("ROUTEID=route.2; ROUTEID=route.1", 1),
+           ("a=b | ROUTEID=route.2", 1), ("ROUTEID=route.1 | ROUTEID=route.2", 1)]
 HOSTS = [(None, 4), ("example.test", 1), ("Example.TEST:81", 1), ("127.0.0.1", 1)]
 SIZES = [0, 1, 100, 1000, 5000, 65536, 70001, 200000]
 
@@ -152,6 +155,10 @@ def gen_request(rng, state, version, last):
         if r["coding"] != "cl" and size == 0:
             size = 3
         r["body"] = rng.randbytes(size)
+    elif x < 0.43:
+        # a GET with a body (Content-Length)
+        r["coding"] = "cl"
+        r["body"] = rng.randbytes(rng.choice([1, 100, 5000]))
     if version == "HTTP/1.0":
         r["conn"] = "keep-alive"
     if last and rng.random() < 0.4:
@@ -221,7 +228,8 @@ def request_bytes(r, own_host, body=True):
     headers = []
     headers.append(("Host", r["host"] or own_host))
     if r["cookie"]:
-        headers.append(("Cookie", r["cookie"]))
+        # "a | b": two Cookie lines (httpd reads them joined by ", ")
+        headers += [("Cookie", v) for v in r["cookie"].split(" | ")]
     if r["conn"]:
         headers.append(("Connection", r["conn"]))
     payload = None
