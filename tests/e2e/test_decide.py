@@ -813,3 +813,21 @@ def test_pipelined_from_the_second_request():
         for p in ("/api/y", "/c", "/api/z"):
             check_get(c, rule, p)
         check_logs(env, rule, ["/a", "/b", "/api/x", "/api/y", "/c", "/api/z"])
+
+
+def test_absolute_form_target_names_the_host():
+    """An absolute-form request-target's host is the request's Host, as
+    httpd replaces the header with it (ap_update_vhost_from_headers_ex()):
+    ProxyPassReverse's Location names it, the member gets it as Host
+    (ProxyPreserveHost On) and as X-Forwarded-Host"""
+    with Env() as env, env.connect(timeout=T) as c:
+        r = c.get("http://Other.TEST:81/redirect", cookie="ROUTEID=route.1")
+        eq((r.status, r.header("Location")), (302, "http://other.test:81/landing"),
+           "Location after GET http://Other.TEST:81/redirect")
+        r = c.get("http://A.test./echo-headers", cookie="ROUTEID=route.1")
+        lines = r.text.split("\r\n")
+        eq([l for l in lines if l.split(":")[0] in ("Host", "X-Forwarded-Host")],
+           ["Host: a.test", "X-Forwarded-Host: a.test"], "the member's Host lines")
+        r = c.get("/redirect", cookie="ROUTEID=route.1")
+        eq(r.header("Location"), "http://127.0.0.1:%d/landing" % env.port,
+           "Location after an origin-form GET /redirect")

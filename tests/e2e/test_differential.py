@@ -21,7 +21,7 @@ lines it logged ("METHOD URL"), in order.
 What the plans vary: paths on either side of the rules (/, /a, /api,
 /api/x, /apix, query strings, a URL naming the sticky session, dot
 segments, an escaped letter, double slashes, bytes mod_proxy %-encodes,
-path parameters), the member's /redirect
+path parameters, absolute-form targets), the member's /redirect
 (ProxyPassReverse), /cookies (its own Set-Cookie lines), /bytes/N and
 /status/404; GET, HEAD, DELETE, OPTIONS, POST and PUT (Content-Length
 bodies up to 200 KB, chunked bodies, Expect: 100-continue; a GET with a
@@ -53,11 +53,10 @@ Left out, and why:
   interim answer before it sends the body; such a request is a group of
   its own.
 - The balancer manager: its page carries a nonce and times.
-- Absolute-form request-targets (GET http://host/path): httpd takes the
-  target's host for the request's Host (ap_update_vhost_from_headers_ex()
-  replaces the header), so a ProxyPassReverse'd Location names it, and
-  so does the Host the member gets; kbald keeps the client's Host header
-  there: a difference not fixed yet.
+- An absolute-form request-target with user info (http://u@host/):
+  httpd answers 400, kbald takes it: a difference not fixed yet.
+- An HTTP/1.1 absolute-form request without a Host header: httpd takes
+  the target's host, kbald answers 400: not fixed yet either.
 """
 
 import os
@@ -103,6 +102,7 @@ PATHS = [
     ("/a/./b", 1), ("/a/../api/x", 1), ("/%61pi/x", 1), ("//api/x", 1), ("/api//x", 1),
     ("/a%7cb", 1), ("/a|b", 1), ("/api/x{y}", 1), ("/a;ROUTEID=route.2", 1),
     ("/api/x;jsessionid=1?ROUTEID=route.1", 1), ("/close", 1), ("/api/close", 1),
+    ("http://Other.TEST:81/redirect", 1), ("http://a.test./api/x?q", 1),
 ]
 # what the last request of a connection may ask for besides: an answer
 # after which httpd ends the connection
