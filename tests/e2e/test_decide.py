@@ -831,3 +831,25 @@ def test_absolute_form_target_names_the_host():
         r = c.get("/redirect", cookie="ROUTEID=route.1")
         eq(r.header("Location"), "http://127.0.0.1:%d/landing" % env.port,
            "Location after an origin-form GET /redirect")
+
+
+def test_fragment_or_user_info_in_the_target_beside_apache():
+    """httpd's ap_parse_uri() (HttpProtocolOptions Strict, its default)
+    refuses a request-target with a fragment, or an absolute-form one with
+    user info: 400, and the connection ends (kbald forwarded both)"""
+    from apache import apache_beside
+    from kbaltest import Conn
+
+    def run(port, target):
+        with Conn(port, timeout=T) as c:
+            r = c.get(target, cookie="ROUTEID=route.1")
+            return (r.status, r.header("X-Backend"), r.header_all("Connection"), r.body,
+                    c.at_eof(2.0))
+
+    with Env() as env, apache_beside(env) as aport:
+        for target in ("/a#frag", "/a?q#f", "http://u:p@a.test/b", "http://u@a.test/"):
+            theirs = run(aport, target)
+            eq(theirs[:3] + theirs[4:], (400, None, ["close"], True),
+               "Apache's answer to GET %s" % target)
+            eq(run(env.port, target), theirs, "kbal's answer to GET %s" % target)
+        eq(logged(env, 1) + logged(env, 2), [], "requests that reached a member")
