@@ -96,8 +96,6 @@ struct kbal_first {
 	uint32_t failovers;           /* members that failed it (maxattempts) */
 	char route[KBAL_ROUTE_LEN];   /* sticky route of the request */
 	char host[256];               /* client's Host, for ProxyPassReverse */
-	uint8_t target_host;          /* host is an absolute-form target's: the
-				       * Host header is sent as it (httpd's) */
 	struct kbal_http_msg msg[2];
 	uint32_t locs;                /* the <Location>s its path takes, where a
 				       * Header rule is in one (heads.c) */

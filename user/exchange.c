@@ -7,7 +7,6 @@
  * the response's written for their destination (heads.c), and everything
  * written on.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -414,90 +413,24 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
 }
 
 /* The first request's head is complete: route it. */
-/* An absolute-form target's host as httpd makes the request's Host of it
- * (apr_uri_parse()'s hostname, in lower case and without a trailing dot as
- * fix_hostname() leaves it, then construct_host_header(): an IPv6 literal
- * in brackets, and the port as the target wrote it). Its length, 0 for an
- * origin-form target or one without a host. */
-static int target_host(const char *u, size_t len, char *out, size_t cap)
-{
-	const char *e = u + len, *p = u, *a, *ae, *h, *he, *port = NULL;
-	size_t n = 0;
-	int v6 = 0;
-
-	while (p < e && (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.'))
-		p++;
-	if (p == u || !isalpha((unsigned char)*u) || e - p < 3 || memcmp(p, "://", 3))
-		return 0;
-	a = p + 3;
-	for (ae = a; ae < e && *ae != '/' && *ae != '?' && *ae != '#'; ae++)
-		;
-	for (h = ae; h > a && h[-1] != '@'; h--)   /* user info: to the last '@' */
-		;
-	if (h < ae && *h == '[') {
-		he = memchr(h, ']', ae - h);
-		if (!he)
-			return 0;
-		p = he + 1;
-		h++;
-		v6 = 1;
-	} else {
-		for (he = h; he < ae && *he != ':'; he++)
-			;
-		p = he;
-		if (he > h && he[-1] == '.')
-			he--;
-	}
-	if (he <= h)
-		return 0;
-	if (p < ae && *p == ':')
-		port = p + 1;
-	if ((size_t)(he - h) + (size_t)(port ? ae - port + 1 : 0) + 3 > cap)
-		return 0;
-	if (v6)
-		out[n++] = '[';
-	for (p = h; p < he; p++)
-		out[n++] = (char)tolower((unsigned char)*p);
-	if (v6)
-		out[n++] = ']';
-	if (port) {
-		out[n++] = ':';
-		memcpy(out + n, port, ae - port);
-		n += ae - port;
-	}
-	out[n] = '\0';
-	return (int)n;
-}
-
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass, known = 0, n;
+	int pass, known = 0;
 	struct sockaddr_in6 local = { 0 };
-	char abs_host[256];
-	const char *hv;
-	size_t hl;
 
 	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
 	h = kbal_http_find(rq, f->buf[UP], "Host");
-	hv = h ? f->buf[UP] + h->value.off : NULL;
-	hl = h ? h->value.len : 0;
-	/* an absolute-form target's host is the request's: httpd replaces
-	 * the Host header with it (ap_update_vhost_from_headers_ex()) */
-	if (h && (n = target_host(f->buf[UP] + rq->url.off, rq->url.len, abs_host,
-				  sizeof(abs_host))) > 0) {
-		hv = abs_host;
-		hl = n;
-	}
 	/* the <VirtualHost> of this request: the address the client
 	 * reached, then its Host (each request's: a kept-alive client may
 	 * send another) */
 	if (d->conf->nvhost) {
 		client_local(c, &local, &known);
-		f->vhost = kbal_conf_vhost(d->conf, &local, hv, hl);
+		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
+					   h ? h->value.len : 0);
 	} else {
 		f->vhost = -1;
 	}
@@ -507,10 +440,9 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		exch_error(d, c, 400);
 		return;
 	}
-	if (h && hl < sizeof(f->host)) {
-		memcpy(f->host, hv, hl);
-		f->host[hl] = '\0';
-		f->target_host = hv == abs_host;
+	if (h && h->value.len < sizeof(f->host)) {
+		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
+		f->host[h->value.len] = '\0';
 	}
 	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
 	/* once for its request's head and its answer's (Header and

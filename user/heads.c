@@ -260,15 +260,9 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 
 	rw.via = via_value(d, c, via, sizeof(via));
 
-	/* an absolute-form target's host is httpd's Host for the request:
-	 * the member gets it (ProxyPreserveHost On), and X-Forwarded-Host */
-	if (f->target_host)
-		rw.xfwd_host = f->host;
 	if (!kbal_conf_preserve_host(d->conf, f->vhost)) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
 		rw.host = host;
-	} else if (f->target_host) {
-		rw.host = f->host;
 	}
 	if (f->upgrade_pick) {
 		const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");

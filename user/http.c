@@ -703,8 +703,7 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	struct obuf b = { out, 0, outlen, 0 };
 	struct xfwd xf[4] = {
 		{ "X-Forwarded-For", rw->no_xfwd ? NULL : rw->client_ip },
-		{ "X-Forwarded-Host", !host || rw->no_xfwd ? NULL :
-				      rw->xfwd_host ? rw->xfwd_host : base + host->value.off },
+		{ "X-Forwarded-Host", host && !rw->no_xfwd ? base + host->value.off : NULL },
 		{ "X-Forwarded-Server", rw->no_xfwd ? NULL : rw->server_name },
 		{ "Via", rw->via },
 	};
@@ -713,8 +712,7 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 
 	for (k = 0; k < 4; k++)
 		if (xf[k].add)
-			xf[k].addlen = k == 1 && !rw->xfwd_host ? host->value.len :
-								strlen(xf[k].add);
+			xf[k].addlen = k == 1 ? host->value.len : strlen(xf[k].add);
 
 	put_span(&b, base, m->method);
 	put(&b, " ", 1);

@@ -166,8 +166,6 @@ struct kbal_req_rewrite {
 	const char *target;        /* ProxyPass target path, e.g. "/" */
 	const char *client_ip;     /* for X-Forwarded-For */
 	const char *host;          /* Host to send; NULL keeps the client's */
-	const char *xfwd_host;     /* X-Forwarded-Host's, NULL the Host header's
-	                            * (an absolute-form target's host: httpd's) */
 	const char *server_name;   /* for X-Forwarded-Server */
 	int keep_alive;            /* drop Connection and Keep-Alive: the member's
 	                            * connection outlives the client's (pool); an
