@@ -192,33 +192,9 @@ static int on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
-/* httpd's ap_parse_uri() under HttpProtocolOptions Strict (its default):
- * a request-target with a fragment, or an absolute-form one with user
- * info, is a 400 */
-static int target_refused(const char *u, size_t len)
-{
-	const char *e = u + len, *p = u;
-
-	if (memchr(u, '#', len))
-		return 1;
-	if (!len || *u == '/' || *u == '*')
-		return 0;
-	while (p < e && (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.'))
-		p++;
-	if (e - p < 3 || memcmp(p, "://", 3))
-		return 0;
-	for (p += 3; p < e && *p != '/' && *p != '?'; p++)
-		if (*p == '@')
-			return 1;
-	return 0;
-}
-
 static int on_headers_complete(llhttp_t *p)
 {
 	struct kbal_http_msg *m = msg_of(p);
-
-	if (p->type == HTTP_REQUEST && target_refused(m->base + m->url.off, m->url.len))
-		return fail(m, "a fragment or user info in the request-target");
 
 	if (p->http_major != 1)
 		return fail(m, "unsupported HTTP version");
