@@ -11,8 +11,9 @@
  * the request where the connection's requests go now. It is strict where
  * kbald's parser is strict, and stricter where being exact would cost code:
  * whatever it does not recognise goes to kbald, which decides it exactly
- * (a path with '%' or a dot segment, a URL naming the sticky session, a
- * cookie it would have to trim, HEAD, Upgrade, Expect, chunked requests).
+ * (a path with '%', a dot segment or a byte mod_proxy encodes, a URL
+ * naming the sticky session, a cookie it would have to trim, HEAD,
+ * Upgrade, Expect, a Connection but keep-alive, chunked requests).
  */
 #ifndef KBAL_HTTP_FRAME_BPF_H
 #define KBAL_HTTP_FRAME_BPF_H
@@ -32,7 +33,7 @@ enum {
 	HDR_TE,
 	HDR_REWRITTEN,                 /* Location, Content-Location, URI, Destination:
 					 * mod_proxy_http maps them (ProxyPassReverse) */
-	HDR_CONN,                      /* a response's Connection */
+	HDR_CONN,                      /* Connection */
 	HDR_UA,                        /* a request's User-Agent (where asked: ua) */
 	HDR_REFUSED,                   /* a request kbald must see */
 };
@@ -207,6 +208,19 @@ static __always_inline int is_tchar(__u8 c)
 	return 0;
 }
 
+/* a byte of a path (printable, not '#', '%' or '?') that mod_proxy's
+ * canonicaliser sends %-encoded (ap_proxy_canonenc(): alphanumerics,
+ * '/' and "~$-_.+!*'(),;:@&=" go as they are): kbald's to send so */
+static __always_inline int path_encoded(__u8 c)
+{
+	switch (c) {
+	case '"': case '<': case '>': case '[': case '\\': case ']': case '^': case '`':
+	case '{': case '|': case '}':
+		return 1;
+	}
+	return 0;
+}
+
 /* b[off, off + len) is the lower-case name lit, of length len */
 static __always_inline int name_is(const __u8 *b, __u32 off, __u32 len, const char *lit,
 				   __u32 litlen)
@@ -257,6 +271,8 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 			return HDR_UA;
 		if (name_is(b, off, len, "expect", 6) || name_is(b, off, len, "upgrade", 7))
 			return HDR_REFUSED;
+		if (name_is(b, off, len, "connection", 10))
+			return HDR_CONN;
 		return HDR_OTHER;
 	}
 	if (name_is(b, off, len, "location", 8) || name_is(b, off, len, "uri", 3) ||
@@ -307,7 +323,8 @@ static __always_inline void request_line_byte(const __u8 *b, struct head_parse *
 			/* a path kbald would normalise before matching */
 			if (c == '?')
 				p->path_end = i;
-			else if (c == '%' || (prev == '/' && (c == '/' || c == '.')))
+			else if (c == '%' || (prev == '/' && (c == '/' || c == '.')) ||
+				 path_encoded(c))
 				p->bad = 1;
 		}
 		/* a session named in the URL wins over the cookie: httpd's

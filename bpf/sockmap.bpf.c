@@ -374,6 +374,14 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	b = frame_parse_head(skb, off, len, p);
 	if (!b || p->bad)
 		return sk_back(st, KBAL_SKB_SYNTAX);
+	/* a Connection but "keep-alive" (browsers'): "close" asks for the
+	 * connection's end, which httpd answers with Connection: close and
+	 * makes, and kbald too (the kernel passed it on, and kbald, handed
+	 * the member's Connection: close, dropped it and kept the client's
+	 * connection open, as for a member that closes on its own) */
+	if (p->nconn && (p->nconn > 1 || p->conn_end - p->conn_off != 10 ||
+			 !name_is(b, p->conn_off, 10, "keep-alive", 10)))
+		return sk_back(st, KBAL_SKB_SYNTAX);
 	/* an empty Host (after an HTTP/1.0 request's) is httpd's 400 in
 	 * HTTP/1.1, kbald's to answer */
 	if (p->nhost != 1 || !st->host_len || p->host_end - p->host_off != st->host_len)

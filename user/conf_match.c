@@ -355,6 +355,8 @@ int kbal_conf_pass_target(const struct kbal_conf_pass *p, const char *uri, size_
 			o = outlen;
 		}
 	}
+	if (!o && o < outlen)
+		out[o++] = '/';   /* "/api" on "balancer://api": mod_proxy_http's "/" */
 	q = memchr(uri, '?', end - uri);
 	if (q && o < outlen)
 		o += snprintf(out + o, outlen - o, "%.*s", (int)(end - q), q);

@@ -194,7 +194,25 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 			return;
 		c->agent = 0;
 		c->bounded = 0;
+	} else if (c->bounded & (BOUND_UP | BOUND_DOWN)) {
+		return;
 	} else if (c->bounded) {
+		/* planned at the connection's first request (served on a kept
+		 * member connection): the handover is at this one, which is
+		 * planned again on its own, its rule, its pipelined requests
+		 * (the plan of a "/" request went on for an "/api/x" after it
+		 * on "ProxyPass /api balancer://api", and the kernel kept the
+		 * "/api/y" after that as it came: the member got /api/y) */
+		c->bounded = 0;
+	}
+	if (msg->chunked) {
+		/* the handover would be at this request (a connection's first,
+		 * or the first of a run kbald gives back to the kernel), and
+		 * the kernel cannot frame what follows a chunked body: kbald
+		 * decides the requests after it (they went to this member
+		 * unframed: decide_arm() refuses such a request's side) */
+		c->agent = 1;
+		c->why = KBAL_WHY_BUSY;
 		return;
 	}
 	if (!msg->chunked && c->f->len[UP] > msg->head_len + (uint64_t)(msg->content_length > 0 ?

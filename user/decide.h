@@ -84,6 +84,15 @@ static inline int decide_up_waits(const struct kbal_conn *c)
 	       c->phase[UP] == P_FLUSH && c->rd[CLIENT] >= c->f->msg_total[UP];
 }
 
+/* The Content-Length body of a bounded connection's request is still
+ * coming: kbald reads it to its end and no further (exch_read()), so that
+ * what the client sent behind it waits for the stream parser too. */
+static inline int decide_body_bounded(const struct kbal_conn *c)
+{
+	return (c->bounded & BOUND_PLANNED) && !c->agent && !c->pool && c->f &&
+	       c->phase[UP] == P_FLUSH;
+}
+
 /* Before direction dir of a bounded connection enters the sockhash: its
  * entry in kbal_sk_http. 0, or -errno (the direction is then copied). */
 int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir);

@@ -970,11 +970,24 @@ int exch_read(struct kbal_conn *c, int dir)
 	if (f->len[dir] == BUF_SIZE)
 		c->empty[from] = 0;  /* unknown: not a state to hand over in */
 	while (f->len[dir] < BUF_SIZE) {
-		ssize_t n = recv(c->fd[from], f->buf[dir] + f->len[dir], BUF_SIZE - f->len[dir],
-				 MSG_DONTWAIT);
+		size_t asked = BUF_SIZE - f->len[dir];
+		ssize_t n;
 
+		/* the body of a request the kernel frames the next one after:
+		 * read to its end, not beyond (a next request sent right behind
+		 * it, pipelined, stays in the socket for the stream parser,
+		 * which hands it back: kbald decides it, as Apache would,
+		 * rather than passing it on to this member with the body) */
+		if (dir == UP && decide_body_bounded(c)) {
+			uint64_t left = f->msg_total[UP] - c->rd[CLIENT];
+
+			if (left < asked)
+				asked = left;
+			if (!asked)
+				return moved;   /* decide_up_waits() now */
+		}
+		n = recv(c->fd[from], f->buf[dir] + f->len[dir], asked, MSG_DONTWAIT);
 		if (n > 0) {
-			size_t asked = BUF_SIZE - f->len[dir];
 
 			f->len[dir] += n;
 			c->rd[from] += n;

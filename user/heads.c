@@ -276,15 +276,21 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 					 * request: kbald decides the later ones */
 	}
 	rw.no_upgrade = f->no_upgrade;
-	/* "ProxyPass / balancer://x/" strips "/" and adds "/"; a "/" rule on
-	 * "/" target is the identity, kept as such. Any other: the target and
-	 * the rest of the path as matched (decoded, dot segments removed), not
-	 * the bytes sent, whose "/app/../app/x" would leave the target */
-	if (!p->regex && strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0) {
+	/* The target and the rest of the path as matched (decoded, dot
+	 * segments removed, slashes merged, re-encoded as mod_proxy's
+	 * canonicaliser does), not the bytes sent, whose "/app/../app/x"
+	 * would leave the target. "ProxyPass / balancer://x/" strips "/" and
+	 * adds "/": the identity for a path already in that form (the
+	 * request-target goes as it came), not for "/%61pi//x", which httpd
+	 * sends as "/api/x"; one the mapping cannot read (an asterisk-form)
+	 * goes as it came too. */
+	n = kbal_conf_pass_target(p, f->buf[UP] + f->msg[UP].url.off, f->msg[UP].url.len,
+				  target, sizeof(target));
+	if (!p->regex && strcmp(p->path, "/") == 0 && strcmp(p->target, "/") == 0 &&
+	    (n < 0 || ((size_t)n == f->msg[UP].url.len &&
+		       !memcmp(target, f->buf[UP] + f->msg[UP].url.off, n)))) {
 		rw.target = NULL, rw.strip = 0;
 	} else {
-		n = kbal_conf_pass_target(p, f->buf[UP] + f->msg[UP].url.off, f->msg[UP].url.len,
-					  target, sizeof(target));
 		if (n < 0)
 			return -1;
 		rw.target = target;
@@ -425,6 +431,29 @@ ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, co
 	return kbal_page_error_reason(status, reason, keep, extra, out, outlen);
 }
 
+/* "http://" and the client's Host as httpd names itself by it: its
+ * r->hostname (fix_hostname(): lower case, no trailing dot) and the Host's
+ * port as a number, none for 80 (ap_get_server_port(), ap_construct_url()) */
+static void self_host(const char *host, char *out, size_t cap)
+{
+	const char *colon = host[0] == '[' ? strchr(host, ']') : host, *p;
+	size_t n = 0, end;
+	unsigned long port = 0;
+
+	colon = colon ? strchr(colon, ':') : NULL;
+	end = colon ? (size_t)(colon - host) : strlen(host);
+	if (end && host[end - 1] == '.' && host[0] != '[')
+		end--;
+	if (colon)
+		port = strtoul(colon + 1, NULL, 10);
+	n = snprintf(out, cap, "http://");
+	for (p = host; p < host + end && n + 1 < cap; p++)
+		out[n++] = (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p;
+	out[n < cap ? n : cap - 1] = '\0';
+	if (colon && port && port != 80 && n < cap)
+		snprintf(out + n, cap - n, ":%lu", port);
+}
+
 void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap)
 {
 	const char *host = c->f->host;
@@ -435,5 +464,9 @@ void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char
 	/* ap_construct_url(): UseCanonicalName On names the ServerName of the
 	 * request's virtual host (with its port, 80 otherwise); Off the
 	 * client's Host, that ServerName without one */
-	snprintf(out, cap, "http://%s", d->conf->canonical_name || !host[0] ? name : host);
+	if (d->conf->canonical_name || !host[0]) {
+		snprintf(out, cap, "http://%s", name);
+		return;
+	}
+	self_host(host, out, cap);
 }

@@ -580,8 +580,9 @@ static int path_param(const char *url, size_t ulen, const char *name, int scolon
 /*
  * Apache's get_cookie_param(): the name starts the header or follows ';',
  * ',' or white space, may be followed by white space before '=', and the
- * value runs to ';' or ','. Several Cookie headers are searched as Apache
- * searches them merged with ", ". Trailing white space is dropped.
+ * value, from right after the '=', runs to ';' or ',' (white space
+ * included). Several Cookie headers are searched as Apache searches them
+ * merged with ", ".
  */
 static int cookie_param(const struct kbal_http_msg *m, const char *base,
 			const char *name, const char **val, size_t *vlen)
@@ -607,13 +608,14 @@ static int cookie_param(const struct kbal_http_msg *m, const char *base,
 			if (j >= len || v[j] != '=' || j + 1 >= len)
 				continue;
 			j++;
-			while (j < len && isspace((unsigned char)v[j]))
-				j++;
 			*val = v + j;
 			while (j < len && v[j] != ';' && v[j] != ',')
 				j++;
 			*vlen = v + j - *val;
-			while (*vlen && isspace((unsigned char)(*val)[*vlen - 1]))
+			/* white space before a ';' or ',' is the value's, as
+			 * httpd's (its route "1 " names no member); the header's
+			 * own trailing white space is not (httpd strips it) */
+			while (j == len && *vlen && isspace((unsigned char)(*val)[*vlen - 1]))
 				(*vlen)--;
 			return 1;
 		}

@@ -15,7 +15,8 @@ log ("METHOD URL"), which member got each request with which path."""
 
 import os
 
-from kbaltest import PROXY_HEAD, Env, build_request, check, chunked, crc_line, eq
+from kbaltest import (EXAMPLE_CONF, PROXY_HEAD, Env, build_request, check, chunked, crc_line, eq,
+                      kernel_keeps_unrouted)
 
 # short: a request the balancer loses fails the test in seconds, not at the
 # runner's --timeout
@@ -667,3 +668,188 @@ def test_http10_keepalive_beside_apache():
                                                            answer(route, "/s%d" % i)),
                "HTTP/1.0 request %d with ROUTEID=route.%d" % (i + 1, route))
             check_kept10(r, "request %d" % (i + 1))
+
+
+# ---- 11. found side by side with apache2 (test_differential.py) ---------------
+
+def test_request_pipelined_behind_a_long_body():
+    """A request pipelined right behind a Content-Length body longer than
+    kbald's buffer, on a fresh connection (handed over at that request):
+    it is decided, as Apache decides it. It went on with the body to the
+    first request's member, as it came."""
+    rule = SAME_RULE
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        body = os.urandom(70001)
+        c.send(build_request("POST", "/up", body=body, host=c.host_header) +
+               build_request("GET", "/api/x", host=c.host_header))
+        r = c.read_response()
+        eq((r.status, r.header("X-Backend"), r.text), (200, "WAS2", crc_line(body)), "the POST")
+        check_answer(c.read_response(), rule, "/api/x", what="GET /api/x behind it")
+        for p in ("/api/y", "/b", "/api/z"):
+            check_get(c, rule, p)
+        eq(logged(env, 1), ["GET /api/x", "GET /api/y", "GET /api/z"], "what WAS1 got")
+        eq(logged(env, 2), ["POST /up", "GET /b"], "what WAS2 got")
+
+
+def test_chunked_first_request_keeps_requests_decided():
+    """A chunked body on a connection's first request, where it is handed
+    over: the requests after it are each decided (they went to its member
+    unframed)"""
+    rule = SAME_RULE
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        c.request("POST", "/up", headers=[("Transfer-Encoding", "chunked")],
+                  body=chunked(b"y" * 70000, (1, 100, 4096, 65536)))
+        r = c.read_response()
+        eq((r.status, r.header("X-Backend")), (200, "WAS2"), "the chunked POST")
+        for p in ("/api/x", "/a", "/api/y", "/api/z"):
+            check_get(c, rule, p)
+        eq(logged(env, 1), ["GET /api/x", "GET /api/y", "GET /api/z"], "what WAS1 got")
+
+
+def test_second_request_planned_on_its_own():
+    """GET / then GET /api/x on "ProxyPass /api balancer://api": the
+    connection is not handed over at /api/x (its rule maps the path), so
+    the /api/y, /api/z after it reach the member as /y, /z (the first
+    request's plan went on, and the kernel kept /api/y as it came)"""
+    rule = STRIP_RULE
+    paths = ["/a", "/api/x", "/api/y", "/api/z", "/b", "/api/w"]
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        for p in paths:
+            check_get(c, rule, p)
+        check_logs(env, rule, paths)
+
+
+def test_paths_as_mod_proxy_sends_them():
+    """The member's path as mod_proxy's canonicaliser makes it, whoever
+    forwards the request: on "ProxyPass / balancer://x/" too (decoded
+    escapes, slashes merged, a byte it %-encodes encoded), on a connection
+    the kernel keeps requests of (they are handed back to kbald); and "/"
+    where "ProxyPass /api balancer://api" leaves nothing of the path"""
+    conf = kernel_keeps_unrouted(EXAMPLE_CONF)
+    want = [("/a", "/a"), ("/b", "/b"), ("/c", "/c"), ("/%61pi//x", "/api/x"),
+            ("/d", "/d"), ("/a|b", "/a%7Cb"), ("/e", "/e"), ("/x{y}?q=|", "/x%7By%7D?q=|"),
+            ("/a/./b/../c", "/a/c"), ("/f", "/f")]
+    with Env(conf=conf) as env, env.connect(timeout=T) as c:
+        for p, sent in want:
+            r = c.get(p)
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS1", answer(1, sent)),
+               "GET %s" % p)
+        check(env.stats()["sk_kept"] >= 2, "requests the kernel kept: %d" % env.stats()["sk_kept"])
+    with Env(conf=two_balancers(STRIP_RULE)) as env, env.connect(timeout=T) as c:
+        for p, sent in (("/api?q=1", "/?q=1"), ("/api", "/"), ("/api/?q", "/?q")):
+            r = c.get(p)
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS1", answer(1, sent)),
+               "GET %s" % p)
+
+
+def test_location_names_the_host_as_httpd():
+    """ProxyPassReverse's own URL from the client's Host as httpd's
+    r->hostname: lower case, no trailing dot, no port 80"""
+    with Env() as env, env.connect(timeout=T) as c:
+        for host, want in (("Example.TEST:81", "http://example.test:81/landing"),
+                           ("WWW.example.test.", "http://www.example.test/landing"),
+                           ("h.test:80", "http://h.test/landing"),
+                           ("127.0.0.1:%d" % env.port, "http://127.0.0.1:%d/landing" % env.port)):
+            r = c.get("/redirect", cookie="ROUTEID=route.1", headers=[("Host", host)])
+            eq((r.status, r.header("Location")), (302, want), "Location for Host %s" % host)
+
+
+def test_connection_close_on_a_kept_connection():
+    """Connection: close on a request the kernel would keep: the answer
+    says Connection: close and the connection ends, as httpd's (the kernel
+    passed it on, and kbald, handed the member's Connection: close,
+    dropped it and kept the connection open). Connection: keep-alive
+    (browsers') is still the kernel's to keep."""
+    rule = SAME_RULE
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        for p in ("/a", "/b", "/c"):
+            check_get(c, rule, p)
+        kept = env.stats()["sk_kept"]
+        r = c.get("/d", headers=[("Connection", "keep-alive")])
+        check_answer(r, rule, "/d", what="GET /d, Connection: keep-alive")
+        check(env.stats()["sk_kept"] > kept, "Connection: keep-alive not kept by the kernel")
+        r = c.get("/e", headers=[("Connection", "close")])
+        check_answer(r, rule, "/e", what="GET /e, Connection: close")
+        eq(r.header_all("Connection"), ["close"], "Connection on the answer to /e")
+        check(c.at_eof(2.0), "the connection is open after Connection: close")
+
+
+def test_cookie_route_with_white_space_beside_apache():
+    """httpd's get_cookie_param() keeps the white space before a ';' or ','
+    in the value: "ROUTEID=route.1 ; a=b" names route "1 ", no member, so
+    byrequests picks and the answer sets the cookie (kbald trimmed it and
+    stuck to route 1)"""
+    from apache import apache_beside
+    cookies = ["ROUTEID=route.1 ; a=b", "ROUTEID=route.2 ,x=y", "ROUTEID= route.2",
+               "ROUTEID=route.1", "ROUTEID=route.2 ", "ROUTEID=route.2 ; a=b"]
+
+    def run(port):
+        from kbaltest import Conn
+        got = []
+        with Conn(port, timeout=T) as c:
+            for i, ck in enumerate(cookies):
+                r = c.get("/w%d" % i, cookie=ck)
+                got.append((r.status, r.header("X-Backend"), r.header_all("Set-Cookie")))
+        return got
+
+    with Env() as env, apache_beside(env) as aport:
+        theirs = run(aport)
+        eq(theirs[0][2], ["ROUTEID=route.1; path=/;"], "Apache: route \"1 \" is no route")
+        eq(run(env.port), theirs, "kbal's (status, member, Set-Cookie) against Apache's")
+
+
+def test_pipelined_from_the_second_request():
+    """GET /a on its own, then /b and /api/x in one send: the connection
+    is not handed over at /b (a request came with it), each is decided.
+    The first request's plan went on for /b, and everything after it
+    reached /b's member unframed."""
+    rule = SAME_RULE
+    with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
+        check_get(c, rule, "/a")
+        c.send(build_request("GET", "/b", host=c.host_header) +
+               build_request("GET", "/api/x", host=c.host_header))
+        check_answer(c.read_response(), rule, "/b", what="pipelined GET /b")
+        check_answer(c.read_response(), rule, "/api/x", what="pipelined GET /api/x")
+        for p in ("/api/y", "/c", "/api/z"):
+            check_get(c, rule, p)
+        check_logs(env, rule, ["/a", "/b", "/api/x", "/api/y", "/c", "/api/z"])
+
+
+def test_absolute_form_target_names_the_host():
+    """An absolute-form request-target's host is the request's Host, as
+    httpd replaces the header with it (ap_update_vhost_from_headers_ex()):
+    ProxyPassReverse's Location names it, the member gets it as Host
+    (ProxyPreserveHost On) and as X-Forwarded-Host"""
+    with Env() as env, env.connect(timeout=T) as c:
+        r = c.get("http://Other.TEST:81/redirect", cookie="ROUTEID=route.1")
+        eq((r.status, r.header("Location")), (302, "http://other.test:81/landing"),
+           "Location after GET http://Other.TEST:81/redirect")
+        r = c.get("http://A.test./echo-headers", cookie="ROUTEID=route.1")
+        lines = r.text.split("\r\n")
+        eq([l for l in lines if l.split(":")[0] in ("Host", "X-Forwarded-Host")],
+           ["Host: a.test", "X-Forwarded-Host: a.test"], "the member's Host lines")
+        r = c.get("/redirect", cookie="ROUTEID=route.1")
+        eq(r.header("Location"), "http://127.0.0.1:%d/landing" % env.port,
+           "Location after an origin-form GET /redirect")
+
+
+def test_fragment_or_user_info_in_the_target_beside_apache():
+    """httpd's ap_parse_uri() (HttpProtocolOptions Strict, its default)
+    refuses a request-target with a fragment, or an absolute-form one with
+    user info: 400, and the connection ends (kbald forwarded both)"""
+    from apache import apache_beside
+    from kbaltest import Conn
+
+    def run(port, target):
+        with Conn(port, timeout=T) as c:
+            r = c.get(target, cookie="ROUTEID=route.1")
+            return (r.status, r.header("X-Backend"), r.header_all("Connection"), r.body,
+                    c.at_eof(2.0))
+
+    with Env() as env, apache_beside(env) as aport:
+        for target in ("/a#frag", "/a?q#f", "http://u:p@a.test/b", "http://u@a.test/"):
+            theirs = run(aport, target)
+            eq(theirs[:3] + theirs[4:], (400, None, ["close"], True),
+               "Apache's answer to GET %s" % target)
+            eq(run(env.port, target), theirs, "kbal's answer to GET %s" % target)
+        eq(logged(env, 1) + logged(env, 2), [], "requests that reached a member")

@@ -34,6 +34,16 @@ UNIT_TEST(conf_pass_target_as_mod_proxy)
 		{ "/public/;x=1:@&=+$,!*'()", "/api/;x=1:@&=+$,!*'()" },
 		{ "http://front/public/x?q#frag", "/api/x?q" },
 		{ "/other/x", "/other/x" },       /* "ProxyPass / balancer://c/" */
+		/* httpd's r->uri, re-encoded: "/%61pi//x" reaches the member
+		 * as "/api/x" (the "/" rule is the identity only for a path
+		 * already in that form: heads_request()) */
+		{ "/%61pi//x?q", "/api/x?q" },
+		{ "/a/./b/../c|d", "/a/c%7Cd" },
+		/* "ProxyPass /strip balancer://c": nothing left of the path is
+		 * mod_proxy_http's "/", also before a query (it was "?q=1") */
+		{ "/strip", "/" },
+		{ "/strip?q=1", "/?q=1" },
+		{ "/strip/x?q=1", "/x?q=1" },
 	};
 	struct kbal_conf *c = malloc(sizeof(*c));
 	char err[256], out[64];
@@ -41,6 +51,7 @@ UNIT_TEST(conf_pass_target_as_mod_proxy)
 	if (!ASSERT_EQ(kbal_conf_parse("t.conf", "Listen 8080\n<Proxy balancer://c>\n"
 				       "BalancerMember http://127.0.0.1:9001\n</Proxy>\n"
 				       "ProxyPass /public balancer://c/api\n"
+				       "ProxyPass /strip balancer://c\n"
 				       "ProxyPass / balancer://c/\n", c, err, sizeof(err), NULL, NULL),
 		       0, err))
 		goto out;
