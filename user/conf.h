@@ -647,4 +647,22 @@ unsigned kbal_conf_uri_refused(const char *uri, size_t len, unsigned slashes);
 int kbal_conf_uri_path_ex(const char *uri, size_t len, char *out, size_t outlen,
 			  unsigned slashes);
 
+/* httpd's checks of a request-target (protocol.c, HttpProtocolOptions
+ * Strict, its default): one with a fragment, or whose path does not start
+ * with '/' (a "scheme://authority" form's path is what follows the
+ * authority; "*" is OPTIONS's alone) is a 400; "OPTIONS *" is core's own
+ * answer; CONNECT's authority is left to what follows */
+enum kbal_target { KBAL_TARGET_OK, KBAL_TARGET_BAD, KBAL_TARGET_OPTIONS_STAR };
+enum kbal_target kbal_conf_uri_target(const char *method, size_t mlen, const char *url,
+				      size_t len);
+
+/* An absolute-form request-target whose scheme is http names the request's
+ * host (httpd's ap_parse_uri(): r->hostname), which replaces the Host
+ * header's value (ap_update_vhost_from_headers_ex(): the name as
+ * fix_hostname() leaves it, lower-cased, one trailing dot gone; the URL's
+ * port as it came) and so picks the virtual host. Into out, NUL-terminated.
+ * 1 (out may be empty: "http:///x" names an empty host), 0 for another
+ * target, -1 for one httpd refuses (userinfo, a host it does not take: 400). */
+int kbal_conf_uri_absolute_host(const char *url, size_t len, char *out, size_t cap);
+
 #endif /* KBAL_CONF_H */

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 #include "conf.h"
+#include "hostname.h"
 
 #define URI_MAX 8192
 
@@ -141,4 +143,52 @@ unsigned kbal_conf_uri_refused(const char *uri, size_t len, unsigned slashes)
 	int n = kbal_conf_uri_path_ex(uri, len, path, sizeof(path), slashes);
 
 	return n == -EBADMSG || n == -ERANGE ? 400 : 0;
+}
+
+enum kbal_target kbal_conf_uri_target(const char *method, size_t mlen, const char *url,
+				      size_t len)
+{
+	size_t k = 0;
+
+	if (mlen == 7 && !memcmp(method, "CONNECT", 7))
+		return KBAL_TARGET_OK;
+	if (memchr(url, '#', len))
+		return KBAL_TARGET_BAD;
+	if (len == 1 && url[0] == '*')
+		return mlen == 7 && !memcmp(method, "OPTIONS", 7) ? KBAL_TARGET_OPTIONS_STAR :
+								      KBAL_TARGET_BAD;
+	if (len && url[0] == '/')
+		return KBAL_TARGET_OK;
+	/* apr_uri_parse(): a scheme (alphanumerics, '+', '-', '.'), then "://" */
+	while (k < len && (isalnum((unsigned char)url[k]) || url[k] == '+' || url[k] == '-' ||
+			   url[k] == '.'))
+		k++;
+	return k && k + 3 <= len && !memcmp(url + k, "://", 3) ? KBAL_TARGET_OK : KBAL_TARGET_BAD;
+}
+
+int kbal_conf_uri_absolute_host(const char *url, size_t len, char *out, size_t cap)
+{
+	const char *a, *end, *colon = NULL;
+	size_t n, k = 0;
+
+	if (len < 7 || strncasecmp(url, "http://", 7))
+		return 0;
+	a = url + 7;
+	for (end = a; end < url + len && *end != '/' && *end != '?' && *end != '#'; end++)
+		if (*end == ':' && (*a != '[' || (end > a && end[-1] == ']')))
+			colon = end;
+	if (memchr(a, '@', end - a))
+		return -1;
+	n = (colon ? colon : end) - a;
+	if ((size_t)(end - a) >= cap)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		out[k++] = (char)tolower((unsigned char)a[i]);
+	if (k && *a != '[' && out[k - 1] == '.')
+		k--;
+	if (colon)
+		for (const char *p = colon; p < end; p++)
+			out[k++] = *p;
+	out[k] = '\0';
+	return kbal_host_valid(out, k) ? 1 : -1;
 }

@@ -7,13 +7,11 @@
  * the response's written for their destination (heads.c), and everything
  * written on.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
@@ -33,7 +31,6 @@
 #include "flows.h"
 #include "handover.h"
 #include "heads.h"
-#include "hostname.h"
 #include "local.h"
 #include "log.h"
 #include "logs.h"
@@ -416,84 +413,29 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
 }
 
 /* The first request's head is complete: route it. */
-/*
- * An absolute-form request-target whose scheme is http names the request's
- * host (httpd's ap_parse_uri(): r->hostname), which replaces the Host
- * header's value (ap_update_vhost_from_headers_ex(): the name as
- * fix_hostname() leaves it, lower-cased, one trailing dot gone; the URL's
- * port as it came) and so picks the virtual host. Into out, NUL-terminated.
- * 1 (out may be empty: "http:///x" names an empty host), 0 for another
- * target, -1 for one httpd refuses (userinfo, a host it does not take: 400).
- */
-static int absolute_host(const char *url, size_t len, char *out, size_t cap)
-{
-	const char *a, *end, *colon = NULL;
-	size_t n, k = 0;
-
-	if (len < 7 || strncasecmp(url, "http://", 7))
-		return 0;
-	a = url + 7;
-	for (end = a; end < url + len && *end != '/' && *end != '?' && *end != '#'; end++)
-		if (*end == ':' && (*a != '[' || (end > a && end[-1] == ']')))
-			colon = end;
-	if (memchr(a, '@', end - a))
-		return -1;
-	n = (colon ? colon : end) - a;
-	if ((size_t)(end - a) >= cap)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		out[k++] = (char)tolower((unsigned char)a[i]);
-	if (k && *a != '[' && out[k - 1] == '.')
-		k--;
-	if (colon)
-		for (const char *p = colon; p < end; p++)
-			out[k++] = *p;
-	out[k] = '\0';
-	return kbal_host_valid(out, k) ? 1 : -1;
-}
-
-/*
- * httpd's checks of the request-target (protocol.c, HttpProtocolOptions
- * Strict, its default): one with a fragment, or whose path does not start
- * with '/' (a "scheme://authority" form's path is what follows the
- * authority; "*" is OPTIONS's alone) is a 400. "OPTIONS *" is core's own
- * answer: 200, no body, and no member sees it. CONNECT's authority is
- * left to what follows. 1 when answered.
- */
+/* httpd's checks of the request-target (kbal_conf_uri_target()): a 400,
+ * or core's own answer to "OPTIONS *" (200, no body). 1 when answered. */
 static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_http_msg *rq = &c->f->msg[UP];
-	const char *url = c->f->buf[UP] + rq->url.off, *m = c->f->buf[UP] + rq->method.off;
-	size_t len = rq->url.len, k = 0;
 	static char options_star[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 	static char options_star_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
 					   "Connection: close\r\n\r\n";
 
-	if (rq->method.len == 7 && !memcmp(m, "CONNECT", 7))
+	switch (kbal_conf_uri_target(c->f->buf[UP] + rq->method.off, rq->method.len,
+				     c->f->buf[UP] + rq->url.off, rq->url.len)) {
+	case KBAL_TARGET_OK:
 		return 0;
-	if (memchr(url, '#', len)) {
-		exch_error(d, c, 400);
-		return 1;
-	}
-	if (len == 1 && url[0] == '*') {
-		if (rq->method.len != 7 || memcmp(m, "OPTIONS", 7))
-			exch_error(d, c, 400);
-		else if (local_keeps(c))
+	case KBAL_TARGET_OPTIONS_STAR:
+		if (local_keeps(c))
 			exch_reply_keep(d, c, options_star, sizeof(options_star) - 1, 0);
 		else
 			exch_reply(d, c, options_star_close, sizeof(options_star_close) - 1, 0);
 		return 1;
+	default:
+		exch_error(d, c, 400);
+		return 1;
 	}
-	if (len && url[0] == '/')
-		return 0;
-	/* apr_uri_parse(): a scheme (alphanumerics, '+', '-', '.'), then "://" */
-	while (k < len && (isalnum((unsigned char)url[k]) || url[k] == '+' || url[k] == '-' ||
-			   url[k] == '.'))
-		k++;
-	if (k && k + 3 <= len && !memcmp(url + k, "://", 3))
-		return 0;
-	exch_error(d, c, 400);
-	return 1;
 }
 
 static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
@@ -510,7 +452,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	if (target_answered(d, c))
 		return;
 	h = kbal_http_find(rq, f->buf[UP], "Host");
-	alen = absolute_host(url, rq->url.len, ahost, sizeof(ahost));
+	alen = kbal_conf_uri_absolute_host(url, rq->url.len, ahost, sizeof(ahost));
 	if (alen < 0) {
 		exch_error(d, c, 400);
 		return;

@@ -7,17 +7,10 @@ sees; "OPTIONS *" is httpd's own 200 with no body; the same on a connection
 past the kernel's handover."""
 
 from apache import apache_beside
-from kbaltest import PROXY_HEAD, Conn, Env, eq
+from kbaltest import Conn, Env, eq
+from test_host_header import CONF   # one member behind ProxyPass /, ServerName proxy.example
 
 T = 10.0
-
-CONF = PROXY_HEAD + """\
-ServerName proxy.example
-<Proxy balancer://c>
-BalancerMember http://127.0.0.1:{b1}
-</Proxy>
-ProxyPass / balancer://c/
-"""
 
 TARGETS = [("OPTIONS", "*"), ("GET", "*"), ("GET", "/a#frag"), ("GET", "/a?q=1#f"),
            ("GET", "a/b"), ("GET", "example.test:443"), ("GET", "mailto:x"),
