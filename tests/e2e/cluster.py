@@ -372,14 +372,25 @@ class Cluster(kbaltest.Built):
                     self.sh("router", "ip", "-j", "nexthop", "show") or "[]")}
             except ValueError:
                 return []
-            route = self.sh("router", "ip", "-j", "route", "show", "exact", VIP + "/32")
-            if GROUP not in objs or not json.loads(route or "[]"):
+            # a dump taken while BIRD changes the route can come out as
+            # JSON that does not parse ("[,{...}]" seen): a state in flux,
+            # read as none (every caller polls)
+            try:
+                route = json.loads(self.sh("router", "ip", "-j", "route", "show", "exact",
+                                           VIP + "/32") or "[]")
+            except ValueError:
+                return []
+            if GROUP not in objs or not route:
                 return []
             hops = [objs.get(g["id"], {}).get("gateway") for g in objs[GROUP]["group"]]
         else:
             # the table exists from BIRD's first route on: none yet, []
-            out = json.loads(self.sh("router", "ip", "-j", "route", "show", "table", TABLE_PLAIN,
-                                     "exact", VIP + "/32", check_rc=False) or "[]")
+            try:
+                out = json.loads(self.sh("router", "ip", "-j", "route", "show", "table",
+                                         TABLE_PLAIN, "exact", VIP + "/32",
+                                         check_rc=False) or "[]")
+            except ValueError:
+                return []
             hops = [nh.get("gateway") for r in out for nh in r.get("nexthops", [r])]
         return sorted(host_of(g) for g in hops if g)
 
