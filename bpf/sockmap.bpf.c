@@ -159,25 +159,18 @@ static __always_inline int kbal_held_over(struct kbal_sk_http *st, __u64 cookie)
 
 /*
  * Does this socket's psock worker still have bytes its peer's verdict
- * redirected to it (or kbald a held byte of them to copy)? Then the
- * stream parser must not stop here: a stopped parser reports -ESTRPIPE in
- * sk_err, and the worker's next send to this socket finds it there
- * (tcp_sendmsg_locked() fails on any sk_err and takes it), which the
- * worker counts a hard error: it stops sending for good and what it
- * queued is lost (a pipelined request behind a held 64 MiB answer stalled
- * so, one run in forty under load). What the peer sent counts from
- * seq_base as in kbal_check_target().
+ * redirected to it (or kbald a held byte of them to copy)? What the peer
+ * sent counts from seq_base as in kbal_check_target().
  */
-static __always_inline int kbal_egress_pending(const struct kbal_sk_http *st)
+static __always_inline int kbal_egress_pending(const struct kbal_sk_http *peer, __u64 peer_cookie)
 {
-	const struct kbal_sk_http *peer = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
 	struct bpf_sock *bs;
 	struct tcp_sock *tp;
 	__u32 queued = 0;
 
-	if (!peer || !(peer->flags & KBAL_SKF_BASE))
+	if (!(peer->flags & KBAL_SKF_BASE))
 		return 0;   /* nothing redirected to this socket yet */
-	bs = bpf_map_lookup_elem(&kbal_sk_dst, &st->peer);
+	bs = bpf_map_lookup_elem(&kbal_sk_dst, &peer_cookie);
 	if (!bs)
 		return 0;   /* the peer's bytes do not come this way */
 	tp = bpf_skc_to_tcp_sock(bs);
@@ -187,15 +180,31 @@ static __always_inline int kbal_egress_pending(const struct kbal_sk_http *st)
 	return queued && queued < (1u << 31);
 }
 
-/* Handed back: may the stream parser stop before this message (its bytes
- * left in the TCP receive queue for kbald)? Not while the socket's worker
- * sends (kbal_egress_pending()): the message goes to kbald through the
- * verdict then, queued behind the worker's bytes, as long as kbald's
- * buffer takes what the verdict so queued (KBAL_SK_PASS_MAX); past that
- * the parser stops anyway. */
+/*
+ * Handed back: may the stream parser stop before this message (its bytes
+ * left in the TCP receive queue for kbald)? A stopped parser reports
+ * -ESTRPIPE in sk_err, and the psock worker's next send to this socket
+ * finds it there (tcp_sendmsg_locked() fails on any sk_err and takes it):
+ * the worker counts that a hard error, sends nothing more for good, and
+ * what it had queued is lost (a pipelined request behind a held 64 MiB
+ * answer stalled so, one run in forty under load). So not while the
+ * worker has bytes of the peer's to send, nor while the peer's verdict
+ * will redirect more (its message under way: a response to a request it
+ * kept, a request's body): the message goes to kbald through the verdict
+ * then, queued behind the worker's bytes, as long as kbald's buffer takes
+ * what the verdict so queued (KBAL_SK_PASS_MAX); past that the parser
+ * stops anyway.
+ */
 static __always_inline int kbal_may_stop(const struct kbal_sk_http *st, __u32 len)
 {
-	return st->passed + len > KBAL_SK_PASS_MAX || !kbal_egress_pending(st);
+	const struct kbal_sk_http *peer = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
+
+	if (!peer || st->passed + len > KBAL_SK_PASS_MAX)
+		return 1;
+	if (peer->mode == KBAL_SKM_KERNEL &&
+	    (peer->expect != KBAL_SKX_HEAD || (st->client && peer->msgs != st->msgs + peer->owed)))
+		return 0;
+	return !kbal_egress_pending(peer, st->peer);
 }
 
 /* Where the strparser's message starts in skb, and how long it is (0 before

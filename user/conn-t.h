@@ -43,6 +43,7 @@ static inline int dir_src(int dir) { return dir == UP ? CLIENT : MEMBER; }
 static inline int dir_dst(int dir) { return dir == UP ? MEMBER : CLIENT; }
 /* the direction a side is the source of */
 static inline int side_dir(int side) { return side == CLIENT ? UP : DOWN; }
+static inline const char *dir_name(int dir) { return dir == UP ? "up" : "down"; }
 
 enum kbal_phase { P_HEAD, P_BODY, P_FLUSH, P_SPLICED, P_RELAY, P_CLOSED };
 
