@@ -227,7 +227,7 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 		kbal_in6_local(c->fd[CLIENT], &sa);
 		port = ntohs(sa.sin6_port);
 	}
-	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].http_major, f->msg[UP].http_minor,
+	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].proto_major, f->msg[UP].proto_minor,
 		 (int)nlen, name);
 	if (port && port != 80)
 		snprintf(out + strlen(out), cap - strlen(out), ":%u", port);

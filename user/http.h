@@ -53,7 +53,10 @@ struct kbal_http_msg {
 	struct kbal_span url;          /* requests: request-target as sent */
 	struct kbal_span start_line;   /* request-/status-line without CRLF (after HEAD) */
 	unsigned status;               /* responses */
-	unsigned http_major, http_minor;
+	unsigned http_major, http_minor; /* requests: 1.1 for any version from
+					  * 1.1 up (what llhttp was told) */
+	unsigned proto_major, proto_minor; /* requests: the version as sent
+					    * (HTTP/2.0), for logs and Via */
 	unsigned nheaders;
 	struct kbal_http_header headers[KBAL_HTTP_MAX_HEADERS];
 	uint32_t head_len;             /* offset just past the blank line (after HEAD) */
@@ -78,6 +81,10 @@ struct kbal_http_msg {
 	uint32_t nlines;               /* lines of the head ended, the blank
 					* ones before the request line aside */
 	uint8_t lim_started;
+	uint8_t rl_started;
+	uint32_t rl_from;              /* requests: where the line under way starts */
+	uint8_t line_done;             /* requests: the request line read (reqline.h) */
+	uint8_t synth;                 /* llhttp is reading the line kbald gives it */
 	/* internal: where the current feed started, to turn pointers into offsets */
 	const char *base;
 };
