@@ -359,7 +359,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
 				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
 				     line : NULL,
-				     c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS,
+				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
+				     (f->dechunk ? KBAL_RESP_NO_TE : 0),
 				     f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;

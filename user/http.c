@@ -248,7 +248,20 @@ static const llhttp_settings_t request_settings = {
 	.on_message_complete = on_message_complete,
 };
 
+/* de-chunking: the body's bytes moved down over the framing before them */
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct kbal_http_msg *m = msg_of(p);
+
+	if (m->dc_buf) {
+		memmove(m->dc_buf + m->dc_at, at, len);
+		m->dc_at += len;
+	}
+	return 0;
+}
+
 static const llhttp_settings_t response_settings = {
+	.on_body = on_body,
 	.on_version = on_version,
 	.on_header_field = on_header_field,
 	.on_header_field_complete = on_header_field_complete,
@@ -514,6 +527,21 @@ static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, si
 		return feed_error(m, err);
 	}
 	return KBAL_HTTP_HEAD;
+}
+
+int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
+			     size_t *used, size_t *kept)
+{
+	int rc;
+
+	m->dc_buf = base;
+	m->dc_at = off;
+	rc = kbal_http_feed(m, base, off, len, used);
+	*kept = m->dc_at - off;
+	m->dc_buf = NULL;
+	if (rc == KBAL_HTTP_DONE)
+		m->msg_end = (uint32_t)(off + *kept);
+	return rc;
 }
 
 long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
@@ -806,7 +834,6 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		{ "X-Forwarded-Server", rw->no_xfwd ? NULL : rw->server_name },
 		{ "Via", rw->via },
 	};
-	char version[32];
 	unsigned i, j, k;
 
 	for (k = 0; k < 4; k++)
@@ -824,8 +851,10 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	} else {
 		put_span(&b, base, m->url);
 	}
-	snprintf(version, sizeof(version), " HTTP/%u.%u\r\n", m->http_major, m->http_minor);
-	put_str(&b, version);
+	/* mod_proxy_http speaks HTTP/1.1 to the member whatever the client's
+	 * version (HTTP/1.0 and HTTP/2.0 alike); the answer's framing is made
+	 * readable for a 1.0 client on the way back (exchange.c) */
+	put_str(&b, " HTTP/1.1\r\n");
 	if (rw->host && !host) {
 		/* mod_proxy_http always sends a Host, first (HTTP/1.0 clients) */
 		put_str(&b, "Host: ");
@@ -882,8 +911,6 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	}
 	if (rw->close)
 		put_str(&b, "Connection: close\r\n");
-	else if (rw->keep_alive && m->http_minor == 0)
-		put_str(&b, "Connection: keep-alive\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
 }
@@ -957,13 +984,17 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
+	int no_te = conn & KBAL_RESP_NO_TE;
 	unsigned i;
 
+	conn &= ~KBAL_RESP_NO_TE;
 	put_span(&b, base, m->start_line);
 	put(&b, "\r\n", 2);
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
+		if (no_te && name_is(base, h, "Transfer-Encoding"))
+			continue;
 		if (conn != KBAL_RESP_AS_IS &&
 		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
 			continue;

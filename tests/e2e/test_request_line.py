@@ -11,12 +11,9 @@ The same on a kept-alive connection past the kernel's handover
 the rest back to kbald), where a request after such a one still arrives
 whole."""
 
-import select
-import socket
-import threading
-
 from apache import apache_beside
-from kbaltest import HOST, PROXY_HEAD, Conn, Env, eq, wait_until
+from kbaltest import PROXY_HEAD, Conn, Env, eq, wait_until
+from recording_member import RecordingMember
 
 T = 10.0
 
@@ -46,103 +43,6 @@ def request(line, body):
     if body is not None:
         return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
     return head + b"\r\n"
-
-
-def end_of(buf, sep):
-    """where buf's first sep ends, None without one"""
-    i = buf.find(sep)
-    return None if i < 0 else i + len(sep)
-
-
-class RecordingMember:
-    """A member on 127.0.0.1:port that keeps each request's bytes as it
-    got them (head, then its body by Content-Length or chunked) and
-    answers each with a 200 of its own length."""
-
-    def __init__(self, port):
-        self.got = []
-        self.stop = False
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((HOST, port))
-        self.ls.listen(64)
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop = True
-        self.ls.close()
-        for t in self.threads:
-            t.join(5)
-        return False
-
-    def _accept(self):
-        while not self.stop:
-            try:
-                if not select.select([self.ls], [], [], 0.1)[0]:
-                    continue
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            t = threading.Thread(target=self._serve, args=(s,), daemon=True)
-            self.threads.append(t)
-            t.start()
-
-    def _recv(self, s, buf, need):
-        """buf grown until need(buf) is not None; None at EOF or stop"""
-        while (n := need(buf)) is None:
-            if self.stop:
-                return None, buf
-            if not select.select([s], [], [], 0.1)[0]:
-                continue
-            data = s.recv(65536)
-            if not data:
-                return None, buf
-            buf += data
-        return n, buf
-
-    def _serve(self, s):
-        buf = b""
-        try:
-            while True:
-                n, buf = self._recv(s, buf, lambda b: end_of(b, b"\r\n\r\n"))
-                if n is None:
-                    return
-                head, buf = buf[:n], buf[n:]
-                low = head.lower()
-                if b"transfer-encoding: chunked" in low:
-                    body = b""
-                    while True:
-                        n, buf = self._recv(s, buf, lambda b: end_of(b, b"\r\n"))
-                        if n is None:
-                            return
-                        size = int(buf[:n].split(b";")[0], 16)
-                        n2, buf = self._recv(s, buf, lambda b, k=n + size + 2:
-                                             k if len(b) >= k else None)
-                        if n2 is None:
-                            return
-                        body, buf = body + buf[:n2], buf[n2:]
-                        if size == 0:
-                            break
-                else:
-                    cl = [int(ln.split(b":")[1]) for ln in low.split(b"\r\n")
-                          if ln.startswith(b"content-length:")]
-                    n, buf = self._recv(s, buf, lambda b, k=(cl or [0])[0]:
-                                        k if len(b) >= k else None)
-                    if n is None:
-                        return
-                    body, buf = buf[:n], buf[n:]
-                self.got.append(head + body)
-                answer = b"member %d" % len(self.got)
-                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                          % (len(answer), answer))
-        except OSError:
-            pass
-        finally:
-            s.close()
 
 
 def normal(raw):
