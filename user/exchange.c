@@ -445,7 +445,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass, known = 0, alen;
+	int pass, known = 0, alen, connect;
 	struct sockaddr_in6 local = { 0 };
 	char ahost[256];
 
@@ -453,7 +453,11 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	if (target_answered(d, c))
 		return;
 	h = kbal_http_find(rq, f->buf[UP], "Host");
-	alen = kbal_conf_uri_absolute_host(url, rq->url.len, ahost, sizeof(ahost));
+	/* httpd without mod_proxy_connect takes CONNECT's "host:port" as an
+	 * absolute-form target's authority, and "/" for its path */
+	connect = rq->method.len == 7 && !memcmp(f->buf[UP] + rq->method.off, "CONNECT", 7);
+	alen = connect ? kbal_conf_uri_connect_host(url, rq->url.len, ahost, sizeof(ahost)) :
+			 kbal_conf_uri_absolute_host(url, rq->url.len, ahost, sizeof(ahost));
 	if (alen < 0) {
 		exch_error(d, c, 400);
 		return;
@@ -467,6 +471,15 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			exch_error(d, c, 431);
 			return;
 		}
+		f->fed[UP] += delta;
+		f->fwd[UP] += delta;
+	}
+	if (connect) {
+		/* the member gets "CONNECT /" (the access log has the line
+		 * as it came: kbal_logs_capture()) */
+		long delta = kbal_http_set_target(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE,
+						  "/", 1);
+
 		f->fed[UP] += delta;
 		f->fwd[UP] += delta;
 	}

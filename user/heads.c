@@ -263,6 +263,10 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!kbal_conf_preserve_host(d->conf, f->vhost)) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
 		rw.host = host;
+	} else if (!kbal_http_find(&f->msg[UP], f->buf[UP], "Host")) {
+		/* ProxyPreserveHost with no Host to preserve (an HTTP/1.0
+		 * request): ap_proxy_create_hdrbrgd() sends the server's name */
+		rw.host = rw.server_name;
 	}
 	if (f->upgrade_pick) {
 		const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");

@@ -574,6 +574,31 @@ long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uin
 	return delta;
 }
 
+long kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			  const char *val, uint32_t vlen)
+{
+	uint32_t end = m->url.off + m->url.len;
+	long delta = (long)vlen - (long)m->url.len;
+
+	if (end > *len || (long)*len + delta > (long)cap)
+		return -ENOSPC;
+	memmove(base + end + delta, base + end, *len - end);
+	memcpy(base + m->url.off, val, vlen);
+	m->url.len = vlen;
+	m->start_line.len += delta;
+	for (unsigned k = 0; k < m->nheaders; k++) {
+		m->headers[k].name.off += delta;
+		m->headers[k].value.off += delta;
+	}
+	m->head_len += delta;
+	if (m->done)
+		m->msg_end += delta;
+	if (m->ls >= end)
+		m->ls += delta;
+	*len += delta;
+	return delta;
+}
+
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
 					      const char *base, const char *name)
 {

@@ -146,6 +146,11 @@ const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
 long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
 			 unsigned i, const char *val, uint32_t vlen);
 
+/* The same for the request-target (parsed to HEAD): the header spans
+ * after it move. The delta, or -ENOSPC. */
+long kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			  const char *val, uint32_t vlen);
+
 /* a balancer's stickysession= (cookie, URL parameter), stickysessionsep=
  * (0: Off) and scolonpathdelim= */
 struct kbal_sticky {
