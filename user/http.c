@@ -9,7 +9,7 @@
  * llhttp 8.1 without lenient flags already rejects Content-Length with
  * Transfer-Encoding, duplicate Content-Length, bad chunk sizes, control
  * characters and bare LF in header values. It accepts, and so this file
- * rejects: white space before the colon, obs-fold, HTTP/0.9 and versions
+ * rejects: white space before the colon, obs-fold, a response's version
  * other than 1.x, Transfer-Encoding other than exactly "chunked" (it lets
  * "gzip, chunked" through, and any coding in a response), more than one
  * Host, a Host httpd's vhost.c refuses (hostname.c), and more headers than

@@ -12,7 +12,7 @@ the rest back to kbald), where a request after such a one still arrives
 whole."""
 
 from apache import apache_beside
-from kbaltest import PROXY_HEAD, Conn, Env, eq, wait_until
+from kbaltest import PROXY_HEAD, Conn, Env, check, eq, wait_until
 from recording_member import RecordingMember
 
 T = 10.0
@@ -105,3 +105,9 @@ def test_request_line_as_apache():
                 eq(list(zip(REQUESTS, ours)), list(zip(REQUESTS, theirs)),
                    "kbal against Apache%s, after %d requests on the connection"
                    % (" (ProxyPreserveHost On)" if "Preserve" in conf else "", before))
+            if "Preserve" in conf:
+                # the kernel kept requests ("FOO" framed by its length
+                # among them) and handed back those it does not know
+                st = env.stats()
+                check(st["sk_kept"] >= 10 and st["sk_back"] >= 5,
+                      "the kernel's path taken: %r" % st)
