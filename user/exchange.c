@@ -785,14 +785,14 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 					c->relay_back = 1;
 				}
 			}
-			if (msg->chunked && !msg->skip_body && f->msg[UP].http_minor == 0)
-				dechunk_plan(c);
 			/* a status kbald has no page of httpd's for passes */
 			if (kbal_conf_error_override(d->conf, f->vhost, f->locs, msg->status) &&
 			    kbal_page_known(msg->status)) {
 				exch_override(d, c, msg->status);
 				return;
 			}
+			if (msg->chunked && !msg->skip_body && f->msg[UP].http_minor == 0)
+				dechunk_plan(c);
 			/* a member that closes after this response keeps nothing */
 			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 				member_unkeep(d, c);
