@@ -214,7 +214,7 @@ int kbal_alog_capture(const struct kbal_alog *a, const struct kbal_http_msg *rq,
 			at += n + 1;
 		}
 	}
-	at += snprintf(m + at, need - at, "HTTP/%u.%u", rq->http_major, rq->http_minor) + 1;
+	at += snprintf(m + at, need - at, "HTTP/%u.%u", rq->proto_major, rq->proto_minor) + 1;
 	out->proto = m + at - 9;
 	for (unsigned i = 0; i < a->nhdrs; i++)
 		if (h[i])
@@ -248,7 +248,7 @@ int kbal_alog_capture_refused(const struct kbal_alog *a, const struct kbal_http_
 		n = max_line + 1;
 		eol = NULL;
 	}
-	if (eol && rq->nlines >= 1) {
+	if (eol && rq->line_done) {
 		/* the line parsed: the request's own fields */
 		if (kbal_alog_capture(a, rq, base, out))
 			return -ENOMEM;

@@ -665,4 +665,14 @@ enum kbal_target kbal_conf_uri_target(const char *method, size_t mlen, const cha
  * target, -1 for one httpd refuses (userinfo, a host it does not take: 400). */
 int kbal_conf_uri_absolute_host(const char *url, size_t len, char *out, size_t cap);
 
+/* A CONNECT's target as httpd takes it without mod_proxy_connect
+ * (ap_parse_uri(): apr_uri_parse_hostinfo(), then r->uri "/"):
+ * "host:port" or "[v6]:port", the port a number (sign allowed, as
+ * apr_strtoi64() reads it), the host one fix_hostname() takes (or none:
+ * ":443"). Into out,
+ * NUL-terminated, the Host the request then has: the host lower-cased,
+ * one trailing dot gone, ':' and the port as it came. 1, or -1 where
+ * httpd answers 400 (no port, a path, userinfo, a host it refuses). */
+int kbal_conf_uri_connect_host(const char *url, size_t len, char *out, size_t cap);
+
 #endif /* KBAL_CONF_H */

@@ -192,3 +192,38 @@ int kbal_conf_uri_absolute_host(const char *url, size_t len, char *out, size_t c
 	out[k] = '\0';
 	return kbal_host_valid(out, k) ? 1 : -1;
 }
+
+int kbal_conf_uri_connect_host(const char *url, size_t len, char *out, size_t cap)
+{
+	const char *end = url + len, *colon, *p;
+	size_t k = 0, n;
+
+	if (len && url[0] == '[') {
+		colon = memchr(url, ']', len);
+		if (!colon || colon + 1 == end || colon[1] != ':')
+			return -1;
+		colon++;
+	} else {
+		colon = memchr(url, ':', len);
+	}
+	if (!colon || len >= cap)
+		return -1;
+	p = colon + 1;
+	if (p < end && (*p == '+' || *p == '-'))
+		p++;
+	if (p == end)
+		return -1;
+	for (; p < end; p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
+	n = colon - url;
+	for (size_t i = 0; i < n; i++)
+		out[k++] = (char)tolower((unsigned char)url[i]);
+	if (k && url[0] != '[' && out[k - 1] == '.')
+		k--;
+	if (!kbal_host_valid(out, k))   /* empty, as httpd takes ":443" */
+		return -1;
+	memcpy(out + k, colon, end - colon);
+	out[k + (end - colon)] = '\0';
+	return 1;
+}

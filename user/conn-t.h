@@ -71,6 +71,7 @@ struct kbal_first {
 	struct kbal_authjob *authjob; /* its access check, out in authcheck's
 				       * thread: the exchange waits */
 	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
+	uint8_t dechunk;              /* the answer's body goes de-chunked (HTTP/1.0) */
 	uint8_t ka_token;             /* the request's Connection holds keep-alive
 				       * (read at its head: a body moves the head
 				       * out of buf[UP]) */

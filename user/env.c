@@ -112,7 +112,7 @@ static const char *attr_value(struct kbal_env *e, const struct kbal_conf_env *r,
 	case KBAL_ENVA_METHOD:
 		return arena_dup(e, rq->buf + m->method.off, m->method.len);
 	case KBAL_ENVA_PROTOCOL:
-		snprintf(tmp, cap, "HTTP/%u.%u", m->http_major, m->http_minor);
+		snprintf(tmp, cap, "HTTP/%u.%u", m->proto_major, m->proto_minor);
 		return tmp;
 	case KBAL_ENVA_URI:
 		/* r->uri when post_read_request runs: the path as sent (not

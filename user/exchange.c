@@ -262,8 +262,9 @@ static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
 	 * behind it waits for the next exchange (exch_request_end()) */
 	if (c->agent && (!c->once || c->last))
 		return msg->http_major == 1 && !msg->upgrade &&
-		       (msg->http_minor == 1 || (msg->keep_alive && !msg->chunked)) &&
-		       kbal_http_keepalive_only(msg, f->buf[UP]);
+		       (msg->http_minor == 1 || !msg->chunked) &&
+		       (kbal_http_keepalive_only(msg, f->buf[UP]) ||
+			(c->once && kbal_http_close_only(msg, f->buf[UP])));
 	if (msg->http_major != 1 || msg->http_minor != 1 || msg->chunked ||
 	    msg->content_length > 0 || msg->expect_continue || msg->upgrade ||
 	    f->len[UP] != msg->head_len)
@@ -444,7 +445,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	const struct kbal_http_msg *rq = &f->msg[UP];
 	const char *url = f->buf[UP] + rq->url.off;
 	const struct kbal_http_header *h;
-	int pass, known = 0, alen;
+	int pass, known = 0, alen, connect;
 	struct sockaddr_in6 local = { 0 };
 	char ahost[256];
 
@@ -452,7 +453,11 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	if (target_answered(d, c))
 		return;
 	h = kbal_http_find(rq, f->buf[UP], "Host");
-	alen = kbal_conf_uri_absolute_host(url, rq->url.len, ahost, sizeof(ahost));
+	/* httpd without mod_proxy_connect takes CONNECT's "host:port" as an
+	 * absolute-form target's authority, and "/" for its path */
+	connect = rq->method.len == 7 && !memcmp(f->buf[UP] + rq->method.off, "CONNECT", 7);
+	alen = connect ? kbal_conf_uri_connect_host(url, rq->url.len, ahost, sizeof(ahost)) :
+			 kbal_conf_uri_absolute_host(url, rq->url.len, ahost, sizeof(ahost));
 	if (alen < 0) {
 		exch_error(d, c, 400);
 		return;
@@ -466,6 +471,15 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			exch_error(d, c, 431);
 			return;
 		}
+		f->fed[UP] += delta;
+		f->fwd[UP] += delta;
+	}
+	if (connect) {
+		/* the member gets "CONNECT /" (the access log has the line
+		 * as it came: kbal_logs_capture()) */
+		long delta = kbal_http_set_target(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE,
+						  "/", 1);
+
 		f->fed[UP] += delta;
 		f->fwd[UP] += delta;
 	}
@@ -626,6 +640,51 @@ static int response_framed(const struct kbal_http_msg *rs)
 	       rs->status == 304;
 }
 
+/*
+ * A chunked answer to an HTTP/1.0 client, which cannot read chunks: httpd
+ * sends it the body de-chunked, without Transfer-Encoding, and closes the
+ * connection after it (nothing else tells where the body ends), whether
+ * the client asked to keep it or not. kbald follows the answer to its end
+ * (on the member's connection, kept or carried for this client alone),
+ * dropping the chunks' framing as it parses (exch_parse()); the member's
+ * connection is kept as any other after it. A HEAD's answer has no body
+ * to frame: httpd passes its Transfer-Encoding line on, and the
+ * connection goes on as after any other (exch_parse() calls none).
+ */
+static void dechunk_plan(struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+
+	log_debug("conn %p: a chunked answer to an HTTP/1.0 client: de-chunked, the last",
+		  (void *)c);
+	f->dechunk = 1;
+	c->last = c->once = c->agent = 1;
+	c->bounded &= ~BOUND_PLANNED;   /* no handover after it */
+	if (!c->pool || !f->msg[DOWN].keep_alive) {
+		/* a connection of the member's that ends with the answer goes */
+		c->pool = 1;
+		c->relay_back = 1;
+	}
+}
+
+/* The bytes of the answer's body parsed from f->fed[DOWN] on, de-chunked
+ * in place (dechunk_plan()): what follows them in the buffer moves down
+ * over the framing dropped. As kbal_http_feed(). */
+static int feed_dechunked(struct kbal_first *f, size_t *used)
+{
+	size_t kept, fed = f->fed[DOWN];
+	int rc = kbal_http_feed_dechunked(&f->msg[DOWN], f->buf[DOWN], fed, f->len[DOWN] - fed,
+					  used, &kept);
+
+	if (rc == KBAL_HTTP_ERROR)
+		return rc;
+	memmove(f->buf[DOWN] + fed + kept, f->buf[DOWN] + fed + *used,
+		f->len[DOWN] - fed - *used);
+	f->len[DOWN] -= (uint32_t)(*used - kept);
+	*used = kept;
+	return rc;
+}
+
 /* Feed what was read of direction i to its parser and act on it. */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -636,7 +695,9 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		f->rq_start = d->loop.now;   /* RequestReadTimeout's header stage */
 	while (f->fed[i] < f->len[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
 		size_t used = 0;
-		int rc = kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
+		int rc = i == DOWN && f->dechunk && c->phase[DOWN] == P_BODY ?
+			 feed_dechunked(f, &used) :
+			 kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
 
 		f->fed[i] += used;
 		if (rc == KBAL_HTTP_ERROR) {
@@ -673,6 +734,13 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			f->ka_token = !!kbal_http_find_token(msg, f->buf[UP], "Connection",
 							     "keep-alive");
 			request_counted(d, c);
+			/* an HTTP/1.0 client's one request goes to the member in
+			 * HTTP/1.1 (heads.c), which keeps its connection open:
+			 * kbald follows the answer to its end, on a kept member
+			 * connection (exch_on_kept()), and ends the client's
+			 * after it with "Connection: close", as httpd does */
+			if (c->once && msg->http_minor == 0)
+				c->last = c->agent = 1;
 			/* the first message's end: its head, and a body of a
 			 * known length */
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->head_len);
@@ -723,6 +791,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				exch_override(d, c, msg->status);
 				return;
 			}
+			if (msg->chunked && !msg->skip_body && f->msg[UP].http_minor == 0)
+				dechunk_plan(c);
 			/* a member that closes after this response keeps nothing */
 			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 				member_unkeep(d, c);

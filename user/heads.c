@@ -227,7 +227,7 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 		kbal_in6_local(c->fd[CLIENT], &sa);
 		port = ntohs(sa.sin6_port);
 	}
-	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].http_major, f->msg[UP].http_minor,
+	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].proto_major, f->msg[UP].proto_minor,
 		 (int)nlen, name);
 	if (port && port != 80)
 		snprintf(out + strlen(out), cap - strlen(out), ":%u", port);
@@ -263,6 +263,10 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!kbal_conf_preserve_host(d->conf, f->vhost)) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
 		rw.host = host;
+	} else if (!kbal_http_find(&f->msg[UP], f->buf[UP], "Host")) {
+		/* ProxyPreserveHost with no Host to preserve (an HTTP/1.0
+		 * request): ap_proxy_create_hdrbrgd() sends the server's name */
+		rw.host = rw.server_name;
 	}
 	if (f->upgrade_pick) {
 		const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");
@@ -359,7 +363,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
 				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
 				     line : NULL,
-				     c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS,
+				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
+				     (f->dechunk ? KBAL_RESP_NO_TE : 0),
 				     f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;

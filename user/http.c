@@ -9,11 +9,17 @@
  * llhttp 8.1 without lenient flags already rejects Content-Length with
  * Transfer-Encoding, duplicate Content-Length, bad chunk sizes, control
  * characters and bare LF in header values. It accepts, and so this file
- * rejects: white space before the colon, obs-fold, HTTP/0.9 and versions
+ * rejects: white space before the colon, obs-fold, a response's version
  * other than 1.x, Transfer-Encoding other than exactly "chunked" (it lets
  * "gzip, chunked" through, and any coding in a response), more than one
  * Host, a Host httpd's vhost.c refuses (hostname.c), and more headers than
  * there are slots.
+ *
+ * A request's line is kbald's own to read (reqline.c, as httpd reads it:
+ * any method token, any HTTP/D.D from 1.0); llhttp is given a line of its
+ * own in its place ("GET / HTTP/1.1", or 1.0), in a call of its own, then
+ * the header block from kbald's buffer, so that every span still points
+ * there and the body is framed as for any method.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -22,6 +28,7 @@
 #include <strings.h>
 #include "hostname.h"
 #include "http.h"
+#include "reqline.h"
 
 #define msg_of(p) ((struct kbal_http_msg *)((char *)(p) - \
 			offsetof(struct kbal_http_msg, parser)))
@@ -61,7 +68,8 @@ static int on_method(llhttp_t *p, const char *at, size_t len)
 {
 	struct kbal_http_msg *m = msg_of(p);
 
-	span_add(m, &m->method, at, len);
+	if (!m->synth)
+		span_add(m, &m->method, at, len);
 	return 0;
 }
 
@@ -69,7 +77,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct kbal_http_msg *m = msg_of(p);
 
-	span_add(m, &m->url, at, len);
+	if (!m->synth)
+		span_add(m, &m->url, at, len);
 	return 0;
 }
 
@@ -206,8 +215,10 @@ static int on_headers_complete(llhttp_t *p)
 		return fail(m, "unsupported Transfer-Encoding");
 	if (m->skip_body)
 		p->flags |= F_SKIPBODY; /* what returning 1 would do, but we pause */
-	m->http_major = p->http_major;
-	m->http_minor = p->http_minor;
+	if (p->type == HTTP_RESPONSE) {
+		m->http_major = p->http_major;
+		m->http_minor = p->http_minor;
+	}
 	m->status = p->type == HTTP_RESPONSE ? (unsigned)p->status_code : 0;
 	m->content_length = p->flags & F_CONTENT_LENGTH ? (int64_t)p->content_length : -1;
 	m->chunked = !!(p->flags & F_CHUNKED);
@@ -237,7 +248,20 @@ static const llhttp_settings_t request_settings = {
 	.on_message_complete = on_message_complete,
 };
 
+/* de-chunking: the body's bytes moved down over the framing before them */
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct kbal_http_msg *m = msg_of(p);
+
+	if (m->dc_buf) {
+		memmove(m->dc_buf + m->dc_at, at, len);
+		m->dc_at += len;
+	}
+	return 0;
+}
+
 static const llhttp_settings_t response_settings = {
+	.on_body = on_body,
 	.on_version = on_version,
 	.on_header_field = on_header_field,
 	.on_header_field_complete = on_header_field_complete,
@@ -354,8 +378,89 @@ static void set_start_line(struct kbal_http_msg *m)
 	m->start_line.len = end - off;
 }
 
+/*
+ * A request's line, read from base[m->rl_from, off + len) once it has
+ * come whole (its limits checked as it comes, the line under way kept
+ * from m->rl_from): the method, the target and the version as httpd takes
+ * them, then llhttp told "GET / HTTP/1.1" (or 1.0) in their place, which
+ * frames the body as for any method (CONNECT's tunnel aside: httpd makes
+ * none without mod_proxy_connect). 1 with *next where the header block
+ * starts, 0 when the line has not ended (all consumed), or ERROR.
+ */
+static int request_line(struct kbal_http_msg *m, const char *base, size_t off, size_t len,
+			size_t *next)
+{
+	static const char l11[] = "GET / HTTP/1.1\r\n", l10[] = "GET / HTTP/1.0\r\n";
+	const char *s = base + m->rl_from, *end = base + off + len, *lf;
+	struct kbal_reqline rl;
+	llhttp_errno_t err;
+	size_t n;
+
+	/* blank lines before it are skipped, as httpd and llhttp skip them */
+	while (s < end && (*s == '\r' || *s == '\n'))
+		s++;
+	m->rl_from = (uint32_t)(s - base);
+	lf = memchr(s, '\n', end - s);
+	if (m->limits && head_limits(m, base, off, lf ? (uint32_t)(lf + 1 - base) : off + len))
+		return KBAL_HTTP_ERROR;
+	if (!lf)
+		return 0;
+	/* Strict: the line ends in CRLF (httpd's AP_GETLINE_CRLF) */
+	n = lf - s;
+	if (!n || s[n - 1] != '\r' || kbal_reqline_parse(s, n - 1, &rl))
+		return refuse(m, 400, "malformed request line");
+	m->method = (struct kbal_span){ (uint32_t)(s - base), rl.method_len };
+	m->url = (struct kbal_span){ (uint32_t)(s - base) + rl.url_off, rl.url_len };
+	m->proto_major = rl.major;
+	m->proto_minor = rl.minor;
+	m->http_major = 1;
+	m->http_minor = kbal_reqline_is_11(&rl);
+	m->synth = 1;
+	err = llhttp_execute(&m->parser, m->http_minor ? l11 : l10, sizeof(l11) - 1);
+	m->synth = 0;
+	if (err != HPE_OK)
+		return feed_error(m, err);
+	m->line_done = 1;
+	*next = lf + 1 - base;
+	return 1;
+}
+
+static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, size_t len,
+		       size_t *used);
+
 int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 		   size_t len, size_t *used)
+{
+	size_t next, pre;
+	int rc;
+
+	m->base = base;
+	*used = 0;
+	if (m->error)
+		return KBAL_HTTP_ERROR;
+	if (m->parser.type != HTTP_REQUEST || m->line_done)
+		return feed_parser(m, base, off, len, used);
+	if (m->limits && !m->lim_started) {
+		m->ls = off;                   /* the head starts here */
+		m->lim_started = 1;
+	}
+	if (!m->rl_started) {
+		m->rl_from = (uint32_t)off;
+		m->rl_started = 1;
+	}
+	rc = request_line(m, base, off, len, &next);
+	if (rc <= 0) {
+		*used = rc == 0 ? len : 0;
+		return rc == 0 ? KBAL_HTTP_AGAIN : rc;
+	}
+	pre = next - off;
+	rc = feed_parser(m, base, next, len - pre, used);
+	*used += pre;
+	return rc;
+}
+
+static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, size_t len,
+		       size_t *used)
 {
 	const char *start = base + off, *pos;
 	llhttp_errno_t err;
@@ -424,6 +529,21 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 	return KBAL_HTTP_HEAD;
 }
 
+int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
+			     size_t *used, size_t *kept)
+{
+	int rc;
+
+	m->dc_buf = base;
+	m->dc_at = off;
+	rc = kbal_http_feed(m, base, off, len, used);
+	*kept = m->dc_at - off;
+	m->dc_buf = NULL;
+	if (rc == KBAL_HTTP_DONE)
+		m->msg_end = (uint32_t)(off + *kept);
+	return rc;
+}
+
 long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
 			 unsigned i, const char *val, uint32_t vlen)
 {
@@ -442,6 +562,31 @@ long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uin
 	memcpy(base + v->off, val, vlen);
 	v->len = vlen;
 	for (unsigned k = i + 1; k < m->nheaders; k++) {
+		m->headers[k].name.off += delta;
+		m->headers[k].value.off += delta;
+	}
+	m->head_len += delta;
+	if (m->done)
+		m->msg_end += delta;
+	if (m->ls >= end)
+		m->ls += delta;
+	*len += delta;
+	return delta;
+}
+
+long kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			  const char *val, uint32_t vlen)
+{
+	uint32_t end = m->url.off + m->url.len;
+	long delta = (long)vlen - (long)m->url.len;
+
+	if (end > *len || (long)*len + delta > (long)cap)
+		return -ENOSPC;
+	memmove(base + end + delta, base + end, *len - end);
+	memcpy(base + m->url.off, val, vlen);
+	m->url.len = vlen;
+	m->start_line.len += delta;
+	for (unsigned k = 0; k < m->nheaders; k++) {
 		m->headers[k].name.off += delta;
 		m->headers[k].value.off += delta;
 	}
@@ -714,7 +859,6 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		{ "X-Forwarded-Server", rw->no_xfwd ? NULL : rw->server_name },
 		{ "Via", rw->via },
 	};
-	char version[32];
 	unsigned i, j, k;
 
 	for (k = 0; k < 4; k++)
@@ -732,8 +876,10 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	} else {
 		put_span(&b, base, m->url);
 	}
-	snprintf(version, sizeof(version), " HTTP/%u.%u\r\n", m->http_major, m->http_minor);
-	put_str(&b, version);
+	/* mod_proxy_http speaks HTTP/1.1 to the member whatever the client's
+	 * version (HTTP/1.0 and HTTP/2.0 alike); the answer's framing is made
+	 * readable for a 1.0 client on the way back (exchange.c) */
+	put_str(&b, " HTTP/1.1\r\n");
 	if (rw->host && !host) {
 		/* mod_proxy_http always sends a Host, first (HTTP/1.0 clients) */
 		put_str(&b, "Host: ");
@@ -790,8 +936,6 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	}
 	if (rw->close)
 		put_str(&b, "Connection: close\r\n");
-	else if (rw->keep_alive && m->http_minor == 0)
-		put_str(&b, "Connection: keep-alive\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
 }
@@ -865,13 +1009,17 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
+	int no_te = conn & KBAL_RESP_NO_TE;
 	unsigned i;
 
+	conn &= ~KBAL_RESP_NO_TE;
 	put_span(&b, base, m->start_line);
 	put(&b, "\r\n", 2);
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
+		if (no_te && name_is(base, h, "Transfer-Encoding"))
+			continue;
 		if (conn != KBAL_RESP_AS_IS &&
 		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
 			continue;

@@ -53,7 +53,10 @@ struct kbal_http_msg {
 	struct kbal_span url;          /* requests: request-target as sent */
 	struct kbal_span start_line;   /* request-/status-line without CRLF (after HEAD) */
 	unsigned status;               /* responses */
-	unsigned http_major, http_minor;
+	unsigned http_major, http_minor; /* requests: 1.1 for any version from
+					  * 1.1 up (what llhttp was told) */
+	unsigned proto_major, proto_minor; /* requests: the version as sent
+					    * (HTTP/2.0), for logs and Via */
 	unsigned nheaders;
 	struct kbal_http_header headers[KBAL_HTTP_MAX_HEADERS];
 	uint32_t head_len;             /* offset just past the blank line (after HEAD) */
@@ -69,6 +72,8 @@ struct kbal_http_msg {
 	uint8_t skip_body;             /* responses: set by the caller before feeding
 	                                * when the request was HEAD, so the head is
 	                                * the whole message (kept by kbal_http_next) */
+	char *dc_buf;                  /* kbal_http_feed_dechunked(): the buffer */
+	size_t dc_at;                  /* and where the next body byte goes */
 	const char *error;             /* llhttp's reason, after ERROR */
 	unsigned refuse;               /* after ERROR: the answer's status when
 					* not 400 (414: a request line too long) */
@@ -78,6 +83,10 @@ struct kbal_http_msg {
 	uint32_t nlines;               /* lines of the head ended, the blank
 					* ones before the request line aside */
 	uint8_t lim_started;
+	uint8_t rl_started;
+	uint32_t rl_from;              /* requests: where the line under way starts */
+	uint8_t line_done;             /* requests: the request line read (reqline.h) */
+	uint8_t synth;                 /* llhttp is reading the line kbald gives it */
 	/* internal: where the current feed started, to turn pointers into offsets */
 	const char *base;
 };
@@ -112,6 +121,17 @@ void kbal_http_init_response(struct kbal_http_msg *m);
 int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 		   size_t len, size_t *used);
 
+/*
+ * kbal_http_feed() on a chunked message's body, for a client that cannot
+ * read chunks (HTTP/1.0, as httpd de-chunks a member's answer for it):
+ * the body bytes of base[off, off + *used) are moved to base[off, off +
+ * *kept), in order, their chunk framing (sizes, extensions, CRLFs, the
+ * last chunk, trailers) dropped. The caller closes the gap (base[off +
+ * *used..] moved to off + *kept); after DONE, m->msg_end is off + *kept.
+ */
+int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
+			     size_t *used, size_t *kept);
+
 /* Reset for the next message on the same connection (after a 1xx). */
 void kbal_http_next(struct kbal_http_msg *m);
 
@@ -125,6 +145,11 @@ const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
  * offset, which moves by the returned delta too). The delta, or -ENOSPC. */
 long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
 			 unsigned i, const char *val, uint32_t vlen);
+
+/* The same for the request-target (parsed to HEAD): the header spans
+ * after it move. The delta, or -ENOSPC. */
+long kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			  const char *val, uint32_t vlen);
 
 /* a balancer's stickysession= (cookie, URL parameter), stickysessionsep=
  * (0: Off) and scolonpathdelim= */
@@ -175,9 +200,7 @@ struct kbal_req_rewrite {
 	const char *host;          /* Host to send; NULL keeps the client's */
 	const char *server_name;   /* for X-Forwarded-Server */
 	int keep_alive;            /* drop Connection and Keep-Alive: the member's
-	                            * connection outlives the client's (pool); an
-	                            * HTTP/1.0 request says "Connection: keep-alive"
-	                            * (without it the member would close) */
+	                            * connection outlives the client's (pool) */
 	int no_upgrade;            /* drop Connection and Upgrade: the member may
 	                            * not switch protocols (no upgrade= for it),
 	                            * as mod_proxy_http clears them */
@@ -191,7 +214,8 @@ struct kbal_req_rewrite {
 };
 
 /*
- * The request head to send to the member: request-target rewritten to
+ * The request head to send to the member, in HTTP/1.1 whatever the
+ * client's version (mod_proxy_http's): request-target rewritten to
  * target + (url minus its first `strip` bytes), Host replaced when
  * rw->host (added after the request line when the client sent none),
  * the other headers kept in order, X-Forwarded-For/-Host/-Server (each
@@ -221,11 +245,15 @@ struct kbal_rev_rule {
  * is not what the member's does (a kept connection: the member's
  * Connection and Keep-Alive lines are dropped): KBAL_RESP_CLOSE, it ends
  * ("Connection: close" is said), KBAL_RESP_KEEP, it goes on (HTTP/1.1's
- * default: nothing is said); KBAL_RESP_AS_IS passes the member's lines on.
+ * default: nothing is said); KBAL_RESP_AS_IS passes the member's lines on;
+ * KBAL_RESP_NO_TE (or'ed in) drops Transfer-Encoding.
  * The status line is copied as received. Returns its length, or -1 if too
  * long; out is NUL-terminated when there is room left for it.
  */
 enum { KBAL_RESP_AS_IS = 0, KBAL_RESP_CLOSE = 1, KBAL_RESP_KEEP = 2 };
+/* or'ed into conn: the Transfer-Encoding lines dropped too (the body goes
+ * de-chunked, kbal_http_feed_dechunked(), to a client that ends with it) */
+#define KBAL_RESP_NO_TE 4
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
 				 const char *client_base, const char *extra, int conn,

@@ -51,3 +51,33 @@ UNIT_TEST(conf_uri_absolute_host_as_httpd)
 	host("http://a b/x", -1, NULL);
 	host("http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/", -1, NULL);
 }
+
+static void connect_host(const char *url, int want, const char *out)
+{
+	char got[64] = "(none)";
+
+	ASSERT_EQ(kbal_conf_uri_connect_host(url, strlen(url), got, sizeof(got)), want, url);
+	if (want == 1)
+		ASSERT_STREQ(got, out, url);
+}
+
+/* what httpd answered beside kbal (tests/e2e/test_connect.py) */
+UNIT_TEST(conf_uri_connect_host_as_httpd)
+{
+	connect_host("example.com:443", 1, "example.com:443");
+	connect_host("Example.COM.:443", 1, "example.com:443");
+	connect_host("[::1]:443", 1, "[::1]:443");
+	connect_host("a:0", 1, "a:0");
+	connect_host("a:+1", 1, "a:+1");
+	connect_host("example.com", -1, NULL);
+	connect_host("a:", -1, NULL);
+	connect_host("a:b:c", -1, NULL);
+	connect_host("a:443/x", -1, NULL);
+	connect_host("u@a:443", -1, NULL);
+	connect_host("/x", -1, NULL);
+	connect_host("http://a/b", -1, NULL);
+	connect_host("*", -1, NULL);
+	connect_host("[::1]443", -1, NULL);
+	connect_host(":443", 1, ":443");
+	connect_host("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:1", -1, NULL);
+}

@@ -270,13 +270,16 @@ UNIT_TEST(http_upgrade_and_connect)
 	ASSERT_EQ(m.msg_end, sizeof(ws) - 1 - 4, "frames not consumed");
 	ASSERT_EQ(m.head_len, m.msg_end, "head is the message");
 
+	/* httpd without mod_proxy_connect makes no tunnel of CONNECT: an
+	 * ordinary request, without a body, and what follows is the next */
 	kbal_http_init_request(&m, NULL);
 	run(&m, S(conn), 0, &r);
 	ASSERT_EQ(r.n, 2, "CONNECT: HEAD then DONE");
 	ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "DONE");
-	ASSERT_EQ(m.upgrade, 1, "CONNECT is an upgrade");
-	ASSERT_EQ(m.msg_end, sizeof(conn) - 1 - 3, "tunnel bytes not consumed");
+	ASSERT_EQ(m.upgrade, 0, "CONNECT is no upgrade");
+	ASSERT_EQ(m.msg_end, sizeof(conn) - 1 - 3, "the bytes after it not consumed");
 	ASSERT_STREQ(span(conn, m.url), "x:443", "authority form");
+	ASSERT_STREQ(span(conn, m.method), "CONNECT", "its method");
 }
 
 UNIT_TEST(http_flags)
@@ -330,9 +333,12 @@ static const struct {
 	{ "NUL in value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 29, 0, "header value char" },
 	{ "bare LF", "GET / HTTP/1.1\r\nHost: a\n\n", 0, 0, NULL },
 	{ "bad name char", "GET / HTTP/1.1\r\nX(A: b\r\n\r\n", 0, 0, "header token" },
-	{ "HTTP/0.9", "GET /\r\n\r\n", 0, 0, "unsupported HTTP version" },
-	{ "HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 0, 0, "unsupported HTTP version" },
-	{ "HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", 0, 0, "version" },
+	{ "HTTP/0.9", "GET /\r\n\r\n", 0, 0, "malformed request line" },
+	{ "HTTP/10.0", "GET / HTTP/10.0\r\nHost: a\r\n\r\n", 0, 0, "malformed request line" },
+	{ "HTTP/0.9 named", "GET / HTTP/0.9\r\n\r\n", 0, 0, "malformed request line" },
+	{ "lower-case protocol", "GET / http/1.1\r\n\r\n", 0, 0, "malformed request line" },
+	{ "bare LF after the line", "GET / HTTP/1.1\nHost: a\r\n\r\n", 0, 0, "request line" },
+	{ "two spaces", "GET  / HTTP/1.1\r\n\r\n", 0, 0, "malformed request line" },
 	{ "two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nX: y\r\nhost: a\r\n\r\n", 0, 0,
 	  "more than one Host" },
 	{ "Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 0, 0, "malformed Host" },
@@ -692,7 +698,7 @@ UNIT_TEST(http_build_request_close)
 {
 	static const char req[] = "GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n"
 				  "Keep-Alive: timeout=5\r\nAccept: */*\r\n\r\n";
-	static const char want[] = "GET /a HTTP/1.0\r\nHost: h\r\nAccept: */*\r\n"
+	static const char want[] = "GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n"
 				   "X-Forwarded-Host: h\r\nConnection: close\r\n\r\n";
 	struct kbal_req_rewrite rw = { .close = 1 };
 	struct kbal_http_msg m;
@@ -702,6 +708,52 @@ UNIT_TEST(http_build_request_close)
 		return;
 	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, sizeof(out)), sizeof(want) - 1, "length");
 	ASSERT_STREQ(out, want, "Connection and Keep-Alive replaced by Connection: close");
+}
+
+/* a chunked body de-chunked in place (an HTTP/1.0 client's answer), fed
+ * whole and a few bytes at a time, the gap closed as exchange.c does */
+UNIT_TEST(http_feed_dechunked)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				   "2\r\nok\r\n3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n"
+				   "0\r\nX-Trailer: t\r\n\r\nNEXT";
+
+	for (size_t step = 0; step < 8; step += 3) {
+		struct kbal_http_msg m;
+		char buf[sizeof(resp)], what[32];
+		size_t len = 0, fed = 0, used, kept, arrived = 0;
+		int rc = KBAL_HTTP_AGAIN;
+
+		snprintf(what, sizeof(what), "step %zu", step);
+		kbal_http_init_response(&m);
+		while (rc != KBAL_HTTP_DONE && rc != KBAL_HTTP_ERROR && arrived < sizeof(resp) - 1) {
+			size_t n = step && sizeof(resp) - 1 - arrived > step ? step :
+				   sizeof(resp) - 1 - arrived;
+
+			memcpy(buf + len, resp + arrived, n);
+			len += n;
+			arrived += n;
+			while (fed < len) {
+				if (!m.head_done) {
+					rc = kbal_http_feed(&m, buf, fed, len - fed, &used);
+					fed += used;
+				} else {
+					rc = kbal_http_feed_dechunked(&m, buf, fed, len - fed, &used,
+								      &kept);
+					memmove(buf + fed + kept, buf + fed + used, len - fed - used);
+					len -= used - kept;
+					fed += kept;
+				}
+				if (rc == KBAL_HTTP_DONE || rc == KBAL_HTTP_ERROR || !used)
+					break;
+			}
+		}
+		ASSERT_EQ(rc, KBAL_HTTP_DONE, what);
+		ASSERT_EQ(m.msg_end, m.head_len + 21, what);
+		ASSERT_TRUE(len >= m.msg_end && !memcmp(buf + m.head_len, "okabc0123456789abcdef", 21),
+			    what);
+		ASSERT_EQ(len - m.msg_end, arrived - (sizeof(resp) - 1 - 4), what);
+	}
 }
 
 UNIT_TEST(http_close_only)
@@ -749,7 +801,8 @@ UNIT_TEST(http_build_request_merges_forwarded)
 	static const char req[] = "POST /p HTTP/1.0\r\nX-Forwarded-For: 1.1.1.1\r\n"
 				  "host: front\r\nX-Forwarded-Host: edge\r\nContent-Length: 2\r\n"
 				  "x-forwarded-for: 2.2.2.2\r\nExpect: 100-continue\r\n\r\nhi";
-	static const char want[] = "POST /p HTTP/1.0\r\n"
+	/* an HTTP/1.0 request goes in HTTP/1.1, as mod_proxy_http sends it */
+	static const char want[] = "POST /p HTTP/1.1\r\n"
 				   "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.1\r\n"
 				   "host: front\r\nX-Forwarded-Host: edge, front\r\n"
 				   "Content-Length: 2\r\nExpect: 100-continue\r\n"
@@ -767,13 +820,13 @@ UNIT_TEST(http_build_request_merges_forwarded)
 	if (!ASSERT_TRUE(parse_req(&m, S(nohost)), "parse nohost"))
 		return;
 	kbal_http_build_request(&m, nohost, &rw, out, sizeof(out));
-	ASSERT_STREQ(out, "GET / HTTP/1.0\r\nX-Forwarded-For: 10.0.0.1\r\n"
+	ASSERT_STREQ(out, "GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\n"
 		     "X-Forwarded-Server: kbal\r\n\r\n", "no Host: no X-Forwarded-Host");
 	rw.host = "m:81";
 	rw.client_ip = NULL;
 	rw.server_name = NULL;
 	kbal_http_build_request(&m, nohost, &rw, out, sizeof(out));
-	ASSERT_STREQ(out, "GET / HTTP/1.0\r\nHost: m:81\r\n\r\n",
+	ASSERT_STREQ(out, "GET / HTTP/1.1\r\nHost: m:81\r\n\r\n",
 		     "Host added when missing; no X-Forwarded-* without values");
 }
 

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""A member that records every byte of each request it gets, for the tests
+that compare what kbal and Debian's apache2 send a member byte for byte
+(kbal-backend parses with llhttp, which refuses methods it does not know)."""
+
+import select
+import socket
+import threading
+
+from kbaltest import HOST
+
+
+def end_of(buf, sep):
+    """where buf's first sep ends, None without one"""
+    i = buf.find(sep)
+    return None if i < 0 else i + len(sep)
+
+
+class RecordingMember:
+    """A member on 127.0.0.1:port that keeps each request's bytes as it
+    got them (head, then its body by Content-Length or chunked) and
+    answers each with answer(head, n) (n: the requests it got so far),
+    by default a 200 of its own length saying "member N"."""
+
+    def __init__(self, port, answer=None):
+        self.got = []
+        self.answer = answer or (lambda head, n: b"HTTP/1.1 200 OK\r\nContent-Length: %d"
+                                 b"\r\n\r\nmember %d" % (len(b"member %d" % n), n))
+        self.stop = False
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((HOST, port))
+        self.ls.listen(64)
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.ls.close()
+        for t in self.threads:
+            t.join(5)
+        return False
+
+    def _accept(self):
+        while not self.stop:
+            try:
+                if not select.select([self.ls], [], [], 0.1)[0]:
+                    continue
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(s,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _recv(self, s, buf, need):
+        """buf grown until need(buf) is not None; None at EOF or stop"""
+        while (n := need(buf)) is None:
+            if self.stop:
+                return None, buf
+            if not select.select([s], [], [], 0.1)[0]:
+                continue
+            data = s.recv(65536)
+            if not data:
+                return None, buf
+            buf += data
+        return n, buf
+
+    def _serve(self, s):
+        buf = b""
+        try:
+            while True:
+                n, buf = self._recv(s, buf, lambda b: end_of(b, b"\r\n\r\n"))
+                if n is None:
+                    return
+                head, buf = buf[:n], buf[n:]
+                low = head.lower()
+                if b"transfer-encoding: chunked" in low:
+                    body = b""
+                    while True:
+                        n, buf = self._recv(s, buf, lambda b: end_of(b, b"\r\n"))
+                        if n is None:
+                            return
+                        size = int(buf[:n].split(b";")[0], 16)
+                        n2, buf = self._recv(s, buf, lambda b, k=n + size + 2:
+                                             k if len(b) >= k else None)
+                        if n2 is None:
+                            return
+                        body, buf = body + buf[:n2], buf[n2:]
+                        if size == 0:
+                            break
+                else:
+                    cl = [int(ln.split(b":")[1]) for ln in low.split(b"\r\n")
+                          if ln.startswith(b"content-length:")]
+                    n, buf = self._recv(s, buf, lambda b, k=(cl or [0])[0]:
+                                        k if len(b) >= k else None)
+                    if n is None:
+                        return
+                    body, buf = buf[:n], buf[n:]
+                self.got.append(head + body)
+                s.sendall(self.answer(head, len(self.got)))
+        except OSError:
+            pass
+        finally:
+            s.close()

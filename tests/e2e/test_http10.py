@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""HTTP/1.0 clients (issue 17), side by side with Debian's apache2 on the
+same configuration, its member one that records every byte it gets:
+mod_proxy_http sends the member HTTP/1.1 whatever the client's version,
+and makes the answer readable for a 1.0 client. An answer of a known
+length keeps a keep-alive client's connection (Keep-Alive lines), ends
+another's ("Connection: close"); a chunked answer goes de-chunked,
+without Transfer-Encoding, and the connection ends after it (nothing else
+would tell where the body ends), a keep-alive client's too; a HEAD's
+answer keeps its Transfer-Encoding line and ends the connection. An
+HTTP/1.1 client still gets the chunks as they came."""
+
+import zlib
+
+from apache import apache_beside
+from kbaltest import PROXY_HEAD, Conn, Env, eq, pattern
+from recording_member import RecordingMember
+from test_request_line import normal
+
+T = 10.0
+
+CONF = PROXY_HEAD + """\
+ServerName proxy.example
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+"""
+
+BIG = pattern(300000)      # more than kbald's buffers: de-chunked as it comes
+SIZES = (1, 7, 100, 4096, 65536, 16384)
+
+
+def chunks(body):
+    out, i, k = [], 0, 0
+    while i < len(body):
+        n = SIZES[k % len(SIZES)]
+        ext = b";x=1" if k % 3 == 1 else b""
+        out.append(b"%x%s\r\n%s\r\n" % (min(n, len(body) - i), ext, body[i:i + n]))
+        i += n
+        k += 1
+    return b"".join(out) + b"0\r\nX-Trailer: t\r\n\r\n"
+
+
+def answer(head, n):
+    path = head.split(b" ")[1]
+    if path.startswith(b"/chunked"):
+        return (b"HTTP/1.1 200 OK\r\nX-N: %d\r\nTransfer-Encoding: chunked\r\n\r\n" % n +
+                (b"" if head.startswith(b"HEAD ") else chunks(BIG)))
+    body = b"member %d" % n
+    return b"HTTP/1.1 200 OK\r\nX-N: %d\r\nContent-Length: %d\r\n\r\n%s" % (n, len(body), body)
+
+
+KA = "Connection: keep-alive\r\n"
+# (method, path, version, extra head lines, body)
+REQUESTS = [
+    ("GET", "/cl", "1.0", "", None), ("GET", "/cl", "1.0", KA, None),
+    ("GET", "/cl", "1.0", "Connection: close\r\n", None), ("POST", "/cl", "1.0", "", b"abc"),
+    ("POST", "/cl", "1.0", KA, b"abc"), ("GET", "/chunked", "1.0", "", None),
+    ("GET", "/chunked", "1.0", KA, None), ("POST", "/chunked", "1.0", KA, b"abc"),
+    ("HEAD", "/chunked", "1.0", "", None), ("HEAD", "/chunked", "1.0", KA, None),
+    ("GET", "/chunked", "1.1", "", None), ("GET", "/cl", "1.1", "", None),
+]
+
+
+def seen(r, method):
+    """a response as the test compares it: status, its headers but for
+    Server and Date (kbal says neither) and X-N (which request of the
+    member's it answered), its body's length and CRC"""
+    heads = [(k.lower(), v) for k, v in r.headers
+             if k.lower() not in ("server", "date", "x-n")]
+    body = getattr(r, "body", b"") or b""
+    return r.status, heads, len(body), zlib.crc32(body)
+
+
+def exchanges(port, member, before):
+    """each REQUESTS one's (response, what the member got, whether the
+    connection ended after it, what a request after it got), on a
+    connection of its own after `before` plain HTTP/1.0 keep-alive ones"""
+    out = []
+    for method, path, version, extra, body in REQUESTS:
+        with Conn(port, timeout=T) as c:
+            for _ in range(before):
+                c.send(("GET /k HTTP/1.0\r\nHost: proxy.example\r\n%s\r\n" % KA).encode())
+                eq(c.read_response().status, 200, "a request before %s %s" % (method, path))
+            del member.got[:]
+            head = "%s %s HTTP/%s\r\nHost: proxy.example\r\n%s" % (method, path, version, extra)
+            if body is not None:
+                head += "Content-Length: %d\r\n" % len(body)
+            c.send(head.encode() + b"\r\n" + (body or b""))
+            r = c.read_response(method=method)
+            got = [normal(g) for g in member.got]
+            ended = c.at_eof(1.0)
+            after = None
+            if not ended:
+                c.send(("GET /cl HTTP/%s\r\nHost: proxy.example\r\n%s\r\n"
+                        % (version, extra)).encode())
+                after = seen(c.read_response(), "GET")
+            out.append((seen(r, method), got, ended, after))
+    return out
+
+
+def test_http10_clients_as_apache():
+    with Env(conf=CONF, backends=()) as env, RecordingMember(env.ports["b1"], answer) as m, \
+            apache_beside(env) as aport:
+        theirs = exchanges(aport, m, 0)
+        # the test's expectations of Apache
+        eq([t[1][0][0] for t in theirs], [b"%s %s HTTP/1.1" % (meth.encode(), p.encode())
+                                          for meth, p, _, _, _ in REQUESTS],
+           "Apache's request lines: HTTP/1.1 to the member")
+        eq([t[2] for t in theirs], [True, False, True, True, False, True, True, True, True,
+                                    False, False, False], "Apache's ends of the connection")
+        eq(theirs[9][0], (200, [("transfer-encoding", "chunked"),
+                                ("keep-alive", "timeout=5, max=100"),
+                                ("connection", "Keep-Alive")], 0, 0),
+           "Apache's answer to a 1.0 keep-alive HEAD, chunked at the member")
+        eq(theirs[5][0], (200, [("connection", "close")], len(BIG), zlib.crc32(BIG)),
+           "Apache's de-chunked answer to a 1.0 client")
+        eq(theirs[1][0][1][-2:], [("keep-alive", "timeout=5, max=100"),
+                                  ("connection", "Keep-Alive")], "Apache's keep-alive answer")
+        for before in (0, 2):
+            ours = exchanges(env.port, m, before)
+            if before:
+                for t in ours:   # the connection's requests before it, counted
+                    t[0][1][:] = [(k, v.replace("max=98", "max=100"))
+                                  for k, v in t[0][1]]
+                    if t[3]:
+                        t[3][1][:] = [(k, v.replace("max=97", "max=99"))
+                                      for k, v in t[3][1]]
+            eq(list(zip(REQUESTS, ours)), list(zip(REQUESTS, theirs)),
+               "kbal against Apache, after %d requests on the connection" % before)
