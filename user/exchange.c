@@ -463,11 +463,11 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	}
 	if (alen && h) {
-		long delta = kbal_http_set_value(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE,
-						 (unsigned)(h - rq->headers), ahost,
-						 (uint32_t)strlen(ahost));
+		long delta;
 
-		if (delta == -ENOSPC) {
+		if (kbal_http_set_value(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE,
+					(unsigned)(h - rq->headers), ahost, (uint32_t)strlen(ahost),
+					&delta)) {
 			exch_error(d, c, 431);
 			return;
 		}
@@ -476,10 +476,11 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (connect) {
 		/* the member gets "CONNECT /" (the access log has the line
-		 * as it came: kbal_logs_capture()) */
-		long delta = kbal_http_set_target(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE,
-						  "/", 1);
+		 * as it came: kbal_logs_capture()); "/" is never longer than
+		 * the target it replaces */
+		long delta = 0;
 
+		kbal_http_set_target(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE, "/", 1, &delta);
 		f->fed[UP] += delta;
 		f->fwd[UP] += delta;
 	}

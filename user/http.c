@@ -544,59 +544,55 @@ int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, si
 	return rc;
 }
 
-long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
-			 unsigned i, const char *val, uint32_t vlen)
+/* base[off..off+old) of a parsed head becomes val[0..vlen): the bytes
+ * after it move, and the spans of headers first.. with them */
+static int head_replace(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			uint32_t off, uint32_t old, const char *val, uint32_t vlen, unsigned first,
+			long *delta)
+{
+	uint32_t end = off + old;
+	long d = (long)vlen - (long)old;
+
+	if (end > *len || (long)*len + d > (long)cap)
+		return -ENOSPC;
+	memmove(base + end + d, base + end, *len - end);
+	memcpy(base + off, val, vlen);
+	for (unsigned k = first; k < m->nheaders; k++) {
+		m->headers[k].name.off += d;
+		m->headers[k].value.off += d;
+	}
+	m->head_len += d;
+	if (m->done)
+		m->msg_end += d;
+	if (m->ls >= end)
+		m->ls += d;
+	*len += d;
+	*delta = d;
+	return 0;
+}
+
+int kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			unsigned i, const char *val, uint32_t vlen, long *delta)
 {
 	struct kbal_span *v;
-	uint32_t end;
-	long delta;
 
 	if (i >= m->nheaders)
 		return -ENOSPC;
 	v = &m->headers[i].value;
-	end = v->off + v->len;
-	delta = (long)vlen - (long)v->len;
-	if (end > *len || (long)*len + delta > (long)cap)
+	if (head_replace(m, base, len, cap, v->off, v->len, val, vlen, i + 1, delta))
 		return -ENOSPC;
-	memmove(base + end + delta, base + end, *len - end);
-	memcpy(base + v->off, val, vlen);
 	v->len = vlen;
-	for (unsigned k = i + 1; k < m->nheaders; k++) {
-		m->headers[k].name.off += delta;
-		m->headers[k].value.off += delta;
-	}
-	m->head_len += delta;
-	if (m->done)
-		m->msg_end += delta;
-	if (m->ls >= end)
-		m->ls += delta;
-	*len += delta;
-	return delta;
+	return 0;
 }
 
-long kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
-			  const char *val, uint32_t vlen)
+int kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			 const char *val, uint32_t vlen, long *delta)
 {
-	uint32_t end = m->url.off + m->url.len;
-	long delta = (long)vlen - (long)m->url.len;
-
-	if (end > *len || (long)*len + delta > (long)cap)
+	if (head_replace(m, base, len, cap, m->url.off, m->url.len, val, vlen, 0, delta))
 		return -ENOSPC;
-	memmove(base + end + delta, base + end, *len - end);
-	memcpy(base + m->url.off, val, vlen);
 	m->url.len = vlen;
-	m->start_line.len += delta;
-	for (unsigned k = 0; k < m->nheaders; k++) {
-		m->headers[k].name.off += delta;
-		m->headers[k].value.off += delta;
-	}
-	m->head_len += delta;
-	if (m->done)
-		m->msg_end += delta;
-	if (m->ls >= end)
-		m->ls += delta;
-	*len += delta;
-	return delta;
+	m->start_line.len += *delta;
+	return 0;
 }
 
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,

@@ -142,14 +142,14 @@ const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
 /* A parsed head's header i given the value val[0..vlen) in place: the
  * bytes after it in base[0..*len) (cap at most) move, and every span past
  * it with them (m parsed to HEAD; the parser goes on from the caller's
- * offset, which moves by the returned delta too). The delta, or -ENOSPC. */
-long kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
-			 unsigned i, const char *val, uint32_t vlen);
+ * offset, which moves by *delta too). 0, or -ENOSPC (nothing moved). */
+int kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			unsigned i, const char *val, uint32_t vlen, long *delta);
 
 /* The same for the request-target (parsed to HEAD): the header spans
- * after it move. The delta, or -ENOSPC. */
-long kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
-			  const char *val, uint32_t vlen);
+ * after it move. */
+int kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
+			 const char *val, uint32_t vlen, long *delta);
 
 /* a balancer's stickysession= (cookie, URL parameter), stickysessionsep=
  * (0: Off) and scolonpathdelim= */
