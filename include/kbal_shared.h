@@ -486,6 +486,76 @@ _Static_assert(sizeof(struct kbal_pkt_seen) == 32, "ABI kbal_pkt_seen");
 
 #define KBAL_MAP_PKT_SEEN  "kbal_pkt_seen"
 
+/*
+ * kbal_pkt_frame (BPF_F_MMAPABLE array, indexed as kbal_pkt_seen: 2s is a
+ * joined flow's client -> member direction, its requests; 2s + 1 the
+ * member's responses): HTTP/1.1 framing of what the packet program
+ * rewrites (bpf/pkt_frame.bpf.h, docs/packet.md "Framing"). kbald writes
+ * gen, seq = boundary (the sender's sequence number at which its next
+ * message starts, in the sender's own numbers: before the rewrite) and
+ * state HEAD when it gives the slot; the program frames only where gen is
+ * its entry's, and only in-order bytes: seq is how far the stream is
+ * framed, state what comes next. One writer per direction (as kbal_pkt_rw's
+ * counters); the response side reads the request side's head_ring. 64
+ * bytes: a cache line per direction.
+ */
+#define KBAL_MAP_PKT_FRAME "kbal_pkt_frame"
+
+enum kbal_frame_state {
+	KBAL_FRAME_HEAD       = 0,     /* a head (possibly begun: hlen bytes of it) */
+	KBAL_FRAME_BODY       = 1,     /* a Content-Length body, left bytes of it */
+	KBAL_FRAME_CHUNK_SIZE = 2,     /* a chunk-size line (hlen bytes of it) */
+	KBAL_FRAME_CHUNK_DATA = 3,     /* left bytes of chunk data, then its CRLF */
+	KBAL_FRAME_CHUNK_CRLF = 4,     /* the CRLF after a chunk's data */
+	KBAL_FRAME_TRAILER    = 5,     /* trailer lines up to the empty one */
+	KBAL_FRAME_CLOSE      = 6,     /* a response body to the connection's end */
+};
+
+enum kbal_frame_flags {
+	KBAL_FRAME_LOST = 1u << 0,     /* framing lost for good: why says why */
+};
+
+enum kbal_frame_why {                  /* why the framing was lost */
+	KBAL_FRAME_WHY_GAP = 1,        /* a segment beyond a gap, the gap in a head or line */
+	KBAL_FRAME_WHY_HEAD_MAX,       /* a head or trailer over KBAL_FRAME_HEAD_MAX */
+	KBAL_FRAME_WHY_LINE_MAX,       /* a chunk-size line over KBAL_FRAME_LINE_MAX */
+	KBAL_FRAME_WHY_BAD,            /* a head or line that does not parse */
+	KBAL_FRAME_WHY_TE,             /* a request's Transfer-Encoding not chunked */
+	KBAL_FRAME_WHY_UPGRADE,        /* 101: the stream is no longer HTTP */
+	KBAL_FRAME_WHY_NO_REQUEST,     /* a final response whose request was not framed */
+	KBAL_FRAME_WHY_STEPS,          /* a segment of more pieces than one run frames */
+	KBAL_FRAME_WHY_LOAD,           /* bytes the program could not read */
+};
+
+#define KBAL_FRAME_HEAD_MAX 8192       /* as http_frame.bpf.h's KBAL_HEAD_MAX */
+#define KBAL_FRAME_LINE_MAX 64         /* as KBAL_LINE_MAX */
+
+struct kbal_pkt_frame {
+	__u16 gen;                     /* kbald's flow generation */
+	__u8  state;                   /* enum kbal_frame_state: what comes next */
+	__u8  flags;                   /* enum kbal_frame_flags */
+	__u32 seq;                     /* framed up to (the next byte's seq) */
+	__u32 boundary;                /* where the message in progress started, or
+					* the next one starts (state HEAD, hlen 0) */
+	__u32 messages;                /* complete messages (responses: final ones) */
+	__u32 heads;                   /* heads complete (responses: final ones) */
+	__u32 interim;                 /* responses: 1xx heads (no body, not final) */
+	__u64 left;                    /* BODY, CHUNK_DATA: bytes left */
+	__u64 head_ring;               /* requests: bit i % 64: request i was HEAD */
+	/* the piece being parsed, across segments: no byte is kept */
+	__u64 num;                     /* Content-Length, chunk size, so far */
+	__u16 hlen;                    /* bytes of the head (line) so far */
+	__u16 lpos;                    /* bytes of the current line (no CR) */
+	__u16 status;                  /* a response's status code */
+	__u8  hdr;                     /* a name: candidates; a value: whose */
+	__u8  pst;                     /* parse bits (pkt_frame.bpf.h) */
+	__u8  tk;                      /* "chunked" matched in a TE token */
+	__u8  why;                     /* enum kbal_frame_why */
+	__u16 gaps;                    /* segments past a gap framed (the gap in a body) */
+	__u32 lost_at;                 /* the seq at which the framing was lost */
+};
+_Static_assert(sizeof(struct kbal_pkt_frame) == 64, "ABI kbal_pkt_frame");
+
 #define KBAL_MAP_PKT       "kbal_pkt"
 /* kbal_pkt_live: one __u64, the flows that have entries in kbal_pkt (kbald
  * counts them, BPF_F_MMAPABLE). While it is 0 the program looks nothing up:
