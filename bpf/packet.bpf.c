@@ -26,6 +26,7 @@
 #include "csum.bpf.h"
 #include "kbal_maps.bpf.h"
 #include "tcp_opts.bpf.h"
+#include "pkt_frame.bpf.h"
 
 #define ETH_P_IP     0x0800
 #define IPPROTO_TCP_ 6
@@ -725,6 +726,10 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		return TC_ACT_SHOT_;
 	}
 	pkt_account(&p, rw, &r);
+	/* HTTP framing of the stream (pkt_frame.bpf.h): reads the payload,
+	 * changes nothing of the packet */
+	if (!p.tcp->rst)
+		pkt_frame(skb, rw, r.seq0, p.l4off + p.doff, r.payload);
 	pkt_readdress(skb, &p, rw, r.acc);
 	kbal_stat_add(KBAL_STAT_PKT_REWRITTEN, 1);
 	/* On lo the packet goes on to lo's ingress and the peer's socket.

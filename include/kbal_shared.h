@@ -610,6 +610,8 @@ enum kbal_stat {
 				    * which kbald copied */
 	KBAL_STAT_PKT_FORWARDED,   /* second chance: packets of a flow no socket here
 				    * holds, sent to the host their TSecr names */
+	KBAL_STAT_PKT_FRAME_LOST,  /* joined flows' directions whose HTTP framing was lost
+				    * (kbal_pkt_frame: why) */
 	KBAL_STAT_MAX,
 };
 
@@ -637,7 +639,8 @@ struct kbal_stat_line {
 	__u64 sk_last;
 	__u64 sk_held;
 	__u64 pkt_forwarded;
-	__u64 spare[1];
+	__u64 pkt_frame_lost;
+	__u64 spare[0];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),

@@ -141,6 +141,13 @@ static int bench_frame(struct packet_bpf *skel, int prog_fd, const struct kbal_p
 	memcpy(chunk + n + 500, "\r\n", 2);
 	fk[3].len = n + 502;
 	printf("# framing: %s\n", fm ? "kbal_pkt_frame" : "none (the program before)");
+	{
+		__u64 live = 1;
+		__u32 zero = 0;
+
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_live), &zero, &live, BPF_ANY))
+			return 1;
+	}
 	for (size_t i = 0; i < sizeof(fk) / sizeof(fk[0]); i++) {
 		struct frame_kind *k = &fk[i];
 		size_t len;

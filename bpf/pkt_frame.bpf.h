@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * pkt_frame.bpf.h - HTTP/1.1 framing in the packet program (packet.bpf.c):
+ * each direction of a joined flow, requests (client -> member) and
+ * responses (member -> client), cut into messages across TCP segments,
+ * with exact counts (struct kbal_pkt_frame in kbal_shared.h, one 64-byte
+ * entry per direction in kbal_pkt_frame, mmapped by kbald as kbal_pkt_seen
+ * is, at the same slot).
+ *
+ * No byte is kept between segments: a head, a chunk-size line or a trailer
+ * is parsed byte by byte by a state machine whose state (what the framing
+ * needs of it: the line's position, the header-name candidates, the
+ * Content-Length's digits so far, Transfer-Encoding's last token, a
+ * response's status, a request's method HEAD) is a few fields of the
+ * entry, so a split anywhere (inside CRLFCRLF, inside a number, inside a
+ * name) costs nothing more than the bytes themselves. What it parses is
+ * only what framing needs; kbald's parser stays the judge of everything
+ * else (this parser is looser: it frames what kbald would answer 400 to,
+ * where the framing is still unambiguous).
+ *
+ * In order only: a segment frames the bytes past seq. A retransmission of
+ * framed bytes changes nothing; a partial overlap frames the new bytes; a
+ * segment beyond a gap is framed if the gap lies in a body or a chunk's
+ * data (its bytes need not be read: the count is all; when they come they
+ * are retransmissions of framed bytes), and otherwise the direction is
+ * lost for good (KBAL_FRAME_LOST, why GAP): the gap's bytes would have to
+ * be parsed, and keeping the later segment's bytes until they come would
+ * cost up to a window of memory per flow.
+ *
+ * Cost: a body segment in order, not its body's last, is a subtraction
+ * (pkt_frame(), inlined); anything else is kbal_frame_seg() (a global
+ * function: verified once, not once per attach point), a bpf_loop() of one
+ * step per head byte and one per body or chunk-data piece.
+ */
+#ifndef KBAL_PKT_FRAME_BPF_H
+#define KBAL_PKT_FRAME_BPF_H
+
+#include "kbal_maps.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_MAX_FLOWS * 2);
+	__type(key, __u32);
+	__type(value, struct kbal_pkt_frame);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_pkt_frame SEC(".maps");
+
+#define FRAME_WIN   512                /* bytes read from the packet at once */
+#define FRAME_STEPS (1u << 17)         /* a run's steps: a 64 KiB GSO segment's bytes */
+
+/* this CPU's run: the window of bytes and where the run is. In a map
+ * value, not on the stack: the verifier tracks its fields as unknown, so
+ * the loop's states converge. */
+struct frame_run {
+	__u8 b[FRAME_WIN];
+	__u32 off;                     /* the segment's new bytes: where they start in the skb */
+	__u32 len;                     /* how many */
+	__u32 seq;                     /* the first one's sequence number */
+	__u32 pos;                     /* framed up to, from off */
+	__u32 wstart, wend;            /* the window b holds, from off */
+	__u32 slot;                    /* the direction's: even, requests */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct frame_run);
+} kbal_frame_run SEC(".maps");
+
+/* a bpf_loop() step's context */
+struct frame_loop {
+	struct __sk_buff *skb;
+	struct kbal_pkt_frame *fr;
+	struct frame_run *r;
+};
+
+/* parse bits (kbal_pkt_frame.pst) */
+#define P_HDRS    0x01                 /* past the first line */
+#define P_VALUE   0x02                 /* a header line: past its ':' */
+#define P_CL      0x04                 /* Content-Length seen */
+#define P_TE      0x08                 /* Transfer-Encoding seen */
+#define P_CHUNKED 0x10                 /* its last token is chunked */
+#define P_DIG     0x20                 /* a number: a digit seen */
+#define P_NUMEND  0x40                 /* a number: ended (OWS, a chunk extension) */
+#define P_HEADM   0x80                 /* a request: the method is HEAD, so far */
+
+/* hdr: a name's candidates, a value's header */
+#define H_CL 1
+#define H_TE 2
+
+/* the names, 8 bytes a word, little-endian (constants, not .rodata: clang
+ * folds small const arrays away and leaves .rodata's BTF wrong) */
+#define LIT_CONTENT_ 0x2d746e65746e6f63ull /* "content-" */
+#define LIT_LENGTH   0x00006874676e656cull /* "length" */
+#define LIT_TRANSFER 0x726566736e617274ull /* "transfer" */
+#define LIT_ENCODIN  0x6e69646f636e652dull /* "-encodin" */
+#define LIT_G        0x0000000000000067ull /* "g" */
+#define LIT_CHUNKED  0x0064656b6e756863ull /* "chunked" */
+#define LIT_HEAD     0x0000000044414548ull /* "HEAD" */
+#define LIT_HTTP     0x0000002f50545448ull /* "HTTP/" */
+
+/* the byte i of the literal of words a, b, c */
+static __always_inline __u8 lit_at(__u64 a, __u64 b, __u64 c, __u32 i)
+{
+	__u64 v = i < 8 ? a : i < 16 ? b : c;
+
+	return (__u8)(v >> ((i & 7) * 8));
+}
+
+static __always_inline void frame_lost(struct kbal_pkt_frame *fr, __u32 why, __u32 seq)
+{
+	fr->flags |= KBAL_FRAME_LOST;
+	fr->why = why;
+	fr->lost_at = seq;
+	kbal_stat_add(KBAL_STAT_PKT_FRAME_LOST, 1);
+}
+
+/* a head (or a line) begins: nothing of it parsed */
+static __always_inline void frame_piece(struct kbal_pkt_frame *fr, __u32 req)
+{
+	fr->num = 0;
+	fr->hlen = 0;
+	fr->lpos = 0;
+	fr->status = 0;
+	fr->hdr = H_CL | H_TE;
+	fr->pst = req ? P_HEADM : 0;
+	fr->tk = 0;
+}
+
+/* a message ended just before next: the next one's head */
+static __always_inline void frame_done(struct kbal_pkt_frame *fr, __u32 req, __u32 next)
+{
+	fr->messages++;
+	fr->boundary = next;
+	fr->state = KBAL_FRAME_HEAD;
+	frame_piece(fr, req);
+}
+
+/* a chunk's data read: its CRLF */
+static __always_inline void frame_chunk_end(struct kbal_pkt_frame *fr)
+{
+	fr->state = KBAL_FRAME_CHUNK_CRLF;
+	fr->lpos = 0;
+}
+
+/* a head ended just before next: what follows it */
+static __always_inline void frame_head_end(struct kbal_pkt_frame *fr, struct frame_run *r,
+					   __u32 next)
+{
+	__u32 req = !(r->slot & 1);
+	__u8 pst = fr->pst;
+
+	if (req) {
+		__u64 bit = 1ull << (fr->heads & 63);
+
+		/* the ring before the count: the response side reads the
+		 * count, then the ring */
+		if (pst & P_HEADM)
+			fr->head_ring |= bit;
+		else
+			fr->head_ring &= ~bit;
+		__sync_fetch_and_add(&fr->heads, 1);
+		if (pst & P_TE) {
+			/* RFC 9112 6.3: a request's TE must end in chunked */
+			if (!(pst & P_CHUNKED)) {
+				frame_lost(fr, KBAL_FRAME_WHY_TE, next);
+				return;
+			}
+			fr->state = KBAL_FRAME_CHUNK_SIZE;
+			frame_piece(fr, 0);
+		} else if ((pst & P_CL) && fr->num) {
+			fr->state = KBAL_FRAME_BODY;
+			fr->left = fr->num;
+		} else {
+			frame_done(fr, req, next);
+		}
+		return;
+	}
+	{
+		__u32 st = fr->status, idx = fr->heads, rslot = r->slot ^ 1, n;
+		struct kbal_pkt_frame *rq;
+		int was_head;
+
+		if (st == 101) {
+			frame_lost(fr, KBAL_FRAME_WHY_UPGRADE, next);
+			return;
+		}
+		if (st < 200) {
+			/* 1xx: interim, no body; the final response follows */
+			fr->interim++;
+			fr->boundary = next;
+			frame_piece(fr, 0);
+			return;
+		}
+		/* the request it answers: the idx-th, whose head the request
+		 * side framed before (it passed here before the member had it) */
+		rq = bpf_map_lookup_elem(&kbal_pkt_frame, &rslot);
+		if (!rq || rq->gen != fr->gen) {
+			frame_lost(fr, KBAL_FRAME_WHY_NO_REQUEST, next);
+			return;
+		}
+		n = __sync_fetch_and_add(&rq->heads, 0) - idx;
+		if ((__s32)n <= 0 || n > 64) {
+			frame_lost(fr, KBAL_FRAME_WHY_NO_REQUEST, next);
+			return;
+		}
+		was_head = (rq->head_ring >> (idx & 63)) & 1;
+		fr->heads++;
+		if (was_head || st == 204 || st == 304) {
+			frame_done(fr, 0, next);
+		} else if (pst & P_TE) {
+			if (pst & P_CHUNKED) {
+				fr->state = KBAL_FRAME_CHUNK_SIZE;
+				frame_piece(fr, 0);
+			} else {
+				fr->state = KBAL_FRAME_CLOSE;   /* RFC 9112 6.3 (6) */
+			}
+		} else if (pst & P_CL) {
+			if (fr->num) {
+				fr->state = KBAL_FRAME_BODY;
+				fr->left = fr->num;
+			} else {
+				frame_done(fr, 0, next);
+			}
+		} else {
+			fr->state = KBAL_FRAME_CLOSE;
+		}
+	}
+}
+
+/* a byte of a head; seq: the sequence number past it */
+static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct frame_run *r,
+					    __u8 c, __u32 seq)
+{
+	__u32 req = !(r->slot & 1);
+	__u32 lpos = fr->lpos;
+	__u8 pst = fr->pst;
+
+	if (++fr->hlen > KBAL_FRAME_HEAD_MAX) {
+		frame_lost(fr, KBAL_FRAME_WHY_HEAD_MAX, seq);
+		return;
+	}
+	if (c == '\r')
+		return;                /* a line's end is its LF */
+	if (c == '\n') {
+		if (!(pst & P_HDRS)) {
+			if (lpos == 0 && req) {
+				/* an empty line before a request line: ignored
+				 * (RFC 9112 2.2), the request starts after it */
+				fr->hlen = 0;
+				fr->boundary = seq;
+				return;
+			}
+			if (req ? lpos < 5 : lpos < 12 || fr->status < 100) {
+				frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+				return;
+			}
+			if (req && lpos < 5)
+				pst &= ~P_HEADM;
+			fr->pst = pst | P_HDRS;
+		} else if (lpos == 0) {
+			frame_head_end(fr, r, seq);
+			return;
+		} else if (!(pst & P_VALUE) || (fr->hdr == H_CL && !(pst & P_DIG))) {
+			frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+			return;
+		} else {
+			if (fr->hdr == H_TE && fr->tk == 7)
+				pst |= P_CHUNKED;
+			fr->pst = pst & ~P_VALUE;
+		}
+		fr->lpos = 0;
+		fr->hdr = H_CL | H_TE;
+		return;
+	}
+	if (!(pst & P_HDRS)) {
+		/* the first line: a request's method, a response's status */
+		if (req) {
+			if (lpos < 4) {
+				if (c != lit_at(LIT_HEAD, 0, 0, lpos))
+					fr->pst = pst & ~P_HEADM;
+			} else if (lpos == 4 && c != ' ') {
+				fr->pst = pst & ~P_HEADM;
+			}
+		} else if (lpos < 5) {
+			if (c != lit_at(LIT_HTTP, 0, 0, lpos))
+				frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+		} else if (lpos == 8) {
+			if (c != ' ')
+				frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+		} else if (lpos >= 9 && lpos <= 11) {
+			if (c < '0' || c > '9')
+				frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+			else
+				fr->status = fr->status * 10 + (c - '0');
+		}
+		if (lpos < 0xffff)
+			fr->lpos = lpos + 1;
+		return;
+	}
+	if (pst & P_VALUE) {
+		int ows = c == ' ' || c == '\t';
+		__u8 hdr = fr->hdr;
+
+		if (hdr == H_CL) {
+			if (c >= '0' && c <= '9' && !(pst & P_NUMEND)) {
+				fr->num = fr->num * 10 + (c - '0');
+				fr->pst = pst | P_DIG;
+				if (fr->num > (1ull << 40))
+					frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+			} else if (ows) {
+				if (pst & P_DIG)
+					fr->pst = pst | P_NUMEND;
+			} else {
+				frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+			}
+		} else if (hdr == H_TE) {
+			__u8 tk = fr->tk;
+
+			if (ows || c == ',') {
+				if (tk == 7)
+					fr->pst = pst | P_CHUNKED;
+				fr->tk = 0;
+			} else {
+				if (tk == 0)
+					fr->pst = pst & ~P_CHUNKED;   /* a later token */
+				if (tk < 7 && (c | 0x20) == lit_at(LIT_CHUNKED, 0, 0, tk))
+					fr->tk = tk + 1;
+				else
+					fr->tk = 0xff;
+			}
+		}
+		if (lpos < 0xffff)
+			fr->lpos = lpos + 1;
+		return;
+	}
+	/* a header's name: is it one of those that frame? */
+	if (c == ':') {
+		__u8 hdr = fr->hdr;
+
+		if (lpos == 0) {
+			frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+			return;
+		}
+		hdr = (hdr & H_CL) && lpos == 14 ? H_CL : (hdr & H_TE) && lpos == 17 ? H_TE : 0;
+		if (hdr == H_CL) {
+			if (pst & P_CL) {
+				/* two Content-Lengths: kbald answers 400 */
+				frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+				return;
+			}
+			pst |= P_CL;
+			fr->num = 0;
+		} else if (hdr == H_TE) {
+			pst = (pst | P_TE) & ~P_CHUNKED;
+			fr->tk = 0;
+		}
+		fr->hdr = hdr;
+		fr->pst = pst | P_VALUE;
+		fr->lpos = lpos + 1;
+		return;
+	}
+	if (c == ' ' || c == '\t' || c < 0x21 || c == 0x7f) {
+		/* obs-fold, white space before ':' */
+		frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+		return;
+	}
+	{
+		__u8 hdr = fr->hdr, lc = c | 0x20;
+
+		if ((hdr & H_CL) && (lpos >= 14 || lc != lit_at(LIT_CONTENT_, LIT_LENGTH, 0, lpos)))
+			hdr &= ~H_CL;
+		if ((hdr & H_TE) && (lpos >= 17 || lc != lit_at(LIT_TRANSFER, LIT_ENCODIN, LIT_G, lpos)))
+			hdr &= ~H_TE;
+		fr->hdr = hdr;
+	}
+	if (lpos < 0xffff)
+		fr->lpos = lpos + 1;
+}
+
+/* a byte of a chunk-size line: 1*HEXDIG [ BWS ; ext ] CRLF */
+static __always_inline void frame_size_byte(struct kbal_pkt_frame *fr, struct frame_run *r,
+					    __u8 c, __u32 seq)
+{
+	__u8 pst = fr->pst;
+	int d;
+
+	if (++fr->hlen > KBAL_FRAME_LINE_MAX) {
+		frame_lost(fr, KBAL_FRAME_WHY_LINE_MAX, seq);
+		return;
+	}
+	if (c == '\n') {
+		if (!(pst & P_DIG)) {
+			frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+		} else if (fr->num == 0) {
+			fr->state = KBAL_FRAME_TRAILER;   /* the last chunk */
+			frame_piece(fr, 0);
+		} else {
+			fr->state = KBAL_FRAME_CHUNK_DATA;
+			fr->left = fr->num;
+		}
+		return;
+	}
+	if (c == '\r' || (pst & P_NUMEND))
+		return;
+	d = c >= '0' && c <= '9' ? c - '0' :
+	    (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+	if (d >= 0) {
+		if (fr->lpos >= 10) {  /* 2^40 as Content-Length's limit */
+			frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+			return;
+		}
+		fr->num = fr->num * 16 + d;
+		fr->pst = pst | P_DIG;
+		fr->lpos++;
+	} else if ((c == ';' || c == ' ' || c == '\t') && (pst & P_DIG)) {
+		fr->pst = pst | P_NUMEND;
+	} else {
+		frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+	}
+}
+
+/* a byte of the CRLF after a chunk's data */
+static __always_inline void frame_crlf_byte(struct kbal_pkt_frame *fr, __u8 c, __u32 seq)
+{
+	if (c == '\r' && fr->lpos == 0) {
+		fr->lpos = 1;
+	} else if (c == '\n') {
+		fr->state = KBAL_FRAME_CHUNK_SIZE;
+		frame_piece(fr, 0);
+	} else {
+		frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
+	}
+}
+
+/* a byte of the trailer section, up to its empty line */
+static __always_inline void frame_trailer_byte(struct kbal_pkt_frame *fr, struct frame_run *r,
+					       __u8 c, __u32 seq)
+{
+	if (++fr->hlen > KBAL_FRAME_HEAD_MAX) {
+		frame_lost(fr, KBAL_FRAME_WHY_HEAD_MAX, seq);
+		return;
+	}
+	if (c == '\r')
+		return;
+	if (c == '\n') {
+		if (fr->lpos == 0)
+			frame_done(fr, !(r->slot & 1), seq);
+		else
+			fr->lpos = 0;
+		return;
+	}
+	fr->lpos = 1;
+}
+
+/* one step: a byte of a head or a line, or a piece of a body */
+static long frame_step(__u32 i, struct frame_loop *x)
+{
+	struct kbal_pkt_frame *fr = x->fr;
+	struct frame_run *r = x->r;
+	__u32 pos = r->pos, len = r->len;
+	__u8 c;
+
+	if (pos >= len || (fr->flags & KBAL_FRAME_LOST))
+		return 1;
+	switch (fr->state) {
+	case KBAL_FRAME_BODY:
+	case KBAL_FRAME_CHUNK_DATA: {
+		__u32 avail = len - pos;
+		__u64 take = fr->left < avail ? fr->left : avail;
+
+		fr->left -= take;
+		r->pos = pos + take;
+		if (fr->left == 0) {
+			if (fr->state == KBAL_FRAME_BODY)
+				frame_done(fr, !(r->slot & 1), r->seq + r->pos);
+			else
+				frame_chunk_end(fr);
+		}
+		return 0;
+	}
+	case KBAL_FRAME_CLOSE:
+		r->pos = len;
+		return 1;
+	}
+	if (pos >= r->wend || pos < r->wstart) {
+		__u32 n = len - pos;
+
+		if (n > FRAME_WIN)
+			n = FRAME_WIN;
+		if (n == 0 || bpf_skb_load_bytes(x->skb, r->off + pos, r->b, n)) {
+			frame_lost(fr, KBAL_FRAME_WHY_LOAD, r->seq + pos);
+			return 1;
+		}
+		r->wstart = pos;
+		r->wend = pos + n;
+	}
+	c = r->b[(pos - r->wstart) & (FRAME_WIN - 1)];
+	r->pos = ++pos;
+	switch (fr->state) {
+	case KBAL_FRAME_HEAD:
+		frame_head_byte(fr, r, c, r->seq + pos);
+		break;
+	case KBAL_FRAME_CHUNK_SIZE:
+		frame_size_byte(fr, r, c, r->seq + pos);
+		break;
+	case KBAL_FRAME_CHUNK_CRLF:
+		frame_crlf_byte(fr, c, r->seq + pos);
+		break;
+	case KBAL_FRAME_TRAILER:
+		frame_trailer_byte(fr, r, c, r->seq + pos);
+		break;
+	default:
+		frame_lost(fr, KBAL_FRAME_WHY_BAD, r->seq + pos);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Frame the len payload bytes at off of skb, the first at sequence number
+ * seq, for the direction at slot (the low 32 bits of slot_gen; its entry's
+ * generation above: a global function has at most 5 arguments). A global
+ * function: verified once, whatever calls it.
+ */
+__noinline int kbal_frame_seg(struct __sk_buff *skb, __u64 slot_gen, __u32 seq, __u32 off,
+			      __u32 len)
+{
+	struct frame_loop x = { .skb = skb };
+	__u32 slot = (__u32)slot_gen, gen = (__u16)(slot_gen >> 32);
+	struct kbal_pkt_frame *fr;
+	struct frame_run *r;
+	__u32 zero = 0;
+	__s32 d;
+
+	if (!skb)
+		return 0;
+	fr = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fr || fr->gen != gen || (fr->flags & KBAL_FRAME_LOST) || len == 0)
+		return 0;
+	d = (__s32)(seq - fr->seq);
+	if (d < 0) {
+		/* a retransmission of framed bytes, or a partial overlap:
+		 * only the new bytes */
+		if ((__u32)-d >= len)
+			return 0;
+		off += -d;
+		len -= -d;
+		seq += -d;
+	} else if (d > 0) {
+		/* beyond a gap: framed only if the gap lies in a body (its
+		 * bytes need not be read; when they come, they are framed) */
+		if ((fr->state == KBAL_FRAME_BODY || fr->state == KBAL_FRAME_CHUNK_DATA) &&
+		    (__u64)d <= fr->left) {
+			fr->left -= d;
+			fr->gaps++;
+			if (fr->left == 0) {
+				if (fr->state == KBAL_FRAME_BODY)
+					frame_done(fr, !(slot & 1), seq);
+				else
+					frame_chunk_end(fr);
+			}
+		} else if (fr->state != KBAL_FRAME_CLOSE) {
+			frame_lost(fr, KBAL_FRAME_WHY_GAP, fr->seq);
+			return 0;
+		}
+	}
+	r = bpf_map_lookup_elem(&kbal_frame_run, &zero);
+	if (!r)
+		return 0;
+	r->off = off;
+	r->len = len;
+	r->seq = seq;
+	r->pos = 0;
+	r->wstart = r->wend = 0;
+	r->slot = slot;
+	x.fr = fr;
+	x.r = r;
+	bpf_loop(FRAME_STEPS, frame_step, &x, 0);
+	if (fr->flags & KBAL_FRAME_LOST)
+		return 0;
+	if (r->pos < r->len) {
+		frame_lost(fr, KBAL_FRAME_WHY_STEPS, seq + r->pos);
+		return 0;
+	}
+	fr->seq = seq + len;
+	return 0;
+}
+
+/*
+ * A rewritten packet of rw's direction: its payload (payload bytes from
+ * off, the first at seq0, the sender's number) framed. A body segment in
+ * order that does not end its body is a subtraction here; a retransmission
+ * of framed bytes is nothing.
+ */
+static __always_inline void pkt_frame(struct __sk_buff *skb, const struct kbal_pkt_rw *rw,
+				      __u32 seq0, __u32 off, __u32 payload)
+{
+	struct kbal_pkt_frame *fr;
+	__u32 slot = rw->slot, end = seq0 + payload;
+
+	if (!payload)
+		return;
+	fr = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fr || fr->gen != rw->gen || (fr->flags & KBAL_FRAME_LOST) ||
+	    (__s32)(end - fr->seq) <= 0)
+		return;
+	if (seq0 == fr->seq) {
+		if ((fr->state == KBAL_FRAME_BODY || fr->state == KBAL_FRAME_CHUNK_DATA) &&
+		    fr->left > payload) {
+			fr->left -= payload;
+			fr->seq = end;
+			return;
+		}
+		if (fr->state == KBAL_FRAME_CLOSE) {
+			fr->seq = end;
+			return;
+		}
+	}
+	kbal_frame_seg(skb, (__u64)rw->gen << 32 | slot, seq0, off, payload);
+}
+
+#endif /* KBAL_PKT_FRAME_BPF_H */
