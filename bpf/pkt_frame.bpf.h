@@ -84,11 +84,15 @@ struct frame_loop {
 #define P_CHUNKED 0x10                 /* its last token is chunked */
 #define P_DIG     0x20                 /* a number: a digit seen */
 #define P_NUMEND  0x40                 /* a number: ended (OWS, a chunk extension) */
-#define P_HEADM   0x80                 /* a request: the method is HEAD, so far */
+#define P_NOTHEAD 0x80                 /* a request: the method is not HEAD */
 
-/* hdr: a name's candidates, a value's header */
+/* hdr: in a name, the names it can no longer be (0: any); in a value, whose
+ * (0 is the start: kbald writes a zeroed entry) */
+#define X_CL 1
+#define X_TE 2
 #define H_CL 1
 #define H_TE 2
+#define H_OTHER 3
 
 /* the names, 8 bytes a word, little-endian (constants, not .rodata: clang
  * folds small const arrays away and leaves .rodata's BTF wrong) */
@@ -124,8 +128,8 @@ static __always_inline void frame_piece(struct kbal_pkt_frame *fr, __u32 req)
 	fr->hlen = 0;
 	fr->lpos = 0;
 	fr->status = 0;
-	fr->hdr = H_CL | H_TE;
-	fr->pst = req ? P_HEADM : 0;
+	fr->hdr = 0;
+	fr->pst = 0;
 	fr->tk = 0;
 }
 
@@ -157,7 +161,7 @@ static __always_inline void frame_head_end(struct kbal_pkt_frame *fr, struct fra
 
 		/* the ring before the count: the response side reads the
 		 * count, then the ring */
-		if (pst & P_HEADM)
+		if (!(pst & P_NOTHEAD))
 			fr->head_ring |= bit;
 		else
 			fr->head_ring &= ~bit;
@@ -257,8 +261,6 @@ static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct fr
 				frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
 				return;
 			}
-			if (req && lpos < 5)
-				pst &= ~P_HEADM;
 			fr->pst = pst | P_HDRS;
 		} else if (lpos == 0) {
 			frame_head_end(fr, r, seq);
@@ -272,7 +274,7 @@ static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct fr
 			fr->pst = pst & ~P_VALUE;
 		}
 		fr->lpos = 0;
-		fr->hdr = H_CL | H_TE;
+		fr->hdr = 0;
 		return;
 	}
 	if (!(pst & P_HDRS)) {
@@ -280,9 +282,9 @@ static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct fr
 		if (req) {
 			if (lpos < 4) {
 				if (c != lit_at(LIT_HEAD, 0, 0, lpos))
-					fr->pst = pst & ~P_HEADM;
+					fr->pst = pst | P_NOTHEAD;
 			} else if (lpos == 4 && c != ' ') {
-				fr->pst = pst & ~P_HEADM;
+				fr->pst = pst | P_NOTHEAD;
 			}
 		} else if (lpos < 5) {
 			if (c != lit_at(LIT_HTTP, 0, 0, lpos))
@@ -344,7 +346,7 @@ static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct fr
 			frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
 			return;
 		}
-		hdr = (hdr & H_CL) && lpos == 14 ? H_CL : (hdr & H_TE) && lpos == 17 ? H_TE : 0;
+		hdr = !(hdr & X_CL) && lpos == 14 ? H_CL : !(hdr & X_TE) && lpos == 17 ? H_TE : H_OTHER;
 		if (hdr == H_CL) {
 			if (pst & P_CL) {
 				/* two Content-Lengths: kbald answers 400 */
@@ -370,10 +372,10 @@ static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct fr
 	{
 		__u8 hdr = fr->hdr, lc = c | 0x20;
 
-		if ((hdr & H_CL) && (lpos >= 14 || lc != lit_at(LIT_CONTENT_, LIT_LENGTH, 0, lpos)))
-			hdr &= ~H_CL;
-		if ((hdr & H_TE) && (lpos >= 17 || lc != lit_at(LIT_TRANSFER, LIT_ENCODIN, LIT_G, lpos)))
-			hdr &= ~H_TE;
+		if (!(hdr & X_CL) && (lpos >= 14 || lc != lit_at(LIT_CONTENT_, LIT_LENGTH, 0, lpos)))
+			hdr |= X_CL;
+		if (!(hdr & X_TE) && (lpos >= 17 || lc != lit_at(LIT_TRANSFER, LIT_ENCODIN, LIT_G, lpos)))
+			hdr |= X_TE;
 		fr->hdr = hdr;
 	}
 	if (lpos < 0xffff)
