@@ -28,7 +28,8 @@
  * cost up to a window of memory per flow.
  *
  * Cost: a body segment in order, not its body's last, is a subtraction
- * (pkt_frame(), inlined); anything else is kbal_frame_seg() (a global
+ * in the kbal_pkt_rw entry (pkt_frame(), inlined: fr_seq, fr_state,
+ * fr_left live there, not in the mmapped array); anything else is kbal_frame_seg() (a global
  * function: verified once, not once per attach point), a bpf_loop() of one
  * step per head byte and one per body or chunk-data piece.
  */
@@ -523,25 +524,35 @@ static long frame_step(__u32 i, struct frame_loop *x)
 
 /*
  * Frame the len payload bytes at off of skb, the first at sequence number
- * seq, for the direction at slot (the low 32 bits of slot_gen; its entry's
- * generation above: a global function has at most 5 arguments). A global
+ * seq, for rw's direction (its kbal_pkt_frame entry at rw->slot, of its
+ * generation). The framing's hot part (seq, state, left) lives in rw and
+ * is copied into the frame entry for the run, then back. A global
  * function: verified once, whatever calls it.
  */
-__noinline int kbal_frame_seg(struct __sk_buff *skb, __u64 slot_gen, __u32 seq, __u32 off,
-			      __u32 len)
+__noinline int kbal_frame_seg(struct __sk_buff *skb, struct kbal_pkt_rw *rw, __u32 seq,
+			      __u32 off, __u32 len)
 {
 	struct frame_loop x = { .skb = skb };
-	__u32 slot = (__u32)slot_gen, gen = (__u16)(slot_gen >> 32);
 	struct kbal_pkt_frame *fr;
 	struct frame_run *r;
-	__u32 zero = 0;
+	__u32 zero = 0, slot;
 	__s32 d;
 
-	if (!skb)
+	if (!skb || !rw || len == 0)
 		return 0;
+	slot = rw->slot;
 	fr = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
-	if (!fr || fr->gen != gen || (fr->flags & KBAL_FRAME_LOST) || len == 0)
+	if (!fr || fr->gen != rw->gen) {
+		rw->fr_flags |= KBAL_PKT_FR_LOST;   /* no state of this flow's */
 		return 0;
+	}
+	if (fr->flags & KBAL_FRAME_LOST) {
+		rw->fr_flags |= KBAL_PKT_FR_LOST;
+		return 0;
+	}
+	fr->seq = rw->fr_seq;
+	fr->state = rw->fr_state;
+	fr->left = rw->fr_left;
 	d = (__s32)(seq - fr->seq);
 	if (d < 0) {
 		/* a retransmission of framed bytes, or a partial overlap:
@@ -566,6 +577,7 @@ __noinline int kbal_frame_seg(struct __sk_buff *skb, __u64 slot_gen, __u32 seq, 
 			}
 		} else if (fr->state != KBAL_FRAME_CLOSE) {
 			frame_lost(fr, KBAL_FRAME_WHY_GAP, fr->seq);
+			rw->fr_flags |= KBAL_PKT_FR_LOST;
 			return 0;
 		}
 	}
@@ -581,47 +593,46 @@ __noinline int kbal_frame_seg(struct __sk_buff *skb, __u64 slot_gen, __u32 seq, 
 	x.fr = fr;
 	x.r = r;
 	bpf_loop(FRAME_STEPS, frame_step, &x, 0);
-	if (fr->flags & KBAL_FRAME_LOST)
-		return 0;
-	if (r->pos < r->len) {
+	if (!(fr->flags & KBAL_FRAME_LOST) && r->pos < r->len)
 		frame_lost(fr, KBAL_FRAME_WHY_STEPS, seq + r->pos);
+	if (fr->flags & KBAL_FRAME_LOST) {
+		rw->fr_flags |= KBAL_PKT_FR_LOST;
 		return 0;
 	}
 	fr->seq = seq + len;
+	rw->fr_seq = fr->seq;
+	rw->fr_state = fr->state;
+	rw->fr_left = fr->left;
 	return 0;
 }
 
 /*
  * A rewritten packet of rw's direction: its payload (payload bytes from
  * off, the first at seq0, the sender's number) framed. A body segment in
- * order that does not end its body is a subtraction here; a retransmission
- * of framed bytes is nothing.
+ * order that does not end its body is a subtraction here, in rw (no other
+ * memory touched); a retransmission of framed bytes is nothing.
  */
-static __always_inline void pkt_frame(struct __sk_buff *skb, const struct kbal_pkt_rw *rw,
+static __always_inline void pkt_frame(struct __sk_buff *skb, struct kbal_pkt_rw *rw,
 				      __u32 seq0, __u32 off, __u32 payload)
 {
-	struct kbal_pkt_frame *fr;
-	__u32 slot = rw->slot, end = seq0 + payload;
+	__u32 end = seq0 + payload;
+	__u8 st;
 
-	if (!payload)
+	if (!payload || rw->fr_flags != KBAL_PKT_FR_ON || (__s32)(end - rw->fr_seq) <= 0)
 		return;
-	fr = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
-	if (!fr || fr->gen != rw->gen || (fr->flags & KBAL_FRAME_LOST) ||
-	    (__s32)(end - fr->seq) <= 0)
-		return;
-	if (seq0 == fr->seq) {
-		if ((fr->state == KBAL_FRAME_BODY || fr->state == KBAL_FRAME_CHUNK_DATA) &&
-		    fr->left > payload) {
-			fr->left -= payload;
-			fr->seq = end;
+	st = rw->fr_state;
+	if (seq0 == rw->fr_seq) {
+		if ((st == KBAL_FRAME_BODY || st == KBAL_FRAME_CHUNK_DATA) && rw->fr_left > payload) {
+			rw->fr_left -= payload;
+			rw->fr_seq = end;
 			return;
 		}
-		if (fr->state == KBAL_FRAME_CLOSE) {
-			fr->seq = end;
+		if (st == KBAL_FRAME_CLOSE) {
+			rw->fr_seq = end;
 			return;
 		}
 	}
-	kbal_frame_seg(skb, (__u64)rw->gen << 32 | slot, seq0, off, payload);
+	kbal_frame_seg(skb, rw, seq0, off, payload);
 }
 
 #endif /* KBAL_PKT_FRAME_BPF_H */

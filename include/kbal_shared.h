@@ -397,12 +397,28 @@ struct kbal_pkt_rw {
 	                                  member's TSval ts_mbase, low 3 bits 0 */
 	__u32 ts_mbase;
 	__u8  host_id;                 /* 0: none, TSvals as the deltas alone say */
-	__u8  pad[3];
+	/* HTTP framing (bpf/pkt_frame.bpf.h), the part a body segment needs:
+	 * here, not in kbal_pkt_frame, so that a body segment touches no other
+	 * memory than its entry (an mmapped array's vmalloc'ed pages cost a
+	 * TLB miss; kbal-pktbench: ~150 ns a packet). kbald sets fr_flags
+	 * KBAL_PKT_FR_ON and fr_seq (= kbal_pkt_frame's seq) with the entry. */
+	__u8  fr_state;                /* enum kbal_frame_state */
+	__u8  fr_flags;                /* KBAL_PKT_FR_ON, KBAL_PKT_FR_LOST */
+	__u8  pad;
+	__u32 fr_seq;                  /* framed up to (the sender's numbers) */
+	__u32 fr_pad;
+	__u64 fr_left;                 /* BODY, CHUNK_DATA: bytes left */
 	__u64 packets;
 	__u64 bytes;                   /* the stream's bytes (retransmissions once) */
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
-_Static_assert(sizeof(struct kbal_pkt_rw) == 96, "ABI kbal_pkt_rw");
+_Static_assert(sizeof(struct kbal_pkt_rw) == 112, "ABI kbal_pkt_rw");
+
+#define KBAL_PKT_FRAMING 1             /* kbal_pkt_rw has fr_* (kbal-pktbench) */
+enum {
+	KBAL_PKT_FR_ON   = 1,          /* kbal_pkt_rw.fr_flags: this direction is framed */
+	KBAL_PKT_FR_LOST = 2,          /* its framing was lost (kbal_pkt_frame.why) */
+};
 
 /*
  * A joined flow's timestamps with host id (kbald at the handover, and the
@@ -493,9 +509,11 @@ _Static_assert(sizeof(struct kbal_pkt_seen) == 32, "ABI kbal_pkt_seen");
  * rewrites (bpf/pkt_frame.bpf.h, docs/packet.md "Framing"). kbald writes
  * gen, seq = boundary (the sender's sequence number at which its next
  * message starts, in the sender's own numbers: before the rewrite) and
- * state HEAD when it gives the slot; the program frames only where gen is
- * its entry's, and only in-order bytes: seq is how far the stream is
- * framed, state what comes next. One writer per direction (as kbal_pkt_rw's
+ * state HEAD when it gives the slot (and the kbal_pkt_rw entry's fr_*);
+ * the program frames only where gen is its entry's, and only in-order
+ * bytes: seq is how far the stream is framed, state what comes next, as
+ * of the last segment that was not a body's middle (those only count down
+ * kbal_pkt_rw's fr_left: kbald reads messages, boundary and flags). One writer per direction (as kbal_pkt_rw's
  * counters); the response side reads the request side's head_ring. 64
  * bytes: a cache line per direction.
  */

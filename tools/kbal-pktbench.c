@@ -129,6 +129,10 @@ static int bench_frame(struct packet_bpf *skel, int prog_fd, const struct kbal_p
 		{ "f-req-head", req, sizeof(req) - 1, 0, { .state = KBAL_FRAME_HEAD, .seq = 1000 } },
 		{ "f-resp-head", resp, sizeof(resp) - 1, 1, { .state = KBAL_FRAME_HEAD, .seq = 1000 } },
 		{ "f-chunk", chunk, 0, 1, { .state = KBAL_FRAME_CHUNK_SIZE, .seq = 1000 } },
+		/* a direction not framed (lost): the lookup and the test */
+		{ "f-lost1448", NULL, 1448, 0,
+		  { .state = KBAL_FRAME_BODY, .left = 1 << 20, .seq = 1000,
+		    .flags = KBAL_FRAME_LOST } },
 	};
 	struct bpf_map *fm = bpf_object__find_map_by_name(skel->obj, "kbal_pkt_frame");
 	int map_fd = bpf_map__fd(skel->maps.kbal_pkt);
@@ -165,6 +169,10 @@ static int bench_frame(struct packet_bpf *skel, int prog_fd, const struct kbal_p
 			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
 				    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
 
+			/* the entry written before every run, with the framing
+			 * or without (the harness the same before and after) */
+			if (bpf_map_update_elem(map_fd, key, rw, BPF_ANY))
+				return 1;
 			if (fm) {
 				/* the request side has seen the response's request */
 				struct kbal_pkt_frame st = k->st, up = { .gen = 1, .heads = 1,
@@ -172,7 +180,15 @@ static int bench_frame(struct packet_bpf *skel, int prog_fd, const struct kbal_p
 				__u32 s0 = 0;
 
 				st.gen = 1;
-				if (bpf_map_update_elem(bpf_map__fd(fm), &k->slot, &st, BPF_ANY) ||
+#ifdef KBAL_PKT_FRAMING
+				rw->fr_flags = KBAL_PKT_FR_ON |
+					       (st.flags & KBAL_FRAME_LOST ? KBAL_PKT_FR_LOST : 0);
+				rw->fr_seq = st.seq;
+				rw->fr_state = st.state;
+				rw->fr_left = st.left;
+#endif
+				if (bpf_map_update_elem(map_fd, key, rw, BPF_ANY) ||
+				    bpf_map_update_elem(bpf_map__fd(fm), &k->slot, &st, BPF_ANY) ||
 				    (k->slot && bpf_map_update_elem(bpf_map__fd(fm), &s0, &up, BPF_ANY)))
 					return 1;
 			}
@@ -184,7 +200,16 @@ static int bench_frame(struct packet_bpf *skel, int prog_fd, const struct kbal_p
 			struct kbal_pkt_frame got;
 
 			bpf_map_lookup_elem(bpf_map__fd(fm), &k->slot, &got);
-			if (got.flags & KBAL_FRAME_LOST || got.seq != 1000u + k->len) {
+			{
+				struct kbal_pkt_rw now;
+
+				bpf_map_lookup_elem(map_fd, key, &now);
+#ifdef KBAL_PKT_FRAMING
+				got.seq = now.fr_seq;
+#endif
+			}
+			if ((got.flags & KBAL_FRAME_LOST) != (k->st.flags & KBAL_FRAME_LOST) ||
+			    (!(got.flags & KBAL_FRAME_LOST) && got.seq != 1000u + k->len)) {
 				fprintf(stderr, "kbal-pktbench: %s not framed (flags %#x seq %u)\n",
 					k->name, got.flags, got.seq);
 				return 1;

@@ -1626,6 +1626,9 @@ static int frame_setup(void)
 	up.gen = down.gen = FR_GEN;
 	up.slot = su;
 	down.slot = sd;
+	up.fr_flags = down.fr_flags = KBAL_PKT_FR_ON;
+	up.fr_seq = FR_C0;
+	down.fr_seq = FR_M0;
 	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
 	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
 	f.seq = f.boundary = FR_C0;
@@ -1647,6 +1650,18 @@ static struct kbal_pkt_frame frame_get(int down)
 	__u32 slot = FR_UP + (down ? 1 : 0);
 
 	bpf_map_lookup_elem(fr_fd, &slot, &f);
+	{
+		/* the hot part is the kbal_pkt_rw entry's */
+		struct kbal_pkt_rw rw = get_entry(down ? &fr_kd : &fr_ku);
+
+		if (!(f.flags & KBAL_FRAME_LOST)) {
+			f.seq = rw.fr_seq;
+			f.state = rw.fr_state;
+			f.left = rw.fr_left;
+		}
+		if (!!(rw.fr_flags & KBAL_PKT_FR_LOST) != !!(f.flags & KBAL_FRAME_LOST))
+			f.flags |= 0x80;   /* the two disagree: no expectation meets it */
+	}
 	return f;
 }
 
