@@ -266,7 +266,8 @@ static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct fr
 		} else if (lpos == 0) {
 			frame_head_end(fr, r, seq);
 			return;
-		} else if (!(pst & P_VALUE) || (fr->hdr == H_CL && !(pst & P_DIG))) {
+		} else if ((!(pst & P_VALUE) && fr->hdr != (X_CL | X_TE)) ||
+			   ((pst & P_VALUE) && fr->hdr == H_CL && !(pst & P_DIG))) {
 			frame_lost(fr, KBAL_FRAME_WHY_BAD, seq);
 			return;
 		} else {
@@ -458,6 +459,54 @@ static __always_inline void frame_trailer_byte(struct kbal_pkt_frame *fr, struct
 	fr->lpos = 1;
 }
 
+/*
+ * Where the framing needs nothing of a line but its end: a request line
+ * past its method, a status line past its code, a header whose name is
+ * neither Content-Length nor Transfer-Encoding (from its first byte that
+ * says so), a trailer line, a chunk extension.
+ */
+static __always_inline int frame_skippable(const struct kbal_pkt_frame *fr, __u32 req)
+{
+	switch (fr->state) {
+	case KBAL_FRAME_HEAD:
+		if (!(fr->pst & P_HDRS))
+			return fr->lpos >= (req ? 5 : 12);
+		if (fr->pst & P_VALUE)
+			return fr->hdr == H_OTHER;
+		return fr->hdr == (X_CL | X_TE);
+	case KBAL_FRAME_TRAILER:
+		return fr->lpos > 0;
+	case KBAL_FRAME_CHUNK_SIZE:
+		return (fr->pst & P_NUMEND) != 0;
+	}
+	return 0;
+}
+
+/* How many bytes of the window from pos come before a LF (or the window's
+ * end), up to 64: 8 bytes a word (a word with a zero byte where it is
+ * xor'ed with LFs: the lowest such byte is the first LF). */
+static __always_inline __u32 frame_to_lf(const struct frame_run *r, __u32 pos)
+{
+	__u32 idx = pos - r->wstart, wl = r->wend - pos, n = 0;
+
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		__u32 o = idx + n;
+		__u64 v, t;
+
+		if (n >= wl || o > FRAME_WIN - 8)
+			break;
+		v = *(const __u64 *)&r->b[o] ^ 0x0a0a0a0a0a0a0a0aull;
+		t = (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+		if (t) {
+			n += (((t & -t) >> 7) * 0x0001020304050607ull) >> 56;
+			break;
+		}
+		n += 8;
+	}
+	return n < wl ? n : wl;
+}
+
 /* one step: a byte of a head or a line, or a piece of a body */
 static long frame_step(__u32 i, struct frame_loop *x)
 {
@@ -499,6 +548,25 @@ static long frame_step(__u32 i, struct frame_loop *x)
 		}
 		r->wstart = pos;
 		r->wend = pos + n;
+	}
+	if (frame_skippable(fr, !(r->slot & 1))) {
+		__u32 n = frame_to_lf(r, pos);
+
+		if (n) {
+			__u32 lim = fr->state == KBAL_FRAME_CHUNK_SIZE ? KBAL_FRAME_LINE_MAX :
+				    KBAL_FRAME_HEAD_MAX;
+			__u32 lpos = fr->lpos + n;
+
+			r->pos = pos + n;
+			fr->lpos = lpos > 0xfff0 ? 0xfff0 : lpos;
+			if (fr->hlen + n > lim) {
+				frame_lost(fr, lim == KBAL_FRAME_LINE_MAX ? KBAL_FRAME_WHY_LINE_MAX :
+					   KBAL_FRAME_WHY_HEAD_MAX, r->seq + pos + n);
+				return 1;
+			}
+			fr->hlen += n;
+			return 0;
+		}
 	}
 	c = r->b[(pos - r->wstart) & (FRAME_WIN - 1)];
 	r->pos = ++pos;
