@@ -507,12 +507,86 @@ static __always_inline __u32 frame_to_lf(const struct frame_run *r, __u32 pos)
 	return n < wl ? n : wl;
 }
 
+/* n more bytes of the head or line in progress (skipped): 1 if too many
+ * (the framing lost) */
+static __always_inline int frame_count(struct kbal_pkt_frame *fr, __u32 n, __u32 seq)
+{
+	__u32 lim = fr->state == KBAL_FRAME_CHUNK_SIZE ? KBAL_FRAME_LINE_MAX : KBAL_FRAME_HEAD_MAX;
+
+	if (fr->hlen + n > lim) {
+		frame_lost(fr, lim == KBAL_FRAME_LINE_MAX ? KBAL_FRAME_WHY_LINE_MAX :
+			   KBAL_FRAME_WHY_HEAD_MAX, seq);
+		return 1;
+	}
+	fr->hlen += n;
+	return 0;
+}
+
+/* w with the LFs among its low k bytes flagged (0x80 in the lowest such
+ * byte at least): 0 if there is none */
+static __always_inline __u64 lf_in(__u64 w, __u32 k)
+{
+	__u64 v = w ^ 0x0a0a0a0a0a0a0a0aull;
+
+	return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull &
+	       (k >= 8 ? ~0ull : (1ull << (k * 8)) - 1);
+}
+
+/*
+ * The first line's start, from its first 16 bytes (w0, w1): a request's
+ * method (HEAD or not: its first 5 bytes), a response's status (its first
+ * 12: "HTTP/1.x SSS"). The bytes taken (5, 12), or 0 where the bytes must
+ * be read one by one (a LF among them, a status line that does not parse:
+ * the byte path says what it is).
+ */
+static __always_inline __u32 frame_line1(struct kbal_pkt_frame *fr, __u32 req, __u64 w0, __u64 w1)
+{
+	if (req) {
+		if (lf_in(w0, 5) || (w0 & 0xff) == '\r')
+			return 0;
+		if ((w0 & 0xffffffffffull) != (LIT_HEAD | (0x20ull << 32)))
+			fr->pst |= P_NOTHEAD;
+		return 5;
+	}
+	{
+		__u32 d1 = ((w1 >> 8) & 0xff) - '0', d2 = ((w1 >> 16) & 0xff) - '0',
+		      d3 = ((w1 >> 24) & 0xff) - '0';
+
+		if ((w0 & 0xffffffffffull) != LIT_HTTP || lf_in(w0, 8) || (w1 & 0xff) != ' ' ||
+		    d1 > 9 || d2 > 9 || d3 > 9)
+			return 0;
+		fr->status = d1 * 100 + d2 * 10 + d3;
+		return 12;
+	}
+}
+
+/*
+ * A header line's start, from its first 16 bytes: a name that is neither
+ * Content-Length nor Transfer-Encoding (case-insensitive) is known from
+ * them, and its line is skipped to its end. A match goes the byte path
+ * (which checks it exactly: or-ing 0x20 also turns CR into '-').
+ */
+static __always_inline void frame_name_words(struct kbal_pkt_frame *fr, __u64 w0, __u64 w1)
+{
+	__u8 c0 = w0 & 0xff;
+	__u64 l0 = w0 | 0x2020202020202020ull, l1 = w1 | 0x2020202020202020ull;
+
+	if (c0 <= 0x20 || c0 >= 0x7f || c0 == ':')
+		return;                /* the byte path: an empty line, a fold */
+	if (l0 == LIT_CONTENT_ && !((l1 ^ LIT_LENGTH) & 0xffffffffffffull))
+		return;
+	if (l0 == LIT_TRANSFER && l1 == LIT_ENCODIN)
+		return;
+	fr->hdr = X_CL | X_TE;
+}
+
 /* one step: a byte of a head or a line, or a piece of a body */
 static long frame_step(__u32 i, struct frame_loop *x)
 {
 	struct kbal_pkt_frame *fr = x->fr;
 	struct frame_run *r = x->r;
 	__u32 pos = r->pos, len = r->len;
+	int skip;
 	__u8 c;
 
 	if (pos >= len || (fr->flags & KBAL_FRAME_LOST))
@@ -549,27 +623,49 @@ static long frame_step(__u32 i, struct frame_loop *x)
 		r->wstart = pos;
 		r->wend = pos + n;
 	}
-	if (frame_skippable(fr, !(r->slot & 1))) {
+	/* a line's start, 16 bytes at hand: what the bytes would tell one by
+	 * one, told by two words */
+	if (fr->state == KBAL_FRAME_HEAD && fr->lpos == 0 && r->wend - pos >= 16 &&
+	    pos - r->wstart <= FRAME_WIN - 16) {
+		__u32 o = pos - r->wstart, n;
+		__u64 w0 = *(const __u64 *)&r->b[o], w1 = *(const __u64 *)&r->b[o + 8];
+
+		if (!(fr->pst & P_HDRS)) {
+			n = frame_line1(fr, !(r->slot & 1), w0, w1);
+			if (n) {
+				fr->hlen += n;
+				fr->lpos = n;
+				pos += n;
+				r->pos = pos;
+			}
+		} else if (!(fr->pst & P_VALUE) && fr->hdr == 0) {
+			frame_name_words(fr, w0, w1);
+		}
+	}
+	skip = frame_skippable(fr, !(r->slot & 1));
+	if (skip) {
 		__u32 n = frame_to_lf(r, pos);
 
 		if (n) {
-			__u32 lim = fr->state == KBAL_FRAME_CHUNK_SIZE ? KBAL_FRAME_LINE_MAX :
-				    KBAL_FRAME_HEAD_MAX;
 			__u32 lpos = fr->lpos + n;
 
-			r->pos = pos + n;
 			fr->lpos = lpos > 0xfff0 ? 0xfff0 : lpos;
-			if (fr->hlen + n > lim) {
-				frame_lost(fr, lim == KBAL_FRAME_LINE_MAX ? KBAL_FRAME_WHY_LINE_MAX :
-					   KBAL_FRAME_WHY_HEAD_MAX, r->seq + pos + n);
+			if (frame_count(fr, n, r->seq + pos + n))
 				return 1;
-			}
-			fr->hlen += n;
-			return 0;
+			pos += n;
+			r->pos = pos;
+			if (pos >= r->wend)
+				return 0;
 		}
 	}
 	c = r->b[(pos - r->wstart) & (FRAME_WIN - 1)];
 	r->pos = ++pos;
+	if (skip && c != '\n') {
+		/* (only where the words could not be read: a window's end) */
+		if (fr->lpos < 0xfff0)
+			fr->lpos++;
+		return frame_count(fr, 1, r->seq + pos);
+	}
 	switch (fr->state) {
 	case KBAL_FRAME_HEAD:
 		frame_head_byte(fr, r, c, r->seq + pos);
