@@ -566,18 +566,31 @@ static __always_inline __u32 frame_line1(struct kbal_pkt_frame *fr, __u32 req, _
  * them, and its line is skipped to its end. A match goes the byte path
  * (which checks it exactly: or-ing 0x20 also turns CR into '-').
  */
-static __always_inline void frame_name_words(struct kbal_pkt_frame *fr, __u64 w0, __u64 w1)
+static __always_inline __u32 frame_name_words(struct kbal_pkt_frame *fr, __u64 w0, __u64 w1)
 {
 	__u8 c0 = w0 & 0xff;
 	__u64 l0 = w0 | 0x2020202020202020ull, l1 = w1 | 0x2020202020202020ull;
 
 	if (c0 <= 0x20 || c0 >= 0x7f || c0 == ':')
-		return;                /* the byte path: an empty line, a fold */
-	if (l0 == LIT_CONTENT_ && !((l1 ^ LIT_LENGTH) & 0xffffffffffffull))
-		return;
+		return 0;              /* the byte path: an empty line, a fold */
+	if (l0 == LIT_CONTENT_ && !((l1 ^ LIT_LENGTH) & 0xffffffffffffull)) {
+		/* "Content-Length:" exactly (a letter or'ed with 0x20 is
+		 * itself, or its capital; '-' could be a CR): its value next */
+		if (((w0 >> 56) & 0xff) != '-' || ((w1 >> 48) & 0xff) != ':')
+			return 0;
+		if (fr->pst & P_CL) {
+			frame_lost(fr, KBAL_FRAME_WHY_BAD, fr->boundary);
+			return 0;
+		}
+		fr->pst |= P_CL | P_VALUE;
+		fr->num = 0;
+		fr->hdr = H_CL;
+		return 15;
+	}
 	if (l0 == LIT_TRANSFER && l1 == LIT_ENCODIN)
-		return;
+		return 0;
 	fr->hdr = X_CL | X_TE;
+	return 0;
 }
 
 /* one step: a byte of a head or a line, or a piece of a body */
@@ -625,12 +638,26 @@ static long frame_step(__u32 i, struct frame_loop *x)
 	}
 	/* a line's start, 16 bytes at hand: what the bytes would tell one by
 	 * one, told by two words */
-	if (fr->state == KBAL_FRAME_HEAD && fr->lpos == 0 && r->wend - pos >= 16 &&
+	if (fr->state == KBAL_FRAME_HEAD && fr->lpos == 0 && r->wend - pos >= 2 &&
 	    pos - r->wstart <= FRAME_WIN - 16) {
-		__u32 o = pos - r->wstart, n;
+		/* (bytes past wend are a former window's: only read where
+		 * wend - pos says so) */
+		__u32 o = pos - r->wstart, n, avail = r->wend - pos;
 		__u64 w0 = *(const __u64 *)&r->b[o], w1 = *(const __u64 *)&r->b[o + 8];
 
-		if (!(fr->pst & P_HDRS)) {
+		if ((fr->pst & (P_HDRS | P_VALUE)) == P_HDRS && fr->hdr == 0 &&
+		    (w0 & 0xffff) == 0x0a0d) {
+			/* the empty line: the head's end */
+			if (frame_count(fr, 2, r->seq + pos + 2))
+				return 1;
+			pos += 2;
+			r->pos = pos;
+			frame_head_end(fr, r, r->seq + pos);
+			return 0;
+		}
+		if (avail < 16) {
+			/* the byte path */
+		} else if (!(fr->pst & P_HDRS)) {
 			n = frame_line1(fr, !(r->slot & 1), w0, w1);
 			if (n) {
 				fr->hlen += n;
@@ -639,7 +666,15 @@ static long frame_step(__u32 i, struct frame_loop *x)
 				r->pos = pos;
 			}
 		} else if (!(fr->pst & P_VALUE) && fr->hdr == 0) {
-			frame_name_words(fr, w0, w1);
+			n = frame_name_words(fr, w0, w1);
+			if (fr->flags & KBAL_FRAME_LOST)
+				return 1;
+			if (n) {
+				fr->hlen += n;
+				fr->lpos = n;
+				pos += n;
+				r->pos = pos;
+			}
 		}
 	}
 	skip = frame_skippable(fr, !(r->slot & 1));
