@@ -1934,3 +1934,118 @@ UNIT_TEST(frame_retransmitted_overlapping_and_out_of_order)
 	frame_expect("still lost", 0, 1, c, c + 18, KBAL_FRAME_HEAD, KBAL_FRAME_LOST);
 	frame_teardown();
 }
+
+/* heads longer than a window (512 bytes): lines across the windows' edges,
+ * a Content-Length among them at every offset around an edge; many
+ * pipelined requests in one segment */
+UNIT_TEST(frame_heads_across_windows)
+{
+	char buf[1800];
+
+	if (!frame_setup())
+		return;
+	for (int pad = 440; pad < 540; pad++) {
+		uint32_t n;
+		struct kbal_pkt_frame f;
+		char what[64];
+
+		frame_setup();
+		n = snprintf(buf, sizeof(buf), "PUT /x HTTP/1.1\r\nX-Pad: %*s\r\n"
+			     "Content-Length: 5\r\nX-B: %*s\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n",
+			     pad, "p", 700 - pad, "q");
+		ASSERT_TRUE(frame_send(0, FR_C0, buf, n), "rewritten as ever");
+		f = frame_get(0);
+		snprintf(what, sizeof(what), "pad %d", pad);
+		if (!frame_expect(what, 0, 2, FR_C0 + n, FR_C0 + n, KBAL_FRAME_HEAD, 0))
+			break;
+		ASSERT_EQ(f.hlen, 0, what);
+	}
+	{
+		/* 60 requests of 29 bytes: 1740 bytes, four windows */
+		uint32_t n = 0;
+
+		frame_setup();
+		for (int i = 0; i < 60; i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "GET /%02d HTTP/1.1\r\nA: b\r\n\r\n", i);
+		ASSERT_TRUE(frame_send(0, FR_C0, buf, n), "60 pipelined requests");
+		frame_expect("60 requests", 0, 60, FR_C0 + n, FR_C0 + n, KBAL_FRAME_HEAD, 0);
+	}
+	frame_teardown();
+}
+
+/* what the framing cannot follow, each counted as lost with its reason;
+ * what it follows to the end: a response without length */
+UNIT_TEST(frame_lost_where_it_cannot_follow)
+{
+	static const struct {
+		int down;
+		const char *reqs, *bytes;
+		uint8_t why;
+	} cases[] = {
+		{ 0, NULL, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", KBAL_FRAME_WHY_TE },
+		{ 1, "GET / HTTP/1.1\r\nUpgrade: x\r\n\r\n",
+		  "HTTP/1.1 101 Switching Protocols\r\n\r\n", KBAL_FRAME_WHY_UPGRADE },
+		{ 1, NULL, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n", KBAL_FRAME_WHY_NO_REQUEST },
+		{ 0, NULL, "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+		  KBAL_FRAME_WHY_BAD },
+		{ 0, NULL, "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", KBAL_FRAME_WHY_BAD },
+		{ 0, NULL, "GET / HTTP/1.1\r\n folded\r\n\r\n", KBAL_FRAME_WHY_BAD },
+		{ 1, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 2OO OK\r\n\r\n", KBAL_FRAME_WHY_BAD },
+		{ 1, "GET / HTTP/1.1\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", KBAL_FRAME_WHY_BAD },
+		{ 1, "GET / HTTP/1.1\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+		  KBAL_FRAME_WHY_LINE_MAX },
+	};
+
+	if (!frame_setup())
+		return;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t s0 = cases[i].down ? FR_M0 : FR_C0;
+		struct kbal_pkt_frame f;
+		char what[64];
+
+		frame_setup();
+		snprintf(what, sizeof(what), "case %zu", i);
+		if (cases[i].reqs)
+			ASSERT_TRUE(frame_send(0, FR_C0, cases[i].reqs, strlen(cases[i].reqs)), what);
+		ASSERT_TRUE(frame_send(cases[i].down, s0, cases[i].bytes, strlen(cases[i].bytes)),
+			    what);
+		f = frame_get(cases[i].down);
+		ASSERT_EQ(f.flags & KBAL_FRAME_LOST, KBAL_FRAME_LOST, what);
+		ASSERT_EQ(f.why, cases[i].why, what);
+	}
+	{
+		/* a head over 8 KiB, in five segments */
+		char big[1800];
+		uint32_t c = FR_C0;
+
+		frame_setup();
+		memset(big, 'h', sizeof(big));
+		memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+		for (int i = 0; i < 5; i++) {
+			ASSERT_TRUE(frame_send(0, c, big, sizeof(big)), "a long head's piece");
+			c += sizeof(big);
+			memcpy(big, "hhhhhhhhhhhhhhhhhhh", 19);
+		}
+		ASSERT_EQ(frame_get(0).flags & KBAL_FRAME_LOST, KBAL_FRAME_LOST, "a head over 8 KiB");
+		ASSERT_EQ(frame_get(0).why, KBAL_FRAME_WHY_HEAD_MAX, "why: its length");
+	}
+	{
+		/* a response without a length runs to the close: framed as
+		 * body, no message, no boundary after it */
+		static const char r[] = "HTTP/1.1 200 OK\r\nServer: s\r\n\r\nabc";
+		char body[1000];
+
+		frame_setup();
+		memset(body, 'x', sizeof(body));
+		ASSERT_TRUE(FS(0, FR_C0, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), "two requests");
+		ASSERT_TRUE(FS(1, FR_M0, r), "a response without length");
+		ASSERT_TRUE(frame_send(1, FR_M0 + (uint32_t)sizeof(r) - 1, body, sizeof(body)),
+			    "its body");
+		frame_expect("to the close", 1, 0, FR_M0,
+			     FR_M0 + (uint32_t)(sizeof(r) - 1 + sizeof(body)), KBAL_FRAME_CLOSE, 0);
+	}
+	frame_teardown();
+}
