@@ -2049,3 +2049,42 @@ UNIT_TEST(frame_lost_where_it_cannot_follow)
 	}
 	frame_teardown();
 }
+
+/* HEAD's bit across the ring: 64 requests ahead of their responses are
+ * known, the 65th ahead is not (lost, NO_REQUEST) */
+UNIT_TEST(frame_head_ring_64_ahead)
+{
+	static const char get[] = "GET / HTTP/1.1\r\n\r\n", head[] = "HEAD / HTTP/1.1\r\n\r\n";
+	static const char r_head[] = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n";
+	static const char r_get[] = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz";
+	uint32_t c = FR_C0, m = FR_M0;
+
+	if (!frame_setup())
+		return;
+	/* requests 0..63: every third HEAD; each answered, then request i + 64 */
+	for (int i = 0; i < 64; i++) {
+		int h = i % 3 == 0;
+
+		ASSERT_TRUE(frame_send(0, c, h ? head : get, h ? sizeof(head) - 1 : sizeof(get) - 1),
+			    "a request");
+		c += h ? sizeof(head) - 1 : sizeof(get) - 1;
+	}
+	for (int i = 0; i < 200; i++) {
+		int h = i % 3 == 0, hn = (i + 64) % 3 == 0;
+
+		if (!ASSERT_TRUE(frame_send(1, m, h ? r_head : r_get,
+					    h ? sizeof(r_head) - 1 : sizeof(r_get) - 1), "a response"))
+			break;
+		m += h ? sizeof(r_head) - 1 : sizeof(r_get) - 1;
+		if (!frame_expect("answered in order", 1, i + 1, m, m, KBAL_FRAME_HEAD, 0))
+			break;
+		ASSERT_TRUE(frame_send(0, c, hn ? head : get, hn ? sizeof(head) - 1 : sizeof(get) - 1),
+			    "the next request");
+		c += hn ? sizeof(head) - 1 : sizeof(get) - 1;
+	}
+	/* one more request: 65 ahead of the next response */
+	ASSERT_TRUE(FS(0, c, "GET / HTTP/1.1\r\n\r\n"), "a 65th ahead");
+	ASSERT_TRUE(frame_send(1, m, r_get, sizeof(r_get) - 1), "a response");
+	ASSERT_EQ(frame_get(1).why, KBAL_FRAME_WHY_NO_REQUEST, "65 ahead: not known");
+	frame_teardown();
+}
