@@ -157,6 +157,8 @@ static int bench_frame(struct packet_bpf *skel, int prog_fd, const struct kbal_p
 		{ "f-body1448", NULL, 1448, 0,
 		  { .state = KBAL_FRAME_BODY, .left = 1 << 20, .seq = 1000 } },
 		{ "f-req-head", req, sizeof(req) - 1, 0, { .state = KBAL_FRAME_HEAD, .seq = 1000 } },
+		{ "f-min-head", "GET / HTTP/1.1\r\n\r\n", 18, 0, { .state = KBAL_FRAME_HEAD, .seq = 1000 } },
+		{ "f-crlf", "\r\n", 2, 1, { .state = KBAL_FRAME_CHUNK_CRLF, .seq = 1000 } },
 		{ "f-resp-head", resp, sizeof(resp) - 1, 1, { .state = KBAL_FRAME_HEAD, .seq = 1000 } },
 		{ "f-chunk", chunk, 0, 1, { .state = KBAL_FRAME_CHUNK_SIZE, .seq = 1000 } },
 		/* a direction not framed (lost): the lookup and the test */
@@ -173,7 +175,7 @@ static int bench_frame(struct packet_bpf *skel, int prog_fd, const struct kbal_p
 	n = snprintf(chunk, sizeof(chunk), "1f4\r\n");
 	memset(chunk + n, 'x', 500);
 	memcpy(chunk + n + 500, "\r\n", 2);
-	fk[3].len = n + 502;
+	fk[5].len = n + 502;
 	printf("# framing: %s\n", fm ? "kbal_pkt_frame" : "none (the program before)");
 	{
 		__u64 live = 1;
