@@ -8,7 +8,7 @@
  * is, at the same slot).
  *
  * No byte is kept between segments: a head, a chunk-size line or a trailer
- * is parsed byte by byte by a state machine whose state (what the framing
+ * is parsed by a state machine whose state (what the framing
  * needs of it: the line's position, the header-name candidates, the
  * Content-Length's digits so far, Transfer-Encoding's last token, a
  * response's status, a request's method HEAD) is a few fields of the
@@ -29,9 +29,15 @@
  *
  * Cost: a body segment in order, not its body's last, is a subtraction
  * in the kbal_pkt_rw entry (pkt_frame(), inlined: fr_seq, fr_state,
- * fr_left live there, not in the mmapped array); anything else is kbal_frame_seg() (a global
- * function: verified once, not once per attach point), a bpf_loop() of one
- * step per head byte and one per body or chunk-data piece.
+ * fr_left live there, not in the mmapped array); anything else is
+ * kbal_frame_seg() (a global function: verified once, not once per attach
+ * point), a bpf_loop() of steps: a body or chunk-data piece (a
+ * subtraction); a line the framing needs nothing more of, skipped to its
+ * LF 8 bytes a word (known from its first 16 bytes read as two words: a
+ * request line past its method, a status line past its code, a header
+ * that is neither Content-Length nor Transfer-Encoding; a trailer, a chunk
+ * extension); else a byte (Content-Length's value, a size line, a name
+ * cut by a segment's end).
  */
 #ifndef KBAL_PKT_FRAME_BPF_H
 #define KBAL_PKT_FRAME_BPF_H
