@@ -76,6 +76,37 @@ struct {
 	__type(value, struct frame_run);
 } kbal_frame_run SEC(".maps");
 
+/*
+ * One segment beyond a gap in a head or a line, per direction, kept until
+ * the gap fills (then framed from here), if it is at most FRAME_WIN bytes:
+ * a small request or the end of a head reordered on a real link. A
+ * second one before the gap fills, or a larger one, loses the framing.
+ * LRU: a direction that never fills its gap loses its stash to others
+ * (and its framing, at the next segment).
+ */
+struct frame_stash {
+	__u32 seq;                     /* its first byte's */
+	__u32 len;                     /* <= FRAME_WIN */
+	__u16 gen;                     /* the flow's */
+	__u16 pad[3];
+	__u8 b[FRAME_WIN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);            /* the direction's slot */
+	__type(value, struct frame_stash);
+} kbal_frame_stash SEC(".maps");
+
+/* where a stash is made before it is stored: this CPU's */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct frame_stash);
+} kbal_frame_stash_tmp SEC(".maps");
+
 /* a bpf_loop() step's context */
 struct frame_loop {
 	struct __sk_buff *skb;
@@ -727,6 +758,34 @@ static long frame_step(__u32 i, struct frame_loop *x)
 	return 0;
 }
 
+/* Keep the len bytes at off of skb (sequence number seq), beyond a gap the
+ * framing must read: 1 if kept (or kept already), 0 if they cannot be */
+static __always_inline int frame_stash_put(struct __sk_buff *skb, struct kbal_pkt_frame *fr,
+					   __u32 slot, __u32 seq, __u32 off, __u32 len)
+{
+	struct frame_stash *st;
+	__u32 zero = 0;
+
+	if (len == 0 || len > FRAME_WIN)
+		return 0;
+	if (fr->flags & KBAL_FRAME_STASHED) {
+		/* the same segment again (a retransmission): kept */
+		st = bpf_map_lookup_elem(&kbal_frame_stash, &slot);
+		return st && st->gen == fr->gen && st->seq == seq && len <= st->len;
+	}
+	st = bpf_map_lookup_elem(&kbal_frame_stash_tmp, &zero);
+	if (!st || bpf_skb_load_bytes(skb, off, st->b, len))
+		return 0;
+	st->seq = seq;
+	st->len = len;
+	st->gen = fr->gen;
+	if (bpf_map_update_elem(&kbal_frame_stash, &slot, st, BPF_ANY))
+		return 0;
+	fr->flags |= KBAL_FRAME_STASHED;
+	fr->gaps++;
+	return 1;
+}
+
 /*
  * Frame the len payload bytes at off of skb, the first at sequence number
  * seq, for rw's direction (its kbal_pkt_frame entry at rw->slot, of its
@@ -781,6 +840,8 @@ __noinline int kbal_frame_seg(struct __sk_buff *skb, struct kbal_pkt_rw *rw, __u
 					frame_chunk_end(fr);
 			}
 		} else if (fr->state != KBAL_FRAME_CLOSE) {
+			if (frame_stash_put(skb, fr, slot, seq, off, len))
+				return 0;
 			frame_lost(fr, KBAL_FRAME_WHY_GAP, fr->seq);
 			rw->fr_flags |= KBAL_PKT_FR_LOST;
 			return 0;
@@ -805,6 +866,40 @@ __noinline int kbal_frame_seg(struct __sk_buff *skb, struct kbal_pkt_rw *rw, __u
 		return 0;
 	}
 	fr->seq = seq + len;
+	if (fr->flags & KBAL_FRAME_STASHED) {
+		/* the gap filled? then what was kept, past what is framed */
+		struct frame_stash *st = bpf_map_lookup_elem(&kbal_frame_stash, &slot);
+		__s32 k;
+
+		if (!st || st->gen != fr->gen || st->len > FRAME_WIN) {
+			frame_lost(fr, KBAL_FRAME_WHY_GAP, fr->seq);
+			rw->fr_flags |= KBAL_PKT_FR_LOST;
+			return 0;
+		}
+		k = (__s32)(fr->seq - st->seq);
+		if (k >= 0) {
+			fr->flags &= ~KBAL_FRAME_STASHED;
+			if ((__u32)k < st->len) {
+				__builtin_memcpy(r->b, st->b, FRAME_WIN);
+				r->off = 0;
+				r->len = st->len;
+				r->seq = st->seq;
+				r->pos = k;
+				r->wstart = 0;
+				r->wend = st->len;   /* all at hand: nothing loaded */
+				bpf_loop(FRAME_STEPS, frame_step, &x, 0);
+				if (!(fr->flags & KBAL_FRAME_LOST) && r->pos < r->len)
+					frame_lost(fr, KBAL_FRAME_WHY_STEPS, r->seq + r->pos);
+				if (fr->flags & KBAL_FRAME_LOST) {
+					rw->fr_flags |= KBAL_PKT_FR_LOST;
+					bpf_map_delete_elem(&kbal_frame_stash, &slot);
+					return 0;
+				}
+				fr->seq = st->seq + st->len;
+			}
+			bpf_map_delete_elem(&kbal_frame_stash, &slot);
+		}
+	}
 	rw->fr_seq = fr->seq;
 	rw->fr_state = fr->state;
 	rw->fr_left = fr->left;

@@ -531,6 +531,8 @@ enum kbal_frame_state {
 
 enum kbal_frame_flags {
 	KBAL_FRAME_LOST = 1u << 0,     /* framing lost for good: why says why */
+	KBAL_FRAME_STASHED = 1u << 1,  /* a segment beyond a gap in a head or line
+					* kept (kbal_frame_stash) until the gap fills */
 };
 
 enum kbal_frame_why {                  /* why the framing was lost */
@@ -569,7 +571,8 @@ struct kbal_pkt_frame {
 	__u8  pst;                     /* parse bits (pkt_frame.bpf.h) */
 	__u8  tk;                      /* "chunked" matched in a TE token */
 	__u8  why;                     /* enum kbal_frame_why */
-	__u16 gaps;                    /* segments past a gap framed (the gap in a body) */
+	__u16 gaps;                    /* segments past a gap framed (the gap in a
+					* body) or kept (KBAL_FRAME_STASHED) */
 	__u32 lost_at;                 /* the seq at which the framing was lost */
 };
 _Static_assert(sizeof(struct kbal_pkt_frame) == 64, "ABI kbal_pkt_frame");

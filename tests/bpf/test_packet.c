@@ -1921,17 +1921,42 @@ UNIT_TEST(frame_retransmitted_overlapping_and_out_of_order)
 	ASSERT_EQ(frame_get(0).gaps, 1, "one gap bridged");
 	ASSERT_TRUE(frame_send(0, c + 1500, body, 500), "the missing 500");
 	frame_expect("already framed", 0, 1, c + 3000, c + 3000, KBAL_FRAME_HEAD, 0);
-	/* beyond a gap in a head: the head's bytes are missing, lost */
-	lost0 = stat(KBAL_STAT_PKT_FRAME_LOST);
+	/* beyond a gap in a head: kept until the gap fills, then framed */
 	c += 3000;
+	{
+		static const char st[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+		uint32_t n = sizeof(st) - 1;
+
+		ASSERT_TRUE(frame_send(0, c, st, 18), "a head's start");
+		ASSERT_TRUE(frame_send(0, c + 30, st + 30, n - 30), "beyond a gap in it");
+		frame_expect("kept", 0, 1, c, c + 18, KBAL_FRAME_HEAD, 0);
+		ASSERT_EQ(frame_get(0).flags & KBAL_FRAME_STASHED, KBAL_FRAME_STASHED, "stashed");
+		ASSERT_TRUE(frame_send(0, c + 30, st + 30, n - 30), "that segment again");
+		frame_expect("still kept", 0, 1, c, c + 18, KBAL_FRAME_HEAD, 0);
+		ASSERT_TRUE(frame_send(0, c + 18, st + 18, 12), "the gap's bytes");
+		frame_expect("the gap filled: both framed", 0, 3, c + n, c + n, KBAL_FRAME_HEAD, 0);
+		ASSERT_EQ(frame_get(0).flags, 0, "nothing kept");
+		ASSERT_EQ(frame_get(0).gaps, 2, "two gaps: one bridged, one kept");
+		c += n;
+		/* kept, then the gap and the kept bytes come again as one */
+		ASSERT_TRUE(frame_send(0, c, st, 10), "a head's start");
+		ASSERT_TRUE(frame_send(0, c + 20, st + 20, n - 20), "beyond a gap");
+		ASSERT_TRUE(frame_send(0, c + 10, st + 10, n - 10), "the gap and the rest again");
+		frame_expect("framed once", 0, 5, c + n, c + n, KBAL_FRAME_HEAD, 0);
+		ASSERT_EQ(frame_get(0).flags, 0, "nothing kept");
+		c += n;
+	}
+	/* a second segment beyond the gap: lost */
+	lost0 = stat(KBAL_STAT_PKT_FRAME_LOST);
 	ASSERT_TRUE(FS(0, c, "GET / HTTP/1.1\r\nHo"), "a head's start");
-	ASSERT_TRUE(FS(0, c + 30, "\r\n\r\n"), "a segment beyond a gap in it: rewritten as ever");
-	frame_expect("lost", 0, 1, c, c + 18, KBAL_FRAME_HEAD, KBAL_FRAME_LOST);
+	ASSERT_TRUE(FS(0, c + 20, "h\r\n"), "beyond a gap in it: kept");
+	ASSERT_TRUE(FS(0, c + 30, "\r\n\r\n"), "a second beyond it: rewritten as ever");
+	frame_expect("lost", 0, 5, c, c + 18, KBAL_FRAME_HEAD, KBAL_FRAME_LOST);
 	ASSERT_EQ(frame_get(0).why, KBAL_FRAME_WHY_GAP, "why: the gap");
 	ASSERT_EQ(frame_get(0).lost_at, c + 18, "where");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_FRAME_LOST), lost0 + 1, "counted");
 	ASSERT_TRUE(FS(0, c + 18, "st: h\r\n\r\nGET / HTTP/1.1\r\n\r\n"), "the gap's bytes: forwarded");
-	frame_expect("still lost", 0, 1, c, c + 18, KBAL_FRAME_HEAD, KBAL_FRAME_LOST);
+	frame_expect("still lost", 0, 5, c, c + 18, KBAL_FRAME_HEAD, KBAL_FRAME_LOST);
 	frame_teardown();
 }
 
@@ -2087,4 +2112,62 @@ UNIT_TEST(frame_head_ring_64_ahead)
 	ASSERT_TRUE(frame_send(1, m, r_get, sizeof(r_get) - 1), "a response");
 	ASSERT_EQ(frame_get(1).why, KBAL_FRAME_WHY_NO_REQUEST, "65 ahead: not known");
 	frame_teardown();
+}
+
+/*
+ * A stream cut at every pair of points into three segments A B C, sent
+ * A C B (C passes beyond a gap: framed at once where the gap is body, kept
+ * until B fills it elsewhere), and A C C B (C retransmitted before B):
+ * each frames as the whole, nothing lost, nothing left kept.
+ */
+static void frame_every_reorder(const char *what, int down, const char *reqs, const char *stream,
+				uint32_t msgs)
+{
+	size_t n = strlen(stream), bad = 0;
+	uint32_t s0 = down ? FR_M0 : FR_C0, end = s0 + n;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			for (int twice = 0; twice < 2; twice++) {
+				struct kbal_pkt_frame f;
+				int ok = 1;
+
+				frame_setup();
+				if (reqs)
+					ok &= frame_send(0, FR_C0, reqs, strlen(reqs));
+				if (i)
+					ok &= frame_send(down, s0, stream, i);
+				ok &= frame_send(down, s0 + j, stream + j, n - j);
+				if (twice)
+					ok &= frame_send(down, s0 + j, stream + j, n - j);
+				ok &= frame_send(down, s0 + i, stream + i, j - i);
+				f = frame_get(down);
+				if (!ok || f.messages != msgs || f.boundary != end || f.seq != end ||
+				    f.state != KBAL_FRAME_HEAD || f.flags || f.hlen) {
+					if (bad++ < 3) {
+						fprintf(stderr, "  %s: cut at %zu and %zu, sent A C%s B:\n",
+							what, i, j, twice ? " C" : "");
+						frame_expect(what, down, msgs, end, end, KBAL_FRAME_HEAD, 0);
+					}
+				}
+			}
+		}
+	}
+	ASSERT_EQ(bad, 0, what);
+	frame_teardown();
+}
+
+UNIT_TEST(frame_reordered_anywhere)
+{
+	if (!frame_setup())
+		return;
+	frame_every_reorder("requests reordered", 0, NULL,
+			    "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\nhello world!"
+			    "HEAD / HTTP/1.1\r\n\r\n", 2);
+	frame_every_reorder("chunked responses reordered", 1,
+			    "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+			    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			    "5\r\nhello\r\n1A;ext=\"x\"\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+			    "0\r\nX-Trailer: 1\r\n\r\n"
+			    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", 2);
 }
