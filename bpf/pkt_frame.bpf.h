@@ -53,7 +53,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_frame SEC(".maps");
 
-#define FRAME_WIN   512                /* bytes read from the packet at once */
+#define FRAME_WIN   2048               /* the window's buffer: a kept segment fits
+					 * (copied in 4 pieces of 512) */
+#define FRAME_LOAD  512                /* bytes read from the packet at once */
 #define FRAME_STEPS (1u << 17)         /* a run's steps: a 64 KiB GSO segment's bytes */
 
 /* this CPU's run: the window of bytes and where the run is. In a map
@@ -78,11 +80,12 @@ struct {
 
 /*
  * One segment beyond a gap in a head or a line, per direction, kept until
- * the gap fills (then framed from here), if it is at most FRAME_WIN bytes:
- * a small request or the end of a head reordered on a real link. A
- * second one before the gap fills, or a larger one, loses the framing.
- * LRU: a direction that never fills its gap loses its stash to others
- * (and its framing, at the next segment).
+ * the gap fills (then framed from here), if it is at most FRAME_WIN bytes
+ * (a segment of a 1500-byte MTU; a GRO packet of several is larger): a
+ * request or a head's end reordered on a real link. A second one before
+ * the gap fills, or a larger one, loses the framing. LRU: a direction that
+ * never fills its gap loses its stash to others (and its framing, when
+ * the gap fills).
  */
 struct frame_stash {
 	__u32 seq;                     /* its first byte's */
@@ -94,7 +97,7 @@ struct frame_stash {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 1024);     /* 2 MiB: directions with a gap at once */
 	__type(key, __u32);            /* the direction's slot */
 	__type(value, struct frame_stash);
 } kbal_frame_stash SEC(".maps");
@@ -664,8 +667,8 @@ static long frame_step(__u32 i, struct frame_loop *x)
 	if (pos >= r->wend || pos < r->wstart) {
 		__u32 n = len - pos;
 
-		if (n > FRAME_WIN)
-			n = FRAME_WIN;
+		if (n > FRAME_LOAD)
+			n = FRAME_LOAD;
 		if (n == 0 || bpf_skb_load_bytes(x->skb, r->off + pos, r->b, n)) {
 			frame_lost(fr, KBAL_FRAME_WHY_LOAD, r->seq + pos);
 			return 1;
@@ -880,7 +883,11 @@ __noinline int kbal_frame_seg(struct __sk_buff *skb, struct kbal_pkt_rw *rw, __u
 		if (k >= 0) {
 			fr->flags &= ~KBAL_FRAME_STASHED;
 			if ((__u32)k < st->len) {
-				__builtin_memcpy(r->b, st->b, FRAME_WIN);
+				/* (clang copies at most 512 bytes inline) */
+				__builtin_memcpy(r->b, st->b, 512);
+				__builtin_memcpy(r->b + 512, st->b + 512, 512);
+				__builtin_memcpy(r->b + 1024, st->b + 1024, 512);
+				__builtin_memcpy(r->b + 1536, st->b + 1536, 512);
 				r->off = 0;
 				r->len = st->len;
 				r->seq = st->seq;

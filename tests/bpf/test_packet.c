@@ -2171,3 +2171,26 @@ UNIT_TEST(frame_reordered_anywhere)
 			    "0\r\nX-Trailer: 1\r\n\r\n"
 			    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", 2);
 }
+
+/* a full-size segment (1,448 bytes) beyond a gap in a head kept, framed
+ * once the gap fills */
+UNIT_TEST(frame_full_segment_kept)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 3000\r\n\r\n";
+	char seg[1800];
+	uint32_t h = sizeof(head) - 1, m = FR_M0;
+
+	if (!frame_setup())
+		return;
+	ASSERT_TRUE(FS(0, FR_C0, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), "two requests");
+	memset(seg, 'b', sizeof(seg));
+	memcpy(seg, head + 20, h - 20);
+	/* the head's first 20 bytes lost; what follows: the rest of the head
+	 * and 1448 - (h - 20) bytes of body */
+	ASSERT_TRUE(frame_send(1, m + 20, seg, 1448), "beyond the gap: a full segment");
+	ASSERT_EQ(frame_get(1).flags & KBAL_FRAME_STASHED, KBAL_FRAME_STASHED, "kept");
+	ASSERT_TRUE(frame_send(1, m, head, 20), "the gap");
+	frame_expect("framed, in the body", 1, 0, m, m + 20 + 1448, KBAL_FRAME_BODY, 0);
+	ASSERT_EQ(frame_get(1).left, 3000 - (1448 - (h - 20)), "the body's bytes counted");
+	frame_teardown();
+}
