@@ -22,10 +22,11 @@
  * framed bytes changes nothing; a partial overlap frames the new bytes; a
  * segment beyond a gap is framed if the gap lies in a body or a chunk's
  * data (its bytes need not be read: the count is all; when they come they
- * are retransmissions of framed bytes), and otherwise the direction is
- * lost for good (KBAL_FRAME_LOST, why GAP): the gap's bytes would have to
- * be parsed, and keeping the later segment's bytes until they come would
- * cost up to a window of memory per flow.
+ * are retransmissions of framed bytes); otherwise the gap's bytes must be
+ * parsed first: one such segment of at most 2 KiB is kept per direction
+ * (kbal_frame_stash) and framed when the gap fills; a second one, or a
+ * larger one, loses the direction for good (KBAL_FRAME_LOST, why GAP):
+ * keeping all would cost up to a window of memory per flow.
  *
  * Cost: a body segment in order, not its body's last, is a subtraction
  * in the kbal_pkt_rw entry (pkt_frame(), inlined: fr_seq, fr_state,
