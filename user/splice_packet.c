@@ -70,6 +70,10 @@ found:
 	for (int d = 0; d < 2; d++) {
 		memset(&p->seen[2 * s + d], 0, sizeof(p->seen[0]));
 		__atomic_store_n(&p->seen[2 * s + d].gen, fl->gen, __ATOMIC_RELEASE);
+		/* the framing's: no message yet; seq and boundary at the
+		 * handover (handover_entries()), before any entry frames */
+		memset(&p->frame[2 * s + d], 0, sizeof(p->frame[0]));
+		__atomic_store_n(&p->frame[2 * s + d].gen, fl->gen, __ATOMIC_RELEASE);
 	}
 	fl->counted = 1;
 	__atomic_fetch_add(p->live, 1, __ATOMIC_SEQ_CST);
@@ -406,6 +410,14 @@ static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_
 	down->ack_delta = c->rcv_nxt - m->snd_nxt;
 	down->win_shift = (int)m->ti.tcpi_snd_wscale - (int)c->ti.tcpi_rcv_wscale;
 	down->switch_seq = m->rcv_nxt;   /* the member's bytes are counted from it */
+	/* HTTP framing (docs/packet.md, "Framing"): each direction from its
+	 * next byte, a message boundary (the first exchange was read to its
+	 * end, nothing beyond it) */
+	up->fr_flags = down->fr_flags = KBAL_PKT_FR_ON;
+	up->fr_seq = c->rcv_nxt;
+	down->fr_seq = m->rcv_nxt;
+	p->frame[up->slot].seq = p->frame[up->slot].boundary = c->rcv_nxt;
+	p->frame[down->slot].seq = p->frame[down->slot].boundary = m->rcv_nxt;
 	down->ifindex = sp->up.ifindex == (uint32_t)p->lo ? 0 : sp->up.ifindex;
 	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS && p->host_id) {
 		/* this host's id in every TSval the client gets

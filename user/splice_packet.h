@@ -52,6 +52,9 @@ struct kbal_packet {
 	size_t live_len;
 	struct kbal_pkt_seen *seen;    /* kbal_pkt_seen, mmapped: what the program saw */
 	size_t seen_len;
+	struct kbal_pkt_frame *frame;  /* kbal_pkt_frame, mmapped: each direction's
+					* HTTP framing, at the kbal_pkt_seen slots */
+	size_t frame_len;
 	uint8_t *slot_used;            /* KBAL_MAX_FLOWS: slots given to flows */
 	uint32_t slot_next;
 	uint16_t gen;                  /* the last flow generation given */
