@@ -309,7 +309,8 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 			/* spike: the socket stays (idle, its packets dropped by
 			 * the DROP entry), acknowledged up to its end */
 			c->pf->kept_client = 1;
-			if (kbal_packet_ack_kept(&d->pk.p, c->pf))
+			/* (KBAL_UNSWITCH=2: without it, to see why it is there) */
+			if (d->pk.unswitch == 1 && kbal_packet_ack_kept(&d->pk.p, c->pf))
 				log_warn("conn %p: unswitch: no ACK for the kept socket",
 					 (void *)c);
 		} else {
@@ -638,7 +639,7 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 	if (err)
 		return err;
 	d->pk.on = 1;
-	d->pk.unswitch = getenv("KBAL_UNSWITCH") && *getenv("KBAL_UNSWITCH") == '1';
+	d->pk.unswitch = getenv("KBAL_UNSWITCH") ? atoi(getenv("KBAL_UNSWITCH")) : 0;
 	if (d->pk.unswitch)
 		log_warn("KBAL_UNSWITCH: joined flows keep their client-side socket (spike)");
 	if ((err = pkt_hosts_init(d)))
