@@ -296,3 +296,44 @@ def test_unswitch_small_client_window():
         client(env, 5, 20, errors, "small", big=True, rcvbuf=8192)
         eq(errors, [], "client errors")
         clean_end(env, cap, before, "the client closed")
+
+
+def test_unswitch_netns():
+    """Across veths (kbaltest.Topo: client, members and the balancer in
+    namespaces of their own, full checksums): the SHIFT entries act at the
+    balancer's ingress (the peers' packets) and egress (kbald's sockets');
+    kbald's ACK to its kept client socket goes by lo with the client's
+    address as its source. Three clients taken back, then on through
+    kbald; every host's counters: no timeout, no reset, no PAWS drop, no
+    checksum error."""
+    netns_run(control=False)
+
+
+def test_unswitch_netns_control_sockmap():
+    """test_unswitch_netns's exchanges on the sockmap path from the start:
+    the loss probes kbald's sockets send to a slow reader without the
+    spike."""
+    netns_run(control=True)
+
+
+def netns_run(control):
+    hosts = ("client", "member1", "balancer")
+    conf = CONF.replace("KbalSplice packet", "KbalSplice sockmap") if control else CONF
+    with kbaltest.Topo(csum_offload=False) as topo, \
+            Env(topo=topo, conf=conf, kbald_wrap=["env", "KBAL_UNSWITCH=1"]) as env:
+        before = {h: topo.tcp_counters(h) for h in hosts}
+        run_clients(env, 3, 10, 30, big=True, control=control)
+        wait_until(lambda: env.flows() == [] and (control or pkt_entries(env) == []), 8.0,
+                   "no flow and no kbal_pkt entry after the clients closed")
+        for h in hosts:
+            after = topo.tcp_counters(h)
+            d = {k: after.get(k, 0) - before[h].get(k, 0)
+                 for k in COUNTERS + ("InCsumErrors",)}
+            print(h, d)
+            check(d["RetransSegs"] <= d["TCPLossProbes"], "%s: retransmissions: %r" % (h, d))
+            eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"], d["EstabResets"],
+                d["InCsumErrors"], d["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
+               "%s: timeouts, beyond window, PAWS, resets, checksum errors: %r" % (h, d))
+        check("unswitch: the kept client socket" not in env.kbald_stderr() and
+              "no ACK for the kept socket" not in env.kbald_stderr(),
+              "a kept socket with bytes unacknowledged: %s" % env.kbald_stderr()[-2000:])
