@@ -399,6 +399,9 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_REWRITE;
+		/* (spike, unswitch) from here the client's highest TSval
+		 * (TS_LEARN's base was the other leg's clock) */
+		rw->last_tsval = 0;
 		seen = seen_at(rw->slot, rw->gen);
 		if (seen)
 			__sync_fetch_and_or(&seen->flags, KBAL_PKT_SWITCHED);
@@ -483,7 +486,10 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 	if (pos.ts) {
 		__u32 tsv;
 
-		if (bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 2, &tsv, 4) == 0)
+		/* the highest (serial arithmetic): a packet processed out of
+		 * order must not lower it */
+		if (bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 2, &tsv, 4) == 0 &&
+		    (!rw->last_tsval || (__s32)(bpf_ntohl(tsv) - rw->last_tsval) > 0))
 			rw->last_tsval = bpf_ntohl(tsv);
 	}
 	/* bpf_skb_load_bytes() leaves the packet where it was, but the

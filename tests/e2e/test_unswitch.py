@@ -139,7 +139,7 @@ def tcp_counters():
 
 
 def client(env, nreq_joined, nreq_after, errors, tag, big=False, control=False, idle=0.05,
-           upload_first=0, rcvbuf=None):
+           upload_first=0, rcvbuf=None, joined_up=0, joined_down=0):
     try:
         with env.connect(timeout=30, rcvbuf=rcvbuf) as c:
             port = c.sock.getsockname()[1]
@@ -151,6 +151,15 @@ def client(env, nreq_joined, nreq_after, errors, tag, big=False, control=False, 
                 r = c.get("/%s/j%d" % (tag, i))
                 eq((r.status, r.text), (200, "backend=WAS%d path=/%s/j%d\n" % (n, tag, i)),
                    "%s: joined request %d" % (tag, i))
+            if joined_up:
+                # while joined: the member's receive window grows
+                body = os.urandom(joined_up)
+                c.request("POST", "/up", body=body)
+                r = c.read_response()
+                eq((r.status, r.text), (200, crc_line(body)), "%s: upload while joined" % tag)
+            if joined_down:
+                r = c.get("/bytes/%d" % joined_down)
+                check_pattern(r.body, "%s: download while joined" % tag)
             # a quiet moment: the client has its answer; the last ACKs pass
             time.sleep(idle)
             deadline = time.monotonic() + 5
@@ -337,3 +346,28 @@ def netns_run(control):
         check("unswitch: the kept client socket" not in env.kbald_stderr() and
               "no ACK for the kept socket" not in env.kbald_stderr(),
               "a kept socket with bytes unacknowledged: %s" % env.kbald_stderr()[-2000:])
+
+
+def test_unswitch_windows_grown_while_joined():
+    """16 MiB each way while joined (the member's and the client's
+    receive windows autotuned, kbald's sockets' not), taken back, then
+    8 MiB up at once and 16 MiB down: whatever the peers believe of the
+    other's window, kbald's sockets must take it."""
+    with kbaltest.Topo(csum_offload=False) as topo, \
+            Env(topo=topo, conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"]) as env:
+        hosts = ("client", "member1", "balancer")
+        before = {h: topo.tcp_counters(h) for h in hosts}
+        errors = []
+        client(env, 3, 5, errors, "win", big=True, joined_up=16 << 20, joined_down=16 << 20,
+               upload_first=8 << 20)
+        print([l for l in env.kbald_stderr().splitlines() if "unswitch:" in l])
+        eq(errors, [], "client errors")
+        for h in hosts:
+            after = topo.tcp_counters(h)
+            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS}
+            print(h, d)
+        for h in hosts:
+            after = topo.tcp_counters(h)
+            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS}
+            eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"]), (0, 0, 0),
+               "%s: timeouts, beyond window, PAWS: %r" % (h, d))
