@@ -740,5 +740,13 @@ int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	log_info("unswitch: flow taken back: client leg S0 %u K0 %u B %u M %u dc %d; "
 		 "member leg MS0 %u MK0 %u Mm %u Km %u dm %d", S0, K0, B, M, (int)dc,
 		 MS0, MK0, Mm, Km, (int)dm);
+	/* what kbald's sockets promised and believe of their peers' windows
+	 * (the peers believe what the other peer announced) */
+	log_info("unswitch: windows: kept client socket promised %u, believes the client's %u "
+		 "(wscale rcv %u snd %u); member socket promised %u, believes the member's %u "
+		 "(wscale rcv %u snd %u)",
+		 c.win.rcv_wup + c.win.rcv_wnd - S0, c.win.snd_wnd, c.ti.tcpi_rcv_wscale,
+		 c.ti.tcpi_snd_wscale, m.win.rcv_wup + m.win.rcv_wnd - MS0, m.win.snd_wnd,
+		 m.ti.tcpi_rcv_wscale, m.ti.tcpi_snd_wscale);
 	return 0;
 }

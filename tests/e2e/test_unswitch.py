@@ -119,6 +119,10 @@ class Capture:
 
 COUNTERS = ("TCPTimeouts", "RetransSegs", "BeyondWindow", "PAWSEstab", "EstabResets",
             "TCPLossProbes", "OutRsts", "TCPAbortOnData", "TCPChallengeACK")
+MORE = ("TCPFastRetrans", "TCPSackRecovery", "TCPDSACKRecv", "TCPDSACKOldSent", "TCPRcvQDrop",
+        "PruneCalled", "TCPOFODrop", "TCPZeroWindowDrop", "TCPBacklogDrop", "TCPOFOQueue",
+        "TCPSACKReorder", "TCPLostRetransmit", "TCPSpuriousRtxHostQueues", "TCPDSACKIgnoredDubious",
+        "TCPDSACKRecvSegs", "TCPSlowStartRetrans")
 
 
 def tcp_counters():
@@ -179,6 +183,8 @@ def client(env, nreq_joined, nreq_after, errors, tag, big=False, control=False, 
                 # the client's first bytes after the take-back: more than
                 # kbald's kept socket may have announced
                 body = os.urandom(upload_first)
+                print("%s: the upload starts %.0f ms after the quiet moment's counters" %
+                      (tag, (time.monotonic() - getattr(at_quiet, "at", 0)) * 1000))
                 c.request("POST", "/up", body=body)
                 r = c.read_response()
                 eq((r.status, r.text), (200, crc_line(body)), "%s: upload first after" % tag)
@@ -366,15 +372,20 @@ def test_unswitch_windows_grown_while_joined():
             # and the exchanges after it cost (the joined transfers'
             # own are the packet path's, test_netns.py)
             before.update({h: topo.tcp_counters(h) for h in hosts})
+            if os.environ.get("UNSWITCH_SS"):
+                for h in ("client", "member1"):
+                    print(h, "at the quiet moment:", " ".join(
+                        topo.sh(h, "ss", "-tni", "state", "established").split()[5:]))
+            quiet.at = time.monotonic()
 
         client(env, 3, 5, errors, "win", big=True, joined_up=16 << 20, joined_down=16 << 20,
-               upload_first=8 << 20, at_quiet=quiet)
+               upload_first=8 << 20, at_quiet=quiet, idle=0.01)
         print([l for l in env.kbald_stderr().splitlines() if "unswitch:" in l])
         eq(errors, [], "client errors")
         for h in hosts:
             after = topo.tcp_counters(h)
-            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS}
-            print(h, d)
+            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS + MORE}
+            print(h, {k: v for k, v in d.items() if v})
         for h in hosts:
             after = topo.tcp_counters(h)
             d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS}
