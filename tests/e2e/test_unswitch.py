@@ -359,10 +359,20 @@ def netns_run(control):
 def test_unswitch_windows_grown_while_joined():
     """16 MiB each way while joined (the member's and the client's
     receive windows autotuned, kbald's sockets' not), taken back, then
+    8 MiB up within the RTO of the quiet moment and 4 MiB down: whatever
+    the peers believe of the other's window, kbald's sockets must take it
+    (counted from the quiet moment on)."""
+    windows_grown()
+
+
+def windows_grown(loss=None, control=False):
+    """16 MiB each way while joined (the member's and the client's
+    receive windows autotuned, kbald's sockets' not), taken back, then
     8 MiB up at once and 16 MiB down: whatever the peers believe of the
     other's window, kbald's sockets must take it."""
+    conf = CONF.replace("KbalSplice packet", "KbalSplice sockmap") if control else CONF
     with kbaltest.Topo(csum_offload=False) as topo, \
-            Env(topo=topo, conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"]) as env:
+            Env(topo=topo, conf=conf, kbald_wrap=["env", "KBAL_UNSWITCH=1"]) as env:
         hosts = ("client", "member1", "balancer")
         before = {}
         errors = []
@@ -376,10 +386,14 @@ def test_unswitch_windows_grown_while_joined():
                 for h in ("client", "member1"):
                     print(h, "at the quiet moment:", " ".join(
                         topo.sh(h, "ss", "-tni", "state", "established").split()[5:]))
+            if loss:
+                topo.netem("client", loss)
             quiet.at = time.monotonic()
 
         client(env, 3, 5, errors, "win", big=True, joined_up=16 << 20, joined_down=16 << 20,
-               upload_first=8 << 20, at_quiet=quiet, idle=0.01)
+               upload_first=8 << 20, at_quiet=quiet, idle=0.01, control=control)
+        if loss:
+            print(topo.netem_stats("client"))
         print([l for l in env.kbald_stderr().splitlines() if "unswitch:" in l])
         eq(errors, [], "client errors")
         for h in hosts:
@@ -391,3 +405,4 @@ def test_unswitch_windows_grown_while_joined():
             d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS}
             eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"]), (0, 0, 0),
                "%s: timeouts, beyond window, PAWS: %r" % (h, d))
+
