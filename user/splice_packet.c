@@ -717,6 +717,18 @@ int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 		e[1].ack_delta = B - S0;
 		e[1].tsval_delta = dc;
 		e[1].switch_seq = K0;
+		if (fl->ts && p->host_id) {
+			/* KbalHost: the client's TSvals carry this host's id,
+			 * times 8 (ts_with_id()): kbald's socket's clock goes on
+			 * in that form from just past the member's last one, and
+			 * the client's echoes of it map back exactly (ts_base:
+			 * the client's view of ts_mbase, kbald's socket's now) */
+			e[1].host_id = p->host_id;
+			e[0].flags |= KBAL_PKT_ID_ECHO;
+			e[0].ts_mbase = c.tsval;
+			e[0].ts_base = (c.tsval + dc) << KBAL_HOST_ID_BITS;
+			e[0].tsecr_delta = 0;
+		}
 		/* member -> kbald */
 		e[2].seq_delta = MS0 - Mm;
 		e[2].ack_delta = MK0 - Km;

@@ -8,6 +8,7 @@ client's next requests must then go through kbald, byte-exact, to the same
 member, and the connection end cleanly: no RST, no retransmission, no
 timeout (a capture of lo, and the TCP counters)."""
 
+import collections
 import ctypes
 import os
 import signal
@@ -48,14 +49,14 @@ class Capture:
     """Every TCP packet on lo to or from the given ports (AF_PACKET; on lo
     each packet is seen leaving, after tc egress, and arriving)."""
 
-    def __init__(self, ports):
+    def __init__(self, ports, dev="lo"):
         self.ports = set(ports)
         self.times = []
         self.pkts = []          # (outgoing, saddr, sport, daddr, dport, seq, ack, flags, len)
         self.stop = False
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
         self.sock.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)   # SO_RCVBUFFORCE
-        self.sock.bind(("lo", 0))
+        self.sock.bind((dev, 0))
         self.sock.settimeout(0.2)
         self.th = threading.Thread(target=self._run, daemon=True)
         self.th.start()
@@ -262,6 +263,39 @@ def test_unswitch_one_flow():
         check(st["pkt_rewritten"] > 0, "packets rewritten: %r" % st)
         check(st["redirected_bytes"] >= (5 << 20), "bytes through sockmap after: %r" % st)
         eq(st["pkt_unparsed"], 0, "packets not understood")
+        clean_end(env, cap, before, "the client closed")
+
+
+def test_unswitch_one_flow_host_id():
+    """test_unswitch_one_flow with KbalHost (this host id 1, another
+    known), across veths: the client's TSvals carry the id times 8 after
+    the take-back too, its echoes map back to kbald's socket's clock (the
+    balancer's counters: no PAWS drop, no timeout)."""
+    # a host's id must be one of its addresses, not a loopback one: the
+    # balancer's in a Topo (another host named, never reached)
+    conf = CONF + "\nKbalHost 1 {listen_addr}\nKbalHost 2 10.77.1.3\n"
+    with kbaltest.Topo(csum_offload=False) as topo, \
+            Env(topo=topo, conf=conf, kbald_wrap=["env", "KBAL_UNSWITCH=1"]) as env:
+        # what leaves the balancer towards the client, after tc egress
+        cap = Capture([env.port], dev=topo.bal_dev["client"])
+        before = tcp_counters()
+        before_c = topo.tcp_counters("client")
+        errors, mark = [], []
+        client(env, 5, 50, errors, "hid", big=True, at_quiet=lambda: mark.append(len(cap.pkts)))
+        eq(errors, [], "client errors")
+        # every TSval kbald's side sent the client from the quiet moment on
+        # (the take-back, kbald's socket's after it) carries id 1
+        ids = [struct.unpack("!I", t[2][4:8])[0] & 7
+               for p, t in list(zip(cap.pkts, cap.times))[mark[0]:]
+               if p[0] and p[2] == env.port and t[2][:4] == b"\x01\x01\x08\x0a"]
+        check(len(ids) > 100 and set(ids) == {1}, "host ids in the TSvals to the client: %r"
+              % collections.Counter(ids))
+        print([l for l in env.kbald_stderr().splitlines() if "unswitch:" in l])
+        after_c = topo.tcp_counters("client")
+        d = {k: after_c.get(k, 0) - before_c.get(k, 0) for k in COUNTERS}
+        print("client", d)
+        eq((d["PAWSEstab"], d["TCPTimeouts"], d["EstabResets"], d["RetransSegs"]), (0, 0, 0, 0),
+           "the client's PAWS drops, timeouts, resets, retransmissions: %r" % d)
         clean_end(env, cap, before, "the client closed")
 
 
