@@ -440,3 +440,45 @@ def windows_grown(loss=None, control=False):
             eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"]), (0, 0, 0),
                "%s: timeouts, beyond window, PAWS: %r" % (h, d))
 
+
+
+def test_unswitch_asked_while_busy():
+    """Take-backs asked again and again during a 32 MiB download on the
+    packet path: kbald's check (each side acknowledged all the other sent)
+    refuses while segments are in flight. Where it does not (the member
+    between two writes, everything acknowledged), the flow is taken back in
+    the middle of the answer: what then? (the check knows acknowledgements,
+    not message boundaries)"""
+    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"], kbald_args=["-v"]) as env:
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            kbaltest.hand_over(c)
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            out = {}
+
+            def download():
+                try:
+                    out["r"] = c.get("/bytes/%d" % (32 << 20))
+                except BaseException as e:     # noqa: B902
+                    out["e"] = e
+
+            th = threading.Thread(target=download)
+            th.start()
+            time.sleep(0.02)      # the answer under way
+            asked = 0
+            while th.is_alive() and asked < 2000:
+                ask_unswitch(env, port)
+                asked += 1
+                time.sleep(0.002)
+            th.join(30)
+            log = env.kbald_stderr()
+            refused = log.count("not quiet")
+            taken = log.count("flow taken back")
+            print("asked %d, refused (not quiet) %d, taken back %d" % (asked, refused, taken))
+            lines = [l for l in log.splitlines() if "unswitch" in l or "taken back" in l]
+            print("\n".join(l for l in lines if "flow taken back" in l or "windows" in l))
+            print("\n".join(lines[:3] + ["..."] + lines[-2:]))
+            check("e" not in out, "the download: %r" % out.get("e"))
+            eq(len(out["r"].body), 32 << 20, "the download's length")
+            check_pattern(out["r"].body, "the download, take-backs asked all along")
