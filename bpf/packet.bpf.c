@@ -350,8 +350,11 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 	if (hook == HOOK_INGRESS &&
 	    (rw->action == KBAL_PKT_HOLD || rw->action == KBAL_PKT_DROP))
 		return TC_ACT_NEXT_;
-	if (hook == HOOK_EGRESS &&
-	    rw->action != KBAL_PKT_HOLD && rw->action != KBAL_PKT_DROP)
+	/* (spike, unswitch) SHIFT: a flow taken back by offsets keeps its
+	 * 4-tuples; kbald's own packets are shifted at egress, the peers'
+	 * at ingress (each key matches only its own half anyway) */
+	if (hook == HOOK_EGRESS && rw->action != KBAL_PKT_HOLD &&
+	    rw->action != KBAL_PKT_DROP && rw->action != KBAL_PKT_SHIFT)
 		return TC_ACT_NEXT_;
 
 	if (rw->action == KBAL_PKT_HOLD) {
@@ -397,6 +400,9 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_REWRITE;
+		/* (spike, unswitch) from here the client's highest TSval
+		 * (TS_LEARN's base was the other leg's clock) */
+		rw->last_tsval = 0;
 		seen = seen_at(rw->slot, rw->gen);
 		if (seen)
 			__sync_fetch_and_or(&seen->flags, KBAL_PKT_SWITCHED);
@@ -477,6 +483,16 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 	if (p->doff < sizeof(*tcp) || (void *)tcp + p->doff > p->data_end ||
 	    find_options(skb, tcp, p->data_end, p->l4off, p->doff, &pos))
 		return -1;
+	/* (spike, unswitch) the sender's TSval as it came */
+	if (pos.ts) {
+		__u32 tsv;
+
+		/* the highest (serial arithmetic): a packet processed out of
+		 * order must not lower it */
+		if (bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 2, &tsv, 4) == 0 &&
+		    (!rw->last_tsval || (__s32)(bpf_ntohl(tsv) - rw->last_tsval) > 0))
+			rw->last_tsval = bpf_ntohl(tsv);
+	}
 	/* bpf_skb_load_bytes() leaves the packet where it was, but the
 	 * verifier wants the pointers proven again */
 	p->data_end = (void *)(long)skb->data_end;
@@ -502,6 +518,10 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 		r->payload = p->ip_len - p->ihl - p->doff;
 	r->seq0 = bpf_ntohl(tcp->seq);
 	r->ack0 = bpf_ntohl(tcp->ack_seq);
+	/* (spike, unswitch) what kbald needs to take the flow back by
+	 * offsets: the sender's last acknowledgement and TSval, as they came */
+	if (tcp->ack)
+		rw->switch_ack = r->ack0;
 	rw32(&tcp->seq, rw->seq_delta, &r->acc, 0);
 	if (tcp->ack)
 		rw32(&tcp->ack_seq, rw->ack_delta, &r->acc, 0);
@@ -713,6 +733,9 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	if ((!live || !*live) && !hosts)
 		return TC_ACT_NEXT_;
 	if (pkt_parse(skb, &p))
+		return TC_ACT_NEXT_;
+	/* (spike, unswitch) kbald's own segment for its own socket */
+	if (skb->mark == KBAL_PKT_MARK)
 		return TC_ACT_NEXT_;
 	if (live && *live)
 		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);

@@ -277,6 +277,7 @@ enum kbal_flow_why {
 				 * member: packet.bpf.c rewrites IPv4 headers only */
 	KBAL_WHY_HTTP10,        /* an HTTP/1.0 keep-alive client: the kernel frames
 				 * HTTP/1.1 only, kbald decides each request */
+	KBAL_WHY_UNSWITCHED,    /* spike: a joined flow taken back by offsets */
 	KBAL_WHY_MAX,
 };
 
@@ -319,7 +320,17 @@ enum kbal_pkt_action {
 					* become REWRITE (that packet included) */
 	KBAL_PKT_HOLD    = 4,          /* kbald's live socket: pass while the entry
 					* of the reverse 4-tuple is SWITCH, then DROP */
+	KBAL_PKT_SHIFT   = 5,          /* spike (unswitch): a flow taken back by
+					* offsets; rewritten as REWRITE, the 4-tuple
+					* kept (the entry's own), acted on at every
+					* hook (ingress: the peer's, egress: kbald's) */
 };
+
+/* spike (unswitch): a packet kbald sends with this mark (SO_MARK) passes
+ * the program untouched: the ACK kbald gives its kept client-side socket
+ * at the switch (the switching packet, which acknowledged the socket's
+ * last bytes, went to the member) */
+#define KBAL_PKT_MARK 0x6b62616cu
 
 enum kbal_pkt_flags {          /* set by the program */
 	KBAL_PKT_FIN = 1u << 0,    /* a FIN passed in this direction */
@@ -379,8 +390,11 @@ struct kbal_pkt_rw {
 	__u32 ifindex;                 /* REWRITE: 0 pass on (lo), else leave by it;
 	                                  LEARN: where the peer's packets came in */
 	__u32 last_tsval;              /* LEARN: the last TSval seen; SWITCH with
-	                                  KBAL_PKT_TS_LEARN: the base (see there) */
-	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover */
+	                                  KBAL_PKT_TS_LEARN: the base (see there);
+	                                  REWRITE, SHIFT: the sender's last TSval
+	                                  (as it came; spike: unswitch) */
+	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover;
+	                                  REWRITE, SHIFT: the last ack as it came */
 	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover;
 	                                  REWRITE: the highest sequence number seen + 1 */
 	__u32 slot;                    /* this direction's kbal_pkt_seen entry */

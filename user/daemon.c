@@ -66,6 +66,9 @@ static void on_signal(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 				restart_begin(d);
 		} else if (si.ssi_signo == SIGUSR2) {
 			kbal_logfiles_reopen();   /* logrotate moved them */
+		} else if ((int)si.ssi_signo == SIGRTMIN + 1) {
+			/* spike (unswitch): sigqueue()'s value, a client port */
+			kbal_pkt_unswitch(d, (unsigned)si.ssi_int);
 		} else {
 			d->stop = 1;
 		}
@@ -101,6 +104,7 @@ static int signals_init(struct kbal_daemon *d)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGRTMIN + 1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

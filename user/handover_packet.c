@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <bpf/libbpf.h>
 #include "conn.h"
@@ -32,6 +33,8 @@
 #define PKT_EARLY_MAX (16u << 10)     /* a first response written after the handover */
 #define PKT_LINGER_NS (1000000000ull) /* both FINs passed, one never acknowledged */
 #define PKT_SCAN_NS   (1000000000ull) /* every flow looked at, events lost or not */
+
+static void pkt_linger_expire(struct kbal_daemon *d, int all);
 
 /* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
 static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down)
@@ -302,10 +305,20 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		pkt_account(d, c, st.bytes_up, st.bytes_down);
 	if (!err && st.switched && c->pkt == PKT_SWITCHING) {
 		kbal_loop_del(&d->loop, c->fd[CLIENT]);
-		kbal_packet_close_frozen(c->fd[CLIENT]);
-		c->fd[CLIENT] = -1;
+		if (d->pk.unswitch) {
+			/* spike: the socket stays (idle, its packets dropped by
+			 * the DROP entry), acknowledged up to its end */
+			c->pf->kept_client = 1;
+			/* (KBAL_UNSWITCH=2: without it, to see why it is there) */
+			if (d->pk.unswitch == 1 && kbal_packet_ack_kept(&d->pk.p, c->pf))
+				log_warn("conn %p: unswitch: no ACK for the kept socket",
+					 (void *)c);
+		} else {
+			kbal_packet_close_frozen(c->fd[CLIENT]);
+			c->fd[CLIENT] = -1;
+			d->pk.njoined++;
+		}
 		c->pkt = PKT_JOINED;
-		d->pk.njoined++;
 		list_del(&c->node);
 		list_add_tail(&d->pk.joined, &c->node);
 	}
@@ -350,6 +363,8 @@ static void pkt_scan(struct kbal_daemon *d, struct kbal_list *head)
 
 static void pkt_tick(struct kbal_daemon *d)
 {
+	if (d->pk.linger)
+		pkt_linger_expire(d, 0);
 	if (!d->pk.on || d->loop.now - d->pk.scan < PKT_SCAN_NS)
 		return;
 	d->pk.scan = d->loop.now;
@@ -409,16 +424,130 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 	d->pk.njoined += c->pkt == PKT_JOINED;
 }
 
+/*
+ * Spike (unswitch). A flow taken back keeps its SHIFT entries for as long
+ * as kbald's sockets may still send or hear anything of it: their FINs
+ * and last ACKs come after the connection is closed here. Kept a few
+ * seconds (enough on lo; a TIME_WAIT socket's answer to a late
+ * retransmitted FIN, up to 60 s later, would go out unshifted).
+ */
+#define PKT_LINGER_UNSWITCHED_NS (3000000000ull)
+
+struct pkt_linger {
+	struct pkt_linger *next;
+	uint64_t until;
+	struct kbal_pkt_flow fl;
+};
+
+static void pkt_linger(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct pkt_linger *l = malloc(sizeof(*l));
+
+	if (!l) {
+		kbal_packet_forget(&d->pk.p, c->pf);
+		pkt_flow_drop(d, c);
+		return;
+	}
+	l->fl = *c->pf;
+	l->until = d->loop.now + PKT_LINGER_UNSWITCHED_NS;
+	l->next = d->pk.linger;
+	d->pk.linger = l;
+	pkt_flow_drop(d, c);
+}
+
+static void pkt_linger_expire(struct kbal_daemon *d, int all)
+{
+	struct pkt_linger **pp = &d->pk.linger, *l;
+
+	while ((l = *pp)) {
+		if (all || d->loop.now >= l->until) {
+			kbal_packet_forget(&d->pk.p, &l->fl);
+			*pp = l->next;
+			free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+}
+
+/* Take the joined flow c back by offsets (kbal_packet_unswitch()), then
+ * splice its two live sockets with sockmap, as a flow taken back before
+ * its switch is (pkt_take_back()). 0, or -errno with c as it was. */
+static int pkt_unswitch_conn(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int err;
+
+	if (c->pkt != PKT_JOINED || !c->pf || !c->pf->kept_client || c->fd[CLIENT] < 0 ||
+	    c->fd[MEMBER] < 0)
+		return -EINVAL;
+	if ((err = kbal_packet_unswitch(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER])))
+		return err;
+	/* events of the slot are ignored from here (c->pkt 0) */
+	c->pkt = PKT_NONE;
+	c->drain_since = 0;
+	c->want_packet = 0;
+	c->why = KBAL_WHY_UNSWITCHED;
+	if (conn_watch(d, c, MEMBER, 0) || conn_watch(d, c, CLIENT, 0)) {
+		conn_close(d, c);
+		return 0;
+	}
+	c->f = first_alloc();
+	if (!c->f) {
+		conn_close(d, c);
+		return 0;
+	}
+	list_del(&c->node);
+	list_add_tail(&d->first, &c->node);
+	kbal_handover_sockmap.take(d, c, DOWN);
+	kbal_handover_sockmap.take(d, c, UP);
+	kbal_flows_update(d, c, KBAL_FLOW_SPLICED);
+	log_debug("conn %p: joined flow taken back by offsets: sockmap", (void *)c);
+	conn_progress(d, c);
+	return 0;
+}
+
+void kbal_pkt_unswitch(struct kbal_daemon *d, unsigned client_port)
+{
+	struct kbal_list *n, *next;
+	unsigned done = 0, tried = 0;
+
+	if (!d->pk.on || !d->pk.unswitch) {
+		log_warn("unswitch asked for, but KBAL_UNSWITCH is not set");
+		return;
+	}
+	for (n = d->pk.joined.next; n != &d->pk.joined; n = next) {
+		struct kbal_conn *c = conn_of(n);
+		int err;
+
+		next = n->next;
+		if (client_port && ntohs(c->key.client_port) != client_port)
+			continue;
+		tried++;
+		err = pkt_unswitch_conn(d, c);
+		if (err)
+			log_info("unswitch: conn %p (client port %u): %s", (void *)c,
+				 ntohs(c->key.client_port), strerror(-err));
+		else
+			done++;
+	}
+	log_info("unswitch: %u of %u joined flows taken back (port %u)", done, tried,
+		 client_port);
+}
+
 static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_pkt_probe probe;
 	struct kbal_pkt_state st;
 	int tell = 0;
 
-	if (c->pkt == PKT_JOINED)
+	if (c->pkt == PKT_JOINED && !(c->pf && c->pf->kept_client))
 		d->pk.njoined--;
 	if (!c->pf)
 		return;
+	if (c->pf->unswitched) {
+		pkt_linger(d, c);
+		return;
+	}
 	if (c->pkt) {
 		log_debug("conn %p: closing a joined flow (%s)", (void *)c,
 			  c->pkt == PKT_JOINED ? "joined" : "switching");
@@ -510,6 +639,9 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 	if (err)
 		return err;
 	d->pk.on = 1;
+	d->pk.unswitch = getenv("KBAL_UNSWITCH") ? atoi(getenv("KBAL_UNSWITCH")) : 0;
+	if (d->pk.unswitch)
+		log_warn("KBAL_UNSWITCH: joined flows keep their client-side socket (spike)");
 	if ((err = pkt_hosts_init(d)))
 		return err;   /* fini undoes what was done */
 	d->pk.by_slot = calloc(KBAL_MAX_FLOWS, sizeof(*d->pk.by_slot));
@@ -526,6 +658,7 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 
 static void pkt_fini(struct kbal_daemon *d)
 {
+	pkt_linger_expire(d, 1);
 	ring_buffer__free(d->pk.events);
 	d->pk.events = NULL;
 	free(d->pk.by_slot);

@@ -133,7 +133,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = p->events_fd = -1;
+	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = -1;
 	p->lo = if_nametoindex("lo");
 	/* shares kbal_stats and the state maps with the sockmap object
 	 * through the pins; kbal_pkt is its own */
@@ -219,6 +219,8 @@ void kbal_packet_fini(struct kbal_packet *p)
 	}
 	if (p->raw_fd >= 0)
 		close(p->raw_fd);
+	if (p->raw_mark_fd >= 0)
+		close(p->raw_mark_fd);
 	if (p->live)
 		munmap(p->live, p->live_len);
 	if (p->seen)
@@ -227,7 +229,7 @@ void kbal_packet_fini(struct kbal_packet *p)
 		munmap(p->frame, p->frame_len);
 	free(p->slot_used);
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = p->events_fd = -1;
+	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = -1;
 }
 
 /* The interface that holds local address a (network order), 0 if none. */
