@@ -711,6 +711,177 @@ static __always_inline int second_chance(struct __sk_buff *skb, struct pkt *p, _
 	}
 }
 
+/*
+ * A joined flow given back to kbald by the program itself, at the first
+ * byte P of a request, where kbald asked for it (a member's status changed:
+ * kbald decides that request; docs/packet.md, "Given back at a request").
+ * kbald keeps its client-side socket at the switch and stored in
+ * kbal_pkt_back what the offsets need (docs/unswitch.md): the four entries
+ * become SHIFT entries on kbald's own 4-tuples, P lands in the kept socket
+ * as its next byte, and kbald's member-side socket, thawed, goes on from
+ * where it was frozen. Only when that is exact: P at the request side's
+ * framed boundary, as many final responses framed as requests (the
+ * member's answer complete), and both directions quiet (P acknowledges all
+ * the member sent; the member acknowledged all the client sent); else the
+ * flow stays joined and the next request's first byte tries again.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct kbal_pkt_back);
+} kbal_pkt_back SEC(".maps");
+
+struct back_scratch {
+	struct kbal_pkt_rw e;
+	struct kbal_pkt_key k;
+	struct kbal_pkt_event ev;
+	/* the offsets' terms (docs/unswitch.md): B the client's next byte,
+	 * Mm the member's, M = Mm in the client's numbers, Km = B in the
+	 * member's; S0, K0, MS0, MK0 kbald's sockets'; dc, dm their clocks */
+	__u32 B, M, Mm, Km, dc, dm;
+	__u32 up_slot, down_slot, up_last, down_last;
+	__be32 kc, cl, km, mb;          /* kbald's client-side address, the
+					 * client's, kbald's member-side, the member's */
+	__be16 kcp, clp, kmp, mbp;
+	__u16 gen;
+};
+
+/* (off the stack: splice() leaves a global function little of it) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct back_scratch);
+} kbal_pkt_back_rw SEC(".maps");
+
+/* x->e as the SHIFT entry of 4-tuple (saddr, daddr, sport, dport) */
+static __always_inline int back_put(struct back_scratch *x, __be32 saddr, __be32 daddr,
+				    __be16 sport, __be16 dport)
+{
+	x->k.saddr = x->e.saddr = saddr;
+	x->k.daddr = x->e.daddr = daddr;
+	x->k.sport = x->e.sport = sport;
+	x->k.dport = x->e.dport = dport;
+	return bpf_map_update_elem(&kbal_pkt, &x->k, &x->e, BPF_EXIST);
+}
+
+/* rw: the client -> kbald entry (REWRITE), P's sequence and acknowledgement
+ * numbers as they came. 1: given back (rw's key is now a SHIFT entry), 0:
+ * not now. A global function: verified once. */
+__noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0)
+{
+	struct kbal_pkt_frame *fq, *fs;
+	struct kbal_pkt_back *bk;
+	struct kbal_pkt_rw *down;
+	struct back_scratch *x;
+	__u32 slot, zero = 0;
+
+	if (!rw)
+		return 0;
+	x = bpf_map_lookup_elem(&kbal_pkt_back_rw, &zero);
+	if (!x)
+		return 0;
+	x->gen = rw->gen;
+	slot = rw->slot;
+	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fq || fq->gen != x->gen || fq->back != KBAL_PKT_BACK_ASKED || fq->flags ||
+	    fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->boundary != seq0)
+		return 0;
+	slot ^= 1;
+	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fs || fs->gen != x->gen || fs->flags || fs->state != KBAL_FRAME_HEAD || fs->hlen ||
+	    fs->messages != fq->messages)
+		return 0;
+	/* rw sends as kbald's member-side socket to the member: the member's
+	 * entry is the reverse */
+	x->k.saddr = rw->daddr;
+	x->k.daddr = rw->saddr;
+	x->k.sport = rw->dport;
+	x->k.dport = rw->sport;
+	down = bpf_map_lookup_elem(&kbal_pkt, &x->k);
+	if (!down || down->gen != x->gen || down->action != KBAL_PKT_REWRITE ||
+	    down->fr_flags != KBAL_PKT_FR_ON || down->fr_state != KBAL_FRAME_HEAD)
+		return 0;
+	if ((rw->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
+		return 0;
+	if (rw->host_id || down->host_id || (rw->flags & KBAL_PKT_ID_ECHO))
+		return 0;
+	x->B = rw->switch_seq;
+	x->Mm = down->switch_seq;
+	if (seq0 != x->B || down->fr_seq != x->Mm || fs->boundary != x->Mm)
+		return 0;   /* bytes beyond P, or the member's not all framed */
+	x->M = x->Mm + down->seq_delta;
+	x->Km = x->B + rw->seq_delta;
+	if (ack0 != x->M || down->switch_ack != x->Km)
+		return 0;   /* not quiet */
+	slot = rw->slot >> 1;
+	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+	if (!bk || bk->gen != x->gen)
+		return 0;
+	x->dc = x->dm = 0;
+	if (bk->ts) {
+		/* kbald's sockets' clocks now, put just past the last TSval
+		 * each peer saw (PAWS); their echoes map back exactly */
+		__u32 now = bpf_ktime_get_ns() / 1000000;
+
+		x->dc = down->last_tsval + down->tsval_delta - (now + bk->c_tsoff) + 1;
+		x->dm = rw->last_tsval + rw->tsval_delta - (now + bk->m_tsoff) + 1;
+	}
+	/* what the entries are read for, before any is replaced */
+	x->kc = down->saddr;
+	x->cl = down->daddr;
+	x->kcp = down->sport;
+	x->clp = down->dport;
+	x->km = rw->saddr;
+	x->mb = rw->daddr;
+	x->kmp = rw->sport;
+	x->mbp = rw->dport;
+	x->up_slot = rw->slot;
+	x->down_slot = down->slot;
+	x->up_last = rw->last_tsval;
+	x->down_last = down->last_tsval;
+	/* kbald's sockets' entries first: nothing of theirs may leave
+	 * unshifted once a peer's packet lands in them */
+	__builtin_memset(&x->e, 0, sizeof(x->e));
+	x->e.action = KBAL_PKT_SHIFT;
+	x->e.gen = x->gen;
+	x->e.slot = x->down_slot;       /* kbald -> client */
+	x->e.seq_delta = x->M - bk->c_snd_nxt;
+	x->e.ack_delta = x->B - bk->c_rcv_nxt;
+	x->e.tsval_delta = x->dc;
+	x->e.switch_seq = bk->c_snd_nxt;
+	if (back_put(x, x->kc, x->cl, x->kcp, x->clp))
+		return 0;               /* nothing changed yet */
+	x->e.slot = x->up_slot;         /* kbald -> member */
+	x->e.seq_delta = x->Km - bk->m_snd_nxt;
+	x->e.ack_delta = x->Mm - bk->m_rcv_nxt;
+	x->e.tsval_delta = x->dm;
+	x->e.switch_seq = bk->m_snd_nxt;
+	back_put(x, x->km, x->mb, x->kmp, x->mbp);
+	x->e.slot = x->down_slot;       /* member -> kbald */
+	x->e.seq_delta = bk->m_rcv_nxt - x->Mm;
+	x->e.ack_delta = bk->m_snd_nxt - x->Km;
+	x->e.tsval_delta = 0;
+	x->e.tsecr_delta = -x->dm;
+	x->e.switch_seq = x->Mm;
+	x->e.last_tsval = x->down_last;
+	back_put(x, x->mb, x->km, x->mbp, x->kmp);
+	x->e.slot = x->up_slot;         /* client -> kbald: P's, last */
+	x->e.seq_delta = bk->c_rcv_nxt - x->B;
+	x->e.ack_delta = bk->c_snd_nxt - x->M;
+	x->e.tsecr_delta = -x->dc;
+	x->e.switch_seq = x->B;
+	x->e.last_tsval = x->up_last;
+	back_put(x, x->cl, x->kc, x->clp, x->kcp);
+	x->ev.slot = x->up_slot >> 1;
+	x->ev.gen = x->gen;
+	x->ev.kind = KBAL_PKT_EV_BACK;
+	if (bpf_ringbuf_output(&kbal_pkt_events, &x->ev, sizeof(x->ev), 0))
+		kbal_stat_add(KBAL_STAT_PKT_EV_LOST, 1);
+	return 1;
+}
+
 /* parse, look up, act, rewrite, account, readdress, send */
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 {
@@ -744,6 +915,20 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	verdict = pkt_act(skb, &p, rw, hook);
 	if (verdict != GO_ON)
 		return verdict;
+	/* a request's first byte where the framing has it (a head next, at
+	 * the framed sequence number): given back, if kbald asked for it
+	 * (kbal_pkt_give_back() looks), and then shifted into kbald's kept
+	 * socket by the new entry */
+	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->fr_state == KBAL_FRAME_HEAD &&
+	    !(rw->slot & 1) && rw->action == KBAL_PKT_REWRITE &&
+	    bpf_ntohl(p.tcp->seq) == rw->fr_seq && p.tcp->ack &&
+	    !p.tcp->syn && !p.tcp->fin && !p.tcp->rst &&
+	    p.ip_len > p.ihl + p.tcp->doff * 4 &&
+	    kbal_pkt_give_back(rw, bpf_ntohl(p.tcp->seq), bpf_ntohl(p.tcp->ack_seq))) {
+		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+		if (!rw)
+			return TC_ACT_NEXT_;
+	}
 	if (pkt_rewrite(skb, &p, rw, &r)) {
 		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
 		return TC_ACT_SHOT_;

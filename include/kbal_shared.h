@@ -278,6 +278,8 @@ enum kbal_flow_why {
 	KBAL_WHY_HTTP10,        /* an HTTP/1.0 keep-alive client: the kernel frames
 				 * HTTP/1.1 only, kbald decides each request */
 	KBAL_WHY_UNSWITCHED,    /* spike: a joined flow taken back by offsets */
+	KBAL_WHY_GIVEN_BACK,    /* the program gave a joined flow back at a request
+				 * kbald asked for (a member's status changed) */
 	KBAL_WHY_MAX,
 };
 
@@ -573,7 +575,12 @@ struct kbal_pkt_frame {
 					* the next one starts (state HEAD, hlen 0) */
 	__u32 messages;                /* complete messages (responses: final ones) */
 	__u32 heads;                   /* heads complete (responses: final ones) */
-	__u32 interim;                 /* responses: 1xx heads (no body, not final) */
+	union {
+		__u32 interim;         /* responses: 1xx heads (no body, not final) */
+		__u32 back;            /* requests: kbald asks for the flow back at the
+					* next request boundary (KBAL_PKT_BACK_ASKED;
+					* the program only reads it: kbal_pkt_back) */
+	};
 	__u64 left;                    /* BODY, CHUNK_DATA: bytes left */
 	__u64 head_ring;               /* requests: bit i % 64: request i was HEAD */
 	/* the piece being parsed, across segments: no byte is kept */
@@ -614,7 +621,36 @@ _Static_assert(sizeof(struct kbal_pkt_frame) == 64, "ABI kbal_pkt_frame");
 enum kbal_pkt_event_kind {
 	KBAL_PKT_EV_SWITCHED = 1,
 	KBAL_PKT_EV_ENDED    = 2,
+	KBAL_PKT_EV_BACK     = 3,      /* the program gave the flow back to kbald at
+					* a request's first byte (SHIFT entries) */
 };
+
+/*
+ * kbal_pkt_back (an array indexed by the flow's slot, not pinned): what the
+ * program needs to give a joined flow back to kbald by itself, at the first
+ * byte of a framed request, once kbald asked for it (kbal_pkt_frame's
+ * request entry, back = KBAL_PKT_BACK_ASKED): kbald's kept client-side
+ * socket's and its frozen member-side socket's sequence numbers and TCP
+ * clocks (each clock as an offset from bpf_ktime_get_ns() / 1e6: the
+ * socket's TSval now is that plus the offset). Written by kbald before it
+ * asks; the program turns the flow's four entries into SHIFT entries
+ * (docs/packet.md, "Given back at a request").
+ */
+#define KBAL_PKT_BACK_ASKED 1
+
+struct kbal_pkt_back {
+	__u16 gen;                     /* the flow's generation */
+	__u8  ts;                      /* timestamps on the flow */
+	__u8  pad;
+	__u32 c_rcv_nxt;               /* S0: the kept client-side socket's */
+	__u32 c_snd_nxt;               /* K0 */
+	__u32 m_rcv_nxt;               /* MS0: the frozen member-side socket's */
+	__u32 m_snd_nxt;               /* MK0 */
+	__u32 c_tsoff;                 /* client-side socket's TSval - ms clock */
+	__u32 m_tsoff;                 /* member-side socket's */
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct kbal_pkt_back) == 32, "ABI kbal_pkt_back");
 
 struct kbal_pkt_event {
 	__u32 slot;                    /* the flow's: kbal_pkt_seen 2 * slot, + 1 */
