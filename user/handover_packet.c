@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include "conn.h"
 #include "daemon.h"
+#include "decide.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -258,6 +259,13 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 
 	if (!c->want_packet)
 		return;
+	if (c->pf) {
+		/* a flow given back keeps SHIFT entries on the client's
+		 * 4-tuple: it stays off the packet path */
+		c->want_packet = 0;
+		c->why = KBAL_WHY_GIVEN_BACK;
+		return;
+	}
 	if (!kbal_in6_is_v4(m->addr)) {       /* a kept connection: no connect */
 		c->want_packet = 0;
 		c->why = KBAL_WHY_IPV6;
@@ -272,6 +280,7 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 		c->why = KBAL_WHY_MAP;
 		return;
 	}
+	c->pf->bgen = d->maps.balancers[c->balancer].gen;
 	pkt_flow_named(d, c);
 }
 
@@ -286,6 +295,70 @@ static uint64_t pkt_idle_ns(const struct kbal_daemon *d)
 		      d->conf->timeout_ms : d->conf->keepalive_timeout_ms;
 
 	return (uint64_t)ms * 1000000ull;
+}
+
+/*
+ * A joined flow whose balancer changed since it joined (a member's status:
+ * kbalctl set, the manager, a health check; the balancer's gen, as the
+ * sockmap path's kernel framing compares it) may no longer be decided
+ * alike: kbald asks the program to give it back at its next request
+ * (kbal_packet_ask_back()), and decides that request itself. Only where
+ * kbald kept the client-side socket (KBAL_UNSWITCH=1).
+ */
+static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_pkt_flow *fl = c->pf;
+	int err;
+
+	if (!fl || !fl->kept_client || fl->asked || fl->unswitched || c->balancer < 0 ||
+	    d->maps.balancers[c->balancer].gen == fl->bgen)
+		return;
+	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER]);
+	if (err && err != -EAGAIN)
+		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
+	else if (!err)
+		log_debug("conn %p: balancer changed: joined flow asked back at its next request",
+			  (void *)c);
+}
+
+/*
+ * The program gave the flow back at the first byte of a request
+ * (KBAL_PKT_EV_BACK): its entries are SHIFT entries, the request waits in
+ * kbald's kept client-side socket, and every answer before it was through
+ * (the member's side quiet). kbald decides that request as it decides one
+ * the sockmap path hands back with no answer owed (decide_take_back()):
+ * the member's connection goes (its FIN through the SHIFT entries), and
+ * the client's requests are kbald's from here.
+ */
+static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	c->pf->unswitched = 1;   /* its entries stay as long as the connection */
+	kbal_packet_thaw(c->fd[MEMBER], 0);
+	c->pkt = PKT_NONE;
+	c->drain_since = 0;
+	c->want_packet = 0;
+	c->why = KBAL_WHY_GIVEN_BACK;
+	decide_member_done(d, c);
+	c->agent = 1;
+	c->rearm = 0;
+	c->bounded = 0;
+	c->back = 0;
+	c->empty[CLIENT] = c->empty[MEMBER] = 0;
+	c->handed = 0;
+	c->fin_goal = 0;
+	c->fin[CLIENT] = c->fin[MEMBER] = 0;
+	if (exch_wake(d, c)) {
+		conn_close(d, c);
+		return;
+	}
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	if (conn_watch(d, c, CLIENT, 0)) {
+		conn_close(d, c);
+		return;
+	}
+	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+	log_debug("conn %p: joined flow given back at a request: kbald decides it", (void *)c);
+	conn_progress(d, c);
 }
 
 /*
@@ -322,6 +395,8 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		list_del(&c->node);
 		list_add_tail(&d->pk.joined, &c->node);
 	}
+	if (!err && !st.ended && c->pkt == PKT_JOINED)
+		pkt_maybe_ask_back(d, c);
 	if (err || st.ended) {
 		log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)", (void *)c,
 			  (unsigned long long)st.bytes_up, (unsigned long long)st.bytes_down);
@@ -384,8 +459,14 @@ static int pkt_event_record(void *ctx, void *data, size_t len)
 	c = d->pk.by_slot[ev->slot];
 	/* the slot may be another flow's by now, or this one's before its
 	 * handover was taken back: the generation and the state tell */
-	if (c && !c->dead && c->pkt && c->pf && c->pf->gen == ev->gen)
-		pkt_check(d, c);
+	if (!c || c->dead || !c->pkt || !c->pf || c->pf->gen != ev->gen)
+		return 0;
+	if (ev->kind == KBAL_PKT_EV_BACK) {
+		if (c->pkt == PKT_JOINED && c->pf->asked && !c->pf->unswitched)
+			pkt_given_back(d, c);
+		return 0;
+	}
+	pkt_check(d, c);
 	return 0;
 }
 

@@ -24,6 +24,7 @@
  * segments kbald sends itself: window retractions, end probes).
  */
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -772,5 +773,52 @@ int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 		 c.win.rcv_wup + c.win.rcv_wnd - S0, c.win.snd_wnd, c.ti.tcpi_rcv_wscale,
 		 c.ti.tcpi_snd_wscale, m.win.rcv_wup + m.win.rcv_wnd - MS0, m.win.snd_wnd,
 		 m.ti.tcpi_rcv_wscale, m.ti.tcpi_snd_wscale);
+	return 0;
+}
+
+int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd)
+{
+	struct tcp_state c = {}, m = {};
+	struct kbal_pkt_back b = {};
+	struct timespec now;
+	uint32_t key = fl->slot, ms;
+	int err;
+
+	/* the program gives back without host ids only (their TSval form
+	 * is kbald's: kbal_packet_unswitch()) */
+	if (fl->lost || !fl->kept_client || fl->unswitched || fl->asked || p->host_id ||
+	    p->back_fd < 0 || !p->frame)
+		return -EINVAL;
+	/* the kept client socket: repair mode only to read it (nothing
+	 * unsent in it); the member-side one is frozen */
+	if ((err = pkt_repair(cfd, 1)))
+		return err;
+	err = pkt_read_state(cfd, &c, NULL);
+	kbal_packet_thaw(cfd, 1);
+	if (err)
+		return err;
+	if ((err = pkt_read_state(mfd, &m, NULL)))
+		return err;
+	/* the TCP clock is CLOCK_MONOTONIC in ms (tcp_clock_ms()), as the
+	 * program's bpf_ktime_get_ns(): read after the sockets', so that the
+	 * offsets err low (the program's dc, dm high: PAWS safe) */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (uint32_t)(((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec) / 1000000ull);
+	b.gen = fl->gen;
+	b.ts = fl->ts;
+	b.c_rcv_nxt = c.rcv_nxt;
+	b.c_snd_nxt = c.snd_nxt;
+	b.m_rcv_nxt = m.rcv_nxt;
+	b.m_snd_nxt = m.snd_nxt;
+	b.c_tsoff = c.tsval - ms;
+	b.m_tsoff = m.tsval - ms;
+	if (c.snd_una != c.snd_nxt || c.ti.tcpi_notsent_bytes)
+		return -EAGAIN;   /* the kept socket not acknowledged to its end yet */
+	if (bpf_map_update_elem(p->back_fd, &key, &b, BPF_ANY))
+		return -errno;
+	__atomic_store_n(&p->frame[2 * fl->slot].back, KBAL_PKT_BACK_ASKED, __ATOMIC_RELEASE);
+	fl->asked = 1;
+	log_debug("packet: flow of slot %u asked back (client leg S0 %u K0 %u, member leg MS0 %u "
+		  "MK0 %u)", fl->slot, b.c_rcv_nxt, b.c_snd_nxt, b.m_rcv_nxt, b.m_snd_nxt);
 	return 0;
 }

@@ -57,6 +57,7 @@ struct kbal_packet {
 	struct kbal_pkt_frame *frame;  /* kbal_pkt_frame, mmapped: each direction's
 					* HTTP framing, at the kbal_pkt_seen slots */
 	size_t frame_len;
+	int back_fd;                   /* kbal_pkt_back (the program's, not pinned) */
 	uint8_t *slot_used;            /* KBAL_MAX_FLOWS: slots given to flows */
 	uint32_t slot_next;
 	uint16_t gen;                  /* the last flow generation given */
@@ -85,6 +86,11 @@ struct kbal_pkt_flow {
 	uint8_t unswitched;            /* taken back by offsets: SHIFT entries */
 	uint8_t ts;                    /* timestamps on the flow */
 	uint32_t c_rcv_nxt, c_snd_nxt; /* the client-side socket's at the handover */
+	/* given back at a request (docs/packet.md, "Given back at a
+	 * request"): kbald asked the program for it (kbal_pkt_back written,
+	 * kbal_pkt_frame's request entry's back set) */
+	uint8_t asked;
+	uint32_t bgen;                 /* the balancer's gen when the flow joined */
 };
 
 struct kbal_pkt_state {
@@ -231,6 +237,17 @@ int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
  * quiet: nothing changed), or -errno.
  */
 int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd);
+
+/*
+ * Ask the program to give the joined flow fl back to kbald at the first
+ * byte of its next request where that is exact (bpf/packet.bpf.c,
+ * kbal_pkt_give_back()): kbald's kept client-side socket cfd and frozen
+ * member-side socket mfd read (sequence numbers, clocks) into
+ * kbal_pkt_back, then the request entry of kbal_pkt_frame marked. The
+ * program reports KBAL_PKT_EV_BACK once it has; kbald then thaws mfd
+ * (kbal_packet_thaw()). 0, or -errno (nothing asked).
+ */
+int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);
