@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""A joined flow given back to kbald by the program itself, at the first
+byte of a request kbald asked for (docs/packet.md, "Given back at a
+request"): kbald (KBAL_UNSWITCH=1) keeps its client-side socket at the
+switch; once the flow's balancer changes (a member disabled), it asks the
+program (kbal_pkt_back, kbal_pkt_frame's request entry), which turns the
+flow's entries into SHIFT entries at the next request's first byte where
+that is exact, and passes that request to kbald's kept socket; kbald
+decides it."""
+
+import os
+import socket
+import time
+
+import kbaltest
+from kbaltest import EXAMPLE_CONF, Env, check, check_pattern, crc_line, eq, wait_until
+from test_packet import PATH_PACKET, frame_of, pkt_entries
+from test_unswitch import Capture, clean_end, flow_of, tcp_counters
+
+WHY_GIVEN_BACK = 18        # KBAL_WHY_GIVEN_BACK (include/kbal_shared.h)
+MiB = 1 << 20
+
+
+def two_members_one_pick(conf):
+    """Apache's example with its requests alike as long as WAS1 is usable:
+    WAS2 in a later lbset (byrequests picks WAS1 alone while it is usable),
+    no sticky session, nothing rewritten in the answers, no manager;
+    KbalSplice packet."""
+    out, skip = [], False
+    for l in conf.split("\n"):
+        if l.startswith("<Location /balancer-manager>"):
+            skip = True
+        if skip:
+            skip = not l.startswith("</Location>")
+            continue
+        if (l.startswith("Header add Set-Cookie") or l.startswith("ProxyPassReverse") or
+                l.startswith("ProxyPass /balancer-manager !") or
+                l.startswith("ProxySet stickysession")):
+            continue
+        if l.startswith("BalancerMember") and "route=2" in l:
+            l += " lbset=1"
+        out.append(l)
+        if l.startswith("ProxySet lbmethod="):
+            out.append("KbalSplice packet")
+    return "\n".join(out)
+
+
+CONF = two_members_one_pick(EXAMPLE_CONF)
+
+
+def asked(env):
+    """kbald asked the program for the flow back: kbal_pkt_frame's request
+    entry (the up entry's slot) has back set"""
+    ups = [e["formatted"]["value"] for e in pkt_entries(env)]
+    ups = [v for v in ups if v["slot"] % 2 == 0 and v["action"] == 0]
+    if len(ups) != 1:
+        return False
+    return _field(frame_of(env, ups[0]["slot"]), "back") == 1
+
+
+def _field(v, name):
+    """a field of bpftool's formatted value, an anonymous union's too"""
+    if isinstance(v, dict):
+        if name in v:
+            return v[name]
+        for w in v.values():
+            f = _field(w, name)
+            if f is not None:
+                return f
+    elif isinstance(v, list):
+        for w in v:
+            f = _field(w, name)
+            if f is not None:
+                return f
+    return None
+
+
+def test_given_back_when_its_member_is_disabled():
+    """A kept-alive client joined to WAS1 (the only pick); WAS1 disabled
+    (kbalctl set, as the manager does): kbald asks, the program gives the
+    flow back at the client's next request, which kbald decides: WAS2.
+    Every answer byte-exact, no RST, no retransmission timeout."""
+    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"], kbald_args=["-v"]) as env:
+        cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
+        before = tcp_counters()
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            r = kbaltest.hand_over(c, "/g")
+            eq(r.header("X-Backend"), "WAS1", "the handover's member")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            for i in range(5):
+                r = c.get("/g/j%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS1 path=/g/j%d\n" % i),
+                   "joined request %d" % i)
+            r = c.get("/bytes/%d" % MiB)
+            check_pattern(r.body, "1 MiB while joined")
+            check(not asked(env), "asked before any change")
+            env.kbalctl("set", "mycluster", "1", "status=+D")
+            # kbald looks at its joined flows once a second
+            try:
+                wait_until(lambda: asked(env), 3.0, "the flow asked back")
+            except AssertionError:
+                print([e["formatted"]["value"] for e in pkt_entries(env)])
+                print([frame_of(env, s) for s in (0, 1)])
+                raise
+            t = time.monotonic()
+            r = c.get("/g/after")
+            ms = (time.monotonic() - t) * 1000
+            eq((r.status, r.text), (200, "backend=WAS2 path=/g/after\n"),
+               "the request after WAS1 was disabled (%.1f ms)" % ms)
+            fl = flow_of(env, port)
+            check(fl["path"] != PATH_PACKET, "the flow's path after: %r" % fl)
+            check("joined flow given back at a request" in env.kbald_stderr(),
+                  "kbald's log: no flow given back")
+            check("closing a joined flow" not in env.kbald_stderr(),
+                  "a joined flow closed: %s" % env.kbald_stderr()[-2000:])
+            for i in range(20):
+                r = c.get("/g/a%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS2 path=/g/a%d\n" % i),
+                   "request %d after" % i)
+            r = c.get("/bytes/%d" % (4 * MiB))
+            eq(len(r.body), 4 * MiB, "4 MiB after")
+            check_pattern(r.body, "4 MiB after")
+            body = os.urandom(MiB + 7)
+            c.request("POST", "/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(body)), "1 MiB up after")
+            print("the first request after: %.1f ms; kbald: %s" % (
+                ms, [l for l in env.kbald_stderr().splitlines() if "back" in l][-5:]))
+        clean_end(env, cap, before, "the client closed")
+        env.kbalctl("set", "mycluster", "1", "status=-D")
+
+
+def test_given_back_not_asked_nothing_changes():
+    """The same configuration, no member's status changed: the flow stays
+    joined through 30 requests (nothing asked, nothing given back)."""
+    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"]) as env:
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            r = kbaltest.hand_over(c, "/n")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            for i in range(30):
+                r = c.get("/n/j%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS1 path=/n/j%d\n" % i),
+                   "joined request %d" % i)
+            time.sleep(1.2)
+            eq(flow_of(env, port)["path"], PATH_PACKET, "the flow's path")
+            check(not asked(env), "asked")
