@@ -314,8 +314,10 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 	    d->maps.balancers[c->balancer].gen == fl->bgen)
 		return;
 	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER]);
-	if (err && err != -EAGAIN)
+	if (err && err != -EAGAIN) {
+		fl->asked = 2;   /* not again */
 		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
+	}
 	else if (!err)
 		log_debug("conn %p: balancer changed: joined flow asked back at its next request",
 			  (void *)c);
@@ -395,8 +397,15 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		list_del(&c->node);
 		list_add_tail(&d->pk.joined, &c->node);
 	}
-	if (!err && !st.ended && c->pkt == PKT_JOINED)
+	if (!err && !st.ended && c->pkt == PKT_JOINED) {
+		if (c->pf->asked == 1 && !c->pf->unswitched && kbal_sock_unread(c->fd[CLIENT]) > 0) {
+			/* given back, its event lost (the ring was full): only
+			 * then can the kept socket have bytes to read */
+			pkt_given_back(d, c);
+			return c->dead;
+		}
 		pkt_maybe_ask_back(d, c);
+	}
 	if (err || st.ended) {
 		log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)", (void *)c,
 			  (unsigned long long)st.bytes_up, (unsigned long long)st.bytes_down);

@@ -89,7 +89,7 @@ struct kbal_pkt_flow {
 	/* given back at a request (docs/packet.md, "Given back at a
 	 * request"): kbald asked the program for it (kbal_pkt_back written,
 	 * kbal_pkt_frame's request entry's back set) */
-	uint8_t asked;
+	uint8_t asked;                 /* 1 asked, 2 cannot be (not again) */
 	uint32_t bgen;                 /* the balancer's gen when the flow joined */
 };
 
