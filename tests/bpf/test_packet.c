@@ -1364,7 +1364,7 @@ UNIT_TEST(pkt_seen_once_a_tick)
 
 /* kbal_pkt_events, read as kbald reads them */
 struct events_seen {
-	unsigned n[3];                 /* by enum kbal_pkt_event_kind */
+	unsigned n[4];                 /* by enum kbal_pkt_event_kind */
 	struct kbal_pkt_event last;
 };
 
@@ -1373,7 +1373,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct events_seen *ev = ctx;
 	const struct kbal_pkt_event *e = data;
 
-	if (len >= sizeof(*e) && e->kind < 3) {
+	if (len >= sizeof(*e) && e->kind < 4) {
 		ev->n[e->kind]++;
 		ev->last = *e;
 	}
@@ -2192,5 +2192,194 @@ UNIT_TEST(frame_full_segment_kept)
 	ASSERT_TRUE(frame_send(1, m, head, 20), "the gap");
 	frame_expect("framed, in the body", 1, 0, m, m + 20 + 1448, KBAL_FRAME_BODY, 0);
 	ASSERT_EQ(frame_get(1).left, 3000 - (1448 - (h - 20)), "the body's bytes counted");
+	frame_teardown();
+}
+
+/* ------------------------------------------------------------------
+ * Given back at a request (docs/packet.md): kbal_pkt_give_back()
+ * ------------------------------------------------------------------ */
+
+/* a segment of the client (down 0) or the member (down 1): seq, ack, n
+ * bytes; the program's verdict, its output in out */
+static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size_t n,
+		   uint8_t *out, uint32_t *outlen)
+{
+	struct pkt_spec s = down ? fr_down_s : fr_up_s;
+	uint8_t in[2048];
+	size_t len;
+	int retval = -1;
+
+	s.seq = seq;
+	s.ack = ack;
+	s.payload = n;
+	len = build(&s, in);
+	memcpy(in + len - n, bytes, n);
+	{
+		uint8_t *ip = in + ETH_HLEN, *tcp = ip + 20;
+		size_t tcplen = len - ETH_HLEN - 20;
+		uint32_t sum;
+
+		tcp[16] = tcp[17] = 0;
+		sum = csum_add_bytes(0, ip + 12, 8);
+		sum += IPPROTO_TCP + tcplen;
+		sum = csum_add_bytes(sum, tcp, tcplen);
+		sum = csum_fold(sum);
+		tcp[16] = sum >> 8;
+		tcp[17] = sum & 0xff;
+	}
+	*outlen = 2048;
+	if (run(in, len, out, outlen, &retval))
+		return -1;
+	return retval;
+}
+
+static uint32_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint32_t)(((uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec) / 1000000ull);
+}
+
+/*
+ * A joined flow given back where kbald asked, only where it is exact: not
+ * asked, a response not complete, the member's last ACK behind: the
+ * request goes to the member as ever; then, all of it holding, the four
+ * entries become SHIFT entries, the request goes to kbald's kept socket
+ * shifted (seq S0, ack K0, its own 4-tuple), an event reports it.
+ */
+UNIT_TEST(pkt_given_back_at_a_request_where_asked)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1;
+	const uint32_t S0 = 0x11110000, K0 = 0x22220000, MS0 = 0x33330000, MK0 = 0x44440000;
+	struct kbal_pkt_rw up, down, e, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .ts = 1, .c_rcv_nxt = S0, .c_snd_nxt = K0,
+				    .m_rcv_nxt = MS0, .m_snd_nxt = MK0 };
+	struct kbal_pkt_frame f;
+	struct events_seen ev = {};
+	struct ring_buffer *rb;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0, t0, t1, dc_hi, dc_lo, dc;
+	__u32 su = FR_UP, bslot = FR_UP / 2;
+	int back_fd;
+
+	if (!frame_setup())
+		return;
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.kbal_pkt_events), on_event, &ev, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "kbal_pkt_events readable"))
+		return;
+	ring_buffer__consume(rb);
+	memset(&ev, 0, sizeof(ev));
+	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	up.switch_seq = FR_C0;
+	down.switch_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	/* kbald's own sockets' entries (the rewrite targets) */
+	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
+	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
+	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	/* 1. an exchange; 2. not asked: the next request goes to the member */
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 1");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "not asked: joined");
+	ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &up.saddr, 4), "not asked: to the member");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 2");
+	Mm += rs;
+	/* 3. a response not complete: the next request to the member (a
+	 * client that pipelines) */
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 3");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs - 1, out, &outlen), TC_ACT_UNSPEC, "response 3 but a byte");
+	Mm += rs - 1;
+	/* kbald asks (while an answer is under way) */
+	t0 = mono_ms();
+	bk.c_tsoff = 1000 - t0;        /* kbald's client-side socket's clock: 1000 now */
+	bk.m_tsoff = 5000 - t0;
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_ASKED;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 4");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "a response not complete: joined");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_ - 1, "k", 1, out, &outlen), TC_ACT_UNSPEC, "response 3's end");
+	Mm += 1;
+	/* 4. the member's last ACK behind the client's bytes */
+	ASSERT_EQ(gb_send(1, Mm, KM_ - 1, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 4, "
+		  "acking all but the last byte");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 5");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the member not quiet: joined");
+	B += rq;
+	/* a client packet acking less than all the member sent */
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 5");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_ - 1, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 6, acking "
+		  "all but the member's last byte");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the client not quiet: joined");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 6");
+	Mm += rs;
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK], 0, "no event yet");
+	/* 5. all of it holds: given back */
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	t0 = mono_ms();
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 7");
+	t1 = mono_ms();
+	ASSERT_TRUE(checksums_ok(out, outlen), "request 7: checksums");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), S0, "request 7: seq S0 (the kept socket's next)");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 8), K0, "request 7: ack K0");
+	ASSERT_EQ(get32(out + ETH_HLEN + 12), fr_up_s.saddr, "request 7: its own source");
+	ASSERT_EQ(get32(out + ETH_HLEN + 16), fr_up_s.daddr, "request 7: its own destination");
+	ASSERT_TRUE(!memcmp(out + outlen - rq, req, rq), "request 7: its bytes");
+	e = get_entry(&fr_ku);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "client -> kbald: SHIFT");
+	ASSERT_EQ(e.seq_delta, S0 - B, "client -> kbald: seq");
+	ASSERT_EQ(e.ack_delta, K0 - M_, "client -> kbald: ack");
+	ASSERT_EQ(e.slot, FR_UP, "client -> kbald: slot");
+	/* dc: kbald's client-side socket's TSvals just past the last the
+	 * client saw (the member's 100, in the client's view) */
+	dc = -e.tsecr_delta;
+	dc_lo = 100 + down.tsval_delta - (t1 + bk.c_tsoff) + 1;
+	dc_hi = 100 + down.tsval_delta - (t0 + bk.c_tsoff) + 1;
+	ASSERT_TRUE((int32_t)(dc - dc_lo) >= 0 && (int32_t)(dc_hi - dc) >= 0, "dc from the clock");
+	e = get_entry(&khold);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "kbald -> client: SHIFT");
+	ASSERT_EQ(e.seq_delta, M_ - K0, "kbald -> client: seq");
+	ASSERT_EQ(e.ack_delta, B - S0, "kbald -> client: ack");
+	ASSERT_EQ(e.tsval_delta, dc, "kbald -> client: TSval");
+	ASSERT_EQ(e.saddr, khold.saddr, "kbald -> client: its own 4-tuple");
+	e = get_entry(&fr_kd);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "member -> kbald: SHIFT");
+	ASSERT_EQ(e.seq_delta, MS0 - Mm, "member -> kbald: seq");
+	ASSERT_EQ(e.ack_delta, MK0 - KM_, "member -> kbald: ack");
+	e = get_entry(&kdrop);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "kbald -> member: SHIFT");
+	ASSERT_EQ(e.seq_delta, KM_ - MK0, "kbald -> member: seq");
+	ASSERT_EQ(e.ack_delta, Mm - MS0, "kbald -> member: ack");
+	ASSERT_EQ(-e.tsval_delta, get_entry(&fr_kd).tsecr_delta, "the member's clock both ways");
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK], 1, "an event");
+	ASSERT_EQ(ev.last.slot, FR_UP / 2, "the event's slot");
+#undef M_
+#undef KM_
+	ring_buffer__free(rb);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
 	frame_teardown();
 }
