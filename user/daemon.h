@@ -76,6 +76,8 @@ struct kbal_packet_state {
 	 * flow can be taken back by offsets (SIGRTMIN+1, its client port) */
 	int unswitch;
 	struct pkt_linger *linger;  /* taken-back flows closed: entries kept a while */
+	uint64_t bgen_sig;          /* the balancers' gens as last seen (given back
+				     * at a request: handover_packet.c) */
 };
 
 /* accepting, and the descriptors it may spend (listener.c) */

@@ -449,6 +449,24 @@ static void pkt_tick(struct kbal_daemon *d)
 {
 	if (d->pk.linger)
 		pkt_linger_expire(d, 0);
+	if (d->pk.on && d->pk.unswitch == 1 && list_linked(&d->pk.joined)) {
+		/* a member's status changed (its balancer's gen: kbalctl set
+		 * writes it in the pinned map, kbald sees it in memory): the
+		 * joined flows of that balancer asked back at once, not at the
+		 * once-a-second look (kbald wakes every PKT_ASK_POLL_US) */
+		uint64_t sig = 0;
+		struct kbal_list *n, *next;
+
+		for (unsigned b = 0; b < d->maps.meta->nbalancers; b++)
+			sig = sig * 1000003u + d->maps.balancers[b].gen;
+		if (sig != d->pk.bgen_sig) {
+			d->pk.bgen_sig = sig;
+			for (n = d->pk.joined.next; n != &d->pk.joined; n = next) {
+				next = n->next;
+				pkt_maybe_ask_back(d, conn_of(n));
+			}
+		}
+	}
 	if (!d->pk.on || d->loop.now - d->pk.scan < PKT_SCAN_NS)
 		return;
 	d->pk.scan = d->loop.now;
