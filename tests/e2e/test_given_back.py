@@ -251,3 +251,40 @@ def test_given_back_netns():
             eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"], d["EstabResets"],
                 d["InCsumErrors"], d["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
                "%s: timeouts, beyond window, PAWS, resets, checksum errors: %r" % (h, d))
+
+
+def test_given_back_with_pipelined_requests():
+    """A pipeline of four while joined (framed: four requests, four
+    answers, all WAS1); then, asked back, the client sends three requests
+    in one segment: given back at the first one's first byte (the member's
+    answers all through), the three land in kbald's kept socket; kbald
+    answers each from WAS2, in order. (A pipeline under way when kbald
+    asks, the give-back waiting for the boundary after its answers: the
+    BPF test pkt_given_back_at_a_request_where_asked.)"""
+    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"], kbald_args=["-v"]) as env:
+        cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
+        before = tcp_counters()
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            kbaltest.hand_over(c, "/p")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            # a pipeline while joined: all to WAS1
+            c.send(b"".join(b"GET /p/j%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (i, c.host_header.encode())
+                            for i in range(4)))
+            for i in range(4):
+                r = c.read_response()
+                eq((r.status, r.text), (200, "backend=WAS1 path=/p/j%d\n" % i), "joined pipeline %d" % i)
+            env.kbalctl("set", "mycluster", "1", "status=+D")
+            wait_until(lambda: asked(env), 3.0, "the flow asked back")
+            c.send(b"".join(b"GET /p/a%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (i, c.host_header.encode())
+                            for i in range(3)))
+            for i in range(3):
+                r = c.read_response()
+                eq((r.status, r.text), (200, "backend=WAS2 path=/p/a%d\n" % i), "pipelined %d after" % i)
+            for i in range(5):
+                r = c.get("/p/b%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS2 path=/p/b%d\n" % i), "request %d after" % i)
+            check("joined flow given back at a request" in env.kbald_stderr(), "given back")
+        clean_end(env, cap, before, "the client closed")
+        env.kbalctl("set", "mycluster", "1", "status=-D")
