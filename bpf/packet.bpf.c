@@ -785,9 +785,24 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->gen = rw->gen;
 	slot = rw->slot;
 	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
-	if (!fq || fq->gen != x->gen || fq->back != KBAL_PKT_BACK_ASKED || fq->flags ||
-	    fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->boundary != seq0)
+	if (!fq || fq->gen != x->gen || !fq->back)
+		return 0;   /* nothing asked: the flow's request as ever */
+	slot = rw->slot >> 1;
+	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+	if (!bk || bk->gen != x->gen)
 		return 0;
+	if (fq->back != KBAL_PKT_BACK_ASKED) {
+		/* watched: asked once the balancer's gen moved */
+		struct kbal_balancer *bal;
+
+		slot = bk->balancer;
+		bal = bpf_map_lookup_elem(&kbal_balancers, &slot);
+		if (!bal || bal->gen == bk->bgen)
+			return 0;
+	}
+	if (fq->flags || fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->boundary != seq0)
+		return 0;
+	slot = rw->slot;
 	slot ^= 1;
 	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
 	if (!fs || fs->gen != x->gen || fs->flags || fs->state != KBAL_FRAME_HEAD || fs->hlen ||
@@ -815,10 +830,6 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->Km = x->B + rw->seq_delta;
 	if (ack0 != x->M || down->switch_ack != x->Km)
 		return 0;   /* not quiet */
-	slot = rw->slot >> 1;
-	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
-	if (!bk || bk->gen != x->gen)
-		return 0;
 	x->dc = x->dm = 0;
 	if (bk->ts) {
 		/* kbald's sockets' clocks now, put just past the last TSval

@@ -637,6 +637,10 @@ enum kbal_pkt_event_kind {
  * (docs/packet.md, "Given back at a request").
  */
 #define KBAL_PKT_BACK_ASKED 1
+/* back = KBAL_PKT_BACK_WATCH: the program asks by itself, at a request's
+ * first byte, once kbal_balancers[balancer].gen is no longer bgen (a
+ * member's status changed: what the sockmap path's framing compares) */
+#define KBAL_PKT_BACK_WATCH 2
 
 struct kbal_pkt_back {
 	__u16 gen;                     /* the flow's generation */
@@ -648,9 +652,11 @@ struct kbal_pkt_back {
 	__u32 m_snd_nxt;               /* MK0 */
 	__u32 c_tsoff;                 /* client-side socket's TSval - ms clock */
 	__u32 m_tsoff;                 /* member-side socket's */
+	__u32 balancer;                /* KBAL_PKT_BACK_WATCH: the flow's balancer */
+	__u32 bgen;                    /* and its gen when the flow joined */
 	__u32 pad2;
 };
-_Static_assert(sizeof(struct kbal_pkt_back) == 32, "ABI kbal_pkt_back");
+_Static_assert(sizeof(struct kbal_pkt_back) == 40, "ABI kbal_pkt_back");
 
 struct kbal_pkt_event {
 	__u32 slot;                    /* the flow's: kbal_pkt_seen 2 * slot, + 1 */

@@ -310,10 +310,11 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_pkt_flow *fl = c->pf;
 	int err;
 
-	if (!fl || !fl->kept_client || fl->asked || fl->unswitched || c->balancer < 0 ||
+	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->unswitched || c->balancer < 0 ||
 	    d->maps.balancers[c->balancer].gen == fl->bgen)
 		return;
-	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER]);
+	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
+				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen);
 	if (err && err != -EAGAIN) {
 		fl->asked = 2;   /* not again */
 		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
@@ -388,6 +389,13 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 			if (d->pk.unswitch == 1 && kbal_packet_ack_kept(&d->pk.p, c->pf))
 				log_warn("conn %p: unswitch: no ACK for the kept socket",
 					 (void *)c);
+			/* the program compares the balancer's gen itself at
+			 * each request's first byte (given back at a request);
+			 * where it cannot, kbald asks once it changes */
+			else if (d->pk.unswitch == 1 && !d->pk.p.host_id && c->balancer >= 0 &&
+				 kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
+						      KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen))
+				log_debug("conn %p: joined flow not watched", (void *)c);
 		} else {
 			kbal_packet_close_frozen(c->fd[CLIENT]);
 			c->fd[CLIENT] = -1;
@@ -398,7 +406,8 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		list_add_tail(&d->pk.joined, &c->node);
 	}
 	if (!err && !st.ended && c->pkt == PKT_JOINED) {
-		if (c->pf->asked == 1 && !c->pf->unswitched && kbal_sock_unread(c->fd[CLIENT]) > 0) {
+		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->unswitched &&
+		    kbal_sock_unread(c->fd[CLIENT]) > 0) {
 			/* given back, its event lost (the ring was full): only
 			 * then can the kept socket have bytes to read */
 			pkt_given_back(d, c);
@@ -489,7 +498,8 @@ static int pkt_event_record(void *ctx, void *data, size_t len)
 	if (!c || c->dead || !c->pkt || !c->pf || c->pf->gen != ev->gen)
 		return 0;
 	if (ev->kind == KBAL_PKT_EV_BACK) {
-		if (c->pkt == PKT_JOINED && c->pf->asked && !c->pf->unswitched)
+		if (c->pkt == PKT_JOINED && (c->pf->asked == 1 || c->pf->watched) &&
+		    !c->pf->unswitched)
 			pkt_given_back(d, c);
 		return 0;
 	}

@@ -776,7 +776,8 @@ int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	return 0;
 }
 
-int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd)
+int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
+			 unsigned how, uint32_t balancer, uint32_t bgen)
 {
 	struct tcp_state c = {}, m = {};
 	struct kbal_pkt_back b = {};
@@ -786,8 +787,8 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 
 	/* the program gives back without host ids only (their TSval form
 	 * is kbald's: kbal_packet_unswitch()) */
-	if (fl->lost || !fl->kept_client || fl->unswitched || fl->asked || p->host_id ||
-	    p->back_fd < 0 || !p->frame)
+	if (fl->lost || !fl->kept_client || fl->unswitched || fl->asked || fl->watched ||
+	    p->host_id || p->back_fd < 0 || !p->frame)
 		return -EINVAL;
 	/* the kept client socket: repair mode only to read it (nothing
 	 * unsent in it); the member-side one is frozen */
@@ -812,13 +813,24 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	b.m_snd_nxt = m.snd_nxt;
 	b.c_tsoff = c.tsval - ms;
 	b.m_tsoff = m.tsval - ms;
-	if (c.snd_una != c.snd_nxt || c.ti.tcpi_notsent_bytes)
-		return -EAGAIN;   /* the kept socket not acknowledged to its end yet */
+	b.balancer = balancer;
+	b.bgen = bgen;
+	/* asked: the kept socket acknowledged to its end (at the switch, for
+	 * a watch, kbald's ACK may not have reached it yet: the request that
+	 * is given back acknowledges K0 anyway) */
+	if (how == KBAL_PKT_BACK_ASKED && (c.snd_una != c.snd_nxt || c.ti.tcpi_notsent_bytes))
+		return -EAGAIN;
+	if (c.ti.tcpi_notsent_bytes)
+		return -EAGAIN;
 	if (bpf_map_update_elem(p->back_fd, &key, &b, BPF_ANY))
 		return -errno;
-	__atomic_store_n(&p->frame[2 * fl->slot].back, KBAL_PKT_BACK_ASKED, __ATOMIC_RELEASE);
-	fl->asked = 1;
-	log_debug("packet: flow of slot %u asked back (client leg S0 %u K0 %u, member leg MS0 %u "
-		  "MK0 %u)", fl->slot, b.c_rcv_nxt, b.c_snd_nxt, b.m_rcv_nxt, b.m_snd_nxt);
+	__atomic_store_n(&p->frame[2 * fl->slot].back, how, __ATOMIC_RELEASE);
+	if (how == KBAL_PKT_BACK_ASKED)
+		fl->asked = 1;
+	else
+		fl->watched = 1;
+	log_debug("packet: flow of slot %u %s (client leg S0 %u K0 %u, member leg MS0 %u MK0 %u)",
+		  fl->slot, how == KBAL_PKT_BACK_ASKED ? "asked back" : "watched (balancer gen)",
+		  b.c_rcv_nxt, b.c_snd_nxt, b.m_rcv_nxt, b.m_snd_nxt);
 	return 0;
 }

@@ -90,6 +90,7 @@ struct kbal_pkt_flow {
 	 * request"): kbald asked the program for it (kbal_pkt_back written,
 	 * kbal_pkt_frame's request entry's back set) */
 	uint8_t asked;                 /* 1 asked, 2 cannot be (not again) */
+	uint8_t watched;               /* the program watches the balancer's gen */
 	uint32_t bgen;                 /* the balancer's gen when the flow joined */
 };
 
@@ -245,9 +246,13 @@ int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
  * member-side socket mfd read (sequence numbers, clocks) into
  * kbal_pkt_back, then the request entry of kbal_pkt_frame marked. The
  * program reports KBAL_PKT_EV_BACK once it has; kbald then thaws mfd
- * (kbal_packet_thaw()). 0, or -errno (nothing asked).
+ * (kbal_packet_thaw()). how: KBAL_PKT_BACK_ASKED (now), or
+ * KBAL_PKT_BACK_WATCH (at the switch: the program asks by itself once
+ * kbal_balancers[balancer].gen is no longer bgen). 0, or -errno (nothing
+ * asked).
  */
-int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd);
+int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
+			 unsigned how, uint32_t balancer, uint32_t bgen);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);

@@ -2383,3 +2383,64 @@ UNIT_TEST(pkt_given_back_at_a_request_where_asked)
 	bpf_map_delete_elem(map_fd, &kdrop);
 	frame_teardown();
 }
+
+/* watched (KBAL_PKT_BACK_WATCH): the program gives back by itself at the
+ * first request after the balancer's gen moved, not before */
+UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
+{
+	static const char req[] = "GET /w HTTP/1.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5 };
+	struct kbal_balancer bal = { .gen = 5 };
+	struct kbal_pkt_frame f;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	__u32 su = FR_UP, bslot = FR_UP / 2, bi = 3;
+	int bal_fd;
+
+	if (!frame_setup())
+		return;
+	bal_fd = bpf_map__fd(skel->maps.kbal_balancers);
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	up.switch_seq = FR_C0;
+	down.switch_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
+	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
+	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+	ASSERT_EQ(bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY), 0, "kbal_balancers[3]");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
+				      BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a request");
+		ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the gen unchanged: joined");
+		B += rq;
+		ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "a 204");
+		Mm += rs;
+	}
+	bal.gen = 6;                    /* a member's status changed */
+	bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "the next request");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the gen moved: given back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_EQ(get_entry(&khold).action, KBAL_PKT_SHIFT, "kbald -> client: SHIFT");
+#undef M_
+#undef KM_
+	bal.gen = 0;
+	bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+}
