@@ -310,18 +310,18 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_pkt_flow *fl = c->pf;
 	int err;
 
-	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->unswitched || c->balancer < 0 ||
-	    d->maps.balancers[c->balancer].gen == fl->bgen)
+	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->unswitched ||
+	    c->balancer < 0 || d->maps.balancers[c->balancer].gen == fl->bgen)
 		return;
 	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
 				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen);
 	if (err && err != -EAGAIN) {
 		fl->asked = 2;   /* not again */
 		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
-	}
-	else if (!err)
+	} else if (!err) {
 		log_debug("conn %p: balancer changed: joined flow asked back at its next request",
 			  (void *)c);
+	}
 }
 
 /*
@@ -462,7 +462,8 @@ static void pkt_tick(struct kbal_daemon *d)
 		/* a member's status changed (its balancer's gen: kbalctl set
 		 * writes it in the pinned map, kbald sees it in memory): the
 		 * joined flows of that balancer asked back at once, not at the
-		 * once-a-second look (kbald wakes every PKT_ASK_POLL_US) */
+		 * once-a-second look (kbald wakes every ASK_POLL_US: daemon.c);
+		 * flows the program watches need no ask */
 		uint64_t sig = 0;
 		struct kbal_list *n, *next;
 
