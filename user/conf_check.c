@@ -5,6 +5,7 @@
  * and the warnings where kbal would route otherwise than one expects
  * (rules that never apply, a spliced connection's later requests).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "conf_parse.h"
@@ -130,6 +131,21 @@ static void check_rules(struct conf_parser *p)
 		for (int v = -1; v < (int)c->nvhost; v++)
 			if (!kbal_conf_packet_alike(c, i, v, &why))
 				break;
+		/* KBAL_UNSWITCH=1 (kbald keeps its client-side sockets): a
+		 * balancer of several members joins while one is the only
+		 * pick, the program giving a flow back at a request once that
+		 * changes (docs/packet.md, "Given back at a request") */
+		if (why && getenv("KBAL_UNSWITCH") && atoi(getenv("KBAL_UNSWITCH")) == 1 &&
+		    !b->sticky[0]) {
+			const char *why2 = NULL;
+			int v;
+
+			for (v = -1; v < (int)c->nvhost; v++)
+				if (!kbal_conf_packet_alike_several(c, i, v, &why2))
+					break;
+			if (!why2)
+				continue;
+		}
 		if (why)
 			conf_pwarn(p, b->line, "%s%s: KbalSplice packet joins no keep-alive "
 				   "connection of it%s: %s, and the packet path frames no request; "

@@ -104,8 +104,23 @@ static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c
 	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
 	const char *why;
 
-	return b->splice == KBAL_SPLICE_PACKET && b->splice_set &&
-	       kbal_conf_packet_alike(d->conf, c->balancer, c->f->vhost, &why);
+	if (b->splice != KBAL_SPLICE_PACKET || !b->splice_set || c->pf)
+		return 0;   /* (a flow given back keeps its SHIFT entries: c->pf) */
+	if (kbal_conf_packet_alike(d->conf, c->balancer, c->f->vhost, &why))
+		return 1;
+	/* several members, no sticky session: alike while one member is the
+	 * balancer's only pick (decide_sole(): a member's status change moves
+	 * the balancer's gen), where the program can give a joined flow back
+	 * at its next request once that changes (kbald keeps the client-side
+	 * socket: KBAL_UNSWITCH=1; no KbalHost id: the program gives back
+	 * without one only; handover_packet.c, pkt_maybe_ask_back()) */
+	if (d->pk.unswitch != 1 || d->pk.p.host_id || d->maps.balancers[c->balancer].sticky[0] ||
+	    !kbal_conf_packet_alike_several(d->conf, c->balancer, c->f->vhost, &why))
+		return 0;
+	for (unsigned i = 0; i < d->maps.balancers[c->balancer].nmembers; i++)
+		if (decide_sole(d, d->maps.balancers[c->balancer].first_member + i))
+			return 1;
+	return 0;
 }
 
 /* The request's User-Agent, as the stream parser will compare the next

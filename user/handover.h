@@ -123,4 +123,8 @@ void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why 
 /* both directions handed over: the buffers go (conn.c's driver) */
 void handover_done(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* spike (unswitch): take joined flows back by offsets (client_port, host
+ * order; 0: every joined flow found quiet) */
+void kbal_pkt_unswitch(struct kbal_daemon *d, unsigned client_port);
+
 #endif

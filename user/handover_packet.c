@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <bpf/libbpf.h>
 #include "conn.h"
 #include "daemon.h"
+#include "decide.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -32,6 +34,8 @@
 #define PKT_EARLY_MAX (16u << 10)     /* a first response written after the handover */
 #define PKT_LINGER_NS (1000000000ull) /* both FINs passed, one never acknowledged */
 #define PKT_SCAN_NS   (1000000000ull) /* every flow looked at, events lost or not */
+
+static void pkt_linger_expire(struct kbal_daemon *d, int all);
 
 /* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
 static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down)
@@ -255,6 +259,13 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 
 	if (!c->want_packet)
 		return;
+	if (c->pf) {
+		/* a flow given back keeps SHIFT entries on the client's
+		 * 4-tuple: it stays off the packet path */
+		c->want_packet = 0;
+		c->why = KBAL_WHY_GIVEN_BACK;
+		return;
+	}
 	if (!kbal_in6_is_v4(m->addr)) {       /* a kept connection: no connect */
 		c->want_packet = 0;
 		c->why = KBAL_WHY_IPV6;
@@ -269,6 +280,7 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 		c->why = KBAL_WHY_MAP;
 		return;
 	}
+	c->pf->bgen = d->maps.balancers[c->balancer].gen;
 	pkt_flow_named(d, c);
 }
 
@@ -283,6 +295,73 @@ static uint64_t pkt_idle_ns(const struct kbal_daemon *d)
 		      d->conf->timeout_ms : d->conf->keepalive_timeout_ms;
 
 	return (uint64_t)ms * 1000000ull;
+}
+
+/*
+ * A joined flow whose balancer changed since it joined (a member's status:
+ * kbalctl set, the manager, a health check; the balancer's gen, as the
+ * sockmap path's kernel framing compares it) may no longer be decided
+ * alike: kbald asks the program to give it back at its next request
+ * (kbal_packet_ask_back()), and decides that request itself. Only where
+ * kbald kept the client-side socket (KBAL_UNSWITCH=1).
+ */
+static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_pkt_flow *fl = c->pf;
+	int err;
+
+	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->unswitched ||
+	    c->balancer < 0 || d->maps.balancers[c->balancer].gen == fl->bgen)
+		return;
+	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
+				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen);
+	if (err && err != -EAGAIN) {
+		fl->asked = 2;   /* not again */
+		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
+	} else if (!err) {
+		log_debug("conn %p: balancer changed: joined flow asked back at its next request",
+			  (void *)c);
+	}
+}
+
+/*
+ * The program gave the flow back at the first byte of a request
+ * (KBAL_PKT_EV_BACK): its entries are SHIFT entries, the request waits in
+ * kbald's kept client-side socket, and every answer before it was through
+ * (the member's side quiet). kbald decides that request as it decides one
+ * the sockmap path hands back with no answer owed (decide_take_back()):
+ * the member's connection goes (its FIN through the SHIFT entries), and
+ * the client's requests are kbald's from here.
+ */
+static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	c->pf->unswitched = 1;   /* its entries stay as long as the connection */
+	kbal_packet_thaw(c->fd[MEMBER], 0);
+	c->pkt = PKT_NONE;
+	c->drain_since = 0;
+	c->want_packet = 0;
+	c->why = KBAL_WHY_GIVEN_BACK;
+	decide_member_done(d, c);
+	c->agent = 1;
+	c->rearm = 0;
+	c->bounded = 0;
+	c->back = 0;
+	c->empty[CLIENT] = c->empty[MEMBER] = 0;
+	c->handed = 0;
+	c->fin_goal = 0;
+	c->fin[CLIENT] = c->fin[MEMBER] = 0;
+	if (exch_wake(d, c)) {
+		conn_close(d, c);
+		return;
+	}
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	if (conn_watch(d, c, CLIENT, 0)) {
+		conn_close(d, c);
+		return;
+	}
+	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+	log_debug("conn %p: joined flow given back at a request: kbald decides it", (void *)c);
+	conn_progress(d, c);
 }
 
 /*
@@ -302,12 +381,39 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		pkt_account(d, c, st.bytes_up, st.bytes_down);
 	if (!err && st.switched && c->pkt == PKT_SWITCHING) {
 		kbal_loop_del(&d->loop, c->fd[CLIENT]);
-		kbal_packet_close_frozen(c->fd[CLIENT]);
-		c->fd[CLIENT] = -1;
+		if (d->pk.unswitch) {
+			/* spike: the socket stays (idle, its packets dropped by
+			 * the DROP entry), acknowledged up to its end */
+			c->pf->kept_client = 1;
+			/* (KBAL_UNSWITCH=2: without it, to see why it is there) */
+			if (d->pk.unswitch == 1 && kbal_packet_ack_kept(&d->pk.p, c->pf))
+				log_warn("conn %p: unswitch: no ACK for the kept socket",
+					 (void *)c);
+			/* the program compares the balancer's gen itself at
+			 * each request's first byte (given back at a request);
+			 * where it cannot, kbald asks once it changes */
+			else if (d->pk.unswitch == 1 && !d->pk.p.host_id && c->balancer >= 0 &&
+				 kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
+						      KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen))
+				log_debug("conn %p: joined flow not watched", (void *)c);
+		} else {
+			kbal_packet_close_frozen(c->fd[CLIENT]);
+			c->fd[CLIENT] = -1;
+			d->pk.njoined++;
+		}
 		c->pkt = PKT_JOINED;
-		d->pk.njoined++;
 		list_del(&c->node);
 		list_add_tail(&d->pk.joined, &c->node);
+	}
+	if (!err && !st.ended && c->pkt == PKT_JOINED) {
+		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->unswitched &&
+		    kbal_sock_unread(c->fd[CLIENT]) > 0) {
+			/* given back, its event lost (the ring was full): only
+			 * then can the kept socket have bytes to read */
+			pkt_given_back(d, c);
+			return c->dead;
+		}
+		pkt_maybe_ask_back(d, c);
 	}
 	if (err || st.ended) {
 		log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)", (void *)c,
@@ -350,6 +456,27 @@ static void pkt_scan(struct kbal_daemon *d, struct kbal_list *head)
 
 static void pkt_tick(struct kbal_daemon *d)
 {
+	if (d->pk.linger)
+		pkt_linger_expire(d, 0);
+	if (d->pk.on && d->pk.unswitch == 1 && list_linked(&d->pk.joined)) {
+		/* a member's status changed (its balancer's gen: kbalctl set
+		 * writes it in the pinned map, kbald sees it in memory): the
+		 * joined flows of that balancer asked back at once, not at the
+		 * once-a-second look (kbald wakes every ASK_POLL_US: daemon.c);
+		 * flows the program watches need no ask */
+		uint64_t sig = 0;
+		struct kbal_list *n, *next;
+
+		for (unsigned b = 0; b < d->maps.meta->nbalancers; b++)
+			sig = sig * 1000003u + d->maps.balancers[b].gen;
+		if (sig != d->pk.bgen_sig) {
+			d->pk.bgen_sig = sig;
+			for (n = d->pk.joined.next; n != &d->pk.joined; n = next) {
+				next = n->next;
+				pkt_maybe_ask_back(d, conn_of(n));
+			}
+		}
+	}
 	if (!d->pk.on || d->loop.now - d->pk.scan < PKT_SCAN_NS)
 		return;
 	d->pk.scan = d->loop.now;
@@ -369,8 +496,15 @@ static int pkt_event_record(void *ctx, void *data, size_t len)
 	c = d->pk.by_slot[ev->slot];
 	/* the slot may be another flow's by now, or this one's before its
 	 * handover was taken back: the generation and the state tell */
-	if (c && !c->dead && c->pkt && c->pf && c->pf->gen == ev->gen)
-		pkt_check(d, c);
+	if (!c || c->dead || !c->pkt || !c->pf || c->pf->gen != ev->gen)
+		return 0;
+	if (ev->kind == KBAL_PKT_EV_BACK) {
+		if (c->pkt == PKT_JOINED && (c->pf->asked == 1 || c->pf->watched) &&
+		    !c->pf->unswitched)
+			pkt_given_back(d, c);
+		return 0;
+	}
+	pkt_check(d, c);
 	return 0;
 }
 
@@ -409,16 +543,130 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 	d->pk.njoined += c->pkt == PKT_JOINED;
 }
 
+/*
+ * Spike (unswitch). A flow taken back keeps its SHIFT entries for as long
+ * as kbald's sockets may still send or hear anything of it: their FINs
+ * and last ACKs come after the connection is closed here. Kept a few
+ * seconds (enough on lo; a TIME_WAIT socket's answer to a late
+ * retransmitted FIN, up to 60 s later, would go out unshifted).
+ */
+#define PKT_LINGER_UNSWITCHED_NS (3000000000ull)
+
+struct pkt_linger {
+	struct pkt_linger *next;
+	uint64_t until;
+	struct kbal_pkt_flow fl;
+};
+
+static void pkt_linger(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct pkt_linger *l = malloc(sizeof(*l));
+
+	if (!l) {
+		kbal_packet_forget(&d->pk.p, c->pf);
+		pkt_flow_drop(d, c);
+		return;
+	}
+	l->fl = *c->pf;
+	l->until = d->loop.now + PKT_LINGER_UNSWITCHED_NS;
+	l->next = d->pk.linger;
+	d->pk.linger = l;
+	pkt_flow_drop(d, c);
+}
+
+static void pkt_linger_expire(struct kbal_daemon *d, int all)
+{
+	struct pkt_linger **pp = &d->pk.linger, *l;
+
+	while ((l = *pp)) {
+		if (all || d->loop.now >= l->until) {
+			kbal_packet_forget(&d->pk.p, &l->fl);
+			*pp = l->next;
+			free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+}
+
+/* Take the joined flow c back by offsets (kbal_packet_unswitch()), then
+ * splice its two live sockets with sockmap, as a flow taken back before
+ * its switch is (pkt_take_back()). 0, or -errno with c as it was. */
+static int pkt_unswitch_conn(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int err;
+
+	if (c->pkt != PKT_JOINED || !c->pf || !c->pf->kept_client || c->fd[CLIENT] < 0 ||
+	    c->fd[MEMBER] < 0)
+		return -EINVAL;
+	if ((err = kbal_packet_unswitch(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER])))
+		return err;
+	/* events of the slot are ignored from here (c->pkt 0) */
+	c->pkt = PKT_NONE;
+	c->drain_since = 0;
+	c->want_packet = 0;
+	c->why = KBAL_WHY_UNSWITCHED;
+	if (conn_watch(d, c, MEMBER, 0) || conn_watch(d, c, CLIENT, 0)) {
+		conn_close(d, c);
+		return 0;
+	}
+	c->f = first_alloc();
+	if (!c->f) {
+		conn_close(d, c);
+		return 0;
+	}
+	list_del(&c->node);
+	list_add_tail(&d->first, &c->node);
+	kbal_handover_sockmap.take(d, c, DOWN);
+	kbal_handover_sockmap.take(d, c, UP);
+	kbal_flows_update(d, c, KBAL_FLOW_SPLICED);
+	log_debug("conn %p: joined flow taken back by offsets: sockmap", (void *)c);
+	conn_progress(d, c);
+	return 0;
+}
+
+void kbal_pkt_unswitch(struct kbal_daemon *d, unsigned client_port)
+{
+	struct kbal_list *n, *next;
+	unsigned done = 0, tried = 0;
+
+	if (!d->pk.on || !d->pk.unswitch) {
+		log_warn("unswitch asked for, but KBAL_UNSWITCH is not set");
+		return;
+	}
+	for (n = d->pk.joined.next; n != &d->pk.joined; n = next) {
+		struct kbal_conn *c = conn_of(n);
+		int err;
+
+		next = n->next;
+		if (client_port && ntohs(c->key.client_port) != client_port)
+			continue;
+		tried++;
+		err = pkt_unswitch_conn(d, c);
+		if (err)
+			log_info("unswitch: conn %p (client port %u): %s", (void *)c,
+				 ntohs(c->key.client_port), strerror(-err));
+		else
+			done++;
+	}
+	log_info("unswitch: %u of %u joined flows taken back (port %u)", done, tried,
+		 client_port);
+}
+
 static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_pkt_probe probe;
 	struct kbal_pkt_state st;
 	int tell = 0;
 
-	if (c->pkt == PKT_JOINED)
+	if (c->pkt == PKT_JOINED && !(c->pf && c->pf->kept_client))
 		d->pk.njoined--;
 	if (!c->pf)
 		return;
+	if (c->pf->unswitched) {
+		pkt_linger(d, c);
+		return;
+	}
 	if (c->pkt) {
 		log_debug("conn %p: closing a joined flow (%s)", (void *)c,
 			  c->pkt == PKT_JOINED ? "joined" : "switching");
@@ -510,6 +758,9 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 	if (err)
 		return err;
 	d->pk.on = 1;
+	d->pk.unswitch = getenv("KBAL_UNSWITCH") ? atoi(getenv("KBAL_UNSWITCH")) : 0;
+	if (d->pk.unswitch)
+		log_warn("KBAL_UNSWITCH: joined flows keep their client-side socket (spike)");
 	if ((err = pkt_hosts_init(d)))
 		return err;   /* fini undoes what was done */
 	d->pk.by_slot = calloc(KBAL_MAX_FLOWS, sizeof(*d->pk.by_slot));
@@ -526,6 +777,7 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 
 static void pkt_fini(struct kbal_daemon *d)
 {
+	pkt_linger_expire(d, 1);
 	ring_buffer__free(d->pk.events);
 	d->pk.events = NULL;
 	free(d->pk.by_slot);

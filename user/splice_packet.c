@@ -24,6 +24,7 @@
  * segments kbald sends itself: window retractions, end probes).
  */
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,6 +71,10 @@ found:
 	for (int d = 0; d < 2; d++) {
 		memset(&p->seen[2 * s + d], 0, sizeof(p->seen[0]));
 		__atomic_store_n(&p->seen[2 * s + d].gen, fl->gen, __ATOMIC_RELEASE);
+		/* the framing's: no message yet; seq and boundary at the
+		 * handover (handover_entries()), before any entry frames */
+		memset(&p->frame[2 * s + d], 0, sizeof(p->frame[0]));
+		__atomic_store_n(&p->frame[2 * s + d].gen, fl->gen, __ATOMIC_RELEASE);
 	}
 	fl->counted = 1;
 	__atomic_fetch_add(p->live, 1, __ATOMIC_SEQ_CST);
@@ -406,6 +411,14 @@ static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_
 	down->ack_delta = c->rcv_nxt - m->snd_nxt;
 	down->win_shift = (int)m->ti.tcpi_snd_wscale - (int)c->ti.tcpi_rcv_wscale;
 	down->switch_seq = m->rcv_nxt;   /* the member's bytes are counted from it */
+	/* HTTP framing (docs/packet.md, "Framing"): each direction from its
+	 * next byte, a message boundary (the first exchange was read to its
+	 * end, nothing beyond it) */
+	up->fr_flags = down->fr_flags = KBAL_PKT_FR_ON;
+	up->fr_seq = c->rcv_nxt;
+	down->fr_seq = m->rcv_nxt;
+	p->frame[up->slot].seq = p->frame[up->slot].boundary = c->rcv_nxt;
+	p->frame[down->slot].seq = p->frame[down->slot].boundary = m->rcv_nxt;
 	down->ifindex = sp->up.ifindex == (uint32_t)p->lo ? 0 : sp->up.ifindex;
 	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS && p->host_id) {
 		/* this host's id in every TSval the client gets
@@ -502,6 +515,10 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	}
 	/* the client side goes on (it may have to retransmit), quietly */
 	kbal_packet_thaw(cfd, 1);
+	/* spike (unswitch): what the switch leaves a kept client socket at */
+	fl->c_rcv_nxt = c.rcv_nxt;
+	fl->c_snd_nxt = c.snd_nxt;
+	fl->ts = !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
 	return 0;
 
 unmap:
@@ -621,5 +638,199 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 	pr->to[1] = fl->drop_m;
 	pr->seq[1] = up.switch_seq + up.seq_delta;
 	pr->ack[1] = down.switch_seq;
+	return 0;
+}
+
+/*
+ * Spike (unswitch, docs/unswitch.md): a joined flow taken back by offsets.
+ *
+ * Client leg: kbald's kept client-side socket stopped at rcv_nxt S0 and
+ * snd_nxt K0 (the switch; kbal_packet_ack_kept() acknowledged K0); the
+ * client has since sent up to B (its next byte) and received up to M (the
+ * member's next byte, in the client's numbers). Member leg: kbald's frozen
+ * socket stopped at rcv_nxt MS0, snd_nxt MK0; the member is at Mm (its next
+ * byte) and Km (the client's next byte, in its numbers: B + up.seq_delta).
+ * Each entry keeps its own 4-tuple and shifts:
+ *   client -> kbald  seq + (S0 - B)    ack + (K0 - M)   TSecr - dc
+ *   kbald -> client  seq + (M - K0)    ack + (B - S0)   TSval + dc
+ *   member -> kbald  seq + (MS0 - Mm)  ack + (MK0 - Km) TSecr - dm
+ *   kbald -> member  seq + (Km - MK0)  ack + (Mm - MS0) TSval + dm
+ * dc, dm: kbald's socket's clock put just past the last TSval the peer saw
+ * (PAWS); the peers' own TSvals pass as they are (each kbald socket has seen
+ * that peer's clock before, and it only went on). SACK edges go with ack.
+ */
+int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd)
+{
+	struct kbal_pkt_rw up, down;
+	struct tcp_state c = {}, m = {};
+	uint32_t B, M, Mm, Km, S0, K0, MS0, MK0, dc = 0, dm = 0;
+	int err;
+
+	if (fl->lost || !fl->kept_client || fl->unswitched)
+		return -EINVAL;
+	if (joined_entries(p, fl, &up, &down))
+		return -ENOENT;
+	if ((up.flags | down.flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
+		return -EPIPE;
+	B = up.switch_seq;
+	Mm = down.switch_seq;
+	M = Mm + down.seq_delta;
+	Km = B + up.seq_delta;
+	/* quiet: the client acknowledged all the member sent and the member
+	 * all the client sent (their last ACKs, as the program saw them) */
+	if (!up.packets || !down.packets || up.switch_ack != M || down.switch_ack != Km) {
+		log_debug("unswitch: not quiet: client acked %u of %u, member %u of %u",
+			  up.switch_ack, M, down.switch_ack, Km);
+		return -EAGAIN;
+	}
+	/* the kept client socket, read in repair mode and let go at once
+	 * (nothing unsent in it: selecting its send queue is harmless) */
+	if ((err = pkt_repair(cfd, 1)))
+		return err;
+	err = pkt_read_state(cfd, &c, NULL);
+	kbal_packet_thaw(cfd, 1);
+	if (err)
+		return err;
+	if ((err = pkt_read_state(mfd, &m, NULL)))
+		return err;
+	S0 = c.rcv_nxt;
+	K0 = c.snd_nxt;
+	MS0 = m.rcv_nxt;
+	MK0 = m.snd_nxt;
+	if (c.snd_una != K0 || c.ti.tcpi_notsent_bytes)
+		log_warn("unswitch: the kept client socket has %u bytes unacknowledged, %u unsent",
+			 K0 - c.snd_una, c.ti.tcpi_notsent_bytes);
+	if (fl->ts) {
+		/* the last TSval each peer saw, in its own view */
+		dc = down.last_tsval + down.tsval_delta - c.tsval + 1;
+		dm = up.last_tsval + up.tsval_delta - m.tsval + 1;
+	}
+	{
+		struct kbal_pkt_rw e[4] = {};
+		struct kbal_pkt_key keys[4] = { fl->up, fl->hold_c, fl->down, fl->drop_m };
+		__u32 n = 4;
+
+		for (int i = 0; i < 4; i++) {
+			e[i].action = KBAL_PKT_SHIFT;
+			e[i].gen = fl->gen;
+			send_as(&e[i], &keys[i]);
+		}
+		e[0].slot = 2 * fl->slot;
+		e[1].slot = 2 * fl->slot + 1;
+		e[2].slot = 2 * fl->slot + 1;
+		e[3].slot = 2 * fl->slot;
+		/* client -> kbald */
+		e[0].seq_delta = S0 - B;
+		e[0].ack_delta = K0 - M;
+		e[0].tsecr_delta = -dc;
+		e[0].switch_seq = B;
+		e[0].last_tsval = up.last_tsval;
+		/* kbald -> client */
+		e[1].seq_delta = M - K0;
+		e[1].ack_delta = B - S0;
+		e[1].tsval_delta = dc;
+		e[1].switch_seq = K0;
+		if (fl->ts && p->host_id) {
+			/* KbalHost: the client's TSvals carry this host's id,
+			 * times 8 (ts_with_id()): kbald's socket's clock goes on
+			 * in that form from just past the member's last one, and
+			 * the client's echoes of it map back exactly (ts_base:
+			 * the client's view of ts_mbase, kbald's socket's now) */
+			e[1].host_id = p->host_id;
+			e[0].flags |= KBAL_PKT_ID_ECHO;
+			e[0].ts_mbase = c.tsval;
+			e[0].ts_base = (c.tsval + dc) << KBAL_HOST_ID_BITS;
+			e[0].tsecr_delta = 0;
+		}
+		/* member -> kbald */
+		e[2].seq_delta = MS0 - Mm;
+		e[2].ack_delta = MK0 - Km;
+		e[2].tsecr_delta = -dm;
+		e[2].switch_seq = Mm;
+		e[2].last_tsval = down.last_tsval;
+		/* kbald -> member */
+		e[3].seq_delta = Km - MK0;
+		e[3].ack_delta = Mm - MS0;
+		e[3].tsval_delta = dm;
+		e[3].switch_seq = MK0;
+		if (bpf_map_update_batch(p->pkt_fd, keys, e, &n, NULL) || n != 4) {
+			/* half written: the flow is lost either way */
+			fl->lost = 1;
+			return -errno ?: -EIO;
+		}
+	}
+	/* the member side lives again, quietly (no window probe) */
+	kbal_packet_thaw(mfd, 0);
+	fl->unswitched = 1;
+	log_info("unswitch: flow taken back: client leg S0 %u K0 %u B %u M %u dc %d; "
+		 "member leg MS0 %u MK0 %u Mm %u Km %u dm %d", S0, K0, B, M, (int)dc,
+		 MS0, MK0, Mm, Km, (int)dm);
+	/* what kbald's sockets promised and believe of their peers' windows
+	 * (the peers believe what the other peer announced) */
+	log_info("unswitch: windows: kept client socket promised %u, believes the client's %u "
+		 "(wscale rcv %u snd %u); member socket promised %u, believes the member's %u "
+		 "(wscale rcv %u snd %u)",
+		 c.win.rcv_wup + c.win.rcv_wnd - S0, c.win.snd_wnd, c.ti.tcpi_rcv_wscale,
+		 c.ti.tcpi_snd_wscale, m.win.rcv_wup + m.win.rcv_wnd - MS0, m.win.snd_wnd,
+		 m.ti.tcpi_rcv_wscale, m.ti.tcpi_snd_wscale);
+	return 0;
+}
+
+int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
+			 unsigned how, uint32_t balancer, uint32_t bgen)
+{
+	struct tcp_state c = {}, m = {};
+	struct kbal_pkt_back b = {};
+	struct timespec now;
+	uint32_t key = fl->slot, ms;
+	int err;
+
+	/* the program gives back without host ids only (their TSval form
+	 * is kbald's: kbal_packet_unswitch()) */
+	if (fl->lost || !fl->kept_client || fl->unswitched || fl->asked || fl->watched ||
+	    p->host_id || p->back_fd < 0 || !p->frame)
+		return -EINVAL;
+	/* the kept client socket: repair mode only to read it (nothing
+	 * unsent in it); the member-side one is frozen */
+	if ((err = pkt_repair(cfd, 1)))
+		return err;
+	err = pkt_read_state(cfd, &c, NULL);
+	kbal_packet_thaw(cfd, 1);
+	if (err)
+		return err;
+	if ((err = pkt_read_state(mfd, &m, NULL)))
+		return err;
+	/* the TCP clock is CLOCK_MONOTONIC in ms (tcp_clock_ms()), as the
+	 * program's bpf_ktime_get_ns(): read after the sockets', so that the
+	 * offsets err low (the program's dc, dm high: PAWS safe) */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (uint32_t)(((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec) / 1000000ull);
+	b.gen = fl->gen;
+	b.ts = fl->ts;
+	b.c_rcv_nxt = c.rcv_nxt;
+	b.c_snd_nxt = c.snd_nxt;
+	b.m_rcv_nxt = m.rcv_nxt;
+	b.m_snd_nxt = m.snd_nxt;
+	b.c_tsoff = c.tsval - ms;
+	b.m_tsoff = m.tsval - ms;
+	b.balancer = balancer;
+	b.bgen = bgen;
+	/* asked: the kept socket acknowledged to its end (at the switch, for
+	 * a watch, kbald's ACK may not have reached it yet: the request that
+	 * is given back acknowledges K0 anyway) */
+	if (how == KBAL_PKT_BACK_ASKED && (c.snd_una != c.snd_nxt || c.ti.tcpi_notsent_bytes))
+		return -EAGAIN;
+	if (c.ti.tcpi_notsent_bytes)
+		return -EAGAIN;
+	if (bpf_map_update_elem(p->back_fd, &key, &b, BPF_ANY))
+		return -errno;
+	__atomic_store_n(&p->frame[2 * fl->slot].back, how, __ATOMIC_RELEASE);
+	if (how == KBAL_PKT_BACK_ASKED)
+		fl->asked = 1;
+	else
+		fl->watched = 1;
+	log_debug("packet: flow of slot %u %s (client leg S0 %u K0 %u, member leg MS0 %u MK0 %u)",
+		  fl->slot, how == KBAL_PKT_BACK_ASKED ? "asked back" : "watched (balancer gen)",
+		  b.c_rcv_nxt, b.c_snd_nxt, b.m_rcv_nxt, b.m_snd_nxt);
 	return 0;
 }
