@@ -350,7 +350,7 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 	if (hook == HOOK_INGRESS &&
 	    (rw->action == KBAL_PKT_HOLD || rw->action == KBAL_PKT_DROP))
 		return TC_ACT_NEXT_;
-	/* (spike, unswitch) SHIFT: a flow taken back by offsets keeps its
+	/* SHIFT: a flow given back to kbald by offsets keeps its
 	 * 4-tuples; kbald's own packets are shifted at egress, the peers'
 	 * at ingress (each key matches only its own half anyway) */
 	if (hook == HOOK_EGRESS && rw->action != KBAL_PKT_HOLD &&
@@ -400,7 +400,7 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_REWRITE;
-		/* (spike, unswitch) from here the client's highest TSval
+		/* from here the client's highest TSval (the give-back's clock)
 		 * (TS_LEARN's base was the other leg's clock) */
 		rw->last_tsval = 0;
 		seen = seen_at(rw->slot, rw->gen);
@@ -483,7 +483,7 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 	if (p->doff < sizeof(*tcp) || (void *)tcp + p->doff > p->data_end ||
 	    find_options(skb, tcp, p->data_end, p->l4off, p->doff, &pos))
 		return -1;
-	/* (spike, unswitch) the sender's TSval as it came */
+	/* the sender's TSval as it came (the give-back's clocks) */
 	if (pos.ts) {
 		__u32 tsv;
 
@@ -518,8 +518,8 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 		r->payload = p->ip_len - p->ihl - p->doff;
 	r->seq0 = bpf_ntohl(tcp->seq);
 	r->ack0 = bpf_ntohl(tcp->ack_seq);
-	/* (spike, unswitch) what kbald needs to take the flow back by
-	 * offsets: the sender's last acknowledgement and TSval, as they came */
+	/* what the give-back needs (quiet, offsets): the sender's last
+	 * acknowledgement and TSval, as they came */
 	if (tcp->ack)
 		rw->switch_ack = r->ack0;
 	rw32(&tcp->seq, rw->seq_delta, &r->acc, 0);
@@ -789,7 +789,7 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 		return 0;   /* nothing asked: the flow's request as ever */
 	slot = rw->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
-	if (!bk || bk->gen != x->gen)
+	if (!bk || !bk->armed || bk->gen != x->gen)
 		return 0;
 	if (fq->back != KBAL_PKT_BACK_ASKED) {
 		/* watched: asked once the balancer's gen moved */
@@ -852,8 +852,40 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->down_slot = down->slot;
 	x->up_last = rw->last_tsval;
 	x->down_last = down->last_tsval;
-	/* kbald's sockets' entries first: nothing of theirs may leave
-	 * unshifted once a peer's packet lands in them */
+	/*
+	 * The four writes, in an order that no packet can see half done to
+	 * its harm (docs/packet.md, "The flip"; BPF test
+	 * pkt_given_back_order_of_the_writes runs each sender's packets
+	 * through every prefix). Each write replaces a whole entry (the hash
+	 * map swaps in a new element under RCU: a packet meets the old entry
+	 * or the new one, never a mix), so only the order matters:
+	 *
+	 * 1, 2. kbald -> client, kbald -> member. Until the flow is kbald's,
+	 *    neither socket sends: the kept client socket has nothing unsent
+	 *    or unacknowledged and hears nothing (the client's packets go to
+	 *    the member), the member-side one is frozen (repair mode). So a
+	 *    flip stopped after them (3 failed: an allocation) leaves the
+	 *    flow joined as before, and the next request writes them again.
+	 * 3. client -> kbald, P's own: from here the flow is kbald's. P is
+	 *    rewritten after this function returns, so kbald's sockets hear
+	 *    nothing before all is written. The client's packets are one
+	 *    sender's, in order (its socket's lock on lo, one receive queue
+	 *    elsewhere): no other one of them runs meanwhile.
+	 * 4. member -> kbald, last: the member is quiet (P acknowledges all
+	 *    it sent, it acknowledged all the client sent), so only a
+	 *    keep-alive probe, a window update or a FIN could come, and
+	 *    until this write it reaches the client by the old entry, in the
+	 *    client's numbers, which are also those of the kbald -> client
+	 *    entry (K0 is M): what the client would have had a moment
+	 *    before P. Should it fail, the entry goes (a delete allocates
+	 *    nothing): the member's packets then meet kbald's member-side
+	 *    socket unshifted, which kbald closes at the event; nothing of
+	 *    the member's reaches the client past P.
+	 *
+	 * One record that all four entries reference, flipped by one store,
+	 * would cost every packet of every joined flow a lookup more; this
+	 * order costs nothing outside the give-back.
+	 */
 	__builtin_memset(&x->e, 0, sizeof(x->e));
 	x->e.action = KBAL_PKT_SHIFT;
 	x->e.gen = x->gen;
@@ -863,28 +895,31 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->e.tsval_delta = x->dc;
 	x->e.switch_seq = bk->c_snd_nxt;
 	if (back_put(x, x->kc, x->cl, x->kcp, x->clp))
-		return 0;               /* nothing changed yet */
-	x->e.slot = x->up_slot;         /* kbald -> member */
+		return 0;               /* 1 failed: nothing changed */
+	x->e.slot = x->up_slot;         /* 2. kbald -> member */
 	x->e.seq_delta = x->Km - bk->m_snd_nxt;
 	x->e.ack_delta = x->Mm - bk->m_rcv_nxt;
 	x->e.tsval_delta = x->dm;
 	x->e.switch_seq = bk->m_snd_nxt;
-	back_put(x, x->km, x->mb, x->kmp, x->mbp);
-	x->e.slot = x->down_slot;       /* member -> kbald */
-	x->e.seq_delta = bk->m_rcv_nxt - x->Mm;
-	x->e.ack_delta = bk->m_snd_nxt - x->Km;
-	x->e.tsval_delta = 0;
-	x->e.tsecr_delta = -x->dm;
-	x->e.switch_seq = x->Mm;
-	x->e.last_tsval = x->down_last;
-	back_put(x, x->mb, x->km, x->mbp, x->kmp);
-	x->e.slot = x->up_slot;         /* client -> kbald: P's, last */
+	if (back_put(x, x->km, x->mb, x->kmp, x->mbp))
+		return 0;               /* joined as before (above) */
+	x->e.slot = x->up_slot;         /* 3. client -> kbald: P's */
 	x->e.seq_delta = bk->c_rcv_nxt - x->B;
 	x->e.ack_delta = bk->c_snd_nxt - x->M;
+	x->e.tsval_delta = 0;
 	x->e.tsecr_delta = -x->dc;
 	x->e.switch_seq = x->B;
 	x->e.last_tsval = x->up_last;
-	back_put(x, x->cl, x->kc, x->clp, x->kcp);
+	if (back_put(x, x->cl, x->kc, x->clp, x->kcp))
+		return 0;               /* joined as before (above) */
+	x->e.slot = x->down_slot;       /* 4. member -> kbald */
+	x->e.seq_delta = bk->m_rcv_nxt - x->Mm;
+	x->e.ack_delta = bk->m_snd_nxt - x->Km;
+	x->e.tsecr_delta = -x->dm;
+	x->e.switch_seq = x->Mm;
+	x->e.last_tsval = x->down_last;
+	if (back_put(x, x->mb, x->km, x->mbp, x->kmp))
+		bpf_map_delete_elem(&kbal_pkt, &x->k);
 	x->ev.slot = x->up_slot >> 1;
 	x->ev.gen = x->gen;
 	x->ev.kind = KBAL_PKT_EV_BACK;
@@ -916,7 +951,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		return TC_ACT_NEXT_;
 	if (pkt_parse(skb, &p))
 		return TC_ACT_NEXT_;
-	/* (spike, unswitch) kbald's own segment for its own socket */
+	/* kbald's own ACK for its kept client socket (kbal_packet_ack_kept()) */
 	if (skb->mark == KBAL_PKT_MARK)
 		return TC_ACT_NEXT_;
 	if (live && *live)

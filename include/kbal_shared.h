@@ -277,7 +277,6 @@ enum kbal_flow_why {
 				 * member: packet.bpf.c rewrites IPv4 headers only */
 	KBAL_WHY_HTTP10,        /* an HTTP/1.0 keep-alive client: the kernel frames
 				 * HTTP/1.1 only, kbald decides each request */
-	KBAL_WHY_UNSWITCHED,    /* spike: a joined flow taken back by offsets */
 	KBAL_WHY_GIVEN_BACK,    /* the program gave a joined flow back at a request
 				 * kbald asked for (a member's status changed) */
 	KBAL_WHY_MAX,
@@ -322,13 +321,13 @@ enum kbal_pkt_action {
 					* become REWRITE (that packet included) */
 	KBAL_PKT_HOLD    = 4,          /* kbald's live socket: pass while the entry
 					* of the reverse 4-tuple is SWITCH, then DROP */
-	KBAL_PKT_SHIFT   = 5,          /* spike (unswitch): a flow taken back by
+	KBAL_PKT_SHIFT   = 5,          /* a flow given back to kbald by
 					* offsets; rewritten as REWRITE, the 4-tuple
 					* kept (the entry's own), acted on at every
 					* hook (ingress: the peer's, egress: kbald's) */
 };
 
-/* spike (unswitch): a packet kbald sends with this mark (SO_MARK) passes
+/* A packet kbald sends with this mark (SO_MARK) passes
  * the program untouched: the ACK kbald gives its kept client-side socket
  * at the switch (the switching packet, which acknowledged the socket's
  * last bytes, went to the member) */
@@ -394,7 +393,7 @@ struct kbal_pkt_rw {
 	__u32 last_tsval;              /* LEARN: the last TSval seen; SWITCH with
 	                                  KBAL_PKT_TS_LEARN: the base (see there);
 	                                  REWRITE, SHIFT: the sender's last TSval
-	                                  (as it came; spike: unswitch) */
+	                                  (as it came: the give-back's clocks) */
 	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover;
 	                                  REWRITE, SHIFT: the last ack as it came */
 	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover;
@@ -645,7 +644,10 @@ enum kbal_pkt_event_kind {
 struct kbal_pkt_back {
 	__u16 gen;                     /* the flow's generation */
 	__u8  ts;                      /* timestamps on the flow */
-	__u8  pad;
+	__u8  armed;                   /* 1: written by kbald (a zeroed entry, as
+					* the next image's program has after a
+					* restart, gives nothing back, even to a
+					* flow whose generation is 0) */
 	__u32 c_rcv_nxt;               /* S0: the kept client-side socket's */
 	__u32 c_snd_nxt;               /* K0 */
 	__u32 m_rcv_nxt;               /* MS0: the frozen member-side socket's */

@@ -131,12 +131,11 @@ static void check_rules(struct conf_parser *p)
 		for (int v = -1; v < (int)c->nvhost; v++)
 			if (!kbal_conf_packet_alike(c, i, v, &why))
 				break;
-		/* KBAL_UNSWITCH=1 (kbald keeps its client-side sockets): a
-		 * balancer of several members joins while one is the only
+		/* without KbalHost ids (kbald keeps its client-side sockets):
+		 * a balancer of several members joins while one is the only
 		 * pick, the program giving a flow back at a request once that
 		 * changes (docs/packet.md, "Given back at a request") */
-		if (why && getenv("KBAL_UNSWITCH") && atoi(getenv("KBAL_UNSWITCH")) == 1 &&
-		    !b->sticky[0]) {
+		if (why && !c->nhost && !b->sticky[0]) {
 			const char *why2 = NULL;
 			int v;
 

@@ -30,7 +30,7 @@
 #define FIRST_POLL_US  100000         /* the first exchanges' deadlines */
 #define RETRY_POLL_US  100000         /* a failed accept, tried again */
 #define IDLE_POLL_US   1000000
-#define ASK_POLL_US    20000          /* KBAL_UNSWITCH=1 with joined flows */
+#define ASK_POLL_US    20000          /* joined flows with a kept client socket */
 
 _Static_assert(KBAL_POOL_TAG == KBAL_TAG_POOL, "the pool's tag is the loop's");
 
@@ -67,9 +67,6 @@ static void on_signal(void *data, uintptr_t obj, unsigned tag, uint32_t events)
 				restart_begin(d);
 		} else if (si.ssi_signo == SIGUSR2) {
 			kbal_logfiles_reopen();   /* logrotate moved them */
-		} else if ((int)si.ssi_signo == SIGRTMIN + 1) {
-			/* spike (unswitch): sigqueue()'s value, a client port */
-			kbal_pkt_unswitch(d, (unsigned)si.ssi_int);
 		} else {
 			d->stop = 1;
 		}
@@ -105,7 +102,6 @@ static int signals_init(struct kbal_daemon *d)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGUSR2);
-	sigaddset(&mask, SIGRTMIN + 1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -226,7 +222,7 @@ static uint64_t next_wake_us(const struct kbal_daemon *d)
 		us = FIRST_POLL_US;   /* also: health checks' timeouts */
 	/* joined flows kbald may ask back: a member's status change is
 	 * seen within this (handover_packet.c, pkt_tick()) */
-	if (d->pk.unswitch == 1 && list_linked(&d->pk.joined) && us > ASK_POLL_US)
+	if (kbal_pkt_keeps_client(d) && list_linked(&d->pk.joined) && us > ASK_POLL_US)
 		us = ASK_POLL_US;
 	return us < IDLE_POLL_US ? us : IDLE_POLL_US;
 }

@@ -71,10 +71,6 @@ struct kbal_packet_state {
 	struct kbal_list joined;    /* joined packet by packet */
 	uint64_t njoined;           /* joined: their client-side socket is gone */
 	uint64_t scan;              /* the last look at every flow */
-	/* spike (unswitch, docs/unswitch.md): KBAL_UNSWITCH=1 in kbald's
-	 * environment keeps joined flows' client-side sockets, so that a
-	 * flow can be taken back by offsets (SIGRTMIN+1, its client port) */
-	int unswitch;
 	struct pkt_linger *linger;  /* taken-back flows closed: entries kept a while */
 	uint64_t bgen_sig;          /* the balancers' gens as last seen (given back
 				     * at a request: handover_packet.c) */

@@ -23,6 +23,7 @@
 #include "env.h"
 #include "headers.h"
 #include "exchange.h"
+#include "handover.h"
 #include "flows.h"
 #include "log.h"
 #include "member.h"
@@ -112,9 +113,9 @@ static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c
 	 * balancer's only pick (decide_sole(): a member's status change moves
 	 * the balancer's gen), where the program can give a joined flow back
 	 * at its next request once that changes (kbald keeps the client-side
-	 * socket: KBAL_UNSWITCH=1; no KbalHost id: the program gives back
-	 * without one only; handover_packet.c, pkt_maybe_ask_back()) */
-	if (d->pk.unswitch != 1 || d->pk.p.host_id || d->maps.balancers[c->balancer].sticky[0] ||
+	 * socket where it has no KbalHost id: the program gives back
+	 * without one only; kbal_pkt_keeps_client(), handover_packet.c) */
+	if (!kbal_pkt_keeps_client(d) || d->maps.balancers[c->balancer].sticky[0] ||
 	    !kbal_conf_packet_alike_several(d->conf, c->balancer, c->f->vhost, &why))
 		return 0;
 	for (unsigned i = 0; i < d->maps.balancers[c->balancer].nmembers; i++)

@@ -303,14 +303,16 @@ static uint64_t pkt_idle_ns(const struct kbal_daemon *d)
  * sockmap path's kernel framing compares it) may no longer be decided
  * alike: kbald asks the program to give it back at its next request
  * (kbal_packet_ask_back()), and decides that request itself. Only where
- * kbald kept the client-side socket (KBAL_UNSWITCH=1).
+ * kbald kept the client-side socket (kbal_pkt_keeps_client()) and could
+ * not arm the flow at the switch (the program then compares the gen
+ * itself: pkt_arm()).
  */
 static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_pkt_flow *fl = c->pf;
 	int err;
 
-	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->unswitched ||
+	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->given_back ||
 	    c->balancer < 0 || d->maps.balancers[c->balancer].gen == fl->bgen)
 		return;
 	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
@@ -335,7 +337,7 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
  */
 static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	c->pf->unswitched = 1;   /* its entries stay as long as the connection */
+	c->pf->given_back = 1;   /* its entries stay as long as the connection */
 	kbal_packet_thaw(c->fd[MEMBER], 0);
 	c->pkt = PKT_NONE;
 	c->drain_since = 0;
@@ -365,6 +367,28 @@ static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /*
+ * The program compares the balancer's gen itself at each request's first
+ * byte (given back at a request: kbal_pkt_back with the flow's balancer and
+ * its gen when the flow was decided); where it cannot be armed (the kept
+ * socket with bytes unsent), kbald asks once the gen moves
+ * (pkt_maybe_ask_back()). Also at a restart in place: the next image's
+ * program has a kbal_pkt_back of its own (not pinned), which pkt_adopt()
+ * arms again from the two sockets, the gen the flow was decided at kept
+ * (a status change during the restart gives the flow back at once).
+ */
+static void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int err;
+
+	if (c->balancer < 0)
+		return;
+	err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
+				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen);
+	if (err)
+		log_debug("conn %p: joined flow not watched: %s", (void *)c, strerror(-err));
+}
+
+/*
  * A flow on the packet path looked at again: at the program's event (it
  * switched, or it ended), and once a second for all (their bytes for the
  * members' counters, idle ones, and any whose event was lost). kbald's
@@ -381,21 +405,17 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		pkt_account(d, c, st.bytes_up, st.bytes_down);
 	if (!err && st.switched && c->pkt == PKT_SWITCHING) {
 		kbal_loop_del(&d->loop, c->fd[CLIENT]);
-		if (d->pk.unswitch) {
-			/* spike: the socket stays (idle, its packets dropped by
-			 * the DROP entry), acknowledged up to its end */
+		if (kbal_pkt_keeps_client(d)) {
+			/* the socket stays (idle, its packets dropped by the
+			 * DROP entry), acknowledged up to its end by kbald's
+			 * own ACK (docs/unswitch.md: else it retransmits into
+			 * the DROP entry), so that the program can give the
+			 * flow back at a request */
 			c->pf->kept_client = 1;
-			/* (KBAL_UNSWITCH=2: without it, to see why it is there) */
-			if (d->pk.unswitch == 1 && kbal_packet_ack_kept(&d->pk.p, c->pf))
-				log_warn("conn %p: unswitch: no ACK for the kept socket",
-					 (void *)c);
-			/* the program compares the balancer's gen itself at
-			 * each request's first byte (given back at a request);
-			 * where it cannot, kbald asks once it changes */
-			else if (d->pk.unswitch == 1 && !d->pk.p.host_id && c->balancer >= 0 &&
-				 kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-						      KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen))
-				log_debug("conn %p: joined flow not watched", (void *)c);
+			if (kbal_packet_ack_kept(&d->pk.p, c->pf))
+				log_warn("conn %p: no ACK for the kept client socket", (void *)c);
+			else
+				pkt_arm(d, c);
 		} else {
 			kbal_packet_close_frozen(c->fd[CLIENT]);
 			c->fd[CLIENT] = -1;
@@ -406,7 +426,7 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		list_add_tail(&d->pk.joined, &c->node);
 	}
 	if (!err && !st.ended && c->pkt == PKT_JOINED) {
-		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->unswitched &&
+		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->given_back &&
 		    kbal_sock_unread(c->fd[CLIENT]) > 0) {
 			/* given back, its event lost (the ring was full): only
 			 * then can the kept socket have bytes to read */
@@ -458,7 +478,7 @@ static void pkt_tick(struct kbal_daemon *d)
 {
 	if (d->pk.linger)
 		pkt_linger_expire(d, 0);
-	if (d->pk.on && d->pk.unswitch == 1 && list_linked(&d->pk.joined)) {
+	if (kbal_pkt_keeps_client(d) && list_linked(&d->pk.joined)) {
 		/* a member's status changed (its balancer's gen: kbalctl set
 		 * writes it in the pinned map, kbald sees it in memory): the
 		 * joined flows of that balancer asked back at once, not at the
@@ -500,7 +520,7 @@ static int pkt_event_record(void *ctx, void *data, size_t len)
 		return 0;
 	if (ev->kind == KBAL_PKT_EV_BACK) {
 		if (c->pkt == PKT_JOINED && (c->pf->asked == 1 || c->pf->watched) &&
-		    !c->pf->unswitched)
+		    !c->pf->given_back)
 			pkt_given_back(d, c);
 		return 0;
 	}
@@ -540,17 +560,34 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 		kbal_packet_claim(&d->pk.p, c->pf);
 		pkt_flow_named(d, c);
 	}
-	d->pk.njoined += c->pkt == PKT_JOINED;
+	d->pk.njoined += c->pkt == PKT_JOINED && !(c->pf && c->pf->kept_client);
+	if (c->pkt == PKT_JOINED && c->pf && c->pf->kept_client && !c->pf->given_back &&
+	    c->pf->asked != 2) {
+		/* armed by the image before: this program's kbal_pkt_back is
+		 * empty (pkt_arm()); asked (the gen moved) stays asked */
+		unsigned how = c->pf->asked == 1 ? KBAL_PKT_BACK_ASKED : KBAL_PKT_BACK_WATCH;
+		int err;
+
+		c->pf->asked = c->pf->watched = 0;
+		if (c->balancer < 0 || !kbal_pkt_keeps_client(d))
+			err = -EINVAL;
+		else
+			err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
+						   how, c->balancer, c->pf->bgen);
+		if (err && err != -EAGAIN)
+			log_debug("conn %p: joined flow not armed again: %s", (void *)c,
+				  strerror(-err));
+	}
 }
 
 /*
- * Spike (unswitch). A flow taken back keeps its SHIFT entries for as long
+ * A flow given back keeps its SHIFT entries for as long
  * as kbald's sockets may still send or hear anything of it: their FINs
  * and last ACKs come after the connection is closed here. Kept a few
  * seconds (enough on lo; a TIME_WAIT socket's answer to a late
  * retransmitted FIN, up to 60 s later, would go out unshifted).
  */
-#define PKT_LINGER_UNSWITCHED_NS (3000000000ull)
+#define PKT_LINGER_GIVEN_BACK_NS (3000000000ull)
 
 struct pkt_linger {
 	struct pkt_linger *next;
@@ -568,7 +605,7 @@ static void pkt_linger(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	}
 	l->fl = *c->pf;
-	l->until = d->loop.now + PKT_LINGER_UNSWITCHED_NS;
+	l->until = d->loop.now + PKT_LINGER_GIVEN_BACK_NS;
 	l->next = d->pk.linger;
 	d->pk.linger = l;
 	pkt_flow_drop(d, c);
@@ -589,70 +626,6 @@ static void pkt_linger_expire(struct kbal_daemon *d, int all)
 	}
 }
 
-/* Take the joined flow c back by offsets (kbal_packet_unswitch()), then
- * splice its two live sockets with sockmap, as a flow taken back before
- * its switch is (pkt_take_back()). 0, or -errno with c as it was. */
-static int pkt_unswitch_conn(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	int err;
-
-	if (c->pkt != PKT_JOINED || !c->pf || !c->pf->kept_client || c->fd[CLIENT] < 0 ||
-	    c->fd[MEMBER] < 0)
-		return -EINVAL;
-	if ((err = kbal_packet_unswitch(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER])))
-		return err;
-	/* events of the slot are ignored from here (c->pkt 0) */
-	c->pkt = PKT_NONE;
-	c->drain_since = 0;
-	c->want_packet = 0;
-	c->why = KBAL_WHY_UNSWITCHED;
-	if (conn_watch(d, c, MEMBER, 0) || conn_watch(d, c, CLIENT, 0)) {
-		conn_close(d, c);
-		return 0;
-	}
-	c->f = first_alloc();
-	if (!c->f) {
-		conn_close(d, c);
-		return 0;
-	}
-	list_del(&c->node);
-	list_add_tail(&d->first, &c->node);
-	kbal_handover_sockmap.take(d, c, DOWN);
-	kbal_handover_sockmap.take(d, c, UP);
-	kbal_flows_update(d, c, KBAL_FLOW_SPLICED);
-	log_debug("conn %p: joined flow taken back by offsets: sockmap", (void *)c);
-	conn_progress(d, c);
-	return 0;
-}
-
-void kbal_pkt_unswitch(struct kbal_daemon *d, unsigned client_port)
-{
-	struct kbal_list *n, *next;
-	unsigned done = 0, tried = 0;
-
-	if (!d->pk.on || !d->pk.unswitch) {
-		log_warn("unswitch asked for, but KBAL_UNSWITCH is not set");
-		return;
-	}
-	for (n = d->pk.joined.next; n != &d->pk.joined; n = next) {
-		struct kbal_conn *c = conn_of(n);
-		int err;
-
-		next = n->next;
-		if (client_port && ntohs(c->key.client_port) != client_port)
-			continue;
-		tried++;
-		err = pkt_unswitch_conn(d, c);
-		if (err)
-			log_info("unswitch: conn %p (client port %u): %s", (void *)c,
-				 ntohs(c->key.client_port), strerror(-err));
-		else
-			done++;
-	}
-	log_info("unswitch: %u of %u joined flows taken back (port %u)", done, tried,
-		 client_port);
-}
-
 static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_pkt_probe probe;
@@ -663,7 +636,7 @@ static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
 		d->pk.njoined--;
 	if (!c->pf)
 		return;
-	if (c->pf->unswitched) {
+	if (c->pf->given_back) {
 		pkt_linger(d, c);
 		return;
 	}
@@ -758,9 +731,6 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 	if (err)
 		return err;
 	d->pk.on = 1;
-	d->pk.unswitch = getenv("KBAL_UNSWITCH") ? atoi(getenv("KBAL_UNSWITCH")) : 0;
-	if (d->pk.unswitch)
-		log_warn("KBAL_UNSWITCH: joined flows keep their client-side socket (spike)");
 	if ((err = pkt_hosts_init(d)))
 		return err;   /* fini undoes what was done */
 	d->pk.by_slot = calloc(KBAL_MAX_FLOWS, sizeof(*d->pk.by_slot));
@@ -800,3 +770,8 @@ const struct kbal_handover_ops kbal_handover_packet = {
 	.tick = pkt_tick,
 	.close = pkt_close,
 };
+
+int kbal_pkt_keeps_client(const struct kbal_daemon *d)
+{
+	return d->pk.on && !d->pk.p.host_id && d->pk.p.back_fd >= 0 && d->pk.p.frame;
+}

@@ -366,7 +366,6 @@ const char *kbal_why_name(unsigned why)
 		[KBAL_WHY_REWRITE]  = "kbald-rewrites",
 		[KBAL_WHY_IPV6]     = "ipv6",
 		[KBAL_WHY_HTTP10]   = "http-1.0",
-		[KBAL_WHY_UNSWITCHED] = "unswitched",
 		[KBAL_WHY_GIVEN_BACK] = "given-back",
 	};
 

@@ -234,7 +234,7 @@ unsigned kbal_packet_end_stale(const char *pin_dir)
 	return told;
 }
 
-/* spike (unswitch): see splice_packet.h */
+/* the kept client socket's ACK at the switch: see splice_packet.h */
 int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 {
 	struct kbal_pkt_rw up;
@@ -244,7 +244,7 @@ int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 		if (pkt_raw_socket(&p->raw_mark_fd))
 			return -1;
 		if (setsockopt(p->raw_mark_fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
-			log_warn("unswitch: SO_MARK: %s", strerror(errno));
+			log_warn("packet: the kept socket's ACK: SO_MARK: %s", strerror(errno));
 			close(p->raw_mark_fd);
 			p->raw_mark_fd = -1;
 			return -1;

@@ -515,7 +515,7 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	}
 	/* the client side goes on (it may have to retransmit), quietly */
 	kbal_packet_thaw(cfd, 1);
-	/* spike (unswitch): what the switch leaves a kept client socket at */
+	/* what the switch leaves a kept client socket at (given back later) */
 	fl->c_rcv_nxt = c.rcv_nxt;
 	fl->c_snd_nxt = c.snd_nxt;
 	fl->ts = !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
@@ -642,8 +642,8 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 }
 
 /*
- * Spike (unswitch, docs/unswitch.md): a joined flow taken back by offsets.
- *
+ * What the program needs to give a joined flow back (docs/unswitch.md,
+ * bpf/packet.bpf.c kbal_pkt_give_back(), which computes the offsets):
  * Client leg: kbald's kept client-side socket stopped at rcv_nxt S0 and
  * snd_nxt K0 (the switch; kbal_packet_ack_kept() acknowledged K0); the
  * client has since sent up to B (its next byte) and received up to M (the
@@ -659,123 +659,6 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
  * (PAWS); the peers' own TSvals pass as they are (each kbald socket has seen
  * that peer's clock before, and it only went on). SACK edges go with ack.
  */
-int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd)
-{
-	struct kbal_pkt_rw up, down;
-	struct tcp_state c = {}, m = {};
-	uint32_t B, M, Mm, Km, S0, K0, MS0, MK0, dc = 0, dm = 0;
-	int err;
-
-	if (fl->lost || !fl->kept_client || fl->unswitched)
-		return -EINVAL;
-	if (joined_entries(p, fl, &up, &down))
-		return -ENOENT;
-	if ((up.flags | down.flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
-		return -EPIPE;
-	B = up.switch_seq;
-	Mm = down.switch_seq;
-	M = Mm + down.seq_delta;
-	Km = B + up.seq_delta;
-	/* quiet: the client acknowledged all the member sent and the member
-	 * all the client sent (their last ACKs, as the program saw them) */
-	if (!up.packets || !down.packets || up.switch_ack != M || down.switch_ack != Km) {
-		log_debug("unswitch: not quiet: client acked %u of %u, member %u of %u",
-			  up.switch_ack, M, down.switch_ack, Km);
-		return -EAGAIN;
-	}
-	/* the kept client socket, read in repair mode and let go at once
-	 * (nothing unsent in it: selecting its send queue is harmless) */
-	if ((err = pkt_repair(cfd, 1)))
-		return err;
-	err = pkt_read_state(cfd, &c, NULL);
-	kbal_packet_thaw(cfd, 1);
-	if (err)
-		return err;
-	if ((err = pkt_read_state(mfd, &m, NULL)))
-		return err;
-	S0 = c.rcv_nxt;
-	K0 = c.snd_nxt;
-	MS0 = m.rcv_nxt;
-	MK0 = m.snd_nxt;
-	if (c.snd_una != K0 || c.ti.tcpi_notsent_bytes)
-		log_warn("unswitch: the kept client socket has %u bytes unacknowledged, %u unsent",
-			 K0 - c.snd_una, c.ti.tcpi_notsent_bytes);
-	if (fl->ts) {
-		/* the last TSval each peer saw, in its own view */
-		dc = down.last_tsval + down.tsval_delta - c.tsval + 1;
-		dm = up.last_tsval + up.tsval_delta - m.tsval + 1;
-	}
-	{
-		struct kbal_pkt_rw e[4] = {};
-		struct kbal_pkt_key keys[4] = { fl->up, fl->hold_c, fl->down, fl->drop_m };
-		__u32 n = 4;
-
-		for (int i = 0; i < 4; i++) {
-			e[i].action = KBAL_PKT_SHIFT;
-			e[i].gen = fl->gen;
-			send_as(&e[i], &keys[i]);
-		}
-		e[0].slot = 2 * fl->slot;
-		e[1].slot = 2 * fl->slot + 1;
-		e[2].slot = 2 * fl->slot + 1;
-		e[3].slot = 2 * fl->slot;
-		/* client -> kbald */
-		e[0].seq_delta = S0 - B;
-		e[0].ack_delta = K0 - M;
-		e[0].tsecr_delta = -dc;
-		e[0].switch_seq = B;
-		e[0].last_tsval = up.last_tsval;
-		/* kbald -> client */
-		e[1].seq_delta = M - K0;
-		e[1].ack_delta = B - S0;
-		e[1].tsval_delta = dc;
-		e[1].switch_seq = K0;
-		if (fl->ts && p->host_id) {
-			/* KbalHost: the client's TSvals carry this host's id,
-			 * times 8 (ts_with_id()): kbald's socket's clock goes on
-			 * in that form from just past the member's last one, and
-			 * the client's echoes of it map back exactly (ts_base:
-			 * the client's view of ts_mbase, kbald's socket's now) */
-			e[1].host_id = p->host_id;
-			e[0].flags |= KBAL_PKT_ID_ECHO;
-			e[0].ts_mbase = c.tsval;
-			e[0].ts_base = (c.tsval + dc) << KBAL_HOST_ID_BITS;
-			e[0].tsecr_delta = 0;
-		}
-		/* member -> kbald */
-		e[2].seq_delta = MS0 - Mm;
-		e[2].ack_delta = MK0 - Km;
-		e[2].tsecr_delta = -dm;
-		e[2].switch_seq = Mm;
-		e[2].last_tsval = down.last_tsval;
-		/* kbald -> member */
-		e[3].seq_delta = Km - MK0;
-		e[3].ack_delta = Mm - MS0;
-		e[3].tsval_delta = dm;
-		e[3].switch_seq = MK0;
-		if (bpf_map_update_batch(p->pkt_fd, keys, e, &n, NULL) || n != 4) {
-			/* half written: the flow is lost either way */
-			fl->lost = 1;
-			return -errno ?: -EIO;
-		}
-	}
-	/* the member side lives again, quietly (no window probe) */
-	kbal_packet_thaw(mfd, 0);
-	fl->unswitched = 1;
-	log_info("unswitch: flow taken back: client leg S0 %u K0 %u B %u M %u dc %d; "
-		 "member leg MS0 %u MK0 %u Mm %u Km %u dm %d", S0, K0, B, M, (int)dc,
-		 MS0, MK0, Mm, Km, (int)dm);
-	/* what kbald's sockets promised and believe of their peers' windows
-	 * (the peers believe what the other peer announced) */
-	log_info("unswitch: windows: kept client socket promised %u, believes the client's %u "
-		 "(wscale rcv %u snd %u); member socket promised %u, believes the member's %u "
-		 "(wscale rcv %u snd %u)",
-		 c.win.rcv_wup + c.win.rcv_wnd - S0, c.win.snd_wnd, c.ti.tcpi_rcv_wscale,
-		 c.ti.tcpi_snd_wscale, m.win.rcv_wup + m.win.rcv_wnd - MS0, m.win.snd_wnd,
-		 m.ti.tcpi_rcv_wscale, m.ti.tcpi_snd_wscale);
-	return 0;
-}
-
 int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
 			 unsigned how, uint32_t balancer, uint32_t bgen)
 {
@@ -785,9 +668,9 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	uint32_t key = fl->slot, ms;
 	int err;
 
-	/* the program gives back without host ids only (their TSval form
-	 * is kbald's: kbal_packet_unswitch()) */
-	if (fl->lost || !fl->kept_client || fl->unswitched || fl->asked || fl->watched ||
+	/* the program gives back without host ids only (it does not write
+	 * their TSval form: docs/unswitch.md did it from kbald) */
+	if (fl->lost || !fl->kept_client || fl->given_back || fl->asked || fl->watched ||
 	    p->host_id || p->back_fd < 0 || !p->frame)
 		return -EINVAL;
 	/* the kept client socket: repair mode only to read it (nothing
@@ -806,6 +689,7 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (uint32_t)(((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec) / 1000000ull);
 	b.gen = fl->gen;
+	b.armed = 1;
 	b.ts = fl->ts;
 	b.c_rcv_nxt = c.rcv_nxt;
 	b.c_snd_nxt = c.snd_nxt;

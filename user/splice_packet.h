@@ -47,7 +47,7 @@ struct kbal_packet {
 	struct { uint32_t addr; int ifindex; } addrs[KBAL_PKT_MAX_ADDRS];
 	uint64_t addrs_read_ns;
 	int raw_fd;                    /* SOCK_RAW for kbal_packet_end_probe(); -1 */
-	int raw_mark_fd;               /* spike (unswitch): SOCK_RAW with SO_MARK
+	int raw_mark_fd;               /* SOCK_RAW with SO_MARK
 	                                  KBAL_PKT_MARK (the program lets it pass); -1 */
 	int events_fd;                 /* kbal_pkt_events: flows switched or ended */
 	uint64_t *live;                /* kbal_pkt_live, mmapped: flows with entries */
@@ -80,10 +80,10 @@ struct kbal_pkt_flow {
 	uint32_t send_base;            /* the client-side socket's first byte's
 	                                  sequence number (if send_base_known) */
 	uint8_t send_base_known;
-	/* spike (unswitch, docs/unswitch.md): the client-side socket kept
-	 * open after the switch, and what the switch left it at */
+	/* the client-side socket kept open after the switch, so that the
+	 * program can give the flow back at a request (docs/unswitch.md) */
 	uint8_t kept_client;           /* kbald kept its client-side socket */
-	uint8_t unswitched;            /* taken back by offsets: SHIFT entries */
+	uint8_t given_back;            /* given back: SHIFT entries */
 	uint8_t ts;                    /* timestamps on the flow */
 	uint32_t c_rcv_nxt, c_snd_nxt; /* the client-side socket's at the handover */
 	/* given back at a request (docs/packet.md, "Given back at a
@@ -219,25 +219,13 @@ unsigned kbal_packet_end_stale(const char *pin_dir);
 void kbal_packet_claim(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 
 /*
- * Spike (unswitch, docs/unswitch.md). At the switch, with the client-side
- * socket kept: the switching packet acknowledged that socket's last bytes
+ * At the switch, with the client-side socket kept (docs/unswitch.md): the switching packet acknowledged that socket's last bytes
  * and went to the member; the socket gets an ACK of its own (seq: its
  * rcv_nxt, ack: its snd_nxt, the client's last TSval, window 0), which
  * the program lets pass (KBAL_PKT_MARK), or it would retransmit into the
  * DROP entry until it timed out.
  */
 int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
-
-/*
- * Spike: take a joined flow back by offsets, at a quiet moment (each side
- * has acknowledged all the other sent, no FIN, no RST). cfd: the kept
- * client-side socket (live), mfd: the frozen member-side one (thawed here).
- * The four entries become SHIFT entries on kbald's own 4-tuples: each
- * peer's next byte lands in kbald's socket as the next in order, and what
- * kbald's sockets send is shifted into the peers' numbers. 0, -EAGAIN (not
- * quiet: nothing changed), or -errno.
- */
-int kbal_packet_unswitch(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd);
 
 /*
  * Ask the program to give the joined flow fl back to kbald at the first

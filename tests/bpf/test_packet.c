@@ -2256,7 +2256,7 @@ UNIT_TEST(pkt_given_back_at_a_request_where_asked)
 	const uint32_t S0 = 0x11110000, K0 = 0x22220000, MS0 = 0x33330000, MK0 = 0x44440000;
 	struct kbal_pkt_rw up, down, e, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
 	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .ts = 1, .c_rcv_nxt = S0, .c_snd_nxt = K0,
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = S0, .c_snd_nxt = K0,
 				    .m_rcv_nxt = MS0, .m_snd_nxt = MK0 };
 	struct kbal_pkt_frame f;
 	struct events_seen ev = {};
@@ -2393,7 +2393,7 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1;
 	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
 	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
 				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5 };
 	struct kbal_balancer bal = { .gen = 5 };
 	struct kbal_pkt_frame f;
@@ -2440,6 +2440,192 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 #undef KM_
 	bal.gen = 0;
 	bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+}
+
+/* a segment of spec s (a flow's sender) with seq, ack, flags and no
+ * payload: the program's verdict, its output in out */
+static int gb_send_spec(struct pkt_spec s, uint32_t seq, uint32_t ack, uint8_t flags,
+			uint8_t *out, uint32_t *outlen)
+{
+	uint8_t in[256];
+	size_t len;
+	int retval = -1;
+
+	s.seq = seq;
+	s.ack = ack;
+	s.flags = flags;
+	s.payload = 0;
+	len = build(&s, in);
+	*outlen = 2048;
+	if (run(in, len, out, outlen, &retval))
+		return -1;
+	return retval;
+}
+
+/*
+ * The order of the give-back's four writes (kbal_pkt_give_back(): kbald ->
+ * client, kbald -> member, client -> kbald, member -> kbald). A flow is
+ * given back once for real, its four SHIFT entries kept; then, from the
+ * joined state each time, every prefix of that order is written as the
+ * program would have left it had it stopped there (or been overtaken by a
+ * packet on another CPU), and each sender's packets are run through it:
+ * - the member (a keep-alive probe, a FIN): until the last write, exactly
+ *   the joined flow's rewrite, whose numbers are those the kbald -> client
+ *   entry gives kbald's kept socket (K0 is M): the client cannot tell;
+ * - kbald's kept client socket (an ACK): dropped before the first write,
+ *   after it what the flipped flow sends;
+ * - the request P: after the client -> kbald write, what the flipped flow
+ *   delivers to the kept socket; with the client -> kbald write not done
+ *   (a stop after the first two) and nothing asked, to the member exactly
+ *   as the joined flow (the two entries of kbald's sockets change nothing
+ *   of it).
+ * And an entry of kbal_pkt_back not armed by kbald (zeroed, as a restarted
+ * image's program has it) gives nothing back.
+ */
+UNIT_TEST(pkt_given_back_order_of_the_writes)
+{
+	static const char req[] = "GET /o HTTP/1.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1;
+	const uint32_t S0 = 0x51510000, K0 = 0x62620000, MS0 = 0x73730000, MK0 = 0x84840000;
+	struct kbal_pkt_rw up, down, up_j, down_j, fin[4];
+	struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop, order[4];
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .ts = 1, .c_rcv_nxt = S0, .c_snd_nxt = K0,
+				    .m_rcv_nxt = MS0, .m_snd_nxt = MK0 };
+	struct kbal_pkt_frame fq_j, fs_j, f;
+	struct pkt_spec kept, member = fr_down_s;
+	uint8_t out[2048], probe_j[2048], fin_j[2048], ack_f[2048], p_f[2048], p_j[2048];
+	uint32_t outlen, n_probe_j, n_fin_j, n_ack_f, n_p_f, n_p_j, B = FR_C0, Mm = FR_M0;
+	__u32 su = FR_UP, ss = FR_UP + 1, bslot = FR_UP / 2;
+	int back_fd, k;
+
+	if (!frame_setup())
+		return;
+	member = fr_down_s;
+	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	up.switch_seq = FR_C0;
+	down.switch_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
+	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
+	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+	/* kbald's kept client-side socket: kbald -> client */
+	kept = fr_up_s;
+	kept.saddr = ntohl(down.saddr);
+	kept.daddr = ntohl(down.daddr);
+	kept.sport = ntohs(down.sport);
+	kept.dport = ntohs(down.dport);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 1");
+	Mm += rs;
+	/* asked, but kbal_pkt_back not armed by kbald: nothing given back */
+	bk.c_tsoff = 1000 - mono_ms();
+	bk.m_tsoff = 5000 - mono_ms();
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_ASKED;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "not armed: joined");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 2");
+	Mm += rs;
+	bk.armed = 1;
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "kbal_pkt_back armed");
+
+	/* the joined state before P, and what it does with each sender's
+	 * packets (P with nothing asked) */
+	up_j = get_entry(&fr_ku);
+	down_j = get_entry(&fr_kd);
+	bpf_map_lookup_elem(fr_fd, &su, &fq_j);
+	bpf_map_lookup_elem(fr_fd, &ss, &fs_j);
+	ASSERT_EQ(gb_send_spec(member, Mm - 1, KM_, 0x10, probe_j, &n_probe_j), TC_ACT_UNSPEC,
+		  "joined: the member's keep-alive probe");
+	ASSERT_EQ(get32(probe_j + ETH_HLEN + 20 + 4), M_ - 1, "joined: the probe at M - 1");
+	ASSERT_EQ(gb_send_spec(member, Mm, KM_, 0x11, fin_j, &n_fin_j), TC_ACT_UNSPEC,
+		  "joined: the member's FIN");
+	ASSERT_EQ(gb_send_spec(kept, K0, S0, 0x10, out, &outlen), TC_ACT_SHOT,
+		  "joined: the kept socket's ACK dropped");
+#define RESTORE(back_)	do {								\
+		bpf_map_update_elem(map_fd, &fr_ku, &up_j, BPF_ANY);			\
+		bpf_map_update_elem(map_fd, &fr_kd, &down_j, BPF_ANY);			\
+		bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);			\
+		bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);			\
+		f = fq_j;								\
+		f.back = (back_);							\
+		bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);				\
+		bpf_map_update_elem(fr_fd, &ss, &fs_j, BPF_ANY);			\
+	} while (0)
+	RESTORE(0);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, p_j, &n_p_j), TC_ACT_UNSPEC, "joined: P");
+	ASSERT_TRUE(!memcmp(p_j + ETH_HLEN + 12, &up.saddr, 4), "joined: P to the member");
+
+	/* given back for real: the four SHIFT entries, and what the flipped
+	 * flow does with P and with the kept socket's ACK */
+	RESTORE(KBAL_PKT_BACK_ASKED);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, p_f, &n_p_f), TC_ACT_UNSPEC, "P given back");
+	ASSERT_EQ(get32(p_f + ETH_HLEN + 20 + 4), S0, "P given back: seq S0");
+	order[0] = khold;
+	order[1] = kdrop;
+	order[2] = fr_ku;
+	order[3] = fr_kd;
+	for (k = 0; k < 4; k++) {
+		fin[k] = get_entry(&order[k]);
+		ASSERT_EQ(fin[k].action, KBAL_PKT_SHIFT, "given back: SHIFT");
+	}
+	ASSERT_EQ(gb_send_spec(kept, K0, S0, 0x10, ack_f, &n_ack_f), TC_ACT_UNSPEC,
+		  "given back: the kept socket's ACK");
+	ASSERT_EQ(get32(ack_f + ETH_HLEN + 20 + 4), M_, "given back: the kept socket's K0 is M");
+	ASSERT_EQ(get32(ack_f + ETH_HLEN + 20 + 8), B, "given back: its S0 is B");
+	ASSERT_EQ(gb_send_spec(member, Mm - 1, KM_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+		  "given back: the member's probe");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), MS0 - 1, "given back: the probe to kbald's "
+		  "member-side socket (MS0 - 1)");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 8), MK0, "given back: acking MK0");
+
+	/* every prefix of the order */
+	for (int n = 1; n < 4; n++) {
+		char what[96];
+
+		RESTORE(0);
+		for (k = 0; k < n; k++)
+			bpf_map_update_elem(map_fd, &order[k], &fin[k], BPF_ANY);
+		snprintf(what, sizeof(what), "%d writes: the member's probe as joined", n);
+		ASSERT_EQ(gb_send_spec(member, Mm - 1, KM_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+			  what);
+		ASSERT_TRUE(outlen == n_probe_j && !memcmp(out, probe_j, outlen), what);
+		snprintf(what, sizeof(what), "%d writes: the member's FIN as joined", n);
+		ASSERT_EQ(gb_send_spec(member, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(outlen == n_fin_j && !memcmp(out, fin_j, outlen), what);
+		snprintf(what, sizeof(what), "%d writes: the kept socket's ACK as given back", n);
+		ASSERT_EQ(gb_send_spec(kept, K0, S0, 0x10, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(outlen == n_ack_f && !memcmp(out, ack_f, outlen), what);
+		/* P: a stop after kbald's sockets' entries leaves it joined;
+		 * after P's own, it is kbald's */
+		RESTORE(0);
+		for (k = 0; k < n; k++)
+			bpf_map_update_elem(map_fd, &order[k], &fin[k], BPF_ANY);
+		snprintf(what, sizeof(what), "%d writes: P", n);
+		ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, what);
+		if (n < 3)
+			ASSERT_TRUE(outlen == n_p_j && !memcmp(out, p_j, outlen), what);
+		else
+			ASSERT_TRUE(outlen == n_p_f && !memcmp(out, p_f, outlen), what);
+	}
+#undef RESTORE
+#undef M_
+#undef KM_
 	bpf_map_delete_elem(map_fd, &khold);
 	bpf_map_delete_elem(map_fd, &kdrop);
 	frame_teardown();

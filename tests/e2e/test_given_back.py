@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """A joined flow given back to kbald by the program itself, at the first
 byte of a request kbald asked for (docs/packet.md, "Given back at a
-request"): kbald (KBAL_UNSWITCH=1) keeps its client-side socket at the
+request"): kbald keeps its client-side socket at the
 switch and arms the flow (kbal_pkt_back, kbal_pkt_frame's request entry:
 back = watch); once the flow's balancer changes (a member disabled: its
 gen), the program turns the flow's entries into SHIFT entries at the next
@@ -15,9 +15,9 @@ import time
 import kbaltest
 from kbaltest import EXAMPLE_CONF, Env, check, check_pattern, crc_line, eq, wait_until
 from test_packet import PATH_PACKET, frame_of, pkt_entries
-from test_unswitch import Capture, clean_end, flow_of, tcp_counters
+from tcp_watch import COUNTERS, Capture, clean_end, flow_of, tcp_counters
 
-WHY_GIVEN_BACK = 18        # KBAL_WHY_GIVEN_BACK (include/kbal_shared.h)
+WHY_GIVEN_BACK = 17        # KBAL_WHY_GIVEN_BACK (include/kbal_shared.h)
 MiB = 1 << 20
 
 
@@ -88,7 +88,7 @@ def test_given_back_when_its_member_is_disabled():
     (kbalctl set, as the manager does): kbald asks, the program gives the
     flow back at the client's next request, which kbald decides: WAS2.
     Every answer byte-exact, no RST, no retransmission timeout."""
-    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"], kbald_args=["-v"]) as env:
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
         cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
         before = tcp_counters()
         with env.connect(timeout=30) as c:
@@ -138,7 +138,7 @@ def test_given_back_when_its_member_is_disabled():
 def test_given_back_not_asked_nothing_changes():
     """The same configuration, no member's status changed: the flow stays
     joined through 30 requests (nothing asked, nothing given back)."""
-    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"]) as env:
+    with Env(conf=CONF) as env:
         with env.connect(timeout=30) as c:
             port = c.sock.getsockname()[1]
             r = kbaltest.hand_over(c, "/n")
@@ -215,7 +215,7 @@ def test_given_back_many_clients_at_once():
     given back at one of its requests' first byte, WAS2 answers from then
     on (no request to WAS1 started after kbalctl returned),
     every answer byte-exact, no RST, no timeout."""
-    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"], kbald_args=["-v"]) as env:
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
         cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
         before = tcp_counters()
         t_off, seen = clients_across_a_disable(env, 6, 30)
@@ -238,10 +238,9 @@ def test_given_back_netns():
     balancer's ingress and egress), member2 from then on; every host's
     counters: no timeout, reset, PAWS drop or checksum error,
     retransmissions no more than loss probes."""
-    from test_unswitch import COUNTERS
     hosts = ("client", "member1", "member2", "balancer")
     with kbaltest.Topo(csum_offload=False) as topo, \
-            Env(topo=topo, conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"],
+            Env(topo=topo, conf=CONF,
                 kbald_args=["-v"]) as env:
         before = {h: topo.tcp_counters(h) for h in hosts}
         clients_across_a_disable(env, 3, 30)
@@ -266,7 +265,7 @@ def test_given_back_with_pipelined_requests():
     answers each from WAS2, in order. (A pipeline under way when kbald
     asks, the give-back waiting for the boundary after its answers: the
     BPF test pkt_given_back_at_a_request_where_asked.)"""
-    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"], kbald_args=["-v"]) as env:
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
         cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
         before = tcp_counters()
         with env.connect(timeout=30) as c:
@@ -300,7 +299,7 @@ def test_given_back_decided_to_the_same_member():
     moves the balancer's gen all the same: the flow is asked and given
     back, and kbald decides its next request for WAS1 again (on a new
     member connection), byte-exact, nothing lost."""
-    with Env(conf=CONF, kbald_wrap=["env", "KBAL_UNSWITCH=1"], kbald_args=["-v"]) as env:
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
         cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
         before = tcp_counters()
         with env.connect(timeout=30) as c:
