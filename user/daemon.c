@@ -30,7 +30,6 @@
 #define FIRST_POLL_US  100000         /* the first exchanges' deadlines */
 #define RETRY_POLL_US  100000         /* a failed accept, tried again */
 #define IDLE_POLL_US   1000000
-#define ASK_POLL_US    20000          /* joined flows with a kept client socket */
 
 _Static_assert(KBAL_POOL_TAG == KBAL_TAG_POOL, "the pool's tag is the loop's");
 
@@ -220,10 +219,6 @@ static uint64_t next_wake_us(const struct kbal_daemon *d)
 		us = RETRY_POLL_US;
 	if ((list_linked(&d->first) || d->hc.running) && us > FIRST_POLL_US)
 		us = FIRST_POLL_US;   /* also: health checks' timeouts */
-	/* joined flows kbald may ask back: a member's status change is
-	 * seen within this (handover_packet.c, pkt_tick()) */
-	if (kbal_pkt_keeps_client(d) && list_linked(&d->pk.joined) && us > ASK_POLL_US)
-		us = ASK_POLL_US;
 	return us < IDLE_POLL_US ? us : IDLE_POLL_US;
 }
 

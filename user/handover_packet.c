@@ -384,8 +384,10 @@ static void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
 				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen);
-	if (err)
+	if (err) {
+		d->pk.unwatched++;   /* kbald looks every ASK_POLL_US (pkt_tick()) */
 		log_debug("conn %p: joined flow not watched: %s", (void *)c, strerror(-err));
+	}
 }
 
 /*
@@ -474,16 +476,32 @@ static void pkt_scan(struct kbal_daemon *d, struct kbal_list *head)
 	}
 }
 
+/* joined flows that kbald itself asks back once their balancer's gen
+ * moves (kept socket, not watched by the program, not yet asked) */
+static unsigned pkt_unwatched(const struct kbal_daemon *d)
+{
+	unsigned n = 0;
+
+	for (struct kbal_list *l = d->pk.joined.next; l != &d->pk.joined; l = l->next) {
+		const struct kbal_pkt_flow *fl = conn_of(l)->pf;
+
+		n += fl && fl->kept_client && !fl->watched && !fl->asked && !fl->given_back;
+	}
+	return n;
+}
+
+#define ASK_POLL_US 20000   /* a status change seen within this by kbald */
+
 static void pkt_tick(struct kbal_daemon *d)
 {
 	if (d->pk.linger)
 		pkt_linger_expire(d, 0);
-	if (kbal_pkt_keeps_client(d) && list_linked(&d->pk.joined)) {
+	if (kbal_pkt_keeps_client(d) && d->pk.unwatched) {
 		/* a member's status changed (its balancer's gen: kbalctl set
 		 * writes it in the pinned map, kbald sees it in memory): the
-		 * joined flows of that balancer asked back at once, not at the
-		 * once-a-second look (kbald wakes every ASK_POLL_US: daemon.c);
-		 * flows the program watches need no ask */
+		 * joined flows of that balancer that the program does not
+		 * watch asked back at once, not at the once-a-second look
+		 * (kbald wakes every ASK_POLL_US: pkt_wake_us()) */
 		uint64_t sig = 0;
 		struct kbal_list *n, *next;
 
@@ -502,6 +520,24 @@ static void pkt_tick(struct kbal_daemon *d)
 	d->pk.scan = d->loop.now;
 	pkt_scan(d, &d->pk.switching);
 	pkt_scan(d, &d->pk.joined);
+	d->pk.unwatched = pkt_unwatched(d);
+}
+
+static uint64_t pkt_wake_us(const struct kbal_daemon *d)
+{
+	return kbal_pkt_keeps_client(d) && d->pk.unwatched ? ASK_POLL_US : UINT64_MAX;
+}
+
+/* A restart in place: flows given back and closed keep their SHIFT
+ * entries a while (pkt_linger()), which the next image would not know
+ * of, nor ever remove: they go now (a late segment of kbald's closed
+ * sockets then leaves unshifted, as after the linger). Nothing to wait
+ * for. */
+static int pkt_settle(struct kbal_daemon *d)
+{
+	if (d->pk.linger)
+		pkt_linger_expire(d, 1);
+	return 0;
 }
 
 /* kbal_pkt_events: the flow of a slot switched or ended */
@@ -577,6 +613,7 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 		if (err && err != -EAGAIN)
 			log_debug("conn %p: joined flow not armed again: %s", (void *)c,
 				  strerror(-err));
+		d->pk.unwatched += err != 0 && how == KBAL_PKT_BACK_WATCH;
 	}
 }
 
@@ -768,6 +805,8 @@ const struct kbal_handover_ops kbal_handover_packet = {
 	.event = pkt_sock_event,
 	.adopt = pkt_adopt,
 	.tick = pkt_tick,
+	.wake_us = pkt_wake_us,
+	.settle = pkt_settle,
 	.close = pkt_close,
 };
 

@@ -9,6 +9,7 @@ request's first byte where that is exact, and passes that request to
 kbald's kept socket; kbald decides it."""
 
 import os
+import signal
 import socket
 import time
 
@@ -322,3 +323,58 @@ def test_given_back_decided_to_the_same_member():
             check("joined flow given back at a request" in env.kbald_stderr(), "given back")
         clean_end(env, cap, before, "the client closed")
         env.kbalctl("set", "mycluster", "2", "status=-D")
+
+
+def test_given_back_after_a_restart_in_place():
+    """A client joined to WAS1 with a kept socket, kbald restarted in place
+    (SIGHUP: the next image takes the flow over, its program's
+    kbal_pkt_back empty): the flow stays joined and is armed again; WAS1
+    disabled after the restart, and once more with a flow joined before a
+    restart during which WAS1 was disabled: the next request is given back
+    and answered by WAS2, byte-exact after."""
+    from test_restart import _restart
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
+        cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
+        before = tcp_counters()
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            eq(kbaltest.hand_over(c, "/r").header("X-Backend"), "WAS1", "the handover's member")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            eq(c.get("/r/first").status, 200, "a request joined (the switch)")
+            eq(back_of(env), BACK_WATCH, "watched before the restart")
+            _restart(env)
+            for i in range(5):
+                r = c.get("/r/j%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS1 path=/r/j%d\n" % i),
+                   "joined request %d after the restart" % i)
+            eq((flow_of(env, port) or {}).get("path"), PATH_PACKET, "joined after the restart")
+            eq(back_of(env), BACK_WATCH, "watched again by the next image")
+            env.kbalctl("set", "mycluster", "1", "status=+D")
+            r = c.get("/r/after")
+            eq((r.status, r.text), (200, "backend=WAS2 path=/r/after\n"),
+               "the request after WAS1 was disabled")
+            check(flow_of(env, port)["path"] != PATH_PACKET, "given back")
+            r = c.get("/bytes/%d" % MiB)
+            check_pattern(r.body, "1 MiB after")
+        env.kbalctl("set", "mycluster", "1", "status=-D")
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            eq(kbaltest.hand_over(c, "/s").header("X-Backend"), "WAS1", "the second handover")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the second flow on the packet path")
+            eq(c.get("/s/first").status, 200, "a request joined (the switch)")
+            eq(back_of(env), BACK_WATCH, "the second flow watched")
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            env.kbalctl("set", "mycluster", "1", "status=+D")
+            wait_until(lambda: env.kbald_stderr().count("restarted: took over") == 2, 10.0,
+                       "the second restart")
+            r = c.get("/s/after")
+            eq((r.status, r.text), (200, "backend=WAS2 path=/s/after\n"),
+               "the request after WAS1 was disabled during a restart")
+            for i in range(5):
+                r = c.get("/s/a%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS2 path=/s/a%d\n" % i),
+                   "request %d after" % i)
+        clean_end(env, cap, before, "the clients closed")
+        env.kbalctl("set", "mycluster", "1", "status=-D")
