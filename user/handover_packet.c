@@ -18,6 +18,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <bpf/libbpf.h>
 #include "conn.h"
 #include "daemon.h"
@@ -35,6 +36,7 @@
 #define PKT_LINGER_NS (1000000000ull) /* both FINs passed, one never acknowledged */
 #define PKT_SCAN_NS   (1000000000ull) /* every flow looked at, events lost or not */
 
+static void pkt_kept_linger(int fd, int on);
 static void pkt_linger_expire(struct kbal_daemon *d, int all);
 
 /* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
@@ -338,6 +340,7 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	c->pf->given_back = 1;   /* its entries stay as long as the connection */
+	pkt_kept_linger(c->fd[CLIENT], 0);   /* kbald's connection again: a FIN at its end */
 	kbal_packet_thaw(c->fd[MEMBER], 0);
 	c->pkt = PKT_NONE;
 	c->drain_since = 0;
@@ -364,6 +367,24 @@ static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	log_debug("conn %p: joined flow given back at a request: kbald decides it", (void *)c);
 	conn_progress(d, c);
+}
+
+/*
+ * A kept client socket closes with a RST (SO_LINGER 0) while its flow is
+ * joined. kbald closes it in repair mode (nothing sent) when the flow
+ * ends; but a kbald killed outright leaves it to the kernel, which would
+ * send a FIN from the switch's state and keep an orphan in FIN_WAIT1 on
+ * the client's 4-tuple, answering the client's later bytes with stale ACKs
+ * until it gives up: the client would hang where, without the kept
+ * socket, its next packet meets no socket and is reset at once. A RST
+ * (its own, or the stack's to the client's next packet) is that.
+ */
+static void pkt_kept_linger(int fd, int on)
+{
+	struct linger l = { .l_onoff = on, .l_linger = 0 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)))
+		log_warn("packet: SO_LINGER on a kept client socket: %s", strerror(errno));
 }
 
 /*
@@ -414,6 +435,7 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 			 * the DROP entry), so that the program can give the
 			 * flow back at a request */
 			c->pf->kept_client = 1;
+			pkt_kept_linger(c->fd[CLIENT], 1);
 			if (kbal_packet_ack_kept(&d->pk.p, c->pf))
 				log_warn("conn %p: no ACK for the kept client socket", (void *)c);
 			else

@@ -193,6 +193,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	/* lo now (unless a link there was taken over); other interfaces
 	 * when a flow's addresses are on them */
 	pkt_raw_socket(&p->raw_fd);   /* a descriptor of kbald's own, counted at start */
+	pkt_raw_mark_socket(p);       /* the same (the kept sockets' ACKs) */
 	err = pkt_attach_if(p, p->lo);
 	if (err)
 		goto fail;
