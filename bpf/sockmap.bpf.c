@@ -157,6 +157,47 @@ static __always_inline int kbal_held_over(struct kbal_sk_http *st, __u64 cookie)
 	return over;
 }
 
+/*
+ * Does this socket's psock worker still have bytes its peer's verdict
+ * redirected to it (or kbald a held byte of them to copy)? Then the
+ * stream parser must not stop here: a stopped parser reports -ESTRPIPE in
+ * sk_err, and the worker's next send to this socket finds it there
+ * (tcp_sendmsg_locked() fails on any sk_err and takes it), which the
+ * worker counts a hard error: it stops sending for good and what it
+ * queued is lost (a pipelined request behind a held 64 MiB answer stalled
+ * so, one run in forty under load). What the peer sent counts from
+ * seq_base as in kbal_check_target().
+ */
+static __always_inline int kbal_egress_pending(const struct kbal_sk_http *st)
+{
+	const struct kbal_sk_http *peer = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
+	struct bpf_sock *bs;
+	struct tcp_sock *tp;
+	__u32 queued = 0;
+
+	if (!peer || !(peer->flags & KBAL_SKF_BASE))
+		return 0;   /* nothing redirected to this socket yet */
+	bs = bpf_map_lookup_elem(&kbal_sk_dst, &st->peer);
+	if (!bs)
+		return 0;   /* the peer's bytes do not come this way */
+	tp = bpf_skc_to_tcp_sock(bs);
+	if (tp)
+		queued = (__u32)(peer->kept + peer->held) - (tp->write_seq - peer->seq_base);
+	bpf_sk_release(bs);
+	return queued && queued < (1u << 31);
+}
+
+/* Handed back: may the stream parser stop before this message (its bytes
+ * left in the TCP receive queue for kbald)? Not while the socket's worker
+ * sends (kbal_egress_pending()): the message goes to kbald through the
+ * verdict then, queued behind the worker's bytes, as long as kbald's
+ * buffer takes what the verdict so queued (KBAL_SK_PASS_MAX); past that
+ * the parser stops anyway. */
+static __always_inline int kbal_may_stop(const struct kbal_sk_http *st, __u32 len)
+{
+	return st->passed + len > KBAL_SK_PASS_MAX || !kbal_egress_pending(st);
+}
+
 /* Where the strparser's message starts in skb, and how long it is (0 before
  * the parser ran): skb is a clone of a whole receive-queue skb and
  * skb->len counts the bytes before that offset too. */
@@ -626,8 +667,9 @@ static __always_inline int kbal_strp_accum(struct __sk_buff *skb)
  * message where it is. Kept: its length (the verdict redirects it);
  * handed back: -ESTRPIPE, the head and all after it left in the TCP
  * receive queue for kbald; or, for a head the strparser gathered from
- * several reads (which it has taken out of that queue), its length, the
- * verdict then queueing it on the socket for kbald. */
+ * several reads (which it has taken out of that queue), or one that came
+ * while the socket's worker still sends (kbal_may_stop()), its length,
+ * the verdict then queueing it on the socket for kbald. */
 static __always_inline int frame_decide(struct __sk_buff *skb, struct kbal_sk_http *st,
 					__u64 cookie, __u32 off, __u32 len, __u32 avail)
 {
@@ -635,7 +677,7 @@ static __always_inline int frame_decide(struct __sk_buff *skb, struct kbal_sk_ht
 		request_head(skb, st, cookie, off, len);
 	else
 		response_head(skb, st, off, len);
-	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
+	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb) && kbal_may_stop(st, len))
 		return -ESTRPIPE;
 	st->flags |= KBAL_SKF_HEAD;
 	/* A body of a known length that came whole with its head goes with it,
@@ -679,9 +721,11 @@ int kbal_parser(struct __sk_buff *skb)
 	 * after it in the TCP receive queue (-ESTRPIPE before anything of the
 	 * message was taken), where kbald reads them once it took the socket
 	 * out of the sockhash. A head the strparser is gathering already
-	 * cannot be left there: framed, and queued for kbald by the verdict. */
+	 * cannot be left there: framed, and queued for kbald by the verdict;
+	 * so are the bytes that come while the socket's worker still sends
+	 * (kbal_may_stop()). */
 	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
-		return -ESTRPIPE;
+		return kbal_may_stop(st, avail) ? -ESTRPIPE : (int)avail;
 	/* for kbald's timeouts: bytes came; a client's head under way, so far */
 	st->active_ns = bpf_ktime_get_coarse_ns();
 	if (st->client && st->expect == KBAL_SKX_HEAD) {

@@ -873,6 +873,12 @@ enum kbal_sk_flags {
 					  * lines read it (BrowserMatch ... nokeepalive) */
 };
 
+/* What the verdict may queue on a socket for kbald after a hand-back while
+ * the stream parser cannot stop yet (its socket's worker still sends):
+ * kbald takes it into a head buffer of 16 KiB (KBAL_HTTP_HEAD_BUF), half
+ * of which may hold the connection's own bytes already. */
+#define KBAL_SK_PASS_MAX 8192u
+
 struct kbal_sk_http {
 	__u8  mode;                    /* enum kbal_sk_mode */
 	__u8  expect;                  /* enum kbal_sk_expect */

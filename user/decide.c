@@ -504,8 +504,9 @@ int decide_stopped(const struct kbal_conn *c, int side)
 	       (err == ESTRPIPE || err == 0);
 }
 
-/* What the verdict queued on a socket for kbald (n bytes: one head at
- * most, the stream parser stops after it) is read into the direction's
+/* What the verdict queued on a socket for kbald (n bytes: one head, or
+ * what came while the socket's worker still sent, KBAL_SK_PASS_MAX at most;
+ * the stream parser stops after it) is read into the direction's
  * buffer; then the socket leaves the sockhashes, and everything after it,
  * still in its TCP receive queue, is read as from any socket. 0, or -1. */
 static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uint64_t n)
@@ -583,6 +584,20 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	if (kbal_sock_counts(c->fd[CLIENT], &sent, &recvd))
 		return 0;
 	if (sent < c->base[CLIENT] + c->wr[CLIENT] + m.kept)
+		return 0;
+	/* and the member all the kernel took for it (a request's body the
+	 * member's worker still sends would go with its queue), while it
+	 * can take it: one that closed or reset takes nothing more */
+	if (!c->member_gone && !c->fin[MEMBER] &&
+	    (kbal_sock_counts(c->fd[MEMBER], &sent, &recvd) ||
+	     sent < c->base[MEMBER] + c->wr[MEMBER] + k.kept))
+		return 0;
+	/* A stream parser stops only once its socket's worker has sent all
+	 * (no -ESTRPIPE while it sends: sockmap.bpf.c, kbal_egress_pending());
+	 * until then the verdict queues what comes for kbald. The reads of the
+	 * counts above took each socket's lock, after any verdict that ran on
+	 * it: the counts of bytes so queued are final now, and read again. */
+	if (sk_state(d, c->cookie[CLIENT], &k) || sk_state(d, c->cookie[MEMBER], &m))
 		return 0;
 	if (owed < -1) {
 		log_warn("conn %p: a member's response does not parse where it began: closing",

@@ -78,6 +78,9 @@ def test_download_64m_spliced():
         kbaltest.hand_over(c, "/")
         before, held_before = kernel_bytes(env), env.stats()["sk_held"]
         r = c.get("/bytes/%d" % (64 * MiB))
+        # the next request at once: KeepAliveTimeout counts 5 s from the
+        # answer's last byte, and checking 64 MiB may take longer under load
+        c.request("GET", "/after")
         eq(r.status, 200, "status")
         eq(len(r.body), 64 * MiB, "length")
         check_pattern(r.body, "64 MiB download")
@@ -86,7 +89,7 @@ def test_download_64m_spliced():
         # worker's bound the direction is held and kbald copies the rest of
         # it (backpressure, below)
         carried_once(env, before, held_before, 64 * MiB)
-        eq(c.get("/after").status, 200, "request after the download")
+        eq(c.read_response().status, 200, "request after the download")
 
 
 def test_download_16m_first_request():
@@ -706,12 +709,58 @@ def test_pipelined_request_behind_a_held_answer():
         c.request("GET", "/behind-the-hold", headers=cookie)
         time.sleep(0.5)
         r = c.read_response()
+        r2 = c.read_response()
+        # the next request at once (KeepAliveTimeout: 5 s from the
+        # answer's last byte; checking 64 MiB may take longer under load)
+        c.request("GET", "/after", headers=cookie)
         eq((r.status, len(r.body)), (200, size), "the held answer")
         check_pattern(r.body, "64 MiB held answer")
-        r = c.read_response()
-        eq((r.status, r.text), (200, "backend=WAS%d path=/behind-the-hold\n" % n),
+        eq((r2.status, r2.text), (200, "backend=WAS%d path=/behind-the-hold\n" % n),
            "the pipelined request's answer")
-        eq(c.get("/after", cookie="ROUTEID=route.%d" % n).status, 200, "a request after both")
+        eq(c.read_response().status, 200, "a request after both")
+
+
+def test_pipelined_request_while_the_answer_flows():
+    """A request pipelined while the member's answer still flows to the
+    client, kbald stopped meanwhile so that it reads no report: the stream
+    parser must not stop (its -ESTRPIPE in the client socket's sk_err would
+    be taken by the worker's next send, which then stops sending for good:
+    the answer stalled, its queued bytes lost). The request goes to kbald
+    queued behind the answer; the answer arrives whole, then the next."""
+    size = 64 * MiB
+    with Env(conf=CONF) as env, env.connect(timeout=20) as c:
+        n = member_no(kbaltest.hand_over(c, "/"))
+        cookie = [("Cookie", "ROUTEID=route.%d" % n)]
+        c.request("GET", "/bytes/%d" % size, headers=cookie)
+        r = c.read_head()
+        eq((r.status, r.header("Content-Length")), (200, str(size)), "the answer's head")
+        body = bytearray(c.read_exact(MiB))
+        os.kill(env.kbald.pid, signal.SIGSTOP)
+        try:
+            c.request("GET", "/behind-the-flow", headers=cookie)
+            # the worker goes on sending while kbald sleeps: read for a while
+            c.sock.settimeout(0.1)
+            until = time.monotonic() + 1.0
+            while time.monotonic() < until and len(body) < size:
+                try:
+                    got = c.sock.recv(min(size - len(body), 1 << 20))
+                except socket.timeout:
+                    continue
+                check(got, "the connection ended within the answer")
+                body += got
+        finally:
+            os.kill(env.kbald.pid, signal.SIGCONT)
+        c.settimeout(20)
+        moved = len(body)
+        check(moved > MiB, "the answer moved while kbald was stopped (the worker sent)")
+        body += c.read_exact(size - len(body))
+        r = c.read_response()
+        c.request("GET", "/after", headers=cookie)   # KeepAliveTimeout: as above
+        print("  %.1f MiB read while kbald was stopped" % ((moved - MiB) / MiB))
+        check_pattern(bytes(body), "64 MiB answer")
+        eq((r.status, r.text), (200, "backend=WAS%d path=/behind-the-flow\n" % n),
+           "the pipelined request's answer")
+        eq(c.read_response().status, 200, "a request after both")
 
 
 def test_restart_while_a_download_is_held_back():
@@ -731,6 +780,8 @@ def test_restart_while_a_download_is_held_back():
         took = env.kbald_stderr().split("restarted: took over ")[-1].split()[0]
         eq(took, "1", "connections the new image took over")
         r = c.read_response()
+        # the next request at once (KeepAliveTimeout: as above)
+        c.request("GET", "/after", headers=[("Cookie", "ROUTEID=route.%d" % n)])
         eq((r.status, len(r.body)), (200, size), "status, length")
         check_pattern(r.body, "64 MiB held across a restart")
-        eq(c.get("/after", cookie="ROUTEID=route.%d" % n).status, 200, "a request after it")
+        eq(c.read_response().status, 200, "a request after it")
