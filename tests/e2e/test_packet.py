@@ -312,6 +312,23 @@ def _kbal_progs(after_id):
             if p["id"] > after_id and p.get("name", "").startswith("kbal_pkt_")}
 
 
+def _progs_of(pid):
+    """The ids of the BPF programs a process holds (its program and link
+    descriptors' fdinfo), so that a test waits for its own kbald's and not
+    for those another test on the host loads meanwhile (ids are global)."""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for l in f:
+                    if l.startswith("prog_id:"):
+                        ids.add(int(l.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
 def _has_socket(lport, rport):
     """A TCP socket of 127.0.0.1:lport <-> 127.0.0.1:rport in this netns."""
     want = "0100007F:%04X 0100007F:%04X" % (lport, rport)
@@ -328,6 +345,8 @@ def test_packet_program_dies_with_kbald():
     before = max([p["id"] for p in _bpftool("prog", "show")] or [0])
     with Env(conf=CONF) as env:
         progs = _kbal_progs(before)
+        mine = {i for i in _progs_of(env.kbald.pid) if i in progs}
+        check(mine, "kbald's own packet programs: %r" % progs)
         check("kbal_pkt_splice" in progs.values(), "packet program loaded: %r" % progs)
         links = [l for l in _bpftool("link", "show") if l.get("prog_id") in progs]
         check(links and all(l["type"] in (11, "tcx") for l in links),
@@ -362,7 +381,8 @@ def test_packet_program_dies_with_kbald():
         env.kbald.kill()
         env.kbald.wait(5)
         kbaltest.LIVE_PROCS.remove(env.kbald)
-        wait_until(lambda: not _kbal_progs(before), 3.0, "the packet programs to go")
+        wait_until(lambda: not mine & set(_kbal_progs(before)), 3.0,
+                   "the packet programs to go")
         # nothing rewrites the flow now: the next request meets no socket
         try:
             c.request("GET", "/after-the-crash")
