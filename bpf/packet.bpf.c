@@ -26,6 +26,7 @@
 #include "csum.bpf.h"
 #include "kbal_maps.bpf.h"
 #include "tcp_opts.bpf.h"
+#include "pkt_frame.bpf.h"
 
 #define ETH_P_IP     0x0800
 #define IPPROTO_TCP_ 6
@@ -349,8 +350,11 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 	if (hook == HOOK_INGRESS &&
 	    (rw->action == KBAL_PKT_HOLD || rw->action == KBAL_PKT_DROP))
 		return TC_ACT_NEXT_;
-	if (hook == HOOK_EGRESS &&
-	    rw->action != KBAL_PKT_HOLD && rw->action != KBAL_PKT_DROP)
+	/* SHIFT: a flow given back to kbald by offsets keeps its
+	 * 4-tuples; kbald's own packets are shifted at egress, the peers'
+	 * at ingress (each key matches only its own half anyway) */
+	if (hook == HOOK_EGRESS && rw->action != KBAL_PKT_HOLD &&
+	    rw->action != KBAL_PKT_DROP && rw->action != KBAL_PKT_SHIFT)
 		return TC_ACT_NEXT_;
 
 	if (rw->action == KBAL_PKT_HOLD) {
@@ -396,6 +400,9 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 			return TC_ACT_NEXT_;
 		}
 		rw->action = KBAL_PKT_REWRITE;
+		/* from here the client's highest TSval (the give-back's clock)
+		 * (TS_LEARN's base was the other leg's clock) */
+		rw->last_tsval = 0;
 		seen = seen_at(rw->slot, rw->gen);
 		if (seen)
 			__sync_fetch_and_or(&seen->flags, KBAL_PKT_SWITCHED);
@@ -476,6 +483,16 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 	if (p->doff < sizeof(*tcp) || (void *)tcp + p->doff > p->data_end ||
 	    find_options(skb, tcp, p->data_end, p->l4off, p->doff, &pos))
 		return -1;
+	/* the sender's TSval as it came (the give-back's clocks) */
+	if (pos.ts) {
+		__u32 tsv;
+
+		/* the highest (serial arithmetic): a packet processed out of
+		 * order must not lower it */
+		if (bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 2, &tsv, 4) == 0 &&
+		    (!rw->last_tsval || (__s32)(bpf_ntohl(tsv) - rw->last_tsval) > 0))
+			rw->last_tsval = bpf_ntohl(tsv);
+	}
 	/* bpf_skb_load_bytes() leaves the packet where it was, but the
 	 * verifier wants the pointers proven again */
 	p->data_end = (void *)(long)skb->data_end;
@@ -501,6 +518,10 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 		r->payload = p->ip_len - p->ihl - p->doff;
 	r->seq0 = bpf_ntohl(tcp->seq);
 	r->ack0 = bpf_ntohl(tcp->ack_seq);
+	/* what the give-back needs (quiet, offsets): the sender's last
+	 * acknowledgement and TSval, as they came */
+	if (tcp->ack)
+		rw->switch_ack = r->ack0;
 	rw32(&tcp->seq, rw->seq_delta, &r->acc, 0);
 	if (tcp->ack)
 		rw32(&tcp->ack_seq, rw->ack_delta, &r->acc, 0);
@@ -690,6 +711,223 @@ static __always_inline int second_chance(struct __sk_buff *skb, struct pkt *p, _
 	}
 }
 
+/*
+ * A joined flow given back to kbald by the program itself, at the first
+ * byte P of a request, where kbald asked for it (a member's status changed:
+ * kbald decides that request; docs/packet.md, "Given back at a request").
+ * kbald keeps its client-side socket at the switch and stored in
+ * kbal_pkt_back what the offsets need (docs/unswitch.md): the four entries
+ * become SHIFT entries on kbald's own 4-tuples, P lands in the kept socket
+ * as its next byte, and kbald's member-side socket, thawed, goes on from
+ * where it was frozen. Only when that is exact: P at the request side's
+ * framed boundary, as many final responses framed as requests (the
+ * member's answer complete), and both directions quiet (P acknowledges all
+ * the member sent; the member acknowledged all the client sent); else the
+ * flow stays joined and the next request's first byte tries again.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct kbal_pkt_back);
+} kbal_pkt_back SEC(".maps");
+
+struct back_scratch {
+	struct kbal_pkt_rw e;
+	struct kbal_pkt_key k;
+	struct kbal_pkt_event ev;
+	/* the offsets' terms (docs/unswitch.md): B the client's next byte,
+	 * Mm the member's, M = Mm in the client's numbers, Km = B in the
+	 * member's; S0, K0, MS0, MK0 kbald's sockets'; dc, dm their clocks */
+	__u32 B, M, Mm, Km, dc, dm;
+	__u32 up_slot, down_slot, up_last, down_last;
+	__be32 kc, cl, km, mb;          /* kbald's client-side address, the
+					 * client's, kbald's member-side, the member's */
+	__be16 kcp, clp, kmp, mbp;
+	__u16 gen;
+};
+
+/* (off the stack: splice() leaves a global function little of it) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct back_scratch);
+} kbal_pkt_back_rw SEC(".maps");
+
+/* x->e as the SHIFT entry of 4-tuple (saddr, daddr, sport, dport) */
+static __always_inline int back_put(struct back_scratch *x, __be32 saddr, __be32 daddr,
+				    __be16 sport, __be16 dport)
+{
+	x->k.saddr = x->e.saddr = saddr;
+	x->k.daddr = x->e.daddr = daddr;
+	x->k.sport = x->e.sport = sport;
+	x->k.dport = x->e.dport = dport;
+	return bpf_map_update_elem(&kbal_pkt, &x->k, &x->e, BPF_EXIST);
+}
+
+/* rw: the client -> kbald entry (REWRITE), P's sequence and acknowledgement
+ * numbers as they came. 1: given back (rw's key is now a SHIFT entry), 0:
+ * not now. A global function: verified once. */
+__noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0)
+{
+	struct kbal_pkt_frame *fq, *fs;
+	struct kbal_pkt_back *bk;
+	struct kbal_pkt_rw *down;
+	struct back_scratch *x;
+	__u32 slot, zero = 0;
+
+	if (!rw)
+		return 0;
+	x = bpf_map_lookup_elem(&kbal_pkt_back_rw, &zero);
+	if (!x)
+		return 0;
+	x->gen = rw->gen;
+	slot = rw->slot;
+	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fq || fq->gen != x->gen || !fq->back)
+		return 0;   /* nothing asked: the flow's request as ever */
+	slot = rw->slot >> 1;
+	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+	if (!bk || !bk->armed || bk->gen != x->gen)
+		return 0;
+	if (fq->back != KBAL_PKT_BACK_ASKED) {
+		/* watched: asked once the balancer's gen moved */
+		struct kbal_balancer *bal;
+
+		slot = bk->balancer;
+		bal = bpf_map_lookup_elem(&kbal_balancers, &slot);
+		if (!bal || bal->gen == bk->bgen)
+			return 0;
+	}
+	if (fq->flags || fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->boundary != seq0)
+		return 0;
+	slot = rw->slot;
+	slot ^= 1;
+	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fs || fs->gen != x->gen || fs->flags || fs->state != KBAL_FRAME_HEAD || fs->hlen ||
+	    fs->messages != fq->messages)
+		return 0;
+	/* rw sends as kbald's member-side socket to the member: the member's
+	 * entry is the reverse */
+	x->k.saddr = rw->daddr;
+	x->k.daddr = rw->saddr;
+	x->k.sport = rw->dport;
+	x->k.dport = rw->sport;
+	down = bpf_map_lookup_elem(&kbal_pkt, &x->k);
+	if (!down || down->gen != x->gen || down->action != KBAL_PKT_REWRITE ||
+	    down->fr_flags != KBAL_PKT_FR_ON || down->fr_state != KBAL_FRAME_HEAD)
+		return 0;
+	if ((rw->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
+		return 0;
+	if (rw->host_id || down->host_id || (rw->flags & KBAL_PKT_ID_ECHO))
+		return 0;
+	x->B = rw->switch_seq;
+	x->Mm = down->switch_seq;
+	if (seq0 != x->B || down->fr_seq != x->Mm || fs->boundary != x->Mm)
+		return 0;   /* bytes beyond P, or the member's not all framed */
+	x->M = x->Mm + down->seq_delta;
+	x->Km = x->B + rw->seq_delta;
+	if (ack0 != x->M || down->switch_ack != x->Km)
+		return 0;   /* not quiet */
+	x->dc = x->dm = 0;
+	if (bk->ts) {
+		/* kbald's sockets' clocks now, put just past the last TSval
+		 * each peer saw (PAWS); their echoes map back exactly */
+		__u32 now = bpf_ktime_get_ns() / 1000000;
+
+		x->dc = down->last_tsval + down->tsval_delta - (now + bk->c_tsoff) + 1;
+		x->dm = rw->last_tsval + rw->tsval_delta - (now + bk->m_tsoff) + 1;
+	}
+	/* what the entries are read for, before any is replaced */
+	x->kc = down->saddr;
+	x->cl = down->daddr;
+	x->kcp = down->sport;
+	x->clp = down->dport;
+	x->km = rw->saddr;
+	x->mb = rw->daddr;
+	x->kmp = rw->sport;
+	x->mbp = rw->dport;
+	x->up_slot = rw->slot;
+	x->down_slot = down->slot;
+	x->up_last = rw->last_tsval;
+	x->down_last = down->last_tsval;
+	/*
+	 * The four writes, in an order that no packet can see half done to
+	 * its harm (docs/packet.md, "The flip"; BPF test
+	 * pkt_given_back_order_of_the_writes runs each sender's packets
+	 * through every prefix). Each write replaces a whole entry (the hash
+	 * map swaps in a new element under RCU: a packet meets the old entry
+	 * or the new one, never a mix), so only the order matters:
+	 *
+	 * 1, 2. kbald -> client, kbald -> member. Until the flow is kbald's,
+	 *    neither socket sends: the kept client socket has nothing unsent
+	 *    or unacknowledged and hears nothing (the client's packets go to
+	 *    the member), the member-side one is frozen (repair mode). So a
+	 *    flip stopped after them (3 failed: an allocation) leaves the
+	 *    flow joined as before, and the next request writes them again.
+	 * 3. client -> kbald, P's own: from here the flow is kbald's. P is
+	 *    rewritten after this function returns, so kbald's sockets hear
+	 *    nothing before all is written. The client's packets are one
+	 *    sender's, in order (its socket's lock on lo, one receive queue
+	 *    elsewhere): no other one of them runs meanwhile.
+	 * 4. member -> kbald, last: the member is quiet (P acknowledges all
+	 *    it sent, it acknowledged all the client sent), so only a
+	 *    keep-alive probe, a window update or a FIN could come, and
+	 *    until this write it reaches the client by the old entry, in the
+	 *    client's numbers, which are also those of the kbald -> client
+	 *    entry (K0 is M): what the client would have had a moment
+	 *    before P. Should it fail, the entry goes (a delete allocates
+	 *    nothing): the member's packets then meet kbald's member-side
+	 *    socket unshifted, which kbald closes at the event; nothing of
+	 *    the member's reaches the client past P.
+	 *
+	 * One record that all four entries reference, flipped by one store,
+	 * would cost every packet of every joined flow a lookup more; this
+	 * order costs nothing outside the give-back.
+	 */
+	__builtin_memset(&x->e, 0, sizeof(x->e));
+	x->e.action = KBAL_PKT_SHIFT;
+	x->e.gen = x->gen;
+	x->e.slot = x->down_slot;       /* kbald -> client */
+	x->e.seq_delta = x->M - bk->c_snd_nxt;
+	x->e.ack_delta = x->B - bk->c_rcv_nxt;
+	x->e.tsval_delta = x->dc;
+	x->e.switch_seq = bk->c_snd_nxt;
+	if (back_put(x, x->kc, x->cl, x->kcp, x->clp))
+		return 0;               /* 1 failed: nothing changed */
+	x->e.slot = x->up_slot;         /* 2. kbald -> member */
+	x->e.seq_delta = x->Km - bk->m_snd_nxt;
+	x->e.ack_delta = x->Mm - bk->m_rcv_nxt;
+	x->e.tsval_delta = x->dm;
+	x->e.switch_seq = bk->m_snd_nxt;
+	if (back_put(x, x->km, x->mb, x->kmp, x->mbp))
+		return 0;               /* joined as before (above) */
+	x->e.slot = x->up_slot;         /* 3. client -> kbald: P's */
+	x->e.seq_delta = bk->c_rcv_nxt - x->B;
+	x->e.ack_delta = bk->c_snd_nxt - x->M;
+	x->e.tsval_delta = 0;
+	x->e.tsecr_delta = -x->dc;
+	x->e.switch_seq = x->B;
+	x->e.last_tsval = x->up_last;
+	if (back_put(x, x->cl, x->kc, x->clp, x->kcp))
+		return 0;               /* joined as before (above) */
+	x->e.slot = x->down_slot;       /* 4. member -> kbald */
+	x->e.seq_delta = bk->m_rcv_nxt - x->Mm;
+	x->e.ack_delta = bk->m_snd_nxt - x->Km;
+	x->e.tsecr_delta = -x->dm;
+	x->e.switch_seq = x->Mm;
+	x->e.last_tsval = x->down_last;
+	if (back_put(x, x->mb, x->km, x->mbp, x->kmp))
+		bpf_map_delete_elem(&kbal_pkt, &x->k);
+	x->ev.slot = x->up_slot >> 1;
+	x->ev.gen = x->gen;
+	x->ev.kind = KBAL_PKT_EV_BACK;
+	if (bpf_ringbuf_output(&kbal_pkt_events, &x->ev, sizeof(x->ev), 0))
+		kbal_stat_add(KBAL_STAT_PKT_EV_LOST, 1);
+	return 1;
+}
+
 /* parse, look up, act, rewrite, account, readdress, send */
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 {
@@ -713,6 +951,9 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		return TC_ACT_NEXT_;
 	if (pkt_parse(skb, &p))
 		return TC_ACT_NEXT_;
+	/* kbald's own ACK for its kept client socket (kbal_packet_ack_kept()) */
+	if (skb->mark == KBAL_PKT_MARK)
+		return TC_ACT_NEXT_;
 	if (live && *live)
 		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
 	if (!rw)
@@ -720,11 +961,29 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	verdict = pkt_act(skb, &p, rw, hook);
 	if (verdict != GO_ON)
 		return verdict;
+	/* a request's first byte where the framing has it (a head next, at
+	 * the framed sequence number): given back, if kbald asked for it
+	 * (kbal_pkt_give_back() looks), and then shifted into kbald's kept
+	 * socket by the new entry */
+	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->fr_state == KBAL_FRAME_HEAD &&
+	    !(rw->slot & 1) && rw->action == KBAL_PKT_REWRITE &&
+	    bpf_ntohl(p.tcp->seq) == rw->fr_seq && p.tcp->ack &&
+	    !p.tcp->syn && !p.tcp->fin && !p.tcp->rst &&
+	    p.ip_len > p.ihl + p.tcp->doff * 4 &&
+	    kbal_pkt_give_back(rw, bpf_ntohl(p.tcp->seq), bpf_ntohl(p.tcp->ack_seq))) {
+		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+		if (!rw)
+			return TC_ACT_NEXT_;
+	}
 	if (pkt_rewrite(skb, &p, rw, &r)) {
 		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
 		return TC_ACT_SHOT_;
 	}
 	pkt_account(&p, rw, &r);
+	/* HTTP framing of the stream (pkt_frame.bpf.h): reads the payload,
+	 * changes nothing of the packet */
+	if (!p.tcp->rst)
+		pkt_frame(skb, rw, r.seq0, p.l4off + p.doff, r.payload);
 	pkt_readdress(skb, &p, rw, r.acc);
 	kbal_stat_add(KBAL_STAT_PKT_REWRITTEN, 1);
 	/* On lo the packet goes on to lo's ingress and the peer's socket.
@@ -757,6 +1016,57 @@ int kbal_pkt_egress(struct __sk_buff *skb)
 	if (skb->ingress_ifindex)
 		return TC_ACT_NEXT_;
 	return splice(skb, HOOK_EGRESS);
+}
+
+/*
+ * kbal-pktbench only (not loaded unless asked for: "?tc"): the framing's
+ * cost with the caches warm, in the kernel's own repeat loop. Each run
+ * first puts the state of frame_bench back (the packet's entry's fr_*, the
+ * direction's kbal_pkt_frame entry and the request side's), so that every
+ * repeat frames the same segment anew; frame_bench.on 0 leaves the
+ * entry's framing off (the same restore, no framing: the baseline).
+ */
+struct frame_bench {
+	struct kbal_pkt_frame st;      /* the direction's state before */
+	struct kbal_pkt_frame req;     /* the request side's (slot ^ 1) */
+	__u32 on;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct frame_bench);
+} kbal_frame_bench SEC(".maps");
+
+SEC("?tc")
+int kbal_pkt_frame_bench(struct __sk_buff *skb)
+{
+	struct frame_bench *b;
+	struct kbal_pkt_rw *rw;
+	struct kbal_pkt_frame *f;
+	struct pkt p = {};
+	__u32 zero = 0, slot;
+
+	b = bpf_map_lookup_elem(&kbal_frame_bench, &zero);
+	if (!b || pkt_parse(skb, &p))
+		return TC_ACT_SHOT_;
+	rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+	if (!rw)
+		return TC_ACT_SHOT_;
+	rw->fr_flags = b->on ? KBAL_PKT_FR_ON : 0;
+	rw->fr_seq = b->st.seq;
+	rw->fr_state = b->st.state;
+	rw->fr_left = b->st.left;
+	slot = rw->slot;
+	f = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (f)
+		*f = b->st;
+	slot ^= 1;
+	f = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (f)
+		*f = b->req;
+	return splice(skb, HOOK_LO);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

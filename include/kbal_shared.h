@@ -277,6 +277,8 @@ enum kbal_flow_why {
 				 * member: packet.bpf.c rewrites IPv4 headers only */
 	KBAL_WHY_HTTP10,        /* an HTTP/1.0 keep-alive client: the kernel frames
 				 * HTTP/1.1 only, kbald decides each request */
+	KBAL_WHY_GIVEN_BACK,    /* the program gave a joined flow back at a request
+				 * kbald asked for (a member's status changed) */
 	KBAL_WHY_MAX,
 };
 
@@ -319,7 +321,17 @@ enum kbal_pkt_action {
 					* become REWRITE (that packet included) */
 	KBAL_PKT_HOLD    = 4,          /* kbald's live socket: pass while the entry
 					* of the reverse 4-tuple is SWITCH, then DROP */
+	KBAL_PKT_SHIFT   = 5,          /* a flow given back to kbald by
+					* offsets; rewritten as REWRITE, the 4-tuple
+					* kept (the entry's own), acted on at every
+					* hook (ingress: the peer's, egress: kbald's) */
 };
+
+/* A packet kbald sends with this mark (SO_MARK) passes
+ * the program untouched: the ACK kbald gives its kept client-side socket
+ * at the switch (the switching packet, which acknowledged the socket's
+ * last bytes, went to the member) */
+#define KBAL_PKT_MARK 0x6b62616cu
 
 enum kbal_pkt_flags {          /* set by the program */
 	KBAL_PKT_FIN = 1u << 0,    /* a FIN passed in this direction */
@@ -379,8 +391,11 @@ struct kbal_pkt_rw {
 	__u32 ifindex;                 /* REWRITE: 0 pass on (lo), else leave by it;
 	                                  LEARN: where the peer's packets came in */
 	__u32 last_tsval;              /* LEARN: the last TSval seen; SWITCH with
-	                                  KBAL_PKT_TS_LEARN: the base (see there) */
-	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover */
+	                                  KBAL_PKT_TS_LEARN: the base (see there);
+	                                  REWRITE, SHIFT: the sender's last TSval
+	                                  (as it came: the give-back's clocks) */
+	__u32 switch_ack;              /* SWITCH: kbald's snd_nxt at the handover;
+	                                  REWRITE, SHIFT: the last ack as it came */
 	__u32 switch_seq;              /* SWITCH: kbald's rcv_nxt at the handover;
 	                                  REWRITE: the highest sequence number seen + 1 */
 	__u32 slot;                    /* this direction's kbal_pkt_seen entry */
@@ -397,12 +412,28 @@ struct kbal_pkt_rw {
 	                                  member's TSval ts_mbase, low 3 bits 0 */
 	__u32 ts_mbase;
 	__u8  host_id;                 /* 0: none, TSvals as the deltas alone say */
-	__u8  pad[3];
+	/* HTTP framing (bpf/pkt_frame.bpf.h), the part a body segment needs:
+	 * here, not in kbal_pkt_frame, so that a body segment touches no other
+	 * memory than its entry (an mmapped array's vmalloc'ed pages cost a
+	 * TLB miss; kbal-pktbench: ~150 ns a packet). kbald sets fr_flags
+	 * KBAL_PKT_FR_ON and fr_seq (= kbal_pkt_frame's seq) with the entry. */
+	__u8  fr_state;                /* enum kbal_frame_state */
+	__u8  fr_flags;                /* KBAL_PKT_FR_ON, KBAL_PKT_FR_LOST */
+	__u8  pad;
+	__u32 fr_seq;                  /* framed up to (the sender's numbers) */
+	__u32 fr_pad;
+	__u64 fr_left;                 /* BODY, CHUNK_DATA: bytes left */
 	__u64 packets;
 	__u64 bytes;                   /* the stream's bytes (retransmissions once) */
 	__u64 last_ns;                 /* bpf_ktime_get_ns() of the last packet */
 };
-_Static_assert(sizeof(struct kbal_pkt_rw) == 96, "ABI kbal_pkt_rw");
+_Static_assert(sizeof(struct kbal_pkt_rw) == 112, "ABI kbal_pkt_rw");
+
+#define KBAL_PKT_FRAMING 1             /* kbal_pkt_rw has fr_* (kbal-pktbench) */
+enum {
+	KBAL_PKT_FR_ON   = 1,          /* kbal_pkt_rw.fr_flags: this direction is framed */
+	KBAL_PKT_FR_LOST = 2,          /* its framing was lost (kbal_pkt_frame.why) */
+};
 
 /*
  * A joined flow's timestamps with host id (kbald at the handover, and the
@@ -486,6 +517,86 @@ _Static_assert(sizeof(struct kbal_pkt_seen) == 32, "ABI kbal_pkt_seen");
 
 #define KBAL_MAP_PKT_SEEN  "kbal_pkt_seen"
 
+/*
+ * kbal_pkt_frame (BPF_F_MMAPABLE array, indexed as kbal_pkt_seen: 2s is a
+ * joined flow's client -> member direction, its requests; 2s + 1 the
+ * member's responses): HTTP/1.1 framing of what the packet program
+ * rewrites (bpf/pkt_frame.bpf.h, docs/packet.md "Framing"). kbald writes
+ * gen, seq = boundary (the sender's sequence number at which its next
+ * message starts, in the sender's own numbers: before the rewrite) and
+ * state HEAD when it gives the slot (and the kbal_pkt_rw entry's fr_*);
+ * the program frames only where gen is its entry's, and only in-order
+ * bytes: seq is how far the stream is framed, state what comes next, as
+ * of the last segment that was not a body's middle (those only count down
+ * kbal_pkt_rw's fr_left: kbald reads messages, boundary and flags). One writer per direction (as kbal_pkt_rw's
+ * counters); the response side reads the request side's head_ring. 64
+ * bytes: a cache line per direction.
+ */
+#define KBAL_MAP_PKT_FRAME "kbal_pkt_frame"
+
+enum kbal_frame_state {
+	KBAL_FRAME_HEAD       = 0,     /* a head (possibly begun: hlen bytes of it) */
+	KBAL_FRAME_BODY       = 1,     /* a Content-Length body, left bytes of it */
+	KBAL_FRAME_CHUNK_SIZE = 2,     /* a chunk-size line (hlen bytes of it) */
+	KBAL_FRAME_CHUNK_DATA = 3,     /* left bytes of chunk data, then its CRLF */
+	KBAL_FRAME_CHUNK_CRLF = 4,     /* the CRLF after a chunk's data */
+	KBAL_FRAME_TRAILER    = 5,     /* trailer lines up to the empty one */
+	KBAL_FRAME_CLOSE      = 6,     /* a response body to the connection's end */
+};
+
+enum kbal_frame_flags {
+	KBAL_FRAME_LOST = 1u << 0,     /* framing lost for good: why says why */
+	KBAL_FRAME_STASHED = 1u << 1,  /* a segment beyond a gap in a head or line
+					* kept (kbal_frame_stash) until the gap fills */
+};
+
+enum kbal_frame_why {                  /* why the framing was lost */
+	KBAL_FRAME_WHY_GAP = 1,        /* a segment beyond a gap, the gap in a head or line */
+	KBAL_FRAME_WHY_HEAD_MAX,       /* a head or trailer over KBAL_FRAME_HEAD_MAX */
+	KBAL_FRAME_WHY_LINE_MAX,       /* a chunk-size line over KBAL_FRAME_LINE_MAX */
+	KBAL_FRAME_WHY_BAD,            /* a head or line that does not parse */
+	KBAL_FRAME_WHY_TE,             /* a request's Transfer-Encoding not chunked */
+	KBAL_FRAME_WHY_UPGRADE,        /* 101: the stream is no longer HTTP */
+	KBAL_FRAME_WHY_NO_REQUEST,     /* a final response whose request was not framed */
+	KBAL_FRAME_WHY_STEPS,          /* a segment of more pieces than one run frames */
+	KBAL_FRAME_WHY_LOAD,           /* bytes the program could not read */
+};
+
+#define KBAL_FRAME_HEAD_MAX 8192       /* as http_frame.bpf.h's KBAL_HEAD_MAX */
+#define KBAL_FRAME_LINE_MAX 64         /* as KBAL_LINE_MAX */
+
+struct kbal_pkt_frame {
+	__u16 gen;                     /* kbald's flow generation */
+	__u8  state;                   /* enum kbal_frame_state: what comes next */
+	__u8  flags;                   /* enum kbal_frame_flags */
+	__u32 seq;                     /* framed up to (the next byte's seq) */
+	__u32 boundary;                /* where the message in progress started, or
+					* the next one starts (state HEAD, hlen 0) */
+	__u32 messages;                /* complete messages (responses: final ones) */
+	__u32 heads;                   /* heads complete (responses: final ones) */
+	union {
+		__u32 interim;         /* responses: 1xx heads (no body, not final) */
+		__u32 back;            /* requests: kbald asks for the flow back at the
+					* next request boundary (KBAL_PKT_BACK_ASKED;
+					* the program only reads it: kbal_pkt_back) */
+	};
+	__u64 left;                    /* BODY, CHUNK_DATA: bytes left */
+	__u64 head_ring;               /* requests: bit i % 64: request i was HEAD */
+	/* the piece being parsed, across segments: no byte is kept */
+	__u64 num;                     /* Content-Length, chunk size, so far */
+	__u16 hlen;                    /* bytes of the head (line) so far */
+	__u16 lpos;                    /* bytes of the current line (no CR) */
+	__u16 status;                  /* a response's status code */
+	__u8  hdr;                     /* a name: candidates; a value: whose */
+	__u8  pst;                     /* parse bits (pkt_frame.bpf.h) */
+	__u8  tk;                      /* "chunked" matched in a TE token */
+	__u8  why;                     /* enum kbal_frame_why */
+	__u16 gaps;                    /* segments past a gap framed (the gap in a
+					* body) or kept (KBAL_FRAME_STASHED) */
+	__u32 lost_at;                 /* the seq at which the framing was lost */
+};
+_Static_assert(sizeof(struct kbal_pkt_frame) == 64, "ABI kbal_pkt_frame");
+
 #define KBAL_MAP_PKT       "kbal_pkt"
 /* kbal_pkt_live: one __u64, the flows that have entries in kbal_pkt (kbald
  * counts them, BPF_F_MMAPABLE). While it is 0 the program looks nothing up:
@@ -509,7 +620,45 @@ _Static_assert(sizeof(struct kbal_pkt_seen) == 32, "ABI kbal_pkt_seen");
 enum kbal_pkt_event_kind {
 	KBAL_PKT_EV_SWITCHED = 1,
 	KBAL_PKT_EV_ENDED    = 2,
+	KBAL_PKT_EV_BACK     = 3,      /* the program gave the flow back to kbald at
+					* a request's first byte (SHIFT entries) */
 };
+
+/*
+ * kbal_pkt_back (an array indexed by the flow's slot, not pinned): what the
+ * program needs to give a joined flow back to kbald by itself, at the first
+ * byte of a framed request, once kbald asked for it (kbal_pkt_frame's
+ * request entry, back = KBAL_PKT_BACK_ASKED): kbald's kept client-side
+ * socket's and its frozen member-side socket's sequence numbers and TCP
+ * clocks (each clock as an offset from bpf_ktime_get_ns() / 1e6: the
+ * socket's TSval now is that plus the offset). Written by kbald before it
+ * asks; the program turns the flow's four entries into SHIFT entries
+ * (docs/packet.md, "Given back at a request").
+ */
+#define KBAL_PKT_BACK_ASKED 1
+/* back = KBAL_PKT_BACK_WATCH: the program asks by itself, at a request's
+ * first byte, once kbal_balancers[balancer].gen is no longer bgen (a
+ * member's status changed: what the sockmap path's framing compares) */
+#define KBAL_PKT_BACK_WATCH 2
+
+struct kbal_pkt_back {
+	__u16 gen;                     /* the flow's generation */
+	__u8  ts;                      /* timestamps on the flow */
+	__u8  armed;                   /* 1: written by kbald (a zeroed entry, as
+					* the next image's program has after a
+					* restart, gives nothing back, even to a
+					* flow whose generation is 0) */
+	__u32 c_rcv_nxt;               /* S0: the kept client-side socket's */
+	__u32 c_snd_nxt;               /* K0 */
+	__u32 m_rcv_nxt;               /* MS0: the frozen member-side socket's */
+	__u32 m_snd_nxt;               /* MK0 */
+	__u32 c_tsoff;                 /* client-side socket's TSval - ms clock */
+	__u32 m_tsoff;                 /* member-side socket's */
+	__u32 balancer;                /* KBAL_PKT_BACK_WATCH: the flow's balancer */
+	__u32 bgen;                    /* and its gen when the flow joined */
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct kbal_pkt_back) == 40, "ABI kbal_pkt_back");
 
 struct kbal_pkt_event {
 	__u32 slot;                    /* the flow's: kbal_pkt_seen 2 * slot, + 1 */
@@ -540,6 +689,8 @@ enum kbal_stat {
 				    * which kbald copied */
 	KBAL_STAT_PKT_FORWARDED,   /* second chance: packets of a flow no socket here
 				    * holds, sent to the host their TSecr names */
+	KBAL_STAT_PKT_FRAME_LOST,  /* joined flows' directions whose HTTP framing was lost
+				    * (kbal_pkt_frame: why) */
 	KBAL_STAT_MAX,
 };
 
@@ -567,7 +718,8 @@ struct kbal_stat_line {
 	__u64 sk_last;
 	__u64 sk_held;
 	__u64 pkt_forwarded;
-	__u64 spare[1];
+	__u64 pkt_frame_lost;
+	__u64 spare[0];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),

@@ -612,6 +612,10 @@ int kbal_conf_location_proxied(const struct kbal_conf *c, unsigned i);
 /* a keep-alive connection of balancer b on vhost can be joined by the
  * packet path, which frames no request (conf_match.c); else why */
 int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why);
+/* the same but for the number of members: alike as long as one member is
+ * the only pick (decide.c's packet_by_name() looks at that) */
+int kbal_conf_packet_alike_several(const struct kbal_conf *c, unsigned b, int vhost,
+				   const char **why);
 
 /* A BalancerMember's values when it has no parameters */
 void kbal_conf_member_defaults(struct kbal_conf_member *m);

@@ -5,6 +5,7 @@
  * and the warnings where kbal would route otherwise than one expects
  * (rules that never apply, a spliced connection's later requests).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "conf_parse.h"
@@ -56,6 +57,40 @@ static int shadowed_by(const struct kbal_conf *c, unsigned i)
 		}
 	}
 	return -1;
+}
+
+/* A member of b is the only pick at start: decide_sole() (decide.c) on the
+ * configuration's initial statuses (status=+D, +H, +R, lbset=), which is
+ * where a balancer of several members joins on the packet path until a
+ * status changes */
+static int conf_sole_pick(const struct kbal_conf_balancer *b)
+{
+	const unsigned out = KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_DRAIN | KBAL_ST_HC_FAIL;
+
+	for (unsigned k = 0; k < b->nmembers; k++) {
+		const struct kbal_conf_member *me = &b->members[k];
+		unsigned others = 0, spares = 0, sole = 1;
+
+		if (me->status & (out | KBAL_ST_SPARE | KBAL_ST_HOT_STANDBY))
+			continue;
+		for (unsigned i = 0; sole && i < b->nmembers; i++) {
+			const struct kbal_conf_member *o = &b->members[i];
+
+			if (o == me || o->lbset > me->lbset)
+				continue;
+			if (o->lbset < me->lbset) {
+				sole = !!(o->status & out);
+			} else if (o->status & KBAL_ST_SPARE) {
+				spares += !(o->status & out);
+			} else if (!(o->status & KBAL_ST_HOT_STANDBY)) {
+				sole = !!(o->status & out);
+				others++;
+			}
+		}
+		if (sole && !(spares && others))
+			return 1;
+	}
+	return 0;
 }
 
 static void check_rules(struct conf_parser *p)
@@ -130,6 +165,21 @@ static void check_rules(struct conf_parser *p)
 		for (int v = -1; v < (int)c->nvhost; v++)
 			if (!kbal_conf_packet_alike(c, i, v, &why))
 				break;
+		/* without KbalHost ids (kbald keeps its client-side sockets):
+		 * a balancer of several members joins while one is the only
+		 * pick, the program giving a flow back at a request once that
+		 * changes (docs/packet.md, "Given back at a request"); said
+		 * where none is at start (members picked among) */
+		if (why && !c->nhost && !b->sticky[0] && conf_sole_pick(b)) {
+			const char *why2 = NULL;
+			int v;
+
+			for (v = -1; v < (int)c->nvhost; v++)
+				if (!kbal_conf_packet_alike_several(c, i, v, &why2))
+					break;
+			if (!why2)
+				continue;
+		}
 		if (why)
 			conf_pwarn(p, b->line, "%s%s: KbalSplice packet joins no keep-alive "
 				   "connection of it%s: %s, and the packet path frames no request; "

@@ -590,13 +590,14 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
  * answers (ProxyPassReverse for b, Header), no answer judged
  * (failonstatus=, failontimeout=). Otherwise why says what differs.
  */
-int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why)
+static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why,
+			int several)
 {
 	const struct kbal_conf_balancer *bal = &c->balancers[b];
 	int all = 0;
 
 	*why = NULL;
-	if (bal->nmembers != 1 || bal->growth)
+	if (!several && (bal->nmembers != 1 || bal->growth))
 		*why = "its balancer picks among members for each request";
 	else if (bal->nfailonstatus || (bal->flags & KBAL_BF_FAIL_TIMEOUT))
 		*why = "failonstatus= or failontimeout= judges each answer";
@@ -644,6 +645,17 @@ int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, con
 		    kbal_conf_vhost_overlap(c, c->location[i].vhost, vhost))
 			*why = "a <Location> applies there (a handler or access rules)";
 	return !*why;
+}
+
+int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why)
+{
+	return packet_alike(c, b, vhost, why, 0);
+}
+
+int kbal_conf_packet_alike_several(const struct kbal_conf *c, unsigned b, int vhost,
+				   const char **why)
+{
+	return packet_alike(c, b, vhost, why, 1);
 }
 
 /* ---- mod_alias's Redirect and RedirectMatch ---- */

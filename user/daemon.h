@@ -71,6 +71,11 @@ struct kbal_packet_state {
 	struct kbal_list joined;    /* joined packet by packet */
 	uint64_t njoined;           /* joined: their client-side socket is gone */
 	uint64_t scan;              /* the last look at every flow */
+	struct pkt_linger *linger;  /* taken-back flows closed: entries kept a while */
+	unsigned unwatched;         /* joined flows kbald asks back itself (their
+				     * arming failed), as of the last look */
+	uint64_t bgen_sig;          /* the balancers' gens as last seen (given back
+				     * at a request: handover_packet.c) */
 };
 
 /* accepting, and the descriptors it may spend (listener.c) */

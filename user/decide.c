@@ -23,6 +23,7 @@
 #include "env.h"
 #include "headers.h"
 #include "exchange.h"
+#include "handover.h"
 #include "flows.h"
 #include "log.h"
 #include "member.h"
@@ -104,8 +105,23 @@ static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c
 	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
 	const char *why;
 
-	return b->splice == KBAL_SPLICE_PACKET && b->splice_set &&
-	       kbal_conf_packet_alike(d->conf, c->balancer, c->f->vhost, &why);
+	if (b->splice != KBAL_SPLICE_PACKET || !b->splice_set || c->pf)
+		return 0;   /* (a flow given back keeps its SHIFT entries: c->pf) */
+	if (kbal_conf_packet_alike(d->conf, c->balancer, c->f->vhost, &why))
+		return 1;
+	/* several members, no sticky session: alike while one member is the
+	 * balancer's only pick (decide_sole(): a member's status change moves
+	 * the balancer's gen), where the program can give a joined flow back
+	 * at its next request once that changes (kbald keeps the client-side
+	 * socket where it has no KbalHost id: the program gives back
+	 * without one only; kbal_pkt_keeps_client(), handover_packet.c) */
+	if (!kbal_pkt_keeps_client(d) || d->maps.balancers[c->balancer].sticky[0] ||
+	    !kbal_conf_packet_alike_several(d->conf, c->balancer, c->f->vhost, &why))
+		return 0;
+	for (unsigned i = 0; i < d->maps.balancers[c->balancer].nmembers; i++)
+		if (decide_sole(d, d->maps.balancers[c->balancer].first_member + i))
+			return 1;
+	return 0;
 }
 
 /* The request's User-Agent, as the stream parser will compare the next

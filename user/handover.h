@@ -123,4 +123,10 @@ void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why 
 /* both directions handed over: the buffers go (conn.c's driver) */
 void handover_done(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* Whether kbald keeps a joined flow's client-side socket at the switch, so
+ * that the program can give the flow back at a request (docs/packet.md,
+ * "Given back at a request"): the packet path on and no KbalHost id here
+ * (the program's give-back does not write the host id's TSval form) */
+int kbal_pkt_keeps_client(const struct kbal_daemon *d);
+
 #endif

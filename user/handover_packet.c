@@ -16,10 +16,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <bpf/libbpf.h>
 #include "conn.h"
 #include "daemon.h"
+#include "decide.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -32,6 +35,9 @@
 #define PKT_EARLY_MAX (16u << 10)     /* a first response written after the handover */
 #define PKT_LINGER_NS (1000000000ull) /* both FINs passed, one never acknowledged */
 #define PKT_SCAN_NS   (1000000000ull) /* every flow looked at, events lost or not */
+
+static void pkt_kept_linger(int fd, int on);
+static void pkt_linger_expire(struct kbal_daemon *d, int all);
 
 /* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
 static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down)
@@ -255,6 +261,13 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 
 	if (!c->want_packet)
 		return;
+	if (c->pf) {
+		/* a flow given back keeps SHIFT entries on the client's
+		 * 4-tuple: it stays off the packet path */
+		c->want_packet = 0;
+		c->why = KBAL_WHY_GIVEN_BACK;
+		return;
+	}
 	if (!kbal_in6_is_v4(m->addr)) {       /* a kept connection: no connect */
 		c->want_packet = 0;
 		c->why = KBAL_WHY_IPV6;
@@ -269,6 +282,7 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 		c->why = KBAL_WHY_MAP;
 		return;
 	}
+	c->pf->bgen = d->maps.balancers[c->balancer].gen;
 	pkt_flow_named(d, c);
 }
 
@@ -283,6 +297,118 @@ static uint64_t pkt_idle_ns(const struct kbal_daemon *d)
 		      d->conf->timeout_ms : d->conf->keepalive_timeout_ms;
 
 	return (uint64_t)ms * 1000000ull;
+}
+
+/*
+ * A joined flow whose balancer changed since it joined (a member's status:
+ * kbalctl set, the manager, a health check; the balancer's gen, as the
+ * sockmap path's kernel framing compares it) may no longer be decided
+ * alike: kbald asks the program to give it back at its next request
+ * (kbal_packet_ask_back()), and decides that request itself. Only where
+ * kbald kept the client-side socket (kbal_pkt_keeps_client()) and could
+ * not arm the flow at the switch (the program then compares the gen
+ * itself: pkt_arm()).
+ */
+static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_pkt_flow *fl = c->pf;
+	int err;
+
+	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->given_back ||
+	    c->balancer < 0 || d->maps.balancers[c->balancer].gen == fl->bgen)
+		return;
+	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
+				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen);
+	if (err && err != -EAGAIN) {
+		fl->asked = 2;   /* not again */
+		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
+	} else if (!err) {
+		log_debug("conn %p: balancer changed: joined flow asked back at its next request",
+			  (void *)c);
+	}
+}
+
+/*
+ * The program gave the flow back at the first byte of a request
+ * (KBAL_PKT_EV_BACK): its entries are SHIFT entries, the request waits in
+ * kbald's kept client-side socket, and every answer before it was through
+ * (the member's side quiet). kbald decides that request as it decides one
+ * the sockmap path hands back with no answer owed (decide_take_back()):
+ * the member's connection goes (its FIN through the SHIFT entries), and
+ * the client's requests are kbald's from here.
+ */
+static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	c->pf->given_back = 1;   /* its entries stay as long as the connection */
+	pkt_kept_linger(c->fd[CLIENT], 0);   /* kbald's connection again: a FIN at its end */
+	kbal_packet_thaw(c->fd[MEMBER], 0);
+	c->pkt = PKT_NONE;
+	c->drain_since = 0;
+	c->want_packet = 0;
+	c->why = KBAL_WHY_GIVEN_BACK;
+	decide_member_done(d, c);
+	c->agent = 1;
+	c->rearm = 0;
+	c->bounded = 0;
+	c->back = 0;
+	c->empty[CLIENT] = c->empty[MEMBER] = 0;
+	c->handed = 0;
+	c->fin_goal = 0;
+	c->fin[CLIENT] = c->fin[MEMBER] = 0;
+	if (exch_wake(d, c)) {
+		conn_close(d, c);
+		return;
+	}
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	if (conn_watch(d, c, CLIENT, 0)) {
+		conn_close(d, c);
+		return;
+	}
+	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+	log_debug("conn %p: joined flow given back at a request: kbald decides it", (void *)c);
+	conn_progress(d, c);
+}
+
+/*
+ * A kept client socket closes with a RST (SO_LINGER 0) while its flow is
+ * joined. kbald closes it in repair mode (nothing sent) when the flow
+ * ends; but a kbald killed outright leaves it to the kernel, which would
+ * send a FIN from the switch's state and keep an orphan in FIN_WAIT1 on
+ * the client's 4-tuple, answering the client's later bytes with stale ACKs
+ * until it gives up: the client would hang where, without the kept
+ * socket, its next packet meets no socket and is reset at once. A RST
+ * (its own, or the stack's to the client's next packet) is that.
+ */
+static void pkt_kept_linger(int fd, int on)
+{
+	struct linger l = { .l_onoff = on, .l_linger = 0 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)))
+		log_warn("packet: SO_LINGER on a kept client socket: %s", strerror(errno));
+}
+
+/*
+ * The program compares the balancer's gen itself at each request's first
+ * byte (given back at a request: kbal_pkt_back with the flow's balancer and
+ * its gen when the flow was decided); where it cannot be armed (the kept
+ * socket with bytes unsent), kbald asks once the gen moves
+ * (pkt_maybe_ask_back()). Also at a restart in place: the next image's
+ * program has a kbal_pkt_back of its own (not pinned), which pkt_adopt()
+ * arms again from the two sockets, the gen the flow was decided at kept
+ * (a status change during the restart gives the flow back at once).
+ */
+static void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int err;
+
+	if (c->balancer < 0)
+		return;
+	err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
+				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen);
+	if (err) {
+		d->pk.unwatched++;   /* kbald looks every ASK_POLL_US (pkt_tick()) */
+		log_debug("conn %p: joined flow not watched: %s", (void *)c, strerror(-err));
+	}
 }
 
 /*
@@ -302,12 +428,36 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		pkt_account(d, c, st.bytes_up, st.bytes_down);
 	if (!err && st.switched && c->pkt == PKT_SWITCHING) {
 		kbal_loop_del(&d->loop, c->fd[CLIENT]);
-		kbal_packet_close_frozen(c->fd[CLIENT]);
-		c->fd[CLIENT] = -1;
+		if (kbal_pkt_keeps_client(d)) {
+			/* the socket stays (idle, its packets dropped by the
+			 * DROP entry), acknowledged up to its end by kbald's
+			 * own ACK (docs/unswitch.md: else it retransmits into
+			 * the DROP entry), so that the program can give the
+			 * flow back at a request */
+			c->pf->kept_client = 1;
+			pkt_kept_linger(c->fd[CLIENT], 1);
+			if (kbal_packet_ack_kept(&d->pk.p, c->pf))
+				log_warn("conn %p: no ACK for the kept client socket", (void *)c);
+			else
+				pkt_arm(d, c);
+		} else {
+			kbal_packet_close_frozen(c->fd[CLIENT]);
+			c->fd[CLIENT] = -1;
+			d->pk.njoined++;
+		}
 		c->pkt = PKT_JOINED;
-		d->pk.njoined++;
 		list_del(&c->node);
 		list_add_tail(&d->pk.joined, &c->node);
+	}
+	if (!err && !st.ended && c->pkt == PKT_JOINED) {
+		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->given_back &&
+		    kbal_sock_unread(c->fd[CLIENT]) > 0) {
+			/* given back, its event lost (the ring was full): only
+			 * then can the kept socket have bytes to read */
+			pkt_given_back(d, c);
+			return c->dead;
+		}
+		pkt_maybe_ask_back(d, c);
 	}
 	if (err || st.ended) {
 		log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)", (void *)c,
@@ -348,13 +498,68 @@ static void pkt_scan(struct kbal_daemon *d, struct kbal_list *head)
 	}
 }
 
+/* joined flows that kbald itself asks back once their balancer's gen
+ * moves (kept socket, not watched by the program, not yet asked) */
+static unsigned pkt_unwatched(const struct kbal_daemon *d)
+{
+	unsigned n = 0;
+
+	for (struct kbal_list *l = d->pk.joined.next; l != &d->pk.joined; l = l->next) {
+		const struct kbal_pkt_flow *fl = conn_of(l)->pf;
+
+		n += fl && fl->kept_client && !fl->watched && !fl->asked && !fl->given_back;
+	}
+	return n;
+}
+
+#define ASK_POLL_US 20000   /* a status change seen within this by kbald */
+
 static void pkt_tick(struct kbal_daemon *d)
 {
+	if (d->pk.linger)
+		pkt_linger_expire(d, 0);
+	if (kbal_pkt_keeps_client(d) && d->pk.unwatched) {
+		/* a member's status changed (its balancer's gen: kbalctl set
+		 * writes it in the pinned map, kbald sees it in memory): the
+		 * joined flows of that balancer that the program does not
+		 * watch asked back at once, not at the once-a-second look
+		 * (kbald wakes every ASK_POLL_US: pkt_wake_us()) */
+		uint64_t sig = 0;
+		struct kbal_list *n, *next;
+
+		for (unsigned b = 0; b < d->maps.meta->nbalancers; b++)
+			sig = sig * 1000003u + d->maps.balancers[b].gen;
+		if (sig != d->pk.bgen_sig) {
+			d->pk.bgen_sig = sig;
+			for (n = d->pk.joined.next; n != &d->pk.joined; n = next) {
+				next = n->next;
+				pkt_maybe_ask_back(d, conn_of(n));
+			}
+		}
+	}
 	if (!d->pk.on || d->loop.now - d->pk.scan < PKT_SCAN_NS)
 		return;
 	d->pk.scan = d->loop.now;
 	pkt_scan(d, &d->pk.switching);
 	pkt_scan(d, &d->pk.joined);
+	d->pk.unwatched = pkt_unwatched(d);
+}
+
+static uint64_t pkt_wake_us(const struct kbal_daemon *d)
+{
+	return kbal_pkt_keeps_client(d) && d->pk.unwatched ? ASK_POLL_US : UINT64_MAX;
+}
+
+/* A restart in place: flows given back and closed keep their SHIFT
+ * entries a while (pkt_linger()), which the next image would not know
+ * of, nor ever remove: they go now (a late segment of kbald's closed
+ * sockets then leaves unshifted, as after the linger). Nothing to wait
+ * for. */
+static int pkt_settle(struct kbal_daemon *d)
+{
+	if (d->pk.linger)
+		pkt_linger_expire(d, 1);
+	return 0;
 }
 
 /* kbal_pkt_events: the flow of a slot switched or ended */
@@ -369,8 +574,15 @@ static int pkt_event_record(void *ctx, void *data, size_t len)
 	c = d->pk.by_slot[ev->slot];
 	/* the slot may be another flow's by now, or this one's before its
 	 * handover was taken back: the generation and the state tell */
-	if (c && !c->dead && c->pkt && c->pf && c->pf->gen == ev->gen)
-		pkt_check(d, c);
+	if (!c || c->dead || !c->pkt || !c->pf || c->pf->gen != ev->gen)
+		return 0;
+	if (ev->kind == KBAL_PKT_EV_BACK) {
+		if (c->pkt == PKT_JOINED && (c->pf->asked == 1 || c->pf->watched) &&
+		    !c->pf->given_back)
+			pkt_given_back(d, c);
+		return 0;
+	}
+	pkt_check(d, c);
 	return 0;
 }
 
@@ -406,7 +618,71 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 		kbal_packet_claim(&d->pk.p, c->pf);
 		pkt_flow_named(d, c);
 	}
-	d->pk.njoined += c->pkt == PKT_JOINED;
+	d->pk.njoined += c->pkt == PKT_JOINED && !(c->pf && c->pf->kept_client);
+	if (c->pkt == PKT_JOINED && c->pf && c->pf->kept_client && !c->pf->given_back &&
+	    c->pf->asked != 2) {
+		/* armed by the image before: this program's kbal_pkt_back is
+		 * empty (pkt_arm()); asked (the gen moved) stays asked */
+		unsigned how = c->pf->asked == 1 ? KBAL_PKT_BACK_ASKED : KBAL_PKT_BACK_WATCH;
+		int err;
+
+		c->pf->asked = c->pf->watched = 0;
+		if (c->balancer < 0 || !kbal_pkt_keeps_client(d))
+			err = -EINVAL;
+		else
+			err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
+						   how, c->balancer, c->pf->bgen);
+		if (err && err != -EAGAIN)
+			log_debug("conn %p: joined flow not armed again: %s", (void *)c,
+				  strerror(-err));
+		d->pk.unwatched += err != 0 && how == KBAL_PKT_BACK_WATCH;
+	}
+}
+
+/*
+ * A flow given back keeps its SHIFT entries for as long
+ * as kbald's sockets may still send or hear anything of it: their FINs
+ * and last ACKs come after the connection is closed here. Kept a few
+ * seconds (enough on lo; a TIME_WAIT socket's answer to a late
+ * retransmitted FIN, up to 60 s later, would go out unshifted).
+ */
+#define PKT_LINGER_GIVEN_BACK_NS (3000000000ull)
+
+struct pkt_linger {
+	struct pkt_linger *next;
+	uint64_t until;
+	struct kbal_pkt_flow fl;
+};
+
+static void pkt_linger(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct pkt_linger *l = malloc(sizeof(*l));
+
+	if (!l) {
+		kbal_packet_forget(&d->pk.p, c->pf);
+		pkt_flow_drop(d, c);
+		return;
+	}
+	l->fl = *c->pf;
+	l->until = d->loop.now + PKT_LINGER_GIVEN_BACK_NS;
+	l->next = d->pk.linger;
+	d->pk.linger = l;
+	pkt_flow_drop(d, c);
+}
+
+static void pkt_linger_expire(struct kbal_daemon *d, int all)
+{
+	struct pkt_linger **pp = &d->pk.linger, *l;
+
+	while ((l = *pp)) {
+		if (all || d->loop.now >= l->until) {
+			kbal_packet_forget(&d->pk.p, &l->fl);
+			*pp = l->next;
+			free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
 }
 
 static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
@@ -415,10 +691,14 @@ static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_pkt_state st;
 	int tell = 0;
 
-	if (c->pkt == PKT_JOINED)
+	if (c->pkt == PKT_JOINED && !(c->pf && c->pf->kept_client))
 		d->pk.njoined--;
 	if (!c->pf)
 		return;
+	if (c->pf->given_back) {
+		pkt_linger(d, c);
+		return;
+	}
 	if (c->pkt) {
 		log_debug("conn %p: closing a joined flow (%s)", (void *)c,
 			  c->pkt == PKT_JOINED ? "joined" : "switching");
@@ -526,6 +806,7 @@ static int pkt_init(struct kbal_daemon *d, struct kbal_takeover *t)
 
 static void pkt_fini(struct kbal_daemon *d)
 {
+	pkt_linger_expire(d, 1);
 	ring_buffer__free(d->pk.events);
 	d->pk.events = NULL;
 	free(d->pk.by_slot);
@@ -546,5 +827,12 @@ const struct kbal_handover_ops kbal_handover_packet = {
 	.event = pkt_sock_event,
 	.adopt = pkt_adopt,
 	.tick = pkt_tick,
+	.wake_us = pkt_wake_us,
+	.settle = pkt_settle,
 	.close = pkt_close,
 };
+
+int kbal_pkt_keeps_client(const struct kbal_daemon *d)
+{
+	return d->pk.on && !d->pk.p.host_id && d->pk.p.back_fd >= 0 && d->pk.p.frame;
+}

@@ -107,6 +107,7 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_SK_LAST] = "sk_last",
 		[KBAL_STAT_SK_HELD] = "sk_held",
 		[KBAL_STAT_PKT_FORWARDED] = "pkt_forwarded",
+		[KBAL_STAT_PKT_FRAME_LOST] = "pkt_frame_lost",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

@@ -23,6 +23,7 @@ static const char *const pinned_names[] = {
 	KBAL_MAP_META, KBAL_MAP_BALANCERS, KBAL_MAP_MEMBERS, KBAL_MAP_MEMBERS_CONF, KBAL_MAP_FLOWS,
 	KBAL_MAP_SK_SRC, KBAL_MAP_SK_DST, KBAL_MAP_STATS, KBAL_MAP_PKT, KBAL_MAP_PKT_LIVE,
 	KBAL_MAP_PKT_SEEN, KBAL_MAP_PKT_EVENTS, KBAL_MAP_SK_HTTP, KBAL_MAP_RULES,
+	KBAL_MAP_PKT_FRAME,
 };
 
 static void maps_reset(struct kbal_maps *m)
@@ -365,6 +366,7 @@ const char *kbal_why_name(unsigned why)
 		[KBAL_WHY_REWRITE]  = "kbald-rewrites",
 		[KBAL_WHY_IPV6]     = "ipv6",
 		[KBAL_WHY_HTTP10]   = "http-1.0",
+		[KBAL_WHY_GIVEN_BACK] = "given-back",
 	};
 
 	return why < KBAL_WHY_MAX && names[why] ? names[why] : "?";

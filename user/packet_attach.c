@@ -133,7 +133,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = p->events_fd = -1;
+	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = p->back_fd = -1;
 	p->lo = if_nametoindex("lo");
 	/* shares kbal_stats and the state maps with the sockmap object
 	 * through the pins; kbal_pkt is its own */
@@ -171,6 +171,17 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		log_err("mmap of %s: %s", KBAL_MAP_PKT_SEEN, strerror(errno));
 		goto fail;
 	}
+	p->frame_len = ((size_t)KBAL_MAX_FLOWS * 2 * sizeof(struct kbal_pkt_frame) + p->live_len - 1) /
+		       p->live_len * p->live_len;
+	p->frame = mmap(NULL, p->frame_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(p->skel->maps.kbal_pkt_frame), 0);
+	if (p->frame == MAP_FAILED) {
+		p->frame = NULL;
+		err = -errno;
+		log_err("mmap of %s: %s", KBAL_MAP_PKT_FRAME, strerror(-err));
+		goto fail;
+	}
+	p->back_fd = bpf_map__fd(p->skel->maps.kbal_pkt_back);
 	for (; adopted < nlinks; adopted++) {
 		err = adopt_link(p, &links[adopted]);
 		if (err) {
@@ -182,6 +193,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	/* lo now (unless a link there was taken over); other interfaces
 	 * when a flow's addresses are on them */
 	pkt_raw_socket(&p->raw_fd);   /* a descriptor of kbald's own, counted at start */
+	pkt_raw_mark_socket(p);       /* the same (the kept sockets' ACKs) */
 	err = pkt_attach_if(p, p->lo);
 	if (err)
 		goto fail;
@@ -201,6 +213,7 @@ void kbal_packet_fini(struct kbal_packet *p)
 		bpf_map__unpin(p->skel->maps.kbal_pkt, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_live, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_seen, NULL);
+		bpf_map__unpin(p->skel->maps.kbal_pkt_frame, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_pkt_events, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_hosts, NULL);
 		bpf_map__unpin(p->skel->maps.kbal_services, NULL);
@@ -208,13 +221,17 @@ void kbal_packet_fini(struct kbal_packet *p)
 	}
 	if (p->raw_fd >= 0)
 		close(p->raw_fd);
+	if (p->raw_mark_fd >= 0)
+		close(p->raw_mark_fd);
 	if (p->live)
 		munmap(p->live, p->live_len);
 	if (p->seen)
 		munmap(p->seen, p->seen_len);
+	if (p->frame)
+		munmap(p->frame, p->frame_len);
 	free(p->slot_used);
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = p->events_fd = -1;
+	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = p->back_fd = -1;
 }
 
 /* The interface that holds local address a (network order), 0 if none. */

@@ -35,6 +35,8 @@ uint32_t pkt_rcv_nxt(int fd);
 
 /* packet_segments.c */
 int pkt_raw_socket(int *raw_fd);
+/* the raw socket of the kept sockets' ACKs (SO_MARK KBAL_PKT_MARK), opened at start */
+int pkt_raw_mark_socket(struct kbal_packet *p);
 void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 			 const struct tcp_state *c, const struct tcp_state *m,
 			 uint32_t c_sent, int ts, uint32_t client_tsval, uint32_t member_tsval,

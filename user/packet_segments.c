@@ -233,3 +233,36 @@ unsigned kbal_packet_end_stale(const char *pin_dir)
 	close(fd);
 	return told;
 }
+
+/* the raw socket whose segments the program lets pass (KBAL_PKT_MARK) */
+int pkt_raw_mark_socket(struct kbal_packet *p)
+{
+	uint32_t mark = KBAL_PKT_MARK;
+
+	if (p->raw_mark_fd >= 0)
+		return 0;
+	if (pkt_raw_socket(&p->raw_mark_fd))
+		return -1;
+	if (setsockopt(p->raw_mark_fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
+		log_warn("packet: the kept socket's ACK: SO_MARK: %s", strerror(errno));
+		close(p->raw_mark_fd);
+		p->raw_mark_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* the kept client socket's ACK at the switch: see splice_packet.h */
+int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl)
+{
+	struct kbal_pkt_rw up;
+
+	if (pkt_raw_mark_socket(p))
+		return -1;
+	/* the client's TSval in the switching packet (the program noted it),
+	 * so that the socket's PAWS takes it */
+	if (bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) || up.gen != fl->gen)
+		return -1;
+	return send_ack(&p->raw_mark_fd, &fl->up, fl->c_rcv_nxt, fl->c_snd_nxt, 0, fl->ts,
+			up.last_tsval, 0);
+}

@@ -24,6 +24,7 @@
  * segments kbald sends itself: window retractions, end probes).
  */
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,6 +71,10 @@ found:
 	for (int d = 0; d < 2; d++) {
 		memset(&p->seen[2 * s + d], 0, sizeof(p->seen[0]));
 		__atomic_store_n(&p->seen[2 * s + d].gen, fl->gen, __ATOMIC_RELEASE);
+		/* the framing's: no message yet; seq and boundary at the
+		 * handover (handover_entries()), before any entry frames */
+		memset(&p->frame[2 * s + d], 0, sizeof(p->frame[0]));
+		__atomic_store_n(&p->frame[2 * s + d].gen, fl->gen, __ATOMIC_RELEASE);
 	}
 	fl->counted = 1;
 	__atomic_fetch_add(p->live, 1, __ATOMIC_SEQ_CST);
@@ -406,6 +411,14 @@ static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_
 	down->ack_delta = c->rcv_nxt - m->snd_nxt;
 	down->win_shift = (int)m->ti.tcpi_snd_wscale - (int)c->ti.tcpi_rcv_wscale;
 	down->switch_seq = m->rcv_nxt;   /* the member's bytes are counted from it */
+	/* HTTP framing (docs/packet.md, "Framing"): each direction from its
+	 * next byte, a message boundary (the first exchange was read to its
+	 * end, nothing beyond it) */
+	up->fr_flags = down->fr_flags = KBAL_PKT_FR_ON;
+	up->fr_seq = c->rcv_nxt;
+	down->fr_seq = m->rcv_nxt;
+	p->frame[up->slot].seq = p->frame[up->slot].boundary = c->rcv_nxt;
+	p->frame[down->slot].seq = p->frame[down->slot].boundary = m->rcv_nxt;
 	down->ifindex = sp->up.ifindex == (uint32_t)p->lo ? 0 : sp->up.ifindex;
 	if (c->ti.tcpi_options & TCPI_OPT_TIMESTAMPS && p->host_id) {
 		/* this host's id in every TSval the client gets
@@ -502,6 +515,10 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	}
 	/* the client side goes on (it may have to retransmit), quietly */
 	kbal_packet_thaw(cfd, 1);
+	/* what the switch leaves a kept client socket at (given back later) */
+	fl->c_rcv_nxt = c.rcv_nxt;
+	fl->c_snd_nxt = c.snd_nxt;
+	fl->ts = !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
 	return 0;
 
 unmap:
@@ -621,5 +638,83 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 	pr->to[1] = fl->drop_m;
 	pr->seq[1] = up.switch_seq + up.seq_delta;
 	pr->ack[1] = down.switch_seq;
+	return 0;
+}
+
+/*
+ * What the program needs to give a joined flow back (docs/unswitch.md,
+ * bpf/packet.bpf.c kbal_pkt_give_back(), which computes the offsets):
+ * Client leg: kbald's kept client-side socket stopped at rcv_nxt S0 and
+ * snd_nxt K0 (the switch; kbal_packet_ack_kept() acknowledged K0); the
+ * client has since sent up to B (its next byte) and received up to M (the
+ * member's next byte, in the client's numbers). Member leg: kbald's frozen
+ * socket stopped at rcv_nxt MS0, snd_nxt MK0; the member is at Mm (its next
+ * byte) and Km (the client's next byte, in its numbers: B + up.seq_delta).
+ * Each entry keeps its own 4-tuple and shifts:
+ *   client -> kbald  seq + (S0 - B)    ack + (K0 - M)   TSecr - dc
+ *   kbald -> client  seq + (M - K0)    ack + (B - S0)   TSval + dc
+ *   member -> kbald  seq + (MS0 - Mm)  ack + (MK0 - Km) TSecr - dm
+ *   kbald -> member  seq + (Km - MK0)  ack + (Mm - MS0) TSval + dm
+ * dc, dm: kbald's socket's clock put just past the last TSval the peer saw
+ * (PAWS); the peers' own TSvals pass as they are (each kbald socket has seen
+ * that peer's clock before, and it only went on). SACK edges go with ack.
+ */
+int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
+			 unsigned how, uint32_t balancer, uint32_t bgen)
+{
+	struct tcp_state c = {}, m = {};
+	struct kbal_pkt_back b = {};
+	struct timespec now;
+	uint32_t key = fl->slot, ms;
+	int err;
+
+	/* the program gives back without host ids only (it does not write
+	 * their TSval form: docs/unswitch.md did it from kbald) */
+	if (fl->lost || !fl->kept_client || fl->given_back || fl->asked || fl->watched ||
+	    p->host_id || p->back_fd < 0 || !p->frame)
+		return -EINVAL;
+	/* the kept client socket: repair mode only to read it (nothing
+	 * unsent in it); the member-side one is frozen */
+	if ((err = pkt_repair(cfd, 1)))
+		return err;
+	err = pkt_read_state(cfd, &c, NULL);
+	kbal_packet_thaw(cfd, 1);
+	if (err)
+		return err;
+	if ((err = pkt_read_state(mfd, &m, NULL)))
+		return err;
+	/* the TCP clock is CLOCK_MONOTONIC in ms (tcp_clock_ms()), as the
+	 * program's bpf_ktime_get_ns(): read after the sockets', so that the
+	 * offsets err low (the program's dc, dm high: PAWS safe) */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (uint32_t)(((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec) / 1000000ull);
+	b.gen = fl->gen;
+	b.armed = 1;
+	b.ts = fl->ts;
+	b.c_rcv_nxt = c.rcv_nxt;
+	b.c_snd_nxt = c.snd_nxt;
+	b.m_rcv_nxt = m.rcv_nxt;
+	b.m_snd_nxt = m.snd_nxt;
+	b.c_tsoff = c.tsval - ms;
+	b.m_tsoff = m.tsval - ms;
+	b.balancer = balancer;
+	b.bgen = bgen;
+	/* asked: the kept socket acknowledged to its end (at the switch, for
+	 * a watch, kbald's ACK may not have reached it yet: the request that
+	 * is given back acknowledges K0 anyway) */
+	if (how == KBAL_PKT_BACK_ASKED && (c.snd_una != c.snd_nxt || c.ti.tcpi_notsent_bytes))
+		return -EAGAIN;
+	if (c.ti.tcpi_notsent_bytes)
+		return -EAGAIN;
+	if (bpf_map_update_elem(p->back_fd, &key, &b, BPF_ANY))
+		return -errno;
+	__atomic_store_n(&p->frame[2 * fl->slot].back, how, __ATOMIC_RELEASE);
+	if (how == KBAL_PKT_BACK_ASKED)
+		fl->asked = 1;
+	else
+		fl->watched = 1;
+	log_debug("packet: flow of slot %u %s (client leg S0 %u K0 %u, member leg MS0 %u MK0 %u)",
+		  fl->slot, how == KBAL_PKT_BACK_ASKED ? "asked back" : "watched (balancer gen)",
+		  b.c_rcv_nxt, b.c_snd_nxt, b.m_rcv_nxt, b.m_snd_nxt);
 	return 0;
 }

@@ -47,11 +47,17 @@ struct kbal_packet {
 	struct { uint32_t addr; int ifindex; } addrs[KBAL_PKT_MAX_ADDRS];
 	uint64_t addrs_read_ns;
 	int raw_fd;                    /* SOCK_RAW for kbal_packet_end_probe(); -1 */
+	int raw_mark_fd;               /* SOCK_RAW with SO_MARK
+	                                  KBAL_PKT_MARK (the program lets it pass); -1 */
 	int events_fd;                 /* kbal_pkt_events: flows switched or ended */
 	uint64_t *live;                /* kbal_pkt_live, mmapped: flows with entries */
 	size_t live_len;
 	struct kbal_pkt_seen *seen;    /* kbal_pkt_seen, mmapped: what the program saw */
 	size_t seen_len;
+	struct kbal_pkt_frame *frame;  /* kbal_pkt_frame, mmapped: each direction's
+					* HTTP framing, at the kbal_pkt_seen slots */
+	size_t frame_len;
+	int back_fd;                   /* kbal_pkt_back (the program's, not pinned) */
 	uint8_t *slot_used;            /* KBAL_MAX_FLOWS: slots given to flows */
 	uint32_t slot_next;
 	uint16_t gen;                  /* the last flow generation given */
@@ -74,6 +80,18 @@ struct kbal_pkt_flow {
 	uint32_t send_base;            /* the client-side socket's first byte's
 	                                  sequence number (if send_base_known) */
 	uint8_t send_base_known;
+	/* the client-side socket kept open after the switch, so that the
+	 * program can give the flow back at a request (docs/unswitch.md) */
+	uint8_t kept_client;           /* kbald kept its client-side socket */
+	uint8_t given_back;            /* given back: SHIFT entries */
+	uint8_t ts;                    /* timestamps on the flow */
+	uint32_t c_rcv_nxt, c_snd_nxt; /* the client-side socket's at the handover */
+	/* given back at a request (docs/packet.md, "Given back at a
+	 * request"): kbald asked the program for it (kbal_pkt_back written,
+	 * kbal_pkt_frame's request entry's back set) */
+	uint8_t asked;                 /* 1 asked, 2 cannot be (not again) */
+	uint8_t watched;               /* the program watches the balancer's gen */
+	uint32_t bgen;                 /* the balancer's gen when the flow joined */
 };
 
 struct kbal_pkt_state {
@@ -199,6 +217,30 @@ unsigned kbal_packet_end_stale(const char *pin_dir);
 /* A restart in place: the slot of a flow taken over is this image's too,
  * and new flows' generations follow its. */
 void kbal_packet_claim(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+
+/*
+ * At the switch, with the client-side socket kept (docs/unswitch.md): the switching packet acknowledged that socket's last bytes
+ * and went to the member; the socket gets an ACK of its own (seq: its
+ * rcv_nxt, ack: its snd_nxt, the client's last TSval, window 0), which
+ * the program lets pass (KBAL_PKT_MARK), or it would retransmit into the
+ * DROP entry until it timed out.
+ */
+int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+
+/*
+ * Ask the program to give the joined flow fl back to kbald at the first
+ * byte of its next request where that is exact (bpf/packet.bpf.c,
+ * kbal_pkt_give_back()): kbald's kept client-side socket cfd and frozen
+ * member-side socket mfd read (sequence numbers, clocks) into
+ * kbal_pkt_back, then the request entry of kbal_pkt_frame marked. The
+ * program reports KBAL_PKT_EV_BACK once it has; kbald then thaws mfd
+ * (kbal_packet_thaw()). how: KBAL_PKT_BACK_ASKED (now), or
+ * KBAL_PKT_BACK_WATCH (at the switch: the program asks by itself once
+ * kbal_balancers[balancer].gen is no longer bgen). 0, or -errno (nothing
+ * asked).
+ */
+int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
+			 unsigned how, uint32_t balancer, uint32_t bgen);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);

@@ -1364,7 +1364,7 @@ UNIT_TEST(pkt_seen_once_a_tick)
 
 /* kbal_pkt_events, read as kbald reads them */
 struct events_seen {
-	unsigned n[3];                 /* by enum kbal_pkt_event_kind */
+	unsigned n[4];                 /* by enum kbal_pkt_event_kind */
 	struct kbal_pkt_event last;
 };
 
@@ -1373,7 +1373,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct events_seen *ev = ctx;
 	const struct kbal_pkt_event *e = data;
 
-	if (len >= sizeof(*e) && e->kind < 3) {
+	if (len >= sizeof(*e) && e->kind < 4) {
 		ev->n[e->kind]++;
 		ev->last = *e;
 	}
@@ -1579,4 +1579,1054 @@ UNIT_TEST(pkt_malformed_headers)
 							 : "tot_len 20: the frame's payload");
 		bpf_map_delete_elem(map_fd, &k);
 	}
+}
+
+/* ------------------------------------------------------------------ *
+ * HTTP/1.1 framing (bpf/pkt_frame.bpf.h): a joined flow's two directions
+ * framed across segments, counts and boundaries checked exactly. The
+ * client -> member direction is at kbal_pkt_seen slot FR_UP (requests), the
+ * other at FR_UP + 1 (responses); both start at a message boundary (FR_C0,
+ * FR_M0: near 2^32, so that the numbers wrap in the middle).
+ * ------------------------------------------------------------------ */
+
+#define FR_UP  40
+#define FR_GEN 7
+#define FR_C0  ((uint32_t)0xffffff80u)            /* the client's next request's first byte */
+#define FR_M0  ((uint32_t)0xfffffff0u)            /* the member's next response's */
+
+static struct kbal_pkt_key fr_ku, fr_kd;
+static struct pkt_spec fr_up_s, fr_down_s;
+static int fr_fd;
+
+/* the flow's entries and both directions' frame states at their start */
+static int frame_setup(void)
+{
+	struct kbal_pkt_rw up = base_rw, down = base_rw;
+	struct kbal_pkt_frame f = { .gen = FR_GEN, .state = KBAL_FRAME_HEAD };
+	__u32 su = FR_UP, sd = FR_UP + 1;
+
+	if (!setup())
+		return 0;
+	fr_fd = bpf_map__fd(skel->maps.kbal_pkt_frame);
+	fr_up_s = base_pkt;
+	fr_up_s.optlen = sizeof(opt_ts);
+	memcpy(fr_up_s.opts, opt_ts, sizeof(opt_ts));
+	fr_down_s = fr_up_s;
+	fr_down_s.saddr = ntohl(up.daddr);
+	fr_down_s.daddr = ntohl(up.saddr);
+	fr_down_s.sport = ntohs(up.dport);
+	fr_down_s.dport = ntohs(up.sport);
+	fr_ku = key_of(&fr_up_s);
+	fr_kd = key_of(&fr_down_s);
+	down.saddr = htonl(fr_up_s.daddr);
+	down.daddr = htonl(fr_up_s.saddr);
+	down.sport = htons(fr_up_s.dport);
+	down.dport = htons(fr_up_s.sport);
+	down.seq_delta = 0x1000;
+	up.gen = down.gen = FR_GEN;
+	up.slot = su;
+	down.slot = sd;
+	up.fr_flags = down.fr_flags = KBAL_PKT_FR_ON;
+	up.fr_seq = FR_C0;
+	down.fr_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	f.seq = f.boundary = FR_C0;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	f.seq = f.boundary = FR_M0;
+	bpf_map_update_elem(fr_fd, &sd, &f, BPF_ANY);
+	return 1;
+}
+
+static void frame_teardown(void)
+{
+	bpf_map_delete_elem(map_fd, &fr_ku);
+	bpf_map_delete_elem(map_fd, &fr_kd);
+}
+
+static struct kbal_pkt_frame frame_get(int down)
+{
+	struct kbal_pkt_frame f = {};
+	__u32 slot = FR_UP + (down ? 1 : 0);
+
+	bpf_map_lookup_elem(fr_fd, &slot, &f);
+	{
+		/* the hot part is the kbal_pkt_rw entry's */
+		struct kbal_pkt_rw rw = get_entry(down ? &fr_kd : &fr_ku);
+
+		if (!(f.flags & KBAL_FRAME_LOST)) {
+			f.seq = rw.fr_seq;
+			f.state = rw.fr_state;
+			f.left = rw.fr_left;
+		}
+		if (!!(rw.fr_flags & KBAL_PKT_FR_LOST) != !!(f.flags & KBAL_FRAME_LOST))
+			f.flags |= 0x80;   /* the two disagree: no expectation meets it */
+	}
+	return f;
+}
+
+/* a segment of the client (down 0) or the member (down 1) at seq with n
+ * bytes: rewritten as ever (verdict, checksums, the payload as it came);
+ * 1 if so */
+static int frame_send(int down, uint32_t seq, const char *bytes, size_t n)
+{
+	struct pkt_spec s = down ? fr_down_s : fr_up_s;
+	uint8_t in[2048], out[2048];
+	uint32_t outlen = sizeof(out);
+	size_t len;
+	int retval = -1, ok = 1;
+
+	if (n > 1800)
+		return 0;
+	s.seq = seq;
+	s.payload = n;
+	len = build(&s, in);
+	memcpy(in + len - n, bytes, n);
+	{
+		/* the TCP checksum again, over the bytes put in */
+		uint8_t *ip = in + ETH_HLEN, *tcp = ip + 20;
+		size_t tcplen = len - ETH_HLEN - 20;
+		uint32_t sum;
+
+		tcp[16] = tcp[17] = 0;
+		sum = csum_add_bytes(0, ip + 12, 8);
+		sum += IPPROTO_TCP + tcplen;
+		sum = csum_add_bytes(sum, tcp, tcplen);
+		sum = csum_fold(sum);
+		tcp[16] = sum >> 8;
+		tcp[17] = sum & 0xff;
+	}
+	if (run(in, len, out, &outlen, &retval))
+		return 0;
+	ok &= retval == TC_ACT_UNSPEC;
+	ok &= outlen == len && checksums_ok(out, outlen);
+	ok &= memcmp(out + len - n, bytes, n) == 0;
+	return ok;
+}
+
+/* the bytes of str */
+#define FS(down, seq, str) frame_send(down, seq, str, sizeof(str) - 1)
+
+static int frame_expect(const char *what, int down, uint32_t msgs, uint32_t boundary,
+			uint32_t seq, uint8_t state, uint32_t lost)
+{
+	struct kbal_pkt_frame f = frame_get(down);
+	int ok = 1;
+
+	ok &= ASSERT_EQ(f.messages, msgs, what);
+	ok &= ASSERT_EQ(f.boundary, boundary, what);
+	ok &= ASSERT_EQ(f.seq, seq, what);
+	ok &= ASSERT_EQ(f.state, state, what);
+	ok &= ASSERT_EQ(f.flags & KBAL_FRAME_LOST, lost, what);
+	if (!ok)
+		fprintf(stderr, "  %s: messages %u boundary %#x seq %#x state %u flags %#x why %u "
+			"hlen %u lpos %u left %llu heads %u interim %u\n", what, f.messages,
+			f.boundary, f.seq, f.state, f.flags, f.why, f.hlen, f.lpos,
+			(unsigned long long)f.left, f.heads, f.interim);
+	return ok;
+}
+
+UNIT_TEST(frame_pipelined_requests_in_one_segment)
+{
+	static const char reqs[] =
+		"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+		"GET /b HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n"
+		"POST /c HTTP/1.1\r\nHost: x\r\ncontent-LENGTH: 5\r\n\r\nhello"
+		"HEAD /d HTTP/1.1\r\n\r\n";
+	uint32_t end = FR_C0 + (uint32_t)sizeof(reqs) - 1;
+
+	if (!frame_setup())
+		return;
+	ASSERT_TRUE(FS(0, FR_C0, reqs), "four requests in a segment: rewritten as ever");
+	frame_expect("four requests framed", 0, 4, end, end, KBAL_FRAME_HEAD, 0);
+	ASSERT_EQ(frame_get(0).heads, 4, "four heads");
+	ASSERT_EQ(frame_get(0).head_ring, 8, "the fourth was HEAD");
+	/* the next one's first bytes: a head begun at the boundary */
+	ASSERT_TRUE(FS(0, end, "GET /e HT"), "a head's first bytes");
+	frame_expect("a head begun", 0, 4, end, end + 9, KBAL_FRAME_HEAD, 0);
+	ASSERT_EQ(frame_get(0).hlen, 9, "9 bytes of it parsed, none kept");
+	ASSERT_TRUE(FS(0, end + 9, "TP/1.1\r\nContent-Length: 3\r\n\r\nab"), "its end and a body");
+	frame_expect("in its body", 0, 4, end, end + 9 + 31, KBAL_FRAME_BODY, 0);
+	ASSERT_EQ(frame_get(0).left, 1, "one byte of the body left");
+	ASSERT_TRUE(FS(0, end + 40, "c"), "the body's last byte");
+	frame_expect("the fifth request", 0, 5, end + 41, end + 41, KBAL_FRAME_HEAD, 0);
+	frame_teardown();
+}
+
+/*
+ * A stream (requests or responses) cut at every point into two segments,
+ * and at every pair of points into three: each cut frames as the whole.
+ * reqs: the requests the responses answer, sent whole first.
+ */
+static void frame_every_split(const char *what, int down, const char *reqs, const char *stream,
+			      uint32_t msgs, uint32_t interim, int pairs)
+{
+	size_t n = strlen(stream), bad = 0;
+	uint32_t s0 = down ? FR_M0 : FR_C0, end = s0 + n;
+
+	for (size_t i = 0; i <= n; i++) {
+		for (size_t j = pairs ? i : n; j <= n; j++) {
+			struct kbal_pkt_frame f;
+			int ok = 1;
+
+			frame_setup();
+			if (reqs)
+				ok &= frame_send(0, FR_C0, reqs, strlen(reqs));
+			if (i)
+				ok &= frame_send(down, s0, stream, i);
+			if (j > i)
+				ok &= frame_send(down, s0 + i, stream + i, j - i);
+			if (n > j)
+				ok &= frame_send(down, s0 + j, stream + j, n - j);
+			f = frame_get(down);
+			if (!ok || f.messages != msgs || f.interim != interim || f.boundary != end ||
+			    f.seq != end || f.state != KBAL_FRAME_HEAD || f.flags || f.hlen) {
+				if (bad++ < 3) {
+					fprintf(stderr, "  %s: cut at %zu and %zu:\n", what, i, j);
+					frame_expect(what, down, msgs, end, end, KBAL_FRAME_HEAD, 0);
+				}
+			}
+		}
+	}
+	ASSERT_EQ(bad, 0, what);
+	frame_teardown();
+}
+
+UNIT_TEST(frame_heads_split_anywhere)
+{
+	if (!frame_setup())
+		return;
+	/* requests: inside CRLFCRLF, inside Content-Length's digits and
+	 * name, inside the method; every pair of cuts */
+	frame_every_split("requests cut in two or three", 0, NULL,
+			  "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\nhello world!"
+			  "HEAD / HTTP/1.1\r\n\r\n", 2, 0, 1);
+	/* responses: a Content-Length body, a HEAD's answer with none */
+	frame_every_split("responses cut in two or three", 1,
+			  "GET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\n",
+			  "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 10\r\n\r\n0123456789"
+			  "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", 2, 0, 1);
+}
+
+UNIT_TEST(frame_content_length_body_spans_segments)
+{
+	char body[1500];
+	uint32_t m = FR_M0;
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n";
+
+	if (!frame_setup())
+		return;
+	memset(body, 'b', sizeof(body));
+	ASSERT_TRUE(FS(0, FR_C0, "GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"), "two requests");
+	ASSERT_TRUE(FS(1, m, head), "a response head alone");
+	m += sizeof(head) - 1;
+	frame_expect("its body next", 1, 0, FR_M0, m, KBAL_FRAME_BODY, 0);
+	ASSERT_EQ(frame_get(1).left, 4000, "4000 bytes of it");
+	ASSERT_TRUE(frame_send(1, m, body, 1500), "1500");
+	m += 1500;
+	ASSERT_TRUE(frame_send(1, m, body, 1500), "3000");
+	m += 1500;
+	frame_expect("1000 left", 1, 0, FR_M0, m, KBAL_FRAME_BODY, 0);
+	ASSERT_EQ(frame_get(1).left, 1000, "1000 left");
+	{
+		/* its last 1000 and the next response whole */
+		char seg[1100];
+		static const char next[] = "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n";
+
+		memset(seg, 'b', 1000);
+		memcpy(seg + 1000, next, sizeof(next) - 1);
+		ASSERT_TRUE(frame_send(1, m, seg, 1000 + sizeof(next) - 1), "the end, a 304");
+		m += 1000 + sizeof(next) - 1;
+	}
+	frame_expect("two responses", 1, 2, m, m, KBAL_FRAME_HEAD, 0);
+	frame_teardown();
+}
+
+UNIT_TEST(frame_chunked_split_anywhere)
+{
+	if (!frame_setup())
+		return;
+	/* size lines, an extension, the data's CRLF, the last chunk, trailers,
+	 * each cut anywhere; a chunked request too */
+	frame_every_split("chunked responses cut in two or three", 1,
+			  "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+			  "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n"
+			  "5\r\nhello\r\n1A;ext=\"x\"\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+			  "0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n"
+			  "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", 2, 0, 1);
+	frame_every_split("a chunked request cut in two", 0, NULL,
+			  "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+			  "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n", 2, 0, 0);
+}
+
+UNIT_TEST(frame_head_and_interim_and_bodiless_responses)
+{
+	static const char resp[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"          /* HEAD: no body */
+		"HTTP/1.1 100 Continue\r\n\r\n"                           /* interim */
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"          /* the POST's */
+		"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"   /* no body */
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n" /* no body */
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz";
+	uint32_t end = FR_M0 + (uint32_t)sizeof(resp) - 1;
+
+	if (!frame_setup())
+		return;
+	ASSERT_TRUE(FS(0, FR_C0, "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
+				 "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+		    "HEAD, then a POST waiting for 100");
+	frame_expect("the POST's body next", 0, 1, FR_C0 + 28, FR_C0 + 28 + 60, KBAL_FRAME_BODY, 0);
+	/* the 100 before the POST's body is sent */
+	ASSERT_TRUE(FS(1, FR_M0, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+				 "HTTP/1.1 100 Continue\r\n\r\n"), "the HEAD's answer and a 100");
+	frame_expect("one final response, one interim", 1, 1, FR_M0 + 65, FR_M0 + 65,
+		     KBAL_FRAME_HEAD, 0);
+	ASSERT_EQ(frame_get(1).interim, 1, "the 100 counted as interim");
+	ASSERT_TRUE(FS(0, FR_C0 + 88, "dataGET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"
+				      "GET / HTTP/1.1\r\n\r\n"), "the body, three GETs");
+	frame_expect("five requests", 0, 5, FR_C0 + 146, FR_C0 + 146, KBAL_FRAME_HEAD, 0);
+	ASSERT_EQ(frame_get(0).head_ring & 0x1f, 1, "the first was HEAD, no other");
+	ASSERT_TRUE(frame_send(1, FR_M0 + 65, resp + 65, sizeof(resp) - 1 - 65), "the rest");
+	frame_expect("five final responses", 1, 5, end, end, KBAL_FRAME_HEAD, 0);
+	ASSERT_EQ(frame_get(1).interim, 1, "one interim");
+	frame_teardown();
+}
+
+UNIT_TEST(frame_retransmitted_overlapping_and_out_of_order)
+{
+	static const char reqs[] = "POST / HTTP/1.1\r\nContent-Length: 3000\r\n\r\n";
+	struct kbal_pkt_frame a, b;
+	char body[1000];
+	uint32_t c = FR_C0 + (uint32_t)sizeof(reqs) - 1;
+	uint64_t lost0;
+
+	if (!frame_setup())
+		return;
+	memset(body, 'q', sizeof(body));
+	ASSERT_TRUE(FS(0, FR_C0, reqs), "a head");
+	ASSERT_TRUE(frame_send(0, c, body, 1000), "1000 of its body");
+	a = frame_get(0);
+	/* a retransmission: nothing changes */
+	ASSERT_TRUE(FS(0, FR_C0, reqs), "the head again");
+	ASSERT_TRUE(frame_send(0, c, body, 1000), "the body's first 1000 again");
+	b = frame_get(0);
+	ASSERT_TRUE(memcmp(&a, &b, sizeof(a)) == 0, "retransmissions change nothing");
+	/* overlapping: 500 old, 500 new */
+	ASSERT_TRUE(frame_send(0, c + 500, body, 1000), "500 old, 500 new");
+	frame_expect("the new 500 framed", 0, 0, FR_C0, c + 1500, KBAL_FRAME_BODY, 0);
+	ASSERT_EQ(frame_get(0).left, 1500, "1500 left");
+	/* beyond a gap inside the body: framed, the gap counted as body */
+	ASSERT_TRUE(frame_send(0, c + 2000, body, 1000), "the body's end, 500 missing");
+	frame_expect("framed past the gap", 0, 1, c + 3000, c + 3000, KBAL_FRAME_HEAD, 0);
+	ASSERT_EQ(frame_get(0).gaps, 1, "one gap bridged");
+	ASSERT_TRUE(frame_send(0, c + 1500, body, 500), "the missing 500");
+	frame_expect("already framed", 0, 1, c + 3000, c + 3000, KBAL_FRAME_HEAD, 0);
+	/* beyond a gap in a head: kept until the gap fills, then framed */
+	c += 3000;
+	{
+		static const char st[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+		uint32_t n = sizeof(st) - 1;
+
+		ASSERT_TRUE(frame_send(0, c, st, 18), "a head's start");
+		ASSERT_TRUE(frame_send(0, c + 30, st + 30, n - 30), "beyond a gap in it");
+		frame_expect("kept", 0, 1, c, c + 18, KBAL_FRAME_HEAD, 0);
+		ASSERT_EQ(frame_get(0).flags & KBAL_FRAME_STASHED, KBAL_FRAME_STASHED, "stashed");
+		ASSERT_TRUE(frame_send(0, c + 30, st + 30, n - 30), "that segment again");
+		frame_expect("still kept", 0, 1, c, c + 18, KBAL_FRAME_HEAD, 0);
+		ASSERT_TRUE(frame_send(0, c + 18, st + 18, 12), "the gap's bytes");
+		frame_expect("the gap filled: both framed", 0, 3, c + n, c + n, KBAL_FRAME_HEAD, 0);
+		ASSERT_EQ(frame_get(0).flags, 0, "nothing kept");
+		ASSERT_EQ(frame_get(0).gaps, 2, "two gaps: one bridged, one kept");
+		c += n;
+		/* kept, then the gap and the kept bytes come again as one */
+		ASSERT_TRUE(frame_send(0, c, st, 10), "a head's start");
+		ASSERT_TRUE(frame_send(0, c + 20, st + 20, n - 20), "beyond a gap");
+		ASSERT_TRUE(frame_send(0, c + 10, st + 10, n - 10), "the gap and the rest again");
+		frame_expect("framed once", 0, 5, c + n, c + n, KBAL_FRAME_HEAD, 0);
+		ASSERT_EQ(frame_get(0).flags, 0, "nothing kept");
+		c += n;
+	}
+	/* a second segment beyond the gap: lost */
+	lost0 = stat(KBAL_STAT_PKT_FRAME_LOST);
+	ASSERT_TRUE(FS(0, c, "GET / HTTP/1.1\r\nHo"), "a head's start");
+	ASSERT_TRUE(FS(0, c + 20, "h\r\n"), "beyond a gap in it: kept");
+	ASSERT_TRUE(FS(0, c + 30, "\r\n\r\n"), "a second beyond it: rewritten as ever");
+	frame_expect("lost", 0, 5, c, c + 18, KBAL_FRAME_HEAD, KBAL_FRAME_LOST);
+	ASSERT_EQ(frame_get(0).why, KBAL_FRAME_WHY_GAP, "why: the gap");
+	ASSERT_EQ(frame_get(0).lost_at, c + 18, "where");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_FRAME_LOST), lost0 + 1, "counted");
+	ASSERT_TRUE(FS(0, c + 18, "st: h\r\n\r\nGET / HTTP/1.1\r\n\r\n"), "the gap's bytes: forwarded");
+	frame_expect("still lost", 0, 5, c, c + 18, KBAL_FRAME_HEAD, KBAL_FRAME_LOST);
+	frame_teardown();
+}
+
+/* heads longer than a window (512 bytes): lines across the windows' edges,
+ * a Content-Length among them at every offset around an edge; many
+ * pipelined requests in one segment */
+UNIT_TEST(frame_heads_across_windows)
+{
+	char buf[1800];
+
+	if (!frame_setup())
+		return;
+	for (int pad = 440; pad < 540; pad++) {
+		uint32_t n;
+		struct kbal_pkt_frame f;
+		char what[64];
+
+		frame_setup();
+		n = snprintf(buf, sizeof(buf), "PUT /x HTTP/1.1\r\nX-Pad: %*s\r\n"
+			     "Content-Length: 5\r\nX-B: %*s\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n",
+			     pad, "p", 700 - pad, "q");
+		ASSERT_TRUE(frame_send(0, FR_C0, buf, n), "rewritten as ever");
+		f = frame_get(0);
+		snprintf(what, sizeof(what), "pad %d", pad);
+		if (!frame_expect(what, 0, 2, FR_C0 + n, FR_C0 + n, KBAL_FRAME_HEAD, 0))
+			break;
+		ASSERT_EQ(f.hlen, 0, what);
+	}
+	{
+		/* 60 requests of 29 bytes: 1740 bytes, four windows */
+		uint32_t n = 0;
+
+		frame_setup();
+		for (int i = 0; i < 60; i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "GET /%02d HTTP/1.1\r\nA: b\r\n\r\n", i);
+		ASSERT_TRUE(frame_send(0, FR_C0, buf, n), "60 pipelined requests");
+		frame_expect("60 requests", 0, 60, FR_C0 + n, FR_C0 + n, KBAL_FRAME_HEAD, 0);
+	}
+	frame_teardown();
+}
+
+/* what the framing cannot follow, each counted as lost with its reason;
+ * what it follows to the end: a response without length */
+UNIT_TEST(frame_lost_where_it_cannot_follow)
+{
+	static const struct {
+		int down;
+		const char *reqs, *bytes;
+		uint8_t why;
+	} cases[] = {
+		{ 0, NULL, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", KBAL_FRAME_WHY_TE },
+		{ 1, "GET / HTTP/1.1\r\nUpgrade: x\r\n\r\n",
+		  "HTTP/1.1 101 Switching Protocols\r\n\r\n", KBAL_FRAME_WHY_UPGRADE },
+		{ 1, NULL, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n", KBAL_FRAME_WHY_NO_REQUEST },
+		{ 0, NULL, "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+		  KBAL_FRAME_WHY_BAD },
+		{ 0, NULL, "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", KBAL_FRAME_WHY_BAD },
+		{ 0, NULL, "GET / HTTP/1.1\r\n folded\r\n\r\n", KBAL_FRAME_WHY_BAD },
+		{ 1, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 2OO OK\r\n\r\n", KBAL_FRAME_WHY_BAD },
+		{ 1, "GET / HTTP/1.1\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", KBAL_FRAME_WHY_BAD },
+		{ 1, "GET / HTTP/1.1\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+		  KBAL_FRAME_WHY_LINE_MAX },
+	};
+
+	if (!frame_setup())
+		return;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t s0 = cases[i].down ? FR_M0 : FR_C0;
+		struct kbal_pkt_frame f;
+		char what[64];
+
+		frame_setup();
+		snprintf(what, sizeof(what), "case %zu", i);
+		if (cases[i].reqs)
+			ASSERT_TRUE(frame_send(0, FR_C0, cases[i].reqs, strlen(cases[i].reqs)), what);
+		ASSERT_TRUE(frame_send(cases[i].down, s0, cases[i].bytes, strlen(cases[i].bytes)),
+			    what);
+		f = frame_get(cases[i].down);
+		ASSERT_EQ(f.flags & KBAL_FRAME_LOST, KBAL_FRAME_LOST, what);
+		ASSERT_EQ(f.why, cases[i].why, what);
+	}
+	{
+		/* a head over 8 KiB, in five segments */
+		char big[1800];
+		uint32_t c = FR_C0;
+
+		frame_setup();
+		memset(big, 'h', sizeof(big));
+		memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+		for (int i = 0; i < 5; i++) {
+			ASSERT_TRUE(frame_send(0, c, big, sizeof(big)), "a long head's piece");
+			c += sizeof(big);
+			memcpy(big, "hhhhhhhhhhhhhhhhhhh", 19);
+		}
+		ASSERT_EQ(frame_get(0).flags & KBAL_FRAME_LOST, KBAL_FRAME_LOST, "a head over 8 KiB");
+		ASSERT_EQ(frame_get(0).why, KBAL_FRAME_WHY_HEAD_MAX, "why: its length");
+	}
+	{
+		/* a response without a length runs to the close: framed as
+		 * body, no message, no boundary after it */
+		static const char r[] = "HTTP/1.1 200 OK\r\nServer: s\r\n\r\nabc";
+		char body[1000];
+
+		frame_setup();
+		memset(body, 'x', sizeof(body));
+		ASSERT_TRUE(FS(0, FR_C0, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), "two requests");
+		ASSERT_TRUE(FS(1, FR_M0, r), "a response without length");
+		ASSERT_TRUE(frame_send(1, FR_M0 + (uint32_t)sizeof(r) - 1, body, sizeof(body)),
+			    "its body");
+		frame_expect("to the close", 1, 0, FR_M0,
+			     FR_M0 + (uint32_t)(sizeof(r) - 1 + sizeof(body)), KBAL_FRAME_CLOSE, 0);
+	}
+	frame_teardown();
+}
+
+/* HEAD's bit across the ring: 64 requests ahead of their responses are
+ * known, the 65th ahead is not (lost, NO_REQUEST) */
+UNIT_TEST(frame_head_ring_64_ahead)
+{
+	static const char get[] = "GET / HTTP/1.1\r\n\r\n", head[] = "HEAD / HTTP/1.1\r\n\r\n";
+	static const char r_head[] = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n";
+	static const char r_get[] = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz";
+	uint32_t c = FR_C0, m = FR_M0;
+
+	if (!frame_setup())
+		return;
+	/* requests 0..63: every third HEAD; each answered, then request i + 64 */
+	for (int i = 0; i < 64; i++) {
+		int h = i % 3 == 0;
+
+		ASSERT_TRUE(frame_send(0, c, h ? head : get, h ? sizeof(head) - 1 : sizeof(get) - 1),
+			    "a request");
+		c += h ? sizeof(head) - 1 : sizeof(get) - 1;
+	}
+	for (int i = 0; i < 200; i++) {
+		int h = i % 3 == 0, hn = (i + 64) % 3 == 0;
+
+		if (!ASSERT_TRUE(frame_send(1, m, h ? r_head : r_get,
+					    h ? sizeof(r_head) - 1 : sizeof(r_get) - 1), "a response"))
+			break;
+		m += h ? sizeof(r_head) - 1 : sizeof(r_get) - 1;
+		if (!frame_expect("answered in order", 1, i + 1, m, m, KBAL_FRAME_HEAD, 0))
+			break;
+		ASSERT_TRUE(frame_send(0, c, hn ? head : get, hn ? sizeof(head) - 1 : sizeof(get) - 1),
+			    "the next request");
+		c += hn ? sizeof(head) - 1 : sizeof(get) - 1;
+	}
+	/* one more request: 65 ahead of the next response */
+	ASSERT_TRUE(FS(0, c, "GET / HTTP/1.1\r\n\r\n"), "a 65th ahead");
+	ASSERT_TRUE(frame_send(1, m, r_get, sizeof(r_get) - 1), "a response");
+	ASSERT_EQ(frame_get(1).why, KBAL_FRAME_WHY_NO_REQUEST, "65 ahead: not known");
+	frame_teardown();
+}
+
+/*
+ * A stream cut at every pair of points into three segments A B C, sent
+ * A C B (C passes beyond a gap: framed at once where the gap is body, kept
+ * until B fills it elsewhere), and A C C B (C retransmitted before B):
+ * each frames as the whole, nothing lost, nothing left kept.
+ */
+static void frame_every_reorder(const char *what, int down, const char *reqs, const char *stream,
+				uint32_t msgs)
+{
+	size_t n = strlen(stream), bad = 0;
+	uint32_t s0 = down ? FR_M0 : FR_C0, end = s0 + n;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			for (int twice = 0; twice < 2; twice++) {
+				struct kbal_pkt_frame f;
+				int ok = 1;
+
+				frame_setup();
+				if (reqs)
+					ok &= frame_send(0, FR_C0, reqs, strlen(reqs));
+				if (i)
+					ok &= frame_send(down, s0, stream, i);
+				ok &= frame_send(down, s0 + j, stream + j, n - j);
+				if (twice)
+					ok &= frame_send(down, s0 + j, stream + j, n - j);
+				ok &= frame_send(down, s0 + i, stream + i, j - i);
+				f = frame_get(down);
+				if (!ok || f.messages != msgs || f.boundary != end || f.seq != end ||
+				    f.state != KBAL_FRAME_HEAD || f.flags || f.hlen) {
+					if (bad++ < 3) {
+						fprintf(stderr, "  %s: cut at %zu and %zu, sent A C%s B:\n",
+							what, i, j, twice ? " C" : "");
+						frame_expect(what, down, msgs, end, end, KBAL_FRAME_HEAD, 0);
+					}
+				}
+			}
+		}
+	}
+	ASSERT_EQ(bad, 0, what);
+	frame_teardown();
+}
+
+UNIT_TEST(frame_reordered_anywhere)
+{
+	if (!frame_setup())
+		return;
+	frame_every_reorder("requests reordered", 0, NULL,
+			    "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\nhello world!"
+			    "HEAD / HTTP/1.1\r\n\r\n", 2);
+	frame_every_reorder("chunked responses reordered", 1,
+			    "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+			    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			    "5\r\nhello\r\n1A;ext=\"x\"\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+			    "0\r\nX-Trailer: 1\r\n\r\n"
+			    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", 2);
+}
+
+/* a full-size segment (1,448 bytes) beyond a gap in a head kept, framed
+ * once the gap fills */
+UNIT_TEST(frame_full_segment_kept)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 3000\r\n\r\n";
+	char seg[1800];
+	uint32_t h = sizeof(head) - 1, m = FR_M0;
+
+	if (!frame_setup())
+		return;
+	ASSERT_TRUE(FS(0, FR_C0, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), "two requests");
+	memset(seg, 'b', sizeof(seg));
+	memcpy(seg, head + 20, h - 20);
+	/* the head's first 20 bytes lost; what follows: the rest of the head
+	 * and 1448 - (h - 20) bytes of body */
+	ASSERT_TRUE(frame_send(1, m + 20, seg, 1448), "beyond the gap: a full segment");
+	ASSERT_EQ(frame_get(1).flags & KBAL_FRAME_STASHED, KBAL_FRAME_STASHED, "kept");
+	ASSERT_TRUE(frame_send(1, m, head, 20), "the gap");
+	frame_expect("framed, in the body", 1, 0, m, m + 20 + 1448, KBAL_FRAME_BODY, 0);
+	ASSERT_EQ(frame_get(1).left, 3000 - (1448 - (h - 20)), "the body's bytes counted");
+	frame_teardown();
+}
+
+/* ------------------------------------------------------------------
+ * Given back at a request (docs/packet.md): kbal_pkt_give_back()
+ * ------------------------------------------------------------------ */
+
+/* a segment of the client (down 0) or the member (down 1): seq, ack, n
+ * bytes; the program's verdict, its output in out */
+static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size_t n,
+		   uint8_t *out, uint32_t *outlen)
+{
+	struct pkt_spec s = down ? fr_down_s : fr_up_s;
+	uint8_t in[2048];
+	size_t len;
+	int retval = -1;
+
+	s.seq = seq;
+	s.ack = ack;
+	s.payload = n;
+	len = build(&s, in);
+	memcpy(in + len - n, bytes, n);
+	{
+		uint8_t *ip = in + ETH_HLEN, *tcp = ip + 20;
+		size_t tcplen = len - ETH_HLEN - 20;
+		uint32_t sum;
+
+		tcp[16] = tcp[17] = 0;
+		sum = csum_add_bytes(0, ip + 12, 8);
+		sum += IPPROTO_TCP + tcplen;
+		sum = csum_add_bytes(sum, tcp, tcplen);
+		sum = csum_fold(sum);
+		tcp[16] = sum >> 8;
+		tcp[17] = sum & 0xff;
+	}
+	*outlen = 2048;
+	if (run(in, len, out, outlen, &retval))
+		return -1;
+	return retval;
+}
+
+static uint32_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint32_t)(((uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec) / 1000000ull);
+}
+
+/*
+ * A joined flow given back where kbald asked, only where it is exact: not
+ * asked, a response not complete, the member's last ACK behind: the
+ * request goes to the member as ever; then, all of it holding, the four
+ * entries become SHIFT entries, the request goes to kbald's kept socket
+ * shifted (seq S0, ack K0, its own 4-tuple), an event reports it.
+ */
+UNIT_TEST(pkt_given_back_at_a_request_where_asked)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1;
+	const uint32_t S0 = 0x11110000, K0 = 0x22220000, MS0 = 0x33330000, MK0 = 0x44440000;
+	struct kbal_pkt_rw up, down, e, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = S0, .c_snd_nxt = K0,
+				    .m_rcv_nxt = MS0, .m_snd_nxt = MK0 };
+	struct kbal_pkt_frame f;
+	struct events_seen ev = {};
+	struct ring_buffer *rb;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0, t0, t1, dc_hi, dc_lo, dc;
+	__u32 su = FR_UP, bslot = FR_UP / 2;
+	int back_fd;
+
+	if (!frame_setup())
+		return;
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.kbal_pkt_events), on_event, &ev, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "kbal_pkt_events readable"))
+		return;
+	ring_buffer__consume(rb);
+	memset(&ev, 0, sizeof(ev));
+	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	up.switch_seq = FR_C0;
+	down.switch_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	/* kbald's own sockets' entries (the rewrite targets) */
+	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
+	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
+	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	/* 1. an exchange; 2. not asked: the next request goes to the member */
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 1");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "not asked: joined");
+	ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &up.saddr, 4), "not asked: to the member");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 2");
+	Mm += rs;
+	/* 3. a response not complete: the next request to the member (a
+	 * client that pipelines) */
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 3");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs - 1, out, &outlen), TC_ACT_UNSPEC, "response 3 but a byte");
+	Mm += rs - 1;
+	/* kbald asks (while an answer is under way) */
+	t0 = mono_ms();
+	bk.c_tsoff = 1000 - t0;        /* kbald's client-side socket's clock: 1000 now */
+	bk.m_tsoff = 5000 - t0;
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_ASKED;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 4");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "a response not complete: joined");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_ - 1, "k", 1, out, &outlen), TC_ACT_UNSPEC, "response 3's end");
+	Mm += 1;
+	/* 4. the member's last ACK behind the client's bytes */
+	ASSERT_EQ(gb_send(1, Mm, KM_ - 1, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 4, "
+		  "acking all but the last byte");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 5");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the member not quiet: joined");
+	B += rq;
+	/* a client packet acking less than all the member sent */
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 5");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_ - 1, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 6, acking "
+		  "all but the member's last byte");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the client not quiet: joined");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 6");
+	Mm += rs;
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK], 0, "no event yet");
+	/* 5. all of it holds: given back */
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	t0 = mono_ms();
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 7");
+	t1 = mono_ms();
+	ASSERT_TRUE(checksums_ok(out, outlen), "request 7: checksums");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), S0, "request 7: seq S0 (the kept socket's next)");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 8), K0, "request 7: ack K0");
+	ASSERT_EQ(get32(out + ETH_HLEN + 12), fr_up_s.saddr, "request 7: its own source");
+	ASSERT_EQ(get32(out + ETH_HLEN + 16), fr_up_s.daddr, "request 7: its own destination");
+	ASSERT_TRUE(!memcmp(out + outlen - rq, req, rq), "request 7: its bytes");
+	e = get_entry(&fr_ku);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "client -> kbald: SHIFT");
+	ASSERT_EQ(e.seq_delta, S0 - B, "client -> kbald: seq");
+	ASSERT_EQ(e.ack_delta, K0 - M_, "client -> kbald: ack");
+	ASSERT_EQ(e.slot, FR_UP, "client -> kbald: slot");
+	/* dc: kbald's client-side socket's TSvals just past the last the
+	 * client saw (the member's 100, in the client's view) */
+	dc = -e.tsecr_delta;
+	dc_lo = 100 + down.tsval_delta - (t1 + bk.c_tsoff) + 1;
+	dc_hi = 100 + down.tsval_delta - (t0 + bk.c_tsoff) + 1;
+	ASSERT_TRUE((int32_t)(dc - dc_lo) >= 0 && (int32_t)(dc_hi - dc) >= 0, "dc from the clock");
+	e = get_entry(&khold);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "kbald -> client: SHIFT");
+	ASSERT_EQ(e.seq_delta, M_ - K0, "kbald -> client: seq");
+	ASSERT_EQ(e.ack_delta, B - S0, "kbald -> client: ack");
+	ASSERT_EQ(e.tsval_delta, dc, "kbald -> client: TSval");
+	ASSERT_EQ(e.saddr, khold.saddr, "kbald -> client: its own 4-tuple");
+	e = get_entry(&fr_kd);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "member -> kbald: SHIFT");
+	ASSERT_EQ(e.seq_delta, MS0 - Mm, "member -> kbald: seq");
+	ASSERT_EQ(e.ack_delta, MK0 - KM_, "member -> kbald: ack");
+	e = get_entry(&kdrop);
+	ASSERT_EQ(e.action, KBAL_PKT_SHIFT, "kbald -> member: SHIFT");
+	ASSERT_EQ(e.seq_delta, KM_ - MK0, "kbald -> member: seq");
+	ASSERT_EQ(e.ack_delta, Mm - MS0, "kbald -> member: ack");
+	ASSERT_EQ(-e.tsval_delta, get_entry(&fr_kd).tsecr_delta, "the member's clock both ways");
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK], 1, "an event");
+	ASSERT_EQ(ev.last.slot, FR_UP / 2, "the event's slot");
+#undef M_
+#undef KM_
+	ring_buffer__free(rb);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+}
+
+/* watched (KBAL_PKT_BACK_WATCH): the program gives back by itself at the
+ * first request after the balancer's gen moved, not before */
+UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
+{
+	static const char req[] = "GET /w HTTP/1.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5 };
+	struct kbal_balancer bal = { .gen = 5 };
+	struct kbal_pkt_frame f;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	__u32 su = FR_UP, bslot = FR_UP / 2, bi = 3;
+	int bal_fd;
+
+	if (!frame_setup())
+		return;
+	bal_fd = bpf_map__fd(skel->maps.kbal_balancers);
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	up.switch_seq = FR_C0;
+	down.switch_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
+	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
+	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+	ASSERT_EQ(bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY), 0, "kbal_balancers[3]");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
+				      BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a request");
+		ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the gen unchanged: joined");
+		B += rq;
+		ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "a 204");
+		Mm += rs;
+	}
+	bal.gen = 6;                    /* a member's status changed */
+	bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "the next request");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the gen moved: given back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_EQ(get_entry(&khold).action, KBAL_PKT_SHIFT, "kbald -> client: SHIFT");
+#undef M_
+#undef KM_
+	bal.gen = 0;
+	bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+}
+
+/* a segment of spec s (a flow's sender) with seq, ack, flags and no
+ * payload: the program's verdict, its output in out */
+static int gb_send_spec(struct pkt_spec s, uint32_t seq, uint32_t ack, uint8_t flags,
+			uint8_t *out, uint32_t *outlen)
+{
+	uint8_t in[256];
+	size_t len;
+	int retval = -1;
+
+	s.seq = seq;
+	s.ack = ack;
+	s.flags = flags;
+	s.payload = 0;
+	len = build(&s, in);
+	*outlen = 2048;
+	if (run(in, len, out, outlen, &retval))
+		return -1;
+	return retval;
+}
+
+/*
+ * The order of the give-back's four writes (kbal_pkt_give_back(): kbald ->
+ * client, kbald -> member, client -> kbald, member -> kbald). A flow is
+ * given back once for real, its four SHIFT entries kept; then, from the
+ * joined state each time, every prefix of that order is written as the
+ * program would have left it had it stopped there (or been overtaken by a
+ * packet on another CPU), and each sender's packets are run through it:
+ * - the member (a keep-alive probe, a FIN): until the last write, exactly
+ *   the joined flow's rewrite, whose numbers are those the kbald -> client
+ *   entry gives kbald's kept socket (K0 is M): the client cannot tell;
+ * - kbald's kept client socket (an ACK): dropped before the first write,
+ *   after it what the flipped flow sends;
+ * - the request P: after the client -> kbald write, what the flipped flow
+ *   delivers to the kept socket; with the client -> kbald write not done
+ *   (a stop after the first two) and nothing asked, to the member exactly
+ *   as the joined flow (the two entries of kbald's sockets change nothing
+ *   of it).
+ * And an entry of kbal_pkt_back not armed by kbald (zeroed, as a restarted
+ * image's program has it) gives nothing back.
+ */
+UNIT_TEST(pkt_given_back_order_of_the_writes)
+{
+	static const char req[] = "GET /o HTTP/1.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1;
+	const uint32_t S0 = 0x51510000, K0 = 0x62620000, MS0 = 0x73730000, MK0 = 0x84840000;
+	struct kbal_pkt_rw up, down, up_j, down_j, fin[4];
+	struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop, order[4];
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .ts = 1, .c_rcv_nxt = S0, .c_snd_nxt = K0,
+				    .m_rcv_nxt = MS0, .m_snd_nxt = MK0 };
+	struct kbal_pkt_frame fq_j, fs_j, f;
+	struct pkt_spec kept, member = fr_down_s;
+	uint8_t out[2048], probe_j[2048], fin_j[2048], ack_f[2048], p_f[2048], p_j[2048];
+	uint32_t outlen, n_probe_j, n_fin_j, n_ack_f, n_p_f, n_p_j, B = FR_C0, Mm = FR_M0;
+	__u32 su = FR_UP, ss = FR_UP + 1, bslot = FR_UP / 2;
+	int back_fd, k;
+
+	if (!frame_setup())
+		return;
+	member = fr_down_s;
+	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	up.switch_seq = FR_C0;
+	down.switch_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
+	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
+	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+	/* kbald's kept client-side socket: kbald -> client */
+	kept = fr_up_s;
+	kept.saddr = ntohl(down.saddr);
+	kept.daddr = ntohl(down.daddr);
+	kept.sport = ntohs(down.sport);
+	kept.dport = ntohs(down.dport);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 1");
+	Mm += rs;
+	/* asked, but kbal_pkt_back not armed by kbald: nothing given back */
+	bk.c_tsoff = 1000 - mono_ms();
+	bk.m_tsoff = 5000 - mono_ms();
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_ASKED;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "not armed: joined");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 2");
+	Mm += rs;
+	bk.armed = 1;
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "kbal_pkt_back armed");
+
+	/* the joined state before P, and what it does with each sender's
+	 * packets (P with nothing asked) */
+	up_j = get_entry(&fr_ku);
+	down_j = get_entry(&fr_kd);
+	bpf_map_lookup_elem(fr_fd, &su, &fq_j);
+	bpf_map_lookup_elem(fr_fd, &ss, &fs_j);
+	ASSERT_EQ(gb_send_spec(member, Mm - 1, KM_, 0x10, probe_j, &n_probe_j), TC_ACT_UNSPEC,
+		  "joined: the member's keep-alive probe");
+	ASSERT_EQ(get32(probe_j + ETH_HLEN + 20 + 4), M_ - 1, "joined: the probe at M - 1");
+	ASSERT_EQ(gb_send_spec(member, Mm, KM_, 0x11, fin_j, &n_fin_j), TC_ACT_UNSPEC,
+		  "joined: the member's FIN");
+	ASSERT_EQ(gb_send_spec(kept, K0, S0, 0x10, out, &outlen), TC_ACT_SHOT,
+		  "joined: the kept socket's ACK dropped");
+#define RESTORE(back_)	do {								\
+		bpf_map_update_elem(map_fd, &fr_ku, &up_j, BPF_ANY);			\
+		bpf_map_update_elem(map_fd, &fr_kd, &down_j, BPF_ANY);			\
+		bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);			\
+		bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);			\
+		f = fq_j;								\
+		f.back = (back_);							\
+		bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);				\
+		bpf_map_update_elem(fr_fd, &ss, &fs_j, BPF_ANY);			\
+	} while (0)
+	RESTORE(0);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, p_j, &n_p_j), TC_ACT_UNSPEC, "joined: P");
+	ASSERT_TRUE(!memcmp(p_j + ETH_HLEN + 12, &up.saddr, 4), "joined: P to the member");
+
+	/* given back for real: the four SHIFT entries, and what the flipped
+	 * flow does with P and with the kept socket's ACK */
+	RESTORE(KBAL_PKT_BACK_ASKED);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, p_f, &n_p_f), TC_ACT_UNSPEC, "P given back");
+	ASSERT_EQ(get32(p_f + ETH_HLEN + 20 + 4), S0, "P given back: seq S0");
+	order[0] = khold;
+	order[1] = kdrop;
+	order[2] = fr_ku;
+	order[3] = fr_kd;
+	for (k = 0; k < 4; k++) {
+		fin[k] = get_entry(&order[k]);
+		ASSERT_EQ(fin[k].action, KBAL_PKT_SHIFT, "given back: SHIFT");
+	}
+	ASSERT_EQ(gb_send_spec(kept, K0, S0, 0x10, ack_f, &n_ack_f), TC_ACT_UNSPEC,
+		  "given back: the kept socket's ACK");
+	ASSERT_EQ(get32(ack_f + ETH_HLEN + 20 + 4), M_, "given back: the kept socket's K0 is M");
+	ASSERT_EQ(get32(ack_f + ETH_HLEN + 20 + 8), B, "given back: its S0 is B");
+	ASSERT_EQ(gb_send_spec(member, Mm - 1, KM_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+		  "given back: the member's probe");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), MS0 - 1, "given back: the probe to kbald's "
+		  "member-side socket (MS0 - 1)");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 8), MK0, "given back: acking MK0");
+
+	/* every prefix of the order */
+	for (int n = 1; n < 4; n++) {
+		char what[96];
+
+		RESTORE(0);
+		for (k = 0; k < n; k++)
+			bpf_map_update_elem(map_fd, &order[k], &fin[k], BPF_ANY);
+		snprintf(what, sizeof(what), "%d writes: the member's probe as joined", n);
+		ASSERT_EQ(gb_send_spec(member, Mm - 1, KM_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+			  what);
+		ASSERT_TRUE(outlen == n_probe_j && !memcmp(out, probe_j, outlen), what);
+		snprintf(what, sizeof(what), "%d writes: the member's FIN as joined", n);
+		ASSERT_EQ(gb_send_spec(member, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(outlen == n_fin_j && !memcmp(out, fin_j, outlen), what);
+		snprintf(what, sizeof(what), "%d writes: the kept socket's ACK as given back", n);
+		ASSERT_EQ(gb_send_spec(kept, K0, S0, 0x10, out, &outlen), TC_ACT_UNSPEC, what);
+		ASSERT_TRUE(outlen == n_ack_f && !memcmp(out, ack_f, outlen), what);
+		/* P: a stop after kbald's sockets' entries leaves it joined;
+		 * after P's own, it is kbald's */
+		RESTORE(0);
+		for (k = 0; k < n; k++)
+			bpf_map_update_elem(map_fd, &order[k], &fin[k], BPF_ANY);
+		snprintf(what, sizeof(what), "%d writes: P", n);
+		ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, what);
+		if (n < 3)
+			ASSERT_TRUE(outlen == n_p_j && !memcmp(out, p_j, outlen), what);
+		else
+			ASSERT_TRUE(outlen == n_p_f && !memcmp(out, p_f, outlen), what);
+	}
+#undef RESTORE
+#undef M_
+#undef KM_
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
 }

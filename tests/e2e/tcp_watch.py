@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""What the tests of flows given back to kbald (test_given_back.py) watch:
+a flow's kbal_flows entry by client port, a capture of lo (RSTs, segments
+sent twice), the namespace's TCP counters, and a clean end (from the spike
+branch unswitch's tests, docs/unswitch.md)."""
+
+import socket
+import struct
+import threading
+import time
+
+from kbaltest import check, eq, wait_until
+from test_packet import pkt_entries, pkt_live
+
+
+def flow_of(env, port):
+    for k, v in env.flows():
+        if socket.ntohs(k["client_port"]) == port:
+            return v
+    return None
+
+
+class Capture:
+    """Every TCP packet on lo to or from the given ports (AF_PACKET; on lo
+    each packet is seen leaving, after tc egress, and arriving)."""
+
+    def __init__(self, ports, dev="lo"):
+        self.ports = set(ports)
+        self.times = []
+        self.pkts = []          # (outgoing, saddr, sport, daddr, dport, seq, ack, flags, len)
+        self.stop = False
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        self.sock.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)   # SO_RCVBUFFORCE
+        self.sock.bind((dev, 0))
+        self.sock.settimeout(0.2)
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(data) < 14 + 20 or data[12:14] != b"\x08\x00" or data[14 + 9] != 6:
+                continue
+            ihl = (data[14] & 15) * 4
+            tot = struct.unpack("!H", data[16:18])[0]
+            t = 14 + ihl
+            sport, dport, seq, ack, off, flags = struct.unpack("!HHIIBB", data[t:t + 14])
+            if sport not in self.ports and dport not in self.ports:
+                continue
+            plen = tot - ihl - (off >> 4) * 4
+            self.pkts.append((addr[2] == socket.PACKET_OUTGOING, data[14 + 12:14 + 16], sport,
+                              data[14 + 16:14 + 20], dport, seq, ack, flags, plen))
+            self.times.append((time.monotonic(), data[t + 14:t + 16], data[t + 20:t + 60]))
+
+    def close(self):
+        self.stop = True
+        self.th.join(2)
+        # PACKET_STATISTICS: packets the socket dropped (the capture fell behind)
+        self.dropped = struct.unpack("II", self.sock.getsockopt(263, 6, 8))[1]
+        self.sock.close()
+
+    def dump_around(self, p, before=30, after=10):
+        i = self.pkts.index(p)
+        t0 = self.times[i][0]
+        for j in range(max(0, i - before), min(len(self.pkts), i + after)):
+            q = self.pkts[j]
+            if not q[0]:
+                continue
+            win = struct.unpack("!H", self.times[j][1])[0]
+            print("%+.6f %d->%d seq %u ack %u fl %02x len %d win %d opt %s" % (
+                self.times[j][0] - t0, q[2], q[4], q[5], q[6], q[7], q[8], win,
+                self.times[j][2].hex()))
+
+    def resets(self):
+        return [p for p in self.pkts if p[0] and p[7] & 0x04]
+
+    def retransmissions(self):
+        """data segments (or FINs) that left twice with the same sequence
+        number on the same 4-tuple"""
+        seen, again = set(), []
+        for p in self.pkts:
+            if not p[0] or (p[8] <= 0 and not p[7] & 0x01):
+                continue
+            k = (p[1], p[2], p[3], p[4], p[5])
+            if k in seen:
+                again.append(p)
+            seen.add(k)
+        return again
+
+
+COUNTERS = ("TCPTimeouts", "RetransSegs", "BeyondWindow", "PAWSEstab", "EstabResets",
+            "TCPLossProbes", "OutRsts", "TCPAbortOnData", "TCPChallengeACK")
+
+
+def tcp_counters():
+    text = ""
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        with open(path) as f:
+            text += f.read()
+    out, heads = {}, {}
+    for line in text.splitlines():
+        prefix, _, rest = line.partition(":")
+        if prefix not in ("Tcp", "TcpExt"):
+            continue
+        if prefix not in heads:
+            heads[prefix] = rest.split()
+        else:
+            out.update(zip(heads.pop(prefix), (int(v) for v in rest.split())))
+    return out
+
+
+def clean_end(env, cap, before, what, control=False):
+    if control:
+        wait_until(lambda: env.flows() == [], 8.0, "no flow after " + what)
+    else:
+        wait_until(lambda: env.flows() == [] and pkt_entries(env) == [], 8.0,
+                   "no flow and no kbal_pkt entry after " + what)
+        eq(pkt_live(env), 0, "kbal_pkt_live after " + what)
+    time.sleep(0.3)
+    cap.close()
+    after = tcp_counters()
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in COUNTERS}
+    print("counter deltas (the whole namespace):", delta)
+    print("packets captured:", len(cap.pkts), "dropped by the capture:", cap.dropped)
+    eq(cap.resets(), [], "RSTs on lo for the test's ports")
+    for p in cap.retransmissions()[:2]:
+        cap.dump_around(p)
+    # on lo a slow reader's delayed ACK makes a sender's tail loss probe
+    # fire now and then (PTO: 2 srtt + 2 ms), with or without the spike
+    # (the spike's sockmap control, docs/unswitch.md): those are the only retransmissions
+    # allowed; no retransmission timeout, no segment beyond a window, no
+    # PAWS drop, no reset
+    check(len(cap.retransmissions()) <= delta["TCPLossProbes"],
+          "segments sent twice on lo beyond the loss probes: %r, %r"
+          % (cap.retransmissions(), delta))
+    check(delta["RetransSegs"] <= delta["TCPLossProbes"], "retransmissions other than loss "
+          "probes: %r" % delta)
+    eq((delta["TCPTimeouts"], delta["BeyondWindow"], delta["PAWSEstab"], delta["EstabResets"],
+        delta["OutRsts"], delta["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
+       "timeouts, beyond window, PAWS, resets: %r" % delta)
+    check("no ACK for the kept client socket" not in env.kbald_stderr(),
+          "a kept socket without its ACK: %s" % env.kbald_stderr()[-2000:])
