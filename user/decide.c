@@ -552,6 +552,22 @@ static int queued_there(const struct kbal_conn *c, int side, uint64_t n)
 	return !n || (uint64_t)kbal_sock_unread(c->fd[side]) >= n;
 }
 
+void decide_agent_again(struct kbal_conn *c, uint8_t why)
+{
+	c->back = 0;
+	c->agent = 1;
+	c->rearm = 0;
+	/* the sockets were the kernel's: whether kbald's last read found them
+	 * dry says nothing now (a handed back request waits unread) */
+	c->empty[CLIENT] = c->empty[MEMBER] = 0;
+	c->why = why;
+	c->handed = 0;
+	c->drain_since = 0;
+	c->fin_goal = 0;
+	/* the sockets' FINs are read again, after what is queued */
+	c->fin[CLIENT] = c->fin[MEMBER] = 0;
+}
+
 int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_sk_http k, m;
@@ -617,19 +633,8 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	for (int side = 0; side < 2; side++)
 		if (c->fd[side] >= 0)
 			decide_stopped(c, side);
-	c->back = 0;
-	c->agent = 1;
-	c->rearm = 0;
+	decide_agent_again(c, KBAL_WHY_BACK);
 	c->member_gone = 0;
-	/* the sockets were the kernel's: whether kbald's last read found them
-	 * dry says nothing now (a handed back request waits unread) */
-	c->empty[CLIENT] = c->empty[MEMBER] = 0;
-	c->why = KBAL_WHY_BACK;
-	c->handed = 0;
-	c->drain_since = 0;
-	c->fin_goal = 0;
-	/* the sockets' FINs are read again, after what is queued */
-	c->fin[CLIENT] = c->fin[MEMBER] = 0;
 	/* rd[CLIENT] is where kbald is in the client's bytes: past those the
 	 * kernel carried to the member too (what counts the client's bytes
 	 * still in flight at a later splice, its FIN's included, starts there;

@@ -117,6 +117,11 @@ int decide_stopped(const struct kbal_conn *c, int side);
  * in the sockhashes; kbald keeps no such socket for later clients). */
 void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* The connection is kbald's again, taken back from the kernel for why
+ * (KBAL_WHY_*): it decides each request from here on, and its sockets'
+ * state is read afresh (what the kernel left unread, their FINs) */
+void decide_agent_again(struct kbal_conn *c, uint8_t why);
+
 /* Would the client's side arm (decide_arm(UP))? Asked before the member's
  * is spliced, which is armed first: a direction spliced already keeps its
  * entry (its backpressure state) only if the connection stays framed. */

@@ -343,18 +343,10 @@ static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* kbald's connection again: a FIN at its end */
 	kbal_packet_thaw(c->fd[MEMBER], 0);
 	c->pkt = PKT_NONE;
-	c->drain_since = 0;
 	c->want_packet = 0;
-	c->why = KBAL_WHY_GIVEN_BACK;
 	decide_member_done(d, c);
-	c->agent = 1;
-	c->rearm = 0;
+	decide_agent_again(c, KBAL_WHY_GIVEN_BACK);
 	c->bounded = 0;
-	c->back = 0;
-	c->empty[CLIENT] = c->empty[MEMBER] = 0;
-	c->handed = 0;
-	c->fin_goal = 0;
-	c->fin[CLIENT] = c->fin[MEMBER] = 0;
 	if (exch_wake(d, c)) {
 		conn_close(d, c);
 		return;

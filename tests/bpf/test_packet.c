@@ -60,6 +60,24 @@ static uint32_t csum_add_bytes(uint32_t sum, const uint8_t *p, size_t len)
 	return sum;
 }
 
+/* bytes[0..n) as the payload of the IPv4 TCP packet in[0..len) (its
+ * last n bytes), and its TCP checksum again over them */
+static void put_payload(uint8_t *in, size_t len, const void *bytes, size_t n)
+{
+	uint8_t *ip = in + ETH_HLEN, *tcp = ip + 20;
+	size_t tcplen = len - ETH_HLEN - 20;
+	uint32_t sum;
+
+	memcpy(in + len - n, bytes, n);
+	tcp[16] = tcp[17] = 0;
+	sum = csum_add_bytes(0, ip + 12, 8);
+	sum += IPPROTO_TCP + tcplen;
+	sum = csum_add_bytes(sum, tcp, tcplen);
+	sum = csum_fold(sum);
+	tcp[16] = sum >> 8;
+	tcp[17] = sum & 0xff;
+}
+
 /* checksums computed from scratch: 1 when both are valid */
 static int checksums_ok(const uint8_t *pkt, size_t len)
 {
@@ -1681,21 +1699,7 @@ static int frame_send(int down, uint32_t seq, const char *bytes, size_t n)
 	s.seq = seq;
 	s.payload = n;
 	len = build(&s, in);
-	memcpy(in + len - n, bytes, n);
-	{
-		/* the TCP checksum again, over the bytes put in */
-		uint8_t *ip = in + ETH_HLEN, *tcp = ip + 20;
-		size_t tcplen = len - ETH_HLEN - 20;
-		uint32_t sum;
-
-		tcp[16] = tcp[17] = 0;
-		sum = csum_add_bytes(0, ip + 12, 8);
-		sum += IPPROTO_TCP + tcplen;
-		sum = csum_add_bytes(sum, tcp, tcplen);
-		sum = csum_fold(sum);
-		tcp[16] = sum >> 8;
-		tcp[17] = sum & 0xff;
-	}
+	put_payload(in, len, bytes, n);
 	if (run(in, len, out, &outlen, &retval))
 		return 0;
 	ok &= retval == TC_ACT_UNSPEC;
@@ -2213,20 +2217,7 @@ static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size
 	s.ack = ack;
 	s.payload = n;
 	len = build(&s, in);
-	memcpy(in + len - n, bytes, n);
-	{
-		uint8_t *ip = in + ETH_HLEN, *tcp = ip + 20;
-		size_t tcplen = len - ETH_HLEN - 20;
-		uint32_t sum;
-
-		tcp[16] = tcp[17] = 0;
-		sum = csum_add_bytes(0, ip + 12, 8);
-		sum += IPPROTO_TCP + tcplen;
-		sum = csum_add_bytes(sum, tcp, tcplen);
-		sum = csum_fold(sum);
-		tcp[16] = sum >> 8;
-		tcp[17] = sum & 0xff;
-	}
+	put_payload(in, len, bytes, n);
 	*outlen = 2048;
 	if (run(in, len, out, outlen, &retval))
 		return -1;
