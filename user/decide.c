@@ -520,11 +520,22 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uin
 
 		if (r < 0 && errno == ESTRPIPE)
 			continue;
-		if (r <= 0)
-			return -1;   /* counted as queued, yet not there */
+		if (r <= 0) {
+			/* counted as queued, yet not there */
+			int e = errno;
+
+			log_debug("conn %p: %s: %llu byte(s) counted queued: read %zd (%s), %d unread", (void *)c,
+				  side == CLIENT ? "client" : "member", (unsigned long long)n, r,
+				  r < 0 ? strerror(e) : "none", kbal_sock_unread(c->fd[side]));
+			return -1;
+		}
 		f->len[dir] += r;
 		c->rd[side] += r;
 		n -= r;
+		/* what the verdict queued since the count was read is taken
+		 * too: leaving the sockhashes drops it */
+		if (!n)
+			n = (uint64_t)kbal_sock_unread(c->fd[side]);
 	}
 	bpf_map_delete_elem(d->maps.src_fd, &c->cookie[side]);
 	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[side]);

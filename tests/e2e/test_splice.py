@@ -721,12 +721,13 @@ def test_pipelined_request_behind_a_held_answer():
 
 
 def test_pipelined_request_while_the_answer_flows():
-    """A request pipelined while the member's answer still flows to the
-    client, kbald stopped meanwhile so that it reads no report: the stream
-    parser must not stop (its -ESTRPIPE in the client socket's sk_err would
-    be taken by the worker's next send, which then stops sending for good:
-    the answer stalled, its queued bytes lost). The request goes to kbald
-    queued behind the answer; the answer arrives whole, then the next."""
+    """A request pipelined while the client's psock worker still has bytes
+    of the member's answer to send (the client paused its reading), kbald
+    stopped meanwhile so that it reads no report: the stream parser must
+    not stop (its -ESTRPIPE in the client socket's sk_err would be taken by
+    the worker's next send, which then stops sending for good: the answer
+    stalled, its queued bytes lost). The request goes to kbald queued behind
+    the answer; the answer arrives whole, then the next."""
     size = 64 * MiB
     with Env(conf=CONF) as env, env.connect(timeout=20) as c:
         n = member_no(kbaltest.hand_over(c, "/"))
@@ -735,6 +736,7 @@ def test_pipelined_request_while_the_answer_flows():
         r = c.read_head()
         eq((r.status, r.header("Content-Length")), (200, str(size)), "the answer's head")
         body = bytearray(c.read_exact(MiB))
+        time.sleep(0.3)   # the worker's queue fills while the client reads nothing
         os.kill(env.kbald.pid, signal.SIGSTOP)
         try:
             c.request("GET", "/behind-the-flow", headers=cookie)
