@@ -67,15 +67,16 @@ POLICY_RC_D = '/usr/sbin/policy-rc.d'
 BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
 ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'kbal-packet1', 'haproxy', 'nginx',
-               'apache', 'kbal-b', 'kbal-packet-b']
+               'apache', 'kbal-b', 'kbal-packet-b', 'kbal-packet1-b']
 # kbal-packet: KbalSplice packet on Apache's example (two members: each
 # request may go elsewhere, so keep-alive connections are framed on
 # sockmap, the packet path joining none); kbal-packet1: the example with
 # one member (kbal_conf_packet_alike(): the packet path joins keep-alive
 # connections), against noproxy1 (one member, the baseline until
 # 2026-12-03);
-# kbal-b and kbal-packet-b (another kbald binary, --kbald-b: an A/B run)
-DEFAULT_TARGETS = [t for t in ALL_TARGETS if t not in ('kbal-b', 'kbal-packet-b')]
+# kbal-b, kbal-packet-b and kbal-packet1-b (another kbald binary,
+# --kbald-b: an A/B run)
+DEFAULT_TARGETS = [t for t in ALL_TARGETS if not t.endswith('-b')]
 KBALD_B = None                # --kbald-b: the B side's kbald
 
 
@@ -83,7 +84,13 @@ def kbal_kind(target):
     """'kbal' (the sockmap path), 'kbal-packet', or None: what a kbal
     target runs, whichever binary (A: build/kbald, B: --kbald-b)."""
     return {'kbal': 'kbal', 'kbal-b': 'kbal', 'kbal-packet': 'kbal-packet',
-            'kbal-packet1': 'kbal-packet', 'kbal-packet-b': 'kbal-packet'}.get(target)
+            'kbal-packet1': 'kbal-packet', 'kbal-packet-b': 'kbal-packet',
+            'kbal-packet1-b': 'kbal-packet'}.get(target)
+
+
+def packet1(target):
+    """kbal-packet1 on either binary: the one-member configuration"""
+    return target in ('kbal-packet1', 'kbal-packet1-b')
 
 
 def one_member_conf(text):
@@ -857,7 +864,7 @@ def start_peer(target, backends, rundir, conf_kind=None):
         text = example_conf(addr, port, backends, for_apache=False)
         if conf_kind == 'two-rules':
             text = two_rules_conf(text, backends)
-        elif target == 'kbal-packet1':
+        elif packet1(target):
             text = one_member_conf(text)
         # kbal: the sockmap path; kbal-packet: the packet-level splice
         # where eligible (tcx on lo, or on the interfaces of the flow's
@@ -1494,7 +1501,7 @@ def render(results, targets, scenarios, args):
                 continue
             x = m[t]
             # a one-member target against the one-member baseline, if run
-            one = t.endswith('1') and t != 'noproxy1' and m.get('noproxy1', {}).get('rps')
+            one = packet1(t) and m.get('noproxy1', {}).get('rps')
             base = m.get('noproxy1' if one else 'noproxy', {})
             hap = m.get('haproxy', {})
             vs_np = x['rps'] / base['rps'] if base.get('rps') else None
@@ -1793,7 +1800,7 @@ def main():
     global KBALD_B
     KBALD_B = os.path.abspath(args.kbald_b) if args.kbald_b else None
     if any(t.endswith('-b') for t in args.targets) and not KBALD_B:
-        raise SystemExit('bench: kbal-b and kbal-packet-b need --kbald-b PATH')
+        raise SystemExit('bench: kbal-b, kbal-packet-b and kbal-packet1-b need --kbald-b PATH')
     TOPO = Topology(args.topology)
     STATE.keep_tmpdir = args.keep_logs
     command = ' '.join(shlex.quote(a) for a in
@@ -1882,7 +1889,7 @@ def main():
                                  'pkt_rewritten' % (rnd + 1, sc))
                         elif pkt is not None and not pkt['rewritten'] and \
                                 sc not in ('conn2', 'new-conn', 'two-rules') and \
-                                t == 'kbal-packet1':
+                                packet1(t):
                             # (conn2 and new-conn join nothing: kbald serves
                             # their one or two requests itself; kbal-packet's
                             # two members and two-rules' two balancers make
@@ -1891,7 +1898,7 @@ def main():
                                  '%s; kbald attached to %s): no flow was joined' % (
                                      rnd + 1, sc, pkt['rewritten'],
                                      ', '.join(pkt['ifs']) or 'nothing'))
-                        elif pkt is not None and TOPO.ns and t == 'kbal-packet1' and \
+                        elif pkt is not None and TOPO.ns and packet1(t) and \
                                 sc not in ('conn2', 'new-conn', 'two-rules') and \
                                 not [i for i in pkt['ifs'] if i != 'lo']:
                             note('round %d, %s, kbal-packet1: kbald attached to no veth '
