@@ -2232,6 +2232,25 @@ static uint32_t mono_ms(void)
 	return (uint32_t)(((uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec) / 1000000ull);
 }
 
+/* the framed joined flow of the given-back tests: its two entries with
+ * their switch points, and kbald's own sockets' entries (the rewrite
+ * targets: khold, kdrop) as drop */
+static void given_back_flow(struct kbal_pkt_rw *up, struct kbal_pkt_rw *down,
+			    struct kbal_pkt_key *khold, struct kbal_pkt_key *kdrop,
+			    const struct kbal_pkt_rw *drop)
+{
+	*up = get_entry(&fr_ku);
+	*down = get_entry(&fr_kd);
+	up->switch_seq = FR_C0;
+	down->switch_seq = FR_M0;
+	bpf_map_update_elem(map_fd, &fr_ku, up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, down, BPF_ANY);
+	*khold = (struct kbal_pkt_key){ down->saddr, down->daddr, down->sport, down->dport };
+	*kdrop = (struct kbal_pkt_key){ up->saddr, up->daddr, up->sport, up->dport };
+	bpf_map_update_elem(map_fd, khold, drop, BPF_ANY);
+	bpf_map_update_elem(map_fd, kdrop, drop, BPF_ANY);
+}
+
 /*
  * A joined flow given back where kbald asked, only where it is exact: not
  * asked, a response not complete, the member's last ACK behind: the
@@ -2265,17 +2284,7 @@ UNIT_TEST(pkt_given_back_at_a_request_where_asked)
 	ring_buffer__consume(rb);
 	memset(&ev, 0, sizeof(ev));
 	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
-	up = get_entry(&fr_ku);
-	down = get_entry(&fr_kd);
-	up.switch_seq = FR_C0;
-	down.switch_seq = FR_M0;
-	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
-	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
-	/* kbald's own sockets' entries (the rewrite targets) */
-	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
-	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
-	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
-	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
 #define M_ (Mm + down.seq_delta)
 #define KM_ (B + up.seq_delta)
 	/* 1. an exchange; 2. not asked: the next request goes to the member */
@@ -2396,16 +2405,7 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 	if (!frame_setup())
 		return;
 	bal_fd = bpf_map__fd(skel->maps.kbal_balancers);
-	up = get_entry(&fr_ku);
-	down = get_entry(&fr_kd);
-	up.switch_seq = FR_C0;
-	down.switch_seq = FR_M0;
-	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
-	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
-	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
-	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
-	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
-	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
 	ASSERT_EQ(bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY), 0, "kbal_balancers[3]");
 	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
 				      BPF_ANY), 0, "kbal_pkt_back");
@@ -2498,16 +2498,7 @@ UNIT_TEST(pkt_given_back_order_of_the_writes)
 		return;
 	member = fr_down_s;
 	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
-	up = get_entry(&fr_ku);
-	down = get_entry(&fr_kd);
-	up.switch_seq = FR_C0;
-	down.switch_seq = FR_M0;
-	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
-	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
-	khold = (struct kbal_pkt_key){ down.saddr, down.daddr, down.sport, down.dport };
-	kdrop = (struct kbal_pkt_key){ up.saddr, up.daddr, up.sport, up.dport };
-	bpf_map_update_elem(map_fd, &khold, &drop, BPF_ANY);
-	bpf_map_update_elem(map_fd, &kdrop, &drop, BPF_ANY);
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
 	/* kbald's kept client-side socket: kbald -> client */
 	kept = fr_up_s;
 	kept.saddr = ntohl(down.saddr);
