@@ -187,7 +187,7 @@ static __always_inline int kbal_egress_pending(const struct kbal_sk_http *peer, 
  * finds it there (tcp_sendmsg_locked() fails on any sk_err and takes it):
  * the worker counts that a hard error, sends nothing more for good, and
  * what it had queued is lost (a pipelined request behind a held 64 MiB
- * answer stalled so, one run in forty under load). So not while the
+ * answer stalled so, 2 of about 100 runs under load). So not while the
  * worker has bytes of the peer's to send: the message goes to kbald
  * through the verdict then, queued behind the worker's bytes, as long as
  * kbald's buffer takes what the verdict so queued (KBAL_SK_PASS_MAX); past
