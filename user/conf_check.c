@@ -153,18 +153,27 @@ static void check_rules(struct conf_parser *p)
 				   "\"ProxyPass %s !\" before that rule",
 				   l->path, c->pass[r].path, conf_at(p, c->pass[r].line), l->path);
 	}
-	/* the packet path frames no request: it joins only the keep-alive
-	 * connections whose later requests the configuration decides alike
-	 * (decide.c); say where KbalSplice packet, asked for, joins none */
+	/* the packet path joins the keep-alive connections whose later
+	 * requests the configuration decides alike (decide.c), and, where
+	 * kbald keeps its client-side sockets (no KbalHost ids), those whose
+	 * requests its program decides one by one (each response head passed
+	 * as it is: no ProxyPassReverse for the balancer; decide_by_packet());
+	 * say where KbalSplice packet, asked for, joins none */
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];
 		const char *why = NULL;
+		int reverse = 0;
 
 		if (!b->splice_set || b->splice != KBAL_SPLICE_PACKET)
 			continue;
+		for (unsigned r = 0; r < c->nreverse; r++)
+			reverse |= c->reverse[r].balancer == (int)i;
 		for (int v = -1; v < (int)c->nvhost; v++)
-			if (!kbal_conf_packet_alike(c, i, v, &why))
+			if (!kbal_conf_packet_alike(c, i, v, &why) &&
+			    (c->nhost || reverse || !kbal_conf_packet_why_decided(why)))
 				break;
+			else
+				why = NULL;
 		/* without KbalHost ids (kbald keeps its client-side sockets):
 		 * a balancer of several members joins while one is the only
 		 * pick, the program giving a flow back at a request once that
@@ -182,9 +191,14 @@ static void check_rules(struct conf_parser *p)
 		}
 		if (why)
 			conf_pwarn(p, b->line, "%s%s: KbalSplice packet joins no keep-alive "
-				   "connection of it%s: %s, and the packet path frames no request; "
-				   "they take the sockmap path, which decides each request",
-				   kbal_bal_scheme(b->flags), b->name, c->nvhost ? " on some of its addresses" : "", why);
+				   "connection of it%s: %s (%s); they take the sockmap path, "
+				   "which decides each request",
+				   kbal_bal_scheme(b->flags), b->name,
+				   c->nvhost ? " on some of its addresses" : "", why,
+				   !kbal_conf_packet_why_decided(why) ? "the packet path keeps no "
+				   "such request" : c->nhost ? "the packet path decides no request "
+				   "on a host with KbalHost ids" : "the packet path hands no answer "
+				   "to kbald, and ProxyPassReverse rewrites them");
 	}
 	/* packet.bpf.c rewrites IPv4 headers only: an IPv6 client or member
 	 * takes sockmap (handover.c, why "ipv6"); said where asked for */

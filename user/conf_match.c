@@ -579,6 +579,23 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
 	return kbal_conf_match_location_authz(conf, vhost, uri, len, NULL);
 }
 
+/* what packet_alike() says where the connection's later requests may be
+ * decided otherwise than its first (the member, the rule), which the
+ * packet path's program decides one by one where kbald keeps its client
+ * sockets (kbal_conf_packet_why_decided()) */
+static const char WHY_MEMBERS[] = "its balancer picks among members for each request";
+static const char WHY_RULE[] = "a request's path may take another rule";
+static const char WHY_OUTSIDE[] = "a path outside its rules is answered by kbald (404)";
+static const char WHY_VHOST_RULES[] = "a <VirtualHost> has ProxyPass rules of its own (a later "
+				      "request's Host may pick it)";
+static const char WHY_LOCATION[] = "a <Location> applies there (a handler or access rules)";
+
+int kbal_conf_packet_why_decided(const char *why)
+{
+	return why == WHY_MEMBERS || why == WHY_RULE || why == WHY_OUTSIDE ||
+	       why == WHY_VHOST_RULES || why == WHY_LOCATION;
+}
+
 /*
  * Can the later requests of a keep-alive connection of balancer b, reached
  * on virtual host vhost (-1: the server's), never be decided other than
@@ -598,7 +615,7 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 
 	*why = NULL;
 	if (!several && (bal->nmembers != 1 || bal->growth))
-		*why = "its balancer picks among members for each request";
+		*why = WHY_MEMBERS;
 	else if (bal->nfailonstatus || (bal->flags & KBAL_BF_FAIL_TIMEOUT))
 		*why = "failonstatus= or failontimeout= judges each answer";
 	else if (!kbal_conf_preserve_host(c, vhost))
@@ -624,26 +641,27 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 			*why = "a <VirtualHost> on this address sets another ProxyPreserveHost";
 	for (unsigned i = 0; !*why && i < c->npass; i++)
 		if (c->pass[i].vhost >= 0)
-			*why = "a <VirtualHost> has ProxyPass rules of its own (a later request's "
-			       "Host may pick it)";
+			*why = WHY_VHOST_RULES;
 	for (unsigned i = 0; !*why && i < c->npass; i++) {
 		const struct kbal_conf_pass *p = &c->pass[i];
 
 		if (p->regex)
 			*why = "a ProxyPassMatch rule decides by a regex, on each request's path";
-		else if (p->exclude || p->balancer != (int)b || strcmp(p->path, p->target))
-			*why = "a request's path may take another rule, or have it mapped";
+		else if (p->balancer == (int)b && !p->exclude && strcmp(p->path, p->target))
+			*why = "a request's path is mapped (its rule's target is another path)";
+		else if (p->exclude || p->balancer != (int)b)
+			*why = WHY_RULE;
 		else if (!strcmp(p->path, "/"))
 			all = 1;
 	}
 	if (!*why && !all)
-		*why = "a path outside its rules is answered by kbald (404)";
+		*why = WHY_OUTSIDE;
 	for (unsigned i = 0; !*why && i < c->nlocation; i++)
 		/* a later request's Host may pick another virtual host on
 		 * this address (the packet path reads no Host) */
 		if (c->location[i].vhost == -1 ||
 		    kbal_conf_vhost_overlap(c, c->location[i].vhost, vhost))
-			*why = "a <Location> applies there (a handler or access rules)";
+			*why = WHY_LOCATION;
 	return !*why;
 }
 
