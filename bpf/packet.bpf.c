@@ -1106,6 +1106,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 				rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
 				if (!rw)
 					return TC_ACT_NEXT_;
+			} else if (rw->hold) {
+				rw->hold = 0;   /* the request goes on to the member */
 			}
 		} else if ((rw->flags & KBAL_PKT_DECIDE) &&
 			   (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&

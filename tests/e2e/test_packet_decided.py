@@ -213,3 +213,78 @@ def test_decided_two_balancers_each_request_on_its_own():
                 r = c.get(path)
                 eq((r.status, r.text), (200, "backend=%s path=%s\n" % (who, path)),
                    "alternating request %d" % i)
+
+
+def test_decided_flow_across_a_restart_in_place():
+    """A decided flow taken over by the next image (SIGHUP): the decision
+    went with the image before, so the next image asks the flow back at its
+    next request, which kbald decides (right for either route); the
+    connection goes on, every answer from the member its cookie names."""
+    from test_restart import _restart
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            backend, cookie = joined_with_route(env, c)
+            them = other(backend)
+            r = c.get("/before", cookie=cookie)
+            eq((r.status, r.text), (200, "backend=%s path=/before\n" % backend), "before")
+            _restart(env)
+            r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])
+            eq((r.status, r.text), (200, "backend=%s path=/moved\n" % them),
+               "the other route after the restart")
+            check((flow_of(env, port) or {}).get("path") != PATH_PACKET, "given back")
+            for i in range(4):
+                who = backend if i % 2 else them
+                r = c.get("/a%d" % i, cookie="ROUTEID=route.%s" % who[-1])
+                eq((r.status, r.text), (200, "backend=%s path=/a%d\n" % (who, i)),
+                   "request %d after" % i)
+
+
+def test_decided_requests_with_bodies():
+    """Bodies on a decided flow (two balancers by path): a small POST whole
+    in its segment is kept by the program; a chunked one, one with `Expect:
+    100-continue` and one larger than a segment go to kbald at their first
+    byte (the program keeps a request only whole in its segment, and hands
+    those to kbald as the sockmap path's framing does); each reaches the
+    member of its path, its body byte-exact (the member's CRC)."""
+    import os
+    from kbaltest import crc_line
+    with Env(conf=TWO_BALANCERS) as env:
+        def joined():
+            c = env.connect(timeout=30)
+            port = c.sock.getsockname()[1]
+            r = kbaltest.hand_over(c, "/api/first")
+            eq(r.header("X-Backend"), "WAS1", "the handover's member")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            return c
+        with joined() as c:
+            st0 = env.stats()
+            body = os.urandom(300)
+            c.request("POST", "/api/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(body), "WAS1"),
+               "a small POST, kept")
+            eq(env.stats()["pkt_kept"] - st0["pkt_kept"], 1, "kept by the program")
+            c.send(b"POST /up HTTP/1.1\r\nHost: " + c.host_header.encode() +
+                   b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(b"hello"), "WAS2"),
+               "a chunked POST to the other balancer, through kbald")
+        with joined() as c:
+            c.send(b"POST /api/up HTTP/1.1\r\nHost: " + c.host_header.encode() +
+                   b"\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            r = c.read_response(interim=True)
+            eq(r.status, 100, "100 Continue")
+            c.send(b"howdy")
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(b"howdy"), "WAS1"),
+               "Expect: 100-continue, through kbald")
+        with joined() as c:
+            body = os.urandom(3 * MiB + 11)
+            c.request("POST", "/api/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(body), "WAS1"),
+               "3 MiB up, through kbald")
+            r = c.get("/x")
+            eq((r.status, r.text), (200, "backend=WAS2 path=/x\n"), "then the other balancer")
