@@ -184,6 +184,8 @@ struct kbal_conf_reverse {
 struct kbal_conf_cookie_map {
 	char fake[KBAL_CONF_PATH_LEN];    /* the member's: INTERNAL */
 	char real[KBAL_CONF_PATH_LEN];    /* the client's: PUBLIC */
+	int vhost;                        /* its <VirtualHost>, -1: the server's (tried
+					   * first, merge_proxy_dir_config()) */
 	int line;
 };
 
@@ -372,6 +374,11 @@ struct kbal_conf_vhost {
 	int error_override;               /* its ProxyErrorOverride, -1: the server's */
 	unsigned nerror_codes;            /* its codes, after the server's */
 	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
+	/* mod_proxy's, -1 where it sets none: the server's then */
+	int via;                          /* ProxyVia, enum kbal_via */
+	int add_headers;                  /* ProxyAddHeaders On|Off */
+	int pp_inherit;                   /* ProxyPassInherit On|Off */
+	int bal_inherit;                  /* BalancerInherit On|Off */
 	int line;
 };
 
@@ -424,6 +431,10 @@ struct kbal_conf {
 	unsigned nerror_codes;
 	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
+	int no_pp_inherit;                /* ProxyPassInherit Off at server level: no
+					   * <VirtualHost> takes the server's ProxyPass
+					   * rules unless it says On */
+	int no_bal_inherit;               /* BalancerInherit Off at server level */
 	struct in6_addr proxy_source;     /* ProxySourceAddress: the members'
 					   * connections come from it, 0: the system's
 					   * choice */
@@ -573,6 +584,55 @@ static inline int kbal_conf_preserve_host(const struct kbal_conf *c, int vhost)
 {
 	return vhost >= 0 && c->vhost[vhost].preserve_host >= 0 ? c->vhost[vhost].preserve_host :
 								 c->preserve_host;
+}
+
+/* ProxyVia in virtual host vhost (-1: the server's), enum kbal_via, as
+ * merge_proxy_config() merges viaopt */
+static inline unsigned kbal_conf_via(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].via >= 0 ? (unsigned)c->vhost[vhost].via : c->via;
+}
+
+/* ProxyVia other than Off anywhere: the server's or a virtual host's */
+int kbal_conf_via_any(const struct kbal_conf *c);
+
+/* ProxyAddHeaders Off in virtual host vhost (-1: the server's), as
+ * merge_proxy_dir_config() merges add_forwarded_headers */
+static inline int kbal_conf_no_xfwd(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].add_headers >= 0 ? !c->vhost[vhost].add_headers :
+								c->no_xfwd;
+}
+
+/* ProxyPassInherit in virtual host vhost (-1: the server's), merged as
+ * httpd's ppinherit. httpd 2.4 appends the server's ProxyPass rules to a
+ * virtual host's whatever it says (merge_proxy_config(): only ProxyRemote's
+ * list and the balancers follow it; apache2 2.4.71 does so): it matters
+ * here only through kbal_conf_bal_inherit() */
+static inline int kbal_conf_pp_inherit(const struct kbal_conf *c, int vhost)
+{
+	if (vhost < 0)
+		return 1;
+	return c->vhost[vhost].pp_inherit >= 0 ? c->vhost[vhost].pp_inherit : !c->no_pp_inherit;
+}
+
+/* Does virtual host vhost see the server's balancers? merge_proxy_config()
+ * merges them when either BalancerInherit or ProxyPassInherit is On */
+static inline int kbal_conf_bal_inherit(const struct kbal_conf *c, int vhost)
+{
+	if (vhost < 0 || kbal_conf_pp_inherit(c, vhost))
+		return 1;
+	return c->vhost[vhost].bal_inherit >= 0 ? c->vhost[vhost].bal_inherit : !c->no_bal_inherit;
+}
+
+/* May a request of virtual host vhost go to balancer b? Not to a server's
+ * balancer where vhost inherits none: httpd's virtual host has no balancer
+ * of that name then, and answers 503. A plain worker's URL is proxied all
+ * the same (httpd's default reverse worker takes it) */
+static inline int kbal_conf_balancer_in(const struct kbal_conf *c, int vhost, unsigned b)
+{
+	return c->balancers[b].vhost >= 0 || (c->balancers[b].flags & KBAL_BF_WORKER) ||
+	       kbal_conf_bal_inherit(c, vhost);
 }
 
 /* mod_alias's answer to uri (a path no ProxyPass rule proxies) in virtual

@@ -110,7 +110,9 @@ static const char *ctx_name(unsigned ctx)
 	       ctx == C_BALANCER ? "inside <Proxy balancer://...>" :
 	       ctx == C_VHOST ? "inside <VirtualHost> by kbal (it takes <Location> sections, "
 				"Redirect, ServerName, ServerAlias, ProxyPass, ProxyPassMatch, "
-				"ProxyPassReverse, ProxyPreserveHost, Header, RequestHeader and "
+				"ProxyPassReverse, ProxyPassReverseCookiePath/-Domain, "
+				"ProxyPreserveHost, ProxyErrorOverride, ProxyVia, ProxyAddHeaders, "
+				"ProxyPassInherit, BalancerInherit, Header, RequestHeader and "
 				"<Proxy balancer://...> there; the server's other directives apply "
 				"in every virtual host)" :
 	       "inside <Location>";

@@ -198,6 +198,7 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	memset(v, 0, sizeof(*v));
 	v->preserve_host = -1;
 	v->error_override = -1;
+	v->via = v->add_headers = v->pp_inherit = v->bal_inherit = -1;
 	for (int i = 1; i < argc; i++) {
 		struct sockaddr_in6 *sa = &v->addr[v->naddr];
 

@@ -592,6 +592,17 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (alias_location_redirect(d, c))
 		return;   /* httpd's fixups, before mod_proxy's handler */
+	if (!kbal_conf_balancer_in(d->conf, f->vhost, d->conf->pass[pass].balancer)) {
+		/* BalancerInherit Off and ProxyPassInherit Off: a rule (the
+		 * server's, inherited all the same) names a server's balancer
+		 * this virtual host does not have: httpd's handler answers 503 */
+		log_debug("conn %p: %s%s is the server's, not this <VirtualHost>'s "
+			  "(BalancerInherit Off): 503", (void *)c,
+			  kbal_bal_scheme(d->conf->balancers[d->conf->pass[pass].balancer].flags),
+			  d->conf->balancers[d->conf->pass[pass].balancer].name);
+		exch_error(d, c, 503);
+		return;
+	}
 
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */

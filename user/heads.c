@@ -203,8 +203,9 @@ static const char *request_headers(struct kbal_daemon *d, struct kbal_conn *c,
 
 /* ProxyVia On|Full: "1.1 NAME[:PORT] [(kbal)]" as mod_proxy writes it: the
  * request's version, the server's ServerName (httpd's canonical name is
- * not the client's Host), the port the client reached unless 80 (its
- * Host's, else the listener's). NULL under Off and Block. */
+ * not the client's Host), ap_get_server_port() unless 80: the Host's port,
+ * else its server's (the port of the ServerName of its virtual host, or
+ * of the server's), never the listener's. NULL under Off and Block. */
 static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
 			     size_t cap)
 {
@@ -213,25 +214,31 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 	unsigned port;
 	size_t nlen;
 
+	unsigned via = kbal_conf_via(d->conf, f->vhost);
+
 	/* every request asks: nothing is looked at unless ProxyVia adds */
-	if (d->conf->via != KBAL_VIA_ON && d->conf->via != KBAL_VIA_FULL)
+	if (via != KBAL_VIA_ON && via != KBAL_VIA_FULL)
 		return NULL;
 	name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
 	       d->conf->vhost[f->vhost].server_name : d->conf->server_name;
 	colon = f->host[0] != '[' ? strrchr(f->host, ':') : NULL;
 	port = colon ? (unsigned)atoi(colon + 1) : 0;
 	nlen = strcspn(name, ":");
-	if (!port) {
-		struct sockaddr_in6 sa;
+	if (!port && f->vhost >= 0) {
+		/* a virtual host's server_rec port: the server's, else its
+		 * first address's, else its own ServerName's (0 without one) */
+		const struct kbal_conf_vhost *v = &d->conf->vhost[f->vhost];
 
-		kbal_in6_local(c->fd[CLIENT], &sa);
-		port = ntohs(sa.sin6_port);
+		port = v->server_name[0] ? v->server_port : ntohs(v->addr[0].sin6_port) ?
+		       ntohs(v->addr[0].sin6_port) : d->conf->server_port;
+	} else if (!port) {
+		port = d->conf->server_port;
 	}
 	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].proto_major, f->msg[UP].proto_minor,
 		 (int)nlen, name);
 	if (port && port != 80)
 		snprintf(out + strlen(out), cap - strlen(out), ":%u", port);
-	if (d->conf->via == KBAL_VIA_FULL)
+	if (via == KBAL_VIA_FULL)
 		snprintf(out + strlen(out), cap - strlen(out), " (kbal)");
 	return out;
 }
@@ -252,8 +259,8 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 			       d->conf->vhost[f->vhost].server_host : d->conf->server_host,
 		.keep_alive = c->pool,
 		.close = c->last && !c->pool,
-		.no_xfwd = d->conf->no_xfwd,
-		.via_block = d->conf->via == KBAL_VIA_BLOCK,
+		.no_xfwd = kbal_conf_no_xfwd(d->conf, f->vhost),
+		.via_block = kbal_conf_via(d->conf, f->vhost) == KBAL_VIA_BLOCK,
 	};
 	char via[KBAL_NAME_LEN + 160];
 	ssize_t n, pp;
@@ -361,8 +368,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	 * pass as they are. */
 	keep = !c->once && rsp->status != 101 && (c->pool || rsp->keep_alive);
 	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
-				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
-				     line : NULL,
+				     kbal_conf_via(d->conf, f->vhost) == KBAL_VIA_ON ||
+				     kbal_conf_via(d->conf, f->vhost) == KBAL_VIA_FULL ? line : NULL,
 				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
 				     (f->dechunk ? KBAL_RESP_NO_TE : 0),
 				     f->outbuf[DOWN], OUT_SIZE);
@@ -372,7 +379,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		/* mod_proxy maps the Set-Cookie lines as it reads the head */
 		static char mapped[OUT_SIZE];
 
-		n = kbal_rewrite_cookies(d->conf, f->outbuf[DOWN], n, mapped, sizeof(mapped));
+		n = kbal_rewrite_cookies(d->conf, f->vhost, f->outbuf[DOWN], n, mapped,
+					 sizeof(mapped));
 		if (n < 0) {
 			log_info("ProxyPassReverseCookie*: the answer's head does not fit once "
 				 "changed");

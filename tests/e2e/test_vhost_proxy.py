@@ -1,0 +1,233 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""mod_proxy's settings inside <VirtualHost> (issue 17), side by side with
+Debian's apache2 on the same configuration: ProxyVia and ProxyAddHeaders
+(a virtual host's overrides the server's, one that sets none inherits it),
+ProxyPassReverseCookiePath/-Domain (the server's maps, then the virtual
+host's), ProxyPassInherit and BalancerInherit, on kept-alive connections that
+switch Host between requests. What the member received and what the
+client got are compared."""
+
+from apache import apache_beside
+from kbaltest import PROXY_HEAD, Conn, Env, check, eq
+
+T = 10.0
+
+HOSTS = ("first.test", "second.test", "third.test")
+
+VIA = PROXY_HEAD + """\
+ServerName proxy.example
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+ProxyPreserveHost On
+@SERVER@
+<VirtualHost *>
+ServerName first.test
+@FIRST@
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+</VirtualHost>
+<VirtualHost *>
+ServerName third.test
+@THIRD@
+</VirtualHost>
+"""
+
+ASK = [("Via", "1.0 first"), ("X-Forwarded-For", "1.1.1.1")]
+
+
+def heads(port):
+    """Each Host twice on one connection: the answer's Via lines and the
+    member's Via and X-Forwarded-* lines (the port written PORT)"""
+    out = []
+    with Conn(port, timeout=T) as c:
+        for host in HOSTS + HOSTS:
+            r = c.get("/echo-headers", headers=[("Host", host)] + ASK)
+            eq(r.status, 200, "%s: status" % host)
+            lines = [ln.split(":", 1) for ln in r.text.split("\r\n")[1:] if ":" in ln]
+            got = [(k.strip().lower(), v.strip().replace(str(port), "PORT")) for k, v in lines
+                   if k.strip().lower() in ("via", "x-forwarded-for", "x-forwarded-host",
+                                            "x-forwarded-server")]
+            out.append((host, [v.replace(str(port), "PORT") for v in r.header_all("Via")],
+                        got))
+    return out
+
+
+def via_run(server, first, third):
+    conf = VIA.replace("@SERVER@", server).replace("@FIRST@", first) \
+              .replace("@THIRD@", third)
+    with Env(conf=conf, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = heads(aport)
+        eq(heads(env.port), theirs, "kbal against Apache")
+        # a Via rule in any virtual host: kbald decides every request
+        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+        return {h: (v, g) for h, v, g in theirs}
+
+
+def test_via_and_add_headers_set_in_a_virtual_host():
+    got = via_run("", "ProxyVia On\nProxyAddHeaders Off", "ProxyVia Block")
+    # the test's reading of Apache's
+    eq(got["first.test"], (["1.1 first.test"],
+                           [("via", "1.0 first, 1.1 first.test"),
+                            ("x-forwarded-for", "1.1.1.1")]),
+       "Apache: first.test's ProxyVia On (its ServerName; no port: the Host has none, "
+       "nor its ServerName), ProxyAddHeaders Off")
+    eq(got["second.test"], ([], [("via", "1.0 first"), ("x-forwarded-for", "1.1.1.1, 127.0.0.1"),
+                                 ("x-forwarded-host", "second.test"),
+                                 ("x-forwarded-server", "second.test")]),
+       "Apache: second.test inherits the server's defaults")
+    eq(got["third.test"][0], [], "Apache: third.test's Block, no Via on the answer")
+    eq([k for k, _ in got["third.test"][1]].count("via"), 0, "Apache: Block drops the client's")
+
+
+def test_via_and_add_headers_inherited_from_the_server():
+    got = via_run("ProxyVia On\nProxyAddHeaders Off", "ProxyVia Off\nProxyAddHeaders On", "")
+    eq(got["first.test"], ([], [("via", "1.0 first"), ("x-forwarded-for", "1.1.1.1, 127.0.0.1"),
+                                ("x-forwarded-host", "first.test"),
+                                ("x-forwarded-server", "first.test")]),
+       "Apache: first.test overrides both")
+    eq(got["second.test"], (["1.1 second.test"],
+                            [("via", "1.0 first, 1.1 second.test"),
+                             ("x-forwarded-for", "1.1.1.1")]),
+       "Apache: second.test inherits On and Off")
+
+
+COOKIES = PROXY_HEAD + """\
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+ProxyPreserveHost On
+ProxyPassReverseCookieDomain backend.internal server.example
+<VirtualHost *>
+ServerName first.test
+ProxyPassReverseCookiePath /app /first
+ProxyPassReverseCookieDomain backend.internal first.example
+ProxyPassReverseCookieDomain other.internal first.example
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+</VirtualHost>
+"""
+
+
+def cookies(port):
+    out = []
+    with Conn(port, timeout=T) as c:
+        for host in ("first.test", "second.test", "first.test", "second.test"):
+            r = c.get("/cookies", headers=[("Host", host)])
+            out.append((host, r.status, r.header_all("Set-Cookie")))
+    return out
+
+
+def test_cookie_maps_of_a_virtual_host():
+    with Env(conf=COOKIES, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = cookies(aport)
+        # the member's: a=1 Path=/app/x Domain=backend.internal, b=2
+        # path=/other, c=3 domain=BACKEND.Internal path=/app
+        eq(theirs[0][2], ["a=1; Path=/first; Domain=server.example; HttpOnly",
+                          "b=2;path=/other", "c=3; domain=server.example; path=/first"],
+           "Apache's (the test's reading): first.test's path map, the server's domain map "
+           "before first.test's")
+        eq(theirs[1][2], ["a=1; Path=/app/x; Domain=server.example; HttpOnly",
+                          "b=2;path=/other", "c=3; domain=server.example; path=/app"],
+           "Apache's: second.test has the server's only")
+        eq(cookies(env.port), theirs, "kbal against Apache")
+        eq(env.stats()["sk_kept"], 0, "answers the kernel passed with cookie maps")
+
+
+# ProxyPassInherit and BalancerInherit as apache2 2.4.71 has them: httpd's
+# merge_proxy_config() appends the server's ProxyPass rules to every
+# virtual host's whatever ProxyPassInherit says, and merges the server's
+# balancers unless both are Off (first.test, with ProxyPassInherit Off
+# alone, and second.test, with BalancerInherit Off alone, keep both);
+# third.test, with both Off, has none of the server's balancers: a rule
+# that names one, the server's own rules and its <Location>'s included,
+# is answered 503, a plain worker's URL is still proxied. Nothing
+# rewrites and /own/ keeps its path, so the kernel keeps requests, each
+# virtual host's with its own rule table.
+INHERIT = PROXY_HEAD + """\
+ProxyPreserveHost On
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass /srv/ balancer://c/srv/
+ProxyPass /own/x !
+ProxyPass /plain/ http://127.0.0.1:{b1}/plain/
+<Location /loc/>
+ProxyPass balancer://c/loc/
+</Location>
+<VirtualHost *>
+ServerName first.test
+ProxyPassInherit Off
+<Proxy balancer://one>
+BalancerMember http://127.0.0.1:{b2}
+</Proxy>
+ProxyPass /own/ balancer://one/own/
+ProxyPass /shared/ balancer://c/shared/
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+BalancerInherit Off
+BalancerMember balancer://two http://127.0.0.1:{b3}
+ProxyPass /own/ balancer://two/own/
+ProxyPass /shared/ balancer://c/shared/
+</VirtualHost>
+<VirtualHost *>
+ServerName third.test
+ProxyPassInherit Off
+BalancerInherit Off
+BalancerMember balancer://three http://127.0.0.1:{b4}
+ProxyPass /own/ balancer://three/own/
+ProxyPass /shared/ balancer://c/shared/
+</VirtualHost>
+"""
+
+PATHS = ("/own/a", "/own/b", "/own/c", "/srv/a", "/own/d", "/own/x", "/own/e", "/loc/a",
+         "/own/f", "/shared/a", "/own/g", "/plain/a", "/own/h")
+INHERIT_STEPS = [(h, p) for h in ("first.test", "second.test", "third.test") for p in PATHS] + \
+    [("third.test", "/own/i"), ("first.test", "/srv/b"), ("third.test", "/srv/b")]
+
+
+def inherit_answers(port):
+    out = []
+    c = Conn(port, timeout=T)
+    try:
+        for host, path in INHERIT_STEPS:
+            r = c.get(path, headers=[("Host", host)])
+            out.append((host, path, r.status, r.text))
+            if (r.header("Connection") or "").lower() == "close":
+                c.close()
+                c = Conn(port, timeout=T)
+    finally:
+        c.close()
+    return out
+
+
+def test_proxy_pass_and_balancer_inherit():
+    with Env(conf=INHERIT, backends=(1, 2, 3, 4)) as env, apache_beside(env) as aport:
+        theirs = inherit_answers(aport)
+        got = {(h, p): (s, t) for h, p, s, t in theirs}
+        # the test's reading of Apache's
+        eq(got[("first.test", "/srv/a")], (200, "backend=WAS1 path=/srv/a\n"),
+           "Apache: the server's rule in first.test, ProxyPassInherit Off notwithstanding")
+        eq(got[("first.test", "/own/x")][0], 404, "Apache: and the server's exclusion")
+        eq(got[("first.test", "/own/a")], (200, "backend=WAS2 path=/own/a\n"),
+           "Apache: first.test's own rule")
+        eq(got[("first.test", "/shared/a")], (200, "backend=WAS1 path=/shared/a\n"),
+           "Apache: the server's balancer in first.test (ProxyPassInherit Off alone)")
+        eq(got[("second.test", "/shared/a")], (200, "backend=WAS1 path=/shared/a\n"),
+           "Apache: and in second.test (BalancerInherit Off alone)")
+        for p in ("/srv/a", "/loc/a", "/shared/a"):
+            eq(got[("third.test", p)][0], 503, "Apache: no balancer://c in third.test (%s)" % p)
+        eq(got[("third.test", "/own/x")][0], 404, "Apache: the server's exclusion in third.test")
+        eq(got[("third.test", "/own/a")], (200, "backend=WAS4 path=/own/a\n"),
+           "Apache: third.test's own balancer")
+        eq(got[("third.test", "/plain/a")], (200, "backend=WAS1 path=/plain/a\n"),
+           "Apache: a plain worker's URL proxied in third.test")
+        before = env.stats()["sk_kept"]
+        for a, k in zip(theirs, inherit_answers(env.port)):
+            eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+        check(env.stats()["sk_kept"] > before, "the kernel kept some: %r" % env.stats())
