@@ -129,7 +129,8 @@ static void headers_plan(struct kbal_daemon *d)
 				   (workers && kbal_headers_may_apply(d->conf, resp, &none)) ||
 				   kbal_headers_may_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN),
 							  &none) ||
-				   d->conf->via != KBAL_VIA_OFF ||   /* every head changed */
+				   /* every head changed (a virtual host's too) */
+				   kbal_conf_via_any(d->conf) ||
 				   /* a Set-Cookie the kernel would pass unmapped */
 				   d->conf->ncookie_path || d->conf->ncookie_domain;
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
