@@ -379,6 +379,13 @@ struct kbal_conf_vhost {
 	int add_headers;                  /* ProxyAddHeaders On|Off */
 	int pp_inherit;                   /* ProxyPassInherit On|Off */
 	int bal_inherit;                  /* BalancerInherit On|Off */
+	/* LimitRequestLine, -FieldSize, -Fields: its own, else the server's
+	 * as they were where the section opened (httpd's ap_new_vhost()
+	 * copies them then), else httpd's defaults. httpd reads a request's
+	 * head before its Host: a connection takes those of the virtual host
+	 * its address picks without a Host (conn->base_server) */
+	struct kbal_http_limits limits;
+	uint8_t limit_set;                /* bit per one given (or the server's copied) */
 	int line;
 };
 
@@ -452,6 +459,7 @@ struct kbal_conf {
 					   * across a stop (persist.c) */
 	char persist_file[256];           /* KbalPersistFile: where, "" the default */
 	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
+	int vhost_limits;                 /* a <VirtualHost>'s limits differ from them */
 	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
 	unsigned max_per_client;          /* KbalMaxConnectionsPerClient, 0: none */
 	int accept_filter_none;           /* AcceptFilter http none: no TCP_DEFER_ACCEPT

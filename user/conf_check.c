@@ -276,6 +276,17 @@ int conf_finish(struct conf_parser *p)
 		c->limits.fields = 100;
 	if (!(p->limit_set & 8))
 		c->limit_body = 1ull << 30;
+	for (unsigned v = 0; v < c->nvhost; v++) {
+		struct kbal_conf_vhost *h = &c->vhost[v];
+
+		if (!(h->limit_set & 1))
+			h->limits.line = 8190;
+		if (!(h->limit_set & 2))
+			h->limits.field = 8190;
+		if (!(h->limit_set & 4))
+			h->limits.fields = 100;
+		c->vhost_limits |= memcmp(&h->limits, &c->limits, sizeof(c->limits)) != 0;
+	}
 	/* mod_reqtimeout's defaults, which Debian's apache2 runs with, for
 	 * the stages RequestReadTimeout does not name */
 	if (!(p->reqtimeout_set & 1))

@@ -199,6 +199,8 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	v->preserve_host = -1;
 	v->error_override = -1;
 	v->via = v->add_headers = v->pp_inherit = v->bal_inherit = -1;
+	v->limits = c->limits;            /* the server's so far (ap_new_vhost()) */
+	v->limit_set = p->limit_set & 7;
 	for (int i = 1; i < argc; i++) {
 		struct sockaddr_in6 *sa = &v->addr[v->naddr];
 
@@ -245,14 +247,17 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 			return perr(p, "LimitRequestBody %s: must be a number of bytes", argv[1]);
 		c->limit_body = b;
 	} else {
+		struct kbal_http_limits *lim = p->ctx == C_VHOST ? &c->vhost[p->vhost].limits :
+						       &c->limits;
+
 		if (conf_parse_uint(p, names[k], argv[1], k == 2 ? 0 : 1, 1u << 30, &v))
 			return -1;
 		if (k == 0)
-			c->limits.line = v;
+			lim->line = v;
 		else if (k == 1)
-			c->limits.field = v;
+			lim->field = v;
 		else
-			c->limits.fields = v;
+			lim->fields = v;
 		/* what kbal's head buffer and parser hold */
 		if (k < 2 && v + 2 > KBAL_HTTP_HEAD_BUF)
 			conf_pwarn(p, p->line, "%s %u: kbald reads request heads of %d bytes at most, "
@@ -262,7 +267,10 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 				   "fields at most, and answers more with 400", v,
 				   KBAL_HTTP_MAX_HEADERS - 1);
 	}
-	p->limit_set |= 1u << k;
+	if (p->ctx == C_VHOST)
+		c->vhost[p->vhost].limit_set |= 1u << k;
+	else
+		p->limit_set |= 1u << k;
 	return 0;
 }
 
@@ -657,9 +665,9 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },
 	{ "AcceptFilter",      C_SERVER,              2, 2,             kw_accept_filter },
-	{ "LimitRequestLine",  C_SERVER,              1, 1,             kw_limit },
-	{ "LimitRequestFieldSize", C_SERVER,          1, 1,             kw_limit },
-	{ "LimitRequestFields", C_SERVER,             1, 1,             kw_limit },
+	{ "LimitRequestLine",  C_SERVER | C_VHOST,    1, 1,             kw_limit },
+	{ "LimitRequestFieldSize", C_SERVER | C_VHOST, 1, 1,            kw_limit },
+	{ "LimitRequestFields", C_SERVER | C_VHOST,   1, 1,             kw_limit },
 	{ "LimitRequestBody",  C_SERVER,              1, 1,             kw_limit },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
 	{ "KbalHost",          C_SERVER,              2, 2,             kw_host },

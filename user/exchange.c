@@ -318,7 +318,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 	kbal_env_clear(&f->env);
 	f->vhost = -1;
 	f->len[UP] = left;
-	kbal_http_init_request(&f->msg[UP], &d->conf->limits);
+	kbal_http_init_request(&f->msg[UP], conn_limits(d, c));
 	kbal_http_init_response(&f->msg[DOWN]);
 	f->exch_rd = c->rd[CLIENT] - left;
 	f->exch_wr = c->wr[CLIENT];
@@ -367,7 +367,7 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	c->f = first_alloc();
 	if (!c->f)
 		return -ENOMEM;
-	kbal_http_init_request(&c->f->msg[UP], &d->conf->limits);
+	kbal_http_init_request(&c->f->msg[UP], conn_limits(d, c));
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->f->exch_rd = c->rd[CLIENT];
 	c->f->exch_wr = c->wr[CLIENT];

@@ -235,3 +235,86 @@ def test_proxy_pass_and_balancer_inherit():
         for a, k in zip(theirs, inherit_answers(env.port)):
             eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
         check(env.stats()["sk_kept"] > before, "the kernel kept some: %r" % env.stats())
+
+
+# LimitRequestLine, -FieldSize, -Fields: httpd reads a request's head as
+# the server its address picks (conn->base_server: here first.test, the
+# first on the address) before its Host is known, so second.test's own are
+# never used, whatever the Host; a <VirtualHost> copies the server's as
+# they were where it opened (the LimitRequestFields 8 after them is not
+# theirs). The kernel keeps requests within the smallest of all (100, 300,
+# 5 fields) and hands back a head over any to kbald, which applies the
+# connection's.
+LIMITS = PROXY_HEAD + """\
+ProxyPreserveHost On
+LimitRequestFieldSize 300
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+<VirtualHost *>
+ServerName first.test
+LimitRequestLine 100
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+LimitRequestLine 500
+LimitRequestFields 5
+</VirtualHost>
+LimitRequestFields 8
+"""
+
+A = "a" * 4000
+
+
+def limit_cases(host):
+    """(tag, head) around each limit, with Host host"""
+    out = []
+    for n in (101, 102, 300):
+        path = "/%s-line%d-" % (host[0], n)
+        out.append(("line%d" % n, "GET %s%s HTTP/1.1" % (path, A[:n - len(path) - 13]), []))
+    for n in (301, 302):
+        out.append(("field%d" % n, None, ["X-Big: " + A[:n - 7]]))
+    for n in (6, 9, 100, 101):
+        out.append(("fields%d" % n, None, ["X-F%d: y" % i for i in range(n - 1)]))
+    heads = []
+    for tag, rl, fields in out:
+        rl = rl or "GET /%s-%s HTTP/1.1" % (host[0], tag)
+        heads.append((tag, ("\r\n".join([rl, "Host: " + host] + fields) + "\r\n\r\n").encode()))
+    return heads
+
+
+def limit_status(port, data):
+    with Conn(port, timeout=T) as c:
+        c.send(data)
+        return c.read_response().status
+
+
+def test_head_limits_of_the_address_virtual_host():
+    with Env(conf=LIMITS, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = {(h, tag): limit_status(aport, data)
+                  for h in ("second.test", "first.test") for tag, data in limit_cases(h)}
+        # the test's reading of Apache's
+        eq([theirs[("second.test", t)] for t in ("line101", "line102", "line300")],
+           [200, 414, 414], "Apache: first.test's LimitRequestLine 100 for second.test")
+        eq([theirs[("second.test", t)] for t in ("field301", "field302")], [200, 400],
+           "Apache: the server's LimitRequestFieldSize, copied")
+        eq([theirs[("second.test", t)] for t in ("fields6", "fields9", "fields100",
+                                                  "fields101")], [200, 200, 200, 400],
+           "Apache: not second.test's 5 fields, nor the server's 8 written after")
+        for h in ("second.test", "first.test"):
+            for tag, data in limit_cases(h):
+                eq(limit_status(env.port, data), theirs[(h, tag)],
+                   "kbal against Apache: %s %s on a fresh connection" % (h, tag))
+                # on a connection the kernel carries (framed from its
+                # second request): within the smallest limits kept, else
+                # handed back to kbald, which answers as Apache
+                with Conn(env.port, timeout=T) as c:
+                    for p in ("/ka1", "/ka2"):
+                        eq(c.get(p, headers=[("Host", h)]).status, 200, "%s %s" % (h, p))
+                    kept = env.stats()["sk_kept"]
+                    c.send(data)
+                    eq(c.read_response().status, theirs[(h, tag)],
+                       "kbal against Apache: %s %s on a spliced connection" % (h, tag))
+                    if tag in ("line101", "field301"):
+                        check(env.stats()["sk_kept"] > kept, "%s %s kept" % (h, tag))

@@ -822,12 +822,11 @@ UNIT_TEST(conf_virtualhost)
 	done(r);
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyReceiveBufferSize 1024\n</VirtualHost>\n",
 		   "t.conf:6: ProxyReceiveBufferSize is not allowed inside <VirtualHost> by kbal "
-		   "(it takes <Location> sections, Redirect, ServerName, ServerAlias, ProxyPass, "
-		   "ProxyPassMatch, ProxyPassReverse, ProxyPassReverseCookiePath/-Domain, "
-		   "ProxyPreserveHost, ProxyErrorOverride, ProxyVia, ProxyAddHeaders, "
-		   "ProxyPassInherit, BalancerInherit, Header, RequestHeader "
-		   "and <Proxy balancer://...> there; the server's other "
-		   "directives apply in every virtual host) (<VirtualHost *:8080> at line 5)");
+		   "(it takes <Location> sections, Redirect, ServerName, ServerAlias, the "
+		   "ProxyPass family, most Proxy* settings, LimitRequest* on heads, Header, "
+		   "RequestHeader and <Proxy balancer://...> there: docs/configuration.md lists "
+		   "them; the server's other directives apply in every virtual host) "
+		   "(<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
 		   "t.conf:5: ServerAlias is not allowed at server level");
 	expect_err(HEAD "<VirtualHost *:8080>\n<Location /x>\n</VirtualHost>\n",
@@ -912,6 +911,27 @@ UNIT_TEST(conf_virtualhost_proxy)
 		expect_cookie_in(c, -1, "Set-Cookie: s=1; path=/x/1; domain=in.test",
 				 "Set-Cookie: s=1; path=/x/1; domain=main.test");
 	}
+	done(r);
+	/* LimitRequest* inside: its own, else the server's as they were where
+	 * it opened (ap_new_vhost()), else httpd's defaults */
+	r = run(HEAD TAIL "LimitRequestLine 200\n"
+		"<VirtualHost *:8080>\nLimitRequestFields 7\n</VirtualHost>\n"
+		"LimitRequestFieldSize 300\n"
+		"<VirtualHost *:8080>\nServerName b.test\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_http_limits *l0 = &r->c->vhost[0].limits, *l1 = &r->c->vhost[1].limits;
+
+		ASSERT_EQ(l0->line, 200, "the server's line, given before it");
+		ASSERT_EQ(l0->field, 8190, "not the server's field size, given after it");
+		ASSERT_EQ(l0->fields, 7, "its own");
+		ASSERT_EQ(l1->field, 300, "the next one has it");
+		ASSERT_EQ(l1->fields, 100, "httpd's default");
+		ASSERT_EQ(r->c->vhost_limits, 1, "they differ from the server's");
+	}
+	done(r);
+	r = run(HEAD TAIL "<VirtualHost *:8080>\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->vhost_limits, 0, "the same as the server's");
 	done(r);
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyVia Sometimes\n</VirtualHost>\n",
 		   "t.conf:6: ProxyVia accepts one of 'Off', 'On', 'Full' or 'Block'");
