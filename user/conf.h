@@ -386,6 +386,10 @@ struct kbal_conf_vhost {
 	 * its address picks without a Host (conn->base_server) */
 	struct kbal_http_limits limits;
 	uint8_t limit_set;                /* bit per one given (or the server's copied) */
+	/* httpd's core, per name-based virtual host (the request's, by its
+	 * Host: ap_set_keepalive() reads r->server's), -1: the server's */
+	int keepalive;                    /* KeepAlive On|Off */
+	int max_keepalive;                /* MaxKeepAliveRequests */
 	int line;
 };
 
@@ -460,6 +464,8 @@ struct kbal_conf {
 	char persist_file[256];           /* KbalPersistFile: where, "" the default */
 	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
 	int vhost_limits;                 /* a <VirtualHost>'s limits differ from them */
+	int vhost_keepalive;              /* a <VirtualHost> sets KeepAlive or
+					   * MaxKeepAliveRequests */
 	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
 	unsigned max_per_client;          /* KbalMaxConnectionsPerClient, 0: none */
 	int accept_filter_none;           /* AcceptFilter http none: no TCP_DEFER_ACCEPT
@@ -592,6 +598,20 @@ static inline int kbal_conf_preserve_host(const struct kbal_conf *c, int vhost)
 {
 	return vhost >= 0 && c->vhost[vhost].preserve_host >= 0 ? c->vhost[vhost].preserve_host :
 								 c->preserve_host;
+}
+
+/* KeepAlive Off and MaxKeepAliveRequests in virtual host vhost (-1: the
+ * server's): its own, else the server's (ap_fixup_virtual_hosts()) */
+static inline int kbal_conf_keepalive_off(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].keepalive >= 0 ? !c->vhost[vhost].keepalive :
+								c->keepalive_off;
+}
+
+static inline unsigned kbal_conf_max_keepalive(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].max_keepalive >= 0 ?
+	       (unsigned)c->vhost[vhost].max_keepalive : c->max_keepalive_requests;
 }
 
 /* ProxyVia in virtual host vhost (-1: the server's), enum kbal_via, as

@@ -66,7 +66,12 @@ static int kw_keepalive(struct conf_parser *p, UNUSED int argc, char **argv)
 
 	if (conf_parse_onoff(p, "KeepAlive", argv[1], &on))
 		return -1;
-	p->conf->keepalive_off = !on;
+	if (p->ctx == C_VHOST) {
+		p->conf->vhost[p->vhost].keepalive = on;
+		p->conf->vhost_keepalive = 1;
+	} else {
+		p->conf->keepalive_off = !on;
+	}
 	return 0;
 }
 
@@ -199,6 +204,7 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	v->preserve_host = -1;
 	v->error_override = -1;
 	v->via = v->add_headers = v->pp_inherit = v->bal_inherit = -1;
+	v->keepalive = v->max_keepalive = -1;
 	v->limits = c->limits;            /* the server's so far (ap_new_vhost()) */
 	v->limit_set = p->limit_set & 7;
 	for (int i = 1; i < argc; i++) {
@@ -278,8 +284,16 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
  * 0: no bound). httpd takes atoi()'s reading of anything; kbal a number */
 static int kw_max_keepalive_requests(struct conf_parser *p, UNUSED int argc, char **argv)
 {
-	if (conf_parse_uint(p, argv[0], argv[1], 0, INT32_MAX, &p->conf->max_keepalive_requests))
+	unsigned v;
+
+	if (conf_parse_uint(p, argv[0], argv[1], 0, INT32_MAX, &v))
 		return -1;
+	if (p->ctx == C_VHOST) {
+		p->conf->vhost[p->vhost].max_keepalive = (int)v;
+		p->conf->vhost_keepalive = 1;
+		return 0;
+	}
+	p->conf->max_keepalive_requests = v;
 	p->max_keepalive_set = 1;
 	return 0;
 }
@@ -657,11 +671,11 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "<VirtualHost",      C_SERVER,              1, KBAL_CONF_VHOST_ADDRS, kw_virtualhost },
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
-	{ "KeepAlive",         C_SERVER,              1, 1,             kw_keepalive },
+	{ "KeepAlive",         C_SERVER | C_VHOST,    1, 1,             kw_keepalive },
 	{ "UseCanonicalName",  C_SERVER,              1, 1,             kw_canonical_name },
 	{ "AllowEncodedSlashes", C_SERVER,            1, 1,             kw_encoded_slashes },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
-	{ "MaxKeepAliveRequests", C_SERVER,           1, 1,             kw_max_keepalive_requests },
+	{ "MaxKeepAliveRequests", C_SERVER | C_VHOST, 1, 1,             kw_max_keepalive_requests },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },
 	{ "AcceptFilter",      C_SERVER,              2, 2,             kw_accept_filter },

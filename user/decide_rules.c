@@ -215,7 +215,7 @@ int decide_init(struct kbal_daemon *d)
 			.max_field = lim->field ? lim->field + 1 : 0,
 			.max_fields = lim->fields,
 			/* the kernel hands back the request after that many */
-			.max_requests = conf->max_keepalive_requests,
+			.max_requests = kbal_conf_max_keepalive(conf, t - 1),
 		};
 		__u32 key = t;
 

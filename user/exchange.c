@@ -630,13 +630,26 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
  * handed it back (KBAL_SKB_LAST). */
 static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
 {
-	unsigned max = d->conf->max_keepalive_requests;
+	int vhost = -1;
+	unsigned max;
 
 	if (c->nreq < UINT32_MAX)
 		c->nreq++;
 	if (c->once || c->f->msg[UP].upgrade)
 		return;
-	if (!d->conf->keepalive_off && (!max || c->nreq <= max))
+	if (d->conf->vhost_keepalive) {
+		/* the request's <VirtualHost>'s (r->server's), by its Host */
+		const struct kbal_http_msg *rq = &c->f->msg[UP];
+		const struct kbal_http_header *h = kbal_http_find(rq, c->f->buf[UP], "Host");
+		struct sockaddr_in6 local;
+		int known = 0;
+
+		client_local(c, &local, &known);
+		vhost = kbal_conf_vhost(d->conf, &local, h ? c->f->buf[UP] + h->value.off : NULL,
+					h ? h->value.len : 0);
+	}
+	max = kbal_conf_max_keepalive(d->conf, vhost);
+	if (!kbal_conf_keepalive_off(d->conf, vhost) && (!max || c->nreq <= max))
 		return;
 	log_debug("conn %p: request %u, past MaxKeepAliveRequests %u: the connection's last",
 		  (void *)c, c->nreq, max);

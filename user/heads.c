@@ -110,7 +110,7 @@ size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn
 			     size_t cap)
 {
 	const struct kbal_first *f = c->f;
-	unsigned max = d->conf->max_keepalive_requests;
+	unsigned max = kbal_conf_max_keepalive(d->conf, f->vhost);
 	unsigned t = d->conf->keepalive_timeout_ms / 1000;
 	int n;
 

@@ -318,3 +318,87 @@ def test_head_limits_of_the_address_virtual_host():
                        "kbal against Apache: %s %s on a spliced connection" % (h, tag))
                     if tag in ("line101", "field301"):
                         check(env.stats()["sk_kept"] > kept, "%s %s kept" % (h, tag))
+
+
+# KeepAlive and MaxKeepAliveRequests: the request's virtual host's (httpd's
+# ap_set_keepalive() reads r->server's, once the Host picked it), its own
+# else the server's (the line after the sections counts: ap_fixup_virtual_
+# hosts() copies the server's final value), against the connection's
+# requests so far whatever their Host. The kernel counts a connection's
+# requests against its Host's table (kbal_rules.max_requests).
+KEEPALIVE = PROXY_HEAD + """\
+ProxyPreserveHost On
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+<VirtualHost *>
+ServerName first.test
+MaxKeepAliveRequests 5
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+</VirtualHost>
+<VirtualHost *>
+ServerName third.test
+KeepAlive Off
+</VirtualHost>
+<VirtualHost *>
+ServerName fourth.test
+MaxKeepAliveRequests 2
+</VirtualHost>
+MaxKeepAliveRequests 3
+"""
+
+KA_RUNS = [["first.test"] * 8, ["second.test"] * 8, ["third.test"] * 3,
+           ["first.test", "first.test", "second.test", "second.test", "first.test"],
+           ["second.test", "second.test", "first.test", "first.test", "first.test",
+            "first.test"],
+           ["first.test", "third.test", "first.test"], ["fourth.test"] * 5]
+
+
+def ka_session(port, hosts, full=True):
+    """One connection, a request per Host in turn: each answer's status,
+    Connection and Keep-Alive (full; else "close" or "-": the answers the
+    kernel passes carry no Keep-Alive, operating.md), then whether the
+    connection ended"""
+    out = []
+    with Conn(port, timeout=T) as c:
+        for i, h in enumerate(hosts):
+            r = c.get("/ka%d" % i, headers=[("Host", h), ("Connection", "keep-alive")])
+            conn = (r.header("Connection") or "").lower()
+            out.append((h, r.status, conn, r.header("Keep-Alive")) if full else
+                       (h, r.status, "close" if "close" in conn else "-"))
+            if "close" in conn:
+                out.append("eof" if c.at_eof(T) else "open")
+                break
+    return out
+
+
+def test_keepalive_of_the_request_virtual_host():
+    with Env(conf=KEEPALIVE, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = [ka_session(aport, hosts) for hosts in KA_RUNS]
+        # the test's reading of Apache's
+        eq([a[1:3] for a in theirs[0][:6]], [(200, "keep-alive")] * 5 + [(200, "close")],
+           "Apache: first.test's 5")
+        eq(theirs[0][0][3], "timeout=5, max=5", "Apache: first.test's Keep-Alive")
+        eq([a[1:3] for a in theirs[1][:4]], [(200, "keep-alive")] * 3 + [(200, "close")],
+           "Apache: second.test has the server's 3, written after it")
+        eq(theirs[2][0][1:3], (200, "close"), "Apache: third.test's KeepAlive Off")
+        eq([a[1:3] for a in theirs[6][:3]], [(200, "keep-alive")] * 2 + [(200, "close")],
+           "Apache: fourth.test's 2")
+        eq(theirs[3][3][1:3], (200, "close"),
+           "Apache: second.test's 3 counts first.test's requests on the connection")
+        before = env.stats()
+        for hosts, a in zip(KA_RUNS, theirs):
+            ours = ka_session(env.port, hosts, full=False)
+            eq(ours, [x if x in ("eof", "open") else
+                      (x[0], x[1], "close" if "close" in x[2] else "-") for x in a],
+               "kbal against Apache on %r" % hosts)
+        # kbald's own answer (a connection's first): Keep-Alive as Apache's
+        for hosts, a in zip(KA_RUNS, theirs):
+            eq(ka_session(env.port, hosts[:1])[0], a[0], "kbal's first answer on %r" % hosts)
+        after = env.stats()
+        check(after["sk_kept"] > before["sk_kept"], "the kernel kept some: %r" % after)
+        check(after["sk_last"] > before["sk_last"],
+              "the kernel handed back a last request: %r" % after)

@@ -823,8 +823,9 @@ UNIT_TEST(conf_virtualhost)
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyReceiveBufferSize 1024\n</VirtualHost>\n",
 		   "t.conf:6: ProxyReceiveBufferSize is not allowed inside <VirtualHost> by kbal "
 		   "(it takes <Location> sections, Redirect, ServerName, ServerAlias, the "
-		   "ProxyPass family, most Proxy* settings, LimitRequest* on heads, Header, "
-		   "RequestHeader and <Proxy balancer://...> there: docs/configuration.md lists "
+		   "ProxyPass family, most Proxy* settings, LimitRequest* on heads, KeepAlive, "
+		   "MaxKeepAliveRequests, Header, RequestHeader and <Proxy balancer://...> "
+		   "there: docs/configuration.md lists "
 		   "them; the server's other directives apply in every virtual host) "
 		   "(<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
@@ -932,6 +933,18 @@ UNIT_TEST(conf_virtualhost_proxy)
 	r = run(HEAD TAIL "<VirtualHost *:8080>\n</VirtualHost>\n");
 	if (ASSERT_EQ(r->rc, 0, r->err))
 		ASSERT_EQ(r->c->vhost_limits, 0, "the same as the server's");
+	done(r);
+	/* KeepAlive, MaxKeepAliveRequests: its own, else the server's final */
+	r = run(HEAD TAIL "<VirtualHost *:8080>\nKeepAlive Off\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName b.test\nMaxKeepAliveRequests 7\n</VirtualHost>\n"
+		"MaxKeepAliveRequests 3\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(kbal_conf_keepalive_off(r->c, 0), 1, "its KeepAlive Off");
+		ASSERT_EQ(kbal_conf_keepalive_off(r->c, 1), 0, "the server's On");
+		ASSERT_EQ(kbal_conf_max_keepalive(r->c, 0), 3, "the server's, written after");
+		ASSERT_EQ(kbal_conf_max_keepalive(r->c, 1), 7, "its own");
+		ASSERT_EQ(r->c->vhost_keepalive, 1, "said");
+	}
 	done(r);
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyVia Sometimes\n</VirtualHost>\n",
 		   "t.conf:6: ProxyVia accepts one of 'Off', 'On', 'Full' or 'Block'");
