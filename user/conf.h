@@ -390,6 +390,8 @@ struct kbal_conf_vhost {
 	 * Host: ap_set_keepalive() reads r->server's), -1: the server's */
 	int keepalive;                    /* KeepAlive On|Off */
 	int max_keepalive;                /* MaxKeepAliveRequests */
+	int limit_body_set;               /* LimitRequestBody given: limit_body */
+	uint64_t limit_body;
 	int line;
 };
 
@@ -606,6 +608,14 @@ static inline int kbal_conf_keepalive_off(const struct kbal_conf *c, int vhost)
 {
 	return vhost >= 0 && c->vhost[vhost].keepalive >= 0 ? !c->vhost[vhost].keepalive :
 								c->keepalive_off;
+}
+
+/* LimitRequestBody in virtual host vhost (-1: the server's): its own,
+ * else the server's (core's per-directory merge) */
+static inline uint64_t kbal_conf_limit_body(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].limit_body_set ? c->vhost[vhost].limit_body :
+							      c->limit_body;
 }
 
 static inline unsigned kbal_conf_max_keepalive(const struct kbal_conf *c, int vhost)

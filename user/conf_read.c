@@ -110,7 +110,7 @@ static const char *ctx_name(unsigned ctx)
 	       ctx == C_BALANCER ? "inside <Proxy balancer://...>" :
 	       ctx == C_VHOST ? "inside <VirtualHost> by kbal (it takes <Location> sections, "
 				"Redirect, ServerName, ServerAlias, the ProxyPass family, most Proxy* "
-				"settings, LimitRequest* on heads, KeepAlive, MaxKeepAliveRequests, "
+				"settings, LimitRequest*, KeepAlive, MaxKeepAliveRequests, "
 				"Header, RequestHeader and <Proxy balancer://...> there: "
 				"docs/configuration.md lists them; the "
 				"server's other directives apply in every virtual host)" :

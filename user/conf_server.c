@@ -251,6 +251,11 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 
 		if (!argv[1][0] || *end || argv[1][0] == '-' || b > (1ull << 62))
 			return perr(p, "LimitRequestBody %s: must be a number of bytes", argv[1]);
+		if (p->ctx == C_VHOST) {
+			c->vhost[p->vhost].limit_body = b;
+			c->vhost[p->vhost].limit_body_set = 1;
+			return 0;
+		}
 		c->limit_body = b;
 	} else {
 		struct kbal_http_limits *lim = p->ctx == C_VHOST ? &c->vhost[p->vhost].limits :
@@ -682,7 +687,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "LimitRequestLine",  C_SERVER | C_VHOST,    1, 1,             kw_limit },
 	{ "LimitRequestFieldSize", C_SERVER | C_VHOST, 1, 1,            kw_limit },
 	{ "LimitRequestFields", C_SERVER | C_VHOST,   1, 1,             kw_limit },
-	{ "LimitRequestBody",  C_SERVER,              1, 1,             kw_limit },
+	{ "LimitRequestBody",  C_SERVER | C_VHOST,    1, 1,             kw_limit },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
 	{ "KbalHost",          C_SERVER,              2, 2,             kw_host },
 	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },

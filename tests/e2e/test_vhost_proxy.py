@@ -402,3 +402,55 @@ def test_keepalive_of_the_request_virtual_host():
         check(after["sk_kept"] > before["sk_kept"], "the kernel kept some: %r" % after)
         check(after["sk_last"] > before["sk_last"],
               "the kernel handed back a last request: %r" % after)
+
+
+# LimitRequestBody: per directory in httpd (its own in a <VirtualHost>,
+# else the server's, wherever written), applied to what kbald answers
+# itself, the manager's form here; a proxied body passes whatever it is.
+BODY = PROXY_HEAD + """\
+LoadModule authz_host_module modules/mod_authz_host.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass /balancer-manager !
+ProxyPass / balancer://c/
+<Location /balancer-manager>
+SetHandler balancer-manager
+Require all granted
+</Location>
+<VirtualHost *>
+ServerName first.test
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+LimitRequestBody 1000
+</VirtualHost>
+LimitRequestBody 3000
+"""
+
+
+def body_statuses(port):
+    out = []
+    for host in ("first.test", "second.test"):
+        for n in (900, 2000, 4000):
+            body = b"b=" + b"x" * (n - 2)
+            with Conn(port, timeout=T) as c:
+                c.request("POST", "/balancer-manager", body=body, headers=[
+                    ("Host", host), ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Referer", "http://%s/balancer-manager" % host)])
+                out.append((host, n, c.read_response().status == 413))
+            with Conn(port, timeout=T) as c:
+                c.request("POST", "/up-%d" % n, body=body, headers=[("Host", host)])
+                out.append((host, "proxied", n, c.read_response().status))
+    return out
+
+
+def test_request_body_limit_of_a_virtual_host():
+    with Env(conf=BODY, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = body_statuses(aport)
+        eq([x for x in theirs if x[1] != "proxied"],
+           [("first.test", 900, False), ("first.test", 2000, False), ("first.test", 4000, True),
+            ("second.test", 900, False), ("second.test", 2000, True),
+            ("second.test", 4000, True)],
+           "Apache (the test's reading): second.test's 1000, first.test the server's 3000")
+        eq(body_statuses(env.port), theirs, "kbal against Apache")

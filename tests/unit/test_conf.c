@@ -823,7 +823,7 @@ UNIT_TEST(conf_virtualhost)
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyReceiveBufferSize 1024\n</VirtualHost>\n",
 		   "t.conf:6: ProxyReceiveBufferSize is not allowed inside <VirtualHost> by kbal "
 		   "(it takes <Location> sections, Redirect, ServerName, ServerAlias, the "
-		   "ProxyPass family, most Proxy* settings, LimitRequest* on heads, KeepAlive, "
+		   "ProxyPass family, most Proxy* settings, LimitRequest*, KeepAlive, "
 		   "MaxKeepAliveRequests, Header, RequestHeader and <Proxy balancer://...> "
 		   "there: docs/configuration.md lists "
 		   "them; the server's other directives apply in every virtual host) "
@@ -935,7 +935,7 @@ UNIT_TEST(conf_virtualhost_proxy)
 		ASSERT_EQ(r->c->vhost_limits, 0, "the same as the server's");
 	done(r);
 	/* KeepAlive, MaxKeepAliveRequests: its own, else the server's final */
-	r = run(HEAD TAIL "<VirtualHost *:8080>\nKeepAlive Off\n</VirtualHost>\n"
+	r = run(HEAD TAIL "<VirtualHost *:8080>\nKeepAlive Off\nLimitRequestBody 0\n</VirtualHost>\n"
 		"<VirtualHost *:8080>\nServerName b.test\nMaxKeepAliveRequests 7\n</VirtualHost>\n"
 		"MaxKeepAliveRequests 3\n");
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
@@ -944,6 +944,8 @@ UNIT_TEST(conf_virtualhost_proxy)
 		ASSERT_EQ(kbal_conf_max_keepalive(r->c, 0), 3, "the server's, written after");
 		ASSERT_EQ(kbal_conf_max_keepalive(r->c, 1), 7, "its own");
 		ASSERT_EQ(r->c->vhost_keepalive, 1, "said");
+		ASSERT_EQ(kbal_conf_limit_body(r->c, 1), 1ull << 30, "the server's LimitRequestBody");
+		ASSERT_EQ(kbal_conf_limit_body(r->c, 0), 0, "its own 0: none");
 	}
 	done(r);
 	expect_err(HEAD "<VirtualHost *:8080>\nProxyVia Sometimes\n</VirtualHost>\n",
