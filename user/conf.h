@@ -444,10 +444,9 @@ struct kbal_conf {
 	unsigned nerror_codes;
 	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
-	int no_pp_inherit;                /* ProxyPassInherit Off at server level: no
-					   * <VirtualHost> takes the server's ProxyPass
-					   * rules unless it says On */
-	int no_bal_inherit;               /* BalancerInherit Off at server level */
+	int no_pp_inherit;                /* ProxyPassInherit Off at server level:
+					   * every <VirtualHost>'s default */
+	int no_bal_inherit;               /* BalancerInherit Off, the same */
 	struct in6_addr proxy_source;     /* ProxySourceAddress: the members'
 					   * connections come from it, 0: the system's
 					   * choice */
@@ -610,18 +609,18 @@ static inline int kbal_conf_keepalive_off(const struct kbal_conf *c, int vhost)
 								c->keepalive_off;
 }
 
+static inline unsigned kbal_conf_max_keepalive(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].max_keepalive >= 0 ?
+	       (unsigned)c->vhost[vhost].max_keepalive : c->max_keepalive_requests;
+}
+
 /* LimitRequestBody in virtual host vhost (-1: the server's): its own,
  * else the server's (core's per-directory merge) */
 static inline uint64_t kbal_conf_limit_body(const struct kbal_conf *c, int vhost)
 {
 	return vhost >= 0 && c->vhost[vhost].limit_body_set ? c->vhost[vhost].limit_body :
 							      c->limit_body;
-}
-
-static inline unsigned kbal_conf_max_keepalive(const struct kbal_conf *c, int vhost)
-{
-	return vhost >= 0 && c->vhost[vhost].max_keepalive >= 0 ?
-	       (unsigned)c->vhost[vhost].max_keepalive : c->max_keepalive_requests;
 }
 
 /* ProxyVia in virtual host vhost (-1: the server's), enum kbal_via, as

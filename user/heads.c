@@ -211,10 +211,8 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 {
 	const struct kbal_first *f = c->f;
 	const char *name, *colon;
-	unsigned port;
+	unsigned port, via = kbal_conf_via(d->conf, f->vhost);
 	size_t nlen;
-
-	unsigned via = kbal_conf_via(d->conf, f->vhost);
 
 	/* every request asks: nothing is looked at unless ProxyVia adds */
 	if (via != KBAL_VIA_ON && via != KBAL_VIA_FULL)
@@ -225,8 +223,9 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 	port = colon ? (unsigned)atoi(colon + 1) : 0;
 	nlen = strcspn(name, ":");
 	if (!port && f->vhost >= 0) {
-		/* a virtual host's server_rec port: the server's, else its
-		 * first address's, else its own ServerName's (0 without one) */
+		/* a virtual host's server_rec port: its ServerName's where
+		 * it has one (0 without a port), else its first address's,
+		 * else the server's (ap_new_vhost(), set_server_name()) */
 		const struct kbal_conf_vhost *v = &d->conf->vhost[f->vhost];
 
 		port = v->server_name[0] ? v->server_port : ntohs(v->addr[0].sin6_port) ?
@@ -350,6 +349,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
 	if (via_value(d, c, via, sizeof(via)))
 		snprintf(line, sizeof(line), "Via: %s\r\n", via);
+	else
+		line[0] = '\0';
 
 	heads_self_url(d, c, base, sizeof(base));
 	/* c->pool: the member keeps its connection; the client's closes
@@ -368,8 +369,7 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	 * pass as they are. */
 	keep = !c->once && rsp->status != 101 && (c->pool || rsp->keep_alive);
 	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
-				     kbal_conf_via(d->conf, f->vhost) == KBAL_VIA_ON ||
-				     kbal_conf_via(d->conf, f->vhost) == KBAL_VIA_FULL ? line : NULL,
+				     line[0] ? line : NULL,
 				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
 				     (f->dechunk ? KBAL_RESP_NO_TE : 0),
 				     f->outbuf[DOWN], OUT_SIZE);

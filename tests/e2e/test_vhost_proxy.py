@@ -454,3 +454,32 @@ def test_request_body_limit_of_a_virtual_host():
             ("second.test", 4000, True)],
            "Apache (the test's reading): second.test's 1000, first.test the server's 3000")
         eq(body_statuses(env.port), theirs, "kbal against Apache")
+
+
+# ProxyVia's port at server level: ap_get_server_port(), the Host's port,
+# else the server's own (ServerName's: none here), never the port the
+# connection reached; ServerName with a port gives it.
+def via_port(port, host):
+    with Conn(port, timeout=T) as c:
+        c.send(("GET /echo-headers HTTP/1.0\r\n%s\r\n" %
+                ("Host: %s\r\n" % host if host else "")).encode())
+        r = c.read_response()
+        member = [ln.split(":", 1)[1].strip() for ln in r.text.split("\r\n")
+                  if ln.lower().startswith("via:")]
+        return [v.replace(str(port), "PORT") for v in r.header_all("Via")], member
+
+
+def test_via_port_as_apache():
+    for name, want in (("proxy.example", ["1.0 proxy.example"]),
+                       ("proxy.example:8000", ["1.0 proxy.example:8000"])):
+        conf = VIA.replace("@SERVER@", "ProxyVia On").replace("@FIRST@", "") \
+                  .replace("@THIRD@", "").replace("ServerName proxy.example",
+                                                  "ServerName " + name)
+        conf = conf[:conf.index("<VirtualHost")]
+        with Env(conf=conf, backends=(1,)) as env, apache_beside(env) as aport:
+            for host in (None, "example.test", "example.test:81"):
+                theirs = via_port(aport, host)
+                if host is None:
+                    eq(theirs, (want, want), "Apache (the test's reading): %s, no Host" % name)
+                eq(via_port(env.port, host), theirs, "kbal against Apache: %s, Host %s" %
+                   (name, host))
