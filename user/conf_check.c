@@ -93,6 +93,33 @@ static int conf_sole_pick(const struct kbal_conf_balancer *b)
 	return 0;
 }
 
+/* A <VirtualHost> with BalancerInherit Off and ProxyPassInherit Off has
+ * none of the server's balancers, but httpd gives it the server's rules
+ * all the same: each of them (or of its own) that names one is said, once
+ * per virtual host and rule, since httpd answers its requests 503 there */
+static void check_inherit(struct conf_parser *p)
+{
+	const struct kbal_conf *c = p->conf;
+
+	for (unsigned v = 0; v < c->nvhost; v++) {
+		if (kbal_conf_bal_inherit(c, (int)v))
+			continue;
+		for (unsigned i = 0; i < c->npass; i++) {
+			const struct kbal_conf_pass *r = &c->pass[i];
+
+			if (r->exclude || (r->vhost >= 0 && r->vhost != (int)v) ||
+			    kbal_conf_balancer_in(c, (int)v, (unsigned)r->balancer))
+				continue;
+			conf_pwarn(p, r->line, "%s%s names %s%s, the server's, which the "
+				   "<VirtualHost> at %s does not inherit (BalancerInherit Off and "
+				   "ProxyPassInherit Off): its requests there are answered 503, "
+				   "as httpd's", r->regex ? "ProxyPassMatch " : "ProxyPass ",
+				   r->path, kbal_bal_scheme(c->balancers[r->balancer].flags),
+				   c->balancers[r->balancer].name, conf_at(p, c->vhost[v].line));
+		}
+	}
+}
+
 static void check_rules(struct conf_parser *p)
 {
 	const struct kbal_conf *c = p->conf;
@@ -263,6 +290,17 @@ int conf_finish(struct conf_parser *p)
 		c->limits.fields = 100;
 	if (!(p->limit_set & 8))
 		c->limit_body = 1ull << 30;
+	for (unsigned v = 0; v < c->nvhost; v++) {
+		struct kbal_conf_vhost *h = &c->vhost[v];
+
+		if (!(h->limit_set & 1))
+			h->limits.line = 8190;
+		if (!(h->limit_set & 2))
+			h->limits.field = 8190;
+		if (!(h->limit_set & 4))
+			h->limits.fields = 100;
+		c->vhost_limits |= memcmp(&h->limits, &c->limits, sizeof(c->limits)) != 0;
+	}
 	/* mod_reqtimeout's defaults, which Debian's apache2 runs with, for
 	 * the stages RequestReadTimeout does not name */
 	if (!(p->reqtimeout_set & 1))
@@ -322,6 +360,7 @@ int conf_finish(struct conf_parser *p)
 		conf_split_server_name(c->server_name, c->server_host, sizeof(c->server_host),
 				       &c->server_port);
 	check_rules(p);
+	check_inherit(p);
 	if (conf_hcheck_finish(p) || conf_privs_finish(p))
 		return -1;
 	return conf_log_finish(p);

@@ -220,7 +220,8 @@ int conf_match_pass_path(const struct kbal_conf *c, int vhost, const char *path,
 	 * the last matching one, the virtual host's sections merged after
 	 * the server's; then the rules, ProxyPass and ProxyPassMatch in
 	 * order, the server's before the virtual host's (httpd's
-	 * merge_proxy_config() with ProxyPassInherit On) */
+	 * merge_proxy_config() appends its aliases whatever
+	 * ProxyPassInherit says: apache2 2.4.71 keeps them with Off) */
 	for (int pass = 0; pass < (vhost >= 0 ? 2 : 1); pass++)
 		for (unsigned i = 0; i < c->npass; i++)
 			if (c->pass[i].vhost == (pass ? vhost : -1) && c->pass[i].location >= 0 &&
@@ -622,7 +623,7 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 		*why = "each request's Host is rewritten (no ProxyPreserveHost On)";
 	else if (c->nheader)
 		*why = "Header changes answers";
-	else if (c->via != KBAL_VIA_OFF)
+	else if (kbal_conf_via_any(c))
 		*why = "ProxyVia changes every request";
 	else if (c->ncookie_path || c->ncookie_domain)
 		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
@@ -830,6 +831,14 @@ int kbal_conf_error_override(const struct kbal_conf *c, int vhost, uint32_t locs
 	if (on <= 0 || status < 400 || status > 599)
 		return 0;
 	return !codes || listed;
+}
+
+int kbal_conf_via_any(const struct kbal_conf *c)
+{
+	for (unsigned v = 0; v < c->nvhost; v++)
+		if (kbal_conf_via(c, v) != KBAL_VIA_OFF)
+			return 1;
+	return c->via != KBAL_VIA_OFF;
 }
 
 int kbal_conf_error_override_any(const struct kbal_conf *c)

@@ -823,12 +823,14 @@ UNIT_TEST(conf_virtualhost)
 		ASSERT_STREQ(r->warn, "", "no warning");
 	}
 	done(r);
-	expect_err(HEAD "<VirtualHost *:8080>\nProxyVia On\n</VirtualHost>\n",
-		   "t.conf:6: ProxyVia is not allowed inside <VirtualHost> by kbal (it "
-		   "takes <Location> sections, Redirect, ServerName, ServerAlias, ProxyPass, "
-		   "ProxyPassMatch, ProxyPassReverse, ProxyPreserveHost, Header, RequestHeader "
-		   "and <Proxy balancer://...> there; the server's other "
-		   "directives apply in every virtual host) (<VirtualHost *:8080> at line 5)");
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyReceiveBufferSize 1024\n</VirtualHost>\n",
+		   "t.conf:6: ProxyReceiveBufferSize is not allowed inside <VirtualHost> by kbal "
+		   "(it takes <Location> sections, Redirect, ServerName, ServerAlias, the "
+		   "ProxyPass family, most Proxy* settings, LimitRequest*, KeepAlive, "
+		   "MaxKeepAliveRequests, Header, RequestHeader and <Proxy balancer://...> "
+		   "there: docs/configuration.md lists "
+		   "them; the server's other directives apply in every virtual host) "
+		   "(<VirtualHost *:8080> at line 5)");
 	expect_err(HEAD "ServerAlias www.test\n",
 		   "t.conf:5: ServerAlias is not allowed at server level");
 	expect_err(HEAD "<VirtualHost *:8080>\n<Location /x>\n</VirtualHost>\n",
@@ -854,6 +856,105 @@ UNIT_TEST(conf_virtualhost)
 	ASSERT_STREQ(r->warn, "t.conf:6: <VirtualHost>: no Listen takes any of its addresses: "
 		     "it serves nothing\n", "a virtual host nothing reaches");
 	done(r);
+}
+
+static void expect_cookie_in(const struct kbal_conf *c, int vhost, const char *line,
+			     const char *want);
+
+/* mod_proxy's settings in a <VirtualHost>, merged with the server's as
+ * merge_proxy_config() and merge_proxy_dir_config(): ProxyVia and
+ * ProxyAddHeaders the virtual host's where it sets them; cookie maps the
+ * server's, then its own; the server's balancers its own unless both
+ * BalancerInherit and ProxyPassInherit are Off */
+UNIT_TEST(conf_virtualhost_proxy)
+{
+	struct run *r = run(HEAD TAIL "ProxyVia On\nProxyAddHeaders Off\n"
+			    "ProxyPassReverseCookiePath /app /\n"
+			    "<VirtualHost *:8080>\nServerName a.test\nProxyVia Block\n"
+			    "ProxyAddHeaders On\nProxyPassInherit Off\n"
+			    "ProxyPassReverseCookiePath /x /a\n"
+			    "ProxyPassReverseCookieDomain in.test a.test\n</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerName b.test\nBalancerInherit Off\n"
+			    "</VirtualHost>\n"
+			    "<VirtualHost *:8080>\nServerName c.test\nBalancerInherit Off\n"
+			    "ProxyPassInherit Off\nBalancerMember balancer://own http://127.0.0.1:9002\n"
+			    "ProxyPass /own/ balancer://own/\n</VirtualHost>\n"
+			    "ProxyPassReverseCookieDomain in.test main.test\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_conf *c = r->c;
+
+		ASSERT_EQ(kbal_conf_via(c, -1), KBAL_VIA_ON, "the server's ProxyVia");
+		ASSERT_EQ(kbal_conf_via(c, 0), KBAL_VIA_BLOCK, "a.test's own");
+		ASSERT_EQ(kbal_conf_via(c, 1), KBAL_VIA_ON, "b.test inherits it");
+		ASSERT_EQ(kbal_conf_no_xfwd(c, -1), 1, "the server's ProxyAddHeaders Off");
+		ASSERT_EQ(kbal_conf_no_xfwd(c, 0), 0, "a.test's On");
+		ASSERT_EQ(kbal_conf_no_xfwd(c, 1), 1, "b.test inherits Off");
+		ASSERT_EQ(kbal_conf_balancer_in(c, 0, 0), 1,
+			  "a.test has the server's balancers (BalancerInherit On)");
+		ASSERT_EQ(kbal_conf_balancer_in(c, 1, 0), 1,
+			  "b.test too (ProxyPassInherit On)");
+		ASSERT_EQ(kbal_conf_balancer_in(c, 2, 0), 0, "c.test, both Off: not the server's");
+		ASSERT_EQ(kbal_conf_balancer_in(c, 2, 1), 1, "its own");
+		ASSERT_EQ(kbal_conf_match_pass(c, 2, "/x", 2), 0,
+			  "the server's rules still c.test's (httpd appends them)");
+		ASSERT_STREQ(r->warn, "t.conf:26: ProxyPass /own/ is never applied: ProxyPass / at "
+			     "line 5 matches first (Apache matches in configuration order); move "
+			     "it above line 5\n"
+			     "t.conf:5: ProxyPass / names balancer://c, the server's, which the "
+			     "<VirtualHost> at line 21 does not inherit (BalancerInherit Off and "
+			     "ProxyPassInherit Off): its requests there are answered 503, as "
+			     "httpd's\n", "the server's rule in c.test said");
+		/* the server's maps before a.test's, wherever written */
+		expect_cookie_in(c, 0, "Set-Cookie: s=1; path=/app/1; domain=IN.test",
+				 "Set-Cookie: s=1; path=/; domain=main.test");
+		expect_cookie_in(c, 0, "Set-Cookie: s=1; path=/x/1",
+				 "Set-Cookie: s=1; path=/a");
+		expect_cookie_in(c, 1, "Set-Cookie: s=1; path=/x/1",
+				 "Set-Cookie: s=1; path=/x/1");
+		expect_cookie_in(c, -1, "Set-Cookie: s=1; path=/x/1; domain=in.test",
+				 "Set-Cookie: s=1; path=/x/1; domain=main.test");
+	}
+	done(r);
+	/* LimitRequest* inside: its own, else the server's as they were where
+	 * it opened (ap_new_vhost()), else httpd's defaults */
+	r = run(HEAD TAIL "LimitRequestLine 200\n"
+		"<VirtualHost *:8080>\nLimitRequestFields 7\n</VirtualHost>\n"
+		"LimitRequestFieldSize 300\n"
+		"<VirtualHost *:8080>\nServerName b.test\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_http_limits *l0 = &r->c->vhost[0].limits, *l1 = &r->c->vhost[1].limits;
+
+		ASSERT_EQ(l0->line, 200, "the server's line, given before it");
+		ASSERT_EQ(l0->field, 8190, "not the server's field size, given after it");
+		ASSERT_EQ(l0->fields, 7, "its own");
+		ASSERT_EQ(l1->field, 300, "the next one has it");
+		ASSERT_EQ(l1->fields, 100, "httpd's default");
+		ASSERT_EQ(r->c->vhost_limits, 1, "they differ from the server's");
+	}
+	done(r);
+	r = run(HEAD TAIL "<VirtualHost *:8080>\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->vhost_limits, 0, "the same as the server's");
+	done(r);
+	/* KeepAlive, MaxKeepAliveRequests: its own, else the server's final */
+	r = run(HEAD TAIL "<VirtualHost *:8080>\nKeepAlive Off\nLimitRequestBody 0\n</VirtualHost>\n"
+		"<VirtualHost *:8080>\nServerName b.test\nMaxKeepAliveRequests 7\n</VirtualHost>\n"
+		"MaxKeepAliveRequests 3\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(kbal_conf_keepalive_off(r->c, 0), 1, "its KeepAlive Off");
+		ASSERT_EQ(kbal_conf_keepalive_off(r->c, 1), 0, "the server's On");
+		ASSERT_EQ(kbal_conf_max_keepalive(r->c, 0), 3, "the server's, written after");
+		ASSERT_EQ(kbal_conf_max_keepalive(r->c, 1), 7, "its own");
+		ASSERT_EQ(r->c->vhost_keepalive, 1, "said");
+		ASSERT_EQ(kbal_conf_limit_body(r->c, 1), 1ull << 30, "the server's LimitRequestBody");
+		ASSERT_EQ(kbal_conf_limit_body(r->c, 0), 0, "its own 0: none");
+	}
+	done(r);
+	expect_err(HEAD "<VirtualHost *:8080>\nProxyVia Sometimes\n</VirtualHost>\n",
+		   "t.conf:6: ProxyVia accepts one of 'Off', 'On', 'Full' or 'Block'");
+	expect_err(HEAD "<VirtualHost *:8080>\nBalancerInherit maybe\n</VirtualHost>\n",
+		   "t.conf:6: BalancerInherit: must be On or Off");
 }
 
 /* name-based virtual hosts: several on one address, the request's Host
@@ -1495,19 +1596,26 @@ UNIT_TEST(conf_via_and_add_headers)
 		   "t.conf:5: ProxyAddHeaders: must be On or Off");
 }
 
-/* the head a Set-Cookie line becomes under conf's cookie maps */
-static void expect_cookie(const struct kbal_conf *c, const char *line, const char *want)
+/* the head a Set-Cookie line becomes under conf's cookie maps, for a
+ * request of virtual host vhost (-1: the server's) */
+static void expect_cookie_in(const struct kbal_conf *c, int vhost, const char *line,
+			     const char *want)
 {
 	char head[512], out[512];
 	ssize_t n;
 
 	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n%s\r\nX: y\r\n\r\n", line);
-	n = kbal_rewrite_cookies(c, head, strlen(head), out, sizeof(out));
+	n = kbal_rewrite_cookies(c, vhost, head, strlen(head), out, sizeof(out));
 	if (!ASSERT_EQ(n > 0, 1, line))
 		return;
 	out[n] = '\0';
 	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n%s\r\nX: y\r\n\r\n", want);
 	ASSERT_STREQ(out, head, line);
+}
+
+static void expect_cookie(const struct kbal_conf *c, const char *line, const char *want)
+{
+	expect_cookie_in(c, -1, line, want);
 }
 
 UNIT_TEST(conf_cookie_maps)
