@@ -288,3 +288,42 @@ def test_decided_requests_with_bodies():
                "3 MiB up, through kbald")
             r = c.get("/x")
             eq((r.status, r.text), (200, "backend=WAS2 path=/x\n"), "then the other balancer")
+
+
+def test_decided_netns():
+    """Across veths (kbaltest.Topo, full checksums: the program's SHIFT
+    entries at the balancer's ingress and egress): sticky requests kept,
+    1 MiB down, then one naming the other route given back and answered by
+    that member, the connection going on; every host's counters: no
+    timeout, reset, PAWS drop or checksum error, retransmissions no more
+    than loss probes."""
+    from tcp_watch import COUNTERS
+    hosts = ("client", "member1", "member2", "balancer")
+    with kbaltest.Topo(csum_offload=False) as topo, Env(topo=topo, conf=CONF) as env:
+        before = {h: topo.tcp_counters(h) for h in hosts}
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)
+            them = other(backend)
+            st0 = env.stats()
+            for i in range(10):
+                r = c.get("/k%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/k%d\n" % (backend, i)),
+                   "kept request %d" % i)
+            r = c.get("/bytes/%d" % MiB, cookie=cookie)
+            check_pattern(r.body, "1 MiB while joined")
+            eq(env.stats()["pkt_kept"] - st0["pkt_kept"], 11, "kept by the program")
+            r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])
+            eq((r.status, r.text), (200, "backend=%s path=/moved\n" % them), "the other route")
+            eq(env.stats()["pkt_back"] - st0["pkt_back"], 1, "given back")
+            for i in range(4):
+                r = c.get("/a%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/a%d\n" % (backend, i)),
+                   "request %d after" % i)
+        wait_until(lambda: env.flows() == [], 8.0, "no flow after the client closed")
+        for h in hosts:
+            after = topo.tcp_counters(h)
+            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS + ("InCsumErrors",)}
+            check(d["RetransSegs"] <= d["TCPLossProbes"], "%s: retransmissions: %r" % (h, d))
+            eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"], d["EstabResets"],
+                d["InCsumErrors"], d["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
+               "%s: timeouts, beyond window, PAWS, resets, checksum errors: %r" % (h, d))
