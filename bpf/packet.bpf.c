@@ -816,7 +816,6 @@ __noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw
 	const struct kbal_pkt_back *bk;
 	struct kbal_sk_http *st;
 	struct req_kept k = {};
-	__u32 hl;
 	__u8 why;
 
 	if (!skb || !rw)
@@ -832,13 +831,11 @@ __noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw
 		return KBAL_SKB_MEMBER;
 	if (len > KBAL_HEAD_MAX)
 		return KBAL_SKB_SYNTAX;
-	hl = frame_head(skb, off, len);
-	if (!hl)
-		return KBAL_SKB_SYNTAX;   /* its head goes on in the next segment */
-	why = request_decide(skb, st, off, hl, &k);
+	/* (a head that goes on in the next segment does not parse) */
+	why = request_decide(skb, st, off, len, &k, 1);
 	if (why != KBAL_SKB_NONE)
 		return why;
-	if ((__u64)hl + k.cl != len)
+	if ((__u64)k.hl + k.cl != len)
 		return KBAL_SKB_BUSY;     /* not all of it here, or more behind it */
 	st->msgs++;
 	request_kept(&k);

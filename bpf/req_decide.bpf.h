@@ -145,13 +145,16 @@ struct req_kept {
 	struct kbal_member *m;         /* its member */
 	int route;                     /* 1: its sticky route named the member */
 	__u64 cl;                      /* its body's length */
+	__u32 hl;                      /* its head's */
 };
 
-/* The request head at off (len bytes, all of it) against the connection's
- * decision st (st->msgs: the requests the kernel kept so far): its
- * KBAL_SKB_* reason to go to kbald, or KBAL_SKB_NONE with k filled. */
+/* The request head at off (len bytes: all of it; with more, the head and
+ * what follows it, the head's length then in k->hl) against the
+ * connection's decision st (st->msgs: the requests the kernel kept so
+ * far): its KBAL_SKB_* reason to go to kbald, or KBAL_SKB_NONE with k
+ * filled. */
 static __always_inline __u8 request_decide(struct __sk_buff *skb, const struct kbal_sk_http *st,
-					   __u32 off, __u32 len, struct req_kept *k)
+					   __u32 off, __u32 len, struct req_kept *k, int more)
 {
 	struct kbal_scratch *sc = frame_scratch();
 	struct rule_match rm = { .found = -1 };
@@ -192,7 +195,7 @@ static __always_inline __u8 request_decide(struct __sk_buff *skb, const struct k
 		p->sep = bal->sticky_sep;
 	}
 	p->ua = !!(st->flags & KBAL_SKF_UA);
-	b = frame_parse_head(skb, off, len, p);
+	b = frame_parse_head_more(skb, off, len, p, more);
 	if (!b || p->bad)
 		return KBAL_SKB_SYNTAX;
 	/* a Connection but "keep-alive" (browsers'): "close" asks for the
@@ -252,6 +255,7 @@ static __always_inline __u8 request_decide(struct __sk_buff *skb, const struct k
 	k->m = (struct kbal_member *)m;
 	k->route = route;
 	k->cl = p->cl;
+	k->hl = p->end;
 	return KBAL_SKB_NONE;
 }
 

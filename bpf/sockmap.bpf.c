@@ -265,7 +265,7 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	 * connection goes on */
 	if (!member_open(cookie))
 		return sk_back(st, KBAL_SKB_GONE);
-	why = request_decide(skb, st, off, len, &k);
+	why = request_decide(skb, st, off, len, &k, 0);
 	if (why != KBAL_SKB_NONE)
 		return sk_back(st, why);
 	st->msgs++;
