@@ -391,6 +391,11 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
  */
 static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	uint64_t kept = kbal_packet_kept(&d->pk.p, c->pf);
+
+	/* the requests the program kept count as the connection's own
+	 * (MaxKeepAliveRequests): kbald counts on from there */
+	c->nreq = c->nreq + kept < UINT32_MAX ? (uint32_t)(c->nreq + kept) : UINT32_MAX;
 	c->pf->given_back = 1;   /* its entries stay as long as the connection */
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* kbald's connection again: a FIN at its end */
 	kbal_packet_thaw(c->fd[MEMBER], 0);

@@ -736,3 +736,13 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 		  b.c_rcv_nxt, b.c_snd_nxt, b.m_rcv_nxt, b.m_snd_nxt);
 	return 0;
 }
+
+uint64_t kbal_packet_kept(const struct kbal_packet *p, const struct kbal_pkt_flow *fl)
+{
+	struct kbal_sk_http st;
+	uint32_t key = fl->slot;
+
+	if (!fl->decide || p->decide_fd < 0 || bpf_map_lookup_elem(p->decide_fd, &key, &st))
+		return 0;
+	return st.msgs;
+}

@@ -252,4 +252,8 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);
 
+/* A decided flow's requests the program kept (kbal_pkt_decide's msgs), 0
+ * for another flow or where it cannot be read. */
+uint64_t kbal_packet_kept(const struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+
 #endif

@@ -327,3 +327,34 @@ def test_decided_netns():
             eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"], d["EstabResets"],
                 d["InCsumErrors"], d["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
                "%s: timeouts, beyond window, PAWS, resets, checksum errors: %r" % (h, d))
+
+
+def test_decided_max_keepalive_requests_counts_the_kept_ones():
+    """MaxKeepAliveRequests 8 on a decided flow: the requests the program
+    keeps count as the connection's own, also once the flow is given back
+    (kbald counts on from the program's count): the 9th answer says
+    Connection: close and the connection ends, as httpd's does (its
+    keepalives count the requests before: test_max_keepalive.py)."""
+    conf = CONF.replace("ProxyPreserveHost On", "ProxyPreserveHost On\nMaxKeepAliveRequests 8")
+    check("MaxKeepAliveRequests 8" in conf, "the configuration")
+    with Env(conf=conf) as env:
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)          # requests 1, 2
+            them = other(backend)
+            st0 = env.stats()
+            for i in range(3):                                   # 3, 4, 5: kept
+                r = c.get("/k%d" % i, cookie=cookie)
+                eq((r.status, r.header("Connection")), (200, None), "kept request %d" % i)
+            eq(env.stats()["pkt_kept"] - st0["pkt_kept"], 3, "kept by the program")
+            r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])   # 6: given back
+            eq((r.status, r.header("X-Backend"), r.header("Connection")), (200, them, None),
+               "the 6th, given back")
+            r = c.get("/7", cookie=cookie)
+            eq((r.status, r.header("Connection")), (200, None), "the 7th")
+            r = c.get("/8", cookie=cookie)
+            eq((r.status, r.header("Connection")), (200, None), "the 8th")
+            r = c.get("/9", cookie=cookie)
+            eq((r.status, (r.header("Connection") or "").lower()), (200, "close"),
+               "the 9th: the connection's last")
+            c.sock.settimeout(5)
+            eq(c.sock.recv(1), b"", "the connection ended after the 9th")
