@@ -845,6 +845,152 @@ __noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw
 
 enum { BACK_NOT_NOW = 0, BACK_GIVEN = 1, BACK_HOLD = 2 };
 
+/* client -> kbald: the client's entry as a SHIFT entry (P's own, for a
+ * request) */
+static __always_inline int back_client(struct back_scratch *x, const struct kbal_pkt_back *bk)
+{
+	__builtin_memset(&x->e, 0, sizeof(x->e));
+	x->e.action = KBAL_PKT_SHIFT;
+	x->e.gen = x->gen;
+	x->e.slot = x->up_slot;
+	x->e.seq_delta = bk->c_rcv_nxt - x->B;
+	x->e.ack_delta = bk->c_snd_nxt - x->M;
+	x->e.tsecr_delta = -x->dc;
+	x->e.switch_seq = x->B;
+	x->e.last_tsval = x->up_last;
+	return back_put(x, x->cl, x->kc, x->clp, x->kcp);
+}
+
+/* an answer's flip stopped after the client's entry (an allocation
+ * failed): the client's entry goes rather than stay half flipped (its
+ * packets then meet kbald's kept socket unshifted, which takes none of
+ * them: the connection is lost, and ends at kbald's idle look) */
+static __always_inline int back_undo_client(struct back_scratch *x)
+{
+	x->k.saddr = x->cl;
+	x->k.daddr = x->kc;
+	x->k.sport = x->clp;
+	x->k.dport = x->kcp;
+	bpf_map_delete_elem(&kbal_pkt, &x->k);
+	return BACK_NOT_NOW;
+}
+
+/*
+ * The flip (x: B, M, Mm, Km computed; up, down: the flow's two entries):
+ * the four entries become SHIFT entries. For a request (response 0), in
+ * the order below ("The four writes"); for an answer (response 1: at the
+ * first byte R of a response head kbald must write, docs/packet.md, "Each
+ * request decided"), the client's entry first: the client may send at any
+ * moment (a pipelined request), and from that write on its bytes reach
+ * kbald's kept socket, never the member; the member's entry last, R's
+ * own: the member's packets are one sender's, in order, so none but R
+ * runs before it is written, and R is rewritten after this returns.
+ */
+static __always_inline int back_flip(struct back_scratch *x, const struct kbal_pkt_back *bk,
+				     const struct kbal_pkt_rw *up, const struct kbal_pkt_rw *down,
+				     int response)
+{
+	x->dc = x->dm = 0;
+	if (bk->ts) {
+		/* kbald's sockets' clocks now, put just past the last TSval
+		 * each peer saw (PAWS); their echoes map back exactly */
+		__u32 now = bpf_ktime_get_ns() / 1000000;
+
+		/* a peer nothing of the other reached yet through the flow
+		 * (a decided flow given back at its switching packet) saw
+		 * kbald's socket last, whose clock only went on: none */
+		x->dc = down->packets ?
+			down->last_tsval + down->tsval_delta - (now + bk->c_tsoff) + 1 : 0;
+		x->dm = up->packets ? up->last_tsval + up->tsval_delta - (now + bk->m_tsoff) + 1 : 0;
+	}
+	/* what the entries are read for, before any is replaced */
+	x->kc = down->saddr;
+	x->cl = down->daddr;
+	x->kcp = down->sport;
+	x->clp = down->dport;
+	x->km = up->saddr;
+	x->mb = up->daddr;
+	x->kmp = up->sport;
+	x->mbp = up->dport;
+	x->up_slot = up->slot;
+	x->down_slot = down->slot;
+	x->up_last = up->last_tsval;
+	x->down_last = down->last_tsval;
+	/*
+	 * The four writes, in an order that no packet can see half done to
+	 * its harm (docs/packet.md, "The flip"; BPF test
+	 * pkt_given_back_order_of_the_writes runs each sender's packets
+	 * through every prefix). Each write replaces a whole entry (the hash
+	 * map swaps in a new element under RCU: a packet meets the old entry
+	 * or the new one, never a mix), so only the order matters:
+	 *
+	 * 1, 2. kbald -> client, kbald -> member. Until the flow is kbald's,
+	 *    neither socket sends: the kept client socket has nothing unsent
+	 *    or unacknowledged and hears nothing (the client's packets go to
+	 *    the member), the member-side one is frozen (repair mode). So a
+	 *    flip stopped after them (3 failed: an allocation) leaves the
+	 *    flow joined as before, and the next request writes them again.
+	 * 3. client -> kbald, P's own: from here the flow is kbald's. P is
+	 *    rewritten after this function returns, so kbald's sockets hear
+	 *    nothing before all is written. The client's packets are one
+	 *    sender's, in order (its socket's lock on lo, one receive queue
+	 *    elsewhere): no other one of them runs meanwhile.
+	 * 4. member -> kbald, last: the member is quiet (P acknowledges all
+	 *    it sent, it acknowledged all the client sent), so only a
+	 *    keep-alive probe, a window update or a FIN could come, and
+	 *    until this write it reaches the client by the old entry, in the
+	 *    client's numbers, which are also those of the kbald -> client
+	 *    entry (K0 is M): what the client would have had a moment
+	 *    before P. Should it fail, the entry goes (a delete allocates
+	 *    nothing): the member's packets then meet kbald's member-side
+	 *    socket unshifted, which kbald closes at the event; nothing of
+	 *    the member's reaches the client past P.
+	 *
+	 * One record that all four entries reference, flipped by one store,
+	 * would cost every packet of every joined flow a lookup more; this
+	 * order costs nothing outside the give-back.
+	 */
+	if (response && back_client(x, bk))
+		return BACK_NOT_NOW;    /* nothing changed */
+	__builtin_memset(&x->e, 0, sizeof(x->e));
+	x->e.action = KBAL_PKT_SHIFT;
+	x->e.gen = x->gen;
+	x->e.slot = x->down_slot;       /* kbald -> client */
+	x->e.seq_delta = x->M - bk->c_snd_nxt;
+	x->e.ack_delta = x->B - bk->c_rcv_nxt;
+	x->e.tsval_delta = x->dc;
+	x->e.switch_seq = bk->c_snd_nxt;
+	if (back_put(x, x->kc, x->cl, x->kcp, x->clp))
+		return response ? back_undo_client(x) : BACK_NOT_NOW;
+	x->e.slot = x->up_slot;         /* kbald -> member */
+	x->e.seq_delta = x->Km - bk->m_snd_nxt;
+	x->e.ack_delta = x->Mm - bk->m_rcv_nxt;
+	x->e.tsval_delta = x->dm;
+	x->e.switch_seq = bk->m_snd_nxt;
+	if (back_put(x, x->km, x->mb, x->kmp, x->mbp))
+		return response ? back_undo_client(x) : BACK_NOT_NOW;
+	if (!response && back_client(x, bk))
+		return BACK_NOT_NOW;    /* joined as before (above) */
+	__builtin_memset(&x->e, 0, sizeof(x->e));
+	x->e.action = KBAL_PKT_SHIFT;
+	x->e.gen = x->gen;
+	x->e.slot = x->down_slot;       /* member -> kbald (R's own, for an answer) */
+	x->e.seq_delta = bk->m_rcv_nxt - x->Mm;
+	x->e.ack_delta = bk->m_snd_nxt - x->Km;
+	x->e.tsecr_delta = -x->dm;
+	x->e.switch_seq = x->Mm;
+	x->e.last_tsval = x->down_last;
+	if (back_put(x, x->mb, x->km, x->mbp, x->kmp))
+		bpf_map_delete_elem(&kbal_pkt, &x->k);
+	x->ev.slot = x->up_slot >> 1;
+	x->ev.gen = x->gen;
+	x->ev.kind = response ? KBAL_PKT_EV_BACK_RESPONSE : KBAL_PKT_EV_BACK;
+	if (bpf_ringbuf_output(&kbal_pkt_events, &x->ev, sizeof(x->ev), 0))
+		kbal_stat_add(KBAL_STAT_PKT_EV_LOST, 1);
+	kbal_stat_add(KBAL_STAT_PKT_BACK, 1);
+	return BACK_GIVEN;
+}
+
 /* rw: the client -> kbald entry (REWRITE), P's sequence and acknowledgement
  * numbers as they came; decided: kbal_pkt_decide_request()'s answer for a
  * decided flow (0 there: the member's request), else 1. BACK_GIVEN: given
@@ -928,109 +1074,132 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->Km = x->B + rw->seq_delta;
 	if (ack0 != x->M || down->switch_ack != x->Km)
 		return wait;   /* not quiet */
-	x->dc = x->dm = 0;
-	if (bk->ts) {
-		/* kbald's sockets' clocks now, put just past the last TSval
-		 * each peer saw (PAWS); their echoes map back exactly */
-		__u32 now = bpf_ktime_get_ns() / 1000000;
-
-		/* a peer nothing of the other reached yet through the flow
-		 * (a decided flow given back at its switching packet) saw
-		 * kbald's socket last, whose clock only went on: none */
-		x->dc = down->packets ?
-			down->last_tsval + down->tsval_delta - (now + bk->c_tsoff) + 1 : 0;
-		x->dm = rw->packets ? rw->last_tsval + rw->tsval_delta - (now + bk->m_tsoff) + 1 : 0;
-	}
-	/* what the entries are read for, before any is replaced */
-	x->kc = down->saddr;
-	x->cl = down->daddr;
-	x->kcp = down->sport;
-	x->clp = down->dport;
-	x->km = rw->saddr;
-	x->mb = rw->daddr;
-	x->kmp = rw->sport;
-	x->mbp = rw->dport;
-	x->up_slot = rw->slot;
-	x->down_slot = down->slot;
-	x->up_last = rw->last_tsval;
-	x->down_last = down->last_tsval;
-	/*
-	 * The four writes, in an order that no packet can see half done to
-	 * its harm (docs/packet.md, "The flip"; BPF test
-	 * pkt_given_back_order_of_the_writes runs each sender's packets
-	 * through every prefix). Each write replaces a whole entry (the hash
-	 * map swaps in a new element under RCU: a packet meets the old entry
-	 * or the new one, never a mix), so only the order matters:
-	 *
-	 * 1, 2. kbald -> client, kbald -> member. Until the flow is kbald's,
-	 *    neither socket sends: the kept client socket has nothing unsent
-	 *    or unacknowledged and hears nothing (the client's packets go to
-	 *    the member), the member-side one is frozen (repair mode). So a
-	 *    flip stopped after them (3 failed: an allocation) leaves the
-	 *    flow joined as before, and the next request writes them again.
-	 * 3. client -> kbald, P's own: from here the flow is kbald's. P is
-	 *    rewritten after this function returns, so kbald's sockets hear
-	 *    nothing before all is written. The client's packets are one
-	 *    sender's, in order (its socket's lock on lo, one receive queue
-	 *    elsewhere): no other one of them runs meanwhile.
-	 * 4. member -> kbald, last: the member is quiet (P acknowledges all
-	 *    it sent, it acknowledged all the client sent), so only a
-	 *    keep-alive probe, a window update or a FIN could come, and
-	 *    until this write it reaches the client by the old entry, in the
-	 *    client's numbers, which are also those of the kbald -> client
-	 *    entry (K0 is M): what the client would have had a moment
-	 *    before P. Should it fail, the entry goes (a delete allocates
-	 *    nothing): the member's packets then meet kbald's member-side
-	 *    socket unshifted, which kbald closes at the event; nothing of
-	 *    the member's reaches the client past P.
-	 *
-	 * One record that all four entries reference, flipped by one store,
-	 * would cost every packet of every joined flow a lookup more; this
-	 * order costs nothing outside the give-back.
-	 */
-	__builtin_memset(&x->e, 0, sizeof(x->e));
-	x->e.action = KBAL_PKT_SHIFT;
-	x->e.gen = x->gen;
-	x->e.slot = x->down_slot;       /* kbald -> client */
-	x->e.seq_delta = x->M - bk->c_snd_nxt;
-	x->e.ack_delta = x->B - bk->c_rcv_nxt;
-	x->e.tsval_delta = x->dc;
-	x->e.switch_seq = bk->c_snd_nxt;
-	if (back_put(x, x->kc, x->cl, x->kcp, x->clp))
-		return 0;               /* 1 failed: nothing changed */
-	x->e.slot = x->up_slot;         /* 2. kbald -> member */
-	x->e.seq_delta = x->Km - bk->m_snd_nxt;
-	x->e.ack_delta = x->Mm - bk->m_rcv_nxt;
-	x->e.tsval_delta = x->dm;
-	x->e.switch_seq = bk->m_snd_nxt;
-	if (back_put(x, x->km, x->mb, x->kmp, x->mbp))
-		return 0;               /* joined as before (above) */
-	x->e.slot = x->up_slot;         /* 3. client -> kbald: P's */
-	x->e.seq_delta = bk->c_rcv_nxt - x->B;
-	x->e.ack_delta = bk->c_snd_nxt - x->M;
-	x->e.tsval_delta = 0;
-	x->e.tsecr_delta = -x->dc;
-	x->e.switch_seq = x->B;
-	x->e.last_tsval = x->up_last;
-	if (back_put(x, x->cl, x->kc, x->clp, x->kcp))
-		return 0;               /* joined as before (above) */
-	x->e.slot = x->down_slot;       /* 4. member -> kbald */
-	x->e.seq_delta = bk->m_rcv_nxt - x->Mm;
-	x->e.ack_delta = bk->m_snd_nxt - x->Km;
-	x->e.tsecr_delta = -x->dm;
-	x->e.switch_seq = x->Mm;
-	x->e.last_tsval = x->down_last;
-	if (back_put(x, x->mb, x->km, x->mbp, x->kmp))
-		bpf_map_delete_elem(&kbal_pkt, &x->k);
-	x->ev.slot = x->up_slot >> 1;
-	x->ev.gen = x->gen;
-	x->ev.kind = KBAL_PKT_EV_BACK;
-	if (bpf_ringbuf_output(&kbal_pkt_events, &x->ev, sizeof(x->ev), 0))
-		kbal_stat_add(KBAL_STAT_PKT_EV_LOST, 1);
-	kbal_stat_add(KBAL_STAT_PKT_BACK, 1);
-	return BACK_GIVEN;
+	return back_flip(x, bk, rw, down, 0);
 }
 
+
+/*
+ * A decided flow's response head at R (down: the member -> client entry),
+ * its payload at where >> 16, where & 0xffff bytes: 0 when it may reach
+ * the client as it is, else why kbald must write it, as the sockmap path's
+ * framing decides (sockmap.bpf.c, response_head()): a header
+ * ProxyPassReverse maps (where it applies: KBAL_SKF_REVERSE), a Connection
+ * but keep-alive, a status httpd ends the client's connection after, a
+ * head or framing it does not parse (an answer that ends at the close, a
+ * head that goes on in the next segment). An interim (1xx) head passes.
+ */
+__noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_rw *down,
+					__u32 where)
+{
+	__u32 off = where >> 16, len = where & 0xffff, slot, status;
+	struct kbal_scratch *sc = frame_scratch();
+	const struct kbal_pkt_back *bk;
+	const struct kbal_sk_http *st;
+	struct head_parse *p;
+	__u8 *b;
+
+	if (!skb || !down || !sc)
+		return KBAL_SKB_SYNTAX;
+	slot = down->slot >> 1;
+	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+	st = bpf_map_lookup_elem(&kbal_pkt_decide, &slot);
+	if (!bk || !bk->armed || !bk->decide || bk->gen != down->gen || !st)
+		return 0;   /* not decided: as a joined flow's */
+	/* the head within the first KBAL_HEAD_MAX bytes (a segment may carry
+	 * much of the body after it: a GSO one up to 64 KiB) */
+	if (len > KBAL_HEAD_MAX)
+		len = KBAL_HEAD_MAX;
+	if (len < 16)
+		return KBAL_SKB_SYNTAX;   /* no status line and empty line in it */
+	p = &sc->hp;
+	__builtin_memset(p, 0, sizeof(*p));
+	b = frame_parse_head_more(skb, off, len, p, 1);
+	if (!b || p->bad)
+		return KBAL_SKB_SYNTAX;
+	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))
+		return KBAL_SKB_RESPONSE;
+	if (p->nconn && (p->nconn > 1 || p->conn_end - p->conn_off != 10 ||
+			 !name_is(b, p->conn_off, 10, "keep-alive", 10)))
+		return KBAL_SKB_RESPONSE;
+	if (b[9] < '0' || b[9] > '9' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
+		return KBAL_SKB_SYNTAX;
+	status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+	if (status < 100 || status == 101)
+		return KBAL_SKB_SYNTAX;
+	if (status < 200)
+		return 0;
+	if (status == 400 || status == 408 || status == 411 || status == 413 ||
+	    status == 414 || status == 500 || status == 501 || status == 503)
+		return KBAL_SKB_RESPONSE;
+	if (p->nte)
+		return p->ncl || p->te_end - p->te_off != 7 ||
+		       !name_is(b, p->te_off, 7, "chunked", 7) ? KBAL_SKB_SYNTAX : 0;
+	if (status == 204 || status == 304 || p->ncl)
+		return 0;
+	return KBAL_SKB_SYNTAX;   /* ends at the close */
+}
+
+/* down: the member -> client entry (REWRITE), R's sequence and
+ * acknowledgement numbers as they came: the flow given back at R, whose
+ * head kbald must write (kbal_pkt_decide_response()), where that is exact:
+ * R at the response side's framed boundary, the answer owed to the last
+ * request framed (one request answered at a time), every byte of the
+ * client's framed and acknowledged by the member (R's ack), every byte of
+ * the member's before R acknowledged by the client; else BACK_HOLD (R is
+ * dropped until then, the member sends it again) or, where it would never
+ * be (a FIN, a framing lost), BACK_NOT_NOW. A global function. */
+__noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0, __u32 ack0)
+{
+	struct kbal_pkt_frame *fq, *fs;
+	struct kbal_pkt_back *bk;
+	struct kbal_pkt_rw *up;
+	struct back_scratch *x;
+	__u32 slot, zero = 0;
+
+	if (!down)
+		return BACK_NOT_NOW;
+	x = bpf_map_lookup_elem(&kbal_pkt_back_rw, &zero);
+	if (!x)
+		return BACK_NOT_NOW;
+	x->gen = down->gen;
+	slot = down->slot >> 1;
+	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+	if (!bk || !bk->armed || !bk->decide || bk->gen != x->gen)
+		return BACK_NOT_NOW;
+	slot = down->slot;
+	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	slot ^= 1;
+	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fs || !fq || fs->gen != x->gen || fq->gen != x->gen || fs->flags || fq->flags)
+		return BACK_NOT_NOW;
+	if (fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->boundary != seq0)
+		return BACK_NOT_NOW;
+	if (fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->messages != fs->messages + 1)
+		return BACK_HOLD;   /* a request under way, or pipelined */
+	x->k.saddr = down->daddr;
+	x->k.daddr = down->saddr;
+	x->k.sport = down->dport;
+	x->k.dport = down->sport;
+	up = bpf_map_lookup_elem(&kbal_pkt, &x->k);
+	if (!up || up->gen != x->gen || up->action != KBAL_PKT_REWRITE ||
+	    up->fr_flags != KBAL_PKT_FR_ON)
+		return BACK_NOT_NOW;
+	if ((up->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
+		return BACK_NOT_NOW;
+	if (up->host_id || down->host_id || (up->flags & KBAL_PKT_ID_ECHO))
+		return BACK_NOT_NOW;
+	if (up->fr_state != KBAL_FRAME_HEAD)
+		return BACK_HOLD;
+	x->B = up->switch_seq;
+	x->Mm = down->switch_seq;
+	if (seq0 != x->Mm || up->fr_seq != x->B || fq->boundary != x->B)
+		return BACK_HOLD;   /* bytes beyond R, or the client's not all framed */
+	x->M = x->Mm + down->seq_delta;
+	x->Km = x->B + up->seq_delta;
+	if (ack0 != x->Km || up->switch_ack != x->M)
+		return BACK_HOLD;   /* not quiet */
+	return back_flip(x, bk, up, down, 1);
+}
 
 /* parse, look up, act, rewrite, account, readdress, send */
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
@@ -1113,6 +1282,40 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			 * kbald, or a request beyond a gap (its first byte
 			 * must be a segment's first, where it is decided):
 			 * dropped, the client sends them again in order */
+			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
+			return TC_ACT_SHOT_;
+		}
+	}
+	/* a member's segment with payload on a decided flow: a response
+	 * head's first byte is judged (kbal_pkt_decide_response()) and given
+	 * back to kbald where kbald must write it */
+	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->slot & 1) && rw->action == KBAL_PKT_REWRITE &&
+	    rw->fr_flags == KBAL_PKT_FR_ON && p.ip_len > p.ihl + p.tcp->doff * 4 &&
+	    !p.tcp->syn && !p.tcp->rst) {
+		__u32 seq = bpf_ntohl(p.tcp->seq), hl = p.ihl + p.tcp->doff * 4;
+
+		if (rw->fr_state == KBAL_FRAME_HEAD && seq == rw->fr_seq && p.tcp->ack &&
+		    !p.tcp->fin) {
+			int back = BACK_NOT_NOW;
+
+			if (kbal_pkt_decide_response(skb, rw, (p.l4off + p.tcp->doff * 4) << 16 |
+								(p.ip_len - hl)))
+				back = kbal_pkt_give_back_response(rw, seq,
+								   bpf_ntohl(p.tcp->ack_seq));
+			if (back == BACK_HOLD) {
+				rw->hold = 1;
+				kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
+				return TC_ACT_SHOT_;
+			}
+			if (back == BACK_GIVEN) {
+				rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+				if (!rw)
+					return TC_ACT_NEXT_;
+			} else if (rw->hold) {
+				rw->hold = 0;
+			}
+		} else if (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&
+					(__s32)(seq - rw->fr_seq) > 0)) {
 			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
 			return TC_ACT_SHOT_;
 		}

@@ -629,6 +629,9 @@ enum kbal_pkt_event_kind {
 	KBAL_PKT_EV_ENDED    = 2,
 	KBAL_PKT_EV_BACK     = 3,      /* the program gave the flow back to kbald at
 					* a request's first byte (SHIFT entries) */
+	KBAL_PKT_EV_BACK_RESPONSE = 4, /* ... at a response head's first byte, which
+					* kbald writes (ProxyPassReverse, a close):
+					* the answer to the last request kept is owed */
 };
 
 /*

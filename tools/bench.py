@@ -66,17 +66,15 @@ APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
-ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'kbal-packet1', 'kbal-decided',
-               'haproxy', 'nginx', 'apache', 'kbal-b', 'kbal-packet-b', 'kbal-packet1-b',
-               'kbal-decided-b']
-# kbal-packet: KbalSplice packet on Apache's example (two members: each
-# request may go elsewhere, so keep-alive connections are framed on
-# sockmap, the packet path joining none); kbal-packet1: the example with
-# one member (kbal_conf_packet_alike(): the packet path joins keep-alive
-# connections), against noproxy1 (one member, the baseline until
-# 2026-12-03); kbal-decided: the example without ProxyPassReverse and
-# KbalSplice packet: the packet path joins keep-alive connections and its
-# program decides each request (docs/packet.md, "Each request decided");
+ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'kbal-packet1', 'haproxy', 'nginx',
+               'apache', 'kbal-b', 'kbal-packet-b', 'kbal-packet1-b']
+# kbal-packet: KbalSplice packet on Apache's example (two members: since
+# 2026-12-06 the packet path joins keep-alive connections and its program
+# decides each request and judges each answer's head, docs/packet.md,
+# "Each request decided"; before, they were framed on sockmap);
+# kbal-packet1: the example with one member (kbal_conf_packet_alike(): the
+# configuration decides every later request alike), against noproxy1 (one
+# member, the baseline until 2026-12-03);
 # kbal-b, kbal-packet-b and kbal-packet1-b (another kbald binary,
 # --kbald-b: an A/B run)
 DEFAULT_TARGETS = [t for t in ALL_TARGETS if not t.endswith('-b')]
@@ -88,8 +86,7 @@ def kbal_kind(target):
     target runs, whichever binary (A: build/kbald, B: --kbald-b)."""
     return {'kbal': 'kbal', 'kbal-b': 'kbal', 'kbal-packet': 'kbal-packet',
             'kbal-packet1': 'kbal-packet', 'kbal-packet-b': 'kbal-packet',
-            'kbal-packet1-b': 'kbal-packet', 'kbal-decided': 'kbal-packet',
-            'kbal-decided-b': 'kbal-packet'}.get(target)
+            'kbal-packet1-b': 'kbal-packet'}.get(target)
 
 
 def packet1(target):
@@ -98,8 +95,9 @@ def packet1(target):
 
 
 def decided(target):
-    """kbal-decided on either binary: the example without ProxyPassReverse"""
-    return target in ('kbal-decided', 'kbal-decided-b')
+    """kbal-packet on either binary: the example, each request decided by
+    the packet program (its count is pkt_kept)"""
+    return target in ('kbal-packet', 'kbal-packet-b')
 
 
 def one_member_conf(text):
@@ -875,8 +873,6 @@ def start_peer(target, backends, rundir, conf_kind=None):
             text = two_rules_conf(text, backends)
         elif packet1(target):
             text = one_member_conf(text)
-        elif decided(target):
-            text = '\n'.join(l for l in text.split('\n') if not l.startswith('ProxyPassReverse'))
         # kbal: the sockmap path; kbal-packet: the packet-level splice
         # where eligible (tcx on lo, or on the interfaces of the flow's
         # addresses), kbal's default, said explicitly here
@@ -1350,9 +1346,9 @@ def measure(target, sc, args, ctx, tag):
             if (res and kept0 is not None and kept1 is not None and res['requests'] > 0 and
                     (kbal_kind(target) == 'kbal' or decided(target))):
                 # the requests the sockmap path's framing (or the packet
-                # program, kbal-decided) kept in the kernel; kbald decided
-                # the others (not for the other packet targets: kbal-packet
-                # joins nothing, kbal-packet1's program decides nothing)
+                # program, kbal-packet) kept in the kernel; kbald decided
+                # the others (not for kbal-packet1: its program decides
+                # nothing, the configuration routes every request alike)
                 res['kept'] = (kept1 - kept0) / res['requests']
             if res:
                 res['tcp'] = {k: tcp1[k] - tcp0[k] for k in TCP_COUNTERS}
@@ -1675,7 +1671,7 @@ def render_bpf(results, targets, scenarios, where):
                     100 - 100 * statistics.median(ks)))
     if kept:
         out.append('### Who decided the requests%s: the kernel (sockmap framing, '
-                   '`sk_kept`; kbal-decided: the packet program, `pkt_kept`) or kbald, '
+                   '`sk_kept`; kbal-packet: the packet program, `pkt_kept`) or kbald, '
                    'median share' % where)
         out.append('')
         out.append('| scenario | target | kernel | kbald |')
@@ -1905,9 +1901,8 @@ def main():
                                 sc not in ('conn2', 'new-conn', 'two-rules') and \
                                 packet1(t):
                             # (conn2 and new-conn join nothing: kbald serves
-                            # their one or two requests itself; kbal-packet's
-                            # two members and two-rules' two balancers make
-                            # keep-alive connections framed, on sockmap)
+                            # their one or two requests itself; two-rules'
+                            # two balancers have no KbalSplice line)
                             note('round %d, %s, kbal-packet1: no packet rewritten (pkt_rewritten '
                                  '%s; kbald attached to %s): no flow was joined' % (
                                      rnd + 1, sc, pkt['rewritten'],

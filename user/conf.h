@@ -710,10 +710,10 @@ int kbal_conf_location_proxied(const struct kbal_conf *c, unsigned i);
  * packet path, which frames no request (conf_match.c); else why */
 int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why);
 /* why (from kbal_conf_packet_alike()) is about which member or rule a
- * later request takes: what the packet path's program decides request by
- * request where kbald keeps its client-side sockets (no KbalHost ids) and
- * no ProxyPassReverse applies to the balancer (docs/packet.md, "Each
- * request decided") */
+ * later request takes, or ProxyPassReverse: what the packet path's program
+ * decides request by request, answer by answer, where kbald keeps its
+ * client-side sockets (no KbalHost ids; docs/packet.md, "Each request
+ * decided") */
 int kbal_conf_packet_why_decided(const char *why);
 /* the same but for the number of members: alike as long as one member is
  * the only pick (decide.c's packet_by_name() looks at that) */

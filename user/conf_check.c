@@ -183,21 +183,17 @@ static void check_rules(struct conf_parser *p)
 	/* the packet path joins the keep-alive connections whose later
 	 * requests the configuration decides alike (decide.c), and, where
 	 * kbald keeps its client-side sockets (no KbalHost ids), those whose
-	 * requests its program decides one by one (each response head passed
-	 * as it is: no ProxyPassReverse for the balancer; decide_by_packet());
-	 * say where KbalSplice packet, asked for, joins none */
+	 * requests its program decides one by one (decide_by_packet()); say
+	 * where KbalSplice packet, asked for, joins none */
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];
 		const char *why = NULL;
-		int reverse = 0;
 
 		if (!b->splice_set || b->splice != KBAL_SPLICE_PACKET)
 			continue;
-		for (unsigned r = 0; r < c->nreverse; r++)
-			reverse |= c->reverse[r].balancer == (int)i;
 		for (int v = -1; v < (int)c->nvhost; v++)
 			if (!kbal_conf_packet_alike(c, i, v, &why) &&
-			    (c->nhost || reverse || !kbal_conf_packet_why_decided(why)))
+			    (c->nhost || !kbal_conf_packet_why_decided(why)))
 				break;
 			else
 				why = NULL;
@@ -223,9 +219,8 @@ static void check_rules(struct conf_parser *p)
 				   kbal_bal_scheme(b->flags), b->name,
 				   c->nvhost ? " on some of its addresses" : "", why,
 				   !kbal_conf_packet_why_decided(why) ? "the packet path keeps no "
-				   "such request" : c->nhost ? "the packet path decides no request "
-				   "on a host with KbalHost ids" : "the packet path hands no answer "
-				   "to kbald, and ProxyPassReverse rewrites them");
+				   "such request" : "the packet path decides no request on a host "
+				   "with KbalHost ids");
 	}
 	/* packet.bpf.c rewrites IPv4 headers only: an IPv6 client or member
 	 * takes sockmap (handover.c, why "ipv6"); said where asked for */

@@ -590,11 +590,12 @@ static const char WHY_OUTSIDE[] = "a path outside its rules is answered by kbald
 static const char WHY_VHOST_RULES[] = "a <VirtualHost> has ProxyPass rules of its own (a later "
 				      "request's Host may pick it)";
 static const char WHY_LOCATION[] = "a <Location> applies there (a handler or access rules)";
+static const char WHY_REVERSE[] = "ProxyPassReverse rewrites answers";
 
 int kbal_conf_packet_why_decided(const char *why)
 {
 	return why == WHY_MEMBERS || why == WHY_RULE || why == WHY_OUTSIDE ||
-	       why == WHY_VHOST_RULES || why == WHY_LOCATION;
+	       why == WHY_VHOST_RULES || why == WHY_LOCATION || why == WHY_REVERSE;
 }
 
 /*
@@ -633,7 +634,7 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 		*why = "SetEnv or SetEnvIf may set nokeepalive or no-proxy for a request";
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
-			*why = "ProxyPassReverse rewrites answers";
+			*why = WHY_REVERSE;
 	/* a later request's Host may pick another virtual host here */
 	for (unsigned v = 0; !*why && v < c->nvhost; v++)
 		if (c->vhost[v].preserve_host >= 0 &&

@@ -94,9 +94,9 @@ static inline int decide_body_bounded(const struct kbal_conn *c)
 }
 
 /* A bounded connection the packet path may join all the same, its program
- * deciding each later request as the sockmap path's framing would
- * (KbalSplice packet asked for by name, kbald keeping the client-side
- * socket, no ProxyPassReverse for the balancer): c->pkt_decide. */
+ * deciding each later request, and judging each response head, as the
+ * sockmap path's framing would (KbalSplice packet asked for by name,
+ * kbald keeping the client-side socket): c->pkt_decide. */
 int decide_by_packet(const struct kbal_daemon *d, const struct kbal_conn *c);
 
 /* The decision a packet-decided connection's later requests are held to:

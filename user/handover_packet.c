@@ -419,6 +419,60 @@ static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /*
+ * The program gave a decided flow back at the first byte of a response
+ * head kbald must write (KBAL_PKT_EV_BACK_RESPONSE: ProxyPassReverse maps
+ * a header, the member closes after it, ...): the answer to the last
+ * request the program kept is owed, and waits in kbald's member-side
+ * socket, thawed now; kbald writes it as the sockmap path's take-back of
+ * a response head does (decide_take_back(): the rule, Host and virtual
+ * host of the kept requests, the member's connection going after it), and
+ * decides the client's requests from here.
+ */
+static void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_sk_http st;
+
+	if (kbal_packet_decision(&d->pk.p, c->pf, &st)) {
+		log_warn("conn %p: a decided flow given back at an answer, its decision gone: "
+			 "closing", (void *)c);
+		conn_close(d, c);
+		return;
+	}
+	c->nreq = c->nreq + st.msgs < UINT32_MAX ? (uint32_t)(c->nreq + st.msgs) : UINT32_MAX;
+	c->pf->given_back = 1;
+	pkt_kept_linger(c->fd[CLIENT], 0);
+	kbal_packet_thaw(c->fd[MEMBER], 0);
+	c->pkt = PKT_NONE;
+	c->want_packet = 0;
+	decide_agent_again(c, KBAL_WHY_GIVEN_BACK);
+	c->bounded = 0;
+	if (exch_wake(d, c)) {
+		conn_close(d, c);
+		return;
+	}
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	/* the answer owed (as decide_take_back()'s): kbald writes its head as
+	 * it would have, the member's connection goes after it; the client's
+	 * next request waits in its socket meanwhile */
+	c->pool = 1;
+	c->relay_back = 1;
+	c->reused = 0;
+	c->phase[UP] = P_CLOSED;
+	c->rd[MEMBER] = c->wr[MEMBER] = 0;
+	c->f->pass = st.pass;
+	if (st.host_len < sizeof(c->f->host))
+		memcpy(c->f->host, st.host, st.host_len);
+	c->f->vhost = (int)st.rules - 1;
+	if (conn_watch(d, c, CLIENT, 0) || conn_watch(d, c, MEMBER, 0)) {
+		conn_close(d, c);
+		return;
+	}
+	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+	log_debug("conn %p: joined flow given back at an answer: kbald writes it", (void *)c);
+	conn_progress(d, c);
+}
+
+/*
  * A kept client socket closes with a RST (SO_LINGER 0) while its flow is
  * joined. kbald closes it in repair mode (nothing sent) when the flow
  * ends; but a kbald killed outright leaves it to the kernel, which would
@@ -499,6 +553,13 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		list_add_tail(&d->pk.joined, &c->node);
 	}
 	if (!err && !st.ended && c->pkt == PKT_JOINED) {
+		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->given_back &&
+		    c->pf->decide && kbal_sock_unread(c->fd[MEMBER]) > 0) {
+			/* given back at an answer, its event lost: only then
+			 * can the member-side socket have bytes to read */
+			pkt_given_back_response(d, c);
+			return c->dead;
+		}
 		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->given_back &&
 		    kbal_sock_unread(c->fd[CLIENT]) > 0) {
 			/* given back, its event lost (the ring was full): only
@@ -625,10 +686,14 @@ static int pkt_event_record(void *ctx, void *data, size_t len)
 	 * handover was taken back: the generation and the state tell */
 	if (!c || c->dead || !c->pkt || !c->pf || c->pf->gen != ev->gen)
 		return 0;
-	if (ev->kind == KBAL_PKT_EV_BACK) {
+	if (ev->kind == KBAL_PKT_EV_BACK || ev->kind == KBAL_PKT_EV_BACK_RESPONSE) {
 		if (c->pkt == PKT_JOINED && (c->pf->asked == 1 || c->pf->watched) &&
-		    !c->pf->given_back)
-			pkt_given_back(d, c);
+		    !c->pf->given_back) {
+			if (ev->kind == KBAL_PKT_EV_BACK)
+				pkt_given_back(d, c);
+			else
+				pkt_given_back_response(d, c);
+		}
 		return 0;
 	}
 	pkt_check(d, c);

@@ -409,8 +409,10 @@ static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_
 	up->switch_seq = c->rcv_nxt;
 	/* each request decided by the program: switched only once armed
 	 * (kbal_packet_ask_back() with the decision) */
-	if (fl->decide)
+	if (fl->decide) {
 		up->flags |= KBAL_PKT_DECIDE;
+		down->flags |= KBAL_PKT_DECIDE;   /* its response heads judged too */
+	}
 	down->action = KBAL_PKT_REWRITE;
 	send_as(down, &fl->hold_c);
 	down->seq_delta = c->snd_nxt - m->rcv_nxt;
@@ -737,12 +739,19 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	return 0;
 }
 
+int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			 struct kbal_sk_http *st)
+{
+	uint32_t key = fl->slot;
+
+	if (!fl->decide || p->decide_fd < 0)
+		return -EINVAL;
+	return bpf_map_lookup_elem(p->decide_fd, &key, st) ? -errno : 0;
+}
+
 uint64_t kbal_packet_kept(const struct kbal_packet *p, const struct kbal_pkt_flow *fl)
 {
 	struct kbal_sk_http st;
-	uint32_t key = fl->slot;
 
-	if (!fl->decide || p->decide_fd < 0 || bpf_map_lookup_elem(p->decide_fd, &key, &st))
-		return 0;
-	return st.msgs;
+	return kbal_packet_decision(p, fl, &st) ? 0 : st.msgs;
 }

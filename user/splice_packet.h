@@ -256,4 +256,8 @@ void kbal_packet_close_frozen(int fd);
  * for another flow or where it cannot be read. */
 uint64_t kbal_packet_kept(const struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 
+/* A decided flow's decision (kbal_pkt_decide): 0, or -errno. */
+int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			 struct kbal_sk_http *st);
+
 #endif

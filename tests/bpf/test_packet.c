@@ -1382,7 +1382,7 @@ UNIT_TEST(pkt_seen_once_a_tick)
 
 /* kbal_pkt_events, read as kbald reads them */
 struct events_seen {
-	unsigned n[4];                 /* by enum kbal_pkt_event_kind */
+	unsigned n[5];                 /* by enum kbal_pkt_event_kind */
 	struct kbal_pkt_event last;
 };
 
@@ -1391,7 +1391,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct events_seen *ev = ctx;
 	const struct kbal_pkt_event *e = data;
 
-	if (len >= sizeof(*e) && e->kind < 4) {
+	if (len >= sizeof(*e) && e->kind < 5) {
 		ev->n[e->kind]++;
 		ev->last = *e;
 	}
@@ -2542,6 +2542,124 @@ UNIT_TEST(pkt_each_request_decided)
 #undef M_
 #undef KM_
 	bal.gen = 0;
+	memset(&bal, 0, sizeof(bal));
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY);
+	memset(&bk, 0, sizeof(bk));
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk, BPF_ANY);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+}
+
+/*
+ * A decided flow's answers (KBAL_PKT_DECIDE on the member's entry too,
+ * KBAL_SKF_REVERSE: ProxyPassReverse applies): an answer whose head kbald
+ * need not write passes; one with a Location (which ProxyPassReverse may
+ * map) is given back at its first byte: the four entries SHIFT, the
+ * answer to kbald's member-side socket (seq MS0), an event of its kind.
+ * Before that, the same answer while the client's next request is under
+ * way (one request answered at a time) is held.
+ */
+UNIT_TEST(pkt_decided_answer_given_back)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char moved[] = "HTTP/1.1 302 Found\r\nLocation: http://m/x\r\n"
+				    "Content-Length: 0\r\n\r\n";
+	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1, rm = sizeof(moved) - 1;
+	const uint32_t MS0 = 0x33330000;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = MS0, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
+				    .decide = 1 };
+	struct kbal_balancer bal = { .gen = 5, .sticky = "ROUTEID", .sticky_sep = '.' };
+	struct kbal_member mb = { .balancer = 3, .route = "1" };
+	struct kbal_rules rules = { .n = 1, .exact = 1,
+				    .rule = { { .path = "/", .len = 1, .pass = 0 } } };
+	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
+				   .host_len = 1, .host = "x",
+				   .flags = KBAL_SKF_ROUTE_COOKIE | KBAL_SKF_REVERSE };
+	struct events_seen ev = {};
+	struct ring_buffer *rb;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	__u32 su = FR_UP, bslot = FR_UP / 2, bi = 3, mi = 9, ri = 1;
+	struct kbal_pkt_frame f;
+
+	if (!frame_setup())
+		return;
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.kbal_pkt_events), on_event, &ev, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "kbal_pkt_events readable"))
+		return;
+	ring_buffer__consume(rb);
+	memset(&ev, 0, sizeof(ev));
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
+	up.flags |= KBAL_PKT_DECIDE;
+	down.flags |= KBAL_PKT_DECIDE;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY);
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_members), &mi, &mb, BPF_ANY);
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_rules), &ri, &rules, BPF_ANY);
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st,
+				      BPF_ANY), 0, "kbal_pkt_decide");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
+				      BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "a 200: passes");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "a 200: joined");
+	Mm += rk;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "pipelined behind it");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, moved, rm, out, &outlen), TC_ACT_SHOT,
+		  "a 302 while another request waits: held");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: joined");
+	/* (the test's own flow: the pipelined one's answer comes first here;
+	 * a fresh start for the exact case) */
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+	if (!frame_setup())
+		return;
+	B = FR_C0;
+	Mm = FR_M0;
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
+	up.flags |= KBAL_PKT_DECIDE;
+	down.flags |= KBAL_PKT_DECIDE;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "a 200");
+	Mm += rk;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, moved, rm, out, &outlen), TC_ACT_UNSPEC, "a 302");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "a 302: given back");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the client's entry: SHIFT");
+	ASSERT_EQ(get_entry(&khold).action, KBAL_PKT_SHIFT, "kbald -> client: SHIFT");
+	ASSERT_EQ(get_entry(&kdrop).action, KBAL_PKT_SHIFT, "kbald -> member: SHIFT");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), MS0, "to kbald's member-side socket: seq MS0");
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK_RESPONSE], 1, "an answer given back: its event");
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK], 0, "no request given back");
+	ASSERT_EQ(ev.last.kind, KBAL_PKT_EV_BACK_RESPONSE, "the last event");
+#undef M_
+#undef KM_
+	ring_buffer__free(rb);
 	memset(&bal, 0, sizeof(bal));
 	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY);
 	memset(&bk, 0, sizeof(bk));

@@ -358,3 +358,59 @@ def test_decided_max_keepalive_requests_counts_the_kept_ones():
                "the 9th: the connection's last")
             c.sock.settimeout(5)
             eq(c.sock.recv(1), b"", "the connection ended after the 9th")
+
+
+EXAMPLE_PACKET = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
+                                      "ProxySet lbmethod=byrequests\nKbalSplice packet")
+
+
+def test_decided_answer_given_back_where_kbald_writes_it():
+    """Apache's example itself (ProxyPassReverse included), KbalSplice
+    packet: sticky requests kept; a member's 302 whose Location names the
+    member is given back at its first byte and written by kbald with the
+    Location mapped as on a fresh connection (ProxyPassReverse); a member's
+    Connection: close is written without it, the client's connection going
+    on, as httpd does; a 503 from the member ends the client's connection
+    after it, as httpd's does. Every answer byte-exact where it passes."""
+    with Env(conf=EXAMPLE_PACKET) as env:
+        check("KbalSplice packet joins no keep-alive" not in env.kbald_stderr(),
+              "kbald -t: %s" % env.kbald_stderr())
+        fresh = env.get("/redirect", cookie="ROUTEID=route.1")
+        eq(fresh.status, 302, "a fresh connection's /redirect")
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            backend, cookie = joined_with_route(env, c)
+            st0 = env.stats()
+            for i in range(5):
+                r = c.get("/k%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/k%d\n" % (backend, i)),
+                   "kept request %d" % i)
+            r = c.get("/redirect", cookie=cookie)
+            want = fresh.header("Location").replace("WAS1", backend)
+            eq((r.status, r.header("Location")), (302, want),
+               "the 302's Location mapped by kbald")
+            st1 = env.stats()
+            eq(st1["pkt_kept"] - st0["pkt_kept"], 6, "requests the program kept")
+            eq(st1["pkt_back"] - st0["pkt_back"], 1, "given back at the answer")
+            check(flow_of(env, port)["path"] != PATH_PACKET, "the flow's path after")
+            for i in range(3):
+                r = c.get("/a%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/a%d\n" % (backend, i)),
+                   "request %d after" % i)
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)
+            r = c.get("/k", cookie=cookie)
+            eq(r.status, 200, "a kept request")
+            r = c.get("/close", cookie=cookie)
+            eq((r.status, r.header("Connection")), (200, None),
+               "the member's Connection: close, written without it")
+            r = c.get("/after-close", cookie=cookie)
+            eq((r.status, r.text), (200, "backend=%s path=/after-close\n" % backend),
+               "the client's connection goes on")
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)
+            r = c.get("/status/503", cookie=cookie)
+            eq((r.status, (r.header("Connection") or "").lower()), (503, "close"),
+               "a member's 503: the client's connection ends after it, as httpd's")
+            c.sock.settimeout(5)
+            eq(c.sock.recv(1), b"", "closed after the 503")
