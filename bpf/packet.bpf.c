@@ -845,6 +845,38 @@ __noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw
 
 enum { BACK_NOT_NOW = 0, BACK_GIVEN = 1, BACK_HOLD = 2 };
 
+/* what no give-back of the flow's may wait for: a FIN or RST either way,
+ * host ids (the program writes no host id's TSval form in SHIFT entries) */
+static __always_inline int back_never(const struct kbal_pkt_rw *up, const struct kbal_pkt_rw *down)
+{
+	return ((up->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN)) ||
+	       up->host_id || down->host_id || (up->flags & KBAL_PKT_ID_ECHO);
+}
+
+/* Quiet as docs/unswitch.md defines it, at a packet of snd's (seq0, ack0
+ * as they came; oth the other direction's entry, fo its frame entry): the
+ * packet is snd's next byte (nothing beyond it seen), every byte of oth's
+ * framed to its boundary, the packet acknowledges all oth sent, and oth's
+ * last ACK acknowledged all snd sent. Then x has B, Mm (each side's next
+ * byte), M (Mm in the client's numbers) and Km (B in the member's); snd is
+ * the member's entry where response. 1: quiet. */
+static __always_inline int back_quiet(struct back_scratch *x, const struct kbal_pkt_rw *snd,
+				      const struct kbal_pkt_rw *oth, const struct kbal_pkt_frame *fo,
+				      __u32 seq0, __u32 ack0, int response)
+{
+	__u32 s = snd->switch_seq, o = oth->switch_seq;
+
+	if (seq0 != s || oth->fr_seq != o || fo->boundary != o)
+		return 0;   /* bytes beyond this one, or the other's not all framed */
+	if (ack0 != o + oth->seq_delta || oth->switch_ack != s + snd->seq_delta)
+		return 0;   /* not quiet */
+	x->B = response ? o : s;
+	x->Mm = response ? s : o;
+	x->M = x->Mm + (response ? snd : oth)->seq_delta;
+	x->Km = x->B + (response ? oth : snd)->seq_delta;
+	return 1;
+}
+
 /* client -> kbald: the client's entry as a SHIFT entry (P's own, for a
  * request) */
 static __always_inline int back_client(struct back_scratch *x, const struct kbal_pkt_back *bk)
@@ -1060,20 +1092,10 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	if (!down || down->gen != x->gen || down->action != KBAL_PKT_REWRITE ||
 	    down->fr_flags != KBAL_PKT_FR_ON)
 		return 0;
-	if ((rw->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
+	if (back_never(rw, down))
 		return 0;
-	if (rw->host_id || down->host_id || (rw->flags & KBAL_PKT_ID_ECHO))
-		return 0;
-	if (down->fr_state != KBAL_FRAME_HEAD)
+	if (down->fr_state != KBAL_FRAME_HEAD || !back_quiet(x, rw, down, fs, seq0, ack0, 0))
 		return wait;
-	x->B = rw->switch_seq;
-	x->Mm = down->switch_seq;
-	if (seq0 != x->B || down->fr_seq != x->Mm || fs->boundary != x->Mm)
-		return wait;   /* bytes beyond P, or the member's not all framed */
-	x->M = x->Mm + down->seq_delta;
-	x->Km = x->B + rw->seq_delta;
-	if (ack0 != x->M || down->switch_ack != x->Km)
-		return wait;   /* not quiet */
 	return back_flip(x, bk, rw, down, 0);
 }
 
@@ -1184,20 +1206,10 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 	if (!up || up->gen != x->gen || up->action != KBAL_PKT_REWRITE ||
 	    up->fr_flags != KBAL_PKT_FR_ON)
 		return BACK_NOT_NOW;
-	if ((up->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
+	if (back_never(up, down))
 		return BACK_NOT_NOW;
-	if (up->host_id || down->host_id || (up->flags & KBAL_PKT_ID_ECHO))
-		return BACK_NOT_NOW;
-	if (up->fr_state != KBAL_FRAME_HEAD)
+	if (up->fr_state != KBAL_FRAME_HEAD || !back_quiet(x, down, up, fq, seq0, ack0, 1))
 		return BACK_HOLD;
-	x->B = up->switch_seq;
-	x->Mm = down->switch_seq;
-	if (seq0 != x->Mm || up->fr_seq != x->B || fq->boundary != x->B)
-		return BACK_HOLD;   /* bytes beyond R, or the client's not all framed */
-	x->M = x->Mm + down->seq_delta;
-	x->Km = x->B + up->seq_delta;
-	if (ack0 != x->Km || up->switch_ack != x->M)
-		return BACK_HOLD;   /* not quiet */
 	return back_flip(x, bk, up, down, 1);
 }
 

@@ -98,6 +98,56 @@ static int pkt_undo(struct kbal_daemon *d, struct kbal_conn *c, const char *what
 }
 
 /*
+ * The connection is kbald's again: a flow given back (at a request, or at
+ * an answer kbald writes: owed), or a decided one's request that reached
+ * kbald before its switch. The requests a decided flow's program kept
+ * count as the connection's own (MaxKeepAliveRequests: kbald counts on
+ * from there); kbald decides each request from here (decide_agent_again()),
+ * with a first exchange's buffers. Owed: the answer to the last request
+ * kept waits in the member-side socket, which kbald writes as the sockmap
+ * path's take-back of a response head does (decide_take_back(): the kept
+ * requests' rule, Host and virtual host from the decision, the member's
+ * connection going after it; the client's next request waits in its
+ * socket meanwhile); else the member's connection goes. 0, or -1 (the
+ * caller closes the connection).
+ */
+static int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, int owed)
+{
+	struct kbal_sk_http st;
+	int decided = c->pf && !kbal_packet_decision(&d->pk.p, c->pf, &st);
+
+	if (owed && !decided) {
+		log_warn("conn %p: an answer given back, the flow's decision gone", (void *)c);
+		return -1;
+	}
+	if (decided)
+		c->nreq = c->nreq + st.msgs < UINT32_MAX ? (uint32_t)(c->nreq + st.msgs) :
+			  UINT32_MAX;
+	c->pkt = PKT_NONE;
+	c->want_packet = 0;
+	c->pkt_decide = 0;
+	if (!owed)
+		decide_member_done(d, c);
+	decide_agent_again(c, why);
+	c->bounded = 0;
+	if (exch_wake(d, c))
+		return -1;
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	if (owed) {
+		c->pool = 1;
+		c->relay_back = 1;
+		c->reused = 0;
+		c->phase[UP] = P_CLOSED;
+		c->rd[MEMBER] = c->wr[MEMBER] = 0;
+		c->f->pass = st.pass;
+		if (st.host_len < sizeof(c->f->host))
+			memcpy(c->f->host, st.host, st.host_len);
+		c->f->vhost = (int)st.rules - 1;
+	}
+	return 0;
+}
+
+/*
  * The client's next request reached kbald's client socket instead of being
  * switched (docs/packet.md): splice the flow with sockmap after all, which
  * carries what waits in that socket to the member. Too late for that (the
@@ -111,18 +161,7 @@ static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		/* a decided flow not armed in time: kbald decides the request
 		 * that came, as one given back (pkt_given_back()); never
 		 * spliced unframed */
-		c->pkt = PKT_NONE;
-		c->want_packet = 0;
-		c->pkt_decide = 0;
-		decide_member_done(d, c);
-		decide_agent_again(c, KBAL_WHY_RACE);
-		c->bounded = 0;
-		if (exch_wake(d, c)) {
-			conn_close(d, c);
-			return;
-		}
-		c->phase[UP] = c->phase[DOWN] = P_HEAD;
-		if (conn_watch(d, c, CLIENT, 1)) {
+		if (pkt_kbalds_again(d, c, KBAL_WHY_RACE, 0) || conn_watch(d, c, CLIENT, 1)) {
 			conn_close(d, c);
 			return;
 		}
@@ -391,25 +430,10 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
  */
 static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	uint64_t kept = kbal_packet_kept(&d->pk.p, c->pf);
-
-	/* the requests the program kept count as the connection's own
-	 * (MaxKeepAliveRequests): kbald counts on from there */
-	c->nreq = c->nreq + kept < UINT32_MAX ? (uint32_t)(c->nreq + kept) : UINT32_MAX;
 	c->pf->given_back = 1;   /* its entries stay as long as the connection */
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* kbald's connection again: a FIN at its end */
 	kbal_packet_thaw(c->fd[MEMBER], 0);
-	c->pkt = PKT_NONE;
-	c->want_packet = 0;
-	decide_member_done(d, c);
-	decide_agent_again(c, KBAL_WHY_GIVEN_BACK);
-	c->bounded = 0;
-	if (exch_wake(d, c)) {
-		conn_close(d, c);
-		return;
-	}
-	c->phase[UP] = c->phase[DOWN] = P_HEAD;
-	if (conn_watch(d, c, CLIENT, 0)) {
+	if (pkt_kbalds_again(d, c, KBAL_WHY_GIVEN_BACK, 0) || conn_watch(d, c, CLIENT, 0)) {
 		conn_close(d, c);
 		return;
 	}
@@ -430,40 +454,11 @@ static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
  */
 static void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	struct kbal_sk_http st;
-
-	if (kbal_packet_decision(&d->pk.p, c->pf, &st)) {
-		log_warn("conn %p: a decided flow given back at an answer, its decision gone: "
-			 "closing", (void *)c);
-		conn_close(d, c);
-		return;
-	}
-	c->nreq = c->nreq + st.msgs < UINT32_MAX ? (uint32_t)(c->nreq + st.msgs) : UINT32_MAX;
 	c->pf->given_back = 1;
 	pkt_kept_linger(c->fd[CLIENT], 0);
 	kbal_packet_thaw(c->fd[MEMBER], 0);
-	c->pkt = PKT_NONE;
-	c->want_packet = 0;
-	decide_agent_again(c, KBAL_WHY_GIVEN_BACK);
-	c->bounded = 0;
-	if (exch_wake(d, c)) {
-		conn_close(d, c);
-		return;
-	}
-	c->phase[UP] = c->phase[DOWN] = P_HEAD;
-	/* the answer owed (as decide_take_back()'s): kbald writes its head as
-	 * it would have, the member's connection goes after it; the client's
-	 * next request waits in its socket meanwhile */
-	c->pool = 1;
-	c->relay_back = 1;
-	c->reused = 0;
-	c->phase[UP] = P_CLOSED;
-	c->rd[MEMBER] = c->wr[MEMBER] = 0;
-	c->f->pass = st.pass;
-	if (st.host_len < sizeof(c->f->host))
-		memcpy(c->f->host, st.host, st.host_len);
-	c->f->vhost = (int)st.rules - 1;
-	if (conn_watch(d, c, CLIENT, 0) || conn_watch(d, c, MEMBER, 0)) {
+	if (pkt_kbalds_again(d, c, KBAL_WHY_GIVEN_BACK, 1) || conn_watch(d, c, CLIENT, 0) ||
+	    conn_watch(d, c, MEMBER, 0)) {
 		conn_close(d, c);
 		return;
 	}

@@ -748,10 +748,3 @@ int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow
 		return -EINVAL;
 	return bpf_map_lookup_elem(p->decide_fd, &key, st) ? -errno : 0;
 }
-
-uint64_t kbal_packet_kept(const struct kbal_packet *p, const struct kbal_pkt_flow *fl)
-{
-	struct kbal_sk_http st;
-
-	return kbal_packet_decision(p, fl, &st) ? 0 : st.msgs;
-}

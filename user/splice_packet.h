@@ -252,10 +252,6 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);
 
-/* A decided flow's requests the program kept (kbal_pkt_decide's msgs), 0
- * for another flow or where it cannot be read. */
-uint64_t kbal_packet_kept(const struct kbal_packet *p, const struct kbal_pkt_flow *fl);
-
 /* A decided flow's decision (kbal_pkt_decide): 0, or -errno. */
 int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 			 struct kbal_sk_http *st);

@@ -2436,6 +2436,63 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 	frame_teardown();
 }
 
+/* the decided flow of the decided tests (docs/packet.md, "Each request
+ * decided"): given_back_flow()'s, KBAL_PKT_DECIDE on its client's entry
+ * (and on the member's: answers), watched, its decision and kbal_pkt_back
+ * written (kbald's side, decide_pkt_record()) */
+static void decided_flow(struct kbal_pkt_rw *up, struct kbal_pkt_rw *down,
+			 struct kbal_pkt_key *khold, struct kbal_pkt_key *kdrop,
+			 const struct kbal_pkt_rw *drop, int answers,
+			 const struct kbal_sk_http *st, const struct kbal_pkt_back *bk)
+{
+	__u32 su = FR_UP, bslot = FR_UP / 2;
+	struct kbal_pkt_frame f;
+
+	given_back_flow(up, down, khold, kdrop, drop);
+	up->flags |= KBAL_PKT_DECIDE;
+	if (answers)
+		down->flags |= KBAL_PKT_DECIDE;
+	bpf_map_update_elem(map_fd, &fr_ku, up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, down, BPF_ANY);
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, st,
+				      BPF_ANY), 0, "kbal_pkt_decide");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, bk,
+				      BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+}
+
+/* the decided tests' member 9 of balancer 3 (route "1", sticky ROUTEID) and
+ * rule table 1 ("/"); cleared with 0 */
+static void decided_state(int on)
+{
+	struct kbal_balancer bal = { .gen = 5, .sticky = "ROUTEID", .sticky_sep = '.' };
+	struct kbal_member mb = { .balancer = 3, .route = "1" };
+	struct kbal_rules rules = { .n = 1, .exact = 1,
+				    .rule = { { .path = "/", .len = 1, .pass = 0 } } };
+	__u32 bi = 3, mi = 9, ri = 1, bslot = FR_UP / 2;
+
+	if (!on) {
+		memset(&bal, 0, sizeof(bal));
+		memset(&mb, 0, sizeof(mb));
+		memset(&rules, 0, sizeof(rules));
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot);
+		{
+			struct kbal_pkt_back bk = {};
+
+			bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
+					    BPF_ANY);
+		}
+	}
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY),
+		  0, "kbal_balancers[3]");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_members), &mi, &mb, BPF_ANY),
+		  0, "kbal_members[9]");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_rules), &ri, &rules, BPF_ANY),
+		  0, "kbal_rules[1]");
+}
+
 /*
  * A decided flow (KBAL_PKT_DECIDE, kbal_pkt_decide: docs/packet.md, "Each
  * request decided"): the program keeps a request whose decision is the
@@ -2458,36 +2515,18 @@ UNIT_TEST(pkt_each_request_decided)
 	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
 				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
 				    .decide = 1 };
-	struct kbal_balancer bal = { .gen = 5, .sticky = "ROUTEID", .sticky_sep = '.' };
-	struct kbal_member mb = { .balancer = 3, .route = "1" }, mb_after;
-	struct kbal_rules rules = { .n = 1, .exact = 1,
-				    .rule = { { .path = "/", .len = 1, .pass = 0 } } };
+	struct kbal_member mb_after;
 	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
 				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0;
 	uint64_t kept0 = stat(KBAL_STAT_PKT_KEPT), held0 = stat(KBAL_STAT_PKT_HELD);
-	__u32 su = FR_UP, bslot = FR_UP / 2, bi = 3, mi = 9, ri = 1;
-	struct kbal_pkt_frame f;
+	__u32 mi = 9;
 
 	if (!frame_setup())
 		return;
-	given_back_flow(&up, &down, &khold, &kdrop, &drop);
-	up.flags |= KBAL_PKT_DECIDE;
-	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY),
-		  0, "kbal_balancers[3]");
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_members), &mi, &mb, BPF_ANY),
-		  0, "kbal_members[9]");
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_rules), &ri, &rules, BPF_ANY),
-		  0, "kbal_rules[1]");
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st,
-				      BPF_ANY), 0, "kbal_pkt_decide");
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
-				      BPF_ANY), 0, "kbal_pkt_back");
-	bpf_map_lookup_elem(fr_fd, &su, &f);
-	f.back = KBAL_PKT_BACK_WATCH;
-	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	decided_state(1);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 0, &st, &bk);
 #define M_ (Mm + down.seq_delta)
 #define KM_ (B + up.seq_delta)
 	for (int i = 0; i < 3; i++) {
@@ -2526,12 +2565,7 @@ UNIT_TEST(pkt_each_request_decided)
 		return;
 	B = FR_C0;
 	Mm = FR_M0;
-	given_back_flow(&up, &down, &khold, &kdrop, &drop);
-	up.flags |= KBAL_PKT_DECIDE;
-	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
-	bpf_map_lookup_elem(fr_fd, &su, &f);
-	f.back = KBAL_PKT_BACK_WATCH;
-	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 0, &st, &bk);
 	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
 	B += rk;
 	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "a 204");
@@ -2541,12 +2575,7 @@ UNIT_TEST(pkt_each_request_decided)
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "not whole in its segment: given back");
 #undef M_
 #undef KM_
-	bal.gen = 0;
-	memset(&bal, 0, sizeof(bal));
-	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY);
-	memset(&bk, 0, sizeof(bk));
-	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk, BPF_ANY);
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot);
+	decided_state(0);
 	bpf_map_delete_elem(map_fd, &khold);
 	bpf_map_delete_elem(map_fd, &kdrop);
 	frame_teardown();
@@ -2574,10 +2603,6 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
 				    .m_rcv_nxt = MS0, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
 				    .decide = 1 };
-	struct kbal_balancer bal = { .gen = 5, .sticky = "ROUTEID", .sticky_sep = '.' };
-	struct kbal_member mb = { .balancer = 3, .route = "1" };
-	struct kbal_rules rules = { .n = 1, .exact = 1,
-				    .rule = { { .path = "/", .len = 1, .pass = 0 } } };
 	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
 				   .host_len = 1, .host = "x",
 				   .flags = KBAL_SKF_ROUTE_COOKIE | KBAL_SKF_REVERSE };
@@ -2585,8 +2610,6 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	struct ring_buffer *rb;
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0;
-	__u32 su = FR_UP, bslot = FR_UP / 2, bi = 3, mi = 9, ri = 1;
-	struct kbal_pkt_frame f;
 
 	if (!frame_setup())
 		return;
@@ -2595,21 +2618,8 @@ UNIT_TEST(pkt_decided_answer_given_back)
 		return;
 	ring_buffer__consume(rb);
 	memset(&ev, 0, sizeof(ev));
-	given_back_flow(&up, &down, &khold, &kdrop, &drop);
-	up.flags |= KBAL_PKT_DECIDE;
-	down.flags |= KBAL_PKT_DECIDE;
-	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
-	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
-	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY);
-	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_members), &mi, &mb, BPF_ANY);
-	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_rules), &ri, &rules, BPF_ANY);
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st,
-				      BPF_ANY), 0, "kbal_pkt_decide");
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
-				      BPF_ANY), 0, "kbal_pkt_back");
-	bpf_map_lookup_elem(fr_fd, &su, &f);
-	f.back = KBAL_PKT_BACK_WATCH;
-	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	decided_state(1);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
 #define M_ (Mm + down.seq_delta)
 #define KM_ (B + up.seq_delta)
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
@@ -2633,14 +2643,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 		return;
 	B = FR_C0;
 	Mm = FR_M0;
-	given_back_flow(&up, &down, &khold, &kdrop, &drop);
-	up.flags |= KBAL_PKT_DECIDE;
-	down.flags |= KBAL_PKT_DECIDE;
-	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
-	bpf_map_update_elem(map_fd, &fr_kd, &down, BPF_ANY);
-	bpf_map_lookup_elem(fr_fd, &su, &f);
-	f.back = KBAL_PKT_BACK_WATCH;
-	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
 	B += rq;
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "a 200");
@@ -2660,11 +2663,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 #undef M_
 #undef KM_
 	ring_buffer__free(rb);
-	memset(&bal, 0, sizeof(bal));
-	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY);
-	memset(&bk, 0, sizeof(bk));
-	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk, BPF_ANY);
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot);
+	decided_state(0);
 	bpf_map_delete_elem(map_fd, &khold);
 	bpf_map_delete_elem(map_fd, &kdrop);
 	frame_teardown();
