@@ -72,6 +72,12 @@ struct kbal_first {
 				       * thread: the exchange waits */
 	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
 	uint8_t dechunk;              /* the answer's body goes de-chunked (HTTP/1.0) */
+	uint8_t body_cl;              /* the chunked request's body came whole: it
+				       * goes de-chunked, with its length */
+	uint8_t http10;               /* force-proxy-request-1.0: HTTP/1.0 to the member */
+	uint8_t member_close;         /* the member's connection ends with the answer
+				       * (proxy-nokeepalive, force-proxy-request-1.0) */
+	uint8_t resp10;               /* force-response-1.0: "HTTP/1.0" to the client */
 	uint8_t ka_token;             /* the request's Connection holds keep-alive
 				       * (read at its head: a body moves the head
 				       * out of buf[UP]) */

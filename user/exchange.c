@@ -414,6 +414,44 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
 }
 
 /* The first request's head is complete: route it. */
+/*
+ * The variables of httpd's that kbald honours besides nokeepalive and
+ * no-proxy (env.h), as httpd reads them. downgrade-1.0: the request is an
+ * HTTP/1.0 one to its answer (basic_http_header_check(), before
+ * ap_set_keepalive()): kept alive only by "Connection: keep-alive", a
+ * chunked answer de-chunked; the member still gets HTTP/1.1 (its request
+ * was made before). force-response-1.0, on an HTTP/1.0 request (downgraded
+ * or sent so): the answer's status line says HTTP/1.0 and the connection
+ * ends after it. force-proxy-request-1.0 (ap_proxy_create_hdrbrgd()): the
+ * member gets HTTP/1.0, without Connection lines, its body with a length
+ * (a chunked one that came whole, exch_parse(); a longer one is refused,
+ * where httpd spools it), and its connection ends with the answer, as
+ * with proxy-nokeepalive, which says "Connection: close" to it.
+ */
+static void env_honour(struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_http_msg *rq = &f->msg[UP];
+	const struct kbal_env *e = &f->env;
+
+	if (rq->http_minor && kbal_env_get(e, "downgrade-1.0")) {
+		rq->http_minor = 0;
+		rq->keep_alive = f->ka_token &&
+				 !kbal_http_find_token(rq, f->buf[UP], "Connection", "close");
+		if (!rq->keep_alive && !rq->upgrade && !c->once) {
+			log_debug("conn %p: downgrade-1.0: the connection's last request",
+				  (void *)c);
+			c->last = c->once = c->agent = 1;
+		}
+	}
+	if (!rq->http_minor && kbal_env_get(e, "force-response-1.0")) {
+		f->resp10 = 1;
+		c->last = c->once = c->agent = 1;
+	}
+	f->http10 = !!kbal_env_get(e, "force-proxy-request-1.0");
+	f->member_close = f->http10 || kbal_env_get(e, "proxy-nokeepalive");
+}
+
 /* httpd's checks of the request-target (kbal_conf_uri_target()): a 400,
  * or core's own answer to "OPTIONS *" (200, no body). 1 when answered. */
 static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
@@ -526,6 +564,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			log_debug("conn %p: nokeepalive: the connection's last request", (void *)c);
 			c->last = c->once = c->agent = 1;
 		}
+		env_honour(c);
 	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;
@@ -686,6 +725,32 @@ static int feed_dechunked(struct kbal_first *f, size_t *used)
 	return rc;
 }
 
+/*
+ * A chunked request's body that came whole before any of it went out (the
+ * head waits for it, exch_write()): sent de-chunked with its length, as
+ * httpd's ap_proxy_http_prefetch() sends a body that ended within what it
+ * read ahead (16 KiB; kbald's buffer is as long). The head, built at the
+ * pick, is built again. A longer one goes as it came, chunked, as httpd
+ * streams it (in chunks of its own reads: the same body).
+ */
+static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_http_msg *msg = &f->msg[UP];
+	uint32_t before = f->len[UP];
+
+	if (c->local || c->member < 0 || !f->out_len[UP] || f->out_sent[UP] ||
+	    f->fwd[UP] != msg->head_len)
+		return 0;
+	kbal_http_dechunk_body(msg, f->buf[UP], &f->len[UP]);
+	f->fed[UP] -= before - f->len[UP];
+	f->body_cl = 1;
+	if (!heads_request(d, c))
+		return 0;
+	exch_error(d, c, 431);
+	return -1;
+}
+
 /* Feed what was read of direction i to its parser and act on it. */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -716,6 +781,14 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			/* a head that does not fit the buffer would wait for
 			 * room that never comes: over httpd's limits, httpd's
 			 * answer (414, 400), else 431; a member's is a 502 */
+			if (i == UP && c->phase[UP] == P_BODY && f->len[UP] == BUF_SIZE &&
+			    f->http10 && !c->local) {
+				/* httpd spools such a body to send its length */
+				log_info("force-proxy-request-1.0: a chunked request body longer "
+					 "than %d bytes: 413", BUF_SIZE);
+				exch_error(d, c, 413);
+				return;
+			}
 			if (c->phase[i] == P_HEAD && f->len[i] == BUF_SIZE) {
 				unsigned st = i == DOWN ? 502 :
 					      kbal_http_head_overflow(msg, f->len[UP]);
@@ -755,6 +828,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			if (c->local || f->authjob)
 				return;
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
+			if (msg->chunked && c->phase[UP] == P_BODY && body_whole(d, c))
+				return;
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->msg_end);
 			c->phase[UP] = P_FLUSH;
 			if (f->manager_wait) {
@@ -771,6 +846,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				continue;
 			}
 			member_answered(d, c, msg->status, 0);   /* failonstatus= */
+			if (f->member_close)
+				msg->keep_alive = 0;   /* its connection ends with it */
 			/* httpd's ap_set_keepalive(): an answer of a status
 			 * that drops the connection is its last (the kernel
 			 * hands such a head back) */

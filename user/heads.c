@@ -251,7 +251,12 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.server_name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_host[0] ?
 			       d->conf->vhost[f->vhost].server_host : d->conf->server_host,
 		.keep_alive = c->pool,
-		.close = c->last && !c->pool,
+		/* proxy-nokeepalive, force-proxy-request-1.0: the member's
+		 * connection ends with the answer (ap_proxy_create_hdrbrgd()) */
+		.close = (c->last && !c->pool) || f->member_close,
+		.http10 = f->http10,
+		.body_cl = f->body_cl,
+		.body_len = f->msg[UP].msg_end - f->msg[UP].head_len,
 		.no_xfwd = d->conf->no_xfwd,
 		.via_block = d->conf->via == KBAL_VIA_BLOCK,
 	};
@@ -364,7 +369,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
 				     line : NULL,
 				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
-				     (f->dechunk ? KBAL_RESP_NO_TE : 0),
+				     (f->dechunk ? KBAL_RESP_NO_TE : 0) |
+				     (f->resp10 ? KBAL_RESP_V10 : f->http10 ? KBAL_RESP_V11 : 0),
 				     f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;

@@ -745,8 +745,9 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	}
 	/* mod_proxy_http speaks HTTP/1.1 to the member whatever the client's
 	 * version (HTTP/1.0 and HTTP/2.0 alike); the answer's framing is made
-	 * readable for a 1.0 client on the way back (exchange.c) */
-	put_str(&b, " HTTP/1.1\r\n");
+	 * readable for a 1.0 client on the way back (exchange.c);
+	 * force-proxy-request-1.0 makes it HTTP/1.0 */
+	put_str(&b, rw->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
 	if (rw->host && !host) {
 		/* mod_proxy_http always sends a Host, first (HTTP/1.0 clients) */
 		put_str(&b, "Host: ");
@@ -757,8 +758,13 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
-		if ((rw->keep_alive || rw->close) && (name_is(base, h, "Connection") ||
-						      name_is(base, h, "Keep-Alive")))
+		if ((rw->keep_alive || rw->close || rw->http10) &&
+		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
+			continue;
+		/* ap_proxy_create_hdrbrgd() leaves both out, add_cl() says
+		 * the length after the other lines */
+		if (rw->body_cl && (name_is(base, h, "Transfer-Encoding") ||
+				    name_is(base, h, "Content-Length")))
 			continue;
 		if (rw->no_upgrade && (name_is(base, h, "Connection") ||
 				       name_is(base, h, "Upgrade")))
@@ -801,7 +807,14 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		put(&b, xf[k].add, xf[k].addlen);
 		put(&b, "\r\n", 2);
 	}
-	if (rw->close)
+	if (rw->body_cl) {
+		char cl[40];
+
+		put(&b, cl, snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
+				     (unsigned long long)rw->body_len));
+	}
+	/* terminate_headers(): an HTTP/1.0 request says nothing */
+	if (rw->close && !rw->http10)
 		put_str(&b, "Connection: close\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
@@ -876,11 +889,17 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
-	int no_te = conn & KBAL_RESP_NO_TE;
+	int no_te = conn & KBAL_RESP_NO_TE, vers = conn & (KBAL_RESP_V10 | KBAL_RESP_V11);
 	unsigned i;
 
-	conn &= ~KBAL_RESP_NO_TE;
-	put_span(&b, base, m->start_line);
+	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10 | KBAL_RESP_V11);
+	if (vers && m->start_line.len >= 8) {
+		/* "HTTP/1.x" (on_headers_complete() refused another) */
+		put_str(&b, vers == KBAL_RESP_V10 ? "HTTP/1.0" : "HTTP/1.1");
+		put(&b, base + m->start_line.off + 8, m->start_line.len - 8);
+	} else {
+		put_span(&b, base, m->start_line);
+	}
 	put(&b, "\r\n", 2);
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];

@@ -132,6 +132,16 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
 			     size_t *used, size_t *kept);
 
+/*
+ * A chunked request parsed to DONE, its body sent as httpd's
+ * ap_proxy_http_prefetch() sends one that came whole: its bytes alone, in
+ * place of base[m->head_len, m->msg_end) (chunk sizes, extensions, CRLFs,
+ * the last chunk and the trailers dropped); the bytes after it in
+ * base[0..*len) move down, m->msg_end with them. Returns the body's
+ * length; *len goes down by the framing dropped.
+ */
+uint32_t kbal_http_dechunk_body(struct kbal_http_msg *m, char *base, uint32_t *len);
+
 /* Reset for the next message on the same connection (after a 1xx). */
 void kbal_http_next(struct kbal_http_msg *m);
 
@@ -208,6 +218,14 @@ struct kbal_req_rewrite {
 	                            * "Connection: close": the connection's last
 	                            * request (MaxKeepAliveRequests) on a member
 	                            * connection of its own, which ends with it */
+	int http10;                /* force-proxy-request-1.0: "HTTP/1.0", and
+	                            * Connection and Keep-Alive dropped, none
+	                            * said (mod_proxy_http's force10) */
+	int body_cl;               /* a chunked body that came whole goes
+	                            * de-chunked (kbal_http_dechunk_body()):
+	                            * Transfer-Encoding and Content-Length
+	                            * dropped, "Content-Length: body_len" last */
+	uint64_t body_len;
 	int no_xfwd;               /* ProxyAddHeaders Off: no X-Forwarded-* */
 	const char *via;           /* ProxyVia On|Full: merged into Via, NULL none */
 	int via_block;             /* ProxyVia Block: the client's Via lines dropped */
@@ -215,7 +233,7 @@ struct kbal_req_rewrite {
 
 /*
  * The request head to send to the member, in HTTP/1.1 whatever the
- * client's version (mod_proxy_http's): request-target rewritten to
+ * client's version (mod_proxy_http's; HTTP/1.0 with rw->http10): request-target rewritten to
  * target + (url minus its first `strip` bytes), Host replaced when
  * rw->host (added after the request line when the client sent none),
  * the other headers kept in order, X-Forwarded-For/-Host/-Server (each
@@ -254,6 +272,11 @@ enum { KBAL_RESP_AS_IS = 0, KBAL_RESP_CLOSE = 1, KBAL_RESP_KEEP = 2 };
 /* or'ed into conn: the Transfer-Encoding lines dropped too (the body goes
  * de-chunked, kbal_http_feed_dechunked(), to a client that ends with it) */
 #define KBAL_RESP_NO_TE 4
+/* or'ed into conn: the status line's version said as httpd says it
+ * (force-response-1.0: HTTP/1.0; else HTTP/1.1 whatever the member's,
+ * which may be 1.0 when it was asked in HTTP/1.0) */
+#define KBAL_RESP_V10 8
+#define KBAL_RESP_V11 16
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
 				 const char *client_base, const char *extra, int conn,

@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""httpd's request variables that change how a request goes to the member
+or how its answer comes back (issue 17), side by side with Debian's apache2
+on the same configuration, its member one that records every byte it gets:
+force-proxy-request-1.0 (HTTP/1.0 to the member, no Connection line, a
+chunked body that came whole sent with its length), proxy-nokeepalive
+("Connection: close" to the member, the client's connection goes on),
+downgrade-1.0 (an HTTP/1.1 request answered as an HTTP/1.0 one: the
+connection ends, a chunked answer goes de-chunked), force-response-1.0
+("HTTP/1.0" in the status line, the connection ends), proxy-sendchunked
+(no change). And a chunked request body as mod_proxy_http's
+ap_proxy_http_prefetch() sends it: one that came whole (with extensions
+and trailers) goes de-chunked with a Content-Length, one longer than
+what it reads ahead (16 KiB) goes chunked. With these lines kbald decides
+every request."""
+
+import zlib
+
+from apache import apache_beside
+from kbaltest import PROXY_HEAD, Conn, Env, eq, pattern
+from recording_member import RecordingMember
+
+T = 10.0
+
+CONF = PROXY_HEAD + """\
+LoadModule setenvif_module modules/mod_setenvif.so
+ServerName proxy.example
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+ProxyPreserveHost On
+SetEnvIf X-F10 . force-proxy-request-1.0
+SetEnvIf X-Nk . proxy-nokeepalive
+SetEnvIf X-Dg . downgrade-1.0
+SetEnvIf X-R10 . force-response-1.0
+SetEnvIf X-Sc . proxy-sendchunked
+"""
+
+BIG = pattern(40000)
+
+
+def chunked(body, ext=b"", trailer=b""):
+    out, i = [], 0
+    while i < len(body):
+        n = min(1000, len(body) - i)
+        out.append(b"%x%s\r\n%s\r\n" % (n, ext, body[i:i + n]))
+        i += n
+    return b"".join(out) + b"0\r\n" + trailer + b"\r\n"
+
+
+def answer(head, n):
+    path = head.split(b" ")[1]
+    if path.startswith(b"/chunked"):
+        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    body = b"member"
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+TE = "Transfer-Encoding: chunked\r\n"
+# (name, request line, extra head lines, body)
+REQUESTS = [
+    ("chunked, whole", "POST /a HTTP/1.1", TE, chunked(b"hello world")),
+    ("chunked, extensions and trailers", "POST /a HTTP/1.1", TE,
+     chunked(b"x" * 3000, b";name=v", b"X-Trailer: t\r\n")),
+    ("chunked, longer than the prefetch", "POST /a HTTP/1.1", TE, chunked(BIG)),
+    ("force-proxy-request-1.0", "GET /a HTTP/1.1", "X-F10: 1\r\n", b""),
+    ("force-proxy-request-1.0, keep-alive", "GET /a HTTP/1.1",
+     "X-F10: 1\r\nConnection: keep-alive\r\n", b""),
+    ("force-proxy-request-1.0, chunked", "POST /a HTTP/1.1", "X-F10: 1\r\n" + TE,
+     chunked(b"abc" * 100)),
+    ("force-proxy-request-1.0, length", "POST /a HTTP/1.1", "X-F10: 1\r\nContent-Length: 3\r\n",
+     b"abc"),
+    ("proxy-nokeepalive", "GET /a HTTP/1.1", "X-Nk: 1\r\n", b""),
+    ("proxy-nokeepalive, chunked answer", "GET /chunked HTTP/1.1", "X-Nk: 1\r\n", b""),
+    ("downgrade-1.0", "GET /a HTTP/1.1", "X-Dg: 1\r\n", b""),
+    ("downgrade-1.0, keep-alive", "GET /a HTTP/1.1", "X-Dg: 1\r\nConnection: keep-alive\r\n",
+     b""),
+    ("downgrade-1.0, chunked answer", "GET /chunked HTTP/1.1",
+     "X-Dg: 1\r\nConnection: keep-alive\r\n", b""),
+    ("force-response-1.0 alone", "GET /a HTTP/1.1", "X-R10: 1\r\n", b""),
+    ("force-response-1.0, downgraded", "GET /a HTTP/1.1", "X-R10: 1\r\nX-Dg: 1\r\n", b""),
+    ("force-response-1.0, HTTP/1.0 keep-alive", "GET /a HTTP/1.0",
+     "X-R10: 1\r\nConnection: keep-alive\r\n", b""),
+    ("proxy-sendchunked", "POST /a HTTP/1.1", "X-Sc: 1\r\n" + TE, chunked(b"sc" * 50)),
+    ("proxy-sendchunked, length", "POST /a HTTP/1.1", "X-Sc: 1\r\nContent-Length: 2\r\n",
+     b"ok"),
+]
+
+
+def dechunk(body):
+    out = b""
+    while body:
+        line, _, body = body.partition(b"\r\n")
+        n = int(line.split(b";")[0], 16)
+        if n == 0:
+            break
+        out, body = out + body[:n], body[n + 2:]
+    return out
+
+
+def member_saw(raw):
+    """what the member got: its request line, its other lines sorted but for
+    the X-Forwarded-* ones (kbald's, on any request) and httpd's
+    "Connection: Keep-Alive" (which kbal's docs say it does not send), and
+    its body: as it came with a length, de-chunked (its chunks are the
+    reads of the one that sent it) with its length and CRC"""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    keep = sorted(ln for ln in lines[1:] if ln.lower() != b"connection: keep-alive" and
+                  not ln.lower().startswith(b"x-forwarded-"))
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunk(body)
+        return lines[0], keep, "chunked", len(body), zlib.crc32(body)
+    return lines[0], keep, body
+
+
+def read_raw(c):
+    """the answer's status line, its lines but Date and Server, its body"""
+    r = c.read_response()
+    heads = [(k.lower(), v) for k, v in r.headers if k.lower() not in ("server", "date")]
+    return r.version, r.status, heads, getattr(r, "body", b"") or b""
+
+
+def exchanges(port, member):
+    out = []
+    for name, line, extra, body in REQUESTS:
+        with Conn(port, timeout=T) as c:
+            del member.got[:]
+            c.send(("%s\r\nHost: proxy.example\r\n%s\r\n" % (line, extra)).encode() + body)
+            r = read_raw(c)
+            got = [member_saw(g) for g in member.got]
+            ended = c.at_eof(1.0)
+            after = None
+            if not ended:
+                c.send(b"GET /after HTTP/1.1\r\nHost: proxy.example\r\n\r\n")
+                after = c.read_response().status
+            out.append((name, r, got, ended, after))
+    return out
+
+
+def test_request_variables_as_apache():
+    with Env(conf=CONF, backends=()) as env, RecordingMember(env.ports["b1"], answer) as m, \
+            apache_beside(env) as aport:
+        theirs = exchanges(aport, m)
+        ours = exchanges(env.port, m)
+        byname = {t[0]: t for t in theirs}
+        # the test's expectations of Apache, from its sources
+        eq(byname["chunked, whole"][2][0][1:], ([b"Content-Length: 11",
+                                                 b"Host: proxy.example"], b"hello world"),
+           "Apache: a chunked body that came whole goes with its length")
+        eq(byname["chunked, longer than the prefetch"][2][0][1:],
+           ([b"Host: proxy.example", b"Transfer-Encoding: chunked"], "chunked", len(BIG),
+            zlib.crc32(BIG)), "Apache: a long chunked body goes chunked")
+        eq(byname["force-proxy-request-1.0"][2][0][0], b"GET /a HTTP/1.0",
+           "Apache: force-proxy-request-1.0")
+        eq(byname["proxy-nokeepalive"][2][0][1], [b"Connection: close", b"Host: proxy.example",
+                                                  b"X-Nk: 1"], "Apache: proxy-nokeepalive")
+        eq(byname["force-response-1.0, downgraded"][1][0], "HTTP/1.0",
+           "Apache: force-response-1.0")
+        eq(byname["force-response-1.0 alone"][1][0], "HTTP/1.1",
+           "Apache: force-response-1.0 on an HTTP/1.1 request")
+        eq(byname["downgrade-1.0"][3], True, "Apache: downgrade-1.0 ends the connection")
+        for t, o in zip(theirs, ours):
+            eq(o, t, "%s: kbal as Apache (answer, what the member got, the end, "
+                     "what followed)" % t[0])
