@@ -55,7 +55,9 @@ def answer(head, n):
         return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
     body = b"member"
-    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    # an HTTP/1.0 request (force-proxy-request-1.0) gets an HTTP/1.0 answer
+    vers = b"1.0" if head.split(b"\r\n")[0].endswith(b"HTTP/1.0") else b"1.1"
+    return b"HTTP/%s 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (vers, len(body), body)
 
 
 TE = "Transfer-Encoding: chunked\r\n"
@@ -162,6 +164,16 @@ def test_request_variables_as_apache():
         eq(byname["force-response-1.0 alone"][1][0], "HTTP/1.1",
            "Apache: force-response-1.0 on an HTTP/1.1 request")
         eq(byname["downgrade-1.0"][3], True, "Apache: downgrade-1.0 ends the connection")
+        eq(byname["force-proxy-request-1.0"][1][0], "HTTP/1.1",
+           "Apache: HTTP/1.1 to the client whatever the member's version")
         for t, o in zip(theirs, ours):
             eq(o, t, "%s: kbal as Apache (answer, what the member got, the end, "
                      "what followed)" % t[0])
+        # httpd spools a longer chunked body to send its length; kbald
+        # refuses it (docs/configuration.md, SetEnv)
+        with Conn(env.port, timeout=T) as c:
+            del m.got[:]
+            c.send(b"POST /a HTTP/1.1\r\nHost: proxy.example\r\nX-F10: 1\r\n" +
+                   TE.encode() + b"\r\n" + chunked(BIG))
+            eq(c.read_response().status, 413, "force-proxy-request-1.0, a long chunked body")
+            eq(m.got, [], "what the member got of it")
