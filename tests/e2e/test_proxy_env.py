@@ -17,7 +17,7 @@ every request."""
 import zlib
 
 from apache import apache_beside
-from kbaltest import PROXY_HEAD, Conn, Env, eq, pattern
+from kbaltest import PROXY_HEAD, Conn, Env, check, eq, pattern
 from recording_member import RecordingMember
 
 T = 10.0
@@ -177,3 +177,54 @@ def test_request_variables_as_apache():
                    TE.encode() + b"\r\n" + chunked(BIG))
             eq(c.read_response().status, 413, "force-proxy-request-1.0, a long chunked body")
             eq(m.got, [], "what the member got of it")
+
+
+# Debian's setenvif.conf's lines that set them, and one of the test's that
+# sets the member's two on the User-Agent alone: the kernel keeps the
+# requests of a connection's own User-Agent, kbald gets the others back
+DEBIAN = PROXY_HEAD + """\
+LoadModule setenvif_module modules/mod_setenvif.so
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+ProxyPreserveHost On
+BrowserMatch "Mozilla/2" nokeepalive
+BrowserMatch "MSIE 4\\.0b2;" nokeepalive downgrade-1.0 force-response-1.0
+BrowserMatch "RealPlayer 4\\.0" force-response-1.0
+BrowserMatch "Java/1\\.0" force-response-1.0
+BrowserMatch "^Legacy/" force-proxy-request-1.0 proxy-nokeepalive
+"""
+
+UAS = ["curl/8.0"] * 5 + ["Java/1.0", "curl/8.0", "Legacy/1", "curl/8.0", "curl/8.0",
+                          "MSIE 4.0b2;"]
+
+
+def test_user_agent_variables_handed_back_as_apache():
+    def answers(port, member):
+        out = []
+        del member.got[:]
+        with Conn(port, timeout=T) as c:
+            for i, ua in enumerate(UAS):
+                c.send(("GET /u%d HTTP/1.1\r\nHost: proxy.example\r\nUser-Agent: %s\r\n\r\n"
+                        % (i, ua)).encode())
+                r = c.read_response()
+                out.append((ua, r.version, r.status, (r.header("Connection") or "").lower()))
+            eq(c.at_eof(3.0), True, "the connection ends after the MSIE 4.0b2 answer")
+        # each request's line as the member got it
+        return out, sorted(g.split(b"\r\n")[0] for g in member.got)
+
+    with Env(conf=DEBIAN, backends=()) as env, RecordingMember(env.ports["b1"], answer) as m, \
+            apache_beside(env) as aport:
+        theirs = answers(aport, m)
+        eq([a[1] for a in theirs[0]], ["HTTP/1.1"] * 10 + ["HTTP/1.0"],
+           "Apache's status lines")
+        eq(theirs[1][-1], b"GET /u9 HTTP/1.1", "what Apache's member got (sorted)")
+        eq(theirs[1][0], b"GET /u0 HTTP/1.1", "what Apache's member got (sorted)")
+        check(b"GET /u7 HTTP/1.0" in theirs[1], "Apache's force-proxy-request-1.0")
+        st = env.stats()
+        eq(answers(env.port, m), theirs, "kbal's answers and member's requests against Apache's")
+        after = env.stats()
+        check(after["sk_kept"] - st["sk_kept"] >= 3, "the kernel kept requests: %r" % after)
+        check(after["sk_back"] - st["sk_back"] >= 3,
+              "the other User-Agents were handed back: %r" % after)

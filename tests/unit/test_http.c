@@ -756,6 +756,69 @@ UNIT_TEST(http_feed_dechunked)
 	}
 }
 
+/* a chunked request that came whole, sent as httpd's prefetch sends it:
+ * its body in place of the framing (extensions, trailers dropped), the
+ * pipelined request after it moved down; the head then says its length
+ * where Transfer-Encoding was, force-proxy-request-1.0 makes it HTTP/1.0
+ * without Connection lines */
+UNIT_TEST(http_dechunk_body_and_length)
+{
+	static const char req[] = "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+				  "Connection: keep-alive\r\nX-A: 1\r\n\r\n"
+				  "2\r\nok\r\n3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n"
+				  "0\r\nX-Trailer: t\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+	static const char want[] = "POST /a HTTP/1.0\r\nHost: h\r\nX-A: 1\r\n"
+				   "X-Forwarded-Host: h\r\nContent-Length: 21\r\n\r\n";
+	static const char want11[] = "POST /a HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n"
+				     "X-Forwarded-Host: h\r\nContent-Length: 21\r\n"
+				     "Connection: close\r\n\r\n";
+	struct kbal_req_rewrite rw = { .http10 = 1, .close = 1, .body_cl = 1 };
+	struct kbal_http_msg m;
+	char buf[sizeof(req)], out[512];
+	uint32_t len = sizeof(req) - 1, end;
+	size_t done;
+
+	memcpy(buf, req, sizeof(req));
+	done = parse_req(&m, buf, len);
+	if (!ASSERT_TRUE(done, "parse"))
+		return;
+	end = m.msg_end;
+	ASSERT_EQ(kbal_http_dechunk_body(&m, buf, &len), 21, "the body's length");
+	ASSERT_EQ(m.msg_end, m.head_len + 21, "msg_end moved");
+	ASSERT_EQ(len, sizeof(req) - 1 - (end - m.msg_end), "the framing dropped");
+	ASSERT_TRUE(!memcmp(buf + m.head_len, "okabc0123456789abcdef" "GET /next HTTP/1.1\r\n\r\n",
+			    len - m.head_len), "the body, then the next request");
+	rw.body_len = m.msg_end - m.head_len;
+	ASSERT_EQ(kbal_http_build_request(&m, buf, &rw, out, sizeof(out)), sizeof(want) - 1,
+		  "length");
+	ASSERT_STREQ(out, want, "HTTP/1.0, its length, no Connection line");
+	rw.http10 = 0;
+	ASSERT_EQ(kbal_http_build_request(&m, buf, &rw, out, sizeof(out)), sizeof(want11) - 1,
+		  "length");
+	ASSERT_STREQ(out, want11, "HTTP/1.1, its length, then Connection: close");
+}
+
+/* force-response-1.0: HTTP/1.0 in the status line; an HTTP/1.0 member's
+ * answer to an HTTP/1.1 client says HTTP/1.1, as httpd's does */
+UNIT_TEST(http_build_response_version)
+{
+	static const char resp[] = "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\n\r\nok";
+	struct kbal_http_msg m;
+	struct run r;
+	char out[256];
+
+	kbal_http_init_response(&m);
+	run(&m, S(resp), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V11, out, sizeof(out));
+	ASSERT_STREQ(out, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1");
+	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V10 | KBAL_RESP_CLOSE,
+				 out, sizeof(out));
+	ASSERT_STREQ(out, "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+		     "HTTP/1.0");
+}
+
 UNIT_TEST(http_close_only)
 {
 	static const struct { const char *req; int want; } cases[] = {
