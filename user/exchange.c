@@ -121,6 +121,14 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 	f->out_len[DOWN] = len;
 	f->out_sent[DOWN] = 0;
 	f->out_owned[DOWN] = owned;
+	if (f->msg[UP].http09) {
+		/* an HTTP/0.9 request's answer is its body alone (httpd's
+		 * assbackwards): the head counts as sent */
+		const char *end = memmem(resp, len, "\r\n\r\n", 4);
+
+		if (end)
+			f->out_sent[DOWN] = (uint32_t)(end + 4 - resp);
+	}
 	c->phase[UP] = P_CLOSED;   /* nothing of the request goes anywhere */
 	c->phase[DOWN] = P_FLUSH;
 	c->fin[MEMBER] = 1;        /* the answer is all there is: close once written */
@@ -456,7 +464,7 @@ static void env_honour(struct kbal_conn *c)
  * or core's own answer to "OPTIONS *" (200, no body). 1 when answered. */
 static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	const struct kbal_http_msg *rq = &c->f->msg[UP];
+	struct kbal_http_msg *rq = &c->f->msg[UP];
 	static char options_star[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 	static char options_star_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
 					   "Connection: close\r\n\r\n";
@@ -472,6 +480,9 @@ static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
 			exch_reply(d, c, options_star_close, sizeof(options_star_close) - 1, 0);
 		return 1;
 	default:
+		/* read_request_line()'s error: an HTTP/0.9 line that fails is
+		 * answered as an HTTP/1.0 one's, with its head (rrl_failed) */
+		rq->http09 = 0;
 		exch_error(d, c, 400);
 		return 1;
 	}

@@ -411,7 +411,9 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		return -1;
 	}
 	f->out[DOWN] = f->outbuf[DOWN];
-	f->out_len[DOWN] = n;
+	/* an HTTP/0.9 request's answer is its body alone (httpd's
+	 * assbackwards: no status line, no header) */
+	f->out_len[DOWN] = f->msg[UP].http09 ? 0 : n;
 	f->out_sent[DOWN] = 0;
 	return 0;
 }

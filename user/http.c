@@ -391,6 +391,10 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 		return rc == 0 ? KBAL_HTTP_AGAIN : rc;
 	}
 	pre = next - off;
+	if (rc == 2) {
+		*used = pre;                   /* HTTP/0.9: done with its line */
+		return KBAL_HTTP_HEAD;
+	}
 	rc = feed_parser(m, base, next, len - pre, used);
 	*used += pre;
 	return rc;

@@ -86,6 +86,9 @@ struct kbal_http_msg {
 	uint8_t rl_started;
 	uint32_t rl_from;              /* requests: where the line under way starts */
 	uint8_t line_done;             /* requests: the request line read (reqline.h) */
+	uint8_t http09;                /* requests: an HTTP/0.9 line, the whole request
+					* (no header block, no body; 1.0 to
+					* llhttp's fields, 0.9 as sent) */
 	uint8_t synth;                 /* llhttp is reading the line kbald gives it */
 	/* internal: where the current feed started, to turn pointers into offsets */
 	const char *base;

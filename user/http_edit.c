@@ -31,7 +31,9 @@ int http_on_body(llhttp_t *p, const char *at, size_t len)
  * them, then llhttp told "GET / HTTP/1.1" (or 1.0) in their place, which
  * frames the body as for any method (CONNECT's tunnel aside: httpd makes
  * none without mod_proxy_connect). 1 with *next where the header block
- * starts, 0 when the line has not ended (all consumed), or ERROR.
+ * starts, 0 when the line has not ended (all consumed), or ERROR. 2 for
+ * an HTTP/0.9 line, which is the whole request (httpd reads no header
+ * block after it): the message ends there, llhttp is given nothing.
  */
 int http_request_line(struct kbal_http_msg *m, const char *base, size_t off, size_t len,
 		      size_t *next)
@@ -61,6 +63,17 @@ int http_request_line(struct kbal_http_msg *m, const char *base, size_t off, siz
 	m->proto_minor = rl.minor;
 	m->http_major = 1;
 	m->http_minor = kbal_reqline_is_11(&rl);
+	if (!rl.major) {
+		/* the line as httpd has it (the_request): without the SP
+		 * that may end it */
+		m->start_line = (struct kbal_span){ m->method.off,
+						    m->url.off + m->url.len - m->method.off };
+		m->http09 = m->line_done = m->head_done = m->done = 1;
+		m->keep_alive = 0;
+		m->head_len = m->msg_end = (uint32_t)(lf + 1 - base);
+		*next = lf + 1 - base;
+		return 2;
+	}
 	m->synth = 1;
 	err = llhttp_execute(&m->parser, m->http_minor ? l11 : l10, sizeof(l11) - 1);
 	m->synth = 0;
