@@ -113,6 +113,17 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 
 	if (heads_own_answer(d, c, &resp, &len, &owned))
 		log_info("Header always: kbald's own answer does not fit once changed: sent as is");
+	if (f->resp10 && len >= 9 && !memcmp(resp, "HTTP/1.1 ", 9) &&
+	    (owned || len <= OUT_SIZE)) {
+		/* force-response-1.0: kbald's own answers say HTTP/1.0 too
+		 * (basic_http_header_check() sees every answer); a shared
+		 * page is copied first */
+		if (!owned && resp != f->outbuf[DOWN]) {
+			memmove(f->outbuf[DOWN], resp, len);
+			resp = f->outbuf[DOWN];
+		}
+		resp[7] = '0';
+	}
 	c->local = 1;
 	/* its status, for the access log */
 	f->answered = len >= 12 && !memcmp(resp, "HTTP/1.", 7) ? (uint16_t)atoi(resp + 9) : 0;
