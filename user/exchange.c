@@ -319,6 +319,7 @@ int exch_request_out(const struct kbal_conn *c)
 	const struct kbal_first *f = c->f;
 
 	return c->phase[UP] == P_FLUSH && f->out_sent[UP] == f->out_len[UP] &&
+	       (!f->ck_stream || f->ck_last) &&
 	       c->rd[CLIENT] >= f->msg_total[UP] && f->fwd[UP] >= exch_request_end(c);
 }
 
@@ -453,11 +454,12 @@ static void env_honour(struct kbal_conn *c)
 	struct kbal_http_msg *rq = &f->msg[UP];
 	const struct kbal_env *e = &f->env;
 
-	if (rq->http_minor && kbal_env_get(e, "downgrade-1.0")) {
+	/* (not an Upgrade's: its tunnel is planned on HTTP/1.1) */
+	if (rq->http_minor && !rq->upgrade && kbal_env_get(e, "downgrade-1.0")) {
 		rq->http_minor = 0;
 		rq->keep_alive = f->ka_token &&
 				 !kbal_http_find_token(rq, f->buf[UP], "Connection", "close");
-		if (!rq->keep_alive && !rq->upgrade && !c->once) {
+		if (!rq->keep_alive && !c->once) {
 			log_debug("conn %p: downgrade-1.0: the connection's last request",
 				  (void *)c);
 			c->last = c->once = c->agent = 1;
@@ -729,20 +731,19 @@ static void dechunk_plan(struct kbal_conn *c)
 	}
 }
 
-/* The bytes of the answer's body parsed from f->fed[DOWN] on, de-chunked
- * in place (dechunk_plan()): what follows them in the buffer moves down
- * over the framing dropped. As kbal_http_feed(). */
-static int feed_dechunked(struct kbal_first *f, size_t *used)
+/* The bytes of the body parsed from f->fed[i] on, de-chunked in place (the
+ * answer's: dechunk_plan(); the request's: rq_dechunk): what follows them
+ * in the buffer moves down over the framing dropped. As kbal_http_feed(). */
+static int feed_dechunked(struct kbal_first *f, int i, size_t *used)
 {
-	size_t kept, fed = f->fed[DOWN];
-	int rc = kbal_http_feed_dechunked(&f->msg[DOWN], f->buf[DOWN], fed, f->len[DOWN] - fed,
+	size_t kept, fed = f->fed[i];
+	int rc = kbal_http_feed_dechunked(&f->msg[i], f->buf[i], fed, f->len[i] - fed,
 					  used, &kept);
 
 	if (rc == KBAL_HTTP_ERROR)
 		return rc;
-	memmove(f->buf[DOWN] + fed + kept, f->buf[DOWN] + fed + *used,
-		f->len[DOWN] - fed - *used);
-	f->len[DOWN] -= (uint32_t)(*used - kept);
+	memmove(f->buf[i] + fed + kept, f->buf[i] + fed + *used, f->len[i] - fed - *used);
+	f->len[i] -= (uint32_t)(*used - kept);
 	*used = kept;
 	return rc;
 }
@@ -761,12 +762,16 @@ static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_http_msg *msg = &f->msg[UP];
 	uint32_t before = f->len[UP];
 
-	if (c->local || c->member < 0 || !f->out_len[UP] || f->out_sent[UP] ||
-	    f->fwd[UP] != msg->head_len)
-		return 0;
-	kbal_http_dechunk_body(msg, f->buf[UP], &f->len[UP]);
-	f->fed[UP] -= before - f->len[UP];
+	if (c->local || f->out_sent[UP] || f->fwd[UP] != msg->head_len)
+		return 0;      /* under way: chunked (ck_stream), or as it came */
+	if (!f->rq_dechunk) {
+		kbal_http_dechunk_body(msg, f->buf[UP], &f->len[UP]);
+		f->fed[UP] -= before - f->len[UP];
+	}
 	f->body_cl = 1;
+	f->ck_stream = 0;
+	if (!f->out_len[UP] || c->member < 0)
+		return 0;      /* the head is built at the pick, with its length */
 	if (!heads_request(d, c))
 		return 0;
 	exch_error(d, c, 431);
@@ -783,8 +788,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		f->rq_start = d->loop.now;   /* RequestReadTimeout's header stage */
 	while (f->fed[i] < f->len[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
 		size_t used = 0;
-		int rc = i == DOWN && f->dechunk && c->phase[DOWN] == P_BODY ?
-			 feed_dechunked(f, &used) :
+		int rc = c->phase[i] == P_BODY && (i == DOWN ? f->dechunk : f->rq_dechunk) ?
+			 feed_dechunked(f, i, &used) :
 			 kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
 
 		f->fed[i] += used;
@@ -849,6 +854,12 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			exch_request_head(d, c);
 			if (c->local || f->authjob)
 				return;
+			/* a chunked body goes as httpd's ap_proxy_http_prefetch()
+			 * sends it: de-chunked as it comes, with its length if it
+			 * ends within the buffer (body_whole()), else chunked
+			 * again piece by piece (chunk_next()): the client's chunk
+			 * extensions and trailers stay behind, as there */
+			f->rq_dechunk = msg->chunked;
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
 			if (msg->chunked && c->phase[UP] == P_BODY && body_whole(d, c))
 				return;
@@ -995,6 +1006,40 @@ static void send_failed(struct kbal_conn *c, int to)
 		c->fin[to] = 2;
 }
 
+/*
+ * A chunked request's body that did not come whole goes chunked again, as
+ * httpd's stream_reqbody() sends it (RB_STREAM_CHUNKED): each piece of
+ * de-chunked bytes up to limit is a chunk, out[UP] its line once the head
+ * went ("\r\n" ending the one before first), then "0\r\n\r\n", no
+ * trailer; bytes after the body (a next request) go as they came. 1 when
+ * out[UP] has something new.
+ */
+static int chunk_next(struct kbal_conn *c, uint32_t limit)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *msg = &f->msg[UP];
+	uint32_t end = msg->done && msg->msg_end < limit ? msg->msg_end : limit;
+	int n;
+
+	if (f->ck_last)
+		return 0;
+	if (end > f->ck_end) {
+		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s%x\r\n", f->ck_open ? "\r\n" : "",
+			     end - f->ck_end);
+		f->ck_open = 1;
+		f->ck_end = end;
+	} else if (msg->done) {
+		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s0\r\n\r\n", f->ck_open ? "\r\n" : "");
+		f->ck_last = 1;
+	} else {
+		return 0;
+	}
+	f->out[UP] = f->ckbuf;
+	f->out_len[UP] = (uint32_t)n;
+	f->out_sent[UP] = 0;
+	return 1;
+}
+
 /* write out[dir] then the raw bytes of direction dir; 1 if progress */
 int exch_write(struct kbal_conn *c, int dir)
 {
@@ -1010,6 +1055,10 @@ int exch_write(struct kbal_conn *c, int dir)
 	if (i == UP && c->phase[UP] == P_BODY && f->len[UP] < BUF_SIZE &&
 	    !f->msg[UP].expect_continue)
 		return 0;
+	if (i == UP && c->phase[UP] == P_BODY && f->rq_dechunk && !f->ck_stream) {
+		f->ck_stream = 1;            /* the head says chunked: it goes so */
+		f->ck_end = f->fwd[UP];
+	}
 	/* raw bytes: in HEAD only interim 1xx responses; in BODY only what
 	 * the parser has accepted; after that, everything. They follow the
 	 * rewritten head in the same send: one segment for a small answer. */
@@ -1023,14 +1072,22 @@ int exch_write(struct kbal_conn *c, int dir)
 	for (;;) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };
-		uint32_t head = f->out_len[i] - f->out_sent[i];
+		uint32_t head, raw = limit;
 		ssize_t n;
 
+		if (i == UP && f->ck_stream) {
+			/* the piece's bytes, then the next chunk line */
+			if (f->out_sent[UP] == f->out_len[UP] && f->fwd[UP] == f->ck_end)
+				chunk_next(c, limit);
+			if (!f->ck_last)
+				raw = f->ck_end;
+		}
+		head = f->out_len[i] - f->out_sent[i];
 		if (head)
 			iov[mh.msg_iovlen++] = (struct iovec){ f->out[i] + f->out_sent[i], head };
-		if (f->fwd[i] < limit)
+		if (f->fwd[i] < raw)
 			iov[mh.msg_iovlen++] = (struct iovec){ f->buf[i] + f->fwd[i],
-							       limit - f->fwd[i] };
+							       raw - f->fwd[i] };
 		if (!mh.msg_iovlen)
 			return moved;
 		n = sendmsg(c->fd[to], &mh, MSG_NOSIGNAL);
@@ -1061,6 +1118,8 @@ void exch_compact(struct kbal_conn *c, int i)
 	if (c->phase[i] == P_BODY && f->fed[i] < f->len[i])
 		return;
 	f->len[i] = f->fed[i] = f->fwd[i] = 0;
+	if (i == UP)
+		f->ck_end = 0;
 }
 
 /* read direction dir's source into its buffer; 1 if progress */
@@ -1133,5 +1192,7 @@ int exch_all_written(const struct kbal_conn *c, int i)
 {
 	const struct kbal_first *f = c->f;
 
+	if (i == UP && f->ck_stream && !f->ck_last && f->msg[UP].done)
+		return 0;   /* the last chunk is owed (chunk_next()) */
 	return f->out_sent[i] == f->out_len[i] && f->fwd[i] == f->len[i];
 }

@@ -235,6 +235,7 @@ static int on_message_complete(llhttp_t *p)
 }
 
 static const llhttp_settings_t request_settings = {
+	.on_body = http_on_body,       /* a chunked request's, de-chunked (exchange.c) */
 	.on_method = on_method,
 	.on_url = on_url,
 	.on_header_field = on_header_field,

@@ -126,7 +126,8 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 
 /*
  * kbal_http_feed() on a chunked message's body, for a client that cannot
- * read chunks (HTTP/1.0, as httpd de-chunks a member's answer for it):
+ * read chunks (HTTP/1.0, as httpd de-chunks a member's answer for it), or
+ * a request's, which goes with its length or chunked again (exchange.c):
  * the body bytes of base[off, off + *used) are moved to base[off, off +
  * *kept), in order, their chunk framing (sizes, extensions, CRLFs, the
  * last chunk, trailers) dropped. The caller closes the gap (base[off +

@@ -14,6 +14,7 @@ and trailers) goes de-chunked with a Content-Length, one longer than
 what it reads ahead (16 KiB) goes chunked. With these lines kbald decides
 every request."""
 
+import time
 import zlib
 
 from apache import apache_beside
@@ -68,6 +69,8 @@ REQUESTS = [
     ("chunked, extensions and trailers", "POST /a HTTP/1.1", TE,
      chunked(b"x" * 3000, b";name=v", b"X-Trailer: t\r\n")),
     ("chunked, longer than the prefetch", "POST /a HTTP/1.1", TE, chunked(BIG)),
+    ("chunked, longer, extensions and trailers", "POST /a HTTP/1.1", TE,
+     chunked(BIG, b";e=1", b"X-Trailer: t\r\n")),
     ("force-proxy-request-1.0", "GET /a HTTP/1.1", "X-F10: 1\r\n", b""),
     ("force-proxy-request-1.0, keep-alive", "GET /a HTTP/1.1",
      "X-F10: 1\r\nConnection: keep-alive\r\n", b""),
@@ -238,3 +241,53 @@ def test_user_agent_variables_handed_back_as_apache():
         check(after["sk_kept"] - st["sk_kept"] >= 3, "the kernel kept requests: %r" % after)
         check(after["sk_back"] - st["sk_back"] >= 3,
               "the other User-Agents were handed back: %r" % after)
+
+
+def test_chunked_body_in_pieces_as_apache():
+    """a long chunked body that comes in pieces, a request pipelined behind
+    it: the member gets it chunked again, without the client's extensions
+    and trailer, then the next request, as from Apache"""
+    body = chunked(BIG, b";piece=1", b"X-Trailer: t\r\n")
+    nxt = b"GET /after HTTP/1.1\r\nHost: proxy.example\r\n\r\n"
+    data = (b"POST /a HTTP/1.1\r\nHost: proxy.example\r\nTransfer-Encoding: chunked\r\n\r\n" +
+            body + nxt)
+    cuts = [0, 70, 5000, 17000, 17001, 30000, len(data) - len(nxt) - 3, len(data)]
+
+    def run(port, member):
+        del member.got[:]
+        with Conn(port, timeout=T) as c:
+            for a, b in zip(cuts, cuts[1:]):
+                c.send(data[a:b])
+                time.sleep(0.05)
+            answers = [read_raw(c)[:2], read_raw(c)[:2]]
+        return answers, [member_saw(g) for g in member.got]
+
+    with Env(conf=CONF, backends=()) as env, RecordingMember(env.ports["b1"], answer) as m, \
+            apache_beside(env) as aport:
+        theirs = run(aport, m)
+        eq(theirs[1][0][1:], ([b"Host: proxy.example", b"Transfer-Encoding: chunked"], "chunked",
+                              len(BIG), zlib.crc32(BIG)), "what Apache's member got")
+        eq(len(theirs[1]), 2, "Apache's member got the next request too")
+        eq(run(env.port, m), theirs, "kbal against Apache")
+
+
+def test_chunked_body_after_100_continue():
+    """Expect: 100-continue: the head goes at once (kbal's, docs), the body
+    after it chunked again, whole or not, without extensions or trailer
+    (Apache waits for the member's 100 here, which this member never
+    sends: kbal alone)"""
+    with Env(conf=CONF, backends=()) as env, RecordingMember(env.ports["b1"], answer) as m:
+        for body in (b"hello world", BIG):
+            del m.got[:]
+            with Conn(env.port, timeout=T) as c:
+                c.send(b"POST /a HTTP/1.1\r\nHost: proxy.example\r\nExpect: 100-continue\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n")
+                time.sleep(0.1)
+                c.send(chunked(body, b";e=1", b"X-Trailer: t\r\n"))
+                eq(read_raw(c)[:2], ("HTTP/1.1", 200), "the answer")
+            eq(len(m.got), 1, "the member's requests")
+            eq(m.got[0].endswith(b"\r\n0\r\n\r\n"), True, "the last chunk, no trailer")
+            eq(member_saw(m.got[0])[1:], ([b"Expect: 100-continue", b"Host: proxy.example",
+                                           b"Transfer-Encoding: chunked"], "chunked", len(body),
+                                          zlib.crc32(body)), "what the member got")
+            eq(b";e=1" in m.got[0], False, "no chunk extension")
