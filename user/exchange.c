@@ -851,15 +851,15 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				c->phase[UP] = P_FLUSH;
 			else
 				c->phase[UP] = P_BODY;
-			exch_request_head(d, c);
-			if (c->local || f->authjob)
-				return;
 			/* a chunked body goes as httpd's ap_proxy_http_prefetch()
 			 * sends it: de-chunked as it comes, with its length if it
 			 * ends within the buffer (body_whole()), else chunked
 			 * again piece by piece (chunk_next()): the client's chunk
 			 * extensions and trailers stay behind, as there */
 			f->rq_dechunk = msg->chunked;
+			exch_request_head(d, c);
+			if (c->local || f->authjob)
+				return;
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
 			if (msg->chunked && c->phase[UP] == P_BODY && body_whole(d, c))
 				return;
