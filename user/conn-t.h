@@ -82,6 +82,14 @@ struct kbal_first {
 	uint8_t ck_last;              /* the last chunk is out[UP] (or went) */
 	uint32_t ck_end;              /* where the piece under way ends in buf[UP] */
 	char ckbuf[24];               /* its chunk line, out[UP] once the head went */
+	uint8_t spool;                /* force-proxy-request-1.0, proxy-sendcl: a
+				       * chunked body that does not come whole is
+				       * spooled, to go with its length (httpd's
+				       * RB_SPOOL_CL) */
+	uint8_t spooled;              /* spool_fd is open */
+	int spool_fd;                 /* a memfd: the body's bytes before buf[UP]'s */
+	uint64_t spool_len, spool_sent;
+	uint64_t body_len;            /* body_cl: the body's length */
 	uint8_t http10;               /* force-proxy-request-1.0: HTTP/1.0 to the member */
 	uint8_t member_close;         /* the member's connection ends with the answer
 				       * (proxy-nokeepalive, force-proxy-request-1.0) */

@@ -276,7 +276,7 @@ void kbal_env_request(const struct kbal_conf *conf, int vhost, const struct kbal
 /* what kbal_env_may_change() and kbal_env_changes() look for */
 static const char *const changing[] = {
 	"nokeepalive", "downgrade-1.0", "force-response-1.0", "force-proxy-request-1.0",
-	"proxy-nokeepalive",
+	"proxy-nokeepalive", "proxy-sendcl",
 };
 
 int kbal_env_may_change(const struct kbal_conf *conf)

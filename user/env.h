@@ -8,7 +8,7 @@
  * after the answer, httpd's ap_set_keepalive()), no-proxy (mod_proxy
  * does not proxy the request), downgrade-1.0 and force-response-1.0 (the
  * answer as to an HTTP/1.0 request, http_filters.c), force-proxy-request-1.0
- * and proxy-nokeepalive (the member's request, mod_proxy_http.c).
+ * proxy-nokeepalive and proxy-sendcl (the member's request, mod_proxy_http.c).
  */
 #ifndef KBAL_ENV_H
 #define KBAL_ENV_H
@@ -63,7 +63,8 @@ int kbal_env_may_set(const struct kbal_conf *conf, const char *name, int setenvi
 
 /* Does a line of conf set a variable that changes how kbald sends a
  * request or its answer (nokeepalive, downgrade-1.0, force-response-1.0,
- * force-proxy-request-1.0, proxy-nokeepalive; no-proxy is asked apart)? */
+ * force-proxy-request-1.0, proxy-nokeepalive, proxy-sendcl; no-proxy is
+ * asked apart)? */
 int kbal_env_may_change(const struct kbal_conf *conf);
 
 /* Is one of them set for this request? */

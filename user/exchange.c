@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include "pages.h"
@@ -80,6 +81,8 @@ void first_free(struct kbal_conn *c)
 	for (int i = 0; i < 2; i++)
 		if (c->f->out_owned[i])
 			free(c->f->out[i]);
+	if (c->f->spooled)
+		close(c->f->spool_fd);
 	if (first_cached < FIRST_CACHE)
 		first_cache[first_cached++] = c->f;
 	else
@@ -319,7 +322,7 @@ int exch_request_out(const struct kbal_conn *c)
 	const struct kbal_first *f = c->f;
 
 	return c->phase[UP] == P_FLUSH && f->out_sent[UP] == f->out_len[UP] &&
-	       (!f->ck_stream || f->ck_last) &&
+	       (!f->ck_stream || f->ck_last) && (!f->spooled || f->spool_sent == f->spool_len) &&
 	       c->rd[CLIENT] >= f->msg_total[UP] && f->fwd[UP] >= exch_request_end(c);
 }
 
@@ -333,6 +336,8 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 	for (int i = 0; i < 2; i++)
 		if (f->out_owned[i])
 			free(f->out[i]);
+	if (f->spooled)
+		close(f->spool_fd);
 	kbal_alog_release(&f->alog);
 	memset(f, 0, offsetof(struct kbal_first, env));
 	kbal_env_clear(&f->env);
@@ -471,6 +476,12 @@ static void env_honour(struct kbal_conn *c)
 	}
 	f->http10 = !!kbal_env_get(e, "force-proxy-request-1.0");
 	f->member_close = f->http10 || kbal_env_get(e, "proxy-nokeepalive");
+	/* ap_proxy_http_prefetch(): a chunked body that did not come whole
+	 * is spooled to send its length, for HTTP/1.0 and with proxy-sendcl
+	 * (proxy-sendchunked or -sendchunks undo that) */
+	f->spool = f->http10 || (kbal_env_get(e, "proxy-sendcl") &&
+				 !kbal_env_get(e, "proxy-sendchunked") &&
+				 !kbal_env_get(e, "proxy-sendchunks"));
 }
 
 /* httpd's checks of the request-target (kbal_conf_uri_target()): a 400,
@@ -769,6 +780,7 @@ static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
 		f->fed[UP] -= before - f->len[UP];
 	}
 	f->body_cl = 1;
+	f->body_len = f->spool_len + (msg->msg_end - msg->head_len);
 	f->ck_stream = 0;
 	if (!f->out_len[UP] || c->member < 0)
 		return 0;      /* the head is built at the pick, with its length */
@@ -776,6 +788,43 @@ static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	exch_error(d, c, 431);
 	return -1;
+}
+
+/*
+ * force-proxy-request-1.0, proxy-sendcl: a chunked body that fills the
+ * buffer is spooled, as httpd's ap_proxy_spool_input() spools it (to a
+ * file there, to memory here: a memfd), so that the member gets its
+ * length (body_whole(), then exch_write()). The buffer's body bytes, all
+ * de-chunked, go to the spool; the head stays, for the member's head.
+ * LimitRequestBody bounds it (httpd's input filter's 413).
+ */
+static int spool_body(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	uint32_t from = f->msg[UP].head_len, n = f->fed[UP] - from, done = 0;
+
+	if (d->conf->limit_body && f->spool_len + n > d->conf->limit_body)
+		return -EFBIG;
+	if (!f->spooled) {
+		f->spool_fd = memfd_create("kbal-spool", MFD_CLOEXEC);
+		if (f->spool_fd < 0)
+			return -errno;
+		f->spooled = 1;
+	}
+	while (done < n) {
+		ssize_t w = write(f->spool_fd, f->buf[UP] + from + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (uint32_t)w;
+	}
+	f->spool_len += n;
+	memmove(f->buf[UP] + from, f->buf[UP] + f->fed[UP], f->len[UP] - f->fed[UP]);
+	f->len[UP] -= n;
+	f->fed[UP] = from;
+	return 0;
 }
 
 /* Feed what was read of direction i to its parser and act on it. */
@@ -804,18 +853,20 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			exch_error(d, c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
 			return;
 		}
+		if (rc == KBAL_HTTP_AGAIN && i == UP && c->phase[UP] == P_BODY && f->spool &&
+		    f->rq_dechunk && f->len[UP] == BUF_SIZE && !c->local) {
+			int err = spool_body(d, c);
+
+			if (err) {
+				log_info("a chunked request body to spool: %s", strerror(-err));
+				exch_error(d, c, err == -EFBIG ? 413 : 500);
+			}
+			return;
+		}
 		if (rc == KBAL_HTTP_AGAIN) {
 			/* a head that does not fit the buffer would wait for
 			 * room that never comes: over httpd's limits, httpd's
 			 * answer (414, 400), else 431; a member's is a 502 */
-			if (i == UP && c->phase[UP] == P_BODY && f->len[UP] == BUF_SIZE &&
-			    f->http10 && !c->local) {
-				/* httpd spools such a body to send its length */
-				log_info("force-proxy-request-1.0: a chunked request body longer "
-					 "than %d bytes: 413", BUF_SIZE);
-				exch_error(d, c, 413);
-				return;
-			}
 			if (c->phase[i] == P_HEAD && f->len[i] == BUF_SIZE) {
 				unsigned st = i == DOWN ? 502 :
 					      kbal_http_head_overflow(msg, f->len[UP]);
@@ -1052,9 +1103,9 @@ int exch_write(struct kbal_conn *c, int dir)
 	/* A chunked first request goes out only once the parser has seen all
 	 * of it, so that a malformed one reaches no member; unless it is
 	 * larger than the buffer, or the client waits for a 100 Continue. */
-	if (i == UP && c->phase[UP] == P_BODY && f->len[UP] < BUF_SIZE &&
-	    !f->msg[UP].expect_continue)
-		return 0;
+	if (i == UP && c->phase[UP] == P_BODY && ((f->len[UP] < BUF_SIZE &&
+	    !f->msg[UP].expect_continue) || (f->spool && f->rq_dechunk)))
+		return 0;            /* (spooled: all of it goes at its end) */
 	if (i == UP && c->phase[UP] == P_BODY && f->rq_dechunk && !f->ck_stream) {
 		f->ck_stream = 1;            /* the head says chunked: it goes so */
 		f->ck_end = f->fwd[UP];
@@ -1081,6 +1132,24 @@ int exch_write(struct kbal_conn *c, int dir)
 				chunk_next(c, limit);
 			if (!f->ck_last)
 				raw = f->ck_end;
+		}
+		if (i == UP && f->spooled && f->spool_sent < f->spool_len) {
+			/* the head, then the spool, then the buffer's bytes */
+			if (f->out_sent[UP] == f->out_len[UP]) {
+				off_t at = (off_t)f->spool_sent;
+
+				n = sendfile(c->fd[to], f->spool_fd, &at,
+					     f->spool_len - f->spool_sent);
+				if (n < 0)
+					send_failed(c, to);
+				if (n <= 0)
+					return moved;
+				f->spool_sent += n;
+				c->wr[to] += n;
+				moved = 1;
+				continue;
+			}
+			raw = f->fwd[UP];
 		}
 		head = f->out_len[i] - f->out_sent[i];
 		if (head)
@@ -1194,5 +1263,7 @@ int exch_all_written(const struct kbal_conn *c, int i)
 
 	if (i == UP && f->ck_stream && !f->ck_last && f->msg[UP].done)
 		return 0;   /* the last chunk is owed (chunk_next()) */
+	if (i == UP && f->spooled && f->spool_sent < f->spool_len)
+		return 0;   /* the spool is owed (spool_body()) */
 	return f->out_sent[i] == f->out_len[i] && f->fwd[i] == f->len[i];
 }

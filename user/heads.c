@@ -256,7 +256,7 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.close = (c->last && !c->pool) || f->member_close,
 		.http10 = f->http10,
 		.body_cl = f->body_cl,
-		.body_len = f->msg[UP].msg_end - f->msg[UP].head_len,
+		.body_len = f->body_len,
 		.no_xfwd = d->conf->no_xfwd,
 		.via_block = d->conf->via == KBAL_VIA_BLOCK,
 	};
