@@ -299,3 +299,17 @@ def test_chunked_body_after_100_continue():
                                            b"Transfer-Encoding: chunked"], "chunked", len(body),
                                           zlib.crc32(body)), "what the member got")
             eq(b";e=1" in m.got[0], False, "no chunk extension")
+
+
+def test_spool_bounded_by_limit_request_body():
+    """kbald spools to memory: LimitRequestBody bounds it (a 413, nothing to
+    the member), where httpd spools to a file without limit"""
+    with Env(conf=CONF + "LimitRequestBody 20000\n", backends=()) as env, \
+            RecordingMember(env.ports["b1"], answer) as m:
+        for extra, status, got in (("X-Scl: 1\r\n", 413, 0), ("", 200, 1)):
+            del m.got[:]
+            with Conn(env.port, timeout=T) as c:
+                c.send(("POST /a HTTP/1.1\r\nHost: proxy.example\r\n%s%s\r\n"
+                        % (extra, TE)).encode() + chunked(BIG))
+                eq(read_raw(c)[1], status, "a 40000-byte body, %r" % extra)
+            eq(len(m.got), got, "what the member got, %r" % extra)
