@@ -438,7 +438,6 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
 	return local->sin6_addr.s6_addr;
 }
 
-/* The first request's head is complete: route it. */
 /*
  * The variables of httpd's that kbald honours besides nokeepalive and
  * no-proxy (env.h), as httpd reads them. downgrade-1.0: the request is an
@@ -449,9 +448,9 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
  * or sent so): the answer's status line says HTTP/1.0 and the connection
  * ends after it. force-proxy-request-1.0 (ap_proxy_create_hdrbrgd()): the
  * member gets HTTP/1.0, without Connection lines, its body with a length
- * (a chunked one that came whole, exch_parse(); a longer one is refused,
- * where httpd spools it), and its connection ends with the answer, as
- * with proxy-nokeepalive, which says "Connection: close" to it.
+ * (a chunked one that came whole: body_whole(); a longer one spooled, as
+ * with proxy-sendcl: spool_body()), and its connection ends with the
+ * answer, as with proxy-nokeepalive, which says "Connection: close" to it.
  */
 static void env_honour(struct kbal_conn *c)
 {
@@ -484,6 +483,7 @@ static void env_honour(struct kbal_conn *c)
 				 !kbal_env_get(e, "proxy-sendchunks"));
 }
 
+/* The first request's head is complete: route it. */
 /* httpd's checks of the request-target (kbal_conf_uri_target()): a 400,
  * or core's own answer to "OPTIONS *" (200, no body). 1 when answered. */
 static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
@@ -763,9 +763,9 @@ static int feed_dechunked(struct kbal_first *f, int i, size_t *used)
  * A chunked request's body that came whole before any of it went out (the
  * head waits for it, exch_write()): sent de-chunked with its length, as
  * httpd's ap_proxy_http_prefetch() sends a body that ended within what it
- * read ahead (16 KiB; kbald's buffer is as long). The head, built at the
- * pick, is built again. A longer one goes as it came, chunked, as httpd
- * streams it (in chunks of its own reads: the same body).
+ * read ahead (16 KiB; kbald's buffer is as long), or one spooled
+ * (spool_body()). The head, built at the pick, is built again. A longer one
+ * went chunked again (chunk_next()), as httpd streams it.
  */
 static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -803,6 +803,8 @@ static int spool_body(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_first *f = c->f;
 	uint32_t from = f->msg[UP].head_len, n = f->fed[UP] - from, done = 0;
 
+	if (!n)
+		return -ENOBUFS;       /* a head as long as the buffer: no room */
 	if (d->conf->limit_body && f->spool_len + n > d->conf->limit_body)
 		return -EFBIG;
 	if (!f->spooled) {
@@ -1102,7 +1104,8 @@ int exch_write(struct kbal_conn *c, int dir)
 		return 0;
 	/* A chunked first request goes out only once the parser has seen all
 	 * of it, so that a malformed one reaches no member; unless it is
-	 * larger than the buffer, or the client waits for a 100 Continue. */
+	 * larger than the buffer, or the client waits for a 100 Continue:
+	 * then it goes chunked again (chunk_next()), or, spooled, at its end. */
 	if (i == UP && c->phase[UP] == P_BODY && ((f->len[UP] < BUF_SIZE &&
 	    !f->msg[UP].expect_continue) || (f->spool && f->rq_dechunk)))
 		return 0;            /* (spooled: all of it goes at its end) */
