@@ -770,15 +770,12 @@ static int feed_dechunked(struct kbal_first *f, int i, size_t *used)
 static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
-	struct kbal_http_msg *msg = &f->msg[UP];
-	uint32_t before = f->len[UP];
+	const struct kbal_http_msg *msg = &f->msg[UP];
 
-	if (c->local || f->out_sent[UP] || f->fwd[UP] != msg->head_len)
-		return 0;      /* under way: chunked (ck_stream), or as it came */
-	if (!f->rq_dechunk) {
-		kbal_http_dechunk_body(msg, f->buf[UP], &f->len[UP]);
-		f->fed[UP] -= before - f->len[UP];
-	}
+	/* de-chunked as it came (rq_dechunk), unless under way: chunked
+	 * again (ck_stream) */
+	if (c->local || !f->rq_dechunk || f->out_sent[UP] || f->fwd[UP] != msg->head_len)
+		return 0;
 	f->body_cl = 1;
 	f->body_len = f->spool_len + (msg->msg_end - msg->head_len);
 	f->ck_stream = 0;

@@ -136,16 +136,6 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
 			     size_t *used, size_t *kept);
 
-/*
- * A chunked request parsed to DONE, its body sent as httpd's
- * ap_proxy_http_prefetch() sends one that came whole: its bytes alone, in
- * place of base[m->head_len, m->msg_end) (chunk sizes, extensions, CRLFs,
- * the last chunk and the trailers dropped); the bytes after it in
- * base[0..*len) move down, m->msg_end with them. Returns the body's
- * length; *len goes down by the framing dropped.
- */
-uint32_t kbal_http_dechunk_body(struct kbal_http_msg *m, char *base, uint32_t *len);
-
 /* Reset for the next message on the same connection (after a 1xx). */
 void kbal_http_next(struct kbal_http_msg *m);
 
@@ -226,7 +216,7 @@ struct kbal_req_rewrite {
 	                            * Connection and Keep-Alive dropped, none
 	                            * said (mod_proxy_http's force10) */
 	int body_cl;               /* a chunked body that came whole goes
-	                            * de-chunked (kbal_http_dechunk_body()):
+	                            * de-chunked (kbal_http_feed_dechunked()):
 	                            * Transfer-Encoding and Content-Length
 	                            * dropped, "Content-Length: body_len" last */
 	uint64_t body_len;

@@ -5,7 +5,6 @@
  * place, a chunked answer's body de-chunked for an HTTP/1.0 client, and a
  * parsed head edited in place (a header's value, the request-target).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 #include "http.h"
@@ -148,37 +147,4 @@ int kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uin
 	m->url.len = vlen;
 	m->start_line.len += *delta;
 	return 0;
-}
-
-static unsigned hex_digit(char c)
-{
-	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-uint32_t kbal_http_dechunk_body(struct kbal_http_msg *m, char *base, uint32_t *len)
-{
-	uint32_t in = m->head_len, out = m->head_len, end = m->msg_end;
-
-	/* llhttp has checked the framing: hex digits, then anything to the
-	 * line's end (extensions), the chunk and its CRLF */
-	while (in < end) {
-		uint64_t size = 0;
-		const char *lf;
-
-		while (in < end && isxdigit((unsigned char)base[in]))
-			size = size * 16 + hex_digit(base[in++]);
-		lf = memchr(base + in, '\n', end - in);
-		if (!lf || !size)
-			break;                 /* the last chunk: trailers dropped */
-		in = (uint32_t)(lf + 1 - base);
-		if (size > end - in)
-			break;                 /* cannot be, once DONE */
-		memmove(base + out, base + in, size);
-		out += size;
-		in += size + 2;
-	}
-	memmove(base + out, base + end, *len - end);
-	*len -= end - out;
-	m->msg_end = out;
-	return out - m->head_len;
 }

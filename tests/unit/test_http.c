@@ -758,11 +758,12 @@ UNIT_TEST(http_feed_dechunked)
 }
 
 /* a chunked request that came whole, sent as httpd's prefetch sends it:
- * its body in place of the framing (extensions, trailers dropped), the
- * pipelined request after it moved down; the head then says its length
- * where Transfer-Encoding was, force-proxy-request-1.0 makes it HTTP/1.0
- * without Connection lines */
-UNIT_TEST(http_dechunk_body_and_length)
+ * its body de-chunked in place as it is parsed (extensions, trailers
+ * dropped), a few bytes at a time too, the gap closed as exchange.c does,
+ * the pipelined request after it moved down; the head then says its
+ * length where Transfer-Encoding was, force-proxy-request-1.0 makes it
+ * HTTP/1.0 without Connection lines */
+UNIT_TEST(http_request_dechunked_and_length)
 {
 	static const char req[] = "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
 				  "Connection: keep-alive\r\nX-A: 1\r\n\r\n"
@@ -775,20 +776,45 @@ UNIT_TEST(http_dechunk_body_and_length)
 				     "Connection: close\r\n\r\n";
 	struct kbal_req_rewrite rw = { .http10 = 1, .close = 1, .body_cl = 1 };
 	struct kbal_http_msg m;
-	char buf[sizeof(req)], out[512];
-	uint32_t len = sizeof(req) - 1, end;
-	size_t done;
+	char buf[sizeof(req)], out[512], what[32];
 
-	memcpy(buf, req, sizeof(req));
-	done = parse_req(&m, buf, len);
-	if (!ASSERT_TRUE(done, "parse"))
-		return;
-	end = m.msg_end;
-	ASSERT_EQ(kbal_http_dechunk_body(&m, buf, &len), 21, "the body's length");
-	ASSERT_EQ(m.msg_end, m.head_len + 21, "msg_end moved");
-	ASSERT_EQ(len, sizeof(req) - 1 - (end - m.msg_end), "the framing dropped");
-	ASSERT_TRUE(!memcmp(buf + m.head_len, "okabc0123456789abcdef" "GET /next HTTP/1.1\r\n\r\n",
-			    len - m.head_len), "the body, then the next request");
+	for (size_t step = 0; step < 8; step += 3) {
+		size_t len = 0, fed = 0, used, kept, arrived = 0;
+		int rc = KBAL_HTTP_AGAIN;
+
+		snprintf(what, sizeof(what), "step %zu", step);
+		kbal_http_init_request(&m, NULL);
+		while (rc != KBAL_HTTP_DONE && rc != KBAL_HTTP_ERROR && arrived < sizeof(req) - 1) {
+			size_t n = step && sizeof(req) - 1 - arrived > step ? step :
+				   sizeof(req) - 1 - arrived;
+
+			memcpy(buf + len, req + arrived, n);
+			len += n;
+			arrived += n;
+			while (fed < len) {
+				if (!m.head_done) {
+					rc = kbal_http_feed(&m, buf, fed, len - fed, &used);
+					fed += used;
+				} else {
+					rc = kbal_http_feed_dechunked(&m, buf, fed, len - fed, &used,
+								      &kept);
+					memmove(buf + fed + kept, buf + fed + used, len - fed - used);
+					len -= used - kept;
+					fed += kept;
+				}
+				if (rc == KBAL_HTTP_DONE || rc == KBAL_HTTP_ERROR || !used)
+					break;
+			}
+		}
+		memcpy(buf + len, req + arrived, sizeof(req) - 1 - arrived);
+		len += sizeof(req) - 1 - arrived;
+		if (!ASSERT_EQ(rc, KBAL_HTTP_DONE, what))
+			return;
+		ASSERT_EQ(m.msg_end, m.head_len + 21, what);
+		ASSERT_EQ(len - m.head_len, 21 + strlen("GET /next HTTP/1.1\r\n\r\n"), what);
+		ASSERT_TRUE(!memcmp(buf + m.head_len, "okabc0123456789abcdef"
+				    "GET /next HTTP/1.1\r\n\r\n", len - m.head_len), what);
+	}
 	rw.body_len = m.msg_end - m.head_len;
 	ASSERT_EQ(kbal_http_build_request(&m, buf, &rw, out, sizeof(out)), sizeof(want) - 1,
 		  "length");
