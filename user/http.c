@@ -20,7 +20,7 @@
  * own in its place ("GET / HTTP/1.1", or 1.0), in a call of its own, then
  * the header block from kbald's buffer, so that every span still points
  * there and the body is framed as for any method (http_edit.c, with the
- * de-chunking of answers and the editing of a parsed head).
+ * de-chunking of bodies and the editing of a parsed head).
  */
 #include <ctype.h>
 #include <stdio.h>

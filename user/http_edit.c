@@ -2,8 +2,10 @@
 /*
  * http_edit.c - what http.c's llhttp glue does around the parser: a
  * request's line read by kbald and llhttp given one of its own in its
- * place, a chunked answer's body de-chunked for an HTTP/1.0 client, and a
- * parsed head edited in place (a header's value, the request-target).
+ * place (an HTTP/0.9 one, the whole request, given none), a chunked body
+ * de-chunked in place (an answer for an HTTP/1.0 client, a request for its
+ * member), and a parsed head edited in place (a header's value, the
+ * request-target).
  */
 #include <errno.h>
 #include <string.h>
