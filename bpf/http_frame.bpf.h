@@ -543,9 +543,10 @@ static long head_step(__u32 i, struct frame_ctx *x)
 
 /* Parse the head of n bytes at off into p (the scratch's, zeroed but for
  * request and the sticky name); p->bad when the kernel does not keep it.
- * The bytes, or NULL. */
-static __always_inline __u8 *frame_parse_head(struct __sk_buff *skb, __u32 off, __u32 n,
-					      struct head_parse *p)
+ * With more: the n bytes may go on past the head (its end in p->end), and
+ * a head that does not end within them is bad. The bytes, or NULL. */
+static __always_inline __u8 *frame_parse_head_more(struct __sk_buff *skb, __u32 off, __u32 n,
+						   struct head_parse *p, int more)
 {
 	struct frame_ctx x = { .p = p };
 
@@ -556,9 +557,15 @@ static __always_inline __u8 *frame_parse_head(struct __sk_buff *skb, __u32 off, 
 		return NULL;
 	}
 	bpf_loop(KBAL_HEAD_MAX, head_step, &x, 0);
-	if (!p->end || p->end != n)
+	if (!p->end || (p->end != n && !more))
 		p->bad = 1;
 	return x.b;
+}
+
+static __always_inline __u8 *frame_parse_head(struct __sk_buff *skb, __u32 off, __u32 n,
+					      struct head_parse *p)
+{
+	return frame_parse_head_more(skb, off, n, p, 0);
 }
 
 /* ------------------------------------------------------- chunk lines */

@@ -27,6 +27,7 @@
 #include "kbal_maps.bpf.h"
 #include "tcp_opts.bpf.h"
 #include "pkt_frame.bpf.h"
+#include "req_decide.bpf.h"
 
 #define ETH_P_IP     0x0800
 #define IPPROTO_TCP_ 6
@@ -93,6 +94,25 @@ struct {
 /* Tell kbald that the flow of entry rw switched or ended. The ring wakes
  * kbald only when it has read every earlier record, so a busy kbald is not
  * woken once per record. */
+/* what kbald stored for giving a joined flow back (kbal_pkt_give_back()) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KBAL_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct kbal_pkt_back);
+} kbal_pkt_back SEC(".maps");
+
+/* a decided flow's SWITCH entry becomes the joined flow only once kbald has
+ * armed it (kbal_pkt_back, decide): before, its requests would reach the
+ * member undecided */
+static __always_inline int pkt_decide_armed(const struct kbal_pkt_rw *rw)
+{
+	__u32 slot = rw->slot >> 1;
+	const struct kbal_pkt_back *bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+
+	return bk && bk->armed && bk->decide && bk->gen == rw->gen;
+}
+
 static __always_inline void flow_event(const struct kbal_pkt_rw *rw, __u16 kind)
 {
 	struct kbal_pkt_event ev = { .slot = rw->slot >> 1, .gen = rw->gen, .kind = kind };
@@ -394,7 +414,8 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 		if (!tcp->ack || tcp->syn ||
 		    (__s32)(bpf_ntohl(tcp->ack_seq) - rw->switch_ack) < 0 ||
 		    bpf_ntohl(tcp->seq) != rw->switch_seq ||
-		    (rw->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN))) {
+		    (rw->flags & (KBAL_PKT_TS_LEARN | KBAL_PKT_IF_LEARN)) ||
+		    ((rw->flags & KBAL_PKT_DECIDE) && !pkt_decide_armed(rw))) {
 			if (rw->flags & KBAL_PKT_ID_ECHO)
 				ts_before_switch(skb, p->l4off, NULL, rw);
 			return TC_ACT_NEXT_;
@@ -653,7 +674,7 @@ static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
  * not the ACK that completes a SYN cookie handshake; a TSecr that names no
  * other known host leaves the packet to the stack (which resets it).
  */
-static __always_inline int second_chance(struct __sk_buff *skb, struct pkt *p, __u32 self)
+static __noinline int second_chance(struct __sk_buff *skb, struct pkt *p, __u32 self)
 {
 	struct bpf_sock_tuple t = {};
 	struct kbal_host *peer;
@@ -725,12 +746,6 @@ static __always_inline int second_chance(struct __sk_buff *skb, struct pkt *p, _
  * the member sent; the member acknowledged all the client sent); else the
  * flow stays joined and the next request's first byte tries again.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KBAL_MAX_FLOWS);
-	__type(key, __u32);
-	__type(value, struct kbal_pkt_back);
-} kbal_pkt_back SEC(".maps");
 
 struct back_scratch {
 	struct kbal_pkt_rw e;
@@ -766,16 +781,85 @@ static __always_inline int back_put(struct back_scratch *x, __be32 saddr, __be32
 	return bpf_map_update_elem(&kbal_pkt, &x->k, &x->e, BPF_EXIST);
 }
 
+/*
+ * kbal_pkt_decide (by flow slot; kbald writes it before it arms the flow,
+ * kbal_pkt_back.decide 1): the decision each request of the flow is held
+ * to, as the sockmap path's client socket has it (struct kbal_sk_http, the
+ * client's fields; msgs counts the requests the program kept). A hash map
+ * without preallocation: memory for the flows that use it only.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KBAL_MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct kbal_sk_http);
+} kbal_pkt_decide SEC(".maps");
+
+/*
+ * A decided flow's request at P (rw: the client -> member entry), whose
+ * payload is at where >> 16, where & 0xffff bytes: 0 when kbald would send
+ * it to the flow's member too (bpf/req_decide.bpf.h) and it is whole in P
+ * with nothing after it, the request then counted as kept; else why kbald
+ * decides it (a KBAL_SKB_* reason). A request that does not end in P (a
+ * head or a body in several segments, an upload) or that has another one
+ * behind it in P goes to kbald: the program gives a flow back only at a
+ * segment's first byte, so every later request must start one. Only for a
+ * flow armed with a decision whose balancer's gen has not moved (else it
+ * is given back anyway). A global function, called from splice() itself:
+ * its stack and kbal_pkt_give_back()'s are not on one chain.
+ */
+__noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw *rw, __u32 where)
+{
+	__u32 off = where >> 16, len = where & 0xffff, slot;
+	const struct kbal_balancer *bal;
+	const struct kbal_pkt_back *bk;
+	struct kbal_sk_http *st;
+	struct req_kept k = {};
+	__u8 why;
+
+	if (!skb || !rw)
+		return KBAL_SKB_MEMBER;
+	slot = rw->slot >> 1;
+	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+	st = bpf_map_lookup_elem(&kbal_pkt_decide, &slot);
+	if (!bk || !bk->armed || !bk->decide || bk->gen != rw->gen || !st)
+		return KBAL_SKB_MEMBER;
+	slot = bk->balancer;
+	bal = bpf_map_lookup_elem(&kbal_balancers, &slot);
+	if (!bal || bal->gen != bk->bgen)
+		return KBAL_SKB_MEMBER;
+	if (len > KBAL_HEAD_MAX)
+		return KBAL_SKB_SYNTAX;
+	/* (a head that goes on in the next segment does not parse) */
+	why = request_decide(skb, st, off, len, &k, 1);
+	if (why != KBAL_SKB_NONE)
+		return why;
+	if ((__u64)k.hl + k.cl != len)
+		return KBAL_SKB_BUSY;     /* not all of it here, or more behind it */
+	st->msgs++;
+	request_kept(&k);
+	kbal_stat_add(KBAL_STAT_PKT_KEPT, 1);
+	return KBAL_SKB_NONE;
+}
+
+enum { BACK_NOT_NOW = 0, BACK_GIVEN = 1, BACK_HOLD = 2 };
+
 /* rw: the client -> kbald entry (REWRITE), P's sequence and acknowledgement
- * numbers as they came. 1: given back (rw's key is now a SHIFT entry), 0:
- * not now. A global function: verified once. */
-__noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0)
+ * numbers as they came; decided: kbal_pkt_decide_request()'s answer for a
+ * decided flow (0 there: the member's request), else 1. BACK_GIVEN: given
+ * back (rw's key is now a SHIFT entry); BACK_NOT_NOW: the request goes on
+ * to the member; BACK_HOLD (a decided flow whose request must go to kbald,
+ * not quiet yet: an answer still under way, a pipelined request): P is
+ * dropped, the client sends it again. A global function: verified once. */
+__noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0, __u32 decided)
 {
 	struct kbal_pkt_frame *fq, *fs;
 	struct kbal_pkt_back *bk;
 	struct kbal_pkt_rw *down;
 	struct back_scratch *x;
 	__u32 slot, zero = 0;
+	int wait;
 
 	if (!rw)
 		return 0;
@@ -792,22 +876,34 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	if (!bk || !bk->armed || bk->gen != x->gen)
 		return 0;
 	if (fq->back != KBAL_PKT_BACK_ASKED) {
-		/* watched: asked once the balancer's gen moved */
+		/* watched: asked once the balancer's gen moved; decided:
+		 * also once the request is not one kbald would send to the
+		 * flow's member (pkt_decide()) */
 		struct kbal_balancer *bal;
 
 		slot = bk->balancer;
 		bal = bpf_map_lookup_elem(&kbal_balancers, &slot);
-		if (!bal || bal->gen == bk->bgen)
+		if (!bal)
+			return 0;
+		if (bal->gen == bk->bgen && (!bk->decide || !decided))
 			return 0;
 	}
+	/* A decided flow's request must not reach the member: where the flow
+	 * cannot be given back yet only because something is still under way
+	 * (an answer, the ACKs of the last exchange, bytes the client sent
+	 * before P), P is dropped until it can (BACK_HOLD; the client sends
+	 * it again). What would never pass (a FIN, a framing lost) lets it
+	 * go on to the member as a watched flow's request does. */
+	wait = bk->decide ? BACK_HOLD : BACK_NOT_NOW;
 	if (fq->flags || fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->boundary != seq0)
 		return 0;
 	slot = rw->slot;
 	slot ^= 1;
 	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
-	if (!fs || fs->gen != x->gen || fs->flags || fs->state != KBAL_FRAME_HEAD || fs->hlen ||
-	    fs->messages != fq->messages)
+	if (!fs || fs->gen != x->gen || fs->flags)
 		return 0;
+	if (fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->messages != fq->messages)
+		return wait;   /* an answer under way */
 	/* rw sends as kbald's member-side socket to the member: the member's
 	 * entry is the reverse */
 	x->k.saddr = rw->daddr;
@@ -816,28 +912,34 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->k.dport = rw->sport;
 	down = bpf_map_lookup_elem(&kbal_pkt, &x->k);
 	if (!down || down->gen != x->gen || down->action != KBAL_PKT_REWRITE ||
-	    down->fr_flags != KBAL_PKT_FR_ON || down->fr_state != KBAL_FRAME_HEAD)
+	    down->fr_flags != KBAL_PKT_FR_ON)
 		return 0;
 	if ((rw->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN))
 		return 0;
 	if (rw->host_id || down->host_id || (rw->flags & KBAL_PKT_ID_ECHO))
 		return 0;
+	if (down->fr_state != KBAL_FRAME_HEAD)
+		return wait;
 	x->B = rw->switch_seq;
 	x->Mm = down->switch_seq;
 	if (seq0 != x->B || down->fr_seq != x->Mm || fs->boundary != x->Mm)
-		return 0;   /* bytes beyond P, or the member's not all framed */
+		return wait;   /* bytes beyond P, or the member's not all framed */
 	x->M = x->Mm + down->seq_delta;
 	x->Km = x->B + rw->seq_delta;
 	if (ack0 != x->M || down->switch_ack != x->Km)
-		return 0;   /* not quiet */
+		return wait;   /* not quiet */
 	x->dc = x->dm = 0;
 	if (bk->ts) {
 		/* kbald's sockets' clocks now, put just past the last TSval
 		 * each peer saw (PAWS); their echoes map back exactly */
 		__u32 now = bpf_ktime_get_ns() / 1000000;
 
-		x->dc = down->last_tsval + down->tsval_delta - (now + bk->c_tsoff) + 1;
-		x->dm = rw->last_tsval + rw->tsval_delta - (now + bk->m_tsoff) + 1;
+		/* a peer nothing of the other reached yet through the flow
+		 * (a decided flow given back at its switching packet) saw
+		 * kbald's socket last, whose clock only went on: none */
+		x->dc = down->packets ?
+			down->last_tsval + down->tsval_delta - (now + bk->c_tsoff) + 1 : 0;
+		x->dm = rw->packets ? rw->last_tsval + rw->tsval_delta - (now + bk->m_tsoff) + 1 : 0;
 	}
 	/* what the entries are read for, before any is replaced */
 	x->kc = down->saddr;
@@ -925,8 +1027,10 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->ev.kind = KBAL_PKT_EV_BACK;
 	if (bpf_ringbuf_output(&kbal_pkt_events, &x->ev, sizeof(x->ev), 0))
 		kbal_stat_add(KBAL_STAT_PKT_EV_LOST, 1);
-	return 1;
+	kbal_stat_add(KBAL_STAT_PKT_BACK, 1);
+	return BACK_GIVEN;
 }
+
 
 /* parse, look up, act, rewrite, account, readdress, send */
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
@@ -951,9 +1055,18 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		return TC_ACT_NEXT_;
 	if (pkt_parse(skb, &p))
 		return TC_ACT_NEXT_;
-	/* kbald's own ACK for its kept client socket (kbal_packet_ack_kept()) */
-	if (skb->mark == KBAL_PKT_MARK)
+	/* kbald's own ACK for its kept client socket (kbal_packet_ack_kept()),
+	 * unless the flow was given back before it came (a decided flow can
+	 * be, at its switching packet): the socket hears the client itself
+	 * then, and this ACK's window of 0 would stall its answer */
+	if (skb->mark == KBAL_PKT_MARK) {
+		if (live && *live) {
+			rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+			if (rw && rw->action == KBAL_PKT_SHIFT)
+				return TC_ACT_SHOT_;
+		}
 		return TC_ACT_NEXT_;
+	}
 	if (live && *live)
 		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
 	if (!rw)
@@ -961,19 +1074,48 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	verdict = pkt_act(skb, &p, rw, hook);
 	if (verdict != GO_ON)
 		return verdict;
-	/* a request's first byte where the framing has it (a head next, at
-	 * the framed sequence number): given back, if kbald asked for it
-	 * (kbal_pkt_give_back() looks), and then shifted into kbald's kept
-	 * socket by the new entry */
-	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->fr_state == KBAL_FRAME_HEAD &&
-	    !(rw->slot & 1) && rw->action == KBAL_PKT_REWRITE &&
-	    bpf_ntohl(p.tcp->seq) == rw->fr_seq && p.tcp->ack &&
-	    !p.tcp->syn && !p.tcp->fin && !p.tcp->rst &&
-	    p.ip_len > p.ihl + p.tcp->doff * 4 &&
-	    kbal_pkt_give_back(rw, bpf_ntohl(p.tcp->seq), bpf_ntohl(p.tcp->ack_seq))) {
-		rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
-		if (!rw)
-			return TC_ACT_NEXT_;
+	/* a client's segment with payload on a framed joined flow */
+	if (rw->fr_flags == KBAL_PKT_FR_ON && !(rw->slot & 1) && rw->action == KBAL_PKT_REWRITE &&
+	    p.ip_len > p.ihl + p.tcp->doff * 4 && !p.tcp->syn && !p.tcp->rst) {
+		__u32 seq = bpf_ntohl(p.tcp->seq), hl = p.ihl + p.tcp->doff * 4;
+
+		if (rw->fr_state == KBAL_FRAME_HEAD && seq == rw->fr_seq && p.tcp->ack &&
+		    !p.tcp->fin) {
+			/* a request's first byte where the framing has it (a
+			 * head next, at the framed sequence number): given
+			 * back, if kbald asked for it or the flow's decision
+			 * says so (kbal_pkt_give_back() looks), and then
+			 * shifted into kbald's kept socket by the new entry */
+			int decided = 1, back;
+
+			if (rw->flags & KBAL_PKT_DECIDE)
+				decided = kbal_pkt_decide_request(skb, rw,
+								  (p.l4off + p.tcp->doff * 4) << 16 |
+								  (p.ip_len - hl));
+			back = kbal_pkt_give_back(rw, seq, bpf_ntohl(p.tcp->ack_seq), decided);
+
+			if (back == BACK_HOLD) {
+				rw->hold = 1;
+				kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
+				return TC_ACT_SHOT_;
+			}
+			if (back == BACK_GIVEN) {
+				rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+				if (!rw)
+					return TC_ACT_NEXT_;
+			} else if (rw->hold) {
+				rw->hold = 0;   /* the request goes on to the member */
+			}
+		} else if ((rw->flags & KBAL_PKT_DECIDE) &&
+			   (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&
+					 (__s32)(seq - rw->fr_seq) > 0))) {
+			/* a decided flow: bytes behind a request held for
+			 * kbald, or a request beyond a gap (its first byte
+			 * must be a segment's first, where it is decided):
+			 * dropped, the client sends them again in order */
+			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
+			return TC_ACT_SHOT_;
+		}
 	}
 	if (pkt_rewrite(skb, &p, rw, &r)) {
 		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);

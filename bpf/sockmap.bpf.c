@@ -28,6 +28,7 @@
 #include <bpf/bpf_core_read.h>
 #include "kbal_maps.bpf.h"
 #include "http_frame.bpf.h"
+#include "req_decide.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -54,14 +55,6 @@ struct {
 	__type(value, struct kbal_sk_http);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_sk_http SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KBAL_RULE_TABLES);
-	__type(key, __u32);
-	__type(value, struct kbal_rules);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} kbal_rules SEC(".maps");
 
 /* the largest body sent in one message with its head (it came whole) */
 #define KBAL_MERGE_MAX (16u << 10)
@@ -229,118 +222,6 @@ static __always_inline void sk_back(struct kbal_sk_http *st, __u8 why)
 		kbal_stat_add(KBAL_STAT_SK_LAST, 1);
 }
 
-/* the User-Agent's hash, a byte a step (kbal_shared.h, KBAL_UA_MAX) */
-struct ua_hash {
-	const __u8 *b;
-	__u32 off, len;
-	__u64 h;
-};
-
-static long ua_step(__u32 k, struct ua_hash *u)
-{
-	if (k >= u->len)
-		return 1;
-	u->h = (u->h ^ u->b[(u->off + k) & KBAL_HEAD_MASK]) * KBAL_FNV_PRIME;
-	return 0;
-}
-
-struct rule_match {
-	__u8 *b;
-	const struct kbal_rules *rules;
-	__u32 path_off, path_len;
-	__s32 found;
-};
-
-/* kbald's alias match (conf_match.c): the rule's bytes start the path and
- * end at a segment's end; the path has no run of slashes (head_step) and
- * kbald wrote the rules with none */
-static long rule_step(__u32 r, struct rule_match *m)
-{
-	const struct kbal_rule *rule;
-	__u8 *b = m->b;
-	__u32 len;
-
-	if (r >= m->rules->n || r >= KBAL_RULES_MAX)
-		return 1;
-	rule = &m->rules->rule[r];
-	len = rule->len;
-	if (len == 0 || len > KBAL_RULE_LEN || len > m->path_len)
-		return 0;
-	for (__u32 k = 0; k < KBAL_RULE_LEN; k++) {
-		if (k >= len)
-			break;
-		if (b[(m->path_off + k) & KBAL_HEAD_MASK] != (__u8)rule->path[k])
-			return 0;
-	}
-	if (rule->path[(len - 1) & (KBAL_RULE_LEN - 1)] != '/' && len != m->path_len &&
-	    b[(m->path_off + len) & KBAL_HEAD_MASK] != '/')
-		return 0;
-	m->found = r;
-	return 1;
-}
-
-static __always_inline __u32 str_len(const char *s, __u32 max)
-{
-	__u32 n = 0;
-
-	for (__u32 k = 0; k < KBAL_ROUTE_LEN; k++) {
-		if (k >= max || !s[k])
-			break;
-		n++;
-	}
-	return n;
-}
-
-struct dot_find {
-	__u8 *b;
-	__u32 off, end, dot;
-	__u8 sep;
-};
-
-static long dot_step(__u32 k, struct dot_find *d)
-{
-	__u32 i = d->off + k;
-
-	if (i >= d->end)
-		return 1;
-	if (d->b[i & KBAL_HEAD_MASK] != d->sep)
-		return 0;
-	d->dot = i + 1;
-	return 1;
-}
-
-/* the request's sticky route (after the first stickysessionsep of the
- * cookie's value, '.' by default; all of it with Off) is the member's: 1;
- * names none: 0; another: -1 */
-static __always_inline int route_is(const __u8 *b, const struct head_parse *p,
-				    const struct kbal_member *m)
-{
-	struct dot_find d = { .b = (__u8 *)b, .off = p->route_off, .end = p->route_end,
-			      .sep = (__u8)p->sep };
-	__u32 dot, rlen, mlen;
-
-	if (d.sep)
-		bpf_loop(KBAL_HEAD_MAX, dot_step, &d, 0);
-	else
-		d.dot = p->route_off;
-	dot = d.dot;
-	if (!dot)
-		return 0;
-	rlen = p->route_end - dot;
-	if (rlen == 0 || rlen >= KBAL_ROUTE_LEN)
-		return 0;
-	mlen = str_len(m->route, KBAL_ROUTE_LEN);
-	if (rlen != mlen)
-		return -1;
-	for (__u32 k = 0; k < KBAL_ROUTE_LEN; k++) {
-		if (k >= rlen)
-			break;
-		if (b[(dot + k) & KBAL_HEAD_MASK] != (__u8)m->route[k])
-			return -1;
-	}
-	return 1;
-}
-
 /* The member's socket (the client's redirect target) is still open both
  * ways: no FIN or RST came from the member. */
 static __always_inline int member_open(__u64 client_cookie)
@@ -369,19 +250,10 @@ static __always_inline void stage_begin(struct kbal_sk_http *st, __u32 stage)
 static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_http *st,
 					 __u64 cookie, __u32 off, __u32 len)
 {
-	struct kbal_scratch *sc = frame_scratch();
-	struct rule_match rm = { .found = -1 };
-	__u32 mi = st->member, bi, ri, s;
-	const struct kbal_member *m = bpf_map_lookup_elem(&kbal_members, &mi);
-	const struct kbal_balancer *bal;
-	struct head_parse *p;
-	__u8 *b;
-	int route;
-
 	const struct kbal_sk_http *mem = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
+	struct req_kept k = {};
+	__u8 why;
 
-	if (!m || !sc)
-		return sk_back(st, KBAL_SKB_MEMBER);
 	/* one request at a time: with a response still under way, a response
 	 * head kbald must rewrite could be followed by answers to requests it
 	 * never saw */
@@ -393,105 +265,16 @@ static __always_inline void request_head(struct __sk_buff *skb, struct kbal_sk_h
 	 * connection goes on */
 	if (!member_open(cookie))
 		return sk_back(st, KBAL_SKB_GONE);
-	p = &sc->hp;
-	__builtin_memset(p, 0, sizeof(*p));
-	p->request = 1;
-	bi = m->balancer;
-	bal = bpf_map_lookup_elem(&kbal_balancers, &bi);
-	/* the connection's virtual host's table: a request with another Host
-	 * goes back to kbald below, so its requests stay in that host */
-	ri = st->rules;
-	rm.rules = bpf_map_lookup_elem(&kbal_rules, &ri);
-	if (!bal || !rm.rules || !rm.rules->exact)
-		return sk_back(st, KBAL_SKB_RULE);
-	/* MaxKeepAliveRequests: the connection's requests so far (kbald's
-	 * before it armed this socket, then the kernel's) had their keep-alive
-	 * answers; this one is answered with Connection: close, by kbald, and
-	 * the connection ends after it, as httpd's ap_set_keepalive() ends it */
-	if (rm.rules->max_requests && (__u64)st->reqs + st->msgs >= rm.rules->max_requests)
-		return sk_back(st, KBAL_SKB_LAST);
-	p->max_line = rm.rules->max_line;
-	p->max_field = rm.rules->max_field;
-	p->max_fields = rm.rules->max_fields;
-	if (bal->sticky[0]) {
-		__builtin_memcpy(p->sticky, bal->sticky, KBAL_ROUTE_LEN);
-		p->sticky_len = str_len(bal->sticky, KBAL_ROUTE_LEN);
-		__builtin_memcpy(p->spath, bal->sticky_path, KBAL_ROUTE_LEN);
-		p->spath_len = str_len(bal->sticky_path, KBAL_ROUTE_LEN);
-		p->sep = bal->sticky_sep;
-	}
-	p->ua = !!(st->flags & KBAL_SKF_UA);
-	b = frame_parse_head(skb, off, len, p);
-	if (!b || p->bad)
-		return sk_back(st, KBAL_SKB_SYNTAX);
-	/* a Connection but "keep-alive" (browsers'): "close" asks for the
-	 * connection's end, which httpd answers with Connection: close and
-	 * makes, and kbald too (the kernel passed it on, and kbald, handed
-	 * the member's Connection: close, dropped it and kept the client's
-	 * connection open, as for a member that closes on its own) */
-	if (p->nconn && (p->nconn > 1 || p->conn_end - p->conn_off != 10 ||
-			 !name_is(b, p->conn_off, 10, "keep-alive", 10)))
-		return sk_back(st, KBAL_SKB_SYNTAX);
-	/* an empty Host (after an HTTP/1.0 request's) is httpd's 400 in
-	 * HTTP/1.1, kbald's to answer */
-	if (p->nhost != 1 || !st->host_len || p->host_end - p->host_off != st->host_len)
-		return sk_back(st, KBAL_SKB_HOST);
-	for (__u32 k = 0; k < KBAL_HOST_LEN; k++) {
-		if (k >= st->host_len)
-			break;
-		if (b[(p->host_off + k) & KBAL_HEAD_MASK] != (__u8)st->host[k])
-			return sk_back(st, KBAL_SKB_HOST);
-	}
-	/* SetEnvIf's lines read the User-Agent: a request with the
-	 * connection's gets the variables kbald found for it, another one is
-	 * kbald's */
-	if (st->flags & KBAL_SKF_UA) {
-		struct ua_hash u = { .b = b, .off = p->ua_off, .len = p->ua_end - p->ua_off,
-				     .h = KBAL_FNV_BASIS };
-
-		if (p->nua > 1 || (!p->nua) != !!st->ua_none || u.len > KBAL_UA_MAX)
-			return sk_back(st, KBAL_SKB_AGENT_UA);
-		if (p->nua)
-			bpf_loop(KBAL_UA_MAX, ua_step, &u, 0);
-		if (p->nua && u.h != st->ua_hash)
-			return sk_back(st, KBAL_SKB_AGENT_UA);
-	}
-	rm.b = b;
-	rm.path_off = p->sp1 + 1;
-	rm.path_len = p->path_end - p->sp1 - 1;
-	bpf_loop(KBAL_RULES_MAX, rule_step, &rm, 0);
-	if (rm.found < 0 || rm.found >= KBAL_RULES_MAX ||
-	    rm.rules->rule[rm.found].exclude || rm.rules->rule[rm.found].pass != st->pass)
-		return sk_back(st, KBAL_SKB_RULE);
-	/* usable as kbald's pick would find it: no status but "errors do
-	 * not count", or draining for its sticky requests; and nothing in its
-	 * balancer changed since (another member back, a new set) */
-	s = m->status & ~KBAL_ST_IGNORE_ERR;
-	if ((s && s != KBAL_ST_DRAIN) || bal->gen != st->bgen)
-		return sk_back(st, KBAL_SKB_MEMBER);
-	route = p->nroute ? route_is(b, p, m) : 0;
-	if (route < 0 ||
-	    (route == 0 && (s == KBAL_ST_DRAIN || (st->flags & KBAL_SKF_ROUTE_COOKIE))))
-		return sk_back(st, KBAL_SKB_ROUTE);
-	/* no route: the balancer's lbmethod picks (byrequests weighs every
-	 * member's lbstatus, which every request moves): the same member only
-	 * where it is the one candidate */
-	if (route == 0 && !(st->flags & KBAL_SKF_SOLE))
-		return sk_back(st, KBAL_SKB_BALANCE);
+	why = request_decide(skb, st, off, len, &k, 0);
+	if (why != KBAL_SKB_NONE)
+		return sk_back(st, why);
 	st->msgs++;
-	/* Apache's "Elected": every request routed to the member (kbald adds
-	 * its own atomically too: the array is shared) */
-	__sync_fetch_and_add(&((struct kbal_member *)m)->elected, 1);
-	/* a sticky request moves byrequests' lbstatus in Apache (every usable
-	 * member gains its factor, this one pays the total): kbald weighs
-	 * these in before its next pick */
-	if (route > 0)
-		__sync_fetch_and_add(&((struct kbal_member *)m)->sticky_kept, 1);
+	request_kept(&k);
 	kbal_stat_add(KBAL_STAT_SK_KEPT, 1);
 	st->stage = KBAL_SKS_IDLE;
-	if (p->cl) {
+	if (k.cl) {
 		st->expect = KBAL_SKX_BODY;
-		st->left = p->cl;
+		st->left = k.cl;
 		stage_begin(st, KBAL_SKS_BODY);
 	}
 }

@@ -361,6 +361,10 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * whose reverse entry has a host_id: the
 				    * client's TSecr echoes TSvals that carry it,
 				    * decoded by ts_base and ts_mbase */
+	KBAL_PKT_DECIDE = 1u << 10, /* set by kbald on a client -> member entry:
+				    * the program decides each request as kbald
+				    * would (kbal_pkt_decide), and the entry
+				    * switches only once kbal_pkt_back is armed */
 	KBAL_PKT_WIN_CAP = 1u << 8, /* set by kbald on a HOLD entry: the window
 				    * field of what kbald's client-side socket
 				    * still sends is capped at win_cap (the
@@ -419,7 +423,10 @@ struct kbal_pkt_rw {
 	 * KBAL_PKT_FR_ON and fr_seq (= kbal_pkt_frame's seq) with the entry. */
 	__u8  fr_state;                /* enum kbal_frame_state */
 	__u8  fr_flags;                /* KBAL_PKT_FR_ON, KBAL_PKT_FR_LOST */
-	__u8  pad;
+	__u8  hold;                    /* the program's, KBAL_PKT_DECIDE: a request
+					* that must go to kbald came before the flow
+					* was quiet; the client's bytes from it on are
+					* dropped until it can be given back */
 	__u32 fr_seq;                  /* framed up to (the sender's numbers) */
 	__u32 fr_pad;
 	__u64 fr_left;                 /* BODY, CHUNK_DATA: bytes left */
@@ -656,7 +663,9 @@ struct kbal_pkt_back {
 	__u32 m_tsoff;                 /* member-side socket's */
 	__u32 balancer;                /* KBAL_PKT_BACK_WATCH: the flow's balancer */
 	__u32 bgen;                    /* and its gen when the flow joined */
-	__u32 pad2;
+	__u32 decide;                  /* 1: kbal_pkt_decide has the flow's decision:
+					* each request kept only where kbald would
+					* decide it alike (bpf/req_decide.bpf.h) */
 };
 _Static_assert(sizeof(struct kbal_pkt_back) == 40, "ABI kbal_pkt_back");
 
@@ -691,6 +700,11 @@ enum kbal_stat {
 				    * holds, sent to the host their TSecr names */
 	KBAL_STAT_PKT_FRAME_LOST,  /* joined flows' directions whose HTTP framing was lost
 				    * (kbal_pkt_frame: why) */
+	KBAL_STAT_PKT_KEPT,        /* packet path: requests a joined flow kept, decided as
+				    * kbald would (KBAL_PKT_DECIDE) */
+	KBAL_STAT_PKT_BACK,        /* packet path: joined flows given back at a request */
+	KBAL_STAT_PKT_HELD,        /* packet path: client segments dropped while a request
+				    * for kbald waited for the flow to be quiet */
 	KBAL_STAT_MAX,
 };
 
@@ -698,9 +712,9 @@ enum kbal_stat {
  * kbal_stats is an array with one line per CPU (key: the CPU), each
  * counter written only by its CPU: a per-CPU array's memory cost the
  * program about 100 ns more per packet under load on these machines (its
- * chunks are vmalloc'ed; an array this small is not). 128 bytes a line:
- * the array's values start 16 bytes into a cache line, and no two CPUs'
- * counters may share one.
+ * chunks are vmalloc'ed; an array this small is not). Whole cache lines
+ * a line (192 bytes, room for 24 counters): the array's values start 16
+ * bytes into a cache line, and no two CPUs' counters may share one.
  */
 struct kbal_stat_line {
 	__u64 redirected_skbs;         /* KBAL_STAT_REDIRECTED, ... in order */
@@ -719,9 +733,12 @@ struct kbal_stat_line {
 	__u64 sk_held;
 	__u64 pkt_forwarded;
 	__u64 pkt_frame_lost;
-	__u64 spare[0];
+	__u64 pkt_kept;
+	__u64 pkt_back;
+	__u64 pkt_held;
+	__u64 spare[5];
 };
-_Static_assert(sizeof(struct kbal_stat_line) == 128, "ABI kbal_stat_line");
+_Static_assert(sizeof(struct kbal_stat_line) == 192, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
 	       "a field of kbal_stat_line per enum kbal_stat");
 /* kbald sizes it to the possible CPUs before loading; this is what a

@@ -66,14 +66,17 @@ APACHE_MODULES_DIR = '/usr/lib/apache2/modules'
 POLICY_RC_D = '/usr/sbin/policy-rc.d'
 BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled'
 
-ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'kbal-packet1', 'haproxy', 'nginx',
-               'apache', 'kbal-b', 'kbal-packet-b', 'kbal-packet1-b']
+ALL_TARGETS = ['noproxy', 'noproxy1', 'kbal', 'kbal-packet', 'kbal-packet1', 'kbal-decided',
+               'haproxy', 'nginx', 'apache', 'kbal-b', 'kbal-packet-b', 'kbal-packet1-b',
+               'kbal-decided-b']
 # kbal-packet: KbalSplice packet on Apache's example (two members: each
 # request may go elsewhere, so keep-alive connections are framed on
 # sockmap, the packet path joining none); kbal-packet1: the example with
 # one member (kbal_conf_packet_alike(): the packet path joins keep-alive
 # connections), against noproxy1 (one member, the baseline until
-# 2026-12-03);
+# 2026-12-03); kbal-decided: the example without ProxyPassReverse and
+# KbalSplice packet: the packet path joins keep-alive connections and its
+# program decides each request (docs/packet.md, "Each request decided");
 # kbal-b, kbal-packet-b and kbal-packet1-b (another kbald binary,
 # --kbald-b: an A/B run)
 DEFAULT_TARGETS = [t for t in ALL_TARGETS if not t.endswith('-b')]
@@ -85,12 +88,18 @@ def kbal_kind(target):
     target runs, whichever binary (A: build/kbald, B: --kbald-b)."""
     return {'kbal': 'kbal', 'kbal-b': 'kbal', 'kbal-packet': 'kbal-packet',
             'kbal-packet1': 'kbal-packet', 'kbal-packet-b': 'kbal-packet',
-            'kbal-packet1-b': 'kbal-packet'}.get(target)
+            'kbal-packet1-b': 'kbal-packet', 'kbal-decided': 'kbal-packet',
+            'kbal-decided-b': 'kbal-packet'}.get(target)
 
 
 def packet1(target):
     """kbal-packet1 on either binary: the one-member configuration"""
     return target in ('kbal-packet1', 'kbal-packet1-b')
+
+
+def decided(target):
+    """kbal-decided on either binary: the example without ProxyPassReverse"""
+    return target in ('kbal-decided', 'kbal-decided-b')
 
 
 def one_member_conf(text):
@@ -866,6 +875,8 @@ def start_peer(target, backends, rundir, conf_kind=None):
             text = two_rules_conf(text, backends)
         elif packet1(target):
             text = one_member_conf(text)
+        elif decided(target):
+            text = '\n'.join(l for l in text.split('\n') if not l.startswith('ProxyPassReverse'))
         # kbal: the sockmap path; kbal-packet: the packet-level splice
         # where eligible (tcx on lo, or on the interfaces of the flow's
         # addresses), kbal's default, said explicitly here
@@ -1328,18 +1339,20 @@ def measure(target, sc, args, ctx, tag):
                     'members': [b.p.pid for b in ctx['backends'].values()]}
             kbald = kbal_kind(target) is not None
             progs0 = bpf_prog_stats(rss_pid) if kbald else None
-            kept0 = (kbal_stats(peer.pin) or {}).get('sk_kept') if kbald else None
+            kept_name = 'pkt_kept' if decided(target) else 'sk_kept'
+            kept0 = (kbal_stats(peer.pin) or {}).get(kept_name) if kbald else None
             tcp0 = tcp_counters()
             res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids,
                           check_route=peer is not None)
             tcp1 = tcp_counters()
             progs1 = bpf_prog_stats(rss_pid) if kbald else None
-            kept1 = (kbal_stats(peer.pin) or {}).get('sk_kept') if kbald else None
+            kept1 = (kbal_stats(peer.pin) or {}).get(kept_name) if kbald else None
             if (res and kept0 is not None and kept1 is not None and res['requests'] > 0 and
-                    kbal_kind(target) == 'kbal'):
-                # the requests the sockmap path's framing kept in the
-                # kernel; kbald decided the others (not for the packet
-                # path's targets: it frames no request it joins)
+                    (kbal_kind(target) == 'kbal' or decided(target))):
+                # the requests the sockmap path's framing (or the packet
+                # program, kbal-decided) kept in the kernel; kbald decided
+                # the others (not for the other packet targets: kbal-packet
+                # joins nothing, kbal-packet1's program decides nothing)
                 res['kept'] = (kept1 - kept0) / res['requests']
             if res:
                 res['tcp'] = {k: tcp1[k] - tcp0[k] for k in TCP_COUNTERS}
@@ -1662,7 +1675,8 @@ def render_bpf(results, targets, scenarios, where):
                     100 - 100 * statistics.median(ks)))
     if kept:
         out.append('### Who decided the requests%s: the kernel (sockmap framing, '
-                   '`sk_kept`) or kbald, median share' % where)
+                   '`sk_kept`; kbal-decided: the packet program, `pkt_kept`) or kbald, '
+                   'median share' % where)
         out.append('')
         out.append('| scenario | target | kernel | kbald |')
         out.append('|---|---|---:|---:|')

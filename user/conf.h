@@ -184,6 +184,8 @@ struct kbal_conf_reverse {
 struct kbal_conf_cookie_map {
 	char fake[KBAL_CONF_PATH_LEN];    /* the member's: INTERNAL */
 	char real[KBAL_CONF_PATH_LEN];    /* the client's: PUBLIC */
+	int vhost;                        /* its <VirtualHost>, -1: the server's (tried
+					   * first, merge_proxy_dir_config()) */
 	int line;
 };
 
@@ -372,6 +374,24 @@ struct kbal_conf_vhost {
 	int error_override;               /* its ProxyErrorOverride, -1: the server's */
 	unsigned nerror_codes;            /* its codes, after the server's */
 	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
+	/* mod_proxy's, -1 where it sets none: the server's then */
+	int via;                          /* ProxyVia, enum kbal_via */
+	int add_headers;                  /* ProxyAddHeaders On|Off */
+	int pp_inherit;                   /* ProxyPassInherit On|Off */
+	int bal_inherit;                  /* BalancerInherit On|Off */
+	/* LimitRequestLine, -FieldSize, -Fields: its own, else the server's
+	 * as they were where the section opened (httpd's ap_new_vhost()
+	 * copies them then), else httpd's defaults. httpd reads a request's
+	 * head before its Host: a connection takes those of the virtual host
+	 * its address picks without a Host (conn->base_server) */
+	struct kbal_http_limits limits;
+	uint8_t limit_set;                /* bit per one given (or the server's copied) */
+	/* httpd's core, per name-based virtual host (the request's, by its
+	 * Host: ap_set_keepalive() reads r->server's), -1: the server's */
+	int keepalive;                    /* KeepAlive On|Off */
+	int max_keepalive;                /* MaxKeepAliveRequests */
+	int limit_body_set;               /* LimitRequestBody given: limit_body */
+	uint64_t limit_body;
 	int line;
 };
 
@@ -424,6 +444,9 @@ struct kbal_conf {
 	unsigned nerror_codes;
 	uint16_t error_codes[KBAL_CONF_ERROR_CODES];
 	int no_xfwd;                      /* ProxyAddHeaders Off: no X-Forwarded-* */
+	int no_pp_inherit;                /* ProxyPassInherit Off at server level:
+					   * every <VirtualHost>'s default */
+	int no_bal_inherit;               /* BalancerInherit Off, the same */
 	struct in6_addr proxy_source;     /* ProxySourceAddress: the members'
 					   * connections come from it, 0: the system's
 					   * choice */
@@ -441,6 +464,9 @@ struct kbal_conf {
 					   * across a stop (persist.c) */
 	char persist_file[256];           /* KbalPersistFile: where, "" the default */
 	struct kbal_http_limits limits;   /* LimitRequestLine, -FieldSize, -Fields */
+	int vhost_limits;                 /* a <VirtualHost>'s limits differ from them */
+	int vhost_keepalive;              /* a <VirtualHost> sets KeepAlive or
+					   * MaxKeepAliveRequests */
 	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
 	unsigned max_per_client;          /* KbalMaxConnectionsPerClient, 0: none */
 	int accept_filter_none;           /* AcceptFilter http none: no TCP_DEFER_ACCEPT
@@ -575,6 +601,77 @@ static inline int kbal_conf_preserve_host(const struct kbal_conf *c, int vhost)
 								 c->preserve_host;
 }
 
+/* KeepAlive Off and MaxKeepAliveRequests in virtual host vhost (-1: the
+ * server's): its own, else the server's (ap_fixup_virtual_hosts()) */
+static inline int kbal_conf_keepalive_off(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].keepalive >= 0 ? !c->vhost[vhost].keepalive :
+								c->keepalive_off;
+}
+
+static inline unsigned kbal_conf_max_keepalive(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].max_keepalive >= 0 ?
+	       (unsigned)c->vhost[vhost].max_keepalive : c->max_keepalive_requests;
+}
+
+/* LimitRequestBody in virtual host vhost (-1: the server's): its own,
+ * else the server's (core's per-directory merge) */
+static inline uint64_t kbal_conf_limit_body(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].limit_body_set ? c->vhost[vhost].limit_body :
+							      c->limit_body;
+}
+
+/* ProxyVia in virtual host vhost (-1: the server's), enum kbal_via, as
+ * merge_proxy_config() merges viaopt */
+static inline unsigned kbal_conf_via(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].via >= 0 ? (unsigned)c->vhost[vhost].via : c->via;
+}
+
+/* ProxyVia other than Off anywhere: the server's or a virtual host's */
+int kbal_conf_via_any(const struct kbal_conf *c);
+
+/* ProxyAddHeaders Off in virtual host vhost (-1: the server's), as
+ * merge_proxy_dir_config() merges add_forwarded_headers */
+static inline int kbal_conf_no_xfwd(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 && c->vhost[vhost].add_headers >= 0 ? !c->vhost[vhost].add_headers :
+								c->no_xfwd;
+}
+
+/* ProxyPassInherit in virtual host vhost (-1: the server's), merged as
+ * httpd's ppinherit. httpd 2.4 appends the server's ProxyPass rules to a
+ * virtual host's whatever it says (merge_proxy_config(): only ProxyRemote's
+ * list and the balancers follow it; apache2 2.4.71 does so): it matters
+ * here only through kbal_conf_bal_inherit() */
+static inline int kbal_conf_pp_inherit(const struct kbal_conf *c, int vhost)
+{
+	if (vhost < 0)
+		return 1;
+	return c->vhost[vhost].pp_inherit >= 0 ? c->vhost[vhost].pp_inherit : !c->no_pp_inherit;
+}
+
+/* Does virtual host vhost see the server's balancers? merge_proxy_config()
+ * merges them when either BalancerInherit or ProxyPassInherit is On */
+static inline int kbal_conf_bal_inherit(const struct kbal_conf *c, int vhost)
+{
+	if (vhost < 0 || kbal_conf_pp_inherit(c, vhost))
+		return 1;
+	return c->vhost[vhost].bal_inherit >= 0 ? c->vhost[vhost].bal_inherit : !c->no_bal_inherit;
+}
+
+/* May a request of virtual host vhost go to balancer b? Not to a server's
+ * balancer where vhost inherits none: httpd's virtual host has no balancer
+ * of that name then, and answers 503. A plain worker's URL is proxied all
+ * the same (httpd's default reverse worker takes it) */
+static inline int kbal_conf_balancer_in(const struct kbal_conf *c, int vhost, unsigned b)
+{
+	return c->balancers[b].vhost >= 0 || (c->balancers[b].flags & KBAL_BF_WORKER) ||
+	       kbal_conf_bal_inherit(c, vhost);
+}
+
 /* mod_alias's answer to uri (a path no ProxyPass rule proxies) in virtual
  * host vhost: the status of the first Redirect or RedirectMatch that
  * matches its decoded path (the virtual host's first, then the
@@ -612,6 +709,12 @@ int kbal_conf_location_proxied(const struct kbal_conf *c, unsigned i);
 /* a keep-alive connection of balancer b on vhost can be joined by the
  * packet path, which frames no request (conf_match.c); else why */
 int kbal_conf_packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const char **why);
+/* why (from kbal_conf_packet_alike()) is about which member or rule a
+ * later request takes: what the packet path's program decides request by
+ * request where kbald keeps its client-side sockets (no KbalHost ids) and
+ * no ProxyPassReverse applies to the balancer (docs/packet.md, "Each
+ * request decided") */
+int kbal_conf_packet_why_decided(const char *why);
 /* the same but for the number of members: alike as long as one member is
  * the only pick (decide.c's packet_by_name() looks at that) */
 int kbal_conf_packet_alike_several(const struct kbal_conf *c, unsigned b, int vhost,

@@ -93,6 +93,33 @@ static int conf_sole_pick(const struct kbal_conf_balancer *b)
 	return 0;
 }
 
+/* A <VirtualHost> with BalancerInherit Off and ProxyPassInherit Off has
+ * none of the server's balancers, but httpd gives it the server's rules
+ * all the same: each of them (or of its own) that names one is said, once
+ * per virtual host and rule, since httpd answers its requests 503 there */
+static void check_inherit(struct conf_parser *p)
+{
+	const struct kbal_conf *c = p->conf;
+
+	for (unsigned v = 0; v < c->nvhost; v++) {
+		if (kbal_conf_bal_inherit(c, (int)v))
+			continue;
+		for (unsigned i = 0; i < c->npass; i++) {
+			const struct kbal_conf_pass *r = &c->pass[i];
+
+			if (r->exclude || (r->vhost >= 0 && r->vhost != (int)v) ||
+			    kbal_conf_balancer_in(c, (int)v, (unsigned)r->balancer))
+				continue;
+			conf_pwarn(p, r->line, "%s%s names %s%s, the server's, which the "
+				   "<VirtualHost> at %s does not inherit (BalancerInherit Off and "
+				   "ProxyPassInherit Off): its requests there are answered 503, "
+				   "as httpd's", r->regex ? "ProxyPassMatch " : "ProxyPass ",
+				   r->path, kbal_bal_scheme(c->balancers[r->balancer].flags),
+				   c->balancers[r->balancer].name, conf_at(p, c->vhost[v].line));
+		}
+	}
+}
+
 static void check_rules(struct conf_parser *p)
 {
 	const struct kbal_conf *c = p->conf;
@@ -153,18 +180,27 @@ static void check_rules(struct conf_parser *p)
 				   "\"ProxyPass %s !\" before that rule",
 				   l->path, c->pass[r].path, conf_at(p, c->pass[r].line), l->path);
 	}
-	/* the packet path frames no request: it joins only the keep-alive
-	 * connections whose later requests the configuration decides alike
-	 * (decide.c); say where KbalSplice packet, asked for, joins none */
+	/* the packet path joins the keep-alive connections whose later
+	 * requests the configuration decides alike (decide.c), and, where
+	 * kbald keeps its client-side sockets (no KbalHost ids), those whose
+	 * requests its program decides one by one (each response head passed
+	 * as it is: no ProxyPassReverse for the balancer; decide_by_packet());
+	 * say where KbalSplice packet, asked for, joins none */
 	for (unsigned i = 0; i < c->nbalancers; i++) {
 		const struct kbal_conf_balancer *b = &c->balancers[i];
 		const char *why = NULL;
+		int reverse = 0;
 
 		if (!b->splice_set || b->splice != KBAL_SPLICE_PACKET)
 			continue;
+		for (unsigned r = 0; r < c->nreverse; r++)
+			reverse |= c->reverse[r].balancer == (int)i;
 		for (int v = -1; v < (int)c->nvhost; v++)
-			if (!kbal_conf_packet_alike(c, i, v, &why))
+			if (!kbal_conf_packet_alike(c, i, v, &why) &&
+			    (c->nhost || reverse || !kbal_conf_packet_why_decided(why)))
 				break;
+			else
+				why = NULL;
 		/* without KbalHost ids (kbald keeps its client-side sockets):
 		 * a balancer of several members joins while one is the only
 		 * pick, the program giving a flow back at a request once that
@@ -182,9 +218,14 @@ static void check_rules(struct conf_parser *p)
 		}
 		if (why)
 			conf_pwarn(p, b->line, "%s%s: KbalSplice packet joins no keep-alive "
-				   "connection of it%s: %s, and the packet path frames no request; "
-				   "they take the sockmap path, which decides each request",
-				   kbal_bal_scheme(b->flags), b->name, c->nvhost ? " on some of its addresses" : "", why);
+				   "connection of it%s: %s (%s); they take the sockmap path, "
+				   "which decides each request",
+				   kbal_bal_scheme(b->flags), b->name,
+				   c->nvhost ? " on some of its addresses" : "", why,
+				   !kbal_conf_packet_why_decided(why) ? "the packet path keeps no "
+				   "such request" : c->nhost ? "the packet path decides no request "
+				   "on a host with KbalHost ids" : "the packet path hands no answer "
+				   "to kbald, and ProxyPassReverse rewrites them");
 	}
 	/* packet.bpf.c rewrites IPv4 headers only: an IPv6 client or member
 	 * takes sockmap (handover.c, why "ipv6"); said where asked for */
@@ -249,6 +290,17 @@ int conf_finish(struct conf_parser *p)
 		c->limits.fields = 100;
 	if (!(p->limit_set & 8))
 		c->limit_body = 1ull << 30;
+	for (unsigned v = 0; v < c->nvhost; v++) {
+		struct kbal_conf_vhost *h = &c->vhost[v];
+
+		if (!(h->limit_set & 1))
+			h->limits.line = 8190;
+		if (!(h->limit_set & 2))
+			h->limits.field = 8190;
+		if (!(h->limit_set & 4))
+			h->limits.fields = 100;
+		c->vhost_limits |= memcmp(&h->limits, &c->limits, sizeof(c->limits)) != 0;
+	}
 	/* mod_reqtimeout's defaults, which Debian's apache2 runs with, for
 	 * the stages RequestReadTimeout does not name */
 	if (!(p->reqtimeout_set & 1))
@@ -308,6 +360,7 @@ int conf_finish(struct conf_parser *p)
 		conf_split_server_name(c->server_name, c->server_host, sizeof(c->server_host),
 				       &c->server_port);
 	check_rules(p);
+	check_inherit(p);
 	if (conf_hcheck_finish(p) || conf_privs_finish(p))
 		return -1;
 	return conf_log_finish(p);

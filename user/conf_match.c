@@ -220,7 +220,8 @@ int conf_match_pass_path(const struct kbal_conf *c, int vhost, const char *path,
 	 * the last matching one, the virtual host's sections merged after
 	 * the server's; then the rules, ProxyPass and ProxyPassMatch in
 	 * order, the server's before the virtual host's (httpd's
-	 * merge_proxy_config() with ProxyPassInherit On) */
+	 * merge_proxy_config() appends its aliases whatever
+	 * ProxyPassInherit says: apache2 2.4.71 keeps them with Off) */
 	for (int pass = 0; pass < (vhost >= 0 ? 2 : 1); pass++)
 		for (unsigned i = 0; i < c->npass; i++)
 			if (c->pass[i].vhost == (pass ? vhost : -1) && c->pass[i].location >= 0 &&
@@ -579,6 +580,23 @@ unsigned kbal_conf_match_location(const struct kbal_conf *conf, int vhost, const
 	return kbal_conf_match_location_authz(conf, vhost, uri, len, NULL);
 }
 
+/* what packet_alike() says where the connection's later requests may be
+ * decided otherwise than its first (the member, the rule), which the
+ * packet path's program decides one by one where kbald keeps its client
+ * sockets (kbal_conf_packet_why_decided()) */
+static const char WHY_MEMBERS[] = "its balancer picks among members for each request";
+static const char WHY_RULE[] = "a request's path may take another rule";
+static const char WHY_OUTSIDE[] = "a path outside its rules is answered by kbald (404)";
+static const char WHY_VHOST_RULES[] = "a <VirtualHost> has ProxyPass rules of its own (a later "
+				      "request's Host may pick it)";
+static const char WHY_LOCATION[] = "a <Location> applies there (a handler or access rules)";
+
+int kbal_conf_packet_why_decided(const char *why)
+{
+	return why == WHY_MEMBERS || why == WHY_RULE || why == WHY_OUTSIDE ||
+	       why == WHY_VHOST_RULES || why == WHY_LOCATION;
+}
+
 /*
  * Can the later requests of a keep-alive connection of balancer b, reached
  * on virtual host vhost (-1: the server's), never be decided other than
@@ -598,14 +616,14 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 
 	*why = NULL;
 	if (!several && (bal->nmembers != 1 || bal->growth))
-		*why = "its balancer picks among members for each request";
+		*why = WHY_MEMBERS;
 	else if (bal->nfailonstatus || (bal->flags & KBAL_BF_FAIL_TIMEOUT))
 		*why = "failonstatus= or failontimeout= judges each answer";
 	else if (!kbal_conf_preserve_host(c, vhost))
 		*why = "each request's Host is rewritten (no ProxyPreserveHost On)";
 	else if (c->nheader)
 		*why = "Header changes answers";
-	else if (c->via != KBAL_VIA_OFF)
+	else if (kbal_conf_via_any(c))
 		*why = "ProxyVia changes every request";
 	else if (c->ncookie_path || c->ncookie_domain)
 		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
@@ -625,26 +643,27 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 			*why = "a <VirtualHost> on this address sets another ProxyPreserveHost";
 	for (unsigned i = 0; !*why && i < c->npass; i++)
 		if (c->pass[i].vhost >= 0)
-			*why = "a <VirtualHost> has ProxyPass rules of its own (a later request's "
-			       "Host may pick it)";
+			*why = WHY_VHOST_RULES;
 	for (unsigned i = 0; !*why && i < c->npass; i++) {
 		const struct kbal_conf_pass *p = &c->pass[i];
 
 		if (p->regex)
 			*why = "a ProxyPassMatch rule decides by a regex, on each request's path";
-		else if (p->exclude || p->balancer != (int)b || strcmp(p->path, p->target))
-			*why = "a request's path may take another rule, or have it mapped";
+		else if (p->balancer == (int)b && !p->exclude && strcmp(p->path, p->target))
+			*why = "a request's path is mapped (its rule's target is another path)";
+		else if (p->exclude || p->balancer != (int)b)
+			*why = WHY_RULE;
 		else if (!strcmp(p->path, "/"))
 			all = 1;
 	}
 	if (!*why && !all)
-		*why = "a path outside its rules is answered by kbald (404)";
+		*why = WHY_OUTSIDE;
 	for (unsigned i = 0; !*why && i < c->nlocation; i++)
 		/* a later request's Host may pick another virtual host on
 		 * this address (the packet path reads no Host) */
 		if (c->location[i].vhost == -1 ||
 		    kbal_conf_vhost_overlap(c, c->location[i].vhost, vhost))
-			*why = "a <Location> applies there (a handler or access rules)";
+			*why = WHY_LOCATION;
 	return !*why;
 }
 
@@ -813,6 +832,14 @@ int kbal_conf_error_override(const struct kbal_conf *c, int vhost, uint32_t locs
 	if (on <= 0 || status < 400 || status > 599)
 		return 0;
 	return !codes || listed;
+}
+
+int kbal_conf_via_any(const struct kbal_conf *c)
+{
+	for (unsigned v = 0; v < c->nvhost; v++)
+		if (kbal_conf_via(c, v) != KBAL_VIA_OFF)
+			return 1;
+	return c->via != KBAL_VIA_OFF;
 }
 
 int kbal_conf_error_override_any(const struct kbal_conf *c)

@@ -96,6 +96,7 @@ static int cookie_map(struct conf_parser *p, int argc, char **argv, const char *
 		return -1;
 	if (strpbrk(m->real, ";,\"") || strpbrk(m->fake, ";"))
 		return perr(p, "%s: a cookie attribute has no ';', ',' or '\"'", what);
+	m->vhost = p->vhost;
 	m->line = p->line;
 	(*n)++;
 	return 0;
@@ -156,14 +157,47 @@ static int kw_bad_header(struct conf_parser *p, UNUSED int argc, char **argv)
 	return perr(p, "ProxyBadHeader must be one of: IsError | Ignore | StartBody");
 }
 
-/* ProxyAddHeaders On|Off: X-Forwarded-For, -Host, -Server (default On) */
+/* ProxyAddHeaders On|Off: X-Forwarded-For, -Host, -Server (default On);
+ * a <VirtualHost>'s overrides the server's */
 static int kw_addheaders(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	int on;
 
 	if (conf_parse_onoff(p, "ProxyAddHeaders", argv[1], &on))
 		return -1;
-	p->conf->no_xfwd = !on;
+	if (p->ctx == C_VHOST)
+		p->conf->vhost[p->vhost].add_headers = on;
+	else
+		p->conf->no_xfwd = !on;
+	return 0;
+}
+
+/* ProxyPassInherit On|Off, BalancerInherit On|Off (mod_proxy's
+ * set_ppinherit(), set_inherit()): at server level the default of every
+ * <VirtualHost>, inside one its own */
+static int kw_pp_inherit(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	int on;
+
+	if (conf_parse_onoff(p, "ProxyPassInherit", argv[1], &on))
+		return -1;
+	if (p->ctx == C_VHOST)
+		p->conf->vhost[p->vhost].pp_inherit = on;
+	else
+		p->conf->no_pp_inherit = !on;
+	return 0;
+}
+
+static int kw_bal_inherit(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	int on;
+
+	if (conf_parse_onoff(p, "BalancerInherit", argv[1], &on))
+		return -1;
+	if (p->ctx == C_VHOST)
+		p->conf->vhost[p->vhost].bal_inherit = on;
+	else
+		p->conf->no_bal_inherit = !on;
 	return 0;
 }
 
@@ -177,7 +211,10 @@ static int kw_via(struct conf_parser *p, UNUSED int argc, char **argv)
 
 	for (unsigned i = 0; i < ARRAY_SIZE(opt); i++)
 		if (!strcasecmp(argv[1], opt[i])) {
-			p->conf->via = i;
+			if (p->ctx == C_VHOST)
+				p->conf->vhost[p->vhost].via = (int)i;
+			else
+				p->conf->via = i;
 			return 0;
 		}
 	return perr(p, "ProxyVia accepts one of 'Off', 'On', 'Full' or 'Block'");
@@ -188,12 +225,14 @@ const struct conf_keyword conf_kw_proxy_server[] = {
 	{ "ProxyPreserveHost", C_SERVER | C_VHOST,    1, 1,             kw_preservehost },
 	{ "ProxyErrorOverride", C_SERVER | C_VHOST | C_LOCATION, 1, CONF_MAX_ARGS - 1,
 	  kw_error_override },
-	{ "ProxyAddHeaders",   C_SERVER,              1, 1,             kw_addheaders },
+	{ "ProxyAddHeaders",   C_SERVER | C_VHOST,    1, 1,             kw_addheaders },
+	{ "ProxyPassInherit",  C_SERVER | C_VHOST,    1, 1,             kw_pp_inherit },
+	{ "BalancerInherit",   C_SERVER | C_VHOST,    1, 1,             kw_bal_inherit },
 	{ "ProxySourceAddress", C_SERVER,             1, 1,             kw_source_address },
 	{ "ProxyReceiveBufferSize", C_SERVER,         1, 1,             kw_receive_buffer },
 	{ "ProxyBadHeader",    C_SERVER,              1, 1,             kw_bad_header },
-	{ "ProxyPassReverseCookiePath",   C_SERVER,   2, 3,             kw_cookie_path },
-	{ "ProxyPassReverseCookieDomain", C_SERVER,   2, 3,             kw_cookie_domain },
-	{ "ProxyVia",          C_SERVER,              1, 1,             kw_via },
+	{ "ProxyPassReverseCookiePath",   C_SERVER | C_VHOST, 2, 3,     kw_cookie_path },
+	{ "ProxyPassReverseCookieDomain", C_SERVER | C_VHOST, 2, 3,     kw_cookie_domain },
+	{ "ProxyVia",          C_SERVER | C_VHOST,    1, 1,             kw_via },
 	{ NULL }
 };

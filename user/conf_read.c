@@ -109,10 +109,11 @@ static const char *ctx_name(unsigned ctx)
 	return ctx == C_SERVER ? "at server level" : ctx == C_PROXY ? "inside <Proxy *>" :
 	       ctx == C_BALANCER ? "inside <Proxy balancer://...>" :
 	       ctx == C_VHOST ? "inside <VirtualHost> by kbal (it takes <Location> sections, "
-				"Redirect, ServerName, ServerAlias, ProxyPass, ProxyPassMatch, "
-				"ProxyPassReverse, ProxyPreserveHost, Header, RequestHeader and "
-				"<Proxy balancer://...> there; the server's other directives apply "
-				"in every virtual host)" :
+				"Redirect, ServerName, ServerAlias, the ProxyPass family, most Proxy* "
+				"settings, LimitRequest*, KeepAlive, MaxKeepAliveRequests, "
+				"Header, RequestHeader and <Proxy balancer://...> there: "
+				"docs/configuration.md lists them; the "
+				"server's other directives apply in every virtual host)" :
 	       "inside <Location>";
 }
 

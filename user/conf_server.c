@@ -66,7 +66,12 @@ static int kw_keepalive(struct conf_parser *p, UNUSED int argc, char **argv)
 
 	if (conf_parse_onoff(p, "KeepAlive", argv[1], &on))
 		return -1;
-	p->conf->keepalive_off = !on;
+	if (p->ctx == C_VHOST) {
+		p->conf->vhost[p->vhost].keepalive = on;
+		p->conf->vhost_keepalive = 1;
+	} else {
+		p->conf->keepalive_off = !on;
+	}
 	return 0;
 }
 
@@ -198,6 +203,10 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	memset(v, 0, sizeof(*v));
 	v->preserve_host = -1;
 	v->error_override = -1;
+	v->via = v->add_headers = v->pp_inherit = v->bal_inherit = -1;
+	v->keepalive = v->max_keepalive = -1;
+	v->limits = c->limits;            /* the server's so far (ap_new_vhost()) */
+	v->limit_set = p->limit_set & 7;
 	for (int i = 1; i < argc; i++) {
 		struct sockaddr_in6 *sa = &v->addr[v->naddr];
 
@@ -242,16 +251,24 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 
 		if (!argv[1][0] || *end || argv[1][0] == '-' || b > (1ull << 62))
 			return perr(p, "LimitRequestBody %s: must be a number of bytes", argv[1]);
+		if (p->ctx == C_VHOST) {
+			c->vhost[p->vhost].limit_body = b;
+			c->vhost[p->vhost].limit_body_set = 1;
+			return 0;
+		}
 		c->limit_body = b;
 	} else {
+		struct kbal_http_limits *lim = p->ctx == C_VHOST ? &c->vhost[p->vhost].limits :
+						       &c->limits;
+
 		if (conf_parse_uint(p, names[k], argv[1], k == 2 ? 0 : 1, 1u << 30, &v))
 			return -1;
 		if (k == 0)
-			c->limits.line = v;
+			lim->line = v;
 		else if (k == 1)
-			c->limits.field = v;
+			lim->field = v;
 		else
-			c->limits.fields = v;
+			lim->fields = v;
 		/* what kbal's head buffer and parser hold */
 		if (k < 2 && v + 2 > KBAL_HTTP_HEAD_BUF)
 			conf_pwarn(p, p->line, "%s %u: kbald reads request heads of %d bytes at most, "
@@ -261,7 +278,10 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
 				   "fields at most, and answers more with 400", v,
 				   KBAL_HTTP_MAX_HEADERS - 1);
 	}
-	p->limit_set |= 1u << k;
+	if (p->ctx == C_VHOST)
+		c->vhost[p->vhost].limit_set |= 1u << k;
+	else
+		p->limit_set |= 1u << k;
 	return 0;
 }
 
@@ -269,8 +289,16 @@ static int kw_limit(struct conf_parser *p, UNUSED int argc, char **argv)
  * 0: no bound). httpd takes atoi()'s reading of anything; kbal a number */
 static int kw_max_keepalive_requests(struct conf_parser *p, UNUSED int argc, char **argv)
 {
-	if (conf_parse_uint(p, argv[0], argv[1], 0, INT32_MAX, &p->conf->max_keepalive_requests))
+	unsigned v;
+
+	if (conf_parse_uint(p, argv[0], argv[1], 0, INT32_MAX, &v))
 		return -1;
+	if (p->ctx == C_VHOST) {
+		p->conf->vhost[p->vhost].max_keepalive = (int)v;
+		p->conf->vhost_keepalive = 1;
+		return 0;
+	}
+	p->conf->max_keepalive_requests = v;
 	p->max_keepalive_set = 1;
 	return 0;
 }
@@ -648,18 +676,18 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "<VirtualHost",      C_SERVER,              1, KBAL_CONF_VHOST_ADDRS, kw_virtualhost },
 	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
 	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
-	{ "KeepAlive",         C_SERVER,              1, 1,             kw_keepalive },
+	{ "KeepAlive",         C_SERVER | C_VHOST,    1, 1,             kw_keepalive },
 	{ "UseCanonicalName",  C_SERVER,              1, 1,             kw_canonical_name },
 	{ "AllowEncodedSlashes", C_SERVER,            1, 1,             kw_encoded_slashes },
 	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
-	{ "MaxKeepAliveRequests", C_SERVER,           1, 1,             kw_max_keepalive_requests },
+	{ "MaxKeepAliveRequests", C_SERVER | C_VHOST, 1, 1,             kw_max_keepalive_requests },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },
 	{ "AcceptFilter",      C_SERVER,              2, 2,             kw_accept_filter },
-	{ "LimitRequestLine",  C_SERVER,              1, 1,             kw_limit },
-	{ "LimitRequestFieldSize", C_SERVER,          1, 1,             kw_limit },
-	{ "LimitRequestFields", C_SERVER,             1, 1,             kw_limit },
-	{ "LimitRequestBody",  C_SERVER,              1, 1,             kw_limit },
+	{ "LimitRequestLine",  C_SERVER | C_VHOST,    1, 1,             kw_limit },
+	{ "LimitRequestFieldSize", C_SERVER | C_VHOST, 1, 1,            kw_limit },
+	{ "LimitRequestFields", C_SERVER | C_VHOST,   1, 1,             kw_limit },
+	{ "LimitRequestBody",  C_SERVER | C_VHOST,    1, 1,             kw_limit },
 	{ "KbalSplice",        C_SERVER | C_BALANCER, 1, 1,             kw_splice },
 	{ "KbalHost",          C_SERVER,              2, 2,             kw_host },
 	{ "KbalMemberCongestion", C_SERVER | C_BALANCER, 1, 1,          kw_member_cc },

@@ -188,6 +188,9 @@ struct kbal_conn {
 				       * then the connection ends */
 	uint8_t raw : 2;              /* bit side: its kbal_sk_http entry is an
 				       * unframed one (KBAL_SKM_RAW: backpressure) */
+	uint8_t pkt_decide : 1;       /* its later requests framed (bounded), joined
+				       * on the packet path, whose program decides
+				       * each of them as kbald would (decide.h) */
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
 	uint32_t nreq;                /* the connection's requests so far, kbald's

@@ -18,6 +18,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "inaddr.h"
 #include "log.h"
 #include "logs.h"
 #include "member.h"
@@ -100,6 +101,23 @@ void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_close(d, c);
 }
 
+const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
+					   const struct kbal_conn *c)
+{
+	struct sockaddr_in6 local;
+	int v;
+
+	if (!d->conf->vhost_limits)
+		return &d->conf->limits;
+	/* httpd reads a head as the server its address picks
+	 * (ap_update_vhost_given_ip()), before any Host is known; the
+	 * connection keeps no room for it (spliced ones stay small): asked
+	 * again at each request, only where <VirtualHost>s' limits differ */
+	kbal_in6_local(c->fd[CLIENT], &local);
+	v = kbal_conf_vhost(d->conf, &local, NULL, 0);
+	return v >= 0 ? &d->conf->vhost[v].limits : &d->conf->limits;
+}
+
 int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
 	     uint64_t wr, unsigned agent, unsigned bounded, uint32_t nreq)
 {
@@ -113,9 +131,9 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 		close(fd);
 		return -ENOMEM;
 	}
-	kbal_http_init_request(&c->f->msg[UP], &d->conf->limits);
-	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->fd[CLIENT] = fd;
+	kbal_http_init_request(&c->f->msg[UP], conn_limits(d, c));
+	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->fd[MEMBER] = -1;
 	c->member = -1;
 	c->key = *key;

@@ -36,6 +36,10 @@ void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t e
 /* The end: counters, its flow entry, its path's state, its sockets. The
  * struct is freed after the loop turn (later events may still name it). */
 void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
+/* The head limits of c's requests: those of the <VirtualHost> its address
+ * picks without a Host (httpd's conn->base_server), else the server's */
+const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
+					   const struct kbal_conn *c);
 
 /* reset by a peer: reset the other side too */
 void conn_abort(struct kbal_daemon *d, struct kbal_conn *c);

@@ -369,6 +369,24 @@ static int arm_client(struct kbal_daemon *d, const struct kbal_conn *c, struct k
 	return 0;
 }
 
+int decide_pkt_record(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk_http *st)
+{
+	memset(st, 0, sizeof(*st));
+	return arm_client(d, c, st);
+}
+
+int decide_by_packet(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
+
+	/* asked for by name; kbald keeps the client-side socket (the program
+	 * gives back only then); no response head to rewrite (the program
+	 * frames responses but hands none back); the request armable as the
+	 * sockmap path's client side would be */
+	return b->splice == KBAL_SPLICE_PACKET && b->splice_set && !c->pf &&
+	       kbal_pkt_keeps_client(d) && !d->rev[c->balancer].n && decide_client_armable(c);
+}
+
 int decide_client_armable(const struct kbal_conn *c)
 {
 	const struct kbal_first *f = c->f;

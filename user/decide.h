@@ -93,6 +93,17 @@ static inline int decide_body_bounded(const struct kbal_conn *c)
 	       c->phase[UP] == P_FLUSH;
 }
 
+/* A bounded connection the packet path may join all the same, its program
+ * deciding each later request as the sockmap path's framing would
+ * (KbalSplice packet asked for by name, kbald keeping the client-side
+ * socket, no ProxyPassReverse for the balancer): c->pkt_decide. */
+int decide_by_packet(const struct kbal_daemon *d, const struct kbal_conn *c);
+
+/* The decision a packet-decided connection's later requests are held to:
+ * the client side's kbal_sk_http as decide_arm() would write it. 0, or
+ * -errno (then the flow is not armed, and does not join). */
+int decide_pkt_record(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk_http *st);
+
 /* Before direction dir of a bounded connection enters the sockhash: its
  * entry in kbal_sk_http. 0, or -errno (the direction is then copied). */
 int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir);

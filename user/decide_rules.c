@@ -130,7 +130,8 @@ static void headers_plan(struct kbal_daemon *d)
 				   (workers && kbal_headers_may_apply(d->conf, resp, &none)) ||
 				   kbal_headers_may_apply(d->conf, KBAL_HDR_MASK(KBAL_HDR_IN),
 							  &none) ||
-				   d->conf->via != KBAL_VIA_OFF ||   /* every head changed */
+				   /* every head changed (a virtual host's too) */
+				   kbal_conf_via_any(d->conf) ||
 				   /* a Set-Cookie the kernel would pass unmapped */
 				   d->conf->ncookie_path || d->conf->ncookie_domain;
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
@@ -173,10 +174,30 @@ static void rules_table(struct kbal_rules *r, const struct kbal_conf *conf, int 
 
 _Static_assert(KBAL_CONF_MAX_VHOST + 1 <= KBAL_RULE_TABLES, "a rule table per virtual host");
 
+/* The limits the kernel keeps a request within. A connection's are those
+ * of the virtual host its address picks (conn.c), which the table, chosen
+ * by the request's Host, does not tell: where the <VirtualHost>s' differ,
+ * the smallest of all, so that a head over any goes back to kbald, which
+ * knows the connection's (0: no bound, LimitRequestFields 0) */
+static struct kbal_http_limits kernel_limits(const struct kbal_conf *conf)
+{
+	struct kbal_http_limits l = conf->limits;
+
+	for (unsigned v = 0; conf->vhost_limits && v < conf->nvhost; v++) {
+		const struct kbal_http_limits *h = &conf->vhost[v].limits;
+
+		l.line = h->line < l.line ? h->line : l.line;
+		l.field = h->field < l.field ? h->field : l.field;
+		if (h->fields && (!l.fields || h->fields < l.fields))
+			l.fields = h->fields;
+	}
+	return l;
+}
+
 int decide_init(struct kbal_daemon *d)
 {
 	const struct kbal_conf *conf = d->conf;
-	const struct kbal_http_limits *lim = &conf->limits;
+	const struct kbal_http_limits kl = kernel_limits(conf), *lim = &kl;
 	int regex = 0, inexact = 0, redirect = 0;
 
 	memset(&d->decide, 0, sizeof(d->decide));
@@ -196,7 +217,7 @@ int decide_init(struct kbal_daemon *d)
 			.max_field = lim->field ? lim->field + 1 : 0,
 			.max_fields = lim->fields,
 			/* the kernel hands back the request after that many */
-			.max_requests = conf->max_keepalive_requests,
+			.max_requests = kbal_conf_max_keepalive(conf, t - 1),
 		};
 		__u32 key = t;
 

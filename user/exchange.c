@@ -343,7 +343,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 	kbal_env_clear(&f->env);
 	f->vhost = -1;
 	f->len[UP] = left;
-	kbal_http_init_request(&f->msg[UP], &d->conf->limits);
+	kbal_http_init_request(&f->msg[UP], conn_limits(d, c));
 	kbal_http_init_response(&f->msg[DOWN]);
 	f->exch_rd = c->rd[CLIENT] - left;
 	f->exch_wr = c->wr[CLIENT];
@@ -392,7 +392,7 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	c->f = first_alloc();
 	if (!c->f)
 		return -ENOMEM;
-	kbal_http_init_request(&c->f->msg[UP], &d->conf->limits);
+	kbal_http_init_request(&c->f->msg[UP], conn_limits(d, c));
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->f->exch_rd = c->rd[CLIENT];
 	c->f->exch_wr = c->wr[CLIENT];
@@ -666,6 +666,17 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (alias_location_redirect(d, c))
 		return;   /* httpd's fixups, before mod_proxy's handler */
+	if (!kbal_conf_balancer_in(d->conf, f->vhost, d->conf->pass[pass].balancer)) {
+		/* BalancerInherit Off and ProxyPassInherit Off: a rule (the
+		 * server's, inherited all the same) names a server's balancer
+		 * this virtual host does not have: httpd's handler answers 503 */
+		log_debug("conn %p: %s%s is the server's, not this <VirtualHost>'s "
+			  "(BalancerInherit Off): 503", (void *)c,
+			  kbal_bal_scheme(d->conf->balancers[d->conf->pass[pass].balancer].flags),
+			  d->conf->balancers[d->conf->pass[pass].balancer].name);
+		exch_error(d, c, 503);
+		return;
+	}
 
 	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
@@ -693,13 +704,26 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
  * handed it back (KBAL_SKB_LAST). */
 static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
 {
-	unsigned max = d->conf->max_keepalive_requests;
+	int vhost = -1;
+	unsigned max;
 
 	if (c->nreq < UINT32_MAX)
 		c->nreq++;
 	if (c->once || c->f->msg[UP].upgrade)
 		return;
-	if (!d->conf->keepalive_off && (!max || c->nreq <= max))
+	if (d->conf->vhost_keepalive) {
+		/* the request's <VirtualHost>'s (r->server's), by its Host */
+		const struct kbal_http_msg *rq = &c->f->msg[UP];
+		const struct kbal_http_header *h = kbal_http_find(rq, c->f->buf[UP], "Host");
+		struct sockaddr_in6 local;
+		int known = 0;
+
+		client_local(c, &local, &known);
+		vhost = kbal_conf_vhost(d->conf, &local, h ? c->f->buf[UP] + h->value.off : NULL,
+					h ? h->value.len : 0);
+	}
+	max = kbal_conf_max_keepalive(d->conf, vhost);
+	if (!kbal_conf_keepalive_off(d->conf, vhost) && (!max || c->nreq <= max))
 		return;
 	log_debug("conn %p: request %u, past MaxKeepAliveRequests %u: the connection's last",
 		  (void *)c, c->nreq, max);
@@ -802,7 +826,8 @@ static int spool_body(struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (!n)
 		return -ENOBUFS;       /* a head as long as the buffer: no room */
-	if (d->conf->limit_body && f->spool_len + n > d->conf->limit_body)
+	if (kbal_conf_limit_body(d->conf, f->vhost) &&
+	    f->spool_len + n > kbal_conf_limit_body(d->conf, f->vhost))
 		return -EFBIG;
 	if (!f->spooled) {
 		f->spool_fd = memfd_create("kbal-spool", MFD_CLOEXEC);

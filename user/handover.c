@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include "conn-t.h"
+#include "decide.h"
 #include "daemon.h"
 #include "exchange.h"
 #include "handover.h"
@@ -90,9 +91,14 @@ void handover_plan(struct kbal_daemon *d, struct kbal_conn *c)
 
 	c->splice_mode = d->maps.balancers[c->balancer].splice;
 	/* a connection whose later requests the kernel frames is spliced
-	 * with sockmap: the packet path joins it blindly (decide.h) */
-	if (c->bounded && !c->pool && c->splice_mode == KBAL_SPLICE_PACKET)
-		c->splice_mode = KBAL_SPLICE_SOCKMAP;
+	 * with sockmap, unless the packet path's program can decide each of
+	 * them itself (decide_by_packet()): it would join it blindly */
+	c->pkt_decide = 0;
+	if (c->bounded && !c->pool && c->splice_mode == KBAL_SPLICE_PACKET) {
+		c->pkt_decide = decide_by_packet(d, c);
+		if (!c->pkt_decide)
+			c->splice_mode = KBAL_SPLICE_SOCKMAP;
+	}
 	if (c->pool) {
 		/* kbald serves it on a kept member connection: no path yet */
 		c->want_packet = 0;

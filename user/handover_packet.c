@@ -107,6 +107,31 @@ static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	if (pkt_undo(d, c, "client bytes reached kbald"))
 		return;
+	if (c->pkt_decide) {
+		/* a decided flow not armed in time: kbald decides the request
+		 * that came, as one given back (pkt_given_back()); never
+		 * spliced unframed */
+		c->pkt = PKT_NONE;
+		c->want_packet = 0;
+		c->pkt_decide = 0;
+		decide_member_done(d, c);
+		decide_agent_again(c, KBAL_WHY_RACE);
+		c->bounded = 0;
+		if (exch_wake(d, c)) {
+			conn_close(d, c);
+			return;
+		}
+		c->phase[UP] = c->phase[DOWN] = P_HEAD;
+		if (conn_watch(d, c, CLIENT, 1)) {
+			conn_close(d, c);
+			return;
+		}
+		kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+		log_debug("conn %p: decided flow's request reached kbald: kbald decides it",
+			  (void *)c);
+		conn_progress(d, c);
+		return;
+	}
 	c->pkt = PKT_NONE;
 	c->drain_since = 0;
 	c->want_packet = 0;
@@ -130,6 +155,28 @@ static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_progress(d, c);
 }
 
+/*
+ * A decided flow (c->pkt_decide: its later requests framed, each decided by
+ * the program as kbald would, docs/packet.md "Each request decided") is
+ * armed before it can switch: its decision in kbal_pkt_decide, the sockets'
+ * numbers in kbal_pkt_back, watched. Its client -> member entry switches
+ * only once that is done (KBAL_PKT_DECIDE); if it cannot be (the response
+ * not all sent yet), the client's next bytes reach kbald's socket instead,
+ * which takes the connection back (pkt_take_back()): kbald decides them.
+ */
+static void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_sk_http st;
+	int err = decide_pkt_record(d, c, &st);
+
+	if (!err)
+		err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
+					   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, &st);
+	if (err)
+		log_debug("conn %p: decided flow not armed (%s): its next request is kbald's",
+			  (void *)c, strerror(-err));
+}
+
 /* Both directions are quiet after the first exchange (or all but the
  * response's write: pkt_before_write): freeze and join. HANDOVER_GONE
  * when the flow is the program's (or closed), HANDOVER_MOVED when refused
@@ -140,6 +187,7 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	enum kbal_flow_why why;
 	int err;
 
+	c->pf->decide = c->pkt_decide;
 	/* a kept member connection's socket carried earlier clients' bytes */
 	err = kbal_packet_handover(&d->pk.p, c->fd[CLIENT], c->fd[MEMBER], c->rd[CLIENT],
 				   c->reused ? KBAL_PKT_RD_QUEUE : c->rd[MEMBER], (uint32_t)pending,
@@ -166,9 +214,13 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 			return HANDOVER_MOVED;
 		}
 	}
+	if (c->pkt_decide)
+		pkt_arm_decided(d, c);
 	/* kbald's member socket is frozen: no more events from it */
 	kbal_loop_del(&d->loop, c->fd[MEMBER]);
 	c->pkt = PKT_SWITCHING;
+	if (c->pkt_decide)
+		c->bounded = 0;   /* the program frames it, not the stream parser */
 	c->since = d->loop.now;
 	c->phase[UP] = c->phase[DOWN] = P_SPLICED;
 	c->handed = 1;
@@ -318,7 +370,7 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 	    c->balancer < 0 || d->maps.balancers[c->balancer].gen == fl->bgen)
 		return;
 	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
-				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen);
+				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL);
 	if (err && err != -EAGAIN) {
 		fl->asked = 2;   /* not again */
 		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
@@ -393,10 +445,10 @@ static void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	int err;
 
-	if (c->balancer < 0)
-		return;
+	if (c->balancer < 0 || c->pf->watched)
+		return;   /* (a decided flow is armed before its switch: pkt_try()) */
 	err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen);
+				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, NULL);
 	if (err) {
 		d->pk.unwatched++;   /* kbald looks every ASK_POLL_US (pkt_tick()) */
 		log_debug("conn %p: joined flow not watched: %s", (void *)c, strerror(-err));
@@ -594,6 +646,11 @@ static int pkt_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, 
 	if (side != CLIENT)
 		return 0;
 	if (c->pkt == PKT_SWITCHING && ev & EPOLLIN && kbal_sock_unread(c->fd[CLIENT])) {
+		/* a decided flow's request given back by the switching packet
+		 * itself (its switch and its give-back in one run): the
+		 * flow's state says so */
+		if (c->pf->watched && (pkt_check(d, c) || c->pkt != PKT_SWITCHING))
+			return c->dead ? -1 : 0;
 		pkt_take_back(d, c);
 		return c->dead ? -1 : 0;
 	}
@@ -615,7 +672,10 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 	    c->pf->asked != 2) {
 		/* armed by the image before: this program's kbal_pkt_back is
 		 * empty (pkt_arm()); asked (the gen moved) stays asked */
-		unsigned how = c->pf->asked == 1 ? KBAL_PKT_BACK_ASKED : KBAL_PKT_BACK_WATCH;
+		/* a decided flow's decision went with the image before (c->f
+		 * with it): its next request is kbald's */
+		unsigned how = c->pf->asked == 1 || c->pf->decide ? KBAL_PKT_BACK_ASKED :
+			       KBAL_PKT_BACK_WATCH;
 		int err;
 
 		c->pf->asked = c->pf->watched = 0;
@@ -623,7 +683,7 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 			err = -EINVAL;
 		else
 			err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-						   how, c->balancer, c->pf->bgen);
+						   how, c->balancer, c->pf->bgen, NULL);
 		if (err && err != -EAGAIN)
 			log_debug("conn %p: joined flow not armed again: %s", (void *)c,
 				  strerror(-err));

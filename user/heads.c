@@ -110,7 +110,7 @@ size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn
 			     size_t cap)
 {
 	const struct kbal_first *f = c->f;
-	unsigned max = d->conf->max_keepalive_requests;
+	unsigned max = kbal_conf_max_keepalive(d->conf, f->vhost);
 	unsigned t = d->conf->keepalive_timeout_ms / 1000;
 	int n;
 
@@ -203,35 +203,41 @@ static const char *request_headers(struct kbal_daemon *d, struct kbal_conn *c,
 
 /* ProxyVia On|Full: "1.1 NAME[:PORT] [(kbal)]" as mod_proxy writes it: the
  * request's version, the server's ServerName (httpd's canonical name is
- * not the client's Host), the port the client reached unless 80 (its
- * Host's, else the listener's). NULL under Off and Block. */
+ * not the client's Host), ap_get_server_port() unless 80: the Host's port,
+ * else its server's (the port of the ServerName of its virtual host, or
+ * of the server's), never the listener's. NULL under Off and Block. */
 static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
 			     size_t cap)
 {
 	const struct kbal_first *f = c->f;
 	const char *name, *colon;
-	unsigned port;
+	unsigned port, via = kbal_conf_via(d->conf, f->vhost);
 	size_t nlen;
 
 	/* every request asks: nothing is looked at unless ProxyVia adds */
-	if (d->conf->via != KBAL_VIA_ON && d->conf->via != KBAL_VIA_FULL)
+	if (via != KBAL_VIA_ON && via != KBAL_VIA_FULL)
 		return NULL;
 	name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
 	       d->conf->vhost[f->vhost].server_name : d->conf->server_name;
 	colon = f->host[0] != '[' ? strrchr(f->host, ':') : NULL;
 	port = colon ? (unsigned)atoi(colon + 1) : 0;
 	nlen = strcspn(name, ":");
-	if (!port) {
-		struct sockaddr_in6 sa;
+	if (!port && f->vhost >= 0) {
+		/* a virtual host's server_rec port: its ServerName's where
+		 * it has one (0 without a port), else its first address's,
+		 * else the server's (ap_new_vhost(), set_server_name()) */
+		const struct kbal_conf_vhost *v = &d->conf->vhost[f->vhost];
 
-		kbal_in6_local(c->fd[CLIENT], &sa);
-		port = ntohs(sa.sin6_port);
+		port = v->server_name[0] ? v->server_port : ntohs(v->addr[0].sin6_port) ?
+		       ntohs(v->addr[0].sin6_port) : d->conf->server_port;
+	} else if (!port) {
+		port = d->conf->server_port;
 	}
 	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].proto_major, f->msg[UP].proto_minor,
 		 (int)nlen, name);
 	if (port && port != 80)
 		snprintf(out + strlen(out), cap - strlen(out), ":%u", port);
-	if (d->conf->via == KBAL_VIA_FULL)
+	if (via == KBAL_VIA_FULL)
 		snprintf(out + strlen(out), cap - strlen(out), " (kbal)");
 	return out;
 }
@@ -257,8 +263,8 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.http10 = f->http10,
 		.body_cl = f->body_cl,
 		.body_len = f->body_len,
-		.no_xfwd = d->conf->no_xfwd,
-		.via_block = d->conf->via == KBAL_VIA_BLOCK,
+		.no_xfwd = kbal_conf_no_xfwd(d->conf, f->vhost),
+		.via_block = kbal_conf_via(d->conf, f->vhost) == KBAL_VIA_BLOCK,
 	};
 	char via[KBAL_NAME_LEN + 160];
 	ssize_t n, pp;
@@ -348,6 +354,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
 	if (via_value(d, c, via, sizeof(via)))
 		snprintf(line, sizeof(line), "Via: %s\r\n", via);
+	else
+		line[0] = '\0';
 
 	heads_self_url(d, c, base, sizeof(base));
 	/* c->pool: the member keeps its connection; the client's closes
@@ -366,8 +374,7 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	 * pass as they are. */
 	keep = !c->once && rsp->status != 101 && (c->pool || rsp->keep_alive);
 	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
-				     d->conf->via == KBAL_VIA_ON || d->conf->via == KBAL_VIA_FULL ?
-				     line : NULL,
+				     line[0] ? line : NULL,
 				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
 				     (f->dechunk ? KBAL_RESP_NO_TE : 0) |
 				     (f->resp10 ? KBAL_RESP_V10 : f->http10 ? KBAL_RESP_V11 : 0),
@@ -378,7 +385,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		/* mod_proxy maps the Set-Cookie lines as it reads the head */
 		static char mapped[OUT_SIZE];
 
-		n = kbal_rewrite_cookies(d->conf, f->outbuf[DOWN], n, mapped, sizeof(mapped));
+		n = kbal_rewrite_cookies(d->conf, f->vhost, f->outbuf[DOWN], n, mapped,
+					 sizeof(mapped));
 		if (n < 0) {
 			log_info("ProxyPassReverseCookie*: the answer's head does not fit once "
 				 "changed");

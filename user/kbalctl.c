@@ -108,6 +108,9 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_SK_HELD] = "sk_held",
 		[KBAL_STAT_PKT_FORWARDED] = "pkt_forwarded",
 		[KBAL_STAT_PKT_FRAME_LOST] = "pkt_frame_lost",
+		[KBAL_STAT_PKT_KEPT] = "pkt_kept",
+		[KBAL_STAT_PKT_BACK] = "pkt_back",
+		[KBAL_STAT_PKT_HELD] = "pkt_held",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

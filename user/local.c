@@ -153,7 +153,8 @@ static void manager_request(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (rq->content_length > 0 &&
 	    ((uint64_t)rq->content_length > BUF_SIZE - rq->head_len ||
-	     (d->conf->limit_body && (uint64_t)rq->content_length > d->conf->limit_body))) {
+	     (kbal_conf_limit_body(d->conf, f->vhost) &&
+	      (uint64_t)rq->content_length > kbal_conf_limit_body(d->conf, f->vhost)))) {
 		exch_error(d, c, 413);   /* also httpd's LimitRequestBody, which it applies
 				       * to its handlers, not to proxied requests */
 		return;

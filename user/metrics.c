@@ -210,6 +210,12 @@ static void kernel(FILE *f, const struct kbal_daemon *d, const struct live *l)
 	fprintf(f, "kbal_kernel_requests_total{decision=\"kept\"} %llu\n", st[KBAL_STAT_SK_KEPT]);
 	fprintf(f, "kbal_kernel_requests_total{decision=\"handed_back\"} %llu\n",
 		st[KBAL_STAT_SK_BACK]);
+	head(f, "kbal_packet_requests_total", "counter",
+	     "Requests on joined flows the packet path's program kept (decided as kbald would), "
+	     "or at which it gave the flow back to kbald.");
+	fprintf(f, "kbal_packet_requests_total{decision=\"kept\"} %llu\n", st[KBAL_STAT_PKT_KEPT]);
+	fprintf(f, "kbal_packet_requests_total{decision=\"given_back\"} %llu\n",
+		st[KBAL_STAT_PKT_BACK]);
 	head(f, "kbal_kernel_redirected_bytes_total", "counter",
 	     "Bytes the sockmap path redirected from one socket to the other.");
 	fprintf(f, "kbal_kernel_redirected_bytes_total %llu\n", st[KBAL_STAT_BYTES]);

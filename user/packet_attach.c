@@ -133,7 +133,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = p->back_fd = -1;
+	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = p->back_fd = p->decide_fd = -1;
 	p->lo = if_nametoindex("lo");
 	/* shares kbal_stats and the state maps with the sockmap object
 	 * through the pins; kbal_pkt is its own */
@@ -182,6 +182,7 @@ int kbal_packet_init(struct kbal_packet *p, const char *pin_dir,
 		goto fail;
 	}
 	p->back_fd = bpf_map__fd(p->skel->maps.kbal_pkt_back);
+	p->decide_fd = bpf_map__fd(p->skel->maps.kbal_pkt_decide);
 	for (; adopted < nlinks; adopted++) {
 		err = adopt_link(p, &links[adopted]);
 		if (err) {
@@ -231,7 +232,7 @@ void kbal_packet_fini(struct kbal_packet *p)
 		munmap(p->frame, p->frame_len);
 	free(p->slot_used);
 	memset(p, 0, sizeof(*p));
-	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = p->back_fd = -1;
+	p->pkt_fd = p->raw_fd = p->raw_mark_fd = p->events_fd = p->back_fd = p->decide_fd = -1;
 }
 
 /* The interface that holds local address a (network order), 0 if none. */

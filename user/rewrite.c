@@ -85,12 +85,31 @@ void kbal_rewrite_rev_free(struct kbal_rev_set *rs)
 	rs->n = 0;
 }
 
+/* the first of maps whose INTERNAL starts val[0..l): the server's, then
+ * vhost's (merge_proxy_dir_config() appends them) */
+static const struct kbal_conf_cookie_map *cookie_map_find(const struct kbal_conf_cookie_map *maps,
+							  unsigned n, int vhost, const char *val,
+							  size_t l, int nocase)
+{
+	for (int pass = 0; pass < (vhost >= 0 ? 2 : 1); pass++)
+		for (unsigned k = 0; k < n; k++) {
+			size_t fl = strlen(maps[k].fake);
+
+			if (maps[k].vhost == (pass ? vhost : -1) && l >= fl &&
+			    !(nocase ? strncasecmp(maps[k].fake, val, fl) :
+				       strncmp(maps[k].fake, val, fl)))
+				return &maps[k];
+		}
+	return NULL;
+}
+
 /* the last ATTR= token of a cookie (';'-separated, leading spaces
- * skipped, as apr_strtok() splits them) whose value one of maps maps:
- * where its value starts, how long it is, and the map's value */
+ * skipped, as apr_strtok() splits them) whose value one of maps maps (the
+ * server's, then vhost's: merge_proxy_dir_config() appends them): where
+ * its value starts, how long it is, and the map's value */
 static const char *cookie_attr(const char *v, size_t len, const char *attr, size_t alen,
-			       const struct kbal_conf_cookie_map *maps, unsigned n, int nocase,
-			       size_t *off, size_t *vlen)
+			       const struct kbal_conf_cookie_map *maps, unsigned n, int vhost,
+			       int nocase, size_t *off, size_t *vlen)
 {
 	const char *real = NULL;
 
@@ -104,17 +123,14 @@ static const char *cookie_attr(const char *v, size_t len, const char *attr, size
 		if (end - i >= alen && !strncasecmp(v + i, attr, alen)) {
 			const char *val = v + i + alen;
 
-			l = end - i - alen;
-			for (unsigned k = 0; k < n; k++) {
-				size_t fl = strlen(maps[k].fake);
+			const struct kbal_conf_cookie_map *m;
 
-				if (l >= fl && !(nocase ? strncasecmp(maps[k].fake, val, fl) :
-						 strncmp(maps[k].fake, val, fl))) {
-					real = maps[k].real;
-					*off = val - v;
-					*vlen = l;
-					break;
-				}
+			l = end - i - alen;
+			m = cookie_map_find(maps, n, vhost, val, l, nocase);
+			if (m) {
+				real = m->real;
+				*off = val - v;
+				*vlen = l;
 			}
 		}
 		i = end + 1;
@@ -131,8 +147,8 @@ static int put(char **o, const char *end, const char *s, size_t n)
 	return 0;
 }
 
-ssize_t kbal_rewrite_cookies(const struct kbal_conf *conf, const char *head, size_t len,
-			     char *out, size_t cap)
+ssize_t kbal_rewrite_cookies(const struct kbal_conf *conf, int vhost, const char *head,
+			     size_t len, char *out, size_t cap)
 {
 	const char *p = head, *hend = head + len;
 	char *o = out, *oend = out + cap;
@@ -153,10 +169,10 @@ ssize_t kbal_rewrite_cookies(const struct kbal_conf *conf, const char *head, siz
 			;
 		for (ve = eol; ve > v && (ve[-1] == '\n' || ve[-1] == '\r'); ve--)
 			;
-		path = cookie_attr(v, ve - v, "path=", 5, conf->cookie_path, conf->ncookie_path, 0,
-				   &poff, &plen);
+		path = cookie_attr(v, ve - v, "path=", 5, conf->cookie_path, conf->ncookie_path,
+				   vhost, 0, &poff, &plen);
 		domain = cookie_attr(v, ve - v, "domain=", 7, conf->cookie_domain,
-				     conf->ncookie_domain, 1, &doff, &dlen);
+				     conf->ncookie_domain, vhost, 1, &doff, &dlen);
 		/* the two replaced in the order they stand */
 		if (domain && path && doff < poff) {
 			const char *t = path;

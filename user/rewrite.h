@@ -38,9 +38,11 @@ size_t kbal_rewrite_rev_for(const struct kbal_rev_set *rs, int vhost, struct kba
 			    size_t max);
 
 /* ProxyPassReverseCookiePath and -Domain on a response head as kbald sends
- * it (head[0..len), to its empty line): each Set-Cookie line's path= and
- * domain= mapped, into out. Its length, or -1 when it does not fit. */
-ssize_t kbal_rewrite_cookies(const struct kbal_conf *conf, const char *head, size_t len,
-			     char *out, size_t cap);
+ * it (head[0..len), to its empty line), for a request of virtual host
+ * vhost (-1: the server's; the server's maps, then the virtual host's):
+ * each Set-Cookie line's path= and domain= mapped, into out. Its length,
+ * or -1 when it does not fit. */
+ssize_t kbal_rewrite_cookies(const struct kbal_conf *conf, int vhost, const char *head,
+			     size_t len, char *out, size_t cap);
 
 #endif

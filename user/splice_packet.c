@@ -228,6 +228,8 @@ static void forget_key(struct kbal_packet *p, const struct kbal_pkt_key *k, uint
 
 void kbal_packet_forget(struct kbal_packet *p, struct kbal_pkt_flow *fl)
 {
+	if (fl->decide && p->decide_fd >= 0)
+		bpf_map_delete_elem(p->decide_fd, &fl->slot);
 	if (!fl->lost) {
 		/* all four are this flow's: one syscall. The batch stops at
 		 * the first key missing (not written yet, or deleted by the
@@ -405,12 +407,20 @@ static void handover_entries(const struct kbal_packet *p, const struct kbal_pkt_
 	up->ifindex = sp->down.ifindex == (uint32_t)p->lo ? 0 : sp->down.ifindex;
 	up->switch_ack = c->snd_nxt;
 	up->switch_seq = c->rcv_nxt;
+	/* each request decided by the program: switched only once armed
+	 * (kbal_packet_ask_back() with the decision) */
+	if (fl->decide)
+		up->flags |= KBAL_PKT_DECIDE;
 	down->action = KBAL_PKT_REWRITE;
 	send_as(down, &fl->hold_c);
 	down->seq_delta = c->snd_nxt - m->rcv_nxt;
 	down->ack_delta = c->rcv_nxt - m->snd_nxt;
 	down->win_shift = (int)m->ti.tcpi_snd_wscale - (int)c->ti.tcpi_rcv_wscale;
 	down->switch_seq = m->rcv_nxt;   /* the member's bytes are counted from it */
+	/* the member's last acknowledgement as kbald's socket had it: the
+	 * give-back's quiet test (the member acknowledged all the client
+	 * sent) holds at a first request before the member sends again */
+	down->switch_ack = m->snd_una;
 	/* HTTP framing (docs/packet.md, "Framing"): each direction from its
 	 * next byte, a message boundary (the first exchange was read to its
 	 * end, nothing beyond it) */
@@ -660,7 +670,8 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
  * that peer's clock before, and it only went on). SACK edges go with ack.
  */
 int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
-			 unsigned how, uint32_t balancer, uint32_t bgen)
+			 unsigned how, uint32_t balancer, uint32_t bgen,
+			 const struct kbal_sk_http *dec)
 {
 	struct tcp_state c = {}, m = {};
 	struct kbal_pkt_back b = {};
@@ -670,9 +681,9 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 
 	/* the program gives back without host ids only (it does not write
 	 * their TSval form: docs/unswitch.md did it from kbald) */
-	if (fl->lost || !fl->kept_client || fl->given_back || fl->asked || fl->watched ||
-	    p->host_id || p->back_fd < 0 || !p->frame)
-		return -EINVAL;
+	if (fl->lost || !(fl->kept_client || (dec && fl->decide)) || fl->given_back || fl->asked ||
+	    fl->watched || p->host_id || p->back_fd < 0 || !p->frame)
+		return -EINVAL;   /* (a decided flow is armed before its switch) */
 	/* the kept client socket: repair mode only to read it (nothing
 	 * unsent in it); the member-side one is frozen */
 	if ((err = pkt_repair(cfd, 1)))
@@ -706,6 +717,12 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 		return -EAGAIN;
 	if (c.ti.tcpi_notsent_bytes)
 		return -EAGAIN;
+	if (dec) {
+		/* before the entry that makes the program read it */
+		if (p->decide_fd < 0 || bpf_map_update_elem(p->decide_fd, &key, dec, BPF_ANY))
+			return p->decide_fd < 0 ? -EINVAL : -errno;
+		b.decide = 1;
+	}
 	if (bpf_map_update_elem(p->back_fd, &key, &b, BPF_ANY))
 		return -errno;
 	__atomic_store_n(&p->frame[2 * fl->slot].back, how, __ATOMIC_RELEASE);
@@ -714,7 +731,8 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	else
 		fl->watched = 1;
 	log_debug("packet: flow of slot %u %s (client leg S0 %u K0 %u, member leg MS0 %u MK0 %u)",
-		  fl->slot, how == KBAL_PKT_BACK_ASKED ? "asked back" : "watched (balancer gen)",
+		  fl->slot, how == KBAL_PKT_BACK_ASKED ? "asked back" :
+		  dec ? "watched (each request decided)" : "watched (balancer gen)",
 		  b.c_rcv_nxt, b.c_snd_nxt, b.m_rcv_nxt, b.m_snd_nxt);
 	return 0;
 }

@@ -58,6 +58,7 @@ struct kbal_packet {
 					* HTTP framing, at the kbal_pkt_seen slots */
 	size_t frame_len;
 	int back_fd;                   /* kbal_pkt_back (the program's, not pinned) */
+	int decide_fd;                 /* kbal_pkt_decide (the program's, not pinned) */
 	uint8_t *slot_used;            /* KBAL_MAX_FLOWS: slots given to flows */
 	uint32_t slot_next;
 	uint16_t gen;                  /* the last flow generation given */
@@ -92,6 +93,9 @@ struct kbal_pkt_flow {
 	uint8_t asked;                 /* 1 asked, 2 cannot be (not again) */
 	uint8_t watched;               /* the program watches the balancer's gen */
 	uint32_t bgen;                 /* the balancer's gen when the flow joined */
+	/* decided: the program decides each request as kbald would
+	 * (KBAL_PKT_DECIDE on its client -> member entry, kbal_pkt_decide) */
+	uint8_t decide;
 };
 
 struct kbal_pkt_state {
@@ -236,11 +240,14 @@ int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
  * program reports KBAL_PKT_EV_BACK once it has; kbald then thaws mfd
  * (kbal_packet_thaw()). how: KBAL_PKT_BACK_ASKED (now), or
  * KBAL_PKT_BACK_WATCH (at the switch: the program asks by itself once
- * kbal_balancers[balancer].gen is no longer bgen). 0, or -errno (nothing
- * asked).
+ * kbal_balancers[balancer].gen is no longer bgen). dec (with a watch):
+ * the decision the program holds each request to (kbal_pkt_decide), for
+ * a flow handed over with fl->decide; NULL for none. 0, or -errno
+ * (nothing asked).
  */
 int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
-			 unsigned how, uint32_t balancer, uint32_t bgen);
+			 unsigned how, uint32_t balancer, uint32_t bgen,
+			 const struct kbal_sk_http *dec);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);

@@ -2436,6 +2436,122 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 	frame_teardown();
 }
 
+/*
+ * A decided flow (KBAL_PKT_DECIDE, kbal_pkt_decide: docs/packet.md, "Each
+ * request decided"): the program keeps a request whose decision is the
+ * flow's (the rule, the Host, the sticky route naming the flow's member)
+ * and counts it (pkt_kept, the member's elected and sticky_kept); one whose
+ * cookie names another route, sent while the answer before it is still
+ * under way, is dropped (held), and so is what the client sends behind it;
+ * once the answer is through, the same request is given back. A request
+ * that is not whole in its segment goes to kbald too.
+ */
+UNIT_TEST(pkt_each_request_decided)
+{
+	static const char kept[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char other[] = "GET /b HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.2\r\n\r\n";
+	static const char half[] = "GET /c HTTP/1.1\r\nHost: x\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	const uint32_t rk = sizeof(kept) - 1, ro = sizeof(other) - 1, rs = sizeof(resp) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
+				    .decide = 1 };
+	struct kbal_balancer bal = { .gen = 5, .sticky = "ROUTEID", .sticky_sep = '.' };
+	struct kbal_member mb = { .balancer = 3, .route = "1" }, mb_after;
+	struct kbal_rules rules = { .n = 1, .exact = 1,
+				    .rule = { { .path = "/", .len = 1, .pass = 0 } } };
+	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
+				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0 = stat(KBAL_STAT_PKT_KEPT), held0 = stat(KBAL_STAT_PKT_HELD);
+	__u32 su = FR_UP, bslot = FR_UP / 2, bi = 3, mi = 9, ri = 1;
+	struct kbal_pkt_frame f;
+
+	if (!frame_setup())
+		return;
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
+	up.flags |= KBAL_PKT_DECIDE;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY),
+		  0, "kbal_balancers[3]");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_members), &mi, &mb, BPF_ANY),
+		  0, "kbal_members[9]");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_rules), &ri, &rules, BPF_ANY),
+		  0, "kbal_rules[1]");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st,
+				      BPF_ANY), 0, "kbal_pkt_decide");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk,
+				      BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+		ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the flow's route: kept");
+		ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &up.saddr, 4), "kept: to the member");
+		B += rk;
+		ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "a 204");
+		Mm += rs;
+	}
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 3, "pkt_kept");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_members), &mi, &mb_after);
+	ASSERT_EQ(mb_after.elected, 3, "the member's elected");
+	ASSERT_EQ(mb_after.sticky_kept, 3, "the member's sticky_kept");
+	/* a kept request, its answer not sent yet; then one for route 2 */
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "kept, pipelined");
+	B += rk;
+	ASSERT_EQ(gb_send(0, B, M_, other, ro, out, &outlen), TC_ACT_SHOT,
+		  "another route, an answer under way: held");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "held: still joined");
+	ASSERT_EQ(get_entry(&fr_ku).hold, 1, "held");
+	ASSERT_EQ(gb_send(0, B + ro, M_, kept, rk, out, &outlen), TC_ACT_SHOT,
+		  "what the client sent behind it: dropped");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_HELD) - held0, 2, "pkt_held");
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "the answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_, other, ro, out, &outlen), TC_ACT_UNSPEC, "sent again");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "then given back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 4, "pkt_kept after");
+	/* a request not whole in its segment, on a fresh flow: to kbald */
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+	if (!frame_setup())
+		return;
+	B = FR_C0;
+	Mm = FR_M0;
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
+	up.flags |= KBAL_PKT_DECIDE;
+	bpf_map_update_elem(map_fd, &fr_ku, &up, BPF_ANY);
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "a 204");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_, half, sizeof(half) - 1, out, &outlen), TC_ACT_UNSPEC,
+		  "half a head");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "not whole in its segment: given back");
+#undef M_
+#undef KM_
+	bal.gen = 0;
+	memset(&bal, 0, sizeof(bal));
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_balancers), &bi, &bal, BPF_ANY);
+	memset(&bk, 0, sizeof(bk));
+	bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &bk, BPF_ANY);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+}
+
 /* a segment of spec s (a flow's sender) with seq, ack, flags and no
  * payload: the program's verdict, its output in out */
 static int gb_send_spec(struct pkt_spec s, uint32_t seq, uint32_t ack, uint8_t flags,

@@ -1401,7 +1401,8 @@ class Env:
     STATS = ("redirected_skbs", "redirected_bytes", "dropped_no_peer",
              "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused", "sk_backlog",
              "pkt_ev_lost", "sk_kept", "sk_back", "pkt_rst_ignored",
-             "sk_last", "sk_held", "pkt_forwarded", "pkt_frame_lost")
+             "sk_last", "sk_held", "pkt_forwarded", "pkt_frame_lost", "pkt_kept",
+             "pkt_back", "pkt_held")
 
     def stats(self):
         """kbal_stats summed over the CPUs' lines (one per CPU), by name."""

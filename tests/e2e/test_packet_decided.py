@@ -1,0 +1,329 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Each request of a joined flow decided by the packet path's program as
+kbald would decide it (docs/packet.md, "Each request decided"): on a
+configuration whose later requests may be decided differently (a sticky
+session over two members, a manager, two balancers), `KbalSplice packet`
+joins the keep-alive connection all the same, the program keeps each
+request whose decision is the flow's (bpf/req_decide.bpf.h, the sockmap
+path's verdict's rules) and gives the flow back to kbald at the first byte
+of any other; a request that must go to kbald while an answer is still
+under way waits for the flow to be quiet (its segments dropped, the client
+sends them again). Every answer is checked against the member Apache
+would pick, byte for byte."""
+
+import socket
+import time
+
+import kbaltest
+from kbaltest import EXAMPLE_CONF, Env, check, check_pattern, eq, wait_until
+from test_packet import PATH_PACKET
+from tcp_watch import Capture, clean_end, flow_of, tcp_counters
+
+MiB = 1 << 20
+
+
+def decided_conf(conf):
+    """Apache's example (two members, sticky ROUTEID, the Set-Cookie Header
+    for a changed route, the manager) without ProxyPassReverse (the program
+    hands no response head back yet), with KbalSplice packet."""
+    out = []
+    for line in conf.split("\n"):
+        if line.startswith("ProxyPassReverse"):
+            continue
+        out.append(line)
+        if line.startswith("ProxySet lbmethod="):
+            out.append("KbalSplice packet")
+    return "\n".join(out)
+
+
+CONF = decided_conf(EXAMPLE_CONF)
+
+
+def joined_with_route(env, c):
+    """The connection's first requests (kbald's: the route's cookie set),
+    then the flow joined; returns (the member's name, its route cookie)."""
+    r = c.get("/first")
+    eq(r.status, 200, "the first request")
+    backend = r.header("X-Backend")
+    cookie = "ROUTEID=route.%s" % backend[-1]
+    check("ROUTEID=route." in (r.header("Set-Cookie") or ""),
+          "the first answer sets the route's cookie: %r" % r.headers)
+    r = c.get("/first/2", cookie=cookie)
+    eq(r.header("X-Backend"), backend, "the sticky second request")
+    port = c.sock.getsockname()[1]
+    wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+               "the flow on the packet path")
+    return backend, cookie
+
+
+def other(backend):
+    return "WAS2" if backend == "WAS1" else "WAS1"
+
+
+def test_decided_sticky_requests_kept_another_route_given_back():
+    """Sticky requests naming the flow's member stay joined (counted kept
+    by the program, none seen by kbald); one whose cookie names the other
+    member is given back at its first byte and answered by that member;
+    the connection goes on, every answer from the member its cookie names.
+    No RST, no retransmission timeout."""
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
+        cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
+        before = tcp_counters()
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            backend, cookie = joined_with_route(env, c)
+            st0 = env.stats()
+            for i in range(20):
+                r = c.get("/k%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/k%d\n" % (backend, i)),
+                   "kept request %d" % i)
+                check(r.header("Set-Cookie") is None, "a kept answer with a cookie")
+            r = c.get("/bytes/%d" % MiB, cookie=cookie)
+            check_pattern(r.body, "1 MiB while joined")
+            st1 = env.stats()
+            eq(st1["pkt_kept"] - st0["pkt_kept"], 21, "requests the program kept")
+            eq(st1["pkt_back"] - st0["pkt_back"], 0, "flows given back")
+            check(st1["pkt_rewritten"] > st0["pkt_rewritten"], "no packet joined")
+            eq((flow_of(env, port) or {}).get("path"), PATH_PACKET, "still joined")
+            # the other member's route: Apache sends it there
+            them = other(backend)
+            r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])
+            eq((r.status, r.text), (200, "backend=%s path=/moved\n" % them),
+               "a request naming the other member's route")
+            eq(env.stats()["pkt_back"] - st1["pkt_back"], 1, "the flow given back")
+            check(flow_of(env, port)["path"] != PATH_PACKET, "the flow's path after")
+            check("joined flow given back at a request" in env.kbald_stderr(),
+                  "kbald's log: no flow given back")
+            # kbald's (and the stream parser's) from here: each request
+            # still decided
+            for i in range(6):
+                who = backend if i % 2 else them
+                r = c.get("/a%d" % i, cookie="ROUTEID=route.%s" % who[-1])
+                eq((r.status, r.text), (200, "backend=%s path=/a%d\n" % (who, i)),
+                   "request %d after" % i)
+        clean_end(env, cap, before, "the client closed")
+
+
+def test_decided_manager_reached_on_a_joined_flow():
+    """The balancer-manager (`ProxyPass /balancer-manager !` and its
+    `<Location>`) asked for on a connection the program carries: given
+    back, kbald's page, not the member's 404; a request with no route
+    cookie after it gets the cookie from kbald."""
+    with Env(conf=CONF) as env:
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)
+            r = c.get("/x", cookie=cookie)
+            eq(r.header("X-Backend"), backend, "a kept request")
+            r = c.get("/balancer-manager", cookie=cookie)
+            eq(r.status, 200, "the manager's status")
+            check(b"Load Balancer Manager" in r.body, "not the manager's page: %r" % r.body[:200])
+            check(r.header("X-Backend") is None, "the manager answered by a member")
+            r = c.get("/y")
+            eq(r.status, 200, "a request without the cookie")
+            check("ROUTEID=route." in (r.header("Set-Cookie") or ""),
+                  "no route cookie for a request without one: %r" % r.headers)
+
+
+def test_decided_pipelined_behind_an_answer_waits_until_quiet():
+    """A request for the other member sent while the answer to a kept one
+    (1 MiB) is still under way: the program cannot give the flow back in
+    the middle of an answer and must not pass the request to this member;
+    its segment is dropped until the answer is through (pkt_held), then
+    the flow is given back at it. The client reads the 1 MiB answer, then
+    the other member's, in order, byte-exact."""
+    with Env(conf=CONF) as env:
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)
+            them = other(backend)
+            st0 = env.stats()
+            c.request("GET", "/bytes/%d" % MiB, headers=[("Cookie", cookie)])
+            time.sleep(0.05)   # its own segment, with the answer under way
+            c.request("GET", "/there", headers=[("Cookie", "ROUTEID=route.%s" % them[-1])])
+            r = c.read_response()
+            eq(r.status, 200, "the 1 MiB answer")
+            eq(r.header("X-Backend"), backend, "the 1 MiB answer's member")
+            check_pattern(r.body, "the 1 MiB answer")
+            r = c.read_response()
+            eq((r.status, r.text), (200, "backend=%s path=/there\n" % them),
+               "the request behind it")
+            st1 = env.stats()
+            check(st1["pkt_held"] > st0["pkt_held"],
+                  "the request was not held: %r" % {k: st1[k] - st0[k] for k in st1})
+            eq(st1["pkt_back"] - st0["pkt_back"], 1, "the flow given back")
+            r = c.get("/after", cookie=cookie)
+            eq((r.status, r.text), (200, "backend=%s path=/after\n" % backend), "after")
+
+
+def test_decided_two_requests_in_one_segment_go_to_kbald():
+    """Two requests in one segment on a joined flow (the program gives a
+    flow back only at a segment's first byte, so it keeps a request only
+    when it is all the segment holds): given back at the first, both
+    answered in order by the members their cookies name."""
+    with Env(conf=CONF) as env:
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)
+            them = other(backend)
+            c.send(kbaltest.build_request("GET", "/one", [("Cookie", cookie)], None,
+                                          c.host_header, "HTTP/1.1") +
+                   kbaltest.build_request("GET", "/two",
+                                          [("Cookie", "ROUTEID=route.%s" % them[-1])],
+                                          None, c.host_header, "HTTP/1.1"))
+            r = c.read_response()
+            eq((r.status, r.text), (200, "backend=%s path=/one\n" % backend), "the first")
+            r = c.read_response()
+            eq((r.status, r.text), (200, "backend=%s path=/two\n" % them), "the second")
+
+
+TWO_BALANCERS = kbaltest.PROXY_HEAD + """\
+<Proxy balancer://api>
+BalancerMember http://127.0.0.1:{b1} route=1
+KbalSplice packet
+</Proxy>
+<Proxy balancer://app>
+BalancerMember http://127.0.0.1:{b2} route=2
+KbalSplice packet
+</Proxy>
+ProxyPass /api/ balancer://api/api/
+ProxyPass / balancer://app/
+ProxyPreserveHost On
+"""
+
+
+def test_decided_two_balancers_each_request_on_its_own():
+    """Two balancers by path (issue 15's case): a connection joined on
+    `/api/` keeps its `/api/` requests in the kernel and gives the flow back
+    at the first `/` request, which reaches the app balancer's member; then
+    alternating paths, each request on its balancer's member."""
+    with Env(conf=TWO_BALANCERS) as env:
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            r = kbaltest.hand_over(c, "/api/first")
+            eq(r.header("X-Backend"), "WAS1", "the handover's member")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            st0 = env.stats()
+            for i in range(5):
+                r = c.get("/api/k%d" % i)
+                eq((r.status, r.text), (200, "backend=WAS1 path=/api/k%d\n" % i),
+                   "kept /api/ request %d" % i)
+            eq(env.stats()["pkt_kept"] - st0["pkt_kept"], 5, "kept by the program")
+            for i in range(8):
+                path = "/api/x%d" % i if i % 2 else "/x%d" % i
+                who = "WAS1" if i % 2 else "WAS2"
+                r = c.get(path)
+                eq((r.status, r.text), (200, "backend=%s path=%s\n" % (who, path)),
+                   "alternating request %d" % i)
+
+
+def test_decided_flow_across_a_restart_in_place():
+    """A decided flow taken over by the next image (SIGHUP): the decision
+    went with the image before, so the next image asks the flow back at its
+    next request, which kbald decides (right for either route); the
+    connection goes on, every answer from the member its cookie names."""
+    from test_restart import _restart
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
+        with env.connect(timeout=30) as c:
+            port = c.sock.getsockname()[1]
+            backend, cookie = joined_with_route(env, c)
+            them = other(backend)
+            r = c.get("/before", cookie=cookie)
+            eq((r.status, r.text), (200, "backend=%s path=/before\n" % backend), "before")
+            _restart(env)
+            r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])
+            eq((r.status, r.text), (200, "backend=%s path=/moved\n" % them),
+               "the other route after the restart")
+            check((flow_of(env, port) or {}).get("path") != PATH_PACKET, "given back")
+            for i in range(4):
+                who = backend if i % 2 else them
+                r = c.get("/a%d" % i, cookie="ROUTEID=route.%s" % who[-1])
+                eq((r.status, r.text), (200, "backend=%s path=/a%d\n" % (who, i)),
+                   "request %d after" % i)
+
+
+def test_decided_requests_with_bodies():
+    """Bodies on a decided flow (two balancers by path): a small POST whole
+    in its segment is kept by the program; a chunked one, one with `Expect:
+    100-continue` and one larger than a segment go to kbald at their first
+    byte (the program keeps a request only whole in its segment, and hands
+    those to kbald as the sockmap path's framing does); each reaches the
+    member of its path, its body byte-exact (the member's CRC)."""
+    import os
+    from kbaltest import crc_line
+    with Env(conf=TWO_BALANCERS) as env:
+        def joined():
+            c = env.connect(timeout=30)
+            port = c.sock.getsockname()[1]
+            r = kbaltest.hand_over(c, "/api/first")
+            eq(r.header("X-Backend"), "WAS1", "the handover's member")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            return c
+        with joined() as c:
+            st0 = env.stats()
+            body = os.urandom(300)
+            c.request("POST", "/api/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(body), "WAS1"),
+               "a small POST, kept")
+            eq(env.stats()["pkt_kept"] - st0["pkt_kept"], 1, "kept by the program")
+            c.send(b"POST /up HTTP/1.1\r\nHost: " + c.host_header.encode() +
+                   b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(b"hello"), "WAS2"),
+               "a chunked POST to the other balancer, through kbald")
+        with joined() as c:
+            c.send(b"POST /api/up HTTP/1.1\r\nHost: " + c.host_header.encode() +
+                   b"\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            r = c.read_response(interim=True)
+            eq(r.status, 100, "100 Continue")
+            c.send(b"howdy")
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(b"howdy"), "WAS1"),
+               "Expect: 100-continue, through kbald")
+        with joined() as c:
+            body = os.urandom(3 * MiB + 11)
+            c.request("POST", "/api/up", body=body)
+            r = c.read_response()
+            eq((r.status, r.text, r.header("X-Backend")), (200, crc_line(body), "WAS1"),
+               "3 MiB up, through kbald")
+            r = c.get("/x")
+            eq((r.status, r.text), (200, "backend=WAS2 path=/x\n"), "then the other balancer")
+
+
+def test_decided_netns():
+    """Across veths (kbaltest.Topo, full checksums: the program's SHIFT
+    entries at the balancer's ingress and egress): sticky requests kept,
+    1 MiB down, then one naming the other route given back and answered by
+    that member, the connection going on; every host's counters: no
+    timeout, reset, PAWS drop or checksum error, retransmissions no more
+    than loss probes."""
+    from tcp_watch import COUNTERS
+    hosts = ("client", "member1", "member2", "balancer")
+    with kbaltest.Topo(csum_offload=False) as topo, Env(topo=topo, conf=CONF) as env:
+        before = {h: topo.tcp_counters(h) for h in hosts}
+        with env.connect(timeout=30) as c:
+            backend, cookie = joined_with_route(env, c)
+            them = other(backend)
+            st0 = env.stats()
+            for i in range(10):
+                r = c.get("/k%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/k%d\n" % (backend, i)),
+                   "kept request %d" % i)
+            r = c.get("/bytes/%d" % MiB, cookie=cookie)
+            check_pattern(r.body, "1 MiB while joined")
+            eq(env.stats()["pkt_kept"] - st0["pkt_kept"], 11, "kept by the program")
+            r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])
+            eq((r.status, r.text), (200, "backend=%s path=/moved\n" % them), "the other route")
+            eq(env.stats()["pkt_back"] - st0["pkt_back"], 1, "given back")
+            for i in range(4):
+                r = c.get("/a%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/a%d\n" % (backend, i)),
+                   "request %d after" % i)
+        wait_until(lambda: env.flows() == [], 8.0, "no flow after the client closed")
+        for h in hosts:
+            after = topo.tcp_counters(h)
+            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS + ("InCsumErrors",)}
+            check(d["RetransSegs"] <= d["TCPLossProbes"], "%s: retransmissions: %r" % (h, d))
+            eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"], d["EstabResets"],
+                d["InCsumErrors"], d["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
+               "%s: timeouts, beyond window, PAWS, resets, checksum errors: %r" % (h, d))
