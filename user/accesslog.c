@@ -420,6 +420,10 @@ size_t kbal_alog_render(const struct kbal_alog_fmt *f, const struct kbal_alog_re
 			put_esc(&o, method);
 			put(&o, " ", 1);
 			put_esc(&o, url);
+			/* an HTTP/0.9 request's line has no protocol (httpd's
+			 * the_request); a line that named 0.9 was refused whole */
+			if (rq && !strcmp(rq->proto, "HTTP/0.9"))
+				break;
 			put(&o, " ", 1);
 			put_esc(&o, rq ? rq->proto : "-");
 			break;

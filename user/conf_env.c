@@ -18,10 +18,14 @@
 #include "conf_parse.h"
 
 /* variables httpd's core or mod_proxy read, which kbal does not honour:
- * said once each, where first set */
+ * said once each, where first set (downgrade-1.0, force-response-1.0,
+ * force-proxy-request-1.0, proxy-nokeepalive and proxy-sendcl are
+ * honoured, env.h; proxy-sendchunked changes nothing httpd's
+ * mod_proxy_http does without an input filter but undo proxy-sendcl: a
+ * body of a known length goes with it, a chunked one that came whole with
+ * its length, a longer one chunked) */
 static const char *const unhonoured[] = {
-	"downgrade-1.0", "force-response-1.0", "force-no-vary", "suppress-error-charset",
-	"force-proxy-request-1.0", "proxy-nokeepalive", "proxy-sendchunked", "proxy-sendcl",
+	"force-no-vary", "suppress-error-charset",
 	"proxy-chain-auth", "proxy-interim-response", "proxy-initial-not-pooled",
 	"proxy-sendextracrlf", "proxy-nohalfclose",
 };

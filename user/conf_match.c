@@ -630,8 +630,9 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
 	else if (kbal_conf_error_override_any(c))
 		*why = "ProxyErrorOverride judges each answer";
-	else if (kbal_env_may_set(c, "nokeepalive", 0) || kbal_env_may_set(c, "no-proxy", 1))
-		*why = "SetEnv or SetEnvIf may set nokeepalive or no-proxy for a request";
+	else if (kbal_env_may_change(c) || kbal_env_may_set(c, "no-proxy", 1))
+		*why = "SetEnv or SetEnvIf may set nokeepalive, no-proxy or another variable "
+		       "kbald honours for a request";
 	for (unsigned i = 0; !*why && i < c->nreverse; i++)
 		if (c->reverse[i].balancer == (int)b)
 			*why = WHY_REVERSE;

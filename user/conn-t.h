@@ -72,6 +72,28 @@ struct kbal_first {
 				       * thread: the exchange waits */
 	uint8_t local_keep;           /* kbald's own answer: the connection goes on */
 	uint8_t dechunk;              /* the answer's body goes de-chunked (HTTP/1.0) */
+	uint8_t body_cl;              /* the chunked request's body came whole: it
+				       * goes de-chunked, with its length */
+	uint8_t rq_dechunk;           /* the chunked request's body is de-chunked
+				       * in place as it is parsed */
+	uint8_t ck_stream;            /* and goes chunked again, piece by piece
+				       * (chunk_next()): it did not come whole */
+	uint8_t ck_open;              /* a piece went out: its CRLF is owed */
+	uint8_t ck_last;              /* the last chunk is out[UP] (or went) */
+	uint32_t ck_end;              /* where the piece under way ends in buf[UP] */
+	char ckbuf[24];               /* its chunk line, out[UP] once the head went */
+	uint8_t spool;                /* force-proxy-request-1.0, proxy-sendcl: a
+				       * chunked body that does not come whole is
+				       * spooled, to go with its length (httpd's
+				       * RB_SPOOL_CL) */
+	uint8_t spooled;              /* spool_fd is open */
+	int spool_fd;                 /* a memfd: the body's bytes before buf[UP]'s */
+	uint64_t spool_len, spool_sent;
+	uint64_t body_len;            /* body_cl: the body's length */
+	uint8_t http10;               /* force-proxy-request-1.0: HTTP/1.0 to the member */
+	uint8_t member_close;         /* the member's connection ends with the answer
+				       * (proxy-nokeepalive, force-proxy-request-1.0) */
+	uint8_t resp10;               /* force-response-1.0: "HTTP/1.0" to the client */
 	uint8_t ka_token;             /* the request's Connection holds keep-alive
 				       * (read at its head: a body moves the head
 				       * out of buf[UP]) */

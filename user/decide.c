@@ -241,12 +241,13 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 	}
 	/* SetEnvIf on the User-Agent: two of them or a long one, which the
 	 * parser does not compare, or nokeepalive set but not applied (the
-	 * request came through a proxy, Via: the next one may not): kbald
-	 * decides every request of the connection */
+	 * request came through a proxy, Via: the next one may not), or another
+	 * variable kbald honours set (env.h): kbald decides every request of
+	 * the connection */
 	if (d->decide.ua) {
 		struct kbal_sk_http probe = {};
 
-		if (arm_user_agent(c->f, &probe) || kbal_env_get(&c->f->env, "nokeepalive")) {
+		if (arm_user_agent(c->f, &probe) || kbal_env_changes(&c->f->env)) {
 			c->agent = 1;
 			c->why = KBAL_WHY_REWRITE;
 			return;

@@ -65,7 +65,8 @@ static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsign
 
 /* Do the request's variables (env.h) change a request or an answer? A
  * Header or RequestHeader rule may read any of them (env=, %{VAR}e), and
- * nokeepalive and no-proxy change the answer themselves. The kernel
+ * no-proxy, nokeepalive and the others kbald honours (env.h) change the
+ * request or the answer themselves. The kernel
  * computes none: with such lines kbald decides every request. (LogFormat's
  * %{VAR}e needs no more: the kernel's requests have their flow's line.) */
 static int env_per_request(const struct kbal_conf *conf)
@@ -74,7 +75,7 @@ static int env_per_request(const struct kbal_conf *conf)
 			     KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 
 	return conf->nenv && (kbal_headers_any(conf, all) ||
-			      kbal_env_may_set(conf, "nokeepalive", 0) ||
+			      kbal_env_may_change(conf) ||
 			      kbal_env_may_set(conf, "no-proxy", 1));
 }
 
@@ -142,14 +143,15 @@ static void headers_plan(struct kbal_daemon *d)
 	if (!d->decide.every_response && env_per_request(d->conf) &&
 	    env_by_user_agent(d->conf)) {
 		d->decide.ua = 1;
-		log_info("SetEnvIf or BrowserMatch lines on the User-Agent that set nokeepalive "
-			 "or no-proxy: the kernel keeps a request only with its connection's "
-			 "User-Agent");
+		log_info("SetEnvIf or BrowserMatch lines on the User-Agent that set nokeepalive, "
+			 "no-proxy or another variable kbald honours: the kernel keeps a request "
+			 "only with its connection's User-Agent");
 	} else if (!d->decide.every_response && env_per_request(d->conf)) {
 		d->decide.every_response = 1;
 		log_info("SetEnv, SetEnvIf or BrowserMatch lines whose variables a Header or "
-			 "RequestHeader rule reads, or that set nokeepalive or no-proxy: the "
-			 "kernel does not compute them, kbald decides every request");
+			 "RequestHeader rule reads, or that set nokeepalive, no-proxy or another "
+			 "variable kbald honours: the kernel does not compute them, kbald decides "
+			 "every request");
 	}
 }
 

@@ -273,6 +273,28 @@ void kbal_env_request(const struct kbal_conf *conf, int vhost, const struct kbal
 			env_set(e, vars.v[i].name, vars.v[i].val);
 }
 
+/* what kbal_env_may_change() and kbal_env_changes() look for */
+static const char *const changing[] = {
+	"nokeepalive", "downgrade-1.0", "force-response-1.0", "force-proxy-request-1.0",
+	"proxy-nokeepalive", "proxy-sendcl",
+};
+
+int kbal_env_may_change(const struct kbal_conf *conf)
+{
+	for (unsigned i = 0; i < sizeof(changing) / sizeof(changing[0]); i++)
+		if (kbal_env_may_set(conf, changing[i], 0))
+			return 1;
+	return 0;
+}
+
+int kbal_env_changes(const struct kbal_env *e)
+{
+	for (unsigned i = 0; i < sizeof(changing) / sizeof(changing[0]); i++)
+		if (kbal_env_get(e, changing[i]))
+			return 1;
+	return 0;
+}
+
 int kbal_env_may_set(const struct kbal_conf *conf, const char *name, int setenvif_only)
 {
 	for (unsigned i = 0; i < conf->nenv; i++) {

@@ -4,9 +4,11 @@
  * mod_env set them (the configuration's SetEnvIf... and SetEnv lines,
  * conf_env.c): what Header and RequestHeader's env= and %{VAR}e, and
  * LogFormat's %{VAR}e, see besides mod_proxy_balancer's BALANCER_*.
- * kbald honours two of them itself: nokeepalive (the connection ends
- * after the answer, httpd's ap_set_keepalive()) and no-proxy (mod_proxy
- * does not proxy the request).
+ * kbald honours some of them itself: nokeepalive (the connection ends
+ * after the answer, httpd's ap_set_keepalive()), no-proxy (mod_proxy
+ * does not proxy the request), downgrade-1.0 and force-response-1.0 (the
+ * answer as to an HTTP/1.0 request, http_filters.c), force-proxy-request-1.0
+ * proxy-nokeepalive and proxy-sendcl (the member's request, mod_proxy_http.c).
  */
 #ifndef KBAL_ENV_H
 #define KBAL_ENV_H
@@ -58,5 +60,14 @@ const char *kbal_env_get(const struct kbal_env *e, const char *name);
 /* Does a line of conf set name (with SetEnvIf only: when only SetEnvIf's
  * variables count, as for no-proxy, read before mod_env's fixup)? */
 int kbal_env_may_set(const struct kbal_conf *conf, const char *name, int setenvif_only);
+
+/* Does a line of conf set a variable that changes how kbald sends a
+ * request or its answer (nokeepalive, downgrade-1.0, force-response-1.0,
+ * force-proxy-request-1.0, proxy-nokeepalive, proxy-sendcl; no-proxy is
+ * asked apart)? */
+int kbal_env_may_change(const struct kbal_conf *conf);
+
+/* Is one of them set for this request? */
+int kbal_env_changes(const struct kbal_env *e);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include "pages.h"
@@ -80,6 +81,8 @@ void first_free(struct kbal_conn *c)
 	for (int i = 0; i < 2; i++)
 		if (c->f->out_owned[i])
 			free(c->f->out[i]);
+	if (c->f->spooled)
+		close(c->f->spool_fd);
 	if (first_cached < FIRST_CACHE)
 		first_cache[first_cached++] = c->f;
 	else
@@ -113,6 +116,17 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 
 	if (heads_own_answer(d, c, &resp, &len, &owned))
 		log_info("Header always: kbald's own answer does not fit once changed: sent as is");
+	if (f->resp10 && len >= 9 && !memcmp(resp, "HTTP/1.1 ", 9) &&
+	    (owned || len <= OUT_SIZE)) {
+		/* force-response-1.0: kbald's own answers say HTTP/1.0 too
+		 * (basic_http_header_check() sees every answer); a shared
+		 * page is copied first */
+		if (!owned && resp != f->outbuf[DOWN]) {
+			memmove(f->outbuf[DOWN], resp, len);
+			resp = f->outbuf[DOWN];
+		}
+		resp[7] = '0';
+	}
 	c->local = 1;
 	/* its status, for the access log */
 	f->answered = len >= 12 && !memcmp(resp, "HTTP/1.", 7) ? (uint16_t)atoi(resp + 9) : 0;
@@ -121,6 +135,14 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 	f->out_len[DOWN] = len;
 	f->out_sent[DOWN] = 0;
 	f->out_owned[DOWN] = owned;
+	if (f->msg[UP].http09) {
+		/* an HTTP/0.9 request's answer is its body alone (httpd's
+		 * assbackwards): the head counts as sent */
+		const char *end = memmem(resp, len, "\r\n\r\n", 4);
+
+		if (end)
+			f->out_sent[DOWN] = (uint32_t)(end + 4 - resp);
+	}
 	c->phase[UP] = P_CLOSED;   /* nothing of the request goes anywhere */
 	c->phase[DOWN] = P_FLUSH;
 	c->fin[MEMBER] = 1;        /* the answer is all there is: close once written */
@@ -300,6 +322,7 @@ int exch_request_out(const struct kbal_conn *c)
 	const struct kbal_first *f = c->f;
 
 	return c->phase[UP] == P_FLUSH && f->out_sent[UP] == f->out_len[UP] &&
+	       (!f->ck_stream || f->ck_last) && (!f->spooled || f->spool_sent == f->spool_len) &&
 	       c->rd[CLIENT] >= f->msg_total[UP] && f->fwd[UP] >= exch_request_end(c);
 }
 
@@ -313,6 +336,8 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 	for (int i = 0; i < 2; i++)
 		if (f->out_owned[i])
 			free(f->out[i]);
+	if (f->spooled)
+		close(f->spool_fd);
 	kbal_alog_release(&f->alog);
 	memset(f, 0, offsetof(struct kbal_first, env));
 	kbal_env_clear(&f->env);
@@ -413,12 +438,57 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
 	return local->sin6_addr.s6_addr;
 }
 
+/*
+ * The variables of httpd's that kbald honours besides nokeepalive and
+ * no-proxy (env.h), as httpd reads them. downgrade-1.0: the request is an
+ * HTTP/1.0 one to its answer (basic_http_header_check(), before
+ * ap_set_keepalive()): kept alive only by "Connection: keep-alive", a
+ * chunked answer de-chunked; the member still gets HTTP/1.1 (its request
+ * was made before). force-response-1.0, on an HTTP/1.0 request (downgraded
+ * or sent so): the answer's status line says HTTP/1.0 and the connection
+ * ends after it. force-proxy-request-1.0 (ap_proxy_create_hdrbrgd()): the
+ * member gets HTTP/1.0, without Connection lines, its body with a length
+ * (a chunked one that came whole: body_whole(); a longer one spooled, as
+ * with proxy-sendcl: spool_body()), and its connection ends with the
+ * answer, as with proxy-nokeepalive, which says "Connection: close" to it.
+ */
+static void env_honour(struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_http_msg *rq = &f->msg[UP];
+	const struct kbal_env *e = &f->env;
+
+	/* (not an Upgrade's: its tunnel is planned on HTTP/1.1) */
+	if (rq->http_minor && !rq->upgrade && kbal_env_get(e, "downgrade-1.0")) {
+		rq->http_minor = 0;
+		rq->keep_alive = f->ka_token &&
+				 !kbal_http_find_token(rq, f->buf[UP], "Connection", "close");
+		if (!rq->keep_alive && !c->once) {
+			log_debug("conn %p: downgrade-1.0: the connection's last request",
+				  (void *)c);
+			c->last = c->once = c->agent = 1;
+		}
+	}
+	if (!rq->http_minor && kbal_env_get(e, "force-response-1.0")) {
+		f->resp10 = 1;
+		c->last = c->once = c->agent = 1;
+	}
+	f->http10 = !!kbal_env_get(e, "force-proxy-request-1.0");
+	f->member_close = f->http10 || kbal_env_get(e, "proxy-nokeepalive");
+	/* ap_proxy_http_prefetch(): a chunked body that did not come whole
+	 * is spooled to send its length, for HTTP/1.0 and with proxy-sendcl
+	 * (proxy-sendchunked or -sendchunks undo that) */
+	f->spool = f->http10 || (kbal_env_get(e, "proxy-sendcl") &&
+				 !kbal_env_get(e, "proxy-sendchunked") &&
+				 !kbal_env_get(e, "proxy-sendchunks"));
+}
+
 /* The first request's head is complete: route it. */
 /* httpd's checks of the request-target (kbal_conf_uri_target()): a 400,
  * or core's own answer to "OPTIONS *" (200, no body). 1 when answered. */
 static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	const struct kbal_http_msg *rq = &c->f->msg[UP];
+	struct kbal_http_msg *rq = &c->f->msg[UP];
 	static char options_star[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 	static char options_star_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
 					   "Connection: close\r\n\r\n";
@@ -434,6 +504,9 @@ static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
 			exch_reply(d, c, options_star_close, sizeof(options_star_close) - 1, 0);
 		return 1;
 	default:
+		/* read_request_line()'s error: an HTTP/0.9 line that fails is
+		 * answered as an HTTP/1.0 one's, with its head (rrl_failed) */
+		rq->http09 = 0;
 		exch_error(d, c, 400);
 		return 1;
 	}
@@ -526,6 +599,7 @@ static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 			log_debug("conn %p: nokeepalive: the connection's last request", (void *)c);
 			c->last = c->once = c->agent = 1;
 		}
+		env_honour(c);
 	}
 	if (pass < 0 || d->conf->pass[pass].exclude) {
 		const struct kbal_authz *authz;
@@ -692,22 +766,89 @@ static void dechunk_plan(struct kbal_conn *c)
 	}
 }
 
-/* The bytes of the answer's body parsed from f->fed[DOWN] on, de-chunked
- * in place (dechunk_plan()): what follows them in the buffer moves down
- * over the framing dropped. As kbal_http_feed(). */
-static int feed_dechunked(struct kbal_first *f, size_t *used)
+/* The bytes of the body parsed from f->fed[i] on, de-chunked in place (the
+ * answer's: dechunk_plan(); the request's: rq_dechunk): what follows them
+ * in the buffer moves down over the framing dropped. As kbal_http_feed(). */
+static int feed_dechunked(struct kbal_first *f, int i, size_t *used)
 {
-	size_t kept, fed = f->fed[DOWN];
-	int rc = kbal_http_feed_dechunked(&f->msg[DOWN], f->buf[DOWN], fed, f->len[DOWN] - fed,
+	size_t kept, fed = f->fed[i];
+	int rc = kbal_http_feed_dechunked(&f->msg[i], f->buf[i], fed, f->len[i] - fed,
 					  used, &kept);
 
 	if (rc == KBAL_HTTP_ERROR)
 		return rc;
-	memmove(f->buf[DOWN] + fed + kept, f->buf[DOWN] + fed + *used,
-		f->len[DOWN] - fed - *used);
-	f->len[DOWN] -= (uint32_t)(*used - kept);
+	memmove(f->buf[i] + fed + kept, f->buf[i] + fed + *used, f->len[i] - fed - *used);
+	f->len[i] -= (uint32_t)(*used - kept);
 	*used = kept;
 	return rc;
+}
+
+/*
+ * A chunked request's body that came whole before any of it went out (the
+ * head waits for it, exch_write()): sent de-chunked with its length, as
+ * httpd's ap_proxy_http_prefetch() sends a body that ended within what it
+ * read ahead (16 KiB; kbald's buffer is as long), or one spooled
+ * (spool_body()). The head, built at the pick, is built again. A longer one
+ * went chunked again (chunk_next()), as httpd streams it.
+ */
+static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *msg = &f->msg[UP];
+
+	/* de-chunked as it came (rq_dechunk), unless under way: chunked
+	 * again (ck_stream) */
+	if (c->local || !f->rq_dechunk || f->out_sent[UP] || f->fwd[UP] != msg->head_len)
+		return 0;
+	f->body_cl = 1;
+	f->body_len = f->spool_len + (msg->msg_end - msg->head_len);
+	f->ck_stream = 0;
+	if (!f->out_len[UP] || c->member < 0)
+		return 0;      /* the head is built at the pick, with its length */
+	if (!heads_request(d, c))
+		return 0;
+	exch_error(d, c, 431);
+	return -1;
+}
+
+/*
+ * force-proxy-request-1.0, proxy-sendcl: a chunked body that fills the
+ * buffer is spooled, as httpd's ap_proxy_spool_input() spools it (to a
+ * file there, to memory here: a memfd), so that the member gets its
+ * length (body_whole(), then exch_write()). The buffer's body bytes, all
+ * de-chunked, go to the spool; the head stays, for the member's head.
+ * LimitRequestBody bounds it (httpd's input filter's 413).
+ */
+static int spool_body(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	uint32_t from = f->msg[UP].head_len, n = f->fed[UP] - from, done = 0;
+
+	if (!n)
+		return -ENOBUFS;       /* a head as long as the buffer: no room */
+	if (kbal_conf_limit_body(d->conf, f->vhost) &&
+	    f->spool_len + n > kbal_conf_limit_body(d->conf, f->vhost))
+		return -EFBIG;
+	if (!f->spooled) {
+		f->spool_fd = memfd_create("kbal-spool", MFD_CLOEXEC);
+		if (f->spool_fd < 0)
+			return -errno;
+		f->spooled = 1;
+	}
+	while (done < n) {
+		ssize_t w = write(f->spool_fd, f->buf[UP] + from + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (uint32_t)w;
+	}
+	f->spool_len += n;
+	memmove(f->buf[UP] + from, f->buf[UP] + f->fed[UP], f->len[UP] - f->fed[UP]);
+	f->len[UP] -= n;
+	f->fed[UP] = from;
+	return 0;
 }
 
 /* Feed what was read of direction i to its parser and act on it. */
@@ -720,8 +861,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		f->rq_start = d->loop.now;   /* RequestReadTimeout's header stage */
 	while (f->fed[i] < f->len[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
 		size_t used = 0;
-		int rc = i == DOWN && f->dechunk && c->phase[DOWN] == P_BODY ?
-			 feed_dechunked(f, &used) :
+		int rc = c->phase[i] == P_BODY && (i == DOWN ? f->dechunk : f->rq_dechunk) ?
+			 feed_dechunked(f, i, &used) :
 			 kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
 
 		f->fed[i] += used;
@@ -734,6 +875,16 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			else if (c->phase[UP] == P_HEAD)
 				kbal_logs_refused(d, c);   /* httpd logs it too */
 			exch_error(d, c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
+			return;
+		}
+		if (rc == KBAL_HTTP_AGAIN && i == UP && c->phase[UP] == P_BODY && f->spool &&
+		    f->rq_dechunk && f->len[UP] == BUF_SIZE && !c->local) {
+			int err = spool_body(d, c);
+
+			if (err) {
+				log_info("a chunked request body to spool: %s", strerror(-err));
+				exch_error(d, c, err == -EFBIG ? 413 : 500);
+			}
 			return;
 		}
 		if (rc == KBAL_HTTP_AGAIN) {
@@ -775,10 +926,18 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				c->phase[UP] = P_FLUSH;
 			else
 				c->phase[UP] = P_BODY;
+			/* a chunked body goes as httpd's ap_proxy_http_prefetch()
+			 * sends it: de-chunked as it comes, with its length if it
+			 * ends within the buffer (body_whole()), else chunked
+			 * again piece by piece (chunk_next()): the client's chunk
+			 * extensions and trailers stay behind, as there */
+			f->rq_dechunk = msg->chunked;
 			exch_request_head(d, c);
 			if (c->local || f->authjob)
 				return;
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
+			if (msg->chunked && c->phase[UP] == P_BODY && body_whole(d, c))
+				return;
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->msg_end);
 			c->phase[UP] = P_FLUSH;
 			if (f->manager_wait) {
@@ -795,6 +954,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				continue;
 			}
 			member_answered(d, c, msg->status, 0);   /* failonstatus= */
+			if (f->member_close)
+				msg->keep_alive = 0;   /* its connection ends with it */
 			/* httpd's ap_set_keepalive(): an answer of a status
 			 * that drops the connection is its last (the kernel
 			 * hands such a head back) */
@@ -920,6 +1081,40 @@ static void send_failed(struct kbal_conn *c, int to)
 		c->fin[to] = 2;
 }
 
+/*
+ * A chunked request's body that did not come whole goes chunked again, as
+ * httpd's stream_reqbody() sends it (RB_STREAM_CHUNKED): each piece of
+ * de-chunked bytes up to limit is a chunk, out[UP] its line once the head
+ * went ("\r\n" ending the one before first), then "0\r\n\r\n", no
+ * trailer; bytes after the body (a next request) go as they came. 1 when
+ * out[UP] has something new.
+ */
+static int chunk_next(struct kbal_conn *c, uint32_t limit)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *msg = &f->msg[UP];
+	uint32_t end = msg->done && msg->msg_end < limit ? msg->msg_end : limit;
+	int n;
+
+	if (f->ck_last)
+		return 0;
+	if (end > f->ck_end) {
+		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s%x\r\n", f->ck_open ? "\r\n" : "",
+			     end - f->ck_end);
+		f->ck_open = 1;
+		f->ck_end = end;
+	} else if (msg->done) {
+		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s0\r\n\r\n", f->ck_open ? "\r\n" : "");
+		f->ck_last = 1;
+	} else {
+		return 0;
+	}
+	f->out[UP] = f->ckbuf;
+	f->out_len[UP] = (uint32_t)n;
+	f->out_sent[UP] = 0;
+	return 1;
+}
+
 /* write out[dir] then the raw bytes of direction dir; 1 if progress */
 int exch_write(struct kbal_conn *c, int dir)
 {
@@ -931,10 +1126,15 @@ int exch_write(struct kbal_conn *c, int dir)
 		return 0;
 	/* A chunked first request goes out only once the parser has seen all
 	 * of it, so that a malformed one reaches no member; unless it is
-	 * larger than the buffer, or the client waits for a 100 Continue. */
-	if (i == UP && c->phase[UP] == P_BODY && f->len[UP] < BUF_SIZE &&
-	    !f->msg[UP].expect_continue)
-		return 0;
+	 * larger than the buffer, or the client waits for a 100 Continue:
+	 * then it goes chunked again (chunk_next()), or, spooled, at its end. */
+	if (i == UP && c->phase[UP] == P_BODY && ((f->len[UP] < BUF_SIZE &&
+	    !f->msg[UP].expect_continue) || (f->spool && f->rq_dechunk)))
+		return 0;            /* (spooled: all of it goes at its end) */
+	if (i == UP && c->phase[UP] == P_BODY && f->rq_dechunk && !f->ck_stream) {
+		f->ck_stream = 1;            /* the head says chunked: it goes so */
+		f->ck_end = f->fwd[UP];
+	}
 	/* raw bytes: in HEAD only interim 1xx responses; in BODY only what
 	 * the parser has accepted; after that, everything. They follow the
 	 * rewritten head in the same send: one segment for a small answer. */
@@ -948,14 +1148,40 @@ int exch_write(struct kbal_conn *c, int dir)
 	for (;;) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };
-		uint32_t head = f->out_len[i] - f->out_sent[i];
+		uint32_t head, raw = limit;
 		ssize_t n;
 
+		if (i == UP && f->ck_stream) {
+			/* the piece's bytes, then the next chunk line */
+			if (f->out_sent[UP] == f->out_len[UP] && f->fwd[UP] == f->ck_end)
+				chunk_next(c, limit);
+			if (!f->ck_last)
+				raw = f->ck_end;
+		}
+		if (i == UP && f->spooled && f->spool_sent < f->spool_len) {
+			/* the head, then the spool, then the buffer's bytes */
+			if (f->out_sent[UP] == f->out_len[UP]) {
+				off_t at = (off_t)f->spool_sent;
+
+				n = sendfile(c->fd[to], f->spool_fd, &at,
+					     f->spool_len - f->spool_sent);
+				if (n < 0)
+					send_failed(c, to);
+				if (n <= 0)
+					return moved;
+				f->spool_sent += n;
+				c->wr[to] += n;
+				moved = 1;
+				continue;
+			}
+			raw = f->fwd[UP];
+		}
+		head = f->out_len[i] - f->out_sent[i];
 		if (head)
 			iov[mh.msg_iovlen++] = (struct iovec){ f->out[i] + f->out_sent[i], head };
-		if (f->fwd[i] < limit)
+		if (f->fwd[i] < raw)
 			iov[mh.msg_iovlen++] = (struct iovec){ f->buf[i] + f->fwd[i],
-							       limit - f->fwd[i] };
+							       raw - f->fwd[i] };
 		if (!mh.msg_iovlen)
 			return moved;
 		n = sendmsg(c->fd[to], &mh, MSG_NOSIGNAL);
@@ -986,6 +1212,8 @@ void exch_compact(struct kbal_conn *c, int i)
 	if (c->phase[i] == P_BODY && f->fed[i] < f->len[i])
 		return;
 	f->len[i] = f->fed[i] = f->fwd[i] = 0;
+	if (i == UP)
+		f->ck_end = 0;
 }
 
 /* read direction dir's source into its buffer; 1 if progress */
@@ -1058,5 +1286,9 @@ int exch_all_written(const struct kbal_conn *c, int i)
 {
 	const struct kbal_first *f = c->f;
 
+	if (i == UP && f->ck_stream && !f->ck_last && f->msg[UP].done)
+		return 0;   /* the last chunk is owed (chunk_next()) */
+	if (i == UP && f->spooled && f->spool_sent < f->spool_len)
+		return 0;   /* the spool is owed (spool_body()) */
 	return f->out_sent[i] == f->out_len[i] && f->fwd[i] == f->len[i];
 }

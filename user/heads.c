@@ -257,7 +257,12 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 		.server_name = f->vhost >= 0 && d->conf->vhost[f->vhost].server_host[0] ?
 			       d->conf->vhost[f->vhost].server_host : d->conf->server_host,
 		.keep_alive = c->pool,
-		.close = c->last && !c->pool,
+		/* proxy-nokeepalive, force-proxy-request-1.0: the member's
+		 * connection ends with the answer (ap_proxy_create_hdrbrgd()) */
+		.close = (c->last && !c->pool) || f->member_close,
+		.http10 = f->http10,
+		.body_cl = f->body_cl,
+		.body_len = f->body_len,
 		.no_xfwd = kbal_conf_no_xfwd(d->conf, f->vhost),
 		.via_block = kbal_conf_via(d->conf, f->vhost) == KBAL_VIA_BLOCK,
 	};
@@ -371,7 +376,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
 				     line[0] ? line : NULL,
 				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
-				     (f->dechunk ? KBAL_RESP_NO_TE : 0),
+				     (f->dechunk ? KBAL_RESP_NO_TE : 0) |
+				     (f->resp10 ? KBAL_RESP_V10 : f->http10 ? KBAL_RESP_V11 : 0),
 				     f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;
@@ -413,7 +419,9 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		return -1;
 	}
 	f->out[DOWN] = f->outbuf[DOWN];
-	f->out_len[DOWN] = n;
+	/* an HTTP/0.9 request's answer is its body alone (httpd's
+	 * assbackwards: no status line, no header) */
+	f->out_len[DOWN] = f->msg[UP].http09 ? 0 : n;
 	f->out_sent[DOWN] = 0;
 	return 0;
 }

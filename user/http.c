@@ -19,19 +19,16 @@
  * any method token, any HTTP/D.D from 1.0); llhttp is given a line of its
  * own in its place ("GET / HTTP/1.1", or 1.0), in a call of its own, then
  * the header block from kbald's buffer, so that every span still points
- * there and the body is framed as for any method.
+ * there and the body is framed as for any method (http_edit.c, with the
+ * de-chunking of bodies and the editing of a parsed head).
  */
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include "hostname.h"
 #include "http.h"
-#include "reqline.h"
-
-#define msg_of(p) ((struct kbal_http_msg *)((char *)(p) - \
-			offsetof(struct kbal_http_msg, parser)))
+#include "http_int.h"
 
 /* in_value: where the header callbacks are */
 enum { HDR_NONE, HDR_NAME, HDR_VALUE };
@@ -238,6 +235,7 @@ static int on_message_complete(llhttp_t *p)
 }
 
 static const llhttp_settings_t request_settings = {
+	.on_body = http_on_body,       /* a chunked request's, de-chunked (exchange.c) */
 	.on_method = on_method,
 	.on_url = on_url,
 	.on_header_field = on_header_field,
@@ -248,20 +246,8 @@ static const llhttp_settings_t request_settings = {
 	.on_message_complete = on_message_complete,
 };
 
-/* de-chunking: the body's bytes moved down over the framing before them */
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-	struct kbal_http_msg *m = msg_of(p);
-
-	if (m->dc_buf) {
-		memmove(m->dc_buf + m->dc_at, at, len);
-		m->dc_at += len;
-	}
-	return 0;
-}
-
 static const llhttp_settings_t response_settings = {
-	.on_body = on_body,
+	.on_body = http_on_body,
 	.on_version = on_version,
 	.on_header_field = on_header_field,
 	.on_header_field_complete = on_header_field_complete,
@@ -303,7 +289,7 @@ void kbal_http_next(struct kbal_http_msg *m)
 	llhttp_resume(&m->parser);
 }
 
-static int feed_error(struct kbal_http_msg *m, llhttp_errno_t err)
+int http_feed_error(struct kbal_http_msg *m, llhttp_errno_t err)
 {
 	if (!m->error)
 		m->error = llhttp_get_error_reason(&m->parser);
@@ -312,7 +298,7 @@ static int feed_error(struct kbal_http_msg *m, llhttp_errno_t err)
 	return KBAL_HTTP_ERROR;
 }
 
-static int refuse(struct kbal_http_msg *m, unsigned status, const char *why)
+int http_refuse(struct kbal_http_msg *m, unsigned status, const char *why)
 {
 	m->refuse = status;
 	m->error = why;
@@ -322,7 +308,7 @@ static int refuse(struct kbal_http_msg *m, unsigned status, const char *why)
 /* The head's lines in base[from, to) against httpd's limits, as its
  * ap_rgetline() reads them: a line as long as limit + 2, its CRLF aside,
  * or a field past LimitRequestFields, is refused (httpd's statuses) */
-static int head_limits(struct kbal_http_msg *m, const char *base, uint32_t from, uint32_t to)
+int http_head_limits(struct kbal_http_msg *m, const char *base, uint32_t from, uint32_t to)
 {
 	const struct kbal_http_limits *lim = m->limits;
 
@@ -342,12 +328,12 @@ static int head_limits(struct kbal_http_msg *m, const char *base, uint32_t from,
 		if (!len)
 			break;                 /* the head's end */
 		if (!m->nlines && lim->line && len >= lim->line + 2)
-			return refuse(m, 414, "request line longer than LimitRequestLine");
+			return http_refuse(m, 414, "request line longer than LimitRequestLine");
 		if (m->nlines && lim->field && len >= lim->field + 2)
-			return refuse(m, 400, "Size of a request header field exceeds server limit "
+			return http_refuse(m, 400, "Size of a request header field exceeds server limit "
 					      "(LimitRequestFieldSize)");
 		if (m->nlines && lim->fields && m->nlines > lim->fields)
-			return refuse(m, 400, "The number of request header fields exceeds this "
+			return http_refuse(m, 400, "The number of request header fields exceeds this "
 					      "server's limit (LimitRequestFields)");
 		m->nlines++;
 	}
@@ -377,54 +363,6 @@ static void set_start_line(struct kbal_http_msg *m)
 	m->start_line.off = off;
 	m->start_line.len = end - off;
 }
-
-/*
- * A request's line, read from base[m->rl_from, off + len) once it has
- * come whole (its limits checked as it comes, the line under way kept
- * from m->rl_from): the method, the target and the version as httpd takes
- * them, then llhttp told "GET / HTTP/1.1" (or 1.0) in their place, which
- * frames the body as for any method (CONNECT's tunnel aside: httpd makes
- * none without mod_proxy_connect). 1 with *next where the header block
- * starts, 0 when the line has not ended (all consumed), or ERROR.
- */
-static int request_line(struct kbal_http_msg *m, const char *base, size_t off, size_t len,
-			size_t *next)
-{
-	static const char l11[] = "GET / HTTP/1.1\r\n", l10[] = "GET / HTTP/1.0\r\n";
-	const char *s = base + m->rl_from, *end = base + off + len, *lf;
-	struct kbal_reqline rl;
-	llhttp_errno_t err;
-	size_t n;
-
-	/* blank lines before it are skipped, as httpd and llhttp skip them */
-	while (s < end && (*s == '\r' || *s == '\n'))
-		s++;
-	m->rl_from = (uint32_t)(s - base);
-	lf = memchr(s, '\n', end - s);
-	if (m->limits && head_limits(m, base, off, lf ? (uint32_t)(lf + 1 - base) : off + len))
-		return KBAL_HTTP_ERROR;
-	if (!lf)
-		return 0;
-	/* Strict: the line ends in CRLF (httpd's AP_GETLINE_CRLF) */
-	n = lf - s;
-	if (!n || s[n - 1] != '\r' || kbal_reqline_parse(s, n - 1, &rl))
-		return refuse(m, 400, "malformed request line");
-	m->method = (struct kbal_span){ (uint32_t)(s - base), rl.method_len };
-	m->url = (struct kbal_span){ (uint32_t)(s - base) + rl.url_off, rl.url_len };
-	m->proto_major = rl.major;
-	m->proto_minor = rl.minor;
-	m->http_major = 1;
-	m->http_minor = kbal_reqline_is_11(&rl);
-	m->synth = 1;
-	err = llhttp_execute(&m->parser, m->http_minor ? l11 : l10, sizeof(l11) - 1);
-	m->synth = 0;
-	if (err != HPE_OK)
-		return feed_error(m, err);
-	m->line_done = 1;
-	*next = lf + 1 - base;
-	return 1;
-}
-
 static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, size_t len,
 		       size_t *used);
 
@@ -448,12 +386,16 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 		m->rl_from = (uint32_t)off;
 		m->rl_started = 1;
 	}
-	rc = request_line(m, base, off, len, &next);
+	rc = http_request_line(m, base, off, len, &next);
 	if (rc <= 0) {
 		*used = rc == 0 ? len : 0;
 		return rc == 0 ? KBAL_HTTP_AGAIN : rc;
 	}
 	pre = next - off;
+	if (rc == 2) {
+		*used = pre;                   /* HTTP/0.9: done with its line */
+		return KBAL_HTTP_HEAD;
+	}
 	rc = feed_parser(m, base, next, len - pre, used);
 	*used += pre;
 	return rc;
@@ -481,7 +423,7 @@ static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, si
 	err = llhttp_execute(&m->parser, start, len);
 	if (err == HPE_OK) {
 		*used = len;
-		if (in_head && head_limits(m, base, off, off + len))
+		if (in_head && http_head_limits(m, base, off, off + len))
 			return KBAL_HTTP_ERROR;
 		return KBAL_HTTP_AGAIN;
 	}
@@ -490,7 +432,7 @@ static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, si
 		*used = pos - start;
 	/* the head's bytes up to where llhttp stopped: a line over a limit
 	 * is what httpd would answer first */
-	if (in_head && head_limits(m, base, off, off + *used))
+	if (in_head && http_head_limits(m, base, off, off + *used))
 		return KBAL_HTTP_ERROR;
 	if (err == HPE_PAUSED_UPGRADE) {
 		/* on_message_complete pauses before this; kept for safety */
@@ -500,7 +442,7 @@ static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, si
 		return KBAL_HTTP_DONE;
 	}
 	if (err != HPE_PAUSED)
-		return feed_error(m, err);
+		return http_feed_error(m, err);
 	if (m->done) {
 		m->msg_end = pos - base;
 		return KBAL_HTTP_DONE;
@@ -524,75 +466,9 @@ static int feed_parser(struct kbal_http_msg *m, const char *base, size_t off, si
 		m->upgrade = 1;
 		m->msg_end = m->head_len;
 	} else if (err != HPE_OK) {
-		return feed_error(m, err);
+		return http_feed_error(m, err);
 	}
 	return KBAL_HTTP_HEAD;
-}
-
-int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
-			     size_t *used, size_t *kept)
-{
-	int rc;
-
-	m->dc_buf = base;
-	m->dc_at = off;
-	rc = kbal_http_feed(m, base, off, len, used);
-	*kept = m->dc_at - off;
-	m->dc_buf = NULL;
-	if (rc == KBAL_HTTP_DONE)
-		m->msg_end = (uint32_t)(off + *kept);
-	return rc;
-}
-
-/* base[off..off+old) of a parsed head becomes val[0..vlen): the bytes
- * after it move, and the spans of headers first.. with them */
-static int head_replace(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
-			uint32_t off, uint32_t old, const char *val, uint32_t vlen, unsigned first,
-			long *delta)
-{
-	uint32_t end = off + old;
-	long d = (long)vlen - (long)old;
-
-	if (end > *len || (long)*len + d > (long)cap)
-		return -ENOSPC;
-	memmove(base + end + d, base + end, *len - end);
-	memcpy(base + off, val, vlen);
-	for (unsigned k = first; k < m->nheaders; k++) {
-		m->headers[k].name.off += d;
-		m->headers[k].value.off += d;
-	}
-	m->head_len += d;
-	if (m->done)
-		m->msg_end += d;
-	if (m->ls >= end)
-		m->ls += d;
-	*len += d;
-	*delta = d;
-	return 0;
-}
-
-int kbal_http_set_value(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
-			unsigned i, const char *val, uint32_t vlen, long *delta)
-{
-	struct kbal_span *v;
-
-	if (i >= m->nheaders)
-		return -ENOSPC;
-	v = &m->headers[i].value;
-	if (head_replace(m, base, len, cap, v->off, v->len, val, vlen, i + 1, delta))
-		return -ENOSPC;
-	v->len = vlen;
-	return 0;
-}
-
-int kbal_http_set_target(struct kbal_http_msg *m, char *base, uint32_t *len, uint32_t cap,
-			 const char *val, uint32_t vlen, long *delta)
-{
-	if (head_replace(m, base, len, cap, m->url.off, m->url.len, val, vlen, 0, delta))
-		return -ENOSPC;
-	m->url.len = vlen;
-	m->start_line.len += *delta;
-	return 0;
 }
 
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
@@ -874,8 +750,9 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	}
 	/* mod_proxy_http speaks HTTP/1.1 to the member whatever the client's
 	 * version (HTTP/1.0 and HTTP/2.0 alike); the answer's framing is made
-	 * readable for a 1.0 client on the way back (exchange.c) */
-	put_str(&b, " HTTP/1.1\r\n");
+	 * readable for a 1.0 client on the way back (exchange.c);
+	 * force-proxy-request-1.0 makes it HTTP/1.0 */
+	put_str(&b, rw->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
 	if (rw->host && !host) {
 		/* mod_proxy_http always sends a Host, first (HTTP/1.0 clients) */
 		put_str(&b, "Host: ");
@@ -886,8 +763,13 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
-		if ((rw->keep_alive || rw->close) && (name_is(base, h, "Connection") ||
-						      name_is(base, h, "Keep-Alive")))
+		if ((rw->keep_alive || rw->close || rw->http10) &&
+		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
+			continue;
+		/* ap_proxy_create_hdrbrgd() leaves both out, add_cl() says
+		 * the length after the other lines */
+		if (rw->body_cl && (name_is(base, h, "Transfer-Encoding") ||
+				    name_is(base, h, "Content-Length")))
 			continue;
 		if (rw->no_upgrade && (name_is(base, h, "Connection") ||
 				       name_is(base, h, "Upgrade")))
@@ -930,7 +812,14 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		put(&b, xf[k].add, xf[k].addlen);
 		put(&b, "\r\n", 2);
 	}
-	if (rw->close)
+	if (rw->body_cl) {
+		char cl[40];
+
+		put(&b, cl, snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
+				     (unsigned long long)rw->body_len));
+	}
+	/* terminate_headers(): an HTTP/1.0 request says nothing */
+	if (rw->close && !rw->http10)
 		put_str(&b, "Connection: close\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
@@ -1005,11 +894,17 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
-	int no_te = conn & KBAL_RESP_NO_TE;
+	int no_te = conn & KBAL_RESP_NO_TE, vers = conn & (KBAL_RESP_V10 | KBAL_RESP_V11);
 	unsigned i;
 
-	conn &= ~KBAL_RESP_NO_TE;
-	put_span(&b, base, m->start_line);
+	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10 | KBAL_RESP_V11);
+	if (vers && m->start_line.len >= 8) {
+		/* "HTTP/1.x" (on_headers_complete() refused another) */
+		put_str(&b, vers == KBAL_RESP_V10 ? "HTTP/1.0" : "HTTP/1.1");
+		put(&b, base + m->start_line.off + 8, m->start_line.len - 8);
+	} else {
+		put_span(&b, base, m->start_line);
+	}
 	put(&b, "\r\n", 2);
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];

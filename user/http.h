@@ -86,6 +86,9 @@ struct kbal_http_msg {
 	uint8_t rl_started;
 	uint32_t rl_from;              /* requests: where the line under way starts */
 	uint8_t line_done;             /* requests: the request line read (reqline.h) */
+	uint8_t http09;                /* requests: an HTTP/0.9 line, the whole request
+					* (no header block, no body; 1.0 to
+					* llhttp's fields, 0.9 as sent) */
 	uint8_t synth;                 /* llhttp is reading the line kbald gives it */
 	/* internal: where the current feed started, to turn pointers into offsets */
 	const char *base;
@@ -123,7 +126,8 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 
 /*
  * kbal_http_feed() on a chunked message's body, for a client that cannot
- * read chunks (HTTP/1.0, as httpd de-chunks a member's answer for it):
+ * read chunks (HTTP/1.0, as httpd de-chunks a member's answer for it), or
+ * a request's, which goes with its length or chunked again (exchange.c):
  * the body bytes of base[off, off + *used) are moved to base[off, off +
  * *kept), in order, their chunk framing (sizes, extensions, CRLFs, the
  * last chunk, trailers) dropped. The caller closes the gap (base[off +
@@ -208,6 +212,14 @@ struct kbal_req_rewrite {
 	                            * "Connection: close": the connection's last
 	                            * request (MaxKeepAliveRequests) on a member
 	                            * connection of its own, which ends with it */
+	int http10;                /* force-proxy-request-1.0: "HTTP/1.0", and
+	                            * Connection and Keep-Alive dropped, none
+	                            * said (mod_proxy_http's force10) */
+	int body_cl;               /* a chunked body that came whole goes
+	                            * de-chunked (kbal_http_feed_dechunked()):
+	                            * Transfer-Encoding and Content-Length
+	                            * dropped, "Content-Length: body_len" last */
+	uint64_t body_len;
 	int no_xfwd;               /* ProxyAddHeaders Off: no X-Forwarded-* */
 	const char *via;           /* ProxyVia On|Full: merged into Via, NULL none */
 	int via_block;             /* ProxyVia Block: the client's Via lines dropped */
@@ -215,7 +227,7 @@ struct kbal_req_rewrite {
 
 /*
  * The request head to send to the member, in HTTP/1.1 whatever the
- * client's version (mod_proxy_http's): request-target rewritten to
+ * client's version (mod_proxy_http's; HTTP/1.0 with rw->http10): request-target rewritten to
  * target + (url minus its first `strip` bytes), Host replaced when
  * rw->host (added after the request line when the client sent none),
  * the other headers kept in order, X-Forwarded-For/-Host/-Server (each
@@ -254,6 +266,11 @@ enum { KBAL_RESP_AS_IS = 0, KBAL_RESP_CLOSE = 1, KBAL_RESP_KEEP = 2 };
 /* or'ed into conn: the Transfer-Encoding lines dropped too (the body goes
  * de-chunked, kbal_http_feed_dechunked(), to a client that ends with it) */
 #define KBAL_RESP_NO_TE 4
+/* or'ed into conn: the status line's version said as httpd says it
+ * (force-response-1.0: HTTP/1.0; else HTTP/1.1 whatever the member's,
+ * which may be 1.0 when it was asked in HTTP/1.0) */
+#define KBAL_RESP_V10 8
+#define KBAL_RESP_V11 16
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
 				 const char *client_base, const char *extra, int conn,

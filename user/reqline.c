@@ -39,10 +39,19 @@ int kbal_reqline_parse(const char *line, size_t len, struct kbal_reqline *out)
 	/* the target: visible characters, then one SP (none: HTTP/0.9) */
 	while (i < len && is_vchar_obs((unsigned char)line[i]))
 		i++;
-	if (i == u || i == len || line[i] != ' ')
+	if (i == u || (i < len && line[i] != ' '))
 		return -1;
 	out->url_off = (uint32_t)u;
 	out->url_len = (uint32_t)(i - u);
+	if (i == len || i + 1 == len) {
+		/* no protocol: HTTP/0.9, a GET alone (Strict refuses HEAD's,
+		 * whose method number is GET's, and any other) */
+		if (out->method_len != 3 || memcmp(line, "GET", 3))
+			return -1;
+		out->major = 0;
+		out->minor = 9;
+		return 0;
+	}
 	p = ++i;
 	/* the protocol: exactly "HTTP/D.D", upper case (Strict), major not 0,
 	 * and nothing after it, not even white space */

@@ -16,18 +16,20 @@
 struct kbal_reqline {
 	uint32_t method_len;           /* the method starts the line */
 	uint32_t url_off, url_len;     /* the request-target, from the line's start */
-	uint8_t major, minor;          /* the version as sent: 1.0 .. 9.9 */
+	uint8_t major, minor;          /* the version as sent: 1.0 .. 9.9; 0.9 for
+				        * none (HTTP/0.9) */
 };
 
 /*
  * line[0..len) is a request line without its CRLF. 0 with *out filled
  * when httpd would take it: a method of token characters, one SP, a
  * target of visible characters (or obs-text), one SP, "HTTP/D.D" with D
- * from 1 for the major version, nothing after. -1 where httpd answers
- * 400: white space before the method or more than one SP, a control
- * character, no target, no protocol (HTTP/0.9: httpd's Require1.0 is not
- * the default, but an 0.9 answer has no head: kbald refuses it, as
- * before), "http/1.1", "HTTP/0.9", "HTTP/10.0", trailing text.
+ * from 1 for the major version, nothing after; or, HTTP/0.9 (Allow0.9,
+ * httpd's default: 0.9 in *out), "GET" (exactly), one SP, the target and
+ * at most one SP. -1 where httpd answers 400: white space before the
+ * method or more than one SP, a control character, no target, no
+ * protocol with a method other than GET (HEAD, "get"), "http/1.1",
+ * "HTTP/0.9", "HTTP/10.0", trailing text.
  */
 int kbal_reqline_parse(const char *line, size_t len, struct kbal_reqline *out);
 
@@ -35,7 +37,7 @@ int kbal_reqline_parse(const char *line, size_t len, struct kbal_reqline *out);
  * rules of HTTP/1.1, as httpd's proto_num >= 1.1 gives them) */
 static inline int kbal_reqline_is_11(const struct kbal_reqline *rl)
 {
-	return rl->major > 1 || rl->minor >= 1;
+	return rl->major > 1 || (rl->major == 1 && rl->minor >= 1);
 }
 
 #endif /* KBAL_REQLINE_H */

@@ -123,11 +123,14 @@ UNIT_TEST(env_conf_errors)
 	ASSERT_EQ(r->rc, -1, "SetEnv in <Location>");
 	ASSERT_HAS(r->err, "t.conf:7:", r->err);
 	done(r);
-	r = run(HEAD "BrowserMatch a force-response-1.0\nBrowserMatch b force-response-1.0 "
-		"nokeepalive\nSetEnv A=b\n");
+	/* honoured ones say nothing (force-response-1.0, proxy-sendchunked,
+	 * proxy-sendcl) */
+	r = run(HEAD "BrowserMatch a force-response-1.0 proxy-sendchunked\nBrowserMatch b "
+		"force-no-vary nokeepalive proxy-sendcl\nBrowserMatch c force-no-vary\n"
+		"SetEnv A=b\n");
 	ASSERT_EQ(r->rc, 0, r->err);
 	ASSERT_EQ(r->nwarn, 2, r->warn);
-	ASSERT_HAS(r->warn, "t.conf:6: BrowserMatch force-response-1.0: kbal does not honour", r->warn);
-	ASSERT_HAS(r->warn, "t.conf:8: SetEnv A=b: spurious '='", r->warn);
+	ASSERT_HAS(r->warn, "t.conf:7: BrowserMatch force-no-vary: kbal does not honour", r->warn);
+	ASSERT_HAS(r->warn, "t.conf:9: SetEnv A=b: spurious '='", r->warn);
 	done(r);
 }

@@ -333,7 +333,8 @@ static const struct {
 	{ "NUL in value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 29, 0, "header value char" },
 	{ "bare LF", "GET / HTTP/1.1\r\nHost: a\n\n", 0, 0, NULL },
 	{ "bad name char", "GET / HTTP/1.1\r\nX(A: b\r\n\r\n", 0, 0, "header token" },
-	{ "HTTP/0.9", "GET /\r\n\r\n", 0, 0, "malformed request line" },
+	{ "HTTP/0.9 HEAD", "HEAD /\r\n\r\n", 0, 0, "malformed request line" },
+	{ "HTTP/0.9 bare LF", "GET /\n\r\n", 0, 0, "malformed request line" },
 	{ "HTTP/10.0", "GET / HTTP/10.0\r\nHost: a\r\n\r\n", 0, 0, "malformed request line" },
 	{ "HTTP/0.9 named", "GET / HTTP/0.9\r\n\r\n", 0, 0, "malformed request line" },
 	{ "lower-case protocol", "GET / http/1.1\r\n\r\n", 0, 0, "malformed request line" },
@@ -754,6 +755,95 @@ UNIT_TEST(http_feed_dechunked)
 			    what);
 		ASSERT_EQ(len - m.msg_end, arrived - (sizeof(resp) - 1 - 4), what);
 	}
+}
+
+/* a chunked request that came whole, sent as httpd's prefetch sends it:
+ * its body de-chunked in place as it is parsed (extensions, trailers
+ * dropped), a few bytes at a time too, the gap closed as exchange.c does,
+ * the pipelined request after it moved down; the head then says its
+ * length where Transfer-Encoding was, force-proxy-request-1.0 makes it
+ * HTTP/1.0 without Connection lines */
+UNIT_TEST(http_request_dechunked_and_length)
+{
+	static const char req[] = "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+				  "Connection: keep-alive\r\nX-A: 1\r\n\r\n"
+				  "2\r\nok\r\n3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n"
+				  "0\r\nX-Trailer: t\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+	static const char want[] = "POST /a HTTP/1.0\r\nHost: h\r\nX-A: 1\r\n"
+				   "X-Forwarded-Host: h\r\nContent-Length: 21\r\n\r\n";
+	static const char want11[] = "POST /a HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n"
+				     "X-Forwarded-Host: h\r\nContent-Length: 21\r\n"
+				     "Connection: close\r\n\r\n";
+	struct kbal_req_rewrite rw = { .http10 = 1, .close = 1, .body_cl = 1 };
+	struct kbal_http_msg m;
+	char buf[sizeof(req)], out[512], what[32];
+
+	for (size_t step = 0; step < 8; step += 3) {
+		size_t len = 0, fed = 0, used, kept, arrived = 0;
+		int rc = KBAL_HTTP_AGAIN;
+
+		snprintf(what, sizeof(what), "step %zu", step);
+		kbal_http_init_request(&m, NULL);
+		while (rc != KBAL_HTTP_DONE && rc != KBAL_HTTP_ERROR && arrived < sizeof(req) - 1) {
+			size_t n = step && sizeof(req) - 1 - arrived > step ? step :
+				   sizeof(req) - 1 - arrived;
+
+			memcpy(buf + len, req + arrived, n);
+			len += n;
+			arrived += n;
+			while (fed < len) {
+				if (!m.head_done) {
+					rc = kbal_http_feed(&m, buf, fed, len - fed, &used);
+					fed += used;
+				} else {
+					rc = kbal_http_feed_dechunked(&m, buf, fed, len - fed, &used,
+								      &kept);
+					memmove(buf + fed + kept, buf + fed + used, len - fed - used);
+					len -= used - kept;
+					fed += kept;
+				}
+				if (rc == KBAL_HTTP_DONE || rc == KBAL_HTTP_ERROR || !used)
+					break;
+			}
+		}
+		memcpy(buf + len, req + arrived, sizeof(req) - 1 - arrived);
+		len += sizeof(req) - 1 - arrived;
+		if (!ASSERT_EQ(rc, KBAL_HTTP_DONE, what))
+			return;
+		ASSERT_EQ(m.msg_end, m.head_len + 21, what);
+		ASSERT_EQ(len - m.head_len, 21 + strlen("GET /next HTTP/1.1\r\n\r\n"), what);
+		ASSERT_TRUE(!memcmp(buf + m.head_len, "okabc0123456789abcdef"
+				    "GET /next HTTP/1.1\r\n\r\n", len - m.head_len), what);
+	}
+	rw.body_len = m.msg_end - m.head_len;
+	ASSERT_EQ(kbal_http_build_request(&m, buf, &rw, out, sizeof(out)), sizeof(want) - 1,
+		  "length");
+	ASSERT_STREQ(out, want, "HTTP/1.0, its length, no Connection line");
+	rw.http10 = 0;
+	ASSERT_EQ(kbal_http_build_request(&m, buf, &rw, out, sizeof(out)), sizeof(want11) - 1,
+		  "length");
+	ASSERT_STREQ(out, want11, "HTTP/1.1, its length, then Connection: close");
+}
+
+/* force-response-1.0: HTTP/1.0 in the status line; an HTTP/1.0 member's
+ * answer to an HTTP/1.1 client says HTTP/1.1, as httpd's does */
+UNIT_TEST(http_build_response_version)
+{
+	static const char resp[] = "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\n\r\nok";
+	struct kbal_http_msg m;
+	struct run r;
+	char out[256];
+
+	kbal_http_init_response(&m);
+	run(&m, S(resp), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V11, out, sizeof(out));
+	ASSERT_STREQ(out, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1");
+	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V10 | KBAL_RESP_CLOSE,
+				 out, sizeof(out));
+	ASSERT_STREQ(out, "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+		     "HTTP/1.0");
 }
 
 UNIT_TEST(http_close_only)

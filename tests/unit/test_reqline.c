@@ -23,7 +23,10 @@ UNIT_TEST(reqline_as_httpd)
 		{ "GET /\x80\xff\"<>{} HTTP/1.1", 1, "GET", "/\x80\xff\"<>{}", 1, 1 },
 		{ "GET /a HTTP/0.9", 0 }, { "GET /a HTTP/10.0", 0 }, { "GET /a HTTP/1.10", 0 },
 		{ "GET /a http/1.1", 0 }, { "GET /a HTTP/1.1 ", 0 }, { "GET /a HTTP/1.1 x", 0 },
-		{ "GET /a HTTP/1", 0 }, { "GET /a HTTP/a.1", 0 }, { "GET /a", 0 }, { "GET ", 0 },
+		{ "GET /a", 1, "GET", "/a", 0, 9 }, { "GET /a ", 1, "GET", "/a", 0, 9 },
+		{ "GET http://h/a", 1, "GET", "http://h/a", 0, 9 },
+		{ "GET /a  ", 0 }, { "HEAD /a", 0 }, { "get /a", 0 }, { "POST /a", 0 },
+		{ "GET /a HTTP/1", 0 }, { "GET /a HTTP/a.1", 0 }, { "GET ", 0 },
 		{ "GET", 0 }, { " GET /a HTTP/1.1", 0 }, { "GET  /a HTTP/1.1", 0 },
 		{ "GET /a  HTTP/1.1", 0 }, { "GET\t/a HTTP/1.1", 0 }, { "G@T /a HTTP/1.1", 0 },
 		{ "G(T /a HTTP/1.1", 0 }, { "GET /a\x01 HTTP/1.1", 0 }, { "GET /a\x7f HTTP/1.1", 0 },
@@ -74,6 +77,7 @@ UNIT_TEST(reqline_through_the_parser)
 {
 	static const char foo[] = "\r\nfoo /x?y HTTP/2.0\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET";
 	static const char ten[] = "PROPFIND /d HTTP/1.0\r\nHost: h\r\n\r\n";
+	static const char nine[] = "\r\nGET /a \r\nHost: h\r\n\r\n";
 
 	for (size_t step = 0; step < 2; step++) {
 		struct kbal_http_msg m;
@@ -96,6 +100,22 @@ UNIT_TEST(reqline_through_the_parser)
 		ASSERT_EQ(m.nheaders, 2, what);
 		ASSERT_EQ(m.start_line.len, strlen("foo /x?y HTTP/2.0"), what);
 		ASSERT_TRUE(!memcmp(foo + m.headers[0].name.off, "Host", 4), what);
+
+		/* HTTP/0.9: the line is the request, what follows no one's */
+		snprintf(what, sizeof(what), "HTTP/0.9 (step %zu)", step);
+		feed_all(nine, sizeof(nine) - 1, step, &m, &rc, &at);
+		ASSERT_EQ(rc, KBAL_HTTP_DONE, what);
+		ASSERT_EQ(at, 11, what);
+		ASSERT_EQ(m.http09, 1, what);
+		ASSERT_EQ(m.head_len, 11, what);
+		ASSERT_EQ(m.msg_end, 11, what);
+		ASSERT_EQ(m.http_major * 10 + m.http_minor, 10, what);
+		ASSERT_EQ(m.proto_major * 10 + m.proto_minor, 9, what);
+		ASSERT_EQ(m.keep_alive, 0, what);
+		ASSERT_EQ(m.nheaders, 0, what);
+		ASSERT_EQ(m.content_length, -1, what);
+		ASSERT_EQ(m.start_line.off, 2, what);
+		ASSERT_EQ(m.start_line.len, 6, what);
 
 		snprintf(what, sizeof(what), "PROPFIND HTTP/1.0 (step %zu)", step);
 		feed_all(ten, sizeof(ten) - 1, step, &m, &rc, &at);
