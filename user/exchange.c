@@ -448,8 +448,8 @@ static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in
  * or sent so): the answer's status line says HTTP/1.0 and the connection
  * ends after it. force-proxy-request-1.0 (ap_proxy_create_hdrbrgd()): the
  * member gets HTTP/1.0, without Connection lines, its body with a length
- * (a chunked one that came whole: body_whole(); a longer one spooled, as
- * with proxy-sendcl: spool_body()), and its connection ends with the
+ * (a chunked one that came whole: exch_body_whole(); a longer one spooled, as
+ * with proxy-sendcl: exch_spool_body()), and its connection ends with the
  * answer, as with proxy-nokeepalive, which says "Connection: close" to it.
  */
 static void env_honour(struct kbal_conn *c)
@@ -739,118 +739,6 @@ static int response_framed(const struct kbal_http_msg *rs)
 	       rs->status == 304;
 }
 
-/*
- * A chunked answer to an HTTP/1.0 client, which cannot read chunks: httpd
- * sends it the body de-chunked, without Transfer-Encoding, and closes the
- * connection after it (nothing else tells where the body ends), whether
- * the client asked to keep it or not. kbald follows the answer to its end
- * (on the member's connection, kept or carried for this client alone),
- * dropping the chunks' framing as it parses (exch_parse()); the member's
- * connection is kept as any other after it. A HEAD's answer has no body
- * to frame: httpd passes its Transfer-Encoding line on, and the
- * connection goes on as after any other (exch_parse() calls none).
- */
-static void dechunk_plan(struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-
-	log_debug("conn %p: a chunked answer to an HTTP/1.0 client: de-chunked, the last",
-		  (void *)c);
-	f->dechunk = 1;
-	c->last = c->once = c->agent = 1;
-	c->bounded &= ~BOUND_PLANNED;   /* no handover after it */
-	if (!c->pool || !f->msg[DOWN].keep_alive) {
-		/* a connection of the member's that ends with the answer goes */
-		c->pool = 1;
-		c->relay_back = 1;
-	}
-}
-
-/* The bytes of the body parsed from f->fed[i] on, de-chunked in place (the
- * answer's: dechunk_plan(); the request's: rq_dechunk): what follows them
- * in the buffer moves down over the framing dropped. As kbal_http_feed(). */
-static int feed_dechunked(struct kbal_first *f, int i, size_t *used)
-{
-	size_t kept, fed = f->fed[i];
-	int rc = kbal_http_feed_dechunked(&f->msg[i], f->buf[i], fed, f->len[i] - fed,
-					  used, &kept);
-
-	if (rc == KBAL_HTTP_ERROR)
-		return rc;
-	memmove(f->buf[i] + fed + kept, f->buf[i] + fed + *used, f->len[i] - fed - *used);
-	f->len[i] -= (uint32_t)(*used - kept);
-	*used = kept;
-	return rc;
-}
-
-/*
- * A chunked request's body that came whole before any of it went out (the
- * head waits for it, exch_write()): sent de-chunked with its length, as
- * httpd's ap_proxy_http_prefetch() sends a body that ended within what it
- * read ahead (16 KiB; kbald's buffer is as long), or one spooled
- * (spool_body()). The head, built at the pick, is built again. A longer one
- * went chunked again (chunk_next()), as httpd streams it.
- */
-static int body_whole(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *msg = &f->msg[UP];
-
-	/* de-chunked as it came (rq_dechunk), unless under way: chunked
-	 * again (ck_stream) */
-	if (c->local || !f->rq_dechunk || f->out_sent[UP] || f->fwd[UP] != msg->head_len)
-		return 0;
-	f->body_cl = 1;
-	f->body_len = f->spool_len + (msg->msg_end - msg->head_len);
-	f->ck_stream = 0;
-	if (!f->out_len[UP] || c->member < 0)
-		return 0;      /* the head is built at the pick, with its length */
-	if (!heads_request(d, c))
-		return 0;
-	exch_error(d, c, 431);
-	return -1;
-}
-
-/*
- * force-proxy-request-1.0, proxy-sendcl: a chunked body that fills the
- * buffer is spooled, as httpd's ap_proxy_spool_input() spools it (to a
- * file there, to memory here: a memfd), so that the member gets its
- * length (body_whole(), then exch_write()). The buffer's body bytes, all
- * de-chunked, go to the spool; the head stays, for the member's head.
- * LimitRequestBody bounds it (httpd's input filter's 413).
- */
-static int spool_body(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	uint32_t from = f->msg[UP].head_len, n = f->fed[UP] - from, done = 0;
-
-	if (!n)
-		return -ENOBUFS;       /* a head as long as the buffer: no room */
-	if (kbal_conf_limit_body(d->conf, f->vhost) &&
-	    f->spool_len + n > kbal_conf_limit_body(d->conf, f->vhost))
-		return -EFBIG;
-	if (!f->spooled) {
-		f->spool_fd = memfd_create("kbal-spool", MFD_CLOEXEC);
-		if (f->spool_fd < 0)
-			return -errno;
-		f->spooled = 1;
-	}
-	while (done < n) {
-		ssize_t w = write(f->spool_fd, f->buf[UP] + from + done, n - done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		done += (uint32_t)w;
-	}
-	f->spool_len += n;
-	memmove(f->buf[UP] + from, f->buf[UP] + f->fed[UP], f->len[UP] - f->fed[UP]);
-	f->len[UP] -= n;
-	f->fed[UP] = from;
-	return 0;
-}
-
 /* Feed what was read of direction i to its parser and act on it. */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -862,7 +750,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 	while (f->fed[i] < f->len[i] && (c->phase[i] == P_HEAD || c->phase[i] == P_BODY)) {
 		size_t used = 0;
 		int rc = c->phase[i] == P_BODY && (i == DOWN ? f->dechunk : f->rq_dechunk) ?
-			 feed_dechunked(f, i, &used) :
+			 exch_feed_dechunked(f, i, &used) :
 			 kbal_http_feed(msg, f->buf[i], f->fed[i], f->len[i] - f->fed[i], &used);
 
 		f->fed[i] += used;
@@ -879,7 +767,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 		}
 		if (rc == KBAL_HTTP_AGAIN && i == UP && c->phase[UP] == P_BODY && f->spool &&
 		    f->rq_dechunk && f->len[UP] == BUF_SIZE && !c->local) {
-			int err = spool_body(d, c);
+			int err = exch_spool_body(d, c);
 
 			if (err) {
 				log_info("a chunked request body to spool: %s", strerror(-err));
@@ -928,15 +816,15 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				c->phase[UP] = P_BODY;
 			/* a chunked body goes as httpd's ap_proxy_http_prefetch()
 			 * sends it: de-chunked as it comes, with its length if it
-			 * ends within the buffer (body_whole()), else chunked
-			 * again piece by piece (chunk_next()): the client's chunk
+			 * ends within the buffer (exch_body_whole()), else chunked
+			 * again piece by piece (exch_chunk_next()): the client's chunk
 			 * extensions and trailers stay behind, as there */
 			f->rq_dechunk = msg->chunked;
 			exch_request_head(d, c);
 			if (c->local || f->authjob)
 				return;
 		} else if (i == UP && rc == KBAL_HTTP_DONE) {
-			if (msg->chunked && c->phase[UP] == P_BODY && body_whole(d, c))
+			if (msg->chunked && c->phase[UP] == P_BODY && exch_body_whole(d, c))
 				return;
 			f->msg_total[UP] = c->rd[CLIENT] - (f->len[UP] - msg->msg_end);
 			c->phase[UP] = P_FLUSH;
@@ -978,7 +866,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				return;
 			}
 			if (msg->chunked && !msg->skip_body && f->msg[UP].http_minor == 0)
-				dechunk_plan(c);
+				exch_dechunk_plan(c);
 			/* a member that closes after this response keeps nothing */
 			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 				member_unkeep(d, c);
@@ -1081,40 +969,6 @@ static void send_failed(struct kbal_conn *c, int to)
 		c->fin[to] = 2;
 }
 
-/*
- * A chunked request's body that did not come whole goes chunked again, as
- * httpd's stream_reqbody() sends it (RB_STREAM_CHUNKED): each piece of
- * de-chunked bytes up to limit is a chunk, out[UP] its line once the head
- * went ("\r\n" ending the one before first), then "0\r\n\r\n", no
- * trailer; bytes after the body (a next request) go as they came. 1 when
- * out[UP] has something new.
- */
-static int chunk_next(struct kbal_conn *c, uint32_t limit)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *msg = &f->msg[UP];
-	uint32_t end = msg->done && msg->msg_end < limit ? msg->msg_end : limit;
-	int n;
-
-	if (f->ck_last)
-		return 0;
-	if (end > f->ck_end) {
-		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s%x\r\n", f->ck_open ? "\r\n" : "",
-			     end - f->ck_end);
-		f->ck_open = 1;
-		f->ck_end = end;
-	} else if (msg->done) {
-		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s0\r\n\r\n", f->ck_open ? "\r\n" : "");
-		f->ck_last = 1;
-	} else {
-		return 0;
-	}
-	f->out[UP] = f->ckbuf;
-	f->out_len[UP] = (uint32_t)n;
-	f->out_sent[UP] = 0;
-	return 1;
-}
-
 /* write out[dir] then the raw bytes of direction dir; 1 if progress */
 int exch_write(struct kbal_conn *c, int dir)
 {
@@ -1127,7 +981,7 @@ int exch_write(struct kbal_conn *c, int dir)
 	/* A chunked first request goes out only once the parser has seen all
 	 * of it, so that a malformed one reaches no member; unless it is
 	 * larger than the buffer, or the client waits for a 100 Continue:
-	 * then it goes chunked again (chunk_next()), or, spooled, at its end. */
+	 * then it goes chunked again (exch_chunk_next()), or, spooled, at its end. */
 	if (i == UP && c->phase[UP] == P_BODY && ((f->len[UP] < BUF_SIZE &&
 	    !f->msg[UP].expect_continue) || (f->spool && f->rq_dechunk)))
 		return 0;            /* (spooled: all of it goes at its end) */
@@ -1154,7 +1008,7 @@ int exch_write(struct kbal_conn *c, int dir)
 		if (i == UP && f->ck_stream) {
 			/* the piece's bytes, then the next chunk line */
 			if (f->out_sent[UP] == f->out_len[UP] && f->fwd[UP] == f->ck_end)
-				chunk_next(c, limit);
+				exch_chunk_next(c, limit);
 			if (!f->ck_last)
 				raw = f->ck_end;
 		}
@@ -1287,8 +1141,8 @@ int exch_all_written(const struct kbal_conn *c, int i)
 	const struct kbal_first *f = c->f;
 
 	if (i == UP && f->ck_stream && !f->ck_last && f->msg[UP].done)
-		return 0;   /* the last chunk is owed (chunk_next()) */
+		return 0;   /* the last chunk is owed (exch_chunk_next()) */
 	if (i == UP && f->spooled && f->spool_sent < f->spool_len)
-		return 0;   /* the spool is owed (spool_body()) */
+		return 0;   /* the spool is owed (exch_spool_body()) */
 	return f->out_sent[i] == f->out_len[i] && f->fwd[i] == f->len[i];
 }

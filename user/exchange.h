@@ -75,4 +75,16 @@ int exch_response_end(const struct kbal_conn *c, uint64_t *end);
 /* what the member sent past its response: never written (0: nothing) */
 uint32_t exch_past_response(const struct kbal_conn *c);
 
+/* exchange_body.c: bodies as httpd sends them on */
+/* a chunked answer to an HTTP/1.0 client: de-chunked, the connection's last */
+void exch_dechunk_plan(struct kbal_conn *c);
+/* the body parsed from f->fed[i] on, de-chunked in place; as kbal_http_feed() */
+int exch_feed_dechunked(struct kbal_first *f, int i, size_t *used);
+/* a chunked request's body that came whole: sent with its length; -1: answered */
+int exch_body_whole(struct kbal_daemon *d, struct kbal_conn *c);
+/* the buffer's body bytes to the spool (proxy-sendcl); 0 or -errno */
+int exch_spool_body(struct kbal_daemon *d, struct kbal_conn *c);
+/* the next chunk line of a request body sent chunked again; 1: out[UP] has it */
+int exch_chunk_next(struct kbal_conn *c, uint32_t limit);
+
 #endif

@@ -296,7 +296,7 @@ def test_decided_netns():
     1 MiB down, then one naming the other route given back and answered by
     that member, the connection going on; every host's counters: no
     timeout, reset, PAWS drop or checksum error, retransmissions no more
-    than loss probes."""
+    than loss probes and those the receiver reported as duplicates."""
     from tcp_watch import COUNTERS
     hosts = ("client", "member1", "member2", "balancer")
     with kbaltest.Topo(csum_offload=False) as topo, Env(topo=topo, conf=CONF) as env:
@@ -319,11 +319,25 @@ def test_decided_netns():
                 r = c.get("/a%d" % i, cookie=cookie)
                 eq((r.status, r.text), (200, "backend=%s path=/a%d\n" % (backend, i)),
                    "request %d after" % i)
+            st1 = env.stats()
+            print("held %d, dropped %d" % (st1["pkt_held"] - st0["pkt_held"],
+                                           st1["pkt_dropped"] - st0["pkt_dropped"]))
         wait_until(lambda: env.flows() == [], 8.0, "no flow after the client closed")
         for h in hosts:
             after = topo.tcp_counters(h)
             d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS + ("InCsumErrors",)}
-            check(d["RetransSegs"] <= d["TCPLossProbes"], "%s: retransmissions: %r" % (h, d))
+            full = {k: v - before[h].get(k, 0) for k, v in after.items()
+                    if v != before[h].get(k, 0)}
+            print(h, full)
+            # veths deliver a sender's segments through each CPU's backlog:
+            # on a busy host they are reordered (the client's TCPOFOQueue,
+            # the member's TCPSACKReorder) and a fast retransmission comes
+            # that the receiver's DSACK shows spurious (measured: 2 of 10
+            # runs beside two busy loops, RetransSegs 2, TCPDSACKRecvSegs
+            # 2); a retransmission of a segment lost is neither a probe
+            # nor reported back as a duplicate
+            check(d["RetransSegs"] <= d["TCPLossProbes"] + full.get("TCPDSACKRecvSegs", 0),
+                  "%s: retransmissions: %r" % (h, full))
             eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"], d["EstabResets"],
                 d["InCsumErrors"], d["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
                "%s: timeouts, beyond window, PAWS, resets, checksum errors: %r" % (h, d))

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * exchange_body.c - bodies as httpd sends them on (exchange.c's steps call
+ * these): a chunked request's body de-chunked as it is parsed, sent with
+ * its length where it came whole (or was spooled: proxy-sendcl,
+ * force-proxy-request-1.0), else chunked again piece by piece; a chunked
+ * answer de-chunked for an HTTP/1.0 client.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include "conn-t.h"
+#include "daemon.h"
+#include "decide.h"
+#include "exchange.h"
+#include "heads.h"
+#include "log.h"
+
+/*
+ * A chunked answer to an HTTP/1.0 client, which cannot read chunks: httpd
+ * sends it the body de-chunked, without Transfer-Encoding, and closes the
+ * connection after it (nothing else tells where the body ends), whether
+ * the client asked to keep it or not. kbald follows the answer to its end
+ * (on the member's connection, kept or carried for this client alone),
+ * dropping the chunks' framing as it parses (exch_parse()); the member's
+ * connection is kept as any other after it. A HEAD's answer has no body
+ * to frame: httpd passes its Transfer-Encoding line on, and the
+ * connection goes on as after any other (exch_parse() calls none).
+ */
+void exch_dechunk_plan(struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+
+	log_debug("conn %p: a chunked answer to an HTTP/1.0 client: de-chunked, the last",
+		  (void *)c);
+	f->dechunk = 1;
+	c->last = c->once = c->agent = 1;
+	c->bounded &= ~BOUND_PLANNED;   /* no handover after it */
+	if (!c->pool || !f->msg[DOWN].keep_alive) {
+		/* a connection of the member's that ends with the answer goes */
+		c->pool = 1;
+		c->relay_back = 1;
+	}
+}
+
+/* The bytes of the body parsed from f->fed[i] on, de-chunked in place (the
+ * answer's: exch_dechunk_plan(); the request's: rq_dechunk): what follows them
+ * in the buffer moves down over the framing dropped. As kbal_http_feed(). */
+int exch_feed_dechunked(struct kbal_first *f, int i, size_t *used)
+{
+	size_t kept, fed = f->fed[i];
+	int rc = kbal_http_feed_dechunked(&f->msg[i], f->buf[i], fed, f->len[i] - fed,
+					  used, &kept);
+
+	if (rc == KBAL_HTTP_ERROR)
+		return rc;
+	memmove(f->buf[i] + fed + kept, f->buf[i] + fed + *used, f->len[i] - fed - *used);
+	f->len[i] -= (uint32_t)(*used - kept);
+	*used = kept;
+	return rc;
+}
+
+/*
+ * A chunked request's body that came whole before any of it went out (the
+ * head waits for it, exch_write()): sent de-chunked with its length, as
+ * httpd's ap_proxy_http_prefetch() sends a body that ended within what it
+ * read ahead (16 KiB; kbald's buffer is as long), or one spooled
+ * (exch_spool_body()). The head, built at the pick, is built again. A longer one
+ * went chunked again (exch_chunk_next()), as httpd streams it.
+ */
+int exch_body_whole(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *msg = &f->msg[UP];
+
+	/* de-chunked as it came (rq_dechunk), unless under way: chunked
+	 * again (ck_stream) */
+	if (c->local || !f->rq_dechunk || f->out_sent[UP] || f->fwd[UP] != msg->head_len)
+		return 0;
+	f->body_cl = 1;
+	f->body_len = f->spool_len + (msg->msg_end - msg->head_len);
+	f->ck_stream = 0;
+	if (!f->out_len[UP] || c->member < 0)
+		return 0;      /* the head is built at the pick, with its length */
+	if (!heads_request(d, c))
+		return 0;
+	exch_error(d, c, 431);
+	return -1;
+}
+
+/*
+ * force-proxy-request-1.0, proxy-sendcl: a chunked body that fills the
+ * buffer is spooled, as httpd's ap_proxy_spool_input() spools it (to a
+ * file there, to memory here: a memfd), so that the member gets its
+ * length (exch_body_whole(), then exch_write()). The buffer's body bytes, all
+ * de-chunked, go to the spool; the head stays, for the member's head.
+ * LimitRequestBody bounds it (httpd's input filter's 413).
+ */
+int exch_spool_body(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	uint32_t from = f->msg[UP].head_len, n = f->fed[UP] - from, done = 0;
+
+	if (!n)
+		return -ENOBUFS;       /* a head as long as the buffer: no room */
+	if (kbal_conf_limit_body(d->conf, f->vhost) &&
+	    f->spool_len + n > kbal_conf_limit_body(d->conf, f->vhost))
+		return -EFBIG;
+	if (!f->spooled) {
+		f->spool_fd = memfd_create("kbal-spool", MFD_CLOEXEC);
+		if (f->spool_fd < 0)
+			return -errno;
+		f->spooled = 1;
+	}
+	while (done < n) {
+		ssize_t w = write(f->spool_fd, f->buf[UP] + from + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (uint32_t)w;
+	}
+	f->spool_len += n;
+	memmove(f->buf[UP] + from, f->buf[UP] + f->fed[UP], f->len[UP] - f->fed[UP]);
+	f->len[UP] -= n;
+	f->fed[UP] = from;
+	return 0;
+}
+
+/*
+ * A chunked request's body that did not come whole goes chunked again, as
+ * httpd's stream_reqbody() sends it (RB_STREAM_CHUNKED): each piece of
+ * de-chunked bytes up to limit is a chunk, out[UP] its line once the head
+ * went ("\r\n" ending the one before first), then "0\r\n\r\n", no
+ * trailer; bytes after the body (a next request) go as they came. 1 when
+ * out[UP] has something new.
+ */
+int exch_chunk_next(struct kbal_conn *c, uint32_t limit)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *msg = &f->msg[UP];
+	uint32_t end = msg->done && msg->msg_end < limit ? msg->msg_end : limit;
+	int n;
+
+	if (f->ck_last)
+		return 0;
+	if (end > f->ck_end) {
+		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s%x\r\n", f->ck_open ? "\r\n" : "",
+			     end - f->ck_end);
+		f->ck_open = 1;
+		f->ck_end = end;
+	} else if (msg->done) {
+		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s0\r\n\r\n", f->ck_open ? "\r\n" : "");
+		f->ck_last = 1;
+	} else {
+		return 0;
+	}
+	f->out[UP] = f->ckbuf;
+	f->out_len[UP] = (uint32_t)n;
+	f->out_sent[UP] = 0;
+	return 1;
+}
