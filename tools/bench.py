@@ -1419,7 +1419,8 @@ def packet_check(peer):
     stats = kbal_stats(peer.pin) or {}
     ifs = re.findall(r'packet splice: attached to (\S+)', read(peer.proc.logpath))
     return {'rewritten': stats.get('pkt_rewritten'), 'dropped': stats.get('pkt_dropped'),
-            'unparsed': stats.get('pkt_unparsed'), 'ifs': ifs}
+            'unparsed': stats.get('pkt_unparsed'), 'frame_lost': stats.get('pkt_frame_lost'),
+            'back': stats.get('pkt_back'), 'held': stats.get('pkt_held'), 'ifs': ifs}
 
 
 def run_one(target, sc, args, ctx, rnd):
@@ -1440,8 +1441,10 @@ def run_one(target, sc, args, ctx, rnd):
 def brief(sc, r):
     pkt = ''
     if r.get('pkt'):
-        pkt = '; packet path: pkt_rewritten %s (dropped %s, unparsed %s), attached to %s' % (
+        pkt = ('; packet path: pkt_rewritten %s (dropped %s, unparsed %s; framing lost %s, '
+               'given back %s, held %s), attached to %s') % (
             r['pkt']['rewritten'], r['pkt']['dropped'], r['pkt']['unparsed'],
+            r['pkt'].get('frame_lost'), r['pkt'].get('back'), r['pkt'].get('held'),
             ','.join(r['pkt']['ifs']) or 'nothing')
     if sc == 'idle':
         s = 'held %d/%d in %.1fs, machine %.0f B/conn, slab %.0f B/conn' % (
