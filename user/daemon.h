@@ -74,6 +74,8 @@ struct kbal_packet_state {
 	struct pkt_linger *linger;  /* taken-back flows closed: entries kept a while */
 	unsigned unwatched;         /* joined flows kbald asks back itself (their
 				     * arming failed), as of the last look */
+	unsigned unarmed;           /* of them, decided ones (a restart in place):
+				     * asked back at each look until they are */
 	uint64_t bgen_sig;          /* the balancers' gens as last seen (given back
 				     * at a request: handover_packet.c) */
 };

@@ -405,8 +405,11 @@ static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_pkt_flow *fl = c->pf;
 	int err;
 
+	/* (a decided flow not armed: after a restart in place, its decision
+	 * gone with the image before; asked at once, and again while the
+	 * ask cannot be made yet) */
 	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->given_back ||
-	    c->balancer < 0 || d->maps.balancers[c->balancer].gen == fl->bgen)
+	    c->balancer < 0 || (d->maps.balancers[c->balancer].gen == fl->bgen && !fl->decide))
 		return;
 	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
 				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL);
@@ -605,14 +608,17 @@ static void pkt_scan(struct kbal_daemon *d, struct kbal_list *head)
 
 /* joined flows that kbald itself asks back once their balancer's gen
  * moves (kept socket, not watched by the program, not yet asked) */
-static unsigned pkt_unwatched(const struct kbal_daemon *d)
+static unsigned pkt_unwatched(struct kbal_daemon *d)
 {
 	unsigned n = 0;
 
+	d->pk.unarmed = 0;
 	for (struct kbal_list *l = d->pk.joined.next; l != &d->pk.joined; l = l->next) {
 		const struct kbal_pkt_flow *fl = conn_of(l)->pf;
+		int un = fl && fl->kept_client && !fl->watched && !fl->asked && !fl->given_back;
 
-		n += fl && fl->kept_client && !fl->watched && !fl->asked && !fl->given_back;
+		n += un;
+		d->pk.unarmed += un && fl->decide;
 	}
 	return n;
 }
@@ -634,7 +640,7 @@ static void pkt_tick(struct kbal_daemon *d)
 
 		for (unsigned b = 0; b < d->maps.meta->nbalancers; b++)
 			sig = sig * 1000003u + d->maps.balancers[b].gen;
-		if (sig != d->pk.bgen_sig) {
+		if (sig != d->pk.bgen_sig || d->pk.unarmed) {
 			d->pk.bgen_sig = sig;
 			for (n = d->pk.joined.next; n != &d->pk.joined; n = next) {
 				next = n->next;
@@ -752,7 +758,8 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 		if (err && err != -EAGAIN)
 			log_debug("conn %p: joined flow not armed again: %s", (void *)c,
 				  strerror(-err));
-		d->pk.unwatched += err != 0 && how == KBAL_PKT_BACK_WATCH;
+		d->pk.unwatched += err != 0 && (how == KBAL_PKT_BACK_WATCH || c->pf->decide);
+		d->pk.unarmed += err != 0 && c->pf->decide;
 	}
 }
 
