@@ -47,7 +47,9 @@ static __always_inline int pkt_decide_armed(const struct kbal_pkt_rw *rw)
  * framed boundary, as many final responses framed as requests (the
  * member's answer complete), and both directions quiet (P acknowledges all
  * the member sent; the member acknowledged all the client sent); else the
- * flow stays joined and the next request's first byte tries again.
+ * flow stays joined and the next request's first byte tries again (a
+ * decided flow's request, which must not reach the member, is held
+ * instead: dropped until the client sends it again on a quiet flow).
  */
 
 struct back_scratch {
