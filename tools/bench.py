@@ -1335,14 +1335,13 @@ def measure(target, sc, args, ctx, tag):
                     'members': [b.p.pid for b in ctx['backends'].values()]}
             kbald = kbal_kind(target) is not None
             progs0 = bpf_prog_stats(rss_pid) if kbald else None
-            kept_name = 'pkt_kept' if decided(target) else 'sk_kept'
-            kept0 = (kbal_stats(peer.pin) or {}).get(kept_name) if kbald else None
+            kept0 = kernel_kept(peer, target) if kbald else None
             tcp0 = tcp_counters()
             res = run_wrk(url, sc, args.duration, os.path.join(rundir, 'wrk.out'), pids=pids,
                           check_route=peer is not None)
             tcp1 = tcp_counters()
             progs1 = bpf_prog_stats(rss_pid) if kbald else None
-            kept1 = (kbal_stats(peer.pin) or {}).get(kept_name) if kbald else None
+            kept1 = kernel_kept(peer, target) if kbald else None
             if (res and kept0 is not None and kept1 is not None and res['requests'] > 0 and
                     (kbal_kind(target) == 'kbal' or decided(target))):
                 # the requests the sockmap path's framing (or the packet
@@ -1410,6 +1409,16 @@ def kbal_stats(pin):
         return None
     return {m.group(1): int(m.group(2))
             for m in re.finditer(r'^(\w+)\s+(\d+)\s*$', out, re.M)}
+
+
+def kernel_kept(peer, target):
+    """The requests the kernel kept so far: the sockmap path's framing
+    (sk_kept), and on kbal-packet the packet program's too (pkt_kept: a
+    connection the packet path does not join is framed on sockmap)."""
+    st = kbal_stats(peer.pin) or {}
+    if 'sk_kept' not in st:
+        return None
+    return st['sk_kept'] + (st.get('pkt_kept', 0) if decided(target) else 0)
 
 
 def packet_check(peer):
@@ -1674,7 +1683,7 @@ def render_bpf(results, targets, scenarios, where):
                     100 - 100 * statistics.median(ks)))
     if kept:
         out.append('### Who decided the requests%s: the kernel (sockmap framing, '
-                   '`sk_kept`; kbal-packet: the packet program, `pkt_kept`) or kbald, '
+                   '`sk_kept`; kbal-packet: and the packet program, `pkt_kept`) or kbald, '
                    'median share' % where)
         out.append('')
         out.append('| scenario | target | kernel | kbald |')
