@@ -756,26 +756,30 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	verdict = pkt_act(skb, &p, rw, hook);
 	if (verdict != GO_ON)
 		return verdict;
-	/* a client's segment with payload on a framed joined flow */
-	if (rw->fr_flags == KBAL_PKT_FR_ON && !(rw->slot & 1) && rw->action == KBAL_PKT_REWRITE &&
+	/* a segment with payload on a framed joined flow: a request's first
+	 * byte where the framing has it (a head next, at the framed sequence
+	 * number) is given back if kbald asked for it or the flow's decision
+	 * says so (kbal_pkt_give_back()), and so is a decided flow's answer
+	 * whose head kbald must write (kbal_pkt_decide_response()); the
+	 * packet is then shifted into kbald's socket by the new entry */
+	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
+	    (!(rw->slot & 1) || (rw->flags & KBAL_PKT_DECIDE)) &&
 	    p.ip_len > p.ihl + p.tcp->doff * 4 && !p.tcp->syn && !p.tcp->rst) {
 		__u32 seq = bpf_ntohl(p.tcp->seq), hl = p.ihl + p.tcp->doff * 4;
+		__u32 where = (p.l4off + p.tcp->doff * 4) << 16 | (p.ip_len - hl);
 
 		if (rw->fr_state == KBAL_FRAME_HEAD && seq == rw->fr_seq && p.tcp->ack &&
 		    !p.tcp->fin) {
-			/* a request's first byte where the framing has it (a
-			 * head next, at the framed sequence number): given
-			 * back, if kbald asked for it or the flow's decision
-			 * says so (kbal_pkt_give_back() looks), and then
-			 * shifted into kbald's kept socket by the new entry */
-			int decided = 1, back;
+			__u32 ack = bpf_ntohl(p.tcp->ack_seq);
+			int back;
 
-			if (rw->flags & KBAL_PKT_DECIDE)
-				decided = kbal_pkt_decide_request(skb, rw,
-								  (p.l4off + p.tcp->doff * 4) << 16 |
-								  (p.ip_len - hl));
-			back = kbal_pkt_give_back(rw, seq, bpf_ntohl(p.tcp->ack_seq), decided);
-
+			if (rw->slot & 1)
+				back = kbal_pkt_decide_response(skb, rw, where) ?
+				       kbal_pkt_give_back_response(rw, seq, ack) : BACK_NOT_NOW;
+			else
+				back = kbal_pkt_give_back(rw, seq, ack,
+							  (rw->flags & KBAL_PKT_DECIDE) ?
+							  kbal_pkt_decide_request(skb, rw, where) : 1);
 			if (back == BACK_HOLD) {
 				rw->hold = 1;
 				kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
@@ -786,49 +790,15 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 				if (!rw)
 					return TC_ACT_NEXT_;
 			} else if (rw->hold) {
-				rw->hold = 0;   /* the request goes on to the member */
+				rw->hold = 0;   /* it goes on after all */
 			}
 		} else if ((rw->flags & KBAL_PKT_DECIDE) &&
 			   (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&
 					 (__s32)(seq - rw->fr_seq) > 0))) {
-			/* a decided flow: bytes behind a request held for
-			 * kbald, or a request beyond a gap (its first byte
-			 * must be a segment's first, where it is decided):
-			 * dropped, the client sends them again in order */
-			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
-			return TC_ACT_SHOT_;
-		}
-	}
-	/* a member's segment with payload on a decided flow: a response
-	 * head's first byte is judged (kbal_pkt_decide_response()) and given
-	 * back to kbald where kbald must write it */
-	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->slot & 1) && rw->action == KBAL_PKT_REWRITE &&
-	    rw->fr_flags == KBAL_PKT_FR_ON && p.ip_len > p.ihl + p.tcp->doff * 4 &&
-	    !p.tcp->syn && !p.tcp->rst) {
-		__u32 seq = bpf_ntohl(p.tcp->seq), hl = p.ihl + p.tcp->doff * 4;
-
-		if (rw->fr_state == KBAL_FRAME_HEAD && seq == rw->fr_seq && p.tcp->ack &&
-		    !p.tcp->fin) {
-			int back = BACK_NOT_NOW;
-
-			if (kbal_pkt_decide_response(skb, rw, (p.l4off + p.tcp->doff * 4) << 16 |
-								(p.ip_len - hl)))
-				back = kbal_pkt_give_back_response(rw, seq,
-								   bpf_ntohl(p.tcp->ack_seq));
-			if (back == BACK_HOLD) {
-				rw->hold = 1;
-				kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
-				return TC_ACT_SHOT_;
-			}
-			if (back == BACK_GIVEN) {
-				rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
-				if (!rw)
-					return TC_ACT_NEXT_;
-			} else if (rw->hold) {
-				rw->hold = 0;
-			}
-		} else if (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&
-					(__s32)(seq - rw->fr_seq) > 0)) {
+			/* a decided flow: bytes behind a request or an answer
+			 * held for kbald, or a head beyond a gap (its first
+			 * byte must be a segment's first, where it is judged):
+			 * dropped, the sender sends them again in order */
 			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
 			return TC_ACT_SHOT_;
 		}
