@@ -199,9 +199,15 @@ static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
  * the program as kbald would, docs/packet.md "Each request decided") is
  * armed before it can switch: its decision in kbal_pkt_decide, the sockets'
  * numbers in kbal_pkt_back, watched. Its client -> member entry switches
- * only once that is done (KBAL_PKT_DECIDE); if it cannot be (the response
- * not all sent yet), the client's next bytes reach kbald's socket instead,
- * which takes the connection back (pkt_take_back()): kbald decides them.
+ * only once that is done (KBAL_PKT_DECIDE); if it cannot be (the client
+ * socket's numbers not known yet: bytes of the first response unsent and
+ * its send queue's start not learned, kbal_packet_ask_back()), the
+ * client's next bytes reach kbald's socket instead, which takes the
+ * connection back (pkt_take_back()): kbald decides them. A long first
+ * answer, still going out at the switch, is armed at once (its start
+ * learned before it was written): before, its flow came back to kbald at
+ * each request and was joined again, until a join found no packet of the
+ * client and left it to sockmap (1m-sticky: half the requests).
  */
 static void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c)
 {

@@ -428,3 +428,35 @@ def test_decided_answer_given_back_where_kbald_writes_it():
                "a member's 503: the client's connection ends after it, as httpd's")
             c.sock.settimeout(5)
             eq(c.sock.recv(1), b"", "closed after the 503")
+
+
+def test_decided_long_first_answer_armed_at_once():
+    """A connection whose first answer is long (1 MiB, served on a kept
+    member connection, which becomes the client's) joins while kbald's
+    client socket still has that answer to send: the flow is armed at the
+    join all the same (the socket's numbers read without its send queue),
+    so that every later request is the program's. Before, each request
+    came back to kbald and was joined again (1m-sticky: half the requests
+    left to sockmap)."""
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
+        with env.connect(timeout=30, rcvbuf=65536) as c:
+            port = c.sock.getsockname()[1]
+            c.request("GET", "/bytes/%d" % MiB, [("Cookie", "ROUTEID=route.1")])
+            # the client reads nothing for a while: the answer's end
+            # still unsent in kbald's socket when the flow joins
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            time.sleep(0.2)
+            r = c.read_response()
+            eq((r.status, r.header("X-Backend")), (200, "WAS1"), "the long first answer")
+            check_pattern(r.body, "the long first answer")
+            st0 = env.stats()
+            for i in range(10):
+                r = c.get("/k%d" % i, cookie="ROUTEID=route.1")
+                eq((r.status, r.text), (200, "backend=WAS1 path=/k%d\n" % i), "request %d" % i)
+            st1 = env.stats()
+        log = env.kbald_stderr()
+        check("decided flow's request reached kbald" not in log,
+              "a request came back to kbald:\n%s" % "\n".join(
+                  l for l in log.splitlines() if "armed" in l or "reached kbald" in l))
+        eq(st1["pkt_kept"] - st0["pkt_kept"], 10, "requests the program kept")
