@@ -147,6 +147,10 @@ void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c);
 /* the connection's kbal_sk_http entries, at its end */
 void decide_forget(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* A socket's kbal_sk_http entry (by its cookie), as the kernel's framing left it:
+ * 0, or -errno (decide.c; the take-back and the clocks read it too) */
+int sk_state(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *st);
+
 /* Once a second: the connections the kernel frames against
  * RequestReadTimeout (a request's head or body under way, by the kernel's
  * clocks in kbal_sk_http) and KeepAliveTimeout (nothing under way since the
