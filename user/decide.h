@@ -151,7 +151,7 @@ void decide_forget(struct kbal_daemon *d, struct kbal_conn *c);
  * 0, or -errno (decide.c; the take-back and the clocks read it too) */
 int sk_state(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *st);
 
-/* Once a second: the connections the kernel frames against
+/* Once a second (kernel_clocks.c): the connections the kernel frames against
  * RequestReadTimeout (a request's head or body under way, by the kernel's
  * clocks in kbal_sk_http) and KeepAliveTimeout (nothing under way since the
  * last answer's end), as httpd bounds those it reads; what is over its
