@@ -109,8 +109,9 @@ int decide_pkt_record(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk
 int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir);
 
 /* A spliced socket of a bounded connection is readable: the kernel handed
- * something back. 1: the connection is kbald's again (c->f, in its first
- * exchange's steps), 0: not yet (looked at again), -1: closed. */
+ * something back (takeback.c, with decide_stopped() and
+ * decide_agent_again()). 1: the connection is kbald's again (c->f, in its
+ * first exchange's steps), 0: not yet (looked at again), -1: closed. */
 int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* The member's side of a framed connection is between two answers: no
