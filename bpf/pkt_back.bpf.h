@@ -91,7 +91,9 @@ static __always_inline int back_put(struct back_scratch *x, __be32 saddr, __be32
  * kbal_pkt_back.decide 1): the decision each request of the flow is held
  * to, as the sockmap path's client socket has it (struct kbal_sk_http, the
  * client's fields; msgs counts the requests the program kept). A hash map
- * without preallocation: memory for the flows that use it only.
+ * without preallocation: memory for the flows that use it only. Pinned: a
+ * restart in place's next image arms its flows again with the decisions
+ * (and the counts) the image before wrote (pkt_adopt()).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -99,6 +101,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct kbal_sk_http);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_decide SEC(".maps");
 
 /*
@@ -352,12 +355,18 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->gen = rw->gen;
 	slot = rw->slot;
 	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
-	if (!fq || fq->gen != x->gen || !fq->back)
-		return 0;   /* nothing asked: the flow's request as ever */
+	if (!fq || fq->gen != x->gen)
+		return 0;
 	slot = rw->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
 	if (!bk || !bk->armed || bk->gen != x->gen)
-		return 0;
+		/* a decided flow this program has no arming of (a restart
+		 * in place: the next image's kbal_pkt_back is its own, which
+		 * kbald fills at once, pkt_adopt()): its request waits for
+		 * it, never passed on undecided */
+		return (rw->flags & KBAL_PKT_DECIDE) && !fq->flags ? BACK_HOLD : 0;
+	if (!fq->back)
+		return 0;   /* nothing asked: the flow's request as ever */
 	if (fq->back != KBAL_PKT_BACK_ASKED) {
 		/* watched: asked once the balancer's gen moved; decided:
 		 * also once the request is not one kbald would send to the
@@ -430,7 +439,9 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 	slot = down->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
 	st = bpf_map_lookup_elem(&kbal_pkt_decide, &slot);
-	if (!bk || !bk->armed || !bk->decide || bk->gen != down->gen || !st)
+	if (!bk || !bk->armed || bk->gen != down->gen)
+		return KBAL_SKB_PEER;   /* not armed yet (a restart in place): held */
+	if (!bk->decide || !st)
 		return 0;   /* not decided: as a joined flow's */
 	/* the head within the first KBAL_HEAD_MAX bytes (a segment may carry
 	 * much of the body after it: a GSO one up to 64 KiB) */
@@ -491,7 +502,9 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 	x->gen = down->gen;
 	slot = down->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
-	if (!bk || !bk->armed || !bk->decide || bk->gen != x->gen)
+	if (!bk || !bk->armed || bk->gen != x->gen)
+		return BACK_HOLD;   /* a decided flow not armed yet: it will be */
+	if (!bk->decide)
 		return BACK_NOT_NOW;
 	slot = down->slot;
 	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);

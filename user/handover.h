@@ -126,7 +126,8 @@ void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why 
  * to kbald, and its arming for that (each function's comment says more) */
 int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, int owed);
 void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c);
-void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c);
+int pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c);
+int pkt_rearm_decided(struct kbal_daemon *d, struct kbal_conn *c);
 void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c);
 void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c);
 void pkt_kept_linger(int fd, int on);

@@ -369,7 +369,8 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 			pkt_given_back(d, c);
 			return c->dead;
 		}
-		pkt_maybe_ask_back(d, c);
+		if (pkt_maybe_ask_back(d, c))
+			return 1;
 	}
 	if (err || st.ended) {
 		log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)", (void *)c,
@@ -547,15 +548,16 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 	    c->pf->asked != 2) {
 		/* armed by the image before: this program's kbal_pkt_back is
 		 * empty (pkt_arm()); asked (the gen moved) stays asked */
-		/* a decided flow's decision went with the image before (c->f
-		 * with it): its next request is kbald's */
-		unsigned how = c->pf->asked == 1 || c->pf->decide ? KBAL_PKT_BACK_ASKED :
-			       KBAL_PKT_BACK_WATCH;
+		/* a decided flow: armed again with its decision
+		 * (pkt_rearm_decided()); its requests wait meanwhile */
+		unsigned how = c->pf->asked == 1 ? KBAL_PKT_BACK_ASKED : KBAL_PKT_BACK_WATCH;
 		int err;
 
 		c->pf->asked = c->pf->watched = 0;
 		if (c->balancer < 0 || !kbal_pkt_keeps_client(d))
 			err = -EINVAL;
+		else if (c->pf->decide && how == KBAL_PKT_BACK_WATCH)
+			err = pkt_rearm_decided(d, c);
 		else
 			err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
 						   how, c->balancer, c->pf->bgen, NULL);

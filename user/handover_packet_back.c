@@ -99,6 +99,30 @@ void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /*
+ * A decided flow the program has no arming of (a restart in place: the
+ * next image's kbal_pkt_back is its own) is armed again as at its switch,
+ * with the decision the image before wrote (kbal_pkt_decide is pinned):
+ * it goes on being decided in the kernel. Meanwhile the program holds its
+ * requests and answers (never passed on undecided). Without a decision,
+ * asked back at its next request, which kbald decides.
+ */
+int pkt_rearm_decided(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_pkt_flow *fl = c->pf;
+	struct kbal_sk_http st;
+
+	if (!kbal_packet_decision(&d->pk.p, fl, &st)) {
+		int err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
+					       KBAL_PKT_BACK_WATCH, c->balancer, fl->bgen, &st);
+
+		if (err != -EINVAL)
+			return err;
+	}
+	return kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
+				    KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL);
+}
+
+/*
  * A joined flow whose balancer changed since it joined (a member's status:
  * kbalctl set, the manager, a health check; the balancer's gen, as the
  * sockmap path's kernel framing compares it) may no longer be decided
@@ -106,28 +130,36 @@ void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c)
  * (kbal_packet_ask_back()), and decides that request itself. Only where
  * kbald kept the client-side socket (kbal_pkt_keeps_client()) and could
  * not arm the flow at the switch (the program then compares the gen
- * itself: pkt_arm()).
+ * itself: pkt_arm()). A decided flow not armed (after a restart in place):
+ * armed again (pkt_rearm_decided()), and again while it cannot be yet;
+ * one that can never be is ended (its requests would wait for ever). 1 if
+ * the connection was closed.
  */
-void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
+int pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_pkt_flow *fl = c->pf;
 	int err;
 
-	/* (a decided flow not armed: after a restart in place, its decision
-	 * gone with the image before; asked at once, and again while the
-	 * ask cannot be made yet) */
 	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->given_back ||
 	    c->balancer < 0 || (d->maps.balancers[c->balancer].gen == fl->bgen && !fl->decide))
-		return;
-	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
+		return 0;
+	err = fl->decide ? pkt_rearm_decided(d, c) :
+	      kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
 				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL);
 	if (err && err != -EAGAIN) {
 		fl->asked = 2;   /* not again */
+		if (fl->decide) {
+			log_warn("conn %p: a decided flow not armed again (%s): ended",
+				 (void *)c, strerror(-err));
+			conn_close(d, c);
+			return 1;
+		}
 		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
 	} else if (!err) {
-		log_debug("conn %p: balancer changed: joined flow asked back at its next request",
-			  (void *)c);
+		log_debug("conn %p: %s", (void *)c, fl->watched ? "decided flow armed again" :
+			  "joined flow asked back at its next request");
 	}
+	return 0;
 }
 
 /*

@@ -2669,6 +2669,66 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	frame_teardown();
 }
 
+/*
+ * A decided flow this program has no arming of (a restart in place: the
+ * next image's kbal_pkt_back is its own, empty until kbald arms the flow
+ * again): a request at its first byte, and an answer at its head's, are
+ * held (dropped, never passed on undecided); once kbald armed it with its
+ * decision, the same request is kept and the same answer passes.
+ */
+UNIT_TEST(pkt_decided_held_until_armed)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
+				    .decide = 1 }, none = {};
+	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
+				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0 = stat(KBAL_STAT_PKT_KEPT);
+	__u32 bslot = FR_UP / 2;
+	int back_fd;
+
+	if (!frame_setup())
+		return;
+	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
+	decided_state(1);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	/* the next image's program: nothing armed */
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &none, BPF_ANY), 0, "kbal_pkt_back emptied");
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_SHOT, "its answer: held");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "the answer held: joined");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "pkt_kept before the arming");
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "armed again");
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "the answer again: passes");
+	Mm += rk;
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &none, BPF_ANY), 0, "kbal_pkt_back emptied");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_SHOT, "a request: held");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "held: joined");
+	ASSERT_EQ(get_entry(&fr_ku).hold, 1, "held");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "a held request is not kept");
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "armed again");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "the request again");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "kept: joined");
+	ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &up.saddr, 4), "kept: to the member");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 2, "pkt_kept after the arming");
+#undef M_
+#undef KM_
+	decided_state(0);
+	bpf_map_delete_elem(map_fd, &khold);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	frame_teardown();
+}
+
 /* a segment of spec s (a flow's sender) with seq, ack, flags and no
  * payload: the program's verdict, its output in out */
 static int gb_send_spec(struct pkt_spec s, uint32_t seq, uint32_t ack, uint8_t flags,

@@ -216,10 +216,12 @@ def test_decided_two_balancers_each_request_on_its_own():
 
 
 def test_decided_flow_across_a_restart_in_place():
-    """A decided flow taken over by the next image (SIGHUP): the decision
-    went with the image before, so the next image asks the flow back at its
-    next request, which kbald decides (right for either route); the
-    connection goes on, every answer from the member its cookie names."""
+    """A decided flow taken over by the next image (SIGHUP): the next image
+    arms it again with the decision the image before wrote (kbal_pkt_decide
+    is pinned), so a request of the flow's route is still the program's
+    (kept, counted); one naming the other route is given back and kbald
+    decides it; the connection goes on, every answer from the member its
+    cookie names."""
     from test_restart import _restart
     with Env(conf=CONF, kbald_args=["-v"]) as env:
         with env.connect(timeout=30) as c:
@@ -229,6 +231,17 @@ def test_decided_flow_across_a_restart_in_place():
             r = c.get("/before", cookie=cookie)
             eq((r.status, r.text), (200, "backend=%s path=/before\n" % backend), "before")
             _restart(env)
+            st0 = env.stats()
+            for i in range(3):
+                r = c.get("/after%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/after%d\n" % (backend, i)),
+                   "the flow's route after the restart")
+            st1 = env.stats()
+            eq((st1["pkt_kept"] - st0["pkt_kept"], st1["pkt_back"] - st0["pkt_back"]), (3, 0),
+               "requests the next image's program kept, flows given back")
+            eq((flow_of(env, port) or {}).get("path"), PATH_PACKET, "still joined")
+            check(env.kbald_stderr().count("(each request decided)") >= 2,
+                  "kbald's log: the flow not armed again after the restart")
             r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])
             eq((r.status, r.text), (200, "backend=%s path=/moved\n" % them),
                "the other route after the restart")
