@@ -114,6 +114,10 @@ int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir);
  * first exchange's steps), 0: not yet (looked at again), -1: closed. */
 int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* an answer owed to the last request the kernel kept: kbald writes it
+ * (takeback.c) */
+void decide_owed_answer(struct kbal_conn *c);
+
 /* The member's side of a framed connection is between two answers: no
  * response under way, no request on its way to it, nothing handed back.
  * Its connection ending now (FIN, RST) ends nothing of the client's: the

@@ -57,11 +57,7 @@ int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, in
 		return -1;
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
 	if (owed) {
-		c->pool = 1;
-		c->relay_back = 1;
-		c->reused = 0;
-		c->phase[UP] = P_CLOSED;
-		c->rd[MEMBER] = c->wr[MEMBER] = 0;
+		decide_owed_answer(c);
 		c->f->pass = st.pass;
 		if (st.host_len < sizeof(c->f->host))
 			memcpy(c->f->host, st.host, st.host_len);

@@ -229,17 +229,24 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	/* the kept requests' virtual host (the kernel kept only those with
 	 * this Host): its ProxyPassReverse and Header rules for the answer owed */
 	c->f->vhost = kept_vhost(d, c);
-	if (owed) {
-		/* the member's answer to the last request kept: kbald writes
-		 * its head as it would have (ProxyPassReverse), and the member's
-		 * connection goes after it; the client's next request waits in
-		 * its socket meanwhile */
-		c->pool = 1;
-		c->relay_back = 1;
-		c->reused = 0;
-		c->phase[UP] = P_CLOSED;
-		c->rd[MEMBER] = c->wr[MEMBER] = 0;
-	}
+	if (owed)
+		decide_owed_answer(c);
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	return 1;
+}
+
+/*
+ * The member's answer to the last request the kernel kept is owed (a
+ * response head handed or given back): kbald writes its head as it would
+ * have (ProxyPassReverse), and the member's connection goes after it; the
+ * client's next request waits in its socket meanwhile. Both kernels'
+ * take-backs (above, and the packet path's pkt_kbalds_again()).
+ */
+void decide_owed_answer(struct kbal_conn *c)
+{
+	c->pool = 1;
+	c->relay_back = 1;
+	c->reused = 0;
+	c->phase[UP] = P_CLOSED;
+	c->rd[MEMBER] = c->wr[MEMBER] = 0;
 }

@@ -2251,6 +2251,14 @@ static void given_back_flow(struct kbal_pkt_rw *up, struct kbal_pkt_rw *down,
 	bpf_map_update_elem(map_fd, kdrop, drop, BPF_ANY);
 }
 
+/* given_back_flow()'s end: the two kbald-side entries and the frames */
+static void given_back_teardown(const struct kbal_pkt_key *khold, const struct kbal_pkt_key *kdrop)
+{
+	bpf_map_delete_elem(map_fd, khold);
+	bpf_map_delete_elem(map_fd, kdrop);
+	frame_teardown();
+}
+
 /*
  * A joined flow given back where kbald asked, only where it is exact: not
  * asked, a response not complete, the member's last ACK behind: the
@@ -2379,9 +2387,7 @@ UNIT_TEST(pkt_given_back_at_a_request_where_asked)
 #undef M_
 #undef KM_
 	ring_buffer__free(rb);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /* watched (KBAL_PKT_BACK_WATCH): the program gives back by itself at the
@@ -2431,9 +2437,7 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 #undef KM_
 	bal.gen = 0;
 	bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /* the decided flow of the decided tests (docs/packet.md, "Each request
@@ -2558,9 +2562,7 @@ UNIT_TEST(pkt_each_request_decided)
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 4, "pkt_kept after");
 	/* a request not whole in its segment, on a fresh flow: to kbald */
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 	if (!frame_setup())
 		return;
 	B = FR_C0;
@@ -2576,9 +2578,7 @@ UNIT_TEST(pkt_each_request_decided)
 #undef M_
 #undef KM_
 	decided_state(0);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /*
@@ -2636,9 +2636,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: joined");
 	/* (the test's own flow: the pipelined one's answer comes first here;
 	 * a fresh start for the exact case) */
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 	if (!frame_setup())
 		return;
 	B = FR_C0;
@@ -2664,9 +2662,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 #undef KM_
 	ring_buffer__free(rb);
 	decided_state(0);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /*
@@ -2724,9 +2720,7 @@ UNIT_TEST(pkt_decided_held_until_armed)
 #undef M_
 #undef KM_
 	decided_state(0);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /* a segment of spec s (a flow's sender) with seq, ack, flags and no
@@ -2901,7 +2895,5 @@ UNIT_TEST(pkt_given_back_order_of_the_writes)
 #undef RESTORE
 #undef M_
 #undef KM_
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
