@@ -43,6 +43,14 @@ int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, in
 		log_warn("conn %p: an answer given back, the flow's decision gone", (void *)c);
 		return -1;
 	}
+	if (owed && st.why == KBAL_SKB_UNASKED) {
+		/* an answer to no request (kbal_pkt_decide_response()): it
+		 * goes with the member's connection, which httpd would not
+		 * reuse either (data waiting on it); the client's goes on */
+		log_info("conn %p: a member's answer nobody asked for: its connection closed",
+			 (void *)c);
+		owed = 0;
+	}
 	if (decided)
 		c->nreq = c->nreq + st.msgs < UINT32_MAX ? (uint32_t)(c->nreq + st.msgs) :
 			  UINT32_MAX;
@@ -197,7 +205,7 @@ void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c)
 	pkt_kept_linger(c->fd[CLIENT], 0);
 	kbal_packet_thaw(c->fd[MEMBER], 0);
 	if (pkt_kbalds_again(d, c, KBAL_WHY_GIVEN_BACK, 1) || conn_watch(d, c, CLIENT, 0) ||
-	    conn_watch(d, c, MEMBER, 0)) {
+	    (c->fd[MEMBER] >= 0 && conn_watch(d, c, MEMBER, 0))) {
 		conn_close(d, c);
 		return;
 	}

@@ -473,3 +473,52 @@ def test_decided_long_first_answer_armed_at_once():
               "a request came back to kbald:\n%s" % "\n".join(
                   l for l in log.splitlines() if "armed" in l or "reached kbald" in l))
         eq(st1["pkt_kept"] - st0["pkt_kept"], 10, "requests the program kept")
+
+
+def test_decided_unasked_answer_goes_with_its_member_connection():
+    """A member of a decided joined flow sends an answer nobody asked for,
+    0.2 s after its answer (a segment of its own): the program gives the
+    flow back at its first byte with nothing owed, and kbald closes that
+    member connection with it, as httpd does not reuse a member connection
+    with data waiting on it; the client's connection goes on and its next
+    request gets its own answer, never the stray one. Before, the stray
+    answer was held until the next request was sent on, then passed as its
+    answer (kbal-backend's /fault-smuggle sends both in one segment: the
+    sockmap path's case, test_member_faults.py)."""
+    from recording_member import RecordingMember
+
+    def answer(name):
+        def a(head, n):
+            path = head.split(b" ")[1]
+            body = b"%s %s" % (name, path)
+            ok = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            if path == b"/stray":
+                return [ok, b"HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 9\r\n\r\n"
+                            b"smuggled\n"]
+            return ok
+        return a
+
+    with Env(conf=CONF, backends=(), kbald_args=["-v"]) as env, \
+            RecordingMember(env.ports["b1"], answer(b"WAS1")) as m1, \
+            RecordingMember(env.ports["b2"], answer(b"WAS2")) as m2:
+        with env.connect(timeout=10) as c:
+            port = c.sock.getsockname()[1]
+            r = c.get("/first")
+            name = r.body.split()[0]
+            cookie = (r.header("Set-Cookie") or "").split(";")[0]
+            check(cookie.startswith("ROUTEID=route."), "the first answer's cookie: %r" % r.headers)
+            eq(c.get("/second", cookie=cookie).body, name + b" /second", "the second request")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            st0 = env.stats()
+            eq(c.get("/stray", cookie=cookie).body, name + b" /stray", "the answer")
+            wait_until(lambda: m1.late_sent + m2.late_sent, 3.0, "the stray answer sent")
+            # the stray answer reaches the balancer before the next request
+            # (one that comes after it answers that request, in httpd too)
+            time.sleep(0.05)
+            r = c.get("/next", cookie=cookie)
+            eq((r.status, r.body, r.header("X-Smuggled")), (200, name + b" /next", None),
+               "the next request's own answer")
+            eq(env.stats()["pkt_back"] - st0["pkt_back"], 1, "the flow given back")
+            eq(c.get("/after", cookie=cookie).body, name + b" /after", "the connection goes on")
+        check("nobody asked for" in env.kbald_stderr(), "kbald's log: no stray answer")
