@@ -797,10 +797,13 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			}
 		} else if ((rw->flags & KBAL_PKT_DECIDE) &&
 			   (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&
-					 (__s32)(seq - rw->fr_seq) > 0))) {
+					 (__s32)(seq - rw->fr_seq) > 0) ||
+			    frame_gap_unkept(rw, seq, p.ip_len - hl))) {
 			/* a decided flow: bytes behind a request or an answer
-			 * held for kbald, or a head beyond a gap (its first
-			 * byte must be a segment's first, where it is judged):
+			 * held for kbald, a head beyond a gap (its first byte
+			 * must be a segment's first, where it is judged), or
+			 * bytes beyond a gap its framing could not keep (else
+			 * the framing is lost, and with it the decisions):
 			 * dropped, the sender sends them again in order */
 			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
 			return TC_ACT_SHOT_;

@@ -915,6 +915,31 @@ __noinline int kbal_frame_seg(struct __sk_buff *skb, struct kbal_pkt_rw *rw, __u
 }
 
 /*
+ * A segment of len payload bytes at seq beyond a gap in rw's framed
+ * stream, which kbal_frame_seg() could neither bridge (a gap within a body
+ * is) nor keep (the stash holds one segment of FRAME_WIN bytes at most):
+ * its framing would be lost. A decided flow drops it instead (packet.bpf.c:
+ * the sender sends it again, in order, once the gap is filled); a
+ * retransmission of the kept segment is dropped too (it passed before).
+ */
+static __always_inline int frame_gap_unkept(const struct kbal_pkt_rw *rw, __u32 seq, __u32 len)
+{
+	__s32 d = (__s32)(seq - rw->fr_seq);
+	const struct kbal_pkt_frame *fr;
+	__u32 slot = rw->slot;
+
+	if (d <= 0 || !len || rw->fr_flags != KBAL_PKT_FR_ON || rw->fr_state == KBAL_FRAME_CLOSE)
+		return 0;
+	if ((rw->fr_state == KBAL_FRAME_BODY || rw->fr_state == KBAL_FRAME_CHUNK_DATA) &&
+	    (__u64)d <= rw->fr_left)
+		return 0;
+	if (len > FRAME_WIN)
+		return 1;
+	fr = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	return fr && fr->gen == rw->gen && (fr->flags & KBAL_FRAME_STASHED);
+}
+
+/*
  * A rewritten packet of rw's direction: its payload (payload bytes from
  * off, the first at seq0, the sender's number) framed. A body segment in
  * order that does not end its body is a subtraction here, in rw (no other

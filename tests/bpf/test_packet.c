@@ -2750,6 +2750,66 @@ UNIT_TEST(pkt_decided_unasked_answer_given_back)
 }
 
 /*
+ * A decided flow's segment beyond a gap its framing can neither bridge
+ * (the gap runs past a body's end) nor keep (the stash holds one segment)
+ * is dropped, not let through with the framing lost (which would leave
+ * the flow's later requests and answers undecided): the sender sends it
+ * again once the gap is filled, and the framing goes on.
+ */
+UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char ans[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+				  "0123456789012345678901234567890123456789012345678901234567890123456789"
+				  "012345678901234567890123456789"
+				  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	const uint32_t rq = sizeof(req) - 1, head = 38, first = 180 - 140, na = sizeof(ans) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
+				    .decide = 1 };
+	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
+				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0, end1 = head + 100;
+	uint64_t lost0 = stat(KBAL_STAT_PKT_FRAME_LOST);
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
+#define KM_ (B + up.seq_delta)
+	/* two requests kept (pipelined): two answers owed */
+	ASSERT_EQ(gb_send(0, B, Mm + down.seq_delta, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
+	B += rq;
+	ASSERT_EQ(gb_send(0, B, Mm + down.seq_delta, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, ans, head + first, out, &outlen), TC_ACT_UNSPEC,
+		  "answer 1's head and part of its body");
+	/* beyond a gap that runs past answer 1's end: kept in the stash */
+	ASSERT_EQ(gb_send(1, Mm + end1 + 5, KM_, ans + end1 + 5, 10, out, &outlen), TC_ACT_UNSPEC,
+		  "beyond the gap: stashed");
+	ASSERT_TRUE(frame_get(1).flags & KBAL_FRAME_STASHED, "stashed");
+	/* a second one: no room, dropped */
+	ASSERT_EQ(gb_send(1, Mm + end1 + 20, KM_, ans + end1 + 20, 10, out, &outlen), TC_ACT_SHOT,
+		  "beyond the gap, the stash full: dropped");
+	ASSERT_EQ(frame_get(1).flags & KBAL_FRAME_LOST, 0, "the framing not lost");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_FRAME_LOST) - lost0, 0, "pkt_frame_lost");
+	/* the gap filled, then the rest again: all framed */
+	ASSERT_EQ(gb_send(1, Mm + head + first, KM_, ans + head + first, end1 + 5 - head - first,
+			  out, &outlen), TC_ACT_UNSPEC, "the gap's bytes");
+	ASSERT_EQ(gb_send(1, Mm + end1 + 5, KM_, ans + end1 + 5, na - end1 - 5, out, &outlen),
+		  TC_ACT_UNSPEC, "the rest, sent again");
+	ASSERT_EQ(frame_get(1).flags & KBAL_FRAME_LOST, 0, "the framing not lost");
+	ASSERT_EQ(frame_get(1).heads, 2, "both answers framed");
+	ASSERT_EQ(frame_get(1).boundary, Mm + na, "at the next boundary");
+#undef KM_
+	decided_state(0);
+	given_back_teardown(&khold, &kdrop);
+}
+
+/*
  * A decided flow this program has no arming of (a restart in place: the
  * next image's kbal_pkt_back is its own, empty until kbald arms the flow
  * again): a request at its first byte, and an answer at its head's, are
