@@ -644,6 +644,38 @@ static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
 }
 
 /*
+ * A decided flow's direction whose framing was lost in this segment (a
+ * member's answer it cannot follow: a head where no request is owed in a
+ * segment's middle, a bad chunk size, ...; docs/packet.md, "Each request
+ * decided"): the flow can no longer be decided as kbald would, so none of
+ * it passes from here, this segment included (both directions marked
+ * lost), and kbald, told at once, ends the connection, both peers reset
+ * (at the numbers they expect: sent, the highest byte seen before this
+ * segment). sent: rw's switch_seq before it.
+ * Nothing undecided reaches a peer; the client sees its connection end.
+ */
+static __always_inline int decided_lost(struct kbal_pkt_rw *rw, __u32 sent)
+{
+	struct kbal_pkt_key k;
+	struct kbal_pkt_rw *o;
+
+	/* this segment does not pass: the receiver's next byte is where it
+	 * was (the RST kbald sends it must carry that number) */
+	rw->switch_seq = sent;
+	/* rw rewrites as kbald's socket of the other leg: the other
+	 * direction's entry is the reverse of its new addresses */
+	k.saddr = rw->daddr;
+	k.daddr = rw->saddr;
+	k.sport = rw->dport;
+	k.dport = rw->sport;
+	o = bpf_map_lookup_elem(&kbal_pkt, &k);
+	if (o && o->gen == rw->gen)
+		o->fr_flags |= KBAL_PKT_FR_LOST;
+	flow_event(rw, KBAL_PKT_EV_LOST);
+	return TC_ACT_SHOT_;
+}
+
+/*
  * The second chance (docs/scale-out.md): a packet that came in here, of no
  * joined flow of this host. When the router has moved a flow from the host
  * that holds it (that host drained, or another added), its packets land on
@@ -718,6 +750,7 @@ static __noinline int second_chance(struct __sk_buff *skb, struct pkt *p, __u32 
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 {
 	struct rewrite r = {};
+	__u32 sent;
 	struct kbal_pkt_rw *rw = NULL;
 	struct kbal_host *hosts = NULL;
 	struct pkt p = {};
@@ -809,16 +842,24 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			return TC_ACT_SHOT_;
 		}
 	}
+	/* a decided flow whose framing was lost (decided_lost()): nothing
+	 * more of it passes undecided; kbald ends it */
+	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->fr_flags & KBAL_PKT_FR_LOST) &&
+	    p.ip_len > p.ihl + p.tcp->doff * 4)
+		return TC_ACT_SHOT_;
 	if (pkt_rewrite(skb, &p, rw, &r)) {
 		kbal_stat_add(KBAL_STAT_PKT_UNPARSED, 1);
 		return TC_ACT_SHOT_;
 	}
+	sent = rw->switch_seq;
 	pkt_account(&p, rw, &r);
 	/* HTTP framing of the stream (pkt_frame.bpf.h): reads the payload,
 	 * changes nothing of the packet */
 	if (!p.tcp->rst)
 		pkt_frame(skb, rw, r.seq0, p.l4off + p.doff, r.payload);
 	pkt_readdress(skb, &p, rw, r.acc);
+	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->fr_flags & KBAL_PKT_FR_LOST))
+		return decided_lost(rw, sent);
 	kbal_stat_add(KBAL_STAT_PKT_REWRITTEN, 1);
 	/* On lo the packet goes on to lo's ingress and the peer's socket.
 	 * Elsewhere its source is now one of our addresses, which the stack

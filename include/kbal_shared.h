@@ -632,6 +632,8 @@ enum kbal_pkt_event_kind {
 	KBAL_PKT_EV_BACK_RESPONSE = 4, /* ... at a response head's first byte, which
 					* kbald writes (ProxyPassReverse, a close):
 					* the answer to the last request kept is owed */
+	KBAL_PKT_EV_LOST     = 5,      /* a decided flow's framing lost: the program
+					* passes nothing more of it, kbald ends it */
 };
 
 /*

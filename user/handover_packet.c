@@ -317,6 +317,22 @@ static uint64_t pkt_idle_ns(const struct kbal_daemon *d)
 }
 
 /*
+ * A decided flow whose framing the program lost (KBAL_PKT_EV_LOST, or
+ * found so at kbald's look: a member's answer it could not follow, an
+ * unasked head in a segment's middle): it passes nothing of the flow any
+ * more, which can no longer be decided as Apache would; kbald ends the
+ * connection, both peers reset (pkt_close()).
+ */
+static void pkt_decided_lost(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (c->dead || c->pkt != PKT_JOINED || !c->pf || !c->pf->decide || c->pf->given_back)
+		return;
+	log_warn("conn %p: a decided flow's framing lost (%s): ended", (void *)c,
+		 kbal_packet_frame_why(&d->pk.p, c->pf));
+	conn_close(d, c);
+}
+
+/*
  * A flow on the packet path looked at again: at the program's event (it
  * switched, or it ended), and once a second for all (their bytes for the
  * members' counters, idle ones, and any whose event was lost). kbald's
@@ -353,6 +369,11 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		c->pkt = PKT_JOINED;
 		list_del(&c->node);
 		list_add_tail(&d->pk.joined, &c->node);
+	}
+	if (!err && !st.ended && c->pkt == PKT_JOINED && c->pf->decide && !c->pf->given_back &&
+	    kbal_packet_frame_why(&d->pk.p, c->pf)[0] != '-') {
+		pkt_decided_lost(d, c);   /* its event lost */
+		return 1;
 	}
 	if (!err && !st.ended && c->pkt == PKT_JOINED) {
 		if ((c->pf->asked == 1 || c->pf->watched) && !c->pf->given_back &&
@@ -492,6 +513,10 @@ static int pkt_event_record(void *ctx, void *data, size_t len)
 	 * handover was taken back: the generation and the state tell */
 	if (!c || c->dead || !c->pkt || !c->pf || c->pf->gen != ev->gen)
 		return 0;
+	if (ev->kind == KBAL_PKT_EV_LOST) {
+		pkt_decided_lost(d, c);
+		return 0;
+	}
 	if (ev->kind == KBAL_PKT_EV_BACK || ev->kind == KBAL_PKT_EV_BACK_RESPONSE) {
 		if (c->pkt == PKT_JOINED && (c->pf->asked == 1 || c->pf->watched) &&
 		    !c->pf->given_back) {

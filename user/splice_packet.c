@@ -749,6 +749,36 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	return 0;
 }
 
+/* why the program lost the framing of fl (either direction: "request ..."
+ * or "answer ..."), or "-" while both are framed */
+const char *kbal_packet_frame_why(const struct kbal_packet *p, const struct kbal_pkt_flow *fl)
+{
+	static const char *const names[][10] = {
+		{ "request", "request: a gap", "request: a head too long", "request: a line too long",
+		  "request: a head or line that does not parse", "request: Transfer-Encoding",
+		  "request: upgraded", "request: no request", "request: too many pieces",
+		  "request: bytes not read" },
+		{ "answer", "answer: a gap", "answer: a head too long", "answer: a line too long",
+		  "answer: a head or line that does not parse", "answer: Transfer-Encoding",
+		  "answer: upgraded", "answer: a head no request asked for",
+		  "answer: too many pieces", "answer: bytes not read" },
+	};
+
+	if (!p->frame || !fl->counted)
+		return "-";
+	for (int d = 0; d < 2; d++) {
+		const struct kbal_pkt_frame *f = &p->frame[2 * fl->slot + d];
+		unsigned why;
+
+		if (__atomic_load_n(&f->gen, __ATOMIC_ACQUIRE) != fl->gen ||
+		    !(__atomic_load_n(&f->flags, __ATOMIC_ACQUIRE) & KBAL_FRAME_LOST))
+			continue;
+		why = f->why;
+		return names[d][why < 10 ? why : 0];
+	}
+	return "-";
+}
+
 int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 			 struct kbal_sk_http *st)
 {

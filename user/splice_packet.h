@@ -252,6 +252,10 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);
 
+/* why the program lost fl's framing ("request: ...", "answer: ..."), "-"
+ * while both directions are framed */
+const char *kbal_packet_frame_why(const struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+
 /* A decided flow's decision (kbal_pkt_decide): 0, or -errno. */
 int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 			 struct kbal_sk_http *st);

@@ -1382,7 +1382,7 @@ UNIT_TEST(pkt_seen_once_a_tick)
 
 /* kbal_pkt_events, read as kbald reads them */
 struct events_seen {
-	unsigned n[5];                 /* by enum kbal_pkt_event_kind */
+	unsigned n[KBAL_PKT_EV_LOST + 1];                 /* by enum kbal_pkt_event_kind */
 	struct kbal_pkt_event last;
 };
 
@@ -1391,7 +1391,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct events_seen *ev = ctx;
 	const struct kbal_pkt_event *e = data;
 
-	if (len >= sizeof(*e) && e->kind < 5) {
+	if (len >= sizeof(*e) && e->kind <= KBAL_PKT_EV_LOST) {
 		ev->n[e->kind]++;
 		ev->last = *e;
 	}
@@ -2805,6 +2805,62 @@ UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
 	ASSERT_EQ(frame_get(1).heads, 2, "both answers framed");
 	ASSERT_EQ(frame_get(1).boundary, Mm + na, "at the next boundary");
 #undef KM_
+	decided_state(0);
+	given_back_teardown(&khold, &kdrop);
+}
+
+/*
+ * A decided flow's answer the framing cannot follow (a head no request
+ * asked for in the segment's middle: a member's one write of its answer
+ * and a stray one): that segment does not pass, both directions are marked
+ * lost (nothing more of the flow passes: a request after it is dropped),
+ * the member's highest byte stays where it was (the RST kbald sends the
+ * client carries it), and kbald is told (KBAL_PKT_EV_LOST).
+ */
+UNIT_TEST(pkt_decided_framing_lost_passes_nothing)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+				  "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 2\r\n\r\nno";
+	const uint32_t rq = sizeof(req) - 1, rt = sizeof(two) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
+				    .decide = 1 };
+	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
+				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	struct events_seen ev = {};
+	struct ring_buffer *rb;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0, sw;
+
+	if (!frame_setup())
+		return;
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.kbal_pkt_events), on_event, &ev, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "kbal_pkt_events readable"))
+		return;
+	ring_buffer__consume(rb);
+	memset(&ev, 0, sizeof(ev));
+	decided_state(1);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	sw = get_entry(&fr_kd).switch_seq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, two, rt, out, &outlen), TC_ACT_SHOT,
+		  "its answer and a stray one in one segment: dropped");
+	ASSERT_TRUE(get_entry(&fr_kd).fr_flags & KBAL_PKT_FR_LOST, "the answers' side lost");
+	ASSERT_TRUE(get_entry(&fr_ku).fr_flags & KBAL_PKT_FR_LOST, "the requests' side lost");
+	ASSERT_EQ(get_entry(&fr_kd).switch_seq, sw, "the member's highest byte as before");
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_LOST], 1, "kbald told");
+	ASSERT_EQ(gb_send(1, Mm, KM_, two, rt, out, &outlen), TC_ACT_SHOT, "sent again: dropped");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_SHOT, "a request after it: dropped");
+#undef M_
+#undef KM_
+	ring_buffer__free(rb);
 	decided_state(0);
 	given_back_teardown(&khold, &kdrop);
 }

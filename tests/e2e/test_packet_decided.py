@@ -522,3 +522,39 @@ def test_decided_unasked_answer_goes_with_its_member_connection():
             eq(env.stats()["pkt_back"] - st0["pkt_back"], 1, "the flow given back")
             eq(c.get("/after", cookie=cookie).body, name + b" /after", "the connection goes on")
         check("nobody asked for" in env.kbald_stderr(), "kbald's log: no stray answer")
+
+
+def test_decided_answer_it_cannot_follow_ends_the_flow():
+    """A member of a decided joined flow answers with a second response in
+    the same segment as its answer (kbal-backend's /fault-smuggle, one
+    write): the program finds a head no request asked for in the segment's
+    middle and can no longer frame the flow, so it passes nothing more of
+    it, that segment included, and kbald ends the connection, both peers
+    reset: the client never gets a byte of the stray answer (nor anything
+    undecided after it). Before, the framing was lost and the segment, and
+    every later request undecided, went on. (httpd gives the client its
+    answer and drops the member connection; the sockmap path does:
+    test_member_faults.py. Here the stray bytes cannot be cut from the
+    segment that carries the answer's end.)"""
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
+        with env.connect(timeout=10) as c:
+            backend, cookie = joined_with_route(env, c)
+            c.request("GET", "/fault-smuggle", [("Cookie", cookie)])
+            got, ended = b"", None
+            deadline = time.monotonic() + 5
+            while ended is None and time.monotonic() < deadline:
+                try:
+                    data = c.sock.recv(65536)
+                except ConnectionResetError:
+                    ended = "reset"
+                    break
+                except socket.timeout:
+                    continue
+                if not data:
+                    ended = "closed"
+                got += data
+            check(ended is not None, "the client's connection did not end (got %r)" % got)
+            check(b"smuggled" not in got, "the stray answer reached the client: %r" % got)
+        wait_until(lambda: env.flows() == [], 3.0, "the flow gone")
+        check("framing lost (answer: a head no request asked for)" in env.kbald_stderr(),
+              "kbald's log: the flow not ended for its framing")
