@@ -347,7 +347,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 	kbal_http_init_response(&f->msg[DOWN]);
 	f->exch_rd = c->rd[CLIENT] - left;
 	f->exch_wr = c->wr[CLIENT];
-	f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	f->deadline = d->loop.now + conn_head_timeout_ns(d, c);
 	list_del(&c->node);
 	list_add_tail(&d->first, &c->node);
 	if (!list_linked(&c->ready))
@@ -396,7 +396,7 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->f->exch_rd = c->rd[CLIENT];
 	c->f->exch_wr = c->wr[CLIENT];
-	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	c->f->deadline = d->loop.now + conn_head_timeout_ns(d, c);
 	list_del(&c->node);
 	list_add_tail(&d->first, &c->node);
 	return 0;

@@ -173,6 +173,8 @@ void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		client_local(c, &local, &known);
 		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
 					   h ? h->value.len : 0);
+		if (d->conf->vhost_timeouts)
+			c->vhost_req = (uint8_t)(f->vhost + 1);   /* its timeouts */
 	} else {
 		f->vhost = -1;
 	}

@@ -111,7 +111,7 @@ size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn
 {
 	const struct kbal_first *f = c->f;
 	unsigned max = kbal_conf_max_keepalive(d->conf, f->vhost);
-	unsigned t = d->conf->keepalive_timeout_ms / 1000;
+	unsigned t = kbal_conf_keepalive_timeout(d->conf, f->vhost) / 1000;   /* r->server's */
 	int n;
 
 	if (!f->ka_token)
