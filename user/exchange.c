@@ -109,6 +109,37 @@ int local_keeps(const struct kbal_conn *c)
 		f->len[UP] >= rq->head_len + (uint64_t)rq->content_length);
 }
 
+/*
+ * A HEAD's answer has no body (httpd's r->header_only, set as soon as the
+ * request line's method is read, whether the line is taken or refused):
+ * kbald's own answers go without theirs; an error or a redirection
+ * without its Content-Length too, as httpd's ap_send_error_response()
+ * makes no page for a HEAD (Debian's apache2: "HEAD /a" with no version,
+ * refused, is a 400 head alone).
+ */
+static void head_only(struct kbal_first *f, char **resp, size_t *len, int owned)
+{
+	static const char cl[] = "\r\nContent-Length: ";
+	char *end = memmem(*resp, *len, "\r\n\r\n", 4), *line, *eol;
+
+	if (!end)
+		return;
+	*len = (size_t)(end + 4 - *resp);
+	if (f->answered < 300 || !(line = memmem(*resp, *len, cl, sizeof(cl) - 1)))
+		return;
+	if (!owned && *resp != f->outbuf[DOWN]) {
+		/* a shared page: copied first */
+		if (*len > OUT_SIZE)
+			return;
+		memmove(f->outbuf[DOWN], *resp, *len);
+		line = f->outbuf[DOWN] + (line - *resp);
+		*resp = f->outbuf[DOWN];
+	}
+	eol = memmem(line + 2, *len - (size_t)(line + 2 - *resp), "\r\n", 2);
+	memmove(line, eol, *len - (size_t)(eol - *resp));
+	*len -= (size_t)(eol - line);
+}
+
 /* Answer the client ourselves (error, manager), then close. */
 void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned)
 {
@@ -130,6 +161,8 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 	c->local = 1;
 	/* its status, for the access log */
 	f->answered = len >= 12 && !memcmp(resp, "HTTP/1.", 7) ? (uint16_t)atoi(resp + 9) : 0;
+	if (f->msg[UP].head)
+		head_only(f, &resp, &len, owned);
 	f->len[DOWN] = f->fed[DOWN] = f->fwd[DOWN] = f->ready[DOWN] = 0;
 	f->out[DOWN] = resp;
 	f->out_len[DOWN] = len;

@@ -89,6 +89,9 @@ struct kbal_http_msg {
 	uint8_t http09;                /* requests: an HTTP/0.9 line, the whole request
 					* (no header block, no body; 1.0 to
 					* llhttp's fields, 0.9 as sent) */
+	uint8_t head;                  /* requests: the line's method is HEAD, whether
+					* the line is taken or refused (httpd's
+					* header_only, set as it reads the method) */
 	uint8_t synth;                 /* llhttp is reading the line kbald gives it */
 	/* internal: where the current feed started, to turn pointers into offsets */
 	const char *base;
