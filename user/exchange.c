@@ -491,6 +491,39 @@ static int response_framed(const struct kbal_http_msg *rs)
 	       rs->status == 304;
 }
 
+/*
+ * A member's interim answer (1xx but 101), as httpd's
+ * ap_send_interim_response() passes it on: not to an HTTP/1.0 client (nor
+ * one downgrade-1.0 made so, nor HTTP/0.9), and a 100 Continue only to a
+ * client that asked for one (Expect: 100-continue). Dropped: it counts as
+ * sent (where an earlier one still waits to go, it goes too).
+ */
+static int interim_dropped(const struct kbal_first *f)
+{
+	const struct kbal_http_msg *rq = &f->msg[UP];
+
+	return rq->http_minor == 0 || (f->msg[DOWN].status == 100 && !rq->expect_continue);
+}
+
+/* The final answer's head is out[DOWN]: the interim answers that came in
+ * front of it and have not gone yet go before it (they were skipped with
+ * the head's bytes) */
+static void interim_first(struct kbal_first *f)
+{
+	uint32_t n = f->ready[DOWN] - f->fwd[DOWN];
+
+	if (f->fwd[DOWN] >= f->ready[DOWN] || f->out_sent[DOWN])
+		return;
+	if (f->out[DOWN] != f->outbuf[DOWN] || f->out_len[DOWN] + n > OUT_SIZE) {
+		log_info("interim answers do not fit before the final head: not sent");
+		return;
+	}
+	memmove(f->outbuf[DOWN] + n, f->outbuf[DOWN], f->out_len[DOWN]);
+	memcpy(f->outbuf[DOWN], f->buf[DOWN] + f->fwd[DOWN], n);
+	f->out_len[DOWN] += n;
+	f->fwd[DOWN] = f->ready[DOWN];
+}
+
 /* Feed what was read of direction i to its parser and act on it. */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -589,6 +622,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
 				/* an interim 1xx (bodyless: done at HEAD) goes out
 				 * raw; then parse the final response's head */
+				if (interim_dropped(f) && f->fwd[DOWN] == f->ready[DOWN])
+					f->fwd[DOWN] = f->fed[DOWN];
 				f->ready[DOWN] = f->fed[DOWN];
 				kbal_http_next(msg);
 				continue;
@@ -645,6 +680,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				exch_error(d, c, 502);
 				return;
 			}
+			interim_first(f);
 			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
 			c->upgrade |= msg->status == 101;
 			c->phase[DOWN] = P_FLUSH;

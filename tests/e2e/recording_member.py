@@ -6,6 +6,7 @@ that compare what kbal and Debian's apache2 send a member byte for byte
 import select
 import socket
 import threading
+import time
 
 from kbaltest import HOST
 
@@ -20,7 +21,8 @@ class RecordingMember:
     """A member on 127.0.0.1:port that keeps each request's bytes as it
     got them (head, then its body by Content-Length or chunked) and
     answers each with answer(head, n) (n: the requests it got so far),
-    by default a 200 of its own length saying "member N"."""
+    by default a 200 of its own length saying "member N" (a list of bytes:
+    its parts sent 0.2 s apart)."""
 
     def __init__(self, port, answer=None):
         self.got = []
@@ -101,7 +103,12 @@ class RecordingMember:
                         return
                     body, buf = buf[:n], buf[n:]
                 self.got.append(head + body)
-                s.sendall(self.answer(head, len(self.got)))
+                out = self.answer(head, len(self.got))
+                # a list: its parts sent 0.2 s apart
+                for i, part in enumerate(out if isinstance(out, list) else [out]):
+                    if i:
+                        time.sleep(0.2)
+                    s.sendall(part)
         except OSError:
             pass
         finally:

@@ -129,3 +129,50 @@ def test_http10_clients_as_apache():
                                       for k, v in t[3][1]]
             eq(list(zip(REQUESTS, ours)), list(zip(REQUESTS, theirs)),
                "kbal against Apache, after %d requests on the connection" % before)
+
+
+
+# Interim answers (1xx but 101) a member sends before its final one: httpd's
+# ap_send_interim_response() passes them to an HTTP/1.1 client, a 100
+# Continue only to one that asked for it (Expect: 100-continue), and none
+# to an HTTP/1.0 client; each in the final answer's segment ("/i/CODE") or
+# 0.2 s before it ("/s/CODE")
+def interim_answer(head, n):
+    path = head.split(b" ")[1]
+    body = b"member %d" % n
+    out = [b"HTTP/1.1 %s Interim\r\nLink: </s.css>; rel=preload\r\n\r\n" % path[3:],
+           b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)]
+    return out if path.startswith(b"/s/") else b"".join(out)
+
+
+INTERIMS = [(vers, code, expect) for vers in (b"1.0", b"1.1")
+            for code, expect in ((b"103", False), (b"102", False), (b"100", False),
+                                 (b"100", True))]
+
+
+def interims(port):
+    """the statuses each request's client got"""
+    out = []
+    for way in (b"i", b"s"):
+        for vers, code, expect in INTERIMS:
+            with Conn(port, timeout=T) as c:
+                # (no body: httpd would wait for the member's 100 Continue
+                # to send one, this member for the body to answer)
+                c.send(b"GET /%s/%s HTTP/%s\r\nHost: proxy.example\r\nConnection: close\r\n"
+                       b"%s\r\n" %
+                       (way, code, vers, b"Expect: 100-continue\r\n" if expect else b""))
+                r = c.read_response()
+                out.append((way, vers, code, expect, [i.status for i in r.interim] + [r.status]))
+    return out
+
+
+def test_interim_answers_as_apache():
+    with Env(conf=CONF, backends=()) as env, RecordingMember(env.ports["b1"], interim_answer), \
+            apache_beside(env) as aport:
+        theirs = interims(aport)
+        # the test's reading of Apache's
+        for way, vers, code, expect, lines in theirs:
+            eq(len(lines), 2 if vers == b"1.1" and (code != b"100" or expect) else 1,
+               "Apache: %s %s %s %s: %r" % (way, vers, code, expect, lines))
+        eq(interims(env.port), theirs, "kbal against Apache")
+
