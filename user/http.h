@@ -215,6 +215,10 @@ struct kbal_req_rewrite {
 	                            * "Connection: close": the connection's last
 	                            * request (MaxKeepAliveRequests) on a member
 	                            * connection of its own, which ends with it */
+	int ka_line;               /* drop Connection and Keep-Alive, say
+	                            * "Connection: Keep-Alive": the member's
+	                            * connection is kept (mod_proxy_http's
+	                            * terminate_headers() on a reusable one) */
 	int http10;                /* force-proxy-request-1.0: "HTTP/1.0", and
 	                            * Connection and Keep-Alive dropped, none
 	                            * said (mod_proxy_http's force10) */

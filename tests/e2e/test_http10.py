@@ -176,3 +176,51 @@ def test_interim_answers_as_apache():
                "Apache: %s %s %s %s: %r" % (way, vers, code, expect, lines))
         eq(interims(env.port), theirs, "kbal against Apache")
 
+
+
+
+# What the member gets of a request's Connection: mod_proxy_http's
+# terminate_headers() says "Connection: Keep-Alive" to a member connection
+# it may reuse, whatever the client said, after dropping the client's
+# Connection, the lines it names (ap_proxy_clear_connection()) and
+# Keep-Alive; kbald too on the requests it writes (not on a one-request
+# client's with a body, whose "Connection: close" goes on: configuration.md)
+CONN_RUNS = [
+    [b"GET /a HTTP/1.1\r\nHost: proxy.example\r\n\r\n",
+     b"GET /b HTTP/1.1\r\nHost: proxy.example\r\nConnection: keep-alive\r\n\r\n"],
+    [b"GET /c HTTP/1.1\r\nHost: proxy.example\r\nConnection: close\r\n\r\n"],
+    [b"GET /d HTTP/1.0\r\n\r\n"],
+    [b"GET /e HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+     b"GET /f HTTP/1.0\r\nConnection: keep-alive\r\nKeep-Alive: 300\r\n\r\n"],
+    [b"POST /g HTTP/1.1\r\nHost: proxy.example\r\nContent-Length: 2\r\n\r\nab",
+     b"GET /h HTTP/1.1\r\nHost: proxy.example\r\n\r\n"],
+    [b"GET /i HTTP/1.1\r\nHost: proxy.example\r\nConnection: keep-alive, X-Foo\r\n"
+     b"X-Foo: 1\r\nX-Bar: 2\r\nKeep-Alive: 300\r\n\r\n"]]
+
+
+def member_connection(port, member):
+    """each request's line and its Connection, Keep-Alive and X-* lines, as
+    the member got them"""
+    del member.got[:]
+    for run in CONN_RUNS:
+        with Conn(port, timeout=T) as c:
+            for rq in run:
+                c.send(rq)
+                eq(c.read_response().status, 200, "%r" % rq)
+    out = []
+    for g in member.got:
+        lines = g.split(b"\r\n\r\n")[0].split(b"\r\n")
+        out.append((lines[0], sorted(ln for ln in lines[1:] if ln.lower().startswith(
+            (b"connection", b"keep-alive", b"x-foo", b"x-bar")))))
+    return out
+
+
+def test_connection_to_the_member_as_apache():
+    with Env(conf=CONF, backends=()) as env, RecordingMember(env.ports["b1"]) as m, \
+            apache_beside(env) as aport:
+        theirs = member_connection(aport, m)
+        eq([t[1] for t in theirs], [[b"Connection: Keep-Alive"]] * 8 +
+           [[b"Connection: Keep-Alive", b"X-Bar: 2"]],
+           "Apache's (the test's reading): Keep-Alive always, X-Foo dropped")
+        eq(member_connection(env.port, m), theirs, "kbal against Apache")
+
