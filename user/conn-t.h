@@ -94,6 +94,9 @@ struct kbal_first {
 	uint8_t member_close;         /* the member's connection ends with the answer
 				       * (proxy-nokeepalive, force-proxy-request-1.0) */
 	uint8_t resp10;               /* force-response-1.0: "HTTP/1.0" to the client */
+	uint8_t continued;            /* Expect: 100-continue: a 100 Continue went
+				       * to the client (the member's), or is owed
+				       * before the final answer (2) */
 	uint8_t ka_token;             /* the request's Connection holds keep-alive
 				       * (read at its head: a body moves the head
 				       * out of buf[UP]) */

@@ -350,6 +350,13 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		*moved = 1;
 		return STEP_ON;
 	}
+	if (c->pool && c->agent && !c->once && !c->fin[CLIENT] && c->phase[UP] != P_CLOSED &&
+	    !exch_request_out(c))
+		/* the answer came before the request's body ended (a member
+		 * that did not wait for it, Expect: 100-continue): the body
+		 * goes on to the member first, as httpd sends it before it
+		 * reads the answer (do_send_body), then the next request */
+		return STEP_ON;
 	if (c->pool) {
 		/* the response ended and went out: nothing past it came, the
 		 * member's connection is clean for the next client; this one

@@ -505,22 +505,71 @@ static int interim_dropped(const struct kbal_first *f)
 	return rq->http_minor == 0 || (f->msg[DOWN].status == 100 && !rq->expect_continue);
 }
 
-/* The final answer's head is out[DOWN]: the interim answers that came in
- * front of it and have not gone yet go before it (they were skipped with
- * the head's bytes) */
-static void interim_first(struct kbal_first *f)
+/*
+ * A final answer to a request with "Expect: 100-continue" whose body the
+ * client has yet to send, from a member that did not say 100 Continue:
+ * mod_proxy_http sends the body all the same where the member keeps its
+ * connection (HTTP/1.1, no close: do_send_body), reading it with a
+ * blocking read, at which httpd's HTTP_IN filter first tells an HTTP/1.1
+ * client "100 Continue" (Debian's apache2: the client waiting for it gets
+ * it, then the final answer). kbald writes that 100 Continue before the
+ * final head (the body follows it to the member as it comes).
+ */
+static void continue_owed(struct kbal_conn *c)
 {
-	uint32_t n = f->ready[DOWN] - f->fwd[DOWN];
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP], *rs = &f->msg[DOWN];
+	int owed = rq->chunked ? !rq->done :
+		   rq->content_length > 0 && c->rd[CLIENT] < f->msg_total[UP];
 
-	if (f->fwd[DOWN] >= f->ready[DOWN] || f->out_sent[DOWN])
+	if (!rq->expect_continue || f->continued || !owed)
 		return;
-	if (f->out[DOWN] != f->outbuf[DOWN] || f->out_len[DOWN] + n > OUT_SIZE) {
-		log_info("interim answers do not fit before the final head: not sent");
+	if (rs->keep_alive && rs->http_major == 1 && rs->http_minor) {
+		if (rq->http_minor)
+			f->continued = 2;
 		return;
 	}
+	/* a member that closes (or speaks HTTP/1.0): httpd sends no body,
+	 * and the client's connection, whose body is still owed, ends with
+	 * the answer ("Connection: close": r->expecting_100 still set in
+	 * ap_set_keepalive()) */
+	if (!c->once && response_framed(rs)) {
+		log_debug("conn %p: the body of an Expect: 100-continue request not sent: "
+			  "the connection's last", (void *)c);
+		c->last = c->once = c->agent = 1;
+		c->bounded &= ~BOUND_PLANNED;
+		if (!c->pool) {
+			c->pool = 1;
+			c->relay_back = 1;
+		}
+	}
+}
+
+/* the bytes before the final answer's head (out[DOWN], made): 0, or -1
+ * where they do not fit */
+static int before_head(struct kbal_first *f, const char *s, uint32_t n)
+{
+	if (f->out_sent[DOWN] || f->out[DOWN] != f->outbuf[DOWN] ||
+	    f->out_len[DOWN] + n > OUT_SIZE)
+		return -1;
 	memmove(f->outbuf[DOWN] + n, f->outbuf[DOWN], f->out_len[DOWN]);
-	memcpy(f->outbuf[DOWN], f->buf[DOWN] + f->fwd[DOWN], n);
+	memcpy(f->outbuf[DOWN], s, n);
 	f->out_len[DOWN] += n;
+	return 0;
+}
+
+/* The final answer's head is out[DOWN]: the interim answers that came in
+ * front of it and have not gone yet go before it (they were skipped with
+ * the head's bytes), and the 100 Continue owed (continue_owed()) */
+static void interim_first(struct kbal_first *f)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (f->continued == 2 && before_head(f, cont, sizeof(cont) - 1))
+		log_info("a 100 Continue does not fit before the final head: not sent");
+	if (f->fwd[DOWN] < f->ready[DOWN] &&
+	    before_head(f, f->buf[DOWN] + f->fwd[DOWN], f->ready[DOWN] - f->fwd[DOWN]))
+		log_info("interim answers do not fit before the final head: not sent");
 	f->fwd[DOWN] = f->ready[DOWN];
 }
 
@@ -624,10 +673,13 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				 * raw; then parse the final response's head */
 				if (interim_dropped(f) && f->fwd[DOWN] == f->ready[DOWN])
 					f->fwd[DOWN] = f->fed[DOWN];
+				else if (msg->status == 100)
+					f->continued = 1;
 				f->ready[DOWN] = f->fed[DOWN];
 				kbal_http_next(msg);
 				continue;
 			}
+			continue_owed(c);
 			member_answered(d, c, msg->status, 0);   /* failonstatus= */
 			if (f->member_close)
 				msg->keep_alive = 0;   /* its connection ends with it */

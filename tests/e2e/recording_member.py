@@ -22,10 +22,14 @@ class RecordingMember:
     got them (head, then its body by Content-Length or chunked) and
     answers each with answer(head, n) (n: the requests it got so far),
     by default a 200 of its own length saying "member N" (a list of bytes:
-    its parts sent 0.2 s apart)."""
+    its parts sent 0.2 s apart). interim(head), where given: what it sends
+    once it has a head, before it reads the body (a 100 Continue; None:
+    nothing, and the answer at once, the body read after it, or the
+    connection closed where the answer's head says "Connection: close")."""
 
-    def __init__(self, port, answer=None):
+    def __init__(self, port, answer=None, interim=None):
         self.got = []
+        self.interim = interim
         self.answer = answer or (lambda head, n: b"HTTP/1.1 200 OK\r\nContent-Length: %d"
                                  b"\r\n\r\nmember %d" % (len(b"member %d" % n), n))
         self.stop = False
@@ -80,6 +84,18 @@ class RecordingMember:
                     return
                 head, buf = buf[:n], buf[n:]
                 low = head.lower()
+                answered = False
+                if self.interim:
+                    early = self.interim(head)
+                    if early is None:
+                        out = self.answer(head, len(self.got) + 1)
+                        s.sendall(out)
+                        if b"\r\nconnection: close\r\n" in out.lower().split(b"\r\n\r\n")[0] + b"\r\n":
+                            self.got.append(head)
+                            return   # as it said (the body unread)
+                        answered = True   # the body read after it
+                    else:
+                        s.sendall(early)
                 if b"transfer-encoding: chunked" in low:
                     body = b""
                     while True:
@@ -103,6 +119,8 @@ class RecordingMember:
                         return
                     body, buf = buf[:n], buf[n:]
                 self.got.append(head + body)
+                if answered:
+                    continue
                 out = self.answer(head, len(self.got))
                 # a list: its parts sent 0.2 s apart
                 for i, part in enumerate(out if isinstance(out, list) else [out]):

@@ -224,3 +224,66 @@ def test_connection_to_the_member_as_apache():
            "Apache's (the test's reading): Keep-Alive always, X-Foo dropped")
         eq(member_connection(env.port, m), theirs, "kbal against Apache")
 
+
+
+
+# Expect: 100-continue (Proxy100Continue On, httpd's default): httpd sends
+# the member the head with Expect, and the body once the member says 100
+# Continue, which goes on to the client; a member's final answer instead
+# still gets the body where the member keeps its connection (do_send_body),
+# read with a blocking read at which httpd's HTTP_IN filter says 100
+# Continue to the client first; from a member that closes, no body: the
+# client's connection ends with the answer ("Connection: close")
+def expect_member(head):
+    """the member's 100 Continue, on /c paths, before it reads the body"""
+    return b"HTTP/1.1 100 Continue\r\n\r\n" if head.startswith(b"POST /c") else None
+
+
+def expect_answer(head, n):
+    if head.startswith(b"POST /x"):
+        return b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nmember"
+
+
+EXPECTS = [(b"/c", b"Content-Length: 5\r\n\r\n", b"hello"),
+           (b"/c1", b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b""),
+           (b"/c2", b"Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+           (b"/n", b"Content-Length: 5\r\n\r\n", b"hello"),
+           (b"/x", b"Content-Length: 5\r\n\r\n", b"hello")]
+
+
+def expects(port, member):
+    """each request's statuses, the final answer's Connection, whether the
+    connection ended, and what the member got (line, framing, body)"""
+    out = []
+    del member.got[:]
+    for path, head, body in EXPECTS:
+        with Conn(port, timeout=T) as c:
+            c.send(b"POST %s HTTP/1.1\r\nHost: proxy.example\r\nExpect: 100-continue\r\n%s"
+                   % (path, head))
+            r = c.read_response(interim=True)
+            statuses = [r.status]
+            if r.status == 100:
+                c.send(body)   # as curl: the body once the 100 came
+                r = c.read_response()
+                statuses.append(r.status)
+            out.append((path, statuses, r.header("Connection"), c.at_eof(1.0)))
+    for g in member.got:
+        h, _, b = g.partition(b"\r\n\r\n")
+        lines = h.split(b"\r\n")
+        out.append((lines[0], sorted(ln for ln in lines if ln.lower().startswith(
+            (b"content-length", b"transfer-encoding", b"expect"))), b))
+    return out
+
+
+def test_expect_100_continue_as_apache():
+    with Env(conf=CONF, backends=()) as env, \
+            RecordingMember(env.ports["b1"], expect_answer, interim=expect_member) as m, \
+            apache_beside(env) as aport:
+        theirs = expects(aport, m)
+        # the test's reading of Apache's
+        eq(theirs[:5], [(b"/c", [100, 200], None, False), (b"/c1", [100, 200], None, False),
+                        (b"/c2", [100, 200], None, False), (b"/n", [100, 200], None, False),
+                        (b"/x", [417], "close", True)], "Apache's answers")
+        eq(expects(env.port, m), theirs, "kbal against Apache")
+
