@@ -89,10 +89,11 @@ class RecordingMember:
                     early = self.interim(head)
                     if early is None:
                         out = self.answer(head, len(self.got) + 1)
-                        s.sendall(out)
                         if b"\r\nconnection: close\r\n" in out.lower().split(b"\r\n\r\n")[0] + b"\r\n":
-                            self.got.append(head)
+                            self.got.append(head)   # (kept before the client has the answer)
+                            s.sendall(out)
                             return   # as it said (the body unread)
+                        s.sendall(out)
                         answered = True   # the body read after it
                     else:
                         s.sendall(early)
