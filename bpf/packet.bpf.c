@@ -773,10 +773,13 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			__u32 ack = bpf_ntohl(p.tcp->ack_seq);
 			int back;
 
-			if (rw->slot & 1)
-				back = kbal_pkt_decide_response(skb, rw, where) ?
-				       kbal_pkt_give_back_response(rw, seq, ack) : BACK_NOT_NOW;
-			else
+			if (rw->slot & 1) {
+				int why = kbal_pkt_decide_response(skb, rw, where);
+
+				back = why ? kbal_pkt_give_back_response(rw, seq, ack,
+									 why == KBAL_SKB_UNASKED) :
+				       BACK_NOT_NOW;
+			} else
 				back = kbal_pkt_give_back(rw, seq, ack,
 							  (rw->flags & KBAL_PKT_DECIDE) ?
 							  kbal_pkt_decide_request(skb, rw, where) : 1);

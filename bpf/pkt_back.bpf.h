@@ -91,7 +91,9 @@ static __always_inline int back_put(struct back_scratch *x, __be32 saddr, __be32
  * kbal_pkt_back.decide 1): the decision each request of the flow is held
  * to, as the sockmap path's client socket has it (struct kbal_sk_http, the
  * client's fields; msgs counts the requests the program kept). A hash map
- * without preallocation: memory for the flows that use it only.
+ * without preallocation: memory for the flows that use it only. Pinned: a
+ * restart in place's next image arms its flows again with the decisions
+ * (and the counts) the image before wrote (pkt_adopt()).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -99,6 +101,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct kbal_sk_http);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_pkt_decide SEC(".maps");
 
 /*
@@ -134,6 +137,9 @@ __noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw
 	bal = bpf_map_lookup_elem(&kbal_balancers, &slot);
 	if (!bal || bal->gen != bk->bgen)
 		return KBAL_SKB_MEMBER;
+	if (st->why == KBAL_SKB_UNASKED)
+		return KBAL_SKB_UNASKED;  /* an answer nobody asked for waits:
+					   * kbald's, with the member's connection */
 	if (len > KBAL_HEAD_MAX)
 		return KBAL_SKB_SYNTAX;
 	/* (a head that goes on in the next segment does not parse) */
@@ -352,12 +358,18 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 	x->gen = rw->gen;
 	slot = rw->slot;
 	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
-	if (!fq || fq->gen != x->gen || !fq->back)
-		return 0;   /* nothing asked: the flow's request as ever */
+	if (!fq || fq->gen != x->gen)
+		return 0;
 	slot = rw->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
 	if (!bk || !bk->armed || bk->gen != x->gen)
-		return 0;
+		/* a decided flow this program has no arming of (a restart
+		 * in place: the next image's kbal_pkt_back is its own, which
+		 * kbald fills at once, pkt_adopt()): its request waits for
+		 * it, never passed on undecided */
+		return (rw->flags & KBAL_PKT_DECIDE) && !fq->flags ? BACK_HOLD : 0;
+	if (!fq->back)
+		return 0;   /* nothing asked: the flow's request as ever */
 	if (fq->back != KBAL_PKT_BACK_ASKED) {
 		/* watched: asked once the balancer's gen moved; decided:
 		 * also once the request is not one kbald would send to the
@@ -405,6 +417,20 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 }
 
 
+/* a request framed on down's flow has no answer head yet (the heads of
+ * both sides counted as the framing does: interim ones are not answers) */
+static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
+{
+	__u32 slot = down->slot;
+	const struct kbal_pkt_frame *fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot), *fq;
+
+	slot ^= 1;
+	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fs || !fq || fs->gen != down->gen || fq->gen != down->gen)
+		return 1;   /* (the framing's own check stands) */
+	return (__s32)(fq->heads - fs->heads) > 0;
+}
+
 /*
  * A decided flow's response head at R (down: the member -> client entry),
  * its payload at where >> 16, where & 0xffff bytes: 0 when it may reach
@@ -414,6 +440,9 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
  * but keep-alive, a status httpd ends the client's connection after, a
  * head or framing it does not parse (an answer that ends at the close, a
  * head that goes on in the next segment). An interim (1xx) head passes.
+ * KBAL_SKB_UNASKED: an answer to no request (every request framed has had
+ * its answer), which kbald drops with the member's connection, as httpd
+ * does not reuse a member connection with data waiting on it.
  */
 __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_rw *down,
 					__u32 where)
@@ -430,8 +459,16 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 	slot = down->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
 	st = bpf_map_lookup_elem(&kbal_pkt_decide, &slot);
-	if (!bk || !bk->armed || !bk->decide || bk->gen != down->gen || !st)
+	if (!bk || !bk->armed || bk->gen != down->gen)
+		return KBAL_SKB_PEER;   /* not armed yet (a restart in place): held */
+	if (!bk->decide || !st)
 		return 0;   /* not decided: as a joined flow's */
+	/* every request framed has its answer head already: this one answers
+	 * nothing, and must not answer the client's next request (once seen,
+	 * for good: held, the member sends it again, maybe after that
+	 * request) */
+	if (st->why == KBAL_SKB_UNASKED || !answer_owed(down))
+		return KBAL_SKB_UNASKED;
 	/* the head within the first KBAL_HEAD_MAX bytes (a segment may carry
 	 * much of the body after it: a GSO one up to 64 KiB) */
 	if (len > KBAL_HEAD_MAX)
@@ -474,8 +511,11 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
  * client's framed and acknowledged by the member (R's ack), every byte of
  * the member's before R acknowledged by the client; else BACK_HOLD (R is
  * dropped until then, the member sends it again) or, where it would never
- * be (a FIN, a framing lost), BACK_NOT_NOW. A global function. */
-__noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0, __u32 ack0)
+ * be (a FIN, a framing lost), BACK_NOT_NOW. unasked: an answer to no
+ * request (kbal_pkt_decide_response()), given back with nothing owed
+ * (nothing under way from the client either). A global function. */
+__noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0, __u32 ack0,
+					  __u32 unasked)
 {
 	struct kbal_pkt_frame *fq, *fs;
 	struct kbal_pkt_back *bk;
@@ -491,7 +531,9 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 	x->gen = down->gen;
 	slot = down->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
-	if (!bk || !bk->armed || !bk->decide || bk->gen != x->gen)
+	if (!bk || !bk->armed || bk->gen != x->gen)
+		return BACK_HOLD;   /* a decided flow not armed yet: it will be */
+	if (!bk->decide)
 		return BACK_NOT_NOW;
 	slot = down->slot;
 	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
@@ -501,7 +543,20 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 		return BACK_NOT_NOW;
 	if (fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->boundary != seq0)
 		return BACK_NOT_NOW;
-	if (fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->messages != fs->messages + 1)
+	if (unasked) {
+		/* marked for good (kbal_pkt_decide_response(), and every
+		 * request given back meanwhile); kbald reads it in the
+		 * decision: no answer owed, the member's connection goes */
+		struct kbal_sk_http *st;
+
+		slot = down->slot >> 1;
+		st = bpf_map_lookup_elem(&kbal_pkt_decide, &slot);
+		if (!st)
+			return BACK_NOT_NOW;
+		st->why = KBAL_SKB_UNASKED;
+	}
+	if (fq->state != KBAL_FRAME_HEAD || fq->hlen ||
+	    fq->messages != fs->messages + (unasked ? 0 : 1))
 		return BACK_HOLD;   /* a request under way, or pipelined */
 	x->k.saddr = down->daddr;
 	x->k.daddr = down->saddr;

@@ -651,6 +651,11 @@ enum kbal_pkt_event_kind {
  * member's status changed: what the sockmap path's framing compares) */
 #define KBAL_PKT_BACK_WATCH 2
 
+/* kbal_pkt_decide (bpf/pkt_back.bpf.h): by flow slot, a decided flow's
+ * decision (struct kbal_sk_http), pinned: a restart in place arms the flow
+ * again with it */
+#define KBAL_MAP_PKT_DECIDE "kbal_pkt_decide"
+
 struct kbal_pkt_back {
 	__u16 gen;                     /* the flow's generation */
 	__u8  ts;                      /* timestamps on the flow */

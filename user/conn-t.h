@@ -212,7 +212,7 @@ struct kbal_conn {
 	union {
 		uint64_t pkt_bytes[2]; /* packet path: joined bytes up/down added
 				        * to the member */
-		/* sockmap path (decide.c): how far the client acknowledged
+		/* sockmap path (kernel_clocks.c): how far the client acknowledged
 		 * the kernel's answers (client_stalled), or a tunnel's bytes
 		 * both ways (tunnel_clock), and when that last moved */
 		struct {

@@ -601,7 +601,7 @@ void conn_run_timers(struct kbal_daemon *d)
 		}
 		if (c->phase[UP] >= P_SPLICED && c->phase[DOWN] >= P_SPLICED) {
 			/* copied by kbald: bounded as a spliced one (a
-			 * tunnel by Timeout: decide.c, tunnel_clock) */
+			 * tunnel by Timeout: kernel_clocks.c, tunnel_clock) */
 			c->f->deadline = ~0ull;
 			if (c->drain_since)
 				conn_progress(d, c);   /* the spliced way's FIN waits */

@@ -109,9 +109,14 @@ int decide_pkt_record(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk
 int decide_arm(struct kbal_daemon *d, struct kbal_conn *c, int dir);
 
 /* A spliced socket of a bounded connection is readable: the kernel handed
- * something back. 1: the connection is kbald's again (c->f, in its first
- * exchange's steps), 0: not yet (looked at again), -1: closed. */
+ * something back (takeback.c, with decide_stopped() and
+ * decide_agent_again()). 1: the connection is kbald's again (c->f, in its
+ * first exchange's steps), 0: not yet (looked at again), -1: closed. */
 int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* an answer owed to the last request the kernel kept: kbald writes it
+ * (takeback.c) */
+void decide_owed_answer(struct kbal_conn *c);
 
 /* The member's side of a framed connection is between two answers: no
  * response under way, no request on its way to it, nothing handed back.
@@ -147,7 +152,11 @@ void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c);
 /* the connection's kbal_sk_http entries, at its end */
 void decide_forget(struct kbal_daemon *d, struct kbal_conn *c);
 
-/* Once a second: the connections the kernel frames against
+/* A socket's kbal_sk_http entry (by its cookie), as the kernel's framing left it:
+ * 0, or -errno (decide.c; the take-back and the clocks read it too) */
+int sk_state(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *st);
+
+/* Once a second (kernel_clocks.c): the connections the kernel frames against
  * RequestReadTimeout (a request's head or body under way, by the kernel's
  * clocks in kbal_sk_http) and KeepAliveTimeout (nothing under way since the
  * last answer's end), as httpd bounds those it reads; what is over its

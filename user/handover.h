@@ -2,9 +2,11 @@
 /*
  * handover.h - after the first exchange, who moves a connection's bytes.
  *
- * Three data paths, each one file behind one ops table:
+ * Three data paths, each one ops table in a file of its own:
  *   handover_packet.c   the tc program joins the two TCP connections
- *                       packet by packet (kbald's sockets frozen)
+ *                       packet by packet (kbald's sockets frozen; a
+ *                       joined flow given back to kbald:
+ *                       handover_packet_back.c)
  *   handover_sockmap.c  the sockmap verdict splices each direction
  *   handover_copy.c     kbald copies (KbalSplice off, one-request
  *                       connections, what the kernel refuses)
@@ -119,6 +121,17 @@ int handover_quiet(struct kbal_daemon *d, struct kbal_conn *c, int dir);
 
 /* The packet path will not take the flow after all (why): another will. */
 void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why why);
+
+/* handover_packet_back.c, for handover_packet.c: a joined flow given back
+ * to kbald, and its arming for that (each function's comment says more) */
+int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, int owed);
+void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c);
+int pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c);
+int pkt_rearm_decided(struct kbal_daemon *d, struct kbal_conn *c);
+void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c);
+void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c);
+void pkt_kept_linger(int fd, int on);
+void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* both directions handed over: the buffers go (conn.c's driver) */
 void handover_done(struct kbal_daemon *d, struct kbal_conn *c);

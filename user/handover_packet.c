@@ -22,7 +22,6 @@
 #include <bpf/libbpf.h>
 #include "conn.h"
 #include "daemon.h"
-#include "decide.h"
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
@@ -36,7 +35,6 @@
 #define PKT_LINGER_NS (1000000000ull) /* both FINs passed, one never acknowledged */
 #define PKT_SCAN_NS   (1000000000ull) /* every flow looked at, events lost or not */
 
-static void pkt_kept_linger(int fd, int on);
 static void pkt_linger_expire(struct kbal_daemon *d, int all);
 
 /* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
@@ -98,56 +96,6 @@ static int pkt_undo(struct kbal_daemon *d, struct kbal_conn *c, const char *what
 }
 
 /*
- * The connection is kbald's again: a flow given back (at a request, or at
- * an answer kbald writes: owed), or a decided one's request that reached
- * kbald before its switch. The requests a decided flow's program kept
- * count as the connection's own (MaxKeepAliveRequests: kbald counts on
- * from there); kbald decides each request from here (decide_agent_again()),
- * with a first exchange's buffers. Owed: the answer to the last request
- * kept waits in the member-side socket, which kbald writes as the sockmap
- * path's take-back of a response head does (decide_take_back(): the kept
- * requests' rule, Host and virtual host from the decision, the member's
- * connection going after it; the client's next request waits in its
- * socket meanwhile); else the member's connection goes. 0, or -1 (the
- * caller closes the connection).
- */
-static int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, int owed)
-{
-	struct kbal_sk_http st;
-	int decided = c->pf && !kbal_packet_decision(&d->pk.p, c->pf, &st);
-
-	if (owed && !decided) {
-		log_warn("conn %p: an answer given back, the flow's decision gone", (void *)c);
-		return -1;
-	}
-	if (decided)
-		c->nreq = c->nreq + st.msgs < UINT32_MAX ? (uint32_t)(c->nreq + st.msgs) :
-			  UINT32_MAX;
-	c->pkt = PKT_NONE;
-	c->want_packet = 0;
-	c->pkt_decide = 0;
-	if (!owed)
-		decide_member_done(d, c);
-	decide_agent_again(c, why);
-	c->bounded = 0;
-	if (exch_wake(d, c))
-		return -1;
-	c->phase[UP] = c->phase[DOWN] = P_HEAD;
-	if (owed) {
-		c->pool = 1;
-		c->relay_back = 1;
-		c->reused = 0;
-		c->phase[UP] = P_CLOSED;
-		c->rd[MEMBER] = c->wr[MEMBER] = 0;
-		c->f->pass = st.pass;
-		if (st.host_len < sizeof(c->f->host))
-			memcpy(c->f->host, st.host, st.host_len);
-		c->f->vhost = (int)st.rules - 1;
-	}
-	return 0;
-}
-
-/*
  * The client's next request reached kbald's client socket instead of being
  * switched (docs/packet.md): splice the flow with sockmap after all, which
  * carries what waits in that socket to the member. Too late for that (the
@@ -192,28 +140,6 @@ static void pkt_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	kbal_flows_update(d, c, KBAL_FLOW_SPLICED);
 	log_debug("conn %p: packet handover taken back: sockmap", (void *)c);
 	conn_progress(d, c);
-}
-
-/*
- * A decided flow (c->pkt_decide: its later requests framed, each decided by
- * the program as kbald would, docs/packet.md "Each request decided") is
- * armed before it can switch: its decision in kbal_pkt_decide, the sockets'
- * numbers in kbal_pkt_back, watched. Its client -> member entry switches
- * only once that is done (KBAL_PKT_DECIDE); if it cannot be (the response
- * not all sent yet), the client's next bytes reach kbald's socket instead,
- * which takes the connection back (pkt_take_back()): kbald decides them.
- */
-static void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_sk_http st;
-	int err = decide_pkt_record(d, c, &st);
-
-	if (!err)
-		err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-					   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, &st);
-	if (err)
-		log_debug("conn %p: decided flow not armed (%s): its next request is kbald's",
-			  (void *)c, strerror(-err));
 }
 
 /* Both directions are quiet after the first exchange (or all but the
@@ -390,128 +316,6 @@ static uint64_t pkt_idle_ns(const struct kbal_daemon *d, const struct kbal_conn 
 }
 
 /*
- * A joined flow whose balancer changed since it joined (a member's status:
- * kbalctl set, the manager, a health check; the balancer's gen, as the
- * sockmap path's kernel framing compares it) may no longer be decided
- * alike: kbald asks the program to give it back at its next request
- * (kbal_packet_ask_back()), and decides that request itself. Only where
- * kbald kept the client-side socket (kbal_pkt_keeps_client()) and could
- * not arm the flow at the switch (the program then compares the gen
- * itself: pkt_arm()).
- */
-static void pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_pkt_flow *fl = c->pf;
-	int err;
-
-	/* (a decided flow not armed: after a restart in place, its decision
-	 * gone with the image before; asked at once, and again while the
-	 * ask cannot be made yet) */
-	if (!fl || !fl->kept_client || fl->asked || fl->watched || fl->given_back ||
-	    c->balancer < 0 || (d->maps.balancers[c->balancer].gen == fl->bgen && !fl->decide))
-		return;
-	err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
-				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL);
-	if (err && err != -EAGAIN) {
-		fl->asked = 2;   /* not again */
-		log_info("conn %p: joined flow not asked back: %s", (void *)c, strerror(-err));
-	} else if (!err) {
-		log_debug("conn %p: balancer changed: joined flow asked back at its next request",
-			  (void *)c);
-	}
-}
-
-/*
- * The program gave the flow back at the first byte of a request
- * (KBAL_PKT_EV_BACK): its entries are SHIFT entries, the request waits in
- * kbald's kept client-side socket, and every answer before it was through
- * (the member's side quiet). kbald decides that request as it decides one
- * the sockmap path hands back with no answer owed (decide_take_back()):
- * the member's connection goes (its FIN through the SHIFT entries), and
- * the client's requests are kbald's from here.
- */
-static void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	c->pf->given_back = 1;   /* its entries stay as long as the connection */
-	pkt_kept_linger(c->fd[CLIENT], 0);   /* kbald's connection again: a FIN at its end */
-	kbal_packet_thaw(c->fd[MEMBER], 0);
-	if (pkt_kbalds_again(d, c, KBAL_WHY_GIVEN_BACK, 0) || conn_watch(d, c, CLIENT, 0)) {
-		conn_close(d, c);
-		return;
-	}
-	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
-	log_debug("conn %p: joined flow given back at a request: kbald decides it", (void *)c);
-	conn_progress(d, c);
-}
-
-/*
- * The program gave a decided flow back at the first byte of a response
- * head kbald must write (KBAL_PKT_EV_BACK_RESPONSE: ProxyPassReverse maps
- * a header, the member closes after it, ...): the answer to the last
- * request the program kept is owed, and waits in kbald's member-side
- * socket, thawed now; kbald writes it as the sockmap path's take-back of
- * a response head does (decide_take_back(): the rule, Host and virtual
- * host of the kept requests, the member's connection going after it), and
- * decides the client's requests from here.
- */
-static void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	c->pf->given_back = 1;
-	pkt_kept_linger(c->fd[CLIENT], 0);
-	kbal_packet_thaw(c->fd[MEMBER], 0);
-	if (pkt_kbalds_again(d, c, KBAL_WHY_GIVEN_BACK, 1) || conn_watch(d, c, CLIENT, 0) ||
-	    conn_watch(d, c, MEMBER, 0)) {
-		conn_close(d, c);
-		return;
-	}
-	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
-	log_debug("conn %p: joined flow given back at an answer: kbald writes it", (void *)c);
-	conn_progress(d, c);
-}
-
-/*
- * A kept client socket closes with a RST (SO_LINGER 0) while its flow is
- * joined. kbald closes it in repair mode (nothing sent) when the flow
- * ends; but a kbald killed outright leaves it to the kernel, which would
- * send a FIN from the switch's state and keep an orphan in FIN_WAIT1 on
- * the client's 4-tuple, answering the client's later bytes with stale ACKs
- * until it gives up: the client would hang where, without the kept
- * socket, its next packet meets no socket and is reset at once. A RST
- * (its own, or the stack's to the client's next packet) is that.
- */
-static void pkt_kept_linger(int fd, int on)
-{
-	struct linger l = { .l_onoff = on, .l_linger = 0 };
-
-	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)))
-		log_warn("packet: SO_LINGER on a kept client socket: %s", strerror(errno));
-}
-
-/*
- * The program compares the balancer's gen itself at each request's first
- * byte (given back at a request: kbal_pkt_back with the flow's balancer and
- * its gen when the flow was decided); where it cannot be armed (the kept
- * socket with bytes unsent), kbald asks once the gen moves
- * (pkt_maybe_ask_back()). Also at a restart in place: the next image's
- * program has a kbal_pkt_back of its own (not pinned), which pkt_adopt()
- * arms again from the two sockets, the gen the flow was decided at kept
- * (a status change during the restart gives the flow back at once).
- */
-static void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	int err;
-
-	if (c->balancer < 0 || c->pf->watched)
-		return;   /* (a decided flow is armed before its switch: pkt_try()) */
-	err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, NULL);
-	if (err) {
-		d->pk.unwatched++;   /* kbald looks every ASK_POLL_US (pkt_tick()) */
-		log_debug("conn %p: joined flow not watched: %s", (void *)c, strerror(-err));
-	}
-}
-
-/*
  * A flow on the packet path looked at again: at the program's event (it
  * switched, or it ended), and once a second for all (their bytes for the
  * members' counters, idle ones, and any whose event was lost). kbald's
@@ -564,7 +368,8 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 			pkt_given_back(d, c);
 			return c->dead;
 		}
-		pkt_maybe_ask_back(d, c);
+		if (pkt_maybe_ask_back(d, c))
+			return 1;
 	}
 	if (err || st.ended) {
 		log_debug("conn %p: packet flow ended (%llu bytes up, %llu down)", (void *)c,
@@ -742,15 +547,16 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 	    c->pf->asked != 2) {
 		/* armed by the image before: this program's kbal_pkt_back is
 		 * empty (pkt_arm()); asked (the gen moved) stays asked */
-		/* a decided flow's decision went with the image before (c->f
-		 * with it): its next request is kbald's */
-		unsigned how = c->pf->asked == 1 || c->pf->decide ? KBAL_PKT_BACK_ASKED :
-			       KBAL_PKT_BACK_WATCH;
+		/* a decided flow: armed again with its decision
+		 * (pkt_rearm_decided()); its requests wait meanwhile */
+		unsigned how = c->pf->asked == 1 ? KBAL_PKT_BACK_ASKED : KBAL_PKT_BACK_WATCH;
 		int err;
 
 		c->pf->asked = c->pf->watched = 0;
 		if (c->balancer < 0 || !kbal_pkt_keeps_client(d))
 			err = -EINVAL;
+		else if (c->pf->decide && how == KBAL_PKT_BACK_WATCH)
+			err = pkt_rearm_decided(d, c);
 		else
 			err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
 						   how, c->balancer, c->pf->bgen, NULL);

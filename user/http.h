@@ -9,6 +9,10 @@
  * error here (Content-Length with Transfer-Encoding, differing duplicate
  * Content-Lengths, bad chunk sizes, white space before a colon), because
  * once spliced the member frames the bytes on its own.
+ *
+ * http.c parses (http_edit.c: the request line, de-chunking, a parsed
+ * head edited in place); http_head.c reads a parsed head and builds the
+ * heads kbald sends on.
  */
 #ifndef KBAL_HTTP_H
 #define KBAL_HTTP_H

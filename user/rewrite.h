@@ -3,7 +3,7 @@
  * rewrite.h - what kbald changes in the heads it passes on, as Apache's
  * mod_proxy does: the Host sent to a member and the ProxyPassReverse rules
  * of a balancer (mod_headers' rules: headers.h). Pure functions of the
- * configuration and the maps; the heads themselves are built by http.c.
+ * configuration and the maps; the heads themselves are built by http_head.c.
  */
 #ifndef KBAL_REWRITE_H
 #define KBAL_REWRITE_H

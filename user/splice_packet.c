@@ -686,11 +686,23 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	if (fl->lost || !(fl->kept_client || (dec && fl->decide)) || fl->given_back || fl->asked ||
 	    fl->watched || p->host_id || p->back_fd < 0 || !p->frame)
 		return -EINVAL;   /* (a decided flow is armed before its switch) */
-	/* the kept client socket: repair mode only to read it (nothing
-	 * unsent in it); the member-side one is frozen */
+	/* the kept client socket: repair mode only to read it, its send
+	 * queue not selected where its start is known (pkt_read_state():
+	 * then bytes still unsent are no matter, snd_nxt is where the socket
+	 * will stop once they are sent), else with nothing unsent in it; the
+	 * member-side one is frozen */
+	if (!fl->send_base_known) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		if (getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+			return -errno;
+		if (ti.tcpi_notsent_bytes)
+			return -EAGAIN;
+	}
 	if ((err = pkt_repair(cfd, 1)))
 		return err;
-	err = pkt_read_state(cfd, &c, NULL);
+	err = pkt_read_state(cfd, &c, fl->send_base_known ? &fl->send_base : NULL);
 	kbal_packet_thaw(cfd, 1);
 	if (err)
 		return err;
@@ -716,8 +728,6 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	 * a watch, kbald's ACK may not have reached it yet: the request that
 	 * is given back acknowledges K0 anyway) */
 	if (how == KBAL_PKT_BACK_ASKED && (c.snd_una != c.snd_nxt || c.ti.tcpi_notsent_bytes))
-		return -EAGAIN;
-	if (c.ti.tcpi_notsent_bytes)
 		return -EAGAIN;
 	if (dec) {
 		/* before the entry that makes the program read it */

@@ -2251,6 +2251,14 @@ static void given_back_flow(struct kbal_pkt_rw *up, struct kbal_pkt_rw *down,
 	bpf_map_update_elem(map_fd, kdrop, drop, BPF_ANY);
 }
 
+/* given_back_flow()'s end: the two kbald-side entries and the frames */
+static void given_back_teardown(const struct kbal_pkt_key *khold, const struct kbal_pkt_key *kdrop)
+{
+	bpf_map_delete_elem(map_fd, khold);
+	bpf_map_delete_elem(map_fd, kdrop);
+	frame_teardown();
+}
+
 /*
  * A joined flow given back where kbald asked, only where it is exact: not
  * asked, a response not complete, the member's last ACK behind: the
@@ -2379,9 +2387,7 @@ UNIT_TEST(pkt_given_back_at_a_request_where_asked)
 #undef M_
 #undef KM_
 	ring_buffer__free(rb);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /* watched (KBAL_PKT_BACK_WATCH): the program gives back by itself at the
@@ -2431,9 +2437,7 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 #undef KM_
 	bal.gen = 0;
 	bpf_map_update_elem(bal_fd, &bi, &bal, BPF_ANY);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /* the decided flow of the decided tests (docs/packet.md, "Each request
@@ -2558,9 +2562,7 @@ UNIT_TEST(pkt_each_request_decided)
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 4, "pkt_kept after");
 	/* a request not whole in its segment, on a fresh flow: to kbald */
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 	if (!frame_setup())
 		return;
 	B = FR_C0;
@@ -2576,9 +2578,7 @@ UNIT_TEST(pkt_each_request_decided)
 #undef M_
 #undef KM_
 	decided_state(0);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }
 
 /*
@@ -2636,9 +2636,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: joined");
 	/* (the test's own flow: the pipelined one's answer comes first here;
 	 * a fresh start for the exact case) */
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 	if (!frame_setup())
 		return;
 	B = FR_C0;
@@ -2664,9 +2662,149 @@ UNIT_TEST(pkt_decided_answer_given_back)
 #undef KM_
 	ring_buffer__free(rb);
 	decided_state(0);
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
+}
+
+/*
+ * A decided flow's member sends an answer nobody asked for (every request
+ * framed has had its answer): at its first byte, the flow quiet, it is
+ * given back with nothing owed (the decision marked KBAL_SKB_UNASKED, read
+ * by kbald, which closes the member's connection with it); held while the
+ * flow is not quiet, and marked for good: a request that comes meanwhile
+ * is not kept (given back: kbald's, with a new member connection).
+ */
+UNIT_TEST(pkt_decided_unasked_answer_given_back)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char stray[] = "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 2\r\n\r\nno";
+	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1, rs = sizeof(stray) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 0x33330000, .m_snd_nxt = 4, .balancer = 3,
+				    .bgen = 5, .decide = 1 };
+	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
+				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE }, got;
+	struct events_seen ev = {};
+	struct ring_buffer *rb;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0 = stat(KBAL_STAT_PKT_KEPT);
+	__u32 bslot = FR_UP / 2;
+	int decide_fd;
+
+	if (!frame_setup())
+		return;
+	decide_fd = bpf_map__fd(skel->maps.kbal_pkt_decide);
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.kbal_pkt_events), on_event, &ev, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "kbal_pkt_events readable"))
+		return;
+	ring_buffer__consume(rb);
+	memset(&ev, 0, sizeof(ev));
+	decided_state(1);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "its answer: passes");
+	Mm += rk;
+	/* not quiet (the client has not acknowledged the answer yet): held,
+	 * and marked for good; the client's next request is not kept */
+	ASSERT_EQ(gb_send(1, Mm, KM_, stray, rs, out, &outlen), TC_ACT_SHOT,
+		  "an answer to nothing, the flow not quiet: held");
+	ASSERT_EQ(bpf_map_lookup_elem(decide_fd, &bslot, &got), 0, "the decision");
+	ASSERT_EQ(got.why, KBAL_SKB_UNASKED, "marked: unasked");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: joined");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "the next request");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "not kept: given back");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "pkt_kept");
+	given_back_teardown(&khold, &kdrop);
+	/* a fresh flow: the stray answer with the flow quiet */
+	if (!frame_setup())
+		return;
+	B = FR_C0;
+	Mm = FR_M0;
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "its answer: passes");
+	Mm += rk;
+	ASSERT_EQ(gb_send(0, B, M_, NULL, 0, out, &outlen), TC_ACT_UNSPEC, "the client's ACK");
+	ASSERT_EQ(gb_send(1, Mm, KM_, stray, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "an answer to nothing, the flow quiet");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "given back");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the client's entry: SHIFT");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 0x33330000, "to kbald's member-side socket");
+	ASSERT_EQ(bpf_map_lookup_elem(decide_fd, &bslot, &got), 0, "the decision");
+	ASSERT_EQ(got.why, KBAL_SKB_UNASKED, "marked: unasked (kbald owes nothing)");
+	ring_buffer__consume(rb);
+	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK_RESPONSE], 1, "its event");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 2, "pkt_kept after");
+#undef M_
+#undef KM_
+	ring_buffer__free(rb);
+	decided_state(0);
+	given_back_teardown(&khold, &kdrop);
+}
+
+/*
+ * A decided flow this program has no arming of (a restart in place: the
+ * next image's kbal_pkt_back is its own, empty until kbald arms the flow
+ * again): a request at its first byte, and an answer at its head's, are
+ * held (dropped, never passed on undecided); once kbald armed it with its
+ * decision, the same request is kept and the same answer passes.
+ */
+UNIT_TEST(pkt_decided_held_until_armed)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1;
+	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
+				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
+				    .decide = 1 }, none = {};
+	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
+				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0 = stat(KBAL_STAT_PKT_KEPT);
+	__u32 bslot = FR_UP / 2;
+	int back_fd;
+
+	if (!frame_setup())
+		return;
+	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
+	decided_state(1);
+	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
+	B += rq;
+	/* the next image's program: nothing armed */
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &none, BPF_ANY), 0, "kbal_pkt_back emptied");
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_SHOT, "its answer: held");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "the answer held: joined");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "pkt_kept before the arming");
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "armed again");
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "the answer again: passes");
+	Mm += rk;
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &none, BPF_ANY), 0, "kbal_pkt_back emptied");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_SHOT, "a request: held");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "held: joined");
+	ASSERT_EQ(get_entry(&fr_ku).hold, 1, "held");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "a held request is not kept");
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "armed again");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "the request again");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "kept: joined");
+	ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &up.saddr, 4), "kept: to the member");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 2, "pkt_kept after the arming");
+#undef M_
+#undef KM_
+	decided_state(0);
+	given_back_teardown(&khold, &kdrop);
 }
 
 /* a segment of spec s (a flow's sender) with seq, ack, flags and no
@@ -2841,7 +2979,5 @@ UNIT_TEST(pkt_given_back_order_of_the_writes)
 #undef RESTORE
 #undef M_
 #undef KM_
-	bpf_map_delete_elem(map_fd, &khold);
-	bpf_map_delete_elem(map_fd, &kdrop);
-	frame_teardown();
+	given_back_teardown(&khold, &kdrop);
 }

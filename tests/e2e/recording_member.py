@@ -21,15 +21,17 @@ class RecordingMember:
     """A member on 127.0.0.1:port that keeps each request's bytes as it
     got them (head, then its body by Content-Length or chunked) and
     answers each with answer(head, n) (n: the requests it got so far),
-    by default a 200 of its own length saying "member N" (a list of bytes:
-    its parts sent 0.2 s apart). interim(head), where given: what it sends
-    once it has a head, before it reads the body (a 100 Continue; None:
-    nothing, and the answer at once, the body read after it, or the
-    connection closed where the answer's head says "Connection: close")."""
+    by default a 200 of its own length saying "member N"; a list of byte
+    strings is sent part by part, 0.2 s apart. interim(head), where given:
+    what it sends once it has a head, before it reads the body (a 100
+    Continue; None: nothing, and the answer at once, the body read after
+    it, or the connection closed where the answer's head says
+    "Connection: close")."""
 
     def __init__(self, port, answer=None, interim=None):
         self.got = []
         self.interim = interim
+        self.late_sent = 0      # parts sent after a list's first
         self.answer = answer or (lambda head, n: b"HTTP/1.1 200 OK\r\nContent-Length: %d"
                                  b"\r\n\r\nmember %d" % (len(b"member %d" % n), n))
         self.stop = False
@@ -123,11 +125,12 @@ class RecordingMember:
                 if answered:
                     continue
                 out = self.answer(head, len(self.got))
-                # a list: its parts sent 0.2 s apart
+                # a list: its parts sent 0.2 s apart (a member's late bytes)
                 for i, part in enumerate(out if isinstance(out, list) else [out]):
                     if i:
                         time.sleep(0.2)
                     s.sendall(part)
+                    self.late_sent += i > 0
         except OSError:
             pass
         finally:

@@ -216,10 +216,12 @@ def test_decided_two_balancers_each_request_on_its_own():
 
 
 def test_decided_flow_across_a_restart_in_place():
-    """A decided flow taken over by the next image (SIGHUP): the decision
-    went with the image before, so the next image asks the flow back at its
-    next request, which kbald decides (right for either route); the
-    connection goes on, every answer from the member its cookie names."""
+    """A decided flow taken over by the next image (SIGHUP): the next image
+    arms it again with the decision the image before wrote (kbal_pkt_decide
+    is pinned), so a request of the flow's route is still the program's
+    (kept, counted); one naming the other route is given back and kbald
+    decides it; the connection goes on, every answer from the member its
+    cookie names."""
     from test_restart import _restart
     with Env(conf=CONF, kbald_args=["-v"]) as env:
         with env.connect(timeout=30) as c:
@@ -229,6 +231,17 @@ def test_decided_flow_across_a_restart_in_place():
             r = c.get("/before", cookie=cookie)
             eq((r.status, r.text), (200, "backend=%s path=/before\n" % backend), "before")
             _restart(env)
+            st0 = env.stats()
+            for i in range(3):
+                r = c.get("/after%d" % i, cookie=cookie)
+                eq((r.status, r.text), (200, "backend=%s path=/after%d\n" % (backend, i)),
+                   "the flow's route after the restart")
+            st1 = env.stats()
+            eq((st1["pkt_kept"] - st0["pkt_kept"], st1["pkt_back"] - st0["pkt_back"]), (3, 0),
+               "requests the next image's program kept, flows given back")
+            eq((flow_of(env, port) or {}).get("path"), PATH_PACKET, "still joined")
+            check(env.kbald_stderr().count("(each request decided)") >= 2,
+                  "kbald's log: the flow not armed again after the restart")
             r = c.get("/moved", cookie="ROUTEID=route.%s" % them[-1])
             eq((r.status, r.text), (200, "backend=%s path=/moved\n" % them),
                "the other route after the restart")
@@ -428,3 +441,84 @@ def test_decided_answer_given_back_where_kbald_writes_it():
                "a member's 503: the client's connection ends after it, as httpd's")
             c.sock.settimeout(5)
             eq(c.sock.recv(1), b"", "closed after the 503")
+
+
+def test_decided_long_first_answer_armed_at_once():
+    """A connection whose first answer is long (1 MiB, served on a kept
+    member connection, which becomes the client's) joins while kbald's
+    client socket still has that answer to send: the flow is armed at the
+    join all the same (the socket's numbers read without its send queue),
+    so that every later request is the program's. Before, each request
+    came back to kbald and was joined again (1m-sticky: half the requests
+    left to sockmap)."""
+    with Env(conf=CONF, kbald_args=["-v"]) as env:
+        with env.connect(timeout=30, rcvbuf=65536) as c:
+            port = c.sock.getsockname()[1]
+            c.request("GET", "/bytes/%d" % MiB, [("Cookie", "ROUTEID=route.1")])
+            # the client reads nothing for a while: the answer's end
+            # still unsent in kbald's socket when the flow joins
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            time.sleep(0.2)
+            r = c.read_response()
+            eq((r.status, r.header("X-Backend")), (200, "WAS1"), "the long first answer")
+            check_pattern(r.body, "the long first answer")
+            st0 = env.stats()
+            for i in range(10):
+                r = c.get("/k%d" % i, cookie="ROUTEID=route.1")
+                eq((r.status, r.text), (200, "backend=WAS1 path=/k%d\n" % i), "request %d" % i)
+            st1 = env.stats()
+        log = env.kbald_stderr()
+        check("decided flow's request reached kbald" not in log,
+              "a request came back to kbald:\n%s" % "\n".join(
+                  l for l in log.splitlines() if "armed" in l or "reached kbald" in l))
+        eq(st1["pkt_kept"] - st0["pkt_kept"], 10, "requests the program kept")
+
+
+def test_decided_unasked_answer_goes_with_its_member_connection():
+    """A member of a decided joined flow sends an answer nobody asked for,
+    0.2 s after its answer (a segment of its own): the program gives the
+    flow back at its first byte with nothing owed, and kbald closes that
+    member connection with it, as httpd does not reuse a member connection
+    with data waiting on it; the client's connection goes on and its next
+    request gets its own answer, never the stray one. Before, the stray
+    answer was held until the next request was sent on, then passed as its
+    answer (kbal-backend's /fault-smuggle sends both in one segment: the
+    sockmap path's case, test_member_faults.py)."""
+    from recording_member import RecordingMember
+
+    def answer(name):
+        def a(head, n):
+            path = head.split(b" ")[1]
+            body = b"%s %s" % (name, path)
+            ok = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            if path == b"/stray":
+                return [ok, b"HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 9\r\n\r\n"
+                            b"smuggled\n"]
+            return ok
+        return a
+
+    with Env(conf=CONF, backends=(), kbald_args=["-v"]) as env, \
+            RecordingMember(env.ports["b1"], answer(b"WAS1")) as m1, \
+            RecordingMember(env.ports["b2"], answer(b"WAS2")) as m2:
+        with env.connect(timeout=10) as c:
+            port = c.sock.getsockname()[1]
+            r = c.get("/first")
+            name = r.body.split()[0]
+            cookie = (r.header("Set-Cookie") or "").split(";")[0]
+            check(cookie.startswith("ROUTEID=route."), "the first answer's cookie: %r" % r.headers)
+            eq(c.get("/second", cookie=cookie).body, name + b" /second", "the second request")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            st0 = env.stats()
+            eq(c.get("/stray", cookie=cookie).body, name + b" /stray", "the answer")
+            wait_until(lambda: m1.late_sent + m2.late_sent, 3.0, "the stray answer sent")
+            # the stray answer reaches the balancer before the next request
+            # (one that comes after it answers that request, in httpd too)
+            time.sleep(0.05)
+            r = c.get("/next", cookie=cookie)
+            eq((r.status, r.body, r.header("X-Smuggled")), (200, name + b" /next", None),
+               "the next request's own answer")
+            eq(env.stats()["pkt_back"] - st0["pkt_back"], 1, "the flow given back")
+            eq(c.get("/after", cookie=cookie).body, name + b" /after", "the connection goes on")
+        check("nobody asked for" in env.kbald_stderr(), "kbald's log: no stray answer")

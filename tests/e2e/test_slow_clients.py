@@ -4,7 +4,7 @@ side with Debian's apache2 loading it on the same configuration: a head or a
 body that does not come in time gets 408 (a request line under way: the
 connection just ends), a client that keeps its rate goes on; and idle
 keep-alive connections end after KeepAliveTimeout. The same on connections
-the kernel carries (kbald reads the kernel's clocks, decide.c)."""
+the kernel carries (kbald reads the kernel's clocks, kernel_clocks.c)."""
 
 import re
 import socket

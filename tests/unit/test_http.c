@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* user/http.c: llhttp glue, sticky routes and the heads kbald writes. */
+/* user/http.c, http_head.c: llhttp glue, sticky routes and the heads kbald writes. */
 #include <stdlib.h>
 #include "unit.h"
 #include "hostname.h"

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * takeback.c - a connection the sockmap path frames taken back at the
+ * request or response head the kernel hands over (decide.h,
+ * decide_take_back()): the kernel done with it, what it queued for kbald
+ * read, the connection kbald's again from that boundary on. Planning and
+ * arming the framing: decide.c.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include "conn.h"
+#include "daemon.h"
+#include "decide.h"
+#include "inaddr.h"
+#include "exchange.h"
+#include "flows.h"
+#include "log.h"
+#include "splice_sockmap.h"
+
+/* How many responses the member still owes kbald (0 or 1: the kernel keeps
+ * one request at a time), or -1 while the kernel is not done. */
+static int owed_now(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk_http *k,
+		    const struct kbal_sk_http *m)
+{
+	uint64_t recvd;
+
+	if (m->mode == KBAL_SKM_AGENT) {
+		/* a response head came back. Taking the client's socket lock
+		 * lets a verdict that ran on it meanwhile end first: then its
+		 * count of kept requests is final (the member's verdict made
+		 * the client's AGENT) */
+		kbal_sock_received(c->fd[CLIENT], &recvd);
+		if (sk_state(d, c->cookie[CLIENT], k))
+			return -2;
+		/* an answer to no request, every kept one answered: it goes
+		 * with the member's connection, which httpd would not reuse
+		 * either (data waiting on it), and the client's goes on */
+		if (m->why == KBAL_SKB_UNASKED && m->expect == KBAL_SKX_HEAD &&
+		    k->msgs + m->owed == m->msgs)
+			return 0;
+		if ((m->why != KBAL_SKB_RESPONSE && m->why != KBAL_SKB_PEER) ||
+		    m->expect != KBAL_SKX_HEAD || k->msgs + m->owed != m->msgs + 1)
+			return -2;   /* framing lost within a response */
+		return 1;
+	}
+	if (m->msgs != k->msgs + m->owed || m->expect != KBAL_SKX_HEAD)
+		return -1;   /* the kernel still carries an answer */
+	return 0;
+}
+
+int decide_stopped(const struct kbal_conn *c, int side)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	/* Reading SO_ERROR clears it: the socket's next read is a read. None
+	 * at all: a report read already (an event of the same epoll batch
+	 * took the connection back first) */
+	return getsockopt(c->fd[side], SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+	       (err == ESTRPIPE || err == 0);
+}
+
+/* What the verdict queued on a socket for kbald (n bytes: one head, or
+ * what came while the socket's worker still sent, KBAL_SK_PASS_MAX at most;
+ * the stream parser stops after it) is read into the direction's
+ * buffer; then the socket leaves the sockhashes, and everything after it,
+ * still in its TCP receive queue, is read as from any socket. 0, or -1. */
+static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uint64_t n)
+{
+	struct kbal_first *f = c->f;
+	int dir = side_dir(side);
+
+	while (n) {
+		ssize_t r = recv(c->fd[side], f->buf[dir] + f->len[dir],
+				 n < BUF_SIZE - f->len[dir] ? n : BUF_SIZE - f->len[dir], MSG_DONTWAIT);
+
+		if (r < 0 && errno == ESTRPIPE)
+			continue;
+		if (r <= 0) {
+			/* counted as queued, yet not there */
+			int e = errno;
+
+			log_debug("conn %p: %s: %llu byte(s) counted queued: read %zd (%s), %d unread", (void *)c,
+				  side == CLIENT ? "client" : "member", (unsigned long long)n, r,
+				  r < 0 ? strerror(e) : "none", kbal_sock_unread(c->fd[side]));
+			return -1;
+		}
+		f->len[dir] += r;
+		c->rd[side] += r;
+		n -= r;
+		/* what the verdict queued since the count was read is taken
+		 * too: leaving the sockhashes drops it */
+		if (!n)
+			n = (uint64_t)kbal_sock_unread(c->fd[side]);
+	}
+	bpf_map_delete_elem(d->maps.src_fd, &c->cookie[side]);
+	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[side]);
+	bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);
+	c->bounded &= ~(side == CLIENT ? BOUND_UP : BOUND_DOWN);
+	return 0;
+}
+
+/* the verdict counted them queued; the psock's worker may still be moving
+ * them to where a read finds them */
+/* the <VirtualHost> of the requests the kernel kept: the connection's
+ * address and their Host, f->host */
+static int kept_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	struct sockaddr_in6 local;
+
+	if (!d->conf->nvhost)
+		return -1;
+	kbal_in6_local(c->fd[CLIENT], &local);
+	return kbal_conf_vhost(d->conf, &local, c->f->host, strlen(c->f->host));
+}
+
+static int queued_there(const struct kbal_conn *c, int side, uint64_t n)
+{
+	return !n || (uint64_t)kbal_sock_unread(c->fd[side]) >= n;
+}
+
+void decide_agent_again(struct kbal_conn *c, uint8_t why)
+{
+	c->back = 0;
+	c->agent = 1;
+	c->rearm = 0;
+	/* the sockets were the kernel's: whether kbald's last read found them
+	 * dry says nothing now (a handed back request waits unread) */
+	c->empty[CLIENT] = c->empty[MEMBER] = 0;
+	c->why = why;
+	c->handed = 0;
+	c->drain_since = 0;
+	c->fin_goal = 0;
+	/* the sockets' FINs are read again, after what is queued */
+	c->fin[CLIENT] = c->fin[MEMBER] = 0;
+}
+
+int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_sk_http k, m;
+	uint64_t sent, recvd;
+	int owed;
+
+	if (c->agent || !(c->bounded & BOUND_UP) || sk_state(d, c->cookie[CLIENT], &k)) {
+		c->back = 0;
+		return 0;
+	}
+	if (!(c->bounded & BOUND_DOWN) || c->phase[DOWN] != P_SPLICED ||
+	    c->phase[UP] != P_SPLICED || sk_state(d, c->cookie[MEMBER], &m)) {
+		/* kbald still writes the response (or copies it): looked at
+		 * again once the member's side is framed */
+		c->back = k.mode == KBAL_SKM_AGENT;
+		return 0;
+	}
+	if (k.mode == KBAL_SKM_KERNEL && m.mode == KBAL_SKM_KERNEL) {
+		c->back = 0;          /* a FIN's event, nothing handed back */
+		return 0;
+	}
+	c->back = 1;
+	owed = owed_now(d, c, &k, &m);
+	if (owed == -1)
+		return 0;
+	/* kbald writes to the client only after all the kernel took for it,
+	 * and ends the connection only after it too: the psock's worker may
+	 * still hold an answer the verdict kept when what came after it was
+	 * handed back, and closing now would drop it */
+	if (kbal_sock_counts(c->fd[CLIENT], &sent, &recvd))
+		return 0;
+	if (sent < c->base[CLIENT] + c->wr[CLIENT] + m.kept)
+		return 0;
+	/* and the member all the kernel took for it (a request's body the
+	 * member's worker still sends would go with its queue), while it
+	 * can take it: one that closed or reset takes nothing more */
+	if (!c->member_gone && !c->fin[MEMBER] &&
+	    (kbal_sock_counts(c->fd[MEMBER], &sent, &recvd) ||
+	     sent < c->base[MEMBER] + c->wr[MEMBER] + k.kept))
+		return 0;
+	/* A stream parser stops only once its socket's worker has sent all
+	 * (no -ESTRPIPE while it sends: sockmap.bpf.c, kbal_egress_pending());
+	 * until then the verdict queues what comes for kbald. The reads of the
+	 * counts above took each socket's lock, after any verdict that ran on
+	 * it: the counts of bytes so queued are final now, and read again. */
+	if (sk_state(d, c->cookie[CLIENT], &k) || sk_state(d, c->cookie[MEMBER], &m))
+		return 0;
+	if (owed < -1) {
+		log_warn("conn %p: a member's response does not parse where it began: closing",
+			 (void *)c);
+		conn_abort(d, c);
+		return -1;
+	}
+	if (!queued_there(c, CLIENT, k.passed) || (owed && !queued_there(c, MEMBER, m.passed)))
+		return 0;
+	log_debug("conn %p: handed back (client %s, member %s), %d response owed, %llu request(s) "
+		  "kept", (void *)c, kbal_sk_back_name(k.why), kbal_sk_back_name(m.why), owed,
+		  (unsigned long long)k.msgs);
+	if (!owed)
+		decide_member_done(d, c);
+	/* the stopped stream parser's report, if not read yet: the sockets'
+	 * next calls are theirs */
+	for (int side = 0; side < 2; side++)
+		if (c->fd[side] >= 0)
+			decide_stopped(c, side);
+	decide_agent_again(c, KBAL_WHY_BACK);
+	c->member_gone = 0;
+	/* rd[CLIENT] is where kbald is in the client's bytes: past those the
+	 * kernel carried to the member too (what counts the client's bytes
+	 * still in flight at a later splice, its FIN's included, starts there;
+	 * the exchange that begins now too) */
+	c->rd[CLIENT] += k.kept;
+	/* the requests the kernel kept count as the connection's own
+	 * (MaxKeepAliveRequests): kbald counts on from there */
+	c->nreq = c->nreq + k.msgs < UINT32_MAX ? (uint32_t)(c->nreq + k.msgs) : UINT32_MAX;
+	if (exch_wake(d, c)) {
+		conn_close(d, c);
+		return -1;
+	}
+	c->phase[UP] = c->phase[DOWN] = P_HEAD;
+	if (take_queued(d, c, CLIENT, k.passed) ||
+	    (owed && take_queued(d, c, MEMBER, m.passed))) {
+		log_warn("conn %p: what the kernel handed back is not there: closing", (void *)c);
+		conn_abort(d, c);
+		return -1;
+	}
+	c->f->pass = k.pass;
+	memcpy(c->f->host, k.host, k.host_len < sizeof(c->f->host) ? k.host_len : 0);
+	/* the kept requests' virtual host (the kernel kept only those with
+	 * this Host): its ProxyPassReverse and Header rules for the answer owed */
+	c->f->vhost = kept_vhost(d, c);
+	if (owed)
+		decide_owed_answer(c);
+	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
+	return 1;
+}
+
+/*
+ * The member's answer to the last request the kernel kept is owed (a
+ * response head handed or given back): kbald writes its head as it would
+ * have (ProxyPassReverse), and the member's connection goes after it; the
+ * client's next request waits in its socket meanwhile. Both kernels'
+ * take-backs (above, and the packet path's pkt_kbalds_again()).
+ */
+void decide_owed_answer(struct kbal_conn *c)
+{
+	c->pool = 1;
+	c->relay_back = 1;
+	c->reused = 0;
+	c->phase[UP] = P_CLOSED;
+	c->rd[MEMBER] = c->wr[MEMBER] = 0;
+}
