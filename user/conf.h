@@ -392,6 +392,14 @@ struct kbal_conf_vhost {
 	int max_keepalive;                /* MaxKeepAliveRequests */
 	int limit_body_set;               /* LimitRequestBody given: limit_body */
 	uint64_t limit_body;
+	/* Timeout, ProxyTimeout, KeepAliveTimeout given here (0: none);
+	 * conf_check.c resolves them as httpd's ap_fixup_virtual_hosts() and
+	 * merge_proxy_config() do, with the server's final values */
+	unsigned own_timeout_ms, own_proxy_timeout_ms, own_keepalive_timeout_ms;
+	unsigned timeout_ms;              /* its ProxyTimeout, else the server's, else its
+					   * Timeout, else the server's (kbald's one
+					   * Timeout, as the server's timeout_ms) */
+	unsigned keepalive_timeout_ms;    /* its KeepAliveTimeout, else the server's */
 	int line;
 };
 
@@ -467,6 +475,8 @@ struct kbal_conf {
 	int vhost_limits;                 /* a <VirtualHost>'s limits differ from them */
 	int vhost_keepalive;              /* a <VirtualHost> sets KeepAlive or
 					   * MaxKeepAliveRequests */
+	int vhost_timeouts;               /* a <VirtualHost> sets Timeout, ProxyTimeout
+					   * or KeepAliveTimeout */
 	struct kbal_reqtimeout reqtimeout; /* RequestReadTimeout */
 	unsigned max_per_client;          /* KbalMaxConnectionsPerClient, 0: none */
 	int accept_filter_none;           /* AcceptFilter http none: no TCP_DEFER_ACCEPT
@@ -613,6 +623,29 @@ static inline unsigned kbal_conf_max_keepalive(const struct kbal_conf *c, int vh
 {
 	return vhost >= 0 && c->vhost[vhost].max_keepalive >= 0 ?
 	       (unsigned)c->vhost[vhost].max_keepalive : c->max_keepalive_requests;
+}
+
+/* Timeout (kbald's one: ProxyTimeout, else Timeout) and KeepAliveTimeout
+ * of virtual host vhost (-1: the server's), resolved (conf_check.c) */
+static inline unsigned kbal_conf_timeout(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 ? c->vhost[vhost].timeout_ms : c->timeout_ms;
+}
+
+static inline unsigned kbal_conf_keepalive_timeout(const struct kbal_conf *c, int vhost)
+{
+	return vhost >= 0 ? c->vhost[vhost].keepalive_timeout_ms : c->keepalive_timeout_ms;
+}
+
+/* How long a connection waits for its next request: httpd's event MPM
+ * (event_post_read_request()) takes the KeepAliveTimeout of the last
+ * request's virtual host where it sets one, else that of the connection's
+ * address's (c->base_server, base: the first <VirtualHost> on it, -1: the
+ * server), itself the server's where it sets none */
+static inline unsigned kbal_conf_keepalive_wait(const struct kbal_conf *c, int vhost, int base)
+{
+	return kbal_conf_keepalive_timeout(c, vhost >= 0 && c->vhost[vhost].own_keepalive_timeout_ms ?
+					      vhost : base);
 }
 
 /* LimitRequestBody in virtual host vhost (-1: the server's): its own,

@@ -274,6 +274,15 @@ int conf_finish(struct conf_parser *p)
 			p->timeout_ms ? p->timeout_ms : 60000;
 	if (!c->keepalive_timeout_ms)
 		c->keepalive_timeout_ms = 5000;   /* Apache's default */
+	for (unsigned v = 0; v < c->nvhost; v++) {
+		struct kbal_conf_vhost *h = &c->vhost[v];
+
+		/* mod_proxy's ProxyTimeout merged (the server's where it sets
+		 * none), else r->server's Timeout (its own, else the server's) */
+		h->timeout_ms = h->own_proxy_timeout_ms ?: p->proxy_timeout_ms ?:
+				h->own_timeout_ms ?: p->timeout_ms ?: 60000;
+		h->keepalive_timeout_ms = h->own_keepalive_timeout_ms ?: c->keepalive_timeout_ms;
+	}
 	if (!p->max_keepalive_set)
 		c->max_keepalive_requests = 100;  /* httpd's DEFAULT_KEEPALIVE */
 	/* httpd's defaults (LimitRequestBody: 1 GiB since 2.4.54) */

@@ -221,15 +221,27 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	return 0;
 }
 
-/* Timeout and ProxyTimeout: the latter wins, whatever the order */
+/* Timeout and ProxyTimeout: the latter wins, whatever the order; a
+ * <VirtualHost>'s own, else the server's (conf_check.c) */
 static int kw_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	int proxy = !strcasecmp(argv[0], "ProxyTimeout");
+	struct kbal_conf_vhost *v = &p->conf->vhost[p->vhost];
 
+	if (p->ctx == C_VHOST) {
+		p->conf->vhost_timeouts = 1;
+		return conf_parse_time(p, argv[0], argv[1], proxy ? &v->own_proxy_timeout_ms :
+								    &v->own_timeout_ms);
+	}
 	return conf_parse_time(p, argv[0], argv[1], proxy ? &p->proxy_timeout_ms : &p->timeout_ms);
 }
 static int kw_keepalive_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
 {
+	if (p->ctx == C_VHOST) {
+		p->conf->vhost_timeouts = 1;
+		return conf_parse_time(p, argv[0], argv[1],
+				       &p->conf->vhost[p->vhost].own_keepalive_timeout_ms);
+	}
 	return conf_parse_time(p, argv[0], argv[1], &p->conf->keepalive_timeout_ms);
 }
 
@@ -674,12 +686,12 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "ServerName",        C_SERVER | C_VHOST,    1, 1,             kw_servername },
 	{ "ServerAlias",       C_VHOST,               1, CONF_MAX_ARGS - 1, kw_serveralias },
 	{ "<VirtualHost",      C_SERVER,              1, KBAL_CONF_VHOST_ADDRS, kw_virtualhost },
-	{ "Timeout",           C_SERVER,              1, 1,             kw_timeout },
-	{ "ProxyTimeout",      C_SERVER,              1, 1,             kw_timeout },
+	{ "Timeout",           C_SERVER | C_VHOST,    1, 1,             kw_timeout },
+	{ "ProxyTimeout",      C_SERVER | C_VHOST,    1, 1,             kw_timeout },
 	{ "KeepAlive",         C_SERVER | C_VHOST,    1, 1,             kw_keepalive },
 	{ "UseCanonicalName",  C_SERVER,              1, 1,             kw_canonical_name },
 	{ "AllowEncodedSlashes", C_SERVER,            1, 1,             kw_encoded_slashes },
-	{ "KeepAliveTimeout",  C_SERVER,              1, 1,             kw_keepalive_timeout },
+	{ "KeepAliveTimeout",  C_SERVER | C_VHOST,    1, 1,             kw_keepalive_timeout },
 	{ "MaxKeepAliveRequests", C_SERVER | C_VHOST, 1, 1,             kw_max_keepalive_requests },
 	{ "RequestReadTimeout", C_SERVER,             1, 3,             kw_reqtimeout },
 	{ "KbalMaxConnectionsPerClient", C_SERVER,    1, 1,             kw_max_per_client },

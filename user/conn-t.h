@@ -94,6 +94,9 @@ struct kbal_first {
 	uint8_t member_close;         /* the member's connection ends with the answer
 				       * (proxy-nokeepalive, force-proxy-request-1.0) */
 	uint8_t resp10;               /* force-response-1.0: "HTTP/1.0" to the client */
+	uint8_t continued;            /* Expect: 100-continue: a 100 Continue went
+				       * to the client (the member's), or is owed
+				       * before the final answer (2) */
 	uint8_t ka_token;             /* the request's Connection holds keep-alive
 				       * (read at its head: a body moves the head
 				       * out of buf[UP]) */
@@ -153,8 +156,16 @@ struct kbal_conn {
 	uint8_t changed : 1;          /* route changed: send the cookie */
 	uint8_t dead : 1;             /* closed; freed after this epoll batch */
 	uint8_t reused : 1;           /* fd[MEMBER] came from the pool */
-	uint8_t held;                 /* bit dir: spliced direction held, kbald copies
+	uint8_t held : 2;             /* bit dir: spliced direction held, kbald copies
 				       * what the verdict holds (backpressure) */
+	uint8_t want_packet : 1;      /* KbalSplice packet and eligible so far */
+	/* 1 + the <VirtualHost> (0: the server) whose timeouts apply, where
+	 * one sets Timeout, ProxyTimeout or KeepAliveTimeout (vhost_timeouts):
+	 * its address's (httpd's c->base_server: a request's head is read
+	 * under its Timeout), its last request's (r->server: its Timeout and
+	 * ProxyTimeout, and its KeepAliveTimeout where it sets one; the
+	 * kernel keeps only requests of that Host) */
+	uint8_t vhost_base;
 	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
 	uint8_t once;                 /* no second request: the client asked for
 				       * none, or MaxKeepAliveRequests (last) */
@@ -163,7 +174,7 @@ struct kbal_conn {
 				       * is kept for the next client (pool.h) */
 	uint16_t member_lport;        /* fd[MEMBER]'s local port */
 	uint16_t flow_slot;           /* 1 + its place in the pending updates */
-	uint8_t want_packet;          /* KbalSplice packet and eligible so far */
+	uint8_t vhost_req;            /* (vhost_base's comment) */
 	uint8_t pkt;                  /* enum kbal_pkt_stage */
 	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
 	uint8_t bounded : 3;          /* BOUND_* (decide.h): the kernel frames its requests */

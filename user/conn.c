@@ -118,6 +118,34 @@ const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
 	return v >= 0 ? &d->conf->vhost[v].limits : &d->conf->limits;
 }
 
+uint64_t conn_head_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	return (uint64_t)kbal_conf_timeout(d->conf, c->vhost_base - 1) * 1000000ull;
+}
+
+uint64_t conn_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	return (uint64_t)kbal_conf_timeout(d->conf, c->vhost_req - 1) * 1000000ull;
+}
+
+uint64_t conn_keepalive_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	return (uint64_t)kbal_conf_keepalive_wait(d->conf, c->vhost_req - 1, c->vhost_base - 1) *
+	       1000000ull;
+}
+
+/* the shortest KeepAliveTimeout a connection may wait (the idle list's
+ * are in the order they began) */
+static uint64_t keepalive_min_ns(const struct kbal_conf *conf)
+{
+	unsigned ms = conf->keepalive_timeout_ms;
+
+	for (unsigned v = 0; conf->vhost_timeouts && v < conf->nvhost; v++)
+		if (conf->vhost[v].keepalive_timeout_ms < ms)
+			ms = conf->vhost[v].keepalive_timeout_ms;
+	return (uint64_t)ms * 1000000ull;
+}
+
 int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
 	     uint64_t wr, unsigned agent, unsigned bounded, uint32_t nreq)
 {
@@ -132,6 +160,12 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 		return -ENOMEM;
 	}
 	c->fd[CLIENT] = fd;
+	if (d->conf->vhost_timeouts) {
+		struct sockaddr_in6 local;
+
+		kbal_in6_local(fd, &local);
+		c->vhost_base = c->vhost_req = (uint8_t)(kbal_conf_vhost(d->conf, &local, NULL, 0) + 1);
+	}
 	kbal_http_init_request(&c->f->msg[UP], conn_limits(d, c));
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->fd[MEMBER] = -1;
@@ -146,7 +180,7 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 	 * kbald's say the same (the FIN and handover checks compare them) */
 	c->rd[CLIENT] = c->f->exch_rd = rd;
 	c->wr[CLIENT] = c->f->exch_wr = wr;
-	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	c->f->deadline = d->loop.now + conn_head_timeout_ns(d, c);
 	/* TCP_NODELAY comes from the listener (accept copies it) */
 	list_add_tail(&d->first, &c->node);
 	d->nconns++;
@@ -316,6 +350,13 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		*moved = 1;
 		return STEP_ON;
 	}
+	if (c->pool && c->agent && !c->once && !c->fin[CLIENT] && c->phase[UP] != P_CLOSED &&
+	    !exch_request_out(c))
+		/* the answer came before the request's body ended (a member
+		 * that did not wait for it, Expect: 100-continue): the body
+		 * goes on to the member first, as httpd sends it before it
+		 * reads the answer (do_send_body), then the next request */
+		return STEP_ON;
 	if (c->pool) {
 		/* the response ended and went out: nothing past it came, the
 		 * member's connection is clean for the next client; this one
@@ -511,11 +552,16 @@ static void read_timed_out(struct kbal_daemon *d, struct kbal_conn *c)
  * Apache does. */
 void conn_run_timers(struct kbal_daemon *d)
 {
-	uint64_t ka = (uint64_t)d->conf->keepalive_timeout_ms * 1000000ull, rd_by;
+	uint64_t ka = keepalive_min_ns(d->conf), rd_by;
 	struct kbal_list *n, *next;
 
-	while (list_linked(&d->idle) && d->loop.now - conn_of(d->idle.next)->since >= ka)
-		conn_close(d, conn_of(d->idle.next));
+	/* in the order their wait began: none past the first that waited
+	 * less than the shortest KeepAliveTimeout */
+	for (n = d->idle.next; n != &d->idle && d->loop.now - conn_of(n)->since >= ka; n = next) {
+		next = n->next;
+		if (d->loop.now - conn_of(n)->since >= conn_keepalive_ns(d, conn_of(n)))
+			conn_close(d, conn_of(n));
+	}
 	decide_timeouts(d);   /* those the kernel frames */
 
 	for (n = d->first.next; n != &d->first; n = next) {
@@ -583,7 +629,7 @@ void conn_run_timers(struct kbal_daemon *d)
 			/* a first response still moving: Timeout is how long
 			 * nothing moves, as Apache's */
 			c->f->progress = c->rd[MEMBER] + c->wr[CLIENT];
-			c->f->deadline = d->loop.now + member_timeout_ns(d, c->member);
+			c->f->deadline = d->loop.now + member_timeout_ns(d, c);
 		} else {
 			conn_close(d, c);
 		}

@@ -41,6 +41,14 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
 					   const struct kbal_conn *c);
 
+/* Its timeouts (ns), of the <VirtualHost>s c->vhost_base and vhost_req
+ * name: Timeout for a request's head (its address's), Timeout for the
+ * rest of its last request (that request's), KeepAliveTimeout between
+ * two requests (kbal_conf_keepalive_wait()) */
+uint64_t conn_head_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c);
+uint64_t conn_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c);
+uint64_t conn_keepalive_ns(const struct kbal_daemon *d, const struct kbal_conn *c);
+
 /* reset by a peer: reset the other side too */
 void conn_abort(struct kbal_daemon *d, struct kbal_conn *c);
 

@@ -3,9 +3,9 @@
  * exchange.c - a connection's first exchange in kbald: each direction's
  * bytes read into a buffer, parsed with llhttp (requests strictly: what
  * two parsers could frame differently is a 400 and reaches no member),
- * the request routed (ProxyPass, the manager, sticky route), its head and
- * the response's written for their destination (heads.c), and everything
- * written on.
+ * the request routed (exchange_head.c: ProxyPass, the manager, sticky
+ * route), its head and the response's written for their destination
+ * (heads.c), and everything written on.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -109,6 +109,37 @@ int local_keeps(const struct kbal_conn *c)
 		f->len[UP] >= rq->head_len + (uint64_t)rq->content_length);
 }
 
+/*
+ * A HEAD's answer has no body (httpd's r->header_only, set as soon as the
+ * request line's method is read, whether the line is taken or refused):
+ * kbald's own answers go without theirs; an error or a redirection
+ * without its Content-Length too, as httpd's ap_send_error_response()
+ * makes no page for a HEAD (Debian's apache2: "HEAD /a" with no version,
+ * refused, is a 400 head alone).
+ */
+static void head_only(struct kbal_first *f, char **resp, size_t *len, int owned)
+{
+	static const char cl[] = "\r\nContent-Length: ";
+	char *end = memmem(*resp, *len, "\r\n\r\n", 4), *line, *eol;
+
+	if (!end)
+		return;
+	*len = (size_t)(end + 4 - *resp);
+	if (f->answered < 300 || !(line = memmem(*resp, *len, cl, sizeof(cl) - 1)))
+		return;
+	if (!owned && *resp != f->outbuf[DOWN]) {
+		/* a shared page: copied first */
+		if (*len > OUT_SIZE)
+			return;
+		memmove(f->outbuf[DOWN], *resp, *len);
+		line = f->outbuf[DOWN] + (line - *resp);
+		*resp = f->outbuf[DOWN];
+	}
+	eol = memmem(line + 2, *len - (size_t)(line + 2 - *resp), "\r\n", 2);
+	memmove(line, eol, *len - (size_t)(eol - *resp));
+	*len -= (size_t)(eol - line);
+}
+
 /* Answer the client ourselves (error, manager), then close. */
 void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned)
 {
@@ -130,6 +161,8 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 	c->local = 1;
 	/* its status, for the access log */
 	f->answered = len >= 12 && !memcmp(resp, "HTTP/1.", 7) ? (uint16_t)atoi(resp + 9) : 0;
+	if (f->msg[UP].head)
+		head_only(f, &resp, &len, owned);
 	f->len[DOWN] = f->fed[DOWN] = f->fwd[DOWN] = f->ready[DOWN] = 0;
 	f->out[DOWN] = resp;
 	f->out_len[DOWN] = len;
@@ -274,7 +307,7 @@ static void exch_override(struct kbal_daemon *d, struct kbal_conn *c, unsigned s
  * the member's connection. A keep-alive client's where the paths say so
  * (handover_copies()): after the answer kbald waits for its next request.
  */
-static int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
+int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_first *f = c->f;
 	const struct kbal_http_msg *msg = &f->msg[UP];
@@ -347,7 +380,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 	kbal_http_init_response(&f->msg[DOWN]);
 	f->exch_rd = c->rd[CLIENT] - left;
 	f->exch_wr = c->wr[CLIENT];
-	f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	f->deadline = d->loop.now + conn_head_timeout_ns(d, c);
 	list_del(&c->node);
 	list_add_tail(&d->first, &c->node);
 	if (!list_linked(&c->ready))
@@ -396,303 +429,22 @@ int exch_wake(struct kbal_daemon *d, struct kbal_conn *c)
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->f->exch_rd = c->rd[CLIENT];
 	c->f->exch_wr = c->wr[CLIENT];
-	c->f->deadline = d->loop.now + (uint64_t)d->conf->timeout_ms * 1000000ull;
+	c->f->deadline = d->loop.now + conn_head_timeout_ns(d, c);
 	list_del(&c->node);
 	list_add_tail(&d->first, &c->node);
 	return 0;
 }
 
-/* Does the request's Upgrade go to the member (httpd 2.4.47+, upgrade=)?
- * Decided now when its balancer's members agree; else once one is picked.
- * Dropped, the request is an ordinary one, as mod_proxy_http sends it. */
-static void upgrade_plan(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");
-	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
-	unsigned yes = 0;
-
-	if (!f->msg[UP].upgrade || !h)
-		return;   /* CONNECT, or none */
-	for (unsigned i = 0; i < b->nmembers; i++)
-		yes += member_upgrades(d, b->first_member + i, f->buf[UP] + h->value.off,
-				       h->value.len);
-	if (yes == b->nmembers)
-		return;
-	if (yes) {
-		f->upgrade_pick = 1;
-		return;
-	}
-	f->msg[UP].upgrade = 0;
-	f->no_upgrade = 1;
-}
 
 /* the address the client reached (all zero where it cannot be read),
  * read once for the request: *known says it was */
-static const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in6 *local,
-				   int *known)
+const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in6 *local,
+			    int *known)
 {
 	if (!*known)
 		kbal_in6_local(c->fd[CLIENT], local);
 	*known = 1;
 	return local->sin6_addr.s6_addr;
-}
-
-/*
- * The variables of httpd's that kbald honours besides nokeepalive and
- * no-proxy (env.h), as httpd reads them. downgrade-1.0: the request is an
- * HTTP/1.0 one to its answer (basic_http_header_check(), before
- * ap_set_keepalive()): kept alive only by "Connection: keep-alive", a
- * chunked answer de-chunked; the member still gets HTTP/1.1 (its request
- * was made before). force-response-1.0, on an HTTP/1.0 request (downgraded
- * or sent so): the answer's status line says HTTP/1.0 and the connection
- * ends after it. force-proxy-request-1.0 (ap_proxy_create_hdrbrgd()): the
- * member gets HTTP/1.0, without Connection lines, its body with a length
- * (a chunked one that came whole: exch_body_whole(); a longer one spooled, as
- * with proxy-sendcl: exch_spool_body()), and its connection ends with the
- * answer, as with proxy-nokeepalive, which says "Connection: close" to it.
- */
-static void env_honour(struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	struct kbal_http_msg *rq = &f->msg[UP];
-	const struct kbal_env *e = &f->env;
-
-	/* (not an Upgrade's: its tunnel is planned on HTTP/1.1) */
-	if (rq->http_minor && !rq->upgrade && kbal_env_get(e, "downgrade-1.0")) {
-		rq->http_minor = 0;
-		rq->keep_alive = f->ka_token &&
-				 !kbal_http_find_token(rq, f->buf[UP], "Connection", "close");
-		if (!rq->keep_alive && !c->once) {
-			log_debug("conn %p: downgrade-1.0: the connection's last request",
-				  (void *)c);
-			c->last = c->once = c->agent = 1;
-		}
-	}
-	if (!rq->http_minor && kbal_env_get(e, "force-response-1.0")) {
-		f->resp10 = 1;
-		c->last = c->once = c->agent = 1;
-	}
-	f->http10 = !!kbal_env_get(e, "force-proxy-request-1.0");
-	f->member_close = f->http10 || kbal_env_get(e, "proxy-nokeepalive");
-	/* ap_proxy_http_prefetch(): a chunked body that did not come whole
-	 * is spooled to send its length, for HTTP/1.0 and with proxy-sendcl
-	 * (proxy-sendchunked or -sendchunks undo that) */
-	f->spool = f->http10 || (kbal_env_get(e, "proxy-sendcl") &&
-				 !kbal_env_get(e, "proxy-sendchunked") &&
-				 !kbal_env_get(e, "proxy-sendchunks"));
-}
-
-/* The first request's head is complete: route it. */
-/* httpd's checks of the request-target (kbal_conf_uri_target()): a 400,
- * or core's own answer to "OPTIONS *" (200, no body). 1 when answered. */
-static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_http_msg *rq = &c->f->msg[UP];
-	static char options_star[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-	static char options_star_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
-					   "Connection: close\r\n\r\n";
-
-	switch (kbal_conf_uri_target(c->f->buf[UP] + rq->method.off, rq->method.len,
-				     c->f->buf[UP] + rq->url.off, rq->url.len)) {
-	case KBAL_TARGET_OK:
-		return 0;
-	case KBAL_TARGET_OPTIONS_STAR:
-		if (local_keeps(c))
-			exch_reply_keep(d, c, options_star, sizeof(options_star) - 1, 0);
-		else
-			exch_reply(d, c, options_star_close, sizeof(options_star_close) - 1, 0);
-		return 1;
-	default:
-		/* read_request_line()'s error: an HTTP/0.9 line that fails is
-		 * answered as an HTTP/1.0 one's, with its head (rrl_failed) */
-		rq->http09 = 0;
-		exch_error(d, c, 400);
-		return 1;
-	}
-}
-
-static void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rq = &f->msg[UP];
-	const char *url = f->buf[UP] + rq->url.off;
-	const struct kbal_http_header *h;
-	int pass, known = 0, alen, connect;
-	struct sockaddr_in6 local = { 0 };
-	char ahost[256];
-
-	kbal_logs_capture(d, c);   /* CustomLog: its request's part of the line */
-	if (target_answered(d, c))
-		return;
-	h = kbal_http_find(rq, f->buf[UP], "Host");
-	/* httpd without mod_proxy_connect takes CONNECT's "host:port" as an
-	 * absolute-form target's authority, and "/" for its path */
-	connect = rq->method.len == 7 && !memcmp(f->buf[UP] + rq->method.off, "CONNECT", 7);
-	alen = connect ? kbal_conf_uri_connect_host(url, rq->url.len, ahost, sizeof(ahost)) :
-			 kbal_conf_uri_absolute_host(url, rq->url.len, ahost, sizeof(ahost));
-	if (alen < 0) {
-		exch_error(d, c, 400);
-		return;
-	}
-	if (alen && h) {
-		long delta;
-
-		if (kbal_http_set_value(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE,
-					(unsigned)(h - rq->headers), ahost, (uint32_t)strlen(ahost),
-					&delta)) {
-			exch_error(d, c, 431);
-			return;
-		}
-		f->fed[UP] += delta;
-		f->fwd[UP] += delta;
-	}
-	if (connect) {
-		/* the member gets "CONNECT /" (the access log has the line
-		 * as it came: kbal_logs_capture()); "/" is never longer than
-		 * the target it replaces */
-		long delta = 0;
-
-		kbal_http_set_target(&f->msg[UP], f->buf[UP], &f->len[UP], BUF_SIZE, "/", 1, &delta);
-		f->fed[UP] += delta;
-		f->fwd[UP] += delta;
-	}
-	/* the <VirtualHost> of this request: the address the client
-	 * reached, then its Host (each request's: a kept-alive client may
-	 * send another; an absolute-form target's host replaced it) */
-	if (d->conf->nvhost) {
-		client_local(c, &local, &known);
-		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
-					   h ? h->value.len : 0);
-	} else {
-		f->vhost = -1;
-	}
-	if ((!h || (!h->value.len && !alen)) && rq->http_minor >= 1) {
-		/* HTTP/1.1 requires Host (RFC 9112 3.2); httpd's protocol.c
-		 * takes an empty one for none (fix_hostname() sets no name),
-		 * unless an absolute-form target named the host (empty too) */
-		exch_error(d, c, 400);
-		return;
-	}
-	if (h && h->value.len < sizeof(f->host)) {
-		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
-		f->host[h->value.len] = '\0';
-	}
-	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
-	/* once for its request's head and its answer's (Header and
-	 * ProxyErrorOverride in <Location>) */
-	if (d->conf->header_locations || d->conf->error_locations)
-		f->locs = kbal_conf_match_locations(d->conf, f->vhost, url, rq->url.len);
-	if (d->conf->nenv) {
-		/* mod_setenvif's post_read_request and mod_env's fixup */
-		kbal_env_request(d->conf, f->vhost, &(const struct kbal_env_req){
-			.msg = rq, .buf = f->buf[UP], .remote_addr = c->key.client_addr,
-			.local_addr = client_local(c, &local, &known) }, &f->env);
-		/* mod_proxy's translate_name declines it (SetEnv comes later,
-		 * in the fixups: only SetEnvIf's counts, as in httpd) */
-		if (pass >= 0 && f->env.no_proxy)
-			pass = -1;
-		/* httpd's ap_set_keepalive(): this answer is the connection's
-		 * last, unless the request came through a proxy (Via) */
-		if (kbal_env_get(&f->env, "nokeepalive") && !c->once &&
-		    !kbal_http_find(rq, f->buf[UP], "Via")) {
-			log_debug("conn %p: nokeepalive: the connection's last request", (void *)c);
-			c->last = c->once = c->agent = 1;
-		}
-		env_honour(c);
-	}
-	if (pass < 0 || d->conf->pass[pass].exclude) {
-		const struct kbal_authz *authz;
-		unsigned refused;
-
-		/* httpd's ap_process_request_internal(): a path that does not
-		 * normalise or unescape is answered before any module sees it */
-		if (pass < 0 &&
-		    (refused = kbal_conf_uri_refused(url, rq->url.len, d->conf->encoded_slashes))) {
-			exch_error(d, c, refused);
-			return;
-		}
-
-		/* the <Location>s of the server and of that <VirtualHost> */
-		/* mod_alias translates after mod_proxy and before any handler */
-		if (d->conf->nredirect && alias_redirect(d, c, url, rq->url.len))
-			return;
-		f->handler = kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len,
-							    &authz);
-		/* a <Location>'s Redirect on a path no ProxyPass takes answers
-		 * before the section's access rules, as httpd's does (on a
-		 * proxied one, after them: exch_proxy_request()). It used to
-		 * answer, then the access check answered again over it (a
-		 * 403, and the redirect's page leaked: the ASan run's find) */
-		if (alias_location_redirect(d, c))
-			return;
-		if (!f->handler)
-			exch_error_keep(d, c, 404, NULL);
-		else
-			local_answer(d, c, authz, client_local(c, &local, &known));
-		return;
-	}
-	f->pass = pass;
-	if (d->conf->pass[pass].regex) {
-		char target[BUF_SIZE];
-
-		/* httpd answers 500 where the substitution fails or names no
-		 * balancer (balancer://NAME$1, $1 not starting with '/') */
-		if (kbal_conf_pass_target(&d->conf->pass[pass], url, rq->url.len, target,
-					  sizeof(target)) < 0) {
-			exch_error(d, c, 500);
-			return;
-		}
-	}
-	/* the <Location>s' access rules, after mod_proxy's translation and
-	 * before its handler, as httpd checks them */
-	if (d->decide.access) {
-		const struct kbal_authz *authz;
-
-		kbal_conf_match_location_authz(d->conf, f->vhost, url, rq->url.len, &authz);
-		if (authz->nnode || authz->compat) {
-			if (local_authorize(d, c, authz, client_local(c, &local, &known)))
-				return;   /* answered, or exch_auth_done() goes on */
-		}
-	}
-	exch_proxy_request(d, c);
-}
-
-void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rq = &f->msg[UP];
-	int last_balancer, pass = f->pass;
-
-	if (alias_location_redirect(d, c))
-		return;   /* httpd's fixups, before mod_proxy's handler */
-	if (!kbal_conf_balancer_in(d->conf, f->vhost, d->conf->pass[pass].balancer)) {
-		/* BalancerInherit Off and ProxyPassInherit Off: a rule (the
-		 * server's, inherited all the same) names a server's balancer
-		 * this virtual host does not have: httpd's handler answers 503 */
-		log_debug("conn %p: %s%s is the server's, not this <VirtualHost>'s "
-			  "(BalancerInherit Off): 503", (void *)c,
-			  kbal_bal_scheme(d->conf->balancers[d->conf->pass[pass].balancer].flags),
-			  d->conf->balancers[d->conf->pass[pass].balancer].name);
-		exch_error(d, c, 503);
-		return;
-	}
-
-	if (rq->method.len == 4 && !memcmp(f->buf[UP] + rq->method.off, "HEAD", 4))
-		f->msg[DOWN].skip_body = 1;   /* its response has no body */
-	last_balancer = c->balancer;
-	c->balancer = d->conf->pass[pass].balancer;
-	upgrade_plan(d, c);
-	decide_plan(d, c, last_balancer);
-	c->pool = exch_on_kept(d, c);
-	handover_plan(d, c);
-	if (d->maps.balancers[c->balancer].sticky[0])
-		kbal_http_sticky_route(rq, f->buf[UP], &(const struct kbal_sticky){
-			.cookie = d->maps.balancers[c->balancer].sticky,
-			.path = d->maps.balancers[c->balancer].sticky_path,
-			.sep = (char)d->maps.balancers[c->balancer].sticky_sep,
-			.scolon = d->maps.balancers[c->balancer].scolon }, f->route, sizeof(f->route));
-	member_pick_connect(d, c);
 }
 
 /* MaxKeepAliveRequests, as httpd's ap_set_keepalive(): once a connection's
@@ -737,6 +489,88 @@ static int response_framed(const struct kbal_http_msg *rs)
 {
 	return rs->content_length >= 0 || rs->chunked || rs->skip_body || rs->status == 204 ||
 	       rs->status == 304;
+}
+
+/*
+ * A member's interim answer (1xx but 101), as httpd's
+ * ap_send_interim_response() passes it on: not to an HTTP/1.0 client (nor
+ * one downgrade-1.0 made so, nor HTTP/0.9), and a 100 Continue only to a
+ * client that asked for one (Expect: 100-continue). Dropped: it counts as
+ * sent (where an earlier one still waits to go, it goes too).
+ */
+static int interim_dropped(const struct kbal_first *f)
+{
+	const struct kbal_http_msg *rq = &f->msg[UP];
+
+	return rq->http_minor == 0 || (f->msg[DOWN].status == 100 && !rq->expect_continue);
+}
+
+/*
+ * A final answer to a request with "Expect: 100-continue" whose body the
+ * client has yet to send, from a member that did not say 100 Continue:
+ * mod_proxy_http sends the body all the same where the member keeps its
+ * connection (HTTP/1.1, no close: do_send_body), reading it with a
+ * blocking read, at which httpd's HTTP_IN filter first tells an HTTP/1.1
+ * client "100 Continue" (Debian's apache2: the client waiting for it gets
+ * it, then the final answer). kbald writes that 100 Continue before the
+ * final head (the body follows it to the member as it comes).
+ */
+static void continue_owed(struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP], *rs = &f->msg[DOWN];
+	int owed = rq->chunked ? !rq->done :
+		   rq->content_length > 0 && c->rd[CLIENT] < f->msg_total[UP];
+
+	if (!rq->expect_continue || f->continued || !owed)
+		return;
+	if (rs->keep_alive && rs->http_major == 1 && rs->http_minor) {
+		if (rq->http_minor)
+			f->continued = 2;
+		return;
+	}
+	/* a member that closes (or speaks HTTP/1.0): httpd sends no body,
+	 * and the client's connection, whose body is still owed, ends with
+	 * the answer ("Connection: close": r->expecting_100 still set in
+	 * ap_set_keepalive()) */
+	if (!c->once && response_framed(rs)) {
+		log_debug("conn %p: the body of an Expect: 100-continue request not sent: "
+			  "the connection's last", (void *)c);
+		c->last = c->once = c->agent = 1;
+		c->bounded &= ~BOUND_PLANNED;
+		if (!c->pool) {
+			c->pool = 1;
+			c->relay_back = 1;
+		}
+	}
+}
+
+/* the bytes before the final answer's head (out[DOWN], made): 0, or -1
+ * where they do not fit */
+static int before_head(struct kbal_first *f, const char *s, uint32_t n)
+{
+	if (f->out_sent[DOWN] || f->out[DOWN] != f->outbuf[DOWN] ||
+	    f->out_len[DOWN] + n > OUT_SIZE)
+		return -1;
+	memmove(f->outbuf[DOWN] + n, f->outbuf[DOWN], f->out_len[DOWN]);
+	memcpy(f->outbuf[DOWN], s, n);
+	f->out_len[DOWN] += n;
+	return 0;
+}
+
+/* The final answer's head is out[DOWN]: the interim answers that came in
+ * front of it and have not gone yet go before it (they were skipped with
+ * the head's bytes), and the 100 Continue owed (continue_owed()) */
+static void interim_first(struct kbal_first *f)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (f->continued == 2 && before_head(f, cont, sizeof(cont) - 1))
+		log_info("a 100 Continue does not fit before the final head: not sent");
+	if (f->fwd[DOWN] < f->ready[DOWN] &&
+	    before_head(f, f->buf[DOWN] + f->fwd[DOWN], f->ready[DOWN] - f->fwd[DOWN]))
+		log_info("interim answers do not fit before the final head: not sent");
+	f->fwd[DOWN] = f->ready[DOWN];
 }
 
 /* Feed what was read of direction i to its parser and act on it. */
@@ -837,10 +671,15 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
 				/* an interim 1xx (bodyless: done at HEAD) goes out
 				 * raw; then parse the final response's head */
+				if (interim_dropped(f) && f->fwd[DOWN] == f->ready[DOWN])
+					f->fwd[DOWN] = f->fed[DOWN];
+				else if (msg->status == 100)
+					f->continued = 1;
 				f->ready[DOWN] = f->fed[DOWN];
 				kbal_http_next(msg);
 				continue;
 			}
+			continue_owed(c);
 			member_answered(d, c, msg->status, 0);   /* failonstatus= */
 			if (f->member_close)
 				msg->keep_alive = 0;   /* its connection ends with it */
@@ -893,6 +732,7 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				exch_error(d, c, 502);
 				return;
 			}
+			interim_first(f);
 			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
 			c->upgrade |= msg->status == 101;
 			c->phase[DOWN] = P_FLUSH;

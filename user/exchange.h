@@ -75,6 +75,16 @@ int exch_response_end(const struct kbal_conn *c, uint64_t *end);
 /* what the member sent past its response: never written (0: nothing) */
 uint32_t exch_past_response(const struct kbal_conn *c);
 
+/* may the exchange go on a kept member connection (c->pool)? */
+int exch_on_kept(struct kbal_daemon *d, struct kbal_conn *c);
+/* the address the client reached, read once for the request (*known) */
+struct sockaddr_in6;
+const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in6 *local, int *known);
+
+/* exchange_head.c: the request's head parsed: checked, its <VirtualHost>,
+ * answered locally or its member picked (exch_proxy_request()) */
+void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* exchange_body.c: bodies as httpd sends them on */
 /* a chunked answer to an HTTP/1.0 client: de-chunked, the connection's last */
 void exch_dechunk_plan(struct kbal_conn *c);

@@ -308,12 +308,11 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
  * after KeepAliveTimeout) from one waiting for its answer (httpd gives up
  * after Timeout). Past the longer of the two, httpd's connection would be
  * gone either way: the flow ends, its peers told (was 10 minutes). */
-static uint64_t pkt_idle_ns(const struct kbal_daemon *d)
+static uint64_t pkt_idle_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
-	unsigned ms = d->conf->timeout_ms > d->conf->keepalive_timeout_ms ?
-		      d->conf->timeout_ms : d->conf->keepalive_timeout_ms;
+	uint64_t to = conn_timeout_ns(d, c), ka = conn_keepalive_ns(d, c);
 
-	return (uint64_t)ms * 1000000ull;
+	return to > ka ? to : ka;
 }
 
 /*
@@ -411,7 +410,7 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	/* last_ns may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
-	if (st.last_ns && st.last_ns < d->loop.now && d->loop.now - st.last_ns > pkt_idle_ns(d)) {
+	if (st.last_ns && st.last_ns < d->loop.now && d->loop.now - st.last_ns > pkt_idle_ns(d, c)) {
 		log_debug("conn %p: packet flow idle past KeepAliveTimeout and Timeout: ended",
 			  (void *)c);
 		conn_close(d, c);

@@ -111,7 +111,7 @@ size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn
 {
 	const struct kbal_first *f = c->f;
 	unsigned max = kbal_conf_max_keepalive(d->conf, f->vhost);
-	unsigned t = d->conf->keepalive_timeout_ms / 1000;
+	unsigned t = kbal_conf_keepalive_timeout(d->conf, f->vhost) / 1000;   /* r->server's */
 	int n;
 
 	if (!f->ka_token)
@@ -291,6 +291,13 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 					 * request: kbald decides the later ones */
 	}
 	rw.no_upgrade = f->no_upgrade;
+	/* mod_proxy_http's terminate_headers(): "Connection: Keep-Alive" to
+	 * a member connection that outlives the request, the client's
+	 * Connection, the lines it names and Keep-Alive dropped; not where
+	 * it ends with the request (a one-request client's without the
+	 * pool: its Connection goes as it came, kbald waits for that end),
+	 * nor for an Upgrade that goes on (its Connection: Upgrade) */
+	rw.ka_line = !(c->once && !c->pool) && !f->msg[UP].upgrade;
 	/* The target and the rest of the path as matched (decoded, dot
 	 * segments removed, slashes merged, re-encoded as mod_proxy's
 	 * canonicaliser does), not the bytes sent, whose "/app/../app/x"

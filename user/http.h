@@ -93,6 +93,9 @@ struct kbal_http_msg {
 	uint8_t http09;                /* requests: an HTTP/0.9 line, the whole request
 					* (no header block, no body; 1.0 to
 					* llhttp's fields, 0.9 as sent) */
+	uint8_t head;                  /* requests: the line's method is HEAD, whether
+					* the line is taken or refused (httpd's
+					* header_only, set as it reads the method) */
 	uint8_t synth;                 /* llhttp is reading the line kbald gives it */
 	/* internal: where the current feed started, to turn pointers into offsets */
 	const char *base;
@@ -216,6 +219,10 @@ struct kbal_req_rewrite {
 	                            * "Connection: close": the connection's last
 	                            * request (MaxKeepAliveRequests) on a member
 	                            * connection of its own, which ends with it */
+	int ka_line;               /* drop Connection and Keep-Alive, say
+	                            * "Connection: Keep-Alive": the member's
+	                            * connection is kept (mod_proxy_http's
+	                            * terminate_headers() on a reusable one) */
 	int http10;                /* force-proxy-request-1.0: "HTTP/1.0", and
 	                            * Connection and Keep-Alive dropped, none
 	                            * said (mod_proxy_http's force10) */

@@ -56,6 +56,7 @@ int http_request_line(struct kbal_http_msg *m, const char *base, size_t off, siz
 		return 0;
 	/* Strict: the line ends in CRLF (httpd's AP_GETLINE_CRLF) */
 	n = lf - s;
+	m->head = n > 5 && !memcmp(s, "HEAD ", 5);
 	if (!n || s[n - 1] != '\r' || kbal_reqline_parse(s, n - 1, &rl))
 		return http_refuse(m, 400, "malformed request line");
 	m->method = (struct kbal_span){ (uint32_t)(s - base), rl.method_len };

@@ -76,6 +76,30 @@ static int token_stop(unsigned char c)
 	return c < 0x20 || c == 0x7f || strchr(" \t()<>@,;:\\\"/[]?={}", c);
 }
 
+/* httpd's ap_proxy_clear_connection(): is h a header the request's
+ * Connection names (its tokens, without case)? Such go with Connection */
+static int connection_names(const struct kbal_http_msg *m, const char *base,
+			    const struct kbal_http_header *h)
+{
+	for (unsigned i = 0; i < m->nheaders; i++) {
+		const struct kbal_http_header *c = &m->headers[i];
+		const char *v = base + c->value.off, *end = v + c->value.len, *t;
+
+		if (c == h || !name_is(base, c, "Connection"))
+			continue;
+		while (v < end) {
+			while (v < end && token_stop((unsigned char)*v))
+				v++;
+			for (t = v; v < end && !token_stop((unsigned char)*v); v++)
+				;
+			if (v > t && (size_t)(v - t) == h->name.len &&
+			    !strncasecmp(t, base + h->name.off, h->name.len))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 int kbal_http_find_token(const struct kbal_http_msg *m, const char *base, const char *name,
 			 const char *tok)
 {
@@ -306,8 +330,9 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	for (i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *h = &m->headers[i];
 
-		if ((rw->keep_alive || rw->close || rw->http10) &&
-		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
+		if ((rw->keep_alive || rw->close || rw->http10 || rw->ka_line) &&
+		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive") ||
+		     connection_names(m, base, h)))
 			continue;
 		/* ap_proxy_create_hdrbrgd() leaves both out, add_cl() says
 		 * the length after the other lines */
@@ -364,6 +389,8 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	/* terminate_headers(): an HTTP/1.0 request says nothing */
 	if (rw->close && !rw->http10)
 		put_str(&b, "Connection: close\r\n");
+	else if (rw->ka_line && !rw->http10)
+		put_str(&b, "Connection: Keep-Alive\r\n");
 	put(&b, "\r\n", 2);
 	return obuf_end(&b);
 }

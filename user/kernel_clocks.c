@@ -117,7 +117,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 			      const struct kbal_sk_http *cl, const struct kbal_sk_http *mb,
 			      uint64_t last)
 {
-	uint64_t to_ns = member_timeout_ns(d, c->member);
+	uint64_t to_ns = member_timeout_ns(d, c);
 	int begun = mb->expect != KBAL_SKX_HEAD;
 	char page[1024];
 	ssize_t n;
@@ -137,10 +137,10 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 }
 
 /* One connection's clocks: 1 when it was closed */
-static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka_ns)
+static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
-	uint64_t to_ns = (uint64_t)d->conf->timeout_ms * 1000000ull;
+	uint64_t to_ns = conn_timeout_ns(d, c), ka_ns = conn_keepalive_ns(d, c);
 	struct kbal_sk_http cl, mb = {};
 	int have_mb;
 	uint64_t last = 0, acked;
@@ -158,7 +158,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
 		 * end, Timeout for an answer owed (the member's side looked at
 		 * only once the client's is idle that long: one lookup a
 		 * second for most connections) */
-		uint64_t mto = member_timeout_ns(d, c->member);
+		uint64_t mto = member_timeout_ns(d, c);
 
 		last = c->since > cl.active_ns ? c->since : cl.active_ns;
 		if ((!ka_ns || ago(d, last) < ka_ns) && ago(d, last) < to_ns &&
@@ -203,7 +203,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t ka
  * 1 when it was closed. */
 static int tunnel_clock(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	uint64_t to_ns = (uint64_t)d->conf->timeout_ms * 1000000ull, a, b;
+	uint64_t to_ns = conn_timeout_ns(d, c), a, b;
 
 	if (!c->upgrade || c->pkt || c->fd[CLIENT] < 0 || c->fd[MEMBER] < 0 ||
 	    c->phase[UP] < P_SPLICED || c->phase[DOWN] < P_SPLICED ||
@@ -218,7 +218,6 @@ static int tunnel_clock(struct kbal_daemon *d, struct kbal_conn *c)
 
 void decide_timeouts(struct kbal_daemon *d)
 {
-	uint64_t ka_ns = (uint64_t)d->conf->keepalive_timeout_ms * 1000000ull;
 	struct kbal_list *lists[] = { &d->spliced, &d->first }, *n, *next;
 
 	if (d->loop.now < d->decide.clocks_at)
@@ -228,6 +227,6 @@ void decide_timeouts(struct kbal_daemon *d)
 		for (n = lists[i]->next; n != lists[i]; n = next) {
 			next = n->next;
 			if (!tunnel_clock(d, conn_of(n)))
-				kernel_clocks(d, conn_of(n), ka_ns);
+				kernel_clocks(d, conn_of(n));
 		}
 }

@@ -263,11 +263,11 @@ static int out_of_attempts(struct kbal_daemon *d, struct kbal_conn *c)
 	return 1;
 }
 
-uint64_t member_timeout_ns(const struct kbal_daemon *d, int member)
+uint64_t member_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
-	uint32_t ms = member >= 0 ? d->maps.members[member].timeout_ms : 0;
+	uint32_t ms = c->member >= 0 ? d->maps.members[c->member].timeout_ms : 0;
 
-	return (uint64_t)(ms ?: d->conf->timeout_ms) * 1000000ull;
+	return ms ? (uint64_t)ms * 1000000ull : conn_timeout_ns(d, c);
 }
 
 /*
@@ -463,7 +463,7 @@ void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 				known_local = &local.in;
 		}
 	}
-	c->f->deadline = d->loop.now + member_timeout_ns(d, c->member);
+	c->f->deadline = d->loop.now + member_timeout_ns(d, c);
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	handover_prepare(d, c, known_local);
 }

@@ -43,9 +43,10 @@ void member_wait_tick(struct kbal_daemon *d, struct kbal_conn *c);
  * client gets a 502): the balancer's failonstatus= and failontimeout=. */
 void member_answered(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int timedout);
 
-/* How long member may keep an answer waiting: its timeout=, else Timeout /
- * ProxyTimeout (ns). */
-uint64_t member_timeout_ns(const struct kbal_daemon *d, int member);
+/* How long c's member may keep an answer waiting: its timeout=, else the
+ * Timeout / ProxyTimeout of c's request's <VirtualHost> (conn_timeout_ns()),
+ * in ns. */
+uint64_t member_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c);
 
 /* a socket for a member, as mod_proxy makes it: bound to
  * ProxySourceAddress, its receive buffer ProxyReceiveBufferSize. 0 or

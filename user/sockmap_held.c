@@ -282,8 +282,7 @@ static int held_timed_out(struct kbal_daemon *d, struct kbal_conn *c, struct kba
 	h->look_at = d->loop.now + HELD_LOOK_NS;
 	for (int dir = 0; dir < 2; dir++) {
 		int to = dir_dst(dir);
-		uint64_t to_ns = to == MEMBER ? member_timeout_ns(d, c->member) :
-			(uint64_t)d->conf->timeout_ms * 1000000ull;
+		uint64_t to_ns = to == MEMBER ? member_timeout_ns(d, c) : conn_timeout_ns(d, c);
 
 		if (!(c->held & (1u << dir)) || c->fd[to] < 0 ||
 		    getsockopt(c->fd[to], IPPROTO_TCP, TCP_INFO, &ti, &len))

@@ -22,10 +22,15 @@ class RecordingMember:
     got them (head, then its body by Content-Length or chunked) and
     answers each with answer(head, n) (n: the requests it got so far),
     by default a 200 of its own length saying "member N"; a list of byte
-    strings is sent part by part, 0.2 s apart."""
+    strings is sent part by part, 0.2 s apart. interim(head), where given:
+    what it sends once it has a head, before it reads the body (a 100
+    Continue; None: nothing, and the answer at once, the body read after
+    it, or the connection closed where the answer's head says
+    "Connection: close")."""
 
-    def __init__(self, port, answer=None):
+    def __init__(self, port, answer=None, interim=None):
         self.got = []
+        self.interim = interim
         self.late_sent = 0      # parts sent after a list's first
         self.answer = answer or (lambda head, n: b"HTTP/1.1 200 OK\r\nContent-Length: %d"
                                  b"\r\n\r\nmember %d" % (len(b"member %d" % n), n))
@@ -81,6 +86,19 @@ class RecordingMember:
                     return
                 head, buf = buf[:n], buf[n:]
                 low = head.lower()
+                answered = False
+                if self.interim:
+                    early = self.interim(head)
+                    if early is None:
+                        out = self.answer(head, len(self.got) + 1)
+                        if b"\r\nconnection: close\r\n" in out.lower().split(b"\r\n\r\n")[0] + b"\r\n":
+                            self.got.append(head)   # (kept before the client has the answer)
+                            s.sendall(out)
+                            return   # as it said (the body unread)
+                        s.sendall(out)
+                        answered = True   # the body read after it
+                    else:
+                        s.sendall(early)
                 if b"transfer-encoding: chunked" in low:
                     body = b""
                     while True:
@@ -104,6 +122,8 @@ class RecordingMember:
                         return
                     body, buf = buf[:n], buf[n:]
                 self.got.append(head + body)
+                if answered:
+                    continue
                 out = self.answer(head, len(self.got))
                 # a list: its parts sent 0.2 s apart (a member's late bytes)
                 for i, part in enumerate(out if isinstance(out, list) else [out]):

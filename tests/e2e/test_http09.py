@@ -119,3 +119,37 @@ def test_http09_logged_as_apache():
             eq(lines(env.port), lines(aport), "kbal's lines against Apache's")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+
+# A HEAD has no body in its answer (httpd's header_only, set as the line's
+# method is read, before the line is refused): kbald's own error pages go
+# as their head alone, without Content-Length (ap_send_error_response()
+# makes no page), the HTTP/0.9 form's 400 too.
+HEADS = [b"HEAD /p/a\r\n", b"HEAD /p/a  \r\n", b"HEAD /p/a HTTP/1.1\r\n\r\n",
+         b"HEAD /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+         b"HEAD /p/%2e%2e/%2e%2e/x HTTP/1.0\r\n\r\n",
+         b"HEAD /p/a HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n"]
+
+
+def head_answers(port):
+    out = []
+    for req in HEADS:
+        with Conn(port, timeout=T) as c:
+            c.send(req)
+            head, _, body = c.read_until_eof().partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            # (kbal writes its lines in an order of its own, no Date, no Server)
+            out.append((lines[0], sorted(ln for ln in lines[1:]
+                                         if not ln.startswith((b"Date:", b"Server:"))), body))
+    return out
+
+
+def test_head_refused_as_apache():
+    with Env(conf=CONF, backends=()) as env, RecordingMember(env.ports["b1"], answer), \
+            apache_beside(env) as aport:
+        theirs = head_answers(aport)
+        eq(theirs[0], (b"HTTP/1.1 400 Bad Request", [b"Connection: close",
+                       b"Content-Type: text/html; charset=iso-8859-1"], b""),
+           "Apache's 400 to an HTTP/0.9 HEAD (the test's reading)")
+        eq(head_answers(env.port), theirs, "kbal against Apache")

@@ -123,7 +123,8 @@ def dechunk(body):
 def member_saw(raw):
     """what the member got: its request line, its other lines sorted but for
     the X-Forwarded-* ones (kbald's, on any request) and httpd's
-    "Connection: Keep-Alive" (which kbal's docs say it does not send), and
+    "Connection: Keep-Alive" (which the requests the kernel carries lack:
+    configuration.md), and
     its body: as it came with a length, de-chunked (its chunks are the
     reads of the one that sent it) with its length and CRC"""
     head, _, body = raw.partition(b"\r\n\r\n")

@@ -47,8 +47,8 @@ def request(line, body):
 
 def normal(raw):
     """what the member got, but for what kbal's docs say differs from
-    httpd's on any request (docs/configuration.md): httpd's
-    "Connection: Keep-Alive" and where it puts Content-Length; on the
+    httpd's (docs/configuration.md): httpd's "Connection: Keep-Alive"
+    (on the requests the kernel carries) and where it puts Content-Length; on the
     kernel's path the X-Forwarded-* lines (kbald's only)"""
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")

@@ -4,8 +4,11 @@ Debian's apache2 on the same configuration: ProxyVia and ProxyAddHeaders
 (a virtual host's overrides the server's, one that sets none inherits it),
 ProxyPassReverseCookiePath/-Domain (the server's maps, then the virtual
 host's), ProxyPassInherit and BalancerInherit, on kept-alive connections that
-switch Host between requests. What the member received and what the
+switch Host between requests; KeepAlive, MaxKeepAliveRequests,
+KeepAliveTimeout, Timeout and ProxyTimeout of a virtual host. What the member received and what the
 client got are compared."""
+
+import time
 
 from apache import apache_beside
 from kbaltest import PROXY_HEAD, Conn, Env, check, eq
@@ -483,3 +486,84 @@ def test_via_port_as_apache():
                     eq(theirs, (want, want), "Apache (the test's reading): %s, no Host" % name)
                 eq(via_port(env.port, host), theirs, "kbal against Apache: %s, Host %s" %
                    (name, host))
+
+
+# KeepAliveTimeout: httpd's event MPM waits for a connection's next request
+# the KeepAliveTimeout of its last request's virtual host where that one
+# sets it, else the connection's address's (c->base_server: the first
+# <VirtualHost> on it, first.test here), whose own is else the server's;
+# the Keep-Alive line says r->server's (its own, else the server's final
+# one). Timeout and ProxyTimeout: the request's virtual host's, ProxyTimeout
+# (its own, else the server's) before Timeout (its own, else the server's),
+# for the member's answer. The sockmap path: the packet path cannot tell
+# an idle connection from one waiting for its answer (configuration.md).
+TIMEOUTS = PROXY_HEAD + """\
+ProxyPreserveHost On
+KbalSplice sockmap
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+<VirtualHost *>
+ServerName first.test
+KeepAliveTimeout 1
+Timeout 2
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+</VirtualHost>
+<VirtualHost *>
+ServerName third.test
+KeepAliveTimeout 4
+ProxyTimeout 1
+</VirtualHost>
+KeepAliveTimeout 3
+"""
+
+TIMEOUT_HOSTS = ("first.test", "second.test", "third.test")
+
+
+def idle_close(port, host, n):
+    """n requests on one connection, then idle: the last Keep-Alive line,
+    and how long until the connection was closed (None: not within 7 s)"""
+    with Conn(port, timeout=T) as c:
+        for i in range(n):
+            r = c.get("/to%d" % i, headers=[("Host", host), ("Connection", "keep-alive")])
+            eq(r.status, 200, "%s: request %d" % (host, i))
+        t0 = time.monotonic()
+        return r.header("Keep-Alive"), (time.monotonic() - t0 if c.at_eof(7.0) else None)
+
+
+def hang(port, host):
+    """A member that never answers: the status and how long it took (None:
+    nothing within 3.5 s)"""
+    with Conn(port, timeout=3.5) as c:
+        c.request("GET", "/fault-hang", headers=[("Host", host)])
+        t0 = time.monotonic()
+        try:
+            return c.read_response().status, round(time.monotonic() - t0)
+        except OSError:
+            return None, None
+
+
+def test_timeouts_of_a_virtual_host():
+    with Env(conf=TIMEOUTS, backends=(1,)) as env, apache_beside(env) as aport:
+        theirs = {(h, n): idle_close(aport, h, n) for h in TIMEOUT_HOSTS for n in (1, 3)}
+        # the test's reading of Apache's
+        for n in (1, 3):
+            eq([theirs[h, n][0].split(",")[0] for h in TIMEOUT_HOSTS],
+               ["timeout=1", "timeout=3", "timeout=4"], "Apache: r->server's Keep-Alive")
+            eq([round(theirs[h, n][1] or 99) for h in TIMEOUT_HOSTS], [1, 1, 4],
+               "Apache: closed after first.test's, the address's (second.test), third.test's")
+        for (h, n), (ka, took) in theirs.items():
+            ours = idle_close(env.port, h, n)
+            if n == 1:   # (the answers the kernel passes carry none: operating.md)
+                eq(ours[0], ka, "kbal's Keep-Alive against Apache's: %s" % h)
+            check(ours[1] is not None and abs(ours[1] - took) < 1.2,
+                  "kbal closed %s after %d requests in %r s, Apache in %.1f s" %
+                  (h, n, ours[1], took))
+        theirs = [hang(aport, h) for h in TIMEOUT_HOSTS]
+        eq([t[1] for t in theirs], [2, None, 1],
+           "Apache: first.test's Timeout, second.test the server's 60 s, third.test's "
+           "ProxyTimeout")
+        eq([hang(env.port, h) for h in TIMEOUT_HOSTS], theirs, "kbal against Apache")

@@ -1395,6 +1395,27 @@ UNIT_TEST(conf_keepalive_timeout)
 	done(r);
 	expect_err(HEAD "KeepAliveTimeout soon\n", "t.conf:5: KeepAliveTimeout: must be a time from "
 		   "1 ms to 24 h (N seconds, Nms, Nmi or Nh)");
+	/* in <VirtualHost>: its own, else the server's (written after it
+	 * too); Timeout after ProxyTimeout, the server's before its own */
+	r = run(HEAD "<VirtualHost *>\nServerName a.test\nKeepAliveTimeout 2\nTimeout 7\n"
+		"</VirtualHost>\n<VirtualHost *>\nServerName b.test\nTimeout 8\n</VirtualHost>\n"
+		"<VirtualHost *>\nServerName c.test\nProxyTimeout 9\n</VirtualHost>\n"
+		"KeepAliveTimeout 3\nTimeout 30\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		const struct kbal_conf *c = r->c;
+
+		ASSERT_EQ(c->vhost_timeouts, 1, "said");
+		ASSERT_EQ(kbal_conf_keepalive_timeout(c, 0), 2000, "a.test's own");
+		ASSERT_EQ(kbal_conf_keepalive_timeout(c, 1), 3000, "b.test: the server's");
+		ASSERT_EQ(kbal_conf_keepalive_wait(c, 1, 0), 2000, "b.test's wait: its address's");
+		ASSERT_EQ(kbal_conf_keepalive_wait(c, 0, -1), 2000, "a.test's wait: its own");
+		ASSERT_EQ(kbal_conf_keepalive_wait(c, 2, -1), 3000, "the server's");
+		ASSERT_EQ(kbal_conf_timeout(c, 0), 7000, "a.test's Timeout");
+		ASSERT_EQ(kbal_conf_timeout(c, 1), 8000, "b.test's Timeout");
+		ASSERT_EQ(kbal_conf_timeout(c, 2), 9000, "c.test's ProxyTimeout");
+		ASSERT_EQ(kbal_conf_timeout(c, -1), 30000, "the server's");
+	}
+	done(r);
 }
 
 /* MaxKeepAliveRequests: httpd's (core), default 100, 0 no bound; taken,

@@ -693,6 +693,26 @@ UNIT_TEST(http_build_request_keep_alive)
 	ASSERT_STREQ(out, want, "Connection and Keep-Alive dropped");
 }
 
+/* mod_proxy_http's terminate_headers() on a reusable member connection:
+ * "Connection: Keep-Alive" last, the client's Connection, the lines it
+ * names (any case) and Keep-Alive dropped */
+UNIT_TEST(http_build_request_ka_line)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, x-FOO\r\n"
+				  "X-Foo: 1\r\nX-Foobar: 2\r\nKeep-Alive: 300\r\nConnection: X-Bar\r\n"
+				  "x-bar: 3\r\n\r\n";
+	static const char want[] = "GET /a HTTP/1.1\r\nHost: h\r\nX-Foobar: 2\r\n"
+				   "X-Forwarded-Host: h\r\nConnection: Keep-Alive\r\n\r\n";
+	struct kbal_req_rewrite rw = { .ka_line = 1 };
+	struct kbal_http_msg m;
+	char out[512];
+
+	if (!ASSERT_TRUE(parse_req(&m, S(req)), "parse"))
+		return;
+	ASSERT_EQ(kbal_http_build_request(&m, req, &rw, out, sizeof(out)), sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "Connection: Keep-Alive alone");
+}
+
 /* the connection's last request (MaxKeepAliveRequests) on a member
  * connection of its own: the member is told to close after it */
 UNIT_TEST(http_build_request_close)
