@@ -226,9 +226,10 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 static int kw_timeout(struct conf_parser *p, UNUSED int argc, char **argv)
 {
 	int proxy = !strcasecmp(argv[0], "ProxyTimeout");
-	struct kbal_conf_vhost *v = &p->conf->vhost[p->vhost];
 
 	if (p->ctx == C_VHOST) {
+		struct kbal_conf_vhost *v = &p->conf->vhost[p->vhost];
+
 		p->conf->vhost_timeouts = 1;
 		return conf_parse_time(p, argv[0], argv[1], proxy ? &v->own_proxy_timeout_ms :
 								    &v->own_timeout_ms);

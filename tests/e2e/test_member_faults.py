@@ -97,20 +97,20 @@ def check_member_usable(env, what):
        "%s: the next request to member 1" % what)
 
 
-def run_case(env, path, want, carried):
+def run_case(env, path, want, carried, kept_stat="sk_kept"):
     what = "%s on a %s connection" % (path, "kernel-carried" if carried else "fresh")
     base = fds(env)
     with env.connect(timeout=WAIT) as c:
         if carried:
             eq(kbaltest.hand_over(c, "/ka", cookie=COOKIE).status, 200, what + ": requests before")
             wait_until(lambda: env.flows(), 2.0, what + ": a flow the kernel carries")
-        kept = env.stats()["sk_kept"]
+        kept = env.stats()[kept_stat]
         c.request("GET", path, [("Cookie", COOKIE)])
         got = outcome(c)
         if carried:
-            eq(env.stats()["sk_kept"], kept + 1, what + ": requests the kernel kept")
+            eq(env.stats()[kept_stat], kept + 1, what + ": requests the kernel kept")
         check_status(got, want, what)
-        if want == "cut":
+        if want in ("cut", "closed"):
             check_ends(c, what)
         elif path == "/fault-smuggle":
             eq(got[1].text, "first\n", what + ": the body")
@@ -155,3 +155,30 @@ def test_member_faults_kernel_carried():
     with Env(conf=CONF) as env:
         for path, _, want in FAULTS:
             run_case(env, path, want, carried=True)
+
+
+# The packet path (KbalSplice packet: each request decided by the program,
+# docs/packet.md): a member's garbage or reset where an answer should
+# begin is the answer's first byte, given back to kbald, which ends the
+# client's connection as on a later request of the sockmap path (httpd
+# too); a body cut after its head: the client's connection ends; an
+# answer and a stray one in one segment: the program cannot frame the
+# flow any more and it ends (httpd would give the client its answer and
+# keep it: docs/security.md, "Not promised yet"); a member that never
+# answers is not here (the joined flow ends after KeepAliveTimeout and
+# Timeout, both peers reset: not httpd's 502, same place).
+PACKET_CONF = CONF.replace("ProxySet lbmethod=byrequests",
+                           "ProxySet lbmethod=byrequests\nKbalSplice packet")
+PACKET_FAULTS = [
+    ("/fault-garbage", "closed"),
+    ("/fault-reset", "closed"),
+    ("/fault-mid", "cut"),
+    ("/fault-chunked-cut", "cut"),
+    ("/fault-smuggle", "closed"),
+]
+
+
+def test_member_faults_packet_path():
+    with Env(conf=PACKET_CONF) as env:
+        for path, want in PACKET_FAULTS:
+            run_case(env, path, want, carried=True, kept_stat="pkt_kept")
