@@ -250,6 +250,8 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	if (c->fin[from] == 2 && !member_reset_unanswered(c))
 		return STEP_ABORT;
 	exch_parse(d, c, dir);
+	if (c->dead)
+		return STEP_CLOSED;
 	if (!c->f)
 		return STEP_BREAK;
 	if (dir == DOWN) {
@@ -293,7 +295,8 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	} else if (c->fin[from] && (c->phase[dir] == P_HEAD || c->phase[dir] == P_BODY)) {
 		/* the message was cut short */
 		if (dir == DOWN && c->f->out_len[DOWN] == 0) {
-			exch_error(d, c, 502);
+			if (exch_member_failed(d, c))
+				return STEP_CLOSED;
 			*moved = 1;
 		} else {
 			return STEP_DONE;

@@ -236,6 +236,28 @@ void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
 	exch_reply(d, c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
 }
 
+/*
+ * The member failed before a byte of its answer went out (a head that does
+ * not parse, a close or a reset before one): httpd answers 502 to a
+ * connection's first request, and ends the connection without a byte on a
+ * later one (mod_proxy_http's ap_proxy_http_process_response(): "Closing
+ * connection to client because reading from backend server failed", where
+ * c->keepalives), so that the client may send it again on a new
+ * connection, as on connections the kernel carries (decide_take_back()).
+ * 1 when the connection was ended (c is dead).
+ */
+int exch_member_failed(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (c->nreq > 1) {
+		log_debug("conn %p: the member failed on request %u of the connection: ended "
+			  "without an answer, as httpd", (void *)c, c->nreq);
+		conn_abort(d, c);
+		return 1;
+	}
+	exch_error(d, c, 502);
+	return 0;
+}
+
 /* ap_status_drops_connection(): the answers after which httpd closes the
  * connection (kbald's own, and a member's) */
 static int status_drops(unsigned status)
@@ -592,11 +614,14 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 			log_debug("malformed %s: %s", i == UP ? "request" : "response",
 				  msg->error ? msg->error : "?");
 			/* a request over httpd's limits gets httpd's status */
-			if (i == DOWN)
+			if (i == DOWN) {
 				member_answered(d, c, 502, 0);
-			else if (c->phase[UP] == P_HEAD)
+				exch_member_failed(d, c);
+				return;
+			}
+			if (c->phase[UP] == P_HEAD)
 				kbal_logs_refused(d, c);   /* httpd logs it too */
-			exch_error(d, c, i == DOWN ? 502 : msg->refuse ? msg->refuse : 400);
+			exch_error(d, c, msg->refuse ? msg->refuse : 400);
 			return;
 		}
 		if (rc == KBAL_HTTP_AGAIN && i == UP && c->phase[UP] == P_BODY && f->spool &&

@@ -23,6 +23,9 @@ void first_cache_drop(void);
  * owned: resp was malloc'd and is freed with the buffers */
 void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned);
 void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status);
+/* the member failed before its answer's first byte: a 502 on a connection's
+ * first request, the connection ended on a later one (httpd's); 1: ended */
+int exch_member_failed(struct kbal_daemon *d, struct kbal_conn *c);
 /* the same, leaving a keep-alive connection open where Apache's does:
  * keep_reply always, keep_error for 401, 403, 404 (when local_keeps()) */
 void exch_reply_keep(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len,

@@ -97,18 +97,18 @@ def check_member_usable(env, what):
        "%s: the next request to member 1" % what)
 
 
-def run_case(env, path, want, carried, kept_stat="sk_kept"):
+def run_case(env, path, want, carried):
     what = "%s on a %s connection" % (path, "kernel-carried" if carried else "fresh")
     base = fds(env)
     with env.connect(timeout=WAIT) as c:
         if carried:
             eq(kbaltest.hand_over(c, "/ka", cookie=COOKIE).status, 200, what + ": requests before")
             wait_until(lambda: env.flows(), 2.0, what + ": a flow the kernel carries")
-        kept = env.stats()[kept_stat]
+        kept = env.stats()["sk_kept"]
         c.request("GET", path, [("Cookie", COOKIE)])
         got = outcome(c)
         if carried:
-            eq(env.stats()[kept_stat], kept + 1, what + ": requests the kernel kept")
+            eq(env.stats()["sk_kept"], kept + 1, what + ": requests the kernel kept")
         check_status(got, want, what)
         if want in ("cut", "closed"):
             check_ends(c, what)
@@ -157,28 +157,24 @@ def test_member_faults_kernel_carried():
             run_case(env, path, want, carried=True)
 
 
-# The packet path (KbalSplice packet: each request decided by the program,
-# docs/packet.md): a member's garbage or reset where an answer should
-# begin is the answer's first byte, given back to kbald, which ends the
-# client's connection as on a later request of the sockmap path (httpd
-# too); a body cut after its head: the client's connection ends; an
-# answer and a stray one in one segment: the program cannot frame the
-# flow any more and it ends (httpd would give the client its answer and
-# keep it: docs/security.md, "Not promised yet"); a member that never
-# answers is not here (the joined flow ends after KeepAliveTimeout and
-# Timeout, both peers reset: not httpd's 502, same place).
-PACKET_CONF = CONF.replace("ProxySet lbmethod=byrequests",
-                           "ProxySet lbmethod=byrequests\nKbalSplice packet")
-PACKET_FAULTS = [
-    ("/fault-garbage", "closed"),
-    ("/fault-reset", "closed"),
-    ("/fault-mid", "cut"),
-    ("/fault-chunked-cut", "cut"),
-    ("/fault-smuggle", "closed"),
-]
-
-
-def test_member_faults_packet_path():
-    with Env(conf=PACKET_CONF) as env:
-        for path, want in PACKET_FAULTS:
-            run_case(env, path, want, carried=True, kept_stat="pkt_kept")
+def test_member_faults_later_request_copied():
+    """A later request of a keep-alive connection kbald copies (KbalSplice
+    off): a member that answers garbage or resets before its head ends the
+    client's connection without a byte, as httpd does where c->keepalives
+    (mod_proxy_http: so that the client sends it again on a new
+    connection); a member that never answers gets the client httpd's 502
+    after Timeout. Before, kbald answered 502 to all three."""
+    conf = CONF.replace("ProxySet lbmethod=byrequests",
+                        "ProxySet lbmethod=byrequests\nKbalSplice off")
+    with Env(conf=conf) as env:
+        for path, want in (("/fault-garbage", "closed"), ("/fault-reset", "closed"),
+                           ("/fault-hang", 502)):
+            what = "%s, a connection's second request" % path
+            base = fds(env)
+            with env.connect(timeout=WAIT) as c:
+                eq(c.get("/first", cookie=COOKIE).status, 200, what + ": the first request")
+                c.request("GET", path, [("Cookie", COOKIE)])
+                check_status(outcome(c), want, what)
+                check_ends(c, what)
+            check_nothing_left(env, base, what)
+            check_member_usable(env, what)
