@@ -2731,7 +2731,7 @@ UNIT_TEST(pkt_decided_unasked_answer_given_back)
 	B += rq;
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "its answer: passes");
 	Mm += rk;
-	ASSERT_EQ(gb_send(0, B, M_, NULL, 0, out, &outlen), TC_ACT_UNSPEC, "the client's ACK");
+	ASSERT_EQ(gb_send(0, B, M_, "", 0, out, &outlen), TC_ACT_UNSPEC, "the client's ACK");
 	ASSERT_EQ(gb_send(1, Mm, KM_, stray, rs, out, &outlen), TC_ACT_UNSPEC,
 		  "an answer to nothing, the flow quiet");
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "given back");
