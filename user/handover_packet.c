@@ -199,14 +199,34 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 	return HANDOVER_GONE;
 }
 
-/* c's direction dir is read to the end of its first message, quiet, and
- * all of it written */
-static int msg_quiet(const struct kbal_conn *c, int dir)
+/* Is from's socket read dry, kbald having read it to the end of its first
+ * message? A request whose Content-Length body kbald read to its end and
+ * no further (decide_body_bounded(): what comes behind it is the kernel's
+ * to frame) leaves that unknown, the last read having got all it asked
+ * for: its queue then says, once (an edge clears it again: conn_event()).
+ * Until 2026-12-06 such a flow waited for a read dry that no read would
+ * make: a keep-alive client's request after a body over kbald's buffer was
+ * never read (`KbalSplice packet`, two members: the upload benchmark). */
+static int read_dry(struct kbal_conn *c, int dir)
 {
 	int from = dir_src(dir);
 
-	return c->phase[dir] == P_FLUSH && !c->fin[from] && c->empty[from] &&
-	       c->rd[from] == c->f->msg_total[dir];
+	if (c->empty[from])
+		return 1;
+	if (c->fin[from] || c->rd[from] != c->f->msg_total[dir] || kbal_sock_unread(c->fd[from]))
+		return 0;
+	c->empty[from] = 1;
+	return 1;
+}
+
+/* c's direction dir is read to the end of its first message, quiet, and
+ * all of it written */
+static int msg_quiet(struct kbal_conn *c, int dir)
+{
+	int from = dir_src(dir);
+
+	return c->phase[dir] == P_FLUSH && !c->fin[from] && c->rd[from] == c->f->msg_total[dir] &&
+	       read_dry(c, dir);
 }
 
 /*
@@ -244,9 +264,16 @@ static int pkt_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	}
 	/* both directions quiet: join them (a client's FIN after its
 	 * request is for the handover to refuse, not to wait for) */
-	if (dir == DOWN && c->phase[UP] == P_FLUSH && c->empty[CLIENT] &&
-	    exch_all_written(c, UP) && c->rd[CLIENT] == c->f->msg_total[UP])
-		return pkt_try(d, c);
+	if (dir == DOWN && c->phase[UP] == P_FLUSH && exch_all_written(c, UP) &&
+	    c->rd[CLIENT] == c->f->msg_total[UP]) {
+		if (read_dry(c, UP) || c->fin[CLIENT])
+			return pkt_try(d, c);
+		/* the client's next request came already, behind a body
+		 * kbald read to its end: not quiet, and no read of kbald's
+		 * will take it (decide_up_waits()): the stream parser will */
+		pkt_give_up(d, c, KBAL_WHY_BUSY);
+		return HANDOVER_PASS;
+	}
 	return HANDOVER_WAIT;
 }
 
