@@ -133,6 +133,10 @@ void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c);
 void pkt_kept_linger(int fd, int on);
 void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* packet_clocks.c: httpd's clocks on a joined flow quiet since last (the
+ * kernel's clock of its last packet): 1 when they ended it */
+int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last);
+
 /* both directions handed over: the buffers go (conn.c's driver) */
 void handover_done(struct kbal_daemon *d, struct kbal_conn *c);
 

@@ -330,18 +330,6 @@ static void pkt_prepare(struct kbal_daemon *d, struct kbal_conn *c, const struct
 	pkt_flow_named(d, c);
 }
 
-/* How long a joined flow may carry nothing: the program frames no request,
- * so kbald cannot tell a connection idle between requests (httpd closes it
- * after KeepAliveTimeout) from one waiting for its answer (httpd gives up
- * after Timeout). Past the longer of the two, httpd's connection would be
- * gone either way: the flow ends, its peers told (was 10 minutes). */
-static uint64_t pkt_idle_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
-{
-	uint64_t to = conn_timeout_ns(d, c), ka = conn_keepalive_ns(d, c);
-
-	return to > ka ? to : ka;
-}
-
 /*
  * A decided flow whose framing the program lost (KBAL_PKT_EV_LOST, or
  * found so at kbald's look: a member's answer it could not follow, an
@@ -435,15 +423,7 @@ static int pkt_check(struct kbal_daemon *d, struct kbal_conn *c)
 		conn_close(d, c);
 		return 1;
 	}
-	/* last_ns may be newer than d->loop.now: it is the kernel's clock at a
-	 * packet after this loop turn began */
-	if (st.last_ns && st.last_ns < d->loop.now && d->loop.now - st.last_ns > pkt_idle_ns(d, c)) {
-		log_debug("conn %p: packet flow idle past KeepAliveTimeout and Timeout: ended",
-			  (void *)c);
-		conn_close(d, c);
-		return 1;
-	}
-	return 0;
+	return pkt_clocks(d, c, st.last_ns);   /* packet_clocks.c */
 }
 
 static void pkt_scan(struct kbal_daemon *d, struct kbal_list *head)

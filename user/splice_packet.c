@@ -779,6 +779,30 @@ const char *kbal_packet_frame_why(const struct kbal_packet *p, const struct kbal
 	return "-";
 }
 
+int kbal_packet_phase(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+		      struct kbal_pkt_phase *ph)
+{
+	const struct kbal_pkt_frame *q, *r;
+
+	if (!p->frame || !fl->counted)
+		return -ENOENT;
+	q = &p->frame[2 * fl->slot];
+	r = q + 1;
+	if (__atomic_load_n(&q->gen, __ATOMIC_ACQUIRE) != fl->gen ||
+	    __atomic_load_n(&r->gen, __ATOMIC_ACQUIRE) != fl->gen ||
+	    ((q->flags | r->flags) & KBAL_FRAME_LOST))
+		return -ENOENT;
+	if (q->state == KBAL_FRAME_HEAD)
+		ph->request = q->hlen ? KBAL_PKT_RQ_HEAD : KBAL_PKT_RQ_NONE;
+	else
+		ph->request = KBAL_PKT_RQ_BODY;
+	ph->boundary = q->boundary;
+	ph->got = q->seq - q->boundary;
+	ph->owed = q->heads - r->messages;
+	ph->answering = r->state != KBAL_FRAME_HEAD || r->hlen;
+	return 0;
+}
+
 int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 			 struct kbal_sk_http *st)
 {

@@ -96,6 +96,10 @@ struct kbal_pkt_flow {
 	/* decided: the program decides each request as kbald would
 	 * (KBAL_PKT_DECIDE on its client -> member entry, kbal_pkt_decide) */
 	uint8_t decide;
+	/* packet_clocks.c: the request head or body in progress, as kbald
+	 * last saw it (its boundary), and since when kbald has seen it */
+	uint32_t req_at;
+	uint64_t req_since;
 };
 
 struct kbal_pkt_state {
@@ -255,6 +259,28 @@ void kbal_packet_close_frozen(int fd);
 /* why the program lost fl's framing ("request: ...", "answer: ..."), "-"
  * while both directions are framed */
 const char *kbal_packet_frame_why(const struct kbal_packet *p, const struct kbal_pkt_flow *fl);
+
+/* Where a joined flow's exchanges are, from its framing (kbal_pkt_frame,
+ * both directions), for httpd's clocks (packet_clocks.c) */
+enum kbal_pkt_request {
+	KBAL_PKT_RQ_NONE = 0,          /* between requests: the next one not begun */
+	KBAL_PKT_RQ_HEAD,              /* a request's head begun, not whole */
+	KBAL_PKT_RQ_BODY,              /* a request's body (or chunks) under way */
+};
+struct kbal_pkt_phase {
+	enum kbal_pkt_request request;
+	uint32_t boundary;             /* where that request began (the sender's seq) */
+	uint32_t got;                  /* its bytes so far */
+	uint32_t owed;                 /* requests whose final answer has not ended */
+	int answering;                 /* an answer's head or body under way */
+};
+
+/* fl's phase: 0, or -ENOENT where fl is not framed or its framing was
+ * lost (nothing known then). The entries are the program's, read without
+ * a lock: exact when no packet of the flow runs meanwhile, which is when
+ * the clocks look (the flow quiet). */
+int kbal_packet_phase(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+		      struct kbal_pkt_phase *ph);
 
 /* A decided flow's decision (kbal_pkt_decide): 0, or -errno. */
 int kbal_packet_decision(const struct kbal_packet *p, const struct kbal_pkt_flow *fl,

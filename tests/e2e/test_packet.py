@@ -558,40 +558,56 @@ def test_packet_default_falls_back_to_sockmap():
                 os.rmdir(env.pin_dir)
 
 
-def test_packet_idle_flow_ends_past_timeout():
-    """A joined flow that carries nothing for longer than KeepAliveTimeout
-    and Timeout (httpd's connection would be closed by then, idle or
-    waiting) is ended, both peers told at once; one that carries a request
-    now and then is not."""
-    conf = CONF.replace("ProxyPreserveHost On", "ProxyPreserveHost On\nTimeout 2\nKeepAliveTimeout 1")
+def test_packet_flow_clocks_as_httpd():
+    """httpd's clocks on joined flows, by what the program's framing says is
+    under way (packet_clocks.c): a flow idle between requests ends after
+    KeepAliveTimeout (was: the longer of it and Timeout), one waiting for
+    an answer the member never sends after Timeout, one whose client sends
+    a request's head a byte at a time after RequestReadTimeout's header
+    bound although bytes keep coming (was: never), one that carries a
+    request now and then goes on. Ended is both peers reset (no socket of
+    kbald's is in step with them to answer 408 or 502)."""
+    conf = CONF.replace("ProxyPreserveHost On", "ProxyPreserveHost On\nTimeout 4\nKeepAliveTimeout 1\n"
+                        "RequestReadTimeout header=2 body=2")
     check(conf != CONF, "the example has ProxyPreserveHost On")
     with Env(conf=conf) as env:
-        busy = env.connect(timeout=10)
-        kbaltest.hand_over(busy, "/")
-        c = env.connect(timeout=10)
-        n = int(kbaltest.hand_over(c, "/").header("X-Backend")[-1])
-        wait_until(lambda: len([f for _, f in env.flows() if f["path"] == PATH_PACKET]) == 2,
-                   2.0, "two flows on the packet path")
-        lports = {f["member_lport"] for _, f in env.flows()}
-        mport = env.ports["b%d" % n]
+        names = ("busy", "idle", "hang", "slow")
+        conns = {k: env.connect(timeout=10) for k in names}
+        for c in conns.values():
+            kbaltest.hand_over(c, "/")
+        wait_until(lambda: len([f for _, f in env.flows() if f["path"] == PATH_PACKET]) == 4,
+                   2.0, "four flows on the packet path")
+        eq(conns["idle"].get("/then-idle").status, 200, "the idle flow's last request")
+        conns["hang"].request("GET", "/fault-hang")
+        conns["slow"].sock.sendall(b"GET /slow HTTP/1.1\r\n")
         t0 = time.monotonic()
-        # the busy one asks every 0.5 s; the other says nothing
-        looked = False
-        while time.monotonic() - t0 < 4.5:
-            if not looked and 1.2 <= time.monotonic() - t0 < 1.8:
-                # idle past KeepAliveTimeout, not past Timeout: still joined
-                eq(len([f for _, f in env.flows() if f["path"] == PATH_PACKET]), 2,
-                   "both flows joined after 1.2 s")
-                looked = True
-            eq(busy.get("/busy").status, 200, "a request on the busy joined flow")
-            time.sleep(0.5)
-        eq(c.what_arrives(1.5), "reset", "what the idle client got")
-        left = [f["member_lport"] for _, f in env.flows() if f["path"] == PATH_PACKET]
-        eq(len(left), 1, "the busy flow still joined")
-        gone = (lports - set(left)).pop()
-        wait_until(lambda: not _has_socket(mport, gone), 3.0,
-                   "the idle flow's member connection to end")
-        eq(busy.get("/still").status, 200, "the busy flow goes on")
-        c.close()
-        busy.close()
-        all_gone(env, "both closed")
+        ended = {}
+        next_busy = next_slow = 0.0
+        while time.monotonic() - t0 < 7.0 and len(ended) < 3:
+            t = time.monotonic() - t0
+            if t >= next_busy:
+                eq(conns["busy"].get("/busy").status, 200, "a request on the busy flow at %.1f s" % t)
+                next_busy = t + 0.5
+            if t >= next_slow and "slow" not in ended:
+                try:
+                    conns["slow"].sock.sendall(b"X")
+                except OSError:
+                    ended["slow"] = t
+                next_slow = t + 0.3
+            for k in ("idle", "hang", "slow"):
+                if k not in ended:
+                    what = conns[k].what_arrives(0.05)
+                    check(what in ("reset", "nothing for 0.05 s"), "%s got %s" % (k, what))
+                    if what == "reset":
+                        ended[k] = time.monotonic() - t0
+        eq(sorted(ended), ["hang", "idle", "slow"], "the flows ended: %r" % ended)
+        # each by its own clock, looked at once a second: never early, at
+        # most about a second late (s since the hang's request)
+        check(0.9 <= ended["idle"] < 3.0, "idle ended after KeepAliveTimeout: %r" % ended)
+        check(1.9 <= ended["slow"] < 4.0, "slow head ended after RequestReadTimeout: %r" % ended)
+        check(3.9 <= ended["hang"] < 6.5, "answer owed ended after Timeout: %r" % ended)
+        eq(len([f for _, f in env.flows() if f["path"] == PATH_PACKET]), 1, "the busy flow still joined")
+        eq(conns["busy"].get("/still").status, 200, "the busy flow goes on")
+        for c in conns.values():
+            c.close()
+        all_gone(env, "all closed")
