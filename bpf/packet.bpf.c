@@ -90,8 +90,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_hosts SEC(".maps");
 
-#include "pkt_back.bpf.h"
-
 /* Tell kbald that the flow of entry rw switched or ended. The ring wakes
  * kbald only when it has read every earlier record, so a busy kbald is not
  * woken once per record. */
@@ -102,6 +100,10 @@ static __always_inline void flow_event(const struct kbal_pkt_rw *rw, __u16 kind)
 	if (bpf_ringbuf_output(&kbal_pkt_events, &ev, sizeof(ev), 0))
 		kbal_stat_add(KBAL_STAT_PKT_EV_LOST, 1);
 }
+
+/* the give-back and the decisions (after the maps and flow_event(), which
+ * it uses) */
+#include "pkt_back.bpf.h"
 
 /* the kbal_pkt_seen entry of the direction at slot, if still this flow's */
 static __always_inline struct kbal_pkt_seen *seen_at(__u32 slot, __u16 gen)
@@ -644,38 +646,6 @@ static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
 }
 
 /*
- * A decided flow's direction whose framing was lost in this segment (a
- * member's answer it cannot follow: a head where no request is owed in a
- * segment's middle, a bad chunk size, ...; docs/packet.md, "Each request
- * decided"): the flow can no longer be decided as kbald would, so none of
- * it passes from here, this segment included (both directions marked
- * lost), and kbald, told at once, ends the connection, both peers reset
- * (at the numbers they expect: sent, the highest byte seen before this
- * segment). sent: rw's switch_seq before it.
- * Nothing undecided reaches a peer; the client sees its connection end.
- */
-static __always_inline int decided_lost(struct kbal_pkt_rw *rw, __u32 sent)
-{
-	struct kbal_pkt_key k;
-	struct kbal_pkt_rw *o;
-
-	/* this segment does not pass: the receiver's next byte is where it
-	 * was (the RST kbald sends it must carry that number) */
-	rw->switch_seq = sent;
-	/* rw rewrites as kbald's socket of the other leg: the other
-	 * direction's entry is the reverse of its new addresses */
-	k.saddr = rw->daddr;
-	k.daddr = rw->saddr;
-	k.sport = rw->dport;
-	k.dport = rw->sport;
-	o = bpf_map_lookup_elem(&kbal_pkt, &k);
-	if (o && o->gen == rw->gen)
-		o->fr_flags |= KBAL_PKT_FR_LOST;
-	flow_event(rw, KBAL_PKT_EV_LOST);
-	return TC_ACT_SHOT_;
-}
-
-/*
  * The second chance (docs/scale-out.md): a packet that came in here, of no
  * joined flow of this host. When the router has moved a flow from the host
  * that holds it (that host drained, or another added), its packets land on
@@ -858,8 +828,10 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	if (!p.tcp->rst)
 		pkt_frame(skb, rw, r.seq0, p.l4off + p.doff, r.payload);
 	pkt_readdress(skb, &p, rw, r.acc);
-	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->fr_flags & KBAL_PKT_FR_LOST))
-		return decided_lost(rw, sent);
+	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->fr_flags & KBAL_PKT_FR_LOST)) {
+		decided_lost(rw, sent);
+		return TC_ACT_SHOT_;   /* this segment does not pass */
+	}
 	kbal_stat_add(KBAL_STAT_PKT_REWRITTEN, 1);
 	/* On lo the packet goes on to lo's ingress and the peer's socket.
 	 * Elsewhere its source is now one of our addresses, which the stack

@@ -4,10 +4,11 @@
  * (packet.bpf.c), and each request and answer of a decided flow judged as
  * kbald would (docs/packet.md, "Given back at a request", "Each request
  * decided"): the entries' flip into SHIFT entries at a request's first
- * byte P or an answer's first byte R, where that is exact, and the
- * decisions that ask for it (bpf/req_decide.bpf.h, the sockmap verdict's
- * rules). Included by packet.bpf.c after its maps (kbal_pkt,
- * kbal_pkt_events), which it reads and writes.
+ * byte P or an answer's first byte R, where that is exact, the decisions
+ * that ask for it (bpf/req_decide.bpf.h, the sockmap verdict's rules), and
+ * a decided flow whose framing was lost ended instead (decided_lost()).
+ * Included by packet.bpf.c after its maps (kbal_pkt, kbal_pkt_events),
+ * which it reads and writes, and flow_event().
  */
 #ifndef KBAL_PKT_BACK_BPF_H
 #define KBAL_PKT_BACK_BPF_H
@@ -33,6 +34,21 @@ static __always_inline int pkt_decide_armed(const struct kbal_pkt_rw *rw)
 	const struct kbal_pkt_back *bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
 
 	return bk && bk->armed && bk->decide && bk->gen == rw->gen;
+}
+
+/* the flow's other direction's entry, if any (k: its key, built here): rw
+ * rewrites its packets into packets of kbald's socket of the other leg to
+ * the peer there (the client's into the member-side socket's, the
+ * member's into the client-side one's), and that peer's own packets come
+ * the reverse way: the key is rw's new addresses reversed */
+static __always_inline struct kbal_pkt_rw *other_entry(struct kbal_pkt_key *k,
+						       const struct kbal_pkt_rw *rw)
+{
+	k->saddr = rw->daddr;
+	k->daddr = rw->saddr;
+	k->sport = rw->dport;
+	k->dport = rw->sport;
+	return bpf_map_lookup_elem(&kbal_pkt, k);
 }
 
 /*
@@ -399,13 +415,8 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 		return 0;
 	if (fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->messages != fq->messages)
 		return wait;   /* an answer under way */
-	/* rw sends as kbald's member-side socket to the member: the member's
-	 * entry is the reverse */
-	x->k.saddr = rw->daddr;
-	x->k.daddr = rw->saddr;
-	x->k.sport = rw->dport;
-	x->k.dport = rw->sport;
-	down = bpf_map_lookup_elem(&kbal_pkt, &x->k);
+	/* the member's entry */
+	down = other_entry(&x->k, rw);
 	if (!down || down->gen != x->gen || down->action != KBAL_PKT_REWRITE ||
 	    down->fr_flags != KBAL_PKT_FR_ON)
 		return 0;
@@ -558,11 +569,7 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 	if (fq->state != KBAL_FRAME_HEAD || fq->hlen ||
 	    fq->messages != fs->messages + (unasked ? 0 : 1))
 		return BACK_HOLD;   /* a request under way, or pipelined */
-	x->k.saddr = down->daddr;
-	x->k.daddr = down->saddr;
-	x->k.sport = down->dport;
-	x->k.dport = down->sport;
-	up = bpf_map_lookup_elem(&kbal_pkt, &x->k);
+	up = other_entry(&x->k, down);   /* the client's entry */
 	if (!up || up->gen != x->gen || up->action != KBAL_PKT_REWRITE ||
 	    up->fr_flags != KBAL_PKT_FR_ON)
 		return BACK_NOT_NOW;
@@ -571,6 +578,31 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 	if (up->fr_state != KBAL_FRAME_HEAD || !back_quiet(x, down, up, fq, seq0, ack0, 1))
 		return BACK_HOLD;
 	return back_flip(x, bk, up, down, 1);
+}
+
+/*
+ * A decided flow's direction whose framing was lost in this segment (a
+ * member's answer it cannot follow: a head where no request is owed in a
+ * segment's middle, a bad chunk size, ...; docs/packet.md, "Each request
+ * decided"): the flow can no longer be decided as kbald would, so none of
+ * it passes from here, this segment included (the caller drops it; both
+ * directions marked lost), and kbald, told at once, ends the connection,
+ * both peers reset (at the numbers they expect: sent, the highest byte
+ * seen before this segment). sent: rw's switch_seq before it.
+ * Nothing undecided reaches a peer; the client sees its connection end.
+ */
+static __always_inline void decided_lost(struct kbal_pkt_rw *rw, __u32 sent)
+{
+	struct kbal_pkt_key k;
+	struct kbal_pkt_rw *o;
+
+	/* this segment does not pass: the receiver's next byte is where it
+	 * was (the RST kbald sends it must carry that number) */
+	rw->switch_seq = sent;
+	o = other_entry(&k, rw);
+	if (o && o->gen == rw->gen)
+		o->fr_flags |= KBAL_PKT_FR_LOST;
+	flow_event(rw, KBAL_PKT_EV_LOST);
 }
 
 #endif /* KBAL_PKT_BACK_BPF_H */

@@ -4,8 +4,10 @@
  * bytes read into a buffer, parsed with llhttp (requests strictly: what
  * two parsers could frame differently is a 400 and reaches no member),
  * the request routed (exchange_head.c: ProxyPass, the manager, sticky
- * route), its head and the response's written for their destination
- * (heads.c), and everything written on.
+ * route), the member's answer acted on (exchange_response.c: interim
+ * answers, ProxyErrorOverride, the connections kept or not), its head and
+ * the response's written for their destination (heads.c), and everything
+ * written on.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -258,67 +260,6 @@ int exch_member_failed(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
-/* ap_status_drops_connection(): the answers after which httpd closes the
- * connection (kbald's own, and a member's) */
-static int status_drops(unsigned status)
-{
-	return status == 400 || status == 408 || status == 411 || status == 413 ||
-	       status == 414 || status == 500 || status == 501 || status == 503;
-}
-
-/*
- * ProxyErrorOverride: the member's error answer is not sent; kbald's own
- * error answer for its status goes instead (ErrorDocument's, else httpd's
- * page; a 401's WWW-Authenticate kept, as mod_proxy_http keeps it), and the
- * client keeps its connection where httpd's ap_die() keeps it. The member's
- * connection goes, its body unread (httpd reads it to keep the connection:
- * the member sees a close where it would see its next request).
- */
-static void exch_override(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_header *h = NULL;
-	const struct kbal_http_msg *rs = &f->msg[DOWN];
-	const char *line = f->buf[DOWN] + rs->start_line.off, *sp;
-	char extra[512] = "", reason[128] = "";
-	int keep = local_keeps(c) && !status_drops(status);
-	ssize_t n;
-
-	/* httpd's page names the member's reason phrase (its r->status_line) */
-	sp = memchr(line, ' ', rs->start_line.len);
-	if (sp && (sp = memchr(sp + 1, ' ', line + rs->start_line.len - sp - 1)))
-		snprintf(reason, sizeof(reason), "%.*s", (int)(line + rs->start_line.len - sp - 1),
-			 sp + 1);
-
-	if (status == 401)
-		h = kbal_http_find(&f->msg[DOWN], f->buf[DOWN], "WWW-Authenticate");
-	if (h && h->value.len < sizeof(extra) - 24)
-		snprintf(extra, sizeof(extra), "WWW-Authenticate: %.*s\r\n", (int)h->value.len,
-			 f->buf[DOWN] + h->value.off);
-	log_debug("conn %p: ProxyErrorOverride: the member's %u replaced", (void *)c, status);
-	if (f->kept) {
-		kbal_pool_forget(&d->pool, f->kept);   /* lent, not coming back */
-		f->kept = NULL;
-	}
-	conn_account(d, c);
-	kbal_loop_del(&d->loop, c->fd[MEMBER]);
-	close(c->fd[MEMBER]);
-	c->fd[MEMBER] = -1;
-	c->connected = 0;
-	c->pool = c->relay_back = 0;
-	/* nothing of the member's is left to write or to count */
-	c->rd[MEMBER] = c->wr[MEMBER] = 0;
-	kbal_http_init_response(&f->msg[DOWN]);
-	n = heads_error_page_reason(d, status, reason[0] ? reason : NULL, keep,
-				    extra[0] ? extra : NULL, f->outbuf[DOWN], OUT_SIZE);
-	if (n <= 0)
-		exch_error(d, c, status);
-	else if (keep)
-		exch_reply_keep(d, c, f->outbuf[DOWN], n, 0);
-	else
-		exch_reply(d, c, f->outbuf[DOWN], n, 0);
-}
-
 /*
  * A request kbald serves itself on a kept member connection (pool.h),
  * which outlives the exchange: HTTP/1.1, bodiless, nothing queued behind
@@ -506,95 +447,6 @@ static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
 	c->agent = 1;
 }
 
-/* A response whose end its head tells (not the connection's close) */
-static int response_framed(const struct kbal_http_msg *rs)
-{
-	return rs->content_length >= 0 || rs->chunked || rs->skip_body || rs->status == 204 ||
-	       rs->status == 304;
-}
-
-/*
- * A member's interim answer (1xx but 101), as httpd's
- * ap_send_interim_response() passes it on: not to an HTTP/1.0 client (nor
- * one downgrade-1.0 made so, nor HTTP/0.9), and a 100 Continue only to a
- * client that asked for one (Expect: 100-continue). Dropped: it counts as
- * sent (where an earlier one still waits to go, it goes too).
- */
-static int interim_dropped(const struct kbal_first *f)
-{
-	const struct kbal_http_msg *rq = &f->msg[UP];
-
-	return rq->http_minor == 0 || (f->msg[DOWN].status == 100 && !rq->expect_continue);
-}
-
-/*
- * A final answer to a request with "Expect: 100-continue" whose body the
- * client has yet to send, from a member that did not say 100 Continue:
- * mod_proxy_http sends the body all the same where the member keeps its
- * connection (HTTP/1.1, no close: do_send_body), reading it with a
- * blocking read, at which httpd's HTTP_IN filter first tells an HTTP/1.1
- * client "100 Continue" (Debian's apache2: the client waiting for it gets
- * it, then the final answer). kbald writes that 100 Continue before the
- * final head (the body follows it to the member as it comes).
- */
-static void continue_owed(struct kbal_conn *c)
-{
-	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rq = &f->msg[UP], *rs = &f->msg[DOWN];
-	int owed = rq->chunked ? !rq->done :
-		   rq->content_length > 0 && c->rd[CLIENT] < f->msg_total[UP];
-
-	if (!rq->expect_continue || f->continued || !owed)
-		return;
-	if (rs->keep_alive && rs->http_major == 1 && rs->http_minor) {
-		if (rq->http_minor)
-			f->continued = 2;
-		return;
-	}
-	/* a member that closes (or speaks HTTP/1.0): httpd sends no body,
-	 * and the client's connection, whose body is still owed, ends with
-	 * the answer ("Connection: close": r->expecting_100 still set in
-	 * ap_set_keepalive()) */
-	if (!c->once && response_framed(rs)) {
-		log_debug("conn %p: the body of an Expect: 100-continue request not sent: "
-			  "the connection's last", (void *)c);
-		c->last = c->once = c->agent = 1;
-		c->bounded &= ~BOUND_PLANNED;
-		if (!c->pool) {
-			c->pool = 1;
-			c->relay_back = 1;
-		}
-	}
-}
-
-/* the bytes before the final answer's head (out[DOWN], made): 0, or -1
- * where they do not fit */
-static int before_head(struct kbal_first *f, const char *s, uint32_t n)
-{
-	if (f->out_sent[DOWN] || f->out[DOWN] != f->outbuf[DOWN] ||
-	    f->out_len[DOWN] + n > OUT_SIZE)
-		return -1;
-	memmove(f->outbuf[DOWN] + n, f->outbuf[DOWN], f->out_len[DOWN]);
-	memcpy(f->outbuf[DOWN], s, n);
-	f->out_len[DOWN] += n;
-	return 0;
-}
-
-/* The final answer's head is out[DOWN]: the interim answers that came in
- * front of it and have not gone yet go before it (they were skipped with
- * the head's bytes), and the 100 Continue owed (continue_owed()) */
-static void interim_first(struct kbal_first *f)
-{
-	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-	if (f->continued == 2 && before_head(f, cont, sizeof(cont) - 1))
-		log_info("a 100 Continue does not fit before the final head: not sent");
-	if (f->fwd[DOWN] < f->ready[DOWN] &&
-	    before_head(f, f->buf[DOWN] + f->fwd[DOWN], f->ready[DOWN] - f->fwd[DOWN]))
-		log_info("interim answers do not fit before the final head: not sent");
-	f->fwd[DOWN] = f->ready[DOWN];
-}
-
 /* Feed what was read of direction i to its parser and act on it. */
 void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 {
@@ -693,86 +545,8 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				return;
 			}
 		} else if (i == DOWN && rc == KBAL_HTTP_HEAD) {
-			if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
-				/* an interim 1xx (bodyless: done at HEAD) goes out
-				 * raw; then parse the final response's head */
-				if (interim_dropped(f) && f->fwd[DOWN] == f->ready[DOWN])
-					f->fwd[DOWN] = f->fed[DOWN];
-				else if (msg->status == 100)
-					f->continued = 1;
-				f->ready[DOWN] = f->fed[DOWN];
-				kbal_http_next(msg);
-				continue;
-			}
-			continue_owed(c);
-			member_answered(d, c, msg->status, 0);   /* failonstatus= */
-			if (f->member_close)
-				msg->keep_alive = 0;   /* its connection ends with it */
-			/* httpd's ap_set_keepalive(): an answer of a status
-			 * that drops the connection is its last (the kernel
-			 * hands such a head back) */
-			if (status_drops(msg->status) && !c->once &&
-			    response_framed(msg)) {
-				log_debug("conn %p: a %u answer: the connection's last", (void *)c,
-					  msg->status);
-				c->last = c->once = c->agent = 1;
-				c->bounded &= ~BOUND_PLANNED;   /* no handover after it */
-				if (!c->pool) {
-					/* kbald follows it to its end, to close */
-					c->pool = 1;
-					c->relay_back = 1;
-				}
-			}
-			/* a status kbald has no page of httpd's for passes */
-			if (kbal_conf_error_override(d->conf, f->vhost, f->locs, msg->status) &&
-			    kbal_page_known(msg->status)) {
-				exch_override(d, c, msg->status);
+			if (!exch_response_head(d, c))
 				return;
-			}
-			if (msg->chunked && !msg->skip_body && f->msg[UP].http_minor == 0)
-				exch_dechunk_plan(c);
-			/* a member that closes after this response keeps nothing */
-			if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
-				member_unkeep(d, c);
-				if (msg->status != 101 && !c->once && response_framed(msg)) {
-					/* Apache keeps the client's connection:
-					 * the answer goes without the member's
-					 * Connection: close, and the member's
-					 * connection goes after it */
-					c->relay_back = 1;
-				} else {
-					c->pool = 0;
-				}
-			} else if (!c->pool && (c->bounded & BOUND_PLANNED) && !c->once &&
-				   !msg->keep_alive && msg->status != 101 && response_framed(msg)) {
-				/* the same at the request the connection was to
-				 * be handed over at: kbald follows this answer to
-				 * its end, the member's connection goes, and the
-				 * next request starts the handover again */
-				c->pool = 1;
-				c->relay_back = 1;
-			}
-			handover_keep_or_take(d, c);
-			if (heads_response(d, c)) {
-				exch_error(d, c, 502);
-				return;
-			}
-			interim_first(f);
-			f->fwd[DOWN] = msg->head_len;  /* replaced by out[DOWN] */
-			c->upgrade |= msg->status == 101;
-			c->phase[DOWN] = P_FLUSH;
-			if (c->pool && !msg->done) {
-				/* parse the body too: the connection is kept at its end */
-				c->phase[DOWN] = P_BODY;
-				continue;
-			}
-			if (handover_follow_response(d, c)) {
-				/* parse the body too: the handover waits for its end */
-				c->phase[DOWN] = P_BODY;
-				continue;
-			}
-			f->msg_total[DOWN] = c->rd[MEMBER] - (f->len[DOWN] - msg->head_len);
-			return;
 		} else if (i == DOWN && rc == KBAL_HTTP_DONE) {
 			f->msg_total[DOWN] = c->rd[MEMBER] - (f->len[DOWN] - msg->msg_end);
 			c->phase[DOWN] = P_FLUSH;

@@ -88,6 +88,11 @@ const uint8_t *client_local(const struct kbal_conn *c, struct sockaddr_in6 *loca
  * answered locally or its member picked (exch_proxy_request()) */
 void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* exchange_response.c: the member's answer's head parsed: an interim one
+ * passed on or dropped, the final one acted on and written for the client;
+ * 1: exch_parse() parses on, 0: it stops there */
+int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* exchange_body.c: bodies as httpd sends them on */
 /* a chunked answer to an HTTP/1.0 client: de-chunked, the connection's last */
 void exch_dechunk_plan(struct kbal_conn *c);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * exchange_body.c - bodies as httpd sends them on (exchange.c's steps call
- * these): a chunked request's body de-chunked as it is parsed, sent with
- * its length where it came whole (or was spooled: proxy-sendcl,
- * force-proxy-request-1.0), else chunked again piece by piece; a chunked
- * answer de-chunked for an HTTP/1.0 client.
+ * exchange_body.c - bodies as httpd sends them on (exchange.c's and
+ * exchange_response.c's steps call these): a chunked request's body
+ * de-chunked as it is parsed, sent with its length where it came whole (or
+ * was spooled: proxy-sendcl, force-proxy-request-1.0), else chunked again
+ * piece by piece; a chunked answer de-chunked for an HTTP/1.0 client.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +27,7 @@
  * dropping the chunks' framing as it parses (exch_parse()); the member's
  * connection is kept as any other after it. A HEAD's answer has no body
  * to frame: httpd passes its Transfer-Encoding line on, and the
- * connection goes on as after any other (exch_parse() calls none).
+ * connection goes on as after any other (exch_response_head() calls none).
  */
 void exch_dechunk_plan(struct kbal_conn *c)
 {

@@ -317,7 +317,7 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 	}
 	/* mod_proxy_http speaks HTTP/1.1 to the member whatever the client's
 	 * version (HTTP/1.0 and HTTP/2.0 alike); the answer's framing is made
-	 * readable for a 1.0 client on the way back (exchange.c);
+	 * readable for a 1.0 client on the way back (exch_dechunk_plan());
 	 * force-proxy-request-1.0 makes it HTTP/1.0 */
 	put_str(&b, rw->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
 	if (rw->host && !host) {

@@ -2440,33 +2440,6 @@ UNIT_TEST(pkt_given_back_when_the_balancers_gen_moves)
 	given_back_teardown(&khold, &kdrop);
 }
 
-/* the decided flow of the decided tests (docs/packet.md, "Each request
- * decided"): given_back_flow()'s, KBAL_PKT_DECIDE on its client's entry
- * (and on the member's: answers), watched, its decision and kbal_pkt_back
- * written (kbald's side, decide_pkt_record()) */
-static void decided_flow(struct kbal_pkt_rw *up, struct kbal_pkt_rw *down,
-			 struct kbal_pkt_key *khold, struct kbal_pkt_key *kdrop,
-			 const struct kbal_pkt_rw *drop, int answers,
-			 const struct kbal_sk_http *st, const struct kbal_pkt_back *bk)
-{
-	__u32 su = FR_UP, bslot = FR_UP / 2;
-	struct kbal_pkt_frame f;
-
-	given_back_flow(up, down, khold, kdrop, drop);
-	up->flags |= KBAL_PKT_DECIDE;
-	if (answers)
-		down->flags |= KBAL_PKT_DECIDE;
-	bpf_map_update_elem(map_fd, &fr_ku, up, BPF_ANY);
-	bpf_map_update_elem(map_fd, &fr_kd, down, BPF_ANY);
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, st,
-				      BPF_ANY), 0, "kbal_pkt_decide");
-	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, bk,
-				      BPF_ANY), 0, "kbal_pkt_back");
-	bpf_map_lookup_elem(fr_fd, &su, &f);
-	f.back = KBAL_PKT_BACK_WATCH;
-	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
-}
-
 /* the decided tests' member 9 of balancer 3 (route "1", sticky ROUTEID) and
  * rule table 1 ("/"); cleared with 0 */
 static void decided_state(int on)
@@ -2497,6 +2470,67 @@ static void decided_state(int on)
 		  0, "kbal_rules[1]");
 }
 
+/* the decided flow of the decided tests (docs/packet.md, "Each request
+ * decided"): given_back_flow()'s entries and kbald's sockets' keys, its
+ * arming (bk: kbal_pkt_back, decide) and its decision (st: kbal_pkt_decide,
+ * the flow's member 9 by the sticky route, rule table 1, Host "x"), as
+ * kbald writes them (decide_pkt_record()) */
+struct decided {
+	struct kbal_pkt_rw up, down;
+	struct kbal_pkt_key khold, kdrop;
+	struct kbal_pkt_back bk;
+	struct kbal_sk_http st;
+	int answers;
+};
+
+/* what differs: answers (KBAL_PKT_DECIDE on the member's entry too), ms0
+ * (kbald's member-side socket's next byte, MS0), the decision's flags
+ * (KBAL_SKF_*); the client's entry decided, watched */
+static void decided_flow(struct decided *df, int answers, __u32 ms0, __u32 flags)
+{
+	static const struct kbal_pkt_rw drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	__u32 su = FR_UP, bslot = FR_UP / 2;
+	struct kbal_pkt_frame f;
+
+	df->bk = (struct kbal_pkt_back){ .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1,
+					 .c_snd_nxt = 2, .m_rcv_nxt = ms0, .m_snd_nxt = 4,
+					 .balancer = 3, .bgen = 5, .decide = 1 };
+	df->st = (struct kbal_sk_http){ .client = 1, .member = 9, .pass = 0, .bgen = 5,
+					.rules = 1, .host_len = 1, .host = "x", .flags = flags };
+	df->answers = answers;
+	given_back_flow(&df->up, &df->down, &df->khold, &df->kdrop, &drop);
+	df->up.flags |= KBAL_PKT_DECIDE;
+	if (answers)
+		df->down.flags |= KBAL_PKT_DECIDE;
+	bpf_map_update_elem(map_fd, &fr_ku, &df->up, BPF_ANY);
+	bpf_map_update_elem(map_fd, &fr_kd, &df->down, BPF_ANY);
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &df->st,
+				      BPF_ANY), 0, "kbal_pkt_decide");
+	ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_back), &bslot, &df->bk,
+				      BPF_ANY), 0, "kbal_pkt_back");
+	bpf_map_lookup_elem(fr_fd, &su, &f);
+	f.back = KBAL_PKT_BACK_WATCH;
+	bpf_map_update_elem(fr_fd, &su, &f, BPF_ANY);
+}
+
+/* the same decided flow again from its start (frame_setup()'s; the
+ * balancer, member and rules as they are); 0 where it cannot be */
+static int decided_fresh(struct decided *df)
+{
+	given_back_teardown(&df->khold, &df->kdrop);
+	if (!frame_setup())
+		return 0;
+	decided_flow(df, df->answers, df->bk.m_rcv_nxt, df->st.flags);
+	return 1;
+}
+
+/* a decided test's end: its flow and decided_state() cleared */
+static void decided_end(struct decided *df)
+{
+	decided_state(0);
+	given_back_teardown(&df->khold, &df->kdrop);
+}
+
 /*
  * A decided flow (KBAL_PKT_DECIDE, kbal_pkt_decide: docs/packet.md, "Each
  * request decided"): the program keeps a request whose decision is the
@@ -2514,14 +2548,8 @@ UNIT_TEST(pkt_each_request_decided)
 	static const char half[] = "GET /c HTTP/1.1\r\nHost: x\r\n";
 	static const char resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
 	const uint32_t rk = sizeof(kept) - 1, ro = sizeof(other) - 1, rs = sizeof(resp) - 1;
-	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
-	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
-				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
-				    .decide = 1 };
+	struct decided df;
 	struct kbal_member mb_after;
-	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
-				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0;
 	uint64_t kept0 = stat(KBAL_STAT_PKT_KEPT), held0 = stat(KBAL_STAT_PKT_HELD);
@@ -2530,13 +2558,13 @@ UNIT_TEST(pkt_each_request_decided)
 	if (!frame_setup())
 		return;
 	decided_state(1);
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 0, &st, &bk);
-#define M_ (Mm + down.seq_delta)
-#define KM_ (B + up.seq_delta)
+	decided_flow(&df, 0, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
 	for (int i = 0; i < 3; i++) {
 		ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
 		ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "the flow's route: kept");
-		ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &up.saddr, 4), "kept: to the member");
+		ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &df.up.saddr, 4), "kept: to the member");
 		B += rk;
 		ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "a 204");
 		Mm += rs;
@@ -2562,12 +2590,10 @@ UNIT_TEST(pkt_each_request_decided)
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 4, "pkt_kept after");
 	/* a request not whole in its segment, on a fresh flow: to kbald */
-	given_back_teardown(&khold, &kdrop);
-	if (!frame_setup())
+	if (!decided_fresh(&df))
 		return;
 	B = FR_C0;
 	Mm = FR_M0;
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 0, &st, &bk);
 	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
 	B += rk;
 	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "a 204");
@@ -2577,8 +2603,7 @@ UNIT_TEST(pkt_each_request_decided)
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "not whole in its segment: given back");
 #undef M_
 #undef KM_
-	decided_state(0);
-	given_back_teardown(&khold, &kdrop);
+	decided_end(&df);
 }
 
 /*
@@ -2598,14 +2623,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 				    "Content-Length: 0\r\n\r\n";
 	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1, rm = sizeof(moved) - 1;
 	const uint32_t MS0 = 0x33330000;
-	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
-	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
-				    .m_rcv_nxt = MS0, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
-				    .decide = 1 };
-	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
-				   .host_len = 1, .host = "x",
-				   .flags = KBAL_SKF_ROUTE_COOKIE | KBAL_SKF_REVERSE };
+	struct decided df;
 	struct events_seen ev = {};
 	struct ring_buffer *rb;
 	uint8_t out[2048];
@@ -2619,9 +2637,9 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	ring_buffer__consume(rb);
 	memset(&ev, 0, sizeof(ev));
 	decided_state(1);
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
-#define M_ (Mm + down.seq_delta)
-#define KM_ (B + up.seq_delta)
+	decided_flow(&df, 1, MS0, KBAL_SKF_ROUTE_COOKIE | KBAL_SKF_REVERSE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
 	B += rq;
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "a 200: passes");
@@ -2636,12 +2654,10 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: joined");
 	/* (the test's own flow: the pipelined one's answer comes first here;
 	 * a fresh start for the exact case) */
-	given_back_teardown(&khold, &kdrop);
-	if (!frame_setup())
+	if (!decided_fresh(&df))
 		return;
 	B = FR_C0;
 	Mm = FR_M0;
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
 	B += rq;
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "a 200");
@@ -2651,8 +2667,8 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	ASSERT_EQ(gb_send(1, Mm, KM_, moved, rm, out, &outlen), TC_ACT_UNSPEC, "a 302");
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "a 302: given back");
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the client's entry: SHIFT");
-	ASSERT_EQ(get_entry(&khold).action, KBAL_PKT_SHIFT, "kbald -> client: SHIFT");
-	ASSERT_EQ(get_entry(&kdrop).action, KBAL_PKT_SHIFT, "kbald -> member: SHIFT");
+	ASSERT_EQ(get_entry(&df.khold).action, KBAL_PKT_SHIFT, "kbald -> client: SHIFT");
+	ASSERT_EQ(get_entry(&df.kdrop).action, KBAL_PKT_SHIFT, "kbald -> member: SHIFT");
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), MS0, "to kbald's member-side socket: seq MS0");
 	ring_buffer__consume(rb);
 	ASSERT_EQ(ev.n[KBAL_PKT_EV_BACK_RESPONSE], 1, "an answer given back: its event");
@@ -2661,8 +2677,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 #undef M_
 #undef KM_
 	ring_buffer__free(rb);
-	decided_state(0);
-	given_back_teardown(&khold, &kdrop);
+	decided_end(&df);
 }
 
 /*
@@ -2679,13 +2694,8 @@ UNIT_TEST(pkt_decided_unasked_answer_given_back)
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	static const char stray[] = "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 2\r\n\r\nno";
 	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1, rs = sizeof(stray) - 1;
-	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
-	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
-				    .m_rcv_nxt = 0x33330000, .m_snd_nxt = 4, .balancer = 3,
-				    .bgen = 5, .decide = 1 };
-	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
-				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE }, got;
+	struct decided df;
+	struct kbal_sk_http got;
 	struct events_seen ev = {};
 	struct ring_buffer *rb;
 	uint8_t out[2048];
@@ -2703,9 +2713,9 @@ UNIT_TEST(pkt_decided_unasked_answer_given_back)
 	ring_buffer__consume(rb);
 	memset(&ev, 0, sizeof(ev));
 	decided_state(1);
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
-#define M_ (Mm + down.seq_delta)
-#define KM_ (B + up.seq_delta)
+	decided_flow(&df, 1, 0x33330000, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
 	B += rq;
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "its answer: passes");
@@ -2720,13 +2730,11 @@ UNIT_TEST(pkt_decided_unasked_answer_given_back)
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "the next request");
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "not kept: given back");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "pkt_kept");
-	given_back_teardown(&khold, &kdrop);
 	/* a fresh flow: the stray answer with the flow quiet */
-	if (!frame_setup())
+	if (!decided_fresh(&df))
 		return;
 	B = FR_C0;
 	Mm = FR_M0;
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
 	B += rq;
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "its answer: passes");
@@ -2745,8 +2753,7 @@ UNIT_TEST(pkt_decided_unasked_answer_given_back)
 #undef M_
 #undef KM_
 	ring_buffer__free(rb);
-	decided_state(0);
-	given_back_teardown(&khold, &kdrop);
+	decided_end(&df);
 }
 
 /*
@@ -2764,13 +2771,7 @@ UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
 				  "012345678901234567890123456789"
 				  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	const uint32_t rq = sizeof(req) - 1, head = 38, first = 180 - 140, na = sizeof(ans) - 1;
-	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
-	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
-				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
-				    .decide = 1 };
-	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
-				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	struct decided df;
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0, end1 = head + 100;
 	uint64_t lost0 = stat(KBAL_STAT_PKT_FRAME_LOST);
@@ -2778,12 +2779,13 @@ UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
 	if (!frame_setup())
 		return;
 	decided_state(1);
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
-#define KM_ (B + up.seq_delta)
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
 	/* two requests kept (pipelined): two answers owed */
-	ASSERT_EQ(gb_send(0, B, Mm + down.seq_delta, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
 	B += rq;
-	ASSERT_EQ(gb_send(0, B, Mm + down.seq_delta, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
 	B += rq;
 	ASSERT_EQ(gb_send(1, Mm, KM_, ans, head + first, out, &outlen), TC_ACT_UNSPEC,
 		  "answer 1's head and part of its body");
@@ -2804,9 +2806,9 @@ UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
 	ASSERT_EQ(frame_get(1).flags & KBAL_FRAME_LOST, 0, "the framing not lost");
 	ASSERT_EQ(frame_get(1).heads, 2, "both answers framed");
 	ASSERT_EQ(frame_get(1).boundary, Mm + na, "at the next boundary");
+#undef M_
 #undef KM_
-	decided_state(0);
-	given_back_teardown(&khold, &kdrop);
+	decided_end(&df);
 }
 
 /*
@@ -2823,13 +2825,7 @@ UNIT_TEST(pkt_decided_framing_lost_passes_nothing)
 	static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 				  "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 2\r\n\r\nno";
 	const uint32_t rq = sizeof(req) - 1, rt = sizeof(two) - 1;
-	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
-	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
-				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
-				    .decide = 1 };
-	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
-				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	struct decided df;
 	struct events_seen ev = {};
 	struct ring_buffer *rb;
 	uint8_t out[2048];
@@ -2843,9 +2839,9 @@ UNIT_TEST(pkt_decided_framing_lost_passes_nothing)
 	ring_buffer__consume(rb);
 	memset(&ev, 0, sizeof(ev));
 	decided_state(1);
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
-#define M_ (Mm + down.seq_delta)
-#define KM_ (B + up.seq_delta)
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
 	B += rq;
 	sw = get_entry(&fr_kd).switch_seq;
@@ -2861,8 +2857,7 @@ UNIT_TEST(pkt_decided_framing_lost_passes_nothing)
 #undef M_
 #undef KM_
 	ring_buffer__free(rb);
-	decided_state(0);
-	given_back_teardown(&khold, &kdrop);
+	decided_end(&df);
 }
 
 /*
@@ -2877,13 +2872,8 @@ UNIT_TEST(pkt_decided_held_until_armed)
 	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1;
-	struct kbal_pkt_rw up, down, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
-	struct kbal_pkt_key khold, kdrop;
-	struct kbal_pkt_back bk = { .gen = FR_GEN, .armed = 1, .ts = 1, .c_rcv_nxt = 1, .c_snd_nxt = 2,
-				    .m_rcv_nxt = 3, .m_snd_nxt = 4, .balancer = 3, .bgen = 5,
-				    .decide = 1 }, none = {};
-	struct kbal_sk_http st = { .client = 1, .member = 9, .pass = 0, .bgen = 5, .rules = 1,
-				   .host_len = 1, .host = "x", .flags = KBAL_SKF_ROUTE_COOKIE };
+	struct decided df;
+	struct kbal_pkt_back none = {};
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0;
 	uint64_t kept0 = stat(KBAL_STAT_PKT_KEPT);
@@ -2894,9 +2884,9 @@ UNIT_TEST(pkt_decided_held_until_armed)
 		return;
 	back_fd = bpf_map__fd(skel->maps.kbal_pkt_back);
 	decided_state(1);
-	decided_flow(&up, &down, &khold, &kdrop, &drop, 1, &st, &bk);
-#define M_ (Mm + down.seq_delta)
-#define KM_ (B + up.seq_delta)
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a kept request");
 	B += rq;
 	/* the next image's program: nothing armed */
@@ -2904,7 +2894,7 @@ UNIT_TEST(pkt_decided_held_until_armed)
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_SHOT, "its answer: held");
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "the answer held: joined");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "pkt_kept before the arming");
-	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "armed again");
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &df.bk, BPF_ANY), 0, "armed again");
 	ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC, "the answer again: passes");
 	Mm += rk;
 	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &none, BPF_ANY), 0, "kbal_pkt_back emptied");
@@ -2912,15 +2902,14 @@ UNIT_TEST(pkt_decided_held_until_armed)
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "held: joined");
 	ASSERT_EQ(get_entry(&fr_ku).hold, 1, "held");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "a held request is not kept");
-	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &bk, BPF_ANY), 0, "armed again");
+	ASSERT_EQ(bpf_map_update_elem(back_fd, &bslot, &df.bk, BPF_ANY), 0, "armed again");
 	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "the request again");
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "kept: joined");
-	ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &up.saddr, 4), "kept: to the member");
+	ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &df.up.saddr, 4), "kept: to the member");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 2, "pkt_kept after the arming");
 #undef M_
 #undef KM_
-	decided_state(0);
-	given_back_teardown(&khold, &kdrop);
+	decided_end(&df);
 }
 
 /* a segment of spec s (a flow's sender) with seq, ack, flags and no

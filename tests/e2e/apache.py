@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 
-from kbaltest import LIVE_PROCS, check, free_port, stop_proc, wait_until
+from kbaltest import LIVE_PROCS, Conn, check, eq, free_port, stop_proc, wait_until
 
 MODULES = "/usr/lib/apache2/modules"
 
@@ -62,6 +62,31 @@ def apache_beside(env):
         if apache is not None:
             stop_proc(apache, grace=10.0)   # by its PID
         shutil.rmtree(d, ignore_errors=True)
+
+
+def host_steps(port, steps, answer, timeout=10.0, reopen=False):
+    """Each (Host, path) of steps asked in turn on one keep-alive connection
+    to port (kbald's or Apache's): (host, path) + answer(r) of each; with
+    reopen, a new connection after an answer that ends it"""
+    out = []
+    c = Conn(port, timeout=timeout)
+    try:
+        for host, path in steps:
+            r = c.get(path, headers=[("Host", host)])
+            out.append((host, path) + tuple(answer(r)))
+            if reopen and (r.header("Connection") or "").lower() == "close":
+                c.close()
+                c = Conn(port, timeout=timeout)
+    finally:
+        c.close()
+    return out
+
+
+def same_as_apache(theirs, ours):
+    """kbal's answers (ours) one by one against Apache's to the same steps
+    (theirs), each named by its first two fields (Host, path)"""
+    for a, k in zip(theirs, ours):
+        eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
 
 
 def port_open(port):

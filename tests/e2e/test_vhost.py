@@ -9,7 +9,7 @@ of them only; on kept-alive connections that switch Host between
 requests. Each proxied answer's member and the path it received are
 compared."""
 
-from apache import apache_beside
+from apache import apache_beside, host_steps, same_as_apache
 from kbaltest import PROXY_HEAD, Conn, Env, check, eq
 
 T = 10.0
@@ -135,8 +135,7 @@ def test_name_based_as_apache():
         eq(got[("first.test", "/balancer-manager")][0], 404, "Apache: no manager there")
         eq(got[("second.test", "/balancer-manager")][0], 200, "Apache: the manager there")
         eq(got[("", "/r/z")], (302, "http://first.example/z"), "Apache: no Host, the first")
-        for a, k in zip(theirs, answers(env.port)):
-            eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+        same_as_apache(theirs, answers(env.port))
         # Header and RequestHeader rules that change every answer and
         # request: kbald decides every request
         eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
@@ -167,12 +166,8 @@ KEPT_STEPS = [("second.test", p) for p in ("/a1", "/a2", "/a3", "/a4", "/redirec
 
 
 def kept_answers(port):
-    out = []
-    with Conn(port, timeout=T) as c:
-        for host, path in KEPT_STEPS:
-            r = c.get(path, headers=[("Host", host)])
-            out.append((host, path, r.status, r.header("Location") or r.text))
-    return out
+    return host_steps(port, KEPT_STEPS, lambda r: (r.status, r.header("Location") or r.text),
+                      timeout=T)
 
 
 def test_kept_requests_keep_their_virtual_host():
@@ -182,8 +177,7 @@ def test_kept_requests_keep_their_virtual_host():
         eq(theirs[10][2:], (302, "http://127.0.0.1:%d/landing" % env.ports["b1"]),
            "Apache: none in first.test")
         before = env.stats()["sk_kept"]
-        for a, k in zip(theirs, kept_answers(env.port)):
-            eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+        same_as_apache(theirs, kept_answers(env.port))
         check(env.stats()["sk_kept"] > before, "the kernel kept some: %r" % env.stats())
 
 
@@ -229,13 +223,9 @@ OWN_STEPS = [(h, p) for h in ("first.test", "second.test", "first.test")
 
 
 def own_answers(port):
-    out = []
-    with Conn(port, timeout=T) as c:
-        for host, path in OWN_STEPS:
-            r = c.get(path, headers=[("Host", host)])
-            out.append((host, path, r.status, r.header("X-Backend"),
-                        r.text if r.status == 200 else None))
-    return out
+    return host_steps(port, OWN_STEPS, lambda r: (r.status, r.header("X-Backend"),
+                                                  r.text if r.status == 200 else None),
+                      timeout=T)
 
 
 def test_kernel_keeps_requests_by_their_virtual_hosts_rules():
@@ -249,8 +239,7 @@ def test_kernel_keeps_requests_by_their_virtual_hosts_rules():
         eq(got[("first.test", "/srv/loc/10")], (200, "WAS2"), "Apache: the <Location>'s first")
         eq(got[("second.test", "/srv/loc/10")], (200, "WAS1"), "Apache: none in second.test")
         before = env.stats()
-        for a, k in zip(theirs, own_answers(env.port)):
-            eq(k, a, "kbal's answer to %s against Apache's" % (a[:2],))
+        same_as_apache(theirs, own_answers(env.port))
         after = env.stats()
         # from the third request of each run of one rule on (the second
         # arms the kernel again): /own/3-4, /x/7, /srv/loc/11, /z14 in
