@@ -125,7 +125,7 @@ void pkt_give_up(struct kbal_daemon *d, struct kbal_conn *c, enum kbal_flow_why 
 /* handover_packet_back.c, for handover_packet.c: a joined flow given back
  * to kbald, and its arming for that (each function's comment says more) */
 int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, int owed);
-void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c);
+void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c, uint32_t to_write);
 int pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c);
 int pkt_rearm_decided(struct kbal_daemon *d, struct kbal_conn *c);
 void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c);

@@ -163,6 +163,14 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 		pkt_give_up(d, c, why);
 		return HANDOVER_MOVED;
 	}
+	/* a decided flow armed before the response goes out, its bytes
+	 * counted as written: the client's next request may come at once
+	 * (armed after the write, a client quick to ask again beat the
+	 * arming now and then: its request reached kbald's socket, which
+	 * took the connection back from the packet path, every run of
+	 * test_member_faults_joined) */
+	if (c->pkt_decide)
+		pkt_arm_decided(d, c, (uint32_t)pending);
 	if (pending) {
 		/* the response, after the entries made for its end */
 		exch_write(c, DOWN);
@@ -179,8 +187,6 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 			return HANDOVER_MOVED;
 		}
 	}
-	if (c->pkt_decide)
-		pkt_arm_decided(d, c);
 	/* kbald's member socket is frozen: no more events from it */
 	kbal_loop_del(&d->loop, c->fd[MEMBER]);
 	c->pkt = PKT_SWITCHING;
@@ -591,7 +597,7 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 			err = pkt_rearm_decided(d, c);
 		else
 			err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-						   how, c->balancer, c->pf->bgen, NULL);
+						   how, c->balancer, c->pf->bgen, NULL, 0);
 		if (err && err != -EAGAIN)
 			log_debug("conn %p: joined flow not armed again: %s", (void *)c,
 				  strerror(-err));

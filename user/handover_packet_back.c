@@ -89,14 +89,14 @@ int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, in
  * each request and was joined again, until a join found no packet of the
  * client and left it to sockmap (1m-sticky: half the requests).
  */
-void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c)
+void pkt_arm_decided(struct kbal_daemon *d, struct kbal_conn *c, uint32_t to_write)
 {
 	struct kbal_sk_http st;
 	int err = decide_pkt_record(d, c, &st);
 
 	if (!err)
 		err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-					   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, &st);
+					   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, &st, to_write);
 	if (err)
 		log_debug("conn %p: decided flow not armed (%s): its next request is kbald's",
 			  (void *)c, strerror(-err));
@@ -117,13 +117,13 @@ int pkt_rearm_decided(struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (!kbal_packet_decision(&d->pk.p, fl, &st)) {
 		int err = kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
-					       KBAL_PKT_BACK_WATCH, c->balancer, fl->bgen, &st);
+					       KBAL_PKT_BACK_WATCH, c->balancer, fl->bgen, &st, 0);
 
 		if (err != -EINVAL)
 			return err;
 	}
 	return kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
-				    KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL);
+				    KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL, 0);
 }
 
 /*
@@ -149,7 +149,7 @@ int pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	err = fl->decide ? pkt_rearm_decided(d, c) :
 	      kbal_packet_ask_back(&d->pk.p, fl, c->fd[CLIENT], c->fd[MEMBER],
-				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL);
+				   KBAL_PKT_BACK_ASKED, c->balancer, fl->bgen, NULL, 0);
 	if (err && err != -EAGAIN) {
 		fl->asked = 2;   /* not again */
 		if (fl->decide) {
@@ -249,7 +249,7 @@ void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->balancer < 0 || c->pf->watched)
 		return;   /* (a decided flow is armed before its switch: pkt_try()) */
 	err = kbal_packet_ask_back(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER],
-				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, NULL);
+				   KBAL_PKT_BACK_WATCH, c->balancer, c->pf->bgen, NULL, 0);
 	if (err) {
 		d->pk.unwatched++;   /* kbald looks every ASK_POLL_US (pkt_tick()) */
 		log_debug("conn %p: joined flow not watched: %s", (void *)c, strerror(-err));

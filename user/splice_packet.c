@@ -673,7 +673,7 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
  */
 int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
 			 unsigned how, uint32_t balancer, uint32_t bgen,
-			 const struct kbal_sk_http *dec)
+			 const struct kbal_sk_http *dec, uint32_t to_write)
 {
 	struct tcp_state c = {}, m = {};
 	struct kbal_pkt_back b = {};
@@ -717,7 +717,7 @@ int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cf
 	b.armed = 1;
 	b.ts = fl->ts;
 	b.c_rcv_nxt = c.rcv_nxt;
-	b.c_snd_nxt = c.snd_nxt;
+	b.c_snd_nxt = c.snd_nxt + to_write;
 	b.m_rcv_nxt = m.rcv_nxt;
 	b.m_snd_nxt = m.snd_nxt;
 	b.c_tsoff = c.tsval - ms;

@@ -246,12 +246,15 @@ int kbal_packet_ack_kept(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
  * KBAL_PKT_BACK_WATCH (at the switch: the program asks by itself once
  * kbal_balancers[balancer].gen is no longer bgen). dec (with a watch):
  * the decision the program holds each request to (kbal_pkt_decide), for
- * a flow handed over with fl->decide; NULL for none. 0, or -errno
- * (nothing asked).
+ * a flow handed over with fl->decide; NULL for none. to_write: bytes
+ * kbald is about to write to cfd, all at once (the handover's first
+ * answer: a decided flow is armed before it, so that the client's next
+ * request cannot come before the arming), counted as written. 0, or
+ * -errno (nothing asked).
  */
 int kbal_packet_ask_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
 			 unsigned how, uint32_t balancer, uint32_t bgen,
-			 const struct kbal_sk_http *dec);
+			 const struct kbal_sk_http *dec, uint32_t to_write);
 
 /* Close a socket in repair mode: it sends nothing (no FIN, no RST). */
 void kbal_packet_close_frozen(int fd);

@@ -23,6 +23,7 @@ import socket
 
 import kbaltest
 from kbaltest import EXAMPLE_CONF, Env, ST_ERROR, check, eq, wait_until
+from test_packet import PATH_PACKET
 
 TIMEOUT = 2
 # disablereuse: no idle member connection outlives a client's, so kbald's
@@ -97,18 +98,21 @@ def check_member_usable(env, what):
        "%s: the next request to member 1" % what)
 
 
-def run_case(env, path, want, carried):
-    what = "%s on a %s connection" % (path, "kernel-carried" if carried else "fresh")
+def run_case(env, path, want, carried, joined=False):
+    what = "%s on a %s connection" % (path, "joined" if joined else
+                                      "kernel-carried" if carried else "fresh")
     base = fds(env)
+    kept_stat = "pkt_kept" if joined else "sk_kept"
     with env.connect(timeout=WAIT) as c:
         if carried:
             eq(kbaltest.hand_over(c, "/ka", cookie=COOKIE).status, 200, what + ": requests before")
-            wait_until(lambda: env.flows(), 2.0, what + ": a flow the kernel carries")
-        kept = env.stats()["sk_kept"]
+            wait_until(lambda: env.flows() and (not joined or env.flows()[0][1]["path"] == PATH_PACKET),
+                       2.0, what + ": a flow the kernel carries")
+        kept = env.stats()[kept_stat]
         c.request("GET", path, [("Cookie", COOKIE)])
         got = outcome(c)
         if carried:
-            eq(env.stats()["sk_kept"], kept + 1, what + ": requests the kernel kept")
+            eq(env.stats()[kept_stat], kept + 1, what + ": requests the kernel kept")
         check_status(got, want, what)
         if want in ("cut", "closed"):
             check_ends(c, what)
@@ -155,6 +159,38 @@ def test_member_faults_kernel_carried():
     with Env(conf=CONF) as env:
         for path, _, want in FAULTS:
             run_case(env, path, want, carried=True)
+
+
+# On a flow the packet path joined (KbalSplice packet, each request decided
+# by its program): no socket of kbald's is in step with the client to
+# answer, so where httpd answers a timeout with 502 the flow ends after
+# Timeout, both peers reset (packet_clocks.c); an answer the program cannot
+# follow (a second response in the first one's segment) ends it too, no
+# byte of that segment reaching the client (docs/packet.md, "Each request
+# decided"); a head that does not parse goes to kbald, which closes the
+# client's connection as httpd does on a later request.
+FAULTS_JOINED = [
+    ("/fault-garbage", "closed"),
+    ("/fault-reset", "closed"),
+    ("/fault-hang", "closed"),
+    ("/fault-mid", "cut"),
+    ("/fault-chunked-cut", "cut"),
+    ("/fault-smuggle", "closed"),
+]
+
+
+def test_member_faults_joined():
+    conf = CONF.replace("ProxySet lbmethod=byrequests",
+                        "ProxySet lbmethod=byrequests\nKbalSplice packet")
+    with Env(conf=conf) as env:
+        for path, want in FAULTS_JOINED:
+            run_case(env, path, want, carried=True, joined=True)
+            # a connection after the fault joins and keeps its requests
+            with env.connect(timeout=WAIT) as c:
+                eq(kbaltest.hand_over(c, "/ka", cookie=COOKIE).status, 200, path + ": the next client")
+                for i in range(3):
+                    r = c.get("/k%d" % i, cookie=COOKIE)
+                    eq((r.status, r.text), (200, "backend=WAS1 path=/k%d\n" % i), path + ": the next client")
 
 
 def test_member_faults_later_request_copied():
