@@ -104,18 +104,26 @@ void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
 					   const struct kbal_conn *c)
 {
-	struct sockaddr_in6 local;
 	int v;
 
 	if (!d->conf->vhost_limits)
 		return &d->conf->limits;
+	v = conn_base_vhost(d, c);
+	return v >= 0 ? &d->conf->vhost[v].limits : &d->conf->limits;
+}
+
+int conn_base_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	struct sockaddr_in6 local;
+
+	if (d->conf->vhost_timeouts || !d->conf->nvhost)
+		return c->vhost_base - 1;
 	/* httpd reads a head as the server its address picks
 	 * (ap_update_vhost_given_ip()), before any Host is known; the
-	 * connection keeps no room for it (spliced ones stay small): asked
-	 * again at each request, only where <VirtualHost>s' limits differ */
+	 * connection keeps it only where its timeouts need it (spliced ones
+	 * stay small): asked again where it is wanted */
 	kbal_in6_local(c->fd[CLIENT], &local);
-	v = kbal_conf_vhost(d->conf, &local, NULL, 0);
-	return v >= 0 ? &d->conf->vhost[v].limits : &d->conf->limits;
+	return kbal_conf_vhost(d->conf, &local, NULL, 0);
 }
 
 uint64_t conn_head_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c)

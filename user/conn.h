@@ -57,6 +57,10 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
 					   const struct kbal_conn *c);
 
+/* The <VirtualHost> its address picks without a Host (httpd's
+ * conn->base_server, under which a head is read), -1: the server */
+int conn_base_vhost(const struct kbal_daemon *d, const struct kbal_conn *c);
+
 /* Its timeouts (ns), of the <VirtualHost>s c->vhost_base and vhost_req
  * name: Timeout for a request's head (its address's), Timeout for the
  * rest of its last request (that request's), KeepAliveTimeout between
