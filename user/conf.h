@@ -45,8 +45,9 @@ struct kbal_conf_member {
 	unsigned lbset;                   /* default 0 */
 	unsigned retry_sec;               /* default 60 */
 	unsigned status;                  /* initial KBAL_ST_* from status=+D etc. */
-	unsigned connect_timeout_ms;      /* connectiontimeout=, else timeout=, else
-					   * Timeout / ProxyTimeout (Apache's order) */
+	unsigned connect_timeout_ms;      /* connectiontimeout=, else timeout=; 0: the
+					   * ProxyTimeout / Timeout of the request's
+					   * virtual host (Apache's order) */
 	unsigned timeout_ms;              /* timeout= (whole seconds): how long the member
 					   * may keep an answer waiting, 0: Timeout */
 	int keepalive;                    /* keepalive=On: SO_KEEPALIVE */

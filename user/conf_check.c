@@ -334,12 +334,10 @@ int conf_finish(struct conf_parser *p)
 			b->proxy_protocol = c->proxy_protocol ? c->proxy_protocol : KBAL_PP_OFF;
 		if (!b->member_cc[0])
 			strcpy(b->member_cc, c->member_cc);
-		/* a member's connect: connectiontimeout=, else its timeout=,
-		 * else Timeout / ProxyTimeout (ap_proxy_connect_backend());
-		 * the balancer's timeout= is no connect timeout */
-		for (unsigned k = 0; k < b->nmembers; k++)
-			if (!b->members[k].connect_timeout_ms)
-				b->members[k].connect_timeout_ms = c->timeout_ms;
+		/* a member's connect without connectiontimeout= or timeout=
+		 * (connect_timeout_ms 0) waits the request's virtual host's
+		 * ProxyTimeout / Timeout (member.c); the balancer's timeout=
+		 * is no connect timeout */
 	}
 	for (unsigned v = 0; v < c->nvhost; v++) {
 		const struct kbal_conf_vhost *h = &c->vhost[v];

@@ -159,12 +159,13 @@ struct kbal_conn {
 	uint8_t held : 2;             /* bit dir: spliced direction held, kbald copies
 				       * what the verdict holds (backpressure) */
 	uint8_t want_packet : 1;      /* KbalSplice packet and eligible so far */
-	/* 1 + the <VirtualHost> (0: the server) whose timeouts apply, where
-	 * one sets Timeout, ProxyTimeout or KeepAliveTimeout (vhost_timeouts):
-	 * its address's (httpd's c->base_server: a request's head is read
-	 * under its Timeout), its last request's (r->server: its Timeout and
-	 * ProxyTimeout, and its KeepAliveTimeout where it sets one; the
-	 * kernel keeps only requests of that Host) */
+	/* 1 + the <VirtualHost> (0: the server) whose timeouts apply: its
+	 * address's, where one sets Timeout, ProxyTimeout or KeepAliveTimeout
+	 * (vhost_timeouts; httpd's c->base_server: a request's head is read
+	 * under its Timeout), its last request's wherever there are
+	 * <VirtualHost>s (r->server: its Timeout and ProxyTimeout, a member's
+	 * connect timeout, and its KeepAliveTimeout where it sets one; the
+	 * kernel keeps only requests of that Host; a restart carries it) */
 	uint8_t vhost_base;
 	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
 	uint8_t once;                 /* no second request: the client asked for

@@ -104,18 +104,26 @@ void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
 					   const struct kbal_conn *c)
 {
-	struct sockaddr_in6 local;
 	int v;
 
 	if (!d->conf->vhost_limits)
 		return &d->conf->limits;
+	v = conn_base_vhost(d, c);
+	return v >= 0 ? &d->conf->vhost[v].limits : &d->conf->limits;
+}
+
+int conn_base_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	struct sockaddr_in6 local;
+
+	if (d->conf->vhost_timeouts || !d->conf->nvhost)
+		return c->vhost_base - 1;
 	/* httpd reads a head as the server its address picks
 	 * (ap_update_vhost_given_ip()), before any Host is known; the
-	 * connection keeps no room for it (spliced ones stay small): asked
-	 * again at each request, only where <VirtualHost>s' limits differ */
+	 * connection keeps it only where its timeouts need it (spliced ones
+	 * stay small): asked again where it is wanted */
 	kbal_in6_local(c->fd[CLIENT], &local);
-	v = kbal_conf_vhost(d->conf, &local, NULL, 0);
-	return v >= 0 ? &d->conf->vhost[v].limits : &d->conf->limits;
+	return kbal_conf_vhost(d->conf, &local, NULL, 0);
 }
 
 uint64_t conn_head_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
@@ -146,9 +154,25 @@ static uint64_t keepalive_min_ns(const struct kbal_conf *conf)
 	return (uint64_t)ms * 1000000ull;
 }
 
-int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
-	     uint64_t wr, unsigned agent, unsigned bounded, uint32_t nreq)
+void conn_vhosts(const struct kbal_daemon *d, struct kbal_conn *c, const char *name)
 {
+	int named = name && name[0] && d->conf->nvhost, base;
+	struct sockaddr_in6 local;
+
+	if (!d->conf->vhost_timeouts && !named)
+		return;
+	kbal_in6_local(c->fd[CLIENT], &local);
+	base = kbal_conf_vhost(d->conf, &local, NULL, 0);
+	if (d->conf->vhost_timeouts)
+		c->vhost_base = (uint8_t)(base + 1);
+	c->vhost_req = (uint8_t)((named ? kbal_conf_vhost(d->conf, &local, name, strlen(name)) :
+				  base) + 1);
+}
+
+int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key,
+	     const struct kbal_conn_was *was)
+{
+	static const struct kbal_conn_was accepted;
 	struct kbal_conn *c = calloc(1, sizeof(*c));
 
 	if (c)
@@ -159,13 +183,10 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 		close(fd);
 		return -ENOMEM;
 	}
+	if (!was)
+		was = &accepted;
 	c->fd[CLIENT] = fd;
-	if (d->conf->vhost_timeouts) {
-		struct sockaddr_in6 local;
-
-		kbal_in6_local(fd, &local);
-		c->vhost_base = c->vhost_req = (uint8_t)(kbal_conf_vhost(d->conf, &local, NULL, 0) + 1);
-	}
+	conn_vhosts(d, c, was->vhost);
 	kbal_http_init_request(&c->f->msg[UP], conn_limits(d, c));
 	kbal_http_init_response(&c->f->msg[DOWN]);
 	c->fd[MEMBER] = -1;
@@ -173,18 +194,30 @@ int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uin
 	c->key = *key;
 	/* a restart's: kbald decides each request of it (its client may
 	 * still be in the sockhash, the kernel handing it all back) */
-	c->agent = !!agent;
-	c->bounded = bounded;
-	c->nreq = nreq;           /* a restart's: its requests so far */
+	c->agent = !!was->agent;
+	c->bounded = was->bounded;
+	c->nreq = was->nreq;      /* a restart's: its requests so far */
 	/* the socket's counters say what it carried since it was accepted:
 	 * kbald's say the same (the FIN and handover checks compare them) */
-	c->rd[CLIENT] = c->f->exch_rd = rd;
-	c->wr[CLIENT] = c->f->exch_wr = wr;
+	c->rd[CLIENT] = c->f->exch_rd = was->rd;
+	c->wr[CLIENT] = c->f->exch_wr = was->wr;
 	c->f->deadline = d->loop.now + conn_head_timeout_ns(d, c);
-	/* TCP_NODELAY comes from the listener (accept copies it) */
-	list_add_tail(&d->first, &c->node);
 	d->nconns++;
 	kbal_client_count_inc(&d->acc.clients, kbal_client_key(key->client_addr));
+	if (was->idle_since) {
+		/* between two requests: its KeepAliveTimeout runs on from its
+		 * last answer (conn_run_timers()); its next bytes wake it, those
+		 * that came meanwhile at once (epoll reports them as the
+		 * socket is added) */
+		first_free(c);
+		c->since = was->idle_since;
+		list_add_tail(&d->idle, &c->node);
+		if (conn_watch(d, c, CLIENT, 0))
+			conn_close(d, c);
+		return 0;
+	}
+	/* TCP_NODELAY comes from the listener (accept copies it) */
+	list_add_tail(&d->first, &c->node);
 	if (conn_watch(d, c, CLIENT, 0)) {
 		conn_close(d, c);
 		return 0;

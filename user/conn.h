@@ -11,14 +11,30 @@
 
 struct kbal_daemon;
 
-/* A client's connection, accepted (rd, wr: what its socket carried
- * before, for a keep-alive connection taken over between two requests;
- * agent, bounded: its c->agent and c->bounded then, decide.h; nreq: its
- * requests so far, MaxKeepAliveRequests counts on from there):
- * its first exchange begins. -ENOMEM (fd closed) stops accepting for this
- * turn. */
-int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key, uint64_t rd,
-	     uint64_t wr, unsigned agent, unsigned bounded, uint32_t nreq);
+/* What conn_new() takes on of a keep-alive connection a restart in place
+ * handed over between two requests (restart.c) */
+struct kbal_conn_was {
+	uint64_t rd, wr;              /* what its socket carried so far */
+	unsigned agent, bounded;      /* its c->agent and c->bounded, decide.h */
+	uint32_t nreq;                /* its requests so far: MaxKeepAliveRequests
+				       * counts on from there */
+	uint64_t idle_since;          /* waiting for its next request since (the
+				       * idle list's c->since), 0: not idle */
+	const char *vhost;            /* the name of its last request's
+				       * <VirtualHost> (conn_vhosts()) */
+};
+
+/* A client's connection, accepted (was: NULL, or what it carried across a
+ * restart): its first exchange begins, or, idle, its wait for the next
+ * request goes on. -ENOMEM (fd closed) stops accepting for this turn. */
+int conn_new(struct kbal_daemon *d, int fd, const struct kbal_flow_key *key,
+	     const struct kbal_conn_was *was);
+
+/* c's <VirtualHost>s where one sets its timeouts (c->vhost_base,
+ * vhost_req): its address's, and its last request's, found by the name
+ * that <VirtualHost> answers to (a restart's: its ServerName in the
+ * configuration before, "" or NULL: none, the address's then) */
+void conn_vhosts(const struct kbal_daemon *d, struct kbal_conn *c, const char *name);
 
 /* the member's counters get what its connection carried (busy, bytes),
  * once, as the connection or its member side ends */
@@ -40,6 +56,10 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
  * picks without a Host (httpd's conn->base_server), else the server's */
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,
 					   const struct kbal_conn *c);
+
+/* The <VirtualHost> its address picks without a Host (httpd's
+ * conn->base_server, under which a head is read), -1: the server */
+int conn_base_vhost(const struct kbal_daemon *d, const struct kbal_conn *c);
 
 /* Its timeouts (ns), of the <VirtualHost>s c->vhost_base and vhost_req
  * name: Timeout for a request's head (its address's), Timeout for the

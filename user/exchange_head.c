@@ -173,8 +173,9 @@ void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		client_local(c, &local, &known);
 		f->vhost = kbal_conf_vhost(d->conf, &local, h ? f->buf[UP] + h->value.off : NULL,
 					   h ? h->value.len : 0);
-		if (d->conf->vhost_timeouts)
-			c->vhost_req = (uint8_t)(f->vhost + 1);   /* its timeouts */
+		/* its timeouts (a restart carries it: vhost_timeouts may
+		 * be set only in the next configuration) */
+		c->vhost_req = (uint8_t)(f->vhost + 1);
 	} else {
 		f->vhost = -1;
 	}

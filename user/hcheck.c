@@ -99,7 +99,10 @@ int kbal_hcheck_init(struct kbal_daemon *d)
 			h->fails = cm->hc_fails ? cm->hc_fails : 1;
 			h->interval_ns = (uint64_t)(cm->hc_interval_ms ? cm->hc_interval_ms :
 						    KBAL_HC_INTERVAL_MS) * 1000000ull;
-			h->connect_ns = (uint64_t)cm->connect_timeout_ms * 1000000ull;
+			/* the server's ProxyTimeout / Timeout where the member
+			 * sets none (the watchdog's server_rec) */
+			h->connect_ns = (uint64_t)(cm->connect_timeout_ms ?: conf->timeout_ms) *
+					1000000ull;
 			h->read_ns = (uint64_t)(cm->timeout_ms ? cm->timeout_ms : conf->timeout_ms) *
 				     1000000ull;
 			/* httpd's watchdog: the first check one interval after the start */

@@ -14,7 +14,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include "pages.h"
-#include "conn-t.h"
+#include "conn.h"
 #include "daemon.h"
 #include "headers.h"
 #include "heads.h"
@@ -24,42 +24,75 @@
 #include "proxy_header.h"
 #include "rewrite.h"
 
-/* What the Header and RequestHeader rules of this exchange see: the
- * variables mod_proxy_balancer sets once it has a member (none yet for
- * RequestHeader, which httpd runs in its fixups, before the handler), the
- * request's time (%t, %D) and head (Header echo). */
-static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int routed,
-		    char *bal, size_t cap, struct kbal_hdr_env *e)
+/* What Header rules see of a request in virtual host vhost (-1: the
+ * server's) whose path takes the <Location>s locs, come at came (the
+ * loop's clock): no variable, no head yet (hdr_env() adds an exchange's) */
+static void own_env(const struct kbal_daemon *d, int vhost, uint32_t locs, uint64_t came,
+		    struct kbal_hdr_env *e)
 {
-	const struct kbal_first *f = c->f;
-	const struct kbal_balancer *b;
-	const struct kbal_member *m;
 	struct timespec now;
-	uint64_t came = f->rq_start ? f->rq_start : d->loop.now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	*e = (struct kbal_hdr_env){
 		.now_us = (uint64_t)now.tv_sec * 1000000u + now.tv_nsec / 1000,
-		.request = f->buf[UP],
-		.request_len = f->msg[UP].head_len,
-		.vhost = f->vhost,
-		.v.env = &f->env,
+		.vhost = vhost,
+		.locs = locs,
 	};
-	e->locs = f->locs;
-	e->request_us = e->now_us - (d->loop.now - came) / 1000;
-	if (!routed || (d->maps.balancers[c->balancer].flags & KBAL_BF_WORKER))
-		return;   /* a plain worker sets no BALANCER_* variable */
-	b = &d->maps.balancers[c->balancer];
-	m = &d->maps.members[c->member];
+	e->request_us = e->now_us - (d->loop.now > came ? d->loop.now - came : 0) / 1000;
+}
+
+/* The variables mod_proxy_balancer sets once it has picked c's member
+ * (none for a plain worker's): into e, the balancer's name into bal */
+static void balancer_env(const struct kbal_daemon *d, const struct kbal_conn *c, const char *route,
+			 char *bal, size_t cap, struct kbal_hdr_env *e)
+{
+	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	const struct kbal_member *m = &d->maps.members[c->member];
+
+	if (b->flags & KBAL_BF_WORKER)
+		return;
 	snprintf(bal, cap, "balancer://%s", b->name);
 	e->v.balancer = bal;
 	e->v.worker_name = m->url;
 	e->v.worker_route = m->route;
 	e->v.route_changed = c->changed;
-	if (f->route[0]) {
+	if (route && route[0]) {
 		e->v.session_sticky = b->sticky;
-		e->v.session_route = f->route;
+		e->v.session_route = route;
 	}
+}
+
+/* What the Header and RequestHeader rules of this exchange see: the
+ * variables mod_proxy_balancer sets once it has a member (routed; none
+ * yet for RequestHeader, which httpd runs in its fixups, before the
+ * handler), the request's time (%t, %D) and head (Header echo). */
+static void hdr_env(const struct kbal_daemon *d, const struct kbal_conn *c, int routed,
+		    char *bal, size_t cap, struct kbal_hdr_env *e)
+{
+	const struct kbal_first *f = c->f;
+
+	own_env(d, f->vhost, f->locs, f->rq_start ? f->rq_start : d->loop.now, e);
+	e->request = f->buf[UP];
+	e->request_len = f->msg[UP].head_len;
+	e->v.env = &f->env;
+	if (routed)
+		balancer_env(d, c, f->route, bal, cap, e);
+}
+
+/* resp[0..len) with the rules of mask applied to its head as e sees
+ * them, into *out (malloc'd): its length, or -1 (it does not fit) */
+static ssize_t own_rules(const struct kbal_daemon *d, unsigned mask, const struct kbal_hdr_env *e,
+			 const char *resp, size_t len, const char *end, char **out)
+{
+	static char head[OUT_SIZE];
+	size_t hlen = end + 4 - resp, blen = len - hlen;
+	ssize_t n = kbal_headers_apply(d->conf, mask, e, resp, hlen, head, sizeof(head));
+
+	if (n < 0 || !(*out = malloc(n + blen)))
+		return -1;
+	memcpy(*out, head, n);
+	memcpy(*out + n, resp + hlen, blen);
+	return n + (ssize_t)blen;
 }
 
 /* kbald's own answer with mod_headers' rules: httpd's error documents get
@@ -69,32 +102,58 @@ int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, si
 		     int *owned)
 {
 	const unsigned always = KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
-	static char head[OUT_SIZE];
 	const char *end = memmem(*resp, *len, "\r\n\r\n", 4);
 	unsigned mask = always;
 	struct kbal_hdr_env e;
-	size_t hlen, blen;
-	char *out;
+	char *out, bal[KBAL_NAME_LEN + 16];
 	ssize_t n;
 
 	if (*len >= 13 && (*resp)[9] == '2')
 		mask |= KBAL_HDR_MASK(KBAL_HDR_OUT);
 	if (!end || !kbal_headers_any(d->conf, mask))
 		return 0;
-	hlen = end + 4 - *resp;
-	blen = *len - hlen;
-	hdr_env(d, c, 0, NULL, 0, &e);
-	n = kbal_headers_apply(d->conf, mask, &e, *resp, hlen, head, sizeof(head));
-	if (n < 0 || !(out = malloc(n + blen)))
+	/* a member picked: mod_proxy_balancer's variables are set (a 502,
+	 * a 503 after failovers, ProxyErrorOverride's page) */
+	hdr_env(d, c, c->member >= 0, bal, sizeof(bal), &e);
+	if (e.vhost < 0)
+		e.vhost = conn_base_vhost(d, c);   /* no Host read yet: r->server */
+	n = own_rules(d, mask, &e, *resp, *len, end, &out);
+	if (n < 0)
 		return -1;
-	memcpy(out, head, n);
-	memcpy(out + n, *resp + hlen, blen);
 	if (*owned)
 		free(*resp);
 	*resp = out;
-	*len = n + blen;
+	*len = (size_t)n;
 	*owned = 1;
 	return 0;
+}
+
+ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *c, unsigned status,
+			   int vhost, int routed, uint64_t came, char **out)
+{
+	const unsigned always = KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+	static char page[OUT_SIZE];
+	ssize_t n = heads_error_page(d, status, 0, NULL, page, sizeof(page));
+	const char *end = n > 0 ? memmem(page, n, "\r\n\r\n", 4) : NULL;
+	struct kbal_hdr_env e;
+
+	if (n <= 0)
+		return -1;
+	if (end && kbal_headers_any(d->conf, always)) {
+		char bal[KBAL_NAME_LEN + 16];
+		ssize_t k;
+
+		own_env(d, vhost, 0, came, &e);
+		if (routed && c->member >= 0)
+			balancer_env(d, c, NULL, bal, sizeof(bal), &e);
+		if ((k = own_rules(d, always, &e, page, (size_t)n, end, out)) >= 0)
+			return k;
+		log_info("Header always: kbald's own answer does not fit once changed: sent as is");
+	}
+	if (!(*out = malloc(n)))
+		return -1;
+	memcpy(*out, page, n);
+	return n;
 }
 
 /* httpd's ap_set_keepalive(), for an answer after which the client's

@@ -9,6 +9,7 @@
 #define KBAL_HEADS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct kbal_daemon;
@@ -28,6 +29,16 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c);
  * was) when it does not fit */
 int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, size_t *len,
 		     int *owned);
+
+/* kbald's own error answer of status (heads_error_page()) to a request
+ * of c the kernel framed, which kbald holds nothing of (its path's
+ * <Location>s unknown), ending the connection: with the "always" rules of
+ * virtual host vhost (-1: the server's) as its other own error answers
+ * take them, mod_proxy_balancer's variables where routed (its route
+ * unknown; %t, %D: the request come at came, the loop's clock). Into
+ * *out (malloc'd): its length, or -1 */
+ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *c, unsigned status,
+			   int vhost, int routed, uint64_t came, char **out);
 
 /* httpd's Keep-Alive and "Connection: Keep-Alive" lines for the answer
  * to c's request, the connection going on after it: into out, their

@@ -8,35 +8,56 @@
  * tunnel (Upgrade) carried or copied.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
-#include "pages.h"
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
+#include "heads.h"
 #include "log.h"
 #include "member.h"
 #include "splice_sockmap.h"
+
+/* kbald's error answer of status to a request the kernel framed, with the
+ * "always" Header rules of its virtual host (heads_framed_error()), as
+ * httpd's ap_die() would send it: a head not whole is read as the
+ * connection's address's server (c->base_server: its Host is not applied
+ * yet), no variable set; a request read whole has its Host's (the kernel
+ * keeps only requests of the connection's Host: its last request's) and
+ * mod_proxy_balancer's variables (it picked the member before the body
+ * was read). came: when the request (its stage) began */
+static void framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
+			 uint64_t came)
+{
+	int vhost = head ? conn_base_vhost(d, c) : c->vhost_req - 1;
+	char *page;
+	ssize_t n;
+
+	n = heads_framed_error(d, c, status, vhost, !head, came, &page);
+	if (n <= 0)
+		return;
+	if (send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("conn %p: %u: %s", (void *)c, status, strerror(errno));
+	free(page);
+}
 
 /* A request the kernel frames that is over RequestReadTimeout: 408 where
  * nothing of an answer is under way (a head whose request line came: none
  * of it reached the member; a body: the member's request is cut, its
  * socket reset), then the connection ends, as httpd ends it */
-static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c, int head,
-				int line, int answering)
+static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
+				const struct kbal_sk_http *cl, int answering)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	char page[1024];
-	ssize_t n;
+	int head = cl->stage == KBAL_SKS_HEAD;
 
 	log_info("a request's %s did not come within RequestReadTimeout (the kernel framed it)",
 		 head ? "head" : "body");
-	if (!answering && (!head || line) &&
-	    (n = kbal_page_error(408, page, sizeof(page))) > 0 &&
-	    send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_debug("conn %p: 408: %s", (void *)c, strerror(errno));
+	if (!answering && (!head || (cl->flags & KBAL_SKF_LINE)))
+		framed_error(d, c, 408, head, cl->stage_ns);
 	if (!head && c->fd[MEMBER] >= 0)
 		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	conn_close(d, c);
@@ -119,8 +140,6 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 {
 	uint64_t to_ns = member_timeout_ns(d, c);
 	int begun = mb->expect != KBAL_SKX_HEAD;
-	char page[1024];
-	ssize_t n;
 
 	if (!begun && mb->msgs == cl->msgs + mb->owed)
 		return 0;        /* nothing owed */
@@ -129,9 +148,8 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 	if (ago(d, last) < to_ns)
 		return 0;
 	log_info("a member's answer did not come within Timeout (the kernel framed it)");
-	if (!begun && (n = kbal_page_error(502, page, sizeof(page))) > 0 &&
-	    send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_debug("conn %p: 502: %s", (void *)c, strerror(errno));
+	if (!begun)
+		framed_error(d, c, 502, 0, cl->active_ns);
 	conn_close(d, c);
 	return 1;
 }
@@ -168,8 +186,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c)
 	have_mb = (c->bounded & BOUND_DOWN) && !sk_state(d, c->cookie[MEMBER], &mb) &&
 		  mb.mode == KBAL_SKM_KERNEL;
 	if (cl.stage == KBAL_SKS_HEAD || cl.stage == KBAL_SKS_BODY) {
-		kernel_request_late(d, c, cl.stage == KBAL_SKS_HEAD, !!(cl.flags & KBAL_SKF_LINE),
-				    answering(c, &cl, &mb, have_mb));
+		kernel_request_late(d, c, &cl, answering(c, &cl, &mb, have_mb));
 		return 1;
 	}
 	if (have_mb && kernel_answer_late(d, c, &cl, &mb, last))

@@ -135,7 +135,7 @@ static void accept_clients(struct kbal_daemon *d, struct kbal_listener *l)
 		kbal_in6_of_sa(&sa.sa, key.client_addr, &key.client_port);
 		if (over_client_limit(d, fd, key.client_addr))
 			continue;
-		if (conn_new(d, fd, &key, 0, 0, 0, 0, 0))
+		if (conn_new(d, fd, &key, NULL))
 			return;
 	}
 }

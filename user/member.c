@@ -43,7 +43,6 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	const struct kbal_member *m = &d->maps.members[c->member];
 	const char *cc = d->conf->balancers[c->balancer].member_cc;
-	uint32_t connect_ms = m->connect_timeout_ms ?: d->conf->timeout_ms;
 	union kbal_sa sa;
 	socklen_t salen = kbal_sa_make(&sa, m->addr, htons(m->port));
 	int fd, one = 1, err;
@@ -72,8 +71,12 @@ static int member_connect(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	c->fd[MEMBER] = fd;
 	c->connected = 0;
-	/* connectiontimeout=, else its timeout=, else Timeout / ProxyTimeout */
-	c->f->deadline = d->loop.now + (uint64_t)connect_ms * 1000000ull;
+	/* connectiontimeout=, else its timeout=, else ProxyTimeout / Timeout
+	 * of the request's virtual host (ap_proxy_connect_backend() is
+	 * given r->server) */
+	c->f->deadline = d->loop.now + (m->connect_timeout_ms ?
+					(uint64_t)m->connect_timeout_ms * 1000000ull :
+					conn_timeout_ns(d, c));
 	err = conn_watch(d, c, MEMBER, 0);
 	if (err) {
 		close(fd);

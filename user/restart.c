@@ -47,11 +47,20 @@ TO_SCALARS(TO_SAME_SIZE)
 TO_ARRAYS(TO_SAME_SIZE)
 #define TO_COPY(f) memcpy(&to->f, &from->f, sizeof(to->f));
 
-static void conn_export(const struct kbal_conn *from, struct kbal_to_conn *to)
+static void conn_export(const struct kbal_daemon *d, const struct kbal_conn *from,
+			struct kbal_to_conn *to)
 {
 	memset(to, 0, sizeof(*to));
 	TO_SCALARS(TO_COPY)
 	TO_ARRAYS(TO_COPY)
+	if (from->vhost_req) {
+		/* by its name: the next configuration's <VirtualHost>s may
+		 * come in another order (conn_vhosts() finds it again) */
+		const struct kbal_conf_vhost *h = &d->conf->vhost[from->vhost_req - 1];
+
+		snprintf(to->vhost, sizeof(to->vhost), "%s",
+			 h->server_host[0] ? h->server_host : d->conf->server_host);
+	}
 	to->member = from->member;
 	to->balancer = from->balancer;
 	to->flags = (from->flow_in_map ? KBAL_TO_IN_MAP : 0) | (from->agent ? KBAL_TO_AGENT : 0) |
@@ -62,12 +71,13 @@ static void conn_export(const struct kbal_conn *from, struct kbal_to_conn *to)
 	}
 }
 
-static unsigned export_list(struct kbal_list *head, struct kbal_to_conn *out)
+static unsigned export_list(const struct kbal_daemon *d, struct kbal_list *head,
+			    struct kbal_to_conn *out)
 {
 	unsigned n = 0;
 
 	for (struct kbal_list *l = head->next; l != head; l = l->next)
-		conn_export(conn_of(l), &out[n++]);
+		conn_export(d, conn_of(l), &out[n++]);
 	return n;
 }
 
@@ -147,7 +157,7 @@ void restart_exec(struct kbal_daemon *d)
 
 		next = n->next;
 		if (how) {
-			conn_export(c, &t.conns[t.nconns]);
+			conn_export(d, c, &t.conns[t.nconns]);
 			t.conns[t.nconns++].flags |= how;
 			continue;
 		}
@@ -160,8 +170,8 @@ void restart_exec(struct kbal_daemon *d)
 		 * reads their next one; their flow entry says the last one's
 		 * member, and the next image writes its own */
 		kbal_flows_delete(d, conn_of(n));
-		conn_export(conn_of(n), &t.conns[t.nconns]);
-		t.conns[t.nconns++].flags |= KBAL_TO_FRESH;
+		conn_export(d, conn_of(n), &t.conns[t.nconns]);
+		t.conns[t.nconns++].flags |= KBAL_TO_FRESH | KBAL_TO_IDLE;
 	}
 	if (closed)
 		log_warn("restart: %u connection(s) still in their first exchange after %llu s: "
@@ -169,10 +179,10 @@ void restart_exec(struct kbal_daemon *d)
 	kbal_pool_release(&d->pool);
 	kbal_flows_flush(d);
 	conn_free_dead(d);
-	t.nconns += export_list(&d->spliced, t.conns + t.nconns);
-	t.nconns += export_list(&d->sm.draining, t.conns + t.nconns);
-	t.nconns += export_list(&d->pk.switching, t.conns + t.nconns);
-	t.nconns += export_list(&d->pk.joined, t.conns + t.nconns);
+	t.nconns += export_list(d, &d->spliced, t.conns + t.nconns);
+	t.nconns += export_list(d, &d->sm.draining, t.conns + t.nconns);
+	t.nconns += export_list(d, &d->pk.switching, t.conns + t.nconns);
+	t.nconns += export_list(d, &d->pk.joined, t.conns + t.nconns);
 	t.nlisten = d->acc.n;
 	for (unsigned i = 0; i < d->acc.n; i++)
 		t.listen_fd[i] = d->acc.l[i].fd;
@@ -205,9 +215,16 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	struct kbal_list *list;
 
 	if (r->flags & KBAL_TO_FRESH) {
+		struct kbal_conn_was was = {
+			.rd = r->rd[CLIENT], .wr = r->wr[CLIENT],
+			.agent = !!(r->flags & KBAL_TO_AGENT),
+			.bounded = (r->flags / KBAL_TO_BOUND) & 7, .nreq = r->nreq,
+			.idle_since = r->flags & KBAL_TO_IDLE ? r->since : 0,
+			.vhost = r->vhost,
+		};
+
 		/* fd taken, even on failure */
-		conn_new(d, r->fd[CLIENT], &r->key, r->rd[CLIENT], r->wr[CLIENT],
-			 r->flags & KBAL_TO_AGENT, (r->flags / KBAL_TO_BOUND) & 7, r->nreq);
+		conn_new(d, r->fd[CLIENT], &r->key, &was);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
@@ -230,6 +247,7 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 	}
 	c->member = member;
 	c->balancer = balancer;
+	conn_vhosts(d, c, r->vhost);   /* its Timeout and KeepAliveTimeout */
 	c->flow_in_map = !!(r->flags & KBAL_TO_IN_MAP);
 	c->agent = !!(r->flags & KBAL_TO_AGENT);
 	c->bounded = (r->flags / KBAL_TO_BOUND) & 7;

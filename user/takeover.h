@@ -25,7 +25,7 @@
 
 #define KBAL_TAKEOVER_ENV "KBAL_TAKEOVER"
 /* bump when a record or the meaning of a field changes */
-#define KBAL_TAKEOVER_VERSION 7
+#define KBAL_TAKEOVER_VERSION 8
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first
@@ -40,6 +40,9 @@ struct kbal_to_conn {
 	uint16_t flags;                /* KBAL_TO_* */
 	struct kbal_flow_key key;
 	uint32_t nreq;                 /* its requests so far (MaxKeepAliveRequests) */
+	char vhost[128];               /* its last request's <VirtualHost>: the name
+					* it answers to (its ServerName, else the
+					* server's), "" none (conn_vhosts()) */
 	uint64_t cookie[2], rd[2], wr[2], base[2];
 	uint64_t drain_since, since, pkt_bytes[2];
 	struct kbal_pkt_flow pf;
@@ -52,6 +55,8 @@ enum {
 					* in its buffers */
 	KBAL_TO_AGENT    = 1u << 3,    /* kbald decides each of its requests */
 	KBAL_TO_BOUND    = 1u << 4,    /* bits 4-6: its BOUND_* (decide.h) */
+	KBAL_TO_IDLE     = 1u << 7,    /* with FRESH: a keep-alive client between two
+					* requests, idle since its since */
 };
 
 struct kbal_takeover {

@@ -298,3 +298,48 @@ def test_restart_with_unreadable_state_starts_clean():
             del os.environ["KBAL_TAKEOVER"]
         check("state cannot be read" in env.kbald_stderr(), "the warning: %s" % env.kbald_stderr())
         eq(env.get("/").status, 200, "a request")
+
+
+# KeepAliveTimeout of the connection's last request's virtual host
+# (third.test's 4 s), not its address's (first.test's 1 s) nor the
+# server's (2 s): a restart carries it, on a connection the kernel carries
+# (three requests: the third is the kernel's) as on one kbald served (one
+# request: idle in kbald between two, its wait goes on in the next image)
+VHOSTS = kbaltest.PROXY_HEAD + """\
+KbalSplice sockmap
+ProxyPreserveHost On
+<Proxy balancer://c>
+BalancerMember http://127.0.0.1:{b1}
+</Proxy>
+ProxyPass / balancer://c/
+<VirtualHost *>
+ServerName first.test
+KeepAliveTimeout 1
+</VirtualHost>
+<VirtualHost *>
+ServerName third.test
+KeepAliveTimeout 4
+</VirtualHost>
+KeepAliveTimeout 2
+"""
+
+
+def test_restart_keeps_the_last_requests_virtual_host():
+    with Env(conf=VHOSTS, backends=(1,)) as env:
+        spliced, served = env.connect(timeout=30), env.connect(timeout=30)
+        for i in range(3):
+            eq(spliced.get("/s%d" % i, headers=[("Host", "third.test")]).status, 200,
+               "request %d" % i)
+        t_spliced = time.monotonic()
+        eq(served.get("/k", headers=[("Host", "third.test")]).status, 200, "one request")
+        t_served = time.monotonic()
+        wait_until(lambda: PATH_SOCKMAP in [f["path"] for _, f in env.flows()], 2.0,
+                   "the first one spliced: %r" % env.flows())
+        line = _restart(env)
+        check(line.startswith(" 2 connection(s)"), "took over: %r" % line)
+        took = {}
+        for name, c, t in (("spliced", spliced, t_spliced), ("served", served, t_served)):
+            took[name] = time.monotonic() - t if c.at_eof(8.0) else None
+        check(all(t is not None and 3.5 < t < 6.0 for t in took.values()),
+              "the connections ended %r s after their last answer (None: not within 8 s), "
+              "not after third.test's KeepAliveTimeout 4" % took)

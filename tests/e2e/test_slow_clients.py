@@ -26,6 +26,13 @@ def exchange(port, steps, limit=10.0, oks=1):
     """Send steps [(bytes, delay before)] from a thread while reading what
     comes back until the server closes or oks 200 answers came: (the status
     lines, or "closed" for none, and the seconds it took)."""
+    got, took = exchange_raw(port, steps, limit, oks)
+    lines = [l.decode() for l in re.findall(rb"HTTP/1.1 \d{3} [^\r]*", got)]
+    return ", ".join(lines) or "closed", took
+
+
+def exchange_raw(port, steps, limit=10.0, oks=1):
+    """exchange(): the bytes that came back and the seconds it took"""
     s = socket.create_connection(("127.0.0.1", port), timeout=limit)
     start = time.monotonic()
 
@@ -53,8 +60,7 @@ def exchange(port, steps, limit=10.0, oks=1):
     finally:
         s.close()
     t.join(limit)
-    lines = [l.decode() for l in re.findall(rb"HTTP/1.1 \d{3} [^\r]*", got)]
-    return ", ".join(lines) or "closed", time.monotonic() - start
+    return got, time.monotonic() - start
 
 
 HEAD = b"GET /slow HTTP/1.1\r\nHost: x\r\n"
@@ -119,6 +125,55 @@ def test_kept_connections_as_apache():
             check(got["kbal"][1] >= 0.9, "%s: cut after %.2f s" % (name, got["kbal"][1]))
             # the connection was the kernel's when its bound ended it
             eq(len(kernel_ends(env)), seen + 1, "%s: ended by the kernel's clocks" % name)
+
+
+# Header always rules on kbald's own 408 and 502, as httpd's ap_die() sends
+# them, on connections the kernel carries as on kbald's own: a head not
+# whole is read as the address's virtual host (c->base_server: x here, its
+# rule) with no variable set (X-Unrouted), a request read whole has
+# mod_proxy_balancer's variables (a body's 408, a member's answer not
+# within Timeout: none of it). The kernel keeps the requests that name
+# their route (the rule holds for none of them).
+ALWAYS = CONF.replace("KeepAliveTimeout 1", "KeepAliveTimeout 1\nTimeout 2") + """\
+<VirtualHost *>
+ServerName x
+Header always set X-Unrouted yes env=!BALANCER_NAME
+</VirtualHost>
+"""
+
+
+def answers(port, steps, oks):
+    """exchange()'s answers: [(status, X-Unrouted values)] (httpd's 502
+    says "Proxy Error", kbald's "Bad Gateway": the status alone compared)"""
+    got, _ = exchange_raw(port, steps, oks=oks)
+    return [(int(code), re.findall(rb"(?im)^X-Unrouted: *([^\r]*)\r$", head))
+            for code, head in re.findall(rb"HTTP/1.1 (\d{3}) [^\r]*\r\n((?:[^\r]+\r\n)*)\r\n",
+                                         got)]
+
+
+def test_header_always_on_the_408_and_502_as_apache():
+    hang = b"GET /fault-hang HTTP/1.1\r\nHost: x\r\n" + COOKIE + b"\r\n"
+    body = b"POST /slow HTTP/1.1\r\nHost: x\r\n" + COOKIE + b"Content-Length: 100\r\n\r\n0123"
+    ok = (200, [])
+    cases = [
+        ("kbald's own: headers missing", [(HEAD, 0)], 1, [(408, [b"yes"])]),
+        ("kbald's own: no answer within Timeout", [(hang, 0)], 1, [(502, [])]),
+        ("the kernel's: headers missing", [(KEPT + b"\r\n", 0), (HEAD + COOKIE, 0.5)], 3,
+         [ok, ok, (408, [b"yes"])]),
+        ("the kernel's: body stops", [(KEPT + b"\r\n", 0), (body, 0.5)], 3,
+         [ok, ok, (408, [])]),
+        ("the kernel's: no answer within Timeout", [(KEPT + b"\r\n", 0), (hang, 0.5)], 3,
+         [ok, ok, (502, [])]),
+    ]
+    with Env(conf=ALWAYS, kbald_args=["-v"]) as env, apache_beside(env) as aport:
+        theirs, ours = {}, {}
+        for name, steps, oks, want in cases:
+            theirs[name] = answers(aport, steps, oks)
+            eq(theirs[name], want, "Apache: %s" % name)
+            seen = len(kernel_ends(env))
+            ours[name] = answers(env.port, steps, oks)
+            eq(len(kernel_ends(env)), seen + (oks > 1), "%s: the kernel's clocks" % name)
+        eq(ours, theirs, "kbal against Apache")
 
 
 def kernel_ends(env):

@@ -5,9 +5,11 @@ Debian's apache2 on the same configuration: ProxyVia and ProxyAddHeaders
 ProxyPassReverseCookiePath/-Domain (the server's maps, then the virtual
 host's), ProxyPassInherit and BalancerInherit, on kept-alive connections that
 switch Host between requests; KeepAlive, MaxKeepAliveRequests,
-KeepAliveTimeout, Timeout and ProxyTimeout of a virtual host. What the member received and what the
-client got are compared."""
+KeepAliveTimeout, Timeout and ProxyTimeout of a virtual host (a member's connect timeout
+too). What the member received and what the client got are compared."""
 
+import contextlib
+import socket
 import time
 
 from apache import apache_beside, host_steps, same_as_apache
@@ -555,3 +557,66 @@ def test_timeouts_of_a_virtual_host():
            "Apache: first.test's Timeout, second.test the server's 60 s, third.test's "
            "ProxyTimeout")
         eq([hang(env.port, h) for h in TIMEOUT_HOSTS], theirs, "kbal against Apache")
+
+
+# A member's connect timeout: mod_proxy_http's ap_proxy_connect_backend()
+# is given r->server, the request's virtual host: without
+# connectiontimeout= or timeout= on the member, its ProxyTimeout (its own,
+# else the server's), else its Timeout (its own, else the server's). The
+# member's port takes no connection (blackhole()): every connect waits
+# its timeout, then 503 (retry=0: the worker is tried again each time).
+CONNECT = PROXY_HEAD + """\
+ProxyPreserveHost On
+Timeout 3
+ProxyPass / http://127.0.0.1:{b2}/ retry=0
+<VirtualHost *>
+ServerName first.test
+Timeout 2
+</VirtualHost>
+<VirtualHost *>
+ServerName second.test
+</VirtualHost>
+<VirtualHost *>
+ServerName third.test
+ProxyTimeout 1
+</VirtualHost>
+"""
+
+
+@contextlib.contextmanager
+def blackhole(port):
+    """A listener on port whose accept queue is full: the SYNs that come
+    are dropped, a connect never completes (test_failover.py's way)"""
+    hole, fillers = socket.socket(), []
+    try:
+        hole.bind(("127.0.0.1", port))
+        hole.listen(0)
+        for _ in range(2):   # never accepted
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f)
+        time.sleep(0.1)
+        yield
+    finally:
+        for f in fillers:
+            f.close()
+        hole.close()
+
+
+def connect_wait(port, host):
+    """A request whose member never takes the connection: the status and
+    how long it took, in whole seconds"""
+    with Conn(port, timeout=6.0) as c:
+        c.request("GET", "/connect", headers=[("Host", host)])
+        t0 = time.monotonic()
+        return c.read_response().status, round(time.monotonic() - t0)
+
+
+def test_member_connect_timeout_of_a_virtual_host():
+    with Env(conf=CONNECT, backends=()) as env, blackhole(env.ports["b2"]), \
+            apache_beside(env) as aport:
+        theirs = [connect_wait(aport, h) for h in TIMEOUT_HOSTS]
+        eq(theirs, [(503, 2), (503, 3), (503, 1)],
+           "Apache: first.test's Timeout, second.test the server's, third.test's ProxyTimeout")
+        eq([connect_wait(env.port, h) for h in TIMEOUT_HOSTS], theirs, "kbal against Apache")

@@ -93,7 +93,7 @@ UNIT_TEST(conf_example_loads)
 		ASSERT_EQ(m->lbset, 0, "lbset default");
 		ASSERT_EQ(m->retry_sec, 60, "retry default");
 		ASSERT_EQ(m->status, 0, "status default");
-		ASSERT_EQ(m->connect_timeout_ms, 60000, "connect timeout inherited");
+		ASSERT_EQ(m->connect_timeout_ms, 0, "no connect timeout of its own");
 		ASSERT_EQ(m->line, 15 + 2 * i, "member line");
 	}
 
@@ -422,9 +422,10 @@ UNIT_TEST(conf_balancer_params)
 		ASSERT_STREQ(c->balancers[0].sticky, "JSESSIONID", "first sticky name");
 		ASSERT_EQ(c->balancers[0].timeout_ms, 7000, "ProxyPass timeout= sets the balancer's");
 		/* a balancer's timeout= is how long to wait for a member, no
-		 * connect timeout: ProxyTimeout is (ap_proxy_connect_backend) */
-		ASSERT_EQ(c->balancers[0].members[0].connect_timeout_ms, 20000,
-			  "member connects within ProxyTimeout");
+		 * connect timeout: the request's virtual host's ProxyTimeout is
+		 * (ap_proxy_connect_backend(), member.c) */
+		ASSERT_EQ(c->balancers[0].members[0].connect_timeout_ms, 0,
+			  "member connects within ProxyTimeout, not the balancer's timeout=");
 		ASSERT_EQ(c->balancers[0].splice, KBAL_SPLICE_OFF, "inherits KbalSplice off");
 		ASSERT_EQ(c->balancers[0].splice_set, 1, "an inherited KbalSplice is asked for");
 		ASSERT_EQ(c->balancers[1].lbmethod, KBAL_LB_BYTRAFFIC, "bytraffic");
@@ -432,8 +433,6 @@ UNIT_TEST(conf_balancer_params)
 		ASSERT_STREQ(c->balancers[0].member_cc, "reno", "inherits KbalMemberCongestion");
 		ASSERT_STREQ(c->balancers[1].member_cc, "cubic", "own KbalMemberCongestion");
 		ASSERT_EQ(c->balancers[1].timeout_ms, 0, "no timeout=: no wait for a member");
-		ASSERT_EQ(c->balancers[1].members[0].connect_timeout_ms, 20000,
-			  "ProxyTimeout wins over Timeout");
 		ASSERT_EQ(c->timeout_ms, 20000, "server timeout");
 		ASSERT_EQ(c->pass[0].balancer, 0, "resolved later");
 		ASSERT_STREQ(c->pass[0].target, "/app", "target as written");
