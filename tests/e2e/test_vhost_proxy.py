@@ -485,8 +485,8 @@ def test_via_port_as_apache():
 # the Keep-Alive line says r->server's (its own, else the server's final
 # one). Timeout and ProxyTimeout: the request's virtual host's, ProxyTimeout
 # (its own, else the server's) before Timeout (its own, else the server's),
-# for the member's answer. The sockmap path: the packet path cannot tell
-# an idle connection from one waiting for its answer (configuration.md).
+# for the member's answer. On the sockmap path (the packet path's clocks:
+# test_packet.py::test_packet_flow_clocks_as_httpd).
 TIMEOUTS = PROXY_HEAD + """\
 ProxyPreserveHost On
 KbalSplice sockmap
