@@ -233,12 +233,18 @@ def test_given_back_many_clients_at_once():
         env.kbalctl("set", "mycluster", "1", "status=-D")
 
 
+# besides COUNTERS: what tells a lost segment from a reordered one, and
+# where a receiver dropped one
+DIAG = ("InCsumErrors", "TCPDSACKRecv", "TCPDSACKOfoRecv", "TCPSACKReorder", "TCPFastRetrans",
+        "TCPLostRetransmit", "TCPRcvQDrop", "TCPOFODrop", "TCPZeroWindowDrop", "TCPBacklogDrop")
+
+
 def test_given_back_netns():
     """Across veths (kbaltest.Topo, full checksums): three clients joined to
     member1, member1 disabled: each flow given back (SHIFT entries at the
     balancer's ingress and egress), member2 from then on; every host's
     counters: no timeout, reset, PAWS drop or checksum error,
-    retransmissions no more than loss probes."""
+    retransmissions no more than loss probes and reported duplicates."""
     hosts = ("client", "member1", "member2", "balancer")
     with kbaltest.Topo(csum_offload=False) as topo, \
             Env(topo=topo, conf=CONF,
@@ -250,9 +256,14 @@ def test_given_back_netns():
                    "no flow and no kbal_pkt entry after the clients closed")
         for h in hosts:
             after = topo.tcp_counters(h)
-            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS + ("InCsumErrors",)}
+            d = {k: after.get(k, 0) - before[h].get(k, 0) for k in COUNTERS + DIAG}
             print(h, d)
-            check(d["RetransSegs"] <= d["TCPLossProbes"], "%s: retransmissions: %r" % (h, d))
+            # nothing lost: each retransmission a loss probe, or one its
+            # receiver reported as a duplicate (DSACK: sent again after a
+            # reordering, which veths on a loaded host make; seen once in
+            # CI, 53 retransmissions on member1, without these counters)
+            check(d["RetransSegs"] <= d["TCPLossProbes"] + d["TCPDSACKRecv"] + d["TCPDSACKOfoRecv"],
+                  "%s: retransmissions: %r" % (h, d))
             eq((d["TCPTimeouts"], d["BeyondWindow"], d["PAWSEstab"], d["EstabResets"],
                 d["InCsumErrors"], d["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
                "%s: timeouts, beyond window, PAWS, resets, checksum errors: %r" % (h, d))
