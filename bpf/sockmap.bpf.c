@@ -85,6 +85,22 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define KBAL_SK_QUEUE_BYTES (4ull << 20)
 #endif
 
+/* The direction is held from its next message on (its messages queued on
+ * its own socket for kbald, who copies them), and kbald told at once. */
+static __always_inline void kbal_hold(struct kbal_sk_http *st, __u64 cookie)
+{
+	struct kbal_sk_event ev;
+
+	if (st->flags & KBAL_SKF_HELD)
+		return;
+	st->flags |= KBAL_SKF_HELD;
+	ev.cookie = cookie;
+	/* a full ring loses the report: kbald finds the hold at the held
+	 * bytes' EPOLLIN, or at its look a second */
+	bpf_ringbuf_output(&kbal_sk_events, &ev, sizeof(ev), 0);
+	kbal_stat_add(KBAL_STAT_SK_BACKLOG, 1);
+}
+
 /* Backpressure (kbal_shared.h, struct kbal_sk_event): after a redirect,
  * the target's psock worker has about KBAL_SK_QUEUE_BYTES waiting, a queue
  * with no bound of its own: the direction is held from its next message
@@ -100,7 +116,6 @@ static __always_inline void kbal_check_target(struct __sk_buff *skb, struct kbal
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	unsigned long to = kskb->_sk_redir & ~KBAL_SK_REDIR_FLAGS;
 	struct tcp_sock *tp;
-	struct kbal_sk_event ev;
 	__u32 queued;
 
 	if (!to || !st)
@@ -111,14 +126,9 @@ static __always_inline void kbal_check_target(struct __sk_buff *skb, struct kbal
 		st->flags |= KBAL_SKF_BASE;
 	}
 	queued = (__u32)(st->kept + st->held - len) - (tp->write_seq - st->seq_base);
-	if (queued < KBAL_SK_QUEUE_BYTES || queued > (1u << 31) || (st->flags & KBAL_SKF_HELD))
+	if (queued < KBAL_SK_QUEUE_BYTES || queued > (1u << 31))
 		return;
-	st->flags |= KBAL_SKF_HELD;
-	ev.cookie = cookie;
-	/* a full ring loses the report: kbald finds the hold at the held
-	 * bytes' EPOLLIN, or at its look a second */
-	bpf_ringbuf_output(&kbal_sk_events, &ev, sizeof(ev), 0);
-	kbal_stat_add(KBAL_STAT_SK_BACKLOG, 1);
+	kbal_hold(st, cookie);
 }
 
 /* A held direction's hold ends (the verdict redirects again) once its
@@ -162,7 +172,9 @@ static __always_inline int kbal_egress_pending(const struct kbal_sk_http *peer, 
 	__u32 queued = 0;
 
 	if (!(peer->flags & KBAL_SKF_BASE))
-		return 0;   /* nothing redirected to this socket yet */
+		/* nothing redirected to this socket yet, or the first
+		 * redirect under way (kept counted, seq_base not noted) */
+		return peer->kept != 0;
 	bs = bpf_map_lookup_elem(&kbal_sk_dst, &peer_cookie);
 	if (!bs)
 		return 0;   /* the peer's bytes do not come this way */
@@ -195,9 +207,20 @@ static __always_inline int kbal_egress_pending(const struct kbal_sk_http *peer, 
  */
 static __always_inline int kbal_may_stop(const struct kbal_sk_http *st, __u32 len)
 {
-	const struct kbal_sk_http *peer = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
+	struct kbal_sk_http *peer = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
 
-	return !peer || st->passed + len > KBAL_SK_PASS_MAX || !kbal_egress_pending(peer, st->peer);
+	if (!peer)
+		return 1;
+	/* The worker may be idle only for a moment: the peer's message (a
+	 * long answer, say) may go on after the stop, and its next bytes
+	 * would meet the error. So the peer's verdict holds them for kbald
+	 * from now on (peer_back: kbal_verdict()), and what it redirected
+	 * before is waited for. Two sockets, two CPUs, no common lock: the
+	 * flag is written, then kept read (an atomic, a full barrier); the
+	 * peer's verdict adds to kept, then reads the flag. One of the two
+	 * sees the other's write, so no byte reaches the worker unseen. */
+	__sync_fetch_and_or(&peer->peer_back, 1);
+	return st->passed + len > KBAL_SK_PASS_MAX || !kbal_egress_pending(peer, st->peer);
 }
 
 /* Where the strparser's message starts in skb, and how long it is (0 before
@@ -535,6 +558,30 @@ int kbal_parser(struct __sk_buff *skb)
 	return len;
 }
 
+/* A held message: queued on its own socket for kbald, charged to its
+ * receive memory (its window closes), after what the target's worker has.
+ * Redirected to its own ingress, not passed: the stream parser's read
+ * counts a passed message read by TCP only when the program passed it in
+ * the same read, so one passed while kbald has not read an earlier one
+ * moves copied_seq past rcv_nxt, and later data no longer wakes the parser
+ * (tcp_bpf_strp_read_sock(): kbald's copy stalled, seen on 6.18). A message
+ * that comes from another socket's ingress redirect is TCP's read at once;
+ * its receive memory is charged when the socket's worker queues it, which
+ * waits while that is full. */
+static __always_inline int kbal_held_message(struct __sk_buff *skb, struct kbal_sk_http *st,
+					     __u64 cookie, int len)
+{
+	long verdict = bpf_sk_redirect_hash(skb, &kbal_sk_src, &cookie, BPF_F_INGRESS);
+
+	if (verdict != SK_PASS) {
+		kbal_stat_add(KBAL_STAT_NO_PEER, 1);
+		return verdict;
+	}
+	st->held += len;
+	kbal_stat_add(KBAL_STAT_SK_HELD, len);
+	return SK_PASS;
+}
+
 /* BPF_SK_SKB_STREAM_VERDICT */
 SEC("sk_skb")
 int kbal_verdict(struct __sk_buff *skb)
@@ -560,32 +607,21 @@ int kbal_verdict(struct __sk_buff *skb)
 			st->passed += len;
 			return SK_PASS;
 		}
-		if ((st->flags & KBAL_SKF_HELD) && !kbal_held_over(st, cookie)) {
-			/* held: queued on this socket for kbald, charged to
-			 * its receive memory (its window closes), after what
-			 * the target's worker has. Redirected to its own
-			 * ingress, not passed: the stream parser's read counts
-			 * a passed message read by TCP only when the program
-			 * passed it in the same read, so one passed while
-			 * kbald has not read an earlier one moves copied_seq
-			 * past rcv_nxt, and later data no longer wakes the
-			 * parser (tcp_bpf_strp_read_sock(): kbald's copy
-			 * stalled, seen on 6.18). A message that comes from
-			 * another socket's ingress redirect is TCP's read at
-			 * once; its receive memory is charged when the
-			 * socket's worker queues it, which waits while that
-			 * is full. */
-			verdict = bpf_sk_redirect_hash(skb, &kbal_sk_src, &cookie, BPF_F_INGRESS);
-			if (verdict != SK_PASS) {
-				kbal_stat_add(KBAL_STAT_NO_PEER, 1);
-				return verdict;
-			}
-			st->held += len;
-			kbal_stat_add(KBAL_STAT_SK_HELD, len);
-			return SK_PASS;
+		if (!st->peer_back && (!(st->flags & KBAL_SKF_HELD) || kbal_held_over(st, cookie))) {
+			/* to be redirected: counted first, then the target's
+			 * hand-back looked at (kbal_may_stop()'s other half) */
+			__sync_fetch_and_add(&st->kept, len);
+			if (!__sync_fetch_and_or(&st->peer_back, 0))
+				goto redirect;
+			__sync_fetch_and_sub(&st->kept, len);
 		}
-		st->kept += len;
+		if (st->peer_back)
+			/* the target's socket was handed back: its worker
+			 * gets nothing more, kbald copies the rest */
+			kbal_hold(st, cookie);
+		return kbal_held_message(skb, st, cookie, len);
 	}
+redirect:
 	verdict = bpf_sk_redirect_hash(skb, &kbal_sk_dst, &cookie, 0);
 	if (verdict != SK_PASS) {
 		/* Cannot happen while kbald inserts dst before src; counted

@@ -948,7 +948,12 @@ struct kbal_sk_http {
 	__u64 ua_hash;                 /* client, KBAL_SKF_UA: kbal_ua_hash() of the
 					* User-Agent (none: of nothing, ua_none 1) */
 	__u32 ua_none;                 /* the request had no User-Agent */
-	__u32 pad2;
+	__u32 peer_back;               /* set (atomically) by the other side's stream
+					* parser when it hands its socket back: this
+					* side's bytes no longer go to that socket's
+					* worker, whose next send would meet the
+					* stopped parser's error (sockmap.bpf.c,
+					* kbal_may_stop()); they are held for kbald */
 };
 _Static_assert(sizeof(struct kbal_sk_http) == 200, "ABI kbal_sk_http");
 

@@ -18,6 +18,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "log.h"
+#include "sockmap_held.h"
 #include "splice_sockmap.h"
 
 /* How many responses the member still owes kbald (0 or 1: the kernel keeps
@@ -160,6 +161,17 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	}
 	c->back = 1;
+	/* what the verdict held for kbald to copy (its report perhaps not
+	 * read yet: a hand-back holds the peer's later bytes, sockmap.bpf.c's
+	 * peer_back) goes first; taken back now, the member's would be lost */
+	for (int side = 0; side < 2; side++) {
+		const struct kbal_sk_http *st = side == CLIENT ? &k : &m;
+
+		if (st->held != c->rd[side] - st->rd_base) {
+			held_found(d, c, side_dir(side));
+			return c->dead ? -1 : 0;
+		}
+	}
 	owed = owed_now(d, c, &k, &m);
 	if (owed == -1)
 		return 0;

@@ -16,7 +16,7 @@ log ("METHOD URL"), which member got each request with which path."""
 import os
 
 from kbaltest import (EXAMPLE_CONF, PROXY_HEAD, Env, build_request, check, chunked, crc_line, eq,
-                      kernel_keeps_unrouted)
+                      kernel_keeps_unrouted, pattern)
 
 # short: a request the balancer loses fails the test in seconds, not at the
 # runner's --timeout
@@ -228,6 +228,44 @@ def test_alternating_paths_pipelined_after_handover():
 
 def test_alternating_paths_pipelined_after_handover_same_path():
     pipelined(SAME_RULE, ["/first", "/second"])
+
+
+def test_request_for_the_other_balancer_while_a_long_answer_arrives():
+    """The kernel carries a long answer (4 MB from the app member) and the
+    client's next request, for the api balancer, comes while most of it is
+    still on its way: the client's socket goes back to kbald (its stream
+    parser stops) with the member's answer under way. Every byte of the
+    answer arrives, in order, then the api member's answer. Until
+    2026-12-06 the parser could stop while the client socket's psock worker
+    was idle for a moment between two pieces of the answer: the next piece
+    met the stopped parser's error on the socket, the worker took that for
+    a hard error and sent nothing more (the answer stalled at 64 KiB, about
+    one connection in three). Now the member's later bytes are held for
+    kbald, who copies them (sockmap.bpf.c, peer_back)."""
+    rule = SAME_RULE
+    size, n = 4000000, 60
+    with Env(conf=two_balancers(rule)) as env:
+        for i in range(n):
+            # a short exchange first leaves kbald a kept connection to the
+            # app member, which the long answer then takes (the client's
+            # from then on): the first handover at a first request
+            with env.connect(timeout=T) as w:
+                check_get(w, rule, "/warm%d" % i, what="connection %d: the warm-up" % i)
+            with env.connect(timeout=T) as c:
+                c.request("GET", "/bytes/%d" % size)
+                r = c.read_head()
+                eq((r.status, r.header("Content-Length")), (200, str(size)),
+                   "connection %d: the long answer's head" % i)
+                early = c.read_exact(1000 * (i % 2))   # a little of it read, or none
+                c.request("GET", "/api/x%d" % i)
+                body = early + c.read_exact(size - len(early))
+                check(body == pattern(size), "connection %d: the 4 MB answer differs" % i)
+                check_answer(c.read_response(), rule, "/api/x%d" % i,
+                             what="connection %d: the request sent during the answer" % i)
+                check_get(c, rule, "/after%d" % i, what="connection %d: after it" % i)
+        eq(logged(env, 1), ["GET /api/x%d" % i for i in range(n)], "the api member's requests")
+        eq(logged(env, 2), [x for i in range(n) for x in ("GET /warm%d" % i, "GET /bytes/%d" % size, "GET /after%d" % i)],
+           "the app member's requests")
 
 
 # ---- 3. bodies -----------------------------------------------------------------
