@@ -679,6 +679,50 @@ struct kbal_pkt_back {
 };
 _Static_assert(sizeof(struct kbal_pkt_back) == 40, "ABI kbal_pkt_back");
 
+/*
+ * A flow's leg given back to kbald (docs/unswitch.md's table): its two
+ * entries become SHIFT entries on their own 4-tuples, so that the peer's
+ * next byte lands in kbald's socket of that leg as its next byte, and that
+ * socket's bytes reach the peer at the numbers it expects. B: the peer's
+ * next byte, M: the other peer's next byte in this peer's numbers; S0, K0:
+ * kbald's socket's rcv_nxt and snd_nxt; d: its clock's offset
+ * (kbal_pkt_shift_clock()). The member leg is the same with the member as
+ * the peer (B = Mm, M = Km, S0 = MS0, K0 = MK0, d = dm). The caller zeroes
+ * the entry first and sets gen, slot (and last_tsval for the peer's).
+ * Shared by the program's give-back at a request or an answer
+ * (bpf/pkt_back.bpf.h) and kbald's own at a clock's end (the client leg
+ * only: user/packet_clocks.c, kbal_packet_take_client()).
+ */
+static inline void kbal_pkt_shift_from_peer(struct kbal_pkt_rw *e, __u32 B, __u32 M, __u32 S0,
+					    __u32 K0, __u32 d)
+{
+	e->action = KBAL_PKT_SHIFT;
+	e->seq_delta = S0 - B;
+	e->ack_delta = K0 - M;
+	e->tsecr_delta = -d;
+	e->switch_seq = B;
+}
+
+static inline void kbal_pkt_shift_to_peer(struct kbal_pkt_rw *e, __u32 B, __u32 M, __u32 S0,
+					  __u32 K0, __u32 d)
+{
+	e->action = KBAL_PKT_SHIFT;
+	e->seq_delta = M - K0;
+	e->ack_delta = B - S0;
+	e->tsval_delta = d;
+	e->switch_seq = K0;
+}
+
+/* kbald's socket's clock offset d for a peer (seen: the entry that carries
+ * the other peer's packets to it; now: that socket's TSval now): its TSvals
+ * go on just past the last one the peer saw (PAWS), and their echoes map
+ * back exactly. 0 where the peer has seen nothing through the flow yet (it
+ * last saw kbald's socket, whose clock only went on). */
+static inline __u32 kbal_pkt_shift_clock(const struct kbal_pkt_rw *seen, __u32 now)
+{
+	return seen->packets ? seen->last_tsval + seen->tsval_delta - now + 1 : 0;
+}
+
 struct kbal_pkt_event {
 	__u32 slot;                    /* the flow's: kbal_pkt_seen 2 * slot, + 1 */
 	__u16 gen;                     /* the flow's generation */
@@ -948,7 +992,12 @@ struct kbal_sk_http {
 	__u64 ua_hash;                 /* client, KBAL_SKF_UA: kbal_ua_hash() of the
 					* User-Agent (none: of nothing, ua_none 1) */
 	__u32 ua_none;                 /* the request had no User-Agent */
-	__u32 pad2;
+	__u32 peer_back;               /* set (atomically) by the other side's stream
+					* parser when it hands its socket back: this
+					* side's bytes no longer go to that socket's
+					* worker, whose next send would meet the
+					* stopped parser's error (sockmap.bpf.c,
+					* kbal_may_stop()); they are held for kbald */
 };
 _Static_assert(sizeof(struct kbal_sk_http) == 200, "ABI kbal_sk_http");
 
