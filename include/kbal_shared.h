@@ -595,7 +595,8 @@ struct kbal_pkt_frame {
 	__u16 lpos;                    /* bytes of the current line (no CR) */
 	__u16 status;                  /* a response's status code */
 	__u8  hdr;                     /* a name: candidates; a value: whose */
-	__u8  pst;                     /* parse bits (pkt_frame.bpf.h) */
+	__u8  pst;                     /* parse bits (pkt_frame.bpf.h; the first:
+					* KBAL_FRAME_PST_HDRS) */
 	__u8  tk;                      /* "chunked" matched in a TE token */
 	__u8  why;                     /* enum kbal_frame_why */
 	__u16 gaps;                    /* segments past a gap framed (the gap in a
@@ -603,6 +604,10 @@ struct kbal_pkt_frame {
 	__u32 lost_at;                 /* the seq at which the framing was lost */
 };
 _Static_assert(sizeof(struct kbal_pkt_frame) == 64, "ABI kbal_pkt_frame");
+/* kbal_pkt_frame.pst: past the head's first line (a request's: its
+ * request line came, after which httpd answers a head cut by
+ * RequestReadTimeout with 408) */
+#define KBAL_FRAME_PST_HDRS 0x01
 
 #define KBAL_MAP_PKT       "kbal_pkt"
 /* kbal_pkt_live: one __u64, the flows that have entries in kbal_pkt (kbald
@@ -992,12 +997,7 @@ struct kbal_sk_http {
 	__u64 ua_hash;                 /* client, KBAL_SKF_UA: kbal_ua_hash() of the
 					* User-Agent (none: of nothing, ua_none 1) */
 	__u32 ua_none;                 /* the request had no User-Agent */
-	__u32 peer_back;               /* set (atomically) by the other side's stream
-					* parser when it hands its socket back: this
-					* side's bytes no longer go to that socket's
-					* worker, whose next send would meet the
-					* stopped parser's error (sockmap.bpf.c,
-					* kbal_may_stop()); they are held for kbald */
+	__u32 pad2;
 };
 _Static_assert(sizeof(struct kbal_sk_http) == 200, "ABI kbal_sk_http");
 
