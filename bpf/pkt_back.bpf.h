@@ -209,13 +209,9 @@ static __always_inline int back_quiet(struct back_scratch *x, const struct kbal_
 static __always_inline int back_client(struct back_scratch *x, const struct kbal_pkt_back *bk)
 {
 	__builtin_memset(&x->e, 0, sizeof(x->e));
-	x->e.action = KBAL_PKT_SHIFT;
+	kbal_pkt_shift_from_peer(&x->e, x->B, x->M, bk->c_rcv_nxt, bk->c_snd_nxt, x->dc);
 	x->e.gen = x->gen;
 	x->e.slot = x->up_slot;
-	x->e.seq_delta = bk->c_rcv_nxt - x->B;
-	x->e.ack_delta = bk->c_snd_nxt - x->M;
-	x->e.tsecr_delta = -x->dc;
-	x->e.switch_seq = x->B;
 	x->e.last_tsval = x->up_last;
 	return back_put(x, x->cl, x->kc, x->clp, x->kcp);
 }
@@ -258,9 +254,8 @@ static __always_inline int back_flip(struct back_scratch *x, const struct kbal_p
 		/* a peer nothing of the other reached yet through the flow
 		 * (a decided flow given back at its switching packet) saw
 		 * kbald's socket last, whose clock only went on: none */
-		x->dc = down->packets ?
-			down->last_tsval + down->tsval_delta - (now + bk->c_tsoff) + 1 : 0;
-		x->dm = up->packets ? up->last_tsval + up->tsval_delta - (now + bk->m_tsoff) + 1 : 0;
+		x->dc = kbal_pkt_shift_clock(down, now + bk->c_tsoff);
+		x->dm = kbal_pkt_shift_clock(up, now + bk->m_tsoff);
 	}
 	/* what the entries are read for, before any is replaced */
 	x->kc = down->saddr;
@@ -312,32 +307,21 @@ static __always_inline int back_flip(struct back_scratch *x, const struct kbal_p
 	if (response && back_client(x, bk))
 		return BACK_NOT_NOW;    /* nothing changed */
 	__builtin_memset(&x->e, 0, sizeof(x->e));
-	x->e.action = KBAL_PKT_SHIFT;
+	kbal_pkt_shift_to_peer(&x->e, x->B, x->M, bk->c_rcv_nxt, bk->c_snd_nxt, x->dc);
 	x->e.gen = x->gen;
 	x->e.slot = x->down_slot;       /* kbald -> client */
-	x->e.seq_delta = x->M - bk->c_snd_nxt;
-	x->e.ack_delta = x->B - bk->c_rcv_nxt;
-	x->e.tsval_delta = x->dc;
-	x->e.switch_seq = bk->c_snd_nxt;
 	if (back_put(x, x->kc, x->cl, x->kcp, x->clp))
 		return response ? back_undo_client(x) : BACK_NOT_NOW;
+	kbal_pkt_shift_to_peer(&x->e, x->Mm, x->Km, bk->m_rcv_nxt, bk->m_snd_nxt, x->dm);
 	x->e.slot = x->up_slot;         /* kbald -> member */
-	x->e.seq_delta = x->Km - bk->m_snd_nxt;
-	x->e.ack_delta = x->Mm - bk->m_rcv_nxt;
-	x->e.tsval_delta = x->dm;
-	x->e.switch_seq = bk->m_snd_nxt;
 	if (back_put(x, x->km, x->mb, x->kmp, x->mbp))
 		return response ? back_undo_client(x) : BACK_NOT_NOW;
 	if (!response && back_client(x, bk))
 		return BACK_NOT_NOW;    /* joined as before (above) */
 	__builtin_memset(&x->e, 0, sizeof(x->e));
-	x->e.action = KBAL_PKT_SHIFT;
+	kbal_pkt_shift_from_peer(&x->e, x->Mm, x->Km, bk->m_rcv_nxt, bk->m_snd_nxt, x->dm);
 	x->e.gen = x->gen;
 	x->e.slot = x->down_slot;       /* member -> kbald (R's own, for an answer) */
-	x->e.seq_delta = bk->m_rcv_nxt - x->Mm;
-	x->e.ack_delta = bk->m_snd_nxt - x->Km;
-	x->e.tsecr_delta = -x->dm;
-	x->e.switch_seq = x->Mm;
 	x->e.last_tsval = x->down_last;
 	if (back_put(x, x->mb, x->km, x->mbp, x->kmp))
 		bpf_map_delete_elem(&kbal_pkt, &x->k);

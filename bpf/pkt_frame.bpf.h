@@ -119,7 +119,7 @@ struct frame_loop {
 };
 
 /* parse bits (kbal_pkt_frame.pst) */
-#define P_HDRS    0x01                 /* past the first line */
+#define P_HDRS    KBAL_FRAME_PST_HDRS  /* past the first line */
 #define P_VALUE   0x02                 /* a header line: past its ':' */
 #define P_CL      0x04                 /* Content-Length seen */
 #define P_TE      0x08                 /* Transfer-Encoding seen */

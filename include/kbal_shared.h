@@ -595,7 +595,8 @@ struct kbal_pkt_frame {
 	__u16 lpos;                    /* bytes of the current line (no CR) */
 	__u16 status;                  /* a response's status code */
 	__u8  hdr;                     /* a name: candidates; a value: whose */
-	__u8  pst;                     /* parse bits (pkt_frame.bpf.h) */
+	__u8  pst;                     /* parse bits (pkt_frame.bpf.h; the first:
+					* KBAL_FRAME_PST_HDRS) */
 	__u8  tk;                      /* "chunked" matched in a TE token */
 	__u8  why;                     /* enum kbal_frame_why */
 	__u16 gaps;                    /* segments past a gap framed (the gap in a
@@ -603,6 +604,10 @@ struct kbal_pkt_frame {
 	__u32 lost_at;                 /* the seq at which the framing was lost */
 };
 _Static_assert(sizeof(struct kbal_pkt_frame) == 64, "ABI kbal_pkt_frame");
+/* kbal_pkt_frame.pst: past the head's first line (a request's: its
+ * request line came, after which httpd answers a head cut by
+ * RequestReadTimeout with 408) */
+#define KBAL_FRAME_PST_HDRS 0x01
 
 #define KBAL_MAP_PKT       "kbal_pkt"
 /* kbal_pkt_live: one __u64, the flows that have entries in kbal_pkt (kbald
@@ -678,6 +683,50 @@ struct kbal_pkt_back {
 					* decide it alike (bpf/req_decide.bpf.h) */
 };
 _Static_assert(sizeof(struct kbal_pkt_back) == 40, "ABI kbal_pkt_back");
+
+/*
+ * A flow's leg given back to kbald (docs/unswitch.md's table): its two
+ * entries become SHIFT entries on their own 4-tuples, so that the peer's
+ * next byte lands in kbald's socket of that leg as its next byte, and that
+ * socket's bytes reach the peer at the numbers it expects. B: the peer's
+ * next byte, M: the other peer's next byte in this peer's numbers; S0, K0:
+ * kbald's socket's rcv_nxt and snd_nxt; d: its clock's offset
+ * (kbal_pkt_shift_clock()). The member leg is the same with the member as
+ * the peer (B = Mm, M = Km, S0 = MS0, K0 = MK0, d = dm). The caller zeroes
+ * the entry first and sets gen, slot (and last_tsval for the peer's).
+ * Shared by the program's give-back at a request or an answer
+ * (bpf/pkt_back.bpf.h) and kbald's own at a clock's end (the client leg
+ * only: user/packet_clocks.c, kbal_packet_take_client()).
+ */
+static inline void kbal_pkt_shift_from_peer(struct kbal_pkt_rw *e, __u32 B, __u32 M, __u32 S0,
+					    __u32 K0, __u32 d)
+{
+	e->action = KBAL_PKT_SHIFT;
+	e->seq_delta = S0 - B;
+	e->ack_delta = K0 - M;
+	e->tsecr_delta = -d;
+	e->switch_seq = B;
+}
+
+static inline void kbal_pkt_shift_to_peer(struct kbal_pkt_rw *e, __u32 B, __u32 M, __u32 S0,
+					  __u32 K0, __u32 d)
+{
+	e->action = KBAL_PKT_SHIFT;
+	e->seq_delta = M - K0;
+	e->ack_delta = B - S0;
+	e->tsval_delta = d;
+	e->switch_seq = K0;
+}
+
+/* kbald's socket's clock offset d for a peer (seen: the entry that carries
+ * the other peer's packets to it; now: that socket's TSval now): its TSvals
+ * go on just past the last one the peer saw (PAWS), and their echoes map
+ * back exactly. 0 where the peer has seen nothing through the flow yet (it
+ * last saw kbald's socket, whose clock only went on). */
+static inline __u32 kbal_pkt_shift_clock(const struct kbal_pkt_rw *seen, __u32 now)
+{
+	return seen->packets ? seen->last_tsval + seen->tsval_delta - now + 1 : 0;
+}
 
 struct kbal_pkt_event {
 	__u32 slot;                    /* the flow's: kbal_pkt_seen 2 * slot, + 1 */

@@ -164,4 +164,11 @@ int sk_state(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *
 #define DECIDE_CLOCKS_NS 1000000000ull
 void decide_timeouts(struct kbal_daemon *d);
 
+/* kbald's own answer of status (408, 502) to a request the kernel or the
+ * packet program framed, written to the client's socket as the copy path
+ * writes its own (kernel_clocks.c): head, the head not whole; came, when
+ * the request (its stage) began */
+void decide_framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
+			 uint64_t came);
+
 #endif

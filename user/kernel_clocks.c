@@ -21,7 +21,8 @@
 #include "member.h"
 #include "splice_sockmap.h"
 
-/* kbald's error answer of status to a request the kernel framed, with the
+/* kbald's error answer of status to a request the kernel framed (or the
+ * packet program: packet_clocks.c), on the client's socket, with the
  * "always" Header rules of its virtual host (heads_framed_error()), as
  * httpd's ap_die() would send it: a head not whole is read as the
  * connection's address's server (c->base_server: its Host is not applied
@@ -29,7 +30,7 @@
  * keeps only requests of the connection's Host: its last request's) and
  * mod_proxy_balancer's variables (it picked the member before the body
  * was read). came: when the request (its stage) began */
-static void framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
+void decide_framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
 			 uint64_t came)
 {
 	int vhost = head ? conn_base_vhost(d, c) : c->vhost_req - 1;
@@ -57,7 +58,7 @@ static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
 	log_info("a request's %s did not come within RequestReadTimeout (the kernel framed it)",
 		 head ? "head" : "body");
 	if (!answering && (!head || (cl->flags & KBAL_SKF_LINE)))
-		framed_error(d, c, 408, head, cl->stage_ns);
+		decide_framed_error(d, c, 408, head, cl->stage_ns);
 	if (!head && c->fd[MEMBER] >= 0)
 		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	conn_close(d, c);
@@ -149,7 +150,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 		return 0;
 	log_info("a member's answer did not come within Timeout (the kernel framed it)");
 	if (!begun)
-		framed_error(d, c, 502, 0, cl->active_ns);
+		decide_framed_error(d, c, 502, 0, cl->active_ns);
 	conn_close(d, c);
 	return 1;
 }

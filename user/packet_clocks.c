@@ -7,14 +7,19 @@
  * head or body, Timeout on an answer owed or under way. kernel_clocks.c
  * keeps the same clocks on the sockmap path.
  *
- * A joined flow has no socket of kbald's in step with either peer, so
- * where httpd would close the client's connection (KeepAliveTimeout: a
- * FIN), answer 408 or 502, the flow ends with both peers reset
- * (pkt_close()): the client sees its connection end at the same moment,
- * without httpd's status line.
+ * Where httpd answers 408 (RequestReadTimeout, the request line come) or 502
+ * (an answer owed, none of it begun), kbald takes the client's leg back
+ * onto its kept client-side socket (kbal_packet_take_client(): SHIFT
+ * entries, docs/packet.md "Endings") and answers there as its other paths
+ * do (decide_framed_error()), then closes it (a FIN); the member's leg is
+ * reset. Elsewhere (KeepAliveTimeout, a request line cut, an answer begun,
+ * a flow not framed; no kept socket: a KbalHost id; the client without all
+ * the member sent) the flow ends with both peers reset (pkt_close()).
  */
+#include <errno.h>
 #include "conn.h"
 #include "daemon.h"
+#include "decide.h"
 #include "handover.h"
 #include "log.h"
 #include "member.h"
@@ -45,9 +50,11 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
  *   virtual host's ProxyTimeout or Timeout) from the last packet;
  * - nothing: KeepAliveTimeout from the last packet (the last answer's end
  *   or the client's acknowledgement of it), where keep-alive has one.
+ * *status: httpd's answer at that deadline (408, 502) or 0, *came when its
+ * request (or its stage) began, *head: a head not whole.
  */
 static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last,
-			    const char **what)
+			    const char **what, unsigned *status, uint64_t *came, int *head)
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
 	struct kbal_pkt_flow *fl = c->pf;
@@ -71,6 +78,10 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 		if (at != ~0ull && !ph.owed && !ph.answering) {
 			*what = ph.request == KBAL_PKT_RQ_HEAD ? "a request's head: RequestReadTimeout"
 							       : "a request's body: RequestReadTimeout";
+			/* as mod_reqtimeout: 408 once the request line came */
+			*head = ph.request == KBAL_PKT_RQ_HEAD;
+			*status = *head && !ph.line ? 0 : 408;
+			*came = fl->req_since;
 			return at;
 		}
 	} else {
@@ -78,6 +89,9 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 	}
 	if (ph.owed || ph.answering || ph.request != KBAL_PKT_RQ_NONE) {
 		*what = "an answer owed or a request under way: Timeout";
+		/* mod_proxy_http's read timeout: 502, where none of it began */
+		*status = ph.owed && !ph.answering && ph.request == KBAL_PKT_RQ_NONE ? 502 : 0;
+		*came = last;
 		return last + longer(member_timeout_ns(d, c), ph.request ? conn_timeout_ns(d, c) : 0);
 	}
 	ka = conn_keepalive_ns(d, c);
@@ -85,14 +99,61 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 	return last + (ka ? ka : conn_timeout_ns(d, c));
 }
 
+/*
+ * httpd's answer at a clock's end, by kbald on the client's leg taken back
+ * (kbal_packet_take_client()): the member's frozen socket closed silently
+ * and the member reset, the answer written on the kept client-side socket
+ * as the sockmap path writes its own, and that socket closed as kbald
+ * closes any (a FIN, TCP retransmitting as needed); the flow's SHIFT
+ * entries outlive it a while (pkt_close(), given back). 1 when done (the
+ * connection closed), 0 where the leg could not be taken (nothing changed).
+ */
+static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
+		      uint64_t came)
+{
+	struct kbal_pkt_probe pr;
+	int err = kbal_packet_take_client(&d->pk.p, c->pf, c->fd[CLIENT], &pr);
+
+	if (err == -EAGAIN || err == -EINVAL)
+		return 0;
+	if (err) {
+		/* the entries partly gone: ended as before, both told */
+		conn_close(d, c);
+		kbal_packet_end_probe(&d->pk.p, &pr);
+		return 1;
+	}
+	c->pf->given_back = 1;
+	if (c->fd[MEMBER] >= 0) {
+		kbal_packet_close_frozen(c->fd[MEMBER]);
+		c->fd[MEMBER] = -1;
+	}
+	kbal_packet_end_probe(&d->pk.p, &pr);
+	pkt_kept_linger(c->fd[CLIENT], 0);   /* a FIN at its close, not a RST */
+	decide_framed_error(d, c, status, head, came);
+	conn_close(d, c);
+	return 1;
+}
+
 int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 {
 	const char *what = "";
+	unsigned status = 0;
+	uint64_t came = 0;
+	int head = 0;
 
 	/* last may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
-	if (!last || !c->pf || last >= d->loop.now || d->loop.now < quiet_until(d, c, last, &what))
+	if (!last || !c->pf || last >= d->loop.now ||
+	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head))
 		return 0;
+	if (status) {
+		log_info("%s (the packet program framed it): %u",
+			 status == 408 ? "a request's head or body did not come within RequestReadTimeout"
+				       : "a member's answer did not come within Timeout", status);
+		if (pkt_answer(d, c, status, head, came))
+			return 1;
+		log_info("the client's leg could not be taken back: both peers reset");
+	}
 	log_debug("conn %p: packet flow quiet past its clock (%s): ended", (void *)c, what);
 	conn_close(d, c);
 	return 1;

@@ -191,7 +191,8 @@ void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *pr)
 {
 	for (int i = 0; i < 2; i++)
-		send_probe(&p->raw_fd, &pr->to[i], pr->seq[i], pr->ack[i]);
+		if (pr->to[i].dport)   /* (a key left zero: that peer is not told) */
+			send_probe(&p->raw_fd, &pr->to[i], pr->seq[i], pr->ack[i]);
 }
 
 unsigned kbal_packet_end_stale(const char *pin_dir)

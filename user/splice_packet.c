@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/tcp.h>
 #include <bpf/bpf.h>
@@ -635,6 +636,27 @@ int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int m
 	return 0;
 }
 
+/* what each peer sent last (switch_seq: the highest sequence number seen
+ * + 1, in the sender's leg) is what the other expects next */
+static void probe_of(const struct kbal_pkt_flow *fl, const struct kbal_pkt_rw *up,
+		     const struct kbal_pkt_rw *down, struct kbal_pkt_probe *pr)
+{
+	pr->to[0] = fl->hold_c;
+	pr->seq[0] = down->switch_seq + down->seq_delta;
+	pr->ack[0] = up->switch_seq;
+	pr->to[1] = fl->drop_m;
+	pr->seq[1] = up->switch_seq + up->seq_delta;
+	pr->ack[1] = down->switch_seq;
+}
+
+/* the client has acknowledged all the member sent (up's last ack, in the
+ * client's numbers, at the member's next byte), and neither said FIN or RST */
+static int client_has_all(const struct kbal_pkt_rw *up, const struct kbal_pkt_rw *down)
+{
+	return !((up->flags | down->flags) & (KBAL_PKT_FIN | KBAL_PKT_RST | KBAL_PKT_PEER_FIN)) &&
+	       up->switch_ack == down->switch_seq + down->seq_delta;
+}
+
 int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 			    struct kbal_pkt_probe *pr)
 {
@@ -642,14 +664,85 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 
 	if (joined_entries(p, fl, &up, &down))
 		return -ENOENT;
-	/* what each peer sent last (switch_seq: the highest sequence number
-	 * seen + 1, in the sender's leg) is what the other expects next */
-	pr->to[0] = fl->hold_c;
-	pr->seq[0] = down.switch_seq + down.seq_delta;
-	pr->ack[0] = up.switch_seq;
-	pr->to[1] = fl->drop_m;
-	pr->seq[1] = up.switch_seq + up.seq_delta;
-	pr->ack[1] = down.switch_seq;
+	probe_of(fl, &up, &down, pr);
+	return 0;
+}
+
+int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd,
+			    struct kbal_pkt_probe *pr)
+{
+	struct kbal_pkt_rw up, down, e;
+	struct tcp_state c = {};
+	uint32_t B, M, dc;
+	int err, n = 0;
+
+	if (!fl->kept_client || fl->given_back || p->host_id || joined_entries(p, fl, &up, &down) ||
+	    !client_has_all(&up, &down))
+		return -EAGAIN;
+	probe_of(fl, &up, &down, pr);   /* (-EBUSY before the entries are read again) */
+	/* the kept socket: nothing to read, nothing unacknowledged (kbald's
+	 * ACK at the switch acknowledged it to its end); read in repair mode
+	 * (its send queue not selected where its start is known, as at the
+	 * arming), and given the client's largest window again: kbald's ACK
+	 * announced none, and the client may send nothing that would open it
+	 * (it waits for its answer) */
+	if (ioctl(cfd, FIONREAD, &n) || n)
+		return -EAGAIN;
+	if (pkt_repair(cfd, 1))
+		return -EAGAIN;
+	err = pkt_read_state(cfd, &c, fl->send_base_known ? &fl->send_base : NULL);
+	if (!err && (c.snd_una != c.snd_nxt || c.ti.tcpi_notsent_bytes))
+		err = -EAGAIN;
+	if (!err) {
+		c.win.snd_wnd = c.win.max_window;
+		if (setsockopt(cfd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &c.win, sizeof(c.win)))
+			err = -errno;
+	}
+	kbal_packet_thaw(cfd, 1);
+	if (err)
+		return -EAGAIN;
+	/* The member's entries first: from here its packets meet kbald's
+	 * frozen socket, not the client. Each is taken out with its last
+	 * state, which no packet changes after: the member's next byte M
+	 * (what the client has), then the client's next byte B, the client's
+	 * entry out and back as a SHIFT entry (a client's packet between the
+	 * two meets kbald's kept socket unshifted, out of its window: dropped,
+	 * and sent again by the client into the SHIFT entry). */
+	if (bpf_map_lookup_and_delete_elem(p->pkt_fd, &fl->down, &down) || down.gen != fl->gen) {
+		fl->lost = 1;
+		return -EBUSY;
+	}
+	fl->lost = 1;   /* some of its four entries are gone: forget them one by one */
+	forget_key(p, &fl->drop_m, fl->gen);
+	probe_of(fl, &up, &down, pr);
+	if (bpf_map_lookup_and_delete_elem(p->pkt_fd, &fl->up, &up) || up.gen != fl->gen)
+		return -EBUSY;
+	probe_of(fl, &up, &down, pr);
+	if (!client_has_all(&up, &down))
+		return -EBUSY;
+	B = up.switch_seq;
+	M = down.switch_seq + down.seq_delta;
+	dc = fl->ts ? kbal_pkt_shift_clock(&down, c.tsval) : 0;
+	/* kbald -> client first: the kept socket sends nothing meanwhile but
+	 * a duplicate ACK to such an unshifted packet, which it shifts */
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_to_peer(&e, B, M, c.rcv_nxt, c.snd_nxt, dc);
+	e.gen = fl->gen;
+	e.slot = down.slot;
+	send_as(&e, &fl->hold_c);
+	if (bpf_map_update_elem(p->pkt_fd, &fl->hold_c, &e, BPF_ANY))
+		return -EBUSY;
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_from_peer(&e, B, M, c.rcv_nxt, c.snd_nxt, dc);
+	e.gen = fl->gen;
+	e.slot = up.slot;
+	e.last_tsval = up.last_tsval;
+	send_as(&e, &fl->up);
+	if (bpf_map_update_elem(p->pkt_fd, &fl->up, &e, BPF_NOEXIST))
+		return -EBUSY;
+	memset(&pr->to[0], 0, sizeof(pr->to[0]));   /* the client is kbald's again */
+	log_debug("packet: flow of slot %u: client leg taken back (B %u M %u S0 %u K0 %u dc %d)",
+		  fl->slot, B, M, c.rcv_nxt, c.snd_nxt, (int)dc);
 	return 0;
 }
 
@@ -800,6 +893,7 @@ int kbal_packet_phase(const struct kbal_packet *p, const struct kbal_pkt_flow *f
 	ph->got = q->seq - q->boundary;
 	ph->owed = q->heads - r->messages;
 	ph->answering = r->state != KBAL_FRAME_HEAD || r->hlen;
+	ph->line = ph->request == KBAL_PKT_RQ_HEAD && (q->pst & KBAL_FRAME_PST_HDRS);
 	return 0;
 }
 

@@ -214,7 +214,27 @@ struct kbal_pkt_probe {
 
 int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 			    struct kbal_pkt_probe *pr);
+/* (a peer whose key in pr->to is left zero is not told) */
 void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *pr);
+
+/*
+ * A joined flow's client leg taken back by kbald, to answer the client
+ * itself where httpd's clock ran out (408, 502: packet_clocks.c), on its
+ * kept client-side socket cfd (kept_client, no KbalHost id). The member's
+ * entries go first (from there nothing of the member's reaches the
+ * client), then the client's two become SHIFT entries onto cfd
+ * (docs/unswitch.md, kbal_pkt_shift_from_peer()), and cfd's window is the
+ * client's largest again (kbald's own ACK at the switch announced none).
+ * Only where the client has all the member sent: the member's leg is
+ * abandoned, nothing of it would come again. 0: cfd is the client's
+ * connection (write, then close: the SHIFT entries must outlive it), pr
+ * the member's probe (kbal_packet_end_probe() once its frozen socket is
+ * closed). -EAGAIN: nothing changed (the caller ends the flow as before).
+ * -EBUSY: the entries are partly gone, pr tells both peers (the caller
+ * ends the flow, then probes).
+ */
+int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd,
+			    struct kbal_pkt_probe *pr);
 
 /* The joined flows a kbald that died (killed, crashed) left in the pinned
  * kbal_pkt of pin_dir: each open one's peers are probed as above (its
@@ -276,6 +296,7 @@ struct kbal_pkt_phase {
 	uint32_t got;                  /* its bytes so far */
 	uint32_t owed;                 /* requests whose final answer has not ended */
 	int answering;                 /* an answer's head or body under way */
+	int line;                      /* a head's request line came */
 };
 
 /* fl's phase: 0, or -ENOENT where fl is not framed or its framing was

@@ -2224,6 +2224,26 @@ static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size
 	return retval;
 }
 
+/* a segment of spec s (a flow's sender) with seq, ack, flags and no
+ * payload: the program's verdict, its output in out */
+static int gb_send_spec(struct pkt_spec s, uint32_t seq, uint32_t ack, uint8_t flags,
+			uint8_t *out, uint32_t *outlen)
+{
+	uint8_t in[256];
+	size_t len;
+	int retval = -1;
+
+	s.seq = seq;
+	s.ack = ack;
+	s.flags = flags;
+	s.payload = 0;
+	len = build(&s, in);
+	*outlen = 2048;
+	if (run(in, len, out, outlen, &retval))
+		return -1;
+	return retval;
+}
+
 static uint32_t mono_ms(void)
 {
 	struct timespec t;
@@ -2387,6 +2407,112 @@ UNIT_TEST(pkt_given_back_at_a_request_where_asked)
 #undef M_
 #undef KM_
 	ring_buffer__free(rb);
+	given_back_teardown(&khold, &kdrop);
+}
+
+/*
+ * A joined flow's client leg taken back by kbald at a clock's end
+ * (kbal_packet_take_client(), user/splice_packet.c: its 408 or 502): the
+ * member's two entries gone, the client's two written as SHIFT entries with
+ * kbal_shared.h's arithmetic, as kbald writes them. A member that never
+ * answers its request: kbald's answer from the kept socket (seq K0, ack S0)
+ * reaches the client at the member's next byte M, acknowledging B, with a
+ * TSval just past the member's last; the client's ACK of it lands in the
+ * kept socket at K0 + n, its echo mapped back; a retransmission of the
+ * request the member had lands below S0 (a duplicate there); the member's
+ * packets meet no entry and pass untouched.
+ */
+UNIT_TEST(pkt_client_leg_taken_back_at_a_clock)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char page[] = "HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n";
+	const uint32_t rq = sizeof(req) - 1, rs = sizeof(resp) - 1, n = sizeof(page) - 1;
+	const uint32_t S0 = 0x11110000, K0 = 0x22220000, NOW = 1000;
+	struct kbal_pkt_rw up, down, e, drop = { .action = KBAL_PKT_DROP, .gen = FR_GEN };
+	struct kbal_pkt_key khold, kdrop;
+	struct pkt_spec kept, cl;
+	uint8_t in[2048], out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0, M, dc;
+	size_t len;
+	int retval = -1;
+
+	if (!frame_setup())
+		return;
+	given_back_flow(&up, &down, &khold, &kdrop, &drop);
+#define M_ (Mm + down.seq_delta)
+#define KM_ (B + up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 1");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "response 1");
+	Mm += rs;
+	ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2");
+	B += rq;
+	ASSERT_EQ(gb_send(1, Mm, KM_, "", 0, out, &outlen), TC_ACT_UNSPEC, "the member's ACK of it");
+	/* kbald's take, as kbal_packet_take_client() writes it */
+	up = get_entry(&fr_ku);
+	down = get_entry(&fr_kd);
+	M = down.switch_seq + down.seq_delta;
+	ASSERT_EQ(up.switch_seq, B, "B: the client's next byte");
+	ASSERT_EQ(up.switch_ack, M, "the client has all the member sent");
+	dc = kbal_pkt_shift_clock(&down, NOW);
+	ASSERT_EQ(NOW + dc, 100 + down.tsval_delta + 1, "dc: just past the member's last TSval");
+	bpf_map_delete_elem(map_fd, &fr_kd);
+	bpf_map_delete_elem(map_fd, &kdrop);
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_to_peer(&e, B, M, S0, K0, dc);
+	e.gen = FR_GEN;
+	e.slot = down.slot;
+	e.saddr = khold.saddr, e.daddr = khold.daddr, e.sport = khold.sport, e.dport = khold.dport;
+	ASSERT_EQ(bpf_map_update_elem(map_fd, &khold, &e, BPF_ANY), 0, "kbald -> client: SHIFT");
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_from_peer(&e, B, M, S0, K0, dc);
+	e.gen = FR_GEN;
+	e.slot = up.slot;
+	e.last_tsval = up.last_tsval;
+	e.saddr = fr_ku.saddr, e.daddr = fr_ku.daddr, e.sport = fr_ku.sport, e.dport = fr_ku.dport;
+	ASSERT_EQ(bpf_map_update_elem(map_fd, &fr_ku, &e, BPF_ANY), 0, "client -> kbald: SHIFT");
+	/* kbald's answer from the kept socket */
+	kept = fr_up_s;
+	kept.saddr = fr_up_s.daddr, kept.daddr = fr_up_s.saddr;
+	kept.sport = fr_up_s.dport, kept.dport = fr_up_s.sport;
+	put32(kept.opts + 4, NOW);
+	put32(kept.opts + 8, 300);
+	kept.seq = K0;
+	kept.ack = S0;
+	kept.payload = n;
+	len = build(&kept, in);
+	put_payload(in, len, page, n);
+	outlen = sizeof(out);
+	ASSERT_EQ(run(in, len, out, &outlen, &retval), 0, "the answer: run");
+	ASSERT_EQ(retval, TC_ACT_UNSPEC, "the answer goes on");
+	ASSERT_TRUE(checksums_ok(out, outlen), "the answer: checksums");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), M, "the answer: seq M (the client's next)");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 8), B, "the answer: ack B (all the client sent)");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 4), NOW + dc, "the answer: TSval");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8), 300, "the answer: TSecr as it was");
+	ASSERT_EQ(get32(out + ETH_HLEN + 12), kept.saddr, "the answer: its own source");
+	ASSERT_TRUE(!memcmp(out + outlen - n, page, n), "the answer: its bytes");
+	/* the client's ACK of it, echoing its TSval */
+	cl = fr_up_s;
+	set_tsecr(&cl, NOW + dc);
+	ASSERT_EQ(gb_send_spec(cl, B, M + n, 0x10, out, &outlen), TC_ACT_UNSPEC, "the client's ACK");
+	ASSERT_TRUE(checksums_ok(out, outlen), "the client's ACK: checksums");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), S0, "the client's ACK: seq S0");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 8), K0 + n, "the client's ACK: ack K0 + n");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 20 + 8), NOW, "the client's ACK: its echo mapped back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 16), fr_up_s.daddr, "the client's ACK: to the kept socket");
+	/* the request the member had, sent again: below S0 */
+	ASSERT_EQ(gb_send(0, B - rq, M, req, rq, out, &outlen), TC_ACT_UNSPEC, "request 2 again");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), S0 - rq, "request 2 again: below S0");
+	/* the member's packets: no entry, untouched */
+	len = build(&fr_down_s, in);
+	outlen = sizeof(out);
+	ASSERT_EQ(run(in, len, out, &outlen, &retval), 0, "the member's packet: run");
+	ASSERT_EQ(retval, TC_ACT_UNSPEC, "the member's packet passes");
+	ASSERT_TRUE(outlen == len && !memcmp(in, out, len), "the member's packet untouched");
+#undef M_
+#undef KM_
 	given_back_teardown(&khold, &kdrop);
 }
 
@@ -2910,26 +3036,6 @@ UNIT_TEST(pkt_decided_held_until_armed)
 #undef M_
 #undef KM_
 	decided_end(&df);
-}
-
-/* a segment of spec s (a flow's sender) with seq, ack, flags and no
- * payload: the program's verdict, its output in out */
-static int gb_send_spec(struct pkt_spec s, uint32_t seq, uint32_t ack, uint8_t flags,
-			uint8_t *out, uint32_t *outlen)
-{
-	uint8_t in[256];
-	size_t len;
-	int retval = -1;
-
-	s.seq = seq;
-	s.ack = ack;
-	s.flags = flags;
-	s.payload = 0;
-	len = build(&s, in);
-	*outlen = 2048;
-	if (run(in, len, out, outlen, &retval))
-		return -1;
-	return retval;
 }
 
 /*

@@ -162,9 +162,10 @@ def test_member_faults_kernel_carried():
 
 
 # On a flow the packet path joined (KbalSplice packet, each request decided
-# by its program): no socket of kbald's is in step with the client to
-# answer, so where httpd answers a timeout with 502 the flow ends after
-# Timeout, both peers reset (packet_clocks.c); an answer the program cannot
+# by its program): where httpd answers a timeout with 502, kbald takes the
+# client's leg back onto its kept socket after Timeout and answers the 502
+# of its other paths there, then closes it, the member's connection reset
+# (packet_clocks.c; until 2026-12-06 both peers were reset); an answer the program cannot
 # follow (a second response in the first one's segment) ends it too, no
 # byte of that segment reaching the client (docs/packet.md, "Each request
 # decided"); a head that does not parse goes to kbald, which closes the
@@ -172,7 +173,7 @@ def test_member_faults_kernel_carried():
 FAULTS_JOINED = [
     ("/fault-garbage", "closed"),
     ("/fault-reset", "closed"),
-    ("/fault-hang", "closed"),
+    ("/fault-hang", 502),
     ("/fault-mid", "cut"),
     ("/fault-chunked-cut", "cut"),
     ("/fault-smuggle", "closed"),
