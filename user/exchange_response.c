@@ -108,8 +108,9 @@ static void answer_last(struct kbal_conn *c, const char *why)
 	}
 }
 
-/* an HTTP/1.1 client's Expect: 100-continue (httpd's r->expecting_100) */
-static int expecting_100(const struct kbal_http_msg *rq)
+/* an HTTP/1.1 client's Expect: 100-continue: httpd's HTTP_IN filter
+ * acts on r->expecting_100 for such a client only */
+static int expecting_100_11(const struct kbal_http_msg *rq)
 {
 	return rq->expect_continue && rq->http_major == 1 && rq->http_minor;
 }
@@ -158,7 +159,7 @@ static int continue_answered(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	}
 	f->do100 = 0;
-	if (expecting_100(rq) && !f->continued && body_owed(c) &&
+	if (expecting_100_11(rq) && !f->continued && body_owed(c) &&
 	    (rs->status < 200 || rs->status >= 300)) {
 		log_info("a %u answer before the body of an Expect: 100-continue request: "
 			 "500, as httpd (its input filter ends the body at that status)",
@@ -193,13 +194,12 @@ static void continue_owed(struct kbal_conn *c)
 			f->continued = 2;
 		return;
 	}
-	/* no 100 Continue went to a client that asked for one: httpd's
-	 * r->expecting_100 is still set in ap_set_keepalive(), and the
-	 * client's connection ends with the answer ("Connection: close"),
-	 * whether its body came with the head or the member closes before
-	 * it (then httpd sends no body) */
-	if (expecting_100(rq))
-		answer_last(c, "no 100 Continue went to the client that expected one");
+	/* no 100 Continue went to a client that asked for one (an HTTP/1.0
+	 * one gets none): httpd's r->expecting_100 is still set in
+	 * ap_set_keepalive(), and the client's connection ends with the
+	 * answer ("Connection: close"), whether its body came with the head
+	 * or the member closes before it (then httpd sends no body) */
+	answer_last(c, "no 100 Continue went to the client that expected one");
 }
 
 /* the bytes before the final answer's head (out[DOWN], made): 0, or -1

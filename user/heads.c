@@ -334,13 +334,14 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 
 	rw.via = via_value(d, c, via, sizeof(via));
 	/* mod_proxy_http's do_100_continue, for the member picked (a
-	 * failover builds again): an HTTP/1.1 client's Expect:
-	 * 100-continue (Proxy100Continue On, its default), or a body for a
-	 * member with ping=; not with force-proxy-request-1.0, whose head
-	 * goes without Expect */
-	f->do100 = !f->http10 && ((req->expect_continue && req->http_major == 1 && req->http_minor) ||
+	 * failover builds again): the client's Expect: 100-continue (httpd's
+	 * r->expecting_100, an HTTP/1.0 client's too; Proxy100Continue On,
+	 * its default), or a body for a member with ping=; not with
+	 * force-proxy-request-1.0, where ap_proxy_create_hdrbrgd() drops
+	 * the client's Expect */
+	f->do100 = !f->http10 && (req->expect_continue ||
 				  (m->ping_ms && (req->chunked || req->content_length > 0)));
-	rw.expect = f->http10 ? -1 : f->do100;
+	rw.expect = f->do100 ? 1 : -1;
 
 	if (!kbal_conf_preserve_host(d->conf, f->vhost)) {
 		kbal_rewrite_member_host(m, host, sizeof(host));

@@ -235,7 +235,7 @@ struct kbal_req_rewrite {
 	const char *via;           /* ProxyVia On|Full: merged into Via, NULL none */
 	int expect;                /* 1: "Expect: 100-Continue" added where the
 	                            * client sent none (ping=); -1: the client's
-	                            * Expect dropped (HTTP/1.0 to the member) */
+	                            * Expect dropped (no do_100_continue) */
 	int via_block;             /* ProxyVia Block: the client's Via lines dropped */
 };
 

@@ -41,10 +41,14 @@ BalancerMember http://127.0.0.1:{b2} ping=1
 <Proxy balancer://three>
 BalancerMember http://127.0.0.1:{b1} ping=1
 </Proxy>
+<Proxy balancer://noping>
+BalancerMember http://127.0.0.1:{b2}
+</Proxy>
 <Proxy balancer://dead>
 BalancerMember http://127.0.0.1:{b4}
 </Proxy>
 ProxyPass /s/ balancer://two/s/
+ProxyPass /n/ balancer://noping/n/
 ProxyPass /s3/ balancer://three/s/
 ProxyPass /h/ http://127.0.0.1:{b1}/h/ timeout=1
 ProxyPass /g/ http://127.0.0.1:{b1}/g/
@@ -57,7 +61,7 @@ ProxyPass / balancer://one/
 BODY = b"hello"
 
 
-def ask(port, path, eager=True, expect=True, chunked=False):
+def ask(port, path, eager=True, expect=True, chunked=False, version=b"1.1"):
     """one request; eager: its body sent with the head, "late": 0.3 s
     after it, not waiting, else (as curl) once a 100 Continue came or a
     second passed. The answers' statuses, the final one's Connection and
@@ -66,8 +70,9 @@ def ask(port, path, eager=True, expect=True, chunked=False):
              b"Content-Length: %d\r\n\r\n" % len(BODY))
     body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY) if chunked else BODY
     with Conn(port, timeout=T) as c:
-        c.send(b"POST %s HTTP/1.1\r\nHost: proxy.example\r\n%s%s"
-               % (path.encode(), b"Expect: 100-continue\r\n" if expect else b"", frame) +
+        c.send(b"POST %s HTTP/%s\r\nHost: proxy.example\r\n%s%s"
+               % (path.encode(), version, b"Expect: 100-continue\r\n" if expect else b"",
+                  frame) +
                (body if eager is True else b""))
         statuses = []
         if eager == "late":
@@ -100,17 +105,21 @@ def ask(port, path, eager=True, expect=True, chunked=False):
         return (path, statuses, r.reason, r.header("Connection"), r.body, c.at_eof(1.0))
 
 
+# (path, body: with the head / after / "late", Expect, chunked[, version])
 CASES = [("/c1", True, True, False), ("/c2", False, True, False), ("/c3", True, True, True),
-         ("/c4", True, False, False), ("/c5", "late", True, False), ("/k1", True, True, False), ("/k2", False, True, False),
-         ("/x1", True, True, False), ("/x2", False, True, False), ("/s/1", True, True, False), ("/s/2", True, True, False)]
+         ("/c4", True, False, False), ("/c5", "late", True, False),
+         ("/n/1", True, True, False, b"1.0"), ("/n/2", True, True, False),
+         ("/k1", True, True, False), ("/k2", False, True, False),
+         ("/x1", True, True, False), ("/x2", False, True, False),
+         ("/s/1", True, True, False), ("/s/2", True, True, False)]
 
 
 def run_all(port, members):
     out = []
     for m in members:
         del m.got[:]
-    for path, eager, expect, chunked in CASES:
-        out.append(ask(port, path, eager, expect, chunked))
+    for case in CASES:
+        out.append(ask(port, *case))
         time.sleep(0.2)
     got = sorted(tuple(g) for m in members for g in m.got)
     return out, got
@@ -135,6 +144,11 @@ def test_expect_100_continue_as_apache():
            "Apache: the body held until the member's 100 Continue")
         eq(got[("m2", "/c4")], ([b"Expect: 100-Continue"], b"", b"hello"),
            "Apache: ping= adds the Expect")
+        eq(got[("m2", "/n/1")], ([b"Expect: 100-continue"], b"", b"hello"),
+           "Apache: an HTTP/1.0 client's Expect honoured too")
+        eq(out["/n/1"][0], [200], "Apache: no 100 Continue to an HTTP/1.0 client")
+        eq(got[("m2", "/n/2")], ([b"Expect: 100-continue"], b"", b"hello"),
+           "Apache: the body held without ping= too")
         eq(got[("m2", "/k1")], ([b"Expect: 100-continue"], b"", b"hello"),
            "Apache: a final answer that keeps the connection still gets the body")
         eq(got[("m2", "/x1")], ([b"Expect: 100-continue"], b"", b""),
