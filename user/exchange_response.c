@@ -152,15 +152,14 @@ static int continue_answered(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (rs->status < 200)
 		return 0;   /* another interim answer: still waiting */
-	if (!rs->keep_alive || rs->http_major != 1 || !rs->http_minor || f->member_close) {
+	if (!rs->keep_alive || rs->http_major != 1 || !rs->http_minor) {
 		log_debug("conn %p: no 100 Continue, and the member closes: the body is not sent",
 			  (void *)c);
 		f->do100 = 2;
 		return 0;
 	}
 	f->do100 = 0;
-	if (expecting_100_11(rq) && !f->continued && body_owed(c) &&
-	    (rs->status < 200 || rs->status >= 300)) {
+	if (expecting_100_11(rq) && !f->continued && body_owed(c) && rs->status >= 300) {
 		log_info("a %u answer before the body of an Expect: 100-continue request: "
 			 "500, as httpd (its input filter ends the body at that status)",
 			 rs->status);
@@ -189,9 +188,8 @@ static void continue_owed(struct kbal_conn *c)
 	if (!rq->expect_continue || f->continued)
 		return;
 	if (body_owed(c) && f->do100 != 2 && rs->keep_alive && rs->http_major == 1 &&
-	    rs->http_minor) {
-		if (rq->http_minor)
-			f->continued = 2;
+	    rs->http_minor && rq->http_minor) {
+		f->continued = 2;
 		return;
 	}
 	/* no 100 Continue went to a client that asked for one (an HTTP/1.0

@@ -299,8 +299,9 @@ void member_continue_timeout(struct kbal_daemon *d, struct kbal_conn *c)
 	int usable = m->status & KBAL_ST_IGNORE_ERR;
 
 	log_warn("member %s (route %s): no answer to Expect: 100-continue within %llu ms "
-		 "(Timeout on 100-Continue): error state for %u s", m->url, m->route,
-		 (unsigned long long)(member_answer_ns(d, c) / 1000000ull), m->retry_sec);
+		 "(Timeout on 100-Continue)%s", m->url, m->route,
+		 (unsigned long long)(member_answer_ns(d, c) / 1000000ull),
+		 usable ? ": it ignores errors, 503" : ": error state");
 	if (!usable)
 		member_fail(d, m);
 	exch_drop_member(d, c);
