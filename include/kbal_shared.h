@@ -174,7 +174,9 @@ struct kbal_member {
 	__u32 balancer;                /* index into kbal_balancers */
 	__u32 status;                  /* enum kbal_member_status bits */
 	__u8  addr[16];                /* IPv6, or IPv4 as ::ffff:a.b.c.d */
-	__u32 pad;
+	__u32 ping_ms;                 /* ping=: how long kbald waits for its answer
+					* to a head with Expect: 100-continue, 0:
+					* its timeout (was padding) */
 	__u16 port;                    /* host order, readable in dumps */
 	__u16 lbset;                   /* lower sets are tried first */
 	__u32 lbfactor;                /* loadfactor= in hundredths, as Apache's

@@ -45,6 +45,7 @@ static void member_load(struct kbal_daemon *d, unsigned b, const struct kbal_con
 	m->retry_sec = cm->retry_sec;
 	m->connect_timeout_ms = cm->connect_timeout_ms;
 	m->timeout_ms = cm->timeout_ms;
+	m->ping_ms = cm->ping_ms;
 	m->flags = cm->keepalive ? KBAL_MF_KEEPALIVE : 0;
 	/* what run-time changes are told from (kbal_shared.h) */
 	d->maps.members_conf[nm] = (struct kbal_member_conf){

@@ -50,6 +50,9 @@ struct kbal_conf_member {
 					   * virtual host (Apache's order) */
 	unsigned timeout_ms;              /* timeout= (whole seconds): how long the member
 					   * may keep an answer waiting, 0: Timeout */
+	unsigned ping_ms;                 /* ping=: how long it may keep its answer to a
+					   * head with Expect: 100-continue waiting,
+					   * and a request with a body gets one; 0 none */
 	int keepalive;                    /* keepalive=On: SO_KEEPALIVE */
 	/* mod_proxy_hcheck (hcheck.c): hcmethod= (enum kbal_hc_method), hcuri=,
 	 * hcinterval= (default 60 s), hcpasses=, hcfails= (default 1) */
@@ -602,6 +605,12 @@ int kbal_conf_vhost(const struct kbal_conf *conf, const struct sockaddr_in6 *loc
 int kbal_conf_error_override(const struct kbal_conf *conf, int vhost, uint32_t locs,
 			     unsigned status);
 int kbal_conf_error_override_any(const struct kbal_conf *conf);
+/* a member with ping=: each request with a body goes with Expect:
+ * 100-continue, its body held by kbald (exchange_response.c), so kbald
+ * decides every request */
+int kbal_conf_ping_any(const struct kbal_conf *conf);
+#define PING_WHY "a member's ping= sends every request that has a body with Expect: " \
+		 "100-continue and holds the body for its answer"
 
 int kbal_conf_vhost_overlap(const struct kbal_conf *conf, int a, int b);
 /* ProxyPreserveHost in virtual host vhost (-1: the server's), merged as

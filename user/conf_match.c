@@ -630,6 +630,8 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 		*why = "ProxyPassReverseCookiePath or -Domain rewrites answers";
 	else if (kbal_conf_error_override_any(c))
 		*why = "ProxyErrorOverride judges each answer";
+	else if (kbal_conf_ping_any(c))
+		*why = PING_WHY;
 	else if (kbal_env_may_change(c) || kbal_env_may_set(c, "no-proxy", 1))
 		*why = "SetEnv or SetEnvIf may set nokeepalive, no-proxy or another variable "
 		       "kbald honours for a request";
@@ -841,6 +843,15 @@ int kbal_conf_via_any(const struct kbal_conf *c)
 		if (kbal_conf_via(c, v) != KBAL_VIA_OFF)
 			return 1;
 	return c->via != KBAL_VIA_OFF;
+}
+
+int kbal_conf_ping_any(const struct kbal_conf *c)
+{
+	for (unsigned b = 0; b < c->nbalancers; b++)
+		for (unsigned m = 0; m < c->balancers[b].nmembers; m++)
+			if (c->balancers[b].members[m].ping_ms)
+				return 1;
+	return 0;
 }
 
 int kbal_conf_error_override_any(const struct kbal_conf *c)

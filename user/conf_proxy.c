@@ -217,6 +217,21 @@ static int m_pool_ttl(struct conf_parser *p, void *obj, UNUSED const struct conf
 	return conf_parse_time(p, label, val, &((struct kbal_conf_member *)obj)->pool_ttl_ms);
 }
 
+/* ping=: mod_proxy_http's ping_timeout (ap_timeout_parameter_parse(),
+ * seconds by default, at least a millisecond): a request with a body goes
+ * with Expect: 100-continue, and the member has that long to answer
+ * (exchange_response.c) */
+static int m_ping(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
+		  const char *val, const char *label)
+{
+	unsigned ms;
+
+	if (conf_parse_time(p, label, val, &ms))
+		return -1;
+	((struct kbal_conf_member *)obj)->ping_ms = ms;
+	return 0;
+}
+
 /* upgrade=PROTO[,PROTO...] or *: mod_proxy_http's (2.4.47+) */
 static int m_upgrade(struct conf_parser *p, void *obj, UNUSED const struct conf_param *pd,
 		     const char *val, const char *label)
@@ -255,8 +270,7 @@ static const struct conf_param member_params[] = {
 	{ "min",               conf_pm_num },
 	{ "smax",              conf_pm_num },
 	{ "acquire",           conf_pm_time },
-	{ "ping",              conf_pm_unsupported, "not supported: kbal does not send "
-			       "Expect: 100-continue to probe a member before a request" },
+	{ "ping",              m_ping },
 	{ "flushwait",         conf_pm_num },
 	{ "iobuffersize",      conf_pm_num },
 	{ "receivebuffersize", conf_pm_num },

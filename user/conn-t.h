@@ -97,6 +97,16 @@ struct kbal_first {
 	uint8_t continued;            /* Expect: 100-continue: a 100 Continue went
 				       * to the client (the member's), or is owed
 				       * before the final answer (2) */
+	uint8_t do100;                /* mod_proxy_http's do_100_continue: the head
+				       * went with Expect: 100-continue, and the
+				       * body waits in buf[UP] for the member's
+				       * answer (heads_request(), exch_write(),
+				       * exchange_response.c); 2: the member
+				       * closes without it, so it never goes */
+	uint16_t proxy_status;        /* a member's failure's status, and why, as */
+	const char *proxy_why;        /* mod_proxy's ap_proxyerror() leaves them in
+				       * r->status_line and error-notes: kbald's
+				       * answer of that status names them */
 	uint8_t ka_token;             /* the request's Connection holds keep-alive
 				       * (read at its head: a body moves the head
 				       * out of buf[UP]) */

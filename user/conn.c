@@ -373,9 +373,11 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 			return STEP_LEFT;
 		}
 	}
-	/* quiet: all written, its queue found empty */
+	/* quiet: all written, its queue found empty; not the client's side
+	 * while a head with Expect: 100-continue waits for the member's
+	 * answer: the body that comes meanwhile waits in kbald (do100) */
 	if (c->phase[dir] != P_FLUSH || c->local || ((c->fin[from] || !c->empty[from]) && !ended) ||
-	    !exch_all_written(c, dir) || !c->connected)
+	    !exch_all_written(c, dir) || !c->connected || (dir == UP && c->f->do100))
 		return STEP_ON;
 	if (c->pool && dir == UP) {
 		if (c->agent)
@@ -654,11 +656,16 @@ void conn_run_timers(struct kbal_daemon *d)
 			exch_error(d, c, 408);
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
+		} else if (c->phase[DOWN] == P_HEAD && !c->local && c->f->do100 == 1) {
+			/* nor to a head with Expect: 100-continue: 503, and
+			 * another member where the balancer has one */
+			member_continue_timeout(d, c);
+			conn_progress(d, c);
 		} else if (c->phase[DOWN] == P_HEAD && !c->local) {
 			/* no head from the member within its timeout: 502, as
 			 * Apache 2.4's mod_proxy_http answers a read timeout */
 			member_answered(d, c, 502, 1);
-			exch_error(d, c, 502);
+			exch_proxy_error(d, c, 502, "Error reading from remote server");
 			c->f->deadline = ~0ull;
 			conn_progress(d, c);
 		} else if (c->rd[MEMBER] + c->wr[CLIENT] != c->f->progress) {

@@ -135,6 +135,10 @@ static void headers_plan(struct kbal_daemon *d)
 				   /* a Set-Cookie the kernel would pass unmapped */
 				   d->conf->ncookie_path || d->conf->ncookie_domain;
 	d->decide.route_cookie = kbal_headers_may_apply(d->conf, resp, &unrouted);
+	if (!d->decide.every_response && kbal_conf_ping_any(d->conf)) {
+		d->decide.every_response = 1;
+		log_info("%s: kbald decides every request", PING_WHY);
+	}
 	if (!d->decide.every_response && kbal_conf_error_override_any(d->conf)) {
 		d->decide.every_response = 1;
 		log_info("ProxyErrorOverride On, which judges every answer: kbald decides every "

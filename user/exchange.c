@@ -225,9 +225,52 @@ void exch_error_keep(struct kbal_daemon *d, struct kbal_conn *c, unsigned status
 		exch_reply(d, c, c->f->outbuf[DOWN], n, 0);
 }
 
+/* The member's connection goes, what it sent unread (a kept one lent by
+ * the pool does not come back): closed and counted, nothing of it left to
+ * write; kbald answers, or the request goes again (a failover) */
+void exch_drop_member(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+
+	if (f->kept) {
+		kbal_pool_forget(&d->pool, f->kept);
+		f->kept = NULL;
+	}
+	conn_account(d, c);
+	kbal_loop_del(&d->loop, c->fd[MEMBER]);
+	close(c->fd[MEMBER]);
+	c->fd[MEMBER] = -1;
+	c->connected = c->reused = 0;
+	c->member_lport = 0;
+	c->fin[MEMBER] = c->empty[MEMBER] = 0;
+	c->rdhup &= ~(1u << MEMBER);
+	c->rd[MEMBER] = c->wr[MEMBER] = 0;
+	kbal_http_init_response(&f->msg[DOWN]);
+	f->len[DOWN] = f->fed[DOWN] = f->fwd[DOWN] = f->ready[DOWN] = 0;
+}
+
 void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
 {
-	ssize_t n = heads_error_page(d, status, 0, NULL, c->f->outbuf[DOWN], OUT_SIZE);
+	exch_proxy_error(d, c, status, c->f->proxy_status == status ? c->f->proxy_why : NULL);
+}
+
+void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
+		      const char *why)
+{
+	/* a 502 of mod_proxy's leaves the client's connection open, where
+	 * its request was read whole (502 is no status httpd's
+	 * ap_set_keepalive() closes after): the member's goes */
+	int keep = status == 502 && why && local_keeps(c);
+	ssize_t n = heads_error_page_notes(d, status, why ? "Proxy Error" : NULL, why, keep, NULL,
+					   c->f->outbuf[DOWN], OUT_SIZE);
+
+	if (keep && n > 0) {
+		if (c->fd[MEMBER] >= 0)
+			exch_drop_member(d, c);
+		c->pool = c->relay_back = 0;
+		exch_reply_keep(d, c, c->f->outbuf[DOWN], n, 0);
+		return;
+	}
 
 	if (c->fd[MEMBER] >= 0 && c->phase[DOWN] == P_HEAD) {
 		/* nothing of the member's answer went out: drop its socket */
@@ -256,7 +299,7 @@ int exch_member_failed(struct kbal_daemon *d, struct kbal_conn *c)
 		conn_abort(d, c);
 		return 1;
 	}
-	exch_error(d, c, 502);
+	exch_proxy_error(d, c, 502, "Error reading from remote server");
 	return 0;
 }
 
@@ -622,7 +665,7 @@ int exch_write(struct kbal_conn *c, int dir)
 	 * larger than the buffer, or the client waits for a 100 Continue:
 	 * then it goes chunked again (exch_chunk_next()), or, spooled, at its end. */
 	if (i == UP && c->phase[UP] == P_BODY && ((f->len[UP] < BUF_SIZE &&
-	    !f->msg[UP].expect_continue) || (f->spool && f->rq_dechunk)))
+	    !f->msg[UP].expect_continue && !f->do100) || (f->spool && f->rq_dechunk)))
 		return 0;            /* (spooled: all of it goes at its end) */
 	if (i == UP && c->phase[UP] == P_BODY && f->rq_dechunk && !f->ck_stream) {
 		f->ck_stream = 1;            /* the head says chunked: it goes so */
@@ -638,20 +681,25 @@ int exch_write(struct kbal_conn *c, int dir)
 		limit = exch_request_end(c);
 	if (i == DOWN)
 		limit -= exch_past_response(c);
+	/* a head with Expect: 100-continue goes alone: the body waits for the
+	 * member's answer (exch_response_head()), as mod_proxy_http's
+	 * ap_proxy_http_request() sends header_brigade alone */
+	if (i == UP && f->do100)
+		limit = f->fwd[UP];
 	for (;;) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };
 		uint32_t head, raw = limit;
 		ssize_t n;
 
-		if (i == UP && f->ck_stream) {
+		if (i == UP && f->ck_stream && !f->do100) {
 			/* the piece's bytes, then the next chunk line */
 			if (f->out_sent[UP] == f->out_len[UP] && f->fwd[UP] == f->ck_end)
 				exch_chunk_next(c, limit);
 			if (!f->ck_last)
 				raw = f->ck_end;
 		}
-		if (i == UP && f->spooled && f->spool_sent < f->spool_len) {
+		if (i == UP && f->spooled && f->spool_sent < f->spool_len && !f->do100) {
 			/* the head, then the spool, then the buffer's bytes */
 			if (f->out_sent[UP] == f->out_len[UP]) {
 				off_t at = (off_t)f->spool_sent;

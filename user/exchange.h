@@ -23,6 +23,11 @@ void first_cache_drop(void);
  * owned: resp was malloc'd and is freed with the buffers */
 void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned);
 void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status);
+void exch_drop_member(struct kbal_daemon *d, struct kbal_conn *c);
+/* the same as mod_proxy's ap_proxyerror() answers: "STATUS Proxy Error",
+ * why on the page where httpd's shows it */
+void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
+		      const char *why);
 /* the member failed before its answer's first byte: a 502 on a connection's
  * first request, the connection ended on a later one (httpd's); 1: ended */
 int exch_member_failed(struct kbal_daemon *d, struct kbal_conn *c);

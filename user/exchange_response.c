@@ -60,19 +60,8 @@ static void exch_override(struct kbal_daemon *d, struct kbal_conn *c, unsigned s
 		snprintf(extra, sizeof(extra), "WWW-Authenticate: %.*s\r\n", (int)h->value.len,
 			 f->buf[DOWN] + h->value.off);
 	log_debug("conn %p: ProxyErrorOverride: the member's %u replaced", (void *)c, status);
-	if (f->kept) {
-		kbal_pool_forget(&d->pool, f->kept);   /* lent, not coming back */
-		f->kept = NULL;
-	}
-	conn_account(d, c);
-	kbal_loop_del(&d->loop, c->fd[MEMBER]);
-	close(c->fd[MEMBER]);
-	c->fd[MEMBER] = -1;
-	c->connected = 0;
+	exch_drop_member(d, c);
 	c->pool = c->relay_back = 0;
-	/* nothing of the member's is left to write or to count */
-	c->rd[MEMBER] = c->wr[MEMBER] = 0;
-	kbal_http_init_response(&f->msg[DOWN]);
 	n = heads_error_page_reason(d, status, reason[0] ? reason : NULL, keep,
 				    extra[0] ? extra : NULL, f->outbuf[DOWN], OUT_SIZE);
 	if (n <= 0)
@@ -104,6 +93,83 @@ static int interim_dropped(const struct kbal_first *f)
 	return rq->http_minor == 0 || (f->msg[DOWN].status == 100 && !rq->expect_continue);
 }
 
+/* The answer is the client's connection's last ("Connection: close"):
+ * kbald follows it to its end, to close (no handover after it) */
+static void answer_last(struct kbal_conn *c, const char *why)
+{
+	if (c->once || !response_framed(&c->f->msg[DOWN]))
+		return;
+	log_debug("conn %p: %s: the connection's last", (void *)c, why);
+	c->last = c->once = c->agent = 1;
+	c->bounded &= ~BOUND_PLANNED;
+	if (!c->pool) {
+		c->pool = 1;
+		c->relay_back = 1;
+	}
+}
+
+/* an HTTP/1.1 client's Expect: 100-continue: httpd's HTTP_IN filter
+ * acts on r->expecting_100 for such a client only */
+static int expecting_100_11(const struct kbal_http_msg *rq)
+{
+	return rq->expect_continue && rq->http_major == 1 && rq->http_minor;
+}
+
+/* the request's body has yet to come whole from the client */
+static int body_owed(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+
+	return rq->chunked ? !rq->done :
+	       rq->content_length > 0 && c->rd[CLIENT] < f->msg_total[UP];
+}
+
+/*
+ * The member's first answer to a head that went with Expect: 100-continue
+ * (do100: its body held in buf[UP]), as mod_proxy_http's
+ * ap_proxy_http_process_response() takes it (do_send_body): a 100
+ * Continue, or a final answer from a member that keeps its connection
+ * (HTTP/1.1, no close), lets the body go; from one that closes, it never
+ * goes (do100 2). Where the client asked for the 100 Continue and its
+ * body has yet to come, httpd's HTTP_IN filter reads none after a final
+ * answer that is not a 2xx (r->status): the body sent is short, and the
+ * client gets httpd's 500 (Debian's apache2). 1: kbald answered so.
+ */
+static int continue_answered(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP], *rs = &f->msg[DOWN];
+
+	if (f->do100 != 1)
+		return 0;
+	if (rs->status == 100) {
+		f->do100 = 0;
+		/* the socket's timeout back to the member's (ping= no more) */
+		f->deadline = d->loop.now + member_timeout_ns(d, c);
+		exch_write(c, UP);   /* the body it held */
+		return 0;
+	}
+	if (rs->status < 200)
+		return 0;   /* another interim answer: still waiting */
+	if (!rs->keep_alive || rs->http_major != 1 || !rs->http_minor) {
+		log_debug("conn %p: no 100 Continue, and the member closes: the body is not sent",
+			  (void *)c);
+		f->do100 = 2;
+		return 0;
+	}
+	f->do100 = 0;
+	if (expecting_100_11(rq) && !f->continued && body_owed(c) && rs->status >= 300) {
+		log_info("a %u answer before the body of an Expect: 100-continue request: "
+			 "500, as httpd (its input filter ends the body at that status)",
+			 rs->status);
+		exch_error(d, c, 500);
+		return 1;
+	}
+	exch_write(c, UP);   /* the body it held goes before the answer */
+	return 0;
+}
+
 /*
  * A final answer to a request with "Expect: 100-continue" whose body the
  * client has yet to send, from a member that did not say 100 Continue:
@@ -118,30 +184,20 @@ static void continue_owed(struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rq = &f->msg[UP], *rs = &f->msg[DOWN];
-	int owed = rq->chunked ? !rq->done :
-		   rq->content_length > 0 && c->rd[CLIENT] < f->msg_total[UP];
 
-	if (!rq->expect_continue || f->continued || !owed)
+	if (!rq->expect_continue || f->continued)
 		return;
-	if (rs->keep_alive && rs->http_major == 1 && rs->http_minor) {
-		if (rq->http_minor)
-			f->continued = 2;
+	if (body_owed(c) && f->do100 != 2 && rs->keep_alive && rs->http_major == 1 &&
+	    rs->http_minor && rq->http_minor) {
+		f->continued = 2;
 		return;
 	}
-	/* a member that closes (or speaks HTTP/1.0): httpd sends no body,
-	 * and the client's connection, whose body is still owed, ends with
-	 * the answer ("Connection: close": r->expecting_100 still set in
-	 * ap_set_keepalive()) */
-	if (!c->once && response_framed(rs)) {
-		log_debug("conn %p: the body of an Expect: 100-continue request not sent: "
-			  "the connection's last", (void *)c);
-		c->last = c->once = c->agent = 1;
-		c->bounded &= ~BOUND_PLANNED;
-		if (!c->pool) {
-			c->pool = 1;
-			c->relay_back = 1;
-		}
-	}
+	/* no 100 Continue went to a client that asked for one (an HTTP/1.0
+	 * one gets none): httpd's r->expecting_100 is still set in
+	 * ap_set_keepalive(), and the client's connection ends with the
+	 * answer ("Connection: close"), whether its body came with the head
+	 * or the member closes before it (then httpd sends no body) */
+	answer_last(c, "no 100 Continue went to the client that expected one");
 }
 
 /* the bytes before the final answer's head (out[DOWN], made): 0, or -1
@@ -191,10 +247,13 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c)
 			f->fwd[DOWN] = f->fed[DOWN];
 		else if (msg->status == 100)
 			f->continued = 1;
+		continue_answered(d, c);
 		f->ready[DOWN] = f->fed[DOWN];
 		kbal_http_next(msg);
 		return 1;
 	}
+	if (continue_answered(d, c))
+		return 0;
 	continue_owed(c);
 	member_answered(d, c, msg->status, 0);   /* failonstatus= */
 	if (f->member_close)
@@ -202,18 +261,8 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c)
 	/* httpd's ap_set_keepalive(): an answer of a status
 	 * that drops the connection is its last (the kernel
 	 * hands such a head back) */
-	if (status_drops(msg->status) && !c->once &&
-	    response_framed(msg)) {
-		log_debug("conn %p: a %u answer: the connection's last", (void *)c,
-			  msg->status);
-		c->last = c->once = c->agent = 1;
-		c->bounded &= ~BOUND_PLANNED;   /* no handover after it */
-		if (!c->pool) {
-			/* kbald follows it to its end, to close */
-			c->pool = 1;
-			c->relay_back = 1;
-		}
-	}
+	if (status_drops(msg->status))
+		answer_last(c, "an answer of a status that drops the connection");
 	/* a status kbald has no page of httpd's for passes */
 	if (kbal_conf_error_override(d->conf, f->vhost, f->locs, msg->status) &&
 	    kbal_page_known(msg->status)) {

@@ -133,7 +133,10 @@ ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *
 {
 	const unsigned always = KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 	static char page[OUT_SIZE];
-	ssize_t n = heads_error_page(d, status, 0, NULL, page, sizeof(page));
+	/* its 502 is a member's timeout: mod_proxy_http's ap_proxyerror() */
+	const char *why = status == 502 ? "Error reading from remote server" : NULL;
+	ssize_t n = heads_error_page_notes(d, status, why ? "Proxy Error" : NULL, why, 0, NULL,
+					   page, sizeof(page));
 	const char *end = n > 0 ? memmem(page, n, "\r\n\r\n", 4) : NULL;
 	struct kbal_hdr_env e;
 
@@ -327,8 +330,18 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 	};
 	char via[KBAL_NAME_LEN + 160];
 	ssize_t n, pp;
+	const struct kbal_http_msg *req = &f->msg[UP];
 
 	rw.via = via_value(d, c, via, sizeof(via));
+	/* mod_proxy_http's do_100_continue, for the member picked (a
+	 * failover builds again): the client's Expect: 100-continue (httpd's
+	 * r->expecting_100, an HTTP/1.0 client's too; Proxy100Continue On,
+	 * its default), or a body for a member with ping=; not with
+	 * force-proxy-request-1.0, where ap_proxy_create_hdrbrgd() drops
+	 * the client's Expect */
+	f->do100 = !f->http10 && (req->expect_continue ||
+				  (m->ping_ms && (req->chunked || req->content_length > 0)));
+	rw.expect = f->do100 ? 1 : -1;
 
 	if (!kbal_conf_preserve_host(d->conf, f->vhost)) {
 		kbal_rewrite_member_host(m, host, sizeof(host));
@@ -502,6 +515,13 @@ ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep,
 ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, const char *reason,
 				int keep, const char *extra, char *out, size_t outlen)
 {
+	return heads_error_page_notes(d, status, reason, NULL, keep, extra, out, outlen);
+}
+
+ssize_t heads_error_page_notes(const struct kbal_daemon *d, unsigned status, const char *reason,
+			       const char *why, int keep, const char *extra, char *out,
+			       size_t outlen)
+{
 	for (unsigned i = 0; i < d->conf->nerrdoc; i++) {
 		const struct kbal_conf_errdoc *e = &d->conf->errdoc[i];
 		ssize_t n;
@@ -515,7 +535,7 @@ ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, co
 			return n;
 		break;
 	}
-	return kbal_page_error_reason(status, reason, keep, extra, out, outlen);
+	return kbal_page_error_notes(status, reason, why, keep, extra, out, outlen);
 }
 
 /* "http://" and the client's Host as httpd names itself by it: its

@@ -61,6 +61,12 @@ ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep,
 ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, const char *reason,
 				int keep, const char *extra, char *out, size_t outlen);
 
+/* the same with why, mod_proxy's ap_proxyerror() reason, on the page
+ * (kbal_page_error_notes()) */
+ssize_t heads_error_page_notes(const struct kbal_daemon *d, unsigned status, const char *reason,
+			       const char *why, int keep, const char *extra, char *out,
+			       size_t outlen);
+
 /* "http://NAME[:PORT]": this server as its own URLs name it (a Redirect's
  * relative target, ProxyPassReverse's rewritten Location) */
 void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap);

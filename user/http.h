@@ -233,6 +233,9 @@ struct kbal_req_rewrite {
 	uint64_t body_len;
 	int no_xfwd;               /* ProxyAddHeaders Off: no X-Forwarded-* */
 	const char *via;           /* ProxyVia On|Full: merged into Via, NULL none */
+	int expect;                /* 1: "Expect: 100-Continue" added where the
+	                            * client sent none (ping=); -1: the client's
+	                            * Expect dropped (no do_100_continue) */
 	int via_block;             /* ProxyVia Block: the client's Via lines dropped */
 };
 

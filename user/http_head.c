@@ -351,6 +351,8 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		}
 		if (rw->via_block && name_is(base, h, "Via"))
 			continue;
+		if (rw->expect < 0 && name_is(base, h, "Expect"))
+			continue;
 		for (k = 0; k < 4; k++)
 			if (xf[k].add && name_is(base, h, xf[k].name))
 				break;
@@ -372,6 +374,10 @@ ssize_t kbal_http_build_request(const struct kbal_http_msg *m, const char *base,
 		put(&b, xf[k].add, xf[k].addlen);
 		put(&b, "\r\n", 2);
 	}
+	/* ap_proxy_create_hdrbrgd(): do_100_continue merges the token into
+	 * the client's headers, before its own X-Forwarded-* lines */
+	if (rw->expect > 0 && !kbal_http_find(m, base, "Expect"))
+		put_str(&b, "Expect: 100-Continue\r\n");
 	for (k = 0; k < 4; k++) {
 		if (!xf[k].add || xf[k].seen)
 			continue;

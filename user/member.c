@@ -273,6 +273,52 @@ uint64_t member_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *
 	return ms ? (uint64_t)ms * 1000000ull : conn_timeout_ns(d, c);
 }
 
+/* How long the member may keep its answer's head waiting: its ping= while
+ * a head with Expect: 100-continue waits for it (mod_proxy_http sets its
+ * socket's timeout to the ping_timeout until the first answer), else its
+ * timeout (member_timeout_ns()) */
+uint64_t member_answer_ns(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	uint32_t ping = c->member >= 0 ? d->maps.members[c->member].ping_ms : 0;
+
+	return c->f->do100 == 1 && ping ? (uint64_t)ping * 1000000ull : member_timeout_ns(d, c);
+}
+
+/*
+ * No answer to a head sent with Expect: 100-continue within
+ * member_answer_ns(): mod_proxy_http's "Timeout on 100-Continue", a 503,
+ * on which mod_proxy's proxy_handler() puts the member in error (unless
+ * it ignores errors) and, for a balancer, tries another member within
+ * maxattempts, with the body it held (kbald's buf[UP]: nothing of it went
+ * out). The answer after the last: httpd's ap_proxyerror() page.
+ */
+void member_continue_timeout(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m = &d->maps.members[c->member];
+	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+	int usable = m->status & KBAL_ST_IGNORE_ERR;
+
+	log_warn("member %s (route %s): no answer to Expect: 100-continue within %llu ms "
+		 "(Timeout on 100-Continue)%s", m->url, m->route,
+		 (unsigned long long)(member_answer_ns(d, c) / 1000000ull),
+		 usable ? ": it ignores errors, 503" : ": error state");
+	if (!usable)
+		member_fail(d, m);
+	exch_drop_member(d, c);
+	c->f->deadline = ~0ull;
+	/* a 503 after it, the next member's or none's, says so (httpd's
+	 * r->status_line stays "503 Proxy Error") */
+	c->f->proxy_status = 503;
+	c->f->proxy_why = "Timeout on 100-Continue";
+	if (usable || ++c->f->failovers > __atomic_load_n(&b->max_attempts, __ATOMIC_ACQUIRE)) {
+		exch_error(d, c, 503);
+		return;
+	}
+	/* the head again (built for the next member), then the body */
+	c->f->out_sent[UP] = 0;
+	member_pick_connect(d, c);
+}
+
 /*
  * No usable member: with the balancer's timeout=, Apache's
  * find_best_worker() looks again every timeout/100 until it has waited
@@ -466,7 +512,7 @@ void member_connected(struct kbal_daemon *d, struct kbal_conn *c)
 				known_local = &local.in;
 		}
 	}
-	c->f->deadline = d->loop.now + member_timeout_ns(d, c);
+	c->f->deadline = d->loop.now + member_answer_ns(d, c);
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	handover_prepare(d, c, known_local);
 }

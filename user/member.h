@@ -47,6 +47,10 @@ void member_answered(struct kbal_daemon *d, struct kbal_conn *c, unsigned status
  * Timeout / ProxyTimeout of c's request's <VirtualHost> (conn_timeout_ns()),
  * in ns. */
 uint64_t member_timeout_ns(const struct kbal_daemon *d, const struct kbal_conn *c);
+/* the same, or its ping= while its answer to a head with Expect:
+ * 100-continue is owed (member_continue_timeout() after it) */
+uint64_t member_answer_ns(const struct kbal_daemon *d, const struct kbal_conn *c);
+void member_continue_timeout(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* a socket for a member, as mod_proxy makes it: bound to
  * ProxySourceAddress, its receive buffer ProxyReceiveBufferSize. 0 or

@@ -23,7 +23,8 @@ static const struct {
 	{ 414, "Request-URI Too Long", "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n" },
 	{ 431, "Request Header Fields Too Large", "The request's header fields exceed the capacity limit for this server." },
 	{ 500, "Internal Server Error", "The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request." },
-	{ 502, "Bad Gateway", "The proxy server received an invalid\nresponse from an upstream server.<br />\n" },
+	/* (CRLF in httpd's text) */
+	{ 502, "Bad Gateway", "The proxy server received an invalid\r\nresponse from an upstream server.<br />\r\n" },
 	{ 503, "Service Unavailable", "The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later." },
 	{ 504, "Gateway Timeout", "The gateway did not receive a timely response\nfrom the upstream server or application." },
 };
@@ -50,9 +51,25 @@ ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char 
 ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, const char *extra,
 			       char *out, size_t outlen)
 {
+	return kbal_page_error_notes(status, reason, NULL, keep, extra, out, outlen);
+}
+
+/* ap_escape_html(): what would end the attribute or the markup */
+static size_t html_escape(const char *s, char *out, size_t cap);
+
+ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why, int keep,
+			      const char *extra, char *out, size_t outlen)
+{
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
-	char body[1024];
+	char body[1024], notes[512] = "", esc[256];
 	int blen, hlen;
+
+	/* ap_proxyerror()'s error-notes, which the page of a status that
+	 * takes notes (add_optional_notes()) shows */
+	if (why && (status == 400 || status == 403 || status == 411 || status == 502) &&
+	    html_escape(why, esc, sizeof(esc)) != (size_t)-1)
+		snprintf(notes, sizeof(notes), "The proxy server could not handle the request"
+			 "<p>Reason: <strong>%s</strong></p>", esc);
 
 	for (i = 0; i < n && error_pages[i].status != status; i++)
 		;
@@ -64,8 +81,8 @@ ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, co
 			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
 			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
 			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
-			"<h1>%s</h1>\n<p>%s</p>\n</body></html>\n",
-			status, reason, reason, error_pages[i].text);
+			"<h1>%s</h1>\n<p>%s%s</p>\n</body></html>\n",
+			status, reason, reason, error_pages[i].text, notes);
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return -1;
 	hlen = snprintf(out, outlen,
@@ -81,7 +98,6 @@ ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, co
 	return hlen + blen;
 }
 
-/* ap_escape_html(): what would end the attribute or the markup */
 static size_t html_escape(const char *s, char *out, size_t cap)
 {
 	size_t o = 0;

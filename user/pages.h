@@ -30,6 +30,12 @@ ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char 
 ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, const char *extra,
 			       char *out, size_t outlen);
 
+/* the same with why as the page's reason, as mod_proxy's ap_proxyerror()
+ * has httpd's page name it ("Reason: <strong>why</strong>", on the pages
+ * of 400, 403, 411 and 502); reason "Proxy Error" for its status line */
+ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why, int keep,
+			      const char *extra, char *out, size_t outlen);
+
 /* ErrorDocument CODE "TEXT": status with text as its body (httpd's
  * ap_send_error_response()); -1 for a status kbald has no page for, or
  * when it does not fit */

@@ -320,8 +320,8 @@ UNIT_TEST(conf_member_params)
 {
 	struct run *r = run("Listen 80\n<Proxy balancer://c>\n"
 			    "BalancerMember http://127.0.0.1:1 loadfactor=100 lbset=2 retry=0 status=+H "
-			    "connectiontimeout=250ms timeout=5 max=10 keepalive=on disablereuse=Off\n"
-			    "BalancerMember http://127.0.0.1:2 status=+H-D timeout=3 STATUS=D loadfactor=1.5\n"
+			    "connectiontimeout=250ms timeout=5 max=10 keepalive=on disablereuse=Off ping=2\n"
+			    "BalancerMember http://127.0.0.1:2 ping=300ms status=+H-D timeout=3 STATUS=D loadfactor=1.5\n"
 			    "BalancerMember http://127.0.0.1:3 status=-D+DS ttl=90 enablereuse=off "
 			    "loadfactor=1.15 keepalive=Off\n"
 			    "BalancerMember http://127.0.0.1:4 disablereuse=on enablereuse=on max=0 status=+R\n"
@@ -338,6 +338,9 @@ UNIT_TEST(conf_member_params)
 		ASSERT_EQ(m[3].status, KBAL_ST_SPARE, "status=+R: a hot spare");
 		ASSERT_EQ(m[0].timeout_ms, 5000, "timeout=5: the answer's timeout");
 		ASSERT_EQ(m[3].timeout_ms, 0, "no timeout=: Timeout's");
+		ASSERT_EQ(m[0].ping_ms, 2000, "ping=2: seconds by default, as Apache's");
+		ASSERT_EQ(m[1].ping_ms, 300, "ping=300ms");
+		ASSERT_EQ(m[3].ping_ms, 0, "no ping=");
 		ASSERT_EQ(m[0].lbset, 2, "lbset");
 		ASSERT_EQ(m[0].retry_sec, 0, "retry");
 		ASSERT_EQ(m[0].status, KBAL_ST_HOT_STANDBY, "status=+H");
@@ -368,8 +371,8 @@ UNIT_TEST(conf_member_params)
 #undef LF_ERR
 	expect_err(M "status=+C\n", "t.conf:3: BalancerMember status=+C: C is the state the "
 		   "health checks set (hcmethod=), not a starting one (D disables a member)");
-	expect_err(M "ping=1\n", "t.conf:3: BalancerMember ping=1: not supported: kbal does not "
-		   "send Expect: 100-continue to probe a member before a request");
+	expect_err(M "ping=0\n", "t.conf:3: BalancerMember ping=0: must be a time from 1 ms to "
+		   "24 h (N seconds, Nms, Nmi or Nh)");
 	expect_err(M "keepalive=yes\n", "t.conf:3: BalancerMember keepalive=yes: must be On or Off");
 	expect_err(M "timeout=5ms\n", "t.conf:3: BalancerMember timeout=5ms: whole seconds from 1 "
 		   "to 86400, as Apache reads it");

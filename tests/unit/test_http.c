@@ -1062,6 +1062,24 @@ UNIT_TEST(http_error_responses)
 		ASSERT_TRUE(kbal_page_error(599, out, sizeof(out)) > 0, "unknown");
 		ASSERT_HAS(out, "HTTP/1.1 500 Internal Server Error\r\n", "unknown is 500");
 	}
+	{
+		/* mod_proxy's ap_proxyerror(): its status line, and its reason
+		 * on a 502's page (escaped), none on a 503's (Debian's apache2) */
+		char out[2048];
+
+		ASSERT_TRUE(kbal_page_error_notes(502, "Proxy Error", "Error <reading>", 1, NULL, out,
+						  sizeof(out)) > 0, "502 Proxy Error");
+		ASSERT_HAS(out, "HTTP/1.1 502 Proxy Error\r\n", "502's status line");
+		ASSERT_HAS(out, "<title>502 Proxy Error</title>\n</head><body>\n<h1>Proxy Error</h1>\n"
+			   "<p>The proxy server received an invalid\r\nresponse from an upstream "
+			   "server.<br />\r\nThe proxy server could not handle the request<p>Reason: "
+			   "<strong>Error &lt;reading&gt;</strong></p></p>\n", "502's page");
+		ASSERT_TRUE(strstr(out, "Connection:") == NULL, "kept: no Connection line");
+		ASSERT_TRUE(kbal_page_error_notes(503, "Proxy Error", "Timeout on 100-Continue", 0,
+						  NULL, out, sizeof(out)) > 0, "503 Proxy Error");
+		ASSERT_HAS(out, "HTTP/1.1 503 Proxy Error\r\n", "503's status line");
+		ASSERT_TRUE(strstr(out, "Reason") == NULL, "no reason on a 503's page");
+	}
 }
 
 /* httpd's LimitRequestLine, LimitRequestFieldSize, LimitRequestFields, with
