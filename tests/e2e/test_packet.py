@@ -617,7 +617,7 @@ def test_packet_flow_clocks_as_httpd():
         eq(sorted(ended), ["hang", "idle", "slow"], "the flows ended: %r" % ended)
         eq(ended["idle"][0], "reset", "the idle flow ended (both peers reset)")
         first = {k: got[k].split(b"\r\n")[0] for k in got}
-        eq((ended["hang"][0], first["hang"]), ("eof", b"HTTP/1.1 502 Bad Gateway"),
+        eq((ended["hang"][0], first["hang"]), ("eof", b"HTTP/1.1 502 Proxy Error"),
            "the answer owed: kbald's 502, then EOF")
         eq((ended["slow"][0], first["slow"]), ("eof", b"HTTP/1.1 408 Request Timeout"),
            "the slow head: kbald's 408, then EOF")

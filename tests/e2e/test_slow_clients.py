@@ -143,8 +143,8 @@ Header always set X-Unrouted yes env=!BALANCER_NAME
 
 
 def answers(port, steps, oks):
-    """exchange()'s answers: [(status, X-Unrouted values)] (httpd's 502
-    says "Proxy Error", kbald's "Bad Gateway": the status alone compared)"""
+    """exchange()'s answers: [(status, X-Unrouted values)] (the status
+    alone compared)"""
     got, _ = exchange_raw(port, steps, oks=oks)
     return [(int(code), re.findall(rb"(?im)^X-Unrouted: *([^\r]*)\r$", head))
             for code, head in re.findall(rb"HTTP/1.1 (\d{3}) [^\r]*\r\n((?:[^\r]+\r\n)*)\r\n",
