@@ -297,6 +297,8 @@ int kbal_lbfactor_parse(const char *s)
 		return -1;
 	/* set_worker_param(): ival = fval * 100.0, truncated as Apache's */
 	v = strtod(s, NULL);
+	if (v >= 101.0)
+		return -1;   /* refused there too (its int overflows: x86's INT_MIN) */
 	ival = (int)(v * 100.0);
 	return ival >= 100 && ival <= 10000 ? ival : -1;
 }

@@ -179,6 +179,11 @@ UNIT_TEST(lb_byrequests_decimal_factor)
 	ASSERT_EQ(kbal_lbfactor_parse("1.15"), 114, "1.15: (int)(1.15 * 100.0), as Apache");
 	ASSERT_EQ(kbal_lbfactor_parse("0.5"), -1, "below 1");
 	ASSERT_EQ(kbal_lbfactor_parse("1e2"), -1, "not a plain number");
+	ASSERT_EQ(kbal_lbfactor_parse("100.009"), 10000, "100.009: 10000, truncated");
+	ASSERT_EQ(kbal_lbfactor_parse("101"), -1, "above 100");
+	/* (an int's overflow before: UBSan in the configuration's fuzzer) */
+	ASSERT_EQ(kbal_lbfactor_parse("11111111110"), -1, "far above 100");
+	ASSERT_EQ(kbal_lbfactor_parse("9999999999999999"), -1, "16 digits");
 	setup(2, KBAL_LB_BYREQUESTS);
 	ms[0].lbfactor = 150;
 	for (int i = 0; i < 1000; i++)
