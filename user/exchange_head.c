@@ -8,6 +8,7 @@
  * member and how the kernel may carry what follows (exch_proxy_request()).
  */
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include "conn-t.h"
 #include "daemon.h"
@@ -121,6 +122,60 @@ static int target_answered(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 }
 
+/*
+ * httpd's ap_check_request_header(), after its Host check: an Expect other
+ * than 100-continue (any case; an empty one is none) is a 417 that no
+ * module sees, and the connection ends (ap_read_request() fails; the body,
+ * if any, unread), though the answer's head says what ap_set_keepalive()
+ * would (no "Connection: close" on a keep-alive request). Repeated Expect
+ * lines are one, joined by ", ", as httpd's table merges them. 1: answered
+ */
+static int expect_failed(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+	char value[8192];
+	size_t len = 0, take;
+	unsigned seen = 0;
+	ssize_t n;
+
+	for (unsigned i = 0; i < rq->nheaders; i++) {
+		const struct kbal_http_header *e = &rq->headers[i];
+
+		if (e->name.len != 6 || strncasecmp(f->buf[UP] + e->name.off, "Expect", 6))
+			continue;
+		/* as much as fits (the page may show less: pages.c) */
+		if (seen++ && len + 2 < sizeof(value)) {
+			memcpy(value + len, ", ", 2);
+			len += 2;
+		}
+		take = e->value.len < sizeof(value) - 1 - len ? e->value.len :
+								  sizeof(value) - 1 - len;
+		memcpy(value + len, f->buf[UP] + e->value.off, take);
+		len += take;
+	}
+	value[len] = '\0';
+	if (!len || !strcasecmp(value, "100-continue"))
+		return 0;
+	log_debug("client sent an unrecognized expectation value of Expect: %.*s",
+		 len > 200 ? 200 : (int)len, value);
+	n = heads_error_page_notes(d, 417, NULL, value, rq->keep_alive && !c->once, NULL,
+				   f->outbuf[DOWN], OUT_SIZE);
+	if (n <= 0) {
+		exch_error(d, c, 417);
+		return 1;
+	}
+	if (rq->keep_alive && !c->once) {
+		/* its Keep-Alive lines as httpd's, and closed all the same */
+		exch_reply_keep(d, c, f->outbuf[DOWN], (size_t)n, 0);
+		c->fin[MEMBER] = 1;
+		f->local_keep = 0;
+	} else {
+		exch_reply(d, c, f->outbuf[DOWN], (size_t)n, 0);
+	}
+	return 1;
+}
+
 void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
@@ -186,6 +241,8 @@ void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		exch_error(d, c, 400);
 		return;
 	}
+	if (expect_failed(d, c))
+		return;
 	if (h && h->value.len < sizeof(f->host)) {
 		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
 		f->host[h->value.len] = '\0';

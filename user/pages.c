@@ -20,6 +20,7 @@ static const struct {
 	{ 411, "Length Required", "A request of the requested method POST requires a valid Content-length.<br />\n" },
 	{ 413, "Request Entity Too Large", "The amount of data provided in the request exceeds the capacity limit." },
 	{ 410, "Gone", "The requested resource is no longer available on this server and there is no forwarding address.\nPlease remove all references to this resource." },
+	{ 417, "Expectation Failed", NULL },   /* its text names the Expect sent: below */
 	{ 414, "Request-URI Too Long", "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n" },
 	{ 431, "Request Header Fields Too Large", "The request's header fields exceed the capacity limit for this server." },
 	{ 500, "Internal Server Error", "The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request." },
@@ -54,14 +55,61 @@ ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, co
 	return kbal_page_error_notes(status, reason, NULL, keep, extra, out, outlen);
 }
 
-/* ap_escape_html(): what would end the attribute or the markup */
+/* ap_escape_html(): what would end the attribute or the markup; (size_t)-1
+ * where it does not fit in cap */
 static size_t html_escape(const char *s, char *out, size_t cap);
+
+/* as much of s escaped as fits in cap (with its '\0'): its length; *whole
+ * says it was all of s */
+static size_t html_escape_part(const char *s, char *out, size_t cap, int *whole)
+{
+	size_t o = 0;
+
+	for (*whole = 0; *s; s++) {
+		const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" :
+				*s == '"' ? "&quot;" : NULL;
+		size_t n = e ? strlen(e) : 1;
+
+		if (o + n >= cap)
+			break;
+		memcpy(out + o, e ? e : s, n);
+		o += n;
+	}
+	*whole = !*s;
+	if (cap)
+		out[o] = '\0';
+	return o;
+}
+
+/* httpd's 417 text (get_canned_error_string()): the Expect the client sent
+ * (why; NULL: none), escaped, as much as fits in cap (httpd shows it all:
+ * 8 KiB of it fit unless it is mostly markup, then it is cut) */
+static const char *expect_text(const char *why, char *out, size_t cap)
+{
+	static const char head[] = "The expectation given in the Expect request-header\n"
+				   "field could not be met by this server.\nThe client sent<pre>\n"
+				   "    Expect: ",
+			  tail[] = "</p><p>Only the 100-continue expectation is supported.";
+	size_t o = sizeof(head) - 1;
+	int whole;
+
+	if (!why) {
+		snprintf(out, cap, "No expectation was seen, the Expect request-header \n"
+			 "field was not presented by the client.\n%s", tail);
+		return out;
+	}
+	memcpy(out, head, o);
+	o += html_escape_part(why, out + o, cap - o - sizeof(tail) - 16, &whole);
+	snprintf(out + o, cap - o, "\n</pre>\n%s", tail);
+	return out;
+}
 
 ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why, int keep,
 			      const char *extra, char *out, size_t outlen)
 {
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
-	char body[1024], notes[512] = "", esc[256];
+	char body[15360], notes[512] = "", esc[256], expect[14336];
+	const char *text;
 	int blen, hlen;
 
 	/* ap_proxyerror()'s error-notes, which the page of a status that
@@ -77,12 +125,15 @@ ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *w
 		return kbal_page_error_keep(500, keep, extra, out, outlen);
 	if (!reason)
 		reason = error_pages[i].reason;
+	text = error_pages[i].text;
+	if (status == 417)
+		text = expect_text(why, expect, sizeof(expect));
 	blen = snprintf(body, sizeof(body),
 			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
 			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
 			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
 			"<h1>%s</h1>\n<p>%s%s</p>\n</body></html>\n",
-			status, reason, reason, error_pages[i].text, notes);
+			status, reason, reason, text, notes);
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return -1;
 	hlen = snprintf(out, outlen,
@@ -100,20 +151,10 @@ ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *w
 
 static size_t html_escape(const char *s, char *out, size_t cap)
 {
-	size_t o = 0;
+	int whole;
+	size_t n = html_escape_part(s, out, cap, &whole);
 
-	for (; *s; s++) {
-		const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" :
-				*s == '"' ? "&quot;" : NULL;
-		size_t n = e ? strlen(e) : 1;
-
-		if (o + n >= cap)
-			return (size_t)-1;
-		memcpy(out + o, e ? e : s, n);
-		o += n;
-	}
-	out[o] = '\0';
-	return o;
+	return whole ? n : (size_t)-1;
 }
 
 ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char *out,

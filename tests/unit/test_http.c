@@ -1080,6 +1080,26 @@ UNIT_TEST(http_error_responses)
 		ASSERT_HAS(out, "HTTP/1.1 503 Proxy Error\r\n", "503's status line");
 		ASSERT_TRUE(strstr(out, "Reason") == NULL, "no reason on a 503's page");
 	}
+	{
+		/* httpd's 417: the Expect sent, escaped, on the page; one
+		 * mostly of markup cut where the page's buffer ends */
+		static char out[18432], big[8192];   /* OUT_SIZE, conn-t.h */
+
+		ASSERT_TRUE(kbal_page_error_notes(417, NULL, "a<b>&\"", 1, NULL, out,
+						  sizeof(out)) > 0, "417");
+		ASSERT_HAS(out, "HTTP/1.1 417 Expectation Failed\r\n", "417's status line");
+		ASSERT_HAS(out, "<h1>Expectation Failed</h1>\n<p>The expectation given in the Expect "
+			   "request-header\nfield could not be met by this server.\nThe client sent"
+			   "<pre>\n    Expect: a&lt;b&gt;&amp;&quot;\n</pre>\n</p><p>Only the 100-continue "
+			   "expectation is supported.</p>\n</body>", "417's page");
+		memset(big, '<', sizeof(big) - 1);
+		ASSERT_TRUE(kbal_page_error_notes(417, NULL, big, 1, NULL, out, sizeof(out)) > 0,
+			    "417 of 8 KiB of markup");
+		ASSERT_HAS(out, "&lt;\n</pre>\n</p><p>Only", "cut at an escape's end");
+		ASSERT_TRUE(kbal_page_error_notes(417, NULL, NULL, 1, NULL, out, sizeof(out)) > 0,
+			    "417 of none");
+		ASSERT_HAS(out, "<p>No expectation was seen", "417 of none: httpd's text");
+	}
 }
 
 /* httpd's LimitRequestLine, LimitRequestFieldSize, LimitRequestFields, with
