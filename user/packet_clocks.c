@@ -12,9 +12,11 @@
  * onto its kept client-side socket (kbal_packet_take_client(): SHIFT
  * entries, docs/packet.md "Endings") and answers there as its other paths
  * do (decide_framed_error()), then closes it (a FIN); the member's leg is
- * reset. Elsewhere (KeepAliveTimeout, a request line cut, an answer begun,
- * a flow not framed; no kept socket: a KbalHost id; the client without all
- * the member sent) the flow ends with both peers reset (pkt_close()).
+ * reset. At KeepAliveTimeout, where httpd closes the connection without a
+ * word, the same without the answer: the client gets a FIN. Elsewhere (a
+ * request line cut, an answer begun, a flow not framed; no kept socket: a
+ * KbalHost id; the client without all the member sent) the flow ends with
+ * both peers reset (pkt_close()).
  */
 #include <errno.h>
 #include "conn.h"
@@ -51,10 +53,12 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
  * - nothing: KeepAliveTimeout from the last packet (the last answer's end
  *   or the client's acknowledgement of it), where keep-alive has one.
  * *status: httpd's answer at that deadline (408, 502) or 0, *came when its
- * request (or its stage) began, *head: a head not whole.
+ * request (or its stage) began, *head: a head not whole, *idle: between
+ * requests (httpd closes without an answer).
  */
 static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last,
-			    const char **what, unsigned *status, uint64_t *came, int *head)
+			    const char **what, unsigned *status, uint64_t *came, int *head,
+			    int *idle)
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
 	struct kbal_pkt_flow *fl = c->pf;
@@ -96,11 +100,13 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 	}
 	ka = conn_keepalive_ns(d, c);
 	*what = "between requests: KeepAliveTimeout";
+	*idle = 1;
 	return last + (ka ? ka : conn_timeout_ns(d, c));
 }
 
 /*
- * httpd's answer at a clock's end, by kbald on the client's leg taken back
+ * httpd's answer at a clock's end (status; 0: none, KeepAliveTimeout's
+ * close), by kbald on the client's leg taken back
  * (kbal_packet_take_client()): the member's frozen socket closed silently
  * and the member reset, the answer written on the kept client-side socket
  * as the sockmap path writes its own, and that socket closed as kbald
@@ -129,7 +135,8 @@ static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	}
 	kbal_packet_end_probe(&d->pk.p, &pr);
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* a FIN at its close, not a RST */
-	decide_framed_error(d, c, status, head, came);
+	if (status)
+		decide_framed_error(d, c, status, head, came);
 	conn_close(d, c);
 	return 1;
 }
@@ -139,12 +146,12 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 	const char *what = "";
 	unsigned status = 0;
 	uint64_t came = 0;
-	int head = 0;
+	int head = 0, idle = 0;
 
 	/* last may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
 	if (!last || !c->pf || last >= d->loop.now ||
-	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head))
+	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head, &idle))
 		return 0;
 	if (status) {
 		log_info("%s (the packet program framed it): %u",
@@ -153,6 +160,10 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 		if (pkt_answer(d, c, status, head, came))
 			return 1;
 		log_info("the client's leg could not be taken back: both peers reset");
+	} else if (idle) {
+		log_debug("conn %p: packet flow idle past KeepAliveTimeout: closed", (void *)c);
+		if (pkt_answer(d, c, 0, 0, 0))
+			return 1;
 	}
 	log_debug("conn %p: packet flow quiet past its clock (%s): ended", (void *)c, what);
 	conn_close(d, c);
