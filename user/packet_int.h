@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * packet_int.h - what the packet path's own files share (splice_packet.c:
- * the handover and a joined flow's life; packet_attach.c, tcp_state.c,
- * packet_segments.c); the rest of kbald uses splice_packet.h.
+ * the handover and a joined flow's life; packet_back.c: its legs back to
+ * kbald; packet_attach.c, tcp_state.c, packet_segments.c); the rest of
+ * kbald uses splice_packet.h.
  */
 #ifndef KBAL_PACKET_INT_H
 #define KBAL_PACKET_INT_H
@@ -20,6 +21,16 @@ struct tcp_state {
 	struct tcp_repair_window win;  /* the peer's window (snd_wnd, from snd_una) and
 	                                  the one this socket promised (rcv_wup + rcv_wnd) */
 };
+
+/* splice_packet.c */
+/* the two entries of a joined flow, if both are still this flow's: 0, or
+ * -ENOENT */
+int pkt_joined_entries(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+		       struct kbal_pkt_rw *up, struct kbal_pkt_rw *down);
+/* the entry at k out of kbal_pkt, if still the flow's of generation gen */
+void pkt_forget_key(struct kbal_packet *p, const struct kbal_pkt_key *k, uint16_t gen);
+/* rewritten packets leave as if kbald's socket of 4-tuple k had sent them */
+void pkt_send_as(struct kbal_pkt_rw *rw, const struct kbal_pkt_key *k);
 
 /* packet_attach.c */
 int pkt_loopback_addr(uint32_t a);
