@@ -88,10 +88,12 @@ int balancers_load(struct kbal_daemon *d)
 		    !kbal_conf_packet_alike(conf, b, -1, &why))
 			mb->flags |= KBAL_BF_PACKET_FRAMED;
 		mb->slots = cb->nmembers + cb->growth;
-		/* Apache's default: one try on each other member */
+		/* Apache's default (init_balancer_members()): one try on each
+		 * other member, set as if configured (the XML view shows it);
+		 * a balancer of one member has none, unset */
 		mb->max_attempts = cb->max_attempts >= 0 ? (unsigned)cb->max_attempts :
-				   cb->nmembers > 1 ? cb->nmembers - 1 : 1;
-		if (cb->max_attempts >= 0)
+				   cb->nmembers > 1 ? cb->nmembers - 1 : 0;
+		if (cb->max_attempts >= 0 || cb->nmembers > 1)
 			mb->flags |= KBAL_BF_MAX_SET;
 		if (nm + mb->slots > KBAL_MAX_MEMBERS)
 			return -E2BIG;

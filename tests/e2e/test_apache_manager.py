@@ -101,6 +101,16 @@ def test_add_worker_on_kbal_and_apache():
 
 
 def test_balancer_fields_on_kbal_and_apache():
+    # maxattempts unset: httpd's default, the members less one, shown as if
+    # set; none for a balancer of one member (was 1, and not shown)
+    one = EXAMPLE_CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
+    check(one != EXAMPLE_CONF, "a balancer of one member")
+    for conf, want in ((EXAMPLE_CONF, ["1"]), (one, [])):
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            got = {name: re.findall(r"<httpd:maxattempts>(\d+)</httpd:maxattempts>",
+                                    request(port, "GET", "/balancer-manager?xml=1").text)
+                   for name, port in (("Apache", aport), ("kbal", env.port))}
+            eq(got, {"Apache": want, "kbal": want}, "maxattempts unset, kbal against Apache")
     # the balancer form's b_max (maxattempts) and b_sforce, and a member's
     # route redirection (w_rr) on both: the XML views say the same
     with Env() as env, apache_beside(env) as aport:
