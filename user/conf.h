@@ -372,6 +372,7 @@ struct kbal_conf_vhost {
 	char server_name[128];            /* its ServerName, "" none */
 	char server_host[128];            /* that name without its :port (%v) */
 	unsigned server_port;             /* its :port, 0 none */
+	char server_admin[128];           /* its ServerAdmin, "" the server's */
 	unsigned nalias;
 	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
 	int preserve_host;                /* its ProxyPreserveHost, -1: the server's */
@@ -468,6 +469,8 @@ struct kbal_conf {
 	char server_name[128];            /* ServerName, else gethostname() */
 	char server_host[128];            /* that name without its :port (%v) */
 	unsigned server_port;             /* its :port, 0 none */
+	char server_admin[128];           /* ServerAdmin, "" none (httpd's 500 page
+					   * then says "[no address given]") */
 	uint8_t encoded_slashes;          /* AllowEncodedSlashes, enum kbal_encoded_slashes */
 	int canonical_name;               /* UseCanonicalName On: self-referential
 					   * URLs name ServerName, not the Host */

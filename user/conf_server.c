@@ -154,6 +154,16 @@ static int kw_servername(struct conf_parser *p, UNUSED int argc, char **argv)
 	return 0;
 }
 
+/* ServerAdmin ADDRESS: named on httpd's 500 page (the <VirtualHost>'s, else
+ * the server's) */
+static int kw_serveradmin(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	char *to = p->ctx == C_VHOST ? p->conf->vhost[p->vhost].server_admin :
+				       p->conf->server_admin;
+
+	return conf_copy(p, to, sizeof(p->conf->server_admin), argv[1], "ServerAdmin");
+}
+
 /* ServerAlias NAME...: more names of its <VirtualHost>, '*' and '?' wild */
 static int kw_serveralias(struct conf_parser *p, int argc, char **argv)
 {
@@ -710,7 +720,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "Header",            C_SERVER | C_VHOST | C_LOCATION, 2, 6,   kw_header },
 	{ "RequestHeader",     C_SERVER | C_VHOST | C_LOCATION, 2, 5,   kw_request_header },
 	/* only logging or error pages: nothing about what goes where */
-	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_ignore },
+	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_serveradmin },
 	{ "ServerTokens",      C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ "ServerSignature",   C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ NULL }

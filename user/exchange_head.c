@@ -159,7 +159,7 @@ static int expect_failed(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	log_debug("client sent an unrecognized expectation value of Expect: %.*s",
 		 len > 200 ? 200 : (int)len, value);
-	n = heads_error_page_notes(d, 417, NULL, value, rq->keep_alive && !c->once, NULL,
+	n = heads_error_page_notes(d, f->vhost, 417, NULL, value, rq->keep_alive && !c->once, NULL,
 				   f->outbuf[DOWN], OUT_SIZE);
 	if (n <= 0) {
 		exch_error(d, c, 417);

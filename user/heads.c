@@ -135,8 +135,8 @@ ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *
 	static char page[OUT_SIZE];
 	/* its 502 is a member's timeout: mod_proxy_http's ap_proxyerror() */
 	const char *why = status == 502 ? "Error reading from remote server" : NULL;
-	ssize_t n = heads_error_page_notes(d, status, why ? "Proxy Error" : NULL, why, 0, NULL,
-					   page, sizeof(page));
+	ssize_t n = heads_error_page_notes(d, vhost, status, why ? "Proxy Error" : NULL, why, 0,
+					   NULL, page, sizeof(page));
 	const char *end = n > 0 ? memmem(page, n, "\r\n\r\n", 4) : NULL;
 	struct kbal_hdr_env e;
 
@@ -506,21 +506,22 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 
-ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep, const char *extra,
-			 char *out, size_t outlen)
+ssize_t heads_error_page(const struct kbal_daemon *d, int vhost, unsigned status, int keep,
+			 const char *extra, char *out, size_t outlen)
 {
-	return heads_error_page_reason(d, status, NULL, keep, extra, out, outlen);
+	return heads_error_page_reason(d, vhost, status, NULL, keep, extra, out, outlen);
 }
 
-ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, const char *reason,
-				int keep, const char *extra, char *out, size_t outlen)
+ssize_t heads_error_page_reason(const struct kbal_daemon *d, int vhost, unsigned status,
+				const char *reason, int keep, const char *extra, char *out,
+				size_t outlen)
 {
-	return heads_error_page_notes(d, status, reason, NULL, keep, extra, out, outlen);
+	return heads_error_page_notes(d, vhost, status, reason, NULL, keep, extra, out, outlen);
 }
 
-ssize_t heads_error_page_notes(const struct kbal_daemon *d, unsigned status, const char *reason,
-			       const char *why, int keep, const char *extra, char *out,
-			       size_t outlen)
+ssize_t heads_error_page_notes(const struct kbal_daemon *d, int vhost, unsigned status,
+			       const char *reason, const char *why, int keep, const char *extra,
+			       char *out, size_t outlen)
 {
 	for (unsigned i = 0; i < d->conf->nerrdoc; i++) {
 		const struct kbal_conf_errdoc *e = &d->conf->errdoc[i];
@@ -535,6 +536,12 @@ ssize_t heads_error_page_notes(const struct kbal_daemon *d, unsigned status, con
 			return n;
 		break;
 	}
+	/* a 500's page names ServerAdmin (the virtual host's, else the
+	 * server's, else httpd's DEFAULT_ADMIN) */
+	if (status == 500 && !why)
+		why = vhost >= 0 && d->conf->vhost[vhost].server_admin[0] ?
+		      d->conf->vhost[vhost].server_admin :
+		      d->conf->server_admin[0] ? d->conf->server_admin : "[no address given]";
 	return kbal_page_error_notes(status, reason, why, keep, extra, out, outlen);
 }
 

@@ -54,18 +54,21 @@ int heads_own_keepalive(const struct kbal_daemon *d, const struct kbal_conn *c, 
 
 /* kbald's own error answer of status: httpd's page, or what ErrorDocument
  * says for it (a text, or a 302 to a URL); keep: the connection goes on
- * (no "Connection: close"); extra: header lines. Its length, or -1 */
-ssize_t heads_error_page(const struct kbal_daemon *d, unsigned status, int keep, const char *extra,
-			 char *out, size_t outlen);
+ * (no "Connection: close"); extra: header lines; vhost: the request's
+ * virtual host (-1: the server's), whose ServerAdmin a 500's page names.
+ * Its length, or -1 */
+ssize_t heads_error_page(const struct kbal_daemon *d, int vhost, unsigned status, int keep,
+			 const char *extra, char *out, size_t outlen);
 /* the same with reason (NULL: httpd's) for its status line and page */
-ssize_t heads_error_page_reason(const struct kbal_daemon *d, unsigned status, const char *reason,
-				int keep, const char *extra, char *out, size_t outlen);
+ssize_t heads_error_page_reason(const struct kbal_daemon *d, int vhost, unsigned status,
+				const char *reason, int keep, const char *extra, char *out,
+				size_t outlen);
 
 /* the same with why, mod_proxy's ap_proxyerror() reason, on the page
  * (kbal_page_error_notes()) */
-ssize_t heads_error_page_notes(const struct kbal_daemon *d, unsigned status, const char *reason,
-			       const char *why, int keep, const char *extra, char *out,
-			       size_t outlen);
+ssize_t heads_error_page_notes(const struct kbal_daemon *d, int vhost, unsigned status,
+			       const char *reason, const char *why, int keep, const char *extra,
+			       char *out, size_t outlen);
 
 /* "http://NAME[:PORT]": this server as its own URLs name it (a Redirect's
  * relative target, ProxyPassReverse's rewritten Location) */

@@ -23,7 +23,7 @@ static const struct {
 	{ 417, "Expectation Failed", NULL },   /* its text names the Expect sent: below */
 	{ 414, "Request-URI Too Long", "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n" },
 	{ 431, "Request Header Fields Too Large", "The request's header fields exceed the capacity limit for this server." },
-	{ 500, "Internal Server Error", "The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request." },
+	{ 500, "Internal Server Error", NULL },   /* its text names ServerAdmin: below */
 	/* (CRLF in httpd's text) */
 	{ 502, "Bad Gateway", "The proxy server received an invalid\r\nresponse from an upstream server.<br />\r\n" },
 	{ 503, "Service Unavailable", "The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later." },
@@ -104,6 +104,23 @@ static const char *expect_text(const char *why, char *out, size_t cap)
 	return out;
 }
 
+/* httpd's 500 text (get_canned_error_string(), no error-notes for all to
+ * see): its ServerAdmin (why; NULL: httpd's DEFAULT_ADMIN), escaped */
+static const char *admin_text(const char *why, char *out, size_t cap)
+{
+	char esc[6 * 128];
+
+	if (html_escape(why ? why : "[no address given]", esc, sizeof(esc)) == (size_t)-1)
+		esc[0] = '\0';
+	snprintf(out, cap, "The server encountered an internal error or\n"
+		 "misconfiguration and was unable to complete\nyour request.</p>\n"
+		 "<p>Please contact the server administrator at \n %s to inform them of the "
+		 "time this error occurred,\n and the actions you performed just before this "
+		 "error.</p>\n<p>More information about this error may be available\n"
+		 "in the server error log.", esc);
+	return out;
+}
+
 ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why, int keep,
 			      const char *extra, char *out, size_t outlen)
 {
@@ -128,6 +145,8 @@ ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *w
 	text = error_pages[i].text;
 	if (status == 417)
 		text = expect_text(why, expect, sizeof(expect));
+	if (status == 500)
+		text = admin_text(why, expect, sizeof(expect));
 	blen = snprintf(body, sizeof(body),
 			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
 			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"

@@ -33,7 +33,8 @@ ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, co
 /* the same with why as the page's reason, as mod_proxy's ap_proxyerror()
  * has httpd's page name it ("Reason: <strong>why</strong>", on the pages
  * of 400, 403, 411 and 502); reason "Proxy Error" for its status line.
- * A 417's why is the Expect the client sent, which its page shows */
+ * A 417's why is the Expect the client sent, which its page shows; a
+ * 500's, the ServerAdmin it names */
 ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why, int keep,
 			      const char *extra, char *out, size_t outlen);
 

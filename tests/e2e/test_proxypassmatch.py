@@ -164,3 +164,25 @@ def test_kernel_keeps_no_request_with_a_regex_rule():
           "kbalctl flows with ProxyPassMatch: %r" % flows)
     check(re.search(r"^sk_kept\s+0$", stats, re.M) and
           re.search(r"^redirected_skbs\s+0$", stats, re.M), "kbalctl stats: %r" % stats)
+
+
+def test_internal_error_page_names_server_admin():
+    """httpd's 500 page (here a substitution that names no balancer) asks
+    the reader to contact ServerAdmin: the virtual host's, else the
+    server's (HTML-escaped), else "[no address given]"."""
+    vhost = ("<VirtualHost *>\nServerName proxy.example\nServerAdmin vh@example.org\n"
+             "</VirtualHost>\n")
+    for extra, admin in (("", b"[no address given]"),
+                         ('ServerAdmin "ops<1>@example.org"\n', b"ops&lt;1&gt;@example.org"),
+                         ("ServerAdmin ops@example.org\n" + vhost, b"vh@example.org")):
+        with Env(conf=CONF + extra) as env, apache_beside(env) as aport:
+            pages = {}
+            for name, port in (("Apache", aport), ("kbal", env.port)):
+                with Conn(port, timeout=T) as c:
+                    r = c.get("/xyz")
+                pages[name] = (r.status, r.header("Content-Type"), r.body)
+            eq(pages["Apache"][:2], (500, "text/html; charset=iso-8859-1"),
+               "Apache's answer (the test's expectation)")
+            check(b"administrator at \n " + admin + b" to inform" in pages["Apache"][2],
+                  "Apache's page names %r (the test's expectation): %r" % (admin, pages["Apache"]))
+            eq(pages["kbal"], pages["Apache"], "kbal's 500 against Apache's (%r)" % extra)
