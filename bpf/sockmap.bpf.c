@@ -602,8 +602,20 @@ int kbal_verdict(struct __sk_buff *skb)
 		if (st->mode == KBAL_SKM_KERNEL)
 			frame_message(skb, st, msg->offset, len);
 		if (st->mode == KBAL_SKM_AGENT) {
-			/* no redirect: the message is queued on this socket,
-			 * in order, for kbald to read */
+			/* queued on this socket, in order, for kbald to read:
+			 * redirected to its own ingress as a held message is,
+			 * not passed (SK_PASS): a passed message's bytes stay
+			 * TCP's unread until a reader with the stream parser
+			 * takes them, and TCP's copied_seq behind the bytes the
+			 * parser left in the receive queue meets
+			 * tcp_collapse()'s BUG_ON once receive memory runs
+			 * short (6.18: docs/design.md) */
+			long v = bpf_sk_redirect_hash(skb, &kbal_sk_src, &cookie, BPF_F_INGRESS);
+
+			if (v != SK_PASS) {
+				kbal_stat_add(KBAL_STAT_NO_PEER, 1);
+				return v;
+			}
 			st->passed += len;
 			return SK_PASS;
 		}
