@@ -797,7 +797,9 @@ UNIT_TEST(conf_virtualhost)
 	struct run *r = run("Listen 8080\nListen 127.0.0.1:8081\nListen 8082\n"
 			    "<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n</Proxy>\n"
 			    "ProxyPass /bm !\nProxyPass / balancer://c/\n"
+			    "ServerAdmin ops@example.org\n"
 			    "<VirtualHost 127.0.0.1:8081>\nServerName admin.test\n"
+			    "ServerAdmin vh@example.org\n"
 			    "<Location /bm>\nSetHandler balancer-manager\nRequire ip 127.0.0.1\n"
 			    "</Location>\n</VirtualHost>\n"
 			    "<VirtualHost *:8082 _default_:8083>\n</VirtualHost>\n"
@@ -810,6 +812,10 @@ UNIT_TEST(conf_virtualhost)
 	if (ASSERT_EQ(r->rc, 0, r->err)) {
 		ASSERT_EQ(r->c->nvhost, 3, "three");
 		ASSERT_STREQ(r->c->vhost[0].server_name, "admin.test", "its ServerName");
+		/* (its 500 page's: heads_error_page_notes()) */
+		ASSERT_STREQ(r->c->server_admin, "ops@example.org", "the server's ServerAdmin");
+		ASSERT_STREQ(r->c->vhost[0].server_admin, "vh@example.org", "its ServerAdmin");
+		ASSERT_STREQ(r->c->vhost[1].server_admin, "", "none: the server's");
 		ASSERT_EQ(kbal_conf_vhost(r->c, &a1, NULL, 0), 0, "127.0.0.1:8081");
 		ASSERT_EQ(kbal_conf_vhost(r->c, &a0, "admin.test", 10), -1, "127.0.0.1:8080: the server's");
 		ASSERT_EQ(kbal_conf_vhost(r->c, &a2, NULL, 0), 1, "*:8082");
