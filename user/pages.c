@@ -125,7 +125,7 @@ ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *w
 			      const char *extra, char *out, size_t outlen)
 {
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
-	char body[15360], notes[512] = "", esc[256], expect[14336];
+	char body[15360], notes[512] = "", esc[256], own[14336];
 	const char *text;
 	int blen, hlen;
 
@@ -144,9 +144,9 @@ ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *w
 		reason = error_pages[i].reason;
 	text = error_pages[i].text;
 	if (status == 417)
-		text = expect_text(why, expect, sizeof(expect));
+		text = expect_text(why, own, sizeof(own));
 	if (status == 500)
-		text = admin_text(why, expect, sizeof(expect));
+		text = admin_text(why, own, sizeof(own));
 	blen = snprintf(body, sizeof(body),
 			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
 			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
