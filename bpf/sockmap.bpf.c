@@ -560,7 +560,8 @@ int kbal_parser(struct __sk_buff *skb)
 
 /* A held message: queued on its own socket for kbald, charged to its
  * receive memory (its window closes), after what the target's worker has.
- * Redirected to its own ingress, not passed: the stream parser's read
+ * Redirected to its own ingress (kbal_to_kbald(), a handed-back socket's
+ * messages too), not passed: the stream parser's read
  * counts a passed message read by TCP only when the program passed it in
  * the same read, so one passed while kbald has not read an earlier one
  * moves copied_seq past rcv_nxt, and later data no longer wakes the parser
@@ -568,8 +569,8 @@ int kbal_parser(struct __sk_buff *skb)
  * that comes from another socket's ingress redirect is TCP's read at once;
  * its receive memory is charged when the socket's worker queues it, which
  * waits while that is full. */
-static __always_inline int kbal_held_message(struct __sk_buff *skb, struct kbal_sk_http *st,
-					     __u64 cookie, int len)
+static __always_inline int kbal_to_kbald(struct __sk_buff *skb, __u64 cookie, __u64 *count,
+					 int len)
 {
 	long verdict = bpf_sk_redirect_hash(skb, &kbal_sk_src, &cookie, BPF_F_INGRESS);
 
@@ -577,9 +578,18 @@ static __always_inline int kbal_held_message(struct __sk_buff *skb, struct kbal_
 		kbal_stat_add(KBAL_STAT_NO_PEER, 1);
 		return verdict;
 	}
-	st->held += len;
-	kbal_stat_add(KBAL_STAT_SK_HELD, len);
+	*count += len;
 	return SK_PASS;
+}
+
+static __always_inline int kbal_held_message(struct __sk_buff *skb, struct kbal_sk_http *st,
+					     __u64 cookie, int len)
+{
+	int verdict = kbal_to_kbald(skb, cookie, &st->held, len);
+
+	if (verdict == SK_PASS)
+		kbal_stat_add(KBAL_STAT_SK_HELD, len);
+	return verdict;
 }
 
 /* BPF_SK_SKB_STREAM_VERDICT */
@@ -610,14 +620,7 @@ int kbal_verdict(struct __sk_buff *skb)
 			 * parser left in the receive queue meets
 			 * tcp_collapse()'s BUG_ON once receive memory runs
 			 * short (6.18: docs/design.md) */
-			long v = bpf_sk_redirect_hash(skb, &kbal_sk_src, &cookie, BPF_F_INGRESS);
-
-			if (v != SK_PASS) {
-				kbal_stat_add(KBAL_STAT_NO_PEER, 1);
-				return v;
-			}
-			st->passed += len;
-			return SK_PASS;
+			return kbal_to_kbald(skb, cookie, &st->passed, len);
 		}
 		if (!st->peer_back && (!(st->flags & KBAL_SKF_HELD) || kbal_held_over(st, cookie))) {
 			/* to be redirected: counted first, then the target's
