@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from kbaltest import HOST
+from kbaltest import HOST, eq
 
 
 def end_of(buf, sep):
@@ -135,3 +135,13 @@ class RecordingMember:
             pass
         finally:
             s.close()
+
+
+def requests_before(c, n, member, what):
+    """n keep-alive requests on c (GET /k, Host proxy.example), each
+    answered 200, so that what follows is a later request (the kernel's to
+    carry); then member's record emptied"""
+    for _ in range(n):
+        c.send(b"GET /k HTTP/1.1\r\nHost: proxy.example\r\n\r\n")
+        eq(c.read_response().status, 200, "a request before %s" % what)
+    del member.got[:]

@@ -11,7 +11,7 @@ CONNECT back to kbald."""
 
 from apache import apache_beside
 from kbaltest import Conn, Env, eq
-from recording_member import RecordingMember
+from recording_member import RecordingMember, requests_before
 from test_request_line import CONF
 
 T = 10.0
@@ -26,10 +26,7 @@ def answers(port, member, before, version="1.1", host="Host: proxy.example\r\n")
     out = []
     for target in TARGETS:
         with Conn(port, timeout=T) as c:
-            for _ in range(before):
-                c.send(b"GET /k HTTP/1.1\r\nHost: proxy.example\r\n\r\n")
-                eq(c.read_response().status, 200, "a request before CONNECT %s" % target)
-            del member.got[:]
+            requests_before(c, before, member, "CONNECT %s" % target)
             c.send(("CONNECT %s HTTP/%s\r\n%sContent-Length: 3\r\n\r\nabc"
                     % (target, version, host)).encode())
             r = c.read_response()

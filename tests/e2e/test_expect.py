@@ -24,7 +24,7 @@ import time
 from apache import apache_beside
 from expect_member import ExpectMember
 from kbaltest import PROXY_HEAD, Conn, Env, eq, wait_until
-from recording_member import RecordingMember
+from recording_member import RecordingMember, requests_before
 from tcp_watch import flow_of
 from test_packet import PATH_PACKET, PATH_SOCKMAP
 
@@ -292,10 +292,7 @@ def expectations(port, member, before):
     out = []
     for version, lines, body in EXPECTS:
         with Conn(port, timeout=T) as c:
-            for _ in range(before):
-                c.send(b"GET /k HTTP/1.1\r\nHost: proxy.example\r\n\r\n")
-                eq(c.read_response().status, 200, "a request before Expect %r" % lines)
-            del member.got[:]
+            requests_before(c, before, member, "Expect %r" % lines)
             c.send(("POST /x HTTP/%s\r\nHost: proxy.example\r\n%sContent-Length: %d\r\n\r\n"
                     % (version, "".join("Expect: %s\r\n" % v for v in lines), len(body))
                     ).encode() + body)
