@@ -158,20 +158,17 @@ static int expect_failed(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!len || !strcasecmp(value, "100-continue"))
 		return 0;
 	log_debug("client sent an unrecognized expectation value of Expect: %.*s",
-		 len > 200 ? 200 : (int)len, value);
+		  len > 200 ? 200 : (int)len, value);
 	n = heads_error_page_notes(d, f->vhost, 417, NULL, value, rq->keep_alive && !c->once, NULL,
 				   f->outbuf[DOWN], OUT_SIZE);
-	if (n <= 0) {
-		exch_error(d, c, 417);
-		return 1;
-	}
-	if (rq->keep_alive && !c->once) {
+	if (n > 0 && rq->keep_alive && !c->once) {
 		/* its Keep-Alive lines as httpd's, and closed all the same */
 		exch_reply_keep(d, c, f->outbuf[DOWN], (size_t)n, 0);
 		c->fin[MEMBER] = 1;
 		f->local_keep = 0;
 	} else {
-		exch_reply(d, c, f->outbuf[DOWN], (size_t)n, 0);
+		/* (nothing where the page did not fit: it does, pages.c) */
+		exch_reply(d, c, f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
 	}
 	return 1;
 }
