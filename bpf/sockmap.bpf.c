@@ -56,6 +56,33 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_sk_http SEC(".maps");
 
+/* the mailboxes (kbal_shared.h): kbald's sockets by slot, the free slots,
+ * and each taken slot's socket. Pinned: a restart in place hands the
+ * sockets over, and the verdict of the next image finds them */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, KBAL_MBOX_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_sk_mbox SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, KBAL_MBOX_MAX);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_mbox_free SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, KBAL_MBOX_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kbal_mbox_owner SEC(".maps");
+
 /* the largest body sent in one message with its head (it came whole) */
 #define KBAL_MERGE_MAX (16u << 10)
 
@@ -560,15 +587,16 @@ int kbal_parser(struct __sk_buff *skb)
 
 /* A held message: queued on its own socket for kbald, charged to its
  * receive memory (its window closes), after what the target's worker has.
- * Redirected to its own ingress (kbal_to_kbald(), a handed-back socket's
- * messages too), not passed: the stream parser's read
+ * Redirected to its own ingress, not passed: the stream parser's read
  * counts a passed message read by TCP only when the program passed it in
  * the same read, so one passed while kbald has not read an earlier one
  * moves copied_seq past rcv_nxt, and later data no longer wakes the parser
  * (tcp_bpf_strp_read_sock(): kbald's copy stalled, seen on 6.18). A message
  * that comes from another socket's ingress redirect is TCP's read at once;
  * its receive memory is charged when the socket's worker queues it, which
- * waits while that is full. */
+ * waits while that is full. (The parser reads on after a hold, and each
+ * read sets copied_seq again: a redirect to itself that the worker queued
+ * during a read, which 6.18 counts in that read, is set right by the next.) */
 static __always_inline int kbal_to_kbald(struct __sk_buff *skb, __u64 cookie, __u64 *count,
 					 int len)
 {
@@ -579,6 +607,43 @@ static __always_inline int kbal_to_kbald(struct __sk_buff *skb, __u64 cookie, __
 		return verdict;
 	}
 	*count += len;
+	return SK_PASS;
+}
+
+/* A handed-back socket's message, while its stream parser cannot stop yet
+ * (kbal_may_stop()): queued in a mailbox of kbald's, in order, for kbald
+ * to read before the socket's TCP receive queue. Not on its own ingress:
+ * the parser stops soon after, and a redirect to itself that the psock's
+ * worker queues while that last read runs (sk_psock_skb_ingress_enqueue()
+ * adds to ingress_bytes outside the socket's lock) leaves TCP's copied_seq
+ * behind the bytes the parser took, for good: the socket's next plain read
+ * finds a hole, and tcp_collapse() a BUG_ON under memory pressure (6.18,
+ * docs/design.md). A slot is taken at the socket's first such message and
+ * kept until kbald takes the socket back; none free (more sockets at once
+ * than kbald's pool): its own ingress, as before. */
+static __always_inline int kbal_to_mailbox(struct __sk_buff *skb, struct kbal_sk_http *st,
+					   __u64 cookie, int len)
+{
+	__u32 slot;
+
+	if (!st->mbox && !st->passed) {
+		if (bpf_map_pop_elem(&kbal_mbox_free, &slot) == 0 && slot < KBAL_MBOX_MAX) {
+			bpf_map_update_elem(&kbal_mbox_owner, &slot, &cookie, BPF_ANY);
+			st->mbox = slot + 1;
+			kbal_stat_add(KBAL_STAT_SK_MBOX, 1);
+		} else {
+			kbal_stat_add(KBAL_STAT_SK_MBOX_NONE, 1);
+		}
+	}
+	if (!st->mbox)
+		return kbal_to_kbald(skb, cookie, &st->passed, len);
+	slot = st->mbox - 1;
+	if (bpf_sk_redirect_hash(skb, &kbal_sk_mbox, &slot, BPF_F_INGRESS) != SK_PASS) {
+		/* kbald closed the mailbox (it stops): nothing reads it */
+		kbal_stat_add(KBAL_STAT_NO_PEER, 1);
+		return SK_DROP;
+	}
+	st->passed += len;
 	return SK_PASS;
 }
 
@@ -611,17 +676,9 @@ int kbal_verdict(struct __sk_buff *skb)
 	if (st) {
 		if (st->mode == KBAL_SKM_KERNEL)
 			frame_message(skb, st, msg->offset, len);
-		if (st->mode == KBAL_SKM_AGENT) {
-			/* queued on this socket, in order, for kbald to read:
-			 * redirected to its own ingress as a held message is,
-			 * not passed (SK_PASS): a passed message's bytes stay
-			 * TCP's unread until a reader with the stream parser
-			 * takes them, and TCP's copied_seq behind the bytes the
-			 * parser left in the receive queue meets
-			 * tcp_collapse()'s BUG_ON once receive memory runs
-			 * short (6.18: docs/design.md) */
-			return kbal_to_kbald(skb, cookie, &st->passed, len);
-		}
+		if (st->mode == KBAL_SKM_AGENT)
+			/* queued, in order, for kbald to read */
+			return kbal_to_mailbox(skb, st, cookie, len);
 		if (!st->peer_back && (!(st->flags & KBAL_SKF_HELD) || kbal_held_over(st, cookie))) {
 			/* to be redirected: counted first, then the target's
 			 * hand-back looked at (kbal_may_stop()'s other half) */

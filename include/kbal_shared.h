@@ -766,6 +766,10 @@ enum kbal_stat {
 	KBAL_STAT_PKT_BACK,        /* packet path: joined flows given back at a request */
 	KBAL_STAT_PKT_HELD,        /* packet path: client segments dropped while a request
 				    * for kbald waited for the flow to be quiet */
+	KBAL_STAT_SK_MBOX,         /* sockmap: handed-back sockets whose queued bytes went
+				    * to a mailbox (KBAL_MAP_SK_MBOX) */
+	KBAL_STAT_SK_MBOX_NONE,    /* ... that found no free mailbox: queued on the
+				    * socket's own ingress, as before mailboxes */
 	KBAL_STAT_MAX,
 };
 
@@ -797,7 +801,9 @@ struct kbal_stat_line {
 	__u64 pkt_kept;
 	__u64 pkt_back;
 	__u64 pkt_held;
-	__u64 spare[5];
+	__u64 sk_mbox;
+	__u64 sk_mbox_none;
+	__u64 spare[3];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 192, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
@@ -957,6 +963,25 @@ enum kbal_sk_flags {
  * of which may hold the connection's own bytes already. */
 #define KBAL_SK_PASS_MAX 8192u
 
+/*
+ * Mailboxes: sockets of kbald's with no stream parser (connected UDP
+ * sockets, in kbal_sk_mbox by slot) that a handed-back socket's bytes are
+ * redirected into (BPF_F_INGRESS) while its parser cannot stop yet, not
+ * into the socket's own ingress: a redirect to itself that the psock's
+ * worker queues while the parser reads leaves the socket's TCP copied_seq
+ * behind for good once the parser stops (6.18, docs/design.md). The free
+ * slots wait in kbal_mbox_free (a queue); kbal_mbox_owner names each
+ * taken slot's socket (its cookie) for kbald's wake-up on the mailbox.
+ */
+#define KBAL_MAP_SK_MBOX    "kbal_sk_mbox"
+#define KBAL_MAP_MBOX_FREE  "kbal_mbox_free"
+#define KBAL_MAP_MBOX_OWNER "kbal_mbox_owner"
+#define KBAL_MBOX_MAX 1024u
+/* the mailboxes kbald keeps (a pair of descriptors per two): a socket
+ * takes one only while kbald has not read a handed-back head that came
+ * as an answer was still being sent to it (pipelining) */
+#define KBAL_MBOX_POOL 64u
+
 struct kbal_sk_http {
 	__u8  mode;                    /* enum kbal_sk_mode */
 	__u8  expect;                  /* enum kbal_sk_expect */
@@ -995,7 +1020,10 @@ struct kbal_sk_http {
 	__u16 rules;                   /* client: its kbal_rules table, its virtual
 					* host's (0 the server's, v + 1 <VirtualHost>
 					* v's) */
-	__u16 pad;
+	__u16 mbox;                    /* the mailbox (kbal_sk_mbox slot + 1) the
+					* verdict queues this socket's handed-back
+					* bytes in, popped off kbal_mbox_free at the
+					* first; 0: none (its own ingress) */
 	__u64 ua_hash;                 /* client, KBAL_SKF_UA: kbal_ua_hash() of the
 					* User-Agent (none: of nothing, ua_none 1) */
 	__u32 ua_none;                 /* the request had no User-Agent */

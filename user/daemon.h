@@ -28,6 +28,7 @@
 #include "list.h"
 #include "decide.h"
 #include "loop.h"
+#include "mailbox.h"
 #include "maps.h"
 #include "manager_form.h"
 #include "pool.h"
@@ -61,6 +62,9 @@ struct kbal_sockmap_state {
 	unsigned nheld, held_cap;
 	struct kbal_list draining;  /* spliced, a FIN waits for bytes in flight */
 	uint64_t drain_fast_until;  /* a FIN began waiting: look again soon */
+	struct kbal_mailboxes mbox; /* what is handed back while a parser cannot
+				     * stop yet (mailbox.c) */
+	uint64_t mbox_tick_at;      /* the mailboxes' next look */
 };
 
 /* the packet path's state (handover_packet.c) */

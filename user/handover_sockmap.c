@@ -29,6 +29,7 @@
 #include "exchange.h"
 #include "handover.h"
 #include "log.h"
+#include "mailbox.h"
 #include "member.h"
 #include "sockmap_held.h"
 #include "splice_sockmap.h"
@@ -159,6 +160,34 @@ static void sk_events_ready(void *data, uintptr_t obj, unsigned tag, uint32_t ev
 
 	(void)obj, (void)tag, (void)events;
 	ring_buffer__consume(d->sm.events);
+}
+
+/* ------------------------------------------------------------ mailboxes */
+
+static int sm_gone(struct kbal_daemon *d, uint64_t cookie)
+{
+	const struct kbal_conn *c = ctab_get(&d->sm, cookie);
+
+	return !c || c->dead;
+}
+
+/* A mailbox got bytes: its socket's connection looks, as at the socket's
+ * own readable event when the verdict queued them on it (sm_sock_event()) */
+static void sm_mbox_ready(void *data, uintptr_t obj, unsigned tag, uint32_t events)
+{
+	struct kbal_daemon *d = data;
+	unsigned slot = obj >> KBAL_TAG_BITS;
+	uint64_t cookie = mbox_owner(d, slot);
+	struct kbal_conn *c;
+
+	(void)tag, (void)events;
+	if (mbox_drain(d, slot))
+		return;
+	c = ctab_get(&d->sm, cookie);
+	if (!c || c->dead)
+		return;
+	if (handover_event(d, c, c->cookie[CLIENT] == cookie ? CLIENT : MEMBER, EPOLLIN) >= 0)
+		conn_progress(d, c);
 }
 
 /* ---------------------------------------------------------------- splice */
@@ -463,6 +492,10 @@ static void sm_tick(struct kbal_daemon *d)
 
 	if (d->sm.nheld)
 		held_run_all(d);
+	if (d->loop.now >= d->sm.mbox_tick_at) {
+		d->sm.mbox_tick_at = d->loop.now + 1000000000ull;
+		mbox_tick(d, sm_gone);
+	}
 	/* conn_progress() puts a connection still waiting back at the tail
 	 * of the draining list: walk a batch taken off it, or with two
 	 * waiting the walk never ends (d->loop.now stands still within it) */
@@ -483,7 +516,12 @@ static uint64_t sm_wake_us(const struct kbal_daemon *d)
 {
 	if (list_linked(&d->sm.draining))
 		return d->loop.now < d->sm.drain_fast_until ? DRAIN_POLL_US : 1000;
-	return d->sm.nheld ? 1000 : UINT64_MAX;
+	if (d->sm.nheld)
+		return 1000;
+	if (!mbox_taken(d))
+		return UINT64_MAX;
+	/* a mailbox taken: its look, each second */
+	return d->sm.mbox_tick_at > d->loop.now ? (d->sm.mbox_tick_at - d->loop.now) / 1000 : 0;
 }
 
 static void sm_adopt(struct kbal_daemon *d, struct kbal_conn *c)
@@ -511,6 +549,9 @@ static void sm_close(struct kbal_daemon *d, struct kbal_conn *c)
 	c->raw = 0;
 	if (c->held)
 		held_end(d, c);
+	/* what was queued for kbald in a mailbox and not read goes */
+	mbox_forget(d, c->cookie[CLIENT]);
+	mbox_forget(d, c->cookie[MEMBER]);
 	ctab_del(&d->sm, c->cookie[CLIENT], c);
 	ctab_del(&d->sm, c->cookie[MEMBER], c);
 }
@@ -519,15 +560,17 @@ static int sm_init(struct kbal_daemon *d, struct kbal_takeover *t)
 {
 	int err;
 
-	(void)t;
 	list_init(&d->sm.draining);
 	d->sm.events = ring_buffer__new(d->maps.events_fd, sk_event_record, d, NULL);
 	kbal_loop_on(&d->loop, KBAL_TAG_SK_EVENTS, sk_events_ready);
 	err = d->sm.events ? kbal_loop_add(&d->loop, d->maps.events_fd, EPOLLIN,
 					   KBAL_TAG_SK_EVENTS, 0) : -errno;
-	if (err)
+	if (err) {
 		log_err("the sockmap path's reports (%s): %s", "kbal_sk_events", strerror(-err));
-	return err;
+		return err;
+	}
+	kbal_loop_on(&d->loop, KBAL_TAG_MBOX, sm_mbox_ready);
+	return mbox_init(d, t);
 }
 
 static void sm_fini(struct kbal_daemon *d)
@@ -535,6 +578,7 @@ static void sm_fini(struct kbal_daemon *d)
 	ring_buffer__free(d->sm.events);
 	d->sm.events = NULL;
 	held_fini(d);
+	mbox_fini(d);
 	free(d->sm.slot);
 	d->sm.slot = NULL;
 }

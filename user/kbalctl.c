@@ -111,6 +111,8 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_PKT_KEPT] = "pkt_kept",
 		[KBAL_STAT_PKT_BACK] = "pkt_back",
 		[KBAL_STAT_PKT_HELD] = "pkt_held",
+		[KBAL_STAT_SK_MBOX] = "sk_mbox",
+		[KBAL_STAT_SK_MBOX_NONE] = "sk_mbox_none",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

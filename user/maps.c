@@ -24,6 +24,7 @@ static const char *const pinned_names[] = {
 	KBAL_MAP_SK_SRC, KBAL_MAP_SK_DST, KBAL_MAP_STATS, KBAL_MAP_PKT, KBAL_MAP_PKT_LIVE,
 	KBAL_MAP_PKT_SEEN, KBAL_MAP_PKT_EVENTS, KBAL_MAP_SK_HTTP, KBAL_MAP_RULES,
 	KBAL_MAP_PKT_FRAME, KBAL_MAP_PKT_DECIDE,
+	KBAL_MAP_SK_MBOX, KBAL_MAP_MBOX_FREE, KBAL_MAP_MBOX_OWNER,
 };
 
 static void maps_reset(struct kbal_maps *m)
@@ -32,6 +33,7 @@ static void maps_reset(struct kbal_maps *m)
 	m->lock_fd = m->meta_fd = m->balancers_fd = m->members_fd = m->members_conf_fd = -1;
 	m->flows_fd = m->src_fd = m->dst_fd = m->stats_fd = m->events_fd = -1;
 	m->http_fd = m->rules_fd = -1;
+	m->mbox_fd = m->mbox_free_fd = m->mbox_owner_fd = -1;
 }
 
 /* bpffs must be mounted where the pins go; mount it at /sys/fs/bpf if not. */
@@ -194,6 +196,9 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 	m->events_fd = bpf_map__fd(skel->maps.kbal_sk_events);
 	m->http_fd = bpf_map__fd(skel->maps.kbal_sk_http);
 	m->rules_fd = bpf_map__fd(skel->maps.kbal_rules);
+	m->mbox_fd = bpf_map__fd(skel->maps.kbal_sk_mbox);
+	m->mbox_free_fd = bpf_map__fd(skel->maps.kbal_mbox_free);
+	m->mbox_owner_fd = bpf_map__fd(skel->maps.kbal_mbox_owner);
 
 	/* Parser and verdict, not BPF_SK_SKB_VERDICT alone: the verdict-only
 	 * path reads with tcp_read_skb(), which redirects the already

@@ -29,6 +29,8 @@ struct kbal_maps {
 	int flows_fd, src_fd, dst_fd, stats_fd;
 	int events_fd;                   /* kbal_sk_events (kbald only; the skeleton's) */
 	int http_fd, rules_fd;           /* kbal_sk_http, kbal_rules (kbald only) */
+	int mbox_fd, mbox_free_fd, mbox_owner_fd; /* the mailboxes' maps (kbald only,
+					  * mailbox.c) */
 };
 
 /*

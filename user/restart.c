@@ -183,6 +183,7 @@ void restart_exec(struct kbal_daemon *d)
 	t.nconns += export_list(d, &d->sm.draining, t.conns + t.nconns);
 	t.nconns += export_list(d, &d->pk.switching, t.conns + t.nconns);
 	t.nconns += export_list(d, &d->pk.joined, t.conns + t.nconns);
+	mbox_export(d, &t);
 	t.nlisten = d->acc.n;
 	for (unsigned i = 0; i < d->acc.n; i++)
 		t.listen_fd[i] = d->acc.l[i].fd;

@@ -7,6 +7,7 @@
  * arming the framing: decide.c.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "log.h"
+#include "mailbox.h"
 #include "sockmap_held.h"
 #include "splice_sockmap.h"
 
@@ -64,48 +66,93 @@ int decide_stopped(const struct kbal_conn *c, int side)
 	       (err == ESTRPIPE || err == 0);
 }
 
-/* What the verdict queued on a socket for kbald (n bytes: one head, or
- * what came while the socket's worker still sent, KBAL_SK_PASS_MAX at most;
- * the stream parser stops after it) is read into the direction's
- * buffer; then the socket leaves the sockhashes, and everything after it,
- * still in its TCP receive queue, is read as from any socket. 0, or -1. */
-static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side, uint64_t n)
+/* The socket leaves the sockhashes: no verdict runs on it after, and the
+ * kernel's bytes that come later stay in its TCP receive queue */
+static void sock_leave(struct kbal_daemon *d, struct kbal_conn *c, int side)
+{
+	bpf_map_delete_elem(d->maps.src_fd, &c->cookie[side]);
+	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[side]);
+}
+
+/* n bytes read from the mailbox (or the socket, fd) into the direction's
+ * buffer; a mailbox's psock worker may still be moving the last of them
+ * (a verdict that ran as the socket left): waited for, a moment. 0, or -1 */
+static int take_bytes(struct kbal_daemon *d, struct kbal_conn *c, int side, int slot, uint64_t n)
 {
 	struct kbal_first *f = c->f;
-	int dir = side_dir(side);
+	int dir = side_dir(side), waits = 20;
 
 	while (n) {
-		ssize_t r = recv(c->fd[side], f->buf[dir] + f->len[dir],
-				 n < BUF_SIZE - f->len[dir] ? n : BUF_SIZE - f->len[dir], MSG_DONTWAIT);
+		size_t room = BUF_SIZE - f->len[dir];
+		ssize_t r = slot >= 0 ? mbox_read(d, (unsigned)slot, f->buf[dir] + f->len[dir],
+						  n < room ? n : room)
+				      : recv(c->fd[side], f->buf[dir] + f->len[dir],
+					     n < room ? n : room, MSG_DONTWAIT);
 
-		if (r < 0 && errno == ESTRPIPE)
+		if (r < 0 && (errno == EINTR || (slot < 0 && errno == ESTRPIPE)))
 			continue;
+		if (r < 0 && errno == EAGAIN && slot >= 0 && waits-- > 0) {
+			struct pollfd p = { .fd = mbox_fd(d, (unsigned)slot), .events = POLLIN };
+
+			poll(&p, 1, 5);
+			continue;
+		}
 		if (r <= 0) {
 			/* counted as queued, yet not there */
 			int e = errno;
 
-			log_debug("conn %p: %s: %llu byte(s) counted queued: read %zd (%s), %d unread", (void *)c,
-				  side == CLIENT ? "client" : "member", (unsigned long long)n, r,
-				  r < 0 ? strerror(e) : "none", kbal_sock_unread(c->fd[side]));
+			log_debug("conn %p: %s: %llu byte(s) counted queued%s: read %zd (%s), %d unread",
+				  (void *)c, side == CLIENT ? "client" : "member", (unsigned long long)n,
+				  slot >= 0 ? " in a mailbox" : "", r, r < 0 ? strerror(e) : "none",
+				  kbal_sock_unread(c->fd[side]));
 			return -1;
 		}
 		f->len[dir] += r;
 		c->rd[side] += r;
 		n -= r;
-		/* what the verdict queued since the count was read is taken
-		 * too: leaving the sockhashes drops it */
-		if (!n)
+		/* on its own ingress, what the verdict queued since the count
+		 * was read is taken too: leaving the sockhashes drops it */
+		if (!n && slot < 0)
 			n = (uint64_t)kbal_sock_unread(c->fd[side]);
 	}
-	bpf_map_delete_elem(d->maps.src_fd, &c->cookie[side]);
-	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[side]);
-	bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);
-	c->bounded &= ~(side == CLIENT ? BOUND_UP : BOUND_DOWN);
 	return 0;
 }
 
-/* the verdict counted them queued; the psock's worker may still be moving
- * them to where a read finds them */
+/* What the verdict queued for kbald (st->passed bytes: one head, or what
+ * came while the socket's worker still sent, KBAL_SK_PASS_MAX at most; the
+ * stream parser stops after it) is read into the direction's buffer, from
+ * the socket's mailbox (mailbox.c) or, none free, its own ingress; the
+ * socket leaves the sockhashes, and everything after it, still in its TCP
+ * receive queue, is read as from any socket. 0, or -1. */
+static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side,
+		       const struct kbal_sk_http *st)
+{
+	int err;
+
+	if (st->mbox) {
+		struct kbal_sk_http last;
+		uint64_t recvd;
+		unsigned slot = st->mbox - 1u;
+
+		/* out first; then a call that takes the socket's lock waits for
+		 * a verdict still running on it: the count is final after */
+		sock_leave(d, c, side);
+		kbal_sock_received(c->fd[side], &recvd);
+		err = take_bytes(d, c, side, (int)slot,
+				 sm_entry(d, c->cookie[side], &last) ? st->passed : last.passed);
+		if (err)
+			mbox_forget(d, c->cookie[side]);
+		else
+			mbox_release(d, slot);
+	} else {
+		err = take_bytes(d, c, side, -1, st->passed);
+		sock_leave(d, c, side);
+	}
+	bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);
+	c->bounded &= ~(side == CLIENT ? BOUND_UP : BOUND_DOWN);
+	return err;
+}
+
 /* the <VirtualHost> of the requests the kernel kept: the connection's
  * address and their Host, f->host */
 static int kept_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
@@ -118,9 +165,14 @@ static int kept_vhost(const struct kbal_daemon *d, const struct kbal_conn *c)
 	return kbal_conf_vhost(d->conf, &local, c->f->host, strlen(c->f->host));
 }
 
-static int queued_there(const struct kbal_conn *c, int side, uint64_t n)
+/* the verdict counted them queued; the psock's worker (the mailbox's, or
+ * the socket's own) may still be moving them to where a read finds them */
+static int queued_there(struct kbal_daemon *d, const struct kbal_conn *c, int side,
+			const struct kbal_sk_http *st)
 {
-	return !n || (uint64_t)kbal_sock_unread(c->fd[side]) >= n;
+	if (st->mbox)
+		return mbox_holds(d, st->mbox - 1u, st->passed);
+	return !st->passed || (uint64_t)kbal_sock_unread(c->fd[side]) >= st->passed;
 }
 
 void decide_agent_again(struct kbal_conn *c, uint8_t why)
@@ -217,7 +269,7 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		conn_abort(d, c);
 		return -1;
 	}
-	if (!queued_there(c, CLIENT, k.passed) || (owed && !queued_there(c, MEMBER, m.passed)))
+	if (!queued_there(d, c, CLIENT, &k) || (owed && !queued_there(d, c, MEMBER, &m)))
 		return 0;
 	log_debug("conn %p: handed back (client %s, member %s), %d response owed, %llu request(s) "
 		  "kept", (void *)c, kbal_sk_back_name(k.why), kbal_sk_back_name(m.why), owed,
@@ -244,8 +296,8 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		return -1;
 	}
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
-	if (take_queued(d, c, CLIENT, k.passed) ||
-	    (owed && take_queued(d, c, MEMBER, m.passed))) {
+	if (take_queued(d, c, CLIENT, &k) ||
+	    (owed && take_queued(d, c, MEMBER, &m))) {
 		log_warn("conn %p: what the kernel handed back is not there: closing", (void *)c);
 		conn_abort(d, c);
 		return -1;

@@ -33,7 +33,7 @@ struct to_body {
 	uint32_t conn_size;
 	int32_t lock_fd;
 	uint32_t nlisten, nlinks, nconns;
-	uint32_t pad;
+	uint32_t nmbox;
 	uint64_t exec_ns;
 };
 
@@ -95,18 +95,22 @@ static unsigned collect_fds(const struct kbal_takeover *t, int32_t *fds)
 		for (int s = 0; s < 2; s++)
 			if (t->conns[i].fd[s] >= 0)
 				fds[n++] = t->conns[i].fd[s];
+	for (unsigned i = 0; i < t->nmbox; i++)
+		if (t->mbox_fd[i] >= 0)
+			fds[n++] = t->mbox_fd[i];
 	return n;
 }
 
 int kbal_takeover_exec(const struct kbal_takeover *t, const char *exe, char *const argv[])
 {
-	unsigned max = 1 + t->nlisten + t->nlinks + 2 * t->nconns, nfds;
+	unsigned max = 1 + t->nlisten + t->nlinks + 2 * t->nconns + t->nmbox, nfds;
 	int32_t *fds = malloc(max * sizeof(*fds));
 	struct to_head h = { .magic = TO_MAGIC };
 	struct to_body b = {
 		.version = KBAL_TAKEOVER_VERSION, .layout = KBAL_LAYOUT_VERSION,
 		.conn_size = sizeof(struct kbal_to_conn), .lock_fd = t->lock_fd,
 		.nlisten = t->nlisten, .nlinks = t->nlinks, .nconns = t->nconns,
+		.nmbox = t->nmbox,
 	};
 	struct timespec ts;
 	char env[16];
@@ -132,6 +136,8 @@ int kbal_takeover_exec(const struct kbal_takeover *t, const char *exe, char *con
 		err = write_all(mfd, t->links, t->nlinks * sizeof(t->links[0]));
 	if (!err)
 		err = write_all(mfd, t->conns, t->nconns * sizeof(t->conns[0]));
+	if (!err)
+		err = write_all(mfd, t->mbox_fd, t->nmbox * sizeof(t->mbox_fd[0]));
 	if (!err && lseek(mfd, 0, SEEK_SET))
 		err = -errno;
 	if (err)
@@ -193,7 +199,8 @@ int kbal_takeover_read(struct kbal_takeover *t)
 	if (!err && (b.version != KBAL_TAKEOVER_VERSION || b.layout != KBAL_LAYOUT_VERSION ||
 		     b.conn_size != sizeof(struct kbal_to_conn) ||
 		     b.nlisten > KBAL_CONF_MAX_LISTEN ||
-		     b.nlinks > sizeof(t->links) / sizeof(t->links[0]) || b.nconns > h.nfds)) {
+		     b.nlinks > sizeof(t->links) / sizeof(t->links[0]) || b.nconns > h.nfds ||
+		     b.nmbox > KBAL_MBOX_POOL)) {
 		log_warn("restart: the previous image handed state version %u (layout %u), "
 			 "this one reads %u (layout %u)", b.version, b.layout,
 			 KBAL_TAKEOVER_VERSION, KBAL_LAYOUT_VERSION);
@@ -209,12 +216,15 @@ int kbal_takeover_read(struct kbal_takeover *t)
 		err = read_all(mfd, t->links, b.nlinks * sizeof(t->links[0]));
 	if (!err)
 		err = read_all(mfd, t->conns, b.nconns * sizeof(t->conns[0]));
+	if (!err)
+		err = read_all(mfd, t->mbox_fd, b.nmbox * sizeof(t->mbox_fd[0]));
 	if (!err) {
 		t->lock_fd = b.lock_fd;
 		t->exec_ns = b.exec_ns;
 		t->nlisten = b.nlisten;
 		t->nlinks = b.nlinks;
 		t->nconns = b.nconns;
+		t->nmbox = b.nmbox;
 	} else {
 		/* what cannot be taken over is closed: its flows end */
 		free(t->conns);
@@ -236,6 +246,9 @@ void kbal_takeover_abandon(struct kbal_takeover *t)
 				close(t->conns[i].fd[s]);
 	for (unsigned i = 0; i < t->nlinks; i++)
 		close(t->links[i].fd);
+	for (unsigned i = 0; i < t->nmbox; i++)
+		if (t->mbox_fd[i] >= 0)
+			close(t->mbox_fd[i]);
 	for (unsigned i = 0; i < t->nlisten; i++)
 		if (t->listen_fd[i] >= 0)
 			close(t->listen_fd[i]);

@@ -25,7 +25,7 @@
 
 #define KBAL_TAKEOVER_ENV "KBAL_TAKEOVER"
 /* bump when a record or the meaning of a field changes */
-#define KBAL_TAKEOVER_VERSION 8
+#define KBAL_TAKEOVER_VERSION 9
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first
@@ -66,6 +66,9 @@ struct kbal_takeover {
 	int32_t listen_fd[KBAL_CONF_MAX_LISTEN];
 	struct kbal_pkt_link links[KBAL_PKT_MAX_IFS * 2];
 	struct kbal_to_conn *conns;
+	unsigned nmbox;                /* the sockmap path's mailboxes, by slot
+					* (mailbox.c); -1: a slot without one */
+	int32_t mbox_fd[KBAL_MBOX_POOL];
 };
 
 /*

@@ -1402,7 +1402,7 @@ class Env:
              "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused", "sk_backlog",
              "pkt_ev_lost", "sk_kept", "sk_back", "pkt_rst_ignored",
              "sk_last", "sk_held", "pkt_forwarded", "pkt_frame_lost", "pkt_kept",
-             "pkt_back", "pkt_held")
+             "pkt_back", "pkt_held", "sk_mbox", "sk_mbox_none")
 
     def stats(self):
         """kbal_stats summed over the CPUs' lines (one per CPU), by name."""
