@@ -248,7 +248,9 @@ def test_restart_hands_over_idle_and_copied_connections():
         time.sleep(0.2)   # accepted by the old image
         t0 = time.monotonic()
         line = _restart(env)
-        check(time.monotonic() - t0 < 2.0, "the restart waited for idle connections")
+        # a wait for them would last RESTART_WAIT_NS (5 s, restart.c);
+        # the restart itself takes well under 4 on a slow host
+        check(time.monotonic() - t0 < 4.0, "the restart waited for idle connections")
         check(line.startswith(" 2 connection(s)"), "took over: %r" % line)
         eq(kbaltest.hand_over(idle, "/pkt/after").status, 200,
            "the idle client's first requests, after the restart")
