@@ -222,8 +222,10 @@ static __always_inline int kbal_egress_pending(const struct kbal_sk_http *peer, 
  * answer stalled so, 2 of about 100 runs under load). So not while the
  * worker has bytes of the peer's to send: the message goes to kbald
  * through the verdict then, queued behind the worker's bytes, as long as
- * kbald's buffer takes what the verdict so queued (KBAL_SK_PASS_MAX); past
- * that the parser stops anyway. Not covered (docs/design.md): a stop while
+ * kbald takes what the verdict so queued (KBAL_SK_PASS_MAX, its head
+ * buffer's share; KBAL_SK_MBOX_BYTES in a mailbox, which kbald reads
+ * before the socket); past that the parser stops anyway (the caller's
+ * bound). Not covered (docs/design.md): a stop while
  * the worker is idle for a moment in the middle of the peer's message,
  * whose next bytes reach the worker before kbald has read the report.
  * (Stopping only once the peer's message is over, or never once some went
@@ -232,7 +234,7 @@ static __always_inline int kbal_egress_pending(const struct kbal_sk_http *peer, 
  * a stopped parser does not take, tcp_bpf_recvmsg_parser(); a
  * differential test found that at once.)
  */
-static __always_inline int kbal_may_stop(const struct kbal_sk_http *st, __u32 len)
+static __always_inline int kbal_may_stop(const struct kbal_sk_http *st)
 {
 	struct kbal_sk_http *peer = bpf_map_lookup_elem(&kbal_sk_http, &st->peer);
 
@@ -247,7 +249,7 @@ static __always_inline int kbal_may_stop(const struct kbal_sk_http *st, __u32 le
 	 * peer's verdict adds to kept, then reads the flag. One of the two
 	 * sees the other's write, so no byte reaches the worker unseen. */
 	__sync_fetch_and_or(&peer->peer_back, 1);
-	return st->passed + len > KBAL_SK_PASS_MAX || !kbal_egress_pending(peer, st->peer);
+	return !kbal_egress_pending(peer, st->peer);
 }
 
 /* Where the strparser's message starts in skb, and how long it is (0 before
@@ -519,7 +521,8 @@ static __always_inline int frame_decide(struct __sk_buff *skb, struct kbal_sk_ht
 		request_head(skb, st, cookie, off, len);
 	else
 		response_head(skb, st, off, len);
-	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb) && kbal_may_stop(st, len))
+	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb) &&
+	    (kbal_may_stop(st) || st->passed + len > KBAL_SK_PASS_MAX))
 		return -ESTRPIPE;
 	st->flags |= KBAL_SKF_HEAD;
 	/* A body of a known length that came whole with its head goes with it,
@@ -566,8 +569,16 @@ int kbal_parser(struct __sk_buff *skb)
 	 * cannot be left there: framed, and queued for kbald by the verdict;
 	 * so are the bytes that come while the socket's worker still sends
 	 * (kbal_may_stop()). */
-	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb))
-		return kbal_may_stop(st, avail) ? -ESTRPIPE : (int)avail;
+	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb)) {
+		/* what may be queued: the head buffer's share, or with a
+		 * mailbox (kbal_to_mailbox()) what kbald reads from there first;
+		 * past it the parser stops anyway */
+		__u32 limit = st->mbox ? KBAL_SK_MBOX_BYTES : KBAL_SK_PASS_MAX;
+
+		if (kbal_may_stop(st) || st->passed >= limit)
+			return -ESTRPIPE;
+		return avail < limit - st->passed ? (int)avail : (int)(limit - st->passed);
+	}
 	/* for kbald's timeouts: bytes came; a client's head under way, so far */
 	st->active_ns = bpf_ktime_get_coarse_ns();
 	if (st->client && st->expect == KBAL_SKX_HEAD) {

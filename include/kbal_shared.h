@@ -981,6 +981,11 @@ enum kbal_sk_flags {
  * takes one only while kbald has not read a handed-back head that came
  * as an answer was still being sent to it (pipelining) */
 #define KBAL_MBOX_POOL 64u
+/* what a socket with a mailbox may queue for kbald (what kbald reads from
+ * there before its socket, past its head buffer): a request's body sent
+ * behind an answer still under way (a stop then would cost that answer's
+ * unsent bytes, above); without a mailbox, KBAL_SK_PASS_MAX */
+#define KBAL_SK_MBOX_BYTES (1u << 20)
 
 struct kbal_sk_http {
 	__u8  mode;                    /* enum kbal_sk_mode */

@@ -213,6 +213,9 @@ struct kbal_conn {
 	uint8_t pkt_decide : 1;       /* its later requests framed (bounded), joined
 				       * on the packet path, whose program decides
 				       * each of them as kbald would (decide.h) */
+	uint8_t mboxed : 1;           /* what the kernel queued for kbald in a
+				       * mailbox past the head buffer is read
+				       * before a socket's bytes (mailbox.h) */
 	int16_t member;               /* -1 until picked */
 	int16_t balancer;
 	uint32_t nreq;                /* the connection's requests so far, kbald's

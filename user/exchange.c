@@ -36,6 +36,7 @@
 #include "heads.h"
 #include "local.h"
 #include "log.h"
+#include "mailbox.h"
 #include "logs.h"
 #include "member.h"
 
@@ -397,6 +398,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	uint32_t left = c->f->len[UP] - exch_request_end(c);
+	int pending = 0;
 
 	kbal_logs_request(d, c, '+');
 	if (c->served < UINT8_MAX)
@@ -404,7 +406,10 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 	/* an answer that took the route's cookie would be handed back again,
 	 * and a request the balancer's lbmethod decided among several members */
 	c->rearm = c->agent && !(c->changed && d->decide.route_cookie) && decide_keepable(d, c);
-	if (!left)
+	/* the next request may wait in a mailbox (mailbox.h), not the socket */
+	if (!left && c->mboxed && mbox_conn_left(c, CLIENT))
+		pending = 1;
+	if (!left && !pending)
 		first_free(c);
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
 	c->member = -1;
@@ -417,7 +422,7 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 	c->rd[MEMBER] = c->wr[MEMBER] = 0;   /* the released connection's, counted */
 	c->member_lport = 0;
 	c->since = d->loop.now;
-	if (left) {
+	if (left || pending) {
 		exch_carry(d, c, left);
 		return;
 	}
@@ -792,6 +797,25 @@ int exch_read(struct kbal_conn *c, int dir)
 				asked = left;
 			if (!asked)
 				return moved;   /* decide_up_waits() now */
+		}
+		if (c->mboxed && (n = mbox_conn_read(c, from, f->buf[dir] + f->len[dir],
+							 asked)) != -2) {
+			/* what the kernel queued for kbald in a mailbox comes
+			 * before the socket's bytes (takeback.c); the mailbox's
+			 * readable event wakes the connection */
+			if (n > 0) {
+				f->len[dir] += n;
+				c->rd[from] += n;
+				moved = 1;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				c->empty[from] = 1;
+			else
+				c->fin[from] = 2;   /* cannot be: handled as an abort */
+			return moved;
 		}
 		n = recv(c->fd[from], f->buf[dir] + f->len[dir], asked, MSG_DONTWAIT);
 		if (n > 0) {

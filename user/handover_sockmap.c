@@ -179,10 +179,18 @@ static void sm_mbox_ready(void *data, uintptr_t obj, unsigned tag, uint32_t even
 	unsigned slot = obj >> KBAL_TAG_BITS;
 	uint64_t cookie = mbox_owner(d, slot);
 	struct kbal_conn *c;
+	int side;
 
 	(void)tag, (void)events;
 	if (mbox_drain(d, slot))
 		return;
+	c = mbox_reader(d, slot, &side);
+	if (c && !c->dead) {
+		/* taken back: the exchange reads it before the socket, as
+		 * at the socket's own readable event */
+		conn_event(d, c, side, EPOLLIN);
+		return;
+	}
 	c = ctab_get(&d->sm, cookie);
 	if (!c || c->dead)
 		return;
@@ -397,6 +405,9 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 {
 	int waiting = 0;
 
+	/* a mailbox read to its end is free again */
+	if (c->mboxed)
+		mbox_conn_step(d, c);
 	if (c->held && held_run(d, c, moved) < 0)
 		return -1;
 	if (c->back) {
@@ -550,6 +561,7 @@ static void sm_close(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->held)
 		held_end(d, c);
 	/* what was queued for kbald in a mailbox and not read goes */
+	mbox_conn_close(d, c);
 	mbox_forget(d, c->cookie[CLIENT]);
 	mbox_forget(d, c->cookie[MEMBER]);
 	ctab_del(&d->sm, c->cookie[CLIENT], c);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include "kbal_shared.h"
@@ -32,6 +33,8 @@
 #define MBOX_OWNER_LEN ((KBAL_MBOX_MAX * sizeof(uint64_t) + 4095) & ~4095ul)
 
 static char mbox_scratch[64 << 10];
+/* the pool, for the exchange's reads (exch_read() has no daemon at hand) */
+static struct kbal_mailboxes *readers;
 
 _Static_assert(KBAL_MBOX_POOL % 2 == 0 && KBAL_MBOX_POOL <= KBAL_MBOX_MAX,
 	       "mailboxes come in pairs, within kbal_sk_mbox");
@@ -74,14 +77,31 @@ static int mbox_make(struct kbal_daemon *d, unsigned slot)
 	return 0;
 }
 
+/* a 32nd of the descriptors kbald may have (its hard limit: it raises
+ * the soft one to it), KBAL_MBOX_POOL at most, 2 at least */
+static unsigned mbox_pool_size(void)
+{
+	struct rlimit rl;
+	rlim_t n = 64 * 32;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_max != RLIM_INFINITY)
+		n = rl.rlim_max;
+	n /= 32;
+	if (n > KBAL_MBOX_POOL)
+		n = KBAL_MBOX_POOL;
+	return n < 2 ? 2 : (unsigned)n & ~1u;
+}
+
 int mbox_init(struct kbal_daemon *d, struct kbal_takeover *t)
 {
 	struct kbal_mailboxes *mb = &d->sm.mbox;
+	unsigned want;
 	__u32 stale;
 	int err = 0;
 
 	for (unsigned s = 0; s < KBAL_MBOX_POOL; s++)
 		mb->fd[s] = -1;
+	readers = mb;
 	mb->owner = mmap(NULL, MBOX_OWNER_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 d->maps.mbox_owner_fd, 0);
 	if (mb->owner == MAP_FAILED) {
@@ -103,11 +123,15 @@ int mbox_init(struct kbal_daemon *d, struct kbal_takeover *t)
 	/* afresh (the maps too, or those of an image without mailboxes) */
 	while (!bpf_map_lookup_and_delete_elem(d->maps.mbox_free_fd, NULL, &stale))
 		;
-	for (unsigned s = 0; s < KBAL_MBOX_POOL && !err; s += 2)
+	want = mbox_pool_size();
+	for (unsigned s = 0; s < want && !err; s += 2)
 		err = mbox_make(d, s);
-	if (err)
-		log_err("the sockmap path's mailboxes: %s", strerror(-err));
-	return err;
+	if (err) {
+		/* fewer then: a socket that finds none queues on itself */
+		log_warn("the sockmap path's mailboxes: %u of %u made: %s", mb->n, want,
+			 strerror(-err));
+	}
+	return 0;
 }
 
 uint64_t mbox_owner(const struct kbal_daemon *d, unsigned slot)
@@ -149,8 +173,98 @@ void mbox_release(struct kbal_daemon *d, unsigned slot)
 	if (slot >= d->sm.mbox.n)
 		return;
 	d->sm.mbox.drain_until[slot] = 0;
+	d->sm.mbox.conn[slot] = NULL;
+	d->sm.mbox.left[slot] = 0;
 	if (mbox_free_push(d, slot))
 		log_warn("mailbox %u: cannot be freed: %s", slot, strerror(errno));
+}
+
+void mbox_hand(struct kbal_daemon *d, unsigned slot, struct kbal_conn *c, int side,
+	       uint32_t left)
+{
+	struct kbal_mailboxes *mb = &d->sm.mbox;
+
+	if (slot >= mb->n)
+		return;
+	mb->conn[slot] = c;
+	mb->side[slot] = (uint8_t)side;
+	mb->left[slot] = left;
+	c->mboxed = 1;
+}
+
+struct kbal_conn *mbox_reader(const struct kbal_daemon *d, unsigned slot, int *side)
+{
+	if (slot >= d->sm.mbox.n)
+		return NULL;
+	*side = d->sm.mbox.side[slot];
+	return d->sm.mbox.conn[slot];
+}
+
+static int reader_slot(const struct kbal_conn *c, int side)
+{
+	for (unsigned s = 0; c->mboxed && readers && s < readers->n; s++)
+		if (readers->conn[s] == c && readers->side[s] == side && readers->left[s])
+			return (int)s;
+	return -1;
+}
+
+ssize_t mbox_conn_read(struct kbal_conn *c, int side, void *buf, size_t n)
+{
+	int s = reader_slot(c, side);
+	ssize_t r;
+
+	if (s < 0) {
+		errno = 0;
+		return -2;
+	}
+	r = recv(readers->fd[s], buf, n < readers->left[s] ? n : readers->left[s], MSG_DONTWAIT);
+	if (r > 0)
+		readers->left[s] -= (uint32_t)r;
+	return r;
+}
+
+uint32_t mbox_conn_left(const struct kbal_conn *c, int side)
+{
+	int s = reader_slot(c, side);
+
+	return s < 0 ? 0 : readers->left[s];
+}
+
+void mbox_conn_step(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_mailboxes *mb = &d->sm.mbox;
+	int still = 0;
+
+	for (unsigned s = 0; s < mb->n; s++)
+		if (mb->conn[s] == c) {
+			if (mb->left[s])
+				still = 1;
+			else
+				mbox_release(d, s);
+		}
+	c->mboxed = still;
+}
+
+static void mbox_empty(struct kbal_daemon *d, unsigned slot);
+
+void mbox_conn_close(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_mailboxes *mb = &d->sm.mbox;
+
+	for (unsigned s = 0; c->mboxed && s < mb->n; s++) {
+		if (mb->conn[s] != c)
+			continue;
+		mb->conn[s] = NULL;
+		if (mb->left[s]) {
+			/* unread: emptied a while (the worker may still move
+			 * some in), then free */
+			mb->drain_until[s] = d->loop.now + MBOX_DRAIN_NS;
+			mbox_empty(d, s);
+		} else {
+			mbox_release(d, s);
+		}
+	}
+	c->mboxed = 0;
 }
 
 static void mbox_empty(struct kbal_daemon *d, unsigned slot)
@@ -188,7 +302,7 @@ void mbox_tick(struct kbal_daemon *d, int (*gone)(struct kbal_daemon *d, uint64_
 		if (mb->drain_until[s] && d->loop.now >= mb->drain_until[s]) {
 			mbox_empty(d, s);
 			mbox_release(d, s);
-		} else if (owner && !mb->drain_until[s] && gone(d, owner)) {
+		} else if (owner && !mb->drain_until[s] && !mb->conn[s] && gone(d, owner)) {
 			/* its socket ended with no take-back (a verdict that
 			 * took the slot as the connection closed) */
 			mb->drain_until[s] = d->loop.now + MBOX_DRAIN_NS;
@@ -225,4 +339,5 @@ void mbox_fini(struct kbal_daemon *d)
 	if (mb->owner)
 		munmap(mb->owner, MBOX_OWNER_LEN);
 	mb->owner = NULL;
+	readers = NULL;
 }

@@ -24,6 +24,11 @@ struct kbal_mailboxes {
 	uint64_t drain_until[KBAL_MBOX_POOL]; /* a slot whose socket ended
 					* before kbald read it: emptied until then,
 					* free after (0: not draining) */
+	struct kbal_conn *conn[KBAL_MBOX_POOL]; /* taken back, its bytes read
+					* by the connection's exchange (exch_read(),
+					* c->mboxed), whose events it wakes */
+	uint8_t side[KBAL_MBOX_POOL];  /* ... before side's socket */
+	uint32_t left[KBAL_MBOX_POOL]; /* ... bytes still to read */
 };
 
 /* the pool made, or a restart's taken over (t): 0 or -errno */
@@ -38,6 +43,20 @@ ssize_t mbox_read(struct kbal_daemon *d, unsigned slot, void *buf, size_t n);
 int mbox_holds(struct kbal_daemon *d, unsigned slot, size_t n);
 /* kbald read all the verdict queued in slot: free again */
 void mbox_release(struct kbal_daemon *d, unsigned slot);
+/* slot's last left bytes are c's to read before side's socket, past the
+ * take-back (exch_read()) */
+void mbox_hand(struct kbal_daemon *d, unsigned slot, struct kbal_conn *c, int side,
+	       uint32_t left);
+/* the connection that reads slot (*side: before which socket), NULL none */
+struct kbal_conn *mbox_reader(const struct kbal_daemon *d, unsigned slot, int *side);
+/* c's bytes in a mailbox before side's socket: read as recv(MSG_DONTWAIT)
+ * does; -2 (errno 0) when there are none */
+ssize_t mbox_conn_read(struct kbal_conn *c, int side, void *buf, size_t n);
+/* how many are left */
+uint32_t mbox_conn_left(const struct kbal_conn *c, int side);
+/* c read its mailboxes to their end: freed; c ends: emptied, then freed */
+void mbox_conn_step(struct kbal_daemon *d, struct kbal_conn *c);
+void mbox_conn_close(struct kbal_daemon *d, struct kbal_conn *c);
 /* the socket cookie ended with bytes perhaps still coming to its slot:
  * emptied for a while, then free */
 void mbox_forget(struct kbal_daemon *d, uint64_t cookie);

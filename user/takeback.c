@@ -76,13 +76,18 @@ static void sock_leave(struct kbal_daemon *d, struct kbal_conn *c, int side)
 
 /* n bytes read from the mailbox (or the socket, fd) into the direction's
  * buffer; a mailbox's psock worker may still be moving the last of them
- * (a verdict that ran as the socket left): waited for, a moment. 0, or -1 */
-static int take_bytes(struct kbal_daemon *d, struct kbal_conn *c, int side, int slot, uint64_t n)
+ * (a verdict that ran as the socket left): waited for, a moment. From a
+ * mailbox, no more than the buffer takes: the rest, *left, is read from
+ * there before the socket (exch_read()). 0, or -1 */
+static int take_bytes(struct kbal_daemon *d, struct kbal_conn *c, int side, int slot, uint64_t n,
+		      uint64_t *left)
 {
 	struct kbal_first *f = c->f;
 	int dir = side_dir(side), waits = 20;
 
 	while (n) {
+		if (slot >= 0 && f->len[dir] == BUF_SIZE)
+			break;
 		size_t room = BUF_SIZE - f->len[dir];
 		ssize_t r = slot >= 0 ? mbox_read(d, (unsigned)slot, f->buf[dir] + f->len[dir],
 						  n < room ? n : room)
@@ -115,6 +120,7 @@ static int take_bytes(struct kbal_daemon *d, struct kbal_conn *c, int side, int 
 		if (!n && slot < 0)
 			n = (uint64_t)kbal_sock_unread(c->fd[side]);
 	}
+	*left = n;
 	return 0;
 }
 
@@ -131,7 +137,7 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side,
 
 	if (st->mbox) {
 		struct kbal_sk_http last;
-		uint64_t recvd;
+		uint64_t recvd, left = 0;
 		unsigned slot = st->mbox - 1u;
 
 		/* out first; then a call that takes the socket's lock waits for
@@ -139,13 +145,19 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side,
 		sock_leave(d, c, side);
 		kbal_sock_received(c->fd[side], &recvd);
 		err = take_bytes(d, c, side, (int)slot,
-				 sm_entry(d, c->cookie[side], &last) ? st->passed : last.passed);
-		if (err)
+				 sm_entry(d, c->cookie[side], &last) ? st->passed : last.passed, &left);
+		if (err) {
 			mbox_forget(d, c->cookie[side]);
-		else
+		} else if (left) {
+			/* read from there first (exch_read()), then the socket */
+			mbox_hand(d, slot, c, side, (uint32_t)left);
+		} else {
 			mbox_release(d, slot);
+		}
 	} else {
-		err = take_bytes(d, c, side, -1, st->passed);
+		uint64_t left;
+
+		err = take_bytes(d, c, side, -1, st->passed, &left);
 		sock_leave(d, c, side);
 	}
 	bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);

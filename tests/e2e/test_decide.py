@@ -296,15 +296,7 @@ def test_restart_while_a_request_waits_in_a_mailbox():
             c.request("GET", "/bytes/%d" % size)
             r = c.read_head()
             eq(r.status, 200, "the long answer's head")
-            # the answer held (its target's worker far behind), and the
-            # sockets' buffers full: the held bytes stop growing, and some
-            # wait for a client that reads nothing
-            last = []
-
-            def held_still():
-                last.append(env.stats()["sk_held"])
-                return len(last) > 10 and last[-1] == last[-11] > 0
-            wait_until(held_still, 10.0, "the answer held, the buffers full", interval=0.05)
+            _answer_held_and_stuck(env)
             c.request("GET", "/api/during")
             wait_until(lambda: env.stats()["sk_mbox"] == 1, 5.0, "the request in a mailbox")
             seen = env.kbald_stderr().count("restarted: took over")
@@ -319,6 +311,56 @@ def test_restart_while_a_request_waits_in_a_mailbox():
         taken = [e["formatted"]["key"] for e in env.bpftool_dump("kbal_mbox_owner")
                  if e["formatted"]["value"]]
         eq(taken, [], "mailboxes still taken")
+
+
+def _answer_held_and_stuck(env):
+    """Wait until a long answer the client does not read is held (its
+    target's worker far behind) and the sockets' buffers are full: the held
+    bytes stop growing, and some wait for the client."""
+    last = []
+
+    def held_still():
+        last.append(env.stats()["sk_held"])
+        return len(last) > 10 and last[-1] == last[-11] > 0
+    wait_until(held_still, 10.0, "the answer held, the buffers full", interval=0.05)
+
+
+def body_pipelined_behind_an_answer(size):
+    """A client that reads none of a long answer yet sends a POST for the
+    other balancer, its body larger than kbald's head buffer: the whole
+    request waits for kbald (the client's socket cannot stop its stream
+    parser while the answer is still sent to it), then the answer arrives
+    whole, then the POST's answer. Until 2026-12-06 the parser stopped past
+    8 KiB queued (KBAL_SK_PASS_MAX) and the answer's unsent tail was lost."""
+    rule = SAME_RULE
+    length = 48 * 1000 * 1000
+    body = os.urandom(size)
+    with Env(conf=two_balancers(rule)) as env:
+        with env.connect(timeout=T) as w:
+            check_get(w, rule, "/warm")
+        with env.connect(timeout=15) as c:
+            c.request("GET", "/bytes/%d" % length)
+            eq(c.read_head().status, 200, "the long answer's head")
+            _answer_held_and_stuck(env)
+            c.request("POST", "/api/up", body=body)
+            check(pattern(length) == c.read_exact(length), "the long answer differs")
+            r = c.read_response()
+            eq((r.status, r.header("X-Backend"), r.text), (200, "WAS1", crc_line(body)),
+               "the POST sent during the answer")
+            check_get(c, rule, "/after", what="after it")
+        eq(logged(env, 1), ["POST /api/up"], "the api member's requests")
+        eq(env.stats()["sk_mbox"], 1, "the request and its body went through a mailbox")
+        taken = [e["formatted"]["key"] for e in env.bpftool_dump("kbal_mbox_owner")
+                 if e["formatted"]["value"]]
+        eq(taken, [], "mailboxes still taken")
+
+
+def test_body_pipelined_behind_an_answer_still_sent():
+    body_pipelined_behind_an_answer(20000)
+
+
+def test_long_body_pipelined_behind_an_answer_still_sent():
+    body_pipelined_behind_an_answer(200000)
 
 
 # ---- 3. bodies -----------------------------------------------------------------
