@@ -62,6 +62,11 @@ logdir      ?= $(localstatedir)/log/kbal
 statedir    ?= $(localstatedir)/lib/kbal
 MAN_PAGES  := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
 USER_CFLAGS += -DKBAL_CONF_DEFAULT='"$(sysconfdir)/kbal/kbal.conf"'
+# kbal's version: the upstream part of tools/debian/changelog's first entry
+# (what `make deb` packages), named by the Server line of kbald's own
+# answers (user/own_head.c) and `kbald -V`
+KBAL_VERSION := $(shell sed -n '1s/^kbal (\([^)-]*\).*/\1/p' tools/debian/changelog)
+USER_CFLAGS += -DKBAL_VERSION='"$(KBAL_VERSION)"'
 USER_CFLAGS += -DKBAL_STATE_DIR='"$(statedir)"'
 # what was built with which paths: rewritten when one changes, so that
 # `make install sysconfdir=...` rebuilds what names them
@@ -315,6 +320,7 @@ deb: | $(DEPS_STAMP)
 	$(Q)lintian --fail-on error $(BUILD)/deb/kbal_$(DEB_VERSION)_*.deb
 
 $(BUILD)/user/kbald.o $(BUILD)/user/hoststate.o: $(BUILD)/install-paths
+$(BUILD)/user/own_head.o $(FUZZ_BUILD)/user/own_head.o: tools/debian/changelog
 
 $(BUILD)/man/%: docs/man/%.scd $(BUILD)/install-paths | $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)

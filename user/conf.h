@@ -260,6 +260,16 @@ enum kbal_via {                     /* ProxyVia */
 	KBAL_VIA_BLOCK,                   /* requests' Via lines dropped */
 };
 
+enum kbal_server_tokens {           /* ServerTokens: what the Server line says */
+	KBAL_TOKENS_FULL = 0,             /* httpd's default: "kbal/0.5 (Linux)" (no
+					   * module adds a component: as OS) */
+	KBAL_TOKENS_OS,                   /* "kbal/0.5 (Linux)" */
+	KBAL_TOKENS_MIN,                  /* "kbal/0.5" */
+	KBAL_TOKENS_MINOR,                /* "kbal/0.5" (major.minor) */
+	KBAL_TOKENS_MAJOR,                /* "kbal/0" */
+	KBAL_TOKENS_PROD,                 /* "kbal" */
+};
+
 enum kbal_header_table {
 	KBAL_HDR_OUT = 0,                 /* Header [onsuccess]: the answer's headers */
 	KBAL_HDR_ALWAYS,                  /* Header always: httpd's err_headers_out */
@@ -471,6 +481,7 @@ struct kbal_conf {
 	unsigned server_port;             /* its :port, 0 none */
 	char server_admin[128];           /* ServerAdmin, "" none (httpd's 500 page
 					   * then says "[no address given]") */
+	uint8_t server_tokens;            /* ServerTokens, enum kbal_server_tokens */
 	uint8_t encoded_slashes;          /* AllowEncodedSlashes, enum kbal_encoded_slashes */
 	int canonical_name;               /* UseCanonicalName On: self-referential
 					   * URLs name ServerName, not the Host */

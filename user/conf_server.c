@@ -164,6 +164,30 @@ static int kw_serveradmin(struct conf_parser *p, UNUSED int argc, char **argv)
 	return conf_copy(p, to, sizeof(p->conf->server_admin), argv[1], "ServerAdmin");
 }
 
+/* ServerTokens Prod[uctOnly]|Major|Minor|Min[imal]|OS|Full: the Server
+ * line of kbald's own answers (own_head.c), httpd's set_serv_tokens();
+ * server-wide only, as httpd's (GLOBAL_ONLY) */
+static int kw_server_tokens(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		uint8_t tokens;
+	} opt[] = {
+		{ "OS", KBAL_TOKENS_OS }, { "Min", KBAL_TOKENS_MIN },
+		{ "Minimal", KBAL_TOKENS_MIN }, { "Major", KBAL_TOKENS_MAJOR },
+		{ "Minor", KBAL_TOKENS_MINOR }, { "Prod", KBAL_TOKENS_PROD },
+		{ "ProductOnly", KBAL_TOKENS_PROD }, { "Full", KBAL_TOKENS_FULL },
+	};
+
+	for (unsigned i = 0; i < ARRAY_SIZE(opt); i++)
+		if (!strcasecmp(argv[1], opt[i].name)) {
+			p->conf->server_tokens = opt[i].tokens;
+			return 0;
+		}
+	return perr(p, "ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', 'Minor', "
+		    "'Min(imal)', 'OS', or 'Full'");
+}
+
 /* ServerAlias NAME...: more names of its <VirtualHost>, '*' and '?' wild */
 static int kw_serveralias(struct conf_parser *p, int argc, char **argv)
 {
@@ -721,7 +745,7 @@ const struct conf_keyword conf_kw_server[] = {
 	{ "RequestHeader",     C_SERVER | C_VHOST | C_LOCATION, 2, 5,   kw_request_header },
 	/* only logging or error pages: nothing about what goes where */
 	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_serveradmin },
-	{ "ServerTokens",      C_SERVER | C_VHOST,    1, 1,             kw_ignore },
+	{ "ServerTokens",      C_SERVER,              1, 1,             kw_server_tokens },
 	{ "ServerSignature",   C_SERVER | C_VHOST,    1, 1,             kw_ignore },
 	{ NULL }
 };

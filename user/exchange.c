@@ -143,13 +143,18 @@ static void head_only(struct kbal_first *f, char **resp, size_t *len, int owned)
 	*len -= (size_t)(eol - line);
 }
 
-/* Answer the client ourselves (error, manager), then close. */
-void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned)
+/* Answer the client ourselves (error, manager): its head as httpd writes
+ * its own, after mod_headers' rules, with ap_set_keepalive()'s lines where
+ * keep (the connection goes on after it) */
+static void reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned,
+		  int keep)
 {
 	struct kbal_first *f = c->f;
 
 	if (heads_own_answer(d, c, &resp, &len, &owned))
 		log_info("Header always: kbald's own answer does not fit once changed: sent as is");
+	if (len && heads_own_finish(d, c, keep, &resp, &len, &owned))
+		log_info("kbald's own answer: no memory for its Date and Server lines: sent without");
 	if (f->resp10 && len >= 9 && !memcmp(resp, "HTTP/1.1 ", 9) &&
 	    (owned || len <= OUT_SIZE)) {
 		/* force-response-1.0: kbald's own answers say HTTP/1.0 too
@@ -181,31 +186,21 @@ void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t l
 	}
 	c->phase[UP] = P_CLOSED;   /* nothing of the request goes anywhere */
 	c->phase[DOWN] = P_FLUSH;
-	c->fin[MEMBER] = 1;        /* the answer is all there is: close once written */
+	c->fin[MEMBER] = !keep;    /* the answer is all there is: close once written */
+}
+
+/* Answer the client ourselves, then close. */
+void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned)
+{
+	reply(d, c, resp, len, owned, 0);
 }
 
 /* The same, and the connection goes on after it (conn.c: the next request) */
 void exch_reply_keep(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len,
 		     int owned)
 {
-	struct kbal_first *f = c->f;
-	size_t n;
-	int own;
-
-	exch_reply(d, c, resp, len, owned);
-	c->fin[MEMBER] = 0;
-	f->local_keep = 1;
-	/* httpd's ap_set_keepalive() lines, after mod_headers' */
-	resp = f->out[DOWN];
-	n = f->out_len[DOWN];
-	own = f->out_owned[DOWN];
-	if (heads_own_keepalive(d, c, &resp, &n, &own)) {
-		log_info("kbald's own answer: no room for its Keep-Alive line: sent without");
-		return;
-	}
-	f->out[DOWN] = resp;
-	f->out_len[DOWN] = (uint32_t)n;
-	f->out_owned[DOWN] = (uint8_t)own;
+	reply(d, c, resp, len, owned, 1);
+	c->f->local_keep = 1;
 }
 
 /* an error answer that leaves a keep-alive connection open where Apache's

@@ -21,6 +21,7 @@
 #include "inaddr.h"
 #include "log.h"
 #include "member.h"
+#include "own_head.h"
 #include "proxy_header.h"
 #include "rewrite.h"
 
@@ -139,6 +140,7 @@ ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *
 					   NULL, page, sizeof(page));
 	const char *end = n > 0 ? memmem(page, n, "\r\n\r\n", 4) : NULL;
 	struct kbal_hdr_env e;
+	char *ruled;
 
 	if (n <= 0)
 		return -1;
@@ -149,14 +151,15 @@ ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *
 		own_env(d, vhost, 0, came, &e);
 		if (routed && c->member >= 0)
 			balancer_env(d, c, NULL, bal, sizeof(bal), &e);
-		if ((k = own_rules(d, always, &e, page, (size_t)n, end, out)) >= 0)
-			return k;
+		if ((k = own_rules(d, always, &e, page, (size_t)n, end, &ruled)) >= 0) {
+			/* Date, Server and the lines' order as exch_reply()'s */
+			n = own_head_write(d->conf, ruled, (size_t)k, NULL, 0, out);
+			free(ruled);
+			return n;
+		}
 		log_info("Header always: kbald's own answer does not fit once changed: sent as is");
 	}
-	if (!(*out = malloc(n)))
-		return -1;
-	memcpy(*out, page, n);
-	return n;
+	return own_head_write(d->conf, page, (size_t)n, NULL, 0, out);
 }
 
 /* httpd's ap_set_keepalive(), for an answer after which the client's
@@ -199,26 +202,19 @@ static ssize_t head_append(char *head, size_t n, size_t cap, const char *lines, 
 	return (ssize_t)(n + len);
 }
 
-int heads_own_keepalive(const struct kbal_daemon *d, const struct kbal_conn *c, char **resp,
-			size_t *len, int *owned)
+int heads_own_finish(const struct kbal_daemon *d, const struct kbal_conn *c, int keep,
+		     char **resp, size_t *len, int *owned)
 {
-	const char *end = memmem(*resp, *len, "\r\n\r\n", 4);
-	char lines[128];
-	size_t k = heads_keepalive_lines(d, c, lines, sizeof(lines)), hlen;
-	char *out;
+	char lines[128], *out;
+	size_t k = keep ? heads_keepalive_lines(d, c, lines, sizeof(lines)) : 0;
+	ssize_t n = own_head_write(d->conf, *resp, *len, lines, k, &out);
 
-	if (!k)
-		return 0;
-	if (!end || !(out = malloc(*len + k)))
+	if (n < 0)
 		return -1;
-	hlen = end + 2 - *resp;           /* up to the empty line */
-	memcpy(out, *resp, hlen);
-	memcpy(out + hlen, lines, k);
-	memcpy(out + hlen + k, *resp + hlen, *len - hlen);
 	if (*owned)
 		free(*resp);
 	*resp = out;
-	*len += k;
+	*len = (size_t)n;
 	*owned = 1;
 	return 0;
 }

@@ -35,8 +35,8 @@ int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, si
  * <Location>s unknown), ending the connection: with the "always" rules of
  * virtual host vhost (-1: the server's) as its other own error answers
  * take them, mod_proxy_balancer's variables where routed (its route
- * unknown; %t, %D: the request come at came, the loop's clock). Into
- * *out (malloc'd): its length, or -1 */
+ * unknown; %t, %D: the request come at came, the loop's clock), its head
+ * as own_head_write() writes it. Into *out (malloc'd): its length, or -1 */
 ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *c, unsigned status,
 			   int vhost, int routed, uint64_t came, char **out);
 
@@ -46,11 +46,12 @@ ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *
 size_t heads_keepalive_lines(const struct kbal_daemon *d, const struct kbal_conn *c, char *out,
 			     size_t cap);
 
-/* kbald's own answer resp[0..len), the connection going on after it:
- * those lines added last to its head (a malloc'd copy, *owned set); 0,
- * or -1 (left as it was) */
-int heads_own_keepalive(const struct kbal_daemon *d, const struct kbal_conn *c, char **resp,
-			size_t *len, int *owned);
+/* kbald's own answer resp[0..len) to c's request, its head as httpd
+ * writes its own (own_head_write(): Date, Server, Content-Type last),
+ * with those lines before Content-Type where keep (the connection goes on
+ * after it): a malloc'd copy, *owned set; 0, or -1 (left as it was) */
+int heads_own_finish(const struct kbal_daemon *d, const struct kbal_conn *c, int keep,
+		     char **resp, size_t *len, int *owned);
 
 /* kbald's own error answer of status: httpd's page, or what ErrorDocument
  * says for it (a text, or a 302 to a URL); keep: the connection goes on

@@ -17,6 +17,7 @@
 #include "logfile.h"
 #include "logs.h"
 #include "notify.h"
+#include "own_head.h"
 #include "privs.h"
 #include "takeover.h"
 
@@ -28,13 +29,14 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: kbald [-t] [-f FILE] [-D NAME]... [--pin-dir DIR] [-v]\n"
+		"usage: kbald [-t] [-f FILE] [-D NAME]... [--pin-dir DIR] [-v] [-V]\n"
 		"  -f, --config FILE  Apache mod_proxy_balancer configuration (default "
 		KBAL_CONF_DEFAULT ")\n"
 		"  -D NAME            define NAME for <IfDefine NAME>, as httpd's -D\n"
 		"  -t, --test         check the configuration, print \"Syntax OK\" and exit\n"
 		"      --pin-dir DIR  where the BPF maps are pinned (default %s)\n"
-		"  -v, --verbose      debug messages (libbpf's too)\n",
+		"  -v, --verbose      debug messages (libbpf's too)\n"
+		"  -V, --version      print kbal's version and exit\n",
 		KBAL_DEFAULT_PIN_DIR);
 }
 
@@ -52,6 +54,7 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
 	const char *file = KBAL_CONF_DEFAULT, *pin_dir = KBAL_DEFAULT_PIN_DIR;
@@ -64,7 +67,7 @@ int main(int argc, char **argv)
 	char msg[512];
 	ssize_t n;
 
-	while ((c = getopt_long(argc, argv, "f:tvhD:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:tvVhD:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': file = optarg; break;
 		case 'D':
@@ -78,6 +81,11 @@ int main(int argc, char **argv)
 		case 'p': pin_dir = optarg; break;
 		case 'v': level = KBAL_DEBUG; break;
 		case 'h': usage(stdout); return 0;
+		case 'V':
+			/* as httpd -v says it: the Server line under ServerTokens Full */
+			printf("Server version: %s\n",
+			       own_head_banner(KBAL_TOKENS_FULL, msg, sizeof(msg)));
+			return 0;
 		default: usage(stderr); return 2;
 		}
 	}

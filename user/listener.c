@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -21,6 +22,7 @@
 #include "inaddr.h"
 #include "listener.h"
 #include "log.h"
+#include "own_head.h"
 
 /* Descriptors kept out of the connections' budget beyond those open at
  * start: the packet program's links on interfaces met later (two each),
@@ -85,17 +87,23 @@ static int fds_room(struct kbal_daemon *d)
 static int over_client_limit(struct kbal_daemon *d, int fd, const uint8_t *addr)
 {
 #define REFUSAL_BODY "Too many connections from your address: retry.\n"
+	/* with Date and Server as kbald's other answers (own_head.c) */
 	static const char refusal[] =
-		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-		"Content-Length: 47\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" REFUSAL_BODY;
+		"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 47\r\n"
+		"Connection: close\r\nContent-Type: text/plain\r\n\r\n" REFUSAL_BODY;
 	_Static_assert(sizeof(REFUSAL_BODY) - 1 == 47, "its Content-Length");
 	unsigned max = d->conf->max_per_client;
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN], *page;
+	ssize_t n;
 
 	if (!max || kbal_client_count_get(&d->acc.clients, kbal_client_key(addr)) < max)
 		return 0;
-	if (send(fd, refusal, sizeof(refusal) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-		shutdown(fd, SHUT_WR);
+	n = own_head_write(d->conf, refusal, sizeof(refusal) - 1, NULL, 0, &page);
+	if (n > 0) {
+		if (send(fd, page, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+			shutdown(fd, SHUT_WR);
+		free(page);
+	}
 	close(fd);
 	d->acc.refused++;
 	if (d->loop.now - d->acc.refused_logged >= 10000000000ull) {

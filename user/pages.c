@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* pages.c - the answers kbald writes itself (see pages.h): httpd's error
- * documents, its redirection page, an ErrorDocument's text. */
+ * documents, its redirection page, an ErrorDocument's text; their lines in
+ * httpd's order, Date and Server to come (own_head.c). */
 #include <stdio.h>
 #include <string.h>
 #include "pages.h"
@@ -155,12 +156,14 @@ ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *w
 			status, reason, reason, text, notes);
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return -1;
+	/* in httpd's order (own_head.c adds Date and Server): its
+	 * err_headers_out (WWW-Authenticate) or Allow, Content-Length,
+	 * ap_set_keepalive()'s Connection, Content-Type set last */
 	hlen = snprintf(out, outlen,
 			"HTTP/1.1 %u %s\r\n"
-			"Content-Type: text/html; charset=iso-8859-1\r\n"
-			"Content-Length: %d\r\n"
-			"%s%s\r\n",
-			status, reason, blen, extra ? extra : "",
+			"%sContent-Length: %d\r\n"
+			"%sContent-Type: text/html; charset=iso-8859-1\r\n\r\n",
+			status, reason, extra ? extra : "", blen,
 			keep ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
 		return -1;
@@ -200,8 +203,8 @@ ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char
 		return -1;
 	hlen = snprintf(out, outlen,
 			"HTTP/1.1 %u %s\r\nLocation: %s\r\n"
-			"Content-Type: text/html; charset=iso-8859-1\r\n"
-			"Content-Length: %d\r\n%s\r\n",
+			"Content-Length: %d\r\n%s"
+			"Content-Type: text/html; charset=iso-8859-1\r\n\r\n",
 			status, reason, location, blen, keep ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen + (size_t)blen >= outlen)
 		return -1;
@@ -221,9 +224,9 @@ ssize_t kbal_page_text(unsigned status, const char *reason, const char *text, in
 		return -1;
 	hlen = snprintf(out, outlen,
 			"HTTP/1.1 %u %s\r\n"
-			"Content-Type: text/html; charset=iso-8859-1\r\n"
-			"Content-Length: %zu\r\n%s%s\r\n",
-			status, reason ? reason : error_pages[i].reason, tlen, extra ? extra : "",
+			"%sContent-Length: %zu\r\n%s"
+			"Content-Type: text/html; charset=iso-8859-1\r\n\r\n",
+			status, reason ? reason : error_pages[i].reason, extra ? extra : "", tlen,
 			keep ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen + tlen >= outlen)
 		return -1;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * pages.h - the answers kbald writes itself, as httpd's
- * ap_send_error_response() writes them: status line, Content-Type,
- * Content-Length, the page (modules/http/http_protocol.c's texts).
+ * ap_send_error_response() writes them: status line, Location or the
+ * extra lines, Content-Length, "Connection: close", Content-Type (Date and
+ * Server come with own_head_write()), the page (modules/http/
+ * http_protocol.c's texts).
  */
 #ifndef KBAL_PAGES_H
 #define KBAL_PAGES_H

@@ -10,9 +10,10 @@ An answer that ends the connection (the last one allowed, a 503, a 400)
 says "Connection: close" and no Keep-Alive; without the token, nothing.
 
 The heads are compared byte for byte but for Date and Server, which httpd
-adds where the member sent none and kbal does not (its own answers'
-pages differ from httpd's in their other lines' order: those are compared
-on the lines the two add last). The kernel's part: the answers it carries
+adds where the member sent none and kbal does not (kbald's own answers
+have both, with values of their own: test_own_heads.py; the manager's
+page differs from httpd's in its framing: it is compared on the lines
+the two add). The kernel's part: the answers it carries
 keep none of these lines yet (docs/operating.md); these tests run where
 kbald writes the answers."""
 
@@ -227,17 +228,19 @@ def test_lines_after_a_request_body():
 
 def test_kbald_own_answers():
     # the manager's page and kbald's 404 (ProxyPass ... !, nothing there)
-    # keep the connection: the same two lines, counting on (httpd writes
-    # its own pages' Content-Type and framing after them, kbald its lines
-    # last: those pages differ from httpd's in that order already)
+    # keep the connection: the same two lines, counting on, before the
+    # page's Content-Type (httpd's header filter sets it after them); the
+    # 404's whole head as httpd's (the manager's page is framed otherwise)
     conf = with_lines(EXAMPLE_CONF, "ProxyPass /nothing !")
     with Env(conf=conf) as env, apache_beside(env) as aport:
-        got = {}
+        got, heads = {}, {}
         for name, port in (("Apache", aport), ("kbal", env.port)):
             with Conn(port, timeout=T) as c:
-                got[name] = [conn_lines(exchange(c, path, [KA, ROUTE1]))
-                             for path in ("/balancer-manager", "/nothing/here", "/p",
-                                          "/balancer-manager")]
+                heads[name] = [exchange(c, path, [KA, ROUTE1])
+                               for path in ("/balancer-manager", "/nothing/here", "/p",
+                                            "/balancer-manager")]
+            got[name] = [conn_lines(h) for h in heads[name]]
         eq(got["Apache"], [["Keep-Alive: timeout=5, max=%d" % n, "Connection: Keep-Alive"]
                            for n in (100, 99, 98, 97)], "Apache's (the test's expectation)")
         eq(got["kbal"], got["Apache"], "kbal against Apache")
+        eq(heads["kbal"][1], heads["Apache"][1], "kbal's 404 against Apache's")

@@ -138,10 +138,10 @@ def member_saw(raw):
 
 
 def read_raw(c):
-    """the answer's status line, its lines but Date and Server (sorted:
-    kbald's own pages have httpd's lines in another order), its body"""
+    """the answer's status line, its lines but Date and Server (their
+    values differ) in their order, its body"""
     r = c.read_response()
-    heads = sorted((k.lower(), v) for k, v in r.headers if k.lower() not in ("server", "date"))
+    heads = [(k.lower(), v) for k, v in r.headers if k.lower() not in ("server", "date")]
     return r.version, r.status, heads, getattr(r, "body", b"") or b""
 
 

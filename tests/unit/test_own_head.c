@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* own_head.c: the Server line under ServerTokens, the Date line, and the
+ * head of kbald's own answers in httpd's order; ServerTokens as read */
+#include <stdlib.h>
+#include <time.h>
+#include "unit.h"
+#include "conf.h"
+#include "own_head.h"
+#include "conf_run.h"
+
+#define HEAD "Listen 8080\n<Proxy balancer://c>\nBalancerMember http://127.0.0.1:9001\n</Proxy>\n"
+
+UNIT_TEST(own_head_banner_as_server_tokens)
+{
+	char b[64], want[64];
+
+	/* httpd's set_banner(), with kbal's product and version */
+	ASSERT_STREQ(own_head_banner(KBAL_TOKENS_PROD, b, sizeof(b)), "kbal", "Prod");
+	snprintf(want, sizeof(want), "kbal/%s", KBAL_VERSION);
+	ASSERT_STREQ(own_head_banner(KBAL_TOKENS_MIN, b, sizeof(b)), want, "Min");
+	snprintf(want, sizeof(want), "kbal/%s (Linux)", KBAL_VERSION);
+	ASSERT_STREQ(own_head_banner(KBAL_TOKENS_OS, b, sizeof(b)), want, "OS");
+	ASSERT_STREQ(own_head_banner(KBAL_TOKENS_FULL, b, sizeof(b)), want, "Full, the default");
+	snprintf(want, sizeof(want), "kbal/%.*s", (int)strcspn(KBAL_VERSION, "."), KBAL_VERSION);
+	ASSERT_STREQ(own_head_banner(KBAL_TOKENS_MAJOR, b, sizeof(b)), want, "Major");
+	ASSERT_TRUE(!strncmp(own_head_banner(KBAL_TOKENS_MINOR, b, sizeof(b)), "kbal/", 5) &&
+		    strchr(b, '.') && !strchr(strchr(b, '.') + 1, '.'), "Minor: major.minor");
+}
+
+UNIT_TEST(own_head_date_is_imf_fixdate)
+{
+	const char *d = own_head_date();
+	struct tm tm = { 0 };
+	time_t now = time(NULL), t;
+	char *end;
+
+	ASSERT_EQ(strlen(d), 29, d);
+	end = strptime(d, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!ASSERT_TRUE(end && !*end, d))
+		return;
+	t = timegm(&tm);
+	ASSERT_TRUE(t <= now + 1 && t >= now - 1, "now");
+}
+
+UNIT_TEST(own_head_in_httpds_order)
+{
+	static const char page[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n"
+				   "X-A: 1\r\nContent-Length: 4\r\nServer: other\r\nDate: then\r\n"
+				   "\r\nbody";
+	static const char ka[] = "Keep-Alive: timeout=5, max=100\r\nConnection: Keep-Alive\r\n";
+	struct kbal_conf *c = calloc(1, sizeof(*c));
+	char want[512], *out;
+	ssize_t n;
+
+	c->server_tokens = KBAL_TOKENS_PROD;
+	n = own_head_write(c, page, sizeof(page) - 1, ka, sizeof(ka) - 1, &out);
+	snprintf(want, sizeof(want), "HTTP/1.1 404 Not Found\r\nDate: %s\r\nServer: kbal\r\n"
+		 "X-A: 1\r\nContent-Length: 4\r\n%sContent-Type: text/html\r\n\r\nbody",
+		 own_head_date(), ka);
+	if (ASSERT_EQ(n, strlen(want), "its length")) {
+		ASSERT_TRUE(!memcmp(out, want, n), "Date, Server, the others, Keep-Alive, "
+			    "Content-Type; the other Date and Server dropped");
+		free(out);
+	}
+	n = own_head_write(c, "HTTP/1.1 200 OK\r\n\r\n", 19, NULL, 0, &out);
+	snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: kbal\r\n\r\n",
+		 own_head_date());
+	if (ASSERT_EQ(n, strlen(want), "no line"))
+		free(out);
+	ASSERT_EQ(own_head_write(c, "HTTP/1.1 200 OK\r\n", 17, NULL, 0, &out), -1, "no head");
+	free(c);
+}
+
+UNIT_TEST(conf_server_tokens)
+{
+	static const struct {
+		const char *arg;
+		unsigned tokens;
+	} t[] = {
+		{ "Prod", KBAL_TOKENS_PROD }, { "productonly", KBAL_TOKENS_PROD },
+		{ "Major", KBAL_TOKENS_MAJOR }, { "Minor", KBAL_TOKENS_MINOR },
+		{ "Min", KBAL_TOKENS_MIN }, { "Minimal", KBAL_TOKENS_MIN },
+		{ "OS", KBAL_TOKENS_OS }, { "Full", KBAL_TOKENS_FULL },
+	};
+	char text[256];
+	struct run *r = run(HEAD);
+
+	ASSERT_EQ(r->rc, 0, r->err);
+	ASSERT_EQ(r->c->server_tokens, KBAL_TOKENS_FULL, "httpd's default");
+	done(r);
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(text, sizeof(text), "ServerTokens %s\n" HEAD, t[i].arg);
+		r = run(text);
+		if (ASSERT_EQ(r->rc, 0, r->err))
+			ASSERT_EQ(r->c->server_tokens, t[i].tokens, t[i].arg);
+		done(r);
+	}
+	expect_err("ServerTokens Some\n" HEAD,
+		   "t.conf:1: ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', 'Minor', "
+		   "'Min(imal)', 'OS', or 'Full'");
+	r = run(HEAD "<VirtualHost *:8080>\nServerTokens Prod\n</VirtualHost>\n");
+	ASSERT_EQ(r->rc, -1, "server-wide only, as httpd's (GLOBAL_ONLY)");
+	ASSERT_HAS(r->err, "t.conf:6: ServerTokens is not allowed inside <VirtualHost>", "why");
+	done(r);
+}

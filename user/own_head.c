@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * own_head.c - Date, Server and the order of the lines of kbald's own
+ * answers' heads, as httpd writes its own (see own_head.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "conf.h"
+#include "own_head.h"
+
+#ifndef KBAL_VERSION
+#error "KBAL_VERSION: the Makefile names it (tools/debian/changelog)"
+#endif
+
+/* kbal's own product token (httpd's AP_SERVER_BASEPRODUCT) and platform
+ * (httpd's PLATFORM: "Unix" as built by the ASF, "Debian" by Debian) */
+#define PRODUCT "kbal"
+#define PLATFORM "Linux"
+
+const char *own_head_banner(unsigned tokens, char *out, size_t cap)
+{
+	const char *v = KBAL_VERSION, *dot = strchr(v, '.');
+	/* Major: up to the first dot; Minor: up to the second (httpd's
+	 * AP_SERVER_MINORREVISION); Min: the whole version */
+	size_t major = dot ? (size_t)(dot - v) : strlen(v),
+	       minor = dot && strchr(dot + 1, '.') ? (size_t)(strchr(dot + 1, '.') - v) : strlen(v);
+
+	switch (tokens) {
+	case KBAL_TOKENS_PROD:
+		snprintf(out, cap, PRODUCT);
+		break;
+	case KBAL_TOKENS_MAJOR:
+		snprintf(out, cap, PRODUCT "/%.*s", (int)major, v);
+		break;
+	case KBAL_TOKENS_MINOR:
+		snprintf(out, cap, PRODUCT "/%.*s", (int)minor, v);
+		break;
+	case KBAL_TOKENS_MIN:
+		snprintf(out, cap, PRODUCT "/%s", v);
+		break;
+	default:
+		/* OS, and Full: no module adds a component of its own */
+		snprintf(out, cap, PRODUCT "/%s (" PLATFORM ")", v);
+		break;
+	}
+	return out;
+}
+
+const char *own_head_date(void)
+{
+	static const char wday[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char mon[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+					 "Sep", "Oct", "Nov", "Dec" };
+	static char date[40];
+	static time_t made = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	/* the names in English whatever the locale (strftime()'s follow it) */
+	if (now != made && gmtime_r(&now, &tm)) {
+		snprintf(date, sizeof(date), "%s, %02d %s %04d %02d:%02d:%02d GMT", wday[tm.tm_wday],
+			 tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec);
+		made = now;
+	}
+	return date;
+}
+
+/* is the header line [l, e) named name (its colon included)? */
+static int named(const char *l, const char *e, const char *name)
+{
+	size_t n = strlen(name);
+
+	return (size_t)(e - l) >= n && !strncasecmp(l, name, n);
+}
+
+ssize_t own_head_write(const struct kbal_conf *conf, const char *resp, size_t len,
+		       const char *lines, size_t llen, char **out)
+{
+	const char *line_end = memmem(resp, len, "\r\n", 2);
+	const char *head_end = memmem(resp, len, "\r\n\r\n", 4);
+	const char *type = NULL, *type_end = NULL, *l, *e;
+	char banner[64];
+	size_t o, cap;
+	int n;
+
+	if (!line_end || !head_end)
+		return -1;
+	own_head_banner(conf->server_tokens, banner, sizeof(banner));
+	cap = len + llen + sizeof(banner) + 64;
+	if (!(*out = malloc(cap)))
+		return -1;
+	o = (size_t)(line_end + 2 - resp);
+	memcpy(*out, resp, o);
+	n = snprintf(*out + o, cap - o, "Date: %s\r\nServer: %s\r\n", own_head_date(), banner);
+	o += (size_t)n;
+	/* the lines between the status line and the empty one, each in turn */
+	for (l = line_end + 2; l < head_end + 2; l = e + 2) {
+		e = memmem(l, (size_t)(head_end + 2 - l), "\r\n", 2);
+		if (named(l, e, "Content-Type:")) {
+			type = l, type_end = e + 2;
+			continue;
+		}
+		if (named(l, e, "Date:") || named(l, e, "Server:"))
+			continue;
+		memcpy(*out + o, l, (size_t)(e + 2 - l));
+		o += (size_t)(e + 2 - l);
+	}
+	if (llen) {
+		memcpy(*out + o, lines, llen);
+		o += llen;
+	}
+	if (type) {
+		memcpy(*out + o, type, (size_t)(type_end - type));
+		o += (size_t)(type_end - type);
+	}
+	/* the empty line and the body */
+	memcpy(*out + o, head_end + 2, len - (size_t)(head_end + 2 - resp));
+	o += len - (size_t)(head_end + 2 - resp);
+	return (ssize_t)o;
+}

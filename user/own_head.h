@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * own_head.h - the lines httpd writes around the head of an answer of its
+ * own (basic_http_header() and its header filter, modules/http/
+ * http_filters.c): Date and Server after the status line, Content-Type
+ * last; kbald's own answers (its error pages, redirections, the manager's)
+ * all take them here. Not the answers of members, which keep their own
+ * Date and Server as httpd's proxied answers do.
+ */
+#ifndef KBAL_OWN_HEAD_H
+#define KBAL_OWN_HEAD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct kbal_conf;
+
+/* what the Server line says under ServerTokens tokens (enum
+ * kbal_server_tokens), httpd's ap_get_server_banner() with kbal's product
+ * and version: into out, out */
+const char *own_head_banner(unsigned tokens, char *out, size_t cap);
+
+/* the time now as an HTTP date (RFC 7231's IMF-fixdate, httpd's
+ * ap_recent_rfc822_date()), written again once a second */
+const char *own_head_date(void);
+
+/*
+ * The answer resp[0..len), its head as kbald wrote it, as httpd writes
+ * it: the status line, Date, Server (conf's ServerTokens), the other lines
+ * in their order (a Date or Server line among them dropped, as
+ * basic_http_header() unsets them), then lines (llen bytes, each ending
+ * in CRLF: ap_set_keepalive()'s, or NULL), then Content-Type (httpd's
+ * header filter sets it after those), then the body. Into *out
+ * (malloc'd): its length, or -1 (no head, no memory)
+ */
+ssize_t own_head_write(const struct kbal_conf *conf, const char *resp, size_t len,
+		       const char *lines, size_t llen, char **out);
+
+#endif /* KBAL_OWN_HEAD_H */
