@@ -23,6 +23,7 @@ enum kbal_tag {
 	KBAL_TAG_PKT_EVENTS = 6,   /* kbal_pkt_events (packet path) */
 	KBAL_TAG_AUTH       = 7,   /* access checks answered (authcheck.h) */
 	KBAL_TAG_HCHECK     = 8,   /* a health check's socket (hcheck.h) */
+	KBAL_TAG_LINGER     = 9,   /* a client's socket in its lingering close (linger.h) */
 	KBAL_TAG_MAX        = 16,
 };
 
