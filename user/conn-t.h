@@ -112,6 +112,8 @@ struct kbal_first {
 				       * out of buf[UP]) */
 	uint8_t handler;              /* enum kbal_handler: what kbald answers itself */
 	uint16_t answered;            /* the status kbald answered itself, 0: none */
+	uint8_t read_timed_out;       /* RequestReadTimeout ended its request: its
+				       * lingering close is httpd's short one */
 	uint8_t no_upgrade;           /* its Upgrade is dropped: no upgrade= lets it */
 	uint8_t upgrade_pick;         /* some of its balancer's members let it: the
 				       * member picked decides (heads_request) */

@@ -19,6 +19,7 @@
 #include "flows.h"
 #include "handover.h"
 #include "inaddr.h"
+#include "linger.h"
 #include "log.h"
 #include "logs.h"
 #include "member.h"
@@ -58,8 +59,21 @@ void conn_account(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 }
 
-void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
+/* The client's socket is kbald's alone and its client may still send: no
+ * EOF read from it (nor a reset), no byte of it moved by the kernel (in
+ * no sockhash: spliced up, or framed there, BOUND_UP), no packet path */
+static int client_may_send(const struct kbal_conn *c)
 {
+	return c->fd[CLIENT] >= 0 && !c->fin[CLIENT] && !c->pkt && c->phase[UP] != P_SPLICED &&
+	       !(c->bounded & BOUND_UP);
+}
+
+/* the end; linger: the client's socket lingers (linger.h), brief: for
+ * httpd's short time */
+static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, int brief)
+{
+	uint32_t client = kbal_client_key(c->key.client_addr);
+
 	if (c->f && c->f->kept) {
 		/* lent, not coming back: closed below */
 		kbal_pool_forget(&d->pool, c->f->kept);
@@ -75,9 +89,13 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	 * without a word */
 	handover_close(d, c);
 	/* close() also takes the sockets out of the sockhashes */
-	for (int side = 0; side < 2; side++)
-		if (c->fd[side] >= 0)
-			close(c->fd[side]);
+	if (c->fd[MEMBER] >= 0)
+		close(c->fd[MEMBER]);
+	/* a lingering client's socket takes its count with it */
+	if (linger)
+		linger_start(d, c->fd[CLIENT], client, brief);
+	else if (c->fd[CLIENT] >= 0)
+		close(c->fd[CLIENT]);
 	c->fd[CLIENT] = c->fd[MEMBER] = -1;
 	if (c->f && c->f->fd_wait)
 		d->acc.nfd_wait--;
@@ -85,10 +103,23 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
 	list_del(&c->node);
 	first_free(c);
 	d->nconns--;
-	kbal_client_count_dec(&d->acc.clients, kbal_client_key(c->key.client_addr));
+	if (!linger)
+		kbal_client_count_dec(&d->acc.clients, client);
 	/* later events of this loop turn may still name it */
 	c->dead = 1;
 	list_add_tail(&d->dead, &c->node);
+}
+
+void conn_close(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_finish(d, c, 0, 0);
+}
+
+void conn_end(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	/* mod_reqtimeout's 408 lingers for httpd's short time (its
+	 * "short-lingering-close") */
+	conn_finish(d, c, client_may_send(c), c->f && c->f->read_timed_out);
 }
 
 void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
@@ -451,7 +482,7 @@ int conn_progress(struct kbal_daemon *d, struct kbal_conn *c)
 				return -1;
 			}
 			if (s == STEP_DONE) {
-				conn_close(d, c);
+				conn_end(d, c);
 				return -1;
 			}
 		}
@@ -572,8 +603,9 @@ static void read_timed_out(struct kbal_daemon *d, struct kbal_conn *c)
 
 	log_info("a request's %s did not come within RequestReadTimeout", head ? "head" : "body");
 	f->rq_start = f->body_start = 0;
+	f->read_timed_out = 1;
 	if (head && !f->msg[UP].nlines) {
-		conn_close(d, c);
+		conn_end(d, c);   /* its client may be sending still */
 		return;
 	}
 	if (!head && (c->phase[DOWN] != P_HEAD || c->local)) {

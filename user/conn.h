@@ -52,6 +52,13 @@ void conn_event(struct kbal_daemon *d, struct kbal_conn *c, int side, uint32_t e
 /* The end: counters, its flow entry, its path's state, its sockets. The
  * struct is freed after the loop turn (later events may still name it). */
 void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* The end kbald gives it once its answer (its own, or the last one, with
+ * Connection: close) is written: conn_close(), but a client that may
+ * still be sending (a refused request's body, a request pipelined behind
+ * the last) gets a lingering close (linger.h), as httpd's, not the reset
+ * a close() with its bytes unread would send. */
+void conn_end(struct kbal_daemon *d, struct kbal_conn *c);
 /* The head limits of c's requests: those of the <VirtualHost> its address
  * picks without a Host (httpd's conn->base_server), else the server's */
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,

@@ -17,6 +17,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "linger.h"
 #include "listener.h"
 #include "log.h"
 #include "logfile.h"
@@ -135,6 +136,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	kbal_loop_on(&d->loop, KBAL_TAG_MEMBER, on_conn);
 	kbal_loop_on(&d->loop, KBAL_TAG_POOL, on_pool);
 	kbal_loop_on(&d->loop, KBAL_TAG_AUTH, on_auth);
+	linger_init(d);
 	err = kbal_authcheck_init(&d->auth);
 	if (!err)
 		err = kbal_loop_add(&d->loop, d->auth.efd, EPOLLIN, KBAL_TAG_AUTH, 0);
@@ -209,8 +211,10 @@ fail:
 /* how long the loop may sleep: until the soonest of what waits */
 static uint64_t next_wake_us(const struct kbal_daemon *d)
 {
-	uint64_t us = handover_wake_us(d);
+	uint64_t us = handover_wake_us(d), linger = linger_wake_us(d);
 
+	if (linger < us)
+		us = linger;
 	if (list_linked(&d->ready))
 		return 0;
 	if (d->restarting && us > RESTART_POLL_US)
@@ -234,6 +238,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		__atomic_store_n(&d->maps.meta->beat_ns, d->loop.now, __ATOMIC_RELAXED);
 		conn_run_ready(d);
 		conn_run_timers(d);
+		linger_run_timers(d);
 		kbal_hcheck_tick(d);
 		handover_tick(d);
 		balancers_sync(d);
@@ -269,6 +274,7 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 	close_all(d, &d->sm.draining);
 	close_all(d, &d->pk.switching);
 	close_all(d, &d->pk.joined);
+	linger_fini(d);
 	kbal_flows_fini(d);
 	kbal_hcheck_fini(d);
 	conn_free_dead(d);

@@ -23,6 +23,7 @@
 #include "accesslog.h"
 #include "authcheck.h"
 #include "hcheck.h"
+#include "linger.h"
 #include "client_count.h"
 #include "conf.h"
 #include "list.h"
@@ -119,6 +120,8 @@ struct kbal_daemon {
 	struct kbal_list spliced;   /* handed over to sockmap: only FIN/RST wake them */
 	struct kbal_list dead;      /* closed in this loop turn, freed after it */
 	struct kbal_list ready;     /* out of budget with work left: run again */
+	struct kbal_lingering lingering; /* client sockets kbald ended, lingering
+				     * (linger.h): a descriptor each, no connection */
 	uint64_t nconns;
 	struct kbal_flow_batch *flow_batch; /* kbal_flows writes of this loop turn */
 	struct kbal_pool pool;      /* idle kept-alive connections to members */
@@ -140,14 +143,15 @@ struct kbal_daemon {
 
 /*
  * Descriptors the connections may hold: two each (client, member) until
- * joined, when the client-side socket goes; one each then; and the idle
- * connections kept for reuse. Counted, not asked of the kernel: what a
+ * joined, when the client-side socket goes; one each then; the idle
+ * connections kept for reuse; and the client sockets in their lingering
+ * close. Counted, not asked of the kernel: what a
  * connection may still open is reserved from its accept on, so that no
  * member connect runs out (docs/operating.md, "Descriptors").
  */
 static inline uint64_t kbal_fds_held(const struct kbal_daemon *d)
 {
-	return 2 * d->nconns - d->pk.njoined + d->pool.nidle + d->hc.running;
+	return 2 * d->nconns - d->pk.njoined + d->pool.nidle + d->hc.running + d->lingering.n;
 }
 
 /*

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "inaddr.h"
+#include "linger.h"
 #include "listener.h"
 #include "log.h"
 #include "own_head.h"
@@ -46,9 +47,11 @@ void listener_resume(struct kbal_daemon *d)
 	if (!d->acc.paused || d->acc.paused == ACCEPT_RESTART)
 		return;
 	/* past the budget: again once a connection fits, and a few more
-	 * (a sixteenth of the budget at most), not at every descriptor */
+	 * (a sixteenth of the budget at most), not at every descriptor; a
+	 * lingering close ends within seconds (linger.h) */
 	if (d->acc.paused == ACCEPT_FULL ?
-	    kbal_fds_held(d) + 2 + MIN(2 * FD_RESUME, d->acc.fd_budget / 16) > d->acc.fd_budget && d->nconns :
+	    kbal_fds_held(d) + 2 + MIN(2 * FD_RESUME, d->acc.fd_budget / 16) > d->acc.fd_budget &&
+	    (d->nconns || d->lingering.n) :
 	    d->loop.now < d->acc.resume)
 		return;
 	for (unsigned i = 0; i < d->acc.n; i++)
@@ -98,13 +101,17 @@ static int over_client_limit(struct kbal_daemon *d, int fd, const uint8_t *addr)
 
 	if (!max || kbal_client_count_get(&d->acc.clients, kbal_client_key(addr)) < max)
 		return 0;
+	/* no lingering close: that would hold a descriptor for an address
+	 * past its bound; what it sent is dropped all the same (its request,
+	 * there at the accept: AcceptFilter), which a close() would answer
+	 * with a reset that can beat the 503 */
 	n = own_head_write(d->conf, refusal, sizeof(refusal) - 1, NULL, 0, &page);
-	if (n > 0) {
-		if (send(fd, page, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-			shutdown(fd, SHUT_WR);
+	if (n > 0 && send(fd, page, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		linger_none(fd);
+	else
+		close(fd);
+	if (n > 0)
 		free(page);
-	}
-	close(fd);
 	d->acc.refused++;
 	if (d->loop.now - d->acc.refused_logged >= 10000000000ull) {
 		d->acc.refused_logged = d->loop.now;

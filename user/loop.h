@@ -24,6 +24,7 @@ enum kbal_tag {
 	KBAL_TAG_AUTH       = 7,   /* access checks answered (authcheck.h) */
 	KBAL_TAG_HCHECK     = 8,   /* a health check's socket (hcheck.h) */
 	KBAL_TAG_MBOX       = 9,   /* a sockmap mailbox, by slot (mailbox.h) */
+	KBAL_TAG_LINGER     = 10,  /* a client's socket in its lingering close (linger.h) */
 	KBAL_TAG_MAX        = 16,
 };
 

@@ -142,6 +142,11 @@ void restart_exec(struct kbal_daemon *d)
 
 	if (handover_settle(d) && d->loop.now < d->restart_deadline)
 		return;
+	/* lingering closes end first, within their short limit now, as
+	 * httpd's dying process ends them (linger.c); the deadline is longer
+	 * (an exec would close them, with a reset for a client still sending) */
+	if (d->lingering.n && d->loop.now < d->restart_deadline)
+		return;
 	for (n = d->first.next; n != &d->first && d->loop.now < d->restart_deadline; n = n->next)
 		if (!first_handable(conn_of(n)))
 			return;

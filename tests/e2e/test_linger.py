@@ -1,0 +1,305 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""A connection kbald ends after its own answer while its client is still
+sending (a refused request's body, requests pipelined behind the last one)
+ends as httpd ends it, side by side with Debian's apache2: a lingering close
+(httpd's event MPM, process_lingering_close(); kbald's linger.c). The answer
+is written, then the FIN, then what the client sends is read and dropped
+until its EOF, 30 s at most (MAX_SECS_TO_LINGER), 2 s after a
+RequestReadTimeout (mod_reqtimeout's short-lingering-close). A plain close()
+with the client's bytes unread would send a reset: the client would lose
+what it had not read of the answer, and get ECONNRESET, not the EOF."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+from apache import apache_beside
+from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, wait_until
+from tcp_watch import tcp_counters
+
+BODY = 512 * 1024            # what a client sends behind a refused head
+PIECE = 16384
+
+LIMITED = EXAMPLE_CONF.replace("ProxyRequests Off",
+                               "ProxyRequests Off\nLimitRequestBody 1000\nMaxKeepAliveRequests 1")
+MANAGER_FORM = ("POST /balancer-manager HTTP/1.1\r\nHost: {host}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                "Content-Length: 10000000\r\n\r\n")
+
+# (what, the head sent, the statuses of its answers): each followed by
+# BODY bytes
+REFUSED = [
+    # over LimitRequestBody: httpd's 413, its body never read
+    ("413 for a body over LimitRequestBody", MANAGER_FORM, [413]),
+    # an expectation no one meets: 417, the body behind it unread (within
+    # LimitRequestBody, which httpd checks first)
+    ("417 for an unknown Expect", "POST /x HTTP/1.1\r\nHost: {host}\r\nExpect: foo\r\n"
+     "Content-Length: 900\r\n\r\n", [417]),
+    # a bad head with more bytes behind it
+    ("400 for a bad head", "POST /x HTTP/1.1\r\nHost : {host}\r\nContent-Length: 10\r\n\r\n",
+     [400]),
+    # MaxKeepAliveRequests 1: the second answer says Connection: close;
+    # what was pipelined behind is never answered
+    ("the last request's answer (MaxKeepAliveRequests) with more pipelined",
+     "GET /first HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n\r\n"
+     "GET /last HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n\r\n", [200, 200]),
+]
+
+
+def pipelined(host):
+    """BODY bytes of GETs, for the pipelined case"""
+    one = ("GET /behind HTTP/1.1\r\nHost: %s\r\n\r\n" % host).encode()
+    return one * (BODY // len(one))
+
+
+class Client:
+    """One connection: raw sent from a thread (as a client streaming its
+    body) while the answer is read here; on c, a Conn of earlier requests,
+    or a new one."""
+
+    def __init__(self, port, raw, c=None):
+        self.c = c or Conn(port, timeout=15.0)
+        self.raw = raw
+        self.sent = 0
+        self.send_error = None
+        self.t = threading.Thread(target=self._send, daemon=True)
+        self.t.start()
+
+    def _send(self):
+        try:
+            for i in range(0, len(self.raw), PIECE):
+                self.c.sock.sendall(self.raw[i:i + PIECE])
+                self.sent = i + len(self.raw[i:i + PIECE])
+        except OSError as e:
+            self.send_error = e.__class__.__name__
+
+    def answers(self, n):
+        """n answers' statuses and how the connection went on after them:
+        "eof", "reset", or what else came"""
+        statuses = []
+        try:
+            for _ in range(n):
+                statuses.append(self.c.read_response().status)
+        except ConnectionResetError:
+            return statuses, "reset in the answer"
+        except AssertionError as e:
+            return statuses, "cut: %s" % e
+        try:
+            rest = bytes(self.c.buf) + self.c.sock.recv(65536)
+            end = "more: %r" % rest[:80] if rest else "eof"
+        except ConnectionResetError:
+            end = "reset"
+        except socket.timeout:
+            end = "neither EOF nor reset in 15 s"
+        return statuses, end
+
+    def close(self):
+        self.t.join(15.0)
+        self.c.close()
+
+
+def refused(port, head, body, n, c=None):
+    """head (and body behind it, sent as the n answers are read): their
+    statuses, what came after them, and whether the client could send it
+    all (on c, a Conn, or a new one)"""
+    cl = Client(port, head + body, c)
+    try:
+        status, end = cl.answers(n)
+        cl.t.join(15.0)
+        sent = "all sent" if cl.sent == len(head + body) else "%s after %d of %d bytes" % (
+            cl.send_error or "still sending", cl.sent, len(head + body))
+        return status, end, sent
+    finally:
+        cl.close()
+
+
+def cases(port):
+    host = "127.0.0.1:%d" % port
+    out = []
+    for what, head, statuses in REFUSED:
+        body = pipelined(host) if "pipelined" in what else b"b" * BODY
+        out.append((what,) + refused(port, head.format(host=host).encode(), body, len(statuses)))
+    return out
+
+
+def test_refused_requests_end_with_eof_as_apache():
+    """Each refusal's answer comes whole, then an EOF, never a reset, and
+    all the client sent is taken (and dropped), as with Apache."""
+    with Env(conf=LIMITED) as env, apache_beside(env) as aport:
+        want = [(what, status, "eof", "all sent") for what, _, status in REFUSED]
+        eq(cases(aport), want, "Apache (the test's expectation)")
+        eq(cases(env.port), want, "kbal")
+        # nothing of the refused requests reached a member, nor what was
+        # pipelined behind the last one (Apache's and kbal's, on the same
+        # members)
+        eq(sorted(l.split()[1] for n in (1, 2) for l in env.backend_log(n) if len(l.split()) > 1),
+           ["/first", "/first", "/last", "/last"], "requests at the members")
+
+
+def kernel_carried_last(port):
+    """MaxKeepAliveRequests 3, one route: kbald serves the first request,
+    the kernel carries the connection from the second and keeps the third,
+    hands the fourth back as the last; behind it, BODY bytes of requests
+    pipelined: the statuses, and what came after the fourth's answer"""
+    c = Conn(port, timeout=15.0)
+    host = "127.0.0.1:%d" % port
+    statuses = [c.get("/k/%d" % i, cookie="ROUTEID=route.1").status for i in range(3)]
+    return statuses, refused(port, ("GET /k/3 HTTP/1.1\r\nHost: %s\r\nCookie: ROUTEID=route.1"
+                                    "\r\n\r\n" % host).encode(), pipelined(host), 1, c)
+
+
+def test_last_request_the_kernel_hands_back_with_more_pipelined_as_apache():
+    """The same on a connection the kernel carries, whose last request
+    (MaxKeepAliveRequests) it hands back to kbald with the pipelined
+    requests behind it in its socket"""
+    conf = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nMaxKeepAliveRequests 3")
+    with Env(conf=conf) as env, apache_beside(env) as aport:
+        want = ([200] * 3, ([200], "eof", "all sent"))
+        eq(kernel_carried_last(aport), want, "Apache (the test's expectation)")
+        st = env.stats()
+        eq(kernel_carried_last(env.port), want, "kbal")
+        after = env.stats()
+        eq((after["sk_kept"] - st["sk_kept"], after["sk_last"] - st["sk_last"]), (1, 1),
+           "requests the kernel kept, and the last one it handed back as such")
+
+
+def keeps_sending(port, head, out, key):
+    """head, then body bytes without end, a piece every 50 ms: out[key] is
+    (status, the seconds from the answer's EOF to the server's reset, which
+    a send or read then meets)"""
+    c = Conn(port, timeout=60.0)
+    try:
+        c.send(head)
+        r = c.read_response()
+        check(c.sock.recv(100) == b"", "an EOF after the answer")
+        eof = time.monotonic()
+        try:
+            while time.monotonic() - eof < 60.0:
+                c.sock.sendall(b"b" * 4096)
+                time.sleep(0.05)
+            out[key] = (r.status, "still open after 60 s")
+        except OSError:
+            out[key] = (r.status, time.monotonic() - eof)
+    finally:
+        c.close()
+
+
+def test_a_client_that_keeps_sending_is_closed_after_30_s_as_apache():
+    """A client that keeps sending after its refusal is read (and not
+    reset) 30 s, MAX_SECS_TO_LINGER, no more: then closed, as httpd closes
+    it (both at once, side by side)."""
+    with Env(conf=LIMITED) as env, apache_beside(env) as aport:
+        out = {}
+        ts = [threading.Thread(target=keeps_sending, args=(
+            port, MANAGER_FORM.format(host="127.0.0.1:%d" % port).encode(), out, name))
+            for name, port in (("Apache", aport), ("kbal", env.port))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(90.0)
+        for name in ("Apache", "kbal"):
+            status, took = out[name]
+            eq(status, 413, "%s's answer" % name)
+            # not before the limit (a timer does not come early), and
+            # loosely after it (a slow host)
+            check(isinstance(took, float) and 29.0 <= took <= 45.0,
+                  "%s: the sending client ended after %s s" % (name, took))
+
+
+def test_a_restart_in_place_ends_lingering_closes_within_2_s():
+    """A restart in place waits for the lingering closes, whose limit
+    shortens to 2 s, as a dying httpd's (its linger_q takes
+    short_linger_q's timeout): then the new image takes over."""
+    with Env(conf=LIMITED) as env:
+        out = {}
+        t = threading.Thread(target=keeps_sending, args=(
+            env.port, MANAGER_FORM.format(host="127.0.0.1:%d" % env.port).encode(), out, "kbal"))
+        t.start()
+        time.sleep(0.5)
+        seen = env.kbald_stderr().count("restarted: took over")
+        os.kill(env.kbald.pid, signal.SIGHUP)
+        t.join(90.0)
+        status, took = out["kbal"]
+        eq(status, 413, "the answer")
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the sending client ended %s s after its answer" % (took,))
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the restart")
+        with env.connect() as c:
+            eq(c.get("/after").status, 200, "a request after the restart")
+
+
+SLOW = EXAMPLE_CONF.replace(
+    "LoadModule proxy_module",
+    "LoadModule reqtimeout_module modules/mod_reqtimeout.so\nLoadModule proxy_module").replace(
+    "ProxyRequests Off", "ProxyRequests Off\nRequestReadTimeout header=1 body=1")
+
+
+def trickling(port, out, key):
+    """a head a byte every 50 ms, never ending, on after its 408: out[key]
+    is (status, the seconds from the 408's EOF to the server's reset)"""
+    c = Conn(port, timeout=30.0)
+    stop = threading.Event()
+    sent = []
+
+    def feed():
+        try:
+            c.sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\nX-A: ")
+            while not stop.is_set():
+                time.sleep(0.05)
+                c.sock.sendall(b"a")
+        except OSError as e:
+            sent.append((time.monotonic(), e))
+
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    try:
+        r = c.read_response()
+        end = c.sock.recv(100)
+        eof = time.monotonic()
+        t.join(30.0)
+        out[key] = (r.status, end, sent[0][0] - eof if sent else "still open after 30 s")
+    finally:
+        stop.set()
+        c.close()
+
+
+def test_short_linger_after_request_read_timeout_as_apache():
+    """After mod_reqtimeout's 408, httpd lingers 2 s at most
+    (SECONDS_TO_LINGER): a client still sending its head is closed then."""
+    with Env(conf=SLOW) as env, apache_beside(env) as aport:
+        out = {}
+        ts = [threading.Thread(target=trickling, args=(port, out, name))
+              for name, port in (("Apache", aport), ("kbal", env.port))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(40.0)
+        for name in ("Apache", "kbal"):
+            status, end, took = out[name]
+            eq((status, end), (408, b""), "%s: the 408, then an EOF" % name)
+            check(isinstance(took, float) and 1.9 <= took <= 10.0,
+                  "%s: the trickling client ended %s s after the 408" % (name, took))
+
+
+def test_per_client_refusal_reads_the_request_before_its_close():
+    """KbalMaxConnectionsPerClient's 503 gets no lingering close (it would
+    hold a descriptor for an address past its bound), yet what the client
+    sent, its request, there at the accept (AcceptFilter), is read and
+    dropped before the close: the kernel resets nothing (TCPAbortOnClose,
+    a close() with bytes unread, counts in the test's own namespace)."""
+    conf = EXAMPLE_CONF.replace("ProxyRequests Off",
+                                "ProxyRequests Off\nKbalMaxConnectionsPerClient 1")
+    with Env(conf=conf) as env:
+        with env.connect() as held:
+            eq(held.get("/held").status, 200, "the address's one connection")
+            before = tcp_counters()
+            with env.connect() as c:
+                c.send(b"GET /refused HTTP/1.1\r\nHost: x\r\n\r\n")
+                eq(c.read_response().status, 503, "a second connection from 127.0.0.1")
+                eq(c.what_arrives(timeout=5.0), "eof", "after the 503")
+            time.sleep(0.2)
+            eq(tcp_counters()["TCPAbortOnClose"] - before["TCPAbortOnClose"], 0,
+               "closes with bytes unread (a reset each)")
