@@ -209,81 +209,6 @@ static __always_inline void fin_acked(struct kbal_pkt_rw *rw)
 		flow_event(rw, KBAL_PKT_EV_ENDED);
 }
 
-/*
- * A packet of kbald's client-side socket before the switch (HOLD): its
- * window no larger than cap. At the handover kbald retracted the window
- * that socket had promised the client to the member's real one (see
- * retract_windows() in user/splice_packet.c); what the socket still
- * sends (the first response written after the handover, retransmissions)
- * would promise the larger window again, and the client would send its
- * next request's body into it, beyond what the member accepts.
- */
-static __always_inline void cap_window(struct __sk_buff *skb, __u32 l4off, __u32 cap)
-{
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct tcphdr *tcp = data + l4off;
-	__u32 old_w, new_w;
-
-	if ((void *)(tcp + 1) > data_end || bpf_ntohs(tcp->window) <= cap)
-		return;
-	__builtin_memcpy(&old_w, (__u8 *)tcp + 12, 4);
-	tcp->window = bpf_htons(cap);
-	__builtin_memcpy(&new_w, (__u8 *)tcp + 12, 4);
-	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), old_w, new_w, 4);
-}
-
-/*
- * Before the switch, with a host id (scale-out.md, "Second chance"): what
- * kbald's client-side socket sends (the HOLD entry, hold) carries the id
- * too, in the client's view of that socket's clock (times 8 from the
- * handover on, as the member's will be), so that a joined flow's client
- * echoes an id from the handover on, not only once the member has sent
- * it something; and what the client sends that socket until the switch
- * (the SWITCH entry, up) gets the socket's own TSval back in its TSecr
- * (an echo from before the handover, below the base, is left as it is).
- * In place, the checksum updated as cap_window() does.
- */
-static __always_inline void ts_before_switch(struct __sk_buff *skb, __u32 l4off,
-					     const struct kbal_pkt_rw *hold,
-					     const struct kbal_pkt_rw *up)
-{
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct tcphdr *tcp = data + l4off;
-	struct opt_pos pos = {};
-	__u64 acc = 0;
-	__u32 doff, v;
-	__u8 *o;
-
-	if ((void *)(tcp + 1) > data_end)
-		return;
-	doff = tcp->doff * 4;
-	if (doff <= sizeof(*tcp) || (void *)tcp + doff > data_end ||
-	    find_options(skb, tcp, data_end, l4off, doff, &pos) || !pos.ts)
-		return;
-	/* (find_options() moves no packet data: the pointers hold) */
-	o = (__u8 *)tcp + (pos.ts & 63);
-	if ((void *)(o + 10) > data_end)
-		return;
-	if (hold) {
-		__builtin_memcpy(&v, o + 2, 4);
-		v = (bpf_ntohl(v) + hold->tsval_delta) << KBAL_HOST_ID_BITS |
-		    (hold->host_id & ((1u << KBAL_HOST_ID_BITS) - 1));
-		put32(o + 2, v, &acc, (pos.ts + 2) & 1);
-	} else {
-		__s32 d;
-
-		__builtin_memcpy(&v, o + 6, 4);
-		d = (__s32)(bpf_ntohl(v) - up->ts_base);
-		if (!v || d < 0)
-			return;
-		put32(o + 6, up->ts_mbase + (__u32)(d >> KBAL_HOST_ID_BITS) + up->tsecr_delta, &acc,
-		      (pos.ts + 2) & 1);
-	}
-	bpf_l4_csum_replace(skb, l4off + offsetof(struct tcphdr, check), 0, csum_fold32(acc), 0);
-}
-
 enum hook { HOOK_LO, HOOK_INGRESS, HOOK_EGRESS };
 
 /* a TCP/IPv4 packet as the program sees it */
@@ -305,6 +230,9 @@ struct rewrite {
 };
 
 #define GO_ON (-100)                   /* pkt_act(): a joined packet, rewrite it */
+
+/* the rewrite itself, and what kbald's socket sends before the switch */
+#include "pkt_rewrite.bpf.h"
 
 /* 0 when skb is a TCP/IPv4 packet with its whole TCP header at hand */
 static __always_inline int pkt_parse(struct __sk_buff *skb, struct pkt *p)
@@ -470,85 +398,6 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 }
 
 /*
- * The TCP header into the other leg's: options (timestamps, SACK), ports,
- * sequence and acknowledgement numbers, the window between the legs'
- * scales; every changed word summed into r->acc. -1 for a header that does
- * not parse (dropped: it must not reach the frozen socket either, and the
- * sender retransmits).
- */
-static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
-				       struct kbal_pkt_rw *rw, struct rewrite *r)
-{
-	struct opt_pos pos = {};
-	struct tcphdr *tcp = p->tcp;
-	__u32 old_w, new_w;
-	__u16 win;
-
-	p->doff = tcp->doff * 4;
-	if (p->doff < sizeof(*tcp) || (void *)tcp + p->doff > p->data_end ||
-	    find_options(skb, tcp, p->data_end, p->l4off, p->doff, &pos))
-		return -1;
-	/* the sender's TSval as it came (the give-back's clocks) */
-	if (pos.ts) {
-		__u32 tsv;
-
-		/* the highest (serial arithmetic): a packet processed out of
-		 * order must not lower it */
-		if (bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 2, &tsv, 4) == 0 &&
-		    (!rw->last_tsval || (__s32)(bpf_ntohl(tsv) - rw->last_tsval) > 0))
-			rw->last_tsval = bpf_ntohl(tsv);
-	}
-	/* bpf_skb_load_bytes() leaves the packet where it was, but the
-	 * verifier wants the pointers proven again */
-	p->data_end = (void *)(long)skb->data_end;
-	tcp = p->tcp = (void *)(long)skb->data + p->l4off;
-	if ((void *)(tcp + 1) > p->data_end ||
-	    rewrite_options(tcp, p->data_end, &pos, rw, &r->acc))
-		return -1;
-
-	/* ports: one 32-bit word (memcpy: no type punning through pointers) */
-	{
-		__u32 old, new;
-		__be16 ports[2] = { rw->sport, rw->dport };
-
-		__builtin_memcpy(&old, &tcp->source, 4);
-		__builtin_memcpy(&new, ports, 4);
-		__builtin_memcpy(&tcp->source, &new, 4);
-		csum_acc(&r->acc, old, new);
-	}
-	/* the TCP payload: a GSO packet's is the skb's whole; a frame padded
-	 * to the Ethernet minimum has bytes past the IP length */
-	r->payload = skb->len - p->l4off - p->doff;
-	if (p->ip_len && p->ip_len >= p->ihl + p->doff && p->ip_len - p->ihl - p->doff < r->payload)
-		r->payload = p->ip_len - p->ihl - p->doff;
-	r->seq0 = bpf_ntohl(tcp->seq);
-	r->ack0 = bpf_ntohl(tcp->ack_seq);
-	/* what the give-back needs (quiet, offsets): the sender's last
-	 * acknowledgement and TSval, as they came */
-	if (tcp->ack)
-		rw->switch_ack = r->ack0;
-	rw32(&tcp->seq, rw->seq_delta, &r->acc, 0);
-	if (tcp->ack)
-		rw32(&tcp->ack_seq, rw->ack_delta, &r->acc, 0);
-
-	/* the window, in the word it shares with data offset and flags */
-	__builtin_memcpy(&old_w, (__u8 *)tcp + 12, 4);
-	win = bpf_ntohs(tcp->window);
-	if (rw->win_shift > 0) {
-		__u32 w = (__u32)win << (rw->win_shift & 15);
-
-		win = w > 0xffff ? 0xffff : w;
-	} else if (rw->win_shift < 0) {
-		/* rounding down keeps the window a promise the receiver can keep */
-		win = win >> ((-rw->win_shift) & 15);
-	}
-	tcp->window = bpf_htons(win);
-	__builtin_memcpy(&new_w, (__u8 *)tcp + 12, 4);
-	csum_acc(&r->acc, old_w, new_w);
-	return 0;
-}
-
-/*
  * What kbald must know of the flow: its end (FIN, the FINs acknowledged,
  * RST), its packets and stream bytes, and, in kbal_pkt_seen, a mirror of
  * them at a FIN or RST and otherwise once a clock tick.
@@ -618,103 +467,8 @@ static __always_inline void pkt_account(struct pkt *p, struct kbal_pkt_rw *rw,
 	}
 }
 
-/*
- * The addresses, in the IP header and the TCP pseudo header: the IP
- * checksum updated here (RFC 1624), the TCP one by two helper calls. The
- * helpers may move the packet: no packet pointer is used after them.
- */
-static __always_inline void pkt_readdress(struct __sk_buff *skb, struct pkt *p,
-					  const struct kbal_pkt_rw *rw, __u64 acc)
-{
-	struct iphdr *ip = p->ip;
-	__u64 pseudo = 0;
-	__u16 check;
-
-	csum_acc(&pseudo, ip->saddr, rw->saddr);
-	csum_acc(&pseudo, ip->daddr, rw->daddr);
-	check = csum_fold16(csum_fold32(pseudo + (__u16)~ip->check));
-	ip->check = ~check;
-	ip->saddr = rw->saddr;
-	ip->daddr = rw->daddr;
-	/* the payload-side changes (a no-op on CHECKSUM_PARTIAL skbs, whose
-	 * TCP checksum covers only the pseudo header), then the pseudo
-	 * header's */
-	bpf_l4_csum_replace(skb, p->l4off + offsetof(struct tcphdr, check), 0,
-			    csum_fold32(acc), 0);
-	bpf_l4_csum_replace(skb, p->l4off + offsetof(struct tcphdr, check), 0,
-			    csum_fold32(pseudo), BPF_F_PSEUDO_HDR);
-}
-
-/*
- * The second chance (docs/scale-out.md): a packet that came in here, of no
- * joined flow of this host. When the router has moved a flow from the host
- * that holds it (that host drained, or another added), its packets land on
- * a host with no socket for them. A joined flow's client echoes, in the low
- * bits of its TSecr, the id of the host that holds the flow (ts_with_id()):
- * such a packet is sent on to that host, on the segment the hosts share, as
- * it came (the owner's program takes it in by its kbal_pkt entry). Only an
- * established flow's packet (no SYN), to a service of kbald's here (one of
- * its listening sockets, kbal_services) that no socket of this host holds, and
- * not the ACK that completes a SYN cookie handshake; a TSecr that names no
- * other known host leaves the packet to the stack (which resets it).
- */
-static __noinline int second_chance(struct __sk_buff *skb, struct pkt *p, __u32 self)
-{
-	struct bpf_sock_tuple t = {};
-	struct kbal_host *peer;
-	struct bpf_sock *sk;
-	struct opt_pos pos = {};
-	struct iphdr iph;
-	__u8 th[60] = {};
-	__u32 doff = p->tcp->doff * 4, ecr, id;
-
-	if (p->tcp->syn || doff <= sizeof(struct tcphdr) || doff > sizeof(th) ||
-	    (void *)p->tcp + doff > p->data_end ||
-	    find_options(skb, p->tcp, p->data_end, p->l4off, doff, &pos) || !pos.ts ||
-	    bpf_skb_load_bytes(skb, p->l4off + (pos.ts & 63) + 6, &ecr, 4))
-		return TC_ACT_NEXT_;
-	id = bpf_ntohl(ecr) & ((1u << KBAL_HOST_ID_BITS) - 1);
-	if (!ecr || !id || id == self)
-		return TC_ACT_NEXT_;
-	peer = bpf_map_lookup_elem(&kbal_hosts, &id);
-	if (!peer || !peer->addr || !peer->ifindex)
-		return TC_ACT_NEXT_;
-	t.ipv4.saddr = p->key.saddr;
-	t.ipv4.daddr = p->key.daddr;
-	t.ipv4.sport = p->key.sport;
-	t.ipv4.dport = p->key.dport;
-	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
-		return TC_ACT_NEXT_;      /* no service of ours there */
-	if (sk->state != BPF_TCP_LISTEN) {
-		bpf_sk_release(sk);       /* a socket holds it: the stack's */
-		return TC_ACT_NEXT_;
-	}
-	{
-		/* a listener of kbald's (another service's packets are its own) */
-		struct kbal_service svc = { .addr = sk->src_ip4, .port = sk->src_port };
-
-		if (!bpf_map_lookup_elem(&kbal_services, &svc)) {
-			bpf_sk_release(sk);
-			return TC_ACT_NEXT_;
-		}
-	}
-	/* a listener only; the ACK of a SYN cookie is that listener's
-	 * (copies: the helper wants the whole TCP header, of any length) */
-	if (bpf_skb_load_bytes(skb, p->l4off - p->ihl, &iph, sizeof(iph)) ||
-	    bpf_skb_load_bytes(skb, p->l4off, th, doff) ||
-	    !bpf_tcp_check_syncookie(sk, &iph, sizeof(iph), (struct tcphdr *)th, doff)) {
-		bpf_sk_release(sk);
-		return TC_ACT_NEXT_;
-	}
-	bpf_sk_release(sk);
-	{
-		struct bpf_redir_neigh nh = { .nh_family = 2 /* AF_INET */, .ipv4_nh = peer->addr };
-
-		kbal_stat_add(KBAL_STAT_PKT_FORWARDED, 1);
-		return bpf_redirect_neigh(peer->ifindex, &nh, sizeof(nh), 0);
-	}
-}
+/* a packet of a flow another host holds */
+#include "pkt_forward.bpf.h"
 
 /* parse, look up, act, rewrite, account, readdress, send */
 static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
