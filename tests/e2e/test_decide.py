@@ -325,6 +325,44 @@ def _answer_held_and_stuck(env):
     wait_until(held_still, 10.0, "the answer held, the buffers full", interval=0.05)
 
 
+def test_more_requests_waiting_than_mailboxes():
+    """kbald under a low descriptor limit keeps 2 mailboxes (a 32nd of the
+    limit): three clients each send a request for the api balancer during
+    an answer they do not read yet. Two requests wait in mailboxes, the
+    third on its socket's own ingress, as before mailboxes (sk_mbox_none);
+    each client gets its whole answer, then the api member's, and every
+    slot is free at the end."""
+    rule = SAME_RULE
+    length = 24 * 1000 * 1000
+    with Env(conf=two_balancers(rule), kbald_wrap=["prlimit", "--nofile=96:96", "--"]) as env:
+        with env.connect(timeout=T) as w:
+            check_get(w, rule, "/warm")
+        conns = [env.connect(timeout=15) for _ in range(3)]
+        try:
+            for c in conns:
+                c.request("GET", "/bytes/%d" % length)
+                eq(c.read_head().status, 200, "a long answer's head")
+            _answer_held_and_stuck(env)
+            for i, c in enumerate(conns):
+                c.request("GET", "/api/during%d" % i)
+            wait_until(lambda: env.stats()["sk_mbox"] + env.stats()["sk_mbox_none"] == 3, 5.0,
+                       "the three requests queued for kbald")
+            st = env.stats()
+            eq((st["sk_mbox"], st["sk_mbox_none"]), (2, 1), "(in a mailbox, on its own socket)")
+            for i, c in enumerate(conns):
+                check(pattern(length) == c.read_exact(length), "client %d: the answer differs" % i)
+                check_answer(c.read_response(), rule, "/api/during%d" % i,
+                             what="client %d: the request sent during the answer" % i)
+        finally:
+            for c in conns:
+                c.close()
+        eq(sorted(logged(env, 1)), ["GET /api/during%d" % i for i in range(3)],
+           "the api member's requests")
+        taken = [e["formatted"]["key"] for e in env.bpftool_dump("kbal_mbox_owner")
+                 if e["formatted"]["value"]]
+        eq(taken, [], "mailboxes still taken")
+
+
 def body_pipelined_behind_an_answer(size):
     """A client that reads none of a long answer yet sends a POST for the
     other balancer, its body larger than kbald's head buffer: the whole
