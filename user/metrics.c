@@ -222,6 +222,21 @@ static void kernel(FILE *f, const struct kbal_daemon *d, const struct live *l)
 	head(f, "kbal_kernel_joined_packets_total", "counter",
 	     "Packets the packet path rewrote onto the other leg of a joined flow.");
 	fprintf(f, "kbal_kernel_joined_packets_total %llu\n", st[KBAL_STAT_PKT_REWRITTEN]);
+	head(f, "kbal_kernel_mailboxes", "gauge",
+	     "Mailboxes kbald keeps for what the sockmap path hands back while a stream parser "
+	     "cannot stop yet.");
+	fprintf(f, "kbal_kernel_mailboxes %u\n", d->sm.mbox.n);
+	head(f, "kbal_kernel_handed_back_queues_total", "counter",
+	     "Handed-back sockets whose bytes the kernel queued for kbald: in a mailbox, or, none "
+	     "free, on the socket's own ingress.");
+	fprintf(f, "kbal_kernel_handed_back_queues_total{where=\"mailbox\"} %llu\n",
+		st[KBAL_STAT_SK_MBOX]);
+	fprintf(f, "kbal_kernel_handed_back_queues_total{where=\"own_ingress\"} %llu\n",
+		st[KBAL_STAT_SK_MBOX_NONE]);
+	head(f, "kbal_lingering_connections", "gauge",
+	     "Client sockets kbald ended after its own answer, in their lingering close (what the "
+	     "client still sends read and dropped).");
+	fprintf(f, "kbal_lingering_connections %u\n", d->lingering.n);
 	head(f, "kbal_start_time_seconds", "gauge", "When kbald started (Unix time).");
 	fprintf(f, "kbal_start_time_seconds %.3f\n", (double)d->maps.meta->started_ns / 1e9);
 	head(f, "kbal_restarts_total", "counter", "Restarts in place that took over.");

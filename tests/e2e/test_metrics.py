@@ -108,6 +108,32 @@ def test_metrics_against_the_traffic():
             eq((r.status, r.header("Allow")), (405, "GET"), "POST /metrics")
 
 
+def test_metrics_count_a_lingering_close():
+    """A request kbald refuses (413) while its client is still sending: its
+    socket lingers (shut for writing, what comes read and dropped), counted
+    in kbal_lingering_connections until the client closes; the mailboxes
+    are there too."""
+    conf = CONF.replace("ProxyRequests Off", "ProxyRequests Off\nLimitRequestBody 1000")
+    with Env(conf=conf) as env:
+        with env.connect() as c:
+            # the manager's form: kbald reads the body itself and refuses
+            # it at its length (a proxied request's body goes to its
+            # member whatever the limit, as with apache2: configuration.md)
+            c.send(b"POST /balancer-manager HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                   b"application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+                   % c.host_header.encode() + b"x" * 2000)
+            eq(c.read_response().status, 413, "the refusal")
+            text = scrape(env)
+            promtool(text)
+            s = samples(text)
+            eq(s[("kbal_lingering_connections", frozenset())], 1, "lingering, while the client is on")
+            check(s[("kbal_kernel_mailboxes", frozenset())] >= 2, "the mailboxes: %r" % text)
+            eq(s[("kbal_kernel_handed_back_queues_total", frozenset({("where", "mailbox")}))], 0,
+               "queues in a mailbox (none handed back)")
+        wait_until(lambda: samples(scrape(env))[("kbal_lingering_connections", frozenset())] == 0,
+                   5.0, "the lingering close over at the client's close")
+
+
 def test_metrics_access_rules():
     with Env(conf=METRICS.replace("@RULE@", "    Require ip 10.0.0.0/8\n")) as env:
         eq(env.get("/metrics").status, 403, "/metrics from outside the rule's addresses")
