@@ -562,8 +562,6 @@ static void sm_close(struct kbal_daemon *d, struct kbal_conn *c)
 		held_end(d, c);
 	/* what was queued for kbald in a mailbox and not read goes */
 	mbox_conn_close(d, c);
-	mbox_forget(d, c->cookie[CLIENT]);
-	mbox_forget(d, c->cookie[MEMBER]);
 	ctab_del(&d->sm, c->cookie[CLIENT], c);
 	ctab_del(&d->sm, c->cookie[MEMBER], c);
 }

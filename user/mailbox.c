@@ -245,43 +245,47 @@ void mbox_conn_step(struct kbal_daemon *d, struct kbal_conn *c)
 	c->mboxed = still;
 }
 
-static void mbox_empty(struct kbal_daemon *d, unsigned slot);
-
-void mbox_conn_close(struct kbal_daemon *d, struct kbal_conn *c)
-{
-	struct kbal_mailboxes *mb = &d->sm.mbox;
-
-	for (unsigned s = 0; c->mboxed && s < mb->n; s++) {
-		if (mb->conn[s] != c)
-			continue;
-		mb->conn[s] = NULL;
-		if (mb->left[s]) {
-			/* unread: emptied a while (the worker may still move
-			 * some in), then free */
-			mb->drain_until[s] = d->loop.now + MBOX_DRAIN_NS;
-			mbox_empty(d, s);
-		} else {
-			mbox_release(d, s);
-		}
-	}
-	c->mboxed = 0;
-}
-
 static void mbox_empty(struct kbal_daemon *d, unsigned slot)
 {
 	while (mbox_read(d, slot, mbox_scratch, sizeof(mbox_scratch)) > 0)
 		;
 }
 
-void mbox_forget(struct kbal_daemon *d, uint64_t cookie)
+/* slot's socket ended with bytes perhaps still coming (the psock's worker
+ * may move a last message in): emptied a while, then free (mbox_tick()) */
+static void mbox_drain_start(struct kbal_daemon *d, unsigned slot)
 {
 	struct kbal_mailboxes *mb = &d->sm.mbox;
 
-	for (unsigned s = 0; cookie && s < mb->n; s++)
-		if (mbox_owner(d, s) == cookie && !mb->drain_until[s]) {
-			mb->drain_until[s] = d->loop.now + MBOX_DRAIN_NS;
-			mbox_empty(d, s);
-		}
+	if (mb->drain_until[slot])
+		return;
+	mb->conn[slot] = NULL;
+	mb->drain_until[slot] = d->loop.now + MBOX_DRAIN_NS;
+	mbox_empty(d, slot);
+}
+
+void mbox_abandon(struct kbal_daemon *d, unsigned slot)
+{
+	if (slot < d->sm.mbox.n)
+		mbox_drain_start(d, slot);
+}
+
+/* one pass: the slots c's exchange reads, and those its sockets took
+ * that kbald never took back */
+void mbox_conn_close(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_mailboxes *mb = &d->sm.mbox;
+
+	for (unsigned s = 0; s < mb->n; s++) {
+		uint64_t owner = mbox_owner(d, s);
+
+		if (mb->conn[s] == c && !mb->left[s])
+			mbox_release(d, s);
+		else if (mb->conn[s] == c ||
+			 (owner && (owner == c->cookie[CLIENT] || owner == c->cookie[MEMBER])))
+			mbox_drain_start(d, s);
+	}
+	c->mboxed = 0;
 }
 
 int mbox_drain(struct kbal_daemon *d, unsigned slot)
@@ -302,11 +306,10 @@ void mbox_tick(struct kbal_daemon *d, int (*gone)(struct kbal_daemon *d, uint64_
 		if (mb->drain_until[s] && d->loop.now >= mb->drain_until[s]) {
 			mbox_empty(d, s);
 			mbox_release(d, s);
-		} else if (owner && !mb->drain_until[s] && !mb->conn[s] && gone(d, owner)) {
+		} else if (owner && !mb->conn[s] && gone(d, owner)) {
 			/* its socket ended with no take-back (a verdict that
 			 * took the slot as the connection closed) */
-			mb->drain_until[s] = d->loop.now + MBOX_DRAIN_NS;
-			mbox_empty(d, s);
+			mbox_drain_start(d, s);
 		}
 	}
 }

@@ -54,12 +54,13 @@ struct kbal_conn *mbox_reader(const struct kbal_daemon *d, unsigned slot, int *s
 ssize_t mbox_conn_read(struct kbal_conn *c, int side, void *buf, size_t n);
 /* how many are left */
 uint32_t mbox_conn_left(const struct kbal_conn *c, int side);
-/* c read its mailboxes to their end: freed; c ends: emptied, then freed */
+/* c read its mailboxes to their end: freed; c ends: its slots (read by its
+ * exchange, or taken by its sockets) emptied, then freed */
 void mbox_conn_step(struct kbal_daemon *d, struct kbal_conn *c);
 void mbox_conn_close(struct kbal_daemon *d, struct kbal_conn *c);
-/* the socket cookie ended with bytes perhaps still coming to its slot:
- * emptied for a while, then free */
-void mbox_forget(struct kbal_daemon *d, uint64_t cookie);
+/* slot's socket ended unread, bytes perhaps still coming: emptied for a
+ * while, then free */
+void mbox_abandon(struct kbal_daemon *d, unsigned slot);
 /* a slot's readable event: 1 if it was a draining one's (emptied) */
 int mbox_drain(struct kbal_daemon *d, unsigned slot);
 /* each second or so: drains over freed, slots of sockets gone forgotten

@@ -147,7 +147,7 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side,
 		err = take_bytes(d, c, side, (int)slot,
 				 sm_entry(d, c->cookie[side], &last) ? st->passed : last.passed, &left);
 		if (err) {
-			mbox_forget(d, c->cookie[side]);
+			mbox_abandon(d, slot);
 		} else if (left) {
 			/* read from there first (exch_read()), then the socket */
 			mbox_hand(d, slot, c, side, (uint32_t)left);
