@@ -281,6 +281,8 @@ enum kbal_flow_why {
 				 * HTTP/1.1 only, kbald decides each request */
 	KBAL_WHY_GIVEN_BACK,    /* the program gave a joined flow back at a request
 				 * kbald asked for (a member's status changed) */
+	KBAL_WHY_COOKIE,        /* the answer takes the route's cookie: kbald hands
+				 * the connection over at a request that carries it */
 	KBAL_WHY_MAX,
 };
 

@@ -39,6 +39,18 @@ static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_
 	       strlen(c->f->host) <= KBAL_HOST_LEN;
 }
 
+/* The answer will take the route's cookie: the balancer is sticky, a
+ * Header rule sets the cookie where the route changed, and the request
+ * names no route (mod_proxy_balancer's find_best_worker() then sets
+ * BALANCER_ROUTE_CHANGED). A route naming no usable member changes too,
+ * which only the pick finds out: such a request is planned as before,
+ * and its next one handed back. */
+int decide_route_cookie_owed(const struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	return d->decide.route_cookie && d->maps.balancers[c->balancer].sticky[0] &&
+	       !c->f->route[0];
+}
+
 /* failonstatus= and failontimeout= judge each answer: kbald must see them
  * all (the kernel frames none, the packet path joins none) */
 static int sees_every_answer(const struct kbal_daemon *d, const struct kbal_conn *c)
@@ -216,6 +228,19 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer)
 		 * on "ProxyPass /api balancer://api", and the kernel kept the
 		 * "/api/y" after that as it came: the member got /api/y) */
 		c->bounded = 0;
+	}
+	if (decide_route_cookie_owed(d, c)) {
+		/* its answer takes the route's cookie (Header ... env=
+		 * BALANCER_ROUTE_CHANGED: a sticky balancer, a request with no
+		 * route), and so would the next request's, without it: the
+		 * kernel would hand that back, after a handover paid for
+		 * nothing (every connection of a client that keeps no cookie:
+		 * an API client, a probe, wrk). One that keeps it sends it
+		 * with the next request, which is planned as a first one
+		 * (c->rearm: exch_next()). */
+		c->agent = 1;
+		c->why = KBAL_WHY_COOKIE;
+		return;
 	}
 	if (msg->chunked) {
 		/* the handover would be at this request (a connection's first,

@@ -69,6 +69,11 @@ void decide_plan(struct kbal_daemon *d, struct kbal_conn *c, int last_balancer);
  * passed, with no status change the kernel would see. */
 int decide_sole(const struct kbal_daemon *d, int member);
 
+/* the answer to c's request takes the route's cookie (a sticky balancer,
+ * a Header rule on BALANCER_ROUTE_CHANGED, no route in the request): no
+ * handover starts at it (decide_plan()) */
+int decide_route_cookie_owed(const struct kbal_daemon *d, const struct kbal_conn *c);
+
 /* Would the kernel keep a request like the one kbald just routed to
  * c->member (its sticky route names that member, or there is none and the
  * member is its balancer's sole candidate)? */

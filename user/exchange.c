@@ -399,8 +399,11 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->served < UINT8_MAX)
 		c->served++;
 	/* an answer that took the route's cookie would be handed back again,
-	 * and a request the balancer's lbmethod decided among several members */
-	c->rearm = c->agent && !(c->changed && d->decide.route_cookie) && decide_keepable(d, c);
+	 * and a request the balancer's lbmethod decided among several members;
+	 * but a request that named no route, planned for none for that alone
+	 * (decide_route_cookie_owed()): the next is planned on its own */
+	c->rearm = c->agent && ((!(c->changed && d->decide.route_cookie) && decide_keepable(d, c)) ||
+				decide_route_cookie_owed(d, c));
 	/* the next request may wait in a mailbox (mailbox.h), not the socket */
 	if (!left && c->mboxed && mbox_conn_left(c, CLIENT))
 		pending = 1;

@@ -348,15 +348,17 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
 		f->msg[DOWN].skip_body = 1;   /* its response has no body */
 	last_balancer = c->balancer;
 	c->balancer = d->conf->pass[pass].balancer;
-	upgrade_plan(d, c);
-	decide_plan(d, c, last_balancer);
-	c->pool = exch_on_kept(d, c);
-	handover_plan(d, c);
+	/* the sticky route first: whether the answer takes the route's
+	 * cookie is part of the plan (decide_plan()) */
 	if (d->maps.balancers[c->balancer].sticky[0])
 		kbal_http_sticky_route(rq, f->buf[UP], &(const struct kbal_sticky){
 			.cookie = d->maps.balancers[c->balancer].sticky,
 			.path = d->maps.balancers[c->balancer].sticky_path,
 			.sep = (char)d->maps.balancers[c->balancer].sticky_sep,
 			.scolon = d->maps.balancers[c->balancer].scolon }, f->route, sizeof(f->route));
+	upgrade_plan(d, c);
+	decide_plan(d, c, last_balancer);
+	c->pool = exch_on_kept(d, c);
+	handover_plan(d, c);
 	member_pick_connect(d, c);
 }

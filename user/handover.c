@@ -100,9 +100,13 @@ void handover_plan(struct kbal_daemon *d, struct kbal_conn *c)
 			c->splice_mode = KBAL_SPLICE_SOCKMAP;
 	}
 	if (c->pool) {
-		/* kbald serves it on a kept member connection: no path yet */
+		/* kbald serves it on a kept member connection: no path yet; one
+		 * kbald decides request by request keeps decide_plan()'s why */
 		c->want_packet = 0;
-		c->why = c->once ? KBAL_WHY_ONCE : KBAL_WHY_COPYING;
+		if (c->once)
+			c->why = KBAL_WHY_ONCE;
+		else if (!c->agent || c->why == KBAL_WHY_NONE)
+			c->why = KBAL_WHY_COPYING;
 		return;
 	}
 	if (c->splice_mode != KBAL_SPLICE_PACKET) {

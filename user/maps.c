@@ -372,6 +372,7 @@ const char *kbal_why_name(unsigned why)
 		[KBAL_WHY_IPV6]     = "ipv6",
 		[KBAL_WHY_HTTP10]   = "http-1.0",
 		[KBAL_WHY_GIVEN_BACK] = "given-back",
+		[KBAL_WHY_COOKIE]   = "route-cookie",
 	};
 
 	return why < KBAL_WHY_MAX && names[why] ? names[why] : "?";

@@ -653,6 +653,58 @@ def test_request_without_cookie_gets_route():
            "ROUTEID=route.2 again")
 
 
+WHY_COOKIE = 18   # KBAL_WHY_COOKIE (include/kbal_shared.h): "route-cookie"
+HANDOVER_STATS = ("sk_kept", "sk_back", "pkt_kept", "pkt_back", "sk_mbox")
+
+
+def cookie_clients(splice):
+    """Apache's example (KbalSplice SPLICE, None: the default): a client
+    that keeps no cookie gets one with every answer, and its connection is
+    never handed over (the kernel would hand each next request back); one
+    that keeps the cookie is handed over at its next request, which carries
+    it, and the kernel keeps every request after that one."""
+    conf = EXAMPLE_CONF if splice is None else EXAMPLE_CONF.replace(
+        "ProxySet stickysession=ROUTEID", "ProxySet stickysession=ROUTEID\nKbalSplice " + splice)
+    with Env(conf=conf) as env:
+        before = env.stats()
+        with env.connect(timeout=T) as c:
+            for i in range(4):
+                p = "/n%d" % i
+                r = c.get(p)
+                n = member_of(r, (1, 2))
+                eq((r.status, r.text, r.header_all("Set-Cookie")),
+                   (200, answer(n, p), ["ROUTEID=route.%d; path=/;" % n]),
+                   "request %d without a cookie" % (i + 1))
+            eq([v["why"] for _, v in env.flows()], [WHY_COOKIE],
+               "why the cookieless connection's flow is kbald's")
+        after = env.stats()
+        eq({k: after[k] - before[k] for k in HANDOVER_STATS}, dict.fromkeys(HANDOVER_STATS, 0),
+           "what the kernel kept, handed back or queued for a client that keeps no cookie")
+        with env.connect(timeout=T) as c:
+            r = c.get("/k0")
+            n = member_of(r, (1, 2))
+            eq(len(r.header_all("Set-Cookie")), 1, "Set-Cookie on the first answer")
+            cookie = r.header_all("Set-Cookie")[0].split(";")[0]
+            for i in range(1, 7):
+                p = "/k%d" % i
+                r = c.get(p, cookie=cookie)
+                eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(n, p), []),
+                   "request %d with %s" % (i + 1, cookie))
+        kept = env.stats()
+        eq((kept["sk_kept"] - after["sk_kept"]) + (kept["pkt_kept"] - after["pkt_kept"]), 5,
+           "requests the kernel kept of the 6 with the cookie (all but the first)")
+        eq([l for l in logged(env, n) if l.startswith("GET /k")],
+           ["GET /k%d" % i for i in range(7)], "what WAS%d got" % n)
+
+
+def test_cookieless_client_not_handed_over():
+    cookie_clients(None)
+
+
+def test_cookieless_client_not_handed_over_sockmap():
+    cookie_clients("sockmap")
+
+
 # ---- 7. ProxyPassReverse on a later response ----------------------------------
 
 def test_location_rewritten_on_later_response():
