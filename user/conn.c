@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "decide.h"
 #include "exchange.h"
+#include "exchange_pipe.h"
 #include "flows.h"
 #include "handover.h"
 #include "inaddr.h"
@@ -303,8 +304,11 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 
 	*moved |= exch_write(c, dir);
 	exch_compact(c, dir);
-	if (c->phase[dir] != P_CLOSED && !c->local)
-		*moved |= exch_read(c, dir);
+	if (c->phase[dir] != P_CLOSED && !c->local) {
+		/* a long response body: spliced, not read (exchange_pipe.h) */
+		r = dir == DOWN ? exch_pipe_read(d, c) : -1;
+		*moved |= r >= 0 ? r : exch_read(c, dir);
+	}
 	if (dir == DOWN && c->fin[MEMBER] && c->reused && c->rd[MEMBER] == 0) {
 		/* a kept connection closed under the request */
 		member_retry(d, c);

@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "list.h"
 #include "decide.h"
+#include "exchange_pipe.h"
 #include "loop.h"
 #include "mailbox.h"
 #include "maps.h"
@@ -151,7 +152,8 @@ struct kbal_daemon {
  */
 static inline uint64_t kbal_fds_held(const struct kbal_daemon *d)
 {
-	return 2 * d->nconns - d->pk.njoined + d->pool.nidle + d->hc.running + d->lingering.n;
+	return 2 * d->nconns - d->pk.njoined + d->pool.nidle + d->hc.running + d->lingering.n +
+	       2 * exch_pipes_held();
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "decide.h"
 #include "env.h"
 #include "exchange.h"
+#include "exchange_pipe.h"
 #include "inaddr.h"
 #include "flows.h"
 #include "handover.h"
@@ -86,6 +87,7 @@ void first_free(struct kbal_conn *c)
 			free(c->f->out[i]);
 	if (c->f->spooled)
 		close(c->f->spool_fd);
+	exch_pipe_close(c->f);
 	if (first_cached < FIRST_CACHE)
 		first_cache[first_cached++] = c->f;
 	else
@@ -374,6 +376,7 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 			free(f->out[i]);
 	if (f->spooled)
 		close(f->spool_fd);
+	exch_pipe_close(f);
 	kbal_alog_release(&f->alog);
 	memset(f, 0, offsetof(struct kbal_first, env));
 	kbal_env_clear(&f->env);
@@ -638,7 +641,8 @@ uint64_t exch_pending(const struct kbal_conn *c, int i)
 {
 	const struct kbal_first *f = c->f;
 
-	return (uint64_t)(f->out_len[i] - f->out_sent[i]) + (f->len[i] - f->fwd[i]);
+	return (uint64_t)(f->out_len[i] - f->out_sent[i]) + (f->len[i] - f->fwd[i]) +
+	       (i == DOWN ? f->in_pipe : 0);
 }
 
 int exch_buffered(const struct kbal_conn *c, int i)
@@ -664,6 +668,12 @@ int exch_write(struct kbal_conn *c, int dir)
 
 	if (c->fd[to] < 0 || (to == MEMBER && !c->connected))
 		return 0;
+	/* a long body's bytes in the pipe go first (exchange_pipe.h) */
+	if (i == DOWN && f->in_pipe) {
+		moved = exch_pipe_write(c);
+		if (f->in_pipe)
+			return moved;
+	}
 	/* A chunked first request goes out only once the parser has seen all
 	 * of it, so that a malformed one reaches no member; unless it is
 	 * larger than the buffer, or the client waits for a 100 Continue:
@@ -849,6 +859,9 @@ int exch_read(struct kbal_conn *c, int dir)
 int exch_all_written(const struct kbal_conn *c, int i)
 {
 	const struct kbal_first *f = c->f;
+
+	if (i == DOWN && f->in_pipe)
+		return 0;   /* the pipe's bytes are owed (exch_pipe_write()) */
 
 	if (i == UP && f->ck_stream && !f->ck_last && f->msg[UP].done)
 		return 0;   /* the last chunk is owed (exch_chunk_next()) */

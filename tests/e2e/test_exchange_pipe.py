@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Long answers kbald relays itself (issue 13): a request kbald decides (on
+Apache's example, one without the route's cookie: its answer takes one) on
+a kept member connection has a Content-Length body of 64 KiB or more
+spliced through a pipe of the exchange's own (user/exchange_pipe.c), not
+copied through kbald's 16 KiB buffer. What the client gets must be the
+member's bytes, whole and in order, with the next request on the same
+connection answered after them; a client that reads slowly holds the
+pipe's bytes, not more; a member that ends the body early cuts the
+client's connection as before; and the pipe's descriptors go with the
+exchange."""
+
+import os
+import time
+
+from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until
+
+T = 10.0
+
+
+_BLOCK = bytes((7 * j) & 0xff for j in range(8192))
+
+
+def pattern(n):
+    """kbal-backend's /bytes/N body: byte i = (i * 7 + (i >> 13)) & 0xff,
+    block by block of 8,192 bytes (7 * 8192 is a multiple of 256: block k
+    is block 0 plus k)"""
+    out = bytearray()
+    for k in range((n + 8191) // 8192):
+        out += _BLOCK.translate(bytes((b + k) & 0xff for b in range(256)))
+    return bytes(out[:n])
+
+
+def kbald_fds(env):
+    """kbald's descriptors: (all of them, the pipes among them)"""
+    d = "/proc/%d/fd" % env.kbald.pid
+    links = []
+    for name in os.listdir(d):
+        try:
+            links.append(os.readlink(os.path.join(d, name)))
+        except FileNotFoundError:
+            pass
+    return len(links), sum(1 for l in links if l.startswith("pipe:"))
+
+
+def member_of(r):
+    b = r.header("X-Backend") or ""
+    check(b in ("WAS1", "WAS2"), "X-Backend %r" % b)
+    return b
+
+
+def check_answer(r, n, what):
+    eq(r.status, 200, what + ": status")
+    eq(r.header("Content-Length"), str(n), what + ": Content-Length")
+    check(r.header("Set-Cookie") is not None, what + ": no Set-Cookie (kbald did not decide it)")
+    body = r.body
+    eq(len(body), n, what + ": body length")
+    if body != pattern(n):
+        at = next(i for i in range(n) if body[i] != pattern(n)[i])
+        raise AssertionError("%s: the body differs from the member's at byte %d" % (what, at))
+
+
+def test_long_answers_spliced_byte_exact():
+    """One keep-alive connection without a cookie, answers of several
+    lengths about the pipe's bounds (64 KiB and the pipe's 256 KiB), each
+    the member's bytes; then no pipe and no descriptor left."""
+    with Env(conf=EXAMPLE_CONF) as env:
+        base, _ = kbald_fds(env)
+        sizes = [65535, 65536 + 1, 262143, 262144 + 2, 1048576, 3000001, 100, 200000]
+        with env.connect(timeout=T) as c:
+            for i, n in enumerate(sizes):
+                r = c.get("/bytes/%d" % n)
+                check_answer(r, n, "answer %d (%d bytes)" % (i + 1, n))
+            r = c.get("/after")
+            eq((r.status, r.text), (200, "backend=%s path=/after\n" % member_of(r)),
+               "the request after them")
+        wait_until(lambda: kbald_fds(env)[1] == 0, 3.0, "kbald's pipes closed")
+
+
+def test_pipelined_request_behind_a_spliced_answer():
+    """A request sent before the long answer was read waits in the client's
+    socket; its answer comes after the long one's last byte."""
+    with Env(conf=EXAMPLE_CONF) as env, env.connect(timeout=T) as c:
+        c.send(b"GET /bytes/1048576 HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        check_answer(c.read_response(), 1048576, "the long answer")
+        r = c.read_response()
+        eq((r.status, r.text), (200, "backend=%s path=/next\n" % member_of(r)),
+           "the pipelined request's answer")
+
+
+def test_long_answer_to_a_slow_reader():
+    """A client with a small receive buffer that stops reading: once its
+    socket's send queue is full (up to tcp_wmem's 4 MiB), kbald holds the
+    answer's bytes in the exchange's pipe (no more: the member's side
+    waits), and writes them as the client reads on; the next request on
+    the connection is answered after the last byte."""
+    n = (16 << 20) + 3
+    with Env(conf=EXAMPLE_CONF) as env:
+        _, pipes0 = kbald_fds(env)
+        with env.connect(timeout=T, rcvbuf=4096) as c:
+            c.get("/warm")                      # a kept member connection
+            c.request("GET", "/bytes/%d" % n)
+            head = c.read_head()
+            eq((head.status, head.header("Content-Length")), (200, str(n)), "the head")
+            time.sleep(0.3)                     # the client reads nothing
+            _, pipes = kbald_fds(env)
+            eq(pipes - pipes0, 2, "the pipe's two ends while the client stalls")
+            got = bytearray()
+            while len(got) < n:                 # then on, in 64 KiB reads
+                got += c.read_exact(min(65536, n - len(got)))
+            check(bytes(got) == pattern(n), "the slow reader's body differs from the member's")
+            r = c.get("/after")
+            eq((r.status, r.text), (200, "backend=%s path=/after\n" % member_of(r)),
+               "the next request")
+        wait_until(lambda: kbald_fds(env)[1] == pipes0, 3.0, "kbald's pipes closed")
+
+
+def test_member_cuts_a_spliced_body():
+    """A member that closes after 1,000 of 100,000 body bytes
+    (kbal-backend's /fault-mid), on a keep-alive connection kbald decides:
+    the client gets the head and those bytes, then its connection ends;
+    kbald's descriptors are back where they were."""
+    with Env(conf=EXAMPLE_CONF) as env:
+        with env.connect(timeout=T) as c:
+            eq(c.get("/first").status, 200, "the first request")
+            base, _ = kbald_fds(env)
+            c.request("GET", "/fault-mid")
+            head = c.read_head()
+            eq((head.status, head.header("Content-Length")), (200, "100000"), "the cut answer's head")
+            try:
+                got = c.read_until_eof()
+            except ConnectionResetError:
+                got = None
+            check(got is None or len(got) < 100000, "the cut body came whole (%d bytes)"
+                  % len(got))
+        wait_until(lambda: kbald_fds(env)[0] < base and kbald_fds(env)[1] == 0, 5.0,
+                   "kbald's descriptors after the cut (%d before)" % base)
