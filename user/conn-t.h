@@ -138,10 +138,10 @@ struct kbal_first {
 	struct kbal_http_msg msg[2];
 	uint32_t locs;                /* the <Location>s its path takes, where a
 				       * Header rule is in one (heads.c) */
-	int pipe[2];                  /* a long body's pipe, while piped (read,
-				       * write end: exchange_pipe.h) */
-	uint32_t in_pipe;             /* bytes in it, not written to the client */
-	uint8_t piped;
+	int pipe[2][2];               /* by direction: a long body's pipe, while
+				       * piped (read, write end: exchange_pipe.h) */
+	uint32_t in_pipe[2];          /* bytes in it, not written on */
+	uint8_t piped;                /* bit dir: pipe[dir] is open */
 	/* not zeroed (env: its count only, kbal_env_clear()): */
 	struct kbal_env env;          /* its request's variables (SetEnv, SetEnvIf) */
 	char buf[2][BUF_SIZE];        /* bytes read from the direction's source */

@@ -305,8 +305,8 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	*moved |= exch_write(c, dir);
 	exch_compact(c, dir);
 	if (c->phase[dir] != P_CLOSED && !c->local) {
-		/* a long response body: spliced, not read (exchange_pipe.h) */
-		r = dir == DOWN ? exch_pipe_read(d, c) : -1;
+		/* a long body: spliced, not read (exchange_pipe.h) */
+		r = exch_pipe_read(d, c, dir);
 		*moved |= r >= 0 ? r : exch_read(c, dir);
 	}
 	if (dir == DOWN && c->fin[MEMBER] && c->reused && c->rd[MEMBER] == 0) {
@@ -350,6 +350,21 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	 * answer (P_FLUSH: kbald parsed it to its end) ends nothing of the
 	 * client's: as with Apache, the client's next request goes on another */
 	ended = dir == DOWN && c->pool && c->fin[MEMBER] == 1 && c->phase[DOWN] == P_FLUSH;
+	/* the client's end before its request's body did, on a kept member
+	 * connection (which hears no FIN of the client's, below): httpd's
+	 * ap_proxy_read_input() fails, its 400 (ap_map_http_request_error()),
+	 * and the member's connection, which had part of the body, goes.
+	 * Before, the member waited for the rest until Timeout. */
+	if (dir == UP && c->pool && c->fin[CLIENT] == 1 && c->phase[UP] == P_FLUSH &&
+	    c->rd[CLIENT] < c->f->msg_total[UP]) {
+		if (c->phase[DOWN] != P_HEAD || c->f->out_len[DOWN])
+			return STEP_DONE;   /* an answer under way: it ends there */
+		if (c->fd[MEMBER] >= 0)
+			exch_drop_member(d, c);
+		exch_error(d, c, 400);
+		*moved = 1;
+		return STEP_ON;
+	}
 	/* EOF from the source with nothing of it left to write */
 	if (c->fin[from] && !ended && exch_all_written(c, dir) &&
 	    (c->phase[dir] == P_FLUSH || c->phase[dir] == P_RELAY || c->local)) {

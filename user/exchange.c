@@ -359,7 +359,12 @@ int exch_request_out(const struct kbal_conn *c)
 {
 	const struct kbal_first *f = c->f;
 
-	return c->phase[UP] == P_FLUSH && f->out_sent[UP] == f->out_len[UP] &&
+	/* not before its member is picked and its head built: a request
+	 * waiting for a usable member (timeout=) or a descriptor has nothing
+	 * written, which is not all of it (it was closed, and never sent) */
+	if (c->member < 0 || f->member_wait || f->fd_wait || !f->out_len[UP])
+		return 0;
+	return c->phase[UP] == P_FLUSH && f->out_sent[UP] == f->out_len[UP] && !f->in_pipe[UP] &&
 	       (!f->ck_stream || f->ck_last) && (!f->spooled || f->spool_sent == f->spool_len) &&
 	       c->rd[CLIENT] >= f->msg_total[UP] && f->fwd[UP] >= exch_request_end(c);
 }
@@ -642,7 +647,7 @@ uint64_t exch_pending(const struct kbal_conn *c, int i)
 	const struct kbal_first *f = c->f;
 
 	return (uint64_t)(f->out_len[i] - f->out_sent[i]) + (f->len[i] - f->fwd[i]) +
-	       (i == DOWN ? f->in_pipe : 0);
+	       f->in_pipe[i];
 }
 
 int exch_buffered(const struct kbal_conn *c, int i)
@@ -669,9 +674,9 @@ int exch_write(struct kbal_conn *c, int dir)
 	if (c->fd[to] < 0 || (to == MEMBER && !c->connected))
 		return 0;
 	/* a long body's bytes in the pipe go first (exchange_pipe.h) */
-	if (i == DOWN && f->in_pipe) {
-		moved = exch_pipe_write(c);
-		if (f->in_pipe)
+	if (f->in_pipe[i]) {
+		moved = exch_pipe_write(c, i);
+		if (f->in_pipe[i])
 			return moved;
 	}
 	/* A chunked first request goes out only once the parser has seen all
@@ -860,7 +865,7 @@ int exch_all_written(const struct kbal_conn *c, int i)
 {
 	const struct kbal_first *f = c->f;
 
-	if (i == DOWN && f->in_pipe)
+	if (f->in_pipe[i])
 		return 0;   /* the pipe's bytes are owed (exch_pipe_write()) */
 
 	if (i == UP && f->ck_stream && !f->ck_last && f->msg[UP].done)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* exchange_pipe.c - a long response body spliced through a pipe (exchange_pipe.h) */
+/* exchange_pipe.c - a long body spliced through a pipe (exchange_pipe.h) */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -25,118 +25,131 @@ unsigned exch_pipes_held(void)
 
 void exch_pipe_close(struct kbal_first *f)
 {
-	if (!f->piped)
-		return;
-	close(f->pipe[0]);
-	close(f->pipe[1]);
+	for (int dir = 0; dir < 2; dir++) {
+		if (!(f->piped & (1u << dir)))
+			continue;
+		close(f->pipe[dir][0]);
+		close(f->pipe[dir][1]);
+		f->in_pipe[dir] = 0;
+		pipes--;
+	}
 	f->piped = 0;
-	f->in_pipe = 0;
-	pipes--;
 }
 
-/* what is left of the body past what llhttp was given, 0 where the body
- * is not one to splice: a Content-Length body of a response kbald follows
- * to its end on a kept member connection, and its buffer written out */
-static uint64_t body_left(const struct kbal_conn *c)
+/* a direction's buffer has nothing kbald has yet to parse or write */
+static int buffer_out(const struct kbal_first *f, int dir)
+{
+	return f->fed[dir] == f->len[dir] && f->fwd[dir] == f->len[dir] &&
+	       f->out_sent[dir] == f->out_len[dir];
+}
+
+/* What is left of direction dir's body to splice, 0 where it is not one
+ * to: a request kbald sends on a kept member connection, its Content-
+ * Length body all but what kbald read with the head (nothing to check,
+ * nothing waiting for a 100 Continue, no spool, no chunks); an answer
+ * kbald follows to its end there, past what llhttp was given. */
+static uint64_t body_left(const struct kbal_conn *c, int dir)
 {
 	const struct kbal_first *f = c->f;
-	const struct kbal_http_msg *rs = &f->msg[DOWN];
+	const struct kbal_http_msg *m = &f->msg[dir];
 
-	if (c->phase[DOWN] != P_BODY || !c->pool || c->local || f->dechunk || rs->chunked ||
-	    rs->content_length < 0 || rs->done || rs->error || c->mboxed)
+	if (!c->pool || c->local || c->mboxed || !c->connected || !buffer_out(f, dir))
 		return 0;
-	if (f->fed[DOWN] != f->len[DOWN] || f->fwd[DOWN] != f->len[DOWN] ||
-	    f->out_sent[DOWN] != f->out_len[DOWN])
+	if (dir == UP) {
+		if (c->phase[UP] != P_FLUSH || m->chunked || m->content_length <= 0 || f->do100 ||
+		    f->spool || f->spooled || f->ck_stream || m->expect_continue ||
+		    c->rd[CLIENT] >= f->msg_total[UP])
+			return 0;
+		return f->msg_total[UP] - c->rd[CLIENT];
+	}
+	if (c->phase[DOWN] != P_BODY || f->dechunk || m->chunked || m->content_length < 0 ||
+	    m->done || m->error)
 		return 0;
-	return rs->parser.content_length;
+	/* the last byte is llhttp's: it ends the message */
+	return m->parser.content_length > 1 ? m->parser.content_length - 1 : 0;
 }
 
-static int pipe_open(struct kbal_daemon *d, struct kbal_first *f)
+static int pipe_open(struct kbal_daemon *d, struct kbal_first *f, int dir)
 {
 	/* two descriptors more than the budget counts: none past it */
 	if (kbal_fds_held(d) + 2 > d->acc.fd_budget)
 		return -1;
-	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC))
+	if (pipe2(f->pipe[dir], O_NONBLOCK | O_CLOEXEC))
 		return -1;
-	(void)fcntl(f->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
-	f->piped = 1;
-	f->in_pipe = 0;
+	(void)fcntl(f->pipe[dir][1], F_SETPIPE_SZ, PIPE_SIZE);
+	f->piped |= 1u << dir;
+	f->in_pipe[dir] = 0;
 	pipes++;
 	return 0;
 }
 
-int exch_pipe_write(struct kbal_conn *c)
+int exch_pipe_write(struct kbal_conn *c, int dir)
 {
 	struct kbal_first *f = c->f;
-	int moved = 0;
+	int to = dir_dst(dir), moved = 0;
 
-	while (f->in_pipe) {
-		ssize_t n = splice(f->pipe[0], NULL, c->fd[CLIENT], NULL, f->in_pipe,
+	while (f->in_pipe[dir]) {
+		ssize_t n = splice(f->pipe[dir][0], NULL, c->fd[to], NULL, f->in_pipe[dir],
 				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 
 		if (n > 0) {
-			f->in_pipe -= n;
-			c->wr[CLIENT] += n;
+			f->in_pipe[dir] -= n;
+			c->wr[to] += n;
 			moved = 1;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		/* EAGAIN: the client's next write edge; else it is gone (as
+		/* EAGAIN: the next write edge; else the peer is gone (as
 		 * exch_write()'s send_failed(): fin 2) */
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS))
-			c->fin[CLIENT] = 2;
+			c->fin[to] = 2;
 		break;
 	}
 	return moved;
 }
 
-int exch_pipe_read(struct kbal_daemon *d, struct kbal_conn *c)
+int exch_pipe_read(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 {
 	struct kbal_first *f = c->f;
-	uint64_t left = body_left(c);
-	int moved = 0;
+	uint64_t left = body_left(c, dir);
+	int from = dir_src(dir), to = dir_dst(dir), moved = 0;
 
-	/* the last byte is llhttp's (it ends the message), and a short body
-	 * is read as any other */
-	if (left < 2 || (!f->piped && (left < PIPE_BODY_MIN || pipe_open(d, f))))
+	if (!left || (!(f->piped & (1u << dir)) && (left < PIPE_BODY_MIN || pipe_open(d, f, dir))))
 		return -1;
-	if (c->fin[MEMBER] || c->fd[CLIENT] < 0 || c->fin[CLIENT])
+	if (c->fin[from] || c->fd[to] < 0 || c->fin[to])
 		return 0;
-	for (;;) {
-		uint64_t ask = left - 1;
+	while (left) {
+		uint64_t ask = left < PIPE_SIZE ? left : PIPE_SIZE;
 		ssize_t n;
 
 		/* the pipe is emptied before it is filled again: a fill never
-		 * finds it full, and EAGAIN means the member's side is dry */
-		moved |= exch_pipe_write(c);
-		if (f->in_pipe || c->fin[CLIENT] || c->empty[MEMBER])
+		 * finds it full, and EAGAIN means the source is dry */
+		moved |= exch_pipe_write(c, dir);
+		if (f->in_pipe[dir] || c->fin[to] || c->empty[from])
 			return moved;
-		if (ask > PIPE_SIZE)
-			ask = PIPE_SIZE;
-		n = splice(c->fd[MEMBER], NULL, f->pipe[1], NULL, ask,
+		n = splice(c->fd[from], NULL, f->pipe[dir][1], NULL, ask,
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n > 0) {
-			f->in_pipe = n;
-			c->rd[MEMBER] += n;
-			/* as if llhttp had read them: its count of the body */
-			f->msg[DOWN].parser.content_length -= n;
+			f->in_pipe[dir] = n;
+			c->rd[from] += n;
+			if (dir == DOWN)   /* as if llhttp had read them */
+				f->msg[DOWN].parser.content_length -= n;
 			left -= n;
 			moved = 1;
-			if (left < 2)
-				return exch_pipe_write(c) | moved;
 			continue;
 		}
 		if (n == 0) {
-			c->fin[MEMBER] = 1;   /* the body cut short (conn_dir_step()) */
+			c->fin[from] = 1;   /* the body cut short (conn_dir_step()) */
 			return 1;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			c->empty[MEMBER] = 1;
+			c->empty[from] = 1;
 		else
-			c->fin[MEMBER] = 2;   /* reset: handled as an abort */
+			c->fin[from] = 2;   /* reset: handled as an abort */
 		return moved;
 	}
+	return exch_pipe_write(c, dir) | moved;
 }

@@ -1,19 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""Long answers kbald relays itself (issue 13): a request kbald decides (on
+"""Long bodies kbald relays itself (issue 13): a request kbald decides (on
 Apache's example, one without the route's cookie: its answer takes one) on
-a kept member connection has a Content-Length body of 64 KiB or more
-spliced through a pipe of the exchange's own (user/exchange_pipe.c), not
-copied through kbald's 16 KiB buffer. What the client gets must be the
-member's bytes, whole and in order, with the next request on the same
-connection answered after them; a client that reads slowly holds the
-pipe's bytes, not more; a member that ends the body early cuts the
-client's connection as before; and the pipe's descriptors go with the
-exchange."""
+a kept member connection has a Content-Length body of 64 KiB or more, its
+own and its answer's, spliced through a pipe of the exchange's own
+(user/exchange_pipe.c), not copied through kbald's 16 KiB buffers. What
+each side gets must be the other's bytes, whole and in order, with the
+next request on the same connection after them; a slow reader holds the
+pipe's bytes, not more; a body cut short cuts the connection as before;
+and the pipes' descriptors go with the exchange."""
 
 import os
+import socket
 import time
 
-from kbaltest import EXAMPLE_CONF, Env, check, eq, wait_until
+from kbaltest import EXAMPLE_CONF, Env, check, crc_line, eq, wait_until
 
 T = 10.0
 
@@ -136,3 +136,53 @@ def test_member_cuts_a_spliced_body():
                   % len(got))
         wait_until(lambda: kbald_fds(env)[0] < base and kbald_fds(env)[1] == 0, 5.0,
                    "kbald's descriptors after the cut (%d before)" % base)
+
+
+def test_long_request_bodies_spliced_byte_exact():
+    """POST bodies about the bounds on one keep-alive connection, the last
+    pipelined behind a request; the member's CRC of each is the client's."""
+    with Env(conf=EXAMPLE_CONF) as env:
+        with env.connect(timeout=T) as c:
+            for i, n in enumerate((65535, 65537, 262145, 1048576, 3000001, 10)):
+                body = pattern(n)[::-1]
+                c.request("POST", "/up%d" % i, [], body)
+                r = c.read_response()
+                eq((r.status, r.text), (200, crc_line(body)), "POST %d (%d bytes)" % (i + 1, n))
+            body = pattern(500000)
+            c.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) +
+                   body + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(body)), "the POST with a request behind it")
+            r = c.read_response()
+            eq((r.status, r.text), (200, "backend=%s path=/next\n" % member_of(r)),
+               "the request behind the POST")
+        wait_until(lambda: kbald_fds(env)[1] == 0, 3.0, "kbald's pipes closed")
+
+
+def test_request_body_cut_short():
+    """A client that sends 100,000 of a 1,000,000-byte body and ends its
+    side (shutdown SHUT_WR) on a keep-alive connection kbald decides: as
+    httpd (ap_proxy_read_input() meets APR_INCOMPLETE: 400), a 400 and the
+    end of the connection, the member's connection, which had part of the
+    body, gone; kbald's descriptors back where they were. Before, the
+    member waited for the rest until Timeout (the same on the copied path,
+    KbalSplice off)."""
+    for splice in (None, "off"):
+        conf = EXAMPLE_CONF if splice is None else EXAMPLE_CONF.replace(
+            "ProxySet lbmethod=byrequests", "ProxySet lbmethod=byrequests\nKbalSplice off")
+        what = "KbalSplice %s" % (splice or "default")
+        with Env(conf=conf) as env:
+            with env.connect(timeout=T) as c:
+                eq(c.get("/first").status, 200, what + ": the first request")
+                eq(c.get("/second").status, 200, what + ": the second request")
+                base, _ = kbald_fds(env)
+                c.send(b"POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                       pattern(100000))
+                c.sock.shutdown(socket.SHUT_WR)
+                r = c.read_response()
+                eq(r.status, 400, what + ": the answer to the cut body")
+                check(c.at_eof(3.0), what + ": no end of the connection after the 400")
+            wait_until(lambda: kbald_fds(env)[0] < base and kbald_fds(env)[1] == 0, 5.0,
+                       what + ": kbald's descriptors after the cut (%d before)" % base)
+            r = env.get("/after")
+            eq(r.status, 200, what + ": a request after the cut")
