@@ -47,8 +47,16 @@ static int kernel_forwards_as_is(const struct kbal_daemon *d, const struct kbal_
  * and its next one handed back. */
 int decide_route_cookie_owed(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
-	return d->decide.route_cookie && d->maps.balancers[c->balancer].sticky[0] &&
-	       !c->f->route[0];
+	const struct kbal_balancer *b = &d->maps.balancers[c->balancer];
+
+	if (!d->decide.route_cookie || !b->sticky[0] || c->f->route[0])
+		return 0;
+	/* the route changes only to a member's that has one (lb.c's
+	 * route_changed()): a balancer of members without route= sets none */
+	for (unsigned i = 0; i < b->nmembers; i++)
+		if (d->maps.members[b->first_member + i].route[0])
+			return 1;
+	return 0;
 }
 
 /* failonstatus= and failontimeout= judge each answer: kbald must see them
