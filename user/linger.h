@@ -29,9 +29,9 @@ void linger_init(struct kbal_daemon *d);
 /*
  * fd, a client's socket whose answer is written, is kbald's to end: its
  * FIN goes and the client's bytes are dropped until its EOF, closed then
- * or at the time limit (brief: httpd's short one, mod_reqtimeout's). It
- * takes fd, and client (kbal_client_key()), the address's count in
- * d->acc.clients, which goes down as fd closes.
+ * or at the time limit (brief: httpd's short one, mod_reqtimeout's and
+ * KeepAliveTimeout's). It takes fd, and client (kbal_client_key()), the
+ * address's count in d->acc.clients, which goes down as fd closes.
  */
 void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief);
 
