@@ -209,9 +209,9 @@ def test_a_client_that_keeps_sending_is_closed_after_30_s_as_apache():
 
 
 def test_a_restart_in_place_ends_lingering_closes_within_2_s():
-    """A restart in place waits for the lingering closes, whose limit
-    shortens to 2 s, as a dying httpd's (its linger_q takes
-    short_linger_q's timeout): then the new image takes over."""
+    """A restart in place shortens the lingering closes' limit to 2 s, as
+    a dying httpd's (its linger_q takes short_linger_q's timeout); the
+    new image, which takes their sockets over, keeps it."""
     with Env(conf=LIMITED) as env:
         out = {}
         t = threading.Thread(target=keeps_sending, args=(
@@ -229,6 +229,46 @@ def test_a_restart_in_place_ends_lingering_closes_within_2_s():
                    "the restart")
         with env.connect() as c:
             eq(c.get("/after").status, 200, "a request after the restart")
+
+
+def test_a_restart_hands_a_late_lingering_close_to_the_next_image():
+    """A lingering close that begins late in a restart in place (a first
+    exchange the restart waits for, refused 3.5 s after SIGHUP, its
+    client sending on) is not cut by the exec (a reset: the old image's
+    sockets close): the next image takes the socket over, lingering on to
+    the short limit from its FIN, as httpd's old child finishes its
+    lingering closes while the new ones start."""
+    with Env(conf=LIMITED) as env:
+        c = Conn(env.port, timeout=30.0)
+        try:
+            head = MANAGER_FORM.format(host="127.0.0.1:%d" % env.port).encode()
+            c.send(head[:20])
+            time.sleep(0.3)
+            seen = env.kbald_stderr().count("restarted: took over")
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            wait_until(lambda: "restarting:" in env.kbald_stderr(), 5.0, "the restart begun")
+            time.sleep(3.5)
+            c.send(head[20:])
+            eq(c.read_response().status, 413, "the answer")
+            check(c.sock.recv(100) == b"", "an EOF after the answer")
+            eof = time.monotonic()
+            try:
+                while time.monotonic() - eof < 30.0:
+                    c.sock.sendall(b"b" * 4096)
+                    time.sleep(0.05)
+                took = "still open after 30 s"
+            except OSError:
+                took = time.monotonic() - eof
+        finally:
+            c.close()
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the sending client ended %s s after its answer" % (took,))
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the restart")
+        check("restarted: 1 lingering close(s) go on" in env.kbald_stderr(),
+              "the lingering close handed over")
+        with env.connect() as c2:
+            eq(c2.get("/after").status, 200, "a request after the restart")
 
 
 SLOW = EXAMPLE_CONF.replace(
