@@ -123,6 +123,17 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_finish(d, c, client_may_send(c), c->f && c->f->read_timed_out);
 }
 
+void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	int linger = c->fd[CLIENT] >= 0 && !c->fin[CLIENT] && !c->pkt;
+
+	/* what the client sends later stays in its socket, for the linger
+	 * to read (what a mailbox holds of it goes with the connection) */
+	if (linger && (c->phase[UP] == P_SPLICED || (c->bounded & BOUND_UP)))
+		decide_sock_leave(d, c, CLIENT);
+	conn_finish(d, c, linger, 1);
+}
+
 void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -637,8 +648,13 @@ static void read_timed_out(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /* The first exchanges' deadlines: Timeout, as Apache's; RequestReadTimeout;
- * and keep-alive clients idle for KeepAliveTimeout, closed silently, as
- * Apache does. */
+ * and keep-alive clients idle for KeepAliveTimeout. A client that sent
+ * nothing within Timeout is closed silently, lingering as httpd's (its
+ * ap_read_request() fails, CONN_STATE_LINGER: a lingering close of the
+ * full 30 s, no module asked for the short one); an answer with nothing
+ * moving for Timeout closes plainly, as httpd's does where its write to
+ * the client failed (c->aborted: ap_start_lingering_close() does not
+ * linger; where its member stopped instead it would: not told apart). */
 void conn_run_timers(struct kbal_daemon *d)
 {
 	uint64_t ka = keepalive_min_ns(d->conf), rd_by;
@@ -649,7 +665,7 @@ void conn_run_timers(struct kbal_daemon *d)
 	for (n = d->idle.next; n != &d->idle && d->loop.now - conn_of(n)->since >= ka; n = next) {
 		next = n->next;
 		if (d->loop.now - conn_of(n)->since >= conn_keepalive_ns(d, conn_of(n)))
-			conn_close(d, conn_of(n));
+			conn_keepalive_end(d, conn_of(n));
 	}
 	decide_timeouts(d);   /* those the kernel frames */
 
@@ -700,7 +716,7 @@ void conn_run_timers(struct kbal_daemon *d)
 			member_failed(d, c, "timed out");
 			conn_progress(d, c);
 		} else if (c->phase[UP] == P_HEAD && c->rd[CLIENT] == c->f->exch_rd) {
-			conn_close(d, c);          /* idle: Apache closes silently */
+			conn_end(d, c);   /* idle: closed silently, lingering (above) */
 		} else if (c->phase[UP] == P_HEAD || c->f->manager_wait) {
 			/* a head, or a form's body for the manager, that did
 			 * not come whole within Timeout */

@@ -59,6 +59,16 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
  * the last) gets a lingering close (linger.h), as httpd's, not the reset
  * a close() with its bytes unread would send. */
 void conn_end(struct kbal_daemon *d, struct kbal_conn *c);
+
+/*
+ * A keep-alive client idle for KeepAliveTimeout (kbald's or the kernel's
+ * clock): closed silently by httpd's short lingering close (2 s), as its
+ * event MPM closes it (process_keepalive_queue() -> shutdown_connection()):
+ * a request that crossed the close finds no reset. A socket the kernel
+ * carries leaves the sockhashes first; the packet path's closes plainly.
+ */
+void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* The head limits of c's requests: those of the <VirtualHost> its address
  * picks without a Host (httpd's conn->base_server), else the server's */
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,

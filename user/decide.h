@@ -134,6 +134,11 @@ int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c);
  * the rest back (-ESTRPIPE, bpf/sockmap.bpf.c), not a failure. Clears it. */
 int decide_stopped(const struct kbal_conn *c, int side);
 
+/* The socket leaves the sockhashes: no verdict runs on it after, and the
+ * kernel's bytes that come later stay in its TCP receive queue (kbald's
+ * to read: a take-back, a lingering close) */
+void decide_sock_leave(struct kbal_daemon *d, struct kbal_conn *c, int side);
+
 /* The member answered everything it was sent: its connection goes (it was
  * in the sockhashes; kbald keeps no such socket for later clients). */
 void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c);

@@ -210,7 +210,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!ka_ns || ago(d, last) < ka_ns)
 		return 0;
 	log_debug("conn %p: idle for KeepAliveTimeout, closed", (void *)c);
-	conn_close(d, c);
+	conn_keepalive_end(d, c);
 	return 1;
 }
 

@@ -8,10 +8,11 @@
  *   - what the client sends is read and dropped, non-blocking, each read
  *     into one scratch buffer, until EOF or an error: closed then;
  *   - closed at the latest MAX_SECS_TO_LINGER (30 s) after the FIN,
- *     SECONDS_TO_LINGER (2 s) for a connection mod_reqtimeout ended
- *     ("short-lingering-close") or while the server goes away (httpd's
- *     dying: a restart in place here, restart.c); one clock for the whole
- *     close, not one per read.
+ *     SECONDS_TO_LINGER (2 s) for a connection mod_reqtimeout ended or
+ *     one idle past KeepAliveTimeout ("short-lingering-close") or while
+ *     the server goes away (httpd's dying: a restart in place here,
+ *     restart.c, whose next image takes the sockets over and ends them
+ *     so); one clock for the whole close, not one per read.
  *
  * A lingering socket is no connection any more (conn_close() ran, its
  * struct is gone): it holds its descriptor, counted in kbal_fds_held(),
@@ -27,6 +28,7 @@
 #include "daemon.h"
 #include "linger.h"
 #include "log.h"
+#include "takeover.h"
 
 #define LINGER_NS       (30ull * 1000000000ull)  /* httpd's MAX_SECS_TO_LINGER */
 #define LINGER_SHORT_NS (2ull * 1000000000ull)   /* its SECONDS_TO_LINGER */
@@ -102,24 +104,17 @@ void linger_init(struct kbal_daemon *d)
 	kbal_loop_on(&d->loop, KBAL_TAG_LINGER, on_linger);
 }
 
-void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief)
+/* fd, its FIN gone at since, in list w (its last in time) */
+static void linger_wait(struct kbal_daemon *d, int fd, uint32_t client, uint64_t since, int w)
 {
 	uint32_t ev = EPOLLIN | EPOLLRDHUP;   /* level-triggered: drain()'s bound */
-	struct kbal_linger_sock *l;
+	struct kbal_linger_sock *l = malloc(sizeof(*l));
 
-	/* a client gone already (reset: the FIN fails), or whose EOF is in:
-	 * nothing to wait for; what came before its EOF is read first, or
-	 * the close would still reset */
-	if (shutdown(fd, SHUT_WR) || !drain(fd)) {
-		close_counted(d, fd, client);
-		return;
-	}
-	l = malloc(sizeof(*l));
 	if (!l) {
 		close_counted(d, fd, client);
 		return;
 	}
-	*l = (struct kbal_linger_sock){ .fd = fd, .client = client, .since = d->loop.now };
+	*l = (struct kbal_linger_sock){ .fd = fd, .client = client, .since = since };
 	/* the socket is in the loop as its connection's: this entry takes
 	 * its place (an event of this turn still naming the connection
 	 * finds it dead) */
@@ -129,8 +124,50 @@ void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief)
 		close_counted(d, fd, client);
 		return;
 	}
-	list_add_tail(&d->lingering.wait[brief ? WAIT_SHORT : WAIT_NORMAL], &l->node);
+	list_add_tail(&d->lingering.wait[w], &l->node);
 	d->lingering.n++;
+}
+
+void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief)
+{
+	/* a client gone already (reset: the FIN fails), or whose EOF is in:
+	 * nothing to wait for; what came before its EOF is read first, or
+	 * the close would still reset */
+	if (shutdown(fd, SHUT_WR) || !drain(fd)) {
+		close_counted(d, fd, client);
+		return;
+	}
+	linger_wait(d, fd, client, d->loop.now, brief ? WAIT_SHORT : WAIT_NORMAL);
+}
+
+unsigned linger_export(const struct kbal_daemon *d, struct kbal_to_conn *out)
+{
+	const struct kbal_list *n[2] = { d->lingering.wait[0].next, d->lingering.wait[1].next };
+	unsigned k = 0;
+
+	/* the two lists, each in time, merged: the next image's one list
+	 * stays in time too */
+	for (;;) {
+		int w = n[1] == &d->lingering.wait[1] ? 0 :
+			n[0] == &d->lingering.wait[0] ? 1 :
+			linger_of(n[1])->since < linger_of(n[0])->since;
+		const struct kbal_linger_sock *l;
+
+		if (n[w] == &d->lingering.wait[w])
+			return k;
+		l = linger_of(n[w]);
+		n[w] = n[w]->next;
+		out[k++] = (struct kbal_to_conn){
+			.fd = { l->fd, -1 }, .member = -1, .balancer = -1,
+			.flags = KBAL_TO_LINGER, .client = l->client, .since = l->since,
+		};
+	}
+}
+
+void linger_adopt(struct kbal_daemon *d, const struct kbal_to_conn *r)
+{
+	kbal_client_count_inc(&d->acc.clients, r->client);
+	linger_wait(d, r->fd[0], r->client, r->since, WAIT_SHORT);
 }
 
 /* a list's time limit: a restart in place shortens them all, as httpd's

@@ -16,6 +16,7 @@
 #include "list.h"
 
 struct kbal_daemon;
+struct kbal_to_conn;
 
 /* the sockets lingering, by time limit (httpd's linger_q and short_linger_q),
  * each oldest first */
@@ -29,9 +30,9 @@ void linger_init(struct kbal_daemon *d);
 /*
  * fd, a client's socket whose answer is written, is kbald's to end: its
  * FIN goes and the client's bytes are dropped until its EOF, closed then
- * or at the time limit (brief: httpd's short one, mod_reqtimeout's). It
- * takes fd, and client (kbal_client_key()), the address's count in
- * d->acc.clients, which goes down as fd closes.
+ * or at the time limit (brief: httpd's short one, mod_reqtimeout's and
+ * KeepAliveTimeout's). It takes fd, and client (kbal_client_key()), the
+ * address's count in d->acc.clients, which goes down as fd closes.
  */
 void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief);
 
@@ -48,6 +49,19 @@ void linger_run_timers(struct kbal_daemon *d);
 
 /* how long the loop may sleep before one's time limit, ~0: none lingers */
 uint64_t linger_wake_us(const struct kbal_daemon *d);
+
+/*
+ * A restart in place hands the lingering sockets to the next image, as
+ * httpd's old children finish theirs: out, one record each (flags
+ * KBAL_TO_LINGER), oldest first; the number. They stay here too (an exec
+ * that fails goes on with them).
+ */
+unsigned linger_export(const struct kbal_daemon *d, struct kbal_to_conn *out);
+
+/* The next image: one handed over, lingering on to httpd's short limit
+ * from when its FIN went (a dying httpd's, linger_q's timeout shortened);
+ * the records come oldest first */
+void linger_adopt(struct kbal_daemon *d, const struct kbal_to_conn *r);
 
 /* all closed (kbald stops) */
 void linger_fini(struct kbal_daemon *d);

@@ -18,6 +18,7 @@
 #include "exchange.h"
 #include "flows.h"
 #include "handover.h"
+#include "linger.h"
 #include "listener.h"
 #include "log.h"
 #include "logfile.h"
@@ -142,16 +143,11 @@ void restart_exec(struct kbal_daemon *d)
 
 	if (handover_settle(d) && d->loop.now < d->restart_deadline)
 		return;
-	/* lingering closes end first, within their short limit now, as
-	 * httpd's dying process ends them (linger.c); the deadline is longer
-	 * (an exec would close them, with a reset for a client still sending) */
-	if (d->lingering.n && d->loop.now < d->restart_deadline)
-		return;
 	for (n = d->first.next; n != &d->first && d->loop.now < d->restart_deadline; n = n->next)
 		if (!first_handable(conn_of(n)))
 			return;
 	kbal_flows_flush(d);
-	t.conns = calloc(d->nconns ?: 1, sizeof(*t.conns));
+	t.conns = calloc(d->nconns + d->lingering.n ?: 1, sizeof(*t.conns));
 	if (!t.conns) {
 		err = -ENOMEM;
 		goto failed;
@@ -188,6 +184,9 @@ void restart_exec(struct kbal_daemon *d)
 	t.nconns += export_list(d, &d->sm.draining, t.conns + t.nconns);
 	t.nconns += export_list(d, &d->pk.switching, t.conns + t.nconns);
 	t.nconns += export_list(d, &d->pk.joined, t.conns + t.nconns);
+	/* lingering closes go on in the next image, no wait here: httpd's
+	 * old children finish theirs as the new ones start */
+	t.nconns += linger_export(d, t.conns + t.nconns);
 	mbox_export(d, &t);
 	t.nlisten = d->acc.n;
 	for (unsigned i = 0; i < d->acc.n; i++)
@@ -397,7 +396,7 @@ void restart_carry_members(struct kbal_daemon *d, struct takeover_snap *s)
 void restart_take_conns(struct kbal_daemon *d, struct kbal_takeover *t,
 			const struct takeover_snap *s)
 {
-	unsigned taken = 0, joined = 0;
+	unsigned taken = 0, joined = 0, lingering = 0;
 
 	for (unsigned i = 0; i < t->nconns; i++) {
 		struct kbal_to_conn *r = &t->conns[i];
@@ -406,6 +405,11 @@ void restart_take_conns(struct kbal_daemon *d, struct kbal_takeover *t,
 		int16_t bal = r->balancer >= 0 && (unsigned)r->balancer < s->nbal ?
 			      s->bal_now[r->balancer] : -1;
 
+		if (r->flags & KBAL_TO_LINGER) {
+			linger_adopt(d, r);
+			lingering++;
+			continue;
+		}
 		if ((r->pkt && !d->pk.on) || conn_import(d, r, member, bal)) {
 			for (int k = 0; k < 2; k++)
 				if (r->fd[k] >= 0)
@@ -428,8 +432,10 @@ void restart_take_conns(struct kbal_daemon *d, struct kbal_takeover *t,
 	log_info("restarted: took over %u connection(s) (%u on the packet path) and %u listener(s), "
 		 "%.1f ms after the exec", taken, joined, t->nlisten,
 		 (double)(kbal_now_ns() - t->exec_ns) / 1e6);
-	if (taken < t->nconns)
+	if (lingering)
+		log_info("restarted: %u lingering close(s) go on (2 s at most)", lingering);
+	if (taken + lingering < t->nconns)
 		log_warn("restart: %u connection(s) could not be taken over: closed",
-			 t->nconns - taken);
+			 t->nconns - taken - lingering);
 	t->nconns = 0;
 }

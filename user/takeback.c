@@ -66,9 +66,7 @@ int decide_stopped(const struct kbal_conn *c, int side)
 	       (err == ESTRPIPE || err == 0);
 }
 
-/* The socket leaves the sockhashes: no verdict runs on it after, and the
- * kernel's bytes that come later stay in its TCP receive queue */
-static void sock_leave(struct kbal_daemon *d, struct kbal_conn *c, int side)
+void decide_sock_leave(struct kbal_daemon *d, struct kbal_conn *c, int side)
 {
 	bpf_map_delete_elem(d->maps.src_fd, &c->cookie[side]);
 	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[side]);
@@ -142,7 +140,7 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side,
 
 		/* out first; then a call that takes the socket's lock waits for
 		 * a verdict still running on it: the count is final after */
-		sock_leave(d, c, side);
+		decide_sock_leave(d, c, side);
 		kbal_sock_received(c->fd[side], &recvd);
 		err = take_bytes(d, c, side, (int)slot,
 				 sm_entry(d, c->cookie[side], &last) ? st->passed : last.passed, &left);
@@ -158,7 +156,7 @@ static int take_queued(struct kbal_daemon *d, struct kbal_conn *c, int side,
 		uint64_t left;
 
 		err = take_bytes(d, c, side, -1, st->passed, &left);
-		sock_leave(d, c, side);
+		decide_sock_leave(d, c, side);
 	}
 	bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);
 	c->bounded &= ~(side == CLIENT ? BOUND_UP : BOUND_DOWN);

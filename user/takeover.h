@@ -25,7 +25,7 @@
 
 #define KBAL_TAKEOVER_ENV "KBAL_TAKEOVER"
 /* bump when a record or the meaning of a field changes */
-#define KBAL_TAKEOVER_VERSION 9
+#define KBAL_TAKEOVER_VERSION 10
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first
@@ -40,6 +40,8 @@ struct kbal_to_conn {
 	uint16_t flags;                /* KBAL_TO_* */
 	struct kbal_flow_key key;
 	uint32_t nreq;                 /* its requests so far (MaxKeepAliveRequests) */
+	uint32_t client;               /* LINGER: its address's key in the count by
+					* address (kbal_client_key()) */
 	char vhost[128];               /* its last request's <VirtualHost>: the name
 					* it answers to (its ServerName, else the
 					* server's), "" none (conn_vhosts()) */
@@ -57,6 +59,9 @@ enum {
 	KBAL_TO_BOUND    = 1u << 4,    /* bits 4-6: its BOUND_* (decide.h) */
 	KBAL_TO_IDLE     = 1u << 7,    /* with FRESH: a keep-alive client between two
 					* requests, idle since its since */
+	KBAL_TO_LINGER   = 1u << 8,    /* no connection: a client's socket in its
+					* lingering close (linger.h), fd[CLIENT],
+					* its FIN gone at since */
 };
 
 struct kbal_takeover {

@@ -209,9 +209,9 @@ def test_a_client_that_keeps_sending_is_closed_after_30_s_as_apache():
 
 
 def test_a_restart_in_place_ends_lingering_closes_within_2_s():
-    """A restart in place waits for the lingering closes, whose limit
-    shortens to 2 s, as a dying httpd's (its linger_q takes
-    short_linger_q's timeout): then the new image takes over."""
+    """A restart in place shortens the lingering closes' limit to 2 s, as
+    a dying httpd's (its linger_q takes short_linger_q's timeout); the
+    new image, which takes their sockets over, keeps it."""
     with Env(conf=LIMITED) as env:
         out = {}
         t = threading.Thread(target=keeps_sending, args=(
@@ -229,6 +229,46 @@ def test_a_restart_in_place_ends_lingering_closes_within_2_s():
                    "the restart")
         with env.connect() as c:
             eq(c.get("/after").status, 200, "a request after the restart")
+
+
+def test_a_restart_hands_a_late_lingering_close_to_the_next_image():
+    """A lingering close that begins late in a restart in place (a first
+    exchange the restart waits for, refused 3.5 s after SIGHUP, its
+    client sending on) is not cut by the exec (a reset: the old image's
+    sockets close): the next image takes the socket over, lingering on to
+    the short limit from its FIN, as httpd's old child finishes its
+    lingering closes while the new ones start."""
+    with Env(conf=LIMITED) as env:
+        c = Conn(env.port, timeout=30.0)
+        try:
+            head = MANAGER_FORM.format(host="127.0.0.1:%d" % env.port).encode()
+            c.send(head[:20])
+            time.sleep(0.3)
+            seen = env.kbald_stderr().count("restarted: took over")
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            wait_until(lambda: "restarting:" in env.kbald_stderr(), 5.0, "the restart begun")
+            time.sleep(3.5)
+            c.send(head[20:])
+            eq(c.read_response().status, 413, "the answer")
+            check(c.sock.recv(100) == b"", "an EOF after the answer")
+            eof = time.monotonic()
+            try:
+                while time.monotonic() - eof < 30.0:
+                    c.sock.sendall(b"b" * 4096)
+                    time.sleep(0.05)
+                took = "still open after 30 s"
+            except OSError:
+                took = time.monotonic() - eof
+        finally:
+            c.close()
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the sending client ended %s s after its answer" % (took,))
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the restart")
+        check("restarted: 1 lingering close(s) go on" in env.kbald_stderr(),
+              "the lingering close handed over")
+        with env.connect() as c2:
+            eq(c2.get("/after").status, 200, "a request after the restart")
 
 
 SLOW = EXAMPLE_CONF.replace(
@@ -303,3 +343,113 @@ def test_per_client_refusal_reads_the_request_before_its_close():
             time.sleep(0.2)
             eq(tcp_counters()["TCPAbortOnClose"] - before["TCPAbortOnClose"], 0,
                "closes with bytes unread (a reset each)")
+
+
+KEEPALIVE_1 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nKeepAliveTimeout 1")
+
+
+def idle_then_sending(port, n, out, key):
+    """n requests on one connection (route 1: the kernel carries them
+    from the second on), then nothing until
+    the server's EOF (KeepAliveTimeout), then a piece every 50 ms: out[key]
+    is (the statuses, the seconds from the EOF to the reset a send or read
+    then meets)"""
+    c = Conn(port, timeout=60.0)
+    try:
+        statuses = [c.get("/ka/%d" % i, cookie="ROUTEID=route.1").status for i in range(n)]
+        check(c.sock.recv(100) == b"", "%s: an EOF after KeepAliveTimeout" % (key,))
+        eof = time.monotonic()
+        try:
+            while time.monotonic() - eof < 60.0:
+                c.sock.sendall(b"b" * 4096)
+                time.sleep(0.05)
+            out[key] = (statuses, "still open after 60 s")
+        except OSError:
+            out[key] = (statuses, time.monotonic() - eof)
+    finally:
+        c.close()
+
+
+def test_short_linger_after_keepalive_timeout_as_apache():
+    """A keep-alive client idle past KeepAliveTimeout is closed silently by
+    httpd's short lingering close (process_keepalive_queue() ->
+    shutdown_connection(): "short-lingering-close", 2 s): a client whose
+    request crossed the FIN (here: one that sends on after it) is read
+    and not reset for 2 s, then closed. Both where kbald waits for the
+    next request (after one) and where the kernel does (after three, the
+    kernel carrying the last two: its socket leaves the sockhashes)."""
+    with Env(conf=KEEPALIVE_1) as env, apache_beside(env) as aport:
+        st = env.stats()
+        out = {}
+        ts = [threading.Thread(target=idle_then_sending, args=(port, n, out, (name, n)))
+              for name, port in (("Apache", aport), ("kbal", env.port)) for n in (1, 3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(90.0)
+        eq(len(out), 4, "clients that ended")
+        for key in sorted(out):
+            statuses, took = out[key]
+            eq(statuses, [200] * key[1], "%s's answers" % (key,))
+            check(isinstance(took, float) and 1.9 <= took <= 10.0,
+                  "%s: the client sending after KeepAliveTimeout's EOF ended %s s after it"
+                  % (key, took))
+        # the kernel carried the second request, kept the third
+        eq(env.stats()["sk_kept"] - st["sk_kept"], 1, "requests the kernel kept")
+
+
+# no AcceptFilter: a client that sends nothing is accepted (with httpd's
+# default, TCP_DEFER_ACCEPT, neither server would see it)
+TIMEOUT_1 = EXAMPLE_CONF.replace("ProxyRequests Off",
+                                 "ProxyRequests Off\nTimeout 1\nAcceptFilter http none")
+
+
+def silent_then_sending(port, out, key, secs=4.0):
+    """a client that sends nothing until the server's EOF (Timeout), then
+    a piece every 50 ms for secs: out[key] is the seconds from the EOF to
+    the reset a send or read then meets, or "no reset" """
+    c = Conn(port, timeout=30.0)
+    try:
+        check(c.sock.recv(100) == b"", "%s: an EOF, nothing else, after Timeout" % key)
+        eof = time.monotonic()
+        try:
+            while time.monotonic() - eof < secs:
+                c.sock.sendall(b"b" * 4096)
+                time.sleep(0.05)
+            out[key] = "no reset"
+        except OSError:
+            out[key] = time.monotonic() - eof
+    finally:
+        c.close()
+
+
+def kbald_sockets(env):
+    """kbald's socket descriptors"""
+    fds = "/proc/%d/fd" % env.kbald.pid
+    n = 0
+    for fd in os.listdir(fds):
+        try:
+            n += os.readlink(os.path.join(fds, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def test_linger_after_a_silent_clients_timeout_as_apache():
+    """A client that sends nothing within Timeout: httpd's read of its
+    request line times out, ap_read_request() fails, and the connection
+    ends by its lingering close (CONN_STATE_LINGER, the full 30 s: no
+    module asked for the short one). What the client sends after the EOF
+    is read, not reset; its socket closes at its EOF."""
+    with Env(conf=TIMEOUT_1) as env, apache_beside(env) as aport:
+        before = kbald_sockets(env)
+        out = {}
+        ts = [threading.Thread(target=silent_then_sending, args=(port, out, name))
+              for name, port in (("Apache", aport), ("kbal", env.port))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60.0)
+        eq(out, {"Apache": "no reset", "kbal": "no reset"}, "resets after Timeout's EOF")
+        # the client's close ended the lingering: no socket of it left
+        wait_until(lambda: kbald_sockets(env) == before, 5.0, "kbald's sockets as before")
