@@ -117,7 +117,9 @@ int exch_pipe_read(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 
 	if (!left || (!(f->piped & (1u << dir)) && (left < PIPE_BODY_MIN || pipe_open(d, f, dir))))
 		return -1;
-	if (c->fin[from] || c->fd[to] < 0 || c->fin[to])
+	/* (fin 1 on the destination is its EOF read: it may still be
+	 * written to; 2 is gone) */
+	if (c->fin[from] || c->fd[to] < 0 || c->fin[to] == 2)
 		return 0;
 	while (left) {
 		uint64_t ask = left < PIPE_SIZE ? left : PIPE_SIZE;
@@ -126,7 +128,7 @@ int exch_pipe_read(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 		/* the pipe is emptied before it is filled again: a fill never
 		 * finds it full, and EAGAIN means the source is dry */
 		moved |= exch_pipe_write(c, dir);
-		if (f->in_pipe[dir] || c->fin[to] || c->empty[from])
+		if (f->in_pipe[dir] || c->fin[to] == 2 || c->empty[from])
 			return moved;
 		n = splice(c->fd[from], NULL, f->pipe[dir][1], NULL, ask,
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);

@@ -144,21 +144,24 @@ def test_one_request_clients_share_member_connections():
             eq(env.member(n)["busy"], 0, "member %d: busy" % n)
             eq(sockets_to(env.ports["b%d" % n]), 1, "kbald's connections to member %d" % n)
         eq(env.flows(), [], "kbal_flows after the clients left")
-        # a keep-alive client: kbald serves its first request on a kept
-        # connection too; its second gets a connection of its own, handed
-        # over with the client's
+        # a keep-alive client with the route's cookie: kbald serves its
+        # first request on a kept connection too; its second gets a
+        # connection of its own, handed over with the client's
         with env.connect() as c:
-            c.get("/ka1")
+            c.get("/ka1", cookie="ROUTEID=route.1")
             eq(sum(m["reused"] for m in env.members().values()), 22,
                "a keep-alive client's first request on a kept connection")
-            c.get("/ka2")
+            c.get("/ka2", cookie="ROUTEID=route.1")
             eq(sum(m["reused"] for m in env.members().values()), 22,
                "its second request on a connection of its own")
-            # no cookie: its answer needs the Set-Cookie kbald adds, so
-            # kbald decides it (decide.h), on a kept connection again
-            c.get("/ka3")
-        eq(sum(m["reused"] for m in env.members().values()), 23,
-           "its third request, handed back to kbald")
+        # one without: each answer needs the Set-Cookie kbald adds, so
+        # kbald decides each request (decide.h), every one on a kept
+        # connection, none handed over
+        with env.connect() as c:
+            for i in range(3):
+                c.get("/nc%d" % i)
+                eq(sum(m["reused"] for m in env.members().values()), 23 + i,
+                   "request %d without a cookie on a kept connection" % (i + 1))
 
 
 def test_two_request_connections_are_served_on_kept_connections():
