@@ -141,7 +141,8 @@ struct kbal_first {
 	int pipe[2][2];               /* by direction: a long body's pipe, while
 				       * piped (read, write end: exchange_pipe.h) */
 	uint32_t in_pipe[2];          /* bytes in it, not written on */
-	uint8_t piped;                /* bit dir: pipe[dir] is open */
+	uint8_t piped;                /* bit dir: pipe[dir] is open (and
+				       * exchange_pipe.c's own bits) */
 	/* not zeroed (env: its count only, kbal_env_clear()): */
 	struct kbal_env env;          /* its request's variables (SetEnv, SetEnvIf) */
 	char buf[2][BUF_SIZE];        /* bytes read from the direction's source */

@@ -69,15 +69,28 @@ static uint64_t body_left(const struct kbal_conn *c, int dir)
 	return m->parser.content_length > 1 ? m->parser.content_length - 1 : 0;
 }
 
+/* f->piped: bit dir, pipe[dir] open; bit 2 + dir, none to be had for this
+ * exchange (it copies, without asking again at each read) */
+#define PIPE_NONE(dir)  (4u << (dir))
+
 static int pipe_open(struct kbal_daemon *d, struct kbal_first *f, int dir)
 {
+	f->piped |= PIPE_NONE(dir);
 	/* two descriptors more than the budget counts: none past it */
 	if (kbal_fds_held(d) + 2 > d->acc.fd_budget)
 		return -1;
 	if (pipe2(f->pipe[dir], O_NONBLOCK | O_CLOEXEC))
 		return -1;
-	(void)fcntl(f->pipe[dir][1], F_SETPIPE_SZ, PIPE_SIZE);
-	f->piped |= 1u << dir;
+	/* refused (a user past pipe-user-pages-soft, kbald's dedicated one
+	 * without CAP_SYS_RESOURCE, gets pipes of two pages): a pipe smaller
+	 * than the head buffer moves less per call than a copy does */
+	if (fcntl(f->pipe[dir][1], F_SETPIPE_SZ, PIPE_SIZE) < 0 &&
+	    fcntl(f->pipe[dir][1], F_GETPIPE_SZ) < (int)PIPE_BODY_MIN) {
+		close(f->pipe[dir][0]);
+		close(f->pipe[dir][1]);
+		return -1;
+	}
+	f->piped = (f->piped & ~PIPE_NONE(dir)) | 1u << dir;
 	f->in_pipe[dir] = 0;
 	pipes++;
 	return 0;
@@ -115,7 +128,9 @@ int exch_pipe_read(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	uint64_t left = body_left(c, dir);
 	int from = dir_src(dir), to = dir_dst(dir), moved = 0;
 
-	if (!left || (!(f->piped & (1u << dir)) && (left < PIPE_BODY_MIN || pipe_open(d, f, dir))))
+	if (!left || (!(f->piped & (1u << dir)) && (left < PIPE_BODY_MIN ||
+						    (f->piped & PIPE_NONE(dir)) ||
+						    pipe_open(d, f, dir))))
 		return -1;
 	/* (fin 1 on the destination is its EOF read: it may still be
 	 * written to; 2 is gone) */

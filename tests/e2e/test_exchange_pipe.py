@@ -10,6 +10,7 @@ pipe's bytes, not more; a body cut short cuts the connection as before;
 and the pipes' descriptors go with the exchange."""
 
 import os
+import re
 import socket
 import time
 
@@ -186,3 +187,40 @@ def test_request_body_cut_short():
                        what + ": kbald's descriptors after the cut (%d before)" % base)
             r = env.get("/after")
             eq(r.status, 200, what + ": a request after the cut")
+
+
+def budget_of(env):
+    m = re.search(r"descriptors: (\d+) for connections", env.kbald_stderr())
+    check(m, "kbald's descriptor budget in its log: %s" % env.kbald_stderr())
+    return int(m.group(1))
+
+
+def test_no_pipe_past_the_descriptor_budget():
+    """Under an RLIMIT_NOFILE that leaves a budget of 3 (one connection's
+    two descriptors, not a pipe's two more), a long answer is copied
+    through kbald's buffer, whole, and the connection goes on: the pipe is
+    no descriptor the budget did not count."""
+    lim = 128
+    for _ in range(4):
+        wrap = ["prlimit", "--nofile=%d:%d" % (lim, lim), "--"]
+        with Env(conf=EXAMPLE_CONF, kbald_wrap=wrap) as env:
+            budget = budget_of(env)
+            if budget != 3:
+                lim -= budget - 3
+                continue
+            n = (16 << 20) + 5
+            with env.connect(timeout=T, rcvbuf=4096) as c:
+                c.get("/warm")
+                c.request("GET", "/bytes/%d" % n)
+                head = c.read_head()
+                eq((head.status, head.header("Content-Length")), (200, str(n)), "the head")
+                time.sleep(0.3)                 # the client reads nothing
+                eq(kbald_fds(env)[1], 0, "kbald's pipes with a budget of 3")
+                got = bytearray()
+                while len(got) < n:
+                    got += c.read_exact(min(65536, n - len(got)))
+                check(bytes(got) == pattern(n), "the copied body differs from the member's")
+                r = c.get("/after")
+                eq(r.status, 200, "the next request")
+            return
+    raise AssertionError("no RLIMIT_NOFILE found that leaves a budget of 3 (last %d)" % budget)
