@@ -112,7 +112,7 @@ void local_form_done(struct kbal_daemon *d, struct kbal_conn *c)
 	char action[256], msg[512];
 	char *page;
 	size_t len;
-	int xml, json, err, status, keep = local_keeps(c);
+	int xml, json, err, status, frame, keep = local_keeps(c);
 
 	/* the server's name, as Apache's safe_referer() compares it: the Host's
 	 * name without its port */
@@ -133,10 +133,12 @@ void local_form_done(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	}
 	kbal_flows_flush(d);   /* the page shows this turn's flows too */
-	err = json ? kbal_manager_json(&d->maps, keep, &page, &len) :
-	      xml ? kbal_manager_xml(&d->maps, keep, &page, &len) :
+	/* a view's framing where httpd's has no length (enum kbal_mgr_frame) */
+	frame = rq->head ? KBAL_MGR_HEAD : rq->http_minor ? KBAL_MGR_CHUNKED : KBAL_MGR_CLOSE;
+	err = json ? kbal_manager_json(&d->maps, &keep, &page, &len) :
+	      xml ? kbal_manager_xml(&d->maps, &keep, frame, &page, &len) :
 	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
-				keep, &page, &len);
+				&keep, frame, &page, &len);
 	exch_page(d, c, err, page, len, keep);
 }
 

@@ -132,8 +132,8 @@ static void flows_table(const struct kbal_maps *m, FILE *f)
 	fputs("</table>\n", f);
 }
 
-static int respond(FILE *f, char **body, size_t *blen, const char *type, int keep, char **out,
-		   size_t *len);
+static int respond(FILE *f, char **body, size_t *blen, const char *type, int *keep, int frame,
+		   char **out, size_t *len);
 
 /* live flows by member (kbal_flows), into n[KBAL_MAX_MEMBERS] */
 static void flows_by_member(const struct kbal_maps *m, unsigned *n)
@@ -165,7 +165,7 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *len)
+int kbal_manager_json(const struct kbal_maps *m, int *keep, char **out, size_t *len)
 {
 	static const char *const lbm[] = { "byrequests", "bytraffic", "bybusyness" };
 	unsigned *flows = calloc(KBAL_MAX_MEMBERS, sizeof(*flows));
@@ -220,7 +220,7 @@ int kbal_manager_json(const struct kbal_maps *m, int keep, char **out, size_t *l
 	}
 	fputs("]}\n", f);
 	free(flows);
-	return respond(f, &body, &blen, "application/json", keep, out, len);
+	return respond(f, &body, &blen, "application/json", keep, KBAL_MGR_LENGTH, out, len);
 }
 
 /* a share as a bar: the picture the page's readers look at first */
@@ -382,19 +382,34 @@ static void xml_view(const struct kbal_maps *m, FILE *f)
 	fputs("  </httpd:balancers>\n</httpd:manager>", f);
 }
 
-/* the view written to f (an open_memstream() of body) as a 200 response */
-static int respond(FILE *f, char **body, size_t *blen, const char *type, int keep, char **out,
-		   size_t *len)
+/* the view written to f (an open_memstream() of body) as a 200 response,
+ * its body framed as frame says (enum kbal_mgr_frame; *keep cleared where
+ * the connection's end frames it); httpd's handler sets no other line */
+static int respond(FILE *f, char **body, size_t *blen, const char *type, int *keep, int frame,
+		   char **out, size_t *len)
 {
+	const char *close;
+	char framing[64] = "";
 	int n;
 
 	if (fclose(f)) {
 		free(*body);
 		return -errno;
 	}
-	n = asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
-		     "Content-Length: %zu\r\n%s\r\n%s", type, *blen,
-		     keep ? "" : "Connection: close\r\n", *body);
+	if (frame == KBAL_MGR_CLOSE)
+		*keep = 0;
+	close = *keep ? "" : "Connection: close\r\n";
+	if (frame == KBAL_MGR_LENGTH)
+		snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", *blen);
+	if (frame == KBAL_MGR_CHUNKED)
+		/* the body as one chunk, then the last one; own_head_write()
+		 * moves Transfer-Encoding after ap_set_keepalive()'s lines,
+		 * where httpd's sets it */
+		n = asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: "
+			     "chunked\r\n%s\r\n%zx\r\n%s\r\n0\r\n\r\n", type, close, *blen, *body);
+	else
+		n = asprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s%s\r\n%s", type,
+			     framing, close, *body);
 	free(*body);
 	if (n < 0)
 		return -ENOMEM;
@@ -402,7 +417,7 @@ static int respond(FILE *f, char **body, size_t *blen, const char *type, int kee
 	return 0;
 }
 
-int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *len)
+int kbal_manager_xml(const struct kbal_maps *m, int *keep, int frame, char **out, size_t *len)
 {
 	char *body = NULL;
 	size_t blen = 0;
@@ -411,11 +426,19 @@ int kbal_manager_xml(const struct kbal_maps *m, int keep, char **out, size_t *le
 	if (!f)
 		return -errno;
 	xml_view(m, f);
-	return respond(f, &body, &blen, "text/xml; charset=UTF-8", keep, out, len);
+	if (fflush(f)) {
+		fclose(f);
+		free(body);
+		return -ENOMEM;
+	}
+	/* ap_set_content_type_ex(r, "text/xml", 1): no charset */
+	return respond(f, &body, &blen, "text/xml", keep,
+		       blen > KBAL_MGR_WRITE_BUF ? frame : KBAL_MGR_LENGTH, out, len);
 }
 
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-		      const char *action, const char *msg, int keep, char **out, size_t *len)
+		      const char *action, const char *msg, int *keep, int frame, char **out,
+		      size_t *len)
 {
 	char *body = NULL, st[64], chg[64];
 	size_t blen = 0;
@@ -527,5 +550,5 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 	      "kernel carries too: a change here applies from the next request "
 	      "(docs/operating.md).</p>\n</body></html>\n", f);
 	free(flows);
-	return respond(f, &body, &blen, "text/html; charset=ISO-8859-1", keep, out, len);
+	return respond(f, &body, &blen, "text/html; charset=ISO-8859-1", keep, frame, out, len);
 }

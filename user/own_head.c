@@ -77,12 +77,28 @@ static int named(const char *l, const char *e, const char *name)
 	return (size_t)(e - l) >= n && !strncasecmp(l, name, n);
 }
 
+/* the line at l (its CRLF included, before end) at out + o, if any: o
+ * after it */
+static size_t put_line(char *out, size_t o, const char *l, const char *end)
+{
+	size_t n;
+
+	if (!l)
+		return o;
+	n = (size_t)((const char *)memmem(l, (size_t)(end - l), "\r\n", 2) + 2 - l);
+	memcpy(out + o, l, n);
+	return o + n;
+}
+
 ssize_t own_head_write(const struct kbal_conf *conf, const char *resp, size_t len,
 		       const char *lines, size_t llen, char **out)
 {
 	const char *line_end = memmem(resp, len, "\r\n", 2);
 	const char *head_end = memmem(resp, len, "\r\n\r\n", 4);
-	const char *type = NULL, *type_end = NULL, *l, *e;
+	/* the lines httpd sets after the handler's and mod_headers' ones:
+	 * Content-Length (its content-length filter), Connection and
+	 * Transfer-Encoding (ap_set_keepalive()), Content-Type (last) */
+	const char *cl = NULL, *conn = NULL, *te = NULL, *type = NULL, *l, *e;
 	char banner[64];
 	size_t o, cap;
 	int n;
@@ -100,25 +116,28 @@ ssize_t own_head_write(const struct kbal_conf *conf, const char *resp, size_t le
 	/* the lines between the status line and the empty one, each in turn */
 	for (l = line_end + 2; l < head_end + 2; l = e + 2) {
 		e = memmem(l, (size_t)(head_end + 2 - l), "\r\n", 2);
-		if (named(l, e, "Content-Type:")) {
-			type = l, type_end = e + 2;
-			continue;
-		}
-		if (named(l, e, "Date:") || named(l, e, "Server:"))
-			continue;
-		memcpy(*out + o, l, (size_t)(e + 2 - l));
-		o += (size_t)(e + 2 - l);
+		if (named(l, e, "Content-Type:"))
+			type = l;
+		else if (named(l, e, "Content-Length:"))
+			cl = l;
+		else if (named(l, e, "Connection:"))
+			conn = l;
+		else if (named(l, e, "Transfer-Encoding:"))
+			te = l;
+		else if (!named(l, e, "Date:") && !named(l, e, "Server:"))
+			o = put_line(*out, o, l, head_end + 2);
 	}
+	o = put_line(*out, o, cl, head_end + 2);
 	if (llen) {
 		memcpy(*out + o, lines, llen);
 		o += llen;
 	}
-	if (type) {
-		memcpy(*out + o, type, (size_t)(type_end - type));
-		o += (size_t)(type_end - type);
-	}
+	o = put_line(*out, o, conn, head_end + 2);
+	o = put_line(*out, o, te, head_end + 2);
+	o = put_line(*out, o, type, head_end + 2);
 	/* the empty line and the body */
 	memcpy(*out + o, head_end + 2, len - (size_t)(head_end + 2 - resp));
 	o += len - (size_t)(head_end + 2 - resp);
 	return (ssize_t)o;
 }
+

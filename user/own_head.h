@@ -28,10 +28,13 @@ const char *own_head_date(void);
  * The answer resp[0..len), its head as kbald wrote it, as httpd writes
  * it: the status line, Date, Server (conf's ServerTokens), the other lines
  * in their order (a Date or Server line among them dropped, as
- * basic_http_header() unsets them), then lines (llen bytes, each ending
- * in CRLF: ap_set_keepalive()'s, or NULL), then Content-Type (httpd's
- * header filter sets it after those), then the body. Into *out
- * (malloc'd): its length, or -1 (no head, no memory)
+ * basic_http_header() unsets them), then those httpd sets after the
+ * handler's and mod_headers' ones: Content-Length (its content-length
+ * filter), lines (llen bytes, each ending in CRLF: ap_set_keepalive()'s
+ * Keep-Alive and Connection, or NULL), resp's own Connection line and
+ * Transfer-Encoding (ap_set_keepalive()'s too), then Content-Type (httpd's
+ * header filter sets it last), then the body. Into *out (malloc'd): its
+ * length, or -1 (no head, no memory)
  */
 ssize_t own_head_write(const struct kbal_conf *conf, const char *resp, size_t len,
 		       const char *lines, size_t llen, char **out);

@@ -231,7 +231,8 @@ def test_manager_xml_view():
             c.request("GET", "/balancer-manager?xml=1",
                       headers=[("Referer", "http://%s/balancer-manager" % c.host_header)])
             r = c.read_response()
-        eq((r.status, r.header("Content-Type")), (200, "text/xml; charset=UTF-8"), "XML view")
+        # httpd's ap_set_content_type_ex(r, "text/xml", 1): no charset
+        eq((r.status, r.header("Content-Type")), (200, "text/xml"), "XML view")
         root = ET.fromstring(r.body)
         bals = root.findall("httpd:balancers/httpd:balancer", ns)
         eq([b.findtext("httpd:name", namespaces=ns) for b in bals], ["balancer://mycluster"],

@@ -7,8 +7,10 @@ Content-Length, ap_set_keepalive()'s Keep-Alive and Connection lines, and
 Content-Type last (set in the header filter after them). Compared here by
 the names of the lines and their order, on errors (404 kept and closed, a
 HEAD's, 400, 417, a 503 with no member usable), a redirection and the
-manager's page; then Date's value against the clock and Server's against
-ServerTokens."""
+manager's page (framed as httpd's: chunked to an HTTP/1.1 client, to the
+connection's end to an HTTP/1.0 one, neither to a HEAD; its XML view by
+its length, chunked when long); then Date's value against the clock and
+Server's against ServerTokens."""
 
 import email.utils
 import os
@@ -41,6 +43,9 @@ SetHandler balancer-manager
 </Location>
 """
 
+XML_ASK = (b"GET /balancer-manager?xml=1 HTTP/1.1\r\nHost: proxy.example\r\n"
+           b"Referer: http://proxy.example/balancer-manager\r\n\r\n")
+
 # (what, request): each on a connection of its own
 ASKS = [
     ("404", b"GET /nothing/x HTTP/1.1\r\nHost: proxy.example\r\n\r\n"),
@@ -56,27 +61,32 @@ ASKS = [
     ("302", b"GET /old HTTP/1.1\r\nHost: proxy.example\r\nConnection: keep-alive\r\n\r\n"),
     ("manager", b"GET /balancer-manager HTTP/1.1\r\nHost: proxy.example\r\n"
                 b"Connection: keep-alive\r\n\r\n"),
+    ("manager 1.1", b"GET /balancer-manager HTTP/1.1\r\nHost: proxy.example\r\n\r\n"),
+    ("manager close", b"GET /balancer-manager HTTP/1.1\r\nHost: proxy.example\r\n"
+                      b"Connection: close\r\n\r\n"),
+    ("manager HTTP/1.0", b"GET /balancer-manager HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+    ("manager HEAD", b"HEAD /balancer-manager HTTP/1.1\r\nHost: proxy.example\r\n\r\n"),
+    ("manager HEAD 1.0", b"HEAD /balancer-manager HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+    ("manager xml", XML_ASK),
 ]
 
 IMF_FIXDATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul"
                          r"|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$")
 
 
-def answers(port):
-    """{what: (status, the names of its header lines in order, Date, Server)}:
-    the manager's page without its framing (httpd chunks it, kbald sends
-    it whole with its length) and kbal's Cache-Control (docs/
-    configuration.md)"""
+def answers(port, asks=ASKS):
+    """{what: (status, the names of its header lines in order, Date, Server,
+    whether the connection ended after it: the manager's only)}: all of
+    them, the manager's framing included (httpd's handler flushes its page:
+    chunked, or to the connection's end)"""
     out = {}
-    for what, req in ASKS:
+    for what, req in asks:
         with Conn(port, timeout=T) as c:
             c.send(req)
             r = c.read_response(method="HEAD" if req.startswith(b"HEAD") else "GET")
+            ended = c.at_eof(timeout=1.0) if what.startswith("manager") else None
         names = [k for k, _ in r.headers]
-        if what == "manager":
-            names = [k for k in names
-                     if k not in ("Content-Length", "Transfer-Encoding", "Cache-Control")]
-        out[what] = (r.status, names, r.header("Date"), r.header("Server"))
+        out[what] = (r.status, names, r.header("Date"), r.header("Server"), ended)
     return out
 
 
@@ -96,14 +106,22 @@ def check_date(value, what):
 def test_own_answers_heads_as_apache():
     with Env(conf=CONF, backends=()) as env, apache_beside(env) as aport:
         theirs = answers(aport)
-        eq([theirs[w][0] for w, _ in ASKS], [404, 404, 404, 404, 404, 400, 417, 503, 302, 200],
-           "Apache's statuses (the test's expectation)")
+        eq([theirs[w][0] for w, _ in ASKS], [404, 404, 404, 404, 404, 400, 417, 503, 302, 200] +
+           [200] * 6, "Apache's statuses (the test's expectation)")
+        eq(theirs["manager"][1], ["Date", "Server", "X-Own", "X-Page", "Keep-Alive", "Connection",
+                                  "Transfer-Encoding", "Content-Type"],
+           "Apache's manager page (the test's expectation)")
+        eq([theirs[w][4] for w in ("manager", "manager HTTP/1.0", "manager HEAD 1.0")],
+           [False, True, False], "Apache's manager: the connection ends after an HTTP/1.0 "
+           "GET's page (no length) only (the test's expectation)")
         eq(theirs["404 keep-alive"][1], ["Date", "Server", "X-Own", "Content-Length",
                                          "Keep-Alive", "Connection", "Content-Type"],
            "Apache's 404 (the test's expectation)")
         ours = answers(env.port)
     for what, _ in ASKS:
         eq(ours[what][:2], theirs[what][:2], "kbal's %s against Apache's: its lines" % what)
+        eq(ours[what][4], theirs[what][4], "kbal's %s against Apache's: the connection ended"
+           % what)
         check_date(theirs[what][2], "Apache's %s (the test's expectation)" % what)
         check_date(ours[what][2], "kbal's %s" % what)
         eq(ours[what][3], "kbal/%s (Linux)" % kbal_version(),
@@ -138,3 +156,22 @@ def test_server_follows_server_tokens():
     # kbald -V says it as httpd -v says Apache's
     out = subprocess.run([KBALD, "-V"], stdout=subprocess.PIPE, timeout=10).stdout.decode()
     eq(out, "Server version: %s\n" % want["Full"], "kbald -V")
+
+
+def test_manager_xml_view_framing_as_apache():
+    """httpd's XML view has its Content-Length, unless its body passed the
+    buffer ap_rputs() fills (8000 bytes) before its end: then chunked, as
+    kbald's (kbal's body is not httpd's byte for byte: member counts far
+    from that bound)"""
+    for n, framing in ((1, "Content-Length"), (30, "Transfer-Encoding")):
+        more = "".join("BalancerMember http://127.0.0.%d:{b1} route=r%d\n" % (i + 2, i)
+                       for i in range(n - 1))
+        conf = CONF.replace("BalancerMember http://127.0.0.1:{b1}\n",
+                            "BalancerMember http://127.0.0.1:{b1}\n" + more)
+        with Env(conf=conf, backends=()) as env, apache_beside(env) as aport:
+            ask = [("manager xml", XML_ASK)]
+            theirs, ours = answers(aport, ask), answers(env.port, ask)
+        check(framing in theirs["manager xml"][1], "Apache's XML view of %d members: %s "
+              "(the test's expectation): %r" % (n, framing, theirs["manager xml"][1]))
+        eq(ours["manager xml"][:2], theirs["manager xml"][:2],
+           "kbal's XML view of %d members against Apache's: its lines" % n)

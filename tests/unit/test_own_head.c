@@ -71,6 +71,41 @@ UNIT_TEST(own_head_in_httpds_order)
 	free(c);
 }
 
+/* the lines httpd sets after the handler's and mod_headers': Content-Length,
+ * ap_set_keepalive()'s, the page's Connection, Transfer-Encoding, then
+ * Content-Type (a manager page's: mod_headers' X-P after its framing) */
+UNIT_TEST(own_head_framing_after_the_others)
+{
+	static const char page[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+				   "Transfer-Encoding: chunked\r\nConnection: close\r\nX-P: 1\r\n"
+				   "\r\n1\r\nx\r\n0\r\n\r\n";
+	static const char xml[] = "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+				  "Content-Length: 1\r\nX-P: 1\r\n\r\nx";
+	static const char ka[] = "Keep-Alive: timeout=5, max=100\r\nConnection: Keep-Alive\r\n";
+	struct kbal_conf *c = calloc(1, sizeof(*c));
+	char want[512], *out;
+	ssize_t n;
+
+	c->server_tokens = KBAL_TOKENS_PROD;
+	n = own_head_write(c, page, sizeof(page) - 1, NULL, 0, &out);
+	snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: kbal\r\n"
+		 "X-P: 1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+		 "Content-Type: text/html\r\n\r\n1\r\nx\r\n0\r\n\r\n", own_head_date());
+	if (ASSERT_EQ(n, strlen(want), "chunked: its length")) {
+		ASSERT_TRUE(!memcmp(out, want, n), "Connection, Transfer-Encoding, Content-Type");
+		free(out);
+	}
+	n = own_head_write(c, xml, sizeof(xml) - 1, ka, sizeof(ka) - 1, &out);
+	snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: kbal\r\n"
+		 "X-P: 1\r\nContent-Length: 1\r\n%sContent-Type: text/xml\r\n\r\nx",
+		 own_head_date(), ka);
+	if (ASSERT_EQ(n, strlen(want), "a length: its length")) {
+		ASSERT_TRUE(!memcmp(out, want, n), "Content-Length, Keep-Alive, Content-Type");
+		free(out);
+	}
+	free(c);
+}
+
 UNIT_TEST(conf_server_tokens)
 {
 	static const struct {
