@@ -36,7 +36,15 @@ enum {
 	HDR_CONN,                      /* Connection */
 	HDR_UA,                        /* a request's User-Agent (where asked: ua) */
 	HDR_REFUSED,                   /* a request kbald must see */
+	HDR_DATE,                      /* a response's Date */
+	HDR_SERVER,                    /* a response's Server */
 };
+
+/* head_parse.stamps: a response's Date and Server lines seen (httpd adds
+ * its own where a member sent none: kbald writes such a head) */
+#define KBAL_STAMP_DATE   1
+#define KBAL_STAMP_SERVER 2
+#define KBAL_STAMPS       (KBAL_STAMP_DATE | KBAL_STAMP_SERVER)
 
 /* A head's parse. It lives in the scratch map, not on the stack: the
  * verifier tracks a map value's fields as unknown, so the loop's states
@@ -65,6 +73,7 @@ struct head_parse {
 	__u32 ck_st;                   /* Cookie: 0 looking, 2 in our value, 1 done */
 	__u32 route_off, route_end, nroute;
 	__u32 rewritten;
+	__u32 stamps;                  /* a response's KBAL_STAMP_* */
 	__u32 end;                     /* the empty line's end */
 	__u32 bad;
 	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
@@ -281,6 +290,10 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 		return HDR_REWRITTEN;
 	if (name_is(b, off, len, "connection", 10))
 		return HDR_CONN;
+	if (name_is(b, off, len, "date", 4))
+		return HDR_DATE;
+	if (name_is(b, off, len, "server", 6))
+		return HDR_SERVER;
 	return HDR_OTHER;
 }
 
@@ -528,6 +541,12 @@ static long head_step(__u32 i, struct frame_ctx *x)
 			break;
 		case HDR_CONN:
 			p->nconn++;
+			break;
+		case HDR_DATE:
+			p->stamps |= KBAL_STAMP_DATE;
+			break;
+		case HDR_SERVER:
+			p->stamps |= KBAL_STAMP_SERVER;
 			break;
 		case HDR_REFUSED:
 			p->bad = 1;

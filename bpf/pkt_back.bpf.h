@@ -433,6 +433,7 @@ static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
  * framing decides (sockmap.bpf.c, response_head()): a header
  * ProxyPassReverse maps (where it applies: KBAL_SKF_REVERSE), a Connection
  * but keep-alive, a status httpd ends the client's connection after, a
+ * final answer without Date or without Server (httpd adds its own), a
  * head or framing it does not parse (an answer that ends at the close, a
  * head that goes on in the next segment). An interim (1xx) head passes.
  * KBAL_SKB_UNASKED: an answer to no request (every request framed has had
@@ -490,6 +491,8 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
 	    status == 414 || status == 500 || status == 501 || status == 503)
 		return KBAL_SKB_RESPONSE;
+	if (p->stamps != KBAL_STAMPS)
+		return KBAL_SKB_RESPONSE;   /* httpd adds its Date or Server */
 	if (p->nte)
 		return p->ncl || p->te_end - p->te_off != 7 ||
 		       !name_is(b, p->te_off, 7, "chunked", 7) ? KBAL_SKB_SYNTAX : 0;

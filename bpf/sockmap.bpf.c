@@ -402,6 +402,10 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
 	    status == 414 || status == 500 || status == 501 || status == 503)
 		return member_back(st, KBAL_SKB_RESPONSE);
+	/* a final answer without Date or without Server: httpd's
+	 * basic_http_header() adds its own, and so does kbald */
+	if (p->stamps != KBAL_STAMPS)
+		return member_back(st, KBAL_SKB_RESPONSE);
 	if (p->nte) {
 		/* "chunked" alone; anything else kbald follows to its end */
 		if (p->ncl || p->te_end - p->te_off != 7 ||

@@ -3,7 +3,8 @@
  * heads.c - the heads kbald writes (see heads.h): a request's for its
  * member as mod_proxy_http builds it (the ProxyPass target, Host,
  * X-Forwarded-*, Via, the PROXY header, RequestHeader), an answer's for
- * the client (ProxyPassReverse, its cookie maps, Via, Header), and
+ * the client (ProxyPassReverse, its cookie maps, Via, Header, httpd's Date
+ * and Server where it has none), and
  * mod_headers' rules on kbald's own answers.
  */
 #include <errno.h>
@@ -483,6 +484,23 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 			return -1;
 		}
 		memcpy(f->outbuf[DOWN], head, n);
+	}
+	/* basic_http_header(), after mod_headers: a final answer without
+	 * Date or Server gets httpd's (a 101 and the interim ones go as
+	 * ap_send_interim_response() sends them, without) */
+	if (rsp->status >= 200) {
+		static char stamped[OUT_SIZE];
+		ssize_t m = own_head_proxied(d->conf, f->outbuf[DOWN], (size_t)n, stamped,
+					     sizeof(stamped));
+
+		if (m < 0) {
+			log_info("the answer's head does not fit with httpd's Date and Server");
+			return -1;
+		}
+		if (m) {
+			memcpy(f->outbuf[DOWN], stamped, m);
+			n = m;
+		}
 	}
 	/* ap_set_keepalive(), after mod_headers: "Connection: close" where
 	 * the client's connection ends with the member's kept (c->pool),

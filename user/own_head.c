@@ -141,3 +141,69 @@ ssize_t own_head_write(const struct kbal_conf *conf, const char *resp, size_t le
 	return (ssize_t)o;
 }
 
+/* the value of the first header line named name in [l, end): its start
+ * and length, or NULL */
+static const char *first_value(const char *l, const char *end, const char *name, size_t *len)
+{
+	const char *e;
+
+	for (; l < end; l = e + 2) {
+		e = memmem(l, (size_t)(end - l), "\r\n", 2);
+		if (!e)
+			return NULL;
+		if (named(l, e, name)) {
+			for (l += strlen(name); l < e && (*l == ' ' || *l == '\t'); l++)
+				;
+			*len = (size_t)(e - l);
+			return l;
+		}
+	}
+	return NULL;
+}
+
+ssize_t own_head_proxied(const struct kbal_conf *conf, const char *head, size_t n, char *out,
+			 size_t cap)
+{
+	const char *line_end = memmem(head, n, "\r\n", 2), *lines, *end, *date, *server, *l, *e;
+	size_t dlen = 0, slen = 0, o;
+	char banner[64];
+	int k;
+
+	if (!line_end || n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4))
+		return -1;
+	lines = line_end + 2;
+	end = head + n - 2;   /* the empty line */
+	date = first_value(lines, end, "Date:", &dlen);
+	server = first_value(lines, end, "Server:", &slen);
+	if (date && server)
+		return 0;   /* as the kernel passes it: in its place */
+	if (!date) {
+		date = own_head_date();
+		dlen = strlen(date);
+	}
+	if (!server) {
+		server = own_head_banner(conf->server_tokens, banner, sizeof(banner));
+		slen = strlen(server);
+	}
+	o = (size_t)(lines - head);
+	if (o > cap)
+		return -1;
+	memcpy(out, head, o);
+	k = snprintf(out + o, cap - o, "Date: %.*s\r\nServer: %.*s\r\n", (int)dlen, date,
+		     (int)slen, server);
+	if (k < 0 || (size_t)k >= cap - o)
+		return -1;
+	o += (size_t)k;
+	/* the other lines in their order, every Date and Server line gone
+	 * (basic_http_header() unsets them) */
+	for (l = lines; l < end + 2; l = e + 2) {
+		e = memmem(l, (size_t)(end + 2 - l), "\r\n", 2);
+		if (named(l, e, "Date:") || named(l, e, "Server:"))
+			continue;
+		if (o + (size_t)(e + 2 - l) > cap)
+			return -1;
+		memcpy(out + o, l, (size_t)(e + 2 - l));
+		o += (size_t)(e + 2 - l);
+	}
+	return (ssize_t)o;
+}

@@ -2732,6 +2732,10 @@ UNIT_TEST(pkt_each_request_decided)
 	decided_end(&df);
 }
 
+/* the Date and Server lines of a member's answer that the program may
+ * pass as it is (without one, httpd adds its own: kbald writes the head) */
+#define STAMPS "Date: Sun, 06 Dec 2026 21:00:00 GMT\r\nServer: m\r\n"
+
 /*
  * A decided flow's answers (KBAL_PKT_DECIDE on the member's entry too,
  * KBAL_SKF_REVERSE: ProxyPassReverse applies): an answer whose head kbald
@@ -2744,7 +2748,7 @@ UNIT_TEST(pkt_each_request_decided)
 UNIT_TEST(pkt_decided_answer_given_back)
 {
 	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
-	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
 	static const char moved[] = "HTTP/1.1 302 Found\r\nLocation: http://m/x\r\n"
 				    "Content-Length: 0\r\n\r\n";
 	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1, rm = sizeof(moved) - 1;
@@ -2807,6 +2811,55 @@ UNIT_TEST(pkt_decided_answer_given_back)
 }
 
 /*
+ * A decided flow's answer without Date, or without Server, whatever the
+ * configuration (no KBAL_SKF_REVERSE): given back at its first byte, kbald
+ * adds httpd's own line (basic_http_header()); with both, it passes.
+ */
+UNIT_TEST(pkt_decided_answer_without_date_or_server_given_back)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
+	static const char *const bare[] = {
+		"HTTP/1.1 200 OK\r\nServer: m\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 21:00:00 GMT\r\n"
+		"Content-Length: 2\r\n\r\nok",
+		"HTTP/1.1 304 Not Modified\r\n\r\n",
+	};
+	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1;
+	struct decided df;
+	uint8_t out[2048];
+	uint32_t outlen, B, Mm;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
+	for (unsigned i = 0; i < sizeof(bare) / sizeof(bare[0]); i++) {
+		if (i && !decided_fresh(&df))
+			return;
+		B = FR_C0;
+		Mm = FR_M0;
+		ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "a request");
+		B += rq;
+		ASSERT_EQ(gb_send(1, Mm, KM_, ok, rk, out, &outlen), TC_ACT_UNSPEC,
+			  "with Date and Server: passes");
+		ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "with both: joined");
+		Mm += rk;
+		ASSERT_EQ(gb_send(0, B, M_, req, rq, out, &outlen), TC_ACT_UNSPEC, "another");
+		B += rq;
+		ASSERT_EQ(gb_send(1, Mm, KM_, bare[i], strlen(bare[i]), out, &outlen),
+			  TC_ACT_UNSPEC, bare[i]);
+		ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "without one: given back");
+		ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the client's entry: SHIFT");
+	}
+#undef M_
+#undef KM_
+	decided_end(&df);
+}
+
+/*
  * A decided flow's member sends an answer nobody asked for (every request
  * framed has had its answer): at its first byte, the flow quiet, it is
  * given back with nothing owed (the decision marked KBAL_SKB_UNASKED, read
@@ -2817,7 +2870,7 @@ UNIT_TEST(pkt_decided_answer_given_back)
 UNIT_TEST(pkt_decided_unasked_answer_given_back)
 {
 	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
-	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
 	static const char stray[] = "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 2\r\n\r\nno";
 	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1, rs = sizeof(stray) - 1;
 	struct decided df;
@@ -2892,11 +2945,12 @@ UNIT_TEST(pkt_decided_unasked_answer_given_back)
 UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
 {
 	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
-	static const char ans[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+	static const char ans[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 100\r\n\r\n"
 				  "0123456789012345678901234567890123456789012345678901234567890123456789"
 				  "012345678901234567890123456789"
-				  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-	const uint32_t rq = sizeof(req) - 1, head = 38, first = 180 - 140, na = sizeof(ans) - 1;
+				  "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
+	const uint32_t rq = sizeof(req) - 1, head = 38 + sizeof(STAMPS) - 1, first = 180 - 140,
+		       na = sizeof(ans) - 1;
 	struct decided df;
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0, end1 = head + 100;
@@ -2948,7 +3002,7 @@ UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
 UNIT_TEST(pkt_decided_framing_lost_passes_nothing)
 {
 	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
-	static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	static const char two[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok"
 				  "HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 2\r\n\r\nno";
 	const uint32_t rq = sizeof(req) - 1, rt = sizeof(two) - 1;
 	struct decided df;
@@ -2996,7 +3050,7 @@ UNIT_TEST(pkt_decided_framing_lost_passes_nothing)
 UNIT_TEST(pkt_decided_held_until_armed)
 {
 	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
-	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
 	const uint32_t rq = sizeof(req) - 1, rk = sizeof(ok) - 1;
 	struct decided df;
 	struct kbal_pkt_back none = {};

@@ -7,8 +7,15 @@ import select
 import socket
 import threading
 import time
+from email.utils import formatdate
 
 from kbaltest import HOST, eq
+
+
+def stamps():
+    """a web server's Date and Server lines, for an answer the kernel may
+    pass as it is (one without either is handed back: kbald adds httpd's)"""
+    return b"Date: %s\r\nServer: recording-member\r\n" % formatdate(usegmt=True).encode()
 
 
 def end_of(buf, sep):

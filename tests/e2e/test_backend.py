@@ -27,6 +27,24 @@ def test_backend_default_and_log():
         eq(env.backend_log(1), ["GET /hello?x=1", "HEAD /h"], "log")
 
 
+def test_backend_date_server_and_x_omit():
+    """Date and Server first, as a web server sends them, on every final
+    answer (the kernel keeps only such answers), but those X-Omit names"""
+    with backend() as env, env.connect_backend(1) as c:
+        for path in ("/x", "/status/404", "/redirect", "/cookies"):
+            r = c.get(path)
+            eq([k for k, _ in r.headers][:3], ["Date", "Server", "X-Backend"], path)
+            eq(r.header("Server"), "kbal-backend", "%s: Server" % path)
+            check(r.header("Date").endswith(" GMT"), "%s: Date %r" % (path, r.header("Date")))
+        for omit, want in (("date", ["Server", "X-Backend"]), ("Server", ["Date", "X-Backend"]),
+                           ("date, server", ["X-Backend"])):
+            r = c.get("/x", headers=[("X-Omit", omit)])
+            eq([k for k, _ in r.headers][:len(want)], want, "X-Omit: %s" % omit)
+            eq([k for k in ("Date", "Server") if r.header(k) is not None], want[:-1],
+               "X-Omit: %s: what is left" % omit)
+        eq([k for k, _ in c.get("/x").headers][:2], ["Date", "Server"], "the next request's")
+
+
 def test_backend_echo_headers_exact():
     with backend() as env, env.connect_backend(1) as c:
         raw = (b"GET /echo-headers HTTP/1.1\r\nHost: example.test:8080\r\n"

@@ -533,13 +533,14 @@ def test_decided_unasked_answer_goes_with_its_member_connection():
     answer was held until the next request was sent on, then passed as its
     answer (kbal-backend's /fault-smuggle sends both in one segment: the
     sockmap path's case, test_member_faults.py)."""
-    from recording_member import RecordingMember
+    from recording_member import RecordingMember, stamps
 
     def answer(name):
         def a(head, n):
             path = head.split(b" ")[1]
             body = b"%s %s" % (name, path)
-            ok = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            ok = b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (stamps(), len(body),
+                                                                          body)
             if path == b"/stray":
                 return [ok, b"HTTP/1.1 200 OK\r\nX-Smuggled: yes\r\nContent-Length: 9\r\n\r\n"
                             b"smuggled\n"]

@@ -19,7 +19,7 @@ import zlib
 
 from apache import apache_beside
 from kbaltest import PROXY_HEAD, Conn, Env, check, eq, pattern
-from recording_member import RecordingMember
+from recording_member import RecordingMember, stamps
 
 T = 10.0
 
@@ -60,7 +60,8 @@ def answer(head, n):
     body = b"member"
     # an HTTP/1.0 request (force-proxy-request-1.0) gets an HTTP/1.0 answer
     vers = b"1.0" if head.split(b"\r\n")[0].endswith(b"HTTP/1.0") else b"1.1"
-    return b"HTTP/%s 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (vers, len(body), body)
+    return b"HTTP/%s 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (vers, stamps(), len(body),
+                                                                    body)
 
 
 TE = "Transfer-Encoding: chunked\r\n"

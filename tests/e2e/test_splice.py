@@ -15,6 +15,7 @@ import zlib
 import kbaltest
 from kbaltest import (EXAMPLE_CONF, Env, FLOW_SPLICED, build_request, check, check_pattern, chunked,
                       crc_line, echo_check, eq, wait_until, ws_upgrade, WS_ACCEPT)
+from recording_member import stamps
 
 MiB = 1 << 20
 # this file is about the sockmap path carrying a connection's later
@@ -452,7 +453,8 @@ class StallingMember:
     gets one request, answered. Its second (the client's connection, handed
     over at its second request) gets a request, answered, then nothing is
     read until go is set; then the next request's body (Content-Length) is
-    read and answered with its length and crc32."""
+    read and answered with its length and crc32. Its answers have Date and
+    Server, which the kernel passes on (one without would go to kbald)."""
 
     def __init__(self, port, expect_eof=False):
         self.expect_eof = expect_eof
@@ -479,12 +481,12 @@ class StallingMember:
             kept, _ = self.lsock.accept()
             kept.settimeout(60)
             self._head(kept, b"")
-            kept.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+            kept.sendall(b"HTTP/1.1 200 OK\r\n%sContent-Length: 5\r\n\r\nfirst" % stamps())
             s, _ = self.lsock.accept()
             s.settimeout(60)
             with s, kept:
                 _, _, buf = self._head(s, b"")
-                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+                s.sendall(b"HTTP/1.1 200 OK\r\n%sContent-Length: 5\r\n\r\nfirst" % stamps())
                 self.go.wait(60)
                 head, _, buf = self._head(s, buf)
                 length = int([ln.split(b":", 1)[1] for ln in head.split(b"\r\n")
@@ -502,7 +504,8 @@ class StallingMember:
                     if extra:
                         raise OSError("member: %d bytes after the body, not EOF" % len(extra))
                 body = b"len=%d crc32=%08x\n" % (got, crc & 0xffffffff)
-                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                s.sendall(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s"
+                          % (stamps(), len(body), body))
         except Exception as e:       # reported by the test
             self.error = e
 

@@ -106,6 +106,39 @@ UNIT_TEST(own_head_framing_after_the_others)
 	free(c);
 }
 
+/* a member's answer as httpd's basic_http_header() sends a proxied one */
+UNIT_TEST(own_head_proxied_adds_date_and_server)
+{
+	static const char both[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nServer: m\r\nDate: d\r\n"
+				   "\r\n";
+	static const char dated[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nDate: d\r\nDate: e\r\n\r\n";
+	static const char named[] = "HTTP/1.1 304 Not Modified\r\nserver:m\r\nX-A: 1\r\n\r\n";
+	static const char none[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n";
+	struct kbal_conf *c = calloc(1, sizeof(*c));
+	char want[512], out[512];
+	ssize_t n;
+
+	c->server_tokens = KBAL_TOKENS_PROD;
+	ASSERT_EQ(own_head_proxied(c, both, sizeof(both) - 1, out, sizeof(out)), 0,
+		  "both: the head as it is (the kernel passes it so)");
+	n = own_head_proxied(c, dated, sizeof(dated) - 1, out, sizeof(out));
+	strcpy(want, "HTTP/1.1 200 OK\r\nDate: d\r\nServer: kbal\r\nX-A: 1\r\n\r\n");
+	ASSERT_TRUE(n == (ssize_t)strlen(want) && !memcmp(out, want, n),
+		    "no Server: ours; the member's first Date up, the others gone");
+	n = own_head_proxied(c, named, sizeof(named) - 1, out, sizeof(out));
+	snprintf(want, sizeof(want), "HTTP/1.1 304 Not Modified\r\nDate: %s\r\nServer: m\r\n"
+		 "X-A: 1\r\n\r\n", own_head_date());
+	ASSERT_TRUE(n == (ssize_t)strlen(want) && !memcmp(out, want, n),
+		    "no Date: ours; the member's Server up (any case)");
+	n = own_head_proxied(c, none, sizeof(none) - 1, out, sizeof(out));
+	snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: kbal\r\n"
+		 "X-A: 1\r\n\r\n", own_head_date());
+	ASSERT_TRUE(n == (ssize_t)strlen(want) && !memcmp(out, want, n), "neither: both ours");
+	ASSERT_EQ(own_head_proxied(c, none, sizeof(none) - 1, out, 40), -1, "does not fit");
+	ASSERT_EQ(own_head_proxied(c, none, sizeof(none) - 3, out, sizeof(out)), -1, "no end");
+	free(c);
+}
+
 UNIT_TEST(conf_server_tokens)
 {
 	static const struct {

@@ -52,6 +52,11 @@ enum kb_kind {
 	KB_FAULT_SMUGGLE,
 };
 
+/* X-Omit: date, server (any case, either or both): the response has no
+ * such line (a member that sends none: kbald adds httpd's own) */
+#define KB_OMIT_DATE   1
+#define KB_OMIT_SERVER 2
+
 #define KB_FAULT_MID_LEN   100000ull     /* /fault-mid's Content-Length */
 #define KB_FAULT_MID_SENT  1000ull       /* what it sends of it */
 
@@ -108,6 +113,7 @@ struct kb_conn {
 	unsigned char reset_after;    /* /then-reset: closed with a RST */
 	unsigned char lingering;      /* write side shut, dropping input */
 	unsigned char mute;           /* a fault: input dropped, never answered */
+	unsigned char omit;           /* the request's X-Omit: KB_OMIT_* */
 
 	/* timers: /slow-head hold, lingering close */
 	struct kb_timerq *tq;
@@ -144,6 +150,7 @@ int next_timeout_ms(struct kb_server *s);
 __attribute__((format(printf, 2, 3)))
 void out_printf(struct kb_conn *c, const char *fmt, ...);
 void out_put(struct kb_conn *c, const char *p, size_t n);
+void resp_status(struct kb_server *s, struct kb_conn *c, const char *status);
 void resp_head(struct kb_server *s, struct kb_conn *c, int keep_alive,
 	       const char *status, const char *ctype, unsigned long long clen);
 void bad_request(struct kb_server *s, struct kb_conn *c, const char *status);

@@ -20,6 +20,8 @@
  * /close adds "Connection: close"; /then-close closes the connection after
  * the response without saying so (a keep-alive timeout's end, at once),
  * /then-reset resets it (RST); /slow-head holds its response 300 ms.
+ * Every final response has Date and Server (kbal-backend) after its status
+ * line, but the one a request's "X-Omit: date, server" names (either).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +58,7 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 	c->head_off = c->msg_start;
 	c->head_len = end - c->msg_start;
 	c->msg_start = -1;
+	c->omit = 0;
 
 	eol = memchr(h, '\n', e - h);
 	if (!eol)
@@ -91,6 +94,9 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 			exp = v; exp_len = ve - v;
 		} else if (ieq(p, colon - p, "upgrade")) {
 			upg = v; upg_len = ve - v;
+		} else if (ieq(p, colon - p, "x-omit")) {
+			c->omit = (has_token(v, ve - v, "date") ? KB_OMIT_DATE : 0) |
+				  (has_token(v, ve - v, "server") ? KB_OMIT_SERVER : 0);
 		} else if (ieq(p, colon - p, "sec-websocket-key")) {
 			ws_accept(v, ve - v, c->ws_accept);
 		}
@@ -230,10 +236,13 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 	}
 	case KB_STATUS: {
 		int n = snprintf(line, sizeof(line), "member said %llu\n", c->nbytes);
+		char status[32];
 
-		out_printf(c, "HTTP/1.1 %llu Member\r\nX-Backend: %s\r\n%s"
+		snprintf(status, sizeof(status), "%llu Member", c->nbytes);
+		resp_status(s, c, status);
+		out_printf(c, "%s"
 			   "Content-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n",
-			   c->nbytes, s->name, c->nbytes == 401 ?
+			   c->nbytes == 401 ?
 			   "WWW-Authenticate: Basic realm=\"member\"\r\n" : "", n,
 			   keep_alive ? "" : "Connection: close\r\n");
 		if (!c->is_head)
@@ -241,16 +250,16 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 		break;
 	}
 	case KB_COOKIES:
-		out_printf(c, "HTTP/1.1 204 No Content\r\nX-Backend: %s\r\n"
-			   "Set-Cookie: a=1; Path=/app/x; Domain=Backend.Internal; HttpOnly\r\n"
+		resp_status(s, c, "204 No Content");
+		out_printf(c, "Set-Cookie: a=1; Path=/app/x; Domain=Backend.Internal; HttpOnly\r\n"
 			   "Set-Cookie: b=2;path=/other\r\n"
 			   "Set-Cookie: c=3; domain=backend.internal.x; path=/app\r\n%s\r\n",
-			   s->name, keep_alive ? "" : "Connection: close\r\n");
+			   keep_alive ? "" : "Connection: close\r\n");
 		break;
 	case KB_REDIRECT:
-		out_printf(c, "HTTP/1.1 302 Found\r\nX-Backend: %s\r\n"
-			   "Location: http://%s/landing\r\nContent-Length: 0\r\n%s\r\n",
-			   s->name, s->addr, keep_alive ? "" : "Connection: close\r\n");
+		resp_status(s, c, "302 Found");
+		out_printf(c, "Location: http://%s/landing\r\nContent-Length: 0\r\n%s\r\n",
+			   s->addr, keep_alive ? "" : "Connection: close\r\n");
 		break;
 	default: {
 		/* "backend=" NAME " path=" URL "\n" */

@@ -65,9 +65,9 @@ void request_fault(struct kb_server *s, struct kb_conn *c)
 		c->reset_after = 1;
 		break;
 	case KB_FAULT_CUT:
-		out_printf(c, "HTTP/1.1 200 OK\r\nX-Backend: %s\r\n"
-			   "Transfer-Encoding: chunked\r\n\r\n"
-			   "10\r\n0123456789abcdef\r\n6\r\nfedcba\r\n", s->name);
+		resp_status(s, c, "200 OK");
+		out_printf(c, "Transfer-Encoding: chunked\r\n\r\n"
+			   "10\r\n0123456789abcdef\r\n6\r\nfedcba\r\n");
 		break;
 	case KB_FAULT_SMUGGLE:
 		resp_head(s, c, 1, "200 OK", "text/plain", 6);

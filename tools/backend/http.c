@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "backend.h"
 
@@ -38,6 +39,24 @@ void out_put(struct kb_conn *c, const char *p, size_t n)
 	c->out_len += n;
 }
 
+/* The status line, then Date and Server as a web server sends them (each
+ * unless the request's X-Omit names it), then X-Backend. */
+void resp_status(struct kb_server *s, struct kb_conn *c, const char *status)
+{
+	static char date[48];
+	static time_t made = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != made && gmtime_r(&now, &tm)) {
+		strftime(date, sizeof(date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		made = now;
+	}
+	out_printf(c, "HTTP/1.1 %s\r\n%s%sX-Backend: %s\r\n", status,
+		   c->omit & KB_OMIT_DATE ? "" : date,
+		   c->omit & KB_OMIT_SERVER ? "" : "Server: kbal-backend\r\n", s->name);
+}
+
 /* Status line and the headers every final response has. */
 void resp_head(struct kb_server *s, struct kb_conn *c, int keep_alive,
 		      const char *status, const char *ctype,
@@ -49,9 +68,10 @@ void resp_head(struct kb_server *s, struct kb_conn *c, int keep_alive,
 		conn = "Connection: close\r\n";
 	else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
 		conn = "Connection: keep-alive\r\n";
-	out_printf(c, "HTTP/1.1 %s\r\nX-Backend: %s\r\n%s%s%s"
+	resp_status(s, c, status);
+	out_printf(c, "%s%s%s"
 		   "Content-Length: %llu\r\n%s\r\n",
-		   status, s->name, ctype ? "Content-Type: " : "",
+		   ctype ? "Content-Type: " : "",
 		   ctype ? ctype : "", ctype ? "\r\n" : "", clen, conn);
 }
 
