@@ -243,8 +243,11 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 		c->back = 0;
 		return 0;
 	}
+	/* (the client's side closed is its FIN passed on: a head handed back
+	 * after it is owed all the same, its reader read EOF again after) */
 	if (!(c->bounded & BOUND_DOWN) || c->phase[DOWN] != P_SPLICED ||
-	    c->phase[UP] != P_SPLICED || sk_state(d, c->cookie[MEMBER], &m)) {
+	    (c->phase[UP] != P_SPLICED && c->phase[UP] != P_CLOSED) ||
+	    sk_state(d, c->cookie[MEMBER], &m)) {
 		/* kbald still writes the response (or copies it): looked at
 		 * again once the member's side is framed */
 		c->back = k.mode == KBAL_SKM_AGENT;

@@ -352,6 +352,29 @@ def test_request_with_the_clients_fin():
                            "KbalSplice %s: member %d busy 0" % (mode, n))
 
 
+def test_answer_handed_back_after_the_clients_fin():
+    """A request the kernel keeps, then the client's FIN while the member
+    thinks (/slow-head: 300 ms), then an answer whose head the kernel hands
+    back (no Server line: kbald adds httpd's, X-Omit): the half-closed
+    client gets the whole answer, then EOF. Before, a head handed back once
+    the client's FIN had passed was never written (decide_take_back()
+    waited for the client's side to be spliced still): the client waited
+    for ever."""
+    with Env(conf=CONF) as env, env.connect(timeout=5) as c:
+        n = member_no(kbaltest.hand_over(c, "/"))
+        wait_until(lambda: [f["state"] for _, f in env.flows()] == [kbaltest.FLOW_SPLICED], 2.0,
+                   "the connection spliced")
+        kept = env.stats()["sk_kept"]
+        c.request("GET", "/slow-head", [("X-Omit", "server")])
+        wait_until(lambda: env.stats()["sk_kept"] == kept + 1, 0.25, "the request kept")
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        eq((r.status, r.text), (200, "backend=WAS%d path=/slow-head\n" % n), "the answer")
+        check(r.header("Server") is not None, "no Server line on the answer")
+        check(c.at_eof(3.0), "no EOF after the answer")
+        no_flows_left(env)
+
+
 def member_side_cc(env, n):
     """The congestion control of kbald's established connections to member n
     (ss names it in each socket's -i line)."""
