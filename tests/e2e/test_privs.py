@@ -103,8 +103,12 @@ def both_paths(env, pkt, sm, what):
 
 
 def read(path):
-    with open(path) as f:
-        return f.read()
+    """the file's text; "" before kbald created it (a wait polls this)"""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def _restart(env, errlog, want="running as User nobody"):
