@@ -17,7 +17,7 @@ import os
 import signal
 
 from kbaltest import (EXAMPLE_CONF, PROXY_HEAD, Env, build_request, check, chunked, crc_line, eq,
-                      kernel_keeps_unrouted, pattern, wait_until)
+                      FLOW_SPLICED, kernel_keeps_unrouted, pattern, wait_until)
 
 # short: a request the balancer loses fails the test in seconds, not at the
 # runner's --timeout
@@ -342,11 +342,19 @@ def test_more_requests_waiting_than_mailboxes():
             for c in conns:
                 c.request("GET", "/bytes/%d" % length)
                 eq(c.read_head().status, 200, "a long answer's head")
+            # all three in the kernel's hands (a slow build, ASan's, may
+            # still have one in its first exchange, whose next request
+            # kbald reads itself), then their answers held
+            wait_until(lambda: [f["state"] for _, f in env.flows()] == [FLOW_SPLICED] * 3, 10.0,
+                       "the three connections spliced")
             _answer_held_and_stuck(env)
             for i, c in enumerate(conns):
                 c.request("GET", "/api/during%d" % i)
-            wait_until(lambda: env.stats()["sk_mbox"] + env.stats()["sk_mbox_none"] == 3, 5.0,
-                       "the three requests queued for kbald")
+            try:
+                wait_until(lambda: env.stats()["sk_mbox"] + env.stats()["sk_mbox_none"] == 3,
+                           5.0, "the three requests queued for kbald")
+            except AssertionError as e:
+                raise AssertionError("%s: stats %r, flows %r" % (e, env.stats(), env.flows()))
             st = env.stats()
             eq((st["sk_mbox"], st["sk_mbox_none"]), (2, 1), "(in a mailbox, on its own socket)")
             for i, c in enumerate(conns):
