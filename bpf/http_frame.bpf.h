@@ -56,6 +56,7 @@ struct head_parse {
 	__u32 spath_len;
 	__u32 sep;                     /* stickysessionsep, 0: Off */
 	__u32 n;                       /* the head's length */
+	__u32 pos;                     /* the next byte head_step() reads */
 	__u32 request;                 /* 1: a request, 0: a response */
 	__u32 ls;                      /* where the current line starts */
 	__u32 line;                    /* lines ended */
@@ -455,6 +456,35 @@ static __always_inline void value_byte(const __u8 *b, struct head_parse *p, __u3
 	}
 }
 
+/* k bytes from i of a value whose first and last non-white bytes are kept,
+ * none of them white (head_run()): as value_byte() would track them */
+static __always_inline void value_run(struct head_parse *p, __u32 i, __u32 k)
+{
+	__u32 *off, *end;
+
+	switch (p->hdr) {
+	case HDR_HOST:
+		off = &p->host_off;
+		end = &p->host_end;
+		break;
+	case HDR_TE:
+		off = &p->te_off;
+		end = &p->te_end;
+		break;
+	case HDR_UA:
+		off = &p->ua_off;
+		end = &p->ua_end;
+		break;
+	default:
+		off = &p->conn_off;
+		end = &p->conn_end;
+		break;
+	}
+	if (!*off)
+		*off = i;
+	*end = i + k;
+}
+
 static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 i)
 {
 	__u32 len = i - 1 - p->ls;     /* the CR before i is checked */
@@ -487,14 +517,99 @@ static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 
 	return p->bad ? 1 : 0;
 }
 
-static long head_step(__u32 i, struct frame_ctx *x)
+/* the index of the lowest byte of a word flagged 0x80 in t (t != 0) */
+static __always_inline __u32 first_flagged(__u64 t)
+{
+	return (((t & -t) >> 7) * 0x0001020304050607ull) >> 56;
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGH 0x8080808080808080ull
+
+/*
+ * How many bytes from i on (up to 64, within the head's n) are below
+ * nothing value_byte() looks at: none under lim (0x20: a control byte,
+ * tab included, which the byte path judges; 0x21: white space too), none
+ * DEL. 8 bytes a word; a word's lowest flagged byte is exact (a borrow
+ * flags only bytes above a true one), so the run ends right at it.
+ */
+static __always_inline __u32 plain_run(const __u8 *b, __u32 i, __u32 n, __u8 lim)
+{
+	__u64 l = ONES * lim;
+	__u32 k = 0;
+
+#pragma unroll
+	for (int w = 0; w < 8; w++) {
+		__u64 v, d, t;
+
+		if (i + k + 8 > n)
+			break;
+		v = *(const __u64 *)&b[(i + k) & KBAL_HEAD_MASK];
+		d = v ^ (ONES * 0x7f);
+		t = ((v - l) & ~v & HIGH) | ((d - ONES) & ~d & HIGH);
+		if (t)
+			return k + first_flagged(t);
+		k += 8;
+	}
+	return k;
+}
+
+/*
+ * A run of bytes head_step() need not take one by one, from i: a response's
+ * status line (control bytes only are looked for), a header value whose
+ * bytes are only checked (lim 0x20) or whose first and last non-white byte
+ * are kept (lim 0x21: Host, Transfer-Encoding, User-Agent, Connection), a
+ * header name's token bytes. Its length (0: the byte path): p->pos moves
+ * past it. Content-Length's and Cookie's values, the request line and
+ * every line's end go byte by byte.
+ */
+static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32 i)
+{
+	__u32 k = 0;
+
+	if (p->line == 0) {
+		if (!p->request)
+			k = plain_run(b, i, p->n, 0x20);
+	} else if (!p->colon) {
+		for (__u32 j = 0; j < 32; j++) {
+			if (i + k >= p->n || !is_tchar(B(i + k)))
+				break;
+			k++;
+		}
+	} else {
+		switch (p->hdr) {
+		case HDR_OTHER:
+		case HDR_DATE:
+		case HDR_SERVER:
+		case HDR_REWRITTEN:
+			k = plain_run(b, i, p->n, 0x20);
+			break;
+		case HDR_HOST:
+		case HDR_TE:
+		case HDR_UA:
+		case HDR_CONN:
+			k = plain_run(b, i, p->n, 0x21);
+			if (k)
+				value_run(p, i, k);
+			break;
+		}
+	}
+	p->pos = i + k;
+	return k;
+}
+
+static long head_step(__u32 step, struct frame_ctx *x)
 {
 	struct head_parse *p = x->p;
 	__u8 *b = x->b;
+	__u32 i = p->pos;
 	__u8 c, prev;
 
 	if (i >= p->n || p->bad)
 		return 1;
+	if (head_run(b, p, i))
+		return 0;
+	p->pos = i + 1;
 	c = B(i);
 	prev = i ? B(i - 1) : 0;
 	if (c == '\n') {
@@ -571,6 +686,7 @@ static __always_inline __u8 *frame_parse_head_more(struct __sk_buff *skb, __u32 
 
 	x.b = frame_load(skb, off, n);
 	p->n = n;
+	p->pos = 0;
 	if (!x.b) {
 		p->bad = 1;
 		return NULL;
@@ -641,6 +757,8 @@ static __always_inline __s64 frame_chunk_size(struct __sk_buff *skb, __u32 off, 
 	return p->size;
 }
 
+#undef ONES
+#undef HIGH
 #undef B
 
 #endif /* KBAL_HTTP_FRAME_BPF_H */

@@ -2859,6 +2859,172 @@ UNIT_TEST(pkt_decided_answer_without_date_or_server_given_back)
 	decided_end(&df);
 }
 
+/* A request and its answer on a fresh decided flow (decided_fresh(),
+ * answers decided too), after a first pair that passes (the flow is
+ * given back only where it is quiet): 1 if both pass (the request kept,
+ * the answer as it is), 0 if one is given back (which one: *back_at, 0
+ * the request, 1 the answer), -1 where the flow could not be driven. */
+static int decided_pair(struct decided *df, const char *req, size_t rq, const char *resp,
+			size_t rs, int *back_at)
+{
+	static const char req0[] = "GET / HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char resp0[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+
+	if (!decided_fresh(df))
+		return -1;
+	if (gb_send(0, B, Mm + df->down.seq_delta, req0, sizeof(req0) - 1, out, &outlen) !=
+	    TC_ACT_UNSPEC || get_entry(&fr_ku).action != KBAL_PKT_REWRITE)
+		return -1;
+	B += sizeof(req0) - 1;
+	if (gb_send(1, Mm, B + df->up.seq_delta, resp0, sizeof(resp0) - 1, out, &outlen) !=
+	    TC_ACT_UNSPEC || get_entry(&fr_kd).action != KBAL_PKT_REWRITE)
+		return -1;
+	Mm += sizeof(resp0) - 1;
+	*back_at = 0;
+	if (gb_send(0, B, Mm + df->down.seq_delta, req, rq, out, &outlen) != TC_ACT_UNSPEC)
+		return -1;
+	if (get_entry(&fr_ku).action != KBAL_PKT_REWRITE)
+		return 0;
+	B += rq;
+	*back_at = 1;
+	if (gb_send(1, Mm, B + df->up.seq_delta, resp, rs, out, &outlen) != TC_ACT_UNSPEC)
+		return -1;
+	return get_entry(&fr_kd).action == KBAL_PKT_REWRITE;
+}
+
+/*
+ * The head parser (bpf/http_frame.bpf.h) takes a status line, a header
+ * name and the values it only checks or only bounds in runs of up to 64
+ * bytes, 8 a word; a run must end exactly at the byte the byte path
+ * judges. Every offset of a long value, each alignment against the words
+ * and the 64-byte run: a control byte or DEL there gives the answer back
+ * (kbald's parser refuses it), a tab or a byte of 0x80 or more passes;
+ * a byte that is no token's in a name gives it back. In a request, Host's
+ * and Connection's values are bounded by their first and last non-white
+ * byte (white space about them passes, a longer or shorter value does
+ * not).
+ */
+UNIT_TEST(pkt_decided_heads_read_by_runs)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const struct { uint8_t c; int passes; } bytes[] = {
+		{ 0x01, 0 }, { 0x1f, 0 }, { 0x7f, 0 }, { 0x00, 0 }, { '\t', 1 }, { 0x80, 1 },
+		{ 0xff, 1 }, { ' ', 1 },
+	};
+	static const struct { const char *host; int kept; } hosts[] = {
+		{ "x", 1 }, { "  x", 1 }, { "x \t ", 1 }, { "\tx\t", 1 }, { "xx", 0 }, { "", 0 },
+		{ "x x", 0 },
+	};
+	char resp[512], name[64], rq[256];
+	struct decided df;
+	int back_at, r;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	for (unsigned k = 0; k < sizeof(bytes) / sizeof(bytes[0]); k++) {
+		for (unsigned j = 0; j < 80; j++) {
+			static const char head[] = "HTTP/1.1 200 OK\r\n" STAMPS "X-",
+					  tail[] = "\r\nContent-Length: 2\r\n\r\nok";
+			/* the value starts at every alignment too: its name's
+			 * length moves it */
+			size_t nl = j % 9 + 1, n = 0;
+
+			memcpy(resp, head, sizeof(head) - 1);
+			n += sizeof(head) - 1;
+			memcpy(resp + n, "abcdefghi", nl);
+			n += nl;
+			memcpy(resp + n, ": ", 2);
+			n += 2;
+			memset(resp + n, 'v', 80);
+			resp[n + j] = (char)bytes[k].c;
+			n += 80;
+			memcpy(resp + n, tail, sizeof(tail) - 1);
+			n += sizeof(tail) - 1;
+			r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
+			if (!ASSERT_TRUE(r >= 0, "the flow set up"))
+				goto out;
+			snprintf(name, sizeof(name), "byte 0x%02x at %u of a value", bytes[k].c, j);
+			if (!ASSERT_EQ(r, bytes[k].passes, name))
+				goto out;
+			if (!r && !ASSERT_EQ(back_at, 1, "the answer given back, not the request"))
+				goto out;
+		}
+	}
+	/* the status line's reason, at every offset */
+	for (unsigned j = 0; j < 40; j++) {
+		char reason[48];
+		int n;
+
+		memset(reason, 'R', sizeof(reason));
+		reason[j] = 0x7f;
+		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 %.40s\r\n" STAMPS
+			     "Content-Length: 2\r\n\r\nok", reason);
+		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, "DEL in a status line"))
+			goto out;
+		reason[j] = 'R';
+		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 %.40s\r\n" STAMPS
+			     "Content-Length: 2\r\n\r\nok", reason);
+		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "a long status line"))
+			goto out;
+	}
+	/* a name's bytes: a separator at every offset of a 40-byte name */
+	for (unsigned j = 0; j < 40; j++) {
+		char nm[48];
+		int n;
+
+		memset(nm, 'n', sizeof(nm));
+		nm[j] = '@';
+		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n" STAMPS
+			     "%.40s: v\r\nContent-Length: 2\r\n\r\nok", nm);
+		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, "'@' in a name"))
+			goto out;
+		nm[j] = j % 2 ? '-' : 'N';
+		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n" STAMPS
+			     "%.40s: v\r\nContent-Length: 2\r\n\r\nok", nm);
+		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "a long name"))
+			goto out;
+	}
+	/* a response's Connection: keep-alive amid white space passes */
+	{
+		static const char ka[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: \t keep-alive  \r\n"
+					 "Content-Length: 2\r\n\r\nok";
+		static const char kax[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: keep-alivex\r\n"
+					  "Content-Length: 2\r\n\r\nok";
+
+		r = decided_pair(&df, req, sizeof(req) - 1, ka, sizeof(ka) - 1, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "Connection: keep-alive amid white space"))
+			goto out;
+		r = decided_pair(&df, req, sizeof(req) - 1, kax, sizeof(kax) - 1, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, "Connection: keep-alivex"))
+			goto out;
+	}
+	/* a request's Host value, bounded by its non-white bytes */
+	for (unsigned k = 0; k < sizeof(hosts) / sizeof(hosts[0]); k++) {
+		static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
+		int n = snprintf(rq, sizeof(rq), "GET /a HTTP/1.1\r\nHost:%s\r\n"
+				 "Cookie: ROUTEID=route.1\r\n\r\n", hosts[k].host);
+
+		r = decided_pair(&df, rq, n, ok, sizeof(ok) - 1, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up"))
+			goto out;
+		snprintf(name, sizeof(name), "Host:%s", hosts[k].host);
+		if (!ASSERT_EQ(r, hosts[k].kept, name))
+			goto out;
+		if (!r && !ASSERT_EQ(back_at, 0, "the request given back"))
+			goto out;
+	}
+out:
+	decided_end(&df);
+}
+
 /*
  * A decided flow's member sends an answer nobody asked for (every request
  * framed has had its answer): at its first byte, the flow quiet, it is
