@@ -19,7 +19,7 @@
 static void redirect_to(struct kbal_daemon *d, struct kbal_conn *c, unsigned st,
 			const char *target)
 {
-	char location[BUF_SIZE + 300];
+	char location[BUF_SIZE + 300], sig[KBAL_PAGE_SIG_SIZE];
 	char *page;
 	ssize_t n;
 
@@ -31,9 +31,11 @@ static void redirect_to(struct kbal_daemon *d, struct kbal_conn *c, unsigned st,
 	} else {
 		snprintf(location, sizeof(location), "%s", target);
 	}
-	page = malloc(sizeof(location) + 1024);
-	n = page ? kbal_page_redirect(st, location, local_keeps(c), page,
-				      sizeof(location) + 1024) : -1;
+	/* ap_send_error_response()'s page, its signature included */
+	heads_signature(d, c->f->vhost, c->f->host, "<hr>\n", sig, sizeof(sig));
+	page = malloc(sizeof(location) + sizeof(sig) + 1024);
+	n = page ? kbal_page_redirect(st, location, sig, local_keeps(c), page,
+				      sizeof(location) + sizeof(sig) + 1024) : -1;
 	if (n < 0) {
 		free(page);
 		exch_error(d, c, 500);

@@ -270,6 +270,12 @@ enum kbal_server_tokens {           /* ServerTokens: what the Server line says *
 	KBAL_TOKENS_PROD,                 /* "kbal" */
 };
 
+enum kbal_server_signature {       /* ServerSignature: the line closing kbald's pages */
+	KBAL_SIG_OFF = 0,                 /* httpd's default: none */
+	KBAL_SIG_ON,                      /* "<address>BANNER Server at NAME Port N</address>" */
+	KBAL_SIG_EMAIL,                   /* NAME a mailto: link to ServerAdmin */
+};
+
 enum kbal_header_table {
 	KBAL_HDR_OUT = 0,                 /* Header [onsuccess]: the answer's headers */
 	KBAL_HDR_ALWAYS,                  /* Header always: httpd's err_headers_out */
@@ -383,6 +389,7 @@ struct kbal_conf_vhost {
 	char server_host[128];            /* that name without its :port (%v) */
 	unsigned server_port;             /* its :port, 0 none */
 	char server_admin[128];           /* its ServerAdmin, "" the server's */
+	int server_signature;             /* its ServerSignature, -1: the server's */
 	unsigned nalias;
 	char alias[KBAL_CONF_VHOST_ALIASES][128]; /* ServerAlias, '*' and '?' wild */
 	int preserve_host;                /* its ProxyPreserveHost, -1: the server's */
@@ -482,6 +489,7 @@ struct kbal_conf {
 	char server_admin[128];           /* ServerAdmin, "" none (httpd's 500 page
 					   * then says "[no address given]") */
 	uint8_t server_tokens;            /* ServerTokens, enum kbal_server_tokens */
+	uint8_t server_signature;         /* ServerSignature, enum kbal_server_signature */
 	uint8_t encoded_slashes;          /* AllowEncodedSlashes, enum kbal_encoded_slashes */
 	int canonical_name;               /* UseCanonicalName On: self-referential
 					   * URLs name ServerName, not the Host */

@@ -2,7 +2,8 @@
 /*
  * conf_server.c - the server's own directives: Listen, ServerName, Timeout
  * (and ProxyTimeout, which overrides it), LoadModule, Header, kbal's own
- * Kbal* directives, and those that change nothing kbal does.
+ * Kbal* directives, and those of its own answers (ServerAdmin,
+ * ServerTokens, ServerSignature).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,6 @@
 #include "conf_parse.h"
 #include "inaddr.h"
 #include "proxy_header.h"
-
-static int kw_ignore(UNUSED struct conf_parser *p, UNUSED int argc, UNUSED char **argv)
-{
-	return 0;
-}
 
 /* LoadModule NAME PATH: nothing is loaded; conf_include.c knows which
  * modules kbal implements (<IfModule> then finds them) */
@@ -188,6 +184,25 @@ static int kw_server_tokens(struct conf_parser *p, UNUSED int argc, char **argv)
 		    "'Min(imal)', 'OS', or 'Full'");
 }
 
+/* ServerSignature On|Off|EMail: the line httpd's ap_psignature() ends
+ * kbald's pages with (error pages, redirections, the manager's), the
+ * <VirtualHost>'s, else the server's; httpd's set_signature_flag(). httpd
+ * takes it in <Directory>, <Location> and .htaccess too: kbal refuses it
+ * there (the keyword table's contexts) */
+static int kw_server_signature(struct conf_parser *p, UNUSED int argc, char **argv)
+{
+	int sig = !strcasecmp(argv[1], "On") ? KBAL_SIG_ON : !strcasecmp(argv[1], "Off") ?
+		  KBAL_SIG_OFF : !strcasecmp(argv[1], "EMail") ? KBAL_SIG_EMAIL : -1;
+
+	if (sig < 0)
+		return perr(p, "ServerSignature: use one of: off | on | email");
+	if (p->ctx == C_VHOST)
+		p->conf->vhost[p->vhost].server_signature = sig;
+	else
+		p->conf->server_signature = (uint8_t)sig;
+	return 0;
+}
+
 /* ServerAlias NAME...: more names of its <VirtualHost>, '*' and '?' wild */
 static int kw_serveralias(struct conf_parser *p, int argc, char **argv)
 {
@@ -237,6 +252,7 @@ static int kw_virtualhost(struct conf_parser *p, int argc, char **argv)
 	memset(v, 0, sizeof(*v));
 	v->preserve_host = -1;
 	v->error_override = -1;
+	v->server_signature = -1;
 	v->via = v->add_headers = v->pp_inherit = v->bal_inherit = -1;
 	v->keepalive = v->max_keepalive = -1;
 	v->limits = c->limits;            /* the server's so far (ap_new_vhost()) */
@@ -746,6 +762,6 @@ const struct conf_keyword conf_kw_server[] = {
 	/* only logging or error pages: nothing about what goes where */
 	{ "ServerAdmin",       C_SERVER | C_VHOST,    1, 1,             kw_serveradmin },
 	{ "ServerTokens",      C_SERVER,              1, 1,             kw_server_tokens },
-	{ "ServerSignature",   C_SERVER | C_VHOST,    1, 1,             kw_ignore },
+	{ "ServerSignature",   C_SERVER | C_VHOST,    1, 1,             kw_server_signature },
 	{ NULL }
 };

@@ -176,9 +176,11 @@ void decide_timeouts(struct kbal_daemon *d);
 
 /* kbald's own answer of status (408, 502) to a request the kernel or the
  * packet program framed, written to the client's socket as the copy path
- * writes its own (kernel_clocks.c): head, the head not whole; came, when
- * the request (its stage) began */
+ * writes its own (kernel_clocks.c): head, the head not whole; host, the
+ * Host its requests carry (the kernel keeps only those of one Host; NULL:
+ * unknown, its signature names ServerName); came, when the request (its
+ * stage) began */
 void decide_framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
-			 uint64_t came);
+			 const char *host, uint64_t came);
 
 #endif

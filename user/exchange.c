@@ -211,8 +211,8 @@ void exch_error_keep(struct kbal_daemon *d, struct kbal_conn *c, unsigned status
 		     const char *extra)
 {
 	int keep = local_keeps(c) && (status == 401 || status == 403 || status == 404);
-	ssize_t n = heads_error_page(d, c->f->vhost, status, keep, extra, c->f->outbuf[DOWN],
-				     OUT_SIZE);
+	ssize_t n = heads_error_page(d, c->f->vhost, c->f->host, status, keep, extra,
+				     c->f->outbuf[DOWN], OUT_SIZE);
 
 	if (n <= 0) {
 		exch_error(d, c, status);
@@ -260,8 +260,9 @@ void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	 * its request was read whole (502 is no status httpd's
 	 * ap_set_keepalive() closes after): the member's goes */
 	int keep = status == 502 && why && local_keeps(c);
-	ssize_t n = heads_error_page_notes(d, c->f->vhost, status, why ? "Proxy Error" : NULL, why,
-					   keep, NULL, c->f->outbuf[DOWN], OUT_SIZE);
+	ssize_t n = heads_error_page_notes(d, c->f->vhost, c->f->host, status,
+					   why ? "Proxy Error" : NULL, why, keep, NULL,
+					   c->f->outbuf[DOWN], OUT_SIZE);
 
 	if (keep && n > 0) {
 		if (c->fd[MEMBER] >= 0)

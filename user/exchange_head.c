@@ -159,8 +159,8 @@ static int expect_failed(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	log_debug("client sent an unrecognized expectation value of Expect: %.*s",
 		  len > 200 ? 200 : (int)len, value);
-	n = heads_error_page_notes(d, f->vhost, 417, NULL, value, rq->keep_alive && !c->once, NULL,
-				   f->outbuf[DOWN], OUT_SIZE);
+	n = heads_error_page_notes(d, f->vhost, f->host, 417, NULL, value,
+				   rq->keep_alive && !c->once, NULL, f->outbuf[DOWN], OUT_SIZE);
 	if (n > 0 && rq->keep_alive && !c->once) {
 		/* its Keep-Alive lines as httpd's, and closed all the same */
 		exch_reply_keep(d, c, f->outbuf[DOWN], (size_t)n, 0);
@@ -238,12 +238,14 @@ void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c)
 		exch_error(d, c, 400);
 		return;
 	}
-	if (expect_failed(d, c))
-		return;
+	/* (before the Expect check: httpd's 417 page's signature names the
+	 * Host, ap_read_request() has applied it by then) */
 	if (h && h->value.len < sizeof(f->host)) {
 		memcpy(f->host, f->buf[UP] + h->value.off, h->value.len);
 		f->host[h->value.len] = '\0';
 	}
+	if (expect_failed(d, c))
+		return;
 	pass = kbal_conf_match_pass(d->conf, f->vhost, url, rq->url.len);
 	/* once for its request's head and its answer's (Header and
 	 * ProxyErrorOverride in <Location>) */

@@ -62,7 +62,7 @@ static void exch_override(struct kbal_daemon *d, struct kbal_conn *c, unsigned s
 	log_debug("conn %p: ProxyErrorOverride: the member's %u replaced", (void *)c, status);
 	exch_drop_member(d, c);
 	c->pool = c->relay_back = 0;
-	n = heads_error_page_reason(d, f->vhost, status, reason[0] ? reason : NULL, keep,
+	n = heads_error_page_reason(d, f->vhost, f->host, status, reason[0] ? reason : NULL, keep,
 				    extra[0] ? extra : NULL, f->outbuf[DOWN], OUT_SIZE);
 	if (n <= 0)
 		exch_error(d, c, status);

@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "headers.h"
 #include "heads.h"
+#include "hostname.h"
 #include "inaddr.h"
 #include "log.h"
 #include "member.h"
@@ -131,14 +132,14 @@ int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, si
 }
 
 ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *c, unsigned status,
-			   int vhost, int routed, uint64_t came, char **out)
+			   int vhost, const char *host, int routed, uint64_t came, char **out)
 {
 	const unsigned always = KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 	static char page[OUT_SIZE];
 	/* its 502 is a member's timeout: mod_proxy_http's ap_proxyerror() */
 	const char *why = status == 502 ? "Error reading from remote server" : NULL;
-	ssize_t n = heads_error_page_notes(d, vhost, status, why ? "Proxy Error" : NULL, why, 0,
-					   NULL, page, sizeof(page));
+	ssize_t n = heads_error_page_notes(d, vhost, host, status, why ? "Proxy Error" : NULL,
+					   why, 0, NULL, page, sizeof(page));
 	const char *end = n > 0 ? memmem(page, n, "\r\n\r\n", 4) : NULL;
 	struct kbal_hdr_env e;
 	char *ruled;
@@ -260,6 +261,20 @@ static const char *request_headers(struct kbal_daemon *d, struct kbal_conn *c,
 	return head;
 }
 
+/* r->server->port of virtual host vhost (-1: the server), 0 none: a
+ * virtual host's is its ServerName's where it has one (0 without a port),
+ * else its first address's, else the server's (ap_new_vhost(),
+ * set_server_name()); the server's, its ServerName's */
+static unsigned server_rec_port(const struct kbal_daemon *d, int vhost)
+{
+	const struct kbal_conf_vhost *v = vhost >= 0 ? &d->conf->vhost[vhost] : NULL;
+
+	if (!v)
+		return d->conf->server_port;
+	return v->server_name[0] ? v->server_port : ntohs(v->addr[0].sin6_port) ?
+	       ntohs(v->addr[0].sin6_port) : d->conf->server_port;
+}
+
 /* ProxyVia On|Full: "1.1 NAME[:PORT] [(kbal)]" as mod_proxy writes it: the
  * request's version, the server's ServerName (httpd's canonical name is
  * not the client's Host), ap_get_server_port() unless 80: the Host's port,
@@ -281,17 +296,8 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 	colon = f->host[0] != '[' ? strrchr(f->host, ':') : NULL;
 	port = colon ? (unsigned)atoi(colon + 1) : 0;
 	nlen = strcspn(name, ":");
-	if (!port && f->vhost >= 0) {
-		/* a virtual host's server_rec port: its ServerName's where
-		 * it has one (0 without a port), else its first address's,
-		 * else the server's (ap_new_vhost(), set_server_name()) */
-		const struct kbal_conf_vhost *v = &d->conf->vhost[f->vhost];
-
-		port = v->server_name[0] ? v->server_port : ntohs(v->addr[0].sin6_port) ?
-		       ntohs(v->addr[0].sin6_port) : d->conf->server_port;
-	} else if (!port) {
-		port = d->conf->server_port;
-	}
+	if (!port)
+		port = server_rec_port(d, f->vhost);
 	snprintf(out, cap, "%u.%u %.*s", f->msg[UP].proto_major, f->msg[UP].proto_minor,
 		 (int)nlen, name);
 	if (port && port != 80)
@@ -520,23 +526,38 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 
-ssize_t heads_error_page(const struct kbal_daemon *d, int vhost, unsigned status, int keep,
-			 const char *extra, char *out, size_t outlen)
+ssize_t heads_error_page(const struct kbal_daemon *d, int vhost, const char *host,
+			 unsigned status, int keep, const char *extra, char *out, size_t outlen)
 {
-	return heads_error_page_reason(d, vhost, status, NULL, keep, extra, out, outlen);
+	return heads_error_page_reason(d, vhost, host, status, NULL, keep, extra, out, outlen);
 }
 
-ssize_t heads_error_page_reason(const struct kbal_daemon *d, int vhost, unsigned status,
-				const char *reason, int keep, const char *extra, char *out,
-				size_t outlen)
+ssize_t heads_error_page_reason(const struct kbal_daemon *d, int vhost, const char *host,
+				unsigned status, const char *reason, int keep, const char *extra,
+				char *out, size_t outlen)
 {
-	return heads_error_page_notes(d, vhost, status, reason, NULL, keep, extra, out, outlen);
+	return heads_error_page_notes(d, vhost, host, status, reason, NULL, keep, extra, out,
+				      outlen);
 }
 
-ssize_t heads_error_page_notes(const struct kbal_daemon *d, int vhost, unsigned status,
-			       const char *reason, const char *why, int keep, const char *extra,
-			       char *out, size_t outlen)
+/* r->server->server_admin: the virtual host's ServerAdmin, else the
+ * server's, else httpd's DEFAULT_ADMIN */
+static const char *server_admin(const struct kbal_daemon *d, int vhost)
 {
+	return vhost >= 0 && d->conf->vhost[vhost].server_admin[0] ?
+	       d->conf->vhost[vhost].server_admin :
+	       d->conf->server_admin[0] ? d->conf->server_admin : "[no address given]";
+}
+
+ssize_t heads_error_page_notes(const struct kbal_daemon *d, int vhost, const char *host,
+			       unsigned status, const char *reason, const char *why, int keep,
+			       const char *extra, char *out, size_t outlen)
+{
+	char sig[KBAL_PAGE_SIG_SIZE];
+
+	/* ap_send_error_response(): the signature after the page's text,
+	 * none on an ErrorDocument's own text (sent as it is) */
+	heads_signature(d, vhost, host, "<hr>\n", sig, sizeof(sig));
 	for (unsigned i = 0; i < d->conf->nerrdoc; i++) {
 		const struct kbal_conf_errdoc *e = &d->conf->errdoc[i];
 		ssize_t n;
@@ -544,42 +565,61 @@ ssize_t heads_error_page_notes(const struct kbal_daemon *d, int vhost, unsigned 
 		if (e->status != status)
 			continue;
 		/* ap_die(): a URL is a 302 there, a text the body */
-		n = e->url ? kbal_page_redirect(302, e->text, keep, out, outlen) :
+		n = e->url ? kbal_page_redirect(302, e->text, sig, keep, out, outlen) :
 			     kbal_page_text(status, reason, e->text, keep, extra, out, outlen);
 		if (n > 0)
 			return n;
 		break;
 	}
-	/* a 500's page names ServerAdmin (the virtual host's, else the
-	 * server's, else httpd's DEFAULT_ADMIN) */
+	/* a 500's page names ServerAdmin */
 	if (status == 500 && !why)
-		why = vhost >= 0 && d->conf->vhost[vhost].server_admin[0] ?
-		      d->conf->vhost[vhost].server_admin :
-		      d->conf->server_admin[0] ? d->conf->server_admin : "[no address given]";
-	return kbal_page_error_notes(status, reason, why, keep, extra, out, outlen);
+		why = server_admin(d, vhost);
+	return kbal_page_error_notes(status, reason, why, sig, keep, extra, out, outlen);
+}
+
+const char *heads_signature(const struct kbal_daemon *d, int vhost, const char *host,
+			    const char *prefix, char *out, size_t cap)
+{
+	const struct kbal_conf *conf = d->conf;
+	const struct kbal_conf_vhost *v = vhost >= 0 ? &conf->vhost[vhost] : NULL;
+	int sig = v && v->server_signature >= 0 ? v->server_signature : conf->server_signature;
+	char banner[64], name[256];
+	unsigned long port = 0;
+
+	if (sig == KBAL_SIG_OFF) {
+		out[0] = '\0';
+		return out;
+	}
+	/* ap_get_server_name(): UseCanonicalName Off names r->hostname (the
+	 * client's Host), else (On, or no Host) r->server's server_hostname;
+	 * ap_get_server_port(): the Host's port under Off, else
+	 * r->server->port, else 80 (ap_default_port()) */
+	if (conf->canonical_name || !host || !kbal_host_name(host, name, sizeof(name), &port))
+		snprintf(name, sizeof(name), "%s", v && v->server_host[0] ? v->server_host :
+			 conf->server_host);
+	if (!port)
+		port = server_rec_port(d, vhost);
+	return kbal_page_signature((unsigned)sig, prefix,
+				   own_head_banner(conf->server_tokens, banner, sizeof(banner)),
+				   server_admin(d, vhost), name, port ? (unsigned)port : 80, out,
+				   cap);
 }
 
 /* "http://" and the client's Host as httpd names itself by it: its
- * r->hostname (fix_hostname(): lower case, no trailing dot) and the Host's
- * port as a number, none for 80 (ap_get_server_port(), ap_construct_url()) */
-static void self_host(const char *host, char *out, size_t cap)
+ * r->hostname (kbal_host_name()) and the Host's port as a number, none
+ * for 80 (ap_get_server_port(), ap_construct_url()); -1 for an empty Host */
+static int self_host(const char *host, char *out, size_t cap)
 {
-	const char *colon = host[0] == '[' ? strchr(host, ']') : host, *p;
-	size_t n = 0, end;
-	unsigned long port = 0;
+	char name[256];
+	unsigned long port;
 
-	colon = colon ? strchr(colon, ':') : NULL;
-	end = colon ? (size_t)(colon - host) : strlen(host);
-	if (end && host[end - 1] == '.' && host[0] != '[')
-		end--;
-	if (colon)
-		port = strtoul(colon + 1, NULL, 10);
-	n = snprintf(out, cap, "http://");
-	for (p = host; p < host + end && n + 1 < cap; p++)
-		out[n++] = (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p;
-	out[n < cap ? n : cap - 1] = '\0';
-	if (colon && port && port != 80 && n < cap)
-		snprintf(out + n, cap - n, ":%lu", port);
+	if (!kbal_host_name(host, name, sizeof(name), &port))
+		return -1;
+	/* ap_get_server_name_for_url(): an IPv6 literal in brackets */
+	snprintf(out, cap, strchr(name, ':') ? "http://[%s]" : "http://%s", name);
+	if (port && port != 80)
+		snprintf(out + strlen(out), cap - strlen(out), ":%lu", port);
+	return 0;
 }
 
 void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char *out, size_t cap)
@@ -592,9 +632,6 @@ void heads_self_url(const struct kbal_daemon *d, const struct kbal_conn *c, char
 	/* ap_construct_url(): UseCanonicalName On names the ServerName of the
 	 * request's virtual host (with its port, 80 otherwise); Off the
 	 * client's Host, that ServerName without one */
-	if (d->conf->canonical_name || !host[0]) {
+	if (d->conf->canonical_name || self_host(host, out, cap) < 0)
 		snprintf(out, cap, "http://%s", name);
-		return;
-	}
-	self_host(host, out, cap);
 }

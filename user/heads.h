@@ -35,10 +35,11 @@ int heads_own_answer(struct kbal_daemon *d, struct kbal_conn *c, char **resp, si
  * <Location>s unknown), ending the connection: with the "always" rules of
  * virtual host vhost (-1: the server's) as its other own error answers
  * take them, mod_proxy_balancer's variables where routed (its route
- * unknown; %t, %D: the request come at came, the loop's clock), its head
+ * unknown; %t, %D: the request come at came, the loop's clock), its
+ * signature naming host (the request's Host, NULL: none read), its head
  * as own_head_write() writes it. Into *out (malloc'd): its length, or -1 */
 ssize_t heads_framed_error(const struct kbal_daemon *d, const struct kbal_conn *c, unsigned status,
-			   int vhost, int routed, uint64_t came, char **out);
+			   int vhost, const char *host, int routed, uint64_t came, char **out);
 
 /* httpd's Keep-Alive and "Connection: Keep-Alive" lines for the answer
  * to c's request, the connection going on after it: into out, their
@@ -56,20 +57,30 @@ int heads_own_finish(const struct kbal_daemon *d, const struct kbal_conn *c, int
 /* kbald's own error answer of status: httpd's page, or what ErrorDocument
  * says for it (a text, or a 302 to a URL); keep: the connection goes on
  * (no "Connection: close"); extra: header lines; vhost: the request's
- * virtual host (-1: the server's), whose ServerAdmin a 500's page names.
- * Its length, or -1 */
-ssize_t heads_error_page(const struct kbal_daemon *d, int vhost, unsigned status, int keep,
-			 const char *extra, char *out, size_t outlen);
+ * virtual host (-1: the server's), whose ServerAdmin a 500's page names;
+ * host: the request's Host as sent (NULL or "": none), which its
+ * ServerSignature names (heads_signature()). Its length, or -1 */
+ssize_t heads_error_page(const struct kbal_daemon *d, int vhost, const char *host,
+			 unsigned status, int keep, const char *extra, char *out, size_t outlen);
 /* the same with reason (NULL: httpd's) for its status line and page */
-ssize_t heads_error_page_reason(const struct kbal_daemon *d, int vhost, unsigned status,
-				const char *reason, int keep, const char *extra, char *out,
-				size_t outlen);
+ssize_t heads_error_page_reason(const struct kbal_daemon *d, int vhost, const char *host,
+				unsigned status, const char *reason, int keep, const char *extra,
+				char *out, size_t outlen);
 
 /* the same with why, mod_proxy's ap_proxyerror() reason, on the page
  * (kbal_page_error_notes()) */
-ssize_t heads_error_page_notes(const struct kbal_daemon *d, int vhost, unsigned status,
-			       const char *reason, const char *why, int keep, const char *extra,
-			       char *out, size_t outlen);
+ssize_t heads_error_page_notes(const struct kbal_daemon *d, int vhost, const char *host,
+			       unsigned status, const char *reason, const char *why, int keep,
+			       const char *extra, char *out, size_t outlen);
+
+/* httpd's ap_psignature(prefix, r) for a request of virtual host vhost
+ * (-1: the server's) whose Host was host (NULL or "": none): its
+ * ServerSignature's line (kbal_page_signature()), the name and port
+ * ap_get_server_name() and ap_get_server_port() give under
+ * UseCanonicalName, the banner ServerTokens says, its ServerAdmin. Into
+ * out (KBAL_PAGE_SIG_SIZE is enough), out; "" under Off */
+const char *heads_signature(const struct kbal_daemon *d, int vhost, const char *host,
+			    const char *prefix, char *out, size_t cap);
 
 /* "http://NAME[:PORT]": this server as its own URLs name it (a Redirect's
  * relative target, ProxyPassReverse's rewritten Location) */

@@ -7,6 +7,7 @@
  * that is not four parts without leading zeroes, and a number alone. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include "hostname.h"
 
@@ -93,4 +94,31 @@ int kbal_host_valid(const char *s, size_t len)
 	if (s[0] == '[')
 		return host >= 2 && s[host - 1] == ']' && v6_ok(s + 1, host - 2);
 	return name_ok(s, host);
+}
+
+const char *kbal_host_name(const char *host, char *out, size_t cap, unsigned long *port)
+{
+	size_t n = strlen(host), i;
+	const char *colon;
+
+	if (!n || n >= cap || !kbal_host_valid(host, n))
+		return NULL;
+	/* (valid: an IPv6 literal has its ']', a name no other ':') */
+	colon = host[0] == '[' ? strchr(host, ']') + 1 : strchr(host, ':');
+	if (colon && *colon != ':')
+		colon = NULL;
+	if (port)
+		*port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+	if (host[0] == '[') {
+		host++;
+		n = strchr(host, ']') - host;
+	} else if (colon) {
+		n = colon - host;
+	}
+	if (n && host[n - 1] == '.')
+		n--;
+	for (i = 0; i < n; i++)
+		out[i] = tolower((unsigned char)host[i]);
+	out[i] = '\0';
+	return out;
 }

@@ -13,4 +13,11 @@
  * address with an optional :port, an IPv6 literal in brackets); 0 not */
 int kbal_host_valid(const char *host, size_t len);
 
+/* r->hostname as fix_hostname() leaves a Host httpd accepts (the name
+ * ap_get_server_name() gives under UseCanonicalName Off): no port, no
+ * brackets, no trailing dot, lower case, into out; *port its port, 0 none
+ * (port may be NULL). out, or NULL where host is empty, refused, or does
+ * not fit */
+const char *kbal_host_name(const char *host, char *out, size_t cap, unsigned long *port);
+
 #endif

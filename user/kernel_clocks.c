@@ -8,6 +8,7 @@
  * tunnel (Upgrade) carried or copied.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -31,18 +32,28 @@
  * mod_proxy_balancer's variables (it picked the member before the body
  * was read). came: when the request (its stage) began */
 void decide_framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
-			 uint64_t came)
+			 const char *host, uint64_t came)
 {
 	int vhost = head ? conn_base_vhost(d, c) : c->vhost_req - 1;
 	char *page;
 	ssize_t n;
 
-	n = heads_framed_error(d, c, status, vhost, !head, came, &page);
+	n = heads_framed_error(d, c, status, vhost, head ? NULL : host, !head, came, &page);
 	if (n <= 0)
 		return;
 	if (send(c->fd[CLIENT], page, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("conn %p: %u: %s", (void *)c, status, strerror(errno));
 	free(page);
+}
+
+/* the Host every request the kernel keeps on the client's socket carries
+ * (arm_client()), as a string in out */
+static const char *framed_host(const struct kbal_sk_http *cl, char *out, size_t cap)
+{
+	size_t n = cl->host_len < sizeof(cl->host) ? cl->host_len : sizeof(cl->host);
+
+	snprintf(out, cap, "%.*s", (int)n, cl->host);
+	return out;
 }
 
 /* A request the kernel frames that is over RequestReadTimeout: 408 where
@@ -54,11 +65,13 @@ static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int head = cl->stage == KBAL_SKS_HEAD;
+	char host[KBAL_HOST_LEN + 1];
 
 	log_info("a request's %s did not come within RequestReadTimeout (the kernel framed it)",
 		 head ? "head" : "body");
 	if (!answering && (!head || (cl->flags & KBAL_SKF_LINE)))
-		decide_framed_error(d, c, 408, head, cl->stage_ns);
+		decide_framed_error(d, c, 408, head, framed_host(cl, host, sizeof(host)),
+				    cl->stage_ns);
 	if (!head && c->fd[MEMBER] >= 0)
 		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	conn_close(d, c);
@@ -141,6 +154,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 {
 	uint64_t to_ns = member_timeout_ns(d, c);
 	int begun = mb->expect != KBAL_SKX_HEAD;
+	char host[KBAL_HOST_LEN + 1];
 
 	if (!begun && mb->msgs == cl->msgs + mb->owed)
 		return 0;        /* nothing owed */
@@ -150,7 +164,8 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 		return 0;
 	log_info("a member's answer did not come within Timeout (the kernel framed it)");
 	if (!begun)
-		decide_framed_error(d, c, 502, 0, cl->active_ns);
+		decide_framed_error(d, c, 502, 0, framed_host(cl, host, sizeof(host)),
+				    cl->active_ns);
 	conn_close(d, c);
 	return 1;
 }

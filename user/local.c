@@ -15,11 +15,13 @@
 #include "daemon.h"
 #include "exchange.h"
 #include "flows.h"
+#include "heads.h"
 #include "local.h"
 #include "inaddr.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "pages.h"
 
 static const char *handler_name(const struct kbal_conn *c)
 {
@@ -109,7 +111,7 @@ void local_form_done(struct kbal_daemon *d, struct kbal_conn *c)
 			  f->vhost >= 0 && d->conf->vhost[f->vhost].server_name[0] ?
 			  d->conf->vhost[f->vhost].server_name : d->conf->server_name,
 	};
-	char action[256], msg[512];
+	char action[256], msg[512], sig[KBAL_PAGE_SIG_SIZE];
 	char *page;
 	size_t len;
 	int xml, json, err, status, frame, keep = local_keeps(c);
@@ -138,6 +140,7 @@ void local_form_done(struct kbal_daemon *d, struct kbal_conn *c)
 	err = json ? kbal_manager_json(&d->maps, &keep, &page, &len) :
 	      xml ? kbal_manager_xml(&d->maps, &keep, frame, &page, &len) :
 	      kbal_manager_page(&d->maps, (const char (*)[KBAL_NONCE_LEN])d->nonce, action, msg,
+				heads_signature(d, f->vhost, f->host, "", sig, sizeof(sig)),
 				&keep, frame, &page, &len);
 	exch_page(d, c, err, page, len, keep);
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* logs.c - ErrorLog, LogLevel and the CustomLog lines (logs.h). */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -101,24 +100,7 @@ static void member_part(const struct kbal_daemon *d, const struct kbal_conn *c,
 static const char *request_server(const struct kbal_daemon *d, const char *host, char *out,
 				  size_t cap)
 {
-	size_t n = strlen(host), i;
-
-	if (d->conf->canonical_name || !n || n >= cap || !kbal_host_valid(host, n))
-		return NULL;
-	if (host[0] == '[') {
-		const char *e = strchr(host, ']');
-
-		host++;
-		n = e - host;
-	} else if (strchr(host, ':')) {
-		n = strchr(host, ':') - host;
-	}
-	if (n && host[n - 1] == '.')
-		n--;
-	for (i = 0; i < n; i++)
-		out[i] = tolower((unsigned char)host[i]);
-	out[i] = '\0';
-	return out;
+	return d->conf->canonical_name ? NULL : kbal_host_name(host, out, cap, NULL);
 }
 
 /* the answer's head, as kbald wrote it: its own reply's (out[DOWN] holds

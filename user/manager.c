@@ -437,8 +437,8 @@ int kbal_manager_xml(const struct kbal_maps *m, int *keep, int frame, char **out
 }
 
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-		      const char *action, const char *msg, int *keep, int frame, char **out,
-		      size_t *len)
+		      const char *action, const char *msg, const char *sig, int *keep, int frame,
+		      char **out, size_t *len)
 {
 	char *body = NULL, st[64], chg[64];
 	size_t blen = 0;
@@ -548,7 +548,8 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 	flows_table(m, f);
 	fputs("<hr /><p>Every request is decided as Apache decides it, on connections the "
 	      "kernel carries too: a change here applies from the next request "
-	      "(docs/operating.md).</p>\n</body></html>\n", f);
+	      "(docs/operating.md).</p>\n", f);
+	fprintf(f, "%s</body></html>\n", sig);
 	free(flows);
 	return respond(f, &body, &blen, "text/html; charset=ISO-8859-1", keep, frame, out, len);
 }

@@ -55,10 +55,11 @@ int kbal_manager_xml(const struct kbal_maps *m, int *keep, int frame, char **out
 int kbal_manager_json(const struct kbal_maps *m, int *keep, char **out, size_t *len);
 
 /* The page, framed as frame says, its forms posting to action with each
- * balancer's nonce, and msg (what the request changed, or why not) on top
- * when not empty. */
+ * balancer's nonce, msg (what the request changed, or why not) on top
+ * when not empty, and sig last, where balancer_display_page() puts
+ * ap_psignature() (ServerSignature: heads_signature(); "" none). */
 int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE_LEN],
-		      const char *action, const char *msg, int *keep, int frame, char **out,
-		      size_t *len);
+		      const char *action, const char *msg, const char *sig, int *keep, int frame,
+		      char **out, size_t *len);
 
 #endif

@@ -136,7 +136,7 @@ static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	kbal_packet_end_probe(&d->pk.p, &pr);
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* a FIN at its close, not a RST */
 	if (status)
-		decide_framed_error(d, c, status, head, came);
+		decide_framed_error(d, c, status, head, NULL, came);
 	conn_close(d, c);
 	return 1;
 }

@@ -4,6 +4,7 @@
  * httpd's order, Date and Server to come (own_head.c). */
 #include <stdio.h>
 #include <string.h>
+#include "conf.h"
 #include "pages.h"
 
 /* The texts of Apache's default error documents (modules/http/http_protocol.c) */
@@ -53,7 +54,7 @@ ssize_t kbal_page_error_keep(unsigned status, int keep, const char *extra, char 
 ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, const char *extra,
 			       char *out, size_t outlen)
 {
-	return kbal_page_error_notes(status, reason, NULL, keep, extra, out, outlen);
+	return kbal_page_error_notes(status, reason, NULL, NULL, keep, extra, out, outlen);
 }
 
 /* ap_escape_html(): what would end the attribute or the markup; (size_t)-1
@@ -122,8 +123,38 @@ static const char *admin_text(const char *why, char *out, size_t cap)
 	return out;
 }
 
-ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why, int keep,
-			      const char *extra, char *out, size_t outlen)
+const char *kbal_page_signature(unsigned sig, const char *prefix, const char *banner,
+				const char *admin, const char *name, unsigned port, char *out,
+				size_t cap)
+{
+	char ename[6 * 256], eadmin[6 * 128];
+	const char *a = admin;
+	int n;
+
+	if (cap)
+		out[0] = '\0';
+	if (sig == KBAL_SIG_OFF || html_escape(name, ename, sizeof(ename)) == (size_t)-1)
+		return out;
+	if (sig != KBAL_SIG_EMAIL) {
+		n = snprintf(out, cap, "%s<address>%s Server at %s Port %u</address>\n", prefix,
+			     banner, ename, port);
+	} else {
+		if (html_escape(admin, eadmin, sizeof(eadmin)) == (size_t)-1)
+			return out;
+		/* ap_is_url(): a scheme (alphanumerics, '+', '-', '.') then ':' */
+		a += strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+		n = snprintf(out, cap, "%s<address>%s Server at <a href=\"%s%s\">%s</a> Port %u"
+			     "</address>\n", prefix, banner,
+			     *a == ':' && a != admin ? "" : "mailto:", eadmin, ename, port);
+	}
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0';
+	return out;
+}
+
+ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why,
+			      const char *sig, int keep, const char *extra, char *out,
+			      size_t outlen)
 {
 	size_t i, n = sizeof(error_pages) / sizeof(error_pages[0]);
 	char body[15360], notes[512] = "", esc[256], own[14336];
@@ -140,20 +171,21 @@ ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *w
 	for (i = 0; i < n && error_pages[i].status != status; i++)
 		;
 	if (i == n)
-		return kbal_page_error_keep(500, keep, extra, out, outlen);
+		return kbal_page_error_notes(500, NULL, NULL, sig, keep, extra, out, outlen);
 	if (!reason)
 		reason = error_pages[i].reason;
 	text = error_pages[i].text;
+	/* (room for the signature, shorter than own: KBAL_PAGE_SIG_SIZE) */
 	if (status == 417)
-		text = expect_text(why, own, sizeof(own));
+		text = expect_text(why, own, sizeof(own) - (sig ? strlen(sig) : 0));
 	if (status == 500)
 		text = admin_text(why, own, sizeof(own));
 	blen = snprintf(body, sizeof(body),
 			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
 			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
 			"<html><head>\n<title>%u %s</title>\n</head><body>\n"
-			"<h1>%s</h1>\n<p>%s%s</p>\n</body></html>\n",
-			status, reason, reason, text, notes);
+			"<h1>%s</h1>\n<p>%s%s</p>\n%s</body></html>\n",
+			status, reason, reason, text, notes, sig ? sig : "");
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return -1;
 	/* in httpd's order (own_head.c adds Date and Server): its
@@ -179,13 +211,13 @@ static size_t html_escape(const char *s, char *out, size_t cap)
 	return whole ? n : (size_t)-1;
 }
 
-ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char *out,
-			   size_t outlen)
+ssize_t kbal_page_redirect(unsigned status, const char *location, const char *sig, int keep,
+			   char *out, size_t outlen)
 {
 	const char *reason = status == 301 ? "Moved Permanently" : status == 302 ? "Found" :
 			     status == 303 ? "See Other" : status == 307 ? "Temporary Redirect" :
 			     status == 308 ? "Permanent Redirect" : NULL;
-	char esc[4096], body[4096 + 512];
+	char esc[4096], body[4096 + 512 + KBAL_PAGE_SIG_SIZE];
 	int blen, hlen;
 
 	if (!reason || html_escape(location, esc, sizeof(esc)) == (size_t)-1)
@@ -195,10 +227,10 @@ ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char
 			"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" "
 			"\"http://www.w3.org/TR/html4/strict.dtd\">\n"
 			"<html><head>\n<title>%u %s</title>\n</head><body>\n<h1>%s</h1>\n"
-			"<p>%s <a href=\"%s\">here</a>.</p>\n</body></html>\n",
+			"<p>%s <a href=\"%s\">here</a>.</p>\n%s</body></html>\n",
 			status, reason, reason,
 			status == 303 ? "The answer to your request is located" :
-			"The document has moved", esc);
+			"The document has moved", esc, sig ? sig : "");
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return -1;
 	hlen = snprintf(out, outlen,

@@ -37,8 +37,26 @@ ssize_t kbal_page_error_reason(unsigned status, const char *reason, int keep, co
  * of 400, 403, 411 and 502); reason "Proxy Error" for its status line.
  * A 417's why is the Expect the client sent, which its page shows; a
  * 500's, the ServerAdmin it names */
-ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why, int keep,
-			      const char *extra, char *out, size_t outlen);
+ssize_t kbal_page_error_notes(unsigned status, const char *reason, const char *why,
+			      const char *sig, int keep, const char *extra, char *out,
+			      size_t outlen);
+/* (sig: the page's last line, kbal_page_signature()'s; NULL or "" none,
+ * as the wrappers above have it) */
+
+/*
+ * httpd's ap_psignature(), the line ServerSignature ends its pages with:
+ * prefix, then "<address>BANNER Server at NAME Port PORT</address>\n",
+ * NAME a link to admin ("mailto:" unless admin is a URL) under
+ * KBAL_SIG_EMAIL; "" under KBAL_SIG_OFF (enum kbal_server_signature).
+ * banner is ap_get_server_banner()'s (ServerTokens), name
+ * ap_get_server_name()'s; name and admin are escaped. Into out, out ("" where
+ * it does not fit in cap).
+ */
+#define KBAL_PAGE_SIG_SIZE 3072       /* its longest: names and admin escaped */
+
+const char *kbal_page_signature(unsigned sig, const char *prefix, const char *banner,
+				const char *admin, const char *name, unsigned port, char *out,
+				size_t cap);
 
 /* ErrorDocument CODE "TEXT": status with text as its body (httpd's
  * ap_send_error_response()); -1 for a status kbald has no page for, or
@@ -47,8 +65,9 @@ ssize_t kbal_page_text(unsigned status, const char *reason, const char *text, in
 		       const char *extra, char *out, size_t outlen);
 
 /* mod_alias's redirection: status (301, 302, 303, 307, 308), the
- * Location, httpd's page; -1 when it does not fit */
-ssize_t kbal_page_redirect(unsigned status, const char *location, int keep, char *out,
-			   size_t outlen);
+ * Location, httpd's page ending in sig (NULL: none); -1 when it does not
+ * fit */
+ssize_t kbal_page_redirect(unsigned status, const char *location, const char *sig, int keep,
+			   char *out, size_t outlen);
 
 #endif /* KBAL_PAGES_H */

@@ -2,6 +2,7 @@
 /* user/http.c, http_head.c: llhttp glue, sticky routes and the heads kbald writes. */
 #include <stdlib.h>
 #include "unit.h"
+#include "conf.h"
 #include "hostname.h"
 #include "http.h"
 #include "pages.h"
@@ -413,6 +414,34 @@ UNIT_TEST(http_host_valid)
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		ASSERT_EQ(kbal_host_valid(t[i].host, strlen(t[i].host)), t[i].ok, t[i].host);
+}
+
+/* r->hostname as fix_hostname() leaves it (%V, ServerSignature's name) */
+UNIT_TEST(http_host_name)
+{
+	static const struct {
+		const char *host, *name;
+		unsigned long port;
+	} t[] = {
+		{ "Example.COM", "example.com", 0 }, { "example.com.:8080", "example.com", 8080 },
+		{ "[::1]", "::1", 0 }, { "[::FFFF:1.2.3.4]:81", "::ffff:1.2.3.4", 81 },
+		{ "127.0.0.1:80", "127.0.0.1", 80 }, { "", NULL, 0 }, { "a b", NULL, 0 },
+		{ "[::1", NULL, 0 },
+	};
+	char out[64];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		unsigned long port = 99;
+		const char *name = kbal_host_name(t[i].host, out, sizeof(out), &port);
+
+		if (!t[i].name) {
+			ASSERT_TRUE(name == NULL, t[i].host);
+			continue;
+		}
+		ASSERT_STREQ(name, t[i].name, t[i].host);
+		ASSERT_EQ(port, t[i].port, t[i].host);
+	}
+	ASSERT_TRUE(kbal_host_name("example.com", out, 11, NULL) == NULL, "does not fit");
 }
 
 UNIT_TEST(http_too_many_headers)
@@ -1067,16 +1096,17 @@ UNIT_TEST(http_error_responses)
 		 * on a 502's page (escaped), none on a 503's (Debian's apache2) */
 		char out[2048];
 
-		ASSERT_TRUE(kbal_page_error_notes(502, "Proxy Error", "Error <reading>", 1, NULL, out,
-						  sizeof(out)) > 0, "502 Proxy Error");
+		ASSERT_TRUE(kbal_page_error_notes(502, "Proxy Error", "Error <reading>", NULL, 1,
+						  NULL, out, sizeof(out)) > 0, "502 Proxy Error");
 		ASSERT_HAS(out, "HTTP/1.1 502 Proxy Error\r\n", "502's status line");
 		ASSERT_HAS(out, "<title>502 Proxy Error</title>\n</head><body>\n<h1>Proxy Error</h1>\n"
 			   "<p>The proxy server received an invalid\r\nresponse from an upstream "
 			   "server.<br />\r\nThe proxy server could not handle the request<p>Reason: "
 			   "<strong>Error &lt;reading&gt;</strong></p></p>\n", "502's page");
 		ASSERT_TRUE(strstr(out, "Connection:") == NULL, "kept: no Connection line");
-		ASSERT_TRUE(kbal_page_error_notes(503, "Proxy Error", "Timeout on 100-Continue", 0,
-						  NULL, out, sizeof(out)) > 0, "503 Proxy Error");
+		ASSERT_TRUE(kbal_page_error_notes(503, "Proxy Error", "Timeout on 100-Continue",
+						  NULL, 0, NULL, out, sizeof(out)) > 0,
+			    "503 Proxy Error");
 		ASSERT_HAS(out, "HTTP/1.1 503 Proxy Error\r\n", "503's status line");
 		ASSERT_TRUE(strstr(out, "Reason") == NULL, "no reason on a 503's page");
 	}
@@ -1085,7 +1115,7 @@ UNIT_TEST(http_error_responses)
 		 * mostly of markup cut where the page's buffer ends */
 		static char out[18432], big[8192];   /* OUT_SIZE, conn-t.h */
 
-		ASSERT_TRUE(kbal_page_error_notes(417, NULL, "a<b>&\"", 1, NULL, out,
+		ASSERT_TRUE(kbal_page_error_notes(417, NULL, "a<b>&\"", NULL, 1, NULL, out,
 						  sizeof(out)) > 0, "417");
 		ASSERT_HAS(out, "HTTP/1.1 417 Expectation Failed\r\n", "417's status line");
 		ASSERT_HAS(out, "<h1>Expectation Failed</h1>\n<p>The expectation given in the Expect "
@@ -1093,12 +1123,87 @@ UNIT_TEST(http_error_responses)
 			   "<pre>\n    Expect: a&lt;b&gt;&amp;&quot;\n</pre>\n</p><p>Only the 100-continue "
 			   "expectation is supported.</p>\n</body>", "417's page");
 		memset(big, '<', sizeof(big) - 1);
-		ASSERT_TRUE(kbal_page_error_notes(417, NULL, big, 1, NULL, out, sizeof(out)) > 0,
+		ASSERT_TRUE(kbal_page_error_notes(417, NULL, big, NULL, 1, NULL, out,
+						  sizeof(out)) > 0,
 			    "417 of 8 KiB of markup");
 		ASSERT_HAS(out, "&lt;\n</pre>\n</p><p>Only", "cut at an escape's end");
-		ASSERT_TRUE(kbal_page_error_notes(417, NULL, NULL, 1, NULL, out, sizeof(out)) > 0,
+		ASSERT_TRUE(kbal_page_error_notes(417, NULL, NULL, NULL, 1, NULL, out,
+						  sizeof(out)) > 0,
 			    "417 of none");
 		ASSERT_HAS(out, "<p>No expectation was seen", "417 of none: httpd's text");
+	}
+}
+
+/* httpd's ap_psignature() (ServerSignature On, EMail), at the end of its
+ * error and redirection pages, their Content-Length counting it */
+UNIT_TEST(http_page_signature)
+{
+	char sig[KBAL_PAGE_SIG_SIZE], out[4096];
+	const char *body;
+	ssize_t n;
+
+	ASSERT_STREQ(kbal_page_signature(KBAL_SIG_OFF, "<hr>\n", "kbal/0.5 (Linux)", "a@b",
+					 "x.example", 8080, sig, sizeof(sig)), "", "Off: none");
+	ASSERT_STREQ(kbal_page_signature(KBAL_SIG_ON, "<hr>\n", "kbal/0.5 (Linux)", "a@b",
+					 "x<y>.example", 8080, sig, sizeof(sig)),
+		     "<hr>\n<address>kbal/0.5 (Linux) Server at x&lt;y&gt;.example Port 8080"
+		     "</address>\n", "On: the name escaped");
+	ASSERT_STREQ(kbal_page_signature(KBAL_SIG_EMAIL, "", "kbal", "ops&co@b.example", "::1",
+					 80, sig, sizeof(sig)),
+		     "<address>kbal Server at <a href=\"mailto:ops&amp;co@b.example\">::1</a> "
+		     "Port 80</address>\n", "EMail: a mailto: link, escaped");
+	ASSERT_STREQ(kbal_page_signature(KBAL_SIG_EMAIL, "", "kbal", "https://b.example/c",
+					 "x", 80, sig, sizeof(sig)),
+		     "<address>kbal Server at <a href=\"https://b.example/c\">x</a> Port 80"
+		     "</address>\n", "EMail: a URL as it is (ap_is_url())");
+	ASSERT_HAS(kbal_page_signature(KBAL_SIG_EMAIL, "", "kbal", ":x", "x", 80, sig,
+				       sizeof(sig)), "mailto::x", "no scheme: not a URL");
+	ASSERT_STREQ(kbal_page_signature(KBAL_SIG_ON, "", "kbal", "", "x", 80, sig, 20), "",
+		     "too small: none");
+
+	kbal_page_signature(KBAL_SIG_ON, "<hr>\n", "kbal", "", "x.example", 81, sig, sizeof(sig));
+	n = kbal_page_error_notes(404, NULL, NULL, sig, 0, NULL, out, sizeof(out));
+	ASSERT_TRUE(n > 0, "404 signed");
+	body = strstr(out, "\r\n\r\n");
+	if (ASSERT_TRUE(body != NULL, "its head")) {
+		ASSERT_HAS(body, "<p>The requested URL was not found on this server.</p>\n<hr>\n"
+			   "<address>kbal Server at x.example Port 81</address>\n</body></html>\n",
+			   "404: the signature before </body>");
+		ASSERT_EQ((size_t)atoi(strstr(out, "Content-Length: ") + 16), strlen(body + 4),
+			  "404's Content-Length");
+	}
+	n = kbal_page_redirect(302, "http://y.example/", sig, 1, out, sizeof(out));
+	ASSERT_TRUE(n > 0, "302 signed");
+	body = strstr(out, "\r\n\r\n");
+	if (ASSERT_TRUE(body != NULL, "its head")) {
+		ASSERT_HAS(body, "here</a>.</p>\n<hr>\n<address>kbal Server at x.example Port 81"
+			   "</address>\n</body></html>\n", "302: the signature before </body>");
+		ASSERT_EQ((size_t)atoi(strstr(out, "Content-Length: ") + 16), strlen(body + 4),
+			  "302's Content-Length");
+	}
+	ASSERT_TRUE(kbal_page_redirect(302, "http://y.example/", NULL, 1, out, sizeof(out)) > 0,
+		    "302 unsigned");
+	ASSERT_TRUE(strstr(out, "<address>") == NULL, "unsigned: no address");
+	{
+		/* a 417's Expect of 8 KiB of markup, cut to leave the
+		 * longest signature its room */
+		static char big[8192], page[18432];   /* OUT_SIZE, conn-t.h */
+		char name[256], admin[128];
+
+		memset(big, '<', sizeof(big) - 1);
+		memset(name, '&', sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		memset(admin, '"', sizeof(admin) - 1);
+		admin[sizeof(admin) - 1] = '\0';
+		kbal_page_signature(KBAL_SIG_EMAIL, "<hr>\n", "kbal/0.5 (Linux)", admin, name,
+				    65535, sig, sizeof(sig));
+		ASSERT_TRUE(strlen(sig) > 2000, "the longest signature");
+		n = kbal_page_error_notes(417, NULL, big, sig, 1, NULL, page, sizeof(page));
+		ASSERT_TRUE(n > 0, "417 of 8 KiB of markup, signed");
+		ASSERT_HAS(page, "&lt;\n</pre>\n</p><p>Only", "cut at an escape's end");
+		ASSERT_TRUE(n > (ssize_t)strlen(sig) + 15 &&
+			    !memcmp(page + n - strlen(sig) - 15, sig, strlen(sig)) &&
+			    !strcmp(page + n - 15, "</body></html>\n"), "ending in its signature");
 	}
 }
 

@@ -171,3 +171,32 @@ UNIT_TEST(conf_server_tokens)
 	ASSERT_HAS(r->err, "t.conf:6: ServerTokens is not allowed inside <VirtualHost>", "why");
 	done(r);
 }
+
+/* ServerSignature On|Off|EMail, any case (httpd's set_signature_flag()):
+ * the server's, a <VirtualHost>'s own (-1: the server's); not in a
+ * <Location>, where httpd takes it too */
+UNIT_TEST(own_head_server_signature_as_read)
+{
+	struct run *r = run(HEAD);
+
+	if (ASSERT_EQ(r->rc, 0, r->err))
+		ASSERT_EQ(r->c->server_signature, KBAL_SIG_OFF, "httpd's default: Off");
+	done(r);
+	r = run("ServerSignature email\n" HEAD "<VirtualHost *:8080>\nServerSignature On\n"
+		"</VirtualHost>\n<VirtualHost *:8081>\n</VirtualHost>\n"
+		"<VirtualHost *:8082>\nServerSignature OFF\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(r->c->server_signature, KBAL_SIG_EMAIL, "the server's EMail");
+		ASSERT_EQ(r->c->vhost[0].server_signature, KBAL_SIG_ON, "its own On");
+		ASSERT_EQ(r->c->vhost[1].server_signature, -1, "none: the server's");
+		ASSERT_EQ(r->c->vhost[2].server_signature, KBAL_SIG_OFF, "its own Off");
+	}
+	done(r);
+	expect_err(HEAD "ServerSignature Full\n",
+		   "t.conf:5: ServerSignature: use one of: off | on | email");
+	r = run(HEAD "<Location /x>\nServerSignature On\n</Location>\n");
+	ASSERT_EQ(r->rc, -1, "not in a <Location>");
+	ASSERT_HAS(r->err, "t.conf:6: ServerSignature is not allowed inside <Location> "
+		   "(<Location /x> at line 5)", "why");
+	done(r);
+}
