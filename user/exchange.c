@@ -656,9 +656,7 @@ int exch_buffered(const struct kbal_conn *c, int i)
 	       (c->phase[i] == P_RELAY && c->f);
 }
 
-/* a send failed: EAGAIN waits for the next edge, anything else is the
- * peer gone (fin 2, as a reset read), whose error no event will repeat */
-static void send_failed(struct kbal_conn *c, int to)
+void exch_send_failed(struct kbal_conn *c, int to)
 {
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOBUFS)
 		c->fin[to] = 2;
@@ -726,7 +724,7 @@ int exch_write(struct kbal_conn *c, int dir)
 				n = sendfile(c->fd[to], f->spool_fd, &at,
 					     f->spool_len - f->spool_sent);
 				if (n < 0)
-					send_failed(c, to);
+					exch_send_failed(c, to);
 				if (n <= 0)
 					return moved;
 				f->spool_sent += n;
@@ -748,7 +746,7 @@ int exch_write(struct kbal_conn *c, int dir)
 		if (n < 0 && errno == ESTRPIPE)
 			continue;   /* where the stream parser stopped (decide.c) */
 		if (n < 0)
-			send_failed(c, to);
+			exch_send_failed(c, to);
 		if (n <= 0)
 			return moved;
 		c->wr[to] += n;

@@ -113,10 +113,10 @@ int exch_pipe_write(struct kbal_conn *c, int dir)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		/* EAGAIN: the next write edge; else the peer is gone (as
-		 * exch_write()'s send_failed(): fin 2) */
-		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS))
+		if (n == 0)
 			c->fin[to] = 2;
+		else
+			exch_send_failed(c, to);
 		break;
 	}
 	return moved;
