@@ -115,6 +115,11 @@ struct kbal_daemon {
 	unsigned set_up[KBAL_MAX_BALANCERS]; /* members whose pool and rules kbald set up;
 					      * fewer than the map's nmembers once one was
 					      * added at run time (balancers_sync) */
+	struct {
+		uint32_t gen;       /* the balancer's gen when its routes were read */
+		uint8_t any;        /* one of its members has a route */
+		uint8_t known;      /* read since balancers_load() */
+	} routed[KBAL_MAX_BALANCERS]; /* balancer_has_route() */
 	struct kbal_list first;     /* connections in their first exchange */
 	struct kbal_list idle;      /* keep-alive clients between two requests kbald
 				     * served, oldest first: no buffers */
