@@ -161,6 +161,15 @@ static inline uint64_t kbal_fds_held(const struct kbal_daemon *d)
 	       2 * exch_pipes_held();
 }
 
+/* room for n descriptors more than the connections hold: where there is
+ * none, the pipes they keep idle are closed for it first (exchange_pipe.h) */
+static inline int kbal_fds_room(const struct kbal_daemon *d, uint64_t n)
+{
+	if (kbal_fds_held(d) + n <= d->acc.fd_budget)
+		return 1;
+	return exch_pipes_release() && kbal_fds_held(d) + n <= d->acc.fd_budget;
+}
+
 /*
  * t: what a restarting image handed over (takeover.h), or NULL. Taken
  * over or, when that cannot be, closed (those flows end); either way t is
