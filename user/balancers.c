@@ -57,6 +57,35 @@ static void member_load(struct kbal_daemon *d, unsigned b, const struct kbal_con
 	member_pool(d, b, cm, nm);
 }
 
+/* a member of balancer b has a route (route=, or one given at run time) */
+static int routes_scan(const struct kbal_maps *m, unsigned b)
+{
+	const struct kbal_balancer *bal = &m->balancers[b];
+	unsigned n = __atomic_load_n(&bal->nmembers, __ATOMIC_ACQUIRE);
+
+	for (unsigned i = 0; i < n && bal->first_member + i < KBAL_MAX_MEMBERS; i++)
+		if (m->members[bal->first_member + i].route[0])
+			return 1;
+	return 0;
+}
+
+/* d->routed[b] as of the balancer's gen now: read before the routes, so
+ * that a route written after them moves it past what is noted */
+static void routes_note(struct kbal_daemon *d, unsigned b)
+{
+	d->routed[b].gen = __atomic_load_n(&d->maps.balancers[b].gen, __ATOMIC_ACQUIRE);
+	d->routed[b].any = (uint8_t)routes_scan(&d->maps, b);
+	d->routed[b].known = 1;
+}
+
+int balancer_has_route(const struct kbal_daemon *d, unsigned b)
+{
+	if (d->routed[b].known &&
+	    __atomic_load_n(&d->maps.balancers[b].gen, __ATOMIC_ACQUIRE) == d->routed[b].gen)
+		return d->routed[b].any;
+	return routes_scan(&d->maps, b);   /* changed since balancers_sync() looked */
+}
+
 int balancers_load(struct kbal_daemon *d)
 {
 	const struct kbal_conf *conf = d->conf;
@@ -107,6 +136,10 @@ int balancers_load(struct kbal_daemon *d)
 				member_load(d, b, &cb->members[i], nm);
 		}
 		d->set_up[b] = cb->nmembers;
+		/* looked at in the loop (balancers_sync()): BalancerPersist and a
+		 * restart's carried members may give routes first, the latter
+		 * without moving the gen */
+		d->routed[b].known = 0;
 		/* the manager's nonce: as configured, or a random one per start
 		 * (Apache makes one per start too) */
 		if (cb->nonce_none) {
@@ -139,6 +172,9 @@ void balancers_sync(struct kbal_daemon *d)
 		struct kbal_conf_member defaults;
 		struct kbal_rev_set rs;
 
+		if (!d->routed[b].known ||
+		    __atomic_load_n(&bal->gen, __ATOMIC_ACQUIRE) != d->routed[b].gen)
+			routes_note(d, b);
 		if (n == d->set_up[b])
 			continue;
 		kbal_conf_member_defaults(&defaults);

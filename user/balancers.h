@@ -16,4 +16,11 @@ void balancers_fini(struct kbal_daemon *d);
  * Each loop turn; a member added is disabled, so nothing picks it before. */
 void balancers_sync(struct kbal_daemon *d);
 
+/* Does a member of balancer b have a route? Noted per balancer
+ * (d->routed) by balancers_sync(), again whenever the balancer's gen
+ * moved, which every change of a route moves (the manager, kbalctl set,
+ * reset and add, BalancerPersist); looked for among the members while it
+ * has moved since (decide_route_cookie_owed()). */
+int balancer_has_route(const struct kbal_daemon *d, unsigned b);
+
 #endif

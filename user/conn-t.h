@@ -138,11 +138,10 @@ struct kbal_first {
 	struct kbal_http_msg msg[2];
 	uint32_t locs;                /* the <Location>s its path takes, where a
 				       * Header rule is in one (heads.c) */
-	int pipe[2][2];               /* by direction: a long body's pipe, while
-				       * piped (read, write end: exchange_pipe.h) */
-	uint32_t in_pipe[2];          /* bytes in it, not written on */
-	uint8_t piped;                /* bit dir: pipe[dir] is open (and
-				       * exchange_pipe.c's own bits) */
+	uint32_t in_pipe[2];          /* by direction: bytes in the connection's
+				       * pipe, not written on (exchange_pipe.h) */
+	uint8_t piped;                /* bit dir: its body goes through the pipe
+				       * (and exchange_pipe.c's own bits) */
 	/* not zeroed (env: its count only, kbal_env_clear()): */
 	struct kbal_env env;          /* its request's variables (SetEnv, SetEnvIf) */
 	char buf[2][BUF_SIZE];        /* bytes read from the direction's source */
@@ -250,6 +249,9 @@ struct kbal_conn {
 				       * last progress; packet path: both FINs seen */
 	uint64_t drain_sent;          /* ... which the peer's send counter showed then */
 	struct kbal_flow_key key;
+	uint32_t pipes;               /* its long bodies' pipes, kept from one to
+				       * the next: 1 + their slot, 0 none
+				       * (exchange_pipe.c) */
 	struct kbal_first *f;
 };
 

@@ -281,6 +281,7 @@ void kbal_daemon_fini(struct kbal_daemon *d)
 	if (d->pool.members)
 		kbal_pool_fini(&d->pool);
 	first_cache_drop();
+	exch_pipes_fini();
 	listener_fini(d);
 	balancers_fini(d);
 	if (d->sigfd >= 0)

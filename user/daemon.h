@@ -115,6 +115,11 @@ struct kbal_daemon {
 	unsigned set_up[KBAL_MAX_BALANCERS]; /* members whose pool and rules kbald set up;
 					      * fewer than the map's nmembers once one was
 					      * added at run time (balancers_sync) */
+	struct {
+		uint32_t gen;       /* the balancer's gen when its routes were read */
+		uint8_t any;        /* one of its members has a route */
+		uint8_t known;      /* read since balancers_load() */
+	} routed[KBAL_MAX_BALANCERS]; /* balancer_has_route() */
 	struct kbal_list first;     /* connections in their first exchange */
 	struct kbal_list idle;      /* keep-alive clients between two requests kbald
 				     * served, oldest first: no buffers */
@@ -154,6 +159,15 @@ static inline uint64_t kbal_fds_held(const struct kbal_daemon *d)
 {
 	return 2 * d->nconns - d->pk.njoined + d->pool.nidle + d->hc.running + d->lingering.n +
 	       2 * exch_pipes_held();
+}
+
+/* room for n descriptors more than the connections hold: where there is
+ * none, the pipes they keep idle are closed for it first (exchange_pipe.h) */
+static inline int kbal_fds_room(const struct kbal_daemon *d, uint64_t n)
+{
+	if (kbal_fds_held(d) + n <= d->acc.fd_budget)
+		return 1;
+	return exch_pipes_release() && kbal_fds_held(d) + n <= d->acc.fd_budget;
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include "authz.h"
+#include "balancers.h"
 #include "conn.h"
 #include "daemon.h"
 #include "decide.h"
@@ -53,10 +54,7 @@ int decide_route_cookie_owed(const struct kbal_daemon *d, const struct kbal_conn
 		return 0;
 	/* the route changes only to a member's that has one (lb.c's
 	 * route_changed()): a balancer of members without route= sets none */
-	for (unsigned i = 0; i < b->nmembers; i++)
-		if (d->maps.members[b->first_member + i].route[0])
-			return 1;
-	return 0;
+	return balancer_has_route(d, (unsigned)c->balancer);
 }
 
 /* failonstatus= and failontimeout= judge each answer: kbald must see them

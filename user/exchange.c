@@ -75,7 +75,8 @@ struct kbal_first *first_alloc(void)
 	return f;
 }
 
-void first_free(struct kbal_conn *c)
+/* the buffers back (the connection's pipes are exch_next()'s to keep) */
+static void first_drop(struct kbal_conn *c)
 {
 	if (!c->f)
 		return;
@@ -87,12 +88,17 @@ void first_free(struct kbal_conn *c)
 			free(c->f->out[i]);
 	if (c->f->spooled)
 		close(c->f->spool_fd);
-	exch_pipe_close(c->f);
 	if (first_cached < FIRST_CACHE)
 		first_cache[first_cached++] = c->f;
 	else
 		munmap(c->f, sizeof(*c->f));
 	c->f = NULL;
+}
+
+void first_free(struct kbal_conn *c)
+{
+	exch_pipe_close(c);   /* an idle client's too, which has no buffers */
+	first_drop(c);
 }
 
 void first_cache_drop(void)
@@ -382,7 +388,6 @@ static void exch_carry(struct kbal_daemon *d, struct kbal_conn *c, uint32_t left
 			free(f->out[i]);
 	if (f->spooled)
 		close(f->spool_fd);
-	exch_pipe_close(f);
 	kbal_alog_release(&f->alog);
 	memset(f, 0, offsetof(struct kbal_first, env));
 	kbal_env_clear(&f->env);
@@ -416,8 +421,10 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 	/* the next request may wait in a mailbox (mailbox.h), not the socket */
 	if (!left && c->mboxed && mbox_conn_left(c, CLIENT))
 		pending = 1;
+	/* its pipes wait for its next long body (exchange_pipe.h) */
+	exch_pipe_rest(c);
 	if (!left && !pending)
-		first_free(c);
+		first_drop(c);
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
 	c->member = -1;
 	c->pool = c->reused = c->changed = c->once = c->relay_back = c->last = 0;
@@ -657,9 +664,7 @@ int exch_buffered(const struct kbal_conn *c, int i)
 	       (c->phase[i] == P_RELAY && c->f);
 }
 
-/* a send failed: EAGAIN waits for the next edge, anything else is the
- * peer gone (fin 2, as a reset read), whose error no event will repeat */
-static void send_failed(struct kbal_conn *c, int to)
+void exch_send_failed(struct kbal_conn *c, int to)
 {
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOBUFS)
 		c->fin[to] = 2;
@@ -727,7 +732,7 @@ int exch_write(struct kbal_conn *c, int dir)
 				n = sendfile(c->fd[to], f->spool_fd, &at,
 					     f->spool_len - f->spool_sent);
 				if (n < 0)
-					send_failed(c, to);
+					exch_send_failed(c, to);
 				if (n <= 0)
 					return moved;
 				f->spool_sent += n;
@@ -749,7 +754,7 @@ int exch_write(struct kbal_conn *c, int dir)
 		if (n < 0 && errno == ESTRPIPE)
 			continue;   /* where the stream parser stopped (decide.c) */
 		if (n < 0)
-			send_failed(c, to);
+			exch_send_failed(c, to);
 		if (n <= 0)
 			return moved;
 		c->wr[to] += n;

@@ -43,6 +43,10 @@ int local_keeps(const struct kbal_conn *c);
 /* read direction dir's source / write to its destination; 1 if progress */
 int exch_read(struct kbal_conn *c, int dir);
 int exch_write(struct kbal_conn *c, int dir);
+/* a send to side `to` failed (errno): EAGAIN (or EINTR, ENOBUFS) waits for
+ * the next edge, anything else is the peer gone (fin 2, as a reset read),
+ * whose error no event will repeat (exch_write(), exch_pipe_write()) */
+void exch_send_failed(struct kbal_conn *c, int to);
 
 /* feed what was read of direction dir to its parser and act on it: the
  * request routed and its member picked, the response's head rewritten */

@@ -351,7 +351,7 @@ void kbal_hcheck_tick(struct kbal_daemon *d)
 		 * connections hold every descriptor (the next tick) */
 		if (d->loop.now < h->next_at ||
 		    (d->maps.members[i].status & KBAL_ST_STOPPED) ||
-		    kbal_fds_held(d) + 1 > d->acc.fd_budget)
+		    !kbal_fds_room(d, 1))
 			continue;
 		run_start(d, i);
 	}

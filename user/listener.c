@@ -50,7 +50,7 @@ void listener_resume(struct kbal_daemon *d)
 	 * (a sixteenth of the budget at most), not at every descriptor; a
 	 * lingering close ends within seconds (linger.h) */
 	if (d->acc.paused == ACCEPT_FULL ?
-	    kbal_fds_held(d) + 2 + MIN(2 * FD_RESUME, d->acc.fd_budget / 16) > d->acc.fd_budget &&
+	    !kbal_fds_room(d, 2 + MIN(2 * FD_RESUME, d->acc.fd_budget / 16)) &&
 	    (d->nconns || d->lingering.n) :
 	    d->loop.now < d->acc.resume)
 		return;
@@ -61,13 +61,14 @@ void listener_resume(struct kbal_daemon *d)
 
 /*
  * A connection may need two descriptors (client, member): one comes in
- * only with room for both. Otherwise kept member connections go first;
+ * only with room for both. Otherwise the pipes connections keep idle go
+ * first (kbal_fds_room()), then kept member connections;
  * with none left, accepting waits for flows to end and the kernel's
  * backlog holds the clients: a slower accept, never an error to a client.
  */
 static int fds_room(struct kbal_daemon *d)
 {
-	while (kbal_fds_held(d) + 2 > d->acc.fd_budget)
+	while (!kbal_fds_room(d, 2))
 		if (!kbal_pool_release(&d->pool)) {
 			if (d->loop.now - d->acc.fd_full_logged >= 10000000000ull) {
 				d->acc.fd_full_logged = d->loop.now;

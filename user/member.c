@@ -191,6 +191,7 @@ static void member_wait_fd(struct kbal_daemon *d, struct kbal_conn *c, int err)
 			 (unsigned long long)d->nconns);
 	c->f->fd_wait = 1;
 	d->acc.nfd_wait++;
+	exch_pipes_release();   /* the pipes kept idle give theirs first */
 }
 
 /*

@@ -713,6 +713,47 @@ def test_cookieless_client_not_handed_over_sockmap():
     cookie_clients("sockmap")
 
 
+def test_routeless_balancer_owes_no_cookie():
+    """Apache's example without route= on its members (WAS2 in a later
+    lbset, so that the kernel may keep a request naming no route): no
+    answer takes the cookie (the route changes only to a member's that has
+    one), so a cookieless client's connection is handed over and the
+    kernel keeps its requests after the first, as any other's (not
+    route-cookie). Once kbalctl gives WAS1 a route at run time, a new
+    cookieless client's answers take that route's cookie and its
+    connection stays kbald's: the balancer's routes are read again when
+    its gen moves (balancer_has_route())."""
+    conf = EXAMPLE_CONF.replace(" route=1", "").replace(" route=2", " lbset=1")
+    with Env(conf=conf) as env:
+        before = env.stats()
+        with env.connect(timeout=T) as c:
+            for i in range(4):
+                p = "/n%d" % i
+                r = c.get(p)
+                eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(1, p), []),
+                   "request %d without a cookie, no member with a route" % (i + 1))
+            whys = [v["why"] for _, v in env.flows()]
+            check(whys and WHY_COOKIE not in whys,
+                  "the routeless balancer's connection: flows' whys %r" % whys)
+        after = env.stats()
+        eq((after["sk_kept"] - before["sk_kept"]) + (after["pkt_kept"] - before["pkt_kept"]), 2,
+           "requests the kernel kept of the 4 (the first is kbald's, the second "
+           "starts the handover)")
+        env.kbalctl("set", "mycluster", env.member_url(1), "route=7")
+        with env.connect(timeout=T) as c:
+            for i in range(3):
+                p = "/r%d" % i
+                r = c.get(p)
+                eq((r.status, r.text, r.header_all("Set-Cookie")),
+                   (200, answer(1, p), ["ROUTEID=route.7; path=/;"]),
+                   "request %d without a cookie, WAS1's route set at run time" % (i + 1))
+            whys = [v["why"] for _, v in env.flows()]
+            check(WHY_COOKIE in whys, "the connection after kbalctl set route=7: whys %r" % whys)
+        kept = env.stats()
+        eq({k: kept[k] - after[k] for k in HANDOVER_STATS}, dict.fromkeys(HANDOVER_STATS, 0),
+           "what the kernel kept, handed back or queued once a member has a route")
+
+
 # ---- 7. ProxyPassReverse on a later response ----------------------------------
 
 def test_location_rewritten_on_later_response():

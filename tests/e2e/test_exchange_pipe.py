@@ -7,7 +7,8 @@ own and its answer's, spliced through a pipe of the exchange's own
 each side gets must be the other's bytes, whole and in order, with the
 next request on the same connection after them; a slow reader holds the
 pipe's bytes, not more; a body cut short cuts the connection as before;
-and the pipes' descriptors go with the exchange."""
+and the pipes' descriptors go with the connection, or to another
+connection that needs them."""
 
 import os
 import re
@@ -44,6 +45,21 @@ def kbald_fds(env):
     return len(links), sum(1 for l in links if l.startswith("pipe:"))
 
 
+def kbald_pipes(env):
+    """the pipes among kbald's descriptors: {"pipe:[inode]", ...}, one per
+    pipe (its two ends name the same inode)"""
+    d = "/proc/%d/fd" % env.kbald.pid
+    out = set()
+    for name in os.listdir(d):
+        try:
+            l = os.readlink(os.path.join(d, name))
+        except FileNotFoundError:
+            continue
+        if l.startswith("pipe:"):
+            out.add(l)
+    return out
+
+
 def member_of(r):
     b = r.header("X-Backend") or ""
     check(b in ("WAS1", "WAS2"), "X-Backend %r" % b)
@@ -76,6 +92,39 @@ def test_long_answers_spliced_byte_exact():
             eq((r.status, r.text), (200, "backend=%s path=/after\n" % member_of(r)),
                "the request after them")
         wait_until(lambda: kbald_fds(env)[1] == 0, 3.0, "kbald's pipes closed")
+
+
+def test_pipes_kept_for_the_next_long_bodies():
+    """A connection's pipe goes on from one long body to the next: the
+    same pipe (the same inode, its two ends) for each answer, and while
+    the client waits between them; a long request body takes a second one,
+    kept too; both close with the connection. A short answer between them
+    leaves them as they are."""
+    with Env(conf=EXAMPLE_CONF) as env:
+        pipes0 = kbald_pipes(env)
+        with env.connect(timeout=T) as c:
+            eq(c.get("/warm").status, 200, "the first request")
+            down = None
+            for i, n in enumerate((1048576, 100, 262144 + 2, 3000001)):
+                r = c.get("/bytes/%d" % n)
+                check_answer(r, n, "answer %d (%d bytes)" % (i + 1, n))
+                time.sleep(0.1)                 # the client between two requests
+                now = kbald_pipes(env) - pipes0
+                eq(len(now), 1, "kbald's pipes after answer %d (%d bytes): %r" % (i + 1, n, now))
+                if down is None:
+                    down = now
+                eq(now, down, "the pipe after answer %d: the first answer's" % (i + 1))
+            body = pattern(500000)[::-1]
+            c.request("POST", "/up", [], body)
+            r = c.read_response()
+            eq((r.status, r.text), (200, crc_line(body)), "the long POST")
+            now = kbald_pipes(env) - pipes0
+            eq((len(now), down <= now), (2, True), "kbald's pipes after the POST: %r" % now)
+            r = c.get("/bytes/1048576")
+            check_answer(r, 1048576, "the answer after the POST")
+            eq(kbald_pipes(env) - pipes0, now, "the pipes after the answer after the POST")
+        wait_until(lambda: kbald_pipes(env) == pipes0, 3.0, "kbald's pipes closed with the "
+                   "connection")
 
 
 def test_pipelined_request_behind_a_spliced_answer():
@@ -224,3 +273,35 @@ def test_no_pipe_past_the_descriptor_budget():
                 eq(r.status, 200, "the next request")
             return
     raise AssertionError("no RLIMIT_NOFILE found that leaves a budget of 3 (last %d)" % budget)
+
+
+def test_idle_pipe_gives_way_to_a_connection():
+    """Under an RLIMIT_NOFILE that leaves a budget of 5: a client's two
+    descriptors and its kept member connection, and a pipe its long answer
+    took and keeps for the next, fill it. A second client's connection
+    (two more) is accepted and answered at once, the first client's idle
+    pipe closed for it (not held back until the first one ends); the first
+    one's next long answer, with no room for a pipe now, is copied, whole."""
+    lim = 128
+    for _ in range(4):
+        wrap = ["prlimit", "--nofile=%d:%d" % (lim, lim), "--"]
+        with Env(conf=EXAMPLE_CONF, kbald_wrap=wrap) as env:
+            budget = budget_of(env)
+            if budget != 5:
+                lim -= budget - 5
+                continue
+            pipes0 = kbald_pipes(env)
+            n = 1048576
+            with env.connect(timeout=T) as a:
+                eq(a.get("/warm").status, 200, "client A's first request")
+                check_answer(a.get("/bytes/%d" % n), n, "client A's long answer")
+                eq(len(kbald_pipes(env) - pipes0), 1, "the pipe client A keeps")
+                with env.connect(timeout=T) as b:
+                    r = b.get("/b")
+                    eq((r.status, r.text), (200, "backend=%s path=/b\n" % member_of(r)),
+                       "client B's request, client A idle with its pipe")
+                    eq(kbald_pipes(env), pipes0, "kbald's pipes once client B came")
+                    check_answer(a.get("/bytes/%d" % n), n, "client A's next long answer")
+                    eq(kbald_pipes(env), pipes0, "kbald's pipes after it (copied)")
+            return
+    raise AssertionError("no RLIMIT_NOFILE found that leaves a budget of 5 (last %d)" % budget)
