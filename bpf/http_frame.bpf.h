@@ -526,27 +526,39 @@ static __always_inline __u32 first_flagged(__u64 t)
 #define ONES 0x0101010101010101ull
 #define HIGH 0x8080808080808080ull
 
-/*
- * How many bytes from i on (up to 64, within the head's n) are below
- * nothing value_byte() looks at: none under lim (0x20: a control byte,
- * tab included, which the byte path judges; 0x21: white space too), none
- * DEL. 8 bytes a word; a word's lowest flagged byte is exact (a borrow
- * flags only bytes above a true one), so the run ends right at it.
- */
-static __always_inline __u32 plain_run(const __u8 *b, __u32 i, __u32 n, __u8 lim)
+/* a word's bytes equal to c flagged 0x80 (the lowest such exactly) */
+static __always_inline __u64 bytes_eq(__u64 v, __u8 c)
 {
-	__u64 l = ONES * lim;
+	__u64 d = v ^ (ONES * c);
+
+	return (d - ONES) & ~d & HIGH;
+}
+
+/*
+ * How many bytes from i on (up to 64, within the head's n) hold none of
+ * what the byte path looks at: a byte under lim (0x20: a control byte, tab
+ * included; 0x21: white space too), DEL, s1 or s2 (DEL again where there
+ * is no other). 8 bytes a word; a
+ * word's lowest flagged byte is exact (a borrow flags only bytes above a
+ * true one), so the run ends right at it.
+ */
+static __always_inline __u32 plain_run(const __u8 *b, __u32 i, __u32 n, __u8 lim, __u8 s1,
+				       __u8 s2)
+{
 	__u32 k = 0;
 
 #pragma unroll
 	for (int w = 0; w < 8; w++) {
-		__u64 v, d, t;
+		__u64 v, t;
 
 		if (i + k + 8 > n)
 			break;
 		v = *(const __u64 *)&b[(i + k) & KBAL_HEAD_MASK];
-		d = v ^ (ONES * 0x7f);
-		t = ((v - l) & ~v & HIGH) | ((d - ONES) & ~d & HIGH);
+		t = ((v - ONES * lim) & ~v & HIGH) | bytes_eq(v, 0x7f);
+		if (s1 != 0x7f)
+			t |= bytes_eq(v, s1);
+		if (s2 != 0x7f)
+			t |= bytes_eq(v, s2);
 		if (t)
 			return k + first_flagged(t);
 		k += 8;
@@ -554,14 +566,22 @@ static __always_inline __u32 plain_run(const __u8 *b, __u32 i, __u32 n, __u8 lim
 	return k;
 }
 
+/* a byte after which a cookie's name may start (kbald's cookie_param()) */
+static __always_inline int cookie_sep(__u8 c)
+{
+	return c == ';' || c == ',' || c == ' ' || c == '\t';
+}
+
 /*
  * A run of bytes head_step() need not take one by one, from i: a response's
- * status line (control bytes only are looked for), a header value whose
- * bytes are only checked (lim 0x20) or whose first and last non-white byte
- * are kept (lim 0x21: Host, Transfer-Encoding, User-Agent, Connection), a
- * header name's token bytes. Its length (0: the byte path): p->pos moves
- * past it. Content-Length's and Cookie's values, the request line and
- * every line's end go byte by byte.
+ * status line (control bytes only are looked for), a request line's
+ * version, a header value whose bytes are only checked (lim 0x20) or whose
+ * first and last non-white byte are kept (lim 0x21: Host,
+ * Transfer-Encoding, User-Agent, Connection), a Cookie value's bytes that
+ * can neither start a cookie's name nor end the sticky one's value, a
+ * header name's token bytes. Its length (0: the byte path). Content-
+ * Length's value, the request line's method and target and every line's
+ * end go byte by byte.
  */
 static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32 i)
 {
@@ -569,7 +589,9 @@ static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32
 
 	if (p->line == 0) {
 		if (!p->request)
-			k = plain_run(b, i, p->n, 0x20);
+			k = plain_run(b, i, p->n, 0x20, 0x7f, 0x7f);
+		else if (p->sp2)
+			k = plain_run(b, i, p->n, 0x21, 0x7f, 0x7f);
 	} else if (!p->colon) {
 		for (__u32 j = 0; j < 32; j++) {
 			if (i + k >= p->n || !is_tchar(B(i + k)))
@@ -582,47 +604,50 @@ static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32
 		case HDR_DATE:
 		case HDR_SERVER:
 		case HDR_REWRITTEN:
-			k = plain_run(b, i, p->n, 0x20);
+			k = plain_run(b, i, p->n, 0x20, 0x7f, 0x7f);
+			break;
+		case HDR_COOKIE:
+			/* looking for the sticky name: not where one may
+			 * start; in its value: up to its end (the name and
+			 * '=' before the value hold no byte that ends it) */
+			if (!p->sticky_len || p->ck_st == 1)
+				k = plain_run(b, i, p->n, 0x20, 0x7f, 0x7f);
+			else if ((p->ck_st == 0 && i > p->colon && !cookie_sep(B(i - 1))) ||
+				 p->ck_st == 2)
+				k = plain_run(b, i, p->n, 0x21, ';', ',');
 			break;
 		case HDR_HOST:
 		case HDR_TE:
 		case HDR_UA:
 		case HDR_CONN:
-			k = plain_run(b, i, p->n, 0x21);
+			k = plain_run(b, i, p->n, 0x21, 0x7f, 0x7f);
 			if (k)
 				value_run(p, i, k);
 			break;
 		}
 	}
-	p->pos = i + k;
 	return k;
 }
 
-static long head_step(__u32 step, struct frame_ctx *x)
+/* the byte at i, after the run before it: 1 where the head ends (its
+ * empty line, or bad) */
+static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32 i)
 {
-	struct head_parse *p = x->p;
-	__u8 *b = x->b;
-	__u32 i = p->pos;
 	__u8 c, prev;
 
-	if (i >= p->n || p->bad)
-		return 1;
-	if (head_run(b, p, i))
-		return 0;
-	p->pos = i + 1;
 	c = B(i);
 	prev = i ? B(i - 1) : 0;
 	if (c == '\n') {
-		if (prev != '\r') {
+		p->bad = 1;            /* a bare LF (a CR takes its LF) */
+		return 1;
+	}
+	if (c == '\r') {
+		if (i + 1 >= p->n || B(i + 1) != '\n') {
 			p->bad = 1;
 			return 1;
 		}
-		return line_end(b, p, i);
-	}
-	if (c == '\r') {
-		if (i + 1 >= p->n || B(i + 1) != '\n')
-			p->bad = 1;
-		return p->bad ? 1 : 0;
+		p->pos = i + 2;        /* the LF with it */
+		return line_end(b, p, i + 1);
 	}
 	if (p->line == 0) {
 		if (p->request)
@@ -673,6 +698,28 @@ static long head_step(__u32 step, struct frame_ctx *x)
 		p->bad = 1;           /* obs-fold, a space before ':' */
 	}
 	return p->bad ? 1 : 0;
+}
+
+/* A step: a run (head_run()) and the byte that ends it, CR and LF at
+ * once: a header line is about three steps (its name and ':', its value
+ * and its end; Host's, Connection's and a cookie's white space one more).
+ * A step is a call: where returns are dear (the kernel's mitigations of
+ * speculative returns), a head costs its steps more than its bytes. (Two
+ * runs a step would cost the verifier twice the step's paths: seconds
+ * more at each load.) */
+static long head_step(__u32 step, struct frame_ctx *x)
+{
+	struct head_parse *p = x->p;
+	__u8 *b = x->b;
+	__u32 i = p->pos;
+
+	if (i >= p->n || p->bad)
+		return 1;
+	i += head_run(b, p, i);
+	if (i >= p->n)
+		return 1;
+	p->pos = i + 1;
+	return head_byte(b, p, i);
 }
 
 /* Parse the head of n bytes at off into p (the scratch's, zeroed but for

@@ -2992,6 +2992,24 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "a long name"))
 			goto out;
 	}
+	/* a line's end: CR LF only (a bare LF, a CR alone: given back) */
+	{
+		static const char *const ends[] = {
+			"HTTP/1.1 200 OK\n" STAMPS "Content-Length: 2\r\n\r\nok",
+			"HTTP/1.1 200 OK\r\n" STAMPS "X-Long-Name: vvvvvvvvvvvvvvvv\n"
+			"Content-Length: 2\r\n\r\nok",
+			"HTTP/1.1 200 OK\r\n" STAMPS "X-Long-Name: vvvvvvvvvvvvvvvv\r\r\n"
+			"Content-Length: 2\r\n\r\nok",
+			"HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\n\r\nok",
+		};
+
+		for (unsigned c = 0; c < sizeof(ends) / sizeof(ends[0]); c++) {
+			r = decided_pair(&df, req, sizeof(req) - 1, ends[c], strlen(ends[c]), &back_at);
+			snprintf(name, sizeof(name), "line ends, case %u", c);
+			if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, name))
+				goto out;
+		}
+	}
 	/* a response's Connection: keep-alive amid white space passes */
 	{
 		static const char ka[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: \t keep-alive  \r\n"
@@ -3005,6 +3023,57 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 		r = decided_pair(&df, req, sizeof(req) - 1, kax, sizeof(kax) - 1, &back_at);
 		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, "Connection: keep-alivex"))
 			goto out;
+	}
+	/* a Cookie's bytes: the sticky name found only where a name starts
+	 * (the value's start, after ';', ',' or white space), its value to
+	 * ';' or ','; other cookies before and after at every length */
+	for (unsigned pad = 0; pad < 20; pad++) {
+		static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
+		static const struct { const char *before, *after; int kept; } ck[] = {
+			{ "p=%s; ", "; z=%s", 1 },        /* ours amid others */
+			{ "p=%s,", "", 1 },
+			{ "p=%s xROUTEID=route.2; ", "", 1 },  /* not a name's start */
+			{ "p=%sROUTEID=route.2;", "", 1 },
+			{ "p=%s,ROUTEID=route.2; ", "", 0 },   /* the first is route 2 */
+			{ "", "%s", -1 },                 /* its value runs on: kept only at 0 */
+			{ "", ";q=%s\x01", 0 },           /* a control byte after it */
+			{ "", "; q=%s\x7f", 0 },          /* DEL after it */
+			{ "", " ;q=%s", 0 },              /* white space in it */
+		};
+		char v[32], before[96], after[96];
+
+		memset(v, 'v', sizeof(v));
+		v[pad] = 0;
+		for (unsigned c = 0; c < sizeof(ck) / sizeof(ck[0]); c++) {
+			int n, want = ck[c].kept < 0 ? pad == 0 : ck[c].kept;
+
+			snprintf(before, sizeof(before), ck[c].before, v);
+			snprintf(after, sizeof(after), ck[c].after, v);
+			n = snprintf(rq, sizeof(rq), "GET /a HTTP/1.1\r\nHost: x\r\n"
+				     "Cookie: %sROUTEID=route.1%s\r\n\r\n", before, after);
+			r = decided_pair(&df, rq, n, ok, sizeof(ok) - 1, &back_at);
+			snprintf(name, sizeof(name), "cookie case %u, %u bytes", c, pad);
+			if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, want, name))
+				goto out;
+			if (!r && !ASSERT_EQ(back_at, 0, "the request given back"))
+				goto out;
+		}
+	}
+	/* the request line's version: a byte of 0x80 or more, white space */
+	{
+		static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
+		static const char *const bad[] = {
+			"GET /a HTTP/1.\x81\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n",
+			"GET /a HTTP/1.1 \r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n",
+			"GET /a HTTP/1.10\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n",
+		};
+
+		for (unsigned c = 0; c < sizeof(bad) / sizeof(bad[0]); c++) {
+			r = decided_pair(&df, bad[c], strlen(bad[c]), ok, sizeof(ok) - 1, &back_at);
+			if (!ASSERT_TRUE(r >= 0, "the flow set up") ||
+			    !ASSERT_EQ(r, 0, "a request line's version"))
+				goto out;
+		}
 	}
 	/* a request's Host value, bounded by its non-white bytes */
 	for (unsigned k = 0; k < sizeof(hosts) / sizeof(hosts[0]); k++) {
