@@ -6,8 +6,10 @@
  *
  * The parser says how long the next message is: a head (up to its empty
  * line), a piece of a body, a chunk-size line, a trailer. The verdict reads
- * a head once, byte by byte in a bpf_loop() (the verifier checks the step
- * once, whatever the head's length), and decides whether kbald would route
+ * a head once, in a bpf_loop() of steps (the verifier checks the step
+ * once, whatever the head's length): each step a run of bytes the parse
+ * only checks or bounds, 8 a word (head_run()), and the byte that ends it
+ * (head_byte()), and decides whether kbald would route
  * the request where the connection's requests go now. It is strict where
  * kbald's parser is strict, and stricter where being exact would cost code:
  * whatever it does not recognise goes to kbald, which decides it exactly
