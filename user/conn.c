@@ -123,7 +123,9 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_finish(d, c, client_may_send(c), c->f && c->f->read_timed_out);
 }
 
-void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c)
+/* the end at a clock where httpd closes silently and lingers (brief: its
+ * short time) */
+static void conn_linger_end(struct kbal_daemon *d, struct kbal_conn *c, int brief)
 {
 	int linger = c->fd[CLIENT] >= 0 && !c->fin[CLIENT] && !c->pkt;
 
@@ -131,7 +133,17 @@ void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c)
 	 * to read (what a mailbox holds of it goes with the connection) */
 	if (linger && (c->phase[UP] == P_SPLICED || (c->bounded & BOUND_UP)))
 		decide_sock_leave(d, c, CLIENT);
-	conn_finish(d, c, linger, 1);
+	conn_finish(d, c, linger, brief);
+}
+
+void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_linger_end(d, c, 1);
+}
+
+void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_linger_end(d, c, 0);
 }
 
 void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
@@ -647,14 +659,27 @@ static void read_timed_out(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_progress(d, c);
 }
 
+/* Has all kbald read of the member's answer gone out to the client (no
+ * rewritten head, buffered byte or pipe's byte of it waiting)? Then an
+ * answer that stands still waits for its member, not for its client */
+static int answer_passed(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+
+	return f->out_sent[DOWN] == f->out_len[DOWN] && f->fwd[DOWN] == f->len[DOWN] &&
+	       !f->in_pipe[DOWN];
+}
+
 /* The first exchanges' deadlines: Timeout, as Apache's; RequestReadTimeout;
  * and keep-alive clients idle for KeepAliveTimeout. A client that sent
  * nothing within Timeout is closed silently, lingering as httpd's (its
  * ap_read_request() fails, CONN_STATE_LINGER: a lingering close of the
- * full 30 s, no module asked for the short one); an answer with nothing
- * moving for Timeout closes plainly, as httpd's does where its write to
- * the client failed (c->aborted: ap_start_lingering_close() does not
- * linger; where its member stopped instead it would: not told apart). */
+ * full 30 s, no module asked for the short one). An answer with nothing
+ * moving for Timeout: where its member stopped (all it sent passed on),
+ * the same lingering close (conn_member_stalled()); where the client took
+ * nothing of what kbald holds for it, a plain close, as httpd's where its
+ * write to the client failed (c->aborted: ap_start_lingering_close() does
+ * not linger). */
 void conn_run_timers(struct kbal_daemon *d)
 {
 	uint64_t ka = keepalive_min_ns(d->conf), rd_by;
@@ -740,8 +765,12 @@ void conn_run_timers(struct kbal_daemon *d)
 			 * nothing moves, as Apache's */
 			c->f->progress = c->rd[MEMBER] + c->wr[CLIENT];
 			c->f->deadline = d->loop.now + member_timeout_ns(d, c);
+		} else if (!c->local && c->phase[DOWN] != P_HEAD && answer_passed(c)) {
+			log_info("a member's answer stopped for Timeout: the client's "
+				 "connection ends, lingering");
+			conn_member_stalled(d, c);
 		} else {
-			conn_close(d, c);
+			conn_close(d, c);   /* the client took nothing for Timeout */
 		}
 	}
 }

@@ -69,6 +69,19 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c);
  */
 void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
 
+/*
+ * A member that stopped mid-answer (its head and part of its body passed
+ * to the client, then nothing for its Timeout): the answer ends there and
+ * so does the connection, by httpd's full lingering close (30 s):
+ * mod_proxy_http's body read times out ("error reading response"),
+ * ap_proxy_backend_broke() ends the answer (no last chunk) and sets no
+ * c->aborted, only c->keepalive = AP_CONN_CLOSE, so ap_start_lingering_close()
+ * sends the FIN and the event MPM reads the client's bytes until its EOF
+ * (CONN_STATE_LINGER_NORMAL). A socket the kernel carries leaves the
+ * sockhashes first. The member's connection closes (backend->close).
+ */
+void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* The head limits of c's requests: those of the <VirtualHost> its address
  * picks without a Host (httpd's conn->base_server), else the server's */
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,

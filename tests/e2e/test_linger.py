@@ -453,3 +453,95 @@ def test_linger_after_a_silent_clients_timeout_as_apache():
         eq(out, {"Apache": "no reset", "kbal": "no reset"}, "resets after Timeout's EOF")
         # the client's close ended the lingering: no socket of it left
         wait_until(lambda: kbald_sockets(env) == before, 5.0, "kbald's sockets as before")
+
+
+# a member that stops mid-answer (kbal-backend's /fault-stall: a 200 head
+# with Content-Length 100000, 1000 bytes of it, then nothing, its
+# connection open) for Timeout
+TIMEOUT_2 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2")
+STALL_SENT = 1000
+
+
+def stalled_answer(port, before, out, key):
+    """before requests on one connection (route 1: the kernel carries them
+    from the second on), then /fault-stall: out[key] is (the statuses, the
+    stalled answer's head's Content-Length, the bytes of its body that came,
+    what ended them ("eof", "reset") and the seconds from its last byte to
+    that end, then the seconds from the end to the reset a piece sent every
+    50 ms meets, or "still open after 60 s")"""
+    c = Conn(port, timeout=60.0)
+    try:
+        statuses = [c.get("/st/%d" % i, cookie="ROUTEID=route.1").status for i in range(before)]
+        c.send(("GET /fault-stall HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: ROUTEID=route.1"
+                "\r\n\r\n" % port).encode())
+        data = bytes(c.buf)
+        c.buf.clear()
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < STALL_SENT:
+            more = c.sock.recv(65536)
+            if not more:
+                break
+            data += more
+        last = time.monotonic()
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = [l.split(b":", 1)[1].strip().decode() for l in head.split(b"\r\n")
+                  if l.lower().startswith(b"content-length:")]
+        try:
+            while True:
+                more = c.sock.recv(65536)
+                if not more:
+                    break
+                body += more
+            end = "eof"
+        except ConnectionResetError:
+            end = "reset"
+        eof = time.monotonic()
+        took = "still open after 60 s"
+        try:
+            while time.monotonic() - eof < 60.0:
+                c.sock.sendall(b"b" * 4096)
+                time.sleep(0.05)
+        except OSError:
+            took = time.monotonic() - eof
+        out[key] = (statuses + [int(head.split(b" ")[1]) if head else None],
+                    length, len(body), end, eof - last, took)
+    finally:
+        c.close()
+
+
+def test_linger_after_a_member_stops_mid_answer_as_apache():
+    """A member that sends a head and part of its body, then nothing, for
+    Timeout: httpd's read of the body times out (mod_proxy_http "error
+    reading response"), ap_proxy_backend_broke() ends the answer (no last
+    chunk, c->keepalive = AP_CONN_CLOSE, the client's connection not
+    aborted) and the connection ends by its lingering close, the full 30 s
+    (CONN_STATE_LINGER_NORMAL): the client gets what the member sent, then
+    the FIN; what it sends after is read, not reset, until the limit. The
+    same where kbald copies the answer (a first request) and where the
+    kernel carries it (a fourth: its socket leaves the sockhashes), and
+    where kbald copies every request (KbalSplice off: kbald's own clock)."""
+    off = TIMEOUT_2.replace("ProxySet lbmethod=byrequests",
+                            "ProxySet lbmethod=byrequests\nKbalSplice off")
+    with Env(conf=TIMEOUT_2) as env, Env(conf=off) as env_off, apache_beside(env) as aport:
+        st = env.stats()
+        out = {}
+        ts = [threading.Thread(target=stalled_answer, args=(port, n, out, (name, n)))
+              for name, port in (("Apache", aport), ("kbal", env.port),
+                                 ("kbal KbalSplice off", env_off.port)) for n in (0, 3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120.0)
+        eq(len(out), 6, "clients that ended")
+        for key in sorted(out):
+            statuses, length, got, end, waited, took = out[key]
+            eq((statuses, length, got, end), ([200] * (key[1] + 1), ["100000"], STALL_SENT, "eof"),
+               "%s: the answers, the stalled one's length, its bytes, its end" % (key,))
+            # not before Timeout, loosely after it (a slow host; kbald
+            # looks at the kernel's clocks once a second)
+            check(1.9 <= waited <= 15.0, "%s: the EOF %s s after the last byte" % (key, waited))
+            check(isinstance(took, float) and 29.0 <= took <= 45.0,
+                  "%s: the client sending after the EOF ended %s s after it" % (key, took))
+        # the kernel kept the third and fourth requests (the fourth's
+        # answer the kernel's to carry); none where kbald copies
+        eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
+        eq(env_off.stats()["sk_kept"], 0, "requests the kernel kept (KbalSplice off)")
