@@ -74,6 +74,7 @@ static int client_may_send(const struct kbal_conn *c)
 static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, int brief)
 {
 	uint32_t client = kbal_client_key(c->key.client_addr);
+	int shifted = c->pkt && c->pf && c->pf->given_back;
 
 	if (c->f && c->f->kept) {
 		/* lent, not coming back: closed below */
@@ -86,6 +87,9 @@ static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, 
 		kbal_logs_flow(d, c);
 	conn_account(d, c);
 	kbal_flows_delete(d, c);
+	/* a given-back flow's SHIFT entries outlive its lingering close */
+	if (c->pf)
+		c->pf->lingers = linger ? 1 + !brief : 0;
 	/* the paths' part first: the packet path closes its frozen sockets
 	 * without a word */
 	handover_close(d, c);
@@ -94,7 +98,7 @@ static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, 
 		close(c->fd[MEMBER]);
 	/* a lingering client's socket takes its count with it */
 	if (linger)
-		linger_start(d, c->fd[CLIENT], client, brief);
+		linger_start(d, c->fd[CLIENT], client, brief, shifted);
 	else if (c->fd[CLIENT] >= 0)
 		close(c->fd[CLIENT]);
 	c->fd[CLIENT] = c->fd[MEMBER] = -1;
@@ -124,10 +128,12 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /* the end at a clock where httpd closes silently and lingers (brief: its
- * short time) */
+ * short time); on the packet path, where kbald took the client's leg back
+ * onto its kept socket (packet_clocks.c) */
 static void conn_linger_end(struct kbal_daemon *d, struct kbal_conn *c, int brief)
 {
-	int linger = c->fd[CLIENT] >= 0 && !c->fin[CLIENT] && !c->pkt;
+	int linger = c->fd[CLIENT] >= 0 && !c->fin[CLIENT] &&
+		     (!c->pkt || (c->pf && c->pf->given_back));
 
 	/* what the client sends later stays in its socket, for the linger
 	 * to read (what a mailbox holds of it goes with the connection) */

@@ -65,7 +65,9 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c);
  * clock): closed silently by httpd's short lingering close (2 s), as its
  * event MPM closes it (process_keepalive_queue() -> shutdown_connection()):
  * a request that crossed the close finds no reset. A socket the kernel
- * carries leaves the sockhashes first; the packet path's closes plainly.
+ * carries leaves the sockhashes first; on the packet path, the kept socket
+ * kbald took the client's leg back onto lingers (packet_clocks.c), the
+ * flow's SHIFT entries kept until it is done (kbal_pkt_flow.lingers).
  */
 void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
 
@@ -78,7 +80,8 @@ void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
  * c->aborted, only c->keepalive = AP_CONN_CLOSE, so ap_start_lingering_close()
  * sends the FIN and the event MPM reads the client's bytes until its EOF
  * (CONN_STATE_LINGER_NORMAL). A socket the kernel carries leaves the
- * sockhashes first. The member's connection closes (backend->close).
+ * sockhashes first; on the packet path, as conn_keepalive_end(). The
+ * member's connection closes (backend->close; reset on the packet path).
  */
 void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c);
 

@@ -7,7 +7,10 @@ is written, then the FIN, then what the client sends is read and dropped
 until its EOF, 30 s at most (MAX_SECS_TO_LINGER), 2 s after a
 RequestReadTimeout (mod_reqtimeout's short-lingering-close). A plain close()
 with the client's bytes unread would send a reset: the client would lose
-what it had not read of the answer, and get ECONNRESET, not the EOF."""
+what it had not read of the answer, and get ECONNRESET, not the EOF.
+Also the silent ends at httpd's clocks (KeepAliveTimeout, Timeout, a member
+that stops mid-answer), on kbald's own connections and on those the
+kernel carries (sockmap, and packet: the client's leg taken back)."""
 
 import os
 import signal
@@ -16,6 +19,7 @@ import threading
 import time
 
 from apache import apache_beside
+import kbaltest
 from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, wait_until
 from tcp_watch import tcp_counters
 
@@ -348,24 +352,26 @@ def test_per_client_refusal_reads_the_request_before_its_close():
 KEEPALIVE_1 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nKeepAliveTimeout 1")
 
 
-def idle_then_sending(port, n, out, key):
+def idle_then_sending(port, n, out, key, probe=None):
     """n requests on one connection (route 1: the kernel carries them
     from the second on), then nothing until
     the server's EOF (KeepAliveTimeout), then a piece every 50 ms: out[key]
     is (the statuses, the seconds from the EOF to the reset a send or read
-    then meets)"""
+    then meets); probe(the socket), if given, right after the last answer,
+    then its result in out[key]"""
     c = Conn(port, timeout=60.0)
     try:
         statuses = [c.get("/ka/%d" % i, cookie="ROUTEID=route.1").status for i in range(n)]
+        seen = (probe(c.sock),) if probe else ()
         check(c.sock.recv(100) == b"", "%s: an EOF after KeepAliveTimeout" % (key,))
         eof = time.monotonic()
         try:
             while time.monotonic() - eof < 60.0:
                 c.sock.sendall(b"b" * 4096)
                 time.sleep(0.05)
-            out[key] = (statuses, "still open after 60 s")
+            out[key] = (statuses, "still open after 60 s") + seen
         except OSError:
-            out[key] = (statuses, time.monotonic() - eof)
+            out[key] = (statuses, time.monotonic() - eof) + seen
     finally:
         c.close()
 
@@ -462,13 +468,14 @@ TIMEOUT_2 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeou
 STALL_SENT = 1000
 
 
-def stalled_answer(port, before, out, key):
+def stalled_answer(port, before, out, key, probe=None):
     """before requests on one connection (route 1: the kernel carries them
     from the second on), then /fault-stall: out[key] is (the statuses, the
     stalled answer's head's Content-Length, the bytes of its body that came,
     what ended them ("eof", "reset") and the seconds from its last byte to
     that end, then the seconds from the end to the reset a piece sent every
-    50 ms meets, or "still open after 60 s")"""
+    50 ms meets, or "still open after 60 s"; probe(the socket), if given,
+    once the body's bytes came, then its result)"""
     c = Conn(port, timeout=60.0)
     try:
         statuses = [c.get("/st/%d" % i, cookie="ROUTEID=route.1").status for i in range(before)]
@@ -482,6 +489,7 @@ def stalled_answer(port, before, out, key):
                 break
             data += more
         last = time.monotonic()
+        seen = (probe(c.sock),) if probe else ()
         head, _, body = data.partition(b"\r\n\r\n")
         length = [l.split(b":", 1)[1].strip().decode() for l in head.split(b"\r\n")
                   if l.lower().startswith(b"content-length:")]
@@ -503,7 +511,7 @@ def stalled_answer(port, before, out, key):
         except OSError:
             took = time.monotonic() - eof
         out[key] = (statuses + [int(head.split(b" ")[1]) if head else None],
-                    length, len(body), end, eof - last, took)
+                    length, len(body), end, eof - last, took) + seen
     finally:
         c.close()
 
@@ -545,3 +553,93 @@ def test_linger_after_a_member_stops_mid_answer_as_apache():
         # answer the kernel's to carry); none where kbald copies
         eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
         eq(env_off.stats()["sk_kept"], 0, "requests the kernel kept (KbalSplice off)")
+
+
+PATH_PACKET = 3   # kbal_flows' path of a flow the packet path joined
+
+
+def flow_path(env):
+    """probe: the path of the socket's flow in kbal_flows, None if none"""
+    def probe(sock):
+        port = socket.htons(sock.getsockname()[1])
+        return [f["path"] for k, f in env.flows() if k["client_port"] == port] or None
+    return probe
+
+
+def test_joined_flow_lingers_at_keepalive_timeout_and_member_stall_as_apache():
+    """On a flow the packet path joined (KbalSplice packet, the default
+    where it joins), kbald takes the client's leg back onto its kept socket
+    at the clock's end (packet_clocks.c) and lingers there as httpd does:
+    at KeepAliveTimeout the short lingering close (2 s; a client sending
+    after the FIN is read, not reset, then closed), and where the member
+    stopped mid-answer for Timeout the full one (30 s), the client having
+    what the member sent, then the FIN. The client's bytes reach the kept
+    socket through the flow's SHIFT entries, kept that much longer (before:
+    a plain close, the client's next bytes reset at once)."""
+    conf = kbaltest.packet_alike(EXAMPLE_CONF).replace(
+        "ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 2")
+    check("KbalSplice packet" in conf and "Timeout 2" in conf, "the packet path's configuration")
+    with Env(conf=conf) as env, apache_beside(env) as aport:
+        out = {}
+        ts = []
+        for name, port, probe in (("Apache", aport, None), ("kbal", env.port, flow_path(env))):
+            ts.append(threading.Thread(target=idle_then_sending,
+                                       args=(port, 3, out, (name, "idle"), probe)))
+            ts.append(threading.Thread(target=stalled_answer,
+                                       args=(port, 3, out, (name, "stall"), probe)))
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120.0)
+        eq(len(out), 4, "clients that ended")
+        statuses, took = out[("Apache", "idle")]
+        eq(statuses, [200] * 3, "Apache: the idle client's answers")
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "Apache: the client sending after KeepAliveTimeout's EOF ended %s s after it" % took)
+        statuses, took, path = out[("kbal", "idle")]
+        eq((statuses, path), ([200] * 3, [PATH_PACKET]), "kbal: the idle client's answers, its path")
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "kbal: the client sending after KeepAliveTimeout's EOF ended %s s after it" % took)
+        for name in ("Apache", "kbal"):
+            statuses, length, got, end, waited, took = out[(name, "stall")][:6]
+            eq((statuses, length, got, end), ([200] * 4, ["100000"], STALL_SENT, "eof"),
+               "%s: the answers, the stalled one's length, its bytes, its end" % name)
+            check(1.9 <= waited <= 15.0, "%s: the EOF %s s after the last byte" % (name, waited))
+            check(isinstance(took, float) and 29.0 <= took <= 45.0,
+                  "%s: the client sending after the stalled answer's EOF ended %s s after it"
+                  % (name, took))
+        eq(out[("kbal", "stall")][6], [PATH_PACKET], "kbal: the stalled answer's path")
+        check("a member's answer stopped for Timeout (the packet program framed it)"
+              in env.kbald_stderr(), "kbald's word on the stalled answer")
+
+
+def test_a_restart_ends_a_joined_flows_lingering_close():
+    """A restart in place removes the SHIFT entries of the flows given back
+    (pkt_settle(): the next image would not know them); a kept socket still
+    lingering then (here KeepAliveTimeout's, on a joined flow) is read and
+    closed first, as it was closed at once before it lingered, not handed
+    to the next image, which could not hear its client through the
+    entries. kbald restarts, leaves no kbal_pkt entry behind, and serves on."""
+    conf = kbaltest.packet_alike(EXAMPLE_CONF).replace(
+        "ProxyRequests Off", "ProxyRequests Off\nKeepAliveTimeout 1")
+    with Env(conf=conf) as env:
+        c = Conn(env.port, timeout=30.0)
+        try:
+            eq([c.get("/ka/%d" % i).status for i in range(3)], [200] * 3, "the answers")
+            eq(flow_path(env)(c.sock), [PATH_PACKET], "the flow's path")
+            check(c.sock.recv(100) == b"", "an EOF after KeepAliveTimeout")
+            # lingering: what the client sends is read, not reset
+            for _ in range(4):
+                c.sock.sendall(b"b" * 100)
+                time.sleep(0.1)
+            seen = env.kbald_stderr().count("restarted: took over")
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                       "the restart")
+        finally:
+            c.close()
+        check("lingering close(s) go on" not in env.kbald_stderr(),
+              "a kept socket's lingering close handed to the next image")
+        wait_until(lambda: env.bpftool_dump("kbal_pkt") == [], 5.0, "no kbal_pkt entry left")
+        with env.connect() as c2:
+            eq(c2.get("/after").status, 200, "a request after the restart")
