@@ -152,6 +152,11 @@ void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_linger_end(d, c, 0);
 }
 
+void conn_restart_cut(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_linger_end(d, c, 1);
+}
+
 void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };

@@ -85,6 +85,19 @@ void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
  */
 void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c);
 
+/*
+ * A first exchange a restart in place waited for as long as it may (its
+ * state in kbald's buffers cannot go to the next image): cut where it
+ * stands. httpd's graceful restart would let it finish (its old child
+ * serves it to the end, GracefulShutdownTimeout bounds graceful-stop
+ * alone); kbald ends it as a dying httpd ends a connection, where its
+ * client may still send (a body on its way) by the short lingering close,
+ * which the next image takes over (restart.c): a FIN after what went out,
+ * not the reset a close() with the client's bytes unread would send. A
+ * socket the kernel carries leaves the sockhashes first.
+ */
+void conn_restart_cut(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* The head limits of c's requests: those of the <VirtualHost> its address
  * picks without a Host (httpd's conn->base_server), else the server's */
 const struct kbal_http_limits *conn_limits(const struct kbal_daemon *d,

@@ -643,3 +643,59 @@ def test_a_restart_ends_a_joined_flows_lingering_close():
         wait_until(lambda: env.bpftool_dump("kbal_pkt") == [], 5.0, "no kbal_pkt entry left")
         with env.connect() as c2:
             eq(c2.get("/after").status, 200, "a request after the restart")
+
+
+def test_a_restart_cuts_a_first_exchange_with_a_fin_and_a_short_linger():
+    """A first exchange still under way when a restart in place has waited
+    its 5 s (a client uploading a long body slowly: kbald cannot hand its
+    buffers to the next image) is cut there, where httpd's graceful
+    restart would let it finish (its old child serves it to the end;
+    GracefulShutdownTimeout bounds graceful-stop alone). It ends as a dying
+    httpd ends a connection: a FIN, then what the client still sends is
+    read and dropped for 2 s by the next image, which takes the lingering
+    socket over; not the reset a plain close sends at the client's next
+    bytes (before: at once)."""
+    with Env() as env:
+        c = Conn(env.port, timeout=30.0)
+        stop = threading.Event()
+        failed = []
+
+        def feed():
+            try:
+                while not stop.is_set():
+                    c.sock.sendall(b"b" * 1000)
+                    time.sleep(0.05)
+            except OSError:
+                failed.append(time.monotonic())
+
+        t = threading.Thread(target=feed, daemon=True)
+        try:
+            c.send(("POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 100000000\r\n\r\n"
+                    % env.port).encode())
+            t.start()
+            time.sleep(0.5)
+            seen = env.kbald_stderr().count("restarted: took over")
+            t0 = time.monotonic()
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            try:
+                end = "eof" if c.sock.recv(100) == b"" else "data"
+            except ConnectionResetError:
+                end = "reset"
+            eof = time.monotonic()
+            t.join(30.0)
+        finally:
+            stop.set()
+            c.close()
+        eq(end, "eof", "what the uploading client got at the cut")
+        # the restart's wait, loosely after it (a slow host)
+        check(4.9 <= eof - t0 <= 15.0, "the cut %s s after SIGHUP" % (eof - t0))
+        took = failed[0] - eof if failed else "still open after 30 s"
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the uploading client ended %s s after the cut's EOF" % (took,))
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the restart")
+        check("still in their first exchange after 5 s" in env.kbald_stderr(), "the cut logged")
+        check("restarted: 1 lingering close(s) go on" in env.kbald_stderr(),
+              "the lingering close handed over")
+        with env.connect() as c2:
+            eq(c2.get("/after").status, 200, "a request after the restart")
