@@ -74,6 +74,7 @@ static int client_may_send(const struct kbal_conn *c)
 static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, int brief)
 {
 	uint32_t client = kbal_client_key(c->key.client_addr);
+	int shifted = c->pkt && c->pf && c->pf->given_back;
 
 	if (c->f && c->f->kept) {
 		/* lent, not coming back: closed below */
@@ -86,6 +87,9 @@ static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, 
 		kbal_logs_flow(d, c);
 	conn_account(d, c);
 	kbal_flows_delete(d, c);
+	/* a given-back flow's SHIFT entries outlive its lingering close */
+	if (c->pf)
+		c->pf->lingers = linger ? 1 + !brief : 0;
 	/* the paths' part first: the packet path closes its frozen sockets
 	 * without a word */
 	handover_close(d, c);
@@ -94,7 +98,7 @@ static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, 
 		close(c->fd[MEMBER]);
 	/* a lingering client's socket takes its count with it */
 	if (linger)
-		linger_start(d, c->fd[CLIENT], client, brief);
+		linger_start(d, c->fd[CLIENT], client, brief, shifted);
 	else if (c->fd[CLIENT] >= 0)
 		close(c->fd[CLIENT]);
 	c->fd[CLIENT] = c->fd[MEMBER] = -1;
@@ -123,15 +127,34 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_finish(d, c, client_may_send(c), c->f && c->f->read_timed_out);
 }
 
-void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c)
+/* the end at a clock where httpd closes silently and lingers (brief: its
+ * short time); on the packet path, where kbald took the client's leg back
+ * onto its kept socket (packet_clocks.c) */
+static void conn_linger_end(struct kbal_daemon *d, struct kbal_conn *c, int brief)
 {
-	int linger = c->fd[CLIENT] >= 0 && !c->fin[CLIENT] && !c->pkt;
+	int linger = c->fd[CLIENT] >= 0 && !c->fin[CLIENT] &&
+		     (!c->pkt || (c->pf && c->pf->given_back));
 
 	/* what the client sends later stays in its socket, for the linger
 	 * to read (what a mailbox holds of it goes with the connection) */
 	if (linger && (c->phase[UP] == P_SPLICED || (c->bounded & BOUND_UP)))
 		decide_sock_leave(d, c, CLIENT);
-	conn_finish(d, c, linger, 1);
+	conn_finish(d, c, linger, brief);
+}
+
+void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_linger_end(d, c, 1);
+}
+
+void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_linger_end(d, c, 0);
+}
+
+void conn_restart_cut(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_linger_end(d, c, 1);
 }
 
 void conn_abort(struct kbal_daemon *d, struct kbal_conn *c)
@@ -647,14 +670,27 @@ static void read_timed_out(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_progress(d, c);
 }
 
+/* Has all kbald read of the member's answer gone out to the client (no
+ * rewritten head, buffered byte or pipe's byte of it waiting)? Then an
+ * answer that stands still waits for its member, not for its client */
+static int answer_passed(const struct kbal_conn *c)
+{
+	const struct kbal_first *f = c->f;
+
+	return f->out_sent[DOWN] == f->out_len[DOWN] && f->fwd[DOWN] == f->len[DOWN] &&
+	       !f->in_pipe[DOWN];
+}
+
 /* The first exchanges' deadlines: Timeout, as Apache's; RequestReadTimeout;
  * and keep-alive clients idle for KeepAliveTimeout. A client that sent
  * nothing within Timeout is closed silently, lingering as httpd's (its
  * ap_read_request() fails, CONN_STATE_LINGER: a lingering close of the
- * full 30 s, no module asked for the short one); an answer with nothing
- * moving for Timeout closes plainly, as httpd's does where its write to
- * the client failed (c->aborted: ap_start_lingering_close() does not
- * linger; where its member stopped instead it would: not told apart). */
+ * full 30 s, no module asked for the short one). An answer with nothing
+ * moving for Timeout: where its member stopped (all it sent passed on),
+ * the same lingering close (conn_member_stalled()); where the client took
+ * nothing of what kbald holds for it, a plain close, as httpd's where its
+ * write to the client failed (c->aborted: ap_start_lingering_close() does
+ * not linger). */
 void conn_run_timers(struct kbal_daemon *d)
 {
 	uint64_t ka = keepalive_min_ns(d->conf), rd_by;
@@ -740,8 +776,12 @@ void conn_run_timers(struct kbal_daemon *d)
 			 * nothing moves, as Apache's */
 			c->f->progress = c->rd[MEMBER] + c->wr[CLIENT];
 			c->f->deadline = d->loop.now + member_timeout_ns(d, c);
+		} else if (!c->local && c->phase[DOWN] != P_HEAD && answer_passed(c)) {
+			log_info("a member's answer stopped for Timeout: the client's "
+				 "connection ends, lingering");
+			conn_member_stalled(d, c);
 		} else {
-			conn_close(d, c);
+			conn_close(d, c);   /* the client took nothing for Timeout */
 		}
 	}
 }

@@ -65,9 +65,38 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c);
  * clock): closed silently by httpd's short lingering close (2 s), as its
  * event MPM closes it (process_keepalive_queue() -> shutdown_connection()):
  * a request that crossed the close finds no reset. A socket the kernel
- * carries leaves the sockhashes first; the packet path's closes plainly.
+ * carries leaves the sockhashes first; on the packet path, the kept socket
+ * kbald took the client's leg back onto lingers (packet_clocks.c), the
+ * flow's SHIFT entries kept until it is done (kbal_pkt_flow.lingers).
  */
 void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
+
+/*
+ * A member that stopped mid-answer (its head and part of its body passed
+ * to the client, then nothing for its Timeout): the answer ends there and
+ * so does the connection, by httpd's full lingering close (30 s):
+ * mod_proxy_http's body read times out ("error reading response"),
+ * ap_proxy_backend_broke() ends the answer (no last chunk) and sets no
+ * c->aborted, only c->keepalive = AP_CONN_CLOSE, so ap_start_lingering_close()
+ * sends the FIN and the event MPM reads the client's bytes until its EOF
+ * (CONN_STATE_LINGER_NORMAL). A socket the kernel carries leaves the
+ * sockhashes first; on the packet path, as conn_keepalive_end(). The
+ * member's connection closes (backend->close; reset on the packet path).
+ */
+void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c);
+
+/*
+ * A first exchange a restart in place waited for as long as it may (its
+ * state in kbald's buffers cannot go to the next image): cut where it
+ * stands. httpd's graceful restart would let it finish (its old child
+ * serves it to the end, GracefulShutdownTimeout bounds graceful-stop
+ * alone); kbald ends it as a dying httpd ends a connection, where its
+ * client may still send (a body on its way) by the short lingering close,
+ * which the next image takes over (restart.c): a FIN after what went out,
+ * not the reset a close() with the client's bytes unread would send. A
+ * socket the kernel carries leaves the sockhashes first.
+ */
+void conn_restart_cut(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* The head limits of c's requests: those of the <VirtualHost> its address
  * picks without a Host (httpd's conn->base_server), else the server's */

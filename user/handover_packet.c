@@ -502,10 +502,11 @@ static uint64_t pkt_wake_us(const struct kbal_daemon *d)
 /* A restart in place: flows given back and closed keep their SHIFT
  * entries a while (pkt_linger()), which the next image would not know
  * of, nor ever remove: they go now (a late segment of kbald's closed
- * sockets then leaves unshifted, as after the linger). Nothing to wait
- * for. */
+ * sockets then leaves unshifted, as after the linger), and the lingering
+ * closes of their kept sockets end first. Nothing to wait for. */
 static int pkt_settle(struct kbal_daemon *d)
 {
+	linger_drop_shifted(d);   /* their entries go now */
 	if (d->pk.linger)
 		pkt_linger_expire(d, 1);
 	return 0;
@@ -611,7 +612,8 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
  * as kbald's sockets may still send or hear anything of it: their FINs
  * and last ACKs come after the connection is closed here. Kept a few
  * seconds (enough on lo; a TIME_WAIT socket's answer to a late
- * retransmitted FIN, up to 60 s later, would go out unshifted).
+ * retransmitted FIN, up to 60 s later, would go out unshifted), after the
+ * kept socket's lingering close where it has one (pf->lingers).
  */
 #define PKT_LINGER_GIVEN_BACK_NS (3000000000ull)
 
@@ -631,7 +633,8 @@ static void pkt_linger(struct kbal_daemon *d, struct kbal_conn *c)
 		return;
 	}
 	l->fl = *c->pf;
-	l->until = d->loop.now + PKT_LINGER_GIVEN_BACK_NS;
+	l->until = d->loop.now + PKT_LINGER_GIVEN_BACK_NS +
+		   (c->pf->lingers ? linger_limit_ns(c->pf->lingers == 1) : 0);
 	l->next = d->pk.linger;
 	d->pk.linger = l;
 	pkt_flow_drop(d, c);

@@ -147,12 +147,14 @@ static int client_stalled(struct kbal_daemon *d, struct kbal_conn *c, uint64_t a
  * for Timeout since the request and its own last bytes: 502 where none of
  * it began (Apache 2.4's answer to a read timeout), then the connection
  * ends (no error state for the member: a timeout is not a connect
- * failure). 1 when it was closed. */
+ * failure); where it began and the client has all of it, the connection
+ * ends by httpd's lingering close (conn_member_stalled()). 1 when it was
+ * closed. */
 static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 			      const struct kbal_sk_http *cl, const struct kbal_sk_http *mb,
 			      uint64_t last)
 {
-	uint64_t to_ns = member_timeout_ns(d, c);
+	uint64_t to_ns = member_timeout_ns(d, c), acked;
 	int begun = mb->expect != KBAL_SKX_HEAD;
 	char host[KBAL_HOST_LEN + 1];
 
@@ -163,9 +165,15 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 	if (ago(d, last) < to_ns)
 		return 0;
 	log_info("a member's answer did not come within Timeout (the kernel framed it)");
-	if (!begun)
+	if (!begun) {
 		decide_framed_error(d, c, 502, 0, framed_host(cl, host, sizeof(host)),
 				    cl->active_ns);
+	} else if (answer_delivered(c, &acked)) {
+		/* stopped mid-answer, all it sent with the client (none left
+		 * in a psock, which the socket's leaving would drop) */
+		conn_member_stalled(d, c);
+		return 1;
+	}
 	conn_close(d, c);
 	return 1;
 }

@@ -41,6 +41,7 @@ struct kbal_linger_sock {
 	int fd;
 	uint32_t client;              /* its count in d->acc.clients */
 	uint64_t since;               /* its FIN went */
+	uint8_t shifted;              /* through SHIFT entries (linger_start()) */
 };
 
 #define linger_of(n) kbal_container_of(n, struct kbal_linger_sock, node)
@@ -105,7 +106,8 @@ void linger_init(struct kbal_daemon *d)
 }
 
 /* fd, its FIN gone at since, in list w (its last in time) */
-static void linger_wait(struct kbal_daemon *d, int fd, uint32_t client, uint64_t since, int w)
+static void linger_wait(struct kbal_daemon *d, int fd, uint32_t client, uint64_t since, int w,
+			int shifted)
 {
 	uint32_t ev = EPOLLIN | EPOLLRDHUP;   /* level-triggered: drain()'s bound */
 	struct kbal_linger_sock *l = malloc(sizeof(*l));
@@ -114,7 +116,8 @@ static void linger_wait(struct kbal_daemon *d, int fd, uint32_t client, uint64_t
 		close_counted(d, fd, client);
 		return;
 	}
-	*l = (struct kbal_linger_sock){ .fd = fd, .client = client, .since = since };
+	*l = (struct kbal_linger_sock){ .fd = fd, .client = client, .since = since,
+					.shifted = shifted };
 	/* the socket is in the loop as its connection's: this entry takes
 	 * its place (an event of this turn still naming the connection
 	 * finds it dead) */
@@ -128,7 +131,12 @@ static void linger_wait(struct kbal_daemon *d, int fd, uint32_t client, uint64_t
 	d->lingering.n++;
 }
 
-void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief)
+uint64_t linger_limit_ns(int brief)
+{
+	return brief ? LINGER_SHORT_NS : LINGER_NS;
+}
+
+void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief, int shifted)
 {
 	/* a client gone already (reset: the FIN fails), or whose EOF is in:
 	 * nothing to wait for; what came before its EOF is read first, or
@@ -137,7 +145,22 @@ void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief)
 		close_counted(d, fd, client);
 		return;
 	}
-	linger_wait(d, fd, client, d->loop.now, brief ? WAIT_SHORT : WAIT_NORMAL);
+	linger_wait(d, fd, client, d->loop.now, brief ? WAIT_SHORT : WAIT_NORMAL, shifted);
+}
+
+void linger_drop_shifted(struct kbal_daemon *d)
+{
+	for (int w = 0; w < 2; w++) {
+		struct kbal_list *h = &d->lingering.wait[w], *n, *next;
+
+		for (n = h->next; n != h; n = next) {
+			next = n->next;
+			if (!linger_of(n)->shifted)
+				continue;
+			drain(linger_of(n)->fd);
+			linger_end(d, linger_of(n));
+		}
+	}
 }
 
 unsigned linger_export(const struct kbal_daemon *d, struct kbal_to_conn *out)
@@ -167,7 +190,7 @@ unsigned linger_export(const struct kbal_daemon *d, struct kbal_to_conn *out)
 void linger_adopt(struct kbal_daemon *d, const struct kbal_to_conn *r)
 {
 	kbal_client_count_inc(&d->acc.clients, r->client);
-	linger_wait(d, r->fd[0], r->client, r->since, WAIT_SHORT);
+	linger_wait(d, r->fd[0], r->client, r->since, WAIT_SHORT, 0);
 }
 
 /* a list's time limit: a restart in place shortens them all, as httpd's

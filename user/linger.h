@@ -33,8 +33,25 @@ void linger_init(struct kbal_daemon *d);
  * or at the time limit (brief: httpd's short one, mod_reqtimeout's and
  * KeepAliveTimeout's). It takes fd, and client (kbal_client_key()), the
  * address's count in d->acc.clients, which goes down as fd closes.
+ * shifted: fd is a joined flow's kept socket taken back, whose peer's
+ * bytes reach it through the packet program's SHIFT entries (kept
+ * linger_limit_ns() longer for it: kbal_pkt_flow.lingers, docs/packet.md
+ * "Endings"), which a
+ * restart in place removes: linger_drop_shifted().
  */
-void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief);
+void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief, int shifted);
+
+/* the longest a lingering close of that kind lasts from its FIN */
+uint64_t linger_limit_ns(int brief);
+
+/*
+ * A restart in place removes the SHIFT entries of the flows given back
+ * (they would outlive the image that knows them): the shifted sockets'
+ * lingering closes end first (what came read, then closed: what a plain
+ * close at their end did before), not handed to the next image, which
+ * could not hear their clients.
+ */
+void linger_drop_shifted(struct kbal_daemon *d);
 
 /*
  * fd's answer is written and it may hold nothing a while (a refusal that

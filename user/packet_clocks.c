@@ -13,10 +13,13 @@
  * entries, docs/packet.md "Endings") and answers there as its other paths
  * do (decide_framed_error()), then closes it (a FIN); the member's leg is
  * reset. At KeepAliveTimeout, where httpd closes the connection without a
- * word, the same without the answer: the client gets a FIN. Elsewhere (a
- * request line cut, an answer begun, a flow not framed; no kept socket: a
- * KbalHost id; the client without all the member sent) the flow ends with
- * both peers reset (pkt_close()).
+ * word, the same without the answer, and the kept socket lingers as httpd's
+ * short lingering close (2 s): the client gets a FIN, and a request that
+ * crossed it no reset. An answer begun whose member stopped for Timeout
+ * ends the same way, lingering 30 s (conn_member_stalled()). Elsewhere (a
+ * request line cut, a request under way, a flow not framed; no kept
+ * socket: a KbalHost id; the client without all the member sent) the flow
+ * ends with both peers reset (pkt_close()).
  */
 #include <errno.h>
 #include "conn.h"
@@ -54,11 +57,12 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
  *   or the client's acknowledgement of it), where keep-alive has one.
  * *status: httpd's answer at that deadline (408, 502) or 0, *came when its
  * request (or its stage) began, *head: a head not whole, *idle: between
- * requests (httpd closes without an answer).
+ * requests (httpd closes without an answer), *stalled: an answer begun
+ * (its member stopped mid-answer, at that deadline).
  */
 static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last,
 			    const char **what, unsigned *status, uint64_t *came, int *head,
-			    int *idle)
+			    int *idle, int *stalled)
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
 	struct kbal_pkt_flow *fl = c->pf;
@@ -95,6 +99,7 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 		*what = "an answer owed or a request under way: Timeout";
 		/* mod_proxy_http's read timeout: 502, where none of it began */
 		*status = ph.owed && !ph.answering && ph.request == KBAL_PKT_RQ_NONE ? 502 : 0;
+		*stalled = ph.answering && ph.request == KBAL_PKT_RQ_NONE;
 		*came = last;
 		return last + longer(member_timeout_ns(d, c), ph.request ? conn_timeout_ns(d, c) : 0);
 	}
@@ -106,16 +111,19 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 
 /*
  * httpd's answer at a clock's end (status; 0: none, KeepAliveTimeout's
- * close), by kbald on the client's leg taken back
- * (kbal_packet_take_client()): the member's frozen socket closed silently
- * and the member reset, the answer written on the kept client-side socket
- * as the sockmap path writes its own, and that socket closed as kbald
- * closes any (a FIN, TCP retransmitting as needed); the flow's SHIFT
- * entries outlive it a while (pkt_close(), given back). 1 when done (the
- * connection closed), 0 where the leg could not be taken (nothing changed).
+ * close or, stalled, the end of an answer its member stopped), by kbald on
+ * the client's leg taken back (kbal_packet_take_client()): the member's
+ * frozen socket closed silently and the member reset, the answer written
+ * on the kept client-side socket as the sockmap path writes its own, and
+ * that socket closed as kbald closes any (a FIN, TCP retransmitting as
+ * needed); without an answer by httpd's lingering close (conn.h:
+ * conn_keepalive_end()'s 2 s, conn_member_stalled()'s 30 s), the client's
+ * bytes reaching the kept socket through the SHIFT entries, which outlive
+ * it a while (pkt_close(), given back). 1 when done (the connection
+ * closed), 0 where the leg could not be taken (nothing changed).
  */
 static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
-		      uint64_t came)
+		      uint64_t came, int stalled)
 {
 	struct kbal_pkt_probe pr;
 	int err = kbal_packet_take_client(&d->pk.p, c->pf, c->fd[CLIENT], &pr);
@@ -135,9 +143,14 @@ static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	}
 	kbal_packet_end_probe(&d->pk.p, &pr);
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* a FIN at its close, not a RST */
-	if (status)
+	if (status) {
 		decide_framed_error(d, c, status, head, NULL, came);
-	conn_close(d, c);
+		conn_close(d, c);
+	} else if (stalled) {
+		conn_member_stalled(d, c);
+	} else {
+		conn_keepalive_end(d, c);
+	}
 	return 1;
 }
 
@@ -146,23 +159,28 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 	const char *what = "";
 	unsigned status = 0;
 	uint64_t came = 0;
-	int head = 0, idle = 0;
+	int head = 0, idle = 0, stalled = 0;
 
 	/* last may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
 	if (!last || !c->pf || last >= d->loop.now ||
-	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head, &idle))
+	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head, &idle, &stalled))
 		return 0;
 	if (status) {
 		log_info("%s (the packet program framed it): %u",
 			 status == 408 ? "a request's head or body did not come within RequestReadTimeout"
 				       : "a member's answer did not come within Timeout", status);
-		if (pkt_answer(d, c, status, head, came))
+		if (pkt_answer(d, c, status, head, came, 0))
 			return 1;
 		log_info("the client's leg could not be taken back: both peers reset");
 	} else if (idle) {
 		log_debug("conn %p: packet flow idle past KeepAliveTimeout: closed", (void *)c);
-		if (pkt_answer(d, c, 0, 0, 0))
+		if (pkt_answer(d, c, 0, 0, 0, 0))
+			return 1;
+	} else if (stalled) {
+		log_info("a member's answer stopped for Timeout (the packet program framed it): "
+			 "the client's connection ends, lingering");
+		if (pkt_answer(d, c, 0, 0, 0, 1))
 			return 1;
 	}
 	log_debug("conn %p: packet flow quiet past its clock (%s): ended", (void *)c, what);

@@ -162,8 +162,9 @@ void restart_exec(struct kbal_daemon *d)
 			t.conns[t.nconns++].flags |= how;
 			continue;
 		}
-		/* its state is in kbald's buffers: it cannot go */
-		conn_close(d, c);
+		/* its state is in kbald's buffers: it cannot go; its
+		 * client's socket may linger, handed over below */
+		conn_restart_cut(d, c);
 		closed++;
 	}
 	for (n = d->idle.next; n != &d->idle; n = n->next) {
@@ -176,7 +177,8 @@ void restart_exec(struct kbal_daemon *d)
 	}
 	if (closed)
 		log_warn("restart: %u connection(s) still in their first exchange after %llu s: "
-			 "closed", closed, RESTART_WAIT_NS / 1000000000ull);
+			 "closed (lingering where the client may still send)", closed,
+			 RESTART_WAIT_NS / 1000000000ull);
 	kbal_pool_release(&d->pool);
 	kbal_flows_flush(d);
 	conn_free_dead(d);

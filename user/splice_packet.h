@@ -96,6 +96,9 @@ struct kbal_pkt_flow {
 	/* decided: the program decides each request as kbald would
 	 * (KBAL_PKT_DECIDE on its client -> member entry, kbal_pkt_decide) */
 	uint8_t decide;
+	/* set as it closes (conn.c): its kept socket lingers (1: httpd's
+	 * short time, 2: its long one), and its SHIFT entries as long more */
+	uint8_t lingers;
 	/* packet_clocks.c: the request head or body in progress, as kbald
 	 * last saw it (its boundary), and since when kbald has seen it */
 	uint32_t req_at;

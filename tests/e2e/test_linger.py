@@ -7,7 +7,10 @@ is written, then the FIN, then what the client sends is read and dropped
 until its EOF, 30 s at most (MAX_SECS_TO_LINGER), 2 s after a
 RequestReadTimeout (mod_reqtimeout's short-lingering-close). A plain close()
 with the client's bytes unread would send a reset: the client would lose
-what it had not read of the answer, and get ECONNRESET, not the EOF."""
+what it had not read of the answer, and get ECONNRESET, not the EOF.
+Also the silent ends at httpd's clocks (KeepAliveTimeout, Timeout, a member
+that stops mid-answer), on kbald's own connections and on those the
+kernel carries (sockmap, and packet: the client's leg taken back)."""
 
 import os
 import signal
@@ -16,6 +19,7 @@ import threading
 import time
 
 from apache import apache_beside
+import kbaltest
 from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, wait_until
 from tcp_watch import tcp_counters
 
@@ -348,24 +352,26 @@ def test_per_client_refusal_reads_the_request_before_its_close():
 KEEPALIVE_1 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nKeepAliveTimeout 1")
 
 
-def idle_then_sending(port, n, out, key):
+def idle_then_sending(port, n, out, key, probe=None):
     """n requests on one connection (route 1: the kernel carries them
     from the second on), then nothing until
     the server's EOF (KeepAliveTimeout), then a piece every 50 ms: out[key]
     is (the statuses, the seconds from the EOF to the reset a send or read
-    then meets)"""
+    then meets); probe(the socket), if given, right after the last answer,
+    then its result in out[key]"""
     c = Conn(port, timeout=60.0)
     try:
         statuses = [c.get("/ka/%d" % i, cookie="ROUTEID=route.1").status for i in range(n)]
+        seen = (probe(c.sock),) if probe else ()
         check(c.sock.recv(100) == b"", "%s: an EOF after KeepAliveTimeout" % (key,))
         eof = time.monotonic()
         try:
             while time.monotonic() - eof < 60.0:
                 c.sock.sendall(b"b" * 4096)
                 time.sleep(0.05)
-            out[key] = (statuses, "still open after 60 s")
+            out[key] = (statuses, "still open after 60 s") + seen
         except OSError:
-            out[key] = (statuses, time.monotonic() - eof)
+            out[key] = (statuses, time.monotonic() - eof) + seen
     finally:
         c.close()
 
@@ -453,3 +459,243 @@ def test_linger_after_a_silent_clients_timeout_as_apache():
         eq(out, {"Apache": "no reset", "kbal": "no reset"}, "resets after Timeout's EOF")
         # the client's close ended the lingering: no socket of it left
         wait_until(lambda: kbald_sockets(env) == before, 5.0, "kbald's sockets as before")
+
+
+# a member that stops mid-answer (kbal-backend's /fault-stall: a 200 head
+# with Content-Length 100000, 1000 bytes of it, then nothing, its
+# connection open) for Timeout
+TIMEOUT_2 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2")
+STALL_SENT = 1000
+
+
+def stalled_answer(port, before, out, key, probe=None):
+    """before requests on one connection (route 1: the kernel carries them
+    from the second on), then /fault-stall: out[key] is (the statuses, the
+    stalled answer's head's Content-Length, the bytes of its body that came,
+    what ended them ("eof", "reset") and the seconds from its last byte to
+    that end, then the seconds from the end to the reset a piece sent every
+    50 ms meets, or "still open after 60 s"; probe(the socket), if given,
+    once the body's bytes came, then its result)"""
+    c = Conn(port, timeout=60.0)
+    try:
+        statuses = [c.get("/st/%d" % i, cookie="ROUTEID=route.1").status for i in range(before)]
+        c.send(("GET /fault-stall HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: ROUTEID=route.1"
+                "\r\n\r\n" % port).encode())
+        data = bytes(c.buf)
+        c.buf.clear()
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < STALL_SENT:
+            more = c.sock.recv(65536)
+            if not more:
+                break
+            data += more
+        last = time.monotonic()
+        seen = (probe(c.sock),) if probe else ()
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = [l.split(b":", 1)[1].strip().decode() for l in head.split(b"\r\n")
+                  if l.lower().startswith(b"content-length:")]
+        try:
+            while True:
+                more = c.sock.recv(65536)
+                if not more:
+                    break
+                body += more
+            end = "eof"
+        except ConnectionResetError:
+            end = "reset"
+        eof = time.monotonic()
+        took = "still open after 60 s"
+        try:
+            while time.monotonic() - eof < 60.0:
+                c.sock.sendall(b"b" * 4096)
+                time.sleep(0.05)
+        except OSError:
+            took = time.monotonic() - eof
+        out[key] = (statuses + [int(head.split(b" ")[1]) if head else None],
+                    length, len(body), end, eof - last, took) + seen
+    finally:
+        c.close()
+
+
+def test_linger_after_a_member_stops_mid_answer_as_apache():
+    """A member that sends a head and part of its body, then nothing, for
+    Timeout: httpd's read of the body times out (mod_proxy_http "error
+    reading response"), ap_proxy_backend_broke() ends the answer (no last
+    chunk, c->keepalive = AP_CONN_CLOSE, the client's connection not
+    aborted) and the connection ends by its lingering close, the full 30 s
+    (CONN_STATE_LINGER_NORMAL): the client gets what the member sent, then
+    the FIN; what it sends after is read, not reset, until the limit. The
+    same where kbald copies the answer (a first request) and where the
+    kernel carries it (a fourth: its socket leaves the sockhashes), and
+    where kbald copies every request (KbalSplice off: kbald's own clock)."""
+    off = TIMEOUT_2.replace("ProxySet lbmethod=byrequests",
+                            "ProxySet lbmethod=byrequests\nKbalSplice off")
+    with Env(conf=TIMEOUT_2) as env, Env(conf=off) as env_off, apache_beside(env) as aport:
+        st = env.stats()
+        out = {}
+        ts = [threading.Thread(target=stalled_answer, args=(port, n, out, (name, n)))
+              for name, port in (("Apache", aport), ("kbal", env.port),
+                                 ("kbal KbalSplice off", env_off.port)) for n in (0, 3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120.0)
+        eq(len(out), 6, "clients that ended")
+        for key in sorted(out):
+            statuses, length, got, end, waited, took = out[key]
+            eq((statuses, length, got, end), ([200] * (key[1] + 1), ["100000"], STALL_SENT, "eof"),
+               "%s: the answers, the stalled one's length, its bytes, its end" % (key,))
+            # not before Timeout, loosely after it (a slow host; kbald
+            # looks at the kernel's clocks once a second)
+            check(1.9 <= waited <= 15.0, "%s: the EOF %s s after the last byte" % (key, waited))
+            check(isinstance(took, float) and 29.0 <= took <= 45.0,
+                  "%s: the client sending after the EOF ended %s s after it" % (key, took))
+        # the kernel kept the third and fourth requests (the fourth's
+        # answer the kernel's to carry); none where kbald copies
+        eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
+        eq(env_off.stats()["sk_kept"], 0, "requests the kernel kept (KbalSplice off)")
+
+
+PATH_PACKET = 3   # kbal_flows' path of a flow the packet path joined
+
+
+def flow_path(env):
+    """probe: the path of the socket's flow in kbal_flows, None if none"""
+    def probe(sock):
+        port = socket.htons(sock.getsockname()[1])
+        return [f["path"] for k, f in env.flows() if k["client_port"] == port] or None
+    return probe
+
+
+def test_joined_flow_lingers_at_keepalive_timeout_and_member_stall_as_apache():
+    """On a flow the packet path joined (KbalSplice packet, the default
+    where it joins), kbald takes the client's leg back onto its kept socket
+    at the clock's end (packet_clocks.c) and lingers there as httpd does:
+    at KeepAliveTimeout the short lingering close (2 s; a client sending
+    after the FIN is read, not reset, then closed), and where the member
+    stopped mid-answer for Timeout the full one (30 s), the client having
+    what the member sent, then the FIN. The client's bytes reach the kept
+    socket through the flow's SHIFT entries, kept that much longer (before:
+    a plain close, the client's next bytes reset at once)."""
+    conf = kbaltest.packet_alike(EXAMPLE_CONF).replace(
+        "ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 2")
+    check("KbalSplice packet" in conf and "Timeout 2" in conf, "the packet path's configuration")
+    with Env(conf=conf) as env, apache_beside(env) as aport:
+        out = {}
+        ts = []
+        for name, port, probe in (("Apache", aport, None), ("kbal", env.port, flow_path(env))):
+            ts.append(threading.Thread(target=idle_then_sending,
+                                       args=(port, 3, out, (name, "idle"), probe)))
+            ts.append(threading.Thread(target=stalled_answer,
+                                       args=(port, 3, out, (name, "stall"), probe)))
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120.0)
+        eq(len(out), 4, "clients that ended")
+        statuses, took = out[("Apache", "idle")]
+        eq(statuses, [200] * 3, "Apache: the idle client's answers")
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "Apache: the client sending after KeepAliveTimeout's EOF ended %s s after it" % took)
+        statuses, took, path = out[("kbal", "idle")]
+        eq((statuses, path), ([200] * 3, [PATH_PACKET]), "kbal: the idle client's answers, its path")
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "kbal: the client sending after KeepAliveTimeout's EOF ended %s s after it" % took)
+        for name in ("Apache", "kbal"):
+            statuses, length, got, end, waited, took = out[(name, "stall")][:6]
+            eq((statuses, length, got, end), ([200] * 4, ["100000"], STALL_SENT, "eof"),
+               "%s: the answers, the stalled one's length, its bytes, its end" % name)
+            check(1.9 <= waited <= 15.0, "%s: the EOF %s s after the last byte" % (name, waited))
+            check(isinstance(took, float) and 29.0 <= took <= 45.0,
+                  "%s: the client sending after the stalled answer's EOF ended %s s after it"
+                  % (name, took))
+        eq(out[("kbal", "stall")][6], [PATH_PACKET], "kbal: the stalled answer's path")
+        check("a member's answer stopped for Timeout (the packet program framed it)"
+              in env.kbald_stderr(), "kbald's word on the stalled answer")
+
+
+def test_a_restart_ends_a_joined_flows_lingering_close():
+    """A restart in place removes the SHIFT entries of the flows given back
+    (pkt_settle(): the next image would not know them); a kept socket still
+    lingering then (here KeepAliveTimeout's, on a joined flow) is read and
+    closed first, as it was closed at once before it lingered, not handed
+    to the next image, which could not hear its client through the
+    entries. kbald restarts, leaves no kbal_pkt entry behind, and serves on."""
+    conf = kbaltest.packet_alike(EXAMPLE_CONF).replace(
+        "ProxyRequests Off", "ProxyRequests Off\nKeepAliveTimeout 1")
+    with Env(conf=conf) as env:
+        c = Conn(env.port, timeout=30.0)
+        try:
+            eq([c.get("/ka/%d" % i).status for i in range(3)], [200] * 3, "the answers")
+            eq(flow_path(env)(c.sock), [PATH_PACKET], "the flow's path")
+            check(c.sock.recv(100) == b"", "an EOF after KeepAliveTimeout")
+            # lingering: what the client sends is read, not reset
+            for _ in range(4):
+                c.sock.sendall(b"b" * 100)
+                time.sleep(0.1)
+            seen = env.kbald_stderr().count("restarted: took over")
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                       "the restart")
+        finally:
+            c.close()
+        check("lingering close(s) go on" not in env.kbald_stderr(),
+              "a kept socket's lingering close handed to the next image")
+        wait_until(lambda: env.bpftool_dump("kbal_pkt") == [], 5.0, "no kbal_pkt entry left")
+        with env.connect() as c2:
+            eq(c2.get("/after").status, 200, "a request after the restart")
+
+
+def test_a_restart_cuts_a_first_exchange_with_a_fin_and_a_short_linger():
+    """A first exchange still under way when a restart in place has waited
+    its 5 s (a client uploading a long body slowly: kbald cannot hand its
+    buffers to the next image) is cut there, where httpd's graceful
+    restart would let it finish (its old child serves it to the end;
+    GracefulShutdownTimeout bounds graceful-stop alone). It ends as a dying
+    httpd ends a connection: a FIN, then what the client still sends is
+    read and dropped for 2 s by the next image, which takes the lingering
+    socket over; not the reset a plain close sends at the client's next
+    bytes (before: at once)."""
+    with Env() as env:
+        c = Conn(env.port, timeout=30.0)
+        stop = threading.Event()
+        failed = []
+
+        def feed():
+            try:
+                while not stop.is_set():
+                    c.sock.sendall(b"b" * 1000)
+                    time.sleep(0.05)
+            except OSError:
+                failed.append(time.monotonic())
+
+        t = threading.Thread(target=feed, daemon=True)
+        try:
+            c.send(("POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 100000000\r\n\r\n"
+                    % env.port).encode())
+            t.start()
+            time.sleep(0.5)
+            seen = env.kbald_stderr().count("restarted: took over")
+            t0 = time.monotonic()
+            os.kill(env.kbald.pid, signal.SIGHUP)
+            try:
+                end = "eof" if c.sock.recv(100) == b"" else "data"
+            except ConnectionResetError:
+                end = "reset"
+            eof = time.monotonic()
+            t.join(30.0)
+        finally:
+            stop.set()
+            c.close()
+        eq(end, "eof", "what the uploading client got at the cut")
+        # the restart's wait, loosely after it (a slow host)
+        check(4.9 <= eof - t0 <= 15.0, "the cut %s s after SIGHUP" % (eof - t0))
+        took = failed[0] - eof if failed else "still open after 30 s"
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the uploading client ended %s s after the cut's EOF" % (took,))
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the restart")
+        check("still in their first exchange after 5 s" in env.kbald_stderr(), "the cut logged")
+        check("restarted: 1 lingering close(s) go on" in env.kbald_stderr(),
+              "the lingering close handed over")
+        with env.connect() as c2:
+            eq(c2.get("/after").status, 200, "a request after the restart")

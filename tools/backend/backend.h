@@ -50,6 +50,7 @@ enum kb_kind {
 	KB_FAULT_RESET,
 	KB_FAULT_CUT,
 	KB_FAULT_SMUGGLE,
+	KB_FAULT_STALL,
 };
 
 /* X-Omit: date, server (any case, either or both): the response has no
@@ -57,7 +58,7 @@ enum kb_kind {
 #define KB_OMIT_DATE   1
 #define KB_OMIT_SERVER 2
 
-#define KB_FAULT_MID_LEN   100000ull     /* /fault-mid's Content-Length */
+#define KB_FAULT_MID_LEN   100000ull     /* /fault-mid's (/fault-stall's) Content-Length */
 #define KB_FAULT_MID_SENT  1000ull       /* what it sends of it */
 
 /* Which callback paused llhttp: the parse loop acts on each in turn. */

@@ -14,6 +14,9 @@
  *   /fault-smuggle       a whole 200 with Content-Length followed, in the
  *                        same write, by a second whole "HTTP/1.1 200 OK" that
  *                        nobody asked for; the connection stays open
+ *   /fault-stall         /fault-mid's head and 1000 bytes, then nothing: the
+ *                        connection stays open until the peer closes it
+ *                        (a member that stops mid-answer)
  */
 #include <stddef.h>
 
@@ -22,7 +25,7 @@
 /* The /fault-* paths, in enum kb_kind's order from KB_FAULT_MID. */
 static const char *const kb_fault_paths[] = {
 	"/fault-mid", "/fault-hang", "/fault-garbage", "/fault-reset",
-	"/fault-chunked-cut", "/fault-smuggle",
+	"/fault-chunked-cut", "/fault-smuggle", "/fault-stall",
 };
 
 int fault_kind(const char *url, size_t len)
@@ -50,10 +53,12 @@ void request_fault(struct kb_server *s, struct kb_conn *c)
 	c->close_after = 1;
 	switch (c->kind) {
 	case KB_FAULT_MID:
+	case KB_FAULT_STALL:
 		resp_head(s, c, 1, "200 OK", "application/octet-stream",
 			  KB_FAULT_MID_LEN);
 		c->stream_pos = 0;
 		c->stream_left = KB_FAULT_MID_SENT;
+		c->close_after = c->kind == KB_FAULT_MID;
 		break;
 	case KB_FAULT_HANG:
 		c->resp_active = c->close_after = 0;
