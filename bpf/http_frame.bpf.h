@@ -581,10 +581,26 @@ static __always_inline int cookie_sep(__u8 c)
  * first and last non-white byte are kept (lim 0x21: Host,
  * Transfer-Encoding, User-Agent, Connection), a Cookie value's bytes that
  * can neither start a cookie's name nor end the sticky one's value, a
- * header name's token bytes. Its length (0: the byte path). Content-
- * Length's value, the request line's method and target and every line's
- * end go byte by byte.
+ * header name's token bytes, a request target's bytes but those
+ * target_stop() names. Its length (0: the byte path). Content-Length's
+ * value, the request line's method and every line's end go byte by byte.
  */
+/* a byte of a request's target past its first that request_line_byte()
+ * must see: white space and what no target holds, the name of a session
+ * in the URL, and in the path what kbald would normalise or mod_proxy
+ * encode, a '/' or '.' (after a '/' it may begin a dot segment or a run
+ * of slashes), the query's '?' */
+static __always_inline int target_stop(const struct head_parse *p, __u8 c)
+{
+	if (c <= 0x20 || c >= 0x7f || c == '#')
+		return 1;
+	if (p->spath_len && c == (__u8)p->spath[0])
+		return 1;
+	if (p->path_end)
+		return 0;
+	return c == '?' || c == '%' || c == '/' || c == '.' || path_encoded(c);
+}
+
 static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32 i)
 {
 	__u32 k = 0;
@@ -594,6 +610,12 @@ static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32
 			k = plain_run(b, i, p->n, 0x20, 0x7f, 0x7f);
 		else if (p->sp2)
 			k = plain_run(b, i, p->n, 0x21, 0x7f, 0x7f);
+		else if (p->sp1 && i > p->sp1 + 1)
+			for (__u32 j = 0; j < 64; j++) {
+				if (i + k >= p->n || target_stop(p, B(i + k)))
+					break;
+				k++;
+			}
 	} else if (!p->colon) {
 		for (__u32 j = 0; j < 32; j++) {
 			if (i + k >= p->n || !is_tchar(B(i + k)))

@@ -3059,6 +3059,33 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 				goto out;
 		}
 	}
+	/* a request's target: each byte the byte path judges, after a run
+	 * of every length (kbald's where it would normalise the path, or
+	 * mod_proxy encode it; the query's bytes as they are) */
+	for (unsigned pad = 0; pad < 20; pad++) {
+		static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
+		static const struct { const char *at; int kept; } tg[] = {
+			{ "%41", 0 }, { "\"", 0 }, { "^", 0 }, { "{", 0 }, { "|", 0 }, { "\\", 0 },
+			{ "#", 0 }, { "\x7f", 0 }, { "\x80", 0 }, { "//b", 0 }, { "/./b", 0 },
+			{ "/.b", 0 }, { "/b.c", 1 }, { "/b/c", 1 }, { "~!$&'()*+,;=:@", 1 },
+			{ "?q=%41/../x", 1 }, { "?q=\"", 1 }, { "?q=#", 0 }, { "?q=\x01", 0 },
+		};
+		char path[64];
+
+		memset(path, 'a', sizeof(path));
+		path[pad] = 0;
+		for (unsigned c = 0; c < sizeof(tg) / sizeof(tg[0]); c++) {
+			int n = snprintf(rq, sizeof(rq), "GET /p%s%sz HTTP/1.1\r\nHost: x\r\n"
+					 "Cookie: ROUTEID=route.1\r\n\r\n", path, tg[c].at);
+
+			r = decided_pair(&df, rq, n, ok, sizeof(ok) - 1, &back_at);
+			snprintf(name, sizeof(name), "target /p + %u bytes + %s", pad, tg[c].at);
+			if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, tg[c].kept, name))
+				goto out;
+			if (!r && !ASSERT_EQ(back_at, 0, "the request given back"))
+				goto out;
+		}
+	}
 	/* the request line's version: a byte of 0x80 or more, white space */
 	{
 		static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
