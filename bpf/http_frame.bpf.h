@@ -540,9 +540,8 @@ static __always_inline __u64 bytes_eq(__u64 v, __u8 c)
  * How many bytes from i on (up to 64, within the head's n) hold none of
  * what the byte path looks at: a byte under lim (0x20: a control byte, tab
  * included; 0x21: white space too), DEL, s1 or s2 (DEL again where there
- * is no other). 8 bytes a word; a
- * word's lowest flagged byte is exact (a borrow flags only bytes above a
- * true one), so the run ends right at it.
+ * is no other). 8 bytes a word; a word's lowest flagged byte is exact (a
+ * borrow flags only bytes above a true one), so the run ends right at it.
  */
 static __always_inline __u32 plain_run(const __u8 *b, __u32 i, __u32 n, __u8 lim, __u8 s1,
 				       __u8 s2)
@@ -574,17 +573,6 @@ static __always_inline int cookie_sep(__u8 c)
 	return c == ';' || c == ',' || c == ' ' || c == '\t';
 }
 
-/*
- * A run of bytes head_step() need not take one by one, from i: a response's
- * status line (control bytes only are looked for), a request line's
- * version, a header value whose bytes are only checked (lim 0x20) or whose
- * first and last non-white byte are kept (lim 0x21: Host,
- * Transfer-Encoding, User-Agent, Connection), a Cookie value's bytes that
- * can neither start a cookie's name nor end the sticky one's value, a
- * header name's token bytes, a request target's bytes but those
- * target_stop() names. Its length (0: the byte path). Content-Length's
- * value, the request line's method and every line's end go byte by byte.
- */
 /* a byte of a request's target past its first that request_line_byte()
  * must see: white space and what no target holds, the name of a session
  * in the URL, and in the path what kbald would normalise or mod_proxy
@@ -601,6 +589,17 @@ static __always_inline int target_stop(const struct head_parse *p, __u8 c)
 	return c == '?' || c == '%' || c == '/' || c == '.' || path_encoded(c);
 }
 
+/*
+ * A run of bytes head_step() need not take one by one, from i: a response's
+ * status line (control bytes only are looked for), a request line's
+ * version, a header value whose bytes are only checked (lim 0x20) or whose
+ * first and last non-white byte are kept (lim 0x21: Host,
+ * Transfer-Encoding, User-Agent, Connection), a Cookie value's bytes that
+ * can neither start a cookie's name nor end the sticky one's value, a
+ * header name's token bytes, a request target's bytes but those
+ * target_stop() names. Its length (0: the byte path). Content-Length's
+ * value, the request line's method and every line's end go byte by byte.
+ */
 static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32 i)
 {
 	__u32 k = 0;
