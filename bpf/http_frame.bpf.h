@@ -92,10 +92,27 @@ struct chunk_parse {
 	__u32 bad;
 };
 
+/* A head the packet path's decision parsed whole and kept
+ * (pkt_back.bpf.h): what the framing needs of it, so that it frames the
+ * head without reading its bytes again (pkt_frame.bpf.h, frame_known()).
+ * For this packet only: the program clears ok before each decision. */
+#define KBAL_KNOWN_CL      1           /* a Content-Length (cl) */
+#define KBAL_KNOWN_CHUNKED 2           /* a response's Transfer-Encoding: chunked */
+
+struct head_known {
+	__u32 ok;                      /* 1: the fields below are this packet's */
+	__u32 hl;                      /* the head's length, from the payload's start */
+	__u64 cl;                      /* Content-Length's value */
+	__u16 status;                  /* a response's status code */
+	__u16 flags;                   /* KBAL_KNOWN_* */
+	__u32 pad;
+};
+
 struct kbal_scratch {
 	__u8 b[KBAL_HEAD_MAX];
 	struct head_parse hp;
 	struct chunk_parse cp;
+	struct head_known known;
 };
 
 /* a bpf_loop() step's context: the bytes, and the parse of them */

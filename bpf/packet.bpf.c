@@ -476,6 +476,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	struct rewrite r = {};
 	__u32 sent;
 	struct kbal_pkt_rw *rw = NULL;
+	struct kbal_scratch *known = NULL;
 	struct kbal_host *hosts = NULL;
 	struct pkt p = {};
 	__u32 zero = 0;
@@ -530,6 +531,11 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			__u32 ack = bpf_ntohl(p.tcp->ack_seq);
 			int back;
 
+			/* a head the decision keeps parsed whole: framed
+			 * from its parse (frame_known()) */
+			known = frame_scratch();
+			if (known)
+				known->known.ok = 0;
 			if (rw->slot & 1) {
 				int why = kbal_pkt_decide_response(skb, rw, where);
 
@@ -540,6 +546,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 				back = kbal_pkt_give_back(rw, seq, ack,
 							  (rw->flags & KBAL_PKT_DECIDE) ?
 							  kbal_pkt_decide_request(skb, rw, where) : 1);
+			if (back != BACK_NOT_NOW)
+				known = NULL;
 			if (back == BACK_HOLD) {
 				rw->hold = 1;
 				kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
@@ -579,8 +587,12 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	pkt_account(&p, rw, &r);
 	/* HTTP framing of the stream (pkt_frame.bpf.h): reads the payload,
 	 * changes nothing of the packet */
-	if (!p.tcp->rst)
-		pkt_frame(skb, rw, r.seq0, p.l4off + p.doff, r.payload);
+	if (!p.tcp->rst) {
+		__u32 done = known ? frame_known(rw, r.seq0, r.payload, &known->known) : 0;
+
+		if (done < r.payload)
+			pkt_frame(skb, rw, r.seq0 + done, p.l4off + p.doff + done, r.payload - done);
+	}
 	pkt_readdress(skb, &p, rw, r.acc);
 	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->fr_flags & KBAL_PKT_FR_LOST)) {
 		decided_lost(rw, sent);

@@ -167,6 +167,15 @@ __noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw
 	st->msgs++;
 	request_kept(&k);
 	kbal_stat_add(KBAL_STAT_PKT_KEPT, 1);
+	{
+		/* framed from what the parse found (kept requests are never
+		 * HEAD and have no Transfer-Encoding) */
+		struct kbal_scratch *sc = frame_scratch();
+
+		if (sc)
+			sc->known = (struct head_known){ .ok = 1, .hl = k.hl, .cl = k.cl,
+							 .flags = k.cl ? KBAL_KNOWN_CL : 0 };
+	}
 	return KBAL_SKB_NONE;
 }
 
@@ -426,6 +435,17 @@ static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
 	return (__s32)(fq->heads - fs->heads) > 0;
 }
 
+/* an answer's head p (status), kept as it is: what its framing needs
+ * (struct head_known); 0, the answer's verdict */
+static __always_inline int answer_known(struct kbal_scratch *sc, const struct head_parse *p,
+					__u32 status)
+{
+	sc->known = (struct head_known){ .ok = 1, .hl = p->end, .cl = p->cl, .status = status,
+					 .flags = (p->ncl ? KBAL_KNOWN_CL : 0) |
+						  (p->nte ? KBAL_KNOWN_CHUNKED : 0) };
+	return 0;
+}
+
 /*
  * A decided flow's response head at R (down: the member -> client entry),
  * its payload at where >> 16, where & 0xffff bytes: 0 when it may reach
@@ -487,7 +507,9 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 	if (status < 100 || status == 101)
 		return KBAL_SKB_SYNTAX;
 	if (status < 200)
-		return 0;
+		/* an interim answer: the final one's head must start a
+		 * segment, where it is judged */
+		return p->end < len ? KBAL_SKB_RESPONSE : answer_known(sc, p, status);
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
 	    status == 414 || status == 500 || status == 501 || status == 503)
 		return KBAL_SKB_RESPONSE;
@@ -495,9 +517,10 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 		return KBAL_SKB_RESPONSE;   /* httpd adds its Date or Server */
 	if (p->nte)
 		return p->ncl || p->te_end - p->te_off != 7 ||
-		       !name_is(b, p->te_off, 7, "chunked", 7) ? KBAL_SKB_SYNTAX : 0;
+		       !name_is(b, p->te_off, 7, "chunked", 7) ? KBAL_SKB_SYNTAX :
+		       answer_known(sc, p, status);
 	if (status == 204 || status == 304 || p->ncl)
-		return 0;
+		return answer_known(sc, p, status);
 	return KBAL_SKB_SYNTAX;   /* ends at the close */
 }
 

@@ -44,6 +44,7 @@
 #define KBAL_PKT_FRAME_BPF_H
 
 #include "kbal_maps.bpf.h"
+#include "http_frame.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -191,11 +192,20 @@ static __always_inline void frame_chunk_end(struct kbal_pkt_frame *fr)
 	fr->lpos = 0;
 }
 
-/* a head ended just before next: what follows it */
-static __always_inline void frame_head_end(struct kbal_pkt_frame *fr, struct frame_run *r,
-					   __u32 next)
+/* a head ended: its body of Content-Length bytes next (nothing of the
+ * head's parse kept: a head framed from the decision's parse, frame_known(),
+ * ends as one framed byte by byte) */
+static __always_inline void frame_body(struct kbal_pkt_frame *fr)
 {
-	__u32 req = !(r->slot & 1);
+	fr->state = KBAL_FRAME_BODY;
+	fr->left = fr->num;
+	frame_piece(fr, 0);
+}
+
+/* a head of the direction at slot ended just before next: what follows it */
+static __always_inline void frame_head_end(struct kbal_pkt_frame *fr, __u32 slot, __u32 next)
+{
+	__u32 req = !(slot & 1);
 	__u8 pst = fr->pst;
 
 	if (req) {
@@ -217,15 +227,14 @@ static __always_inline void frame_head_end(struct kbal_pkt_frame *fr, struct fra
 			fr->state = KBAL_FRAME_CHUNK_SIZE;
 			frame_piece(fr, 0);
 		} else if ((pst & P_CL) && fr->num) {
-			fr->state = KBAL_FRAME_BODY;
-			fr->left = fr->num;
+			frame_body(fr);
 		} else {
 			frame_done(fr, req, next);
 		}
 		return;
 	}
 	{
-		__u32 st = fr->status, idx = fr->heads, rslot = r->slot ^ 1, n;
+		__u32 st = fr->status, idx = fr->heads, rslot = slot ^ 1, n;
 		struct kbal_pkt_frame *rq;
 		int was_head;
 
@@ -265,8 +274,7 @@ static __always_inline void frame_head_end(struct kbal_pkt_frame *fr, struct fra
 			}
 		} else if (pst & P_CL) {
 			if (fr->num) {
-				fr->state = KBAL_FRAME_BODY;
-				fr->left = fr->num;
+				frame_body(fr);
 			} else {
 				frame_done(fr, 0, next);
 			}
@@ -305,7 +313,7 @@ static __always_inline void frame_head_byte(struct kbal_pkt_frame *fr, struct fr
 			}
 			fr->pst = pst | P_HDRS;
 		} else if (lpos == 0) {
-			frame_head_end(fr, r, seq);
+			frame_head_end(fr, r->slot, seq);
 			return;
 		} else if ((!(pst & P_VALUE) && fr->hdr != (X_CL | X_TE)) ||
 			   ((pst & P_VALUE) && fr->hdr == H_CL && !(pst & P_DIG))) {
@@ -693,7 +701,7 @@ static long frame_step(__u32 i, struct frame_loop *x)
 				return 1;
 			pos += 2;
 			r->pos = pos;
-			frame_head_end(fr, r, r->seq + pos);
+			frame_head_end(fr, r->slot, r->seq + pos);
 			return 0;
 		}
 		if (avail < 16) {
@@ -937,6 +945,66 @@ static __always_inline int frame_gap_unkept(const struct kbal_pkt_rw *rw, __u32 
 		return 1;
 	fr = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
 	return fr && fr->gen == rw->gen && (fr->flags & KBAL_FRAME_STASHED);
+}
+
+/*
+ * A head the decision parsed whole (hk: the packet path's decision,
+ * pkt_back.bpf.h, kept it), at seq, the first of the segment's payload
+ * bytes, at a head's start: framed from what the parse found, not read
+ * again, with the body bytes that follow it in the segment. The bytes
+ * framed (0: none, where the framing is not at that head's start, or is
+ * lost or holds a stash: the byte path frames them). The decision's parse
+ * is stricter than the framing's (what it keeps, the framing takes), so
+ * the entry ends as the byte path leaves it (tests/bpf: every head the
+ * decided tests keep framed both ways).
+ */
+static __always_inline __u32 frame_known(struct kbal_pkt_rw *rw, __u32 seq, __u32 payload,
+					 const struct head_known *hk)
+{
+	__u32 slot = rw->slot, hl = hk->hl, next;
+	struct kbal_pkt_frame *fr;
+	__u8 pst = P_HDRS;
+
+	if (!hk->ok || !hl || hl > payload || rw->fr_flags != KBAL_PKT_FR_ON ||
+	    rw->fr_seq != seq || rw->fr_state != KBAL_FRAME_HEAD)
+		return 0;
+	fr = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fr || fr->gen != rw->gen || fr->flags || fr->hlen || fr->pst)
+		return 0;
+	if (hk->flags & KBAL_KNOWN_CL)
+		pst |= P_CL;
+	if (hk->flags & KBAL_KNOWN_CHUNKED)
+		pst |= P_TE | P_CHUNKED;
+	if (!(slot & 1))
+		pst |= P_NOTHEAD;
+	fr->seq = seq;
+	fr->state = KBAL_FRAME_HEAD;
+	fr->left = rw->fr_left;
+	fr->pst = pst;
+	fr->num = hk->cl;
+	fr->status = hk->status;
+	fr->hlen = hl;
+	next = seq + hl;
+	frame_head_end(fr, slot, next);
+	if (fr->flags & KBAL_FRAME_LOST) {
+		rw->fr_flags |= KBAL_PKT_FR_LOST;
+		return payload;
+	}
+	if (fr->state == KBAL_FRAME_BODY) {
+		__u64 take = payload - hl;
+
+		if (take > fr->left)
+			take = fr->left;
+		fr->left -= take;
+		next += take;
+		if (!fr->left)
+			frame_done(fr, !(slot & 1), next);
+	}
+	fr->seq = next;
+	rw->fr_seq = next;
+	rw->fr_state = fr->state;
+	rw->fr_left = fr->left;
+	return next - seq;
 }
 
 /*

@@ -2859,6 +2859,38 @@ UNIT_TEST(pkt_decided_answer_without_date_or_server_given_back)
 	decided_end(&df);
 }
 
+/*
+ * Both directions' framing after a decided pair the program kept (the
+ * heads framed from the decision's parse: pkt_frame.bpf.h, frame_known())
+ * as the byte path leaves it for the same segments on a flow nobody
+ * decides (frame_setup()'s); that flow is left behind (decided_fresh()
+ * starts over). 1 if the entries are equal.
+ */
+static int decided_framed_as_bytes(const char *req0, size_t rq0, const char *resp0, size_t rs0,
+				   const char *req, size_t rq, const char *resp, size_t rs)
+{
+	struct kbal_pkt_frame dq = frame_get(0), ds = frame_get(1), cq, cs;
+	int ok = 1;
+
+	frame_teardown();
+	if (!ASSERT_TRUE(frame_setup(), "the undecided flow set up"))
+		return 0;
+	ok &= frame_send(0, FR_C0, req0, rq0) && frame_send(1, FR_M0, resp0, rs0) &&
+	      frame_send(0, FR_C0 + rq0, req, rq) && frame_send(1, FR_M0 + rs0, resp, rs);
+	if (!ASSERT_TRUE(ok, "the undecided flow passes the same segments"))
+		return 0;
+	cq = frame_get(0);
+	cs = frame_get(1);
+	dq.back = cq.back;   /* the decided flow's requests are watched */
+	ok &= ASSERT_EQ(dq.messages, cq.messages, "requests framed: as the byte path's");
+	ok &= ASSERT_EQ(ds.messages, cs.messages, "answers framed: as the byte path's");
+	ok &= ASSERT_EQ(ds.state, cs.state, "the answers' state: as the byte path's");
+	ok &= ASSERT_EQ(ds.left, cs.left, "the answer's bytes left: as the byte path's");
+	ok &= ASSERT_TRUE(!memcmp(&dq, &cq, sizeof(dq)), "the requests' entry: the byte path's");
+	ok &= ASSERT_TRUE(!memcmp(&ds, &cs, sizeof(ds)), "the answers' entry: the byte path's");
+	return ok;
+}
+
 /* A request and its answer on a fresh decided flow (decided_fresh(),
  * answers decided too), after a first pair that passes (the flow is
  * given back only where it is quiet): 1 if both pass (the request kept,
@@ -2891,7 +2923,10 @@ static int decided_pair(struct decided *df, const char *req, size_t rq, const ch
 	*back_at = 1;
 	if (gb_send(1, Mm, B + df->up.seq_delta, resp, rs, out, &outlen) != TC_ACT_UNSPEC)
 		return -1;
-	return get_entry(&fr_kd).action == KBAL_PKT_REWRITE;
+	if (get_entry(&fr_kd).action != KBAL_PKT_REWRITE)
+		return 0;
+	return decided_framed_as_bytes(req0, sizeof(req0) - 1, resp0, sizeof(resp0) - 1, req, rq,
+				       resp, rs) ? 1 : -1;
 }
 
 /*
@@ -3116,6 +3151,67 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 			goto out;
 		if (!r && !ASSERT_EQ(back_at, 0, "the request given back"))
 			goto out;
+	}
+out:
+	decided_end(&df);
+}
+
+/*
+ * A head the decision keeps is framed from its parse, not read again
+ * (pkt_frame.bpf.h, frame_known()), with the body bytes behind it in the
+ * segment: the entries end as the byte path leaves them for the same
+ * bytes (decided_pair() compares them), for bodies that end in the
+ * segment and that go on past it, chunked answers, answers without a body
+ * and requests with one. An interim answer with its final one behind it
+ * in the segment is kbald's: the final head would pass unjudged.
+ */
+UNIT_TEST(pkt_decided_heads_framed_as_bytes)
+{
+	static const char get[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n",
+			  post[] = "POST /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n"
+				   "Content-Length: 5\r\n\r\nhello",
+			  ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
+	static const char *const answers[] = {
+		"HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 100\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 100\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n" STAMPS "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+		"HTTP/1.1 200 OK\r\n" STAMPS "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n" STAMPS "transfer-encoding:chunked\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\n" STAMPS "\r\n",
+		"HTTP/1.1 304 Not Modified\r\n" STAMPS "Content-Length: 10\r\n\r\n",
+		"HTTP/1.1 404 Not Found\r\n" STAMPS "content-length:0\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+	};
+	struct decided df;
+	char name[96];
+	int back_at, r;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	for (unsigned k = 0; k < sizeof(answers) / sizeof(answers[0]); k++) {
+		for (int q = 0; q < 2; q++) {
+			const char *req = q ? post : get;
+
+			r = decided_pair(&df, req, strlen(req), answers[k], strlen(answers[k]),
+					 &back_at);
+			snprintf(name, sizeof(name), "answer %u to a %s: kept, framed as bytes", k,
+				 q ? "POST" : "GET");
+			if (!ASSERT_EQ(r, 1, name))
+				goto out;
+		}
+	}
+	{
+		static const char both[] = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+					   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+		r = decided_pair(&df, get, sizeof(get) - 1, both, sizeof(both) - 1, &back_at);
+		ASSERT_EQ(r, 0, "an interim answer with its final one behind it: given back");
+		ASSERT_EQ(back_at, 1, "the answer given back, not the request");
+		r = decided_pair(&df, get, sizeof(get) - 1, ok, sizeof(ok) - 1, &back_at);
+		ASSERT_EQ(r, 1, "then an answer with its own segment: kept");
 	}
 out:
 	decided_end(&df);
