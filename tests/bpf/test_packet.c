@@ -2929,6 +2929,30 @@ static int decided_pair(struct decided *df, const char *req, size_t rq, const ch
 				       resp, rs) ? 1 : -1;
 }
 
+/* decided_pair() of req and an answer that is before, then len bytes of
+ * fill with byte c at offset j (a NUL too), then after: true if the
+ * answer passed (want 1) or was given back (want 0, the request kept) as
+ * wanted; a failure told. */
+static bool decided_answer_byte(struct decided *df, const char *req, const char *before,
+				char fill, size_t len, size_t j, uint8_t c, const char *after,
+				int want, const char *what)
+{
+	char resp[512];
+	size_t nb = strlen(before), na = strlen(after);
+	int back_at, r;
+
+	if (!ASSERT_TRUE(nb + len + na <= sizeof(resp) && j < len, "the answer fits"))
+		return false;
+	memcpy(resp, before, nb);
+	memset(resp + nb, fill, len);
+	resp[nb + j] = (char)c;
+	memcpy(resp + nb + len, after, na);
+	r = decided_pair(df, req, strlen(req), resp, nb + len + na, &back_at);
+	if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, want, what))
+		return false;
+	return r || ASSERT_EQ(back_at, 1, "the answer given back, not the request");
+}
+
 /*
  * The head parser (bpf/http_frame.bpf.h) takes a status line, a header
  * name and the values it only checks or only bounds in runs of up to 64
@@ -2952,7 +2976,7 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 		{ "x", 1 }, { "  x", 1 }, { "x \t ", 1 }, { "\tx\t", 1 }, { "xx", 0 }, { "", 0 },
 		{ "x x", 0 },
 	};
-	char resp[512], name[64], rq[256];
+	char name[64], rq[256];
 	struct decided df;
 	int back_at, r;
 
@@ -2962,69 +2986,36 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 	for (unsigned k = 0; k < sizeof(bytes) / sizeof(bytes[0]); k++) {
 		for (unsigned j = 0; j < 80; j++) {
-			static const char head[] = "HTTP/1.1 200 OK\r\n" STAMPS "X-",
-					  tail[] = "\r\nContent-Length: 2\r\n\r\nok";
 			/* the value starts at every alignment too: its name's
 			 * length moves it */
-			size_t nl = j % 9 + 1, n = 0;
+			char before[128];
 
-			memcpy(resp, head, sizeof(head) - 1);
-			n += sizeof(head) - 1;
-			memcpy(resp + n, "abcdefghi", nl);
-			n += nl;
-			memcpy(resp + n, ": ", 2);
-			n += 2;
-			memset(resp + n, 'v', 80);
-			resp[n + j] = (char)bytes[k].c;
-			n += 80;
-			memcpy(resp + n, tail, sizeof(tail) - 1);
-			n += sizeof(tail) - 1;
-			r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
-			if (!ASSERT_TRUE(r >= 0, "the flow set up"))
-				goto out;
+			snprintf(before, sizeof(before), "HTTP/1.1 200 OK\r\n" STAMPS "X-%.*s: ",
+				 (int)(j % 9 + 1), "abcdefghi");
 			snprintf(name, sizeof(name), "byte 0x%02x at %u of a value", bytes[k].c, j);
-			if (!ASSERT_EQ(r, bytes[k].passes, name))
-				goto out;
-			if (!r && !ASSERT_EQ(back_at, 1, "the answer given back, not the request"))
+			if (!decided_answer_byte(&df, req, before, 'v', 80, j, bytes[k].c,
+						 "\r\nContent-Length: 2\r\n\r\nok", bytes[k].passes, name))
 				goto out;
 		}
 	}
 	/* the status line's reason, at every offset */
 	for (unsigned j = 0; j < 40; j++) {
-		char reason[48];
-		int n;
+		static const char line[] = "HTTP/1.1 200 ",
+				  end[] = "\r\n" STAMPS "Content-Length: 2\r\n\r\nok";
 
-		memset(reason, 'R', sizeof(reason));
-		reason[j] = 0x7f;
-		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 %.40s\r\n" STAMPS
-			     "Content-Length: 2\r\n\r\nok", reason);
-		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
-		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, "DEL in a status line"))
-			goto out;
-		reason[j] = 'R';
-		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 %.40s\r\n" STAMPS
-			     "Content-Length: 2\r\n\r\nok", reason);
-		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
-		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "a long status line"))
+		if (!decided_answer_byte(&df, req, line, 'R', 40, j, 0x7f, end, 0,
+					 "DEL in a status line") ||
+		    !decided_answer_byte(&df, req, line, 'R', 40, j, 'R', end, 1, "a long status line"))
 			goto out;
 	}
 	/* a name's bytes: a separator at every offset of a 40-byte name */
 	for (unsigned j = 0; j < 40; j++) {
-		char nm[48];
-		int n;
+		static const char head[] = "HTTP/1.1 200 OK\r\n" STAMPS,
+				  rest[] = ": v\r\nContent-Length: 2\r\n\r\nok";
 
-		memset(nm, 'n', sizeof(nm));
-		nm[j] = '@';
-		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n" STAMPS
-			     "%.40s: v\r\nContent-Length: 2\r\n\r\nok", nm);
-		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
-		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, "'@' in a name"))
-			goto out;
-		nm[j] = j % 2 ? '-' : 'N';
-		n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n" STAMPS
-			     "%.40s: v\r\nContent-Length: 2\r\n\r\nok", nm);
-		r = decided_pair(&df, req, sizeof(req) - 1, resp, n, &back_at);
-		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "a long name"))
+		if (!decided_answer_byte(&df, req, head, 'n', 40, j, '@', rest, 0, "'@' in a name") ||
+		    !decided_answer_byte(&df, req, head, 'n', 40, j, j % 2 ? '-' : 'N', rest, 1,
+					 "a long name"))
 			goto out;
 	}
 	/* a line's end: CR LF only (a bare LF, a CR alone: given back) */

@@ -167,6 +167,29 @@ def with_upgrade(conf, proto="websocket"):
                      for l in conf.split("\n"))
 
 
+
+def balancer(name, *members):
+    """A <Proxy balancer://name> section with a BalancerMember line for each
+    of members: what follows http://127.0.0.1: in it ("{b1} ping=1")."""
+    return "<Proxy balancer://%s>\n%s</Proxy>\n" % (
+        name, "".join("BalancerMember http://127.0.0.1:%s\n" % m for m in members))
+
+
+def own_answers_conf(down, head="", balancers="", rules=""):
+    """A configuration whose answers are mostly kbald's own, for the tests
+    that hold them against Apache's (test_signature.py, test_own_heads.py):
+    ServerName proxy.example (head's lines after it), balancer://down of the
+    one member down (its port: "{b1}"; one where nothing listens gives the
+    503) and balancers' sections, a Redirect of /old, /nothing proxied
+    nowhere (the 404), rules' ProxyPass lines before the one of / to down,
+    and the manager at /balancer-manager."""
+    return (PROXY_HEAD + "LoadModule alias_module modules/mod_alias.so\n"
+            "ServerName proxy.example\n" + head + balancer("down", down) + balancers +
+            "Redirect /old http://example.test/new\n"
+            "ProxyPass /balancer-manager !\nProxyPass /nothing !\nProxyPass /old !\n" + rules +
+            "ProxyPass / balancer://down/\n"
+            "<Location /balancer-manager>\nSetHandler balancer-manager\n</Location>\n")
+
 # Member flags in kbal_members.status (include/kbal_shared.h)
 ST_DISABLED, ST_STOPPED, ST_ERROR, ST_HOT_STANDBY = 1, 2, 4, 8
 FLOW_FIRST, FLOW_SPLICED, FLOW_CLOSING = 0, 1, 2

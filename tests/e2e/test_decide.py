@@ -85,6 +85,22 @@ def logged(env, n):
     return env.backend_log(n)
 
 
+def asked_in_turn(c, paths, first=1, cookie=None, member=None, route="member", what=None):
+    """Each of paths asked on c in turn with cookie (None: no Cookie line),
+    named request first, first + 1, ... and what ("with COOKIE" or "without
+    a cookie" if None): each a 200 with member's answer (None: WAS1's or
+    WAS2's, whichever answered) and the Set-Cookie of route ("member": the
+    answering member's, None: none)."""
+    what = what or ("with %s" % cookie if cookie else "without a cookie")
+    for i, p in enumerate(paths):
+        r = c.get(p, cookie=cookie)
+        n = member_of(r, (1, 2)) if member is None else member
+        sets = [] if route is None else [
+            "ROUTEID=route.%s; path=/;" % (n if route == "member" else route)]
+        eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(n, p), sets),
+           "request %d %s" % (first + i, what))
+
+
 # requests alternating between the balancers from the second on (Apache's
 # rule: /api/x, /api/y reach the api member as /x, /y), with a query
 # string, a deeper path and /apix, which is not under /api
@@ -645,17 +661,9 @@ def test_request_without_cookie_gets_route():
     # member it went to in a Set-Cookie (Header ... env=BALANCER_ROUTE_CHANGED),
     # also after requests the kernel could keep
     with Env() as env, env.connect(timeout=T) as c:
-        for i in range(4):
-            r = c.get("/s%d" % i, cookie="ROUTEID=route.2")
-            eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(2, "/s%d" % i), []),
-               "request %d with ROUTEID=route.2" % (i + 1))
-        for i in range(3):
-            p = "/none%d" % i
-            r = c.get(p)
-            n = member_of(r, (1, 2))
-            eq((r.status, r.text, r.header_all("Set-Cookie")),
-               (200, answer(n, p), ["ROUTEID=route.%d; path=/;" % n]),
-               "request %d without a cookie" % (i + 5))
+        asked_in_turn(c, ["/s%d" % i for i in range(4)], cookie="ROUTEID=route.2", member=2,
+                      route=None)
+        asked_in_turn(c, ["/none%d" % i for i in range(3)], first=5)
         r = c.get("/again", cookie="ROUTEID=route.2")
         eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(2, "/again"), []),
            "ROUTEID=route.2 again")
@@ -676,13 +684,7 @@ def cookie_clients(splice):
     with Env(conf=conf) as env:
         before = env.stats()
         with env.connect(timeout=T) as c:
-            for i in range(4):
-                p = "/n%d" % i
-                r = c.get(p)
-                n = member_of(r, (1, 2))
-                eq((r.status, r.text, r.header_all("Set-Cookie")),
-                   (200, answer(n, p), ["ROUTEID=route.%d; path=/;" % n]),
-                   "request %d without a cookie" % (i + 1))
+            asked_in_turn(c, ["/n%d" % i for i in range(4)])
             eq([v["why"] for _, v in env.flows()], [WHY_COOKIE],
                "why the cookieless connection's flow is kbald's")
         after = env.stats()
@@ -693,11 +695,8 @@ def cookie_clients(splice):
             n = member_of(r, (1, 2))
             eq(len(r.header_all("Set-Cookie")), 1, "Set-Cookie on the first answer")
             cookie = r.header_all("Set-Cookie")[0].split(";")[0]
-            for i in range(1, 7):
-                p = "/k%d" % i
-                r = c.get(p, cookie=cookie)
-                eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(n, p), []),
-                   "request %d with %s" % (i + 1, cookie))
+            asked_in_turn(c, ["/k%d" % i for i in range(1, 7)], first=2, cookie=cookie, member=n,
+                          route=None)
         kept = env.stats()
         eq((kept["sk_kept"] - after["sk_kept"]) + (kept["pkt_kept"] - after["pkt_kept"]), 5,
            "requests the kernel kept of the 6 with the cookie (all but the first)")
@@ -727,11 +726,8 @@ def test_routeless_balancer_owes_no_cookie():
     with Env(conf=conf) as env:
         before = env.stats()
         with env.connect(timeout=T) as c:
-            for i in range(4):
-                p = "/n%d" % i
-                r = c.get(p)
-                eq((r.status, r.text, r.header_all("Set-Cookie")), (200, answer(1, p), []),
-                   "request %d without a cookie, no member with a route" % (i + 1))
+            asked_in_turn(c, ["/n%d" % i for i in range(4)], member=1, route=None,
+                          what="without a cookie, no member with a route")
             whys = [v["why"] for _, v in env.flows()]
             check(whys and WHY_COOKIE not in whys,
                   "the routeless balancer's connection: flows' whys %r" % whys)
@@ -741,12 +737,8 @@ def test_routeless_balancer_owes_no_cookie():
            "starts the handover)")
         env.kbalctl("set", "mycluster", env.member_url(1), "route=7")
         with env.connect(timeout=T) as c:
-            for i in range(3):
-                p = "/r%d" % i
-                r = c.get(p)
-                eq((r.status, r.text, r.header_all("Set-Cookie")),
-                   (200, answer(1, p), ["ROUTEID=route.7; path=/;"]),
-                   "request %d without a cookie, WAS1's route set at run time" % (i + 1))
+            asked_in_turn(c, ["/r%d" % i for i in range(3)], member=1, route=7,
+                          what="without a cookie, WAS1's route set at run time")
             whys = [v["why"] for _, v in env.flows()]
             check(WHY_COOKIE in whys, "the connection after kbalctl set route=7: whys %r" % whys)
         kept = env.stats()

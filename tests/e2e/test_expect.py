@@ -23,31 +23,16 @@ import time
 
 from apache import apache_beside
 from expect_member import ExpectMember
-from kbaltest import PROXY_HEAD, Conn, Env, eq, wait_until
+from kbaltest import PROXY_HEAD, Conn, Env, balancer, eq, wait_until
 from recording_member import RecordingMember, requests_before
 from tcp_watch import flow_of
 from test_packet import PATH_PACKET, PATH_SOCKMAP
 
 T = 10.0
 
-CONF = PROXY_HEAD + """\
-ServerName proxy.example
-<Proxy balancer://one>
-BalancerMember http://127.0.0.1:{b2} ping=1
-</Proxy>
-<Proxy balancer://two>
-BalancerMember http://127.0.0.1:{b1} ping=1
-BalancerMember http://127.0.0.1:{b2} ping=1
-</Proxy>
-<Proxy balancer://three>
-BalancerMember http://127.0.0.1:{b1} ping=1
-</Proxy>
-<Proxy balancer://noping>
-BalancerMember http://127.0.0.1:{b2}
-</Proxy>
-<Proxy balancer://dead>
-BalancerMember http://127.0.0.1:{b4}
-</Proxy>
+CONF = (PROXY_HEAD + "ServerName proxy.example\n" + balancer("one", "{b2} ping=1") +
+        balancer("two", "{b1} ping=1", "{b2} ping=1") + balancer("three", "{b1} ping=1") +
+        balancer("noping", "{b2}") + balancer("dead", "{b4}") + """\
 ProxyPass /s/ balancer://two/s/
 ProxyPass /n/ balancer://noping/n/
 ProxyPass /s3/ balancer://three/s/
@@ -57,7 +42,7 @@ ProxyPass /r/ http://127.0.0.1:{b1}/r/
 ProxyPass /refused/ http://127.0.0.1:{b3}/
 ProxyPass /dead/ balancer://dead/
 ProxyPass / balancer://one/
-"""
+""")
 
 BODY = b"hello"
 
@@ -140,20 +125,21 @@ def test_expect_100_continue_as_apache():
            "Apache: no 100 Continue to the client: its connection ends")
         eq(out["/k2"][0], [500], "Apache: a 417 before the body it waits for")
         eq(out["/s/1"][0], [100, 200], "Apache: another member after the timeout")
-        got = {(g[0], g[1]): g[2:] for g in theirs[1]}
-        eq(got[("m2", "/c1")], ([b"Expect: 100-continue"], b"", b"hello"),
-           "Apache: the body held until the member's 100 Continue")
-        eq(got[("m2", "/c4")], ([b"Expect: 100-Continue"], b"", b"hello"),
-           "Apache: ping= adds the Expect")
-        eq(got[("m2", "/n/1")], ([b"Expect: 100-continue"], b"", b"hello"),
-           "Apache: an HTTP/1.0 client's Expect honoured too")
         eq(out["/n/1"][0], [200], "Apache: no 100 Continue to an HTTP/1.0 client")
-        eq(got[("m2", "/n/2")], ([b"Expect: 100-continue"], b"", b"hello"),
-           "Apache: the body held without ping= too")
-        eq(got[("m2", "/k1")], ([b"Expect: 100-continue"], b"", b"hello"),
-           "Apache: a final answer that keeps the connection still gets the body")
-        eq(got[("m2", "/x1")], ([b"Expect: 100-continue"], b"", b""),
-           "Apache: no body to a member that closes")
+        got = {(g[0], g[1]): g[2:] for g in theirs[1]}
+        # each member's record (expect_member.py): its Expect line, the body
+        # bytes it had before it answered, the body it read after
+        for at, expect, body, what in (
+                (("m2", "/c1"), b"100-continue", b"hello",
+                 "the body held until the member's 100 Continue"),
+                (("m2", "/c4"), b"100-Continue", b"hello", "ping= adds the Expect"),
+                (("m2", "/n/1"), b"100-continue", b"hello",
+                 "an HTTP/1.0 client's Expect honoured too"),
+                (("m2", "/n/2"), b"100-continue", b"hello", "the body held without ping= too"),
+                (("m2", "/k1"), b"100-continue", b"hello",
+                 "a final answer that keeps the connection still gets the body"),
+                (("m2", "/x1"), b"100-continue", b"", "no body to a member that closes")):
+            eq(got[at], ([b"Expect: " + expect], b"", body), "Apache: " + what)
         eq((got[("m1", "/s/1")], got[("m2", "/s/1")]),
            (([b"Expect: 100-continue"], b"", b""), ([b"Expect: 100-continue"], b"", b"hello")),
            "Apache: the held body to the next member")
@@ -167,18 +153,11 @@ def test_expect_100_continue_as_apache():
 
 
 # (two balancers: the packet path's program frames each request)
-KERNEL_CONF = PROXY_HEAD + """\
-ServerName proxy.example
-ProxyPreserveHost On
-<Proxy balancer://one>
-BalancerMember http://127.0.0.1:{b2}
-</Proxy>
-<Proxy balancer://other>
-BalancerMember http://127.0.0.1:{b3}
-</Proxy>
+KERNEL_CONF = (PROXY_HEAD + "ServerName proxy.example\nProxyPreserveHost On\n" +
+               balancer("one", "{b2}") + balancer("other", "{b3}") + """\
 ProxyPass /other/ balancer://other/
 ProxyPass / balancer://one/
-"""
+""")
 
 
 def later_expects(port, env=None, path=None):
@@ -317,8 +296,8 @@ def test_unknown_expectation_as_apache():
     head has no "Connection: close" on a keep-alive request (httpd's
     ap_read_request() fails after ap_set_keepalive() spoke). The same on a
     connection a kernel carries (both hand an Expect back at its head)."""
-    conf = (PROXY_HEAD + "ServerName proxy.example\n<Proxy balancer://c>\n"
-            "BalancerMember http://127.0.0.1:{b1}\n</Proxy>\nProxyPass / balancer://c/\n")
+    conf = (PROXY_HEAD + "ServerName proxy.example\n" + balancer("c", "{b1}") +
+            "ProxyPass / balancer://c/\n")
     with Env(conf=conf, backends=()) as env, RecordingMember(env.ports["b1"]) as m, \
             apache_beside(env) as aport:
         theirs = expectations(aport, m, 0)

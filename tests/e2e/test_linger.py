@@ -58,6 +58,34 @@ def pipelined(host):
     return one * (BODY // len(one))
 
 
+def at_once(calls, timeout):
+    """Each (function, args) of calls in a thread of its own, all started
+    before any is waited for (Apache's clients and kbal's on the same
+    clocks), each then waited for timeout s at most"""
+    ts = [threading.Thread(target=f, args=args) for f, args in calls]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout)
+
+
+def sends_until_reset(c, secs, eof_what=None, piece=4096):
+    """With eof_what, first an EOF from c's server, nothing else (eof_what
+    says what fails); then a piece every 50 ms on c for secs at most: the
+    seconds from its first to the reset (or any error) a send met, or
+    "still open after SECS s" (a lingering close reads what it gets)."""
+    if eof_what is not None:
+        check(c.sock.recv(100) == b"", eof_what)
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < secs:
+            c.sock.sendall(b"b" * piece)
+            time.sleep(0.05)
+    except OSError:
+        return time.monotonic() - start
+    return "still open after %g s" % secs
+
+
 class Client:
     """One connection: raw sent from a thread (as a client streaming its
     body) while the answer is read here; on c, a Conn of earlier requests,
@@ -177,15 +205,7 @@ def keeps_sending(port, head, out, key):
     try:
         c.send(head)
         r = c.read_response()
-        check(c.sock.recv(100) == b"", "an EOF after the answer")
-        eof = time.monotonic()
-        try:
-            while time.monotonic() - eof < 60.0:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-            out[key] = (r.status, "still open after 60 s")
-        except OSError:
-            out[key] = (r.status, time.monotonic() - eof)
+        out[key] = (r.status, sends_until_reset(c, 60.0, "an EOF after the answer"))
     finally:
         c.close()
 
@@ -196,13 +216,9 @@ def test_a_client_that_keeps_sending_is_closed_after_30_s_as_apache():
     it (both at once, side by side)."""
     with Env(conf=LIMITED) as env, apache_beside(env) as aport:
         out = {}
-        ts = [threading.Thread(target=keeps_sending, args=(
-            port, MANAGER_FORM.format(host="127.0.0.1:%d" % port).encode(), out, name))
-            for name, port in (("Apache", aport), ("kbal", env.port))]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(90.0)
+        at_once([(keeps_sending, (port, MANAGER_FORM.format(host="127.0.0.1:%d" % port).encode(),
+                                  out, name))
+                 for name, port in (("Apache", aport), ("kbal", env.port))], 90.0)
         for name in ("Apache", "kbal"):
             status, took = out[name]
             eq(status, 413, "%s's answer" % name)
@@ -254,15 +270,7 @@ def test_a_restart_hands_a_late_lingering_close_to_the_next_image():
             time.sleep(3.5)
             c.send(head[20:])
             eq(c.read_response().status, 413, "the answer")
-            check(c.sock.recv(100) == b"", "an EOF after the answer")
-            eof = time.monotonic()
-            try:
-                while time.monotonic() - eof < 30.0:
-                    c.sock.sendall(b"b" * 4096)
-                    time.sleep(0.05)
-                took = "still open after 30 s"
-            except OSError:
-                took = time.monotonic() - eof
+            took = sends_until_reset(c, 30.0, "an EOF after the answer")
         finally:
             c.close()
         check(isinstance(took, float) and 1.9 <= took <= 10.0,
@@ -315,12 +323,8 @@ def test_short_linger_after_request_read_timeout_as_apache():
     (SECONDS_TO_LINGER): a client still sending its head is closed then."""
     with Env(conf=SLOW) as env, apache_beside(env) as aport:
         out = {}
-        ts = [threading.Thread(target=trickling, args=(port, out, name))
-              for name, port in (("Apache", aport), ("kbal", env.port))]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(40.0)
+        at_once([(trickling, (port, out, name))
+                 for name, port in (("Apache", aport), ("kbal", env.port))], 40.0)
         for name in ("Apache", "kbal"):
             status, end, took = out[name]
             eq((status, end), (408, b""), "%s: the 408, then an EOF" % name)
@@ -363,15 +367,8 @@ def idle_then_sending(port, n, out, key, probe=None):
     try:
         statuses = [c.get("/ka/%d" % i, cookie="ROUTEID=route.1").status for i in range(n)]
         seen = (probe(c.sock),) if probe else ()
-        check(c.sock.recv(100) == b"", "%s: an EOF after KeepAliveTimeout" % (key,))
-        eof = time.monotonic()
-        try:
-            while time.monotonic() - eof < 60.0:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-            out[key] = (statuses, "still open after 60 s") + seen
-        except OSError:
-            out[key] = (statuses, time.monotonic() - eof) + seen
+        out[key] = (statuses, sends_until_reset(
+            c, 60.0, "%s: an EOF after KeepAliveTimeout" % (key,))) + seen
     finally:
         c.close()
 
@@ -387,12 +384,8 @@ def test_short_linger_after_keepalive_timeout_as_apache():
     with Env(conf=KEEPALIVE_1) as env, apache_beside(env) as aport:
         st = env.stats()
         out = {}
-        ts = [threading.Thread(target=idle_then_sending, args=(port, n, out, (name, n)))
-              for name, port in (("Apache", aport), ("kbal", env.port)) for n in (1, 3)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(90.0)
+        at_once([(idle_then_sending, (port, n, out, (name, n)))
+                 for name, port in (("Apache", aport), ("kbal", env.port)) for n in (1, 3)], 90.0)
         eq(len(out), 4, "clients that ended")
         for key in sorted(out):
             statuses, took = out[key]
@@ -416,15 +409,8 @@ def silent_then_sending(port, out, key, secs=4.0):
     the reset a send or read then meets, or "no reset" """
     c = Conn(port, timeout=30.0)
     try:
-        check(c.sock.recv(100) == b"", "%s: an EOF, nothing else, after Timeout" % key)
-        eof = time.monotonic()
-        try:
-            while time.monotonic() - eof < secs:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-            out[key] = "no reset"
-        except OSError:
-            out[key] = time.monotonic() - eof
+        took = sends_until_reset(c, secs, "%s: an EOF, nothing else, after Timeout" % key)
+        out[key] = "no reset" if isinstance(took, str) else took
     finally:
         c.close()
 
@@ -450,12 +436,8 @@ def test_linger_after_a_silent_clients_timeout_as_apache():
     with Env(conf=TIMEOUT_1) as env, apache_beside(env) as aport:
         before = kbald_sockets(env)
         out = {}
-        ts = [threading.Thread(target=silent_then_sending, args=(port, out, name))
-              for name, port in (("Apache", aport), ("kbal", env.port))]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(60.0)
+        at_once([(silent_then_sending, (port, out, name))
+                 for name, port in (("Apache", aport), ("kbal", env.port))], 60.0)
         eq(out, {"Apache": "no reset", "kbal": "no reset"}, "resets after Timeout's EOF")
         # the client's close ended the lingering: no socket of it left
         wait_until(lambda: kbald_sockets(env) == before, 5.0, "kbald's sockets as before")
@@ -503,13 +485,7 @@ def stalled_answer(port, before, out, key, probe=None):
         except ConnectionResetError:
             end = "reset"
         eof = time.monotonic()
-        took = "still open after 60 s"
-        try:
-            while time.monotonic() - eof < 60.0:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-        except OSError:
-            took = time.monotonic() - eof
+        took = sends_until_reset(c, 60.0)
         out[key] = (statuses + [int(head.split(b" ")[1]) if head else None],
                     length, len(body), end, eof - last, took) + seen
     finally:
@@ -532,13 +508,9 @@ def test_linger_after_a_member_stops_mid_answer_as_apache():
     with Env(conf=TIMEOUT_2) as env, Env(conf=off) as env_off, apache_beside(env) as aport:
         st = env.stats()
         out = {}
-        ts = [threading.Thread(target=stalled_answer, args=(port, n, out, (name, n)))
-              for name, port in (("Apache", aport), ("kbal", env.port),
-                                 ("kbal KbalSplice off", env_off.port)) for n in (0, 3)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120.0)
+        at_once([(stalled_answer, (port, n, out, (name, n)))
+                 for name, port in (("Apache", aport), ("kbal", env.port),
+                                    ("kbal KbalSplice off", env_off.port)) for n in (0, 3)], 120.0)
         eq(len(out), 6, "clients that ended")
         for key in sorted(out):
             statuses, length, got, end, waited, took = out[key]
@@ -581,16 +553,10 @@ def test_joined_flow_lingers_at_keepalive_timeout_and_member_stall_as_apache():
     check("KbalSplice packet" in conf and "Timeout 2" in conf, "the packet path's configuration")
     with Env(conf=conf) as env, apache_beside(env) as aport:
         out = {}
-        ts = []
-        for name, port, probe in (("Apache", aport, None), ("kbal", env.port, flow_path(env))):
-            ts.append(threading.Thread(target=idle_then_sending,
-                                       args=(port, 3, out, (name, "idle"), probe)))
-            ts.append(threading.Thread(target=stalled_answer,
-                                       args=(port, 3, out, (name, "stall"), probe)))
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120.0)
+        at_once([call for name, port, probe in (("Apache", aport, None),
+                                                ("kbal", env.port, flow_path(env)))
+                 for call in ((idle_then_sending, (port, 3, out, (name, "idle"), probe)),
+                              (stalled_answer, (port, 3, out, (name, "stall"), probe)))], 120.0)
         eq(len(out), 4, "clients that ended")
         statuses, took = out[("Apache", "idle")]
         eq(statuses, [200] * 3, "Apache: the idle client's answers")

@@ -19,29 +19,13 @@ import subprocess
 import time
 
 from apache import apache_beside
-from kbaltest import KBALD, PROXY_HEAD, Conn, Env, check, eq
+from kbaltest import KBALD, Conn, Env, check, eq, own_answers_conf
 
 T = 10.0
 # b1: nothing listens (its balancer's 503); the manager on its own path;
 # mod_headers' lines (httpd writes an error's "always" ones first, from
 # err_headers_out, a page's before its framing)
-CONF = PROXY_HEAD + """\
-LoadModule alias_module modules/mod_alias.so
-ServerName proxy.example
-Header always set X-Own "1"
-Header set X-Page "1"
-<Proxy balancer://down>
-BalancerMember http://127.0.0.1:{b1}
-</Proxy>
-Redirect /old http://example.test/new
-ProxyPass /balancer-manager !
-ProxyPass /nothing !
-ProxyPass /old !
-ProxyPass / balancer://down/
-<Location /balancer-manager>
-SetHandler balancer-manager
-</Location>
-"""
+CONF = own_answers_conf("{b1}", head='Header always set X-Own "1"\nHeader set X-Page "1"\n')
 
 XML_ASK = (b"GET /balancer-manager?xml=1 HTTP/1.1\r\nHost: proxy.example\r\n"
            b"Referer: http://proxy.example/balancer-manager\r\n\r\n")

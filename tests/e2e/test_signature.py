@@ -16,30 +16,14 @@ over the server's."""
 import re
 
 from apache import apache_beside
-from kbaltest import EXAMPLE_CONF, PROXY_HEAD, Conn, Env, check, eq, hand_over, wait_until
+from kbaltest import (EXAMPLE_CONF, Conn, Env, balancer, check, eq, hand_over,
+                     own_answers_conf, wait_until)
 
 T = 10.0
 # b1: kbal-backend (its /fault-garbage: a 502); b2: nothing listens (503)
-CONF = PROXY_HEAD + """\
-LoadModule alias_module modules/mod_alias.so
-ServerName proxy.example
-ServerAdmin ops@example.test
-<Proxy balancer://down>
-BalancerMember http://127.0.0.1:{b2}
-</Proxy>
-<Proxy balancer://up>
-BalancerMember http://127.0.0.1:{b1}
-</Proxy>
-Redirect /old http://example.test/new
-ProxyPass /balancer-manager !
-ProxyPass /nothing !
-ProxyPass /old !
-ProxyPass /fault-garbage balancer://up/fault-garbage
-ProxyPass / balancer://down/
-<Location /balancer-manager>
-SetHandler balancer-manager
-</Location>
-"""
+CONF = own_answers_conf("{b2}", head="ServerAdmin ops@example.test\n",
+                        balancers=balancer("up", "{b1}"),
+                        rules="ProxyPass /fault-garbage balancer://up/fault-garbage\n")
 
 
 def ask(path, host="proxy.example", version="HTTP/1.1"):
