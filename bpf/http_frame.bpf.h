@@ -6,8 +6,8 @@
  *
  * The parser says how long the next message is: a head (up to its empty
  * line), a piece of a body, a chunk-size line, a trailer. The verdict reads
- * a head once, in a bpf_loop() of steps (the verifier checks the step
- * once, whatever the head's length): each step a run of bytes the parse
+ * a head once, in a loop of steps (kbal_can_loop: the verifier checks the
+ * step once, whatever the head's length): each step a run of bytes the parse
  * only checks or bounds, 8 a word (head_run()), and the byte that ends it
  * (head_byte()), and decides whether kbald would route
  * the request where the connection's requests go now. It is strict where
@@ -743,10 +743,11 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 /* A step: a run (head_run()) and the byte that ends it, CR and LF at
  * once: a header line is about three steps (its name and ':', its value
  * and its end; Host's, Connection's and a cookie's white space one more).
- * A step is a call: where returns are dear (the kernel's mitigations of
- * speculative returns), a head costs its steps more than its bytes. (Two
- * runs a step would cost the verifier twice the step's paths: seconds
- * more at each load.) */
+ * The steps are a loop in the program (head_steps()), not calls: where
+ * returns are dear (the kernel's mitigations of speculative returns), a
+ * bpf_loop() of them cost a head its steps more than its bytes. (Two runs
+ * a step would cost the verifier twice the step's paths: seconds more at
+ * each load.) */
 static long head_step(__u32 step, struct frame_ctx *x)
 {
 	struct head_parse *p = x->p;
@@ -760,6 +761,16 @@ static long head_step(__u32 step, struct frame_ctx *x)
 		return 1;
 	p->pos = i + 1;
 	return head_byte(b, p, i);
+}
+
+/* The steps of a head, in a loop of the program's own (may_goto: no call
+ * a step), in a function of its own: its stack is not its callers' */
+static __noinline void head_steps(struct frame_ctx *x)
+{
+	while (kbal_can_loop) {
+		if (head_step(0, x))
+			break;
+	}
 }
 
 /* Parse the head of n bytes at off into p (the scratch's, zeroed but for
@@ -778,7 +789,7 @@ static __always_inline __u8 *frame_parse_head_more(struct __sk_buff *skb, __u32 
 		p->bad = 1;
 		return NULL;
 	}
-	bpf_loop(KBAL_HEAD_MAX, head_step, &x, 0);
+	head_steps(&x);
 	if (!p->end || (p->end != n && !more))
 		p->bad = 1;
 	return x.b;

@@ -73,4 +73,24 @@ static __always_inline void kbal_stat_add(const __u32 idx, __u64 v)
 		line[idx] += v;
 }
 
+/*
+ * kbal_can_loop: 1 while the loop it heads may go on, 0 once the program's
+ * budget of loop steps is spent (the may_goto instruction, Linux 6.9+,
+ * tools/testing/selftests/bpf's can_loop). A loop step is then a jump,
+ * not the call and return of a bpf_loop() callback, which the kernel's
+ * mitigations of speculative returns make dear. The verifier checks such a
+ * loop's body until its states repeat: what changes from step to step must
+ * live in a map value (its fields are unknown to the verifier), never in
+ * a register or on the stack. clang 14 has no may_goto mnemonic: the
+ * instruction is written as its two words (opcode 0xe5, the jump's offset
+ * in instructions to the label past the loop).
+ */
+#define kbal_can_loop ({ __label__ l_break_, l_continue_; int ret_ = 1;		\
+	asm volatile goto("1: .long 0xe5 + ((((%l[l_break_] - 1b) / 8) - 1) << 16); .long 0;" \
+			  :::: l_break_);						\
+	goto l_continue_;							\
+l_break_: ret_ = 0;								\
+l_continue_:;									\
+	ret_; })
+
 #endif /* KBAL_MAPS_BPF_H */
