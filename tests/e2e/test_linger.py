@@ -104,6 +104,19 @@ class Client:
         self.c.close()
 
 
+def sending_after(sock, eof, secs):
+    """a piece every 50 ms on sock from eof (the monotonic time of the
+    server's EOF) for secs: the seconds from eof to the reset a send then
+    meets, or "still open after secs s" """
+    try:
+        while time.monotonic() - eof < secs:
+            sock.sendall(b"b" * 4096)
+            time.sleep(0.05)
+    except OSError:
+        return time.monotonic() - eof
+    return "still open after %g s" % secs
+
+
 def refused(port, head, body, n, c=None):
     """head (and body behind it, sent as the n answers are read): their
     statuses, what came after them, and whether the client could send it
@@ -178,14 +191,7 @@ def keeps_sending(port, head, out, key):
         c.send(head)
         r = c.read_response()
         check(c.sock.recv(100) == b"", "an EOF after the answer")
-        eof = time.monotonic()
-        try:
-            while time.monotonic() - eof < 60.0:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-            out[key] = (r.status, "still open after 60 s")
-        except OSError:
-            out[key] = (r.status, time.monotonic() - eof)
+        out[key] = (r.status, sending_after(c.sock, time.monotonic(), 60.0))
     finally:
         c.close()
 
@@ -255,14 +261,7 @@ def test_a_restart_hands_a_late_lingering_close_to_the_next_image():
             c.send(head[20:])
             eq(c.read_response().status, 413, "the answer")
             check(c.sock.recv(100) == b"", "an EOF after the answer")
-            eof = time.monotonic()
-            try:
-                while time.monotonic() - eof < 30.0:
-                    c.sock.sendall(b"b" * 4096)
-                    time.sleep(0.05)
-                took = "still open after 30 s"
-            except OSError:
-                took = time.monotonic() - eof
+            took = sending_after(c.sock, time.monotonic(), 30.0)
         finally:
             c.close()
         check(isinstance(took, float) and 1.9 <= took <= 10.0,
@@ -364,14 +363,7 @@ def idle_then_sending(port, n, out, key, probe=None):
         statuses = [c.get("/ka/%d" % i, cookie="ROUTEID=route.1").status for i in range(n)]
         seen = (probe(c.sock),) if probe else ()
         check(c.sock.recv(100) == b"", "%s: an EOF after KeepAliveTimeout" % (key,))
-        eof = time.monotonic()
-        try:
-            while time.monotonic() - eof < 60.0:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-            out[key] = (statuses, "still open after 60 s") + seen
-        except OSError:
-            out[key] = (statuses, time.monotonic() - eof) + seen
+        out[key] = (statuses, sending_after(c.sock, time.monotonic(), 60.0)) + seen
     finally:
         c.close()
 
@@ -417,14 +409,8 @@ def silent_then_sending(port, out, key, secs=4.0):
     c = Conn(port, timeout=30.0)
     try:
         check(c.sock.recv(100) == b"", "%s: an EOF, nothing else, after Timeout" % key)
-        eof = time.monotonic()
-        try:
-            while time.monotonic() - eof < secs:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-            out[key] = "no reset"
-        except OSError:
-            out[key] = time.monotonic() - eof
+        took = sending_after(c.sock, time.monotonic(), secs)
+        out[key] = took if isinstance(took, float) else "no reset"
     finally:
         c.close()
 
@@ -503,13 +489,7 @@ def stalled_answer(port, before, out, key, probe=None):
         except ConnectionResetError:
             end = "reset"
         eof = time.monotonic()
-        took = "still open after 60 s"
-        try:
-            while time.monotonic() - eof < 60.0:
-                c.sock.sendall(b"b" * 4096)
-                time.sleep(0.05)
-        except OSError:
-            took = time.monotonic() - eof
+        took = sending_after(c.sock, eof, 60.0)
         out[key] = (statuses + [int(head.split(b" ")[1]) if head else None],
                     length, len(body), end, eof - last, took) + seen
     finally:
