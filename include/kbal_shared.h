@@ -699,8 +699,9 @@ _Static_assert(sizeof(struct kbal_pkt_back) == 40, "ABI kbal_pkt_back");
  * the peer (B = Mm, M = Km, S0 = MS0, K0 = MK0, d = dm). The caller zeroes
  * the entry first and sets gen, slot (and last_tsval for the peer's).
  * Shared by the program's give-back at a request or an answer
- * (bpf/pkt_back.bpf.h) and kbald's own at a clock's end (the client leg
- * only: user/packet_clocks.c, kbal_packet_take_client()).
+ * (bpf/pkt_back.bpf.h) and kbald's own at a clock's end (the client leg,
+ * and the member's where it can: user/packet_back.c,
+ * kbal_packet_take_client()).
  */
 static inline void kbal_pkt_shift_from_peer(struct kbal_pkt_rw *e, __u32 B, __u32 M, __u32 S0,
 					    __u32 K0, __u32 d)

@@ -74,7 +74,6 @@ static int client_may_send(const struct kbal_conn *c)
 static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, int brief)
 {
 	uint32_t client = kbal_client_key(c->key.client_addr);
-	int shifted = c->pkt && c->pf && c->pf->given_back;
 
 	if (c->f && c->f->kept) {
 		/* lent, not coming back: closed below */
@@ -87,9 +86,10 @@ static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, 
 		kbal_logs_flow(d, c);
 	conn_account(d, c);
 	kbal_flows_delete(d, c);
-	/* a given-back flow's SHIFT entries outlive its lingering close */
+	/* a given-back flow's SHIFT entries outlive its lingering close: the
+	 * packet path leaves its record to go with the socket */
 	if (c->pf)
-		c->pf->lingers = linger ? 1 + !brief : 0;
+		c->pf->lingers = linger;
 	/* the paths' part first: the packet path closes its frozen sockets
 	 * without a word */
 	handover_close(d, c);
@@ -97,10 +97,12 @@ static void conn_finish(struct kbal_daemon *d, struct kbal_conn *c, int linger, 
 	if (c->fd[MEMBER] >= 0)
 		close(c->fd[MEMBER]);
 	/* a lingering client's socket takes its count with it */
-	if (linger)
-		linger_start(d, c->fd[CLIENT], client, brief, shifted);
-	else if (c->fd[CLIENT] >= 0)
+	if (linger) {
+		linger_start(d, c->fd[CLIENT], client, brief, c->pf);
+		c->pf = NULL;
+	} else if (c->fd[CLIENT] >= 0) {
 		close(c->fd[CLIENT]);
+	}
 	c->fd[CLIENT] = c->fd[MEMBER] = -1;
 	if (c->f && c->f->fd_wait)
 		d->acc.nfd_wait--;
@@ -127,10 +129,7 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c)
 	conn_finish(d, c, client_may_send(c), c->f && c->f->read_timed_out);
 }
 
-/* the end at a clock where httpd closes silently and lingers (brief: its
- * short time); on the packet path, where kbald took the client's leg back
- * onto its kept socket (packet_clocks.c) */
-static void conn_linger_end(struct kbal_daemon *d, struct kbal_conn *c, int brief)
+void conn_linger_end(struct kbal_daemon *d, struct kbal_conn *c, int brief)
 {
 	int linger = c->fd[CLIENT] >= 0 && !c->fin[CLIENT] &&
 		     (!c->pkt || (c->pf && c->pf->given_back));

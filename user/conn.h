@@ -61,13 +61,24 @@ void conn_close(struct kbal_daemon *d, struct kbal_conn *c);
 void conn_end(struct kbal_daemon *d, struct kbal_conn *c);
 
 /*
+ * The end where httpd ends the connection by its lingering close (brief:
+ * its short time, 2 s, else 30 s) whatever kbald knows of what its client
+ * may send: at a clock (below), after an answer of kbald's own on a
+ * connection the kernel carried (the packet path's 408 and 502 on the
+ * client's leg taken back, packet_clocks.c). A socket the kernel carries
+ * leaves the sockhashes first; on the packet path, the kept socket kbald
+ * took the client's leg back onto lingers, the flow's SHIFT entries kept
+ * until it is done (kbal_pkt_flow.lingers). A client whose EOF came, or
+ * whose leg was not taken back, is closed plainly.
+ */
+void conn_linger_end(struct kbal_daemon *d, struct kbal_conn *c, int brief);
+
+/*
  * A keep-alive client idle for KeepAliveTimeout (kbald's or the kernel's
  * clock): closed silently by httpd's short lingering close (2 s), as its
  * event MPM closes it (process_keepalive_queue() -> shutdown_connection()):
- * a request that crossed the close finds no reset. A socket the kernel
- * carries leaves the sockhashes first; on the packet path, the kept socket
- * kbald took the client's leg back onto lingers (packet_clocks.c), the
- * flow's SHIFT entries kept until it is done (kbal_pkt_flow.lingers).
+ * a request that crossed the close finds no reset: conn_linger_end(),
+ * brief.
  */
 void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
 
@@ -79,9 +90,9 @@ void conn_keepalive_end(struct kbal_daemon *d, struct kbal_conn *c);
  * ap_proxy_backend_broke() ends the answer (no last chunk) and sets no
  * c->aborted, only c->keepalive = AP_CONN_CLOSE, so ap_start_lingering_close()
  * sends the FIN and the event MPM reads the client's bytes until its EOF
- * (CONN_STATE_LINGER_NORMAL). A socket the kernel carries leaves the
- * sockhashes first; on the packet path, as conn_keepalive_end(). The
- * member's connection closes (backend->close; reset on the packet path).
+ * (CONN_STATE_LINGER_NORMAL): conn_linger_end(), not brief. The member's
+ * connection closes (backend->close: a FIN; on the packet path where its
+ * leg came back to kbald, packet_clocks.c, else a reset).
  */
 void conn_member_stalled(struct kbal_daemon *d, struct kbal_conn *c);
 

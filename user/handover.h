@@ -25,6 +25,7 @@
 struct kbal_daemon;
 struct kbal_conn;
 struct kbal_takeover;
+struct kbal_pkt_flow;
 
 /* what take() and before_write() did with the connection */
 enum {
@@ -132,6 +133,11 @@ void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c);
 void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c);
 void pkt_kept_linger(int fd, int on);
 void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c);
+
+/* handover_packet.c, for linger.c: the client socket of a flow given back
+ * (fl, its record, freed) closed at the end of its lingering close: the
+ * flow's SHIFT entries go a few seconds after (its last segments) */
+void pkt_given_back_closed(struct kbal_daemon *d, struct kbal_pkt_flow *fl);
 
 /* packet_clocks.c: httpd's clocks on a joined flow quiet since last (the
  * kernel's clock of its last packet): 1 when they ended it */

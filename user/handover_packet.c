@@ -53,14 +53,21 @@ static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up,
 	c->pkt_bytes[DOWN] = down;
 }
 
+/* c's flow's slot names no connection any more (an event for it is
+ * ignored) */
+static void pkt_flow_unnamed(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	if (d->pk.by_slot && c->pf->slot < KBAL_MAX_FLOWS && d->pk.by_slot[c->pf->slot] == c)
+		d->pk.by_slot[c->pf->slot] = NULL;
+}
+
 /* The packet path's entries of c are gone or never were: its slot names
- * no connection (an event for it is ignored), its record is freed. */
+ * no connection, its record is freed. */
 static void pkt_flow_drop(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	if (!c->pf)
 		return;
-	if (d->pk.by_slot && c->pf->slot < KBAL_MAX_FLOWS && d->pk.by_slot[c->pf->slot] == c)
-		d->pk.by_slot[c->pf->slot] = NULL;
+	pkt_flow_unnamed(d, c);
 	free(c->pf);
 	c->pf = NULL;
 }
@@ -500,10 +507,11 @@ static uint64_t pkt_wake_us(const struct kbal_daemon *d)
 }
 
 /* A restart in place: flows given back and closed keep their SHIFT
- * entries a while (pkt_linger()), which the next image would not know
- * of, nor ever remove: they go now (a late segment of kbald's closed
- * sockets then leaves unshifted, as after the linger), and the lingering
- * closes of their kept sockets end first. Nothing to wait for. */
+ * entries a while (pkt_given_back_closed()), which the next image would
+ * not know of, nor ever remove: they go now (a late segment of kbald's
+ * closed sockets then leaves unshifted, as after the linger), and the
+ * lingering closes of their client sockets end first. Nothing to wait
+ * for. */
 static int pkt_settle(struct kbal_daemon *d)
 {
 	linger_drop_shifted(d);   /* their entries go now */
@@ -612,8 +620,9 @@ static void pkt_adopt(struct kbal_daemon *d, struct kbal_conn *c)
  * as kbald's sockets may still send or hear anything of it: their FINs
  * and last ACKs come after the connection is closed here. Kept a few
  * seconds (enough on lo; a TIME_WAIT socket's answer to a late
- * retransmitted FIN, up to 60 s later, would go out unshifted), after the
- * kept socket's lingering close where it has one (pf->lingers).
+ * retransmitted FIN, up to 60 s later, would go out unshifted) after its
+ * client socket's close, which a lingering close puts off (pf->lingers:
+ * linger.c hands the record back as it closes).
  */
 #define PKT_LINGER_GIVEN_BACK_NS (3000000000ull)
 
@@ -623,21 +632,19 @@ struct pkt_linger {
 	struct kbal_pkt_flow fl;
 };
 
-static void pkt_linger(struct kbal_daemon *d, struct kbal_conn *c)
+void pkt_given_back_closed(struct kbal_daemon *d, struct kbal_pkt_flow *fl)
 {
 	struct pkt_linger *l = malloc(sizeof(*l));
 
 	if (!l) {
-		kbal_packet_forget(&d->pk.p, c->pf);
-		pkt_flow_drop(d, c);
-		return;
+		kbal_packet_forget(&d->pk.p, fl);
+	} else {
+		l->fl = *fl;
+		l->until = d->loop.now + PKT_LINGER_GIVEN_BACK_NS;
+		l->next = d->pk.linger;
+		d->pk.linger = l;
 	}
-	l->fl = *c->pf;
-	l->until = d->loop.now + PKT_LINGER_GIVEN_BACK_NS +
-		   (c->pf->lingers ? linger_limit_ns(c->pf->lingers == 1) : 0);
-	l->next = d->pk.linger;
-	d->pk.linger = l;
-	pkt_flow_drop(d, c);
+	free(fl);
 }
 
 static void pkt_linger_expire(struct kbal_daemon *d, int all)
@@ -666,7 +673,13 @@ static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!c->pf)
 		return;
 	if (c->pf->given_back) {
-		pkt_linger(d, c);
+		/* the record goes with the client socket: at once, or once
+		 * its lingering close is over (conn.c) */
+		pkt_flow_unnamed(d, c);
+		if (!c->pf->lingers) {
+			pkt_given_back_closed(d, c->pf);
+			c->pf = NULL;
+		}
 		return;
 	}
 	if (c->pkt) {

@@ -26,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include "daemon.h"
+#include "handover.h"
 #include "linger.h"
 #include "log.h"
 #include "takeover.h"
@@ -41,7 +42,7 @@ struct kbal_linger_sock {
 	int fd;
 	uint32_t client;              /* its count in d->acc.clients */
 	uint64_t since;               /* its FIN went */
-	uint8_t shifted;              /* through SHIFT entries (linger_start()) */
+	struct kbal_pkt_flow *shifted; /* through its SHIFT entries (linger_start()) */
 };
 
 #define linger_of(n) kbal_container_of(n, struct kbal_linger_sock, node)
@@ -74,17 +75,21 @@ void linger_none(int fd)
 	close(fd);
 }
 
-static void close_counted(struct kbal_daemon *d, int fd, uint32_t client)
+/* fd closed; a shifted one's entries go a while after (its last segments) */
+static void close_counted(struct kbal_daemon *d, int fd, uint32_t client,
+			  struct kbal_pkt_flow *shifted)
 {
 	close(fd);
 	kbal_client_count_dec(&d->acc.clients, client);
+	if (shifted)
+		pkt_given_back_closed(d, shifted);
 }
 
 static void linger_end(struct kbal_daemon *d, struct kbal_linger_sock *l)
 {
 	list_del(&l->node);
 	d->lingering.n--;
-	close_counted(d, l->fd, l->client);   /* close() takes it out of epoll */
+	close_counted(d, l->fd, l->client, l->shifted);   /* close() takes it out of epoll */
 	free(l);
 }
 
@@ -107,13 +112,13 @@ void linger_init(struct kbal_daemon *d)
 
 /* fd, its FIN gone at since, in list w (its last in time) */
 static void linger_wait(struct kbal_daemon *d, int fd, uint32_t client, uint64_t since, int w,
-			int shifted)
+			struct kbal_pkt_flow *shifted)
 {
 	uint32_t ev = EPOLLIN | EPOLLRDHUP;   /* level-triggered: drain()'s bound */
 	struct kbal_linger_sock *l = malloc(sizeof(*l));
 
 	if (!l) {
-		close_counted(d, fd, client);
+		close_counted(d, fd, client, shifted);
 		return;
 	}
 	*l = (struct kbal_linger_sock){ .fd = fd, .client = client, .since = since,
@@ -124,25 +129,21 @@ static void linger_wait(struct kbal_daemon *d, int fd, uint32_t client, uint64_t
 	if (kbal_loop_mod(&d->loop, fd, ev, KBAL_TAG_LINGER, (uintptr_t)l) &&
 	    kbal_loop_add(&d->loop, fd, ev, KBAL_TAG_LINGER, (uintptr_t)l)) {
 		free(l);
-		close_counted(d, fd, client);
+		close_counted(d, fd, client, shifted);
 		return;
 	}
 	list_add_tail(&d->lingering.wait[w], &l->node);
 	d->lingering.n++;
 }
 
-uint64_t linger_limit_ns(int brief)
-{
-	return brief ? LINGER_SHORT_NS : LINGER_NS;
-}
-
-void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief, int shifted)
+void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief,
+		  struct kbal_pkt_flow *shifted)
 {
 	/* a client gone already (reset: the FIN fails), or whose EOF is in:
 	 * nothing to wait for; what came before its EOF is read first, or
 	 * the close would still reset */
 	if (shutdown(fd, SHUT_WR) || !drain(fd)) {
-		close_counted(d, fd, client);
+		close_counted(d, fd, client, shifted);
 		return;
 	}
 	linger_wait(d, fd, client, d->loop.now, brief ? WAIT_SHORT : WAIT_NORMAL, shifted);
@@ -190,7 +191,7 @@ unsigned linger_export(const struct kbal_daemon *d, struct kbal_to_conn *out)
 void linger_adopt(struct kbal_daemon *d, const struct kbal_to_conn *r)
 {
 	kbal_client_count_inc(&d->acc.clients, r->client);
-	linger_wait(d, r->fd[0], r->client, r->since, WAIT_SHORT, 0);
+	linger_wait(d, r->fd[0], r->client, r->since, WAIT_SHORT, NULL);
 }
 
 /* a list's time limit: a restart in place shortens them all, as httpd's

@@ -16,6 +16,7 @@
 #include "list.h"
 
 struct kbal_daemon;
+struct kbal_pkt_flow;
 struct kbal_to_conn;
 
 /* the sockets lingering, by time limit (httpd's linger_q and short_linger_q),
@@ -33,16 +34,16 @@ void linger_init(struct kbal_daemon *d);
  * or at the time limit (brief: httpd's short one, mod_reqtimeout's and
  * KeepAliveTimeout's). It takes fd, and client (kbal_client_key()), the
  * address's count in d->acc.clients, which goes down as fd closes.
- * shifted: fd is a joined flow's kept socket taken back, whose peer's
- * bytes reach it through the packet program's SHIFT entries (kept
- * linger_limit_ns() longer for it: kbal_pkt_flow.lingers, docs/packet.md
- * "Endings"), which a
- * restart in place removes: linger_drop_shifted().
+ * shifted (else NULL): the record of the flow given back whose client
+ * socket fd is (a joined flow's kept socket, taken back by kbald or given
+ * back by the packet program), whose peer's bytes reach it through the
+ * program's SHIFT entries: it takes the record, and hands it back to the
+ * packet path as fd closes (pkt_given_back_closed(): the entries go a
+ * while after, docs/packet.md "Endings"). A restart in place removes the
+ * entries: linger_drop_shifted().
  */
-void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief, int shifted);
-
-/* the longest a lingering close of that kind lasts from its FIN */
-uint64_t linger_limit_ns(int brief);
+void linger_start(struct kbal_daemon *d, int fd, uint32_t client, int brief,
+		  struct kbal_pkt_flow *shifted);
 
 /*
  * A restart in place removes the SHIFT entries of the flows given back

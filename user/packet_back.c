@@ -53,7 +53,67 @@ int kbal_packet_end_prepare(struct kbal_packet *p, const struct kbal_pkt_flow *f
 	return 0;
 }
 
-int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd,
+/* the member has acknowledged all the client sent (down's last ack, in
+ * the member's numbers, at the client's next byte): what
+ * client_has_all() is for the other leg */
+static int member_has_all(const struct kbal_pkt_rw *up, const struct kbal_pkt_rw *down)
+{
+	return down->switch_ack == up->switch_seq + up->seq_delta;
+}
+
+/*
+ * The member's leg onto kbald's frozen member-side socket mfd, as the
+ * program's give-back takes it (docs/unswitch.md's table, member leg;
+ * bpf/pkt_back.bpf.h back_flip()), from the two entries' last states (up,
+ * down: out of the map, nothing changes them): the kbald -> member and
+ * member -> kbald entries become SHIFT entries, and mfd leaves repair
+ * mode, a socket of kbald's again whose close sends the member a FIN
+ * (httpd closes its backend connection so), not the reset of the probe.
+ * Only where the member has all the client sent (else a FIN past bytes it
+ * never got, which no one would send again) and mfd has nothing to read or
+ * send. 0, or -EAGAIN: nothing written, mfd frozen as it was.
+ */
+static int take_member(struct kbal_packet *p, const struct kbal_pkt_flow *fl, int mfd,
+		       const struct kbal_pkt_rw *up, const struct kbal_pkt_rw *down)
+{
+	struct kbal_pkt_rw e;
+	struct tcp_state m = {};
+	uint32_t Mm = down->switch_seq, Km = up->switch_seq + up->seq_delta, dm;
+	int n = 0;
+
+	if (mfd < 0 || !member_has_all(up, down) || ioctl(mfd, FIONREAD, &n) || n ||
+	    pkt_read_state(mfd, &m, NULL) || m.snd_una != m.snd_nxt || m.ti.tcpi_notsent_bytes)
+		return -EAGAIN;
+	/* its FIN goes at once: the member's window as large as it was
+	 * (the frozen socket's may be older than the member's last) */
+	m.win.snd_wnd = m.win.max_window;
+	if (setsockopt(mfd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &m.win, sizeof(m.win)))
+		return -EAGAIN;
+	dm = fl->ts ? kbal_pkt_shift_clock(up, m.tsval) : 0;
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_to_peer(&e, Mm, Km, m.rcv_nxt, m.snd_nxt, dm);
+	e.gen = fl->gen;
+	e.slot = up->slot;
+	pkt_send_as(&e, &fl->drop_m);
+	if (bpf_map_update_elem(p->pkt_fd, &fl->drop_m, &e, BPF_ANY))
+		return -EAGAIN;
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_from_peer(&e, Mm, Km, m.rcv_nxt, m.snd_nxt, dm);
+	e.gen = fl->gen;
+	e.slot = down->slot;
+	e.last_tsval = down->last_tsval;
+	pkt_send_as(&e, &fl->down);
+	if (bpf_map_update_elem(p->pkt_fd, &fl->down, &e, BPF_NOEXIST)) {
+		pkt_forget_key(p, &fl->drop_m, fl->gen);
+		return -EAGAIN;
+	}
+	kbal_packet_thaw(mfd, 0);
+	log_debug("packet: flow of slot %u: member leg taken back (Mm %u Km %u MS0 %u MK0 %u "
+		  "dm %d)", fl->slot, Mm, Km, m.rcv_nxt, m.snd_nxt, (int)dm);
+	return 0;
+}
+
+int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
 			    struct kbal_pkt_probe *pr)
 {
 	struct kbal_pkt_rw up, down, e;
@@ -128,6 +188,8 @@ int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int
 	memset(&pr->to[0], 0, sizeof(pr->to[0]));   /* the client is kbald's again */
 	log_debug("packet: flow of slot %u: client leg taken back (B %u M %u S0 %u K0 %u dc %d)",
 		  fl->slot, B, M, c.rcv_nxt, c.snd_nxt, (int)dc);
+	if (!take_member(p, fl, mfd, &up, &down))
+		memset(&pr->to[1], 0, sizeof(pr->to[1]));   /* and the member */
 	return 0;
 }
 

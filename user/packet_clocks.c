@@ -11,12 +11,14 @@
  * (an answer owed, none of it begun), kbald takes the client's leg back
  * onto its kept client-side socket (kbal_packet_take_client(): SHIFT
  * entries, docs/packet.md "Endings") and answers there as its other paths
- * do (decide_framed_error()), then closes it (a FIN); the member's leg is
- * reset. At KeepAliveTimeout, where httpd closes the connection without a
- * word, the same without the answer, and the kept socket lingers as httpd's
- * short lingering close (2 s): the client gets a FIN, and a request that
- * crossed it no reset. An answer begun whose member stopped for Timeout
- * ends the same way, lingering 30 s (conn_member_stalled()). Elsewhere (a
+ * do (decide_framed_error()), then ends it by httpd's lingering close (a
+ * FIN, then 2 s after the 408, 30 s after the 502); the member's leg comes
+ * back onto kbald's member-side socket too, which closes with a FIN (the
+ * member reset where it cannot). At KeepAliveTimeout, where httpd closes
+ * the connection without a word, the same without the answer, lingering
+ * 2 s: the client gets a FIN, and a request that crossed it no reset. An
+ * answer begun whose member stopped for Timeout ends the same way,
+ * lingering 30 s (as conn_member_stalled()). Elsewhere (a
  * request line cut, a request under way, a flow not framed; no kept
  * socket: a KbalHost id; the client without all the member sent) the flow
  * ends with both peers reset (pkt_close()).
@@ -112,21 +114,26 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 /*
  * httpd's answer at a clock's end (status; 0: none, KeepAliveTimeout's
  * close or, stalled, the end of an answer its member stopped), by kbald on
- * the client's leg taken back (kbal_packet_take_client()): the member's
- * frozen socket closed silently and the member reset, the answer written
- * on the kept client-side socket as the sockmap path writes its own, and
- * that socket closed as kbald closes any (a FIN, TCP retransmitting as
- * needed); without an answer by httpd's lingering close (conn.h:
- * conn_keepalive_end()'s 2 s, conn_member_stalled()'s 30 s), the client's
- * bytes reaching the kept socket through the SHIFT entries, which outlive
- * it a while (pkt_close(), given back). 1 when done (the connection
- * closed), 0 where the leg could not be taken (nothing changed).
+ * the client's leg taken back (kbal_packet_take_client()): the answer
+ * written on the kept client-side socket as the sockmap path writes its
+ * own, and that socket ended by httpd's lingering close (conn.h,
+ * conn_linger_end()): the FIN after the answer, then what the client
+ * still sends read and dropped, 2 s after mod_reqtimeout's 408 and
+ * KeepAliveTimeout (httpd's short-lingering-close), 30 s after the 502
+ * (its Connection: close) and an answer its member stopped; the client's
+ * bytes reach the kept socket through the SHIFT entries, which outlive
+ * the lingering close a while (pkt_close(), given back). The member's leg
+ * comes back onto kbald's member-side socket where it can (the member has
+ * all the client sent), which closes as httpd closes its backend
+ * connection, a FIN; else that socket is closed frozen and the member
+ * reset (the probe). 1 when done (the connection closed), 0 where the
+ * client's leg could not be taken (nothing changed).
  */
 static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
 		      uint64_t came, int stalled)
 {
 	struct kbal_pkt_probe pr;
-	int err = kbal_packet_take_client(&d->pk.p, c->pf, c->fd[CLIENT], &pr);
+	int err = kbal_packet_take_client(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER], &pr);
 
 	if (err == -EAGAIN || err == -EINVAL)
 		return 0;
@@ -137,20 +144,17 @@ static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 		return 1;
 	}
 	c->pf->given_back = 1;
-	if (c->fd[MEMBER] >= 0) {
+	/* the member's leg not taken (it is told by the probe): its socket
+	 * goes without a word; else conn_close() closes it, a FIN */
+	if (c->fd[MEMBER] >= 0 && pr.to[1].dport) {
 		kbal_packet_close_frozen(c->fd[MEMBER]);
 		c->fd[MEMBER] = -1;
 	}
 	kbal_packet_end_probe(&d->pk.p, &pr);
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* a FIN at its close, not a RST */
-	if (status) {
+	if (status)
 		decide_framed_error(d, c, status, head, NULL, came);
-		conn_close(d, c);
-	} else if (stalled) {
-		conn_member_stalled(d, c);
-	} else {
-		conn_keepalive_end(d, c);
-	}
+	conn_linger_end(d, c, status == 408 || (!status && !stalled));
 	return 1;
 }
 

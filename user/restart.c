@@ -175,10 +175,14 @@ void restart_exec(struct kbal_daemon *d)
 		conn_export(d, conn_of(n), &t.conns[t.nconns]);
 		t.conns[t.nconns++].flags |= KBAL_TO_FRESH | KBAL_TO_IDLE;
 	}
-	if (closed)
+	if (closed) {
 		log_warn("restart: %u connection(s) still in their first exchange after %llu s: "
 			 "closed (lingering where the client may still send)", closed,
 			 RESTART_WAIT_NS / 1000000000ull);
+		/* one the packet path gave back lingers through SHIFT entries,
+		 * which go now as the others' went (pkt_settle()) */
+		handover_settle(d);
+	}
 	kbal_pool_release(&d->pool);
 	kbal_flows_flush(d);
 	conn_free_dead(d);

@@ -96,8 +96,9 @@ struct kbal_pkt_flow {
 	/* decided: the program decides each request as kbald would
 	 * (KBAL_PKT_DECIDE on its client -> member entry, kbal_pkt_decide) */
 	uint8_t decide;
-	/* set as it closes (conn.c): its kept socket lingers (1: httpd's
-	 * short time, 2: its long one), and its SHIFT entries as long more */
+	/* set as it closes (conn.c): its client socket lingers (given back:
+	 * the record goes with it, linger.h, and its SHIFT entries stay
+	 * until its close, pkt_given_back_closed()) */
 	uint8_t lingers;
 	/* packet_clocks.c: the request head or body in progress, as kbald
 	 * last saw it (its boundary), and since when kbald has seen it */
@@ -228,15 +229,19 @@ void kbal_packet_end_probe(struct kbal_packet *p, const struct kbal_pkt_probe *p
  * client), then the client's two become SHIFT entries onto cfd
  * (docs/unswitch.md, kbal_pkt_shift_from_peer()), and cfd's window is the
  * client's largest again (kbald's own ACK at the switch announced none).
- * Only where the client has all the member sent: the member's leg is
- * abandoned, nothing of it would come again. 0: cfd is the client's
- * connection (write, then close: the SHIFT entries must outlive it), pr
- * the member's probe (kbal_packet_end_probe() once its frozen socket is
- * closed). -EAGAIN: nothing changed (the caller ends the flow as before).
- * -EBUSY: the entries are partly gone, pr tells both peers (the caller
- * ends the flow, then probes).
+ * Only where the client has all the member sent: nothing of the member's
+ * answer would come again. The member's two entries become SHIFT entries
+ * too, onto kbald's frozen member-side socket mfd, which leaves repair
+ * mode, where the member has all the client sent and mfd nothing to read
+ * or send: then pr->to[1] is left zero, and mfd's close sends the member
+ * a FIN. 0: cfd is the client's connection (write, then close: the SHIFT
+ * entries must outlive it), pr the member's probe where its leg stayed
+ * (kbal_packet_end_probe() once mfd, still frozen, is closed). -EAGAIN:
+ * nothing changed (the caller ends the flow as before). -EBUSY: the
+ * entries are partly gone, pr tells both peers (the caller ends the flow,
+ * then probes).
  */
-int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd,
+int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
 			    struct kbal_pkt_probe *pr);
 
 /* The joined flows a kbald that died (killed, crashed) left in the pinned

@@ -10,7 +10,9 @@ with the client's bytes unread would send a reset: the client would lose
 what it had not read of the answer, and get ECONNRESET, not the EOF.
 Also the silent ends at httpd's clocks (KeepAliveTimeout, Timeout, a member
 that stops mid-answer), on kbald's own connections and on those the
-kernel carries (sockmap, and packet: the client's leg taken back)."""
+kernel carries (sockmap, and packet: the client's leg taken back), and
+kbald's 408 and 502 on a flow the packet path joined, whose member's
+connection then closes with a FIN, as httpd closes its backend's."""
 
 import os
 import signal
@@ -21,7 +23,8 @@ import time
 from apache import apache_beside
 import kbaltest
 from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, wait_until
-from tcp_watch import tcp_counters
+from tcp_watch import Capture, tcp_counters
+from test_packet import _has_socket, pkt_entries
 
 BODY = 512 * 1024            # what a client sends behind a refused head
 PIECE = 16384
@@ -665,3 +668,140 @@ def test_a_restart_cuts_a_first_exchange_with_a_fin_and_a_short_linger():
               "the lingering close handed over")
         with env.connect() as c2:
             eq(c2.get("/after").status, 200, "a request after the restart")
+
+
+# a joined flow's clocks (docs/packet.md, "Answered at a clock's end"):
+# Timeout 2 for the member, RequestReadTimeout's head bound 1 s (httpd's
+# too, beside), KeepAliveTimeout 3 s (the others' requests under way are
+# not idle)
+JOINED_LATE = kbaltest.packet_alike(SLOW).replace(
+    "ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 3")
+HEAD_CUT = b"GET /slow HTTP/1.1\r\nX-Slow: a"     # then nothing: 408
+HANG = b"GET /fault-hang HTTP/1.1\r\nHost: x\r\n\r\n"   # never answered: 502
+STALL = b"GET /fault-stall HTTP/1.1\r\nHost: x\r\n\r\n"  # 1000 bytes, then nothing
+
+
+def member_leg(env):
+    """probe: (the path of the socket's flow in kbal_flows, kbald's port
+    towards the member), None if none; the path as it is once the packet
+    path's switch is seen (2 s at most: kbald writes it at the program's
+    event)"""
+    def probe(sock):
+        port = socket.htons(sock.getsockname()[1])
+        seen = None
+        for _ in range(40):
+            seen = [(f["path"], f["member_lport"]) for k, f in env.flows()
+                    if k["client_port"] == port] or None
+            if seen and seen[0][0] == PATH_PACKET:
+                break
+            time.sleep(0.05)
+        return seen
+    return probe
+
+
+def late_on_joined(port, late, secs, out, key, probe=None):
+    """3 requests on one connection (route 1: the packet path joins it
+    from the second), then late, whose answer is read to its end: out[key]
+    is (the statuses, the late one's (None: none), the bytes of its body,
+    what ended it ("eof", "reset"), then the seconds from that end to the
+    reset a piece sent every 50 ms meets, or "still open after secs s";
+    the client's port; probe(the socket) after the requests)"""
+    c = Conn(port, timeout=30.0)
+    try:
+        statuses = [c.get("/j/%d" % i, cookie="ROUTEID=route.1").status for i in range(3)]
+        seen = probe(c.sock) if probe else None
+        c.send(late)
+        data, end = bytes(c.buf), "eof"
+        c.buf.clear()
+        try:
+            while True:
+                more = c.sock.recv(65536)
+                if not more:
+                    break
+                data += more
+        except ConnectionResetError:
+            end = "reset"
+        took = sends_until_reset(c, secs)
+        head, _, body = data.partition(b"\r\n\r\n")
+        out[key] = (statuses, int(head.split(b" ")[1]) if head else None, len(body), end, took,
+                    c.sock.getsockname()[1], seen)
+    finally:
+        c.close()
+
+
+def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
+    """On a flow the packet path joined, kbald's own answers at httpd's
+    clocks, on the client's leg taken back onto its kept socket
+    (packet_clocks.c), end the connection as httpd ends it: the 408
+    (RequestReadTimeout, a head cut after its first line) with the FIN and
+    the short lingering close (mod_reqtimeout's, 2 s: side by side with
+    apache2, a client sending on after it is read, not reset, 2 s), the
+    502 (a member silent for Timeout; kbald's Connection: close) with the
+    FIN and the full one (30 s: still read 4 s later). And the member's
+    connection, whose leg comes back onto kbald's member-side socket,
+    closes as httpd closes its backend connection, with a FIN, never a
+    reset: after the 408 (the member had the head's first line), the 502,
+    a member that stopped mid-answer and KeepAliveTimeout (their clients
+    lingering 30 s and 2 s since b0854ca). No reset on any of them but the
+    408's and the idle client's at the end of their 2 s; afterwards no
+    flow, no kbal_pkt entry, kbald's sockets as before (before: a plain
+    close, the client's next bytes reset at once; every member reset by
+    kbald's probe)."""
+    check("KbalSplice packet" in JOINED_LATE and "RequestReadTimeout header=1" in JOINED_LATE,
+          "the packet path's configuration")
+    with Env(conf=JOINED_LATE) as env, apache_beside(env) as aport:
+        before = kbald_sockets(env)
+        cap = Capture([env.port, env.ports["b1"]])
+        out = {}
+        cases = (("408", HEAD_CUT, 12.0), ("502", HANG, 4.0), ("stall", STALL, 4.0),
+                 ("idle", b"", 12.0))
+        ts = [threading.Thread(target=late_on_joined, args=(
+            env.port, late, secs, out, ("kbal", what), member_leg(env)))
+            for what, late, secs in cases]
+        ts.append(threading.Thread(target=late_on_joined, args=(
+            aport, HEAD_CUT, 12.0, out, ("Apache", "408"))))
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60.0)
+        eq(len(out), 5, "clients that ended")
+        for name, what, want in (("Apache", "408", 408), ("kbal", "408", 408),
+                                 ("kbal", "idle", None)):
+            statuses, status, _, end, took = out[(name, what)][:5]
+            eq((statuses, status, end), ([200] * 3, want, "eof"),
+               "%s %s: the answers and the end" % (name, what))
+            check(isinstance(took, float) and 1.9 <= took <= 10.0,
+                  "%s %s: the client sending after the EOF ended %s s after it"
+                  % (name, what, took))
+        for what, want, got in (("502", 502, None), ("stall", 200, STALL_SENT)):
+            statuses, status, n, end, took = out[("kbal", what)][:5]
+            eq((statuses, status, end, took), ([200] * 3, want, "eof", "still open after 4 s"),
+               "kbal %s: the answers, how it ended, the client sending 4 s after" % what)
+            if got is not None:
+                eq(n, got, "kbal %s: the body's bytes that came" % what)
+        legs = {}
+        for what, _, _ in cases:
+            seen = out[("kbal", what)][6]
+            eq(len(seen or ()), 1, "kbal %s: its flow" % what)
+            eq(seen[0][0], PATH_PACKET, "kbal %s: its flow's path" % what)
+            legs[what] = seen[0][1]
+        m = env.ports["b1"]
+        for what, lport in legs.items():
+            wait_until(lambda: not _has_socket(m, lport), 5.0,
+                       "kbal %s: the member's connection closed" % what)
+        wait_until(lambda: env.flows() == [] and pkt_entries(env) == [], 8.0,
+                   "no flow and no kbal_pkt entry after the clients' close")
+        idle = sum(int(v["idle"]) for v in env.members().values())
+        wait_until(lambda: kbald_sockets(env) <= before + idle, 5.0,
+                   "kbald's sockets back to %d (+%d idle members)" % (before, idle))
+        time.sleep(0.3)
+        cap.close()
+        for what, lport in legs.items():
+            eq([p for p in cap.resets() if lport in (p[2], p[4])], [],
+               "kbal %s: resets on the member's connection" % what)
+            check([p for p in cap.pkts if p[0] and (p[2], p[4]) == (lport, m) and p[7] & 0x01],
+                  "kbal %s: a FIN from kbald to the member" % what)
+        for what in ("502", "stall"):
+            cport = out[("kbal", what)][5]
+            eq([p for p in cap.resets() if cport in (p[2], p[4])], [],
+               "kbal %s: resets on the client's connection" % what)

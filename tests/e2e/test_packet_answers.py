@@ -4,7 +4,8 @@ where a member says nothing within Timeout, or a client sends a later
 request's head too slowly for RequestReadTimeout, kbald takes the client's
 leg of the flow back onto its kept client-side socket (packet_clocks.c,
 kbal_packet_take_client()) and answers 502 or 408 there, the bytes its
-other paths send, then closes (EOF); the member's connection is reset.
+other paths send, then closes (EOF, and a lingering close: test_linger.py);
+the member's connection is closed (a FIN, where its leg came back too).
 Compared with the same configuration on the copy path (KbalSplice off) and
 on the sockmap path, where kbald sees the request itself."""
 
