@@ -108,11 +108,20 @@ struct head_known {
 	__u32 pad;
 };
 
+/* a scan's place, in the scratch (a map value: the loop's states repeat) */
+struct scan_state {
+	__u32 pos;                     /* the next byte looked at */
+	__u32 n;                       /* the bytes at hand */
+	__u32 end;                     /* just past what was looked for, or 0 */
+	__u32 head;                    /* 1: an empty line, 0: a line's end */
+};
+
 struct kbal_scratch {
 	__u8 b[KBAL_HEAD_MAX];
 	struct head_parse hp;
 	struct chunk_parse cp;
 	struct head_known known;
+	struct scan_state sc;
 };
 
 /* a bpf_loop() step's context: the bytes, and the parse of them */
@@ -150,73 +159,95 @@ static __always_inline __u8 *frame_load(struct __sk_buff *skb, __u32 off, __u32 
 
 #define B(i) (b[(i) & KBAL_HEAD_MASK])
 
+/* the index of the lowest byte of a word flagged 0x80 in t (t != 0) */
+static __always_inline __u32 first_flagged(__u64 t)
+{
+	return (((t & -t) >> 7) * 0x0001020304050607ull) >> 56;
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGH 0x8080808080808080ull
+
+/* a word's bytes equal to c flagged 0x80 (the lowest such exactly) */
+static __always_inline __u64 bytes_eq(__u64 v, __u8 c)
+{
+	__u64 d = v ^ (ONES * c);
+
+	return (d - ONES) & ~d & HIGH;
+}
+
 /* ------------------------------------------- where a head or a line ends */
 
-struct scan_ctx {
-	__u8 *b;
-	__u32 n;
-	__u32 end;                     /* just past what was looked for, or 0 */
-};
 
-/* an empty line: "\r\n\r\n", or bare "\n\n" (kbald's parser refuses those,
- * so the head goes back to kbald; the parser must still end the head
- * there, or the request would wait for bytes that never come) */
-static long eoh_step(__u32 i, struct scan_ctx *e)
+/*
+ * The scan's steps (scan_state in the scratch s): to the next LF, 8 bytes
+ * a word (a word's lowest flagged byte is exact: bytes_eq()), then whether
+ * it ends what is looked for: any LF a line (a chunk-size line), for a head
+ * an LF after an LF or a CRLF ("\r\n\r\n", or bare "\n\n": kbald's parser
+ * refuses those, so the head goes back to kbald; the parser must still end
+ * the head there, or the request would wait for bytes that never come).
+ */
+static __noinline void scan_steps(struct kbal_scratch *s)
 {
-	__u8 *b = e->b;
+	if (!s)
+		return;
+	while (kbal_can_loop) {
+		__u32 i = s->sc.pos, n = s->sc.n;
+		__u8 *b = s->b;
 
-	if (i >= e->n)
-		return 1;
-	if (B(i) != '\n' || i == 0)
-		return 0;
-	if (B(i - 1) == '\n' || (i >= 2 && B(i - 1) == '\r' && B(i - 2) == '\n')) {
-		e->end = i + 1;
-		return 1;
+		if (i >= n || i >= KBAL_HEAD_MAX)
+			break;
+		if (i + 8 <= n) {
+			__u64 t = bytes_eq(*(const __u64 *)&b[i & KBAL_HEAD_MASK], '\n');
+
+			if (!t) {
+				s->sc.pos = i + 8;
+				continue;
+			}
+			i += first_flagged(t);
+		} else if (B(i) != '\n') {
+			s->sc.pos = i + 1;
+			continue;
+		}
+		s->sc.pos = i + 1;
+		if (!s->sc.head ||
+		    (i && (B(i - 1) == '\n' || (i >= 2 && B(i - 1) == '\r' && B(i - 2) == '\n')))) {
+			s->sc.end = i + 1;
+			break;
+		}
 	}
-	return 0;
 }
 
-/* a line's end: a chunk-size line */
-static long eol_step(__u32 i, struct scan_ctx *e)
-{
-	__u8 *b = e->b;
-
-	if (i >= e->n)
-		return 1;
-	if (B(i) != '\n')
-		return 0;
-	e->end = i + 1;
-	return 1;
-}
-
-/* How long what starts at off is, up to where step finds its end within
- * max bytes: 0 while it is incomplete, or all of avail when it does not end
- * within max (a message that then goes back to kbald, which answers as
- * Apache does). */
+/* How long what starts at off is, up to the end of its head (head 1) or
+ * of its line (head 0) within max bytes: 0 while it is incomplete, or all
+ * of avail when it does not end within max (a message that then goes back
+ * to kbald, which answers as Apache does). */
 static __always_inline __u32 frame_scan(struct __sk_buff *skb, __u32 off, __u32 avail, __u32 max,
-					void *step)
+					__u32 head)
 {
-	struct scan_ctx e = {};
+	struct kbal_scratch *s = frame_scratch();
 	__u32 n = avail < max ? avail : max;
 
-	e.b = frame_load(skb, off, n);
-	if (!e.b)
+	if (!s || !frame_load(skb, off, n))
 		return avail;
-	e.n = n;
-	bpf_loop(max, step, &e, 0);
-	if (e.end)
-		return e.end;
+	s->sc.pos = 0;
+	s->sc.n = n;
+	s->sc.end = 0;
+	s->sc.head = head;
+	scan_steps(s);
+	if (s->sc.end)
+		return s->sc.end;
 	return avail >= max ? avail : 0;
 }
 
 static __always_inline __u32 frame_head(struct __sk_buff *skb, __u32 off, __u32 avail)
 {
-	return frame_scan(skb, off, avail, KBAL_HEAD_MAX, eoh_step);
+	return frame_scan(skb, off, avail, KBAL_HEAD_MAX, 1);
 }
 
 static __always_inline __u32 frame_line(struct __sk_buff *skb, __u32 off, __u32 avail)
 {
-	return frame_scan(skb, off, avail, KBAL_LINE_MAX, eol_step);
+	return frame_scan(skb, off, avail, KBAL_LINE_MAX, 0);
 }
 
 /* ------------------------------------------------------------ a head */
@@ -534,23 +565,6 @@ static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 
 	p->colon = 0;
 	p->hdr = HDR_OTHER;
 	return p->bad ? 1 : 0;
-}
-
-/* the index of the lowest byte of a word flagged 0x80 in t (t != 0) */
-static __always_inline __u32 first_flagged(__u64 t)
-{
-	return (((t & -t) >> 7) * 0x0001020304050607ull) >> 56;
-}
-
-#define ONES 0x0101010101010101ull
-#define HIGH 0x8080808080808080ull
-
-/* a word's bytes equal to c flagged 0x80 (the lowest such exactly) */
-static __always_inline __u64 bytes_eq(__u64 v, __u8 c)
-{
-	__u64 d = v ^ (ONES * c);
-
-	return (d - ONES) & ~d & HIGH;
 }
 
 /*

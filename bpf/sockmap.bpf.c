@@ -595,7 +595,7 @@ int kbal_parser(struct __sk_buff *skb)
 		return frame_decide(skb, st, cookie, start, len, avail);
 	/* a head split over reads: whether its request line is whole yet */
 	if (!len && st->client && st->expect == KBAL_SKX_HEAD && !(st->flags & KBAL_SKF_LINE) &&
-	    frame_scan(skb, start, avail, KBAL_HEAD_MAX, eol_step))
+	    frame_scan(skb, start, avail, KBAL_HEAD_MAX, 0))
 		st->flags |= KBAL_SKF_LINE;
 	return len;
 }
