@@ -359,8 +359,9 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 {
 	struct kbal_scratch *sc = frame_scratch();
 	const struct kbal_sk_http *client;
+	struct kbal_stamp_at *at = NULL;
 	struct head_parse *p;
-	__u32 status;
+	__u32 status, seq = 0;
 	__u8 *b;
 
 	if (!sc)
@@ -407,23 +408,28 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	/* a final answer without Date or without Server: httpd's
 	 * basic_http_header() adds its own, and so does kbald, or the
 	 * client's sk_msg program where kbald put the client in
-	 * kbal_sk_stamp (stamp.bpf.h) */
-	if (p->stamps != KBAL_STAMPS && !stamp_arm(st, cookie, p))
-		return member_back(st, KBAL_SKB_RESPONSE);
+	 * kbal_sk_stamp (stamp.bpf.h), armed once the head is kept */
+	if (p->stamps != KBAL_STAMPS) {
+		at = stamp_ready(st, cookie, p, &seq);
+		if (!at)
+			return member_back(st, KBAL_SKB_RESPONSE);
+	}
 	if (p->nte) {
 		/* "chunked" alone; anything else kbald follows to its end */
 		if (p->ncl || p->te_end - p->te_off != 7 ||
 		    !name_is(b, p->te_off, 7, "chunked", 7))
 			return member_back(st, KBAL_SKB_SYNTAX);
 		st->expect = KBAL_SKX_CHUNK;
-		return;
-	}
-	if (status == 204 || status == 304 || (p->ncl && p->cl == 0))
-		return response_ended(st);
-	if (!p->ncl)
+	} else if (status == 204 || status == 304 || (p->ncl && p->cl == 0)) {
+		response_ended(st);
+	} else if (!p->ncl) {
 		return member_back(st, KBAL_SKB_SYNTAX);   /* ends at the close */
-	st->expect = KBAL_SKX_BODY;
-	st->left = p->cl;
+	} else {
+		st->expect = KBAL_SKX_BODY;
+		st->left = p->cl;
+	}
+	if (at)
+		stamp_arm(at, seq, p);
 }
 
 /* the verdict's part: what this message is, and whether it is kept */

@@ -52,44 +52,50 @@ struct {
 
 /*
  * The member's parser, at a final answer head p that lacks Date or
- * Server (st the member's socket's state, cookie its cookie): 1 where the
- * client's sk_msg program will add them, the entry armed; 0 where kbald
- * must write the head (the client not stamped, a head before it not sent
- * yet, lines the program does not move: more than one Date or Server, a
- * long one; a held direction).
+ * Server (st the member's socket's state, cookie its cookie): the client's
+ * entry, and in *seq where the head starts in the client's stream, where
+ * the client's sk_msg program can add them; NULL where kbald must write
+ * the head (the client not stamped, a head before it not sent yet, lines
+ * the program does not move: more than one Date or Server, a long one; a
+ * held direction). Armed (stamp_arm()) only once the head is kept.
  */
-static __always_inline int stamp_arm(struct kbal_sk_http *st, __u64 cookie,
-				     const struct head_parse *p)
+static __always_inline struct kbal_stamp_at *stamp_ready(const struct kbal_sk_http *st,
+							__u64 cookie,
+							const struct head_parse *p, __u32 *seq)
 {
 	struct kbal_stamp_at *at = bpf_map_lookup_elem(&kbal_stamp_at, &st->peer);
 	struct bpf_sock *bs;
 	struct tcp_sock *tp;
-	__u32 seq;
 
 	if (!at || at->member != cookie || p->ndate > 1 || p->nserver > 1 || !p->sl_end ||
 	    p->date_end - p->date_ls > KBAL_STAMP_LINE_MAX ||
 	    p->server_end - p->server_ls > KBAL_STAMP_LINE_MAX ||
 	    (st->flags & KBAL_SKF_HELD) || st->peer_back)
-		return 0;
+		return NULL;
 	/* one at a time: the program clears it once it wrote the head before */
 	if (__sync_fetch_and_add(&at->armed, 0))
-		return 0;
+		return NULL;
 	if (st->flags & KBAL_SKF_BASE) {
 		/* every byte the verdict and kbald gave the client since
 		 * seq_base, which the program moves by what it adds */
-		seq = st->seq_base + (__u32)(st->kept + st->held);
-	} else {
-		/* nothing redirected since the splice: the client's stream
-		 * ends with what kbald wrote */
-		bs = bpf_map_lookup_elem(&kbal_sk_dst, &cookie);
-		if (!bs)
-			return 0;
-		tp = bpf_skc_to_tcp_sock(bs);
-		seq = tp ? tp->write_seq + (__u32)(st->kept + st->held) : 0;
-		bpf_sk_release(bs);
-		if (!tp)
-			return 0;
+		*seq = st->seq_base + (__u32)(st->kept + st->held);
+		return at;
 	}
+	/* nothing redirected since the splice: the client's stream ends with
+	 * what kbald wrote */
+	bs = bpf_map_lookup_elem(&kbal_sk_dst, &cookie);
+	if (!bs)
+		return NULL;
+	tp = bpf_skc_to_tcp_sock(bs);
+	if (tp)
+		*seq = tp->write_seq + (__u32)(st->kept + st->held);
+	bpf_sk_release(bs);
+	return tp ? at : NULL;
+}
+
+static __always_inline void stamp_arm(struct kbal_stamp_at *at, __u32 seq,
+				      const struct head_parse *p)
+{
 	at->seq = seq;
 	at->sl_end = p->sl_end;
 	at->date_ls = p->date_ls;
@@ -97,7 +103,6 @@ static __always_inline int stamp_arm(struct kbal_sk_http *st, __u64 cookie,
 	at->server_ls = p->server_ls;
 	at->server_end = p->server_end;
 	__sync_fetch_and_or(&at->armed, 1);   /* after the fields (a full barrier) */
-	return 1;
 }
 
 /* what the program writes: "Date: " value CRLF "Server: " value CRLF */

@@ -229,3 +229,33 @@ def test_member_without_server_pipelined():
               "sk_stamped %d -> %d (%d before them)"
               % (mid["sk_stamped"], after["sk_stamped"], before["sk_stamped"]))
         eq(after["sk_back"] - mid["sk_back"], 0, "answers after them handed back: sk_back")
+
+
+def test_kbald_own_answer_on_a_stamped_connection():
+    """kbald's own answer (the balancer-manager's page, a request the kernel
+    hands back) on a connection whose answers the kernel stamps: one Date
+    and one Server, kbald's; the kernel takes the connection again after
+    it and stamps the member's answers again"""
+    banner = b"kbal/%s (Linux)" % kbal_version().encode()
+    sent = {}
+    with Env(conf=CONF, backends=(2,)) as env, \
+            RecordingMember(env.ports["b1"], app_answer(sent)), Conn(env.port, timeout=10) as c:
+        for path in ("/go/1", "/go/2", "/go/3", "/go/4"):
+            c.request("GET", path, headers=[("Cookie", COOKIE)])
+            check_stamped(raw_answer(c)[0], sent, path, banner)
+        before = env.stats()
+        c.request("GET", "/balancer-manager", headers=[("Cookie", COOKIE)])
+        r = c.read_response()
+        eq(r.status, 200, "the balancer-manager's page")
+        eq((len(r.header_all("Date")), r.header_all("Server")), (1, [banner.decode()]),
+           "kbald's own page: one Date, one Server")
+        eq([k for k, _ in r.headers][:2], ["Date", "Server"], "kbald's own page: Date and "
+           "Server first")
+        for path in ("/go/5", "/go/6", "/go/7", "/go/8"):
+            c.request("GET", path, headers=[("Cookie", COOKIE)])
+            check_stamped(raw_answer(c)[0], sent, path, banner)
+        after = env.stats()
+        check(after["sk_stamped"] - before["sk_stamped"] >= 2,
+              "member answers after kbald's own page the kernel stamped: %d"
+              % (after["sk_stamped"] - before["sk_stamped"]))
+        eq(after["sk_stamp_lost"], 0, "sk_stamp_lost")
