@@ -12,13 +12,15 @@ a recording member answers as application servers do (Date among the last
 lines, no Server: Go's net/http, Tomcat)."""
 
 import email.utils
+import os
 import re
+import signal
 import time
 from email.utils import formatdate
 
 from apache import apache_beside
-from kbaltest import (EXAMPLE_CONF, Conn, Env, build_request, check, chunked, eq,
-                      pattern)
+from kbaltest import (EXAMPLE_CONF, Conn, Env, build_request, check, chunked, eq, pattern,
+                      wait_until)
 from recording_member import RecordingMember
 from test_own_heads import check_date, kbal_version
 
@@ -259,3 +261,42 @@ def test_kbald_own_answer_on_a_stamped_connection():
               "member answers after kbald's own page the kernel stamped: %d"
               % (after["sk_stamped"] - before["sk_stamped"]))
         eq(after["sk_stamp_lost"], 0, "sk_stamp_lost")
+
+
+def test_stamped_connection_across_a_restart_in_place():
+    """a restart in place (SIGHUP) hands a stamped connection over: the new
+    image finds its kbal_stamp_at entry (stamp_adopt()), its answers are
+    stamped as before, and its end waits for all the kernel sent"""
+    banner = b"kbal/%s (Linux)" % kbal_version().encode()
+    sent = {}
+    with Env(conf=CONF, backends=(2,)) as env, \
+            RecordingMember(env.ports["b1"], app_answer(sent)), Conn(env.port, timeout=10) as c:
+        for path in ("/go/1", "/go/2", "/go/3", "/big/1"):
+            c.request("GET", path, headers=[("Cookie", COOKIE)])
+            head, body = raw_answer(c)
+            check_stamped(head, sent, path, banner)
+        before = env.stats()
+        check(before["sk_stamped"] >= 2, "stamped before the restart: %d" % before["sk_stamped"])
+        seen = env.kbald_stderr().count("restarted: took over")
+        os.kill(env.kbald.pid, signal.SIGHUP)
+        wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
+                   "the restart in kbald's log")
+        for path in ("/go/4", "/big/2", "/nodate/1", "/go/5"):
+            c.request("GET", path, headers=[("Cookie", COOKIE)])
+            head, body = raw_answer(c)
+            check_stamped(head, sent, path, banner)
+            if path == "/big/2":
+                check(body == pattern(BIG), "%s: the body, byte for byte" % path)
+        after = env.stats()
+        eq(after["sk_back"] - before["sk_back"], 0, "answers handed back after the restart")
+        eq(after["sk_stamped"] - before["sk_stamped"], 4, "answers stamped after the restart")
+        eq(after["sk_stamp_lost"], 0, "sk_stamp_lost")
+        # the last request asks to close: kbald takes it (once the client
+        # has all the kernel sent, the bytes added counted), writes its
+        # answer with Connection: close, and ends the connection
+        c.request("GET", "/go/6", headers=[("Cookie", COOKIE), ("Connection", "close")])
+        head, body = raw_answer(c)
+        date = re.search(rb"\r\nDate: ([^\r]*)\r\n", head).group(1)
+        eq(head, httpd_head(sent["/go/6"], date, banner)[:-2] + b"Connection: close\r\n\r\n",
+           "/go/6: kbald's head")
+        check(c.at_eof(5.0), "the connection ends after the answer to Connection: close")
