@@ -78,7 +78,7 @@ def check_as_apache(tokens, banner, apache_says):
     # connection; /e's and /f's as well
     eq(ours[2][3] >= 1, True, "the kernel kept /b or /c: sk_kept %d" % ours[2][3])
     eq(ours[3][3] > ours[2][3], True, "the kernel kept /d's request: sk_kept %d" % ours[3][3])
-    eq(ours[5][4], ours[2][4], "answers of /d, /e, /f handed back: sk_back")
+    eq(ours[5][4] - ours[2][4], 0, "answers of /d, /e, /f handed back: sk_back")
     eq(ours[5][5] - ours[2][5], 3, "answers the kernel gave Date and Server: sk_stamped")
 
 def test_member_without_date_or_server_as_apache():
