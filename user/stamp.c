@@ -68,12 +68,6 @@ int stamp_join(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	if (c->cookie[CLIENT] == 0)
 		c->cookie[CLIENT] = kbal_sock_cookie(c->fd[CLIENT]);
-	/* what it added before stays counted: kbald's bases hold it */
-	bpf_map_lookup_elem(d->maps.stamp_at_fd, &c->cookie[CLIENT], &at);
-	at.member = c->cookie[MEMBER];
-	at.armed = 0;
-	if (bpf_map_update_elem(d->maps.stamp_at_fd, &c->cookie[CLIENT], &at, BPF_ANY))
-		goto fail;
 	if (!(c->stamp & STAMP_IN)) {
 		if (bpf_map_update_elem(d->maps.stamp_fd, &c->cookie[CLIENT], &val, BPF_NOEXIST))
 			goto fail;
@@ -81,10 +75,23 @@ int stamp_join(struct kbal_daemon *d, struct kbal_conn *c)
 		log_debug("conn %p: its member leaves Date or Server out: the kernel adds them",
 			  (void *)c);
 	}
-	return 0;
+	/* what it added before stays counted: kbald's bases hold it */
+	bpf_map_lookup_elem(d->maps.stamp_at_fd, &c->cookie[CLIENT], &at);
+	at.member = c->cookie[MEMBER];
+	at.armed = 0;
+	if (!bpf_map_update_elem(d->maps.stamp_at_fd, &c->cookie[CLIENT], &at, BPF_ANY))
+		return 0;
 fail:
 	log_debug("conn %p: the kernel cannot add Date and Server: %s", (void *)c,
 		  strerror(errno));
+	/* an entry left from before names no member now: the parser arms
+	 * none for a client the program is not on (it hands the heads back) */
+	if (!(c->stamp & STAMP_IN) &&
+	    !bpf_map_lookup_elem(d->maps.stamp_at_fd, &c->cookie[CLIENT], &at)) {
+		at.member = 0;
+		at.armed = 0;
+		bpf_map_update_elem(d->maps.stamp_at_fd, &c->cookie[CLIENT], &at, BPF_ANY);
+	}
 	return -1;
 }
 
