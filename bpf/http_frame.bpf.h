@@ -77,6 +77,11 @@ struct head_parse {
 	__u32 route_off, route_end, nroute;
 	__u32 rewritten;
 	__u32 stamps;                  /* a response's KBAL_STAMP_* */
+	/* a response's: where its status line ends, and its first Date and
+	 * Server lines [ls, end) (the CRLF in), and how many of each */
+	__u32 sl_end;
+	__u32 date_ls, date_end, ndate;
+	__u32 server_ls, server_end, nserver;
 	__u32 end;                     /* the empty line's end */
 	__u32 bad;
 	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
@@ -545,10 +550,12 @@ static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 
 				    (p->max_fields && p->line > p->max_fields)))
 		p->bad = 1;
 	if (p->line == 0) {
-		if (p->request)
+		if (p->request) {
 			request_line_end(b, p, i);
-		else
+		} else {
 			status_line_end(b, p, i);
+			p->sl_end = i + 1;
+		}
 	} else if (i == p->ls + 1) {
 		p->end = i + 1;        /* the empty line */
 		return 1;
@@ -559,6 +566,10 @@ static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 
 	} else if (p->hdr == HDR_COOKIE && p->ck_st == 2) {
 		p->route_end = i - 1;
 		p->ck_st = 1;
+	} else if (p->hdr == HDR_DATE && !p->date_end) {
+		p->date_end = i + 1;
+	} else if (p->hdr == HDR_SERVER && !p->server_end) {
+		p->server_end = i + 1;
 	}
 	p->line++;
 	p->ls = i + 1;
@@ -738,9 +749,13 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 			break;
 		case HDR_DATE:
 			p->stamps |= KBAL_STAMP_DATE;
+			if (!p->ndate++)
+				p->date_ls = p->ls;
 			break;
 		case HDR_SERVER:
 			p->stamps |= KBAL_STAMP_SERVER;
+			if (!p->nserver++)
+				p->server_ls = p->ls;
 			break;
 		case HDR_REFUSED:
 			p->bad = 1;

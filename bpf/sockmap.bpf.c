@@ -83,6 +83,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_mbox_owner SEC(".maps");
 
+#include "stamp.bpf.h"
+
 /* the largest body sent in one message with its head (it came whole) */
 #define KBAL_MERGE_MAX (16u << 10)
 
@@ -353,12 +355,13 @@ static __always_inline void response_ended(struct kbal_sk_http *st)
 
 /* A response head: its body's framing; kbald's when it rewrites it */
 static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_http *st,
-					  __u32 off, __u32 len)
+					  __u64 cookie, __u32 off, __u32 len)
 {
 	struct kbal_scratch *sc = frame_scratch();
 	const struct kbal_sk_http *client;
+	struct kbal_stamp_at *at = NULL;
 	struct head_parse *p;
-	__u32 status;
+	__u32 status, seq = 0;
 	__u8 *b;
 
 	if (!sc)
@@ -403,23 +406,30 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	    status == 414 || status == 500 || status == 501 || status == 503)
 		return member_back(st, KBAL_SKB_RESPONSE);
 	/* a final answer without Date or without Server: httpd's
-	 * basic_http_header() adds its own, and so does kbald */
-	if (p->stamps != KBAL_STAMPS)
-		return member_back(st, KBAL_SKB_RESPONSE);
+	 * basic_http_header() adds its own, and so does kbald, or the
+	 * client's sk_msg program where kbald put the client in
+	 * kbal_sk_stamp (stamp.bpf.h), armed once the head is kept */
+	if (p->stamps != KBAL_STAMPS) {
+		at = stamp_ready(st, cookie, p, &seq);
+		if (!at)
+			return member_back(st, KBAL_SKB_RESPONSE);
+	}
 	if (p->nte) {
 		/* "chunked" alone; anything else kbald follows to its end */
 		if (p->ncl || p->te_end - p->te_off != 7 ||
 		    !name_is(b, p->te_off, 7, "chunked", 7))
 			return member_back(st, KBAL_SKB_SYNTAX);
 		st->expect = KBAL_SKX_CHUNK;
-		return;
-	}
-	if (status == 204 || status == 304 || (p->ncl && p->cl == 0))
-		return response_ended(st);
-	if (!p->ncl)
+	} else if (status == 204 || status == 304 || (p->ncl && p->cl == 0)) {
+		response_ended(st);
+	} else if (!p->ncl) {
 		return member_back(st, KBAL_SKB_SYNTAX);   /* ends at the close */
-	st->expect = KBAL_SKX_BODY;
-	st->left = p->cl;
+	} else {
+		st->expect = KBAL_SKX_BODY;
+		st->left = p->cl;
+	}
+	if (at)
+		stamp_arm(at, seq, p);
 }
 
 /* the verdict's part: what this message is, and whether it is kept */
@@ -524,7 +534,7 @@ static __always_inline int frame_decide(struct __sk_buff *skb, struct kbal_sk_ht
 	if (st->client)
 		request_head(skb, st, cookie, off, len);
 	else
-		response_head(skb, st, off, len);
+		response_head(skb, st, cookie, off, len);
 	if (st->mode != KBAL_SKM_KERNEL && !kbal_strp_accum(skb) &&
 	    (kbal_may_stop(st) || st->passed + len > KBAL_SK_PASS_MAX))
 		return -ESTRPIPE;
@@ -719,6 +729,97 @@ redirect:
 	kbal_stat_add(KBAL_STAT_REDIRECTED, 1);
 	kbal_stat_add(KBAL_STAT_BYTES, len);
 	kbal_check_target(skb, st, cookie, len);
+	return SK_PASS;
+}
+
+/* The armed head is done with (written, or lost), the member's count of
+ * what the client's stream holds moved by delta */
+static __always_inline void stamp_done(struct kbal_stamp_at *at, int delta, __u32 stat)
+{
+	struct kbal_sk_http *mem = bpf_map_lookup_elem(&kbal_sk_http, &at->member);
+
+	if (delta) {
+		if (mem)
+			__sync_fetch_and_add(&mem->seq_base, (__u32)delta);
+		__sync_fetch_and_add(&at->added, (__s64)delta);
+	}
+	kbal_stat_add(stat, 1);
+	__sync_fetch_and_and(&at->armed, 0);
+}
+
+/* BPF_SK_MSG_VERDICT on kbal_sk_stamp: each piece sent to a client socket
+ * there, the psock worker's and kbald's alike; only the piece holding the
+ * first byte of a head the member's parser armed (stamp.bpf.h) is
+ * changed, the rest pass as they are. */
+SEC("sk_msg")
+int kbal_stamp(struct sk_msg_md *msg)
+{
+	__u8 out[STAMP_OUT_MAX];
+	struct kbal_stamp_at *at;
+	struct bpf_sock *sk = msg->sk;
+	struct tcp_sock *tp;
+	__u32 off, need, ls0, end0, ls1, end1, lines;
+	__u64 cookie;
+	int n;
+
+	if (!sk)
+		return SK_PASS;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return SK_PASS;
+	cookie = tp->inet_conn.icsk_inet.sk.__sk_common.skc_cookie.counter;
+	at = bpf_map_lookup_elem(&kbal_stamp_at, &cookie);
+	if (!at || !__sync_fetch_and_add(&at->armed, 0))
+		return SK_PASS;
+	/* nothing is corked but what this program corked: write_seq is this
+	 * piece's first byte */
+	off = at->seq - tp->write_seq;
+	if ((__s32)off < 0) {
+		stamp_done(at, 0, KBAL_STAT_SK_STAMP_LOST);
+		return SK_PASS;
+	}
+	if (off >= msg->size)
+		return SK_PASS;   /* the head comes later */
+	need = at->sl_end;
+	if (at->date_end > need)
+		need = at->date_end;
+	if (at->server_end > need)
+		need = at->server_end;
+	if (off > 0xffff || need > 0xffff)
+		goto lost;
+	if (off + need > msg->size) {
+		/* the piece ends within the head: the lines wait for the rest
+		 * of it (kbald's copy, a page boundary) */
+		bpf_msg_cork_bytes(msg, off + need);
+		return SK_PASS;
+	}
+	n = stamp_lines(msg, at, off, need, out);
+	if (n <= 0 || n > (int)STAMP_OUT_MAX)
+		goto lost;
+	/* the new lines after the status line, then the member's Date and
+	 * Server lines taken out (moved up), the later one first */
+	if (bpf_msg_push_data(msg, off + at->sl_end, n, 0) ||
+	    stamp_write(msg, off + at->sl_end, out, n))
+		goto lost;
+	ls0 = at->date_ls;
+	end0 = at->date_end;
+	ls1 = at->server_ls;
+	end1 = at->server_end;
+	if (ls0 > ls1) {
+		ls0 = at->server_ls;
+		end0 = at->server_end;
+		ls1 = at->date_ls;
+		end1 = at->date_end;
+	}
+	lines = (end0 - ls0) + (end1 - ls1);
+	if (end1 && bpf_msg_pop_data(msg, off + n + ls1, end1 - ls1, 0))
+		goto lost;
+	if (end0 && bpf_msg_pop_data(msg, off + n + ls0, end0 - ls0, 0))
+		goto lost;
+	stamp_done(at, n - (int)lines, KBAL_STAT_SK_STAMPED);
+	return SK_PASS;
+lost:
+	stamp_done(at, 0, KBAL_STAT_SK_STAMP_LOST);
 	return SK_PASS;
 }
 

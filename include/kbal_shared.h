@@ -773,6 +773,11 @@ enum kbal_stat {
 				    * to a mailbox (KBAL_MAP_SK_MBOX) */
 	KBAL_STAT_SK_MBOX_NONE,    /* ... that found no free mailbox: queued on the
 				    * socket's own ingress, as before mailboxes */
+	KBAL_STAT_SK_STAMPED,      /* sockmap: answer heads the kernel gave httpd's Date
+				    * and Server (kbal_stamp) */
+	KBAL_STAT_SK_STAMP_LOST,   /* ... armed, but the head was not at the place the
+				    * sk_msg program looked for it (a bug: kbald's
+				    * tests fail on it) */
 	KBAL_STAT_MAX,
 };
 
@@ -806,7 +811,9 @@ struct kbal_stat_line {
 	__u64 pkt_held;
 	__u64 sk_mbox;
 	__u64 sk_mbox_none;
-	__u64 spare[3];
+	__u64 sk_stamped;
+	__u64 sk_stamp_lost;
+	__u64 spare[1];
 };
 _Static_assert(sizeof(struct kbal_stat_line) == 192, "ABI kbal_stat_line");
 _Static_assert(KBAL_STAT_MAX * 8 == __builtin_offsetof(struct kbal_stat_line, spare),
@@ -989,6 +996,63 @@ enum kbal_sk_flags {
  * behind an answer still under way (a stop then would cost that answer's
  * unsent bytes, above); without a mailbox, KBAL_SK_PASS_MAX */
 #define KBAL_SK_MBOX_BYTES (1u << 20)
+
+/*
+ * Date and Server on the answers the kernel carries (docs/design.md, "The
+ * lines the kernel adds to an answer"): httpd writes its own where a
+ * member sent none, right after the status line (basic_http_header()).
+ * A client socket whose member leaves one out (kbald saw an answer of it
+ * lacking either) sits in kbal_sk_stamp too, whose only program is an
+ * sk_msg one (kbal_stamp): the member's verdict, keeping such a head,
+ * arms the client's kbal_stamp_at entry with where the head starts in
+ * the client's stream and where its lines are, and the sk_msg program
+ * writes the head as kbald's own_head_proxied() does as the bytes are
+ * sent: the status line, "Date: " the member's first Date's value or now,
+ * "Server: " the member's first Server's value or the banner, the other
+ * lines in their order.
+ */
+#define KBAL_MAP_SK_STAMP   "kbal_sk_stamp"
+#define KBAL_MAP_STAMP_AT   "kbal_stamp_at"
+#define KBAL_MAP_STAMP_TEXT "kbal_stamp_text"
+/* the longest Date or Server line of a member's (CRLF included) the
+ * kernel moves up: a longer one goes to kbald */
+#define KBAL_STAMP_LINE_MAX 128u
+#define KBAL_STAMP_DATE_LEN 29u        /* an IMF-fixdate */
+#define KBAL_BANNER_LEN 64u
+
+/* kbal_stamp_at (hash, key: the client socket's cookie): kbald makes the
+ * entry (zero but member) as the member's socket enters kbal_sk_src; the
+ * member's verdict arms it, the sk_msg program disarms it once done */
+struct kbal_stamp_at {
+	__u64 member;                  /* the member socket's cookie: its
+					* kbal_sk_http's seq_base moves by the
+					* bytes added (backpressure's count) */
+	__u64 added;                   /* bytes the sk_msg program added to the
+					* client's stream (less those it moved):
+					* kbald takes them off the socket's sent
+					* count where it weighs that against what
+					* the member sent */
+	__u32 armed;                   /* 1: a head waits at seq */
+	__u32 seq;                     /* the client's write_seq at its first byte */
+	__u16 sl_end;                  /* the status line's end (after its CRLF) */
+	__u16 date_ls, date_end;       /* the member's Date line, 0 0: none */
+	__u16 server_ls, server_end;   /* the member's Server line, 0 0: none */
+	__u16 pad[3];
+};
+_Static_assert(sizeof(struct kbal_stamp_at) == 40, "ABI kbal_stamp_at");
+
+/* kbal_stamp_text (array of one, mmapped by kbald): the banner
+ * (ServerTokens, written at start and at each reload) and the time now
+ * as an IMF-fixdate, written each second into the slot idx does not name,
+ * then idx flipped: a reader that took idx reads a slot kbald will not
+ * write for a second */
+struct kbal_stamp_text {
+	__u32 idx;                     /* 0 or 1: the date slot to read */
+	__u32 banner_len;
+	__u8  date[2][32];             /* KBAL_STAMP_DATE_LEN bytes each */
+	__u8  banner[KBAL_BANNER_LEN];
+};
+_Static_assert(sizeof(struct kbal_stamp_text) == 136, "ABI kbal_stamp_text");
 
 struct kbal_sk_http {
 	__u8  mode;                    /* enum kbal_sk_mode */

@@ -34,6 +34,8 @@
 
 /* the two sides, by their socket: fd[CLIENT], fd[MEMBER] */
 enum kbal_side { CLIENT = 0, MEMBER = 1 };
+/* kbal_conn.stamp's bits */
+enum { STAMP_WANT = 1, STAMP_IN = 2 };
 
 /* the two directions: UP reads the client side and writes the member
  * side, DOWN the other way (dir_src(), dir_dst()) */
@@ -187,8 +189,10 @@ struct kbal_conn {
 	uint8_t once;                 /* no second request: the client asked for
 				       * none, or MaxKeepAliveRequests (last) */
 	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
-	uint8_t pool;                 /* one request, and the member's connection
+	uint8_t pool : 1;             /* one request, and the member's connection
 				       * is kept for the next client (pool.h) */
+	uint8_t stamp : 2;            /* STAMP_*: its member leaves Date or Server
+				       * out, the kernel adds them (stamp.h) */
 	uint16_t member_lport;        /* fd[MEMBER]'s local port */
 	uint16_t flow_slot;           /* 1 + its place in the pending updates */
 	uint8_t vhost_req;            /* (vhost_base's comment) */

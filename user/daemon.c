@@ -25,6 +25,7 @@
 #include "persist.h"
 #include "member.h"
 #include "restart.h"
+#include "stamp.h"
 
 #define POOL_SCAN_NS   1000000000ull  /* kept member connections past their ttl */
 #define RESTART_POLL_US 10000
@@ -155,6 +156,7 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	}
 	if (err)
 		goto fail;
+	stamp_init(d);
 	/* afresh: a drained host stays drained, from the moment its maps
 	 * (and pid) are there (a restart in place kept kbal_meta) */
 	if (!t)
@@ -236,6 +238,7 @@ int kbal_daemon_run(struct kbal_daemon *d)
 		/* the health check's sign of life: a stopped or wedged kbald
 		 * stops the host's BGP announcement (kbalctl host check) */
 		__atomic_store_n(&d->maps.meta->beat_ns, d->loop.now, __ATOMIC_RELAXED);
+		stamp_tick(d);
 		conn_run_ready(d);
 		conn_run_timers(d);
 		linger_run_timers(d);

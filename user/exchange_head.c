@@ -360,7 +360,7 @@ void exch_proxy_request(struct kbal_daemon *d, struct kbal_conn *c)
 			.scolon = d->maps.balancers[c->balancer].scolon }, f->route, sizeof(f->route));
 	upgrade_plan(d, c);
 	decide_plan(d, c, last_balancer);
-	c->pool = exch_on_kept(d, c);
+	c->pool = !!exch_on_kept(d, c);
 	handover_plan(d, c);
 	member_pick_connect(d, c);
 }

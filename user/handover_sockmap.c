@@ -33,6 +33,7 @@
 #include "member.h"
 #include "sockmap_held.h"
 #include "splice_sockmap.h"
+#include "stamp.h"
 
 #define DRAIN_MAX_NS (10ull * 1000000000ull) /* give up waiting for in-flight bytes */
 #define DRAIN_POLL_US 50          /* how often a FIN waiting for them looks again, */
@@ -265,7 +266,7 @@ static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	/* Everything kbald wrote to the destination is in its send counter
 	 * now; what comes on top is the kernel's: the base lets the FIN logic
 	 * tell. */
-	if (kbal_sock_counts(c->fd[to], &sent, &recvd) == 0)
+	if (stamp_sock_counts(d, c, to, &sent, &recvd) == 0)
 		c->base[to] = sent - c->wr[to];
 	/* its later requests framed, and kept only where decided the same */
 	if (dir == DOWN && c->bounded && c->phase[UP] < P_SPLICED && !decide_client_armable(c))
@@ -283,6 +284,10 @@ static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 	if (!c->bounded && raw_arm(d, c, dir))
 		log_debug("conn %p: %s without backpressure: %s", (void *)c, dir_name(dir),
 			  strerror(errno));
+	/* the client's sk_msg program ready before the member's first
+	 * verdict can arm it */
+	if (dir == DOWN && c->bounded)
+		stamp_join(d, c);
 	err = kbal_splice_dir(&d->maps, c->fd[from], c->cookie[from], c->fd[to]);
 	if (err) {
 		if (c->raw & (1u << from)) {
@@ -370,7 +375,8 @@ static uint64_t fin_goal_part(const struct kbal_conn *c, int dir, uint64_t recvd
  * fin_goal set); the looks after it, every 50 µs at first, read the
  * destination's counter only.
  */
-static int spliced_fin_delivered(struct kbal_conn *c, int dir, uint64_t *sent_now)
+static int spliced_fin_delivered(const struct kbal_daemon *d, struct kbal_conn *c, int dir,
+				 uint64_t *sent_now)
 {
 	int from = dir_src(dir), to = dir_dst(dir);
 	uint64_t sent, tmp, recvd;
@@ -381,7 +387,7 @@ static int spliced_fin_delivered(struct kbal_conn *c, int dir, uint64_t *sent_no
 		c->base[to] += fin_goal_part(c, dir, recvd);
 		c->fin_goal |= 1u << dir;
 	}
-	if (kbal_sock_counts(c->fd[to], &sent, &tmp))
+	if (stamp_sock_counts(d, c, to, &sent, &tmp))
 		return 1;
 	*sent_now = sent;
 	return sent >= c->base[to];
@@ -446,7 +452,7 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 			continue;
 		if (dir == DOWN && c->member_gone >= GONE_HELD_FIN && c->phase[UP] == P_SPLICED)
 			continue;   /* held until the client ends its side */
-		if (spliced_fin_delivered(c, dir, &sent)) {
+		if (spliced_fin_delivered(d, c, dir, &sent)) {
 			if (dir == DOWN && c->phase[UP] == P_SPLICED && decide_member_idle(d, c)) {
 				/* the member closed its connection between two
 				 * answers: as with Apache, the client's goes on;
@@ -539,6 +545,7 @@ static void sm_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_sk_http st;
 
+	stamp_adopt(d, c);
 	for (int dir = 0; dir < 2; dir++) {
 		if (c->phase[dir] != P_SPLICED)
 			continue;
@@ -554,6 +561,7 @@ static void sm_adopt(struct kbal_daemon *d, struct kbal_conn *c)
 static void sm_close(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	decide_forget(d, c);
+	stamp_leave(d, c);
 	for (int side = 0; side < 2; side++)
 		if (c->raw & (1u << side))
 			bpf_map_delete_elem(d->maps.http_fd, &c->cookie[side]);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "member.h"
 #include "own_head.h"
+#include "stamp.h"
 #include "proxy_header.h"
 #include "rewrite.h"
 
@@ -506,6 +507,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		if (m) {
 			memcpy(f->outbuf[DOWN], stamped, m);
 			n = m;
+			/* its next answers too, most likely: the kernel's */
+			stamp_want(c);
 		}
 	}
 	/* ap_set_keepalive(), after mod_headers: "Connection: close" where

@@ -113,6 +113,8 @@ static int cmd_stats(struct kbal_maps *m, char **argv __attribute__((unused)))
 		[KBAL_STAT_PKT_HELD] = "pkt_held",
 		[KBAL_STAT_SK_MBOX] = "sk_mbox",
 		[KBAL_STAT_SK_MBOX_NONE] = "sk_mbox_none",
+		[KBAL_STAT_SK_STAMPED] = "sk_stamped",
+		[KBAL_STAT_SK_STAMP_LOST] = "sk_stamp_lost",
 	};
 
 	unsigned long long v[KBAL_STAT_MAX];

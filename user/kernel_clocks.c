@@ -21,6 +21,7 @@
 #include "log.h"
 #include "member.h"
 #include "splice_sockmap.h"
+#include "stamp.h"
 
 /* kbald's error answer of status to a request the kernel framed (or the
  * packet program: packet_clocks.c), on the client's socket, with the
@@ -101,14 +102,15 @@ static uint64_t ago(const struct kbal_daemon *d, uint64_t t)
 
 /* Has the client acknowledged all the member sent (what kbald wrote and
  * what the kernel carried)? As the FIN's check counts it (handover_sockmap.c) */
-static int answer_delivered(const struct kbal_conn *c, uint64_t *acked)
+static int answer_delivered(const struct kbal_daemon *d, const struct kbal_conn *c,
+			    uint64_t *acked)
 {
 	uint64_t sent, recvd, member_recvd;
 	int outq = 0;
 
 	*acked = 0;
 	if (c->fin_goal || kbal_sock_received(c->fd[MEMBER], &member_recvd) ||
-	    kbal_sock_counts(c->fd[CLIENT], &sent, &recvd) ||
+	    stamp_sock_counts(d, c, CLIENT, &sent, &recvd) ||
 	    ioctl(c->fd[CLIENT], SIOCOUTQ, &outq))
 		return 0;
 	*acked = sent - (uint64_t)outq;
@@ -168,7 +170,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 	if (!begun) {
 		decide_framed_error(d, c, 502, 0, framed_host(cl, host, sizeof(host)),
 				    cl->active_ns);
-	} else if (answer_delivered(c, &acked)) {
+	} else if (answer_delivered(d, c, &acked)) {
 		/* stopped mid-answer, all it sent with the client (none left
 		 * in a psock, which the socket's leaving would drop) */
 		conn_member_stalled(d, c);
@@ -225,7 +227,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
 	    ago(d, last) < (ka_ns && ka_ns < to_ns ? ka_ns : to_ns))
 		return 0;
-	if (!answer_delivered(c, &acked)) {
+	if (!answer_delivered(d, c, &acked)) {
 		c->since = d->loop.now;
 		return client_stalled(d, c, acked, to_ns);
 	}

@@ -25,6 +25,7 @@ static const char *const pinned_names[] = {
 	KBAL_MAP_PKT_SEEN, KBAL_MAP_PKT_EVENTS, KBAL_MAP_SK_HTTP, KBAL_MAP_RULES,
 	KBAL_MAP_PKT_FRAME, KBAL_MAP_PKT_DECIDE,
 	KBAL_MAP_SK_MBOX, KBAL_MAP_MBOX_FREE, KBAL_MAP_MBOX_OWNER,
+	KBAL_MAP_SK_STAMP, KBAL_MAP_STAMP_AT, KBAL_MAP_STAMP_TEXT,
 };
 
 static void maps_reset(struct kbal_maps *m)
@@ -34,6 +35,7 @@ static void maps_reset(struct kbal_maps *m)
 	m->flows_fd = m->src_fd = m->dst_fd = m->stats_fd = m->events_fd = -1;
 	m->http_fd = m->rules_fd = -1;
 	m->mbox_fd = m->mbox_free_fd = m->mbox_owner_fd = -1;
+	m->stamp_fd = m->stamp_at_fd = -1;
 }
 
 /* bpffs must be mounted where the pins go; mount it at /sys/fs/bpf if not. */
@@ -199,6 +201,8 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 	m->mbox_fd = bpf_map__fd(skel->maps.kbal_sk_mbox);
 	m->mbox_free_fd = bpf_map__fd(skel->maps.kbal_mbox_free);
 	m->mbox_owner_fd = bpf_map__fd(skel->maps.kbal_mbox_owner);
+	m->stamp_fd = bpf_map__fd(skel->maps.kbal_sk_stamp);
+	m->stamp_at_fd = bpf_map__fd(skel->maps.kbal_stamp_at);
 
 	/* Parser and verdict, not BPF_SK_SKB_VERDICT alone: the verdict-only
 	 * path reads with tcp_read_skb(), which redirects the already
@@ -218,9 +222,25 @@ int kbal_maps_create(struct kbal_maps *m, const char *pin_dir, int lock_fd, int 
 		log_err("attaching the verdict program to %s: %s", KBAL_MAP_SK_SRC, strerror(-err));
 		goto fail;
 	}
+	/* the lines httpd adds to a member's answer, as its client's
+	 * sockets are sent to (stamp.c): a program of its own, on a map of
+	 * its own, so that only the sockets that need it pay its copy */
+	err = bpf_prog_attach(bpf_program__fd(skel->progs.kbal_stamp), m->stamp_fd,
+			      BPF_SK_MSG_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		log_err("attaching the sk_msg program to %s: %s", KBAL_MAP_SK_STAMP, strerror(-err));
+		goto fail;
+	}
 	err = map_all(m);
 	if (err)
 		goto fail;
+	m->stamp_text = map_mmap(bpf_map__fd(skel->maps.kbal_stamp_text), &m->stamp_text_len);
+	if (!m->stamp_text) {
+		err = -errno ?: -EINVAL;
+		log_err("mmap of %s: %s", KBAL_MAP_STAMP_TEXT, strerror(-err));
+		goto fail;
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	m->meta->layout = KBAL_LAYOUT_VERSION;
 	m->meta->pid = getpid();
@@ -284,6 +304,8 @@ void kbal_maps_close(struct kbal_maps *m)
 		munmap(m->members, m->members_len);
 	if (m->members_conf)
 		munmap(m->members_conf, m->members_conf_len);
+	if (m->stamp_text)
+		munmap(m->stamp_text, m->stamp_text_len);
 	if (m->skel) {
 		sockmap_bpf__destroy(m->skel);  /* closes the map fds */
 	} else {

@@ -31,6 +31,10 @@ struct kbal_maps {
 	int http_fd, rules_fd;           /* kbal_sk_http, kbal_rules (kbald only) */
 	int mbox_fd, mbox_free_fd, mbox_owner_fd; /* the mailboxes' maps (kbald only,
 					  * mailbox.c) */
+	int stamp_fd, stamp_at_fd;       /* kbal_sk_stamp, kbal_stamp_at (kbald only,
+					  * stamp.c) */
+	struct kbal_stamp_text *stamp_text; /* mmapped (kbald only) */
+	size_t stamp_text_len;
 };
 
 /*

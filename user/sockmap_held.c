@@ -21,6 +21,7 @@
 #include "member.h"
 #include "sockmap_held.h"
 #include "splice_sockmap.h"
+#include "stamp.h"
 
 /*
  * The kernel queues redirected skbs for the target's psock worker with no
@@ -220,7 +221,7 @@ static int held_step(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_hel
 		mine = c->rd[from] - st.rd_base < st.held ? st.held - (c->rd[from] - st.rd_base) : 0;
 		if (!mine)
 			return !(st.flags & KBAL_SKF_HELD);
-		if (kbal_sock_counts(c->fd[to], &sent, &recvd))
+		if (stamp_sock_counts(d, c, to, &sent, &recvd))
 			return -1;
 		if (sent - h->base0[dir] - c->wr[to] < st.kept)
 			/* the worker still has some: they go first */

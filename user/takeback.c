@@ -22,6 +22,7 @@
 #include "mailbox.h"
 #include "sockmap_held.h"
 #include "splice_sockmap.h"
+#include "stamp.h"
 
 /* How many responses the member still owes kbald (0 or 1: the kernel keeps
  * one request at a time), or -1 while the kernel is not done. */
@@ -70,6 +71,8 @@ void decide_sock_leave(struct kbal_daemon *d, struct kbal_conn *c, int side)
 {
 	bpf_map_delete_elem(d->maps.src_fd, &c->cookie[side]);
 	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[side]);
+	if (side == CLIENT)
+		stamp_sock_leave(d, c);
 }
 
 /* n bytes read from the mailbox (or the socket, fd) into the direction's
@@ -223,7 +226,7 @@ static int kernel_done(struct kbal_daemon *d, struct kbal_conn *c, const struct 
 	 * and ends the connection only after it too: the psock's worker may
 	 * still hold an answer the verdict kept when what came after it was
 	 * handed back, and closing now would drop it */
-	if (kbal_sock_counts(c->fd[CLIENT], &sent, &recvd) ||
+	if (stamp_sock_counts(d, c, CLIENT, &sent, &recvd) ||
 	    sent < c->base[CLIENT] + c->wr[CLIENT] + m->kept)
 		return 0;
 	/* and the member all the kernel took for it (a request's body the

@@ -1425,7 +1425,8 @@ class Env:
              "pkt_rewritten", "pkt_dropped", "pkt_unparsed", "pkt_reused", "sk_backlog",
              "pkt_ev_lost", "sk_kept", "sk_back", "pkt_rst_ignored",
              "sk_last", "sk_held", "pkt_forwarded", "pkt_frame_lost", "pkt_kept",
-             "pkt_back", "pkt_held", "sk_mbox", "sk_mbox_none")
+             "pkt_back", "pkt_held", "sk_mbox", "sk_mbox_none", "sk_stamped",
+             "sk_stamp_lost")
 
     def stats(self):
         """kbal_stats summed over the CPUs' lines (one per CPU), by name."""
@@ -1433,7 +1434,7 @@ class Env:
         for e in self.bpftool_dump("kbal_stats"):
             line = e["formatted"]["value"]
             for name in self.STATS:
-                out[name] += line[name]
+                out[name] += line.get(name, 0)   # (a build without it: 0)
         return out
 
     def flows(self):
