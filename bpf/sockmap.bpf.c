@@ -798,9 +798,15 @@ int kbal_stamp(struct sk_msg_md *msg)
 		goto lost;
 	/* the new lines after the status line, then the member's Date and
 	 * Server lines taken out (moved up), the later one first */
-	if (bpf_msg_push_data(msg, off + at->sl_end, n, 0) ||
-	    stamp_write(msg, off + at->sl_end, out, n))
+	if (bpf_msg_push_data(msg, off + at->sl_end, n, 0))
 		goto lost;
+	if (stamp_write(msg, off + at->sl_end, out, n)) {
+		/* the room made for the lines, unwritten: taken out again, so
+		 * that the head goes as it came rather than with n bytes of
+		 * nothing in it */
+		bpf_msg_pop_data(msg, off + at->sl_end, n, 0);
+		goto lost;
+	}
 	ls0 = at->date_ls;
 	end0 = at->date_end;
 	ls1 = at->server_ls;

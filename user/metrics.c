@@ -233,6 +233,13 @@ static void kernel(FILE *f, const struct kbal_daemon *d, const struct live *l)
 		st[KBAL_STAT_SK_MBOX]);
 	fprintf(f, "kbal_kernel_handed_back_queues_total{where=\"own_ingress\"} %llu\n",
 		st[KBAL_STAT_SK_MBOX_NONE]);
+	head(f, "kbal_kernel_answer_stamps_total", "counter",
+	     "Answer heads of members that leave out Date or Server to which the sockmap path's "
+	     "sk_msg program added httpd's lines, or which it had to send without them.");
+	fprintf(f, "kbal_kernel_answer_stamps_total{result=\"stamped\"} %llu\n",
+		st[KBAL_STAT_SK_STAMPED]);
+	fprintf(f, "kbal_kernel_answer_stamps_total{result=\"lost\"} %llu\n",
+		st[KBAL_STAT_SK_STAMP_LOST]);
 	head(f, "kbal_lingering_connections", "gauge",
 	     "Client sockets kbald ended after its own answer, in their lingering close (what the "
 	     "client still sends read and dropped).");

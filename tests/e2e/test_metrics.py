@@ -85,6 +85,9 @@ def test_metrics_against_the_traffic():
               "bytes to WAS1: %r" % member(s, "kbal_member_sent_bytes_total", "1"))
         kept = s[("kbal_kernel_requests_total", frozenset({("decision", "kept")}))]
         check(kept >= 8, "requests the kernel kept: %r" % kept)
+        # the members send Date and Server: no answer needs the kernel's lines
+        eq([s[("kbal_kernel_answer_stamps_total", frozenset({("result", r)}))]
+            for r in ("stamped", "lost")], [0, 0], "answers the kernel stamped, lost")
         # the kept-alive connection is the sockmap path's (and the
         # downloads', spliced, until their ends passed), the scrape's kbald's
         check(1 <= s[("kbal_connections", frozenset({("path", "sockmap")}))] <= 7,
