@@ -64,7 +64,8 @@ void conn_end(struct kbal_daemon *d, struct kbal_conn *c);
  * The end where httpd ends the connection by its lingering close (brief:
  * its short time, 2 s, else 30 s) whatever kbald knows of what its client
  * may send: at a clock (below), after an answer of kbald's own on a
- * connection the kernel carried (the packet path's 408 and 502 on the
+ * connection the kernel carried (the sockmap path's 408 and 502 to a
+ * request the kernel framed, kernel_clocks.c; the packet path's on the
  * client's leg taken back, packet_clocks.c). A socket the kernel carries
  * leaves the sockhashes first; on the packet path, the kept socket kbald
  * took the client's leg back onto lingers, the flow's SHIFT entries kept

@@ -278,12 +278,13 @@ void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 		return;
 	}
 
-	if (c->fd[MEMBER] >= 0 && c->phase[DOWN] == P_HEAD) {
-		/* nothing of the member's answer went out: drop its socket */
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
+	/* the member's connection closes with the client's (conn.c) as
+	 * httpd closes its backend's after a failure (backend->close:
+	 * proxy_util.c's socket_cleanup() clears the socket's pool, whose
+	 * cleanup is apr_socket_close(), a close() with no SO_LINGER): a FIN
+	 * (until 2026-12-07 a reset where nothing of its answer went out);
+	 * the kernel still resets one whose bytes wait unread, or that sends
+	 * on after the close */
 	exch_reply(d, c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
 }
 

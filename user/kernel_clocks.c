@@ -60,7 +60,13 @@ static const char *framed_host(const struct kbal_sk_http *cl, char *out, size_t 
 /* A request the kernel frames that is over RequestReadTimeout: 408 where
  * nothing of an answer is under way (a head whose request line came: none
  * of it reached the member; a body: the member's request is cut, its
- * socket reset), then the connection ends, as httpd ends it */
+ * socket reset), then the connection ends, as httpd ends it: by the short
+ * lingering close mod_reqtimeout asks for (2 s: the FIN after the 408, or
+ * after nothing where the request line did not come, then what the client
+ * still sends read and dropped, its socket out of the sockhashes first,
+ * conn_linger_end()), as the copy path's and the packet path's 408. Where
+ * an answer is under way (the psock may hold some of it, which the
+ * socket's leaving would drop as its close does), a plain close. */
 static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
 				const struct kbal_sk_http *cl, int answering)
 {
@@ -75,7 +81,10 @@ static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
 				    cl->stage_ns);
 	if (!head && c->fd[MEMBER] >= 0)
 		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	conn_close(d, c);
+	if (answering)
+		conn_close(d, c);
+	else
+		conn_linger_end(d, c, 1);
 }
 
 /* Is an answer under way, which a 408 would cut into? During a head: the
@@ -147,11 +156,14 @@ static int client_stalled(struct kbal_daemon *d, struct kbal_conn *c, uint64_t a
 
 /* An answer the kernel frames that the member owes and has sent nothing of
  * for Timeout since the request and its own last bytes: 502 where none of
- * it began (Apache 2.4's answer to a read timeout), then the connection
- * ends (no error state for the member: a timeout is not a connect
- * failure); where it began and the client has all of it, the connection
- * ends by httpd's lingering close (conn_member_stalled()). 1 when it was
- * closed. */
+ * it began (Apache 2.4's answer to a read timeout; Connection: close),
+ * then the connection ends (no error state for the member: a timeout is
+ * not a connect failure) by httpd's full lingering close (30 s, as the
+ * packet path's 502: the FIN after the answer, a request that crossed it
+ * read and dropped, not reset), the member's connection closed with a FIN
+ * (it sent nothing); where it began and the client has all of it, the
+ * same lingering close (conn_member_stalled()), else a plain close. 1
+ * when it was closed. */
 static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 			      const struct kbal_sk_http *cl, const struct kbal_sk_http *mb,
 			      uint64_t last)
@@ -170,13 +182,14 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 	if (!begun) {
 		decide_framed_error(d, c, 502, 0, framed_host(cl, host, sizeof(host)),
 				    cl->active_ns);
+		conn_linger_end(d, c, 0);
 	} else if (answer_delivered(d, c, &acked)) {
 		/* stopped mid-answer, all it sent with the client (none left
 		 * in a psock, which the socket's leaving would drop) */
 		conn_member_stalled(d, c);
-		return 1;
+	} else {
+		conn_close(d, c);
 	}
-	conn_close(d, c);
 	return 1;
 }
 

@@ -24,7 +24,7 @@ from apache import apache_beside
 import kbaltest
 from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, wait_until
 from tcp_watch import Capture, tcp_counters
-from test_packet import _has_socket, pkt_entries
+from test_packet import PATH_SOCKMAP, _has_socket, pkt_entries
 
 BODY = 512 * 1024            # what a client sends behind a refused head
 PIECE = 16384
@@ -430,6 +430,14 @@ def kbald_sockets(env):
     return n
 
 
+def sockets_back(env, before):
+    """kbald's sockets back to before, the members' idle connections it
+    keeps (its pool) aside"""
+    idle = sum(int(v["idle"]) for v in env.members().values())
+    wait_until(lambda: kbald_sockets(env) <= before + idle, 5.0,
+               "kbald's sockets back to %d (+%d idle members)" % (before, idle))
+
+
 def test_linger_after_a_silent_clients_timeout_as_apache():
     """A client that sends nothing within Timeout: httpd's read of its
     request line times out, ap_read_request() fails, and the connection
@@ -681,10 +689,10 @@ HANG = b"GET /fault-hang HTTP/1.1\r\nHost: x\r\n\r\n"   # never answered: 502
 STALL = b"GET /fault-stall HTTP/1.1\r\nHost: x\r\n\r\n"  # 1000 bytes, then nothing
 
 
-def member_leg(env):
+def member_leg(env, path=PATH_PACKET):
     """probe: (the path of the socket's flow in kbal_flows, kbald's port
-    towards the member), None if none; the path as it is once the packet
-    path's switch is seen (2 s at most: kbald writes it at the program's
+    towards the member), None if none; the path as it is once path is
+    seen (2 s at most: kbald writes the packet path's at the program's
     event)"""
     def probe(sock):
         port = socket.htons(sock.getsockname()[1])
@@ -692,7 +700,7 @@ def member_leg(env):
         for _ in range(40):
             seen = [(f["path"], f["member_lport"]) for k, f in env.flows()
                     if k["client_port"] == port] or None
-            if seen and seen[0][0] == PATH_PACKET:
+            if seen and seen[0][0] == path:
                 break
             time.sleep(0.05)
         return seen
@@ -701,16 +709,18 @@ def member_leg(env):
 
 def late_on_joined(port, late, secs, out, key, probe=None):
     """3 requests on one connection (route 1: the packet path joins it
-    from the second), then late, whose answer is read to its end: out[key]
-    is (the statuses, the late one's (None: none), the bytes of its body,
-    what ended it ("eof", "reset"), then the seconds from that end to the
-    reset a piece sent every 50 ms meets, or "still open after secs s";
-    the client's port; probe(the socket) after the requests)"""
+    from the second; the sockmap path carries the second, frames and keeps
+    the third), then late ({host}: the Host the requests named), whose
+    answer is read to its end: out[key] is (the statuses, the late one's
+    (None: none), the bytes of its body, what ended it ("eof", "reset"),
+    then the seconds from that end to the reset a piece sent every 50 ms
+    meets, or "still open after secs s"; the client's port; probe(the
+    socket) after the requests)"""
     c = Conn(port, timeout=30.0)
     try:
         statuses = [c.get("/j/%d" % i, cookie="ROUTEID=route.1").status for i in range(3)]
         seen = probe(c.sock) if probe else None
-        c.send(late)
+        c.send(late.replace(b"{host}", c.host_header.encode()))
         data, end = bytes(c.buf), "eof"
         c.buf.clear()
         try:
@@ -791,9 +801,7 @@ def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
                        "kbal %s: the member's connection closed" % what)
         wait_until(lambda: env.flows() == [] and pkt_entries(env) == [], 8.0,
                    "no flow and no kbal_pkt entry after the clients' close")
-        idle = sum(int(v["idle"]) for v in env.members().values())
-        wait_until(lambda: kbald_sockets(env) <= before + idle, 5.0,
-                   "kbald's sockets back to %d (+%d idle members)" % (before, idle))
+        sockets_back(env, before)
         time.sleep(0.3)
         cap.close()
         for what, lport in legs.items():
@@ -805,3 +813,93 @@ def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
             cport = out[("kbal", what)][5]
             eq([p for p in cap.resets() if cport in (p[2], p[4])], [],
                "kbal %s: resets on the client's connection" % what)
+
+
+# the same clocks where the sockmap path (the default) frames the
+# connection: route 1 named, so that the kernel keeps the third request
+# and the late one (the connection's Host: the kernel keeps only its)
+KEPT_LATE = SLOW.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 3")
+HANG_KEPT = b"GET /fault-hang HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n\r\n"
+# a one-request client's: the copy path's, its connection not kept after the 502
+HANG_ONCE = (b"GET /fault-hang HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n"
+             b"Connection: close\r\n\r\n")
+
+
+def answered_once(port, out):
+    """HANG_ONCE on a new connection: out["copy"] is (the status, what
+    came after the answer)"""
+    c = Conn(port, timeout=15.0)
+    try:
+        c.send(HANG_ONCE)
+        status = c.read_response().status
+        out["copy"] = (status, bytes(c.buf) + c.sock.recv(100))
+    finally:
+        c.close()
+
+
+def test_kernel_framed_408_502_linger_and_the_copy_paths_502_fins_its_member_as_apache():
+    """On a connection the sockmap path frames, kbald's own answers at
+    httpd's clocks (kernel_clocks.c) end it as httpd ends it, the client's
+    socket out of the sockhashes and lingering: the 408 (RequestReadTimeout,
+    a head cut after its first line) with the FIN and the short lingering
+    close (mod_reqtimeout's, 2 s: side by side with apache2, a client
+    sending on after it is read, not reset, 2 s), the 502 (a member silent
+    for Timeout; Connection: close) with the FIN and the full one (30 s:
+    still read 4 s later, no reset), as the packet path's; the member's
+    connections close with a FIN. And the copy path's 502 to a one-request
+    client (Connection: close) closes the member's connection as httpd's
+    mod_proxy_http closes its backend's, with a FIN, not a reset (SO_LINGER
+    0 until 2026-12-07; the sockmap path's 408 and 502 a plain close, the
+    client's next bytes reset at once). Afterwards no flow, no
+    kbal_sk_http entry, kbald's sockets as before."""
+    once = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2")
+    with Env(conf=KEPT_LATE) as env, Env(conf=once) as copy, apache_beside(env) as aport:
+        before = kbald_sockets(env)
+        m, cm = env.ports["b1"], copy.ports["b1"]
+        cap = Capture([env.port, m, cm])
+        out = {}
+        cases = (("408", HEAD_CUT, 12.0), ("502", HANG_KEPT, 4.0))
+        at_once([(late_on_joined, (env.port, late, secs, out, ("kbal", what),
+                                   member_leg(env, PATH_SOCKMAP))) for what, late, secs in cases] +
+                [(late_on_joined, (aport, HEAD_CUT, 12.0, out, ("Apache", "408"))),
+                 (answered_once, (copy.port, out))], 60.0)
+        eq(len(out), 4, "clients that ended")
+        for name in ("Apache", "kbal"):
+            statuses, status, _, end, took = out[(name, "408")][:5]
+            eq((statuses, status, end), ([200] * 3, 408, "eof"),
+               "%s 408: the answers, the end" % name)
+            check(isinstance(took, float) and 1.9 <= took <= 10.0,
+                  "%s 408: the client sending after the EOF ended %s s after it" % (name, took))
+        statuses, status, _, end, took = out[("kbal", "502")][:5]
+        eq((statuses, status, end, took), ([200] * 3, 502, "eof", "still open after 4 s"),
+           "kbal 502: the answers, how it ended, the client sending 4 s after")
+        eq(out["copy"], (502, b""), "the copy path's 502, then EOF")
+        log = env.kbald_stderr()
+        for said in ("a request's head did not come within RequestReadTimeout",
+                     "a member's answer did not come within Timeout"):
+            check(said + " (the kernel framed it)" in log, "kbald's log: %s" % said)
+        legs = {}
+        for what, _, _ in cases:
+            seen = out[("kbal", what)][6]
+            eq([p for p, _ in seen or ()], [PATH_SOCKMAP], "kbal %s: its flow's path" % what)
+            legs[what] = seen[0][1]
+        for what, lport in legs.items():
+            wait_until(lambda: not _has_socket(m, lport), 5.0,
+                       "kbal %s: the member's connection closed" % what)
+        wait_until(lambda: env.flows() == [] and env.bpftool_dump("kbal_sk_http") == [], 5.0,
+                   "no flow and no kbal_sk_http entry after the clients' close")
+        sockets_back(env, before)
+        time.sleep(0.3)
+        cap.close()
+        # the copy path's member connection: the one kbald opened to cm
+        syns = [p[2] for p in cap.pkts if p[0] and p[4] == cm and p[7] & 0x12 == 0x02]
+        eq(len(syns), 1, "the copy path's connection to its member")
+        conns = [(what, lport, m) for what, lport in legs.items()] + [("copy 502", syns[0], cm)]
+        for what, lport, mport in conns:
+            eq([p for p in cap.resets() if lport in (p[2], p[4])], [],
+               "kbal %s: resets on the member's connection" % what)
+            check([p for p in cap.pkts if p[0] and (p[2], p[4]) == (lport, mport) and p[7] & 0x01],
+                  "kbal %s: a FIN from kbald to the member" % what)
+        cport = out[("kbal", "502")][5]
+        eq([p for p in cap.resets() if cport in (p[2], p[4])], [],
+           "kbal 502: resets on the client's connection")
