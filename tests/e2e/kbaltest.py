@@ -1451,3 +1451,30 @@ class Env:
             check(p.returncode == 0, "kbalctl %s: status %d: %s" % (
                 " ".join(map(str, args)), p.returncode, p.stderr.decode().strip()))
         return p.stdout.decode()
+
+
+def budget_of(env):
+    """kbald's budget of descriptors for connections, from its log"""
+    m = re.search(r"descriptors: (\d+) for connections", env.kbald_stderr())
+    check(m, "kbald's descriptor budget in its log: %s" % env.kbald_stderr())
+    return int(m.group(1))
+
+
+@contextlib.contextmanager
+def budget_env(want, conf=EXAMPLE_CONF):
+    """An Env of conf (Apache's example) whose kbald has a budget of want
+    descriptors for connections: under the RLIMIT_NOFILE that leaves it,
+    found in 4 tries at most (kbald's own descriptors, maps and programs,
+    and the host's interfaces count against its limit: a fixed limit
+    leaves a budget that moves with them)"""
+    lim = 128
+    for _ in range(4):
+        wrap = ["prlimit", "--nofile=%d:%d" % (lim, lim), "--"]
+        with Env(conf=conf, kbald_wrap=wrap) as env:
+            budget = budget_of(env)
+            if budget == want:
+                yield env
+                return
+        lim -= budget - want
+    raise AssertionError("no RLIMIT_NOFILE found that leaves a budget of %d (last %d)"
+                         % (want, budget))

@@ -10,13 +10,11 @@ pipe's bytes, not more; a body cut short cuts the connection as before;
 and the pipes' descriptors go with the connection, or to another
 connection that needs them."""
 
-import contextlib
 import os
-import re
 import socket
 import time
 
-from kbaltest import EXAMPLE_CONF, Env, check, crc_line, eq, wait_until
+from kbaltest import EXAMPLE_CONF, Env, budget_env, check, crc_line, eq, wait_until
 
 T = 10.0
 
@@ -237,30 +235,6 @@ def test_request_body_cut_short():
                        what + ": kbald's descriptors after the cut (%d before)" % base)
             r = env.get("/after")
             eq(r.status, 200, what + ": a request after the cut")
-
-
-def budget_of(env):
-    m = re.search(r"descriptors: (\d+) for connections", env.kbald_stderr())
-    check(m, "kbald's descriptor budget in its log: %s" % env.kbald_stderr())
-    return int(m.group(1))
-
-
-@contextlib.contextmanager
-def budget_env(want):
-    """An Env of Apache's example whose kbald has a budget of want
-    descriptors for connections: under the RLIMIT_NOFILE that leaves it,
-    found in 4 tries at most"""
-    lim = 128
-    for _ in range(4):
-        wrap = ["prlimit", "--nofile=%d:%d" % (lim, lim), "--"]
-        with Env(conf=EXAMPLE_CONF, kbald_wrap=wrap) as env:
-            budget = budget_of(env)
-            if budget == want:
-                yield env
-                return
-        lim -= budget - want
-    raise AssertionError("no RLIMIT_NOFILE found that leaves a budget of %d (last %d)"
-                         % (want, budget))
 
 
 def test_no_pipe_past_the_descriptor_budget():

@@ -5,11 +5,10 @@ budget runs out instead of spinning or failing anyone (the kernel's backlog
 holds the clients), blames no member, and serves again as connections
 close."""
 
-import re
 import select
 import time
 
-from kbaltest import Env, check, eq, wait_until
+from kbaltest import Env, budget_env, budget_of, check, eq, wait_until
 
 # kbald's own descriptors (maps, programs, epoll, listener) come first: with
 # 90 in all, a few dozen connections are past the budget kbald sets itself
@@ -73,7 +72,7 @@ def test_out_of_descriptors_blames_no_member():
 def test_out_of_descriptors_gives_back_kept_connections():
     # kept member connections (one-request clients) hold descriptors that
     # the next client needs more: at the limit they are closed first
-    with Env(kbald_wrap=LIMIT) as env:
+    with budget_env(6) as env:
         for i in range(4):
             eq(env.get("/k%d" % i, headers=[("Connection", "close")]).status, 200, "request %d" % i)
         # (each goes back to the pool once its answer is written, which the
@@ -94,12 +93,6 @@ def test_out_of_descriptors_gives_back_kept_connections():
         wait_until(lambda: env.get("/after").status == 200, 5.0, "a request after the burst")
 
 
-def budget(env):
-    m = re.search(r"descriptors: (\d+) for connections", env.kbald_stderr())
-    check(m is not None, "kbald's log names no descriptor budget")
-    return int(m.group(1))
-
-
 def answered(c, wait):
     """True once c has a response to read within wait seconds."""
     r, _, _ = select.select([c.sock], [], [], wait)
@@ -113,7 +106,7 @@ def test_past_the_budget_a_client_waits_then_is_served():
     Every connection that fits two descriptors was served first; when one
     closes, the waiting client is accepted and answered."""
     with Env(kbald_wrap=LIMIT) as env:
-        fit = budget(env) // 2
+        fit = budget_of(env) // 2
         served, waiting = [], None
         try:
             for i in range(fit * 2 + 4):
