@@ -62,6 +62,40 @@ static int member_has_all(const struct kbal_pkt_rw *up, const struct kbal_pkt_rw
 }
 
 /*
+ * A leg's two SHIFT entries, from a and b (kbal_pkt_shift_to_peer()'s and
+ * _from_peer()'s: the peer's next byte and kbald's in the peer's numbers)
+ * and kbald's frozen socket's state s (clock shift d): kbald -> the peer at
+ * key to (slot: the entry to_of's), written over what is there, then the
+ * peer -> kbald at key from (from_of's slot and last TSval), only where
+ * nothing is. 0; 1 if the first write failed (nothing written); 2 if the
+ * second did (the first stays: the caller's to undo or keep).
+ */
+static int put_shift_pair(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			  const struct kbal_pkt_key *to, const struct kbal_pkt_rw *to_of,
+			  const struct kbal_pkt_key *from, const struct kbal_pkt_rw *from_of,
+			  uint32_t a, uint32_t b, const struct tcp_state *s, uint32_t d)
+{
+	struct kbal_pkt_rw e;
+
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_to_peer(&e, a, b, s->rcv_nxt, s->snd_nxt, d);
+	e.gen = fl->gen;
+	e.slot = to_of->slot;
+	pkt_send_as(&e, to);
+	if (bpf_map_update_elem(p->pkt_fd, to, &e, BPF_ANY))
+		return 1;
+	memset(&e, 0, sizeof(e));
+	kbal_pkt_shift_from_peer(&e, a, b, s->rcv_nxt, s->snd_nxt, d);
+	e.gen = fl->gen;
+	e.slot = from_of->slot;
+	e.last_tsval = from_of->last_tsval;
+	pkt_send_as(&e, from);
+	if (bpf_map_update_elem(p->pkt_fd, from, &e, BPF_NOEXIST))
+		return 2;
+	return 0;
+}
+
+/*
  * The member's leg onto kbald's frozen member-side socket mfd, as the
  * program's give-back takes it (docs/unswitch.md's table, member leg;
  * bpf/pkt_back.bpf.h back_flip()), from the two entries' last states (up,
@@ -76,7 +110,6 @@ static int member_has_all(const struct kbal_pkt_rw *up, const struct kbal_pkt_rw
 static int take_member(struct kbal_packet *p, const struct kbal_pkt_flow *fl, int mfd,
 		       const struct kbal_pkt_rw *up, const struct kbal_pkt_rw *down)
 {
-	struct kbal_pkt_rw e;
 	struct tcp_state m = {};
 	uint32_t Mm = down->switch_seq, Km = up->switch_seq + up->seq_delta, dm;
 	int n = 0;
@@ -90,21 +123,11 @@ static int take_member(struct kbal_packet *p, const struct kbal_pkt_flow *fl, in
 	if (setsockopt(mfd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &m.win, sizeof(m.win)))
 		return -EAGAIN;
 	dm = fl->ts ? kbal_pkt_shift_clock(up, m.tsval) : 0;
-	memset(&e, 0, sizeof(e));
-	kbal_pkt_shift_to_peer(&e, Mm, Km, m.rcv_nxt, m.snd_nxt, dm);
-	e.gen = fl->gen;
-	e.slot = up->slot;
-	pkt_send_as(&e, &fl->drop_m);
-	if (bpf_map_update_elem(p->pkt_fd, &fl->drop_m, &e, BPF_ANY))
-		return -EAGAIN;
-	memset(&e, 0, sizeof(e));
-	kbal_pkt_shift_from_peer(&e, Mm, Km, m.rcv_nxt, m.snd_nxt, dm);
-	e.gen = fl->gen;
-	e.slot = down->slot;
-	e.last_tsval = down->last_tsval;
-	pkt_send_as(&e, &fl->down);
-	if (bpf_map_update_elem(p->pkt_fd, &fl->down, &e, BPF_NOEXIST)) {
+	switch (put_shift_pair(p, fl, &fl->drop_m, up, &fl->down, down, Mm, Km, &m, dm)) {
+	case 2:
 		pkt_forget_key(p, &fl->drop_m, fl->gen);
+		/* fallthrough */
+	case 1:
 		return -EAGAIN;
 	}
 	kbal_packet_thaw(mfd, 0);
@@ -116,7 +139,7 @@ static int take_member(struct kbal_packet *p, const struct kbal_pkt_flow *fl, in
 int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int cfd, int mfd,
 			    struct kbal_pkt_probe *pr)
 {
-	struct kbal_pkt_rw up, down, e;
+	struct kbal_pkt_rw up, down;
 	struct tcp_state c = {};
 	uint32_t B, M, dc;
 	int err, n = 0;
@@ -170,20 +193,7 @@ int kbal_packet_take_client(struct kbal_packet *p, struct kbal_pkt_flow *fl, int
 	dc = fl->ts ? kbal_pkt_shift_clock(&down, c.tsval) : 0;
 	/* kbald -> client first: the kept socket sends nothing meanwhile but
 	 * a duplicate ACK to such an unshifted packet, which it shifts */
-	memset(&e, 0, sizeof(e));
-	kbal_pkt_shift_to_peer(&e, B, M, c.rcv_nxt, c.snd_nxt, dc);
-	e.gen = fl->gen;
-	e.slot = down.slot;
-	pkt_send_as(&e, &fl->hold_c);
-	if (bpf_map_update_elem(p->pkt_fd, &fl->hold_c, &e, BPF_ANY))
-		return -EBUSY;
-	memset(&e, 0, sizeof(e));
-	kbal_pkt_shift_from_peer(&e, B, M, c.rcv_nxt, c.snd_nxt, dc);
-	e.gen = fl->gen;
-	e.slot = up.slot;
-	e.last_tsval = up.last_tsval;
-	pkt_send_as(&e, &fl->up);
-	if (bpf_map_update_elem(p->pkt_fd, &fl->up, &e, BPF_NOEXIST))
+	if (put_shift_pair(p, fl, &fl->hold_c, &down, &fl->up, &up, B, M, &c, dc))
 		return -EBUSY;
 	memset(&pr->to[0], 0, sizeof(pr->to[0]));   /* the client is kbald's again */
 	log_debug("packet: flow of slot %u: client leg taken back (B %u M %u S0 %u K0 %u dc %d)",
