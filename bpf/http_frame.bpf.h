@@ -191,11 +191,12 @@ static __always_inline __u64 bytes_eq(__u64 v, __u8 c)
  * an LF after an LF or a CRLF ("\r\n\r\n", or bare "\n\n": kbald's parser
  * refuses those, so the head goes back to kbald; the parser must still end
  * the head there, or the request would wait for bytes that never come).
+ * A global function: the verifier checks it once, not at each call.
  */
-static __noinline void scan_steps(struct kbal_scratch *s)
+__noinline int scan_steps(struct kbal_scratch *s)
 {
 	if (!s)
-		return;
+		return 0;
 	while (kbal_can_loop) {
 		__u32 i = s->sc.pos, n = s->sc.n;
 		__u8 *b = s->b;
@@ -221,6 +222,7 @@ static __noinline void scan_steps(struct kbal_scratch *s)
 			break;
 		}
 	}
+	return 0;
 }
 
 /* How long what starts at off is, up to the end of its head (head 1) or
@@ -792,14 +794,24 @@ static long head_step(__u32 step, struct frame_ctx *x)
 	return head_byte(b, p, i);
 }
 
-/* The steps of a head, in a loop of the program's own (may_goto: no call
- * a step), in a function of its own: its stack is not its callers' */
-static __noinline void head_steps(struct frame_ctx *x)
+/* The steps of the head in the scratch s (its bytes, its parse s->hp), in
+ * a loop of the program's own (may_goto: no call a step). A global
+ * function: its stack is not its callers', and the verifier checks it once,
+ * not at each call (a loop's body is checked until its states repeat: the
+ * head parse's are many). */
+__noinline int head_steps(struct kbal_scratch *s)
 {
+	struct frame_ctx x;
+
+	if (!s)
+		return 0;
+	x.b = s->b;
+	x.p = &s->hp;
 	while (kbal_can_loop) {
-		if (head_step(0, x))
+		if (head_step(0, &x))
 			break;
 	}
+	return 0;
 }
 
 /* Parse the head of n bytes at off into p (the scratch's, zeroed but for
@@ -818,7 +830,7 @@ static __always_inline __u8 *frame_parse_head_more(struct __sk_buff *skb, __u32 
 		p->bad = 1;
 		return NULL;
 	}
-	head_steps(&x);
+	head_steps(frame_scratch());   /* (p is the scratch's) */
 	if (!p->end || (p->end != n && !more))
 		p->bad = 1;
 	return x.b;
