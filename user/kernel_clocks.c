@@ -60,7 +60,10 @@ static const char *framed_host(const struct kbal_sk_http *cl, char *out, size_t 
 /* A request the kernel frames that is over RequestReadTimeout: 408 where
  * nothing of an answer is under way (a head whose request line came: none
  * of it reached the member; a body: the member's request is cut, its
- * socket reset), then the connection ends, as httpd ends it: by the short
+ * connection closed with a FIN, as httpd's mod_proxy_http closes its
+ * backend's: apr_socket_close(), no SO_LINGER; the kernel resets it
+ * anyway where the member sent something unread), then the connection
+ * ends, as httpd ends it: by the short
  * lingering close mod_reqtimeout asks for (2 s: the FIN after the 408, or
  * after nothing where the request line did not come, then what the client
  * still sends read and dropped, its socket out of the sockhashes first,
@@ -70,7 +73,6 @@ static const char *framed_host(const struct kbal_sk_http *cl, char *out, size_t 
 static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
 				const struct kbal_sk_http *cl, int answering)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int head = cl->stage == KBAL_SKS_HEAD;
 	char host[KBAL_HOST_LEN + 1];
 
@@ -79,8 +81,6 @@ static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
 	if (!answering && (!head || (cl->flags & KBAL_SKF_LINE)))
 		decide_framed_error(d, c, 408, head, framed_host(cl, host, sizeof(host)),
 				    cl->stage_ns);
-	if (!head && c->fd[MEMBER] >= 0)
-		setsockopt(c->fd[MEMBER], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	if (answering)
 		conn_close(d, c);
 	else

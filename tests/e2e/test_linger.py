@@ -820,6 +820,9 @@ def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
 # and the late one (the connection's Host: the kernel keeps only its)
 KEPT_LATE = SLOW.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 3")
 HANG_KEPT = b"GET /fault-hang HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n\r\n"
+# a request whose body stops after 3 of its 100 bytes: 408 at RequestReadTimeout's body bound
+BODY_CUT = (b"POST /upload HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n"
+            b"Content-Length: 100\r\n\r\nabc")
 # a one-request client's: the copy path's, its connection not kept after the 502
 HANG_ONCE = (b"GET /fault-hang HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n"
              b"Connection: close\r\n\r\n")
@@ -841,7 +844,9 @@ def test_kernel_framed_408_502_linger_and_the_copy_paths_502_fins_its_member_as_
     """On a connection the sockmap path frames, kbald's own answers at
     httpd's clocks (kernel_clocks.c) end it as httpd ends it, the client's
     socket out of the sockhashes and lingering: the 408 (RequestReadTimeout,
-    a head cut after its first line) with the FIN and the short lingering
+    a head cut after its first line, or a body after 3 of its bytes, the
+    member's request cut: its connection closed with a FIN, not SO_LINGER
+    0's reset as until 2026-12-07) with the FIN and the short lingering
     close (mod_reqtimeout's, 2 s: side by side with apache2, a client
     sending on after it is read, not reset, 2 s), the 502 (a member silent
     for Timeout; Connection: close) with the FIN and the full one (30 s:
@@ -858,24 +863,25 @@ def test_kernel_framed_408_502_linger_and_the_copy_paths_502_fins_its_member_as_
         m, cm = env.ports["b1"], copy.ports["b1"]
         cap = Capture([env.port, m, cm])
         out = {}
-        cases = (("408", HEAD_CUT, 12.0), ("502", HANG_KEPT, 4.0))
+        cases = (("408", HEAD_CUT, 12.0), ("408 body", BODY_CUT, 12.0), ("502", HANG_KEPT, 4.0))
         at_once([(late_on_joined, (env.port, late, secs, out, ("kbal", what),
                                    member_leg(env, PATH_SOCKMAP))) for what, late, secs in cases] +
                 [(late_on_joined, (aport, HEAD_CUT, 12.0, out, ("Apache", "408"))),
                  (answered_once, (copy.port, out))], 60.0)
-        eq(len(out), 4, "clients that ended")
-        for name in ("Apache", "kbal"):
-            statuses, status, _, end, took = out[(name, "408")][:5]
+        eq(len(out), 5, "clients that ended")
+        for name, what in (("Apache", "408"), ("kbal", "408"), ("kbal", "408 body")):
+            statuses, status, _, end, took = out[(name, what)][:5]
             eq((statuses, status, end), ([200] * 3, 408, "eof"),
-               "%s 408: the answers, the end" % name)
+               "%s %s: the answers, the end" % (name, what))
             check(isinstance(took, float) and 1.9 <= took <= 10.0,
-                  "%s 408: the client sending after the EOF ended %s s after it" % (name, took))
+                  "%s %s: the client sending after the EOF ended %s s after it" % (name, what, took))
         statuses, status, _, end, took = out[("kbal", "502")][:5]
         eq((statuses, status, end, took), ([200] * 3, 502, "eof", "still open after 4 s"),
            "kbal 502: the answers, how it ended, the client sending 4 s after")
         eq(out["copy"], (502, b""), "the copy path's 502, then EOF")
         log = env.kbald_stderr()
         for said in ("a request's head did not come within RequestReadTimeout",
+                     "a request's body did not come within RequestReadTimeout",
                      "a member's answer did not come within Timeout"):
             check(said + " (the kernel framed it)" in log, "kbald's log: %s" % said)
         legs = {}
