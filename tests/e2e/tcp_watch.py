@@ -76,6 +76,20 @@ class Capture:
                 self.times[j][0] - t0, q[2], q[4], q[5], q[6], q[7], q[8], win,
                 self.times[j][2].hex()))
 
+    def dump_tuple(self, p):
+        """every segment out on p's 4-tuple, sequence numbers from p's"""
+        print("-- every segment out on %d->%d, seq - %u:" % (p[2], p[4], p[5]))
+        t0 = self.times[self.pkts.index(p)][0]
+        for j, q in enumerate(self.pkts):
+            if q[0] and q[1:5] == p[1:5]:
+                print("  %+.6f %d ack %u fl %02x len %d" % (
+                    self.times[j][0] - t0, (q[5] - p[5] + (1 << 31)) % (1 << 32) - (1 << 31),
+                    q[6], q[7], q[8]))
+
+    def first_copy(self, p):
+        """the first packet out with p's 4-tuple and sequence number"""
+        return next(q for q in self.pkts if q[0] and q[1:6] == p[1:6])
+
     def resets(self):
         return [p for p in self.pkts if p[0] and p[7] & 0x04]
 
@@ -94,7 +108,24 @@ class Capture:
 
 
 COUNTERS = ("TCPTimeouts", "RetransSegs", "BeyondWindow", "PAWSEstab", "EstabResets",
-            "TCPLossProbes", "OutRsts", "TCPAbortOnData", "TCPChallengeACK")
+            "TCPLossProbes", "OutRsts", "TCPAbortOnData", "TCPChallengeACK", "TCPDSACKRecvSegs")
+
+
+def sent_again_allowed(d):
+    """How many segments a namespace's senders may have sent twice without
+    anything lost, from its counter deltas d: the tail loss probes (on lo
+    a slow reader's delayed ACK makes one fire now and then: PTO 2 srtt +
+    2 ms), and the retransmissions whose receiver reported the original
+    as received (DSACK). Those come without any program on the path: lo
+    and veths deliver a sender's segments through each CPU's backlog, and
+    when the socket sends from two CPUs (its writer and the ACKs' softirq)
+    they arrive reordered, and a fast retransmission follows that the
+    DSACK shows spurious. Measured on this VM in a fresh namespace, plain
+    TCP over lo (no BPF), 1,500 answers of 4 MiB beside a busy loop:
+    RetransSegs 44, TCPFastRetrans 41, TCPLossProbes 20, TCPDSACKRecvSegs
+    40, TCPOFOQueue 56, no timeout. A segment the path lost is neither a
+    probe nor reported back as a duplicate."""
+    return d["TCPLossProbes"] + d["TCPDSACKRecvSegs"]
 
 
 def tcp_counters():
@@ -129,17 +160,18 @@ def clean_end(env, cap, before, what, control=False):
     print("packets captured:", len(cap.pkts), "dropped by the capture:", cap.dropped)
     eq(cap.resets(), [], "RSTs on lo for the test's ports")
     for p in cap.retransmissions()[:2]:
+        print("-- around the first copy of seq %u:" % p[5])
+        cap.dump_around(cap.first_copy(p))
+        print("-- around the second:")
         cap.dump_around(p)
-    # on lo a slow reader's delayed ACK makes a sender's tail loss probe
-    # fire now and then (PTO: 2 srtt + 2 ms), with or without the spike
-    # (the spike's sockmap control, docs/unswitch.md): those are the only retransmissions
-    # allowed; no retransmission timeout, no segment beyond a window, no
-    # PAWS drop, no reset
-    check(len(cap.retransmissions()) <= delta["TCPLossProbes"],
-          "segments sent twice on lo beyond the loss probes: %r, %r"
-          % (cap.retransmissions(), delta))
-    check(delta["RetransSegs"] <= delta["TCPLossProbes"], "retransmissions other than loss "
-          "probes: %r" % delta)
+        cap.dump_tuple(p)
+    # nothing lost (sent_again_allowed()), no retransmission timeout, no
+    # segment beyond a window, no PAWS drop, no reset
+    check(len(cap.retransmissions()) <= sent_again_allowed(delta),
+          "segments sent twice on lo beyond the loss probes and the duplicates "
+          "reported: %r, %r" % (cap.retransmissions(), delta))
+    check(delta["RetransSegs"] <= sent_again_allowed(delta), "retransmissions other than "
+          "loss probes and reported duplicates: %r" % delta)
     eq((delta["TCPTimeouts"], delta["BeyondWindow"], delta["PAWSEstab"], delta["EstabResets"],
         delta["OutRsts"], delta["TCPAbortOnData"]), (0, 0, 0, 0, 0, 0),
        "timeouts, beyond window, PAWS, resets: %r" % delta)
