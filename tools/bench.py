@@ -113,7 +113,7 @@ def one_member_conf(text):
 
 def kbald_of(target):
     return KBALD_B if target.endswith('-b') else KBALD
-ALL_SCENARIOS = ['ka-small', 'ka-sticky', 'two-rules', 'new-conn', 'conn2', '1m', '1m-sticky', 'upload',
+ALL_SCENARIOS = ['ka-small', 'ka-sticky', 'ka-browser', 'two-rules', 'new-conn', 'conn2', '1m', '1m-sticky', 'upload',
                  'idle']
 ALL_TOPOLOGIES = ['lo', 'netns']
 
@@ -128,7 +128,28 @@ NETNS_SUFFIX = {'client': 'c', 'balancer': 'b', 'member1': 'm1', 'member2': 'm2'
 CLONE_NEWNET = 0x40000000
 NETNS_CMD_TIMEOUT = 10.0      # each ip/sysctl command while setting up, bounded
 
+BROWSER_UA = ('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) '
+              'Chrome/131.0.0.0 Safari/537.36')
+# Debian's /etc/apache2/mods-available/setenvif.conf, as apache2 ships it
+DEBIAN_BROWSERMATCH = [
+    'BrowserMatch "Mozilla/2" nokeepalive',
+    'BrowserMatch "MSIE 4\\.0b2;" nokeepalive downgrade-1.0 force-response-1.0',
+    'BrowserMatch "RealPlayer 4\\.0" force-response-1.0',
+    'BrowserMatch "Java/1\\.0" force-response-1.0',
+    'BrowserMatch "JDK/1\\.0" force-response-1.0',
+    'BrowserMatch "Microsoft Data Access Internet Publishing Provider" redirect-carefully',
+    'BrowserMatch "MS FrontPage" redirect-carefully',
+    'BrowserMatch "^WebDrive" redirect-carefully',
+    'BrowserMatch "^WebDAVFS/1\\.[012]" redirect-carefully',
+    'BrowserMatch "^gnome-vfs/1\\.0" redirect-carefully',
+    'BrowserMatch "^gvfs/1" redirect-carefully',
+    'BrowserMatch "^XML Spy" redirect-carefully',
+    'BrowserMatch "^Dreamweaver-WebDAV-SCM1" redirect-carefully',
+    'BrowserMatch " Konqueror/4" redirect-carefully',
+]
+
 # wrk scenarios: connections, path, extra headers, lua script (tools/bench/);
+# extra: lines added to kbal's and Apache's configuration;
 # conf: the proxies' configuration, when not the default one (start_peer)
 WRK_SCENARIOS = {
     'ka-small': dict(conns=50, path='/', headers=[], script='report.lua',
@@ -140,6 +161,15 @@ WRK_SCENARIOS = {
                       script='report.lua',
                       title='keep-alive, small responses, every request with the route cookie '
                             'of member 1, 50 connections'),
+    # ka-sticky as a browser sends it, to a configuration with Debian's
+    # setenvif.conf: its BrowserMatch lines read the User-Agent, so the
+    # kernel keeps a request only with the User-Agent kbald decided for
+    # (a hash of it, each kept request's compared)
+    'ka-browser': dict(conns=50, path='/', headers=['Cookie: ROUTEID=route.1', 'User-Agent: '
+                                                    + BROWSER_UA],
+                       script='report.lua', extra=DEBIAN_BROWSERMATCH,
+                       title="keep-alive, small responses, the route cookie of member 1 and a "
+                             "browser's User-Agent, Debian's BrowserMatch lines, 50 connections"),
     # two balancers, one per path prefix (conf two-rules: /api/ to member 1
     # only, the rest to member 2 only); alternate.lua counts an answer from
     # the other member as misrouted. The baseline cannot route: it is the
@@ -812,7 +842,7 @@ def two_rules_conf(text, backends):
     return text
 
 
-def apache_loadmodules(example_text):
+def apache_loadmodules(example_text, extra=()):
     """LoadModule lines for what httpd needs beyond what the example loads,
     skipping modules compiled into Debian's apache2 (apache2 -l)."""
     global _APACHE_BUILTIN
@@ -821,6 +851,8 @@ def apache_loadmodules(example_text):
     loaded = set(re.findall(r'^\s*LoadModule\s+(\w+)_module', example_text, re.M | re.I))
     want = ['mpm_event', 'unixd', 'authz_core', 'access_compat', 'headers', 'proxy',
             'proxy_http', 'proxy_balancer', 'slotmem_shm', 'lbmethod_byrequests']
+    if any(line.startswith('BrowserMatch') for line in extra):
+        want.append('setenvif')
     out = []
     for m in want:
         if m in loaded or m in _APACHE_BUILTIN:
@@ -853,12 +885,13 @@ class Peer:
         self.target, self.addr, self.port, self.proc, self.pin = target, addr, port, proc, pin
 
 
-def start_peer(target, backends, rundir, conf_kind=None):
+def start_peer(target, backends, rundir, conf_kind=None, extra=()):
     """target in the balancer's namespace on a free port of
     TOPO.proxy_addr, proxying to backends ((addr, port) pairs).
     conf_kind: a scenario's own configuration (its conf key), e.g.
     'two-rules': tools/bench/NAME.two-rules.EXT.in for haproxy and nginx,
-    two_rules_conf() for kbal and Apache; None: the default one."""
+    two_rules_conf() for kbal and Apache; None: the default one. extra:
+    lines added to kbal's and Apache's configuration (a scenario's)."""
     os.makedirs(rundir, exist_ok=True)
     addr = TOPO.proxy_addr
     with TOPO.enter('balancer'):
@@ -887,6 +920,7 @@ def start_peer(target, backends, rundir, conf_kind=None):
                             'ProxySet lbmethod=byrequests\nKbalSplice %s'
                             % ('packet' if kbal_kind(target) == 'kbal-packet' else 'sockmap')
                             + ''.join('\n' + line for line in KBAL_EXTRA_CONF))
+        text += ''.join('\n' + line for line in extra)
         with open(conf, 'w') as f:
             f.write(text)
         pin = '/sys/fs/bpf/kbal-bench-%d' % os.getpid()
@@ -917,8 +951,9 @@ def start_peer(target, backends, rundir, conf_kind=None):
         user, group = apache_user()
         with open(conf, 'w') as f:
             f.write(template('apache.conf.in', DIR=rundir, USER=user, GROUP=group,
-                             ADDR=addr, LOADMODULES=apache_loadmodules(ex)))
+                             ADDR=addr, LOADMODULES=apache_loadmodules(ex, extra)))
             f.write(ex)
+            f.write(''.join('\n' + line for line in extra))
         argv = ['apache2', '-d', rundir, '-f', conf, '-DFOREGROUND']
     else:
         raise ValueError(target)
@@ -1318,7 +1353,8 @@ def measure(target, sc, args, ctx, tag):
             (addr, port), rss_pid = ctx['members'][0], None
         else:
             peer = start_peer(target, ctx['members'], rundir,
-                              WRK_SCENARIOS.get(sc, {}).get('conf'))
+                              WRK_SCENARIOS.get(sc, {}).get('conf'),
+                              WRK_SCENARIOS.get(sc, {}).get('extra', ()))
             addr, port, rss_pid = peer.addr, peer.port, peer.proc.pid
         url = 'http://%s:%d/' % (addr, port)
         if sc == 'idle':

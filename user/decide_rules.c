@@ -63,18 +63,33 @@ static void rules_add(struct kbal_rules *r, const struct kbal_conf *conf, unsign
 	r->n++;
 }
 
-/* Do the request's variables (env.h) change a request or an answer? A
- * Header or RequestHeader rule may read any of them (env=, %{VAR}e), and
- * no-proxy, nokeepalive and the others kbald honours (env.h) change the
- * request or the answer themselves. The kernel
- * computes none: with such lines kbald decides every request. (LogFormat's
- * %{VAR}e needs no more: the kernel's requests have their flow's line.) */
-static int env_per_request(const struct kbal_conf *conf)
+/* Does a Header or RequestHeader rule read (env=, %{VAR}e) a variable
+ * that a SetEnv or SetEnvIf line may set? (Apache's example reads only
+ * BALANCER_ROUTE_CHANGED, which the balancer sets: Debian's BrowserMatch
+ * lines beside it set none that a rule reads.) */
+static int env_read_by_headers(const struct kbal_conf *conf)
 {
 	const unsigned all = KBAL_HDR_MASK(KBAL_HDR_IN) | KBAL_HDR_MASK(KBAL_HDR_OUT) |
 			     KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 
-	return conf->nenv && (kbal_headers_any(conf, all) ||
+	for (unsigned i = 0; i < conf->nenv; i++)
+		for (unsigned k = 0; k < conf->env[i].nvar; k++)
+			if (conf->env[i].kind != KBAL_ENV_UNSET &&
+			    kbal_headers_read_var(conf, all, conf->env[i].var[k].name))
+				return 1;
+	return 0;
+}
+
+/* Do the request's variables (env.h) change a request or an answer? A
+ * Header or RequestHeader rule may read those the lines set (env=,
+ * %{VAR}e), and no-proxy, nokeepalive and the others kbald honours
+ * (env.h) change the request or the answer themselves. The kernel
+ * computes none: with such lines kbald decides every request, or those
+ * with another User-Agent (env_by_user_agent()). (LogFormat's %{VAR}e
+ * needs no more: the kernel's requests have their flow's line.) */
+static int env_per_request(const struct kbal_conf *conf)
+{
+	return conf->nenv && (env_read_by_headers(conf) ||
 			      kbal_env_may_change(conf) ||
 			      kbal_env_may_set(conf, "no-proxy", 1));
 }
@@ -82,15 +97,12 @@ static int env_per_request(const struct kbal_conf *conf)
 /* SetEnvIf lines that read nothing a kept-alive connection's requests may
  * change but the User-Agent: the addresses (the connection's), the
  * User-Agent header (BrowserMatch: Debian's setenvif.conf sets nokeepalive
- * so). With no Header rule to read the variables, their requests are the
- * same to them as long as the User-Agent is, which the kernel compares
- * (KBAL_SKF_UA) */
+ * so). With no Header rule to read the variables they set, their requests
+ * are the same to them as long as the User-Agent is, which the kernel
+ * compares (KBAL_SKF_UA) */
 static int env_by_user_agent(const struct kbal_conf *conf)
 {
-	const unsigned all = KBAL_HDR_MASK(KBAL_HDR_IN) | KBAL_HDR_MASK(KBAL_HDR_OUT) |
-			     KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
-
-	if (kbal_headers_any(conf, all))
+	if (env_read_by_headers(conf))
 		return 0;
 	for (unsigned i = 0; i < conf->nenv; i++) {
 		const struct kbal_conf_env *r = &conf->env[i];

@@ -470,6 +470,29 @@ int kbal_headers_any(const struct kbal_conf *conf, unsigned mask)
 	return 0;
 }
 
+/* a %{name}e in the format fmt */
+static int format_reads(const char *fmt, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *s = strstr(fmt, "%{"); s; s = strstr(s + 2, "%{"))
+		if (!strncasecmp(s + 2, name, n) && s[2 + n] == '}' && s[3 + n] == 'e')
+			return 1;
+	return 0;
+}
+
+int kbal_headers_read_var(const struct kbal_conf *conf, unsigned mask, const char *name)
+{
+	for (unsigned i = 0; i < conf->nheader; i++) {
+		const struct kbal_conf_header *r = &conf->header[i];
+
+		if ((mask & KBAL_HDR_MASK(r->table)) &&
+		    (!strcasecmp(r->env, name) || format_reads(r->value, name)))
+			return 1;
+	}
+	return 0;
+}
+
 int kbal_headers_may_apply(const struct kbal_conf *conf, unsigned mask,
 			   const struct kbal_hdr_env *env)
 {

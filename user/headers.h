@@ -64,6 +64,11 @@ ssize_t kbal_headers_apply(const struct kbal_conf *conf, unsigned mask,
 /* Does conf have a rule of a table in mask? */
 int kbal_headers_any(const struct kbal_conf *conf, unsigned mask);
 
+/* Does a rule of a table in mask read the variable name (its env=
+ * condition, a %{name}e in its value)? Names compare as apr's tables do,
+ * without case. */
+int kbal_headers_read_var(const struct kbal_conf *conf, unsigned mask, const char *name);
+
 /* Could a rule of a table in mask change a head whose variables are env's
  * (its env= condition true or absent), in any virtual host? kbald's decision which requests
  * and answers the kernel may carry unchanged rests on it. */

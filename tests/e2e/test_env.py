@@ -8,16 +8,18 @@ SetEnv's) as Header's %{VAR}e and env=, RequestHeader's and LogFormat's
 %{VAR}e see them, on a kept-alive connection; nokeepalive ends the
 connection after its answer, no-proxy makes the request a 404; inside a
 <VirtualHost>, the server's lines, then its own. With them kbald decides
-every request (the kernel keeps none), except where they read only the
-User-Agent and the addresses (Debian's setenvif.conf): the kernel keeps the
-requests with the connection's User-Agent."""
+every request (the kernel keeps none) where a Header or RequestHeader rule
+reads a variable they set or they set one kbald honours, except where they
+read only the User-Agent and the addresses (Debian's setenvif.conf, also
+beside Apache's example): the kernel keeps the requests with the
+connection's User-Agent."""
 
 import os
 import shutil
 import tempfile
 
 from apache import apache_beside
-from kbaltest import PROXY_HEAD, Conn, Env, check, eq, wait_until
+from kbaltest import EXAMPLE_CONF, PROXY_HEAD, Conn, Env, check, eq, wait_until
 
 T = 10.0
 
@@ -195,6 +197,50 @@ def test_user_agent_kept_by_the_kernel_as_apache():
         # another User-Agent went back to kbald
         check(env.stats()["sk_kept"] - kept >= 3, "the kernel kept requests: %r" % env.stats())
         check(env.stats()["sk_back"] >= 1, "the other User-Agent was handed back")
+
+
+# Apache's example on a Debian host (setenvif is enabled there): its
+# Header rule reads BALANCER_ROUTE_CHANGED, which the balancer sets and no
+# BrowserMatch line does, so the lines' variables reach no rule: the
+# kernel keeps a browser's sticky requests as long as its User-Agent is
+# the connection's (it kept none while any Header rule made kbald decide
+# every request)
+EXAMPLE_DEBIAN = EXAMPLE_CONF + "LoadModule setenvif_module modules/mod_setenvif.so\n" + \
+    "\n".join(l for l in DEBIAN.split("\n") if l.startswith("BrowserMatch")) + "\n"
+BROWSER = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/131.0.0.0 Safari/537.36")
+
+
+def test_user_agent_kept_beside_apaches_example():
+    def answers(port):
+        """each answer's status, Connection, and whether the member the
+        route names answered it; the route the first answer set"""
+        out = []
+        with Conn(port, timeout=T) as c:
+            r = c.get("/b0", headers=[("User-Agent", BROWSER)])
+            route = (r.header("Set-Cookie") or "").split(";")[0]
+            check(route.startswith("ROUTEID=route."), "the first answer's cookie: %r" % route)
+            for i, ua in enumerate([BROWSER] * 6 + ["Mozilla/2.02 (Win95)"]):
+                r = c.get("/b%d" % (i + 1), headers=[("User-Agent", ua), ("Cookie", route)])
+                out.append((r.status, (r.header("Connection") or "").lower(),
+                            r.header("Set-Cookie"), r.header("X-Backend")[-1] == route[-1]))
+            check(c.at_eof(3.0), "the connection ends after the nokeepalive answer")
+        return out
+
+    for splice in ("sockmap", "packet"):
+        conf = EXAMPLE_DEBIAN.replace("ProxySet lbmethod=byrequests",
+                                      "ProxySet lbmethod=byrequests\nKbalSplice " + splice)
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            theirs = answers(aport)
+            eq(theirs, [(200, "", None, True)] * 6 + [(200, "close", None, True)],
+               "Apache's answers (the test's expectation)")
+            st = env.stats()
+            eq(answers(env.port), theirs, "kbal's answers against Apache's (%s)" % splice)
+            after = env.stats()
+            kept = after["sk_kept"] - st["sk_kept"] + after["pkt_kept"] - st["pkt_kept"]
+            check(kept >= 3, "%s: the kernel kept %d of the browser's requests" % (splice, kept))
+            check("kbald decides every request" not in env.kbald_stderr(),
+                  "kbald decides every request: %s" % env.kbald_stderr()[-1500:])
 
 
 def test_nokeepalive_not_through_a_proxy_as_apache():

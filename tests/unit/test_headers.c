@@ -154,6 +154,31 @@ UNIT_TEST(headers_request_and_kernel)
 	done(r);
 }
 
+/* Which variables the rules read (decide_rules.c: SetEnvIf lines whose
+ * variables no rule reads leave the kernel its requests) */
+UNIT_TEST(headers_read_var)
+{
+	const unsigned all = KBAL_HDR_MASK(KBAL_HDR_IN) | KBAL_HDR_MASK(KBAL_HDR_OUT) |
+			     KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+	struct run *r = run(HEAD "Header add Set-Cookie \"R=%{BALANCER_WORKER_ROUTE}e\" "
+			    "env=BALANCER_ROUTE_CHANGED\n"
+			    "RequestHeader set X-B \"b=%{is_bot}e;%{ISX}e\"\n"
+			    "Header always set X-Q 1 env=!quiet\n");
+
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(kbal_headers_read_var(r->c, all, "BALANCER_ROUTE_CHANGED"), 1, "env=");
+		ASSERT_EQ(kbal_headers_read_var(r->c, all, "balancer_worker_route"), 1,
+			  "%{VAR}e, without case as apr's tables");
+		ASSERT_EQ(kbal_headers_read_var(r->c, all, "is_bot"), 1, "RequestHeader's %{VAR}e");
+		ASSERT_EQ(kbal_headers_read_var(r->c, all, "quiet"), 1, "env=!");
+		ASSERT_EQ(kbal_headers_read_var(r->c, all, "IS"), 0, "a name's prefix");
+		ASSERT_EQ(kbal_headers_read_var(r->c, all, "nokeepalive"), 0, "a name no rule reads");
+		ASSERT_EQ(kbal_headers_read_var(r->c, KBAL_HDR_MASK(KBAL_HDR_OUT), "is_bot"), 0,
+			  "a table not asked about");
+	}
+	done(r);
+}
+
 /* Header inside <VirtualHost>: the server's rules, then that one's, and
  * no other virtual host's, wherever the server's are written */
 UNIT_TEST(headers_virtualhost)
