@@ -121,12 +121,23 @@ struct scan_state {
 	__u32 head;                    /* 1: an empty line, 0: a line's end */
 };
 
+/* a walk over a span of the scratch's bytes (req_decide.bpf.h: the
+ * User-Agent's hash, the sticky route's separator) */
+struct span_state {
+	__u64 h;                       /* the hash so far */
+	__u32 pos;                     /* the next byte */
+	__u32 end;                     /* just past the span */
+	__u32 found;                   /* just past the byte looked for, or 0 */
+	__u8 c;                        /* the byte looked for */
+};
+
 struct kbal_scratch {
 	__u8 b[KBAL_HEAD_MAX];
 	struct head_parse hp;
 	struct chunk_parse cp;
 	struct head_known known;
 	struct scan_state sc;
+	struct span_state sp;
 };
 
 /* a bpf_loop() step's context: the bytes, and the parse of them */

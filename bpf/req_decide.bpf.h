@@ -28,18 +28,72 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kbal_rules SEC(".maps");
 
-/* the User-Agent's hash, a byte a step (kbal_shared.h, KBAL_UA_MAX) */
-struct ua_hash {
-	const __u8 *b;
-	__u32 off, len;
-	__u64 h;
-};
+#define FNV_(h, c) (((h) ^ (c)) * KBAL_FNV_PRIME)
 
-static long ua_step(__u32 k, struct ua_hash *u)
+/*
+ * The FNV-1a hash (kbal_shared.h, KBAL_UA_MAX) of the scratch's bytes
+ * [sp.pos, sp.end) into sp.h, a word of 8 bytes a step, in a loop of the
+ * program's own (kbal_can_loop: a bpf_loop() step a byte, a call and a
+ * return, cost a browser's User-Agent some 400 ns a request). A global
+ * function: the verifier checks it once (http_frame.bpf.h, head_steps()).
+ */
+__noinline int hash_steps(struct kbal_scratch *s)
 {
-	if (k >= u->len)
-		return 1;
-	u->h = (u->h ^ u->b[(u->off + k) & KBAL_HEAD_MASK]) * KBAL_FNV_PRIME;
+	if (!s)
+		return 0;
+	while (kbal_can_loop) {
+		__u32 i = s->sp.pos, end = s->sp.end;
+		__u64 h = s->sp.h;
+
+		if (i >= end || i >= KBAL_HEAD_MAX)
+			break;
+		if (i + 8 <= end) {
+			__u64 w = *(const __u64 *)&s->b[i & KBAL_HEAD_MASK];
+
+			h = FNV_(h, w & 0xff);
+			h = FNV_(h, (w >> 8) & 0xff);
+			h = FNV_(h, (w >> 16) & 0xff);
+			h = FNV_(h, (w >> 24) & 0xff);
+			h = FNV_(h, (w >> 32) & 0xff);
+			h = FNV_(h, (w >> 40) & 0xff);
+			h = FNV_(h, (w >> 48) & 0xff);
+			h = FNV_(h, w >> 56);
+			s->sp.pos = i + 8;
+		} else {
+			h = FNV_(h, s->b[i & KBAL_HEAD_MASK]);
+			s->sp.pos = i + 1;
+		}
+		s->sp.h = h;
+	}
+	return 0;
+}
+
+/* The first byte sp.c of the scratch's [sp.pos, sp.end): sp.found just
+ * past it, or 0; 8 bytes a step (bytes_eq()), in the program's own loop */
+__noinline int find_steps(struct kbal_scratch *s)
+{
+	if (!s)
+		return 0;
+	while (kbal_can_loop) {
+		__u32 i = s->sp.pos, end = s->sp.end;
+
+		if (i >= end || i >= KBAL_HEAD_MAX)
+			break;
+		if (i + 8 <= end) {
+			__u64 t = bytes_eq(*(const __u64 *)&s->b[i & KBAL_HEAD_MASK], s->sp.c);
+
+			if (!t) {
+				s->sp.pos = i + 8;
+				continue;
+			}
+			i += first_flagged(t);
+		} else if (s->b[i & KBAL_HEAD_MASK] != s->sp.c) {
+			s->sp.pos = i + 1;
+			continue;
+		}
+		s->sp.found = i + 1;
+		break;
+	}
 	return 0;
 }
 
@@ -90,39 +144,24 @@ static __always_inline __u32 str_len(const char *s, __u32 max)
 	return n;
 }
 
-struct dot_find {
-	__u8 *b;
-	__u32 off, end, dot;
-	__u8 sep;
-};
-
-static long dot_step(__u32 k, struct dot_find *d)
-{
-	__u32 i = d->off + k;
-
-	if (i >= d->end)
-		return 1;
-	if (d->b[i & KBAL_HEAD_MASK] != d->sep)
-		return 0;
-	d->dot = i + 1;
-	return 1;
-}
-
 /* the request's sticky route (after the first stickysessionsep of the
  * cookie's value, '.' by default; all of it with Off) is the member's: 1;
- * names none: 0; another: -1 */
-static __always_inline int route_is(const __u8 *b, const struct head_parse *p,
-				    const struct kbal_member *m)
+ * names none: 0; another: -1 (b and p: the scratch sc's) */
+static __always_inline int route_is(struct kbal_scratch *sc, const __u8 *b,
+				    const struct head_parse *p, const struct kbal_member *m)
 {
-	struct dot_find d = { .b = (__u8 *)b, .off = p->route_off, .end = p->route_end,
-			      .sep = (__u8)p->sep };
 	__u32 dot, rlen, mlen;
 
-	if (d.sep)
-		bpf_loop(KBAL_HEAD_MAX, dot_step, &d, 0);
-	else
-		d.dot = p->route_off;
-	dot = d.dot;
+	if (p->sep) {
+		sc->sp.pos = p->route_off;
+		sc->sp.end = p->route_end;
+		sc->sp.c = (__u8)p->sep;
+		sc->sp.found = 0;
+		find_steps(sc);
+		dot = sc->sp.found;
+	} else {
+		dot = p->route_off;
+	}
 	if (!dot)
 		return 0;
 	rlen = p->route_end - dot;
@@ -220,15 +259,16 @@ static __always_inline __u8 request_decide(struct __sk_buff *skb, const struct k
 	 * connection's gets the variables kbald found for it, another one is
 	 * kbald's */
 	if (st->flags & KBAL_SKF_UA) {
-		struct ua_hash u = { .b = b, .off = p->ua_off, .len = p->ua_end - p->ua_off,
-				     .h = KBAL_FNV_BASIS };
-
-		if (p->nua > 1 || (!p->nua) != !!st->ua_none || u.len > KBAL_UA_MAX)
+		if (p->nua > 1 || (!p->nua) != !!st->ua_none || p->ua_end - p->ua_off > KBAL_UA_MAX)
 			return KBAL_SKB_AGENT_UA;
-		if (p->nua)
-			bpf_loop(KBAL_UA_MAX, ua_step, &u, 0);
-		if (p->nua && u.h != st->ua_hash)
-			return KBAL_SKB_AGENT_UA;
+		if (p->nua) {
+			sc->sp.pos = p->ua_off;
+			sc->sp.end = p->ua_end;
+			sc->sp.h = KBAL_FNV_BASIS;
+			hash_steps(sc);
+			if (sc->sp.h != st->ua_hash)
+				return KBAL_SKB_AGENT_UA;
+		}
 	}
 	rm.b = b;
 	rm.path_off = p->sp1 + 1;
@@ -243,7 +283,7 @@ static __always_inline __u8 request_decide(struct __sk_buff *skb, const struct k
 	s = m->status & ~KBAL_ST_IGNORE_ERR;
 	if ((s && s != KBAL_ST_DRAIN) || bal->gen != st->bgen)
 		return KBAL_SKB_MEMBER;
-	route = p->nroute ? route_is(b, p, m) : 0;
+	route = p->nroute ? route_is(sc, b, p, m) : 0;
 	if (route < 0 ||
 	    (route == 0 && (s == KBAL_ST_DRAIN || (st->flags & KBAL_SKF_ROUTE_COOKIE))))
 		return KBAL_SKB_ROUTE;

@@ -2736,6 +2736,147 @@ UNIT_TEST(pkt_each_request_decided)
  * pass as it is (without one, httpd adds its own: kbald writes the head) */
 #define STAMPS "Date: Sun, 06 Dec 2026 21:00:00 GMT\r\nServer: m\r\n"
 
+/* kbald's hash of a User-Agent (decide.c, arm_user_agent(): white space
+ * about it aside) */
+static uint64_t ua_fnv(const char *v, size_t n)
+{
+	uint64_t h = KBAL_FNV_BASIS;
+
+	while (n && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+
+	for (size_t k = 0; k < n; k++)
+		h = (h ^ (uint8_t)v[k]) * KBAL_FNV_PRIME;
+	return h;
+}
+
+/* The request req (its cookie's sticky route, its User-Agent) on a fresh
+ * decided flow whose decision compares the User-Agent (KBAL_SKF_UA) with
+ * ua (NULL: none), after a first pair with that User-Agent (a flow is
+ * given back only where it is quiet: decided_pair()): 1 kept, 0 given
+ * back, -1 where the flow could not be driven */
+static int decided_second(struct decided *df, const char *ua, const char *req)
+{
+	static const char resp0[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
+	char req0[512];
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0;
+	__u32 bslot = FR_UP / 2;
+	int act, n0;
+
+	if (!decided_fresh(df))
+		return -1;
+	df->st.ua_none = !ua;
+	df->st.ua_hash = ua ? ua_fnv(ua, strlen(ua)) : KBAL_FNV_BASIS;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &df->st, BPF_ANY))
+		return -1;
+	n0 = snprintf(req0, sizeof(req0), "GET / HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1"
+		      "\r\n%s%s%s\r\n", ua ? "User-Agent: " : "", ua ? ua : "", ua ? "\r\n" : "");
+	if (gb_send(0, B, Mm + df->down.seq_delta, req0, n0, out, &outlen) != TC_ACT_UNSPEC ||
+	    get_entry(&fr_ku).action != KBAL_PKT_REWRITE)
+		return -1;
+	B += n0;
+	if (gb_send(1, Mm, B + df->up.seq_delta, resp0, sizeof(resp0) - 1, out, &outlen) !=
+	    TC_ACT_UNSPEC || get_entry(&fr_kd).action != KBAL_PKT_REWRITE)
+		return -1;
+	Mm += sizeof(resp0) - 1;
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	if (gb_send(0, B, Mm + df->down.seq_delta, req, strlen(req), out, &outlen) !=
+	    TC_ACT_UNSPEC)
+		return -1;
+	act = get_entry(&fr_ku).action;
+	if (act == KBAL_PKT_REWRITE && stat(KBAL_STAT_PKT_KEPT) - kept0 == 1)
+		return 1;
+	return act == KBAL_PKT_SHIFT && stat(KBAL_STAT_PKT_KEPT) == kept0 ? 0 : -1;
+}
+
+/*
+ * The decision's walks over a head's bytes, 8 a word (req_decide.bpf.h:
+ * hash_steps(), find_steps()): a request is kept with the flow's
+ * User-Agent, of every length from 1 to a browser's, white space about it
+ * aside, and given back with a byte changed at any offset, one more or
+ * one less, none or two of them; the sticky route is the cookie's value
+ * after its first '.', wherever that falls: the flow's member's kept,
+ * another route's or none given back.
+ */
+UNIT_TEST(pkt_decided_user_agent_and_route_by_words)
+{
+	static const char browser[] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+				      "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+	static const char fmt[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=%s\r\n"
+				  "User-Agent: %s\r\n\r\n";
+	char req[512], ua[256], bad[256], val[64], what[160];
+	const size_t nb = sizeof(browser) - 1;
+	struct decided df;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 0, 3, KBAL_SKF_ROUTE_COOKIE | KBAL_SKF_UA);
+	for (size_t n = 1; n <= nb; n += n < 20 ? 1 : 13) {
+		snprintf(ua, sizeof(ua), "%.*s", (int)n, browser);
+		snprintf(req, sizeof(req), fmt, "route.1", ua);
+		snprintf(what, sizeof(what), "the flow's User-Agent, %zu bytes: kept", n);
+		if (!ASSERT_EQ(decided_second(&df, ua, req), 1, what))
+			goto out;
+		snprintf(bad, sizeof(bad), "%s", ua);
+		bad[n - 1] = bad[n - 1] == 'x' ? 'y' : 'x';
+		snprintf(req, sizeof(req), fmt, "route.1", bad);
+		snprintf(what, sizeof(what), "%zu bytes, the last one another: given back", n);
+		if (!ASSERT_EQ(decided_second(&df, ua, req), 0, what))
+			goto out;
+	}
+	for (size_t j = 0; j < nb; j++) {
+		snprintf(bad, sizeof(bad), "%s", browser);
+		bad[j] = bad[j] == 'x' ? 'y' : 'x';
+		snprintf(req, sizeof(req), fmt, "route.1", bad);
+		snprintf(what, sizeof(what), "a browser's User-Agent, byte %zu another: given back", j);
+		if (!ASSERT_EQ(decided_second(&df, browser, req), 0, what))
+			goto out;
+	}
+	snprintf(ua, sizeof(ua), " \t%s \t", browser);
+	snprintf(req, sizeof(req), fmt, "route.1", ua);
+	ASSERT_EQ(decided_second(&df, browser, req), 1, "white space about it: kept");
+	snprintf(ua, sizeof(ua), "%.*s", (int)nb - 1, browser);
+	snprintf(req, sizeof(req), fmt, "route.1", ua);
+	ASSERT_EQ(decided_second(&df, browser, req), 0, "a byte less: given back");
+	snprintf(ua, sizeof(ua), "%s.", browser);
+	snprintf(req, sizeof(req), fmt, "route.1", ua);
+	ASSERT_EQ(decided_second(&df, browser, req), 0, "a byte more: given back");
+	ASSERT_EQ(decided_second(&df, browser, "GET /a HTTP/1.1\r\nHost: x\r\n"
+				"Cookie: ROUTEID=route.1\r\n\r\n"), 0, "none: given back");
+	ASSERT_EQ(decided_second(&df, NULL, "GET /a HTTP/1.1\r\nHost: x\r\n"
+				"Cookie: ROUTEID=route.1\r\n\r\n"), 1,
+		  "none, as the flow's: kept");
+	ASSERT_EQ(decided_second(&df, "t", "GET /a HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n"
+				"Cookie: ROUTEID=route.1\r\nUser-Agent: t\r\n\r\n"), 0,
+		  "two of them: given back");
+	for (unsigned k = 0; k < 40; k++) {
+		snprintf(val, sizeof(val), "%.*s.1", (int)k, "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
+		snprintf(req, sizeof(req), fmt, val, "t");
+		snprintf(what, sizeof(what), "ROUTEID=%s: kept", val);
+		if (!ASSERT_EQ(decided_second(&df, "t", req), 1, what))
+			goto out;
+		val[k + 1] = '2';
+		snprintf(req, sizeof(req), fmt, val, "t");
+		snprintf(what, sizeof(what), "ROUTEID=%s, another route: given back", val);
+		if (!ASSERT_EQ(decided_second(&df, "t", req), 0, what))
+			goto out;
+		val[k] = 'z';
+		snprintf(req, sizeof(req), fmt, val, "t");
+		snprintf(what, sizeof(what), "ROUTEID=%s, no route: given back", val);
+		if (!ASSERT_EQ(decided_second(&df, "t", req), 0, what))
+			goto out;
+	}
+	snprintf(req, sizeof(req), fmt, "abcdefghijk.0.1", "t");
+	ASSERT_EQ(decided_second(&df, "t", req), 0, "the route after the first '.' (0.1): given back");
+out:
+	decided_end(&df);
+}
+
 /*
  * A decided flow's answers (KBAL_PKT_DECIDE on the member's entry too,
  * KBAL_SKF_REVERSE: ProxyPassReverse applies): an answer whose head kbald
