@@ -40,6 +40,8 @@ enum {
 	HDR_REFUSED,                   /* a request kbald must see */
 	HDR_DATE,                      /* a response's Date */
 	HDR_SERVER,                    /* a response's Server */
+	HDR_EXPIRES,                   /* a response's Expires */
+	HDR_LASTMOD,                   /* a response's Last-Modified */
 };
 
 /* head_parse.stamps: a response's Date and Server lines seen (httpd adds
@@ -82,6 +84,10 @@ struct head_parse {
 	__u32 sl_end;
 	__u32 date_ls, date_end, ndate;
 	__u32 server_ls, server_end, nserver;
+	/* and its first Expires and Last-Modified lines (date_canon()'s
+	 * too: head_dates()) */
+	__u32 exp_ls, exp_end, nexp;
+	__u32 lm_ls, lm_end, nlm;
 	__u32 end;                     /* the empty line's end */
 	__u32 bad;
 	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
@@ -363,6 +369,10 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 		return HDR_DATE;
 	if (name_is(b, off, len, "server", 6))
 		return HDR_SERVER;
+	if (name_is(b, off, len, "expires", 7))
+		return HDR_EXPIRES;
+	if (name_is(b, off, len, "last-modified", 13))
+		return HDR_LASTMOD;
 	return HDR_OTHER;
 }
 
@@ -583,6 +593,10 @@ static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 
 		p->date_end = i + 1;
 	} else if (p->hdr == HDR_SERVER && !p->server_end) {
 		p->server_end = i + 1;
+	} else if (p->hdr == HDR_EXPIRES && !p->exp_end) {
+		p->exp_end = i + 1;
+	} else if (p->hdr == HDR_LASTMOD && !p->lm_end) {
+		p->lm_end = i + 1;
 	}
 	p->line++;
 	p->ls = i + 1;
@@ -681,6 +695,8 @@ static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32
 		case HDR_OTHER:
 		case HDR_DATE:
 		case HDR_SERVER:
+		case HDR_EXPIRES:
+		case HDR_LASTMOD:
 		case HDR_REWRITTEN:
 			k = plain_run(b, i, p->n, 0x20, 0x7f, 0x7f);
 			break;
@@ -770,6 +786,14 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 			if (!p->nserver++)
 				p->server_ls = p->ls;
 			break;
+		case HDR_EXPIRES:
+			if (!p->nexp++)
+				p->exp_ls = p->ls;
+			break;
+		case HDR_LASTMOD:
+			if (!p->nlm++)
+				p->lm_ls = p->ls;
+			break;
 		case HDR_REFUSED:
 			p->bad = 1;
 			break;
@@ -852,6 +876,154 @@ static __always_inline __u8 *frame_parse_head(struct __sk_buff *skb, __u32 off, 
 {
 	return frame_parse_head_more(skb, off, n, p, 0);
 }
+
+/* ------------------------------------------------- a response's dates */
+
+/*
+ * httpd sends a member's Date, Expires and Last-Modified values as
+ * mod_proxy_http's date_canon() writes them (apr_date_parse_http(), then
+ * apr_rfc822_date(): RFC 850 and asctime() dates, a wrong weekday, made
+ * RFC 1123), and its Date and Server lines first (basic_http_header()).
+ * The kernel passes a head as it is only where that is provably the
+ * head: each date "Www, DD Mon YYYY HH:MM:SS GMT" exactly, its fields in
+ * range, its weekday the date's; anything else kbald writes, with apr's
+ * own functions (user/date_canon.c). A year before 1970, which apr does
+ * not read (and httpd passes as it is), is kbald's too.
+ */
+
+/* two digits: their value, 100 if they are not */
+static __always_inline __u32 date_2digits(const __u8 *d)
+{
+	__u32 c0 = d[0], c1 = d[1];
+
+	if (c0 < '0' || c0 > '9' || c1 < '0' || c1 > '9')
+		return 100;
+	return (c0 - '0') * 10 + (c1 - '0');
+}
+
+#define DATE_N3(x, y, z) ((__u32)(x) << 16 | (__u32)(y) << 8 | (__u32)(z))
+
+static __always_inline __u32 date_3bytes(const __u8 *d)
+{
+	return DATE_N3(d[0], d[1], d[2]);
+}
+
+/* a month's name: 1..12, 0 if none */
+static __always_inline __u32 date_month(__u32 n3)
+{
+	switch (n3) {
+	case DATE_N3('J', 'a', 'n'): return 1;
+	case DATE_N3('F', 'e', 'b'): return 2;
+	case DATE_N3('M', 'a', 'r'): return 3;
+	case DATE_N3('A', 'p', 'r'): return 4;
+	case DATE_N3('M', 'a', 'y'): return 5;
+	case DATE_N3('J', 'u', 'n'): return 6;
+	case DATE_N3('J', 'u', 'l'): return 7;
+	case DATE_N3('A', 'u', 'g'): return 8;
+	case DATE_N3('S', 'e', 'p'): return 9;
+	case DATE_N3('O', 'c', 't'): return 10;
+	case DATE_N3('N', 'o', 'v'): return 11;
+	case DATE_N3('D', 'e', 'c'): return 12;
+	}
+	return 0;
+}
+
+/* a weekday's name, 0 Sunday */
+static __always_inline __u32 date_wday_name(__u32 wd)
+{
+	switch (wd) {
+	case 0: return DATE_N3('S', 'u', 'n');
+	case 1: return DATE_N3('M', 'o', 'n');
+	case 2: return DATE_N3('T', 'u', 'e');
+	case 3: return DATE_N3('W', 'e', 'd');
+	case 4: return DATE_N3('T', 'h', 'u');
+	case 5: return DATE_N3('F', 'r', 'i');
+	}
+	return DATE_N3('S', 'a', 't');
+}
+
+/* by month, 3 bits each from January: Sakamoto's weekday offsets
+ * (0 3 2 5 0 3 5 1 4 6 2 4); 2 bits each: the month's days less 28
+ * (February 29: a leap year's, looked at apart) */
+#define DATE_WOFF 0x8b4358a98ull
+#define DATE_DAYS 0xeefbb7u
+
+/*
+ * 1 where the header line [ls, end) of the head in s, its name nlen bytes,
+ * is "name: " and a value date_canon() returns as it is. The weekday by
+ * Sakamoto's method (the year from March, its leap days y/4 - y/100 +
+ * y/400); no division: y/100 is (y * 5243) >> 19 and s/7 (s * 37450) >> 18,
+ * exact for every year and sum here (below 20000; tried for each day of
+ * 1970-9999). A global function: checked once.
+ */
+__noinline int head_date_ok(struct kbal_scratch *s, __u32 ls, __u32 end, __u32 nlen)
+{
+	__u32 v = ls + nlen + 2, day, mon, y, yc, hh, mm, ss, c, w;
+	const __u8 *d;
+
+	if (!s || end != v + 31 || v < 1 || v > KBAL_HEAD_MAX - 32)
+		return 0;
+	d = s->b + v;   /* its 29 bytes, and the space before them */
+	if (d[-1] != ' ' || d[3] != ',' || d[4] != ' ' || d[7] != ' ' || d[11] != ' ' ||
+	    d[16] != ' ' || d[19] != ':' || d[22] != ':' || d[25] != ' ' ||
+	    date_3bytes(d + 26) != DATE_N3('G', 'M', 'T'))
+		return 0;
+	day = date_2digits(d + 5);
+	mon = date_month(date_3bytes(d + 8));
+	y = date_2digits(d + 12);
+	yc = date_2digits(d + 14);
+	hh = date_2digits(d + 17);
+	mm = date_2digits(d + 20);
+	ss = date_2digits(d + 23);
+	if (!mon || y > 99 || yc > 99 || day < 1 || hh > 23 || mm > 59 || ss > 59)
+		return 0;
+	y = y * 100 + yc;
+	if (y < 1970 || day > 28 + ((DATE_DAYS >> (2 * (mon - 1))) & 3))
+		return 0;
+	if (mon == 2 && day == 29) {
+		c = (y * 5243) >> 19;
+		if ((y & 3) || (c * 100 == y && (c & 3)))
+			return 0;     /* not a leap year */
+	}
+	if (mon <= 2)
+		y--;
+	c = (y * 5243) >> 19;
+	w = y + (y >> 2) - c + (c >> 2) + ((DATE_WOFF >> (3 * (mon - 1))) & 7) + day;
+	w -= 7 * ((w * 37450) >> 18);
+	return date_3bytes(d) == date_wday_name(w);
+}
+
+/* head_dates(): the head goes as it is; Date or Server must be added or
+ * moved up (stamp.bpf.h can); kbald must write it */
+#define KBAL_DATES_AS_IS 0
+#define KBAL_DATES_MOVE  1
+#define KBAL_DATES_AGENT 2
+
+/* a final response head p parsed in s: KBAL_DATES_* */
+static __always_inline int head_dates(struct kbal_scratch *s, const struct head_parse *p)
+{
+	const __u8 *b = s->b;
+
+	if (p->ndate > 1 || p->nexp > 1 || p->nlm > 1 ||
+	    (p->date_end && !head_date_ok(s, p->date_ls, p->date_end, 4)) ||
+	    (p->exp_end && !head_date_ok(s, p->exp_ls, p->exp_end, 7)) ||
+	    (p->lm_end && !head_date_ok(s, p->lm_ls, p->lm_end, 13)))
+		return KBAL_DATES_AGENT;
+	/* "Date: " right after the status line, "Server: " and a value with
+	 * no white space around it (httpd trims it) right after it, one of
+	 * each */
+	if (p->stamps != KBAL_STAMPS || p->nserver > 1 || p->date_ls != p->sl_end ||
+	    p->server_ls != p->date_end || !name_at(b, p->date_ls, "Date", 4) ||
+	    !name_at(b, p->server_ls, "Server: ", 8) || p->server_end < p->server_ls + 11 ||
+	    B(p->server_ls + 8) == ' ' || B(p->server_ls + 8) == '\t' ||
+	    B(p->server_end - 3) == ' ' || B(p->server_end - 3) == '\t')
+		return KBAL_DATES_MOVE;
+	return KBAL_DATES_AS_IS;
+}
+
+#undef DATE_N3
+#undef DATE_WOFF
+#undef DATE_DAYS
 
 /* ------------------------------------------------------- chunk lines */
 

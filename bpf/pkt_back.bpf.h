@@ -513,8 +513,10 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
 	    status == 414 || status == 500 || status == 501 || status == 503)
 		return KBAL_SKB_RESPONSE;
-	if (p->stamps != KBAL_STAMPS)
-		return KBAL_SKB_RESPONSE;   /* httpd adds its Date or Server */
+	/* httpd adds its Date or Server, writes them first, writes a date
+	 * again (date_canon()): kbald's (head_dates()) */
+	if (head_dates(sc, p) != KBAL_DATES_AS_IS)
+		return KBAL_SKB_RESPONSE;
 	if (p->nte)
 		return p->ncl || p->te_end - p->te_off != 7 ||
 		       !name_is(b, p->te_off, 7, "chunked", 7) ? KBAL_SKB_SYNTAX :

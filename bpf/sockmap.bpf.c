@@ -405,14 +405,22 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
 	    status == 414 || status == 500 || status == 501 || status == 503)
 		return member_back(st, KBAL_SKB_RESPONSE);
-	/* a final answer without Date or without Server: httpd's
-	 * basic_http_header() adds its own, and so does kbald, or the
+	/* a final answer without Date or without Server, or with them
+	 * elsewhere than first: httpd's basic_http_header() writes them
+	 * first (its own where there is none), and so does kbald, or the
 	 * client's sk_msg program where kbald put the client in
-	 * kbal_sk_stamp (stamp.bpf.h), armed once the head is kept */
-	if (p->stamps != KBAL_STAMPS) {
+	 * kbal_sk_stamp (stamp.bpf.h), armed once the head is kept; a date
+	 * date_canon() would write again is kbald's (head_dates()) */
+	switch (head_dates(sc, p)) {
+	case KBAL_DATES_AS_IS:
+		break;
+	case KBAL_DATES_MOVE:
 		at = stamp_ready(st, cookie, p, &seq);
 		if (!at)
 			return member_back(st, KBAL_SKB_RESPONSE);
+		break;
+	default:
+		return member_back(st, KBAL_SKB_RESPONSE);
 	}
 	if (p->nte) {
 		/* "chunked" alone; anything else kbald follows to its end */

@@ -9,8 +9,8 @@
  * (skb_send_sock()), which on a socket with an sk_msg program is
  * tcp_bpf_sendmsg(), one run of the program a piece. That copies every
  * byte sent to the socket, so only client sockets whose member leaves a
- * line out get the program (kbal_sk_stamp): kbald would copy their every
- * answer otherwise.
+ * line out (or puts the lines elsewhere than first) get the program
+ * (kbal_sk_stamp): kbald would copy their every answer otherwise.
  *
  * The member's parser, keeping such a head, arms the client's entry:
  * where in the client's stream (its write_seq) the head starts, and where
@@ -23,8 +23,9 @@
 #ifndef KBAL_STAMP_BPF_H
 #define KBAL_STAMP_BPF_H
 
-/* the client sockets of members that leave a line out: the sk_msg
- * program's only map (kbal_sk_src holds them too, with no sk_msg one) */
+/* the client sockets of members that leave a line out (or misplace it):
+ * the sk_msg program's only map (kbal_sk_src holds them too, with no
+ * sk_msg one) */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, KBAL_MAX_FLOWS);
@@ -52,9 +53,10 @@ struct {
 
 /*
  * The member's parser, at a final answer head p that lacks Date or
- * Server (st the member's socket's state, cookie its cookie): the client's
- * entry, and in *seq where the head starts in the client's stream, where
- * the client's sk_msg program can add them; NULL where kbald must write
+ * Server, or has them elsewhere than first (head_dates()) (st the
+ * member's socket's state, cookie its cookie): the client's entry, and in
+ * *seq where the head starts in the client's stream, where the client's
+ * sk_msg program can add or move them; NULL where kbald must write
  * the head (the client not stamped, a head before it not sent yet, lines
  * the program does not move: more than one Date or Server, a long one; a
  * held direction). Armed (stamp_arm()) only once the head is kept.

@@ -492,9 +492,9 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		}
 		memcpy(f->outbuf[DOWN], head, n);
 	}
-	/* basic_http_header(), after mod_headers: a final answer without
-	 * Date or Server gets httpd's (a 101 and the interim ones go as
-	 * ap_send_interim_response() sends them, without) */
+	/* basic_http_header(), after mod_headers: a final answer's Date
+	 * and Server first, httpd's where it has none (a 101 and the interim
+	 * ones go as ap_send_interim_response() sends them, without) */
 	if (rsp->status >= 200) {
 		static char stamped[OUT_SIZE];
 		ssize_t m = own_head_proxied(d->conf, f->outbuf[DOWN], (size_t)n, stamped,
@@ -507,7 +507,8 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		if (m) {
 			memcpy(f->outbuf[DOWN], stamped, m);
 			n = m;
-			/* its next answers too, most likely: the kernel's */
+			/* its next answers too, most likely: the kernel's
+			 * (lines moved or added: bpf/stamp.bpf.h) */
 			stamp_want(c);
 		}
 	}

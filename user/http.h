@@ -267,7 +267,8 @@ struct kbal_rev_rule {
  * "//" where `to` ends and rest starts with '/'; client_base is left out
  * when NULL or when `to` is a whole URL), and extra (complete header
  * lines, each ending in CRLF, or NULL) is added at the end of the header
- * block. conn says what the client's connection does after it, when that
+ * block; Date, Expires and Last-Modified values go as mod_proxy_http's
+ * date_canon() writes them (date_canon.h). conn says what the client's connection does after it, when that
  * is not what the member's does (a kept connection: the member's
  * Connection and Keep-Alive lines are dropped): KBAL_RESP_CLOSE, it ends
  * ("Connection: close" is said), KBAL_RESP_KEEP, it goes on (HTTP/1.1's

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "date_canon.h"
 #include "http.h"
 
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
@@ -490,6 +491,19 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 		if (conn != KBAL_RESP_AS_IS &&
 		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
 			continue;
+		if (kbal_date_header(base + h->name.off, h->name.len)) {
+			/* process_proxy_header()'s date_canon() */
+			char date[KBAL_DATE_CANON_LEN];
+			size_t dn;
+			const char *v = kbal_date_canon(base + h->value.off, h->value.len, date,
+							&dn);
+
+			put_span(&b, base, h->name);
+			put(&b, ": ", 2);
+			put(&b, v, dn);
+			put(&b, "\r\n", 2);
+			continue;
+		}
 		if (!name_is(base, h, "Location") && !name_is(base, h, "Content-Location") &&
 		    !name_is(base, h, "URI") && !name_is(base, h, "Destination")) {
 			put_header(&b, base, h);

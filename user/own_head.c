@@ -175,8 +175,6 @@ ssize_t own_head_proxied(const struct kbal_conf *conf, const char *head, size_t 
 	end = head + n - 2;   /* the empty line */
 	date = first_value(lines, end, "Date:", &dlen);
 	server = first_value(lines, end, "Server:", &slen);
-	if (date && server)
-		return 0;   /* as the kernel passes it: in its place */
 	if (!date) {
 		date = own_head_date();
 		dlen = strlen(date);
@@ -205,5 +203,6 @@ ssize_t own_head_proxied(const struct kbal_conf *conf, const char *head, size_t 
 		memcpy(out + o, l, (size_t)(e + 2 - l));
 		o += (size_t)(e + 2 - l);
 	}
-	return (ssize_t)o;
+	/* the member's own lines, in httpd's places already: as it is */
+	return o == n && !memcmp(out, head, n) ? 0 : (ssize_t)o;
 }

@@ -5,8 +5,8 @@
  * http_filters.c): Date and Server after the status line, Content-Type
  * last; kbald's own answers (its error pages, redirections, the manager's)
  * all take them here. A member's answer keeps its own Date and Server, as
- * httpd's proxied answers do, and gets httpd's where it has none
- * (own_head_proxied()).
+ * httpd's proxied answers do, moved to that place, and gets httpd's where
+ * it has none (own_head_proxied()).
  */
 #ifndef KBAL_OWN_HEAD_H
 #define KBAL_OWN_HEAD_H
@@ -43,12 +43,13 @@ ssize_t own_head_write(const struct kbal_conf *conf, const char *resp, size_t le
 /*
  * A member's final answer's head[0..n) (up to its empty line, as kbald
  * writes it for the client) as httpd's basic_http_header() sends a proxied
- * one: where the member sent no Date or no Server line, httpd writes its
- * own (the time now, the banner conf's ServerTokens says) and the
- * member's other one, each right after the status line, and the rest in
- * their order. Into out (of cap): its length; 0 where the member sent both
- * (the head goes as it is, as the kernel passes it: bpf/sockmap.bpf.c's
- * response_head()); -1 when it does not fit.
+ * one: Date (the member's first, else the time now) and Server (the
+ * member's first, else the banner conf's ServerTokens says) right after
+ * the status line, every other Date and Server line gone, the rest in
+ * their order. Into out (of cap): its length; 0 where that is the head as
+ * it is (the member's one Date and one Server first, in that order: the
+ * kernel passes such a head, bpf/sockmap.bpf.c's response_head()); -1 when
+ * it does not fit.
  */
 ssize_t own_head_proxied(const struct kbal_conf *conf, const char *head, size_t n, char *out,
 			 size_t cap);

@@ -4,13 +4,14 @@
  * a member's answers (stamp.h, bpf/stamp.bpf.h).
  *
  * Which connections: kbald writes a connection's first answer (and every
- * one the kernel hands back); where one of them lacked Date or Server
- * (own_head_proxied() added them), its member is taken to be one that
- * leaves them out (an application server: Go, Node.js, Tomcat), and the
- * connection's client socket joins kbal_sk_stamp at the next splice of
- * the answers, for the rest of the connection. Its every byte sent is a
- * copy from then on (tcp_bpf_sendmsg()); a connection whose answers all
- * have both never pays it.
+ * one the kernel hands back); where one of them lacked Date or Server, or
+ * had them elsewhere than first (own_head_proxied() added or moved them),
+ * its member is taken to be one that does so every time (an application
+ * server: Go, Node.js, Tomcat leave them out; nginx sends Server first),
+ * and the connection's client socket joins kbal_sk_stamp at the next
+ * splice of the answers, for the rest of the connection. Its every byte
+ * sent is a copy from then on (tcp_bpf_sendmsg()); a connection whose
+ * answers all have both, first, never pays it.
  */
 #include <errno.h>
 #include <string.h>

@@ -2951,6 +2951,144 @@ UNIT_TEST(pkt_decided_answer_given_back)
 	decided_end(&df);
 }
 
+/* On the decided flow df, a kept request at the client's *B, then the
+ * member's answer head (len bytes) at *Mm, both moved on: the member's
+ * entry's action after the answer, -1 where a segment did not pass */
+static int decided_answer(const struct decided *df, uint32_t *B, uint32_t *Mm, const char *head,
+			  uint32_t len)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	uint8_t out[2048];
+	uint32_t outlen;
+
+	if (gb_send(0, *B, *Mm + df->down.seq_delta, req, sizeof(req) - 1, out, &outlen) !=
+	    TC_ACT_UNSPEC)
+		return -1;
+	*B += sizeof(req) - 1;
+	if (gb_send(1, *Mm, *B + df->up.seq_delta, head, len, out, &outlen) != TC_ACT_UNSPEC)
+		return -1;
+	*Mm += len;
+	return get_entry(&fr_kd).action;
+}
+
+/*
+ * A decided flow's answer whose dates or whose Date and Server lines
+ * httpd would write otherwise than the member did (mod_proxy_http's
+ * date_canon() on Date, Expires, Last-Modified; basic_http_header()'s
+ * Date then Server first, trimmed): given back at its first byte, kbald
+ * writes it; one the program can prove unchanged ("Www, DD Mon YYYY
+ * HH:MM:SS GMT", its fields in range, its weekday the date's) passes.
+ */
+UNIT_TEST(pkt_decided_answer_dates_as_httpd)
+{
+#define D_(line) "HTTP/1.1 200 OK\r\n" line "Content-Length: 2\r\n\r\nok"
+	static const struct {
+		const char *head;
+		int kept;
+	} t[] = {
+		{ D_(STAMPS "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+		     "Last-Modified: Thu, 29 Feb 2024 23:59:59 GMT\r\n"), 1 },
+		{ D_("Date: Tue, 29 Feb 2000 12:00:00 GMT\r\nServer: m\r\n"
+		     "expires: Fri, 31 Dec 9999 23:59:59 GMT\r\nX-Date: 0\r\n"), 1 },
+		{ D_("Date: Sun, 01 Mar 2026 00:00:00 GMT\r\nServer: m (x)\r\n"
+		     "LAST-MODIFIED: Sun, 28 Feb 2100 00:00:00 GMT\r\n"), 1 },
+		/* RFC 850, asctime(), a wrong weekday, a zone but GMT */
+		{ D_("Date: Sunday, 06-Dec-26 21:00:00 GMT\r\nServer: m\r\n"), 0 },
+		{ D_("Date: Sun Dec  6 21:00:00 2026\r\nServer: m\r\n"), 0 },
+		{ D_("Date: Mon, 06 Dec 2026 21:00:00 GMT\r\nServer: m\r\n"), 0 },
+		{ D_("Date: Sun, 06 Dec 2026 21:00:00 UTC\r\nServer: m\r\n"), 0 },
+		/* fields out of range (apr refuses them, or writes them
+		 * otherwise), a year before 1970 (apr does not read it) */
+		{ D_(STAMPS "Expires: Sun, 29 Feb 2025 00:00:00 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: Mon, 29 Feb 2100 00:00:00 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: Tue, 31 Nov 2026 00:00:00 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: Sun, 06 Dec 2026 21:00:60 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: Sun, 06 Dec 2026 24:00:00 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: Wed, 31 Dec 1969 23:59:59 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: Sun, 06 dec 2026 21:00:00 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: Sun, 6 Dec 2026 21:00:00 GMT\r\n"), 0 },
+		{ D_(STAMPS "Expires: 0\r\n"), 0 },
+		{ D_(STAMPS "Last-Modified: Sun Dec  6 21:00:00 2026\r\n"), 0 },
+		{ D_(STAMPS "Last-Modified: Sun, 06 Dec 2026 21:00:00 GMT\r\n"
+		     "Last-Modified: Sun, 06 Dec 2026 21:00:00 GMT\r\n"), 0 },
+		/* white space httpd trims, a name it writes "Date" */
+		{ D_("Date:  Sun, 06 Dec 2026 21:00:00 GMT\r\nServer: m\r\n"), 0 },
+		{ D_("Date: Sun, 06 Dec 2026 21:00:00 GMT \r\nServer: m\r\n"), 0 },
+		{ D_("date: Sun, 06 Dec 2026 21:00:00 GMT\r\nServer: m\r\n"), 0 },
+		{ D_("Date: Sun, 06 Dec 2026 21:00:00 GMT\r\nServer:  m\r\n"), 0 },
+		{ D_("Date: Sun, 06 Dec 2026 21:00:00 GMT\r\nServer: m \r\n"), 0 },
+		/* Date and Server elsewhere than first, twice */
+		{ D_("Server: m\r\nDate: Sun, 06 Dec 2026 21:00:00 GMT\r\n"), 0 },
+		{ D_("X-A: 1\r\n" STAMPS), 0 },
+		{ D_(STAMPS "Server: n\r\n"), 0 },
+		{ D_(STAMPS "Date: Sun, 06 Dec 2026 21:00:00 GMT\r\n"), 0 },
+	};
+#undef D_
+	struct decided df;
+	uint32_t B, Mm;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (i && !decided_fresh(&df))
+			return;
+		B = FR_C0;
+		Mm = FR_M0;
+		ASSERT_EQ(decided_answer(&df, &B, &Mm, t[i].head, strlen(t[i].head)),
+			  t[i].kept ? KBAL_PKT_REWRITE : KBAL_PKT_SHIFT, t[i].head);
+	}
+	decided_end(&df);
+}
+
+/*
+ * The program's weekday against libc's: a decided flow's answers, each
+ * with a Date gmtime() writes (RFC 1123, a day every 41 days and 7 hours
+ * from 1970 to 9999), all kept; the same date a weekday off, given back.
+ */
+UNIT_TEST(pkt_decided_answer_dates_every_weekday)
+{
+	static const char wday[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char mon[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+					 "Aug", "Sep", "Oct", "Nov", "Dec" };
+	char head[256];
+	struct decided df;
+	uint32_t B = FR_C0, Mm = FR_M0;
+	unsigned kept = 0, n = 0;
+	struct tm tm;
+	int len;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	/* off 0: each on one flow, kept; off 1: one date in 64, each on a
+	 * fresh flow, given back */
+	for (int off = 0; off < 2; off++) {
+		for (time_t t = 0; gmtime_r(&t, &tm) && tm.tm_year + 1900 <= 9999;
+		     t += 41 * 86400 + 7 * 3600 + 59) {
+			if (off && (n++ % 64 || !decided_fresh(&df)))
+				continue;
+			if (off) {
+				B = FR_C0;
+				Mm = FR_M0;
+			}
+			len = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nDate: %s, %02d %s "
+				       "%04d %02d:%02d:%02d GMT\r\nServer: m\r\n"
+				       "Content-Length: 0\r\n\r\n", wday[(tm.tm_wday + off) % 7],
+				       tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+				       tm.tm_min, tm.tm_sec);
+			if (!ASSERT_EQ(decided_answer(&df, &B, &Mm, head, len),
+				       off ? KBAL_PKT_SHIFT : KBAL_PKT_REWRITE, head))
+				break;
+			kept += !off;
+		}
+	}
+	ASSERT_TRUE(kept > 8000 && n == kept, "every date as libc writes it kept");
+	decided_end(&df);
+}
+
 /*
  * A decided flow's answer without Date, or without Server, whatever the
  * configuration (no KBAL_SKF_REVERSE): given back at its first byte, kbald

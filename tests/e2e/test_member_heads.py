@@ -2,7 +2,8 @@
 """A member's answer without Date or without Server (issue 17), side by side
 with Debian's apache2: httpd's basic_http_header() keeps a proxied answer's
 own Date and Server and writes its own where the member sent none (the time
-now; the banner ServerTokens says), each right after the status line. kbald
+now; the banner ServerTokens says), each right after the status line (a
+member's dates, and Date and Server sent elsewhere: test_member_dates.py). kbald
 does so on the answers it copies; on a sticky keep-alive connection whose
 requests the kernel keeps (KbalSplice sockmap), once kbald saw an answer of
 the connection lacking either, the kernel adds them to the later ones as
@@ -11,6 +12,7 @@ keeps them. kbal-backend sends both unless the request's X-Omit names them;
 a recording member answers as application servers do (Date among the last
 lines, no Server: Go's net/http, Tomcat)."""
 
+import contextlib
 import email.utils
 import os
 import re
@@ -123,6 +125,17 @@ def app_answer(sent):
     return answer
 
 
+@contextlib.contextmanager
+def app_connection():
+    """kbald on CONF, its member 1 an application server (app_answer()),
+    and a client's connection to kbald: (env, the connection, each head
+    the member sent by path, the banner kbald's Server line says)"""
+    sent = {}
+    with Env(conf=CONF, backends=(2,)) as env, \
+            RecordingMember(env.ports["b1"], app_answer(sent)), Conn(env.port, timeout=10) as c:
+        yield env, c, sent, b"kbal/%s (Linux)" % kbal_version().encode()
+
+
 def httpd_head(member, date, banner):
     """own_head_proxied() of a member's head: the status line, Date (the
     member's first, else date), Server (the member's first, else banner;
@@ -168,13 +181,10 @@ def check_stamped(got, sent, path, banner):
 
 
 def test_member_without_server_kept_by_the_kernel():
-    banner = b"kbal/%s (Linux)" % kbal_version().encode()
-    sent = {}
     paths = ["/go/%d" % i for i in range(1, 9)] + ["/nodate/1", "/go/9", "/big/1",
                                                     "/chunked/1", "/go/10", "/nodate/2",
                                                     "/big/2", "/go/11"]
-    with Env(conf=CONF, backends=(2,)) as env, \
-            RecordingMember(env.ports["b1"], app_answer(sent)), Conn(env.port, timeout=10) as c:
+    with app_connection() as (env, c, sent, banner):
         before = None
         for i, path in enumerate(paths):
             c.request("GET", path, headers=[("Cookie", COOKIE)])
@@ -199,10 +209,7 @@ def test_member_without_server_kept_by_the_kernel():
 
 
 def test_member_without_server_pipelined():
-    banner = b"kbal/%s (Linux)" % kbal_version().encode()
-    sent = {}
-    with Env(conf=CONF, backends=(2,)) as env, \
-            RecordingMember(env.ports["b1"], app_answer(sent)), Conn(env.port, timeout=10) as c:
+    with app_connection() as (env, c, sent, banner):
         for path in ("/go/1", "/go/2", "/go/3"):
             c.request("GET", path, headers=[("Cookie", COOKIE)])
             check_stamped(raw_answer(c)[0], sent, path, banner)
@@ -238,10 +245,7 @@ def test_kbald_own_answer_on_a_stamped_connection():
     hands back) on a connection whose answers the kernel stamps: one Date
     and one Server, kbald's; the kernel takes the connection again after
     it and stamps the member's answers again"""
-    banner = b"kbal/%s (Linux)" % kbal_version().encode()
-    sent = {}
-    with Env(conf=CONF, backends=(2,)) as env, \
-            RecordingMember(env.ports["b1"], app_answer(sent)), Conn(env.port, timeout=10) as c:
+    with app_connection() as (env, c, sent, banner):
         for path in ("/go/1", "/go/2", "/go/3", "/go/4"):
             c.request("GET", path, headers=[("Cookie", COOKIE)])
             check_stamped(raw_answer(c)[0], sent, path, banner)
@@ -267,10 +271,7 @@ def test_stamped_connection_across_a_restart_in_place():
     """a restart in place (SIGHUP) hands a stamped connection over: the new
     image finds its kbal_stamp_at entry (stamp_adopt()), its answers are
     stamped as before, and its end waits for all the kernel sent"""
-    banner = b"kbal/%s (Linux)" % kbal_version().encode()
-    sent = {}
-    with Env(conf=CONF, backends=(2,)) as env, \
-            RecordingMember(env.ports["b1"], app_answer(sent)), Conn(env.port, timeout=10) as c:
+    with app_connection() as (env, c, sent, banner):
         for path in ("/go/1", "/go/2", "/go/3", "/big/1"):
             c.request("GET", path, headers=[("Cookie", COOKIE)])
             head, body = raw_answer(c)

@@ -4,6 +4,7 @@
 #include "unit.h"
 #include "conf.h"
 #include "hostname.h"
+#include "date_canon.h"
 #include "http.h"
 #include "pages.h"
 
@@ -893,6 +894,65 @@ UNIT_TEST(http_build_response_version)
 				 out, sizeof(out));
 	ASSERT_STREQ(out, "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
 		     "HTTP/1.0");
+}
+
+/* mod_proxy_http's date_canon() on Date, Expires and Last-Modified (any
+ * case of the name, kept): RFC 850, asctime(), a wrong weekday, a zone
+ * apr ignores, made RFC 1123; what apr does not read (a year before
+ * 1970, "0", a 31st of November) as it is; other lines untouched */
+UNIT_TEST(http_build_response_date_canon)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\n"
+				   "Date: Sunday, 06-Nov-94 08:49:37 GMT\r\n"
+				   "expires: Sun Nov  6 08:49:37 1994\r\n"
+				   "Last-Modified: Mon, 06 Nov 1994 08:49:37 GMT\r\n"
+				   "Date: Sun, 06 Nov 1994 08:49:37 PST\r\n"
+				   "Expires: 0\r\n"
+				   "Expires: Wed, 31 Dec 1969 23:59:59 GMT\r\n"
+				   "Expires: Tue, 31 Nov 2026 08:49:37 GMT\r\n"
+				   "Last-Modified: Mon, 07 Dec 2026 08:49:37 GMT\r\n"
+				   "X-Date: Sunday, 06-Nov-94 08:49:37 GMT\r\n"
+				   "Content-Length: 0\r\n\r\n";
+	static const char want[] = "HTTP/1.1 200 OK\r\n"
+				   "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+				   "expires: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+				   "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+				   "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+				   "Expires: 0\r\n"
+				   "Expires: Wed, 31 Dec 1969 23:59:59 GMT\r\n"
+				   "Expires: Tue, 31 Nov 2026 08:49:37 GMT\r\n"
+				   "Last-Modified: Mon, 07 Dec 2026 08:49:37 GMT\r\n"
+				   "X-Date: Sunday, 06-Nov-94 08:49:37 GMT\r\n"
+				   "Content-Length: 0\r\n\r\n";
+	struct kbal_http_msg m;
+	struct run r;
+	char out[1024];
+
+	kbal_http_init_response(&m);
+	run(&m, S(resp), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out,
+					   sizeof(out)), sizeof(want) - 1, "length");
+	ASSERT_STREQ(out, want, "the dates as date_canon() writes them");
+}
+
+/* apr reads what follows a date's fields as its zone, whatever its
+ * length: the whole value counts (a long one read from the heap) */
+UNIT_TEST(date_canon_long_value)
+{
+	char v[400], out[KBAL_DATE_CANON_LEN];
+	size_t n;
+	const char *got;
+
+	memset(v, 'x', sizeof(v));
+	memcpy(v, "Sunday, 06-Nov-94 08:49:37 ", 27);
+	got = kbal_date_canon(v, sizeof(v), out, &n);
+	ASSERT_TRUE(got == out && n == 29 && !memcmp(out, "Sun, 06 Nov 1994 08:49:37 GMT", 29),
+		    "a long value: read whole, written again");
+	v[8] = 'X';   /* the day */
+	got = kbal_date_canon(v, sizeof(v), out, &n);
+	ASSERT_TRUE(got == v && n == sizeof(v), "not a date: as it is");
 }
 
 UNIT_TEST(http_close_only)

@@ -111,6 +111,8 @@ UNIT_TEST(own_head_proxied_adds_date_and_server)
 {
 	static const char both[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nServer: m\r\nDate: d\r\n"
 				   "\r\n";
+	static const char first[] = "HTTP/1.1 200 OK\r\nDate: d\r\nServer: m\r\nX-A: 1\r\n"
+				    "\r\n";
 	static const char dated[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nDate: d\r\nDate: e\r\n\r\n";
 	static const char named[] = "HTTP/1.1 304 Not Modified\r\nserver:m\r\nX-A: 1\r\n\r\n";
 	static const char none[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n";
@@ -119,8 +121,11 @@ UNIT_TEST(own_head_proxied_adds_date_and_server)
 	ssize_t n;
 
 	c->server_tokens = KBAL_TOKENS_PROD;
-	ASSERT_EQ(own_head_proxied(c, both, sizeof(both) - 1, out, sizeof(out)), 0,
-		  "both: the head as it is (the kernel passes it so)");
+	ASSERT_EQ(own_head_proxied(c, first, sizeof(first) - 1, out, sizeof(out)), 0,
+		  "both, first: the head as it is (the kernel passes it so)");
+	n = own_head_proxied(c, both, sizeof(both) - 1, out, sizeof(out));
+	ASSERT_TRUE(n == (ssize_t)sizeof(first) - 1 && !memcmp(out, first, n),
+		    "both, after another line, Server before Date (nginx): moved up, Date first");
 	n = own_head_proxied(c, dated, sizeof(dated) - 1, out, sizeof(out));
 	strcpy(want, "HTTP/1.1 200 OK\r\nDate: d\r\nServer: kbal\r\nX-A: 1\r\n\r\n");
 	ASSERT_TRUE(n == (ssize_t)strlen(want) && !memcmp(out, want, n),
