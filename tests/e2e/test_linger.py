@@ -461,13 +461,13 @@ TIMEOUT_2 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeou
 STALL_SENT = 1000
 
 
-def stalled_answer(port, before, out, key, probe=None):
+def stalled_answer(port, before, out, key, probe=None, secs=60.0):
     """before requests on one connection (route 1: the kernel carries them
     from the second on), then /fault-stall: out[key] is (the statuses, the
     stalled answer's head's Content-Length, the bytes of its body that came,
     what ended them ("eof", "reset") and the seconds from its last byte to
     that end, then the seconds from the end to the reset a piece sent every
-    50 ms meets, or "still open after 60 s"; probe(the socket), if given,
+    50 ms meets, or "still open after SECS s"; probe(the socket), if given,
     once the body's bytes came, then its result)"""
     c = Conn(port, timeout=60.0)
     try:
@@ -496,7 +496,7 @@ def stalled_answer(port, before, out, key, probe=None):
         except ConnectionResetError:
             end = "reset"
         eof = time.monotonic()
-        took = sends_until_reset(c, 60.0)
+        took = sends_until_reset(c, secs)
         out[key] = (statuses + [int(head.split(b" ")[1]) if head else None],
                     length, len(body), end, eof - last, took) + seen
     finally:
@@ -536,6 +536,61 @@ def test_linger_after_a_member_stops_mid_answer_as_apache():
         # answer the kernel's to carry); none where kbald copies
         eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
         eq(env_off.stats()["sk_kept"], 0, "requests the kernel kept (KbalSplice off)")
+
+
+def pooled(env):
+    """another client's request, copied: its member connection kept in
+    kbald's pool"""
+    with env.connect() as other:
+        eq(other.get("/pooled", cookie="ROUTEID=route.1").status, 200,
+           "another client's request, copied")
+        wait_until(lambda: int(env.members()[0]["idle"]) == 1, 5.0,
+                   "its member connection kept (the pool)")
+
+
+def test_first_answers_on_a_member_connection_from_the_pool_end_as_apache():
+    """A connection's first answer, long, on a member connection kbald
+    kept from another client's exchange (its pool), which the kernel
+    carries (the member's connection the client's now): a member that
+    stops mid-answer for Timeout gets the client all it sent, then the FIN
+    of the full lingering close (what the client sends after is read, not
+    reset), and a client idle after a whole answer is closed at
+    KeepAliveTimeout (5 s) by the short lingering close, as on a member
+    connection of its own (the tests above). Until 2026-12-07 the bytes the
+    pooled connection had carried for the other client counted as owed to
+    this one (answer_delivered()): the client never had them all, so the
+    stalled answer ended with a plain close (the client's next bytes reset
+    at once: seen under load in the test above, whose first-request client
+    sometimes got the connection another's first exchange had just put
+    back), and the idle client was taken for one that reads nothing and
+    reset at Timeout."""
+    with Env(conf=TIMEOUT_2) as env:
+        pooled(env)
+        out = {}
+        stalled_answer(env.port, 0, out, "kbal", secs=4.0)
+        eq(int(env.members()[0]["idle"]), 0, "the kept connection taken (the stalled answer's)")
+        statuses, length, got, end, waited, took = out["kbal"]
+        eq((statuses, length, got, end), ([200], ["100000"], STALL_SENT, "eof"),
+           "the stalled answer, its length, its bytes, its end")
+        check(1.9 <= waited <= 15.0, "the EOF %s s after the last byte" % waited)
+        eq(took, "still open after 4 s", "the client sending after the stalled answer's EOF")
+        pooled(env)
+        with env.connect() as c:
+            c.sock.settimeout(15.0)
+            r = c.get("/bytes/200000", cookie="ROUTEID=route.1")
+            eq((r.status, len(r.body)), (200, 200000), "a long first answer")
+            eq(int(env.members()[0]["idle"]), 0, "the kept connection taken (the long answer's)")
+            t0 = time.monotonic()
+            try:
+                end = "eof" if c.sock.recv(100) == b"" else "data"
+            except ConnectionResetError:
+                end = "reset"
+            idle = time.monotonic() - t0
+            took = sends_until_reset(c, 12.0)
+        eq(end, "eof", "the idle client's end")
+        check(4.5 <= idle <= 8.0, "the idle client's EOF after %s s (KeepAliveTimeout 5)" % idle)
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the client sending after KeepAliveTimeout's EOF ended %s s after it" % (took,))
 
 
 PATH_PACKET = 3   # kbal_flows' path of a flow the packet path joined
