@@ -109,21 +109,26 @@ static uint64_t ago(const struct kbal_daemon *d, uint64_t t)
 	return d->loop.now > t ? d->loop.now - t : 0;
 }
 
-/* Has the client acknowledged all the member sent (what kbald wrote and
- * what the kernel carried)? As the FIN's check counts it (handover_sockmap.c) */
+/* Has the client acknowledged all the member sent: what kbald wrote and
+ * what the kernel took for it (mb: the member's entry, kept since the
+ * arming, as the take-back counts it, takeback.c)? Not what the member's
+ * socket received less what kbald read, as the FIN's check counts it
+ * (handover_sockmap.c): a member connection kbald kept (its pool) received
+ * earlier clients' bytes too, which rd[MEMBER] never counted, and the
+ * client would never have them all (the stalled answer the first on its
+ * connection, another's exchange just put in the pool). */
 static int answer_delivered(const struct kbal_daemon *d, const struct kbal_conn *c,
-			    uint64_t *acked)
+			    const struct kbal_sk_http *mb, uint64_t *acked)
 {
-	uint64_t sent, recvd, member_recvd;
+	uint64_t sent, recvd;
 	int outq = 0;
 
 	*acked = 0;
-	if (c->fin_goal || kbal_sock_received(c->fd[MEMBER], &member_recvd) ||
-	    stamp_sock_counts(d, c, CLIENT, &sent, &recvd) ||
+	if (c->fin_goal || stamp_sock_counts(d, c, CLIENT, &sent, &recvd) ||
 	    ioctl(c->fd[CLIENT], SIOCOUTQ, &outq))
 		return 0;
 	*acked = sent - (uint64_t)outq;
-	return outq == 0 && sent >= c->base[CLIENT] + c->wr[CLIENT] + (member_recvd - c->rd[MEMBER]);
+	return outq == 0 && sent >= c->base[CLIENT] + c->wr[CLIENT] + mb->kept;
 }
 
 /* Has mark (bytes a connection moved) stood still for to_ns? Counted from
@@ -183,7 +188,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 		decide_framed_error(d, c, 502, 0, framed_host(cl, host, sizeof(host)),
 				    cl->active_ns);
 		conn_linger_end(d, c, 0);
-	} else if (answer_delivered(d, c, &acked)) {
+	} else if (answer_delivered(d, c, mb, &acked)) {
 		/* stopped mid-answer, all it sent with the client (none left
 		 * in a psock, which the socket's leaving would drop) */
 		conn_member_stalled(d, c);
@@ -240,7 +245,7 @@ static int kernel_clocks(struct kbal_daemon *d, struct kbal_conn *c)
 	if (!have_mb || mb.expect != KBAL_SKX_HEAD || mb.msgs != cl.msgs + mb.owed ||
 	    ago(d, last) < (ka_ns && ka_ns < to_ns ? ka_ns : to_ns))
 		return 0;
-	if (!answer_delivered(d, c, &acked)) {
+	if (!answer_delivered(d, c, &mb, &acked)) {
 		c->since = d->loop.now;
 		return client_stalled(d, c, acked, to_ns);
 	}

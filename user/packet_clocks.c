@@ -7,8 +7,9 @@
  * head or body, Timeout on an answer owed or under way. kernel_clocks.c
  * keeps the same clocks on the sockmap path.
  *
- * Where httpd answers 408 (RequestReadTimeout, the request line come) or 502
- * (an answer owed, none of it begun), kbald takes the client's leg back
+ * Where httpd answers 408 (RequestReadTimeout, the request line come, or a
+ * body under way) or 502 (an answer owed, none of it begun), kbald takes
+ * the client's leg back
  * onto its kept client-side socket (kbal_packet_take_client(): SHIFT
  * entries, docs/packet.md "Endings") and answers there as its other paths
  * do (decide_framed_error()), then ends it by httpd's lingering close (a
@@ -16,10 +17,11 @@
  * back onto kbald's member-side socket too, which closes with a FIN (the
  * member reset where it cannot). At KeepAliveTimeout, where httpd closes
  * the connection without a word, the same without the answer, lingering
- * 2 s: the client gets a FIN, and a request that crossed it no reset. An
- * answer begun whose member stopped for Timeout ends the same way,
- * lingering 30 s (as conn_member_stalled()). Elsewhere (a
- * request line cut, a request under way, a flow not framed; no kept
+ * 2 s: the client gets a FIN, and a request that crossed it no reset; so
+ * too a request line not whole at RequestReadTimeout (mod_reqtimeout: no
+ * answer, the short lingering close). An answer begun whose member stopped
+ * for Timeout ends the same way, lingering 30 s (as conn_member_stalled()).
+ * Elsewhere (a request under way at Timeout, a flow not framed; no kept
  * socket: a KbalHost id; the client without all the member sent) the flow
  * ends with both peers reset (pkt_close()).
  */
@@ -58,13 +60,14 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
  * - nothing: KeepAliveTimeout from the last packet (the last answer's end
  *   or the client's acknowledgement of it), where keep-alive has one.
  * *status: httpd's answer at that deadline (408, 502) or 0, *came when its
- * request (or its stage) began, *head: a head not whole, *idle: between
+ * request (or its stage) began, *head: a head not whole, *cut: its request
+ * line not whole at RequestReadTimeout (no answer), *idle: between
  * requests (httpd closes without an answer), *stalled: an answer begun
  * (its member stopped mid-answer, at that deadline).
  */
 static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last,
 			    const char **what, unsigned *status, uint64_t *came, int *head,
-			    int *idle, int *stalled)
+			    int *cut, int *idle, int *stalled)
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
 	struct kbal_pkt_flow *fl = c->pf;
@@ -85,12 +88,17 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 			fl->req_since = d->loop.now;
 		}
 		at = kbal_read_bound_at(b, fl->req_since, ph.got);
-		if (at != ~0ull && !ph.owed && !ph.answering) {
+		/* nothing of an answer under way, nor owed but the body's own
+		 * request's (its head counted at its end) */
+		if (at != ~0ull && ph.owed <= (ph.request == KBAL_PKT_RQ_BODY) && !ph.answering) {
 			*what = ph.request == KBAL_PKT_RQ_HEAD ? "a request's head: RequestReadTimeout"
 							       : "a request's body: RequestReadTimeout";
-			/* as mod_reqtimeout: 408 once the request line came */
+			/* as mod_reqtimeout: 408 once the request line came (a
+			 * body's: mod_proxy_http's ap_map_http_request_error());
+			 * before, httpd closes without a word (*cut) */
 			*head = ph.request == KBAL_PKT_RQ_HEAD;
 			*status = *head && !ph.line ? 0 : 408;
+			*cut = !*status;
 			*came = fl->req_since;
 			return at;
 		}
@@ -163,12 +171,13 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 	const char *what = "";
 	unsigned status = 0;
 	uint64_t came = 0;
-	int head = 0, idle = 0, stalled = 0;
+	int head = 0, cut = 0, idle = 0, stalled = 0;
 
 	/* last may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
 	if (!last || !c->pf || last >= d->loop.now ||
-	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head, &idle, &stalled))
+	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head, &cut, &idle,
+				      &stalled))
 		return 0;
 	if (status) {
 		log_info("%s (the packet program framed it): %u",
@@ -177,6 +186,13 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 		if (pkt_answer(d, c, status, head, came, 0))
 			return 1;
 		log_info("the client's leg could not be taken back: both peers reset");
+	} else if (cut) {
+		/* mod_reqtimeout's: ap_read_request() fails without an answer,
+		 * the short lingering close */
+		log_info("a request line did not come within RequestReadTimeout (the packet "
+			 "program framed it): the client's connection ends, lingering");
+		if (pkt_answer(d, c, 0, 0, 0, 0))
+			return 1;
 	} else if (idle) {
 		log_debug("conn %p: packet flow idle past KeepAliveTimeout: closed", (void *)c);
 		if (pkt_answer(d, c, 0, 0, 0, 0))

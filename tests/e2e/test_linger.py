@@ -461,13 +461,13 @@ TIMEOUT_2 = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nTimeou
 STALL_SENT = 1000
 
 
-def stalled_answer(port, before, out, key, probe=None):
+def stalled_answer(port, before, out, key, probe=None, secs=60.0):
     """before requests on one connection (route 1: the kernel carries them
     from the second on), then /fault-stall: out[key] is (the statuses, the
     stalled answer's head's Content-Length, the bytes of its body that came,
     what ended them ("eof", "reset") and the seconds from its last byte to
     that end, then the seconds from the end to the reset a piece sent every
-    50 ms meets, or "still open after 60 s"; probe(the socket), if given,
+    50 ms meets, or "still open after SECS s"; probe(the socket), if given,
     once the body's bytes came, then its result)"""
     c = Conn(port, timeout=60.0)
     try:
@@ -496,7 +496,7 @@ def stalled_answer(port, before, out, key, probe=None):
         except ConnectionResetError:
             end = "reset"
         eof = time.monotonic()
-        took = sends_until_reset(c, 60.0)
+        took = sends_until_reset(c, secs)
         out[key] = (statuses + [int(head.split(b" ")[1]) if head else None],
                     length, len(body), end, eof - last, took) + seen
     finally:
@@ -536,6 +536,61 @@ def test_linger_after_a_member_stops_mid_answer_as_apache():
         # answer the kernel's to carry); none where kbald copies
         eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
         eq(env_off.stats()["sk_kept"], 0, "requests the kernel kept (KbalSplice off)")
+
+
+def pooled(env):
+    """another client's request, copied: its member connection kept in
+    kbald's pool"""
+    with env.connect() as other:
+        eq(other.get("/pooled", cookie="ROUTEID=route.1").status, 200,
+           "another client's request, copied")
+        wait_until(lambda: int(env.members()[0]["idle"]) == 1, 5.0,
+                   "its member connection kept (the pool)")
+
+
+def test_first_answers_on_a_member_connection_from_the_pool_end_as_apache():
+    """A connection's first answer, long, on a member connection kbald
+    kept from another client's exchange (its pool), which the kernel
+    carries (the member's connection the client's now): a member that
+    stops mid-answer for Timeout gets the client all it sent, then the FIN
+    of the full lingering close (what the client sends after is read, not
+    reset), and a client idle after a whole answer is closed at
+    KeepAliveTimeout (5 s) by the short lingering close, as on a member
+    connection of its own (the tests above). Until 2026-12-07 the bytes the
+    pooled connection had carried for the other client counted as owed to
+    this one (answer_delivered()): the client never had them all, so the
+    stalled answer ended with a plain close (the client's next bytes reset
+    at once: seen under load in the test above, whose first-request client
+    sometimes got the connection another's first exchange had just put
+    back), and the idle client was taken for one that reads nothing and
+    reset at Timeout."""
+    with Env(conf=TIMEOUT_2) as env:
+        pooled(env)
+        out = {}
+        stalled_answer(env.port, 0, out, "kbal", secs=4.0)
+        eq(int(env.members()[0]["idle"]), 0, "the kept connection taken (the stalled answer's)")
+        statuses, length, got, end, waited, took = out["kbal"]
+        eq((statuses, length, got, end), ([200], ["100000"], STALL_SENT, "eof"),
+           "the stalled answer, its length, its bytes, its end")
+        check(1.9 <= waited <= 15.0, "the EOF %s s after the last byte" % waited)
+        eq(took, "still open after 4 s", "the client sending after the stalled answer's EOF")
+        pooled(env)
+        with env.connect() as c:
+            c.sock.settimeout(15.0)
+            r = c.get("/bytes/200000", cookie="ROUTEID=route.1")
+            eq((r.status, len(r.body)), (200, 200000), "a long first answer")
+            eq(int(env.members()[0]["idle"]), 0, "the kept connection taken (the long answer's)")
+            t0 = time.monotonic()
+            try:
+                end = "eof" if c.sock.recv(100) == b"" else "data"
+            except ConnectionResetError:
+                end = "reset"
+            idle = time.monotonic() - t0
+            took = sends_until_reset(c, 12.0)
+        eq(end, "eof", "the idle client's end")
+        check(4.5 <= idle <= 8.0, "the idle client's EOF after %s s (KeepAliveTimeout 5)" % idle)
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the client sending after KeepAliveTimeout's EOF ended %s s after it" % (took,))
 
 
 PATH_PACKET = 3   # kbal_flows' path of a flow the packet path joined
@@ -685,6 +740,10 @@ def test_a_restart_cuts_a_first_exchange_with_a_fin_and_a_short_linger():
 JOINED_LATE = kbaltest.packet_alike(SLOW).replace(
     "ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 3")
 HEAD_CUT = b"GET /slow HTTP/1.1\r\nX-Slow: a"     # then nothing: 408
+LINE_CUT = b"GET /slow HT"    # a request line, then nothing: no answer, a FIN
+# a request whose body stops after 3 of its 100 bytes: 408 at RequestReadTimeout's body bound
+BODY_CUT = (b"POST /upload HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n"
+            b"Content-Length: 100\r\n\r\nabc")
 HANG = b"GET /fault-hang HTTP/1.1\r\nHost: x\r\n\r\n"   # never answered: 502
 STALL = b"GET /fault-stall HTTP/1.1\r\nHost: x\r\n\r\n"  # 1000 bytes, then nothing
 
@@ -743,40 +802,44 @@ def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
     """On a flow the packet path joined, kbald's own answers at httpd's
     clocks, on the client's leg taken back onto its kept socket
     (packet_clocks.c), end the connection as httpd ends it: the 408
-    (RequestReadTimeout, a head cut after its first line) with the FIN and
-    the short lingering close (mod_reqtimeout's, 2 s: side by side with
-    apache2, a client sending on after it is read, not reset, 2 s), the
-    502 (a member silent for Timeout; kbald's Connection: close) with the
-    FIN and the full one (30 s: still read 4 s later). And the member's
-    connection, whose leg comes back onto kbald's member-side socket,
-    closes as httpd closes its backend connection, with a FIN, never a
-    reset: after the 408 (the member had the head's first line), the 502,
-    a member that stopped mid-answer and KeepAliveTimeout (their clients
-    lingering 30 s and 2 s since b0854ca). No reset on any of them but the
-    408's and the idle client's at the end of their 2 s; afterwards no
-    flow, no kbal_pkt entry, kbald's sockets as before (before: a plain
+    (RequestReadTimeout, a head cut after its first line, or a body after 3
+    of its bytes: mod_proxy_http's 408) with the FIN and the short
+    lingering close (mod_reqtimeout's, 2 s: side by side with apache2, a
+    client sending on after it is read, not reset, 2 s); a request line cut
+    gets no answer, only the FIN and the same short lingering close (as
+    ap_read_request()'s); the 502 (a member silent for Timeout; kbald's
+    Connection: close) with the FIN and the full one (30 s: still read 4 s
+    later). And the member's connection, whose leg comes back onto kbald's
+    member-side socket, closes as httpd closes its backend connection,
+    with a FIN, never a reset: after the 408s (the member had the head's
+    first line, the body's first bytes), the cut line, the 502, a member
+    that stopped mid-answer and KeepAliveTimeout (their clients lingering
+    30 s and 2 s since b0854ca). No reset on any of them but the 408s', the
+    cut line's and the idle client's at the end of their 2 s; afterwards
+    no flow, no kbal_pkt entry, kbald's sockets as before (before: a plain
     close, the client's next bytes reset at once; every member reset by
-    kbald's probe)."""
+    kbald's probe; so the cut line and the body's 408 until 2026-12-07)."""
     check("KbalSplice packet" in JOINED_LATE and "RequestReadTimeout header=1" in JOINED_LATE,
           "the packet path's configuration")
     with Env(conf=JOINED_LATE) as env, apache_beside(env) as aport:
         before = kbald_sockets(env)
         cap = Capture([env.port, env.ports["b1"]])
         out = {}
-        cases = (("408", HEAD_CUT, 12.0), ("502", HANG, 4.0), ("stall", STALL, 4.0),
-                 ("idle", b"", 12.0))
+        short = (("408", HEAD_CUT, 408), ("408 body", BODY_CUT, 408), ("line", LINE_CUT, None))
+        cases = tuple((what, late, 12.0) for what, late, _ in short) + (
+            ("502", HANG, 4.0), ("stall", STALL, 4.0), ("idle", b"", 12.0))
         ts = [threading.Thread(target=late_on_joined, args=(
             env.port, late, secs, out, ("kbal", what), member_leg(env)))
             for what, late, secs in cases]
-        ts.append(threading.Thread(target=late_on_joined, args=(
-            aport, HEAD_CUT, 12.0, out, ("Apache", "408"))))
+        ts += [threading.Thread(target=late_on_joined, args=(
+            aport, late, 12.0, out, ("Apache", what))) for what, late, _ in short]
         for t in ts:
             t.start()
         for t in ts:
             t.join(60.0)
-        eq(len(out), 5, "clients that ended")
-        for name, what, want in (("Apache", "408", 408), ("kbal", "408", 408),
-                                 ("kbal", "idle", None)):
+        eq(len(out), 9, "clients that ended")
+        for name, what, want in ([(name, what, want) for what, _, want in short
+                                  for name in ("Apache", "kbal")] + [("kbal", "idle", None)]):
             statuses, status, _, end, took = out[(name, what)][:5]
             eq((statuses, status, end), ([200] * 3, want, "eof"),
                "%s %s: the answers and the end" % (name, what))
@@ -789,6 +852,10 @@ def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
                "kbal %s: the answers, how it ended, the client sending 4 s after" % what)
             if got is not None:
                 eq(n, got, "kbal %s: the body's bytes that came" % what)
+        log = env.kbald_stderr()
+        for said in ("a request's head or body did not come within RequestReadTimeout",
+                     "a request line did not come within RequestReadTimeout"):
+            check(said + " (the packet program framed it)" in log, "kbald's log: %s" % said)
         legs = {}
         for what, _, _ in cases:
             seen = out[("kbal", what)][6]
@@ -820,9 +887,6 @@ def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
 # and the late one (the connection's Host: the kernel keeps only its)
 KEPT_LATE = SLOW.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 3")
 HANG_KEPT = b"GET /fault-hang HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n\r\n"
-# a request whose body stops after 3 of its 100 bytes: 408 at RequestReadTimeout's body bound
-BODY_CUT = (b"POST /upload HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n"
-            b"Content-Length: 100\r\n\r\nabc")
 # a one-request client's: the copy path's, its connection not kept after the 502
 HANG_ONCE = (b"GET /fault-hang HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n"
              b"Connection: close\r\n\r\n")
