@@ -540,7 +540,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 				int why = kbal_pkt_decide_response(skb, rw, where);
 
 				back = why ? kbal_pkt_give_back_response(rw, seq, ack,
-									 why == KBAL_SKB_UNASKED) :
+									 why == KBAL_SKB_UNASKED ?
+									 UNASKED_HEAD : 0) :
 				       BACK_NOT_NOW;
 			} else
 				back = kbal_pkt_give_back(rw, seq, ack,
@@ -572,6 +573,31 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			 * dropped, the sender sends them again in order */
 			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
 			return TC_ACT_SHOT_;
+		}
+	}
+	/* A decided flow's member closing its connection between answers
+	 * (its keep-alive timeout): its FIN is not the client's end. httpd
+	 * finds the connection closed and sends the client's next request on
+	 * another; here the FIN is given back as an answer nobody asked for
+	 * (kbald closes the member's connection, the client's goes on: the
+	 * decision marked so for good, the client's next request kbald's) where
+	 * that is exact, and held (the member sends it again) until then. */
+	else if ((rw->slot & 1) && (rw->flags & KBAL_PKT_DECIDE) &&
+		 rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
+		 p.tcp->fin && p.tcp->ack && !p.tcp->syn && !p.tcp->rst &&
+		 p.ip_len == p.ihl + p.tcp->doff * 4 && rw->fr_state == KBAL_FRAME_HEAD &&
+		 bpf_ntohl(p.tcp->seq) == rw->fr_seq) {
+		int back = kbal_pkt_give_back_response(rw, bpf_ntohl(p.tcp->seq),
+						       bpf_ntohl(p.tcp->ack_seq), UNASKED_FIN);
+
+		if (back == BACK_HOLD) {
+			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
+			return TC_ACT_SHOT_;
+		}
+		if (back == BACK_GIVEN) {
+			rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
+			if (!rw)
+				return TC_ACT_NEXT_;
 		}
 	}
 	/* a decided flow whose framing was lost (decided_lost()): nothing

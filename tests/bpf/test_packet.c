@@ -2878,6 +2878,92 @@ out:
 }
 
 /*
+ * A decided flow's member that closes its connection between answers (its
+ * keep-alive timeout): its FIN does not reach the client (httpd keeps the
+ * client's connection and sends its next request on another). Sent while
+ * the client has not acknowledged the answer, it is held (dropped: the
+ * member sends it again) and the decision marked (KBAL_SKB_UNASKED: the
+ * member's connection goes); sent again once the client acknowledged all,
+ * the flow is given back at it: the four entries SHIFT, the FIN into
+ * kbald's member-side socket (seq MS0). A request the client sends while
+ * the FIN is held is given back itself, not kept: it never reaches the
+ * closing connection. With a request under way the FIN passes.
+ */
+UNIT_TEST(pkt_decided_member_fin_given_back)
+{
+	static const char kept[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
+	const uint32_t rk = sizeof(kept) - 1, rs = sizeof(resp) - 1;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0;
+	struct decided df;
+	struct kbal_sk_http st;
+	__u32 bslot = FR_UP / 2;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_SHOT,
+		  "the member's FIN, the answer not acknowledged yet: held");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: still joined");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
+	ASSERT_EQ(st.why, KBAL_SKB_UNASKED, "the decision: the member's connection goes");
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's ACK of the answer");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the FIN again");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "given back at the FIN");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the client's entry too");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+	ASSERT_TRUE(out[ETH_HLEN + 20 + 13] & 0x01, "a FIN still");
+	/* the client's next request comes while the FIN is held */
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_SHOT,
+		  "the member's FIN: held");
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "the next request, acknowledging the answer");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the request");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the FIN again, after the give-back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+	/* the member closing with a request under way: its FIN passes (the
+	 * client's connection ends with it, as httpd's), nothing marked */
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's FIN, the request unanswered: passes");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "still joined");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
+	ASSERT_TRUE(st.why != KBAL_SKB_UNASKED, "the decision not marked");
+#undef M_
+#undef KM_
+out:
+	decided_end(&df);
+}
+
+/*
  * A decided flow's answers (KBAL_PKT_DECIDE on the member's entry too,
  * KBAL_SKF_REVERSE: ProxyPassReverse applies): an answer whose head kbald
  * need not write passes; one with a Location (which ProxyPassReverse may
