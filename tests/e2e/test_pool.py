@@ -363,17 +363,20 @@ KEEPALIVE_2 = EXAMPLE_CONF.replace("ProxyPreserveHost On",
                                    "ProxyPreserveHost On\nKbalSplice sockmap\nKeepAliveTimeout 2")
 
 
-def member_gone_then(port, out, key, ask):
-    """A keep-alive client (route 1): a long answer, then /then-close, after
-    whose answer the member closes its connection; then, if ask, one more
-    request 0.3 s later; then nothing. out[key] is (the statuses, the last
-    body, the seconds from the last answer to the server's EOF, the seconds
-    from that EOF to the reset a piece sent every 50 ms meets)."""
+def member_gone_then(port, out, key, ask, between=None):
+    """A keep-alive client (route 1): a long answer, between() if given,
+    then /then-close, after whose answer the member closes its connection;
+    then, if ask, one more request 0.3 s later; then nothing. out[key] is
+    (the statuses, the last body, the seconds from the last answer to the
+    server's EOF, the seconds from that EOF to the reset a piece sent every
+    50 ms meets)."""
     c = Conn(port, timeout=30.0)
     try:
         r = c.get("/bytes/200000", cookie="ROUTEID=route.1")
         statuses = [r.status]
         check_pattern(r.body, "%s: the long answer" % (key,))
+        if between:
+            between()
         r = c.get("/then-close", cookie="ROUTEID=route.1")
         statuses.append(r.status)
         if ask:
