@@ -397,6 +397,27 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 	return GO_ON;
 }
 
+/* What a give-back's answer (kbal_pkt_give_back*()) makes of the packet
+ * of *rw: held (dropped, its sender sends it again: TC_ACT_SHOT_), on
+ * through the entry it now meets (GO_ON, *rw the flipped one), gone with
+ * it (TC_ACT_NEXT_), or on as before (GO_ON, the hold let go). */
+static __always_inline int back_taken(int back, struct kbal_pkt_rw **rw,
+				      const struct kbal_pkt_key *key)
+{
+	if (back == BACK_HOLD) {
+		(*rw)->hold = 1;
+		kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
+		return TC_ACT_SHOT_;
+	}
+	if (back == BACK_GIVEN) {
+		*rw = bpf_map_lookup_elem(&kbal_pkt, key);
+		return *rw ? GO_ON : TC_ACT_NEXT_;
+	}
+	if ((*rw)->hold)
+		(*rw)->hold = 0;   /* it goes on after all */
+	return GO_ON;
+}
+
 /*
  * What kbald must know of the flow: its end (FIN, the FINs acknowledged,
  * RST), its packets and stream bytes, and, in kbal_pkt_seen, a mirror of
@@ -549,18 +570,9 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 							  kbal_pkt_decide_request(skb, rw, where) : 1);
 			if (back != BACK_NOT_NOW)
 				known = NULL;
-			if (back == BACK_HOLD) {
-				rw->hold = 1;
-				kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
-				return TC_ACT_SHOT_;
-			}
-			if (back == BACK_GIVEN) {
-				rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
-				if (!rw)
-					return TC_ACT_NEXT_;
-			} else if (rw->hold) {
-				rw->hold = 0;   /* it goes on after all */
-			}
+			verdict = back_taken(back, &rw, &p.key);
+			if (verdict != GO_ON)
+				return verdict;
 		} else if ((rw->flags & KBAL_PKT_DECIDE) &&
 			   (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&
 					 (__s32)(seq - rw->fr_seq) > 0) ||
@@ -590,15 +602,9 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		int back = kbal_pkt_give_back_response(rw, bpf_ntohl(p.tcp->seq),
 						       bpf_ntohl(p.tcp->ack_seq), UNASKED_FIN);
 
-		if (back == BACK_HOLD) {
-			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
-			return TC_ACT_SHOT_;
-		}
-		if (back == BACK_GIVEN) {
-			rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
-			if (!rw)
-				return TC_ACT_NEXT_;
-		}
+		verdict = back_taken(back, &rw, &p.key);
+		if (verdict != GO_ON)
+			return verdict;
 	}
 	/* a decided flow whose framing was lost (decided_lost()): nothing
 	 * more of it passes undecided; kbald ends it */
