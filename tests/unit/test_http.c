@@ -876,10 +876,13 @@ UNIT_TEST(http_request_dechunked_and_length)
 }
 
 /* force-response-1.0: HTTP/1.0 in the status line; an HTTP/1.0 member's
- * answer to an HTTP/1.1 client says HTTP/1.1, as httpd's does */
+ * answer says HTTP/1.1 otherwise, as httpd's does (basic_http_header()),
+ * and a status line without a reason gets the space after its code
+ * (mod_proxy_http's status_line "200 ") */
 UNIT_TEST(http_build_response_version)
 {
 	static const char resp[] = "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\n\r\nok";
+	static const char bare[] = "HTTP/1.1 204\r\n\r\n";
 	struct kbal_http_msg m;
 	struct run r;
 	char out[256];
@@ -888,12 +891,18 @@ UNIT_TEST(http_build_response_version)
 	run(&m, S(resp), 0, &r);
 	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
 		return;
-	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V11, out, sizeof(out));
+	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out, sizeof(out));
 	ASSERT_STREQ(out, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1");
 	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V10 | KBAL_RESP_CLOSE,
 				 out, sizeof(out));
 	ASSERT_STREQ(out, "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
 		     "HTTP/1.0");
+	kbal_http_init_response(&m);
+	run(&m, S(bare), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	kbal_http_build_response(&m, bare, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out, sizeof(out));
+	ASSERT_STREQ(out, "HTTP/1.1 204 \r\n\r\n", "no reason: its space");
 }
 
 /* mod_proxy_http's date_canon() on Date, Expires and Last-Modified (any
