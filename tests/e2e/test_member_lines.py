@@ -14,12 +14,9 @@ path's against Debian's apache2."""
 
 from email.utils import formatdate
 
-from apache import apache_beside
-from kbaltest import EXAMPLE_CONF, Conn, Env, eq
-from recording_member import RecordingMember
-from test_member_dates import ask
+from kbaltest import Env, eq
+from test_member_dates import ask, copied_as_apache, given_back_each, handed_back_once, members
 from test_member_heads import CONF as SOCKMAP_CONF
-from test_packet_decided import decided_conf, joined_with_route
 
 NOW = formatdate(usegmt=True).encode()
 OK = b"HTTP/1.1 200 OK\r\n"
@@ -70,25 +67,11 @@ def want(path, backend=b"WAS1"):
     return head(sl, lines, backend, b"%s %s\n" % (backend, path.encode()))
 
 
-def members(env):
-    return RecordingMember(env.ports["b1"], member(b"WAS1")), \
-        RecordingMember(env.ports["b2"], member(b"WAS2"))
-
-
 def test_member_lines_copied_as_apache():
     """kbald's copies (a connection's first answer), against Debian's
     apache2 on the same configuration and members, and against httpd's
     head as written above"""
-    conf = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
-                                "ProxySet lbmethod=byrequests\nKbalSplice off")
-    with Env(conf=conf, backends=()) as env:
-        m1, m2 = members(env)
-        with m1, m2, apache_beside(env) as aport:
-            for case in CASES:
-                path = "/%s/1" % case
-                for port, who in ((aport, "Apache"), (env.port, "kbal")):
-                    with Conn(port, timeout=10) as c:
-                        eq(ask(c, path), want(path), "%s's %s" % (who, path))
+    copied_as_apache(member, CASES, want)
 
 
 def test_member_lines_sockmap():
@@ -96,7 +79,7 @@ def test_member_lines_sockmap():
     with a line httpd writes otherwise is handed back (kbald writes it),
     one whose every line is httpd's stays the kernel's"""
     with Env(conf=SOCKMAP_CONF, backends=()) as env:
-        m1, m2 = members(env)
+        m1, m2 = members(env, member)
         with m1, m2, env.connect(timeout=10) as c:
             for i in range(3):
                 eq(ask(c, "/canon/%d" % i), want("/canon/%d" % i), "warm-up %d" % i)
@@ -104,40 +87,12 @@ def test_member_lines_sockmap():
             eq(ask(c, "/canon/k"), want("/canon/k"), "/canon/k")
             eq(env.stats()["sk_back"] - st0["sk_back"], 0, "a head as httpd's: the kernel's")
             for case in CASES:
-                if case == "canon":
-                    continue
-                st0 = env.stats()
-                path = "/%s/1" % case
-                eq(ask(c, path), want(path), path)
-                eq(env.stats()["sk_back"] - st0["sk_back"], 1, "%s handed back" % path)
-                # the connection goes on, the kernel's again
-                st0 = env.stats()
-                for k in (1, 2):
-                    p = "/canon/%s/%d" % (case, k)
-                    eq(ask(c, p), want(p), "canon after " + case)
-                eq(env.stats()["sk_back"] - st0["sk_back"], 0,
-                   "answers as httpd's after %s: the kernel's" % case)
+                if case != "canon":
+                    handed_back_once(env, c, case, want)
 
 
 def test_member_lines_packet():
     """a decided joined flow (KbalSplice packet): an answer whose every
     line is httpd's passes, each other one is given back at its first
     byte and written by kbald as httpd writes it"""
-    with Env(conf=decided_conf(EXAMPLE_CONF), backends=()) as env:
-        m1, m2 = members(env)
-        with m1, m2:
-            for case in CASES:
-                if case == "canon":
-                    continue
-                with env.connect(timeout=10) as c:
-                    backend, cookie = joined_with_route(env, c)
-                    b = backend.encode()
-                    st0 = env.stats()
-                    eq(ask(c, "/canon/1", cookie), want("/canon/1", b), "canon")
-                    st1 = env.stats()
-                    eq((st1["pkt_kept"] - st0["pkt_kept"], st1["pkt_back"] - st0["pkt_back"]),
-                       (1, 0), "an answer as httpd's: kept, not given back")
-                    path = "/%s/1" % case
-                    eq(ask(c, path, cookie), want(path, b), path)
-                    eq(env.stats()["pkt_back"] - st1["pkt_back"], 1, "%s given back" % path)
-                    eq(ask(c, "/canon/2", cookie), want("/canon/2", b), "the connection goes on")
+    given_back_each(member, [case for case in CASES if case != "canon"], want)
