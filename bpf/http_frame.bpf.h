@@ -829,8 +829,14 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 		}
 		if (p->ncl > 1 || p->nhost > 1 || p->nte > 1)
 			p->bad = 1;   /* kbald answers 400 */
+	} else if (i == p->ls && p->line > 1 && !p->request && (c == ' ' || c == '\t')) {
+		/* a response's obs-fold line: httpd joins it to the line
+		 * before it, kbald too (a value of its own: the line's bytes
+		 * only checked) */
+		p->relined = 1;
+		p->colon = i;
 	} else if (!is_tchar(c)) {
-		p->bad = 1;           /* obs-fold, a space before ':' */
+		p->bad = 1;           /* obs-fold in a request, a space before ':' */
 	}
 	return p->bad ? 1 : 0;
 }

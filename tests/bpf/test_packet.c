@@ -3082,6 +3082,9 @@ UNIT_TEST(pkt_decided_answer_lines_as_httpd)
 		{ L_(OK_, "X-A:\r\n"), 0 },
 		{ L_(OK_, "X-A:  \r\n"), 0 },
 		{ L_(OK_, "X-A: \t\r\n"), 0 },
+		/* obs-fold: httpd joins the line to the one before it */
+		{ L_(OK_, "X-A: a\r\n b\r\n"), 0 },
+		{ L_(OK_, "X-A: a\r\n\tb\r\n"), 0 },
 		/* the lines the program reads too: Content-Length's, Connection's,
 		 * the last before the empty line */
 		{ "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length:2\r\n\r\nok", 0 },

@@ -35,6 +35,9 @@ CASES = {
     "trailing": ((OK, b"X-A: 1\t\r\nX-B: b \r\n"), (OK, b"X-A: 1\r\nX-B: b\r\n")),
     "empty": ((OK, b"X-A:\r\nX-B:   \r\nX-C:\t\r\n"), (OK, b"X-A: \r\nX-B: \r\nX-C: \r\n")),
     "server": ((OK, b""), (OK, b"")),
+    # obs-fold: httpd joins a line to the one before it, without the CRLF
+    "fold": ((OK, b"X-A: a\r\n  b\r\nX-B: c \r\n\td \r\n e\r\n"),
+             (OK, b"X-A: a  b\r\nX-B: c \td  e\r\n")),
     # no reason phrase: httpd adds the space the status line needs
     "noreason": ((b"HTTP/1.1 200\r\n", b"X-A: 1\r\n"), (b"HTTP/1.1 200 \r\n", b"X-A: 1\r\n")),
     # an HTTP/1.0 member: httpd answers HTTP/1.1
