@@ -644,6 +644,16 @@ __noinline int kbal_pkt_member_reset(struct kbal_pkt_rw *down, __u32 seq0)
 	return 1;
 }
 
+/* up: a client -> member entry whose member reset between answers
+ * (kbal_pkt_member_reset()) */
+static __always_inline int member_gone(const struct kbal_pkt_rw *up)
+{
+	struct kbal_pkt_key k;
+	const struct kbal_pkt_rw *down = other_entry(&k, up);
+
+	return down && down->gen == up->gen && (down->flags & KBAL_PKT_MEMBER_GONE);
+}
+
 /*
  * A decided flow's direction whose framing was lost in this segment (a
  * member's answer it cannot follow: a head where no request is owed in a

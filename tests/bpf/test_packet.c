@@ -2969,7 +2969,9 @@ out:
  * on another connection): dropped, the decision marked (KBAL_SKB_UNASKED),
  * the entry KBAL_PKT_MEMBER_GONE, and every later reset of the member's
  * dropped too (its stack answers the client's ACK so, at another number);
- * the client's next request is given back, not kept. A reset at another
+ * the client's next request is given back, not kept, and so is its FIN
+ * where it sends no request but ends (one with the member there passes
+ * as ever). A reset at another
  * number than the boundary (blind, RFC 5961) or with a request under way
  * passes, nothing marked.
  */
@@ -3013,6 +3015,34 @@ UNIT_TEST(pkt_decided_member_reset_between_answers)
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the request");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	/* no request after the reset but the client's end: given back at its
+	 * FIN, which reaches kbald's kept socket */
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's FIN, the member there: passes");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "still joined");
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x14, out, &outlen), TC_ACT_SHOT,
+		  "the member's reset between answers: dropped");
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's FIN after it");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the FIN");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_TRUE(out[ETH_HLEN + 20 + 13] & 0x01, "a FIN still");
 	/* a reset with a request under way passes (the client's connection
 	 * ends with it, as httpd's), nothing marked */
 	if (!decided_fresh(&df))

@@ -299,7 +299,8 @@ def test_client_end_after_member_ends_and_takes_again():
                 (dr, ["/a1", "/a2", "/then-close", "/a3"]),
                 (dr, ["/a1", "/a2", "/a3", "/then-close", "/a4", "/a5", "/a6", "/a7"]),
                 (dr, ["/a1", "/api/x1", "/api/x2", "/then-close", "/a8"]),
-                (dr, ["/a1", "/a2", "/a3", "/then-reset", "/a4", "/a5", "/a6"]))):
+                (dr, ["/a1", "/a2", "/a3", "/then-reset", "/a4", "/a5", "/a6"]),
+                (dr, ["/a1", "/a2", "/a3", "/then-reset"]))):
         with Env(conf=conf) as env, env.connect(timeout=10) as c:
             for p in paths:
                 r = c.get(p)
