@@ -323,16 +323,13 @@ void kbal_http_init_response(struct kbal_http_msg *m)
 
 void kbal_http_next(struct kbal_http_msg *m)
 {
-	int refused = m->error != NULL;
-
 	msg_clear(m);
-	/* an interim head llhttp refused (kbal_http_lines()): its error
-	 * sticks, a parser anew for the final head */
-	if (refused)
-		llhttp_init(&m->parser, m->parser.type,
-			    m->parser.type == HTTP_REQUEST ? &request_settings : &response_settings);
-	else
-		llhttp_resume(&m->parser);
+	/* a parser anew for the final head: after an HTTP/1.0 member's
+	 * interim head llhttp took what follows for a closed connection's
+	 * bytes (no callback, no error: the answer never ended), and one
+	 * kbal_http_lines() read leaves llhttp's error, which sticks */
+	llhttp_init(&m->parser, m->parser.type,
+		    m->parser.type == HTTP_REQUEST ? &request_settings : &response_settings);
 }
 
 int http_feed_error(struct kbal_http_msg *m, llhttp_errno_t err)

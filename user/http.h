@@ -143,8 +143,8 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
 			     size_t *used, size_t *kept);
 
-/* Reset for the next message on the same connection (after a 1xx; after
- * an interim head kbal_http_lines() read, a parser anew). */
+/* Reset for the next message on the same connection (after a 1xx): a
+ * parser anew. */
 void kbal_http_next(struct kbal_http_msg *m);
 
 /* kbal_http_lines(): what httpd makes of a member's head llhttp refused */

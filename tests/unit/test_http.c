@@ -509,6 +509,31 @@ UNIT_TEST(http_response_100_then_200)
 	}
 }
 
+/* an HTTP/1.0 member's interim head, then its final one: before
+ * 2026-12-07 llhttp took the final head for a closed connection's bytes
+ * (no callback, no error) and the answer never ended */
+UNIT_TEST(http_response_10_interim_then_200)
+{
+	static const char resp[] = "HTTP/1.0 103 Early\r\nLink: </a>\r\n\r\n"
+				   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	size_t first = strlen("HTTP/1.0 103 Early\r\nLink: </a>\r\n\r\n");
+
+	for (size_t step = 0; step < 2; step++) {
+		struct kbal_http_msg m;
+		struct run r;
+
+		kbal_http_init_response(&m);
+		run(&m, S(resp), step, &r);
+		ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "the 103 is a whole message");
+		kbal_http_next(&m);
+		run_from(&m, resp, first, sizeof(resp) - 1, step, &r);
+		ASSERT_EQ(r.n, 2, "HEAD, DONE for the 200");
+		ASSERT_EQ(r.rc[1], KBAL_HTTP_DONE, "the 200 done");
+		ASSERT_EQ(m.status, 200, "status 200");
+		ASSERT_EQ(m.msg_end, sizeof(resp) - 1, "msg_end");
+	}
+}
+
 UNIT_TEST(http_response_101_and_bodyless)
 {
 	static const char r101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
