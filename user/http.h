@@ -309,8 +309,8 @@ enum { KBAL_RESP_AS_IS = 0, KBAL_RESP_CLOSE = 1, KBAL_RESP_KEEP = 2 };
 #define KBAL_RESP_V10 8
 /* or'ed into conn: an interim (1xx) head, as ap_send_interim_response()
  * writes it: "HTTP/1.1" (force-response-1.0 or not), without the lines
- * mod_proxy_http drops from every answer (Connection, Keep-Alive,
- * Proxy-Authenticate, TE, Trailer, Upgrade) */
+ * mod_proxy_http drops from every answer (Connection and those it names,
+ * Keep-Alive, Proxy-Authenticate, TE, Trailer, Upgrade) */
 #define KBAL_RESP_INTERIM 16
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,

@@ -77,7 +77,7 @@ static int token_stop(unsigned char c)
 	return c < 0x20 || c == 0x7f || strchr(" \t()<>@,;:\\\"/[]?={}", c);
 }
 
-/* httpd's ap_proxy_clear_connection(): is h a header the request's
+/* httpd's ap_proxy_clear_connection(): is h a header the message's
  * Connection names (its tokens, without case)? Such go with Connection */
 static int connection_names(const struct kbal_http_msg *m, const char *base,
 			    const struct kbal_http_header *h)
@@ -500,7 +500,8 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
 			continue;
 		if (interim && (name_is(base, h, "Proxy-Authenticate") || name_is(base, h, "TE") ||
-				name_is(base, h, "Trailer") || name_is(base, h, "Upgrade")))
+				name_is(base, h, "Trailer") || name_is(base, h, "Upgrade") ||
+				connection_names(m, base, h)))
 			continue;
 		if (kbal_date_header(base + h->name.off, h->name.len)) {
 			/* process_proxy_header()'s date_canon() */

@@ -44,7 +44,8 @@ INTERIM = {
     "icanon": (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
                b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"),
     "ilines": (b"HTTP/1.1 103 Early Hints\r\nLink:</a>; rel=preload  \r\nX-B:\t2\r\n"
-               b"Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\nTE: x\r\n\r\n",
+               b"Connection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\n"
+               b"TE: x\r\nX-Hop: 1\r\n\r\n",
                b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\nX-B: 2\r\n\r\n"),
     "inoreason": (b"HTTP/1.1 103\r\nLink: </a>\r\n\r\n", b"HTTP/1.1 103 \r\nLink: </a>\r\n\r\n"),
     # an HTTP/1.0 member's (kbald answered nothing after it: the parser

@@ -983,7 +983,8 @@ UNIT_TEST(http_build_response_interim)
 {
 	static const char resp[] = "HTTP/1.0 103 Early Hints\r\nLink:</a>  \r\nConnection: keep-alive"
 				   "\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\nTE: x\r\nTrailer: y\r\n"
-				   "Proxy-Authenticate: z\r\nX-B:\t2\r\n\r\n";
+				   "Proxy-Authenticate: z\r\nX-B:\t2\r\nX-Hop: 1\r\nX-Hop2: 2\r\n"
+				   "connection: x-hop, X-HOP2\r\n\r\n";
 	static const char want[] = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nX-B: 2\r\n\r\n";
 
 	expect_built(S(resp), NULL, KBAL_RESP_KEEP | KBAL_RESP_INTERIM, want, "interim");
