@@ -42,6 +42,8 @@ enum {
 	HDR_SERVER,                    /* a response's Server */
 	HDR_EXPIRES,                   /* a response's Expires */
 	HDR_LASTMOD,                   /* a response's Last-Modified */
+	HDR_HOP,                       /* a response's Keep-Alive, Upgrade, TE, Trailer,
+					 * Proxy-Authenticate: mod_proxy_http drops them */
 };
 
 /* head_parse.stamps: a response's Date and Server lines seen (httpd adds
@@ -90,9 +92,12 @@ struct head_parse {
 	__u32 lm_ls, lm_end, nlm;
 	__u32 end;                     /* the empty line's end */
 	__u32 bad;
-	/* a response's: a line httpd writes otherwise (line_as_httpd()):
-	 * the head is kbald's, not bad */
+	/* a response's: a line httpd writes otherwise (line_as_httpd()),
+	 * or one it refuses (a name with a byte no token holds, none at
+	 * all, a control byte in a value: a 500; a line without ':': a
+	 * 502): the head is kbald's, not bad */
 	__u32 relined;
+	__u32 nhop;                    /* a response's HDR_HOP lines */
 	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
 	 * is bad here, kbald answers it as httpd does */
 	__u32 max_line, max_field, max_fields;
@@ -376,6 +381,10 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 		return HDR_EXPIRES;
 	if (name_is(b, off, len, "last-modified", 13))
 		return HDR_LASTMOD;
+	if (name_is(b, off, len, "keep-alive", 10) || name_is(b, off, len, "upgrade", 7) ||
+	    name_is(b, off, len, "te", 2) || name_is(b, off, len, "trailer", 7) ||
+	    name_is(b, off, len, "proxy-authenticate", 18))
+		return HDR_HOP;
 	return HDR_OTHER;
 }
 
@@ -481,7 +490,11 @@ static __always_inline void value_byte(const __u8 *b, struct head_parse *p, __u3
 	int ows = c == ' ' || c == '\t';
 
 	if ((c < 0x20 && c != '\t') || c == 0x7f) {
-		p->bad = 1;
+		/* a response's: httpd's check_headers() answers 500 (kbald) */
+		if (p->request)
+			p->bad = 1;
+		else
+			p->relined = 1;
 		return;
 	}
 	switch (p->hdr) {
@@ -607,7 +620,11 @@ static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 
 		p->end = i + 1;        /* the empty line */
 		return 1;
 	} else if (!p->colon) {
-		p->bad = 1;
+		/* a response's line without ':': httpd answers 502 (kbald) */
+		if (p->request)
+			p->bad = 1;
+		else
+			p->relined = 1;
 	} else if (p->hdr == HDR_CL && p->cl_st == 0) {
 		p->bad = 1;
 	} else if (p->hdr == HDR_COOKIE && p->ck_st == 2) {
@@ -727,6 +744,7 @@ static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32
 		case HDR_EXPIRES:
 		case HDR_LASTMOD:
 		case HDR_REWRITTEN:
+		case HDR_HOP:
 			k = plain_run(b, i, p->n, 0x20, 0x7f, 0x7f);
 			break;
 		case HDR_COOKIE:
@@ -826,6 +844,9 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 		case HDR_REFUSED:
 			p->bad = 1;
 			break;
+		case HDR_HOP:
+			p->nhop++;
+			break;
 		}
 		if (p->ncl > 1 || p->nhost > 1 || p->nte > 1)
 			p->bad = 1;   /* kbald answers 400 */
@@ -836,7 +857,13 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 		p->relined = 1;
 		p->colon = i;
 	} else if (!is_tchar(c)) {
-		p->bad = 1;           /* obs-fold in a request, a space before ':' */
+		/* obs-fold in a request, a space before ':'; a response's name
+		 * httpd refuses on output (check_headers(): a space before
+		 * ':', a control byte, no name), a 500 kbald answers */
+		if (p->request)
+			p->bad = 1;
+		else
+			p->relined = 1;
 	}
 	return p->bad ? 1 : 0;
 }
@@ -1026,6 +1053,20 @@ __noinline int head_date_ok(struct kbal_scratch *s, __u32 ls, __u32 end, __u32 n
 	w = y + (y >> 2) - c + (c >> 2) + ((DATE_WOFF >> (3 * (mon - 1))) & 7) + day;
 	w -= 7 * ((w * 37450) >> 18);
 	return date_3bytes(d) == date_wday_name(w);
+}
+
+/*
+ * An interim (1xx) head p as httpd's ap_send_interim_response() writes it
+ * (kbald writes any other, as httpd: user/heads.c, heads_interim()): each
+ * line as httpd writes it (p->relined, its status line's too), no line
+ * mod_proxy_http drops (Connection and its tokens, HDR_HOP), and no date
+ * date_canon() could write again nor a Server line whose blanks it trims
+ * (rare in a 1xx head: kbald's without looking closer). No Date or
+ * Server of httpd's is added to it.
+ */
+static __always_inline int interim_as_httpd(const struct head_parse *p)
+{
+	return !p->relined && !p->nconn && !p->nhop && !p->stamps && !p->nexp && !p->nlm;
 }
 
 /* head_dates(): the head goes as it is; Date or Server must be added or

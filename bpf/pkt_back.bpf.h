@@ -459,7 +459,8 @@ static __always_inline int answer_known(struct kbal_scratch *sc, const struct he
  * but keep-alive, a status httpd ends the client's connection after, a
  * final answer without Date or without Server (httpd adds its own), a
  * head or framing it does not parse (an answer that ends at the close, a
- * head that goes on in the next segment). An interim (1xx) head passes.
+ * head that goes on in the next segment, a line httpd refuses: its 500 or
+ * 502). An interim (1xx) head passes where httpd writes it as it is.
  * KBAL_SKB_UNASKED: an answer to no request (every request framed has had
  * its answer), which kbald drops with the member's connection, as httpd
  * does not reuse a member connection with data waiting on it.
@@ -512,8 +513,10 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 		return KBAL_SKB_SYNTAX;
 	if (status < 200)
 		/* an interim answer: the final one's head must start a
-		 * segment, where it is judged */
-		return p->end < len ? KBAL_SKB_RESPONSE : answer_known(sc, p, status);
+		 * segment, where it is judged; one httpd writes otherwise
+		 * is kbald's (interim_as_httpd()) */
+		return p->end < len || !interim_as_httpd(p) ? KBAL_SKB_RESPONSE :
+		       answer_known(sc, p, status);
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
 	    status == 414 || status == 500 || status == 501 || status == 503)
 		return KBAL_SKB_RESPONSE;

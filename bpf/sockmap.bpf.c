@@ -397,8 +397,13 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 	if (status < 100 || status == 101)
 		return member_back(st, KBAL_SKB_SYNTAX);
-	if (status < 200)
-		return;               /* interim: the final head follows */
+	/* interim: the final head follows; one httpd writes otherwise is
+	 * kbald's (interim_as_httpd()) */
+	if (status < 200) {
+		if (!interim_as_httpd(p))
+			return member_back(st, KBAL_SKB_RESPONSE);
+		return;
+	}
 	/* httpd ends the client's connection after an answer of one of these
 	 * (ap_status_drops_connection()): kbald writes it, with Connection:
 	 * close, and ends it */

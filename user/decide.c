@@ -495,16 +495,23 @@ int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c)
 	       m.expect == KBAL_SKX_HEAD && m.msgs == k.msgs + m.owed;
 }
 
-void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c)
+void decide_member_forget(struct kbal_daemon *d, struct kbal_conn *c)
 {
-	conn_account(d, c);
+	if (!c->cookie[MEMBER])
+		return;
 	bpf_map_delete_elem(d->maps.dst_fd, &c->cookie[MEMBER]);
 	if (c->bounded & BOUND_DOWN)
 		bpf_map_delete_elem(d->maps.http_fd, &c->cookie[MEMBER]);
 	c->bounded &= ~BOUND_DOWN;
+	c->cookie[MEMBER] = 0;
+}
+
+void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	conn_account(d, c);
+	decide_member_forget(d, c);
 	close(c->fd[MEMBER]);   /* and out of the sockhashes */
 	c->fd[MEMBER] = -1;
-	c->cookie[MEMBER] = 0;
 	c->connected = 0;
 	c->member = -1;
 }

@@ -139,6 +139,11 @@ int decide_stopped(const struct kbal_conn *c, int side);
  * to read: a take-back, a lingering close) */
 void decide_sock_leave(struct kbal_daemon *d, struct kbal_conn *c, int side);
 
+/* the member's socket, which the kernel carried, is to be closed by kbald:
+ * its entries in the maps go, and its cookie (a new member connection's
+ * socket gets its own at its handover) */
+void decide_member_forget(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* The member answered everything it was sent: its connection goes (it was
  * in the sockhashes; kbald keeps no such socket for later clients). */
 void decide_member_done(struct kbal_daemon *d, struct kbal_conn *c);

@@ -242,6 +242,7 @@ void exch_drop_member(struct kbal_daemon *d, struct kbal_conn *c)
 		f->kept = NULL;
 	}
 	conn_account(d, c);
+	decide_member_forget(d, c);
 	kbal_loop_del(&d->loop, c->fd[MEMBER]);
 	close(c->fd[MEMBER]);
 	c->fd[MEMBER] = -1;
@@ -259,17 +260,16 @@ void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status)
 	exch_proxy_error(d, c, status, c->f->proxy_status == status ? c->f->proxy_why : NULL);
 }
 
-void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
-		      const char *why)
+/* kbald's answer of status, why in its notes (NULL: none, httpd's own
+ * page); with keep, the client's connection goes on where local_keeps() */
+static void proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
+			const char *why, int keep)
 {
-	/* a 502 of mod_proxy's leaves the client's connection open, where
-	 * its request was read whole (502 is no status httpd's
-	 * ap_set_keepalive() closes after): the member's goes */
-	int keep = status == 502 && why && local_keeps(c);
-	ssize_t n = heads_error_page_notes(d, c->f->vhost, c->f->host, status,
-					   why ? "Proxy Error" : NULL, why, keep, NULL,
-					   c->f->outbuf[DOWN], OUT_SIZE);
+	ssize_t n;
 
+	keep = keep && local_keeps(c);
+	n = heads_error_page_notes(d, c->f->vhost, c->f->host, status, why ? "Proxy Error" : NULL,
+				   why, keep, NULL, c->f->outbuf[DOWN], OUT_SIZE);
 	if (keep && n > 0) {
 		if (c->fd[MEMBER] >= 0)
 			exch_drop_member(d, c);
@@ -286,6 +286,20 @@ void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	 * the kernel still resets one whose bytes wait unread, or that sends
 	 * on after the close */
 	exch_reply(d, c, c->f->outbuf[DOWN], n > 0 ? (size_t)n : 0, 0);
+}
+
+void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
+		      const char *why)
+{
+	/* a 502 of mod_proxy's leaves the client's connection open, where
+	 * its request was read whole (502 is no status httpd's
+	 * ap_set_keepalive() closes after): the member's goes */
+	proxy_error(d, c, status, why, status == 502 && why);
+}
+
+void exch_bad_gateway(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	proxy_error(d, c, 502, NULL, 1);
 }
 
 /*
@@ -532,8 +546,16 @@ void exch_parse(struct kbal_daemon *d, struct kbal_conn *c, int i)
 				  msg->error ? msg->error : "?");
 			/* a request over httpd's limits gets httpd's status */
 			if (i == DOWN) {
-				member_answered(d, c, 502, 0);
-				exch_member_failed(d, c);
+				/* a line httpd refuses, or one after which it
+				 * reads no more: its 500 or 502 */
+				int r = c->phase[DOWN] == P_HEAD ? exch_head_refused(d, c) : 0;
+
+				if (r > 0)
+					continue;   /* an interim head passed */
+				if (!r) {
+					member_answered(d, c, 502, 0);
+					exch_member_failed(d, c);
+				}
 				return;
 			}
 			if (c->phase[UP] == P_HEAD)

@@ -28,6 +28,10 @@ void exch_drop_member(struct kbal_daemon *d, struct kbal_conn *c);
  * why on the page where httpd's shows it */
 void exch_proxy_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status,
 		      const char *why);
+/* mod_proxy_http's own 502 (its handler's HTTP_BAD_GATEWAY: a head it
+ * cannot read): httpd's page, no notes; the client's connection goes on
+ * where local_keeps(), the member's goes */
+void exch_bad_gateway(struct kbal_daemon *d, struct kbal_conn *c);
 /* the member failed before its answer's first byte: a 502 on a connection's
  * first request, the connection ended on a later one (httpd's); 1: ended */
 int exch_member_failed(struct kbal_daemon *d, struct kbal_conn *c);
@@ -101,6 +105,12 @@ void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c);
  * passed on or dropped, the final one acted on and written for the client;
  * 1: exch_parse() parses on, 0: it stops there */
 int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c);
+/* the member's head llhttp refused, as httpd reads it (kbal_http_lines()):
+ * a final head with a line httpd refuses answered 500, a line without ':'
+ * 502; an interim one passed on; 1: exch_parse() parses on (an interim
+ * head passed), -1: it stops (answered, or the head's end awaited), 0:
+ * none of these, llhttp's refusal stands */
+int exch_head_refused(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* exchange_body.c: bodies as httpd sends them on */
 /* a chunked answer to an HTTP/1.0 client: de-chunked, the connection's last */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * exchange_response.c - a member's answer's head, once parsed (exch_parse()
- * calls exch_response_head()): interim answers passed on as httpd's
- * ap_send_interim_response() passes them (and the 100 Continue owed before
+ * calls exch_response_head(), or exch_head_refused() where llhttp refused
+ * it: httpd's 500 or 502): interim answers passed on as httpd's
+ * ap_send_interim_response() writes them (and the 100 Continue owed before
  * a final answer), failonstatus=, the statuses after which httpd ends the
  * client's connection, ProxyErrorOverride's own page in its place, whether
  * the member's and the client's connections are kept after it, and its
@@ -229,6 +230,31 @@ static void interim_first(struct kbal_first *f)
 }
 
 /*
+ * The interim head just parsed, buf[DOWN]'s [ready, fed), replaced by what
+ * httpd's ap_send_interim_response() writes for it (heads_interim()), or
+ * by nothing where it is dropped; the bytes after it move with it (they
+ * are raw: what counts the member's bytes past a message's end holds).
+ * Where the buffer has no room for it, it goes as the member wrote it.
+ */
+static void interim_written(struct kbal_daemon *d, struct kbal_conn *c, int dropped)
+{
+	static char head[OUT_SIZE];
+	struct kbal_first *f = c->f;
+	uint32_t from = f->ready[DOWN], to = f->fed[DOWN];
+	ssize_t n = dropped ? 0 : heads_interim(d, c, head, sizeof(head));
+
+	if (n < 0 || f->len[DOWN] - (to - from) + (size_t)n > BUF_SIZE) {
+		log_info("an interim head does not fit once written as httpd writes it: "
+			 "as the member wrote it");
+		return;
+	}
+	memmove(f->buf[DOWN] + from + n, f->buf[DOWN] + to, f->len[DOWN] - to);
+	memcpy(f->buf[DOWN] + from, head, (size_t)n);
+	f->len[DOWN] = f->len[DOWN] - (to - from) + (uint32_t)n;
+	f->fed[DOWN] = from + (uint32_t)n;
+}
+
+/*
  * The member's answer's head is parsed (f->msg[DOWN], KBAL_HTTP_HEAD): an
  * interim one passed on or dropped, the final one acted on and its head
  * written for the client (out[DOWN]). 1: exch_parse() parses on (the final
@@ -241,11 +267,12 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c)
 	struct kbal_http_msg *msg = &f->msg[DOWN];
 
 	if (msg->status >= 100 && msg->status < 200 && msg->status != 101) {
-		/* an interim 1xx (bodyless: done at HEAD) goes out
-		 * raw; then parse the final response's head */
-		if (interim_dropped(f) && f->fwd[DOWN] == f->ready[DOWN])
-			f->fwd[DOWN] = f->fed[DOWN];
-		else if (msg->status == 100)
+		/* an interim 1xx (bodyless: done at HEAD) goes out as
+		 * httpd writes it; then parse the final response's head */
+		int dropped = interim_dropped(f);
+
+		interim_written(d, c, dropped);
+		if (!dropped && msg->status == 100)
 			f->continued = 1;
 		continue_answered(d, c);
 		f->ready[DOWN] = f->fed[DOWN];
@@ -312,5 +339,55 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c)
 		return 1;
 	}
 	f->msg_total[DOWN] = c->rd[MEMBER] - (f->len[DOWN] - msg->head_len);
+	return 0;
+}
+
+/*
+ * httpd's answer to a final head its HTTP_HEADER filter refuses: ap_die(500)
+ * from within the filter, whose page goes without Content-Length (its
+ * body ends with the connection, which ends after it:
+ * ap_status_drops_connection()); the member's connection goes too.
+ */
+static void refused_500(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	ssize_t n = heads_error_page(d, f->vhost, f->host, 500, 0, NULL, f->outbuf[DOWN], OUT_SIZE);
+	char *o = f->outbuf[DOWN];
+	char *cl = n > 0 ? memmem(o, (size_t)n, "\r\nContent-Length: ", 18) : NULL;
+	char *end = cl ? memmem(cl + 2, (size_t)(o + n - cl - 2), "\r\n", 2) : NULL;
+
+	log_info("a member's head with a line httpd refuses: 500, as httpd");
+	if (!end) {
+		exch_error(d, c, 500);
+		return;
+	}
+	memmove(cl, end, (size_t)(o + n - end));
+	n -= end - cl;
+	exch_reply(d, c, o, (size_t)n, 0);
+}
+
+int exch_head_refused(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_http_msg *msg = &f->msg[DOWN];
+
+	switch (kbal_http_lines(msg, f->buf[DOWN], f->ready[DOWN], f->len[DOWN])) {
+	case KBAL_LINES_AGAIN:
+		/* the head's end awaited (one that does not fit: a 502) */
+		return f->len[DOWN] == BUF_SIZE ? 0 : -1;
+	case KBAL_LINES_BAD:
+		log_info("a member's head with a line without ':': 502, as httpd");
+		member_answered(d, c, 502, 0);
+		exch_bad_gateway(d, c);
+		return -1;
+	case KBAL_LINES_REFUSED:
+		if (msg->done) {
+			/* an interim head, its lines as httpd read them */
+			f->fed[DOWN] = msg->head_len;
+			return exch_response_head(d, c);
+		}
+		refused_500(d, c);
+		return -1;
+	}
 	return 0;
 }

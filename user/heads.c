@@ -419,20 +419,23 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
-/* The response head is complete: add the cookie, rewrite Location. */
-int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
+/*
+ * The member's head (msg[DOWN]) as mod_proxy_http reads it into
+ * r->headers_out, in out: its status line and lines as httpd writes them
+ * (ProxyPassReverse, date_canon(), the lines it drops: conn, as
+ * kbal_http_build_response() takes it), ProxyVia's line, the
+ * ProxyPassReverseCookie* maps. Its length, or -1.
+ */
+static ssize_t member_head(struct kbal_daemon *d, struct kbal_conn *c, int conn, char *out,
+			   size_t cap)
 {
 	struct kbal_first *f = c->f;
 	const struct kbal_rev_set *rs = &d->rev[c->balancer];
-	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 	char base[300], via[KBAL_NAME_LEN + 160], line[KBAL_NAME_LEN + 170];
 	static struct kbal_rev_rule rev[KBAL_CONF_MAX_PASS * KBAL_MAX_MEMBERS];
 	const struct kbal_rev_rule *rules = rs->rules;
-	const struct kbal_http_msg *rsp = &f->msg[DOWN];
-	size_t nrev = rs->n, k;
-	char ka[128];
+	size_t nrev = rs->n;
 	ssize_t n;
-	int keep;
 
 	/* ProxyVia On|Full: one more Via line on the answer (apr_table_addn) */
 	if (via_value(d, c, via, sizeof(via)))
@@ -449,6 +452,41 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 		nrev = kbal_rewrite_rev_for(rs, f->vhost, rev, sizeof(rev) / sizeof(rev[0]));
 		rules = rev;
 	}
+	n = kbal_http_build_response(&f->msg[DOWN], f->buf[DOWN], rules, nrev, base,
+				     line[0] ? line : NULL, conn, out, cap);
+	if (n < 0)
+		return -1;
+	if (d->conf->ncookie_path || d->conf->ncookie_domain) {
+		/* mod_proxy maps the Set-Cookie lines as it reads the head */
+		static char mapped[OUT_SIZE];
+
+		n = kbal_rewrite_cookies(d->conf, f->vhost, out, n, mapped, sizeof(mapped));
+		if (n < 0 || (size_t)n > cap) {
+			log_info("ProxyPassReverseCookie*: the answer's head does not fit once "
+				 "changed");
+			return -1;
+		}
+		memcpy(out, mapped, n);
+	}
+	return n;
+}
+
+ssize_t heads_interim(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t cap)
+{
+	return member_head(d, c, KBAL_RESP_KEEP | KBAL_RESP_INTERIM, out, cap);
+}
+
+/* The response head is complete: add the cookie, rewrite Location. */
+int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
+	const struct kbal_http_msg *rsp = &f->msg[DOWN];
+	size_t k;
+	char ka[128];
+	ssize_t n;
+	int keep;
+
 	/* the client's connection goes on after this answer: the member's
 	 * Connection and Keep-Alive lines go (mod_proxy_http's
 	 * ap_proxy_clear_connection() and hop-by-hop headers), httpd's own
@@ -456,27 +494,11 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	 * (!c->pool) that the member ends ends the client's too: its lines
 	 * pass as they are. */
 	keep = !c->once && rsp->status != 101 && (c->pool || rsp->keep_alive);
-	n = kbal_http_build_response(rsp, f->buf[DOWN], rules, nrev, base,
-				     line[0] ? line : NULL,
-				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
-				     (f->dechunk ? KBAL_RESP_NO_TE : 0) |
-				     (f->resp10 ? KBAL_RESP_V10 : 0),
-				     f->outbuf[DOWN], OUT_SIZE);
+	n = member_head(d, c, (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
+			(f->dechunk ? KBAL_RESP_NO_TE : 0) | (f->resp10 ? KBAL_RESP_V10 : 0),
+			f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;
-	if (d->conf->ncookie_path || d->conf->ncookie_domain) {
-		/* mod_proxy maps the Set-Cookie lines as it reads the head */
-		static char mapped[OUT_SIZE];
-
-		n = kbal_rewrite_cookies(d->conf, f->vhost, f->outbuf[DOWN], n, mapped,
-					 sizeof(mapped));
-		if (n < 0) {
-			log_info("ProxyPassReverseCookie*: the answer's head does not fit once "
-				 "changed");
-			return -1;
-		}
-		memcpy(f->outbuf[DOWN], mapped, n);
-	}
 	if (kbal_headers_any(d->conf, mask)) {
 		/* mod_headers after mod_proxy's ProxyPassReverse, on the head
 		 * as kbald sends it */

@@ -22,6 +22,12 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c);
 /* the answer's head, complete in f->buf[DOWN], for the client into
  * f->outbuf[DOWN]: 0, or -1 when it does not fit */
 int heads_response(struct kbal_daemon *d, struct kbal_conn *c);
+/* an interim (1xx) answer's head, complete in f->buf[DOWN], as httpd's
+ * ap_send_interim_response() writes it, into out: its lines as httpd
+ * reads them (ProxyPassReverse, date_canon(), ProxyVia, the cookie maps),
+ * without the hop-by-hop ones, no Date, Server or mod_headers' lines. Its
+ * length, or -1 when it does not fit */
+ssize_t heads_interim(struct kbal_daemon *d, struct kbal_conn *c, char *out, size_t cap);
 
 /* kbald's own answer resp[0..len) with mod_headers' rules (an error
  * document takes the "always" ones only, a page both): replaced by a

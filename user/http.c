@@ -9,7 +9,8 @@
  * llhttp 8.1 without lenient flags already rejects Content-Length with
  * Transfer-Encoding, duplicate Content-Length, bad chunk sizes, control
  * characters and bare LF in header values. It accepts, and so this file
- * rejects: white space before the colon, obs-fold (but in a response's
+ * rejects: white space before the colon, a response's line with no name
+ * (what httpd makes of such a head: http_lines.c), obs-fold (but in a response's
  * header other than Content-Length, Transfer-Encoding and Connection,
  * which it joins as httpd does: unfold()), a response's version
  * other than 1.x, Transfer-Encoding other than exactly "chunked" (it lets
@@ -130,6 +131,9 @@ static int on_header_field_complete(llhttp_t *p)
 		return 0;
 	h = &m->headers[m->nheaders - 1];
 	h->value.off = h->name.off + h->name.len + 1;
+	/* a response's line with no name: httpd refuses it (kbal_http_lines()) */
+	if (p->type == HTTP_RESPONSE && !h->name.len)
+		return fail(m, "empty header name");
 	/* llhttp keeps "Host " as a name; a proxy that trims it would see Host */
 	if (memchr(m->base + h->name.off, ' ', h->name.len) ||
 	    memchr(m->base + h->name.off, '\t', h->name.len))
@@ -320,7 +324,12 @@ void kbal_http_init_response(struct kbal_http_msg *m)
 void kbal_http_next(struct kbal_http_msg *m)
 {
 	msg_clear(m);
-	llhttp_resume(&m->parser);
+	/* a parser anew for the final head: after an HTTP/1.0 member's
+	 * interim head llhttp took what follows for a closed connection's
+	 * bytes (no callback, no error: the answer never ended), and one
+	 * kbal_http_lines() read leaves llhttp's error, which sticks */
+	llhttp_init(&m->parser, m->parser.type,
+		    m->parser.type == HTTP_REQUEST ? &request_settings : &response_settings);
 }
 
 int http_feed_error(struct kbal_http_msg *m, llhttp_errno_t err)

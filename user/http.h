@@ -143,8 +143,31 @@ int kbal_http_feed(struct kbal_http_msg *m, const char *base, size_t off,
 int kbal_http_feed_dechunked(struct kbal_http_msg *m, char *base, size_t off, size_t len,
 			     size_t *used, size_t *kept);
 
-/* Reset for the next message on the same connection (after a 1xx). */
+/* Reset for the next message on the same connection (after a 1xx): a
+ * parser anew. */
 void kbal_http_next(struct kbal_http_msg *m);
+
+/* kbal_http_lines(): what httpd makes of a member's head llhttp refused */
+enum {
+	KBAL_LINES_OTHER = 0,  /* none of the below: llhttp's refusal stands */
+	KBAL_LINES_AGAIN,      /* the head does not end within the bytes yet */
+	KBAL_LINES_BAD,        /* a line without ':', or with a NUL: mod_proxy_http's
+				* 502 (ap_proxy_read_headers() gives up) */
+	KBAL_LINES_REFUSED,    /* a line check_headers() refuses (an empty name, a
+				* byte no token holds in one, a control byte but
+				* tab in a value): a final head's 500; an interim
+				* one goes with its lines as read */
+};
+
+/*
+ * The member's head at base[off, len) (its status line first, HTTP/1.x),
+ * which llhttp refused, as httpd reads it (http_lines.c): KBAL_LINES_*.
+ * With m, an interim head's (1xx but 101) REFUSED fills m as a parse would
+ * have (its status line, status, its lines as httpd keeps them: the name
+ * up to ':', the value without the white space around it; head_len, done),
+ * for its head to be written as httpd writes it.
+ */
+int kbal_http_lines(struct kbal_http_msg *m, const char *base, uint32_t off, uint32_t len);
 
 /* The value of the first header called name (case-insensitive), or NULL. */
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
@@ -284,6 +307,11 @@ enum { KBAL_RESP_AS_IS = 0, KBAL_RESP_CLOSE = 1, KBAL_RESP_KEEP = 2 };
 /* or'ed into conn: force-response-1.0, the status line says HTTP/1.0
  * (else HTTP/1.1 whatever the member's, as httpd writes it) */
 #define KBAL_RESP_V10 8
+/* or'ed into conn: an interim (1xx) head, as ap_send_interim_response()
+ * writes it: "HTTP/1.1" (force-response-1.0 or not), without the lines
+ * mod_proxy_http drops from every answer (Connection and those it names,
+ * Keep-Alive, Proxy-Authenticate, TE, Trailer, Upgrade) */
+#define KBAL_RESP_INTERIM 16
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
 				 const char *client_base, const char *extra, int conn,

@@ -77,7 +77,7 @@ static int token_stop(unsigned char c)
 	return c < 0x20 || c == 0x7f || strchr(" \t()<>@,;:\\\"/[]?={}", c);
 }
 
-/* httpd's ap_proxy_clear_connection(): is h a header the request's
+/* httpd's ap_proxy_clear_connection(): is h a header the message's
  * Connection names (its tokens, without case)? Such go with Connection */
 static int connection_names(const struct kbal_http_msg *m, const char *base,
 			    const struct kbal_http_header *h)
@@ -471,10 +471,13 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
-	int no_te = conn & KBAL_RESP_NO_TE, v10 = conn & KBAL_RESP_V10;
+	int no_te = conn & KBAL_RESP_NO_TE, v10 = conn & KBAL_RESP_V10,
+	    interim = conn & KBAL_RESP_INTERIM;
 	unsigned i;
 
-	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10);
+	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10 | KBAL_RESP_INTERIM);
+	if (interim)
+		v10 = 0;
 	if (m->start_line.len >= 8) {
 		/* "HTTP/1.x" (on_headers_complete() refused another): httpd's
 		 * basic_http_header() writes its own protocol, HTTP/1.1 (an
@@ -495,6 +498,10 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 			continue;
 		if (conn != KBAL_RESP_AS_IS &&
 		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
+			continue;
+		if (interim && (name_is(base, h, "Proxy-Authenticate") || name_is(base, h, "TE") ||
+				name_is(base, h, "Trailer") || name_is(base, h, "Upgrade") ||
+				connection_names(m, base, h)))
 			continue;
 		if (kbal_date_header(base + h->name.off, h->name.len)) {
 			/* process_proxy_header()'s date_canon() */

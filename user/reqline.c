@@ -7,13 +7,6 @@
 #include <string.h>
 #include "reqline.h"
 
-/* RFC 9110 tchar, httpd's ap_scan_http_token() */
-static int is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /* httpd's ap_scan_vchar_obstext(): visible characters and obs-text */
 static int is_vchar_obs(unsigned char c)
 {
@@ -30,7 +23,7 @@ int kbal_reqline_parse(const char *line, size_t len, struct kbal_reqline *out)
 	size_t i = 0, u, p;
 
 	/* the method: tokens only (LenientMethods: any of them), then one SP */
-	while (i < len && is_tchar((unsigned char)line[i]))
+	while (i < len && kbal_is_tchar((unsigned char)line[i]))
 		i++;
 	if (i == 0 || i == len || line[i] != ' ')
 		return -1;

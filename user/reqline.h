@@ -12,6 +12,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* RFC 9110 tchar, httpd's ap_scan_http_token() */
+static inline int kbal_is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
 
 struct kbal_reqline {
 	uint32_t method_len;           /* the method starts the line */

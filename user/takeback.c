@@ -338,6 +338,13 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
  */
 void decide_owed_answer(struct kbal_conn *c)
 {
+	struct kbal_http_msg *rq = &c->f->msg[UP];
+
+	/* the request kbald did not read: what the kernel keeps is an
+	 * HTTP/1.1 keep-alive one (its answer's interim heads go to the
+	 * client, and kbald's own answer leaves the connection open) */
+	rq->http_major = rq->http_minor = 1;
+	rq->keep_alive = 1;
 	c->pool = 1;
 	c->relay_back = 1;
 	c->reused = 0;

@@ -3747,6 +3747,60 @@ out:
 }
 
 /*
+ * An interim (1xx) head passes only where httpd's
+ * ap_send_interim_response() writes it as it is (interim_as_httpd()):
+ * one with a line it writes otherwise, an HTTP/1.0 status line or one
+ * without a reason, a line mod_proxy_http drops (Connection, Keep-Alive,
+ * Upgrade, TE, Trailer, Proxy-Authenticate), a Date or a Server is given
+ * back at its first byte (before 2026-12-07 each passed as the member
+ * wrote it). A final head with a line httpd refuses (its 500) or one
+ * without ':' (its 502) is given back too.
+ */
+UNIT_TEST(pkt_decided_interim_heads_as_httpd)
+{
+	static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const struct { const char *head; int kept; } t[] = {
+		{ "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 1 },
+		{ "HTTP/1.1 100 Continue\r\n\r\n", 1 },
+		{ "HTTP/1.1 103 Early Hints\r\nLink:</a>\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nLink: </a> \r\n\r\n", 0 },
+		{ "HTTP/1.0 103 Early Hints\r\nLink: </a>\r\n\r\n", 0 },
+		{ "HTTP/1.1 103\r\nLink: </a>\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nConnection: keep-alive\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nkeep-alive: timeout=5\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nUpgrade: h2c\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nTE: x\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nTrailer: x\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nProxy-Authenticate: x\r\n\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\n" STAMPS "\r\n", 0 },
+		{ "HTTP/1.1 103 Early Hints\r\nFoo : v\r\n\r\n", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Foo : v\r\nContent-Length: 2\r\n\r\nok", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS ": v\r\nContent-Length: 2\r\n\r\nok", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "X\001A: v\r\nContent-Length: 2\r\n\r\nok", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "NoColon\r\nContent-Length: 2\r\n\r\nok", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "X-A: a\001b\r\nContent-Length: 2\r\n\r\nok", 0 },
+	};
+	struct decided df;
+	char name[128];
+	int back_at, r;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	for (unsigned k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		r = decided_pair(&df, req, sizeof(req) - 1, t[k].head, strlen(t[k].head), &back_at);
+		snprintf(name, sizeof(name), "head %u %s", k, t[k].kept ? "kept" : "given back");
+		if (!ASSERT_EQ(r, t[k].kept, name))
+			goto out;
+		if (!r && !ASSERT_EQ(back_at, 1, "the answer given back, not the request"))
+			goto out;
+	}
+out:
+	decided_end(&df);
+}
+
+/*
  * A decided flow's member sends an answer nobody asked for (every request
  * framed has had its answer): at its first byte, the flow quiet, it is
  * given back with nothing owed (the decision marked KBAL_SKB_UNASKED, read

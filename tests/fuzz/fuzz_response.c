@@ -4,7 +4,8 @@
  * takes it: user/http.c's parser (interim 1xx responses passed on with
  * kbal_http_next(), HEAD's bodyless answer) and the head sent to the
  * client (kbal_http_build_response: ProxyPassReverse rules, the route's
- * cookie, the connection's fate).
+ * cookie, the connection's fate); a head llhttp refused read again as
+ * httpd reads it (kbal_http_lines()), an interim one's lines written.
  *
  * Input: 2 option bytes, then the response. Checks beyond ASan and UBSan:
  * spans inside the head, the same result whether the bytes come at once
@@ -74,6 +75,36 @@ static int response_head(struct kbal_http_msg *m, const char *buf, size_t have, 
 	return 0;
 }
 
+/* a head llhttp refused (exch_head_refused()): a known verdict; an
+ * interim one's spans inside its head, and its head written again as
+ * httpd writes it, within the buffer */
+static void check_lines(const char *buf, size_t len)
+{
+	struct kbal_http_msg *m = malloc(sizeof(*m));
+	char *out = malloc(OUT_SIZE);
+	int v;
+
+	kbal_http_init_response(m);
+	v = kbal_http_lines(m, buf, 0, (uint32_t)len);
+	FUZZ_CHECK(v >= KBAL_LINES_OTHER && v <= KBAL_LINES_REFUSED);
+	if (v == KBAL_LINES_REFUSED && m->done) {
+		ssize_t n;
+
+		FUZZ_CHECK(m->head_len <= len && m->status >= 100 && m->status < 200);
+		for (unsigned i = 0; i < m->nheaders; i++) {
+			const struct kbal_http_header *h = &m->headers[i];
+
+			FUZZ_CHECK(h->name.off + h->name.len <= m->head_len);
+			FUZZ_CHECK(h->value.off + h->value.len <= m->head_len);
+		}
+		n = kbal_http_build_response(m, buf, rules, sizeof(rules) / sizeof(rules[0]), NULL,
+					     NULL, KBAL_RESP_KEEP | KBAL_RESP_INTERIM, out, OUT_SIZE);
+		FUZZ_CHECK(n > 0 && n < OUT_SIZE && !memcmp(out, "HTTP/1.1 1", 10));
+	}
+	free(out);
+	free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
@@ -95,6 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_feed(a, buf, len, 0, response_head, &o, &ra);
 	fuzz_feed(b, buf, len, step, response_head, &o, &rb);
 	fuzz_check_same(a, &ra, b, &rb);
+	if (ra.last == KBAL_HTTP_ERROR)
+		check_lines(buf, len);
 	free(a);
 	free(b);
 	free(buf);
