@@ -90,6 +90,9 @@ struct head_parse {
 	__u32 lm_ls, lm_end, nlm;
 	__u32 end;                     /* the empty line's end */
 	__u32 bad;
+	/* a response's: a line httpd writes otherwise (line_as_httpd()):
+	 * the head is kbald's, not bad */
+	__u32 relined;
 	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
 	 * is bad here, kbald answers it as httpd does */
 	__u32 max_line, max_field, max_fields;
@@ -429,7 +432,10 @@ static __always_inline void request_line_byte(const __u8 *b, struct head_parse *
 		p->bad = 1;
 }
 
-/* a response's status line: HTTP/1.x SSS reason */
+/* a response's status line: HTTP/1.x SSS reason. httpd writes
+ * "HTTP/1.1 " and the member's from its code on (mod_proxy_http's
+ * r->status_line), "SSS " where it has no reason: only "HTTP/1.1 SSS "
+ * and a reason (or none) is as httpd writes it */
 static __always_inline void status_line_end(const __u8 *b, struct head_parse *p, __u32 i)
 {
 	__u32 ls = p->ls;
@@ -438,6 +444,24 @@ static __always_inline void status_line_end(const __u8 *b, struct head_parse *p,
 	    B(ls + 3) != 'P' || B(ls + 4) != '/' || B(ls + 5) != '1' || B(ls + 6) != '.' ||
 	    B(ls + 8) != ' ' || (B(ls + 12) != ' ' && B(ls + 12) != '\r'))
 		p->bad = 1;
+	else if (B(ls + 7) != '1' || B(ls + 12) != ' ')
+		p->relined = 1;
+}
+
+/*
+ * A response's header line, its ':' before colon and its CR at cr, as
+ * httpd writes it: ap_proxy_read_headers() keeps the value without the
+ * white space around it, and httpd writes "Name: value" (an empty value:
+ * "Name: "). So ": ", then a value neither starting nor ending with a
+ * blank (control bytes but tab, and a space before ':', are bad already).
+ * Three bytes a line.
+ */
+static __always_inline int line_as_httpd(const __u8 *b, __u32 colon, __u32 cr)
+{
+	__u8 c = B(colon + 1), e = B(cr - 1);
+
+	return B(colon) == ' ' &&
+	       (colon + 1 == cr || (c != ' ' && c != '\t' && e != ' ' && e != '\t'));
 }
 
 /* the request line's end: its version */
@@ -598,6 +622,11 @@ static __always_inline long line_end(const __u8 *b, struct head_parse *p, __u32 
 	} else if (p->hdr == HDR_LASTMOD && !p->lm_end) {
 		p->lm_end = i + 1;
 	}
+	/* a response's header line httpd writes otherwise (Server's:
+	 * head_dates(), the stamp program writes it trimmed) */
+	if (p->line && p->colon && !p->request && p->hdr != HDR_SERVER &&
+	    !line_as_httpd(b, p->colon, i - 1))
+		p->relined = 1;
 	p->line++;
 	p->ls = i + 1;
 	p->colon = 0;
@@ -800,8 +829,14 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 		}
 		if (p->ncl > 1 || p->nhost > 1 || p->nte > 1)
 			p->bad = 1;   /* kbald answers 400 */
+	} else if (i == p->ls && p->line > 1 && !p->request && (c == ' ' || c == '\t')) {
+		/* a response's obs-fold line: httpd joins it to the line
+		 * before it, kbald too (a value of its own: the line's bytes
+		 * only checked) */
+		p->relined = 1;
+		p->colon = i;
 	} else if (!is_tchar(c)) {
-		p->bad = 1;           /* obs-fold, a space before ':' */
+		p->bad = 1;           /* obs-fold in a request, a space before ':' */
 	}
 	return p->bad ? 1 : 0;
 }
@@ -999,12 +1034,13 @@ __noinline int head_date_ok(struct kbal_scratch *s, __u32 ls, __u32 end, __u32 n
 #define KBAL_DATES_MOVE  1
 #define KBAL_DATES_AGENT 2
 
-/* a final response head p parsed in s: KBAL_DATES_* */
+/* a final response head p parsed in s: KBAL_DATES_* (a line httpd
+ * writes otherwise, p->relined: kbald's too) */
 static __always_inline int head_dates(struct kbal_scratch *s, const struct head_parse *p)
 {
 	const __u8 *b = s->b;
 
-	if (p->ndate > 1 || p->nexp > 1 || p->nlm > 1 ||
+	if (p->relined || p->ndate > 1 || p->nexp > 1 || p->nlm > 1 ||
 	    (p->date_end && !head_date_ok(s, p->date_ls, p->date_end, 4)) ||
 	    (p->exp_end && !head_date_ok(s, p->exp_ls, p->exp_end, 7)) ||
 	    (p->lm_end && !head_date_ok(s, p->lm_ls, p->lm_end, 13)))

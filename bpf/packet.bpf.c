@@ -397,6 +397,27 @@ static __always_inline int pkt_act(struct __sk_buff *skb, struct pkt *p, struct 
 	return GO_ON;
 }
 
+/* What a give-back's answer (kbal_pkt_give_back*()) makes of the packet
+ * of *rw: held (dropped, its sender sends it again: TC_ACT_SHOT_), on
+ * through the entry it now meets (GO_ON, *rw the flipped one), gone with
+ * it (TC_ACT_NEXT_), or on as before (GO_ON, the hold let go). */
+static __always_inline int back_taken(int back, struct kbal_pkt_rw **rw,
+				      const struct kbal_pkt_key *key)
+{
+	if (back == BACK_HOLD) {
+		(*rw)->hold = 1;
+		kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
+		return TC_ACT_SHOT_;
+	}
+	if (back == BACK_GIVEN) {
+		*rw = bpf_map_lookup_elem(&kbal_pkt, key);
+		return *rw ? GO_ON : TC_ACT_NEXT_;
+	}
+	if ((*rw)->hold)
+		(*rw)->hold = 0;   /* it goes on after all */
+	return GO_ON;
+}
+
 /*
  * What kbald must know of the flow: its end (FIN, the FINs acknowledged,
  * RST), its packets and stream bytes, and, in kbal_pkt_seen, a mirror of
@@ -540,7 +561,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 				int why = kbal_pkt_decide_response(skb, rw, where);
 
 				back = why ? kbal_pkt_give_back_response(rw, seq, ack,
-									 why == KBAL_SKB_UNASKED) :
+									 why == KBAL_SKB_UNASKED ?
+									 UNASKED_HEAD : 0) :
 				       BACK_NOT_NOW;
 			} else
 				back = kbal_pkt_give_back(rw, seq, ack,
@@ -548,18 +570,9 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 							  kbal_pkt_decide_request(skb, rw, where) : 1);
 			if (back != BACK_NOT_NOW)
 				known = NULL;
-			if (back == BACK_HOLD) {
-				rw->hold = 1;
-				kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
-				return TC_ACT_SHOT_;
-			}
-			if (back == BACK_GIVEN) {
-				rw = bpf_map_lookup_elem(&kbal_pkt, &p.key);
-				if (!rw)
-					return TC_ACT_NEXT_;
-			} else if (rw->hold) {
-				rw->hold = 0;   /* it goes on after all */
-			}
+			verdict = back_taken(back, &rw, &p.key);
+			if (verdict != GO_ON)
+				return verdict;
 		} else if ((rw->flags & KBAL_PKT_DECIDE) &&
 			   (rw->hold || (rw->fr_state == KBAL_FRAME_HEAD &&
 					 (__s32)(seq - rw->fr_seq) > 0) ||
@@ -573,6 +586,25 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			kbal_stat_add(KBAL_STAT_PKT_HELD, 1);
 			return TC_ACT_SHOT_;
 		}
+	}
+	/* A decided flow's member closing its connection between answers
+	 * (its keep-alive timeout): its FIN is not the client's end. httpd
+	 * finds the connection closed and sends the client's next request on
+	 * another; here the FIN is given back as an answer nobody asked for
+	 * (kbald closes the member's connection, the client's goes on: the
+	 * decision marked so for good, the client's next request kbald's) where
+	 * that is exact, and held (the member sends it again) until then. */
+	else if ((rw->slot & 1) && (rw->flags & KBAL_PKT_DECIDE) &&
+		 rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
+		 p.tcp->fin && p.tcp->ack && !p.tcp->syn && !p.tcp->rst &&
+		 p.ip_len == p.ihl + p.tcp->doff * 4 && rw->fr_state == KBAL_FRAME_HEAD &&
+		 bpf_ntohl(p.tcp->seq) == rw->fr_seq) {
+		int back = kbal_pkt_give_back_response(rw, bpf_ntohl(p.tcp->seq),
+						       bpf_ntohl(p.tcp->ack_seq), UNASKED_FIN);
+
+		verdict = back_taken(back, &rw, &p.key);
+		if (verdict != GO_ON)
+			return verdict;
 	}
 	/* a decided flow whose framing was lost (decided_lost()): nothing
 	 * more of it passes undecided; kbald ends it */

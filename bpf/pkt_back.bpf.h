@@ -181,6 +181,10 @@ __noinline int kbal_pkt_decide_request(struct __sk_buff *skb, struct kbal_pkt_rw
 
 enum { BACK_NOT_NOW = 0, BACK_GIVEN = 1, BACK_HOLD = 2 };
 
+/* kbal_pkt_give_back_response()'s unasked: an answer no request asked
+ * for, or the member's FIN between answers */
+enum { UNASKED_HEAD = 1, UNASKED_FIN = 2 };
+
 /* what no give-back of the flow's may wait for: a FIN or RST either way,
  * host ids (the program writes no host id's TSval form in SHIFT entries) */
 static __always_inline int back_never(const struct kbal_pkt_rw *up, const struct kbal_pkt_rw *down)
@@ -536,7 +540,11 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
  * dropped until then, the member sends it again) or, where it would never
  * be (a FIN, a framing lost), BACK_NOT_NOW. unasked: an answer to no
  * request (kbal_pkt_decide_response()), given back with nothing owed
- * (nothing under way from the client either). A global function. */
+ * (nothing under way from the client either); UNASKED_FIN: the member's
+ * FIN between answers, likewise, but where a request is under way (the
+ * member closed with it unanswered, as httpd meets it too) it passes
+ * (BACK_NOT_NOW): the client's connection ends with it, and the member's
+ * reset, one past its FIN, counts. A global function. */
 __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0, __u32 ack0,
 					  __u32 unasked)
 {
@@ -565,6 +573,9 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 	if (!fs || !fq || fs->gen != x->gen || fq->gen != x->gen || fs->flags || fq->flags)
 		return BACK_NOT_NOW;
 	if (fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->boundary != seq0)
+		return BACK_NOT_NOW;
+	if (unasked == UNASKED_FIN &&
+	    (fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->messages != fs->messages))
 		return BACK_NOT_NOW;
 	if (unasked) {
 		/* marked for good (kbal_pkt_decide_response(), and every

@@ -166,9 +166,6 @@ struct kbal_conn {
 	uint8_t fin[2];               /* by side: EOF seen (2: reset) */
 	uint8_t empty[2];             /* by side: its last read found nothing */
 	uint8_t rdhup;                /* bit side: EPOLLRDHUP seen */
-	uint8_t fin_goal;             /* bit dir: base[dir_dst(dir)] is what the
-				       * destination must have sent for the
-				       * direction's FIN to go */
 	uint8_t connected : 1;        /* fd[MEMBER] established */
 	uint8_t local : 1;            /* kbald answers itself, then closes */
 	uint8_t changed : 1;          /* route changed: send the cookie */
@@ -185,17 +182,20 @@ struct kbal_conn {
 	 * connect timeout, and its KeepAliveTimeout where it sets one; the
 	 * kernel keeps only requests of that Host; a restart carries it) */
 	uint8_t vhost_base;
+	uint8_t vhost_req;            /* (vhost_base's comment) */
 	uint8_t splice_mode;          /* enum kbal_splice_mode of its balancer */
-	uint8_t once;                 /* no second request: the client asked for
+	uint8_t once : 1;             /* no second request: the client asked for
 				       * none, or MaxKeepAliveRequests (last) */
-	uint8_t upgrade;              /* Upgrade/101: a long-lived byte stream */
+	uint8_t upgrade : 1;          /* Upgrade/101: a long-lived byte stream */
 	uint8_t pool : 1;             /* one request, and the member's connection
 				       * is kept for the next client (pool.h) */
 	uint8_t stamp : 2;            /* STAMP_*: its member leaves Date or Server
 				       * out, the kernel adds them (stamp.h) */
+	uint8_t fin_goal : 2;         /* bit dir: base[dir_dst(dir)] is what the
+				       * destination must have sent for the
+				       * direction's FIN to go */
 	uint16_t member_lport;        /* fd[MEMBER]'s local port */
 	uint16_t flow_slot;           /* 1 + its place in the pending updates */
-	uint8_t vhost_req;            /* (vhost_base's comment) */
 	uint8_t pkt;                  /* enum kbal_pkt_stage */
 	uint8_t why;                  /* enum kbal_flow_why: not the path asked for */
 	uint8_t bounded : 3;          /* BOUND_* (decide.h): the kernel frames its requests */
@@ -226,12 +226,17 @@ struct kbal_conn {
 	uint8_t mboxed : 1;           /* what the kernel queued for kbald in a
 				       * mailbox past the head buffer is read
 				       * before a socket's bytes (mailbox.h) */
+	int8_t balancer;
 	int16_t member;               /* -1 until picked */
-	int16_t balancer;
 	uint32_t nreq;                /* the connection's requests so far, kbald's
 				       * and (at a take-back) the kernel's: httpd's
 				       * c->keepalives, for MaxKeepAliveRequests
 				       * (kbal_sk_http.reqs when armed) */
+	uint32_t drain_sent;          /* a FIN waits for bytes in flight (drain_since):
+				       * the low 32 bits of the destination's send
+				       * counter at the last progress (a change is
+				       * progress: looked at every ms at least, it
+				       * never moves 4 GiB between two looks) */
 	struct kbal_pkt_flow *pf;     /* the packet path's entries */
 	union {
 		uint64_t pkt_bytes[2]; /* packet path: joined bytes up/down added
@@ -251,7 +256,12 @@ struct kbal_conn {
 	uint64_t base[2];             /* by side: its sent counter minus wr[side], at splice */
 	uint64_t drain_since;         /* a FIN waits for bytes in flight: since the
 				       * last progress; packet path: both FINs seen */
-	uint64_t drain_sent;          /* ... which the peer's send counter showed then */
+	uint64_t member_rcvd0;        /* what fd[MEMBER]'s socket had received (its
+				       * tcp_info count) when this connection took
+				       * it: earlier clients' bytes on one lent by
+				       * kbald's pool (pool.h), which rd[MEMBER]
+				       * never counted; 0 on one it connected
+				       * (conn_received()) */
 	struct kbal_flow_key key;
 	uint32_t pipes;               /* its long bodies' pipes, kept from one to
 				       * the next: 1 + their slot, 0 none
@@ -261,9 +271,11 @@ struct kbal_conn {
 
 /* what a spliced connection costs kbald: this, and no buffer (malloc's
  * chunk for 201..216 bytes: 224; the key's 16-byte address, IPv6 or
- * mapped IPv4, took it past 200) */
+ * mapped IPv4, took it past 200; member_rcvd0 fits in what narrower flags,
+ * drain_sent and balancer gave back) */
 _Static_assert(sizeof(struct kbal_conn) <= 216, "spliced connections stay small");
-_Static_assert(KBAL_MAX_MEMBERS <= INT16_MAX && KBAL_MAX_BALANCERS <= INT16_MAX, "int16_t indexes");
+_Static_assert(KBAL_MAX_MEMBERS <= INT16_MAX && KBAL_MAX_BALANCERS <= INT8_MAX,
+	       "int16_t, int8_t indexes");
 
 #define conn_of(n) kbal_container_of(n, struct kbal_conn, node)
 #define conn_of_ready(n) kbal_container_of(n, struct kbal_conn, ready)

@@ -60,6 +60,15 @@ void conn_account(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 }
 
+int conn_received(const struct kbal_conn *c, int side, uint64_t *recvd)
+{
+	int err = kbal_sock_received(c->fd[side], recvd);
+
+	if (!err && side == MEMBER)
+		*recvd -= c->member_rcvd0;
+	return err;
+}
+
 /* The client's socket is kbald's alone and its client may still send: no
  * EOF read from it (nor a reset), no byte of it moved by the kernel (in
  * no sockhash: spliced up, or framed there, BOUND_UP), no packet path */

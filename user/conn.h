@@ -40,6 +40,12 @@ void conn_vhosts(const struct kbal_daemon *d, struct kbal_conn *c, const char *n
  * once, as the connection or its member side ends */
 void conn_account(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* The bytes side's socket received for this connection, in order (its
+ * tcp_info count, the FIN's sequence number too): on a member's connection
+ * from kbald's pool, less what it received for earlier clients
+ * (c->member_rcvd0). 0, or -errno (socket gone). */
+int conn_received(const struct kbal_conn *c, int side, uint64_t *recvd);
+
 /* side's socket into the loop (again: it is there already, as the pool's) */
 int conn_watch(struct kbal_daemon *d, struct kbal_conn *c, int side, int again);
 

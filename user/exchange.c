@@ -249,7 +249,7 @@ void exch_drop_member(struct kbal_daemon *d, struct kbal_conn *c)
 	c->member_lport = 0;
 	c->fin[MEMBER] = c->empty[MEMBER] = 0;
 	c->rdhup &= ~(1u << MEMBER);
-	c->rd[MEMBER] = c->wr[MEMBER] = 0;
+	c->rd[MEMBER] = c->wr[MEMBER] = c->member_rcvd0 = 0;
 	kbal_http_init_response(&f->msg[DOWN]);
 	f->len[DOWN] = f->fed[DOWN] = f->fwd[DOWN] = f->ready[DOWN] = 0;
 }
@@ -434,7 +434,8 @@ void exch_next(struct kbal_daemon *d, struct kbal_conn *c)
 	c->empty[CLIENT] = c->empty[MEMBER] = 0;
 	c->fin[MEMBER] = 0;
 	c->rdhup &= ~(1u << MEMBER);
-	c->rd[MEMBER] = c->wr[MEMBER] = 0;   /* the released connection's, counted */
+	/* the released connection's, counted */
+	c->rd[MEMBER] = c->wr[MEMBER] = c->member_rcvd0 = 0;
 	c->member_lport = 0;
 	c->since = d->loop.now;
 	if (left || pending) {

@@ -44,11 +44,13 @@ int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, in
 		return -1;
 	}
 	if (owed && st.why == KBAL_SKB_UNASKED) {
-		/* an answer to no request (kbal_pkt_decide_response()): it
-		 * goes with the member's connection, which httpd would not
-		 * reuse either (data waiting on it); the client's goes on */
-		log_info("conn %p: a member's answer nobody asked for: its connection closed",
-			 (void *)c);
+		/* an answer to no request (kbal_pkt_decide_response()), or
+		 * the member's FIN between answers (packet.bpf.c): it goes
+		 * with the member's connection, which httpd would not reuse
+		 * either (data waiting on it, or closed); the client's goes
+		 * on */
+		log_info("conn %p: the member sent what no request asked for (an answer, or its "
+			 "connection's end): its connection closed", (void *)c);
 		owed = 0;
 	}
 	if (decided)

@@ -357,8 +357,9 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 
 /* What a spliced direction's destination must have sent, on top of its
  * base, for the FIN its source sent to go on: what kbald wrote, and what
- * the source received that kbald did not read. recvd counts the FIN's
- * sequence number too (none after a reset). */
+ * the source received that kbald did not read. recvd (conn_received():
+ * this connection's alone) counts the FIN's sequence number too (none
+ * after a reset). */
 static uint64_t fin_goal_part(const struct kbal_conn *c, int dir, uint64_t recvd)
 {
 	int from = dir_src(dir);
@@ -382,7 +383,7 @@ static int spliced_fin_delivered(const struct kbal_daemon *d, struct kbal_conn *
 	uint64_t sent, tmp, recvd;
 
 	if (!(c->fin_goal & (1u << dir))) {
-		if (kbal_sock_received(c->fd[from], &recvd))
+		if (conn_received(c, from, &recvd))
 			return 1;  /* socket gone: nothing more to wait for */
 		c->base[to] += fin_goal_part(c, dir, recvd);
 		c->fin_goal |= 1u << dir;
@@ -399,7 +400,7 @@ static void fin_goal_undo(struct kbal_conn *c, int dir)
 {
 	uint64_t recvd;
 
-	if ((c->fin_goal & (1u << dir)) && !kbal_sock_received(c->fd[dir_src(dir)], &recvd))
+	if ((c->fin_goal & (1u << dir)) && !conn_received(c, dir_src(dir), &recvd))
 		c->base[dir_dst(dir)] -= fin_goal_part(c, dir, recvd);
 	c->fin_goal &= ~(1u << dir);
 }
@@ -472,13 +473,13 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 			shutdown(c->fd[dir_dst(dir)], SHUT_WR);
 			c->phase[dir] = P_CLOSED;
 			*moved = 1;
-		} else if (!c->drain_since || sent > c->drain_sent) {
+		} else if (!c->drain_since || (uint32_t)sent != c->drain_sent) {
 			/* a slow reader is no reason to give up: the limit
 			 * counts from the last byte that went */
 			if (!c->drain_since)
 				d->sm.drain_fast_until = d->loop.now + DRAIN_FAST_NS;
 			c->drain_since = d->loop.now;
-			c->drain_sent = sent;
+			c->drain_sent = (uint32_t)sent;
 			waiting = 1;
 		} else if (d->loop.now - c->drain_since > DRAIN_MAX_NS) {
 			log_warn("bytes in flight did not move for %llu s: closing",

@@ -460,7 +460,7 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 				     line[0] ? line : NULL,
 				     (c->pool || keep ? KBAL_RESP_KEEP : KBAL_RESP_AS_IS) |
 				     (f->dechunk ? KBAL_RESP_NO_TE : 0) |
-				     (f->resp10 ? KBAL_RESP_V10 : f->http10 ? KBAL_RESP_V11 : 0),
+				     (f->resp10 ? KBAL_RESP_V10 : 0),
 				     f->outbuf[DOWN], OUT_SIZE);
 	if (n < 0)
 		return -1;

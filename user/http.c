@@ -9,7 +9,9 @@
  * llhttp 8.1 without lenient flags already rejects Content-Length with
  * Transfer-Encoding, duplicate Content-Length, bad chunk sizes, control
  * characters and bare LF in header values. It accepts, and so this file
- * rejects: white space before the colon, obs-fold, a response's version
+ * rejects: white space before the colon, obs-fold (but in a response's
+ * header other than Content-Length, Transfer-Encoding and Connection,
+ * which it joins as httpd does: unfold()), a response's version
  * other than 1.x, Transfer-Encoding other than exactly "chunked" (it lets
  * "gzip, chunked" through, and any coding in a response), more than one
  * Host, a Host httpd's vhost.c refuses (hostname.c), and more headers than
@@ -135,6 +137,34 @@ static int on_header_field_complete(llhttp_t *p)
 	return 0;
 }
 
+/*
+ * A response's header value h continued at at on an obs-fold line:
+ * httpd's ap_rgetline() (AP_GETLINE_FOLD) joins the line to the one before
+ * it without its CRLF, the continuation's white space kept ("X-A: a",
+ * " b": "a  b"). The value's bytes so far move two bytes on, over the CRLF,
+ * to meet the continuation, and the two bytes they leave become spaces
+ * (the buffer, base's, is kbald's own: the head stays one that parses as
+ * the value does, one line fewer). 0, or -1 where the gap is no fold.
+ */
+static int unfold(struct kbal_http_msg *m, struct kbal_http_header *h, const char *at)
+{
+	char *b = (char *)m->base;    /* base points into kbald's writable buffer */
+	uint32_t end = h->value.off + h->value.len, i;
+
+	if (off_of(m, at) < end + 2 || b[end] != '\r' || b[end + 1] != '\n')
+		return -1;
+	for (i = end + 2; i < off_of(m, at); i++)
+		if (b[i] != ' ' && b[i] != '\t')
+			return -1;
+	if (i == end + 2 && at[0] != ' ' && at[0] != '\t')
+		return -1;
+	memmove(b + h->value.off + 2, b + h->value.off, h->value.len);
+	b[h->value.off] = b[h->value.off + 1] = ' ';
+	h->value.off += 2;
+	h->value.len = off_of(m, at) - h->value.off;
+	return 0;
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct kbal_http_msg *m = msg_of(p);
@@ -150,7 +180,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 		return 0;
 	}
 	/* split reads stay contiguous; llhttp resumes a folded line after CRLF */
-	if (off_of(m, at) != h->value.off + h->value.len)
+	if (off_of(m, at) != h->value.off + h->value.len &&
+	    (p->type != HTTP_RESPONSE || span_eq(m, h->name, "content-length") ||
+	     span_eq(m, h->name, "transfer-encoding") || span_eq(m, h->name, "connection") ||
+	     unfold(m, h, at)))
 		return fail(m, "obs-fold line folding");
 	h->value.len += len;
 	return 0;

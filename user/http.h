@@ -281,11 +281,9 @@ enum { KBAL_RESP_AS_IS = 0, KBAL_RESP_CLOSE = 1, KBAL_RESP_KEEP = 2 };
 /* or'ed into conn: the Transfer-Encoding lines dropped too (the body goes
  * de-chunked, kbal_http_feed_dechunked(), to a client that ends with it) */
 #define KBAL_RESP_NO_TE 4
-/* or'ed into conn: the status line's version said as httpd says it
- * (force-response-1.0: HTTP/1.0; else HTTP/1.1 whatever the member's,
- * which may be 1.0 when it was asked in HTTP/1.0) */
+/* or'ed into conn: force-response-1.0, the status line says HTTP/1.0
+ * (else HTTP/1.1 whatever the member's, as httpd writes it) */
 #define KBAL_RESP_V10 8
-#define KBAL_RESP_V11 16
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
 				 const char *client_base, const char *extra, int conn,

@@ -471,14 +471,19 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 				 char *out, size_t outlen)
 {
 	struct obuf b = { out, 0, outlen, 0 };
-	int no_te = conn & KBAL_RESP_NO_TE, vers = conn & (KBAL_RESP_V10 | KBAL_RESP_V11);
+	int no_te = conn & KBAL_RESP_NO_TE, v10 = conn & KBAL_RESP_V10;
 	unsigned i;
 
-	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10 | KBAL_RESP_V11);
-	if (vers && m->start_line.len >= 8) {
-		/* "HTTP/1.x" (on_headers_complete() refused another) */
-		put_str(&b, vers == KBAL_RESP_V10 ? "HTTP/1.0" : "HTTP/1.1");
+	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10);
+	if (m->start_line.len >= 8) {
+		/* "HTTP/1.x" (on_headers_complete() refused another): httpd's
+		 * basic_http_header() writes its own protocol, HTTP/1.1 (an
+		 * HTTP/1.0 member's too), then r->status_line, the member's
+		 * from its code on, "200 " where it gave no reason */
+		put_str(&b, v10 ? "HTTP/1.0" : "HTTP/1.1");
 		put(&b, base + m->start_line.off + 8, m->start_line.len - 8);
+		if (m->start_line.len == 12)
+			put(&b, " ", 1);
 	} else {
 		put_span(&b, base, m->start_line);
 	}

@@ -114,6 +114,7 @@ static int member_reuse(struct kbal_daemon *d, struct kbal_conn *c)
 	c->f->kept = pc;
 	c->f->reused_sent = pc->sent;
 	c->f->reused_recvd = pc->recvd;
+	c->member_rcvd0 = pc->sock_recvd;
 	c->fd[MEMBER] = pc->fd;
 	c->reused = 1;
 	c->member_lport = pc->lport;
@@ -140,6 +141,8 @@ void member_release(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->f->kept) {
 		c->f->kept->sent += c->wr[MEMBER];
 		c->f->kept->recvd += c->rd[MEMBER];
+		/* lent, it was copied: kbald read all it received */
+		c->f->kept->sock_recvd += c->rd[MEMBER];
 	}
 	if (c->f->kept ? kbal_pool_give_back(&d->pool, c->f->kept, d->loop.now) :
 	    kbal_pool_put(&d->pool, c->member, c->fd[MEMBER], c->member_lport, d->loop.now,
@@ -221,7 +224,7 @@ int member_retry(struct kbal_daemon *d, struct kbal_conn *c)
 	c->fin[MEMBER] = 0;
 	c->empty[MEMBER] = 0;
 	c->rdhup &= ~(1u << MEMBER);
-	c->wr[MEMBER] = c->rd[MEMBER] = 0;
+	c->wr[MEMBER] = c->rd[MEMBER] = c->member_rcvd0 = 0;
 	c->f->out_sent[UP] = 0;       /* the rewritten head, whole in out[UP] */
 	c->phase[UP] = P_FLUSH;
 	err = member_connect(d, c);

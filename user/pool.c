@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include "pool.h"
+#include "splice_sockmap.h"
 
 /* a member in these states gets no request: its idle connections go */
 #define OUT_OF_SERVICE (KBAL_ST_DISABLED | KBAL_ST_STOPPED | KBAL_ST_ERROR)
@@ -67,6 +68,12 @@ int kbal_pool_put(struct kbal_pool *p, unsigned member, int fd, uint16_t lport, 
 	pc->since = now;
 	pc->sent = sent;
 	pc->recvd = recvd;
+	/* read once here, not at each lend (a syscall a request): recvd is
+	 * kbald's reads, and a connection the kernel carried, then gave back
+	 * with an answer owed, received more. (None on a socket that is no
+	 * TCP one, the unit tests': 0) */
+	if (kbal_sock_received(fd, &pc->sock_recvd))
+		pc->sock_recvd = 0;
 	pc->owner = NULL;
 	ev.data.u64 = (uint64_t)(uintptr_t)pc | KBAL_POOL_TAG;
 	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev)) {

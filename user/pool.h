@@ -34,6 +34,10 @@ struct kbal_pooled {
 				     * (kbald's counts, added to the member as each
 				     * ended): its socket's counters less these are
 				     * the current owner's */
+	uint64_t sock_recvd;        /* its socket's received count (tcp_info's, all
+				     * it ever received: that of a connection the
+				     * kernel carried too) as it went idle: where
+				     * the next owner's bytes start (member_rcvd0) */
 	void *owner;                /* lent: the connection using it, which gets its
 				     * events (the loop entry stays the pool's: no
 				     * epoll_ctl per request); NULL while idle */

@@ -36,8 +36,11 @@
  * at all). fd, member and balancer go separately: the new image maps the
  * indexes onto its configuration.
  */
-#define TO_SCALARS(X) X(rdhup) X(fin_goal) X(splice_mode) X(once) X(upgrade) X(why) X(pkt) \
-	X(member_lport) X(key) X(drain_since) X(since) X(nreq)
+#define TO_SCALARS(X) X(rdhup) X(splice_mode) X(why) X(pkt) X(member_lport) X(key) \
+	X(drain_since) X(since) X(nreq) X(member_rcvd0)
+
+/* bit fields of kbal_conn, whole bytes in the record */
+#define TO_BITS(X) X(fin_goal) X(once) X(upgrade)
 
 #define TO_ARRAYS(X) X(fd) X(phase) X(fin) X(cookie) X(rd) X(wr) X(base) X(pkt_bytes)
 
@@ -47,6 +50,7 @@
 TO_SCALARS(TO_SAME_SIZE)
 TO_ARRAYS(TO_SAME_SIZE)
 #define TO_COPY(f) memcpy(&to->f, &from->f, sizeof(to->f));
+#define TO_SET(f) to->f = from->f;
 
 static void conn_export(const struct kbal_daemon *d, const struct kbal_conn *from,
 			struct kbal_to_conn *to)
@@ -54,6 +58,7 @@ static void conn_export(const struct kbal_daemon *d, const struct kbal_conn *fro
 	memset(to, 0, sizeof(*to));
 	TO_SCALARS(TO_COPY)
 	TO_ARRAYS(TO_COPY)
+	TO_BITS(TO_SET)
 	if (from->vhost_req) {
 		/* by its name: the next configuration's <VirtualHost>s may
 		 * come in another order (conn_vhosts() finds it again) */
@@ -255,6 +260,7 @@ static int conn_import(struct kbal_daemon *d, const struct kbal_to_conn *r, int1
 
 		TO_SCALARS(TO_COPY)
 		TO_ARRAYS(TO_COPY)
+		TO_BITS(TO_SET)
 	}
 	c->member = member;
 	c->balancer = balancer;

@@ -20,7 +20,6 @@
 #include "log.h"
 #include "member.h"
 #include "sockmap_held.h"
-#include "splice_sockmap.h"
 #include "stamp.h"
 
 /*
@@ -75,14 +74,14 @@ int sm_entry(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *
 }
 
 /* base[to] as the splice set it: a FIN's goal, if one is waiting, added
- * what kbald wrote and what the source received less what it read (a copy
- * moves kbald's reads and writes alike: still so) */
+ * what kbald wrote and what the source received on this connection less
+ * what it read (a copy moves kbald's reads and writes alike: still so) */
 static uint64_t held_base0(const struct kbal_conn *c, int dir)
 {
 	int from = dir_src(dir), to = dir_dst(dir);
 	uint64_t recvd;
 
-	if (!(c->fin_goal & (1u << dir)) || kbal_sock_received(c->fd[from], &recvd))
+	if (!(c->fin_goal & (1u << dir)) || conn_received(c, from, &recvd))
 		return c->base[to];
 	return c->base[to] - (c->wr[to] + (recvd - 1 - c->rd[from]));
 }

@@ -25,7 +25,7 @@
 
 #define KBAL_TAKEOVER_ENV "KBAL_TAKEOVER"
 /* bump when a record or the meaning of a field changes */
-#define KBAL_TAKEOVER_VERSION 10
+#define KBAL_TAKEOVER_VERSION 11
 
 
 /* A handed-over connection: what struct kbal_conn holds once its first
@@ -47,6 +47,8 @@ struct kbal_to_conn {
 					* server's), "" none (conn_vhosts()) */
 	uint64_t cookie[2], rd[2], wr[2], base[2];
 	uint64_t drain_since, since, pkt_bytes[2];
+	uint64_t member_rcvd0;         /* what its member's socket had received
+					* when the connection took it (pool.h) */
 	struct kbal_pkt_flow pf;
 };
 

@@ -2878,6 +2878,92 @@ out:
 }
 
 /*
+ * A decided flow's member that closes its connection between answers (its
+ * keep-alive timeout): its FIN does not reach the client (httpd keeps the
+ * client's connection and sends its next request on another). Sent while
+ * the client has not acknowledged the answer, it is held (dropped: the
+ * member sends it again) and the decision marked (KBAL_SKB_UNASKED: the
+ * member's connection goes); sent again once the client acknowledged all,
+ * the flow is given back at it: the four entries SHIFT, the FIN into
+ * kbald's member-side socket (seq MS0). A request the client sends while
+ * the FIN is held is given back itself, not kept: it never reaches the
+ * closing connection. With a request under way the FIN passes.
+ */
+UNIT_TEST(pkt_decided_member_fin_given_back)
+{
+	static const char kept[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
+	const uint32_t rk = sizeof(kept) - 1, rs = sizeof(resp) - 1;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0;
+	struct decided df;
+	struct kbal_sk_http st;
+	__u32 bslot = FR_UP / 2;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_SHOT,
+		  "the member's FIN, the answer not acknowledged yet: held");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: still joined");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
+	ASSERT_EQ(st.why, KBAL_SKB_UNASKED, "the decision: the member's connection goes");
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's ACK of the answer");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the FIN again");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "given back at the FIN");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "the client's entry too");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+	ASSERT_TRUE(out[ETH_HLEN + 20 + 13] & 0x01, "a FIN still");
+	/* the client's next request comes while the FIN is held */
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_SHOT,
+		  "the member's FIN: held");
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "the next request, acknowledging the answer");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the request");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the FIN again, after the give-back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+	/* the member closing with a request under way: its FIN passes (the
+	 * client's connection ends with it, as httpd's), nothing marked */
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's FIN, the request unanswered: passes");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "still joined");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
+	ASSERT_TRUE(st.why != KBAL_SKB_UNASKED, "the decision not marked");
+#undef M_
+#undef KM_
+out:
+	decided_end(&df);
+}
+
+/*
  * A decided flow's answers (KBAL_PKT_DECIDE on the member's entry too,
  * KBAL_SKF_REVERSE: ProxyPassReverse applies): an answer whose head kbald
  * need not write passes; one with a Location (which ProxyPassReverse may
@@ -3024,6 +3110,76 @@ UNIT_TEST(pkt_decided_answer_dates_as_httpd)
 		{ D_(STAMPS "Date: Sun, 06 Dec 2026 21:00:00 GMT\r\n"), 0 },
 	};
 #undef D_
+	struct decided df;
+	uint32_t B, Mm;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (i && !decided_fresh(&df))
+			return;
+		B = FR_C0;
+		Mm = FR_M0;
+		ASSERT_EQ(decided_answer(&df, &B, &Mm, t[i].head, strlen(t[i].head)),
+			  t[i].kept ? KBAL_PKT_REWRITE : KBAL_PKT_SHIFT, t[i].head);
+	}
+	decided_end(&df);
+}
+
+/*
+ * A decided flow's answer with a line httpd writes otherwise: its status
+ * line (httpd's "HTTP/1.1 ", the member's code and reason, "200 " where
+ * it has none) or a header line (mod_proxy_http's ap_proxy_read_headers()
+ * keeps the value without the white space around it, httpd writes "Name:
+ * value"): given back at its first byte, kbald writes it; one whose every
+ * line is already httpd's passes, white space within a value and an empty
+ * value "Name: " too.
+ */
+UNIT_TEST(pkt_decided_answer_lines_as_httpd)
+{
+#define L_(sl, lines) sl STAMPS lines "Content-Length: 2\r\n\r\nok"
+#define OK_ "HTTP/1.1 200 OK\r\n"
+	static const struct {
+		const char *head;
+		int kept;
+	} t[] = {
+		{ L_(OK_, "X-A: 1\r\n"), 1 },
+		{ L_("HTTP/1.1 200 Okay then\r\n", "X-A: a \t b\r\nX-B: \r\n"), 1 },
+		{ L_("HTTP/1.1 200 \r\n", "X-A: \r\nX-B: x y\r\n"), 1 },
+		{ L_("HTTP/1.1 299 Fine \r\n", "X-Long: " "0123456789abcdef0123456789abcdef"
+		     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n"), 1 },
+		/* the status line: no reason, HTTP/1.0 */
+		{ L_("HTTP/1.1 200\r\n", "X-A: 1\r\n"), 0 },
+		{ L_("HTTP/1.0 200 OK\r\n", "X-A: 1\r\n"), 0 },
+		/* no space after ':', more than one, a tab */
+		{ L_(OK_, "X-A:1\r\n"), 0 },
+		{ L_(OK_, "X-A:  1\r\n"), 0 },
+		{ L_(OK_, "X-A:\t1\r\n"), 0 },
+		{ L_(OK_, "X-A: \t1\r\n"), 0 },
+		/* white space after the value */
+		{ L_(OK_, "X-A: 1 \r\n"), 0 },
+		{ L_(OK_, "X-A: 1\t\r\n"), 0 },
+		{ L_(OK_, "X-A:   1  \r\n"), 0 },
+		{ L_(OK_, "X-A: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		     "0123456789abcdef0123456789abcdef \r\n"), 0 },
+		/* empty values but "Name: " */
+		{ L_(OK_, "X-A:\r\n"), 0 },
+		{ L_(OK_, "X-A:  \r\n"), 0 },
+		{ L_(OK_, "X-A: \t\r\n"), 0 },
+		/* obs-fold: httpd joins the line to the one before it */
+		{ L_(OK_, "X-A: a\r\n b\r\n"), 0 },
+		{ L_(OK_, "X-A: a\r\n\tb\r\n"), 0 },
+		/* the lines the program reads too: Content-Length's, Connection's,
+		 * the last before the empty line */
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length:2\r\n\r\nok", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2 \r\n\r\nok", 0 },
+		{ L_(OK_, "Connection:keep-alive\r\n"), 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 2\r\nX-Z:z\r\n\r\nok", 0 },
+	};
+#undef L_
+#undef OK_
 	struct decided df;
 	uint32_t B, Mm;
 
@@ -3238,8 +3394,9 @@ static bool decided_answer_byte(struct decided *df, const char *req, const char 
  * bytes, 8 a word; a run must end exactly at the byte the byte path
  * judges. Every offset of a long value, each alignment against the words
  * and the 64-byte run: a control byte or DEL there gives the answer back
- * (kbald's parser refuses it), a tab or a byte of 0x80 or more passes;
- * a byte that is no token's in a name gives it back. In a request, Host's
+ * (kbald's parser refuses it), a tab or a byte of 0x80 or more passes
+ * (white space but at the value's first or last byte, which httpd
+ * trims); a byte that is no token's in a name gives it back. In a request, Host's
  * and Connection's values are bounded by their first and last non-white
  * byte (white space about them passes, a longer or shorter value does
  * not).
@@ -3271,9 +3428,13 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 
 			snprintf(before, sizeof(before), "HTTP/1.1 200 OK\r\n" STAMPS "X-%.*s: ",
 				 (int)(j % 9 + 1), "abcdefghi");
+			int blank = bytes[k].c == ' ' || bytes[k].c == '\t';
+
 			snprintf(name, sizeof(name), "byte 0x%02x at %u of a value", bytes[k].c, j);
 			if (!decided_answer_byte(&df, req, before, 'v', 80, j, bytes[k].c,
-						 "\r\nContent-Length: 2\r\n\r\nok", bytes[k].passes, name))
+						 "\r\nContent-Length: 2\r\n\r\nok",
+						 bytes[k].passes && !(blank && (j == 0 || j == 79)),
+						 name))
 				goto out;
 		}
 	}
@@ -3315,15 +3476,22 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 				goto out;
 		}
 	}
-	/* a response's Connection: keep-alive amid white space passes */
+	/* a response's Connection: keep-alive passes; amid white space
+	 * (a line httpd writes otherwise) it does not */
 	{
-		static const char ka[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: \t keep-alive  \r\n"
+		static const char ka[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: keep-alive\r\n"
 					 "Content-Length: 2\r\n\r\nok";
+		static const char kaw[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: \t keep-alive  \r\n"
+					  "Content-Length: 2\r\n\r\nok";
 		static const char kax[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: keep-alivex\r\n"
 					  "Content-Length: 2\r\n\r\nok";
 
 		r = decided_pair(&df, req, sizeof(req) - 1, ka, sizeof(ka) - 1, &back_at);
-		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "Connection: keep-alive amid white space"))
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 1, "Connection: keep-alive"))
+			goto out;
+		r = decided_pair(&df, req, sizeof(req) - 1, kaw, sizeof(kaw) - 1, &back_at);
+		if (!ASSERT_TRUE(r >= 0, "the flow set up") ||
+		    !ASSERT_EQ(r, 0, "Connection: keep-alive amid white space"))
 			goto out;
 		r = decided_pair(&df, req, sizeof(req) - 1, kax, sizeof(kax) - 1, &back_at);
 		if (!ASSERT_TRUE(r >= 0, "the flow set up") || !ASSERT_EQ(r, 0, "Connection: keep-alivex"))
@@ -3447,10 +3615,10 @@ UNIT_TEST(pkt_decided_heads_framed_as_bytes)
 		"HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 100\r\n\r\n",
 		"HTTP/1.1 200 OK\r\n" STAMPS "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
 		"HTTP/1.1 200 OK\r\n" STAMPS "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-		"HTTP/1.1 200 OK\r\n" STAMPS "transfer-encoding:chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n" STAMPS "transfer-encoding: chunked\r\n\r\n",
 		"HTTP/1.1 204 No Content\r\n" STAMPS "\r\n",
 		"HTTP/1.1 304 Not Modified\r\n" STAMPS "Content-Length: 10\r\n\r\n",
-		"HTTP/1.1 404 Not Found\r\n" STAMPS "content-length:0\r\n\r\n",
+		"HTTP/1.1 404 Not Found\r\n" STAMPS "content-length: 0\r\n\r\n",
 		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
 	};
 	struct decided df;

@@ -90,25 +90,71 @@ def ask(c, path, cookie=COOKIE):
     return raw_answer(c)[0]
 
 
-def members(env):
+def members(env, member=member):
+    """the two members, each answering as member(its name)"""
     return RecordingMember(env.ports["b1"], member(b"WAS1")), \
         RecordingMember(env.ports["b2"], member(b"WAS2"))
 
 
-def test_member_dates_copied_as_apache():
-    """kbald's copies (a connection's first answer), against Debian's
-    apache2 on the same configuration and members, and against httpd's
-    head as written above"""
+def copied_as_apache(member, cases, want):
+    """kbald's copies (a connection's first answer) of each case's answer
+    ("/CASE/1") from members answering as member, against Debian's apache2
+    on the same configuration and members, and against want(path), httpd's
+    head as the test writes it"""
     conf = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
                                 "ProxySet lbmethod=byrequests\nKbalSplice off")
     with Env(conf=conf, backends=()) as env:
-        m1, m2 = members(env)
+        m1, m2 = members(env, member)
         with m1, m2, apache_beside(env) as aport:
-            for case in CASES:
+            for case in cases:
                 path = "/%s/1" % case
                 for port, who in ((aport, "Apache"), (env.port, "kbal")):
                     with Conn(port, timeout=10) as c:
                         eq(ask(c, path), want(path), "%s's %s" % (who, path))
+
+
+def handed_back_once(env, c, case, want):
+    """on the sockmap path's Conn c, "/CASE/1"'s answer handed back (kbald
+    writes want(path)), then the connection the kernel's again: two
+    "/canon/" answers kept"""
+    st0 = env.stats()
+    path = "/%s/1" % case
+    eq(ask(c, path), want(path), path)
+    eq(env.stats()["sk_back"] - st0["sk_back"], 1, "%s handed back" % path)
+    st0 = env.stats()
+    for p in ("/canon/%s" % case, "/canon/%s/2" % case):
+        eq(ask(c, p), want(p), "canon after " + case)
+    eq(env.stats()["sk_back"] - st0["sk_back"], 0,
+       "canonical answers after %s: the kernel's" % case)
+
+
+def given_back_each(member, cases, want):
+    """KbalSplice packet, members answering as member: for each case, a
+    decided joined flow on which a "/canon/" answer passes, "/CASE/1"'s is
+    given back at its first byte and written by kbald as want(path), and
+    the connection goes on"""
+    with Env(conf=decided_conf(EXAMPLE_CONF), backends=()) as env:
+        m1, m2 = members(env, member)
+        with m1, m2:
+            for case in cases:
+                with env.connect(timeout=10) as c:
+                    backend, cookie = joined_with_route(env, c)
+                    b = backend.encode()
+                    st0 = env.stats()
+                    eq(ask(c, "/canon/1", cookie), want("/canon/1", b), "canon")
+                    st1 = env.stats()
+                    eq((st1["pkt_kept"] - st0["pkt_kept"], st1["pkt_back"] - st0["pkt_back"]),
+                       (1, 0), "a canonical answer: kept, not given back")
+                    path = "/%s/1" % case
+                    eq(ask(c, path, cookie), want(path, b), path)
+                    eq(env.stats()["pkt_back"] - st1["pkt_back"], 1, "%s given back" % path)
+                    eq(ask(c, "/canon/2", cookie), want("/canon/2", b), "the connection goes on")
+
+
+def test_member_dates_copied_as_apache():
+    """kbald's copies against Debian's apache2 and against httpd's head as
+    written above"""
+    copied_as_apache(member, CASES, want)
 
 
 def test_member_dates_sockmap():
@@ -122,17 +168,7 @@ def test_member_dates_sockmap():
             for i in range(3):
                 eq(ask(c, "/canon/%d" % i), want("/canon/%d" % i), "warm-up %d" % i)
             for case in ("rfc850", "asctime", "unread"):
-                st0 = env.stats()
-                path = "/%s/1" % case
-                eq(ask(c, path), want(path), path)
-                eq(env.stats()["sk_back"] - st0["sk_back"], 1, "%s handed back" % path)
-                # the connection goes on, the kernel's again
-                st0 = env.stats()
-                eq(ask(c, "/canon/%s" % case), want("/canon/%s" % case), "canon after " + case)
-                eq(ask(c, "/canon/%s/2" % case), want("/canon/%s/2" % case),
-                   "canon after " + case)
-                eq(env.stats()["sk_back"] - st0["sk_back"], 0,
-                   "canonical answers after %s: the kernel's" % case)
+                handed_back_once(env, c, case, want)
             st0 = env.stats()
             for path in ("/nginx/1", "/nginx/2", "/nginx/3", "/late/1", "/nginx/4", "/late/2"):
                 eq(ask(c, path), want(path), path)
@@ -150,19 +186,4 @@ def test_member_dates_packet():
     """a decided joined flow (KbalSplice packet): a canonical answer
     passes, each other one is given back at its first byte and written by
     kbald as httpd writes it"""
-    with Env(conf=decided_conf(EXAMPLE_CONF), backends=()) as env:
-        m1, m2 = members(env)
-        with m1, m2:
-            for case in ("rfc850", "asctime", "unread", "nginx", "late"):
-                with env.connect(timeout=10) as c:
-                    backend, cookie = joined_with_route(env, c)
-                    b = backend.encode()
-                    st0 = env.stats()
-                    eq(ask(c, "/canon/1", cookie), want("/canon/1", b), "canon")
-                    st1 = env.stats()
-                    eq((st1["pkt_kept"] - st0["pkt_kept"], st1["pkt_back"] - st0["pkt_back"]),
-                       (1, 0), "a canonical answer: kept, not given back")
-                    path = "/%s/1" % case
-                    eq(ask(c, path, cookie), want(path, b), path)
-                    eq(env.stats()["pkt_back"] - st1["pkt_back"], 1, "%s given back" % path)
-                    eq(ask(c, "/canon/2", cookie), want("/canon/2", b), "the connection goes on")
+    given_back_each(member, ("rfc850", "asctime", "unread", "nginx", "late"), want)

@@ -13,7 +13,9 @@ import subprocess
 import threading
 import time
 
-from kbaltest import EXAMPLE_CONF, HOST, Env, check, check_pattern, eq, wait_until
+from apache import apache_beside
+from kbaltest import EXAMPLE_CONF, HOST, Conn, Env, check, check_pattern, eq, wait_until
+from test_linger import at_once, pooled, sends_until_reset
 
 MiB = 1 << 20
 CLOSE = [("Connection", "close")]
@@ -355,3 +357,73 @@ def test_keepalive_timeout_closes_idle_clients():
             eq(quick.get("/two").status, 200, "a request within KeepAliveTimeout")
             eq(slow.what_arrives(5.0), "eof", "the idle client after KeepAliveTimeout")
         wait_until(lambda: env.flows() == [], 5.0, "no flow left")
+
+
+KEEPALIVE_2 = EXAMPLE_CONF.replace("ProxyPreserveHost On",
+                                   "ProxyPreserveHost On\nKbalSplice sockmap\nKeepAliveTimeout 2")
+
+
+def member_gone_then(port, out, key, ask, between=None):
+    """A keep-alive client (route 1): a long answer, between() if given,
+    then /then-close, after whose answer the member closes its connection;
+    then, if ask, one more request 0.3 s later; then nothing. out[key] is
+    (the statuses, the last body, the seconds from the last answer to the
+    server's EOF, the seconds from that EOF to the reset a piece sent every
+    50 ms meets)."""
+    c = Conn(port, timeout=30.0)
+    try:
+        r = c.get("/bytes/200000", cookie="ROUTEID=route.1")
+        statuses = [r.status]
+        check_pattern(r.body, "%s: the long answer" % (key,))
+        if between:
+            between()
+        r = c.get("/then-close", cookie="ROUTEID=route.1")
+        statuses.append(r.status)
+        if ask:
+            time.sleep(0.3)
+            r = c.get("/after", cookie="ROUTEID=route.1")
+            statuses.append(r.status)
+        last = time.monotonic()
+        end = c.what_arrives(20.0)
+        check(end == "eof", "%s: %s, not an EOF, at KeepAliveTimeout" % (key, end))
+        eof = time.monotonic() - last
+        out[key] = (statuses, r.body, eof, sends_until_reset(c, 12.0))
+    finally:
+        c.close()
+
+
+def test_member_closing_after_the_kernel_took_a_pooled_connection_as_apache():
+    """A keep-alive client's first answer, long, on a member connection
+    kbald kept from another client's exchange (its pool): the connection
+    becomes the client's and the kernel carries the next request (sockmap);
+    the member closes its connection after that answer (/then-close). As
+    with Apache, the client's connection goes on: a request after it is
+    answered (on a new member connection), and the client idle after its
+    last answer is closed at KeepAliveTimeout (2 s) by the short lingering
+    close. Until 2026-12-07 the member's FIN waited for bytes the pooled
+    connection had carried for the other client (the socket's received
+    count less what kbald read on this connection, fin_goal_part()): the
+    idle client was closed only when kbald gave up waiting, 10 s later."""
+    with Env(conf=KEEPALIVE_2) as env, apache_beside(env) as aport:
+        st, reused = env.stats(), env.member(1)["reused"]
+        out = {}
+        for ask in (False, True):
+            pooled(env)
+            at_once([(member_gone_then, (port, out, (name, ask), ask))
+                     for name, port in (("Apache", aport), ("kbal", env.port))], 60.0)
+        eq(len(out), 4, "clients that ended")
+        # the long answers took the connections pooled() kept
+        eq(env.member(1)["reused"] - reused, 2, "requests on kept connections")
+        for key in sorted(out):
+            statuses, body, eof, took = out[key]
+            eq(statuses, [200] * (3 if key[1] else 2), "%s's answers" % (key,))
+            if key[1]:
+                eq(body, b"backend=WAS1 path=/after\n", "%s: the answer after the member's close"
+                   % (key,))
+            check(1.9 <= eof <= 4.0, "%s: the EOF %.2f s after the last answer (KeepAliveTimeout 2)"
+                  % (key, eof))
+            check(isinstance(took, float) and 1.9 <= took <= 10.0,
+                  "%s: the client sending after KeepAliveTimeout's EOF ended %s s after it"
+                  % (key, took))
+        # the kernel kept /then-close, on both connections
+        eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")

@@ -345,3 +345,24 @@ def test_restart_keeps_the_last_requests_virtual_host():
         check(all(t is not None and 3.5 < t < 6.0 for t in took.values()),
               "the connections ended %r s after their last answer (None: not within 8 s), "
               "not after third.test's KeepAliveTimeout 4" % took)
+
+
+def test_restart_carries_what_a_pooled_member_connection_had_received():
+    """A member connection from kbald's pool, the client's now and the
+    kernel's (test_pool.py's member closing after the kernel took it),
+    carried across a restart: the new image knows what its socket had
+    received for the other client (member_rcvd0 in the record), so the
+    member's FIN after the next answer goes on as soon as the answer has,
+    and the idle client is closed at KeepAliveTimeout (2 s), not when
+    kbald gives up waiting for bytes that never come (10 s)."""
+    from test_linger import pooled
+    from test_pool import KEEPALIVE_2, member_gone_then
+    with Env(conf=KEEPALIVE_2) as env:
+        pooled(env)
+        out = {}
+        member_gone_then(env.port, out, "kbal", False, between=lambda: _restart(env))
+        statuses, _, eof, took = out["kbal"]
+        eq(statuses, [200, 200], "the answers, one each side of the restart")
+        check(1.9 <= eof <= 4.0, "the EOF %.2f s after the last answer (KeepAliveTimeout 2)" % eof)
+        check(isinstance(took, float) and 1.9 <= took <= 10.0,
+              "the client sending after KeepAliveTimeout's EOF ended %s s after it" % (took,))

@@ -362,8 +362,8 @@ static const struct {
 	 * for chunked, llhttp framed it by the close */
 	{ "response TE chunked, tab", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n"
 	  "0\r\n\r\n", 0, 1, "unsupported Transfer-Encoding" },
-	{ "response obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n", 0, 1,
-	  "obs-fold" },
+	{ "response obs-fold, Connection", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n close\r\n"
+	  "Content-Length: 0\r\n\r\n", 0, 1, "obs-fold" },
 	{ "response bad status", "HTTP/1.1 2000 OK\r\n\r\n", 0, 1, NULL },
 	{ "space in url", "GET /a b HTTP/1.1\r\n\r\n", 0, 0, NULL },
 	{ "bad method", "G@T / HTTP/1.1\r\n\r\n", 0, 0, NULL },
@@ -875,11 +875,52 @@ UNIT_TEST(http_request_dechunked_and_length)
 	ASSERT_STREQ(out, want11, "HTTP/1.1, its length, then Connection: close");
 }
 
+/*
+ * A response's obs-fold lines joined as httpd's ap_rgetline() joins them
+ * (the CRLF out, the continuation's white space kept, the value trimmed
+ * after): "X-A: a", "  b" is "X-A: a  b"; the bytes arriving at once or
+ * one by one (the buffer kbald's, written in place). Content-Length,
+ * Transfer-Encoding and Connection continued: refused (http_strict_errors).
+ */
+UNIT_TEST(http_response_obs_fold_joined)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nX-A: a\r\n  b\r\nX-B: c \r\n\td \r\n"
+				   " e\r\nContent-Length: 0\r\n\r\n";
+	static const char want[] = "HTTP/1.1 200 OK\r\nX-A: a  b\r\nX-B: c \td  e\r\n"
+				   "Content-Length: 0\r\n\r\n";
+	char buf[sizeof(resp)], out[256];
+	struct kbal_http_msg m;
+	size_t off, have, used;
+	int rc;
+
+	for (size_t step = 0; step < 2; step++) {
+		memset(buf, 0, sizeof(buf));
+		kbal_http_init_response(&m);
+		rc = KBAL_HTTP_AGAIN;
+		for (off = 0, have = 0; rc == KBAL_HTTP_AGAIN && have < sizeof(resp) - 1;) {
+			size_t was = have;
+
+			have = step ? have + 1 : sizeof(resp) - 1;
+			memcpy(buf + was, resp + was, have - was);
+			rc = kbal_http_feed(&m, buf, off, have - off, &used);
+			off += used;
+		}
+		if (!ASSERT_TRUE(rc == KBAL_HTTP_HEAD || rc == KBAL_HTTP_DONE, "parsed"))
+			return;
+		kbal_http_build_response(&m, buf, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out,
+					 sizeof(out));
+		ASSERT_STREQ(out, want, step ? "byte by byte" : "at once");
+	}
+}
+
 /* force-response-1.0: HTTP/1.0 in the status line; an HTTP/1.0 member's
- * answer to an HTTP/1.1 client says HTTP/1.1, as httpd's does */
+ * answer says HTTP/1.1 otherwise, as httpd's does (basic_http_header()),
+ * and a status line without a reason gets the space after its code
+ * (mod_proxy_http's status_line "200 ") */
 UNIT_TEST(http_build_response_version)
 {
 	static const char resp[] = "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\n\r\nok";
+	static const char bare[] = "HTTP/1.1 204\r\n\r\n";
 	struct kbal_http_msg m;
 	struct run r;
 	char out[256];
@@ -888,12 +929,18 @@ UNIT_TEST(http_build_response_version)
 	run(&m, S(resp), 0, &r);
 	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
 		return;
-	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V11, out, sizeof(out));
+	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out, sizeof(out));
 	ASSERT_STREQ(out, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1");
 	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V10 | KBAL_RESP_CLOSE,
 				 out, sizeof(out));
 	ASSERT_STREQ(out, "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
 		     "HTTP/1.0");
+	kbal_http_init_response(&m);
+	run(&m, S(bare), 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	kbal_http_build_response(&m, bare, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out, sizeof(out));
+	ASSERT_STREQ(out, "HTTP/1.1 204 \r\n\r\n", "no reason: its space");
 }
 
 /* mod_proxy_http's date_canon() on Date, Expires and Last-Modified (any

@@ -3,12 +3,15 @@
  * user/pool.c: kept member connections, on socketpairs in a real epoll set
  * (no member, no network): the newest goes first, max= caps what is kept,
  * ttl= and a member out of service empty a list, an event from an idle one
- * closes it, and a taken or closed one is freed only after the batch.
+ * closes it, and a taken or closed one is freed only after the batch; and
+ * on a loopback TCP connection, what its socket had received when kept.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include "pool.h"
@@ -221,6 +224,67 @@ UNIT_TEST(pool_member_hangs_up_on_an_idle_one)
 	kbal_pool_event(&fx->pool, (struct kbal_pooled *)(uintptr_t)(ev.data.u64 & ~7ull),
 			ev.events);
 	ASSERT_EQ(fx->members[0].idle, 0, "still none");
+out:
+	kbal_pool_free_dead(&fx->pool);
+	teardown(fx);
+}
+
+/* a loopback TCP connection, its two ends in fd[0] (kbald's, in the pool's
+ * epoll set) and fd[1] (the "member's"); 0, or -1 */
+static int tcp_pair(struct fixture *fx, int fd[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	struct epoll_event ev = { .events = EPOLLIN };
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	fd[0] = fd[1] = -1;
+	if (l < 0)
+		return -1;
+	if (!bind(l, (struct sockaddr *)&a, sizeof(a)) && !listen(l, 1) &&
+	    !getsockname(l, (struct sockaddr *)&a, &len) &&
+	    (fd[0] = socket(AF_INET, SOCK_STREAM, 0)) >= 0 &&
+	    !connect(fd[0], (struct sockaddr *)&a, sizeof(a)))
+		fd[1] = accept(l, NULL, NULL);
+	close(l);
+	if (fd[1] < 0 || epoll_ctl(fx->pool.epfd, EPOLL_CTL_ADD, fd[0], &ev)) {
+		if (fd[0] >= 0)
+			close(fd[0]);
+		if (fd[1] >= 0)
+			close(fd[1]);
+		return -1;
+	}
+	return 0;
+}
+
+UNIT_TEST(pool_keeps_what_its_socket_received)
+{
+	/* the socket's own count, not the caller's (kbald's reads, which
+	 * miss what the kernel carried of a connection taken back): where
+	 * the next owner's bytes start (member_rcvd0, the sockmap path's
+	 * FIN goal) */
+	struct fixture *fx = setup();
+	struct kbal_pooled *pc;
+	char buf[9];
+	int fd[2], owner;
+
+	if (!ASSERT_TRUE(fx, "setup"))
+		return;
+	kbal_pool_set(&fx->pool, 0, 8, 60000);
+	if (!ASSERT_EQ(tcp_pair(fx, fd), 0, "a loopback TCP connection"))
+		goto out;
+	fx->peer[0] = fd[1];
+	if (!ASSERT_EQ(write(fd[1], "an answer", 9), 9, "the member's answer") ||
+	    !ASSERT_EQ(recv(fd[0], buf, 9, MSG_WAITALL), 9, "read by kbald"))
+		goto out;
+	ASSERT_EQ(kbal_pool_put(&fx->pool, 0, fd[0], 1, 0, 4, 2), 0, "kept");
+	pc = kbal_pool_lend(&fx->pool, 0, &owner);
+	if (!ASSERT_TRUE(pc != NULL, "lent"))
+		goto out;
+	ASSERT_EQ(pc->recvd, 2, "the caller's count");
+	ASSERT_EQ(pc->sock_recvd, 9, "the socket's count");
+	kbal_pool_forget(&fx->pool, pc);
+	close(fd[0]);
 out:
 	kbal_pool_free_dead(&fx->pool);
 	teardown(fx);
