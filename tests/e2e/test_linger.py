@@ -196,7 +196,7 @@ def test_last_request_the_kernel_hands_back_with_more_pipelined_as_apache():
         st = env.stats()
         eq(kernel_carried_last(env.port), want, "kbal")
         after = env.stats()
-        eq((after["sk_kept"] - st["sk_kept"], after["sk_last"] - st["sk_last"]), (1, 1),
+        eq((after["kept"] - st["kept"], after["sk_last"] - st["sk_last"]), (1, 1),
            "requests the kernel kept, and the last one it handed back as such")
 
 
@@ -397,7 +397,7 @@ def test_short_linger_after_keepalive_timeout_as_apache():
                   "%s: the client sending after KeepAliveTimeout's EOF ended %s s after it"
                   % (key, took))
         # the kernel carried the second request, kept the third
-        eq(env.stats()["sk_kept"] - st["sk_kept"], 1, "requests the kernel kept")
+        eq(env.stats()["kept"] - st["kept"], 1, "requests the kernel kept")
 
 
 # no AcceptFilter: a client that sends nothing is accepted (with httpd's
@@ -534,8 +534,8 @@ def test_linger_after_a_member_stops_mid_answer_as_apache():
                   "%s: the client sending after the EOF ended %s s after it" % (key, took))
         # the kernel kept the third and fourth requests (the fourth's
         # answer the kernel's to carry); none where kbald copies
-        eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
-        eq(env_off.stats()["sk_kept"], 0, "requests the kernel kept (KbalSplice off)")
+        eq(env.stats()["kept"] - st["kept"], 2, "requests the kernel kept")
+        eq(env_off.stats()["kept"], 0, "requests the kernel kept (KbalSplice off)")
 
 
 def pooled(env):

@@ -120,7 +120,7 @@ def test_alternating_balancers_on_one_connection():
         eq([t[1] for t in theirs], ["WAS1", "WAS2"] * 8, "Apache's members")
         eq(ours, theirs, "kbal's answers against Apache's")
         st = env.stats()
-        eq(st["sk_kept"], 0, "requests the kernel kept with ProxyPassMatch rules")
+        eq(st["kept"], 0, "requests the kernel kept with ProxyPassMatch rules")
 
 
 ONE = PROXY_HEAD + """\
@@ -146,7 +146,7 @@ def kept(match):
         eq([(r.status, r.header("X-Backend"), r.text) for r in out],
            [(200, "WAS1", answer(1, p)) for p in paths], "answers")
         eq(env.backend_log(1), ["GET %s" % p for p in paths], "what WAS1 got")
-        return env.stats()["sk_kept"], flows, env.kbalctl("stats")
+        return env.stats()["kept"], flows, env.kbalctl("stats")
 
 
 def test_kernel_keeps_no_request_with_a_regex_rule():

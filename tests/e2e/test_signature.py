@@ -197,10 +197,10 @@ def test_signature_on_a_kernel_carried_connection():
     with Env(conf=conf) as env, env.connect(timeout=T) as c:
         eq(hand_over(c, "/ka", cookie="ROUTEID=route.1").status, 200, "requests before")
         wait_until(lambda: env.flows(), 2.0, "a flow the kernel carries")
-        kept = env.stats()["sk_kept"]
+        kept = env.stats()["kept"]
         c.request("GET", "/fault-hang", [("Cookie", "ROUTEID=route.1")])
         r = c.read_response()
-        eq(env.stats()["sk_kept"], kept + 1, "the kernel kept the request")
+        eq(env.stats()["kept"], kept + 1, "the kernel kept the request")
     eq(r.status, 502, "its member silent past Timeout")
     eq(ADDRESS.findall(r.text), ["%s Server at 127.0.0.1 Port %d" % (r.header("Server"), env.port)],
        "its signature: the Host's name and port")
