@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,13 @@ static const struct kind kinds[] = {
 	{ "none-live", 0x18, { 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2 }, 12, 100, -1 },
 };
 
-static size_t build(const struct kind *k, uint8_t *buf)
+static size_t build(const struct kind *k, uint8_t *out)
 {
+	/* written through the header structs: 2 bytes in front put the IP
+	 * header on a 4-byte boundary (the kernel's NET_IP_ALIGN; UBSan
+	 * refuses a misaligned one), then the frame is copied to out */
+	static uint8_t frame[2 + 2048] __attribute__((aligned(4)));
+	uint8_t *buf = frame + 2;
 	struct ethhdr *eth = (void *)buf;
 	struct iphdr *ip = (void *)(buf + ETH_HLEN);
 	struct tcphdr *tcp = (void *)(ip + 1);
@@ -75,6 +81,7 @@ static size_t build(const struct kind *k, uint8_t *buf)
 	((uint8_t *)tcp)[13] = k->flags;
 	tcp->window = htons(512);
 	memcpy(tcp + 1, k->opts, k->optlen);
+	memcpy(out, buf, ETH_HLEN + sizeof(*ip) + tcplen);
 	return ETH_HLEN + sizeof(*ip) + tcplen;
 }
 
@@ -107,10 +114,11 @@ static size_t build_bytes(uint8_t *buf, const uint8_t *payload, size_t plen)
 {
 	static const struct kind k = { "", 0x18, { 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2 }, 12, 0, 1 };
 	size_t hl = build(&k, buf);
-	struct iphdr *ip = (void *)(buf + ETH_HLEN);
+	uint16_t tot = htons(hl - ETH_HLEN + plen);
 
 	memcpy(buf + hl, payload, plen);
-	ip->tot_len = htons(hl - ETH_HLEN + plen);
+	/* (buf's IP header need not be aligned: its field by bytes) */
+	memcpy(buf + ETH_HLEN + offsetof(struct iphdr, tot_len), &tot, sizeof(tot));
 	return hl + plen;
 }
 

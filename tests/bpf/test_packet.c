@@ -3057,6 +3057,34 @@ static int decided_answer(const struct decided *df, uint32_t *B, uint32_t *Mm, c
 	return get_entry(&fr_kd).action;
 }
 
+/* an answer head and whether the program passes it (1) or gives the flow
+ * back at it (0) */
+struct answer_case {
+	const char *head;
+	int kept;
+};
+
+/* each case's head as a fresh decided flow's answer (decided_answer()) */
+static void decided_answers(const struct answer_case *t, unsigned n)
+{
+	struct decided df;
+	uint32_t B, Mm;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	for (unsigned i = 0; i < n; i++) {
+		if (i && !decided_fresh(&df))
+			break;
+		B = FR_C0;
+		Mm = FR_M0;
+		ASSERT_EQ(decided_answer(&df, &B, &Mm, t[i].head, strlen(t[i].head)),
+			  t[i].kept ? KBAL_PKT_REWRITE : KBAL_PKT_SHIFT, t[i].head);
+	}
+	decided_end(&df);
+}
+
 /*
  * A decided flow's answer whose dates or whose Date and Server lines
  * httpd would write otherwise than the member did (mod_proxy_http's
@@ -3068,10 +3096,7 @@ static int decided_answer(const struct decided *df, uint32_t *B, uint32_t *Mm, c
 UNIT_TEST(pkt_decided_answer_dates_as_httpd)
 {
 #define D_(line) "HTTP/1.1 200 OK\r\n" line "Content-Length: 2\r\n\r\nok"
-	static const struct {
-		const char *head;
-		int kept;
-	} t[] = {
+	static const struct answer_case t[] = {
 		{ D_(STAMPS "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
 		     "Last-Modified: Thu, 29 Feb 2024 23:59:59 GMT\r\n"), 1 },
 		{ D_("Date: Tue, 29 Feb 2000 12:00:00 GMT\r\nServer: m\r\n"
@@ -3110,22 +3135,7 @@ UNIT_TEST(pkt_decided_answer_dates_as_httpd)
 		{ D_(STAMPS "Date: Sun, 06 Dec 2026 21:00:00 GMT\r\n"), 0 },
 	};
 #undef D_
-	struct decided df;
-	uint32_t B, Mm;
-
-	if (!frame_setup())
-		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
-	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (i && !decided_fresh(&df))
-			return;
-		B = FR_C0;
-		Mm = FR_M0;
-		ASSERT_EQ(decided_answer(&df, &B, &Mm, t[i].head, strlen(t[i].head)),
-			  t[i].kept ? KBAL_PKT_REWRITE : KBAL_PKT_SHIFT, t[i].head);
-	}
-	decided_end(&df);
+	decided_answers(t, sizeof(t) / sizeof(t[0]));
 }
 
 /*
@@ -3141,10 +3151,7 @@ UNIT_TEST(pkt_decided_answer_lines_as_httpd)
 {
 #define L_(sl, lines) sl STAMPS lines "Content-Length: 2\r\n\r\nok"
 #define OK_ "HTTP/1.1 200 OK\r\n"
-	static const struct {
-		const char *head;
-		int kept;
-	} t[] = {
+	static const struct answer_case t[] = {
 		{ L_(OK_, "X-A: 1\r\n"), 1 },
 		{ L_("HTTP/1.1 200 Okay then\r\n", "X-A: a \t b\r\nX-B: \r\n"), 1 },
 		{ L_("HTTP/1.1 200 \r\n", "X-A: \r\nX-B: x y\r\n"), 1 },
@@ -3180,22 +3187,7 @@ UNIT_TEST(pkt_decided_answer_lines_as_httpd)
 	};
 #undef L_
 #undef OK_
-	struct decided df;
-	uint32_t B, Mm;
-
-	if (!frame_setup())
-		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
-	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (i && !decided_fresh(&df))
-			return;
-		B = FR_C0;
-		Mm = FR_M0;
-		ASSERT_EQ(decided_answer(&df, &B, &Mm, t[i].head, strlen(t[i].head)),
-			  t[i].kept ? KBAL_PKT_REWRITE : KBAL_PKT_SHIFT, t[i].head);
-	}
-	decided_end(&df);
+	decided_answers(t, sizeof(t) / sizeof(t[0]));
 }
 
 /*

@@ -68,15 +68,21 @@ def head(lines, backend, body):
         b"X-Backend: %s\r\nContent-Length: %d\r\n\r\n" % (backend, len(body))
 
 
-def member(backend):
-    """a member answering each path with its CASES head ("canon" for any
-    other path) and a body naming the path"""
-    def answer(h, n):
-        path = h.split(b" ")[1]
-        body = b"%s %s\n" % (backend, path)
-        case = CASES.get(path.split(b"/")[1].decode(), CASES["canon"])
-        return head(case[0], backend, body) + body
-    return answer
+def member_answering(head_of):
+    """member(backend): a member answering each path /CASE/... with the
+    head head_of(CASE, backend, body) and a body naming the path"""
+    def member(backend):
+        def answer(h, n):
+            path = h.split(b" ")[1]
+            body = b"%s %s\n" % (backend, path)
+            return head_of(path.split(b"/")[1].decode(), backend, body) + body
+        return answer
+    return member
+
+
+# each path with its CASES head ("canon" for any other path)
+member = member_answering(lambda case, backend, body:
+                          head(CASES.get(case, CASES["canon"])[0], backend, body))
 
 
 def want(path, backend=b"WAS1"):

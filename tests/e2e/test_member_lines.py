@@ -15,7 +15,8 @@ path's against Debian's apache2."""
 from email.utils import formatdate
 
 from kbaltest import Env, eq
-from test_member_dates import ask, copied_as_apache, given_back_each, handed_back_once, members
+from test_member_dates import (ask, copied_as_apache, given_back_each, handed_back_once,
+                               member_answering, members)
 from test_member_heads import CONF as SOCKMAP_CONF
 
 NOW = formatdate(usegmt=True).encode()
@@ -52,16 +53,10 @@ def head(sl, lines, backend, body, server=b"Server: m\r\n"):
         b"X-Backend: %s\r\nContent-Length: %d\r\n\r\n" % (backend, len(body))
 
 
-def member(backend):
-    """a member answering each path with its CASES head ("canon" for any
-    other path) and a body naming the path"""
-    def answer(h, n):
-        path = h.split(b" ")[1]
-        body = b"%s %s\n" % (backend, path)
-        case = path.split(b"/")[1].decode()
-        sl, lines = CASES.get(case, CASES["canon"])[0]
-        return head(sl, lines, backend, body, SERVER.get(case, b"Server: m\r\n")) + body
-    return answer
+# each path with its CASES head ("canon" for any other path)
+member = member_answering(lambda case, backend, body:
+                          head(*CASES.get(case, CASES["canon"])[0], backend, body,
+                               SERVER.get(case, b"Server: m\r\n")))
 
 
 def want(path, backend=b"WAS1"):

@@ -913,6 +913,24 @@ UNIT_TEST(http_response_obs_fold_joined)
 	}
 }
 
+/* resp (n bytes) parsed whole, then its head built for the client with
+ * extra and conn (kbal_http_build_response()): want, what */
+static void expect_built(const char *resp, size_t n, const char *extra, int conn,
+			 const char *want, const char *what)
+{
+	struct kbal_http_msg m;
+	struct run r;
+	char out[1024];
+
+	kbal_http_init_response(&m);
+	run(&m, resp, n, 0, &r);
+	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
+		return;
+	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, extra, conn, out, sizeof(out)),
+		  (ssize_t)strlen(want), "length");
+	ASSERT_STREQ(out, want, what);
+}
+
 /* force-response-1.0: HTTP/1.0 in the status line; an HTTP/1.0 member's
  * answer says HTTP/1.1 otherwise, as httpd's does (basic_http_header()),
  * and a status line without a reason gets the space after its code
@@ -920,27 +938,14 @@ UNIT_TEST(http_response_obs_fold_joined)
 UNIT_TEST(http_build_response_version)
 {
 	static const char resp[] = "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\n\r\nok";
-	static const char bare[] = "HTTP/1.1 204\r\n\r\n";
-	struct kbal_http_msg m;
-	struct run r;
-	char out[256];
 
-	kbal_http_init_response(&m);
-	run(&m, S(resp), 0, &r);
-	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
-		return;
-	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out, sizeof(out));
-	ASSERT_STREQ(out, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1");
-	kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_V10 | KBAL_RESP_CLOSE,
-				 out, sizeof(out));
-	ASSERT_STREQ(out, "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+	expect_built(S(resp), NULL, KBAL_RESP_AS_IS, "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\n",
+		     "HTTP/1.1");
+	expect_built(S(resp), NULL, KBAL_RESP_V10 | KBAL_RESP_CLOSE,
+		     "HTTP/1.0 200 Fine\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
 		     "HTTP/1.0");
-	kbal_http_init_response(&m);
-	run(&m, S(bare), 0, &r);
-	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
-		return;
-	kbal_http_build_response(&m, bare, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out, sizeof(out));
-	ASSERT_STREQ(out, "HTTP/1.1 204 \r\n\r\n", "no reason: its space");
+	expect_built(S("HTTP/1.1 204\r\n\r\n"), NULL, KBAL_RESP_AS_IS, "HTTP/1.1 204 \r\n\r\n",
+		     "no reason: its space");
 }
 
 /* mod_proxy_http's date_canon() on Date, Expires and Last-Modified (any
@@ -971,17 +976,9 @@ UNIT_TEST(http_build_response_date_canon)
 				   "Last-Modified: Mon, 07 Dec 2026 08:49:37 GMT\r\n"
 				   "X-Date: Sunday, 06-Nov-94 08:49:37 GMT\r\n"
 				   "Content-Length: 0\r\n\r\n";
-	struct kbal_http_msg m;
-	struct run r;
-	char out[1024];
 
-	kbal_http_init_response(&m);
-	run(&m, S(resp), 0, &r);
-	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
-		return;
-	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_AS_IS, out,
-					   sizeof(out)), sizeof(want) - 1, "length");
-	ASSERT_STREQ(out, want, "the dates as date_canon() writes them");
+	expect_built(S(resp), NULL, KBAL_RESP_AS_IS, want,
+		     "the dates as date_canon() writes them");
 }
 
 /* apr reads what follows a date's fields as its zone, whatever its
@@ -1129,17 +1126,9 @@ UNIT_TEST(http_build_response_close)
 				   "Keep-Alive: timeout=5, max=100\r\nContent-Length: 2\r\n\r\nok";
 	static const char want[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 				   "X-Extra: 1\r\nConnection: close\r\n\r\n";
-	struct kbal_http_msg m;
-	struct run r;
-	char out[256];
 
-	kbal_http_init_response(&m);
-	run(&m, S(resp), 0, &r);
-	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
-		return;
-	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, "X-Extra: 1\r\n", 1, out,
-					   sizeof(out)), sizeof(want) - 1, "length");
-	ASSERT_STREQ(out, want, "the member's Connection and Keep-Alive replaced by close");
+	expect_built(S(resp), "X-Extra: 1\r\n", 1, want,
+		     "the member's Connection and Keep-Alive replaced by close");
 }
 
 /* the answer on a kept member connection to a keep-alive client: the
@@ -1149,17 +1138,9 @@ UNIT_TEST(http_build_response_keep)
 	static const char resp[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
 				   "Content-Length: 2\r\n\r\nok";
 	static const char want[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
-	struct kbal_http_msg m;
-	struct run r;
-	char out[256];
 
-	kbal_http_init_response(&m);
-	run(&m, S(resp), 0, &r);
-	if (!ASSERT_EQ(r.last, KBAL_HTTP_DONE, "parse"))
-		return;
-	ASSERT_EQ(kbal_http_build_response(&m, resp, NULL, 0, NULL, NULL, KBAL_RESP_KEEP, out,
-					   sizeof(out)), sizeof(want) - 1, "length");
-	ASSERT_STREQ(out, want, "the member's Connection dropped, nothing said");
+	expect_built(S(resp), NULL, KBAL_RESP_KEEP, want,
+		     "the member's Connection dropped, nothing said");
 }
 
 UNIT_TEST(http_error_responses)
