@@ -606,6 +606,32 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		if (verdict != GO_ON)
 			return verdict;
 	}
+	/* A decided flow's member resetting its connection between answers:
+	 * not the client's end either (kbal_pkt_member_reset()); nor any
+	 * reset of its after that */
+	else if ((rw->slot & 1) && (rw->flags & KBAL_PKT_DECIDE) && p.tcp->rst &&
+		 ((rw->flags & KBAL_PKT_MEMBER_GONE) ||
+		  (rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
+		   rw->fr_state == KBAL_FRAME_HEAD && bpf_ntohl(p.tcp->seq) == rw->fr_seq &&
+		   bpf_ntohl(p.tcp->seq) == rw->switch_seq &&
+		   kbal_pkt_member_reset(rw, bpf_ntohl(p.tcp->seq)))))
+		return TC_ACT_SHOT_;
+	/* and the client's FIN after that, no request having come: given back
+	 * at it as that request would have been, for kbald to end the
+	 * connection as httpd does (sent on, it would meet only the member's
+	 * stack, whose reset is dropped) */
+	else if (!(rw->slot & 1) && (rw->flags & KBAL_PKT_DECIDE) && p.tcp->fin && p.tcp->ack &&
+		 !p.tcp->syn && !p.tcp->rst && p.ip_len == p.ihl + p.tcp->doff * 4 &&
+		 rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
+		 rw->fr_state == KBAL_FRAME_HEAD && bpf_ntohl(p.tcp->seq) == rw->fr_seq &&
+		 member_gone(rw)) {
+		int back = kbal_pkt_give_back(rw, bpf_ntohl(p.tcp->seq), bpf_ntohl(p.tcp->ack_seq),
+					      KBAL_SKB_UNASKED);
+
+		verdict = back_taken(back, &rw, &p.key);
+		if (verdict != GO_ON)
+			return verdict;
+	}
 	/* a decided flow whose framing was lost (decided_lost()): nothing
 	 * more of it passes undecided; kbald ends it */
 	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->fr_flags & KBAL_PKT_FR_LOST) &&

@@ -604,6 +604,57 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 }
 
 /*
+ * down: a decided flow's member -> client entry (REWRITE), at a reset of
+ * the member's at its framed boundary seq0 (between answers). httpd finds
+ * such a connection gone at the client's next request and sends it on
+ * another (a member's keep-alive end, or one that died idle): the reset is
+ * not the client's end. Where nothing is under way (every request framed
+ * answered), the decision is marked for good as at a FIN between answers
+ * (KBAL_SKB_UNASKED: the client's next request is given back to kbald,
+ * which closes the member's connection), the entry KBAL_PKT_MEMBER_GONE
+ * (the member's stack answers each packet of the client's with a reset
+ * from here: all dropped), and this reset dropped: 1. A request under way
+ * (the member reset with it unanswered, as httpd meets it too): 0, it
+ * passes, and the client's connection ends with it. A global function.
+ */
+__noinline int kbal_pkt_member_reset(struct kbal_pkt_rw *down, __u32 seq0)
+{
+	struct kbal_pkt_frame *fq, *fs;
+	struct kbal_pkt_back *bk;
+	struct kbal_sk_http *st;
+	__u32 slot;
+
+	if (!down)
+		return 0;
+	slot = down->slot >> 1;
+	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
+	st = bpf_map_lookup_elem(&kbal_pkt_decide, &slot);
+	if (!bk || !bk->armed || !bk->decide || bk->gen != down->gen || !st)
+		return 0;
+	slot = down->slot;
+	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	slot ^= 1;
+	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
+	if (!fs || !fq || fs->gen != down->gen || fq->gen != down->gen || fs->flags || fq->flags ||
+	    fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->boundary != seq0 ||
+	    fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->messages != fs->messages)
+		return 0;
+	st->why = KBAL_SKB_UNASKED;
+	__sync_fetch_and_or(&down->flags, KBAL_PKT_MEMBER_GONE);
+	return 1;
+}
+
+/* up: a client -> member entry whose member reset between answers
+ * (kbal_pkt_member_reset()) */
+static __always_inline int member_gone(const struct kbal_pkt_rw *up)
+{
+	struct kbal_pkt_key k;
+	const struct kbal_pkt_rw *down = other_entry(&k, up);
+
+	return down && down->gen == up->gen && (down->flags & KBAL_PKT_MEMBER_GONE);
+}
+
+/*
  * A decided flow's direction whose framing was lost in this segment (a
  * member's answer it cannot follow: a head where no request is owed in a
  * segment's middle, a bad chunk size, ...; docs/packet.md, "Each request

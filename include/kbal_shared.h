@@ -370,6 +370,11 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * the program decides each request as kbald
 				    * would (kbal_pkt_decide), and the entry
 				    * switches only once kbal_pkt_back is armed */
+	KBAL_PKT_MEMBER_GONE = 1u << 11, /* a decided flow's member -> client
+				    * entry: the member reset its connection
+				    * between answers (kbal_pkt_member_reset());
+				    * its resets are dropped from here, the
+				    * client's next request is kbald's */
 	KBAL_PKT_WIN_CAP = 1u << 8, /* set by kbald on a HOLD entry: the window
 				    * field of what kbald's client-side socket
 				    * still sends is capped at win_cap (the

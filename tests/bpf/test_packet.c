@@ -2964,6 +2964,105 @@ out:
 }
 
 /*
+ * A decided flow's member that resets its connection between answers: the
+ * reset does not reach the client (httpd sends the client's next request
+ * on another connection): dropped, the decision marked (KBAL_SKB_UNASKED),
+ * the entry KBAL_PKT_MEMBER_GONE, and every later reset of the member's
+ * dropped too (its stack answers the client's ACK so, at another number);
+ * the client's next request is given back, not kept, and so is its FIN
+ * where it sends no request but ends (one with the member there passes
+ * as ever). A reset at another
+ * number than the boundary (blind, RFC 5961) or with a request under way
+ * passes, nothing marked.
+ */
+UNIT_TEST(pkt_decided_member_reset_between_answers)
+{
+	static const char kept[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
+	const uint32_t rk = sizeof(kept) - 1, rs = sizeof(resp) - 1;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0;
+	struct decided df;
+	struct kbal_sk_http st;
+	__u32 bslot = FR_UP / 2;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm + 7, KM_, 0x14, out, &outlen), TC_ACT_UNSPEC,
+		  "a reset of the member's at another number (blind): passes");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x14, out, &outlen), TC_ACT_SHOT,
+		  "the member's reset between answers: dropped");
+	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE, "the member gone");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "still joined");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
+	ASSERT_EQ(st.why, KBAL_SKB_UNASKED, "the decision: the member's connection goes");
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's ACK of the answer (to the member's stack)");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm - 5, KM_, 0x14, out, &outlen), TC_ACT_SHOT,
+		  "the member's stack's reset to it: dropped");
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "the next request");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the request");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	/* no request after the reset but the client's end: given back at its
+	 * FIN, which reaches kbald's kept socket */
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's FIN, the member there: passes");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "still joined");
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x14, out, &outlen), TC_ACT_SHOT,
+		  "the member's reset between answers: dropped");
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's FIN after it");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the FIN");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_TRUE(out[ETH_HLEN + 20 + 13] & 0x01, "a FIN still");
+	/* a reset with a request under way passes (the client's connection
+	 * ends with it, as httpd's), nothing marked */
+	if (!decided_fresh(&df))
+		goto out;
+	B = FR_C0;
+	Mm = FR_M0;
+	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
+	B += rk;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x14, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's reset, the request unanswered: passes");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
+	ASSERT_TRUE(st.why != KBAL_SKB_UNASKED, "the decision not marked");
+#undef M_
+#undef KM_
+out:
+	decided_end(&df);
+}
+
+/*
  * A decided flow's answers (KBAL_PKT_DECIDE on the member's entry too,
  * KBAL_SKF_REVERSE: ProxyPassReverse applies): an answer whose head kbald
  * need not write passes; one with a Location (which ProxyPassReverse may

@@ -21,11 +21,13 @@ def flow_of(env, port):
 
 
 class Capture:
-    """Every TCP packet on lo to or from the given ports (AF_PACKET; on lo
-    each packet is seen leaving, after tc egress, and arriving)."""
+    """Every TCP packet on dev to or from the given ports (all, where ports
+    is None) (AF_PACKET; on lo each packet is seen leaving, after tc egress,
+    and arriving). Made inside a namespace (Topo.in_ns()), it captures
+    there. Packets are referred to by their index in pkts."""
 
     def __init__(self, ports, dev="lo"):
-        self.ports = set(ports)
+        self.ports = None if ports is None else set(ports)
         self.times = []
         self.pkts = []          # (outgoing, saddr, sport, daddr, dport, seq, ack, flags, len)
         self.stop = False
@@ -50,12 +52,13 @@ class Capture:
             tot = struct.unpack("!H", data[16:18])[0]
             t = 14 + ihl
             sport, dport, seq, ack, off, flags = struct.unpack("!HHIIBB", data[t:t + 14])
-            if sport not in self.ports and dport not in self.ports:
+            if self.ports is not None and sport not in self.ports and dport not in self.ports:
                 continue
             plen = tot - ihl - (off >> 4) * 4
             self.pkts.append((addr[2] == socket.PACKET_OUTGOING, data[14 + 12:14 + 16], sport,
                               data[14 + 16:14 + 20], dport, seq, ack, flags, plen))
-            self.times.append((time.monotonic(), data[t + 14:t + 16], data[t + 20:t + 60]))
+            self.times.append((time.monotonic(), data[t + 14:t + 16],
+                               data[t + 20:t + (off >> 4) * 4]))
 
     def close(self):
         self.stop = True
@@ -64,47 +67,84 @@ class Capture:
         self.dropped = struct.unpack("II", self.sock.getsockopt(263, 6, 8))[1]
         self.sock.close()
 
-    def dump_around(self, p, before=30, after=10):
-        i = self.pkts.index(p)
+    def dump_around(self, i, before=30, after=10, outgoing=True):
+        """the packets around the one at index i (those leaving, or those
+        arriving where outgoing is False)"""
         t0 = self.times[i][0]
         for j in range(max(0, i - before), min(len(self.pkts), i + after)):
             q = self.pkts[j]
-            if not q[0]:
+            if q[0] != outgoing:
                 continue
             win = struct.unpack("!H", self.times[j][1])[0]
-            print("%+.6f %d->%d seq %u ack %u fl %02x len %d win %d opt %s" % (
-                self.times[j][0] - t0, q[2], q[4], q[5], q[6], q[7], q[8], win,
-                self.times[j][2].hex()))
+            print("%s%+.6f %d->%d seq %u ack %u fl %02x len %d win %d opt %s" % (
+                "*" if j == i else " ", self.times[j][0] - t0, q[2], q[4], q[5], q[6], q[7],
+                q[8], win, self.times[j][2].hex()))
 
-    def dump_tuple(self, p):
-        """every segment out on p's 4-tuple, sequence numbers from p's"""
+    def dump_tuple(self, i):
+        """every segment out on the 4-tuple of the packet at index i,
+        sequence numbers from its"""
+        p = self.pkts[i]
         print("-- every segment out on %d->%d, seq - %u:" % (p[2], p[4], p[5]))
-        t0 = self.times[self.pkts.index(p)][0]
+        t0 = self.times[i][0]
         for j, q in enumerate(self.pkts):
             if q[0] and q[1:5] == p[1:5]:
                 print("  %+.6f %d ack %u fl %02x len %d" % (
                     self.times[j][0] - t0, (q[5] - p[5] + (1 << 31)) % (1 << 32) - (1 << 31),
                     q[6], q[7], q[8]))
 
-    def first_copy(self, p):
-        """the first packet out with p's 4-tuple and sequence number"""
-        return next(q for q in self.pkts if q[0] and q[1:6] == p[1:6])
+    def first_copy(self, i):
+        """the index of the first packet out with the 4-tuple and sequence
+        number of the one at index i"""
+        p = self.pkts[i]
+        return next(j for j, q in enumerate(self.pkts) if q[0] and q[1:6] == p[1:6])
 
     def resets(self):
         return [p for p in self.pkts if p[0] and p[7] & 0x04]
 
     def retransmissions(self):
-        """data segments (or FINs) that left twice with the same sequence
-        number on the same 4-tuple"""
+        """the indices of data segments (or FINs) that left twice with the
+        same sequence number on the same 4-tuple (the second copies)"""
         seen, again = set(), []
-        for p in self.pkts:
+        for i, p in enumerate(self.pkts):
             if not p[0] or (p[8] <= 0 and not p[7] & 0x01):
                 continue
             k = (p[1], p[2], p[3], p[4], p[5])
             if k in seen:
-                again.append(p)
+                again.append(i)
             seen.add(k)
         return again
+
+    def tsval(self, i):
+        """the TSval of the packet at index i, None without one"""
+        o, k = self.times[i][2], 0
+        while k < len(o) and o[k] != 0:
+            if o[k] == 1:
+                k += 1
+                continue
+            if k + 1 >= len(o) or o[k + 1] < 2:
+                return None
+            if o[k] == 8 and o[k + 1] == 10 and k + 10 <= len(o):
+                return struct.unpack("!I", o[k + 2:k + 6])[0]
+            k += o[k + 1]
+        return None
+
+    def ts_behind(self):
+        """the indices of the packets that arrived with a TSval at least 2
+        behind the highest one before them on their 4-tuple: those its
+        receiver's PAWS check drops (RFC 7323; Linux: TCP_PAWS_WINDOW 1),
+        each with how far behind, in the order they arrived"""
+        top, late = {}, []
+        for i, p in enumerate(self.pkts):
+            v = self.tsval(i)
+            if p[0] or v is None or p[7] & 0x06:     # leaving, none, SYN or RST
+                continue
+            k = p[1:5]
+            d = (top.get(k, v) - v) % (1 << 32)
+            if d >= (1 << 31) or k not in top:
+                top[k] = v
+            elif d >= 2:
+                late.append((i, d))
+        return late
 
 
 COUNTERS = ("TCPTimeouts", "RetransSegs", "BeyondWindow", "PAWSEstab", "EstabResets",
@@ -166,17 +206,18 @@ def clean_end(env, cap, before, what, control=False):
     print("counter deltas (the whole namespace):", delta)
     print("packets captured:", len(cap.pkts), "dropped by the capture:", cap.dropped)
     eq(cap.resets(), [], "RSTs on lo for the test's ports")
-    for p in cap.retransmissions()[:2]:
-        print("-- around the first copy of seq %u:" % p[5])
-        cap.dump_around(cap.first_copy(p))
+    again = cap.retransmissions()
+    for i in again[:2]:
+        print("-- around the first copy of seq %u:" % cap.pkts[i][5])
+        cap.dump_around(cap.first_copy(i))
         print("-- around the second:")
-        cap.dump_around(p)
-        cap.dump_tuple(p)
+        cap.dump_around(i)
+        cap.dump_tuple(i)
     # nothing lost (sent_again_allowed()), no retransmission timeout, no
     # segment beyond a window, no PAWS drop, no reset
-    check(len(cap.retransmissions()) <= sent_again_allowed(delta),
+    check(len(again) <= sent_again_allowed(delta),
           "segments sent twice on lo beyond the loss probes and the duplicates "
-          "reported: %r, %r" % (cap.retransmissions(), delta))
+          "reported: %r, %r" % ([cap.pkts[i] for i in again], delta))
     check(delta["RetransSegs"] <= sent_again_allowed(delta), "retransmissions other than "
           "loss probes and reported duplicates: %r" % delta)
     eq((delta["TCPTimeouts"], delta["BeyondWindow"], delta["PAWSEstab"], delta["EstabResets"],

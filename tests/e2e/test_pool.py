@@ -22,10 +22,11 @@ CLOSE = [("Connection", "close")]
 ONE_MEMBER = EXAMPLE_CONF.replace("BalancerMember http://127.0.0.1:{b2} route=2\n", "")
 
 
-def sockets_to(port, state="established"):
+def sockets_to(port, state="established", side="dport"):
     """Connections to 127.0.0.1:port in a TCP state, seen from the
-    connecting side (kbald's, for a member's port)."""
-    out = subprocess.run(["ss", "-Htn", "state", state, "dport = :%d" % port],
+    connecting side (kbald's, for a member's port), or with side "sport"
+    from the listener's (the member's own)."""
+    out = subprocess.run(["ss", "-Htn", "state", state, "%s = :%d" % (side, port)],
                          stdout=subprocess.PIPE, check=True, timeout=10).stdout.decode()
     return len(out.splitlines())
 

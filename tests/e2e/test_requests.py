@@ -272,41 +272,52 @@ def member_closing_between(conf):
         kbaltest.wait_until(lambda: env.flows() == [], 2.0, "no flow left")
 
 
+def conf_on(splice, conf):
+    """conf on a kernel path: the packet path joins no connection whose
+    answers a Header rule may change (the example's Set-Cookie rule), so
+    there it goes"""
+    if splice == "packet":
+        conf = "\n".join(l for l in conf.split("\n") if not l.startswith("Header add Set-Cookie"))
+    return conf + "KbalSplice %s\n" % splice
+
+
 def test_client_end_after_member_ends_and_takes_again():
     # the client's end reaches it (and the member) however the connection
     # went before: handed back and spliced again, after the kernel carried
     # requests (kbald counts those bytes as the client's when it waits for
     # the end), after a member that closed (FIN) or reset (RST) its
-    # connection between two answers; on the sockmap path and on the
-    # packet path, the default
+    # connection between two answers; on both kernel paths (on the packet
+    # path the member's reset used to reach the client as its own)
     dr = TWO.replace("route=2", "route=2 disablereuse=On")
-    for splice, conf, paths in [
-            (splice, conf, paths) for splice in ("KbalSplice sockmap\n", "")
-            for conf, paths in ((TWO, ["/a1", "/a2", "/api/x1", "/api/x2", "/api/x3"]),
-                                (dr, ["/a1", "/a2", "/then-close", "/a3"]),
-                                (dr, ["/a1", "/a2", "/a3", "/then-close", "/a4", "/a5", "/a6",
-                                      "/a7"]),
-                                (dr, ["/a1", "/api/x1", "/api/x2", "/then-close", "/a8"]),
-                                (dr, ["/a1", "/a2", "/a3", "/then-reset", "/a4", "/a5", "/a6"]))]:
-        with Env(conf=conf + splice) as env, env.connect(timeout=10) as c:
+    for splice, conf, paths in (
+            (s, conf_on(s, c), p) for s in ("sockmap", "packet") for c, p in (
+                (TWO, ["/a1", "/a2", "/api/x1", "/api/x2", "/api/x3"]),
+                (dr, ["/a1", "/a2", "/then-close", "/a3"]),
+                (dr, ["/a1", "/a2", "/a3", "/then-close", "/a4", "/a5", "/a6", "/a7"]),
+                (dr, ["/a1", "/api/x1", "/api/x2", "/then-close", "/a8"]),
+                (dr, ["/a1", "/a2", "/a3", "/then-reset", "/a4", "/a5", "/a6"]),
+                (dr, ["/a1", "/a2", "/a3", "/then-reset"]))):
+        with Env(conf=conf) as env, env.connect(timeout=10) as c:
             for p in paths:
-                what = "GET %s of %s (%s)" % (p, " ".join(paths), splice.strip() or "the default")
-                try:
-                    r = c.get(p)
-                except OSError as e:
-                    raise AssertionError("%s: %s" % (what, e))
-                eq((r.status, r.text), (200, answer(where(p), p)), what)
+                r = c.get(p)
+                eq((r.status, r.text), (200, answer(where(p), p)), "%s: GET %s" % (splice, p))
                 if p.startswith("/then-"):
                     # no kept connections to member 2: none open both ways
                     # once it ended this one. The next request waits for
                     # that: sent before the member's end reached kbald's
                     # socket, the kernel could pass it to the closing
                     # connection (the race Apache has with a member's
-                    # keep-alive timeout; operating.md)
-                    kbaltest.wait_until(lambda: sockets_to(env.ports["b2"]) == 0, 3.0,
-                                        "the member's end of %s's connection" % p)
+                    # keep-alive timeout; operating.md). On the packet
+                    # path kbald's socket is frozen meanwhile, the flow
+                    # joined: the member's own end is what the client's
+                    # next request may not meet before
+                    kbaltest.wait_until(
+                        lambda: sockets_to(env.ports["b2"], side="dport" if splice == "sockmap"
+                                           else "sport") == 0, 3.0,
+                        "%s: the member's end of %s's connection" % (splice, p))
             c.sock.shutdown(socket.SHUT_WR)
-            check(c.at_eof(3.0), "no end after the client's own, after %s" % " ".join(paths))
+            check(c.at_eof(3.0), "%s: no end after the client's own, after %s" %
+                  (splice, " ".join(paths)))
             for n in (1, 2):
                 eq([l.split()[1] for l in env.backend_log(n)],
-                   [p for p in paths if where(p) == n], "member %d's requests" % n)
+                   [p for p in paths if where(p) == n], "%s: member %d's requests" % (splice, n))
