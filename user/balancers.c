@@ -112,8 +112,9 @@ int balancers_load(struct kbal_daemon *d)
 		if (cb->splice_set)
 			mb->flags |= KBAL_BF_SPLICE_SET;
 		/* on the server's addresses (a <VirtualHost>'s may differ:
-		 * kbald -t names them) */
-		if (cb->splice_set && cb->splice == KBAL_SPLICE_PACKET &&
+		 * kbald -t names them); without KbalHost ids the program
+		 * decides each request itself (decide_by_packet()) */
+		if (cb->splice == KBAL_SPLICE_PACKET && conf->nhost &&
 		    !kbal_conf_packet_alike(conf, b, -1, &why))
 			mb->flags |= KBAL_BF_PACKET_FRAMED;
 		mb->slots = cb->nmembers + cb->growth;

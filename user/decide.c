@@ -112,14 +112,16 @@ static int access_lets_all(const struct kbal_daemon *d, const struct kbal_conn *
 
 /* KbalSplice packet, asked for by name, on a connection whose later
  * requests the configuration decides all alike (kbal_conf_packet_alike()):
- * the packet path joins it, framing none. Any other keep-alive connection
- * is framed (the sockmap path) so that each request is decided. */
+ * the packet path joins it, deciding none (its answers are not judged
+ * either). Any other keep-alive connection is framed so that each request
+ * is decided: by the packet program (decide_by_packet()), which the
+ * default (KbalSplice unset) uses for all of them, or on sockmap. */
 static int packet_by_name(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
-	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
 	const char *why;
 
-	if (b->splice != KBAL_SPLICE_PACKET || !b->splice_set || c->pf)
+	if (d->maps.balancers[c->balancer].splice != KBAL_SPLICE_PACKET ||
+	    !d->conf->balancers[c->balancer].splice_set || c->pf)
 		return 0;   /* (a flow given back keeps its SHIFT entries: c->pf) */
 	if (kbal_conf_packet_alike(d->conf, c->balancer, c->f->vhost, &why))
 		return 1;
@@ -407,12 +409,10 @@ int decide_pkt_record(struct kbal_daemon *d, struct kbal_conn *c, struct kbal_sk
 
 int decide_by_packet(const struct kbal_daemon *d, const struct kbal_conn *c)
 {
-	const struct kbal_conf_balancer *b = &d->conf->balancers[c->balancer];
-
-	/* asked for by name; kbald keeps the client-side socket (the program
-	 * gives back only then); the request armable as the sockmap path's
-	 * client side would be */
-	return b->splice == KBAL_SPLICE_PACKET && b->splice_set && !c->pf &&
+	/* the packet path (packet_by_name()); kbald keeps the client-side
+	 * socket (the program gives back only then); the request armable as
+	 * the sockmap path's client side would be */
+	return d->maps.balancers[c->balancer].splice == KBAL_SPLICE_PACKET && !c->pf &&
 	       kbal_pkt_keeps_client(d) && decide_client_armable(c);
 }
 

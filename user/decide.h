@@ -187,5 +187,9 @@ void decide_timeouts(struct kbal_daemon *d);
  * stage) began */
 void decide_framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
 			 const char *host, uint64_t came);
+/* the Host every request the kernel keeps carries (arm_client(): a
+ * client's kbal_sk_http, or a decided packet flow's kbal_pkt_decide
+ * record), as a string in out */
+const char *decide_framed_host(const struct kbal_sk_http *cl, char *out, size_t cap);
 
 #endif

@@ -47,9 +47,7 @@ void decide_framed_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned st
 	free(page);
 }
 
-/* the Host every request the kernel keeps on the client's socket carries
- * (arm_client()), as a string in out */
-static const char *framed_host(const struct kbal_sk_http *cl, char *out, size_t cap)
+const char *decide_framed_host(const struct kbal_sk_http *cl, char *out, size_t cap)
 {
 	size_t n = cl->host_len < sizeof(cl->host) ? cl->host_len : sizeof(cl->host);
 
@@ -79,7 +77,7 @@ static void kernel_request_late(struct kbal_daemon *d, struct kbal_conn *c,
 	log_info("a request's %s did not come within RequestReadTimeout (the kernel framed it)",
 		 head ? "head" : "body");
 	if (!answering && (!head || (cl->flags & KBAL_SKF_LINE)))
-		decide_framed_error(d, c, 408, head, framed_host(cl, host, sizeof(host)),
+		decide_framed_error(d, c, 408, head, decide_framed_host(cl, host, sizeof(host)),
 				    cl->stage_ns);
 	if (answering)
 		conn_close(d, c);
@@ -185,7 +183,7 @@ static int kernel_answer_late(struct kbal_daemon *d, struct kbal_conn *c,
 		return 0;
 	log_info("a member's answer did not come within Timeout (the kernel framed it)");
 	if (!begun) {
-		decide_framed_error(d, c, 502, 0, framed_host(cl, host, sizeof(host)),
+		decide_framed_error(d, c, 502, 0, decide_framed_host(cl, host, sizeof(host)),
 				    cl->active_ns);
 		conn_linger_end(d, c, 0);
 	} else if (answer_delivered(d, c, mb, &acked)) {

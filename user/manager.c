@@ -488,10 +488,12 @@ int kbal_manager_page(const struct kbal_maps *m, const char (*nonces)[KBAL_NONCE
 			"</table>\n<br />\n", bal->flags & KBAL_BF_NOFAILOVER ? "On" : "Off",
 			bal->timeout_ms, bal->max_attempts, lbmethods[bal->lbmethod % 3],
 			bal->splice == KBAL_SPLICE_OFF ? "off" :
-			!(bal->flags & KBAL_BF_SPLICE_SET) ? "sockmap (default)" :
-			bal->splice != KBAL_SPLICE_PACKET ? "sockmap" :
+			bal->splice != KBAL_SPLICE_PACKET ?
+			(bal->flags & KBAL_BF_SPLICE_SET ? "sockmap" :
+			 "sockmap (default: the packet program unavailable)") :
 			bal->flags & KBAL_BF_PACKET_FRAMED ? "packet (keep-alive: sockmap, "
-							     "each request decided)" : "packet");
+							     "each request decided)" :
+			bal->flags & KBAL_BF_SPLICE_SET ? "packet" : "packet (default)");
 		unsigned long long elected = 0, live = 0;
 
 		for (unsigned i = 0; i < bal->nmembers && bal->first_member + i < KBAL_MAX_MEMBERS; i++) {

@@ -134,13 +134,21 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
  * comes back onto kbald's member-side socket where it can (the member has
  * all the client sent), which closes as httpd closes its backend
  * connection, a FIN; else that socket is closed frozen and the member
- * reset (the probe). 1 when done (the connection closed), 0 where the
- * client's leg could not be taken (nothing changed).
+ * reset (the probe). The answer's signature names the Host of the
+ * flow's requests where the program decided them (it keeps only those of
+ * the Host in the flow's decision, kbal_pkt_decide, as the sockmap path's
+ * framing), else (a flow joined undecided) ServerName. 1 when done (the
+ * connection closed), 0 where the client's leg could not be taken
+ * (nothing changed).
  */
 static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned status, int head,
 		      uint64_t came, int stalled)
 {
 	struct kbal_pkt_probe pr;
+	struct kbal_sk_http dec;
+	char hostbuf[KBAL_HOST_LEN + 1];
+	const char *host = status && !kbal_packet_decision(&d->pk.p, c->pf, &dec) ?
+			   decide_framed_host(&dec, hostbuf, sizeof(hostbuf)) : NULL;
 	int err = kbal_packet_take_client(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER], &pr);
 
 	if (err == -EAGAIN || err == -EINVAL)
@@ -161,7 +169,7 @@ static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	kbal_packet_end_probe(&d->pk.p, &pr);
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* a FIN at its close, not a RST */
 	if (status)
-		decide_framed_error(d, c, status, head, NULL, came);
+		decide_framed_error(d, c, status, head, host, came);
 	conn_linger_end(d, c, status == 408 || (!status && !stalled));
 	return 1;
 }

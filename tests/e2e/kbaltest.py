@@ -1435,6 +1435,12 @@ class Env:
             line = e["formatted"]["value"]
             for name in self.STATS:
                 out[name] += line.get(name, 0)   # (a build without it: 0)
+        # whichever kernel path carried the connection (the sockmap path's
+        # framing, or the packet program, the default where it loads):
+        # requests it kept, and those it handed back (sockmap: each; packet:
+        # each flow given back)
+        out["kept"] = out["sk_kept"] + out["pkt_kept"]
+        out["back"] = out["sk_back"] + out["pkt_back"]
         return out
 
     def flows(self):

@@ -34,4 +34,4 @@ def test_cookie_maps_as_apache():
            "Apache's (the test's expectation): the whole value replaced, a domain's case "
            "ignored")
         eq(cookies(env.port), theirs, "kbal's against Apache's")
-        eq(env.stats()["sk_kept"], 0, "answers the kernel passed with cookie maps")
+        eq(env.stats()["kept"], 0, "answers the kernel passed with cookie maps")

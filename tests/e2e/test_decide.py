@@ -507,7 +507,7 @@ def test_member_disabled_midway():
         # handover; disabled the way the project does it (kbalctl writes
         # the pinned status, as the manager's form would)
         env.kbalctl("set", "app", str(n), "status=+D")
-        kept = env.stats()["sk_kept"]
+        kept = env.stats()["kept"]
         for i in range(6):
             p = "/d%d" % i
             r = c.get(p)
@@ -517,8 +517,8 @@ def test_member_disabled_midway():
         # kbald decided /d0 and /d1 (the second of a run on one balancer:
         # the kernel's again, on the other member), the kernel kept the
         # four after them
-        check(env.stats()["sk_kept"] - kept >= 4,
-              "requests the kernel kept after the disable: %d" % (env.stats()["sk_kept"] - kept))
+        check(env.stats()["kept"] - kept >= 4,
+              "requests the kernel kept after the disable: %d" % (env.stats()["kept"] - kept))
         eq([l for l in logged(env, n) if l.startswith("GET /d")], [],
            "requests the disabled WAS%d got" % n)
         eq([l for l in logged(env, 3 - n) if l.startswith("GET /d")],
@@ -580,7 +580,7 @@ def test_byrequests_on_a_kept_alive_connection():
         eq(theirs, [1, 2] * 5, "Apache's members, one request after the other")
         eq(ours, theirs, "kbal's members against Apache's")
         st = env.stats()
-        eq(st["sk_kept"], 0, "requests the kernel kept")
+        eq(st["kept"], 0, "requests the kernel kept")
         for n in (1, 2):
             eq([l for l in logged(env, n) if l.startswith("GET /k")],
                ["GET /k%d" % i for i in range(10) if ours[i] == n], "what WAS%d got" % n)
@@ -588,17 +588,17 @@ def test_byrequests_on_a_kept_alive_connection():
         # the requests after the handover, as Apache would route them
         env.kbalctl("set", "app", "2", "status=+D")
         eq(members_on_one_connection(env.port, "s", 8), [1] * 8, "members with WAS2 disabled")
-        check(env.stats()["sk_kept"] >= 6, "requests the kernel kept with WAS1 alone: %d"
-              % env.stats()["sk_kept"])
+        check(env.stats()["kept"] >= 6, "requests the kernel kept with WAS1 alone: %d"
+              % env.stats()["kept"])
 
 
 def test_elected_counts_what_the_kernel_keeps():
     # the manager's Elected (Apache: every request routed to the member)
     # counts the requests the kernel keeps too
     with Env() as env:
-        before = env.stats()["sk_kept"]
+        before = env.stats()["kept"]
         members_on_one_connection(env.port, "e", 12, cookie="ROUTEID=route.1")
-        kept = env.stats()["sk_kept"] - before
+        kept = env.stats()["kept"] - before
         check(kept >= 10, "requests the kernel kept: %d" % kept)
         eq([env.members()[i]["elected"] for i in (0, 1)], [12, 0], "Elected of WAS1, WAS2")
 
@@ -698,7 +698,7 @@ def cookie_clients(splice):
             asked_in_turn(c, ["/k%d" % i for i in range(1, 7)], first=2, cookie=cookie, member=n,
                           route=None)
         kept = env.stats()
-        eq((kept["sk_kept"] - after["sk_kept"]) + (kept["pkt_kept"] - after["pkt_kept"]), 5,
+        eq(kept["kept"] - after["kept"], 5,
            "requests the kernel kept of the 6 with the cookie (all but the first)")
         eq([l for l in logged(env, n) if l.startswith("GET /k")],
            ["GET /k%d" % i for i in range(7)], "what WAS%d got" % n)
@@ -732,7 +732,7 @@ def test_routeless_balancer_owes_no_cookie():
             check(whys and WHY_COOKIE not in whys,
                   "the routeless balancer's connection: flows' whys %r" % whys)
         after = env.stats()
-        eq((after["sk_kept"] - before["sk_kept"]) + (after["pkt_kept"] - before["pkt_kept"]), 2,
+        eq(after["kept"] - before["kept"], 2,
            "requests the kernel kept of the 4 (the first is kbald's, the second "
            "starts the handover)")
         env.kbalctl("set", "mycluster", env.member_url(1), "route=7")
@@ -889,7 +889,7 @@ def test_http10_keepalive_client_alternating_paths():
             r = c.read_response()
             check_answer(r, rule, p, what="pipelined HTTP/1.0 response %d (GET %s)" % (i + 1, p))
         check(c.idle(0.3), "bytes after the last response")
-        eq(env.stats()["sk_kept"], 0, "HTTP/1.0 requests the kernel kept")
+        eq(env.stats()["kept"], 0, "HTTP/1.0 requests the kernel kept")
         api = ["GET %s" % api_path(rule, p) for p in PATHS if api_path(rule, p)]
         api += ["POST %s" % api_path(rule, p) for p in posts if api_path(rule, p)]
         api += ["GET %s" % api_path(rule, p) for p in PIPE if api_path(rule, p)]
@@ -998,7 +998,7 @@ def test_paths_as_mod_proxy_sends_them():
             r = c.get(p)
             eq((r.status, r.header("X-Backend"), r.text), (200, "WAS1", answer(1, sent)),
                "GET %s" % p)
-        check(env.stats()["sk_kept"] >= 2, "requests the kernel kept: %d" % env.stats()["sk_kept"])
+        check(env.stats()["kept"] >= 2, "requests the kernel kept: %d" % env.stats()["kept"])
     with Env(conf=two_balancers(STRIP_RULE)) as env, env.connect(timeout=T) as c:
         for p, sent in (("/api?q=1", "/?q=1"), ("/api", "/"), ("/api/?q", "/?q")):
             r = c.get(p)
@@ -1028,10 +1028,10 @@ def test_connection_close_on_a_kept_connection():
     with Env(conf=two_balancers(rule)) as env, env.connect(timeout=T) as c:
         for p in ("/a", "/b", "/c"):
             check_get(c, rule, p)
-        kept = env.stats()["sk_kept"]
+        kept = env.stats()["kept"]
         r = c.get("/d", headers=[("Connection", "keep-alive")])
         check_answer(r, rule, "/d", what="GET /d, Connection: keep-alive")
-        check(env.stats()["sk_kept"] > kept, "Connection: keep-alive not kept by the kernel")
+        check(env.stats()["kept"] > kept, "Connection: keep-alive not kept by the kernel")
         r = c.get("/e", headers=[("Connection", "close")])
         check_answer(r, rule, "/e", what="GET /e, Connection: close")
         eq(r.header_all("Connection"), ["close"], "Connection on the answer to /e")

@@ -400,7 +400,7 @@ def run_both(conf_name, seed, plan):
         st = env.stats()
     compare(conf_name, seed, plan, theirs, ours, theirs_end, ours_end, their_lines,
             our_lines)
-    return len(ours), st["sk_kept"], st["sk_back"]
+    return len(ours), st["kept"], st["back"]
 
 
 def plan_text(plan, upto=None):

@@ -51,7 +51,7 @@ def run(rules, paths, host=None):
         ours = session(env.port, paths, host)
         for a, k in zip(theirs, ours):
             eq(k, a, "kbal against Apache at %s with %r" % (a[0], rules))
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+        eq(env.stats()["kept"], 0, "requests the kernel kept")
         return {a[0]: a for a in theirs}
 
 
@@ -138,6 +138,6 @@ def test_dropping_statuses_end_the_connection_as_apache():
         eq([g[-1][1:] for g in theirs], [(500, "close"), (503, "close"), (200, ""),
                                            (400, "close"), (200, "")],
            "Apache: the last answer of each connection")
-        kept = env.stats()["sk_kept"]
+        kept = env.stats()["kept"]
         eq(answers(env.port), theirs, "kbal's answers against Apache's")
-        check(env.stats()["sk_kept"] - kept >= 5, "the kernel kept requests: %r" % env.stats())
+        check(env.stats()["kept"] - kept >= 5, "the kernel kept requests: %r" % env.stats())

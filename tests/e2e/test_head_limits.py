@@ -106,7 +106,7 @@ def test_configured_limits_as_apache_on_the_kernels_connections_too():
             with env.connect() as c:
                 c.get("/ka1", cookie="ROUTEID=route.1")
                 c.get("/ka2", cookie="ROUTEID=route.1")
-                kept = env.stats()["sk_kept"]
+                kept = env.stats()["kept"]
                 # its Host as the connection's (the kernel keeps no other),
                 # its cookie in place of a field, so that it counts the same
                 sticky = data.replace(b"Host: limits.test", b"Host: " + c.host_header.encode())
@@ -117,7 +117,7 @@ def test_configured_limits_as_apache_on_the_kernels_connections_too():
                 r = c.read_response()
                 eq(r.status, want, "%s on a spliced connection" % tag)
                 if want == 200:
-                    check(env.stats()["sk_kept"] > kept, "%s not kept by the kernel" % tag)
+                    check(env.stats()["kept"] > kept, "%s not kept by the kernel" % tag)
                 else:
                     check(c.what_arrives(timeout=5.0) in ("eof", "reset"),
                           "the connection stays after %s" % tag)

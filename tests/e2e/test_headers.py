@@ -107,7 +107,7 @@ def test_header_forms_as_apache():
         eq(first["x-kept-route"], [], "no kept route without a cookie")
         for i, (a, k) in enumerate(zip(theirs, ours)):
             eq(k, a, "request %d: kbal's answer and what the member got, against Apache's" % i)
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept with rules on every answer")
+        eq(env.stats()["kept"], 0, "requests the kernel kept with rules on every answer")
 
 
 OWN = PROXY_HEAD + """\

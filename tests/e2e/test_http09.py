@@ -90,7 +90,7 @@ def test_http09_as_apache():
                % (" (ProxyPreserveHost On)" if "Preserve" in conf else ""))
             if "Preserve" in conf:
                 st = env.stats()
-                check(st["sk_kept"] >= 2 and st["sk_back"] >= 2,
+                check(st["kept"] >= 2 and st["back"] >= 2,
                       "the kernel kept requests, and gave the HTTP/0.9 ones back: %r" % st)
 
 

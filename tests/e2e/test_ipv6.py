@@ -101,7 +101,7 @@ def exercise(env, client, d):
         eq((r.status, len(r.body)), (200, 3 * MIB), "3 MiB down")
         check_pattern(r.body, "3 MiB down")
         st = env.stats()
-        check(st["sk_kept"] - before["sk_kept"] >= 8 and st["sk_back"] == before["sk_back"],
+        check(st["kept"] - before["kept"] >= 8 and st["back"] == before["back"],
               "requests the kernel kept: %r then %r" % (before, st))
         check(st["redirected_bytes"] - before["redirected_bytes"] >= 6 * MIB,
               "bytes the kernel carried: %r then %r" % (before, st))

@@ -105,7 +105,7 @@ def test_kbald_answers_as_apache():
                                         "Connection: Keep-Alive"]
                       for i, h in enumerate(theirs)), "Apache writes them last: %r" % theirs)
             eq(session(env.port, asks), theirs, "kbal against Apache, cookie %r" % cookie)
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+        eq(env.stats()["kept"], 0, "requests the kernel kept")
 
 
 def test_without_the_token_no_line():
@@ -207,7 +207,7 @@ def test_http10_keepalive_client():
             theirs = session(aport, [("/o/x", [ROUTE1])] * 2, version="HTTP/1.0")
             ours = session(env.port, [("/o/x", [ROUTE1])] * 2, version="HTTP/1.0")
             eq(ka_values(ours[:1]), ka_values(theirs[:1]), "no Keep-Alive without the token")
-            eq(env.stats()["sk_kept"], 0, "HTTP/1.0 requests the kernel kept")
+            eq(env.stats()["kept"], 0, "HTTP/1.0 requests the kernel kept")
 
 
 def test_lines_after_a_request_body():

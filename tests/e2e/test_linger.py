@@ -24,6 +24,7 @@ from apache import apache_beside
 import kbaltest
 from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, wait_until
 from tcp_watch import Capture, tcp_counters
+from test_max_keepalive import LAST_BACK
 from test_packet import PATH_SOCKMAP, _has_socket, pkt_entries
 
 BODY = 512 * 1024            # what a client sends behind a refused head
@@ -188,16 +189,20 @@ def kernel_carried_last(port):
 def test_last_request_the_kernel_hands_back_with_more_pipelined_as_apache():
     """The same on a connection the kernel carries, whose last request
     (MaxKeepAliveRequests) it hands back to kbald with the pipelined
-    requests behind it in its socket"""
-    conf = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\nMaxKeepAliveRequests 3")
-    with Env(conf=conf) as env, apache_beside(env) as aport:
-        want = ([200] * 3, ([200], "eof", "all sent"))
-        eq(kernel_carried_last(aport), want, "Apache (the test's expectation)")
-        st = env.stats()
-        eq(kernel_carried_last(env.port), want, "kbal")
-        after = env.stats()
-        eq((after["sk_kept"] - st["sk_kept"], after["sk_last"] - st["sk_last"]), (1, 1),
-           "requests the kernel kept, and the last one it handed back as such")
+    requests behind it in its socket: on the sockmap path (its sk_last
+    counts such a request) and on the packet path, the default (the flow
+    given back at that request: pkt_back)"""
+    for splice, last in LAST_BACK:
+        conf = EXAMPLE_CONF.replace("ProxyRequests Off",
+                                    "ProxyRequests Off\nMaxKeepAliveRequests 3\n" + splice)
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            want = ([200] * 3, ([200], "eof", "all sent"))
+            eq(kernel_carried_last(aport), want, "Apache (the test's expectation)")
+            st = env.stats()
+            eq(kernel_carried_last(env.port), want, "kbal (%s)" % (splice or "the default"))
+            after = env.stats()
+            eq((after["kept"] - st["kept"], after[last] - st[last]), (1, 1),
+               "requests the kernel kept, and the last one it handed back as such (%s)" % last)
 
 
 def keeps_sending(port, head, out, key):
@@ -397,7 +402,7 @@ def test_short_linger_after_keepalive_timeout_as_apache():
                   "%s: the client sending after KeepAliveTimeout's EOF ended %s s after it"
                   % (key, took))
         # the kernel carried the second request, kept the third
-        eq(env.stats()["sk_kept"] - st["sk_kept"], 1, "requests the kernel kept")
+        eq(env.stats()["kept"] - st["kept"], 1, "requests the kernel kept")
 
 
 # no AcceptFilter: a client that sends nothing is accepted (with httpd's
@@ -534,8 +539,8 @@ def test_linger_after_a_member_stops_mid_answer_as_apache():
                   "%s: the client sending after the EOF ended %s s after it" % (key, took))
         # the kernel kept the third and fourth requests (the fourth's
         # answer the kernel's to carry); none where kbald copies
-        eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
-        eq(env_off.stats()["sk_kept"], 0, "requests the kernel kept (KbalSplice off)")
+        eq(env.stats()["kept"] - st["kept"], 2, "requests the kernel kept")
+        eq(env_off.stats()["kept"], 0, "requests the kernel kept (KbalSplice off)")
 
 
 def pooled(env):
@@ -885,7 +890,8 @@ def test_joined_flow_408_502_stall_and_idle_end_with_fins_as_apache():
 # the same clocks where the sockmap path (the default) frames the
 # connection: route 1 named, so that the kernel keeps the third request
 # and the late one (the connection's Host: the kernel keeps only its)
-KEPT_LATE = SLOW.replace("ProxyRequests Off", "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 3")
+KEPT_LATE = SLOW.replace("ProxyRequests Off",
+                         "ProxyRequests Off\nTimeout 2\nKeepAliveTimeout 3\nKbalSplice sockmap")
 HANG_KEPT = b"GET /fault-hang HTTP/1.1\r\nHost: {host}\r\nCookie: ROUTEID=route.1\r\n\r\n"
 # a one-request client's: the copy path's, its connection not kept after the 502
 HANG_ONCE = (b"GET /fault-hang HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n"

@@ -33,9 +33,16 @@ def lines(path):
 
 
 def test_access_and_error_log():
+    """On the packet path (the default) and on the sockmap path: the
+    flow's line names the one that carried it"""
+    for splice, path in (("", "packet"), ("KbalSplice sockmap\n", "sockmap")):
+        access_and_error_log(splice, path)
+
+
+def access_and_error_log(splice, path):
     d = tempfile.mkdtemp(prefix="kbal-logs-")
     try:
-        with Env(conf=logs_conf(d, "LogLevel info\n")) as env:
+        with Env(conf=logs_conf(d, "LogLevel info\n" + splice)) as env:
             # kbald decides these: fresh connections, one with a Referer
             # and a User-Agent with a quote in it
             with env.connect() as c:
@@ -70,7 +77,7 @@ def test_access_and_error_log():
             check("/k3" not in reqs, "a request the kernel kept has no line of its own")
             flows = [m for m in got if m.group(1).startswith("FLOW")]
             eq(len(flows), 1, "flow lines: %r" % [m.group(0) for m in flows])
-            eq((flows[0].group(1), flows[0].group(7)), ("FLOW sockmap -", "1"),
+            eq((flows[0].group(1), flows[0].group(7)), ("FLOW %s -" % path, "1"),
                "the flow's path and member")
             check(int(flows[0].group(3)) > 4 * 20, "the flow's bytes: %r" % flows[0].group(0))
             # the error log: httpd's line shape, at LogLevel info

@@ -163,7 +163,7 @@ def test_allow_from_host_names():
                     for i in range(3):
                         eq(c.get("/app/%d" % i).status, want, "/app/%d from %s" % (i, source))
                         eq(c.get("/other/%d" % i).status, 200, "/other/%d from %s" % (i, source))
-            eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+            eq(env.stats()["kept"], 0, "requests the kernel kept")
     finally:
         res.close()
 

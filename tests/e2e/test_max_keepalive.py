@@ -6,7 +6,8 @@ keep_alive_max - keepalives reaches 0), then closes; requests pipelined
 behind that one go unanswered. kbal the same, whoever decides the requests:
 kbald, or the kernel, which counts the requests it keeps per client socket
 (kbal_sk_http.reqs + msgs against kbal_rules.max_requests) and hands the
-last one back to kbald (sk_last in kbal_stats)."""
+last one back to kbald: the sockmap path (sk_last in kbal_stats) and the
+packet path, the default (the flow given back at that request: pkt_back)."""
 
 import os
 import signal
@@ -18,8 +19,14 @@ T = 5.0
 ROUTE1 = "ROUTEID=route.1"
 
 
-def limited(n, conf=EXAMPLE_CONF):
-    return conf.replace("ProxyRequests Off", "ProxyRequests Off\nMaxKeepAliveRequests %d" % n)
+# each kernel path, and the counter that says it handed the last request
+# back to kbald (KbalSplice, the default: the packet path)
+LAST_BACK = (("KbalSplice sockmap", "sk_last"), ("", "pkt_back"))
+
+
+def limited(n, conf=EXAMPLE_CONF, splice=""):
+    return conf.replace("ProxyRequests Off",
+                        "ProxyRequests Off\nMaxKeepAliveRequests %d\n%s" % (n, splice))
 
 
 def closes(r):
@@ -81,18 +88,25 @@ def test_kernel_kept_requests_as_apache():
     # a sticky route to member 1: kbald serves the first request, hands the
     # connection to the kernel at the second, the kernel keeps the third
     # and hands the fourth back as the connection's last
-    with Env(conf=limited(3), kbald_args=["-v"]) as env, apache_beside(env) as aport:
+    for splice, last in LAST_BACK:
+        kernel_kept_requests(splice, last)
+
+
+def kernel_kept_requests(splice, last):
+    with Env(conf=limited(3, splice=splice), kbald_args=["-v"]) as env, \
+            apache_beside(env) as aport:
         theirs = one_by_one(aport, "/a", 8)
         eq(theirs, KEPT3, "Apache, MaxKeepAliveRequests 3")
         st = env.stats()
         ours = one_by_one(env.port, "/k", 8)
-        eq(ours, theirs, "kbal against Apache")
+        eq(ours, theirs, "kbal against Apache (%s)" % (splice or "the default"))
         after = env.stats()
-        eq(after["sk_kept"] - st["sk_kept"], 1, "requests the kernel kept")
-        eq(after["sk_last"] - st["sk_last"], 1, "the last one handed back as such")
+        eq(after["kept"] - st["kept"], 1, "requests the kernel kept")
+        eq(after[last] - st[last], 1, "the last one handed back as such (%s)" % last)
         eq(reached(env, "/k"), ["/k/%d" % i for i in range(4)], "what the members got")
-        check("handed back (client max-keepalive-requests" in env.kbald_stderr(),
-              "kbald's log names why the kernel handed the request back")
+        said = ("handed back (client max-keepalive-requests" if last == "sk_last" else
+                "joined flow given back at a request")
+        check(said in env.kbald_stderr(), "kbald's log: %s" % said)
         # pipelined behind the last: unanswered, as Apache's
         theirs = pipelined(aport, "/b", 2, 4)
         eq(theirs, [(200, "-")] * 3 + [(200, "close"), "eof"], "Apache, pipelined")
@@ -107,14 +121,14 @@ def test_kbald_decided_requests_as_apache():
         theirs = one_by_one(aport, "/a", 8)
         eq(theirs, KEPT3, "Apache, MaxKeepAliveRequests 3")
         eq(one_by_one(env.port, "/k", 8), theirs, "kbal (KbalSplice off) against Apache")
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+        eq(env.stats()["kept"], 0, "requests the kernel kept")
     # without a route each answer gets the route's cookie (Header ...
     # env=BALANCER_ROUTE_CHANGED), members alternate: kbald decides each
     with Env(conf=limited(4)) as env, apache_beside(env) as aport:
         theirs = one_by_one(aport, "/a", 8, cookie=None)
         eq(theirs, [(200, "-")] * 4 + [(200, "close"), "eof"], "Apache, no route")
         eq(one_by_one(env.port, "/k", 8, cookie=None), theirs, "kbal against Apache, no route")
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+        eq(env.stats()["kept"], 0, "requests the kernel kept")
         # the manager's answers (kbald's own) count too
         with Conn(aport, timeout=T) as a, Conn(env.port, timeout=T) as k:
             for i in range(5):
@@ -126,15 +140,18 @@ def test_kbald_decided_requests_as_apache():
 
 
 def test_default_100_on_a_kernel_carried_connection():
-    with Env() as env, apache_beside(env) as aport:
-        theirs = one_by_one(aport, "/a", 110)
-        eq(theirs, [(200, "-")] * 100 + [(200, "close"), "eof"], "Apache's default 100")
-        st = env.stats()
-        eq(one_by_one(env.port, "/k", 110), theirs, "kbal against Apache")
-        after = env.stats()
-        check(after["sk_kept"] - st["sk_kept"] >= 98,
-              "the kernel kept the requests: %d" % (after["sk_kept"] - st["sk_kept"]))
-        eq(after["sk_last"] - st["sk_last"], 1, "the 101st handed back as the last")
+    for splice, last in LAST_BACK:
+        conf = EXAMPLE_CONF.replace("ProxyRequests Off", "ProxyRequests Off\n" + splice)
+        with Env(conf=conf) as env, apache_beside(env) as aport:
+            theirs = one_by_one(aport, "/a", 110)
+            eq(theirs, [(200, "-")] * 100 + [(200, "close"), "eof"], "Apache's default 100")
+            st = env.stats()
+            eq(one_by_one(env.port, "/k", 110), theirs,
+               "kbal against Apache (%s)" % (splice or "the default"))
+            after = env.stats()
+            check(after["kept"] - st["kept"] >= 98,
+                  "the kernel kept the requests: %d" % (after["kept"] - st["kept"]))
+            eq(after[last] - st[last], 1, "the 101st handed back as the last (%s)" % last)
 
 
 def test_zero_is_no_bound():
@@ -151,7 +168,7 @@ def test_count_carried_across_a_restart_in_place():
         for i in range(3):
             eq(spliced.get("/s/%d" % i, cookie=ROUTE1).status, 200, "spliced request %d" % i)
         eq(idle.get("/i/0", cookie=ROUTE1).status, 200, "idle's first request")
-        check(env.stats()["sk_kept"] >= 1, "the kernel kept a request")
+        check(env.stats()["kept"] >= 1, "the kernel kept a request")
         seen = env.kbald_stderr().count("restarted: took over")
         os.kill(env.kbald.pid, signal.SIGHUP)
         wait_until(lambda: env.kbald_stderr().count("restarted: took over") > seen, 10.0,
@@ -208,4 +225,4 @@ def test_keepalive_off_as_httpd():
             eq((rk.status, closes(rk), k.at_eof(T)), (ra.status, closes(ra), a.at_eof(T)),
                "the manager's answer, kbal against Apache")
         eq(reached(env, "/k") + reached(env, "/p"), ["/k/0", "/p/0"], "what the members got")
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+        eq(env.stats()["kept"], 0, "requests the kernel kept")

@@ -156,7 +156,10 @@ def test_member_faults_fresh():
 
 
 def test_member_faults_kernel_carried():
-    with Env(conf=CONF) as env:
+    """On the sockmap path (the packet path's, the default's: below)"""
+    conf = CONF.replace("ProxySet lbmethod=byrequests",
+                        "ProxySet lbmethod=byrequests\nKbalSplice sockmap")
+    with Env(conf=conf) as env:
         for path, _, want in FAULTS:
             run_case(env, path, want, carried=True)
 

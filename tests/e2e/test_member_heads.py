@@ -55,7 +55,7 @@ def asked(port, env=None):
             eq((r.status, r.header("X-Backend")), (200, "WAS1"), "%s: the route's member" % path)
             st = env.stats() if env else None
             out.append(([k for k, _ in r.headers], r.header("Date"), r.header("Server"),
-                        st and st["sk_kept"], st and st["sk_back"], st and st["sk_stamped"]))
+                        st and st["kept"], st and st["back"], st and st["sk_stamped"]))
     return out
 
 
@@ -201,8 +201,8 @@ def test_member_without_server_kept_by_the_kernel():
                 before = env.stats()   # the kernel's from here on
         after = env.stats()
         kept = len(paths) - 3
-        eq(after["sk_back"] - before["sk_back"], 0, "answers handed back to kbald: sk_back")
-        eq(after["sk_kept"] - before["sk_kept"], kept, "requests the kernel kept: sk_kept")
+        eq(after["back"] - before["back"], 0, "answers handed back to kbald: sk_back")
+        eq(after["kept"] - before["kept"], kept, "requests the kernel kept: sk_kept")
         eq(after["sk_stamped"] - before["sk_stamped"], kept,
            "answers the kernel gave Date and Server: sk_stamped")
         eq(after["sk_stamp_lost"], 0, "heads the sk_msg program did not find: sk_stamp_lost")
@@ -237,7 +237,7 @@ def test_member_without_server_pipelined():
               "answers after the pipelined ones the kernel gave Date and Server: "
               "sk_stamped %d -> %d (%d before them)"
               % (mid["sk_stamped"], after["sk_stamped"], before["sk_stamped"]))
-        eq(after["sk_back"] - mid["sk_back"], 0, "answers after them handed back: sk_back")
+        eq(after["back"] - mid["back"], 0, "answers after them handed back: sk_back")
 
 
 def test_kbald_own_answer_on_a_stamped_connection():
@@ -289,7 +289,7 @@ def test_stamped_connection_across_a_restart_in_place():
             if path == "/big/2":
                 check(body == pattern(BIG), "%s: the body, byte for byte" % path)
         after = env.stats()
-        eq(after["sk_back"] - before["sk_back"], 0, "answers handed back after the restart")
+        eq(after["back"] - before["back"], 0, "answers handed back after the restart")
         eq(after["sk_stamped"] - before["sk_stamped"], 4, "answers stamped after the restart")
         eq(after["sk_stamp_lost"], 0, "sk_stamp_lost")
         # the last request asks to close: kbald takes it (once the client

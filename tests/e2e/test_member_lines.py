@@ -83,7 +83,7 @@ def test_member_lines_sockmap():
                 eq(ask(c, "/canon/%d" % i), want("/canon/%d" % i), "warm-up %d" % i)
             st0 = env.stats()
             eq(ask(c, "/canon/k"), want("/canon/k"), "/canon/k")
-            eq(env.stats()["sk_back"] - st0["sk_back"], 0, "a head as httpd's: the kernel's")
+            eq(env.stats()["back"] - st0["back"], 0, "a head as httpd's: the kernel's")
             for case in CASES:
                 if case != "canon":
                     handed_back_once(env, c, case, want)

@@ -427,4 +427,4 @@ def test_member_closing_after_the_kernel_took_a_pooled_connection_as_apache():
                   "%s: the client sending after KeepAliveTimeout's EOF ended %s s after it"
                   % (key, took))
         # the kernel kept /then-close, on both connections
-        eq(env.stats()["sk_kept"] - st["sk_kept"], 2, "requests the kernel kept")
+        eq(env.stats()["kept"] - st["kept"], 2, "requests the kernel kept")

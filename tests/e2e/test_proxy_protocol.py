@@ -43,14 +43,14 @@ def test_every_request_carries_its_client_v1():
     conf = kernel_keeps_unrouted(EXAMPLE_CONF) + "KbalProxyProtocol v1\n"
     with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
         run_clients(env, "v1")
-        check(env.stats()["sk_kept"] >= 4, "requests the kernel kept: %r" % env.stats())
+        check(env.stats()["kept"] >= 4, "requests the kernel kept: %r" % env.stats())
 
 
 def test_every_request_carries_its_client_v2():
     conf = kernel_keeps_unrouted(EXAMPLE_CONF) + "KbalProxyProtocol v2\n"
     with Env(conf=conf, backend_args={1: PP, 2: PP}) as env:
         run_clients(env, "v2")
-        check(env.stats()["sk_kept"] >= 4, "requests the kernel kept: %r" % env.stats())
+        check(env.stats()["kept"] >= 4, "requests the kernel kept: %r" % env.stats())
 
 
 def test_packet_path_carries_the_header():
@@ -135,7 +135,7 @@ def test_nginx_member_reads_the_header():
                         eq((r.status, r.text), (200, "pp=%s\n" % client_of(c)),
                            "%s: request %d, as nginx read its PROXY header" % (version, k + 1))
                     me = client_of(c)
-                kept = env.stats()["sk_kept"]
+                kept = env.stats()["kept"]
                 check(kept >= 3, "%s: requests the kernel kept: %d" % (version, kept))
             log = open(d + "/access.log").read().splitlines()
             eq(log, ["%s GET /pp%d HTTP/1.1" % (me, k) for k in range(6)],

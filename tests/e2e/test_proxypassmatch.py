@@ -120,7 +120,7 @@ def test_alternating_balancers_on_one_connection():
         eq([t[1] for t in theirs], ["WAS1", "WAS2"] * 8, "Apache's members")
         eq(ours, theirs, "kbal's answers against Apache's")
         st = env.stats()
-        eq(st["sk_kept"], 0, "requests the kernel kept with ProxyPassMatch rules")
+        eq(st["kept"], 0, "requests the kernel kept with ProxyPassMatch rules")
 
 
 ONE = PROXY_HEAD + """\
@@ -134,8 +134,10 @@ ProxyPreserveHost On
 
 
 def kept(match):
-    """(sk_kept, `kbalctl flows` mid-connection, `kbalctl stats`) after 10
-    GETs of ProxyPass / on one kept-alive connection"""
+    """(the requests either kernel path kept, `kbalctl flows`
+    mid-connection, `kbalctl stats`) after 10 GETs of ProxyPass / on one
+    kept-alive connection; match: lines before it (a ProxyPassMatch rule,
+    a KbalSplice)"""
     with Env(conf=ONE.replace("@MATCH@", match), backends=(1,)) as env:
         paths = ["/k%d" % i for i in range(10)]
         with Conn(env.port, timeout=T) as c:
@@ -146,24 +148,26 @@ def kept(match):
         eq([(r.status, r.header("X-Backend"), r.text) for r in out],
            [(200, "WAS1", answer(1, p)) for p in paths], "answers")
         eq(env.backend_log(1), ["GET %s" % p for p in paths], "what WAS1 got")
-        return env.stats()["sk_kept"], flows, env.kbalctl("stats")
+        return env.stats()["kept"], flows, env.kbalctl("stats")
 
 
 def test_kernel_keeps_no_request_with_a_regex_rule():
-    # one member, paths as is: the connection is spliced on sockmap and the
-    # kernel keeps the later requests; with a ProxyPassMatch rule (even one
-    # no request matches) the kernel compares no rule: kbald keeps the
-    # connection and decides (copies) each request, the kernel keeps none
-    n, flows, _ = kept("")
-    check(n >= 6, "requests the kernel kept without ProxyPassMatch: %d" % n)
-    check(re.search(r"\bspliced\s+sockmap\b", flows),
-          "kbalctl flows without ProxyPassMatch: %r" % flows)
-    n, flows, stats = kept("ProxyPassMatch ^/never/(.*)$ balancer://app/$1")
-    eq(n, 0, "requests the kernel kept with a ProxyPassMatch rule")
-    check(re.search(r"\bcopy\b", flows) and "spliced" not in flows,
-          "kbalctl flows with ProxyPassMatch: %r" % flows)
-    check(re.search(r"^sk_kept\s+0$", stats, re.M) and
-          re.search(r"^redirected_skbs\s+0$", stats, re.M), "kbalctl stats: %r" % stats)
+    # one member, paths as is: the connection is spliced on the packet path
+    # (the default) or on sockmap and the kernel keeps the later requests;
+    # with a ProxyPassMatch rule (even one no request matches) the kernel
+    # compares no rule: kbald keeps the connection and decides (copies)
+    # each request, the kernel keeps none, on either path
+    for splice, path in (("", "packet"), ("KbalSplice sockmap", "sockmap")):
+        n, flows, _ = kept(splice)
+        check(n >= 6, "requests the kernel kept without ProxyPassMatch (%s): %d" % (path, n))
+        check(re.search(r"\bspliced\s+%s\b" % path, flows),
+              "kbalctl flows without ProxyPassMatch: %r" % flows)
+        n, flows, stats = kept("ProxyPassMatch ^/never/(.*)$ balancer://app/$1\n" + splice)
+        eq(n, 0, "requests the kernel kept with a ProxyPassMatch rule (%s)" % path)
+        check(re.search(r"\bcopy\b", flows) and "spliced" not in flows,
+              "kbalctl flows with ProxyPassMatch: %r" % flows)
+        for name in ("sk_kept", "redirected_skbs", "pkt_kept", "pkt_rewritten"):
+            check(re.search(r"^%s\s+0$" % name, stats, re.M), "kbalctl stats: %s: %r" % (name, stats))
 
 
 def test_internal_error_page_names_server_admin():

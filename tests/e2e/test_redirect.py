@@ -203,4 +203,4 @@ def test_redirect_in_location_as_apache():
             eq(k, a, "kbal's answer to GET %s against Apache's" % a[0])
         seen = [l.split()[1] for l in env.backend_log(1)[before:]]
         eq(seen, [p for p, s, _, _ in theirs if s == 200], "what reached the member")
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept (kbald decides each)")
+        eq(env.stats()["kept"], 0, "requests the kernel kept (kbald decides each)")

@@ -107,5 +107,5 @@ def test_request_line_as_apache():
                 # the kernel kept requests ("FOO" framed by its length
                 # among them) and handed back those it does not know
                 st = env.stats()
-                check(st["sk_kept"] >= 10 and st["sk_back"] >= 5,
+                check(st["kept"] >= 10 and st["back"] >= 5,
                       "the kernel's path taken: %r" % st)

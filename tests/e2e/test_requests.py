@@ -49,8 +49,8 @@ def test_kernel_keeps_requests_of_the_same_rule():
             eq((r.status, r.text), (200, answer(where(p), p)), "GET %s" % p)
             eq(r.header("Set-Cookie"), None, "Set-Cookie without stickysession (GET %s)" % p)
         st = env.stats()
-        check(st["sk_kept"] >= 1, "requests the kernel kept: %r" % st)
-        check(st["sk_back"] >= 1, "requests handed back to kbald: %r" % st)
+        check(st["kept"] >= 1, "requests the kernel kept: %r" % st)
+        check(st["back"] >= 1, "requests handed back to kbald: %r" % st)
         # what each member got: its requests only, in order
         eq([l.split()[1] for l in env.backend_log(1)], [p for p in paths if where(p) == 1],
            "the api member's requests")
@@ -69,7 +69,7 @@ def test_host_change_is_decided_by_kbald():
         r = c.get("/echo-headers", headers=[("Host", "other.example.test")])
         eq(r.status, 200, "another Host")
         check("other.example.test" in r.text.lower(), "the member got the new Host: %r" % r.text)
-        check(env.stats()["sk_back"] >= 1, "handed back on another Host: %r" % env.stats())
+        check(env.stats()["back"] >= 1, "handed back on another Host: %r" % env.stats())
 
 
 def test_splice_off_decides_every_request():
@@ -114,7 +114,7 @@ def test_bad_request_on_a_spliced_connection():
                     eq(c.get(p).text, answer(2, p), "GET %s before the %s" % (p, what))
                 c.send(req)
                 eq(c.read_response().status, want, "%s on a spliced connection" % what)
-        check(env.stats()["sk_kept"] >= 4, "the requests before were the kernel's: %r" % env.stats())
+        check(env.stats()["kept"] >= 4, "the requests before were the kernel's: %r" % env.stats())
         for n in (1, 2):
             check(not [l for l in env.backend_log(n) if "/bad-" in l],
                   "a bad request reached member %d: %r" % (n, env.backend_log(n)))
@@ -149,10 +149,10 @@ def test_kernel_takes_a_connection_again_after_a_switch():
                 # a body on a connection the kernel took again
                 sent.append(exchange(c, p, body if k == 3 else None))
                 if k == 1:
-                    kept_before = env.stats()["sk_kept"]
+                    kept_before = env.stats()["kept"]
                 if k == 3:
                     # the run's third and fourth were the kernel's again
-                    kept = env.stats()["sk_kept"] - kept_before
+                    kept = env.stats()["kept"] - kept_before
                     check(kept >= 2, "requests the kernel kept after the switch to %s: %d"
                           % (run[0], kept))
         for n in (1, 2):
@@ -241,10 +241,6 @@ def test_member_closing_between_requests_keeps_the_client():
                                "KbalSplice %s\n" % splice)
 
 
-def kernel_kept(st):
-    return st["sk_kept"] + st["pkt_kept"]
-
-
 def member_closing_between(conf):
     with Env(conf=conf) as env:
         with env.connect(timeout=10) as c:
@@ -256,14 +252,14 @@ def member_closing_between(conf):
                 eq(r.header("Connection"), None, "Connection header of %s" % p)
                 sent.append(p)
                 if p == "/then-close":
-                    kept.append(kernel_kept(env.stats()))
+                    kept.append(env.stats()["kept"])
                     # the member's FIN reached kbald's socket before the
                     # next request (else that request could reach the
                     # closed connection: a race Apache has too)
                     kbaltest.wait_until(lambda: sockets_to(env.ports["b2"]) == 0, 3.0,
                                         "the member's end of /then-close's connection")
             st = env.stats()
-            check(st["sk_back"] + st["pkt_back"] >= 3, "handed back after each close: %r" % st)
+            check(st["back"] >= 3, "handed back after each close: %r" % st)
             # /a6, /a7 and the second /then-close: the kernel's again
             check(kept[1] - kept[0] >= 3, "kept by the kernel between the closes: %r" % kept)
             c.sock.shutdown(socket.SHUT_WR)

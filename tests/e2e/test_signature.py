@@ -18,6 +18,7 @@ import re
 from apache import apache_beside
 from kbaltest import (EXAMPLE_CONF, Conn, Env, balancer, check, eq, hand_over,
                      own_answers_conf, wait_until)
+from test_packet import PATH_PACKET, PATH_SOCKMAP
 
 T = 10.0
 # b1: kbal-backend (its /fault-garbage: a 502); b2: nothing listens (503)
@@ -191,17 +192,23 @@ def test_signature_on_a_kernel_carried_connection():
     """The 502 kbald writes for a request the kernel framed (its member
     silent past Timeout) names the Host the kernel's requests carry (it
     keeps only those of the Host kbald armed it with), as httpd's page for
-    that request would"""
-    conf = EXAMPLE_CONF.replace("ProxyPreserveHost On",
-                                "ProxyPreserveHost On\nTimeout 2\nServerSignature On")
-    with Env(conf=conf) as env, env.connect(timeout=T) as c:
-        eq(hand_over(c, "/ka", cookie="ROUTEID=route.1").status, 200, "requests before")
-        wait_until(lambda: env.flows(), 2.0, "a flow the kernel carries")
-        kept = env.stats()["sk_kept"]
-        c.request("GET", "/fault-hang", [("Cookie", "ROUTEID=route.1")])
-        r = c.read_response()
-        eq(env.stats()["sk_kept"], kept + 1, "the kernel kept the request")
-    eq(r.status, 502, "its member silent past Timeout")
-    eq(ADDRESS.findall(r.text), ["%s Server at 127.0.0.1 Port %d" % (r.header("Server"), env.port)],
-       "its signature: the Host's name and port")
-    eq(int(r.header("Content-Length")), len(r.body), "its Content-Length")
+    that request would: on the sockmap path and on the packet path, the
+    default, whose flow's decision holds that Host (until 2026-12-07 its
+    page named ServerName, the machine's name here)"""
+    for splice, path in (("\nKbalSplice sockmap", PATH_SOCKMAP), ("", PATH_PACKET)):
+        conf = EXAMPLE_CONF.replace("ProxyPreserveHost On",
+                                    "ProxyPreserveHost On\nTimeout 2\nServerSignature On" + splice)
+        with Env(conf=conf) as env, env.connect(timeout=T) as c:
+            eq(hand_over(c, "/ka", cookie="ROUTEID=route.1").status, 200, "requests before")
+            wait_until(lambda: [v["path"] for _, v in env.flows()] == [path], 2.0,
+                       "a flow the kernel carries, on path %d" % path)
+            kept = env.stats()["kept"]
+            c.request("GET", "/fault-hang", [("Cookie", "ROUTEID=route.1")])
+            r = c.read_response()
+            eq(env.stats()["kept"], kept + 1, "the kernel kept the request")
+        what = splice.strip() or "the default, the packet path"
+        eq(r.status, 502, "its member silent past Timeout: " + what)
+        eq(ADDRESS.findall(r.text),
+           ["%s Server at 127.0.0.1 Port %d" % (r.header("Server"), env.port)],
+           "its signature, the Host's name and port: " + what)
+        eq(int(r.header("Content-Length")), len(r.body), "its Content-Length: " + what)

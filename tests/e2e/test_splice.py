@@ -45,7 +45,7 @@ def test_keepalive_requests_are_spliced():
                 eq(r.text, "backend=WAS%d path=/ka%d\n" % (n, i), "body of request %d" % i)
                 eq(r.header_all("Set-Cookie"), [], "Set-Cookie on a spliced response")
             st = env.stats()
-            check(st["sk_kept"] >= 49 and st["sk_back"] == 0,
+            check(st["kept"] >= 49 and st["back"] == 0,
                   "requests the kernel kept: %r" % st)
             flows = env.flows()
             eq(len(flows), 1, "flows while the connection is open: %r" % flows)
@@ -364,9 +364,9 @@ def test_answer_handed_back_after_the_clients_fin():
         n = member_no(kbaltest.hand_over(c, "/"))
         wait_until(lambda: [f["state"] for _, f in env.flows()] == [kbaltest.FLOW_SPLICED], 2.0,
                    "the connection spliced")
-        kept = env.stats()["sk_kept"]
+        kept = env.stats()["kept"]
         c.request("GET", "/slow-head", [("X-Omit", "server")])
-        wait_until(lambda: env.stats()["sk_kept"] == kept + 1, 0.25, "the request kept")
+        wait_until(lambda: env.stats()["kept"] == kept + 1, 0.25, "the request kept")
         c.sock.shutdown(socket.SHUT_WR)
         r = c.read_response()
         eq((r.status, r.text), (200, "backend=WAS%d path=/slow-head\n" % n), "the answer")

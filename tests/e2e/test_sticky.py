@@ -59,7 +59,7 @@ def test_url_session_on_a_connection_the_kernel_carries():
         for i in range(4):
             r = c.get("/k%d" % i, cookie="JSESSIONID=S.node1")
             eq(r.header("X-Backend"), "WAS1", "cookie node1, request %d" % i)
-        kept = env.stats()["sk_kept"]
+        kept = env.stats()["kept"]
         eq(kept >= 1, True, "requests the kernel kept: %d" % kept)
         r = c.get("/u;jsessionid=S.node2", cookie="JSESSIONID=S.node1")
         eq((r.status, r.header("X-Backend")), (200, "WAS2"), "the URL names node2")

@@ -68,7 +68,7 @@ def via_run(server, first, third):
         theirs = heads(aport)
         eq(heads(env.port), theirs, "kbal against Apache")
         # a Via rule in any virtual host: kbald decides every request
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept")
+        eq(env.stats()["kept"], 0, "requests the kernel kept")
         got = {}
         for h, v, g in theirs:
             eq(got.setdefault(h, (v, g)), (v, g), "Apache: every answer in %s alike" % h)
@@ -144,7 +144,7 @@ def test_cookie_maps_of_a_virtual_host():
                           "b=2;path=/other", "c=3; domain=server.example; path=/app"],
            "Apache's: second.test has the server's only")
         eq(cookies(env.port), theirs, "kbal against Apache")
-        eq(env.stats()["sk_kept"], 0, "answers the kernel passed with cookie maps")
+        eq(env.stats()["kept"], 0, "answers the kernel passed with cookie maps")
 
 
 # ProxyPassInherit and BalancerInherit as apache2 2.4.71 has them: httpd's
@@ -225,9 +225,9 @@ def test_proxy_pass_and_balancer_inherit():
            "Apache: third.test's own balancer")
         eq(got[("third.test", "/plain/a")], (200, "backend=WAS1 path=/plain/a\n"),
            "Apache: a plain worker's URL proxied in third.test")
-        before = env.stats()["sk_kept"]
+        before = env.stats()["kept"]
         same_as_apache(theirs, inherit_answers(env.port))
-        check(env.stats()["sk_kept"] > before, "the kernel kept some: %r" % env.stats())
+        check(env.stats()["kept"] > before, "the kernel kept some: %r" % env.stats())
 
 
 # LimitRequestLine, -FieldSize, -Fields: httpd reads a request's head as
@@ -305,12 +305,12 @@ def test_head_limits_of_the_address_virtual_host():
                 with Conn(env.port, timeout=T) as c:
                     for p in ("/ka1", "/ka2"):
                         eq(c.get(p, headers=[("Host", h)]).status, 200, "%s %s" % (h, p))
-                    kept = env.stats()["sk_kept"]
+                    kept = env.stats()["kept"]
                     c.send(data)
                     eq(c.read_response().status, theirs[(h, tag)],
                        "kbal against Apache: %s %s on a spliced connection" % (h, tag))
                     if tag in ("line101", "field301"):
-                        check(env.stats()["sk_kept"] > kept, "%s %s kept" % (h, tag))
+                        check(env.stats()["kept"] > kept, "%s %s kept" % (h, tag))
 
 
 # KeepAlive and MaxKeepAliveRequests: the request's virtual host's (httpd's
@@ -392,7 +392,7 @@ def test_keepalive_of_the_request_virtual_host():
         for hosts, a in zip(KA_RUNS, theirs):
             eq(ka_session(env.port, hosts[:1])[0], a[0], "kbal's first answer on %r" % hosts)
         after = env.stats()
-        check(after["sk_kept"] > before["sk_kept"], "the kernel kept some: %r" % after)
+        check(after["kept"] > before["kept"], "the kernel kept some: %r" % after)
         check(after["sk_last"] > before["sk_last"],
               "the kernel handed back a last request: %r" % after)
 

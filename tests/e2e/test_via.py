@@ -44,7 +44,7 @@ def run(rules):
         theirs = session(aport)
         ours = session(env.port)
         eq(ours, theirs, "kbal against Apache with %r" % rules)
-        eq(env.stats()["sk_kept"], 0, "requests the kernel kept with %r" % rules)
+        eq(env.stats()["kept"], 0, "requests the kernel kept with %r" % rules)
         return theirs
 
 
