@@ -50,11 +50,41 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
 }
 
 /*
+ * A joined flow with an answer under way: when the client's
+ * acknowledgement stopped moving, + Timeout (httpd's write to a client
+ * that reads nothing gives up so; the sockmap path's client_stalled()). A
+ * client that reads nothing acknowledges what its buffer holds and
+ * announces a zero window: its acknowledgement stops where the member's
+ * bytes stop, and the member's window probes and the client's answers to
+ * them go on (further and further apart); a member that stopped sends
+ * nothing after (quiet_until() tells them so). Seen at kbald's
+ * looks (one lookup, only while an answer is under way): the clock starts
+ * at the first look that finds the acknowledgement where it is. ~0 where
+ * the entry is gone.
+ */
+static uint64_t client_stuck_at(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_pkt_flow *fl = c->pf;
+	uint32_t ack;
+
+	if (kbal_packet_client_ack(&d->pk.p, fl, &ack))
+		return ~0ull;
+	if (!fl->acked_since || ack != fl->acked) {
+		fl->acked = ack;
+		fl->acked_since = d->loop.now;
+	}
+	return fl->acked_since + conn_timeout_ns(d, c);
+}
+
+/*
  * The deadline of a flow quiet since last (the kernel's clock of its last
  * packet either way), by what its framing says is under way:
  * - a request's head or body begun: RequestReadTimeout's bound on it
  *   (header or body, with MinRate), counted from the first look that saw
  *   that request begun (so up to a second late: never early), else Timeout;
+ * - an answer under way that the client does not take (its
+ *   acknowledgement not moving while packets still come): Timeout from
+ *   when kbald saw it stop (client_stuck_at(), *stuck);
  * - an answer owed or under way: the member's Timeout (its timeout=, the
  *   virtual host's ProxyTimeout or Timeout) from the last packet;
  * - nothing: KeepAliveTimeout from the last packet (the last answer's end
@@ -67,7 +97,7 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
  */
 static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last,
 			    const char **what, unsigned *status, uint64_t *came, int *head,
-			    int *cut, int *idle, int *stalled)
+			    int *cut, int *idle, int *stalled, int *stuck)
 {
 	const struct kbal_reqtimeout *rt = &d->conf->reqtimeout;
 	struct kbal_pkt_flow *fl = c->pf;
@@ -104,6 +134,21 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 		}
 	} else {
 		fl->req_since = 0;
+	}
+	if (ph.answering && ph.request == KBAL_PKT_RQ_NONE) {
+		/* a client that takes nothing of an answer under way: its
+		 * acknowledgement stopped, and packets came after (a member
+		 * that stopped sends none: its flow's quiet below, with the
+		 * member's own timeout) */
+		uint64_t at = client_stuck_at(d, c);
+
+		if (at != ~0ull && last > c->pf->acked_since) {
+			*what = "a client that takes nothing of its answer: Timeout";
+			*stuck = 1;
+			return at;
+		}
+	} else {
+		c->pf->acked_since = 0;
 	}
 	if (ph.owed || ph.answering || ph.request != KBAL_PKT_RQ_NONE) {
 		*what = "an answer owed or a request under way: Timeout";
@@ -179,14 +224,22 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 	const char *what = "";
 	unsigned status = 0;
 	uint64_t came = 0;
-	int head = 0, cut = 0, idle = 0, stalled = 0;
+	int head = 0, cut = 0, idle = 0, stalled = 0, stuck = 0;
 
 	/* last may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
 	if (!last || !c->pf || last >= d->loop.now ||
 	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head, &cut, &idle,
-				      &stalled))
+				      &stalled, &stuck))
 		return 0;
+	if (stuck) {
+		/* as the sockmap path's client_stalled(): the connection goes,
+		 * both peers reset */
+		log_info("a client took nothing of its answer for Timeout (the packet program "
+			 "carried it): closed");
+		conn_abort(d, c);
+		return 1;
+	}
 	if (status) {
 		log_info("%s (the packet program framed it): %u",
 			 status == 408 ? "a request's head or body did not come within RequestReadTimeout"

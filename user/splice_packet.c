@@ -596,6 +596,17 @@ int pkt_joined_entries(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 	return 0;
 }
 
+int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack)
+{
+	struct kbal_pkt_rw up;
+
+	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) || up.gen != fl->gen ||
+	    up.action != KBAL_PKT_REWRITE)
+		return -ENOENT;
+	*ack = up.switch_ack;
+	return 0;
+}
+
 int kbal_packet_exact(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 		      struct kbal_pkt_state *st)
 {

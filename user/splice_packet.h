@@ -104,6 +104,11 @@ struct kbal_pkt_flow {
 	 * last saw it (its boundary), and since when kbald has seen it */
 	uint32_t req_at;
 	uint64_t req_since;
+	/* packet_clocks.c: the client's acknowledgement (as it came) while an
+	 * answer is under way, and since when kbald has seen it there (0:
+	 * none under way) */
+	uint32_t acked;
+	uint64_t acked_since;
 };
 
 struct kbal_pkt_state {
@@ -176,6 +181,10 @@ int kbal_packet_early(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 /* 0, or -ENOENT: the entries are gone (or another flow's now) */
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 		     struct kbal_pkt_state *st);
+
+/* A joined flow's client's last acknowledgement (*ack, as it came): one
+ * lookup. 0, or -ENOENT (not joined, or the entry gone). */
+int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack);
 
 /* A joined flow's bytes and last packet from its kbal_pkt entries, exact
  * (kbal_pkt_seen has them as of the last clock tick a packet passed in,

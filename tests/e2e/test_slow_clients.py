@@ -282,10 +282,13 @@ def test_a_client_that_never_reads_is_cut_after_timeout():
 
 
 def test_a_client_that_never_reads_is_cut_after_timeout_on_the_packet_path():
-    # the same on the packet path, the default: kbald sees a flow quiet
-    # mid-answer past Timeout (the member's zero-window probes further
-    # apart), which it cannot tell from a member that stopped
-    never_reads(CONF, "a member's answer stopped for Timeout (the packet program framed it)")
+    # the same on the packet path, the default: the client's acknowledgement
+    # stopped behind the member's bytes for Timeout (the flow is not quiet:
+    # the member's zero-window probes and the client's answers to them;
+    # before, kbald waited for those to come Timeout apart and took the
+    # client for a member that stopped mid-answer: a FIN and a 30 s
+    # lingering close, with the default Timeout minutes late)
+    never_reads(CONF, "took nothing of its answer for Timeout (the packet program carried it)")
 
 
 def never_reads(conf, said):
