@@ -2877,6 +2877,36 @@ out:
 	decided_end(&df);
 }
 
+/* the member FIN and reset tests' request and answer */
+static const char fr_kept[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
+static const char fr_resp[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
+
+/* Their start: a fresh decided flow where fresh, a sticky request the
+ * program keeps and, where answered, its answer passed; *B and *Mm the
+ * client's and the member's next bytes. 0 where a step failed. */
+static int member_end_exchange(struct decided *df, int fresh, int answered, uint32_t *B,
+			       uint32_t *Mm)
+{
+	uint8_t out[2048];
+	uint32_t outlen;
+
+	if (fresh && !decided_fresh(df))
+		return 0;
+	*B = FR_C0;
+	*Mm = FR_M0;
+	if (!ASSERT_EQ(gb_send(0, *B, *Mm + df->down.seq_delta, fr_kept, sizeof(fr_kept) - 1, out,
+			       &outlen), TC_ACT_UNSPEC, "a sticky request"))
+		return 0;
+	*B += sizeof(fr_kept) - 1;
+	if (!answered)
+		return 1;
+	if (!ASSERT_EQ(gb_send(1, *Mm, *B + df->up.seq_delta, fr_resp, sizeof(fr_resp) - 1, out,
+			       &outlen), TC_ACT_UNSPEC, "its answer"))
+		return 0;
+	*Mm += sizeof(fr_resp) - 1;
+	return 1;
+}
+
 /*
  * A decided flow's member that closes its connection between answers (its
  * keep-alive timeout): its FIN does not reach the client (httpd keeps the
@@ -2891,9 +2921,7 @@ out:
  */
 UNIT_TEST(pkt_decided_member_fin_given_back)
 {
-	static const char kept[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
-	static const char resp[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
-	const uint32_t rk = sizeof(kept) - 1, rs = sizeof(resp) - 1;
+	const uint32_t rk = sizeof(fr_kept) - 1;
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0;
 	uint64_t kept0;
@@ -2907,10 +2935,8 @@ UNIT_TEST(pkt_decided_member_fin_given_back)
 	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
-	B += rk;
-	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
-	Mm += rs;
+	if (!member_end_exchange(&df, 0, 1, &B, &Mm))
+		goto out;
 	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_SHOT,
 		  "the member's FIN, the answer not acknowledged yet: held");
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "held: still joined");
@@ -2925,18 +2951,12 @@ UNIT_TEST(pkt_decided_member_fin_given_back)
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
 	ASSERT_TRUE(out[ETH_HLEN + 20 + 13] & 0x01, "a FIN still");
 	/* the client's next request comes while the FIN is held */
-	if (!decided_fresh(&df))
+	if (!member_end_exchange(&df, 1, 1, &B, &Mm))
 		goto out;
-	B = FR_C0;
-	Mm = FR_M0;
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
-	B += rk;
-	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
-	Mm += rs;
 	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_SHOT,
 		  "the member's FIN: held");
 	kept0 = stat(KBAL_STAT_PKT_KEPT);
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC,
+	ASSERT_EQ(gb_send(0, B, M_, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
 		  "the next request, acknowledging the answer");
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the request");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
@@ -2946,12 +2966,8 @@ UNIT_TEST(pkt_decided_member_fin_given_back)
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
 	/* the member closing with a request under way: its FIN passes (the
 	 * client's connection ends with it, as httpd's), nothing marked */
-	if (!decided_fresh(&df))
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
 		goto out;
-	B = FR_C0;
-	Mm = FR_M0;
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
-	B += rk;
 	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
 		  "the member's FIN, the request unanswered: passes");
 	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "still joined");
@@ -2977,9 +2993,7 @@ out:
  */
 UNIT_TEST(pkt_decided_member_reset_between_answers)
 {
-	static const char kept[] = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.1\r\n\r\n";
-	static const char resp[] = "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n";
-	const uint32_t rk = sizeof(kept) - 1, rs = sizeof(resp) - 1;
+	const uint32_t rk = sizeof(fr_kept) - 1;
 	uint8_t out[2048];
 	uint32_t outlen, B = FR_C0, Mm = FR_M0;
 	uint64_t kept0;
@@ -2993,10 +3007,8 @@ UNIT_TEST(pkt_decided_member_reset_between_answers)
 	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
-	B += rk;
-	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
-	Mm += rs;
+	if (!member_end_exchange(&df, 0, 1, &B, &Mm))
+		goto out;
 	ASSERT_EQ(gb_send_spec(fr_down_s, Mm + 7, KM_, 0x14, out, &outlen), TC_ACT_UNSPEC,
 		  "a reset of the member's at another number (blind): passes");
 	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
@@ -3011,31 +3023,19 @@ UNIT_TEST(pkt_decided_member_reset_between_answers)
 	ASSERT_EQ(gb_send_spec(fr_down_s, Mm - 5, KM_, 0x14, out, &outlen), TC_ACT_SHOT,
 		  "the member's stack's reset to it: dropped");
 	kept0 = stat(KBAL_STAT_PKT_KEPT);
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "the next request");
+	ASSERT_EQ(gb_send(0, B, M_, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC, "the next request");
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the request");
 	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
 	/* no request after the reset but the client's end: given back at its
 	 * FIN, which reaches kbald's kept socket */
-	if (!decided_fresh(&df))
+	if (!member_end_exchange(&df, 1, 1, &B, &Mm))
 		goto out;
-	B = FR_C0;
-	Mm = FR_M0;
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
-	B += rk;
-	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
-	Mm += rs;
 	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x11, out, &outlen), TC_ACT_UNSPEC,
 		  "the client's FIN, the member there: passes");
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "still joined");
-	if (!decided_fresh(&df))
+	if (!member_end_exchange(&df, 1, 1, &B, &Mm))
 		goto out;
-	B = FR_C0;
-	Mm = FR_M0;
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
-	B += rk;
-	ASSERT_EQ(gb_send(1, Mm, KM_, resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
-	Mm += rs;
 	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x14, out, &outlen), TC_ACT_SHOT,
 		  "the member's reset between answers: dropped");
 	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x11, out, &outlen), TC_ACT_UNSPEC,
@@ -3045,12 +3045,8 @@ UNIT_TEST(pkt_decided_member_reset_between_answers)
 	ASSERT_TRUE(out[ETH_HLEN + 20 + 13] & 0x01, "a FIN still");
 	/* a reset with a request under way passes (the client's connection
 	 * ends with it, as httpd's), nothing marked */
-	if (!decided_fresh(&df))
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
 		goto out;
-	B = FR_C0;
-	Mm = FR_M0;
-	ASSERT_EQ(gb_send(0, B, M_, kept, rk, out, &outlen), TC_ACT_UNSPEC, "a sticky request");
-	B += rk;
 	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x14, out, &outlen), TC_ACT_UNSPEC,
 		  "the member's reset, the request unanswered: passes");
 	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
