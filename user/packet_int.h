@@ -43,12 +43,13 @@ int pkt_repair(int fd, int on);
 int pkt_send_end(int fd, uint32_t send_base, struct tcp_info *ti, uint32_t *end);
 int pkt_read_state(int fd, struct tcp_state *st, const uint32_t *send_base);
 uint32_t pkt_rcv_nxt(int fd);
+uint32_t pkt_tsval_now(int fd, uint32_t read_before);
 
 /* packet_segments.c */
 int pkt_raw_socket(int *raw_fd);
 /* the raw socket of the kept sockets' ACKs (SO_MARK KBAL_PKT_MARK), opened at start */
 int pkt_raw_mark_socket(struct kbal_packet *p);
-void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl, int cfd, int mfd,
 			 const struct tcp_state *c, const struct tcp_state *m,
 			 uint32_t c_sent, int ts, uint32_t client_tsval, uint32_t member_tsval,
 			 struct kbal_pkt_rw *hold);

@@ -150,7 +150,7 @@ static uint16_t win_field(int32_t bytes, int scale)
  * A handover refused after this leaves a peer with a smaller window than
  * kbald's socket promised, which that socket's next segment widens again.
  */
-void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl, int cfd, int mfd,
 			 const struct tcp_state *c, const struct tcp_state *m,
 			 uint32_t c_sent, int ts, uint32_t client_tsval, uint32_t member_tsval,
 			 struct kbal_pkt_rw *hold)
@@ -163,10 +163,13 @@ void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 	uint32_t promised = m->win.rcv_wup + m->win.rcv_wnd - m->rcv_nxt;
 
 	if ((uint32_t)f << ms < promised) {
-		send_ack(&p->raw_fd, &fl->drop_m, m->snd_nxt, m->rcv_nxt, 0, ts, m->tsval,
-			 member_tsval);
+		/* the socket's clock now: frozen, it may still have sent a
+		 * delayed ACK since m was read */
+		uint32_t v = ts ? pkt_tsval_now(mfd, m->tsval) : 0;
+
+		send_ack(&p->raw_fd, &fl->drop_m, m->snd_nxt, m->rcv_nxt, 0, ts, v, member_tsval);
 		if (f)
-			send_ack(&p->raw_fd, &fl->drop_m, m->snd_nxt, m->rcv_nxt, f, ts, m->tsval,
+			send_ack(&p->raw_fd, &fl->drop_m, m->snd_nxt, m->rcv_nxt, f, ts, v,
 				 member_tsval);
 		log_debug("packet path: the member's window retracted from %u to %u "
 			  "(the client's)", promised, (uint32_t)f << ms);
@@ -176,10 +179,12 @@ void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 	f = win_field((int32_t)(m->snd_una + m->win.snd_wnd - m->snd_nxt), cs);
 	promised = c->win.rcv_wup + c->win.rcv_wnd - c->rcv_nxt;
 	if ((uint32_t)f << cs < promised) {
-		send_ack(&p->raw_fd, &fl->hold_c, c_sent, c->rcv_nxt, 0, ts, c->tsval,
-			 client_tsval);
+		/* (live until the switch, it may have sent since c was read) */
+		uint32_t v = ts ? pkt_tsval_now(cfd, c->tsval) : 0;
+
+		send_ack(&p->raw_fd, &fl->hold_c, c_sent, c->rcv_nxt, 0, ts, v, client_tsval);
 		if (f)
-			send_ack(&p->raw_fd, &fl->hold_c, c_sent, c->rcv_nxt, f, ts, c->tsval,
+			send_ack(&p->raw_fd, &fl->hold_c, c_sent, c->rcv_nxt, f, ts, v,
 				 client_tsval);
 		hold->flags |= KBAL_PKT_WIN_CAP;
 		hold->win_cap = f;

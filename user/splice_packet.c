@@ -503,7 +503,8 @@ int kbal_packet_handover(struct kbal_packet *p, int cfd, int mfd, uint64_t rd_c,
 	 * the other's (before the entries: the DROP entry would swallow the
 	 * member's retraction) */
 	handover_entries(p, fl, &c, &m, &sp, &up, &down, &hold);
-	pkt_retract_windows(p, fl, &c, &m, c.snd_sent, !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS),
+	pkt_retract_windows(p, fl, cfd, mfd, &c, &m, c.snd_sent,
+			    !!(c.ti.tcpi_options & TCPI_OPT_TIMESTAMPS),
 			    sp.up.last_tsval, sp.down.last_tsval, &hold);
 	{
 		/* one syscall; the kernel writes them in this order: what

@@ -55,6 +55,20 @@ int pkt_send_end(int fd, uint32_t send_base, struct tcp_info *ti, uint32_t *end)
 	return -EAGAIN;
 }
 
+/* The TSval fd's socket would send now (its clock read again), or
+ * read_before where that fails: a segment kbald writes for the socket
+ * (pkt_retract_windows()) must not carry a TSval behind one the socket
+ * sent since its state was read (PAWS drops a segment 2 behind) */
+uint32_t pkt_tsval_now(int fd, uint32_t read_before)
+{
+	uint32_t v;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &v, &len))
+		return read_before;
+	return (int32_t)(v - read_before) > 0 ? v : read_before;
+}
+
 /*
  * in repair mode: the queues' sequence numbers and the socket's clock.
  * send_base: where the send queue's sequence numbers start, if known
