@@ -164,7 +164,10 @@ void pkt_retract_windows(struct kbal_packet *p, const struct kbal_pkt_flow *fl, 
 
 	if ((uint32_t)f << ms < promised) {
 		/* the socket's clock now: frozen, it may still have sent a
-		 * delayed ACK since m was read */
+		 * delayed ACK since m was read (repair mode does not stop
+		 * the delayed-ACK timer: measured, a socket frozen just after
+		 * data came sends its ACK some 42 ms later; after the
+		 * entries, the DROP entry swallows it) */
 		uint32_t v = ts ? pkt_tsval_now(mfd, m->tsval) : 0;
 
 		send_ack(&p->raw_fd, &fl->drop_m, m->snd_nxt, m->rcv_nxt, 0, ts, v, member_tsval);
