@@ -51,29 +51,32 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
 
 /*
  * A joined flow with an answer under way: when the client's
- * acknowledgement stopped moving, + Timeout (httpd's write to a client
- * that reads nothing gives up so; the sockmap path's client_stalled()). A
- * client that reads nothing acknowledges what its buffer holds and
- * announces a zero window: its acknowledgement stops where the member's
- * bytes stop, and the member's window probes and the client's answers to
- * them go on (further and further apart); a member that stopped sends
- * nothing after (quiet_until() tells them so). Seen at kbald's
- * looks (one lookup, only while an answer is under way): the clock starts
- * at the first look that finds the acknowledgement where it is. ~0 where
- * the entry is gone.
+ * acknowledgement stopped moving, + Timeout, where the member still sends
+ * (httpd's write to a client that reads nothing gives up so; the sockmap
+ * path's client_stalled()). A client that reads nothing acknowledges what
+ * its buffer holds and announces a zero window: its acknowledgement stops
+ * where the member's bytes stop, and the member's window probes go on
+ * (further and further apart); a member that stopped sends nothing after
+ * the client's last ACK (whatever the client still sends: a request held
+ * for kbald, sent again), and its flow's quiet ends it (quiet_until()).
+ * Seen at kbald's looks (two lookups, only while an answer is under way):
+ * the clock starts at the first look that finds the acknowledgement where
+ * it is. ~0: not stuck (yet).
  */
 static uint64_t client_stuck_at(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_pkt_flow *fl = c->pf;
+	uint64_t member_ns;
 	uint32_t ack;
 
-	if (kbal_packet_client_ack(&d->pk.p, fl, &ack))
+	if (kbal_packet_client_ack(&d->pk.p, fl, &ack, &member_ns))
 		return ~0ull;
 	if (!fl->acked_since || ack != fl->acked) {
 		fl->acked = ack;
 		fl->acked_since = d->loop.now;
+		return ~0ull;
 	}
-	return fl->acked_since + conn_timeout_ns(d, c);
+	return member_ns > fl->acked_since ? fl->acked_since + conn_timeout_ns(d, c) : ~0ull;
 }
 
 /*
@@ -83,8 +86,8 @@ static uint64_t client_stuck_at(struct kbal_daemon *d, struct kbal_conn *c)
  *   (header or body, with MinRate), counted from the first look that saw
  *   that request begun (so up to a second late: never early), else Timeout;
  * - an answer under way that the client does not take (its
- *   acknowledgement not moving while packets still come): Timeout from
- *   when kbald saw it stop (client_stuck_at(), *stuck);
+ *   acknowledgement not moving while the member's packets still come):
+ *   Timeout from when kbald saw it stop (client_stuck_at(), *stuck);
  * - an answer owed or under way: the member's Timeout (its timeout=, the
  *   virtual host's ProxyTimeout or Timeout) from the last packet;
  * - nothing: KeepAliveTimeout from the last packet (the last answer's end
@@ -136,13 +139,12 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 		fl->req_since = 0;
 	}
 	if (ph.answering && ph.request == KBAL_PKT_RQ_NONE) {
-		/* a client that takes nothing of an answer under way: its
-		 * acknowledgement stopped, and packets came after (a member
-		 * that stopped sends none: its flow's quiet below, with the
+		/* a client that takes nothing of an answer under way (a
+		 * member that stopped: its flow's quiet below, with the
 		 * member's own timeout) */
 		uint64_t at = client_stuck_at(d, c);
 
-		if (at != ~0ull && last > c->pf->acked_since) {
+		if (at != ~0ull) {
 			*what = "a client that takes nothing of its answer: Timeout";
 			*stuck = 1;
 			return at;

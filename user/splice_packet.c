@@ -597,14 +597,15 @@ int pkt_joined_entries(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 	return 0;
 }
 
-int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack)
+int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack,
+			   uint64_t *member_ns)
 {
-	struct kbal_pkt_rw up;
+	struct kbal_pkt_rw up, down;
 
-	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->up, &up) || up.gen != fl->gen ||
-	    up.action != KBAL_PKT_REWRITE)
+	if (pkt_joined_entries(p, fl, &up, &down))
 		return -ENOENT;
 	*ack = up.switch_ack;
+	*member_ns = down.last_ns;
 	return 0;
 }
 

@@ -182,9 +182,11 @@ int kbal_packet_early(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 		     struct kbal_pkt_state *st);
 
-/* A joined flow's client's last acknowledgement (*ack, as it came): one
- * lookup. 0, or -ENOENT (not joined, or the entry gone). */
-int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack);
+/* A joined flow's client's last acknowledgement (*ack, as it came) and
+ * the kernel's clock at the member's last packet (*member_ns): two
+ * lookups. 0, or -ENOENT (not joined, or the entries gone). */
+int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack,
+			   uint64_t *member_ns);
 
 /* A joined flow's bytes and last packet from its kbal_pkt entries, exact
  * (kbal_pkt_seen has them as of the last clock tick a packet passed in,
