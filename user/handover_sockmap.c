@@ -360,7 +360,7 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
  * the source received that kbald did not read. recvd (conn_received():
  * this connection's alone) counts the FIN's sequence number too (none
  * after a reset). */
-static uint64_t fin_goal_part(const struct kbal_conn *c, int dir, uint64_t recvd)
+uint64_t fin_goal_part(const struct kbal_conn *c, int dir, uint64_t recvd)
 {
 	int from = dir_src(dir);
 	int reset = from == MEMBER &&

@@ -75,15 +75,16 @@ int sm_entry(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *
 
 /* base[to] as the splice set it: a FIN's goal, if one is waiting, added
  * what kbald wrote and what the source received on this connection less
- * what it read (a copy moves kbald's reads and writes alike: still so) */
+ * what it read (a copy moves kbald's reads and writes alike: still so),
+ * taken off as that goal was worked out (fin_goal_part(): a member's
+ * reset counts no sequence number, a FIN one) */
 static uint64_t held_base0(const struct kbal_conn *c, int dir)
 {
-	int from = dir_src(dir), to = dir_dst(dir);
 	uint64_t recvd;
 
-	if (!(c->fin_goal & (1u << dir)) || conn_received(c, from, &recvd))
-		return c->base[to];
-	return c->base[to] - (c->wr[to] + (recvd - 1 - c->rd[from]));
+	if (!(c->fin_goal & (1u << dir)) || conn_received(c, dir_src(dir), &recvd))
+		return c->base[dir_dst(dir)];
+	return c->base[dir_dst(dir)] - fin_goal_part(c, dir, recvd);
 }
 
 /* Direction dir of c is held (the verdict's report, or its held bytes

@@ -14,6 +14,11 @@ struct kbal_sk_http;
 int sm_entry(const struct kbal_daemon *d, uint64_t cookie, struct kbal_sk_http *st);
 /* direction dir of c is held: listed (-ENOMEM: the caller ends c) */
 int held_start(struct kbal_daemon *d, struct kbal_conn *c, int dir);
+
+/* handover_sockmap.c: what a spliced direction's destination must have
+ * sent, on top of its base, for the FIN its source sent to go on (recvd:
+ * what the source received, conn_received()) */
+uint64_t fin_goal_part(const struct kbal_conn *c, int dir, uint64_t recvd);
 /* is dir held by the verdict though no report said so? listed if so */
 void held_found(struct kbal_daemon *d, struct kbal_conn *c, int dir);
 /* c's held directions copied as far as they go; -1 when c was closed */
