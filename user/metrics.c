@@ -12,6 +12,7 @@
 #include "lb.h"
 #include "maps.h"
 #include "metrics.h"
+#include "splice_packet.h"
 #include "splice_sockmap.h"
 
 /* a label's value: backslash, quote and newline escaped */
@@ -52,13 +53,33 @@ static void member_labels(FILE *f, const struct kbal_maps *m, const struct kbal_
 }
 
 /* the bytes a live connection moved so far, as conn_account() will add them
- * to its member at its end (a joined flow's are added every second) */
-static void live_bytes(const struct kbal_conn *c, uint64_t *to, uint64_t *from)
+ * to its member at its end; a joined flow's: what kbald moved before the
+ * join (conn_account() too) and what the program carried since its
+ * member's counters last took it (once a second, pkt_account()), read
+ * exactly from its entries (two lookups a joined flow a scrape: before,
+ * a flow that carried a whole answer since the last second showed none
+ * of it) */
+static void live_bytes(struct kbal_daemon *d, const struct kbal_conn *c, uint64_t *to,
+		       uint64_t *from)
 {
 	uint64_t sent, recvd;
 
 	*to = *from = 0;
-	if (c->member < 0 || !c->connected || c->fd[MEMBER] < 0 || c->pkt)
+	if (c->member < 0 || !c->connected)
+		return;
+	if (c->pkt) {
+		struct kbal_pkt_state st;
+
+		*to = c->wr[MEMBER];
+		*from = c->rd[MEMBER];
+		if (c->pkt == PKT_JOINED && c->pf && !kbal_packet_exact(&d->pk.p, c->pf, &st)) {
+			*to += st.bytes_up > c->pkt_bytes[UP] ? st.bytes_up - c->pkt_bytes[UP] : 0;
+			*from += st.bytes_down > c->pkt_bytes[DOWN] ?
+				 st.bytes_down - c->pkt_bytes[DOWN] : 0;
+		}
+		return;
+	}
+	if (c->fd[MEMBER] < 0)
 		return;
 	if (c->reused) {
 		*to = c->wr[MEMBER];
@@ -85,14 +106,14 @@ struct live {
 	unsigned long long paths[PATH_MAX];
 };
 
-static void walk(struct kbal_list *head, struct live *l)
+static void walk(struct kbal_daemon *d, struct kbal_list *head, struct live *l)
 {
 	for (struct kbal_list *n = head->next; n != head; n = n->next) {
 		const struct kbal_conn *c = conn_of(n);
 		uint64_t to, from;
 
 		l->paths[conn_path(c)]++;
-		live_bytes(c, &to, &from);
+		live_bytes(d, c, &to, &from);
 		if (c->member >= 0 && c->member < KBAL_MAX_MEMBERS) {
 			l->to[c->member] += to;
 			l->from[c->member] += from;
@@ -264,12 +285,12 @@ int kbal_metrics_response(struct kbal_daemon *d, int keep, char **out, size_t *l
 		free(l.from);
 		return -ENOMEM;
 	}
-	walk(&d->first, &l);
-	walk(&d->idle, &l);
-	walk(&d->spliced, &l);
-	walk(&d->sm.draining, &l);
-	walk(&d->pk.switching, &l);
-	walk(&d->pk.joined, &l);
+	walk(d, &d->first, &l);
+	walk(d, &d->idle, &l);
+	walk(d, &d->spliced, &l);
+	walk(d, &d->sm.draining, &l);
+	walk(d, &d->pk.switching, &l);
+	walk(d, &d->pk.joined, &l);
 	members(f, d, &l);
 	balancers(f, &d->maps);
 	kernel(f, d, &l);
