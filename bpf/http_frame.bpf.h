@@ -44,6 +44,7 @@ enum {
 	HDR_LASTMOD,                   /* a response's Last-Modified */
 	HDR_HOP,                       /* a response's Keep-Alive, Upgrade, TE, Trailer,
 					 * Proxy-Authenticate: mod_proxy_http drops them */
+	HDR_SETCOOKIE,                 /* a response's Set-Cookie: httpd writes them last */
 };
 
 /* head_parse.stamps: a response's Date and Server lines seen (httpd adds
@@ -98,6 +99,7 @@ struct head_parse {
 	 * 502): the head is kbald's, not bad */
 	__u32 relined;
 	__u32 nhop;                    /* a response's HDR_HOP lines */
+	__u32 nsetck;                  /* a response's Set-Cookie lines so far */
 	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
 	 * is bad here, kbald answers it as httpd does */
 	__u32 max_line, max_field, max_fields;
@@ -385,6 +387,8 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 	    name_is(b, off, len, "te", 2) || name_is(b, off, len, "trailer", 7) ||
 	    name_is(b, off, len, "proxy-authenticate", 18))
 		return HDR_HOP;
+	if (name_is(b, off, len, "set-cookie", 10))
+		return HDR_SETCOOKIE;
 	return HDR_OTHER;
 }
 
@@ -847,7 +851,15 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 		case HDR_HOP:
 			p->nhop++;
 			break;
+		case HDR_SETCOOKIE:
+			p->nsetck++;
+			break;
 		}
+		/* a line after a Set-Cookie: httpd moves the Set-Cookie lines
+		 * after the others (mod_proxy_http's apr_table_overlay()),
+		 * kbald writes the head so */
+		if (p->nsetck && p->hdr != HDR_SETCOOKIE)
+			p->relined = 1;
 		if (p->ncl > 1 || p->nhost > 1 || p->nte > 1)
 			p->bad = 1;   /* kbald answers 400 */
 	} else if (i == p->ls && p->line > 1 && !p->request && (c == ' ' || c == '\t')) {

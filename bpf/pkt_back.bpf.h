@@ -503,8 +503,9 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 		return KBAL_SKB_SYNTAX;
 	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))
 		return KBAL_SKB_RESPONSE;
-	if (p->nconn && (p->nconn > 1 || p->conn_end - p->conn_off != 10 ||
-			 !name_is(b, p->conn_off, 10, "keep-alive", 10)))
+	/* a Connection line (keep-alive too) or another hop-by-hop one:
+	 * httpd drops it, kbald writes the head */
+	if (p->nconn || p->nhop)
 		return KBAL_SKB_RESPONSE;
 	if (b[9] < '0' || b[9] > '9' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
 		return KBAL_SKB_SYNTAX;

@@ -386,11 +386,11 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 		return member_back(st, KBAL_SKB_SYNTAX);
 	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))
 		return member_back(st, KBAL_SKB_RESPONSE);
-	/* the member closes after this answer (or says anything but
-	 * keep-alive): kbald writes it without that, as Apache does, and the
-	 * client's connection goes on without this member connection */
-	if (p->nconn && (p->nconn > 1 || p->conn_end - p->conn_off != 10 ||
-			 !name_is(b, p->conn_off, 10, "keep-alive", 10)))
+	/* a Connection line (keep-alive too) or another hop-by-hop one:
+	 * httpd drops it, so kbald writes the head (and where the member
+	 * closes after this answer, the client's connection goes on without
+	 * this member connection, as Apache's does) */
+	if (p->nconn || p->nhop)
 		return member_back(st, KBAL_SKB_RESPONSE);
 	if (b[9] < '0' || b[9] > '9' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
 		return member_back(st, KBAL_SKB_SYNTAX);

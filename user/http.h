@@ -295,8 +295,12 @@ struct kbal_rev_rule {
  * is not what the member's does (a kept connection: the member's
  * Connection and Keep-Alive lines are dropped): KBAL_RESP_CLOSE, it ends
  * ("Connection: close" is said), KBAL_RESP_KEEP, it goes on (HTTP/1.1's
- * default: nothing is said); KBAL_RESP_AS_IS passes the member's lines on;
- * KBAL_RESP_NO_TE (or'ed in) drops Transfer-Encoding.
+ * default: nothing is said); KBAL_RESP_AS_IS passes the member's
+ * Connection lines on; KBAL_RESP_NO_TE (or'ed in) drops Transfer-Encoding.
+ * From any head but a 101's, the lines mod_proxy_http drops go (those
+ * Connection names but Content-Length and Transfer-Encoding, Keep-Alive,
+ * Proxy-Authenticate, TE, Trailer, Upgrade); on any, the Set-Cookie lines
+ * go after the others, in their order, as it writes them.
  * The status line is copied as received. Returns its length, or -1 if too
  * long; out is NUL-terminated when there is room left for it.
  */

@@ -465,6 +465,58 @@ static void put_reverse(struct obuf *b, const char *v, size_t vlen,
 	put(b, rest, vlen);
 }
 
+/* Does mod_proxy_http leave h out of the member's head? Its Connection
+ * where the client's connection does other than the member's (conn); from
+ * any but a 101 (whose lines kbald's tunnel passes as they are), the lines
+ * ap_proxy_clear_connection() and its hop_by_hop_hdrs drop: those
+ * Connection names, Keep-Alive, Proxy-Authenticate, TE, Trailer, Upgrade
+ * (Content-Length and Transfer-Encoding stay, named or not: kbald passes
+ * the body as they frame it, httpd frames it anew); Transfer-Encoding with
+ * no_te */
+static int response_drops(const struct kbal_http_msg *m, const char *base,
+			  const struct kbal_http_header *h, int conn, int hop, int no_te)
+{
+	if (name_is(base, h, "Transfer-Encoding"))
+		return no_te;
+	if (name_is(base, h, "Content-Length"))
+		return 0;
+	if (name_is(base, h, "Connection"))
+		return conn != KBAL_RESP_AS_IS;
+	if (conn != KBAL_RESP_AS_IS && name_is(base, h, "Keep-Alive"))
+		return 1;
+	return hop && (name_is(base, h, "Keep-Alive") || name_is(base, h, "Proxy-Authenticate") ||
+		       name_is(base, h, "TE") || name_is(base, h, "Trailer") ||
+		       name_is(base, h, "Upgrade") || connection_names(m, base, h));
+}
+
+/* h as httpd writes it: "Name: value", a date written again
+ * (process_proxy_header()'s date_canon()), a URL ProxyPassReverse maps */
+static void put_response_line(struct obuf *b, const char *base, const struct kbal_http_header *h,
+			      const struct kbal_rev_rule *rules, size_t nrules,
+			      const char *client_base)
+{
+	if (kbal_date_header(base + h->name.off, h->name.len)) {
+		char date[KBAL_DATE_CANON_LEN];
+		size_t dn;
+		const char *v = kbal_date_canon(base + h->value.off, h->value.len, date, &dn);
+
+		put_span(b, base, h->name);
+		put(b, ": ", 2);
+		put(b, v, dn);
+		put(b, "\r\n", 2);
+		return;
+	}
+	if (!name_is(base, h, "Location") && !name_is(base, h, "Content-Location") &&
+	    !name_is(base, h, "URI") && !name_is(base, h, "Destination")) {
+		put_header(b, base, h);
+		return;
+	}
+	put_span(b, base, h->name);
+	put(b, ": ", 2);
+	put_reverse(b, base + h->value.off, h->value.len, rules, nrules, client_base);
+	put(b, "\r\n", 2);
+}
+
 ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base,
 				 const struct kbal_rev_rule *rules, size_t nrules,
 				 const char *client_base, const char *extra, int conn,
@@ -472,12 +524,13 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 {
 	struct obuf b = { out, 0, outlen, 0 };
 	int no_te = conn & KBAL_RESP_NO_TE, v10 = conn & KBAL_RESP_V10,
-	    interim = conn & KBAL_RESP_INTERIM;
-	unsigned i;
+	    interim = conn & KBAL_RESP_INTERIM, hop;
+	unsigned i, pass;
 
 	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10 | KBAL_RESP_INTERIM);
 	if (interim)
 		v10 = 0;
+	hop = interim || m->status != 101;
 	if (m->start_line.len >= 8) {
 		/* "HTTP/1.x" (on_headers_complete() refused another): httpd's
 		 * basic_http_header() writes its own protocol, HTTP/1.1 (an
@@ -491,41 +544,18 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 		put_span(&b, base, m->start_line);
 	}
 	put(&b, "\r\n", 2);
-	for (i = 0; i < m->nheaders; i++) {
-		const struct kbal_http_header *h = &m->headers[i];
+	/* ap_proxy_http_process_response() tucks the Set-Cookie lines away
+	 * as it reads the head and overlays them again: after the others,
+	 * in their order (pass 1) */
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < m->nheaders; i++) {
+			const struct kbal_http_header *h = &m->headers[i];
 
-		if (no_te && name_is(base, h, "Transfer-Encoding"))
-			continue;
-		if (conn != KBAL_RESP_AS_IS &&
-		    (name_is(base, h, "Connection") || name_is(base, h, "Keep-Alive")))
-			continue;
-		if (interim && (name_is(base, h, "Proxy-Authenticate") || name_is(base, h, "TE") ||
-				name_is(base, h, "Trailer") || name_is(base, h, "Upgrade") ||
-				connection_names(m, base, h)))
-			continue;
-		if (kbal_date_header(base + h->name.off, h->name.len)) {
-			/* process_proxy_header()'s date_canon() */
-			char date[KBAL_DATE_CANON_LEN];
-			size_t dn;
-			const char *v = kbal_date_canon(base + h->value.off, h->value.len, date,
-							&dn);
-
-			put_span(&b, base, h->name);
-			put(&b, ": ", 2);
-			put(&b, v, dn);
-			put(&b, "\r\n", 2);
-			continue;
+			if (name_is(base, h, "Set-Cookie") != (int)pass ||
+			    response_drops(m, base, h, conn, hop, no_te))
+				continue;
+			put_response_line(&b, base, h, rules, nrules, client_base);
 		}
-		if (!name_is(base, h, "Location") && !name_is(base, h, "Content-Location") &&
-		    !name_is(base, h, "URI") && !name_is(base, h, "Destination")) {
-			put_header(&b, base, h);
-			continue;
-		}
-		put_span(&b, base, h->name);
-		put(&b, ": ", 2);
-		put_reverse(&b, base + h->value.off, h->value.len, rules, nrules, client_base);
-		put(&b, "\r\n", 2);
-	}
 	if (extra)
 		put_str(&b, extra);
 	if (conn == KBAL_RESP_CLOSE)

@@ -992,6 +992,36 @@ UNIT_TEST(http_build_response_interim)
 		     "interim, force-response-1.0");
 }
 
+/* a final head as mod_proxy_http passes it: its hop-by-hop lines dropped
+ * whatever the client's connection does (Connection itself kept only
+ * KBAL_RESP_AS_IS, where the member's end is the client's), its
+ * Set-Cookie lines after the others in their order, before extra; a 101's
+ * lines as they are (kbald's tunnel) */
+UNIT_TEST(http_build_response_hops)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nConnection: close, X-Hop"
+				   "\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\nTE: x\r\n"
+				   "Trailer: y\r\nProxy-Authenticate: z\r\nX-A: 1\r\nX-Hop: 1\r\n"
+				   "set-cookie: b=2\r\nContent-Length: 2\r\n\r\nok";
+	/* the framing stays, named or not (kbald passes the body so) */
+	static const char framed[] = "HTTP/1.1 200 OK\r\nConnection: Content-Length, "
+				     "Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nSet-Cookie: a=1\r\n"
+				 "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+
+	expect_built(S(resp), "Via: 1.1 x\r\n", KBAL_RESP_KEEP,
+		     "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\nSet-Cookie: a=1\r\n"
+		     "set-cookie: b=2\r\nVia: 1.1 x\r\n\r\n", "kept");
+	expect_built(S(resp), NULL, KBAL_RESP_AS_IS,
+		     "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-A: 1\r\n"
+		     "Content-Length: 2\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n", "as is");
+	expect_built(S(sw), NULL, KBAL_RESP_AS_IS,
+		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		     "Connection: Upgrade\r\nSet-Cookie: a=1\r\n\r\n", "101");
+	expect_built(S(framed), NULL, KBAL_RESP_KEEP,
+		     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "framing named");
+}
+
 /* mod_proxy_http's date_canon() on Date, Expires and Last-Modified (any
  * case of the name, kept): RFC 850, asctime(), a wrong weekday, a zone
  * apr ignores, made RFC 1123; what apr does not read (a year before
