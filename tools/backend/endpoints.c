@@ -271,12 +271,10 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 		resp_status(s, c, "200 OK");
 		out_printf(c, "Content-Type: %s\r\n\r\n",
 			   c->nbytes ? "application/octet-stream" : "text/plain");
-		if (c->is_head)
-			;
-		else if (c->nbytes) {
+		if (c->nbytes) {
 			c->stream_pos = 0;
-			c->stream_left = c->nbytes;
-		} else {
+			c->stream_left = c->is_head ? 0 : c->nbytes;
+		} else if (!c->is_head) {
 			out_printf(c, "backend=%s path=", s->name);
 			out_put(c, c->in + c->url_off, c->url_len);
 			out_put(c, "\n", 1);
