@@ -66,8 +66,11 @@ void exch_eof_plan(struct kbal_conn *c)
 	f->eof_body = 1;
 	/* r->chunked is set for an HTTP/1.1 request whether the connection
 	 * goes on or not (the client's Connection: close,
-	 * MaxKeepAliveRequests): then it ends after the last chunk */
-	if (rq->http_major == 1 && rq->http_minor && !f->resp10) {
+	 * MaxKeepAliveRequests): then it ends after the last chunk; not
+	 * where r->expecting_100 is still set (no 100 Continue went to a
+	 * client that asked for one), which ends the connection before */
+	if (rq->http_major == 1 && rq->http_minor && !f->resp10 &&
+	    !(rq->expect_continue && !f->continued)) {
 		f->ck_stream[DOWN] = 1;
 		f->ck_end[DOWN] = f->msg[DOWN].head_len;
 	}
