@@ -113,8 +113,8 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c);
 int exch_head_refused(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* exchange_body.c: bodies as httpd sends them on */
-/* an answer that ends at the member's close: chunked to an HTTP/1.1 client
- * that keeps its connection, else the connection's last; followed */
+/* an answer that ends at the member's close: chunked to an HTTP/1.1
+ * client, with Connection: close to an HTTP/1.0 one; followed to its end */
 void exch_eof_plan(struct kbal_conn *c);
 /* the member's EOF ends such an answer: its last chunk owed */
 void exch_eof(struct kbal_conn *c);
@@ -126,7 +126,8 @@ int exch_feed_dechunked(struct kbal_first *f, int i, size_t *used);
 int exch_body_whole(struct kbal_daemon *d, struct kbal_conn *c);
 /* the buffer's body bytes to the spool (proxy-sendcl); 0 or -errno */
 int exch_spool_body(struct kbal_daemon *d, struct kbal_conn *c);
-/* the next chunk line of a request body sent chunked again; 1: out[UP] has it */
+/* the next chunk line of a body sent chunked (again) in direction dir; 1:
+ * out[dir] has it */
 int exch_chunk_next(struct kbal_conn *c, int dir, uint32_t limit);
 
 #endif

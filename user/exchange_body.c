@@ -50,13 +50,12 @@ void exch_dechunk_plan(struct kbal_conn *c)
  * chunked: a legacy member's, HTTP/1.0 or 1.1): httpd's mod_proxy_http
  * reads it to the member's EOF, and ap_set_keepalive() sends it to an
  * HTTP/1.1 client chunked, the connection kept after it (unless the client
- * asked for no more: then with "Connection: close" too); to one that cannot
- * read chunks (HTTP/1.0), with "Connection: close", the connection's end
- * its end. kbald
- * follows it on the member's connection, which goes after it: its EOF
- * ends the answer (exch_eof()), and the client's next request goes on a
- * new one (on the connections the kernel carries, the head is given back
- * to kbald: its framing cannot follow it).
+ * asked for no more: then with "Connection: close" too); to one that
+ * cannot read chunks (HTTP/1.0), with "Connection: close", the
+ * connection's end its end. kbald follows it on the member's connection,
+ * which goes after it: its EOF ends the answer (exch_eof()), and the
+ * client's next request goes on a new one (on the connections the kernel
+ * carries, the head is given back to kbald: its framing cannot follow it).
  */
 void exch_eof_plan(struct kbal_conn *c)
 {

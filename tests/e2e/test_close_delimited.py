@@ -135,3 +135,16 @@ def test_close_delimited_packet():
             wait_until(lambda: env.flows() and env.flows()[0][1]["path"] == PATH_PACKET, 3.0,
                        "a flow the packet path joined")
         check_same(env, aport, "the packet path", carried)
+
+
+def test_close_delimited_last_request():
+    """the connection's last request (MaxKeepAliveRequests): httpd's
+    r->chunked is set all the same, and the connection ends after the last
+    chunk; on the packet path, the default"""
+    conf = EXAMPLE_CONF.replace("ProxyPreserveHost On", "ProxyPreserveHost On\nMaxKeepAliveRequests 3")
+    steps = [("/a", "HTTP/1.1", []), ("/b", "HTTP/1.1", []),
+             ("/close-delimited", "HTTP/1.1", []), ("/after", "HTTP/1.1", [])]
+    with Env(conf=conf) as env, apache_beside(env) as aport:
+        theirs = asked(aport, steps)
+        eq((theirs[2][3], theirs[-1]), ("chunked", "eof"), "Apache's last answer")
+        eq(asked(env.port, steps), theirs, "kbal's answers against Apache's")
