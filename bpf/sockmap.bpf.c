@@ -436,7 +436,9 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	} else if (status == 204 || status == 304 || (p->ncl && p->cl == 0)) {
 		response_ended(st);
 	} else if (!p->ncl) {
-		return member_back(st, KBAL_SKB_SYNTAX);   /* ends at the close */
+		/* ends at the member's close: kbald follows it, and writes it
+		 * chunked as httpd does (exchange_body.c, exch_eof_plan()) */
+		return member_back(st, KBAL_SKB_RESPONSE);
 	} else {
 		st->expect = KBAL_SKX_BODY;
 		st->left = p->cl;

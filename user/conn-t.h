@@ -78,12 +78,18 @@ struct kbal_first {
 				       * goes de-chunked, with its length */
 	uint8_t rq_dechunk;           /* the chunked request's body is de-chunked
 				       * in place as it is parsed */
-	uint8_t ck_stream;            /* and goes chunked again, piece by piece
-				       * (chunk_next()): it did not come whole */
-	uint8_t ck_open;              /* a piece went out: its CRLF is owed */
-	uint8_t ck_last;              /* the last chunk is out[UP] (or went) */
-	uint32_t ck_end;              /* where the piece under way ends in buf[UP] */
-	char ckbuf[24];               /* its chunk line, out[UP] once the head went */
+	uint8_t ck_stream[2];         /* by direction: the body goes chunked
+				       * (again), piece by piece (chunk_next()):
+				       * up, a chunked request's that did not
+				       * come whole; down, an answer's that ends
+				       * at the member's close (eof_body) */
+	uint8_t ck_open[2];           /* a piece went out: its CRLF is owed */
+	uint8_t ck_last[2];           /* the last chunk is out[dir] (or went) */
+	uint32_t ck_end[2];           /* where the piece under way ends in buf[dir] */
+	char ckbuf[2][24];            /* its chunk line, out[dir] once the head went */
+	uint8_t eof_body;             /* the answer's body ends at the member's
+				       * close (no length, not chunked): kbald
+				       * follows it, its end the EOF (exch_eof()) */
 	uint8_t spool;                /* force-proxy-request-1.0, proxy-sendcl: a
 				       * chunked body that does not come whole is
 				       * spooled, to go with its length (httpd's

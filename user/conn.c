@@ -365,6 +365,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	if (!c->f)
 		return STEP_BREAK;
 	if (dir == DOWN) {
+		exch_eof(c);   /* the end of an answer that ends at the close */
 		r = handover_before_write(d, c, DOWN);
 		if (r == HANDOVER_GONE)
 			return c->dead ? STEP_CLOSED : STEP_LEFT;

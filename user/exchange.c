@@ -387,7 +387,7 @@ int exch_request_out(const struct kbal_conn *c)
 	if (c->member < 0 || f->member_wait || f->fd_wait || !f->out_len[UP])
 		return 0;
 	return c->phase[UP] == P_FLUSH && f->out_sent[UP] == f->out_len[UP] && !f->in_pipe[UP] &&
-	       (!f->ck_stream || f->ck_last) && (!f->spooled || f->spool_sent == f->spool_len) &&
+	       (!f->ck_stream[UP] || f->ck_last[UP]) && (!f->spooled || f->spool_sent == f->spool_len) &&
 	       c->rd[CLIENT] >= f->msg_total[UP] && f->fwd[UP] >= exch_request_end(c);
 }
 
@@ -716,9 +716,9 @@ int exch_write(struct kbal_conn *c, int dir)
 	if (i == UP && c->phase[UP] == P_BODY && ((f->len[UP] < BUF_SIZE &&
 	    !f->msg[UP].expect_continue && !f->do100) || (f->spool && f->rq_dechunk)))
 		return 0;            /* (spooled: all of it goes at its end) */
-	if (i == UP && c->phase[UP] == P_BODY && f->rq_dechunk && !f->ck_stream) {
-		f->ck_stream = 1;            /* the head says chunked: it goes so */
-		f->ck_end = f->fwd[UP];
+	if (i == UP && c->phase[UP] == P_BODY && f->rq_dechunk && !f->ck_stream[UP]) {
+		f->ck_stream[UP] = 1;        /* the head says chunked: it goes so */
+		f->ck_end[UP] = f->fwd[UP];
 	}
 	/* raw bytes: in HEAD only interim 1xx responses; in BODY only what
 	 * the parser has accepted; after that, everything. They follow the
@@ -741,12 +741,12 @@ int exch_write(struct kbal_conn *c, int dir)
 		uint32_t head, raw = limit;
 		ssize_t n;
 
-		if (i == UP && f->ck_stream && !f->do100) {
+		if (f->ck_stream[i] && !(i == UP && f->do100)) {
 			/* the piece's bytes, then the next chunk line */
-			if (f->out_sent[UP] == f->out_len[UP] && f->fwd[UP] == f->ck_end)
-				exch_chunk_next(c, limit);
-			if (!f->ck_last)
-				raw = f->ck_end;
+			if (f->out_sent[i] == f->out_len[i] && f->fwd[i] == f->ck_end[i])
+				exch_chunk_next(c, i, limit);
+			if (!f->ck_last[i])
+				raw = f->ck_end[i];
 		}
 		if (i == UP && f->spooled && f->spool_sent < f->spool_len && !f->do100) {
 			/* the head, then the spool, then the buffer's bytes */
@@ -802,8 +802,7 @@ void exch_compact(struct kbal_conn *c, int i)
 	if (c->phase[i] == P_BODY && f->fed[i] < f->len[i])
 		return;
 	f->len[i] = f->fed[i] = f->fwd[i] = 0;
-	if (i == UP)
-		f->ck_end = 0;
+	f->ck_end[i] = 0;
 }
 
 /* read direction dir's source into its buffer; 1 if progress */
@@ -898,7 +897,7 @@ int exch_all_written(const struct kbal_conn *c, int i)
 	if (f->in_pipe[i])
 		return 0;   /* the pipe's bytes are owed (exch_pipe_write()) */
 
-	if (i == UP && f->ck_stream && !f->ck_last && f->msg[UP].done)
+	if (f->ck_stream[i] && !f->ck_last[i] && f->msg[i].done)
 		return 0;   /* the last chunk is owed (exch_chunk_next()) */
 	if (i == UP && f->spooled && f->spool_sent < f->spool_len)
 		return 0;   /* the spool is owed (exch_spool_body()) */

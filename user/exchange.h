@@ -113,6 +113,11 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c);
 int exch_head_refused(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* exchange_body.c: bodies as httpd sends them on */
+/* an answer that ends at the member's close: chunked to an HTTP/1.1
+ * client, with Connection: close to an HTTP/1.0 one; followed to its end */
+void exch_eof_plan(struct kbal_conn *c);
+/* the member's EOF ends such an answer: its last chunk owed */
+void exch_eof(struct kbal_conn *c);
 /* a chunked answer to an HTTP/1.0 client: de-chunked, the connection's last */
 void exch_dechunk_plan(struct kbal_conn *c);
 /* the body parsed from f->fed[i] on, de-chunked in place; as kbal_http_feed() */
@@ -121,7 +126,8 @@ int exch_feed_dechunked(struct kbal_first *f, int i, size_t *used);
 int exch_body_whole(struct kbal_daemon *d, struct kbal_conn *c);
 /* the buffer's body bytes to the spool (proxy-sendcl); 0 or -errno */
 int exch_spool_body(struct kbal_daemon *d, struct kbal_conn *c);
-/* the next chunk line of a request body sent chunked again; 1: out[UP] has it */
-int exch_chunk_next(struct kbal_conn *c, uint32_t limit);
+/* the next chunk line of a body sent chunked (again) in direction dir; 1:
+ * out[dir] has it */
+int exch_chunk_next(struct kbal_conn *c, int dir, uint32_t limit);
 
 #endif

@@ -45,6 +45,61 @@ void exch_dechunk_plan(struct kbal_conn *c)
 	}
 }
 
+/*
+ * An answer whose body ends at the member's close (no Content-Length, not
+ * chunked: a legacy member's, HTTP/1.0 or 1.1): httpd's mod_proxy_http
+ * reads it to the member's EOF, and ap_set_keepalive() sends it to an
+ * HTTP/1.1 client chunked, the connection kept after it (unless the client
+ * asked for no more: then with "Connection: close" too); to one that
+ * cannot read chunks (HTTP/1.0), with "Connection: close", the
+ * connection's end its end. kbald follows it on the member's connection,
+ * which goes after it: its EOF ends the answer (exch_eof()), and the
+ * client's next request goes on a new one (on the connections the kernel
+ * carries, the head is given back to kbald: its framing cannot follow it).
+ */
+void exch_eof_plan(struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	const struct kbal_http_msg *rq = &f->msg[UP];
+
+	f->eof_body = 1;
+	/* r->chunked is set for an HTTP/1.1 request whether the connection
+	 * goes on or not (the client's Connection: close,
+	 * MaxKeepAliveRequests): then it ends after the last chunk; not
+	 * where r->expecting_100 is still set (no 100 Continue went to a
+	 * client that asked for one), which ends the connection before */
+	if (rq->http_major == 1 && rq->http_minor && !f->resp10 &&
+	    !(rq->expect_continue && !f->continued)) {
+		f->ck_stream[DOWN] = 1;
+		f->ck_end[DOWN] = f->msg[DOWN].head_len;
+	}
+	log_debug("conn %p: an answer that ends at the member's close:%s%s", (void *)c,
+		  f->ck_stream[DOWN] ? " chunked" : "",
+		  c->once || !f->ck_stream[DOWN] ? " the connection's last" : "");
+	if (c->once || !f->ck_stream[DOWN]) {
+		c->last = c->once = c->agent = 1;
+		c->bounded &= ~BOUND_PLANNED;   /* no handover after it */
+	}
+	c->pool = 1;
+	c->relay_back = 1;
+}
+
+/* The member's EOF, its answer's body parsed to it: the end of an answer
+ * that ends at the close (exch_eof_plan()); its last chunk owed */
+void exch_eof(struct kbal_conn *c)
+{
+	struct kbal_first *f = c->f;
+	struct kbal_http_msg *msg = &f->msg[DOWN];
+
+	if (!f->eof_body || c->fin[MEMBER] != 1 || c->phase[DOWN] != P_BODY || msg->done ||
+	    f->fed[DOWN] != f->len[DOWN])
+		return;
+	msg->done = 1;
+	msg->msg_end = f->len[DOWN];
+	f->msg_total[DOWN] = c->rd[MEMBER];
+	c->phase[DOWN] = P_FLUSH;
+}
+
 /* The bytes of the body parsed from f->fed[i] on, de-chunked in place (the
  * answer's: exch_dechunk_plan(); the request's: rq_dechunk): what follows them
  * in the buffer moves down over the framing dropped. As kbal_http_feed(). */
@@ -81,7 +136,7 @@ int exch_body_whole(struct kbal_daemon *d, struct kbal_conn *c)
 		return 0;
 	f->body_cl = 1;
 	f->body_len = f->spool_len + (msg->msg_end - msg->head_len);
-	f->ck_stream = 0;
+	f->ck_stream[UP] = 0;
 	if (!f->out_len[UP] || c->member < 0)
 		return 0;      /* the head is built at the pick, with its length */
 	if (!heads_request(d, c))
@@ -131,35 +186,40 @@ int exch_spool_body(struct kbal_daemon *d, struct kbal_conn *c)
 }
 
 /*
- * A chunked request's body that did not come whole goes chunked again, as
- * httpd's stream_reqbody() sends it (RB_STREAM_CHUNKED): each piece of
- * de-chunked bytes up to limit is a chunk, out[UP] its line once the head
- * went ("\r\n" ending the one before first), then "0\r\n\r\n", no
- * trailer; bytes after the body (a next request) go as they came. 1 when
- * out[UP] has something new.
+ * A body that goes chunked, piece by piece (ck_stream[dir]): a chunked
+ * request's that did not come whole goes chunked again, as httpd's
+ * stream_reqbody() sends it (RB_STREAM_CHUNKED); an answer's that ends at
+ * the member's close goes chunked to a client that keeps its connection,
+ * as httpd's chunk filter sends it (exch_eof_plan()). Each piece of
+ * (de-chunked) bytes up to limit is a chunk, out[dir] its line once the
+ * head went ("\r\n" ending the one before first), then "0\r\n\r\n", no
+ * trailer, once the message is done; bytes after the body (a next
+ * request) go as they came. 1 when out[dir] has something new.
  */
-int exch_chunk_next(struct kbal_conn *c, uint32_t limit)
+int exch_chunk_next(struct kbal_conn *c, int dir, uint32_t limit)
 {
 	struct kbal_first *f = c->f;
-	const struct kbal_http_msg *msg = &f->msg[UP];
+	const struct kbal_http_msg *msg = &f->msg[dir];
 	uint32_t end = msg->done && msg->msg_end < limit ? msg->msg_end : limit;
+	char *line = f->ckbuf[dir];
 	int n;
 
-	if (f->ck_last)
+	if (f->ck_last[dir])
 		return 0;
-	if (end > f->ck_end) {
-		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s%x\r\n", f->ck_open ? "\r\n" : "",
-			     end - f->ck_end);
-		f->ck_open = 1;
-		f->ck_end = end;
+	if (end > f->ck_end[dir]) {
+		n = snprintf(line, sizeof(f->ckbuf[dir]), "%s%x\r\n",
+			     f->ck_open[dir] ? "\r\n" : "", end - f->ck_end[dir]);
+		f->ck_open[dir] = 1;
+		f->ck_end[dir] = end;
 	} else if (msg->done) {
-		n = snprintf(f->ckbuf, sizeof(f->ckbuf), "%s0\r\n\r\n", f->ck_open ? "\r\n" : "");
-		f->ck_last = 1;
+		n = snprintf(line, sizeof(f->ckbuf[dir]), "%s0\r\n\r\n",
+			     f->ck_open[dir] ? "\r\n" : "");
+		f->ck_last[dir] = 1;
 	} else {
 		return 0;
 	}
-	f->out[UP] = f->ckbuf;
-	f->out_len[UP] = (uint32_t)n;
-	f->out_sent[UP] = 0;
+	f->out[dir] = line;
+	f->out_len[dir] = (uint32_t)n;
+	f->out_sent[dir] = 0;
 	return 1;
 }

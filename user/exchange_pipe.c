@@ -175,7 +175,7 @@ static uint64_t body_left(const struct kbal_conn *c, int dir)
 		return 0;
 	if (dir == UP) {
 		if (c->phase[UP] != P_FLUSH || m->chunked || m->content_length <= 0 || f->do100 ||
-		    f->spool || f->spooled || f->ck_stream || m->expect_continue ||
+		    f->spool || f->spooled || f->ck_stream[UP] || m->expect_continue ||
 		    c->rd[CLIENT] >= f->msg_total[UP])
 			return 0;
 		return f->msg_total[UP] - c->rd[CLIENT];

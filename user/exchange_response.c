@@ -298,6 +298,8 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c)
 	}
 	if (msg->chunked && !msg->skip_body && f->msg[UP].http_minor == 0)
 		exch_dechunk_plan(c);
+	else if (!response_framed(msg) && msg->status != 101)
+		exch_eof_plan(c);
 	/* a member that closes after this response keeps nothing */
 	if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 		member_unkeep(d, c);

@@ -483,7 +483,7 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	const unsigned mask = KBAL_HDR_MASK(KBAL_HDR_OUT) | KBAL_HDR_MASK(KBAL_HDR_ALWAYS);
 	const struct kbal_http_msg *rsp = &f->msg[DOWN];
 	size_t k;
-	char ka[128];
+	char ka[160];
 	ssize_t n;
 	int keep;
 
@@ -538,7 +538,12 @@ int heads_response(struct kbal_daemon *d, struct kbal_conn *c)
 	 * the client's connection ends with the member's kept (c->pool),
 	 * Keep-Alive where it goes on and the request asked for it */
 	k = c->pool && c->once ? strlen(strcpy(ka, "Connection: close\r\n")) :
-	    keep ? heads_keepalive_lines(d, c, ka, sizeof(ka)) : 0;
+	    keep ? heads_keepalive_lines(d, c, ka, sizeof(ka) - 32) : 0;
+	/* an answer that ends at the member's close, chunked
+	 * (exch_eof_plan()): its Transfer-Encoding last, as
+	 * ap_http_header_filter() merges it after ap_set_keepalive() */
+	if (f->ck_stream[DOWN])
+		k += strlen(strcpy(ka + k, "Transfer-Encoding: chunked\r\n"));
 	if (k && (n = head_append(f->outbuf[DOWN], (size_t)n, OUT_SIZE, ka, k)) < 0) {
 		log_info("the answer's head does not fit with its Connection line");
 		return -1;

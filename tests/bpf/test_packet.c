@@ -3286,6 +3286,32 @@ UNIT_TEST(pkt_decided_answer_lines_as_httpd)
 }
 
 /*
+ * A decided flow's answer whose body ends at the member's close (no
+ * Content-Length, not chunked: a legacy member's): the program cannot
+ * follow it to its end, and httpd writes it otherwise (chunked to an
+ * HTTP/1.1 client, its connection kept): given back at its first byte,
+ * kbald writes it (exchange_body.c, exch_eof_plan();
+ * tests/e2e/test_close_delimited.py). Its framed twins pass.
+ */
+UNIT_TEST(pkt_decided_answer_to_the_close_given_back)
+{
+	static const struct answer_case t[] = {
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Content-Type: text/plain\r\n\r\nbody\n", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Content-Type: text/plain\r\n\r\n", 0 },
+		{ "HTTP/1.1 404 Not Found\r\n" STAMPS "\r\nnot here\n", 0 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Content-Type: text/plain\r\n"
+		  "Content-Length: 5\r\n\r\nbody\n", 1 },
+		{ "HTTP/1.1 200 OK\r\n" STAMPS "Transfer-Encoding: chunked\r\n\r\n"
+		  "5\r\nbody\n\r\n0\r\n\r\n", 1 },
+		/* bodiless by its status: framed */
+		{ "HTTP/1.1 204 No Content\r\n" STAMPS "\r\n", 1 },
+		{ "HTTP/1.1 304 Not Modified\r\n" STAMPS "\r\n", 1 },
+	};
+
+	decided_answers(t, sizeof(t) / sizeof(t[0]));
+}
+
+/*
  * The program's weekday against libc's: a decided flow's answers, each
  * with a Date gmtime() writes (RFC 1123, a day every 41 days and 7 hours
  * from 1970 to 9999), all kept; the same date a weekday off, given back.

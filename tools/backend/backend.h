@@ -44,6 +44,7 @@ enum kb_kind {
 	KB_PROXY_CLIENT,
 	KB_PEER,
 	KB_STATUS,                    /* /status/NNN */
+	KB_CLOSE_DELIM,               /* /close-delimited[/N] */
 	KB_FAULT_MID,
 	KB_FAULT_HANG,
 	KB_FAULT_GARBAGE,

@@ -15,6 +15,11 @@
  *                        kbal host of a cluster connected, from its address)
  *   /status/NNN          status NNN (200..599), "member said NNN\n", with a
  *                        WWW-Authenticate for 401 (ProxyErrorOverride)
+ *   /close-delimited     a 200 whose body ("backend=NAME path=URL\n") ends
+ *                        with the connection: no Content-Length, no
+ *                        Transfer-Encoding, no Connection: close (a legacy
+ *                        member's answer), then a close (FIN); with
+ *                        /close-delimited/N, N pattern bytes as /bytes/N's
  *   /fault-*             faults.c
  *   anything else        "backend=NAME path=URL\n"
  * /close adds "Connection: close"; /then-close closes the connection after
@@ -39,6 +44,18 @@ void pattern_init(void)
 {
 	for (unsigned i = 0; i < KB_PATTERN_LEN; i++)
 		kb_pattern[i] = (unsigned char)((i * 7u + (i >> 13)) & 0xff);
+}
+
+/* A count in a path (/bytes/N): digits alone, at most KB_BYTES_MAX */
+static int url_count(const char *p, size_t len, unsigned long long *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9' || *n > KB_BYTES_MAX)
+			return -1;
+		*n = *n * 10 + (p[i] - '0');
+	}
+	return *n > KB_BYTES_MAX ? -1 : 0;
 }
 
 /*
@@ -126,17 +143,16 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 	} else if (ieq(url, c->url_len, "/echo-headers")) {
 		c->kind = KB_ECHO_HEAD;
 	} else if (c->url_len > 7 && memcmp(url, "/bytes/", 7) == 0) {
-		unsigned long long n = 0;
-
-		for (unsigned i = 7; i < c->url_len; i++) {
-			if (url[i] < '0' || url[i] > '9' || n > KB_BYTES_MAX)
-				return -1;
-			n = n * 10 + (url[i] - '0');
-		}
-		if (n > KB_BYTES_MAX)
+		if (url_count(url + 7, c->url_len - 7, &c->nbytes))
 			return -1;
 		c->kind = KB_BYTES;
-		c->nbytes = n;
+	} else if (c->url_len >= 16 && memcmp(url, "/close-delimited", 16) == 0 &&
+		   (c->url_len == 16 || url[16] == '?' || url[16] == '/')) {
+		c->kind = KB_CLOSE_DELIM;
+		c->nbytes = 0;
+		if (c->url_len > 17 && url[16] == '/' &&
+		    url_count(url + 17, c->url_len - 17, &c->nbytes))
+			return -1;
 	} else if (ieq(url, c->url_len, "/redirect")) {
 		c->kind = KB_REDIRECT;
 	} else if (ieq(url, c->url_len, "/cookies")) {
@@ -249,6 +265,22 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 			out_put(c, line, n);
 		break;
 	}
+	case KB_CLOSE_DELIM:
+		/* its end is the connection's: closed after it, whatever
+		 * the request asked */
+		resp_status(s, c, "200 OK");
+		out_printf(c, "Content-Type: %s\r\n\r\n",
+			   c->nbytes ? "application/octet-stream" : "text/plain");
+		if (c->nbytes) {
+			c->stream_pos = 0;
+			c->stream_left = c->is_head ? 0 : c->nbytes;
+		} else if (!c->is_head) {
+			out_printf(c, "backend=%s path=", s->name);
+			out_put(c, c->in + c->url_off, c->url_len);
+			out_put(c, "\n", 1);
+		}
+		keep_alive = 0;
+		break;
 	case KB_COOKIES:
 		resp_status(s, c, "204 No Content");
 		out_printf(c, "Set-Cookie: a=1; Path=/app/x; Domain=Backend.Internal; HttpOnly\r\n"
