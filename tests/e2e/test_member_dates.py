@@ -134,6 +134,22 @@ def handed_back_once(env, c, case, want):
        "canonical answers after %s: the kernel's" % case)
 
 
+def handed_back_each(member, cases, want):
+    """KbalSplice sockmap, members answering as member: on a sticky
+    keep-alive connection the kernel carries, a "/canon/" answer stays the
+    kernel's, and each case's is handed back once (handed_back_once())"""
+    with Env(conf=SOCKMAP_CONF, backends=()) as env:
+        m1, m2 = members(env, member)
+        with m1, m2, env.connect(timeout=10) as c:
+            for i in range(3):
+                eq(ask(c, "/canon/%d" % i), want("/canon/%d" % i), "warm-up %d" % i)
+            st0 = env.stats()
+            eq(ask(c, "/canon/k"), want("/canon/k"), "/canon/k")
+            eq(env.stats()["back"] - st0["back"], 0, "a head as httpd's: the kernel's")
+            for case in cases:
+                handed_back_once(env, c, case, want)
+
+
 def given_back_each(member, cases, want):
     """KbalSplice packet, members answering as member: for each case, a
     decided joined flow on which a "/canon/" answer passes, "/CASE/1"'s is
