@@ -45,6 +45,8 @@ enum {
 	HDR_HOP,                       /* a response's Keep-Alive, Upgrade, TE, Trailer,
 					 * Proxy-Authenticate: mod_proxy_http drops them */
 	HDR_SETCOOKIE,                 /* a response's Set-Cookie: httpd writes them last */
+	HDR_KEEPALIVE,                 /* a response's Keep-Alive: an HDR_HOP line the
+					 * kernel passes (hop_lines_back()) */
 };
 
 /* head_parse.stamps: a response's Date and Server lines seen (httpd adds
@@ -98,7 +100,8 @@ struct head_parse {
 	 * all, a control byte in a value: a 500; a line without ':': a
 	 * 502): the head is kbald's, not bad */
 	__u32 relined;
-	__u32 nhop;                    /* a response's HDR_HOP lines */
+	__u32 nhop;                    /* a response's HDR_HOP lines (Keep-Alive too) */
+	__u32 nka;                     /* of them, Keep-Alive lines */
 	__u32 nsetck;                  /* a response's Set-Cookie lines so far */
 	/* requests: httpd's limits (kbal_rules; 0: none); a head over one
 	 * is bad here, kbald answers it as httpd does */
@@ -383,7 +386,9 @@ static __always_inline __u32 header_kind(const __u8 *b, struct head_parse *p, __
 		return HDR_EXPIRES;
 	if (name_is(b, off, len, "last-modified", 13))
 		return HDR_LASTMOD;
-	if (name_is(b, off, len, "keep-alive", 10) || name_is(b, off, len, "upgrade", 7) ||
+	if (name_is(b, off, len, "keep-alive", 10))
+		return HDR_KEEPALIVE;
+	if (name_is(b, off, len, "upgrade", 7) ||
 	    name_is(b, off, len, "te", 2) || name_is(b, off, len, "trailer", 7) ||
 	    name_is(b, off, len, "proxy-authenticate", 18))
 		return HDR_HOP;
@@ -749,6 +754,7 @@ static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32
 		case HDR_LASTMOD:
 		case HDR_REWRITTEN:
 		case HDR_HOP:
+		case HDR_KEEPALIVE:
 			k = plain_run(b, i, p->n, 0x20, 0x7f, 0x7f);
 			break;
 		case HDR_COOKIE:
@@ -847,6 +853,10 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 			break;
 		case HDR_REFUSED:
 			p->bad = 1;
+			break;
+		case HDR_KEEPALIVE:
+			p->nka++;
+			p->nhop++;
 			break;
 		case HDR_HOP:
 			p->nhop++;
@@ -1065,6 +1075,24 @@ __noinline int head_date_ok(struct kbal_scratch *s, __u32 ls, __u32 end, __u32 n
 	w = y + (y >> 2) - c + (c >> 2) + ((DATE_WOFF >> (3 * (mon - 1))) & 7) + day;
 	w -= 7 * ((w * 37450) >> 18);
 	return date_3bytes(d) == date_wday_name(w);
+}
+
+/*
+ * A final response head's hop-by-hop lines that make it kbald's (1):
+ * httpd drops a member's Connection line and the lines it names,
+ * Keep-Alive, Upgrade, TE, Trailer and Proxy-Authenticate (kbald writes
+ * the head so). The kernel passes a lone "Connection: keep-alive" and
+ * Keep-Alive lines as they came: the answers it carries lack httpd's own
+ * Keep-Alive and Connection lines anyway (docs/operating.md, "Keep-Alive
+ * on answers"), and a member that says keep-alive on every answer (nginx,
+ * Node.js) would otherwise have every answer copied by kbald.
+ */
+static __always_inline int hop_lines_back(const __u8 *b, const struct head_parse *p)
+{
+	if (p->nconn && (p->nconn > 1 || p->conn_end - p->conn_off != 10 ||
+			 !name_is(b, p->conn_off, 10, "keep-alive", 10)))
+		return 1;
+	return p->nhop > p->nka;
 }
 
 /*

@@ -503,9 +503,9 @@ __noinline int kbal_pkt_decide_response(struct __sk_buff *skb, struct kbal_pkt_r
 		return KBAL_SKB_SYNTAX;
 	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))
 		return KBAL_SKB_RESPONSE;
-	/* a Connection line (keep-alive too) or another hop-by-hop one:
-	 * httpd drops it, kbald writes the head */
-	if (p->nconn || p->nhop)
+	/* a Connection line or another hop-by-hop one httpd drops
+	 * (hop_lines_back(): keep-alive's pass): kbald writes the head */
+	if (hop_lines_back(b, p))
 		return KBAL_SKB_RESPONSE;
 	if (b[9] < '0' || b[9] > '9' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
 		return KBAL_SKB_SYNTAX;

@@ -386,11 +386,11 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 		return member_back(st, KBAL_SKB_SYNTAX);
 	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))
 		return member_back(st, KBAL_SKB_RESPONSE);
-	/* a Connection line (keep-alive too) or another hop-by-hop one:
-	 * httpd drops it, so kbald writes the head (and where the member
-	 * closes after this answer, the client's connection goes on without
-	 * this member connection, as Apache's does) */
-	if (p->nconn || p->nhop)
+	/* a Connection line or another hop-by-hop one httpd drops
+	 * (hop_lines_back(): keep-alive's pass): kbald writes the head (and
+	 * where the member closes after this answer, the client's connection
+	 * goes on without this member connection, as Apache's does) */
+	if (hop_lines_back(b, p))
 		return member_back(st, KBAL_SKB_RESPONSE);
 	if (b[9] < '0' || b[9] > '9' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
 		return member_back(st, KBAL_SKB_SYNTAX);

@@ -3589,16 +3589,21 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 				goto out;
 		}
 	}
-	/* a response's hop-by-hop lines (Connection, keep-alive too, and the
-	 * lines it names, Keep-Alive, Upgrade, TE, Trailer,
-	 * Proxy-Authenticate), and a Set-Cookie before another line: httpd
-	 * writes the head otherwise, given back; Set-Cookie lines last pass */
+	/* a response's hop-by-hop lines (Connection and the lines it names,
+	 * Upgrade, TE, Trailer, Proxy-Authenticate), and a Set-Cookie before
+	 * another line: httpd writes the head otherwise, given back; a lone
+	 * "Connection: keep-alive" and Keep-Alive lines pass as they came
+	 * (hop_lines_back()), and Set-Cookie lines last */
 	{
 		static const struct { const char *lines; int kept; } hop[] = {
-			{ "Connection: keep-alive\r\n", 0 },
+			{ "Connection: keep-alive\r\n", 1 },
+			{ "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n", 1 },
 			{ "Connection: \t keep-alive  \r\n", 0 },
 			{ "Connection: keep-alivex\r\n", 0 },
-			{ "Keep-Alive: timeout=5\r\n", 0 },
+			{ "Connection: keep-alive, X-Hop\r\n", 0 },
+			{ "Connection: keep-alive\r\nConnection: keep-alive\r\n", 0 },
+			{ "Keep-Alive: timeout=5\r\n", 1 },
+			{ "Keep-Alive: timeout=5\r\nUpgrade: h2c\r\n", 0 },
 			{ "Upgrade: h2c\r\n", 0 },
 			{ "TE: trailers\r\n", 0 },
 			{ "Trailer: X-T\r\n", 0 },

@@ -134,30 +134,43 @@ def handed_back_once(env, c, case, want):
        "canonical answers after %s: the kernel's" % case)
 
 
-def handed_back_each(member, cases, want):
+def handed_back_each(member, cases, want, kept=()):
     """KbalSplice sockmap, members answering as member: on a sticky
-    keep-alive connection the kernel carries, a "/canon/" answer stays the
-    kernel's, and each case's is handed back once (handed_back_once())"""
+    keep-alive connection the kernel carries, a "/canon/" answer and
+    each path of kept stay the kernel's, and each case's is handed back
+    once (handed_back_once())"""
     with Env(conf=SOCKMAP_CONF, backends=()) as env:
         m1, m2 = members(env, member)
         with m1, m2, env.connect(timeout=10) as c:
             for i in range(3):
                 eq(ask(c, "/canon/%d" % i), want("/canon/%d" % i), "warm-up %d" % i)
-            st0 = env.stats()
-            eq(ask(c, "/canon/k"), want("/canon/k"), "/canon/k")
-            eq(env.stats()["back"] - st0["back"], 0, "a head as httpd's: the kernel's")
+            for path in ("/canon/k",) + tuple(kept):
+                st0 = env.stats()
+                eq(ask(c, path), want(path), path)
+                eq(env.stats()["back"] - st0["back"], 0, "%s: the kernel's" % path)
             for case in cases:
                 handed_back_once(env, c, case, want)
 
 
-def given_back_each(member, cases, want):
+def given_back_each(member, cases, want, kept=()):
     """KbalSplice packet, members answering as member: for each case, a
     decided joined flow on which a "/canon/" answer passes, "/CASE/1"'s is
     given back at its first byte and written by kbald as want(path), and
-    the connection goes on"""
+    the connection goes on; on one more, each path of kept passes (kept,
+    not given back) as want(path)"""
     with Env(conf=decided_conf(EXAMPLE_CONF), backends=()) as env:
         m1, m2 = members(env, member)
         with m1, m2:
+            if kept:
+                with env.connect(timeout=10) as c:
+                    backend, cookie = joined_with_route(env, c)
+                    for path in kept:
+                        st0 = env.stats()
+                        eq(ask(c, path, cookie), want(path, backend.encode()), path)
+                        st1 = env.stats()
+                        eq((st1["pkt_kept"] - st0["pkt_kept"],
+                            st1["pkt_back"] - st0["pkt_back"]), (1, 0),
+                           "%s: kept, not given back" % path)
             for case in cases:
                 with env.connect(timeout=10) as c:
                     backend, cookie = joined_with_route(env, c)
