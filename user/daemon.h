@@ -8,7 +8,8 @@
  *   conn.c       driven: its sockets' events, its progress, its close
  *   exchange.c   the first exchange: read, parsed, routed, written
  *                (exchange_head.c: the request's head;
- *                exchange_response.c: the answer's; exchange_body.c)
+ *                exchange_response.c: the answer's; exchange_body.c;
+ *                exchange_reply.c: kbald's own answers)
  *   member.c     its member picked, connected (or a kept connection)
  *   rewrite.c    the heads rewritten as Apache does
  *   handover.c   after the first exchange: which path moves its bytes,

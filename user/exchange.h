@@ -19,8 +19,8 @@ struct kbal_first *first_alloc(void);
 void first_free(struct kbal_conn *c);
 void first_cache_drop(void);
 
-/* kbald answers the client itself (an error, the manager page) and closes;
- * owned: resp was malloc'd and is freed with the buffers */
+/* exchange_reply.c: kbald answers the client itself (an error, the manager
+ * page) and closes; owned: resp was malloc'd and is freed with the buffers */
 void exch_reply(struct kbal_daemon *d, struct kbal_conn *c, char *resp, size_t len, int owned);
 void exch_error(struct kbal_daemon *d, struct kbal_conn *c, unsigned status);
 void exch_drop_member(struct kbal_daemon *d, struct kbal_conn *c);
