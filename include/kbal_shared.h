@@ -79,12 +79,12 @@ enum kbal_balancer_flags {
 	KBAL_BF_FAIL_TIMEOUT = 1u << 4, /* failontimeout=On: a member that keeps
 				       * an answer waiting for its timeout
 				       * enters the error state */
-	KBAL_BF_PACKET_FRAMED = 1u << 5, /* the packet path, on a host with
-				       * KbalHost ids, where the configuration
-				       * may decide a keep-alive connection's
-				       * later requests otherwise: those
-				       * connections take sockmap, framed (the
-				       * program decides no request there) */
+	KBAL_BF_PACKET_FRAMED = 1u << 5, /* the packet path, on a host with a
+				       * KbalHost id (its program decides no
+				       * request), by default or where the
+				       * configuration may decide a keep-alive
+				       * connection's later requests otherwise:
+				       * those connections take sockmap, framed */
 	KBAL_BF_WORKER = 1u << 6,     /* not a balancer: mod_proxy's plain worker
 				       * (ProxyPass PATH http://HOST:PORT/...),
 				       * its one member; no BALANCER_* variables,

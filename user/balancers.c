@@ -15,6 +15,7 @@
 #include "balancers.h"
 #include "proxy_header.h"
 #include "daemon.h"
+#include "handover.h"
 #include "log.h"
 
 /* kbald's side of member k of balancer b: its pool, a BalancerMember's
@@ -86,6 +87,31 @@ int balancer_has_route(const struct kbal_daemon *d, unsigned b)
 	return routes_scan(&d->maps, b);   /* changed since balancers_sync() looked */
 }
 
+/*
+ * Once the data paths are up (handover_init()): the balancers whose
+ * keep-alive connections the packet path leaves to sockmap, framed
+ * (KBAL_BF_PACKET_FRAMED, what the manager shows). Where the program keeps
+ * no client socket for kbald (this host has a KbalHost id: kbal_pkt_keeps_client())
+ * it decides no request: the default joins none there, and KbalSplice
+ * packet by name only where the configuration routes every later request
+ * alike (packet_by_name(), decide.c), on the server's addresses (a
+ * <VirtualHost>'s may differ: kbald -t names them).
+ */
+void balancers_mark_paths(struct kbal_daemon *d)
+{
+	const struct kbal_conf *conf = d->conf;
+	const char *why;
+
+	for (unsigned b = 0; b < conf->nbalancers; b++) {
+		struct kbal_balancer *mb = &d->maps.balancers[b];
+
+		mb->flags &= ~KBAL_BF_PACKET_FRAMED;
+		if (mb->splice == KBAL_SPLICE_PACKET && !kbal_pkt_keeps_client(d) &&
+		    (!conf->balancers[b].splice_set || !kbal_conf_packet_alike(conf, b, -1, &why)))
+			mb->flags |= KBAL_BF_PACKET_FRAMED;
+	}
+}
+
 int balancers_load(struct kbal_daemon *d)
 {
 	const struct kbal_conf *conf = d->conf;
@@ -95,7 +121,6 @@ int balancers_load(struct kbal_daemon *d)
 	for (unsigned b = 0; b < conf->nbalancers; b++) {
 		const struct kbal_conf_balancer *cb = &conf->balancers[b];
 		struct kbal_balancer *mb = &d->maps.balancers[b];
-		const char *why;
 
 		memset(mb, 0, sizeof(*mb));
 		snprintf(mb->name, sizeof(mb->name), "%s", cb->name);
@@ -111,12 +136,6 @@ int balancers_load(struct kbal_daemon *d)
 		mb->splice = cb->splice;
 		if (cb->splice_set)
 			mb->flags |= KBAL_BF_SPLICE_SET;
-		/* on the server's addresses (a <VirtualHost>'s may differ:
-		 * kbald -t names them); without KbalHost ids the program
-		 * decides each request itself (decide_by_packet()) */
-		if (cb->splice == KBAL_SPLICE_PACKET && conf->nhost &&
-		    !kbal_conf_packet_alike(conf, b, -1, &why))
-			mb->flags |= KBAL_BF_PACKET_FRAMED;
 		mb->slots = cb->nmembers + cb->growth;
 		/* Apache's default (init_balancer_members()): one try on each
 		 * other member, set as if configured (the XML view shows it);

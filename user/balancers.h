@@ -9,6 +9,9 @@ struct kbal_daemon;
  * balancer's ProxyPassReverse rules: 0, -E2BIG (too many members) or
  * -ENOMEM. */
 int balancers_load(struct kbal_daemon *d);
+/* after handover_init(): which balancers' keep-alive connections the packet
+ * path leaves to sockmap, framed (KBAL_BF_PACKET_FRAMED) */
+void balancers_mark_paths(struct kbal_daemon *d);
 void balancers_fini(struct kbal_daemon *d);
 
 /* Members added at run time (the manager, kbalctl add) since kbald last

@@ -644,12 +644,17 @@ static int packet_alike(const struct kbal_conf *c, unsigned b, int vhost, const 
 		    c->vhost[v].preserve_host != kbal_conf_preserve_host(c, vhost) &&
 		    kbal_conf_vhost_overlap(c, v, vhost))
 			*why = "a <VirtualHost> on this address sets another ProxyPreserveHost";
+	/* the rules a request on this address may meet: the server's, and
+	 * those of each virtual host a later request's Host may pick here (a
+	 * <VirtualHost> on another address is not this connection's) */
 	for (unsigned i = 0; !*why && i < c->npass; i++)
-		if (c->pass[i].vhost >= 0)
+		if (c->pass[i].vhost >= 0 && kbal_conf_vhost_overlap(c, c->pass[i].vhost, vhost))
 			*why = WHY_VHOST_RULES;
 	for (unsigned i = 0; !*why && i < c->npass; i++) {
 		const struct kbal_conf_pass *p = &c->pass[i];
 
+		if (p->vhost >= 0 && !kbal_conf_vhost_overlap(c, p->vhost, vhost))
+			continue;
 		if (p->regex)
 			*why = "a ProxyPassMatch rule decides by a regex, on each request's path";
 		else if (p->balancer == (int)b && !p->exclude && strcmp(p->path, p->target))

@@ -183,8 +183,10 @@ int kbal_daemon_init(struct kbal_daemon *d, const struct kbal_conf *conf, const 
 	else
 		persist_load(d);   /* BalancerPersist On: the last run's changes */
 	err = handover_init(d, t);
-	if (!err)
+	if (!err) {
+		balancers_mark_paths(d);
 		err = signals_init(d);
+	}
 	if (err)
 		goto fail;
 	listener_init(d);

@@ -361,8 +361,11 @@ def test_more_requests_waiting_than_mailboxes():
             # all three in the kernel's hands (a slow build, ASan's, may
             # still have one in its first exchange, whose next request
             # kbald reads itself), then their answers held
-            wait_until(lambda: [f["state"] for _, f in env.flows()] == [FLOW_SPLICED] * 3, 10.0,
-                       "the three connections spliced")
+            try:
+                wait_until(lambda: [f["state"] for _, f in env.flows()] == [FLOW_SPLICED] * 3,
+                           10.0, "the three connections spliced")
+            except AssertionError as e:
+                raise AssertionError("%s: flows %r, stats %r" % (e, env.flows(), env.stats()))
             _answer_held_and_stuck(env)
             for i, c in enumerate(conns):
                 c.request("GET", "/api/during%d" % i)

@@ -6,6 +6,7 @@ on every link (netem, or its emulation where the kernel has no sch_netem).
 The splice is kbald's default, sockmap."""
 
 import os
+import re
 import threading
 import time
 
@@ -300,3 +301,33 @@ def test_netns_packet_mss_mismatch_stays_on_sockmap():
         out = env.kbalctl("flows")
         eq(env.stats()["pkt_rewritten"], 0, "packets rewritten")
         check("mss" in out or out.strip().endswith("0 flow(s)"), "kbalctl flows: %r" % out)
+
+
+def test_netns_manager_names_the_path_keep_alive_connections_take():
+    """On a host with a KbalHost id (10.77.1.1, the balancer's own address
+    here) the packet program keeps no client socket for kbald and decides no
+    request: the default (KbalSplice unset) joins no keep-alive connection,
+    which takes sockmap, framed, however alike the configuration routes its
+    later requests; KbalSplice packet, asked for by name, joins it there.
+    The manager's Splice column names the path the connections really take
+    (it said "packet (default)" for the first). The manager is on another
+    address (127.0.0.1, a <VirtualHost> of its own), where its <Location>
+    and its rule are not the joined connections' (packet_alike())."""
+    manager = ("KbalHost 1 {listen_addr}\nListen 127.0.0.1:{b4}\n<VirtualHost 127.0.0.1:{b4}>\n"
+               "<Location /balancer-manager>\n    ProxyPass !\n"
+               "    SetHandler balancer-manager\n</Location>\n</VirtualHost>\n")
+    alike = kbaltest.packet_alike(EXAMPLE_CONF)
+    for conf, label, path in ((alike.replace("KbalSplice packet\n", ""),
+                               "packet (keep-alive: sockmap, each request decided)", PATH_SOCKMAP),
+                              (alike, "packet", PATH_PACKET)):
+        with Topo() as topo, Env(topo=topo, conf=conf + "\n" + manager, backends=(1,)) as env:
+            with kbaltest.Conn(env.ports["b4"], host="127.0.0.1") as m:
+                r = m.get("/balancer-manager")
+            eq(r.status, 200, "the manager on its own address")
+            check("<td>%s</td>" % label in r.text,
+                  "Splice column, want %r: %r" % (label, re.findall(r"<td>(packet[^<]*)</td>", r.text)))
+            with env.connect(timeout=10) as c:
+                kbaltest.hand_over(c)
+                for i in range(3):
+                    eq(c.get("/ka%d" % i).status, 200, "keep-alive request %d" % i)
+                eq([f["path"] for _, f in env.flows()], [path], "the flow's path (%s)" % label)

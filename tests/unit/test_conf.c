@@ -1059,9 +1059,16 @@ UNIT_TEST(conf_virtualhost_rules)
 		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/loc/z", 6), 3, "b.test's <Location>");
 		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/re/z", 5), 2, "b.test's ProxyPass ~");
 		ASSERT_EQ(kbal_conf_match_pass(c, 1, "/x/", 3), 4, "b.test's /x/");
-		ASSERT_EQ(kbal_conf_packet_alike(c, 0, -1, &why), 0, "not alike");
-		ASSERT_STREQ(why, "a <VirtualHost> has ProxyPass rules of its own (a later "
-			     "request's Host may pick it)", "why");
+		/* on a.test's address, b.test's settings and rules too (a
+		 * later request's Host may pick it); on an address of the
+		 * server's own, where no virtual host is, only the server's
+		 * rules */
+		ASSERT_EQ(kbal_conf_packet_alike(c, 0, 0, &why), 0, "not alike");
+		ASSERT_STREQ(why, "a <VirtualHost> on this address sets another "
+			     "ProxyPreserveHost", "why");
+		ASSERT_EQ(kbal_conf_packet_alike(c, 0, -1, &why), 0, "not alike either");
+		ASSERT_STREQ(why, "a request's path is mapped (its rule's target is another path)",
+			     "why, the server's");
 		ASSERT_STREQ(r->warn, "", "no warning");
 	}
 	done(r);
@@ -1079,6 +1086,19 @@ UNIT_TEST(conf_virtualhost_rules)
 		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, 1, &why), 0, "b");
 		ASSERT_STREQ(why, "each request's Host is rewritten (no ProxyPreserveHost On)",
 			     "b's why");
+	}
+	done(r);
+	/* a virtual host's own rules count where a later request's Host may
+	 * pick it: on its address, not on another (the manager on an address
+	 * of its own leaves the server's connections alike) */
+	r = run(HEAD "ProxyPreserveHost On\nProxyPass / balancer://c/\nListen 127.0.0.2:8081\n"
+		"<VirtualHost 127.0.0.2:8081>\n<Location /balancer-manager>\nProxyPass !\n"
+		"SetHandler balancer-manager\n</Location>\n</VirtualHost>\n");
+	if (ASSERT_EQ(r->rc, 0, r->err)) {
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, -1, &why), 1, "the server's: alike");
+		ASSERT_EQ(kbal_conf_packet_alike(r->c, 0, 0, &why), 0, "the manager's address");
+		ASSERT_STREQ(why, "a <VirtualHost> has ProxyPass rules of its own (a later "
+			     "request's Host may pick it)", "its why");
 	}
 	done(r);
 	/* the server's rule shadows a virtual host's, wherever it is written */
