@@ -30,10 +30,16 @@ def apache_conf(d, env, port):
     extra = ["LoadModule %s_module %s/mod_%s.so" % (m, MODULES, m)
              for m in ("mpm_event", "unixd", "authz_core", "access_compat", "headers")
              if m not in builtin and m not in loaded]
+    # one process; threads enough that its workers are never all busy on a
+    # slow or loaded host: mpm_event then closes every idle keep-alive
+    # connection at once (event.c's process_keepalive_queue(0), "All
+    # workers are busy"), and a test's next request on one meets an EOF
+    # kbal would not send (with 8, test_differential_example under a
+    # loaded host)
     head = ('ServerRoot "%s"\nServerName 127.0.0.1\nPidFile %s/apache.pid\n'
             "DefaultRuntimeDir %s\nErrorLog %s/error.log\nLogLevel warn\n%s\n"
             "User www-data\nGroup www-data\nStartServers 1\nServerLimit 1\n"
-            "ThreadsPerChild 8\nMaxRequestWorkers 8\n" % (d, d, d, d, "\n".join(extra)))
+            "ThreadsPerChild 64\nMaxRequestWorkers 64\n" % (d, d, d, d, "\n".join(extra)))
     return head + text
 
 
