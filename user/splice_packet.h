@@ -116,6 +116,11 @@ struct kbal_pkt_flow {
 	 * not seen yet) */
 	uint64_t moved[2];
 	uint64_t moved_ns[2];
+	/* a member connection kept by kbald's pool joined (c->reused): what
+	 * its socket carried for earlier clients (kbal_first's reused_*,
+	 * which goes at the join), for an answer owed at its give-back
+	 * (pkt_kbalds_again(), member_own_kept()) */
+	uint64_t kept_sent, kept_recvd;
 };
 
 struct kbal_pkt_state {
