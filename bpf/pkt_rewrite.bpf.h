@@ -161,6 +161,14 @@ static __always_inline int pkt_rewrite(struct __sk_buff *skb, struct pkt *p,
 		/* rounding down keeps the window a promise the receiver can keep */
 		win = win >> ((-rw->win_shift) & 15);
 	}
+	/* the window shut, as the receiver's peer reads it (a small one
+	 * rounds down to 0 where the legs' scales differ): what tells kbald a
+	 * client that takes nothing of its answer from a member that stopped
+	 * (both acknowledge each other's probes); written where it changes */
+	if (tcp->ack && !win && !(rw->flags & KBAL_PKT_WIN_SHUT))
+		__sync_fetch_and_or(&rw->flags, KBAL_PKT_WIN_SHUT);
+	else if (tcp->ack && win && (rw->flags & KBAL_PKT_WIN_SHUT))
+		__sync_fetch_and_and(&rw->flags, ~KBAL_PKT_WIN_SHUT);
 	tcp->window = bpf_htons(win);
 	__builtin_memcpy(&new_w, (__u8 *)tcp + 12, 4);
 	csum_acc(&r->acc, old_w, new_w);

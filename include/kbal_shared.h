@@ -375,6 +375,11 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * between answers (kbal_pkt_member_reset());
 				    * its resets are dropped from here, the
 				    * client's next request is kbald's */
+	KBAL_PKT_WIN_SHUT = 1u << 12, /* a REWRITE entry: the sender's last ACK
+				    * announced a window of 0, as rewritten for
+				    * the other leg's scale (the sender takes
+				    * nothing: packet_clocks.c,
+				    * client_stuck_at()) */
 	KBAL_PKT_WIN_CAP = 1u << 8, /* set by kbald on a HOLD entry: the window
 				    * field of what kbald's client-side socket
 				    * still sends is capped at win_cap (the

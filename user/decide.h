@@ -121,7 +121,7 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* an answer owed to the last request the kernel kept: kbald writes it
  * (takeback.c) */
-void decide_owed_answer(struct kbal_conn *c);
+void decide_owed_answer(struct kbal_daemon *d, struct kbal_conn *c);
 
 /* The member's side of a framed connection is between two answers: no
  * response under way, no request on its way to it, nothing handed back.

@@ -194,6 +194,10 @@ static int pkt_try(struct kbal_daemon *d, struct kbal_conn *c)
 			return HANDOVER_MOVED;
 		}
 	}
+	if (c->reused) {
+		c->pf->kept_sent = c->f->reused_sent;
+		c->pf->kept_recvd = c->f->reused_recvd;
+	}
 	/* kbald's member socket is frozen: no more events from it */
 	kbal_loop_del(&d->loop, c->fd[MEMBER]);
 	c->pkt = PKT_SWITCHING;

@@ -67,7 +67,16 @@ int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, in
 		return -1;
 	c->phase[UP] = c->phase[DOWN] = P_HEAD;
 	if (owed) {
-		decide_owed_answer(c);
+		/* a kept connection joined (pkt_try()): what it carried for
+		 * earlier clients, which its socket's counters hold (kept in
+		 * the flow's record: a restart in place carries that, not
+		 * c->reused) */
+		if (c->pf && (c->pf->kept_sent || c->pf->kept_recvd)) {
+			c->f->reused_sent = c->pf->kept_sent;
+			c->f->reused_recvd = c->pf->kept_recvd;
+			c->reused = 1;
+		}
+		decide_owed_answer(d, c);
 		c->f->pass = st.pass;
 		if (st.host_len < sizeof(c->f->host))
 			memcpy(c->f->host, st.host, st.host_len);

@@ -249,18 +249,11 @@ static int sm_take(struct kbal_daemon *d, struct kbal_conn *c, int dir)
 
 	if (!worth_splicing(c, dir))
 		return HANDOVER_PASS;
-	if (c->reused) {
-		/* a kept connection becomes this flow's: its socket's counters,
-		 * which the member's get at the close, hold earlier clients'
-		 * bytes too, and those were counted when they ended. (Not the
-		 * counters less what kbald read: bytes of this answer waiting
-		 * in the socket would be taken off too, and lost.) */
-		struct kbal_member *m = &d->maps.members[c->member];
-
-		m->bytes_to -= c->f->reused_sent;
-		m->bytes_from -= c->f->reused_recvd;
-		c->reused = 0;
-	}
+	/* a kept connection becomes this flow's, counted by its socket's
+	 * counters at the close. (Not the counters less what kbald read:
+	 * bytes of this answer waiting in the socket would be taken off too,
+	 * and lost.) */
+	member_own_kept(d, c);
 	if (c->cookie[from] == 0)
 		c->cookie[from] = kbal_sock_cookie(c->fd[from]);
 	/* Everything kbald wrote to the destination is in its send counter

@@ -163,6 +163,20 @@ void member_unkeep(struct kbal_daemon *d, struct kbal_conn *c)
 			 strerror(errno));
 }
 
+void member_own_kept(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	struct kbal_member *m;
+
+	if (!c->reused)
+		return;
+	if (c->member >= 0) {
+		m = &d->maps.members[c->member];
+		m->bytes_to -= c->f->reused_sent;
+		m->bytes_from -= c->f->reused_recvd;
+	}
+	c->reused = 0;
+}
+
 /* A failure counted; a member that enters the error state changes what its
  * balancer decides: the kernel keeps no request decided before (decide.h) */
 static void member_fail(struct kbal_daemon *d, struct kbal_member *m)

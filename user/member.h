@@ -35,6 +35,12 @@ void member_release(struct kbal_daemon *d, struct kbal_conn *c);
  * it will not go back to the pool. */
 void member_unkeep(struct kbal_daemon *d, struct kbal_conn *c);
 
+/* c's kept member connection (c->reused) counted from now on by its
+ * socket's own counters (conn_account() at its close), as one of c's own:
+ * those hold earlier clients' bytes too, counted when those ended, which
+ * come off its member's now. Nothing where it is c's own already. */
+void member_own_kept(struct kbal_daemon *d, struct kbal_conn *c);
+
 /* A connection waiting for a usable member (the balancer's timeout=):
  * looked at again, or 503 once its deadline passed. */
 void member_wait_tick(struct kbal_daemon *d, struct kbal_conn *c);

@@ -51,32 +51,62 @@ static uint64_t unframed_ns(const struct kbal_daemon *d, const struct kbal_conn 
 
 /*
  * A joined flow with an answer under way: when the client's
- * acknowledgement stopped moving, + Timeout, where the member still sends
- * (httpd's write to a client that reads nothing gives up so; the sockmap
- * path's client_stalled()). A client that reads nothing acknowledges what
- * its buffer holds and announces a zero window: its acknowledgement stops
- * where the member's bytes stop, and the member's window probes go on
- * (further and further apart); a member that stopped sends nothing after
- * the client's last ACK (whatever the client still sends: a request held
- * for kbald, sent again), and its flow's quiet ends it (quiet_until()).
- * Seen at kbald's looks (two lookups, only while an answer is under way):
- * the clock starts at the first look that finds the acknowledgement where
- * it is. ~0: not stuck (yet).
+ * acknowledgement stopped moving, the client behind, + Timeout, where the
+ * member still sends (httpd's write to a client that reads nothing gives
+ * up so; the sockmap path's client_stalled()). A client that reads
+ * nothing acknowledges what its buffer holds and announces a zero window
+ * (KBAL_PKT_WIN_SHUT on its entry), or, its buffer's memory full, drops
+ * what comes and acknowledges less than the member sent: its
+ * acknowledgement stops, and the member's window probes or
+ * retransmissions go on (further and further apart). A member that
+ * stopped sends nothing after the client's last ACK but its
+ * acknowledgements of what the client still sends (keepalive probes; a
+ * request held for kbald, sent again, is dropped before the member), and
+ * the client is not behind: its flow's clock ends it (quiet_until():
+ * before 2026-12-07 a client's keepalive probes made it a client that
+ * takes nothing, both peers reset). Seen at kbald's looks (lg: the
+ * entries read at this one): the clock starts at the first look that
+ * finds the acknowledgement where it is, the client behind. ~0: not stuck
+ * (yet).
  */
-static uint64_t client_stuck_at(struct kbal_daemon *d, struct kbal_conn *c)
+static uint64_t client_stuck_at(struct kbal_daemon *d, struct kbal_conn *c,
+				const struct kbal_pkt_legs *lg)
 {
 	struct kbal_pkt_flow *fl = c->pf;
-	uint64_t member_ns;
-	uint32_t ack;
 
-	if (kbal_packet_client_ack(&d->pk.p, fl, &ack, &member_ns))
-		return ~0ull;
-	if (!fl->acked_since || ack != fl->acked) {
-		fl->acked = ack;
+	if (!fl->acked_since || lg->client_ack != fl->acked || !lg->client_behind) {
+		fl->acked = lg->client_ack;
 		fl->acked_since = d->loop.now;
 		return ~0ull;
 	}
-	return member_ns > fl->acked_since ? fl->acked_since + conn_timeout_ns(d, c) : ~0ull;
+	return lg->last_ns[1] > fl->acked_since ? fl->acked_since + conn_timeout_ns(d, c) : ~0ull;
+}
+
+/*
+ * When the flow last moved a byte either way (~ its last packet where
+ * that is not known: lg NULL, or nothing seen move yet), as httpd's
+ * Timeout counts a read: from the last bytes that came, the member's
+ * (mod_proxy_http reading its answer) or the client's (the request sent
+ * whole, or its body read), not from packets without a byte. A client's
+ * ACKs, window or keepalive probes and retransmissions, and the member's
+ * acknowledgements of them, are packets of the flow (their clock,
+ * kbal_pkt_rw.last_ns) but move no byte (kbal_pkt_rw.bytes counts from
+ * the highest sequence number seen): before, each put the member's
+ * Timeout off. Seen at kbald's looks (lg: the entries read at this one):
+ * a direction whose bytes moved since the look before sent its last new
+ * one by its last packet, so never early and up to a look late.
+ */
+static uint64_t bytes_moved_at(struct kbal_pkt_flow *fl, const struct kbal_pkt_legs *lg,
+			       uint64_t last)
+{
+	for (int i = 0; lg && i < 2; i++)
+		if (lg->bytes[i] != fl->moved[i]) {
+			fl->moved[i] = lg->bytes[i];
+			fl->moved_ns[i] = lg->last_ns[i];
+		}
+	if (!lg || !(fl->moved_ns[0] | fl->moved_ns[1]))
+		return last;
+	return longer(fl->moved_ns[0], fl->moved_ns[1]);
 }
 
 /*
@@ -89,7 +119,9 @@ static uint64_t client_stuck_at(struct kbal_daemon *d, struct kbal_conn *c)
  *   acknowledgement not moving while the member's packets still come):
  *   Timeout from when kbald saw it stop (client_stuck_at(), *stuck);
  * - an answer owed or under way: the member's Timeout (its timeout=, the
- *   virtual host's ProxyTimeout or Timeout) from the last packet;
+ *   virtual host's ProxyTimeout or Timeout) from the last byte either way
+ *   (the member's last, or its request's: bytes_moved_at()), not the last
+ *   packet;
  * - nothing: KeepAliveTimeout from the last packet (the last answer's end
  *   or the client's acknowledgement of it), where keep-alive has one.
  * *status: httpd's answer at that deadline (408, 502) or 0, *came when its
@@ -138,28 +170,38 @@ static uint64_t quiet_until(struct kbal_daemon *d, struct kbal_conn *c, uint64_t
 	} else {
 		fl->req_since = 0;
 	}
-	if (ph.answering && ph.request == KBAL_PKT_RQ_NONE) {
-		/* a client that takes nothing of an answer under way (a
-		 * member that stopped: its flow's quiet below, with the
-		 * member's own timeout) */
-		uint64_t at = client_stuck_at(d, c);
-
-		if (at != ~0ull) {
-			*what = "a client that takes nothing of its answer: Timeout";
-			*stuck = 1;
-			return at;
-		}
-	} else {
-		c->pf->acked_since = 0;
-	}
 	if (ph.owed || ph.answering || ph.request != KBAL_PKT_RQ_NONE) {
+		struct kbal_pkt_legs lg;
+		int have = !kbal_packet_legs(&d->pk.p, fl, &lg);   /* two lookups */
+		uint64_t moved = bytes_moved_at(fl, have ? &lg : NULL, last);
+
+		if (ph.answering && ph.request == KBAL_PKT_RQ_NONE) {
+			/* a client that takes nothing of an answer under way
+			 * (a member that stopped: below, with the member's own
+			 * timeout) */
+			uint64_t at = have ? client_stuck_at(d, c, &lg) : ~0ull;
+
+			if (at != ~0ull) {
+				*what = "a client that takes nothing of its answer: Timeout";
+				*stuck = 1;
+				return at;
+			}
+			/* the client behind: the member's bytes wait for it,
+			 * not it for them; the flow's quiet (no probe, no
+			 * retransmission either way) as before */
+			if (have && lg.client_behind)
+				moved = last;
+		} else {
+			fl->acked_since = 0;
+		}
 		*what = "an answer owed or a request under way: Timeout";
 		/* mod_proxy_http's read timeout: 502, where none of it began */
 		*status = ph.owed && !ph.answering && ph.request == KBAL_PKT_RQ_NONE ? 502 : 0;
 		*stalled = ph.answering && ph.request == KBAL_PKT_RQ_NONE;
-		*came = last;
-		return last + longer(member_timeout_ns(d, c), ph.request ? conn_timeout_ns(d, c) : 0);
+		*came = have && fl->moved_ns[0] ? fl->moved_ns[0] : last;
+		return moved + longer(member_timeout_ns(d, c), ph.request ? conn_timeout_ns(d, c) : 0);
 	}
+	fl->acked_since = 0;
 	ka = conn_keepalive_ns(d, c);
 	*what = "between requests: KeepAliveTimeout";
 	*idle = 1;

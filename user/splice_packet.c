@@ -597,28 +597,35 @@ int pkt_joined_entries(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 	return 0;
 }
 
-int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack,
-			   uint64_t *member_ns)
+int kbal_packet_legs(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+		     struct kbal_pkt_legs *lg)
 {
 	struct kbal_pkt_rw up, down;
 
 	if (pkt_joined_entries(p, fl, &up, &down))
 		return -ENOENT;
-	*ack = up.switch_ack;
-	*member_ns = down.last_ns;
+	lg->client_ack = up.switch_ack;
+	/* the client's acknowledgement in the member's numbers, against the
+	 * member's highest sequence number seen (its end) */
+	lg->client_behind = (up.flags & KBAL_PKT_WIN_SHUT) ||
+			    (int32_t)(up.switch_ack + up.ack_delta - down.switch_seq) < 0;
+	lg->bytes[0] = up.bytes;
+	lg->bytes[1] = down.bytes;
+	lg->last_ns[0] = up.last_ns;
+	lg->last_ns[1] = down.last_ns;
 	return 0;
 }
 
 int kbal_packet_exact(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 		      struct kbal_pkt_state *st)
 {
-	struct kbal_pkt_rw up, down;
+	struct kbal_pkt_legs lg;
 
-	if (pkt_joined_entries(p, fl, &up, &down))
+	if (kbal_packet_legs(p, fl, &lg))
 		return -ENOENT;
-	st->bytes_up = up.bytes;
-	st->bytes_down = down.bytes;
-	st->last_ns = up.last_ns > down.last_ns ? up.last_ns : down.last_ns;
+	st->bytes_up = lg.bytes[0];
+	st->bytes_down = lg.bytes[1];
+	st->last_ns = lg.last_ns[0] > lg.last_ns[1] ? lg.last_ns[0] : lg.last_ns[1];
 	return 0;
 }
 

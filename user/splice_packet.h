@@ -109,6 +109,18 @@ struct kbal_pkt_flow {
 	 * none under way) */
 	uint32_t acked;
 	uint64_t acked_since;
+	/* packet_clocks.c: each direction's stream bytes as kbald last saw
+	 * them ([0] the client's, [1] the member's), and the kernel's clock
+	 * at that direction's last packet at the look that first saw them so:
+	 * when each last sent a new byte (never early, up to a look late; 0:
+	 * not seen yet) */
+	uint64_t moved[2];
+	uint64_t moved_ns[2];
+	/* a member connection kept by kbald's pool joined (c->reused): what
+	 * its socket carried for earlier clients (kbal_first's reused_*,
+	 * which goes at the join), for an answer owed at its give-back
+	 * (pkt_kbalds_again(), member_own_kept()) */
+	uint64_t kept_sent, kept_recvd;
 };
 
 struct kbal_pkt_state {
@@ -182,11 +194,22 @@ int kbal_packet_early(struct kbal_packet *p, const struct kbal_pkt_flow *fl);
 int kbal_packet_poll(struct kbal_packet *p, struct kbal_pkt_flow *fl,
 		     struct kbal_pkt_state *st);
 
-/* A joined flow's client's last acknowledgement (*ack, as it came) and
- * the kernel's clock at the member's last packet (*member_ns): two
- * lookups. 0, or -ENOENT (not joined, or the entries gone). */
-int kbal_packet_client_ack(struct kbal_packet *p, const struct kbal_pkt_flow *fl, uint32_t *ack,
-			   uint64_t *member_ns);
+/* A joined flow's two directions as its kbal_pkt entries have them,
+ * exact (two lookups): [0] the client's (client -> member), [1] the
+ * member's */
+struct kbal_pkt_legs {
+	uint32_t client_ack;           /* the client's last acknowledgement, as it came */
+	int client_behind;             /* the client holds the member up: its
+	                                  window shut (KBAL_PKT_WIN_SHUT), or its
+	                                  acknowledgement behind the member's bytes */
+	uint64_t bytes[2];             /* each one's stream bytes since the handover
+	                                  (a retransmission, an ACK, a probe: none) */
+	uint64_t last_ns[2];           /* the kernel's clock at each one's last packet */
+};
+
+/* 0, or -ENOENT (not joined, or the entries gone) */
+int kbal_packet_legs(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+		     struct kbal_pkt_legs *lg);
 
 /* A joined flow's bytes and last packet from its kbal_pkt entries, exact
  * (kbal_pkt_seen has them as of the last clock tick a packet passed in,

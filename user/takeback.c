@@ -20,6 +20,7 @@
 #include "flows.h"
 #include "log.h"
 #include "mailbox.h"
+#include "member.h"
 #include "sockmap_held.h"
 #include "splice_sockmap.h"
 #include "stamp.h"
@@ -324,7 +325,7 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	 * this Host): its ProxyPassReverse and Header rules for the answer owed */
 	c->f->vhost = kept_vhost(d, c);
 	if (owed)
-		decide_owed_answer(c);
+		decide_owed_answer(d, c);
 	kbal_flows_update(d, c, KBAL_FLOW_FIRST);
 	return 1;
 }
@@ -334,9 +335,17 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
  * response head handed or given back): kbald writes its head as it would
  * have (ProxyPassReverse), and the member's connection goes after it; the
  * client's next request waits in its socket meanwhile. Both kernels'
- * take-backs (above, and the packet path's pkt_kbalds_again()).
+ * take-backs (above, and the packet path's pkt_kbalds_again()). The
+ * member's connection is counted by its socket's counters from here on
+ * (conn_account() at its close: what kbald moved of this connection
+ * before, and the answer; not what the packet program carried, which
+ * passed the frozen socket by and was counted as it went): a kept one's
+ * (the packet path joins one with a long first answer, and keeps it
+ * c->reused) held earlier clients' bytes too, which come off its member's
+ * counters now (member_own_kept(), as the sockmap path's handover does;
+ * before, they were counted again at its close).
  */
-void decide_owed_answer(struct kbal_conn *c)
+void decide_owed_answer(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_http_msg *rq = &c->f->msg[UP];
 
@@ -347,7 +356,7 @@ void decide_owed_answer(struct kbal_conn *c)
 	rq->keep_alive = 1;
 	c->pool = 1;
 	c->relay_back = 1;
-	c->reused = 0;
+	member_own_kept(d, c);
 	c->phase[UP] = P_CLOSED;
 	c->rd[MEMBER] = c->wr[MEMBER] = 0;
 }

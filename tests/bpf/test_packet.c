@@ -418,6 +418,43 @@ UNIT_TEST(pkt_rewrite_window_scales)
 	check_rewrite("window capped at 65535", &s, &rw);
 }
 
+/* the sender's window shut, then open again: KBAL_PKT_WIN_SHUT follows
+ * its last ACK as the other leg reads it (kbald's clock of a client that
+ * takes nothing) */
+UNIT_TEST(pkt_window_shut_flagged)
+{
+	static const struct { uint16_t window; uint8_t flags; uint32_t want; } steps[] = {
+		{ 512, 0x10, 0 },
+		{ 0, 0x10, KBAL_PKT_WIN_SHUT },
+		{ 0, 0x10, KBAL_PKT_WIN_SHUT },
+		{ 512, 0x08, KBAL_PKT_WIN_SHUT },   /* no ACK: its window means nothing */
+		{ 8, 0x10, 0 },
+		{ 7, 0x10, KBAL_PKT_WIN_SHUT },     /* 7 >> 3: 0 for the other leg */
+		{ 8, 0x10, 0 },
+	};
+	struct pkt_spec s = base_pkt;
+	struct kbal_pkt_key k = key_of(&s);
+	struct kbal_pkt_rw rw = base_rw;
+
+	if (!setup())
+		return;
+	rw.win_shift = -3;
+	bpf_map_update_elem(map_fd, &k, &rw, BPF_ANY);
+	s.payload = 0;
+	for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		uint8_t in[2048], out[2048];
+		uint32_t outlen = sizeof(out);
+		int retval;
+
+		s.window = steps[i].window;
+		s.flags = steps[i].flags;
+		run(in, build(&s, in), out, &outlen, &retval);
+		bpf_map_lookup_elem(map_fd, &k, &rw);
+		ASSERT_EQ(rw.flags & KBAL_PKT_WIN_SHUT, steps[i].want, "the window shut, step by step");
+	}
+	bpf_map_delete_elem(map_fd, &k);
+}
+
 UNIT_TEST(pkt_redirect_to_ifindex)
 {
 	struct kbal_pkt_rw rw = base_rw;

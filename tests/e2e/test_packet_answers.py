@@ -11,6 +11,7 @@ on the sockmap path, where kbald sees the request itself."""
 
 import os
 import re
+import socket
 import threading
 import time
 
@@ -31,11 +32,13 @@ def _same_but_date(raw):
     return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", raw)
 
 
-def _late(splice, first, trickle=None, limit=8.0):
+def _late(splice, first, trickle=None, limit=8.0, probes=False):
     """On CONF with KbalSplice splice: a keep-alive connection's first two
     requests (handed over at the second; on the packet path, joined and a
     request carried), then first sent, and trickle (bytes) a byte every
-    0.3 s until something comes back. Returns {got: the bytes that came,
+    0.3 s until something comes back; probes: the client's TCP keepalive
+    probes every second of quiet from then on (packets without a byte,
+    which the member acknowledges). Returns {got: the bytes that came,
     how: "eof", "reset" or "timeout", took: seconds from first, log: kbald's
     stderr}; on the packet path, once the member's connection is closed,
     kbal_pkt empty and kbald's descriptors back where they were."""
@@ -65,6 +68,10 @@ def _late(splice, first, trickle=None, limit=8.0):
                 except OSError:
                     return
 
+        if probes:
+            for opt, v in ((socket.TCP_KEEPIDLE, 1), (socket.TCP_KEEPINTVL, 1)):
+                c.sock.setsockopt(socket.IPPROTO_TCP, opt, v)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         t0 = time.monotonic()
         c.sock.sendall(first)
         t = threading.Thread(target=feed, daemon=True)
@@ -130,6 +137,27 @@ def test_packet_joined_flow_answers_502_when_the_member_says_nothing():
     others = {"copy": _late("off", HANG, limit=3.5), "sockmap": _late("sockmap", HANG, limit=3.5)}
     _as_other_paths(packet, others, 502, "a member silent for Timeout", kept=("copy", "sockmap"))
     check(1.9 <= packet["took"] < 3.6, "502 after Timeout (2 s): %.2f s" % packet["took"])
+
+
+def test_packet_joined_flow_member_timeout_counts_from_its_bytes_not_the_clients_probes():
+    """httpd counts Timeout on its read of the member's answer from the
+    member's last bytes: a client's packets meanwhile (here TCP keepalive
+    probes every second, which pass the joined flow and which the member
+    acknowledges: packets both ways, no byte) do not put it off. A member
+    that never answers: the 502 after Timeout (2 s), not later; one that
+    stopped mid-answer: the client has its 1000 bytes, then EOF after
+    Timeout. Before, the clock counted from the flow's last packet either
+    way, and each probe put it off: neither came."""
+    hang = _late("packet", HANG, probes=True)
+    eq((hang["how"], hang["got"][:12]), ("eof", b"HTTP/1.1 502"), "a member silent, probed")
+    check(1.9 <= hang["took"] < 4.5, "502 after Timeout (2 s), probed: %.2f s" % hang["took"])
+    stall = _late("packet", b"GET /fault-stall HTTP/1.1\r\nHost: x\r\n\r\n", probes=True)
+    head, _, body = stall["got"].partition(b"\r\n\r\n")
+    eq((stall["how"], head[:12], len(body)), ("eof", b"HTTP/1.1 200", 1000),
+       "a member stopped mid-answer, probed")
+    check(1.9 <= stall["took"] < 4.5, "EOF after Timeout (2 s), probed: %.2f s" % stall["took"])
+    check("(the packet program framed it)" in hang["log"] + stall["log"],
+          "kbald's log says the packet path ended them")
 
 
 def test_packet_joined_flow_answers_408_to_a_slow_head():

@@ -603,3 +603,63 @@ def test_decided_answer_it_cannot_follow_ends_the_flow():
         wait_until(lambda: env.flows() == [], 3.0, "the flow gone")
         check("framing lost (answer: a head no request asked for)" in env.kbald_stderr(),
               "kbald's log: the flow not ended for its framing")
+
+
+
+def _joined_on_a_kept_connection(env):
+    """Another client's exchange (1 MB answered, counted when it ended)
+    leaves a member connection kept; a keep-alive client's long first
+    answer (1 MiB, read only once joined) takes it and joins, where the
+    program saw the member's packets after kbald asked it to (a race on
+    loopback: a kept connection's answer may be all in before; then it
+    goes to sockmap: None). Returns (the client's connection, the
+    member's figures before it), or None."""
+    eq(env.get("/bytes/1000000", cookie="ROUTEID=route.1",
+               headers=[("Connection", "close")]).status, 200, "the other client's answer")
+    wait_until(lambda: env.member(1)["idle"] == 1, 3.0, "its member connection kept")
+    m0 = env.member(1)
+    c = env.connect(timeout=30, rcvbuf=65536)
+    port = c.sock.getsockname()[1]
+    c.request("GET", "/bytes/%d" % MiB, [("Cookie", "ROUTEID=route.1")])
+    try:
+        wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 2.0,
+                   "the flow on the packet path")
+    except AssertionError:
+        c.close()
+        return None
+    r = c.read_response()
+    eq((r.status, len(r.body)), (200, MiB), "the long first answer")
+    eq(env.member(1)["reused"] - m0["reused"], 1, "served on the kept connection")
+    return c, m0
+
+
+def test_decided_answer_given_back_on_a_kept_connection_counts_its_bytes_once():
+    """A keep-alive client whose long first answer kbald serves on a member
+    connection kept from another client's exchange, which becomes the
+    client's and joins (_joined_on_a_kept_connection(), a kbald of its own
+    for each try); then a member's Connection: close, given back at its
+    first byte, written by kbald, the member's connection closed after it:
+    the member's Read (kbal_members bytes_from: the manager's figure and
+    /metrics') grows by this client's bytes only. Before, that
+    connection's socket counters, which its close counts, brought the other
+    client's 1 MB in again (decide_owed_answer())."""
+    for _ in range(8):
+        with Env(conf=CONF) as env:
+            joined = _joined_on_a_kept_connection(env)
+            if not joined:
+                continue
+            c, m0 = joined
+            with c:
+                st0 = env.stats()
+                eq(c.get("/k", cookie="ROUTEID=route.1").status, 200, "a kept request")
+                r = c.get("/close", cookie="ROUTEID=route.1")
+                eq((r.status, r.header("Connection")), (200, None),
+                   "the member's Connection: close")
+                eq(env.stats()["pkt_back"] - st0["pkt_back"], 1, "given back at the answer")
+            wait_until(lambda: env.flows() == [] and env.member(1)["busy"] == 0, 5.0,
+                       "no flow after the client closed")
+            read = env.member(1)["bytes_from"] - m0["bytes_from"]
+            check(MiB < read < MiB + 2000, "the member's Read grew by %d bytes: this "
+                  "client's answers are 1 MiB and 3 short ones" % read)
+            return
+    check(False, "no long first answer on a kept connection joined in 8 tries")
