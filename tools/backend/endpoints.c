@@ -24,7 +24,10 @@
  *   anything else        "backend=NAME path=URL\n"
  * /close adds "Connection: close"; /then-close closes the connection after
  * the response without saying so (a keep-alive timeout's end, at once),
- * /then-reset resets it (RST); /slow-head holds its response 300 ms.
+ * /then-reset resets it (RST); /then-close-at-once closes it as an
+ * application that writes its answer and close()s at once: the FIN rides
+ * in the segment of the answer's last bytes (corked until the close);
+ * /slow-head holds its response 300 ms.
  * Every final response has Date and Server (kbal-backend) after its status
  * line, but the one a request's "X-Omit: date, server" names (either).
  */
@@ -32,6 +35,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "backend.h"
@@ -130,6 +135,9 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 	if (c->url_len >= 11 && memcmp(url, "/then-reset", 11) == 0 &&
 	    (c->url_len == 11 || url[11] == '?'))
 		c->then_close = 2;
+	if (c->url_len >= 19 && memcmp(url, "/then-close-at-once", 19) == 0 &&
+	    (c->url_len == 19 || url[19] == '?'))
+		c->then_close = 3;
 	c->slow = c->url_len >= 10 && memcmp(url, "/slow-head", 10) == 0 &&
 		  (c->url_len == 10 || url[10] == '?');
 
@@ -309,6 +317,13 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 	c->resp_active = 1;
 	c->close_after = !keep_alive || c->then_close;
 	c->reset_after = c->then_close == 2;
+	if (c->then_close == 3) {
+		/* corked: nothing leaves before the close, whose FIN goes in the
+		 * answer's last segment (tcp_send_fin() sets it on the tail) */
+		int one = 1;
+
+		setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+	}
 	if (c->slow)
 		timer_add(&s->slowq, c);
 	msg_reset(c);
