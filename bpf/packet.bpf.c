@@ -543,8 +543,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	 * whose head kbald must write (kbal_pkt_decide_response()); the
 	 * packet is then shifted into kbald's socket by the new entry. A
 	 * request with a FIN in its segment goes on undecided; an answer's
-	 * head with one is judged (kbal_pkt_member_ended(): a member that
-	 * writes its answer and closes at once) */
+	 * head with one is judged (a member that writes its answer and
+	 * closes at once: member_fin_with_answer() below) */
 	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
 	    (!(rw->slot & 1) || (rw->flags & KBAL_PKT_DECIDE)) &&
 	    p.ip_len > p.ihl + p.tcp->doff * 4 && !p.tcp->syn && !p.tcp->rst) {

@@ -100,7 +100,7 @@ struct kb_conn {
 	unsigned char kind;           /* enum kb_kind */
 	unsigned char close_path;     /* /close */
 	unsigned char then_close;     /* /then-close, 2: /then-reset,
-				       * 3: /then-close-at-once */
+				       * 3: /then-close-at-once, /close-at-once */
 	unsigned char slow;           /* /slow-head */
 	unsigned char is_head;        /* HEAD: no body in the response */
 	unsigned long long nbytes;    /* /bytes/N */
