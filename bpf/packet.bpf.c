@@ -542,9 +542,11 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	 * says so (kbal_pkt_give_back()), and so is a decided flow's answer
 	 * whose head kbald must write (kbal_pkt_decide_response()); the
 	 * packet is then shifted into kbald's socket by the new entry. A
-	 * request with a FIN in its segment goes on undecided; an answer's
-	 * head with one is judged (a member that writes its answer and
-	 * closes at once: member_fin_with_answer() below) */
+	 * request with a FIN in its segment goes on undecided, but where the
+	 * member has ended its connection (member_gone(): given back, as a
+	 * FIN alone is below); an answer's head with one is judged (a member
+	 * that writes its answer and closes at once: member_fin_with_answer()
+	 * below) */
 	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
 	    (!(rw->slot & 1) || (rw->flags & KBAL_PKT_DECIDE)) &&
 	    p.ip_len > p.ihl + p.tcp->doff * 4 && !p.tcp->syn && !p.tcp->rst) {
@@ -552,7 +554,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__u32 where = (p.l4off + p.tcp->doff * 4) << 16 | (p.ip_len - hl);
 
 		if (rw->fr_state == KBAL_FRAME_HEAD && seq == rw->fr_seq && p.tcp->ack &&
-		    (!p.tcp->fin || (rw->slot & 1))) {
+		    (!p.tcp->fin || (rw->slot & 1) || member_gone(rw))) {
 			__u32 ack = bpf_ntohl(p.tcp->ack_seq);
 			int back;
 

@@ -3078,7 +3078,8 @@ out:
  * request is given back at once, not kept, and the member's FIN, sent
  * again alone, goes into kbald's member-side socket. The same for the FIN
  * with an answer's body's last bytes, and the client's FIN instead of a
- * request is given back; the member's FIN alone, the client sending
+ * request is given back, and so is a request with the client's FIN in its
+ * segment; the member's FIN alone, the client sending
  * nothing, is given back at it. A FIN with a request still owed (a
  * pipelined one), or with an answer not ended, passes as ever; so does an
  * answer kbald must write, given back at its head with its FIN.
@@ -3145,6 +3146,19 @@ UNIT_TEST(pkt_decided_member_fin_with_its_answer)
 		  "the client's FIN after it");
 	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the FIN");
 	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	/* the client's last request with its FIN */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "the answer with the member's FIN");
+	Mm += rs;
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "a request with the client's FIN");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at it");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "with its FIN");
 	/* the client sends nothing: the member's FIN alone, once the client
 	 * acknowledged the answer, is given back at */
 	if (!member_end_exchange(&df, 1, 0, &B, &Mm))

@@ -333,7 +333,8 @@ def test_member_closing_with_its_answer_keeps_the_client():
     its connection; its next request, sent at once, is decided by kbald and
     answered on another member connection, with no retransmission
     timeout's wait; a client that ends its connection instead gets its
-    end. The FIN used to reach the client with the answer and end its
+    end, and one that sends its last request with its FIN in the same
+    segment gets that request's answer, then its end. The FIN used to reach the client with the answer and end its
     connection. Likewise an answer with "Connection: close"
     (/close-at-once), whose head kbald writes: given back at it, FIN and
     all (it used to pass as it was). The packet path only: there the FIN
@@ -363,7 +364,16 @@ def test_member_closing_with_its_answer_keeps_the_client():
                         check(took < 0.15, "%d: the request after the member's close "
                               "waited %.3f s" % (i, took))
                 sent += paths
+                if i == 3:
+                    # the last request and the FIN in one segment (corked
+                    # until the shutdown, which sends them together)
+                    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                    c.request("GET", "/a9-%d" % i)
+                    sent.append("/a9-%d" % i)
                 c.sock.shutdown(socket.SHUT_WR)
+                if i == 3:
+                    r = c.read_response()
+                    eq((r.status, r.text), (200, answer(2, "/a9-3")), "the request with the FIN")
                 check(c.at_eof(3.0), "%d: no end after the client's own" % i)
         check(env.stats()["pkt_back"] >= 4, "given back at the next request: %r" % env.stats())
         for n in (1, 2):
