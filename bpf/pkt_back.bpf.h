@@ -425,9 +425,10 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 }
 
 
-/* a request framed on down's flow has no answer head yet (the heads of
- * both sides counted as the framing does: interim ones are not answers) */
-static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
+/* how many requests framed on down's flow have no answer head yet (the
+ * heads of both sides counted as the framing does: interim ones are not
+ * answers); -1 where the framing is not at hand */
+static __always_inline int answers_owed(const struct kbal_pkt_rw *down)
 {
 	__u32 slot = down->slot;
 	const struct kbal_pkt_frame *fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot), *fq;
@@ -435,8 +436,16 @@ static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
 	slot ^= 1;
 	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
 	if (!fs || !fq || fs->gen != down->gen || fq->gen != down->gen)
-		return 1;   /* (the framing's own check stands) */
-	return (__s32)(fq->heads - fs->heads) > 0;
+		return -1;
+	return (__s32)(fq->heads - fs->heads);
+}
+
+/* a request framed on down's flow has no answer head yet */
+static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
+{
+	int n = answers_owed(down);
+
+	return n > 0 || n == -1;   /* (-1: the framing's own check stands) */
 }
 
 /* an answer's head p (status), kept as it is: what its framing needs

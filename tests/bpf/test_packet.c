@@ -3081,8 +3081,10 @@ out:
  * request is given back, and so is a request with the client's FIN in its
  * segment; the member's FIN alone, the client sending
  * nothing, is given back at it. A FIN with a request still owed (a
- * pipelined one), or with an answer not ended, passes as ever; so does an
- * answer kbald must write, given back at its head with its FIN.
+ * pipelined one, also behind an answer kbald would write: not held, it
+ * would be for good), or with an answer not ended, passes as ever. An
+ * answer kbald must write with the FIN, nothing else owed, is given back
+ * at its head, FIN and all.
  */
 UNIT_TEST(pkt_decided_member_fin_with_its_answer)
 {
@@ -3180,6 +3182,18 @@ UNIT_TEST(pkt_decided_member_fin_with_its_answer)
 	B += rk;
 	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
 		  "the first answer with the member's FIN, a request owed");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN passes");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_FIN, "a FIN passed");
+	/* likewise one kbald would write: not held for good (the request
+	 * behind it will have no answer), it passes as it is */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send(0, B, M_, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC, "kept, pipelined");
+	B += rk;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, close, sizeof(close) - 1, out, &outlen),
+		  TC_ACT_UNSPEC, "Connection: close with the member's FIN, a request owed");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "still joined");
 	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN passes");
 	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
 	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_FIN, "a FIN passed");
