@@ -499,6 +499,7 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	struct kbal_pkt_rw *rw = NULL;
 	struct kbal_scratch *known = NULL;
 	struct kbal_host *hosts = NULL;
+	int fin_stays = 0;
 	struct pkt p = {};
 	__u32 zero = 0;
 	__u64 *live;
@@ -540,7 +541,14 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	 * number) is given back if kbald asked for it or the flow's decision
 	 * says so (kbal_pkt_give_back()), and so is a decided flow's answer
 	 * whose head kbald must write (kbal_pkt_decide_response()); the
-	 * packet is then shifted into kbald's socket by the new entry */
+	 * packet is then shifted into kbald's socket by the new entry. A
+	 * request with a FIN in its segment goes on undecided, but where the
+	 * member has ended its connection (member_gone(): given back, as a
+	 * FIN alone is below); an answer's head with one is judged (a member
+	 * that writes its answer and closes at once: member_fin_with_answer()
+	 * below) unless a request after it is owed too: the member ended with
+	 * that one unanswered, and the FIN ends the client's connection, as
+	 * ever (held, it would be held for good) */
 	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
 	    (!(rw->slot & 1) || (rw->flags & KBAL_PKT_DECIDE)) &&
 	    p.ip_len > p.ihl + p.tcp->doff * 4 && !p.tcp->syn && !p.tcp->rst) {
@@ -548,7 +556,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__u32 where = (p.l4off + p.tcp->doff * 4) << 16 | (p.ip_len - hl);
 
 		if (rw->fr_state == KBAL_FRAME_HEAD && seq == rw->fr_seq && p.tcp->ack &&
-		    !p.tcp->fin) {
+		    (!p.tcp->fin || ((rw->slot & 1) && answers_owed(rw) <= 1) ||
+		     member_gone(rw))) {
 			__u32 ack = bpf_ntohl(p.tcp->ack_seq);
 			int back;
 
@@ -564,6 +573,10 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 									 why == KBAL_SKB_UNASKED ?
 									 UNASKED_HEAD : 0) :
 				       BACK_NOT_NOW;
+				/* a head kbald must write passing as it is
+				 * (the flow could not be given back): its FIN
+				 * too, as ever */
+				fin_stays = why && back == BACK_NOT_NOW;
 			} else
 				back = kbal_pkt_give_back(rw, seq, ack,
 							  (rw->flags & KBAL_PKT_DECIDE) ?
@@ -607,14 +620,14 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 			return verdict;
 	}
 	/* A decided flow's member resetting its connection between answers:
-	 * not the client's end either (kbal_pkt_member_reset()); nor any
+	 * not the client's end either (kbal_pkt_member_ended()); nor any
 	 * reset of its after that */
 	else if ((rw->slot & 1) && (rw->flags & KBAL_PKT_DECIDE) && p.tcp->rst &&
 		 ((rw->flags & KBAL_PKT_MEMBER_GONE) ||
 		  (rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
 		   rw->fr_state == KBAL_FRAME_HEAD && bpf_ntohl(p.tcp->seq) == rw->fr_seq &&
 		   bpf_ntohl(p.tcp->seq) == rw->switch_seq &&
-		   kbal_pkt_member_reset(rw, bpf_ntohl(p.tcp->seq)))))
+		   kbal_pkt_member_ended(rw, bpf_ntohl(p.tcp->seq)))))
 		return TC_ACT_SHOT_;
 	/* and the client's FIN after that, no request having come: given back
 	 * at it as that request would have been, for kbald to end the
@@ -642,7 +655,6 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		return TC_ACT_SHOT_;
 	}
 	sent = rw->switch_seq;
-	pkt_account(&p, rw, &r);
 	/* HTTP framing of the stream (pkt_frame.bpf.h): reads the payload,
 	 * changes nothing of the packet */
 	if (!p.tcp->rst) {
@@ -651,6 +663,20 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		if (done < r.payload)
 			pkt_frame(skb, rw, r.seq0 + done, p.l4off + p.doff + done, r.payload - done);
 	}
+	/* A decided flow's member writing its answer and closing at once: the
+	 * FIN in the segment of the answer's last bytes is not the client's
+	 * end (member_fin_with_answer()): taken off, before the accounting
+	 * sees it */
+	if (p.tcp->fin && r.payload && (rw->slot & 1) && (rw->flags & KBAL_PKT_DECIDE) &&
+	    !fin_stays && member_fin_with_answer(rw, r.seq0 + r.payload)) {
+		__u32 old_w, new_w;
+
+		__builtin_memcpy(&old_w, (__u8 *)p.tcp + 12, 4);
+		p.tcp->fin = 0;
+		__builtin_memcpy(&new_w, (__u8 *)p.tcp + 12, 4);
+		csum_acc(&r.acc, old_w, new_w);
+	}
+	pkt_account(&p, rw, &r);
 	pkt_readdress(skb, &p, rw, r.acc);
 	if ((rw->flags & KBAL_PKT_DECIDE) && (rw->fr_flags & KBAL_PKT_FR_LOST)) {
 		decided_lost(rw, sent);

@@ -425,9 +425,10 @@ __noinline int kbal_pkt_give_back(struct kbal_pkt_rw *rw, __u32 seq0, __u32 ack0
 }
 
 
-/* a request framed on down's flow has no answer head yet (the heads of
- * both sides counted as the framing does: interim ones are not answers) */
-static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
+/* how many requests framed on down's flow have no answer head yet (the
+ * heads of both sides counted as the framing does: interim ones are not
+ * answers); -1 where the framing is not at hand */
+static __always_inline int answers_owed(const struct kbal_pkt_rw *down)
 {
 	__u32 slot = down->slot;
 	const struct kbal_pkt_frame *fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot), *fq;
@@ -435,8 +436,16 @@ static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
 	slot ^= 1;
 	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
 	if (!fs || !fq || fs->gen != down->gen || fq->gen != down->gen)
-		return 1;   /* (the framing's own check stands) */
-	return (__s32)(fq->heads - fs->heads) > 0;
+		return -1;
+	return (__s32)(fq->heads - fs->heads);
+}
+
+/* a request framed on down's flow has no answer head yet */
+static __always_inline int answer_owed(const struct kbal_pkt_rw *down)
+{
+	int n = answers_owed(down);
+
+	return n > 0 || n == -1;   /* (-1: the framing's own check stands) */
 }
 
 /* an answer's head p (status), kept as it is: what its framing needs
@@ -608,20 +617,23 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
 }
 
 /*
- * down: a decided flow's member -> client entry (REWRITE), at a reset of
- * the member's at its framed boundary seq0 (between answers). httpd finds
- * such a connection gone at the client's next request and sends it on
- * another (a member's keep-alive end, or one that died idle): the reset is
- * not the client's end. Where nothing is under way (every request framed
- * answered), the decision is marked for good as at a FIN between answers
- * (KBAL_SKB_UNASKED: the client's next request is given back to kbald,
- * which closes the member's connection), the entry KBAL_PKT_MEMBER_GONE
- * (the member's stack answers each packet of the client's with a reset
- * from here: all dropped), and this reset dropped: 1. A request under way
- * (the member reset with it unanswered, as httpd meets it too): 0, it
- * passes, and the client's connection ends with it. A global function.
+ * down: a decided flow's member -> client entry (REWRITE), where the member
+ * ends its connection at its framed boundary at (between answers): a reset
+ * of its at at, or a FIN riding with the last bytes of an answer, at just
+ * past them (member_fin_with_answer()). httpd finds such a connection gone
+ * at the client's next request and sends it on another (a member's
+ * keep-alive end, or one that died idle): the end is not the client's.
+ * Where nothing is under way (every request framed answered), the decision
+ * is marked for good as at a FIN between answers (KBAL_SKB_UNASKED: the
+ * client's next request is given back to kbald, which closes the member's
+ * connection) and the entry KBAL_PKT_MEMBER_GONE (the member's stack
+ * answers each packet of the client's with a reset from here: all
+ * dropped; the client's FIN is given back): 1, the reset dropped or the
+ * FIN taken off. A request under way (the member ended with it
+ * unanswered, as httpd meets it too): 0, the end passes, and the client's
+ * connection ends with it. A global function.
  */
-__noinline int kbal_pkt_member_reset(struct kbal_pkt_rw *down, __u32 seq0)
+__noinline int kbal_pkt_member_ended(struct kbal_pkt_rw *down, __u32 at)
 {
 	struct kbal_pkt_frame *fq, *fs;
 	struct kbal_pkt_back *bk;
@@ -640,7 +652,7 @@ __noinline int kbal_pkt_member_reset(struct kbal_pkt_rw *down, __u32 seq0)
 	slot ^= 1;
 	fq = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
 	if (!fs || !fq || fs->gen != down->gen || fq->gen != down->gen || fs->flags || fq->flags ||
-	    fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->boundary != seq0 ||
+	    fs->state != KBAL_FRAME_HEAD || fs->hlen || fs->boundary != at ||
 	    fq->state != KBAL_FRAME_HEAD || fq->hlen || fq->messages != fs->messages)
 		return 0;
 	st->why = KBAL_SKB_UNASKED;
@@ -648,8 +660,34 @@ __noinline int kbal_pkt_member_reset(struct kbal_pkt_rw *down, __u32 seq0)
 	return 1;
 }
 
-/* up: a client -> member entry whose member reset between answers
- * (kbal_pkt_member_reset()) */
+/*
+ * down: a decided flow's member -> client entry, at a segment of its with
+ * payload and a FIN, framed (end: the sequence number past its bytes). An
+ * application that writes its answer and closes at once sends the FIN in
+ * the segment of the answer's last bytes: the member closing between
+ * answers as at a FIN alone (kbal_pkt_give_back_response(), UNASKED_FIN),
+ * but the answer's bytes must reach the client, and a FIN held would keep
+ * them back a retransmission timeout. So where the segment ends an answer
+ * and every request framed is answered (kbal_pkt_member_ended()), the FIN
+ * is taken off the segment (1): the client gets the answer and keeps its
+ * connection; its next request, or its FIN, is given back to kbald at
+ * once (the member's stack has closed: a request sent on would meet a
+ * reset); the member, its FIN not acknowledged, sends it again alone, and
+ * the flow is given back at it where the client sent nothing before. A
+ * retransmission of the segment loses its FIN again (the entry already
+ * KBAL_PKT_MEMBER_GONE). 0: the FIN passes, as ever (a request under way,
+ * an answer not ended: the client's connection ends with it).
+ */
+static __always_inline int member_fin_with_answer(struct kbal_pkt_rw *down, __u32 end)
+{
+	if (down->fr_flags != KBAL_PKT_FR_ON || down->action != KBAL_PKT_REWRITE ||
+	    down->fr_state != KBAL_FRAME_HEAD || down->fr_seq != end)
+		return 0;
+	return (down->flags & KBAL_PKT_MEMBER_GONE) || kbal_pkt_member_ended(down, end);
+}
+
+/* up: a client -> member entry whose member ended between answers
+ * (kbal_pkt_member_ended()) */
 static __always_inline int member_gone(const struct kbal_pkt_rw *up)
 {
 	struct kbal_pkt_key k;

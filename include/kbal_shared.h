@@ -371,10 +371,12 @@ enum kbal_pkt_flags {          /* set by the program */
 				    * would (kbal_pkt_decide), and the entry
 				    * switches only once kbal_pkt_back is armed */
 	KBAL_PKT_MEMBER_GONE = 1u << 11, /* a decided flow's member -> client
-				    * entry: the member reset its connection
-				    * between answers (kbal_pkt_member_reset());
-				    * its resets are dropped from here, the
-				    * client's next request is kbald's */
+				    * entry: the member ended its connection
+				    * between answers, a reset or a FIN with
+				    * an answer's last bytes (taken off:
+				    * kbal_pkt_member_ended()); its resets are
+				    * dropped from here, the client's next
+				    * request (or FIN) is kbald's */
 	KBAL_PKT_WIN_SHUT = 1u << 12, /* a REWRITE entry: the sender's last ACK
 				    * announced a window of 0, as rewritten for
 				    * the other leg's scale (the sender takes

@@ -2240,10 +2240,10 @@ UNIT_TEST(frame_full_segment_kept)
  * Given back at a request (docs/packet.md): kbal_pkt_give_back()
  * ------------------------------------------------------------------ */
 
-/* a segment of the client (down 0) or the member (down 1): seq, ack, n
- * bytes; the program's verdict, its output in out */
-static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size_t n,
-		   uint8_t *out, uint32_t *outlen)
+/* a segment of the client (down 0) or the member (down 1): seq, ack, TCP
+ * flags (0: ACK and PSH), n bytes; the program's verdict, its output in out */
+static int gb_send_fl(int down, uint32_t seq, uint32_t ack, uint8_t flags, const char *bytes,
+		      size_t n, uint8_t *out, uint32_t *outlen)
 {
 	struct pkt_spec s = down ? fr_down_s : fr_up_s;
 	uint8_t in[2048];
@@ -2252,6 +2252,8 @@ static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size
 
 	s.seq = seq;
 	s.ack = ack;
+	if (flags)
+		s.flags = flags;
 	s.payload = n;
 	len = build(&s, in);
 	put_payload(in, len, bytes, n);
@@ -2259,6 +2261,12 @@ static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size
 	if (run(in, len, out, outlen, &retval))
 		return -1;
 	return retval;
+}
+
+static int gb_send(int down, uint32_t seq, uint32_t ack, const char *bytes, size_t n,
+		   uint8_t *out, uint32_t *outlen)
+{
+	return gb_send_fl(down, seq, ack, 0, bytes, n, out, outlen);
 }
 
 /* a segment of spec s (a flow's sender) with seq, ack, flags and no
@@ -3089,6 +3097,160 @@ UNIT_TEST(pkt_decided_member_reset_between_answers)
 	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
 	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
 	ASSERT_TRUE(st.why != KBAL_SKB_UNASKED, "the decision not marked");
+#undef M_
+#undef KM_
+out:
+	decided_end(&df);
+}
+
+/* the TCP flags of a program's output packet (out: from a gb_send*()) */
+#define OUT_FLAGS(out) ((out)[ETH_HLEN + 20 + 13])
+
+/*
+ * A decided flow's member that writes its answer and closes at once: its
+ * FIN rides in the segment of the answer's last bytes. The answer reaches
+ * the client, the FIN taken off (checksums still right), the decision
+ * marked (KBAL_SKB_UNASKED) and the entry KBAL_PKT_MEMBER_GONE, no FIN
+ * counted; the segment sent again loses its FIN again; the client's next
+ * request is given back at once, not kept, and the member's FIN, sent
+ * again alone, goes into kbald's member-side socket. The same for the FIN
+ * with an answer's body's last bytes, and the client's FIN instead of a
+ * request is given back, and so is a request with the client's FIN in its
+ * segment; the member's FIN alone, the client sending
+ * nothing, is given back at it. A FIN with a request still owed (a
+ * pipelined one, also behind an answer kbald would write: not held, it
+ * would be for good), or with an answer not ended, passes as ever. An
+ * answer kbald must write with the FIN, nothing else owed, is given back
+ * at its head, FIN and all.
+ */
+UNIT_TEST(pkt_decided_member_fin_with_its_answer)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\n" STAMPS "Content-Length: 4\r\n\r\nok";
+	static const char close[] = "HTTP/1.1 200 OK\r\n" STAMPS "Connection: close\r\n"
+				    "Content-Length: 0\r\n\r\n";
+	const uint32_t rk = sizeof(fr_kept) - 1, rs = sizeof(fr_resp) - 1, ro = sizeof(ok) - 1;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0;
+	struct decided df;
+	struct kbal_sk_http st;
+	__u32 bslot = FR_UP / 2;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
+	/* the whole answer and the FIN in one segment */
+	if (!member_end_exchange(&df, 0, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "the answer with the member's FIN: passes");
+	ASSERT_TRUE(!(OUT_FLAGS(out) & 0x01), "without its FIN");
+	ASSERT_EQ(OUT_FLAGS(out), 0x18, "ACK and PSH still");
+	ASSERT_TRUE(checksums_ok(out, outlen), "checksums after the FIN taken off");
+	ASSERT_TRUE(!memcmp(out + outlen - rs, fr_resp, rs), "the answer's bytes");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "still joined");
+	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE, "the member gone");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_FIN), "no FIN passed");
+	ASSERT_TRUE(!(get_entry(&fr_ku).flags & KBAL_PKT_PEER_FIN), "none for the client to ack");
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.kbal_pkt_decide), &bslot, &st);
+	ASSERT_EQ(st.why, KBAL_SKB_UNASKED, "the decision: the member's connection goes");
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "the segment sent again");
+	ASSERT_TRUE(!(OUT_FLAGS(out) & 0x01), "without its FIN again");
+	Mm += rs;
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send(0, B, M_, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's next request, at once");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the request");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's FIN sent again, alone");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "a FIN there");
+	/* the FIN with the last bytes of a body; the client ends instead */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send(1, Mm, KM_, ok, ro, out, &outlen), TC_ACT_UNSPEC, "a head, 2 of 4 bytes");
+	Mm += ro;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, "!\n", 2, out, &outlen), TC_ACT_UNSPEC,
+		  "the body's last 2 bytes with the FIN");
+	ASSERT_TRUE(!(OUT_FLAGS(out) & 0x01), "without its FIN");
+	ASSERT_TRUE(checksums_ok(out, outlen), "checksums");
+	Mm += 2;
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's FIN after it");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at the FIN");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	/* the client's last request with its FIN */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "the answer with the member's FIN");
+	Mm += rs;
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "a request with the client's FIN");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at it");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "with its FIN");
+	/* the client sends nothing: the member's FIN alone, once the client
+	 * acknowledged the answer, is given back at */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "the answer with the member's FIN");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_up_s, B, M_, 0x10, out, &outlen), TC_ACT_UNSPEC,
+		  "the client's ACK of the answer");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's FIN sent again, alone");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "given back at the FIN");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+	/* a request still owed (pipelined behind the one answered): the FIN
+	 * passes, nothing marked */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send(0, B, M_, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC, "kept, pipelined");
+	B += rk;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "the first answer with the member's FIN, a request owed");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN passes");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_FIN, "a FIN passed");
+	/* likewise one kbald would write: not held for good (the request
+	 * behind it will have no answer), it passes as it is */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send(0, B, M_, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC, "kept, pipelined");
+	B += rk;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, close, sizeof(close) - 1, out, &outlen),
+		  TC_ACT_UNSPEC, "Connection: close with the member's FIN, a request owed");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_REWRITE, "still joined");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN passes");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_FIN, "a FIN passed");
+	/* an answer not ended in the FIN's segment (the member closing in
+	 * its middle): the FIN passes */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, ok, ro, out, &outlen), TC_ACT_UNSPEC,
+		  "2 of 4 bytes with the member's FIN");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN passes");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	/* an answer kbald must write (Connection: close) with the FIN: given
+	 * back at its head, the FIN with it into kbald's member-side socket */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_, 0x19, close, sizeof(close) - 1, out, &outlen),
+		  TC_ACT_UNSPEC, "Connection: close with the member's FIN");
+	ASSERT_EQ(get_entry(&fr_kd).action, KBAL_PKT_SHIFT, "given back at the head");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "with its FIN");
 #undef M_
 #undef KM_
 out:

@@ -6,6 +6,7 @@ Each test checks byte for byte what the client got, and from which
 member's answer which path it reached."""
 
 import socket
+import time
 
 import kbaltest
 from test_pool import sockets_to
@@ -296,6 +297,7 @@ def test_client_end_after_member_ends_and_takes_again():
                 (dr, ["/a1", "/a2", "/a3", "/then-close", "/a4", "/a5", "/a6", "/a7"]),
                 (dr, ["/a1", "/api/x1", "/api/x2", "/then-close", "/a8"]),
                 (dr, ["/a1", "/a2", "/a3", "/then-reset", "/a4", "/a5", "/a6"]),
+                (dr, ["/a1", "/a2", "/a3", "/then-close-at-once", "/a4", "/a5"]),
                 (dr, ["/a1", "/a2", "/a3", "/then-reset"]))):
         with Env(conf=conf) as env, env.connect(timeout=10) as c:
             for p in paths:
@@ -321,3 +323,60 @@ def test_client_end_after_member_ends_and_takes_again():
             for n in (1, 2):
                 eq([l.split()[1] for l in env.backend_log(n)],
                    [p for p in paths if where(p) == n], "%s: member %d's requests" % (splice, n))
+
+
+def test_member_closing_with_its_answer_keeps_the_client():
+    """The member writes its answer and closes at once (kbal-backend's
+    /then-close-at-once: the FIN in the segment of the answer's last
+    bytes, an application's write() and close()) on a flow the packet
+    program carries. As with httpd, the client gets the answer and keeps
+    its connection; its next request, sent at once, is decided by kbald and
+    answered on another member connection, with no retransmission
+    timeout's wait; a client that ends its connection instead gets its
+    end, and one that sends its last request with its FIN in the same
+    segment gets that request's answer, then its end. The FIN used to reach the client with the answer and end its
+    connection. Likewise an answer with "Connection: close"
+    (/close-at-once), whose head kbald writes: given back at it, FIN and
+    all (it used to pass as it was). The packet path only: there the FIN
+    is seen before the answer reaches the client, so no request can cross
+    it (on the sockmap path one can, as in httpd:
+    test_member_closing_as_the_next_request_comes)."""
+    conf = conf_on("packet", TWO.replace("route=2", "route=2 disablereuse=On"))
+    with Env(conf=conf) as env:
+        sent = []
+        for i in range(6):
+            with env.connect(timeout=10) as c:
+                last = "/close-at-once" if i % 3 == 2 else "/then-close-at-once"
+                paths = ["/a1", "/a2", "/a3", last] + (
+                    ["/a4-%d" % i, "/api/x-%d" % i, "/a5-%d" % i] if i % 3 else [])
+                kept0 = env.stats()["pkt_kept"]
+                for p in paths:
+                    t0 = time.monotonic()
+                    r = c.get(p)
+                    took = time.monotonic() - t0
+                    eq((r.status, r.text), (200, answer(where(p), p)), "%d: GET %s" % (i, p))
+                    eq(r.header("Connection"), None, "%d: Connection header of %s" % (i, p))
+                    if p == last:
+                        check(env.stats()["pkt_kept"] - kept0 >= 2,
+                              "%d: the packet program carried the flow" % i)
+                    elif p.startswith("/a4"):
+                        # a retransmission timeout is 200 ms at least
+                        check(took < 0.15, "%d: the request after the member's close "
+                              "waited %.3f s" % (i, took))
+                sent += paths
+                if i == 3:
+                    # the last request and the FIN in one segment (corked
+                    # until the shutdown, which sends them together)
+                    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                    c.request("GET", "/a9-%d" % i)
+                    sent.append("/a9-%d" % i)
+                c.sock.shutdown(socket.SHUT_WR)
+                if i == 3:
+                    r = c.read_response()
+                    eq((r.status, r.text), (200, answer(2, "/a9-3")), "the request with the FIN")
+                check(c.at_eof(3.0), "%d: no end after the client's own" % i)
+        check(env.stats()["pkt_back"] >= 4, "given back at the next request: %r" % env.stats())
+        for n in (1, 2):
+            eq([l.split()[1] for l in env.backend_log(n)], [p for p in sent if where(p) == n],
+               "member %d's requests" % n)
+        kbaltest.wait_until(lambda: env.flows() == [], 2.0, "no flow left")

@@ -99,7 +99,8 @@ struct kb_conn {
 	/* the request being read */
 	unsigned char kind;           /* enum kb_kind */
 	unsigned char close_path;     /* /close */
-	unsigned char then_close;     /* /then-close, 2: /then-reset */
+	unsigned char then_close;     /* /then-close, 2: /then-reset,
+				       * 3: /then-close-at-once, /close-at-once */
 	unsigned char slow;           /* /slow-head */
 	unsigned char is_head;        /* HEAD: no body in the response */
 	unsigned long long nbytes;    /* /bytes/N */

@@ -24,7 +24,11 @@
  *   anything else        "backend=NAME path=URL\n"
  * /close adds "Connection: close"; /then-close closes the connection after
  * the response without saying so (a keep-alive timeout's end, at once),
- * /then-reset resets it (RST); /slow-head holds its response 300 ms.
+ * /then-reset resets it (RST); /then-close-at-once closes it as an
+ * application that writes its answer and close()s at once: the FIN rides
+ * in the segment of the answer's last bytes (corked until the close), and
+ * /close-at-once the same with "Connection: close"; /slow-head holds its
+ * response 300 ms.
  * Every final response has Date and Server (kbal-backend) after its status
  * line, but the one a request's "X-Omit: date, server" names (either).
  */
@@ -32,6 +36,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "backend.h"
@@ -44,6 +50,14 @@ void pattern_init(void)
 {
 	for (unsigned i = 0; i < KB_PATTERN_LEN; i++)
 		kb_pattern[i] = (unsigned char)((i * 7u + (i >> 13)) & 0xff);
+}
+
+/* the path is p, or p and a query */
+static int path_is(const char *url, size_t len, const char *p)
+{
+	size_t n = strlen(p);
+
+	return len >= n && memcmp(url, p, n) == 0 && (len == n || url[n] == '?');
 }
 
 /* A count in a path (/bytes/N): digits alone, at most KB_BYTES_MAX */
@@ -123,13 +137,16 @@ int request_head(struct kb_server *s, struct kb_conn *c, unsigned end)
 
 	url = c->in + c->url_off;
 	c->is_head = c->parser.method == HTTP_HEAD;
-	c->close_path = c->url_len >= 6 && memcmp(url, "/close", 6) == 0 &&
-			(c->url_len == 6 || url[6] == '?');
+	c->close_path = path_is(url, c->url_len, "/close") ||
+			path_is(url, c->url_len, "/close-at-once");
 	c->then_close = c->url_len >= 11 && memcmp(url, "/then-close", 11) == 0 &&
 			(c->url_len == 11 || url[11] == '?');
 	if (c->url_len >= 11 && memcmp(url, "/then-reset", 11) == 0 &&
 	    (c->url_len == 11 || url[11] == '?'))
 		c->then_close = 2;
+	if (path_is(url, c->url_len, "/then-close-at-once") ||
+	    path_is(url, c->url_len, "/close-at-once"))
+		c->then_close = 3;
 	c->slow = c->url_len >= 10 && memcmp(url, "/slow-head", 10) == 0 &&
 		  (c->url_len == 10 || url[10] == '?');
 
@@ -309,6 +326,13 @@ void request_done(struct kb_server *s, struct kb_conn *c)
 	c->resp_active = 1;
 	c->close_after = !keep_alive || c->then_close;
 	c->reset_after = c->then_close == 2;
+	if (c->then_close == 3) {
+		/* corked: nothing leaves before the close, whose FIN goes in the
+		 * answer's last segment (tcp_send_fin() sets it on the tail) */
+		int one = 1;
+
+		setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+	}
 	if (c->slow)
 		timer_add(&s->slowq, c);
 	msg_reset(c);
