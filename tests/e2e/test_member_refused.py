@@ -256,6 +256,17 @@ def test_member_refused_lines_packet():
                     eq(answer(c, "/canon/2", cookie)[0][:17], OK, "the connection goes on")
 
 
+def switched(c, case, cookie=COOKIE):
+    """/CASE/1 asked with an Upgrade on Conn c: all that comes to the end"""
+    c.request("GET", "/%s/1" % case, headers=[("Cookie", cookie), ("Upgrade", "websocket"),
+                                             ("Connection", "Upgrade")])
+    return c.read_until_eof()
+
+
+def switched_want(case):
+    return SWITCH + SWITCHED[case][1] + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\ntunnel"
+
+
 def test_member_switching_as_apache():
     """a 101 (the member's upgrade= lets the client's Upgrade through),
     byte for byte against Debian's apache2 and against the literal above:
@@ -265,11 +276,28 @@ def test_member_switching_as_apache():
     with Env(conf=conf, backends=()) as env:
         m1, m2 = members(env, member)
         with m1, m2, apache_beside(env) as aport:
-            for case, (_, lines) in SWITCHED.items():
-                want = SWITCH + lines + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\ntunnel"
+            for case in SWITCHED:
                 for port, who in ((aport, "Apache"), (env.port, "kbal")):
                     with Conn(port, timeout=10) as c:
-                        c.request("GET", "/%s/1" % case, headers=[
-                            ("Cookie", COOKIE), ("Upgrade", "websocket"),
-                            ("Connection", "Upgrade")])
-                        eq(c.read_until_eof(), want, "%s's /%s/1" % (who, case))
+                        eq(switched(c, case), switched_want(case), "%s's /%s/1" % (who, case))
+
+
+def test_member_switching_kernel_paths():
+    """the Upgrade request on a connection the kernel carried (sockmap:
+    after kept requests; packet: a decided joined flow): handed back,
+    its 101 written as httpd writes it"""
+    for conf in (SOCKMAP_CONF, decided_conf(EXAMPLE_CONF)):
+        with Env(conf=with_upgrade(conf), backends=()) as env:
+            m1, m2 = members(env, member)
+            with m1, m2:
+                for case in ("uspace", "uform"):
+                    with env.connect(timeout=10) as c:
+                        if "KbalSplice sockmap" in conf:
+                            for i in range(3):
+                                eq(answer(c, "/canon/%d" % i)[0][:17], OK, "warm-up %d" % i)
+                            cookie, back = COOKIE, "sk_back"
+                        else:
+                            cookie, back = joined_with_route(env, c)[1], "pkt_back"
+                        st0 = env.stats()
+                        eq(switched(c, case, cookie), switched_want(case), case)
+                        eq(env.stats()[back] - st0[back], 1, "%s: %s" % (case, back))
