@@ -99,7 +99,7 @@ struct head_parse {
 	 * or one it refuses (a name with a byte no token holds, none at
 	 * all, a control byte in a value: a 500; a line without ':': a
 	 * 502): the head is kbald's, not bad */
-	__u32 relined;
+	__u32 relined;                 /* KBAL_RELINED_EOL: bare_eol() */
 	__u32 nhop;                    /* a response's HDR_HOP lines (Keep-Alive too) */
 	__u32 nka;                     /* of them, Keep-Alive lines */
 	__u32 nsetck;                  /* a response's Set-Cookie lines so far */
@@ -780,6 +780,20 @@ static __always_inline __u32 head_run(const __u8 *b, struct head_parse *p, __u32
 	return k;
 }
 
+/* A bare LF or a CR alone in a response's head: httpd's ap_rgetline()
+ * ends a line at an LF and drops a CR before it, so a bare LF ends a line
+ * and a CR alone is a value's byte (apr_isspace() trims it before a CRLF,
+ * check_headers() refuses it within a value: a 500). Bad for the framing
+ * here, but a head kbald reads as httpd does (KBAL_RELINED_EOL: the
+ * sockmap path hands it back as a response, not as a lost framing) */
+#define KBAL_RELINED_EOL 2
+
+static __always_inline void bare_eol(struct head_parse *p)
+{
+	if (!p->request)
+		p->relined = KBAL_RELINED_EOL;
+}
+
 /* the byte at i, after the run before it: 1 where the head ends (its
  * empty line, or bad) */
 static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32 i)
@@ -790,11 +804,13 @@ static __always_inline long head_byte(const __u8 *b, struct head_parse *p, __u32
 	prev = i ? B(i - 1) : 0;
 	if (c == '\n') {
 		p->bad = 1;            /* a bare LF (a CR takes its LF) */
+		bare_eol(p);
 		return 1;
 	}
 	if (c == '\r') {
 		if (i + 1 >= p->n || B(i + 1) != '\n') {
 			p->bad = 1;
+			bare_eol(p);
 			return 1;
 		}
 		p->pos = i + 2;        /* the LF with it */

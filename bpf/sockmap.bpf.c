@@ -382,6 +382,10 @@ static __always_inline void response_head(struct __sk_buff *skb, struct kbal_sk_
 	p = &sc->hp;
 	__builtin_memset(p, 0, sizeof(*p));
 	b = frame_parse_head(skb, off, len, p);
+	/* a head whose lines end otherwise than httpd's reading of them
+	 * (bare_eol()) is kbald's to write, its framing not lost */
+	if (b && p->bad && p->relined == KBAL_RELINED_EOL)
+		return member_back(st, KBAL_SKB_RESPONSE);
 	if (!b || p->bad)
 		return member_back(st, KBAL_SKB_SYNTAX);
 	if (p->rewritten && (st->flags & KBAL_SKF_REVERSE))

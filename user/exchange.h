@@ -107,8 +107,9 @@ void exch_request_head(struct kbal_daemon *d, struct kbal_conn *c);
 int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c);
 /* the member's head llhttp refused, as httpd reads it (kbal_http_lines()):
  * a final head with a line httpd refuses answered 500, a line without ':'
- * 502; an interim one passed on; 1: exch_parse() parses on (an interim
- * head passed), -1: it stops (answered, or the head's end awaited), 0:
+ * 502; an interim one passed on; a form of lines httpd reads written as it
+ * read them; 1: exch_parse() parses on (an interim head passed, or the
+ * head written anew), -1: it stops (answered, or the head's end awaited), 0:
  * none of these, llhttp's refusal stands */
 int exch_head_refused(struct kbal_daemon *d, struct kbal_conn *c);
 

@@ -229,12 +229,25 @@ static void interim_first(struct kbal_first *f)
 	f->fwd[DOWN] = f->ready[DOWN];
 }
 
+/* buf[DOWN]'s [from, to) replaced by head[0, n), the bytes after it moved
+ * with it (they are raw: what counts the member's bytes past a message's
+ * end holds); -1 where the buffer has no room for it */
+static int head_replaced(struct kbal_first *f, uint32_t from, uint32_t to, const char *head,
+			 ssize_t n)
+{
+	if (n < 0 || f->len[DOWN] - (to - from) + (size_t)n > BUF_SIZE)
+		return -1;
+	memmove(f->buf[DOWN] + from + n, f->buf[DOWN] + to, f->len[DOWN] - to);
+	memcpy(f->buf[DOWN] + from, head, (size_t)n);
+	f->len[DOWN] = f->len[DOWN] - (to - from) + (uint32_t)n;
+	return 0;
+}
+
 /*
  * The interim head just parsed, buf[DOWN]'s [ready, fed), replaced by what
  * httpd's ap_send_interim_response() writes for it (heads_interim()), or
- * by nothing where it is dropped; the bytes after it move with it (they
- * are raw: what counts the member's bytes past a message's end holds).
- * Where the buffer has no room for it, it goes as the member wrote it.
+ * by nothing where it is dropped (head_replaced()). Where the buffer has
+ * no room for it, it goes as the member wrote it.
  */
 static void interim_written(struct kbal_daemon *d, struct kbal_conn *c, int dropped)
 {
@@ -243,14 +256,11 @@ static void interim_written(struct kbal_daemon *d, struct kbal_conn *c, int drop
 	uint32_t from = f->ready[DOWN], to = f->fed[DOWN];
 	ssize_t n = dropped ? 0 : heads_interim(d, c, head, sizeof(head));
 
-	if (n < 0 || f->len[DOWN] - (to - from) + (size_t)n > BUF_SIZE) {
+	if (head_replaced(f, from, to, head, n)) {
 		log_info("an interim head does not fit once written as httpd writes it: "
 			 "as the member wrote it");
 		return;
 	}
-	memmove(f->buf[DOWN] + from + n, f->buf[DOWN] + to, f->len[DOWN] - to);
-	memcpy(f->buf[DOWN] + from, head, (size_t)n);
-	f->len[DOWN] = f->len[DOWN] - (to - from) + (uint32_t)n;
 	f->fed[DOWN] = from + (uint32_t)n;
 }
 
@@ -368,6 +378,31 @@ static void refused_500(struct kbal_daemon *d, struct kbal_conn *c)
 	exch_reply(d, c, o, (size_t)n, 0);
 }
 
+/*
+ * A head llhttp refused for a form httpd reads (KBAL_LINES_AS_READ: a
+ * bare LF, VT or FF about a value, ...): written again in buf[DOWN] as
+ * ap_proxy_read_headers() read it (head_replaced()), and parsed anew (1).
+ * The head so written is one llhttp parses or refuses for another reason,
+ * which kbal_http_lines() leaves standing (0: it does not come here
+ * twice). 0 where it does not fit.
+ */
+static int head_as_read(struct kbal_conn *c)
+{
+	static char head[BUF_SIZE];
+	struct kbal_first *f = c->f;
+	uint32_t from = f->ready[DOWN], to = 0;
+	ssize_t n = kbal_http_lines_write(f->buf[DOWN], from, f->len[DOWN], head, sizeof(head),
+					  &to);
+
+	if (head_replaced(f, from, to, head, n))
+		return 0;
+	log_debug("conn %p: a member's head in a form llhttp refuses: as httpd read it",
+		  (void *)c);
+	f->fed[DOWN] = from;
+	kbal_http_next(&f->msg[DOWN]);
+	return 1;
+}
+
 int exch_head_refused(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	struct kbal_first *f = c->f;
@@ -382,11 +417,14 @@ int exch_head_refused(struct kbal_daemon *d, struct kbal_conn *c)
 		member_answered(d, c, 502, 0);
 		exch_bad_gateway(d, c);
 		return -1;
+	case KBAL_LINES_AS_READ:
+		return head_as_read(c);
 	case KBAL_LINES_REFUSED:
 		if (msg->done) {
-			/* an interim head, its lines as httpd read them */
+			/* an interim head, its lines as httpd read them (a
+			 * 101's too, written and then the tunnel: it stops) */
 			f->fed[DOWN] = msg->head_len;
-			return exch_response_head(d, c);
+			return exch_response_head(d, c) ? 1 : -1;
 		}
 		refused_500(d, c);
 		return -1;

@@ -250,6 +250,16 @@ static int on_headers_complete(llhttp_t *p)
 		return fail(m, "unsupported Transfer-Encoding");
 	if (m->skip_body)
 		p->flags |= F_SKIPBODY; /* what returning 1 would do, but we pause */
+	/* a member's Content-Length its Connection names: mod_proxy_http's
+	 * ap_proxy_http_process_response() drops it with the Connection line
+	 * (ap_proxy_clear_connection()) before it frames the body from what
+	 * is left, so the body ends at the member's close (exch_eof_plan());
+	 * llhttp reads the flags after this callback */
+	if (p->type == HTTP_RESPONSE && (p->flags & F_CONTENT_LENGTH) &&
+	    kbal_http_connection_names(m, m->base, "Content-Length")) {
+		p->flags &= ~F_CONTENT_LENGTH;
+		p->content_length = 0;
+	}
 	if (p->type == HTTP_RESPONSE) {
 		m->http_major = p->http_major;
 		m->http_minor = p->http_minor;

@@ -157,17 +157,32 @@ enum {
 				* byte no token holds in one, a control byte but
 				* tab in a value): a final head's 500; an interim
 				* one goes with its lines as read */
+	KBAL_LINES_AS_READ,    /* none of those, but a form llhttp refuses that
+				* httpd reads (a bare LF, a CR before a line's
+				* CRLF, VT or FF about a value, IIS's stray status
+				* line): the head as httpd read it parses
+				* (kbal_http_lines_write()) */
 };
 
 /*
  * The member's head at base[off, len) (its status line first, HTTP/1.x),
  * which llhttp refused, as httpd reads it (http_lines.c): KBAL_LINES_*.
- * With m, an interim head's (1xx but 101) REFUSED fills m as a parse would
+ * With m, an interim head's (1xx, a 101 too) REFUSED fills m as a parse would
  * have (its status line, status, its lines as httpd keeps them: the name
  * up to ':', the value without the white space around it; head_len, done),
  * for its head to be written as httpd writes it.
  */
 int kbal_http_lines(struct kbal_http_msg *m, const char *base, uint32_t off, uint32_t len);
+
+/*
+ * The head at base[off, len) (KBAL_LINES_AS_READ) written to out as httpd
+ * read it: its status line, each line "Name: value" (the value without
+ * the apr_isspace() bytes about it), IIS's stray status lines left out,
+ * every line ending in CRLF. Its length (*end: where the head ended in
+ * base), or -1 where it does not fit in outlen.
+ */
+ssize_t kbal_http_lines_write(const char *base, uint32_t off, uint32_t len, char *out,
+			      size_t outlen, uint32_t *end);
 
 /* The value of the first header called name (case-insensitive), or NULL. */
 const struct kbal_http_header *kbal_http_find(const struct kbal_http_msg *m,
@@ -220,6 +235,10 @@ int kbal_http_close_only(const struct kbal_http_msg *m, const char *base);
  * hop-by-hop, nothing asks for an upgrade).
  */
 int kbal_http_keepalive_only(const struct kbal_http_msg *m, const char *base);
+
+/* httpd's ap_proxy_clear_connection(): 1 where a Connection header of m
+ * names the header name (one of its tokens, the whole token, without case) */
+int kbal_http_connection_names(const struct kbal_http_msg *m, const char *base, const char *name);
 
 /* httpd's ap_find_token() over the values of every header name: the
  * token tok, without case, where the value holds a token that starts it

@@ -77,28 +77,39 @@ static int token_stop(unsigned char c)
 	return c < 0x20 || c == 0x7f || strchr(" \t()<>@,;:\\\"/[]?={}", c);
 }
 
-/* httpd's ap_proxy_clear_connection(): is h a header the message's
- * Connection names (its tokens, without case)? Such go with Connection */
-static int connection_names(const struct kbal_http_msg *m, const char *base,
-			    const struct kbal_http_header *h)
+/* httpd's ap_proxy_clear_connection(): does a Connection line of m (but
+ * skip) name the header name[0, len) (a token of it, without case)? */
+static int named_by_connection(const struct kbal_http_msg *m, const char *base, const char *name,
+			       size_t len, const struct kbal_http_header *skip)
 {
 	for (unsigned i = 0; i < m->nheaders; i++) {
 		const struct kbal_http_header *c = &m->headers[i];
 		const char *v = base + c->value.off, *end = v + c->value.len, *t;
 
-		if (c == h || !name_is(base, c, "Connection"))
+		if (c == skip || !name_is(base, c, "Connection"))
 			continue;
 		while (v < end) {
 			while (v < end && token_stop((unsigned char)*v))
 				v++;
 			for (t = v; v < end && !token_stop((unsigned char)*v); v++)
 				;
-			if (v > t && (size_t)(v - t) == h->name.len &&
-			    !strncasecmp(t, base + h->name.off, h->name.len))
+			if (v > t && (size_t)(v - t) == len && !strncasecmp(t, name, len))
 				return 1;
 		}
 	}
 	return 0;
+}
+
+/* is h a header the message's Connection names? Such go with Connection */
+static int connection_names(const struct kbal_http_msg *m, const char *base,
+			    const struct kbal_http_header *h)
+{
+	return named_by_connection(m, base, base + h->name.off, h->name.len, h);
+}
+
+int kbal_http_connection_names(const struct kbal_http_msg *m, const char *base, const char *name)
+{
+	return named_by_connection(m, base, name, strlen(name), NULL);
 }
 
 int kbal_http_find_token(const struct kbal_http_msg *m, const char *base, const char *name,
@@ -467,26 +478,30 @@ static void put_reverse(struct obuf *b, const char *v, size_t vlen,
 
 /* Does mod_proxy_http leave h out of the member's head? Its Connection
  * where the client's connection does other than the member's (conn); from
- * any but a 101 (whose lines kbald's tunnel passes as they are), the lines
+ * every head (a 101's too: ap_send_interim_response() writes it), the lines
  * ap_proxy_clear_connection() and its hop_by_hop_hdrs drop: those
- * Connection names, Keep-Alive, Proxy-Authenticate, TE, Trailer, Upgrade
- * (Content-Length and Transfer-Encoding stay, named or not: kbald passes
- * the body as they frame it, httpd frames it anew); Transfer-Encoding with
- * no_te */
+ * Connection names, Keep-Alive, Proxy-Authenticate, TE, Trailer, Upgrade.
+ * A Content-Length the Connection names goes too: the body then ends at
+ * the member's close, as on_headers_complete() frames it (httpd frames it
+ * from the head it cleared). A Transfer-Encoding stays where kbald passes
+ * the body chunked, named or not (httpd keeps the member's te to de-chunk
+ * and chunks it again: the same bytes), and goes with no_te, and where
+ * the Connection names it on an answer without a body (a HEAD's: httpd
+ * sends no body, and chunks none) */
 static int response_drops(const struct kbal_http_msg *m, const char *base,
-			  const struct kbal_http_header *h, int conn, int hop, int no_te)
+			  const struct kbal_http_header *h, int conn, int no_te)
 {
 	if (name_is(base, h, "Transfer-Encoding"))
-		return no_te;
+		return no_te || (m->skip_body && connection_names(m, base, h));
 	if (name_is(base, h, "Content-Length"))
-		return 0;
+		return connection_names(m, base, h);
 	if (name_is(base, h, "Connection"))
 		return conn != KBAL_RESP_AS_IS;
 	if (conn != KBAL_RESP_AS_IS && name_is(base, h, "Keep-Alive"))
 		return 1;
-	return hop && (name_is(base, h, "Keep-Alive") || name_is(base, h, "Proxy-Authenticate") ||
-		       name_is(base, h, "TE") || name_is(base, h, "Trailer") ||
-		       name_is(base, h, "Upgrade") || connection_names(m, base, h));
+	return name_is(base, h, "Keep-Alive") || name_is(base, h, "Proxy-Authenticate") ||
+	       name_is(base, h, "TE") || name_is(base, h, "Trailer") ||
+	       name_is(base, h, "Upgrade") || connection_names(m, base, h);
 }
 
 /* h as httpd writes it: "Name: value", a date written again
@@ -524,13 +539,19 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 {
 	struct obuf b = { out, 0, outlen, 0 };
 	int no_te = conn & KBAL_RESP_NO_TE, v10 = conn & KBAL_RESP_V10,
-	    interim = conn & KBAL_RESP_INTERIM, hop;
+	    interim = conn & KBAL_RESP_INTERIM, up = m->status == 101;
+	const struct kbal_http_header *upgrade = up ? kbal_http_find(m, base, "Upgrade") : NULL;
 	unsigned i, pass;
 
 	conn &= ~(KBAL_RESP_NO_TE | KBAL_RESP_V10 | KBAL_RESP_INTERIM);
-	if (interim)
+	if (interim || up)
 		v10 = 0;
-	hop = interim || m->status != 101;
+	/* a 101 as ap_send_interim_response() writes it: the member's lines
+	 * but the hop-by-hop ones, then mod_proxy_http's "Connection:
+	 * Upgrade" and the member's (first) Upgrade value, set anew at the
+	 * end (ap_proxy_http_process_response()) */
+	if (up)
+		conn = KBAL_RESP_KEEP;
 	if (m->start_line.len >= 8) {
 		/* "HTTP/1.x" (on_headers_complete() refused another): httpd's
 		 * basic_http_header() writes its own protocol, HTTP/1.1 (an
@@ -552,12 +573,20 @@ ssize_t kbal_http_build_response(const struct kbal_http_msg *m, const char *base
 			const struct kbal_http_header *h = &m->headers[i];
 
 			if (name_is(base, h, "Set-Cookie") != (int)pass ||
-			    response_drops(m, base, h, conn, hop, no_te))
+			    response_drops(m, base, h, conn, no_te))
 				continue;
 			put_response_line(&b, base, h, rules, nrules, client_base);
 		}
 	if (extra)
 		put_str(&b, extra);
+	if (up) {
+		put_str(&b, "Connection: Upgrade\r\n");
+		if (upgrade) {
+			put_str(&b, "Upgrade: ");
+			put_span(&b, base, upgrade->value);
+			put(&b, "\r\n", 2);
+		}
+	}
 	if (conn == KBAL_RESP_CLOSE)
 		put_str(&b, "Connection: close\r\n");
 	put(&b, "\r\n", 2);

@@ -29,7 +29,8 @@ class RecordingMember:
     got them (head, then its body by Content-Length or chunked) and
     answers each with answer(head, n) (n: the requests it got so far),
     by default a 200 of its own length saying "member N"; a list of byte
-    strings is sent part by part, 0.2 s apart. interim(head), where given:
+    strings is sent part by part, 0.2 s apart, and closes the connection
+    where it ends with None (an answer that ends at the close). interim(head), where given:
     what it sends once it has a head, before it reads the body (a 100
     Continue; None: nothing, and the answer at once, the body read after
     it, or the connection closed where the answer's head says
@@ -134,6 +135,8 @@ class RecordingMember:
                 out = self.answer(head, len(self.got))
                 # a list: its parts sent 0.2 s apart (a member's late bytes)
                 for i, part in enumerate(out if isinstance(out, list) else [out]):
+                    if part is None:
+                        return
                     if i:
                         time.sleep(0.2)
                     s.sendall(part)

@@ -44,20 +44,31 @@ SCENARIOS = [
     ("client-close", [("/a", "HTTP/1.1", []), ("/b", "HTTP/1.1", []),
                       ("/close-delimited", "HTTP/1.1", [("Connection", "close")]),
                       ("/after", "HTTP/1.1", [])]),
+    # a HEAD (kbal-backend answers it with the head alone, then closes):
+    # httpd's head has neither Content-Length nor Transfer-Encoding, and
+    # the connection goes on; kbald's was already the same (a HEAD is
+    # kbald's on the kernel paths: handed back)
+    ("head", [("/a", "HTTP/1.1", []), ("/b", "HTTP/1.1", []),
+              ("HEAD /close-delimited", "HTTP/1.1", []), ("/after", "HTTP/1.1", [])]),
+    ("head10", [("/a", "HTTP/1.0", KA10), ("HEAD /close-delimited", "HTTP/1.0", KA10),
+                ("/after", "HTTP/1.0", KA10)]),
 ]
 
 
 def asked(port, steps):
-    """What the client gets for each step: (path, status, its lines' names
-    but Date and the Keep-Alive ones, Transfer-Encoding, Connection, the
-    body's length and digest), then whether the connection ended after the
-    last answer it got ("eof") or stays open ("open")."""
+    """What the client gets for each step ("METHOD path", or a GET's path
+    alone): (the step, status, its lines' names but Date and the
+    Keep-Alive ones, Transfer-Encoding, Connection, the body's length and
+    digest), then whether the connection ended after the last answer it
+    got ("eof") or stays open ("open")."""
     out = []
     with Conn(port, timeout=10) as c:
-        for path, version, headers in steps:
-            c.request("GET", path, [("Cookie", COOKIE)] + headers, version=version)
-            r = c.read_response()
-            out.append((path, r.status,
+        for step, version, headers in steps:
+            method, _, path = step.rpartition(" ")
+            method = method or "GET"
+            c.request(method, path, [("Cookie", COOKIE)] + headers, version=version)
+            r = c.read_response(method)
+            out.append((step, r.status,
                         [k for k, _ in r.headers if k.lower() not in ("date", "keep-alive")],
                         r.header("Transfer-Encoding"), r.header("Connection"),
                         len(r.body), hashlib.sha1(r.body).hexdigest()[:12]))
@@ -92,6 +103,10 @@ def check_same(env, aport, what, carried=None):
     theirs = asked(aport, dict(SCENARIOS)["http10"])
     eq((theirs[1][3:5], theirs[-1]), ((None, "close"), "eof"),
        "Apache's answer to an HTTP/1.0 client")
+    theirs = asked(aport, dict(SCENARIOS)["head"])
+    check("Content-Length" not in theirs[2][2] and theirs[2][3:5] == (None, None) and
+          theirs[3][1] == 200 and theirs[-1] == "open",
+          "Apache's answer to a HEAD: %r" % (theirs,))
 
 
 def conf_with(splice):

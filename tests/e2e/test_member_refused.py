@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """A member's head with a line httpd refuses or cannot read, and its
-interim (1xx) heads, side by side with Debian's apache2 (issue 17).
+interim (1xx) heads, and its 101's, side by side with Debian's apache2
+(issue 17).
 
 mod_proxy_http's ap_proxy_read_headers() gives up at a line without ':'
 (or with a NUL): its handler returns 502, httpd's own page without notes,
@@ -13,14 +14,17 @@ Content-Length, and the connection ends (kbald answered 502, and passed
 "HTTP/1.1 " and the member's code and reason, each line "Name: value" as
 ap_proxy_read_headers() read it (trimmed; a refused line too, as read),
 Date written again (date_canon()), Connection, Keep-Alive, Upgrade and TE
-left out (kbald passed it as the member wrote it). On the copy path against
-apache2, on the sockmap path (the kernel hands such a head back: kbald's)
-and on the packet path (given back at its first byte)."""
+left out (kbald passed it as the member wrote it). A 101 is written the
+same way, "Connection: Upgrade" and the member's Upgrade value last
+(test_member_switching_as_apache; an Upgrade request is kbald's on every
+path). On the copy path against apache2, on the sockmap path (the kernel
+hands such a head back: kbald's) and on the packet path (given back at its
+first byte)."""
 
 from email.utils import formatdate
 
 from apache import apache_beside
-from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq
+from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, with_upgrade
 from test_member_dates import COOKIE, members
 from test_member_heads import CONF as SOCKMAP_CONF
 from test_packet_decided import decided_conf, joined_with_route
@@ -32,6 +36,9 @@ OK = b"HTTP/1.1 200 OK\r\n"
 FINAL = {
     "space": (b"Foo : v\r\n", 500),
     "ctl": (b"X-A: a\x01b\r\n", 500),
+    # a CR alone within a value (ap_rgetline() ends a line at the LF
+    # only): the sockmap path reset the client at it (a lost framing)
+    "cr": (b"X-A: a\rb\r\n", 500),
     "ctlname": (b"X\x01A: v\r\n", 500),
     "noname": (b": v\r\n", 500),
     "token": (b"X@A: v\r\n", 500),
@@ -59,6 +66,22 @@ INTERIM = {
 }
 
 
+# a 101's lines between the member's Upgrade and Connection lines and its
+# head's end, and httpd's head for it: ap_send_interim_response() writes
+# it as an interim one (each line as read, even one check_headers() would
+# refuse, the hop-by-hop ones dropped), mod_proxy_http's "Connection:
+# Upgrade" and the member's Upgrade value last. kbald passed the member's
+# head as it was, and answered 502 to a line llhttp refuses.
+SWITCH = b"HTTP/1.1 101 Switching Protocols\r\n"
+SWITCHED = {
+    "ucanon": (b"", b""),
+    "uspace": (b"Foo : v\r\n", b"Foo : v\r\n"),
+    "uctl": (b"X-A:  a\x01b \r\n", b"X-A: a\x01b\r\n"),
+    "uform": (b"X-A:1  \r\nKeep-Alive: timeout=5\r\n", b"X-A: 1\r\n"),
+    "uvt": (b"X-A:\x0bv\x0b\r\n", b"X-A: v\r\n"),
+}
+
+
 def final_head(backend, body, lines=b""):
     return OK + STAMPS + lines + b"X-Backend: %s\r\nContent-Length: %d\r\n\r\n" % (
         backend, len(body))
@@ -71,6 +94,10 @@ def member(backend):
         path = h.split(b" ")[1]
         case = path.split(b"/")[1].decode()
         body = b"%s %s\n" % (backend, path)
+        if case in SWITCHED:
+            # the tunnel's bytes apart, then the member's close
+            return [SWITCH + b"Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+                    SWITCHED[case][0] + b"\r\n", b"tunnel", None]
         if case in INTERIM:
             # apart: a segment of its own (the packet path judges a head
             # at a segment's start, and gives back one behind another)
@@ -227,3 +254,50 @@ def test_member_refused_lines_packet():
                         eq(got, (INTERIM[case][1] + final_head(b, body) + body, False), path)
                         eq(backs, case != "icanon", path + ": given back")
                     eq(answer(c, "/canon/2", cookie)[0][:17], OK, "the connection goes on")
+
+
+def switched(c, case, cookie=COOKIE):
+    """/CASE/1 asked with an Upgrade on Conn c: all that comes to the end"""
+    c.request("GET", "/%s/1" % case, headers=[("Cookie", cookie), ("Upgrade", "websocket"),
+                                             ("Connection", "Upgrade")])
+    return c.read_until_eof()
+
+
+def switched_want(case):
+    return SWITCH + SWITCHED[case][1] + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\ntunnel"
+
+
+def test_member_switching_as_apache():
+    """a 101 (the member's upgrade= lets the client's Upgrade through),
+    byte for byte against Debian's apache2 and against the literal above:
+    its head, the tunnel's bytes, the end with the member's"""
+    conf = with_upgrade(EXAMPLE_CONF).replace("ProxySet lbmethod=byrequests",
+                                              "ProxySet lbmethod=byrequests\nKbalSplice off")
+    with Env(conf=conf, backends=()) as env:
+        m1, m2 = members(env, member)
+        with m1, m2, apache_beside(env) as aport:
+            for case in SWITCHED:
+                for port, who in ((aport, "Apache"), (env.port, "kbal")):
+                    with Conn(port, timeout=10) as c:
+                        eq(switched(c, case), switched_want(case), "%s's /%s/1" % (who, case))
+
+
+def test_member_switching_kernel_paths():
+    """the Upgrade request on a connection the kernel carried (sockmap:
+    after kept requests; packet: a decided joined flow): handed back,
+    its 101 written as httpd writes it"""
+    for conf in (SOCKMAP_CONF, decided_conf(EXAMPLE_CONF)):
+        with Env(conf=with_upgrade(conf), backends=()) as env:
+            m1, m2 = members(env, member)
+            with m1, m2:
+                for case in ("uspace", "uform"):
+                    with env.connect(timeout=10) as c:
+                        if "KbalSplice sockmap" in conf:
+                            for i in range(3):
+                                eq(answer(c, "/canon/%d" % i)[0][:17], OK, "warm-up %d" % i)
+                            cookie, back = COOKIE, "sk_back"
+                        else:
+                            cookie, back = joined_with_route(env, c)[1], "pkt_back"
+                        st0 = env.stats()
+                        eq(switched(c, case, cookie), switched_want(case), case)
+                        eq(env.stats()[back] - st0[back], 1, "%s: %s" % (case, back))

@@ -86,7 +86,18 @@ static void check_lines(const char *buf, size_t len)
 
 	kbal_http_init_response(m);
 	v = kbal_http_lines(m, buf, 0, (uint32_t)len);
-	FUZZ_CHECK(v >= KBAL_LINES_OTHER && v <= KBAL_LINES_REFUSED);
+	FUZZ_CHECK(v >= KBAL_LINES_OTHER && v <= KBAL_LINES_AS_READ);
+	if (v == KBAL_LINES_AS_READ) {
+		/* written as httpd read it: within the buffer's size or not
+		 * at all, and never that verdict again (exch_head_refused()
+		 * does not come back to it) */
+		uint32_t end = 0;
+		ssize_t n = kbal_http_lines_write(buf, 0, (uint32_t)len, out, OUT_SIZE, &end);
+
+		FUZZ_CHECK(n < OUT_SIZE && end <= len);
+		if (n > 0)
+			FUZZ_CHECK(kbal_http_lines(NULL, out, 0, (uint32_t)n) != KBAL_LINES_AS_READ);
+	}
 	if (v == KBAL_LINES_REFUSED && m->done) {
 		ssize_t n;
 

@@ -584,6 +584,35 @@ UNIT_TEST(http_response_101_and_bodyless)
 	ASSERT_EQ(m.status, 200, "status");
 }
 
+/* a Content-Length the member's Connection names: mod_proxy_http drops it
+ * before it frames the body (ap_proxy_clear_connection()), which then
+ * ends at the close; a Connection naming another line, or a token that
+ * only starts "Content-Length", leaves the length be */
+UNIT_TEST(http_response_length_named_by_connection)
+{
+	static const struct { const char *conn; int64_t cl; } t[] = {
+		{ "close, Content-Length", -1 },
+		{ "content-length", -1 },
+		{ "X-A,CONTENT-LENGTH", -1 },
+		{ "close", 5 },
+		{ "Content", 5 },
+		{ "Content-Length-X", 5 },
+	};
+	char resp[160];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct kbal_http_msg m;
+		struct run r;
+		int n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nConnection: %s\r\n"
+				 "Content-Length: 5\r\n\r\nhello, and more", t[i].conn);
+
+		kbal_http_init_response(&m);
+		run(&m, resp, (size_t)n, 0, &r);
+		ASSERT_EQ(m.content_length, t[i].cl, t[i].conn);
+		ASSERT_EQ(r.last, t[i].cl < 0 ? KBAL_HTTP_AGAIN : KBAL_HTTP_DONE, t[i].conn);
+	}
+}
+
 static size_t route_of(const char *req, size_t len, const char *name, char *out, size_t outlen)
 {
 	struct kbal_http_msg m;
@@ -996,18 +1025,22 @@ UNIT_TEST(http_build_response_interim)
  * whatever the client's connection does (Connection itself kept only
  * KBAL_RESP_AS_IS, where the member's end is the client's), its
  * Set-Cookie lines after the others in their order, before extra; a 101's
- * lines as they are (kbald's tunnel) */
+ * as ap_send_interim_response() writes it, mod_proxy_http's "Connection:
+ * Upgrade" and the member's Upgrade value last */
 UNIT_TEST(http_build_response_hops)
 {
 	static const char resp[] = "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nConnection: close, X-Hop"
 				   "\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\nTE: x\r\n"
 				   "Trailer: y\r\nProxy-Authenticate: z\r\nX-A: 1\r\nX-Hop: 1\r\n"
 				   "set-cookie: b=2\r\nContent-Length: 2\r\n\r\nok";
-	/* the framing stays, named or not (kbald passes the body so) */
+	/* a Transfer-Encoding stays, named or not (kbald passes the body
+	 * chunked); a named Content-Length goes (the body then ends at the
+	 * close: http_response_length_named_by_connection) */
 	static const char framed[] = "HTTP/1.1 200 OK\r\nConnection: Content-Length, "
 				     "Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
 	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nSet-Cookie: a=1\r\n"
-				 "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+				 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				 "Keep-Alive: timeout=5\r\nX-A:1\r\n\r\n";
 
 	expect_built(S(resp), "Via: 1.1 x\r\n", KBAL_RESP_KEEP,
 		     "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\nSet-Cookie: a=1\r\n"
@@ -1016,8 +1049,8 @@ UNIT_TEST(http_build_response_hops)
 		     "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-A: 1\r\n"
 		     "Content-Length: 2\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n", "as is");
 	expect_built(S(sw), NULL, KBAL_RESP_AS_IS,
-		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		     "Connection: Upgrade\r\nSet-Cookie: a=1\r\n\r\n", "101");
+		     "HTTP/1.1 101 Switching Protocols\r\nX-A: 1\r\nSet-Cookie: a=1\r\n"
+		     "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "101");
 	expect_built(S(framed), NULL, KBAL_RESP_KEEP,
 		     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "framing named");
 }

@@ -21,12 +21,20 @@ UNIT_TEST(http_lines_as_httpd)
 		{ "obs-text in a name", SL "X\200A: v\r\n\r\n", 0, KBAL_LINES_REFUSED },
 		{ "no name", SL ": v\r\n\r\n", 0, KBAL_LINES_REFUSED },
 		{ "a fold with a control byte", SL "X-A: a\r\n \001b\r\n\r\n", 0, KBAL_LINES_REFUSED },
-		/* apr_isspace() trims VT and FF about a value: httpd takes it
-		 * (llhttp's refusal stands: not ours to say) */
-		{ "VT about a value", SL "X-A: \013v\014\r\n\r\n", 0, KBAL_LINES_OTHER },
+		/* apr_isspace() trims VT and FF about a value, and a CR
+		 * before a line's CRLF; ap_rgetline() ends a line at a bare
+		 * LF: httpd takes the head, written again as it read it */
+		{ "VT about a value", SL "X-A: \013v\014\r\n\r\n", 0, KBAL_LINES_AS_READ },
+		{ "a CR before CRLF", SL "X-A: v\r\r\n\r\n", 0, KBAL_LINES_AS_READ },
+		{ "a bare LF", SL "X-A: v\nX-B: w\r\n\r\n", 0, KBAL_LINES_AS_READ },
+		{ "bare LFs only", "HTTP/1.1 200 OK\nX-A: v\n\n", 0, KBAL_LINES_AS_READ },
+		{ "a bare LF, no end yet", SL "X-A: v\n", 0, KBAL_LINES_AGAIN },
+		{ "a CR within a value", SL "X-A: a\rb\r\n\r\n", 0, KBAL_LINES_REFUSED },
+		{ "a bare LF, then refused", SL "X-A: v\nFoo : v\r\n\r\n", 0, KBAL_LINES_REFUSED },
+		{ "a fold and VT", SL "X-A: \013v\r\n b\r\n\r\n", 0, KBAL_LINES_OTHER },
 		{ "obs-text in a value", SL "X-A: a\200b\r\n\r\n", 0, KBAL_LINES_OTHER },
 		{ "a head httpd takes", SL "X-A:1\r\n\r\n", 0, KBAL_LINES_OTHER },
-		{ "IIS's stray status line", SL "HTTP/1.0 200 OK\r\nX: y\r\n\r\n", 0, KBAL_LINES_OTHER },
+		{ "IIS's stray status line", SL "HTTP/1.0 200 OK\r\nX: y\r\n\r\n", 0, KBAL_LINES_AS_READ },
 		{ "IIS's, and a refused line", SL "HTTP/1.0 200 OK\r\nFoo : v\r\n\r\n", 0,
 		  KBAL_LINES_REFUSED },
 		{ "not HTTP/1", "HTTP/2.0 200 OK\r\nFoo : v\r\n\r\n", 0, KBAL_LINES_OTHER },
@@ -44,8 +52,8 @@ UNIT_TEST(http_lines_as_httpd)
 		{ "refused, a line under way", SL "Foo : v\r\nX-", 0, KBAL_LINES_AGAIN },
 		{ "without ':', no end yet", SL "NoColon\r\nX", 0, KBAL_LINES_BAD },
 		{ "no status line's end yet", "HTTP/1.1 200", 0, KBAL_LINES_AGAIN },
-		/* a 101 is kbald's tunnel: its refusal stands */
-		{ "a 101", "HTTP/1.1 101 Switching\r\nFoo : v\r\n\r\n", 0, KBAL_LINES_OTHER },
+		/* a 101 goes as an interim head does (ap_send_interim_response()) */
+		{ "a 101", "HTTP/1.1 101 Switching\r\nFoo : v\r\n\r\n", 0, KBAL_LINES_REFUSED },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -53,6 +61,29 @@ UNIT_TEST(http_lines_as_httpd)
 
 		ASSERT_EQ(kbal_http_lines(NULL, t[i].head, 0, (uint32_t)len), t[i].want, t[i].name);
 	}
+}
+
+/* a head written as httpd read it: each line "Name: value", its value
+ * without the apr_isspace() bytes about it, CRLF; IIS's stray status line
+ * left out; and that written head is one kbal_http_lines() leaves be */
+UNIT_TEST(http_lines_write_as_read)
+{
+	static const char in[] = "xxHTTP/1.1 200 OK\nX-A:\013v\014\r\r\nHTTP/1.0 200 OK\r\n"
+				 "X-B:  w \n\nbody";
+	static const char want[] = "HTTP/1.1 200 OK\r\nX-A: v\r\nX-B: w\r\n\r\n";
+	char out[128];
+	uint32_t end = 0;
+	ssize_t n;
+
+	if (!ASSERT_EQ(kbal_http_lines(NULL, in, 2, sizeof(in) - 1), KBAL_LINES_AS_READ, "verdict"))
+		return;
+	n = kbal_http_lines_write(in, 2, sizeof(in) - 1, out, sizeof(out), &end);
+	if (!ASSERT_EQ(n, (ssize_t)sizeof(want) - 1, "length"))
+		return;
+	ASSERT_EQ(memcmp(out, want, (size_t)n), 0, "as read");
+	ASSERT_EQ(end, (uint32_t)(sizeof(in) - 1 - 4), "the head's end");
+	ASSERT_EQ(kbal_http_lines(NULL, out, 0, (uint32_t)n), KBAL_LINES_OTHER, "written: left be");
+	ASSERT_EQ(kbal_http_lines_write(in, 2, sizeof(in) - 1, out, 20, &end), -1, "too small");
 }
 
 /* an interim head's refused lines, read as httpd reads them (the name up
