@@ -3264,7 +3264,8 @@ out:
  * byte, FIN and all, into kbald's kept socket, not kept; one the flow's
  * member would get is kept (counted), its FIN passing with it, and the
  * member's answer with its own FIN after it passes FIN and all (the client
- * ended first: nothing taken off, nothing marked); one for another route
+ * ended first: nothing taken off, nothing marked; a reset of its after
+ * the answer passes too); one for another route
  * while an answer is under way is held, its FIN with it, and given back
  * once sent again on a quiet flow; one sent while the member's lone FIN
  * between answers is held is given back, never kept for the closing
@@ -3316,6 +3317,17 @@ UNIT_TEST(pkt_decided_request_with_the_clients_fin)
 	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN passes: the client ended first");
 	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
 	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_FIN, "a FIN passed");
+	/* likewise a member that answers it and resets: the reset passes */
+	if (!member_end_exchange(&df, 1, 1, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "the flow's route with the client's FIN, again");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_ + 1, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_ + 1, 0x14, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's reset after it: passes (the client ended first)");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
 	/* another route, with the FIN, an answer under way: held, then given
 	 * back when sent again */
 	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
