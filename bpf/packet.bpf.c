@@ -542,13 +542,15 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 	 * says so (kbal_pkt_give_back()), and so is a decided flow's answer
 	 * whose head kbald must write (kbal_pkt_decide_response()); the
 	 * packet is then shifted into kbald's socket by the new entry. A
-	 * request with a FIN in its segment goes on undecided, but where the
-	 * member has ended its connection (member_gone(): given back, as a
-	 * FIN alone is below); an answer's head with one is judged (a member
-	 * that writes its answer and closes at once: member_fin_with_answer()
-	 * below) unless a request after it is owed too: the member ended with
-	 * that one unanswered, and the FIN ends the client's connection, as
-	 * ever (held, it would be held for good) */
+	 * decided flow's request with the client's FIN in its segment (a
+	 * client that writes its last request and shuts down at once) is
+	 * decided as any: kept, the FIN passing with it, or given back with
+	 * its FIN (kbald answers, then ends the connection, as httpd); a
+	 * watched flow's goes on as ever. An answer's head with the member's
+	 * FIN is judged (a member that writes its answer and closes at once:
+	 * member_fin_with_answer() below) unless a request after it is owed
+	 * too: the member ended with that one unanswered, and the FIN ends the
+	 * client's connection, as ever (held, it would be held for good) */
 	if (rw->fr_flags == KBAL_PKT_FR_ON && rw->action == KBAL_PKT_REWRITE &&
 	    (!(rw->slot & 1) || (rw->flags & KBAL_PKT_DECIDE)) &&
 	    p.ip_len > p.ihl + p.tcp->doff * 4 && !p.tcp->syn && !p.tcp->rst) {
@@ -556,8 +558,8 @@ static __always_inline int splice(struct __sk_buff *skb, const enum hook hook)
 		__u32 where = (p.l4off + p.tcp->doff * 4) << 16 | (p.ip_len - hl);
 
 		if (rw->fr_state == KBAL_FRAME_HEAD && seq == rw->fr_seq && p.tcp->ack &&
-		    (!p.tcp->fin || ((rw->slot & 1) && answers_owed(rw) <= 1) ||
-		     member_gone(rw))) {
+		    (!p.tcp->fin || ((rw->slot & 1) ? answers_owed(rw) <= 1 :
+				     (rw->flags & KBAL_PKT_DECIDE) != 0))) {
 			__u32 ack = bpf_ntohl(p.tcp->ack_seq);
 			int back;
 

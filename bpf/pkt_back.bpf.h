@@ -631,7 +631,9 @@ __noinline int kbal_pkt_give_back_response(struct kbal_pkt_rw *down, __u32 seq0,
  * dropped; the client's FIN is given back): 1, the reset dropped or the
  * FIN taken off. A request under way (the member ended with it
  * unanswered, as httpd meets it too): 0, the end passes, and the client's
- * connection ends with it. A global function.
+ * connection ends with it; so it does where the client ended first (its
+ * FIN passed, with its last request: the member's end answers it). A
+ * global function.
  */
 __noinline int kbal_pkt_member_ended(struct kbal_pkt_rw *down, __u32 at)
 {
@@ -645,7 +647,8 @@ __noinline int kbal_pkt_member_ended(struct kbal_pkt_rw *down, __u32 at)
 	slot = down->slot >> 1;
 	bk = bpf_map_lookup_elem(&kbal_pkt_back, &slot);
 	st = bpf_map_lookup_elem(&kbal_pkt_decide, &slot);
-	if (!bk || !bk->armed || !bk->decide || bk->gen != down->gen || !st)
+	if (!bk || !bk->armed || !bk->decide || bk->gen != down->gen || !st ||
+	    (down->flags & KBAL_PKT_PEER_FIN))
 		return 0;
 	slot = down->slot;
 	fs = bpf_map_lookup_elem(&kbal_pkt_frame, &slot);
@@ -676,7 +679,8 @@ __noinline int kbal_pkt_member_ended(struct kbal_pkt_rw *down, __u32 at)
  * the flow is given back at it where the client sent nothing before. A
  * retransmission of the segment loses its FIN again (the entry already
  * KBAL_PKT_MEMBER_GONE). 0: the FIN passes, as ever (a request under way,
- * an answer not ended: the client's connection ends with it).
+ * an answer not ended: the client's connection ends with it; the client's
+ * own FIN passed before: the member's answers it).
  */
 static __always_inline int member_fin_with_answer(struct kbal_pkt_rw *down, __u32 end)
 {

@@ -3258,6 +3258,113 @@ out:
 }
 
 /*
+ * A decided flow's request with the client's FIN in its segment (a client
+ * that writes its last request and shuts down its write side at once):
+ * decided as any request. One for another route is given back at its first
+ * byte, FIN and all, into kbald's kept socket, not kept; one the flow's
+ * member would get is kept (counted), its FIN passing with it, and the
+ * member's answer with its own FIN after it passes FIN and all (the client
+ * ended first: nothing taken off, nothing marked; a reset of its after
+ * the answer passes too); one for another route
+ * while an answer is under way is held, its FIN with it, and given back
+ * once sent again on a quiet flow; one sent while the member's lone FIN
+ * between answers is held is given back, never kept for the closing
+ * connection. Before, each went on to the member undecided.
+ */
+UNIT_TEST(pkt_decided_request_with_the_clients_fin)
+{
+	static const char other[] = "GET /b HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=route.2\r\n\r\n";
+	const uint32_t rk = sizeof(fr_kept) - 1, rs = sizeof(fr_resp) - 1, ro = sizeof(other) - 1;
+	uint8_t out[2048];
+	uint32_t outlen, B = FR_C0, Mm = FR_M0;
+	uint64_t kept0;
+	struct decided df;
+
+	if (!frame_setup())
+		return;
+	decided_state(1);
+	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+#define M_ (Mm + df.down.seq_delta)
+#define KM_ (B + df.up.seq_delta)
+	/* another route, with the FIN, on a quiet flow: given back */
+	if (!member_end_exchange(&df, 0, 1, &B, &Mm))
+		goto out;
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, other, ro, out, &outlen), TC_ACT_UNSPEC,
+		  "another route with the client's FIN");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at it");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_EQ(get32(out + ETH_HLEN + 12), fr_up_s.saddr, "its own source");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "with its FIN");
+	ASSERT_TRUE(!memcmp(out + outlen - ro, other, ro), "its bytes");
+	ASSERT_TRUE(checksums_ok(out, outlen), "checksums");
+	/* the flow's route, with the FIN: kept, the FIN passing; the member's
+	 * answer with its FIN then passes as it is */
+	if (!member_end_exchange(&df, 1, 1, &B, &Mm))
+		goto out;
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "the flow's route with the client's FIN");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "kept: still joined");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT) - kept0, 1, "counted kept");
+	ASSERT_TRUE(!memcmp(out + ETH_HLEN + 12, &df.up.saddr, 4), "kept: to the member");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN with it");
+	ASSERT_TRUE(get_entry(&fr_ku).flags & KBAL_PKT_FIN, "the client's FIN passed");
+	B += rk;
+	ASSERT_EQ(gb_send_fl(1, Mm, KM_ + 1, 0x19, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's answer with its FIN");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "its FIN passes: the client ended first");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	ASSERT_TRUE(get_entry(&fr_kd).flags & KBAL_PKT_FIN, "a FIN passed");
+	/* likewise a member that answers it and resets: the reset passes */
+	if (!member_end_exchange(&df, 1, 1, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "the flow's route with the client's FIN, again");
+	B += rk;
+	ASSERT_EQ(gb_send(1, Mm, KM_ + 1, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC, "its answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_ + 1, 0x14, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's reset after it: passes (the client ended first)");
+	ASSERT_TRUE(!(get_entry(&fr_kd).flags & KBAL_PKT_MEMBER_GONE), "nothing marked");
+	/* another route, with the FIN, an answer under way: held, then given
+	 * back when sent again */
+	if (!member_end_exchange(&df, 1, 0, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, other, ro, out, &outlen), TC_ACT_SHOT,
+		  "another route with the client's FIN, an answer under way: held");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_REWRITE, "held: still joined");
+	ASSERT_TRUE(!(get_entry(&fr_ku).flags & KBAL_PKT_FIN), "held: no FIN passed");
+	ASSERT_EQ(gb_send(1, Mm, KM_, fr_resp, rs, out, &outlen), TC_ACT_UNSPEC, "the answer");
+	Mm += rs;
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, other, ro, out, &outlen), TC_ACT_UNSPEC,
+		  "sent again");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "then given back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "with its FIN");
+	/* while the member's lone FIN between answers is held */
+	if (!member_end_exchange(&df, 1, 1, &B, &Mm))
+		goto out;
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_SHOT,
+		  "the member's FIN, the answer not acknowledged yet: held");
+	kept0 = stat(KBAL_STAT_PKT_KEPT);
+	ASSERT_EQ(gb_send_fl(0, B, M_, 0x19, fr_kept, rk, out, &outlen), TC_ACT_UNSPEC,
+		  "the next request with the client's FIN, the member's FIN held");
+	ASSERT_EQ(get_entry(&fr_ku).action, KBAL_PKT_SHIFT, "given back at it");
+	ASSERT_EQ(stat(KBAL_STAT_PKT_KEPT), kept0, "not kept");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 1, "to the kept socket: seq S0");
+	ASSERT_TRUE(OUT_FLAGS(out) & 0x01, "with its FIN");
+	ASSERT_EQ(gb_send_spec(fr_down_s, Mm, KM_, 0x11, out, &outlen), TC_ACT_UNSPEC,
+		  "the member's FIN again, after the give-back");
+	ASSERT_EQ(get32(out + ETH_HLEN + 20 + 4), 3, "into kbald's member-side socket: seq MS0");
+#undef M_
+#undef KM_
+out:
+	decided_end(&df);
+}
+
+/*
  * A decided flow's answers (KBAL_PKT_DECIDE on the member's entry too,
  * KBAL_SKF_REVERSE: ProxyPassReverse applies): an answer whose head kbald
  * need not write passes; one with a Location (which ProxyPassReverse may

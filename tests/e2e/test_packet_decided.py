@@ -696,3 +696,132 @@ def test_decided_answer_given_back_on_a_kept_connection_counts_its_bytes_once():
                   "client's answers are 1 MiB and 3 short ones" % read)
             return
     check(False, "no long first answer on a kept connection joined in 8 tries")
+
+
+def send_with_fin(c, method, path, headers=()):
+    """A client that writes its last request and shuts its write side down
+    at once (`printf ... | nc -q0`): the request and the FIN in one
+    segment (corked until the shutdown, which sends them together; Nagle
+    off: Conn's TCP_NODELAY). Returns the request's bytes."""
+    req = kbaltest.build_request(method, path, list(headers), None, c.host_header, "HTTP/1.1")
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    c.send(req)
+    c.sock.shutdown(socket.SHUT_WR)
+    return req
+
+
+def last_answer(c, what):
+    """Everything the client gets after its request with the FIN, up to
+    the connection's end: the answer's head and body, nothing after them,
+    the end with no wait for a retransmission (200 ms at least). Returns
+    the answer (its body byte for byte)."""
+    t0 = time.monotonic()
+    r = c.read_response()
+    check(c.at_eof(3.0), "%s: more than the answer, or no end after it" % what)
+    took = time.monotonic() - t0
+    print("%s: the answer and the end in %.4f s" % (what, took))
+    check(took < 0.15, "%s: the answer and the end took %.3f s" % (what, took))
+    return r
+
+
+def fin_rode_with(cap, port, req, what):
+    """The capture has the client's segment of req with its FIN in it (a
+    segment leaving on lo: rewritten by the program where it was, to the
+    member or to kbald's kept socket, the client's port still its source
+    where it reached the kept socket)"""
+    def seen():
+        return [p for p in cap.pkts if p[0] and p[7] & 0x01 and p[8] == len(req)]
+    wait_until(lambda: seen(), 2.0, "%s: a segment of %d bytes with a FIN on lo (client port "
+               "%d)" % (what, len(req), port))
+
+
+def test_decided_request_with_the_clients_fin():
+    """A client's last request with its FIN in the same segment (a client
+    that writes it and shuts down its write side at once) on a joined
+    flow: decided as any request. One kbald would send elsewhere (the other
+    member's route, the manager, the other balancer) is given back at its
+    first byte with the FIN: kbald answers it as httpd does a request
+    followed by the client's half-close, the answer, then the end. One the
+    flow's member would get anyway is kept, the FIN passing with it, and
+    the member's answer then its end reach the client. Before, every such
+    request went on to the flow's member undecided (the program judged no
+    segment with a FIN), which answered it (a 404 for the manager) and
+    closed. What each member got, and what the client got, byte for byte;
+    the capture shows the FIN in the request's segment."""
+    sent = {1: [], 2: []}
+
+    def member_logs(env):
+        for n in (1, 2):
+            eq(env.backend_log(n), sent[n], "member %d's requests" % n)
+
+    with Env(conf=CONF) as env:
+        cap = Capture([env.port, env.ports["b1"], env.ports["b2"]])
+        try:
+            for case in ("other route", "manager", "kept", "kept, the member closing at once"):
+                with env.connect(timeout=10) as c:
+                    port = c.sock.getsockname()[1]
+                    backend, cookie = joined_with_route(env, c)
+                    n = int(backend[-1])
+                    sent[n] += ["GET /first", "GET /first/2"]
+                    r = c.get("/k", cookie=cookie)
+                    eq((r.status, r.text), (200, "backend=%s path=/k\n" % backend), "kept")
+                    sent[n].append("GET /k")
+                    st0 = env.stats()
+                    if case == "other route":
+                        them = other(backend)
+                        req = send_with_fin(c, "GET", "/moved",
+                                            [("Cookie", "ROUTEID=route.%s" % them[-1])])
+                        r = last_answer(c, case)
+                        eq((r.status, r.text, r.header("X-Backend")),
+                           (200, "backend=%s path=/moved\n" % them, them), case)
+                        sent[int(them[-1])].append("GET /moved")
+                        want = (0, 1)
+                    elif case == "manager":
+                        req = send_with_fin(c, "GET", "/balancer-manager", [("Cookie", cookie)])
+                        r = last_answer(c, case)
+                        eq((r.status, r.header("X-Backend")), (200, None), case)
+                        check(b"Load Balancer Manager" in r.body,
+                              "not the manager's page: %r" % r.body[:200])
+                        want = (0, 1)
+                    else:
+                        # the flow's member's: kept, the FIN with it; the
+                        # member's answer then its end (at once: its FIN
+                        # in the answer's segment, which the client, having
+                        # ended, gets as it is: the member's answer to it)
+                        p = "/last" if case == "kept" else "/then-close-at-once"
+                        req = send_with_fin(c, "GET", p, [("Cookie", cookie)])
+                        r = last_answer(c, case)
+                        eq((r.status, r.text), (200, "backend=%s path=%s\n" % (backend, p)), case)
+                        sent[n].append("GET " + p)
+                        want = (1, 0)
+                    # (httpd answers before it reads the client's end)
+                    eq((r.header("Set-Cookie"), r.header("Connection")), (None, None),
+                       "%s: Set-Cookie, Connection: %r" % (case, r.headers))
+                    fin_rode_with(cap, port, req, case)
+                    st1 = env.stats()
+                    eq((st1["pkt_kept"] - st0["pkt_kept"], st1["pkt_back"] - st0["pkt_back"]),
+                       want, "%s: kept by the program, given back" % case)
+                wait_until(lambda: env.flows() == [], 3.0, "%s: no flow left" % case)
+                member_logs(env)
+            eq(cap.resets(), [], "RSTs on lo for the test's ports")
+        finally:
+            cap.close()
+    sent = {1: [], 2: []}
+    with Env(conf=TWO_BALANCERS) as env:
+        with env.connect(timeout=10) as c:
+            port = c.sock.getsockname()[1]
+            r = kbaltest.hand_over(c, "/api/first")
+            eq(r.header("X-Backend"), "WAS1", "the handover's member")
+            wait_until(lambda: (flow_of(env, port) or {}).get("path") == PATH_PACKET, 3.0,
+                       "the flow on the packet path")
+            eq(c.get("/api/k").text, "backend=WAS1 path=/api/k\n", "a kept /api/ request")
+            sent[1] += ["GET /api/first", "GET /api/first/2", "GET /api/k"]
+            st0 = env.stats()
+            send_with_fin(c, "GET", "/x")
+            r = last_answer(c, "the other balancer")
+            eq((r.status, r.text, r.header("Connection")), (200, "backend=WAS2 path=/x\n", None),
+               "the other balancer")
+            sent[2].append("GET /x")
+            eq(env.stats()["pkt_back"] - st0["pkt_back"], 1, "given back")
+        wait_until(lambda: env.flows() == [], 3.0, "no flow left")
+        member_logs(env)
