@@ -2695,6 +2695,18 @@ static int decided_fresh(struct decided *df)
 	return 1;
 }
 
+/* the usual decided flow: framed from its start, the decisions on, a
+ * member's answers decided too, the route cookie's decision; 0 where it
+ * cannot be set up */
+static int decided_setup(struct decided *df)
+{
+	if (!frame_setup())
+		return 0;
+	decided_state(1);
+	decided_flow(df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
+	return 1;
+}
+
 /* a decided test's end: its flow and decided_state() cleared */
 static void decided_end(struct decided *df)
 {
@@ -2974,10 +2986,8 @@ UNIT_TEST(pkt_decided_member_fin_given_back)
 	struct kbal_sk_http st;
 	__u32 bslot = FR_UP / 2;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
 	if (!member_end_exchange(&df, 0, 1, &B, &Mm))
@@ -3046,10 +3056,8 @@ UNIT_TEST(pkt_decided_member_reset_between_answers)
 	struct kbal_sk_http st;
 	__u32 bslot = FR_UP / 2;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
 	if (!member_end_exchange(&df, 0, 1, &B, &Mm))
@@ -3136,10 +3144,8 @@ UNIT_TEST(pkt_decided_member_fin_with_its_answer)
 	struct kbal_sk_http st;
 	__u32 bslot = FR_UP / 2;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
 	/* the whole answer and the FIN in one segment */
@@ -3280,10 +3286,8 @@ UNIT_TEST(pkt_decided_request_with_the_clients_fin)
 	uint64_t kept0;
 	struct decided df;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
 	/* another route, with the FIN, on a quiet flow: given back */
@@ -3471,10 +3475,8 @@ static void decided_answers(const struct answer_case *t, unsigned n)
 	struct decided df;
 	uint32_t B, Mm;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 	for (unsigned i = 0; i < n; i++) {
 		if (i && !decided_fresh(&df))
 			break;
@@ -3634,10 +3636,8 @@ UNIT_TEST(pkt_decided_answer_dates_every_weekday)
 	struct tm tm;
 	int len;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 	/* off 0: each on one flow, kept; off 1: one date in 64, each on a
 	 * fresh flow, given back */
 	for (int off = 0; off < 2; off++) {
@@ -3684,10 +3684,8 @@ UNIT_TEST(pkt_decided_answer_without_date_or_server_given_back)
 	uint8_t out[2048];
 	uint32_t outlen, B, Mm;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
 	for (unsigned i = 0; i < sizeof(bare) / sizeof(bare[0]); i++) {
@@ -3835,10 +3833,8 @@ UNIT_TEST(pkt_decided_heads_read_by_runs)
 	struct decided df;
 	int back_at, r;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 	for (unsigned k = 0; k < sizeof(bytes) / sizeof(bytes[0]); k++) {
 		for (unsigned j = 0; j < 80; j++) {
 			/* the value starts at every alignment too: its name's
@@ -4059,10 +4055,8 @@ UNIT_TEST(pkt_decided_heads_framed_as_bytes)
 	char name[96];
 	int back_at, r;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 	for (unsigned k = 0; k < sizeof(answers) / sizeof(answers[0]); k++) {
 		for (int q = 0; q < 2; q++) {
 			const char *req = q ? post : get;
@@ -4127,10 +4121,8 @@ UNIT_TEST(pkt_decided_interim_heads_as_httpd)
 	char name[128];
 	int back_at, r;
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 	for (unsigned k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
 		r = decided_pair(&df, req, sizeof(req) - 1, t[k].head, strlen(t[k].head), &back_at);
 		snprintf(name, sizeof(name), "head %u %s", k, t[k].kept ? "kept" : "given back");
@@ -4240,10 +4232,8 @@ UNIT_TEST(pkt_decided_gap_beyond_the_stash_dropped)
 	uint32_t outlen, B = FR_C0, Mm = FR_M0, end1 = head + 100;
 	uint64_t lost0 = stat(KBAL_STAT_PKT_FRAME_LOST);
 
-	if (!frame_setup())
+	if (!decided_setup(&df))
 		return;
-	decided_state(1);
-	decided_flow(&df, 1, 3, KBAL_SKF_ROUTE_COOKIE);
 #define M_ (Mm + df.down.seq_delta)
 #define KM_ (B + df.up.seq_delta)
 	/* two requests kept (pipelined): two answers owed */
