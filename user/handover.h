@@ -139,6 +139,10 @@ void pkt_arm(struct kbal_daemon *d, struct kbal_conn *c);
  * flow's SHIFT entries go a few seconds after (its last segments) */
 void pkt_given_back_closed(struct kbal_daemon *d, struct kbal_pkt_flow *fl);
 
+/* handover_packet.c: a joined flow's bytes so far (the program's counts,
+ * up and down) into its member's counters, each byte once */
+void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down);
+
 /* packet_clocks.c: httpd's clocks on a joined flow quiet since last (the
  * kernel's clock of its last packet): 1 when they ended it */
 int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last);

@@ -38,7 +38,7 @@
 static void pkt_linger_expire(struct kbal_daemon *d, int all);
 
 /* A joined flow's bytes so far (kbal_pkt) into its member's counters. */
-static void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down)
+void pkt_account(struct kbal_daemon *d, struct kbal_conn *c, uint64_t up, uint64_t down)
 {
 	struct kbal_member *m;
 
@@ -694,9 +694,9 @@ static void pkt_close(struct kbal_daemon *d, struct kbal_conn *c)
 		 * SYN on an ended flow) and may have new ones under the same
 		 * keys, which forget must not remove */
 		if (kbal_packet_poll(&d->pk.p, c->pf, &st) == 0) {
-			/* still open: the last tick's bytes too */
-			if (!st.ended)
-				kbal_packet_exact(&d->pk.p, c->pf, &st);
+			/* the last tick's bytes too (kbal_pkt_seen lags by
+			 * them, an ended flow's direction without a FIN too) */
+			kbal_packet_exact(&d->pk.p, c->pf, &st);
 			pkt_account(d, c, st.bytes_up, st.bytes_down);
 			/* switched since the last look: the sockets' state is
 			 * the past, they must go silently */

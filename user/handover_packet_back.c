@@ -18,6 +18,7 @@
 #include "flows.h"
 #include "handover.h"
 #include "log.h"
+#include "logs.h"
 #include "splice_packet.h"
 
 /*
@@ -56,11 +57,16 @@ int pkt_kbalds_again(struct kbal_daemon *d, struct kbal_conn *c, uint8_t why, in
 	if (decided)
 		c->nreq = c->nreq + st.msgs < UINT32_MAX ? (uint32_t)(c->nreq + st.msgs) :
 			  UINT32_MAX;
+	if (!owed) {
+		/* counted as kbald moved it (wr, rd: conn_account(), c->pkt
+		 * still set), not by its socket's counters, which the freeze
+		 * put off; the next member's counts start from nothing */
+		decide_member_done(d, c);
+		c->rd[MEMBER] = c->wr[MEMBER] = c->member_rcvd0 = 0;
+	}
 	c->pkt = PKT_NONE;
 	c->want_packet = 0;
 	c->pkt_decide = 0;
-	if (!owed)
-		decide_member_done(d, c);
 	decide_agent_again(c, why);
 	c->bounded = 0;
 	if (exch_wake(d, c))
@@ -177,6 +183,21 @@ int pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
 	return 0;
 }
 
+/* The program's bytes up to the flip into the member's counters: its
+ * entries are SHIFT entries now, kbal_pkt_seen behind by the last tick's
+ * (kbal_packet_back_bytes()); kbald counts its own from here. The requests
+ * it kept have their access log line, FLOW, as at a joined flow's end. */
+static void pkt_account_back(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	uint64_t bytes[2];
+
+	if (kbal_packet_back_bytes(&d->pk.p, c->pf, c->pkt_bytes, bytes))
+		log_warn("conn %p: a given-back flow's last bytes not counted", (void *)c);
+	else
+		pkt_account(d, c, bytes[UP], bytes[DOWN]);
+	kbal_logs_flow(d, c);
+}
+
 /*
  * The program gave the flow back at the first byte of a request
  * (KBAL_PKT_EV_BACK): its entries are SHIFT entries, the request waits in
@@ -188,6 +209,7 @@ int pkt_maybe_ask_back(struct kbal_daemon *d, struct kbal_conn *c)
  */
 void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	pkt_account_back(d, c);
 	c->pf->given_back = 1;   /* its entries stay as long as the connection */
 	pkt_kept_linger(c->fd[CLIENT], 0);   /* kbald's connection again: a FIN at its end */
 	kbal_packet_thaw(c->fd[MEMBER], 0);
@@ -212,6 +234,7 @@ void pkt_given_back(struct kbal_daemon *d, struct kbal_conn *c)
  */
 void pkt_given_back_response(struct kbal_daemon *d, struct kbal_conn *c)
 {
+	pkt_account_back(d, c);
 	c->pf->given_back = 1;
 	pkt_kept_linger(c->fd[CLIENT], 0);
 	kbal_packet_thaw(c->fd[MEMBER], 0);

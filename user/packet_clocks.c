@@ -238,7 +238,14 @@ static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	char hostbuf[KBAL_HOST_LEN + 1];
 	const char *host = status && !kbal_packet_decision(&d->pk.p, c->pf, &dec) ?
 			   decide_framed_host(&dec, hostbuf, sizeof(hostbuf)) : NULL;
-	int err = kbal_packet_take_client(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER], &pr);
+	struct kbal_pkt_state st;
+	int err;
+
+	/* the entries are taken: their last bytes (beyond kbal_pkt_seen's)
+	 * counted before */
+	if (!kbal_packet_exact(&d->pk.p, c->pf, &st))
+		pkt_account(d, c, st.bytes_up, st.bytes_down);
+	err = kbal_packet_take_client(&d->pk.p, c->pf, c->fd[CLIENT], c->fd[MEMBER], &pr);
 
 	if (err == -EAGAIN || err == -EINVAL)
 		return 0;

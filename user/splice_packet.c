@@ -629,6 +629,24 @@ int kbal_packet_exact(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 	return 0;
 }
 
+int kbal_packet_back_bytes(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			   const uint64_t last[2], uint64_t bytes[2])
+{
+	struct kbal_pkt_rw e;
+	/* seq_delta Km - MK0: the client's bytes in the member's numbers;
+	 * ack_delta Mm - MS0: the member's */
+	uint32_t carried[2];
+
+	if (fl->lost || bpf_map_lookup_elem(p->pkt_fd, &fl->drop_m, &e) || e.gen != fl->gen ||
+	    e.action != KBAL_PKT_SHIFT)
+		return -ENOENT;
+	carried[0] = e.seq_delta;
+	carried[1] = e.ack_delta;
+	for (int i = 0; i < 2; i++)
+		bytes[i] = last[i] + (uint32_t)(carried[i] - (uint32_t)last[i]);
+	return 0;
+}
+
 int kbal_packet_take_back(struct kbal_packet *p, struct kbal_pkt_flow *fl, int mfd)
 {
 	struct kbal_pkt_rw up, down;

@@ -218,6 +218,17 @@ int kbal_packet_legs(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 int kbal_packet_exact(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
 		      struct kbal_pkt_state *st);
 
+/* A flow given back by the program (its entries SHIFT entries now, whose
+ * own counts start at the flip, and kbal_pkt_seen as the last tick had
+ * it): the bytes the program carried each way up to the flip, exact, from
+ * the kbald -> member SHIFT entry's offsets (kbal_pkt_shift_to_peer(): the
+ * member's next byte each way, against the member-side socket frozen at
+ * the switch, where the program's counts start), mod 2^32 on top of last
+ * (the counts as last taken, at most 4 GiB behind). 0, or -ENOENT (no such
+ * entry): bytes unchanged. */
+int kbal_packet_back_bytes(struct kbal_packet *p, const struct kbal_pkt_flow *fl,
+			   const uint64_t last[2], uint64_t bytes[2]);
+
 void kbal_packet_forget(struct kbal_packet *p, struct kbal_pkt_flow *fl);
 
 /* Leave repair mode without a window probe; reuseaddr: the socket had
