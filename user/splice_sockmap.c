@@ -40,6 +40,33 @@ int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received)
 	return 0;
 }
 
+int kbal_sock_payload(int fd, int active, uint64_t *sent, uint64_t *received)
+{
+	struct tcp_info ti = {};
+	socklen_t len = sizeof(ti);
+	int outq = 0, fin_out, fin_in;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
+		return -errno;
+	/* a FIN queued takes a sequence number (tcp_send_fin(): write_seq),
+	 * acked or not; one received moved rcv_nxt (tcp_data_queue()). (The
+	 * BPF_TCP_* states are the kernel's TCP_* ones.) */
+	fin_out = ti.tcpi_state == BPF_TCP_FIN_WAIT1 || ti.tcpi_state == BPF_TCP_FIN_WAIT2 ||
+		  ti.tcpi_state == BPF_TCP_CLOSING || ti.tcpi_state == BPF_TCP_TIME_WAIT ||
+		  ti.tcpi_state == BPF_TCP_LAST_ACK;
+	fin_in = ti.tcpi_state == BPF_TCP_CLOSE_WAIT || ti.tcpi_state == BPF_TCP_LAST_ACK ||
+		 ti.tcpi_state == BPF_TCP_CLOSING || ti.tcpi_state == BPF_TCP_TIME_WAIT;
+	*sent = ti.tcpi_bytes_acked + (uint64_t)outq;
+	/* the SYN: acked with the handshake (tcp_ack()'s snd_una from the
+	 * ISN), where the socket connected; an accepted one starts past it */
+	if (active && *sent)
+		(*sent)--;
+	if (fin_out && *sent)
+		(*sent)--;
+	*received = ti.tcpi_bytes_received - (fin_in && ti.tcpi_bytes_received);
+	return 0;
+}
+
 int kbal_sock_received(int fd, uint64_t *received)
 {
 	struct tcp_info ti = {};
