@@ -138,6 +138,23 @@ def test_upgrade_unmatched_as_apache():
                        "kbal's /%s/1 (Upgrade: %s) against Apache's" % (case, up))
 
 
+def test_upgrade_members_down_as_apache():
+    """an Upgrade request with every member down: mod_proxy's 503, whose
+    status ends the connection (ap_status_drops_connection()), as from
+    Debian's apache2"""
+    with Env(conf=CONF, backends=()) as env:
+        with apache_beside(env) as aport:
+            got = {}
+            for port, who in ((aport, "Apache"), (env.port, "kbal")):
+                with Conn(port, timeout=10) as c:
+                    ask_upgrade(c, "/down/1", "websocket")
+                    got[who] = answer_read(c)
+                    eq(got[who][0].split(b"\r\n")[0], b"HTTP/1.1 503 Service Unavailable",
+                       who + "'s status line")
+                    check(got[who][1], who + ": the connection ends")
+            eq(shape(got["kbal"]), shape(got["Apache"]), "kbal's 503 against Apache's")
+
+
 def test_upgrade_unmatched_kernel_paths():
     """a connection the kernel carried (sockmap: after kept requests;
     packet: a decided joined flow): a 101 to a request the kernel kept
