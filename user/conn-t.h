@@ -125,6 +125,11 @@ struct kbal_first {
 	uint8_t no_upgrade;           /* its Upgrade is dropped: no upgrade= lets it */
 	uint8_t upgrade_pick;         /* some of its balancer's members let it: the
 				       * member picked decides (heads_request) */
+	uint16_t upgrade_len;         /* the Upgrade that went to the member (its
+				       * upgrade= let it), the whole value's length,
+				       * 0: none; its first bytes (a 101 must name
+				       * it: exch_response_head()) */
+	char upgrade_asked[64];
 	struct kbal_alog_req alog;    /* its request's part of the CustomLog line */
 	uint8_t fd_wait;              /* the member picked, no descriptor free to
 				       * connect: tried again as flows end */

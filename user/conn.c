@@ -337,6 +337,21 @@ static int member_reset_unanswered(const struct kbal_conn *c)
 }
 
 /*
+ * The member reset a tunnel (a 101's; a read or a send of kbald's met it,
+ * as when it closed with the client's bytes unread): httpd's
+ * ap_proxy_tunnel_run() bails out at the failed read or write ("Real
+ * failure"), and the client's connection ends as any other, with
+ * ap_lingering_close() once what it was owed is out: a FIN, what the
+ * client sends after read and dropped. kbald writes what it holds for the
+ * client, then ends so (conn_dir_step()); until 2026-12-07 it reset the
+ * client at once. Bytes the client does not take then: a reset still.
+ */
+static int member_reset_tunnel(const struct kbal_conn *c)
+{
+	return c->upgrade && c->fin[MEMBER] == 2 && c->fin[CLIENT] != 2 && c->f;
+}
+
+/*
  * Direction dir's turn: what is pending written, its source read and
  * parsed, written again, its EOF passed on, and its handover once quiet.
  */
@@ -357,7 +372,7 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 		*moved = 1;
 		return STEP_ON;
 	}
-	if (c->fin[from] == 2 && !member_reset_unanswered(c))
+	if (c->fin[from] == 2 && !member_reset_unanswered(c) && !member_reset_tunnel(c))
 		return STEP_ABORT;
 	exch_parse(d, c, dir);
 	if (c->dead)
@@ -372,6 +387,10 @@ static enum step conn_dir_step(struct kbal_daemon *d, struct kbal_conn *c, int d
 	}
 	*moved |= exch_write(c, dir);
 	exch_compact(c, dir);
+	if (member_reset_tunnel(c) && exch_all_written(c, DOWN)) {
+		conn_linger_end(d, c, 0);   /* httpd's lingering close */
+		return STEP_CLOSED;
+	}
 	/* a send found its peer gone; a kept connection that went before
 	 * its answer is retried, when its turn comes */
 	if (c->fin[CLIENT] == 2 || (c->fin[MEMBER] == 2 && !(c->reused && c->rd[MEMBER] == 0) &&

@@ -21,13 +21,17 @@
 
 /* Can kbald's own answer to this request leave the connection open, as
  * Apache's does (a 200 of the manager, a 403, a 404)? A keep-alive request
- * whose body, if any, kbald has read whole */
+ * whose body, if any, kbald has read whole; one that asked for an Upgrade
+ * too, which httpd answers as any other where it switches nothing (its
+ * ap_set_keepalive() looks for "close" in the Connection, not "Upgrade";
+ * mod_proxy_http's 502s and a member's 200 alike): what follows its head
+ * is the next request */
 int local_keeps(const struct kbal_conn *c)
 {
 	const struct kbal_first *f = c->f;
 	const struct kbal_http_msg *rq = &f->msg[UP];
 
-	return !c->once && rq->keep_alive && !rq->upgrade && !rq->chunked &&
+	return !c->once && rq->keep_alive && !rq->chunked &&
 	       (rq->content_length <= 0 ||
 		f->len[UP] >= rq->head_len + (uint64_t)rq->content_length);
 }

@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include "pages.h"
 #include "conn.h"
@@ -265,6 +266,40 @@ static void interim_written(struct kbal_daemon *d, struct kbal_conn *c, int drop
 }
 
 /*
+ * A 101 switches to the protocol the request asked for, or is refused:
+ * mod_proxy_http's ap_proxy_http_process_response() answers 502 "Unexpected
+ * Upgrade: THEIRS (expecting OURS)" where the member's Upgrade is none,
+ * or the request took none to it (none asked, or its upgrade= let none
+ * through: req->upgrade), or the two differ but for case (strcasecmp());
+ * the member's connection goes (backend->close at the failure), the
+ * client's goes on where a 502 of mod_proxy's leaves it. 1 where refused
+ * (kbald answered).
+ */
+static int upgrade_unexpected(struct kbal_daemon *d, struct kbal_conn *c)
+{
+	static char why[256];
+	struct kbal_first *f = c->f;
+	const struct kbal_http_header *h = kbal_http_find(&f->msg[DOWN], f->buf[DOWN], "Upgrade");
+	const char *theirs = h ? f->buf[DOWN] + h->value.off : "n/a";
+	size_t tlen = h ? h->value.len : 3;
+	size_t kept = f->upgrade_len < sizeof(f->upgrade_asked) ? f->upgrade_len :
+		      sizeof(f->upgrade_asked);
+
+	/* a value longer than the bytes kept is compared on those and its
+	 * length */
+	if (h && f->upgrade_len && tlen == f->upgrade_len &&
+	    !strncasecmp(theirs, f->upgrade_asked, kept))
+		return 0;
+	snprintf(why, sizeof(why), "Unexpected Upgrade: %.*s (expecting %.*s)",
+		 (int)(tlen < 100 ? tlen : 100), theirs, f->upgrade_len ? (int)kept : 3,
+		 f->upgrade_len ? f->upgrade_asked : "n/a");
+	log_info("a member's 101 that names no Upgrade the request asked for: 502, as httpd");
+	member_answered(d, c, 502, 0);
+	exch_proxy_error(d, c, 502, why);
+	return 1;
+}
+
+/*
  * The member's answer's head is parsed (f->msg[DOWN], KBAL_HTTP_HEAD): an
  * interim one passed on or dropped, the final one acted on and its head
  * written for the client (out[DOWN]). 1: exch_parse() parses on (the final
@@ -292,6 +327,8 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c)
 	if (continue_answered(d, c))
 		return 0;
 	continue_owed(c);
+	if (msg->status == 101 && upgrade_unexpected(d, c))
+		return 0;
 	member_answered(d, c, msg->status, 0);   /* failonstatus= */
 	if (f->member_close)
 		msg->keep_alive = 0;   /* its connection ends with it */

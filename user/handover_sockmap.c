@@ -327,6 +327,14 @@ static int sm_sock_event(struct kbal_daemon *d, struct kbal_conn *c, int side, u
 		c->fin[MEMBER] = 1;
 		return 0;
 	}
+	if (ev & EPOLLERR && side == MEMBER && c->upgrade && !c->fin[CLIENT]) {
+		/* the member reset a tunnel the kernel carries: what it sent
+		 * is the client's already, which gets httpd's lingering
+		 * close, not a reset (conn.c's member_reset_tunnel()) */
+		c->fin[MEMBER] = 2;
+		conn_linger_end(d, c, 0);
+		return -1;
+	}
 	if (ev & EPOLLERR) {
 		c->fin[side] = 2;
 		conn_abort(d, c);

@@ -308,6 +308,22 @@ static const char *via_value(const struct kbal_daemon *d, const struct kbal_conn
 	return out;
 }
 
+/* The Upgrade the request takes to its member (mod_proxy_http's
+ * req->upgrade: its upgrade= lets it, no force-proxy-request-1.0), kept
+ * for the answer: a 101 that names another is refused (exch_response_head()).
+ * Kept here, as the head goes: a body moves the head out of buf[UP]. */
+static void upgrade_asked(struct kbal_first *f)
+{
+	const struct kbal_http_header *h = kbal_http_find(&f->msg[UP], f->buf[UP], "Upgrade");
+
+	f->upgrade_len = 0;
+	if (!h || !f->msg[UP].upgrade || f->no_upgrade || f->http10)
+		return;
+	f->upgrade_len = h->value.len > UINT16_MAX ? UINT16_MAX : (uint16_t)h->value.len;
+	memcpy(f->upgrade_asked, f->buf[UP] + h->value.off,
+	       h->value.len < sizeof(f->upgrade_asked) ? h->value.len : sizeof(f->upgrade_asked));
+}
+
 /* Connected: build the head to send (needs the member for Host). */
 int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 {
@@ -367,6 +383,7 @@ int heads_request(struct kbal_daemon *d, struct kbal_conn *c)
 					 * request: kbald decides the later ones */
 	}
 	rw.no_upgrade = f->no_upgrade;
+	upgrade_asked(f);
 	/* mod_proxy_http's terminate_headers(): "Connection: Keep-Alive" to
 	 * a member connection that outlives the request, the client's
 	 * Connection, the lines it names and Keep-Alive dropped; not where

@@ -111,6 +111,11 @@ def answer(c, path, cookie=COOKIE):
     heads, the final head, its body by Content-Length, or to the
     connection's end without), and whether the connection ended after it"""
     c.request("GET", path, headers=[("Cookie", cookie)] if cookie else [])
+    return answer_read(c)
+
+
+def answer_read(c):
+    """answer()'s reading, of a request already sent"""
     out = b""
     while True:
         while b"\r\n\r\n" not in c.buf:
