@@ -479,20 +479,35 @@ void decide_unbound(struct kbal_daemon *d, struct kbal_conn *c)
 	c->bounded = 0;
 }
 
+/* both sides framed by the kernel, their stream parsers' states in k, m
+ * (1), or not (0) */
+static int framed_states(struct kbal_daemon *d, const struct kbal_conn *c,
+			 struct kbal_sk_http *k, struct kbal_sk_http *m)
+{
+	return !c->agent && (c->bounded & (BOUND_UP | BOUND_DOWN)) == (BOUND_UP | BOUND_DOWN) &&
+	       c->phase[UP] == P_SPLICED && c->phase[DOWN] == P_SPLICED && !c->held &&
+	       !sk_state(d, c->cookie[CLIENT], k) && !sk_state(d, c->cookie[MEMBER], m) &&
+	       m->mode == KBAL_SKM_KERNEL;
+}
+
 int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c)
 {
 	struct kbal_sk_http k, m;
 
-	if (c->agent || (c->bounded & (BOUND_UP | BOUND_DOWN)) != (BOUND_UP | BOUND_DOWN) ||
-	    c->phase[UP] != P_SPLICED || c->phase[DOWN] != P_SPLICED || c->held ||
-	    sk_state(d, c->cookie[CLIENT], &k) || sk_state(d, c->cookie[MEMBER], &m))
-		return 0;
 	/* the client's side at a request's first byte, every request kept
 	 * answered; its side may have been handed back there already (the
 	 * stream parser saw the member's socket closed: KBAL_SKB_GONE), the
 	 * request then kbald's, not the member's */
-	return m.mode == KBAL_SKM_KERNEL && k.expect == KBAL_SKX_HEAD &&
+	return framed_states(d, c, &k, &m) && k.expect == KBAL_SKX_HEAD &&
 	       m.expect == KBAL_SKX_HEAD && m.msgs == k.msgs + m.owed;
+}
+
+int decide_member_unanswered(struct kbal_daemon *d, const struct kbal_conn *c)
+{
+	struct kbal_sk_http k, m;
+
+	return framed_states(d, c, &k, &m) && m.expect == KBAL_SKX_HEAD &&
+	       m.msgs != k.msgs + m.owed;
 }
 
 void decide_member_forget(struct kbal_daemon *d, struct kbal_conn *c)

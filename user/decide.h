@@ -130,6 +130,11 @@ void decide_owed_answer(struct kbal_daemon *d, struct kbal_conn *c);
  * member's socket closed. */
 int decide_member_idle(struct kbal_daemon *d, const struct kbal_conn *c);
 
+/* The member's side of a framed connection is at an answer's first byte
+ * with a request of the client's waiting for it: a member that ends its
+ * connection now leaves the client without a byte of that answer. */
+int decide_member_unanswered(struct kbal_daemon *d, const struct kbal_conn *c);
+
 /* EPOLLERR on a framed socket: the stream parser stopped where it hands
  * the rest back (-ESTRPIPE, bpf/sockmap.bpf.c), not a failure. Clears it. */
 int decide_stopped(const struct kbal_conn *c, int side);

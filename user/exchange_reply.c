@@ -226,14 +226,17 @@ void exch_bad_gateway(struct kbal_daemon *d, struct kbal_conn *c)
  * connection to client because reading from backend server failed", where
  * c->keepalives), so that the client may send it again on a new
  * connection, as on connections the kernel carries (decide_take_back()).
- * 1 when the connection was ended (c is dead).
+ * It ends it as any other, with its lingering close: a FIN (Debian's
+ * apache2, watched on the wire; until 2026-12-07 kbald reset it, which a
+ * browser takes as a failure of the request rather than of a kept
+ * connection it may retry on). 1 when the connection was ended (c is dead).
  */
 int exch_member_failed(struct kbal_daemon *d, struct kbal_conn *c)
 {
 	if (c->nreq > 1) {
 		log_debug("conn %p: the member failed on request %u of the connection: ended "
 			  "without an answer, as httpd", (void *)c, c->nreq);
-		conn_abort(d, c);
+		conn_linger_end(d, c, 0);
 		return 1;
 	}
 	exch_proxy_error(d, c, 502, "Error reading from remote server");

@@ -467,6 +467,15 @@ static int sm_progress(struct kbal_daemon *d, struct kbal_conn *c, int *moved)
 					  (void *)c);
 				continue;
 			}
+			if (c->member_gone == GONE_RESET && dir == DOWN &&
+			    decide_member_unanswered(d, c)) {
+				/* reset before a byte of the answer a request
+				 * waits for: httpd ends the client's
+				 * connection with no answer and a FIN
+				 * (exch_member_failed()) */
+				conn_linger_end(d, c, 0);
+				return -1;
+			}
 			if (c->member_gone == GONE_RESET) {
 				conn_abort(d, c);   /* reset within an answer */
 				return -1;

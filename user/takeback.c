@@ -281,9 +281,13 @@ int decide_take_back(struct kbal_daemon *d, struct kbal_conn *c)
 	    !kernel_done(d, c, &k, &m))
 		return c->dead ? -1 : 0;
 	if (owed < -1) {
+		/* handed back at its first byte: nothing of it went out,
+		 * and the client's connection ends as httpd ends it on a
+		 * later request, with no answer and a FIN
+		 * (exch_member_failed()) */
 		log_warn("conn %p: a member's response does not parse where it began: closing",
 			 (void *)c);
-		conn_abort(d, c);
+		conn_linger_end(d, c, 0);
 		return -1;
 	}
 	if (!queued_there(d, c, CLIENT, &k) || (owed && !queued_there(d, c, MEMBER, &m)))
