@@ -286,7 +286,7 @@ static void request_counted(const struct kbal_daemon *d, struct kbal_conn *c)
 
 	if (c->nreq < UINT32_MAX)
 		c->nreq++;
-	if (c->once || c->f->msg[UP].upgrade)
+	if (c->once)
 		return;
 	if (d->conf->vhost_keepalive) {
 		/* the request's <VirtualHost>'s (r->server's), by its Host */

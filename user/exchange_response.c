@@ -295,6 +295,10 @@ static int upgrade_unexpected(struct kbal_daemon *d, struct kbal_conn *c)
 		 f->upgrade_len ? f->upgrade_asked : "n/a");
 	log_info("a member's 101 that names no Upgrade the request asked for: 502, as httpd");
 	member_answered(d, c, 502, 0);
+	/* the member's 101 and what follows it go with its connection, even
+	 * where kbald's 502 ends the client's (the connection's last
+	 * request: MaxKeepAliveRequests) */
+	exch_drop_member(d, c);
 	exch_proxy_error(d, c, 502, why);
 	return 1;
 }
@@ -347,6 +351,15 @@ int exch_response_head(struct kbal_daemon *d, struct kbal_conn *c)
 		exch_dechunk_plan(c);
 	else if (!response_framed(msg) && msg->status != 101)
 		exch_eof_plan(c);
+	if (c->last && !c->pool && f->msg[UP].upgrade && msg->status != 101 &&
+	    response_framed(msg)) {
+		/* an Upgrade request past MaxKeepAliveRequests the member
+		 * answers as any other: its answer ends the connection, with
+		 * httpd's "Connection: close" (request_counted()), the
+		 * member's connection going after it */
+		c->pool = 1;
+		c->relay_back = 1;
+	}
 	/* a member that closes after this response keeps nothing */
 	if (c->pool && !c->relay_back && (!msg->keep_alive || msg->status == 101)) {
 		member_unkeep(d, c);

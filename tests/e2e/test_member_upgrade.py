@@ -226,3 +226,26 @@ def test_tunnel_member_reset_as_apache():
             with m1, m2:
                 eq(tunnel_end(env.port, (env.ports["b1"], env.ports["b2"])), want,
                    "kbal's, %s" % ("sockmap" if "KbalSplice sockmap" in conf else "packet"))
+
+
+def test_upgrade_refused_counts_for_max_keepalive_as_apache():
+    """MaxKeepAliveRequests 1: an Upgrade request the member answers 200,
+    or mod_proxy refuses with a 502, counts as any other (httpd's
+    ap_set_keepalive() counts every request it keeps the connection
+    after): past the one kept request, it is the connection's last,
+    answered with Connection: close, as from Debian's apache2; a 101
+    opens its tunnel all the same"""
+    conf = CONF.replace("ProxyPreserveHost On", "ProxyPreserveHost On\nMaxKeepAliveRequests 1")
+    with Env(conf=conf, backends=()) as env:
+        m1, m2 = members(env, member)
+        with m1, m2, apache_beside(env) as aport:
+            for case in ("canon", "h2c", "WS"):
+                got = {}
+                for port, who in ((aport, "Apache"), (env.port, "kbal")):
+                    what = "%s's /%s/1 (Upgrade: websocket), the second request" % (who, case)
+                    with Conn(port, timeout=10) as c:
+                        eq(answer(c, "/canon/0")[0][:17], OK, what + ": the one before")
+                        got[who] = upgraded(c, "/%s/1" % case, "websocket")
+                        check(got[who][1], what + ": the connection's last")
+                eq(shape(got["kbal"]), shape(got["Apache"]),
+                   "kbal's /%s/1 against Apache's" % case)
