@@ -270,6 +270,10 @@ static int pkt_answer(struct kbal_daemon *d, struct kbal_conn *c, unsigned statu
 	return 1;
 }
 
+/* looks (a second apart) that try to take the client's leg back for kbald's
+ * 408 or 502 before the connection ends with both peers reset */
+#define PKT_TAKE_TRIES 3
+
 int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 {
 	const char *what = "";
@@ -277,9 +281,21 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 	uint64_t came = 0;
 	int head = 0, cut = 0, idle = 0, stalled = 0, stuck = 0;
 
+	if (!c->pf)
+		return 0;
+	/* a flow whose entries stamped no packet yet (its answer all in
+	 * before the join took, the client idle since: seen on a pooled
+	 * member connection's long first answer, never ended at
+	 * KeepAliveTimeout): its clocks count from the first look that
+	 * found it so */
+	if (!last) {
+		if (!c->pf->unseen_since)
+			c->pf->unseen_since = d->loop.now;
+		last = c->pf->unseen_since;
+	}
 	/* last may be newer than d->loop.now: it is the kernel's clock at a
 	 * packet after this loop turn began */
-	if (!last || !c->pf || last >= d->loop.now ||
+	if (last >= d->loop.now ||
 	    d->loop.now < quiet_until(d, c, last, &what, &status, &came, &head, &cut, &idle,
 				      &stalled, &stuck))
 		return 0;
@@ -297,6 +313,16 @@ int pkt_clocks(struct kbal_daemon *d, struct kbal_conn *c, uint64_t last)
 				       : "a member's answer did not come within Timeout", status);
 		if (pkt_answer(d, c, status, head, came, 0))
 			return 1;
+		/* not quiet at this look (the kept socket with a byte to read
+		 * or one unacknowledged, the client without all of the
+		 * member's bytes yet: a loaded host's moment): the next looks
+		 * try again before both peers are reset (once, a 502 owed
+		 * came as a reset under load) */
+		if (++c->pf->take_tries < PKT_TAKE_TRIES) {
+			log_debug("conn %p: the client's leg not quiet at its clock's end: "
+				  "again at the next look", (void *)c);
+			return 0;
+		}
 		log_info("the client's leg could not be taken back: both peers reset");
 	} else if (cut) {
 		/* mod_reqtimeout's: ap_read_request() fails without an answer,

@@ -86,6 +86,10 @@ struct kbal_pkt_flow {
 	uint8_t kept_client;           /* kbald kept its client-side socket */
 	uint8_t given_back;            /* given back: SHIFT entries */
 	uint8_t ts;                    /* timestamps on the flow */
+	uint8_t take_tries;            /* looks past a clock's end that could
+					* not take the client's leg back */
+	uint64_t unseen_since;         /* the first look that found no packet
+					* stamped on the joined entries */
 	uint32_t c_rcv_nxt, c_snd_nxt; /* the client-side socket's at the handover */
 	/* given back at a request (docs/packet.md, "Given back at a
 	 * request"): kbald asked the program for it (kbal_pkt_back written,
