@@ -579,6 +579,19 @@ class Conn:
         except socket.timeout:
             return "nothing for %g s" % timeout
 
+    def read_to_end(self):
+        """Everything until the peer's end (what was buffered first), and
+        how it ended: "FIN", "RST", or "nothing" (the timeout)."""
+        data, end = bytes(self.buf), "FIN"
+        try:
+            while (got := self.sock.recv(65536)):
+                data += got
+        except ConnectionResetError:
+            end = "RST"
+        except socket.timeout:
+            end = "nothing"
+        return data, end
+
     def at_eof(self, timeout=2.0):
         """True when the peer closes within timeout with no more bytes."""
         if self.buf:

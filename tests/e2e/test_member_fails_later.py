@@ -11,7 +11,6 @@ and on the sockmap path; before, it reset the client's connection
 flow the packet path joined, the member's reset still reaches the client:
 docs/operating.md.)"""
 
-import socket
 
 from apache import apache_beside
 from kbaltest import Conn, Env, check, eq
@@ -31,14 +30,7 @@ def later_fails(port, path):
             cport = c.sock.getsockname()[1]
             eq(c.get("/first", cookie=COOKIE).status, 200, "the first request")
             c.request("GET", path, [("Cookie", COOKIE)])
-            data, end = bytes(c.buf), "FIN"
-            try:
-                while (got := c.sock.recv(65536)):
-                    data += got
-            except ConnectionResetError:
-                end = "RST"
-            except socket.timeout:
-                end = "nothing"
+            data, end = c.read_to_end()
             rsts = [p for p in cap.pkts if p[4] == cport and p[7] & RST]
     finally:
         cap.close()

@@ -287,6 +287,18 @@ def test_member_switching_as_apache():
                         eq(switched(c, case), switched_want(case), "%s's /%s/1" % (who, case))
 
 
+def carried_by_the_kernel(env, c, conf):
+    """c made a connection the kernel carries on conf's path: on sockmap
+    after three kept requests, on the packet path a decided joined flow;
+    (the cookie its later requests take, the counter of a request handed
+    back to kbald there)"""
+    if "KbalSplice sockmap" in conf:
+        for i in range(3):
+            eq(answer(c, "/canon/%d" % i)[0][:17], OK, "warm-up %d" % i)
+        return COOKIE, "sk_back"
+    return joined_with_route(env, c)[1], "pkt_back"
+
+
 def test_member_switching_kernel_paths():
     """the Upgrade request on a connection the kernel carried (sockmap:
     after kept requests; packet: a decided joined flow): handed back,
@@ -297,12 +309,7 @@ def test_member_switching_kernel_paths():
             with m1, m2:
                 for case in ("uspace", "uform"):
                     with env.connect(timeout=10) as c:
-                        if "KbalSplice sockmap" in conf:
-                            for i in range(3):
-                                eq(answer(c, "/canon/%d" % i)[0][:17], OK, "warm-up %d" % i)
-                            cookie, back = COOKIE, "sk_back"
-                        else:
-                            cookie, back = joined_with_route(env, c)[1], "pkt_back"
+                        cookie, back = carried_by_the_kernel(env, c, conf)
                         st0 = env.stats()
                         eq(switched(c, case, cookie), switched_want(case), case)
                         eq(env.stats()[back] - st0[back], 1, "%s: %s" % (case, back))

@@ -24,14 +24,14 @@ the failed read, and the client's connection ends with its lingering
 close, a FIN; kbald reset the client's, copied or spliced."""
 
 from apache import apache_beside
-import socket
 import time
 
 from kbaltest import EXAMPLE_CONF, Conn, Env, check, eq, with_upgrade
 from test_member_dates import COOKIE, members
 from test_member_heads import CONF as SOCKMAP_CONF
-from test_member_refused import OK, SWITCH, answer, answer_read, final_head, shape
-from test_packet_decided import decided_conf, joined_with_route
+from test_member_refused import (OK, SWITCH, answer, answer_read, carried_by_the_kernel,
+                                 final_head, shape)
+from test_packet_decided import decided_conf
 from tcp_watch import Capture
 
 # the member's answer by the path's first segment: a 101 naming a
@@ -169,12 +169,7 @@ def test_upgrade_unmatched_kernel_paths():
                     if status == 101 or case == "close":
                         continue   # test_member_refused's; a later request's close: ended
                     with env.connect(timeout=10) as c:
-                        if "KbalSplice sockmap" in conf:
-                            for i in range(3):
-                                eq(answer(c, "/canon/%d" % i)[0][:17], OK, "warm-up %d" % i)
-                            cookie, back = COOKIE, "sk_back"
-                        else:
-                            cookie, back = joined_with_route(env, c)[1], "pkt_back"
+                        cookie, back = carried_by_the_kernel(env, c, conf)
                         what = "/%s/1 (Upgrade: %s, %s)" % (case, up, back)
                         st0 = env.stats()
                         want(case, status, why, upgraded(c, "/%s/1" % case, up, cookie),
@@ -193,14 +188,7 @@ def tunnel_end(port, member_ports):
         with Conn(port, timeout=10) as c:
             ask_upgrade(c, "/rst/1", "websocket")
             c.send(b"hello")
-            data, end = bytes(c.buf), "FIN"
-            try:
-                while (got := c.sock.recv(65536)):
-                    data += got
-            except ConnectionResetError:
-                end = "RST"
-            except socket.timeout:
-                end = "nothing"
+            data, end = c.read_to_end()
     finally:
         time.sleep(0.3)   # the capture's last packets
         cap.close()

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 
 from kbaltest import EXAMPLE_CONF, Env, build_request, eq, wait_until
+from test_logs import lines
 from test_packet import PATH_PACKET
 from tcp_watch import flow_of
 
@@ -23,14 +24,6 @@ COPY = EXAMPLE_CONF.replace("ProxySet lbmethod=byrequests",
                             "ProxySet lbmethod=byrequests\nKbalSplice off")
 FMT = '"%r %>s %I %O %B"'
 ROUNDS = 3
-
-
-def lines(path):
-    try:
-        with open(path) as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
 
 
 def given_back_at(env, c, joined, last, added):
