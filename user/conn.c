@@ -54,7 +54,7 @@ void conn_account(struct kbal_daemon *d, struct kbal_conn *c)
 		 * packet path counts what the program carried */
 		m->bytes_to += c->wr[MEMBER];
 		m->bytes_from += c->rd[MEMBER];
-	} else if (kbal_sock_payload(c->fd[MEMBER], 1, &sent, &recvd) == 0) {
+	} else if (kbal_sock_payload(c->fd[MEMBER], &sent, &recvd) == 0) {
 		m->bytes_to += sent;
 		m->bytes_from += recvd;
 	}

@@ -171,7 +171,7 @@ void kbal_logs_flow(struct kbal_daemon *d, struct kbal_conn *c)
 	if (c->pkt || c->reused) {
 		r.bytes_in = c->pkt ? c->pkt_bytes[UP] : c->wr[MEMBER];
 		r.bytes_out = c->pkt ? c->pkt_bytes[DOWN] : c->rd[MEMBER];
-	} else if (c->fd[MEMBER] >= 0 && kbal_sock_payload(c->fd[MEMBER], 1, &sent, &recvd) == 0) {
+	} else if (c->fd[MEMBER] >= 0 && kbal_sock_payload(c->fd[MEMBER], &sent, &recvd) == 0) {
 		r.bytes_in = sent;
 		r.bytes_out = recvd;
 	}

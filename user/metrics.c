@@ -84,7 +84,7 @@ static void live_bytes(struct kbal_daemon *d, const struct kbal_conn *c, uint64_
 	if (c->reused) {
 		*to = c->wr[MEMBER];
 		*from = c->rd[MEMBER];
-	} else if (kbal_sock_payload(c->fd[MEMBER], 1, &sent, &recvd) == 0) {
+	} else if (kbal_sock_payload(c->fd[MEMBER], &sent, &recvd) == 0) {
 		*to = sent;
 		*from = recvd;
 	}

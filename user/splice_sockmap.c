@@ -40,7 +40,7 @@ int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received)
 	return 0;
 }
 
-int kbal_sock_payload(int fd, int active, uint64_t *sent, uint64_t *received)
+int kbal_sock_payload(int fd, uint64_t *sent, uint64_t *received)
 {
 	struct tcp_info ti = {};
 	socklen_t len = sizeof(ti);
@@ -58,8 +58,8 @@ int kbal_sock_payload(int fd, int active, uint64_t *sent, uint64_t *received)
 		 ti.tcpi_state == BPF_TCP_CLOSING || ti.tcpi_state == BPF_TCP_TIME_WAIT;
 	*sent = ti.tcpi_bytes_acked + (uint64_t)outq;
 	/* the SYN: acked with the handshake (tcp_ack()'s snd_una from the
-	 * ISN), where the socket connected; an accepted one starts past it */
-	if (active && *sent)
+	 * ISN), the socket having connected (an accepted one starts past it) */
+	if (*sent)
 		(*sent)--;
 	if (fin_out && *sent)
 		(*sent)--;

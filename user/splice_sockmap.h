@@ -21,12 +21,12 @@ uint64_t kbal_sock_cookie(int fd);
  * bytes it received in order: from tcp_info and SIOCOUTQ. */
 int kbal_sock_counts(int fd, uint64_t *sent, uint64_t *received);
 
-/* The same as bytes of data, for a member's counters: the sequence
- * numbers its SYN and FINs took are not bytes (tcpi_bytes_acked counts the
- * SYN of a socket that connected and a FIN acked, bytes_received a FIN
- * received, and the send queue holds a FIN queued). active: the socket
- * connected (a member's), its SYN counted. */
-int kbal_sock_payload(int fd, int active, uint64_t *sent, uint64_t *received);
+/* The same as bytes of data, for a member's counters, of a socket kbald
+ * connected: the sequence numbers its SYN and FINs took are not bytes
+ * (tcpi_bytes_acked counts the SYN of a socket that connected and a FIN
+ * acked, bytes_received a FIN received, and the send queue holds a FIN
+ * queued). */
+int kbal_sock_payload(int fd, uint64_t *sent, uint64_t *received);
 
 /* The received half of it alone (tcp_info, no ioctl). */
 int kbal_sock_received(int fd, uint64_t *received);
